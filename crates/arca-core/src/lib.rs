@@ -1,0 +1,10 @@
+//! Arca's domain: the key and version model, the lifecycle state machine, names and the one
+//! error type. Nothing here does I/O, so all of it is tested without a runtime, a store or a
+//! socket; the service crate composes it with real providers.
+
+pub mod error;
+pub mod lifecycle;
+pub mod model;
+pub mod names;
+
+pub use error::{Error, Result};

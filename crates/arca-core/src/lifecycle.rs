@@ -1,0 +1,287 @@
+//! The lifecycle state machine, exactly as the table in DESIGN.md draws it.
+//!
+//! | state | protect | process | can move to |
+//! |---|---|---|---|
+//! | pre-active | no | no | active, destroyed, compromised |
+//! | active | yes | yes | suspended, deactivated, compromised |
+//! | suspended | no | yes | active, deactivated, compromised, destroyed |
+//! | deactivated | no | yes | compromised, destroyed |
+//! | compromised | no | yes (flagged) | destroyed-compromised |
+//! | destroyed | no | no | destroyed-compromised |
+//! | destroyed-compromised | no | no | — |
+//!
+//! Everything here is a pure function of its arguments (the clock is passed in), so the whole
+//! table is tested without a runtime, a store or a socket. The service asks this module and
+//! nothing else whether a use or a move is allowed: one place for each rule.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::model::{DeactivationReason, Key, KeyState, KeyVersion};
+
+/// The two classes of cryptographic use that the lifecycle distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Applying protection: encrypt, sign, wrap, MAC generation, encapsulate.
+    Protect,
+    /// Processing protected data: decrypt, verify, unwrap, MAC verification, decapsulate.
+    Process,
+}
+
+/// A requested move of a key or a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Activate,
+    Suspend,
+    Resume,
+    Deactivate(DeactivationReason),
+    ReportCompromise,
+    Destroy,
+}
+
+impl Transition {
+    /// The operation's name as users see it, for error messages and history.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transition::Activate => "activate",
+            Transition::Suspend => "suspend",
+            Transition::Resume => "resume",
+            Transition::Deactivate(_) => "deactivate",
+            Transition::ReportCompromise => "report-compromise",
+            Transition::Destroy => "destroy",
+        }
+    }
+}
+
+/// The "can move to" column of the table.
+pub fn can_move(from: KeyState, to: KeyState) -> bool {
+    use KeyState::*;
+    matches!(
+        (from, to),
+        (PreActive, Active | Destroyed | Compromised)
+            | (Active, Suspended | Deactivated | Compromised)
+            | (Suspended, Active | Deactivated | Compromised | Destroyed)
+            | (Deactivated, Compromised | Destroyed)
+            | (Compromised, DestroyedCompromised)
+            | (Destroyed, DestroyedCompromised)
+    )
+}
+
+/// The "protect" and "process" columns of the table.
+pub fn allows(state: KeyState, use_: Use) -> bool {
+    use KeyState::*;
+    match use_ {
+        Use::Protect => state == Active,
+        Use::Process => matches!(state, Active | Suspended | Deactivated | Compromised),
+    }
+}
+
+/// The state a transition leads to from `from`, or a [`Error::WrongState`] naming both.
+///
+/// `target` names what moves ("key 1234…", "version 2 of key 1234…") in the error.
+pub fn apply(from: KeyState, t: Transition, target: &str) -> Result<KeyState> {
+    use KeyState::*;
+    let to = match t {
+        Transition::Activate if from == PreActive => Some(Active),
+        Transition::Resume if from == Suspended => Some(Active),
+        Transition::Activate | Transition::Resume => None,
+        Transition::Suspend => Some(Suspended),
+        Transition::Deactivate(_) => Some(Deactivated),
+        Transition::ReportCompromise => Some(if from.is_destroyed() {
+            DestroyedCompromised
+        } else {
+            Compromised
+        }),
+        Transition::Destroy => Some(if from == Compromised {
+            DestroyedCompromised
+        } else {
+            Destroyed
+        }),
+    };
+    match to {
+        Some(to) if can_move(from, to) => Ok(to),
+        _ => Err(Error::WrongState {
+            operation: t.name().to_string(),
+            target: target.to_string(),
+            state: from,
+            detail: None,
+        }),
+    }
+}
+
+/// The state a key is in at `now` once its dates have had their effect: an activation date
+/// that has passed makes a pre-active key active; a deactivation date that has passed makes
+/// it deactivated (reason: expired). The background task persists these moves; this function
+/// makes them exact between two runs of it.
+pub fn effective_state(key: &Key, now: DateTime<Utc>) -> (KeyState, Option<DeactivationReason>) {
+    let mut state = key.state;
+    let mut reason = key.deactivation_reason;
+    if state == KeyState::PreActive && key.activation_date.is_some_and(|d| d <= now) {
+        state = KeyState::Active;
+    }
+    if matches!(state, KeyState::Active | KeyState::Suspended)
+        && key.deactivation_date.is_some_and(|d| d <= now)
+    {
+        state = KeyState::Deactivated;
+        reason = Some(DeactivationReason::Expired);
+    }
+    (state, reason)
+}
+
+/// What a permitted use should tell the caller and the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UseVerdict {
+    /// The key or version is compromised: processing is allowed but must be flagged.
+    pub compromised: bool,
+}
+
+/// Whether `version` of `key` may be used for `use_` at `now`. The one rule for every use.
+///
+/// Both the key and the version must allow the use, neither may be archived, and after the
+/// key's protect-stop date no new protection is applied.
+pub fn check_use(
+    key: &Key,
+    version: &KeyVersion,
+    use_: Use,
+    operation: &str,
+    now: DateTime<Utc>,
+) -> Result<UseVerdict> {
+    let (key_state, _) = effective_state(key, now);
+    let key_target = format!("key {}", key.id);
+    if key.archived {
+        return Err(Error::WrongState {
+            operation: operation.to_string(),
+            target: key_target,
+            state: key_state,
+            detail: Some("the key is archived; a tenant-admin must recover it first".into()),
+        });
+    }
+    if !allows(key_state, use_) {
+        return Err(Error::WrongState {
+            operation: operation.to_string(),
+            target: key_target,
+            state: key_state,
+            detail: None,
+        });
+    }
+    let version_target = format!("version {} of key {}", version.version, key.id);
+    if version.archived {
+        return Err(Error::WrongState {
+            operation: operation.to_string(),
+            target: version_target,
+            state: version.state,
+            detail: Some("the version is archived; a tenant-admin must recover it first".into()),
+        });
+    }
+    if !allows(version.state, use_) {
+        return Err(Error::WrongState {
+            operation: operation.to_string(),
+            target: version_target,
+            state: version.state,
+            detail: None,
+        });
+    }
+    if use_ == Use::Protect && key.protect_stop_date.is_some_and(|d| d <= now) {
+        return Err(Error::WrongState {
+            operation: operation.to_string(),
+            target: key_target,
+            state: key_state,
+            detail: Some("the key's protect-stop date has passed".into()),
+        });
+    }
+    Ok(UseVerdict {
+        compromised: key_state == KeyState::Compromised || version.state == KeyState::Compromised,
+    })
+}
+
+/// Bounds on the waiting period before a scheduled destruction, in days.
+pub const DESTRUCTION_WAIT_DAYS: std::ops::RangeInclusive<u32> = 1..=365;
+/// The waiting period when the request names none.
+pub const DEFAULT_DESTRUCTION_WAIT_DAYS: u32 = 30;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use KeyState::*;
+
+    #[test]
+    fn table_protect_and_process_columns() {
+        let expect = [
+            (PreActive, false, false),
+            (Active, true, true),
+            (Suspended, false, true),
+            (Deactivated, false, true),
+            (Compromised, false, true),
+            (Destroyed, false, false),
+            (DestroyedCompromised, false, false),
+        ];
+        for (s, p, q) in expect {
+            assert_eq!(allows(s, Use::Protect), p, "{s} protect");
+            assert_eq!(allows(s, Use::Process), q, "{s} process");
+        }
+    }
+
+    #[test]
+    fn table_can_move_column() {
+        let allowed = [
+            (PreActive, vec![Active, Destroyed, Compromised]),
+            (Active, vec![Suspended, Deactivated, Compromised]),
+            (Suspended, vec![Active, Deactivated, Compromised, Destroyed]),
+            (Deactivated, vec![Compromised, Destroyed]),
+            (Compromised, vec![DestroyedCompromised]),
+            (Destroyed, vec![DestroyedCompromised]),
+            (DestroyedCompromised, vec![]),
+        ];
+        for (from, tos) in allowed {
+            for to in KeyState::ALL {
+                assert_eq!(can_move(from, to), tos.contains(&to), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_transition_result_is_a_legal_move() {
+        let ts = [
+            Transition::Activate,
+            Transition::Suspend,
+            Transition::Resume,
+            Transition::Deactivate(DeactivationReason::Revoked),
+            Transition::ReportCompromise,
+            Transition::Destroy,
+        ];
+        for from in KeyState::ALL {
+            for t in ts {
+                match apply(from, t, "key k") {
+                    Ok(to) => assert!(can_move(from, to), "{from} --{}--> {to}", t.name()),
+                    Err(Error::WrongState {
+                        state, operation, ..
+                    }) => {
+                        assert_eq!(state, from);
+                        assert_eq!(operation, t.name());
+                    }
+                    Err(e) => panic!("unexpected {e}"),
+                }
+            }
+        }
+        assert_eq!(apply(Active, Transition::Activate, "k").ok(), None);
+        assert_eq!(apply(PreActive, Transition::Resume, "k").ok(), None);
+        assert_eq!(
+            apply(Compromised, Transition::Destroy, "k"),
+            Ok(DestroyedCompromised)
+        );
+        assert_eq!(
+            apply(Destroyed, Transition::ReportCompromise, "k"),
+            Ok(DestroyedCompromised)
+        );
+    }
+
+    #[test]
+    fn wrong_state_message_names_state_and_operation() {
+        let e = apply(Active, Transition::Destroy, "key abc").unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("destroy") && m.contains("ACTIVE") && m.contains("key abc"),
+            "{m}"
+        );
+    }
+}

@@ -1,0 +1,547 @@
+//! The nouns: key specs, usages, states, keys, versions, their history.
+//!
+//! Names follow AWS KMS where Arca offers the same thing (`AES_256`, `ECC_NIST_P256`,
+//! `ENCRYPT_DECRYPT`) and KMIP / NIST SP 800-57 for the lifecycle, so that what users
+//! already know carries over.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// The kind and size of a key. Fixed for the key's life: every version has the same spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KeySpec {
+    #[serde(rename = "AES_128")]
+    Aes128,
+    #[serde(rename = "AES_192")]
+    Aes192,
+    #[serde(rename = "AES_256")]
+    Aes256,
+    #[serde(rename = "HMAC_256")]
+    Hmac256,
+    #[serde(rename = "HMAC_384")]
+    Hmac384,
+    #[serde(rename = "HMAC_512")]
+    Hmac512,
+    #[serde(rename = "RSA_2048")]
+    Rsa2048,
+    #[serde(rename = "RSA_3072")]
+    Rsa3072,
+    #[serde(rename = "RSA_4096")]
+    Rsa4096,
+    #[serde(rename = "ECC_NIST_P256")]
+    EccNistP256,
+    #[serde(rename = "ECC_NIST_P384")]
+    EccNistP384,
+    #[serde(rename = "ECC_NIST_P521")]
+    EccNistP521,
+    #[serde(rename = "ED25519")]
+    Ed25519,
+    #[serde(rename = "ML_KEM_768")]
+    MlKem768,
+    #[serde(rename = "ML_KEM_1024")]
+    MlKem1024,
+    #[serde(rename = "ML_DSA_44")]
+    MlDsa44,
+    #[serde(rename = "ML_DSA_65")]
+    MlDsa65,
+    #[serde(rename = "ML_DSA_87")]
+    MlDsa87,
+}
+
+/// The family a spec belongs to; decides which operations make sense at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    Aes,
+    Hmac,
+    Rsa,
+    Ec,
+    Ed25519,
+    MlKem,
+    MlDsa,
+}
+
+impl KeySpec {
+    /// Every spec, in a stable order (for documentation and exhaustive tests).
+    pub const ALL: [KeySpec; 18] = [
+        KeySpec::Aes128,
+        KeySpec::Aes192,
+        KeySpec::Aes256,
+        KeySpec::Hmac256,
+        KeySpec::Hmac384,
+        KeySpec::Hmac512,
+        KeySpec::Rsa2048,
+        KeySpec::Rsa3072,
+        KeySpec::Rsa4096,
+        KeySpec::EccNistP256,
+        KeySpec::EccNistP384,
+        KeySpec::EccNistP521,
+        KeySpec::Ed25519,
+        KeySpec::MlKem768,
+        KeySpec::MlKem1024,
+        KeySpec::MlDsa44,
+        KeySpec::MlDsa65,
+        KeySpec::MlDsa87,
+    ];
+
+    /// The spec's family.
+    pub fn family(self) -> KeyFamily {
+        use KeySpec::*;
+        match self {
+            Aes128 | Aes192 | Aes256 => KeyFamily::Aes,
+            Hmac256 | Hmac384 | Hmac512 => KeyFamily::Hmac,
+            Rsa2048 | Rsa3072 | Rsa4096 => KeyFamily::Rsa,
+            EccNistP256 | EccNistP384 | EccNistP521 => KeyFamily::Ec,
+            Ed25519 => KeyFamily::Ed25519,
+            MlKem768 | MlKem1024 => KeyFamily::MlKem,
+            MlDsa44 | MlDsa65 | MlDsa87 => KeyFamily::MlDsa,
+        }
+    }
+
+    /// True for specs whose material is a private/public pair.
+    pub fn is_asymmetric(self) -> bool {
+        !matches!(self.family(), KeyFamily::Aes | KeyFamily::Hmac)
+    }
+
+    /// Length in bytes of raw symmetric material, `None` for asymmetric specs.
+    pub fn symmetric_len(self) -> Option<usize> {
+        match self {
+            KeySpec::Aes128 => Some(16),
+            KeySpec::Aes192 => Some(24),
+            KeySpec::Aes256 => Some(32),
+            KeySpec::Hmac256 => Some(32),
+            KeySpec::Hmac384 => Some(48),
+            KeySpec::Hmac512 => Some(64),
+            _ => None,
+        }
+    }
+
+    /// The usages this spec can have at all.
+    pub fn possible_usages(self) -> &'static [KeyUsage] {
+        use KeyUsage::*;
+        match self.family() {
+            KeyFamily::Aes => &[EncryptDecrypt, WrapUnwrap, Derive],
+            KeyFamily::Hmac => &[GenerateVerifyMac, Derive],
+            KeyFamily::Rsa => &[EncryptDecrypt, SignVerify, WrapUnwrap],
+            KeyFamily::Ec => &[SignVerify],
+            KeyFamily::Ed25519 => &[SignVerify],
+            KeyFamily::MlKem => &[KeyEncapsulation],
+            KeyFamily::MlDsa => &[SignVerify],
+        }
+    }
+
+    /// The usage a key of this spec gets when the request names none.
+    pub fn default_usage(self) -> KeyUsage {
+        self.possible_usages()[0]
+    }
+
+    /// The wire name (`AES_256`, `ECC_NIST_P256`, ...).
+    pub fn as_str(self) -> &'static str {
+        use KeySpec::*;
+        match self {
+            Aes128 => "AES_128",
+            Aes192 => "AES_192",
+            Aes256 => "AES_256",
+            Hmac256 => "HMAC_256",
+            Hmac384 => "HMAC_384",
+            Hmac512 => "HMAC_512",
+            Rsa2048 => "RSA_2048",
+            Rsa3072 => "RSA_3072",
+            Rsa4096 => "RSA_4096",
+            EccNistP256 => "ECC_NIST_P256",
+            EccNistP384 => "ECC_NIST_P384",
+            EccNistP521 => "ECC_NIST_P521",
+            Ed25519 => "ED25519",
+            MlKem768 => "ML_KEM_768",
+            MlKem1024 => "ML_KEM_1024",
+            MlDsa44 => "ML_DSA_44",
+            MlDsa65 => "ML_DSA_65",
+            MlDsa87 => "ML_DSA_87",
+        }
+    }
+
+    /// Parses a wire name; the error names the field and lists what is accepted.
+    pub fn parse(field: &str, s: &str) -> Result<Self> {
+        KeySpec::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::invalid(
+                    field,
+                    format!(
+                        "unknown key spec {s:?}; expected one of {}",
+                        KeySpec::ALL.map(|k| k.as_str()).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+impl fmt::Display for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a key may be used for. A key has one or more usages, fixed at creation.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KeyUsage {
+    EncryptDecrypt,
+    SignVerify,
+    WrapUnwrap,
+    GenerateVerifyMac,
+    Derive,
+    KeyEncapsulation,
+}
+
+impl KeyUsage {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyUsage::EncryptDecrypt => "ENCRYPT_DECRYPT",
+            KeyUsage::SignVerify => "SIGN_VERIFY",
+            KeyUsage::WrapUnwrap => "WRAP_UNWRAP",
+            KeyUsage::GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+            KeyUsage::Derive => "DERIVE",
+            KeyUsage::KeyEncapsulation => "KEY_ENCAPSULATION",
+        }
+    }
+}
+
+impl fmt::Display for KeyUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the key material came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Origin {
+    /// Generated inside Arca.
+    Generated,
+    /// Imported by a caller; Arca cannot vouch for who else holds it.
+    Imported,
+}
+
+/// Lifecycle state of a key or of one of its versions (NIST SP 800-57, KMIP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KeyState {
+    PreActive,
+    Active,
+    Suspended,
+    Deactivated,
+    Compromised,
+    Destroyed,
+    DestroyedCompromised,
+}
+
+impl KeyState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [KeyState; 7] = [
+        KeyState::PreActive,
+        KeyState::Active,
+        KeyState::Suspended,
+        KeyState::Deactivated,
+        KeyState::Compromised,
+        KeyState::Destroyed,
+        KeyState::DestroyedCompromised,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::PreActive => "PRE_ACTIVE",
+            KeyState::Active => "ACTIVE",
+            KeyState::Suspended => "SUSPENDED",
+            KeyState::Deactivated => "DEACTIVATED",
+            KeyState::Compromised => "COMPROMISED",
+            KeyState::Destroyed => "DESTROYED",
+            KeyState::DestroyedCompromised => "DESTROYED_COMPROMISED",
+        }
+    }
+
+    /// Parses a wire name (case-insensitive).
+    pub fn parse(field: &str, s: &str) -> Result<Self> {
+        KeyState::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::invalid(
+                    field,
+                    format!(
+                        "unknown state {s:?}; expected one of {}",
+                        KeyState::ALL.map(|k| k.as_str()).join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// True once the material is gone.
+    pub fn is_destroyed(self) -> bool {
+        matches!(self, KeyState::Destroyed | KeyState::DestroyedCompromised)
+    }
+}
+
+impl fmt::Display for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a key was deactivated (the CSA Tier 2 reasons that apply to deactivation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeactivationReason {
+    Expired,
+    Revoked,
+    Superseded,
+}
+
+impl DeactivationReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeactivationReason::Expired => "EXPIRED",
+            DeactivationReason::Revoked => "REVOKED",
+            DeactivationReason::Superseded => "SUPERSEDED",
+        }
+    }
+}
+
+/// A tenant: the isolation boundary that owns keys and principals.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub disabled: bool,
+}
+
+/// A user or service that calls Arca.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Principal {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A key's metadata. The material lives in its [`KeyVersion`]s, encrypted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Key {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub spec: KeySpec,
+    pub usage: Vec<KeyUsage>,
+    pub origin: Origin,
+    pub extractable: bool,
+    pub tags: BTreeMap<String, String>,
+    pub meta: serde_json::Value,
+    pub state: KeyState,
+    pub deactivation_reason: Option<DeactivationReason>,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub activation_date: Option<DateTime<Utc>>,
+    pub protect_stop_date: Option<DateTime<Utc>>,
+    pub deactivation_date: Option<DateTime<Utc>>,
+    pub compromise_date: Option<DateTime<Utc>>,
+    pub destroy_after: Option<DateTime<Utc>>,
+    pub destroyed_at: Option<DateTime<Utc>>,
+    pub rotation_period_days: Option<u32>,
+    pub next_rotation_at: Option<DateTime<Utc>>,
+    pub last_rotated_at: Option<DateTime<Utc>>,
+    pub primary_version: u32,
+    /// Optimistic-concurrency counter: bumped on every write, checked by the store.
+    pub revision: i64,
+}
+
+impl Key {
+    /// True if the key was created with this usage.
+    pub fn has_usage(&self, usage: KeyUsage) -> bool {
+        self.usage.contains(&usage)
+    }
+}
+
+/// One generation of a key's material.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyVersion {
+    pub key_id: Uuid,
+    pub version: u32,
+    pub state: KeyState,
+    pub deactivation_reason: Option<DeactivationReason>,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub destroy_after: Option<DateTime<Utc>>,
+    pub destroyed_at: Option<DateTime<Utc>>,
+    /// The public half (SPKI DER) of an asymmetric version; never secret.
+    pub public_key: Option<Vec<u8>>,
+    /// True when the version holds only a public key (imported SPKI).
+    pub public_only: bool,
+}
+
+/// One entry of a key's history: every transition, rotation and change, with who and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyEvent {
+    pub key_id: Uuid,
+    pub version: Option<u32>,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub from_state: Option<KeyState>,
+    pub to_state: Option<KeyState>,
+    pub reason: Option<String>,
+}
+
+/// Signature schemes, with AWS KMS's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum SigningAlgorithm {
+    #[serde(rename = "RSASSA_PSS_SHA_256")]
+    RsassaPssSha256,
+    #[serde(rename = "RSASSA_PSS_SHA_384")]
+    RsassaPssSha384,
+    #[serde(rename = "RSASSA_PSS_SHA_512")]
+    RsassaPssSha512,
+    #[serde(rename = "RSASSA_PKCS1_V1_5_SHA_256")]
+    RsassaPkcs1V15Sha256,
+    #[serde(rename = "RSASSA_PKCS1_V1_5_SHA_384")]
+    RsassaPkcs1V15Sha384,
+    #[serde(rename = "RSASSA_PKCS1_V1_5_SHA_512")]
+    RsassaPkcs1V15Sha512,
+    #[serde(rename = "ECDSA_SHA_256")]
+    EcdsaSha256,
+    #[serde(rename = "ECDSA_SHA_384")]
+    EcdsaSha384,
+    #[serde(rename = "ECDSA_SHA_512")]
+    EcdsaSha512,
+    /// Pure Ed25519 (RFC 8032); the message is hashed with SHA-512 inside the scheme.
+    #[serde(rename = "ED25519_SHA_512")]
+    Ed25519Sha512,
+    /// Pure ML-DSA (FIPS 204).
+    #[serde(rename = "ML_DSA_SHAKE_256")]
+    MlDsaShake256,
+}
+
+impl SigningAlgorithm {
+    /// The algorithms a spec can sign with; the first is the default.
+    pub fn for_spec(spec: KeySpec) -> &'static [SigningAlgorithm] {
+        use SigningAlgorithm::*;
+        match spec {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
+                RsassaPssSha256,
+                RsassaPssSha384,
+                RsassaPssSha512,
+                RsassaPkcs1V15Sha256,
+                RsassaPkcs1V15Sha384,
+                RsassaPkcs1V15Sha512,
+            ],
+            KeySpec::EccNistP256 => &[EcdsaSha256],
+            KeySpec::EccNistP384 => &[EcdsaSha384],
+            KeySpec::EccNistP521 => &[EcdsaSha512],
+            KeySpec::Ed25519 => &[Ed25519Sha512],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
+            _ => &[],
+        }
+    }
+
+    /// The digest length a `DIGEST` message must have, or `None` when the scheme signs only
+    /// whole messages (Ed25519, ML-DSA).
+    pub fn digest_len(self) -> Option<usize> {
+        use SigningAlgorithm::*;
+        match self {
+            RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 => Some(32),
+            RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Some(48),
+            RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Some(64),
+            Ed25519Sha512 | MlDsaShake256 => None,
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        use SigningAlgorithm::*;
+        match self {
+            RsassaPssSha256 => "RSASSA_PSS_SHA_256",
+            RsassaPssSha384 => "RSASSA_PSS_SHA_384",
+            RsassaPssSha512 => "RSASSA_PSS_SHA_512",
+            RsassaPkcs1V15Sha256 => "RSASSA_PKCS1_V1_5_SHA_256",
+            RsassaPkcs1V15Sha384 => "RSASSA_PKCS1_V1_5_SHA_384",
+            RsassaPkcs1V15Sha512 => "RSASSA_PKCS1_V1_5_SHA_512",
+            EcdsaSha256 => "ECDSA_SHA_256",
+            EcdsaSha384 => "ECDSA_SHA_384",
+            EcdsaSha512 => "ECDSA_SHA_512",
+            Ed25519Sha512 => "ED25519_SHA_512",
+            MlDsaShake256 => "ML_DSA_SHAKE_256",
+        }
+    }
+}
+
+/// Whether a signing request carries the whole message or its digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MessageType {
+    #[default]
+    Raw,
+    Digest,
+}
+
+/// Encryption schemes, with AWS KMS's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum EncryptionAlgorithm {
+    /// AES-GCM with the key's size, a random 96-bit nonce and a 128-bit tag.
+    #[serde(rename = "SYMMETRIC_DEFAULT")]
+    SymmetricDefault,
+    /// RSA-OAEP with SHA-256 and MGF1-SHA-256.
+    #[serde(rename = "RSAES_OAEP_SHA_256")]
+    RsaesOaepSha256,
+}
+
+impl EncryptionAlgorithm {
+    /// The algorithm a spec encrypts with.
+    pub fn for_spec(spec: KeySpec) -> Option<Self> {
+        match spec.family() {
+            KeyFamily::Aes => Some(EncryptionAlgorithm::SymmetricDefault),
+            KeyFamily::Rsa => Some(EncryptionAlgorithm::RsaesOaepSha256),
+            _ => None,
+        }
+    }
+}
+
+/// MAC schemes, with AWS KMS's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum MacAlgorithm {
+    #[serde(rename = "HMAC_SHA_256")]
+    HmacSha256,
+    #[serde(rename = "HMAC_SHA_384")]
+    HmacSha384,
+    #[serde(rename = "HMAC_SHA_512")]
+    HmacSha512,
+}
+
+impl MacAlgorithm {
+    /// The one MAC algorithm of an HMAC spec.
+    pub fn for_spec(spec: KeySpec) -> Option<Self> {
+        match spec {
+            KeySpec::Hmac256 => Some(MacAlgorithm::HmacSha256),
+            KeySpec::Hmac384 => Some(MacAlgorithm::HmacSha384),
+            KeySpec::Hmac512 => Some(MacAlgorithm::HmacSha512),
+            _ => None,
+        }
+    }
+}

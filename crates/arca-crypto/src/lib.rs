@@ -1,0 +1,13 @@
+//! Arca's cryptography: the [`CryptoProvider`] trait and its software implementation on
+//! aws-lc-rs, the key hierarchy's wrapping ([`RootOfTrust`], tenant KEKs, sealed material),
+//! and the self-describing ciphertext format.
+
+pub mod ciphertext;
+pub mod der;
+pub mod provider;
+pub mod software;
+pub mod wrap;
+
+pub use provider::{CryptoProvider, KeyHandle, KeyMaterial};
+pub use software::SoftwareProvider;
+pub use wrap::{DevUnsealFile, RootOfTrust, SoftwareRoot};

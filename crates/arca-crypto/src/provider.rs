@@ -1,0 +1,117 @@
+//! The `CryptoProvider` and `KeyHandle` traits: what the service asks of whatever performs
+//! the cryptography (software today, a PKCS#11 HSM later).
+//!
+//! A provider turns a spec into material (`generate`, `import`) and material into a loaded
+//! [`KeyHandle`] (`load`). The service keeps handles in a bounded cache, so the hot path
+//! never parses a key twice; a PKCS#11 provider's handle would hold an object handle instead
+//! of bytes, behind the same trait.
+
+use std::sync::Arc;
+
+use arca_core::model::{KeySpec, MessageType, SigningAlgorithm};
+use arca_core::{Error, Result};
+use zeroize::Zeroizing;
+
+/// Key material as the store keeps it (encrypted) and providers read it (in memory).
+///
+/// `secret` is the raw key for AES and HMAC, PKCS#8 v1 DER for RSA, EC, Ed25519 and ML-DSA,
+/// and the FIPS 203 decapsulation key for ML-KEM. It is empty for a public-only key.
+pub struct KeyMaterial {
+    pub secret: Zeroizing<Vec<u8>>,
+    /// SubjectPublicKeyInfo DER of an asymmetric key; never secret.
+    pub public_spki: Option<Vec<u8>>,
+    /// True when only the public half is held (an imported SPKI).
+    pub public_only: bool,
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("secret", &"<redacted>")
+            .field("public_only", &self.public_only)
+            .finish()
+    }
+}
+
+/// Performs cryptography for Arca. Implementations must keep secrets in zeroizing buffers.
+pub trait CryptoProvider: Send + Sync + 'static {
+    /// A short name for logs and `describe` ("software", "pkcs11").
+    fn name(&self) -> &'static str;
+    /// Generates fresh material for `spec`.
+    fn generate(&self, spec: KeySpec) -> Result<KeyMaterial>;
+    /// Validates caller-supplied material for `spec`: raw bytes for symmetric specs, PKCS#8
+    /// or SPKI (DER or PEM) for asymmetric ones. Errors name `field`.
+    fn import(&self, spec: KeySpec, field: &str, bytes: &[u8]) -> Result<KeyMaterial>;
+    /// Loads material into a handle that performs operations.
+    fn load(&self, spec: KeySpec, material: &KeyMaterial) -> Result<Arc<dyn KeyHandle>>;
+    /// Cryptographically secure random bytes.
+    fn random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>>;
+}
+
+fn unsupported(spec: KeySpec, what: &str) -> Error {
+    Error::Unprocessable {
+        field: None,
+        message: format!("a {spec} key cannot {what}"),
+    }
+}
+
+/// A loaded key. Every method has a default that refuses, so each key family implements
+/// only what it can do and the refusal text is the same everywhere.
+pub trait KeyHandle: Send + Sync {
+    /// The key's spec.
+    fn spec(&self) -> KeySpec;
+    /// True when only the public half is loaded.
+    fn public_only(&self) -> bool {
+        false
+    }
+    /// AES-GCM seal with a fresh random nonce; returns `nonce || ciphertext || tag`.
+    fn aead_seal(&self, _aad: &[u8], _plaintext: &[u8]) -> Result<Vec<u8>> {
+        Err(unsupported(self.spec(), "encrypt with AES-GCM"))
+    }
+    /// AES-GCM open of `nonce || ciphertext || tag`.
+    fn aead_open(&self, _aad: &[u8], _body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        Err(unsupported(self.spec(), "decrypt with AES-GCM"))
+    }
+    /// RSA-OAEP-SHA-256 encryption.
+    fn oaep_encrypt(&self, _plaintext: &[u8]) -> Result<Vec<u8>> {
+        Err(unsupported(self.spec(), "encrypt with RSA-OAEP"))
+    }
+    /// RSA-OAEP-SHA-256 decryption.
+    fn oaep_decrypt(&self, _ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        Err(unsupported(self.spec(), "decrypt with RSA-OAEP"))
+    }
+    /// The largest plaintext `oaep_encrypt` accepts.
+    fn oaep_max_plaintext(&self) -> usize {
+        0
+    }
+    /// Signs a message or a digest.
+    fn sign(&self, _alg: SigningAlgorithm, _kind: MessageType, _msg: &[u8]) -> Result<Vec<u8>> {
+        Err(unsupported(self.spec(), "sign"))
+    }
+    /// Verifies a signature; `Ok(false)` when it does not verify.
+    fn verify(
+        &self,
+        _alg: SigningAlgorithm,
+        _kind: MessageType,
+        _msg: &[u8],
+        _sig: &[u8],
+    ) -> Result<bool> {
+        Err(unsupported(self.spec(), "verify signatures"))
+    }
+    /// HMAC of `msg`.
+    fn mac(&self, _msg: &[u8]) -> Result<Vec<u8>> {
+        Err(unsupported(self.spec(), "generate a MAC"))
+    }
+    /// Constant-time HMAC verification.
+    fn mac_verify(&self, _msg: &[u8], _mac: &[u8]) -> Result<bool> {
+        Err(unsupported(self.spec(), "verify a MAC"))
+    }
+    /// ML-KEM encapsulation: `(ciphertext, shared secret)`.
+    fn encapsulate(&self) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+        Err(unsupported(self.spec(), "encapsulate"))
+    }
+    /// ML-KEM decapsulation.
+    fn decapsulate(&self, _ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        Err(unsupported(self.spec(), "decapsulate"))
+    }
+}
