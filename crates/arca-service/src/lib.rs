@@ -1,1 +1,384 @@
-//! placeholder
+//! The Arca key service: every operation that any door (REST, KMIP, AWS-compatible) offers,
+//! in one place, in one order: authenticate -> authorize -> lifecycle check -> crypto ->
+//! persist -> audit.
+//!
+//! Doors decode their protocol into the types of [`api`], call a method of [`Service`] with
+//! a [`Caller`], and encode the result or map the [`arca_core::Error`]. No business rule
+//! lives in a door.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arca_core::model::{Key, KeyVersion, Principal};
+use arca_core::names::KeyRef;
+use arca_core::{Error, Result};
+use arca_crypto::{CryptoProvider, KeyHandle, KeyMaterial, RootOfTrust};
+use arca_store::{AuditRecord, KeyStore};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod cache;
+pub mod clock;
+pub(crate) mod keys;
+pub use keys::LifecycleAction;
+mod ops;
+mod tasks;
+
+pub use auth::IssuedToken;
+pub use cache::KeyEntry;
+pub use clock::{Clock, ManualClock, SystemClock};
+
+/// Settings of the service (the `[service]` table of the configuration file).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Whether callers may import plaintext key material.
+    pub allow_plaintext_import: bool,
+    /// Most keys (and tokens) held in the in-memory caches.
+    pub cache_capacity: usize,
+    /// Seconds a cached key or token is trusted before it is read again.
+    pub cache_ttl_secs: u64,
+    /// Largest plaintext accepted by encrypt, and message by sign and MAC, in bytes.
+    pub max_plaintext_bytes: usize,
+    /// Seconds between runs of the lifecycle task (dates, destruction, rotation).
+    pub lifecycle_interval_secs: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            allow_plaintext_import: true,
+            cache_capacity: 10_000,
+            cache_ttl_secs: 30,
+            max_plaintext_bytes: 64 * 1024,
+            lifecycle_interval_secs: 10,
+        }
+    }
+}
+
+/// Which door a request came through (for audit, and for policy conditions later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Door {
+    Rest,
+    Kmip,
+    Aws,
+    System,
+}
+
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Rest => "rest",
+            Door::Kmip => "kmip",
+            Door::Aws => "aws",
+            Door::System => "system",
+        }
+    }
+}
+
+/// Facts about a request that are known before authentication.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: String,
+    /// The client's address.
+    pub source: String,
+    pub door: Door,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Arc<Principal>,
+    pub meta: RequestMeta,
+}
+
+impl Caller {
+    /// The tenant every lookup of this caller is confined to.
+    pub fn tenant(&self) -> Uuid {
+        self.principal.tenant_id
+    }
+    /// The actor name written to history and audit.
+    pub fn actor(&self) -> String {
+        format!("{}:{}", self.principal.name, self.principal.id)
+    }
+}
+
+/// What an operation tells the audit trail beside its outcome.
+#[derive(Debug, Default)]
+pub(crate) struct Note {
+    pub key_id: Option<Uuid>,
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Note {
+    pub fn key(&mut self, id: Uuid) {
+        self.key_id = Some(id);
+    }
+    pub fn set(&mut self, k: &str, v: impl Into<serde_json::Value>) {
+        self.detail.insert(k.to_string(), v.into());
+    }
+}
+
+/// The key service.
+pub struct Service {
+    store: Arc<dyn KeyStore>,
+    crypto: Arc<dyn CryptoProvider>,
+    root: RwLock<Option<Arc<dyn RootOfTrust>>>,
+    clock: Arc<dyn Clock>,
+    config: ServiceConfig,
+    cache: cache::Caches,
+    audit: audit::AuditWriter,
+}
+
+impl Service {
+    /// Builds a service over its providers. Must run inside a Tokio runtime (it starts the
+    /// audit writer). The service is sealed until [`Service::unseal_with`] gives it a root.
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        crypto: Arc<dyn CryptoProvider>,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Self {
+        let cache = cache::Caches::new(
+            config.cache_capacity,
+            Duration::from_secs(config.cache_ttl_secs),
+        );
+        let audit = audit::AuditWriter::start(store.clone(), 65_536);
+        Service {
+            store,
+            crypto,
+            root: RwLock::new(None),
+            clock,
+            config,
+            cache,
+            audit,
+        }
+    }
+
+    /// Installs the root of trust: the service can now unwrap tenant KEKs.
+    pub fn unseal_with(&self, root: Arc<dyn RootOfTrust>) {
+        tracing::info!(root = %root.describe(), "root of trust installed; service unsealed");
+        *self.root.write().unwrap_or_else(|e| e.into_inner()) = Some(root);
+    }
+
+    /// True when no root key is in memory.
+    pub fn is_sealed(&self) -> bool {
+        self.root
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
+    /// The store (for health checks and the door's readiness probe).
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.store
+    }
+
+    /// The crypto provider's name.
+    pub fn crypto_name(&self) -> &'static str {
+        self.crypto.name()
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    fn root(&self) -> Result<Arc<dyn RootOfTrust>> {
+        self.root
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(Error::Sealed)
+    }
+
+    /// Waits until all audit records queued so far are stored.
+    pub async fn flush_audit(&self) {
+        self.audit.flush().await;
+    }
+
+    /// Records the outcome of an operation and passes the result through.
+    pub(crate) async fn finish<T>(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        action: &str,
+        note: Note,
+        result: Result<T>,
+    ) -> Result<T> {
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.code().to_string(),
+        };
+        let mut detail = note.detail;
+        if let Err(e) = &result {
+            let msg = match e {
+                Error::Internal { .. } => "internal error".to_string(),
+                other => other.to_string(),
+            };
+            detail.insert("error".into(), msg.into());
+            if matches!(e, Error::Internal { .. } | Error::Unavailable { .. }) {
+                tracing::error!(request_id = %meta.request_id, action, error = %e, "operation failed");
+            } else {
+                tracing::info!(request_id = %meta.request_id, action, code = e.code(), error = %e, "operation refused");
+            }
+        }
+        self.audit
+            .record(AuditRecord {
+                at: self.now(),
+                request_id: meta.request_id.clone(),
+                tenant_id: principal.map(|p| p.tenant_id),
+                actor: principal
+                    .map(|p| format!("{}:{}", p.name, p.id))
+                    .unwrap_or_else(|| "anonymous".into()),
+                source: meta.source.clone(),
+                door: meta.door.as_str().to_string(),
+                action: action.to_string(),
+                key_id: note.key_id,
+                outcome,
+                detail: serde_json::Value::Object(detail),
+            })
+            .await;
+        result
+    }
+
+    /// The authorization hook every operation passes through. Today a principal may do
+    /// everything in its own tenant (lookups are already confined to it); roles, key
+    /// policies and quorum approvals plug in here.
+    pub(crate) fn authorize(
+        &self,
+        _caller: &Caller,
+        _action: &str,
+        _key: Option<&Key>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// A tenant's KEK, unwrapped by the root of trust (cached).
+    pub(crate) async fn tenant_kek(&self, tenant: Uuid) -> Result<Arc<Zeroizing<Vec<u8>>>> {
+        if let Some(k) = self.cache.keks.get(&tenant) {
+            return Ok(k);
+        }
+        let root = self.root()?;
+        let (_, wrapped) = self
+            .store
+            .get_tenant(tenant)
+            .await?
+            .ok_or_else(|| Error::not_found("tenant", tenant.to_string()))?;
+        let kek = Arc::new(root.unwrap(&wrapped)?);
+        self.cache.keks.insert(tenant, kek.clone());
+        Ok(kek)
+    }
+
+    /// Looks a key up by id, name or alias within the caller's tenant, through the cache.
+    pub(crate) async fn resolve(
+        &self,
+        tenant: Uuid,
+        field: &str,
+        reference: &str,
+    ) -> Result<Arc<KeyEntry>> {
+        let id = match KeyRef::parse(field, reference)? {
+            KeyRef::Id(id) => id,
+            KeyRef::Name(n) => match self.cache.names.get(&(tenant, n.clone())) {
+                Some(id) => id,
+                None => {
+                    let key = self
+                        .store
+                        .find_key(tenant, &n)
+                        .await?
+                        .ok_or_else(|| Error::not_found("key", reference))?;
+                    self.cache.names.insert((tenant, n), key.id);
+                    key.id
+                }
+            },
+        };
+        self.entry(tenant, id, reference).await
+    }
+
+    /// A key by id, through the cache; another tenant's key is "not found".
+    pub(crate) async fn entry(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        shown_as: &str,
+    ) -> Result<Arc<KeyEntry>> {
+        if let Some(e) = self.cache.keys.get(&id) {
+            if e.key.tenant_id == tenant {
+                return Ok(e);
+            }
+            return Err(Error::not_found("key", shown_as));
+        }
+        let key = self
+            .store
+            .get_key(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("key", shown_as))?;
+        let versions = self.store.get_versions(id).await?;
+        let e = Arc::new(KeyEntry::new(key, versions));
+        self.cache.keys.insert(id, e.clone());
+        Ok(e)
+    }
+
+    /// The loaded handle of one version of a cached key.
+    pub(crate) async fn handle(
+        &self,
+        e: &KeyEntry,
+        version: &KeyVersion,
+    ) -> Result<Arc<dyn KeyHandle>> {
+        if let Some(h) = e
+            .handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&version.version)
+        {
+            return Ok(h.clone());
+        }
+        let m = self.load_material(&e.key, version).await?;
+        let h = self.crypto.load(e.key.spec, &m)?;
+        e.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(version.version, h.clone());
+        Ok(h)
+    }
+
+    /// Reads and opens a version's material. The plaintext stays in zeroizing buffers.
+    pub(crate) async fn load_material(
+        &self,
+        key: &Key,
+        version: &KeyVersion,
+    ) -> Result<KeyMaterial> {
+        let sealed = self
+            .store
+            .get_material(key.id, version.version)
+            .await?
+            .ok_or_else(|| Error::WrongState {
+                operation: "use".into(),
+                target: format!("version {} of key {}", version.version, key.id),
+                state: version.state,
+                detail: Some("its material has been destroyed".into()),
+            })?;
+        let kek = self.tenant_kek(key.tenant_id).await?;
+        let secret = arca_crypto::wrap::open_material(
+            &kek,
+            key.tenant_id,
+            key.id,
+            version.version,
+            &sealed,
+        )?;
+        Ok(KeyMaterial {
+            secret,
+            public_spki: version.public_key.clone(),
+            public_only: version.public_only,
+        })
+    }
+}

@@ -1,1 +1,151 @@
-//! placeholder
+//! Arca's persistence: the [`KeyStore`] trait and its SQLite implementation.
+//!
+//! The trait is shaped so that a PostgreSQL store implements it without changing the
+//! service: every multi-row change is one [`KeyWrite`] applied in one transaction with an
+//! optimistic-concurrency check, so a failed request changes nothing and two nodes cannot
+//! both win a race. Secret material only ever reaches the store sealed by a tenant KEK.
+
+use std::collections::BTreeMap;
+
+use arca_core::model::{Key, KeyEvent, KeySpec, KeyState, KeyVersion, Principal, Tenant};
+use arca_core::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// A stored API token. Only a hash of the secret part is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    /// The public part of the token, shown in listings and used to look it up.
+    pub id: String,
+    pub principal_id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    /// SHA-256 of the whole token string.
+    pub hash: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// One audit record, as the service emits it for every request, allowed or refused.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub tenant_id: Option<Uuid>,
+    pub actor: String,
+    pub source: String,
+    pub door: String,
+    pub action: String,
+    pub key_id: Option<Uuid>,
+    /// `ok`, or the error code of the refusal.
+    pub outcome: String,
+    /// Extra facts (never key material): the refusal message, `compromised: true`, ...
+    pub detail: serde_json::Value,
+}
+
+/// What to do with a version's sealed material in a [`KeyWrite`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum MaterialChange {
+    Keep,
+    Set(Vec<u8>),
+    /// Overwrite and drop the material: destruction.
+    Erase,
+}
+
+/// One version to insert or update in a [`KeyWrite`].
+#[derive(Debug, Clone)]
+pub struct VersionWrite {
+    pub version: KeyVersion,
+    pub material: MaterialChange,
+}
+
+/// A change to one key, applied atomically.
+#[derive(Debug, Clone)]
+pub struct KeyWrite {
+    /// The key as it must be after the write (its `revision` is the new revision).
+    pub key: Key,
+    /// `None` to insert a new key; otherwise the revision the caller read, which must still
+    /// be current or the write fails with a conflict.
+    pub expected_revision: Option<i64>,
+    pub versions: Vec<VersionWrite>,
+    pub events: Vec<KeyEvent>,
+    /// The earliest time at which the background task must look at this key again.
+    pub next_due_at: Option<DateTime<Utc>>,
+}
+
+/// Filters for listing keys; all present filters must match.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    /// Substring of the name.
+    pub name: Option<String>,
+    pub alias: Option<String>,
+    pub state: Option<KeyState>,
+    pub spec: Option<KeySpec>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The storage of every durable thing Arca has.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// A short description for logs ("sqlite:/path").
+    fn describe(&self) -> String;
+    /// True if the store answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Reads a server-wide value (the sealed root key, settings).
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Writes a server-wide value if absent; returns false if one was there.
+    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<bool>;
+
+    async fn create_tenant(&self, tenant: &Tenant, wrapped_kek: &[u8]) -> Result<()>;
+    /// A tenant and its wrapped KEK.
+    async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>>;
+    async fn find_tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
+
+    async fn create_principal(&self, p: &Principal) -> Result<()>;
+    async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>>;
+    async fn create_token(&self, t: &ApiToken) -> Result<()>;
+    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>>;
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+
+    /// Applies a [`KeyWrite`] in one transaction. Inserting a key whose name is taken by a
+    /// key or an alias of the tenant fails with a conflict, as does a stale revision.
+    async fn write_key(&self, w: &KeyWrite) -> Result<()>;
+    async fn get_key(&self, tenant: Uuid, id: Uuid) -> Result<Option<Key>>;
+    /// Looks a key up by its name or one of its aliases.
+    async fn find_key(&self, tenant: Uuid, name_or_alias: &str) -> Result<Option<Key>>;
+    /// Keys of a tenant in id (creation) order, after `after`, at most `limit`.
+    async fn list_keys(
+        &self,
+        tenant: Uuid,
+        filter: &KeyFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Key>>;
+    async fn get_versions(&self, key_id: Uuid) -> Result<Vec<KeyVersion>>;
+    /// The sealed material of a version, `None` once destroyed.
+    async fn get_material(&self, key_id: Uuid, version: u32) -> Result<Option<Vec<u8>>>;
+    async fn history(&self, key_id: Uuid) -> Result<Vec<KeyEvent>>;
+    /// Keys (of any tenant) whose next due time is at or before `now`.
+    async fn keys_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Key>>;
+
+    /// Creates an alias; conflicts with an existing alias or key name of the tenant.
+    async fn create_alias(&self, tenant: Uuid, alias: &str, key_id: Uuid) -> Result<()>;
+    /// Points an existing alias at another key; not found if it does not exist.
+    async fn move_alias(&self, tenant: Uuid, alias: &str, key_id: Uuid) -> Result<()>;
+    async fn delete_alias(&self, tenant: Uuid, alias: &str) -> Result<()>;
+    /// `(alias, key id)` pairs of a tenant, optionally of one key.
+    async fn list_aliases(&self, tenant: Uuid, key_id: Option<Uuid>)
+        -> Result<Vec<(String, Uuid)>>;
+
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<()>;
+    /// Audit records of a tenant (or all with `None`), newest first.
+    async fn list_audit(&self, tenant: Option<Uuid>, limit: u32) -> Result<Vec<AuditRecord>>;
+}

@@ -1,0 +1,626 @@
+//! The requests and responses of the service's operations.
+//!
+//! These types are the service's vocabulary; the REST door uses them as its JSON bodies as
+//! they are (binary fields in standard base64), and other doors map their own messages onto
+//! them. Unknown fields are rejected so that a typo never silently changes a request.
+
+use std::collections::BTreeMap;
+
+use arca_core::model::{
+    DeactivationReason, EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, MacAlgorithm,
+    MessageType, Origin, SigningAlgorithm,
+};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+fn b64_schema(description: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Byte)))
+        .description(Some(description))
+        .into()
+}
+
+/// Public binary data (ciphertexts, signatures, public keys), base64 on the wire.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bytes({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map(Bytes)
+            .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
+    }
+}
+
+impl PartialSchema for Bytes {
+    fn schema() -> RefOr<Schema> {
+        b64_schema("base64 (standard alphabet, padded)")
+    }
+}
+impl ToSchema for Bytes {}
+
+/// Secret binary data (plaintexts, data keys, exported material): base64 on the wire,
+/// zeroized when dropped, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(pub Zeroizing<Vec<u8>>);
+
+impl Secret {
+    /// Wraps bytes that are already in a zeroizing buffer.
+    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
+        Secret(bytes)
+    }
+    /// The bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let enc = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&self.0[..]));
+        s.serialize_str(&enc)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Zeroizing::new(String::deserialize(d)?);
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .map(|v| Secret(Zeroizing::new(v)))
+            .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
+    }
+}
+
+impl PartialSchema for Secret {
+    fn schema() -> RefOr<Schema> {
+        b64_schema("secret bytes, base64 (standard alphabet, padded)")
+    }
+}
+impl ToSchema for Secret {}
+
+/// An encryption context: string pairs bound to a ciphertext that must be given again,
+/// exactly, to decrypt it (as in AWS KMS).
+pub type EncryptionContext = BTreeMap<String, String>;
+
+/// Creates a key, generating its material or importing the caller's.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// Unique within the tenant: A-Z a-z 0-9 _ - . / and not a UUID.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Default `AES_256`.
+    #[serde(default)]
+    pub spec: Option<KeySpec>,
+    /// Default: the spec's first usage (ENCRYPT_DECRYPT for AES, SIGN_VERIFY for EC, ...).
+    #[serde(default)]
+    pub usage: Option<Vec<KeyUsage>>,
+    /// Whether the material may ever leave Arca through export. Default false.
+    #[serde(default)]
+    pub extractable: bool,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub meta: Option<serde_json::Value>,
+    /// A future date creates the key PRE_ACTIVE; it becomes ACTIVE by itself then.
+    #[serde(default)]
+    pub activation_date: Option<DateTime<Utc>>,
+    /// Create PRE_ACTIVE with no activation date; `activate` moves it on.
+    #[serde(default)]
+    pub pre_active: bool,
+    /// After this date the key applies no new protection (encrypt, sign, MAC).
+    #[serde(default)]
+    pub protect_stop_date: Option<DateTime<Utc>>,
+    /// At this date the key becomes DEACTIVATED (reason EXPIRED) by itself.
+    #[serde(default)]
+    pub deactivation_date: Option<DateTime<Utc>>,
+    /// Rotate automatically every this many days (1–3650).
+    #[serde(default)]
+    pub rotation_period_days: Option<u32>,
+    /// Material to import instead of generating: raw bytes for symmetric specs, PKCS#8 or
+    /// SPKI (DER or PEM) for asymmetric ones.
+    #[serde(default)]
+    pub material: Option<Secret>,
+}
+
+/// Changes a key's descriptive fields, schedule and dates. Absent fields stay as they are;
+/// `null` clears an optional one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyRequest {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Replaces all tags.
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub meta: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u32>)]
+    pub rotation_period_days: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub protect_stop_date: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub deactivation_date: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub activation_date: Option<Option<DateTime<Utc>>>,
+}
+
+fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// One version of a key as callers see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionInfo {
+    pub version: u32,
+    pub state: KeyState,
+    pub deactivation_reason: Option<DeactivationReason>,
+    pub archived: bool,
+    pub primary: bool,
+    pub created_at: DateTime<Utc>,
+    pub destroy_after: Option<DateTime<Utc>>,
+    pub destroyed_at: Option<DateTime<Utc>>,
+}
+
+/// A key's metadata. Never contains material.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub spec: KeySpec,
+    pub usage: Vec<KeyUsage>,
+    pub origin: Origin,
+    pub extractable: bool,
+    /// `SOFTWARE` or `HSM`.
+    pub protection_level: String,
+    pub tags: BTreeMap<String, String>,
+    #[schema(value_type = Object)]
+    pub meta: serde_json::Value,
+    /// The state now, with dates taken into account.
+    pub state: KeyState,
+    pub deactivation_reason: Option<DeactivationReason>,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub activation_date: Option<DateTime<Utc>>,
+    pub protect_stop_date: Option<DateTime<Utc>>,
+    pub deactivation_date: Option<DateTime<Utc>>,
+    pub compromise_date: Option<DateTime<Utc>>,
+    /// When a scheduled destruction falls due.
+    pub destroy_after: Option<DateTime<Utc>>,
+    pub destroyed_at: Option<DateTime<Utc>>,
+    pub rotation_period_days: Option<u32>,
+    pub next_rotation_at: Option<DateTime<Utc>>,
+    pub last_rotated_at: Option<DateTime<Utc>>,
+    pub primary_version: u32,
+    pub aliases: Vec<String>,
+    pub versions: Vec<VersionInfo>,
+}
+
+/// Query parameters of the key listing.
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListKeysQuery {
+    /// Substring of the key name.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub alias: Option<String>,
+    #[serde(default)]
+    pub state: Option<KeyState>,
+    #[serde(default)]
+    pub spec: Option<KeySpec>,
+    /// `key=value`; repeat to require several tags.
+    #[serde(default)]
+    pub tag: Vec<String>,
+    /// 1–1000, default 100.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// A page of keys.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+    /// Present when there may be more: pass it as `cursor`.
+    pub next_cursor: Option<String>,
+}
+
+/// Creates an alias pointing at a key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAliasRequest {
+    pub alias: String,
+    /// Id, name or alias of the target key.
+    pub key: String,
+}
+
+/// Points an existing alias at another key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveAliasRequest {
+    pub key: String,
+}
+
+/// An alias and its key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AliasInfo {
+    pub alias: String,
+    pub key_id: Uuid,
+}
+
+/// A list of aliases.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AliasList {
+    pub aliases: Vec<AliasInfo>,
+}
+
+/// Rotates a key now. Imported keys must bring the new material.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    #[serde(default)]
+    pub material: Option<Secret>,
+}
+
+/// A lifecycle move (activate, suspend, resume, report-compromise, archive, recover,
+/// cancel-destruction) with an optional free-text reason for the history.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Deactivates a key or version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateRequest {
+    pub reason: DeactivationReason,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// Schedules destruction after a waiting period during which it can be cancelled.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleDestructionRequest {
+    /// 1–365 days, default 30.
+    #[serde(default)]
+    pub pending_window_days: Option<u32>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A key's history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyHistory {
+    pub events: Vec<arca_core::model::KeyEvent>,
+}
+
+/// Encrypts up to 64 KiB under a key's primary version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptRequest {
+    pub plaintext: Secret,
+    /// Extra authenticated data that must be given again to decrypt (AES keys only).
+    #[serde(default)]
+    pub aad: Option<Bytes>,
+    #[serde(default)]
+    pub encryption_context: EncryptionContext,
+    #[serde(default)]
+    pub encryption_algorithm: Option<EncryptionAlgorithm>,
+}
+
+/// The result of an encryption.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EncryptResponse {
+    /// Self-describing: names the key and version that decrypt it.
+    pub ciphertext: Bytes,
+    pub key_id: Uuid,
+    pub key_version: u32,
+    pub encryption_algorithm: EncryptionAlgorithm,
+}
+
+/// Decrypts a ciphertext produced by Arca.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptRequest {
+    pub ciphertext: Bytes,
+    #[serde(default)]
+    pub aad: Option<Bytes>,
+    #[serde(default)]
+    pub encryption_context: EncryptionContext,
+}
+
+/// The result of a decryption.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecryptResponse {
+    pub plaintext: Secret,
+    pub key_id: Uuid,
+    pub key_version: u32,
+    /// True when the key or version is COMPROMISED: the data should be re-protected.
+    #[serde(default)]
+    pub key_compromised: bool,
+}
+
+/// Decrypts under the key named in the ciphertext and encrypts under another key, without
+/// the plaintext leaving the service.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReEncryptRequest {
+    pub ciphertext: Bytes,
+    #[serde(default)]
+    pub source_aad: Option<Bytes>,
+    #[serde(default)]
+    pub source_encryption_context: EncryptionContext,
+    #[serde(default)]
+    pub destination_aad: Option<Bytes>,
+    #[serde(default)]
+    pub destination_encryption_context: EncryptionContext,
+}
+
+/// The result of a re-encryption.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReEncryptResponse {
+    pub ciphertext: Bytes,
+    pub source_key_id: Uuid,
+    pub source_key_version: u32,
+    pub key_id: Uuid,
+    pub key_version: u32,
+}
+
+/// Data key sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum DataKeySpec {
+    #[serde(rename = "AES_128")]
+    Aes128,
+    #[serde(rename = "AES_256")]
+    Aes256,
+}
+
+/// Generates a data key encrypted under a key (envelope encryption).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateDataKeyRequest {
+    /// Default AES_256.
+    #[serde(default)]
+    pub key_spec: Option<DataKeySpec>,
+    #[serde(default)]
+    pub aad: Option<Bytes>,
+    #[serde(default)]
+    pub encryption_context: EncryptionContext,
+}
+
+/// A data key: its ciphertext to store beside the data, and (unless asked otherwise) its
+/// plaintext to use once and forget.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DataKeyResponse {
+    pub ciphertext: Bytes,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub plaintext: Option<Secret>,
+    pub key_id: Uuid,
+    pub key_version: u32,
+}
+
+/// Generates an asymmetric data key pair whose private key is encrypted under a key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateDataKeyPairRequest {
+    /// An asymmetric spec: RSA_*, ECC_NIST_*, ED25519, ML_DSA_*.
+    pub key_pair_spec: KeySpec,
+    #[serde(default)]
+    pub aad: Option<Bytes>,
+    #[serde(default)]
+    pub encryption_context: EncryptionContext,
+}
+
+/// A data key pair.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DataKeyPairResponse {
+    pub key_pair_spec: KeySpec,
+    /// SPKI DER.
+    pub public_key: Bytes,
+    /// The PKCS#8 private key encrypted under the key.
+    pub private_key_ciphertext: Bytes,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub private_key_plaintext: Option<Secret>,
+    pub key_id: Uuid,
+    pub key_version: u32,
+}
+
+/// Signs a message or digest with the key's primary version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    pub message: Secret,
+    #[serde(default)]
+    pub message_type: MessageType,
+    /// Default: the spec's first algorithm.
+    #[serde(default)]
+    pub signing_algorithm: Option<SigningAlgorithm>,
+}
+
+/// A signature.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignResponse {
+    pub signature: Bytes,
+    pub signing_algorithm: SigningAlgorithm,
+    pub key_id: Uuid,
+    pub key_version: u32,
+}
+
+/// Verifies a signature.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub message: Secret,
+    #[serde(default)]
+    pub message_type: MessageType,
+    pub signature: Bytes,
+    #[serde(default)]
+    pub signing_algorithm: Option<SigningAlgorithm>,
+    /// Default: the primary version.
+    #[serde(default)]
+    pub key_version: Option<u32>,
+}
+
+/// The verdict on a signature or MAC.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    pub key_id: Uuid,
+    pub key_version: u32,
+    #[serde(default)]
+    pub key_compromised: bool,
+}
+
+/// Computes an HMAC.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MacRequest {
+    pub message: Secret,
+    #[serde(default)]
+    pub mac_algorithm: Option<MacAlgorithm>,
+}
+
+/// An HMAC.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MacResponse {
+    pub mac: Bytes,
+    pub mac_algorithm: MacAlgorithm,
+    pub key_id: Uuid,
+    pub key_version: u32,
+}
+
+/// Verifies an HMAC (in constant time).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MacVerifyRequest {
+    pub message: Secret,
+    pub mac: Bytes,
+    #[serde(default)]
+    pub mac_algorithm: Option<MacAlgorithm>,
+    /// Default: the primary version.
+    #[serde(default)]
+    pub key_version: Option<u32>,
+}
+
+/// ML-KEM encapsulation result.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EncapsulateResponse {
+    pub ciphertext: Bytes,
+    pub shared_secret: Secret,
+    pub key_id: Uuid,
+    pub key_version: u32,
+}
+
+/// ML-KEM decapsulation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecapsulateRequest {
+    pub ciphertext: Bytes,
+    /// Default: the primary version.
+    #[serde(default)]
+    pub key_version: Option<u32>,
+}
+
+/// The shared secret.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecapsulateResponse {
+    pub shared_secret: Secret,
+    pub key_id: Uuid,
+    pub key_version: u32,
+    #[serde(default)]
+    pub key_compromised: bool,
+}
+
+/// A public key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PublicKeyResponse {
+    pub key_id: Uuid,
+    pub key_version: u32,
+    pub spec: KeySpec,
+    pub usage: Vec<KeyUsage>,
+    /// SubjectPublicKeyInfo, DER.
+    pub public_key: Bytes,
+    /// The same, PEM.
+    pub public_key_pem: String,
+    pub signing_algorithms: Vec<SigningAlgorithm>,
+    pub encryption_algorithms: Vec<EncryptionAlgorithm>,
+}
+
+/// Random bytes from the server's CSPRNG.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RandomRequest {
+    /// 1–1024.
+    pub number_of_bytes: u32,
+}
+
+/// Random bytes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RandomResponse {
+    pub random: Secret,
+}
+
+/// Exports a version's material (keys created extractable only).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Default: the primary version.
+    #[serde(default)]
+    pub key_version: Option<u32>,
+}
+
+/// Exported material: `RAW` bytes for symmetric keys, `PKCS8` DER for private keys,
+/// `SPKI` DER for public-only keys.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExportResponse {
+    pub key_id: Uuid,
+    pub key_version: u32,
+    pub spec: KeySpec,
+    pub format: String,
+    pub material: Secret,
+}

@@ -1,0 +1,70 @@
+//! The audit writer: every request, allowed or refused, becomes an [`AuditRecord`] that a
+//! background task appends to the store in batches, so the hot path never waits on a
+//! database write. A bounded channel gives back-pressure instead of dropping records.
+
+use std::sync::Arc;
+
+use arca_store::{AuditRecord, KeyStore};
+use tokio::sync::{mpsc, oneshot};
+
+enum Msg {
+    Record(AuditRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle to the background audit writer.
+#[derive(Clone)]
+pub struct AuditWriter {
+    tx: mpsc::Sender<Msg>,
+}
+
+const BATCH: usize = 512;
+
+impl AuditWriter {
+    /// Starts the writer task on the current Tokio runtime.
+    pub fn start(store: Arc<dyn KeyStore>, capacity: usize) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Msg>(capacity);
+        tokio::spawn(async move {
+            let mut batch: Vec<AuditRecord> = Vec::with_capacity(BATCH);
+            let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+            while let Some(first) = rx.recv().await {
+                let mut next = Some(first);
+                while let Some(m) = next.take() {
+                    match m {
+                        Msg::Record(r) => batch.push(r),
+                        Msg::Flush(w) => waiters.push(w),
+                    }
+                    if batch.len() >= BATCH {
+                        break;
+                    }
+                    next = rx.try_recv().ok();
+                }
+                if !batch.is_empty() {
+                    if let Err(e) = store.append_audit(&batch).await {
+                        tracing::error!(error = %e, records = batch.len(), "audit records could not be stored");
+                    }
+                    batch.clear();
+                }
+                for w in waiters.drain(..) {
+                    let _ = w.send(());
+                }
+            }
+        });
+        AuditWriter { tx }
+    }
+
+    /// Queues a record; waits only if the queue is full.
+    pub async fn record(&self, r: AuditRecord) {
+        if self.tx.send(Msg::Record(r)).await.is_err() {
+            tracing::error!("audit writer has stopped; record lost");
+        }
+    }
+
+    /// Waits until every record queued before this call is stored.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}

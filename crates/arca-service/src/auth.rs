@@ -1,0 +1,174 @@
+//! API tokens: `arca_<id>_<secret>`, 256 bits of secret, stored as a SHA-256 hash only and
+//! compared in constant time. The id half finds the row; the secret half proves possession.
+
+use std::sync::Arc;
+
+use arca_core::model::Principal;
+use arca_core::{Error, Result};
+use arca_store::ApiToken;
+use aws_lc_rs::{constant_time, digest};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::cache::CachedToken;
+use crate::{Caller, Note, RequestMeta, Service};
+
+/// The prefix that makes Arca tokens recognisable (to people and to secret scanners).
+pub const TOKEN_PREFIX: &str = "arca_";
+
+/// A token as issued: the secret string is shown once and never stored.
+pub struct IssuedToken {
+    pub id: String,
+    pub token: Zeroizing<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+fn unauthenticated(message: &str) -> Error {
+    Error::Unauthenticated {
+        message: message.to_string(),
+    }
+}
+
+impl Service {
+    /// Issues a new API token for a principal.
+    pub async fn issue_token(
+        &self,
+        principal: &Principal,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<IssuedToken> {
+        let id_bytes = self.crypto.random(9)?;
+        let secret = self.crypto.random(32)?;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let id = b64.encode(&id_bytes[..]).replace(['-', '_'], "x");
+        let token = Zeroizing::new(format!("{TOKEN_PREFIX}{id}_{}", b64.encode(&secret[..])));
+        self.store
+            .create_token(&ApiToken {
+                id: id.clone(),
+                principal_id: principal.id,
+                tenant_id: principal.tenant_id,
+                name: name.to_string(),
+                hash: hash(&token),
+                created_at: self.now(),
+                expires_at,
+                revoked_at: None,
+                last_used_at: None,
+            })
+            .await?;
+        Ok(IssuedToken {
+            id,
+            token,
+            expires_at,
+        })
+    }
+
+    /// Authenticates a bearer token. A failure is audited and says only that the token is
+    /// not valid, whatever the reason, so that it teaches an attacker nothing.
+    pub async fn authenticate(&self, token: &str, meta: RequestMeta) -> Result<Caller> {
+        let r = self.authenticate_inner(token).await;
+        match r {
+            Ok(principal) => Ok(Caller { principal, meta }),
+            Err(e) => {
+                let mut note = Note::default();
+                if let Some(id) = token_id(token) {
+                    note.set("token_id", id);
+                }
+                self.finish(&meta, None, "Authenticate", note, Err(e)).await
+            }
+        }
+    }
+
+    async fn authenticate_inner(&self, token: &str) -> Result<Arc<Principal>> {
+        let id = token_id(token)
+            .ok_or_else(|| unauthenticated("the bearer token is not an Arca API token"))?;
+        let presented = hash(token);
+        let cached = match self.cache.tokens.get(&id.to_string()) {
+            Some(c) => c,
+            None => {
+                let t = self
+                    .store
+                    .get_token(id)
+                    .await?
+                    .ok_or_else(|| unauthenticated("the API token is not valid"))?;
+                let p = self
+                    .store
+                    .get_principal(t.principal_id)
+                    .await?
+                    .ok_or_else(|| unauthenticated("the API token is not valid"))?;
+                let c = CachedToken {
+                    token: t,
+                    principal: Arc::new(p),
+                };
+                self.cache.tokens.insert(id.to_string(), c.clone());
+                c
+            }
+        };
+        if constant_time::verify_slices_are_equal(&cached.token.hash, &presented).is_err() {
+            return Err(unauthenticated("the API token is not valid"));
+        }
+        let now = self.now();
+        if cached.token.revoked_at.is_some() || cached.token.expires_at.is_some_and(|e| e <= now) {
+            return Err(unauthenticated(
+                "the API token is not valid (expired or revoked)",
+            ));
+        }
+        Ok(cached.principal)
+    }
+
+    /// A principal by id (for bootstrap and tests).
+    pub async fn principal(&self, id: Uuid) -> Result<Principal> {
+        self.store
+            .get_principal(id)
+            .await?
+            .ok_or_else(|| Error::not_found("principal", id.to_string()))
+    }
+}
+
+/// The id part of a well-formed token, without touching the store.
+fn token_id(token: &str) -> Option<&str> {
+    let rest = token.strip_prefix(TOKEN_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    if id.is_empty()
+        || id.len() > 64
+        || secret.len() < 40
+        || !id.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    Some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_shape() {
+        assert_eq!(
+            token_id("arca_abc123_0123456789012345678901234567890123456789012"),
+            Some("abc123")
+        );
+        assert_eq!(token_id("Bearer x"), None);
+        assert_eq!(token_id("arca_abc_short"), None);
+        assert_eq!(
+            token_id("arca_a-b_0123456789012345678901234567890123456789012"),
+            None
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! Bounded in-memory caches that keep the hot path off the database: key metadata with its
+//! loaded handles, tenant KEKs, and authenticated tokens.
+//!
+//! Every write through this service invalidates the key it touched; a time-to-live bounds
+//! how long another node's change (HA, later) can go unseen. Loaded handles hold plaintext
+//! key material only inside aws-lc-rs objects, which cleanse their memory when dropped.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arca_core::model::{Key, KeyVersion, Principal};
+use arca_crypto::KeyHandle;
+use arca_store::ApiToken;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+/// A key's metadata and versions as read from the store, with handles loaded on demand.
+pub struct KeyEntry {
+    pub key: Key,
+    pub versions: Vec<KeyVersion>,
+    pub handles: Mutex<HashMap<u32, Arc<dyn KeyHandle>>>,
+}
+
+impl KeyEntry {
+    /// A new entry with no handles loaded.
+    pub fn new(key: Key, versions: Vec<KeyVersion>) -> Self {
+        KeyEntry {
+            key,
+            versions,
+            handles: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The version with this number.
+    pub fn version(&self, n: u32) -> Option<&KeyVersion> {
+        self.versions.iter().find(|v| v.version == n)
+    }
+}
+
+/// A map with a size bound and a time-to-live per entry.
+pub struct Bounded<K, V> {
+    map: Mutex<HashMap<K, (V, Instant)>>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
+        Bounded {
+            map: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            ttl,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (V, Instant)>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value if present and fresh.
+    pub fn get(&self, k: &K) -> Option<V> {
+        let mut m = self.lock();
+        match m.get(k) {
+            Some((v, at)) if at.elapsed() < self.ttl => Some(v.clone()),
+            Some(_) => {
+                m.remove(k);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Inserts, evicting expired entries (or, if none, the oldest) when full.
+    pub fn insert(&self, k: K, v: V) {
+        let mut m = self.lock();
+        if m.len() >= self.capacity && !m.contains_key(&k) {
+            let ttl = self.ttl;
+            m.retain(|_, (_, at)| at.elapsed() < ttl);
+            if m.len() >= self.capacity {
+                if let Some(oldest) = m
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+                {
+                    m.remove(&oldest);
+                }
+            }
+        }
+        m.insert(k, (v, Instant::now()));
+    }
+
+    pub fn remove(&self, k: &K) {
+        self.lock().remove(k);
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Removes every entry whose value matches.
+    pub fn remove_where(&self, f: impl Fn(&K, &V) -> bool) {
+        self.lock().retain(|k, (v, _)| !f(k, v));
+    }
+}
+
+/// An authenticated token, cached so that a request does not read the store to authenticate.
+#[derive(Clone)]
+pub struct CachedToken {
+    pub token: ApiToken,
+    pub principal: Arc<Principal>,
+}
+
+/// All caches of one service.
+pub struct Caches {
+    pub keys: Bounded<Uuid, Arc<KeyEntry>>,
+    pub names: Bounded<(Uuid, String), Uuid>,
+    pub keks: Bounded<Uuid, Arc<Zeroizing<Vec<u8>>>>,
+    pub tokens: Bounded<String, CachedToken>,
+}
+
+impl Caches {
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
+        Caches {
+            keys: Bounded::new(capacity, ttl),
+            names: Bounded::new(capacity, ttl),
+            keks: Bounded::new(1024, ttl),
+            tokens: Bounded::new(capacity, ttl),
+        }
+    }
+
+    /// Forgets one key (after a write to it).
+    pub fn invalidate_key(&self, id: Uuid) {
+        self.keys.remove(&id);
+        self.names.remove_where(|_, v| *v == id);
+    }
+}

@@ -1,0 +1,1190 @@
+//! Key administration: create and import, describe, list, update, aliases, rotation, the
+//! lifecycle moves, history.
+
+use std::collections::BTreeMap;
+
+use arca_core::lifecycle::{
+    self, Transition, DEFAULT_DESTRUCTION_WAIT_DAYS, DESTRUCTION_WAIT_DAYS,
+};
+use arca_core::model::{DeactivationReason, Key, KeyEvent, KeyState, KeyUsage, KeyVersion, Origin};
+use arca_core::names::{normalize_alias, validate_description, validate_name, validate_tags};
+use arca_core::{Error, Result};
+use arca_crypto::KeyMaterial;
+use arca_store::{KeyFilter, KeyWrite, MaterialChange, VersionWrite};
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::api::*;
+use crate::{Caller, Note, Service};
+
+/// Longest serialized `meta` document.
+const MAX_META_BYTES: usize = 16 * 1024;
+/// Bounds of the automatic rotation period.
+const ROTATION_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+
+/// A lifecycle move requested by a caller, of a key or of one version.
+#[derive(Debug, Clone)]
+pub enum LifecycleAction {
+    Activate,
+    Suspend,
+    Resume,
+    Deactivate(DeactivationReason),
+    ReportCompromise,
+    Archive,
+    Recover,
+    ScheduleDestruction { pending_window_days: Option<u32> },
+    CancelDestruction,
+}
+
+impl LifecycleAction {
+    /// The operation's name in audit and history (the REST route's last segment).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LifecycleAction::Activate => "activate",
+            LifecycleAction::Suspend => "suspend",
+            LifecycleAction::Resume => "resume",
+            LifecycleAction::Deactivate(_) => "deactivate",
+            LifecycleAction::ReportCompromise => "report-compromise",
+            LifecycleAction::Archive => "archive",
+            LifecycleAction::Recover => "recover",
+            LifecycleAction::ScheduleDestruction { .. } => "schedule-destruction",
+            LifecycleAction::CancelDestruction => "cancel-destruction",
+        }
+    }
+
+    fn audit_action(&self) -> &'static str {
+        match self {
+            LifecycleAction::Activate => "ActivateKey",
+            LifecycleAction::Suspend => "SuspendKey",
+            LifecycleAction::Resume => "ResumeKey",
+            LifecycleAction::Deactivate(_) => "DeactivateKey",
+            LifecycleAction::ReportCompromise => "ReportKeyCompromise",
+            LifecycleAction::Archive => "ArchiveKey",
+            LifecycleAction::Recover => "RecoverKey",
+            LifecycleAction::ScheduleDestruction { .. } => "ScheduleKeyDestruction",
+            LifecycleAction::CancelDestruction => "CancelKeyDestruction",
+        }
+    }
+}
+
+pub(crate) fn version_info(key: &Key, v: &KeyVersion) -> VersionInfo {
+    VersionInfo {
+        version: v.version,
+        state: v.state,
+        deactivation_reason: v.deactivation_reason,
+        archived: v.archived,
+        primary: v.version == key.primary_version,
+        created_at: v.created_at,
+        destroy_after: v.destroy_after,
+        destroyed_at: v.destroyed_at,
+    }
+}
+
+pub(crate) fn key_info(
+    key: &Key,
+    versions: &[KeyVersion],
+    aliases: Vec<String>,
+    now: DateTime<Utc>,
+) -> KeyInfo {
+    let (state, reason) = lifecycle::effective_state(key, now);
+    KeyInfo {
+        id: key.id,
+        name: key.name.clone(),
+        description: key.description.clone(),
+        spec: key.spec,
+        usage: key.usage.clone(),
+        origin: key.origin,
+        extractable: key.extractable,
+        protection_level: "SOFTWARE".into(),
+        tags: key.tags.clone(),
+        meta: key.meta.clone(),
+        state,
+        deactivation_reason: reason,
+        archived: key.archived,
+        created_at: key.created_at,
+        updated_at: key.updated_at,
+        activation_date: key.activation_date,
+        protect_stop_date: key.protect_stop_date,
+        deactivation_date: key.deactivation_date,
+        compromise_date: key.compromise_date,
+        destroy_after: key.destroy_after,
+        destroyed_at: key.destroyed_at,
+        rotation_period_days: key.rotation_period_days,
+        next_rotation_at: key.next_rotation_at,
+        last_rotated_at: key.last_rotated_at,
+        primary_version: key.primary_version,
+        aliases,
+        versions: versions.iter().map(|v| version_info(key, v)).collect(),
+    }
+}
+
+fn validate_meta(meta: &serde_json::Value) -> Result<()> {
+    if !meta.is_object() {
+        return Err(Error::invalid("meta", "must be a JSON object"));
+    }
+    if serde_json::to_vec(meta)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
+        > MAX_META_BYTES
+    {
+        return Err(Error::invalid(
+            "meta",
+            format!("at most {MAX_META_BYTES} bytes of JSON"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_rotation(days: Option<u32>, origin: Origin) -> Result<()> {
+    if let Some(d) = days {
+        if !ROTATION_DAYS.contains(&d) {
+            return Err(Error::invalid(
+                "rotation_period_days",
+                format!(
+                    "must be {} to {}",
+                    ROTATION_DAYS.start(),
+                    ROTATION_DAYS.end()
+                ),
+            ));
+        }
+        if origin == Origin::Imported {
+            return Err(Error::unprocessable(
+                "rotation_period_days",
+                "imported keys cannot rotate automatically: Arca cannot make their next material; rotate them by importing",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_dates(key: &Key) -> Result<()> {
+    if let (Some(a), Some(d)) = (key.activation_date, key.deactivation_date) {
+        if d <= a {
+            return Err(Error::invalid(
+                "deactivation_date",
+                "must be after the activation date",
+            ));
+        }
+    }
+    if let (Some(a), Some(p)) = (key.activation_date, key.protect_stop_date) {
+        if p <= a {
+            return Err(Error::invalid(
+                "protect_stop_date",
+                "must be after the activation date",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn event(
+    key: &Key,
+    version: Option<u32>,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    from: Option<KeyState>,
+    to: Option<KeyState>,
+    reason: Option<String>,
+) -> KeyEvent {
+    KeyEvent {
+        key_id: key.id,
+        version,
+        at,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        from_state: from,
+        to_state: to,
+        reason,
+    }
+}
+
+impl Service {
+    /// Seals a version's material and builds its row.
+    pub(crate) async fn new_version(
+        &self,
+        key: &Key,
+        n: u32,
+        m: &KeyMaterial,
+        now: DateTime<Utc>,
+    ) -> Result<VersionWrite> {
+        let kek = self.tenant_kek(key.tenant_id).await?;
+        let sealed = arca_crypto::wrap::seal_material(&kek, key.tenant_id, key.id, n, &m.secret)?;
+        Ok(VersionWrite {
+            version: KeyVersion {
+                key_id: key.id,
+                version: n,
+                state: KeyState::Active,
+                deactivation_reason: None,
+                archived: false,
+                created_at: now,
+                destroy_after: None,
+                destroyed_at: None,
+                public_key: m.public_spki.clone(),
+                public_only: m.public_only,
+            },
+            material: MaterialChange::Set(sealed),
+        })
+    }
+
+    /// Writes a key change atomically, with the next due time recomputed, and forgets the
+    /// cached copy.
+    pub(crate) async fn commit(
+        &self,
+        mut key: Key,
+        expected: Option<i64>,
+        versions_after: &[KeyVersion],
+        changed: Vec<VersionWrite>,
+        events: Vec<KeyEvent>,
+    ) -> Result<Key> {
+        key.revision = expected.map(|r| r + 1).unwrap_or(1);
+        key.updated_at = self.now();
+        let next_due_at = lifecycle::next_due(&key, versions_after);
+        self.store
+            .write_key(&KeyWrite {
+                key: key.clone(),
+                expected_revision: expected,
+                versions: changed,
+                events,
+                next_due_at,
+            })
+            .await?;
+        self.cache.invalidate_key(key.id);
+        Ok(key)
+    }
+
+    /// The current key and versions, read from the store (never the cache), for a change.
+    pub(crate) async fn fresh(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<(Key, Vec<KeyVersion>)> {
+        let e = self.resolve(caller.tenant(), "key", reference).await?;
+        let key = self
+            .store
+            .get_key(caller.tenant(), e.key.id)
+            .await?
+            .ok_or_else(|| Error::not_found("key", reference))?;
+        let versions = self.store.get_versions(key.id).await?;
+        Ok((key, versions))
+    }
+
+    async fn info(&self, key: &Key, versions: &[KeyVersion]) -> Result<KeyInfo> {
+        let aliases = self
+            .store
+            .list_aliases(key.tenant_id, Some(key.id))
+            .await?
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect();
+        Ok(key_info(key, versions, aliases, self.now()))
+    }
+
+    /// Creates a key: generated material, or imported when `material` is given and the
+    /// server allows plaintext import.
+    pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyInfo> {
+        let mut note = Note::default();
+        let r = self.create_key_inner(caller, req, &mut note).await;
+        self.finish(&caller.meta, Some(&caller.principal), "CreateKey", note, r)
+            .await
+    }
+
+    async fn create_key_inner(
+        &self,
+        caller: &Caller,
+        req: CreateKeyRequest,
+        note: &mut Note,
+    ) -> Result<KeyInfo> {
+        self.authorize(caller, "CreateKey", None)?;
+        validate_name("name", &req.name)?;
+        let description = req.description.unwrap_or_default();
+        validate_description("description", &description)?;
+        validate_tags("tags", &req.tags)?;
+        let meta = req.meta.unwrap_or_else(|| serde_json::json!({}));
+        validate_meta(&meta)?;
+        let spec = req.spec.unwrap_or(arca_core::model::KeySpec::Aes256);
+        let mut usage = req.usage.unwrap_or_else(|| vec![spec.default_usage()]);
+        usage.sort();
+        usage.dedup();
+        if usage.is_empty() {
+            return Err(Error::invalid("usage", "name at least one usage"));
+        }
+        if let Some(u) = usage.iter().find(|u| !spec.possible_usages().contains(u)) {
+            return Err(Error::unprocessable(
+                "usage",
+                format!(
+                    "a {spec} key cannot have usage {u}; possible: {}",
+                    spec.possible_usages()
+                        .iter()
+                        .map(|u| u.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let origin = if req.material.is_some() {
+            Origin::Imported
+        } else {
+            Origin::Generated
+        };
+        validate_rotation(req.rotation_period_days, origin)?;
+        let now = self.now();
+        let (state, activation_date) = match req.activation_date {
+            Some(a) if a > now => (KeyState::PreActive, Some(a)),
+            Some(a) => (KeyState::Active, Some(a)),
+            None if req.pre_active => (KeyState::PreActive, None),
+            None => (KeyState::Active, Some(now)),
+        };
+        let material = match &req.material {
+            Some(m) => {
+                if !self.config.allow_plaintext_import {
+                    return Err(Error::NotPermitted {
+                        message: "this server does not accept plaintext key import (service.allow_plaintext_import = false)".into(),
+                    });
+                }
+                self.crypto.import(spec, "material", m.expose())?
+            }
+            None => self.crypto.generate(spec)?,
+        };
+        if material.public_only
+            && usage.iter().any(|u| {
+                !matches!(
+                    u,
+                    KeyUsage::SignVerify
+                        | KeyUsage::EncryptDecrypt
+                        | KeyUsage::KeyEncapsulation
+                        | KeyUsage::WrapUnwrap
+                )
+            })
+        {
+            return Err(Error::unprocessable(
+                "usage",
+                "a public-only key can only verify, encrypt, wrap or encapsulate",
+            ));
+        }
+        let key = Key {
+            id: Uuid::now_v7(),
+            tenant_id: caller.tenant(),
+            name: req.name,
+            description,
+            spec,
+            usage,
+            origin,
+            extractable: req.extractable,
+            tags: req.tags,
+            meta,
+            state,
+            deactivation_reason: None,
+            archived: false,
+            created_at: now,
+            updated_at: now,
+            activation_date,
+            protect_stop_date: req.protect_stop_date,
+            deactivation_date: req.deactivation_date,
+            compromise_date: None,
+            destroy_after: None,
+            destroyed_at: None,
+            rotation_period_days: req.rotation_period_days,
+            next_rotation_at: req
+                .rotation_period_days
+                .map(|d| now + Duration::days(d as i64)),
+            last_rotated_at: None,
+            primary_version: 1,
+            revision: 0,
+        };
+        validate_dates(&key)?;
+        note.key(key.id);
+        note.set("spec", spec.as_str());
+        note.set(
+            "origin",
+            if origin == Origin::Imported {
+                "IMPORTED"
+            } else {
+                "GENERATED"
+            },
+        );
+        let vw = self.new_version(&key, 1, &material, now).await?;
+        let versions = vec![vw.version.clone()];
+        let ev = event(
+            &key,
+            Some(1),
+            now,
+            &caller.actor(),
+            if origin == Origin::Imported {
+                "import"
+            } else {
+                "create"
+            },
+            None,
+            Some(state),
+            None,
+        );
+        let key = self
+            .commit(key, None, &versions, vec![vw], vec![ev])
+            .await?;
+        Ok(key_info(&key, &versions, vec![], now))
+    }
+
+    /// Describes a key: metadata, state, versions, aliases. Never material.
+    pub async fn describe_key(&self, caller: &Caller, reference: &str) -> Result<KeyInfo> {
+        let mut note = Note::default();
+        let r = async {
+            let (key, versions) = self.fresh(caller, reference).await?;
+            note.key(key.id);
+            self.authorize(caller, "DescribeKey", Some(&key))?;
+            self.info(&key, &versions).await
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "DescribeKey",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// Lists keys with filters and cursor pagination.
+    pub async fn list_keys(&self, caller: &Caller, q: ListKeysQuery) -> Result<KeyList> {
+        let r = self.list_keys_inner(caller, q).await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "ListKeys",
+            Note::default(),
+            r,
+        )
+        .await
+    }
+
+    async fn list_keys_inner(&self, caller: &Caller, q: ListKeysQuery) -> Result<KeyList> {
+        self.authorize(caller, "ListKeys", None)?;
+        let limit = q.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::invalid("limit", "must be 1 to 1000"));
+        }
+        let after =
+            match &q.cursor {
+                Some(c) => Some(Uuid::parse_str(c).map_err(|_| {
+                    Error::invalid("cursor", "not a cursor returned by this listing")
+                })?),
+                None => None,
+            };
+        let mut tags = BTreeMap::new();
+        for t in &q.tag {
+            let (k, v) = t
+                .split_once('=')
+                .ok_or_else(|| Error::invalid("tag", format!("{t:?} is not key=value")))?;
+            tags.insert(k.to_string(), v.to_string());
+        }
+        let filter = KeyFilter {
+            name: q.name.clone(),
+            alias: q.alias.as_deref().map(|a| normalize_alias(a).to_string()),
+            state: q.state,
+            spec: q.spec,
+            tags,
+        };
+        let keys = self
+            .store
+            .list_keys(caller.tenant(), &filter, after, limit + 1)
+            .await?;
+        let more = keys.len() > limit as usize;
+        let mut out = Vec::with_capacity(keys.len().min(limit as usize));
+        for k in keys.into_iter().take(limit as usize) {
+            let versions = self.store.get_versions(k.id).await?;
+            out.push(self.info(&k, &versions).await?);
+        }
+        let next_cursor = if more {
+            out.last().map(|k| k.id.to_string())
+        } else {
+            None
+        };
+        Ok(KeyList {
+            keys: out,
+            next_cursor,
+        })
+    }
+
+    /// Updates description, tags, meta, rotation period and dates.
+    pub async fn update_key(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        req: UpdateKeyRequest,
+    ) -> Result<KeyInfo> {
+        let mut note = Note::default();
+        let r = self
+            .update_key_inner(caller, reference, req, &mut note)
+            .await;
+        self.finish(&caller.meta, Some(&caller.principal), "UpdateKey", note, r)
+            .await
+    }
+
+    async fn update_key_inner(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        req: UpdateKeyRequest,
+        note: &mut Note,
+    ) -> Result<KeyInfo> {
+        let (mut key, versions) = self.fresh(caller, reference).await?;
+        note.key(key.id);
+        self.authorize(caller, "UpdateKey", Some(&key))?;
+        if key.state.is_destroyed() {
+            return Err(Error::WrongState {
+                operation: "update".into(),
+                target: format!("key {}", key.id),
+                state: key.state,
+                detail: None,
+            });
+        }
+        let before = key.clone();
+        let now = self.now();
+        let mut changed = Vec::new();
+        if let Some(d) = req.description {
+            validate_description("description", &d)?;
+            key.description = d;
+            changed.push("description");
+        }
+        if let Some(t) = req.tags {
+            validate_tags("tags", &t)?;
+            key.tags = t;
+            changed.push("tags");
+        }
+        if let Some(m) = req.meta {
+            validate_meta(&m)?;
+            key.meta = m;
+            changed.push("meta");
+        }
+        if let Some(r) = req.rotation_period_days {
+            validate_rotation(r, key.origin)?;
+            key.rotation_period_days = r;
+            key.next_rotation_at = r.map(|d| {
+                key.last_rotated_at
+                    .unwrap_or(key.created_at)
+                    .max(now - Duration::days(d as i64))
+                    + Duration::days(d as i64)
+            });
+            changed.push("rotation_period_days");
+        }
+        if let Some(a) = req.activation_date {
+            if key.state != KeyState::PreActive {
+                return Err(Error::WrongState {
+                    operation: "change the activation date".into(),
+                    target: format!("key {}", key.id),
+                    state: lifecycle::effective_state(&key, now).0,
+                    detail: Some("only a PRE_ACTIVE key's activation date can change".into()),
+                });
+            }
+            key.activation_date = a;
+            changed.push("activation_date");
+        }
+        if let Some(p) = req.protect_stop_date {
+            key.protect_stop_date = p;
+            changed.push("protect_stop_date");
+        }
+        if let Some(d) = req.deactivation_date {
+            key.deactivation_date = d;
+            changed.push("deactivation_date");
+        }
+        validate_dates(&key)?;
+        if key == before {
+            return self.info(&key, &versions).await;
+        }
+        let ev = event(
+            &key,
+            None,
+            now,
+            &caller.actor(),
+            "update",
+            None,
+            None,
+            Some(format!("changed {}", changed.join(", "))),
+        );
+        let rev = key.revision;
+        let key = self
+            .commit(key, Some(rev), &versions, vec![], vec![ev])
+            .await?;
+        self.info(&key, &versions).await
+    }
+
+    /// A key's history: every transition, rotation and change.
+    pub async fn key_history(&self, caller: &Caller, reference: &str) -> Result<KeyHistory> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", reference).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "GetKeyHistory", Some(&e.key))?;
+            Ok(KeyHistory {
+                events: self.store.history(e.key.id).await?,
+            })
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "GetKeyHistory",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// Creates an alias.
+    pub async fn create_alias(
+        &self,
+        caller: &Caller,
+        req: CreateAliasRequest,
+    ) -> Result<AliasInfo> {
+        let mut note = Note::default();
+        let r = async {
+            let alias = normalize_alias(&req.alias).to_string();
+            validate_name("alias", &alias)?;
+            let e = self.resolve(caller.tenant(), "key", &req.key).await?;
+            note.key(e.key.id);
+            note.set("alias", alias.clone());
+            self.authorize(caller, "CreateAlias", Some(&e.key))?;
+            self.store
+                .create_alias(caller.tenant(), &alias, e.key.id)
+                .await?;
+            self.cache.names.clear();
+            Ok(AliasInfo {
+                alias,
+                key_id: e.key.id,
+            })
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "CreateAlias",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// Moves an alias to another key.
+    pub async fn move_alias(
+        &self,
+        caller: &Caller,
+        alias: &str,
+        req: MoveAliasRequest,
+    ) -> Result<AliasInfo> {
+        let mut note = Note::default();
+        let r = async {
+            let alias = normalize_alias(alias).to_string();
+            validate_name("alias", &alias)?;
+            let e = self.resolve(caller.tenant(), "key", &req.key).await?;
+            note.key(e.key.id);
+            note.set("alias", alias.clone());
+            self.authorize(caller, "UpdateAlias", Some(&e.key))?;
+            self.store
+                .move_alias(caller.tenant(), &alias, e.key.id)
+                .await?;
+            self.cache.names.clear();
+            Ok(AliasInfo {
+                alias,
+                key_id: e.key.id,
+            })
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "UpdateAlias",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// Deletes an alias (the key stays).
+    pub async fn delete_alias(&self, caller: &Caller, alias: &str) -> Result<()> {
+        let mut note = Note::default();
+        let r = async {
+            let alias = normalize_alias(alias).to_string();
+            validate_name("alias", &alias)?;
+            note.set("alias", alias.clone());
+            self.authorize(caller, "DeleteAlias", None)?;
+            self.store.delete_alias(caller.tenant(), &alias).await?;
+            self.cache.names.clear();
+            Ok(())
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "DeleteAlias",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// Lists the tenant's aliases, or one key's.
+    pub async fn list_aliases(&self, caller: &Caller, key: Option<&str>) -> Result<AliasList> {
+        let mut note = Note::default();
+        let r = async {
+            let key_id = match key {
+                Some(k) => {
+                    let e = self.resolve(caller.tenant(), "key", k).await?;
+                    note.key(e.key.id);
+                    Some(e.key.id)
+                }
+                None => None,
+            };
+            self.authorize(caller, "ListAliases", None)?;
+            let aliases = self
+                .store
+                .list_aliases(caller.tenant(), key_id)
+                .await?
+                .into_iter()
+                .map(|(alias, key_id)| AliasInfo { alias, key_id })
+                .collect();
+            Ok(AliasList { aliases })
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "ListAliases",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// Rotates a key now: a new primary version; older versions keep decrypting.
+    pub async fn rotate_key(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        req: RotateRequest,
+    ) -> Result<KeyInfo> {
+        let mut note = Note::default();
+        let r = async {
+            let (key, versions) = self.fresh(caller, reference).await?;
+            note.key(key.id);
+            self.authorize(caller, "RotateKey", Some(&key))?;
+            let material = match (&req.material, key.origin) {
+                (Some(_), Origin::Generated) => {
+                    return Err(Error::unprocessable(
+                        "material",
+                        "this key was generated by Arca; rotation generates its next material",
+                    ))
+                }
+                (None, Origin::Imported) => {
+                    return Err(Error::unprocessable(
+                        "material",
+                        "this key was imported; rotating it needs the new material",
+                    ))
+                }
+                (Some(m), Origin::Imported) => {
+                    if !self.config.allow_plaintext_import {
+                        return Err(Error::NotPermitted {
+                            message: "this server does not accept plaintext key import".into(),
+                        });
+                    }
+                    Some(self.crypto.import(key.spec, "material", m.expose())?)
+                }
+                (None, Origin::Generated) => None,
+            };
+            let (key, versions) = self
+                .rotate_now(key, versions, material, &caller.actor(), "on demand")
+                .await?;
+            note.set("key_version", key.primary_version);
+            self.info(&key, &versions).await
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), "RotateKey", note, r)
+            .await
+    }
+
+    /// Adds a version and makes it primary. The key must be ACTIVE and not archived.
+    pub(crate) async fn rotate_now(
+        &self,
+        key: Key,
+        mut versions: Vec<KeyVersion>,
+        material: Option<KeyMaterial>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(Key, Vec<KeyVersion>)> {
+        let now = self.now();
+        let (state, _) = lifecycle::effective_state(&key, now);
+        if state != KeyState::Active || key.archived {
+            return Err(Error::WrongState {
+                operation: "rotate".into(),
+                target: format!("key {}", key.id),
+                state,
+                detail: Some(if key.archived {
+                    "the key is archived".into()
+                } else {
+                    "only an ACTIVE key rotates".into()
+                }),
+            });
+        }
+        let material = match material {
+            Some(m) => m,
+            None => self.crypto.generate(key.spec)?,
+        };
+        let n = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+        let vw = self.new_version(&key, n, &material, now).await?;
+        versions.push(vw.version.clone());
+        let mut k = key.clone();
+        k.state = state;
+        k.primary_version = n;
+        k.last_rotated_at = Some(now);
+        k.next_rotation_at = k
+            .rotation_period_days
+            .map(|d| now + Duration::days(d as i64));
+        let ev = event(
+            &k,
+            Some(n),
+            now,
+            actor,
+            "rotate",
+            None,
+            None,
+            Some(reason.to_string()),
+        );
+        let rev = key.revision;
+        let k = self
+            .commit(k, Some(rev), &versions, vec![vw], vec![ev])
+            .await?;
+        Ok((k, versions))
+    }
+
+    /// Applies a lifecycle move to a key (`version` = None) or to one of its versions.
+    pub async fn lifecycle(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        version: Option<u32>,
+        action: LifecycleAction,
+        reason: Option<String>,
+    ) -> Result<KeyInfo> {
+        let mut note = Note::default();
+        if let Some(v) = version {
+            note.set("key_version", v);
+        }
+        let audit_action = action.audit_action();
+        let r = self
+            .lifecycle_inner(caller, reference, version, action, reason, &mut note)
+            .await;
+        self.finish(&caller.meta, Some(&caller.principal), audit_action, note, r)
+            .await
+    }
+
+    async fn lifecycle_inner(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        version: Option<u32>,
+        action: LifecycleAction,
+        reason: Option<String>,
+        note: &mut Note,
+    ) -> Result<KeyInfo> {
+        let (key, versions) = self.fresh(caller, reference).await?;
+        note.key(key.id);
+        self.authorize(caller, action.audit_action(), Some(&key))?;
+        if let Some(r) = &reason {
+            if r.len() > 1024 {
+                return Err(Error::invalid("reason", "at most 1024 bytes"));
+            }
+        }
+        let now = self.now();
+        let actor = caller.actor();
+        let (key, versions) = match version {
+            None => self.key_move(key, versions, &action, reason, now, &actor)?,
+            Some(n) => self.version_move(key, versions, n, &action, reason, now, &actor)?,
+        };
+        let (key, versions, changed, events) = (key.0, versions, key.1, key.2);
+        let rev = key.revision;
+        let key = self
+            .commit(key, Some(rev), &versions, changed, events)
+            .await?;
+        self.info(&key, &versions).await
+    }
+
+    /// The pure part of a key-level move: the new key, the changed versions and the events.
+    #[allow(clippy::type_complexity)]
+    fn key_move(
+        &self,
+        mut key: Key,
+        versions: Vec<KeyVersion>,
+        action: &LifecycleAction,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<((Key, Vec<VersionWrite>, Vec<KeyEvent>), Vec<KeyVersion>)> {
+        let (from, from_reason) = lifecycle::effective_state(&key, now);
+        let target = format!("key {}", key.id);
+        let wrong = |detail: &str| Error::WrongState {
+            operation: action.name().into(),
+            target: target.clone(),
+            state: from,
+            detail: Some(detail.to_string()),
+        };
+        if key.archived && !matches!(action, LifecycleAction::Recover) {
+            return Err(wrong(
+                "the key is archived; a tenant-admin must recover it first",
+            ));
+        }
+        let mut events = Vec::new();
+        // Persist any move that the dates already made, so history shows it.
+        if from != key.state {
+            events.push(event(
+                &key,
+                None,
+                now,
+                "system",
+                "date-reached",
+                Some(key.state),
+                Some(from),
+                None,
+            ));
+            key.state = from;
+            key.deactivation_reason = from_reason;
+        }
+        let mut record_to: Option<KeyState> = None;
+        match action {
+            LifecycleAction::Activate
+            | LifecycleAction::Resume
+            | LifecycleAction::Suspend
+            | LifecycleAction::Deactivate(_)
+            | LifecycleAction::ReportCompromise => {
+                let t = match action {
+                    LifecycleAction::Activate => Transition::Activate,
+                    LifecycleAction::Resume => Transition::Resume,
+                    LifecycleAction::Suspend => Transition::Suspend,
+                    LifecycleAction::Deactivate(r) => Transition::Deactivate(*r),
+                    _ => Transition::ReportCompromise,
+                };
+                if matches!(t, Transition::Activate | Transition::Resume)
+                    && key.destroy_after.is_some()
+                {
+                    return Err(wrong("destruction is scheduled; cancel it first"));
+                }
+                let to = lifecycle::apply(from, t, &target)?;
+                match t {
+                    Transition::Activate => {
+                        if key.activation_date.is_none_or(|a| a > now) {
+                            key.activation_date = Some(now);
+                        }
+                    }
+                    Transition::Deactivate(r) => {
+                        key.deactivation_reason = Some(r);
+                        if key.deactivation_date.is_none_or(|d| d > now) {
+                            key.deactivation_date = Some(now);
+                        }
+                    }
+                    Transition::ReportCompromise => key.compromise_date = Some(now),
+                    _ => {}
+                }
+                if to != KeyState::Deactivated {
+                    key.deactivation_reason = None;
+                    if to == KeyState::Active {
+                        key.deactivation_date = key.deactivation_date.filter(|d| *d > now);
+                    }
+                }
+                key.state = to;
+                record_to = Some(to);
+            }
+            LifecycleAction::Archive => {
+                if key.state.is_destroyed() {
+                    return Err(wrong("a destroyed key cannot be archived"));
+                }
+                key.archived = true;
+            }
+            LifecycleAction::Recover => {
+                if !key.archived {
+                    return Err(wrong("the key is not archived"));
+                }
+                key.archived = false;
+            }
+            LifecycleAction::ScheduleDestruction {
+                pending_window_days,
+            } => {
+                let days = pending_window_days.unwrap_or(DEFAULT_DESTRUCTION_WAIT_DAYS);
+                if !DESTRUCTION_WAIT_DAYS.contains(&days) {
+                    return Err(Error::invalid(
+                        "pending_window_days",
+                        format!(
+                            "must be {} to {}",
+                            DESTRUCTION_WAIT_DAYS.start(),
+                            DESTRUCTION_WAIT_DAYS.end()
+                        ),
+                    ));
+                }
+                if key.destroy_after.is_some() {
+                    return Err(Error::conflict(format!(
+                        "destruction of key {} is already scheduled",
+                        key.id
+                    )));
+                }
+                lifecycle::apply(from, Transition::Destroy, &target)?;
+                key.destroy_after = Some(now + Duration::days(days as i64));
+            }
+            LifecycleAction::CancelDestruction => {
+                if key.destroy_after.is_none() {
+                    return Err(wrong("no destruction is scheduled"));
+                }
+                key.destroy_after = None;
+            }
+        }
+        let mut reason_text = reason;
+        if let LifecycleAction::Deactivate(r) = action {
+            reason_text = Some(match reason_text {
+                Some(c) => format!("{}: {c}", r.as_str()),
+                None => r.as_str().to_string(),
+            });
+        }
+        if let LifecycleAction::ScheduleDestruction { .. } = action {
+            let due = key
+                .destroy_after
+                .map(|d| d.to_rfc3339())
+                .unwrap_or_default();
+            reason_text = Some(match reason_text {
+                Some(c) => format!("due {due}: {c}"),
+                None => format!("due {due}"),
+            });
+        }
+        events.push(event(
+            &key,
+            None,
+            now,
+            actor,
+            action.name(),
+            Some(from),
+            record_to.or(Some(key.state)),
+            reason_text,
+        ));
+        Ok(((key, vec![], events), versions))
+    }
+
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    fn version_move(
+        &self,
+        key: Key,
+        mut versions: Vec<KeyVersion>,
+        n: u32,
+        action: &LifecycleAction,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<((Key, Vec<VersionWrite>, Vec<KeyEvent>), Vec<KeyVersion>)> {
+        let idx = versions
+            .iter()
+            .position(|v| v.version == n)
+            .ok_or_else(|| Error::not_found("version", format!("{n} of key {}", key.id)))?;
+        let mut v = versions[idx].clone();
+        let from = v.state;
+        let target = format!("version {n} of key {}", key.id);
+        let wrong = |detail: &str| Error::WrongState {
+            operation: action.name().into(),
+            target: target.clone(),
+            state: from,
+            detail: Some(detail.to_string()),
+        };
+        if v.archived && !matches!(action, LifecycleAction::Recover) {
+            return Err(wrong(
+                "the version is archived; a tenant-admin must recover it first",
+            ));
+        }
+        match action {
+            LifecycleAction::Activate
+            | LifecycleAction::Resume
+            | LifecycleAction::Suspend
+            | LifecycleAction::Deactivate(_)
+            | LifecycleAction::ReportCompromise => {
+                let t = match action {
+                    LifecycleAction::Activate => Transition::Activate,
+                    LifecycleAction::Resume => Transition::Resume,
+                    LifecycleAction::Suspend => Transition::Suspend,
+                    LifecycleAction::Deactivate(r) => Transition::Deactivate(*r),
+                    _ => Transition::ReportCompromise,
+                };
+                if matches!(t, Transition::Activate | Transition::Resume)
+                    && v.destroy_after.is_some()
+                {
+                    return Err(wrong("destruction is scheduled; cancel it first"));
+                }
+                v.state = lifecycle::apply(from, t, &target)?;
+                v.deactivation_reason = match t {
+                    Transition::Deactivate(r) => Some(r),
+                    _ if v.state == KeyState::Deactivated => v.deactivation_reason,
+                    _ => None,
+                };
+            }
+            LifecycleAction::Archive => {
+                if v.state.is_destroyed() {
+                    return Err(wrong("a destroyed version cannot be archived"));
+                }
+                v.archived = true;
+            }
+            LifecycleAction::Recover => {
+                if !v.archived {
+                    return Err(wrong("the version is not archived"));
+                }
+                v.archived = false;
+            }
+            LifecycleAction::ScheduleDestruction {
+                pending_window_days,
+            } => {
+                let days = pending_window_days.unwrap_or(DEFAULT_DESTRUCTION_WAIT_DAYS);
+                if !DESTRUCTION_WAIT_DAYS.contains(&days) {
+                    return Err(Error::invalid(
+                        "pending_window_days",
+                        format!(
+                            "must be {} to {}",
+                            DESTRUCTION_WAIT_DAYS.start(),
+                            DESTRUCTION_WAIT_DAYS.end()
+                        ),
+                    ));
+                }
+                if n == key.primary_version {
+                    return Err(wrong(
+                        "the primary version cannot be destroyed; rotate first or destroy the key",
+                    ));
+                }
+                if v.destroy_after.is_some() {
+                    return Err(Error::conflict(format!(
+                        "destruction of {target} is already scheduled"
+                    )));
+                }
+                lifecycle::apply(from, Transition::Destroy, &target)?;
+                v.destroy_after = Some(now + Duration::days(days as i64));
+            }
+            LifecycleAction::CancelDestruction => {
+                if v.destroy_after.is_none() {
+                    return Err(wrong("no destruction is scheduled"));
+                }
+                v.destroy_after = None;
+            }
+        }
+        let ev = event(
+            &key,
+            Some(n),
+            now,
+            actor,
+            action.name(),
+            Some(from),
+            Some(v.state),
+            reason,
+        );
+        versions[idx] = v.clone();
+        Ok((
+            (
+                key,
+                vec![VersionWrite {
+                    version: v,
+                    material: MaterialChange::Keep,
+                }],
+                vec![ev],
+            ),
+            versions,
+        ))
+    }
+}

@@ -1,0 +1,802 @@
+//! Cryptographic operations. Each one: resolve the key (cache), authorize, check usage and
+//! lifecycle for the version it needs, run the crypto through a loaded handle, audit.
+//! None of them touches the store when the key is cached.
+
+use std::sync::Arc;
+
+use arca_core::lifecycle::{self, Use};
+use arca_core::model::{
+    EncryptionAlgorithm, KeyFamily, KeySpec, KeyUsage, KeyVersion, MacAlgorithm, SigningAlgorithm,
+};
+use arca_core::{Error, Result};
+use arca_crypto::ciphertext::{self, CiphertextAlg, Header};
+use zeroize::Zeroizing;
+
+use crate::api::*;
+use crate::cache::KeyEntry;
+use crate::{Caller, Note, Service};
+
+fn need_usage(e: &KeyEntry, usage: KeyUsage, op: &str) -> Result<()> {
+    if e.key.has_usage(usage) {
+        Ok(())
+    } else {
+        Err(Error::unprocessable(
+            "key",
+            format!(
+                "key {} has usage {} and cannot {op} (needs {usage})",
+                e.key.id,
+                e.key
+                    .usage
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
+}
+
+/// The version a request names, or the primary one.
+fn pick_version(e: &KeyEntry, n: Option<u32>) -> Result<&KeyVersion> {
+    let n = n.unwrap_or(e.key.primary_version);
+    e.version(n)
+        .ok_or_else(|| Error::not_found("version", format!("{n} of key {}", e.key.id)))
+}
+
+impl Service {
+    /// Checks usage and lifecycle and returns the handle of a version.
+    async fn usable(
+        &self,
+        e: &KeyEntry,
+        version: &KeyVersion,
+        use_: Use,
+        op: &str,
+        note: &mut Note,
+    ) -> Result<Arc<dyn arca_crypto::KeyHandle>> {
+        let verdict = lifecycle::check_use(&e.key, version, use_, op, self.now())?;
+        note.set("key_version", version.version);
+        if verdict.compromised {
+            note.set("key_compromised", true);
+        }
+        self.handle(e, version).await
+    }
+
+    fn check_len(&self, field: &str, len: usize) -> Result<()> {
+        if len == 0 {
+            return Err(Error::invalid(field, "must not be empty"));
+        }
+        if len > self.config.max_plaintext_bytes {
+            return Err(Error::invalid(
+                field,
+                format!("at most {} bytes", self.config.max_plaintext_bytes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Encrypts under a key's primary version; the core of encrypt, data keys, re-encrypt.
+    async fn seal(
+        &self,
+        e: &KeyEntry,
+        aad: &[u8],
+        ctx: &EncryptionContext,
+        plaintext: &[u8],
+        op: &str,
+        note: &mut Note,
+    ) -> Result<(Vec<u8>, u32, EncryptionAlgorithm)> {
+        need_usage(e, KeyUsage::EncryptDecrypt, op)?;
+        let alg = EncryptionAlgorithm::for_spec(e.key.spec).ok_or_else(|| {
+            Error::unprocessable("key", format!("a {} key cannot encrypt", e.key.spec))
+        })?;
+        let v = pick_version(e, None)?;
+        let h = self.usable(e, v, Use::Protect, op, note).await?;
+        match alg {
+            EncryptionAlgorithm::SymmetricDefault => {
+                let header = Header {
+                    alg: CiphertextAlg::AesGcm,
+                    key_id: e.key.id,
+                    key_version: v.version,
+                }
+                .encode();
+                let body = h.aead_seal(&ciphertext::aad(&header, aad, ctx), plaintext)?;
+                let mut out = header.to_vec();
+                out.extend_from_slice(&body);
+                Ok((out, v.version, alg))
+            }
+            EncryptionAlgorithm::RsaesOaepSha256 => {
+                if !aad.is_empty() || !ctx.is_empty() {
+                    return Err(Error::unprocessable(
+                        "encryption_context",
+                        "RSA-OAEP does not bind AAD or an encryption context; use a symmetric key",
+                    ));
+                }
+                let header = Header {
+                    alg: CiphertextAlg::RsaOaepSha256,
+                    key_id: e.key.id,
+                    key_version: v.version,
+                }
+                .encode();
+                let body = h.oaep_encrypt(plaintext)?;
+                let mut out = header.to_vec();
+                out.extend_from_slice(&body);
+                Ok((out, v.version, alg))
+            }
+        }
+    }
+
+    /// Decrypts an Arca ciphertext; `expected` is the key the caller named, if any.
+    async fn open(
+        &self,
+        caller: &Caller,
+        expected: Option<&str>,
+        blob: &[u8],
+        aad: &[u8],
+        ctx: &EncryptionContext,
+        op: &str,
+        note: &mut Note,
+    ) -> Result<(Zeroizing<Vec<u8>>, Arc<KeyEntry>, u32, bool)> {
+        let (header, body) = ciphertext::decode(blob)?;
+        let mut e = self
+            .entry(caller.tenant(), header.key_id, &header.key_id.to_string())
+            .await?;
+        note.key(e.key.id);
+        if let Some(r) = expected {
+            let named = self.resolve(caller.tenant(), "key", r).await?;
+            if named.key.id != e.key.id {
+                return Err(Error::unprocessable(
+                    "ciphertext",
+                    format!("the ciphertext was not made with key {r}"),
+                ));
+            }
+        }
+        self.authorize(caller, op, Some(&e.key))?;
+        need_usage(&e, KeyUsage::EncryptDecrypt, "decrypt")?;
+        if e.version(header.key_version).is_none() {
+            // A version made since we cached the key (on another node): read again once.
+            self.cache.invalidate_key(e.key.id);
+            e = self
+                .entry(caller.tenant(), header.key_id, &header.key_id.to_string())
+                .await?;
+        }
+        let v = pick_version(&e, Some(header.key_version))?;
+        let verdict = lifecycle::check_use(&e.key, v, Use::Process, op, self.now())?;
+        let h = self.usable(&e, v, Use::Process, op, note).await?;
+        let pt = match header.alg {
+            CiphertextAlg::AesGcm => {
+                let hb = Header { ..header.clone() }.encode();
+                h.aead_open(&ciphertext::aad(&hb, aad, ctx), body)?
+            }
+            CiphertextAlg::RsaOaepSha256 => {
+                if !aad.is_empty() || !ctx.is_empty() {
+                    return Err(Error::unprocessable(
+                        "encryption_context",
+                        "RSA-OAEP ciphertexts carry no AAD or encryption context",
+                    ));
+                }
+                h.oaep_decrypt(body)?
+            }
+        };
+        let version = v.version;
+        Ok((pt, e, version, verdict.compromised))
+    }
+
+    /// Encrypts up to `max_plaintext_bytes` under the key's primary version.
+    pub async fn encrypt(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: EncryptRequest,
+    ) -> Result<EncryptResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "Encrypt", Some(&e.key))?;
+            self.check_len("plaintext", req.plaintext.expose().len())?;
+            if let Some(a) = req.encryption_algorithm {
+                if Some(a) != EncryptionAlgorithm::for_spec(e.key.spec) {
+                    return Err(Error::unprocessable(
+                        "encryption_algorithm",
+                        format!("a {} key does not encrypt with {a:?}", e.key.spec),
+                    ));
+                }
+            }
+            let aad = req.aad.map(|b| b.0).unwrap_or_default();
+            let (ct, version, alg) = self
+                .seal(
+                    &e,
+                    &aad,
+                    &req.encryption_context,
+                    req.plaintext.expose(),
+                    "encrypt",
+                    &mut note,
+                )
+                .await?;
+            Ok(EncryptResponse {
+                ciphertext: Bytes(ct),
+                key_id: e.key.id,
+                key_version: version,
+                encryption_algorithm: alg,
+            })
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), "Encrypt", note, r)
+            .await
+    }
+
+    /// Decrypts; the key and version come from the ciphertext. `key`, when given, must be
+    /// the key the ciphertext names.
+    pub async fn decrypt(
+        &self,
+        caller: &Caller,
+        key: Option<&str>,
+        req: DecryptRequest,
+    ) -> Result<DecryptResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let aad = req.aad.map(|b| b.0).unwrap_or_default();
+            let (pt, e, version, compromised) = self
+                .open(
+                    caller,
+                    key,
+                    &req.ciphertext.0,
+                    &aad,
+                    &req.encryption_context,
+                    "Decrypt",
+                    &mut note,
+                )
+                .await?;
+            Ok(DecryptResponse {
+                plaintext: Secret::new(pt),
+                key_id: e.key.id,
+                key_version: version,
+                key_compromised: compromised,
+            })
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), "Decrypt", note, r)
+            .await
+    }
+
+    /// Decrypts under the source key and encrypts under `key` without releasing plaintext.
+    pub async fn re_encrypt(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: ReEncryptRequest,
+    ) -> Result<ReEncryptResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let dest = self.resolve(caller.tenant(), "key", key).await?;
+            self.authorize(caller, "ReEncryptTo", Some(&dest.key))?;
+            let saad = req.source_aad.map(|b| b.0).unwrap_or_default();
+            let (pt, src, sv, _) = self
+                .open(
+                    caller,
+                    None,
+                    &req.ciphertext.0,
+                    &saad,
+                    &req.source_encryption_context,
+                    "ReEncryptFrom",
+                    &mut note,
+                )
+                .await?;
+            note.set("source_key_id", src.key.id.to_string());
+            note.key(dest.key.id);
+            let daad = req.destination_aad.map(|b| b.0).unwrap_or_default();
+            let (ct, dv, _) = self
+                .seal(
+                    &dest,
+                    &daad,
+                    &req.destination_encryption_context,
+                    &pt,
+                    "re-encrypt",
+                    &mut note,
+                )
+                .await?;
+            Ok(ReEncryptResponse {
+                ciphertext: Bytes(ct),
+                source_key_id: src.key.id,
+                source_key_version: sv,
+                key_id: dest.key.id,
+                key_version: dv,
+            })
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), "ReEncrypt", note, r)
+            .await
+    }
+
+    /// Generates a data key and returns it encrypted under `key` (and in plaintext unless
+    /// `with_plaintext` is false).
+    pub async fn generate_data_key(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: GenerateDataKeyRequest,
+        with_plaintext: bool,
+    ) -> Result<DataKeyResponse> {
+        let action = if with_plaintext {
+            "GenerateDataKey"
+        } else {
+            "GenerateDataKeyWithoutPlaintext"
+        };
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, action, Some(&e.key))?;
+            if e.key.spec.family() != KeyFamily::Aes {
+                return Err(Error::unprocessable(
+                    "key",
+                    "data keys are encrypted under symmetric (AES) keys",
+                ));
+            }
+            let len = match req.key_spec.unwrap_or(DataKeySpec::Aes256) {
+                DataKeySpec::Aes128 => 16,
+                DataKeySpec::Aes256 => 32,
+            };
+            let dk = self.crypto.random(len)?;
+            let aad = req.aad.map(|b| b.0).unwrap_or_default();
+            let (ct, version, _) = self
+                .seal(
+                    &e,
+                    &aad,
+                    &req.encryption_context,
+                    &dk,
+                    "generate a data key",
+                    &mut note,
+                )
+                .await?;
+            Ok(DataKeyResponse {
+                ciphertext: Bytes(ct),
+                plaintext: with_plaintext.then(|| Secret::new(dk)),
+                key_id: e.key.id,
+                key_version: version,
+            })
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), action, note, r)
+            .await
+    }
+
+    /// Generates an asymmetric data key pair whose private key is encrypted under `key`.
+    pub async fn generate_data_key_pair(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: GenerateDataKeyPairRequest,
+        with_plaintext: bool,
+    ) -> Result<DataKeyPairResponse> {
+        let action = if with_plaintext {
+            "GenerateDataKeyPair"
+        } else {
+            "GenerateDataKeyPairWithoutPlaintext"
+        };
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, action, Some(&e.key))?;
+            if e.key.spec.family() != KeyFamily::Aes {
+                return Err(Error::unprocessable(
+                    "key",
+                    "data key pairs are encrypted under symmetric (AES) keys",
+                ));
+            }
+            if !req.key_pair_spec.is_asymmetric() {
+                return Err(Error::invalid(
+                    "key_pair_spec",
+                    format!("{} is not an asymmetric spec", req.key_pair_spec),
+                ));
+            }
+            let m = self.crypto.generate(req.key_pair_spec)?;
+            let aad = req.aad.map(|b| b.0).unwrap_or_default();
+            let (ct, version, _) = self
+                .seal(
+                    &e,
+                    &aad,
+                    &req.encryption_context,
+                    &m.secret,
+                    "generate a data key pair",
+                    &mut note,
+                )
+                .await?;
+            Ok(DataKeyPairResponse {
+                key_pair_spec: req.key_pair_spec,
+                public_key: Bytes(m.public_spki.clone().unwrap_or_default()),
+                private_key_ciphertext: Bytes(ct),
+                private_key_plaintext: with_plaintext.then(|| Secret::new(m.secret.clone())),
+                key_id: e.key.id,
+                key_version: version,
+            })
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), action, note, r)
+            .await
+    }
+
+    /// Signs with the primary version.
+    pub async fn sign(&self, caller: &Caller, key: &str, req: SignRequest) -> Result<SignResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "Sign", Some(&e.key))?;
+            need_usage(&e, KeyUsage::SignVerify, "sign")?;
+            self.check_len("message", req.message.expose().len())?;
+            let alg = req
+                .signing_algorithm
+                .or_else(|| SigningAlgorithm::for_spec(e.key.spec).first().copied())
+                .ok_or_else(|| {
+                    Error::unprocessable("key", format!("a {} key cannot sign", e.key.spec))
+                })?;
+            let v = pick_version(&e, None)?;
+            let h = self.usable(&e, v, Use::Protect, "sign", &mut note).await?;
+            let sig = h.sign(alg, req.message_type, req.message.expose())?;
+            Ok(SignResponse {
+                signature: Bytes(sig),
+                signing_algorithm: alg,
+                key_id: e.key.id,
+                key_version: v.version,
+            })
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), "Sign", note, r)
+            .await
+    }
+
+    /// Verifies a signature with a version (default primary).
+    pub async fn verify(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: VerifyRequest,
+    ) -> Result<VerifyResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "Verify", Some(&e.key))?;
+            need_usage(&e, KeyUsage::SignVerify, "verify")?;
+            self.check_len("message", req.message.expose().len())?;
+            let alg = req
+                .signing_algorithm
+                .or_else(|| SigningAlgorithm::for_spec(e.key.spec).first().copied())
+                .ok_or_else(|| {
+                    Error::unprocessable("key", format!("a {} key cannot verify", e.key.spec))
+                })?;
+            let v = pick_version(&e, req.key_version)?;
+            let verdict = lifecycle::check_use(&e.key, v, Use::Process, "verify", self.now())?;
+            let h = self
+                .usable(&e, v, Use::Process, "verify", &mut note)
+                .await?;
+            let valid = h.verify(
+                alg,
+                req.message_type,
+                req.message.expose(),
+                &req.signature.0,
+            )?;
+            note.set("valid", valid);
+            Ok(VerifyResponse {
+                valid,
+                key_id: e.key.id,
+                key_version: v.version,
+                key_compromised: verdict.compromised,
+            })
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), "Verify", note, r)
+            .await
+    }
+
+    fn check_mac_alg(e: &KeyEntry, alg: Option<MacAlgorithm>) -> Result<MacAlgorithm> {
+        let own = MacAlgorithm::for_spec(e.key.spec).ok_or_else(|| {
+            Error::unprocessable("key", format!("a {} key cannot compute a MAC", e.key.spec))
+        })?;
+        match alg {
+            Some(a) if a != own => Err(Error::unprocessable(
+                "mac_algorithm",
+                format!("a {} key computes {own:?}, not {a:?}", e.key.spec),
+            )),
+            _ => Ok(own),
+        }
+    }
+
+    /// Computes an HMAC with the primary version.
+    pub async fn generate_mac(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: MacRequest,
+    ) -> Result<MacResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "GenerateMac", Some(&e.key))?;
+            need_usage(&e, KeyUsage::GenerateVerifyMac, "generate a MAC")?;
+            self.check_len("message", req.message.expose().len())?;
+            let alg = Self::check_mac_alg(&e, req.mac_algorithm)?;
+            let v = pick_version(&e, None)?;
+            let h = self
+                .usable(&e, v, Use::Protect, "generate a MAC", &mut note)
+                .await?;
+            Ok(MacResponse {
+                mac: Bytes(h.mac(req.message.expose())?),
+                mac_algorithm: alg,
+                key_id: e.key.id,
+                key_version: v.version,
+            })
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "GenerateMac",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// Verifies an HMAC in constant time with a version (default primary).
+    pub async fn verify_mac(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: MacVerifyRequest,
+    ) -> Result<VerifyResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "VerifyMac", Some(&e.key))?;
+            need_usage(&e, KeyUsage::GenerateVerifyMac, "verify a MAC")?;
+            self.check_len("message", req.message.expose().len())?;
+            Self::check_mac_alg(&e, req.mac_algorithm)?;
+            let v = pick_version(&e, req.key_version)?;
+            let verdict =
+                lifecycle::check_use(&e.key, v, Use::Process, "verify a MAC", self.now())?;
+            let h = self
+                .usable(&e, v, Use::Process, "verify a MAC", &mut note)
+                .await?;
+            let valid = h.mac_verify(req.message.expose(), &req.mac.0)?;
+            note.set("valid", valid);
+            Ok(VerifyResponse {
+                valid,
+                key_id: e.key.id,
+                key_version: v.version,
+                key_compromised: verdict.compromised,
+            })
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), "VerifyMac", note, r)
+            .await
+    }
+
+    /// ML-KEM encapsulation against the primary version's public key.
+    pub async fn encapsulate(&self, caller: &Caller, key: &str) -> Result<EncapsulateResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "Encapsulate", Some(&e.key))?;
+            need_usage(&e, KeyUsage::KeyEncapsulation, "encapsulate")?;
+            let v = pick_version(&e, None)?;
+            let h = self
+                .usable(&e, v, Use::Protect, "encapsulate", &mut note)
+                .await?;
+            let (ct, ss) = h.encapsulate()?;
+            Ok(EncapsulateResponse {
+                ciphertext: Bytes(ct),
+                shared_secret: Secret::new(ss),
+                key_id: e.key.id,
+                key_version: v.version,
+            })
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "Encapsulate",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// ML-KEM decapsulation with a version (default primary).
+    pub async fn decapsulate(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: DecapsulateRequest,
+    ) -> Result<DecapsulateResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "Decapsulate", Some(&e.key))?;
+            need_usage(&e, KeyUsage::KeyEncapsulation, "decapsulate")?;
+            let v = pick_version(&e, req.key_version)?;
+            let verdict = lifecycle::check_use(&e.key, v, Use::Process, "decapsulate", self.now())?;
+            let h = self
+                .usable(&e, v, Use::Process, "decapsulate", &mut note)
+                .await?;
+            let ss = h.decapsulate(&req.ciphertext.0)?;
+            Ok(DecapsulateResponse {
+                shared_secret: Secret::new(ss),
+                key_id: e.key.id,
+                key_version: v.version,
+                key_compromised: verdict.compromised,
+            })
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "Decapsulate",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// The public key of an asymmetric key version (default primary), SPKI DER and PEM.
+    pub async fn get_public_key(
+        &self,
+        caller: &Caller,
+        key: &str,
+        version: Option<u32>,
+    ) -> Result<PublicKeyResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "GetPublicKey", Some(&e.key))?;
+            let v = pick_version(&e, version)?;
+            if v.state.is_destroyed() {
+                return Err(Error::WrongState {
+                    operation: "get-public-key".into(),
+                    target: format!("version {} of key {}", v.version, e.key.id),
+                    state: v.state,
+                    detail: None,
+                });
+            }
+            let spki = v.public_key.clone().ok_or_else(|| {
+                Error::unprocessable("key", format!("a {} key has no public key", e.key.spec))
+            })?;
+            let pem = pem_encode("PUBLIC KEY", &spki);
+            Ok(PublicKeyResponse {
+                key_id: e.key.id,
+                key_version: v.version,
+                spec: e.key.spec,
+                usage: e.key.usage.clone(),
+                public_key: Bytes(spki),
+                public_key_pem: pem,
+                signing_algorithms: if e.key.has_usage(KeyUsage::SignVerify) {
+                    SigningAlgorithm::for_spec(e.key.spec).to_vec()
+                } else {
+                    vec![]
+                },
+                encryption_algorithms: if e.key.has_usage(KeyUsage::EncryptDecrypt) {
+                    EncryptionAlgorithm::for_spec(e.key.spec)
+                        .into_iter()
+                        .collect()
+                } else {
+                    vec![]
+                },
+            })
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "GetPublicKey",
+            note,
+            r,
+        )
+        .await
+    }
+
+    /// Random bytes.
+    pub async fn generate_random(
+        &self,
+        caller: &Caller,
+        req: RandomRequest,
+    ) -> Result<RandomResponse> {
+        let r = async {
+            self.authorize(caller, "GenerateRandom", None)?;
+            if !(1..=1024).contains(&req.number_of_bytes) {
+                return Err(Error::invalid("number_of_bytes", "must be 1 to 1024"));
+            }
+            Ok(RandomResponse {
+                random: Secret::new(self.crypto.random(req.number_of_bytes as usize)?),
+            })
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "GenerateRandom",
+            Note::default(),
+            r,
+        )
+        .await
+    }
+
+    /// Exports a version's material in plaintext; only keys created extractable.
+    pub async fn export_key(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: ExportRequest,
+    ) -> Result<ExportResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", key).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "ExportKey", Some(&e.key))?;
+            if !e.key.extractable {
+                return Err(Error::NotPermitted {
+                    message: format!(
+                        "key {} was not created extractable; its material never leaves Arca",
+                        e.key.id
+                    ),
+                });
+            }
+            let v = pick_version(&e, req.key_version)?;
+            note.set("key_version", v.version);
+            let (state, _) = lifecycle::effective_state(&e.key, self.now());
+            if e.key.archived || v.archived || state.is_destroyed() || v.state.is_destroyed() {
+                return Err(Error::WrongState {
+                    operation: "export".into(),
+                    target: format!("version {} of key {}", v.version, e.key.id),
+                    state: if state.is_destroyed() { state } else { v.state },
+                    detail: if e.key.archived || v.archived {
+                        Some("archived".into())
+                    } else {
+                        None
+                    },
+                });
+            }
+            let m = self.load_material(&e.key, v).await?;
+            let (format, material) = if e.key.spec.symmetric_len().is_some() {
+                ("RAW", m.secret)
+            } else if m.public_only {
+                (
+                    "SPKI",
+                    Zeroizing::new(m.public_spki.clone().unwrap_or_default()),
+                )
+            } else if matches!(e.key.spec, KeySpec::MlKem768 | KeySpec::MlKem1024) {
+                ("RAW", m.secret)
+            } else {
+                ("PKCS8", m.secret)
+            };
+            Ok(ExportResponse {
+                key_id: e.key.id,
+                key_version: v.version,
+                spec: e.key.spec,
+                format: format.into(),
+                material: Secret::new(material),
+            })
+        }
+        .await;
+        self.finish(&caller.meta, Some(&caller.principal), "ExportKey", note, r)
+            .await
+    }
+}
+
+/// PEM with 64-column lines.
+pub(crate) fn pem_encode(tag: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {tag}-----\n");
+    for chunk in b.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {tag}-----\n"));
+    out
+}

@@ -1,0 +1,254 @@
+//! The lifecycle task: what falls due without anyone asking. Activation and deactivation
+//! dates, scheduled destructions of keys and versions, automatic rotation.
+//!
+//! Each due key is handled in its own optimistic transaction, so a task that races a
+//! caller (or another node) loses cleanly and retries on its next run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arca_core::lifecycle::{self, Transition};
+use arca_core::model::{DeactivationReason, Key, KeyEvent, KeyState, KeyVersion};
+use arca_core::Result;
+use arca_store::{MaterialChange, VersionWrite};
+
+use crate::{Door, Note, RequestMeta, Service};
+
+const SYSTEM: &str = "system";
+
+fn ev(
+    key: &Key,
+    version: Option<u32>,
+    at: chrono::DateTime<chrono::Utc>,
+    action: &str,
+    from: KeyState,
+    to: KeyState,
+    reason: &str,
+) -> KeyEvent {
+    KeyEvent {
+        key_id: key.id,
+        version,
+        at,
+        actor: SYSTEM.into(),
+        action: action.into(),
+        from_state: Some(from),
+        to_state: Some(to),
+        reason: Some(reason.into()),
+    }
+}
+
+impl Service {
+    /// Runs the lifecycle task in the background every `lifecycle_interval_secs`.
+    pub fn spawn_lifecycle_task(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let svc = Arc::downgrade(self);
+        let every = Duration::from_secs(self.config.lifecycle_interval_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(s) = svc.upgrade() else { break };
+                if s.is_sealed() {
+                    continue;
+                }
+                if let Err(e) = s.run_due().await {
+                    tracing::warn!(error = %e, "lifecycle task run failed; will retry");
+                }
+            }
+        })
+    }
+
+    /// Handles every key that is due now; returns how many keys changed.
+    pub async fn run_due(&self) -> Result<usize> {
+        let now = self.now();
+        let due = self.store.keys_due(now, 500).await?;
+        let mut changed = 0;
+        for key in due {
+            match self.handle_due(key).await {
+                Ok(true) => changed += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "lifecycle task could not handle a due key"),
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn handle_due(&self, key: Key) -> Result<bool> {
+        let Some(mut key) = self.store.get_key(key.tenant_id, key.id).await? else {
+            return Ok(false);
+        };
+        let mut versions = self.store.get_versions(key.id).await?;
+        let now = self.now();
+        let expected = key.revision;
+        let mut events = Vec::new();
+        let mut writes: Vec<VersionWrite> = Vec::new();
+        let meta = RequestMeta {
+            request_id: format!("lifecycle-{}", uuid::Uuid::now_v7()),
+            source: "arca".into(),
+            door: Door::System,
+        };
+
+        // Dates.
+        let (eff, reason) = lifecycle::effective_state(&key, now);
+        if eff != key.state {
+            let why = if eff == KeyState::Active {
+                "activation date reached"
+            } else {
+                "deactivation date reached"
+            };
+            events.push(ev(
+                &key,
+                None,
+                now,
+                if eff == KeyState::Active {
+                    "activate"
+                } else {
+                    "deactivate"
+                },
+                key.state,
+                eff,
+                why,
+            ));
+            key.state = eff;
+            key.deactivation_reason = reason;
+            if eff == KeyState::Deactivated {
+                key.deactivation_reason = Some(DeactivationReason::Expired);
+            }
+        }
+
+        // Key destruction.
+        let mut destroyed = false;
+        if key.destroy_after.is_some_and(|d| d <= now) {
+            key.destroy_after = None;
+            match lifecycle::apply(key.state, Transition::Destroy, &format!("key {}", key.id)) {
+                Ok(to) => {
+                    events.push(ev(
+                        &key,
+                        None,
+                        now,
+                        "destroy",
+                        key.state,
+                        to,
+                        "scheduled destruction fell due; material erased",
+                    ));
+                    key.state = to;
+                    key.destroyed_at = Some(now);
+                    for v in versions.iter_mut().filter(|v| !v.state.is_destroyed()) {
+                        v.state = if v.state == KeyState::Compromised
+                            || to == KeyState::DestroyedCompromised
+                        {
+                            KeyState::DestroyedCompromised
+                        } else {
+                            KeyState::Destroyed
+                        };
+                        v.destroyed_at = Some(now);
+                        v.destroy_after = None;
+                        writes.push(VersionWrite {
+                            version: v.clone(),
+                            material: MaterialChange::Erase,
+                        });
+                    }
+                    destroyed = true;
+                }
+                Err(e) => {
+                    events.push(ev(
+                        &key,
+                        None,
+                        now,
+                        "destroy-skipped",
+                        key.state,
+                        key.state,
+                        &format!("scheduled destruction not carried out: {e}"),
+                    ));
+                }
+            }
+        }
+
+        // Version destruction.
+        if !destroyed {
+            for v in versions.iter_mut() {
+                if v.destroy_after.is_some_and(|d| d <= now) && !v.state.is_destroyed() {
+                    v.destroy_after = None;
+                    match lifecycle::apply(v.state, Transition::Destroy, "version") {
+                        Ok(to) => {
+                            events.push(ev(
+                                &key,
+                                Some(v.version),
+                                now,
+                                "destroy",
+                                v.state,
+                                to,
+                                "scheduled destruction fell due; material erased",
+                            ));
+                            v.state = to;
+                            v.destroyed_at = Some(now);
+                            writes.push(VersionWrite {
+                                version: v.clone(),
+                                material: MaterialChange::Erase,
+                            });
+                        }
+                        Err(e) => {
+                            events.push(ev(
+                                &key,
+                                Some(v.version),
+                                now,
+                                "destroy-skipped",
+                                v.state,
+                                v.state,
+                                &format!("scheduled destruction not carried out: {e}"),
+                            ));
+                            writes.push(VersionWrite {
+                                version: v.clone(),
+                                material: MaterialChange::Keep,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+
+        let rotate = !destroyed
+            && key.state == KeyState::Active
+            && !key.archived
+            && key.rotation_period_days.is_some()
+            && key.next_rotation_at.is_some_and(|n| n <= now);
+
+        if events.is_empty() && writes.is_empty() && !rotate {
+            // Nothing to do (e.g. rotation due on a suspended key): move the due time on.
+            let rev = key.revision;
+            if key.next_rotation_at.is_some_and(|n| n <= now) {
+                key.next_rotation_at = key
+                    .rotation_period_days
+                    .map(|d| now + chrono::Duration::days(d as i64));
+            }
+            self.commit(key, Some(rev), &versions, vec![], vec![])
+                .await?;
+            return Ok(false);
+        }
+        let n_events = events.len();
+        let key = if !events.is_empty() || !writes.is_empty() {
+            self.commit(key, Some(expected), &versions, writes, events)
+                .await?
+        } else {
+            key
+        };
+        if n_events > 0 {
+            let mut note = Note::default();
+            note.key(key.id);
+            note.set("state", key.state.as_str());
+            self.finish(&meta, None, "LifecycleTask", note, Ok(()))
+                .await?;
+        }
+        if rotate {
+            let versions: Vec<KeyVersion> = self.store.get_versions(key.id).await?;
+            let (k, _) = self
+                .rotate_now(key, versions, None, SYSTEM, "automatic rotation")
+                .await?;
+            let mut note = Note::default();
+            note.key(k.id);
+            note.set("key_version", k.primary_version);
+            self.finish(&meta, None, "RotateKey", note, Ok(())).await?;
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,670 @@
+//! The embedded store: one SQLite file in WAL mode with synchronous commits.
+//!
+//! Rows keep the fields that are searched in columns and the whole record as JSON beside
+//! them, so adding a field to the model needs no migration while filters stay indexed.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use arca_core::model::{Key, KeyEvent, KeyVersion, Principal, Tenant};
+use arca_core::{Error, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use uuid::Uuid;
+
+use crate::{ApiToken, AuditRecord, KeyFilter, KeyStore, KeyWrite, MaterialChange};
+
+/// Versioned migrations, applied in order, each once, recorded in `schema_migrations`.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE tenants (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, doc TEXT NOT NULL, wrapped_kek BLOB NOT NULL);
+CREATE TABLE principals (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
+    doc TEXT NOT NULL, UNIQUE (tenant_id, name));
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY, principal_id TEXT NOT NULL REFERENCES principals(id),
+    tenant_id TEXT NOT NULL, name TEXT NOT NULL, hash BLOB NOT NULL, created_at INTEGER NOT NULL,
+    expires_at INTEGER, revoked_at INTEGER, last_used_at INTEGER);
+CREATE TABLE keys (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
+    spec TEXT NOT NULL, state TEXT NOT NULL, revision INTEGER NOT NULL, next_due_at INTEGER,
+    doc TEXT NOT NULL, UNIQUE (tenant_id, name));
+CREATE INDEX keys_due ON keys(next_due_at) WHERE next_due_at IS NOT NULL;
+CREATE TABLE key_tags (
+    key_id TEXT NOT NULL REFERENCES keys(id), k TEXT NOT NULL, v TEXT NOT NULL,
+    PRIMARY KEY (key_id, k));
+CREATE TABLE key_versions (
+    key_id TEXT NOT NULL REFERENCES keys(id), version INTEGER NOT NULL, state TEXT NOT NULL,
+    doc TEXT NOT NULL, material BLOB, PRIMARY KEY (key_id, version));
+CREATE TABLE key_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key_id TEXT NOT NULL REFERENCES keys(id),
+    at INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX key_events_key ON key_events(key_id, seq);
+CREATE TABLE aliases (
+    tenant_id TEXT NOT NULL, alias TEXT NOT NULL, key_id TEXT NOT NULL REFERENCES keys(id),
+    PRIMARY KEY (tenant_id, alias));
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, tenant_id TEXT,
+    action TEXT NOT NULL, key_id TEXT, outcome TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX audit_tenant ON audit_log(tenant_id, seq);
+"#,
+)];
+
+fn db_err(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(d) = &e {
+        if d.is_unique_violation() {
+            return Error::conflict("already exists");
+        }
+    }
+    Error::Unavailable {
+        message: format!("store error: {e}"),
+    }
+}
+
+fn json_err(e: serde_json::Error) -> Error {
+    Error::internal(format!("stored record does not decode: {e}"))
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.and_then(DateTime::<Utc>::from_timestamp_millis)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::internal(format!("encode: {e}")))
+}
+
+fn doc<T: serde::de::DeserializeOwned>(row: &sqlx::sqlite::SqliteRow) -> Result<T> {
+    let s: String = row.try_get("doc").map_err(db_err)?;
+    serde_json::from_str(&s).map_err(json_err)
+}
+
+/// The SQLite [`KeyStore`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(db_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(db_err)?;
+        let store = SqliteStore {
+            pool,
+            path: path.display().to_string(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        for (version, sql) in MIGRATIONS {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(db_err)?;
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if done.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+                .bind(version)
+                .bind(ms(Utc::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            tracing::info!(version, "applied store migration");
+        }
+        Ok(())
+    }
+
+    /// The schema version in force (the last migration applied).
+    pub async fn schema_version(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn token_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ApiToken> {
+    let g = |c: &str| -> Result<String> { r.try_get::<String, _>(c).map_err(db_err) };
+    Ok(ApiToken {
+        id: g("id")?,
+        principal_id: Uuid::parse_str(&g("principal_id")?)
+            .map_err(|e| Error::internal(e.to_string()))?,
+        tenant_id: Uuid::parse_str(&g("tenant_id")?).map_err(|e| Error::internal(e.to_string()))?,
+        name: g("name")?,
+        hash: r.try_get("hash").map_err(db_err)?,
+        created_at: from_ms(Some(r.try_get("created_at").map_err(db_err)?)).unwrap_or_default(),
+        expires_at: from_ms(r.try_get("expires_at").map_err(db_err)?),
+        revoked_at: from_ms(r.try_get("revoked_at").map_err(db_err)?),
+        last_used_at: from_ms(r.try_get("last_used_at").map_err(db_err)?),
+    })
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn create_tenant(&self, t: &Tenant, wrapped_kek: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO tenants (id, name, doc, wrapped_kek) VALUES (?, ?, ?, ?)")
+            .bind(t.id.to_string())
+            .bind(&t.name)
+            .bind(to_json(t)?)
+            .bind(wrapped_kek)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>> {
+        let row = sqlx::query("SELECT doc, wrapped_kek FROM tenants WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((doc(&r)?, r.try_get("wrapped_kek").map_err(db_err)?))),
+        }
+    }
+
+    async fn find_tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query("SELECT doc FROM tenants WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| doc(&r)).transpose()
+    }
+
+    async fn create_principal(&self, p: &Principal) -> Result<()> {
+        sqlx::query("INSERT INTO principals (id, tenant_id, name, doc) VALUES (?, ?, ?, ?)")
+            .bind(p.id.to_string())
+            .bind(p.tenant_id.to_string())
+            .bind(&p.name)
+            .bind(to_json(p)?)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
+        let row = sqlx::query("SELECT doc FROM principals WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| doc(&r)).transpose()
+    }
+
+    async fn create_token(&self, t: &ApiToken) -> Result<()> {
+        sqlx::query("INSERT INTO api_tokens (id, principal_id, tenant_id, name, hash, created_at, expires_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&t.id)
+            .bind(t.principal_id.to_string())
+            .bind(t.tenant_id.to_string())
+            .bind(&t.name)
+            .bind(&t.hash)
+            .bind(ms(t.created_at))
+            .bind(t.expires_at.map(ms))
+            .bind(t.revoked_at.map(ms))
+            .bind(t.last_used_at.map(ms))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| token_from_row(&r)).transpose()
+    }
+
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(ms(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn write_key(&self, w: &KeyWrite) -> Result<()> {
+        let k = &w.key;
+        let id = k.id.to_string();
+        let tenant = k.tenant_id.to_string();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        match w.expected_revision {
+            None => {
+                let clash: Option<String> = sqlx::query_scalar(
+                    "SELECT alias FROM aliases WHERE tenant_id = ? AND alias = ?",
+                )
+                .bind(&tenant)
+                .bind(&k.name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if clash.is_some() {
+                    return Err(Error::conflict(format!(
+                        "the name {:?} is already an alias in this tenant",
+                        k.name
+                    )));
+                }
+                sqlx::query("INSERT INTO keys (id, tenant_id, name, spec, state, revision, next_due_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                    .bind(&id)
+                    .bind(&tenant)
+                    .bind(&k.name)
+                    .bind(k.spec.as_str())
+                    .bind(k.state.as_str())
+                    .bind(k.revision)
+                    .bind(w.next_due_at.map(ms))
+                    .bind(to_json(k)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match db_err(e) {
+                        Error::Conflict { .. } => Error::conflict(format!("a key named {:?} already exists in this tenant", k.name)),
+                        other => other,
+                    })?;
+            }
+            Some(expected) => {
+                let r = sqlx::query("UPDATE keys SET state = ?, revision = ?, next_due_at = ?, doc = ? WHERE id = ? AND revision = ?")
+                    .bind(k.state.as_str())
+                    .bind(k.revision)
+                    .bind(w.next_due_at.map(ms))
+                    .bind(to_json(k)?)
+                    .bind(&id)
+                    .bind(expected)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if r.rows_affected() != 1 {
+                    return Err(Error::conflict(format!(
+                        "key {} was changed concurrently; retry",
+                        k.id
+                    )));
+                }
+                sqlx::query("DELETE FROM key_tags WHERE key_id = ?")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        for (tk, tv) in &k.tags {
+            sqlx::query("INSERT INTO key_tags (key_id, k, v) VALUES (?, ?, ?)")
+                .bind(&id)
+                .bind(tk)
+                .bind(tv)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        for vw in &w.versions {
+            let v = &vw.version;
+            let vdoc = to_json(v)?;
+            match &vw.material {
+                MaterialChange::Set(m) => {
+                    sqlx::query("INSERT INTO key_versions (key_id, version, state, doc, material) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, version) DO UPDATE SET state = excluded.state, doc = excluded.doc, material = excluded.material")
+                        .bind(&id).bind(v.version as i64).bind(v.state.as_str()).bind(&vdoc).bind(m)
+                        .execute(&mut *tx).await.map_err(db_err)?;
+                }
+                MaterialChange::Keep => {
+                    sqlx::query("UPDATE key_versions SET state = ?, doc = ? WHERE key_id = ? AND version = ?")
+                        .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
+                        .execute(&mut *tx).await.map_err(db_err)?;
+                }
+                MaterialChange::Erase => {
+                    // Overwrite before dropping, so the old bytes do not linger in this page.
+                    sqlx::query("UPDATE key_versions SET material = zeroblob(length(material)) WHERE key_id = ? AND version = ?")
+                        .bind(&id).bind(v.version as i64)
+                        .execute(&mut *tx).await.map_err(db_err)?;
+                    sqlx::query("UPDATE key_versions SET state = ?, doc = ?, material = NULL WHERE key_id = ? AND version = ?")
+                        .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
+                        .execute(&mut *tx).await.map_err(db_err)?;
+                }
+            }
+        }
+        for e in &w.events {
+            sqlx::query("INSERT INTO key_events (key_id, at, doc) VALUES (?, ?, ?)")
+                .bind(&id)
+                .bind(ms(e.at))
+                .bind(to_json(e)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_key(&self, tenant: Uuid, id: Uuid) -> Result<Option<Key>> {
+        let row = sqlx::query("SELECT doc FROM keys WHERE id = ? AND tenant_id = ?")
+            .bind(id.to_string())
+            .bind(tenant.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| doc(&r)).transpose()
+    }
+
+    async fn find_key(&self, tenant: Uuid, name_or_alias: &str) -> Result<Option<Key>> {
+        let row = sqlx::query(
+            "SELECT doc FROM keys WHERE tenant_id = ?1 AND (name = ?2 OR id = (SELECT key_id FROM aliases WHERE tenant_id = ?1 AND alias = ?2))",
+        )
+        .bind(tenant.to_string())
+        .bind(name_or_alias)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| doc(&r)).transpose()
+    }
+
+    async fn list_keys(
+        &self,
+        tenant: Uuid,
+        f: &KeyFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Key>> {
+        let mut sql = String::from("SELECT doc FROM keys WHERE tenant_id = ?");
+        if f.name.is_some() {
+            sql.push_str(" AND instr(name, ?) > 0");
+        }
+        if f.alias.is_some() {
+            sql.push_str(" AND id IN (SELECT key_id FROM aliases WHERE tenant_id = keys.tenant_id AND alias = ?)");
+        }
+        if f.state.is_some() {
+            sql.push_str(" AND state = ?");
+        }
+        if f.spec.is_some() {
+            sql.push_str(" AND spec = ?");
+        }
+        for _ in &f.tags {
+            sql.push_str(" AND EXISTS (SELECT 1 FROM key_tags t WHERE t.key_id = keys.id AND t.k = ? AND t.v = ?)");
+        }
+        if after.is_some() {
+            sql.push_str(" AND id > ?");
+        }
+        sql.push_str(" ORDER BY id LIMIT ?");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.to_string());
+        if let Some(n) = &f.name {
+            q = q.bind(n.clone());
+        }
+        if let Some(a) = &f.alias {
+            q = q.bind(a.clone());
+        }
+        if let Some(s) = f.state {
+            q = q.bind(s.as_str());
+        }
+        if let Some(s) = f.spec {
+            q = q.bind(s.as_str());
+        }
+        for (k, v) in &f.tags {
+            q = q.bind(k.clone()).bind(v.clone());
+        }
+        if let Some(a) = after {
+            q = q.bind(a.to_string());
+        }
+        q = q.bind(limit as i64);
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(doc).collect()
+    }
+
+    async fn get_versions(&self, key_id: Uuid) -> Result<Vec<KeyVersion>> {
+        let rows = sqlx::query("SELECT doc FROM key_versions WHERE key_id = ? ORDER BY version")
+            .bind(key_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(doc).collect()
+    }
+
+    async fn get_material(&self, key_id: Uuid, version: u32) -> Result<Option<Vec<u8>>> {
+        let m: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "SELECT material FROM key_versions WHERE key_id = ? AND version = ?",
+        )
+        .bind(key_id.to_string())
+        .bind(version as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(m.flatten())
+    }
+
+    async fn history(&self, key_id: Uuid) -> Result<Vec<KeyEvent>> {
+        let rows = sqlx::query("SELECT doc FROM key_events WHERE key_id = ? ORDER BY seq")
+            .bind(key_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(doc).collect()
+    }
+
+    async fn keys_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Key>> {
+        let rows = sqlx::query("SELECT doc FROM keys WHERE next_due_at IS NOT NULL AND next_due_at <= ? ORDER BY next_due_at LIMIT ?")
+            .bind(ms(now))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(doc).collect()
+    }
+
+    async fn create_alias(&self, tenant: Uuid, alias: &str, key_id: Uuid) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let clash: Option<String> =
+            sqlx::query_scalar("SELECT id FROM keys WHERE tenant_id = ? AND name = ?")
+                .bind(tenant.to_string())
+                .bind(alias)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if clash.is_some() {
+            return Err(Error::conflict(format!(
+                "{alias:?} is already a key name in this tenant"
+            )));
+        }
+        sqlx::query("INSERT INTO aliases (tenant_id, alias, key_id) VALUES (?, ?, ?)")
+            .bind(tenant.to_string())
+            .bind(alias)
+            .bind(key_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                Error::Conflict { .. } => Error::conflict(format!(
+                    "the alias {alias:?} already exists; move it instead"
+                )),
+                other => other,
+            })?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn move_alias(&self, tenant: Uuid, alias: &str, key_id: Uuid) -> Result<()> {
+        let r = sqlx::query("UPDATE aliases SET key_id = ? WHERE tenant_id = ? AND alias = ?")
+            .bind(key_id.to_string())
+            .bind(tenant.to_string())
+            .bind(alias)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Err(Error::not_found("alias", alias));
+        }
+        Ok(())
+    }
+
+    async fn delete_alias(&self, tenant: Uuid, alias: &str) -> Result<()> {
+        let r = sqlx::query("DELETE FROM aliases WHERE tenant_id = ? AND alias = ?")
+            .bind(tenant.to_string())
+            .bind(alias)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Err(Error::not_found("alias", alias));
+        }
+        Ok(())
+    }
+
+    async fn list_aliases(
+        &self,
+        tenant: Uuid,
+        key_id: Option<Uuid>,
+    ) -> Result<Vec<(String, Uuid)>> {
+        let rows = match key_id {
+            Some(k) => sqlx::query("SELECT alias, key_id FROM aliases WHERE tenant_id = ? AND key_id = ? ORDER BY alias")
+                .bind(tenant.to_string())
+                .bind(k.to_string())
+                .fetch_all(&self.pool)
+                .await,
+            None => sqlx::query("SELECT alias, key_id FROM aliases WHERE tenant_id = ? ORDER BY alias")
+                .bind(tenant.to_string())
+                .fetch_all(&self.pool)
+                .await,
+        }
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let a: String = r.try_get("alias").map_err(db_err)?;
+                let k: String = r.try_get("key_id").map_err(db_err)?;
+                Ok((
+                    a,
+                    Uuid::parse_str(&k).map_err(|e| Error::internal(e.to_string()))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        for r in records {
+            sqlx::query("INSERT INTO audit_log (at, tenant_id, action, key_id, outcome, doc) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(ms(r.at))
+                .bind(r.tenant_id.map(|t| t.to_string()))
+                .bind(&r.action)
+                .bind(r.key_id.map(|k| k.to_string()))
+                .bind(&r.outcome)
+                .bind(to_json(r)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_audit(&self, tenant: Option<Uuid>, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = match tenant {
+            Some(t) => {
+                sqlx::query(
+                    "SELECT doc FROM audit_log WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
+                )
+                .bind(t.to_string())
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query("SELECT doc FROM audit_log ORDER BY seq DESC LIMIT ?")
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(db_err)?;
+        rows.iter().map(doc).collect()
+    }
+}
