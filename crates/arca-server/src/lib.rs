@@ -1,1 +1,10 @@
-//! placeholder
+//! Arca's listeners: the REST API over HTTPS (axum behind a rustls accept loop), TLS set-up
+//! with a generated dev CA, and configuration loading. The binary in `arca-cli` wires these.
+
+pub mod config;
+pub mod rest;
+pub mod server;
+pub mod tls;
+
+pub use config::Config;
+pub use server::{start, Running};

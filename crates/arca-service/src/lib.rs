@@ -382,3 +382,41 @@ impl Service {
         })
     }
 }
+
+impl Service {
+    /// Records a refusal that a door decided before reaching an operation (a malformed
+    /// body, a missing credential) and hands the error back.
+    pub async fn audit_refusal(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        action: &str,
+        e: Error,
+    ) -> Error {
+        match self
+            .finish::<()>(meta, principal, action, Note::default(), Err(e))
+            .await
+        {
+            Err(e) => e,
+            Ok(()) => Error::internal("refusal recorded as success"),
+        }
+    }
+
+    /// Recent audit records of the caller's tenant, newest first.
+    pub async fn list_audit(&self, caller: &Caller, limit: u32) -> Result<Vec<AuditRecord>> {
+        let r = async {
+            self.authorize(caller, "ListAudit", None)?;
+            self.flush_audit().await;
+            self.store.list_audit(Some(caller.tenant()), limit).await
+        }
+        .await;
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "ListAudit",
+            Note::default(),
+            r,
+        )
+        .await
+    }
+}

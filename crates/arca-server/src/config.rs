@@ -1,0 +1,187 @@
+//! Configuration: one TOML file, every field overridable by an `ARCA_` environment variable,
+//! and defaults that make `arca serve` with no file work.
+//!
+//! Environment names are the field's path in upper case, nested tables joined by a double
+//! underscore: `ARCA_DATA_DIR`, `ARCA_LISTEN`, `ARCA_TLS__CERT`, `ARCA_SERVICE__CACHE_TTL_SECS`.
+//! Only names whose first part is a configuration key are read, so the CLI's own variables
+//! (`ARCA_SERVER`, `ARCA_TOKEN`, ...) never disturb the server.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use arca_service::ServiceConfig;
+use serde::{Deserialize, Serialize};
+
+/// The whole server configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the store, the unseal-key file (dev mode) and the dev TLS files live.
+    pub data_dir: PathBuf,
+    /// Address of the HTTPS listener.
+    pub listen: String,
+    pub tls: TlsConfig,
+    pub http: HttpConfig,
+    pub service: ServiceConfig,
+    pub log: LogConfig,
+}
+
+/// TLS of the HTTPS listener. With no certificate configured, a dev CA and a server
+/// certificate for 127.0.0.1/localhost are generated in `<data_dir>/tls`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the server.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the server.
+    pub key: Option<PathBuf>,
+}
+
+/// HTTP limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest request body, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered 503.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `arca=debug,info`, ...
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./arca-data"),
+            listen: "127.0.0.1:8443".into(),
+            tls: TlsConfig::default(),
+            http: HttpConfig::default(),
+            service: ServiceConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+const KNOWN: &[&str] = &["data_dir", "listen", "tls", "http", "service", "log"];
+
+impl Config {
+    /// Loads the file (if any), then applies `ARCA_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        let mut doc: toml::Table = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("config file {} is not valid TOML", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("ARCA_") else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if !KNOWN.contains(&path[0].as_str()) {
+                continue;
+            }
+            set_path(&mut doc, &path, parse_value(&value))
+                .with_context(|| format!("environment variable {name}"))?;
+        }
+        let cfg: Config = toml::Value::Table(doc)
+            .try_into()
+            .context("invalid configuration")?;
+        Ok(cfg)
+    }
+}
+
+fn parse_value(s: &str) -> toml::Value {
+    if let Ok(i) = s.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match s {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(s.to_string()),
+    }
+}
+
+fn set_path(t: &mut toml::Table, path: &[String], v: toml::Value) -> Result<()> {
+    match path {
+        [] => bail!("empty name"),
+        [last] => {
+            t.insert(last.clone(), v);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let e = t
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match e {
+                toml::Value::Table(inner) => set_path(inner, rest, v),
+                _ => bail!("{first} is not a table"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_ignores_client_variables() {
+        let dir = std::env::temp_dir().join(format!("arca-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("arca.toml");
+        std::fs::write(
+            &f,
+            "listen = \"0.0.0.0:9000\"\n[service]\ncache_capacity = 5\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("ARCA_DATA_DIR".to_string(), "/tmp/x".to_string()),
+            ("ARCA_SERVICE__CACHE_TTL_SECS".to_string(), "7".to_string()),
+            ("ARCA_TOKEN".to_string(), "whatever".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let c = Config::load(Some(&f), env).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.service.cache_capacity, 5);
+        assert_eq!(c.service.cache_ttl_secs, 7);
+        let bad = Config::load(
+            None,
+            vec![("ARCA_SERVICE__NOPE".to_string(), "1".to_string())],
+        );
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,1101 @@
+//! The REST door: `/v1` over HTTPS. Each handler decodes, calls one service method, encodes.
+//! Every rule lives in the service; this file only maps HTTP to it and errors back.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arca_core::Error;
+use arca_service::api::*;
+use arca_service::{Caller, Door, LifecycleAction, RequestMeta, Service};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{request::Parts, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+/// Shared state of the REST door.
+pub struct AppState {
+    pub svc: Arc<Service>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+type App = Arc<AppState>;
+
+/// The peer address of a connection, put in each request's extensions by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The request id, from `X-Request-Id` when the client sent a sane one, else generated.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The error body: `{"error": {"code", "message", "field"}}`.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `invalid_input`, `not_found`, `wrong_state`, ...
+    pub code: String,
+    /// What happened and why, for people.
+    pub message: String,
+    /// The request field at fault, when there is one.
+    pub field: Option<String>,
+}
+
+fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: String,
+    field: Option<String>,
+) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_string(),
+            message,
+            field,
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+/// A service error on its way to becoming an HTTP response. The one place where the
+/// domain's errors meet HTTP status codes.
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+/// The HTTP status of each service error.
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+        Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::WrongState { .. } | Error::Conflict { .. } => StatusCode::CONFLICT,
+        Error::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+        Error::NotPermitted { .. } | Error::NeedsApproval { .. } => StatusCode::FORBIDDEN,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Sealed | Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = status_of(&e);
+        let message = match &e {
+            Error::Internal { .. } => {
+                "internal error; the request id identifies it in the server log".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut r = error_response(status, e.code(), message, e.field().map(str::to_string));
+        match &e {
+            Error::Unauthenticated { .. } => {
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"arca\""),
+                );
+            }
+            Error::RateLimited { retry_after_secs } => {
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+/// The authenticated caller of a request.
+pub struct Authed(pub Caller);
+
+fn meta_of(parts: &Parts) -> RequestMeta {
+    RequestMeta {
+        request_id: parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default(),
+        source: parts
+            .extensions
+            .get::<PeerAddr>()
+            .map(|p| p.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        door: Door::Rest,
+    }
+}
+
+impl FromRequestParts<App> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let meta = meta_of(parts);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        match token {
+            Some(t) => Ok(Authed(app.svc.authenticate(t, meta).await?)),
+            None => {
+                let e = Error::Unauthenticated {
+                    message: "send an API token as `Authorization: Bearer <token>`".into(),
+                };
+                Err(ApiError(
+                    app.svc.audit_refusal(&meta, None, "Authenticate", e).await,
+                ))
+            }
+        }
+    }
+}
+
+/// A request body, read within the size limit, parsed once the caller is known so that a
+/// malformed body is audited against the caller who sent it.
+pub struct JsonBody {
+    content_type: Option<String>,
+    bytes: axum::body::Bytes,
+}
+
+impl FromRequest<App> for JsonBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let limit = app.max_body_bytes;
+        let body = req.into_body();
+        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)).await {
+            Ok(c) => Ok(JsonBody {
+                content_type,
+                bytes: c.to_bytes(),
+            }),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                Err(error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the request body is larger than {limit} bytes"),
+                    None,
+                ))
+            }
+            Err(_) => Err(error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                "the request body could not be read".into(),
+                None,
+            )),
+        }
+    }
+}
+
+impl JsonBody {
+    /// Parses the body as `T`: an empty body is `{}`; anything else must be
+    /// `application/json` and match `T` exactly (unknown fields are refused).
+    pub async fn parse<T: DeserializeOwned>(
+        self,
+        app: &AppState,
+        caller: &Caller,
+        action: &str,
+    ) -> Result<T, Response> {
+        let r = self.parse_inner();
+        match r {
+            Ok(v) => Ok(v),
+            Err((status, e)) => {
+                let e = app
+                    .svc
+                    .audit_refusal(&caller.meta, Some(&caller.principal), action, e)
+                    .await;
+                if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    Err(error_response(
+                        status,
+                        "unsupported_media_type",
+                        e.to_string(),
+                        None,
+                    ))
+                } else {
+                    Err(ApiError(e).into_response())
+                }
+            }
+        }
+    }
+
+    fn parse_inner<T: DeserializeOwned>(&self) -> Result<T, (StatusCode, Error)> {
+        let bytes: &[u8] = if self.bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            b"{}"
+        } else {
+            &self.bytes
+        };
+        if bytes != b"{}" {
+            let ok = self.content_type.as_deref().is_some_and(|ct| {
+                let mime = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+            if !ok {
+                return Err((
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    Error::invalid(
+                        "content-type",
+                        "the body must be JSON, sent with Content-Type: application/json",
+                    ),
+                ));
+            }
+        }
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let msg = inner.to_string();
+            let field = if path == "." || path.is_empty() {
+                // serde reports unknown and missing fields at the parent; name them anyway.
+                extract_quoted(&msg).unwrap_or_else(|| "body".into())
+            } else {
+                path
+            };
+            (StatusCode::BAD_REQUEST, Error::invalid(field, msg))
+        })
+    }
+}
+
+fn extract_quoted(msg: &str) -> Option<String> {
+    let start = msg.find('`')? + 1;
+    let len = msg[start..].find('`')?;
+    Some(msg[start..start + len].to_string())
+}
+
+fn parse_version(s: &str) -> Result<u32, ApiError> {
+    s.parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        ApiError(Error::invalid(
+            "version",
+            format!("{s:?} is not a version number"),
+        ))
+    })
+}
+
+macro_rules! key_op {
+    ($fn:ident, $path:literal, $action:literal, $req:ty, $resp:ty, $desc:literal, |$svc:ident, $caller:ident, $key:ident, $r:ident| $call:expr) => {
+        #[doc = $desc]
+        #[utoipa::path(post, path = $path, tag = "crypto", description = $desc,
+                    params(("key" = String, Path, description = "key id, name or alias")),
+                    request_body = $req,
+                    responses((status = 200, body = $resp), (status = "4XX", body = ErrorBody)),
+                    security(("bearer" = [])))]
+        async fn $fn(
+            State(app): State<App>,
+            Authed(caller): Authed,
+            Path(key): Path<String>,
+            body: JsonBody,
+        ) -> Result<Json<$resp>, Response> {
+            let $r: $req = body.parse(&app, &caller, $action).await?;
+            let $svc = &app.svc;
+            let $caller = &caller;
+            let $key = key.as_str();
+            $call
+                .await
+                .map(Json)
+                .map_err(|e| ApiError(e).into_response())
+        }
+    };
+}
+
+key_op!(
+    encrypt,
+    "/v1/keys/{key}/encrypt",
+    "Encrypt",
+    EncryptRequest,
+    EncryptResponse,
+    "Encrypts under the key's primary version.",
+    |s, c, k, r| s.encrypt(c, k, r)
+);
+key_op!(
+    decrypt_with,
+    "/v1/keys/{key}/decrypt",
+    "Decrypt",
+    DecryptRequest,
+    DecryptResponse,
+    "Decrypts; the ciphertext must have been made with this key.",
+    |s, c, k, r| s.decrypt(c, Some(k), r)
+);
+key_op!(
+    re_encrypt,
+    "/v1/keys/{key}/re-encrypt",
+    "ReEncrypt",
+    ReEncryptRequest,
+    ReEncryptResponse,
+    "Decrypts under the key the ciphertext names and encrypts under this key, server-side.",
+    |s, c, k, r| s.re_encrypt(c, k, r)
+);
+key_op!(
+    gen_data_key,
+    "/v1/keys/{key}/generate-data-key",
+    "GenerateDataKey",
+    GenerateDataKeyRequest,
+    DataKeyResponse,
+    "Generates a data key; returns it in plaintext and encrypted under this key.",
+    |s, c, k, r| s.generate_data_key(c, k, r, true)
+);
+key_op!(
+    gen_data_key_wo,
+    "/v1/keys/{key}/generate-data-key-without-plaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    GenerateDataKeyRequest,
+    DataKeyResponse,
+    "Generates a data key; returns it only encrypted under this key.",
+    |s, c, k, r| s.generate_data_key(c, k, r, false)
+);
+key_op!(gen_pair, "/v1/keys/{key}/generate-data-key-pair", "GenerateDataKeyPair", GenerateDataKeyPairRequest, DataKeyPairResponse, "Generates an asymmetric data key pair; the private key in plaintext and encrypted under this key.", |s, c, k, r| s.generate_data_key_pair(c, k, r, true));
+key_op!(
+    gen_pair_wo,
+    "/v1/keys/{key}/generate-data-key-pair-without-plaintext",
+    "GenerateDataKeyPairWithoutPlaintext",
+    GenerateDataKeyPairRequest,
+    DataKeyPairResponse,
+    "Generates an asymmetric data key pair; the private key only encrypted under this key.",
+    |s, c, k, r| s.generate_data_key_pair(c, k, r, false)
+);
+key_op!(
+    sign,
+    "/v1/keys/{key}/sign",
+    "Sign",
+    SignRequest,
+    SignResponse,
+    "Signs a message or digest with the primary version.",
+    |s, c, k, r| s.sign(c, k, r)
+);
+key_op!(
+    verify,
+    "/v1/keys/{key}/verify",
+    "Verify",
+    VerifyRequest,
+    VerifyResponse,
+    "Verifies a signature (200 with valid=false when it does not verify).",
+    |s, c, k, r| s.verify(c, k, r)
+);
+key_op!(
+    gen_mac,
+    "/v1/keys/{key}/generate-mac",
+    "GenerateMac",
+    MacRequest,
+    MacResponse,
+    "Computes an HMAC with the primary version.",
+    |s, c, k, r| s.generate_mac(c, k, r)
+);
+key_op!(
+    verify_mac,
+    "/v1/keys/{key}/verify-mac",
+    "VerifyMac",
+    MacVerifyRequest,
+    VerifyResponse,
+    "Verifies an HMAC in constant time.",
+    |s, c, k, r| s.verify_mac(c, k, r)
+);
+key_op!(
+    decapsulate,
+    "/v1/keys/{key}/decapsulate",
+    "Decapsulate",
+    DecapsulateRequest,
+    DecapsulateResponse,
+    "ML-KEM decapsulation.",
+    |s, c, k, r| s.decapsulate(c, k, r)
+);
+key_op!(
+    export,
+    "/v1/keys/{key}/export",
+    "ExportKey",
+    ExportRequest,
+    ExportResponse,
+    "Exports plaintext material of a key created extractable.",
+    |s, c, k, r| s.export_key(c, k, r)
+);
+key_op!(
+    rotate,
+    "/v1/keys/{key}/rotate",
+    "RotateKey",
+    RotateRequest,
+    KeyInfo,
+    "Rotates now: a new primary version. Imported keys bring the new material.",
+    |s, c, k, r| s.rotate_key(c, k, r)
+);
+key_op!(
+    update_key,
+    "/v1/keys/{key}",
+    "UpdateKey",
+    UpdateKeyRequest,
+    KeyInfo,
+    "Changes description, tags, meta, rotation period and dates (PATCH).",
+    |s, c, k, r| s.update_key(c, k, r)
+);
+
+/// ML-KEM encapsulation against the primary version.
+#[utoipa::path(post, path = "/v1/keys/{key}/encapsulate", tag = "crypto",
+    params(("key" = String, Path, description = "key id, name or alias")),
+    responses((status = 200, body = EncapsulateResponse), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn encapsulate(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    body: JsonBody,
+) -> Result<Json<EncapsulateResponse>, Response> {
+    let _: EmptyRequest = body.parse(&app, &caller, "Encapsulate").await?;
+    app.svc
+        .encapsulate(&caller, &key)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
+/// A body with no fields.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+/// Creates a key (generated, or imported with `material`).
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyRequest,
+    responses((status = 201, body = KeyInfo), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn create_key(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<KeyInfo>), Response> {
+    let r: CreateKeyRequest = body.parse(&app, &caller, "CreateKey").await?;
+    app.svc
+        .create_key(&caller, r)
+        .await
+        .map(|k| (StatusCode::CREATED, Json(k)))
+        .map_err(|e| ApiError(e).into_response())
+}
+
+/// Lists keys with filters and cursor pagination.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys",
+    params(("name" = Option<String>, Query, description = "substring of the name"), ("alias" = Option<String>, Query), ("state" = Option<String>, Query), ("spec" = Option<String>, Query),
+        ("tag" = Option<Vec<String>>, Query, description = "key=value, repeatable"), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = KeyList), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_keys(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<KeyList>, Response> {
+    let query = match parse_list_query(q.as_deref().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            return Err(ApiError(
+                app.svc
+                    .audit_refusal(&caller.meta, Some(&caller.principal), "ListKeys", e)
+                    .await,
+            )
+            .into_response())
+        }
+    };
+    app.svc
+        .list_keys(&caller, query)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
+fn parse_list_query(q: &str) -> Result<ListKeysQuery, Error> {
+    let mut out = ListKeysQuery::default();
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "name" => out.name = Some(v),
+            "alias" => out.alias = Some(v),
+            "state" => out.state = Some(arca_core::model::KeyState::parse("state", &v)?),
+            "spec" => out.spec = Some(arca_core::model::KeySpec::parse("spec", &v)?),
+            "tag" => out.tag.push(v),
+            "limit" => {
+                out.limit = Some(
+                    v.parse()
+                        .map_err(|_| Error::invalid("limit", "must be a number from 1 to 1000"))?,
+                )
+            }
+            "cursor" => out.cursor = Some(v),
+            other => {
+                return Err(Error::invalid(
+                    other,
+                    "unknown query parameter; known: name, alias, state, spec, tag, limit, cursor",
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Describes a key.
+#[utoipa::path(get, path = "/v1/keys/{key}", tag = "keys", params(("key" = String, Path, description = "key id, name or alias")),
+    responses((status = 200, body = KeyInfo), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn describe_key(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<KeyInfo>, ApiError> {
+    Ok(Json(app.svc.describe_key(&caller, &key).await?))
+}
+
+/// A key's versions.
+#[utoipa::path(get, path = "/v1/keys/{key}/versions", tag = "keys", params(("key" = String, Path, description = "key id, name or alias")),
+    responses((status = 200, body = Vec<VersionInfo>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_versions(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<VersionInfo>>, ApiError> {
+    Ok(Json(app.svc.describe_key(&caller, &key).await?.versions))
+}
+
+/// A key's history: transitions, rotations, changes, with actor, reason and time.
+#[utoipa::path(get, path = "/v1/keys/{key}/history", tag = "keys", params(("key" = String, Path, description = "key id, name or alias")),
+    responses((status = 200, body = KeyHistory), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn key_history(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<KeyHistory>, ApiError> {
+    Ok(Json(app.svc.key_history(&caller, &key).await?))
+}
+
+/// The public key (SPKI, DER and PEM) of an asymmetric key.
+#[utoipa::path(get, path = "/v1/keys/{key}/public-key", tag = "crypto",
+    params(("key" = String, Path, description = "key id, name or alias"), ("version" = Option<u32>, Query, description = "default: primary")),
+    responses((status = 200, body = PublicKeyResponse), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn public_key(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<PublicKeyResponse>, ApiError> {
+    let mut version = None;
+    for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "version" => version = Some(parse_version(&v)?),
+            other => {
+                return Err(ApiError(
+                    app.svc
+                        .audit_refusal(
+                            &caller.meta,
+                            Some(&caller.principal),
+                            "GetPublicKey",
+                            Error::invalid(other, "unknown query parameter; known: version"),
+                        )
+                        .await,
+                ))
+            }
+        }
+    }
+    Ok(Json(app.svc.get_public_key(&caller, &key, version).await?))
+}
+
+fn lifecycle_action(
+    app_action: &str,
+    body: &serde_json::Value,
+) -> Result<(LifecycleAction, Option<String>), Error> {
+    let de = |v: &serde_json::Value| -> Result<TransitionRequest, Error> {
+        serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+            Error::invalid(
+                extract_quoted(&e.inner().to_string()).unwrap_or_else(|| e.path().to_string()),
+                e.inner().to_string(),
+            )
+        })
+    };
+    Ok(match app_action {
+        "activate" => (LifecycleAction::Activate, de(body)?.reason),
+        "suspend" => (LifecycleAction::Suspend, de(body)?.reason),
+        "resume" => (LifecycleAction::Resume, de(body)?.reason),
+        "report-compromise" => (LifecycleAction::ReportCompromise, de(body)?.reason),
+        "archive" => (LifecycleAction::Archive, de(body)?.reason),
+        "recover" => (LifecycleAction::Recover, de(body)?.reason),
+        "cancel-destruction" => (LifecycleAction::CancelDestruction, de(body)?.reason),
+        "deactivate" => {
+            let r: DeactivateRequest =
+                serde_path_to_error::deserialize(body.clone()).map_err(|e| {
+                    let field = if e.path().to_string() == "." {
+                        extract_quoted(&e.inner().to_string()).unwrap_or_else(|| "reason".into())
+                    } else {
+                        e.path().to_string()
+                    };
+                    Error::invalid(
+                        field,
+                        format!(
+                            "{}; reason is one of EXPIRED, REVOKED, SUPERSEDED",
+                            e.inner()
+                        ),
+                    )
+                })?;
+            (LifecycleAction::Deactivate(r.reason), r.comment)
+        }
+        "schedule-destruction" => {
+            let r: ScheduleDestructionRequest = serde_path_to_error::deserialize(body.clone())
+                .map_err(|e| {
+                    let field = if e.path().to_string() == "." {
+                        extract_quoted(&e.inner().to_string()).unwrap_or_else(|| "body".into())
+                    } else {
+                        e.path().to_string()
+                    };
+                    Error::invalid(field, e.inner().to_string())
+                })?;
+            (
+                LifecycleAction::ScheduleDestruction {
+                    pending_window_days: r.pending_window_days,
+                },
+                r.reason,
+            )
+        }
+        other => return Err(Error::not_found("operation", other)),
+    })
+}
+
+/// The lifecycle actions, for documentation.
+pub const LIFECYCLE_ACTIONS: [&str; 9] = [
+    "activate",
+    "suspend",
+    "resume",
+    "deactivate",
+    "report-compromise",
+    "archive",
+    "recover",
+    "schedule-destruction",
+    "cancel-destruction",
+];
+
+async fn run_lifecycle(
+    app: &AppState,
+    caller: &Caller,
+    key: &str,
+    version: Option<u32>,
+    action: &str,
+    body: JsonBody,
+) -> Result<Json<KeyInfo>, Response> {
+    let v: serde_json::Value = body.parse(app, caller, "Lifecycle").await?;
+    let (a, reason) = match lifecycle_action(action, &v) {
+        Ok(x) => x,
+        Err(e) => {
+            return Err(ApiError(
+                app.svc
+                    .audit_refusal(&caller.meta, Some(&caller.principal), "Lifecycle", e)
+                    .await,
+            )
+            .into_response())
+        }
+    };
+    app.svc
+        .lifecycle(caller, key, version, a, reason)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
+/// Moves a key through its lifecycle: `activate`, `suspend`, `resume`, `deactivate`
+/// (`{"reason": "EXPIRED|REVOKED|SUPERSEDED", "comment"}`), `report-compromise`, `archive`,
+/// `recover`, `schedule-destruction` (`{"pending_window_days": 1..365}`),
+/// `cancel-destruction`. Others take `{"reason": "free text"}`.
+#[utoipa::path(post, path = "/v1/keys/{key}/{action}", tag = "lifecycle",
+    params(("key" = String, Path, description = "key id, name or alias"), ("action" = String, Path, description = "activate | suspend | resume | deactivate | report-compromise | archive | recover | schedule-destruction | cancel-destruction")),
+    request_body(content = Object, description = "TransitionRequest, DeactivateRequest or ScheduleDestructionRequest"),
+    responses((status = 200, body = KeyInfo), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn key_lifecycle(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path((key, action)): Path<(String, String)>,
+    body: JsonBody,
+) -> Result<Json<KeyInfo>, Response> {
+    run_lifecycle(&app, &caller, &key, None, &action, body).await
+}
+
+/// The same lifecycle moves for one version of a key.
+#[utoipa::path(post, path = "/v1/keys/{key}/versions/{version}/{action}", tag = "lifecycle",
+    params(("key" = String, Path, description = "key id, name or alias"), ("version" = u32, Path), ("action" = String, Path)),
+    request_body(content = Object, description = "TransitionRequest, DeactivateRequest or ScheduleDestructionRequest"),
+    responses((status = 200, body = KeyInfo), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn version_lifecycle(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path((key, version, action)): Path<(String, String, String)>,
+    body: JsonBody,
+) -> Result<Json<KeyInfo>, Response> {
+    let v = parse_version(&version).map_err(IntoResponse::into_response)?;
+    run_lifecycle(&app, &caller, &key, Some(v), &action, body).await
+}
+
+/// Decrypts any Arca ciphertext of the tenant; the key and version come from it.
+#[utoipa::path(post, path = "/v1/decrypt", tag = "crypto", request_body = DecryptRequest,
+    responses((status = 200, body = DecryptResponse), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn decrypt_any(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    body: JsonBody,
+) -> Result<Json<DecryptResponse>, Response> {
+    let r: DecryptRequest = body.parse(&app, &caller, "Decrypt").await?;
+    app.svc
+        .decrypt(&caller, None, r)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
+/// Random bytes from the server's CSPRNG.
+#[utoipa::path(post, path = "/v1/random", tag = "crypto", request_body = RandomRequest,
+    responses((status = 200, body = RandomResponse), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn random(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    body: JsonBody,
+) -> Result<Json<RandomResponse>, Response> {
+    let r: RandomRequest = body.parse(&app, &caller, "GenerateRandom").await?;
+    app.svc
+        .generate_random(&caller, r)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
+/// Lists aliases (all of the tenant's, or `?key=` one key's).
+#[utoipa::path(get, path = "/v1/aliases", tag = "aliases", params(("key" = Option<String>, Query)),
+    responses((status = 200, body = AliasList), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_aliases(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<AliasList>, ApiError> {
+    let mut key = None;
+    for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "key" => key = Some(v.into_owned()),
+            other => {
+                return Err(ApiError(
+                    app.svc
+                        .audit_refusal(
+                            &caller.meta,
+                            Some(&caller.principal),
+                            "ListAliases",
+                            Error::invalid(other, "unknown query parameter; known: key"),
+                        )
+                        .await,
+                ))
+            }
+        }
+    }
+    Ok(Json(app.svc.list_aliases(&caller, key.as_deref()).await?))
+}
+
+/// Creates an alias.
+#[utoipa::path(post, path = "/v1/aliases", tag = "aliases", request_body = CreateAliasRequest,
+    responses((status = 201, body = AliasInfo), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn create_alias(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<AliasInfo>), Response> {
+    let r: CreateAliasRequest = body.parse(&app, &caller, "CreateAlias").await?;
+    app.svc
+        .create_alias(&caller, r)
+        .await
+        .map(|a| (StatusCode::CREATED, Json(a)))
+        .map_err(|e| ApiError(e).into_response())
+}
+
+/// Points an alias at another key.
+#[utoipa::path(put, path = "/v1/aliases/{alias}", tag = "aliases", params(("alias" = String, Path)), request_body = MoveAliasRequest,
+    responses((status = 200, body = AliasInfo), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn move_alias(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(alias): Path<String>,
+    body: JsonBody,
+) -> Result<Json<AliasInfo>, Response> {
+    let r: MoveAliasRequest = body.parse(&app, &caller, "UpdateAlias").await?;
+    app.svc
+        .move_alias(&caller, &alias, r)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
+/// Deletes an alias.
+#[utoipa::path(delete, path = "/v1/aliases/{alias}", tag = "aliases", params(("alias" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn delete_alias(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(alias): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.svc.delete_alias(&caller, &alias).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Recent audit records of the caller's tenant, newest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(("limit" = Option<u32>, Query, description = "1-1000, default 100")),
+    responses((status = 200, body = Object), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn audit(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut limit = 100u32;
+    for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=1000).contains(l))
+                    .ok_or_else(|| ApiError(Error::invalid("limit", "must be 1 to 1000")))?
+            }
+            other => {
+                return Err(ApiError(Error::invalid(
+                    other,
+                    "unknown query parameter; known: limit",
+                )))
+            }
+        }
+    }
+    let records = app.svc.list_audit(&caller, limit).await?;
+    Ok(Json(serde_json::json!({ "records": records })))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Object)))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: unsealed and the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
+async fn readyz(State(app): State<App>) -> Response {
+    if app.svc.is_sealed() {
+        return ApiError(Error::Sealed).into_response();
+    }
+    match app.svc.store().ping().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready", "store": app.svc.store().describe(), "crypto": app.svc.crypto_name()})).into_response(),
+        Err(e) => ApiError(Error::Unavailable { message: format!("store not ready: {e}") }).into_response(),
+    }
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("arca API token")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Arca KMS", description = "REST API of the Arca key management system. Binary fields are standard base64. Errors are {\"error\":{\"code\",\"message\",\"field\"}}."),
+    paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, key_lifecycle, version_lifecycle,
+        encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
+        encapsulate, decapsulate, public_key, export, random, list_aliases, create_alias, move_alias, delete_alias, audit, healthz, readyz),
+    components(schemas(ErrorBody, ErrorDetail, TransitionRequest, DeactivateRequest, ScheduleDestructionRequest, EmptyRequest)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// The OpenAPI 3 document of this door, generated from the handlers and types above.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Request id, logging, sealed gate, `Accept` check, credentials-in-URL refusal, timeout.
+async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let rid = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(rid.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let peer = req
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|p| p.0.ip().to_string())
+        .unwrap_or_default();
+
+    let mut resp = 'resp: {
+        if let Some(q) = req.uri().query() {
+            for (k, _) in form_urlencoded::parse(q.as_bytes()) {
+                let k = k.to_ascii_lowercase();
+                if [
+                    "token",
+                    "access_token",
+                    "api_key",
+                    "apikey",
+                    "password",
+                    "secret",
+                ]
+                .contains(&k.as_str())
+                {
+                    break 'resp error_response(StatusCode::BAD_REQUEST, "invalid_input", format!("credentials must not be sent in the URL (query parameter {k:?}); use the Authorization header"), Some(k));
+                }
+            }
+        }
+        if let Some(accept) = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+        {
+            let ok = accept.split(',').any(|a| {
+                let m = a
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                m == "*/*" || m == "application/*" || m == "application/json" || m.is_empty()
+            });
+            if !ok {
+                break 'resp error_response(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "not_acceptable",
+                    "this API answers application/json only".into(),
+                    Some("accept".into()),
+                );
+            }
+        }
+        if app.svc.is_sealed() && !matches!(path.as_str(), "/healthz" | "/readyz") {
+            break 'resp ApiError(Error::Sealed).into_response();
+        }
+        match tokio::time::timeout(app.request_timeout, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the request took too long".into(),
+                None,
+            ),
+        }
+    };
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && resp.headers().get(header::CONTENT_TYPE).is_none()
+    {
+        let allow = resp.headers().get(header::ALLOW).cloned();
+        resp = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+            None,
+        );
+        if let Some(a) = allow {
+            resp.headers_mut().insert(header::ALLOW, a);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    tracing::info!(request_id = %rid, %method, path = %path, status = resp.status().as_u16(), peer = %peer, micros = started.elapsed().as_micros() as u64, "request");
+    resp
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+        None,
+    )
+}
+
+/// The REST router.
+pub fn router(state: App) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/openapi.json", get(openapi_json))
+        .route("/v1/keys", post(create_key).get(list_keys))
+        .route("/v1/keys/{key}", get(describe_key).patch(update_key))
+        .route("/v1/keys/{key}/versions", get(list_versions))
+        .route("/v1/keys/{key}/history", get(key_history))
+        .route("/v1/keys/{key}/public-key", get(public_key))
+        .route("/v1/keys/{key}/rotate", post(rotate))
+        .route("/v1/keys/{key}/encrypt", post(encrypt))
+        .route("/v1/keys/{key}/decrypt", post(decrypt_with))
+        .route("/v1/keys/{key}/re-encrypt", post(re_encrypt))
+        .route("/v1/keys/{key}/generate-data-key", post(gen_data_key))
+        .route(
+            "/v1/keys/{key}/generate-data-key-without-plaintext",
+            post(gen_data_key_wo),
+        )
+        .route("/v1/keys/{key}/generate-data-key-pair", post(gen_pair))
+        .route(
+            "/v1/keys/{key}/generate-data-key-pair-without-plaintext",
+            post(gen_pair_wo),
+        )
+        .route("/v1/keys/{key}/sign", post(sign))
+        .route("/v1/keys/{key}/verify", post(verify))
+        .route("/v1/keys/{key}/generate-mac", post(gen_mac))
+        .route("/v1/keys/{key}/verify-mac", post(verify_mac))
+        .route("/v1/keys/{key}/encapsulate", post(encapsulate))
+        .route("/v1/keys/{key}/decapsulate", post(decapsulate))
+        .route("/v1/keys/{key}/export", post(export))
+        .route("/v1/keys/{key}/{action}", post(key_lifecycle))
+        .route(
+            "/v1/keys/{key}/versions/{version}/{action}",
+            post(version_lifecycle),
+        )
+        .route("/v1/decrypt", post(decrypt_any))
+        .route("/v1/random", post(random))
+        .route("/v1/aliases", get(list_aliases).post(create_alias))
+        .route("/v1/aliases/{alias}", put(move_alias).delete(delete_alias))
+        .route("/v1/audit", get(audit))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), frame))
+        .with_state(state)
+}

@@ -1,0 +1,172 @@
+//! Starting Arca: open the store, unseal, make the default tenant, load TLS, listen.
+//!
+//! The HTTPS listener is an accept loop over tokio-rustls and hyper, so that each request
+//! carries its connection's facts (peer address now, the client certificate for mTLS later)
+//! into the axum router.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use arca_crypto::SoftwareProvider;
+use arca_service::bootstrap::FirstStart;
+use arca_service::{Service, SystemClock};
+use arca_store::SqliteStore;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::config::Config;
+use crate::rest::{self, AppState, PeerAddr};
+
+/// A running server.
+pub struct Running {
+    /// The address the HTTPS listener is bound to (useful with port 0).
+    pub addr: SocketAddr,
+    /// The dev CA certificate clients must trust, when the dev CA is in use.
+    pub ca_cert: Option<PathBuf>,
+    /// Set on the first start only: the admin token to show once.
+    pub first_start: Option<FirstStart>,
+    pub service: Arc<Service>,
+    shutdown: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+    lifecycle: tokio::task::JoinHandle<()>,
+    store: SqliteStore,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (up to 10 s), flushes the audit
+    /// trail and closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.accept).await;
+        self.lifecycle.abort();
+        self.service.flush_audit().await;
+        self.store.close().await;
+    }
+
+    /// Waits until the accept loop ends (on shutdown).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.accept).await;
+    }
+}
+
+/// Starts Arca on `cfg`: store, service, dev unseal, default tenant, TLS, listener, tasks.
+pub async fn start(cfg: &Config) -> Result<Running> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let db = cfg.data_dir.join("arca.db");
+    let store = SqliteStore::open(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(store = %db.display(), "store open");
+    let svc = Arc::new(Service::new(
+        Arc::new(store.clone()),
+        Arc::new(SoftwareProvider),
+        Arc::new(SystemClock),
+        cfg.service.clone(),
+    ));
+    svc.unseal_dev(&cfg.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let first_start = svc
+        .ensure_default_tenant()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let (tls, ca_cert) = crate::tls::server_config(cfg)?;
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let app = rest::router(Arc::new(AppState {
+        svc: svc.clone(),
+        max_body_bytes: cfg.http.max_body_bytes,
+        request_timeout: Duration::from_secs(cfg.http.request_timeout_secs.max(1)),
+    }));
+    let (tx, rx) = watch::channel(false);
+    let accept = tokio::spawn(accept_loop(listener, TlsAcceptor::from(tls), app, rx));
+    let lifecycle = svc.spawn_lifecycle_task();
+    tracing::info!(%addr, "Arca is serving HTTPS");
+    Ok(Running {
+        addr,
+        ca_cert,
+        first_start,
+        service: svc,
+        shutdown: tx,
+        accept,
+        lifecycle,
+        store,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    app: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let tls = tls.clone();
+        let app = app.clone();
+        let mut stop_conn = stop.clone();
+        conns.spawn(async move {
+            let stream = match tokio::time::timeout(Duration::from_secs(10), tls.accept(tcp)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(PeerAddr(peer));
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                },
+            );
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                _ = stop_conn.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+        while conns.try_join_next().is_some() {}
+    }
+    while conns.join_next().await.is_some() {}
+}

@@ -1,0 +1,128 @@
+//! TLS for the listeners: the configured certificate, or a dev CA and server certificate
+//! generated once in `<data_dir>/tls` and reused on every start.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::Datelike;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::Config;
+
+/// Where the dev TLS files are.
+pub struct DevTlsFiles {
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl DevTlsFiles {
+    pub fn in_dir(data_dir: &Path) -> Self {
+        let d = data_dir.join("tls");
+        DevTlsFiles {
+            ca_cert: d.join("ca.pem"),
+            server_cert: d.join("server.pem"),
+            server_key: d.join("server.key"),
+        }
+    }
+}
+
+/// Makes the dev CA and a server certificate for 127.0.0.1, ::1 and localhost unless they
+/// exist. The CA's private key is not kept: nothing else is ever signed with it.
+pub fn ensure_dev_certs(data_dir: &Path) -> Result<DevTlsFiles> {
+    let files = DevTlsFiles::in_dir(data_dir);
+    if files.ca_cert.exists() && files.server_cert.exists() && files.server_key.exists() {
+        return Ok(files);
+    }
+    let dir = files.ca_cert.parent().context("tls dir")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let year = chrono::Utc::now().year();
+
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.distinguished_name
+        .push(DnType::CommonName, "Arca dev CA");
+    ca.distinguished_name
+        .push(DnType::OrganizationName, "Arca (development only)");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    ca.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
+    let ca_key = KeyPair::generate()?;
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let mut leaf = CertificateParams::new(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ])?;
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    leaf.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
+    let leaf_key = KeyPair::generate()?;
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
+
+    std::fs::write(&files.ca_cert, ca_cert.pem())?;
+    std::fs::write(
+        &files.server_cert,
+        format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+    )?;
+    let _ = std::fs::remove_file(&files.server_key);
+    arca_crypto::wrap::write_secret_file(&files.server_key, leaf_key.serialize_pem().as_bytes())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(files)
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(f))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{} is not a PEM certificate chain", path.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", path.display());
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    rustls_pemfile::private_key(&mut std::io::BufReader::new(f))
+        .with_context(|| format!("{} is not a PEM private key", path.display()))?
+        .with_context(|| format!("{} holds no private key", path.display()))
+}
+
+/// The rustls provider Arca uses everywhere: aws-lc-rs only.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// Builds the HTTPS server configuration. Returns it and the CA path to show users when
+/// the dev CA is in use.
+pub fn server_config(cfg: &Config) -> Result<(Arc<rustls::ServerConfig>, Option<PathBuf>)> {
+    let (cert, key, ca) = match (&cfg.tls.cert, &cfg.tls.key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone(), None),
+        (None, None) => {
+            let f = ensure_dev_certs(&cfg.data_dir)?;
+            (f.server_cert, f.server_key, Some(f.ca_cert))
+        }
+        _ => anyhow::bail!("tls.cert and tls.key must be set together"),
+    };
+    let mut sc = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(load_certs(&cert)?, load_key(&key)?)
+        .context("the TLS certificate and key do not match")?;
+    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((Arc::new(sc), ca))
+}
