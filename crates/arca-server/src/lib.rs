@@ -7,4 +7,4 @@ pub mod server;
 pub mod tls;
 
 pub use config::Config;
-pub use server::{start, Running};
+pub use server::{start, start_with_clock, Running};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use arca_crypto::SoftwareProvider;
 use arca_service::bootstrap::FirstStart;
-use arca_service::{Service, SystemClock};
+use arca_service::{Clock, Service, SystemClock};
 use arca_store::SqliteStore;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -57,6 +57,12 @@ impl Running {
 
 /// Starts Arca on `cfg`: store, service, dev unseal, default tenant, TLS, listener, tasks.
 pub async fn start(cfg: &Config) -> Result<Running> {
+    start_with_clock(cfg, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with an injected clock, so tests can move time (activation dates, waiting
+/// periods, rotation schedules) while every request still goes through real HTTPS.
+pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Running> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
     #[cfg(unix)]
@@ -72,7 +78,7 @@ pub async fn start(cfg: &Config) -> Result<Running> {
     let svc = Arc::new(Service::new(
         Arc::new(store.clone()),
         Arc::new(SoftwareProvider),
-        Arc::new(SystemClock),
+        clock,
         cfg.service.clone(),
     ));
     svc.unseal_dev(&cfg.data_dir)

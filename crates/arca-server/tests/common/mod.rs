@@ -1,0 +1,169 @@
+//! Test harness: a real Arca server on a temp data dir, reached over real HTTPS with the dev
+//! CA it generated, with an injectable clock and captured logs.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arca_server::{Config, Running};
+use arca_service::ManualClock;
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// Everything the server process logged, at every level, for secrecy checks.
+pub static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+impl Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .try_init();
+    });
+}
+
+pub fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+pub fn unb64(v: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("base64 string"))
+        .expect("valid base64")
+}
+
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub url: String,
+    pub client: reqwest::Client,
+    pub token: String,
+    pub data_dir: PathBuf,
+    pub clock: Arc<ManualClock>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn config(dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.data_dir = dir.to_path_buf();
+    c.listen = "127.0.0.1:0".into();
+    c.service.lifecycle_interval_secs = 3600; // tests run the task themselves
+    c
+}
+
+async fn launch(dir: &Path, clock: Arc<ManualClock>) -> (Running, String, reqwest::Client) {
+    init_logs();
+    let running = arca_server::start_with_clock(&config(dir), clock).await.expect("server starts");
+    let url = format!("https://127.0.0.1:{}", running.addr.port());
+    let ca = std::fs::read(running.ca_cert.as_ref().expect("dev CA")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    (running, url, client)
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let clock = Arc::new(ManualClock::new());
+        let (running, url, client) = launch(&dir, clock.clone()).await;
+        let token = running.first_start.as_ref().expect("first start").token.token.to_string();
+        TestServer { running: Some(running), url, client, token, data_dir: dir, clock, _tmp: Some(tmp) }
+    }
+
+    /// Stops the server and starts a new one on the same data dir.
+    pub async fn restart(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+        let (running, url, client) = launch(&self.data_dir, self.clock.clone()).await;
+        assert!(running.first_start.is_none(), "a restart must not re-bootstrap");
+        self.running = Some(running);
+        self.url = url;
+        self.client = client;
+    }
+
+    pub fn service(&self) -> &Arc<arca_service::Service> {
+        &self.running.as_ref().unwrap().service
+    }
+
+    /// Moves time and runs the lifecycle task once.
+    pub async fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+        self.service().run_due().await.expect("lifecycle task");
+    }
+
+    pub async fn req(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut rb = self.client.request(method, format!("{}{}", self.url, path)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.expect("request sent");
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer {status}: {text}")) };
+        (status, v)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.req(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.req(reqwest::Method::GET, path, None).await
+    }
+
+    /// POST that must succeed; returns the body.
+    pub async fn ok(&self, path: &str, body: Value) -> Value {
+        let (s, v) = self.post(path, body).await;
+        assert!(s.is_success(), "POST {path} answered {s}: {v}");
+        v
+    }
+
+    pub async fn create(&self, body: Value) -> Value {
+        let (s, v) = self.post("/v1/keys", body.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "create {body}: {v}");
+        v
+    }
+
+    pub async fn encrypt(&self, key: &str, pt: &[u8]) -> (StatusCode, Value) {
+        self.post(&format!("/v1/keys/{key}/encrypt"), json!({"plaintext": b64(pt)})).await
+    }
+
+    pub async fn decrypt(&self, ct: &Value) -> (StatusCode, Value) {
+        self.post("/v1/decrypt", json!({"ciphertext": ct})).await
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// Asserts an error answer: status, code and (when given) the field it names.
+pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str, field: Option<&str>) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["error"]["code"], code, "{}", got.1);
+    assert!(got.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", got.1);
+    if let Some(f) = field {
+        assert_eq!(got.1["error"]["field"], f, "{}", got.1);
+    }
+}
