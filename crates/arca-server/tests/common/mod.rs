@@ -104,6 +104,11 @@ impl TestServer {
         &self.running.as_ref().unwrap().service
     }
 
+    /// The server's current time.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        arca_service::Clock::now(&*self.clock)
+    }
+
     /// Moves time and runs the lifecycle task once.
     pub async fn advance(&self, by: chrono::Duration) {
         self.clock.advance(by);
