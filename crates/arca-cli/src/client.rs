@@ -79,37 +79,43 @@ impl Settings {
             .profile_file
             .clone()
             .unwrap_or_else(profile::default_path);
-        let mut profile_found = false;
+        let mut hint = format!("no profile {:?} in {}", self.profile, path.display());
         if server.is_none() || ca_cert.is_none() || (need_token && token.is_none()) {
             let pf = ProfileFile::load(&path)?;
             if let Some(p) = pf.profiles.get(&self.profile) {
-                profile_found = true;
+                hint = format!(
+                    "profile {:?} in {} does not set it",
+                    self.profile,
+                    path.display()
+                );
+                // The profile's token and CA belong to the profile's server: they are never
+                // used for another server given with --server / ARCA_SERVER.
+                let same_server = match (&server, &p.server) {
+                    (None, _) => true,
+                    (Some(given), Some(own)) => same_url(given, own),
+                    (Some(_), None) => false,
+                };
                 server = server.or_else(|| p.server.clone());
-                if ca_cert.is_none() {
-                    // A relative CA path in a profile is relative to the profile file.
-                    ca_cert = p.ca_cert.as_ref().map(|c| match path.parent() {
-                        Some(dir) if c.is_relative() => dir.join(c),
-                        _ => c.clone(),
-                    });
-                }
-                if token.is_none() {
-                    token = p.token.as_deref().and_then(|t| t.parse().ok());
+                if same_server {
+                    if ca_cert.is_none() {
+                        // A relative CA path in a profile is relative to the profile file.
+                        ca_cert = p.ca_cert.as_ref().map(|c| match path.parent() {
+                            Some(dir) if c.is_relative() => dir.join(c),
+                            _ => c.clone(),
+                        });
+                    }
+                    if token.is_none() {
+                        token = p.token.as_deref().and_then(|t| t.parse().ok());
+                    }
+                } else {
+                    hint = format!(
+                        "profile {:?} is for {}, so its token and CA are not used for another server",
+                        self.profile,
+                        p.server.as_deref().unwrap_or("no server")
+                    );
                 }
             }
         }
-        let hint = if profile_found {
-            format!(
-                "profile {:?} in {} does not set it",
-                self.profile,
-                path.display()
-            )
-        } else {
-            format!(
-                "no profile {:?} in {}",
-                self.profile,
-                path.display()
-            )
-        };
         let Some(server) = server else {
             bail!(
                 "no server address ({hint}); run `arca serve` first (it writes a profile), \
@@ -141,6 +147,12 @@ impl Settings {
             token,
         })
     }
+}
+
+/// Whether two server URLs name the same server (ignoring a trailing `/` and case).
+fn same_url(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim().trim_end_matches('/').to_ascii_lowercase();
+    norm(a) == norm(b)
 }
 
 /// An error answered by the server: `{"error": {"code", "message", "field"}}`.
@@ -237,7 +249,8 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             base: r.server,
-            token: r.token,
+            // Calls that need no token do not send one.
+            token: if need_token { r.token } else { None },
         })
     }
 
@@ -414,6 +427,36 @@ mod tests {
         let e = s.resolve(true).unwrap_err().to_string();
         assert!(e.contains("arca serve"), "{e}");
         assert!(e.contains("--server"), "{e}");
+    }
+
+    #[test]
+    fn profile_token_is_only_sent_to_the_profile_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "[profiles.default]\nserver = \"https://127.0.0.1:8443\"\ntoken = \"tok\"\nca_cert = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let s = Settings {
+            profile: "default".into(),
+            profile_file: Some(path.clone()),
+            ..Default::default()
+        };
+        let r = s.resolve(true).unwrap();
+        assert_eq!(r.ca_cert.unwrap(), dir.path().join("ca.pem"));
+        assert!(r.token.is_some());
+        let same = Settings {
+            server: Some("https://127.0.0.1:8443/".into()),
+            ..s.clone()
+        };
+        assert!(same.resolve(true).unwrap().token.is_some());
+        let other = Settings {
+            server: Some("https://elsewhere:8443".into()),
+            ..s
+        };
+        let e = other.resolve(true).unwrap_err().to_string();
+        assert!(e.contains("not used for another server"), "{e}");
     }
 
     #[test]

@@ -156,6 +156,14 @@ pub fn write_file(path: &Path, data: &[u8], secret: bool) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Checks, before any work is done, that the output can be written where `--out` says.
+pub fn check_out(out: &OutArgs) -> Result<()> {
+    if out.file().is_none() && !out.base64 && std::io::stdout().is_terminal() {
+        bail!(TERMINAL_REFUSAL);
+    }
+    Ok(())
+}
+
 /// Writes binary output as `--out` and `--base64` say. Returns the file written, if any.
 pub fn write_binary(out: &OutArgs, data: &[u8], secret: bool) -> Result<Option<PathBuf>> {
     let encoded;

@@ -3,18 +3,91 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+mod client;
+mod commands;
+mod data;
+mod output;
 mod profile;
 mod serve;
 
+use client::{Settings, Token};
+use commands::alias::AliasCommand;
+use commands::crypto::{self as crypto_cmd, DataKeyCommand, KemCommand, MacCommand};
+use commands::envelope::EnvelopeCommand;
+use commands::key::KeyCommand;
+use commands::{Ctx, NotValid};
+use output::OutputFormat;
+
 /// Arca: a key management system you run yourself.
 #[derive(Debug, Parser)]
-#[command(name = "arca", version, about, propagate_version = true)]
+#[command(
+    name = "arca",
+    version,
+    about,
+    after_help = "Run `arca serve` once: it writes a CLI profile, and the other commands use it.\n\
+                  Exit status: 0 success, 1 error, 2 a signature or MAC did not verify."
+)]
 struct Cli {
+    /// Server URL, e.g. https://127.0.0.1:8443 [default: from the profile].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "ARCA_SERVER",
+        value_name = "URL"
+    )]
+    server: Option<String>,
+    /// CA certificate (PEM) that signed the server's certificate [default: from the profile].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "ARCA_CA_CERT",
+        value_name = "FILE"
+    )]
+    ca_cert: Option<PathBuf>,
+    /// API token [default: from the profile]. Prefer ARCA_TOKEN or the profile: other local
+    /// users can see command-line flags.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "ARCA_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<Token>,
+    /// Profile to use from the profile file.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "ARCA_PROFILE",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    profile: String,
     /// Profile file (default: ~/.config/arca/profile.toml).
-    #[arg(long, global = true, env = "ARCA_PROFILE_FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "ARCA_PROFILE_FILE",
+        value_name = "FILE"
+    )]
     profile_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "ARCA_OUTPUT",
+        value_enum,
+        default_value_t = OutputFormat::Table
+    )]
+    output: OutputFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,10 +96,116 @@ struct Cli {
 enum Command {
     /// Run the Arca server.
     Serve(serve::ServeArgs),
+    /// Manage keys: create, list, describe, update, rotate, lifecycle, export.
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCommand,
+    },
+    /// Manage aliases: names that point at keys.
+    Alias {
+        #[command(subcommand)]
+        cmd: AliasCommand,
+    },
+    /// Encrypt data (up to 64 KiB) under a key; writes the raw ciphertext.
+    Encrypt(crypto_cmd::EncryptArgs),
+    /// Decrypt a ciphertext made by `arca encrypt`.
+    Decrypt(crypto_cmd::DecryptArgs),
+    /// Re-encrypt a ciphertext under another key, without the plaintext leaving the server.
+    ReEncrypt(crypto_cmd::ReEncryptArgs),
+    /// Sign a message (or a digest with --digest); writes the raw signature.
+    Sign(crypto_cmd::SignArgs),
+    /// Verify a signature (exit 0 if valid, 2 if not).
+    Verify(crypto_cmd::VerifyArgs),
+    /// Generate or verify HMACs.
+    Mac {
+        #[command(subcommand)]
+        cmd: MacCommand,
+    },
+    /// ML-KEM encapsulation and decapsulation.
+    Kem {
+        #[command(subcommand)]
+        cmd: KemCommand,
+    },
+    /// Generate data keys and data key pairs for envelope encryption.
+    DataKey {
+        #[command(subcommand)]
+        cmd: DataKeyCommand,
+    },
+    /// Random bytes from the server's CSPRNG.
+    Random(crypto_cmd::RandomArgs),
+    /// Encrypt or decrypt whole files of any size with envelope encryption.
+    Envelope {
+        #[command(subcommand)]
+        cmd: EnvelopeCommand,
+    },
+    /// Show who the token belongs to: principal, tenant and roles.
+    Whoami,
+    /// Show recent audit records of your tenant.
+    Audit(commands::misc::AuditArgs),
+    /// Print the server's OpenAPI document.
+    Openapi,
+    /// Check that the server is live and ready.
+    Health,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx {
+        settings: Settings {
+            server: cli.server,
+            ca_cert: cli.ca_cert,
+            token: cli.token,
+            profile: cli.profile,
+            profile_file: cli.profile_file.clone(),
+        },
+        output: cli.output,
+    };
+    match cli.command {
+        Command::Serve(a) => serve::run(a, cli.profile_file).await,
+        Command::Key { cmd } => commands::key::run(&ctx, cmd).await,
+        Command::Alias { cmd } => commands::alias::run(&ctx, cmd).await,
+        Command::Encrypt(a) => crypto_cmd::encrypt(&ctx, a).await,
+        Command::Decrypt(a) => crypto_cmd::decrypt(&ctx, a).await,
+        Command::ReEncrypt(a) => crypto_cmd::re_encrypt(&ctx, a).await,
+        Command::Sign(a) => crypto_cmd::sign(&ctx, a).await,
+        Command::Verify(a) => crypto_cmd::verify(&ctx, a).await,
+        Command::Mac { cmd } => crypto_cmd::mac(&ctx, cmd).await,
+        Command::Kem { cmd } => crypto_cmd::kem(&ctx, cmd).await,
+        Command::DataKey { cmd } => crypto_cmd::data_key(&ctx, cmd).await,
+        Command::Random(a) => crypto_cmd::random(&ctx, a).await,
+        Command::Envelope { cmd } => commands::envelope::run(&ctx, cmd).await,
+        Command::Whoami => commands::misc::whoami(&ctx).await,
+        Command::Audit(a) => commands::misc::audit(&ctx, a).await,
+        Command::Openapi => commands::misc::openapi(&ctx).await,
+        Command::Health => commands::misc::health(&ctx).await,
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "arca", &mut buf);
+            output::write_stdout(&buf);
+            Ok(())
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1 like every other error: 2 means "does not verify".
+            return if e.exit_code() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,16 +216,57 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let r = rt.block_on(async {
-        match cli.command {
-            Command::Serve(a) => serve::run(a, cli.profile_file).await,
-        }
-    });
-    match r {
+    match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(nv) = e.downcast_ref::<NotValid>() {
+                eprintln!("{nv}");
+                return ExitCode::from(2);
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_a_description() {
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in c.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "arca", &mut missing);
+        assert!(missing.is_empty(), "no --help description: {missing:?}");
+    }
+
+    #[test]
+    fn global_flags_parse_after_subcommands() {
+        let cli = Cli::try_parse_from([
+            "arca",
+            "key",
+            "list",
+            "--output",
+            "json",
+            "--server",
+            "https://x:1",
+        ])
+        .unwrap();
+        assert_eq!(cli.output, OutputFormat::Json);
+        assert_eq!(cli.server.as_deref(), Some("https://x:1"));
     }
 }

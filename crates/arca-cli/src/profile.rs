@@ -8,18 +8,32 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// One profile.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    /// Server URL (`https://host:port`).
     pub server: Option<String>,
+    /// CA certificate (PEM) to trust for the server.
     pub ca_cert: Option<PathBuf>,
+    /// API token.
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("server", &self.server)
+            .field("ca_cert", &self.ca_cert)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// The whole file.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileFile {
+    /// The profiles, by name.
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
 }

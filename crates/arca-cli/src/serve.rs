@@ -61,6 +61,30 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
     } else {
         format!("https://{host}:{}", running.addr.port())
     };
+    let ca_abs = running
+        .ca_cert
+        .as_ref()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
+    // Write the CLI profile before announcing anything, so that once the first line is out
+    // the client commands work.
+    let mut wrote_profile = None;
+    if let Some(first) = &running.first_start {
+        if !args.no_profile {
+            let path = profile_file.unwrap_or_else(profile::default_path);
+            let mut pf = ProfileFile::load(&path).unwrap_or_default();
+            pf.profiles.insert(
+                args.profile_name.clone(),
+                Profile {
+                    server: Some(url.clone()),
+                    ca_cert: ca_abs.clone(),
+                    token: Some(first.token.token.to_string()),
+                },
+            );
+            pf.save(&path)
+                .with_context(|| "cannot write the CLI profile")?;
+            wrote_profile = Some(path);
+        }
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "Arca is serving on {url}")?;
     writeln!(
@@ -68,10 +92,6 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
         "DEV MODE: the root key is sealed by {}/unseal.key (do not use this mode in production)",
         cfg.data_dir.display()
     )?;
-    let ca_abs = running
-        .ca_cert
-        .as_ref()
-        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
     if let Some(ca) = &ca_abs {
         writeln!(
             out,
@@ -90,19 +110,7 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
             "Admin API token (shown once, keep it safe):\n\n    {}\n",
             first.token.token.as_str()
         )?;
-        if !args.no_profile {
-            let path = profile_file.unwrap_or_else(profile::default_path);
-            let mut pf = ProfileFile::load(&path).unwrap_or_default();
-            pf.profiles.insert(
-                args.profile_name.clone(),
-                Profile {
-                    server: Some(url.clone()),
-                    ca_cert: ca_abs.clone(),
-                    token: Some(first.token.token.to_string()),
-                },
-            );
-            pf.save(&path)
-                .with_context(|| "cannot write the CLI profile")?;
+        if let Some(path) = &wrote_profile {
             writeln!(
                 out,
                 "Wrote CLI profile {:?} to {} (mode 0600): `arca key list` works now.",

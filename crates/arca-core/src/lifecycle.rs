@@ -199,6 +199,37 @@ pub const DESTRUCTION_WAIT_DAYS: std::ops::RangeInclusive<u32> = 1..=365;
 /// The waiting period when the request names none.
 pub const DEFAULT_DESTRUCTION_WAIT_DAYS: u32 = 30;
 
+/// The earliest moment at which something is due for this key without anyone asking:
+/// activation, deactivation, a scheduled destruction (of the key or a version) or an
+/// automatic rotation. The store indexes it so that the background task finds due keys
+/// without scanning.
+pub fn next_due(key: &Key, versions: &[KeyVersion]) -> Option<DateTime<Utc>> {
+    let mut due: Vec<DateTime<Utc>> = Vec::new();
+    if key.state.is_destroyed() {
+        return None;
+    }
+    if key.state == KeyState::PreActive {
+        due.extend(key.activation_date);
+    }
+    if matches!(
+        key.state,
+        KeyState::PreActive | KeyState::Active | KeyState::Suspended
+    ) {
+        due.extend(key.deactivation_date);
+    }
+    due.extend(key.destroy_after);
+    if key.state == KeyState::Active && key.rotation_period_days.is_some() {
+        due.extend(key.next_rotation_at);
+    }
+    due.extend(
+        versions
+            .iter()
+            .filter(|v| !v.state.is_destroyed())
+            .filter_map(|v| v.destroy_after),
+    );
+    due.into_iter().min()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,35 +315,4 @@ mod tests {
             "{m}"
         );
     }
-}
-
-/// The earliest moment at which something is due for this key without anyone asking:
-/// activation, deactivation, a scheduled destruction (of the key or a version) or an
-/// automatic rotation. The store indexes it so that the background task finds due keys
-/// without scanning.
-pub fn next_due(key: &Key, versions: &[KeyVersion]) -> Option<DateTime<Utc>> {
-    let mut due: Vec<DateTime<Utc>> = Vec::new();
-    if key.state.is_destroyed() {
-        return None;
-    }
-    if key.state == KeyState::PreActive {
-        due.extend(key.activation_date);
-    }
-    if matches!(
-        key.state,
-        KeyState::PreActive | KeyState::Active | KeyState::Suspended
-    ) {
-        due.extend(key.deactivation_date);
-    }
-    due.extend(key.destroy_after);
-    if key.state == KeyState::Active && key.rotation_period_days.is_some() {
-        due.extend(key.next_rotation_at);
-    }
-    due.extend(
-        versions
-            .iter()
-            .filter(|v| !v.state.is_destroyed())
-            .filter_map(|v| v.destroy_after),
-    );
-    due.into_iter().min()
 }

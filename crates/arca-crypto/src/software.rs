@@ -315,7 +315,7 @@ impl CryptoProvider for SoftwareProvider {
                 let k = UnboundKey::new(aead_alg(spec), &m.secret).map_err(|_| bad())?;
                 Inner::Aes(LessSafeKey::new(k))
             }
-            KeyFamily::Hmac => Inner::Hmac(hmac::Key::new(hmac_alg(spec), &m.secret)),
+            KeyFamily::Hmac => Inner::Hmac(Box::new(hmac::Key::new(hmac_alg(spec), &m.secret))),
             KeyFamily::Rsa => {
                 let spki = m.public_spki.as_deref().ok_or_else(bad)?;
                 let public = PublicEncryptingKey::from_der(spki).map_err(|_| bad())?;
@@ -513,7 +513,7 @@ impl SoftwareProvider {
 
 enum Inner {
     Aes(LessSafeKey),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Rsa {
         sign: Option<rsa::KeyPair>,
         dec: Option<OaepPrivateDecryptingKey>,

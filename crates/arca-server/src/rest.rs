@@ -883,6 +883,12 @@ async fn audit(
     Ok(Json(serde_json::json!({ "records": records })))
 }
 
+/// The caller's identity (an authenticated no-op).
+#[utoipa::path(get, path = "/v1/whoami", tag = "auth", responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+async fn whoami(State(app): State<App>, Authed(caller): Authed) -> Result<Json<WhoAmI>, ApiError> {
+    Ok(Json(app.svc.whoami(&caller).await?))
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Object)))]
 async fn healthz() -> Json<serde_json::Value> {
@@ -928,7 +934,7 @@ impl utoipa::Modify for BearerAuth {
     info(title = "Arca KMS", description = "REST API of the Arca key management system. Binary fields are standard base64. Errors are {\"error\":{\"code\",\"message\",\"field\"}}."),
     paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
-        encapsulate, decapsulate, public_key, export, random, list_aliases, create_alias, move_alias, delete_alias, audit, healthz, readyz),
+        encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, audit, healthz, readyz),
     components(schemas(ErrorBody, ErrorDetail, TransitionRequest, DeactivateRequest, ScheduleDestructionRequest, EmptyRequest)),
     modifiers(&BearerAuth)
 )]
@@ -1095,6 +1101,7 @@ pub fn router(state: App) -> Router {
         .route("/v1/aliases", get(list_aliases).post(create_alias))
         .route("/v1/aliases/{alias}", put(move_alias).delete(delete_alias))
         .route("/v1/audit", get(audit))
+        .route("/v1/whoami", get(whoami))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), frame))
         .with_state(state)

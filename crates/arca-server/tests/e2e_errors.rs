@@ -8,8 +8,19 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-async fn raw(s: &TestServer, method: reqwest::Method, path: &str, ct: Option<&str>, body: Vec<u8>, accept: Option<&str>) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-    let mut rb = s.client.request(method, format!("{}{}", s.url, path)).bearer_auth(&s.token).body(body);
+async fn raw(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    ct: Option<&str>,
+    body: Vec<u8>,
+    accept: Option<&str>,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut rb = s
+        .client
+        .request(method, format!("{}{}", s.url, path))
+        .bearer_auth(&s.token)
+        .body(body);
     if let Some(c) = ct {
         rb = rb.header("content-type", c);
     }
@@ -20,7 +31,11 @@ async fn raw(s: &TestServer, method: reqwest::Method, path: &str, ct: Option<&st
     let st = r.status();
     let h = r.headers().clone();
     let t = r.text().await.unwrap();
-    (st, serde_json::from_str(&t).unwrap_or_else(|_| panic!("non-JSON {st}: {t}")), h)
+    (
+        st,
+        serde_json::from_str(&t).unwrap_or_else(|_| panic!("non-JSON {st}: {t}")),
+        h,
+    )
 }
 
 /// A snapshot of everything a failed request must not change.
@@ -28,7 +43,11 @@ async fn snapshot(s: &TestServer) -> Value {
     let keys = s.get("/v1/keys?limit=1000").await.1;
     let mut hist = Vec::new();
     for k in keys["keys"].as_array().unwrap() {
-        hist.push(s.get(&format!("/v1/keys/{}/history", k["id"].as_str().unwrap())).await.1);
+        hist.push(
+            s.get(&format!("/v1/keys/{}/history", k["id"].as_str().unwrap()))
+                .await
+                .1,
+        );
     }
     let mut keys = keys;
     for k in keys["keys"].as_array_mut().unwrap() {
@@ -41,7 +60,8 @@ async fn snapshot(s: &TestServer) -> Value {
 async fn bad_input_gets_a_clear_4xx_changes_nothing_and_is_audited() {
     let s = TestServer::start().await;
     s.create(json!({"name": "aes"})).await;
-    s.create(json!({"name": "ec", "spec": "ECC_NIST_P256"})).await;
+    s.create(json!({"name": "ec", "spec": "ECC_NIST_P256"}))
+        .await;
     s.create(json!({"name": "susp"})).await;
     s.ok("/v1/keys/susp/suspend", json!({})).await;
     let ct = s.encrypt("aes", b"data").await.1["ciphertext"].clone();
@@ -55,65 +75,229 @@ async fn bad_input_gets_a_clear_4xx_changes_nothing_and_is_audited() {
     // Wrong types.
     let r = s.post("/v1/keys", json!({"name": 7})).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "invalid_input", Some("name"));
-    let r = s.post("/v1/keys", json!({"name": "x", "extractable": "yes"})).await;
-    assert_error(&r, StatusCode::BAD_REQUEST, "invalid_input", Some("extractable"));
-    let r = s.post("/v1/keys", json!({"name": "x", "spec": "AES_999"})).await;
+    let r = s
+        .post("/v1/keys", json!({"name": "x", "extractable": "yes"}))
+        .await;
+    assert_error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("extractable"),
+    );
+    let r = s
+        .post("/v1/keys", json!({"name": "x", "spec": "AES_999"}))
+        .await;
     assert_error(&r, StatusCode::BAD_REQUEST, "invalid_input", Some("spec"));
     // Missing field.
     let r = s.post("/v1/keys", json!({"spec": "AES_256"})).await;
     assert_error(&r, StatusCode::BAD_REQUEST, "invalid_input", Some("name"));
     // Bad base64.
-    let r = s.post("/v1/keys/aes/encrypt", json!({"plaintext": "!!not base64!!"})).await;
-    assert_error(&r, StatusCode::BAD_REQUEST, "invalid_input", Some("plaintext"));
+    let r = s
+        .post(
+            "/v1/keys/aes/encrypt",
+            json!({"plaintext": "!!not base64!!"}),
+        )
+        .await;
+    assert_error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("plaintext"),
+    );
     assert!(r.1["error"]["message"].as_str().unwrap().contains("base64"));
     // Unknown fields.
-    let r = s.post("/v1/keys/aes/encrypt", json!({"plaintext": b64(b"x"), "plaintxt": "typo"})).await;
-    assert_error(&r, StatusCode::BAD_REQUEST, "invalid_input", Some("plaintxt"));
-    let r = s.post("/v1/keys", json!({"name": "x", "colour": "red"})).await;
+    let r = s
+        .post(
+            "/v1/keys/aes/encrypt",
+            json!({"plaintext": b64(b"x"), "plaintxt": "typo"}),
+        )
+        .await;
+    assert_error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("plaintxt"),
+    );
+    let r = s
+        .post("/v1/keys", json!({"name": "x", "colour": "red"}))
+        .await;
     assert_error(&r, StatusCode::BAD_REQUEST, "invalid_input", Some("colour"));
     // Invalid names, tags, meta, usage, rotation, dates.
-    assert_error(&s.post("/v1/keys", json!({"name": "bad name!"})).await, StatusCode::BAD_REQUEST, "invalid_input", Some("name"));
-    assert_error(&s.post("/v1/keys", json!({"name": "aes"})).await, StatusCode::CONFLICT, "conflict", None);
-    assert_error(&s.post("/v1/keys", json!({"name": "x", "meta": [1]})).await, StatusCode::BAD_REQUEST, "invalid_input", Some("meta"));
-    assert_error(&s.post("/v1/keys", json!({"name": "x", "spec": "ECC_NIST_P256", "usage": ["ENCRYPT_DECRYPT"]})).await, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("usage"));
-    assert_error(&s.post("/v1/keys", json!({"name": "x", "rotation_period_days": 0})).await, StatusCode::BAD_REQUEST, "invalid_input", Some("rotation_period_days"));
+    assert_error(
+        &s.post("/v1/keys", json!({"name": "bad name!"})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("name"),
+    );
+    assert_error(
+        &s.post("/v1/keys", json!({"name": "aes"})).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    assert_error(
+        &s.post("/v1/keys", json!({"name": "x", "meta": [1]})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("meta"),
+    );
+    assert_error(
+        &s.post(
+            "/v1/keys",
+            json!({"name": "x", "spec": "ECC_NIST_P256", "usage": ["ENCRYPT_DECRYPT"]}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("usage"),
+    );
+    assert_error(
+        &s.post("/v1/keys", json!({"name": "x", "rotation_period_days": 0}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("rotation_period_days"),
+    );
     assert_error(&s.post("/v1/keys", json!({"name": "x", "activation_date": "2030-01-02T00:00:00Z", "deactivation_date": "2030-01-01T00:00:00Z"})).await, StatusCode::BAD_REQUEST, "invalid_input", Some("deactivation_date"));
-    assert_error(&s.post("/v1/keys", json!({"name": "x", "activation_date": "tomorrow"})).await, StatusCode::BAD_REQUEST, "invalid_input", Some("activation_date"));
+    assert_error(
+        &s.post(
+            "/v1/keys",
+            json!({"name": "x", "activation_date": "tomorrow"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("activation_date"),
+    );
     // Oversize body.
-    let big = json!({"plaintext": b64(&vec![0u8; 2 * 1024 * 1024])}).to_string().into_bytes();
+    let big = json!({"plaintext": b64(&vec![0u8; 2 * 1024 * 1024])})
+        .to_string()
+        .into_bytes();
     let r = raw(&s, M::POST, "/v1/keys/aes/encrypt", j, big, None).await;
-    assert_error(&(r.0, r.1), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None);
+    assert_error(
+        &(r.0, r.1),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        None,
+    );
     // Plaintext over the operation limit (under the body limit).
-    let r = s.post("/v1/keys/aes/encrypt", json!({"plaintext": b64(&vec![0u8; 65537])})).await;
-    assert_error(&r, StatusCode::BAD_REQUEST, "invalid_input", Some("plaintext"));
+    let r = s
+        .post(
+            "/v1/keys/aes/encrypt",
+            json!({"plaintext": b64(&vec![0u8; 65537])}),
+        )
+        .await;
+    assert_error(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("plaintext"),
+    );
     // Wrong content type; wrong Accept.
-    let r = raw(&s, M::POST, "/v1/keys", Some("text/plain"), b"{\"name\":\"y\"}".to_vec(), None).await;
-    assert_error(&(r.0, r.1), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", None);
-    let r = raw(&s, M::POST, "/v1/keys", None, b"{\"name\":\"y\"}".to_vec(), None).await;
+    let r = raw(
+        &s,
+        M::POST,
+        "/v1/keys",
+        Some("text/plain"),
+        b"{\"name\":\"y\"}".to_vec(),
+        None,
+    )
+    .await;
+    assert_error(
+        &(r.0, r.1),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        None,
+    );
+    let r = raw(
+        &s,
+        M::POST,
+        "/v1/keys",
+        None,
+        b"{\"name\":\"y\"}".to_vec(),
+        None,
+    )
+    .await;
     assert_eq!(r.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let r = raw(&s, M::GET, "/v1/keys", None, vec![], Some("text/html")).await;
-    assert_error(&(r.0, r.1), StatusCode::NOT_ACCEPTABLE, "not_acceptable", Some("accept"));
+    assert_error(
+        &(r.0, r.1),
+        StatusCode::NOT_ACCEPTABLE,
+        "not_acceptable",
+        Some("accept"),
+    );
     // Method not allowed, with Allow.
     let r = raw(&s, M::DELETE, "/v1/keys/aes", None, vec![], None).await;
-    assert_error(&(r.0, r.1.clone()), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None);
+    assert_error(
+        &(r.0, r.1.clone()),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+    );
     let allow = r.2.get("allow").unwrap().to_str().unwrap().to_string();
     assert!(allow.contains("GET") && allow.contains("PATCH"), "{allow}");
     let r = raw(&s, M::GET, "/v1/nope", None, vec![], None).await;
     assert_error(&(r.0, r.1), StatusCode::NOT_FOUND, "not_found", None);
     // Unknown key, unknown action.
-    assert_error(&s.encrypt("missing", b"x").await, StatusCode::NOT_FOUND, "not_found", None);
-    assert_error(&s.encrypt(&uuid::Uuid::now_v7().to_string(), b"x").await, StatusCode::NOT_FOUND, "not_found", None);
-    assert_error(&s.post("/v1/keys/aes/explode", json!({})).await, StatusCode::NOT_FOUND, "not_found", None);
+    assert_error(
+        &s.encrypt("missing", b"x").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &s.encrypt(&uuid::Uuid::now_v7().to_string(), b"x").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &s.post("/v1/keys/aes/explode", json!({})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
     // Wrong usage.
-    assert_error(&s.encrypt("ec", b"x").await, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("key"));
-    assert_error(&s.post("/v1/keys/aes/sign", json!({"message": b64(b"m")})).await, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("key"));
-    assert_error(&s.post("/v1/keys/aes/generate-mac", json!({"message": b64(b"m")})).await, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("key"));
+    assert_error(
+        &s.encrypt("ec", b"x").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("key"),
+    );
+    assert_error(
+        &s.post("/v1/keys/aes/sign", json!({"message": b64(b"m")}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("key"),
+    );
+    assert_error(
+        &s.post("/v1/keys/aes/generate-mac", json!({"message": b64(b"m")}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("key"),
+    );
     // Wrong state.
     let r = s.encrypt("susp", b"x").await;
     assert_error(&r, StatusCode::CONFLICT, "wrong_state", None);
-    assert!(r.1["error"]["message"].as_str().unwrap().contains("SUSPENDED"));
-    assert_error(&s.post("/v1/keys/aes/activate", json!({})).await, StatusCode::CONFLICT, "wrong_state", None);
-    assert_error(&s.post("/v1/keys/aes/deactivate", json!({"reason": "BORED"})).await, StatusCode::BAD_REQUEST, "invalid_input", Some("reason"));
+    assert!(r.1["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("SUSPENDED"));
+    assert_error(
+        &s.post("/v1/keys/aes/activate", json!({})).await,
+        StatusCode::CONFLICT,
+        "wrong_state",
+        None,
+    );
+    assert_error(
+        &s.post("/v1/keys/aes/deactivate", json!({"reason": "BORED"}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("reason"),
+    );
     // Tampered ciphertext: every single-byte change fails cleanly.
     let mut bytes = unb64(&ct);
     for i in [0usize, 1, 5, 20, 25, bytes.len() - 1] {
@@ -124,25 +308,82 @@ async fn bad_input_gets_a_clear_4xx_changes_nothing_and_is_audited() {
         bytes[i] ^= 0x01;
     }
     let r = s.decrypt(&json!(b64(&bytes[..10]))).await;
-    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("ciphertext"));
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("ciphertext"),
+    );
     // Wrong encryption context.
-    let r = s.post("/v1/decrypt", json!({"ciphertext": ct, "encryption_context": {"a": "b"}})).await;
-    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("ciphertext"));
+    let r = s
+        .post(
+            "/v1/decrypt",
+            json!({"ciphertext": ct, "encryption_context": {"a": "b"}}),
+        )
+        .await;
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("ciphertext"),
+    );
     // Query parameters.
-    assert_error(&s.get("/v1/keys?limit=0").await, StatusCode::BAD_REQUEST, "invalid_input", Some("limit"));
-    assert_error(&s.get("/v1/keys?state=SLEEPY").await, StatusCode::BAD_REQUEST, "invalid_input", Some("state"));
-    assert_error(&s.get("/v1/keys?cursor=zzz").await, StatusCode::BAD_REQUEST, "invalid_input", Some("cursor"));
-    assert_error(&s.get("/v1/keys?colour=red").await, StatusCode::BAD_REQUEST, "invalid_input", Some("colour"));
+    assert_error(
+        &s.get("/v1/keys?limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("limit"),
+    );
+    assert_error(
+        &s.get("/v1/keys?state=SLEEPY").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("state"),
+    );
+    assert_error(
+        &s.get("/v1/keys?cursor=zzz").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("cursor"),
+    );
+    assert_error(
+        &s.get("/v1/keys?colour=red").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("colour"),
+    );
     // Credentials in the URL.
-    assert_error(&s.get("/v1/keys?token=abc").await, StatusCode::BAD_REQUEST, "invalid_input", Some("token"));
+    assert_error(
+        &s.get("/v1/keys?token=abc").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("token"),
+    );
     // Authentication.
-    let r = s.client.get(format!("{}/v1/keys", s.url)).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/v1/keys", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().get("www-authenticate").is_some());
-    let r = s.client.get(format!("{}/v1/keys", s.url)).bearer_auth("arca_nope_0123456789012345678901234567890123456789012").send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/v1/keys", s.url))
+        .bearer_auth("arca_nope_0123456789012345678901234567890123456789012")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let forged = format!("{}x", &s.token[..s.token.len() - 1]);
-    let r = s.client.get(format!("{}/v1/keys", s.url)).bearer_auth(forged).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/v1/keys", s.url))
+        .bearer_auth(forged)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthenticated");
@@ -156,18 +397,25 @@ async fn bad_input_gets_a_clear_4xx_changes_nothing_and_is_audited() {
     // Refusals are in the audit trail.
     let audit = s.get("/v1/audit?limit=1000").await.1;
     let recs = audit["records"].as_array().unwrap();
-    let refused = |action: &str, code: &str| recs.iter().any(|r| r["action"] == action && r["outcome"] == code);
+    let refused = |action: &str, code: &str| {
+        recs.iter()
+            .any(|r| r["action"] == action && r["outcome"] == code)
+    };
     assert!(refused("CreateKey", "invalid_input"));
     assert!(refused("Encrypt", "invalid_input"));
     assert!(refused("Encrypt", "wrong_state"));
     assert!(refused("Encrypt", "not_found"));
     assert!(refused("Decrypt", "unprocessable"));
     assert!(refused("ActivateKey", "wrong_state"));
-    assert!(recs.iter().all(|r| r["request_id"].as_str().is_some_and(|x| !x.is_empty())));
+    assert!(recs
+        .iter()
+        .all(|r| r["request_id"].as_str().is_some_and(|x| !x.is_empty())));
     // Unauthenticated refusals are recorded too (not in a tenant's view; check the store).
     s.service().flush_audit().await;
     let all = s.service().store().list_audit(None, 5000).await.unwrap();
-    assert!(all.iter().any(|r| r.action == "Authenticate" && r.outcome == "unauthenticated"));
+    assert!(all
+        .iter()
+        .any(|r| r.action == "Authenticate" && r.outcome == "unauthenticated"));
     s.shutdown().await;
 }
 
@@ -190,16 +438,31 @@ fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 async fn known_key_bytes_are_in_no_file_and_no_log_line() {
     let mut s = TestServer::start().await;
     // Distinctive material, imported, used, exported, rotated; plus a generated key exported.
-    let aes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
-    let hmac: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(91).wrapping_add(3)).collect();
-    s.create(json!({"name": "known-aes", "material": b64(&aes), "extractable": true})).await;
-    s.create(json!({"name": "known-mac", "spec": "HMAC_512", "material": b64(&hmac)})).await;
+    let aes: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
+    let hmac: Vec<u8> = (0..64u8)
+        .map(|i| i.wrapping_mul(91).wrapping_add(3))
+        .collect();
+    s.create(json!({"name": "known-aes", "material": b64(&aes), "extractable": true}))
+        .await;
+    s.create(json!({"name": "known-mac", "spec": "HMAC_512", "material": b64(&hmac)}))
+        .await;
     let ct = s.encrypt("known-aes", b"payload").await.1["ciphertext"].clone();
-    s.ok("/v1/keys/known-mac/generate-mac", json!({"message": b64(b"m")})).await;
-    assert_eq!(unb64(&s.ok("/v1/keys/known-aes/export", json!({})).await["material"]), aes);
+    s.ok(
+        "/v1/keys/known-mac/generate-mac",
+        json!({"message": b64(b"m")}),
+    )
+    .await;
+    assert_eq!(
+        unb64(&s.ok("/v1/keys/known-aes/export", json!({})).await["material"]),
+        aes
+    );
     s.create(json!({"name": "gen", "extractable": true})).await;
     let generated = unb64(&s.ok("/v1/keys/gen/export", json!({})).await["material"]);
-    let ec = s.create(json!({"name": "gen-ec", "spec": "ECC_NIST_P256", "extractable": true})).await;
+    let ec = s
+        .create(json!({"name": "gen-ec", "spec": "ECC_NIST_P256", "extractable": true}))
+        .await;
     let ec_pkcs8 = unb64(&s.ok("/v1/keys/gen-ec/export", json!({})).await["material"]);
     let dk = s.ok("/v1/keys/gen/generate-data-key", json!({})).await;
     let data_key = unb64(&dk["plaintext"]);
@@ -208,14 +471,24 @@ async fn known_key_bytes_are_in_no_file_and_no_log_line() {
     s.service().flush_audit().await;
 
     // The EC private scalar sits at a fixed place in the PKCS#8; look for the whole DER.
-    let secrets: Vec<(&str, Vec<u8>)> = vec![("imported AES", aes.clone()), ("imported HMAC", hmac.clone()), ("generated AES", generated.clone()), ("generated EC PKCS#8", ec_pkcs8.clone()), ("data key", data_key.clone())];
+    let secrets: Vec<(&str, Vec<u8>)> = vec![
+        ("imported AES", aes.clone()),
+        ("imported HMAC", hmac.clone()),
+        ("generated AES", generated.clone()),
+        ("generated EC PKCS#8", ec_pkcs8.clone()),
+        ("data key", data_key.clone()),
+    ];
     let mut all = Vec::new();
     files(&s.data_dir, &mut all);
     assert!(all.iter().any(|p| p.ends_with("arca.db")));
     for f in &all {
         let bytes = std::fs::read(f).unwrap();
         for (what, secret) in &secrets {
-            for form in [secret.clone(), b64(secret).into_bytes(), hex(secret).into_bytes()] {
+            for form in [
+                secret.clone(),
+                b64(secret).into_bytes(),
+                hex(secret).into_bytes(),
+            ] {
                 assert!(!contains(&bytes, &form), "{what} found in {}", f.display());
             }
         }
@@ -223,11 +496,18 @@ async fn known_key_bytes_are_in_no_file_and_no_log_line() {
     let logs = LOGS.lock().unwrap().clone();
     assert!(logs.len() > 1000, "logs were captured");
     for (what, secret) in &secrets {
-        for form in [secret.clone(), b64(secret).into_bytes(), hex(secret).into_bytes()] {
+        for form in [
+            secret.clone(),
+            b64(secret).into_bytes(),
+            hex(secret).into_bytes(),
+        ] {
             assert!(!contains(&logs, &form), "{what} found in the logs");
         }
     }
-    assert!(!contains(&logs, s.token.as_bytes()), "the API token is in the logs");
+    assert!(
+        !contains(&logs, s.token.as_bytes()),
+        "the API token is in the logs"
+    );
     let _ = ec;
     s.shutdown().await;
 }

@@ -9,7 +9,9 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symmetric_operations_data_keys_and_reencrypt() {
     let s = TestServer::start().await;
-    let k = s.create(json!({"name": "app/orders", "description": "orders", "tags": {"team": "pay"}})).await;
+    let k = s
+        .create(json!({"name": "app/orders", "description": "orders", "tags": {"team": "pay"}}))
+        .await;
     assert_eq!(k["state"], "ACTIVE");
     assert_eq!(k["spec"], "AES_256");
     let id = k["id"].as_str().unwrap().to_string();
@@ -18,32 +20,89 @@ async fn symmetric_operations_data_keys_and_reencrypt() {
     let ctx = json!({"tenant": "acme", "purpose": "test"});
     let e = s.ok("/v1/keys/app%2Forders/encrypt", json!({"plaintext": b64(b"hello world"), "aad": b64(b"row-7"), "encryption_context": ctx})).await;
     assert_eq!(e["key_id"], id.as_str());
-    let d = s.ok(&format!("/v1/keys/{id}/decrypt"), json!({"ciphertext": e["ciphertext"], "aad": b64(b"row-7"), "encryption_context": ctx})).await;
+    let d = s
+        .ok(
+            &format!("/v1/keys/{id}/decrypt"),
+            json!({"ciphertext": e["ciphertext"], "aad": b64(b"row-7"), "encryption_context": ctx}),
+        )
+        .await;
     assert_eq!(unb64(&d["plaintext"]), b"hello world");
     assert_eq!(d["key_compromised"], false);
     let wrong_ctx = s.post("/v1/decrypt", json!({"ciphertext": e["ciphertext"], "aad": b64(b"row-7"), "encryption_context": {"tenant": "evil", "purpose": "test"}})).await;
-    assert_error(&wrong_ctx, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("ciphertext"));
-    let no_aad = s.post("/v1/decrypt", json!({"ciphertext": e["ciphertext"], "encryption_context": ctx})).await;
-    assert_error(&no_aad, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("ciphertext"));
+    assert_error(
+        &wrong_ctx,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("ciphertext"),
+    );
+    let no_aad = s
+        .post(
+            "/v1/decrypt",
+            json!({"ciphertext": e["ciphertext"], "encryption_context": ctx}),
+        )
+        .await;
+    assert_error(
+        &no_aad,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("ciphertext"),
+    );
 
     // Data keys, with and without plaintext; the ciphertext decrypts to the plaintext.
-    let dk = s.ok("/v1/keys/app%2Forders/generate-data-key", json!({"key_spec": "AES_128", "encryption_context": {"f": "1"}})).await;
+    let dk = s
+        .ok(
+            "/v1/keys/app%2Forders/generate-data-key",
+            json!({"key_spec": "AES_128", "encryption_context": {"f": "1"}}),
+        )
+        .await;
     let dkp = unb64(&dk["plaintext"]);
     assert_eq!(dkp.len(), 16);
-    let back = s.ok("/v1/decrypt", json!({"ciphertext": dk["ciphertext"], "encryption_context": {"f": "1"}})).await;
+    let back = s
+        .ok(
+            "/v1/decrypt",
+            json!({"ciphertext": dk["ciphertext"], "encryption_context": {"f": "1"}}),
+        )
+        .await;
     assert_eq!(unb64(&back["plaintext"]), dkp);
-    let dk2 = s.ok("/v1/keys/app%2Forders/generate-data-key-without-plaintext", json!({})).await;
+    let dk2 = s
+        .ok(
+            "/v1/keys/app%2Forders/generate-data-key-without-plaintext",
+            json!({}),
+        )
+        .await;
     assert!(dk2.get("plaintext").is_none());
-    assert_eq!(unb64(&s.ok("/v1/decrypt", json!({"ciphertext": dk2["ciphertext"]})).await["plaintext"]).len(), 32);
+    assert_eq!(
+        unb64(
+            &s.ok("/v1/decrypt", json!({"ciphertext": dk2["ciphertext"]}))
+                .await["plaintext"]
+        )
+        .len(),
+        32
+    );
 
     // Data key pairs: the encrypted private key decrypts to a PKCS#8 that matches the public key.
     for spec in ["ECC_NIST_P256", "RSA_2048", "ED25519"] {
-        let p = s.ok("/v1/keys/app%2Forders/generate-data-key-pair", json!({"key_pair_spec": spec})).await;
+        let p = s
+            .ok(
+                "/v1/keys/app%2Forders/generate-data-key-pair",
+                json!({"key_pair_spec": spec}),
+            )
+            .await;
         let pk = unb64(&p["private_key_plaintext"]);
-        let back = s.ok("/v1/decrypt", json!({"ciphertext": p["private_key_ciphertext"]})).await;
+        let back = s
+            .ok(
+                "/v1/decrypt",
+                json!({"ciphertext": p["private_key_ciphertext"]}),
+            )
+            .await;
         assert_eq!(unb64(&back["plaintext"]), pk, "{spec}");
         assert!(!unb64(&p["public_key"]).is_empty());
-        let p2 = s.ok("/v1/keys/app%2Forders/generate-data-key-pair-without-plaintext", json!({"key_pair_spec": spec})).await;
+        let p2 = s
+            .ok(
+                "/v1/keys/app%2Forders/generate-data-key-pair-without-plaintext",
+                json!({"key_pair_spec": spec}),
+            )
+            .await;
         assert!(p2.get("private_key_plaintext").is_none());
     }
 
@@ -52,17 +111,44 @@ async fn symmetric_operations_data_keys_and_reencrypt() {
     let re = s.ok("/v1/keys/app%2Farchive/re-encrypt", json!({"ciphertext": e["ciphertext"], "source_aad": b64(b"row-7"), "source_encryption_context": ctx, "destination_encryption_context": {"x": "y"}})).await;
     assert_eq!(re["source_key_id"], id.as_str());
     assert!(re.get("plaintext").is_none());
-    let d2 = s.ok("/v1/decrypt", json!({"ciphertext": re["ciphertext"], "encryption_context": {"x": "y"}})).await;
+    let d2 = s
+        .ok(
+            "/v1/decrypt",
+            json!({"ciphertext": re["ciphertext"], "encryption_context": {"x": "y"}}),
+        )
+        .await;
     assert_eq!(unb64(&d2["plaintext"]), b"hello world");
     // Decrypt naming the wrong key is refused.
-    let wrong_key = s.post("/v1/keys/app%2Forders/decrypt", json!({"ciphertext": re["ciphertext"], "encryption_context": {"x": "y"}})).await;
-    assert_error(&wrong_key, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("ciphertext"));
+    let wrong_key = s
+        .post(
+            "/v1/keys/app%2Forders/decrypt",
+            json!({"ciphertext": re["ciphertext"], "encryption_context": {"x": "y"}}),
+        )
+        .await;
+    assert_error(
+        &wrong_key,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("ciphertext"),
+    );
 
     // AES-128 and AES-192 keys encrypt too.
     for spec in ["AES_128", "AES_192"] {
-        s.create(json!({"name": format!("k-{spec}"), "spec": spec})).await;
-        let e = s.ok(&format!("/v1/keys/k-{spec}/encrypt"), json!({"plaintext": b64(b"x")})).await;
-        assert_eq!(unb64(&s.ok("/v1/decrypt", json!({"ciphertext": e["ciphertext"]})).await["plaintext"]), b"x");
+        s.create(json!({"name": format!("k-{spec}"), "spec": spec}))
+            .await;
+        let e = s
+            .ok(
+                &format!("/v1/keys/k-{spec}/encrypt"),
+                json!({"plaintext": b64(b"x")}),
+            )
+            .await;
+        assert_eq!(
+            unb64(
+                &s.ok("/v1/decrypt", json!({"ciphertext": e["ciphertext"]}))
+                    .await["plaintext"]
+            ),
+            b"x"
+        );
     }
 
     // Random bytes.
@@ -76,7 +162,17 @@ async fn asymmetric_sign_verify_oaep_kem_public_key() {
     let s = TestServer::start().await;
     let msg = b"the message";
     let cases = [
-        ("RSA_2048", vec!["RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"]),
+        (
+            "RSA_2048",
+            vec![
+                "RSASSA_PSS_SHA_256",
+                "RSASSA_PSS_SHA_384",
+                "RSASSA_PSS_SHA_512",
+                "RSASSA_PKCS1_V1_5_SHA_256",
+                "RSASSA_PKCS1_V1_5_SHA_384",
+                "RSASSA_PKCS1_V1_5_SHA_512",
+            ],
+        ),
         ("ECC_NIST_P256", vec!["ECDSA_SHA_256"]),
         ("ECC_NIST_P384", vec!["ECDSA_SHA_384"]),
         ("ECC_NIST_P521", vec!["ECDSA_SHA_512"]),
@@ -87,16 +183,30 @@ async fn asymmetric_sign_verify_oaep_kem_public_key() {
     ];
     for (spec, algs) in cases {
         let name = format!("sig-{spec}");
-        s.create(json!({"name": name, "spec": spec, "usage": ["SIGN_VERIFY"]})).await;
+        s.create(json!({"name": name, "spec": spec, "usage": ["SIGN_VERIFY"]}))
+            .await;
         for alg in algs {
-            let sig = s.ok(&format!("/v1/keys/{name}/sign"), json!({"message": b64(msg), "signing_algorithm": alg})).await;
+            let sig = s
+                .ok(
+                    &format!("/v1/keys/{name}/sign"),
+                    json!({"message": b64(msg), "signing_algorithm": alg}),
+                )
+                .await;
             assert_eq!(sig["signing_algorithm"], alg);
             let v = s.ok(&format!("/v1/keys/{name}/verify"), json!({"message": b64(msg), "signature": sig["signature"], "signing_algorithm": alg})).await;
             assert_eq!(v["valid"], true, "{spec} {alg}");
             let bad = s.ok(&format!("/v1/keys/{name}/verify"), json!({"message": b64(b"other"), "signature": sig["signature"], "signing_algorithm": alg})).await;
             assert_eq!(bad["valid"], false, "{spec} {alg}");
             // Digest mode where the scheme has one.
-            let hlen = if alg.ends_with("256") && !alg.starts_with("ML") { Some(32) } else if alg.ends_with("384") { Some(48) } else if alg.ends_with("512") && !alg.starts_with("ED") { Some(64) } else { None };
+            let hlen = if alg.ends_with("256") && !alg.starts_with("ML") {
+                Some(32)
+            } else if alg.ends_with("384") {
+                Some(48)
+            } else if alg.ends_with("512") && !alg.starts_with("ED") {
+                Some(64)
+            } else {
+                None
+            };
             if let Some(h) = hlen {
                 let digest = match h {
                     32 => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, msg),
@@ -106,44 +216,112 @@ async fn asymmetric_sign_verify_oaep_kem_public_key() {
                 let v = s.ok(&format!("/v1/keys/{name}/verify"), json!({"message": b64(digest.as_ref()), "message_type": "DIGEST", "signature": sig["signature"], "signing_algorithm": alg})).await;
                 assert_eq!(v["valid"], true, "{spec} {alg} digest");
                 let short = s.post(&format!("/v1/keys/{name}/sign"), json!({"message": b64(&digest.as_ref()[1..]), "message_type": "DIGEST", "signing_algorithm": alg})).await;
-                assert_error(&short, StatusCode::BAD_REQUEST, "invalid_input", Some("message"));
+                assert_error(
+                    &short,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    Some("message"),
+                );
             } else {
                 let d = s.post(&format!("/v1/keys/{name}/sign"), json!({"message": b64(&[0u8; 64]), "message_type": "DIGEST", "signing_algorithm": alg})).await;
-                assert_error(&d, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("message_type"));
+                assert_error(
+                    &d,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unprocessable",
+                    Some("message_type"),
+                );
             }
         }
         // Public key in DER and PEM, and it verifies outside Arca too.
         let pk = s.get(&format!("/v1/keys/{name}/public-key")).await;
         assert_eq!(pk.0, StatusCode::OK);
-        assert!(pk.1["public_key_pem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert!(pk.1["public_key_pem"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN PUBLIC KEY-----"));
         assert!(!unb64(&pk.1["public_key"]).is_empty());
     }
     // ECDSA signature checked with aws-lc-rs directly against the exported SPKI.
-    let sig = s.ok("/v1/keys/sig-ECC_NIST_P256/sign", json!({"message": b64(msg)})).await;
+    let sig = s
+        .ok(
+            "/v1/keys/sig-ECC_NIST_P256/sign",
+            json!({"message": b64(msg)}),
+        )
+        .await;
     let spki = unb64(&s.get("/v1/keys/sig-ECC_NIST_P256/public-key").await.1["public_key"]);
-    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1, &spki)
-        .verify(msg, &unb64(&sig["signature"]))
-        .expect("signature verifies outside Arca");
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+        &spki,
+    )
+    .verify(msg, &unb64(&sig["signature"]))
+    .expect("signature verifies outside Arca");
     // A wrong algorithm for the spec is refused.
-    let wrong = s.post("/v1/keys/sig-ECC_NIST_P256/sign", json!({"message": b64(msg), "signing_algorithm": "RSASSA_PSS_SHA_256"})).await;
-    assert_error(&wrong, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("signing_algorithm"));
+    let wrong = s
+        .post(
+            "/v1/keys/sig-ECC_NIST_P256/sign",
+            json!({"message": b64(msg), "signing_algorithm": "RSASSA_PSS_SHA_256"}),
+        )
+        .await;
+    assert_error(
+        &wrong,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("signing_algorithm"),
+    );
 
     // RSA-OAEP encryption with an RSA key created for ENCRYPT_DECRYPT.
-    s.create(json!({"name": "rsa-enc", "spec": "RSA_3072", "usage": ["ENCRYPT_DECRYPT"]})).await;
-    let e = s.ok("/v1/keys/rsa-enc/encrypt", json!({"plaintext": b64(b"oaep secret")})).await;
+    s.create(json!({"name": "rsa-enc", "spec": "RSA_3072", "usage": ["ENCRYPT_DECRYPT"]}))
+        .await;
+    let e = s
+        .ok(
+            "/v1/keys/rsa-enc/encrypt",
+            json!({"plaintext": b64(b"oaep secret")}),
+        )
+        .await;
     assert_eq!(e["encryption_algorithm"], "RSAES_OAEP_SHA_256");
-    assert_eq!(unb64(&s.ok("/v1/decrypt", json!({"ciphertext": e["ciphertext"]})).await["plaintext"]), b"oaep secret");
-    let ctx = s.post("/v1/keys/rsa-enc/encrypt", json!({"plaintext": b64(b"x"), "encryption_context": {"a": "b"}})).await;
-    assert_error(&ctx, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("encryption_context"));
+    assert_eq!(
+        unb64(
+            &s.ok("/v1/decrypt", json!({"ciphertext": e["ciphertext"]}))
+                .await["plaintext"]
+        ),
+        b"oaep secret"
+    );
+    let ctx = s
+        .post(
+            "/v1/keys/rsa-enc/encrypt",
+            json!({"plaintext": b64(b"x"), "encryption_context": {"a": "b"}}),
+        )
+        .await;
+    assert_error(
+        &ctx,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("encryption_context"),
+    );
 
     // HMAC.
     for spec in ["HMAC_256", "HMAC_384", "HMAC_512"] {
         let name = format!("mac-{spec}");
         s.create(json!({"name": name, "spec": spec})).await;
-        let m = s.ok(&format!("/v1/keys/{name}/generate-mac"), json!({"message": b64(msg)})).await;
-        let v = s.ok(&format!("/v1/keys/{name}/verify-mac"), json!({"message": b64(msg), "mac": m["mac"]})).await;
+        let m = s
+            .ok(
+                &format!("/v1/keys/{name}/generate-mac"),
+                json!({"message": b64(msg)}),
+            )
+            .await;
+        let v = s
+            .ok(
+                &format!("/v1/keys/{name}/verify-mac"),
+                json!({"message": b64(msg), "mac": m["mac"]}),
+            )
+            .await;
         assert_eq!(v["valid"], true);
-        let v = s.ok(&format!("/v1/keys/{name}/verify-mac"), json!({"message": b64(b"x"), "mac": m["mac"]})).await;
+        let v = s
+            .ok(
+                &format!("/v1/keys/{name}/verify-mac"),
+                json!({"message": b64(b"x"), "mac": m["mac"]}),
+            )
+            .await;
         assert_eq!(v["valid"], false);
     }
 
@@ -152,8 +330,15 @@ async fn asymmetric_sign_verify_oaep_kem_public_key() {
         let name = format!("kem-{spec}");
         let k = s.create(json!({"name": name, "spec": spec})).await;
         assert_eq!(k["usage"], json!(["KEY_ENCAPSULATION"]));
-        let enc = s.ok(&format!("/v1/keys/{name}/encapsulate"), json!({})).await;
-        let dec = s.ok(&format!("/v1/keys/{name}/decapsulate"), json!({"ciphertext": enc["ciphertext"]})).await;
+        let enc = s
+            .ok(&format!("/v1/keys/{name}/encapsulate"), json!({}))
+            .await;
+        let dec = s
+            .ok(
+                &format!("/v1/keys/{name}/decapsulate"),
+                json!({"ciphertext": enc["ciphertext"]}),
+            )
+            .await;
         assert_eq!(dec["shared_secret"], enc["shared_secret"]);
         assert_eq!(unb64(&dec["shared_secret"]).len(), 32);
         // Encapsulation with the public key alone, outside Arca, decapsulates inside.
@@ -168,54 +353,152 @@ async fn import_export_aliases_list_update_history() {
     let s = TestServer::start().await;
     // Import raw AES bytes; export gives them back (extractable).
     let material = [0x42u8; 32];
-    let k = s.create(json!({"name": "imp", "material": b64(&material), "extractable": true})).await;
+    let k = s
+        .create(json!({"name": "imp", "material": b64(&material), "extractable": true}))
+        .await;
     assert_eq!(k["origin"], "IMPORTED");
     let ex = s.ok("/v1/keys/imp/export", json!({})).await;
     assert_eq!(ex["format"], "RAW");
     assert_eq!(unb64(&ex["material"]), material);
     // Not extractable: 403.
     s.create(json!({"name": "noexp"})).await;
-    assert_error(&s.post("/v1/keys/noexp/export", json!({})).await, StatusCode::FORBIDDEN, "not_permitted", None);
+    assert_error(
+        &s.post("/v1/keys/noexp/export", json!({})).await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
     // Import a PKCS#8 PEM EC key and an SPKI public-only key.
-    let gen = aws_lc_rs::signature::EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
+    let gen = aws_lc_rs::signature::EcdsaKeyPair::generate(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+    )
+    .unwrap();
     let der = gen.to_pkcs8v1().unwrap();
-    let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", b64(der.as_ref()));
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        b64(der.as_ref())
+    );
     s.create(json!({"name": "imp-ec", "spec": "ECC_NIST_P256", "material": b64(pem.as_bytes()), "extractable": true})).await;
-    let sig = s.ok("/v1/keys/imp-ec/sign", json!({"message": b64(b"m")})).await;
+    let sig = s
+        .ok("/v1/keys/imp-ec/sign", json!({"message": b64(b"m")}))
+        .await;
     let pk = s.get("/v1/keys/imp-ec/public-key").await.1;
-    s.create(json!({"name": "pub-only", "spec": "ECC_NIST_P256", "material": pk["public_key"]})).await;
-    let v = s.ok("/v1/keys/pub-only/verify", json!({"message": b64(b"m"), "signature": sig["signature"]})).await;
+    s.create(json!({"name": "pub-only", "spec": "ECC_NIST_P256", "material": pk["public_key"]}))
+        .await;
+    let v = s
+        .ok(
+            "/v1/keys/pub-only/verify",
+            json!({"message": b64(b"m"), "signature": sig["signature"]}),
+        )
+        .await;
     assert_eq!(v["valid"], true);
-    assert_error(&s.post("/v1/keys/pub-only/sign", json!({"message": b64(b"m")})).await, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("key"));
-    assert_eq!(s.ok("/v1/keys/imp-ec/export", json!({})).await["format"], "PKCS8");
+    assert_error(
+        &s.post("/v1/keys/pub-only/sign", json!({"message": b64(b"m")}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("key"),
+    );
+    assert_eq!(
+        s.ok("/v1/keys/imp-ec/export", json!({})).await["format"],
+        "PKCS8"
+    );
     // Wrong-size material.
-    assert_error(&s.post("/v1/keys", json!({"name": "bad", "material": b64(&[1u8; 7])})).await, StatusCode::BAD_REQUEST, "invalid_input", Some("material"));
+    assert_error(
+        &s.post(
+            "/v1/keys",
+            json!({"name": "bad", "material": b64(&[1u8; 7])}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("material"),
+    );
     // Imported keys rotate by import.
-    assert_error(&s.post("/v1/keys/imp/rotate", json!({})).await, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some("material"));
-    let r = s.ok("/v1/keys/imp/rotate", json!({"material": b64(&[0x43u8; 32])})).await;
+    assert_error(
+        &s.post("/v1/keys/imp/rotate", json!({})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unprocessable",
+        Some("material"),
+    );
+    let r = s
+        .ok(
+            "/v1/keys/imp/rotate",
+            json!({"material": b64(&[0x43u8; 32])}),
+        )
+        .await;
     assert_eq!(r["primary_version"], 2);
 
     // Aliases: create, use, move, list, delete; names and aliases share one namespace.
     let a = s.create(json!({"name": "alpha"})).await;
     let b = s.create(json!({"name": "beta"})).await;
-    let (st, _) = s.post("/v1/aliases", json!({"alias": "alias/current", "key": "alpha"})).await;
+    let (st, _) = s
+        .post(
+            "/v1/aliases",
+            json!({"alias": "alias/current", "key": "alpha"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED);
-    let e = s.ok("/v1/keys/current/encrypt", json!({"plaintext": b64(b"p")})).await;
+    let e = s
+        .ok("/v1/keys/current/encrypt", json!({"plaintext": b64(b"p")}))
+        .await;
     assert_eq!(e["key_id"], a["id"]);
-    let e2 = s.ok("/v1/keys/alias%2Fcurrent/encrypt", json!({"plaintext": b64(b"p")})).await;
+    let e2 = s
+        .ok(
+            "/v1/keys/alias%2Fcurrent/encrypt",
+            json!({"plaintext": b64(b"p")}),
+        )
+        .await;
     assert_eq!(e2["key_id"], a["id"]);
-    assert_error(&s.post("/v1/aliases", json!({"alias": "current", "key": "beta"})).await, StatusCode::CONFLICT, "conflict", None);
-    assert_error(&s.post("/v1/aliases", json!({"alias": "beta", "key": "alpha"})).await, StatusCode::CONFLICT, "conflict", None);
-    assert_error(&s.post("/v1/keys", json!({"name": "current"})).await, StatusCode::CONFLICT, "conflict", None);
-    let (st, mv) = s.req(reqwest::Method::PUT, "/v1/aliases/current", Some(json!({"key": "beta"}))).await;
+    assert_error(
+        &s.post("/v1/aliases", json!({"alias": "current", "key": "beta"}))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    assert_error(
+        &s.post("/v1/aliases", json!({"alias": "beta", "key": "alpha"}))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    assert_error(
+        &s.post("/v1/keys", json!({"name": "current"})).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    let (st, mv) = s
+        .req(
+            reqwest::Method::PUT,
+            "/v1/aliases/current",
+            Some(json!({"key": "beta"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{mv}");
-    assert_eq!(s.ok("/v1/keys/current/encrypt", json!({"plaintext": b64(b"p")})).await["key_id"], b["id"]);
+    assert_eq!(
+        s.ok("/v1/keys/current/encrypt", json!({"plaintext": b64(b"p")}))
+            .await["key_id"],
+        b["id"]
+    );
     let list = s.get("/v1/aliases").await.1;
     assert_eq!(list["aliases"][0]["alias"], "current");
-    assert_eq!(s.get("/v1/keys/beta").await.1["aliases"], json!(["current"]));
-    let (st, _) = s.req(reqwest::Method::DELETE, "/v1/aliases/current", None).await;
+    assert_eq!(
+        s.get("/v1/keys/beta").await.1["aliases"],
+        json!(["current"])
+    );
+    let (st, _) = s
+        .req(reqwest::Method::DELETE, "/v1/aliases/current", None)
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    assert_error(&s.get("/v1/keys/current").await, StatusCode::NOT_FOUND, "not_found", None);
+    assert_error(
+        &s.get("/v1/keys/current").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
 
     // Update and history.
     let u = s.req(reqwest::Method::PATCH, "/v1/keys/alpha", Some(json!({"description": "d2", "tags": {"env": "prod"}, "meta": {"owner": "ops"}, "rotation_period_days": 90}))).await;
@@ -224,9 +507,17 @@ async fn import_export_aliases_list_update_history() {
     assert_eq!(u.1["rotation_period_days"], 90);
     assert!(u.1["next_rotation_at"].is_string());
     let h = s.get("/v1/keys/alpha/history").await.1;
-    let actions: Vec<_> = h["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+    let actions: Vec<_> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(actions, vec!["create", "update"]);
-    assert!(h["events"][0]["actor"].as_str().unwrap().starts_with("admin:"));
+    assert!(h["events"][0]["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("admin:"));
 
     // List: filters and cursor pagination.
     for i in 0..5 {
@@ -235,7 +526,10 @@ async fn import_export_aliases_list_update_history() {
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let q = match &cursor { Some(c) => format!("/v1/keys?tag=batch%3Dp&limit=2&cursor={c}"), None => "/v1/keys?tag=batch%3Dp&limit=2".to_string() };
+        let q = match &cursor {
+            Some(c) => format!("/v1/keys?tag=batch%3Dp&limit=2&cursor={c}"),
+            None => "/v1/keys?tag=batch%3Dp&limit=2".to_string(),
+        };
         let page = s.get(&q).await.1;
         for k in page["keys"].as_array().unwrap() {
             seen.push(k["name"].as_str().unwrap().to_string());
@@ -245,7 +539,10 @@ async fn import_export_aliases_list_update_history() {
             None => break,
         }
     }
-    assert_eq!(seen, (0..5).map(|i| format!("page-{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        seen,
+        (0..5).map(|i| format!("page-{i}")).collect::<Vec<_>>()
+    );
     let hm = s.get("/v1/keys?spec=HMAC_256&name=page").await.1;
     assert_eq!(hm["keys"].as_array().unwrap().len(), 2);
     let st = s.get("/v1/keys?state=ACTIVE&name=page-3").await.1;
@@ -262,10 +559,13 @@ async fn import_export_aliases_list_update_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_restart_and_automatic_rotation() {
     let mut s = TestServer::start().await;
-    s.create(json!({"name": "rot", "rotation_period_days": 1})).await;
+    s.create(json!({"name": "rot", "rotation_period_days": 1}))
+        .await;
     let mut cts = Vec::new();
     for i in 0..3u8 {
-        let e = s.ok("/v1/keys/rot/encrypt", json!({"plaintext": b64(&[i; 10])})).await;
+        let e = s
+            .ok("/v1/keys/rot/encrypt", json!({"plaintext": b64(&[i; 10])}))
+            .await;
         assert_eq!(e["key_version"], i as u64 + 1);
         cts.push(e["ciphertext"].clone());
         if i < 2 {
@@ -274,7 +574,10 @@ async fn rotation_restart_and_automatic_rotation() {
         }
     }
     for (i, ct) in cts.iter().enumerate() {
-        assert_eq!(unb64(&s.decrypt(ct).await.1["plaintext"]), vec![i as u8; 10]);
+        assert_eq!(
+            unb64(&s.decrypt(ct).await.1["plaintext"]),
+            vec![i as u8; 10]
+        );
     }
     // Restart: the same data decrypts, keys and versions survive.
     s.restart().await;
@@ -291,6 +594,10 @@ async fn rotation_restart_and_automatic_rotation() {
     let last = h["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "rotate");
     assert_eq!(last["actor"], "system");
-    assert_eq!(s.ok("/v1/keys/rot/encrypt", json!({"plaintext": b64(b"n")})).await["key_version"], 4);
+    assert_eq!(
+        s.ok("/v1/keys/rot/encrypt", json!({"plaintext": b64(b"n")}))
+            .await["key_version"],
+        4
+    );
     s.shutdown().await;
 }

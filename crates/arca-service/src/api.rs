@@ -624,3 +624,12 @@ pub struct ExportResponse {
     pub format: String,
     pub material: Secret,
 }
+
+/// Who the caller is, as the server sees it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    pub principal_id: Uuid,
+    pub principal: String,
+    pub tenant_id: Uuid,
+    pub roles: Vec<String>,
+}

@@ -8,7 +8,7 @@ use arca_store::{AuditRecord, KeyStore};
 use tokio::sync::{mpsc, oneshot};
 
 enum Msg {
-    Record(AuditRecord),
+    Record(Box<AuditRecord>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -31,7 +31,7 @@ impl AuditWriter {
                 let mut next = Some(first);
                 while let Some(m) = next.take() {
                     match m {
-                        Msg::Record(r) => batch.push(r),
+                        Msg::Record(r) => batch.push(*r),
                         Msg::Flush(w) => waiters.push(w),
                     }
                     if batch.len() >= BATCH {
@@ -55,7 +55,7 @@ impl AuditWriter {
 
     /// Queues a record; waits only if the queue is full.
     pub async fn record(&self, r: AuditRecord) {
-        if self.tx.send(Msg::Record(r)).await.is_err() {
+        if self.tx.send(Msg::Record(Box::new(r))).await.is_err() {
             tracing::error!("audit writer has stopped; record lost");
         }
     }

@@ -177,6 +177,7 @@ fn validate_dates(key: &Key) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn event(
     key: &Key,
     version: Option<u32>,
@@ -969,10 +970,8 @@ impl Service {
                 }
                 let to = lifecycle::apply(from, t, &target)?;
                 match t {
-                    Transition::Activate => {
-                        if key.activation_date.is_none_or(|a| a > now) {
-                            key.activation_date = Some(now);
-                        }
+                    Transition::Activate if key.activation_date.is_none_or(|a| a > now) => {
+                        key.activation_date = Some(now);
                     }
                     Transition::Deactivate(r) => {
                         key.deactivation_reason = Some(r);

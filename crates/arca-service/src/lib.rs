@@ -420,3 +420,24 @@ impl Service {
         .await
     }
 }
+
+impl Service {
+    /// The authenticated caller's identity: the cheapest authenticated request, used by
+    /// clients to check a credential and by the load generator as its no-op.
+    pub async fn whoami(&self, caller: &Caller) -> Result<api::WhoAmI> {
+        let r = Ok(api::WhoAmI {
+            principal_id: caller.principal.id,
+            principal: caller.principal.name.clone(),
+            tenant_id: caller.principal.tenant_id,
+            roles: caller.principal.roles.clone(),
+        });
+        self.finish(
+            &caller.meta,
+            Some(&caller.principal),
+            "WhoAmI",
+            Note::default(),
+            r,
+        )
+        .await
+    }
+}

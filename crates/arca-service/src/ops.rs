@@ -125,6 +125,7 @@ impl Service {
     }
 
     /// Decrypts an Arca ciphertext; `expected` is the key the caller named, if any.
+    #[allow(clippy::too_many_arguments)]
     async fn open(
         &self,
         caller: &Caller,

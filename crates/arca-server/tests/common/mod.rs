@@ -59,16 +59,20 @@ pub struct TestServer {
 }
 
 fn config(dir: &Path) -> Config {
-    let mut c = Config::default();
-    c.data_dir = dir.to_path_buf();
-    c.listen = "127.0.0.1:0".into();
+    let mut c = Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        ..Default::default()
+    };
     c.service.lifecycle_interval_secs = 3600; // tests run the task themselves
     c
 }
 
 async fn launch(dir: &Path, clock: Arc<ManualClock>) -> (Running, String, reqwest::Client) {
     init_logs();
-    let running = arca_server::start_with_clock(&config(dir), clock).await.expect("server starts");
+    let running = arca_server::start_with_clock(&config(dir), clock)
+        .await
+        .expect("server starts");
     let url = format!("https://127.0.0.1:{}", running.addr.port());
     let ca = std::fs::read(running.ca_cert.as_ref().expect("dev CA")).unwrap();
     let client = reqwest::Client::builder()
@@ -84,8 +88,22 @@ impl TestServer {
         let dir = tmp.path().join("data");
         let clock = Arc::new(ManualClock::new());
         let (running, url, client) = launch(&dir, clock.clone()).await;
-        let token = running.first_start.as_ref().expect("first start").token.token.to_string();
-        TestServer { running: Some(running), url, client, token, data_dir: dir, clock, _tmp: Some(tmp) }
+        let token = running
+            .first_start
+            .as_ref()
+            .expect("first start")
+            .token
+            .token
+            .to_string();
+        TestServer {
+            running: Some(running),
+            url,
+            client,
+            token,
+            data_dir: dir,
+            clock,
+            _tmp: Some(tmp),
+        }
     }
 
     /// Stops the server and starts a new one on the same data dir.
@@ -94,7 +112,10 @@ impl TestServer {
             r.shutdown().await;
         }
         let (running, url, client) = launch(&self.data_dir, self.clock.clone()).await;
-        assert!(running.first_start.is_none(), "a restart must not re-bootstrap");
+        assert!(
+            running.first_start.is_none(),
+            "a restart must not re-bootstrap"
+        );
         self.running = Some(running);
         self.url = url;
         self.client = client;
@@ -115,15 +136,28 @@ impl TestServer {
         self.service().run_due().await.expect("lifecycle task");
     }
 
-    pub async fn req(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut rb = self.client.request(method, format!("{}{}", self.url, path)).bearer_auth(&self.token);
+    pub async fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self
+            .client
+            .request(method, format!("{}{}", self.url, path))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
         let r = rb.send().await.expect("request sent");
         let status = r.status();
         let text = r.text().await.unwrap();
-        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer {status}: {text}")) };
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("non-JSON answer {status}: {text}"))
+        };
         (status, v)
     }
 
@@ -149,7 +183,11 @@ impl TestServer {
     }
 
     pub async fn encrypt(&self, key: &str, pt: &[u8]) -> (StatusCode, Value) {
-        self.post(&format!("/v1/keys/{key}/encrypt"), json!({"plaintext": b64(pt)})).await
+        self.post(
+            &format!("/v1/keys/{key}/encrypt"),
+            json!({"plaintext": b64(pt)}),
+        )
+        .await
     }
 
     pub async fn decrypt(&self, ct: &Value) -> (StatusCode, Value) {
@@ -164,10 +202,21 @@ impl TestServer {
 }
 
 /// Asserts an error answer: status, code and (when given) the field it names.
-pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str, field: Option<&str>) {
+pub fn assert_error(
+    got: &(StatusCode, Value),
+    status: StatusCode,
+    code: &str,
+    field: Option<&str>,
+) {
     assert_eq!(got.0, status, "{}", got.1);
     assert_eq!(got.1["error"]["code"], code, "{}", got.1);
-    assert!(got.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", got.1);
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        got.1
+    );
     if let Some(f) = field {
         assert_eq!(got.1["error"]["field"], f, "{}", got.1);
     }

@@ -1,0 +1,496 @@
+//! End-to-end tests of the `arca` binary: a real `arca serve` on a free port in a temporary
+//! directory, and the client commands run against it through the profile it writes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_arca");
+
+/// A running server; killed when dropped, whatever happened in the test.
+struct Server {
+    child: Child,
+    dir: tempfile::TempDir,
+    profile: PathBuf,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A command with none of the caller's `ARCA_*` variables, so a developer's own settings
+/// never leak into a test.
+fn clean_command(profile: &Path, cwd: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("ARCA_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("ARCA_PROFILE_FILE", profile).current_dir(cwd);
+    c
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("profile.toml");
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let child = clean_command(&profile, dir.path())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("cannot start arca serve");
+        let mut server = Server {
+            child,
+            dir,
+            profile,
+            token: String::new(),
+        };
+        let stdout = server.child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("arca serve printed nothing within 60 s");
+        let url = first
+            .strip_prefix("Arca is serving on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+            .to_string();
+        let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+        assert_ne!(port, 0);
+        // The profile is written before the first line: it is complete now.
+        let text = std::fs::read_to_string(&server.profile).expect("no profile written");
+        assert!(text.contains(&url), "profile does not name {url}: {text}");
+        let token_line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("token"))
+            .expect("no token in the profile");
+        server.token = token_line
+            .split('"')
+            .nth(1)
+            .expect("token is not a string")
+            .to_string();
+        server
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = clean_command(&self.profile, self.dir.path());
+        c.args(args);
+        c
+    }
+
+    /// Runs `arca ARGS` with no stdin.
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self
+            .command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run arca");
+        self.check_no_token(&out);
+        out
+    }
+
+    /// Runs `arca ARGS` with `input` on stdin.
+    fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Feed stdin from another thread: the child may fill stdout before reading it all.
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        self.check_no_token(&out);
+        out
+    }
+
+    /// Runs and insists on success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "arca {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs with `--output json` and parses stdout.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--output", "json"];
+        a.extend_from_slice(args);
+        let s = self.ok(&a);
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+    }
+
+    fn check_no_token(&self, out: &Output) {
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(!text.contains(&self.token), "the token was printed");
+        }
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("killed by a signal")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Deterministic, incompressible-looking test data.
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn keys_aliases_lifecycle_json_and_bad_input() {
+    let s = Server::start();
+    let out = s.ok(&["key", "create", "k1", "--tag", "team=payments"]);
+    assert!(out.contains("created key k1"), "{out}");
+
+    // --output json parses, and carries the server's fields.
+    let k1 = s.json(&["key", "describe", "k1"]);
+    assert_eq!(k1["name"], "k1");
+    assert_eq!(k1["state"], "ACTIVE");
+    assert_eq!(k1["tags"]["team"], "payments");
+    let list = s.json(&["key", "list", "--tag", "team=payments"]);
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+    assert!(s.ok(&["key", "list"]).contains("k1"));
+
+    // An alias works wherever a KEY goes.
+    s.ok(&["alias", "create", "payments", "k1"]);
+    let via_alias = s.json(&["key", "describe", "payments"]);
+    assert_eq!(via_alias["id"], k1["id"]);
+    let aliases = s.json(&["alias", "list", "--key", "k1"]);
+    assert_eq!(aliases["aliases"][0]["alias"], "payments");
+    let ct = s.run_stdin(&["encrypt", "payments"], b"via alias");
+    assert!(ct.status.success(), "{}", stderr(&ct));
+    let pt = s.run_stdin(&["decrypt", "--key", "payments"], &ct.stdout);
+    assert!(pt.status.success(), "{}", stderr(&pt));
+    assert_eq!(pt.stdout, b"via alias");
+
+    // A name with a slash travels percent-encoded in the URL path.
+    s.ok(&["key", "create", "team/app"]);
+    let slashed = s.json(&["key", "describe", "team/app"]);
+    assert_eq!(slashed["name"], "team/app");
+
+    // Schedule destruction (after deactivation), then cancel it.
+    s.ok(&["key", "create", "old"]);
+    s.ok(&["key", "deactivate", "old", "--reason", "superseded"]);
+    let scheduled = s.json(&[
+        "key",
+        "schedule-destruction",
+        "old",
+        "--days",
+        "7",
+        "--reason",
+        "test",
+    ]);
+    assert!(!scheduled["destroy_after"].is_null(), "{scheduled}");
+    let cancelled = s.json(&["key", "cancel-destruction", "old"]);
+    assert!(cancelled["destroy_after"].is_null(), "{cancelled}");
+    assert_eq!(cancelled["state"], "DEACTIVATED");
+    let history = s.ok(&["key", "history", "old"]);
+    assert!(history.contains("cancel-destruction"), "{history}");
+
+    // Bad input: non-zero exit, the field named on stderr, nothing on stdout.
+    let bad = s.run(&["key", "create", "bad name!"]);
+    assert_eq!(code(&bad), 1);
+    let err = stderr(&bad);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("(field: name)"), "{err}");
+    assert!(bad.stdout.is_empty());
+    let missing = s.run(&["key", "describe", "no-such-key"]);
+    assert_eq!(code(&missing), 1);
+}
+
+#[test]
+fn encrypt_decrypt_files_and_rotation() {
+    let s = Server::start();
+    s.ok(&["key", "create", "data"]);
+    let plaintext = b"attack at dawn\n".repeat(100);
+    std::fs::write(s.path("pt"), &plaintext).unwrap();
+    s.ok(&[
+        "encrypt",
+        "data",
+        "--in",
+        "pt",
+        "--out",
+        "ct",
+        "--context",
+        "app=test",
+    ]);
+    let ct = std::fs::read(s.path("ct")).unwrap();
+    assert!(!ct.windows(6).any(|w| w == b"attack"));
+    s.ok(&[
+        "decrypt",
+        "--in",
+        "ct",
+        "--out",
+        "pt2",
+        "--context",
+        "app=test",
+    ]);
+    assert_eq!(std::fs::read(s.path("pt2")).unwrap(), plaintext);
+
+    // The wrong context fails, and writes no output file.
+    let wrong = s.run(&[
+        "decrypt",
+        "--in",
+        "ct",
+        "--out",
+        "pt3",
+        "--context",
+        "app=other",
+    ]);
+    assert_eq!(code(&wrong), 1);
+    assert!(stderr(&wrong).contains("error: "));
+    assert!(!s.path("pt3").exists());
+
+    // Rotate: new data uses version 2, the old file still decrypts (with version 1).
+    let rotated = s.json(&["key", "rotate", "data"]);
+    assert_eq!(rotated["primary_version"], 2);
+    let old = s.json(&[
+        "decrypt",
+        "--in",
+        "ct",
+        "--out",
+        "pt4",
+        "--context",
+        "app=test",
+    ]);
+    assert_eq!(old["key_version"], 1);
+    assert!(old.get("plaintext").is_none(), "plaintext leaked into JSON");
+    assert_eq!(std::fs::read(s.path("pt4")).unwrap(), plaintext);
+    let new = s.json(&["encrypt", "data", "--in", "pt", "--out", "ct2"]);
+    assert_eq!(new["key_version"], 2);
+    assert!(new.get("ciphertext").is_none());
+    let versions = s.json(&["key", "versions", "data"]);
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn envelope_round_trip_tampering_and_rotation() {
+    let s = Server::start();
+    s.ok(&["key", "create", "env"]);
+    let data = pseudo_random(300 * 1024 + 123, 42);
+    std::fs::write(s.path("big"), &data).unwrap();
+    s.ok(&[
+        "envelope",
+        "encrypt",
+        "env",
+        "--in",
+        "big",
+        "--out",
+        "big.arca",
+        "--context",
+        "f=big",
+    ]);
+    let sealed = std::fs::read(s.path("big.arca")).unwrap();
+    assert!(sealed.starts_with(b"ARCAENV1"));
+    assert!(sealed.len() > data.len());
+    s.ok(&[
+        "envelope",
+        "decrypt",
+        "--in",
+        "big.arca",
+        "--out",
+        "big.out",
+        "--context",
+        "f=big",
+    ]);
+    assert_eq!(std::fs::read(s.path("big.out")).unwrap(), data);
+
+    let leftovers = |s: &Server| {
+        std::fs::read_dir(s.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".arca-envelope-")
+            })
+            .count()
+    };
+
+    // One byte changed in the middle: fails, and leaves neither output nor temporary file.
+    let mut tampered = sealed.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0x40;
+    std::fs::write(s.path("tampered.arca"), &tampered).unwrap();
+    let out = s.run(&[
+        "envelope",
+        "decrypt",
+        "--in",
+        "tampered.arca",
+        "--out",
+        "tampered.out",
+        "--context",
+        "f=big",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("modified"), "{}", stderr(&out));
+    assert!(!s.path("tampered.out").exists());
+    assert_eq!(leftovers(&s), 0);
+
+    // Truncated: at a chunk boundary (the last chunk dropped), by a tag, mid-chunk.
+    let key_len = u32::from_be_bytes(sealed[8..12].try_into().unwrap()) as usize;
+    let header_len = 8 + 4 + key_len + 4 + 8;
+    let boundary = header_len + 4 * (64 * 1024 + 16);
+    assert!(boundary < sealed.len());
+    for (name, len) in [
+        ("cut0.arca", boundary),
+        ("cut1.arca", sealed.len() - 16),
+        ("cut2.arca", sealed.len() / 3),
+    ] {
+        std::fs::write(s.path(name), &sealed[..len]).unwrap();
+        let out = s.run(&[
+            "envelope",
+            "decrypt",
+            "--in",
+            name,
+            "--out",
+            "cut.out",
+            "--context",
+            "f=big",
+        ]);
+        assert_eq!(code(&out), 1, "{name}");
+        assert!(!s.path("cut.out").exists(), "{name}");
+    }
+    assert_eq!(leftovers(&s), 0);
+
+    // The wrong context cannot unwrap the data key.
+    let out = s.run(&[
+        "envelope",
+        "decrypt",
+        "--in",
+        "big.arca",
+        "--out",
+        "ctx.out",
+        "--context",
+        "f=other",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(!s.path("ctx.out").exists());
+
+    // After a rotation, the old file still decrypts; stdin to stdout works too.
+    s.ok(&["key", "rotate", "env"]);
+    let out = s.run_stdin(
+        &[
+            "envelope",
+            "decrypt",
+            "--in",
+            "-",
+            "--out",
+            "-",
+            "--context",
+            "f=big",
+        ],
+        &sealed,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, data);
+}
+
+#[test]
+fn sign_and_verify_with_ecc() {
+    let s = Server::start();
+    s.ok(&["key", "create", "signer", "--spec", "ECC_NIST_P256"]);
+    std::fs::write(s.path("msg"), b"pay 10 EUR to Alice").unwrap();
+    s.ok(&["sign", "signer", "--in", "msg", "--out", "sig"]);
+    assert!(!std::fs::read(s.path("sig")).unwrap().is_empty());
+
+    let out = s.ok(&["verify", "signer", "--signature", "sig", "--in", "msg"]);
+    assert!(out.contains("signature is valid"), "{out}");
+
+    std::fs::write(s.path("msg2"), b"pay 1000 EUR to Mallory").unwrap();
+    let bad = s.run(&["verify", "signer", "--signature", "sig", "--in", "msg2"]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("signature is NOT valid"));
+
+    // JSON mode says so too, with the same exit status.
+    let bad = s.run(&[
+        "--output",
+        "json",
+        "verify",
+        "signer",
+        "--signature",
+        "sig",
+        "--in",
+        "msg2",
+    ]);
+    assert_eq!(code(&bad), 2);
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+
+    let pem = s.ok(&["key", "public-key", "signer"]);
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+}
+
+#[test]
+fn health_random_data_keys_and_missing_profile() {
+    let s = Server::start();
+    let out = s.ok(&["health"]);
+    assert!(out.contains("ready"), "{out}");
+    s.ok(&["random", "32", "--out", "r"]);
+    assert_eq!(std::fs::read(s.path("r")).unwrap().len(), 32);
+
+    s.ok(&["key", "create", "wrap"]);
+    let dk = s.json(&["data-key", "generate", "wrap", "--plaintext-out", "dk"]);
+    assert!(dk.get("plaintext").is_none());
+    assert_eq!(std::fs::read(s.path("dk")).unwrap().len(), 32);
+    let table = s.ok(&["data-key", "generate", "wrap"]);
+    assert!(table.contains("not shown"), "{table}");
+
+    assert!(s.ok(&["completions", "bash"]).contains("arca"));
+
+    // No profile: a clear message that says what to do.
+    let out = clean_command(&s.path("missing.toml"), s.dir.path())
+        .args(["key", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(err.contains("arca serve"), "{err}");
+    assert!(err.contains("--server"), "{err}");
+}

@@ -1,0 +1,421 @@
+//! `arca-loadgen`: drives N concurrent HTTPS keep-alive connections against a running Arca
+//! server and reports throughput and latency percentiles per operation.
+//!
+//! Each connection is one TLS session with one HTTP/1.1 connection on it, sending requests
+//! one after another, so N is exactly the number of requests in flight. Latency is measured
+//! per request from send to the end of the response body. Every request must answer 2xx;
+//! any other answer is counted and reported as an error.
+//!
+//! ```text
+//! arca-loadgen --connections 16 --duration 10 --op all
+//! ```
+//! Server, CA and token come from flags, `ARCA_*` variables or the CLI profile file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "arca-loadgen",
+    about = "Load generator for a running Arca server"
+)]
+struct Args {
+    /// Server URL, e.g. https://127.0.0.1:8443.
+    #[arg(long, env = "ARCA_SERVER")]
+    server: Option<String>,
+    /// CA certificate (PEM) to trust.
+    #[arg(long, env = "ARCA_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+    /// API token.
+    #[arg(long, env = "ARCA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Profile file written by `arca serve` (default ~/.config/arca/profile.toml).
+    #[arg(long, env = "ARCA_PROFILE_FILE")]
+    profile_file: Option<PathBuf>,
+    /// Profile name.
+    #[arg(long, env = "ARCA_PROFILE", default_value = "default")]
+    profile: String,
+    /// Concurrent keep-alive connections.
+    #[arg(long, short = 'c', default_value_t = 16)]
+    connections: usize,
+    /// Seconds to run each operation.
+    #[arg(long, short = 'd', default_value_t = 10)]
+    duration: u64,
+    /// Stop each operation after this many requests in total (whichever comes first).
+    #[arg(long, default_value_t = 1_000_000)]
+    max_requests: u64,
+    /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, or all.
+    #[arg(long, default_value = "all")]
+    op: String,
+    /// Print results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, Default)]
+struct Profile {
+    server: Option<String>,
+    ca_cert: Option<PathBuf>,
+    token: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, Default)]
+struct ProfileFile {
+    #[serde(default)]
+    profiles: std::collections::BTreeMap<String, Profile>,
+}
+
+struct Target {
+    host: String,
+    port: u16,
+    authority: String,
+    tls: tokio_rustls::TlsConnector,
+    server_name: rustls::pki_types::ServerName<'static>,
+    token: String,
+}
+
+fn resolve(args: &Args) -> Result<Target> {
+    let path = args.profile_file.clone().unwrap_or_else(|| {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("arca").join("profile.toml")
+    });
+    let prof = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| toml::from_str::<ProfileFile>(&t).ok())
+        .and_then(|f| f.profiles.get(&args.profile).cloned())
+        .unwrap_or_default();
+    let server = args
+        .server
+        .clone()
+        .or(prof.server)
+        .context("no server: pass --server or run `arca serve` first")?;
+    let ca = args
+        .ca_cert
+        .clone()
+        .or(prof.ca_cert)
+        .context("no CA certificate: pass --ca-cert")?;
+    let token = args
+        .token
+        .clone()
+        .or(prof.token)
+        .context("no token: pass --token")?;
+    let rest = server
+        .strip_prefix("https://")
+        .context("the server URL must start with https://")?;
+    let hostport = rest.trim_end_matches('/');
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h.trim_start_matches('[').trim_end_matches(']').to_string(),
+            p.parse().context("bad port")?,
+        ),
+        None => (hostport.to_string(), 443),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let f = std::fs::File::open(&ca).with_context(|| format!("cannot open {}", ca.display()))?;
+    for c in rustls_pemfile::certs(&mut std::io::BufReader::new(f)) {
+        roots.add(c?)?;
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Target {
+        authority: hostport.to_string(),
+        server_name: rustls::pki_types::ServerName::try_from(host.clone())?,
+        host,
+        port,
+        tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
+        token,
+    })
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(t: &Target) -> Result<Sender> {
+    let tcp = tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await?;
+    tcp.set_nodelay(true)?;
+    let tls = t.tls.connect(t.server_name.clone(), tcp).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// One request on an open connection: (status, body).
+async fn call(
+    s: &mut Sender,
+    t: &Target,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Bytes)> {
+    let mut b = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", &t.authority)
+        .header("authorization", format!("Bearer {}", t.token))
+        .header("accept", "application/json");
+    let payload = match body {
+        Some(v) => {
+            b = b.header("content-type", "application/json");
+            Bytes::from(serde_json::to_vec(v)?)
+        }
+        None => Bytes::new(),
+    };
+    s.ready().await?;
+    let resp = s.send_request(b.body(Full::new(payload))?).await?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+#[derive(Clone)]
+struct Op {
+    name: &'static str,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+}
+
+async fn setup(t: &Target) -> Result<Vec<Op>> {
+    let mut s = connect(t).await?;
+    for (name, spec, usage) in [
+        ("loadgen-aes", "AES_256", "ENCRYPT_DECRYPT"),
+        ("loadgen-p256", "ECC_NIST_P256", "SIGN_VERIFY"),
+        ("loadgen-rsa", "RSA_2048", "SIGN_VERIFY"),
+    ] {
+        let (st, _) = call(&mut s, t, "GET", &format!("/v1/keys/{name}"), None).await?;
+        if st == 404 {
+            let (st, body) = call(
+                &mut s,
+                t,
+                "POST",
+                "/v1/keys",
+                Some(&json!({"name": name, "spec": spec, "usage": [usage]})),
+            )
+            .await?;
+            if st != 201 {
+                bail!(
+                    "cannot create {name}: {st} {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
+    let kib = base64::engine::general_purpose::STANDARD.encode(vec![0x61u8; 1024]);
+    let (st, body) = call(
+        &mut s,
+        t,
+        "POST",
+        "/v1/keys/loadgen-aes/encrypt",
+        Some(&json!({"plaintext": kib})),
+    )
+    .await?;
+    if st != 200 {
+        bail!(
+            "setup encrypt failed: {st} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let ct: Value = serde_json::from_slice(&body)?;
+    Ok(vec![
+        Op {
+            name: "noop",
+            method: "GET",
+            path: "/v1/whoami".into(),
+            body: None,
+        },
+        Op {
+            name: "encrypt",
+            method: "POST",
+            path: "/v1/keys/loadgen-aes/encrypt".into(),
+            body: Some(json!({"plaintext": kib})),
+        },
+        Op {
+            name: "decrypt",
+            method: "POST",
+            path: "/v1/decrypt".into(),
+            body: Some(json!({"ciphertext": ct["ciphertext"]})),
+        },
+        Op {
+            name: "data-key",
+            method: "POST",
+            path: "/v1/keys/loadgen-aes/generate-data-key".into(),
+            body: Some(json!({})),
+        },
+        Op {
+            name: "sign-p256",
+            method: "POST",
+            path: "/v1/keys/loadgen-p256/sign".into(),
+            body: Some(
+                json!({"message": base64::engine::general_purpose::STANDARD.encode(b"load generator message")}),
+            ),
+        },
+        Op {
+            name: "sign-rsa",
+            method: "POST",
+            path: "/v1/keys/loadgen-rsa/sign".into(),
+            body: Some(
+                json!({"message": base64::engine::general_purpose::STANDARD.encode(b"load generator message")}),
+            ),
+        },
+    ])
+}
+
+#[derive(serde::Serialize)]
+struct Report {
+    op: String,
+    connections: usize,
+    requests: u64,
+    errors: u64,
+    seconds: f64,
+    throughput_rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -> Result<Report> {
+    let budget = Arc::new(std::sync::atomic::AtomicU64::new(max));
+    let start = Instant::now();
+    let deadline = start + dur;
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let t = t.clone();
+        let op = op.clone();
+        let budget = budget.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(&t).await?;
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                if budget
+                    .fetch_update(
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                        |b| b.checked_sub(1),
+                    )
+                    .is_err()
+                {
+                    break;
+                }
+                let t0 = Instant::now();
+                match call(&mut s, &t, op.method, &op.path, op.body.as_ref()).await {
+                    Ok((st, _)) if (200..300).contains(&st) => {
+                        lat.push(t0.elapsed().as_micros() as u64)
+                    }
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        s = connect(&t).await?;
+                    }
+                }
+            }
+            anyhow::Ok((lat, errors))
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await??;
+        all.extend(l);
+        errors += e;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return 0.0;
+        }
+        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        all[i] as f64 / 1000.0
+    };
+    Ok(Report {
+        op: op.name.to_string(),
+        connections: conns,
+        requests: all.len() as u64,
+        errors,
+        seconds: secs,
+        throughput_rps: all.len() as f64 / secs,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: all.last().map(|m| *m as f64 / 1000.0).unwrap_or(0.0),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.connections >= 1 && args.connections <= 1024,
+        "--connections must be 1 to 1024"
+    );
+    anyhow::ensure!(
+        args.duration >= 1 && args.duration <= 3600,
+        "--duration must be 1 to 3600 seconds"
+    );
+    let t = Arc::new(resolve(&args)?);
+    let ops = setup(&t).await?;
+    let chosen: Vec<Op> = if args.op == "all" {
+        ops
+    } else {
+        let o = ops
+            .into_iter()
+            .find(|o| o.name == args.op)
+            .with_context(|| format!("unknown --op {}", args.op))?;
+        vec![o]
+    };
+    let mut reports = Vec::new();
+    if !args.json {
+        println!(
+            "{:<10} {:>5} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
+            "op", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms"
+        );
+    }
+    for op in chosen {
+        let r = run_op(
+            t.clone(),
+            op,
+            args.connections,
+            Duration::from_secs(args.duration),
+            args.max_requests,
+        )
+        .await?;
+        if !args.json {
+            println!(
+                "{:<10} {:>5} {:>9} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+                r.op,
+                r.connections,
+                r.requests,
+                r.errors,
+                r.throughput_rps,
+                r.p50_ms,
+                r.p99_ms,
+                r.max_ms
+            );
+        }
+        reports.push(r);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    if reports.iter().any(|r| r.errors > 0) {
+        bail!("some requests failed");
+    }
+    Ok(())
+}
