@@ -84,6 +84,18 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
                 .with_context(|| "cannot write the CLI profile")?;
             wrote_profile = Some(path);
         }
+    } else if !args.no_profile {
+        // A later start on another address: keep the profile of this data dir pointing at it.
+        let path = profile_file.unwrap_or_else(profile::default_path);
+        if let Ok(mut pf) = ProfileFile::load(&path) {
+            if let Some(p) = pf.profiles.get_mut(&args.profile_name) {
+                if p.ca_cert.is_some() && p.ca_cert == ca_abs && p.server.as_deref() != Some(url.as_str()) {
+                    p.server = Some(url.clone());
+                    pf.save(&path).with_context(|| "cannot update the CLI profile")?;
+                    tracing::info!(profile = %args.profile_name, "updated the CLI profile's server address");
+                }
+            }
+        }
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "Arca is serving on {url}")?;

@@ -494,3 +494,53 @@ fn health_random_data_keys_and_missing_profile() {
     assert!(err.contains("arca serve"), "{err}");
     assert!(err.contains("--server"), "{err}");
 }
+
+/// The README's five-minute tour, run literally (every `sh` block of that section, in order)
+/// against a real server, so the tour can never drift from what the binary does.
+#[test]
+fn readme_tour_works_as_written() {
+    let s = Server::start();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("## A five-minute tour").expect("tour section");
+    let rest = &readme[start + 3..];
+    let tour = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    let mut script = String::from("set -euo pipefail\n");
+    let bin_dir = Path::new(BIN).parent().unwrap().display().to_string();
+    let mut blocks = 0;
+    for (i, part) in tour.split("```").enumerate() {
+        if i % 2 == 1 {
+            let body = part.strip_prefix("sh\n").expect("tour code blocks are sh");
+            blocks += 1;
+            for line in body.lines() {
+                if line.starts_with("export PATH=") {
+                    script.push_str(&format!("export PATH=\"{bin_dir}:$PATH\"\n"));
+                } else {
+                    script.push_str(line);
+                    script.push('\n');
+                }
+            }
+        }
+    }
+    assert!(blocks >= 4, "found {blocks} blocks");
+    let mut c = Command::new("bash");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("ARCA_") {
+            c.env_remove(k);
+        }
+    }
+    let out = c
+        .arg("-c")
+        .arg(&script)
+        .env("ARCA_PROFILE_FILE", &s.profile)
+        .current_dir(s.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tour failed\n--- script\n{script}\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert!(stdout.contains("same bytes"), "{stdout}");
+    assert!(stdout.contains("SUSPENDED"), "{stdout}");
+    assert!(!stdout.contains(&s.token) && !stderr.contains(&s.token), "the token was printed");
+    assert_eq!(std::fs::read(s.path("small.bin")).unwrap(), std::fs::read(s.path("small.pt")).unwrap());
+}
