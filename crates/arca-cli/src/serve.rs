@@ -89,9 +89,13 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
         let path = profile_file.unwrap_or_else(profile::default_path);
         if let Ok(mut pf) = ProfileFile::load(&path) {
             if let Some(p) = pf.profiles.get_mut(&args.profile_name) {
-                if p.ca_cert.is_some() && p.ca_cert == ca_abs && p.server.as_deref() != Some(url.as_str()) {
+                if p.ca_cert.is_some()
+                    && p.ca_cert == ca_abs
+                    && p.server.as_deref() != Some(url.as_str())
+                {
                     p.server = Some(url.clone());
-                    pf.save(&path).with_context(|| "cannot update the CLI profile")?;
+                    pf.save(&path)
+                        .with_context(|| "cannot update the CLI profile")?;
                     tracing::info!(profile = %args.profile_name, "updated the CLI profile's server address");
                 }
             }

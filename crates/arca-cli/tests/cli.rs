@@ -500,7 +500,8 @@ fn health_random_data_keys_and_missing_profile() {
 #[test]
 fn readme_tour_works_as_written() {
     let s = Server::start();
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let start = readme.find("## A five-minute tour").expect("tour section");
     let rest = &readme[start + 3..];
     let tour = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
@@ -538,9 +539,18 @@ fn readme_tour_works_as_written() {
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "tour failed\n--- script\n{script}\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert!(
+        out.status.success(),
+        "tour failed\n--- script\n{script}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
     assert!(stdout.contains("same bytes"), "{stdout}");
     assert!(stdout.contains("SUSPENDED"), "{stdout}");
-    assert!(!stdout.contains(&s.token) && !stderr.contains(&s.token), "the token was printed");
-    assert_eq!(std::fs::read(s.path("small.bin")).unwrap(), std::fs::read(s.path("small.pt")).unwrap());
+    assert!(
+        !stdout.contains(&s.token) && !stderr.contains(&s.token),
+        "the token was printed"
+    );
+    assert_eq!(
+        std::fs::read(s.path("small.bin")).unwrap(),
+        std::fs::read(s.path("small.pt")).unwrap()
+    );
 }
