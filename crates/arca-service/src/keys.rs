@@ -52,6 +52,18 @@ impl LifecycleAction {
         }
     }
 
+    /// The state move this action makes, for the five that move the state.
+    fn transition(&self) -> Option<Transition> {
+        Some(match self {
+            LifecycleAction::Activate => Transition::Activate,
+            LifecycleAction::Resume => Transition::Resume,
+            LifecycleAction::Suspend => Transition::Suspend,
+            LifecycleAction::Deactivate(r) => Transition::Deactivate(*r),
+            LifecycleAction::ReportCompromise => Transition::ReportCompromise,
+            _ => return None,
+        })
+    }
+
     fn audit_action(&self) -> &'static str {
         match self {
             LifecycleAction::Activate => "ActivateKey",
@@ -65,6 +77,22 @@ impl LifecycleAction {
             LifecycleAction::CancelDestruction => "CancelKeyDestruction",
         }
     }
+}
+
+/// The waiting period of a scheduled destruction, checked against its bounds.
+fn destruction_window(days: Option<u32>) -> Result<u32> {
+    let days = days.unwrap_or(DEFAULT_DESTRUCTION_WAIT_DAYS);
+    if !DESTRUCTION_WAIT_DAYS.contains(&days) {
+        return Err(Error::invalid(
+            "pending_window_days",
+            format!(
+                "must be {} to {}",
+                DESTRUCTION_WAIT_DAYS.start(),
+                DESTRUCTION_WAIT_DAYS.end()
+            ),
+        ));
+    }
+    Ok(days)
 }
 
 pub(crate) fn version_info(key: &Key, v: &KeyVersion) -> VersionInfo {
@@ -286,8 +314,7 @@ impl Service {
     pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyInfo> {
         let mut note = Note::default();
         let r = self.create_key_inner(caller, req, &mut note).await;
-        self.finish(&caller.meta, Some(&caller.principal), "CreateKey", note, r)
-            .await
+        self.done(caller, "CreateKey", note, r).await
     }
 
     async fn create_key_inner(
@@ -436,27 +463,13 @@ impl Service {
             self.info(&key, &versions).await
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "DescribeKey",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "DescribeKey", note, r).await
     }
 
     /// Lists keys with filters and cursor pagination.
     pub async fn list_keys(&self, caller: &Caller, q: ListKeysQuery) -> Result<KeyList> {
         let r = self.list_keys_inner(caller, q).await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "ListKeys",
-            Note::default(),
-            r,
-        )
-        .await
+        self.done(caller, "ListKeys", Note::default(), r).await
     }
 
     async fn list_keys_inner(&self, caller: &Caller, q: ListKeysQuery) -> Result<KeyList> {
@@ -518,8 +531,7 @@ impl Service {
         let r = self
             .update_key_inner(caller, reference, req, &mut note)
             .await;
-        self.finish(&caller.meta, Some(&caller.principal), "UpdateKey", note, r)
-            .await
+        self.done(caller, "UpdateKey", note, r).await
     }
 
     async fn update_key_inner(
@@ -622,14 +634,7 @@ impl Service {
             })
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "GetKeyHistory",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "GetKeyHistory", note, r).await
     }
 
     /// Creates an alias.
@@ -656,14 +661,7 @@ impl Service {
             })
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "CreateAlias",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "CreateAlias", note, r).await
     }
 
     /// Moves an alias to another key.
@@ -691,14 +689,7 @@ impl Service {
             })
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "UpdateAlias",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "UpdateAlias", note, r).await
     }
 
     /// Deletes an alias (the key stays).
@@ -714,14 +705,7 @@ impl Service {
             Ok(())
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "DeleteAlias",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "DeleteAlias", note, r).await
     }
 
     /// Lists the tenant's aliases, or one key's.
@@ -747,14 +731,7 @@ impl Service {
             Ok(AliasList { aliases })
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "ListAliases",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "ListAliases", note, r).await
     }
 
     /// Rotates a key now: a new primary version; older versions keep decrypting.
@@ -799,8 +776,7 @@ impl Service {
             self.info(&key, &versions).await
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), "RotateKey", note, r)
-            .await
+        self.done(caller, "RotateKey", note, r).await
     }
 
     /// Adds a version and makes it primary. The key must be ACTIVE and not archived.
@@ -874,8 +850,7 @@ impl Service {
         let r = self
             .lifecycle_inner(caller, reference, version, action, reason, &mut note)
             .await;
-        self.finish(&caller.meta, Some(&caller.principal), audit_action, note, r)
-            .await
+        self.done(caller, audit_action, note, r).await
     }
 
     async fn lifecycle_inner(
@@ -956,13 +931,9 @@ impl Service {
             | LifecycleAction::Suspend
             | LifecycleAction::Deactivate(_)
             | LifecycleAction::ReportCompromise => {
-                let t = match action {
-                    LifecycleAction::Activate => Transition::Activate,
-                    LifecycleAction::Resume => Transition::Resume,
-                    LifecycleAction::Suspend => Transition::Suspend,
-                    LifecycleAction::Deactivate(r) => Transition::Deactivate(*r),
-                    _ => Transition::ReportCompromise,
-                };
+                let t = action
+                    .transition()
+                    .ok_or_else(|| Error::internal("not a state move"))?;
                 if matches!(t, Transition::Activate | Transition::Resume)
                     && key.destroy_after.is_some()
                 {
@@ -1006,17 +977,7 @@ impl Service {
             LifecycleAction::ScheduleDestruction {
                 pending_window_days,
             } => {
-                let days = pending_window_days.unwrap_or(DEFAULT_DESTRUCTION_WAIT_DAYS);
-                if !DESTRUCTION_WAIT_DAYS.contains(&days) {
-                    return Err(Error::invalid(
-                        "pending_window_days",
-                        format!(
-                            "must be {} to {}",
-                            DESTRUCTION_WAIT_DAYS.start(),
-                            DESTRUCTION_WAIT_DAYS.end()
-                        ),
-                    ));
-                }
+                let days = destruction_window(*pending_window_days)?;
                 if key.destroy_after.is_some() {
                     return Err(Error::conflict(format!(
                         "destruction of key {} is already scheduled",
@@ -1098,13 +1059,9 @@ impl Service {
             | LifecycleAction::Suspend
             | LifecycleAction::Deactivate(_)
             | LifecycleAction::ReportCompromise => {
-                let t = match action {
-                    LifecycleAction::Activate => Transition::Activate,
-                    LifecycleAction::Resume => Transition::Resume,
-                    LifecycleAction::Suspend => Transition::Suspend,
-                    LifecycleAction::Deactivate(r) => Transition::Deactivate(*r),
-                    _ => Transition::ReportCompromise,
-                };
+                let t = action
+                    .transition()
+                    .ok_or_else(|| Error::internal("not a state move"))?;
                 if matches!(t, Transition::Activate | Transition::Resume)
                     && v.destroy_after.is_some()
                 {
@@ -1132,17 +1089,7 @@ impl Service {
             LifecycleAction::ScheduleDestruction {
                 pending_window_days,
             } => {
-                let days = pending_window_days.unwrap_or(DEFAULT_DESTRUCTION_WAIT_DAYS);
-                if !DESTRUCTION_WAIT_DAYS.contains(&days) {
-                    return Err(Error::invalid(
-                        "pending_window_days",
-                        format!(
-                            "must be {} to {}",
-                            DESTRUCTION_WAIT_DAYS.start(),
-                            DESTRUCTION_WAIT_DAYS.end()
-                        ),
-                    ));
-                }
+                let days = destruction_window(*pending_window_days)?;
                 if n == key.primary_version {
                     return Err(wrong(
                         "the primary version cannot be destroyed; rotate first or destroy the key",

@@ -251,6 +251,18 @@ impl Service {
         result
     }
 
+    /// [`Service::finish`] for an authenticated caller.
+    pub(crate) async fn done<T>(
+        &self,
+        caller: &Caller,
+        action: &str,
+        note: Note,
+        result: Result<T>,
+    ) -> Result<T> {
+        self.finish(&caller.meta, Some(&caller.principal), action, note, result)
+            .await
+    }
+
     /// The authorization hook every operation passes through. Today a principal may do
     /// everything in its own tenant (lookups are already confined to it); roles, key
     /// policies and quorum approvals plug in here.
@@ -410,14 +422,7 @@ impl Service {
             self.store.list_audit(Some(caller.tenant()), limit).await
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "ListAudit",
-            Note::default(),
-            r,
-        )
-        .await
+        self.done(caller, "ListAudit", Note::default(), r).await
     }
 }
 
@@ -431,13 +436,6 @@ impl Service {
             tenant_id: caller.principal.tenant_id,
             roles: caller.principal.roles.clone(),
         });
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "WhoAmI",
-            Note::default(),
-            r,
-        )
-        .await
+        self.done(caller, "WhoAmI", Note::default(), r).await
     }
 }

@@ -43,22 +43,53 @@ fn pick_version(e: &KeyEntry, n: Option<u32>) -> Result<&KeyVersion> {
         .ok_or_else(|| Error::not_found("version", format!("{n} of key {}", e.key.id)))
 }
 
+/// A version ready for a use: lifecycle checked, handle loaded.
+struct Ready {
+    handle: Arc<dyn arca_crypto::KeyHandle>,
+    version: u32,
+    compromised: bool,
+}
+
 impl Service {
-    /// Checks usage and lifecycle and returns the handle of a version.
-    async fn usable(
+    /// The common prologue of every key operation: resolve the key in the caller's tenant,
+    /// note it for the audit trail, authorize, and check the key's usage.
+    async fn prepare(
+        &self,
+        caller: &Caller,
+        key: &str,
+        action: &str,
+        usage: Option<(KeyUsage, &str)>,
+        note: &mut Note,
+    ) -> Result<Arc<KeyEntry>> {
+        let e = self.resolve(caller.tenant(), "key", key).await?;
+        note.key(e.key.id);
+        self.authorize(caller, action, Some(&e.key))?;
+        if let Some((u, op)) = usage {
+            need_usage(&e, u, op)?;
+        }
+        Ok(e)
+    }
+
+    /// Picks a version (default primary), checks the lifecycle for `use_`, loads its handle.
+    async fn ready(
         &self,
         e: &KeyEntry,
-        version: &KeyVersion,
+        version: Option<u32>,
         use_: Use,
         op: &str,
         note: &mut Note,
-    ) -> Result<Arc<dyn arca_crypto::KeyHandle>> {
-        let verdict = lifecycle::check_use(&e.key, version, use_, op, self.now())?;
-        note.set("key_version", version.version);
+    ) -> Result<Ready> {
+        let v = pick_version(e, version)?;
+        let verdict = lifecycle::check_use(&e.key, v, use_, op, self.now())?;
+        note.set("key_version", v.version);
         if verdict.compromised {
             note.set("key_compromised", true);
         }
-        self.handle(e, version).await
+        Ok(Ready {
+            handle: self.handle(e, v).await?,
+            version: v.version,
+            compromised: verdict.compromised,
+        })
     }
 
     fn check_len(&self, field: &str, len: usize) -> Result<()> {
@@ -88,21 +119,9 @@ impl Service {
         let alg = EncryptionAlgorithm::for_spec(e.key.spec).ok_or_else(|| {
             Error::unprocessable("key", format!("a {} key cannot encrypt", e.key.spec))
         })?;
-        let v = pick_version(e, None)?;
-        let h = self.usable(e, v, Use::Protect, op, note).await?;
-        match alg {
-            EncryptionAlgorithm::SymmetricDefault => {
-                let header = Header {
-                    alg: CiphertextAlg::AesGcm,
-                    key_id: e.key.id,
-                    key_version: v.version,
-                }
-                .encode();
-                let body = h.aead_seal(&ciphertext::aad(&header, aad, ctx), plaintext)?;
-                let mut out = header.to_vec();
-                out.extend_from_slice(&body);
-                Ok((out, v.version, alg))
-            }
+        let r = self.ready(e, None, Use::Protect, op, note).await?;
+        let (calg, body) = match alg {
+            EncryptionAlgorithm::SymmetricDefault => (CiphertextAlg::AesGcm, None),
             EncryptionAlgorithm::RsaesOaepSha256 => {
                 if !aad.is_empty() || !ctx.is_empty() {
                     return Err(Error::unprocessable(
@@ -110,18 +129,27 @@ impl Service {
                         "RSA-OAEP does not bind AAD or an encryption context; use a symmetric key",
                     ));
                 }
-                let header = Header {
-                    alg: CiphertextAlg::RsaOaepSha256,
-                    key_id: e.key.id,
-                    key_version: v.version,
-                }
-                .encode();
-                let body = h.oaep_encrypt(plaintext)?;
-                let mut out = header.to_vec();
-                out.extend_from_slice(&body);
-                Ok((out, v.version, alg))
+                (
+                    CiphertextAlg::RsaOaepSha256,
+                    Some(r.handle.oaep_encrypt(plaintext)?),
+                )
             }
+        };
+        let header = Header {
+            alg: calg,
+            key_id: e.key.id,
+            key_version: r.version,
         }
+        .encode();
+        let body = match body {
+            Some(b) => b,
+            None => r
+                .handle
+                .aead_seal(&ciphertext::aad(&header, aad, ctx), plaintext)?,
+        };
+        let mut out = header.to_vec();
+        out.extend_from_slice(&body);
+        Ok((out, r.version, alg))
     }
 
     /// Decrypts an Arca ciphertext; `expected` is the key the caller named, if any.
@@ -137,9 +165,8 @@ impl Service {
         note: &mut Note,
     ) -> Result<(Zeroizing<Vec<u8>>, Arc<KeyEntry>, u32, bool)> {
         let (header, body) = ciphertext::decode(blob)?;
-        let mut e = self
-            .entry(caller.tenant(), header.key_id, &header.key_id.to_string())
-            .await?;
+        let shown = header.key_id.to_string();
+        let mut e = self.entry(caller.tenant(), header.key_id, &shown).await?;
         note.key(e.key.id);
         if let Some(r) = expected {
             let named = self.resolve(caller.tenant(), "key", r).await?;
@@ -155,18 +182,15 @@ impl Service {
         if e.version(header.key_version).is_none() {
             // A version made since we cached the key (on another node): read again once.
             self.cache.invalidate_key(e.key.id);
-            e = self
-                .entry(caller.tenant(), header.key_id, &header.key_id.to_string())
-                .await?;
+            e = self.entry(caller.tenant(), header.key_id, &shown).await?;
         }
-        let v = pick_version(&e, Some(header.key_version))?;
-        let verdict = lifecycle::check_use(&e.key, v, Use::Process, op, self.now())?;
-        let h = self.usable(&e, v, Use::Process, op, note).await?;
+        let r = self
+            .ready(&e, Some(header.key_version), Use::Process, op, note)
+            .await?;
         let pt = match header.alg {
-            CiphertextAlg::AesGcm => {
-                let hb = Header { ..header.clone() }.encode();
-                h.aead_open(&ciphertext::aad(&hb, aad, ctx), body)?
-            }
+            CiphertextAlg::AesGcm => r
+                .handle
+                .aead_open(&ciphertext::aad(&header.encode(), aad, ctx), body)?,
             CiphertextAlg::RsaOaepSha256 => {
                 if !aad.is_empty() || !ctx.is_empty() {
                     return Err(Error::unprocessable(
@@ -174,11 +198,10 @@ impl Service {
                         "RSA-OAEP ciphertexts carry no AAD or encryption context",
                     ));
                 }
-                h.oaep_decrypt(body)?
+                r.handle.oaep_decrypt(body)?
             }
         };
-        let version = v.version;
-        Ok((pt, e, version, verdict.compromised))
+        Ok((pt, e, r.version, r.compromised))
     }
 
     /// Encrypts up to `max_plaintext_bytes` under the key's primary version.
@@ -190,9 +213,9 @@ impl Service {
     ) -> Result<EncryptResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, "Encrypt", Some(&e.key))?;
+            let e = self
+                .prepare(caller, key, "Encrypt", None, &mut note)
+                .await?;
             self.check_len("plaintext", req.plaintext.expose().len())?;
             if let Some(a) = req.encryption_algorithm {
                 if Some(a) != EncryptionAlgorithm::for_spec(e.key.spec) {
@@ -221,8 +244,7 @@ impl Service {
             })
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), "Encrypt", note, r)
-            .await
+        self.done(caller, "Encrypt", note, r).await
     }
 
     /// Decrypts; the key and version come from the ciphertext. `key`, when given, must be
@@ -255,8 +277,7 @@ impl Service {
             })
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), "Decrypt", note, r)
-            .await
+        self.done(caller, "Decrypt", note, r).await
     }
 
     /// Decrypts under the source key and encrypts under `key` without releasing plaintext.
@@ -268,8 +289,9 @@ impl Service {
     ) -> Result<ReEncryptResponse> {
         let mut note = Note::default();
         let r = async {
-            let dest = self.resolve(caller.tenant(), "key", key).await?;
-            self.authorize(caller, "ReEncryptTo", Some(&dest.key))?;
+            let dest = self
+                .prepare(caller, key, "ReEncryptTo", None, &mut note)
+                .await?;
             let saad = req.source_aad.map(|b| b.0).unwrap_or_default();
             let (pt, src, sv, _) = self
                 .open(
@@ -304,8 +326,25 @@ impl Service {
             })
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), "ReEncrypt", note, r)
-            .await
+        self.done(caller, "ReEncrypt", note, r).await
+    }
+
+    /// The symmetric key that wraps data keys and data key pairs.
+    async fn data_key_wrapper(
+        &self,
+        caller: &Caller,
+        key: &str,
+        action: &str,
+        note: &mut Note,
+    ) -> Result<Arc<KeyEntry>> {
+        let e = self.prepare(caller, key, action, None, note).await?;
+        if e.key.spec.family() != KeyFamily::Aes {
+            return Err(Error::unprocessable(
+                "key",
+                "data keys are encrypted under symmetric (AES) keys",
+            ));
+        }
+        Ok(e)
     }
 
     /// Generates a data key and returns it encrypted under `key` (and in plaintext unless
@@ -324,15 +363,9 @@ impl Service {
         };
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, action, Some(&e.key))?;
-            if e.key.spec.family() != KeyFamily::Aes {
-                return Err(Error::unprocessable(
-                    "key",
-                    "data keys are encrypted under symmetric (AES) keys",
-                ));
-            }
+            let e = self
+                .data_key_wrapper(caller, key, action, &mut note)
+                .await?;
             let len = match req.key_spec.unwrap_or(DataKeySpec::Aes256) {
                 DataKeySpec::Aes128 => 16,
                 DataKeySpec::Aes256 => 32,
@@ -357,8 +390,7 @@ impl Service {
             })
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), action, note, r)
-            .await
+        self.done(caller, action, note, r).await
     }
 
     /// Generates an asymmetric data key pair whose private key is encrypted under `key`.
@@ -376,15 +408,9 @@ impl Service {
         };
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, action, Some(&e.key))?;
-            if e.key.spec.family() != KeyFamily::Aes {
-                return Err(Error::unprocessable(
-                    "key",
-                    "data key pairs are encrypted under symmetric (AES) keys",
-                ));
-            }
+            let e = self
+                .data_key_wrapper(caller, key, action, &mut note)
+                .await?;
             if !req.key_pair_spec.is_asymmetric() {
                 return Err(Error::invalid(
                     "key_pair_spec",
@@ -413,38 +439,43 @@ impl Service {
             })
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), action, note, r)
-            .await
+        self.done(caller, action, note, r).await
+    }
+
+    fn signing_alg(e: &KeyEntry, requested: Option<SigningAlgorithm>) -> Result<SigningAlgorithm> {
+        requested
+            .or_else(|| SigningAlgorithm::for_spec(e.key.spec).first().copied())
+            .ok_or_else(|| Error::unprocessable("key", format!("a {} key cannot sign", e.key.spec)))
     }
 
     /// Signs with the primary version.
     pub async fn sign(&self, caller: &Caller, key: &str, req: SignRequest) -> Result<SignResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, "Sign", Some(&e.key))?;
-            need_usage(&e, KeyUsage::SignVerify, "sign")?;
+            let e = self
+                .prepare(
+                    caller,
+                    key,
+                    "Sign",
+                    Some((KeyUsage::SignVerify, "sign")),
+                    &mut note,
+                )
+                .await?;
             self.check_len("message", req.message.expose().len())?;
-            let alg = req
-                .signing_algorithm
-                .or_else(|| SigningAlgorithm::for_spec(e.key.spec).first().copied())
-                .ok_or_else(|| {
-                    Error::unprocessable("key", format!("a {} key cannot sign", e.key.spec))
-                })?;
-            let v = pick_version(&e, None)?;
-            let h = self.usable(&e, v, Use::Protect, "sign", &mut note).await?;
-            let sig = h.sign(alg, req.message_type, req.message.expose())?;
+            let alg = Self::signing_alg(&e, req.signing_algorithm)?;
+            let r = self
+                .ready(&e, None, Use::Protect, "sign", &mut note)
+                .await?;
+            let sig = r.handle.sign(alg, req.message_type, req.message.expose())?;
             Ok(SignResponse {
                 signature: Bytes(sig),
                 signing_algorithm: alg,
                 key_id: e.key.id,
-                key_version: v.version,
+                key_version: r.version,
             })
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), "Sign", note, r)
-            .await
+        self.done(caller, "Sign", note, r).await
     }
 
     /// Verifies a signature with a version (default primary).
@@ -456,23 +487,21 @@ impl Service {
     ) -> Result<VerifyResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, "Verify", Some(&e.key))?;
-            need_usage(&e, KeyUsage::SignVerify, "verify")?;
-            self.check_len("message", req.message.expose().len())?;
-            let alg = req
-                .signing_algorithm
-                .or_else(|| SigningAlgorithm::for_spec(e.key.spec).first().copied())
-                .ok_or_else(|| {
-                    Error::unprocessable("key", format!("a {} key cannot verify", e.key.spec))
-                })?;
-            let v = pick_version(&e, req.key_version)?;
-            let verdict = lifecycle::check_use(&e.key, v, Use::Process, "verify", self.now())?;
-            let h = self
-                .usable(&e, v, Use::Process, "verify", &mut note)
+            let e = self
+                .prepare(
+                    caller,
+                    key,
+                    "Verify",
+                    Some((KeyUsage::SignVerify, "verify")),
+                    &mut note,
+                )
                 .await?;
-            let valid = h.verify(
+            self.check_len("message", req.message.expose().len())?;
+            let alg = Self::signing_alg(&e, req.signing_algorithm)?;
+            let r = self
+                .ready(&e, req.key_version, Use::Process, "verify", &mut note)
+                .await?;
+            let valid = r.handle.verify(
                 alg,
                 req.message_type,
                 req.message.expose(),
@@ -482,13 +511,12 @@ impl Service {
             Ok(VerifyResponse {
                 valid,
                 key_id: e.key.id,
-                key_version: v.version,
-                key_compromised: verdict.compromised,
+                key_version: r.version,
+                key_compromised: r.compromised,
             })
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), "Verify", note, r)
-            .await
+        self.done(caller, "Verify", note, r).await
     }
 
     fn check_mac_alg(e: &KeyEntry, alg: Option<MacAlgorithm>) -> Result<MacAlgorithm> {
@@ -513,32 +541,29 @@ impl Service {
     ) -> Result<MacResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, "GenerateMac", Some(&e.key))?;
-            need_usage(&e, KeyUsage::GenerateVerifyMac, "generate a MAC")?;
+            let e = self
+                .prepare(
+                    caller,
+                    key,
+                    "GenerateMac",
+                    Some((KeyUsage::GenerateVerifyMac, "generate a MAC")),
+                    &mut note,
+                )
+                .await?;
             self.check_len("message", req.message.expose().len())?;
             let alg = Self::check_mac_alg(&e, req.mac_algorithm)?;
-            let v = pick_version(&e, None)?;
-            let h = self
-                .usable(&e, v, Use::Protect, "generate a MAC", &mut note)
+            let r = self
+                .ready(&e, None, Use::Protect, "generate a MAC", &mut note)
                 .await?;
             Ok(MacResponse {
-                mac: Bytes(h.mac(req.message.expose())?),
+                mac: Bytes(r.handle.mac(req.message.expose())?),
                 mac_algorithm: alg,
                 key_id: e.key.id,
-                key_version: v.version,
+                key_version: r.version,
             })
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "GenerateMac",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "GenerateMac", note, r).await
     }
 
     /// Verifies an HMAC in constant time with a version (default primary).
@@ -550,61 +575,59 @@ impl Service {
     ) -> Result<VerifyResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, "VerifyMac", Some(&e.key))?;
-            need_usage(&e, KeyUsage::GenerateVerifyMac, "verify a MAC")?;
+            let e = self
+                .prepare(
+                    caller,
+                    key,
+                    "VerifyMac",
+                    Some((KeyUsage::GenerateVerifyMac, "verify a MAC")),
+                    &mut note,
+                )
+                .await?;
             self.check_len("message", req.message.expose().len())?;
             Self::check_mac_alg(&e, req.mac_algorithm)?;
-            let v = pick_version(&e, req.key_version)?;
-            let verdict =
-                lifecycle::check_use(&e.key, v, Use::Process, "verify a MAC", self.now())?;
-            let h = self
-                .usable(&e, v, Use::Process, "verify a MAC", &mut note)
+            let r = self
+                .ready(&e, req.key_version, Use::Process, "verify a MAC", &mut note)
                 .await?;
-            let valid = h.mac_verify(req.message.expose(), &req.mac.0)?;
+            let valid = r.handle.mac_verify(req.message.expose(), &req.mac.0)?;
             note.set("valid", valid);
             Ok(VerifyResponse {
                 valid,
                 key_id: e.key.id,
-                key_version: v.version,
-                key_compromised: verdict.compromised,
+                key_version: r.version,
+                key_compromised: r.compromised,
             })
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), "VerifyMac", note, r)
-            .await
+        self.done(caller, "VerifyMac", note, r).await
     }
 
     /// ML-KEM encapsulation against the primary version's public key.
     pub async fn encapsulate(&self, caller: &Caller, key: &str) -> Result<EncapsulateResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, "Encapsulate", Some(&e.key))?;
-            need_usage(&e, KeyUsage::KeyEncapsulation, "encapsulate")?;
-            let v = pick_version(&e, None)?;
-            let h = self
-                .usable(&e, v, Use::Protect, "encapsulate", &mut note)
+            let e = self
+                .prepare(
+                    caller,
+                    key,
+                    "Encapsulate",
+                    Some((KeyUsage::KeyEncapsulation, "encapsulate")),
+                    &mut note,
+                )
                 .await?;
-            let (ct, ss) = h.encapsulate()?;
+            let r = self
+                .ready(&e, None, Use::Protect, "encapsulate", &mut note)
+                .await?;
+            let (ct, ss) = r.handle.encapsulate()?;
             Ok(EncapsulateResponse {
                 ciphertext: Bytes(ct),
                 shared_secret: Secret::new(ss),
                 key_id: e.key.id,
-                key_version: v.version,
+                key_version: r.version,
             })
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "Encapsulate",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "Encapsulate", note, r).await
     }
 
     /// ML-KEM decapsulation with a version (default primary).
@@ -616,32 +639,28 @@ impl Service {
     ) -> Result<DecapsulateResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, "Decapsulate", Some(&e.key))?;
-            need_usage(&e, KeyUsage::KeyEncapsulation, "decapsulate")?;
-            let v = pick_version(&e, req.key_version)?;
-            let verdict = lifecycle::check_use(&e.key, v, Use::Process, "decapsulate", self.now())?;
-            let h = self
-                .usable(&e, v, Use::Process, "decapsulate", &mut note)
+            let e = self
+                .prepare(
+                    caller,
+                    key,
+                    "Decapsulate",
+                    Some((KeyUsage::KeyEncapsulation, "decapsulate")),
+                    &mut note,
+                )
                 .await?;
-            let ss = h.decapsulate(&req.ciphertext.0)?;
+            let r = self
+                .ready(&e, req.key_version, Use::Process, "decapsulate", &mut note)
+                .await?;
+            let ss = r.handle.decapsulate(&req.ciphertext.0)?;
             Ok(DecapsulateResponse {
                 shared_secret: Secret::new(ss),
                 key_id: e.key.id,
-                key_version: v.version,
-                key_compromised: verdict.compromised,
+                key_version: r.version,
+                key_compromised: r.compromised,
             })
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "Decapsulate",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "Decapsulate", note, r).await
     }
 
     /// The public key of an asymmetric key version (default primary), SPKI DER and PEM.
@@ -653,9 +672,9 @@ impl Service {
     ) -> Result<PublicKeyResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, "GetPublicKey", Some(&e.key))?;
+            let e = self
+                .prepare(caller, key, "GetPublicKey", None, &mut note)
+                .await?;
             let v = pick_version(&e, version)?;
             if v.state.is_destroyed() {
                 return Err(Error::WrongState {
@@ -691,14 +710,7 @@ impl Service {
             })
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "GetPublicKey",
-            note,
-            r,
-        )
-        .await
+        self.done(caller, "GetPublicKey", note, r).await
     }
 
     /// Random bytes.
@@ -717,14 +729,8 @@ impl Service {
             })
         }
         .await;
-        self.finish(
-            &caller.meta,
-            Some(&caller.principal),
-            "GenerateRandom",
-            Note::default(),
-            r,
-        )
-        .await
+        self.done(caller, "GenerateRandom", Note::default(), r)
+            .await
     }
 
     /// Exports a version's material in plaintext; only keys created extractable.
@@ -736,9 +742,9 @@ impl Service {
     ) -> Result<ExportResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self.resolve(caller.tenant(), "key", key).await?;
-            note.key(e.key.id);
-            self.authorize(caller, "ExportKey", Some(&e.key))?;
+            let e = self
+                .prepare(caller, key, "ExportKey", None, &mut note)
+                .await?;
             if !e.key.extractable {
                 return Err(Error::NotPermitted {
                     message: format!(
@@ -784,8 +790,7 @@ impl Service {
             })
         }
         .await;
-        self.finish(&caller.meta, Some(&caller.principal), "ExportKey", note, r)
-            .await
+        self.done(caller, "ExportKey", note, r).await
     }
 }
 
