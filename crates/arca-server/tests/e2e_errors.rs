@@ -515,3 +515,121 @@ async fn known_key_bytes_are_in_no_file_and_no_log_line() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_keys_are_not_found() {
+    let s = TestServer::start().await;
+    let k = s.create(json!({"name": "mine"})).await;
+    let id = k["id"].as_str().unwrap().to_string();
+    let ct = s.encrypt("mine", b"x").await.1["ciphertext"].clone();
+    s.post("/v1/aliases", json!({"alias": "mine-alias", "key": "mine"}))
+        .await;
+    // A second tenant with its own principal and token.
+    let svc = s.service();
+    let t2 = svc.create_tenant_record("other").await.unwrap();
+    let p2 = svc
+        .create_principal_record(t2.id, "intruder", vec!["admin".into()])
+        .await
+        .unwrap();
+    let tok = svc.issue_token(&p2, "t", None).await.unwrap();
+    let mut other = s.clone_handle();
+    other.token = tok.token.to_string();
+    for path in [
+        format!("/v1/keys/{id}"),
+        "/v1/keys/mine".into(),
+        "/v1/keys/mine-alias".into(),
+        format!("/v1/keys/{id}/history"),
+        format!("/v1/keys/{id}/versions"),
+    ] {
+        assert_error(
+            &other.get(&path).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+        );
+    }
+    for (path, body) in [
+        (
+            format!("/v1/keys/{id}/encrypt"),
+            json!({"plaintext": b64(b"x")}),
+        ),
+        ("/v1/decrypt".to_string(), json!({"ciphertext": ct})),
+        (format!("/v1/keys/{id}/suspend"), json!({})),
+        (format!("/v1/keys/{id}/rotate"), json!({})),
+        (
+            "/v1/aliases".to_string(),
+            json!({"alias": "steal", "key": id}),
+        ),
+    ] {
+        assert_error(
+            &other.post(&path, body).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+        );
+    }
+    assert_eq!(other.get("/v1/keys").await.1["keys"], json!([]));
+    assert_eq!(other.get("/v1/aliases").await.1["aliases"], json!([]));
+    // The other tenant's own name space is separate: it may use the same name.
+    assert_eq!(
+        other.post("/v1/keys", json!({"name": "mine"})).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(s.get("/v1/keys/mine").await.1["id"], id.as_str());
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_covers_every_route() {
+    let s = TestServer::start().await;
+    let r = s
+        .client
+        .get(format!("{}/v1/openapi.json", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/v1/keys",
+        "/v1/keys/{key}",
+        "/v1/keys/{key}/versions",
+        "/v1/keys/{key}/history",
+        "/v1/keys/{key}/public-key",
+        "/v1/keys/{key}/rotate",
+        "/v1/keys/{key}/encrypt",
+        "/v1/keys/{key}/decrypt",
+        "/v1/keys/{key}/re-encrypt",
+        "/v1/keys/{key}/generate-data-key",
+        "/v1/keys/{key}/generate-data-key-without-plaintext",
+        "/v1/keys/{key}/generate-data-key-pair",
+        "/v1/keys/{key}/generate-data-key-pair-without-plaintext",
+        "/v1/keys/{key}/sign",
+        "/v1/keys/{key}/verify",
+        "/v1/keys/{key}/generate-mac",
+        "/v1/keys/{key}/verify-mac",
+        "/v1/keys/{key}/encapsulate",
+        "/v1/keys/{key}/decapsulate",
+        "/v1/keys/{key}/export",
+        "/v1/keys/{key}/{action}",
+        "/v1/keys/{key}/versions/{version}/{action}",
+        "/v1/decrypt",
+        "/v1/random",
+        "/v1/aliases",
+        "/v1/aliases/{alias}",
+        "/v1/audit",
+        "/v1/whoami",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["CreateKeyRequest"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    s.shutdown().await;
+}

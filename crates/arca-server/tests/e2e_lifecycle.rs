@@ -207,6 +207,12 @@ async fn every_cell_of_the_lifecycle_table() {
         assert_eq!(last["actor"], "system");
         let v = s.get(&format!("/v1/keys/{id}/versions")).await.1;
         assert!(v[0]["destroyed_at"].is_string());
+        let kid = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(
+            s.service().store().get_material(kid, 1).await.unwrap(),
+            None,
+            "material erased"
+        );
     }
     s.shutdown().await;
 }

@@ -194,6 +194,20 @@ impl TestServer {
         self.post("/v1/decrypt", json!({"ciphertext": ct})).await
     }
 
+    /// A second handle on the same server (another token, same client); it must not be
+    /// shut down itself.
+    pub fn clone_handle(&self) -> TestServer {
+        TestServer {
+            running: None,
+            url: self.url.clone(),
+            client: self.client.clone(),
+            token: self.token.clone(),
+            data_dir: self.data_dir.clone(),
+            clock: self.clock.clone(),
+            _tmp: None,
+        }
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
