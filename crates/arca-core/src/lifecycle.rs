@@ -316,3 +316,56 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn transition() -> impl Strategy<Value = Transition> {
+        prop_oneof![
+            Just(Transition::Activate),
+            Just(Transition::Suspend),
+            Just(Transition::Resume),
+            Just(Transition::Deactivate(DeactivationReason::Revoked)),
+            Just(Transition::ReportCompromise),
+            Just(Transition::Destroy),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of requested moves, applied where allowed, only ever takes legal
+        /// steps; once destroyed nothing is usable again; nothing leaves
+        /// DESTROYED_COMPROMISED; a compromised key never protects again.
+        #[test]
+        fn random_walks_stay_in_the_table(start in 0usize..7, moves in proptest::collection::vec(transition(), 0..40)) {
+            let mut s = KeyState::ALL[start];
+            let mut was_destroyed = s.is_destroyed();
+            let mut was_compromised = matches!(s, KeyState::Compromised | KeyState::DestroyedCompromised);
+            for t in moves {
+                match apply(s, t, "k") {
+                    Ok(to) => {
+                        prop_assert!(can_move(s, to));
+                        s = to;
+                    }
+                    Err(Error::WrongState { state, .. }) => prop_assert_eq!(state, s),
+                    Err(e) => prop_assert!(false, "unexpected {}", e),
+                }
+                was_destroyed |= s.is_destroyed();
+                was_compromised |= matches!(s, KeyState::Compromised | KeyState::DestroyedCompromised);
+                if was_destroyed {
+                    prop_assert!(s.is_destroyed());
+                    prop_assert!(!allows(s, Use::Process) && !allows(s, Use::Protect));
+                }
+                if was_compromised {
+                    prop_assert!(!allows(s, Use::Protect));
+                }
+            }
+            if s == KeyState::DestroyedCompromised {
+                for t in [Transition::Activate, Transition::Suspend, Transition::Resume, Transition::ReportCompromise, Transition::Destroy] {
+                    prop_assert!(apply(s, t, "k").is_err());
+                }
+            }
+        }
+    }
+}

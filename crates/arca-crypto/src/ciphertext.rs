@@ -150,3 +150,41 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The decoder never panics, whatever the bytes, and accepts exactly what it can
+        /// re-encode.
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            if let Ok((h, body)) = decode(&bytes) {
+                prop_assert_eq!(&h.encode()[..], &bytes[..HEADER_LEN]);
+                prop_assert_eq!(body, &bytes[HEADER_LEN..]);
+            }
+        }
+
+        #[test]
+        fn header_round_trips(id in any::<[u8; 16]>(), v in any::<u32>(), rsa in any::<bool>(), body in proptest::collection::vec(any::<u8>(), 28..64)) {
+            let h = Header { alg: if rsa { CiphertextAlg::RsaOaepSha256 } else { CiphertextAlg::AesGcm }, key_id: Uuid::from_bytes(id), key_version: v };
+            let mut blob = h.encode().to_vec();
+            blob.extend_from_slice(&body);
+            let (d, b) = decode(&blob).unwrap();
+            prop_assert_eq!(d, h);
+            prop_assert_eq!(b, &body[..]);
+        }
+
+        /// Distinct (AAD, context) pairs never give the same authenticated bytes.
+        #[test]
+        fn aad_is_injective(a1 in proptest::collection::vec(any::<u8>(), 0..8), a2 in proptest::collection::vec(any::<u8>(), 0..8),
+                            c1 in proptest::collection::btree_map("[a-c]{0,3}", "[a-c]{0,3}", 0..3), c2 in proptest::collection::btree_map("[a-c]{0,3}", "[a-c]{0,3}", 0..3)) {
+            let h = [0u8; HEADER_LEN];
+            if (a1.clone(), c1.clone()) != (a2.clone(), c2.clone()) {
+                prop_assert_ne!(aad(&h, &a1, &c1), aad(&h, &a2, &c2));
+            }
+        }
+    }
+}

@@ -891,3 +891,26 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Import of arbitrary bytes (raw, DER or PEM-looking) never panics for any spec.
+        #[test]
+        fn import_never_panics(spec in 0usize..KeySpec::ALL.len(), bytes in proptest::collection::vec(any::<u8>(), 0..300), pem in any::<bool>()) {
+            let spec = KeySpec::ALL[spec];
+            let input = if pem {
+                let mut v = b"-----BEGIN PRIVATE KEY-----\n".to_vec();
+                v.extend_from_slice(&bytes);
+                v
+            } else {
+                bytes
+            };
+            let _ = SoftwareProvider.import(spec, "material", &input);
+        }
+    }
+}
