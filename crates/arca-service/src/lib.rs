@@ -112,6 +112,8 @@ impl Caller {
 #[derive(Debug, Default)]
 pub(crate) struct Note {
     pub key_id: Option<Uuid>,
+    /// The tenant the record belongs to when there is no caller (the lifecycle task).
+    pub tenant_id: Option<Uuid>,
     pub detail: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -236,10 +238,17 @@ impl Service {
             .record(AuditRecord {
                 at: self.now(),
                 request_id: meta.request_id.clone(),
-                tenant_id: principal.map(|p| p.tenant_id),
+                tenant_id: principal.map(|p| p.tenant_id).or(note.tenant_id),
                 actor: principal
                     .map(|p| format!("{}:{}", p.name, p.id))
-                    .unwrap_or_else(|| "anonymous".into()),
+                    .unwrap_or_else(|| {
+                        if meta.door == Door::System {
+                            "system"
+                        } else {
+                            "anonymous"
+                        }
+                        .into()
+                    }),
                 source: meta.source.clone(),
                 door: meta.door.as_str().to_string(),
                 action: action.to_string(),

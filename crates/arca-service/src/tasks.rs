@@ -235,6 +235,7 @@ impl Service {
         if n_events > 0 {
             let mut note = Note::default();
             note.key(key.id);
+            note.tenant_id = Some(key.tenant_id);
             note.set("state", key.state.as_str());
             self.finish(&meta, None, "LifecycleTask", note, Ok(()))
                 .await?;
@@ -246,6 +247,7 @@ impl Service {
                 .await?;
             let mut note = Note::default();
             note.key(k.id);
+            note.tenant_id = Some(k.tenant_id);
             note.set("key_version", k.primary_version);
             self.finish(&meta, None, "RotateKey", note, Ok(())).await?;
         }
