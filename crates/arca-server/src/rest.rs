@@ -187,24 +187,46 @@ impl FromRequest<App> for JsonBody {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let limit = app.max_body_bytes;
-        let body = req.into_body();
-        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)).await {
-            Ok(c) => Ok(JsonBody {
-                content_type,
-                bytes: c.to_bytes(),
-            }),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                Err(error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the request body is larger than {limit} bytes"),
-                    None,
-                ))
+        let mut body = req.into_body();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut over = false;
+        let mut drained = 0usize;
+        let read = async {
+            while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+                let Ok(data) = frame?.into_data() else {
+                    continue;
+                };
+                if over {
+                    // Read (and drop) what the client is still sending, up to a bound, so that
+                    // it receives the 413 instead of a reset connection.
+                    drained += data.len();
+                    if drained > DRAIN_LIMIT {
+                        break;
+                    }
+                } else if buf.len() + data.len() > limit {
+                    over = true;
+                    buf = Vec::new();
+                } else {
+                    buf.extend_from_slice(&data);
+                }
             }
-            Err(_) => Err(error_response(
+            Ok::<(), axum::Error>(())
+        };
+        let outcome = tokio::time::timeout(DRAIN_TIME, read).await;
+        if over {
+            return Err(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is larger than {limit} bytes"),
+                None,
+            ));
+        }
+        match outcome {
+            Ok(Ok(())) => Ok(JsonBody {
+                content_type,
+                bytes: axum::body::Bytes::from(buf),
+            }),
+            _ => Err(error_response(
                 StatusCode::BAD_REQUEST,
                 "invalid_input",
                 "the request body could not be read".into(),
@@ -213,6 +235,11 @@ impl FromRequest<App> for JsonBody {
         }
     }
 }
+
+/// How much of an oversize body is read and dropped before answering 413.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+/// How long reading a body (and draining an oversize one) may take.
+const DRAIN_TIME: Duration = Duration::from_secs(20);
 
 impl JsonBody {
     /// Parses the body as `T`: an empty body is `{}`; anything else must be
@@ -304,9 +331,9 @@ fn parse_version(s: &str) -> Result<u32, ApiError> {
 }
 
 macro_rules! key_op {
-    ($fn:ident, $path:literal, $action:literal, $req:ty, $resp:ty, $desc:literal, |$svc:ident, $caller:ident, $key:ident, $r:ident| $call:expr) => {
+    ($fn:ident, $method:ident, $path:literal, $action:literal, $req:ty, $resp:ty, $desc:literal, |$svc:ident, $caller:ident, $key:ident, $r:ident| $call:expr) => {
         #[doc = $desc]
-        #[utoipa::path(post, path = $path, tag = "crypto", description = $desc,
+        #[utoipa::path($method, path = $path, tag = "crypto", description = $desc,
                     params(("key" = String, Path, description = "key id, name or alias")),
                     request_body = $req,
                     responses((status = 200, body = $resp), (status = "4XX", body = ErrorBody)),
@@ -331,6 +358,7 @@ macro_rules! key_op {
 
 key_op!(
     encrypt,
+    post,
     "/v1/keys/{key}/encrypt",
     "Encrypt",
     EncryptRequest,
@@ -340,6 +368,7 @@ key_op!(
 );
 key_op!(
     decrypt_with,
+    post,
     "/v1/keys/{key}/decrypt",
     "Decrypt",
     DecryptRequest,
@@ -349,6 +378,7 @@ key_op!(
 );
 key_op!(
     re_encrypt,
+    post,
     "/v1/keys/{key}/re-encrypt",
     "ReEncrypt",
     ReEncryptRequest,
@@ -358,6 +388,7 @@ key_op!(
 );
 key_op!(
     gen_data_key,
+    post,
     "/v1/keys/{key}/generate-data-key",
     "GenerateDataKey",
     GenerateDataKeyRequest,
@@ -367,6 +398,7 @@ key_op!(
 );
 key_op!(
     gen_data_key_wo,
+    post,
     "/v1/keys/{key}/generate-data-key-without-plaintext",
     "GenerateDataKeyWithoutPlaintext",
     GenerateDataKeyRequest,
@@ -374,9 +406,13 @@ key_op!(
     "Generates a data key; returns it only encrypted under this key.",
     |s, c, k, r| s.generate_data_key(c, k, r, false)
 );
-key_op!(gen_pair, "/v1/keys/{key}/generate-data-key-pair", "GenerateDataKeyPair", GenerateDataKeyPairRequest, DataKeyPairResponse, "Generates an asymmetric data key pair; the private key in plaintext and encrypted under this key.", |s, c, k, r| s.generate_data_key_pair(c, k, r, true));
+key_op!(
+    gen_pair,
+    post,
+    "/v1/keys/{key}/generate-data-key-pair", "GenerateDataKeyPair", GenerateDataKeyPairRequest, DataKeyPairResponse, "Generates an asymmetric data key pair; the private key in plaintext and encrypted under this key.", |s, c, k, r| s.generate_data_key_pair(c, k, r, true));
 key_op!(
     gen_pair_wo,
+    post,
     "/v1/keys/{key}/generate-data-key-pair-without-plaintext",
     "GenerateDataKeyPairWithoutPlaintext",
     GenerateDataKeyPairRequest,
@@ -386,6 +422,7 @@ key_op!(
 );
 key_op!(
     sign,
+    post,
     "/v1/keys/{key}/sign",
     "Sign",
     SignRequest,
@@ -395,6 +432,7 @@ key_op!(
 );
 key_op!(
     verify,
+    post,
     "/v1/keys/{key}/verify",
     "Verify",
     VerifyRequest,
@@ -404,6 +442,7 @@ key_op!(
 );
 key_op!(
     gen_mac,
+    post,
     "/v1/keys/{key}/generate-mac",
     "GenerateMac",
     MacRequest,
@@ -413,6 +452,7 @@ key_op!(
 );
 key_op!(
     verify_mac,
+    post,
     "/v1/keys/{key}/verify-mac",
     "VerifyMac",
     MacVerifyRequest,
@@ -422,6 +462,7 @@ key_op!(
 );
 key_op!(
     decapsulate,
+    post,
     "/v1/keys/{key}/decapsulate",
     "Decapsulate",
     DecapsulateRequest,
@@ -431,6 +472,7 @@ key_op!(
 );
 key_op!(
     export,
+    post,
     "/v1/keys/{key}/export",
     "ExportKey",
     ExportRequest,
@@ -440,6 +482,7 @@ key_op!(
 );
 key_op!(
     rotate,
+    post,
     "/v1/keys/{key}/rotate",
     "RotateKey",
     RotateRequest,
@@ -449,6 +492,7 @@ key_op!(
 );
 key_op!(
     update_key,
+    patch,
     "/v1/keys/{key}",
     "UpdateKey",
     UpdateKeyRequest,

@@ -630,6 +630,16 @@ async fn openapi_document_covers_every_route() {
         );
     }
     assert!(doc["components"]["schemas"]["CreateKeyRequest"].is_object());
+    // Methods in the document are the methods the router serves.
+    let key = &paths["/v1/keys/{key}"];
+    assert!(
+        key["get"].is_object() && key["patch"].is_object() && key["post"].is_null(),
+        "{key}"
+    );
+    assert!(
+        paths["/v1/aliases/{alias}"]["put"].is_object()
+            && paths["/v1/aliases/{alias}"]["delete"].is_object()
+    );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     s.shutdown().await;
 }
