@@ -208,13 +208,12 @@ pub fn next_due(key: &Key, versions: &[KeyVersion]) -> Option<DateTime<Utc>> {
     if key.state.is_destroyed() {
         return None;
     }
+    // A pre-active key is due at activation (a deactivation date that has also passed is
+    // applied in the same run); only active and suspended keys expire by date.
     if key.state == KeyState::PreActive {
         due.extend(key.activation_date);
     }
-    if matches!(
-        key.state,
-        KeyState::PreActive | KeyState::Active | KeyState::Suspended
-    ) {
+    if matches!(key.state, KeyState::Active | KeyState::Suspended) {
         due.extend(key.deactivation_date);
     }
     due.extend(key.destroy_after);
@@ -234,6 +233,65 @@ pub fn next_due(key: &Key, versions: &[KeyVersion]) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
     use KeyState::*;
+
+    fn key(state: KeyState) -> Key {
+        let t = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        Key {
+            id: uuid::Uuid::nil(),
+            tenant_id: uuid::Uuid::nil(),
+            name: "k".into(),
+            description: String::new(),
+            spec: crate::model::KeySpec::Aes256,
+            usage: vec![crate::model::KeyUsage::EncryptDecrypt],
+            origin: crate::model::Origin::Generated,
+            extractable: false,
+            tags: Default::default(),
+            meta: serde_json::json!({}),
+            state,
+            deactivation_reason: None,
+            archived: false,
+            created_at: t,
+            updated_at: t,
+            activation_date: None,
+            protect_stop_date: None,
+            deactivation_date: None,
+            compromise_date: None,
+            destroy_after: None,
+            destroyed_at: None,
+            rotation_period_days: None,
+            next_rotation_at: None,
+            last_rotated_at: None,
+            primary_version: 1,
+            revision: 1,
+        }
+    }
+
+    /// Whatever is due must be something the task can act on, or the key would be due
+    /// again on every run: a pre-active key with no activation date never expires by itself.
+    #[test]
+    fn next_due_only_names_actionable_dates() {
+        let past = DateTime::<Utc>::from_timestamp(1_600_000_000, 0).unwrap();
+        let mut k = key(PreActive);
+        k.deactivation_date = Some(past);
+        assert_eq!(next_due(&k, &[]), None);
+        k.activation_date = Some(past);
+        assert_eq!(next_due(&k, &[]), Some(past));
+        let (s, r) = effective_state(&k, past + chrono::Duration::days(1));
+        assert_eq!((s, r), (Deactivated, Some(DeactivationReason::Expired)));
+        for st in [Deactivated, Compromised, Destroyed, DestroyedCompromised] {
+            let mut k = key(st);
+            k.deactivation_date = Some(past);
+            k.rotation_period_days = Some(1);
+            k.next_rotation_at = Some(past);
+            assert_eq!(next_due(&k, &[]), None, "{st}");
+        }
+        let mut k = key(Suspended);
+        k.rotation_period_days = Some(1);
+        k.next_rotation_at = Some(past);
+        assert_eq!(next_due(&k, &[]), None, "a suspended key does not rotate");
+        k.destroy_after = Some(past);
+        assert_eq!(next_due(&k, &[]), Some(past));
+    }
 
     #[test]
     fn table_protect_and_process_columns() {

@@ -214,12 +214,12 @@ impl Service {
             && key.next_rotation_at.is_some_and(|n| n <= now);
 
         if events.is_empty() && writes.is_empty() && !rotate {
-            // Nothing to do (e.g. rotation due on a suspended key): move the due time on.
+            // Nothing to do: the stored due time is stale (written before a change that made
+            // it moot). Store the recomputed one so the key stops coming back.
             let rev = key.revision;
-            if key.next_rotation_at.is_some_and(|n| n <= now) {
-                key.next_rotation_at = key
-                    .rotation_period_days
-                    .map(|d| now + chrono::Duration::days(d as i64));
+            if lifecycle::next_due(&key, &versions).is_some_and(|d| d <= now) {
+                tracing::warn!(key = %key.id, "a key is due but nothing can be done; check its dates");
+                return Ok(false);
             }
             self.commit(key, Some(rev), &versions, vec![], vec![])
                 .await?;
