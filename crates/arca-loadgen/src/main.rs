@@ -123,8 +123,12 @@ fn resolve(args: &Args) -> Result<Target> {
         None => (hostport.to_string(), 443),
     };
     let mut roots = rustls::RootCertStore::empty();
-    let f = std::fs::File::open(&ca).with_context(|| format!("cannot open {}", ca.display()))?;
-    for c in rustls_pemfile::certs(&mut std::io::BufReader::new(f)) {
+    let pem = std::fs::read(&ca).with_context(|| format!("cannot open {}", ca.display()))?;
+    for c in
+        <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(
+            &pem,
+        )
+    {
         roots.add(c?)?;
     }
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(

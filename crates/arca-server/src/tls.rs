@@ -10,6 +10,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::Config;
@@ -87,8 +88,8 @@ pub fn ensure_dev_certs(data_dir: &Path) -> Result<DevTlsFiles> {
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(f))
+    let pem = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .with_context(|| format!("{} is not a PEM certificate chain", path.display()))?;
     anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", path.display());
@@ -96,10 +97,11 @@ fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    rustls_pemfile::private_key(&mut std::io::BufReader::new(f))
-        .with_context(|| format!("{} is not a PEM private key", path.display()))?
-        .with_context(|| format!("{} holds no private key", path.display()))
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?,
+    );
+    PrivateKeyDer::from_pem_slice(&pem)
+        .with_context(|| format!("{} holds no PEM private key", path.display()))
 }
 
 /// The rustls provider Arca uses everywhere: aws-lc-rs only.
