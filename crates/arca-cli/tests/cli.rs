@@ -554,3 +554,39 @@ fn readme_tour_works_as_written() {
         std::fs::read(s.path("small.pt")).unwrap()
     );
 }
+
+/// The profile holds a token: mode 0600. Binary output never goes to a terminal unless asked
+/// (a real pseudo-terminal from `script`), and `--base64` is the way to ask.
+#[test]
+fn profile_mode_and_no_binary_on_a_terminal() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Server::start();
+    let mode = std::fs::metadata(&s.profile).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "profile mode {mode:o}");
+    let run_on_tty = |args: &str| -> (bool, String) {
+        let mut c = Command::new("script");
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("ARCA_") {
+                c.env_remove(k);
+            }
+        }
+        let out = c
+            .args(["-qec", &format!("{BIN} {args}"), "/dev/null"])
+            .env("ARCA_PROFILE_FILE", &s.profile)
+            .current_dir(s.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("script (util-linux) runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (ok, text) = run_on_tty("random 16");
+    assert!(!ok, "binary written to a terminal: {text}");
+    assert!(text.contains("terminal"), "{text}");
+    let (ok, text) = run_on_tty("random 16 --base64");
+    assert!(ok, "{text}");
+    let line = text.trim();
+    assert_eq!(line.len(), 24, "16 bytes in base64: {line:?}");
+}

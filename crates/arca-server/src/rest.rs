@@ -1150,3 +1150,91 @@ pub fn router(state: App) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), frame))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one place where domain errors meet HTTP: every variant's status and headers.
+    #[test]
+    fn every_error_maps_to_its_status() {
+        let cases: Vec<(Error, StatusCode)> = vec![
+            (Error::not_found("key", "k"), StatusCode::NOT_FOUND),
+            (Error::invalid("f", "m"), StatusCode::BAD_REQUEST),
+            (
+                Error::unprocessable("f", "m"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Error::WrongState {
+                    operation: "o".into(),
+                    target: "t".into(),
+                    state: arca_core::model::KeyState::Active,
+                    detail: None,
+                },
+                StatusCode::CONFLICT,
+            ),
+            (Error::conflict("c"), StatusCode::CONFLICT),
+            (
+                Error::Unauthenticated {
+                    message: "m".into(),
+                },
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                Error::NotPermitted {
+                    message: "m".into(),
+                },
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                Error::NeedsApproval {
+                    message: "m".into(),
+                    request_id: "r".into(),
+                },
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                Error::RateLimited {
+                    retry_after_secs: 7,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (Error::Sealed, StatusCode::SERVICE_UNAVAILABLE),
+            (
+                Error::Unavailable {
+                    message: "m".into(),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                Error::internal("secret detail"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (e, status) in cases {
+            let code = e.code();
+            let r = ApiError(e).into_response();
+            assert_eq!(r.status(), status, "{code}");
+            match status {
+                StatusCode::UNAUTHORIZED => {
+                    assert!(r.headers().contains_key(header::WWW_AUTHENTICATE))
+                }
+                StatusCode::TOO_MANY_REQUESTS => assert_eq!(r.headers()[header::RETRY_AFTER], "7"),
+                _ => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_errors_do_not_show_their_detail() {
+        let r = ApiError(Error::internal("secret detail")).into_response();
+        let body = http_body_util::BodyExt::collect(r.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains("secret detail"), "{text}");
+        assert!(text.contains("\"internal\""), "{text}");
+    }
+}

@@ -643,3 +643,74 @@ async fn openapi_document_covers_every_route() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_https_only_health_and_unseal_file() {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TestServer::start().await;
+    // Health needs no credential.
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let r = s
+            .client
+            .get(format!("{}{path}", s.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Value>().await.unwrap()["status"], status);
+    }
+    // HTTPS only: a plain HTTP request gets no HTTP answer.
+    let port: u16 = s.url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 256];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert!(
+        !buf[..n].starts_with(b"HTTP/"),
+        "plain HTTP was answered: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // Dev mode: the unseal key is a 0600 file, the server key too, and the log says so.
+    let unseal = s.data_dir.join("unseal.key");
+    assert_eq!(std::fs::read(&unseal).unwrap().len(), 32);
+    for f in [unseal.clone(), s.data_dir.join("tls/server.key")] {
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            f.display()
+        );
+    }
+    assert!(contains(&LOGS.lock().unwrap(), b"DEV MODE"));
+    // Without its unseal key (or with another one) the server refuses to start, and never
+    // makes a new root key over the old one.
+    s.create(json!({"name": "survivor"})).await;
+    let ct = s.encrypt("survivor", b"kept").await.1["ciphertext"].clone();
+    s.running.take().unwrap().shutdown().await;
+    let saved = std::fs::read(&unseal).unwrap();
+    std::fs::remove_file(&unseal).unwrap();
+    let e = arca_server::start_with_clock(&config(&s.data_dir), s.clock.clone())
+        .await
+        .err()
+        .expect("refuses without the unseal key");
+    assert!(format!("{e:#}").contains("unseal"), "{e:#}");
+    assert!(!unseal.exists(), "no new unseal key was made");
+    std::fs::write(&unseal, [7u8; 32]).unwrap();
+    let e = arca_server::start_with_clock(&config(&s.data_dir), s.clock.clone())
+        .await
+        .err()
+        .expect("refuses a wrong unseal key");
+    assert!(format!("{e:#}").contains("does not open"), "{e:#}");
+    std::fs::write(&unseal, &saved).unwrap();
+    s.restart().await;
+    assert_eq!(unb64(&s.decrypt(&ct).await.1["plaintext"]), b"kept");
+    s.shutdown().await;
+}

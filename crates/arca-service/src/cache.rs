@@ -136,3 +136,24 @@ impl Caches {
         self.names.remove_where(|_, v| *v == id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_by_size_and_time() {
+        let c: Bounded<u32, u32> = Bounded::new(3, Duration::from_secs(60));
+        for i in 0..10 {
+            c.insert(i, i);
+        }
+        assert_eq!(c.lock().len(), 3, "never more than the capacity");
+        assert_eq!(c.get(&9), Some(9), "the newest stays");
+        assert_eq!(c.get(&0), None, "the oldest went first");
+        let t: Bounded<u32, u32> = Bounded::new(3, Duration::from_millis(0));
+        t.insert(1, 1);
+        assert_eq!(t.get(&1), None, "an expired entry is not served");
+        c.remove_where(|_, v| *v == 9);
+        assert_eq!(c.get(&9), None);
+    }
+}

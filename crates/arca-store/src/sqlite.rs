@@ -680,3 +680,46 @@ impl KeyStore for SqliteStore {
         rows.iter().map(doc).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WAL, synchronous commits, foreign keys, and migrations applied once and recorded.
+    #[tokio::test]
+    async fn pragmas_and_versioned_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arca.db");
+        let s = SqliteStore::open(&path).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(mode.to_ascii_lowercase(), "wal");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(fk, 1);
+        assert_eq!(
+            s.schema_version().await.unwrap(),
+            MIGRATIONS.last().unwrap().0
+        );
+        s.close().await;
+        // Reopening applies nothing twice.
+        let s = SqliteStore::open(&path).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        assert_eq!(n, MIGRATIONS.len() as i64);
+        assert!(s.put_meta_if_absent("x", b"1").await.unwrap());
+        assert!(!s.put_meta_if_absent("x", b"2").await.unwrap());
+        assert_eq!(s.get_meta("x").await.unwrap(), Some(b"1".to_vec()));
+    }
+}

@@ -58,7 +58,7 @@ pub struct TestServer {
     _tmp: Option<tempfile::TempDir>,
 }
 
-fn config(dir: &Path) -> Config {
+pub fn config(dir: &Path) -> Config {
     let mut c = Config {
         data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".into(),
