@@ -1,0 +1,247 @@
+//! The hot path must not touch the database or re-unwrap a key on every request: a store
+//! that counts its reads shows that, once a key is warm, encrypt, decrypt, sign and
+//! authenticate read nothing (audit records are written in the background, not read).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arca_core::model::{Key, KeyEvent, KeyVersion, Principal, Tenant};
+use arca_core::Result;
+use arca_crypto::SoftwareProvider;
+use arca_service::api::*;
+use arca_service::{Caller, Door, RequestMeta, Service, ServiceConfig, SystemClock};
+use arca_store::{ApiToken, AuditRecord, KeyFilter, KeyStore, KeyWrite, SqliteStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+/// A real SQLite store that counts every read of keys, material, tenants and tokens.
+struct Counting {
+    inner: SqliteStore,
+    reads: AtomicUsize,
+}
+
+impl Counting {
+    fn read(&self) {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl KeyStore for Counting {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.read();
+        self.inner.get_meta(name).await
+    }
+    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<bool> {
+        self.inner.put_meta_if_absent(name, value).await
+    }
+    async fn create_tenant(&self, t: &Tenant, k: &[u8]) -> Result<()> {
+        self.inner.create_tenant(t, k).await
+    }
+    async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>> {
+        self.read();
+        self.inner.get_tenant(id).await
+    }
+    async fn find_tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        self.read();
+        self.inner.find_tenant_by_name(name).await
+    }
+    async fn create_principal(&self, p: &Principal) -> Result<()> {
+        self.inner.create_principal(p).await
+    }
+    async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
+        self.read();
+        self.inner.get_principal(id).await
+    }
+    async fn create_token(&self, t: &ApiToken) -> Result<()> {
+        self.inner.create_token(t).await
+    }
+    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>> {
+        self.read();
+        self.inner.get_token(id).await
+    }
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        self.inner.touch_token(id, at).await
+    }
+    async fn write_key(&self, w: &KeyWrite) -> Result<()> {
+        self.inner.write_key(w).await
+    }
+    async fn get_key(&self, t: Uuid, id: Uuid) -> Result<Option<Key>> {
+        self.read();
+        self.inner.get_key(t, id).await
+    }
+    async fn find_key(&self, t: Uuid, n: &str) -> Result<Option<Key>> {
+        self.read();
+        self.inner.find_key(t, n).await
+    }
+    async fn list_keys(&self, t: Uuid, f: &KeyFilter, a: Option<Uuid>, l: u32) -> Result<Vec<Key>> {
+        self.read();
+        self.inner.list_keys(t, f, a, l).await
+    }
+    async fn get_versions(&self, k: Uuid) -> Result<Vec<KeyVersion>> {
+        self.read();
+        self.inner.get_versions(k).await
+    }
+    async fn get_material(&self, k: Uuid, v: u32) -> Result<Option<Vec<u8>>> {
+        self.read();
+        self.inner.get_material(k, v).await
+    }
+    async fn history(&self, k: Uuid) -> Result<Vec<KeyEvent>> {
+        self.read();
+        self.inner.history(k).await
+    }
+    async fn keys_due(&self, now: DateTime<Utc>, l: u32) -> Result<Vec<Key>> {
+        self.inner.keys_due(now, l).await
+    }
+    async fn create_alias(&self, t: Uuid, a: &str, k: Uuid) -> Result<()> {
+        self.inner.create_alias(t, a, k).await
+    }
+    async fn move_alias(&self, t: Uuid, a: &str, k: Uuid) -> Result<()> {
+        self.inner.move_alias(t, a, k).await
+    }
+    async fn delete_alias(&self, t: Uuid, a: &str) -> Result<()> {
+        self.inner.delete_alias(t, a).await
+    }
+    async fn list_aliases(&self, t: Uuid, k: Option<Uuid>) -> Result<Vec<(String, Uuid)>> {
+        self.read();
+        self.inner.list_aliases(t, k).await
+    }
+    async fn append_audit(&self, r: &[AuditRecord]) -> Result<()> {
+        self.inner.append_audit(r).await
+    }
+    async fn list_audit(&self, t: Option<Uuid>, l: u32) -> Result<Vec<AuditRecord>> {
+        self.read();
+        self.inner.list_audit(t, l).await
+    }
+}
+
+fn secret(b: &[u8]) -> Secret {
+    Secret::new(Zeroizing::new(b.to_vec()))
+}
+
+fn enc(text: &'static str) -> EncryptRequest {
+    EncryptRequest {
+        plaintext: secret(text.as_bytes()),
+        aad: None,
+        encryption_context: Default::default(),
+        encryption_algorithm: None,
+    }
+}
+
+fn sign() -> SignRequest {
+    SignRequest {
+        message: secret(b"m"),
+        message_type: Default::default(),
+        signing_algorithm: None,
+    }
+}
+
+fn dec(ciphertext: Bytes) -> DecryptRequest {
+    DecryptRequest {
+        ciphertext,
+        aad: None,
+        encryption_context: Default::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_requests_read_nothing_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Counting {
+        inner: SqliteStore::open(&dir.path().join("arca.db"))
+            .await
+            .unwrap(),
+        reads: AtomicUsize::new(0),
+    });
+    let svc = Service::new(
+        store.clone(),
+        Arc::new(SoftwareProvider),
+        Arc::new(SystemClock),
+        ServiceConfig::default(),
+    );
+    svc.unseal_dev(dir.path()).await.unwrap();
+    let first = svc.ensure_default_tenant().await.unwrap().unwrap();
+    let meta = || RequestMeta {
+        request_id: "t".into(),
+        source: "127.0.0.1".into(),
+        door: Door::Rest,
+    };
+    let token = first.token.token.to_string();
+    let admin = Caller {
+        principal: Arc::new(first.admin.clone()),
+        meta: meta(),
+    };
+    for (name, spec, usage) in [
+        ("aes", "AES_256", "ENCRYPT_DECRYPT"),
+        ("ec", "ECC_NIST_P256", "SIGN_VERIFY"),
+    ] {
+        let req: CreateKeyRequest = serde_json::from_value(
+            serde_json::json!({"name": name, "spec": spec, "usage": [usage]}),
+        )
+        .unwrap();
+        svc.create_key(&admin, req).await.unwrap();
+    }
+
+    // Warm up: first uses read the token, the key, its versions, material and the tenant KEK.
+    let caller = svc.authenticate(&token, meta()).await.unwrap();
+    let ct = svc
+        .encrypt(&caller, "aes", enc("warm"))
+        .await
+        .unwrap()
+        .ciphertext;
+    svc.sign(&caller, "ec", sign()).await.unwrap();
+    let warm = store.reads.load(Ordering::SeqCst);
+    assert!(warm > 0, "the warm-up read the store");
+
+    for _ in 0..50 {
+        let caller = svc.authenticate(&token, meta()).await.unwrap();
+        let c = svc
+            .encrypt(&caller, "aes", enc("hot"))
+            .await
+            .unwrap()
+            .ciphertext;
+        assert_eq!(
+            svc.decrypt(&caller, None, dec(c))
+                .await
+                .unwrap()
+                .plaintext
+                .expose(),
+            b"hot"
+        );
+        svc.decrypt(&caller, Some("aes"), dec(ct.clone()))
+            .await
+            .unwrap();
+        svc.sign(&caller, "ec", sign()).await.unwrap();
+        svc.generate_data_key(&caller, "aes", GenerateDataKeyRequest::default(), true)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.reads.load(Ordering::SeqCst),
+        warm,
+        "a warm request read the store"
+    );
+
+    // A write invalidates: the next use reads the key again, and then it is warm again.
+    svc.rotate_key(&caller, "aes", RotateRequest::default())
+        .await
+        .unwrap();
+    let after_write = store.reads.load(Ordering::SeqCst);
+    svc.encrypt(&caller, "aes", enc("x")).await.unwrap();
+    let reread = store.reads.load(Ordering::SeqCst);
+    assert!(reread > after_write, "the changed key was read again");
+    svc.encrypt(&caller, "aes", enc("y")).await.unwrap();
+    assert_eq!(
+        store.reads.load(Ordering::SeqCst),
+        reread,
+        "and then it is warm again"
+    );
+}
