@@ -80,10 +80,6 @@ pub trait KeyHandle: Send + Sync {
     fn oaep_decrypt(&self, _ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         Err(unsupported(self.spec(), "decrypt with RSA-OAEP"))
     }
-    /// The largest plaintext `oaep_encrypt` accepts.
-    fn oaep_max_plaintext(&self) -> usize {
-        0
-    }
     /// Signs a message or a digest.
     fn sign(&self, _alg: SigningAlgorithm, _kind: MessageType, _msg: &[u8]) -> Result<Vec<u8>> {
         Err(unsupported(self.spec(), "sign"))

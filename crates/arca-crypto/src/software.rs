@@ -635,13 +635,6 @@ impl KeyHandle for SoftwareKey {
         Ok(out)
     }
 
-    fn oaep_max_plaintext(&self) -> usize {
-        match &self.inner {
-            Inner::Rsa { enc, .. } => enc.max_plaintext_size(&OAEP_SHA256_MGF1SHA256),
-            _ => 0,
-        }
-    }
-
     fn oaep_decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let Inner::Rsa { dec, .. } = &self.inner else {
             return Err(Error::unprocessable(

@@ -719,19 +719,6 @@ fn lifecycle_action(
     })
 }
 
-/// The lifecycle actions, for documentation.
-pub const LIFECYCLE_ACTIONS: [&str; 9] = [
-    "activate",
-    "suspend",
-    "resume",
-    "deactivate",
-    "report-compromise",
-    "archive",
-    "recover",
-    "schedule-destruction",
-    "cancel-destruction",
-];
-
 async fn run_lifecycle(
     app: &AppState,
     caller: &Caller,

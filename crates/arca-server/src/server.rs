@@ -48,11 +48,6 @@ impl Running {
         self.service.flush_audit().await;
         self.store.close().await;
     }
-
-    /// Waits until the accept loop ends (on shutdown).
-    pub async fn wait(&mut self) {
-        let _ = (&mut self.accept).await;
-    }
 }
 
 /// Starts Arca on `cfg`: store, service, dev unseal, default tenant, TLS, listener, tasks.

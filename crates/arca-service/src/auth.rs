@@ -9,7 +9,6 @@ use arca_store::ApiToken;
 use aws_lc_rs::{constant_time, digest};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::cache::CachedToken;
@@ -129,14 +128,6 @@ impl Service {
             ));
         }
         Ok(cached.principal)
-    }
-
-    /// A principal by id (for bootstrap and tests).
-    pub async fn principal(&self, id: Uuid) -> Result<Principal> {
-        self.store
-            .get_principal(id)
-            .await?
-            .ok_or_else(|| Error::not_found("principal", id.to_string()))
     }
 }
 

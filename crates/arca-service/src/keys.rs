@@ -643,25 +643,7 @@ impl Service {
         caller: &Caller,
         req: CreateAliasRequest,
     ) -> Result<AliasInfo> {
-        let mut note = Note::default();
-        let r = async {
-            let alias = normalize_alias(&req.alias).to_string();
-            validate_name("alias", &alias)?;
-            let e = self.resolve(caller.tenant(), "key", &req.key).await?;
-            note.key(e.key.id);
-            note.set("alias", alias.clone());
-            self.authorize(caller, "CreateAlias", Some(&e.key))?;
-            self.store
-                .create_alias(caller.tenant(), &alias, e.key.id)
-                .await?;
-            self.cache.names.clear();
-            Ok(AliasInfo {
-                alias,
-                key_id: e.key.id,
-            })
-        }
-        .await;
-        self.done(caller, "CreateAlias", note, r).await
+        self.point_alias(caller, &req.alias, &req.key, false).await
     }
 
     /// Moves an alias to another key.
@@ -671,17 +653,39 @@ impl Service {
         alias: &str,
         req: MoveAliasRequest,
     ) -> Result<AliasInfo> {
+        self.point_alias(caller, alias, &req.key, true).await
+    }
+
+    /// Points an alias at a key: a new alias, or (`existing`) one that must exist already.
+    async fn point_alias(
+        &self,
+        caller: &Caller,
+        alias: &str,
+        key: &str,
+        existing: bool,
+    ) -> Result<AliasInfo> {
+        let action = if existing {
+            "UpdateAlias"
+        } else {
+            "CreateAlias"
+        };
         let mut note = Note::default();
         let r = async {
             let alias = normalize_alias(alias).to_string();
             validate_name("alias", &alias)?;
-            let e = self.resolve(caller.tenant(), "key", &req.key).await?;
+            let e = self.resolve(caller.tenant(), "key", key).await?;
             note.key(e.key.id);
             note.set("alias", alias.clone());
-            self.authorize(caller, "UpdateAlias", Some(&e.key))?;
-            self.store
-                .move_alias(caller.tenant(), &alias, e.key.id)
-                .await?;
+            self.authorize(caller, action, Some(&e.key))?;
+            if existing {
+                self.store
+                    .move_alias(caller.tenant(), &alias, e.key.id)
+                    .await?;
+            } else {
+                self.store
+                    .create_alias(caller.tenant(), &alias, e.key.id)
+                    .await?;
+            }
             self.cache.names.clear();
             Ok(AliasInfo {
                 alias,
@@ -689,7 +693,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "UpdateAlias", note, r).await
+        self.done(caller, action, note, r).await
     }
 
     /// Deletes an alias (the key stays).

@@ -68,9 +68,6 @@ impl KeyStore for Counting {
         self.read();
         self.inner.get_token(id).await
     }
-    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        self.inner.touch_token(id, at).await
-    }
     async fn write_key(&self, w: &KeyWrite) -> Result<()> {
         self.inner.write_key(w).await
     }

@@ -113,7 +113,6 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>>;
     async fn create_token(&self, t: &ApiToken) -> Result<()>;
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>>;
-    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
 
     /// Applies a [`KeyWrite`] in one transaction. Inserting a key whose name is taken by a
     /// key or an alias of the tenant fails with a conflict, as does a stale revision.

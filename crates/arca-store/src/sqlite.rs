@@ -298,16 +298,6 @@ impl KeyStore for SqliteStore {
         row.map(|r| token_from_row(&r)).transpose()
     }
 
-    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-            .bind(ms(at))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
     async fn write_key(&self, w: &KeyWrite) -> Result<()> {
         let k = &w.key;
         let id = k.id.to_string();
