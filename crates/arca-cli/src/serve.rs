@@ -68,18 +68,31 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
     // Write the CLI profile before announcing anything, so that once the first line is out
     // the client commands work.
     let mut wrote_profile = None;
+    let operator_profile = if args.profile_name == "default" {
+        "operator".to_string()
+    } else {
+        format!("{}-operator", args.profile_name)
+    };
     if let Some(first) = &running.first_start {
         if !args.no_profile {
             let path = profile_file.unwrap_or_else(profile::default_path);
             let mut pf = ProfileFile::load(&path).unwrap_or_default();
-            pf.profiles.insert(
-                args.profile_name.clone(),
-                Profile {
-                    server: Some(url.clone()),
-                    ca_cert: ca_abs.clone(),
-                    token: Some(first.token.token.to_string()),
-                },
-            );
+            let mut add = |name: &str, token: &str| {
+                pf.profiles.insert(
+                    name.to_string(),
+                    Profile {
+                        server: Some(url.clone()),
+                        ca_cert: ca_abs.clone(),
+                        token: Some(token.to_string()),
+                    },
+                );
+            };
+            if let Some((_, _, token)) = &first.admin {
+                add(&args.profile_name, token.token.as_str());
+            }
+            if let Some((_, token)) = &first.operator {
+                add(&operator_profile, token.token.as_str());
+            }
             pf.save(&path)
                 .with_context(|| "cannot write the CLI profile")?;
             wrote_profile = Some(path);
@@ -116,21 +129,36 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
         )?;
     }
     if let Some(first) = &running.first_start {
-        writeln!(
-            out,
-            "First start: created tenant {:?} and admin principal {:?}.",
-            first.tenant.name, first.admin.name
-        )?;
-        writeln!(
-            out,
-            "Admin API token (shown once, keep it safe):\n\n    {}\n",
-            first.token.token.as_str()
-        )?;
+        if let Some((tenant, admin, token)) = &first.admin {
+            writeln!(
+                out,
+                "First start: created tenant {:?} and admin principal {:?} (tenant-admin, crypto-user, auditor).",
+                tenant.name, admin.name
+            )?;
+            writeln!(
+                out,
+                "Admin API token (shown once, keep it safe):\n\n    {}\n",
+                token.token.as_str()
+            )?;
+        }
+        if let Some((op, token)) = &first.operator {
+            writeln!(
+                out,
+                "Created the system tenant and its operator {:?} (system-operator: tenants and the server, never keys).",
+                op.name
+            )?;
+            writeln!(
+                out,
+                "Operator API token (shown once, keep it safe):\n\n    {}\n",
+                token.token.as_str()
+            )?;
+        }
         if let Some(path) = &wrote_profile {
             writeln!(
                 out,
-                "Wrote CLI profile {:?} to {} (mode 0600): `arca key list` works now.",
+                "Wrote CLI profiles {:?} and {:?} to {} (mode 0600): `arca key list` works now.",
                 args.profile_name,
+                operator_profile,
                 path.display()
             )?;
         }

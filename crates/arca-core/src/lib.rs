@@ -2,6 +2,7 @@
 //! error type. Nothing here does I/O, so all of it is tested without a runtime, a store or a
 //! socket; the service crate composes it with real providers.
 
+pub mod access;
 pub mod error;
 pub mod lifecycle;
 pub mod model;

@@ -328,7 +328,16 @@ pub struct Tenant {
     pub id: Uuid,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// A disabled tenant's principals cannot authenticate; its keys stay intact.
     pub disabled: bool,
+    /// True for the built-in tenant of system operators, which holds no keys.
+    #[serde(default)]
+    pub system: bool,
+    /// A deleted tenant is a tombstone: its name and id are never reused.
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub settings: crate::access::TenantSettings,
 }
 
 /// A user or service that calls Arca.
@@ -337,8 +346,21 @@ pub struct Principal {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
-    pub roles: Vec<String>,
+    pub roles: Vec<crate::access::Role>,
+    /// Group names, for key policies and approval rules.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// `user` or `service`: informative only.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// A disabled principal cannot authenticate.
+    #[serde(default)]
+    pub disabled: bool,
     pub created_at: DateTime<Utc>,
+}
+
+fn default_kind() -> String {
+    "user".into()
 }
 
 /// A key's metadata. The material lives in its [`KeyVersion`]s, encrypted.
@@ -369,6 +391,9 @@ pub struct Key {
     pub next_rotation_at: Option<DateTime<Utc>>,
     pub last_rotated_at: Option<DateTime<Utc>>,
     pub primary_version: u32,
+    /// Who may do what with this key (versioned; see [`crate::access::decide`]).
+    #[serde(default)]
+    pub policy: crate::access::KeyPolicy,
     /// Optimistic-concurrency counter: bumped on every write, checked by the store.
     pub revision: i64,
 }

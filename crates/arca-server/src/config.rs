@@ -35,6 +35,10 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key of the server.
     pub key: Option<PathBuf>,
+    /// PEM certificates of the CAs whose client certificates are accepted (mutual TLS).
+    /// With it, a client may authenticate by certificate alone, through a binding of the
+    /// certificate to a principal; without it, no client certificate is asked for.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// HTTP limits.

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod rest;
+pub mod rest_identity;
 pub mod server;
 pub mod tls;
 

@@ -32,6 +32,11 @@ type App = Arc<AppState>;
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// The verified client certificate of a connection, put in each request's extensions by
+/// the accept loop.
+#[derive(Debug, Clone)]
+pub struct ClientCert(pub Arc<arca_core::access::CertInfo>);
+
 /// The request id, from `X-Request-Id` when the client sent a sane one, else generated.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -51,6 +56,9 @@ pub struct ErrorDetail {
     pub message: String,
     /// The request field at fault, when there is one.
     pub field: Option<String>,
+    /// With `needs_approval`: the approval request that was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_request_id: Option<String>,
 }
 
 fn error_response(
@@ -64,6 +72,7 @@ fn error_response(
             code: code.to_string(),
             message,
             field,
+            approval_request_id: None,
         },
     };
     (status, Json(body)).into_response()
@@ -87,7 +96,9 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::WrongState { .. } | Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-        Error::NotPermitted { .. } | Error::NeedsApproval { .. } => StatusCode::FORBIDDEN,
+        Error::NotPermitted { .. } => StatusCode::FORBIDDEN,
+        // Accepted, not done: the operation waits for its approvers.
+        Error::NeedsApproval { .. } => StatusCode::ACCEPTED,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Sealed | Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -104,7 +115,21 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut r = error_response(status, e.code(), message, e.field().map(str::to_string));
+        let mut r = match &e {
+            Error::NeedsApproval { request_id, .. } => (
+                status,
+                Json(ErrorBody {
+                    error: ErrorDetail {
+                        code: e.code().into(),
+                        message,
+                        field: None,
+                        approval_request_id: Some(request_id.clone()),
+                    },
+                }),
+            )
+                .into_response(),
+            _ => error_response(status, e.code(), message, e.field().map(str::to_string)),
+        };
         match &e {
             Error::Unauthenticated { .. } => {
                 r.headers_mut().insert(
@@ -126,8 +151,9 @@ impl IntoResponse for ApiError {
 /// The authenticated caller of a request.
 pub struct Authed(pub Caller);
 
-fn meta_of(parts: &Parts) -> RequestMeta {
+pub(crate) fn meta_of(parts: &Parts) -> RequestMeta {
     RequestMeta {
+        client_cert: parts.extensions.get::<ClientCert>().map(|c| c.0.clone()),
         request_id: parts
             .extensions
             .get::<RequestId>()
@@ -158,9 +184,12 @@ impl FromRequestParts<App> for Authed {
             .map(str::trim);
         match token {
             Some(t) => Ok(Authed(app.svc.authenticate(t, meta).await?)),
+            None if meta.client_cert.is_some() => {
+                Ok(Authed(app.svc.authenticate_certificate(meta).await?))
+            }
             None => {
                 let e = Error::Unauthenticated {
-                    message: "send an API token as `Authorization: Bearer <token>`".into(),
+                    message: "send a credential: `Authorization: Bearer <API token, session token or JWT>` or a client certificate".into(),
                 };
                 Err(ApiError(
                     app.svc.audit_refusal(&meta, None, "Authenticate", e).await,
@@ -258,6 +287,31 @@ impl JsonBody {
                     .svc
                     .audit_refusal(&caller.meta, Some(&caller.principal), action, e)
                     .await;
+                if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    Err(error_response(
+                        status,
+                        "unsupported_media_type",
+                        e.to_string(),
+                        None,
+                    ))
+                } else {
+                    Err(ApiError(e).into_response())
+                }
+            }
+        }
+    }
+
+    /// [`JsonBody::parse`] for a request that has no authenticated caller (yet).
+    pub async fn parse_anon<T: DeserializeOwned>(
+        self,
+        app: &AppState,
+        meta: &RequestMeta,
+        action: &str,
+    ) -> Result<T, Response> {
+        match self.parse_inner() {
+            Ok(v) => Ok(v),
+            Err((status, e)) => {
+                let e = app.svc.audit_refusal(meta, None, action, e).await;
                 if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
                     Err(error_response(
                         status,
@@ -965,7 +1019,15 @@ impl utoipa::Modify for BearerAuth {
     info(title = "Arca KMS", description = "REST API of the Arca key management system. Binary fields are standard base64. Errors are {\"error\":{\"code\",\"message\",\"field\"}}."),
     paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
-        encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, audit, healthz, readyz),
+        encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, audit, healthz, readyz,
+        crate::rest_identity::token, crate::rest_identity::logout,
+        crate::rest_identity::create_tenant, crate::rest_identity::list_tenants, crate::rest_identity::describe_tenant, crate::rest_identity::delete_tenant, crate::rest_identity::tenant_state,
+        crate::rest_identity::get_settings, crate::rest_identity::put_settings,
+        crate::rest_identity::create_principal, crate::rest_identity::list_principals, crate::rest_identity::describe_principal, crate::rest_identity::update_principal,
+        crate::rest_identity::create_token, crate::rest_identity::list_principal_tokens, crate::rest_identity::list_tokens, crate::rest_identity::revoke_token,
+        crate::rest_identity::create_binding, crate::rest_identity::list_bindings, crate::rest_identity::delete_binding,
+        crate::rest_identity::get_policy, crate::rest_identity::put_policy, crate::rest_identity::policy_versions, crate::rest_identity::rollback_policy,
+        crate::rest_identity::list_approvals, crate::rest_identity::describe_approval, crate::rest_identity::approval_action),
     components(schemas(ErrorBody, ErrorDetail, TransitionRequest, DeactivateRequest, ScheduleDestructionRequest, EmptyRequest)),
     modifiers(&BearerAuth)
 )]
@@ -1133,6 +1195,7 @@ pub fn router(state: App) -> Router {
         .route("/v1/aliases/{alias}", put(move_alias).delete(delete_alias))
         .route("/v1/audit", get(audit))
         .route("/v1/whoami", get(whoami))
+        .merge(crate::rest_identity::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), frame))
         .with_state(state)
@@ -1179,7 +1242,7 @@ mod tests {
                     message: "m".into(),
                     request_id: "r".into(),
                 },
-                StatusCode::FORBIDDEN,
+                StatusCode::ACCEPTED,
             ),
             (
                 Error::RateLimited {

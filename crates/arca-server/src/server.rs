@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::Config;
-use crate::rest::{self, AppState, PeerAddr};
+use crate::rest::{self, AppState, ClientCert, PeerAddr};
 
 /// A running server.
 pub struct Running {
@@ -143,9 +143,20 @@ async fn accept_loop(
                 }
                 Err(_) => return,
             };
+            // The verified client certificate (if any), once per connection.
+            let cert = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| crate::tls::cert_info(c.as_ref()))
+                .map(|c| ClientCert(Arc::new(c)));
             let svc = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(PeerAddr(peer));
+                    if let Some(c) = &cert {
+                        req.extensions_mut().insert(c.clone());
+                    }
                     app.clone().oneshot(req.map(axum::body::Body::new))
                 },
             );

@@ -120,11 +120,82 @@ pub fn server_config(cfg: &Config) -> Result<(Arc<rustls::ServerConfig>, Option<
         }
         _ => anyhow::bail!("tls.cert and tls.key must be set together"),
     };
-    let mut sc = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?;
+    let builder = match &cfg.tls.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in load_certs(ca)? {
+                roots.add(c).with_context(|| {
+                    format!("{} holds an unusable CA certificate", ca.display())
+                })?;
+            }
+            // Optional at the TLS layer: a request may still carry a bearer credential;
+            // a certificate that is sent must chain to these CAs or the handshake fails.
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .allow_unauthenticated()
+            .build()
+            .context("client CA configuration")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut sc = builder
         .with_single_cert(load_certs(&cert)?, load_key(&key)?)
         .context("the TLS certificate and key do not match")?;
     sc.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok((Arc::new(sc), ca))
+}
+
+/// What policies and bindings need to know of a verified client certificate.
+pub fn cert_info(der: &[u8]) -> Option<arca_core::access::CertInfo> {
+    use x509_parser::prelude::*;
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let mut info = arca_core::access::CertInfo {
+        subject: cert.subject().to_string(),
+        fingerprint: aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        ..Default::default()
+    };
+    let text = |a: &AttributeTypeAndValue<'_>| a.as_str().ok().map(str::to_string);
+    info.cn = cert.subject().iter_common_name().filter_map(text).collect();
+    info.o = cert
+        .subject()
+        .iter_organization()
+        .filter_map(text)
+        .collect();
+    info.ou = cert
+        .subject()
+        .iter_organizational_unit()
+        .filter_map(text)
+        .collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => info.san_dns.push(d.to_string()),
+                GeneralName::URI(u) => info.san_uri.push(u.to_string()),
+                GeneralName::RFC822Name(e) => info.san_email.push(e.to_string()),
+                GeneralName::IPAddress(ip) => {
+                    let addr = match ip.len() {
+                        4 => <[u8; 4]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        _ => None,
+                    };
+                    info.san_ip.extend(addr);
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(info)
 }

@@ -526,9 +526,24 @@ async fn another_tenants_keys_are_not_found() {
         .await;
     // A second tenant with its own principal and token.
     let svc = s.service();
-    let t2 = svc.create_tenant_record("other").await.unwrap();
+    use arca_core::access::{Role, TenantSettings};
+    let t2 = svc
+        .create_tenant_record(
+            "other",
+            TenantSettings {
+                allow_multiple_roles: true,
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .unwrap();
     let p2 = svc
-        .create_principal_record(t2.id, "intruder", vec!["admin".into()])
+        .create_principal_record(
+            t2.id,
+            "intruder",
+            vec![Role::TenantAdmin, Role::CryptoUser, Role::Auditor],
+        )
         .await
         .unwrap();
     let tok = svc.issue_token(&p2, "t", None).await.unwrap();

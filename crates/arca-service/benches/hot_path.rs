@@ -34,15 +34,11 @@ fn fixture(rt: &tokio::runtime::Runtime) -> Fixture {
         ));
         svc.unseal_dev(dir.path()).await.unwrap();
         let first = svc.ensure_default_tenant().await.unwrap().unwrap();
-        let meta = RequestMeta {
-            request_id: "bench".into(),
-            source: "127.0.0.1".into(),
-            door: Door::Rest,
-        };
-        let caller = Caller {
-            principal: Arc::new(first.admin),
-            meta,
-        };
+        let token = first.admin.unwrap().2.token.to_string();
+        let caller = svc
+            .authenticate(&token, RequestMeta::new("bench", "127.0.0.1", Door::Rest))
+            .await
+            .unwrap();
         for (name, spec, usage) in [
             ("aes", "AES_256", "ENCRYPT_DECRYPT"),
             ("p256", "ECC_NIST_P256", "SIGN_VERIFY"),
@@ -58,7 +54,7 @@ fn fixture(rt: &tokio::runtime::Runtime) -> Fixture {
         Fixture {
             svc,
             caller,
-            token: first.token.token.to_string(),
+            token,
             _dir: dir,
         }
     })
@@ -90,11 +86,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("authenticate", |b| {
         b.to_async(&rt).iter(|| async {
-            let meta = RequestMeta {
-                request_id: "b".into(),
-                source: "127.0.0.1".into(),
-                door: Door::Rest,
-            };
+            let meta = RequestMeta::new("b", "127.0.0.1", Door::Rest);
             f.svc.authenticate(&f.token, meta).await.unwrap()
         })
     });

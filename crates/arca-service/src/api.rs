@@ -6,9 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use arca_core::access::{
+    ApprovalRequest, ApprovalStatus, KeyPolicy, Role, Statement, TenantSettings,
+};
 use arca_core::model::{
     DeactivationReason, EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, MacAlgorithm,
-    MessageType, Origin, SigningAlgorithm,
+    MessageType, Origin, Principal, SigningAlgorithm,
 };
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -151,31 +154,50 @@ pub struct CreateKeyRequest {
     /// SPKI (DER or PEM) for asymmetric ones.
     #[serde(default)]
     pub material: Option<Secret>,
+    /// The key's policy statements. Default: the tenant's `default_key_policy`.
+    #[serde(default)]
+    pub policy: Option<Vec<Statement>>,
 }
 
 /// Changes a key's descriptive fields, schedule and dates. Absent fields stay as they are;
 /// `null` clears an optional one.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Replaces all tags.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub meta: Option<serde_json::Value>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<u32>)]
     pub rotation_period_days: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub protect_stop_date: Option<Option<DateTime<Utc>>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub deactivation_date: Option<Option<DateTime<Utc>>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub activation_date: Option<Option<DateTime<Utc>>>,
 }
@@ -606,7 +628,7 @@ pub struct RandomResponse {
 }
 
 /// Exports a version's material (keys created extractable only).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     /// Default: the primary version.
@@ -631,5 +653,262 @@ pub struct WhoAmI {
     pub principal_id: Uuid,
     pub principal: String,
     pub tenant_id: Uuid,
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
+    pub groups: Vec<String>,
+    /// How the caller proved who it is: `api_token`, `session`, `certificate`, `jwt`.
+    pub credential: String,
+}
+
+/// Creates a tenant with its first tenant-admin, whose API token is shown once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    pub name: String,
+    /// The first tenant-admin's name (default `admin`).
+    #[serde(default)]
+    pub admin_name: Option<String>,
+    #[serde(default)]
+    pub settings: Option<TenantSettings>,
+}
+
+/// A tenant as the system operator sees it (never its KEK).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TenantInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub disabled: bool,
+    pub system: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    pub settings: TenantSettings,
+}
+
+/// What creating a tenant made.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TenantCreated {
+    pub tenant: TenantInfo,
+    pub admin: Principal,
+    /// Shown once.
+    pub admin_token: String,
+}
+
+/// Tenants.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TenantList {
+    pub tenants: Vec<TenantInfo>,
+}
+
+/// Creates a principal (a user or a service) in the caller's tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePrincipalRequest {
+    pub name: String,
+    pub roles: Vec<Role>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// `user` (default) or `service`.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// Changes a principal's roles, groups or disabled flag; absent fields stay.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePrincipalRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<Role>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+/// Principals of a tenant.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PrincipalList {
+    pub principals: Vec<Principal>,
+}
+
+/// Issues an API token for a principal.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// A label for listings.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Lifetime in seconds (default: no expiry; at most 10 years).
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// A token as issued: the secret is shown once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    pub id: String,
+    pub principal_id: Uuid,
+    pub token: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A token's metadata (never its secret or hash).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    pub id: String,
+    pub principal_id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Tokens.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// How an external identity maps to a principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BindingKind {
+    /// SHA-256 of the client certificate (lower-case hex).
+    CertificateFingerprint,
+    /// The certificate subject, RFC 4514 style (`CN=app,OU=zone-a,O=Example`).
+    CertificateSubject,
+    /// One subject alternative name (DNS name, URI, e-mail or IP address).
+    CertificateSan,
+    /// The mapped claim of a JWT from a configured issuer (`value` is the claim's value).
+    Jwt,
+}
+
+impl BindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindingKind::CertificateFingerprint => "certificate-fingerprint",
+            BindingKind::CertificateSubject => "certificate-subject",
+            BindingKind::CertificateSan => "certificate-san",
+            BindingKind::Jwt => "jwt",
+        }
+    }
+}
+
+/// Maps a certificate or a JWT identity to a principal.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBindingRequest {
+    pub kind: BindingKind,
+    pub value: String,
+    /// For `jwt`: the issuer (`iss`) as configured.
+    #[serde(default)]
+    pub issuer: Option<String>,
+}
+
+/// A credential binding.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BindingInfo {
+    pub id: String,
+    pub tenant_id: Uuid,
+    pub principal_id: Uuid,
+    pub kind: BindingKind,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Bindings.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BindingList {
+    pub bindings: Vec<BindingInfo>,
+}
+
+/// Replaces a key's policy statements (a new version).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPolicyRequest {
+    pub statements: Vec<Statement>,
+}
+
+/// Rolls a key's policy back to an earlier version's statements (as a new version).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackPolicyRequest {
+    pub version: u32,
+}
+
+/// Every version of a key's policy, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyVersions {
+    pub versions: Vec<KeyPolicy>,
+}
+
+/// Approval requests.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalList {
+    pub approvals: Vec<ApprovalRequest>,
+    pub next_cursor: Option<String>,
+}
+
+/// Lists approval requests.
+#[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListApprovalsQuery {
+    #[serde(default)]
+    pub status: Option<ApprovalStatus>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// An approver's vote.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoteRequest {
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// The result of executing an approved request: the operation's own response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecutedApproval {
+    pub approval: ApprovalRequest,
+    pub result: ApprovalResult,
+}
+
+/// What an approved operation returned, as its own endpoint would have.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ApprovalResult {
+    Key(Box<KeyInfo>),
+    Export(ExportResponse),
+    Policy(KeyPolicy),
+    Settings(TenantSettings),
+    Tenant(TenantInfo),
+}
+
+/// Trades a credential (or a refresh token) for a short-lived session.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// `credential` (default): the bearer credential of this request starts a session;
+    /// `refresh_token`: the `refresh_token` field continues one.
+    #[serde(default)]
+    pub grant_type: Option<String>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// A session's tokens (OAuth 2.0 token response shape).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionTokens {
+    pub access_token: String,
+    pub token_type: String,
+    /// Seconds the access token is valid.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub refresh_expires_in: u64,
+    pub session_id: Uuid,
 }

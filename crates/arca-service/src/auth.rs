@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use zeroize::Zeroizing;
 
 use crate::cache::CachedToken;
-use crate::{Caller, Note, RequestMeta, Service};
+use crate::{Caller, Credential, Note, RequestMeta, Service};
 
 /// The prefix that makes Arca tokens recognisable (to people and to secret scanners).
 pub const TOKEN_PREFIX: &str = "arca_";
@@ -77,25 +77,105 @@ impl Service {
         })
     }
 
-    /// Authenticates a bearer token. A failure is audited and says only that the token is
-    /// not valid, whatever the reason, so that it teaches an attacker nothing.
+    /// Authenticates a bearer credential: an API token (`arca_…`), one of Arca's session
+    /// access tokens, or a JWT of a configured issuer. A failure is audited and says little
+    /// about why, so that it teaches an attacker nothing; repeated failures from one address
+    /// meet a growing back-off.
     pub async fn authenticate(&self, token: &str, meta: RequestMeta) -> Result<Caller> {
-        let r = self.authenticate_inner(token).await;
+        let ip = meta.source_ip();
+        let r = async {
+            self.limits.admit_source(ip, self.now())?;
+            if token.starts_with(TOKEN_PREFIX) {
+                let id = token_id(token).ok_or_else(|| {
+                    unauthenticated("the bearer token is not a valid Arca API token")
+                })?;
+                let p = self.authenticate_api_token(id, token).await?;
+                Ok((p, Credential::ApiToken(id.to_string())))
+            } else if token.split('.').count() == 3 {
+                let iss = token
+                    .split('.')
+                    .nth(1)
+                    .and_then(|c| {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(c)
+                            .ok()
+                    })
+                    .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
+                    .and_then(|c| c.get("iss").and_then(|i| i.as_str()).map(String::from));
+                if iss.as_deref() == Some(crate::sessions::SESSION_ISSUER) {
+                    self.verify_access_token(token).await
+                } else {
+                    self.verify_jwt(token).await
+                }
+            } else {
+                Err(unauthenticated(
+                    "the bearer credential is not an Arca API token, session token or JWT",
+                ))
+            }
+        }
+        .await;
+        let id = if r.is_err() {
+            token_id(token).map(String::from)
+        } else {
+            None
+        };
+        self.admit_with_note(r, meta, ip, id).await
+    }
+
+    /// The common end of every authentication: the principal and tenant must be enabled,
+    /// the principal within its rate; failures are counted and audited.
+    pub(crate) async fn admit(
+        &self,
+        r: Result<(Arc<Principal>, Credential)>,
+        meta: RequestMeta,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Caller> {
+        self.admit_with_note(r, meta, ip, None).await
+    }
+
+    async fn admit_with_note(
+        &self,
+        r: Result<(Arc<Principal>, Credential)>,
+        meta: RequestMeta,
+        ip: Option<std::net::IpAddr>,
+        token_id: Option<String>,
+    ) -> Result<Caller> {
+        let r = match r {
+            Ok((p, c)) => self.check_active(&p).await.map(|_| (p, c)),
+            Err(e) => Err(e),
+        };
         match r {
-            Ok(principal) => Ok(Caller { principal, meta }),
+            Ok((principal, credential)) => {
+                self.limits.succeeded(ip);
+                if let Err(e) = self.limits.admit_principal(principal.id, self.now()) {
+                    return Err(self
+                        .audit_refusal(&meta, Some(&principal), "Authenticate", e)
+                        .await);
+                }
+                Ok(Caller {
+                    principal,
+                    meta,
+                    credential,
+                    approval: None,
+                })
+            }
             Err(e) => {
+                if matches!(e, Error::Unauthenticated { .. }) {
+                    self.limits.failed(ip, self.now());
+                }
                 let mut note = Note::default();
-                if let Some(id) = token_id(token) {
+                if let Some(id) = token_id {
                     note.set("token_id", id);
+                }
+                if let Some(c) = &meta.client_cert {
+                    note.set("certificate", c.fingerprint.clone());
                 }
                 self.finish(&meta, None, "Authenticate", note, Err(e)).await
             }
         }
     }
 
-    async fn authenticate_inner(&self, token: &str) -> Result<Arc<Principal>> {
-        let id = token_id(token)
-            .ok_or_else(|| unauthenticated("the bearer token is not an Arca API token"))?;
+    async fn authenticate_api_token(&self, id: &str, token: &str) -> Result<Arc<Principal>> {
         let presented = hash(token);
         let cached = match self.cache.tokens.get(&id.to_string()) {
             Some(c) => c,
@@ -126,6 +206,20 @@ impl Service {
             return Err(unauthenticated(
                 "the API token is not valid (expired or revoked)",
             ));
+        }
+        if crate::identity::touch_due(cached.token.last_used_at, now) {
+            // Last-used time, written at most once a minute per token and off the request
+            // path: a failed write costs only accuracy.
+            let mut c = cached.clone();
+            c.token.last_used_at = Some(now);
+            self.cache.tokens.insert(id.to_string(), c);
+            let store = self.store.clone();
+            let id = id.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_token(&id, now).await {
+                    tracing::warn!(error = %e, "could not record a token's last use");
+                }
+            });
         }
         Ok(cached.principal)
     }

@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use arca_core::access::{Effect, Role, Statement, TenantSettings};
 use arca_core::model::{Principal, Tenant};
 use arca_core::{Error, Result};
 use arca_crypto::DevUnsealFile;
-use uuid::Uuid;
 
 use crate::{IssuedToken, Service};
 
@@ -20,9 +20,10 @@ pub const ADMIN_PRINCIPAL: &str = "admin";
 /// What a first start created and must show once.
 #[derive(Debug)]
 pub struct FirstStart {
-    pub tenant: Tenant,
-    pub admin: Principal,
-    pub token: IssuedToken,
+    /// The default tenant, its admin and the admin's token.
+    pub admin: Option<(Tenant, Principal, IssuedToken)>,
+    /// The first system operator (tenants, server) and its token.
+    pub operator: Option<(Principal, IssuedToken)>,
 }
 
 impl Service {
@@ -59,65 +60,54 @@ impl Service {
         Ok(())
     }
 
-    /// Creates the default tenant and its admin principal with a first API token, unless
-    /// they exist. Returns what was created, so the caller can show the token once.
+    /// First start: creates the system tenant with its operator, and the default tenant
+    /// with its admin, each with a first API token, unless they exist. Returns what was
+    /// created, so the caller can show the tokens once.
+    ///
+    /// The default tenant is made for a developer's laptop: it allows combined roles, its
+    /// admin holds tenant-admin, crypto-user and auditor, and its default key policy grants
+    /// crypto-users the use of new keys. Tenants created later start strict (one role per
+    /// principal, nobody uses a key until its policy says so).
     pub async fn ensure_default_tenant(&self) -> Result<Option<FirstStart>> {
+        let operator = self.ensure_system_tenant().await?;
         if self
             .store
             .find_tenant_by_name(DEFAULT_TENANT)
             .await?
             .is_some()
         {
-            return Ok(None);
+            // An older data directory: only the system tenant was missing.
+            return Ok(operator.map(|operator| FirstStart {
+                admin: None,
+                operator: Some(operator),
+            }));
         }
-        let tenant = self.create_tenant_record(DEFAULT_TENANT).await?;
-        let admin = Principal {
-            id: Uuid::now_v7(),
-            tenant_id: tenant.id,
-            name: ADMIN_PRINCIPAL.to_string(),
-            roles: vec!["admin".to_string()],
-            created_at: self.now(),
+        let settings = TenantSettings {
+            allow_multiple_roles: true,
+            default_key_policy: vec![Statement {
+                sid: Some("crypto-users-use-new-keys".into()),
+                effect: Effect::Allow,
+                principals: vec!["role:crypto-user".into()],
+                actions: vec!["*".into()],
+                conditions: Default::default(),
+            }],
+            ..Default::default()
         };
-        self.store.create_principal(&admin).await?;
+        let tenant = self
+            .create_tenant_record(DEFAULT_TENANT, settings, false)
+            .await?;
+        let admin = self
+            .create_principal_record(
+                tenant.id,
+                ADMIN_PRINCIPAL,
+                vec![Role::TenantAdmin, Role::CryptoUser, Role::Auditor],
+            )
+            .await?;
         let token = self.issue_token(&admin, "bootstrap", None).await?;
         tracing::info!(tenant = %tenant.id, principal = %admin.id, "created default tenant and admin principal");
         Ok(Some(FirstStart {
-            tenant,
-            admin,
-            token,
+            admin: Some((tenant, admin, token)),
+            operator,
         }))
-    }
-
-    /// Creates a tenant with a fresh KEK wrapped by the root of trust.
-    pub async fn create_tenant_record(&self, name: &str) -> Result<Tenant> {
-        let root = self.root()?;
-        let kek = self.crypto.random(32)?;
-        let wrapped = root.wrap(&kek)?;
-        let tenant = Tenant {
-            id: Uuid::now_v7(),
-            name: name.to_string(),
-            created_at: self.now(),
-            disabled: false,
-        };
-        self.store.create_tenant(&tenant, &wrapped).await?;
-        Ok(tenant)
-    }
-
-    /// Creates a principal in a tenant (identity management proper comes with roles).
-    pub async fn create_principal_record(
-        &self,
-        tenant: Uuid,
-        name: &str,
-        roles: Vec<String>,
-    ) -> Result<Principal> {
-        let p = Principal {
-            id: Uuid::now_v7(),
-            tenant_id: tenant,
-            name: name.to_string(),
-            roles,
-            created_at: self.now(),
-        };
-        self.store.create_principal(&p).await?;
-        Ok(p)
     }
 }

@@ -10,7 +10,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arca_core::model::{Key, KeyVersion, Principal};
+use arca_core::model::{Key, KeyVersion, Principal, Tenant};
 use arca_crypto::KeyHandle;
 use arca_store::ApiToken;
 use uuid::Uuid;
@@ -118,6 +118,10 @@ pub struct Caches {
     pub names: Bounded<(Uuid, String), Uuid>,
     pub keks: Bounded<Uuid, Arc<Zeroizing<Vec<u8>>>>,
     pub tokens: Bounded<String, CachedToken>,
+    pub tenants: Bounded<Uuid, Arc<Tenant>>,
+    pub sessions: Bounded<Uuid, crate::sessions::CachedSession>,
+    /// Credential bindings (certificate, JWT identity) to their principal.
+    pub bindings: Bounded<String, Arc<Principal>>,
 }
 
 impl Caches {
@@ -127,6 +131,9 @@ impl Caches {
             names: Bounded::new(capacity, ttl),
             keks: Bounded::new(1024, ttl),
             tokens: Bounded::new(capacity, ttl),
+            tenants: Bounded::new(1024, ttl),
+            sessions: Bounded::new(capacity, ttl),
+            bindings: Bounded::new(capacity, ttl),
         }
     }
 

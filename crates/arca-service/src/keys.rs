@@ -23,7 +23,8 @@ const MAX_META_BYTES: usize = 16 * 1024;
 const ROTATION_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
 
 /// A lifecycle move requested by a caller, of a key or of one version.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LifecycleAction {
     Activate,
     Suspend,
@@ -64,7 +65,7 @@ impl LifecycleAction {
         })
     }
 
-    fn audit_action(&self) -> &'static str {
+    pub(crate) fn audit_action(&self) -> &'static str {
         match self {
             LifecycleAction::Activate => "ActivateKey",
             LifecycleAction::Suspend => "SuspendKey",
@@ -206,7 +207,7 @@ fn validate_dates(key: &Key) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn event(
+pub(crate) fn event(
     key: &Key,
     version: Option<u32>,
     at: DateTime<Utc>,
@@ -260,11 +261,25 @@ impl Service {
     /// cached copy.
     pub(crate) async fn commit(
         &self,
+        key: Key,
+        expected: Option<i64>,
+        versions_after: &[KeyVersion],
+        changed: Vec<VersionWrite>,
+        events: Vec<KeyEvent>,
+    ) -> Result<Key> {
+        self.commit_with(key, expected, versions_after, changed, events, vec![])
+            .await
+    }
+
+    /// [`Service::commit`] with records written in the same transaction.
+    pub(crate) async fn commit_with(
+        &self,
         mut key: Key,
         expected: Option<i64>,
         versions_after: &[KeyVersion],
         changed: Vec<VersionWrite>,
         events: Vec<KeyEvent>,
+        records: Vec<arca_store::Record>,
     ) -> Result<Key> {
         key.revision = expected.map(|r| r + 1).unwrap_or(1);
         key.updated_at = self.now();
@@ -276,6 +291,7 @@ impl Service {
                 versions: changed,
                 events,
                 next_due_at,
+                records,
             })
             .await?;
         self.cache.invalidate_key(key.id);
@@ -320,11 +336,12 @@ impl Service {
     async fn create_key_inner(
         &self,
         caller: &Caller,
-        req: CreateKeyRequest,
+        mut req: CreateKeyRequest,
         note: &mut Note,
     ) -> Result<KeyInfo> {
         self.authorize(caller, "CreateKey", None)?;
         validate_name("name", &req.name)?;
+        let policy = self.initial_policy(caller, req.policy.take()).await?;
         let description = req.description.unwrap_or_default();
         validate_description("description", &description)?;
         validate_tags("tags", &req.tags)?;
@@ -418,6 +435,7 @@ impl Service {
                 .map(|d| now + Duration::days(d as i64)),
             last_rotated_at: None,
             primary_version: 1,
+            policy,
             revision: 0,
         };
         validate_dates(&key)?;
@@ -447,8 +465,9 @@ impl Service {
             Some(state),
             None,
         );
+        let rec = crate::identity::policy_record(key.tenant_id, key.id, &key.policy)?;
         let key = self
-            .commit(key, None, &versions, vec![vw], vec![ev])
+            .commit_with(key, None, &versions, vec![vw], vec![ev], vec![rec])
             .await?;
         Ok(key_info(&key, &versions, vec![], now))
     }
@@ -505,12 +524,20 @@ impl Service {
             .await?;
         let more = keys.len() > limit as usize;
         let mut out = Vec::with_capacity(keys.len().min(limit as usize));
+        let last_seen = keys.iter().take(limit as usize).next_back().map(|k| k.id);
         for k in keys.into_iter().take(limit as usize) {
+            // A crypto-user sees the keys its policies let it describe, no others.
+            if !matches!(
+                self.decide(caller, "DescribeKey", Some(&k), None),
+                arca_core::access::Decision::Allow(_)
+            ) {
+                continue;
+            }
             let versions = self.store.get_versions(k.id).await?;
             out.push(self.info(&k, &versions).await?);
         }
         let next_cursor = if more {
-            out.last().map(|k| k.id.to_string())
+            last_seen.map(|k| k.to_string())
         } else {
             None
         };
@@ -544,6 +571,7 @@ impl Service {
         let (mut key, versions) = self.fresh(caller, reference).await?;
         note.key(key.id);
         self.authorize(caller, "UpdateKey", Some(&key))?;
+        let replay = serde_json::to_value(&req).map_err(|e| Error::internal(e.to_string()))?;
         if key.state.is_destroyed() {
             return Err(Error::WrongState {
                 operation: "update".into(),
@@ -604,6 +632,22 @@ impl Service {
         validate_dates(&key)?;
         if key == before {
             return self.info(&key, &versions).await;
+        }
+        // Turning off automatic rotation or a scheduled end of use weakens the key's
+        // protection: a separate action that policies and quorum rules can single out.
+        let weakens = (before.rotation_period_days.is_some() && key.rotation_period_days.is_none())
+            || (before.protect_stop_date.is_some() && key.protect_stop_date.is_none())
+            || (before.deactivation_date.is_some() && key.deactivation_date.is_none());
+        if weakens {
+            note.set("disables_protection", true);
+            self.authorize(caller, "DisableKeyProtection", Some(&before))?;
+            self.gate(caller, "DisableKeyProtection", Some(&before), || {
+                crate::approvals::Pending::UpdateKey {
+                    key: before.id,
+                    req: replay.clone(),
+                }
+            })
+            .await?;
         }
         let ev = event(
             &key,
@@ -869,6 +913,15 @@ impl Service {
         let (key, versions) = self.fresh(caller, reference).await?;
         note.key(key.id);
         self.authorize(caller, action.audit_action(), Some(&key))?;
+        self.gate(caller, action.audit_action(), Some(&key), || {
+            crate::approvals::Pending::Lifecycle {
+                key: key.id,
+                version,
+                action: action.clone(),
+                reason: reason.clone(),
+            }
+        })
+        .await?;
         if let Some(r) = &reason {
             if r.len() > 1024 {
                 return Err(Error::invalid("reason", "at most 1024 bytes"));

@@ -9,6 +9,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub use arca_core::access::Door;
+use arca_core::access::{CertInfo, Decision, RequestFacts};
 use arca_core::model::{Key, KeyVersion, Principal};
 use arca_core::names::KeyRef;
 use arca_core::{Error, Result};
@@ -18,12 +20,16 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub mod api;
+mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod cache;
 pub mod clock;
+mod identity;
 pub(crate) mod keys;
+pub mod limits;
+pub mod sessions;
 pub use keys::LifecycleAction;
 mod ops;
 mod tasks;
@@ -31,6 +37,9 @@ mod tasks;
 pub use auth::IssuedToken;
 pub use cache::KeyEntry;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use identity::SYSTEM_TENANT;
+pub use limits::LimitsConfig;
+pub use sessions::JwtIssuer;
 
 /// Settings of the service (the `[service]` table of the configuration file).
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -46,6 +55,14 @@ pub struct ServiceConfig {
     pub max_plaintext_bytes: usize,
     /// Seconds between runs of the lifecycle task (dates, destruction, rotation).
     pub lifecycle_interval_secs: u64,
+    /// Lifetime of a session access token, in seconds (default 300).
+    pub session_ttl_secs: u64,
+    /// Lifetime of a session's refresh token, in seconds (default 8 h).
+    pub refresh_ttl_secs: u64,
+    /// Rate limits and authentication back-off.
+    pub limits: limits::LimitsConfig,
+    /// Issuers whose JWTs are accepted as credentials.
+    pub jwt_issuers: Vec<sessions::JwtIssuer>,
 }
 
 impl Default for ServiceConfig {
@@ -56,27 +73,10 @@ impl Default for ServiceConfig {
             cache_ttl_secs: 30,
             max_plaintext_bytes: 64 * 1024,
             lifecycle_interval_secs: 10,
-        }
-    }
-}
-
-/// Which door a request came through (for audit, and for policy conditions later).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Door {
-    Rest,
-    Kmip,
-    Aws,
-    System,
-}
-
-impl Door {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Door::Rest => "rest",
-            Door::Kmip => "kmip",
-            Door::Aws => "aws",
-            Door::System => "system",
+            session_ttl_secs: 300,
+            refresh_ttl_secs: 8 * 3600,
+            limits: Default::default(),
+            jwt_issuers: Vec::new(),
         }
     }
 }
@@ -85,9 +85,57 @@ impl Door {
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
     pub request_id: String,
-    /// The client's address.
+    /// The client's address (`ip:port` or `ip`).
     pub source: String,
     pub door: Door,
+    /// The verified client certificate of the connection, if the client sent one.
+    pub client_cert: Option<Arc<CertInfo>>,
+}
+
+impl RequestMeta {
+    /// Meta for a request without a client certificate.
+    pub fn new(request_id: impl Into<String>, source: impl Into<String>, door: Door) -> Self {
+        RequestMeta {
+            request_id: request_id.into(),
+            source: source.into(),
+            door,
+            client_cert: None,
+        }
+    }
+
+    /// The client's IP address, when the source is one.
+    pub fn source_ip(&self) -> Option<std::net::IpAddr> {
+        self.source
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .or_else(|_| self.source.parse())
+            .ok()
+    }
+}
+
+/// How a caller proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API token, by its public id.
+    ApiToken(String),
+    /// A session access token, by session id.
+    Session(Uuid),
+    /// A client certificate, by SHA-256 fingerprint.
+    Certificate(String),
+    /// A JWT from a configured issuer.
+    Jwt(String),
+}
+
+impl Credential {
+    /// The kind, for audit and `whoami`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Credential::ApiToken(_) => "api_token",
+            Credential::Session(_) => "session",
+            Credential::Certificate(_) => "certificate",
+            Credential::Jwt(_) => "jwt",
+        }
+    }
 }
 
 /// An authenticated caller.
@@ -95,6 +143,9 @@ pub struct RequestMeta {
 pub struct Caller {
     pub principal: Arc<Principal>,
     pub meta: RequestMeta,
+    pub credential: Credential,
+    /// Set only while the service executes an approved request on its requester's behalf.
+    pub(crate) approval: Option<Uuid>,
 }
 
 impl Caller {
@@ -135,6 +186,9 @@ pub struct Service {
     config: ServiceConfig,
     cache: cache::Caches,
     audit: audit::AuditWriter,
+    limits: limits::Limits,
+    session_key: RwLock<Option<Arc<sessions::SessionKey>>>,
+    jwks: sessions::JwksCache,
 }
 
 impl Service {
@@ -156,9 +210,12 @@ impl Service {
             crypto,
             root: RwLock::new(None),
             clock,
+            limits: limits::Limits::new(&config.limits),
             config,
             cache,
             audit,
+            session_key: RwLock::new(None),
+            jwks: Default::default(),
         }
     }
 
@@ -268,20 +325,58 @@ impl Service {
         note: Note,
         result: Result<T>,
     ) -> Result<T> {
+        let mut note = note;
+        note.set("credential", caller.credential.kind());
+        if let Some(a) = caller.approval {
+            note.set("approval_id", a.to_string());
+        }
         self.finish(&caller.meta, Some(&caller.principal), action, note, result)
             .await
     }
 
-    /// The authorization hook every operation passes through. Today a principal may do
-    /// everything in its own tenant (lookups are already confined to it); roles, key
-    /// policies and quorum approvals plug in here.
-    pub(crate) fn authorize(
+    /// The authorization check every operation passes through: the caller's roles, then
+    /// the key's policy (see [`arca_core::access::decide`]). Lookups are already confined
+    /// to the caller's tenant, so another tenant's key never reaches here.
+    pub(crate) fn authorize(&self, caller: &Caller, action: &str, key: Option<&Key>) -> Result<()> {
+        self.authorize_ctx(caller, action, key, None)
+    }
+
+    /// [`Service::authorize`] for an operation that carries an encryption context, which
+    /// policy conditions may test.
+    pub(crate) fn authorize_ctx(
         &self,
-        _caller: &Caller,
-        _action: &str,
-        _key: Option<&Key>,
+        caller: &Caller,
+        action: &str,
+        key: Option<&Key>,
+        ctx: Option<&api::EncryptionContext>,
     ) -> Result<()> {
-        Ok(())
+        match self.decide(caller, action, key, ctx) {
+            Decision::Allow(_) => Ok(()),
+            Decision::Deny(message) => Err(Error::NotPermitted { message }),
+        }
+    }
+
+    /// The decision without the error, for filters (a listing shows what may be described).
+    pub(crate) fn decide(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key: Option<&Key>,
+        ctx: Option<&api::EncryptionContext>,
+    ) -> Decision {
+        let p = &caller.principal;
+        let facts = RequestFacts {
+            principal_id: p.id,
+            principal_name: &p.name,
+            roles: &p.roles,
+            groups: &p.groups,
+            source: caller.meta.source_ip(),
+            door: caller.meta.door,
+            cert: caller.meta.client_cert.as_deref(),
+            now: self.now(),
+            encryption_context: ctx,
+        };
+        arca_core::access::decide(&facts, action, key.map(|k| &k.policy))
     }
 
     /// A tenant's KEK, unwrapped by the root of trust (cached).
@@ -444,6 +539,8 @@ impl Service {
             principal: caller.principal.name.clone(),
             tenant_id: caller.principal.tenant_id,
             roles: caller.principal.roles.clone(),
+            groups: caller.principal.groups.clone(),
+            credential: caller.credential.kind().to_string(),
         });
         self.done(caller, "WhoAmI", Note::default(), r).await
     }

@@ -768,6 +768,17 @@ impl Service {
                     },
                 });
             }
+            let version = v.version;
+            let key_id = e.key.id;
+            self.gate(caller, "ExportKey", Some(&e.key), || {
+                crate::approvals::Pending::Export {
+                    key: key_id,
+                    req: ExportRequest {
+                        key_version: Some(version),
+                    },
+                }
+            })
+            .await?;
             let m = self.load_material(&e.key, v).await?;
             let (format, material) = if e.key.spec.symmetric_len().is_some() {
                 ("RAW", m.secret)

@@ -82,11 +82,11 @@ impl Service {
         let expected = key.revision;
         let mut events = Vec::new();
         let mut writes: Vec<VersionWrite> = Vec::new();
-        let meta = RequestMeta {
-            request_id: format!("lifecycle-{}", uuid::Uuid::now_v7()),
-            source: "arca".into(),
-            door: Door::System,
-        };
+        let meta = RequestMeta::new(
+            format!("lifecycle-{}", uuid::Uuid::now_v7()),
+            "arca",
+            Door::System,
+        );
 
         // Dates.
         let (eff, reason) = lifecycle::effective_state(&key, now);

@@ -9,8 +9,8 @@ use arca_core::model::{Key, KeyEvent, KeyVersion, Principal, Tenant};
 use arca_core::Result;
 use arca_crypto::SoftwareProvider;
 use arca_service::api::*;
-use arca_service::{Caller, Door, RequestMeta, Service, ServiceConfig, SystemClock};
-use arca_store::{ApiToken, AuditRecord, KeyFilter, KeyStore, KeyWrite, SqliteStore};
+use arca_service::{Door, RequestMeta, Service, ServiceConfig, SystemClock};
+use arca_store::{ApiToken, AuditRecord, KeyFilter, KeyStore, KeyWrite, Record, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -60,6 +60,55 @@ impl KeyStore for Counting {
     async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
         self.read();
         self.inner.get_principal(id).await
+    }
+    async fn update_tenant(&self, t: &Tenant) -> Result<()> {
+        self.inner.update_tenant(t).await
+    }
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        self.read();
+        self.inner.list_tenants().await
+    }
+    async fn find_principal(&self, t: Uuid, n: &str) -> Result<Option<Principal>> {
+        self.read();
+        self.inner.find_principal(t, n).await
+    }
+    async fn update_principal(&self, p: &Principal) -> Result<()> {
+        self.inner.update_principal(p).await
+    }
+    async fn list_principals(&self, t: Uuid) -> Result<Vec<Principal>> {
+        self.read();
+        self.inner.list_principals(t).await
+    }
+    async fn list_tokens(&self, t: Uuid, p: Option<Uuid>) -> Result<Vec<ApiToken>> {
+        self.read();
+        self.inner.list_tokens(t, p).await
+    }
+    async fn revoke_token(&self, t: Uuid, id: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.inner.revoke_token(t, id, at).await
+    }
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        self.inner.touch_token(id, at).await
+    }
+    async fn put_record(&self, r: &Record, e: Option<i64>) -> Result<()> {
+        self.inner.put_record(r, e).await
+    }
+    async fn get_record(&self, k: &str, id: &str) -> Result<Option<Record>> {
+        self.read();
+        self.inner.get_record(k, id).await
+    }
+    async fn list_records(
+        &self,
+        k: &str,
+        t: Option<Uuid>,
+        p: &str,
+        a: Option<&str>,
+        l: u32,
+    ) -> Result<Vec<Record>> {
+        self.read();
+        self.inner.list_records(k, t, p, a, l).await
+    }
+    async fn delete_record(&self, k: &str, id: &str) -> Result<()> {
+        self.inner.delete_record(k, id).await
     }
     async fn create_token(&self, t: &ApiToken) -> Result<()> {
         self.inner.create_token(t).await
@@ -166,16 +215,9 @@ async fn warm_requests_read_nothing_from_the_store() {
     );
     svc.unseal_dev(dir.path()).await.unwrap();
     let first = svc.ensure_default_tenant().await.unwrap().unwrap();
-    let meta = || RequestMeta {
-        request_id: "t".into(),
-        source: "127.0.0.1".into(),
-        door: Door::Rest,
-    };
-    let token = first.token.token.to_string();
-    let admin = Caller {
-        principal: Arc::new(first.admin.clone()),
-        meta: meta(),
-    };
+    let meta = || RequestMeta::new("t", "127.0.0.1", Door::Rest);
+    let token = first.admin.unwrap().2.token.to_string();
+    let admin = svc.authenticate(&token, meta()).await.unwrap();
     for (name, spec, usage) in [
         ("aes", "AES_256", "ENCRYPT_DECRYPT"),
         ("ec", "ECC_NIST_P256", "SIGN_VERIFY"),

@@ -50,6 +50,22 @@ pub struct AuditRecord {
     pub detail: serde_json::Value,
 }
 
+/// A document of a kind the store does not need to understand: sessions, credential
+/// bindings, approval requests, key policy versions. One table and one contract for all of
+/// them keeps every back-end small; `revision` gives each an optimistic-concurrency check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The family (`session`, `binding`, `approval`, `key-policy`).
+    pub kind: String,
+    /// Unique within the kind; listings are in `id` order.
+    pub id: String,
+    pub tenant_id: Option<Uuid>,
+    /// Bumped by the writer on every change.
+    pub revision: i64,
+    pub doc: serde_json::Value,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// What to do with a version's sealed material in a [`KeyWrite`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum MaterialChange {
@@ -78,6 +94,8 @@ pub struct KeyWrite {
     pub events: Vec<KeyEvent>,
     /// The earliest time at which the background task must look at this key again.
     pub next_due_at: Option<DateTime<Utc>>,
+    /// Records inserted in the same transaction (a new key policy version).
+    pub records: Vec<Record>,
 }
 
 /// Filters for listing keys; all present filters must match.
@@ -109,10 +127,42 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>>;
     async fn find_tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
 
+    /// Replaces a tenant's record (settings, disabled flag); the KEK is unchanged.
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<()>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+
+    /// Creates a principal; conflicts with another of the same name in the tenant.
     async fn create_principal(&self, p: &Principal) -> Result<()>;
     async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>>;
+    async fn find_principal(&self, tenant: Uuid, name: &str) -> Result<Option<Principal>>;
+    async fn update_principal(&self, p: &Principal) -> Result<()>;
+    /// Principals of a tenant in name order.
+    async fn list_principals(&self, tenant: Uuid) -> Result<Vec<Principal>>;
+
     async fn create_token(&self, t: &ApiToken) -> Result<()>;
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>>;
+    /// Tokens of a tenant, optionally of one principal, oldest first.
+    async fn list_tokens(&self, tenant: Uuid, principal: Option<Uuid>) -> Result<Vec<ApiToken>>;
+    /// Marks a token revoked (idempotent); false if there is no such token in the tenant.
+    async fn revoke_token(&self, tenant: Uuid, id: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Records when a token was last used (best effort, throttled by the caller).
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+
+    /// Writes a record: `expected_revision` `None` inserts (conflict if the id exists),
+    /// `Some(r)` replaces the record only if its stored revision is still `r`.
+    async fn put_record(&self, r: &Record, expected_revision: Option<i64>) -> Result<()>;
+    async fn get_record(&self, kind: &str, id: &str) -> Result<Option<Record>>;
+    /// Records of a kind whose id starts with `prefix`, optionally of one tenant, in id
+    /// order after `after`, at most `limit`.
+    async fn list_records(
+        &self,
+        kind: &str,
+        tenant: Option<Uuid>,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>>;
+    async fn delete_record(&self, kind: &str, id: &str) -> Result<()>;
 
     /// Applies a [`KeyWrite`] in one transaction. Inserting a key whose name is taken by a
     /// key or an alias of the tenant fails with a conflict, as does a stale revision.

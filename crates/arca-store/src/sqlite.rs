@@ -15,12 +15,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use uuid::Uuid;
 
-use crate::{ApiToken, AuditRecord, KeyFilter, KeyStore, KeyWrite, MaterialChange};
+use crate::{ApiToken, AuditRecord, KeyFilter, KeyStore, KeyWrite, MaterialChange, Record};
 
 /// Versioned migrations, applied in order, each once, recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, doc TEXT NOT NULL, wrapped_kek BLOB NOT NULL);
@@ -54,7 +55,18 @@ CREATE TABLE audit_log (
     action TEXT NOT NULL, key_id TEXT, outcome TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX audit_tenant ON audit_log(tenant_id, seq);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE records (
+    kind TEXT NOT NULL, id TEXT NOT NULL, tenant_id TEXT, revision INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, id));
+CREATE INDEX records_tenant ON records(kind, tenant_id, id);
+CREATE INDEX api_tokens_principal ON api_tokens(tenant_id, principal_id);
+"#,
+    ),
+];
 
 fn db_err(e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(d) = &e {
@@ -184,6 +196,40 @@ fn token_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ApiToken> {
     })
 }
 
+fn record_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Record> {
+    let tenant: Option<String> = r.try_get("tenant_id").map_err(db_err)?;
+    Ok(Record {
+        kind: r.try_get("kind").map_err(db_err)?,
+        id: r.try_get("id").map_err(db_err)?,
+        tenant_id: tenant
+            .map(|t| Uuid::parse_str(&t).map_err(|e| Error::internal(e.to_string())))
+            .transpose()?,
+        revision: r.try_get("revision").map_err(db_err)?,
+        doc: doc(r)?,
+        updated_at: from_ms(Some(r.try_get("updated_at").map_err(db_err)?)).unwrap_or_default(),
+    })
+}
+
+async fn insert_record<'e, E>(ex: E, r: &Record) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query("INSERT INTO records (kind, id, tenant_id, revision, updated_at, doc) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(&r.kind)
+        .bind(&r.id)
+        .bind(r.tenant_id.map(|t| t.to_string()))
+        .bind(r.revision)
+        .bind(ms(r.updated_at))
+        .bind(to_json(&r.doc)?)
+        .execute(ex)
+        .await
+        .map_err(|e| match db_err(e) {
+            Error::Conflict { .. } => Error::conflict(format!("{} {} already exists", r.kind, r.id)),
+            other => other,
+        })?;
+    Ok(())
+}
+
 #[async_trait]
 impl KeyStore for SqliteStore {
     fn describe(&self) -> String {
@@ -251,6 +297,172 @@ impl KeyStore for SqliteStore {
         row.map(|r| doc(&r)).transpose()
     }
 
+    async fn update_tenant(&self, t: &Tenant) -> Result<()> {
+        let r = sqlx::query("UPDATE tenants SET name = ?, doc = ? WHERE id = ?")
+            .bind(&t.name)
+            .bind(to_json(t)?)
+            .bind(t.id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() != 1 {
+            return Err(Error::not_found("tenant", t.id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        sqlx::query("SELECT doc FROM tenants ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(doc)
+            .collect()
+    }
+
+    async fn find_principal(&self, tenant: Uuid, name: &str) -> Result<Option<Principal>> {
+        let row = sqlx::query("SELECT doc FROM principals WHERE tenant_id = ? AND name = ?")
+            .bind(tenant.to_string())
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| doc(&r)).transpose()
+    }
+
+    async fn update_principal(&self, p: &Principal) -> Result<()> {
+        let r = sqlx::query("UPDATE principals SET doc = ? WHERE id = ? AND tenant_id = ?")
+            .bind(to_json(p)?)
+            .bind(p.id.to_string())
+            .bind(p.tenant_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() != 1 {
+            return Err(Error::not_found("principal", p.id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn list_principals(&self, tenant: Uuid) -> Result<Vec<Principal>> {
+        sqlx::query("SELECT doc FROM principals WHERE tenant_id = ? ORDER BY name")
+            .bind(tenant.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(doc)
+            .collect()
+    }
+
+    async fn list_tokens(&self, tenant: Uuid, principal: Option<Uuid>) -> Result<Vec<ApiToken>> {
+        sqlx::query("SELECT * FROM api_tokens WHERE tenant_id = ? AND (? IS NULL OR principal_id = ?) ORDER BY created_at, id")
+            .bind(tenant.to_string())
+            .bind(principal.map(|p| p.to_string()))
+            .bind(principal.map(|p| p.to_string()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn revoke_token(&self, tenant: Uuid, id: &str, at: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND tenant_id = ?")
+            .bind(ms(at))
+            .bind(id)
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(ms(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_record(&self, r: &Record, expected_revision: Option<i64>) -> Result<()> {
+        match expected_revision {
+            None => insert_record(&self.pool, r).await,
+            Some(expected) => {
+                let done = sqlx::query("UPDATE records SET revision = ?, updated_at = ?, doc = ?, tenant_id = ? WHERE kind = ? AND id = ? AND revision = ?")
+                    .bind(r.revision)
+                    .bind(ms(r.updated_at))
+                    .bind(to_json(&r.doc)?)
+                    .bind(r.tenant_id.map(|t| t.to_string()))
+                    .bind(&r.kind)
+                    .bind(&r.id)
+                    .bind(expected)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(Error::conflict(format!(
+                        "{} {} was changed concurrently; retry",
+                        r.kind, r.id
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn get_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
+        let row = sqlx::query("SELECT * FROM records WHERE kind = ? AND id = ?")
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| record_from_row(&r)).transpose()
+    }
+
+    async fn list_records(
+        &self,
+        kind: &str,
+        tenant: Option<Uuid>,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>> {
+        // Prefix match by range, so that `_` and `%` in ids mean nothing special.
+        let upper = format!("{prefix}\u{10FFFF}");
+        sqlx::query("SELECT * FROM records WHERE kind = ? AND (? IS NULL OR tenant_id = ?) AND id >= ? AND id < ? AND (? IS NULL OR id > ?) ORDER BY id LIMIT ?")
+            .bind(kind)
+            .bind(tenant.map(|t| t.to_string()))
+            .bind(tenant.map(|t| t.to_string()))
+            .bind(prefix)
+            .bind(&upper)
+            .bind(after)
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(record_from_row)
+            .collect()
+    }
+
+    async fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM records WHERE kind = ? AND id = ?")
+            .bind(kind)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn create_principal(&self, p: &Principal) -> Result<()> {
         sqlx::query("INSERT INTO principals (id, tenant_id, name, doc) VALUES (?, ?, ?, ?)")
             .bind(p.id.to_string())
@@ -259,7 +471,13 @@ impl KeyStore for SqliteStore {
             .bind(to_json(p)?)
             .execute(&self.pool)
             .await
-            .map_err(db_err)?;
+            .map_err(|e| match db_err(e) {
+                Error::Conflict { .. } => Error::conflict(format!(
+                    "a principal named {:?} already exists in this tenant",
+                    p.name
+                )),
+                other => other,
+            })?;
         Ok(())
     }
 
@@ -396,6 +614,9 @@ impl KeyStore for SqliteStore {
                         .execute(&mut *tx).await.map_err(db_err)?;
                 }
             }
+        }
+        for r in &w.records {
+            insert_record(&mut *tx, r).await?;
         }
         for e in &w.events {
             sqlx::query("INSERT INTO key_events (key_id, at, doc) VALUES (?, ?, ?)")

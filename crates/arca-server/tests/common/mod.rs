@@ -53,6 +53,8 @@ pub struct TestServer {
     pub url: String,
     pub client: reqwest::Client,
     pub token: String,
+    /// The system operator's token (system tenant).
+    pub operator_token: String,
     pub data_dir: PathBuf,
     pub clock: Arc<ManualClock>,
     _tmp: Option<tempfile::TempDir>,
@@ -88,11 +90,19 @@ impl TestServer {
         let dir = tmp.path().join("data");
         let clock = Arc::new(ManualClock::new());
         let (running, url, client) = launch(&dir, clock.clone()).await;
-        let token = running
-            .first_start
+        let first = running.first_start.as_ref().expect("first start");
+        let token = first
+            .admin
             .as_ref()
-            .expect("first start")
+            .expect("default tenant")
+            .2
             .token
+            .to_string();
+        let operator_token = first
+            .operator
+            .as_ref()
+            .expect("system tenant")
+            .1
             .token
             .to_string();
         TestServer {
@@ -100,6 +110,7 @@ impl TestServer {
             url,
             client,
             token,
+            operator_token,
             data_dir: dir,
             clock,
             _tmp: Some(tmp),
@@ -202,10 +213,38 @@ impl TestServer {
             url: self.url.clone(),
             client: self.client.clone(),
             token: self.token.clone(),
+            operator_token: self.operator_token.clone(),
             data_dir: self.data_dir.clone(),
             clock: self.clock.clone(),
             _tmp: None,
         }
+    }
+
+    /// A handle that calls with another credential.
+    pub fn with_token(&self, token: &str) -> TestServer {
+        let mut h = self.clone_handle();
+        h.token = token.to_string();
+        h
+    }
+
+    /// The system operator's handle.
+    pub fn operator(&self) -> TestServer {
+        self.with_token(&self.operator_token.clone())
+    }
+
+    /// Creates a principal in the admin's tenant and returns a handle with its new token.
+    pub async fn principal(&self, name: &str, roles: &[&str], groups: &[&str]) -> TestServer {
+        let (s, v) = self
+            .post(
+                "/v1/principals",
+                json!({"name": name, "roles": roles, "groups": groups}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "create principal {name}: {v}");
+        let t = self
+            .ok(&format!("/v1/principals/{name}/tokens"), json!({}))
+            .await;
+        self.with_token(t["token"].as_str().unwrap())
     }
 
     pub async fn shutdown(mut self) {

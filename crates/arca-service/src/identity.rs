@@ -1,0 +1,900 @@
+//! Tenants, principals, API tokens, credential bindings, tenant settings and key policies:
+//! the administration of who may do what. Every operation here passes the same authorize
+//! step as key operations, and the sensitive ones pass the quorum gate
+//! ([`Service::gate`]).
+
+use std::sync::Arc;
+
+use arca_core::access::{self, KeyPolicy, Role, Statement, TenantSettings};
+use arca_core::model::{Principal, Tenant};
+use arca_core::names::validate_name;
+use arca_core::{Error, Result};
+use arca_store::Record;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::api::*;
+use crate::approvals::Pending;
+use crate::{Caller, Note, Service};
+
+/// The name of the built-in tenant that holds the system operators.
+pub const SYSTEM_TENANT: &str = "system";
+
+pub(crate) const BINDING: &str = "binding";
+pub(crate) const POLICY: &str = "key-policy";
+
+fn tenant_info(t: &Tenant) -> TenantInfo {
+    TenantInfo {
+        id: t.id,
+        name: t.name.clone(),
+        created_at: t.created_at,
+        disabled: t.disabled,
+        system: t.system,
+        deleted: t.deleted,
+        settings: t.settings.clone(),
+    }
+}
+
+fn token_info(t: &arca_store::ApiToken) -> TokenInfo {
+    TokenInfo {
+        id: t.id.clone(),
+        principal_id: t.principal_id,
+        name: t.name.clone(),
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        revoked_at: t.revoked_at,
+        last_used_at: t.last_used_at,
+    }
+}
+
+fn validate_groups(groups: &[String]) -> Result<()> {
+    if groups.len() > 32 {
+        return Err(Error::invalid("groups", "at most 32 groups"));
+    }
+    for g in groups {
+        validate_name("groups", g)?;
+    }
+    Ok(())
+}
+
+/// The record id of a policy version: sortable by version within its key.
+pub(crate) fn policy_record_id(key: Uuid, version: u32) -> String {
+    format!("{key}/{version:010}")
+}
+
+/// The record of a key policy version, written in the same transaction as the key.
+pub(crate) fn policy_record(tenant: Uuid, key: Uuid, p: &KeyPolicy) -> Result<Record> {
+    Ok(Record {
+        kind: POLICY.into(),
+        id: policy_record_id(key, p.version),
+        tenant_id: Some(tenant),
+        revision: 1,
+        doc: serde_json::to_value(p).map_err(|e| Error::internal(e.to_string()))?,
+        updated_at: p.updated_at.unwrap_or_default(),
+    })
+}
+
+impl Service {
+    /// A tenant through the cache.
+    pub(crate) async fn tenant(&self, id: Uuid) -> Result<Arc<Tenant>> {
+        if let Some(t) = self.cache.tenants.get(&id) {
+            return Ok(t);
+        }
+        let (t, _) = self
+            .store
+            .get_tenant(id)
+            .await?
+            .ok_or_else(|| Error::not_found("tenant", id.to_string()))?;
+        let t = Arc::new(t);
+        self.cache.tenants.insert(id, t.clone());
+        Ok(t)
+    }
+
+    async fn write_tenant(&self, t: &Tenant) -> Result<()> {
+        self.store.update_tenant(t).await?;
+        self.cache.tenants.remove(&t.id);
+        // Principals of a disabled tenant must stop authenticating now, not after the TTL.
+        self.cache.tokens.clear();
+        self.cache.sessions.clear();
+        Ok(())
+    }
+
+    /// A tenant by id or name, for the system operator.
+    async fn tenant_by_ref(&self, reference: &str) -> Result<Tenant> {
+        let t = match Uuid::parse_str(reference) {
+            Ok(id) => self.store.get_tenant(id).await?.map(|(t, _)| t),
+            Err(_) => self.store.find_tenant_by_name(reference).await?,
+        };
+        t.filter(|t| !t.deleted)
+            .ok_or_else(|| Error::not_found("tenant", reference))
+    }
+
+    /// Creates a tenant and its first tenant-admin (system operators only).
+    pub async fn create_tenant(
+        &self,
+        caller: &Caller,
+        req: CreateTenantRequest,
+    ) -> Result<TenantCreated> {
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, "CreateTenant", None)?;
+            validate_name("name", &req.name)?;
+            let admin_name = req.admin_name.unwrap_or_else(|| "admin".into());
+            validate_name("admin_name", &admin_name)?;
+            let settings = req.settings.unwrap_or_default();
+            settings.validate()?;
+            if self.store.find_tenant_by_name(&req.name).await?.is_some() {
+                return Err(Error::conflict(format!(
+                    "a tenant named {:?} already exists",
+                    req.name
+                )));
+            }
+            let tenant = self
+                .create_tenant_record(&req.name, settings, false)
+                .await?;
+            note.set("tenant_id", tenant.id.to_string());
+            let admin = self
+                .create_principal_record(tenant.id, &admin_name, vec![Role::TenantAdmin])
+                .await?;
+            let token = self.issue_token(&admin, "initial", None).await?;
+            Ok(TenantCreated {
+                tenant: tenant_info(&tenant),
+                admin,
+                admin_token: token.token.to_string(),
+            })
+        }
+        .await;
+        self.done(caller, "CreateTenant", note, r).await
+    }
+
+    /// All tenants (system operators only).
+    pub async fn list_tenants(&self, caller: &Caller) -> Result<TenantList> {
+        let r = async {
+            self.authorize(caller, "ListTenants", None)?;
+            let tenants = self.store.list_tenants().await?;
+            Ok(TenantList {
+                tenants: tenants
+                    .iter()
+                    .filter(|t| !t.deleted)
+                    .map(tenant_info)
+                    .collect(),
+            })
+        }
+        .await;
+        self.done(caller, "ListTenants", Note::default(), r).await
+    }
+
+    /// One tenant (system operators only).
+    pub async fn describe_tenant(&self, caller: &Caller, reference: &str) -> Result<TenantInfo> {
+        let r = async {
+            self.authorize(caller, "DescribeTenant", None)?;
+            Ok(tenant_info(&self.tenant_by_ref(reference).await?))
+        }
+        .await;
+        self.done(caller, "DescribeTenant", Note::default(), r)
+            .await
+    }
+
+    /// Disables or enables a tenant (system operators only): a disabled tenant's principals
+    /// cannot authenticate; its keys are untouched.
+    pub async fn set_tenant_disabled(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        disabled: bool,
+    ) -> Result<TenantInfo> {
+        let action = if disabled {
+            "DisableTenant"
+        } else {
+            "EnableTenant"
+        };
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, action, None)?;
+            let mut t = self.tenant_by_ref(reference).await?;
+            note.set("tenant_id", t.id.to_string());
+            if t.system {
+                return Err(Error::invalid(
+                    "tenant",
+                    "the system tenant cannot be disabled",
+                ));
+            }
+            self.gate(caller, action, None, || Pending::SetTenantDisabled {
+                tenant: t.id,
+                disabled,
+            })
+            .await?;
+            t.disabled = disabled;
+            self.write_tenant(&t).await?;
+            Ok(tenant_info(&t))
+        }
+        .await;
+        self.done(caller, action, note, r).await
+    }
+
+    /// Deletes a tenant (system operators only, after approval where a rule asks for it).
+    /// The tenant must be disabled and hold no key that is not destroyed; its record stays
+    /// as a tombstone so that its name and id are never reused.
+    pub async fn delete_tenant(&self, caller: &Caller, reference: &str) -> Result<TenantInfo> {
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, "DeleteTenant", None)?;
+            let mut t = self.tenant_by_ref(reference).await?;
+            note.set("tenant_id", t.id.to_string());
+            if t.system {
+                return Err(Error::invalid(
+                    "tenant",
+                    "the system tenant cannot be deleted",
+                ));
+            }
+            if !t.disabled {
+                return Err(Error::conflict("disable the tenant before deleting it"));
+            }
+            let live = self
+                .store
+                .list_keys(t.id, &Default::default(), None, 1000)
+                .await?
+                .into_iter()
+                .filter(|k| !k.state.is_destroyed())
+                .count();
+            if live > 0 {
+                return Err(Error::conflict(format!(
+                    "the tenant still holds {live} key(s) that are not destroyed"
+                )));
+            }
+            self.gate(caller, "DeleteTenant", None, || Pending::DeleteTenant {
+                tenant: t.id,
+            })
+            .await?;
+            t.deleted = true;
+            self.write_tenant(&t).await?;
+            Ok(tenant_info(&t))
+        }
+        .await;
+        self.done(caller, "DeleteTenant", note, r).await
+    }
+
+    /// The caller's tenant settings.
+    pub async fn get_tenant_settings(&self, caller: &Caller) -> Result<TenantSettings> {
+        let r = async {
+            self.authorize(caller, "GetTenantSettings", None)?;
+            Ok(self.tenant(caller.tenant()).await?.settings.clone())
+        }
+        .await;
+        self.done(caller, "GetTenantSettings", Note::default(), r)
+            .await
+    }
+
+    /// Replaces the caller's tenant settings (tenant-admins; approval where required).
+    pub async fn update_tenant_settings(
+        &self,
+        caller: &Caller,
+        settings: TenantSettings,
+    ) -> Result<TenantSettings> {
+        let r = async {
+            self.authorize(caller, "UpdateTenantSettings", None)?;
+            settings.validate()?;
+            let (mut t, _) = self
+                .store
+                .get_tenant(caller.tenant())
+                .await?
+                .ok_or_else(|| Error::not_found("tenant", caller.tenant().to_string()))?;
+            self.gate(caller, "UpdateTenantSettings", None, || {
+                Pending::UpdateTenantSettings {
+                    settings: settings.clone(),
+                }
+            })
+            .await?;
+            t.settings = settings;
+            self.write_tenant(&t).await?;
+            Ok(t.settings)
+        }
+        .await;
+        self.done(caller, "UpdateTenantSettings", Note::default(), r)
+            .await
+    }
+
+    /// A principal of the caller's tenant by id or name.
+    async fn principal_by_ref(&self, caller: &Caller, reference: &str) -> Result<Principal> {
+        let p = match Uuid::parse_str(reference) {
+            Ok(id) => self.store.get_principal(id).await?,
+            Err(_) => {
+                self.store
+                    .find_principal(caller.tenant(), reference)
+                    .await?
+            }
+        };
+        p.filter(|p| p.tenant_id == caller.tenant())
+            .ok_or_else(|| Error::not_found("principal", reference))
+    }
+
+    /// Creates a principal in the caller's tenant.
+    pub async fn create_principal(
+        &self,
+        caller: &Caller,
+        req: CreatePrincipalRequest,
+    ) -> Result<Principal> {
+        let r = async {
+            self.authorize(caller, "CreatePrincipal", None)?;
+            validate_name("name", &req.name)?;
+            validate_groups(&req.groups)?;
+            let kind = req.kind.unwrap_or_else(|| "user".into());
+            if !matches!(kind.as_str(), "user" | "service") {
+                return Err(Error::invalid("kind", "must be user or service"));
+            }
+            let t = self.tenant(caller.tenant()).await?;
+            access::check_roles("roles", &req.roles, t.system, &t.settings)?;
+            let p = Principal {
+                id: Uuid::now_v7(),
+                tenant_id: t.id,
+                name: req.name,
+                roles: req.roles,
+                groups: req.groups,
+                kind,
+                disabled: false,
+                created_at: self.now(),
+            };
+            self.store.create_principal(&p).await?;
+            Ok(p)
+        }
+        .await;
+        self.done(caller, "CreatePrincipal", Note::default(), r)
+            .await
+    }
+
+    /// Principals of the caller's tenant.
+    pub async fn list_principals(&self, caller: &Caller) -> Result<PrincipalList> {
+        let r = async {
+            self.authorize(caller, "ListPrincipals", None)?;
+            Ok(PrincipalList {
+                principals: self.store.list_principals(caller.tenant()).await?,
+            })
+        }
+        .await;
+        self.done(caller, "ListPrincipals", Note::default(), r)
+            .await
+    }
+
+    /// One principal of the caller's tenant.
+    pub async fn describe_principal(&self, caller: &Caller, reference: &str) -> Result<Principal> {
+        let r = async {
+            self.authorize(caller, "DescribePrincipal", None)?;
+            self.principal_by_ref(caller, reference).await
+        }
+        .await;
+        self.done(caller, "DescribePrincipal", Note::default(), r)
+            .await
+    }
+
+    /// Changes a principal's roles, groups or disabled flag. Nobody changes its own roles
+    /// or disables itself (no self-escalation, no lock-out by accident).
+    pub async fn update_principal(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        req: UpdatePrincipalRequest,
+    ) -> Result<Principal> {
+        let r = async {
+            self.authorize(caller, "UpdatePrincipal", None)?;
+            let mut p = self.principal_by_ref(caller, reference).await?;
+            if p.id == caller.principal.id && (req.roles.is_some() || req.disabled == Some(true)) {
+                return Err(Error::NotPermitted {
+                    message: "a principal cannot change its own roles or disable itself".into(),
+                });
+            }
+            let t = self.tenant(caller.tenant()).await?;
+            if let Some(roles) = req.roles {
+                access::check_roles("roles", &roles, t.system, &t.settings)?;
+                p.roles = roles;
+            }
+            if let Some(g) = req.groups {
+                validate_groups(&g)?;
+                p.groups = g;
+            }
+            if let Some(d) = req.disabled {
+                p.disabled = d;
+            }
+            self.store.update_principal(&p).await?;
+            let id = p.id;
+            self.cache.tokens.remove_where(|_, c| c.principal.id == id);
+            self.cache
+                .sessions
+                .remove_where(|_, c| c.principal.id == id);
+            self.cache.bindings.clear();
+            Ok(p)
+        }
+        .await;
+        self.done(caller, "UpdatePrincipal", Note::default(), r)
+            .await
+    }
+
+    /// Issues an API token for a principal of the caller's tenant (shown once).
+    pub async fn create_api_token(
+        &self,
+        caller: &Caller,
+        principal: &str,
+        req: CreateTokenRequest,
+    ) -> Result<TokenCreated> {
+        let r = async {
+            self.authorize(caller, "CreateApiToken", None)?;
+            let p = self.principal_by_ref(caller, principal).await?;
+            let name = req.name.unwrap_or_else(|| "api".into());
+            if name.is_empty() || name.len() > 128 {
+                return Err(Error::invalid("name", "1 to 128 bytes"));
+            }
+            let expires_at = match req.expires_in_secs {
+                None => None,
+                Some(s) if (1..=10 * 365 * 86400).contains(&s) => {
+                    Some(self.now() + chrono::Duration::seconds(s as i64))
+                }
+                Some(_) => {
+                    return Err(Error::invalid("expires_in_secs", "must be 1 s to 10 years"))
+                }
+            };
+            let t = self.issue_token(&p, &name, expires_at).await?;
+            Ok(TokenCreated {
+                id: t.id.clone(),
+                principal_id: p.id,
+                token: t.token.to_string(),
+                expires_at,
+            })
+        }
+        .await;
+        self.done(caller, "CreateApiToken", Note::default(), r)
+            .await
+    }
+
+    /// Tokens of the caller's tenant (of one principal if given). Never their secrets.
+    pub async fn list_api_tokens(
+        &self,
+        caller: &Caller,
+        principal: Option<&str>,
+    ) -> Result<TokenList> {
+        let r = async {
+            self.authorize(caller, "ListApiTokens", None)?;
+            let pid = match principal {
+                Some(p) => Some(self.principal_by_ref(caller, p).await?.id),
+                None => None,
+            };
+            let tokens = self.store.list_tokens(caller.tenant(), pid).await?;
+            Ok(TokenList {
+                tokens: tokens.iter().map(token_info).collect(),
+            })
+        }
+        .await;
+        self.done(caller, "ListApiTokens", Note::default(), r).await
+    }
+
+    /// Revokes a token: tenant-admins any of their tenant, every principal its own.
+    pub async fn revoke_api_token(&self, caller: &Caller, id: &str) -> Result<TokenInfo> {
+        let mut note = Note::default();
+        note.set("token_id", id);
+        let r = async {
+            let t = self
+                .store
+                .get_token(id)
+                .await?
+                .filter(|t| t.tenant_id == caller.tenant())
+                .ok_or_else(|| Error::not_found("token", id))?;
+            if t.principal_id != caller.principal.id {
+                self.authorize(caller, "RevokeApiToken", None)?;
+            }
+            self.store
+                .revoke_token(caller.tenant(), id, self.now())
+                .await?;
+            self.cache.tokens.remove(&id.to_string());
+            let t = self
+                .store
+                .get_token(id)
+                .await?
+                .ok_or_else(|| Error::not_found("token", id))?;
+            Ok(token_info(&t))
+        }
+        .await;
+        self.done(caller, "RevokeApiToken", note, r).await
+    }
+
+    /// Maps a certificate or JWT identity to a principal of the caller's tenant. The
+    /// mapping is unique server-wide: one certificate never means two principals.
+    pub async fn create_binding(
+        &self,
+        caller: &Caller,
+        principal: &str,
+        req: CreateBindingRequest,
+    ) -> Result<BindingInfo> {
+        let r = async {
+            self.authorize(caller, "CreateBinding", None)?;
+            let p = self.principal_by_ref(caller, principal).await?;
+            let value = normalize_binding(req.kind, &req.value)?;
+            let issuer = match (req.kind, req.issuer) {
+                (BindingKind::Jwt, Some(i)) => {
+                    if !self.config.jwt_issuers.iter().any(|x| x.issuer == i) {
+                        return Err(Error::invalid(
+                            "issuer",
+                            format!("{i:?} is not a configured JWT issuer"),
+                        ));
+                    }
+                    Some(i)
+                }
+                (BindingKind::Jwt, None) => {
+                    return Err(Error::invalid("issuer", "a jwt binding names its issuer"))
+                }
+                (_, Some(_)) => {
+                    return Err(Error::invalid("issuer", "only jwt bindings have an issuer"))
+                }
+                (_, None) => None,
+            };
+            let id = binding_id(req.kind, issuer.as_deref(), &value);
+            let b = BindingInfo {
+                id: id.clone(),
+                tenant_id: p.tenant_id,
+                principal_id: p.id,
+                kind: req.kind,
+                value,
+                issuer,
+                created_at: self.now(),
+            };
+            self.store
+                .put_record(
+                    &Record {
+                        kind: BINDING.into(),
+                        id,
+                        tenant_id: Some(p.tenant_id),
+                        revision: 1,
+                        doc: serde_json::to_value(&b)
+                            .map_err(|e| Error::internal(e.to_string()))?,
+                        updated_at: b.created_at,
+                    },
+                    None,
+                )
+                .await
+                .map_err(|e| match e {
+                    Error::Conflict { .. } => {
+                        Error::conflict("this identity is already bound to a principal")
+                    }
+                    other => other,
+                })?;
+            Ok(b)
+        }
+        .await;
+        self.done(caller, "CreateBinding", Note::default(), r).await
+    }
+
+    /// Bindings of the caller's tenant.
+    pub async fn list_bindings(&self, caller: &Caller) -> Result<BindingList> {
+        let r = async {
+            self.authorize(caller, "ListBindings", None)?;
+            let recs = self
+                .store
+                .list_records(BINDING, Some(caller.tenant()), "", None, 10_000)
+                .await?;
+            let bindings = recs
+                .into_iter()
+                .map(|r| serde_json::from_value(r.doc).map_err(|e| Error::internal(e.to_string())))
+                .collect::<Result<Vec<BindingInfo>>>()?;
+            Ok(BindingList { bindings })
+        }
+        .await;
+        self.done(caller, "ListBindings", Note::default(), r).await
+    }
+
+    /// Removes a binding of the caller's tenant.
+    pub async fn delete_binding(&self, caller: &Caller, id: &str) -> Result<()> {
+        let r = async {
+            self.authorize(caller, "DeleteBinding", None)?;
+            let rec = self
+                .store
+                .get_record(BINDING, id)
+                .await?
+                .filter(|r| r.tenant_id == Some(caller.tenant()))
+                .ok_or_else(|| Error::not_found("binding", id))?;
+            self.store.delete_record(BINDING, &rec.id).await?;
+            self.cache.bindings.clear();
+            Ok(())
+        }
+        .await;
+        self.done(caller, "DeleteBinding", Note::default(), r).await
+    }
+
+    /// The principal a binding id maps to (through the cache), if any, and if enabled.
+    pub(crate) async fn bound_principal(&self, id: &str) -> Result<Option<Arc<Principal>>> {
+        if let Some(p) = self.cache.bindings.get(&id.to_string()) {
+            return Ok(Some(p));
+        }
+        let Some(rec) = self.store.get_record(BINDING, id).await? else {
+            return Ok(None);
+        };
+        let b: BindingInfo =
+            serde_json::from_value(rec.doc).map_err(|e| Error::internal(e.to_string()))?;
+        let Some(p) = self.store.get_principal(b.principal_id).await? else {
+            return Ok(None);
+        };
+        let p = Arc::new(p);
+        self.cache.bindings.insert(id.to_string(), p.clone());
+        Ok(Some(p))
+    }
+
+    /// The policy of a key.
+    pub async fn get_key_policy(&self, caller: &Caller, reference: &str) -> Result<KeyPolicy> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", reference).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "GetKeyPolicy", Some(&e.key))?;
+            Ok(e.key.policy.clone())
+        }
+        .await;
+        self.done(caller, "GetKeyPolicy", note, r).await
+    }
+
+    /// Every version of a key's policy, newest first.
+    pub async fn list_key_policy_versions(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<PolicyVersions> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", reference).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "ListKeyPolicyVersions", Some(&e.key))?;
+            let mut versions = self
+                .store
+                .list_records(
+                    POLICY,
+                    Some(caller.tenant()),
+                    &format!("{}/", e.key.id),
+                    None,
+                    10_000,
+                )
+                .await?
+                .into_iter()
+                .map(|r| serde_json::from_value(r.doc).map_err(|e| Error::internal(e.to_string())))
+                .collect::<Result<Vec<KeyPolicy>>>()?;
+            versions.reverse();
+            Ok(PolicyVersions { versions })
+        }
+        .await;
+        self.done(caller, "ListKeyPolicyVersions", note, r).await
+    }
+
+    /// Replaces a key's policy with new statements, as a new version.
+    pub async fn put_key_policy(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        statements: Vec<Statement>,
+    ) -> Result<KeyPolicy> {
+        let mut note = Note::default();
+        let r = self
+            .put_key_policy_inner(caller, reference, statements, None, &mut note)
+            .await;
+        self.done(caller, "PutKeyPolicy", note, r).await
+    }
+
+    /// Makes an earlier version's statements current again, as a new version.
+    pub async fn rollback_key_policy(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        version: u32,
+    ) -> Result<KeyPolicy> {
+        let mut note = Note::default();
+        note.set("rollback_to", version);
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", reference).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "PutKeyPolicy", Some(&e.key))?;
+            let rec = self
+                .store
+                .get_record(POLICY, &policy_record_id(e.key.id, version))
+                .await?
+                .ok_or_else(|| Error::not_found("policy version", version.to_string()))?;
+            let old: KeyPolicy =
+                serde_json::from_value(rec.doc).map_err(|e| Error::internal(e.to_string()))?;
+            self.put_key_policy_inner(caller, reference, old.statements, Some(version), &mut note)
+                .await
+        }
+        .await;
+        self.done(caller, "PutKeyPolicy", note, r).await
+    }
+
+    async fn put_key_policy_inner(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        statements: Vec<Statement>,
+        rollback_to: Option<u32>,
+        note: &mut Note,
+    ) -> Result<KeyPolicy> {
+        access::validate_statements("statements", &statements)?;
+        let (mut key, versions) = self.fresh(caller, reference).await?;
+        note.key(key.id);
+        self.authorize(caller, "PutKeyPolicy", Some(&key))?;
+        let now = self.now();
+        let candidate = KeyPolicy {
+            version: key.policy.version + 1,
+            statements,
+            updated_by: Some(caller.actor()),
+            updated_at: Some(now),
+        };
+        // Lock-out check (as AWS's): the new policy must still let its author manage it.
+        let mut probe = key.clone();
+        probe.policy = candidate.clone();
+        if let Err(Error::NotPermitted { .. }) =
+            self.authorize(caller, "PutKeyPolicy", Some(&probe))
+        {
+            return Err(Error::invalid(
+                "statements",
+                "this policy would deny you PutKeyPolicy on the key: nobody could change it back",
+            ));
+        }
+        self.gate(caller, "PutKeyPolicy", Some(&key), || {
+            Pending::PutKeyPolicy {
+                key: key.id,
+                statements: candidate.statements.clone(),
+            }
+        })
+        .await?;
+        note.set("policy_version", candidate.version);
+        key.policy = candidate.clone();
+        let ev = crate::keys::event(
+            &key,
+            None,
+            now,
+            &caller.actor(),
+            "policy",
+            None,
+            None,
+            Some(match rollback_to {
+                Some(v) => format!("policy version {} (rollback to {v})", candidate.version),
+                None => format!("policy version {}", candidate.version),
+            }),
+        );
+        let rec = policy_record(key.tenant_id, key.id, &candidate)?;
+        let rev = key.revision;
+        self.commit_with(key, Some(rev), &versions, vec![], vec![ev], vec![rec])
+            .await?;
+        Ok(candidate)
+    }
+
+    /// The initial policy of a new key: the creator's statements or the tenant default.
+    pub(crate) async fn initial_policy(
+        &self,
+        caller: &Caller,
+        statements: Option<Vec<Statement>>,
+    ) -> Result<KeyPolicy> {
+        let statements = match statements {
+            Some(s) => {
+                access::validate_statements("policy", &s)?;
+                s
+            }
+            None => self
+                .tenant(caller.tenant())
+                .await?
+                .settings
+                .default_key_policy
+                .clone(),
+        };
+        Ok(KeyPolicy {
+            version: 1,
+            statements,
+            updated_by: Some(caller.actor()),
+            updated_at: Some(self.now()),
+        })
+    }
+
+    /// Revalidates an authenticated principal against its tenant: a disabled principal or
+    /// tenant stops here.
+    pub(crate) async fn check_active(&self, p: &Principal) -> Result<()> {
+        let t = self.tenant(p.tenant_id).await?;
+        if p.disabled || t.disabled || t.deleted {
+            return Err(Error::Unauthenticated {
+                message: "the credential is not valid (principal or tenant disabled)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates the system tenant and its first operator if absent.
+    pub(crate) async fn ensure_system_tenant(
+        &self,
+    ) -> Result<Option<(Principal, crate::IssuedToken)>> {
+        if self
+            .store
+            .find_tenant_by_name(SYSTEM_TENANT)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let t = self
+            .create_tenant_record(SYSTEM_TENANT, TenantSettings::default(), true)
+            .await?;
+        let op = self
+            .create_principal_record(t.id, "operator", vec![Role::SystemOperator])
+            .await?;
+        let token = self.issue_token(&op, "bootstrap", None).await?;
+        Ok(Some((op, token)))
+    }
+
+    /// Creates a tenant with a fresh KEK wrapped by the root of trust.
+    pub async fn create_tenant_record(
+        &self,
+        name: &str,
+        settings: TenantSettings,
+        system: bool,
+    ) -> Result<Tenant> {
+        let root = self.root()?;
+        let kek = self.crypto.random(32)?;
+        let wrapped = root.wrap(&kek)?;
+        let tenant = Tenant {
+            id: Uuid::now_v7(),
+            name: name.to_string(),
+            created_at: self.now(),
+            disabled: false,
+            system,
+            deleted: false,
+            settings,
+        };
+        self.store.create_tenant(&tenant, &wrapped).await?;
+        Ok(tenant)
+    }
+
+    /// Creates a principal in a tenant without a caller (first start, tenant creation).
+    pub async fn create_principal_record(
+        &self,
+        tenant: Uuid,
+        name: &str,
+        roles: Vec<Role>,
+    ) -> Result<Principal> {
+        let p = Principal {
+            id: Uuid::now_v7(),
+            tenant_id: tenant,
+            name: name.to_string(),
+            roles,
+            groups: vec![],
+            kind: "user".into(),
+            disabled: false,
+            created_at: self.now(),
+        };
+        self.store.create_principal(&p).await?;
+        Ok(p)
+    }
+}
+
+/// The record id of a binding.
+pub(crate) fn binding_id(kind: BindingKind, issuer: Option<&str>, value: &str) -> String {
+    match issuer {
+        Some(i) => format!("{}:{i}|{value}", kind.as_str()),
+        None => format!("{}:{value}", kind.as_str()),
+    }
+}
+
+fn normalize_binding(kind: BindingKind, value: &str) -> Result<String> {
+    if value.is_empty() || value.len() > 1024 || value.chars().any(|c| c.is_control()) {
+        return Err(Error::invalid("value", "1 to 1024 printable characters"));
+    }
+    Ok(match kind {
+        BindingKind::CertificateFingerprint => {
+            let hex: String = value
+                .chars()
+                .filter(|c| *c != ':')
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(Error::invalid(
+                    "value",
+                    "a certificate fingerprint is 64 hex digits (SHA-256 of the DER certificate)",
+                ));
+            }
+            hex
+        }
+        _ => value.to_string(),
+    })
+}
+
+/// The time an API token's last use was last written, so that writes stay rare.
+pub(crate) fn touch_due(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last.is_none_or(|l| now - l >= chrono::Duration::seconds(60))
+}
