@@ -913,15 +913,6 @@ impl Service {
         let (key, versions) = self.fresh(caller, reference).await?;
         note.key(key.id);
         self.authorize(caller, action.audit_action(), Some(&key))?;
-        self.gate(caller, action.audit_action(), Some(&key), || {
-            crate::approvals::Pending::Lifecycle {
-                key: key.id,
-                version,
-                action: action.clone(),
-                reason: reason.clone(),
-            }
-        })
-        .await?;
         if let Some(r) = &reason {
             if r.len() > 1024 {
                 return Err(Error::invalid("reason", "at most 1024 bytes"));
@@ -929,10 +920,22 @@ impl Service {
         }
         let now = self.now();
         let actor = caller.actor();
+        let key_id = key.id;
+        // Compute the move first: a request that cannot apply now is refused at once,
+        // rather than sent to approvers.
         let (key, versions) = match version {
-            None => self.key_move(key, versions, &action, reason, now, &actor)?,
-            Some(n) => self.version_move(key, versions, n, &action, reason, now, &actor)?,
+            None => self.key_move(key, versions, &action, reason.clone(), now, &actor)?,
+            Some(n) => self.version_move(key, versions, n, &action, reason.clone(), now, &actor)?,
         };
+        self.gate(caller, action.audit_action(), Some(&key.0), || {
+            crate::approvals::Pending::Lifecycle {
+                key: key_id,
+                version,
+                action: action.clone(),
+                reason: reason.clone(),
+            }
+        })
+        .await?;
         let (key, versions, changed, events) = (key.0, versions, key.1, key.2);
         let rev = key.revision;
         let key = self

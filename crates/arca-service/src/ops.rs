@@ -61,9 +61,24 @@ impl Service {
         usage: Option<(KeyUsage, &str)>,
         note: &mut Note,
     ) -> Result<Arc<KeyEntry>> {
+        self.prepare_ctx(caller, key, action, usage, None, note)
+            .await
+    }
+
+    /// [`Service::prepare`] for an operation with an encryption context, which key policy
+    /// conditions may test.
+    async fn prepare_ctx(
+        &self,
+        caller: &Caller,
+        key: &str,
+        action: &str,
+        usage: Option<(KeyUsage, &str)>,
+        ctx: Option<&EncryptionContext>,
+        note: &mut Note,
+    ) -> Result<Arc<KeyEntry>> {
         let e = self.resolve(caller.tenant(), "key", key).await?;
         note.key(e.key.id);
-        self.authorize(caller, action, Some(&e.key))?;
+        self.authorize_ctx(caller, action, Some(&e.key), ctx)?;
         if let Some((u, op)) = usage {
             need_usage(&e, u, op)?;
         }
@@ -177,7 +192,7 @@ impl Service {
                 ));
             }
         }
-        self.authorize(caller, op, Some(&e.key))?;
+        self.authorize_ctx(caller, op, Some(&e.key), Some(ctx))?;
         need_usage(&e, KeyUsage::EncryptDecrypt, "decrypt")?;
         if e.version(header.key_version).is_none() {
             // A version made since we cached the key (on another node): read again once.
@@ -214,7 +229,14 @@ impl Service {
         let mut note = Note::default();
         let r = async {
             let e = self
-                .prepare(caller, key, "Encrypt", None, &mut note)
+                .prepare_ctx(
+                    caller,
+                    key,
+                    "Encrypt",
+                    None,
+                    Some(&req.encryption_context),
+                    &mut note,
+                )
                 .await?;
             self.check_len("plaintext", req.plaintext.expose().len())?;
             if let Some(a) = req.encryption_algorithm {
@@ -290,7 +312,14 @@ impl Service {
         let mut note = Note::default();
         let r = async {
             let dest = self
-                .prepare(caller, key, "ReEncryptTo", None, &mut note)
+                .prepare_ctx(
+                    caller,
+                    key,
+                    "ReEncryptTo",
+                    None,
+                    Some(&req.destination_encryption_context),
+                    &mut note,
+                )
                 .await?;
             let saad = req.source_aad.map(|b| b.0).unwrap_or_default();
             let (pt, src, sv, _) = self
@@ -335,9 +364,12 @@ impl Service {
         caller: &Caller,
         key: &str,
         action: &str,
+        ctx: &EncryptionContext,
         note: &mut Note,
     ) -> Result<Arc<KeyEntry>> {
-        let e = self.prepare(caller, key, action, None, note).await?;
+        let e = self
+            .prepare_ctx(caller, key, action, None, Some(ctx), note)
+            .await?;
         if e.key.spec.family() != KeyFamily::Aes {
             return Err(Error::unprocessable(
                 "key",
@@ -364,7 +396,7 @@ impl Service {
         let mut note = Note::default();
         let r = async {
             let e = self
-                .data_key_wrapper(caller, key, action, &mut note)
+                .data_key_wrapper(caller, key, action, &req.encryption_context, &mut note)
                 .await?;
             let len = match req.key_spec.unwrap_or(DataKeySpec::Aes256) {
                 DataKeySpec::Aes128 => 16,
@@ -409,7 +441,7 @@ impl Service {
         let mut note = Note::default();
         let r = async {
             let e = self
-                .data_key_wrapper(caller, key, action, &mut note)
+                .data_key_wrapper(caller, key, action, &req.encryption_context, &mut note)
                 .await?;
             if !req.key_pair_spec.is_asymmetric() {
                 return Err(Error::invalid(

@@ -70,9 +70,15 @@ pub fn config(dir: &Path) -> Config {
     c
 }
 
-async fn launch(dir: &Path, clock: Arc<ManualClock>) -> (Running, String, reqwest::Client) {
+async fn launch(
+    dir: &Path,
+    clock: Arc<ManualClock>,
+    tweak: &dyn Fn(&mut Config),
+) -> (Running, String, reqwest::Client) {
     init_logs();
-    let running = arca_server::start_with_clock(&config(dir), clock)
+    let mut cfg = config(dir);
+    tweak(&mut cfg);
+    let running = arca_server::start_with_clock(&cfg, clock)
         .await
         .expect("server starts");
     let url = format!("https://127.0.0.1:{}", running.addr.port());
@@ -86,10 +92,15 @@ async fn launch(dir: &Path, clock: Arc<ManualClock>) -> (Running, String, reqwes
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration the test adjusts first.
+    pub async fn start_with(tweak: impl Fn(&mut Config)) -> TestServer {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         let clock = Arc::new(ManualClock::new());
-        let (running, url, client) = launch(&dir, clock.clone()).await;
+        let (running, url, client) = launch(&dir, clock.clone(), &tweak).await;
         let first = running.first_start.as_ref().expect("first start");
         let token = first
             .admin
@@ -122,7 +133,7 @@ impl TestServer {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
         }
-        let (running, url, client) = launch(&self.data_dir, self.clock.clone()).await;
+        let (running, url, client) = launch(&self.data_dir, self.clock.clone(), &|_| {}).await;
         assert!(
             running.first_start.is_none(),
             "a restart must not re-bootstrap"
@@ -218,6 +229,11 @@ impl TestServer {
             clock: self.clock.clone(),
             _tmp: None,
         }
+    }
+
+    /// The CA certificate (PEM) of the dev CA that signed the server's certificate.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.data_dir.join("tls").join("ca.pem")).expect("dev CA")
     }
 
     /// A handle that calls with another credential.

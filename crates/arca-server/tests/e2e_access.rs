@@ -1,0 +1,926 @@
+//! Identity and access end to end, over real HTTPS: every role against every operation,
+//! every endpoint against a foreign tenant, key policies with conditions, M-of-N approvals,
+//! and rate limits.
+
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// The operations of the matrix: name, method, path, body. Paths use the key `k`, which the
+/// default tenant's admin creates; state-changing operations come in pairs that undo each
+/// other so the order of roles does not matter.
+fn operations(ct: &Value) -> Vec<(&'static str, Method, String, Option<Value>)> {
+    let p = |s: &str| s.to_string();
+    vec![
+        ("WhoAmI", Method::GET, p("/v1/whoami"), None),
+        (
+            "CreateKey",
+            Method::POST,
+            p("/v1/keys"),
+            Some(json!({"name": "NAME"})),
+        ),
+        ("ListKeys", Method::GET, p("/v1/keys"), None),
+        ("DescribeKey", Method::GET, p("/v1/keys/k"), None),
+        ("GetKeyHistory", Method::GET, p("/v1/keys/k/history"), None),
+        (
+            "UpdateKey",
+            Method::PATCH,
+            p("/v1/keys/k"),
+            Some(json!({"description": "x"})),
+        ),
+        (
+            "RotateKey",
+            Method::POST,
+            p("/v1/keys/k/rotate"),
+            Some(json!({})),
+        ),
+        (
+            "SuspendKey",
+            Method::POST,
+            p("/v1/keys/k/suspend"),
+            Some(json!({})),
+        ),
+        (
+            "ScheduleKeyDestruction",
+            Method::POST,
+            p("/v1/keys/k/schedule-destruction"),
+            Some(json!({})),
+        ),
+        (
+            "CancelKeyDestruction",
+            Method::POST,
+            p("/v1/keys/k/cancel-destruction"),
+            Some(json!({})),
+        ),
+        (
+            "ResumeKey",
+            Method::POST,
+            p("/v1/keys/k/resume"),
+            Some(json!({})),
+        ),
+        ("GetKeyPolicy", Method::GET, p("/v1/keys/k/policy"), None),
+        (
+            "ListKeyPolicyVersions",
+            Method::GET,
+            p("/v1/keys/k/policy/versions"),
+            None,
+        ),
+        (
+            "PutKeyPolicy",
+            Method::PUT,
+            p("/v1/keys/k/policy"),
+            Some(
+                json!({"statements": [{"effect": "allow", "principals": ["role:crypto-user"], "actions": ["*"]}]}),
+            ),
+        ),
+        (
+            "Encrypt",
+            Method::POST,
+            p("/v1/keys/k/encrypt"),
+            Some(json!({"plaintext": b64(b"m")})),
+        ),
+        (
+            "Decrypt",
+            Method::POST,
+            p("/v1/decrypt"),
+            Some(json!({"ciphertext": ct})),
+        ),
+        (
+            "GenerateDataKey",
+            Method::POST,
+            p("/v1/keys/k/generate-data-key"),
+            Some(json!({})),
+        ),
+        (
+            "GenerateRandom",
+            Method::POST,
+            p("/v1/random"),
+            Some(json!({"number_of_bytes": 8})),
+        ),
+        ("ListAliases", Method::GET, p("/v1/aliases"), None),
+        ("ListAudit", Method::GET, p("/v1/audit"), None),
+        ("ListPrincipals", Method::GET, p("/v1/principals"), None),
+        (
+            "CreatePrincipal",
+            Method::POST,
+            p("/v1/principals"),
+            Some(json!({"name": "NAME", "roles": ["crypto-user"]})),
+        ),
+        ("ListApiTokens", Method::GET, p("/v1/tokens"), None),
+        (
+            "GetTenantSettings",
+            Method::GET,
+            p("/v1/tenant/settings"),
+            None,
+        ),
+        ("ListApprovals", Method::GET, p("/v1/approvals"), None),
+        ("ListTenants", Method::GET, p("/v1/tenants"), None),
+        (
+            "CreateTenant",
+            Method::POST,
+            p("/v1/tenants"),
+            Some(json!({"name": "NAME"})),
+        ),
+    ]
+}
+
+/// Which roles may do each operation of the matrix (with the default tenant's default key
+/// policy, which grants crypto-users the use of new keys).
+fn allowed(role: &str, op: &str) -> bool {
+    let admin = [
+        "CreateKey",
+        "ListKeys",
+        "DescribeKey",
+        "GetKeyHistory",
+        "UpdateKey",
+        "RotateKey",
+        "SuspendKey",
+        "ResumeKey",
+        "ScheduleKeyDestruction",
+        "CancelKeyDestruction",
+        "GetKeyPolicy",
+        "ListKeyPolicyVersions",
+        "PutKeyPolicy",
+        "ListAliases",
+        "ListPrincipals",
+        "CreatePrincipal",
+        "ListApiTokens",
+        "GetTenantSettings",
+        "ListApprovals",
+    ];
+    let user = [
+        "ListKeys",
+        "DescribeKey",
+        "GetKeyHistory",
+        "GetKeyPolicy",
+        "ListKeyPolicyVersions",
+        "Encrypt",
+        "Decrypt",
+        "GenerateDataKey",
+        "GenerateRandom",
+        "ListAliases",
+    ];
+    let auditor = [
+        "ListKeys",
+        "DescribeKey",
+        "GetKeyHistory",
+        "GetKeyPolicy",
+        "ListKeyPolicyVersions",
+        "ListAliases",
+        "ListAudit",
+        "ListApprovals",
+    ];
+    let approver = ["ListApprovals"];
+    let operator = ["ListTenants", "CreateTenant"];
+    op == "WhoAmI"
+        || match role {
+            "tenant-admin" => admin.contains(&op),
+            "crypto-user" => user.contains(&op),
+            "auditor" => auditor.contains(&op),
+            "approver" => approver.contains(&op),
+            "system-operator" => operator.contains(&op),
+            _ => false,
+        }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_against_every_operation() {
+    let s = TestServer::start().await;
+    s.create(json!({"name": "k"})).await;
+    let ct = s.encrypt("k", b"hello").await.1["ciphertext"].clone();
+    let mut who = vec![("system-operator", s.operator())];
+    for role in ["tenant-admin", "crypto-user", "auditor", "approver"] {
+        who.push((role, s.principal(&format!("p-{role}"), &[role], &[]).await));
+    }
+    let mut n = 0;
+    for (role, h) in &who {
+        for (op, method, path, body) in operations(&ct) {
+            let body = body.map(|b| {
+                serde_json::from_str(
+                    &b.to_string()
+                        .replace("NAME", &format!("{op}-{role}").to_lowercase()),
+                )
+                .unwrap()
+            });
+            let (status, v) = h.req(method.clone(), &path, body).await;
+            n += 1;
+            if allowed(role, op) {
+                assert!(
+                    status.is_success(),
+                    "{role} {op}: expected success, got {status} {v}"
+                );
+            } else if *role == "system-operator"
+                && (path.starts_with("/v1/keys/") || path == "/v1/decrypt")
+            {
+                // The operator lives in the system tenant: a tenant's key is not even visible.
+                assert_error(&(status, v), StatusCode::NOT_FOUND, "not_found", None);
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {op}: expected 403, got {v}"
+                );
+                assert_eq!(v["error"]["code"], "not_permitted", "{role} {op}: {v}");
+            }
+        }
+    }
+    assert!(n > 120, "{n} checks");
+    // Every refusal is in the audit trail, with who was refused.
+    s.service().flush_audit().await;
+    let (_, audit) = s.get("/v1/audit?limit=1000").await;
+    let refused = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["outcome"] == "not_permitted" && r["actor"].as_str().unwrap().starts_with("p-auditor")
+        })
+        .count();
+    assert!(refused >= 10, "{refused} refusals of the auditor recorded");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_tenant_sees_nothing_of_ours() {
+    let s = TestServer::start().await;
+    // Our tenant: a key with an alias, a principal with a token and a binding, an approval.
+    let k = s.create(json!({"name": "ours"})).await;
+    let kid = k["id"].as_str().unwrap().to_string();
+    s.ok("/v1/aliases", json!({"alias": "ours-alias", "key": "ours"}))
+        .await;
+    let ct = s.encrypt("ours", b"x").await.1["ciphertext"].clone();
+    let p = s
+        .ok(
+            "/v1/principals",
+            json!({"name": "svc", "roles": ["crypto-user"]}),
+        )
+        .await;
+    let pid = p["id"].as_str().unwrap().to_string();
+    let tok = s.ok("/v1/principals/svc/tokens", json!({})).await;
+    let tok_id = tok["id"].as_str().unwrap().to_string();
+    let b = s
+        .ok(
+            "/v1/principals/svc/bindings",
+            json!({"kind": "certificate-san", "value": "svc.example"}),
+        )
+        .await;
+    let bid = b["id"].as_str().unwrap().to_string();
+    let (st, _) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"allow_multiple_roles": true, "approval_rules": [{"actions": ["ScheduleKeyDestruction"], "approvals": 1}],
+                "default_key_policy": [{"effect": "allow", "principals": ["role:crypto-user"], "actions": ["*"]}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    s.ok("/v1/keys/ours/suspend", json!({})).await;
+    let (st, v) = s
+        .post("/v1/keys/ours/schedule-destruction", json!({}))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let aid = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Another tenant, created by the operator, with every role a tenant can have.
+    let (st, acme) = s
+        .operator()
+        .post(
+            "/v1/tenants",
+            json!({"name": "acme", "settings": {"allow_multiple_roles": true}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{acme}");
+    let acme_admin = s.with_token(acme["admin_token"].as_str().unwrap());
+    let acme_all = acme_admin
+        .principal(
+            "everyone",
+            &["tenant-admin", "crypto-user", "auditor", "approver"],
+            &[],
+        )
+        .await;
+
+    let enc = |p: &str| {
+        p.replace('/', "%2F")
+            .replace(':', "%3A")
+            .replace('|', "%7C")
+    };
+    let mut checks = 0;
+    for h in [&acme_admin, &acme_all] {
+        let key_paths = [kid.as_str(), "ours", "ours-alias"];
+        for key in key_paths {
+            for (m, path, body) in [
+                (Method::GET, format!("/v1/keys/{key}"), None),
+                (Method::GET, format!("/v1/keys/{key}/versions"), None),
+                (Method::GET, format!("/v1/keys/{key}/history"), None),
+                (Method::GET, format!("/v1/keys/{key}/policy"), None),
+                (Method::GET, format!("/v1/keys/{key}/policy/versions"), None),
+                (Method::GET, format!("/v1/keys/{key}/public-key"), None),
+                (
+                    Method::PATCH,
+                    format!("/v1/keys/{key}"),
+                    Some(json!({"description": "x"})),
+                ),
+                (
+                    Method::PUT,
+                    format!("/v1/keys/{key}/policy"),
+                    Some(json!({"statements": []})),
+                ),
+                (
+                    Method::POST,
+                    format!("/v1/keys/{key}/policy/rollback"),
+                    Some(json!({"version": 1})),
+                ),
+                (
+                    Method::POST,
+                    format!("/v1/keys/{key}/encrypt"),
+                    Some(json!({"plaintext": b64(b"x")})),
+                ),
+                (
+                    Method::POST,
+                    format!("/v1/keys/{key}/decrypt"),
+                    Some(json!({"ciphertext": ct})),
+                ),
+                (
+                    Method::POST,
+                    format!("/v1/keys/{key}/generate-data-key"),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/v1/keys/{key}/rotate"),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/v1/keys/{key}/suspend"),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/v1/keys/{key}/schedule-destruction"),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/v1/keys/{key}/versions/1/suspend"),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/v1/keys/{key}/export"),
+                    Some(json!({})),
+                ),
+                (Method::GET, format!("/v1/aliases?key={key}"), None),
+            ] {
+                let got = h.req(m, &path, body).await;
+                assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
+                checks += 1;
+            }
+        }
+        for (m, path, body) in [
+            (
+                Method::POST,
+                "/v1/decrypt".to_string(),
+                Some(json!({"ciphertext": ct})),
+            ),
+            (
+                Method::PUT,
+                "/v1/aliases/ours-alias".into(),
+                Some(json!({"key": "ours"})),
+            ),
+            (Method::DELETE, "/v1/aliases/ours-alias".into(), None),
+            (Method::GET, format!("/v1/principals/{pid}"), None),
+            (Method::GET, "/v1/principals/svc".into(), None),
+            (
+                Method::PATCH,
+                "/v1/principals/svc".into(),
+                Some(json!({"groups": ["x"]})),
+            ),
+            (
+                Method::POST,
+                "/v1/principals/svc/tokens".into(),
+                Some(json!({})),
+            ),
+            (Method::GET, "/v1/principals/svc/tokens".into(), None),
+            (
+                Method::POST,
+                "/v1/principals/svc/bindings".into(),
+                Some(json!({"kind": "certificate-san", "value": "y"})),
+            ),
+            (Method::DELETE, format!("/v1/tokens/{tok_id}"), None),
+            (Method::DELETE, format!("/v1/bindings/{}", enc(&bid)), None),
+            (Method::GET, format!("/v1/approvals/{aid}"), None),
+            (
+                Method::POST,
+                format!("/v1/approvals/{aid}/approve"),
+                Some(json!({})),
+            ),
+            (
+                Method::POST,
+                format!("/v1/approvals/{aid}/deny"),
+                Some(json!({})),
+            ),
+            (
+                Method::POST,
+                format!("/v1/approvals/{aid}/execute"),
+                Some(json!({})),
+            ),
+            (
+                Method::POST,
+                format!("/v1/approvals/{aid}/cancel"),
+                Some(json!({})),
+            ),
+        ] {
+            let got = h.req(m.clone(), &path, body).await;
+            assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
+            checks += 1;
+        }
+        // Listings and searches show none of ours.
+        for (path, field) in [
+            ("/v1/keys", "keys"),
+            ("/v1/keys?name=ours", "keys"),
+            ("/v1/keys?alias=ours-alias", "keys"),
+            ("/v1/aliases", "aliases"),
+            ("/v1/approvals", "approvals"),
+            ("/v1/bindings", "bindings"),
+            ("/v1/tokens", "tokens"),
+            ("/v1/audit?limit=1000", "records"),
+        ] {
+            let (st, v) = h.get(path).await;
+            if st == StatusCode::FORBIDDEN
+                && path.starts_with("/v1/audit")
+                && h.token == acme_admin.token
+            {
+                continue; // a tenant-admin is not an auditor; `everyone` checks the audit.
+            }
+            assert_eq!(st, StatusCode::OK, "{path}: {v}");
+            if field == "records" {
+                // Our refusals echo what the intruder sent; what matters is whose records.
+                for r in v[field].as_array().unwrap() {
+                    assert_eq!(r["tenant_id"], acme["tenant"]["id"], "{r}");
+                    assert_ne!(r["key_id"].as_str(), Some(kid.as_str()), "{r}");
+                }
+                checks += 1;
+                continue;
+            }
+            let text = v[field].to_string();
+            for ours in [&kid, "ours", &pid, &tok_id, &aid, "svc.example"] {
+                assert!(!text.contains(ours), "{path} shows {ours}");
+            }
+            checks += 1;
+        }
+        let (_, v) = h.get("/v1/principals").await;
+        let text = v["principals"].to_string();
+        assert!(!text.contains(&pid) && !text.contains("svc"), "{text}");
+    }
+    assert!(checks > 100, "{checks}");
+    // Nothing of ours changed.
+    let (_, k2) = s.get("/v1/keys/ours").await;
+    assert_eq!(k2["state"], "SUSPENDED");
+    assert!(k2["destroy_after"].is_null());
+    assert_eq!(k2["description"], k["description"]);
+    let (_, a) = s.get(&format!("/v1/approvals/{aid}")).await;
+    assert_eq!(a["status"], "pending");
+    assert!(a["votes"].as_array().unwrap().is_empty());
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_policies_conditions_deny_wins_versions_and_rollback() {
+    let s = TestServer::start().await;
+    // A strict tenant: nobody uses a key until its policy says so.
+    let (_, t) = s
+        .operator()
+        .post("/v1/tenants", json!({"name": "strict"}))
+        .await;
+    let admin = s.with_token(t["admin_token"].as_str().unwrap());
+    let app = admin
+        .principal("app", &["crypto-user"], &["payments"])
+        .await;
+    let k = admin.create(json!({"name": "k"})).await;
+    assert_eq!(k["state"], "ACTIVE");
+    let (_, p) = admin.get("/v1/keys/k/policy").await;
+    assert_eq!(p["version"], 1);
+    assert_eq!(p["statements"], json!([]));
+    // Default: the admin manages but does not use; the app neither sees nor uses.
+    assert_error(
+        &admin.encrypt("k", b"x").await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    assert_error(
+        &app.encrypt("k", b"x").await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    assert_error(
+        &app.get("/v1/keys/k").await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    let (_, list) = app.get("/v1/keys").await;
+    assert_eq!(
+        list["keys"],
+        json!([]),
+        "a crypto-user lists only what it may describe"
+    );
+
+    let put = |statements: Value| {
+        let admin = &admin;
+        async move {
+            admin
+                .req(
+                    Method::PUT,
+                    "/v1/keys/k/policy",
+                    Some(json!({ "statements": statements })),
+                )
+                .await
+        }
+    };
+    // A grant to the group, limited to a CIDR the test client is not in.
+    let (st, v) = put(json!([{"sid": "net", "effect": "allow", "principals": ["group:payments"], "actions": ["Encrypt", "Decrypt", "DescribeKey"],
+        "conditions": {"source_cidrs": ["10.0.0.0/8"]}}]))
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["version"], 2);
+    assert_error(
+        &app.encrypt("k", b"x").await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    // The same grant from loopback works.
+    put(json!([{"effect": "allow", "principals": ["group:payments"], "actions": ["Encrypt", "Decrypt", "DescribeKey"],
+        "conditions": {"source_cidrs": ["127.0.0.0/8", "::1/128"], "doors": ["rest"]}}]))
+    .await;
+    let (st, v) = app.encrypt("k", b"x").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let ct = v["ciphertext"].clone();
+    let (_, list) = app.get("/v1/keys").await;
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+    // Deny beats allow, whoever grants.
+    put(json!([
+        {"effect": "allow", "principals": ["*"], "actions": ["*"]},
+        {"sid": "no-decrypt", "effect": "deny", "principals": ["principal:app"], "actions": ["Decrypt"]}
+    ]))
+    .await;
+    let (st, _) = app.encrypt("k", b"x").await;
+    assert_eq!(st, StatusCode::OK);
+    let got = app.decrypt(&ct).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "not_permitted", None);
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-decrypt"),
+        "{}",
+        got.1
+    );
+    // An encryption-context condition.
+    put(
+        json!([{"effect": "allow", "principals": ["principal:app"], "actions": ["Encrypt"],
+        "conditions": {"encryption_context": {"tenant": "blue"}}}]),
+    )
+    .await;
+    assert_error(
+        &app.encrypt("k", b"x").await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    let (st, v) = app
+        .post(
+            "/v1/keys/k/encrypt",
+            json!({"plaintext": b64(b"x"), "encryption_context": {"tenant": "blue"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // Invalid policies are refused with the field, and change nothing.
+    let (st, v) =
+        put(json!([{"effect": "allow", "principals": ["role:wizard"], "actions": ["Encrypt"]}]))
+            .await;
+    assert_error(
+        &(st, v),
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("statements[0].principals"),
+    );
+    let (st, v) = put(json!([{"effect": "allow", "principals": ["*"], "actions": ["Encrypt"], "conditions": {"source_cidrs": ["10.0.0.0/99"]}}])).await;
+    assert_error(
+        &(st, v),
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("statements[0].conditions.source_cidrs"),
+    );
+    // A policy that would lock its author out is refused.
+    let (st, v) =
+        put(json!([{"effect": "deny", "principals": ["role:tenant-admin"], "actions": ["*"]}]))
+            .await;
+    assert_error(
+        &(st, v),
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("statements"),
+    );
+    // Versions with who and when; rollback makes an old version current as a new one.
+    let (_, vs) = admin.get("/v1/keys/k/policy/versions").await;
+    let vs = vs["versions"].as_array().unwrap().clone();
+    assert_eq!(vs.len(), 5, "{vs:?}");
+    assert_eq!(vs[0]["version"], 5);
+    assert!(vs[0]["updated_by"].as_str().unwrap().starts_with("admin:"));
+    assert!(vs[0]["updated_at"].is_string());
+    let (st, v) = admin
+        .post("/v1/keys/k/policy/rollback", json!({"version": 3}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["version"], 6);
+    let (st, _) = app.encrypt("k", b"x").await;
+    assert_eq!(
+        st,
+        StatusCode::OK,
+        "version 3 granted loopback encrypt again"
+    );
+    let (_, h) = admin.get("/v1/keys/k/history").await;
+    let policy_events = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "policy")
+        .count();
+    assert_eq!(policy_events, 5, "{h}");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_approvals() {
+    let s = TestServer::start().await;
+    for name in ["k1", "k2", "k3"] {
+        s.create(json!({"name": name, "extractable": true})).await;
+    }
+    // Only a key out of use can be scheduled for destruction.
+    s.ok("/v1/keys/k1/suspend", json!({})).await;
+    s.ok("/v1/keys/k2/suspend", json!({})).await;
+    let (st, v) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({
+                "allow_multiple_roles": true,
+                "default_key_policy": [{"effect": "allow", "principals": ["role:crypto-user"], "actions": ["*"]}],
+                "approval_rules": [
+                    {"actions": ["ScheduleKeyDestruction"], "approvals": 2},
+                    {"actions": ["ExportKey"], "approvals": 1, "group": "security"}
+                ]
+            })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // The requester is also an approver: it still can never approve its own request.
+    let req = s
+        .principal("requester", &["tenant-admin", "approver"], &[])
+        .await;
+    let alice = s.principal("alice", &["approver"], &["security"]).await;
+    let bob = s.principal("bob", &["approver"], &[]).await;
+    let carol = s.principal("carol", &["crypto-user"], &[]).await;
+
+    let (st, v) = req
+        .post(
+            "/v1/keys/k1/schedule-destruction",
+            json!({"pending_window_days": 7}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["error"]["code"], "needs_approval");
+    let id = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, k) = s.get("/v1/keys/k1").await;
+    assert!(
+        k["destroy_after"].is_null(),
+        "nothing happens before approval: {k}"
+    );
+    // A request that could not apply now is refused at once, not sent to approvers.
+    assert_error(
+        &req.post("/v1/keys/k3/schedule-destruction", json!({}))
+            .await,
+        StatusCode::CONFLICT,
+        "wrong_state",
+        None,
+    );
+
+    let vote = |h: &TestServer, what: &str, id: &str| {
+        let path = format!("/v1/approvals/{id}/{what}");
+        let h = h.with_token(&h.token);
+        async move {
+            h.post(&path, json!({"comment": "checked the ticket"}))
+                .await
+        }
+    };
+    assert_error(
+        &vote(&req, "approve", &id).await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    assert_error(
+        &vote(&carol, "approve", &id).await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    let (st, a) = vote(&alice, "approve", &id).await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    assert_eq!(a["status"], "pending", "M-1 approvals are not enough");
+    assert_error(
+        &vote(&alice, "approve", &id).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    let (st, v) = req
+        .post(&format!("/v1/approvals/{id}/execute"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "still waiting: {v}");
+    let (_, k) = s.get("/v1/keys/k1").await;
+    assert!(k["destroy_after"].is_null());
+    let (st, a) = vote(&bob, "approve", &id).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(a["status"], "approved");
+    assert_eq!(a["votes"].as_array().unwrap().len(), 2);
+    // Only the requester executes, exactly once.
+    assert_error(
+        &alice
+            .post(&format!("/v1/approvals/{id}/execute"), json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    let (st, done) = req
+        .post(&format!("/v1/approvals/{id}/execute"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert_eq!(done["approval"]["status"], "executed");
+    assert!(done["result"]["destroy_after"].is_string(), "{done}");
+    let (_, k) = s.get("/v1/keys/k1").await;
+    assert!(k["destroy_after"].is_string(), "scheduled: {k}");
+    assert_error(
+        &req.post(&format!("/v1/approvals/{id}/execute"), json!({}))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    assert_error(
+        &vote(&bob, "approve", &id).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+
+    // Expiry: an open request lapses after 24 hours.
+    let (_, v) = req
+        .post("/v1/keys/k2/schedule-destruction", json!({}))
+        .await;
+    let id2 = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    vote(&alice, "approve", &id2).await;
+    s.clock.advance(chrono::Duration::hours(25));
+    assert_error(
+        &vote(&bob, "approve", &id2).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    assert_error(
+        &req.post(&format!("/v1/approvals/{id2}/execute"), json!({}))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    let (_, l) = s.get("/v1/approvals?status=expired").await;
+    assert!(l["approvals"].to_string().contains(&id2), "{l}");
+    let (_, k) = s.get("/v1/keys/k2").await;
+    assert!(k["destroy_after"].is_null());
+
+    // One deny refuses; a group rule counts only its group.
+    let (_, v) = carol.post("/v1/keys/k3/export", json!({})).await;
+    assert_eq!(v["error"]["code"], "needs_approval", "{v}");
+    let id3 = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_error(
+        &vote(&bob, "approve", &id3).await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    let (_, d) = vote(&alice, "deny", &id3).await;
+    assert_eq!(d["status"], "denied");
+    assert_error(
+        &carol
+            .post(&format!("/v1/approvals/{id3}/execute"), json!({}))
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+
+    // Every step is in the audit trail.
+    s.service().flush_audit().await;
+    let (_, audit) = s.get("/v1/audit?limit=1000").await;
+    let recs = audit["records"].as_array().unwrap();
+    for action in [
+        "Approve",
+        "Deny",
+        "ExecuteApproval",
+        "ScheduleKeyDestruction",
+    ] {
+        assert!(
+            recs.iter().any(|r| r["action"] == action),
+            "no {action} record"
+        );
+    }
+    assert!(recs
+        .iter()
+        .any(|r| r["action"] == "ScheduleKeyDestruction" && r["outcome"] == "needs_approval"));
+    assert!(recs.iter().any(|r| r["action"] == "ScheduleKeyDestruction"
+        && r["outcome"] == "ok"
+        && r["detail"]["approval_id"] == id.as_str()));
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_then_recover() {
+    let s = TestServer::start_with(|c| {
+        c.service.limits.per_principal_rps = 1.0;
+        c.service.limits.per_principal_burst = 3.0;
+        c.service.limits.auth_failures_free = 2;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(s.get("/v1/whoami").await.0, StatusCode::OK);
+    }
+    let r = s
+        .client
+        .get(format!("{}/v1/whoami", s.url))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited");
+    s.clock.advance(chrono::Duration::seconds(retry));
+    assert_eq!(
+        s.get("/v1/whoami").await.0,
+        StatusCode::OK,
+        "recovered after Retry-After"
+    );
+
+    // Failed authentication: a growing back-off for the address, whatever token comes next.
+    let bad = s.with_token("arca_nope_0123456789012345678901234567890123456789012");
+    for _ in 0..2 {
+        assert_eq!(bad.get("/v1/whoami").await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        bad.get("/v1/whoami").await.0,
+        StatusCode::UNAUTHORIZED,
+        "third failure is counted"
+    );
+    let (st, v) = s.get("/v1/whoami").await;
+    assert_eq!(
+        st,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is backing off: {v}"
+    );
+    s.clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(s.get("/v1/whoami").await.0, StatusCode::OK);
+    s.service().flush_audit().await;
+    let (_, audit) = s.get("/v1/audit?limit=100").await;
+    assert!(audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["outcome"] == "rate_limited"));
+    s.shutdown().await;
+}
