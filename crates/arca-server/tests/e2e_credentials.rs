@@ -1,0 +1,589 @@
+//! Credentials end to end, over real HTTPS: API tokens (expiry, revocation, last use), JWTs
+//! of a configured issuer (audience, expiry, `alg: none`, HMAC confusion), client
+//! certificates (mutual TLS, untrusted CA, bindings, certificate conditions in a key
+//! policy), and sessions (expiry, refresh, refresh-token reuse, logout).
+
+mod common;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use common::*;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair as CertKey, SanType,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const ISSUER: &str = "https://idp.example.test";
+const AUDIENCE: &str = "arca";
+
+fn b64u(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// An identity provider's signing key and its JWKS.
+struct Idp {
+    pair: Ed25519KeyPair,
+    pkcs8: Vec<u8>,
+}
+
+impl Idp {
+    fn new() -> Self {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        Idp {
+            pair: Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap(),
+            pkcs8,
+        }
+    }
+
+    fn jwks(&self) -> Value {
+        json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "use": "sig",
+            "x": b64u(self.pair.public_key().as_ref())}]})
+    }
+
+    fn token(&self, claims: Value) -> String {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        h.kid = Some("k1".into());
+        jsonwebtoken::encode(
+            &h,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(&self.pkcs8),
+        )
+        .unwrap()
+    }
+}
+
+struct Pki {
+    issuer: Issuer<'static, CertKey>,
+    ca_pem: String,
+}
+
+fn ca(name: &str) -> Pki {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    let key = CertKey::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    Pki {
+        ca_pem: cert.pem(),
+        issuer: Issuer::new(p, key),
+    }
+}
+
+/// A client certificate and key (PEM, concatenated for reqwest) and its SHA-256 fingerprint.
+fn client_cert(pki: &Pki, cn: &str, ou: &str, dns: &str) -> (Vec<u8>, String) {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.distinguished_name
+        .push(DnType::OrganizationalUnitName, ou);
+    p.subject_alt_names = vec![SanType::DnsName(dns.try_into().unwrap())];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = CertKey::generate().unwrap();
+    let cert = p.signed_by(&key, &pki.issuer).unwrap();
+    let fp: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.der())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (
+        format!("{}{}", cert.pem(), key.serialize_pem()).into_bytes(),
+        fp,
+    )
+}
+
+fn mtls_client(s: &TestServer, identity_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&s.ca_pem()).unwrap()])
+        .identity(reqwest::Identity::from_pem(identity_pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn call(
+    client: &reqwest::Client,
+    s: &TestServer,
+    m: Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut rb = client.request(m, format!("{}{}", s.url, path));
+    if let Some(b) = bearer {
+        rb = rb.bearer_auth(b);
+    }
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.expect("request sent");
+    let st = r.status();
+    let t = r.text().await.unwrap();
+    (
+        st,
+        if t.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&t).unwrap()
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_expire_revoke_and_record_last_use() {
+    let s = TestServer::start().await;
+    s.ok(
+        "/v1/principals",
+        json!({"name": "app", "roles": ["crypto-user"]}),
+    )
+    .await;
+    let t = s
+        .ok(
+            "/v1/principals/app/tokens",
+            json!({"name": "ci", "expires_in_secs": 60}),
+        )
+        .await;
+    let tok = t["token"].as_str().unwrap().to_string();
+    assert!(tok.starts_with("arca_"), "recognisable prefix");
+    assert!(
+        tok.len() >= 5 + 12 + 1 + 43,
+        "at least 256 bits of secret: {}",
+        tok.len()
+    );
+    let app = s.with_token(&tok);
+    let (st, who) = app.get("/v1/whoami").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(who["principal"], "app");
+    assert_eq!(who["credential"], "api_token");
+    // Last use is recorded (off the request path, so poll briefly).
+    let mut seen = false;
+    for _ in 0..50 {
+        let (_, l) = s.get("/v1/principals/app/tokens").await;
+        if l["tokens"][0]["last_used_at"].is_string() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen, "last_used_at recorded");
+    let (_, l) = s.get("/v1/tokens").await;
+    assert!(!l.to_string().contains(&tok), "listings never show a token");
+    // Expiry.
+    s.clock.advance(chrono::Duration::seconds(61));
+    assert_error(
+        &app.get("/v1/whoami").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    // Revocation takes effect at once; a principal may revoke its own token.
+    let t2 = s.ok("/v1/principals/app/tokens", json!({})).await;
+    let app2 = s.with_token(t2["token"].as_str().unwrap());
+    assert_eq!(app2.get("/v1/whoami").await.0, StatusCode::OK);
+    let (st, r) = app2
+        .req(
+            Method::DELETE,
+            &format!("/v1/tokens/{}", t2["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert!(r["revoked_at"].is_string());
+    assert_error(
+        &app2.get("/v1/whoami").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    // A disabled principal stops authenticating.
+    let t3 = s.ok("/v1/principals/app/tokens", json!({})).await;
+    let app3 = s.with_token(t3["token"].as_str().unwrap());
+    assert_eq!(app3.get("/v1/whoami").await.0, StatusCode::OK);
+    let (st, _) = s
+        .req(
+            Method::PATCH,
+            "/v1/principals/app",
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_error(
+        &app3.get("/v1/whoami").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    // Nobody changes their own roles.
+    let (st, _) = s
+        .req(
+            Method::PATCH,
+            "/v1/principals/admin",
+            Some(json!({"roles": ["auditor"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_bearer_tokens_from_a_configured_issuer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idp = Idp::new();
+    let jwks = tmp.path().join("jwks.json");
+    std::fs::write(&jwks, idp.jwks().to_string()).unwrap();
+    let jwks_path = jwks.clone();
+    let s = TestServer::start_with(move |c| {
+        // This test fails on purpose many times from one address.
+        c.service.limits.auth_failures_free = 1000;
+        c.service.jwt_issuers = vec![arca_service::JwtIssuer {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            jwks_file: Some(jwks_path.clone()),
+            jwks_url: None,
+            claim: "sub".into(),
+            algorithms: vec!["EdDSA".into(), "ES256".into()],
+        }];
+    })
+    .await;
+    s.ok(
+        "/v1/principals",
+        json!({"name": "alice", "roles": ["crypto-user"]}),
+    )
+    .await;
+    let now = s.clock_now().timestamp();
+    let good = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice@idp", "iat": now, "nbf": now - 5, "exp": now + 300});
+    // Not bound yet.
+    assert_error(
+        &s.with_token(&idp.token(good.clone()))
+            .get("/v1/whoami")
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    let (st, b) = s
+        .post(
+            "/v1/principals/alice/bindings",
+            json!({"kind": "jwt", "issuer": ISSUER, "value": "alice@idp"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let (st, who) = s
+        .with_token(&idp.token(good.clone()))
+        .get("/v1/whoami")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{who}");
+    assert_eq!(who["principal"], "alice");
+    assert_eq!(who["credential"], "jwt");
+
+    let bad = |patch: Value| {
+        let mut c = good.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        idp.token(c)
+    };
+    for (why, token) in [
+        ("wrong audience", bad(json!({"aud": "someone-else"}))),
+        ("expired", bad(json!({"exp": now - 1}))),
+        ("not yet valid", bad(json!({"nbf": now + 60}))),
+        (
+            "unknown issuer",
+            bad(json!({"iss": "https://evil.example"})),
+        ),
+        ("unbound subject", bad(json!({"sub": "mallory"}))),
+    ] {
+        let got = s.with_token(&token).get("/v1/whoami").await;
+        assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{why}: {}", got.1);
+    }
+    // A forged signature.
+    let mut forged = idp.token(good.clone());
+    forged.pop();
+    forged.push(if forged.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(
+        s.with_token(&forged).get("/v1/whoami").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // `alg: none` with no signature.
+    let none = format!(
+        "{}.{}.",
+        b64u(br#"{"alg":"none","typ":"JWT"}"#),
+        b64u(good.to_string().as_bytes())
+    );
+    assert_eq!(
+        s.with_token(&none).get("/v1/whoami").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // HS256 "signed" with the public key as the HMAC secret (the algorithm-confusion attack).
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.kid = Some("k1".into());
+    let confused = jsonwebtoken::encode(
+        &h,
+        &good,
+        &jsonwebtoken::EncodingKey::from_secret(idp.pair.public_key().as_ref()),
+    )
+    .unwrap();
+    let got = s.with_token(&confused).get("/v1/whoami").await;
+    assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{}", got.1);
+    // After time passes, the same token expires on the server's clock.
+    s.clock.advance(chrono::Duration::seconds(301));
+    assert_eq!(
+        s.with_token(&idp.token(good.clone()))
+            .get("/v1/whoami")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_mutual_tls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trusted = ca("Clients CA");
+    let untrusted = ca("Stranger CA");
+    let ca_file = tmp.path().join("clients-ca.pem");
+    std::fs::write(&ca_file, &trusted.ca_pem).unwrap();
+    let ca_path = ca_file.clone();
+    let s = TestServer::start_with(move |c| c.tls.client_ca = Some(ca_path.clone())).await;
+
+    let (zone_a, fp_a) = client_cert(&trusted, "app", "zone-a", "i-0a1.eu-west.example");
+    let (zone_b, fp_b) = client_cert(&trusted, "app", "zone-b", "i-0b2.eu-west.example");
+    let (stranger, _) = client_cert(&untrusted, "app", "zone-a", "i-0a1.eu-west.example");
+
+    // A certificate from an untrusted CA fails the handshake.
+    let c = mtls_client(&s, &stranger);
+    let r = c.get(format!("{}/v1/whoami", s.url)).send().await;
+    assert!(r.is_err(), "untrusted client certificate accepted: {r:?}");
+    // A trusted certificate bound to nobody is not a credential.
+    let ca_client = mtls_client(&s, &zone_a);
+    assert_error(
+        &call(&ca_client, &s, Method::GET, "/v1/whoami", None, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    // Bind by SAN and by fingerprint.
+    s.ok(
+        "/v1/principals",
+        json!({"name": "app", "roles": ["crypto-user"]}),
+    )
+    .await;
+    let (st, b) = s
+        .post(
+            "/v1/principals/app/bindings",
+            json!({"kind": "certificate-san", "value": "i-0a1.eu-west.example"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let (st, who) = call(&ca_client, &s, Method::GET, "/v1/whoami", None, None).await;
+    assert_eq!(st, StatusCode::OK, "{who}");
+    assert_eq!(who["principal"], "app");
+    assert_eq!(who["credential"], "certificate");
+    let b_client = mtls_client(&s, &zone_b);
+    assert_eq!(
+        call(&b_client, &s, Method::GET, "/v1/whoami", None, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, _) = s
+        .post(
+            "/v1/principals/app/bindings",
+            json!({"kind": "certificate-fingerprint", "value": fp_b}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(
+        call(&b_client, &s, Method::GET, "/v1/whoami", None, None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // One certificate never maps to two principals.
+    s.ok(
+        "/v1/principals",
+        json!({"name": "other", "roles": ["crypto-user"]}),
+    )
+    .await;
+    let got = s
+        .post(
+            "/v1/principals/other/bindings",
+            json!({"kind": "certificate-fingerprint", "value": fp_b}),
+        )
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "conflict", None);
+    let got = s
+        .post(
+            "/v1/principals/other/bindings",
+            json!({"kind": "certificate-fingerprint", "value": "nothex"}),
+        )
+        .await;
+    assert_error(
+        &got,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("value"),
+    );
+    let _ = fp_a;
+
+    // A key usable only from zone-a instances (OU and SAN conditions).
+    s.create(json!({"name": "zoned", "policy": [{"effect": "allow", "principals": ["principal:app"], "actions": ["Encrypt", "Decrypt"],
+        "conditions": {"certificate": {"ou": "zone-a", "san_dns": "*.eu-west.example"}}}]}))
+        .await;
+    let (st, v) = call(
+        &ca_client,
+        &s,
+        Method::POST,
+        "/v1/keys/zoned/encrypt",
+        None,
+        Some(json!({"plaintext": b64(b"x")})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let got = call(
+        &b_client,
+        &s,
+        Method::POST,
+        "/v1/keys/zoned/encrypt",
+        None,
+        Some(json!({"plaintext": b64(b"x")})),
+    )
+    .await;
+    assert_error(&got, StatusCode::FORBIDDEN, "not_permitted", None);
+    // The same principal with an API token and no certificate does not meet the condition.
+    let t = s.ok("/v1/principals/app/tokens", json!({})).await;
+    let got = s
+        .with_token(t["token"].as_str().unwrap())
+        .encrypt("zoned", b"x")
+        .await;
+    assert_error(&got, StatusCode::FORBIDDEN, "not_permitted", None);
+    // A bearer token sent over a certificate connection authenticates as the token's owner.
+    let (st, who) = call(
+        &ca_client,
+        &s,
+        Method::GET,
+        "/v1/whoami",
+        Some(&s.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(who["principal"], "admin");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire_refresh_rotate_and_log_out() {
+    let s = TestServer::start().await;
+    let (st, t) = s.post("/v1/auth/token", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["expires_in"], 300);
+    let access = t["access_token"].as_str().unwrap().to_string();
+    let refresh = t["refresh_token"].as_str().unwrap().to_string();
+    assert!(refresh.starts_with("arcar_"));
+    let sess = s.with_token(&access);
+    let (st, who) = sess.get("/v1/whoami").await;
+    assert_eq!(st, StatusCode::OK, "{who}");
+    assert_eq!(who["credential"], "session");
+    assert_eq!(who["principal"], "admin");
+    // The session grants what the principal may do.
+    s.create(json!({"name": "k"})).await;
+    assert_eq!(sess.encrypt("k", b"x").await.0, StatusCode::OK);
+    // A session cannot start another.
+    assert_eq!(
+        sess.post("/v1/auth/token", json!({})).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // Five minutes later the access token has expired.
+    s.clock.advance(chrono::Duration::seconds(301));
+    assert_error(
+        &sess.get("/v1/whoami").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    // The refresh token (no other credential needed) gives a new pair and is spent.
+    let refresh_call = |rt: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .client
+                .post(format!("{}/v1/auth/token", s.url))
+                .json(&json!({"grant_type": "refresh_token", "refresh_token": rt}))
+                .send()
+                .await
+                .unwrap();
+            let st = r.status();
+            (st, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (st, t2) = refresh_call(refresh.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{t2}");
+    assert_eq!(t2["session_id"], t["session_id"]);
+    let access2 = t2["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.with_token(&access2).get("/v1/whoami").await.0,
+        StatusCode::OK
+    );
+    // Replaying the spent refresh token revokes the whole session.
+    let (st, _) = refresh_call(refresh.clone()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.with_token(&access2).get("/v1/whoami").await.0,
+        StatusCode::UNAUTHORIZED,
+        "session revoked on reuse"
+    );
+    let (st, _) = refresh_call(t2["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // Logout ends a fresh session: both tokens stop working.
+    let (_, t3) = s
+        .post("/v1/auth/token", json!({"grant_type": "credential"}))
+        .await;
+    let sess3 = s.with_token(t3["access_token"].as_str().unwrap());
+    assert_eq!(sess3.get("/v1/whoami").await.0, StatusCode::OK);
+    assert_eq!(
+        sess3.post("/v1/auth/logout", json!({})).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(sess3.get("/v1/whoami").await.0, StatusCode::UNAUTHORIZED);
+    let (st, _) = refresh_call(t3["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // A credential grant without a credential, and nonsense grants, are refused.
+    let r = s
+        .client
+        .post(format!("{}/v1/auth/token", s.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (st, v) = s
+        .post("/v1/auth/token", json!({"grant_type": "password"}))
+        .await;
+    assert_error(
+        &(st, v),
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("grant_type"),
+    );
+    // Sessions survive a restart (the signing key is stored wrapped by the root key).
+    let (_, t4) = s.post("/v1/auth/token", json!({})).await;
+    let access4 = t4["access_token"].as_str().unwrap().to_string();
+    let mut s = s;
+    s.restart().await;
+    assert_eq!(
+        s.with_token(&access4).get("/v1/whoami").await.0,
+        StatusCode::OK
+    );
+    // No token or secret reaches the logs.
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).to_string();
+    for secret in [&access, &refresh, &access4, &s.token] {
+        assert!(!logs.contains(secret.as_str()), "a credential was logged");
+    }
+    s.shutdown().await;
+}
