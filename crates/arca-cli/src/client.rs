@@ -23,8 +23,8 @@ use crate::profile::{self, ProfileFile};
 pub struct Token(Zeroizing<String>);
 
 impl Token {
-    /// The token text, for the `Authorization` header only.
-    fn expose(&self) -> &str {
+    /// The token text, for the `Authorization` header (or a refresh grant's body) only.
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -149,13 +149,44 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The profile file these settings read (`--profile-file`, `ARCA_PROFILE_FILE`, or the
+    /// default path).
+    pub fn profile_path(&self) -> PathBuf {
+        self.profile_file
+            .clone()
+            .unwrap_or_else(profile::default_path)
+    }
+
+    /// The server and CA certificate these settings point at, for writing another profile
+    /// that reaches the same server (`--save-profile`). The CA path is made absolute so the
+    /// new profile works from any directory.
+    pub fn location(&self) -> Result<(String, Option<PathBuf>)> {
+        let r = self.resolve(false)?;
+        let server = r.server.as_str().trim_end_matches('/').to_string();
+        let ca = r.ca_cert.map(|c| std::fs::canonicalize(&c).unwrap_or(c));
+        Ok((server, ca))
+    }
+
+    /// The refresh token stored in the selected profile by `arca login`, if any.
+    pub fn profile_refresh_token(&self) -> Result<Option<Token>> {
+        let pf = ProfileFile::load(&self.profile_path())?;
+        Ok(pf
+            .profiles
+            .get(&self.profile)
+            .and_then(|p| p.refresh_token.as_deref())
+            .and_then(|t| t.parse().ok()))
+    }
+}
+
 /// Whether two server URLs name the same server (ignoring a trailing `/` and case).
 fn same_url(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.trim().trim_end_matches('/').to_ascii_lowercase();
     norm(a) == norm(b)
 }
 
-/// An error answered by the server: `{"error": {"code", "message", "field"}}`.
+/// An error answered by the server: `{"error": {"code", "message", "field",
+/// "approval_request_id"}}`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ServerError {
     /// The HTTP status.
@@ -168,6 +199,21 @@ pub struct ServerError {
     /// The request field at fault, when there is one.
     #[serde(default)]
     pub field: Option<String>,
+    /// With `needs_approval` (HTTP 202): the approval request the server created or that
+    /// the operation still waits on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_request_id: Option<String>,
+}
+
+impl ServerError {
+    /// The approval request an operation waits on, when the answer was `needs_approval`.
+    pub fn approval_request(&self) -> Option<&str> {
+        if self.code == "needs_approval" {
+            self.approval_request_id.as_deref()
+        } else {
+            None
+        }
+    }
 }
 
 impl std::fmt::Display for ServerError {
@@ -345,6 +391,9 @@ impl ApiClient {
             .await
             .with_context(|| format!("{shown}: the answer could not be read"))?;
         let body = Body(Zeroizing::new(bytes.to_vec()));
+        if let Some(e) = needs_approval(status, &body.0) {
+            return Err(e.into());
+        }
         if status.is_success() {
             return Ok(body);
         }
@@ -366,6 +415,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// 202 with `needs_approval` is a success for HTTP but not for the caller: nothing was done
+/// yet, and the command must say so (exit status 3).
+fn needs_approval(status: StatusCode, body: &[u8]) -> Option<ServerError> {
+    if status != StatusCode::ACCEPTED {
+        return None;
+    }
+    let mut b = serde_json::from_slice::<ErrorBody>(body).ok()?;
+    b.error.approval_request()?;
+    b.error.status = status.as_u16();
+    Some(b.error)
+}
+
 fn error_of(status: StatusCode, body: &[u8]) -> ServerError {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(mut b) => {
@@ -384,6 +445,7 @@ fn error_of(status: StatusCode, body: &[u8]) -> ServerError {
                     format!("the server answered HTTP {status}: {}", snippet.trim())
                 },
                 field: None,
+                approval_request_id: None,
             }
         }
     }
@@ -414,6 +476,18 @@ mod tests {
         assert_eq!(e.status, 400);
         let e = error_of(StatusCode::BAD_GATEWAY, b"<html>oops</html>");
         assert!(e.to_string().contains("502"));
+    }
+
+    #[test]
+    fn accepted_for_approval_is_not_success() {
+        let body = br#"{"error":{"code":"needs_approval","message":"needs 2","field":null,"approval_request_id":"r1"}}"#;
+        let e = needs_approval(StatusCode::ACCEPTED, body).unwrap();
+        assert_eq!(e.approval_request(), Some("r1"));
+        assert_eq!(e.status, 202);
+        assert!(needs_approval(StatusCode::OK, body).is_none());
+        assert!(needs_approval(StatusCode::ACCEPTED, b"{}").is_none());
+        let other = br#"{"error":{"code":"conflict","message":"x","approval_request_id":"r1"}}"#;
+        assert!(needs_approval(StatusCode::ACCEPTED, other).is_none());
     }
 
     #[test]

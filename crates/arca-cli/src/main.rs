@@ -12,11 +12,16 @@ mod output;
 mod profile;
 mod serve;
 
+use client::ServerError;
 use client::{Settings, Token};
 use commands::alias::AliasCommand;
+use commands::approval::ApprovalCommand;
 use commands::crypto::{self as crypto_cmd, DataKeyCommand, KemCommand, MacCommand};
 use commands::envelope::EnvelopeCommand;
+use commands::identity::{BindingCommand, PrincipalCommand, TokenCommand};
 use commands::key::KeyCommand;
+use commands::policy::PolicyCommand;
+use commands::tenant::TenantCommand;
 use commands::{Ctx, NotValid};
 use output::OutputFormat;
 
@@ -26,8 +31,13 @@ use output::OutputFormat;
     name = "arca",
     version,
     about,
-    after_help = "Run `arca serve` once: it writes a CLI profile, and the other commands use it.\n\
-                  Exit status: 0 success, 1 error, 2 a signature or MAC did not verify."
+    after_help = "Run `arca serve` once: it writes two CLI profiles, `default` (the default tenant's \
+                  admin) and `operator` (the system operator: `--profile operator`), and the other \
+                  commands use them.\n\
+                  Exit status: 0 success, 1 error, 2 a signature or MAC did not verify, 3 the \
+                  operation waits for M-of-N approval: nothing was done yet, the approval request's \
+                  id is on stdout (with --output json: {\"approval_request_id\": ...}) and the next \
+                  steps on stderr."
 )]
 struct Cli {
     /// Server URL, e.g. https://127.0.0.1:8443 [default: from the profile].
@@ -138,6 +148,40 @@ enum Command {
         #[command(subcommand)]
         cmd: EnvelopeCommand,
     },
+    /// Manage a key's policy: who may do what with it, versioned and reversible.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCommand,
+    },
+    /// M-of-N approvals: list, vote on, and execute operations that need a quorum.
+    Approval {
+        #[command(subcommand)]
+        cmd: ApprovalCommand,
+    },
+    /// Manage principals (users and services) of your tenant, their roles and groups.
+    Principal {
+        #[command(subcommand)]
+        cmd: PrincipalCommand,
+    },
+    /// Issue, list and revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCommand,
+    },
+    /// Let client certificates or JWT identities authenticate as principals.
+    Binding {
+        #[command(subcommand)]
+        cmd: BindingCommand,
+    },
+    /// Manage tenants (system operators) and your tenant's settings (tenant-admins).
+    Tenant {
+        #[command(subcommand)]
+        cmd: TenantCommand,
+    },
+    /// Start a short-lived session from your credential (or continue one with --refresh).
+    Login(commands::session::LoginArgs),
+    /// End the session whose access token is in use.
+    Logout,
     /// Show who the token belongs to: principal, tenant and roles.
     Whoami,
     /// Show recent audit records of your tenant.
@@ -179,6 +223,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DataKey { cmd } => crypto_cmd::data_key(&ctx, cmd).await,
         Command::Random(a) => crypto_cmd::random(&ctx, a).await,
         Command::Envelope { cmd } => commands::envelope::run(&ctx, cmd).await,
+        Command::Policy { cmd } => commands::policy::run(&ctx, cmd).await,
+        Command::Approval { cmd } => commands::approval::run(&ctx, cmd).await,
+        Command::Principal { cmd } => commands::identity::principal(&ctx, cmd).await,
+        Command::Token { cmd } => commands::identity::token(&ctx, cmd).await,
+        Command::Binding { cmd } => commands::identity::binding(&ctx, cmd).await,
+        Command::Tenant { cmd } => commands::tenant::run(&ctx, cmd).await,
+        Command::Login(a) => commands::session::login(&ctx, a).await,
+        Command::Logout => commands::session::logout(&ctx).await,
         Command::Whoami => commands::misc::whoami(&ctx).await,
         Command::Audit(a) => commands::misc::audit(&ctx, a).await,
         Command::Openapi => commands::misc::openapi(&ctx).await,
@@ -190,6 +242,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output::write_stdout(&buf);
             Ok(())
         }
+    }
+}
+
+/// Exit status of a command whose operation waits for M-of-N approval.
+const EXIT_NEEDS_APPROVAL: u8 = 3;
+
+/// The operation was not done: it waits for approval. The id goes to stdout (so that
+/// `id=$(arca key schedule-destruction k)` captures it), what to do next to stderr.
+fn waiting_for_approval(e: &ServerError, id: &str, json: bool) {
+    eprintln!("approval needed: {}", e.message);
+    eprintln!("  approvers vote:   arca approval approve {id}   (or deny)");
+    eprintln!("  then you execute: arca approval execute {id}");
+    eprintln!("  where it stands:  arca approval show {id}   (all: arca approval list)");
+    if json {
+        output::print_json(&serde_json::json!({
+            "code": e.code,
+            "message": e.message,
+            "approval_request_id": id,
+        }));
+    } else {
+        output::write_stdout(format!("{id}\n").as_bytes());
     }
 }
 
@@ -216,12 +289,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.output == OutputFormat::Json;
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(nv) = e.downcast_ref::<NotValid>() {
                 eprintln!("{nv}");
                 return ExitCode::from(2);
+            }
+            if let Some(se) = e.downcast_ref::<ServerError>() {
+                if let Some(id) = se.approval_request() {
+                    waiting_for_approval(se, id, json);
+                    return ExitCode::from(EXIT_NEEDS_APPROVAL);
+                }
             }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

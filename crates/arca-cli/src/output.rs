@@ -126,6 +126,22 @@ pub fn tags(v: &Value) -> String {
     }
 }
 
+/// The array in field `name` of an object (empty when absent).
+pub fn items<'a>(v: &'a Value, name: &str) -> &'a [Value] {
+    v.get(name)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// A secret shown once (a new API token, a session's access token): what it is goes to
+/// stderr, the secret alone to stdout, so `T=$(arca token create app)` captures just it.
+pub fn secret_once(what: &str, secret: &str) {
+    eprintln!("{what}");
+    eprintln!("It is shown once: keep it safe (or use --save-profile NAME next time).");
+    outln!("{secret}");
+}
+
 /// A copy of `v` without the named top-level fields (binary data written elsewhere).
 pub fn without(v: &Value, fields: &[&str]) -> Value {
     let mut v = v.clone();

@@ -15,8 +15,11 @@ pub struct Profile {
     pub server: Option<String>,
     /// CA certificate (PEM) to trust for the server.
     pub ca_cert: Option<PathBuf>,
-    /// API token.
+    /// API token (or a session's access token, written by `arca login`).
     pub token: Option<String>,
+    /// A session's refresh token (written by `arca login`; `arca login --refresh` uses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for Profile {
@@ -25,6 +28,10 @@ impl std::fmt::Debug for Profile {
             .field("server", &self.server)
             .field("ca_cert", &self.ca_cert)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

@@ -84,6 +84,7 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
                         server: Some(url.clone()),
                         ca_cert: ca_abs.clone(),
                         token: Some(token.to_string()),
+                        refresh_token: None,
                     },
                 );
             };

@@ -111,6 +111,8 @@ pub async fn whoami(ctx: &Ctx) -> Result<()> {
             ("Principal id", get(&v, "principal_id")),
             ("Tenant id", get(&v, "tenant_id")),
             ("Roles", get(&v, "roles")),
+            ("Groups", get(&v, "groups")),
+            ("Credential", get(&v, "credential")),
         ];
         output::show(&output::fields_table(&rows));
     }
