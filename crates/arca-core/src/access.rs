@@ -96,7 +96,9 @@ impl Role {
     fn categories(self) -> &'static [Category] {
         use Category::*;
         match self {
-            Role::SystemOperator => &[System, SelfService],
+            // Identity here means the system tenant's own principals (operators,
+            // their approvers and auditors): the system tenant holds no keys.
+            Role::SystemOperator => &[System, Identity, SelfService],
             Role::TenantAdmin => &[
                 KeyManage,
                 KeyRead,
@@ -749,6 +751,12 @@ pub const APPROVABLE: &[&str] = &[
     "DeleteTenant",
     "DisableTenant",
     "UpdateTenantSettings",
+    // Identity changes: without these under quorum, whoever manages identities could make
+    // puppet approvers and approve their own requests.
+    "CreatePrincipal",
+    "UpdatePrincipal",
+    "CreateApiToken",
+    "CreateBinding",
 ];
 
 /// A tenant's settings.

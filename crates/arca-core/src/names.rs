@@ -20,6 +20,20 @@ pub const MAX_TAG_VALUE_LEN: usize = 256;
 /// Longest description.
 pub const MAX_DESCRIPTION_LEN: usize = 8192;
 
+/// Checks the name of a tenant, principal or group: like a key name but without `/` and
+/// not starting with a dot, since these names appear alone in URL paths
+/// (`/v1/tenants/{name}`) and in policy subjects (`principal:{name}`).
+pub fn validate_identity_name(field: &str, name: &str) -> Result<()> {
+    validate_name(field, name)?;
+    if name.contains('/') || name.starts_with('.') {
+        return Err(Error::invalid(
+            field,
+            "use A-Z a-z 0-9 _ - . (no slash, no leading dot)",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a key name or an alias: 1–256 characters of `A-Z a-z 0-9 _ - . /`, not a UUID
 /// (a UUID always means an id), not starting with `alias/`.
 pub fn validate_name(field: &str, name: &str) -> Result<()> {

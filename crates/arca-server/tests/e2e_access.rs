@@ -106,7 +106,7 @@ fn operations(ct: &Value) -> Vec<(&'static str, Method, String, Option<Value>)> 
             "CreatePrincipal",
             Method::POST,
             p("/v1/principals"),
-            Some(json!({"name": "NAME", "roles": ["crypto-user"]})),
+            Some(json!({"name": "NAME", "roles": ["auditor"]})),
         ),
         ("ListApiTokens", Method::GET, p("/v1/tokens"), None),
         (
@@ -173,7 +173,14 @@ fn allowed(role: &str, op: &str) -> bool {
         "ListApprovals",
     ];
     let approver = ["ListApprovals"];
-    let operator = ["ListTenants", "CreateTenant"];
+    let operator = [
+        "ListTenants",
+        "CreateTenant",
+        "ListPrincipals",
+        "CreatePrincipal",
+        "ListApiTokens",
+        "GetTenantSettings",
+    ];
     op == "WhoAmI"
         || match role {
             "tenant-admin" => admin.contains(&op),
@@ -922,5 +929,254 @@ async fn rate_limits_answer_429_then_recover() {
         .unwrap()
         .iter()
         .any(|r| r["outcome"] == "rate_limited"));
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_lifecycle_and_role_rules() {
+    let s = TestServer::start().await;
+    let op = s.operator();
+    // The operator's first tenant-admin credential is short-lived...
+    let (st, g) = op.post("/v1/tenants", json!({"name": "gamma"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{g}");
+    assert!(g["admin_token_expires_at"].is_string());
+    let gamma = s.with_token(g["admin_token"].as_str().unwrap());
+    assert_eq!(gamma.get("/v1/whoami").await.0, StatusCode::OK);
+    // ...and the tenant's admin replaces it with its own.
+    let own = gamma
+        .ok("/v1/principals/admin/tokens", json!({"name": "mine"}))
+        .await;
+    let gamma = s.with_token(own["token"].as_str().unwrap());
+    s.clock.advance(chrono::Duration::hours(25));
+    assert_eq!(
+        s.with_token(g["admin_token"].as_str().unwrap())
+            .get("/v1/whoami")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(gamma.get("/v1/whoami").await.0, StatusCode::OK);
+    // Or the operator never holds a credential: the admin signs in with a certificate.
+    let (st, b) = op
+        .post(
+            "/v1/tenants",
+            json!({"name": "beta", "admin_binding": {"kind": "certificate-san", "value": "admin.beta.example"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert!(b.get("admin_token").is_none(), "{b}");
+    assert_eq!(b["admin_binding"]["value"], "admin.beta.example");
+    assert_error(
+        &op.post("/v1/tenants", json!({"name": "beta"})).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    assert_error(
+        &op.post("/v1/tenants", json!({"name": "x/../y"})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("name"),
+    );
+    let (_, l) = op.get("/v1/tenants").await;
+    let names: Vec<String> = l["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    for n in ["system", "default", "gamma", "beta"] {
+        assert!(names.contains(&n.to_string()), "{names:?}");
+    }
+    // Disable: the tenant's principals stop at once; enable brings them back.
+    let (st, t) = op.post("/v1/tenants/gamma/disable", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    assert_eq!(t["disabled"], true);
+    assert_error(
+        &gamma.get("/v1/whoami").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    op.ok("/v1/tenants/gamma/enable", json!({})).await;
+    assert_eq!(gamma.get("/v1/whoami").await.0, StatusCode::OK);
+    // Delete: only a disabled tenant without live keys.
+    gamma.create(json!({"name": "gk"})).await;
+    let del = |name: &'static str| {
+        let op = &op;
+        async move {
+            op.req(Method::DELETE, &format!("/v1/tenants/{name}"), None)
+                .await
+        }
+    };
+    assert_error(&del("gamma").await, StatusCode::CONFLICT, "conflict", None);
+    op.ok("/v1/tenants/gamma/disable", json!({})).await;
+    assert_error(&del("gamma").await, StatusCode::CONFLICT, "conflict", None);
+    let (st, _) = del("beta").await;
+    assert_eq!(st, StatusCode::CONFLICT, "beta is enabled");
+    op.ok("/v1/tenants/beta/disable", json!({})).await;
+    let (st, d) = del("beta").await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    assert_eq!(d["deleted"], true);
+    assert_error(
+        &op.get("/v1/tenants/beta").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &op.post("/v1/tenants", json!({"name": "beta"})).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    assert_error(
+        &op.post("/v1/tenants/system/disable", json!({})).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        None,
+    );
+    // Role rules: one role per principal unless the tenant allows more; operators only in
+    // the system tenant; the system tenant holds no key roles.
+    let (_, st) = op.post("/v1/tenants", json!({"name": "strict"})).await;
+    let strict = s.with_token(st["admin_token"].as_str().unwrap());
+    for (roles, why) in [
+        (
+            json!(["tenant-admin", "crypto-user"]),
+            "two roles in a strict tenant",
+        ),
+        (
+            json!(["system-operator"]),
+            "an operator outside the system tenant",
+        ),
+        (json!([]), "no role"),
+        (json!(["wizard"]), "an unknown role"),
+    ] {
+        let got = strict
+            .post("/v1/principals", json!({"name": "p", "roles": roles}))
+            .await;
+        assert_eq!(got.0, StatusCode::BAD_REQUEST, "{why}: {}", got.1);
+        assert!(
+            got.1["error"]["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("roles"),
+            "{why}: {}",
+            got.1
+        );
+    }
+    let got = op
+        .post(
+            "/v1/principals",
+            json!({"name": "p", "roles": ["crypto-user"]}),
+        )
+        .await;
+    assert_error(
+        &got,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("roles"),
+    );
+    let (st, v) = op
+        .post(
+            "/v1/principals",
+            json!({"name": "op2", "roles": ["system-operator"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    // The operator can do nothing with a tenant's keys, even by its id.
+    let k = s.create(json!({"name": "secret"})).await;
+    let kid = k["id"].as_str().unwrap();
+    assert_error(
+        &op.encrypt(kid, b"x").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &op.get("/v1/keys").await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_changes_can_require_approval() {
+    let s = TestServer::start().await;
+    let alice = s.principal("alice", &["approver"], &[]).await;
+    let (st, v) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({
+                "allow_multiple_roles": true,
+                "approval_rules": [{"actions": ["CreatePrincipal", "UpdatePrincipal", "CreateApiToken", "CreateBinding", "UpdateTenantSettings"], "approvals": 1}]
+            })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // The admin cannot quietly make a puppet approver...
+    let (st, v) = s
+        .post(
+            "/v1/principals",
+            json!({"name": "puppet", "roles": ["approver"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_error(
+        &s.get("/v1/principals/puppet").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        None,
+    );
+    // ...nor mint a token for an existing approver, nor bind a certificate to one.
+    let (st, _) = s.post("/v1/principals/alice/tokens", json!({})).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let (st, _) = s
+        .post(
+            "/v1/principals/alice/bindings",
+            json!({"kind": "certificate-san", "value": "a.example"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let (st, _) = s
+        .req(
+            Method::PATCH,
+            "/v1/principals/alice",
+            Some(json!({"groups": ["x"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    // A principal still makes its own tokens.
+    let (st, own) = alice.post("/v1/principals/alice/tokens", json!({})).await;
+    assert_eq!(st, StatusCode::CREATED, "{own}");
+    // With approval, the change happens once.
+    let (st, a) = alice
+        .post(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    let (st, done) = s
+        .post(&format!("/v1/approvals/{id}/execute"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert_eq!(done["result"]["name"], "puppet");
+    assert_eq!(s.get("/v1/principals/puppet").await.0, StatusCode::OK);
+    // Loosening the rules is itself under the rules.
+    let (st, _) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"allow_multiple_roles": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let (_, settings) = s.get("/v1/tenant/settings").await;
+    assert_eq!(settings["approval_rules"].as_array().unwrap().len(), 1);
     s.shutdown().await;
 }

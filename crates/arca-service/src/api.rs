@@ -667,6 +667,12 @@ pub struct CreateTenantRequest {
     /// The first tenant-admin's name (default `admin`).
     #[serde(default)]
     pub admin_name: Option<String>,
+    /// How the first tenant-admin signs in: an external identity (a certificate or a JWT
+    /// subject). With it, no token is issued, so the operator who creates the tenant never
+    /// holds a credential of it. Without it, a token valid 24 hours is returned once, for
+    /// the tenant's real admin to replace with their own.
+    #[serde(default)]
+    pub admin_binding: Option<CreateBindingRequest>,
     #[serde(default)]
     pub settings: Option<TenantSettings>,
 }
@@ -689,8 +695,13 @@ pub struct TenantInfo {
 pub struct TenantCreated {
     pub tenant: TenantInfo,
     pub admin: Principal,
-    /// Shown once.
-    pub admin_token: String,
+    /// Shown once, when no `admin_binding` was given; expires after 24 hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token_expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_binding: Option<BindingInfo>,
 }
 
 /// Tenants.
@@ -700,7 +711,7 @@ pub struct TenantList {
 }
 
 /// Creates a principal (a user or a service) in the caller's tenant.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePrincipalRequest {
     pub name: String,
@@ -713,7 +724,7 @@ pub struct CreatePrincipalRequest {
 }
 
 /// Changes a principal's roles, groups or disabled flag; absent fields stay.
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePrincipalRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -731,7 +742,7 @@ pub struct PrincipalList {
 }
 
 /// Issues an API token for a principal.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// A label for listings.
@@ -795,7 +806,7 @@ impl BindingKind {
 }
 
 /// Maps a certificate or a JWT identity to a principal.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBindingRequest {
     pub kind: BindingKind,
@@ -883,6 +894,9 @@ pub struct ExecutedApproval {
 #[serde(untagged)]
 pub enum ApprovalResult {
     Key(Box<KeyInfo>),
+    Principal(Principal),
+    Token(TokenCreated),
+    Binding(BindingInfo),
     Export(ExportResponse),
     Policy(KeyPolicy),
     Settings(TenantSettings),

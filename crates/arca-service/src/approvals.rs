@@ -53,6 +53,21 @@ pub(crate) enum Pending {
     DeleteTenant {
         tenant: Uuid,
     },
+    CreatePrincipal {
+        req: CreatePrincipalRequest,
+    },
+    UpdatePrincipal {
+        principal: Uuid,
+        req: UpdatePrincipalRequest,
+    },
+    CreateApiToken {
+        principal: Uuid,
+        req: CreateTokenRequest,
+    },
+    CreateBinding {
+        principal: Uuid,
+        req: CreateBindingRequest,
+    },
 }
 
 fn to_record(
@@ -398,6 +413,21 @@ impl Service {
             Pending::DeleteTenant { tenant } => {
                 ApprovalResult::Tenant(self.delete_tenant(caller, &tenant.to_string()).await?)
             }
+            Pending::CreatePrincipal { req } => {
+                ApprovalResult::Principal(self.create_principal(caller, req).await?)
+            }
+            Pending::UpdatePrincipal { principal, req } => ApprovalResult::Principal(
+                self.update_principal(caller, &principal.to_string(), req)
+                    .await?,
+            ),
+            Pending::CreateApiToken { principal, req } => ApprovalResult::Token(
+                self.create_api_token(caller, &principal.to_string(), req)
+                    .await?,
+            ),
+            Pending::CreateBinding { principal, req } => ApprovalResult::Binding(
+                self.create_binding(caller, &principal.to_string(), req)
+                    .await?,
+            ),
         })
     }
 }

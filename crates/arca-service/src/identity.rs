@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arca_core::access::{self, KeyPolicy, Role, Statement, TenantSettings};
 use arca_core::model::{Principal, Tenant};
-use arca_core::names::validate_name;
+use arca_core::names::validate_identity_name as validate_name;
 use arca_core::{Error, Result};
 use arca_store::Record;
 use chrono::{DateTime, Utc};
@@ -129,6 +129,23 @@ impl Service {
                     req.name
                 )));
             }
+            let binding = match &req.admin_binding {
+                Some(b) => {
+                    let (value, issuer, id) = self.prepare_binding(b).map_err(|e| match e {
+                        Error::InvalidInput { field, message } => {
+                            Error::invalid(format!("admin_binding.{field}"), message)
+                        }
+                        other => other,
+                    })?;
+                    if self.store.get_record(BINDING, &id).await?.is_some() {
+                        return Err(Error::conflict(
+                            "this identity is already bound to a principal",
+                        ));
+                    }
+                    Some((b.kind, value, issuer, id))
+                }
+                None => None,
+            };
             let tenant = self
                 .create_tenant_record(&req.name, settings, false)
                 .await?;
@@ -136,11 +153,25 @@ impl Service {
             let admin = self
                 .create_principal_record(tenant.id, &admin_name, vec![Role::TenantAdmin])
                 .await?;
-            let token = self.issue_token(&admin, "initial", None).await?;
+            let (admin_token, admin_token_expires_at, admin_binding) = match binding {
+                Some((kind, value, issuer, id)) => (
+                    None,
+                    None,
+                    Some(self.write_binding(&admin, kind, value, issuer, id).await?),
+                ),
+                None => {
+                    // Short-lived: the operator hands it over; the tenant's admin replaces it.
+                    let expires = self.now() + chrono::Duration::hours(24);
+                    let token = self.issue_token(&admin, "initial", Some(expires)).await?;
+                    (Some(token.token.to_string()), Some(expires), None)
+                }
+            };
             Ok(TenantCreated {
                 tenant: tenant_info(&tenant),
                 admin,
-                admin_token: token.token.to_string(),
+                admin_token,
+                admin_token_expires_at,
+                admin_binding,
             })
         }
         .await;
@@ -318,12 +349,27 @@ impl Service {
             self.authorize(caller, "CreatePrincipal", None)?;
             validate_name("name", &req.name)?;
             validate_groups(&req.groups)?;
-            let kind = req.kind.unwrap_or_else(|| "user".into());
+            let kind = req.kind.clone().unwrap_or_else(|| "user".into());
             if !matches!(kind.as_str(), "user" | "service") {
                 return Err(Error::invalid("kind", "must be user or service"));
             }
             let t = self.tenant(caller.tenant()).await?;
             access::check_roles("roles", &req.roles, t.system, &t.settings)?;
+            if self.store.find_principal(t.id, &req.name).await?.is_some() {
+                return Err(Error::conflict(format!(
+                    "a principal named {:?} already exists in this tenant",
+                    req.name
+                )));
+            }
+            self.gate(caller, "CreatePrincipal", None, || {
+                Pending::CreatePrincipal {
+                    req: CreatePrincipalRequest {
+                        kind: Some(kind.clone()),
+                        ..req.clone()
+                    },
+                }
+            })
+            .await?;
             let p = Principal {
                 id: Uuid::now_v7(),
                 tenant_id: t.id,
@@ -376,6 +422,11 @@ impl Service {
     ) -> Result<Principal> {
         let r = async {
             self.authorize(caller, "UpdatePrincipal", None)?;
+            let replay = UpdatePrincipalRequest {
+                roles: req.roles.clone(),
+                groups: req.groups.clone(),
+                disabled: req.disabled,
+            };
             let mut p = self.principal_by_ref(caller, reference).await?;
             if p.id == caller.principal.id && (req.roles.is_some() || req.disabled == Some(true)) {
                 return Err(Error::NotPermitted {
@@ -394,6 +445,13 @@ impl Service {
             if let Some(d) = req.disabled {
                 p.disabled = d;
             }
+            self.gate(caller, "UpdatePrincipal", None, || {
+                Pending::UpdatePrincipal {
+                    principal: p.id,
+                    req: replay,
+                }
+            })
+            .await?;
             self.store.update_principal(&p).await?;
             let id = p.id;
             self.cache.tokens.remove_where(|_, c| c.principal.id == id);
@@ -416,9 +474,15 @@ impl Service {
         req: CreateTokenRequest,
     ) -> Result<TokenCreated> {
         let r = async {
-            self.authorize(caller, "CreateApiToken", None)?;
             let p = self.principal_by_ref(caller, principal).await?;
-            let name = req.name.unwrap_or_else(|| "api".into());
+            // A principal may always make tokens for itself; a token for someone else is
+            // identity administration (and may need approval: it lets its holder act as
+            // that principal).
+            let own = p.id == caller.principal.id;
+            if !own {
+                self.authorize(caller, "CreateApiToken", None)?;
+            }
+            let name = req.name.clone().unwrap_or_else(|| "api".into());
             if name.is_empty() || name.len() > 128 {
                 return Err(Error::invalid("name", "1 to 128 bytes"));
             }
@@ -431,6 +495,13 @@ impl Service {
                     return Err(Error::invalid("expires_in_secs", "must be 1 s to 10 years"))
                 }
             };
+            if !own {
+                self.gate(caller, "CreateApiToken", None, || Pending::CreateApiToken {
+                    principal: p.id,
+                    req: req.clone(),
+                })
+                .await?;
+            }
             let t = self.issue_token(&p, &name, expires_at).await?;
             Ok(TokenCreated {
                 id: t.id.clone(),
@@ -505,31 +576,66 @@ impl Service {
         let r = async {
             self.authorize(caller, "CreateBinding", None)?;
             let p = self.principal_by_ref(caller, principal).await?;
-            let value = normalize_binding(req.kind, &req.value)?;
-            let issuer = match (req.kind, req.issuer) {
-                (BindingKind::Jwt, Some(i)) => {
-                    if !self.config.jwt_issuers.iter().any(|x| x.issuer == i) {
-                        return Err(Error::invalid(
-                            "issuer",
-                            format!("{i:?} is not a configured JWT issuer"),
-                        ));
-                    }
-                    Some(i)
+            let (value, issuer, id) = self.prepare_binding(&req)?;
+            self.gate(caller, "CreateBinding", None, || Pending::CreateBinding {
+                principal: p.id,
+                req: CreateBindingRequest {
+                    kind: req.kind,
+                    value: value.clone(),
+                    issuer: issuer.clone(),
+                },
+            })
+            .await?;
+            self.write_binding(&p, req.kind, value, issuer, id).await
+        }
+        .await;
+        self.done(caller, "CreateBinding", Note::default(), r).await
+    }
+
+    /// Checks a binding request: its value's shape and its issuer. Returns the normalized
+    /// value, the issuer and the record id.
+    fn prepare_binding(
+        &self,
+        req: &CreateBindingRequest,
+    ) -> Result<(String, Option<String>, String)> {
+        let value = normalize_binding(req.kind, &req.value)?;
+        let issuer = match (req.kind, req.issuer.clone()) {
+            (BindingKind::Jwt, Some(i)) => {
+                if !self.config.jwt_issuers.iter().any(|x| x.issuer == i) {
+                    return Err(Error::invalid(
+                        "issuer",
+                        format!("{i:?} is not a configured JWT issuer"),
+                    ));
                 }
-                (BindingKind::Jwt, None) => {
-                    return Err(Error::invalid("issuer", "a jwt binding names its issuer"))
-                }
-                (_, Some(_)) => {
-                    return Err(Error::invalid("issuer", "only jwt bindings have an issuer"))
-                }
-                (_, None) => None,
-            };
-            let id = binding_id(req.kind, issuer.as_deref(), &value);
+                Some(i)
+            }
+            (BindingKind::Jwt, None) => {
+                return Err(Error::invalid("issuer", "a jwt binding names its issuer"))
+            }
+            (_, Some(_)) => {
+                return Err(Error::invalid("issuer", "only jwt bindings have an issuer"))
+            }
+            (_, None) => None,
+        };
+        let id = binding_id(req.kind, issuer.as_deref(), &value);
+        Ok((value, issuer, id))
+    }
+
+    /// Stores a binding (already validated and, where needed, approved).
+    async fn write_binding(
+        &self,
+        p: &Principal,
+        kind: BindingKind,
+        value: String,
+        issuer: Option<String>,
+        id: String,
+    ) -> Result<BindingInfo> {
+        {
             let b = BindingInfo {
                 id: id.clone(),
                 tenant_id: p.tenant_id,
                 principal_id: p.id,
-                kind: req.kind,
+                kind,
                 value,
                 issuer,
                 created_at: self.now(),
@@ -556,8 +662,6 @@ impl Service {
                 })?;
             Ok(b)
         }
-        .await;
-        self.done(caller, "CreateBinding", Note::default(), r).await
     }
 
     /// Bindings of the caller's tenant.
