@@ -14,7 +14,10 @@ struct Server {
     child: Child,
     dir: tempfile::TempDir,
     profile: PathBuf,
+    /// The admin's token (profile `default`).
     token: String,
+    /// Every token the first start wrote (admin and operator): none may ever be printed.
+    secrets: Vec<String>,
 }
 
 impl Drop for Server {
@@ -57,6 +60,7 @@ impl Server {
             dir,
             profile,
             token: String::new(),
+            secrets: Vec::new(),
         };
         let stdout = server.child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -79,15 +83,25 @@ impl Server {
         // The profile is written before the first line: it is complete now.
         let text = std::fs::read_to_string(&server.profile).expect("no profile written");
         assert!(text.contains(&url), "profile does not name {url}: {text}");
-        let token_line = text
+        let tokens: Vec<String> = text
             .lines()
-            .find(|l| l.trim_start().starts_with("token"))
-            .expect("no token in the profile");
-        server.token = token_line
-            .split('"')
-            .nth(1)
-            .expect("token is not a string")
-            .to_string();
+            .filter(|l| l.trim_start().starts_with("token"))
+            .map(|l| {
+                l.split('"')
+                    .nth(1)
+                    .expect("token is not a string")
+                    .to_string()
+            })
+            .collect();
+        // Two profiles: `default` (the admin) and `operator`, in that (sorted) order.
+        assert_eq!(
+            tokens.len(),
+            2,
+            "expected the admin and operator profiles: {text}"
+        );
+        assert!(text.contains("[profiles.operator]"), "{text}");
+        server.token = tokens[0].clone();
+        server.secrets = tokens;
         server
     }
 
@@ -156,8 +170,36 @@ impl Server {
     fn check_no_token(&self, out: &Output) {
         for stream in [&out.stdout, &out.stderr] {
             let text = String::from_utf8_lossy(stream);
-            assert!(!text.contains(&self.token), "the token was printed");
+            for t in &self.secrets {
+                assert!(!text.contains(t.as_str()), "a token was printed");
+            }
         }
+    }
+
+    /// Runs `arca ARGS` with `ARCA_TOKEN` set to `token`.
+    fn run_with_token(&self, token: &str, args: &[&str]) -> Output {
+        let out = self
+            .command(args)
+            .env("ARCA_TOKEN", token)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run arca");
+        self.check_no_token(&out);
+        out
+    }
+
+    /// Runs as profile `profile` and insists on success; returns stdout.
+    fn ok_as(&self, profile: &str, args: &[&str]) -> String {
+        let mut a = vec!["--profile", profile];
+        a.extend_from_slice(args);
+        self.ok(&a)
+    }
+
+    /// Runs as profile `profile` with `--output json` and parses stdout.
+    fn json_as(&self, profile: &str, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--profile", profile];
+        a.extend_from_slice(args);
+        self.json(&a)
     }
 }
 
@@ -589,4 +631,450 @@ fn profile_mode_and_no_binary_on_a_terminal() {
     assert!(ok, "{text}");
     let line = text.trim();
     assert_eq!(line.len(), 24, "16 bytes in base64: {line:?}");
+}
+
+/// The first line of stdout, which must be the only one.
+fn one_line(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line on stdout: {text:?}");
+    lines[0].to_string()
+}
+
+/// Tenants belong to the system operator (the `operator` profile that `arca serve` writes);
+/// a tenant's admin cannot even list them. A disabled tenant's credentials stop working.
+#[test]
+fn tenants_as_the_operator() {
+    let s = Server::start();
+    let list = s.json_as("operator", &["tenant", "list"]);
+    let names: Vec<&str> = list["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"default") && names.contains(&"system"),
+        "{names:?}"
+    );
+    let refused = s.run(&["tenant", "list"]);
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("ListTenants"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // A new tenant, its admin's token saved straight into a profile (never printed).
+    let out = s.ok_as(
+        "operator",
+        &["tenant", "create", "acme", "--save-profile", "acme"],
+    );
+    assert!(out.contains("created tenant acme"), "{out}");
+    assert!(out.contains("profile \"acme\""), "{out}");
+    let me = s.json_as("acme", &["whoami"]);
+    assert_eq!(me["roles"], serde_json::json!(["tenant-admin"]));
+    assert_ne!(me["tenant_id"], s.json(&["whoami"])["tenant_id"]);
+    // The new tenant starts strict: one role per principal.
+    let settings = s.json_as("acme", &["tenant", "settings", "show"]);
+    assert_eq!(settings["allow_multiple_roles"], false);
+    // The same profile name again is refused before anything is created.
+    let again = s.run(&[
+        "--profile",
+        "operator",
+        "tenant",
+        "create",
+        "acme2",
+        "--save-profile",
+        "acme",
+    ]);
+    assert_eq!(code(&again), 1);
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert!(s
+        .run(&["--profile", "operator", "tenant", "show", "acme2"])
+        .status
+        .code()
+        .is_some_and(|c| c == 1));
+
+    // Without --save-profile the admin's token is the only line on stdout.
+    let beta = s.run(&["--profile", "operator", "tenant", "create", "beta"]);
+    assert!(beta.status.success(), "{}", stderr(&beta));
+    let beta_token = one_line(&beta);
+    assert!(stderr(&beta).contains("shown once"), "{}", stderr(&beta));
+    assert!(s.run_with_token(&beta_token, &["whoami"]).status.success());
+
+    s.ok_as("operator", &["tenant", "disable", "beta"]);
+    let shown = s.json_as("operator", &["tenant", "show", "beta"]);
+    assert_eq!(shown["disabled"], true);
+    assert_eq!(code(&s.run_with_token(&beta_token, &["whoami"])), 1);
+    s.ok_as("operator", &["tenant", "enable", "beta"]);
+    assert!(s.run_with_token(&beta_token, &["whoami"]).status.success());
+    s.ok_as("operator", &["tenant", "disable", "beta"]);
+    let out = s.ok_as("operator", &["tenant", "delete", "beta"]);
+    assert!(out.contains("deleted tenant beta"), "{out}");
+}
+
+/// Principals, their tokens (created, listed, revoked: a revoked token fails at once),
+/// profiles written by --save-profile, disabling, and certificate bindings.
+#[test]
+fn principals_tokens_and_bindings() {
+    let s = Server::start();
+    let out = s.ok(&[
+        "principal",
+        "create",
+        "app",
+        "--role",
+        "crypto-user",
+        "--group",
+        "payments",
+        "--kind",
+        "service",
+    ]);
+    assert!(out.contains("created principal app"), "{out}");
+    let app = s.json(&["principal", "show", "app"]);
+    assert_eq!(app["roles"], serde_json::json!(["crypto-user"]));
+    assert_eq!(app["groups"], serde_json::json!(["payments"]));
+    assert_eq!(app["kind"], "service");
+    assert!(s.ok(&["principal", "list"]).contains("app"));
+    // A role the server does not know is refused by the CLI already.
+    let bad = s.run(&["principal", "create", "x", "--role", "superuser"]);
+    assert_eq!(code(&bad), 1);
+
+    // A token, printed once and alone on stdout, works at once.
+    let created = s.run(&[
+        "token",
+        "create",
+        "app",
+        "--name",
+        "ci",
+        "--expires-in",
+        "3600",
+    ]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let token = one_line(&created);
+    assert!(stderr(&created).contains("expires"), "{}", stderr(&created));
+    let me = s.run_with_token(&token, &["--output", "json", "whoami"]);
+    assert!(me.status.success(), "{}", stderr(&me));
+    let me: serde_json::Value = serde_json::from_slice(&me.stdout).unwrap();
+    assert_eq!(me["principal"], "app");
+
+    // Listed (metadata only), then revoked: it stops working.
+    let tokens = s.json(&["token", "list", "--principal", "app"]);
+    let list = tokens["tokens"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{tokens}");
+    assert_eq!(list[0]["name"], "ci");
+    assert!(
+        !tokens.to_string().contains(&token),
+        "a token's secret was listed"
+    );
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let table = s.ok(&["token", "list"]);
+    assert!(table.contains(&id) && table.contains("app"), "{table}");
+    let out = s.ok(&["token", "revoke", &id]);
+    assert!(
+        out.contains("revoked token") && out.contains("app"),
+        "{out}"
+    );
+    let refused = s.run_with_token(&token, &["whoami"]);
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("not valid"),
+        "{}",
+        stderr(&refused)
+    );
+    let tokens = s.json(&["token", "list", "--principal", "app"]);
+    assert!(!tokens["tokens"][0]["revoked_at"].is_null(), "{tokens}");
+
+    // --save-profile: the token goes to a profile and never to the terminal.
+    let out = s.ok(&["token", "create", "app", "--save-profile", "app"]);
+    assert!(out.contains("profile \"app\""), "{out}");
+    assert_eq!(s.json_as("app", &["whoami"])["principal"], "app");
+    let text = std::fs::read_to_string(&s.profile).unwrap();
+    assert!(text.contains("[profiles.app]"), "{text}");
+    // An existing profile is not replaced without --force, and no token is issued for it.
+    let again = s.run(&["token", "create", "app", "--save-profile", "app"]);
+    assert_eq!(code(&again), 1);
+    let tokens = s.json(&["token", "list", "--principal", "app"]);
+    assert_eq!(tokens["tokens"].as_array().unwrap().len(), 2, "{tokens}");
+
+    // A disabled principal cannot authenticate; enabled again, it can.
+    let out = s.ok(&["principal", "update", "app", "--disable"]);
+    assert!(out.contains("DISABLED"), "{out}");
+    assert_eq!(code(&s.run(&["--profile", "app", "whoami"])), 1);
+    s.ok(&["principal", "update", "app", "--enable", "--no-groups"]);
+    let me = s.json_as("app", &["whoami"]);
+    assert_eq!(me["groups"], serde_json::json!([]));
+    // Nothing to change is a usage error.
+    assert_eq!(code(&s.run(&["principal", "update", "app"])), 1);
+
+    // A certificate binding: created, listed, deleted.
+    let fp = "ab".repeat(32);
+    let b = s.json(&[
+        "binding",
+        "create",
+        "app",
+        "--kind",
+        "certificate-fingerprint",
+        "--value",
+        &fp,
+    ]);
+    let bid = b["id"].as_str().unwrap().to_string();
+    assert_eq!(b["kind"], "certificate-fingerprint");
+    let listed = s.ok(&["binding", "list"]);
+    assert!(listed.contains(&fp) && listed.contains("app"), "{listed}");
+    s.ok(&["binding", "delete", &bid]);
+    assert!(s.ok(&["binding", "list"]).contains("no bindings"));
+}
+
+/// Key policies: replace, grant, remove, versions and rollback, each checked by what the
+/// granted principal can actually do.
+#[test]
+fn policies_grant_show_versions_rollback() {
+    let s = Server::start();
+    // A principal whose role is on no key policy but the default one.
+    s.ok(&["principal", "create", "app", "--role", "crypto-user"]);
+    s.ok(&["token", "create", "app", "--save-profile", "app"]);
+    s.ok(&["key", "create", "k"]);
+    std::fs::write(s.path("pt"), b"policy test").unwrap();
+    let encrypt_as_app = |s: &Server| {
+        s.run(&[
+            "--profile",
+            "app",
+            "encrypt",
+            "k",
+            "--in",
+            "pt",
+            "--out",
+            "ct",
+        ])
+    };
+    // Version 1 is the tenant's default policy: crypto-users use new keys.
+    let p1 = s.json(&["policy", "show", "k"]);
+    assert_eq!(p1["version"], 1);
+    assert!(encrypt_as_app(&s).status.success());
+
+    // Version 2: no statements; app can no longer use the key.
+    std::fs::write(s.path("empty.json"), br#"{"statements": []}"#).unwrap();
+    let out = s.ok(&["policy", "set", "k", "--file", "empty.json"]);
+    assert!(out.contains("policy version 2"), "{out}");
+    let refused = encrypt_as_app(&s);
+    assert_eq!(code(&refused), 1);
+    assert!(stderr(&refused).contains("Encrypt"), "{}", stderr(&refused));
+
+    // Version 3: grant app Encrypt only.
+    let out = s.ok(&[
+        "policy",
+        "grant",
+        "k",
+        "--to",
+        "principal:app",
+        "--action",
+        "Encrypt",
+        "--sid",
+        "app-encrypts",
+    ]);
+    assert!(out.contains("policy version 3"), "{out}");
+    assert!(encrypt_as_app(&s).status.success());
+    let decrypt = s.run(&["--profile", "app", "decrypt", "--in", "ct", "--out", "pt2"]);
+    assert_eq!(code(&decrypt), 1);
+    let shown = s.ok(&["policy", "show", "k"]);
+    assert!(
+        shown.contains("principal:app") && shown.contains("app-encrypts"),
+        "{shown}"
+    );
+
+    // Version 4: a deny wins over the allow.
+    s.ok(&[
+        "policy",
+        "grant",
+        "k",
+        "--to",
+        "group:none",
+        "--to",
+        "principal:app",
+        "--action",
+        "Encrypt",
+        "--deny",
+        "--sid",
+        "no",
+    ]);
+    assert_eq!(code(&encrypt_as_app(&s)), 1);
+    // Version 5: that deny removed again by its sid.
+    s.ok(&["policy", "remove", "k", "--sid", "no"]);
+    assert!(encrypt_as_app(&s).status.success());
+    assert_eq!(code(&s.run(&["policy", "remove", "k", "--sid", "no"])), 1);
+
+    let versions = s.json(&["policy", "versions", "k"]);
+    let vs = versions["versions"].as_array().unwrap();
+    assert_eq!(vs.len(), 5, "{versions}");
+    assert_eq!(vs[0]["version"], 5, "newest first");
+    assert!(s.ok(&["policy", "versions", "k"]).contains("SET BY"));
+
+    // Roll back to version 2 (no statements), as a new version 6.
+    let out = s.ok(&["policy", "rollback", "k", "2"]);
+    assert!(out.contains("policy version 6"), "{out}");
+    let p6 = s.json(&["policy", "show", "k"]);
+    assert_eq!(p6["statements"], serde_json::json!([]));
+    assert_eq!(code(&encrypt_as_app(&s)), 1);
+
+    // What `policy show --output json` prints can be given back to `policy set`.
+    std::fs::write(s.path("p1.json"), p1.to_string()).unwrap();
+    s.ok(&["policy", "set", "k", "--file", "p1.json"]);
+    assert!(encrypt_as_app(&s).status.success());
+}
+
+/// M-of-N approval end to end: an operation that needs approval exits 3 with the request id
+/// on stdout; approvers vote; only the requester executes, once; deny and cancel end a
+/// request; clearing the rule lets the operation through again.
+#[test]
+fn approvals_end_to_end() {
+    let s = Server::start();
+    let out = s.ok(&[
+        "tenant",
+        "settings",
+        "require-approval",
+        "--action",
+        "ScheduleKeyDestruction",
+        "--approvals",
+        "2",
+    ]);
+    assert!(
+        out.contains("ScheduleKeyDestruction now needs 2 approvals"),
+        "{out}"
+    );
+    let settings = s.json(&["tenant", "settings"]);
+    assert_eq!(settings["approval_rules"][0]["approvals"], 2);
+    // The same rule again replaces it rather than stacking a second one.
+    s.ok(&[
+        "tenant",
+        "settings",
+        "require-approval",
+        "--action",
+        "ScheduleKeyDestruction",
+        "--approvals",
+        "2",
+    ]);
+    let settings = s.json(&["tenant", "settings", "show"]);
+    assert_eq!(settings["approval_rules"].as_array().unwrap().len(), 1);
+
+    for who in ["alice", "bob"] {
+        s.ok(&["principal", "create", who, "--role", "approver"]);
+        s.ok(&["token", "create", who, "--save-profile", who]);
+    }
+    s.ok(&["key", "create", "old"]);
+    s.ok(&["key", "suspend", "old"]);
+
+    // The request: exit 3, the id alone on stdout, the next steps on stderr.
+    let asked = s.run(&["key", "schedule-destruction", "old", "--days", "7"]);
+    assert_eq!(code(&asked), 3, "{}", stderr(&asked));
+    let id = one_line(&asked);
+    assert_eq!(id.len(), 36, "a UUID: {id:?}");
+    let err = stderr(&asked);
+    assert!(err.contains("approval needed"), "{err}");
+    assert!(
+        err.contains(&format!("arca approval execute {id}")),
+        "{err}"
+    );
+    let described = s.json(&["key", "describe", "old"]);
+    assert!(described["destroy_after"].is_null(), "nothing done yet");
+
+    let pending = s.json(&["approval", "list", "--status", "pending"]);
+    assert_eq!(pending["approvals"][0]["id"], id.as_str());
+    assert!(s.ok(&["approval", "list"]).contains("0/2"));
+
+    // The requester cannot vote; a missing vote keeps execute waiting (exit 3 again).
+    assert_eq!(code(&s.run(&["approval", "approve", &id])), 1);
+    let out = s.ok_as(
+        "alice",
+        &["approval", "approve", &id, "--comment", "OPS-42"],
+    );
+    assert!(out.contains("1/2"), "{out}");
+    assert_eq!(code(&s.run_with_token("x", &["approval", "show", &id])), 1);
+    let early = s.run(&["approval", "execute", &id]);
+    assert_eq!(code(&early), 3, "{}", stderr(&early));
+    assert_eq!(one_line(&early), id);
+    // Nobody votes twice.
+    assert_eq!(
+        code(&s.run(&["--profile", "alice", "approval", "approve", &id])),
+        1
+    );
+    let out = s.ok_as("bob", &["approval", "approve", &id]);
+    assert!(
+        out.contains("approved, 2/2") && out.contains("execute"),
+        "{out}"
+    );
+    let shown = s.json(&["approval", "show", &id]);
+    assert_eq!(shown["status"], "approved");
+    assert_eq!(shown["votes"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["votes"][0]["comment"], "OPS-42");
+
+    // Only the requester executes, and only once.
+    assert_eq!(
+        code(&s.run(&["--profile", "alice", "approval", "execute", &id])),
+        1
+    );
+    let out = s.ok(&["approval", "execute", &id]);
+    assert!(out.contains("destruction scheduled after"), "{out}");
+    let described = s.json(&["key", "describe", "old"]);
+    assert!(!described["destroy_after"].is_null(), "{described}");
+    let twice = s.run(&["approval", "execute", &id]);
+    assert_eq!(code(&twice), 1);
+    assert!(stderr(&twice).contains("once"), "{}", stderr(&twice));
+    s.ok(&["key", "cancel-destruction", "old"]);
+
+    // JSON mode: the id in an object, same exit status. One deny refuses the request.
+    let asked = s.run(&["--output", "json", "key", "schedule-destruction", "old"]);
+    assert_eq!(code(&asked), 3);
+    let v: serde_json::Value = serde_json::from_slice(&asked.stdout).unwrap();
+    assert_eq!(v["code"], "needs_approval");
+    let denied_id = v["approval_request_id"].as_str().unwrap().to_string();
+    s.ok_as(
+        "bob",
+        &["approval", "deny", &denied_id, "--comment", "not yet"],
+    );
+    assert_eq!(
+        s.json(&["approval", "show", &denied_id])["status"],
+        "denied"
+    );
+    assert_eq!(code(&s.run(&["approval", "execute", &denied_id])), 1);
+
+    // The requester can withdraw a pending request.
+    let asked = s.run(&["key", "schedule-destruction", "old"]);
+    let cancel_id = one_line(&asked);
+    let out = s.ok(&["approval", "cancel", &cancel_id]);
+    assert!(out.contains("cancelled"), "{out}");
+    let cancelled = s.json(&["approval", "list", "--status", "cancelled"]);
+    assert_eq!(cancelled["approvals"].as_array().unwrap().len(), 1);
+
+    // Without the rule, the operation runs at once.
+    s.ok(&[
+        "tenant",
+        "settings",
+        "clear-approval",
+        "--action",
+        "ScheduleKeyDestruction",
+    ]);
+    let direct = s.json(&["key", "schedule-destruction", "old"]);
+    assert!(!direct["destroy_after"].is_null(), "{direct}");
+}
+
+/// Sessions: `arca login --save-profile` writes an access and a refresh token, `--refresh`
+/// continues the session, `arca logout` ends it and clears the profile's tokens.
+#[test]
+fn login_refresh_and_logout() {
+    let s = Server::start();
+    let out = s.ok(&["login", "--save-profile", "session"]);
+    assert!(out.contains("profile \"session\""), "{out}");
+    let me = s.json_as("session", &["whoami"]);
+    assert_eq!(me["principal"], "admin");
+    assert_eq!(me["credential"], "session");
+    let text = std::fs::read_to_string(&s.profile).unwrap();
+    assert!(text.contains("refresh_token"), "{text}");
+    s.ok_as("session", &["login", "--refresh"]);
+    assert_eq!(s.json_as("session", &["whoami"])["credential"], "session");
+    let out = s.ok_as("session", &["logout"]);
+    assert!(out.contains("logged out"), "{out}");
+    assert_eq!(code(&s.run(&["--profile", "session", "whoami"])), 1);
+    // Logging out with an API token is refused: there is no session to end.
+    assert_eq!(code(&s.run(&["logout"])), 1);
 }
