@@ -587,6 +587,17 @@ fn readme_tour_works_as_written() {
     );
     assert!(stdout.contains("same bytes"), "{stdout}");
     assert!(stdout.contains("SUSPENDED"), "{stdout}");
+    // The quorum part: the operator sees the tenants; the destruction waited for two
+    // approvals and then ran.
+    assert!(stdout.contains("system"), "{stdout}");
+    assert!(stdout.contains("ScheduleKeyDestruction"), "{stdout}");
+    assert!(stdout.contains("approved, 2/2 approvals"), "{stdout}");
+    assert!(stdout.contains("executed approval request"), "{stdout}");
+    assert!(
+        stdout.contains("retired-key") && stdout.contains("destruction scheduled after"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("approval needed"), "{stderr}");
     assert!(
         !stdout.contains(&s.token) && !stderr.contains(&s.token),
         "the token was printed"
