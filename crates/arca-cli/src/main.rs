@@ -33,11 +33,14 @@ use output::OutputFormat;
     about,
     after_help = "Run `arca serve` once: it writes two CLI profiles, `default` (the default tenant's \
                   admin) and `operator` (the system operator: `--profile operator`), and the other \
-                  commands use them.\n\
-                  Exit status: 0 success, 1 error, 2 a signature or MAC did not verify, 3 the \
-                  operation waits for M-of-N approval: nothing was done yet, the approval request's \
-                  id is on stdout (with --output json: {\"approval_request_id\": ...}) and the next \
-                  steps on stderr."
+                  commands use them.\n\n\
+                  Exit status:\n  \
+                  0  success\n  \
+                  1  error\n  \
+                  2  a signature or MAC did not verify\n  \
+                  3  the operation waits for M-of-N approval: nothing was done yet; the approval \
+                  request's id is on stdout (with --output json: {\"approval_request_id\": ...}), \
+                  the next steps on stderr"
 )]
 struct Cli {
     /// Server URL, e.g. https://127.0.0.1:8443 [default: from the profile].

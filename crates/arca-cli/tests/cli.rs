@@ -1089,3 +1089,58 @@ fn login_refresh_and_logout() {
     // Logging out with an API token is refused: there is no session to end.
     assert_eq!(code(&s.run(&["logout"])), 1);
 }
+
+/// Approved operations that answer with a secret: an export writes its material only to
+/// `--out` (asked for before the approval is spent), and an approved API token is saved to
+/// a profile with `--save-profile`.
+#[test]
+fn approved_export_and_token_are_handed_over_once() {
+    let s = Server::start();
+    for who in ["alice", "bob"] {
+        s.ok(&["principal", "create", who, "--role", "approver"]);
+        s.ok(&["token", "create", who, "--save-profile", who]);
+    }
+    s.ok(&[
+        "tenant",
+        "settings",
+        "require-approval",
+        "--action",
+        "ExportKey",
+        "--action",
+        "CreateApiToken",
+        "--approvals",
+        "1",
+    ]);
+    let rules = s.json(&["tenant", "settings"]);
+    assert_eq!(
+        rules["approval_rules"][0]["actions"],
+        serde_json::json!(["ExportKey", "CreateApiToken"])
+    );
+
+    s.ok(&["key", "create", "exp", "--extractable"]);
+    let asked = s.run(&["key", "export", "exp", "--out", "never.bin"]);
+    assert_eq!(code(&asked), 3, "{}", stderr(&asked));
+    assert!(!s.path("never.bin").exists());
+    let id = one_line(&asked);
+    s.ok_as("alice", &["approval", "approve", &id]);
+    // No --out: refused before the approval is spent.
+    let refused = s.run(&["approval", "execute", &id]);
+    assert_eq!(code(&refused), 1);
+    assert!(stderr(&refused).contains("--out"), "{}", stderr(&refused));
+    assert_eq!(s.json(&["approval", "show", &id])["status"], "approved");
+    let out = s.json(&["approval", "execute", &id, "--out", "key.bin"]);
+    assert!(out.get("material").is_none(), "material in the JSON: {out}");
+    assert_eq!(std::fs::read(s.path("key.bin")).unwrap().len(), 32);
+
+    // An approved token: saved to a profile on execute, never printed.
+    s.ok(&["principal", "create", "app", "--role", "crypto-user"]);
+    let asked = s.run(&["token", "create", "app"]);
+    assert_eq!(code(&asked), 3, "{}", stderr(&asked));
+    let id = one_line(&asked);
+    s.ok_as("bob", &["approval", "approve", &id]);
+    let wrong = s.run(&["approval", "execute", &id, "--out", "x"]);
+    assert_eq!(code(&wrong), 1);
+    let out = s.ok(&["approval", "execute", &id, "--save-profile", "app"]);
+    assert!(out.contains("profile \"app\""), "{out}");
+    assert_eq!(s.json_as("app", &["whoami"])["principal"], "app");
+}
