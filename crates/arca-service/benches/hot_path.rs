@@ -30,7 +30,17 @@ fn fixture(rt: &tokio::runtime::Runtime) -> Fixture {
             Arc::new(store),
             Arc::new(SoftwareProvider),
             Arc::new(SystemClock),
-            ServiceConfig::default(),
+            ServiceConfig {
+                // The bench calls far faster than any client could; it measures the work,
+                // not the quota (the limiter's own cost stays in: a zero rate skips only
+                // the bucket arithmetic).
+                limits: arca_service::LimitsConfig {
+                    per_principal_rps: 0.0,
+                    per_source_rps: 0.0,
+                    ..Default::default()
+                },
+                ..ServiceConfig::default()
+            },
         ));
         svc.unseal_dev(dir.path()).await.unwrap();
         let first = svc.ensure_default_tenant().await.unwrap().unwrap();
