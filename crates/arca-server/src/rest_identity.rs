@@ -360,7 +360,7 @@ pub async fn put_policy(
 ) -> Result<Json<KeyPolicy>, Response> {
     let r: PutPolicyRequest = body.parse(&app, &caller, "PutKeyPolicy").await?;
     app.svc
-        .put_key_policy(&caller, &k, r.statements)
+        .put_key_policy(&caller, &k, r.statements, r.expected_version)
         .await
         .map(Json)
         .map_err(err)

@@ -655,6 +655,15 @@ async fn key_policies_conditions_deny_wins_versions_and_rollback() {
         StatusCode::OK,
         "version 3 granted loopback encrypt again"
     );
+    // An edit based on a stale read is refused rather than overwriting a newer policy.
+    let (st, v) = admin
+        .req(
+            Method::PUT,
+            "/v1/keys/k/policy",
+            Some(json!({"statements": [], "expected_version": 5})),
+        )
+        .await;
+    assert_error(&(st, v), StatusCode::CONFLICT, "conflict", None);
     let (_, h) = admin.get("/v1/keys/k/history").await;
     let policy_events = h["events"]
         .as_array()

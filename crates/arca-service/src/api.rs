@@ -840,6 +840,10 @@ pub struct BindingList {
 #[serde(deny_unknown_fields)]
 pub struct PutPolicyRequest {
     pub statements: Vec<Statement>,
+    /// The version the caller read and edited; if the policy has moved on since, the
+    /// change is refused (409) instead of silently overwriting someone else's.
+    #[serde(default)]
+    pub expected_version: Option<u32>,
 }
 
 /// Rolls a key's policy back to an earlier version's statements (as a new version).

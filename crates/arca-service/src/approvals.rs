@@ -393,7 +393,7 @@ impl Service {
                 ApprovalResult::Export(self.export_key(caller, &key.to_string(), req).await?)
             }
             Pending::PutKeyPolicy { key, statements } => ApprovalResult::Policy(
-                self.put_key_policy(caller, &key.to_string(), statements)
+                self.put_key_policy(caller, &key.to_string(), statements, None)
                     .await?,
             ),
             Pending::UpdateKey { key, req } => {

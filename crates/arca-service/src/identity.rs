@@ -768,10 +768,18 @@ impl Service {
         caller: &Caller,
         reference: &str,
         statements: Vec<Statement>,
+        expected_version: Option<u32>,
     ) -> Result<KeyPolicy> {
         let mut note = Note::default();
         let r = self
-            .put_key_policy_inner(caller, reference, statements, None, &mut note)
+            .put_key_policy_inner(
+                caller,
+                reference,
+                statements,
+                None,
+                expected_version,
+                &mut note,
+            )
             .await;
         self.done(caller, "PutKeyPolicy", note, r).await
     }
@@ -796,8 +804,15 @@ impl Service {
                 .ok_or_else(|| Error::not_found("policy version", version.to_string()))?;
             let old: KeyPolicy =
                 serde_json::from_value(rec.doc).map_err(|e| Error::internal(e.to_string()))?;
-            self.put_key_policy_inner(caller, reference, old.statements, Some(version), &mut note)
-                .await
+            self.put_key_policy_inner(
+                caller,
+                reference,
+                old.statements,
+                Some(version),
+                None,
+                &mut note,
+            )
+            .await
         }
         .await;
         self.done(caller, "PutKeyPolicy", note, r).await
@@ -809,12 +824,21 @@ impl Service {
         reference: &str,
         statements: Vec<Statement>,
         rollback_to: Option<u32>,
+        expected_version: Option<u32>,
         note: &mut Note,
     ) -> Result<KeyPolicy> {
         access::validate_statements("statements", &statements)?;
         let (mut key, versions) = self.fresh(caller, reference).await?;
         note.key(key.id);
         self.authorize(caller, "PutKeyPolicy", Some(&key))?;
+        if let Some(v) = expected_version {
+            if v != key.policy.version {
+                return Err(Error::conflict(format!(
+                    "the policy of key {} is at version {}, not {v}; read it again and retry",
+                    key.id, key.policy.version
+                )));
+            }
+        }
         let now = self.now();
         let candidate = KeyPolicy {
             version: key.policy.version + 1,

@@ -211,7 +211,10 @@ pub async fn run(ctx: &Ctx, cmd: PolicyCommand) -> Result<()> {
             let mut statements = items(&current, "statements").to_vec();
             statements.push(grant_statement(&a));
             let v = c
-                .put(&path, &json!({ "statements": statements }))
+                .put(
+                    &path,
+                    &json!({ "statements": statements, "expected_version": current.get("version") }),
+                )
                 .await?
                 .value()?;
             print_policy(ctx, &v, &format!("updated the policy of key {}", a.key));
@@ -231,7 +234,10 @@ pub async fn run(ctx: &Ctx, cmd: PolicyCommand) -> Result<()> {
                 );
             }
             let v = c
-                .put(&path, &json!({ "statements": statements }))
+                .put(
+                    &path,
+                    &json!({ "statements": statements, "expected_version": current.get("version") }),
+                )
                 .await?
                 .value()?;
             print_policy(ctx, &v, &format!("updated the policy of key {}", a.key));
