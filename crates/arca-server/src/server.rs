@@ -65,6 +65,9 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700));
     }
+    cfg.service
+        .validate()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let db = cfg.data_dir.join("arca.db");
     let store = SqliteStore::open(&db)
         .await

@@ -1093,6 +1093,37 @@ async fn tenants_lifecycle_and_role_rules() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
+    // Tenant deletion under dual control, in the system tenant.
+    let (st, v) = op
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"approval_rules": [{"actions": ["DeleteTenant"], "approvals": 1}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let sys_approver = op.principal("sec-officer", &["approver"], &[]).await;
+    op.ok("/v1/tenants", json!({"name": "zeta"})).await;
+    op.ok("/v1/tenants/zeta/disable", json!({})).await;
+    let (st, v) = op.req(Method::DELETE, "/v1/tenants/zeta", None).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        op.get("/v1/tenants/zeta").await.0,
+        StatusCode::OK,
+        "still there"
+    );
+    sys_approver
+        .ok(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    let done = op
+        .ok(&format!("/v1/approvals/{id}/execute"), json!({}))
+        .await;
+    assert_eq!(done["result"]["deleted"], true, "{done}");
+    assert_eq!(op.get("/v1/tenants/zeta").await.0, StatusCode::NOT_FOUND);
     // The operator can do nothing with a tenant's keys, even by its id.
     let k = s.create(json!({"name": "secret"})).await;
     let kid = k["id"].as_str().unwrap();

@@ -587,3 +587,142 @@ async fn sessions_expire_refresh_rotate_and_log_out() {
     }
     s.shutdown().await;
 }
+
+/// A JWKS served over HTTP by a tiny server on loopback: fetched at first use, and fetched
+/// again when a token names a key id it does not know (the issuer rotated its keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_from_a_url_and_key_rotation() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let old = Idp::new();
+    let jwks = Arc::new(Mutex::new(old.jwks().to_string()));
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    {
+        let jwks = jwks.clone();
+        let fetches = fetches.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let body = jwks.lock().unwrap().clone();
+                fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                        body.len(),
+                        body
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+    }
+    let url = format!("http://127.0.0.1:{port}/jwks.json");
+    let s = TestServer::start_with(move |c| {
+        c.service.jwt_issuers = vec![arca_service::JwtIssuer {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            jwks_file: None,
+            jwks_url: Some(url.clone()),
+            claim: "sub".into(),
+            algorithms: vec!["EdDSA".into()],
+        }];
+    })
+    .await;
+    s.ok(
+        "/v1/principals",
+        json!({"name": "bob", "roles": ["auditor"]}),
+    )
+    .await;
+    s.ok(
+        "/v1/principals/bob/bindings",
+        json!({"kind": "jwt", "issuer": ISSUER, "value": "bob"}),
+    )
+    .await;
+    let now = s.clock_now().timestamp();
+    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bob", "exp": now + 600});
+    assert_eq!(
+        s.with_token(&old.token(claims.clone()))
+            .get("/v1/whoami")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.with_token(&old.token(claims.clone()))
+            .get("/v1/whoami")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the JWKS is cached"
+    );
+    // The issuer rotates to a new key with a new kid.
+    let new = Idp::new();
+    let mut set = new.jwks();
+    set["keys"][0]["kid"] = json!("k2");
+    *jwks.lock().unwrap() = set.to_string();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    h.kid = Some("k2".into());
+    let t = jsonwebtoken::encode(
+        &h,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(&new.pkcs8),
+    )
+    .unwrap();
+    // Within a minute of the last fetch an unknown kid is refused without a new fetch...
+    assert_eq!(
+        s.with_token(&t).get("/v1/whoami").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // ...and after it, fetched again: the new key works, the old one no longer does.
+    s.clock.advance(chrono::Duration::seconds(61));
+    let now = s.clock_now().timestamp();
+    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bob", "exp": now + 600});
+    let t = jsonwebtoken::encode(
+        &h,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(&new.pkcs8),
+    )
+    .unwrap();
+    let (st, who) = s.with_token(&t).get("/v1/whoami").await;
+    assert_eq!(st, StatusCode::OK, "{who}");
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        s.with_token(&old.token(claims.clone()))
+            .get("/v1/whoami")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_jwt_issuer_configuration_stops_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.service.jwt_issuers = vec![arca_service::JwtIssuer {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        jwks_file: None,
+        jwks_url: Some("http://idp.example.com/jwks".into()),
+        claim: "sub".into(),
+        algorithms: vec!["EdDSA".into()],
+    }];
+    let e = arca_server::start(&cfg).await.err().expect("refused");
+    assert!(e.to_string().contains("jwks_url"), "{e}");
+    cfg.service.jwt_issuers[0].jwks_url = Some("https://idp.example.com/jwks".into());
+    cfg.service.jwt_issuers[0].algorithms = vec!["HS256".into()];
+    let e = arca_server::start(&cfg).await.err().expect("refused");
+    assert!(e.to_string().contains("algorithms"), "{e}");
+}

@@ -65,6 +65,57 @@ pub struct ServiceConfig {
     pub jwt_issuers: Vec<sessions::JwtIssuer>,
 }
 
+impl ServiceConfig {
+    /// Checks what serde cannot: a JWT issuer needs exactly one JWKS source, and a JWKS URL
+    /// must be HTTPS (plain HTTP only to this machine, for tests and sidecars), since
+    /// whoever can change the JWKS in transit can sign in as anyone.
+    pub fn validate(&self) -> Result<()> {
+        for (i, j) in self.jwt_issuers.iter().enumerate() {
+            let f = |x: &str| format!("service.jwt_issuers[{i}].{x}");
+            match (&j.jwks_file, &j.jwks_url) {
+                (Some(_), None) => {}
+                (None, Some(u)) => {
+                    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                        .iter()
+                        .any(|p| {
+                            u.starts_with(&format!("{p}:")) || u.starts_with(&format!("{p}/"))
+                        });
+                    if !u.starts_with("https://") && !loopback {
+                        return Err(Error::invalid(
+                            f("jwks_url"),
+                            "must be an https:// URL (http:// only to 127.0.0.1 or localhost)",
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        f("jwks_file"),
+                        "set exactly one of jwks_file and jwks_url",
+                    ))
+                }
+            }
+            if j.issuer.is_empty() || j.audience.is_empty() {
+                return Err(Error::invalid(
+                    f("issuer"),
+                    "issuer and audience must be set",
+                ));
+            }
+            if let Some(a) = j.algorithms.iter().find(|a| {
+                ![
+                    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+                ]
+                .contains(&a.as_str())
+            }) {
+                return Err(Error::invalid(
+                    f("algorithms"),
+                    format!("{a:?} is not an accepted JWT algorithm (HMAC and none never are)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arca_core::model::Principal;
 use arca_core::{Error, Result};
@@ -125,7 +125,7 @@ struct AccessClaims {
 /// JWKS sets by issuer, with when they were fetched.
 #[derive(Default)]
 pub(crate) struct JwksCache {
-    sets: tokio::sync::Mutex<HashMap<String, (jsonwebtoken::jwk::JwkSet, Instant)>>,
+    sets: tokio::sync::Mutex<HashMap<String, (jsonwebtoken::jwk::JwkSet, DateTime<Utc>)>>,
 }
 
 fn hash_hex(s: &str) -> String {
@@ -544,18 +544,21 @@ impl Service {
             None if set.keys.len() == 1 => set.keys.first().cloned(),
             None => None,
         };
+        // On the service clock, so that tests move time instead of sleeping.
+        let now = self.now();
         if let Some((set, at)) = sets.get(&cfg.issuer) {
-            let fresh = at.elapsed() < Duration::from_secs(600);
+            let age = now - *at;
+            let fresh = age < chrono::Duration::seconds(600);
             if let Some(k) = pick(set).filter(|_| fresh) {
                 return Ok(k);
             }
-            if at.elapsed() < Duration::from_secs(60) {
+            if age < chrono::Duration::seconds(60) {
                 return Err(unauthenticated("the JWT is not valid: unknown key id"));
             }
         }
         let set = load_jwks(cfg).await?;
         let k = pick(&set);
-        sets.insert(cfg.issuer.clone(), (set, Instant::now()));
+        sets.insert(cfg.issuer.clone(), (set, now));
         k.ok_or_else(|| unauthenticated("the JWT is not valid: unknown key id"))
     }
 
