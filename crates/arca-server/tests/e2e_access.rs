@@ -1220,3 +1220,363 @@ async fn identity_changes_can_require_approval() {
     assert_eq!(settings["approval_rules"].as_array().unwrap().len(), 1);
     s.shutdown().await;
 }
+
+/// The rest of the operations, role by role. Here "allowed" means authorization let the
+/// request through (the answer may still be a 404 or 409 about the object); "denied" means
+/// 403 `not_permitted` (or 404 for the operator, to whom a tenant's keys do not exist).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_against_the_other_operations() {
+    let s = TestServer::start().await;
+    for (name, spec, usage) in [
+        ("a", "AES_256", "ENCRYPT_DECRYPT"),
+        ("s", "ECC_NIST_P256", "SIGN_VERIFY"),
+        ("m", "HMAC_256", "GENERATE_VERIFY_MAC"),
+        ("q", "ML_KEM_768", "KEY_ENCAPSULATION"),
+    ] {
+        s.create(json!({"name": name, "spec": spec, "usage": [usage], "extractable": name == "a"}))
+            .await;
+    }
+    let ct = s.encrypt("a", b"m").await.1["ciphertext"].clone();
+    let sig = s.ok("/v1/keys/s/sign", json!({"message": b64(b"m")})).await["signature"].clone();
+    let mac = s
+        .ok("/v1/keys/m/generate-mac", json!({"message": b64(b"m")}))
+        .await["mac"]
+        .clone();
+    let kem = s.ok("/v1/keys/q/encapsulate", json!({})).await["ciphertext"].clone();
+    // A pending approval request, for the approval routes.
+    s.req(
+        Method::PUT,
+        "/v1/tenant/settings",
+        Some(json!({"allow_multiple_roles": true,
+            "default_key_policy": [{"effect": "allow", "principals": ["role:crypto-user"], "actions": ["*"]}],
+            "approval_rules": [{"actions": ["ScheduleKeyDestruction"], "approvals": 5}]})),
+    )
+    .await;
+    s.create(json!({"name": "d", "pre_active": true})).await;
+    let (_, v) = s.post("/v1/keys/d/schedule-destruction", json!({})).await;
+    let aid = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, b) = s
+        .post(
+            "/v1/principals/admin/bindings",
+            json!({"kind": "certificate-san", "value": "m.example"}),
+        )
+        .await;
+    let bid = b["id"].as_str().unwrap().replace(':', "%3A");
+    s.operator()
+        .ok("/v1/tenants", json!({"name": "matrix"}))
+        .await;
+
+    use Method as M;
+    let ops: Vec<(&str, M, String, Option<Value>, &[&str])> = vec![
+        (
+            "ReEncrypt",
+            M::POST,
+            "/v1/keys/a/re-encrypt".into(),
+            Some(json!({"ciphertext": ct})),
+            &["crypto-user"],
+        ),
+        (
+            "GenerateDataKeyWithoutPlaintext",
+            M::POST,
+            "/v1/keys/a/generate-data-key-without-plaintext".into(),
+            Some(json!({})),
+            &["crypto-user"],
+        ),
+        (
+            "GenerateDataKeyPair",
+            M::POST,
+            "/v1/keys/a/generate-data-key-pair".into(),
+            Some(json!({"key_pair_spec": "ECC_NIST_P256"})),
+            &["crypto-user"],
+        ),
+        (
+            "GenerateDataKeyPairWithoutPlaintext",
+            M::POST,
+            "/v1/keys/a/generate-data-key-pair-without-plaintext".into(),
+            Some(json!({"key_pair_spec": "ECC_NIST_P256"})),
+            &["crypto-user"],
+        ),
+        (
+            "Sign",
+            M::POST,
+            "/v1/keys/s/sign".into(),
+            Some(json!({"message": b64(b"m")})),
+            &["crypto-user"],
+        ),
+        (
+            "Verify",
+            M::POST,
+            "/v1/keys/s/verify".into(),
+            Some(json!({"message": b64(b"m"), "signature": sig})),
+            &["crypto-user"],
+        ),
+        (
+            "GetPublicKey",
+            M::GET,
+            "/v1/keys/s/public-key".into(),
+            None,
+            &["crypto-user"],
+        ),
+        (
+            "GenerateMac",
+            M::POST,
+            "/v1/keys/m/generate-mac".into(),
+            Some(json!({"message": b64(b"m")})),
+            &["crypto-user"],
+        ),
+        (
+            "VerifyMac",
+            M::POST,
+            "/v1/keys/m/verify-mac".into(),
+            Some(json!({"message": b64(b"m"), "mac": mac})),
+            &["crypto-user"],
+        ),
+        (
+            "Encapsulate",
+            M::POST,
+            "/v1/keys/q/encapsulate".into(),
+            Some(json!({})),
+            &["crypto-user"],
+        ),
+        (
+            "Decapsulate",
+            M::POST,
+            "/v1/keys/q/decapsulate".into(),
+            Some(json!({"ciphertext": kem})),
+            &["crypto-user"],
+        ),
+        (
+            "ExportKey",
+            M::POST,
+            "/v1/keys/a/export".into(),
+            Some(json!({})),
+            &["crypto-user"],
+        ),
+        (
+            "ListVersions",
+            M::GET,
+            "/v1/keys/a/versions".into(),
+            None,
+            &["tenant-admin", "crypto-user", "auditor"],
+        ),
+        (
+            "CreateAlias",
+            M::POST,
+            "/v1/aliases".into(),
+            Some(json!({"alias": "al-ROLE", "key": "a"})),
+            &["tenant-admin"],
+        ),
+        (
+            "UpdateAlias",
+            M::PUT,
+            "/v1/aliases/al-tenant-admin".into(),
+            Some(json!({"key": "s"})),
+            &["tenant-admin"],
+        ),
+        (
+            "DeleteAlias",
+            M::DELETE,
+            "/v1/aliases/al-tenant-admin".into(),
+            None,
+            &["tenant-admin"],
+        ),
+        (
+            "ArchiveKey",
+            M::POST,
+            "/v1/keys/m/archive".into(),
+            Some(json!({})),
+            &["tenant-admin"],
+        ),
+        (
+            "RecoverKey",
+            M::POST,
+            "/v1/keys/m/recover".into(),
+            Some(json!({})),
+            &["tenant-admin"],
+        ),
+        (
+            "ActivateKey",
+            M::POST,
+            "/v1/keys/d/activate".into(),
+            Some(json!({})),
+            &["tenant-admin"],
+        ),
+        (
+            "DeactivateKey",
+            M::POST,
+            "/v1/keys/d/deactivate".into(),
+            Some(json!({"reason": "SUPERSEDED"})),
+            &["tenant-admin"],
+        ),
+        (
+            "ReportKeyCompromise",
+            M::POST,
+            "/v1/keys/d/report-compromise".into(),
+            Some(json!({})),
+            &["tenant-admin"],
+        ),
+        (
+            "SuspendVersion",
+            M::POST,
+            "/v1/keys/s/versions/1/suspend".into(),
+            Some(json!({})),
+            &["tenant-admin"],
+        ),
+        (
+            "ResumeVersion",
+            M::POST,
+            "/v1/keys/s/versions/1/resume".into(),
+            Some(json!({})),
+            &["tenant-admin"],
+        ),
+        (
+            "RollbackKeyPolicy",
+            M::POST,
+            "/v1/keys/a/policy/rollback".into(),
+            Some(json!({"version": 1})),
+            &["tenant-admin"],
+        ),
+        (
+            "DescribePrincipal",
+            M::GET,
+            "/v1/principals/admin".into(),
+            None,
+            &["tenant-admin"],
+        ),
+        (
+            "UpdatePrincipal",
+            M::PATCH,
+            "/v1/principals/p-crypto-user".into(),
+            Some(json!({"groups": ["g"]})),
+            &["tenant-admin"],
+        ),
+        (
+            "CreateApiToken",
+            M::POST,
+            "/v1/principals/admin/tokens".into(),
+            Some(json!({})),
+            &["tenant-admin"],
+        ),
+        (
+            "ListBindings",
+            M::GET,
+            "/v1/bindings".into(),
+            None,
+            &["tenant-admin", "system-operator"],
+        ),
+        (
+            "CreateBinding",
+            M::POST,
+            "/v1/principals/admin/bindings".into(),
+            Some(json!({"kind": "certificate-san", "value": "ROLE.example"})),
+            &["tenant-admin"],
+        ),
+        (
+            "DeleteBinding",
+            M::DELETE,
+            format!("/v1/bindings/{bid}"),
+            None,
+            &["tenant-admin"],
+        ),
+        (
+            "UpdateTenantSettings",
+            M::PUT,
+            "/v1/tenant/settings".into(),
+            Some(json!({"allow_multiple_roles": true})),
+            &["tenant-admin", "system-operator"],
+        ),
+        (
+            "DescribeApproval",
+            M::GET,
+            format!("/v1/approvals/{aid}"),
+            None,
+            &["tenant-admin", "auditor", "approver"],
+        ),
+        (
+            "Approve",
+            M::POST,
+            format!("/v1/approvals/{aid}/approve"),
+            Some(json!({})),
+            &["approver"],
+        ),
+        (
+            "Deny",
+            M::POST,
+            format!("/v1/approvals/{aid}/deny"),
+            Some(json!({})),
+            &["approver"],
+        ),
+        (
+            "DescribeTenant",
+            M::GET,
+            "/v1/tenants/matrix".into(),
+            None,
+            &["system-operator"],
+        ),
+        (
+            "DisableTenant",
+            M::POST,
+            "/v1/tenants/matrix/disable".into(),
+            Some(json!({})),
+            &["system-operator"],
+        ),
+        (
+            "EnableTenant",
+            M::POST,
+            "/v1/tenants/matrix/enable".into(),
+            Some(json!({})),
+            &["system-operator"],
+        ),
+        (
+            "DeleteTenant",
+            M::DELETE,
+            "/v1/tenants/matrix".into(),
+            None,
+            &["system-operator"],
+        ),
+        (
+            "CreateSession",
+            M::POST,
+            "/v1/auth/token".into(),
+            Some(json!({})),
+            &[
+                "system-operator",
+                "tenant-admin",
+                "crypto-user",
+                "auditor",
+                "approver",
+            ],
+        ),
+    ];
+    let mut who = vec![("system-operator", s.operator())];
+    for role in ["tenant-admin", "crypto-user", "auditor", "approver"] {
+        who.push((role, s.principal(&format!("p-{role}"), &[role], &[]).await));
+    }
+    let mut n = 0;
+    for (role, h) in &who {
+        for (op, m, path, body, allowed) in &ops {
+            let body = body
+                .as_ref()
+                .map(|b| serde_json::from_str(&b.to_string().replace("ROLE", role)).unwrap());
+            let (st, v) = h.req(m.clone(), path, body).await;
+            n += 1;
+            if allowed.contains(role) {
+                assert!(
+                    st != StatusCode::FORBIDDEN && st != StatusCode::UNAUTHORIZED,
+                    "{role} {op}: authorization refused it: {st} {v}"
+                );
+            } else if *role == "system-operator" && st == StatusCode::NOT_FOUND {
+                // The tenant's keys, aliases, principals and approvals do not exist for it.
+                assert_eq!(v["error"]["code"], "not_found", "{op}: {v}");
+            } else {
+                assert_eq!(st, StatusCode::FORBIDDEN, "{role} {op}: {v}");
+                assert_eq!(v["error"]["code"], "not_permitted", "{role} {op}: {v}");
+            }
+        }
+    }
+    assert!(n >= 5 * 39, "{n}");
+    s.shutdown().await;
+}

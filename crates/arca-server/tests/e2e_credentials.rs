@@ -179,6 +179,16 @@ async fn api_tokens_expire_revoke_and_record_last_use() {
         "unauthenticated",
         None,
     );
+    // A principal lists its own tokens, not others'.
+    let t1 = s.ok("/v1/principals/app/tokens", json!({})).await;
+    let app1 = s.with_token(t1["token"].as_str().unwrap());
+    let (st, mine) = app1.get("/v1/principals/app/tokens").await;
+    assert_eq!(st, StatusCode::OK, "{mine}");
+    assert_eq!(
+        app1.get("/v1/principals/admin/tokens").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app1.get("/v1/tokens").await.0, StatusCode::FORBIDDEN);
     // Revocation takes effect at once; a principal may revoke its own token.
     let t2 = s.ok("/v1/principals/app/tokens", json!({})).await;
     let app2 = s.with_token(t2["token"].as_str().unwrap());
