@@ -1221,6 +1221,15 @@ async fn identity_changes_can_require_approval() {
     s.shutdown().await;
 }
 
+/// One row of a matrix: name, method, path, body, the roles that may do it.
+type Op = (
+    &'static str,
+    Method,
+    String,
+    Option<Value>,
+    &'static [&'static str],
+);
+
 /// The rest of the operations, role by role. Here "allowed" means authorization let the
 /// request through (the answer may still be a 404 or 409 about the object); "denied" means
 /// 403 `not_permitted` (or 404 for the operator, to whom a tenant's keys do not exist).
@@ -1270,7 +1279,7 @@ async fn every_role_against_the_other_operations() {
         .await;
 
     use Method as M;
-    let ops: Vec<(&str, M, String, Option<Value>, &[&str])> = vec![
+    let ops: Vec<Op> = vec![
         (
             "ReEncrypt",
             M::POST,
