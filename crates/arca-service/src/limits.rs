@@ -53,6 +53,17 @@ struct Bucket {
     at: DateTime<Utc>,
 }
 
+/// Seconds between two instants, with nanosecond precision: requests a few microseconds
+/// apart must each add their share of tokens (millisecond truncation starves a busy
+/// client whose requests never are a whole millisecond apart).
+fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    let d = to - from;
+    match d.num_nanoseconds() {
+        Some(n) => n.max(0) as f64 / 1e9,
+        None => d.num_seconds().max(0) as f64,
+    }
+}
+
 struct Buckets<K> {
     map: Mutex<HashMap<K, Bucket>>,
     rate: f64,
@@ -81,7 +92,7 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
             let burst = self.burst;
             let rate = self.rate;
             m.retain(|_, b| {
-                let t = b.tokens + (now - b.at).num_milliseconds().max(0) as f64 / 1000.0 * rate;
+                let t = b.tokens + secs_between(b.at, now) * rate;
                 t < burst
             });
             if m.len() >= self.max {
@@ -94,7 +105,7 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
             tokens: self.burst,
             at: now,
         });
-        let elapsed = (now - b.at).num_milliseconds().max(0) as f64 / 1000.0;
+        let elapsed = secs_between(b.at, now);
         b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
         b.at = now;
         if b.tokens >= 1.0 {
@@ -117,6 +128,9 @@ pub(crate) struct Limits {
     principals: Buckets<uuid::Uuid>,
     sources: Buckets<std::net::IpAddr>,
     failures: Mutex<HashMap<std::net::IpAddr, Failures>>,
+    /// How many addresses `failures` holds, readable without the lock: on the hot path
+    /// (no address has failed lately) a request takes no lock for the back-off check.
+    failing: std::sync::atomic::AtomicUsize,
     cfg: LimitsConfig,
 }
 
@@ -130,6 +144,7 @@ impl Limits {
             ),
             sources: Buckets::new(cfg.per_source_rps, cfg.per_source_burst, cfg.max_tracked),
             failures: Mutex::new(HashMap::new()),
+            failing: std::sync::atomic::AtomicUsize::new(0),
             cfg: cfg.clone(),
         }
     }
@@ -173,6 +188,10 @@ impl Limits {
                 m.remove(&old);
             }
         }
+        self.failing.store(
+            m.len() + usize::from(!m.contains_key(&ip)),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let f = m.entry(ip).or_insert(Failures {
             count: 0,
             blocked_until: None,
@@ -194,9 +213,13 @@ impl Limits {
     /// A successful authentication clears the address's record.
     pub fn succeeded(&self, ip: Option<std::net::IpAddr>) {
         if let Some(ip) = ip {
+            if self.failing.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                return;
+            }
             let mut m = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            if m.contains_key(&ip) {
-                m.remove(&ip);
+            if m.remove(&ip).is_some() {
+                self.failing
+                    .store(m.len(), std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
@@ -215,6 +238,27 @@ mod tests {
         assert_eq!(b.take(&1, t0), Err(1));
         assert!(b.take(&2, t0).is_ok(), "keys are independent");
         assert!(b.take(&1, t0 + chrono::Duration::seconds(1)).is_ok());
+    }
+
+    #[test]
+    fn close_requests_still_refill() {
+        // 1000 tokens/s with no burst: one request every 1.5 ms is sustainable.
+        let b: Buckets<u8> = Buckets::new(1000.0, 1.0, 10);
+        let mut t: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        for i in 0..1000 {
+            assert!(b.take(&1, t).is_ok(), "request {i}");
+            t += chrono::Duration::microseconds(1500);
+        }
+        // 10 000 requests 200 µs apart (never a whole millisecond): about one in five
+        // gets through, not just the first.
+        let b: Buckets<u8> = Buckets::new(1000.0, 1.0, 10);
+        let ok = (0..10_000)
+            .filter(|i| {
+                b.take(&1, t + chrono::Duration::microseconds(200 * i))
+                    .is_ok()
+            })
+            .count();
+        assert!((1900..=2100).contains(&ok), "{ok}");
     }
 
     #[test]
