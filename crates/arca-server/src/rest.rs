@@ -279,26 +279,8 @@ impl JsonBody {
         caller: &Caller,
         action: &str,
     ) -> Result<T, Response> {
-        let r = self.parse_inner();
-        match r {
-            Ok(v) => Ok(v),
-            Err((status, e)) => {
-                let e = app
-                    .svc
-                    .audit_refusal(&caller.meta, Some(&caller.principal), action, e)
-                    .await;
-                if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                    Err(error_response(
-                        status,
-                        "unsupported_media_type",
-                        e.to_string(),
-                        None,
-                    ))
-                } else {
-                    Err(ApiError(e).into_response())
-                }
-            }
-        }
+        self.parse_for(app, &caller.meta, Some(&caller.principal), action)
+            .await
     }
 
     /// [`JsonBody::parse`] for a request that has no authenticated caller (yet).
@@ -308,10 +290,20 @@ impl JsonBody {
         meta: &RequestMeta,
         action: &str,
     ) -> Result<T, Response> {
+        self.parse_for(app, meta, None, action).await
+    }
+
+    async fn parse_for<T: DeserializeOwned>(
+        self,
+        app: &AppState,
+        meta: &RequestMeta,
+        principal: Option<&arca_core::model::Principal>,
+        action: &str,
+    ) -> Result<T, Response> {
         match self.parse_inner() {
             Ok(v) => Ok(v),
             Err((status, e)) => {
-                let e = app.svc.audit_refusal(meta, None, action, e).await;
+                let e = app.svc.audit_refusal(meta, principal, action, e).await;
                 if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
                     Err(error_response(
                         status,
