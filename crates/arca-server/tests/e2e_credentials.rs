@@ -590,6 +590,29 @@ async fn sessions_expire_refresh_rotate_and_log_out() {
         s.with_token(&access4).get("/v1/whoami").await.0,
         StatusCode::OK
     );
+    // No token reaches the store (only hashes) or the logs.
+    s.service().flush_audit().await;
+    let mut files = vec![s.data_dir.clone()];
+    let mut stored = Vec::new();
+    while let Some(f) = files.pop() {
+        if f.is_dir() {
+            files.extend(std::fs::read_dir(&f).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            stored.extend(std::fs::read(&f).unwrap());
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored).to_string();
+    for secret in [&access, &refresh, &access4, &s.token] {
+        assert!(
+            !stored.contains(secret.as_str()),
+            "a credential is in the data dir"
+        );
+        let secret_part = secret.rsplit('_').next().unwrap();
+        assert!(
+            !stored.contains(secret_part),
+            "a credential's secret is in the data dir"
+        );
+    }
     // No token or secret reaches the logs.
     let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).to_string();
     for secret in [&access, &refresh, &access4, &s.token] {
