@@ -47,7 +47,9 @@ pub enum Role {
     /// Tenants, server configuration, backups. Never a tenant's keys.
     SystemOperator,
     /// Key lifecycle, policies, principals and settings of its tenant; cryptographic use
-    /// only where a key policy grants it.
+    /// only where a key policy grants it. (`admin` is read as this role: the name of the
+    /// one role data directories made before roles existed gave their first principal.)
+    #[serde(alias = "admin")]
     TenantAdmin,
     /// Only the operations its key policies grant.
     CryptoUser,
@@ -1155,6 +1157,20 @@ mod tests {
         s.actions = vec!["CreateTenant".into()];
         let e = validate_statements("policy", &[s]).unwrap_err();
         assert_eq!(e.field(), Some("policy[0].actions"));
+    }
+
+    #[test]
+    fn roles_on_the_wire() {
+        for r in Role::ALL {
+            let j = serde_json::to_string(&r).unwrap();
+            assert_eq!(j, format!("\"{}\"", r.as_str()));
+            assert_eq!(serde_json::from_str::<Role>(&j).unwrap(), r);
+        }
+        // Principals stored before roles existed.
+        assert_eq!(
+            serde_json::from_str::<Role>("\"admin\"").unwrap(),
+            Role::TenantAdmin
+        );
     }
 
     #[test]
