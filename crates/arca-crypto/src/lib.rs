@@ -5,6 +5,7 @@
 pub mod ciphertext;
 pub mod der;
 pub mod provider;
+pub mod shamir;
 pub mod software;
 pub mod wrap;
 
