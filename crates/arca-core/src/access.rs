@@ -213,6 +213,7 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("EnableTenant", System),
         ("DeleteTenant", System),
         ("GetServerInfo", System),
+        ("Seal", System),
         // every principal, about itself
         ("WhoAmI", SelfService),
         ("CreateSession", SelfService),

@@ -8,4 +8,4 @@ pub mod server;
 pub mod tls;
 
 pub use config::Config;
-pub use server::{start, start_with_clock, Running};
+pub use server::{init_custody, start, start_with_clock, Running};

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use arca_core::Error;
 use arca_service::api::*;
+use arca_service::custody::{SealStatus, UnsealRequest};
 use arca_service::{Caller, Door, LifecycleAction, RequestMeta, Service};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{self, HeaderValue};
@@ -966,6 +967,42 @@ async fn whoami(State(app): State<App>, Authed(caller): Authed) -> Result<Json<W
     Ok(Json(app.svc.whoami(&caller).await?))
 }
 
+/// Seal status: sealed or not, custody mode, unseal progress. No credential needed.
+#[utoipa::path(get, path = "/v1/sys/status", tag = "custody", responses((status = 200, body = SealStatus)))]
+async fn sys_status(State(app): State<App>) -> Result<Json<SealStatus>, ApiError> {
+    Ok(Json(app.svc.seal_status().await?))
+}
+
+/// Submits one custodian's root-key share. The share is the credential; each submission is
+/// audited with the custodian's name (never the share) and rate-limited per address.
+#[utoipa::path(post, path = "/v1/sys/unseal", tag = "custody", request_body = UnsealRequest,
+    responses((status = 200, body = SealStatus), (status = "4XX", body = ErrorBody)))]
+async fn sys_unseal(
+    State(app): State<App>,
+    req: axum::extract::Request,
+) -> Result<Json<SealStatus>, Response> {
+    let (parts, body) = req.into_parts();
+    let meta = meta_of(&parts);
+    let body = JsonBody::from_request(Request::from_parts(parts, body), &app).await?;
+    let r: UnsealRequest = body.parse_anon(&app, &meta, "Unseal").await?;
+    app.svc
+        .submit_share(&meta, r)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
+/// Seals the server (system operators): the root key and everything unwrapped with it
+/// leave memory until the custodians unseal again.
+#[utoipa::path(post, path = "/v1/sys/seal", tag = "custody",
+    responses((status = 200, body = SealStatus), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn sys_seal(
+    State(app): State<App>,
+    Authed(caller): Authed,
+) -> Result<Json<SealStatus>, ApiError> {
+    Ok(Json(app.svc.seal_server(&caller).await?))
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Object)))]
 async fn healthz() -> Json<serde_json::Value> {
@@ -1012,6 +1049,7 @@ impl utoipa::Modify for BearerAuth {
     paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
         encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, audit, healthz, readyz,
+        sys_status, sys_unseal, sys_seal,
         crate::rest_identity::token, crate::rest_identity::logout,
         crate::rest_identity::create_tenant, crate::rest_identity::list_tenants, crate::rest_identity::describe_tenant, crate::rest_identity::delete_tenant, crate::rest_identity::tenant_state,
         crate::rest_identity::get_settings, crate::rest_identity::put_settings,
@@ -1095,7 +1133,12 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
                 );
             }
         }
-        if app.svc.is_sealed() && !matches!(path.as_str(), "/healthz" | "/readyz") {
+        if app.svc.is_sealed()
+            && !matches!(
+                path.as_str(),
+                "/healthz" | "/readyz" | "/v1/sys/status" | "/v1/sys/unseal"
+            )
+        {
             break 'resp ApiError(Error::Sealed).into_response();
         }
         match tokio::time::timeout(app.request_timeout, next.run(req)).await {
@@ -1187,6 +1230,9 @@ pub fn router(state: App) -> Router {
         .route("/v1/aliases/{alias}", put(move_alias).delete(delete_alias))
         .route("/v1/audit", get(audit))
         .route("/v1/whoami", get(whoami))
+        .route("/v1/sys/status", get(sys_status))
+        .route("/v1/sys/unseal", post(sys_unseal))
+        .route("/v1/sys/seal", post(sys_seal))
         .merge(crate::rest_identity::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), frame))

@@ -58,34 +58,24 @@ pub async fn start(cfg: &Config) -> Result<Running> {
 /// [`start`] with an injected clock, so tests can move time (activation dates, waiting
 /// periods, rotation schedules) while every request still goes through real HTTPS.
 pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Running> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
-    #[cfg(unix)]
+    let (store, svc) = open(cfg, clock).await?;
+    let first_start = if svc
+        .uses_shamir()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
     {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700));
-    }
-    cfg.service
-        .validate()
-        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    let db = cfg.data_dir.join("arca.db");
-    let store = SqliteStore::open(&db)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(store = %db.display(), "store open");
-    let svc = Arc::new(Service::new(
-        Arc::new(store.clone()),
-        Arc::new(SoftwareProvider),
-        clock,
-        cfg.service.clone(),
-    ));
-    svc.unseal_dev(&cfg.data_dir)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let first_start = svc
-        .ensure_default_tenant()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::warn!(
+            "SEALED: the root key is under Shamir custody; custodians unseal with `arca unseal` (POST /v1/sys/unseal)"
+        );
+        None
+    } else {
+        svc.unseal_dev(&cfg.data_dir)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        svc.ensure_default_tenant()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+    };
 
     let (tls, ca_cert) = crate::tls::server_config(cfg)?;
     let listener = TcpListener::bind(&cfg.listen)
@@ -111,6 +101,56 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         lifecycle,
         store,
     })
+}
+
+/// Opens the data directory: creates it (mode 0700), checks the configuration, opens the
+/// store and builds the service, still sealed.
+async fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<(SqliteStore, Arc<Service>)> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    cfg.service
+        .validate()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let db = cfg.data_dir.join("arca.db");
+    let store = SqliteStore::open(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(store = %db.display(), "store open");
+    let svc = Arc::new(Service::new(
+        Arc::new(store.clone()),
+        Arc::new(SoftwareProvider),
+        clock,
+        cfg.service.clone(),
+    ));
+    Ok((store, svc))
+}
+
+/// `arca init`: a new data directory whose root key is split among custodians (Shamir, M
+/// of N), with the first tenants and their credentials made while the root key is still in
+/// memory. Returns each custodian's share (to hand over once) and what the bootstrap made.
+pub async fn init_custody(
+    cfg: &Config,
+    threshold: u8,
+    custodians: Vec<arca_service::custody::CustodianSpec>,
+) -> Result<(Vec<arca_service::custody::IssuedShare>, Option<FirstStart>)> {
+    let (store, svc) = open(cfg, Arc::new(SystemClock)).await?;
+    let shares = svc
+        .init_shamir(threshold, custodians)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let first = svc
+        .ensure_default_tenant()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    svc.flush_audit().await;
+    svc.seal_now();
+    store.close().await;
+    Ok((shares, first))
 }
 
 async fn accept_loop(

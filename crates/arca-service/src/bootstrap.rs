@@ -11,7 +11,7 @@ use arca_crypto::DevUnsealFile;
 use crate::{IssuedToken, Service};
 
 /// The store's name for the sealed root key.
-const SEALED_ROOT: &str = "root.sealed.dev";
+pub(crate) const SEALED_ROOT: &str = "root.sealed.dev";
 /// The name of the tenant created on first start.
 pub const DEFAULT_TENANT: &str = "default";
 /// The name of the admin principal created on first start.

@@ -26,6 +26,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod cache;
 pub mod clock;
+pub mod custody;
 mod identity;
 pub(crate) mod keys;
 pub mod limits;
@@ -240,6 +241,8 @@ pub struct Service {
     limits: limits::Limits,
     session_key: RwLock<Option<Arc<sessions::SessionKey>>>,
     jwks: sessions::JwksCache,
+    /// Shares submitted towards the current unseal (Shamir custody), in memory only.
+    unseal_progress: std::sync::Mutex<Vec<arca_crypto::shamir::Share>>,
 }
 
 impl Service {
@@ -267,6 +270,7 @@ impl Service {
             audit,
             session_key: RwLock::new(None),
             jwks: Default::default(),
+            unseal_progress: std::sync::Mutex::new(Vec::new()),
         }
     }
 

@@ -60,6 +60,10 @@ impl Service {
 
     /// Handles every key that is due now; returns how many keys changed.
     pub async fn run_due(&self) -> Result<usize> {
+        if self.is_sealed() {
+            // Nothing can be rotated or destroyed without the root key; wait for unseal.
+            return Ok(0);
+        }
         let now = self.now();
         let due = self.store.keys_due(now, 500).await?;
         let mut changed = 0;

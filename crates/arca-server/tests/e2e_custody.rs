@@ -1,0 +1,348 @@
+//! Split-key custody end to end: `arca init` splits the root key among custodians; every
+//! start is sealed; M-1 shares do not unseal, a wrong share is named at once, M shares
+//! unseal and the keys work again; sealing forgets the root key.
+
+mod common;
+
+use std::sync::Arc;
+
+use arca_service::custody::{parse_share, CustodianSpec};
+use arca_service::ManualClock;
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+struct Node {
+    running: arca_server::Running,
+    url: String,
+    client: reqwest::Client,
+}
+
+async fn start(cfg: &arca_server::Config) -> Node {
+    init_logs();
+    let running = arca_server::start_with_clock(cfg, Arc::new(ManualClock::new()))
+        .await
+        .expect("server starts");
+    let ca = std::fs::read(cfg.data_dir.join("tls").join("ca.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    Node {
+        url: format!("https://127.0.0.1:{}", running.addr.port()),
+        running,
+        client,
+    }
+}
+
+impl Node {
+    async fn call(
+        &self,
+        m: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self.client.request(m, format!("{}{}", self.url, path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.unwrap();
+        let st = r.status();
+        let t = r.text().await.unwrap();
+        (
+            st,
+            if t.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&t).unwrap()
+            },
+        )
+    }
+    async fn unseal(&self, share: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/v1/sys/unseal",
+            None,
+            Some(json!({ "share": share })),
+        )
+        .await
+    }
+    async fn status(&self) -> Value {
+        self.call(Method::GET, "/v1/sys/status", None, None).await.1
+    }
+}
+
+fn custodians(names: &[&str]) -> Vec<CustodianSpec> {
+    names
+        .iter()
+        .map(|n| CustodianSpec {
+            name: n.to_string(),
+            rsa_public_key: None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shamir_init_sealed_start_unseal_seal_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&tmp.path().join("data"));
+    let (shares, first) = arca_server::init_custody(
+        &cfg,
+        3,
+        custodians(&["alice", "bob", "carol", "dave", "erin"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(shares.len(), 5);
+    let share = |name: &str| {
+        shares
+            .iter()
+            .find(|s| s.custodian == name)
+            .unwrap()
+            .text
+            .to_string()
+    };
+    let first = first.expect("init bootstraps the tenants");
+    let admin = first.admin.as_ref().unwrap().2.token.to_string();
+    let operator = first.operator.as_ref().unwrap().1.token.to_string();
+    // The root key is nowhere in the data dir: only commitments and a check value.
+    let n = start(&cfg).await;
+    let st = n.status().await;
+    assert_eq!(st["sealed"], true, "{st}");
+    assert_eq!(st["mode"], "shamir");
+    assert_eq!(st["threshold"], 3);
+    assert_eq!(st["progress"], 0);
+    let (code, v) = n.call(Method::GET, "/v1/keys", Some(&admin), None).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["error"]["code"], "sealed");
+    // A wrong share is named at once and counts for nothing.
+    let mut wrong = parse_share(&share("alice")).unwrap();
+    wrong.y[5] ^= 0x40;
+    let wrong = arca_service::custody::share_text(&wrong);
+    let got = n.unseal(&wrong).await;
+    assert_error(
+        &got,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("share"),
+    );
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("alice"),
+        "{}",
+        got.1
+    );
+    assert_error(
+        &n.unseal("not a share").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("share"),
+    );
+    assert_eq!(n.status().await["progress"], 0);
+    // M-1 shares do not unseal; the same share twice is refused.
+    assert_eq!(n.unseal(&share("alice")).await.0, StatusCode::OK);
+    assert_error(
+        &n.unseal(&share("alice")).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    let (_, st) = n.unseal(&share("bob")).await;
+    assert_eq!(st["sealed"], true);
+    assert_eq!(st["progress"], 2);
+    assert_eq!(st["submitted_by"], json!(["alice", "bob"]));
+    assert_eq!(
+        n.call(Method::GET, "/v1/whoami", Some(&admin), None)
+            .await
+            .0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // The M-th unseals.
+    let (_, st) = n.unseal(&share("carol")).await;
+    assert_eq!(st["sealed"], false, "{st}");
+    assert_eq!(st["progress"], 0);
+    let (code, _) = n
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(&admin),
+            Some(json!({"name": "k"})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let (code, v) = n
+        .call(
+            Method::POST,
+            "/v1/keys/k/encrypt",
+            Some(&admin),
+            Some(json!({"plaintext": b64(b"kept")})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let ct = v["ciphertext"].clone();
+    assert_error(
+        &n.unseal(&share("dave")).await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    // Sealing: operators only; afterwards nothing but status and unseal.
+    let (code, _) = n
+        .call(Method::POST, "/v1/sys/seal", Some(&admin), Some(json!({})))
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, st) = n
+        .call(
+            Method::POST,
+            "/v1/sys/seal",
+            Some(&operator),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{st}");
+    assert_eq!(st["sealed"], true);
+    let (code, _) = n
+        .call(
+            Method::POST,
+            "/v1/decrypt",
+            Some(&admin),
+            Some(json!({"ciphertext": ct})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    n.running.service.flush_audit().await;
+    let audit = n
+        .running
+        .service
+        .store()
+        .list_audit(None, 1000)
+        .await
+        .unwrap();
+    let unseals: Vec<_> = audit.iter().filter(|r| r.action == "Unseal").collect();
+    assert_eq!(unseals.len(), 7, "every submission is audited");
+    assert!(unseals
+        .iter()
+        .any(|r| r.detail["custodian"] == "carol" && r.detail["unsealed"] == true));
+    assert!(audit
+        .iter()
+        .any(|r| r.action == "Seal" && r.outcome == "ok"));
+    n.running.shutdown().await;
+
+    // A restart is sealed again; any other three custodians unseal it; old data decrypts.
+    let n = start(&cfg).await;
+    assert_eq!(n.status().await["sealed"], true);
+    for who in ["erin", "dave", "bob"] {
+        n.unseal(&share(who)).await;
+    }
+    assert_eq!(n.status().await["sealed"], false);
+    let (code, v) = n
+        .call(
+            Method::POST,
+            "/v1/decrypt",
+            Some(&admin),
+            Some(json!({"ciphertext": ct})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(unb64(&v["plaintext"]), b"kept");
+    n.running.shutdown().await;
+
+    // No share reaches the logs, and no share or root key the data dir.
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).to_string();
+    let mut stored = Vec::new();
+    for e in std::fs::read_dir(&cfg.data_dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            stored.extend(std::fs::read(p).unwrap());
+        }
+    }
+    for s in &shares {
+        let b64 = s.text.rsplit(':').next().unwrap();
+        assert!(!logs.contains(b64), "a share was logged");
+        let raw = parse_share(&s.text).unwrap();
+        assert!(
+            !stored.windows(32).any(|w| w == &raw.y[..]),
+            "a share is in the data dir"
+        );
+    }
+    assert!(
+        !cfg.data_dir.join("unseal.key").exists(),
+        "no dev unseal file under custody"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_encrypted_to_custodian_keys_and_init_refusals() {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{
+        KeySize, OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA256_MGF1SHA256,
+    };
+    use aws_lc_rs::signature::KeyPair;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&tmp.path().join("data"));
+    let kp = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let spki = kp.public_key().as_der().unwrap().as_ref().to_vec();
+    let pkcs8 = kp.as_der().unwrap().as_ref().to_vec();
+    let specs = vec![
+        CustodianSpec {
+            name: "hsm-officer".into(),
+            rsa_public_key: Some(spki),
+        },
+        CustodianSpec {
+            name: "backup-officer".into(),
+            rsa_public_key: None,
+        },
+    ];
+    let (shares, _) = arca_server::init_custody(&cfg, 2, specs).await.unwrap();
+    let enc = shares
+        .iter()
+        .find(|s| s.custodian == "hsm-officer")
+        .unwrap();
+    assert!(enc.encrypted);
+    assert!(!enc.text.starts_with("arca-share-v1:"));
+    let ct = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        enc.text.as_bytes(),
+    )
+    .unwrap();
+    let dk =
+        OaepPrivateDecryptingKey::new(PrivateDecryptingKey::from_pkcs8(&pkcs8).unwrap()).unwrap();
+    let mut out = vec![0u8; dk.min_output_size()];
+    let pt = dk
+        .decrypt(&OAEP_SHA256_MGF1SHA256, &ct, &mut out, None)
+        .unwrap();
+    let officer_share = String::from_utf8(pt.to_vec()).unwrap();
+    let n = start(&cfg).await;
+    n.unseal(&officer_share).await;
+    let plain = shares
+        .iter()
+        .find(|s| s.custodian == "backup-officer")
+        .unwrap();
+    let (_, st) = n.unseal(&plain.text).await;
+    assert_eq!(st["sealed"], false, "{st}");
+    n.running.shutdown().await;
+    // init never replaces a root key: not on a custody store, not on a dev one.
+    assert!(arca_server::init_custody(&cfg, 1, custodians(&["x"]))
+        .await
+        .is_err());
+    let dev = TestServer::start().await;
+    let dev_cfg = config(&dev.data_dir);
+    let e = arca_server::init_custody(&dev_cfg, 1, custodians(&["x"])).await;
+    assert!(e.is_err());
+    dev.shutdown().await;
+    // Bad parameters.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let cfg2 = config(&tmp2.path().join("data"));
+    assert!(arca_server::init_custody(&cfg2, 3, custodians(&["a", "b"]))
+        .await
+        .is_err());
+    assert!(arca_server::init_custody(&cfg2, 1, custodians(&["a", "a"]))
+        .await
+        .is_err());
+}
