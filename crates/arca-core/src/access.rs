@@ -214,6 +214,8 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("DeleteTenant", System),
         ("GetServerInfo", System),
         ("Seal", System),
+        ("ReshareRootKey", System),
+        ("RotateRootKey", System),
         // every principal, about itself
         ("WhoAmI", SelfService),
         ("CreateSession", SelfService),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use arca_core::Error;
 use arca_service::api::*;
-use arca_service::custody::{SealStatus, UnsealRequest};
+use arca_service::custody::{RekeyRequest, RekeyResponse, SealStatus, UnsealRequest};
 use arca_service::{Caller, Door, LifecycleAction, RequestMeta, Service};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{self, HeaderValue};
@@ -1003,6 +1003,24 @@ async fn sys_seal(
     Ok(Json(app.svc.seal_server(&caller).await?))
 }
 
+/// Re-shares the root key among new custodians, or rotates it (`rotate_root`: a new root
+/// key, every tenant KEK re-wrapped). System operators; the new shares are in this answer
+/// only (encrypted to each custodian's RSA key when one is given).
+#[utoipa::path(post, path = "/v1/sys/rekey", tag = "custody", request_body = RekeyRequest,
+    responses((status = 200, body = RekeyResponse), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn sys_rekey(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    body: JsonBody,
+) -> Result<Json<RekeyResponse>, Response> {
+    let r: RekeyRequest = body.parse(&app, &caller, "ReshareRootKey").await?;
+    app.svc
+        .rekey_custody(&caller, r)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Object)))]
 async fn healthz() -> Json<serde_json::Value> {
@@ -1049,7 +1067,7 @@ impl utoipa::Modify for BearerAuth {
     paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
         encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, audit, healthz, readyz,
-        sys_status, sys_unseal, sys_seal,
+        sys_status, sys_unseal, sys_seal, sys_rekey,
         crate::rest_identity::token, crate::rest_identity::logout,
         crate::rest_identity::create_tenant, crate::rest_identity::list_tenants, crate::rest_identity::describe_tenant, crate::rest_identity::delete_tenant, crate::rest_identity::tenant_state,
         crate::rest_identity::get_settings, crate::rest_identity::put_settings,
@@ -1233,6 +1251,7 @@ pub fn router(state: App) -> Router {
         .route("/v1/sys/status", get(sys_status))
         .route("/v1/sys/unseal", post(sys_unseal))
         .route("/v1/sys/seal", post(sys_seal))
+        .route("/v1/sys/rekey", post(sys_rekey))
         .merge(crate::rest_identity::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), frame))

@@ -346,3 +346,197 @@ async fn shares_encrypted_to_custodian_keys_and_init_refusals() {
         .await
         .is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reshare_and_rotate_the_root_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&tmp.path().join("data"));
+    let (shares, first) =
+        arca_server::init_custody(&cfg, 2, custodians(&["alice", "bob", "carol"]))
+            .await
+            .unwrap();
+    let first = first.unwrap();
+    let admin = first.admin.as_ref().unwrap().2.token.to_string();
+    let operator = first.operator.as_ref().unwrap().1.token.to_string();
+    let old = |name: &str| {
+        shares
+            .iter()
+            .find(|s| s.custodian == name)
+            .unwrap()
+            .text
+            .to_string()
+    };
+    let n = start(&cfg).await;
+    n.unseal(&old("alice")).await;
+    n.unseal(&old("bob")).await;
+    n.call(
+        Method::POST,
+        "/v1/keys",
+        Some(&admin),
+        Some(json!({"name": "k"})),
+    )
+    .await;
+    let (_, v) = n
+        .call(
+            Method::POST,
+            "/v1/keys/k/encrypt",
+            Some(&admin),
+            Some(json!({"plaintext": b64(b"old data")})),
+        )
+        .await;
+    let ct = v["ciphertext"].clone();
+    let (_, t) = n
+        .call(
+            Method::POST,
+            "/v1/auth/token",
+            Some(&admin),
+            Some(json!({})),
+        )
+        .await;
+    let session = t["access_token"].as_str().unwrap().to_string();
+    let keks_before = n.running.service.store().tenant_keks().await.unwrap();
+
+    // Only operators re-share; bad input changes nothing.
+    let body = json!({"threshold": 3, "custodians": [{"name": "dave"}, {"name": "erin"}, {"name": "frank"}]});
+    let (code, _) = n
+        .call(
+            Method::POST,
+            "/v1/sys/rekey",
+            Some(&admin),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, v) = n
+        .call(
+            Method::POST,
+            "/v1/sys/rekey",
+            Some(&operator),
+            Some(json!({"threshold": 4, "custodians": [{"name": "x"}]})),
+        )
+        .await;
+    assert_error(
+        &(code, v),
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("threshold"),
+    );
+    // Re-share: same root key, new custodians and threshold.
+    let (code, r) = n
+        .call(Method::POST, "/v1/sys/rekey", Some(&operator), Some(body))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{r}");
+    assert_eq!(r["rotated"], false);
+    let new: Vec<String> = r["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["share"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(new.len(), 3);
+    assert_eq!(
+        n.running.service.store().tenant_keks().await.unwrap(),
+        keks_before,
+        "re-sharing keeps the root key"
+    );
+    n.running.shutdown().await;
+    let n = start(&cfg).await;
+    let got = n.unseal(&old("alice")).await;
+    assert_error(
+        &got,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("share"),
+    );
+    n.unseal(&new[0]).await;
+    let (_, st) = n.unseal(&new[1]).await;
+    assert_eq!(st["sealed"], true, "threshold is now 3");
+    let (_, st) = n.unseal(&new[2]).await;
+    assert_eq!(st["sealed"], false);
+    let (code, v) = n
+        .call(
+            Method::POST,
+            "/v1/decrypt",
+            Some(&admin),
+            Some(json!({"ciphertext": ct})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+
+    // Rotation: a new root key; every tenant KEK re-wrapped; old ciphertexts still decrypt;
+    // sessions signed before still verify (their key was re-wrapped too).
+    let (code, r) = n
+        .call(
+            Method::POST,
+            "/v1/sys/rekey",
+            Some(&operator),
+            Some(json!({"threshold": 2, "rotate_root": true, "custodians": [{"name": "gina"}, {"name": "hank"}]})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{r}");
+    assert_eq!(r["rotated"], true);
+    let rotated: Vec<String> = r["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["share"].as_str().unwrap().to_string())
+        .collect();
+    let keks_after = n.running.service.store().tenant_keks().await.unwrap();
+    assert_eq!(keks_after.len(), keks_before.len());
+    for (a, b) in keks_before.iter().zip(&keks_after) {
+        assert_eq!(a.0, b.0);
+        assert_ne!(a.1, b.1, "tenant {} KEK re-wrapped", a.0);
+    }
+    let (code, v) = n
+        .call(
+            Method::POST,
+            "/v1/decrypt",
+            Some(&admin),
+            Some(json!({"ciphertext": ct})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(
+        n.call(Method::GET, "/v1/whoami", Some(&session), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    n.running.service.flush_audit().await;
+    let audit = n
+        .running
+        .service
+        .store()
+        .list_audit(None, 1000)
+        .await
+        .unwrap();
+    assert!(audit
+        .iter()
+        .any(|r| r.action == "RotateRootKey" && r.outcome == "ok"));
+    assert!(audit
+        .iter()
+        .any(|r| r.action == "ReshareRootKey" && r.outcome == "ok"));
+    n.running.shutdown().await;
+    let n = start(&cfg).await;
+    let got = n.unseal(&new[0]).await;
+    assert_error(
+        &got,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("share"),
+    );
+    n.unseal(&rotated[0]).await;
+    let (_, st) = n.unseal(&rotated[1]).await;
+    assert_eq!(st["sealed"], false);
+    let (code, v) = n
+        .call(
+            Method::POST,
+            "/v1/decrypt",
+            Some(&admin),
+            Some(json!({"ciphertext": ct})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(unb64(&v["plaintext"]), b"old data");
+    n.running.shutdown().await;
+}

@@ -109,6 +109,43 @@ fn zeroizing_string<'de, D: serde::Deserializer<'de>>(
     String::deserialize(d).map(Zeroizing::new)
 }
 
+/// New custody for the same root key, or for a new one (`rotate_root`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RekeyRequest {
+    pub threshold: u8,
+    pub custodians: Vec<CustodianInput>,
+    /// Make a new root key and re-wrap every tenant KEK under it.
+    #[serde(default)]
+    pub rotate_root: bool,
+}
+
+/// A custodian: a name and, optionally, an RSA public key (PEM SPKI) to encrypt its share to.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustodianInput {
+    pub name: String,
+    #[serde(default)]
+    pub rsa_public_key_pem: Option<String>,
+}
+
+/// The new shares, each shown once.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RekeyResponse {
+    pub threshold: u8,
+    pub rotated: bool,
+    pub shares: Vec<ShareOut>,
+}
+
+/// One custodian's new share (plaintext `arca-share-v1:…`, or base64 RSA-OAEP ciphertext).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShareOut {
+    pub custodian: String,
+    pub index: u8,
+    pub share: String,
+    pub encrypted: bool,
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -191,6 +228,50 @@ impl Service {
     ) -> Result<Vec<IssuedShare>> {
         let n = u8::try_from(custodians.len())
             .map_err(|_| Error::invalid("custodians", "at most 255 custodians"))?;
+        if self.store.get_meta(ROOT_MODE).await?.is_some()
+            || self
+                .store
+                .get_meta(crate::bootstrap::SEALED_ROOT)
+                .await?
+                .is_some()
+        {
+            return Err(Error::conflict(
+                "this data directory already has a root key; init only makes new ones",
+            ));
+        }
+        let root = self.new_root_key()?;
+        let (record, issued) = self.split_root(&root, threshold, &custodians)?;
+        let doc = serde_json::to_vec(&record).map_err(|e| Error::internal(e.to_string()))?;
+        if !self.store.put_meta_if_absent(CUSTODY, &doc).await?
+            || !self.store.put_meta_if_absent(ROOT_MODE, b"shamir").await?
+        {
+            return Err(Error::conflict("another process initialised this store"));
+        }
+        self.install_custody_root(root, threshold, n);
+        tracing::info!(
+            threshold,
+            shares = n,
+            "initialised Shamir custody of the root key"
+        );
+        Ok(issued)
+    }
+
+    fn new_root_key(&self) -> Result<Zeroizing<[u8; 32]>> {
+        Ok(Zeroizing::new(
+            <[u8; 32]>::try_from(&self.crypto.random(32)?[..])
+                .map_err(|_| Error::internal("rng"))?,
+        ))
+    }
+
+    /// Splits a root key among custodians: the record to store and the shares to hand out.
+    fn split_root(
+        &self,
+        root: &[u8; 32],
+        threshold: u8,
+        custodians: &[CustodianSpec],
+    ) -> Result<(CustodyRecord, Vec<IssuedShare>)> {
+        let n = u8::try_from(custodians.len())
+            .map_err(|_| Error::invalid("custodians", "at most 255 custodians"))?;
         if threshold < 1 || threshold > n {
             return Err(Error::invalid(
                 "threshold",
@@ -205,21 +286,6 @@ impl Service {
                 "custodian names must be distinct and not empty",
             ));
         }
-        if self.store.get_meta(ROOT_MODE).await?.is_some()
-            || self
-                .store
-                .get_meta(crate::bootstrap::SEALED_ROOT)
-                .await?
-                .is_some()
-        {
-            return Err(Error::conflict(
-                "this data directory already has a root key; init only makes new ones",
-            ));
-        }
-        let root = Zeroizing::new(
-            <[u8; 32]>::try_from(&self.crypto.random(32)?[..])
-                .map_err(|_| Error::internal("rng"))?,
-        );
         let crypto = self.crypto.clone();
         let mut rng = move |b: &mut [u8]| {
             let r = crypto.random(b.len())?;
@@ -264,22 +330,133 @@ impl Service {
                 },
             });
         }
-        let doc = serde_json::to_vec(&record).map_err(|e| Error::internal(e.to_string()))?;
-        if !self.store.put_meta_if_absent(CUSTODY, &doc).await?
-            || !self.store.put_meta_if_absent(ROOT_MODE, b"shamir").await?
-        {
-            return Err(Error::conflict("another process initialised this store"));
-        }
+        Ok((record, issued))
+    }
+
+    /// Puts a custody root key in service (and keeps its bytes for re-sharing).
+    fn install_custody_root(&self, root: Zeroizing<[u8; 32]>, threshold: u8, n: u8) {
+        *self.custody_root.lock().unwrap_or_else(|e| e.into_inner()) = Some(root.clone());
         self.unseal_with(Arc::new(SoftwareRoot::new(
             root,
             format!("Shamir custody ({threshold} of {n})"),
         )));
-        tracing::info!(
-            threshold,
-            shares = n,
-            "initialised Shamir custody of the root key"
-        );
-        Ok(issued)
+    }
+
+    /// Re-shares the root key among new custodians (a new threshold, new or replaced
+    /// custodians), or, with `rotate_root`, makes a new root key, re-wraps every tenant KEK
+    /// and the session key under it (key versions are untouched: they are sealed by the
+    /// KEKs), and shares the new one. Old shares stop working either way. One transaction:
+    /// a crash leaves the old custody or the new one, never half. System operators only.
+    pub async fn rekey_custody(&self, caller: &Caller, req: RekeyRequest) -> Result<RekeyResponse> {
+        let action = if req.rotate_root {
+            "RotateRootKey"
+        } else {
+            "ReshareRootKey"
+        };
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, action, None)?;
+            let old_doc = self
+                .store
+                .get_meta(CUSTODY)
+                .await?
+                .ok_or_else(|| Error::conflict("this server is not under Shamir custody"))?;
+            let old_root = self
+                .custody_root
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .ok_or(Error::Sealed)?;
+            let specs = req
+                .custodians
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let rsa_public_key = match &c.rsa_public_key_pem {
+                        Some(p) => Some(
+                            pem::parse(p)
+                                .ok()
+                                .filter(|p| p.tag() == "PUBLIC KEY")
+                                .map(|p| p.contents().to_vec())
+                                .ok_or_else(|| {
+                                    Error::invalid(
+                                        format!("custodians[{i}].rsa_public_key_pem"),
+                                        "not a PEM \"PUBLIC KEY\" (SPKI)",
+                                    )
+                                })?,
+                        ),
+                        None => None,
+                    };
+                    Ok(CustodianSpec {
+                        name: c.name.clone(),
+                        rsa_public_key,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let new_root = if req.rotate_root {
+                self.new_root_key()?
+            } else {
+                old_root.clone()
+            };
+            let (record, issued) = self.split_root(&new_root, req.threshold, &specs)?;
+            let mut keks = Vec::new();
+            let mut meta = vec![(
+                CUSTODY.to_string(),
+                serde_json::to_vec(&record).map_err(|e| Error::internal(e.to_string()))?,
+            )];
+            if req.rotate_root {
+                use arca_crypto::RootOfTrust;
+                let old = SoftwareRoot::new(old_root, "old root");
+                let new = SoftwareRoot::new(new_root.clone(), "new root");
+                for (id, wrapped) in self.store.tenant_keks().await? {
+                    keks.push((id, new.wrap(&old.unwrap(&wrapped)?)?));
+                }
+                if let Some(w) = self
+                    .store
+                    .get_meta(crate::sessions::SESSION_KEY_META)
+                    .await?
+                {
+                    meta.push((
+                        crate::sessions::SESSION_KEY_META.to_string(),
+                        new.wrap(&old.unwrap(&w)?)?,
+                    ));
+                }
+                note.set("tenant_keks_rewrapped", keks.len());
+            }
+            self.store
+                .replace_root_material(&keks, &meta, (CUSTODY, &old_doc))
+                .await?;
+            if req.rotate_root {
+                self.cache.keks.clear();
+                self.cache.keys.clear();
+                *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+            self.install_custody_root(new_root, record.threshold, record.shares);
+            note.set("threshold", record.threshold);
+            note.set(
+                "custodians",
+                record
+                    .custodians
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>(),
+            );
+            Ok(RekeyResponse {
+                threshold: record.threshold,
+                rotated: req.rotate_root,
+                shares: issued
+                    .iter()
+                    .map(|s| ShareOut {
+                        custodian: s.custodian.clone(),
+                        index: s.x,
+                        share: s.text.to_string(),
+                        encrypted: s.encrypted,
+                    })
+                    .collect(),
+            })
+        }
+        .await;
+        self.done(caller, action, note, r).await
     }
 
     /// Where unsealing stands.
@@ -371,10 +548,7 @@ impl Service {
                 let key = Zeroizing::new(
                     <[u8; 32]>::try_from(&root[..]).map_err(|_| Error::internal("root length"))?,
                 );
-                self.unseal_with(Arc::new(SoftwareRoot::new(
-                    key,
-                    format!("Shamir custody ({} of {})", custody.threshold, custody.shares),
-                )));
+                self.install_custody_root(key, custody.threshold, custody.shares);
                 note.set("unsealed", true);
             }
             self.seal_status().await
@@ -404,6 +578,7 @@ impl Service {
     /// for the end of `arca init` and for [`Service::seal_server`]).
     pub fn seal_now(&self) {
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.custody_root.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;
         self.unseal_progress
             .lock()

@@ -243,6 +243,8 @@ pub struct Service {
     jwks: sessions::JwksCache,
     /// Shares submitted towards the current unseal (Shamir custody), in memory only.
     unseal_progress: std::sync::Mutex<Vec<arca_crypto::shamir::Share>>,
+    /// The root key's bytes while unsealed under Shamir custody, for re-sharing.
+    custody_root: std::sync::Mutex<Option<Zeroizing<[u8; 32]>>>,
 }
 
 impl Service {
@@ -271,6 +273,7 @@ impl Service {
             session_key: RwLock::new(None),
             jwks: Default::default(),
             unseal_progress: std::sync::Mutex::new(Vec::new()),
+            custody_root: std::sync::Mutex::new(None),
         }
     }
 

@@ -36,7 +36,7 @@ pub const SESSION_ISSUER: &str = "arca";
 /// The prefix of refresh tokens.
 pub const REFRESH_PREFIX: &str = "arcar_";
 const SESSION: &str = "session";
-const SESSION_KEY_META: &str = "session.signing-key.wrapped";
+pub(crate) const SESSION_KEY_META: &str = "session.signing-key.wrapped";
 
 /// A configured JWT issuer (an OpenID Connect provider or any JWKS-publishing issuer).
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]

@@ -43,6 +43,17 @@ impl KeyStore for Counting {
     async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<bool> {
         self.inner.put_meta_if_absent(name, value).await
     }
+    async fn replace_root_material(
+        &self,
+        t: &[(Uuid, Vec<u8>)],
+        m: &[(String, Vec<u8>)],
+        e: (&str, &[u8]),
+    ) -> Result<()> {
+        self.inner.replace_root_material(t, m, e).await
+    }
+    async fn tenant_keks(&self) -> Result<Vec<(Uuid, Vec<u8>)>> {
+        self.inner.tenant_keks().await
+    }
     async fn create_tenant(&self, t: &Tenant, k: &[u8]) -> Result<()> {
         self.inner.create_tenant(t, k).await
     }

@@ -122,6 +122,19 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Writes a server-wide value if absent; returns false if one was there.
     async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<bool>;
 
+    /// Replaces what the root key protects, in one transaction: every tenant's wrapped KEK
+    /// and some server-wide values (the custody record, the wrapped session key). Used by
+    /// root-key rotation and re-sharing, so a crash leaves either the old root or the new.
+    /// `expected_meta` (name, value) must still hold, or nothing changes (conflict).
+    async fn replace_root_material(
+        &self,
+        tenant_keks: &[(Uuid, Vec<u8>)],
+        meta: &[(String, Vec<u8>)],
+        expected_meta: (&str, &[u8]),
+    ) -> Result<()>;
+    /// Every tenant's id and wrapped KEK (for root-key rotation).
+    async fn tenant_keks(&self) -> Result<Vec<(Uuid, Vec<u8>)>>;
+
     async fn create_tenant(&self, tenant: &Tenant, wrapped_kek: &[u8]) -> Result<()>;
     /// A tenant and its wrapped KEK.
     async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>>;

@@ -264,6 +264,66 @@ impl KeyStore for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn replace_root_material(
+        &self,
+        tenant_keks: &[(Uuid, Vec<u8>)],
+        meta: &[(String, Vec<u8>)],
+        expected_meta: (&str, &[u8]),
+    ) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let current: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE name = ?")
+            .bind(expected_meta.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if current.as_deref() != Some(expected_meta.1) {
+            return Err(Error::conflict(
+                "the root key's custody changed concurrently; nothing was changed",
+            ));
+        }
+        for (id, wrapped) in tenant_keks {
+            let r = sqlx::query("UPDATE tenants SET wrapped_kek = ? WHERE id = ?")
+                .bind(wrapped)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Err(Error::conflict(format!("tenant {id} vanished during the change")));
+            }
+        }
+        for (name, value) in meta {
+            sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+                .bind(name)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn tenant_keks(&self) -> Result<Vec<(Uuid, Vec<u8>)>> {
+        sqlx::query("SELECT id, wrapped_kek FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                let id: String = r.try_get("id").map_err(db_err)?;
+                Ok((
+                    Uuid::parse_str(&id).map_err(|e| Error::internal(e.to_string()))?,
+                    r.try_get("wrapped_kek").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn create_tenant(&self, t: &Tenant, wrapped_kek: &[u8]) -> Result<()> {
         sqlx::query("INSERT INTO tenants (id, name, doc, wrapped_kek) VALUES (?, ?, ?, ?)")
             .bind(t.id.to_string())
