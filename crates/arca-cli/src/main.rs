@@ -109,6 +109,14 @@ struct Cli {
 enum Command {
     /// Run the Arca server.
     Serve(serve::ServeArgs),
+    /// Make a new data dir whose root key is split M-of-N among custodians (Shamir).
+    Init(commands::custody::InitArgs),
+    /// Submit one custodian's share to a sealed server (no token needed).
+    Unseal(commands::custody::UnsealArgs),
+    /// Seal the server now (system operators: `--profile operator`).
+    Seal,
+    /// Show whether the server is sealed and the unseal progress (no token needed).
+    Status,
     /// Manage keys: create, list, describe, update, rotate, lifecycle, export.
     Key {
         #[command(subcommand)]
@@ -214,6 +222,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Serve(a) => serve::run(a, cli.profile_file).await,
+        Command::Init(a) => commands::custody::init(a, cli.profile_file).await,
+        Command::Unseal(a) => commands::custody::unseal(&ctx, a).await,
+        Command::Seal => commands::custody::seal(&ctx).await,
+        Command::Status => commands::custody::status(&ctx).await,
         Command::Key { cmd } => commands::key::run(&ctx, cmd).await,
         Command::Alias { cmd } => commands::alias::run(&ctx, cmd).await,
         Command::Encrypt(a) => crypto_cmd::encrypt(&ctx, a).await,

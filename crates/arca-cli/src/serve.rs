@@ -1,10 +1,11 @@
 //! `arca serve`: run the server on its configuration, show the first-start facts once.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use arca_server::Config;
+use arca_service::bootstrap::FirstStart;
 
 use crate::profile::{self, Profile, ProfileFile};
 
@@ -40,15 +41,122 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
-pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
-    let mut cfg = Config::load(args.config.as_deref(), std::env::vars())?;
-    if let Some(d) = args.data_dir {
+/// Loads the configuration like `arca serve` does: the file (or `ARCA_CONFIG`), the `ARCA_`
+/// variables, then the command-line overrides.
+pub fn load_config(
+    config: Option<&Path>,
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+) -> Result<Config> {
+    let mut cfg = Config::load(config, std::env::vars())?;
+    if let Some(d) = data_dir {
         cfg.data_dir = d;
     }
-    if let Some(l) = args.listen {
+    if let Some(l) = listen {
         cfg.listen = l;
     }
+    Ok(cfg)
+}
+
+/// The names of the two profiles written on first start: the admin's (`--profile-name`) and
+/// the operator's (`operator`, or `<name>-operator` for another name).
+pub struct ProfileNames {
+    pub admin: String,
+    pub operator: String,
+}
+
+impl ProfileNames {
+    pub fn new(admin: &str) -> Self {
+        let operator = if admin == "default" {
+            "operator".to_string()
+        } else {
+            format!("{admin}-operator")
+        };
+        ProfileNames {
+            admin: admin.to_string(),
+            operator,
+        }
+    }
+}
+
+/// Writes the admin's and the operator's tokens of a first start into their CLI profiles
+/// (mode 0600), for the server at `url` with the CA certificate `ca`.
+pub fn write_first_start_profiles(
+    first: &FirstStart,
+    url: &str,
+    ca: Option<PathBuf>,
+    names: &ProfileNames,
+    path: &Path,
+) -> Result<()> {
+    let mut pf = ProfileFile::load(path).unwrap_or_default();
+    let mut add = |name: &str, token: &str| {
+        pf.profiles.insert(
+            name.to_string(),
+            Profile {
+                server: Some(url.to_string()),
+                ca_cert: ca.clone(),
+                token: Some(token.to_string()),
+                refresh_token: None,
+            },
+        );
+    };
+    if let Some((_, _, token)) = &first.admin {
+        add(&names.admin, token.token.as_str());
+    }
+    if let Some((_, token)) = &first.operator {
+        add(&names.operator, token.token.as_str());
+    }
+    pf.save(path)
+        .with_context(|| "cannot write the CLI profile")
+}
+
+/// Announces what a first start created: the default tenant and its admin, the system
+/// operator, their tokens (once), and the profiles written.
+pub fn print_first_start(
+    out: &mut impl Write,
+    first: &FirstStart,
+    names: &ProfileNames,
+    wrote_profile: Option<&Path>,
+) -> Result<()> {
+    if let Some((tenant, admin, token)) = &first.admin {
+        writeln!(
+            out,
+            "First start: created tenant {:?} and admin principal {:?} (tenant-admin, crypto-user, auditor).",
+            tenant.name, admin.name
+        )?;
+        writeln!(
+            out,
+            "Admin API token (shown once, keep it safe):\n\n    {}\n",
+            token.token.as_str()
+        )?;
+    }
+    if let Some((op, token)) = &first.operator {
+        writeln!(
+            out,
+            "Created the system tenant and its operator {:?} (system-operator: tenants and the server, never keys).",
+            op.name
+        )?;
+        writeln!(
+            out,
+            "Operator API token (shown once, keep it safe):\n\n    {}\n",
+            token.token.as_str()
+        )?;
+    }
+    if let Some(path) = wrote_profile {
+        writeln!(
+            out,
+            "Wrote CLI profiles {:?} and {:?} to {} (mode 0600): `arca key list` works now.",
+            names.admin,
+            names.operator,
+            path.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
+    let cfg = load_config(args.config.as_deref(), args.data_dir, args.listen)?;
     init_logging(&cfg);
     let running = arca_server::start(&cfg).await?;
     let host = if running.addr.ip().is_unspecified() {
@@ -67,61 +175,60 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
         .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
     // Write the CLI profile before announcing anything, so that once the first line is out
     // the client commands work.
+    let profile_path = profile_file.unwrap_or_else(profile::default_path);
+    let names = ProfileNames::new(&args.profile_name);
     let mut wrote_profile = None;
-    let operator_profile = if args.profile_name == "default" {
-        "operator".to_string()
-    } else {
-        format!("{}-operator", args.profile_name)
-    };
     if let Some(first) = &running.first_start {
         if !args.no_profile {
-            let path = profile_file.unwrap_or_else(profile::default_path);
-            let mut pf = ProfileFile::load(&path).unwrap_or_default();
-            let mut add = |name: &str, token: &str| {
-                pf.profiles.insert(
-                    name.to_string(),
-                    Profile {
-                        server: Some(url.clone()),
-                        ca_cert: ca_abs.clone(),
-                        token: Some(token.to_string()),
-                        refresh_token: None,
-                    },
-                );
-            };
-            if let Some((_, _, token)) = &first.admin {
-                add(&args.profile_name, token.token.as_str());
-            }
-            if let Some((_, token)) = &first.operator {
-                add(&operator_profile, token.token.as_str());
-            }
-            pf.save(&path)
-                .with_context(|| "cannot write the CLI profile")?;
-            wrote_profile = Some(path);
+            write_first_start_profiles(first, &url, ca_abs.clone(), &names, &profile_path)?;
+            wrote_profile = Some(profile_path.clone());
         }
     } else if !args.no_profile {
-        // A later start on another address: keep the profile of this data dir pointing at it.
-        let path = profile_file.unwrap_or_else(profile::default_path);
-        if let Ok(mut pf) = ProfileFile::load(&path) {
-            if let Some(p) = pf.profiles.get_mut(&args.profile_name) {
-                if p.ca_cert.is_some()
-                    && p.ca_cert == ca_abs
-                    && p.server.as_deref() != Some(url.as_str())
-                {
-                    p.server = Some(url.clone());
-                    pf.save(&path)
-                        .with_context(|| "cannot update the CLI profile")?;
-                    tracing::info!(profile = %args.profile_name, "updated the CLI profile's server address");
+        // A later start on another address: keep the profiles of this data dir pointing at it.
+        if let Ok(mut pf) = ProfileFile::load(&profile_path) {
+            let mut changed = false;
+            for name in [&names.admin, &names.operator] {
+                if let Some(p) = pf.profiles.get_mut(name) {
+                    if p.ca_cert.is_some()
+                        && p.ca_cert == ca_abs
+                        && p.server.as_deref() != Some(url.as_str())
+                    {
+                        p.server = Some(url.clone());
+                        changed = true;
+                        tracing::info!(profile = %name, "updated the CLI profile's server address");
+                    }
                 }
+            }
+            if changed {
+                pf.save(&profile_path)
+                    .with_context(|| "cannot update the CLI profile")?;
             }
         }
     }
+    let shamir = running.service.uses_shamir().await.unwrap_or(false);
     let mut out = std::io::stdout().lock();
     writeln!(out, "Arca is serving on {url}")?;
-    writeln!(
-        out,
-        "DEV MODE: the root key is sealed by {}/unseal.key (do not use this mode in production)",
-        cfg.data_dir.display()
-    )?;
+    if shamir {
+        let sealed = running
+            .service
+            .seal_status()
+            .await
+            .map(|s| s.sealed)
+            .unwrap_or(true);
+        if sealed {
+            writeln!(
+                out,
+                "SEALED: the root key is split among custodians (Shamir); each runs `arca unseal` \
+                 until the threshold is reached (`arca status` shows progress)"
+            )?;
+        }
+    } else {
+        writeln!(
+            out,
+            "DEV MODE: the root key is sealed by {}/unseal.key (do not use this mode in production)",
+            cfg.data_dir.display()
+        )?;
+    }
     if let Some(ca) = &ca_abs {
         writeln!(
             out,
@@ -130,39 +237,7 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
         )?;
     }
     if let Some(first) = &running.first_start {
-        if let Some((tenant, admin, token)) = &first.admin {
-            writeln!(
-                out,
-                "First start: created tenant {:?} and admin principal {:?} (tenant-admin, crypto-user, auditor).",
-                tenant.name, admin.name
-            )?;
-            writeln!(
-                out,
-                "Admin API token (shown once, keep it safe):\n\n    {}\n",
-                token.token.as_str()
-            )?;
-        }
-        if let Some((op, token)) = &first.operator {
-            writeln!(
-                out,
-                "Created the system tenant and its operator {:?} (system-operator: tenants and the server, never keys).",
-                op.name
-            )?;
-            writeln!(
-                out,
-                "Operator API token (shown once, keep it safe):\n\n    {}\n",
-                token.token.as_str()
-            )?;
-        }
-        if let Some(path) = &wrote_profile {
-            writeln!(
-                out,
-                "Wrote CLI profiles {:?} and {:?} to {} (mode 0600): `arca key list` works now.",
-                args.profile_name,
-                operator_profile,
-                path.display()
-            )?;
-        }
+        print_first_start(&mut out, first, &names, wrote_profile.as_deref())?;
     }
     out.flush()?;
     drop(out);

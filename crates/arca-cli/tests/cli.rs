@@ -42,7 +42,12 @@ fn clean_command(profile: &Path, cwd: &Path) -> Command {
 
 impl Server {
     fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(tempfile::tempdir().unwrap())
+    }
+
+    /// Starts `arca serve` on `<dir>/data` with the profile file `<dir>/profile.toml` (which
+    /// `arca init` may already have written).
+    fn start_in(dir: tempfile::TempDir) -> Server {
         let profile = dir.path().join("profile.toml");
         let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
         let child = clean_command(&profile, dir.path())
@@ -1143,4 +1148,239 @@ fn approved_export_and_token_are_handed_over_once() {
     let out = s.ok(&["approval", "execute", &id, "--save-profile", "app"]);
     assert!(out.contains("profile \"app\""), "{out}");
     assert_eq!(s.json_as("app", &["whoami"])["principal"], "app");
+}
+
+/// Runs `arca init` in `dir` (data dir `<dir>/<data>`, profile file `<dir>/profile.toml`).
+fn run_init(dir: &Path, data: &str, out_dir: &str, custodians: &[String]) -> Output {
+    let mut c = clean_command(&dir.join("profile.toml"), dir);
+    c.args([
+        "init",
+        "--data-dir",
+        data,
+        "--threshold",
+        "2",
+        "--out-dir",
+        out_dir,
+    ]);
+    for cu in custodians {
+        c.args(["--custodian", cu]);
+    }
+    c.stdin(Stdio::null())
+        .output()
+        .expect("cannot run arca init")
+}
+
+/// An RSA key pair for a custodian: `<dir>/<name>.key.pem` (private) and
+/// `<dir>/<name>.pub.pem` (SPKI "PUBLIC KEY"), made with openssl when it is installed,
+/// else with aws-lc-rs (then the private key file holds PKCS#8 DER).
+fn custodian_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    if have_openssl() {
+        let st = Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+            ])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{}", stderr(&st));
+        let st = Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&public)
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{}", stderr(&st));
+    } else {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+        let k = aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .unwrap();
+        let der: PublicKeyX509Der = k.public_key().as_der().unwrap();
+        let pem = pem::encode(&pem::Pem::new("PUBLIC KEY", der.as_ref().to_vec()));
+        std::fs::write(&public, pem).unwrap();
+        let p8: Pkcs8V1Der = k.as_der().unwrap();
+        std::fs::write(&key, p8.as_ref()).unwrap();
+    }
+    (key, public)
+}
+
+fn have_openssl() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Decrypts a `.share.enc` file as a custodian would (openssl pkeyutl, RSA-OAEP-SHA-256).
+fn decrypt_share(enc: &Path, key: &Path, work: &Path) -> Vec<u8> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(enc).unwrap();
+    let ct = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .expect("an encrypted share is base64");
+    if have_openssl() {
+        let ct_file = work.join("share.ct");
+        std::fs::write(&ct_file, &ct).unwrap();
+        let out = Command::new("openssl")
+            .args(["pkeyutl", "-decrypt", "-inkey"])
+            .arg(key)
+            .args([
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-pkeyopt",
+                "rsa_oaep_md:sha256",
+                "-pkeyopt",
+                "rsa_mgf1_md:sha256",
+                "-in",
+            ])
+            .arg(&ct_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl: {}", stderr(&out));
+        out.stdout
+    } else {
+        use aws_lc_rs::rsa::{
+            OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA256_MGF1SHA256,
+        };
+        let k = PrivateDecryptingKey::from_pkcs8(&std::fs::read(key).unwrap()).unwrap();
+        let k = OaepPrivateDecryptingKey::new(k).unwrap();
+        let mut buf = vec![0u8; ct.len()];
+        k.decrypt(&OAEP_SHA256_MGF1SHA256, &ct, &mut buf, None)
+            .unwrap()
+            .to_vec()
+    }
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn shamir_init_unseal_seal_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (carol_key, carol_pub) = custodian_key(dir.path(), "carol");
+    let custodians = vec![
+        "alice".to_string(),
+        "bob".to_string(),
+        format!("carol={}", carol_pub.display()),
+    ];
+    let out = run_init(dir.path(), "data", "shares", &custodians);
+    assert!(out.status.success(), "arca init failed: {}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("2-of-3"), "{text}");
+    assert!(text.contains("SEALED"), "{text}");
+    assert!(text.contains("WARNING: a PLAINTEXT share file"), "{text}");
+    for f in ["alice.share", "bob.share", "carol.share.enc"] {
+        assert!(text.contains(f), "{f} not named: {text}");
+    }
+    let shares = dir.path().join("shares");
+    let alice = std::fs::read_to_string(shares.join("alice.share")).unwrap();
+    let bob = std::fs::read_to_string(shares.join("bob.share")).unwrap();
+    assert!(alice.starts_with("arca-share-v1:"), "{alice}");
+    assert!(!shares.join("carol.share").exists());
+    let carol_enc = std::fs::read_to_string(shares.join("carol.share.enc")).unwrap();
+    assert!(!carol_enc.starts_with("arca-share-v1:"));
+    // Share text never on stdout.
+    assert!(!text.contains(alice.trim()) && !text.contains(bob.trim()));
+    #[cfg(unix)]
+    for f in ["alice.share", "bob.share", "carol.share.enc"] {
+        assert_eq!(mode(&shares.join(f)), 0o600, "{f}");
+    }
+    // The profiles exist, and their CA file too (init made the dev TLS files).
+    let profile = std::fs::read_to_string(dir.path().join("profile.toml")).unwrap();
+    assert!(profile.contains("[profiles.default]") && profile.contains("[profiles.operator]"));
+    assert!(profile.contains("https://127.0.0.1:8443"), "{profile}");
+    assert!(dir.path().join("data/tls/ca.pem").exists());
+
+    // A share file is never overwritten: refused before a root key is made.
+    let again = run_init(dir.path(), "data2", "shares", &custodians);
+    assert_eq!(code(&again), 1);
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(shares.join("alice.share")).unwrap(),
+        alice
+    );
+
+    // The server starts sealed; serve points both profiles at its address.
+    let s = Server::start_in(dir);
+    let st = s.json(&["status"]);
+    assert_eq!(st["sealed"], true, "{st}");
+    assert_eq!(st["mode"], "shamir");
+    assert_eq!(st["threshold"], 2);
+    assert_eq!(st["shares"], 3);
+    assert_eq!(st["progress"], 0);
+    let table = s.ok(&["status"]);
+    assert!(table.contains("shamir"), "{table}");
+    let refused = s.run(&["key", "list"]);
+    assert_eq!(code(&refused), 1);
+    assert!(stderr(&refused).contains("sealed"), "{}", stderr(&refused));
+
+    // One share: still sealed. The share is never printed.
+    let out = s.ok(&["unseal", "--share-file", "shares/alice.share"]);
+    assert!(
+        out.contains("1 of 2 shares; still sealed; submitted by alice"),
+        "{out}"
+    );
+    assert!(!out.contains(alice.trim()));
+    // The same share twice: refused.
+    let dup = s.run(&["unseal", "--share-file", "shares/alice.share"]);
+    assert_eq!(code(&dup), 1);
+    assert!(!stderr(&dup).contains(alice.trim()));
+    // The encrypted file as such: a clear message, nothing sent.
+    let enc = s.run(&["unseal", "--share-file", "shares/carol.share.enc"]);
+    assert_eq!(code(&enc), 1);
+    assert!(stderr(&enc).contains("decrypt"), "{}", stderr(&enc));
+    assert_eq!(s.json(&["status"])["progress"], 1);
+
+    // Carol decrypts her share and pipes it in.
+    let carol = decrypt_share(&s.path("shares/carol.share.enc"), &carol_key, s.dir.path());
+    assert!(carol.starts_with(b"arca-share-v1:"));
+    let out = s.run_stdin(&["unseal"], &carol);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(printed.trim(), "unsealed");
+    assert!(!printed.contains(std::str::from_utf8(&carol).unwrap().trim()));
+    assert_eq!(s.json(&["status"])["sealed"], false);
+    // Unsealed: the client commands work.
+    s.ok(&["key", "create", "k1"]);
+    assert_eq!(s.json(&["key", "describe", "k1"])["name"], "k1");
+    // Already unsealed: another share is refused.
+    let late = s.run_stdin(&["unseal", "--share-stdin"], bob.as_bytes());
+    assert_eq!(code(&late), 1);
+    assert!(!stderr(&late).contains(bob.trim()));
+
+    // Seal: only the operator.
+    let denied = s.run(&["seal"]);
+    assert_eq!(code(&denied), 1, "a tenant admin sealed the server");
+    let out = s.ok(&["seal", "--profile", "operator"]);
+    assert!(out.contains("sealed"), "{out}");
+    assert_eq!(s.json(&["status"])["sealed"], true);
+    assert_eq!(s.json(&["status"])["progress"], 0);
+
+    // Init again on the same data dir: refused, clearly.
+    let mut s = s;
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    let again = run_init(s.dir.path(), "data", "shares-2", &custodians);
+    assert_eq!(code(&again), 1);
+    assert!(
+        stderr(&again).contains("already has a root key"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(!s.path("shares-2/alice.share").exists());
 }

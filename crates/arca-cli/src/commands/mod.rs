@@ -15,6 +15,8 @@ pub mod alias;
 pub mod approval;
 /// `arca encrypt`, `decrypt`, `sign`, `verify`, `mac`, `kem`, `data-key`, `random`.
 pub mod crypto;
+/// `arca init`, `unseal`, `seal`, `status`.
+pub mod custody;
 /// `arca envelope ...`.
 pub mod envelope;
 /// `arca principal ...`, `arca token ...`, `arca binding ...`.

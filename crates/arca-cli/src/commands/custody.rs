@@ -1,0 +1,460 @@
+//! `arca init` (a new data dir whose root key is split among custodians), `arca unseal`,
+//! `arca seal` and `arca status`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use arca_service::custody::CustodianSpec;
+use clap::Args;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use super::Ctx;
+use crate::client::ApiClient;
+use crate::output::{self, get, outln, print_json};
+use crate::profile;
+use crate::serve::{self, ProfileNames};
+
+/// The prefix of a plaintext share.
+const SHARE_PREFIX: &str = "arca-share-v1:";
+
+/// Options of `arca init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Configuration file (TOML), as for `arca serve`.
+    #[arg(long, short = 'c', env = "ARCA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory of the new server (it must not hold a root key yet).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address the server will use (for the CLI profile). Overrides the file and
+    /// ARCA_LISTEN.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// How many shares unseal the server (M of N).
+    #[arg(long, value_name = "M")]
+    pub threshold: u8,
+    /// A custodian: `NAME`, or `NAME=PUBKEY.pem` to encrypt the share to the custodian's RSA
+    /// public key (PEM "PUBLIC KEY"). Repeat once per custodian (N times).
+    #[arg(long = "custodian", value_name = "NAME[=PUBKEY.pem]", required = true)]
+    pub custodians: Vec<String>,
+    /// Directory for the share files (`<name>.share`, or `<name>.share.enc` when encrypted).
+    /// Existing share files are never overwritten.
+    #[arg(long, value_name = "SHARES_DIR")]
+    pub out_dir: PathBuf,
+    /// Name of the CLI profile written for the default tenant's admin.
+    #[arg(long, default_value = "default")]
+    pub profile_name: String,
+    /// Do not write CLI profiles.
+    #[arg(long)]
+    pub no_profile: bool,
+}
+
+/// Options of `arca unseal`.
+#[derive(Debug, Args)]
+pub struct UnsealArgs {
+    /// Read the share from this file (the plaintext `arca-share-v1:...` text).
+    #[arg(long, value_name = "FILE", conflicts_with = "share_stdin")]
+    pub share_file: Option<PathBuf>,
+    /// Read the share from the first line of stdin.
+    #[arg(long)]
+    pub share_stdin: bool,
+}
+
+/// A custodian name is used as a file name: keep it plain.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if !ok {
+        bail!(
+            "custodian name {name:?} is not valid: use 1-64 letters, digits, '-', '_', '.', '@' \
+             (not starting with '.'); it names the share file"
+        );
+    }
+    Ok(())
+}
+
+/// Reads an RSA public key (PEM "PUBLIC KEY", SPKI) into DER.
+fn read_public_key(path: &Path) -> Result<Vec<u8>> {
+    let text = std::fs::read(path)
+        .with_context(|| format!("cannot read the public key {}", path.display()))?;
+    let p = pem::parse(&text).with_context(|| format!("{} is not a PEM file", path.display()))?;
+    if p.tag() != "PUBLIC KEY" {
+        bail!(
+            "{} holds a {:?} PEM block; expected \"PUBLIC KEY\" (SPKI), e.g. from \
+             `openssl pkey -in key.pem -pubout`",
+            path.display(),
+            p.tag()
+        );
+    }
+    Ok(p.into_contents())
+}
+
+/// Creates a new file with mode 0600; fails if it exists.
+fn create_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(contents)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// `arca init`: makes the root key of a new data dir, splits it among the custodians and
+/// writes one share file per custodian.
+pub async fn init(a: InitArgs, profile_file: Option<PathBuf>) -> Result<()> {
+    let cfg = serve::load_config(a.config.as_deref(), a.data_dir, a.listen)?;
+    // Everything that can be checked is checked before the root key exists: a share that
+    // cannot be written is lost for good.
+    let mut specs = Vec::new();
+    let mut files = Vec::new();
+    for c in &a.custodians {
+        let (name, key) = match c.split_once('=') {
+            Some((n, k)) => (n.trim(), Some(PathBuf::from(k))),
+            None => (c.trim(), None),
+        };
+        check_name(name)?;
+        if specs.iter().any(|s: &CustodianSpec| s.name == name) {
+            bail!("custodian {name:?} is given twice");
+        }
+        let rsa_public_key = key.as_deref().map(read_public_key).transpose()?;
+        let file = a.out_dir.join(if rsa_public_key.is_some() {
+            format!("{name}.share.enc")
+        } else {
+            format!("{name}.share")
+        });
+        if file.exists() {
+            bail!(
+                "{} already exists: share files are never overwritten (move it away first)",
+                file.display()
+            );
+        }
+        files.push(file);
+        specs.push(CustodianSpec {
+            name: name.to_string(),
+            rsa_public_key,
+        });
+    }
+    let n = specs.len();
+    if a.threshold < 1 || usize::from(a.threshold) > n {
+        bail!("--threshold must be 1 to the number of custodians ({n})");
+    }
+    if a.threshold == 1 && n > 1 {
+        eprintln!("warning: --threshold 1: any single custodian can unseal the server alone");
+    }
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
+    // Check the directory is writable now, not after the root key exists.
+    {
+        let probe = tempfile::NamedTempFile::new_in(&a.out_dir)
+            .with_context(|| format!("cannot write in {}", a.out_dir.display()))?;
+        drop(probe);
+    }
+
+    let (shares, first) = arca_server::init_custody(&cfg, a.threshold, specs)
+        .await
+        .with_context(|| format!("cannot initialize {}", cfg.data_dir.display()))?;
+
+    let mut written = Vec::new();
+    let mut failures = Vec::new();
+    for s in &shares {
+        let Some(file) = files.iter().find(|f| {
+            let fname = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            fname == format!("{}.share", s.custodian)
+                || fname == format!("{}.share.enc", s.custodian)
+        }) else {
+            failures.push(format!("no file for custodian {:?}", s.custodian));
+            continue;
+        };
+        let mut body = Zeroizing::new(String::with_capacity(s.text.len() + 1));
+        body.push_str(&s.text);
+        body.push('\n');
+        match create_secret_file(file, body.as_bytes()) {
+            Ok(()) => written.push((s, file.clone())),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "the root key of {} was made but not every share file could be written ({}); \
+             the written shares may not reach the threshold: delete the data directory and the \
+             share files, then run `arca init` again",
+            cfg.data_dir.display(),
+            failures.join("; ")
+        );
+    }
+
+    // The dev TLS files are normally made by the server at start; make them now so the
+    // profile's CA path exists.
+    let ca = if cfg.tls.cert.is_none() && cfg.tls.key.is_none() {
+        let f = arca_server::tls::ensure_dev_certs(&cfg.data_dir)?;
+        Some(std::fs::canonicalize(&f.ca_cert).unwrap_or(f.ca_cert))
+    } else {
+        None
+    };
+    let url = listen_url(&cfg.listen);
+    let names = ProfileNames::new(&a.profile_name);
+    let mut wrote_profile = None;
+    if let Some(first) = &first {
+        if !a.no_profile {
+            let path = profile_file.unwrap_or_else(profile::default_path);
+            serve::write_first_start_profiles(first, &url, ca.clone(), &names, &path)?;
+            wrote_profile = Some(path);
+        }
+    }
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Initialized {}: the root key is split {}-of-{} among the custodians.",
+        cfg.data_dir.display(),
+        a.threshold,
+        n
+    )?;
+    writeln!(out, "Share files (mode 0600):")?;
+    for (s, f) in &written {
+        let how = if s.encrypted {
+            "encrypted to the custodian's RSA key"
+        } else {
+            "PLAINTEXT"
+        };
+        writeln!(out, "  {:<16} {}  ({how})", s.custodian, f.display())?;
+    }
+    if written.iter().any(|(s, _)| !s.encrypted) {
+        writeln!(
+            out,
+            "\nWARNING: a PLAINTEXT share file is a piece of the root key. Hand each one to its \
+             custodian only, then delete it here (e.g. `shred -u FILE`). Custodians keep their \
+             share offline."
+        )?;
+    }
+    if written.iter().any(|(s, _)| s.encrypted) {
+        writeln!(
+            out,
+            "Encrypted shares: the custodian decrypts with `openssl pkeyutl -decrypt -inkey key.pem \
+             -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256` \
+             (after `base64 -d`)."
+        )?;
+    }
+    writeln!(
+        out,
+        "\nThe server starts SEALED: after `arca serve`, {} custodians each run `arca unseal` \
+         (`arca status` shows progress).",
+        a.threshold
+    )?;
+    if let Some(ca) = &ca {
+        writeln!(
+            out,
+            "Dev CA certificate (trust it in clients): {}",
+            ca.display()
+        )?;
+    }
+    if let Some(first) = &first {
+        serve::print_first_start(&mut out, first, &names, wrote_profile.as_deref())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The URL clients use for a listen address (`0.0.0.0` and `::` become the loopback).
+fn listen_url(listen: &str) -> String {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) => {
+            let ip = if addr.ip().is_unspecified() {
+                if addr.is_ipv6() {
+                    "::1".parse().unwrap_or(addr.ip())
+                } else {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                }
+            } else {
+                addr.ip()
+            };
+            if ip.is_ipv6() {
+                format!("https://[{ip}]:{}", addr.port())
+            } else {
+                format!("https://{ip}:{}", addr.port())
+            }
+        }
+        Err(_) => format!("https://{listen}"),
+    }
+}
+
+/// Reads the share: from the file, stdin, or a prompt without echo.
+fn read_share(a: &UnsealArgs) -> Result<Zeroizing<String>> {
+    let raw = if let Some(f) = &a.share_file {
+        Zeroizing::new(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the share file {}", f.display()))?,
+        )
+    } else if !a.share_stdin && std::io::stdin().is_terminal() {
+        prompt_no_echo("Share (input hidden): ")?
+    } else {
+        let mut line = Zeroizing::new(String::new());
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the share from stdin")?;
+        line
+    };
+    let share = Zeroizing::new(raw.trim().to_string());
+    if share.is_empty() {
+        bail!("no share given");
+    }
+    if !share.starts_with(SHARE_PREFIX) {
+        bail!(
+            "this is not a plaintext share (it does not start with {SHARE_PREFIX}); an encrypted \
+             share (.share.enc) must first be decrypted with the custodian's private key: \
+             `base64 -d FILE | openssl pkeyutl -decrypt -inkey key.pem -pkeyopt \
+             rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 | \
+             arca unseal --share-stdin`"
+        );
+    }
+    Ok(share)
+}
+
+/// Prompts on the terminal with echo turned off (`stty -echo`), restoring it afterwards.
+fn prompt_no_echo(prompt: &str) -> Result<Zeroizing<String>> {
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    if !stty("-echo") {
+        bail!("cannot turn off terminal echo; use --share-file or --share-stdin");
+    }
+    let mut line = Zeroizing::new(String::new());
+    let r = std::io::stdin().lock().read_line(&mut line);
+    stty("echo");
+    eprintln!();
+    r.context("cannot read the share")?;
+    Ok(line)
+}
+
+/// One line on where unsealing stands.
+fn progress_line(v: &Value) -> String {
+    if v.get("sealed").and_then(Value::as_bool) == Some(false) {
+        return "unsealed".to_string();
+    }
+    let progress = v.get("progress").and_then(Value::as_u64).unwrap_or(0);
+    let threshold = v
+        .get("threshold")
+        .and_then(Value::as_u64)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "?".into());
+    let by: Vec<&str> = v
+        .get("submitted_by")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut s = format!("{progress} of {threshold} shares; still sealed");
+    if !by.is_empty() {
+        s.push_str(&format!("; submitted by {}", by.join(", ")));
+    }
+    s
+}
+
+/// `arca unseal`: submits one share (no token needed).
+pub async fn unseal(ctx: &Ctx, a: UnsealArgs) -> Result<()> {
+    let share = read_share(&a)?;
+    let c = ApiClient::connect(&ctx.settings, false)?;
+    let body = json!({ "share": share.as_str() });
+    let v = c.post(&["v1", "sys", "unseal"], &body).await?.value()?;
+    drop(body);
+    if ctx.json() {
+        print_json(&v);
+    } else {
+        outln!("{}", progress_line(&v));
+    }
+    Ok(())
+}
+
+/// `arca seal`: seals the server now (system operators).
+pub async fn seal(ctx: &Ctx) -> Result<()> {
+    let v = ctx
+        .client()?
+        .post(&["v1", "sys", "seal"], &json!({}))
+        .await?
+        .value()?;
+    if ctx.json() {
+        print_json(&v);
+    } else {
+        outln!("sealed: the custodians must unseal the server again (`arca unseal`)");
+    }
+    Ok(())
+}
+
+/// `arca status`: sealed or not, and the unseal progress (no token needed).
+pub async fn status(ctx: &Ctx) -> Result<()> {
+    let c = ApiClient::connect(&ctx.settings, false)?;
+    let v = c.get(&["v1", "sys", "status"], &[]).await?.value()?;
+    if ctx.json() {
+        print_json(&v);
+        return Ok(());
+    }
+    let by: Vec<String> = v
+        .get("submitted_by")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(output::cell).collect())
+        .unwrap_or_default();
+    let t = output::fields_table(&[
+        ("sealed", get(&v, "sealed")),
+        ("mode", get(&v, "mode")),
+        ("threshold", get(&v, "threshold")),
+        ("shares", get(&v, "shares")),
+        ("progress", get(&v, "progress")),
+        ("submitted by", by.join(", ")),
+    ]);
+    output::show(&t);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custodian_names_are_plain_file_names() {
+        for ok in ["alice", "bob-2", "c.d", "e_f@corp"] {
+            check_name(ok).unwrap();
+        }
+        for bad in ["", ".hidden", "a/b", "..", "a b", "x\\y"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn listen_urls() {
+        assert_eq!(listen_url("127.0.0.1:8443"), "https://127.0.0.1:8443");
+        assert_eq!(listen_url("0.0.0.0:8443"), "https://127.0.0.1:8443");
+        assert_eq!(listen_url("[::]:9"), "https://[::1]:9");
+    }
+
+    #[test]
+    fn progress_lines() {
+        let v = json!({"sealed": true, "threshold": 3, "progress": 2,
+                       "submitted_by": ["alice", "bob"]});
+        assert_eq!(
+            progress_line(&v),
+            "2 of 3 shares; still sealed; submitted by alice, bob"
+        );
+        assert_eq!(progress_line(&json!({"sealed": false})), "unsealed");
+    }
+}
