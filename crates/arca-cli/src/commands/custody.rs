@@ -375,9 +375,15 @@ fn progress_line(v: &Value) -> String {
 pub async fn unseal(ctx: &Ctx, a: UnsealArgs) -> Result<()> {
     let share = read_share(&a)?;
     let c = ApiClient::connect(&ctx.settings, false)?;
-    let body = json!({ "share": share.as_str() });
+    /// Borrows the share: no copy of it outside the zeroizing buffer but the request body.
+    #[derive(serde::Serialize)]
+    struct UnsealBody<'a> {
+        share: &'a str,
+    }
+    let body = UnsealBody {
+        share: share.as_str(),
+    };
     let v = c.post(&["v1", "sys", "unseal"], &body).await?.value()?;
-    drop(body);
     if ctx.json() {
         print_json(&v);
     } else {
