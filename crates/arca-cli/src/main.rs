@@ -33,7 +33,8 @@ use output::OutputFormat;
     about,
     after_help = "Run `arca serve` once: it writes two CLI profiles, `default` (the default tenant's \
                   admin) and `operator` (the system operator: `--profile operator`), and the other \
-                  commands use them.\n\n\
+                  commands use them. For a root key split among custodians (Shamir), run `arca init` \
+                  before the first `arca serve` (see docs/custody.md).\n\n\
                   Exit status:\n  \
                   0  success\n  \
                   1  error\n  \

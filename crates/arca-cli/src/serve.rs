@@ -117,6 +117,7 @@ pub fn print_first_start(
     first: &FirstStart,
     names: &ProfileNames,
     wrote_profile: Option<&Path>,
+    serving: bool,
 ) -> Result<()> {
     if let Some((tenant, admin, token)) = &first.admin {
         writeln!(
@@ -143,9 +144,14 @@ pub fn print_first_start(
         )?;
     }
     if let Some(path) = wrote_profile {
+        let next = if serving {
+            "`arca key list` works now"
+        } else {
+            "the client commands use them once the server runs and is unsealed"
+        };
         writeln!(
             out,
-            "Wrote CLI profiles {:?} and {:?} to {} (mode 0600): `arca key list` works now.",
+            "Wrote CLI profiles {:?} and {:?} to {} (mode 0600): {next}.",
             names.admin,
             names.operator,
             path.display()
@@ -237,7 +243,7 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
         )?;
     }
     if let Some(first) = &running.first_start {
-        print_first_start(&mut out, first, &names, wrote_profile.as_deref())?;
+        print_first_start(&mut out, first, &names, wrote_profile.as_deref(), true)?;
     }
     out.flush()?;
     drop(out);

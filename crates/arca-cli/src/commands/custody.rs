@@ -263,7 +263,7 @@ pub async fn init(a: InitArgs, profile_file: Option<PathBuf>) -> Result<()> {
         )?;
     }
     if let Some(first) = &first {
-        serve::print_first_start(&mut out, first, &names, wrote_profile.as_deref())?;
+        serve::print_first_start(&mut out, first, &names, wrote_profile.as_deref(), false)?;
     }
     out.flush()?;
     Ok(())
