@@ -118,6 +118,9 @@ enum Command {
     Seal,
     /// Show whether the server is sealed and the unseal progress (no token needed).
     Status,
+    /// New shares of the root key for new custodians, or a new root key (`--rotate-root`);
+    /// system operators, on an unsealed server.
+    Rekey(commands::custody::RekeyArgs),
     /// Manage keys: create, list, describe, update, rotate, lifecycle, export.
     Key {
         #[command(subcommand)]
@@ -227,6 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Unseal(a) => commands::custody::unseal(&ctx, a).await,
         Command::Seal => commands::custody::seal(&ctx).await,
         Command::Status => commands::custody::status(&ctx).await,
+        Command::Rekey(a) => commands::custody::rekey(&ctx, a).await,
         Command::Key { cmd } => commands::key::run(&ctx, cmd).await,
         Command::Alias { cmd } => commands::alias::run(&ctx, cmd).await,
         Command::Encrypt(a) => crypto_cmd::encrypt(&ctx, a).await,

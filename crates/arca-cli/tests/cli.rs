@@ -1363,6 +1363,32 @@ fn shamir_init_unseal_seal_and_refusals() {
     assert_eq!(code(&late), 1);
     assert!(!stderr(&late).contains(bob.trim()));
 
+    // Re-share to one new custodian (operators only): the old shares stop working.
+    let denied = s.run(&[
+        "rekey",
+        "--threshold",
+        "1",
+        "--custodian",
+        "zed",
+        "--out-dir",
+        "shares-new",
+    ]);
+    assert_eq!(code(&denied), 1, "a tenant admin re-shared the root key");
+    let out = s.ok(&[
+        "rekey",
+        "--profile",
+        "operator",
+        "--threshold",
+        "1",
+        "--custodian",
+        "zed",
+        "--out-dir",
+        "shares-new2",
+    ]);
+    assert!(out.contains("1-of-1"), "{out}");
+    let zed = std::fs::read_to_string(s.path("shares-new2/zed.share")).unwrap();
+    assert!(!out.contains(zed.trim()), "a share was printed");
+
     // Seal: only the operator.
     let denied = s.run(&["seal"]);
     assert_eq!(code(&denied), 1, "a tenant admin sealed the server");
@@ -1370,6 +1396,12 @@ fn shamir_init_unseal_seal_and_refusals() {
     assert!(out.contains("sealed"), "{out}");
     assert_eq!(s.json(&["status"])["sealed"], true);
     assert_eq!(s.json(&["status"])["progress"], 0);
+    // The old share is refused; zed alone unseals now.
+    let old_share = s.run(&["unseal", "--share-file", "shares/alice.share"]);
+    assert_eq!(code(&old_share), 1);
+    let out = s.ok(&["unseal", "--share-file", "shares-new2/zed.share"]);
+    assert_eq!(out.trim(), "unsealed");
+    assert_eq!(s.json(&["key", "describe", "k1"])["name"], "k1");
 
     // Init again on the same data dir: refused, clearly.
     let mut s = s;

@@ -113,25 +113,26 @@ fn create_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// `arca init`: makes the root key of a new data dir, splits it among the custodians and
-/// writes one share file per custodian.
-pub async fn init(a: InitArgs, profile_file: Option<PathBuf>) -> Result<()> {
-    let cfg = serve::load_config(a.config.as_deref(), a.data_dir, a.listen)?;
-    // Everything that can be checked is checked before the root key exists: a share that
-    // cannot be written is lost for good.
-    let mut specs = Vec::new();
+/// Checks the custodians (`NAME` or `NAME=PUBKEY.pem`), the threshold and the share files
+/// to be, and makes the output directory: everything that can fail before a share exists.
+fn plan_shares(
+    custodians: &[String],
+    threshold: u8,
+    out_dir: &Path,
+) -> Result<(Vec<CustodianSpec>, Vec<PathBuf>)> {
+    let mut specs: Vec<CustodianSpec> = Vec::new();
     let mut files = Vec::new();
-    for c in &a.custodians {
+    for c in custodians {
         let (name, key) = match c.split_once('=') {
             Some((n, k)) => (n.trim(), Some(PathBuf::from(k))),
             None => (c.trim(), None),
         };
         check_name(name)?;
-        if specs.iter().any(|s: &CustodianSpec| s.name == name) {
+        if specs.iter().any(|s| s.name == name) {
             bail!("custodian {name:?} is given twice");
         }
         let rsa_public_key = key.as_deref().map(read_public_key).transpose()?;
-        let file = a.out_dir.join(if rsa_public_key.is_some() {
+        let file = out_dir.join(if rsa_public_key.is_some() {
             format!("{name}.share.enc")
         } else {
             format!("{name}.share")
@@ -149,53 +150,195 @@ pub async fn init(a: InitArgs, profile_file: Option<PathBuf>) -> Result<()> {
         });
     }
     let n = specs.len();
-    if a.threshold < 1 || usize::from(a.threshold) > n {
+    if threshold < 1 || usize::from(threshold) > n {
         bail!("--threshold must be 1 to the number of custodians ({n})");
     }
-    if a.threshold == 1 && n > 1 {
+    if threshold == 1 && n > 1 {
         eprintln!("warning: --threshold 1: any single custodian can unseal the server alone");
     }
-    std::fs::create_dir_all(&a.out_dir)
-        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
-    // Check the directory is writable now, not after the root key exists.
-    {
-        let probe = tempfile::NamedTempFile::new_in(&a.out_dir)
-            .with_context(|| format!("cannot write in {}", a.out_dir.display()))?;
-        drop(probe);
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    // Check the directory is writable now, not after the shares exist.
+    tempfile::NamedTempFile::new_in(out_dir)
+        .with_context(|| format!("cannot write in {}", out_dir.display()))?;
+    Ok((specs, files))
+}
+
+/// Writes each custodian's share (custodian, text, encrypted) to its planned file.
+/// Returns (custodian, encrypted, file) for each, or every failure joined.
+fn write_shares<'a>(
+    shares: impl Iterator<Item = (&'a str, &'a str, bool)>,
+    files: &[PathBuf],
+) -> std::result::Result<Vec<(String, bool, PathBuf)>, String> {
+    let mut written = Vec::new();
+    let mut failures = Vec::new();
+    for (custodian, text, encrypted) in shares {
+        let Some(file) = files.iter().find(|f| {
+            let fname = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            fname == format!("{custodian}.share") || fname == format!("{custodian}.share.enc")
+        }) else {
+            failures.push(format!("no file for custodian {custodian:?}"));
+            continue;
+        };
+        let mut body = Zeroizing::new(String::with_capacity(text.len() + 1));
+        body.push_str(text);
+        body.push('\n');
+        match create_secret_file(file, body.as_bytes()) {
+            Ok(()) => written.push((custodian.to_string(), encrypted, file.clone())),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
     }
+    if failures.is_empty() {
+        Ok(written)
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// Prints where the share files are and what to do with them.
+fn print_share_files(out: &mut impl Write, written: &[(String, bool, PathBuf)]) -> Result<()> {
+    writeln!(out, "Share files (mode 0600):")?;
+    for (custodian, encrypted, f) in written {
+        let how = if *encrypted {
+            "encrypted to the custodian's RSA key"
+        } else {
+            "PLAINTEXT"
+        };
+        writeln!(out, "  {custodian:<16} {}  ({how})", f.display())?;
+    }
+    if written.iter().any(|(_, e, _)| !e) {
+        writeln!(
+            out,
+            "\nWARNING: a PLAINTEXT share file is a piece of the root key. Hand each one to its \
+             custodian only, then delete it here (e.g. `shred -u FILE`). Custodians keep their \
+             share offline."
+        )?;
+    }
+    if written.iter().any(|(_, e, _)| *e) {
+        writeln!(
+            out,
+            "Encrypted shares: the custodian decrypts with `openssl pkeyutl -decrypt -inkey key.pem \
+             -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256` \
+             (after `base64 -d`)."
+        )?;
+    }
+    Ok(())
+}
+
+/// Options of `arca rekey`.
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// How many of the new shares unseal the server (M of N).
+    #[arg(long, value_name = "M")]
+    pub threshold: u8,
+    /// A custodian of the new shares: `NAME`, or `NAME=PUBKEY.pem` (RSA, PEM "PUBLIC KEY").
+    #[arg(long = "custodian", value_name = "NAME[=PUBKEY.pem]", required = true)]
+    pub custodians: Vec<String>,
+    /// Directory for the new share files (never overwritten).
+    #[arg(long, value_name = "SHARES_DIR")]
+    pub out_dir: PathBuf,
+    /// Make a new root key (every tenant key is re-wrapped under it), instead of sharing the
+    /// same one anew.
+    #[arg(long)]
+    pub rotate_root: bool,
+}
+
+/// `arca rekey`: new shares for new custodians (same root key), or a new root key
+/// (`--rotate-root`). The old shares stop working. System operators, on an unsealed server.
+pub async fn rekey(ctx: &Ctx, a: RekeyArgs) -> Result<()> {
+    let (specs, files) = plan_shares(&a.custodians, a.threshold, &a.out_dir)?;
+    let custodians: Vec<Value> = a
+        .custodians
+        .iter()
+        .zip(&specs)
+        .map(|(arg, spec)| {
+            let pem_text = arg
+                .split_once('=')
+                .map(|(_, k)| std::fs::read_to_string(k.trim()))
+                .transpose()?;
+            Ok(json!({"name": spec.name, "rsa_public_key_pem": pem_text}))
+        })
+        .collect::<Result<_>>()?;
+    let v = ctx
+        .client()?
+        .post(
+            &["v1", "sys", "rekey"],
+            &json!({"threshold": a.threshold, "custodians": custodians, "rotate_root": a.rotate_root}),
+        )
+        .await?
+        .value()?;
+    let shares: Vec<(String, String, bool)> = v["shares"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    (
+                        s["custodian"].as_str().unwrap_or_default().to_string(),
+                        s["share"].as_str().unwrap_or_default().to_string(),
+                        s["encrypted"].as_bool().unwrap_or(false),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let shares: Vec<(String, Zeroizing<String>, bool)> = shares
+        .into_iter()
+        .map(|(c, t, e)| (c, Zeroizing::new(t), e))
+        .collect();
+    let written = write_shares(
+        shares.iter().map(|(c, t, e)| (c.as_str(), t.as_str(), *e)),
+        &files,
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "the server has new custody but not every share file could be written ({e}); \
+             while it is unsealed, run `arca rekey` again into another directory"
+        )
+    })?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}: the root key is now split {}-of-{}; the old shares no longer unseal.",
+        if a.rotate_root {
+            "Rotated the root key (every tenant key re-wrapped)"
+        } else {
+            "Re-shared the root key"
+        },
+        a.threshold,
+        specs.len()
+    )?;
+    print_share_files(&mut out, &written)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `arca init`: makes the root key of a new data dir, splits it among the custodians and
+/// writes one share file per custodian.
+pub async fn init(a: InitArgs, profile_file: Option<PathBuf>) -> Result<()> {
+    let cfg = serve::load_config(a.config.as_deref(), a.data_dir, a.listen)?;
+    // Everything that can be checked is checked before the root key exists: a share that
+    // cannot be written is lost for good.
+    let (specs, files) = plan_shares(&a.custodians, a.threshold, &a.out_dir)?;
+    let n = specs.len();
 
     let (shares, first) = arca_server::init_custody(&cfg, a.threshold, specs)
         .await
         .with_context(|| format!("cannot initialize {}", cfg.data_dir.display()))?;
 
-    let mut written = Vec::new();
-    let mut failures = Vec::new();
-    for s in &shares {
-        let Some(file) = files.iter().find(|f| {
-            let fname = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            fname == format!("{}.share", s.custodian)
-                || fname == format!("{}.share.enc", s.custodian)
-        }) else {
-            failures.push(format!("no file for custodian {:?}", s.custodian));
-            continue;
-        };
-        let mut body = Zeroizing::new(String::with_capacity(s.text.len() + 1));
-        body.push_str(&s.text);
-        body.push('\n');
-        match create_secret_file(file, body.as_bytes()) {
-            Ok(()) => written.push((s, file.clone())),
-            Err(e) => failures.push(format!("{e:#}")),
-        }
-    }
-    if !failures.is_empty() {
-        bail!(
-            "the root key of {} was made but not every share file could be written ({}); \
+    let written = write_shares(
+        shares
+            .iter()
+            .map(|s| (s.custodian.as_str(), s.text.as_str(), s.encrypted)),
+        &files,
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "the root key of {} was made but not every share file could be written ({e}); \
              the written shares may not reach the threshold: delete the data directory and the \
              share files, then run `arca init` again",
-            cfg.data_dir.display(),
-            failures.join("; ")
-        );
-    }
+            cfg.data_dir.display()
+        )
+    })?;
 
     // The dev TLS files are normally made by the server at start; make them now so the
     // profile's CA path exists.
@@ -224,31 +367,7 @@ pub async fn init(a: InitArgs, profile_file: Option<PathBuf>) -> Result<()> {
         a.threshold,
         n
     )?;
-    writeln!(out, "Share files (mode 0600):")?;
-    for (s, f) in &written {
-        let how = if s.encrypted {
-            "encrypted to the custodian's RSA key"
-        } else {
-            "PLAINTEXT"
-        };
-        writeln!(out, "  {:<16} {}  ({how})", s.custodian, f.display())?;
-    }
-    if written.iter().any(|(s, _)| !s.encrypted) {
-        writeln!(
-            out,
-            "\nWARNING: a PLAINTEXT share file is a piece of the root key. Hand each one to its \
-             custodian only, then delete it here (e.g. `shred -u FILE`). Custodians keep their \
-             share offline."
-        )?;
-    }
-    if written.iter().any(|(s, _)| s.encrypted) {
-        writeln!(
-            out,
-            "Encrypted shares: the custodian decrypts with `openssl pkeyutl -decrypt -inkey key.pem \
-             -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256` \
-             (after `base64 -d`)."
-        )?;
-    }
+    print_share_files(&mut out, &written)?;
     writeln!(
         out,
         "\nThe server starts SEALED: after `arca serve`, {} custodians each run `arca unseal` \
