@@ -293,7 +293,9 @@ impl KeyStore for SqliteStore {
                 .await
                 .map_err(db_err)?;
             if r.rows_affected() != 1 {
-                return Err(Error::conflict(format!("tenant {id} vanished during the change")));
+                return Err(Error::conflict(format!(
+                    "tenant {id} vanished during the change"
+                )));
             }
         }
         for (name, value) in meta {
