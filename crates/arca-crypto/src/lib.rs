@@ -4,6 +4,7 @@
 
 pub mod ciphertext;
 pub mod der;
+pub mod hsm;
 pub mod provider;
 pub mod shamir;
 pub mod software;
