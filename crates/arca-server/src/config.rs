@@ -24,6 +24,82 @@ pub struct Config {
     pub http: HttpConfig,
     pub service: ServiceConfig,
     pub log: LogConfig,
+    pub root: RootConfig,
+}
+
+/// Where the root key lives. A data directory made by `arca init` is under Shamir custody
+/// whatever this says; otherwise `dev` (an unseal-key file) or `hsm`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RootConfig {
+    /// `dev` or `hsm`.
+    pub mode: String,
+    pub hsm: HsmConfig,
+}
+
+impl Default for RootConfig {
+    fn default() -> Self {
+        RootConfig {
+            mode: "dev".into(),
+            hsm: HsmConfig::default(),
+        }
+    }
+}
+
+/// The HSM holding the root key (`[root] mode = "hsm"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HsmConfig {
+    /// The PKCS#11 module.
+    pub module: PathBuf,
+    /// The token's label (found by label: slot ids change).
+    pub token_label: String,
+    /// The name of an environment variable holding the user PIN...
+    pub pin_env: Option<String>,
+    /// ...or a file holding it (first line).
+    pub pin_file: Option<PathBuf>,
+    /// The label of the root key object in the token.
+    pub key_label: String,
+}
+
+impl Default for HsmConfig {
+    fn default() -> Self {
+        HsmConfig {
+            module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+            token_label: "arca".into(),
+            pin_env: Some("ARCA_HSM_PIN".into()),
+            pin_file: None,
+            key_label: "arca-root".into(),
+        }
+    }
+}
+
+impl HsmConfig {
+    /// The settings with the PIN read from its variable or file.
+    pub fn settings(&self) -> Result<arca_crypto::hsm::HsmSettings> {
+        let pin = match (&self.pin_file, &self.pin_env) {
+            (Some(f), _) => zeroize::Zeroizing::new(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read the HSM PIN file {}", f.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            (None, Some(var)) => {
+                zeroize::Zeroizing::new(std::env::var(var).with_context(|| {
+                    format!("the HSM PIN variable {var} is not set (root.hsm.pin_env)")
+                })?)
+            }
+            (None, None) => bail!("set root.hsm.pin_env or root.hsm.pin_file"),
+        };
+        Ok(arca_crypto::hsm::HsmSettings {
+            module: self.module.clone(),
+            token_label: self.token_label.clone(),
+            pin,
+            key_label: self.key_label.clone(),
+        })
+    }
 }
 
 /// TLS of the HTTPS listener. With no certificate configured, a dev CA and a server
@@ -88,11 +164,14 @@ impl Default for Config {
             http: HttpConfig::default(),
             service: ServiceConfig::default(),
             log: LogConfig::default(),
+            root: RootConfig::default(),
         }
     }
 }
 
-const KNOWN: &[&str] = &["data_dir", "listen", "tls", "http", "service", "log"];
+const KNOWN: &[&str] = &[
+    "data_dir", "listen", "tls", "http", "service", "log", "root",
+];
 
 impl Config {
     /// Loads the file (if any), then applies `ARCA_*` variables from `env`.

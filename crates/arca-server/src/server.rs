@@ -59,22 +59,35 @@ pub async fn start(cfg: &Config) -> Result<Running> {
 /// periods, rotation schedules) while every request still goes through real HTTPS.
 pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Running> {
     let (store, svc) = open(cfg, clock).await?;
-    let first_start = if svc
-        .uses_shamir()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-    {
-        tracing::warn!(
-            "SEALED: the root key is under Shamir custody; custodians unseal with `arca unseal` (POST /v1/sys/unseal)"
-        );
-        None
-    } else {
-        svc.unseal_dev(&cfg.data_dir)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        svc.ensure_default_tenant()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?
+    let stored_mode = svc.root_mode().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let first_start = match (stored_mode.as_str(), cfg.root.mode.as_str()) {
+        ("shamir", _) => {
+            tracing::warn!(
+                "SEALED: the root key is under Shamir custody; custodians unseal with `arca unseal` (POST /v1/sys/unseal)"
+            );
+            None
+        }
+        (_, "hsm") => {
+            let settings = cfg.root.hsm.settings()?;
+            svc.unseal_hsm(&settings)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot unseal with the HSM: {e}"))?;
+            svc.ensure_default_tenant()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        ("hsm", _) => anyhow::bail!(
+            "this data directory's root key is in an HSM: set root.mode = \"hsm\" and [root.hsm]"
+        ),
+        (_, "dev") => {
+            svc.unseal_dev(&cfg.data_dir)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            svc.ensure_default_tenant()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        (_, other) => anyhow::bail!("root.mode must be \"dev\" or \"hsm\", not {other:?}"),
     };
 
     let (tls, ca_cert) = crate::tls::server_config(cfg)?;

@@ -213,6 +213,44 @@ impl Service {
         }
     }
 
+    /// HSM mode: on a new store, generates the root key in the token (first start) and
+    /// records the mode; on an HSM store, finds the key in the token and unseals with it. A
+    /// store under another custody, or a token without the key, is refused: a server never
+    /// makes a second root key for a store.
+    pub async fn unseal_hsm(&self, s: &arca_crypto::hsm::HsmSettings) -> Result<()> {
+        let mode = self.store.get_meta(ROOT_MODE).await?;
+        let first = match mode.as_deref() {
+            Some(b"hsm") => false,
+            None if self
+                .store
+                .get_meta(crate::bootstrap::SEALED_ROOT)
+                .await?
+                .is_none() =>
+            {
+                true
+            }
+            _ => {
+                return Err(Error::conflict(
+                    "this data directory's root key is not in an HSM (it is in dev mode or under Shamir custody); root.mode = \"hsm\" cannot open it",
+                ))
+            }
+        };
+        let root = arca_crypto::hsm::HsmRoot::open(s, first)?;
+        if first && !self.store.put_meta_if_absent(ROOT_MODE, b"hsm").await? {
+            return Err(Error::conflict("another process initialised this store"));
+        }
+        self.unseal_with(Arc::new(root));
+        Ok(())
+    }
+
+    /// The root-of-trust mode the store records (`dev` when none is recorded).
+    pub async fn root_mode(&self) -> Result<String> {
+        Ok(match self.store.get_meta(ROOT_MODE).await? {
+            Some(m) => String::from_utf8_lossy(&m).into_owned(),
+            None => "dev".into(),
+        })
+    }
+
     /// True when the store was initialised for Shamir custody (so a start stays sealed).
     pub async fn uses_shamir(&self) -> Result<bool> {
         Ok(self.store.get_meta(ROOT_MODE).await?.as_deref() == Some(b"shamir"))
