@@ -310,9 +310,16 @@ async fn jwt_bearer_tokens_from_a_configured_issuer() {
         assert_eq!(got.0, StatusCode::UNAUTHORIZED, "{why}: {}", got.1);
     }
     // A forged signature.
-    let mut forged = idp.token(good.clone());
-    forged.pop();
-    forged.push(if forged.ends_with('A') { 'B' } else { 'A' });
+    // (A character in the middle of the signature: every one of its 6 bits counts, unlike
+    // the last character's, some of which are padding.)
+    let good_token = idp.token(good.clone());
+    let at = good_token.len() - 10;
+    let flipped = if &good_token[at..at + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let forged = format!("{}{flipped}{}", &good_token[..at], &good_token[at + 1..]);
     assert_eq!(
         s.with_token(&forged).get("/v1/whoami").await.0,
         StatusCode::UNAUTHORIZED
