@@ -1589,3 +1589,53 @@ async fn every_role_against_the_other_operations() {
     assert!(n >= 5 * 39, "{n}");
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_keys_protections_can_require_approval() {
+    let s = TestServer::start().await;
+    s.create(json!({"name": "guarded", "rotation_period_days": 90}))
+        .await;
+    let (st, v) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"allow_multiple_roles": true,
+                "approval_rules": [{"actions": ["DisableKeyProtection"], "approvals": 1}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let alice = s.principal("alice", &["approver"], &[]).await;
+    // A harmless change goes through; turning automatic rotation off waits for approval.
+    let (st, _) = s
+        .req(
+            Method::PATCH,
+            "/v1/keys/guarded",
+            Some(json!({"description": "x"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = s
+        .req(
+            Method::PATCH,
+            "/v1/keys/guarded",
+            Some(json!({"rotation_period_days": null})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, k) = s.get("/v1/keys/guarded").await;
+    assert_eq!(k["rotation_period_days"], 90, "{k}");
+    alice
+        .ok(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    let done = s
+        .ok(&format!("/v1/approvals/{id}/execute"), json!({}))
+        .await;
+    assert!(done["result"]["rotation_period_days"].is_null(), "{done}");
+    let (_, k) = s.get("/v1/keys/guarded").await;
+    assert!(k["rotation_period_days"].is_null(), "{k}");
+    s.shutdown().await;
+}
