@@ -614,7 +614,13 @@ async fn sessions_expire_refresh_rotate_and_log_out() {
             !stored.contains(secret.as_str()),
             "a credential is in the data dir"
         );
-        let secret_part = secret.rsplit('_').next().unwrap();
+        // The secret half: what follows `arca_<id>_` / `arcar_<id>_` (base64url, which may
+        // itself hold `_`), or the signature of a JWT. A short piece could match any bytes.
+        let secret_part = match secret.split_once('_') {
+            Some(("arca" | "arcar", rest)) => rest.split_once('_').unwrap().1,
+            _ => secret.rsplit('.').next().unwrap(),
+        };
+        assert!(secret_part.len() >= 40, "{}", secret_part.len());
         assert!(
             !stored.contains(secret_part),
             "a credential's secret is in the data dir"
