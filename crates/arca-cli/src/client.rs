@@ -242,6 +242,11 @@ impl Body {
         serde_json::from_slice(&self.0).context("the server's answer is not the expected JSON")
     }
 
+    /// The body as text (JSON lines, PEM).
+    pub fn text(&self) -> Result<String> {
+        String::from_utf8(self.0.to_vec()).context("the server's answer is not UTF-8")
+    }
+
     /// Parses the body as any JSON value (an empty body is `null`).
     pub fn value(&self) -> Result<serde_json::Value> {
         if self.0.is_empty() {

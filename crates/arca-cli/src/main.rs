@@ -199,8 +199,11 @@ enum Command {
     Logout,
     /// Show who the token belongs to: principal, tenant and roles.
     Whoami,
-    /// Show recent audit records of your tenant.
-    Audit(commands::misc::AuditArgs),
+    /// The audit trail: search, tail, export, verify, usage report, receipts.
+    Audit {
+        #[command(subcommand)]
+        cmd: commands::audit::AuditCommand,
+    },
     /// Print the server's OpenAPI document.
     Openapi,
     /// Check that the server is live and ready.
@@ -252,7 +255,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login(a) => commands::session::login(&ctx, a).await,
         Command::Logout => commands::session::logout(&ctx).await,
         Command::Whoami => commands::misc::whoami(&ctx).await,
-        Command::Audit(a) => commands::misc::audit(&ctx, a).await,
+        Command::Audit { cmd } => commands::audit::run(&ctx, cmd).await,
         Command::Openapi => commands::misc::openapi(&ctx).await,
         Command::Health => commands::misc::health(&ctx).await,
         Command::Completions { shell } => {

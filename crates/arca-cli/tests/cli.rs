@@ -570,6 +570,8 @@ fn readme_tour_works_as_written() {
         }
     }
     assert!(blocks >= 4, "found {blocks} blocks");
+    // The tour names the default data directory; this server's is `data`.
+    std::os::unix::fs::symlink("data", s.path("arca-data")).unwrap();
     let mut c = Command::new("bash");
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("ARCA_") {
@@ -603,6 +605,8 @@ fn readme_tour_works_as_written() {
         "{stdout}"
     );
     assert!(stderr.contains("approval needed"), "{stderr}");
+    assert!(stdout.contains("is intact"), "{stdout}");
+    assert!(stdout.contains("Encrypt="), "{stdout}");
     assert!(
         !stdout.contains(&s.token) && !stderr.contains(&s.token),
         "the token was printed"
@@ -1415,4 +1419,221 @@ fn shamir_init_unseal_seal_and_refusals() {
         stderr(&again)
     );
     assert!(!s.path("shares-2/alice.share").exists());
+}
+
+/// Runs SQL against a copy of a data directory's store (the tampering an attacker with
+/// file access could do).
+fn tamper(db: &Path, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::ConnectOptions;
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn audit_verify_survives_a_kill_and_names_each_tampered_record() {
+    let s = Server::start();
+    s.ok(&["key", "create", "audited"]);
+    std::fs::write(s.path("pt"), b"hello").unwrap();
+    for _ in 0..3 {
+        s.ok(&["encrypt", "audited", "--in", "pt", "--out", "ct"]);
+    }
+    let pem = s.ok(&["audit", "public-key"]);
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    std::fs::write(s.path("audit.pem"), &pem).unwrap();
+    let data = s.path("data");
+    let data_s = data.to_str().unwrap().to_string();
+
+    // Kill the server while requests are in flight, restart it: the trail still verifies.
+    let pid = s.child.id().to_string();
+    std::thread::scope(|sc| {
+        for t in 0..3 {
+            let s = &s;
+            sc.spawn(move || {
+                for _ in 0..15 {
+                    let _ = s.run(&[
+                        "encrypt",
+                        "audited",
+                        "--in",
+                        "pt",
+                        "--out",
+                        &format!("ct{t}"),
+                    ]);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        let k = Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(k.success());
+    });
+    let mut s = s;
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    drop(s);
+    let mut s = Server::start_in(dir);
+    let out = s.ok(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        &data_s,
+        "--public-key",
+        "audit.pem",
+    ]);
+    assert!(out.contains("is intact"), "{out}");
+    // The CLI reads the tenant's view: search and report work on the restarted server.
+    let found = s.json(&[
+        "audit",
+        "search",
+        "--operation",
+        "Encrypt",
+        "--outcome",
+        "ok",
+    ]);
+    assert!(found.as_array().unwrap().len() >= 3, "{found}");
+    let report = s.ok(&["audit", "report", "--key", "audited"]);
+    assert!(report.contains("Encrypt="), "{report}");
+    let cp = s.ok(&["audit", "checkpoint"]);
+    assert!(
+        cp.contains("signed checkpoint") || cp.contains("already signed"),
+        "{cp}"
+    );
+    let head: u64 = {
+        let v = s.json(&[
+            "audit",
+            "verify",
+            "--data-dir",
+            &data_s,
+            "--public-key",
+            "audit.pem",
+        ]);
+        // Only the checkpoint request's own event comes after the signed head.
+        assert!(v["unsigned_tail"].as_u64().unwrap() <= 1, "{v}");
+        v["last_checkpoint_seq"].as_u64().unwrap()
+    };
+    assert!(head > 20);
+
+    // An export verifies as a file too (by an auditor of the system tenant).
+    s.ok_as(
+        "operator",
+        &["principal", "create", "sys-auditor", "--role", "auditor"],
+    );
+    s.ok_as(
+        "operator",
+        &["token", "create", "sys-auditor", "--save-profile", "sysaud"],
+    );
+    s.ok_as("sysaud", &["audit", "export", "--out", "trail.jsonl"]);
+    let out = s.ok(&[
+        "audit",
+        "verify",
+        "--file",
+        "trail.jsonl",
+        "--public-key",
+        "audit.pem",
+    ]);
+    assert!(out.contains("is intact"), "{out}");
+    let text = std::fs::read_to_string(s.path("trail.jsonl")).unwrap();
+    let flipped = text.replacen("\"Encrypt\"", "\"Encrypu\"", 1);
+    let first_encrypt = text
+        .lines()
+        .find(|l| l.contains("\"Encrypt\""))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["seq"].as_u64())
+        .unwrap();
+    std::fs::write(s.path("bad.jsonl"), flipped).unwrap();
+    let bad = s.run(&[
+        "audit",
+        "verify",
+        "--file",
+        "bad.jsonl",
+        "--public-key",
+        "audit.pem",
+    ]);
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains(&format!("record {first_encrypt}:")),
+        "{}",
+        stderr(&bad)
+    );
+    // Stop the server but keep its directory.
+    let _keep = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    drop(s);
+
+    // Each kind of tampering fails at the record it touched.
+    let cases: Vec<(String, u64)> = vec![
+        // a flipped byte
+        (
+            "UPDATE audit_events SET doc = replace(doc, '\"outcome\":\"', '\"outcome\":\"x') WHERE seq = 12".into(),
+            12,
+        ),
+        // a deleted record
+        ("DELETE FROM audit_events WHERE seq = 9".into(), 9),
+        // an inserted record (a copy of record 3 pushed in at 15)
+        (
+            "UPDATE audit_events SET seq = seq + 1000000 WHERE seq >= 15; \
+             UPDATE audit_events SET seq = seq - 1000000 + 1 WHERE seq >= 1000000; \
+             INSERT INTO audit_events SELECT 15, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE seq = 3"
+                .into(),
+            15,
+        ),
+        // two records swapped
+        (
+            "UPDATE audit_events SET seq = -1 WHERE seq = 17; \
+             UPDATE audit_events SET seq = 17 WHERE seq = 18; \
+             UPDATE audit_events SET seq = 18 WHERE seq = -1"
+                .into(),
+            17,
+        ),
+        // the tail cut off
+        (format!("DELETE FROM audit_events WHERE seq > {}", head - 4), head - 3),
+    ];
+    for (i, (sql, at)) in cases.iter().enumerate() {
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(&data, copy.path());
+        tamper(&copy.path().join("arca.db"), sql);
+        let out = Command::new(BIN)
+            .args(["audit", "verify", "--data-dir"])
+            .arg(copy.path())
+            .arg("--public-key")
+            .arg(data.parent().unwrap().join("audit.pem"))
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "case {i}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("record {at}:")),
+            "case {i} ({sql}): {}",
+            stderr(&out)
+        );
+    }
+    // An untouched copy still passes.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&data, copy.path());
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(copy.path())
+        .arg("--public-key")
+        .arg(data.parent().unwrap().join("audit.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -201,6 +201,10 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("UpdateTenantSettings", Identity),
         // audit and approvals
         ("ListAudit", AuditRead),
+        ("ExportAudit", AuditRead),
+        ("AuditUsageReport", AuditRead),
+        ("CheckpointAudit", AuditRead),
+        ("GetDestructionReceipt", AuditRead),
         ("ListApprovals", ApprovalRead),
         ("DescribeApproval", ApprovalRead),
         ("Approve", ApprovalVote),

@@ -3,6 +3,7 @@
 //! socket; the service crate composes it with real providers.
 
 pub mod access;
+pub mod audit;
 pub mod error;
 pub mod lifecycle;
 pub mod model;

@@ -25,6 +25,29 @@ pub struct Config {
     pub service: ServiceConfig,
     pub log: LogConfig,
     pub root: RootConfig,
+    pub audit: AuditConfig,
+}
+
+/// The audit trail: how often its head is signed, and where events are shipped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Sign a checkpoint after this many events...
+    pub checkpoint_every_events: u64,
+    /// ...or after this many seconds with unsigned events, whichever comes first.
+    pub checkpoint_interval_secs: u64,
+    /// Copies of the trail for SIEMs (`[[audit.sinks]]`).
+    pub sinks: Vec<crate::sinks::SinkConfig>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_every_events: 1000,
+            checkpoint_interval_secs: 60,
+            sinks: Vec::new(),
+        }
+    }
 }
 
 /// Where the root key lives. A data directory made by `arca init` is under Shamir custody
@@ -165,12 +188,13 @@ impl Default for Config {
             service: ServiceConfig::default(),
             log: LogConfig::default(),
             root: RootConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
 
 const KNOWN: &[&str] = &[
-    "data_dir", "listen", "tls", "http", "service", "log", "root",
+    "data_dir", "listen", "tls", "http", "service", "log", "root", "audit",
 ];
 
 impl Config {

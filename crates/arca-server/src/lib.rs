@@ -3,8 +3,10 @@
 
 pub mod config;
 pub mod rest;
+pub mod rest_audit;
 pub mod rest_identity;
 pub mod server;
+pub mod sinks;
 pub mod tls;
 
 pub use config::Config;

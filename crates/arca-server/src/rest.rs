@@ -931,36 +931,6 @@ async fn delete_alias(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Recent audit records of the caller's tenant, newest first.
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(("limit" = Option<u32>, Query, description = "1-1000, default 100")),
-    responses((status = 200, body = Object), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn audit(
-    State(app): State<App>,
-    Authed(caller): Authed,
-    RawQuery(q): RawQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut limit = 100u32;
-    for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=1000).contains(l))
-                    .ok_or_else(|| ApiError(Error::invalid("limit", "must be 1 to 1000")))?
-            }
-            other => {
-                return Err(ApiError(Error::invalid(
-                    other,
-                    "unknown query parameter; known: limit",
-                )))
-            }
-        }
-    }
-    let records = app.svc.list_audit(&caller, limit).await?;
-    Ok(Json(serde_json::json!({ "records": records })))
-}
-
 /// The caller's identity (an authenticated no-op).
 #[utoipa::path(get, path = "/v1/whoami", tag = "auth", responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 async fn whoami(State(app): State<App>, Authed(caller): Authed) -> Result<Json<WhoAmI>, ApiError> {
@@ -1066,7 +1036,7 @@ impl utoipa::Modify for BearerAuth {
     info(title = "Arca KMS", description = "REST API of the Arca key management system. Binary fields are standard base64. Errors are {\"error\":{\"code\",\"message\",\"field\"}}."),
     paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
-        encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, audit, healthz, readyz,
+        encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, healthz, readyz,
         sys_status, sys_unseal, sys_seal, sys_rekey,
         crate::rest_identity::token, crate::rest_identity::logout,
         crate::rest_identity::create_tenant, crate::rest_identity::list_tenants, crate::rest_identity::describe_tenant, crate::rest_identity::delete_tenant, crate::rest_identity::tenant_state,
@@ -1075,7 +1045,8 @@ impl utoipa::Modify for BearerAuth {
         crate::rest_identity::create_token, crate::rest_identity::list_principal_tokens, crate::rest_identity::list_tokens, crate::rest_identity::revoke_token,
         crate::rest_identity::create_binding, crate::rest_identity::list_bindings, crate::rest_identity::delete_binding,
         crate::rest_identity::get_policy, crate::rest_identity::put_policy, crate::rest_identity::policy_versions, crate::rest_identity::rollback_policy,
-        crate::rest_identity::list_approvals, crate::rest_identity::describe_approval, crate::rest_identity::approval_action),
+        crate::rest_identity::list_approvals, crate::rest_identity::describe_approval, crate::rest_identity::approval_action,
+        crate::rest_audit::search, crate::rest_audit::export, crate::rest_audit::usage, crate::rest_audit::public_key, crate::rest_audit::checkpoint, crate::rest_audit::receipts),
     components(schemas(ErrorBody, ErrorDetail, TransitionRequest, DeactivateRequest, ScheduleDestructionRequest, EmptyRequest)),
     modifiers(&BearerAuth)
 )]
@@ -1246,13 +1217,13 @@ pub fn router(state: App) -> Router {
         .route("/v1/random", post(random))
         .route("/v1/aliases", get(list_aliases).post(create_alias))
         .route("/v1/aliases/{alias}", put(move_alias).delete(delete_alias))
-        .route("/v1/audit", get(audit))
         .route("/v1/whoami", get(whoami))
         .route("/v1/sys/status", get(sys_status))
         .route("/v1/sys/unseal", post(sys_unseal))
         .route("/v1/sys/seal", post(sys_seal))
         .route("/v1/sys/rekey", post(sys_rekey))
         .merge(crate::rest_identity::routes())
+        .merge(crate::rest_audit::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), frame))
         .with_state(state)

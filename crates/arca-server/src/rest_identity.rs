@@ -23,7 +23,7 @@ fn err(e: Error) -> Response {
 }
 
 /// Parses `a=b&c=d` into known keys, refusing unknown ones.
-async fn query(
+pub(crate) async fn query(
     app: &AppState,
     caller: &arca_service::Caller,
     action: &str,

@@ -35,6 +35,8 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
     lifecycle: tokio::task::JoinHandle<()>,
+    checkpoints: tokio::task::JoinHandle<()>,
+    sinks: Vec<tokio::task::JoinHandle<()>>,
     store: SqliteStore,
 }
 
@@ -45,7 +47,16 @@ impl Running {
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), self.accept).await;
         self.lifecycle.abort();
-        self.service.flush_audit().await;
+        self.checkpoints.abort();
+        // Sign the head so that the trail ends on a checkpoint (a cut tail shows).
+        if let Err(e) = self.service.checkpoint_audit().await {
+            if !self.service.is_sealed() {
+                tracing::warn!(error = %e, "no audit checkpoint at shutdown");
+            }
+        }
+        for s in &self.sinks {
+            s.abort();
+        }
         self.store.close().await;
     }
 }
@@ -90,6 +101,13 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         (_, other) => anyhow::bail!("root.mode must be \"dev\" or \"hsm\", not {other:?}"),
     };
 
+    if !svc.is_sealed() {
+        // Makes the audit signing key on a new data dir and vouches for what start wrote.
+        svc.checkpoint_audit()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot sign the audit trail: {e}"))?;
+    }
+
     let (tls, ca_cert) = crate::tls::server_config(cfg)?;
     let listener = TcpListener::bind(&cfg.listen)
         .await
@@ -103,6 +121,11 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
     let (tx, rx) = watch::channel(false);
     let accept = tokio::spawn(accept_loop(listener, TlsAcceptor::from(tls), app, rx));
     let lifecycle = svc.spawn_lifecycle_task();
+    let checkpoints = svc.spawn_checkpoint_task(
+        cfg.audit.checkpoint_every_events.max(1),
+        cfg.audit.checkpoint_interval_secs.max(1),
+    );
+    let sinks = crate::sinks::spawn_all(&cfg.audit.sinks, svc.store().clone())?;
     tracing::info!(%addr, "Arca is serving HTTPS");
     Ok(Running {
         addr,
@@ -112,6 +135,8 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         shutdown: tx,
         accept,
         lifecycle,
+        checkpoints,
+        sinks,
         store,
     })
 }

@@ -237,12 +237,13 @@ async fn every_role_against_every_operation() {
     // Every refusal is in the audit trail, with who was refused.
     s.service().flush_audit().await;
     let (_, audit) = s.get("/v1/audit?limit=1000").await;
-    let refused = audit["records"]
+    let refused = audit["events"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| {
-            r["outcome"] == "not_permitted" && r["actor"].as_str().unwrap().starts_with("p-auditor")
+            r["outcome"] == "not_permitted"
+                && r["principal"].as_str().unwrap().starts_with("p-auditor")
         })
         .count();
     assert!(refused >= 10, "{refused} refusals of the auditor recorded");
@@ -456,7 +457,7 @@ async fn a_foreign_tenant_sees_nothing_of_ours() {
             ("/v1/approvals", "approvals"),
             ("/v1/bindings", "bindings"),
             ("/v1/tokens", "tokens"),
-            ("/v1/audit?limit=1000", "records"),
+            ("/v1/audit?limit=1000", "events"),
         ] {
             let (st, v) = h.get(path).await;
             if st == StatusCode::FORBIDDEN
@@ -466,7 +467,7 @@ async fn a_foreign_tenant_sees_nothing_of_ours() {
                 continue; // a tenant-admin is not an auditor; `everyone` checks the audit.
             }
             assert_eq!(st, StatusCode::OK, "{path}: {v}");
-            if field == "records" {
+            if field == "events" {
                 // Our refusals echo what the intruder sent; what matters is whose records.
                 for r in v[field].as_array().unwrap() {
                     assert_eq!(r["tenant_id"], acme["tenant"]["id"], "{r}");
@@ -858,7 +859,7 @@ async fn quorum_approvals() {
     // Every step is in the audit trail.
     s.service().flush_audit().await;
     let (_, audit) = s.get("/v1/audit?limit=1000").await;
-    let recs = audit["records"].as_array().unwrap();
+    let recs = audit["events"].as_array().unwrap();
     for action in [
         "Approve",
         "Deny",
@@ -866,16 +867,18 @@ async fn quorum_approvals() {
         "ScheduleKeyDestruction",
     ] {
         assert!(
-            recs.iter().any(|r| r["action"] == action),
+            recs.iter().any(|r| r["operation"] == action),
             "no {action} record"
         );
     }
     assert!(recs
         .iter()
-        .any(|r| r["action"] == "ScheduleKeyDestruction" && r["outcome"] == "needs_approval"));
-    assert!(recs.iter().any(|r| r["action"] == "ScheduleKeyDestruction"
-        && r["outcome"] == "ok"
-        && r["detail"]["approval_id"] == id.as_str()));
+        .any(|r| r["operation"] == "ScheduleKeyDestruction" && r["outcome"] == "needs_approval"));
+    assert!(recs
+        .iter()
+        .any(|r| r["operation"] == "ScheduleKeyDestruction"
+            && r["outcome"] == "ok"
+            && r["detail"]["approval_id"] == id.as_str()));
     s.shutdown().await;
 }
 
@@ -933,7 +936,7 @@ async fn rate_limits_answer_429_then_recover() {
     assert_eq!(s.get("/v1/whoami").await.0, StatusCode::OK);
     s.service().flush_audit().await;
     let (_, audit) = s.get("/v1/audit?limit=100").await;
-    assert!(audit["records"]
+    assert!(audit["events"]
         .as_array()
         .unwrap()
         .iter()

@@ -217,21 +217,20 @@ async fn shamir_init_sealed_start_unseal_seal_restart() {
         .await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
     n.running.service.flush_audit().await;
-    let audit = n
-        .running
-        .service
-        .store()
-        .list_audit(None, 1000)
+    let audit = arca_service::trail::read_all(n.running.service.store().as_ref())
         .await
         .unwrap();
-    let unseals: Vec<_> = audit.iter().filter(|r| r.action == "Unseal").collect();
+    let unseals: Vec<_> = audit.iter().filter(|r| r.operation == "Unseal").collect();
     assert_eq!(unseals.len(), 7, "every submission is audited");
     assert!(unseals
         .iter()
-        .any(|r| r.detail["custodian"] == "carol" && r.detail["unsealed"] == true));
+        .any(
+            |r| r.detail.get("custodian").and_then(|c| c.as_str()) == Some("carol")
+                && r.detail.get("unsealed").and_then(|u| u.as_bool()) == Some(true)
+        ));
     assert!(audit
         .iter()
-        .any(|r| r.action == "Seal" && r.outcome == "ok"));
+        .any(|r| r.operation == "Seal" && r.outcome == "ok"));
     n.running.shutdown().await;
 
     // A restart is sealed again; any other three custodians unseal it; old data decrypts.
@@ -503,19 +502,15 @@ async fn reshare_and_rotate_the_root_key() {
         StatusCode::OK
     );
     n.running.service.flush_audit().await;
-    let audit = n
-        .running
-        .service
-        .store()
-        .list_audit(None, 1000)
+    let audit = arca_service::trail::read_all(n.running.service.store().as_ref())
         .await
         .unwrap();
     assert!(audit
         .iter()
-        .any(|r| r.action == "RotateRootKey" && r.outcome == "ok"));
+        .any(|r| r.operation == "RotateRootKey" && r.outcome == "ok"));
     assert!(audit
         .iter()
-        .any(|r| r.action == "ReshareRootKey" && r.outcome == "ok"));
+        .any(|r| r.operation == "ReshareRootKey" && r.outcome == "ok"));
     n.running.shutdown().await;
     let n = start(&cfg).await;
     let got = n.unseal(&new[0]).await;

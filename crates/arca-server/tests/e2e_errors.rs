@@ -396,10 +396,10 @@ async fn bad_input_gets_a_clear_4xx_changes_nothing_and_is_audited() {
 
     // Refusals are in the audit trail.
     let audit = s.get("/v1/audit?limit=1000").await.1;
-    let recs = audit["records"].as_array().unwrap();
+    let recs = audit["events"].as_array().unwrap();
     let refused = |action: &str, code: &str| {
         recs.iter()
-            .any(|r| r["action"] == action && r["outcome"] == code)
+            .any(|r| r["operation"] == action && r["outcome"] == code)
     };
     assert!(refused("CreateKey", "invalid_input"));
     assert!(refused("Encrypt", "invalid_input"));
@@ -412,10 +412,12 @@ async fn bad_input_gets_a_clear_4xx_changes_nothing_and_is_audited() {
         .all(|r| r["request_id"].as_str().is_some_and(|x| !x.is_empty())));
     // Unauthenticated refusals are recorded too (not in a tenant's view; check the store).
     s.service().flush_audit().await;
-    let all = s.service().store().list_audit(None, 5000).await.unwrap();
+    let all = arca_service::trail::read_all(s.service().store().as_ref())
+        .await
+        .unwrap();
     assert!(all
         .iter()
-        .any(|r| r.action == "Authenticate" && r.outcome == "unauthenticated"));
+        .any(|r| r.operation == "Authenticate" && r.outcome == "unauthenticated"));
     s.shutdown().await;
 }
 
@@ -527,6 +529,8 @@ async fn another_tenants_keys_are_not_found() {
     // A second tenant with its own principal and token.
     let svc = s.service();
     use arca_core::access::{Role, TenantSettings};
+    let meta = arca_service::RequestMeta::new("test", "local", arca_service::Door::System);
+    let by = arca_service::Actor::Server(&meta);
     let t2 = svc
         .create_tenant_record(
             "other",
@@ -535,6 +539,7 @@ async fn another_tenants_keys_are_not_found() {
                 ..Default::default()
             },
             false,
+            &by,
         )
         .await
         .unwrap();
@@ -543,10 +548,11 @@ async fn another_tenants_keys_are_not_found() {
             t2.id,
             "intruder",
             vec![Role::TenantAdmin, Role::CryptoUser, Role::Auditor],
+            &by,
         )
         .await
         .unwrap();
-    let tok = svc.issue_token(&p2, "t", None).await.unwrap();
+    let tok = svc.issue_token(&p2, "t", None, &by).await.unwrap();
     let mut other = s.clone_handle();
     other.token = tok.token.to_string();
     for path in [

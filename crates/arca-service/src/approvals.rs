@@ -126,8 +126,15 @@ impl Service {
             expires_at: now + chrono::Duration::seconds(t.settings.approval_ttl_secs as i64),
             executed_at: None,
         };
+        let mut n = Note {
+            key_id: req.key_id,
+            ..Default::default()
+        };
+        n.set("approval_id", req.id.to_string());
+        n.set("for_action", action);
+        let audit = self.change_event(caller, "RequestApproval", &mut n);
         self.store
-            .put_record(&to_record(&req, 1, now)?, None)
+            .put_record(&to_record(&req, 1, now)?, None, &audit)
             .await?;
         Err(Error::NeedsApproval {
             message: format!(
@@ -266,10 +273,11 @@ impl Service {
                 eligible,
                 now,
             )?;
-            self.store
-                .put_record(&to_record(&a, rev + 1, now)?, Some(rev))
-                .await?;
             note.set("status", serde_json::to_value(a.status).unwrap_or_default());
+            let audit = self.change_event(caller, action, &mut note);
+            self.store
+                .put_record(&to_record(&a, rev + 1, now)?, Some(rev), &audit)
+                .await?;
             Ok(a)
         }
         .await;
@@ -296,8 +304,9 @@ impl Service {
             }
             a.status = ApprovalStatus::Cancelled;
             let now = self.now();
+            let audit = self.change_event(caller, "CancelApproval", &mut note);
             self.store
-                .put_record(&to_record(&a, rev + 1, now)?, Some(rev))
+                .put_record(&to_record(&a, rev + 1, now)?, Some(rev), &audit)
                 .await?;
             Ok(a)
         }
@@ -354,8 +363,9 @@ impl Service {
             a.status = ApprovalStatus::Executed;
             a.executed_at = Some(now);
             // Spend the approval first: whoever wins this compare-and-set runs it.
+            let audit = self.change_event(caller, "ExecuteApproval", &mut note);
             self.store
-                .put_record(&to_record(&a, rev + 1, now)?, Some(rev))
+                .put_record(&to_record(&a, rev + 1, now)?, Some(rev), &audit)
                 .await
                 .map_err(|e| match e {
                     Error::Conflict { .. } => Error::conflict(format!(

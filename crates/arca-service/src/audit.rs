@@ -1,14 +1,15 @@
-//! The audit writer: every request, allowed or refused, becomes an [`AuditRecord`] that a
+//! The audit writer: every request, allowed or refused, becomes an [`AuditEvent`] that a
 //! background task appends to the store in batches, so the hot path never waits on a
 //! database write. A bounded channel gives back-pressure instead of dropping records.
 
 use std::sync::Arc;
 
-use arca_store::{AuditRecord, KeyStore};
+use arca_core::audit::AuditEvent;
+use arca_store::KeyStore;
 use tokio::sync::{mpsc, oneshot};
 
 enum Msg {
-    Record(Box<AuditRecord>),
+    Record(Box<AuditEvent>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -25,7 +26,7 @@ impl AuditWriter {
     pub fn start(store: Arc<dyn KeyStore>, capacity: usize) -> Self {
         let (tx, mut rx) = mpsc::channel::<Msg>(capacity);
         tokio::spawn(async move {
-            let mut batch: Vec<AuditRecord> = Vec::with_capacity(BATCH);
+            let mut batch: Vec<AuditEvent> = Vec::with_capacity(BATCH);
             let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
             while let Some(first) = rx.recv().await {
                 let mut next = Some(first);
@@ -54,7 +55,7 @@ impl AuditWriter {
     }
 
     /// Queues a record; waits only if the queue is full.
-    pub async fn record(&self, r: AuditRecord) {
+    pub async fn record(&self, r: AuditEvent) {
         if self.tx.send(Msg::Record(Box::new(r))).await.is_err() {
             tracing::error!("audit writer has stopped; record lost");
         }

@@ -51,24 +51,38 @@ impl Service {
         principal: &Principal,
         name: &str,
         expires_at: Option<DateTime<Utc>>,
+        by: &crate::Actor<'_>,
     ) -> Result<IssuedToken> {
         let id_bytes = self.crypto.random(9)?;
         let secret = self.crypto.random(32)?;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let id = b64.encode(&id_bytes[..]).replace(['-', '_'], "x");
         let token = Zeroizing::new(format!("{TOKEN_PREFIX}{id}_{}", b64.encode(&secret[..])));
+        let mut n = crate::Note {
+            tenant_id: Some(principal.tenant_id),
+            ..Default::default()
+        };
+        n.set("token_id", id.clone());
+        n.set(
+            "for_principal",
+            format!("{}:{}", principal.name, principal.id),
+        );
+        let audit = self.event_by(by, "CreateApiToken", &n);
         self.store
-            .create_token(&ApiToken {
-                id: id.clone(),
-                principal_id: principal.id,
-                tenant_id: principal.tenant_id,
-                name: name.to_string(),
-                hash: hash(&token),
-                created_at: self.now(),
-                expires_at,
-                revoked_at: None,
-                last_used_at: None,
-            })
+            .create_token(
+                &ApiToken {
+                    id: id.clone(),
+                    principal_id: principal.id,
+                    tenant_id: principal.tenant_id,
+                    name: name.to_string(),
+                    hash: hash(&token),
+                    created_at: self.now(),
+                    expires_at,
+                    revoked_at: None,
+                    last_used_at: None,
+                },
+                &audit,
+            )
             .await?;
         Ok(IssuedToken {
             id,

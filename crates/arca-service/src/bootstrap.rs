@@ -8,7 +8,16 @@ use arca_core::model::{Principal, Tenant};
 use arca_core::{Error, Result};
 use arca_crypto::DevUnsealFile;
 
-use crate::{IssuedToken, Service};
+use crate::{Actor, Door, IssuedToken, RequestMeta, Service};
+
+/// The request meta of what the server does by itself at first start.
+pub(crate) fn first_start_meta() -> RequestMeta {
+    RequestMeta::new(
+        format!("first-start-{}", uuid::Uuid::now_v7()),
+        "local",
+        Door::System,
+    )
+}
 
 /// The store's name for the sealed root key.
 pub(crate) const SEALED_ROOT: &str = "root.sealed.dev";
@@ -93,17 +102,20 @@ impl Service {
             }],
             ..Default::default()
         };
+        let meta = first_start_meta();
+        let by = Actor::Server(&meta);
         let tenant = self
-            .create_tenant_record(DEFAULT_TENANT, settings, false)
+            .create_tenant_record(DEFAULT_TENANT, settings, false, &by)
             .await?;
         let admin = self
             .create_principal_record(
                 tenant.id,
                 ADMIN_PRINCIPAL,
                 vec![Role::TenantAdmin, Role::CryptoUser, Role::Auditor],
+                &by,
             )
             .await?;
-        let token = self.issue_token(&admin, "bootstrap", None).await?;
+        let token = self.issue_token(&admin, "bootstrap", None, &by).await?;
         tracing::info!(tenant = %tenant.id, principal = %admin.id, "created default tenant and admin principal");
         Ok(Some(FirstStart {
             admin: Some((tenant, admin, token)),

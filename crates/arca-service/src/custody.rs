@@ -449,27 +449,13 @@ impl Service {
                 for (id, wrapped) in self.store.tenant_keks().await? {
                     keks.push((id, new.wrap(&old.unwrap(&wrapped)?)?));
                 }
-                if let Some(w) = self
-                    .store
-                    .get_meta(crate::sessions::SESSION_KEY_META)
-                    .await?
-                {
-                    meta.push((
-                        crate::sessions::SESSION_KEY_META.to_string(),
-                        new.wrap(&old.unwrap(&w)?)?,
-                    ));
+                for name in crate::ROOT_WRAPPED_META {
+                    if let Some(w) = self.store.get_meta(name).await? {
+                        meta.push((name.to_string(), new.wrap(&old.unwrap(&w)?)?));
+                    }
                 }
                 note.set("tenant_keks_rewrapped", keks.len());
             }
-            self.store
-                .replace_root_material(&keks, &meta, (CUSTODY, &old_doc))
-                .await?;
-            if req.rotate_root {
-                self.cache.keks.clear();
-                self.cache.keys.clear();
-                *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;
-            }
-            self.install_custody_root(new_root, record.threshold, record.shares);
             note.set("threshold", record.threshold);
             note.set(
                 "custodians",
@@ -479,6 +465,17 @@ impl Service {
                     .map(|c| c.name.clone())
                     .collect::<Vec<_>>(),
             );
+            let audit = self.change_event(caller, action, &mut note);
+            self.store
+                .replace_root_material(&keks, &meta, (CUSTODY, &old_doc), &audit)
+                .await?;
+            if req.rotate_root {
+                self.cache.keks.clear();
+                self.cache.keys.clear();
+                *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;
+                self.audit_signer_reset();
+            }
+            self.install_custody_root(new_root, record.threshold, record.shares);
             Ok(RekeyResponse {
                 threshold: record.threshold,
                 rotated: req.rotate_root,
@@ -605,6 +602,10 @@ impl Service {
                     "a dev-mode server unseals itself from its unseal-key file; sealing it would not protect anything",
                 ));
             }
+            // Vouch for everything up to the seal while the signing key is still here.
+            if let Err(e) = self.checkpoint_audit().await {
+                tracing::warn!(error = %e, "no audit checkpoint before sealing");
+            }
             self.seal_now();
             self.seal_status().await
         }
@@ -618,6 +619,7 @@ impl Service {
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = None;
         *self.custody_root.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.audit_signer_reset();
         self.unseal_progress
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 use crate::api::*;
 use crate::approvals::Pending;
-use crate::{Caller, Note, Service};
+use crate::{Actor, Caller, Note, Service};
+use arca_core::audit::AuditEvent;
 
 /// The name of the built-in tenant that holds the system operators.
 pub const SYSTEM_TENANT: &str = "system";
@@ -90,8 +91,8 @@ impl Service {
         Ok(t)
     }
 
-    async fn write_tenant(&self, t: &Tenant) -> Result<()> {
-        self.store.update_tenant(t).await?;
+    async fn write_tenant(&self, t: &Tenant, audit: &[AuditEvent]) -> Result<()> {
+        self.store.update_tenant(t, audit).await?;
         self.cache.tenants.remove(&t.id);
         // Principals of a disabled tenant must stop authenticating now, not after the TTL.
         self.cache.tokens.clear();
@@ -146,23 +147,30 @@ impl Service {
                 }
                 None => None,
             };
+            let by = Actor::Caller(caller);
             let tenant = self
-                .create_tenant_record(&req.name, settings, false)
+                .create_tenant_record(&req.name, settings, false, &by)
                 .await?;
             note.set("tenant_id", tenant.id.to_string());
+            note.committed = true;
             let admin = self
-                .create_principal_record(tenant.id, &admin_name, vec![Role::TenantAdmin])
+                .create_principal_record(tenant.id, &admin_name, vec![Role::TenantAdmin], &by)
                 .await?;
             let (admin_token, admin_token_expires_at, admin_binding) = match binding {
                 Some((kind, value, issuer, id)) => (
                     None,
                     None,
-                    Some(self.write_binding(&admin, kind, value, issuer, id).await?),
+                    Some(
+                        self.write_binding(&admin, kind, value, issuer, id, &by)
+                            .await?,
+                    ),
                 ),
                 None => {
                     // Short-lived: the operator hands it over; the tenant's admin replaces it.
                     let expires = self.now() + chrono::Duration::hours(24);
-                    let token = self.issue_token(&admin, "initial", Some(expires)).await?;
+                    let token = self
+                        .issue_token(&admin, "initial", Some(expires), &by)
+                        .await?;
                     (Some(token.token.to_string()), Some(expires), None)
                 }
             };
@@ -236,7 +244,8 @@ impl Service {
             })
             .await?;
             t.disabled = disabled;
-            self.write_tenant(&t).await?;
+            let audit = self.change_event(caller, action, &mut note);
+            self.write_tenant(&t, &audit).await?;
             Ok(tenant_info(&t))
         }
         .await;
@@ -278,7 +287,8 @@ impl Service {
             })
             .await?;
             t.deleted = true;
-            self.write_tenant(&t).await?;
+            let audit = self.change_event(caller, "DeleteTenant", &mut note);
+            self.write_tenant(&t, &audit).await?;
             Ok(tenant_info(&t))
         }
         .await;
@@ -302,6 +312,7 @@ impl Service {
         caller: &Caller,
         settings: TenantSettings,
     ) -> Result<TenantSettings> {
+        let mut note = Note::default();
         let r = async {
             self.authorize(caller, "UpdateTenantSettings", None)?;
             settings.validate()?;
@@ -317,12 +328,12 @@ impl Service {
             })
             .await?;
             t.settings = settings;
-            self.write_tenant(&t).await?;
+            let audit = self.change_event(caller, "UpdateTenantSettings", &mut note);
+            self.write_tenant(&t, &audit).await?;
             Ok(t.settings)
         }
         .await;
-        self.done(caller, "UpdateTenantSettings", Note::default(), r)
-            .await
+        self.done(caller, "UpdateTenantSettings", note, r).await
     }
 
     /// A principal of the caller's tenant by id or name.
@@ -345,6 +356,7 @@ impl Service {
         caller: &Caller,
         req: CreatePrincipalRequest,
     ) -> Result<Principal> {
+        let mut note = Note::default();
         let r = async {
             self.authorize(caller, "CreatePrincipal", None)?;
             validate_name("name", &req.name)?;
@@ -380,12 +392,15 @@ impl Service {
                 disabled: false,
                 created_at: self.now(),
             };
-            self.store.create_principal(&p).await?;
+            let mut n = Note::default();
+            n.set("created_principal", format!("{}:{}", p.name, p.id));
+            let audit = self.change_event(caller, "CreatePrincipal", &mut n);
+            self.store.create_principal(&p, &audit).await?;
+            note.committed = true;
             Ok(p)
         }
         .await;
-        self.done(caller, "CreatePrincipal", Note::default(), r)
-            .await
+        self.done(caller, "CreatePrincipal", note, r).await
     }
 
     /// Principals of the caller's tenant.
@@ -420,6 +435,7 @@ impl Service {
         reference: &str,
         req: UpdatePrincipalRequest,
     ) -> Result<Principal> {
+        let mut note = Note::default();
         let r = async {
             self.authorize(caller, "UpdatePrincipal", None)?;
             let replay = UpdatePrincipalRequest {
@@ -452,7 +468,11 @@ impl Service {
                 }
             })
             .await?;
-            self.store.update_principal(&p).await?;
+            let mut n = Note::default();
+            n.set("updated_principal", format!("{}:{}", p.name, p.id));
+            let audit = self.change_event(caller, "UpdatePrincipal", &mut n);
+            self.store.update_principal(&p, &audit).await?;
+            note.committed = true;
             let id = p.id;
             self.cache.tokens.remove_where(|_, c| c.principal.id == id);
             self.cache
@@ -462,8 +482,7 @@ impl Service {
             Ok(p)
         }
         .await;
-        self.done(caller, "UpdatePrincipal", Note::default(), r)
-            .await
+        self.done(caller, "UpdatePrincipal", note, r).await
     }
 
     /// Issues an API token for a principal of the caller's tenant (shown once).
@@ -473,6 +492,7 @@ impl Service {
         principal: &str,
         req: CreateTokenRequest,
     ) -> Result<TokenCreated> {
+        let mut note = Note::default();
         let r = async {
             let p = self.principal_by_ref(caller, principal).await?;
             // A principal may always make tokens for itself; a token for someone else is
@@ -502,7 +522,10 @@ impl Service {
                 })
                 .await?;
             }
-            let t = self.issue_token(&p, &name, expires_at).await?;
+            let t = self
+                .issue_token(&p, &name, expires_at, &Actor::Caller(caller))
+                .await?;
+            note.committed = true;
             Ok(TokenCreated {
                 id: t.id.clone(),
                 principal_id: p.id,
@@ -511,8 +534,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "CreateApiToken", Note::default(), r)
-            .await
+        self.done(caller, "CreateApiToken", note, r).await
     }
 
     /// Tokens of the caller's tenant (of one principal if given). Never their secrets.
@@ -554,8 +576,9 @@ impl Service {
             if t.principal_id != caller.principal.id {
                 self.authorize(caller, "RevokeApiToken", None)?;
             }
+            let audit = self.change_event(caller, "RevokeApiToken", &mut note);
             self.store
-                .revoke_token(caller.tenant(), id, self.now())
+                .revoke_token(caller.tenant(), id, self.now(), &audit)
                 .await?;
             self.cache.tokens.remove(&id.to_string());
             let t = self
@@ -577,6 +600,7 @@ impl Service {
         principal: &str,
         req: CreateBindingRequest,
     ) -> Result<BindingInfo> {
+        let mut note = Note::default();
         let r = async {
             self.authorize(caller, "CreateBinding", None)?;
             let p = self.principal_by_ref(caller, principal).await?;
@@ -590,10 +614,12 @@ impl Service {
                 },
             })
             .await?;
-            self.write_binding(&p, req.kind, value, issuer, id).await
+            note.committed = true;
+            self.write_binding(&p, req.kind, value, issuer, id, &Actor::Caller(caller))
+                .await
         }
         .await;
-        self.done(caller, "CreateBinding", Note::default(), r).await
+        self.done(caller, "CreateBinding", note, r).await
     }
 
     /// Checks a binding request: its value's shape and its issuer. Returns the normalized
@@ -633,8 +659,13 @@ impl Service {
         value: String,
         issuer: Option<String>,
         id: String,
+        by: &Actor<'_>,
     ) -> Result<BindingInfo> {
         {
+            let mut n = Note::default();
+            n.set("binding_id", id.clone());
+            n.set("principal", p.name.clone());
+            let audit = self.event_by(by, "CreateBinding", &n);
             let b = BindingInfo {
                 id: id.clone(),
                 tenant_id: p.tenant_id,
@@ -656,6 +687,7 @@ impl Service {
                         updated_at: b.created_at,
                     },
                     None,
+                    &audit,
                 )
                 .await
                 .map_err(|e| match e {
@@ -688,6 +720,7 @@ impl Service {
 
     /// Removes a binding of the caller's tenant.
     pub async fn delete_binding(&self, caller: &Caller, id: &str) -> Result<()> {
+        let mut note = Note::default();
         let r = async {
             self.authorize(caller, "DeleteBinding", None)?;
             let rec = self
@@ -696,12 +729,13 @@ impl Service {
                 .await?
                 .filter(|r| r.tenant_id == Some(caller.tenant()))
                 .ok_or_else(|| Error::not_found("binding", id))?;
-            self.store.delete_record(BINDING, &rec.id).await?;
+            let audit = self.change_event(caller, "DeleteBinding", &mut note);
+            self.store.delete_record(BINDING, &rec.id, &audit).await?;
             self.cache.bindings.clear();
             Ok(())
         }
         .await;
-        self.done(caller, "DeleteBinding", Note::default(), r).await
+        self.done(caller, "DeleteBinding", note, r).await
     }
 
     /// The principal a binding id maps to (through the cache), if any, and if enabled.
@@ -885,8 +919,18 @@ impl Service {
         );
         let rec = policy_record(key.tenant_id, key.id, &candidate)?;
         let rev = key.revision;
-        self.commit_with(key, Some(rev), &versions, vec![], vec![ev], vec![rec])
-            .await?;
+        note.set("policy_version", candidate.version);
+        let audit = self.change_event(caller, "PutKeyPolicy", note);
+        self.commit_with(
+            key,
+            Some(rev),
+            &versions,
+            vec![],
+            vec![ev],
+            vec![rec],
+            audit,
+        )
+        .await?;
         Ok(candidate)
     }
 
@@ -940,13 +984,15 @@ impl Service {
         {
             return Ok(None);
         }
+        let meta = crate::bootstrap::first_start_meta();
+        let by = Actor::Server(&meta);
         let t = self
-            .create_tenant_record(SYSTEM_TENANT, TenantSettings::default(), true)
+            .create_tenant_record(SYSTEM_TENANT, TenantSettings::default(), true, &by)
             .await?;
         let op = self
-            .create_principal_record(t.id, "operator", vec![Role::SystemOperator])
+            .create_principal_record(t.id, "operator", vec![Role::SystemOperator], &by)
             .await?;
-        let token = self.issue_token(&op, "bootstrap", None).await?;
+        let token = self.issue_token(&op, "bootstrap", None, &by).await?;
         Ok(Some((op, token)))
     }
 
@@ -956,6 +1002,7 @@ impl Service {
         name: &str,
         settings: TenantSettings,
         system: bool,
+        by: &Actor<'_>,
     ) -> Result<Tenant> {
         let root = self.root()?;
         let kek = self.crypto.random(32)?;
@@ -969,7 +1016,14 @@ impl Service {
             deleted: false,
             settings,
         };
-        self.store.create_tenant(&tenant, &wrapped).await?;
+        let mut n = Note {
+            tenant_id: Some(tenant.id),
+            ..Default::default()
+        };
+        n.set("tenant", tenant.name.clone());
+        n.set("tenant_id", tenant.id.to_string());
+        let audit = self.event_by(by, "CreateTenant", &n);
+        self.store.create_tenant(&tenant, &wrapped, &audit).await?;
         Ok(tenant)
     }
 
@@ -979,6 +1033,7 @@ impl Service {
         tenant: Uuid,
         name: &str,
         roles: Vec<Role>,
+        by: &Actor<'_>,
     ) -> Result<Principal> {
         let p = Principal {
             id: Uuid::now_v7(),
@@ -990,7 +1045,13 @@ impl Service {
             disabled: false,
             created_at: self.now(),
         };
-        self.store.create_principal(&p).await?;
+        let mut n = Note {
+            tenant_id: Some(tenant),
+            ..Default::default()
+        };
+        n.set("created_principal", format!("{}:{}", p.name, p.id));
+        let audit = self.event_by(by, "CreatePrincipal", &n);
+        self.store.create_principal(&p, &audit).await?;
         Ok(p)
     }
 }

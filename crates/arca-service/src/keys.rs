@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use arca_core::audit::AuditEvent;
 use arca_core::lifecycle::{
     self, Transition, DEFAULT_DESTRUCTION_WAIT_DAYS, DESTRUCTION_WAIT_DAYS,
 };
@@ -266,12 +267,23 @@ impl Service {
         versions_after: &[KeyVersion],
         changed: Vec<VersionWrite>,
         events: Vec<KeyEvent>,
+        audit: Vec<AuditEvent>,
     ) -> Result<Key> {
-        self.commit_with(key, expected, versions_after, changed, events, vec![])
-            .await
+        self.commit_with(
+            key,
+            expected,
+            versions_after,
+            changed,
+            events,
+            vec![],
+            audit,
+        )
+        .await
     }
 
     /// [`Service::commit`] with records written in the same transaction.
+    // One transaction's parts: splitting them into a struct would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn commit_with(
         &self,
         mut key: Key,
@@ -280,6 +292,7 @@ impl Service {
         changed: Vec<VersionWrite>,
         events: Vec<KeyEvent>,
         records: Vec<arca_store::Record>,
+        audit: Vec<AuditEvent>,
     ) -> Result<Key> {
         key.revision = expected.map(|r| r + 1).unwrap_or(1);
         key.updated_at = self.now();
@@ -292,6 +305,7 @@ impl Service {
                 events,
                 next_due_at,
                 records,
+                audit,
             })
             .await?;
         self.cache.invalidate_key(key.id);
@@ -466,8 +480,10 @@ impl Service {
             None,
         );
         let rec = crate::identity::policy_record(key.tenant_id, key.id, &key.policy)?;
+        note.key_version = Some(1);
+        let audit = self.change_event(caller, "CreateKey", note);
         let key = self
-            .commit_with(key, None, &versions, vec![vw], vec![ev], vec![rec])
+            .commit_with(key, None, &versions, vec![vw], vec![ev], vec![rec], audit)
             .await?;
         Ok(key_info(&key, &versions, vec![], now))
     }
@@ -660,8 +676,9 @@ impl Service {
             Some(format!("changed {}", changed.join(", "))),
         );
         let rev = key.revision;
+        let audit = self.change_event(caller, "UpdateKey", note);
         let key = self
-            .commit(key, Some(rev), &versions, vec![], vec![ev])
+            .commit(key, Some(rev), &versions, vec![], vec![ev], audit)
             .await?;
         self.info(&key, &versions).await
     }
@@ -721,13 +738,14 @@ impl Service {
             note.key(e.key.id);
             note.set("alias", alias.clone());
             self.authorize(caller, action, Some(&e.key))?;
+            let audit = self.change_event(caller, action, &mut note);
             if existing {
                 self.store
-                    .move_alias(caller.tenant(), &alias, e.key.id)
+                    .move_alias(caller.tenant(), &alias, e.key.id, &audit)
                     .await?;
             } else {
                 self.store
-                    .create_alias(caller.tenant(), &alias, e.key.id)
+                    .create_alias(caller.tenant(), &alias, e.key.id, &audit)
                     .await?;
             }
             self.cache.names.clear();
@@ -748,7 +766,10 @@ impl Service {
             validate_name("alias", &alias)?;
             note.set("alias", alias.clone());
             self.authorize(caller, "DeleteAlias", None)?;
-            self.store.delete_alias(caller.tenant(), &alias).await?;
+            let audit = self.change_event(caller, "DeleteAlias", &mut note);
+            self.store
+                .delete_alias(caller.tenant(), &alias, &audit)
+                .await?;
             self.cache.names.clear();
             Ok(())
         }
@@ -817,10 +838,11 @@ impl Service {
                 }
                 (None, Origin::Generated) => None,
             };
+            let audit = self.change_event(caller, "RotateKey", &mut note);
             let (key, versions) = self
-                .rotate_now(key, versions, material, &caller.actor(), "on demand")
+                .rotate_now(key, versions, material, &caller.actor(), "on demand", audit)
                 .await?;
-            note.set("key_version", key.primary_version);
+            note.key_version = Some(key.primary_version);
             self.info(&key, &versions).await
         }
         .await;
@@ -835,6 +857,7 @@ impl Service {
         material: Option<KeyMaterial>,
         actor: &str,
         reason: &str,
+        mut audit: Vec<AuditEvent>,
     ) -> Result<(Key, Vec<KeyVersion>)> {
         let now = self.now();
         let (state, _) = lifecycle::effective_state(&key, now);
@@ -875,8 +898,11 @@ impl Service {
             Some(reason.to_string()),
         );
         let rev = key.revision;
+        for a in &mut audit {
+            a.key_version = Some(n);
+        }
         let k = self
-            .commit(k, Some(rev), &versions, vec![vw], vec![ev])
+            .commit(k, Some(rev), &versions, vec![vw], vec![ev], audit)
             .await?;
         Ok((k, versions))
     }
@@ -890,10 +916,10 @@ impl Service {
         action: LifecycleAction,
         reason: Option<String>,
     ) -> Result<KeyInfo> {
-        let mut note = Note::default();
-        if let Some(v) = version {
-            note.set("key_version", v);
-        }
+        let mut note = Note {
+            key_version: version,
+            ..Default::default()
+        };
         let audit_action = action.audit_action();
         let r = self
             .lifecycle_inner(caller, reference, version, action, reason, &mut note)
@@ -938,8 +964,9 @@ impl Service {
         .await?;
         let (key, versions, changed, events) = (key.0, versions, key.1, key.2);
         let rev = key.revision;
+        let audit = self.change_event(caller, action.audit_action(), note);
         let key = self
-            .commit(key, Some(rev), &versions, changed, events)
+            .commit(key, Some(rev), &versions, changed, events, audit)
             .await?;
         self.info(&key, &versions).await
     }

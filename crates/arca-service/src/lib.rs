@@ -11,11 +11,12 @@ use std::time::Duration;
 
 pub use arca_core::access::Door;
 use arca_core::access::{CertInfo, Decision, RequestFacts};
+use arca_core::audit::AuditEvent;
 use arca_core::model::{Key, KeyVersion, Principal};
 use arca_core::names::KeyRef;
 use arca_core::{Error, Result};
 use arca_crypto::{CryptoProvider, KeyHandle, KeyMaterial, RootOfTrust};
-use arca_store::{AuditRecord, KeyStore};
+use arca_store::KeyStore;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -34,6 +35,7 @@ pub mod sessions;
 pub use keys::LifecycleAction;
 mod ops;
 mod tasks;
+pub mod trail;
 
 pub use auth::IssuedToken;
 pub use cache::KeyEntry;
@@ -41,6 +43,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use identity::SYSTEM_TENANT;
 pub use limits::LimitsConfig;
 pub use sessions::JwtIssuer;
+
+/// Server-wide values sealed by the root key, re-wrapped when the root key rotates.
+pub(crate) const ROOT_WRAPPED_META: [&str; 2] = [sessions::SESSION_KEY_META, trail::AUDIT_KEY_META];
 
 /// Settings of the service (the `[service]` table of the configuration file).
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -205,16 +210,33 @@ impl Caller {
     pub fn tenant(&self) -> Uuid {
         self.principal.tenant_id
     }
+    /// Adds what the audit trail says of the caller beyond its principal.
+    pub(crate) fn annotate(&self, note: &mut Note) {
+        note.set("credential", self.credential.kind());
+        if let Some(a) = self.approval {
+            note.set("approval_id", a.to_string());
+        }
+    }
     /// The actor name written to history and audit.
     pub fn actor(&self) -> String {
         format!("{}:{}", self.principal.name, self.principal.id)
     }
 }
 
+/// On whose behalf a change is made, for its audit event.
+pub enum Actor<'a> {
+    Caller(&'a Caller),
+    /// The server itself (first start, background tasks), with the meta it records.
+    Server(&'a RequestMeta),
+}
+
 /// What an operation tells the audit trail beside its outcome.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Note {
     pub key_id: Option<Uuid>,
+    pub key_version: Option<u32>,
+    /// Set once the request's change was committed together with its event.
+    pub committed: bool,
     /// The tenant the record belongs to when there is no caller (the lifecycle task).
     pub tenant_id: Option<Uuid>,
     pub detail: serde_json::Map<String, serde_json::Value>,
@@ -240,6 +262,8 @@ pub struct Service {
     audit: audit::AuditWriter,
     limits: limits::Limits,
     session_key: RwLock<Option<Arc<sessions::SessionKey>>>,
+    /// The audit signing key while unsealed.
+    audit_signer: RwLock<Option<Arc<aws_lc_rs::signature::Ed25519KeyPair>>>,
     jwks: sessions::JwksCache,
     /// Shares submitted towards the current unseal (Shamir custody), in memory only.
     unseal_progress: std::sync::Mutex<Vec<arca_crypto::shamir::Share>>,
@@ -271,6 +295,7 @@ impl Service {
             cache,
             audit,
             session_key: RwLock::new(None),
+            audit_signer: RwLock::new(None),
             jwks: Default::default(),
             unseal_progress: std::sync::Mutex::new(Vec::new()),
             custody_root: std::sync::Mutex::new(None),
@@ -323,7 +348,86 @@ impl Service {
         self.audit.flush().await;
     }
 
-    /// Records the outcome of an operation and passes the result through.
+    /// The audit event of a request: who, from where, through which door, what, on which
+    /// key, and how it ended. Refusal messages are kept (they never hold secrets); an
+    /// internal error's message is not.
+    pub(crate) fn event(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        action: &str,
+        note: &Note,
+        outcome: std::result::Result<(), &Error>,
+    ) -> AuditEvent {
+        let mut detail = note.detail.clone();
+        let outcome = match outcome {
+            Ok(()) => "ok".to_string(),
+            Err(e) => {
+                let msg = match e {
+                    Error::Internal { .. } => "internal error".to_string(),
+                    other => other.to_string(),
+                };
+                detail.insert("error".into(), msg.into());
+                e.code().to_string()
+            }
+        };
+        let credential = detail
+            .remove("credential")
+            .and_then(|c| c.as_str().map(str::to_string));
+        AuditEvent {
+            at: self.now(),
+            request_id: meta.request_id.clone(),
+            tenant_id: principal.map(|p| p.tenant_id).or(note.tenant_id),
+            principal_id: principal.map(|p| p.id),
+            principal: principal.map(|p| p.name.clone()).unwrap_or_else(|| {
+                if meta.door == Door::System {
+                    "system"
+                } else {
+                    "anonymous"
+                }
+                .into()
+            }),
+            credential,
+            source: meta.source.clone(),
+            door: meta.door.as_str().to_string(),
+            operation: action.to_string(),
+            key_id: note.key_id,
+            key_version: note.key_version,
+            outcome,
+            detail,
+        }
+    }
+
+    /// The event of a change a caller is about to commit: handed to the store so that the
+    /// change and its event are one transaction. Marks the note, so that the request's
+    /// success is not recorded a second time.
+    pub(crate) fn change_event(
+        &self,
+        caller: &Caller,
+        action: &str,
+        note: &mut Note,
+    ) -> Vec<AuditEvent> {
+        note.committed = true;
+        let mut n = note.clone();
+        caller.annotate(&mut n);
+        vec![self.event(&caller.meta, Some(&caller.principal), action, &n, Ok(()))]
+    }
+
+    /// The event of a change made on behalf of `by` (a caller, or the server itself at
+    /// first start), with its own operation name: one request may make several changes.
+    pub(crate) fn event_by(&self, by: &Actor, action: &str, note: &Note) -> Vec<AuditEvent> {
+        match by {
+            Actor::Caller(c) => {
+                let mut n = note.clone();
+                c.annotate(&mut n);
+                vec![self.event(&c.meta, Some(&c.principal), action, &n, Ok(()))]
+            }
+            Actor::Server(meta) => vec![self.event(meta, None, action, note, Ok(()))],
+        }
+    }
+
+    /// Records the outcome of an operation and passes the result through. A success whose
+    /// change already carried its event (see [`Service::change_event`]) adds nothing.
     pub(crate) async fn finish<T>(
         &self,
         meta: &RequestMeta,
@@ -332,46 +436,17 @@ impl Service {
         note: Note,
         result: Result<T>,
     ) -> Result<T> {
-        let outcome = match &result {
-            Ok(_) => "ok".to_string(),
-            Err(e) => e.code().to_string(),
-        };
-        let mut detail = note.detail;
         if let Err(e) = &result {
-            let msg = match e {
-                Error::Internal { .. } => "internal error".to_string(),
-                other => other.to_string(),
-            };
-            detail.insert("error".into(), msg.into());
             if matches!(e, Error::Internal { .. } | Error::Unavailable { .. }) {
                 tracing::error!(request_id = %meta.request_id, action, error = %e, "operation failed");
             } else {
                 tracing::info!(request_id = %meta.request_id, action, code = e.code(), error = %e, "operation refused");
             }
+        } else if note.committed {
+            return result;
         }
-        self.audit
-            .record(AuditRecord {
-                at: self.now(),
-                request_id: meta.request_id.clone(),
-                tenant_id: principal.map(|p| p.tenant_id).or(note.tenant_id),
-                actor: principal
-                    .map(|p| format!("{}:{}", p.name, p.id))
-                    .unwrap_or_else(|| {
-                        if meta.door == Door::System {
-                            "system"
-                        } else {
-                            "anonymous"
-                        }
-                        .into()
-                    }),
-                source: meta.source.clone(),
-                door: meta.door.as_str().to_string(),
-                action: action.to_string(),
-                key_id: note.key_id,
-                outcome,
-                detail: serde_json::Value::Object(detail),
-            })
-            .await;
+        let ev = self.event(meta, principal, action, &note, result.as_ref().map(|_| ()));
+        self.audit.record(ev).await;
         result
     }
 
@@ -384,10 +459,7 @@ impl Service {
         result: Result<T>,
     ) -> Result<T> {
         let mut note = note;
-        note.set("credential", caller.credential.kind());
-        if let Some(a) = caller.approval {
-            note.set("approval_id", a.to_string());
-        }
+        caller.annotate(&mut note);
         self.finish(&caller.meta, Some(&caller.principal), action, note, result)
             .await
     }
@@ -574,17 +646,6 @@ impl Service {
             Err(e) => e,
             Ok(()) => Error::internal("refusal recorded as success"),
         }
-    }
-
-    /// Recent audit records of the caller's tenant, newest first.
-    pub async fn list_audit(&self, caller: &Caller, limit: u32) -> Result<Vec<AuditRecord>> {
-        let r = async {
-            self.authorize(caller, "ListAudit", None)?;
-            self.flush_audit().await;
-            self.store.list_audit(Some(caller.tenant()), limit).await
-        }
-        .await;
-        self.done(caller, "ListAudit", Note::default(), r).await
     }
 }
 

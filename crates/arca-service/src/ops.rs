@@ -96,7 +96,7 @@ impl Service {
     ) -> Result<Ready> {
         let v = pick_version(e, version)?;
         let verdict = lifecycle::check_use(&e.key, v, use_, op, self.now())?;
-        note.set("key_version", v.version);
+        note.key_version = Some(v.version);
         if verdict.compromised {
             note.set("key_compromised", true);
         }
@@ -786,7 +786,7 @@ impl Service {
                 });
             }
             let v = pick_version(&e, req.key_version)?;
-            note.set("key_version", v.version);
+            note.key_version = Some(v.version);
             let (state, _) = lifecycle::effective_state(&e.key, self.now());
             if e.key.archived || v.archived || state.is_destroyed() || v.state.is_destroyed() {
                 return Err(Error::WrongState {

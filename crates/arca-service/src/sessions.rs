@@ -256,8 +256,9 @@ impl Service {
                 revoked_at: None,
                 started_with: caller.credential.kind().into(),
             };
+            let audit = self.change_event(caller, "CreateSession", &mut note);
             self.store
-                .put_record(&session_record(sid, &doc, 1, now)?, None)
+                .put_record(&session_record(sid, &doc, 1, now)?, None, &audit)
                 .await?;
             self.session_tokens(&caller.principal, sid, &refresh, &doc, now)
                 .await
@@ -332,8 +333,15 @@ impl Service {
             {
                 // A spent refresh token came back: someone else may hold the live one.
                 doc.revoked_at = Some(now);
+                let mut n = Note {
+                    tenant_id: Some(doc.tenant_id),
+                    ..Default::default()
+                };
+                n.set("session_id", sid.to_string());
+                n.set("reason", "a spent refresh token was presented again");
+                let audit = vec![self.event(&meta, None, "RevokeSession", &n, Ok(()))];
                 self.store
-                    .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev))
+                    .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev), &audit)
                     .await?;
                 self.cache.sessions.remove(&sid);
                 note.set("reuse_detected", true);
@@ -349,8 +357,12 @@ impl Service {
             self.check_active(&p).await?;
             let next = self.new_refresh_token(sid)?;
             doc.refresh_hash = hash_hex(&next);
+            let mut n = note.clone();
+            n.set("credential", "refresh_token");
+            let audit = vec![self.event(&meta, Some(&p), "RefreshSession", &n, Ok(()))];
+            note.committed = true;
             self.store
-                .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev))
+                .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev), &audit)
                 .await
                 .map_err(|e| match e {
                     Error::Conflict { .. } => unauthenticated("the refresh token was already used"),
@@ -395,10 +407,12 @@ impl Service {
             let mut doc: SessionDoc = serde_json::from_value(rec.doc).map_err(internal)?;
             let now = self.now();
             doc.revoked_at.get_or_insert(now);
+            let audit = self.change_event(caller, "Logout", &mut note);
             self.store
                 .put_record(
                     &session_record(sid, &doc, rec.revision + 1, now)?,
                     Some(rec.revision),
+                    &audit,
                 )
                 .await?;
             self.cache.sessions.remove(&sid);

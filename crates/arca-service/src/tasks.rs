@@ -225,35 +225,54 @@ impl Service {
                 tracing::warn!(key = %key.id, "a key is due but nothing can be done; check its dates");
                 return Ok(false);
             }
-            self.commit(key, Some(rev), &versions, vec![], vec![])
+            self.commit(key, Some(rev), &versions, vec![], vec![], vec![])
                 .await?;
             return Ok(false);
         }
-        let n_events = events.len();
         let key = if !events.is_empty() || !writes.is_empty() {
-            self.commit(key, Some(expected), &versions, writes, events)
-                .await?
-        } else {
-            key
-        };
-        if n_events > 0 {
+            // The task's event goes with its change: one per transition it made.
             let mut note = Note::default();
             note.key(key.id);
             note.tenant_id = Some(key.tenant_id);
             note.set("state", key.state.as_str());
-            self.finish(&meta, None, "LifecycleTask", note, Ok(()))
+            let audit = events
+                .iter()
+                .map(|e| {
+                    let mut n = note.clone();
+                    n.key_version = e.version;
+                    n.set("transition", e.action.clone());
+                    self.event(&meta, None, "LifecycleTask", &n, Ok(()))
+                })
+                .collect();
+            let erased: Vec<u32> = writes
+                .iter()
+                .filter(|w| matches!(w.material, MaterialChange::Erase))
+                .map(|w| w.version.version)
+                .collect();
+            let receipts = self
+                .destruction_receipts_for(&key, &erased, destroyed, now)
                 .await?;
-        }
+            self.commit_with(
+                key,
+                Some(expected),
+                &versions,
+                writes,
+                events,
+                receipts,
+                audit,
+            )
+            .await?
+        } else {
+            key
+        };
         if rotate {
             let versions: Vec<KeyVersion> = self.store.get_versions(key.id).await?;
-            let (k, _) = self
-                .rotate_now(key, versions, None, SYSTEM, "automatic rotation")
-                .await?;
             let mut note = Note::default();
-            note.key(k.id);
-            note.tenant_id = Some(k.tenant_id);
-            note.set("key_version", k.primary_version);
-            self.finish(&meta, None, "RotateKey", note, Ok(())).await?;
+            note.key(key.id);
+            note.tenant_id = Some(key.tenant_id);
+            let audit = vec![self.event(&meta, None, "RotateKey", &note, Ok(()))];
+            self.rotate_now(key, versions, None, SYSTEM, "automatic rotation", audit)
+                .await?;
         }
         Ok(true)
     }

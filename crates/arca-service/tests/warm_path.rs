@@ -10,7 +10,10 @@ use arca_core::Result;
 use arca_crypto::SoftwareProvider;
 use arca_service::api::*;
 use arca_service::{Door, RequestMeta, Service, ServiceConfig, SystemClock};
-use arca_store::{ApiToken, AuditRecord, KeyFilter, KeyStore, KeyWrite, Record, SqliteStore};
+use arca_store::{
+    ApiToken, AuditEvent, AuditQuery, Checkpoint, KeyFilter, KeyStore, KeyWrite, Record,
+    SqliteStore, StoredEvent, UsageRow,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -48,14 +51,15 @@ impl KeyStore for Counting {
         t: &[(Uuid, Vec<u8>)],
         m: &[(String, Vec<u8>)],
         e: (&str, &[u8]),
+        a: &[AuditEvent],
     ) -> Result<()> {
-        self.inner.replace_root_material(t, m, e).await
+        self.inner.replace_root_material(t, m, e, a).await
     }
     async fn tenant_keks(&self) -> Result<Vec<(Uuid, Vec<u8>)>> {
         self.inner.tenant_keks().await
     }
-    async fn create_tenant(&self, t: &Tenant, k: &[u8]) -> Result<()> {
-        self.inner.create_tenant(t, k).await
+    async fn create_tenant(&self, t: &Tenant, k: &[u8], au: &[AuditEvent]) -> Result<()> {
+        self.inner.create_tenant(t, k, au).await
     }
     async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>> {
         self.read();
@@ -65,15 +69,15 @@ impl KeyStore for Counting {
         self.read();
         self.inner.find_tenant_by_name(name).await
     }
-    async fn create_principal(&self, p: &Principal) -> Result<()> {
-        self.inner.create_principal(p).await
+    async fn create_principal(&self, p: &Principal, au: &[AuditEvent]) -> Result<()> {
+        self.inner.create_principal(p, au).await
     }
     async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
         self.read();
         self.inner.get_principal(id).await
     }
-    async fn update_tenant(&self, t: &Tenant) -> Result<()> {
-        self.inner.update_tenant(t).await
+    async fn update_tenant(&self, t: &Tenant, au: &[AuditEvent]) -> Result<()> {
+        self.inner.update_tenant(t, au).await
     }
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         self.read();
@@ -83,8 +87,8 @@ impl KeyStore for Counting {
         self.read();
         self.inner.find_principal(t, n).await
     }
-    async fn update_principal(&self, p: &Principal) -> Result<()> {
-        self.inner.update_principal(p).await
+    async fn update_principal(&self, p: &Principal, au: &[AuditEvent]) -> Result<()> {
+        self.inner.update_principal(p, au).await
     }
     async fn list_principals(&self, t: Uuid) -> Result<Vec<Principal>> {
         self.read();
@@ -94,14 +98,20 @@ impl KeyStore for Counting {
         self.read();
         self.inner.list_tokens(t, p).await
     }
-    async fn revoke_token(&self, t: Uuid, id: &str, at: DateTime<Utc>) -> Result<bool> {
-        self.inner.revoke_token(t, id, at).await
+    async fn revoke_token(
+        &self,
+        t: Uuid,
+        id: &str,
+        at: DateTime<Utc>,
+        au: &[AuditEvent],
+    ) -> Result<bool> {
+        self.inner.revoke_token(t, id, at, au).await
     }
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
         self.inner.touch_token(id, at).await
     }
-    async fn put_record(&self, r: &Record, e: Option<i64>) -> Result<()> {
-        self.inner.put_record(r, e).await
+    async fn put_record(&self, r: &Record, e: Option<i64>, au: &[AuditEvent]) -> Result<()> {
+        self.inner.put_record(r, e, au).await
     }
     async fn get_record(&self, k: &str, id: &str) -> Result<Option<Record>> {
         self.read();
@@ -118,11 +128,11 @@ impl KeyStore for Counting {
         self.read();
         self.inner.list_records(k, t, p, a, l).await
     }
-    async fn delete_record(&self, k: &str, id: &str) -> Result<()> {
-        self.inner.delete_record(k, id).await
+    async fn delete_record(&self, k: &str, id: &str, au: &[AuditEvent]) -> Result<()> {
+        self.inner.delete_record(k, id, au).await
     }
-    async fn create_token(&self, t: &ApiToken) -> Result<()> {
-        self.inner.create_token(t).await
+    async fn create_token(&self, t: &ApiToken, au: &[AuditEvent]) -> Result<()> {
+        self.inner.create_token(t, au).await
     }
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>> {
         self.read();
@@ -158,25 +168,53 @@ impl KeyStore for Counting {
     async fn keys_due(&self, now: DateTime<Utc>, l: u32) -> Result<Vec<Key>> {
         self.inner.keys_due(now, l).await
     }
-    async fn create_alias(&self, t: Uuid, a: &str, k: Uuid) -> Result<()> {
-        self.inner.create_alias(t, a, k).await
+    async fn create_alias(&self, t: Uuid, a: &str, k: Uuid, au: &[AuditEvent]) -> Result<()> {
+        self.inner.create_alias(t, a, k, au).await
     }
-    async fn move_alias(&self, t: Uuid, a: &str, k: Uuid) -> Result<()> {
-        self.inner.move_alias(t, a, k).await
+    async fn move_alias(&self, t: Uuid, a: &str, k: Uuid, au: &[AuditEvent]) -> Result<()> {
+        self.inner.move_alias(t, a, k, au).await
     }
-    async fn delete_alias(&self, t: Uuid, a: &str) -> Result<()> {
-        self.inner.delete_alias(t, a).await
+    async fn delete_alias(&self, t: Uuid, a: &str, au: &[AuditEvent]) -> Result<()> {
+        self.inner.delete_alias(t, a, au).await
     }
     async fn list_aliases(&self, t: Uuid, k: Option<Uuid>) -> Result<Vec<(String, Uuid)>> {
         self.read();
         self.inner.list_aliases(t, k).await
     }
-    async fn append_audit(&self, r: &[AuditRecord]) -> Result<()> {
+    async fn append_audit(&self, r: &[AuditEvent]) -> Result<()> {
         self.inner.append_audit(r).await
     }
-    async fn list_audit(&self, t: Option<Uuid>, l: u32) -> Result<Vec<AuditRecord>> {
+    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>> {
+        self.inner.audit_head().await
+    }
+    async fn read_audit(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
         self.read();
-        self.inner.list_audit(t, l).await
+        self.inner.read_audit(after, limit).await
+    }
+    async fn search_audit(&self, q: &AuditQuery) -> Result<Vec<StoredEvent>> {
+        self.read();
+        self.inner.search_audit(q).await
+    }
+    async fn audit_usage(
+        &self,
+        t: Option<Uuid>,
+        k: Option<Uuid>,
+        f: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UsageRow>> {
+        self.read();
+        self.inner.audit_usage(t, k, f).await
+    }
+    async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()> {
+        self.inner.put_checkpoint(c).await
+    }
+    async fn list_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<Checkpoint>> {
+        self.inner.list_checkpoints(after, limit).await
+    }
+    async fn last_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        self.inner.last_checkpoint().await
+    }
+    async fn set_meta(&self, n: &str, v: &[u8]) -> Result<()> {
+        self.inner.set_meta(n, v).await
     }
 }
 

@@ -33,21 +33,27 @@ pub struct ApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-/// One audit record, as the service emits it for every request, allowed or refused.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AuditRecord {
-    pub at: DateTime<Utc>,
-    pub request_id: String,
-    pub tenant_id: Option<Uuid>,
-    pub actor: String,
-    pub source: String,
-    pub door: String,
-    pub action: String,
+pub use arca_core::audit::{AuditEvent, Checkpoint, StoredEvent, UsageRow};
+
+/// Filters for searching the audit trail; all present filters must match.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub tenant: Option<Uuid>,
+    /// Events at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Events before this time.
+    pub to: Option<DateTime<Utc>>,
     pub key_id: Option<Uuid>,
-    /// `ok`, or the error code of the refusal.
-    pub outcome: String,
-    /// Extra facts (never key material): the refusal message, `compromised: true`, ...
-    pub detail: serde_json::Value,
+    /// A principal's name or id.
+    pub principal: Option<String>,
+    pub operation: Option<String>,
+    /// `ok`, `refused` (anything but ok), or one error code.
+    pub outcome: Option<String>,
+    /// Paging: only events after (or, newest first, before) this sequence number.
+    pub after_seq: Option<u64>,
+    pub before_seq: Option<u64>,
+    pub newest_first: bool,
+    pub limit: u32,
 }
 
 /// A document of a kind the store does not need to understand: sessions, credential
@@ -96,6 +102,8 @@ pub struct KeyWrite {
     pub next_due_at: Option<DateTime<Utc>>,
     /// Records inserted in the same transaction (a new key policy version).
     pub records: Vec<Record>,
+    /// The audit events of this change, chained in the same transaction.
+    pub audit: Vec<AuditEvent>,
 }
 
 /// Filters for listing keys; all present filters must match.
@@ -131,39 +139,56 @@ pub trait KeyStore: Send + Sync + 'static {
         tenant_keks: &[(Uuid, Vec<u8>)],
         meta: &[(String, Vec<u8>)],
         expected_meta: (&str, &[u8]),
+        audit: &[AuditEvent],
     ) -> Result<()>;
     /// Every tenant's id and wrapped KEK (for root-key rotation).
     async fn tenant_keks(&self) -> Result<Vec<(Uuid, Vec<u8>)>>;
 
-    async fn create_tenant(&self, tenant: &Tenant, wrapped_kek: &[u8]) -> Result<()>;
+    async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        wrapped_kek: &[u8],
+        audit: &[AuditEvent],
+    ) -> Result<()>;
     /// A tenant and its wrapped KEK.
     async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>>;
     async fn find_tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
 
     /// Replaces a tenant's record (settings, disabled flag); the KEK is unchanged.
-    async fn update_tenant(&self, tenant: &Tenant) -> Result<()>;
+    async fn update_tenant(&self, tenant: &Tenant, audit: &[AuditEvent]) -> Result<()>;
     async fn list_tenants(&self) -> Result<Vec<Tenant>>;
 
     /// Creates a principal; conflicts with another of the same name in the tenant.
-    async fn create_principal(&self, p: &Principal) -> Result<()>;
+    async fn create_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()>;
     async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>>;
     async fn find_principal(&self, tenant: Uuid, name: &str) -> Result<Option<Principal>>;
-    async fn update_principal(&self, p: &Principal) -> Result<()>;
+    async fn update_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()>;
     /// Principals of a tenant in name order.
     async fn list_principals(&self, tenant: Uuid) -> Result<Vec<Principal>>;
 
-    async fn create_token(&self, t: &ApiToken) -> Result<()>;
+    async fn create_token(&self, t: &ApiToken, audit: &[AuditEvent]) -> Result<()>;
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>>;
     /// Tokens of a tenant, optionally of one principal, oldest first.
     async fn list_tokens(&self, tenant: Uuid, principal: Option<Uuid>) -> Result<Vec<ApiToken>>;
     /// Marks a token revoked (idempotent); false if there is no such token in the tenant.
-    async fn revoke_token(&self, tenant: Uuid, id: &str, at: DateTime<Utc>) -> Result<bool>;
+    async fn revoke_token(
+        &self,
+        tenant: Uuid,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<bool>;
     /// Records when a token was last used (best effort, throttled by the caller).
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
 
     /// Writes a record: `expected_revision` `None` inserts (conflict if the id exists),
     /// `Some(r)` replaces the record only if its stored revision is still `r`.
-    async fn put_record(&self, r: &Record, expected_revision: Option<i64>) -> Result<()>;
+    async fn put_record(
+        &self,
+        r: &Record,
+        expected_revision: Option<i64>,
+        audit: &[AuditEvent],
+    ) -> Result<()>;
     async fn get_record(&self, kind: &str, id: &str) -> Result<Option<Record>>;
     /// Records of a kind whose id starts with `prefix`, optionally of one tenant, in id
     /// order after `after`, at most `limit`.
@@ -175,7 +200,7 @@ pub trait KeyStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Record>>;
-    async fn delete_record(&self, kind: &str, id: &str) -> Result<()>;
+    async fn delete_record(&self, kind: &str, id: &str, audit: &[AuditEvent]) -> Result<()>;
 
     /// Applies a [`KeyWrite`] in one transaction. Inserting a key whose name is taken by a
     /// key or an alias of the tenant fails with a conflict, as does a stale revision.
@@ -199,15 +224,45 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn keys_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Key>>;
 
     /// Creates an alias; conflicts with an existing alias or key name of the tenant.
-    async fn create_alias(&self, tenant: Uuid, alias: &str, key_id: Uuid) -> Result<()>;
+    async fn create_alias(
+        &self,
+        tenant: Uuid,
+        alias: &str,
+        key_id: Uuid,
+        audit: &[AuditEvent],
+    ) -> Result<()>;
     /// Points an existing alias at another key; not found if it does not exist.
-    async fn move_alias(&self, tenant: Uuid, alias: &str, key_id: Uuid) -> Result<()>;
-    async fn delete_alias(&self, tenant: Uuid, alias: &str) -> Result<()>;
+    async fn move_alias(
+        &self,
+        tenant: Uuid,
+        alias: &str,
+        key_id: Uuid,
+        audit: &[AuditEvent],
+    ) -> Result<()>;
+    async fn delete_alias(&self, tenant: Uuid, alias: &str, audit: &[AuditEvent]) -> Result<()>;
     /// `(alias, key id)` pairs of a tenant, optionally of one key.
     async fn list_aliases(&self, tenant: Uuid, key_id: Option<Uuid>)
         -> Result<Vec<(String, Uuid)>>;
 
-    async fn append_audit(&self, records: &[AuditRecord]) -> Result<()>;
-    /// Audit records of a tenant (or all with `None`), newest first.
-    async fn list_audit(&self, tenant: Option<Uuid>, limit: u32) -> Result<Vec<AuditRecord>>;
+    /// Appends events to the hash chain in one transaction (the use of a key changes no
+    /// state, so its event goes here; a change's events go with the change).
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<()>;
+    /// The last event's sequence number and hash.
+    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>>;
+    /// Stored events after `after`, in order, as written (for verification and export).
+    async fn read_audit(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>>;
+    async fn search_audit(&self, q: &AuditQuery) -> Result<Vec<StoredEvent>>;
+    /// Successful uses per key, operation and principal, with the last use.
+    async fn audit_usage(
+        &self,
+        tenant: Option<Uuid>,
+        key_id: Option<Uuid>,
+        from: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UsageRow>>;
+    /// Stores a signed checkpoint; a second one for the same record is a conflict.
+    async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()>;
+    async fn list_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<Checkpoint>>;
+    async fn last_checkpoint(&self) -> Result<Option<Checkpoint>>;
+    /// Writes a server-wide value, replacing any (a sink's cursor).
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()>;
 }

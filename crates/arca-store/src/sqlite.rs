@@ -15,7 +15,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use uuid::Uuid;
 
-use crate::{ApiToken, AuditRecord, KeyFilter, KeyStore, KeyWrite, MaterialChange, Record};
+use arca_core::audit::{link, AuditEvent, Checkpoint, StoredEvent, GENESIS};
+
+use crate::{
+    ApiToken, AuditQuery, KeyFilter, KeyStore, KeyWrite, MaterialChange, Record, UsageRow,
+};
 
 /// Versioned migrations, applied in order, each once, recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -64,6 +68,20 @@ CREATE TABLE records (
     updated_at INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, id));
 CREATE INDEX records_tenant ON records(kind, tenant_id, id);
 CREATE INDEX api_tokens_principal ON api_tokens(tenant_id, principal_id);
+"#,
+    ),
+    (
+        3,
+        r#"
+ALTER TABLE audit_log RENAME TO audit_log_unchained;
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, tenant_id TEXT, principal_id TEXT,
+    principal TEXT NOT NULL, operation TEXT NOT NULL, key_id TEXT, outcome TEXT NOT NULL,
+    hash BLOB NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX audit_events_tenant ON audit_events(tenant_id, seq);
+CREATE INDEX audit_events_key ON audit_events(key_id, seq) WHERE key_id IS NOT NULL;
+CREATE INDEX audit_events_at ON audit_events(at);
+CREATE TABLE audit_checkpoints (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL);
 "#,
     ),
 ];
@@ -174,6 +192,15 @@ impl SqliteStore {
             .map_err(db_err)
     }
 
+    /// A write transaction that holds SQLite's write lock from its start, so that a read
+    /// inside it (a revision, the audit head) cannot be overtaken by another writer.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -230,6 +257,69 @@ where
     Ok(())
 }
 
+fn stored_event(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent> {
+    let seq: i64 = r.try_get("seq").map_err(db_err)?;
+    let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
+    Ok(StoredEvent {
+        seq: seq as u64,
+        // A stored hash of the wrong length is kept visibly wrong, for the verifier to name.
+        hash: hash.try_into().unwrap_or([0xff; 32]),
+        doc: r.try_get("doc").map_err(db_err)?,
+    })
+}
+
+/// The last record's position and hash.
+async fn head(conn: &mut sqlx::SqliteConnection) -> Result<Option<(u64, [u8; 32])>> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    row.map(|r| {
+        let seq: i64 = r.try_get("seq").map_err(db_err)?;
+        let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
+        Ok((seq as u64, hash.try_into().unwrap_or([0xff; 32])))
+    })
+    .transpose()
+}
+
+/// Appends events to the hash chain inside the caller's transaction, so that a change and
+/// its event commit together or not at all. The transaction holds SQLite's write lock
+/// (`BEGIN IMMEDIATE`), so no other writer can read the same head.
+async fn append_chain(conn: &mut sqlx::SqliteConnection, events: &[AuditEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (mut seq, mut prev) = head(conn).await?.unwrap_or((0, GENESIS));
+    for chunk in events.chunks(64) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 { "" } else { ", " });
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            seq += 1;
+            let s = link(seq, &prev, e);
+            prev = s.hash;
+            q = q
+                .bind(seq as i64)
+                .bind(ms(e.at))
+                .bind(e.tenant_id.map(|t| t.to_string()))
+                .bind(e.principal_id.map(|p| p.to_string()))
+                .bind(e.principal.clone())
+                .bind(e.operation.clone())
+                .bind(e.key_id.map(|k| k.to_string()))
+                .bind(e.outcome.clone())
+                .bind(s.hash.to_vec())
+                .bind(s.doc);
+        }
+        q.execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl KeyStore for SqliteStore {
     fn describe(&self) -> String {
@@ -269,6 +359,7 @@ impl KeyStore for SqliteStore {
         tenant_keks: &[(Uuid, Vec<u8>)],
         meta: &[(String, Vec<u8>)],
         expected_meta: (&str, &[u8]),
+        audit: &[AuditEvent],
     ) -> Result<()> {
         let mut tx = self
             .pool
@@ -306,6 +397,7 @@ impl KeyStore for SqliteStore {
                 .await
                 .map_err(db_err)?;
         }
+        append_chain(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -326,16 +418,23 @@ impl KeyStore for SqliteStore {
             .collect()
     }
 
-    async fn create_tenant(&self, t: &Tenant, wrapped_kek: &[u8]) -> Result<()> {
+    async fn create_tenant(
+        &self,
+        t: &Tenant,
+        wrapped_kek: &[u8],
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO tenants (id, name, doc, wrapped_kek) VALUES (?, ?, ?, ?)")
             .bind(t.id.to_string())
             .bind(&t.name)
             .bind(to_json(t)?)
             .bind(wrapped_kek)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(())
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>> {
@@ -359,18 +458,20 @@ impl KeyStore for SqliteStore {
         row.map(|r| doc(&r)).transpose()
     }
 
-    async fn update_tenant(&self, t: &Tenant) -> Result<()> {
+    async fn update_tenant(&self, t: &Tenant, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("UPDATE tenants SET name = ?, doc = ? WHERE id = ?")
             .bind(&t.name)
             .bind(to_json(t)?)
             .bind(t.id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         if r.rows_affected() != 1 {
             return Err(Error::not_found("tenant", t.id.to_string()));
         }
-        Ok(())
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
@@ -393,18 +494,20 @@ impl KeyStore for SqliteStore {
         row.map(|r| doc(&r)).transpose()
     }
 
-    async fn update_principal(&self, p: &Principal) -> Result<()> {
+    async fn update_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("UPDATE principals SET doc = ? WHERE id = ? AND tenant_id = ?")
             .bind(to_json(p)?)
             .bind(p.id.to_string())
             .bind(p.tenant_id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         if r.rows_affected() != 1 {
             return Err(Error::not_found("principal", p.id.to_string()));
         }
-        Ok(())
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn list_principals(&self, tenant: Uuid) -> Result<Vec<Principal>> {
@@ -431,15 +534,27 @@ impl KeyStore for SqliteStore {
             .collect()
     }
 
-    async fn revoke_token(&self, tenant: Uuid, id: &str, at: DateTime<Utc>) -> Result<bool> {
+    async fn revoke_token(
+        &self,
+        tenant: Uuid,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND tenant_id = ?")
             .bind(ms(at))
             .bind(id)
             .bind(tenant.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
@@ -452,9 +567,15 @@ impl KeyStore for SqliteStore {
         Ok(())
     }
 
-    async fn put_record(&self, r: &Record, expected_revision: Option<i64>) -> Result<()> {
+    async fn put_record(
+        &self,
+        r: &Record,
+        expected_revision: Option<i64>,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
         match expected_revision {
-            None => insert_record(&self.pool, r).await,
+            None => insert_record(&mut *tx, r).await?,
             Some(expected) => {
                 let done = sqlx::query("UPDATE records SET revision = ?, updated_at = ?, doc = ?, tenant_id = ? WHERE kind = ? AND id = ? AND revision = ?")
                     .bind(r.revision)
@@ -464,7 +585,7 @@ impl KeyStore for SqliteStore {
                     .bind(&r.kind)
                     .bind(&r.id)
                     .bind(expected)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
                 if done.rows_affected() != 1 {
@@ -473,9 +594,10 @@ impl KeyStore for SqliteStore {
                         r.kind, r.id
                     )));
                 }
-                Ok(())
             }
         }
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn get_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
@@ -515,23 +637,26 @@ impl KeyStore for SqliteStore {
             .collect()
     }
 
-    async fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
+    async fn delete_record(&self, kind: &str, id: &str, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM records WHERE kind = ? AND id = ?")
             .bind(kind)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(())
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
     }
 
-    async fn create_principal(&self, p: &Principal) -> Result<()> {
+    async fn create_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO principals (id, tenant_id, name, doc) VALUES (?, ?, ?, ?)")
             .bind(p.id.to_string())
             .bind(p.tenant_id.to_string())
             .bind(&p.name)
             .bind(to_json(p)?)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| match db_err(e) {
                 Error::Conflict { .. } => Error::conflict(format!(
@@ -540,7 +665,8 @@ impl KeyStore for SqliteStore {
                 )),
                 other => other,
             })?;
-        Ok(())
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
@@ -552,7 +678,8 @@ impl KeyStore for SqliteStore {
         row.map(|r| doc(&r)).transpose()
     }
 
-    async fn create_token(&self, t: &ApiToken) -> Result<()> {
+    async fn create_token(&self, t: &ApiToken, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO api_tokens (id, principal_id, tenant_id, name, hash, created_at, expires_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(&t.id)
             .bind(t.principal_id.to_string())
@@ -563,10 +690,11 @@ impl KeyStore for SqliteStore {
             .bind(t.expires_at.map(ms))
             .bind(t.revoked_at.map(ms))
             .bind(t.last_used_at.map(ms))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(())
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>> {
@@ -689,6 +817,7 @@ impl KeyStore for SqliteStore {
                 .await
                 .map_err(db_err)?;
         }
+        append_chain(&mut tx, &w.audit).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -806,7 +935,13 @@ impl KeyStore for SqliteStore {
         rows.iter().map(doc).collect()
     }
 
-    async fn create_alias(&self, tenant: Uuid, alias: &str, key_id: Uuid) -> Result<()> {
+    async fn create_alias(
+        &self,
+        tenant: Uuid,
+        alias: &str,
+        key_id: Uuid,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -836,34 +971,45 @@ impl KeyStore for SqliteStore {
                 )),
                 other => other,
             })?;
+        append_chain(&mut tx, audit).await?;
         tx.commit().await.map_err(db_err)
     }
 
-    async fn move_alias(&self, tenant: Uuid, alias: &str, key_id: Uuid) -> Result<()> {
+    async fn move_alias(
+        &self,
+        tenant: Uuid,
+        alias: &str,
+        key_id: Uuid,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("UPDATE aliases SET key_id = ? WHERE tenant_id = ? AND alias = ?")
             .bind(key_id.to_string())
             .bind(tenant.to_string())
             .bind(alias)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         if r.rows_affected() == 0 {
             return Err(Error::not_found("alias", alias));
         }
-        Ok(())
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
     }
 
-    async fn delete_alias(&self, tenant: Uuid, alias: &str) -> Result<()> {
+    async fn delete_alias(&self, tenant: Uuid, alias: &str, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.begin().await?;
         let r = sqlx::query("DELETE FROM aliases WHERE tenant_id = ? AND alias = ?")
             .bind(tenant.to_string())
             .bind(alias)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         if r.rows_affected() == 0 {
             return Err(Error::not_found("alias", alias));
         }
-        Ok(())
+        append_chain(&mut tx, audit).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn list_aliases(
@@ -895,62 +1041,141 @@ impl KeyStore for SqliteStore {
             .collect()
     }
 
-    async fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        if records.is_empty() {
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
+        if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        // Multi-row inserts: one statement per 100 records keeps the writer ahead of the hot path.
-        for chunk in records.chunks(100) {
-            let mut sql = String::from(
-                "INSERT INTO audit_log (at, tenant_id, action, key_id, outcome, doc) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 {
-                    "(?, ?, ?, ?, ?, ?)"
-                } else {
-                    ", (?, ?, ?, ?, ?, ?)"
-                });
-            }
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for r in chunk {
-                q = q
-                    .bind(ms(r.at))
-                    .bind(r.tenant_id.map(|t| t.to_string()))
-                    .bind(r.action.clone())
-                    .bind(r.key_id.map(|k| k.to_string()))
-                    .bind(r.outcome.clone())
-                    .bind(to_json(r)?);
-            }
-            q.execute(&mut *tx).await.map_err(db_err)?;
-        }
+        let mut tx = self.begin().await?;
+        append_chain(&mut tx, events).await?;
         tx.commit().await.map_err(db_err)
     }
 
-    async fn list_audit(&self, tenant: Option<Uuid>, limit: u32) -> Result<Vec<AuditRecord>> {
-        let rows = match tenant {
-            Some(t) => {
-                sqlx::query(
-                    "SELECT doc FROM audit_log WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
-                )
-                .bind(t.to_string())
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await
-            }
-            None => {
-                sqlx::query("SELECT doc FROM audit_log ORDER BY seq DESC LIMIT ?")
-                    .bind(limit as i64)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-        }
-        .map_err(db_err)?;
-        rows.iter().map(doc).collect()
+    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        head(&mut conn).await
+    }
+
+    async fn read_audit(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+        sqlx::query("SELECT seq, hash, doc FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(stored_event)
+            .collect()
+    }
+
+    async fn search_audit(&self, q: &AuditQuery) -> Result<Vec<StoredEvent>> {
+        let t = q.tenant.map(|t| t.to_string());
+        let k = q.key_id.map(|k| k.to_string());
+        let outcome_ok = q.outcome.as_deref().map(|o| o == "ok");
+        let outcome_code = q
+            .outcome
+            .as_deref()
+            .filter(|o| *o != "ok" && *o != "refused");
+        let sql = format!(
+            "SELECT seq, hash, doc FROM audit_events WHERE \
+             (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3) \
+             AND (?4 IS NULL OR key_id = ?4) AND (?5 IS NULL OR principal = ?5 OR principal_id = ?5) \
+             AND (?6 IS NULL OR operation = ?6) \
+             AND (?7 IS NULL OR (?7 = 1 AND outcome = 'ok') OR (?7 = 0 AND outcome <> 'ok')) \
+             AND (?8 IS NULL OR outcome = ?8) \
+             AND (?9 IS NULL OR seq > ?9) AND (?10 IS NULL OR seq < ?10) \
+             ORDER BY seq {} LIMIT ?11",
+            if q.newest_first { "DESC" } else { "ASC" }
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(t)
+            .bind(q.from.map(ms))
+            .bind(q.to.map(ms))
+            .bind(k)
+            .bind(q.principal.clone())
+            .bind(q.operation.clone())
+            .bind(outcome_ok)
+            .bind(outcome_code)
+            .bind(q.after_seq.map(|s| s as i64))
+            .bind(q.before_seq.map(|s| s as i64))
+            .bind(q.limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(stored_event)
+            .collect()
+    }
+
+    async fn audit_usage(
+        &self,
+        tenant: Option<Uuid>,
+        key_id: Option<Uuid>,
+        from: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UsageRow>> {
+        sqlx::query(
+            "SELECT key_id, operation, principal, COUNT(*) AS n, MAX(at) AS last_at FROM audit_events \
+             WHERE key_id IS NOT NULL AND outcome = 'ok' AND (?1 IS NULL OR tenant_id = ?1) \
+             AND (?2 IS NULL OR key_id = ?2) AND (?3 IS NULL OR at >= ?3) \
+             GROUP BY key_id, operation, principal ORDER BY key_id, operation, principal",
+        )
+        .bind(tenant.map(|t| t.to_string()))
+        .bind(key_id.map(|k| k.to_string()))
+        .bind(from.map(ms))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| {
+            let k: String = r.try_get("key_id").map_err(db_err)?;
+            Ok(UsageRow {
+                key_id: Uuid::parse_str(&k).map_err(|e| Error::internal(e.to_string()))?,
+                operation: r.try_get("operation").map_err(db_err)?,
+                principal: r.try_get("principal").map_err(db_err)?,
+                count: r.try_get::<i64, _>("n").map_err(db_err)? as u64,
+                last_at: from_ms(Some(r.try_get("last_at").map_err(db_err)?)).unwrap_or_default(),
+            })
+        })
+        .collect()
+    }
+
+    async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()> {
+        sqlx::query("INSERT INTO audit_checkpoints (seq, doc) VALUES (?, ?)")
+            .bind(c.seq as i64)
+            .bind(to_json(c)?)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<Checkpoint>> {
+        sqlx::query("SELECT doc FROM audit_checkpoints WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(doc)
+            .collect()
+    }
+
+    async fn last_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let row = sqlx::query("SELECT doc FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| doc(&r)).transpose()
+    }
+
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 }
 

@@ -1,20 +1,11 @@
-//! `arca health`, `arca whoami`, `arca audit` and `arca openapi`.
+//! `arca health`, `arca whoami` and `arca openapi`.
 
 use anyhow::Result;
-use clap::Args;
 use serde_json::{json, Value};
 
 use super::Ctx;
 use crate::client::ApiClient;
 use crate::output::{self, get, outln, print_json};
-
-/// Options of `arca audit`.
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    /// How many records, newest first (1-1000).
-    #[arg(long, default_value_t = 100)]
-    pub limit: u32,
-}
 
 /// `arca health`: liveness (`/healthz`) and readiness (`/readyz`); no token needed.
 pub async fn health(ctx: &Ctx) -> Result<()> {
@@ -51,46 +42,6 @@ pub async fn health(ctx: &Ctx) -> Result<()> {
     } else {
         anyhow::bail!("the server is not ready")
     }
-}
-
-/// `arca audit`: recent audit records of the caller's tenant.
-pub async fn audit(ctx: &Ctx, a: AuditArgs) -> Result<()> {
-    let v = ctx
-        .client()?
-        .get(&["v1", "audit"], &[("limit", a.limit.to_string())])
-        .await?
-        .value()?;
-    if ctx.json() {
-        print_json(&v);
-        return Ok(());
-    }
-    let mut t = output::table([
-        "AT",
-        "ACTOR",
-        "ACTION",
-        "KEY",
-        "OUTCOME",
-        "SOURCE",
-        "REQUEST ID",
-    ]);
-    for r in v
-        .get("records")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        t.add_row(vec![
-            get(r, "at"),
-            get(r, "actor"),
-            get(r, "action"),
-            get(r, "key_id"),
-            get(r, "outcome"),
-            format!("{} {}", get(r, "door"), get(r, "source")),
-            get(r, "request_id"),
-        ]);
-    }
-    output::show(&t);
-    Ok(())
 }
 
 /// `arca openapi`: the server's OpenAPI document (always JSON).

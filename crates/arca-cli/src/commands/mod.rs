@@ -13,6 +13,8 @@ use crate::profile::{Profile, ProfileFile};
 pub mod alias;
 /// `arca approval ...`.
 pub mod approval;
+/// `arca audit ...`.
+pub mod audit;
 /// `arca encrypt`, `decrypt`, `sign`, `verify`, `mac`, `kem`, `data-key`, `random`.
 pub mod crypto;
 /// `arca init`, `unseal`, `seal`, `status`.

@@ -1,0 +1,481 @@
+//! `arca audit ...`: search, tail, export, verify (offline), the usage report, the signing
+//! public key, checkpoints and destruction receipts.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use arca_core::audit::{DestructionReceipt, VerifyReport};
+use arca_service::trail;
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use super::{Ctx, KeyArg, NotValid};
+use crate::output::{self, get, outln, print_json};
+
+/// `arca audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Search events (your tenant; every tenant for auditors of the system tenant).
+    Search(SearchArgs),
+    /// Show the newest events, and with --follow keep showing new ones.
+    Tail(TailArgs),
+    /// Write the whole verifiable trail as JSON lines (events and signed checkpoints), for
+    /// `arca audit verify --file` and for SIEMs. Auditors of the system tenant.
+    Export(ExportArgs),
+    /// Verify the trail offline: every link and every checkpoint signature, from a data
+    /// directory or an export file. Names the first bad record; exit code 2 if any.
+    Verify(VerifyArgs),
+    /// Per key: last use and counts by operation and by principal.
+    Report(ReportArgs),
+    /// Print the audit signing public key (PEM); keep it to pin verification.
+    PublicKey,
+    /// Sign a checkpoint at the head of the trail now.
+    Checkpoint,
+    /// Print the signed destruction receipts of a key (JSON).
+    Receipts(KeyArg),
+    /// Check a destruction receipt (a JSON file holding one receipt or a list).
+    VerifyReceipt(VerifyReceiptArgs),
+}
+
+/// Filters of `arca audit search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Events at or after this RFC 3339 time.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Events before this RFC 3339 time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// A key id.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// A principal's name or id.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// An operation (`Encrypt`, `CreateKey`, ...).
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// `ok`, `refused` or an error code.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// A tenant id (auditors of the system tenant).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Oldest first, after this sequence number (paging).
+    #[arg(long)]
+    pub after: Option<u64>,
+    /// Newest first, before this sequence number (paging).
+    #[arg(long)]
+    pub before: Option<u64>,
+    /// How many (1-1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+/// Options of `arca audit tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// How many of the newest events to show first.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub lines: u32,
+    /// Keep polling for new events (every second) until interrupted.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// Options of `arca audit export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Options of `arca audit verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Verify an export file (`arca audit export` output).
+    #[arg(long, value_name = "FILE", conflicts_with = "data_dir")]
+    pub file: Option<PathBuf>,
+    /// Verify the store of a data directory, offline (the server may be running).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The trusted audit public key (PEM from `arca audit public-key`). Without it a data
+    /// directory is checked against the key stored in it, which proves less.
+    #[arg(long, value_name = "PEM")]
+    pub public_key: Option<PathBuf>,
+}
+
+/// Options of `arca audit report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// One key (id, name or alias).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Uses at or after this RFC 3339 time.
+    #[arg(long)]
+    pub from: Option<String>,
+}
+
+/// Options of `arca audit verify-receipt`.
+#[derive(Debug, Args)]
+pub struct VerifyReceiptArgs {
+    /// The receipt (JSON).
+    #[arg(value_name = "FILE")]
+    pub receipt: PathBuf,
+    /// The trusted audit public key (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub public_key: PathBuf,
+}
+
+/// Runs an `arca audit` subcommand.
+pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
+    match cmd {
+        AuditCommand::Search(a) => search(ctx, a).await,
+        AuditCommand::Tail(a) => tail(ctx, a).await,
+        AuditCommand::Export(a) => export(ctx, a).await,
+        AuditCommand::Verify(a) => verify(ctx, a).await,
+        AuditCommand::Report(a) => report(ctx, a).await,
+        AuditCommand::PublicKey => {
+            let b = ctx
+                .client()?
+                .get(&["v1", "audit", "public-key"], &[])
+                .await?;
+            print!("{}", b.text()?);
+            Ok(())
+        }
+        AuditCommand::Checkpoint => {
+            let v = ctx
+                .client()?
+                .post(&["v1", "audit", "checkpoint"], &serde_json::json!({}))
+                .await?
+                .value()?;
+            if ctx.json() {
+                print_json(&v);
+            } else if v.is_null() {
+                outln!("the head of the trail is already signed");
+            } else {
+                outln!(
+                    "signed checkpoint at record {} ({})",
+                    get(&v, "seq"),
+                    get(&v, "hash")
+                );
+            }
+            Ok(())
+        }
+        AuditCommand::Receipts(k) => {
+            let v = ctx
+                .client()?
+                .get(&["v1", "keys", &k.key, "receipts"], &[])
+                .await?
+                .value()?;
+            print_json(&v);
+            Ok(())
+        }
+        AuditCommand::VerifyReceipt(a) => verify_receipt(ctx, a),
+    }
+}
+
+fn table(ctx: &Ctx, events: &[Value]) {
+    if ctx.json() {
+        print_json(&Value::Array(events.to_vec()));
+        return;
+    }
+    let mut t = output::table([
+        "SEQ",
+        "AT",
+        "PRINCIPAL",
+        "OPERATION",
+        "KEY",
+        "OUTCOME",
+        "SOURCE",
+        "REQUEST ID",
+    ]);
+    for r in events {
+        let key = match r.get("key_version").and_then(Value::as_u64) {
+            Some(v) => format!("{} v{v}", get(r, "key_id")),
+            None => get(r, "key_id"),
+        };
+        t.add_row(vec![
+            get(r, "seq"),
+            get(r, "at"),
+            get(r, "principal"),
+            get(r, "operation"),
+            key,
+            get(r, "outcome"),
+            format!("{} {}", get(r, "door"), get(r, "source")),
+            get(r, "request_id"),
+        ]);
+    }
+    output::show(&t);
+}
+
+async fn search(ctx: &Ctx, a: SearchArgs) -> Result<()> {
+    let mut q: Vec<(&str, String)> = vec![("limit", a.limit.to_string())];
+    let opts = [
+        ("from", a.from),
+        ("to", a.to),
+        ("key", a.key),
+        ("principal", a.principal),
+        ("operation", a.operation),
+        ("outcome", a.outcome),
+        ("tenant", a.tenant),
+        ("after", a.after.map(|x| x.to_string())),
+        ("before", a.before.map(|x| x.to_string())),
+    ];
+    for (k, v) in opts {
+        if let Some(v) = v {
+            q.push((k, v));
+        }
+    }
+    let v = ctx.client()?.get(&["v1", "audit"], &q).await?.value()?;
+    let events = v["events"].as_array().cloned().unwrap_or_default();
+    table(ctx, &events);
+    if !ctx.json() {
+        if let Some(n) = v.get("next").and_then(Value::as_u64) {
+            let flag = if a.after.is_some() { "after" } else { "before" };
+            outln!("more: --{flag} {n}");
+        }
+    }
+    Ok(())
+}
+
+async fn tail(ctx: &Ctx, a: TailArgs) -> Result<()> {
+    let c = ctx.client()?;
+    let v = c
+        .get(
+            &["v1", "audit"],
+            &[("limit", a.lines.clamp(1, 1000).to_string())],
+        )
+        .await?
+        .value()?;
+    let mut events = v["events"].as_array().cloned().unwrap_or_default();
+    events.reverse();
+    let mut last = events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    table(ctx, &events);
+    if !a.follow {
+        return Ok(());
+    }
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let v = c
+            .get(
+                &["v1", "audit"],
+                &[("after", last.to_string()), ("limit", "1000".into())],
+            )
+            .await?
+            .value()?;
+        let events = v["events"].as_array().cloned().unwrap_or_default();
+        if let Some(s) = events.last().and_then(|e| e["seq"].as_u64()) {
+            last = s;
+            table(ctx, &events);
+        }
+    }
+}
+
+/// Events per export request.
+const PAGE: usize = 5000;
+
+async fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
+    let c = ctx.client()?;
+    let mut out: Box<dyn Write> = match &a.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut after = 0u64;
+    let mut n = 0u64;
+    loop {
+        let text = c
+            .get(
+                &["v1", "audit", "export"],
+                &[("after", after.to_string()), ("limit", PAGE.to_string())],
+            )
+            .await?
+            .text()?;
+        let mut last = None;
+        let mut in_page = 0;
+        for line in text.lines() {
+            if let Ok(arca_core::audit::ExportLine::Event(e)) =
+                arca_core::audit::parse_export_line(line)
+            {
+                last = Some(e.seq);
+                n += 1;
+                in_page += 1;
+            }
+            writeln!(out, "{line}")?;
+        }
+        // A short page is the tail: stop there, since every export request adds an
+        // event of its own.
+        match last {
+            Some(s) if in_page == PAGE => after = s,
+            _ => break,
+        }
+    }
+    out.flush()?;
+    if let Some(p) = &a.out {
+        eprintln!("exported {n} events to {}", p.display());
+    }
+    Ok(())
+}
+
+fn read_key(path: &PathBuf) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    trail::parse_public_key(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
+    let pinned = a.public_key.as_ref().map(read_key).transpose()?;
+    let (result, source) = match (&a.file, &a.data_dir) {
+        (Some(f), _) => {
+            let pk = pinned.context("--public-key is needed to verify an export file")?;
+            let file =
+                std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
+            (
+                trail::verify_export(std::io::BufReader::new(file).lines(), &pk),
+                f.display().to_string(),
+            )
+        }
+        (None, Some(dir)) => {
+            let db = dir.join("arca.db");
+            if !db.exists() {
+                bail!("{} has no store (arca.db)", dir.display());
+            }
+            let store = arca_store::SqliteStore::open(&db)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let pk = match pinned {
+                Some(p) => p,
+                None => {
+                    eprintln!("warning: no --public-key given; checking against the key stored in the data directory (pin it with `arca audit public-key`)");
+                    arca_store::KeyStore::get_meta(&store, trail::AUDIT_PUBLIC_KEY_META)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .context(
+                            "the store has no audit public key yet (the server was never unsealed)",
+                        )?
+                }
+            };
+            let r = trail::verify_store(&store, &pk)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store.close().await;
+            (r, db.display().to_string())
+        }
+        (None, None) => bail!("give --data-dir DIR or --file FILE"),
+    };
+    match result {
+        Ok(r) => {
+            show_report(ctx, &source, &r);
+            Ok(())
+        }
+        Err(b) => Err(NotValid(format!("audit trail {source} is NOT intact: {b}")).into()),
+    }
+}
+
+fn show_report(ctx: &Ctx, source: &str, r: &VerifyReport) {
+    if ctx.json() {
+        print_json(&serde_json::to_value(r).unwrap_or_default());
+        return;
+    }
+    outln!(
+        "audit trail {source} is intact: {} events ({}..{}), {} signed checkpoints, last signed record {}",
+        r.events,
+        r.first_seq,
+        r.last_seq,
+        r.checkpoints,
+        r.last_checkpoint_seq
+    );
+    if r.unsigned_tail > 0 {
+        outln!(
+            "note: the last {} events are linked but not yet covered by a signed checkpoint",
+            r.unsigned_tail
+        );
+    }
+}
+
+fn verify_receipt(ctx: &Ctx, a: VerifyReceiptArgs) -> Result<()> {
+    let pk = read_key(&a.public_key)?;
+    let text = std::fs::read_to_string(&a.receipt)
+        .with_context(|| format!("cannot read {}", a.receipt.display()))?;
+    let v: Value = serde_json::from_str(&text).context("the receipt file is not JSON")?;
+    let list: Vec<DestructionReceipt> = match v {
+        Value::Array(_) => serde_json::from_value(v),
+        other => serde_json::from_value(other).map(|r| vec![r]),
+    }
+    .context("the file holds no destruction receipt")?;
+    if list.is_empty() {
+        bail!("the file holds no destruction receipt");
+    }
+    for r in &list {
+        if let Err(e) = trail::verify_receipt(&pk, r) {
+            return Err(NotValid(format!(
+                "receipt for key {} version {} is NOT valid: {e}",
+                r.key_id, r.version
+            ))
+            .into());
+        }
+        if !ctx.json() {
+            outln!(
+                "valid: key {} ({}) version {} destroyed at {}, requested by {}{}",
+                r.key_id,
+                r.key_name,
+                r.version,
+                r.destroyed_at,
+                r.requested_by,
+                if r.approved_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(", approved by {}", r.approved_by.join(", "))
+                }
+            );
+        }
+    }
+    if ctx.json() {
+        print_json(&serde_json::json!({"valid": true, "receipts": list.len()}));
+    }
+    Ok(())
+}
+
+async fn report(ctx: &Ctx, a: ReportArgs) -> Result<()> {
+    let mut q = vec![];
+    if let Some(k) = a.key {
+        q.push(("key", k));
+    }
+    if let Some(f) = a.from {
+        q.push(("from", f));
+    }
+    let v = ctx
+        .client()?
+        .get(&["v1", "audit", "usage"], &q)
+        .await?
+        .value()?;
+    if ctx.json() {
+        print_json(&v);
+        return Ok(());
+    }
+    let mut t = output::table(["KEY", "LAST USED", "TOTAL", "BY OPERATION", "BY PRINCIPAL"]);
+    let fmt = |m: &Value| {
+        m.as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    for k in v["keys"].as_array().cloned().unwrap_or_default() {
+        t.add_row(vec![
+            get(&k, "key_id"),
+            get(&k, "last_used_at"),
+            get(&k, "total"),
+            fmt(&k["by_operation"]),
+            fmt(&k["by_principal"]),
+        ]);
+    }
+    output::show(&t);
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! REST routes of the audit trail: search, verifiable export, the usage report, the
+//! signing public key, checkpoints and destruction receipts. Thin: decode, call one service
+//! method, encode.
+
+use std::sync::Arc;
+
+use arca_core::audit::{Checkpoint, DestructionReceipt};
+use arca_core::Error;
+use arca_service::trail::{AuditPage, AuditSearch, UsageReport};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::rest::{ApiError, AppState, Authed, ErrorBody};
+use crate::rest_identity::query;
+
+type App = Arc<AppState>;
+
+fn parse<T: std::str::FromStr>(field: &str, v: &str, what: &str) -> Result<T, Error> {
+    v.parse()
+        .map_err(|_| Error::invalid(field, format!("{v:?} is not {what}")))
+}
+
+fn time(field: &str, v: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            Error::invalid(
+                field,
+                format!("{v:?} is not an RFC 3339 time (2026-11-26T10:00:00Z)"),
+            )
+        })
+}
+
+/// Searches the trail, newest first unless `order=asc` or `after` is given. Auditors see
+/// their tenant; auditors of the system tenant see every tenant (`tenant=` narrows).
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditSearch),
+    responses((status = 200, body = AuditPage), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn search(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<AuditPage>, Response> {
+    let known = [
+        "from",
+        "to",
+        "key",
+        "principal",
+        "operation",
+        "outcome",
+        "after",
+        "before",
+        "order",
+        "limit",
+        "tenant",
+    ];
+    let pairs = query(&app, &caller, "ListAudit", q, &known).await?;
+    let mut s = AuditSearch::default();
+    let decoded = (|| -> Result<(), Error> {
+        for (k, v) in &pairs {
+            match k.as_str() {
+                "from" => s.from = Some(time(k, v)?),
+                "to" => s.to = Some(time(k, v)?),
+                "key" => s.key = Some(parse(k, v, "a key id")?),
+                "principal" => s.principal = Some(v.clone()),
+                "operation" => s.operation = Some(v.clone()),
+                "outcome" => s.outcome = Some(v.clone()),
+                "after" => s.after = Some(parse(k, v, "a sequence number")?),
+                "before" => s.before = Some(parse(k, v, "a sequence number")?),
+                "order" => s.order = Some(v.clone()),
+                "limit" => s.limit = Some(parse(k, v, "a number")?),
+                _ => s.tenant = Some(parse(k, v, "a tenant id")?),
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = decoded {
+        return Err(ApiError(
+            app.svc
+                .audit_refusal(&caller.meta, Some(&caller.principal), "ListAudit", e)
+                .await,
+        )
+        .into_response());
+    }
+    Ok(Json(
+        app.svc
+            .search_audit(&caller, s)
+            .await
+            .map_err(|e| ApiError(e).into_response())?,
+    ))
+}
+
+/// A page of the verifiable export (JSON lines: each event with its `hash`, each
+/// checkpoint as `{"checkpoint": ...}` after the event it covers). Page with `after=` the
+/// last `seq` received. Auditors of the system tenant only.
+#[utoipa::path(get, path = "/v1/audit/export", tag = "audit",
+    params(("after" = Option<u64>, Query, description = "last seq already received (default 0)"), ("limit" = Option<u32>, Query, description = "1-10000, default 5000")),
+    responses((status = 200, content_type = "application/x-ndjson", body = String), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn export(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Response, Response> {
+    let pairs = query(&app, &caller, "ExportAudit", q, &["after", "limit"]).await?;
+    let mut after = 0u64;
+    let mut limit = 5000u32;
+    for (k, v) in &pairs {
+        let r = match k.as_str() {
+            "after" => parse(k, v, "a sequence number").map(|x| after = x),
+            _ => parse(k, v, "a number").map(|x| limit = x),
+        };
+        if let Err(e) = r {
+            return Err(ApiError(
+                app.svc
+                    .audit_refusal(&caller.meta, Some(&caller.principal), "ExportAudit", e)
+                    .await,
+            )
+            .into_response());
+        }
+    }
+    let lines = app
+        .svc
+        .export_audit(&caller, after, limit)
+        .await
+        .map_err(|e| ApiError(e).into_response())?;
+    let mut body = lines.join("\n");
+    if !body.is_empty() {
+        body.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// Per key: last use and counts by operation and by principal (successful uses only).
+#[utoipa::path(get, path = "/v1/audit/usage", tag = "audit",
+    params(("key" = Option<String>, Query, description = "one key (id, name or alias)"), ("from" = Option<String>, Query, description = "RFC 3339: uses at or after")),
+    responses((status = 200, body = UsageReport), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn usage(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<UsageReport>, Response> {
+    let pairs = query(&app, &caller, "AuditUsageReport", q, &["key", "from"]).await?;
+    let mut key = None;
+    let mut from = None;
+    for (k, v) in &pairs {
+        if k == "key" {
+            key = Some(v.clone());
+        } else {
+            match time(k, v) {
+                Ok(t) => from = Some(t),
+                Err(e) => {
+                    return Err(ApiError(
+                        app.svc
+                            .audit_refusal(
+                                &caller.meta,
+                                Some(&caller.principal),
+                                "AuditUsageReport",
+                                e,
+                            )
+                            .await,
+                    )
+                    .into_response())
+                }
+            }
+        }
+    }
+    Ok(Json(
+        app.svc
+            .audit_usage(&caller, key.as_deref(), from)
+            .await
+            .map_err(|e| ApiError(e).into_response())?,
+    ))
+}
+
+/// The audit signing public key (PEM, Ed25519 SPKI) that verifies checkpoints and
+/// receipts. Pin it once; pass it to `arca audit verify --public-key`.
+#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+    responses((status = 200, content_type = "application/x-pem-file", body = String), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn public_key(
+    State(app): State<App>,
+    Authed(_caller): Authed,
+) -> Result<Response, ApiError> {
+    let raw = app.svc.audit_public_key().await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        arca_service::trail::public_key_pem(&raw),
+    )
+        .into_response())
+}
+
+/// Signs a checkpoint at the head of the trail now (also done on a timer and at
+/// shutdown). Returns it, or `null` when the head is already signed.
+#[utoipa::path(post, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, body = Option<Checkpoint>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn checkpoint(
+    State(app): State<App>,
+    Authed(caller): Authed,
+) -> Result<Json<Option<Checkpoint>>, ApiError> {
+    Ok(Json(app.svc.request_checkpoint(&caller).await?))
+}
+
+/// The signed destruction receipts of a key's destroyed versions.
+#[utoipa::path(get, path = "/v1/keys/{key}/receipts", tag = "audit", params(("key" = String, Path, description = "key id, name or alias")),
+    responses((status = 200, body = Vec<DestructionReceipt>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn receipts(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<DestructionReceipt>>, ApiError> {
+    Ok(Json(app.svc.destruction_receipts(&caller, &key).await?))
+}
+
+/// The audit routes.
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/v1/audit", get(search))
+        .route("/v1/audit/export", get(export))
+        .route("/v1/audit/usage", get(usage))
+        .route("/v1/audit/public-key", get(public_key))
+        .route("/v1/audit/checkpoint", post(checkpoint))
+        .route("/v1/keys/{key}/receipts", get(receipts))
+}

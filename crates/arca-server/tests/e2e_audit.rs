@@ -1,0 +1,426 @@
+//! The audit trail through the real server: events atomic with changes, search and
+//! paging, the usage report, signed checkpoints and export verification, destruction
+//! receipts, and the syslog (UDP and TCP) and file sinks against real listeners.
+
+mod common;
+
+use std::time::Duration;
+
+use arca_core::audit::DestructionReceipt;
+use arca_server::sinks::SinkConfig;
+use arca_service::trail;
+use common::TestServer;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn events(v: &Value) -> Vec<Value> {
+    v["events"].as_array().cloned().unwrap_or_default()
+}
+
+async fn public_key(s: &TestServer) -> Vec<u8> {
+    let r = s
+        .client
+        .get(format!("{}/v1/audit/public-key", s.url))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let pem = r.text().await.unwrap();
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    trail::parse_public_key(pem.as_bytes()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_leave_an_event_and_no_change_changes_leave_both() {
+    let s = TestServer::start().await;
+    let store = s.service().store().clone();
+    let count = |op, outcome| count(&s, op, outcome);
+    // Accepted: the key and its event, with who, how and from where.
+    let k = s.create(json!({"name": "a"})).await;
+    let id = k["id"].as_str().unwrap();
+    let all = trail::read_all(store.as_ref()).await.unwrap();
+    let ev = all
+        .iter()
+        .find(|e| e.operation == "CreateKey" && e.outcome == "ok")
+        .expect("CreateKey event");
+    assert_eq!(ev.key_id.unwrap().to_string(), id);
+    assert_eq!(ev.key_version, Some(1));
+    assert_eq!(ev.principal, "admin");
+    assert_eq!(ev.credential.as_deref(), Some("api_token"));
+    assert_eq!(ev.door, "rest");
+    assert!(ev.source.starts_with("127.0.0.1"), "{}", ev.source);
+    assert!(!ev.request_id.is_empty());
+
+    // Refused before any change: an event, no key.
+    let (st, _) = s.post("/v1/keys", json!({"name": "bad name!"})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(count("CreateKey", "invalid_input").await, 1);
+    // Refused by the store (the transaction rolled back): a conflict event and no "ok".
+    let (st, _) = s.post("/v1/keys", json!({"name": "a"})).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(count("CreateKey", "conflict").await, 1);
+    assert_eq!(count("CreateKey", "ok").await, 1);
+    let (st, _) = s
+        .post("/v1/aliases", json!({"alias": "a", "key": "a"}))
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(count("CreateAlias", "ok").await, 0);
+    assert_eq!(count("CreateAlias", "conflict").await, 1);
+    let (_, list) = s.get("/v1/keys").await;
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+
+    // Uses carry the version they used; never the plaintext.
+    s.encrypt("a", b"secret-plaintext-123").await;
+    s.service().flush_audit().await;
+    let all = trail::read_all(store.as_ref()).await.unwrap();
+    let enc = all.iter().rev().find(|e| e.operation == "Encrypt").unwrap();
+    assert_eq!(enc.key_version, Some(1));
+    let raw = std::fs::read(s.data_dir.join("arca.db")).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(!text.contains("secret-plaintext-123"));
+    assert!(!text.contains(&s.token));
+    s.shutdown().await;
+}
+
+/// How many stored events have this operation and outcome (after the queue is written).
+async fn count(s: &TestServer, op: &str, outcome: &str) -> usize {
+    s.service().flush_audit().await;
+    trail::read_all(s.service().store().as_ref())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.operation == op && e.outcome == outcome)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_paging_usage_report_and_export_verification() {
+    let s = TestServer::start().await;
+    s.create(json!({"name": "k1"})).await;
+    s.create(json!({"name": "k2"})).await;
+    let mut cts = vec![];
+    for i in 0..5 {
+        cts.push(s.encrypt("k1", format!("m{i}").as_bytes()).await.1["ciphertext"].clone());
+    }
+    for ct in cts.iter().take(2) {
+        assert_eq!(s.decrypt(ct).await.0, StatusCode::OK);
+    }
+    s.encrypt("k2", b"x").await;
+    assert_eq!(s.encrypt("missing", b"x").await.0, StatusCode::NOT_FOUND);
+
+    // Filters.
+    let (st, v) = s.get("/v1/audit?operation=Encrypt&outcome=ok").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(events(&v).len(), 6);
+    let (_, v) = s.get("/v1/audit?outcome=refused").await;
+    assert!(events(&v).iter().all(|e| e["outcome"] != "ok"));
+    assert!(events(&v).iter().any(|e| e["outcome"] == "not_found"));
+    let (_, k1) = s.get("/v1/keys/k1").await;
+    let k1_id = k1["id"].as_str().unwrap().to_string();
+    let (_, v) = s.get(&format!("/v1/audit?key={k1_id}")).await;
+    assert!(events(&v).iter().all(|e| e["key_id"] == k1_id.as_str()));
+    // create, five encrypts, two decrypts, and the describe just above.
+    assert_eq!(events(&v).len(), 1 + 5 + 2 + 1);
+    let (_, v) = s.get("/v1/audit?principal=admin&operation=Decrypt").await;
+    assert_eq!(events(&v).len(), 2);
+    let (_, v) = s
+        .get("/v1/audit?from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z")
+        .await;
+    assert!(events(&v).is_empty());
+
+    // Paging, newest first, and oldest first.
+    let (_, p1) = s.get("/v1/audit?limit=3").await;
+    let seqs: Vec<u64> = events(&p1)
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
+    let next = p1["next"].as_u64().unwrap();
+    let (_, p2) = s.get(&format!("/v1/audit?limit=3&before={next}")).await;
+    assert!(events(&p2)
+        .iter()
+        .all(|e| e["seq"].as_u64().unwrap() < next));
+    let (_, asc) = s.get("/v1/audit?after=0&limit=2").await;
+    let asc: Vec<u64> = events(&asc)
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    // The first records are the system tenant's (first start): not this tenant's view.
+    assert!(asc.len() == 2 && asc[0] < asc[1] && asc[0] > 1, "{asc:?}");
+
+    // Bad filters are refused by name.
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("from=yesterday", "from"),
+        ("key=nope", "key"),
+        ("order=up", "order"),
+        ("colour=red", "colour"),
+    ] {
+        let (st, v) = s.get(&format!("/v1/audit?{q}")).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {v}");
+        assert_eq!(v["error"]["field"], field, "{q}: {v}");
+    }
+    // A tenant auditor cannot reach into other tenants or the verifiable export.
+    let (st, _) = s
+        .get(&format!("/v1/audit?tenant={}", uuid::Uuid::nil()))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = s.get("/v1/audit/export").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // Usage report.
+    let (st, r) = s.get("/v1/audit/usage").await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let k1r = r["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == k1_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(k1r["by_operation"]["Encrypt"], 5);
+    assert_eq!(k1r["by_operation"]["Decrypt"], 2);
+    // Every successful operation on the key counts: create, describe and the uses.
+    assert_eq!(k1r["by_principal"]["admin"], 5 + 2 + 1 + 1);
+    assert!(k1r["last_used_at"].is_string());
+    let (_, r) = s.get("/v1/audit/usage?key=k2").await;
+    assert_eq!(r["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(r["keys"][0]["by_operation"]["Encrypt"], 1);
+
+    // A signed checkpoint, then the export (by an auditor of the system tenant) verifies
+    // against the pinned public key, and a flipped byte does not.
+    let pk = public_key(&s).await;
+    let (st, cp) = s.post("/v1/audit/checkpoint", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{cp}");
+    assert!(cp["seq"].as_u64().unwrap() > 10);
+    let op = s.operator();
+    let (st, p) = op
+        .post(
+            "/v1/principals",
+            json!({"name": "sys-auditor", "roles": ["auditor"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{p}");
+    let (st, t) = op
+        .post("/v1/principals/sys-auditor/tokens", json!({}))
+        .await;
+    assert!(st.is_success(), "{t}");
+    let auditor = s.with_token(t["token"].as_str().unwrap());
+    let mut lines = Vec::new();
+    let mut after = 0;
+    loop {
+        let r = auditor
+            .client
+            .get(format!("{}/v1/audit/export?after={after}&limit=7", s.url))
+            .bearer_auth(&auditor.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = r.text().await.unwrap();
+        let page: Vec<String> = body.lines().map(str::to_string).collect();
+        let seqs: Vec<u64> = page
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v["seq"].as_u64())
+            .collect();
+        lines.extend(page);
+        // A short page is the tail (each export request adds its own event after it).
+        match seqs.last() {
+            Some(l) if seqs.len() == 7 => after = *l,
+            _ => break,
+        }
+    }
+    assert!(lines.iter().any(|l| l.starts_with("{\"checkpoint\"")));
+    let report = trail::verify_export(lines.iter().cloned().map(Ok), &pk).unwrap();
+    assert!(
+        report.checkpoints >= 1
+            && report.events as usize + report.checkpoints as usize == lines.len()
+    );
+    // The other tenants' events are in it (the system tenant's own, at least).
+    let mut bad = lines.clone();
+    bad[4] = bad[4].replacen("\"ok\"", "\"ko\"", 1);
+    let brk = trail::verify_export(bad.into_iter().map(Ok), &pk).unwrap_err();
+    assert_eq!(brk.seq, 5, "{brk}");
+    // Another key's signature is refused.
+    let other = [7u8; 32];
+    assert!(trail::verify_export(lines.iter().cloned().map(Ok), &other).is_err());
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destruction_receipts_are_signed_and_checked() {
+    let s = TestServer::start().await;
+    s.create(json!({"name": "gone"})).await;
+    s.ok("/v1/keys/gone/rotate", json!({})).await;
+    s.ok(
+        "/v1/keys/gone/versions/1/deactivate",
+        json!({"reason": "SUPERSEDED"}),
+    )
+    .await;
+    s.ok(
+        "/v1/keys/gone/versions/1/schedule-destruction",
+        json!({"pending_window_days": 7}),
+    )
+    .await;
+    let (_, r) = s.get("/v1/keys/gone/receipts").await;
+    assert_eq!(r, json!([]));
+    s.advance(chrono::Duration::days(8)).await;
+    let (st, r) = s.get("/v1/keys/gone/receipts").await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let receipts: Vec<DestructionReceipt> = serde_json::from_value(r).unwrap();
+    assert_eq!(receipts.len(), 1);
+    let rc = &receipts[0];
+    assert_eq!(rc.version, 1);
+    assert_eq!(rc.key_name, "gone");
+    assert!(rc.requested_by.starts_with("admin:"), "{}", rc.requested_by);
+    let pk = public_key(&s).await;
+    trail::verify_receipt(&pk, rc).unwrap();
+    let mut forged = rc.clone();
+    forged.version = 2;
+    assert!(trail::verify_receipt(&pk, &forged).is_err());
+    let mut forged = rc.clone();
+    forged.requested_by = "someone-else".into();
+    assert!(trail::verify_receipt(&pk, &forged).is_err());
+    // The destruction itself is in the trail, as the server's own event.
+    let all = trail::read_all(s.service().store().as_ref()).await.unwrap();
+    assert!(all.iter().any(|e| e.operation == "LifecycleTask"
+        && e.principal == "system"
+        && e.key_version == Some(1)
+        && e.detail.get("transition").and_then(|t| t.as_str()) == Some("destroy")));
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_and_file_sinks_ship_every_event() {
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let udp_addr = udp.local_addr().unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp_addr = tcp.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trail.jsonl");
+    let cef = dir.path().join("trail.cef");
+    let (file2, cef2) = (file.clone(), cef.clone());
+    let s = TestServer::start_with(move |c| {
+        c.audit.sinks = vec![
+            SinkConfig {
+                name: "udp".into(),
+                kind: "syslog".into(),
+                path: None,
+                address: Some(udp_addr.to_string()),
+                transport: None,
+                format: None,
+            },
+            SinkConfig {
+                name: "tcp".into(),
+                kind: "syslog".into(),
+                path: None,
+                address: Some(tcp_addr.to_string()),
+                transport: Some("tcp".into()),
+                format: Some("cef".into()),
+            },
+            SinkConfig {
+                name: "file".into(),
+                kind: "file".into(),
+                path: Some(file2.clone()),
+                address: None,
+                transport: None,
+                format: None,
+            },
+            SinkConfig {
+                name: "cef".into(),
+                kind: "file".into(),
+                path: Some(cef2.clone()),
+                address: None,
+                transport: None,
+                format: Some("cef".into()),
+            },
+        ]
+    })
+    .await;
+    s.create(json!({"name": "shipped"})).await;
+    s.encrypt("shipped", b"x").await;
+    assert_eq!(s.encrypt("nope", b"x").await.0, StatusCode::NOT_FOUND);
+    s.service().flush_audit().await;
+    let head = s.service().store().audit_head().await.unwrap().unwrap().0;
+
+    // UDP: one RFC 5424 message per datagram, in chain order.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while got.len() < head as usize {
+        let n = tokio::time::timeout(Duration::from_secs(20), udp.recv(&mut buf))
+            .await
+            .expect("syslog datagrams within 20 s")
+            .unwrap();
+        got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+    }
+    let first = &got[0];
+    assert!(
+        first.starts_with("<110>1 ") || first.starts_with("<108>1 "),
+        "{first}"
+    );
+    assert!(first.contains("[arca@32473 seq=\"1\""), "{first}");
+    assert!(got
+        .iter()
+        .any(|m| m.contains(" CreateKey [arca@32473") && m.contains("outcome=\"ok\"")));
+    let refused = got
+        .iter()
+        .find(|m| m.contains("outcome=\"not_found\""))
+        .expect("the refusal is shipped");
+    assert!(
+        refused.starts_with("<108>1 "),
+        "warning severity: {refused}"
+    );
+
+    // TCP: octet-counted frames carrying CEF.
+    let (mut conn, _) = tokio::time::timeout(Duration::from_secs(20), tcp.accept())
+        .await
+        .expect("the TCP sink connects")
+        .unwrap();
+    let mut data = Vec::new();
+    let mut frames = Vec::new();
+    while frames.len() < head as usize {
+        let mut chunk = vec![0u8; 65536];
+        let n = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::io::AsyncReadExt::read(&mut conn, &mut chunk),
+        )
+        .await
+        .expect("frames within 20 s")
+        .unwrap();
+        assert!(n > 0, "the sink closed the connection");
+        data.extend_from_slice(&chunk[..n]);
+        // Parse complete "LEN SP MSG" frames.
+        while let Some(sp) = data.iter().position(|b| *b == b' ') {
+            let len: usize = std::str::from_utf8(&data[..sp]).unwrap().parse().unwrap();
+            if data.len() < sp + 1 + len {
+                break;
+            }
+            frames.push(String::from_utf8(data[sp + 1..sp + 1 + len].to_vec()).unwrap());
+            data.drain(..sp + 1 + len);
+        }
+    }
+    assert!(frames[0].contains("CEF:0|Arca|Arca KMS|"), "{}", frames[0]);
+    assert!(frames.iter().any(|f| f.contains("|Encrypt|Encrypt|")));
+
+    // The JSON file sink is the chain itself: it verifies as one (unsigned) trail.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.lines().count() >= head as usize {
+            let pk = public_key(&s).await;
+            let r = trail::verify_export(text.lines().map(|l| Ok(l.to_string())), &pk).unwrap();
+            assert!(r.events >= head);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "file sink is behind"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = std::fs::read_to_string(&cef).unwrap_or_default();
+    assert!(text.lines().all(|l| l.starts_with("CEF:0|")));
+    s.shutdown().await;
+}
