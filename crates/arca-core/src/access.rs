@@ -217,6 +217,7 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("EnableTenant", System),
         ("DeleteTenant", System),
         ("GetServerInfo", System),
+        ("ReadMetrics", System),
         ("Seal", System),
         ("ReshareRootKey", System),
         ("RotateRootKey", System),

@@ -26,6 +26,16 @@ pub struct Config {
     pub log: LogConfig,
     pub root: RootConfig,
     pub audit: AuditConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus endpoint (`GET /metrics`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` without a credential (for a scraper on a trusted network). By
+    /// default it needs a system operator's token, like Vault's.
+    pub unauthenticated: bool,
 }
 
 /// The audit trail: how often its head is signed, and where events are shipped.
@@ -189,12 +199,13 @@ impl Default for Config {
             log: LogConfig::default(),
             root: RootConfig::default(),
             audit: AuditConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
 
 const KNOWN: &[&str] = &[
-    "data_dir", "listen", "tls", "http", "service", "log", "root", "audit",
+    "data_dir", "listen", "tls", "http", "service", "log", "root", "audit", "metrics",
 ];
 
 impl Config {

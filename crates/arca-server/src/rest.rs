@@ -25,6 +25,8 @@ pub struct AppState {
     pub svc: Arc<Service>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Serve `/metrics` without a credential.
+    pub metrics_unauthenticated: bool,
 }
 
 type App = Arc<AppState>;
@@ -166,8 +168,17 @@ pub(crate) fn meta_of(parts: &Parts) -> RequestMeta {
             .map(|p| p.0.ip().to_string())
             .unwrap_or_else(|| "unknown".into()),
         door: Door::Rest,
+        started: parts
+            .extensions
+            .get::<Started>()
+            .map(|s| s.0)
+            .unwrap_or_else(Instant::now),
     }
 }
+
+/// When the request arrived (set by the frame middleware, read for the latency metric).
+#[derive(Clone, Copy)]
+struct Started(Instant);
 
 impl FromRequestParts<App> for Authed {
     type Rejection = ApiError;
@@ -997,6 +1008,35 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Prometheus metrics (text format 0.0.4): requests by door, operation and outcome with
+/// latency histograms, keys by state, cache hits and misses, audit backlog and unsigned
+/// tail, sealed. Needs a system operator's token unless `[metrics] unauthenticated`.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, content_type = "text/plain", body = String), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn metrics(State(app): State<App>, req: Request) -> Response {
+    let body = if app.metrics_unauthenticated {
+        app.svc.render_metrics().await
+    } else {
+        let (mut parts, _) = req.into_parts();
+        let caller = match Authed::from_request_parts(&mut parts, &app).await {
+            Ok(Authed(c)) => c,
+            Err(e) => return e.into_response(),
+        };
+        match app.svc.read_metrics(&caller).await {
+            Ok(b) => b,
+            Err(e) => return ApiError(e).into_response(),
+        }
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// Readiness: unsealed and the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
 async fn readyz(State(app): State<App>) -> Response {
@@ -1036,7 +1076,7 @@ impl utoipa::Modify for BearerAuth {
     info(title = "Arca KMS", description = "REST API of the Arca key management system. Binary fields are standard base64. Errors are {\"error\":{\"code\",\"message\",\"field\"}}."),
     paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
-        encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, healthz, readyz,
+        encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, healthz, readyz, metrics,
         sys_status, sys_unseal, sys_seal, sys_rekey,
         crate::rest_identity::token, crate::rest_identity::logout,
         crate::rest_identity::create_tenant, crate::rest_identity::list_tenants, crate::rest_identity::describe_tenant, crate::rest_identity::delete_tenant, crate::rest_identity::tenant_state,
@@ -1073,6 +1113,7 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(rid.clone()));
+    req.extensions_mut().insert(Started(started));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let peer = req
@@ -1113,7 +1154,8 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
                     .to_ascii_lowercase();
                 m == "*/*" || m == "application/*" || m == "application/json" || m.is_empty()
             });
-            if !ok {
+            // Scrapers ask for their own formats.
+            if !ok && path != "/metrics" {
                 break 'resp error_response(
                     StatusCode::NOT_ACCEPTABLE,
                     "not_acceptable",
@@ -1125,7 +1167,7 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
         if app.svc.is_sealed()
             && !matches!(
                 path.as_str(),
-                "/healthz" | "/readyz" | "/v1/sys/status" | "/v1/sys/unseal"
+                "/healthz" | "/readyz" | "/v1/sys/status" | "/v1/sys/unseal" | "/metrics"
             )
         {
             break 'resp ApiError(Error::Sealed).into_response();
@@ -1218,6 +1260,7 @@ pub fn router(state: App) -> Router {
         .route("/v1/aliases", get(list_aliases).post(create_alias))
         .route("/v1/aliases/{alias}", put(move_alias).delete(delete_alias))
         .route("/v1/whoami", get(whoami))
+        .route("/metrics", get(metrics))
         .route("/v1/sys/status", get(sys_status))
         .route("/v1/sys/unseal", post(sys_unseal))
         .route("/v1/sys/seal", post(sys_seal))

@@ -117,6 +117,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         svc: svc.clone(),
         max_body_bytes: cfg.http.max_body_bytes,
         request_timeout: Duration::from_secs(cfg.http.request_timeout_secs.max(1)),
+        metrics_unauthenticated: cfg.metrics.unauthenticated,
     }));
     let (tx, rx) = watch::channel(false);
     let accept = tokio::spawn(accept_loop(listener, TlsAcceptor::from(tls), app, rx));

@@ -424,3 +424,55 @@ async fn syslog_and_file_sinks_ship_every_event() {
     assert!(text.lines().all(|l| l.starts_with("CEF:0|")));
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_for_operators() {
+    let s = TestServer::start().await;
+    s.create(json!({"name": "m"})).await;
+    for _ in 0..3 {
+        s.encrypt("m", b"x").await;
+    }
+    assert_eq!(s.encrypt("nope", b"x").await.0, StatusCode::NOT_FOUND);
+    let scrape = |token: Option<String>| {
+        let c = s.client.clone();
+        let url = format!("{}/metrics", s.url);
+        async move {
+            let mut r = c.get(url).header("accept", "application/openmetrics-text");
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            let r = r.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(scrape(None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(scrape(Some(s.token.clone())).await.0, StatusCode::FORBIDDEN);
+    let (st, text) = scrape(Some(s.operator_token.clone())).await;
+    assert_eq!(st, StatusCode::OK, "{text}");
+    for want in [
+        "arca_requests_total{door=\"rest\",operation=\"Encrypt\",outcome=\"ok\"} 3",
+        "arca_requests_total{door=\"rest\",operation=\"Encrypt\",outcome=\"not_found\"} 1",
+        "arca_request_duration_seconds_bucket{le=",
+        "arca_keys{state=\"ACTIVE\"} 1",
+        "arca_sealed 0",
+        "arca_cache_hits_total{cache=\"keys\"}",
+        "arca_cache_misses_total{cache=\"keys\"}",
+        "arca_audit_backlog ",
+        "arca_audit_unsigned_events ",
+    ] {
+        assert!(text.contains(want), "no {want:?} in\n{text}");
+    }
+    s.shutdown().await;
+
+    // Published to a trusted scraper without a credential when configured so.
+    let s = TestServer::start_with(|c| c.metrics.unauthenticated = true).await;
+    let r = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("arca_sealed 0"));
+    s.shutdown().await;
+}

@@ -17,6 +17,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Msg>,
+    capacity: usize,
 }
 
 const BATCH: usize = 512;
@@ -51,7 +52,7 @@ impl AuditWriter {
                 }
             }
         });
-        AuditWriter { tx }
+        AuditWriter { tx, capacity }
     }
 
     /// Queues a record; waits only if the queue is full.
@@ -59,6 +60,11 @@ impl AuditWriter {
         if self.tx.send(Msg::Record(Box::new(r))).await.is_err() {
             tracing::error!("audit writer has stopped; record lost");
         }
+    }
+
+    /// Records queued and not yet taken by the writer.
+    pub fn backlog(&self) -> usize {
+        self.capacity.saturating_sub(self.tx.capacity())
     }
 
     /// Waits until every record queued before this call is stored.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use arca_core::model::{Key, KeyVersion, Principal, Tenant};
 use arca_crypto::KeyHandle;
 use arca_store::ApiToken;
+use prometheus_client::metrics::counter::Counter;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -44,6 +45,8 @@ pub struct Bounded<K, V> {
     map: Mutex<HashMap<K, (V, Instant)>>,
     capacity: usize,
     ttl: Duration,
+    /// Hit and miss counters (exported as metrics).
+    counters: Option<(Counter, Counter)>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
@@ -52,6 +55,23 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
             map: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
             ttl,
+            counters: None,
+        }
+    }
+
+    /// Counts hits and misses on these counters.
+    pub fn counted(mut self, counters: (Counter, Counter)) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
+    fn count(&self, hit: bool) {
+        if let Some((h, m)) = &self.counters {
+            if hit {
+                h.inc()
+            } else {
+                m.inc()
+            };
         }
     }
 
@@ -62,14 +82,17 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
     /// The value if present and fresh.
     pub fn get(&self, k: &K) -> Option<V> {
         let mut m = self.lock();
-        match m.get(k) {
+        let r = match m.get(k) {
             Some((v, at)) if at.elapsed() < self.ttl => Some(v.clone()),
             Some(_) => {
                 m.remove(k);
                 None
             }
             None => None,
-        }
+        };
+        drop(m);
+        self.count(r.is_some());
+        r
     }
 
     /// Inserts, evicting expired entries (or, if none, the oldest) when full.
@@ -125,15 +148,17 @@ pub struct Caches {
 }
 
 impl Caches {
-    pub fn new(capacity: usize, ttl: Duration) -> Self {
+    /// Caches whose hits and misses are counted in `metrics`.
+    pub fn new(capacity: usize, ttl: Duration, metrics: &crate::metrics::Metrics) -> Self {
+        let c = |name| metrics.cache_counters(name);
         Caches {
-            keys: Bounded::new(capacity, ttl),
-            names: Bounded::new(capacity, ttl),
-            keks: Bounded::new(1024, ttl),
-            tokens: Bounded::new(capacity, ttl),
-            tenants: Bounded::new(1024, ttl),
-            sessions: Bounded::new(capacity, ttl),
-            bindings: Bounded::new(capacity, ttl),
+            keys: Bounded::new(capacity, ttl).counted(c("keys")),
+            names: Bounded::new(capacity, ttl).counted(c("names")),
+            keks: Bounded::new(1024, ttl).counted(c("keks")),
+            tokens: Bounded::new(capacity, ttl).counted(c("tokens")),
+            tenants: Bounded::new(1024, ttl).counted(c("tenants")),
+            sessions: Bounded::new(capacity, ttl).counted(c("sessions")),
+            bindings: Bounded::new(capacity, ttl).counted(c("bindings")),
         }
     }
 

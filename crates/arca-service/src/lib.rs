@@ -31,6 +31,7 @@ pub mod custody;
 mod identity;
 pub(crate) mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod sessions;
 pub use keys::LifecycleAction;
 mod ops;
@@ -147,6 +148,8 @@ pub struct RequestMeta {
     pub door: Door,
     /// The verified client certificate of the connection, if the client sent one.
     pub client_cert: Option<Arc<CertInfo>>,
+    /// When the request arrived (for the latency metric).
+    pub started: std::time::Instant,
 }
 
 impl RequestMeta {
@@ -157,6 +160,7 @@ impl RequestMeta {
             source: source.into(),
             door,
             client_cert: None,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -262,6 +266,7 @@ pub struct Service {
     audit: audit::AuditWriter,
     limits: limits::Limits,
     session_key: RwLock<Option<Arc<sessions::SessionKey>>>,
+    metrics: metrics::Metrics,
     /// The audit signing key while unsealed.
     audit_signer: RwLock<Option<Arc<aws_lc_rs::signature::Ed25519KeyPair>>>,
     jwks: sessions::JwksCache,
@@ -280,9 +285,11 @@ impl Service {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
     ) -> Self {
+        let metrics = metrics::Metrics::new();
         let cache = cache::Caches::new(
             config.cache_capacity,
             Duration::from_secs(config.cache_ttl_secs),
+            &metrics,
         );
         let audit = audit::AuditWriter::start(store.clone(), 65_536);
         Service {
@@ -296,6 +303,7 @@ impl Service {
             audit,
             session_key: RwLock::new(None),
             audit_signer: RwLock::new(None),
+            metrics,
             jwks: Default::default(),
             unseal_progress: std::sync::Mutex::new(Vec::new()),
             custody_root: std::sync::Mutex::new(None),
@@ -341,6 +349,26 @@ impl Service {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .ok_or(Error::Sealed)
+    }
+
+    /// The metrics in the Prometheus text format, with the values read at scrape time:
+    /// sealed, audit backlog and unsigned tail, keys by state.
+    pub async fn render_metrics(&self) -> String {
+        let unsigned = async {
+            let head = self.store.audit_head().await?.map(|h| h.0).unwrap_or(0);
+            let signed = self
+                .store
+                .last_checkpoint()
+                .await?
+                .map(|c| c.seq)
+                .unwrap_or(0);
+            Ok::<_, Error>(head.saturating_sub(signed))
+        }
+        .await
+        .unwrap_or(0);
+        let keys = self.store.count_keys_by_state().await.unwrap_or_default();
+        self.metrics
+            .render(self.is_sealed(), self.audit.backlog(), unsigned, &keys)
     }
 
     /// Waits until all audit records queued so far are stored.
@@ -436,6 +464,15 @@ impl Service {
         note: Note,
         result: Result<T>,
     ) -> Result<T> {
+        self.metrics.request(
+            meta.door.as_str(),
+            action,
+            match &result {
+                Ok(_) => "ok",
+                Err(e) => e.code(),
+            },
+            meta.started.elapsed().as_secs_f64(),
+        );
         if let Err(e) = &result {
             if matches!(e, Error::Internal { .. } | Error::Unavailable { .. }) {
                 tracing::error!(request_id = %meta.request_id, action, error = %e, "operation failed");

@@ -580,6 +580,17 @@ impl Service {
         self.done(caller, "AuditUsageReport", note, r).await
     }
 
+    /// The Prometheus metrics, for a system operator (or anyone when the server is set to
+    /// publish them: see [`Service::render_metrics`]).
+    pub async fn read_metrics(&self, caller: &Caller) -> Result<String> {
+        let r = async {
+            self.authorize(caller, "ReadMetrics", None)?;
+            Ok(self.render_metrics().await)
+        }
+        .await;
+        self.done(caller, "ReadMetrics", Note::default(), r).await
+    }
+
     /// Forces a checkpoint now (auditors; also done on a timer and at shutdown).
     pub async fn request_checkpoint(&self, caller: &Caller) -> Result<Option<Checkpoint>> {
         let r = async {

@@ -165,6 +165,9 @@ impl KeyStore for Counting {
         self.read();
         self.inner.history(k).await
     }
+    async fn count_keys_by_state(&self) -> Result<Vec<(String, i64)>> {
+        self.inner.count_keys_by_state().await
+    }
     async fn keys_due(&self, now: DateTime<Utc>, l: u32) -> Result<Vec<Key>> {
         self.inner.keys_due(now, l).await
     }

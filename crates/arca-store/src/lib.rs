@@ -220,6 +220,8 @@ pub trait KeyStore: Send + Sync + 'static {
     /// The sealed material of a version, `None` once destroyed.
     async fn get_material(&self, key_id: Uuid, version: u32) -> Result<Option<Vec<u8>>>;
     async fn history(&self, key_id: Uuid) -> Result<Vec<KeyEvent>>;
+    /// How many keys (of all tenants) are in each state.
+    async fn count_keys_by_state(&self) -> Result<Vec<(String, i64)>>;
     /// Keys (of any tenant) whose next due time is at or before `now`.
     async fn keys_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Key>>;
 

@@ -935,6 +935,21 @@ impl KeyStore for SqliteStore {
         rows.iter().map(doc).collect()
     }
 
+    async fn count_keys_by_state(&self) -> Result<Vec<(String, i64)>> {
+        sqlx::query("SELECT state, COUNT(*) AS n FROM keys GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("state").map_err(db_err)?,
+                    r.try_get("n").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn create_alias(
         &self,
         tenant: Uuid,
