@@ -48,6 +48,9 @@ impl Running {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.accept).await;
         self.lifecycle.abort();
         self.checkpoints.abort();
+        self.service
+            .record_server_event("StopServer", Default::default())
+            .await;
         // Sign the head so that the trail ends on a checkpoint (a cut tail shows).
         if let Err(e) = self.service.checkpoint_audit().await {
             if !self.service.is_sealed() {
@@ -101,6 +104,16 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         (_, other) => anyhow::bail!("root.mode must be \"dev\" or \"hsm\", not {other:?}"),
     };
 
+    // The configuration in force is part of the record (it holds no secret: PINs and
+    // tokens are never in it), so a change between two starts shows in the trail.
+    let mut detail = serde_json::Map::new();
+    detail.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    detail.insert("custody".into(), stored_mode.clone().into());
+    detail.insert(
+        "config".into(),
+        serde_json::to_value(cfg).unwrap_or(serde_json::Value::Null),
+    );
+    svc.record_server_event("StartServer", detail).await;
     if !svc.is_sealed() {
         // Makes the audit signing key on a new data dir and vouches for what start wrote.
         svc.checkpoint_audit()

@@ -879,6 +879,41 @@ async fn quorum_approvals() {
         .any(|r| r["operation"] == "ScheduleKeyDestruction"
             && r["outcome"] == "ok"
             && r["detail"]["approval_id"] == id.as_str()));
+
+    // When the approved destruction falls due, its signed receipt names the requester and
+    // both approvers.
+    s.advance(chrono::Duration::days(31)).await;
+    let (st, r) = s.get("/v1/keys/k1/receipts").await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let receipts: Vec<arca_core::audit::DestructionReceipt> =
+        serde_json::from_value(r.clone()).unwrap();
+    assert_eq!(receipts.len(), 1, "{r}");
+    let rc = &receipts[0];
+    assert_eq!(
+        rc.approval_id.map(|a| a.to_string()).as_deref(),
+        Some(id.as_str())
+    );
+    assert!(rc.requested_by.starts_with("requester:"), "{r}");
+    let mut approvers = rc.approved_by.clone();
+    approvers.sort();
+    assert!(
+        approvers.len() == 2
+            && approvers[0].starts_with("alice:")
+            && approvers[1].starts_with("bob:"),
+        "{r}"
+    );
+    let pem = s
+        .client
+        .get(format!("{}/v1/audit/public-key", s.url))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let pk = arca_service::trail::parse_public_key(pem.as_bytes()).unwrap();
+    arca_service::trail::verify_receipt(&pk, rc).unwrap();
     s.shutdown().await;
 }
 

@@ -51,6 +51,14 @@ async fn refusals_leave_an_event_and_no_change_changes_leave_both() {
     assert_eq!(ev.door, "rest");
     assert!(ev.source.starts_with("127.0.0.1"), "{}", ev.source);
     assert!(!ev.request_id.is_empty());
+    // The start, with the configuration in force, is an event of the server itself.
+    let start = all
+        .iter()
+        .find(|e| e.operation == "StartServer")
+        .expect("StartServer event");
+    assert_eq!(start.principal, "system");
+    assert_eq!(start.door, "system");
+    assert_eq!(start.detail["config"]["listen"], "127.0.0.1:0");
 
     // Refused before any change: an event, no key.
     let (st, _) = s.post("/v1/keys", json!({"name": "bad name!"})).await;

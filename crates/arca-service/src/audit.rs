@@ -42,8 +42,21 @@ impl AuditWriter {
                     next = rx.try_recv().ok();
                 }
                 if !batch.is_empty() {
-                    if let Err(e) = store.append_audit(&batch).await {
-                        tracing::error!(error = %e, records = batch.len(), "audit records could not be stored");
+                    // A busy or briefly unreachable store gets a few more tries before the
+                    // batch is given up (and said so loudly).
+                    let mut delay = std::time::Duration::from_millis(20);
+                    for attempt in 1..=6 {
+                        match store.append_audit(&batch).await {
+                            Ok(()) => break,
+                            Err(e) if attempt == 6 => {
+                                tracing::error!(error = %e, records = batch.len(), "audit records could not be stored");
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, attempt, "audit records not stored yet; retrying");
+                                tokio::time::sleep(delay).await;
+                                delay *= 3;
+                            }
+                        }
                     }
                     batch.clear();
                 }

@@ -58,6 +58,9 @@ impl Service {
                         "another process created the root key at the same time",
                     ));
                 }
+                let mut d = serde_json::Map::new();
+                d.insert("custody".into(), "dev".into());
+                self.record_server_event("InitRootKey", d).await;
                 root
             }
         };

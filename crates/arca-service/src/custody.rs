@@ -239,6 +239,13 @@ impl Service {
         if first && !self.store.put_meta_if_absent(ROOT_MODE, b"hsm").await? {
             return Err(Error::conflict("another process initialised this store"));
         }
+        if first {
+            let mut d = serde_json::Map::new();
+            d.insert("custody".into(), "hsm".into());
+            d.insert("token_label".into(), s.token_label.clone().into());
+            d.insert("key_label".into(), s.key_label.clone().into());
+            self.record_server_event("InitRootKey", d).await;
+        }
         self.unseal_with(Arc::new(root));
         Ok(())
     }
@@ -291,6 +298,17 @@ impl Service {
             shares = n,
             "initialised Shamir custody of the root key"
         );
+        let mut d = serde_json::Map::new();
+        d.insert("custody".into(), "shamir".into());
+        d.insert("threshold".into(), threshold.into());
+        d.insert(
+            "custodians".into(),
+            custodians
+                .iter()
+                .map(|c| serde_json::Value::from(c.name.clone()))
+                .collect(),
+        );
+        self.record_server_event("InitRootKey", d).await;
         Ok(issued)
     }
 

@@ -371,6 +371,20 @@ impl Service {
             .render(self.is_sealed(), self.audit.backlog(), unsigned, &keys)
     }
 
+    /// Records something the server did by itself (start with its configuration, stop).
+    pub async fn record_server_event(
+        &self,
+        operation: &str,
+        detail: serde_json::Map<String, serde_json::Value>,
+    ) {
+        let meta = RequestMeta::new(format!("server-{}", Uuid::now_v7()), "local", Door::System);
+        let note = Note {
+            detail,
+            ..Default::default()
+        };
+        let _ = self.finish(&meta, None, operation, note, Ok(())).await;
+    }
+
     /// Waits until all audit records queued so far are stored.
     pub async fn flush_audit(&self) {
         self.audit.flush().await;
