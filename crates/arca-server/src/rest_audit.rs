@@ -18,6 +18,16 @@ use crate::rest_identity::query;
 
 type App = Arc<AppState>;
 
+/// Audits a query parameter's refusal against the caller and turns it into the response.
+async fn refuse(app: &AppState, caller: &arca_service::Caller, action: &str, e: Error) -> Response {
+    ApiError(
+        app.svc
+            .audit_refusal(&caller.meta, Some(&caller.principal), action, e)
+            .await,
+    )
+    .into_response()
+}
+
 fn parse<T: std::str::FromStr>(field: &str, v: &str, what: &str) -> Result<T, Error> {
     v.parse()
         .map_err(|_| Error::invalid(field, format!("{v:?} is not {what}")))
@@ -77,12 +87,7 @@ pub async fn search(
         Ok(())
     })();
     if let Err(e) = decoded {
-        return Err(ApiError(
-            app.svc
-                .audit_refusal(&caller.meta, Some(&caller.principal), "ListAudit", e)
-                .await,
-        )
-        .into_response());
+        return Err(refuse(&app, &caller, "ListAudit", e).await);
     }
     Ok(Json(
         app.svc
@@ -112,12 +117,7 @@ pub async fn export(
             _ => parse(k, v, "a number").map(|x| limit = x),
         };
         if let Err(e) = r {
-            return Err(ApiError(
-                app.svc
-                    .audit_refusal(&caller.meta, Some(&caller.principal), "ExportAudit", e)
-                    .await,
-            )
-            .into_response());
+            return Err(refuse(&app, &caller, "ExportAudit", e).await);
         }
     }
     let lines = app
@@ -150,19 +150,7 @@ pub async fn usage(
         } else {
             match time(k, v) {
                 Ok(t) => from = Some(t),
-                Err(e) => {
-                    return Err(ApiError(
-                        app.svc
-                            .audit_refusal(
-                                &caller.meta,
-                                Some(&caller.principal),
-                                "AuditUsageReport",
-                                e,
-                            )
-                            .await,
-                    )
-                    .into_response())
-                }
+                Err(e) => return Err(refuse(&app, &caller, "AuditUsageReport", e).await),
             }
         }
     }
