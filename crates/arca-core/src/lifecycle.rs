@@ -262,6 +262,7 @@ mod tests {
             next_rotation_at: None,
             last_rotated_at: None,
             primary_version: 1,
+            protection_level: Default::default(),
             policy: Default::default(),
             revision: 1,
         }

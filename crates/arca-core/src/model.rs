@@ -394,6 +394,9 @@ pub struct Key {
     /// Who may do what with this key (versioned; see [`crate::access::decide`]).
     #[serde(default)]
     pub policy: crate::access::KeyPolicy,
+    /// Where the key's material lives and is used (GCP's protection levels).
+    #[serde(default)]
+    pub protection_level: ProtectionLevel,
     /// Optimistic-concurrency counter: bumped on every write, checked by the store.
     pub revision: i64,
 }
@@ -433,6 +436,26 @@ pub struct KeyEvent {
     pub from_state: Option<KeyState>,
     pub to_state: Option<KeyState>,
     pub reason: Option<String>,
+}
+
+/// Where a key's material lives and where its operations run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProtectionLevel {
+    /// Sealed by the tenant KEK in the store; used in the server's memory.
+    #[default]
+    Software,
+    /// Generated in the HSM, never leaves it; every operation runs in the token.
+    Hsm,
+}
+
+impl ProtectionLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtectionLevel::Software => "SOFTWARE",
+            ProtectionLevel::Hsm => "HSM",
+        }
+    }
 }
 
 /// Signature schemes, with AWS KMS's names.

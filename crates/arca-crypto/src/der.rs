@@ -27,6 +27,63 @@ fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The SubjectPublicKeyInfo prefix of a P-256 public key (id-ecPublicKey, prime256v1,
+/// BIT STRING of 66 bytes); the 65-byte uncompressed point follows.
+pub const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// The DER OID of prime256v1, as PKCS#11's CKA_EC_PARAMS wants it.
+pub const P256_OID: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+fn der_uint(be: &[u8]) -> Vec<u8> {
+    let mut v: Vec<u8> = be.iter().copied().skip_while(|b| *b == 0).collect();
+    if v.first().is_none_or(|b| b & 0x80 != 0) {
+        v.insert(0, 0);
+    }
+    tlv(0x02, &v)
+}
+
+/// An ECDSA signature as PKCS#11 returns it (`r || s`, each `n` bytes) in the DER form
+/// (`ECDSA-Sig-Value`) that software keys and AWS KMS return.
+pub fn ecdsa_raw_to_der(raw: &[u8]) -> Vec<u8> {
+    let (r, s) = raw.split_at(raw.len() / 2);
+    let mut body = der_uint(r);
+    body.extend_from_slice(&der_uint(s));
+    tlv(0x30, &body)
+}
+
+/// The other way: `ECDSA-Sig-Value` to `r || s` of `n` bytes each; `None` if malformed.
+pub fn ecdsa_der_to_raw(der: &[u8], n: usize) -> Option<Vec<u8>> {
+    fn take(b: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        if b.len() < 2 || b[0] != tag || b[1] & 0x80 != 0 {
+            return None;
+        }
+        let len = b[1] as usize;
+        let body = b.get(2..2 + len)?;
+        Some((body, &b[2 + len..]))
+    }
+    let (seq, rest) = take(der, 0x30)?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let (r, seq) = take(seq, 0x02)?;
+    let (s, seq) = take(seq, 0x02)?;
+    if !seq.is_empty() {
+        return None;
+    }
+    let mut out = vec![0u8; 2 * n];
+    for (i, int) in [r, s].into_iter().enumerate() {
+        let int: Vec<u8> = int.iter().copied().skip_while(|b| *b == 0).collect();
+        if int.len() > n {
+            return None;
+        }
+        out[(i + 1) * n - int.len()..(i + 1) * n].copy_from_slice(&int);
+    }
+    Some(out)
+}
+
 /// `SEQUENCE { SEQUENCE { OID }, BIT STRING { 0, ek } }`.
 pub fn mlkem_spki(spec: KeySpec, ek: &[u8]) -> Vec<u8> {
     let alg = tlv(0x30, &tlv(0x06, &mlkem_oid(spec)));
@@ -70,6 +127,18 @@ pub fn is_spki(der: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ecdsa_signature_forms_round_trip() {
+        let mut raw = vec![0u8; 64];
+        raw[0] = 0x80; // r needs a leading zero in DER
+        raw[40] = 0x01; // s has leading zeros to drop
+        raw[63] = 0x7f;
+        let der = ecdsa_raw_to_der(&raw);
+        assert_eq!(der[0], 0x30);
+        assert_eq!(ecdsa_der_to_raw(&der, 32).unwrap(), raw);
+        assert!(ecdsa_der_to_raw(&der[..der.len() - 1], 32).is_none());
+    }
 
     #[test]
     fn mlkem_spki_round_trip() {

@@ -7,8 +7,9 @@
 //! machine without the token therefore opens nothing.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use arca_core::model::{KeySpec, MessageType, SigningAlgorithm};
 use arca_core::{Error, Result};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::aead::GcmParams;
@@ -18,6 +19,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
+use crate::provider::KeyHandle;
 use crate::wrap::RootOfTrust;
 
 /// Marks a tenant KEK blob wrapped by an HSM root key (then the IV, then the ciphertext).
@@ -177,10 +179,26 @@ impl HsmRoot {
 
     /// The protection attributes of the root key, as the token reports them.
     pub fn key_protection(&self) -> Result<KeyProtection> {
+        self.protection_of(self.key)?
+            .ok_or_else(|| hsm_err("read key attributes", "not a key"))
+    }
+
+    /// The protection attributes of a private or secret key object (`None` for a public
+    /// key, which has no sensitivity).
+    fn protection_of(&self, h: ObjectHandle) -> Result<Option<KeyProtection>> {
         self.with_session(|s| {
+            let class = s
+                .get_attributes(h, &[AttributeType::Class])
+                .map_err(|e| hsm_err("read key attributes", e))?;
+            if class
+                .iter()
+                .any(|a| matches!(a, Attribute::Class(c) if *c == ObjectClass::PUBLIC_KEY))
+            {
+                return Ok(None);
+            }
             let attrs = s
                 .get_attributes(
-                    self.key,
+                    h,
                     &[
                         AttributeType::Token,
                         AttributeType::Sensitive,
@@ -207,8 +225,261 @@ impl HsmRoot {
                     _ => {}
                 }
             }
-            Ok(p)
+            Ok(Some(p))
         })
+    }
+}
+
+/// The specs a key of protection level `hsm` may have: the token generates and uses them.
+pub const HSM_KEY_SPECS: [KeySpec; 2] = [KeySpec::Aes256, KeySpec::EccNistP256];
+
+/// The refusal for what a token-held key cannot do.
+fn not_at_hsm_level(spec: KeySpec, what: &str) -> Error {
+    Error::Unprocessable {
+        field: None,
+        message: format!("a {spec} key cannot {what}: not supported at protection level HSM"),
+    }
+}
+
+impl HsmRoot {
+    fn find(&self, s: &Session, class: ObjectClass, label: &str) -> Result<ObjectHandle> {
+        let found = s
+            .find_objects(&[
+                Attribute::Class(class),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(|e| hsm_err("find a key", e))?;
+        match found.as_slice() {
+            [h] => Ok(*h),
+            [] => Err(Error::Unavailable {
+                message: format!("HSM: the token has no key labelled {label:?}"),
+            }),
+            _ => Err(Error::Unavailable {
+                message: format!("HSM: several keys labelled {label:?}; refusing to guess"),
+            }),
+        }
+    }
+
+    /// Generates a key of `spec` inside the token as persistent, sensitive, non-extractable
+    /// objects labelled `label`. Returns the public key (SPKI DER) of a key pair.
+    pub fn generate_key(&self, spec: KeySpec, label: &str) -> Result<Option<Vec<u8>>> {
+        let l = || Attribute::Label(label.as_bytes().to_vec());
+        self.with_session(|s| match spec {
+            KeySpec::Aes256 => {
+                s.generate_key(
+                    &Mechanism::AesKeyGen,
+                    &[
+                        Attribute::Class(ObjectClass::SECRET_KEY),
+                        Attribute::KeyType(KeyType::AES),
+                        Attribute::ValueLen(32.into()),
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Encrypt(true),
+                        Attribute::Decrypt(true),
+                        l(),
+                    ],
+                )
+                .map_err(|e| hsm_err("generate an AES key", e))?;
+                Ok(None)
+            }
+            KeySpec::EccNistP256 => {
+                let (public, _private) = s
+                    .generate_key_pair(
+                        &Mechanism::EccKeyPairGen,
+                        &[
+                            Attribute::Token(true),
+                            Attribute::Verify(true),
+                            Attribute::EcParams(crate::der::P256_OID.to_vec()),
+                            l(),
+                        ],
+                        &[
+                            Attribute::Token(true),
+                            Attribute::Private(true),
+                            Attribute::Sensitive(true),
+                            Attribute::Extractable(false),
+                            Attribute::Sign(true),
+                            l(),
+                        ],
+                    )
+                    .map_err(|e| hsm_err("generate an EC key pair", e))?;
+                let point = s
+                    .get_attributes(public, &[AttributeType::EcPoint])
+                    .map_err(|e| hsm_err("read the public key", e))?
+                    .into_iter()
+                    .find_map(|a| match a {
+                        Attribute::EcPoint(p) => Some(p),
+                        _ => None,
+                    })
+                    .ok_or_else(|| hsm_err("read the public key", "no CKA_EC_POINT"))?;
+                // CKA_EC_POINT is the DER OCTET STRING of the uncompressed point.
+                let raw = match point.as_slice() {
+                    [0x04, 65, rest @ ..] if rest.len() == 65 => rest.to_vec(),
+                    p if p.len() == 65 && p[0] == 0x04 => p.to_vec(),
+                    _ => return Err(hsm_err("read the public key", "unexpected EC point")),
+                };
+                let mut spki = crate::der::P256_SPKI_PREFIX.to_vec();
+                spki.extend_from_slice(&raw);
+                Ok(Some(spki))
+            }
+            other => Err(not_at_hsm_level(other, "be generated in the HSM")),
+        })
+    }
+
+    /// A handle on a key the token holds, for the same operations as a software key.
+    pub fn load_key(self: &Arc<Self>, spec: KeySpec, label: &str) -> Result<Arc<dyn KeyHandle>> {
+        let (secret, public) = self.with_session(|s| match spec {
+            KeySpec::Aes256 => Ok((self.find(s, ObjectClass::SECRET_KEY, label)?, None)),
+            KeySpec::EccNistP256 => Ok((
+                self.find(s, ObjectClass::PRIVATE_KEY, label)?,
+                Some(self.find(s, ObjectClass::PUBLIC_KEY, label)?),
+            )),
+            other => Err(not_at_hsm_level(other, "be used in the HSM")),
+        })?;
+        Ok(Arc::new(HsmKey {
+            hsm: self.clone(),
+            spec,
+            secret,
+            public,
+        }))
+    }
+
+    /// Destroys every object labelled `label` (a destroyed key version's material).
+    pub fn destroy_key(&self, label: &str) -> Result<usize> {
+        self.with_session(|s| {
+            let found = s
+                .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+                .map_err(|e| hsm_err("find a key", e))?;
+            for h in &found {
+                s.destroy_object(*h)
+                    .map_err(|e| hsm_err("destroy a key", e))?;
+            }
+            Ok(found.len())
+        })
+    }
+
+    /// The protection attributes of the objects labelled `label` (for checks and tests).
+    pub fn object_protection(&self, label: &str) -> Result<Vec<KeyProtection>> {
+        let handles = self.with_session(|s| {
+            s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+                .map_err(|e| hsm_err("find a key", e))
+        })?;
+        handles
+            .into_iter()
+            .filter_map(|h| self.protection_of(h).transpose())
+            .collect()
+    }
+}
+
+/// A key version held by the token.
+struct HsmKey {
+    hsm: Arc<HsmRoot>,
+    spec: KeySpec,
+    /// The secret or private key object.
+    secret: ObjectHandle,
+    /// The public key object of a pair.
+    public: Option<ObjectHandle>,
+}
+
+impl HsmKey {
+    /// The SHA-256 digest to sign: computed here for a raw message, checked for a digest.
+    fn digest(&self, alg: SigningAlgorithm, kind: MessageType, msg: &[u8]) -> Result<Vec<u8>> {
+        if alg != SigningAlgorithm::EcdsaSha256 {
+            return Err(not_at_hsm_level(self.spec, &format!("sign with {alg:?}")));
+        }
+        match kind {
+            MessageType::Raw => Ok(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, msg)
+                .as_ref()
+                .to_vec()),
+            MessageType::Digest if msg.len() == 32 => Ok(msg.to_vec()),
+            MessageType::Digest => Err(Error::invalid("message", "a SHA-256 digest is 32 bytes")),
+        }
+    }
+}
+
+impl KeyHandle for HsmKey {
+    fn spec(&self) -> KeySpec {
+        self.spec
+    }
+
+    fn aead_seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        if self.spec != KeySpec::Aes256 {
+            return Err(not_at_hsm_level(self.spec, "encrypt with AES-GCM"));
+        }
+        let mut iv = [0u8; IV_LEN];
+        aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::internal("rng"))?;
+        let ct = self.hsm.with_session(|s| {
+            let mut iv_param = iv;
+            let params = GcmParams::new(&mut iv_param, aad, 128.into())
+                .map_err(|e| hsm_err("GCM parameters", e))?;
+            s.encrypt(&Mechanism::AesGcm(params), self.secret, plaintext)
+                .map_err(|e| hsm_err("encrypt", e))
+        })?;
+        let mut out = Vec::with_capacity(IV_LEN + ct.len());
+        out.extend_from_slice(&iv);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    fn aead_open(&self, aad: &[u8], body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if self.spec != KeySpec::Aes256 {
+            return Err(not_at_hsm_level(self.spec, "decrypt with AES-GCM"));
+        }
+        if body.len() < IV_LEN + 16 {
+            return Err(Error::invalid("ciphertext", "too short"));
+        }
+        let (iv, ct) = body.split_at(IV_LEN);
+        self.hsm.with_session(|s| {
+            let mut iv = <[u8; IV_LEN]>::try_from(iv).map_err(|_| Error::internal("iv"))?;
+            let params = GcmParams::new(&mut iv, aad, 128.into())
+                .map_err(|e| hsm_err("GCM parameters", e))?;
+            s.decrypt(&Mechanism::AesGcm(params), self.secret, ct)
+                .map(Zeroizing::new)
+                .map_err(|_| Error::Unprocessable {
+                    field: Some("ciphertext".into()),
+                    message: "the ciphertext or its context does not verify".into(),
+                })
+        })
+    }
+
+    fn sign(&self, alg: SigningAlgorithm, kind: MessageType, msg: &[u8]) -> Result<Vec<u8>> {
+        if self.spec != KeySpec::EccNistP256 {
+            return Err(not_at_hsm_level(self.spec, "sign"));
+        }
+        let digest = self.digest(alg, kind, msg)?;
+        let raw = self.hsm.with_session(|s| {
+            s.sign(&Mechanism::Ecdsa, self.secret, &digest)
+                .map_err(|e| hsm_err("sign", e))
+        })?;
+        Ok(crate::der::ecdsa_raw_to_der(&raw))
+    }
+
+    fn verify(
+        &self,
+        alg: SigningAlgorithm,
+        kind: MessageType,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<bool> {
+        let Some(public) = self.public else {
+            return Err(not_at_hsm_level(self.spec, "verify signatures"));
+        };
+        let digest = self.digest(alg, kind, msg)?;
+        let Some(raw) = crate::der::ecdsa_der_to_raw(sig, 32) else {
+            return Ok(false);
+        };
+        self.hsm.with_session(
+            |s| match s.verify(&Mechanism::Ecdsa, public, &digest, &raw) {
+                Ok(()) => Ok(true),
+                Err(cryptoki::error::Error::Pkcs11(
+                    cryptoki::error::RvError::SignatureInvalid
+                    | cryptoki::error::RvError::SignatureLenRange,
+                    _,
+                )) => Ok(false),
+                Err(e) => Err(hsm_err("verify", e)),
+            },
+        )
     }
 }
 

@@ -5,53 +5,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
 use arca_service::ManualClock;
 use common::*;
 use serde_json::{json, Value};
-
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-
-fn softhsm(dir: &Path, label: &str) -> std::path::PathBuf {
-    assert!(
-        Path::new(MODULE).exists(),
-        "SoftHSM2 is not installed ({MODULE} missing): run scripts/test, which installs it"
-    );
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            label,
-            "--pin",
-            "4321",
-            "--so-pin",
-            "8765",
-        ])
-        .output()
-        .expect("softhsm2-util runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    conf
-}
 
 async fn call(
     client: &reqwest::Client,

@@ -11,7 +11,7 @@ use arca_core::access::{
 };
 use arca_core::model::{
     DeactivationReason, EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, MacAlgorithm,
-    MessageType, Origin, Principal, SigningAlgorithm,
+    MessageType, Origin, Principal, ProtectionLevel, SigningAlgorithm,
 };
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -157,6 +157,10 @@ pub struct CreateKeyRequest {
     /// The key's policy statements. Default: the tenant's `default_key_policy`.
     #[serde(default)]
     pub policy: Option<Vec<Statement>>,
+    /// `SOFTWARE` (default) or `HSM`: generated in the server's HSM and used only there
+    /// (AES_256 and ECC_NIST_P256; needs `root.mode = "hsm"`).
+    #[serde(default)]
+    pub protection_level: Option<ProtectionLevel>,
 }
 
 /// Changes a key's descriptive fields, schedule and dates. Absent fields stay as they are;

@@ -246,7 +246,9 @@ impl Service {
             d.insert("key_label".into(), s.key_label.clone().into());
             self.record_server_event("InitRootKey", d).await;
         }
-        self.unseal_with(Arc::new(root));
+        let root = Arc::new(root);
+        *self.hsm.write().unwrap_or_else(|e| e.into_inner()) = Some(root.clone());
+        self.unseal_with(root);
         Ok(())
     }
 

@@ -7,7 +7,9 @@ use arca_core::audit::AuditEvent;
 use arca_core::lifecycle::{
     self, Transition, DEFAULT_DESTRUCTION_WAIT_DAYS, DESTRUCTION_WAIT_DAYS,
 };
-use arca_core::model::{DeactivationReason, Key, KeyEvent, KeyState, KeyUsage, KeyVersion, Origin};
+use arca_core::model::{
+    DeactivationReason, Key, KeyEvent, KeyState, KeyUsage, KeyVersion, Origin, ProtectionLevel,
+};
 use arca_core::names::{normalize_alias, validate_description, validate_name, validate_tags};
 use arca_core::{Error, Result};
 use arca_crypto::KeyMaterial;
@@ -16,6 +18,45 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::api::*;
+
+/// What the sealed "material" of an HSM-held version starts with; the token label follows.
+pub(crate) const HSM_REF: &str = "hsm-ref-v1:";
+
+/// The token label of a key version held by the HSM.
+pub(crate) fn hsm_label(key: Uuid, version: u32) -> String {
+    format!("arca:{key}:v{version}")
+}
+
+/// What protection level HSM allows: the specs the token generates and uses, generated
+/// there (no import) and never extractable.
+fn check_hsm_key(spec: arca_core::model::KeySpec, imported: bool, extractable: bool) -> Result<()> {
+    if !arca_crypto::hsm::HSM_KEY_SPECS.contains(&spec) {
+        return Err(Error::unprocessable(
+            "spec",
+            format!(
+                "{spec} is not supported at protection level HSM (supported: {})",
+                arca_crypto::hsm::HSM_KEY_SPECS
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if imported {
+        return Err(Error::unprocessable(
+            "material",
+            "an HSM key is generated in the HSM; importing plaintext material is not supported at protection level HSM",
+        ));
+    }
+    if extractable {
+        return Err(Error::unprocessable(
+            "extractable",
+            "an HSM key never leaves the HSM; extractable is not supported at protection level HSM",
+        ));
+    }
+    Ok(())
+}
 use crate::{Caller, Note, Service};
 
 /// Longest serialized `meta` document.
@@ -125,7 +166,7 @@ pub(crate) fn key_info(
         usage: key.usage.clone(),
         origin: key.origin,
         extractable: key.extractable,
-        protection_level: "SOFTWARE".into(),
+        protection_level: key.protection_level.as_str().into(),
         tags: key.tags.clone(),
         meta: key.meta.clone(),
         state,
@@ -232,6 +273,25 @@ pub(crate) fn event(
 
 impl Service {
     /// Seals a version's material and builds its row.
+    /// Fresh material for version `n` of a key: generated in software, or in the HSM for a
+    /// key of protection level HSM (then the "material" is the token object's reference,
+    /// sealed like any material, and the secret never leaves the token).
+    pub(crate) fn generate_material(&self, key: &Key, n: u32) -> Result<KeyMaterial> {
+        match key.protection_level {
+            ProtectionLevel::Software => self.crypto.generate(key.spec),
+            ProtectionLevel::Hsm => {
+                let hsm = self.hsm()?;
+                let label = hsm_label(key.id, n);
+                let public_spki = hsm.generate_key(key.spec, &label)?;
+                Ok(KeyMaterial {
+                    secret: zeroize::Zeroizing::new(format!("{HSM_REF}{label}").into_bytes()),
+                    public_spki,
+                    public_only: false,
+                })
+            }
+        }
+    }
+
     pub(crate) async fn new_version(
         &self,
         key: &Key,
@@ -394,18 +454,24 @@ impl Service {
             None if req.pre_active => (KeyState::PreActive, None),
             None => (KeyState::Active, Some(now)),
         };
-        let material = match &req.material {
-            Some(m) => {
+        let protection = req.protection_level.unwrap_or_default();
+        if protection == ProtectionLevel::Hsm {
+            check_hsm_key(spec, req.material.is_some(), req.extractable)?;
+        }
+        let material = match (&req.material, protection) {
+            // Made in the token once the key has its id (the token object's label).
+            (_, ProtectionLevel::Hsm) => None,
+            (Some(m), _) => {
                 if !self.config.allow_plaintext_import {
                     return Err(Error::NotPermitted {
                         message: "this server does not accept plaintext key import (service.allow_plaintext_import = false)".into(),
                     });
                 }
-                self.crypto.import(spec, "material", m.expose())?
+                Some(self.crypto.import(spec, "material", m.expose())?)
             }
-            None => self.crypto.generate(spec)?,
+            (None, _) => Some(self.crypto.generate(spec)?),
         };
-        if material.public_only
+        if material.as_ref().is_some_and(|m| m.public_only)
             && usage.iter().any(|u| {
                 !matches!(
                     u,
@@ -450,6 +516,7 @@ impl Service {
             last_rotated_at: None,
             primary_version: 1,
             policy,
+            protection_level: protection,
             revision: 0,
         };
         validate_dates(&key)?;
@@ -463,6 +530,10 @@ impl Service {
                 "GENERATED"
             },
         );
+        let material = match material {
+            Some(m) => m,
+            None => self.generate_material(&key, 1)?,
+        };
         let vw = self.new_version(&key, 1, &material, now).await?;
         let versions = vec![vw.version.clone()];
         let ev = event(
@@ -481,6 +552,7 @@ impl Service {
         );
         let rec = crate::identity::policy_record(key.tenant_id, key.id, &key.policy)?;
         note.key_version = Some(1);
+        note.set("protection_level", protection.as_str());
         let audit = self.change_event(caller, "CreateKey", note);
         let key = self
             .commit_with(key, None, &versions, vec![vw], vec![ev], vec![rec], audit)
@@ -873,11 +945,11 @@ impl Service {
                 }),
             });
         }
+        let n = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
         let material = match material {
             Some(m) => m,
-            None => self.crypto.generate(key.spec)?,
+            None => self.generate_material(&key, n)?,
         };
-        let n = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
         let vw = self.new_version(&key, n, &material, now).await?;
         versions.push(vw.version.clone());
         let mut k = key.clone();

@@ -267,6 +267,8 @@ pub struct Service {
     limits: limits::Limits,
     session_key: RwLock<Option<Arc<sessions::SessionKey>>>,
     metrics: metrics::Metrics,
+    /// The HSM, when the root of trust is one: it also holds keys of protection level HSM.
+    hsm: RwLock<Option<Arc<arca_crypto::hsm::HsmRoot>>>,
     /// The audit signing key while unsealed.
     audit_signer: RwLock<Option<Arc<aws_lc_rs::signature::Ed25519KeyPair>>>,
     jwks: sessions::JwksCache,
@@ -303,6 +305,7 @@ impl Service {
             audit,
             session_key: RwLock::new(None),
             audit_signer: RwLock::new(None),
+            hsm: RwLock::new(None),
             metrics,
             jwks: Default::default(),
             unseal_progress: std::sync::Mutex::new(Vec::new()),
@@ -341,6 +344,20 @@ impl Service {
 
     pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// The HSM that holds keys of protection level HSM.
+    pub(crate) fn hsm(&self) -> Result<Arc<arca_crypto::hsm::HsmRoot>> {
+        self.hsm
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                Error::unprocessable(
+                    "protection_level",
+                    "this server has no HSM (root.mode = \"hsm\"): protection level HSM is not available",
+                )
+            })
     }
 
     fn root(&self) -> Result<Arc<dyn RootOfTrust>> {
@@ -640,7 +657,17 @@ impl Service {
             return Ok(h.clone());
         }
         let m = self.load_material(&e.key, version).await?;
-        let h = self.crypto.load(e.key.spec, &m)?;
+        let h = match e.key.protection_level {
+            arca_core::model::ProtectionLevel::Software => self.crypto.load(e.key.spec, &m)?,
+            arca_core::model::ProtectionLevel::Hsm => {
+                let label = std::str::from_utf8(&m.secret)
+                    .ok()
+                    .and_then(|r| r.strip_prefix(keys::HSM_REF))
+                    .ok_or_else(|| Error::internal("an HSM key version without its reference"))?
+                    .to_string();
+                self.hsm()?.load_key(e.key.spec, &label)?
+            }
+        };
         e.handles
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -252,6 +252,15 @@ impl Service {
             let receipts = self
                 .destruction_receipts_for(&key, &erased, destroyed, now)
                 .await?;
+            // An HSM-held version is destroyed in the token first: if the token cannot be
+            // reached, nothing is committed and the next run tries again.
+            if key.protection_level == arca_core::model::ProtectionLevel::Hsm && !erased.is_empty()
+            {
+                let hsm = self.hsm()?;
+                for v in &erased {
+                    hsm.destroy_key(&crate::keys::hsm_label(key.id, *v))?;
+                }
+            }
             self.commit_with(
                 key,
                 Some(expected),

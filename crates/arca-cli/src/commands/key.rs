@@ -81,6 +81,10 @@ pub struct CreateArgs {
     /// Allow the material to be exported later (cannot be changed afterwards).
     #[arg(long)]
     pub extractable: bool,
+    /// Where the key lives: software (default) or hsm (generated in the server's HSM and
+    /// used only there; AES_256 and ECC_NIST_P256).
+    #[arg(long, value_name = "LEVEL", value_parser = ["software", "hsm"])]
+    pub protection_level: Option<String>,
     /// Create PRE_ACTIVE: usable only after `arca key activate`.
     #[arg(long)]
     pub pre_active: bool,
@@ -295,6 +299,8 @@ struct CreateKeyReq<'a> {
     usage: Option<Vec<String>>,
     #[serde(skip_serializing_if = "skip_false")]
     extractable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protection_level: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     tags: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -647,6 +653,7 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         spec: a.spec.as_deref().map(data::wire_name),
         usage: (!a.usage.is_empty()).then(|| a.usage.iter().map(|u| data::wire_name(u)).collect()),
         extractable: a.extractable,
+        protection_level: a.protection_level.as_deref().map(data::wire_name),
         tags: data::kv_map(&a.tags, "tag")?,
         meta: a.meta.as_ref(),
         activation_date: a.activation_date,

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arca_server::{Config, Running};
@@ -289,4 +290,47 @@ pub fn assert_error(
     if let Some(f) = field {
         assert_eq!(got.1["error"]["field"], f, "{}", got.1);
     }
+}
+
+/// The SoftHSM2 PKCS#11 module (Debian `softhsm2`).
+pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A throw-away SoftHSM2 token labelled `label` (user PIN 4321) under `dir`; returns the
+/// configuration file to put in `SOFTHSM2_CONF`. Fails loudly when SoftHSM2 is missing.
+pub fn softhsm(dir: &Path, label: &str) -> std::path::PathBuf {
+    assert!(
+        Path::new(MODULE).exists(),
+        "SoftHSM2 is not installed ({MODULE} missing): run scripts/test, which installs it"
+    );
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--pin",
+            "4321",
+            "--so-pin",
+            "8765",
+        ])
+        .output()
+        .expect("softhsm2-util runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    conf
 }
