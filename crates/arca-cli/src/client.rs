@@ -342,6 +342,58 @@ impl ApiClient {
         self.send_json(Method::PUT, segments, body).await
     }
 
+    /// `POST` with an empty JSON body, streaming a large binary answer into `out`;
+    /// `progress(received, total)` follows it. Returns the bytes received.
+    pub async fn download(
+        &self,
+        segments: &[&str],
+        out: &mut dyn std::io::Write,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<u64> {
+        let url = self.url(segments);
+        let mut req = self
+            .http
+            .post(url)
+            .header(
+                ACCEPT,
+                HeaderValue::from_static("application/octet-stream, application/json"),
+            )
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body("{}");
+        if let Some(t) = &self.token {
+            let mut v = HeaderValue::from_str(&format!("Bearer {}", t.expose()))
+                .map_err(|_| anyhow!("the API token holds characters a header cannot carry"))?;
+            v.set_sensitive(true);
+            req = req.header(AUTHORIZATION, v);
+        }
+        let mut resp = req.send().await.map_err(|e| {
+            anyhow!(
+                "cannot reach the server at {}: {}",
+                self.base,
+                error_chain(&e)
+            )
+        })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(error_of(status, &body).into());
+        }
+        let total = resp.content_length();
+        let mut got = 0u64;
+        while let Some(chunk) = resp.chunk().await.context("the download was cut off")? {
+            out.write_all(&chunk).context("cannot write the file")?;
+            got += chunk.len() as u64;
+            progress(got, total);
+        }
+        if total.is_some_and(|t| t != got) {
+            bail!(
+                "the download was cut off ({got} of {} bytes)",
+                total.unwrap_or(0)
+            );
+        }
+        Ok(got)
+    }
+
     /// `DELETE`.
     pub async fn delete(&self, segments: &[&str]) -> Result<Body> {
         self.send(Method::DELETE, self.url(segments), None).await

@@ -199,6 +199,10 @@ enum Command {
     Logout,
     /// Show who the token belongs to: principal, tenant and roles.
     Whoami,
+    /// Write an encrypted backup of the whole store (system operators).
+    Backup(commands::custody::BackupArgs),
+    /// Check a backup and stage it in a new data directory (applied once unsealed).
+    Restore(commands::custody::RestoreArgs),
     /// The audit trail: search, tail, export, verify, usage report, receipts.
     Audit {
         #[command(subcommand)]
@@ -255,6 +259,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login(a) => commands::session::login(&ctx, a).await,
         Command::Logout => commands::session::logout(&ctx).await,
         Command::Whoami => commands::misc::whoami(&ctx).await,
+        Command::Backup(a) => commands::custody::backup(&ctx, a).await,
+        Command::Restore(a) => commands::custody::restore(&ctx, a).await,
         Command::Audit { cmd } => commands::audit::run(&ctx, cmd).await,
         Command::Openapi => commands::misc::openapi(&ctx).await,
         Command::Health => commands::misc::health(&ctx).await,

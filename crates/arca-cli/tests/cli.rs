@@ -1637,3 +1637,151 @@ fn audit_verify_survives_a_kill_and_names_each_tampered_record() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn backup_and_restore_with_the_cli() {
+    let s = Server::start();
+    s.ok(&["key", "create", "kept"]);
+    std::fs::write(s.path("pt"), b"keep me").unwrap();
+    s.ok(&[
+        "encrypt",
+        "kept",
+        "--in",
+        "pt",
+        "--out",
+        "ct",
+        "--context",
+        "a=b",
+    ]);
+    // Only a system operator takes a backup.
+    let denied = s.run(&["backup", "--out", "denied.arca"]);
+    assert_eq!(code(&denied), 1, "{}", stderr(&denied));
+    assert!(!s.path("denied.arca").exists(), "nothing left behind");
+    let out = s.ok_as("operator", &["backup", "--out", "b.arca"]);
+    assert!(out.contains("wrote backup"), "{out}");
+    assert_eq!(mode(&s.path("b.arca")) & 0o777, 0o600);
+
+    // A damaged file is refused with a clear message, and nothing is staged.
+    let mut bytes = std::fs::read(s.path("b.arca")).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(s.path("bad.arca"), &bytes).unwrap();
+    let bad = s.run(&[
+        "restore",
+        "--in",
+        "bad.arca",
+        "--data-dir",
+        "bad-dir",
+        "--unseal-key",
+        "data/unseal.key",
+    ]);
+    assert_eq!(code(&bad), 1);
+    assert!(
+        stderr(&bad).contains("checksum does not match"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(!s.path("bad-dir").join("arca.db").exists());
+    let whole = std::fs::read(s.path("b.arca")).unwrap();
+    std::fs::write(s.path("cut.arca"), &whole[..whole.len() - 100]).unwrap();
+    let cut = s.run(&[
+        "restore",
+        "--in",
+        "cut.arca",
+        "--data-dir",
+        "cut-dir",
+        "--unseal-key",
+        "data/unseal.key",
+    ]);
+    assert_eq!(code(&cut), 1);
+    assert!(stderr(&cut).contains("truncated"), "{}", stderr(&cut));
+    // Dev custody needs its unseal-key file.
+    let nokey = s.run(&["restore", "--in", "b.arca", "--data-dir", "nokey"]);
+    assert!(
+        stderr(&nokey).contains("--unseal-key"),
+        "{}",
+        stderr(&nokey)
+    );
+
+    // Staged into a new data directory, applied when a server starts on it: the old
+    // ciphertext decrypts with the old token.
+    let out = s.ok(&[
+        "restore",
+        "--in",
+        "b.arca",
+        "--data-dir",
+        "data2",
+        "--unseal-key",
+        "data/unseal.key",
+    ]);
+    assert!(out.contains("staged"), "{out}");
+    let again = s.run(&[
+        "restore",
+        "--in",
+        "b.arca",
+        "--data-dir",
+        "data2",
+        "--unseal-key",
+        "data/unseal.key",
+    ]);
+    assert!(
+        stderr(&again).contains("already holds a store"),
+        "{}",
+        stderr(&again)
+    );
+    std::fs::write(s.path("admin.token"), &s.token).unwrap();
+    let mut s = s;
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    drop(s);
+    // The new server runs on data2 (the profile file names the old server's port; the
+    // restored profile tokens are the same).
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    std::fs::rename(dir.path().join("data2"), dir.path().join("data")).unwrap();
+    std::fs::remove_file(dir.path().join("profile.toml")).unwrap();
+    let log = std::fs::File::create(dir.path().join("serve2.log")).unwrap();
+    let mut child = Command::new(BIN)
+        .env("ARCA_PROFILE_FILE", dir.path().join("profile.toml"))
+        .current_dir(dir.path())
+        .args(["serve", "--data-dir", "data", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("Arca is serving on ")
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "restored server did not start: {first:?} {}",
+                std::fs::read_to_string(dir.path().join("serve2.log")).unwrap_or_default()
+            )
+        });
+    let out = Command::new(BIN)
+        .env("ARCA_SERVER", url)
+        .env("ARCA_CA_CERT", dir.path().join("data/tls/ca.pem"))
+        .env("ARCA_TOKEN", token_of(&dir))
+        .env("ARCA_PROFILE_FILE", dir.path().join("none.toml"))
+        .current_dir(dir.path())
+        .args(["decrypt", "--in", "ct", "--out", "pt2", "--context", "a=b"])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(dir.path().join("pt2")).unwrap(), b"keep me");
+}
+
+/// The admin token of the first server (kept by the test in `admin.token`).
+fn token_of(dir: &tempfile::TempDir) -> String {
+    std::fs::read_to_string(dir.path().join("admin.token")).unwrap()
+}

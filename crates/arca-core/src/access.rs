@@ -218,6 +218,7 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("DeleteTenant", System),
         ("GetServerInfo", System),
         ("ReadMetrics", System),
+        ("Backup", System),
         ("Seal", System),
         ("ReshareRootKey", System),
         ("RotateRootKey", System),

@@ -27,6 +27,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Serve `/metrics` without a credential.
     pub metrics_unauthenticated: bool,
+    /// The data directory (backups are staged there before they are sent).
+    pub data_dir: std::path::PathBuf,
 }
 
 type App = Arc<AppState>;
@@ -984,6 +986,61 @@ async fn sys_seal(
     Ok(Json(app.svc.seal_server(&caller).await?))
 }
 
+/// A backup of the whole store (system operators): a consistent snapshot, encrypted under
+/// a key that only this server's custody recovers. The body is the backup file
+/// (`application/octet-stream`, with its length); `arca backup` saves it.
+#[utoipa::path(post, path = "/v1/sys/backup", tag = "custody",
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn sys_backup(State(app): State<App>, Authed(caller): Authed) -> Result<Response, ApiError> {
+    let dir = app.data_dir.join("backups");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Unavailable {
+        message: format!("cannot create {}: {e}", dir.display()),
+    })?;
+    // Staged in the data directory (whose files hold nothing unwrapped) and removed once
+    // sent; the snapshot itself is one read transaction, so writers are not held up.
+    let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::Unavailable {
+        message: format!("cannot create a file in {}: {e}", dir.display()),
+    })?;
+    let file = tmp.reopen().map_err(|e| Error::Unavailable {
+        message: format!("cannot write the backup: {e}"),
+    })?;
+    app.svc
+        .backup(&caller, std::io::BufWriter::new(file), &mut |_| {})
+        .await?;
+    let len = tmp
+        .as_file()
+        .metadata()
+        .map(|m| m.len())
+        .unwrap_or_default();
+    let reader = tmp.reopen().map_err(|e| Error::Unavailable {
+        message: format!("cannot read the backup: {e}"),
+    })?;
+    // The temporary file is unlinked now; the open handle keeps it readable until sent.
+    drop(tmp);
+    let stream = futures_util::stream::unfold(reader, |mut f| async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        match std::io::Read::read(&mut f, &mut buf) {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CONTENT_LENGTH, HeaderValue::from(len)),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
 /// Re-shares the root key among new custodians, or rotates it (`rotate_root`: a new root
 /// key, every tenant KEK re-wrapped). System operators; the new shares are in this answer
 /// only (encrypted to each custodian's RSA key when one is given).
@@ -1077,7 +1134,7 @@ impl utoipa::Modify for BearerAuth {
     paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
         encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, healthz, readyz, metrics,
-        sys_status, sys_unseal, sys_seal, sys_rekey,
+        sys_status, sys_unseal, sys_seal, sys_rekey, sys_backup,
         crate::rest_identity::token, crate::rest_identity::logout,
         crate::rest_identity::create_tenant, crate::rest_identity::list_tenants, crate::rest_identity::describe_tenant, crate::rest_identity::delete_tenant, crate::rest_identity::tenant_state,
         crate::rest_identity::get_settings, crate::rest_identity::put_settings,
@@ -1172,7 +1229,13 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
         {
             break 'resp ApiError(Error::Sealed).into_response();
         }
-        match tokio::time::timeout(app.request_timeout, next.run(req)).await {
+        // A backup takes as long as the store is large; everything else has a deadline.
+        let limit = if path == "/v1/sys/backup" {
+            Duration::from_secs(24 * 3600)
+        } else {
+            app.request_timeout
+        };
+        match tokio::time::timeout(limit, next.run(req)).await {
             Ok(r) => r,
             Err(_) => error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -1265,6 +1328,7 @@ pub fn router(state: App) -> Router {
         .route("/v1/sys/unseal", post(sys_unseal))
         .route("/v1/sys/seal", post(sys_seal))
         .route("/v1/sys/rekey", post(sys_rekey))
+        .route("/v1/sys/backup", post(sys_backup))
         .merge(crate::rest_identity::routes())
         .merge(crate::rest_audit::routes())
         .fallback(not_found)

@@ -74,6 +74,11 @@ pub async fn start(cfg: &Config) -> Result<Running> {
 pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Running> {
     let (store, svc) = open(cfg, clock).await?;
     let stored_mode = svc.root_mode().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pending = cfg.data_dir.join(arca_service::backup::PENDING_RESTORE);
+    if pending.exists() {
+        tracing::warn!(file = %pending.display(), "a staged restore is applied as soon as the root key is available");
+        svc.set_pending_restore(Some(pending));
+    }
     let first_start = match (stored_mode.as_str(), cfg.root.mode.as_str()) {
         ("shamir", _) => {
             tracing::warn!(
@@ -86,6 +91,9 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             svc.unseal_hsm(&settings)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot unseal with the HSM: {e}"))?;
+            svc.apply_pending_restore()
+                .await
+                .map_err(|e| anyhow::anyhow!("the staged restore was not applied: {e}"))?;
             svc.ensure_default_tenant()
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -97,6 +105,9 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             svc.unseal_dev(&cfg.data_dir)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            svc.apply_pending_restore()
+                .await
+                .map_err(|e| anyhow::anyhow!("the staged restore was not applied: {e}"))?;
             svc.ensure_default_tenant()
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -131,6 +142,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         max_body_bytes: cfg.http.max_body_bytes,
         request_timeout: Duration::from_secs(cfg.http.request_timeout_secs.max(1)),
         metrics_unauthenticated: cfg.metrics.unauthenticated,
+        data_dir: cfg.data_dir.clone(),
     }));
     let (tx, rx) = watch::channel(false);
     let accept = tokio::spawn(accept_loop(listener, TlsAcceptor::from(tls), app, rx));

@@ -535,3 +535,92 @@ async fn reshare_and_rotate_the_root_key() {
     assert_eq!(unb64(&v["plaintext"]), b"old data");
     n.running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_under_shamir_custody_restores_after_the_custodians_unseal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&tmp.path().join("data"));
+    let (shares, first) =
+        arca_server::init_custody(&cfg, 2, custodians(&["alice", "bob", "carol"]))
+            .await
+            .unwrap();
+    let share = |i: usize| shares[i].text.to_string();
+    let first = first.unwrap();
+    let admin = first.admin.as_ref().unwrap().2.token.to_string();
+    let operator = first.operator.as_ref().unwrap().1.token.to_string();
+    let n = start(&cfg).await;
+    n.unseal(&share(0)).await;
+    n.unseal(&share(2)).await;
+    let (st, _) = n
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(&admin),
+            Some(json!({"name": "k"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (_, e) = n
+        .call(
+            Method::POST,
+            "/v1/keys/k/encrypt",
+            Some(&admin),
+            Some(json!({"plaintext": b64(b"custody")})),
+        )
+        .await;
+    let r = n
+        .client
+        .post(format!("{}/v1/sys/backup", n.url))
+        .bearer_auth(&operator)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let backup = r.bytes().await.unwrap();
+    n.running.shutdown().await;
+    let file = tmp.path().join("b.arca");
+    std::fs::write(&file, &backup).unwrap();
+
+    // Staged in a new directory: the server starts sealed, the same custodians unseal it
+    // with their shares, and the backup goes in at that moment.
+    let header = arca_service::backup::check_backup(&file).unwrap();
+    assert_eq!(header.custody, "shamir");
+    let data2 = tmp.path().join("data2");
+    std::fs::create_dir_all(&data2).unwrap();
+    let store = arca_store::SqliteStore::open(&data2.join("arca.db"))
+        .await
+        .unwrap();
+    arca_service::backup::stage_restore(&store, &header)
+        .await
+        .unwrap();
+    store.close().await;
+    std::fs::copy(&file, data2.join(arca_service::backup::PENDING_RESTORE)).unwrap();
+    let n = start(&config(&data2)).await;
+    assert_eq!(n.status().await["sealed"], true);
+    n.unseal(&share(1)).await;
+    let (st, v) = n.unseal(&share(2)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["sealed"], false, "{v}");
+    assert!(!data2.join(arca_service::backup::PENDING_RESTORE).exists());
+    let (st, d) = n
+        .call(
+            Method::POST,
+            "/v1/decrypt",
+            Some(&admin),
+            Some(json!({"ciphertext": e["ciphertext"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    assert_eq!(unb64(&d["plaintext"]), b"custody");
+    // The unseal before the restore is in the trail, after the restored events.
+    let all = arca_service::trail::read_all(n.running.service.store().as_ref())
+        .await
+        .unwrap();
+    let restored = all
+        .iter()
+        .position(|e| e.operation == "RestoreBackup")
+        .unwrap();
+    assert!(all[..restored].iter().any(|e| e.operation == "CreateKey"));
+    n.running.shutdown().await;
+}

@@ -216,7 +216,70 @@ async fn hsm_protected_keys() {
     let (_, k) = get("/v1/keys/signer").await;
     assert_eq!(k["state"], "DESTROYED", "{k}");
     let signer_id = k["id"].as_str().unwrap().to_string();
+
+    // A backup holds HSM keys by reference: restored next to the same token, they work.
+    let operator = running
+        .first_start
+        .as_ref()
+        .unwrap()
+        .operator
+        .as_ref()
+        .unwrap()
+        .1
+        .token
+        .to_string();
+    let r = client
+        .post(format!("{url}/v1/sys/backup"))
+        .bearer_auth(&operator)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let backup = r.bytes().await.unwrap();
     running.shutdown().await;
+    let file = tmp.path().join("hsm.backup");
+    std::fs::write(&file, &backup).unwrap();
+    let header = arca_service::backup::check_backup(&file).unwrap();
+    assert_eq!(header.custody, "hsm");
+    let mut cfg2 = cfg.clone();
+    cfg2.data_dir = tmp.path().join("data2");
+    std::fs::create_dir_all(&cfg2.data_dir).unwrap();
+    let store = arca_store::SqliteStore::open(&cfg2.data_dir.join("arca.db"))
+        .await
+        .unwrap();
+    arca_service::backup::stage_restore(&store, &header)
+        .await
+        .unwrap();
+    store.close().await;
+    std::fs::copy(
+        &file,
+        cfg2.data_dir.join(arca_service::backup::PENDING_RESTORE),
+    )
+    .unwrap();
+    let restored = arca_server::start_with_clock(&cfg2, clock.clone())
+        .await
+        .unwrap();
+    assert!(restored.first_start.is_none());
+    let ca2 = std::fs::read(cfg2.data_dir.join("tls").join("ca.pem")).unwrap();
+    let client2 = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca2).unwrap()])
+        .build()
+        .unwrap();
+    let r = client2
+        .post(format!(
+            "https://127.0.0.1:{}/v1/decrypt",
+            restored.addr.port()
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"ciphertext": e["ciphertext"], "encryption_context": {"app": "t"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(unb64(&d["plaintext"]), b"kept in hardware");
+    restored.shutdown().await;
     let hsm = arca_crypto::hsm::HsmRoot::open(
         &arca_crypto::hsm::HsmSettings {
             module: MODULE.into(),

@@ -162,6 +162,17 @@ impl Caches {
         }
     }
 
+    /// Forgets everything (after a restore replaced the store's contents).
+    pub fn clear_all(&self) {
+        self.keys.clear();
+        self.names.clear();
+        self.keks.clear();
+        self.tokens.clear();
+        self.tenants.clear();
+        self.sessions.clear();
+        self.bindings.clear();
+    }
+
     /// Forgets one key (after a write to it).
     pub fn invalidate_key(&self, id: Uuid) {
         self.keys.remove(&id);

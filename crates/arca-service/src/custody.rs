@@ -25,7 +25,7 @@ use crate::{Caller, Note, RequestMeta, Service};
 /// The store's name for the root-of-trust mode (`dev` when absent, or `shamir`).
 pub(crate) const ROOT_MODE: &str = "root.mode";
 /// The store's name for the custody record.
-const CUSTODY: &str = "root.shamir";
+pub(crate) const CUSTODY: &str = "root.shamir";
 /// How a share is written out: `arca-share-v1:<x>:<base64>`.
 const SHARE_PREFIX: &str = "arca-share-v1:";
 
@@ -604,6 +604,12 @@ impl Service {
                     <[u8; 32]>::try_from(&root[..]).map_err(|_| Error::internal("root length"))?,
                 );
                 self.install_custody_root(key, custody.threshold, custody.shares);
+                // A staged restore goes in now that the root key is back; if it does not
+                // verify, the server seals again and says why.
+                if let Err(e) = self.apply_pending_restore().await {
+                    self.seal_now();
+                    return Err(e);
+                }
                 note.set("unsealed", true);
             }
             self.seal_status().await

@@ -24,6 +24,7 @@ pub mod api;
 mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod cache;
 pub mod clock;
@@ -269,6 +270,8 @@ pub struct Service {
     metrics: metrics::Metrics,
     /// The HSM, when the root of trust is one: it also holds keys of protection level HSM.
     hsm: RwLock<Option<Arc<arca_crypto::hsm::HsmRoot>>>,
+    /// A staged restore waiting for the root key.
+    pending_restore: std::sync::Mutex<Option<std::path::PathBuf>>,
     /// The audit signing key while unsealed.
     audit_signer: RwLock<Option<Arc<aws_lc_rs::signature::Ed25519KeyPair>>>,
     jwks: sessions::JwksCache,
@@ -305,6 +308,7 @@ impl Service {
             audit,
             session_key: RwLock::new(None),
             audit_signer: RwLock::new(None),
+            pending_restore: std::sync::Mutex::new(None),
             hsm: RwLock::new(None),
             metrics,
             jwks: Default::default(),

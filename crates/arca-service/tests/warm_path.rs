@@ -216,6 +216,15 @@ impl KeyStore for Counting {
     async fn last_checkpoint(&self) -> Result<Option<Checkpoint>> {
         self.inner.last_checkpoint().await
     }
+    async fn snapshot(
+        &self,
+        each: &mut (dyn FnMut(arca_store::SnapshotRow) -> Result<()> + Send),
+    ) -> Result<()> {
+        self.inner.snapshot(each).await
+    }
+    async fn begin_restore(&self) -> Result<Box<dyn arca_store::RestoreTx>> {
+        self.inner.begin_restore().await
+    }
     async fn set_meta(&self, n: &str, v: &[u8]) -> Result<()> {
         self.inner.set_meta(n, v).await
     }

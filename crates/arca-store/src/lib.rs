@@ -56,6 +56,21 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// One row of a table in a snapshot (backup and restore): column → value, with BLOBs as
+/// `{"$b64": "..."}` so that the row is plain JSON.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotRow {
+    pub table: String,
+    pub row: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A restore in progress: rows go into one transaction, visible only on commit.
+#[async_trait]
+pub trait RestoreTx: Send {
+    async fn add(&mut self, row: &SnapshotRow) -> Result<()>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
 /// A document of a kind the store does not need to understand: sessions, credential
 /// bindings, approval requests, key policy versions. One table and one contract for all of
 /// them keeps every back-end small; `revision` gives each an optimistic-concurrency check.
@@ -265,6 +280,15 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()>;
     async fn list_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<Checkpoint>>;
     async fn last_checkpoint(&self) -> Result<Option<Checkpoint>>;
+    /// Every row of every table, from one read transaction: a consistent snapshot taken
+    /// while writers go on. Tables come parents first, so that a restore inserts in order.
+    async fn snapshot(
+        &self,
+        each: &mut (dyn FnMut(SnapshotRow) -> Result<()> + Send),
+    ) -> Result<()>;
+    /// Starts loading a snapshot into this store, which must hold no tenant yet; server-wide
+    /// values already present (the custody record written first) are replaced.
+    async fn begin_restore(&self) -> Result<Box<dyn RestoreTx>>;
     /// Writes a server-wide value, replacing any (a sink's cursor).
     async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()>;
 }

@@ -268,6 +268,122 @@ fn stored_event(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent> {
     })
 }
 
+/// The tables a snapshot holds, parents first.
+const SNAPSHOT_TABLES: [&str; 13] = [
+    "meta",
+    "tenants",
+    "principals",
+    "api_tokens",
+    "keys",
+    "key_tags",
+    "key_versions",
+    "key_events",
+    "aliases",
+    "records",
+    "audit_events",
+    "audit_checkpoints",
+    "audit_log_unchained",
+];
+
+fn row_to_json(r: &sqlx::sqlite::SqliteRow) -> Result<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine;
+    use sqlx::{Column, TypeInfo, ValueRef};
+    let mut m = serde_json::Map::new();
+    for c in r.columns() {
+        let name = c.name();
+        if name == "__rowid" {
+            continue;
+        }
+        let raw = r.try_get_raw(c.ordinal()).map_err(db_err)?;
+        let v = if raw.is_null() {
+            serde_json::Value::Null
+        } else {
+            match raw.type_info().name() {
+                "INTEGER" => r.try_get::<i64, _>(c.ordinal()).map_err(db_err)?.into(),
+                "REAL" => r.try_get::<f64, _>(c.ordinal()).map_err(db_err)?.into(),
+                "BLOB" => serde_json::json!({
+                    "$b64": base64::engine::general_purpose::STANDARD
+                        .encode(r.try_get::<Vec<u8>, _>(c.ordinal()).map_err(db_err)?)
+                }),
+                _ => r.try_get::<String, _>(c.ordinal()).map_err(db_err)?.into(),
+            }
+        };
+        m.insert(name.to_string(), v);
+    }
+    Ok(m)
+}
+
+struct SqliteRestore {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    /// Events the new data directory recorded before the restore (its start, the unseal),
+    /// linked again after the restored trail on commit.
+    since: Vec<AuditEvent>,
+}
+
+#[async_trait]
+impl crate::RestoreTx for SqliteRestore {
+    async fn add(&mut self, row: &crate::SnapshotRow) -> Result<()> {
+        use base64::Engine;
+        if !SNAPSHOT_TABLES.contains(&row.table.as_str()) {
+            return Err(Error::invalid(
+                "backup",
+                format!("unknown table {:?}", row.table),
+            ));
+        }
+        let cols: Vec<&String> = row.row.keys().collect();
+        if cols.is_empty()
+            || !cols
+                .iter()
+                .all(|c| c.chars().all(|x| x.is_ascii_alphanumeric() || x == '_'))
+        {
+            return Err(Error::invalid(
+                "backup",
+                format!("bad columns in {}", row.table),
+            ));
+        }
+        let verb = if row.table == "meta" {
+            "INSERT OR REPLACE"
+        } else {
+            "INSERT"
+        };
+        let sql = format!(
+            "{verb} INTO {} ({}) VALUES ({})",
+            row.table,
+            cols.iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            vec!["?"; cols.len()].join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for c in &cols {
+            q = match &row.row[c.as_str()] {
+                serde_json::Value::Null => q.bind(Option::<String>::None),
+                serde_json::Value::Number(n) if n.is_i64() => q.bind(n.as_i64()),
+                serde_json::Value::Number(n) => q.bind(n.as_f64()),
+                serde_json::Value::String(s) => q.bind(s.clone()),
+                serde_json::Value::Object(o) => match o.get("$b64").and_then(|b| b.as_str()) {
+                    Some(b) => q.bind(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b)
+                            .map_err(|_| Error::invalid("backup", "bad base64 in a row"))?,
+                    ),
+                    None => return Err(Error::invalid("backup", "bad value in a row")),
+                },
+                other => q.bind(other.to_string()),
+            };
+        }
+        q.execute(&mut *self.tx).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let mut me = *self;
+        append_chain(&mut me.tx, &me.since).await?;
+        me.tx.commit().await.map_err(db_err)
+    }
+}
+
 /// The last record's position and hash.
 async fn head(conn: &mut sqlx::SqliteConnection) -> Result<Option<(u64, [u8; 32])>> {
     let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
@@ -1181,6 +1297,70 @@ impl KeyStore for SqliteStore {
             .await
             .map_err(db_err)?;
         row.map(|r| doc(&r)).transpose()
+    }
+
+    async fn snapshot(
+        &self,
+        each: &mut (dyn FnMut(crate::SnapshotRow) -> Result<()> + Send),
+    ) -> Result<()> {
+        // One read transaction: in WAL mode it sees the database as of its first read,
+        // whatever commits meanwhile.
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for table in SNAPSHOT_TABLES {
+            let mut after: i64 = i64::MIN;
+            loop {
+                let rows = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT rowid AS __rowid, * FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT 1000"
+                )))
+                .bind(after)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let Some(last) = rows.last() else { break };
+                after = last.try_get("__rowid").map_err(db_err)?;
+                for r in &rows {
+                    each(crate::SnapshotRow {
+                        table: table.to_string(),
+                        row: row_to_json(r)?,
+                    })?;
+                }
+            }
+        }
+        tx.rollback().await.map_err(db_err)
+    }
+
+    async fn begin_restore(&self) -> Result<Box<dyn crate::RestoreTx>> {
+        let mut tx = self.begin().await?;
+        let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if tenants > 0 {
+            return Err(Error::conflict(
+                "a backup restores only into a new data directory (this store holds tenants)",
+            ));
+        }
+        // The new directory's own events so far make way for the restored trail, and follow
+        // it on commit.
+        let docs: Vec<String> = sqlx::query_scalar("SELECT doc FROM audit_events ORDER BY seq")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let since = docs
+            .iter()
+            .map(|d| {
+                serde_json::from_str::<arca_core::audit::ChainedEvent>(d)
+                    .map(|c| c.event)
+                    .map_err(json_err)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for t in ["audit_events", "audit_checkpoints"] {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {t}")))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(Box::new(SqliteRestore { tx, since }))
     }
 
     async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()> {

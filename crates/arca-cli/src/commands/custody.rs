@@ -583,3 +583,142 @@ mod tests {
         assert_eq!(progress_line(&json!({"sealed": false})), "unsealed");
     }
 }
+
+/// Options of `arca backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the backup file (created with mode 0600; refused if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `arca backup`: downloads a backup of the whole store (system operators), with a
+/// progress line on a terminal.
+pub async fn backup(ctx: &Ctx, a: BackupArgs) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let tty = std::io::stderr().is_terminal();
+    let mut shown = 0u64;
+    let r = ctx
+        .client()?
+        .download(&["v1", "sys", "backup"], &mut f, &mut |got, total| {
+            if tty && (got - shown >= 1 << 20 || Some(got) == total) {
+                shown = got;
+                match total {
+                    Some(t) if t > 0 => eprint!(
+                        "\r  {:.1} / {:.1} MiB ({}%)",
+                        got as f64 / 1048576.0,
+                        t as f64 / 1048576.0,
+                        got * 100 / t
+                    ),
+                    _ => eprint!("\r  {:.1} MiB", got as f64 / 1048576.0),
+                }
+            }
+        })
+        .await;
+    if tty {
+        eprintln!();
+    }
+    let bytes = match r {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = std::fs::remove_file(&a.out);
+            return Err(e);
+        }
+    };
+    f.sync_all().context("cannot flush the backup file")?;
+    // The file is useful only if it is whole: check its framing and checksum now.
+    let header = arca_service::backup::check_backup(&a.out).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if ctx.json() {
+        print_json(
+            &json!({"file": a.out, "bytes": bytes, "custody": header.custody,
+            "created_at": header.created_at, "audit_head": header.audit_head}),
+        );
+    } else {
+        outln!(
+            "wrote backup {} ({bytes} bytes, custody {}, audit head {})",
+            a.out.display(),
+            header.custody,
+            header
+                .audit_head
+                .as_ref()
+                .map(|h| h.0.to_string())
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(())
+}
+
+/// Options of `arca restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file.
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: PathBuf,
+    /// A new data directory to restore into (it must not hold a store yet).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Dev custody only: the unseal-key file of the server the backup came from.
+    #[arg(long, value_name = "FILE")]
+    pub unseal_key: Option<PathBuf>,
+}
+
+/// `arca restore`: checks a backup file and stages it in a new data directory; the server
+/// applies it once it holds the root key (at start for dev and HSM custody, after the
+/// custodians unseal for Shamir custody).
+pub async fn restore(ctx: &Ctx, a: RestoreArgs) -> Result<()> {
+    let header =
+        arca_service::backup::check_backup(&a.input).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db = a.data_dir.join("arca.db");
+    if db.exists() {
+        bail!(
+            "{} already holds a store: restore into a new data directory",
+            a.data_dir.display()
+        );
+    }
+    if header.custody == "dev" && a.unseal_key.is_none() {
+        bail!("this backup is under dev custody: give --unseal-key (the old data directory's unseal.key)");
+    }
+    std::fs::create_dir_all(&a.data_dir)
+        .with_context(|| format!("cannot create {}", a.data_dir.display()))?;
+    std::fs::set_permissions(
+        &a.data_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
+    let store = arca_store::SqliteStore::open(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let staged = arca_service::backup::stage_restore(&store, &header).await;
+    store.close().await;
+    staged.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(k) = &a.unseal_key {
+        let to = a.data_dir.join("unseal.key");
+        std::fs::copy(k, &to).with_context(|| format!("cannot copy {}", k.display()))?;
+        std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    }
+    let pending = a.data_dir.join(arca_service::backup::PENDING_RESTORE);
+    std::fs::copy(&a.input, &pending)
+        .with_context(|| format!("cannot copy the backup into {}", a.data_dir.display()))?;
+    let next = match header.custody.as_str() {
+        "shamir" => "start `arca serve` on it; the backup is applied when the custodians have unsealed it (`arca unseal`) with their shares",
+        "hsm" => "start `arca serve` on it with the same [root.hsm] settings; the backup is applied at start",
+        _ => "start `arca serve` on it; the backup is applied at start",
+    };
+    if ctx.json() {
+        print_json(&json!({"data_dir": a.data_dir, "custody": header.custody,
+            "created_at": header.created_at, "audit_head": header.audit_head, "staged": true}));
+    } else {
+        outln!(
+            "backup of {} checked and staged in {} (custody {}); {next}",
+            header.created_at,
+            a.data_dir.display(),
+            header.custody
+        );
+    }
+    Ok(())
+}
