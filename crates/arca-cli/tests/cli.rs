@@ -1748,10 +1748,17 @@ fn backup_and_restore_with_the_cli() {
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    // Read the first line, then keep draining stdout: a closed pipe would fail the
+    // server's next write.
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
     let url = first
         .trim()
         .strip_prefix("Arca is serving on ")
