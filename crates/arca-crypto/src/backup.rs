@@ -28,6 +28,12 @@ const AAD_TAG: &[u8] = b"arca-backup-v1";
 pub const CHUNK: usize = 1 << 20;
 const MAX_HEADER: usize = 1 << 20;
 
+fn io(e: std::io::Error) -> Error {
+    Error::Unavailable {
+        message: format!("cannot write the backup: {e}"),
+    }
+}
+
 fn bad(msg: impl Into<String>) -> Error {
     Error::invalid("backup", msg)
 }
@@ -68,9 +74,6 @@ impl<W: Write> BackupWriter<W> {
     /// Starts a backup with its (clear) header, sealed under `body_key` (32 bytes).
     pub fn new(mut out: W, header: &[u8], body_key: &[u8]) -> Result<Self> {
         let mut hash = digest::Context::new(&digest::SHA256);
-        let io = |e: std::io::Error| Error::Unavailable {
-            message: format!("cannot write the backup: {e}"),
-        };
         let len = u32::try_from(header.len()).map_err(|_| bad("header too large"))?;
         for part in [MAGIC.as_slice(), &len.to_be_bytes(), header] {
             out.write_all(part).map_err(io)?;
@@ -113,9 +116,6 @@ impl<W: Write> BackupWriter<W> {
             )
             .map_err(|_| Error::internal("backup seal"))?;
         let len = u32::try_from(body.len()).map_err(|_| Error::internal("chunk size"))?;
-        let io = |e: std::io::Error| Error::Unavailable {
-            message: format!("cannot write the backup: {e}"),
-        };
         self.out.write_all(&len.to_be_bytes()).map_err(io)?;
         self.out.write_all(&body).map_err(io)?;
         self.hash.update(&len.to_be_bytes());
@@ -132,9 +132,6 @@ impl<W: Write> BackupWriter<W> {
         self.hash.update(END);
         self.hash.update(&count);
         let d = self.hash.clone().finish();
-        let io = |e: std::io::Error| Error::Unavailable {
-            message: format!("cannot write the backup: {e}"),
-        };
         for part in [END.as_slice(), &count, d.as_ref()] {
             self.out.write_all(part).map_err(io)?;
         }

@@ -125,18 +125,7 @@ impl HsmRoot {
             ([], true) => session
                 .generate_key(
                     &Mechanism::AesKeyGen,
-                    &[
-                        Attribute::Class(ObjectClass::SECRET_KEY),
-                        Attribute::KeyType(KeyType::AES),
-                        Attribute::ValueLen(32.into()),
-                        Attribute::Token(true),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Encrypt(true),
-                        Attribute::Decrypt(true),
-                        Attribute::Label(s.key_label.as_bytes().to_vec()),
-                    ],
+                    &aes_key_template(&s.key_label),
                 )
                 .map_err(|e| hsm_err("generate the root key", e))?,
             ([], false) => {
@@ -233,6 +222,23 @@ impl HsmRoot {
 /// The specs a key of protection level `hsm` may have: the token generates and uses them.
 pub const HSM_KEY_SPECS: [KeySpec; 2] = [KeySpec::Aes256, KeySpec::EccNistP256];
 
+/// An AES-256 secret key generated in the token: persistent, private, sensitive, never
+/// extractable, for encryption and decryption only. The root key and HSM-held keys alike.
+fn aes_key_template(label: &str) -> [Attribute; 10] {
+    [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]
+}
+
 /// The refusal for what a token-held key cannot do.
 fn not_at_hsm_level(spec: KeySpec, what: &str) -> Error {
     Error::Unprocessable {
@@ -266,22 +272,8 @@ impl HsmRoot {
         let l = || Attribute::Label(label.as_bytes().to_vec());
         self.with_session(|s| match spec {
             KeySpec::Aes256 => {
-                s.generate_key(
-                    &Mechanism::AesKeyGen,
-                    &[
-                        Attribute::Class(ObjectClass::SECRET_KEY),
-                        Attribute::KeyType(KeyType::AES),
-                        Attribute::ValueLen(32.into()),
-                        Attribute::Token(true),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Encrypt(true),
-                        Attribute::Decrypt(true),
-                        l(),
-                    ],
-                )
-                .map_err(|e| hsm_err("generate an AES key", e))?;
+                s.generate_key(&Mechanism::AesKeyGen, &aes_key_template(label))
+                    .map_err(|e| hsm_err("generate an AES key", e))?;
                 Ok(None)
             }
             KeySpec::EccNistP256 => {

@@ -540,15 +540,10 @@ impl Service {
                 return Err(Error::invalid("limit", "must be 1 to 10000"));
             }
             self.flush_audit().await;
-            self.export_page(after, limit).await
+            export_page(self.store.as_ref(), after, limit).await
         }
         .await;
         self.done(caller, "ExportAudit", Note::default(), r).await
-    }
-
-    /// Export lines of events after `after` (and their checkpoints), straight from a store.
-    pub async fn export_page(&self, after: u64, limit: u32) -> Result<Vec<String>> {
-        export_page(self.store.as_ref(), after, limit).await
     }
 
     /// The usage report: per key, last use and counts by operation and principal.
