@@ -17,6 +17,7 @@ pub mod tags;
 pub mod ttlv;
 pub mod xml;
 
+pub use message::Failure;
 pub use ttlv::{decode, encode, item_size, Bytes, Item, ItemType, Limits, TtlvError, Value};
 
 /// A name in its comparable form: lower case without `_`, `-` or spaces, so that the XML

@@ -27,6 +27,39 @@ pub struct Config {
     pub root: RootConfig,
     pub audit: AuditConfig,
     pub metrics: MetricsConfig,
+    pub kmip: KmipConfig,
+}
+
+/// The KMIP door: TTLV over mutual TLS (OASIS KMIP 1.0-1.4, 2.0, 2.1), as databases,
+/// storage arrays and hypervisors speak it. Clients authenticate by certificate only, so the
+/// door opens only when `tls.client_ca` is set; each client certificate is bound to a
+/// principal like any other (`arca binding create --kind certificate-...`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KmipConfig {
+    /// Serve KMIP when `tls.client_ca` is set.
+    pub enabled: bool,
+    /// Address of the KMIP listener (IANA's port for KMIP is 5696).
+    pub listen: String,
+    /// Largest request message, in bytes (refused as Invalid Message beyond, and the
+    /// connection closed).
+    pub max_message_bytes: usize,
+    /// Seconds a connection may wait between messages before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds a message may take to arrive once its first byte has (slow senders are cut).
+    pub read_timeout_secs: u64,
+}
+
+impl Default for KmipConfig {
+    fn default() -> Self {
+        KmipConfig {
+            enabled: true,
+            listen: "127.0.0.1:5696".into(),
+            max_message_bytes: 1024 * 1024,
+            idle_timeout_secs: 120,
+            read_timeout_secs: 10,
+        }
+    }
 }
 
 /// The Prometheus endpoint (`GET /metrics`).
@@ -200,12 +233,13 @@ impl Default for Config {
             root: RootConfig::default(),
             audit: AuditConfig::default(),
             metrics: MetricsConfig::default(),
+            kmip: KmipConfig::default(),
         }
     }
 }
 
 const KNOWN: &[&str] = &[
-    "data_dir", "listen", "tls", "http", "service", "log", "root", "audit", "metrics",
+    "data_dir", "listen", "tls", "http", "service", "log", "root", "audit", "metrics", "kmip",
 ];
 
 impl Config {

@@ -2,6 +2,7 @@
 //! with a generated dev CA, and configuration loading. The binary in `arca-cli` wires these.
 
 pub mod config;
+pub mod kmip;
 pub mod rest;
 pub mod rest_audit;
 pub mod rest_identity;

@@ -1094,6 +1094,36 @@ async fn metrics(State(app): State<App>, req: Request) -> Response {
         .into_response()
 }
 
+/// KMIP over HTTPS (KMIP Profiles, "HTTPS"): a TTLV request message as the body
+/// (`application/octet-stream`), the TTLV response message as the reply. The client
+/// authenticates by its TLS client certificate, exactly as on the KMIP port; the answer is
+/// 200 whenever it is a KMIP response, failed operations included.
+async fn kmip_https(State(app): State<App>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let mut meta = meta_of(&parts);
+    meta.door = Door::Kmip;
+    let body = match axum::body::to_bytes(body, app.max_body_bytes).await {
+        Ok(b) => zeroize::Zeroizing::new(b.to_vec()),
+        Err(_) => {
+            return ApiError(Error::invalid(
+                "body",
+                format!("a KMIP message may be at most {} bytes", app.max_body_bytes),
+            ))
+            .into_response()
+        }
+    };
+    let limits = arca_kmip::Limits {
+        max_message: app.max_body_bytes,
+        ..Default::default()
+    };
+    let (resp, _) = crate::kmip::handle_bytes(&app.svc, meta, &body, &limits).await;
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        resp.to_vec(),
+    )
+        .into_response()
+}
+
 /// Readiness: unsealed and the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
 async fn readyz(State(app): State<App>) -> Response {
@@ -1329,6 +1359,7 @@ pub fn router(state: App) -> Router {
         .route("/v1/sys/seal", post(sys_seal))
         .route("/v1/sys/rekey", post(sys_rekey))
         .route("/v1/sys/backup", post(sys_backup))
+        .route("/kmip", post(kmip_https))
         .merge(crate::rest_identity::routes())
         .merge(crate::rest_audit::routes())
         .fallback(not_found)

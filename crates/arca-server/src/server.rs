@@ -27,6 +27,8 @@ use crate::rest::{self, AppState, ClientCert, PeerAddr};
 pub struct Running {
     /// The address the HTTPS listener is bound to (useful with port 0).
     pub addr: SocketAddr,
+    /// The address of the KMIP listener, when KMIP is served.
+    pub kmip_addr: Option<SocketAddr>,
     /// The dev CA certificate clients must trust, when the dev CA is in use.
     pub ca_cert: Option<PathBuf>,
     /// Set on the first start only: the admin token to show once.
@@ -34,6 +36,7 @@ pub struct Running {
     pub service: Arc<Service>,
     shutdown: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
+    kmip: Option<tokio::task::JoinHandle<()>>,
     lifecycle: tokio::task::JoinHandle<()>,
     checkpoints: tokio::task::JoinHandle<()>,
     sinks: Vec<tokio::task::JoinHandle<()>>,
@@ -46,6 +49,9 @@ impl Running {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), self.accept).await;
+        if let Some(k) = self.kmip {
+            let _ = tokio::time::timeout(Duration::from_secs(10), k).await;
+        }
         self.lifecycle.abort();
         self.checkpoints.abort();
         self.service
@@ -145,7 +151,35 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         data_dir: cfg.data_dir.clone(),
     }));
     let (tx, rx) = watch::channel(false);
-    let accept = tokio::spawn(accept_loop(listener, TlsAcceptor::from(tls), app, rx));
+    let accept = tokio::spawn(accept_loop(
+        listener,
+        TlsAcceptor::from(tls),
+        app,
+        rx.clone(),
+    ));
+    let (kmip_addr, kmip) = match crate::tls::kmip_server_config(cfg)? {
+        Some(kmip_tls) if cfg.kmip.enabled => {
+            let l = TcpListener::bind(&cfg.kmip.listen)
+                .await
+                .with_context(|| format!("cannot listen for KMIP on {}", cfg.kmip.listen))?;
+            let a = l.local_addr()?;
+            tracing::info!(addr = %a, "Arca is serving KMIP (TTLV over mutual TLS)");
+            let task = tokio::spawn(crate::kmip::accept_loop(
+                l,
+                TlsAcceptor::from(kmip_tls),
+                svc.clone(),
+                crate::kmip::DoorLimits::from_config(&cfg.kmip),
+                rx.clone(),
+            ));
+            (Some(a), Some(task))
+        }
+        _ => {
+            if cfg.kmip.enabled {
+                tracing::info!("KMIP is off: it needs tls.client_ca (KMIP clients authenticate by certificate)");
+            }
+            (None, None)
+        }
+    };
     let lifecycle = svc.spawn_lifecycle_task();
     let checkpoints = svc.spawn_checkpoint_task(
         cfg.audit.checkpoint_every_events.max(1),
@@ -155,11 +189,13 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
     tracing::info!(%addr, "Arca is serving HTTPS");
     Ok(Running {
         addr,
+        kmip_addr,
         ca_cert,
         first_start,
         service: svc,
         shutdown: tx,
         accept,
+        kmip,
         lifecycle,
         checkpoints,
         sinks,

@@ -112,6 +112,25 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// Builds the HTTPS server configuration. Returns it and the CA path to show users when
 /// the dev CA is in use.
 pub fn server_config(cfg: &Config) -> Result<(Arc<rustls::ServerConfig>, Option<PathBuf>)> {
+    // Optional at the TLS layer: a request may still carry a bearer credential; a
+    // certificate that is sent must chain to the client CAs or the handshake fails.
+    let (mut sc, ca) = build(cfg, false)?;
+    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((Arc::new(sc), ca))
+}
+
+/// Builds the KMIP listener's configuration: the same server certificate, and a client
+/// certificate that chains to `tls.client_ca` required in the handshake. `None` when no
+/// client CA is configured (KMIP clients have no other credential).
+pub fn kmip_server_config(cfg: &Config) -> Result<Option<Arc<rustls::ServerConfig>>> {
+    if cfg.tls.client_ca.is_none() {
+        return Ok(None);
+    }
+    let (sc, _) = build(cfg, true)?;
+    Ok(Some(Arc::new(sc)))
+}
+
+fn build(cfg: &Config, require_client: bool) -> Result<(rustls::ServerConfig, Option<PathBuf>)> {
     let (cert, key, ca) = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone(), None),
         (None, None) => {
@@ -130,24 +149,23 @@ pub fn server_config(cfg: &Config) -> Result<(Arc<rustls::ServerConfig>, Option<
                     format!("{} holds an unusable CA certificate", ca.display())
                 })?;
             }
-            // Optional at the TLS layer: a request may still carry a bearer credential;
-            // a certificate that is sent must chain to these CAs or the handshake fails.
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 provider(),
-            )
-            .allow_unauthenticated()
-            .build()
-            .context("client CA configuration")?;
-            builder.with_client_cert_verifier(verifier)
+            );
+            let verifier = if require_client {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(verifier.build().context("client CA configuration")?)
         }
         None => builder.with_no_client_auth(),
     };
-    let mut sc = builder
+    let sc = builder
         .with_single_cert(load_certs(&cert)?, load_key(&key)?)
         .context("the TLS certificate and key do not match")?;
-    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((Arc::new(sc), ca))
+    Ok((sc, ca))
 }
 
 /// What policies and bindings need to know of a verified client certificate.

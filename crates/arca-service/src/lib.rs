@@ -346,7 +346,7 @@ impl Service {
         &self.config
     }
 
-    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
 

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub mod kmip;
+
 use arca_server::{Config, Running};
 use arca_service::ManualClock;
 use base64::Engine;

@@ -1,0 +1,446 @@
+//! KMIP attributes in both of their shapes, and Arca's keys seen as KMIP managed objects.
+//!
+//! KMIP 1.x sends attributes as `Attribute` structures (a text name, an optional index and
+//! a value item tagged `AttributeValue`), grouped in `TemplateAttribute`s; KMIP 2.x sends
+//! each attribute as an item with its own tag inside `Attributes`. Both are read into one
+//! form here: a list of items whose tag is the attribute's tag. Custom attributes (`x-`
+//! and `y-` names) keep their name.
+//!
+//! The KMIP attributes that Arca's key model has no field for (several names, the usage
+//! mask as given, links, object group, contact information, custom attributes) are kept in
+//! the key's `meta.kmip` object, so that what a client set is what it reads back.
+
+use arca_core::model::{KeySpec, KeyState};
+use arca_kmip::enums::{cryptographic_algorithm as alg, object_type, state};
+use arca_kmip::{tags, Failure, Item, Value};
+use arca_service::api::KeyInfo;
+use serde::{Deserialize, Serialize};
+
+/// One attribute: a standard one (the item carries the attribute's tag) or a custom one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    Std(Item),
+    /// `x-`/`y-` attribute: its name and its value (tagged `AttributeValue`).
+    Custom {
+        name: String,
+        value: Item,
+    },
+}
+
+impl Attr {
+    pub fn tag(&self) -> Option<u32> {
+        match self {
+            Attr::Std(i) => Some(i.tag),
+            Attr::Custom { .. } => None,
+        }
+    }
+
+    /// The name a KMIP 1.x client uses for it.
+    pub fn name(&self) -> String {
+        match self {
+            Attr::Std(i) => spaced_name(i.tag),
+            Attr::Custom { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// "Cryptographic Usage Mask" from the tag of `CryptographicUsageMask`.
+pub fn spaced_name(tag: u32) -> String {
+    let xml = arca_kmip::tag_label(tag);
+    let mut out = String::with_capacity(xml.len() + 4);
+    let mut prev_lower = false;
+    for c in xml.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push(' ');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(c);
+    }
+    out
+}
+
+/// Reads a 1.x `Attribute` structure.
+pub fn from_v1(attr: &Item) -> Result<Attr, Failure> {
+    let name = attr.req(tags::ATTRIBUTE_NAME)?.text()?;
+    let value = attr.child(tags::ATTRIBUTE_VALUE).cloned().ok_or_else(|| {
+        Failure::invalid_message(format!("attribute {name:?} has no AttributeValue"))
+    })?;
+    if name.starts_with("x-") || name.starts_with("y-") {
+        return Ok(Attr::Custom {
+            name: name.to_owned(),
+            value,
+        });
+    }
+    let tag = arca_kmip::attribute_tag(name)
+        .ok_or_else(|| Failure::invalid_field(format!("unknown attribute {name:?}")))?;
+    Ok(Attr::Std(Item::new(tag, value.value)))
+}
+
+/// Writes an attribute in the shape of `version`.
+pub fn render(a: &Attr, v2: bool) -> Item {
+    match (a, v2) {
+        (Attr::Std(i), true) => i.clone(),
+        (a, _) => {
+            let value = match a {
+                Attr::Std(i) => Item::new(tags::ATTRIBUTE_VALUE, i.value.clone()),
+                Attr::Custom { value, .. } => value.clone(),
+            };
+            Item::structure(
+                tags::ATTRIBUTE,
+                vec![Item::text_item(tags::ATTRIBUTE_NAME, a.name()), value],
+            )
+        }
+    }
+}
+
+/// The attributes of a template or attribute group (`TemplateAttribute`,
+/// `CommonTemplateAttribute`, ... in 1.x; `Attributes`, `CommonAttributes`, ... in 2.x).
+pub fn group(item: Option<&Item>) -> Result<Vec<Attr>, Failure> {
+    let Some(item) = item else {
+        return Ok(vec![]);
+    };
+    let mut out = Vec::new();
+    for child in item.items() {
+        match child.tag {
+            tags::ATTRIBUTE => out.push(from_v1(child)?),
+            // A 1.x template may name a server-side template; Arca keeps none.
+            tags::NAME if is_template(item.tag) => {
+                return Err(Failure::invalid_field(
+                    "named templates are not supported: send the attributes themselves",
+                ))
+            }
+            _ => out.push(Attr::Std(child.clone())),
+        }
+    }
+    Ok(out)
+}
+
+fn is_template(tag: u32) -> bool {
+    matches!(
+        tag,
+        tags::TEMPLATE_ATTRIBUTE
+            | tags::COMMON_TEMPLATE_ATTRIBUTE
+            | tags::PRIVATE_KEY_TEMPLATE_ATTRIBUTE
+            | tags::PUBLIC_KEY_TEMPLATE_ATTRIBUTE
+    )
+}
+
+/// The first standard attribute with this tag.
+pub fn find(attrs: &[Attr], tag: u32) -> Option<&Item> {
+    attrs.iter().find_map(|a| match a {
+        Attr::Std(i) if i.tag == tag => Some(i),
+        _ => None,
+    })
+}
+
+/// What Arca keeps of a key's KMIP attributes beyond its own fields (`meta.kmip`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Extras {
+    /// `PublicKey` for the public half of a pair (a key holding only the public key),
+    /// `SecretData` or `OpaqueObject` for material that is not a key; absent for
+    /// symmetric and private keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_type: Option<String>,
+    /// Every Name as the client gave it (Arca's own name is one of them, made safe).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// The Cryptographic Usage Mask as the client gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_mask: Option<i32>,
+    /// Links: (link type, linked object's id).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<(u32, String)>,
+    /// Any other attribute, in the KMIP XML encoding (no secrets: attributes never hold
+    /// key material).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<String>,
+}
+
+impl Extras {
+    pub fn of(info: &KeyInfo) -> Extras {
+        info.meta
+            .get("kmip")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The other attributes, parsed back.
+    pub fn other_attrs(&self) -> Vec<Attr> {
+        self.other
+            .iter()
+            .filter_map(|x| {
+                let node = arca_kmip::xml::parse(x).ok()?.into_iter().next()?;
+                let item = arca_kmip::xml::to_item(&node, &mut |_, _| None).ok()?;
+                if item.tag == tags::ATTRIBUTE {
+                    from_v1(&item).ok()
+                } else {
+                    Some(Attr::Std(item))
+                }
+            })
+            .collect()
+    }
+
+    /// Stores an attribute among the others.
+    pub fn push_other(&mut self, a: &Attr) {
+        self.other.push(arca_kmip::xml::to_xml(&render(a, false)));
+    }
+
+    /// Writes these extras into a key's `meta` (keeping the caller's other meta fields).
+    pub fn into_meta(self, meta: &serde_json::Value) -> serde_json::Value {
+        let mut m = match meta {
+            serde_json::Value::Object(m) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        m.insert(
+            "kmip".into(),
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
+        );
+        serde_json::Value::Object(m)
+    }
+}
+
+/// The KMIP object type of a key.
+pub fn object_type_of(info: &KeyInfo, extras: &Extras) -> u32 {
+    if let Some(t) = &extras.object_type {
+        if let Some(v) = arca_kmip::enum_value(object_type::ALL, t) {
+            return v;
+        }
+    }
+    if info.spec.is_asymmetric() {
+        object_type::PRIVATE_KEY
+    } else {
+        object_type::SYMMETRIC_KEY
+    }
+}
+
+/// The KMIP algorithm and length of a spec.
+pub fn algorithm_of(spec: KeySpec) -> (u32, i32) {
+    use KeySpec::*;
+    match spec {
+        Aes128 => (alg::AES, 128),
+        Aes192 => (alg::AES, 192),
+        Aes256 => (alg::AES, 256),
+        Hmac256 => (alg::HMAC_SHA256, 256),
+        Hmac384 => (alg::HMAC_SHA384, 384),
+        Hmac512 => (alg::HMAC_SHA512, 512),
+        Rsa2048 => (alg::RSA, 2048),
+        Rsa3072 => (alg::RSA, 3072),
+        Rsa4096 => (alg::RSA, 4096),
+        EccNistP256 => (alg::ECDSA, 256),
+        EccNistP384 => (alg::ECDSA, 384),
+        EccNistP521 => (alg::ECDSA, 521),
+        Ed25519 => (alg::ED25519, 256),
+        MlKem768 => (0x0000003B, 768),
+        MlKem1024 => (0x0000003B, 1024),
+        MlDsa44 => (0x0000003C, 44),
+        MlDsa65 => (0x0000003C, 65),
+        MlDsa87 => (0x0000003C, 87),
+    }
+}
+
+/// The spec of a KMIP algorithm and length, or Invalid Field saying what is offered.
+pub fn spec_of(algorithm: u32, length: Option<i32>) -> Result<KeySpec, Failure> {
+    use KeySpec::*;
+    let spec = match (algorithm, length) {
+        (alg::AES, Some(128)) => Aes128,
+        (alg::AES, Some(192)) => Aes192,
+        (alg::AES, Some(256) | None) => Aes256,
+        (alg::HMAC_SHA256, Some(256) | None) => Hmac256,
+        (alg::HMAC_SHA384, Some(384) | None) => Hmac384,
+        (alg::HMAC_SHA512, Some(512) | None) => Hmac512,
+        (alg::RSA, Some(2048) | None) => Rsa2048,
+        (alg::RSA, Some(3072)) => Rsa3072,
+        (alg::RSA, Some(4096)) => Rsa4096,
+        (alg::ECDSA | alg::EC, Some(256) | None) => EccNistP256,
+        (alg::ECDSA | alg::EC, Some(384)) => EccNistP384,
+        (alg::ECDSA | alg::EC, Some(521)) => EccNistP521,
+        (alg::ED25519, _) => Ed25519,
+        _ => {
+            let name = arca_kmip::enum_name(alg::ALL, algorithm).unwrap_or("?");
+            return Err(Failure::new(
+                arca_kmip::enums::result_reason::INVALID_FIELD,
+                format!(
+                    "CryptographicAlgorithm {name} with CryptographicLength {} is not offered: use AES 128/192/256, HMAC_SHA256/384/512, RSA 2048/3072/4096, ECDSA 256/384/521 or Ed25519",
+                    length.map_or("(none)".into(), |l| l.to_string())
+                ),
+            ));
+        }
+    };
+    Ok(spec)
+}
+
+/// The KMIP state of a key.
+pub fn state_of(s: KeyState) -> u32 {
+    match s {
+        KeyState::PreActive => state::PRE_ACTIVE,
+        KeyState::Active => state::ACTIVE,
+        // KMIP has no reversible suspension: a suspended key protects nothing and still
+        // processes, as a deactivated one does.
+        KeyState::Suspended | KeyState::Deactivated => state::DEACTIVATED,
+        KeyState::Compromised => state::COMPROMISED,
+        KeyState::Destroyed => state::DESTROYED,
+        KeyState::DestroyedCompromised => state::DESTROYED_COMPROMISED,
+    }
+}
+
+/// The Cryptographic Usage Mask of a key: as the client set it, or from Arca's usages.
+pub fn usage_mask_of(info: &KeyInfo, extras: &Extras) -> i32 {
+    use arca_core::model::KeyUsage::*;
+    use arca_kmip::enums::cryptographic_usage_mask as m;
+    if let Some(u) = extras.usage_mask {
+        return u;
+    }
+    let mut bits = 0u32;
+    for u in &info.usage {
+        bits |= match u {
+            EncryptDecrypt => m::ENCRYPT | m::DECRYPT,
+            SignVerify => m::SIGN | m::VERIFY,
+            WrapUnwrap => m::WRAP_KEY | m::UNWRAP_KEY,
+            GenerateVerifyMac => m::MAC_GENERATE | m::MAC_VERIFY,
+            Derive => m::DERIVE_KEY,
+            KeyEncapsulation => m::KEY_AGREEMENT,
+        };
+    }
+    bits as i32
+}
+
+/// Arca usages from a Cryptographic Usage Mask, for a spec (bits the spec cannot honour
+/// are refused, so that a mask never promises what the key will not do).
+pub fn usages_from_mask(
+    mask: i32,
+    spec: KeySpec,
+) -> Result<Vec<arca_core::model::KeyUsage>, Failure> {
+    use arca_core::model::KeyUsage::*;
+    use arca_kmip::enums::cryptographic_usage_mask as m;
+    let bits = mask as u32;
+    let mut out = Vec::new();
+    let mut want = |cond: bool, u| {
+        if cond && !out.contains(&u) {
+            out.push(u);
+        }
+    };
+    want(bits & (m::ENCRYPT | m::DECRYPT) != 0, EncryptDecrypt);
+    want(bits & (m::SIGN | m::VERIFY) != 0, SignVerify);
+    want(bits & (m::WRAP_KEY | m::UNWRAP_KEY) != 0, WrapUnwrap);
+    want(
+        bits & (m::MAC_GENERATE | m::MAC_VERIFY) != 0,
+        GenerateVerifyMac,
+    );
+    want(bits & m::DERIVE_KEY != 0, Derive);
+    let possible = spec.possible_usages();
+    out.retain(|u| possible.contains(u));
+    if out.is_empty() {
+        out.push(spec.default_usage());
+    }
+    Ok(out)
+}
+
+/// Every attribute a key has, as KMIP names them, standard ones first.
+pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
+    let extras = Extras::of(info);
+    let dt = |tag, t: chrono::DateTime<chrono::Utc>| {
+        Attr::Std(Item::new(tag, Value::DateTime(t.timestamp())))
+    };
+    let mut out = vec![Attr::Std(Item::text_item(
+        tags::UNIQUE_IDENTIFIER,
+        info.id.to_string(),
+    ))];
+    let ot = object_type_of(info, &extras);
+    out.push(Attr::Std(Item::enum_item(tags::OBJECT_TYPE, ot)));
+    if matches!(
+        ot,
+        object_type::SYMMETRIC_KEY | object_type::PRIVATE_KEY | object_type::PUBLIC_KEY
+    ) {
+        let (a, l) = algorithm_of(info.spec);
+        out.push(Attr::Std(Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, a)));
+        out.push(Attr::Std(Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, l)));
+    }
+    out.push(Attr::Std(Item::int_item(
+        tags::CRYPTOGRAPHIC_USAGE_MASK,
+        usage_mask_of(info, &extras),
+    )));
+    let names: Vec<String> = if extras.names.is_empty() {
+        vec![info.name.clone()]
+    } else {
+        extras.names.clone()
+    };
+    for n in names {
+        out.push(Attr::Std(Item::structure(
+            tags::NAME,
+            vec![
+                Item::text_item(tags::NAME_VALUE, n),
+                Item::enum_item(
+                    tags::NAME_TYPE,
+                    arca_kmip::enums::name_type::UNINTERPRETED_TEXT_STRING,
+                ),
+            ],
+        )));
+    }
+    out.push(Attr::Std(Item::enum_item(
+        tags::STATE,
+        state_of(info.state),
+    )));
+    out.push(dt(tags::INITIAL_DATE, info.created_at));
+    out.push(dt(tags::LAST_CHANGE_DATE, info.updated_at));
+    if let Some(t) = info.activation_date {
+        out.push(dt(tags::ACTIVATION_DATE, t));
+    }
+    if let Some(t) = info.protect_stop_date {
+        out.push(dt(tags::PROTECT_STOP_DATE, t));
+    }
+    if let Some(t) = info.deactivation_date {
+        out.push(dt(tags::DEACTIVATION_DATE, t));
+    }
+    if let Some(t) = info.compromise_date {
+        out.push(dt(tags::COMPROMISE_DATE, t));
+    }
+    if let Some(t) = info.destroyed_at {
+        out.push(dt(tags::DESTROY_DATE, t));
+    }
+    let b = |tag, v| Attr::Std(Item::new(tag, Value::Boolean(v)));
+    out.push(b(tags::EXTRACTABLE, info.extractable));
+    out.push(b(tags::SENSITIVE, !info.extractable));
+    out.push(b(tags::NEVER_EXTRACTABLE, !info.extractable));
+    out.push(b(tags::ALWAYS_SENSITIVE, !info.extractable));
+    for (t, id) in &extras.links {
+        out.push(Attr::Std(Item::structure(
+            tags::LINK,
+            vec![
+                Item::enum_item(tags::LINK_TYPE, *t),
+                Item::text_item(tags::LINKED_OBJECT_IDENTIFIER, id.clone()),
+            ],
+        )));
+    }
+    out.extend(extras.other_attrs());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_both_ways() {
+        assert_eq!(
+            spaced_name(tags::CRYPTOGRAPHIC_USAGE_MASK),
+            "Cryptographic Usage Mask"
+        );
+        assert_eq!(spaced_name(tags::OBJECT_GROUP), "Object Group");
+        let a = from_v1(&Item::structure(
+            tags::ATTRIBUTE,
+            vec![
+                Item::text_item(tags::ATTRIBUTE_NAME, "Cryptographic Length"),
+                Item::int_item(tags::ATTRIBUTE_VALUE, 128),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            a,
+            Attr::Std(Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 128))
+        );
+        assert_eq!(from_v1(&render(&a, false)).unwrap(), a);
+        assert!(spec_of(alg::TRIPLE_DES, Some(168)).is_err());
+        assert_eq!(spec_of(alg::AES, Some(128)).unwrap(), KeySpec::Aes128);
+    }
+}

@@ -1,0 +1,800 @@
+//! KMIP operations mapped onto the service's operations.
+//!
+//! Each operation reads its payload, calls the same service function the REST door calls
+//! (so roles, key policies, tenants, lifecycle rules, approvals and audit all apply), and
+//! writes the KMIP response payload. No rule about who may do what lives here; what lives
+//! here is translation: attribute names to fields, KMIP states to Arca's, errors to Result
+//! Reasons.
+
+use arca_core::model::DeactivationReason;
+use arca_core::Error;
+use arca_kmip::enums::{
+    batch_error_continuation_option as continuation, key_format_type as kft, object_type,
+    operation as op, query_function, result_reason as reason, revocation_reason_code,
+};
+use arca_kmip::message::{
+    error_response, parse_request, response, Outcome, ProtocolVersion, RequestBatchItem,
+    ResponseBatchItem,
+};
+use arca_kmip::{tags, Failure, Item, Value};
+use arca_service::api::{
+    CreateKeyRequest, ExportRequest, KeyInfo, ListKeysQuery, RandomRequest, Secret,
+};
+use arca_service::LifecycleAction;
+use arca_service::{Caller, RequestMeta, Service};
+
+use super::attrs::{self, Attr, Extras};
+
+/// The versions Arca speaks, in order of preference (Discover Versions answers in it).
+pub const VERSIONS: [ProtocolVersion; 7] = [
+    ProtocolVersion::new(2, 1),
+    ProtocolVersion::new(2, 0),
+    ProtocolVersion::new(1, 4),
+    ProtocolVersion::new(1, 3),
+    ProtocolVersion::new(1, 2),
+    ProtocolVersion::new(1, 1),
+    ProtocolVersion::new(1, 0),
+];
+
+/// The operations this door performs (Query answers with them).
+pub const OPERATIONS: &[u32] = &[
+    op::DISCOVER_VERSIONS,
+    op::QUERY,
+    op::CREATE,
+    op::REGISTER,
+    op::GET,
+    op::GET_ATTRIBUTES,
+    op::GET_ATTRIBUTE_LIST,
+    op::LOCATE,
+    op::ACTIVATE,
+    op::REVOKE,
+    op::RNG_RETRIEVE,
+];
+
+/// The object types this door manages.
+pub const OBJECT_TYPES: &[u32] = &[
+    object_type::SYMMETRIC_KEY,
+    object_type::PRIVATE_KEY,
+    object_type::PUBLIC_KEY,
+];
+
+/// Handles one decoded request message and returns the response message.
+pub async fn handle(svc: &Service, meta: RequestMeta, msg: &Item) -> Item {
+    let now = svc.now().timestamp();
+    let req = match parse_request(msg) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = svc
+                .audit_refusal(
+                    &meta,
+                    None,
+                    "KmipRequest",
+                    Error::invalid("message", e.failure.message.clone()),
+                )
+                .await;
+            return error_response(now, &e);
+        }
+    };
+    let version = req.header.version;
+    let only_discovery = req
+        .items
+        .iter()
+        .all(|i| i.operation == op::DISCOVER_VERSIONS);
+    if !VERSIONS.contains(&version) && !only_discovery {
+        let e = arca_kmip::message::RequestError {
+            version: VERSIONS[0],
+            failure: Failure::new(
+                reason::UNSUPPORTED_PROTOCOL_VERSION,
+                format!("protocol version {version} is not supported; Arca speaks KMIP 1.0-1.4, 2.0 and 2.1"),
+            ),
+        };
+        return error_response(now, &e);
+    }
+    // Discover Versions needs no principal: clients ask it before anything else.
+    let caller = if only_discovery {
+        None
+    } else {
+        match svc.authenticate_certificate(meta).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let items = req
+                    .items
+                    .iter()
+                    .map(|i| ResponseBatchItem {
+                        operation: Some(i.operation),
+                        id: i.id.clone(),
+                        outcome: Outcome::Failed(Failure::new(
+                            reason::AUTHENTICATION_NOT_SUCCESSFUL,
+                            e.to_string(),
+                        )),
+                    })
+                    .collect();
+                return response(
+                    version,
+                    now,
+                    req.header.client_correlation.as_deref(),
+                    items,
+                );
+            }
+        }
+    };
+    let mut ctx = Ctx {
+        svc,
+        caller,
+        v2: version.is_v2(),
+        placeholder: None,
+    };
+    let keep_going = req.header.batch_error_continuation == Some(continuation::CONTINUE);
+    let mut out = Vec::with_capacity(req.items.len());
+    for item in &req.items {
+        let r = ctx.dispatch(item).await;
+        let failed = r.is_err();
+        out.push(ResponseBatchItem {
+            operation: Some(item.operation),
+            id: item.id.clone(),
+            outcome: match r {
+                Ok(p) => Outcome::Success(Some(p)),
+                Err(f) => Outcome::Failed(f),
+            },
+        });
+        if failed && !keep_going {
+            // Stop (the default): the items after a failure are not performed.
+            break;
+        }
+    }
+    response(version, now, req.header.client_correlation.as_deref(), out)
+}
+
+/// Maps a service error to a KMIP Result Reason, keeping its message.
+pub fn failure(e: Error) -> Failure {
+    let r = match &e {
+        Error::NotFound { .. } => reason::ITEM_NOT_FOUND,
+        Error::InvalidInput { .. } | Error::Unprocessable { .. } => reason::INVALID_FIELD,
+        Error::WrongState { state, .. } if state.is_destroyed() => reason::OBJECT_DESTROYED,
+        Error::WrongState { .. } => reason::WRONG_KEY_LIFECYCLE_STATE,
+        Error::Conflict { .. } => reason::GENERAL_FAILURE,
+        Error::Unauthenticated { .. } => reason::AUTHENTICATION_NOT_SUCCESSFUL,
+        Error::NotPermitted { .. } | Error::NeedsApproval { .. } => reason::PERMISSION_DENIED,
+        Error::RateLimited { .. } => reason::SERVER_LIMIT_EXCEEDED,
+        Error::Sealed | Error::Unavailable { .. } | Error::Internal { .. } => {
+            reason::GENERAL_FAILURE
+        }
+    };
+    Failure::new(r, e.to_string())
+}
+
+struct Ctx<'a> {
+    svc: &'a Service,
+    caller: Option<Caller>,
+    v2: bool,
+    /// The ID Placeholder: the object the previous item of the batch made or found, used
+    /// by items that name none.
+    placeholder: Option<String>,
+}
+
+type OpResult = Result<Item, Failure>;
+
+fn payload(items: Vec<Item>) -> Item {
+    Item::structure(tags::RESPONSE_PAYLOAD, items)
+}
+
+fn uid_item(id: &str) -> Item {
+    Item::text_item(tags::UNIQUE_IDENTIFIER, id)
+}
+
+impl Ctx<'_> {
+    fn caller(&self) -> Result<&Caller, Failure> {
+        self.caller.as_ref().ok_or_else(|| {
+            Failure::new(
+                reason::AUTHENTICATION_NOT_SUCCESSFUL,
+                "no authenticated principal",
+            )
+        })
+    }
+
+    async fn dispatch(&mut self, item: &RequestBatchItem) -> OpResult {
+        let p = &item.payload;
+        match item.operation {
+            op::DISCOVER_VERSIONS => Ok(discover_versions(p)),
+            op::QUERY => self.query(p),
+            op::CREATE => self.create(p).await,
+            op::REGISTER => self.register(p).await,
+            op::GET => self.get(p).await,
+            op::GET_ATTRIBUTES => self.get_attributes(p).await,
+            op::GET_ATTRIBUTE_LIST => self.get_attribute_list(p).await,
+            op::LOCATE => self.locate(p).await,
+            op::ACTIVATE => self.activate(p).await,
+            op::REVOKE => self.revoke(p).await,
+            op::RNG_RETRIEVE => self.rng_retrieve(p).await,
+            other => {
+                let name = arca_kmip::enum_name(arca_kmip::enums::operation::ALL, other)
+                    .unwrap_or("(unknown)");
+                Err(Failure::not_supported(format!(
+                    "operation {name} (0x{other:08X}) is not supported by Arca's KMIP door"
+                )))
+            }
+        }
+    }
+
+    /// The Unique Identifier the payload names, or the ID Placeholder.
+    fn target(&self, p: &Item) -> Result<String, Failure> {
+        match p.child(tags::UNIQUE_IDENTIFIER) {
+            Some(i) => Ok(i.text()?.to_owned()),
+            None => self.placeholder.clone().ok_or_else(|| {
+                Failure::invalid_message(
+                    "UniqueIdentifier is missing and no earlier batch item set the ID Placeholder",
+                )
+            }),
+        }
+    }
+
+    fn query(&self, p: &Item) -> OpResult {
+        self.caller()?;
+        let mut out = Vec::new();
+        for f in p.children_with(tags::QUERY_FUNCTION) {
+            match f.enumeration()? {
+                query_function::QUERY_OPERATIONS => out.extend(
+                    OPERATIONS
+                        .iter()
+                        .map(|o| Item::enum_item(tags::OPERATION, *o)),
+                ),
+                query_function::QUERY_OBJECTS => out.extend(
+                    OBJECT_TYPES
+                        .iter()
+                        .map(|o| Item::enum_item(tags::OBJECT_TYPE, *o)),
+                ),
+                query_function::QUERY_SERVER_INFORMATION => {
+                    out.push(Item::text_item(tags::VENDOR_IDENTIFICATION, "Arca"));
+                    out.push(Item::structure(
+                        tags::SERVER_INFORMATION,
+                        vec![Item::text_item(
+                            tags::SERVER_NAME,
+                            format!("Arca KMS {}", env!("CARGO_PKG_VERSION")),
+                        )],
+                    ));
+                }
+                // Functions Arca has nothing to say for are answered with nothing.
+                _ => {}
+            }
+        }
+        Ok(payload(out))
+    }
+
+    async fn create(&mut self, p: &Item) -> OpResult {
+        let caller = self.caller()?;
+        let ot = p.req(tags::OBJECT_TYPE)?.enumeration()?;
+        if ot != object_type::SYMMETRIC_KEY {
+            return Err(Failure::new(
+                reason::INVALID_FIELD,
+                "Create makes symmetric keys; use Create Key Pair for key pairs",
+            ));
+        }
+        let attrs = attrs::group(
+            p.child(tags::TEMPLATE_ATTRIBUTE)
+                .or(p.child(tags::ATTRIBUTES)),
+        )?;
+        let alg = attrs::find(&attrs, tags::CRYPTOGRAPHIC_ALGORITHM)
+            .ok_or_else(|| Failure::invalid_field("CryptographicAlgorithm is required"))?
+            .enumeration()?;
+        let len = attrs::find(&attrs, tags::CRYPTOGRAPHIC_LENGTH)
+            .map(Item::integer)
+            .transpose()?;
+        let spec = attrs::spec_of(alg, len)?;
+        if spec.is_asymmetric() {
+            return Err(Failure::invalid_field(
+                "Create makes symmetric keys; use Create Key Pair for key pairs",
+            ));
+        }
+        let req = self.key_request(spec, &attrs, None, None)?;
+        let info = self
+            .svc
+            .create_key(caller, req)
+            .await
+            .map_err(creation_failure)?;
+        let id = info.id.to_string();
+        self.placeholder = Some(id.clone());
+        Ok(payload(vec![
+            Item::enum_item(tags::OBJECT_TYPE, ot),
+            uid_item(&id),
+        ]))
+    }
+
+    async fn register(&mut self, p: &Item) -> OpResult {
+        let caller = self.caller()?;
+        let ot = p.req(tags::OBJECT_TYPE)?.enumeration()?;
+        let object_tag = match ot {
+            object_type::SYMMETRIC_KEY => tags::SYMMETRIC_KEY,
+            object_type::PRIVATE_KEY => tags::PRIVATE_KEY,
+            object_type::PUBLIC_KEY => tags::PUBLIC_KEY,
+            other => {
+                let name = arca_kmip::enum_name(object_type::ALL, other).unwrap_or("?");
+                return Err(Failure::new(
+                    reason::INVALID_FIELD,
+                    format!("Register of a {name} is not supported (symmetric, private and public keys are)"),
+                ));
+            }
+        };
+        let attrs = attrs::group(
+            p.child(tags::TEMPLATE_ATTRIBUTE)
+                .or(p.child(tags::ATTRIBUTES)),
+        )?;
+        let block = p.req(object_tag)?.req(tags::KEY_BLOCK)?;
+        if block.child(tags::KEY_WRAPPING_DATA).is_some() {
+            return Err(Failure::new(
+                reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
+                "registering a wrapped key is not supported; register it unwrapped over this mutually authenticated channel",
+            ));
+        }
+        let format = block.req(tags::KEY_FORMAT_TYPE)?.enumeration()?;
+        let value = block.req(tags::KEY_VALUE)?;
+        let material = match (ot, format) {
+            (object_type::SYMMETRIC_KEY, kft::RAW) => {
+                value.req(tags::KEY_MATERIAL)?.byte_string()?.clone()
+            }
+            (object_type::SYMMETRIC_KEY, kft::TRANSPARENT_SYMMETRIC_KEY) => value
+                .req(tags::KEY_MATERIAL)?
+                .req(tags::KEY)?
+                .byte_string()?
+                .clone(),
+            (object_type::PRIVATE_KEY, kft::PKCS_8) | (object_type::PUBLIC_KEY, kft::X_509) => {
+                value.req(tags::KEY_MATERIAL)?.byte_string()?.clone()
+            }
+            _ => {
+                let name = arca_kmip::enum_name(kft::ALL, format).unwrap_or("?");
+                return Err(Failure::new(
+                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                    format!("KeyFormatType {name} is not accepted for this object type: symmetric keys are Raw or TransparentSymmetricKey, private keys PKCS_8, public keys X_509 (SubjectPublicKeyInfo)"),
+                ));
+            }
+        };
+        let alg = attrs::find(&attrs, tags::CRYPTOGRAPHIC_ALGORITHM)
+            .or(block.child(tags::CRYPTOGRAPHIC_ALGORITHM))
+            .ok_or_else(|| Failure::invalid_field("CryptographicAlgorithm is required"))?
+            .enumeration()?;
+        let len = match attrs::find(&attrs, tags::CRYPTOGRAPHIC_LENGTH)
+            .or(block.child(tags::CRYPTOGRAPHIC_LENGTH))
+        {
+            Some(l) => Some(l.integer()?),
+            None if ot == object_type::SYMMETRIC_KEY => Some(material.len() as i32 * 8),
+            None => None,
+        };
+        let spec = attrs::spec_of(alg, len)?;
+        if let Some(n) = spec.symmetric_len() {
+            if n != material.len() {
+                return Err(Failure::invalid_field(format!(
+                    "the key material is {} bytes but the attributes say {} bits",
+                    material.len(),
+                    n * 8
+                )));
+            }
+        }
+        let kind = (ot == object_type::PUBLIC_KEY).then(|| "PublicKey".to_owned());
+        let req = self.key_request(spec, &attrs, Some(Secret::new(material)), kind)?;
+        let info = self
+            .svc
+            .create_key(caller, req)
+            .await
+            .map_err(creation_failure)?;
+        let id = info.id.to_string();
+        self.placeholder = Some(id.clone());
+        Ok(payload(vec![uid_item(&id)]))
+    }
+
+    /// The service request for a new key from KMIP attributes.
+    fn key_request(
+        &self,
+        spec: arca_core::model::KeySpec,
+        attrs: &[Attr],
+        material: Option<Secret>,
+        object_type: Option<String>,
+    ) -> Result<CreateKeyRequest, Failure> {
+        let now = self.svc.now();
+        let mut extras = Extras {
+            object_type,
+            ..Default::default()
+        };
+        let mut req = CreateKeyRequest {
+            spec: Some(spec),
+            material,
+            // KMIP's default: an object is extractable unless the client says otherwise.
+            extractable: true,
+            // KMIP creates objects Pre-Active unless an activation date has come.
+            pre_active: true,
+            ..Default::default()
+        };
+        let date = |i: &Item| -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+            let t = i.date_time()?;
+            chrono::DateTime::from_timestamp(t, 0)
+                .ok_or_else(|| Failure::invalid_field("date out of range"))
+        };
+        for a in attrs {
+            let Attr::Std(i) = a else {
+                extras.push_other(a);
+                continue;
+            };
+            match i.tag {
+                tags::CRYPTOGRAPHIC_ALGORITHM | tags::CRYPTOGRAPHIC_LENGTH => {}
+                tags::CRYPTOGRAPHIC_USAGE_MASK => {
+                    let m = i.integer()?;
+                    extras.usage_mask = Some(m);
+                    req.usage = Some(attrs::usages_from_mask(m, spec)?);
+                }
+                tags::NAME => {
+                    let n = i.req(tags::NAME_VALUE)?.text()?;
+                    extras.names.push(n.to_owned());
+                }
+                tags::ACTIVATION_DATE => {
+                    let t = date(i)?;
+                    req.pre_active = false;
+                    req.activation_date = (t > now).then_some(t);
+                }
+                tags::PROTECT_STOP_DATE => req.protect_stop_date = Some(date(i)?),
+                tags::DEACTIVATION_DATE => req.deactivation_date = Some(date(i)?),
+                tags::EXTRACTABLE => req.extractable = i.boolean()?,
+                tags::SENSITIVE => {
+                    if i.boolean()? {
+                        req.extractable = false;
+                    }
+                }
+                tags::UNIQUE_IDENTIFIER
+                | tags::STATE
+                | tags::INITIAL_DATE
+                | tags::LAST_CHANGE_DATE
+                | tags::DIGEST
+                | tags::DESTROY_DATE
+                | tags::COMPROMISE_DATE
+                | tags::ALWAYS_SENSITIVE
+                | tags::NEVER_EXTRACTABLE
+                | tags::FRESH
+                | tags::OBJECT_TYPE => {
+                    return Err(Failure::new(
+                        reason::ATTRIBUTE_READ_ONLY,
+                        format!("{} is set by the server", attrs::spaced_name(i.tag)),
+                    ))
+                }
+                _ => extras.push_other(a),
+            }
+        }
+        req.name = match extras.names.first() {
+            Some(n) if arca_core::names::validate_name("name", n).is_ok() => n.clone(),
+            _ => format!("kmip-{}", uuid::Uuid::new_v4().simple()),
+        };
+        req.meta = Some(extras.into_meta(&serde_json::Value::Null));
+        Ok(req)
+    }
+
+    async fn describe(&self, id: &str) -> Result<KeyInfo, Failure> {
+        self.svc
+            .describe_key(self.caller()?, id)
+            .await
+            .map_err(failure)
+    }
+
+    async fn get(&mut self, p: &Item) -> OpResult {
+        let id = self.target(p)?;
+        let info = self.describe(&id).await?;
+        let extras = Extras::of(&info);
+        let ot = attrs::object_type_of(&info, &extras);
+        let wanted = p
+            .child(tags::KEY_FORMAT_TYPE)
+            .map(Item::enumeration)
+            .transpose()?;
+        if p.child(tags::KEY_WRAPPING_SPECIFICATION).is_some() {
+            return Err(Failure::new(
+                reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
+                "wrapped Get is not supported yet",
+            ));
+        }
+        let exported = self
+            .svc
+            .export_key(self.caller()?, &id, ExportRequest { key_version: None })
+            .await
+            .map_err(failure)?;
+        let (format, value) = match (ot, wanted) {
+            (object_type::SYMMETRIC_KEY, None | Some(kft::RAW)) => (
+                kft::RAW,
+                Item::new(
+                    tags::KEY_MATERIAL,
+                    Value::ByteString(exported.material.0.clone()),
+                ),
+            ),
+            (object_type::SYMMETRIC_KEY, Some(kft::TRANSPARENT_SYMMETRIC_KEY)) => (
+                kft::TRANSPARENT_SYMMETRIC_KEY,
+                Item::structure(
+                    tags::KEY_MATERIAL,
+                    vec![Item::new(
+                        tags::KEY,
+                        Value::ByteString(exported.material.0.clone()),
+                    )],
+                ),
+            ),
+            (object_type::PRIVATE_KEY, None | Some(kft::PKCS_8)) if exported.format == "PKCS8" => (
+                kft::PKCS_8,
+                Item::new(
+                    tags::KEY_MATERIAL,
+                    Value::ByteString(exported.material.0.clone()),
+                ),
+            ),
+            (object_type::PUBLIC_KEY, None | Some(kft::X_509)) if exported.format == "SPKI" => (
+                kft::X_509,
+                Item::new(
+                    tags::KEY_MATERIAL,
+                    Value::ByteString(exported.material.0.clone()),
+                ),
+            ),
+            (_, Some(f)) => {
+                let name = arca_kmip::enum_name(kft::ALL, f).unwrap_or("?");
+                return Err(Failure::new(
+                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                    format!("KeyFormatType {name} is not offered for this object"),
+                ));
+            }
+            _ => {
+                return Err(Failure::new(
+                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                    format!(
+                        "key material in {} cannot be returned as this object type",
+                        exported.format
+                    ),
+                ))
+            }
+        };
+        let (alg, len) = attrs::algorithm_of(info.spec);
+        let block = Item::structure(
+            tags::KEY_BLOCK,
+            vec![
+                Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+                Item::structure(tags::KEY_VALUE, vec![value]),
+                Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg),
+                Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, len),
+            ],
+        );
+        let object_tag = match ot {
+            object_type::PRIVATE_KEY => tags::PRIVATE_KEY,
+            object_type::PUBLIC_KEY => tags::PUBLIC_KEY,
+            _ => tags::SYMMETRIC_KEY,
+        };
+        self.placeholder = Some(id.clone());
+        Ok(payload(vec![
+            Item::enum_item(tags::OBJECT_TYPE, ot),
+            uid_item(&id),
+            Item::structure(object_tag, vec![block]),
+        ]))
+    }
+
+    /// The attribute selectors of a Get Attributes request: names (1.x) or references
+    /// (2.x), as tags, with custom names apart.
+    fn selectors(p: &Item) -> Result<(Vec<u32>, Vec<String>), Failure> {
+        let mut tags_wanted = Vec::new();
+        let mut custom = Vec::new();
+        for i in p.items() {
+            match i.tag {
+                tags::ATTRIBUTE_NAME => {
+                    let n = i.text()?;
+                    if n.starts_with("x-") || n.starts_with("y-") {
+                        custom.push(n.to_owned());
+                    } else {
+                        tags_wanted.push(arca_kmip::attribute_tag(n).ok_or_else(|| {
+                            Failure::invalid_field(format!("unknown attribute {n:?}"))
+                        })?);
+                    }
+                }
+                tags::ATTRIBUTE_REFERENCE => match &i.value {
+                    Value::Enumeration(t) => tags_wanted.push(*t),
+                    _ => {
+                        let n = i.req(tags::ATTRIBUTE_NAME)?.text()?;
+                        custom.push(n.to_owned());
+                    }
+                },
+                _ => {}
+            }
+        }
+        Ok((tags_wanted, custom))
+    }
+
+    async fn get_attributes(&mut self, p: &Item) -> OpResult {
+        let id = self.target(p)?;
+        let info = self.describe(&id).await?;
+        let all = attrs::object_attributes(&info);
+        let (wanted, custom) = Self::selectors(p)?;
+        let chosen: Vec<&Attr> = if wanted.is_empty() && custom.is_empty() {
+            all.iter().collect()
+        } else {
+            all.iter()
+                .filter(|a| match a {
+                    Attr::Std(i) => wanted.contains(&i.tag),
+                    Attr::Custom { name, .. } => custom.contains(name),
+                })
+                .collect()
+        };
+        let mut out = vec![uid_item(&id)];
+        if self.v2 {
+            out.push(Item::structure(
+                tags::ATTRIBUTES,
+                chosen.iter().map(|a| attrs::render(a, true)).collect(),
+            ));
+        } else {
+            out.extend(chosen.iter().map(|a| attrs::render(a, false)));
+        }
+        self.placeholder = Some(id);
+        Ok(payload(out))
+    }
+
+    async fn get_attribute_list(&mut self, p: &Item) -> OpResult {
+        let id = self.target(p)?;
+        let info = self.describe(&id).await?;
+        let all = attrs::object_attributes(&info);
+        let mut out = vec![uid_item(&id)];
+        let mut seen = Vec::new();
+        for a in &all {
+            let key = a.name();
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key.clone());
+            out.push(match (a, self.v2) {
+                (Attr::Std(i), true) => Item::enum_item(tags::ATTRIBUTE_REFERENCE, i.tag),
+                _ => Item::text_item(tags::ATTRIBUTE_NAME, key),
+            });
+        }
+        self.placeholder = Some(id);
+        Ok(payload(out))
+    }
+
+    async fn locate(&mut self, p: &Item) -> OpResult {
+        let caller = self.caller()?;
+        let filters: Vec<Attr> = if self.v2 {
+            attrs::group(p.child(tags::ATTRIBUTES))?
+        } else {
+            p.children_with(tags::ATTRIBUTE)
+                .map(attrs::from_v1)
+                .collect::<Result<_, _>>()?
+        };
+        let max = p
+            .child(tags::MAXIMUM_ITEMS)
+            .map(Item::integer)
+            .transpose()?
+            .map(|m| m.max(0) as usize);
+        let offset = p
+            .child(tags::OFFSET_ITEMS)
+            .map(Item::integer)
+            .transpose()?
+            .unwrap_or(0)
+            .max(0) as usize;
+        let mut found = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .svc
+                .list_keys(
+                    caller,
+                    ListKeysQuery {
+                        limit: Some(1000),
+                        cursor: cursor.take(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(failure)?;
+            for k in &page.keys {
+                let have = attrs::object_attributes(k);
+                if filters.iter().all(|f| matches_filter(f, &have)) {
+                    found.push(k.id.to_string());
+                }
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let total = found.len();
+        let ids: Vec<String> = found
+            .into_iter()
+            .skip(offset)
+            .take(max.unwrap_or(usize::MAX))
+            .collect();
+        if let [one] = ids.as_slice() {
+            self.placeholder = Some(one.clone());
+        }
+        let mut out = Vec::new();
+        if self.v2 || max.is_some() || offset > 0 {
+            out.push(Item::int_item(tags::LOCATED_ITEMS, total as i32));
+        }
+        out.extend(ids.iter().map(|id| uid_item(id)));
+        Ok(payload(out))
+    }
+
+    async fn activate(&mut self, p: &Item) -> OpResult {
+        let id = self.target(p)?;
+        self.svc
+            .lifecycle(self.caller()?, &id, None, LifecycleAction::Activate, None)
+            .await
+            .map_err(failure)?;
+        self.placeholder = Some(id.clone());
+        Ok(payload(vec![uid_item(&id)]))
+    }
+
+    async fn revoke(&mut self, p: &Item) -> OpResult {
+        let id = self.target(p)?;
+        let rr = p.req(tags::REVOCATION_REASON)?;
+        let code = rr.req(tags::REVOCATION_REASON_CODE)?.enumeration()?;
+        let message = rr
+            .child(tags::REVOCATION_MESSAGE)
+            .map(|m| m.text().map(str::to_owned))
+            .transpose()?;
+        let action = match code {
+            revocation_reason_code::KEY_COMPROMISE | revocation_reason_code::CA_COMPROMISE => {
+                LifecycleAction::ReportCompromise
+            }
+            revocation_reason_code::SUPERSEDED => {
+                LifecycleAction::Deactivate(DeactivationReason::Superseded)
+            }
+            _ => LifecycleAction::Deactivate(DeactivationReason::Revoked),
+        };
+        self.svc
+            .lifecycle(self.caller()?, &id, None, action, message)
+            .await
+            .map_err(failure)?;
+        self.placeholder = Some(id.clone());
+        Ok(payload(vec![uid_item(&id)]))
+    }
+
+    async fn rng_retrieve(&mut self, p: &Item) -> OpResult {
+        let n = p.req(tags::DATA_LENGTH)?.integer()?;
+        if n <= 0 {
+            return Err(Failure::invalid_field("DataLength must be positive"));
+        }
+        let r = self
+            .svc
+            .generate_random(
+                self.caller()?,
+                RandomRequest {
+                    number_of_bytes: n as u32,
+                },
+            )
+            .await
+            .map_err(failure)?;
+        Ok(payload(vec![Item::new(
+            tags::DATA,
+            Value::ByteString(r.random.0.clone()),
+        )]))
+    }
+}
+
+/// Discover Versions: the versions Arca speaks that the client listed (all of them if it
+/// listed none), in Arca's order of preference.
+fn discover_versions(p: &Item) -> Item {
+    let asked: Vec<ProtocolVersion> = p
+        .children_with(tags::PROTOCOL_VERSION)
+        .filter_map(|i| ProtocolVersion::from_item(i).ok())
+        .collect();
+    payload(
+        VERSIONS
+            .iter()
+            .filter(|v| asked.is_empty() || asked.contains(v))
+            .map(|v| v.to_item())
+            .collect(),
+    )
+}
+
+/// A Create or Register failure: a name that is taken is Non Unique Name Attribute.
+fn creation_failure(e: Error) -> Failure {
+    match e {
+        Error::Conflict { message } => Failure::new(reason::NON_UNIQUE_NAME_ATTRIBUTE, message),
+        e => failure(e),
+    }
+}
+
+/// True if the object has an attribute equal to the filter (names compare by value).
+fn matches_filter(filter: &Attr, have: &[Attr]) -> bool {
+    match filter {
+        Attr::Std(f) if f.tag == tags::NAME => {
+            let want = f.child(tags::NAME_VALUE);
+            have.iter().any(|a| match a {
+                Attr::Std(h) if h.tag == tags::NAME => h.child(tags::NAME_VALUE) == want,
+                _ => false,
+            })
+        }
+        other => have.contains(other),
+    }
+}

@@ -1,0 +1,265 @@
+//! KMIP test harness: a server with the KMIP door open (mutual TLS with a test CA), a
+//! client certificate bound to a principal that may manage and use keys, and a minimal
+//! TTLV client over a real TLS socket.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arca_kmip::message::ProtocolVersion;
+use arca_kmip::{tags, Item, Limits, Value};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair as CertKey, SanType,
+};
+use reqwest::{Method, StatusCode};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::TestServer;
+
+/// A test certificate authority.
+pub struct Pki {
+    issuer: Issuer<'static, CertKey>,
+    pub ca_pem: String,
+}
+
+impl Pki {
+    pub fn new(name: &str) -> Pki {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        let key = CertKey::generate().unwrap();
+        let cert = p.self_signed(&key).unwrap();
+        Pki {
+            ca_pem: cert.pem(),
+            issuer: Issuer::new(p, key),
+        }
+    }
+
+    /// A client certificate (PEM) and its key (PEM) for `cn`, with `cn` as a DNS SAN.
+    pub fn client(&self, cn: &str) -> (String, String) {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.subject_alt_names = vec![SanType::DnsName(cn.try_into().unwrap())];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = CertKey::generate().unwrap();
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// A server with KMIP on, and the files a KMIP client needs.
+pub struct KmipServer {
+    pub s: TestServer,
+    pub kmip_port: u16,
+    pub pki: Pki,
+    pub dir: tempfile::TempDir,
+    /// PEM files of the bound client: certificate, key, and the server's CA.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub server_ca: PathBuf,
+}
+
+/// The name of the principal the client certificate is bound to.
+pub const CLIENT: &str = "kmip-client";
+
+impl KmipServer {
+    pub async fn start() -> KmipServer {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::new("KMIP test clients CA");
+        let ca_path = dir.path().join("clients-ca.pem");
+        std::fs::write(&ca_path, &pki.ca_pem).unwrap();
+        let s = TestServer::start_with(move |c| {
+            c.tls.client_ca = Some(ca_path.clone());
+            c.kmip.listen = "127.0.0.1:0".into();
+        })
+        .await;
+        let kmip_port = s
+            .running
+            .as_ref()
+            .unwrap()
+            .kmip_addr
+            .expect("KMIP listener")
+            .port();
+        // KMIP clients create keys and use them: both roles, and a default key policy that
+        // grants the client every use of the keys of its tenant.
+        let (st, v) = s
+            .req(
+                Method::PUT,
+                "/v1/tenant/settings",
+                Some(json!({"allow_multiple_roles": true,
+                    "default_key_policy": [{"effect": "allow", "principals": [format!("principal:{CLIENT}")], "actions": ["*"]}]})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let (st, v) = s
+            .post(
+                "/v1/principals",
+                json!({"name": CLIENT, "roles": ["tenant-admin", "crypto-user"], "kind": "service"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        let (st, v) = s
+            .post(
+                &format!("/v1/principals/{CLIENT}/bindings"),
+                json!({"kind": "certificate-san", "value": "kmip-client.test"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        let (cert, key) = pki.client("kmip-client.test");
+        let client_cert = dir.path().join("client.pem");
+        let client_key = dir.path().join("client.key");
+        let server_ca = dir.path().join("server-ca.pem");
+        std::fs::write(&client_cert, cert).unwrap();
+        std::fs::write(&client_key, key).unwrap();
+        std::fs::write(&server_ca, s.ca_pem()).unwrap();
+        KmipServer {
+            s,
+            kmip_port,
+            pki,
+            dir,
+            client_cert,
+            client_key,
+            server_ca,
+        }
+    }
+
+    /// A TLS connection to the KMIP port with the bound client certificate.
+    pub async fn connect(&self) -> KmipClient {
+        let cert = std::fs::read(&self.client_cert).unwrap();
+        let key = std::fs::read(&self.client_key).unwrap();
+        self.connect_as(&cert, &key)
+            .await
+            .expect("KMIP TLS handshake")
+    }
+
+    /// A TLS connection with another client identity.
+    pub async fn connect_as(&self, cert_pem: &[u8], key_pem: &[u8]) -> std::io::Result<KmipClient> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(&self.s.ca_pem()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(cert_pem)
+            .map(|c| c.unwrap())
+            .collect();
+        let key = PrivateKeyDer::from_pem_slice(key_pem).unwrap();
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", self.kmip_port)).await?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await?;
+        Ok(KmipClient { tls })
+    }
+}
+
+/// A TTLV client on one connection.
+pub struct KmipClient {
+    pub tls: TlsStream<TcpStream>,
+}
+
+impl KmipClient {
+    /// Sends raw bytes and reads one response message (`None` if the server closed).
+    pub async fn roundtrip_bytes(&mut self, bytes: &[u8]) -> Option<Item> {
+        self.tls.write_all(bytes).await.ok()?;
+        self.tls.flush().await.ok()?;
+        self.read_message().await
+    }
+
+    /// Reads one message, `None` if the connection closed first.
+    pub async fn read_message(&mut self) -> Option<Item> {
+        let mut head = [0u8; 8];
+        self.tls.read_exact(&mut head).await.ok()?;
+        let n = arca_kmip::item_size(&head, &Limits::default()).unwrap();
+        let mut buf = vec![0u8; n];
+        buf[..8].copy_from_slice(&head);
+        self.tls.read_exact(&mut buf[8..]).await.ok()?;
+        Some(arca_kmip::decode(&buf, &Limits::default()).expect("valid TTLV response"))
+    }
+
+    /// Sends a request message and returns the response message.
+    pub async fn call(&mut self, msg: &Item) -> Item {
+        self.roundtrip_bytes(&arca_kmip::encode(msg))
+            .await
+            .expect("a response")
+    }
+
+    /// Sends one operation in a one-item batch and returns its batch item.
+    pub async fn op(
+        &mut self,
+        version: ProtocolVersion,
+        operation: u32,
+        payload: Vec<Item>,
+    ) -> Item {
+        let r = self
+            .call(&request(version, vec![(operation, payload)]))
+            .await;
+        let item = r.children_with(tags::BATCH_ITEM).next().unwrap().clone();
+        item
+    }
+}
+
+/// A request message of one or more operations.
+pub fn request(version: ProtocolVersion, ops: Vec<(u32, Vec<Item>)>) -> Item {
+    let n = ops.len();
+    let mut body = vec![Item::structure(
+        tags::REQUEST_HEADER,
+        vec![
+            version.to_item(),
+            Item::int_item(tags::BATCH_COUNT, n as i32),
+        ],
+    )];
+    for (i, (operation, payload)) in ops.into_iter().enumerate() {
+        let mut fields = vec![Item::enum_item(tags::OPERATION, operation)];
+        if n > 1 {
+            fields.push(Item::new(
+                tags::UNIQUE_BATCH_ITEM_ID,
+                Value::bytes(vec![i as u8]),
+            ));
+        }
+        fields.push(Item::structure(tags::REQUEST_PAYLOAD, payload));
+        body.push(Item::structure(tags::BATCH_ITEM, fields));
+    }
+    Item::structure(tags::REQUEST_MESSAGE, body)
+}
+
+/// A batch item's Result Status, Result Reason and Result Message.
+pub fn result(batch_item: &Item) -> (u32, Option<u32>, Option<String>) {
+    (
+        batch_item
+            .req(tags::RESULT_STATUS)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        batch_item
+            .child(tags::RESULT_REASON)
+            .map(|r| r.enumeration().unwrap()),
+        batch_item
+            .child(tags::RESULT_MESSAGE)
+            .map(|m| m.text().unwrap().to_owned()),
+    )
+}
+
+/// A batch item's Response Payload, after checking that it succeeded.
+pub fn ok_payload(batch_item: &Item) -> Item {
+    let (status, reason, message) = result(batch_item);
+    assert_eq!(
+        status,
+        arca_kmip::enums::result_status::SUCCESS,
+        "operation failed: reason {reason:?}: {message:?}"
+    );
+    batch_item
+        .child(tags::RESPONSE_PAYLOAD)
+        .cloned()
+        .unwrap_or_else(|| Item::structure(tags::RESPONSE_PAYLOAD, vec![]))
+}

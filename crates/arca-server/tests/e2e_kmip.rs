@@ -1,0 +1,604 @@
+//! The KMIP door end to end: TTLV over a real mutual-TLS socket and over HTTPS, mapped onto
+//! the service (policies, lifecycle, audit), and what it does with malformed input.
+
+mod common;
+
+use arca_kmip::enums::{
+    cryptographic_algorithm as alg, cryptographic_usage_mask as mask, key_format_type as kft,
+    object_type, operation as op, query_function, result_reason as reason, result_status,
+    revocation_reason_code, state,
+};
+use arca_kmip::message::ProtocolVersion;
+use arca_kmip::{tags, Item, Value};
+use common::kmip::*;
+use serde_json::json;
+
+const V14: ProtocolVersion = ProtocolVersion::new(1, 4);
+const V21: ProtocolVersion = ProtocolVersion::new(2, 1);
+
+fn attr_v1(name: &str, value: Value) -> Item {
+    Item::structure(
+        tags::ATTRIBUTE,
+        vec![
+            Item::text_item(tags::ATTRIBUTE_NAME, name),
+            Item::new(tags::ATTRIBUTE_VALUE, value),
+        ],
+    )
+}
+
+fn name_v1(n: &str) -> Item {
+    Item::structure(
+        tags::ATTRIBUTE,
+        vec![
+            Item::text_item(tags::ATTRIBUTE_NAME, "Name"),
+            Item::structure(
+                tags::ATTRIBUTE_VALUE,
+                vec![
+                    Item::text_item(tags::NAME_VALUE, n),
+                    Item::enum_item(tags::NAME_TYPE, 1),
+                ],
+            ),
+        ],
+    )
+}
+
+fn uid(payload: &Item) -> String {
+    payload
+        .req(tags::UNIQUE_IDENTIFIER)
+        .unwrap()
+        .text()
+        .unwrap()
+        .to_owned()
+}
+
+fn attribute_v1<'a>(payload: &'a Item, name: &str) -> Option<&'a Item> {
+    payload
+        .children_with(tags::ATTRIBUTE)
+        .find(|a| a.child(tags::ATTRIBUTE_NAME).unwrap().text().unwrap() == name)
+        .map(|a| a.child(tags::ATTRIBUTE_VALUE).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symmetric_key_lifecycle_over_kmip_1_4_and_2_1() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+
+    // Discover Versions needs no principal and answers in Arca's order of preference.
+    let b = c
+        .op(
+            V14,
+            op::DISCOVER_VERSIONS,
+            vec![V14.to_item(), ProtocolVersion::new(1, 2).to_item()],
+        )
+        .await;
+    let p = ok_payload(&b);
+    let versions: Vec<_> = p
+        .children_with(tags::PROTOCOL_VERSION)
+        .map(|v| ProtocolVersion::from_item(v).unwrap())
+        .collect();
+    assert_eq!(versions, vec![V14, ProtocolVersion::new(1, 2)]);
+
+    // Query: operations and objects.
+    let p = ok_payload(
+        &c.op(
+            V14,
+            op::QUERY,
+            vec![
+                Item::enum_item(tags::QUERY_FUNCTION, query_function::QUERY_OPERATIONS),
+                Item::enum_item(tags::QUERY_FUNCTION, query_function::QUERY_OBJECTS),
+            ],
+        )
+        .await,
+    );
+    let ops: Vec<u32> = p
+        .children_with(tags::OPERATION)
+        .map(|o| o.enumeration().unwrap())
+        .collect();
+    assert!(
+        ops.contains(&op::CREATE) && ops.contains(&op::GET),
+        "{ops:?}"
+    );
+
+    // Create (1.4): Pre-Active, with the attributes the client gave.
+    let p = ok_payload(
+        &c.op(
+            V14,
+            op::CREATE,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                Item::structure(
+                    tags::TEMPLATE_ATTRIBUTE,
+                    vec![
+                        attr_v1("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+                        attr_v1("Cryptographic Length", Value::Integer(256)),
+                        attr_v1(
+                            "Cryptographic Usage Mask",
+                            Value::Integer((mask::ENCRYPT | mask::DECRYPT) as i32),
+                        ),
+                        attr_v1("x-owner", Value::TextString("team-a".into())),
+                        name_v1("db-master-1"),
+                    ],
+                ),
+            ],
+        )
+        .await,
+    );
+    let id = uid(&p);
+    let p = ok_payload(
+        &c.op(
+            V14,
+            op::GET_ATTRIBUTES,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::text_item(tags::ATTRIBUTE_NAME, "State"),
+                Item::text_item(tags::ATTRIBUTE_NAME, "Cryptographic Length"),
+                Item::text_item(tags::ATTRIBUTE_NAME, "x-owner"),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        attribute_v1(&p, "State").unwrap().enumeration().unwrap(),
+        state::PRE_ACTIVE
+    );
+    assert_eq!(
+        attribute_v1(&p, "Cryptographic Length")
+            .unwrap()
+            .integer()
+            .unwrap(),
+        256
+    );
+    assert_eq!(
+        attribute_v1(&p, "x-owner").unwrap().text().unwrap(),
+        "team-a"
+    );
+    assert!(attribute_v1(&p, "Cryptographic Algorithm").is_none());
+
+    // The same key is visible through REST, under the name the client gave.
+    let (st, v) = k.s.get("/v1/keys/db-master-1").await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    assert_eq!(v["id"], json!(id));
+    assert_eq!(v["state"], "PRE_ACTIVE");
+
+    // A Pre-Active key cannot be fetched for use... but it can be read: Get is export.
+    // Activate, then Get (Raw) and Get (Transparent Symmetric Key) return the same bytes.
+    ok_payload(
+        &c.op(
+            V21,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+        )
+        .await,
+    );
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+        )
+        .await,
+    );
+    let block = p
+        .req(tags::SYMMETRIC_KEY)
+        .unwrap()
+        .req(tags::KEY_BLOCK)
+        .unwrap();
+    assert_eq!(
+        block
+            .req(tags::KEY_FORMAT_TYPE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        kft::RAW
+    );
+    let raw = block
+        .req(tags::KEY_VALUE)
+        .unwrap()
+        .req(tags::KEY_MATERIAL)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    assert_eq!(raw.len(), 32);
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::enum_item(tags::KEY_FORMAT_TYPE, kft::TRANSPARENT_SYMMETRIC_KEY),
+            ],
+        )
+        .await,
+    );
+    let t = p
+        .req(tags::SYMMETRIC_KEY)
+        .unwrap()
+        .req(tags::KEY_BLOCK)
+        .unwrap()
+        .req(tags::KEY_VALUE)
+        .unwrap()
+        .req(tags::KEY_MATERIAL)
+        .unwrap()
+        .req(tags::KEY)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    assert_eq!(t, raw);
+
+    // 2.1 Get Attributes with references; the state is Active now.
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::STATE),
+            ],
+        )
+        .await,
+    );
+    let attrs = p.req(tags::ATTRIBUTES).unwrap();
+    assert_eq!(
+        attrs.req(tags::STATE).unwrap().enumeration().unwrap(),
+        state::ACTIVE
+    );
+
+    // Locate by name (1.4 and 2.1), and by object type with paging.
+    let p = ok_payload(&c.op(V14, op::LOCATE, vec![name_v1("db-master-1")]).await);
+    assert_eq!(uid(&p), id);
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::LOCATE,
+            vec![Item::structure(
+                tags::ATTRIBUTES,
+                vec![Item::enum_item(
+                    tags::OBJECT_TYPE,
+                    object_type::SYMMETRIC_KEY,
+                )],
+            )],
+        )
+        .await,
+    );
+    assert_eq!(p.req(tags::LOCATED_ITEMS).unwrap().integer().unwrap(), 1);
+
+    // Register (2.1) a raw AES-128 key; a second object with a taken name is refused.
+    let register = |name: &str, material: Vec<u8>| {
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+            Item::structure(
+                tags::ATTRIBUTES,
+                vec![
+                    Item::structure(
+                        tags::NAME,
+                        vec![
+                            Item::text_item(tags::NAME_VALUE, name),
+                            Item::enum_item(tags::NAME_TYPE, 1),
+                        ],
+                    ),
+                    Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, mask::ENCRYPT as i32),
+                ],
+            ),
+            Item::structure(
+                tags::SYMMETRIC_KEY,
+                vec![Item::structure(
+                    tags::KEY_BLOCK,
+                    vec![
+                        Item::enum_item(tags::KEY_FORMAT_TYPE, kft::RAW),
+                        Item::structure(
+                            tags::KEY_VALUE,
+                            vec![Item::new(tags::KEY_MATERIAL, Value::bytes(material))],
+                        ),
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 128),
+                    ],
+                )],
+            ),
+        ]
+    };
+    let known = vec![0x5Au8; 16];
+    let p = ok_payload(
+        &c.op(V21, op::REGISTER, register("imported-1", known.clone()))
+            .await,
+    );
+    let imported = uid(&p);
+    let b = c
+        .op(V21, op::REGISTER, register("imported-1", vec![1u8; 16]))
+        .await;
+    assert_eq!(
+        result(&b).1,
+        Some(reason::NON_UNIQUE_NAME_ATTRIBUTE),
+        "{:?}",
+        result(&b)
+    );
+    // Wrong material length for the attributes: Invalid Field, nothing made.
+    let b = c
+        .op(V21, op::REGISTER, register("imported-2", vec![1u8; 15]))
+        .await;
+    assert_eq!(result(&b).1, Some(reason::INVALID_FIELD));
+    let (_, v) = k.s.get("/v1/keys/imported-2").await;
+    assert_eq!(v["error"]["code"], "not_found", "{v}");
+
+    // Revoke with Key Compromise: compromised; with Cessation: deactivated.
+    ok_payload(
+        &c.op(
+            V14,
+            op::REVOKE,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::structure(
+                    tags::REVOCATION_REASON,
+                    vec![Item::enum_item(
+                        tags::REVOCATION_REASON_CODE,
+                        revocation_reason_code::KEY_COMPROMISE,
+                    )],
+                ),
+            ],
+        )
+        .await,
+    );
+    let (_, v) = k.s.get(&format!("/v1/keys/{id}")).await;
+    assert_eq!(v["state"], "COMPROMISED");
+    ok_payload(
+        &c.op(
+            V14,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &imported)],
+        )
+        .await,
+    );
+    ok_payload(
+        &c.op(
+            V14,
+            op::REVOKE,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &imported),
+                Item::structure(
+                    tags::REVOCATION_REASON,
+                    vec![Item::enum_item(
+                        tags::REVOCATION_REASON_CODE,
+                        revocation_reason_code::CESSATION_OF_OPERATION,
+                    )],
+                ),
+            ],
+        )
+        .await,
+    );
+    let (_, v) = k.s.get(&format!("/v1/keys/{imported}")).await;
+    assert_eq!(v["state"], "DEACTIVATED");
+    // Activating a deactivated key is the wrong lifecycle state.
+    let b = c
+        .op(
+            V14,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &imported)],
+        )
+        .await;
+    assert_eq!(result(&b).1, Some(reason::WRONG_KEY_LIFECYCLE_STATE));
+
+    // Unknown objects and operations.
+    let b = c
+        .op(
+            V14,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, "no-such-object")],
+        )
+        .await;
+    assert_eq!(result(&b).1, Some(reason::ITEM_NOT_FOUND));
+    let b = c.op(V14, op::CERTIFY, vec![]).await;
+    assert_eq!(result(&b).1, Some(reason::OPERATION_NOT_SUPPORTED));
+
+    // A batch with the ID Placeholder: Create then Activate and Get Attributes of it.
+    let r = c
+        .call(&request(
+            V14,
+            vec![
+                (
+                    op::CREATE,
+                    vec![
+                        Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                        Item::structure(
+                            tags::TEMPLATE_ATTRIBUTE,
+                            vec![attr_v1(
+                                "Cryptographic Algorithm",
+                                Value::Enumeration(alg::AES),
+                            )],
+                        ),
+                    ],
+                ),
+                (op::ACTIVATE, vec![]),
+                (
+                    op::GET_ATTRIBUTES,
+                    vec![Item::text_item(tags::ATTRIBUTE_NAME, "State")],
+                ),
+            ],
+        ))
+        .await;
+    let items: Vec<_> = r.children_with(tags::BATCH_ITEM).collect();
+    assert_eq!(items.len(), 3);
+    let p = ok_payload(items[2]);
+    assert_eq!(
+        attribute_v1(&p, "State").unwrap().enumeration().unwrap(),
+        state::ACTIVE
+    );
+
+    // Every one of these went through the service's audit trail, on the kmip door.
+    k.s.service().flush_audit().await;
+    let (_, v) = k.s.get("/v1/audit?operation=CreateKey&limit=10").await;
+    let events = v["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["door"] == "kmip" && e["principal"] == CLIENT),
+        "{v}"
+    );
+    k.s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_strangers_and_malformed_messages() {
+    let k = KmipServer::start().await;
+
+    // A certificate from another CA fails the handshake.
+    let other = Pki::new("Someone else");
+    let (cert, key) = other.client("kmip-client.test");
+    let r = async {
+        let mut c = k.connect_as(cert.as_bytes(), key.as_bytes()).await?;
+        Ok::<_, std::io::Error>(
+            c.roundtrip_bytes(&arca_kmip::encode(&request(V14, vec![(op::QUERY, vec![])])))
+                .await,
+        )
+    }
+    .await;
+    assert!(
+        matches!(r, Err(_) | Ok(None)),
+        "untrusted certificate served"
+    );
+
+    // A trusted certificate bound to nobody: Authentication Not Successful, nothing done.
+    let (cert, key) = k.pki.client("stranger.test");
+    let mut c = k.connect_as(cert.as_bytes(), key.as_bytes()).await.unwrap();
+    let b = c
+        .op(
+            V14,
+            op::CREATE,
+            vec![Item::enum_item(
+                tags::OBJECT_TYPE,
+                object_type::SYMMETRIC_KEY,
+            )],
+        )
+        .await;
+    assert_eq!(result(&b).1, Some(reason::AUTHENTICATION_NOT_SUCCESSFUL));
+
+    // Random bytes: a KMIP error response, then the connection is closed.
+    let mut c = k.connect().await;
+    let garbage = [
+        0x42u8, 0x00, 0x78, 0x01, 0x00, 0x00, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8,
+    ];
+    let r = c
+        .roundtrip_bytes(&garbage)
+        .await
+        .expect("an error response");
+    let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).0, result_status::OPERATION_FAILED);
+    assert_eq!(result(b).1, Some(reason::INVALID_MESSAGE));
+    assert!(c.read_message().await.is_none(), "connection left open");
+
+    // An announced length beyond the limit is refused before it is read.
+    let mut c = k.connect().await;
+    let huge = [0x42u8, 0x00, 0x78, 0x01, 0x7F, 0xFF, 0xFF, 0xF8];
+    let r = c.roundtrip_bytes(&huge).await.expect("an error response");
+    let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).1, Some(reason::INVALID_MESSAGE));
+
+    // Deep nesting is refused.
+    let mut deep = Item::int_item(tags::BATCH_COUNT, 1);
+    for _ in 0..40 {
+        deep = Item::structure(tags::REQUEST_PAYLOAD, vec![deep]);
+    }
+    let mut c = k.connect().await;
+    let r = c.roundtrip_bytes(&arca_kmip::encode(&deep)).await.unwrap();
+    let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).1, Some(reason::INVALID_MESSAGE));
+
+    // Valid TTLV that is not a request: Invalid Message, and the connection stays usable.
+    let mut c = k.connect().await;
+    let r = c.call(&Item::int_item(tags::BATCH_COUNT, 1)).await;
+    let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).1, Some(reason::INVALID_MESSAGE));
+    ok_payload(&c.op(V14, op::DISCOVER_VERSIONS, vec![]).await);
+
+    // An unsupported protocol version.
+    let r = c
+        .call(&request(
+            ProtocolVersion::new(3, 0),
+            vec![(op::QUERY, vec![])],
+        ))
+        .await;
+    let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).1, Some(reason::UNSUPPORTED_PROTOCOL_VERSION));
+
+    // A message that stops half way is cut after the read timeout (here: the peer closes);
+    // the server is still serving afterwards.
+    let mut c = k.connect().await;
+    use tokio::io::AsyncWriteExt;
+    c.tls
+        .write_all(&[0x42, 0x00, 0x78, 0x01, 0x00, 0x00, 0x01, 0x00])
+        .await
+        .unwrap();
+    drop(c);
+    let mut c = k.connect().await;
+    ok_payload(&c.op(V14, op::DISCOVER_VERSIONS, vec![]).await);
+
+    // No key was made by any of this, and the refusals are audited.
+    let (_, v) = k.s.get("/v1/keys").await;
+    assert_eq!(v["keys"].as_array().unwrap().len(), 0, "{v}");
+    k.s.service().flush_audit().await;
+    let events = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.door == "kmip" && e.outcome != "ok")
+        .map(|e| (e.operation.clone(), e.outcome.clone()))
+        .collect();
+    assert!(refused.len() >= 4, "{refused:?}");
+    k.s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kmip_over_https() {
+    let k = KmipServer::start().await;
+    let cert = std::fs::read(&k.client_cert).unwrap();
+    let key = std::fs::read(&k.client_key).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&k.s.ca_pem()).unwrap()])
+        .identity(reqwest::Identity::from_pem(&[cert, key].concat()).unwrap())
+        .build()
+        .unwrap();
+    let msg = request(
+        V21,
+        vec![(
+            op::CREATE,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                Item::structure(
+                    tags::ATTRIBUTES,
+                    vec![
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 128),
+                    ],
+                ),
+            ],
+        )],
+    );
+    let r = client
+        .post(format!("{}/kmip", k.s.url))
+        .header("content-type", "application/octet-stream")
+        .body(arca_kmip::encode(&msg).to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.bytes().await.unwrap();
+    let resp = arca_kmip::decode(&body, &arca_kmip::Limits::default()).unwrap();
+    let b = resp.children_with(tags::BATCH_ITEM).next().unwrap();
+    let id = uid(&ok_payload(b));
+    let (_, v) = k.s.get(&format!("/v1/keys/{id}")).await;
+    assert_eq!(v["spec"], "AES_128", "{v}");
+    // Without a client certificate: a KMIP authentication failure, not a key.
+    let r =
+        k.s.client
+            .post(format!("{}/kmip", k.s.url))
+            .body(arca_kmip::encode(&msg).to_vec())
+            .send()
+            .await
+            .unwrap();
+    let body = r.bytes().await.unwrap();
+    let resp = arca_kmip::decode(&body, &arca_kmip::Limits::default()).unwrap();
+    let b = resp.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).1, Some(reason::AUTHENTICATION_NOT_SUCCESSFUL));
+    k.s.shutdown().await;
+}
