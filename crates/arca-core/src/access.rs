@@ -782,6 +782,10 @@ pub struct TenantSettings {
     pub approval_rules: Vec<ApprovalRule>,
     /// How long an approval request stays open, in seconds (default 24 h).
     pub approval_ttl_secs: u64,
+    /// The shortest waiting period a destruction may be scheduled with, in days (default
+    /// 1). 0 lets a destruction take effect at once: what KMIP clients expect of Destroy,
+    /// and what a tenant that trusts its approval rules instead of a delay may choose.
+    pub min_destruction_window_days: u32,
 }
 
 impl Default for TenantSettings {
@@ -791,6 +795,7 @@ impl Default for TenantSettings {
             default_key_policy: Vec::new(),
             approval_rules: Vec::new(),
             approval_ttl_secs: 24 * 3600,
+            min_destruction_window_days: 1,
         }
     }
 }
@@ -823,6 +828,12 @@ impl TenantSettings {
                     "must be 1 to 16",
                 ));
             }
+        }
+        if self.min_destruction_window_days > *crate::lifecycle::DESTRUCTION_WAIT_DAYS.end() {
+            return Err(Error::invalid(
+                "min_destruction_window_days",
+                format!("must be 0 to {}", crate::lifecycle::DESTRUCTION_WAIT_DAYS.end()),
+            ));
         }
         if !(60..=30 * 24 * 3600).contains(&self.approval_ttl_secs) {
             return Err(Error::invalid(

@@ -354,20 +354,14 @@ pub enum Outcome {
     Undone,
 }
 
-/// Builds a Response Message.
-pub fn response(
-    version: ProtocolVersion,
-    now: i64,
-    client_correlation: Option<&str>,
-    items: Vec<ResponseBatchItem>,
-) -> Item {
-    let mut header = vec![
+/// Builds a Response Message. (The request's Client Correlation Value is for the client's
+/// and server's logs; servers do not echo it, as the OASIS test cases show.)
+pub fn response(version: ProtocolVersion, now: i64, items: Vec<ResponseBatchItem>) -> Item {
+    let header = vec![
         version.to_item(),
         Item::new(tags::TIME_STAMP, Value::DateTime(now)),
     ];
-    if let Some(c) = client_correlation {
-        header.push(Item::text_item(tags::CLIENT_CORRELATION_VALUE, c));
-    }
+    let mut header = header;
     header.push(Item::int_item(tags::BATCH_COUNT, items.len() as i32));
     let mut body = vec![Item::structure(tags::RESPONSE_HEADER, header)];
     for b in items {
@@ -410,7 +404,6 @@ pub fn error_response(now: i64, err: &RequestError) -> Item {
     response(
         err.version,
         now,
-        None,
         vec![ResponseBatchItem {
             operation: None,
             id: None,
@@ -475,7 +468,6 @@ mod tests {
         let r = response(
             ProtocolVersion::new(2, 1),
             7,
-            Some("c"),
             vec![
                 ResponseBatchItem {
                     operation: Some(operation::GET),

@@ -77,6 +77,9 @@ pub enum LifecycleAction {
     Recover,
     ScheduleDestruction { pending_window_days: Option<u32> },
     CancelDestruction,
+    /// Destruction as soon as the tenant allows: at once when its
+    /// `min_destruction_window_days` is 0, else scheduled with that window. KMIP's Destroy.
+    Destroy,
 }
 
 impl LifecycleAction {
@@ -92,6 +95,7 @@ impl LifecycleAction {
             LifecycleAction::Recover => "recover",
             LifecycleAction::ScheduleDestruction { .. } => "schedule-destruction",
             LifecycleAction::CancelDestruction => "cancel-destruction",
+            LifecycleAction::Destroy => "destroy",
         }
     }
 
@@ -116,21 +120,24 @@ impl LifecycleAction {
             LifecycleAction::ReportCompromise => "ReportKeyCompromise",
             LifecycleAction::Archive => "ArchiveKey",
             LifecycleAction::Recover => "RecoverKey",
-            LifecycleAction::ScheduleDestruction { .. } => "ScheduleKeyDestruction",
+            LifecycleAction::ScheduleDestruction { .. } | LifecycleAction::Destroy => {
+                "ScheduleKeyDestruction"
+            }
             LifecycleAction::CancelDestruction => "CancelKeyDestruction",
         }
     }
 }
 
-/// The waiting period of a scheduled destruction, checked against its bounds.
+/// The waiting period of a scheduled destruction, checked against its upper bound (the
+/// tenant's minimum is applied by [`Service::resolve_destruction`], which also fills in the
+/// default).
 fn destruction_window(days: Option<u32>) -> Result<u32> {
     let days = days.unwrap_or(DEFAULT_DESTRUCTION_WAIT_DAYS);
-    if !DESTRUCTION_WAIT_DAYS.contains(&days) {
+    if days > *DESTRUCTION_WAIT_DAYS.end() {
         return Err(Error::invalid(
             "pending_window_days",
             format!(
-                "must be {} to {}",
-                DESTRUCTION_WAIT_DAYS.start(),
+                "must be at most {}",
                 DESTRUCTION_WAIT_DAYS.end()
             ),
         ));
@@ -1011,6 +1018,7 @@ impl Service {
         let (key, versions) = self.fresh(caller, reference).await?;
         note.key(key.id);
         self.authorize(caller, action.audit_action(), Some(&key))?;
+        let action = self.resolve_destruction(caller, action).await?;
         if let Some(r) = &reason {
             if r.len() > 1024 {
                 return Err(Error::invalid("reason", "at most 1024 bytes"));
@@ -1040,7 +1048,59 @@ impl Service {
         let key = self
             .commit(key, Some(rev), &versions, changed, events, audit)
             .await?;
+        let due_now = key.destroy_after.is_some_and(|d| d <= now)
+            || versions
+                .iter()
+                .any(|v| v.destroy_after.is_some_and(|d| d <= now));
+        if due_now {
+            // A zero waiting period: erase now, as the lifecycle task would when it fell
+            // due (receipt, HSM objects and all), before answering.
+            self.handle_due(key.clone()).await?;
+            let (key, versions) = self.fresh(caller, &key.id.to_string()).await?;
+            return self.info(&key, &versions).await;
+        }
         self.info(&key, &versions).await
+    }
+
+    /// Fills in and checks a destruction's waiting period against the tenant's minimum:
+    /// `Destroy` asks for the minimum itself, a named period may not be shorter, and no
+    /// period means the default (30 days, or the minimum if longer).
+    async fn resolve_destruction(
+        &self,
+        caller: &Caller,
+        action: LifecycleAction,
+    ) -> Result<LifecycleAction> {
+        let needs = matches!(
+            action,
+            LifecycleAction::Destroy | LifecycleAction::ScheduleDestruction { .. }
+        );
+        if !needs {
+            return Ok(action);
+        }
+        let min = self
+            .tenant(caller.tenant())
+            .await?
+            .settings
+            .min_destruction_window_days;
+        Ok(match action {
+            LifecycleAction::Destroy => LifecycleAction::ScheduleDestruction {
+                pending_window_days: Some(min),
+            },
+            LifecycleAction::ScheduleDestruction {
+                pending_window_days: Some(d),
+            } if d < min => {
+                return Err(Error::invalid(
+                    "pending_window_days",
+                    format!("this tenant's destructions wait at least {min} day(s)"),
+                ))
+            }
+            LifecycleAction::ScheduleDestruction {
+                pending_window_days: None,
+            } => LifecycleAction::ScheduleDestruction {
+                pending_window_days: Some(DEFAULT_DESTRUCTION_WAIT_DAYS.max(min)),
+            },
+            a => a,
+        })
     }
 
     /// The pure part of a key-level move: the new key, the changed versions and the events.
@@ -1145,6 +1205,9 @@ impl Service {
                 }
                 lifecycle::apply(from, Transition::Destroy, &target)?;
                 key.destroy_after = Some(now + Duration::days(days as i64));
+            }
+            LifecycleAction::Destroy => {
+                return Err(Error::internal("Destroy is resolved before the move"))
             }
             LifecycleAction::CancelDestruction => {
                 if key.destroy_after.is_none() {
@@ -1261,6 +1324,9 @@ impl Service {
                 }
                 lifecycle::apply(from, Transition::Destroy, &target)?;
                 v.destroy_after = Some(now + Duration::days(days as i64));
+            }
+            LifecycleAction::Destroy => {
+                return Err(Error::internal("Destroy is resolved before the move"))
             }
             LifecycleAction::CancelDestruction => {
                 if v.destroy_after.is_none() {

@@ -77,7 +77,7 @@ impl Service {
         Ok(changed)
     }
 
-    async fn handle_due(&self, key: Key) -> Result<bool> {
+    pub(crate) async fn handle_due(&self, key: Key) -> Result<bool> {
         let Some(mut key) = self.store.get_key(key.tenant_id, key.id).await? else {
             return Ok(false);
         };

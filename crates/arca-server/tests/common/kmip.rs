@@ -85,13 +85,13 @@ impl KmipServer {
             .kmip_addr
             .expect("KMIP listener")
             .port();
-        // KMIP clients create keys and use them: both roles, and a default key policy that
-        // grants the client every use of the keys of its tenant.
+        // KMIP clients create keys and use them: both roles, a default key policy that
+        // grants the client every use of the keys of its tenant, and Destroy at once.
         let (st, v) = s
             .req(
                 Method::PUT,
                 "/v1/tenant/settings",
-                Some(json!({"allow_multiple_roles": true,
+                Some(json!({"allow_multiple_roles": true, "min_destruction_window_days": 0,
                     "default_key_policy": [{"effect": "allow", "principals": [format!("principal:{CLIENT}")], "actions": ["*"]}]})),
             )
             .await;
