@@ -832,7 +832,10 @@ impl TenantSettings {
         if self.min_destruction_window_days > *crate::lifecycle::DESTRUCTION_WAIT_DAYS.end() {
             return Err(Error::invalid(
                 "min_destruction_window_days",
-                format!("must be 0 to {}", crate::lifecycle::DESTRUCTION_WAIT_DAYS.end()),
+                format!(
+                    "must be 0 to {}",
+                    crate::lifecycle::DESTRUCTION_WAIT_DAYS.end()
+                ),
             ));
         }
         if !(60..=30 * 24 * 3600).contains(&self.approval_ttl_secs) {

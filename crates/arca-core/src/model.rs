@@ -423,6 +423,11 @@ pub struct KeyVersion {
     pub public_key: Option<Vec<u8>>,
     /// True when the version holds only a public key (imported SPKI).
     pub public_only: bool,
+    /// SHA-256 of the material as it is exported (raw bytes, PKCS#8 or SPKI), hex: KMIP's
+    /// Digest attribute, so that a client can tell two copies of a key apart without the
+    /// key. `None` for HSM-held material, which Arca never sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// One entry of a key's history: every transition, rotation and change, with who and why.

@@ -159,6 +159,11 @@ async fn symmetric_key_lifecycle_over_kmip_1_4_and_2_1() {
     assert_eq!(st.as_u16(), 200, "{v}");
     assert_eq!(v["id"], json!(id));
     assert_eq!(v["state"], "PRE_ACTIVE");
+    assert_eq!(
+        v["versions"][0]["digest"].as_str().map(str::len),
+        Some(64),
+        "{v}"
+    );
 
     // A Pre-Active key cannot be fetched for use... but it can be read: Get is export.
     // Activate, then Get (Raw) and Get (Transparent Symmetric Key) return the same bytes.
@@ -252,13 +257,16 @@ async fn symmetric_key_lifecycle_over_kmip_1_4_and_2_1() {
         &c.op(
             V21,
             op::LOCATE,
-            vec![Item::structure(
-                tags::ATTRIBUTES,
-                vec![Item::enum_item(
-                    tags::OBJECT_TYPE,
-                    object_type::SYMMETRIC_KEY,
-                )],
-            )],
+            vec![
+                Item::int_item(tags::MAXIMUM_ITEMS, 10),
+                Item::structure(
+                    tags::ATTRIBUTES,
+                    vec![Item::enum_item(
+                        tags::OBJECT_TYPE,
+                        object_type::SYMMETRIC_KEY,
+                    )],
+                ),
+            ],
         )
         .await,
     );

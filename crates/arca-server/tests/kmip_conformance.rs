@@ -24,25 +24,40 @@ use common::kmip::KmipServer;
 /// The mandatory cases Arca passes.
 const PASSING: &[&str] = &[
     "AX-M-1-14",
+    "BL-M-1-21",
+    "BL-M-3-21",
+    "CS-RNG-M-1-14",
+    "CS-RNG-M-1-21",
     "MSGENC-HTTPS-M-1-14",
+    "MSGENC-HTTPS-M-1-21",
     "MSGENC-JSON-M-1-14",
+    "MSGENC-JSON-M-1-21",
     "MSGENC-XML-M-1-14",
+    "MSGENC-XML-M-1-21",
+    "QS-M-1-21",
     "SASED-M-1-14",
+    "SASED-M-1-21",
     "SKFF-M-1-14",
+    "SKFF-M-1-21",
     "SKFF-M-2-14",
+    "SKFF-M-2-21",
     "SKFF-M-3-14",
+    "SKFF-M-3-21",
+    "SKFF-M-5-14",
+    "SKFF-M-5-21",
+    "SKFF-M-6-14",
+    "SKFF-M-6-21",
+    "SKFF-M-7-14",
+    "SKFF-M-7-21",
+    "SKLC-M-1-14",
+    "SKLC-M-1-21",
+    "SKLC-M-2-14",
+    "SKLC-M-2-21",
+    "SKLC-M-3-14",
+    "SKLC-M-3-21",
     "SUITEB_128-M-1-14",
     "SUITEB_192-M-1-14",
     "TL-M-1-14",
-    "BL-M-1-21",
-    "MSGENC-HTTPS-M-1-21",
-    "MSGENC-JSON-M-1-21",
-    "MSGENC-XML-M-1-21",
-    "QS-M-1-21",
-    "SASED-M-1-21",
-    "SKFF-M-1-21",
-    "SKFF-M-2-21",
-    "SKFF-M-3-21",
     "TL-M-1-21",
 ];
 
@@ -50,6 +65,8 @@ fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kmip-testcases")
 }
 
+/// Every mandatory case, in the order the profiles number them (SASED-M-2 uses what
+/// SASED-M-1 made, so 2 must come after 1 and before 10).
 fn mandatory_files() -> Vec<PathBuf> {
     let mut out = Vec::new();
     for sub in ["v1.4/mandatory", "v2.1/mandatory"] {
@@ -60,8 +77,27 @@ fn mandatory_files() -> Vec<PathBuf> {
             out.push(e.unwrap().path());
         }
     }
-    out.sort();
+    out.sort_by_key(|p| (group(&case_name(p)), number(&case_name(p))));
     out
+}
+
+/// The profile group of a case (`SASED-M-14` for `SASED-M-2-14`): the cases of a group
+/// share a tenant, since later ones find what earlier ones made.
+fn group(name: &str) -> String {
+    let parts: Vec<&str> = name.split('-').collect();
+    match parts.as_slice() {
+        [head @ .., n, v] if n.parse::<u32>().is_ok() => format!("{}-{v}", head.join("-")),
+        _ => name.to_owned(),
+    }
+}
+
+fn number(name: &str) -> u32 {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts
+        .len()
+        .checked_sub(2)
+        .and_then(|i| parts[i].parse().ok())
+        .unwrap_or(0)
 }
 
 fn case_name(p: &Path) -> String {
@@ -88,7 +124,9 @@ impl Vars {
             };
             return match ty {
                 ItemType::DateTime => Some(Value::DateTime(now + delta)),
-                ItemType::DateTimeExtended => Some(Value::DateTimeExtended((now + delta) * 1_000_000)),
+                ItemType::DateTimeExtended => {
+                    Some(Value::DateTimeExtended((now + delta) * 1_000_000))
+                }
                 _ => None,
             };
         }
@@ -161,9 +199,8 @@ fn matches(exp: &Node, act: &Item, vars: &mut Vars, path: &str) -> Result<(), St
             match found {
                 Some(i) => act_children[i] = None,
                 None => {
-                    return Err(last_err.unwrap_or_else(|| {
-                        format!("{here}: missing {} in the response", e.name)
-                    }))
+                    return Err(last_err
+                        .unwrap_or_else(|| format!("{here}: missing {} in the response", e.name)))
                 }
             }
         }
@@ -180,7 +217,10 @@ fn matches(exp: &Node, act: &Item, vars: &mut Vars, path: &str) -> Result<(), St
         return Ok(());
     }
     if vars.lenient_material
-        && matches!(tag, tags::KEY_MATERIAL | tags::KEY | tags::DATA)
+        && matches!(
+            tag,
+            tags::KEY_MATERIAL | tags::KEY | tags::DATA | tags::DIGEST_VALUE
+        )
         && matches!(act.value, Value::ByteString(_))
     {
         return Ok(());
@@ -216,7 +256,9 @@ fn matches(exp: &Node, act: &Item, vars: &mut Vars, path: &str) -> Result<(), St
         Err(_) => {
             let mut shown = xml::to_xml(&Item::new(tag, act.value.clone()));
             shown = shown.trim().to_owned();
-            if shown.contains(&format!("value=\"{text}\"")) || attribute_value_equal(text, &act.value) {
+            if shown.contains(&format!("value=\"{text}\""))
+                || attribute_value_equal(text, &act.value)
+            {
                 Ok(())
             } else {
                 Err(format!("{here}: expected {text:?}, got {shown}"))
@@ -239,11 +281,14 @@ fn attribute_value_equal(text: &str, v: &Value) -> bool {
 }
 
 /// Runs one file; the first difference, if any.
-async fn run_case(k: &KmipServer, path: &Path) -> Result<(), String> {
+async fn run_case(k: &KmipServer, path: &Path, identity: &(String, String)) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let nodes = xml::parse(&text).map_err(|e| e.to_string())?;
     let mut vars = Vars::default();
-    let mut client = k.connect().await;
+    let mut client = k
+        .connect_as(identity.0.as_bytes(), identity.1.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut step = 0;
     let mut it = nodes.iter();
     while let Some(req) = it.next() {
@@ -270,16 +315,27 @@ async fn run_case(k: &KmipServer, path: &Path) -> Result<(), String> {
                     == Some(arca_kmip::enums::result_status::SUCCESS)
             });
             if !ok {
-                return Err(format!("step {step}: Query failed\n{}", xml::to_xml(&actual)));
+                return Err(format!(
+                    "step {step}: Query failed\n{}",
+                    xml::to_xml(&actual)
+                ));
             }
             continue;
         }
         // Generated key material and random bytes differ from the recorded ones.
         vars.lenient_material = ids_in(&actual).iter().any(|id| vars.generated.contains(id))
             || has_op(&item, arca_kmip::enums::operation::RNG_RETRIEVE);
-        let creates = item
-            .children_with(tags::BATCH_ITEM)
-            .any(|b| matches!(b.child(tags::OPERATION).and_then(|o| o.enumeration().ok()), Some(arca_kmip::enums::operation::CREATE | arca_kmip::enums::operation::CREATE_KEY_PAIR | arca_kmip::enums::operation::REKEY | arca_kmip::enums::operation::REKEY_KEY_PAIR)));
+        let creates = item.children_with(tags::BATCH_ITEM).any(|b| {
+            matches!(
+                b.child(tags::OPERATION).and_then(|o| o.enumeration().ok()),
+                Some(
+                    arca_kmip::enums::operation::CREATE
+                        | arca_kmip::enums::operation::CREATE_KEY_PAIR
+                        | arca_kmip::enums::operation::REKEY
+                        | arca_kmip::enums::operation::REKEY_KEY_PAIR
+                )
+            )
+        });
         if creates {
             let ids = ids_in(&actual);
             vars.generated.extend(ids);
@@ -331,21 +387,34 @@ async fn oasis_conformance_cases() {
     let only = std::env::var("KMIP_CASE").ok();
     let mut failures = Vec::new();
     let mut passed = Vec::new();
+    let mut tenants: HashMap<String, (String, String)> = HashMap::new();
     for path in mandatory_files() {
         let name = case_name(&path);
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
-        match run_case(&k, &path).await {
+        let g = group(&name);
+        if !tenants.contains_key(&g) {
+            let id = k.new_tenant(&g).await;
+            tenants.insert(g.clone(), id);
+        }
+        match run_case(&k, &path, &tenants[&g]).await {
             Ok(()) => passed.push(name),
             Err(e) => failures.push((name, e)),
         }
     }
     eprintln!("passed ({}): {}", passed.len(), passed.join(" "));
     // The first line of each failure; KMIP_VERBOSE=1 shows the response too.
-    let lines = if std::env::var("KMIP_VERBOSE").is_ok() { 60 } else { 1 };
+    let lines = if std::env::var("KMIP_VERBOSE").is_ok() {
+        60
+    } else {
+        1
+    };
     for (name, e) in &failures {
-        eprintln!("FAILED {name}: {}", e.lines().take(lines).collect::<Vec<_>>().join("\n"));
+        eprintln!(
+            "FAILED {name}: {}",
+            e.lines().take(lines).collect::<Vec<_>>().join("\n")
+        );
     }
     let must: Vec<_> = failures
         .iter()

@@ -223,6 +223,9 @@ pub struct VersionInfo {
     pub created_at: DateTime<Utc>,
     pub destroy_after: Option<DateTime<Utc>>,
     pub destroyed_at: Option<DateTime<Utc>>,
+    /// SHA-256 of the version's material, hex (absent for HSM-held material).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// A key's metadata. Never contains material.

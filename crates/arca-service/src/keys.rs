@@ -75,7 +75,9 @@ pub enum LifecycleAction {
     ReportCompromise,
     Archive,
     Recover,
-    ScheduleDestruction { pending_window_days: Option<u32> },
+    ScheduleDestruction {
+        pending_window_days: Option<u32>,
+    },
     CancelDestruction,
     /// Destruction as soon as the tenant allows: at once when its
     /// `min_destruction_window_days` is 0, else scheduled with that window. KMIP's Destroy.
@@ -136,10 +138,7 @@ fn destruction_window(days: Option<u32>) -> Result<u32> {
     if days > *DESTRUCTION_WAIT_DAYS.end() {
         return Err(Error::invalid(
             "pending_window_days",
-            format!(
-                "must be at most {}",
-                DESTRUCTION_WAIT_DAYS.end()
-            ),
+            format!("must be at most {}", DESTRUCTION_WAIT_DAYS.end()),
         ));
     }
     Ok(days)
@@ -155,6 +154,7 @@ pub(crate) fn version_info(key: &Key, v: &KeyVersion) -> VersionInfo {
         created_at: v.created_at,
         destroy_after: v.destroy_after,
         destroyed_at: v.destroyed_at,
+        digest: v.digest.clone(),
     }
 }
 
@@ -278,6 +278,25 @@ pub(crate) fn event(
     }
 }
 
+/// The Digest of a version's material (see [`KeyVersion::digest`]).
+fn material_digest(key: &Key, m: &KeyMaterial) -> Option<String> {
+    if key.protection_level == ProtectionLevel::Hsm {
+        return None;
+    }
+    let bytes: &[u8] = if m.public_only {
+        m.public_spki.as_deref()?
+    } else {
+        &m.secret
+    };
+    Some(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
 impl Service {
     /// Seals a version's material and builds its row.
     /// Fresh material for version `n` of a key: generated in software, or in the HSM for a
@@ -320,6 +339,7 @@ impl Service {
                 destroyed_at: None,
                 public_key: m.public_spki.clone(),
                 public_only: m.public_only,
+                digest: material_digest(key, m),
             },
             material: MaterialChange::Set(sealed),
         })

@@ -11,7 +11,9 @@
 //! the key's `meta.kmip` object, so that what a client set is what it reads back.
 
 use arca_core::model::{KeySpec, KeyState};
-use arca_kmip::enums::{cryptographic_algorithm as alg, object_type, state};
+use arca_kmip::enums::{
+    cryptographic_algorithm as alg, hashing_algorithm, key_format_type as kft, object_type, state,
+};
 use arca_kmip::{tags, Failure, Item, Value};
 use arca_service::api::KeyInfo;
 use serde::{Deserialize, Serialize};
@@ -145,6 +147,9 @@ pub struct Extras {
     /// Every Name as the client gave it (Arca's own name is one of them, made safe).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
+    /// The Key Format Type the key was registered in: Get returns that format by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_format: Option<u32>,
     /// The Cryptographic Usage Mask as the client gave it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_mask: Option<i32>,
@@ -374,6 +379,29 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
                     tags::NAME_TYPE,
                     arca_kmip::enums::name_type::UNINTERPRETED_TEXT_STRING,
                 ),
+            ],
+        )));
+    }
+    if let Some(d) = info
+        .versions
+        .iter()
+        .find(|v| v.version == info.primary_version)
+        .and_then(|v| v.digest.as_deref())
+    {
+        let bytes: Vec<u8> = (0..d.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&d[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        let format = match ot {
+            object_type::PRIVATE_KEY => kft::PKCS_8,
+            object_type::PUBLIC_KEY => kft::X_509,
+            _ => kft::RAW,
+        };
+        out.push(Attr::Std(Item::structure(
+            tags::DIGEST,
+            vec![
+                Item::enum_item(tags::HASHING_ALGORITHM, hashing_algorithm::SHA_256),
+                Item::new(tags::DIGEST_VALUE, Value::bytes(bytes)),
+                Item::enum_item(tags::KEY_FORMAT_TYPE, format),
             ],
         )));
     }

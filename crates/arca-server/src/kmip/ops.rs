@@ -395,7 +395,15 @@ impl Ctx<'_> {
             }
         }
         let kind = (ot == object_type::PUBLIC_KEY).then(|| "PublicKey".to_owned());
-        let req = self.key_request(spec, &attrs, Some(Secret::new(material)), kind)?;
+        let mut req = self.key_request(spec, &attrs, Some(Secret::new(material)), kind)?;
+        if let Some(meta) = req.meta.take() {
+            let mut extras: Extras = meta
+                .get("kmip")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            extras.key_format = Some(format);
+            req.meta = Some(extras.into_meta(&meta));
+        }
         let info = self
             .svc
             .create_key(caller, req)
@@ -504,7 +512,8 @@ impl Ctx<'_> {
         let wanted = p
             .child(tags::KEY_FORMAT_TYPE)
             .map(Item::enumeration)
-            .transpose()?;
+            .transpose()?
+            .or(extras.key_format);
         if p.child(tags::KEY_WRAPPING_SPECIFICATION).is_some() {
             return Err(Failure::new(
                 reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
@@ -702,7 +711,13 @@ impl Ctx<'_> {
                 )
                 .await
                 .map_err(failure)?;
+            // Destroyed objects keep their metadata, but Locate finds them only when the
+            // client asks by State.
+            let by_state = filters.iter().any(|f| f.tag() == Some(tags::STATE));
             for k in &page.keys {
+                if k.state.is_destroyed() && !by_state {
+                    continue;
+                }
                 let have = attrs::object_attributes(k);
                 if filters.iter().all(|f| matches_filter(f, &have)) {
                     found.push(k.id.to_string());
@@ -756,7 +771,10 @@ impl Ctx<'_> {
             if want & !have != 0 {
                 return Err(Failure::new(
                     reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
-                    format!("the object's usage mask 0x{have:X} does not allow 0x{:X}", want & !have),
+                    format!(
+                        "the object's usage mask 0x{have:X} does not allow 0x{:X}",
+                        want & !have
+                    ),
                 ));
             }
         }
@@ -776,7 +794,9 @@ impl Ctx<'_> {
                 Ok(match p.child(tag) {
                     Some(w) => match w.items().first() {
                         Some(i) => Some(Attr::Std(i.clone())),
-                        None => return Err(Failure::invalid_message("the attribute wrapper is empty")),
+                        None => {
+                            return Err(Failure::invalid_message("the attribute wrapper is empty"))
+                        }
                     },
                     None => None,
                 })
@@ -787,7 +807,10 @@ impl Ctx<'_> {
                 Edit::Delete => {
                     let a = match (current, p.child(tags::ATTRIBUTE_REFERENCE)) {
                         (Some(c), _) => Some(c),
-                        (None, Some(r)) => Some(Attr::Std(Item::new(r.enumeration()?, Value::Structure(vec![])))),
+                        (None, Some(r)) => Some(Attr::Std(Item::new(
+                            r.enumeration()?,
+                            Value::Structure(vec![]),
+                        ))),
                         (None, None) => None,
                     };
                     (a, 0)
@@ -810,18 +833,36 @@ impl Ctx<'_> {
                 .transpose()?
                 .unwrap_or(0)
                 .max(0) as usize;
-            let a = match (edit, p.child(tags::ATTRIBUTE), p.child(tags::ATTRIBUTE_NAME)) {
-                (_, Some(a), _) if a.child(tags::ATTRIBUTE_VALUE).is_some() => Some(attrs::from_v1(a)?),
+            let a = match (
+                edit,
+                p.child(tags::ATTRIBUTE),
+                p.child(tags::ATTRIBUTE_NAME),
+            ) {
+                (_, Some(a), _) if a.child(tags::ATTRIBUTE_VALUE).is_some() => {
+                    Some(attrs::from_v1(a)?)
+                }
                 (Edit::Delete, _, Some(n)) => {
                     let n = n.text()?;
-                    let idx = p.child(tags::ATTRIBUTE_INDEX).map(Item::integer).transpose()?.unwrap_or(0).max(0) as usize;
+                    let idx = p
+                        .child(tags::ATTRIBUTE_INDEX)
+                        .map(Item::integer)
+                        .transpose()?
+                        .unwrap_or(0)
+                        .max(0) as usize;
                     let a = if n.starts_with("x-") || n.starts_with("y-") {
-                        Attr::Custom { name: n.to_owned(), value: Item::new(tags::ATTRIBUTE_VALUE, Value::Structure(vec![])) }
+                        Attr::Custom {
+                            name: n.to_owned(),
+                            value: Item::new(tags::ATTRIBUTE_VALUE, Value::Structure(vec![])),
+                        }
                     } else {
-                        let t = arca_kmip::attribute_tag(n).ok_or_else(|| Failure::invalid_field(format!("unknown attribute {n:?}")))?;
+                        let t = arca_kmip::attribute_tag(n).ok_or_else(|| {
+                            Failure::invalid_field(format!("unknown attribute {n:?}"))
+                        })?;
                         Attr::Std(Item::new(t, Value::Structure(vec![])))
                     };
-                    return self.finish_edit(&id, &info, extras, Edit::Delete, a, idx).await;
+                    return self
+                        .finish_edit(&id, &info, extras, Edit::Delete, a, idx)
+                        .await;
                 }
                 _ => None,
             };
@@ -863,22 +904,34 @@ impl Ctx<'_> {
         };
         match &a {
             Attr::Std(i) if i.tag == tags::NAME => {
-                let count = if extras.names.is_empty() { 1 } else { extras.names.len() };
+                let count = if extras.names.is_empty() {
+                    1
+                } else {
+                    extras.names.len()
+                };
                 if extras.names.is_empty() {
                     extras.names.push(info.name.clone());
                 }
-                let value = || -> Result<String, Failure> { Ok(i.req(tags::NAME_VALUE)?.text()?.to_owned()) };
+                let value = || -> Result<String, Failure> {
+                    Ok(i.req(tags::NAME_VALUE)?.text()?.to_owned())
+                };
                 match edit {
                     Edit::Add => extras.names.push(value()?),
                     Edit::Modify | Edit::Set => {
                         if index >= count {
-                            return Err(Failure::new(reason::ATTRIBUTE_NOT_FOUND, "no Name at that index"));
+                            return Err(Failure::new(
+                                reason::ATTRIBUTE_NOT_FOUND,
+                                "no Name at that index",
+                            ));
                         }
                         extras.names[index] = value()?;
                     }
                     Edit::Delete => {
                         if index >= count {
-                            return Err(Failure::new(reason::ATTRIBUTE_NOT_FOUND, "no Name at that index"));
+                            return Err(Failure::new(
+                                reason::ATTRIBUTE_NOT_FOUND,
+                                "no Name at that index",
+                            ));
                         }
                         extras.names.remove(index);
                     }
@@ -887,7 +940,10 @@ impl Ctx<'_> {
             Attr::Std(i) if i.tag == tags::LINK => match edit {
                 Edit::Delete => {
                     if index >= extras.links.len() {
-                        return Err(Failure::new(reason::ATTRIBUTE_NOT_FOUND, "no Link at that index"));
+                        return Err(Failure::new(
+                            reason::ATTRIBUTE_NOT_FOUND,
+                            "no Link at that index",
+                        ));
                     }
                     extras.links.remove(index);
                 }
@@ -901,7 +957,10 @@ impl Ctx<'_> {
                                 if edit == Edit::Set {
                                     extras.links.push((t, to));
                                 } else {
-                                    return Err(Failure::new(reason::ATTRIBUTE_NOT_FOUND, "no Link at that index"));
+                                    return Err(Failure::new(
+                                        reason::ATTRIBUTE_NOT_FOUND,
+                                        "no Link at that index",
+                                    ));
                                 }
                             } else {
                                 extras.links[index] = (t, to);
@@ -932,13 +991,23 @@ impl Ctx<'_> {
                     Edit::Set if positions.is_empty() => others.push(a.clone()),
                     Edit::Set | Edit::Modify => match positions.get(index) {
                         Some(&n) => others[n] = a.clone(),
-                        None => return Err(Failure::new(reason::ATTRIBUTE_NOT_FOUND, format!("{} is not set", a.name()))),
+                        None => {
+                            return Err(Failure::new(
+                                reason::ATTRIBUTE_NOT_FOUND,
+                                format!("{} is not set", a.name()),
+                            ))
+                        }
                     },
                     Edit::Delete => match positions.get(index) {
                         Some(&n) => {
                             others.remove(n);
                         }
-                        None => return Err(Failure::new(reason::ATTRIBUTE_NOT_FOUND, format!("{} is not set", a.name()))),
+                        None => {
+                            return Err(Failure::new(
+                                reason::ATTRIBUTE_NOT_FOUND,
+                                format!("{} is not set", a.name()),
+                            ))
+                        }
                     },
                 }
                 extras.other.clear();

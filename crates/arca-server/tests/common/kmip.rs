@@ -85,31 +85,7 @@ impl KmipServer {
             .kmip_addr
             .expect("KMIP listener")
             .port();
-        // KMIP clients create keys and use them: both roles, a default key policy that
-        // grants the client every use of the keys of its tenant, and Destroy at once.
-        let (st, v) = s
-            .req(
-                Method::PUT,
-                "/v1/tenant/settings",
-                Some(json!({"allow_multiple_roles": true, "min_destruction_window_days": 0,
-                    "default_key_policy": [{"effect": "allow", "principals": [format!("principal:{CLIENT}")], "actions": ["*"]}]})),
-            )
-            .await;
-        assert_eq!(st, StatusCode::OK, "{v}");
-        let (st, v) = s
-            .post(
-                "/v1/principals",
-                json!({"name": CLIENT, "roles": ["tenant-admin", "crypto-user"], "kind": "service"}),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{v}");
-        let (st, v) = s
-            .post(
-                &format!("/v1/principals/{CLIENT}/bindings"),
-                json!({"kind": "certificate-san", "value": "kmip-client.test"}),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{v}");
+        setup_tenant(&s, "kmip-client.test").await;
         let (cert, key) = pki.client("kmip-client.test");
         let client_cert = dir.path().join("client.pem");
         let client_key = dir.path().join("client.key");
@@ -126,6 +102,21 @@ impl KmipServer {
             client_key,
             server_ca,
         }
+    }
+
+    /// A new tenant set up for KMIP, and a client identity (certificate and key PEM) bound
+    /// to its client principal: cases that must not see each other's objects each get one.
+    pub async fn new_tenant(&self, name: &str) -> (String, String) {
+        let (st, v) = self
+            .s
+            .operator()
+            .post("/v1/tenants", json!({"name": name}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        let admin = self.s.with_token(v["admin_token"].as_str().unwrap());
+        let san = format!("{}.kmip.test", name.to_ascii_lowercase());
+        setup_tenant(&admin, &san).await;
+        self.pki.client(&san)
     }
 
     /// A TLS connection to the KMIP port with the bound client certificate.
@@ -161,6 +152,35 @@ impl KmipServer {
             .await?;
         Ok(KmipClient { tls })
     }
+}
+
+/// Sets the tenant of `admin` up for KMIP: the client principal ([`CLIENT`]) with both
+/// roles (KMIP clients create keys and use them), bound to the certificate SAN `san`; a
+/// default key policy granting it every use of the tenant's keys; Destroy at once.
+async fn setup_tenant(admin: &TestServer, san: &str) {
+    let (st, v) = admin
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"allow_multiple_roles": true, "min_destruction_window_days": 0,
+                "default_key_policy": [{"effect": "allow", "principals": [format!("principal:{CLIENT}")], "actions": ["*"]}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = admin
+        .post(
+            "/v1/principals",
+            json!({"name": CLIENT, "roles": ["tenant-admin", "crypto-user"], "kind": "service"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = admin
+        .post(
+            &format!("/v1/principals/{CLIENT}/bindings"),
+            json!({"kind": "certificate-san", "value": san}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
 }
 
 /// A TTLV client on one connection.
