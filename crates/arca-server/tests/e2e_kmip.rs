@@ -376,15 +376,13 @@ async fn symmetric_key_lifecycle_over_kmip_1_4_and_2_1() {
     );
     let (_, v) = k.s.get(&format!("/v1/keys/{imported}")).await;
     assert_eq!(v["state"], "DEACTIVATED");
-    // Activating a deactivated key is the wrong lifecycle state.
-    let b = c
-        .op(
-            V14,
-            op::ACTIVATE,
-            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &imported)],
-        )
-        .await;
+    // Activating a deactivated key is the wrong lifecycle state (2.x), which 1.x, without
+    // that reason, calls Permission Denied.
+    let activate = vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &imported)];
+    let b = c.op(V21, op::ACTIVATE, activate.clone()).await;
     assert_eq!(result(&b).1, Some(reason::WRONG_KEY_LIFECYCLE_STATE));
+    let b = c.op(V14, op::ACTIVATE, activate).await;
+    assert_eq!(result(&b).1, Some(reason::PERMISSION_DENIED));
 
     // Unknown objects and operations.
     let b = c
