@@ -7,6 +7,7 @@ pub mod ciphertext;
 pub mod der;
 pub mod hsm;
 pub mod provider;
+pub mod raw;
 pub mod shamir;
 pub mod software;
 pub mod wrap;

@@ -57,6 +57,37 @@ fn unsupported(spec: KeySpec, what: &str) -> Error {
 
 /// A loaded key. Every method has a default that refuses, so each key family implements
 /// only what it can do and the refusal text is the same everywhere.
+/// AES modes for raw encryption. GCM takes a 12-byte IV and makes a 16-byte tag; CBC and
+/// CTR take a 16-byte IV; ECB none. CBC and ECB pad with PKCS#7 (PKCS#5) or need whole
+/// blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawMode {
+    Gcm,
+    Cbc { pkcs7: bool },
+    Ecb { pkcs7: bool },
+    Ctr,
+}
+
+impl RawMode {
+    /// The IV length the mode needs (0 for ECB).
+    pub fn iv_len(self) -> usize {
+        match self {
+            RawMode::Gcm => 12,
+            RawMode::Cbc { .. } | RawMode::Ctr => 16,
+            RawMode::Ecb { .. } => 0,
+        }
+    }
+}
+
+/// The hash of RSA-OAEP (used for MGF1 too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OaepHash {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
 pub trait KeyHandle: Send + Sync {
     /// The key's spec.
     fn spec(&self) -> KeySpec;
@@ -73,12 +104,48 @@ pub trait KeyHandle: Send + Sync {
         Err(unsupported(self.spec(), "decrypt with AES-GCM"))
     }
     /// RSA-OAEP-SHA-256 encryption.
-    fn oaep_encrypt(&self, _plaintext: &[u8]) -> Result<Vec<u8>> {
-        Err(unsupported(self.spec(), "encrypt with RSA-OAEP"))
+    fn oaep_encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.oaep_encrypt_with(OaepHash::Sha256, plaintext)
     }
     /// RSA-OAEP-SHA-256 decryption.
-    fn oaep_decrypt(&self, _ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn oaep_decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.oaep_decrypt_with(OaepHash::Sha256, ciphertext)
+    }
+    /// RSA-OAEP encryption with the hash (and MGF1 hash) a caller names.
+    fn oaep_encrypt_with(&self, _hash: OaepHash, _plaintext: &[u8]) -> Result<Vec<u8>> {
+        Err(unsupported(self.spec(), "encrypt with RSA-OAEP"))
+    }
+    /// RSA-OAEP decryption with the hash (and MGF1 hash) a caller names.
+    fn oaep_decrypt_with(&self, _hash: OaepHash, _ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         Err(unsupported(self.spec(), "decrypt with RSA-OAEP"))
+    }
+    /// AES in a caller-chosen mode with a caller-given IV, returning bare ciphertext and
+    /// (for GCM) the tag: the raw encryption KMIP and PKCS#11 clients ask for.
+    fn raw_encrypt(
+        &self,
+        _mode: RawMode,
+        _iv: &[u8],
+        _aad: &[u8],
+        _plaintext: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        Err(unsupported(
+            self.spec(),
+            "encrypt with caller-chosen AES modes",
+        ))
+    }
+    /// The inverse of [`KeyHandle::raw_encrypt`]; `tag` is GCM's.
+    fn raw_decrypt(
+        &self,
+        _mode: RawMode,
+        _iv: &[u8],
+        _aad: &[u8],
+        _ciphertext: &[u8],
+        _tag: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        Err(unsupported(
+            self.spec(),
+            "decrypt with caller-chosen AES modes",
+        ))
     }
     /// Signs a message or a digest.
     fn sign(&self, _alg: SigningAlgorithm, _kind: MessageType, _msg: &[u8]) -> Result<Vec<u8>> {

@@ -13,8 +13,9 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::kem::{self, AlgorithmId, DecapsulationKey, EncapsulationKey};
 use aws_lc_rs::rand::{self, SecureRandom, SystemRandom};
 use aws_lc_rs::rsa::{
-    self, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
-    PublicEncryptingKey, OAEP_SHA256_MGF1SHA256,
+    self, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
+    PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384,
+    OAEP_SHA512_MGF1SHA512,
 };
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, PqdsaKeyPair};
 use aws_lc_rs::{constant_time, hmac};
@@ -22,7 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::ciphertext::{NONCE_LEN, TAG_LEN};
 use crate::der;
-use crate::provider::{CryptoProvider, KeyHandle, KeyMaterial};
+use crate::provider::{CryptoProvider, KeyHandle, KeyMaterial, OaepHash, RawMode};
 
 /// The software provider. Stateless: every call is independent.
 #[derive(Debug, Default, Clone)]
@@ -313,7 +314,10 @@ impl CryptoProvider for SoftwareProvider {
         let inner = match spec.family() {
             KeyFamily::Aes => {
                 let k = UnboundKey::new(aead_alg(spec), &m.secret).map_err(|_| bad())?;
-                Inner::Aes(LessSafeKey::new(k))
+                Inner::Aes {
+                    gcm: LessSafeKey::new(k),
+                    raw: Zeroizing::new(m.secret.to_vec()),
+                }
             }
             KeyFamily::Hmac => Inner::Hmac(Box::new(hmac::Key::new(hmac_alg(spec), &m.secret))),
             KeyFamily::Rsa => {
@@ -512,7 +516,12 @@ impl SoftwareProvider {
 }
 
 enum Inner {
-    Aes(LessSafeKey),
+    /// The GCM key for Arca's own ciphertexts, and the bytes for the raw modes (KMIP's
+    /// CBC, ECB, CTR and caller-IV GCM), which aws-lc-rs keys per call.
+    Aes {
+        gcm: LessSafeKey,
+        raw: Zeroizing<Vec<u8>>,
+    },
     Hmac(Box<hmac::Key>),
     Rsa {
         sign: Option<rsa::KeyPair>,
@@ -536,6 +545,15 @@ enum Inner {
         dk: Option<DecapsulationKey<AlgorithmId>>,
         ek: EncapsulationKey<AlgorithmId>,
     },
+}
+
+fn oaep_alg(h: OaepHash) -> &'static OaepAlgorithm {
+    match h {
+        OaepHash::Sha1 => &OAEP_SHA1_MGF1SHA1,
+        OaepHash::Sha256 => &OAEP_SHA256_MGF1SHA256,
+        OaepHash::Sha384 => &OAEP_SHA384_MGF1SHA384,
+        OaepHash::Sha512 => &OAEP_SHA512_MGF1SHA512,
+    }
 }
 
 /// A key loaded into aws-lc-rs objects (which cleanse their memory on drop).
@@ -562,7 +580,7 @@ impl KeyHandle for SoftwareKey {
     }
 
     fn aead_seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-        let Inner::Aes(k) = &self.inner else {
+        let Inner::Aes { gcm: k, .. } = &self.inner else {
             return Err(Error::unprocessable(
                 "key",
                 format!("a {} key cannot encrypt with AES-GCM", self.spec),
@@ -585,7 +603,7 @@ impl KeyHandle for SoftwareKey {
     }
 
     fn aead_open(&self, aad: &[u8], body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let Inner::Aes(k) = &self.inner else {
+        let Inner::Aes { gcm: k, .. } = &self.inner else {
             return Err(Error::unprocessable(
                 "key",
                 format!("a {} key cannot decrypt with AES-GCM", self.spec),
@@ -610,32 +628,34 @@ impl KeyHandle for SoftwareKey {
         Ok(buf)
     }
 
-    fn oaep_encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
+    fn oaep_encrypt_with(&self, hash: OaepHash, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let alg = oaep_alg(hash);
         let Inner::Rsa { enc, .. } = &self.inner else {
             return Err(Error::unprocessable(
                 "key",
                 format!("a {} key cannot encrypt with RSA-OAEP", self.spec),
             ));
         };
-        if plaintext.len() > enc.max_plaintext_size(&OAEP_SHA256_MGF1SHA256) {
+        if plaintext.len() > enc.max_plaintext_size(alg) {
             return Err(Error::invalid(
                 "plaintext",
                 format!(
-                    "at most {} bytes for RSA-OAEP-SHA-256 with this key",
-                    enc.max_plaintext_size(&OAEP_SHA256_MGF1SHA256)
+                    "at most {} bytes for RSA-OAEP-{hash:?} with this key",
+                    enc.max_plaintext_size(alg)
                 ),
             ));
         }
         let mut out = vec![0u8; enc.ciphertext_size()];
         let n = enc
-            .encrypt(&OAEP_SHA256_MGF1SHA256, plaintext, &mut out, None)
+            .encrypt(alg, plaintext, &mut out, None)
             .map_err(|_| internal("RSA-OAEP encrypt"))?
             .len();
         out.truncate(n);
         Ok(out)
     }
 
-    fn oaep_decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn oaep_decrypt_with(&self, hash: OaepHash, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let alg = oaep_alg(hash);
         let Inner::Rsa { dec, .. } = &self.inner else {
             return Err(Error::unprocessable(
                 "key",
@@ -647,7 +667,7 @@ impl KeyHandle for SoftwareKey {
             .ok_or_else(|| public_only_error(self.spec, "decrypt"))?;
         let mut out = Zeroizing::new(vec![0u8; dec.min_output_size()]);
         let n = dec
-            .decrypt(&OAEP_SHA256_MGF1SHA256, ciphertext, &mut out, None)
+            .decrypt(alg, ciphertext, &mut out, None)
             .map_err(|_| {
                 Error::unprocessable(
                     "ciphertext",
@@ -657,6 +677,39 @@ impl KeyHandle for SoftwareKey {
             .len();
         out.truncate(n);
         Ok(out)
+    }
+
+    fn raw_encrypt(
+        &self,
+        mode: RawMode,
+        iv: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let Inner::Aes { raw, .. } = &self.inner else {
+            return Err(Error::unprocessable(
+                "key",
+                format!("a {} key cannot encrypt with AES modes", self.spec),
+            ));
+        };
+        crate::raw::encrypt(raw, mode, iv, aad, plaintext)
+    }
+
+    fn raw_decrypt(
+        &self,
+        mode: RawMode,
+        iv: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let Inner::Aes { raw, .. } = &self.inner else {
+            return Err(Error::unprocessable(
+                "key",
+                format!("a {} key cannot decrypt with AES modes", self.spec),
+            ));
+        };
+        crate::raw::decrypt(raw, mode, iv, aad, ciphertext, tag)
     }
 
     fn sign(&self, alg: SigningAlgorithm, kind: MessageType, msg: &[u8]) -> Result<Vec<u8>> {

@@ -392,6 +392,59 @@ pub struct EncryptResponse {
     pub encryption_algorithm: EncryptionAlgorithm,
 }
 
+/// A cipher for raw encryption: a caller-chosen AES mode and IV, or RSA-OAEP with a
+/// caller-chosen hash. The output is bare ciphertext, not Arca's self-describing format:
+/// for protocols whose clients keep IVs and layout themselves (KMIP's Encrypt/Decrypt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawCipher {
+    Aes(arca_crypto::provider::RawMode),
+    RsaOaep(arca_crypto::provider::OaepHash),
+}
+
+/// Raw encryption under a key's primary version.
+#[derive(Debug)]
+pub struct RawEncryptRequest {
+    pub cipher: RawCipher,
+    pub data: Secret,
+    /// The IV; generated (and returned) when absent.
+    pub iv: Option<Vec<u8>>,
+    /// Additional authenticated data (GCM only).
+    pub aad: Vec<u8>,
+}
+
+/// The result of a raw encryption.
+#[derive(Debug)]
+pub struct RawEncryptResponse {
+    pub data: Bytes,
+    /// The IV used, when the mode has one.
+    pub iv: Option<Bytes>,
+    /// The GCM tag.
+    pub tag: Option<Bytes>,
+    pub key_id: Uuid,
+    pub key_version: u32,
+}
+
+/// Raw decryption under a key's primary version.
+#[derive(Debug)]
+pub struct RawDecryptRequest {
+    pub cipher: RawCipher,
+    pub data: Bytes,
+    pub iv: Option<Vec<u8>>,
+    pub aad: Vec<u8>,
+    /// The GCM tag.
+    pub tag: Option<Vec<u8>>,
+}
+
+/// The result of a raw decryption.
+#[derive(Debug)]
+pub struct RawDecryptResponse {
+    pub data: Secret,
+    pub key_id: Uuid,
+    pub key_version: u32,
+    /// True when the key is COMPROMISED.
+    pub key_compromised: bool,
+}
+
 /// Decrypts a ciphertext produced by Arca.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -16,6 +16,19 @@ use crate::api::*;
 use crate::cache::KeyEntry;
 use crate::{Caller, Note, Service};
 
+fn no_iv_for_rsa(iv: &Option<Vec<u8>>, aad: &[u8]) -> Result<()> {
+    if iv.is_some() {
+        return Err(Error::invalid("iv", "RSA-OAEP takes no IV"));
+    }
+    if !aad.is_empty() {
+        return Err(Error::invalid(
+            "aad",
+            "RSA-OAEP authenticates no additional data",
+        ));
+    }
+    Ok(())
+}
+
 fn need_usage(e: &KeyEntry, usage: KeyUsage, op: &str) -> Result<()> {
     if e.key.has_usage(usage) {
         Ok(())
@@ -267,6 +280,117 @@ impl Service {
         }
         .await;
         self.done(caller, "Encrypt", note, r).await
+    }
+
+    /// Raw encryption (see [`RawCipher`]): the same authorization, lifecycle and audit as
+    /// [`Service::encrypt`] (action `Encrypt`), with the caller's cipher parameters.
+    pub async fn encrypt_raw(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: RawEncryptRequest,
+    ) -> Result<RawEncryptResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self
+                .prepare(
+                    caller,
+                    key,
+                    "Encrypt",
+                    Some((KeyUsage::EncryptDecrypt, "encrypt")),
+                    &mut note,
+                )
+                .await?;
+            self.check_len("data", req.data.expose().len())?;
+            note.set("cipher", format!("{:?}", req.cipher));
+            let r = self
+                .ready(&e, None, Use::Protect, "encrypt", &mut note)
+                .await?;
+            let (data, iv, tag) = match req.cipher {
+                RawCipher::Aes(mode) => {
+                    let iv = match req.iv {
+                        Some(iv) => iv,
+                        None => {
+                            let mut iv = vec![0u8; mode.iv_len()];
+                            aws_lc_rs::rand::fill(&mut iv)
+                                .map_err(|_| Error::internal("random"))?;
+                            iv
+                        }
+                    };
+                    let (ct, tag) = r
+                        .handle
+                        .raw_encrypt(mode, &iv, &req.aad, req.data.expose())?;
+                    (
+                        ct,
+                        (!iv.is_empty()).then_some(iv),
+                        (!tag.is_empty()).then_some(tag),
+                    )
+                }
+                RawCipher::RsaOaep(hash) => {
+                    no_iv_for_rsa(&req.iv, &req.aad)?;
+                    (
+                        r.handle.oaep_encrypt_with(hash, req.data.expose())?,
+                        None,
+                        None,
+                    )
+                }
+            };
+            Ok(RawEncryptResponse {
+                data: Bytes(data),
+                iv: iv.map(Bytes),
+                tag: tag.map(Bytes),
+                key_id: e.key.id,
+                key_version: r.version,
+            })
+        }
+        .await;
+        self.done(caller, "Encrypt", note, r).await
+    }
+
+    /// Raw decryption, the inverse of [`Service::encrypt_raw`] (action `Decrypt`), under
+    /// the key's primary version.
+    pub async fn decrypt_raw(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: RawDecryptRequest,
+    ) -> Result<RawDecryptResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self
+                .prepare(
+                    caller,
+                    key,
+                    "Decrypt",
+                    Some((KeyUsage::EncryptDecrypt, "decrypt")),
+                    &mut note,
+                )
+                .await?;
+            note.set("cipher", format!("{:?}", req.cipher));
+            let r = self
+                .ready(&e, None, Use::Process, "decrypt", &mut note)
+                .await?;
+            let data = match req.cipher {
+                RawCipher::Aes(mode) => {
+                    let iv = req.iv.unwrap_or_default();
+                    let tag = req.tag.unwrap_or_default();
+                    r.handle
+                        .raw_decrypt(mode, &iv, &req.aad, &req.data.0, &tag)?
+                }
+                RawCipher::RsaOaep(hash) => {
+                    no_iv_for_rsa(&req.iv, &req.aad)?;
+                    r.handle.oaep_decrypt_with(hash, &req.data.0)?
+                }
+            };
+            Ok(RawDecryptResponse {
+                data: Secret::new(data),
+                key_id: e.key.id,
+                key_version: r.version,
+                key_compromised: r.compromised,
+            })
+        }
+        .await;
+        self.done(caller, "Decrypt", note, r).await
     }
 
     /// Decrypts; the key and version come from the ciphertext. `key`, when given, must be

@@ -8,6 +8,7 @@
 //! the service's, reached through [`ops`].
 
 pub mod attrs;
+mod crypto;
 pub mod ops;
 
 use std::net::SocketAddr;

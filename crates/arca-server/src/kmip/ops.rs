@@ -57,6 +57,12 @@ pub const OPERATIONS: &[u32] = &[
     op::DELETE_ATTRIBUTE,
     op::SET_ATTRIBUTE,
     op::RNG_RETRIEVE,
+    op::ENCRYPT,
+    op::DECRYPT,
+    op::SIGN,
+    op::SIGNATURE_VERIFY,
+    op::MAC,
+    op::MAC_VERIFY,
     op::INTEROP,
     op::LOG,
 ];
@@ -168,27 +174,27 @@ pub fn failure(e: Error) -> Failure {
     Failure::new(r, e.to_string())
 }
 
-struct Ctx<'a> {
-    svc: &'a Service,
-    caller: Option<Caller>,
-    v2: bool,
+pub(super) struct Ctx<'a> {
+    pub(super) svc: &'a Service,
+    pub(super) caller: Option<Caller>,
+    pub(super) v2: bool,
     /// The ID Placeholder: the object the previous item of the batch made or found, used
     /// by items that name none.
-    placeholder: Option<String>,
+    pub(super) placeholder: Option<String>,
 }
 
-type OpResult = Result<Item, Failure>;
+pub(super) type OpResult = Result<Item, Failure>;
 
-fn payload(items: Vec<Item>) -> Item {
+pub(super) fn payload(items: Vec<Item>) -> Item {
     Item::structure(tags::RESPONSE_PAYLOAD, items)
 }
 
-fn uid_item(id: &str) -> Item {
+pub(super) fn uid_item(id: &str) -> Item {
     Item::text_item(tags::UNIQUE_IDENTIFIER, id)
 }
 
 impl Ctx<'_> {
-    fn caller(&self) -> Result<&Caller, Failure> {
+    pub(super) fn caller(&self) -> Result<&Caller, Failure> {
         self.caller.as_ref().ok_or_else(|| {
             Failure::new(
                 reason::AUTHENTICATION_NOT_SUCCESSFUL,
@@ -219,6 +225,12 @@ impl Ctx<'_> {
             op::SET_ATTRIBUTE => self.edit_attribute(p, Edit::Set).await,
             op::DELETE_ATTRIBUTE => self.edit_attribute(p, Edit::Delete).await,
             op::RNG_RETRIEVE => self.rng_retrieve(p).await,
+            op::ENCRYPT => self.encrypt(p).await,
+            op::DECRYPT => self.decrypt(p).await,
+            op::SIGN => self.sign(p).await,
+            op::SIGNATURE_VERIFY => self.signature_verify(p).await,
+            op::MAC => self.mac(p).await,
+            op::MAC_VERIFY => self.mac_verify(p).await,
             op::INTEROP => {
                 // The conformance harness brackets each test case with Interop Begin/End;
                 // there is no server state to reset between them.
@@ -243,7 +255,7 @@ impl Ctx<'_> {
     }
 
     /// The Unique Identifier the payload names, or the ID Placeholder.
-    fn target(&self, p: &Item) -> Result<String, Failure> {
+    pub(super) fn target(&self, p: &Item) -> Result<String, Failure> {
         match p.child(tags::UNIQUE_IDENTIFIER) {
             Some(i) => Ok(i.text()?.to_owned()),
             None => self.placeholder.clone().ok_or_else(|| {
@@ -497,7 +509,7 @@ impl Ctx<'_> {
         Ok(req)
     }
 
-    async fn describe(&self, id: &str) -> Result<KeyInfo, Failure> {
+    pub(super) async fn describe(&self, id: &str) -> Result<KeyInfo, Failure> {
         self.svc
             .describe_key(self.caller()?, id)
             .await

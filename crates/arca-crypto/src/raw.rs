@@ -1,0 +1,291 @@
+//! Raw AES: a caller-chosen mode and IV, bare ciphertext out.
+//!
+//! Arca's own ciphertexts name their key and version and carry their nonce; KMIP and
+//! PKCS#11 clients instead manage IVs and layout themselves and ask a key manager for the
+//! block-cipher operation only. These functions give them that, with aws-lc-rs doing the
+//! cipher, and refuse what would be unsafe or ambiguous (a wrong IV length, a partial
+//! block without padding, a GCM tag that does not verify) with an error that says which
+//! field is wrong.
+
+use arca_core::{Error, Result};
+use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::cipher::{
+    self, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext,
+    PaddedBlockDecryptingKey, PaddedBlockEncryptingKey, UnboundCipherKey,
+};
+use aws_lc_rs::iv::FixedLength;
+use zeroize::Zeroizing;
+
+use crate::provider::RawMode;
+
+/// The GCM tag length Arca makes and accepts.
+pub const GCM_TAG_LEN: usize = 16;
+
+fn cipher_alg(key: &[u8]) -> Result<&'static cipher::Algorithm> {
+    Ok(match key.len() {
+        16 => &cipher::AES_128,
+        24 => &cipher::AES_192,
+        32 => &cipher::AES_256,
+        _ => return Err(Error::internal("AES key of an unexpected length")),
+    })
+}
+
+fn gcm_alg(key: &[u8]) -> Result<&'static aead::Algorithm> {
+    Ok(match key.len() {
+        16 => &aead::AES_128_GCM,
+        24 => &aead::AES_192_GCM,
+        32 => &aead::AES_256_GCM,
+        _ => return Err(Error::internal("AES key of an unexpected length")),
+    })
+}
+
+fn check_iv(mode: RawMode, iv: &[u8]) -> Result<()> {
+    let want = mode.iv_len();
+    if iv.len() != want {
+        return Err(Error::invalid(
+            "iv",
+            format!("{mode:?} needs a {want}-byte IV, not {} bytes", iv.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn iv128(iv: &[u8]) -> Result<FixedLength<16>> {
+    FixedLength::<16>::try_from(iv).map_err(|_| Error::invalid("iv", "needs 16 bytes"))
+}
+
+fn unbound(key: &[u8]) -> Result<UnboundCipherKey> {
+    UnboundCipherKey::new(cipher_alg(key)?, key).map_err(|_| Error::internal("AES key"))
+}
+
+fn whole_blocks(mode: RawMode, len: usize, field: &str) -> Result<()> {
+    if !len.is_multiple_of(16) {
+        return Err(Error::invalid(
+            field,
+            format!("{mode:?} without padding needs whole 16-byte blocks, not {len} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Encrypts; returns the ciphertext and the tag (empty except for GCM).
+pub fn encrypt(
+    key: &[u8],
+    mode: RawMode,
+    iv: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    check_iv(mode, iv)?;
+    if !aad.is_empty() && mode != RawMode::Gcm {
+        return Err(Error::invalid(
+            "aad",
+            "only GCM authenticates additional data",
+        ));
+    }
+    let fail = |_| Error::internal("AES encryption");
+    match mode {
+        RawMode::Gcm => {
+            let k = LessSafeKey::new(UnboundKey::new(gcm_alg(key)?, key).map_err(fail)?);
+            let nonce = Nonce::try_assume_unique_for_key(iv).map_err(fail)?;
+            let mut out = plaintext.to_vec();
+            let tag = k
+                .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut out)
+                .map_err(fail)?;
+            Ok((out, tag.as_ref().to_vec()))
+        }
+        RawMode::Cbc { pkcs7: true } | RawMode::Ecb { pkcs7: true } => {
+            let k = if matches!(mode, RawMode::Cbc { .. }) {
+                PaddedBlockEncryptingKey::cbc_pkcs7(unbound(key)?)
+            } else {
+                PaddedBlockEncryptingKey::ecb_pkcs7(unbound(key)?)
+            }
+            .map_err(fail)?;
+            let ctx = if iv.is_empty() {
+                EncryptionContext::None
+            } else {
+                EncryptionContext::Iv128(iv128(iv)?)
+            };
+            let mut out = plaintext.to_vec();
+            k.less_safe_encrypt(&mut out, ctx).map_err(fail)?;
+            Ok((out, vec![]))
+        }
+        RawMode::Cbc { pkcs7: false } | RawMode::Ecb { pkcs7: false } | RawMode::Ctr => {
+            if mode != RawMode::Ctr {
+                whole_blocks(mode, plaintext.len(), "data")?;
+            }
+            let k = match mode {
+                RawMode::Ctr => EncryptingKey::ctr(unbound(key)?),
+                RawMode::Cbc { .. } => EncryptingKey::cbc(unbound(key)?),
+                _ => EncryptingKey::ecb(unbound(key)?),
+            }
+            .map_err(fail)?;
+            let ctx = if iv.is_empty() {
+                EncryptionContext::None
+            } else {
+                EncryptionContext::Iv128(iv128(iv)?)
+            };
+            let mut out = plaintext.to_vec();
+            k.less_safe_encrypt(&mut out, ctx).map_err(fail)?;
+            Ok((out, vec![]))
+        }
+    }
+}
+
+/// Decrypts; for GCM, `tag` must verify.
+pub fn decrypt(
+    key: &[u8],
+    mode: RawMode,
+    iv: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    check_iv(mode, iv)?;
+    if !aad.is_empty() && mode != RawMode::Gcm {
+        return Err(Error::invalid(
+            "aad",
+            "only GCM authenticates additional data",
+        ));
+    }
+    let fail = |_| Error::internal("AES decryption");
+    let ctx = || -> Result<DecryptionContext> {
+        Ok(if iv.is_empty() {
+            DecryptionContext::None
+        } else {
+            DecryptionContext::Iv128(iv128(iv)?)
+        })
+    };
+    match mode {
+        RawMode::Gcm => {
+            if tag.len() != GCM_TAG_LEN {
+                return Err(Error::invalid(
+                    "tag",
+                    format!("GCM tags are {GCM_TAG_LEN} bytes here, not {}", tag.len()),
+                ));
+            }
+            let k = LessSafeKey::new(UnboundKey::new(gcm_alg(key)?, key).map_err(fail)?);
+            let nonce = Nonce::try_assume_unique_for_key(iv).map_err(fail)?;
+            let mut buf = Zeroizing::new([ciphertext, tag].concat());
+            let n = k
+                .open_in_place(nonce, Aad::from(aad), &mut buf)
+                .map_err(|_| {
+                    Error::unprocessable(
+                        "tag",
+                        "the data does not authenticate: the ciphertext, IV, AAD or tag differ from those of the encryption",
+                    )
+                })?
+                .len();
+            buf.truncate(n);
+            Ok(buf)
+        }
+        RawMode::Cbc { pkcs7: true } | RawMode::Ecb { pkcs7: true } => {
+            whole_blocks(mode, ciphertext.len(), "data")?;
+            let k = if matches!(mode, RawMode::Cbc { .. }) {
+                PaddedBlockDecryptingKey::cbc_pkcs7(unbound(key)?)
+            } else {
+                PaddedBlockDecryptingKey::ecb_pkcs7(unbound(key)?)
+            }
+            .map_err(fail)?;
+            let mut buf = Zeroizing::new(ciphertext.to_vec());
+            let n = k
+                .decrypt(&mut buf, ctx()?)
+                .map_err(|_| Error::unprocessable("data", "the padding is not valid PKCS#7"))?
+                .len();
+            buf.truncate(n);
+            Ok(buf)
+        }
+        RawMode::Cbc { pkcs7: false } | RawMode::Ecb { pkcs7: false } | RawMode::Ctr => {
+            if mode != RawMode::Ctr {
+                whole_blocks(mode, ciphertext.len(), "data")?;
+            }
+            let k = match mode {
+                RawMode::Ctr => DecryptingKey::ctr(unbound(key)?),
+                RawMode::Cbc { .. } => DecryptingKey::cbc(unbound(key)?),
+                _ => DecryptingKey::ecb(unbound(key)?),
+            }
+            .map_err(fail)?;
+            let mut buf = Zeroizing::new(ciphertext.to_vec());
+            let n = k.decrypt(&mut buf, ctx()?).map_err(fail)?.len();
+            buf.truncate(n);
+            Ok(buf)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// NIST SP 800-38A F.2.1 (CBC-AES128.Encrypt), F.1.1 (ECB), F.5.1 (CTR), first block.
+    #[test]
+    fn sp800_38a_vectors() {
+        let key = hex("2b7e151628aed2a6abf7158809cf4f3c");
+        let pt = hex("6bc1bee22e409f96e93d7e117393172a");
+        let iv = hex("000102030405060708090a0b0c0d0e0f");
+        let (ct, _) = encrypt(&key, RawMode::Cbc { pkcs7: false }, &iv, &[], &pt).unwrap();
+        assert_eq!(ct, hex("7649abac8119b246cee98e9b12e9197d"));
+        let (ct, _) = encrypt(&key, RawMode::Ecb { pkcs7: false }, &[], &[], &pt).unwrap();
+        assert_eq!(ct, hex("3ad77bb40d7a3660a89ecaf32466ef97"));
+        let ctr_iv = hex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff");
+        let (ct, _) = encrypt(&key, RawMode::Ctr, &ctr_iv, &[], &pt).unwrap();
+        assert_eq!(ct, hex("874d6191b620e3261bef6864990db6ce"));
+        for (mode, iv) in [
+            (RawMode::Cbc { pkcs7: false }, &iv[..]),
+            (RawMode::Ecb { pkcs7: false }, &[][..]),
+            (RawMode::Ctr, &ctr_iv[..]),
+            (RawMode::Cbc { pkcs7: true }, &iv[..]),
+            (RawMode::Ecb { pkcs7: true }, &[][..]),
+        ] {
+            let (ct, _) = encrypt(&key, mode, iv, &[], &pt).unwrap();
+            assert_eq!(
+                &decrypt(&key, mode, iv, &[], &ct, &[]).unwrap()[..],
+                &pt[..]
+            );
+        }
+    }
+
+    /// The GCM test case 4 of the GCM specification (McGrew and Viega), AES-128.
+    #[test]
+    fn gcm_round_trip_and_tamper() {
+        let key = hex("feffe9928665731c6d6a8f9467308308");
+        let iv = hex("cafebabefacedbaddecaf888");
+        let aad = hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+        let pt = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+        let (ct, tag) = encrypt(&key, RawMode::Gcm, &iv, &aad, &pt).unwrap();
+        assert_eq!(tag, hex("5bc94fbc3221a5db94fae95ae7121a47"));
+        assert_eq!(
+            &decrypt(&key, RawMode::Gcm, &iv, &aad, &ct, &tag).unwrap()[..],
+            &pt[..]
+        );
+        let mut bad = tag.clone();
+        bad[0] ^= 1;
+        assert!(decrypt(&key, RawMode::Gcm, &iv, &aad, &ct, &bad).is_err());
+    }
+
+    #[test]
+    fn refuses_bad_parameters() {
+        let key = [7u8; 32];
+        assert!(encrypt(&key, RawMode::Cbc { pkcs7: true }, &[0; 12], &[], b"x").is_err());
+        assert!(encrypt(&key, RawMode::Cbc { pkcs7: false }, &[0; 16], &[], b"x").is_err());
+        assert!(encrypt(&key, RawMode::Cbc { pkcs7: true }, &[0; 16], b"aad", b"x").is_err());
+        let (ct, _) = encrypt(&key, RawMode::Cbc { pkcs7: true }, &[0; 16], &[], b"x").unwrap();
+        assert_eq!(ct.len(), 16);
+        assert!(decrypt(
+            &key,
+            RawMode::Cbc { pkcs7: true },
+            &[0; 16],
+            &[],
+            &ct[..15],
+            &[]
+        )
+        .is_err());
+    }
+}
