@@ -14,8 +14,10 @@ fn push_len(out: &mut Vec<u8>, n: usize) {
         out.push(n as u8);
     } else if n < 0x100 {
         out.extend_from_slice(&[0x81, n as u8]);
-    } else {
+    } else if n < 0x10000 {
         out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
+    } else {
+        out.extend_from_slice(&[0x83, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
     }
 }
 
@@ -109,6 +111,109 @@ pub fn mlkem_raw_from_spki(spec: KeySpec, spki: &[u8]) -> Option<&[u8]> {
     Some(&spki[spki.len() - ek_len..])
 }
 
+/// The AlgorithmIdentifier of rsaEncryption (1.2.840.113549.1.1.1) with NULL parameters.
+const RSA_ALG_ID: [u8; 15] = [
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+];
+
+/// Reads one TLV with a definite length (short or long form, up to 4 length bytes):
+/// `(tag, body, rest)`, or `None` if malformed.
+fn read_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *b.first()?;
+    let l = *b.get(1)?;
+    let (len, hl) = if l < 0x80 {
+        (l as usize, 2)
+    } else {
+        let n = (l & 0x7f) as usize;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | *b.get(2 + i)? as usize;
+        }
+        (len, 2 + n)
+    };
+    let body = b.get(hl..hl.checked_add(len)?)?;
+    Some((tag, body, &b[hl + len..]))
+}
+
+/// Builds `tag || len || parts...` into a zeroizing buffer allocated once (no copy of a
+/// private key is left behind in a grown vector).
+fn tlv_secret(tag: u8, parts: &[&[u8]]) -> zeroize::Zeroizing<Vec<u8>> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len + 6));
+    out.push(tag);
+    push_len(&mut out, len);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// An RSA private key in PKCS#1 (`RSAPrivateKey`) wrapped as PKCS#8 `PrivateKeyInfo`, the
+/// form Arca stores; KMIP clients send and ask for both.
+pub fn rsa_pkcs1_to_pkcs8(pkcs1: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let (tag, _, rest) = read_tlv(pkcs1)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return None;
+    }
+    let octets = tlv_secret(0x04, &[pkcs1]);
+    Some(tlv_secret(
+        0x30,
+        &[&[0x02, 0x01, 0x00], &RSA_ALG_ID, &octets],
+    ))
+}
+
+/// The `RSAPrivateKey` inside an RSA PKCS#8 key, or `None` if it is not one.
+pub fn rsa_pkcs8_to_pkcs1(pkcs8: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let (tag, body, rest) = read_tlv(pkcs8)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return None;
+    }
+    let (t, _version, body) = read_tlv(body)?;
+    if t != 0x02 {
+        return None;
+    }
+    let (t, alg, body) = read_tlv(body)?;
+    if t != 0x30 || alg != &RSA_ALG_ID[2..] {
+        return None;
+    }
+    let (t, key, _) = read_tlv(body)?;
+    (t == 0x04).then(|| zeroize::Zeroizing::new(key.to_vec()))
+}
+
+/// An RSA public key in PKCS#1 (`RSAPublicKey`) as a SubjectPublicKeyInfo.
+pub fn rsa_pkcs1_public_to_spki(pkcs1: &[u8]) -> Option<Vec<u8>> {
+    let (tag, _, rest) = read_tlv(pkcs1)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return None;
+    }
+    let mut bits = Vec::with_capacity(pkcs1.len() + 1);
+    bits.push(0);
+    bits.extend_from_slice(pkcs1);
+    let mut body = RSA_ALG_ID.to_vec();
+    body.extend_from_slice(&tlv(0x03, &bits));
+    Some(tlv(0x30, &body))
+}
+
+/// The `RSAPublicKey` inside an RSA SubjectPublicKeyInfo, or `None` if it is not one.
+pub fn rsa_spki_to_pkcs1(spki: &[u8]) -> Option<Vec<u8>> {
+    let (tag, body, rest) = read_tlv(spki)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return None;
+    }
+    let (t, alg, body) = read_tlv(body)?;
+    if t != 0x30 || alg != &RSA_ALG_ID[2..] {
+        return None;
+    }
+    let (t, bits, _) = read_tlv(body)?;
+    if t != 0x03 || bits.first() != Some(&0) {
+        return None;
+    }
+    Some(bits[1..].to_vec())
+}
+
 /// True if the bytes start like an SPKI: `SEQUENCE { SEQUENCE { OID ...`.
 pub fn is_spki(der: &[u8]) -> bool {
     fn skip_header(b: &[u8]) -> Option<&[u8]> {
@@ -127,6 +232,23 @@ pub fn is_spki(der: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rsa_pkcs1_and_pkcs8_and_spki_convert_both_ways() {
+        use crate::provider::CryptoProvider;
+        let m = crate::software::SoftwareProvider
+            .generate(KeySpec::Rsa2048)
+            .unwrap();
+        let pkcs1 = rsa_pkcs8_to_pkcs1(&m.secret).expect("PKCS#8 holds an RSAPrivateKey");
+        assert_eq!(&rsa_pkcs1_to_pkcs8(&pkcs1).unwrap()[..], &m.secret[..]);
+        let spki = m.public_spki.unwrap();
+        let pub1 = rsa_spki_to_pkcs1(&spki).unwrap();
+        assert_eq!(rsa_pkcs1_public_to_spki(&pub1).unwrap(), spki);
+        // aws-lc-rs reads the converted forms.
+        assert!(aws_lc_rs::rsa::KeyPair::from_der(&pkcs1).is_ok());
+        assert!(rsa_pkcs1_to_pkcs8(b"\x30\x05junk").is_none());
+        assert!(rsa_pkcs8_to_pkcs1(&spki).is_none());
+    }
 
     #[test]
     fn ecdsa_signature_forms_round_trip() {

@@ -244,11 +244,13 @@ fn validate_dates(key: &Key) -> Result<()> {
             ));
         }
     }
+    // Equal dates make a key that only ever processes (decrypts, verifies): an imported
+    // key kept to read old data, as KMIP clients register them.
     if let (Some(a), Some(p)) = (key.activation_date, key.protect_stop_date) {
-        if p <= a {
+        if p < a {
             return Err(Error::invalid(
                 "protect_stop_date",
-                "must be after the activation date",
+                "must not be before the activation date",
             ));
         }
     }

@@ -61,13 +61,26 @@ pub fn spaced_name(tag: u32) -> String {
     out
 }
 
-/// Reads a 1.x `Attribute` structure.
+/// Reads an `Attribute` structure: 1.x's (a name and a value), or 2.x's vendor attribute
+/// (a Vendor Identification, a name and a value). A vendor attribute `v`/`n` is the same
+/// thing as 1.x's custom attribute `v-n` (`x`/`ID` is `x-ID`), and is kept under that name.
 pub fn from_v1(attr: &Item) -> Result<Attr, Failure> {
-    let name = attr.req(tags::ATTRIBUTE_NAME)?.text()?;
+    let plain = attr.req(tags::ATTRIBUTE_NAME)?.text()?;
+    let vendor_name;
+    let name = match attr.child(tags::VENDOR_IDENTIFICATION) {
+        Some(v) => {
+            vendor_name = format!("{}-{plain}", v.text()?);
+            vendor_name.as_str()
+        }
+        None => plain,
+    };
     let value = attr.child(tags::ATTRIBUTE_VALUE).cloned().ok_or_else(|| {
         Failure::invalid_message(format!("attribute {name:?} has no AttributeValue"))
     })?;
-    if name.starts_with("x-") || name.starts_with("y-") {
+    if attr.child(tags::VENDOR_IDENTIFICATION).is_some()
+        || name.starts_with("x-")
+        || name.starts_with("y-")
+    {
         return Ok(Attr::Custom {
             name: name.to_owned(),
             value,
@@ -82,6 +95,17 @@ pub fn from_v1(attr: &Item) -> Result<Attr, Failure> {
 pub fn render(a: &Attr, v2: bool) -> Item {
     match (a, v2) {
         (Attr::Std(i), true) => i.clone(),
+        (Attr::Custom { name, value }, true) => {
+            let (vendor, plain) = name.split_once('-').unwrap_or(("x", name));
+            Item::structure(
+                tags::ATTRIBUTE,
+                vec![
+                    Item::text_item(tags::VENDOR_IDENTIFICATION, vendor),
+                    Item::text_item(tags::ATTRIBUTE_NAME, plain),
+                    value.clone(),
+                ],
+            )
+        }
         (a, _) => {
             let value = match a {
                 Attr::Std(i) => Item::new(tags::ATTRIBUTE_VALUE, i.value.clone()),
@@ -147,6 +171,9 @@ pub struct Extras {
     /// Every Name as the client gave it (Arca's own name is one of them, made safe).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
+    /// Set when the object's names moved to its replacement (ReKey): it has none.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub names_moved: bool,
     /// The Key Format Type the key was registered in: Get returns that format by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_format: Option<u32>,
@@ -365,7 +392,9 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
         tags::CRYPTOGRAPHIC_USAGE_MASK,
         usage_mask_of(info, &extras),
     )));
-    let names: Vec<String> = if extras.names.is_empty() {
+    let names: Vec<String> = if extras.names_moved {
+        vec![]
+    } else if extras.names.is_empty() {
         vec![info.name.clone()]
     } else {
         extras.names.clone()

@@ -10,6 +10,7 @@
 pub mod attrs;
 mod crypto;
 pub mod ops;
+mod pairs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

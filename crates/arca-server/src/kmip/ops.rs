@@ -63,6 +63,8 @@ pub const OPERATIONS: &[u32] = &[
     op::SIGNATURE_VERIFY,
     op::MAC,
     op::MAC_VERIFY,
+    op::CREATE_KEY_PAIR,
+    op::REKEY,
     op::INTEROP,
     op::LOG,
 ];
@@ -225,6 +227,8 @@ impl Ctx<'_> {
             op::SET_ATTRIBUTE => self.edit_attribute(p, Edit::Set).await,
             op::DELETE_ATTRIBUTE => self.edit_attribute(p, Edit::Delete).await,
             op::RNG_RETRIEVE => self.rng_retrieve(p).await,
+            op::CREATE_KEY_PAIR => self.create_key_pair(p).await,
+            op::REKEY => self.rekey(p).await,
             op::ENCRYPT => self.encrypt(p).await,
             op::DECRYPT => self.decrypt(p).await,
             op::SIGN => self.sign(p).await,
@@ -377,11 +381,23 @@ impl Ctx<'_> {
             (object_type::PRIVATE_KEY, kft::PKCS_8) | (object_type::PUBLIC_KEY, kft::X_509) => {
                 value.req(tags::KEY_MATERIAL)?.byte_string()?.clone()
             }
+            (object_type::PRIVATE_KEY, kft::PKCS_1) => {
+                let b = value.req(tags::KEY_MATERIAL)?.byte_string()?;
+                arca_crypto::der::rsa_pkcs1_to_pkcs8(b).ok_or_else(|| {
+                    Failure::invalid_field("KeyMaterial is not a PKCS#1 RSAPrivateKey")
+                })?
+            }
+            (object_type::PUBLIC_KEY, kft::PKCS_1) => {
+                let b = value.req(tags::KEY_MATERIAL)?.byte_string()?;
+                arca_kmip::Bytes::new(arca_crypto::der::rsa_pkcs1_public_to_spki(b).ok_or_else(
+                    || Failure::invalid_field("KeyMaterial is not a PKCS#1 RSAPublicKey"),
+                )?)
+            }
             _ => {
                 let name = arca_kmip::enum_name(kft::ALL, format).unwrap_or("?");
                 return Err(Failure::new(
                     reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
-                    format!("KeyFormatType {name} is not accepted for this object type: symmetric keys are Raw or TransparentSymmetricKey, private keys PKCS_8, public keys X_509 (SubjectPublicKeyInfo)"),
+                    format!("KeyFormatType {name} is not accepted for this object type: symmetric keys are Raw or TransparentSymmetricKey, private keys PKCS_8 or PKCS_1, public keys X_509 (SubjectPublicKeyInfo) or PKCS_1"),
                 ));
             }
         };
@@ -427,14 +443,13 @@ impl Ctx<'_> {
     }
 
     /// The service request for a new key from KMIP attributes.
-    fn key_request(
+    pub(super) fn key_request(
         &self,
         spec: arca_core::model::KeySpec,
         attrs: &[Attr],
         material: Option<Secret>,
         object_type: Option<String>,
     ) -> Result<CreateKeyRequest, Failure> {
-        let now = self.svc.now();
         let mut extras = Extras {
             object_type,
             ..Default::default()
@@ -472,7 +487,7 @@ impl Ctx<'_> {
                 tags::ACTIVATION_DATE => {
                     let t = date(i)?;
                     req.pre_active = false;
-                    req.activation_date = (t > now).then_some(t);
+                    req.activation_date = Some(t);
                 }
                 tags::PROTECT_STOP_DATE => req.protect_stop_date = Some(date(i)?),
                 tags::DEACTIVATION_DATE => req.deactivation_date = Some(date(i)?),
@@ -569,6 +584,38 @@ impl Ctx<'_> {
                     Value::ByteString(exported.material.0.clone()),
                 ),
             ),
+            (object_type::PRIVATE_KEY, Some(kft::PKCS_1)) if exported.format == "PKCS8" => (
+                kft::PKCS_1,
+                Item::new(
+                    tags::KEY_MATERIAL,
+                    Value::ByteString(
+                        arca_crypto::der::rsa_pkcs8_to_pkcs1(&exported.material.0).ok_or_else(
+                            || {
+                                Failure::new(
+                                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                                    "PKCS_1 is for RSA keys",
+                                )
+                            },
+                        )?,
+                    ),
+                ),
+            ),
+            (object_type::PUBLIC_KEY, Some(kft::PKCS_1)) if exported.format == "SPKI" => (
+                kft::PKCS_1,
+                Item::new(
+                    tags::KEY_MATERIAL,
+                    Value::bytes(
+                        arca_crypto::der::rsa_spki_to_pkcs1(&exported.material.0).ok_or_else(
+                            || {
+                                Failure::new(
+                                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                                    "PKCS_1 is for RSA keys",
+                                )
+                            },
+                        )?,
+                    ),
+                ),
+            ),
             (_, Some(f)) => {
                 let name = arca_kmip::enum_name(kft::ALL, f).unwrap_or("?");
                 return Err(Failure::new(
@@ -630,7 +677,10 @@ impl Ctx<'_> {
                     Value::Enumeration(t) => tags_wanted.push(*t),
                     _ => {
                         let n = i.req(tags::ATTRIBUTE_NAME)?.text()?;
-                        custom.push(n.to_owned());
+                        custom.push(match i.child(tags::VENDOR_IDENTIFICATION) {
+                            Some(v) => format!("{}-{n}", v.text()?),
+                            None => n.to_owned(),
+                        });
                     }
                 },
                 _ => {}
@@ -805,6 +855,7 @@ impl Ctx<'_> {
             let pick = |tag| -> Result<Option<Attr>, Failure> {
                 Ok(match p.child(tag) {
                     Some(w) => match w.items().first() {
+                        Some(i) if i.tag == tags::ATTRIBUTE => Some(attrs::from_v1(i)?),
                         Some(i) => Some(Attr::Std(i.clone())),
                         None => {
                             return Err(Failure::invalid_message("the attribute wrapper is empty"))
@@ -1150,7 +1201,7 @@ fn discover_versions(p: &Item) -> Item {
 }
 
 /// A Create or Register failure: a name that is taken is Non Unique Name Attribute.
-fn creation_failure(e: Error) -> Failure {
+pub(super) fn creation_failure(e: Error) -> Failure {
     match e {
         Error::Conflict { message } => Failure::new(reason::NON_UNIQUE_NAME_ATTRIBUTE, message),
         e => failure(e),
