@@ -54,6 +54,11 @@ pub enum KeySpec {
     MlDsa65,
     #[serde(rename = "ML_DSA_87")]
     MlDsa87,
+    /// Opaque secret bytes (a password, a seed, a key of an algorithm Arca does not run):
+    /// stored, protected and returned on export like any key material, used for nothing
+    /// else. KMIP's Secret Data and Opaque Object.
+    #[serde(rename = "SECRET_DATA")]
+    SecretData,
 }
 
 /// The family a spec belongs to; decides which operations make sense at all.
@@ -66,11 +71,12 @@ pub enum KeyFamily {
     Ed25519,
     MlKem,
     MlDsa,
+    Secret,
 }
 
 impl KeySpec {
     /// Every spec, in a stable order (for documentation and exhaustive tests).
-    pub const ALL: [KeySpec; 18] = [
+    pub const ALL: [KeySpec; 19] = [
         KeySpec::Aes128,
         KeySpec::Aes192,
         KeySpec::Aes256,
@@ -89,6 +95,7 @@ impl KeySpec {
         KeySpec::MlDsa44,
         KeySpec::MlDsa65,
         KeySpec::MlDsa87,
+        KeySpec::SecretData,
     ];
 
     /// The spec's family.
@@ -102,12 +109,16 @@ impl KeySpec {
             Ed25519 => KeyFamily::Ed25519,
             MlKem768 | MlKem1024 => KeyFamily::MlKem,
             MlDsa44 | MlDsa65 | MlDsa87 => KeyFamily::MlDsa,
+            SecretData => KeyFamily::Secret,
         }
     }
 
     /// True for specs whose material is a private/public pair.
     pub fn is_asymmetric(self) -> bool {
-        !matches!(self.family(), KeyFamily::Aes | KeyFamily::Hmac)
+        !matches!(
+            self.family(),
+            KeyFamily::Aes | KeyFamily::Hmac | KeyFamily::Secret
+        )
     }
 
     /// Length in bytes of raw symmetric material, `None` for asymmetric specs.
@@ -134,6 +145,9 @@ impl KeySpec {
             KeyFamily::Ed25519 => &[SignVerify],
             KeyFamily::MlKem => &[KeyEncapsulation],
             KeyFamily::MlDsa => &[SignVerify],
+            // Secret data takes part in no cryptographic operation of Arca's; what a client
+            // derives from it happens outside.
+            KeyFamily::Secret => &[Derive],
         }
     }
 
@@ -164,6 +178,7 @@ impl KeySpec {
             MlDsa44 => "ML_DSA_44",
             MlDsa65 => "ML_DSA_65",
             MlDsa87 => "ML_DSA_87",
+            SecretData => "SECRET_DATA",
         }
     }
 

@@ -209,6 +209,9 @@ fn check_alg_for_spec(spec: KeySpec, alg: SigningAlgorithm) -> Result<()> {
     }
 }
 
+/// The largest secret data Arca keeps (a password, a seed, a foreign key).
+pub const MAX_SECRET_DATA: usize = 8192;
+
 impl CryptoProvider for SoftwareProvider {
     fn name(&self) -> &'static str {
         "software"
@@ -216,7 +219,7 @@ impl CryptoProvider for SoftwareProvider {
 
     fn generate(&self, spec: KeySpec) -> Result<KeyMaterial> {
         let (secret, public): (Vec<u8>, Option<Vec<u8>>) = match spec.family() {
-            KeyFamily::Aes | KeyFamily::Hmac => {
+            KeyFamily::Aes | KeyFamily::Hmac | KeyFamily::Secret => {
                 let len = spec.symmetric_len().unwrap_or(32);
                 return Ok(KeyMaterial {
                     secret: self.random(len)?,
@@ -277,6 +280,20 @@ impl CryptoProvider for SoftwareProvider {
     }
 
     fn import(&self, spec: KeySpec, field: &str, bytes: &[u8]) -> Result<KeyMaterial> {
+        if spec.family() == KeyFamily::Secret {
+            if bytes.is_empty() || bytes.len() > MAX_SECRET_DATA {
+                return Err(rejected(
+                    field,
+                    spec,
+                    &format!("secret data is 1 to {MAX_SECRET_DATA} bytes"),
+                ));
+            }
+            return Ok(KeyMaterial {
+                secret: Zeroizing::new(bytes.to_vec()),
+                public_spki: None,
+                public_only: false,
+            });
+        }
         if let Some(len) = spec.symmetric_len() {
             if bytes.len() != len {
                 return Err(rejected(
@@ -320,6 +337,7 @@ impl CryptoProvider for SoftwareProvider {
                 }
             }
             KeyFamily::Hmac => Inner::Hmac(Box::new(hmac::Key::new(hmac_alg(spec), &m.secret))),
+            KeyFamily::Secret => Inner::Secret,
             KeyFamily::Rsa => {
                 let spki = m.public_spki.as_deref().ok_or_else(bad)?;
                 let public = PublicEncryptingKey::from_der(spki).map_err(|_| bad())?;
@@ -461,7 +479,9 @@ impl SoftwareProvider {
                     .map_err(|_| no("the embedded encapsulation key is not valid"))?;
                 (der.to_vec(), der::mlkem_spki(spec, ek))
             }
-            KeyFamily::Aes | KeyFamily::Hmac => return Err(internal("symmetric import path")),
+            KeyFamily::Aes | KeyFamily::Hmac | KeyFamily::Secret => {
+                return Err(internal("symmetric import path"))
+            }
         };
         Ok(KeyMaterial {
             secret: Zeroizing::new(secret),
@@ -472,6 +492,7 @@ impl SoftwareProvider {
 
     fn import_public(&self, spec: KeySpec, der: &[u8]) -> std::result::Result<Vec<u8>, String> {
         match spec.family() {
+            KeyFamily::Secret => Err("secret data has no public part".into()),
             KeyFamily::Rsa => {
                 let pk = PublicEncryptingKey::from_der(der).map_err(|_| {
                     "expected an RSA SPKI public key or a PKCS#8 private key".to_string()
@@ -545,6 +566,8 @@ enum Inner {
         dk: Option<DecapsulationKey<AlgorithmId>>,
         ek: EncapsulationKey<AlgorithmId>,
     },
+    /// Secret data: kept for export, used for nothing.
+    Secret,
 }
 
 fn oaep_alg(h: OaepHash) -> &'static OaepAlgorithm {
@@ -878,6 +901,17 @@ mod tests {
                 KeyFamily::MlKem => {
                     let (ct, ss) = h.encapsulate().unwrap();
                     assert_eq!(h.decapsulate(&ct).unwrap(), ss);
+                }
+                KeyFamily::Secret => {
+                    // Kept and exported, used for nothing.
+                    assert_eq!(m.secret.len(), 32);
+                    assert!(h.aead_seal(b"", b"x").is_err());
+                    assert!(h.mac(b"x").is_err());
+                    assert!(p.import(spec, "material", b"").is_err());
+                    assert_eq!(
+                        &p.import(spec, "material", b"password").unwrap().secret[..],
+                        b"password"
+                    );
                 }
                 _ => {
                     let alg = SigningAlgorithm::for_spec(spec)[0];

@@ -936,18 +936,19 @@ impl Service {
             })
             .await?;
             let m = self.load_material(&e.key, v).await?;
-            let (format, material) = if e.key.spec.symmetric_len().is_some() {
-                ("RAW", m.secret)
-            } else if m.public_only {
-                (
-                    "SPKI",
-                    Zeroizing::new(m.public_spki.clone().unwrap_or_default()),
-                )
-            } else if matches!(e.key.spec, KeySpec::MlKem768 | KeySpec::MlKem1024) {
-                ("RAW", m.secret)
-            } else {
-                ("PKCS8", m.secret)
-            };
+            let (format, material) =
+                if e.key.spec.symmetric_len().is_some() || e.key.spec == KeySpec::SecretData {
+                    ("RAW", m.secret)
+                } else if m.public_only {
+                    (
+                        "SPKI",
+                        Zeroizing::new(m.public_spki.clone().unwrap_or_default()),
+                    )
+                } else if matches!(e.key.spec, KeySpec::MlKem768 | KeySpec::MlKem1024) {
+                    ("RAW", m.secret)
+                } else {
+                    ("PKCS8", m.secret)
+                };
             Ok(ExportResponse {
                 key_id: e.key.id,
                 key_version: v.version,

@@ -174,6 +174,12 @@ pub struct Extras {
     /// Set when the object's names moved to its replacement (ReKey): it has none.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub names_moved: bool,
+    /// Secret Data Type (Password, Seed) of a Secret Data object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_data_type: Option<u32>,
+    /// Opaque Data Type of an Opaque Object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opaque_data_type: Option<u32>,
     /// The Key Format Type the key was registered in: Get returns that format by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_format: Option<u32>,
@@ -239,17 +245,19 @@ pub fn object_type_of(info: &KeyInfo, extras: &Extras) -> u32 {
             return v;
         }
     }
-    if info.spec.is_asymmetric() {
+    if info.spec == KeySpec::SecretData {
+        object_type::SECRET_DATA
+    } else if info.spec.is_asymmetric() {
         object_type::PRIVATE_KEY
     } else {
         object_type::SYMMETRIC_KEY
     }
 }
 
-/// The KMIP algorithm and length of a spec.
-pub fn algorithm_of(spec: KeySpec) -> (u32, i32) {
+/// The KMIP algorithm and length of a spec (`None` for secret data, which has neither).
+pub fn algorithm_of(spec: KeySpec) -> Option<(u32, i32)> {
     use KeySpec::*;
-    match spec {
+    Some(match spec {
         Aes128 => (alg::AES, 128),
         Aes192 => (alg::AES, 192),
         Aes256 => (alg::AES, 256),
@@ -268,7 +276,8 @@ pub fn algorithm_of(spec: KeySpec) -> (u32, i32) {
         MlDsa44 => (0x0000003C, 44),
         MlDsa65 => (0x0000003C, 65),
         MlDsa87 => (0x0000003C, 87),
-    }
+        SecretData => return None,
+    })
 }
 
 /// The spec of a KMIP algorithm and length, or Invalid Field saying what is offered.
@@ -380,11 +389,7 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
     ))];
     let ot = object_type_of(info, &extras);
     out.push(Attr::Std(Item::enum_item(tags::OBJECT_TYPE, ot)));
-    if matches!(
-        ot,
-        object_type::SYMMETRIC_KEY | object_type::PRIVATE_KEY | object_type::PUBLIC_KEY
-    ) {
-        let (a, l) = algorithm_of(info.spec);
+    if let Some((a, l)) = algorithm_of(info.spec) {
         out.push(Attr::Std(Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, a)));
         out.push(Attr::Std(Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, l)));
     }
@@ -392,9 +397,12 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
         tags::CRYPTOGRAPHIC_USAGE_MASK,
         usage_mask_of(info, &extras),
     )));
+    // A key made over KMIP has the names its client gave (maybe none); a key made over
+    // REST shows its Arca name.
+    let made_over_kmip = info.meta.get("kmip").is_some();
     let names: Vec<String> = if extras.names_moved {
         vec![]
-    } else if extras.names.is_empty() {
+    } else if extras.names.is_empty() && !made_over_kmip {
         vec![info.name.clone()]
     } else {
         extras.names.clone()

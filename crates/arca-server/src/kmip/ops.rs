@@ -74,6 +74,8 @@ pub const OBJECT_TYPES: &[u32] = &[
     object_type::SYMMETRIC_KEY,
     object_type::PRIVATE_KEY,
     object_type::PUBLIC_KEY,
+    object_type::SECRET_DATA,
+    object_type::OPAQUE_DATA,
 ];
 
 /// Handles one decoded request message and returns the response message.
@@ -344,6 +346,9 @@ impl Ctx<'_> {
     async fn register(&mut self, p: &Item) -> OpResult {
         let caller = self.caller()?;
         let ot = p.req(tags::OBJECT_TYPE)?.enumeration()?;
+        if matches!(ot, object_type::SECRET_DATA | object_type::OPAQUE_DATA) {
+            return self.register_secret(p, ot).await;
+        }
         let object_tag = match ot {
             object_type::SYMMETRIC_KEY => tags::SYMMETRIC_KEY,
             object_type::PRIVATE_KEY => tags::PRIVATE_KEY,
@@ -352,7 +357,7 @@ impl Ctx<'_> {
                 let name = arca_kmip::enum_name(object_type::ALL, other).unwrap_or("?");
                 return Err(Failure::new(
                     reason::INVALID_FIELD,
-                    format!("Register of a {name} is not supported (symmetric, private and public keys are)"),
+                    format!("Register of a {name} is not supported (symmetric, private and public keys, secret data and opaque objects are)"),
                 ));
             }
         };
@@ -430,6 +435,87 @@ impl Ctx<'_> {
                 .and_then(|v| serde_json::from_value(v.clone()).ok())
                 .unwrap_or_default();
             extras.key_format = Some(format);
+            req.meta = Some(extras.into_meta(&meta));
+        }
+        let info = self
+            .svc
+            .create_key(caller, req)
+            .await
+            .map_err(creation_failure)?;
+        let id = info.id.to_string();
+        self.placeholder = Some(id.clone());
+        Ok(payload(vec![uid_item(&id)]))
+    }
+
+    /// Register of Secret Data (a Key Block of raw bytes with a Secret Data Type) or of an
+    /// Opaque Object (an Opaque Data Type and value): both are kept as `SECRET_DATA` keys.
+    async fn register_secret(&mut self, p: &Item, ot: u32) -> OpResult {
+        let caller = self.caller()?;
+        let attrs = attrs::group(
+            p.child(tags::TEMPLATE_ATTRIBUTE)
+                .or(p.child(tags::ATTRIBUTES)),
+        )?;
+        let (material, kind) = if ot == object_type::SECRET_DATA {
+            let sd = p.req(tags::SECRET_DATA)?;
+            let block = sd.req(tags::KEY_BLOCK)?;
+            if block.child(tags::KEY_WRAPPING_DATA).is_some() {
+                return Err(Failure::new(
+                    reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
+                    "registering wrapped secret data is not supported",
+                ));
+            }
+            let format = block.req(tags::KEY_FORMAT_TYPE)?.enumeration()?;
+            if !matches!(format, kft::RAW | kft::OPAQUE) {
+                return Err(Failure::new(
+                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                    "secret data is Raw or Opaque",
+                ));
+            }
+            let bytes = block
+                .req(tags::KEY_VALUE)?
+                .req(tags::KEY_MATERIAL)?
+                .byte_string()?
+                .clone();
+            (
+                bytes,
+                (
+                    Some(sd.req(tags::SECRET_DATA_TYPE)?.enumeration()?),
+                    None,
+                    Some(format),
+                ),
+            )
+        } else {
+            let oo = p.req(tags::OPAQUE_OBJECT)?;
+            let bytes = oo.req(tags::OPAQUE_DATA_VALUE)?.byte_string()?.clone();
+            (
+                bytes,
+                (
+                    None,
+                    Some(oo.req(tags::OPAQUE_DATA_TYPE)?.enumeration()?),
+                    None,
+                ),
+            )
+        };
+        let name = arca_kmip::enum_name(object_type::ALL, ot).unwrap_or("SecretData");
+        let mut req = self.key_request(
+            arca_core::model::KeySpec::SecretData,
+            &attrs,
+            Some(Secret::new(material)),
+            Some(name.to_owned()),
+        )?;
+        if let Some(meta) = req.meta.take() {
+            let mut extras: Extras = meta
+                .get("kmip")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            (
+                extras.secret_data_type,
+                extras.opaque_data_type,
+                extras.key_format,
+            ) = kind;
+            // A usage mask that names encryption is kept as given; secret data is used
+            // for nothing inside Arca whatever it says.
+            req.usage = None;
             req.meta = Some(extras.into_meta(&meta));
         }
         let info = self
@@ -552,6 +638,67 @@ impl Ctx<'_> {
             .export_key(self.caller()?, &id, ExportRequest { key_version: None })
             .await
             .map_err(failure)?;
+        if ot == object_type::OPAQUE_DATA {
+            self.placeholder = Some(id.clone());
+            return Ok(payload(vec![
+                Item::enum_item(tags::OBJECT_TYPE, ot),
+                uid_item(&id),
+                Item::structure(
+                    tags::OPAQUE_OBJECT,
+                    vec![
+                        Item::enum_item(
+                            tags::OPAQUE_DATA_TYPE,
+                            extras.opaque_data_type.unwrap_or(0x8000_0000),
+                        ),
+                        Item::new(
+                            tags::OPAQUE_DATA_VALUE,
+                            Value::ByteString(exported.material.0.clone()),
+                        ),
+                    ],
+                ),
+            ]));
+        }
+        if ot == object_type::SECRET_DATA {
+            let format = match wanted {
+                None => kft::OPAQUE,
+                Some(f @ (kft::RAW | kft::OPAQUE)) => f,
+                Some(_) => {
+                    return Err(Failure::new(
+                        reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                        "secret data is Raw or Opaque",
+                    ))
+                }
+            };
+            self.placeholder = Some(id.clone());
+            return Ok(payload(vec![
+                Item::enum_item(tags::OBJECT_TYPE, ot),
+                uid_item(&id),
+                Item::structure(
+                    tags::SECRET_DATA,
+                    vec![
+                        Item::enum_item(
+                            tags::SECRET_DATA_TYPE,
+                            extras
+                                .secret_data_type
+                                .unwrap_or(arca_kmip::enums::secret_data_type::SEED),
+                        ),
+                        Item::structure(
+                            tags::KEY_BLOCK,
+                            vec![
+                                Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+                                Item::structure(
+                                    tags::KEY_VALUE,
+                                    vec![Item::new(
+                                        tags::KEY_MATERIAL,
+                                        Value::ByteString(exported.material.0.clone()),
+                                    )],
+                                ),
+                            ],
+                        ),
+                    ],
+                ),
+            ]));
+        }
         let (format, value) = match (ot, wanted) {
             (object_type::SYMMETRIC_KEY, None | Some(kft::RAW)) => (
                 kft::RAW,
@@ -633,16 +780,15 @@ impl Ctx<'_> {
                 ))
             }
         };
-        let (alg, len) = attrs::algorithm_of(info.spec);
-        let block = Item::structure(
-            tags::KEY_BLOCK,
-            vec![
-                Item::enum_item(tags::KEY_FORMAT_TYPE, format),
-                Item::structure(tags::KEY_VALUE, vec![value]),
-                Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg),
-                Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, len),
-            ],
-        );
+        let mut fields = vec![
+            Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+            Item::structure(tags::KEY_VALUE, vec![value]),
+        ];
+        if let Some((alg, len)) = attrs::algorithm_of(info.spec) {
+            fields.push(Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg));
+            fields.push(Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, len));
+        }
+        let block = Item::structure(tags::KEY_BLOCK, fields);
         let object_tag = match ot {
             object_type::PRIVATE_KEY => tags::PRIVATE_KEY,
             object_type::PUBLIC_KEY => tags::PUBLIC_KEY,
@@ -781,7 +927,7 @@ impl Ctx<'_> {
                     continue;
                 }
                 let have = attrs::object_attributes(k);
-                if filters.iter().all(|f| matches_filter(f, &have)) {
+                if matches_all(&filters, &have) {
                     found.push(k.id.to_string());
                 }
             }
@@ -967,14 +1113,12 @@ impl Ctx<'_> {
         };
         match &a {
             Attr::Std(i) if i.tag == tags::NAME => {
-                let count = if extras.names.is_empty() {
-                    1
-                } else {
-                    extras.names.len()
-                };
-                if extras.names.is_empty() {
+                // A REST-made key's one name is its Arca name until KMIP edits it.
+                if extras.names.is_empty() && !extras.names_moved && info.meta.get("kmip").is_none()
+                {
                     extras.names.push(info.name.clone());
                 }
+                let count = extras.names.len();
                 let value = || -> Result<String, Failure> {
                     Ok(i.req(tags::NAME_VALUE)?.text()?.to_owned())
                 };
@@ -1050,6 +1194,15 @@ impl Ctx<'_> {
                     .map(|(n, _)| n)
                     .collect();
                 match edit {
+                    Edit::Add if !positions.is_empty() && !is_multi_valued(&a) => {
+                        return Err(Failure::new(
+                            reason::ATTRIBUTE_SINGLE_VALUED,
+                            format!(
+                                "{} is single-valued and already set: use Modify or Set",
+                                a.name()
+                            ),
+                        ))
+                    }
                     Edit::Add => others.push(a.clone()),
                     Edit::Set if positions.is_empty() => others.push(a.clone()),
                     Edit::Set | Edit::Modify => match positions.get(index) {
@@ -1148,6 +1301,26 @@ enum Edit {
     Delete,
 }
 
+/// Attributes an object may hold several instances of (KMIP's multi-valued attributes);
+/// custom attributes may repeat too.
+fn is_multi_valued(a: &Attr) -> bool {
+    match a.tag() {
+        None => true,
+        Some(t) => matches!(
+            t,
+            tags::NAME
+                | tags::LINK
+                | tags::OBJECT_GROUP
+                | tags::APPLICATION_SPECIFIC_INFORMATION
+                | tags::ALTERNATIVE_NAME
+                | tags::KEY_VALUE_LOCATION
+                | tags::CRYPTOGRAPHIC_PARAMETERS
+                | tags::CRYPTOGRAPHIC_DOMAIN_PARAMETERS
+                | tags::DIGEST
+        ),
+    }
+}
+
 /// Attributes only the server sets.
 fn is_server_managed(tag: u32) -> bool {
     matches!(
@@ -1206,6 +1379,46 @@ pub(super) fn creation_failure(e: Error) -> Failure {
         Error::Conflict { message } => Failure::new(reason::NON_UNIQUE_NAME_ATTRIBUTE, message),
         e => failure(e),
     }
+}
+
+/// True if the object matches every filter. Two filters on the same date attribute are a
+/// range (KMIP Locate: from the first to the second, inclusive).
+fn matches_all(filters: &[Attr], have: &[Attr]) -> bool {
+    let date_of = |a: &Attr| match a {
+        Attr::Std(Item {
+            value: Value::DateTime(t),
+            tag,
+        }) => Some((*tag, *t)),
+        _ => None,
+    };
+    let mut done = vec![false; filters.len()];
+    for (i, f) in filters.iter().enumerate() {
+        if done[i] {
+            continue;
+        }
+        if let Some((tag, from)) = date_of(f) {
+            let second =
+                filters.iter().enumerate().skip(i + 1).find_map(|(j, g)| {
+                    date_of(g).filter(|(t, _)| *t == tag).map(|(_, to)| (j, to))
+                });
+            if let Some((j, to)) = second {
+                done[j] = true;
+                let (lo, hi) = (from.min(to), from.max(to));
+                let inside = have
+                    .iter()
+                    .filter_map(date_of)
+                    .any(|(t, v)| t == tag && (lo..=hi).contains(&v));
+                if !inside {
+                    return false;
+                }
+                continue;
+            }
+        }
+        if !matches_filter(f, have) {
+            return false;
+        }
+    }
+    true
 }
 
 /// True if the object has an attribute equal to the filter (names compare by value).
