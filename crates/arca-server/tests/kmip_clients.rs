@@ -1,0 +1,88 @@
+//! Real third-party KMIP clients against a real server over mutual TLS: PyKMIP 0.11's
+//! `ProxyKmipClient` (KMIP 1.2 and 2.0), and libmongocrypt's KMIP client (PyPI
+//! `pymongocrypt`) in both of MongoDB's modes.
+//!
+//! The Python with the clients comes from `ARCA_PYTHON` (the test command makes a venv and
+//! sets it); without it the tests fail, never skip.
+
+mod common;
+
+use common::kmip::KmipServer;
+
+fn python() -> String {
+    std::env::var("ARCA_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "ARCA_PYTHON is not set: run scripts/test, which makes the venv with the KMIP clients"
+        )
+    })
+}
+
+/// Runs a client script with the connection in its environment; its stdout on success.
+async fn run_client(k: &KmipServer, script: &str, extra: &[(&str, &str)]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg(&script)
+        .env("KMIP_HOST", "127.0.0.1")
+        .env("KMIP_PORT", k.kmip_port.to_string())
+        .env("KMIP_CERT", &k.client_cert)
+        .env("KMIP_KEY", &k.client_key)
+        .env("KMIP_CA", &k.server_ca);
+    for (n, v) in extra {
+        cmd.env(n, v);
+    }
+    // The server runs on this runtime, so the client waits on a blocking thread.
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{}:\n{stdout}", script.display());
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "{} failed:\n{stdout}\n{stderr}",
+        script.display()
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pykmip_proxy_client_1_2_and_2_0() {
+    let k = KmipServer::start().await;
+    for version in ["1.2", "2.0"] {
+        run_client(&k, "pykmip_client.py", &[("KMIP_VERSION", version)]).await;
+    }
+    k.s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libmongocrypt_default_and_delegated_modes() {
+    let k = KmipServer::start().await;
+    let out = run_client(&k, "mongocrypt_client.py", &[]).await;
+    let ids: Vec<&str> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("KMIP_IDS "))
+        .expect("the objects libmongocrypt used")
+        .split(' ')
+        .collect();
+    // Default mode: a 96-byte Secret Data object; delegated: an AES-256 key that did the
+    // encryption itself.
+    let (_, v) = k.s.get(&format!("/v1/keys/{}", ids[0])).await;
+    assert_eq!(v["spec"], "SECRET_DATA", "{v}");
+    let (_, v) = k.s.get(&format!("/v1/keys/{}", ids[1])).await;
+    assert_eq!(v["spec"], "AES_256", "{v}");
+    assert_eq!(v["state"], "ACTIVE", "{v}");
+    k.s.service().flush_audit().await;
+    let events = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let used = |op: &str| {
+        events
+            .iter()
+            .any(|e| e.door == "kmip" && e.operation == op && e.outcome == "ok")
+    };
+    assert!(used("ExportKey") && used("Encrypt") && used("Decrypt"));
+    k.s.shutdown().await;
+}
