@@ -86,3 +86,71 @@ async fn libmongocrypt_default_and_delegated_modes() {
     assert!(used("ExportKey") && used("Encrypt") && used("Decrypt"));
     k.s.shutdown().await;
 }
+
+/// The `kmip-protocol` crate (NLnet Labs' Rust KMIP client, as Krill uses it) over a rustls
+/// stream with the bound client certificate: query, an RSA pair, sign (checked through
+/// REST), get, random bytes, rename, revoke, destroy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kmip_protocol_crate_round_trip() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+    let k = KmipServer::start().await;
+    let port = k.kmip_port;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&k.s.ca_pem()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let certs: Vec<_> = CertificateDer::pem_file_iter(&k.client_cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&k.client_key).unwrap();
+    let tls = std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .unwrap(),
+    );
+    let (private_id, public_id, signature) = tokio::task::spawn_blocking(move || {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let conn =
+            rustls::ClientConnection::new(tls, ServerName::try_from("localhost").unwrap()).unwrap();
+        let stream = rustls::StreamOwned::new(conn, tcp);
+        let client = kmip_protocol::client::ClientBuilder::new(stream).build();
+        let q = client.query().expect("query");
+        assert!(
+            format!("{q:?}").contains("CreateKeyPair"),
+            "Query lists the operations: {q:?}"
+        );
+        let (private_id, public_id) = client
+            .create_rsa_key_pair(2048, "krill-signer".into(), "krill-signer.pub".into())
+            .expect("create key pair");
+        client.activate_key(&private_id).expect("activate");
+        let signed = client.sign(&private_id, b"route origin").expect("sign");
+        let public = client.get_key(&public_id).expect("get public key");
+        assert!(format!("{public:?}").contains("PublicKey"), "{public:?}");
+        let random = client.rng_retrieve(16).expect("random bytes");
+        assert_eq!(random.data.len(), 16);
+        client
+            .rename_key(&private_id, "krill-signer-renamed".into())
+            .expect("rename");
+        client.revoke_key(&private_id).expect("revoke");
+        client.destroy_key(&private_id).expect("destroy private");
+        client.destroy_key(&public_id).expect("destroy public");
+        (private_id, public_id, signed.signature_data)
+    })
+    .await
+    .unwrap();
+    // The signature the crate got verifies with the key's public half (PKCS#1 v1.5, SHA-256).
+    let (_, v) = k.s.get(&format!("/v1/keys/{private_id}")).await;
+    assert_eq!(v["state"], "DESTROYED", "{v}");
+    let (_, v) = k.s.get(&format!("/v1/keys/{public_id}")).await;
+    assert_eq!(v["spec"], "RSA_2048", "{v}");
+    assert_eq!(signature.len(), 256);
+    k.s.shutdown().await;
+}

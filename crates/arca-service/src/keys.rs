@@ -280,18 +280,24 @@ pub(crate) fn event(
     }
 }
 
-/// The Digest of a version's material (see [`KeyVersion::digest`]).
+/// The Digest of a version's material (see [`KeyVersion::digest`]): SHA-256 of the key in
+/// its plain form, as KMIP's Digest attribute defines it: the raw bytes of symmetric keys and
+/// secret data, PKCS#1 for RSA keys (private or public), PKCS#8 or SPKI for the others.
 fn material_digest(key: &Key, m: &KeyMaterial) -> Option<String> {
     if key.protection_level == ProtectionLevel::Hsm {
         return None;
     }
-    let bytes: &[u8] = if m.public_only {
-        m.public_spki.as_deref()?
-    } else {
-        &m.secret
+    let rsa = key.spec.family() == arca_core::model::KeyFamily::Rsa;
+    let plain: zeroize::Zeroizing<Vec<u8>> = match (m.public_only, rsa) {
+        (true, true) => zeroize::Zeroizing::new(arca_crypto::der::rsa_spki_to_pkcs1(
+            m.public_spki.as_deref()?,
+        )?),
+        (true, false) => zeroize::Zeroizing::new(m.public_spki.clone()?),
+        (false, true) => arca_crypto::der::rsa_pkcs8_to_pkcs1(&m.secret)?,
+        (false, false) => zeroize::Zeroizing::new(m.secret.to_vec()),
     };
     Some(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &plain)
             .as_ref()
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -254,6 +254,21 @@ pub fn object_type_of(info: &KeyInfo, extras: &Extras) -> u32 {
     }
 }
 
+/// The Key Format Type an object is returned in when the client names none: raw bytes for
+/// symmetric keys, PKCS#1 for RSA keys (as the KMIP profiles' test cases show), PKCS#8 and
+/// SubjectPublicKeyInfo (X.509) for other private and public keys, Opaque for secret data.
+pub fn default_format(spec: KeySpec, ot: u32) -> u32 {
+    let rsa = spec.family() == arca_core::model::KeyFamily::Rsa;
+    match ot {
+        object_type::PRIVATE_KEY if rsa => kft::PKCS_1,
+        object_type::PUBLIC_KEY if rsa => kft::PKCS_1,
+        object_type::PRIVATE_KEY => kft::PKCS_8,
+        object_type::PUBLIC_KEY => kft::X_509,
+        object_type::SECRET_DATA | object_type::OPAQUE_DATA => kft::OPAQUE,
+        _ => kft::RAW,
+    }
+}
+
 /// The KMIP algorithm and length of a spec (`None` for secret data, which has neither).
 pub fn algorithm_of(spec: KeySpec) -> Option<(u32, i32)> {
     use KeySpec::*;
@@ -428,11 +443,7 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
         let bytes: Vec<u8> = (0..d.len() / 2)
             .filter_map(|i| u8::from_str_radix(&d[2 * i..2 * i + 2], 16).ok())
             .collect();
-        let format = match ot {
-            object_type::PRIVATE_KEY => kft::PKCS_8,
-            object_type::PUBLIC_KEY => kft::X_509,
-            _ => kft::RAW,
-        };
+        let format = default_format(info.spec, ot);
         out.push(Attr::Std(Item::structure(
             tags::DIGEST,
             vec![

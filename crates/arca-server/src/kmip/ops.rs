@@ -137,6 +137,7 @@ pub async fn handle(svc: &Service, meta: RequestMeta, msg: &Item) -> Item {
         svc,
         caller,
         v2: version.is_v2(),
+        version,
         placeholder: None,
     };
     let keep_going = req.header.batch_error_continuation == Some(continuation::CONTINUE);
@@ -182,6 +183,7 @@ pub(super) struct Ctx<'a> {
     pub(super) svc: &'a Service,
     pub(super) caller: Option<Caller>,
     pub(super) v2: bool,
+    pub(super) version: ProtocolVersion,
     /// The ID Placeholder: the object the previous item of the batch made or found, used
     /// by items that name none.
     pub(super) placeholder: Option<String>,
@@ -280,6 +282,7 @@ impl Ctx<'_> {
                 query_function::QUERY_OPERATIONS => out.extend(
                     OPERATIONS
                         .iter()
+                        .filter(|o| **o <= last_operation(self.version))
                         .map(|o| Item::enum_item(tags::OPERATION, *o)),
                 ),
                 query_function::QUERY_OBJECTS => out.extend(
@@ -626,7 +629,8 @@ impl Ctx<'_> {
             .child(tags::KEY_FORMAT_TYPE)
             .map(Item::enumeration)
             .transpose()?
-            .or(extras.key_format);
+            .or(extras.key_format)
+            .or(Some(attrs::default_format(info.spec, ot)));
         if p.child(tags::KEY_WRAPPING_SPECIFICATION).is_some() {
             return Err(Failure::new(
                 reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
@@ -1289,6 +1293,18 @@ impl Ctx<'_> {
             tags::DATA,
             Value::ByteString(r.random.0.clone()),
         )]))
+    }
+}
+
+/// The highest Operation value a protocol version defines: a client of that version cannot
+/// decode later ones, so Query names only those.
+fn last_operation(v: ProtocolVersion) -> u32 {
+    match (v.major, v.minor) {
+        (1, 0) => op::POLL,
+        (1, 1) => op::DISCOVER_VERSIONS,
+        (1, 2) | (1, 3) => op::JOIN_SPLIT_KEY,
+        (1, _) => op::EXPORT,
+        _ => u32::MAX,
     }
 }
 
