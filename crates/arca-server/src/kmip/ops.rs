@@ -164,7 +164,8 @@ pub async fn handle(svc: &Service, meta: RequestMeta, msg: &Item) -> Item {
 /// Maps a service error to a KMIP Result Reason, keeping its message.
 pub fn failure(e: Error) -> Failure {
     let r = match &e {
-        Error::NotFound { .. } => reason::ITEM_NOT_FOUND,
+        // 2.x names it Object Not Found; 1.x clients get Item Not Found.
+        Error::NotFound { .. } => reason::OBJECT_NOT_FOUND,
         Error::InvalidInput { .. } | Error::Unprocessable { .. } => reason::INVALID_FIELD,
         Error::WrongState { state, .. } if state.is_destroyed() => reason::OBJECT_DESTROYED,
         Error::WrongState { .. } => reason::WRONG_KEY_LIFECYCLE_STATE,
