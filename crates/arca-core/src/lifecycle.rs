@@ -181,6 +181,14 @@ pub fn check_use(
             detail: None,
         });
     }
+    if use_ == Use::Process && key.process_start_date.is_some_and(|d| now < d) {
+        return Err(Error::WrongState {
+            operation: operation.to_string(),
+            target: key_target,
+            state: key_state,
+            detail: Some("the key's process-start date has not come".into()),
+        });
+    }
     if use_ == Use::Protect && key.protect_stop_date.is_some_and(|d| d <= now) {
         return Err(Error::WrongState {
             operation: operation.to_string(),
@@ -254,6 +262,7 @@ mod tests {
             updated_at: t,
             activation_date: None,
             protect_stop_date: None,
+            process_start_date: None,
             deactivation_date: None,
             compromise_date: None,
             destroy_after: None,

@@ -398,6 +398,10 @@ pub struct Key {
     pub updated_at: DateTime<Utc>,
     pub activation_date: Option<DateTime<Utc>>,
     pub protect_stop_date: Option<DateTime<Utc>>,
+    /// Before this date the key processes nothing (decrypt, verify): NIST SP 800-57's
+    /// process start, KMIP's Process Start Date.
+    #[serde(default)]
+    pub process_start_date: Option<DateTime<Utc>>,
     pub deactivation_date: Option<DateTime<Utc>>,
     pub compromise_date: Option<DateTime<Utc>>,
     pub destroy_after: Option<DateTime<Utc>>,

@@ -144,6 +144,9 @@ pub struct CreateKeyRequest {
     /// After this date the key applies no new protection (encrypt, sign, MAC).
     #[serde(default)]
     pub protect_stop_date: Option<DateTime<Utc>>,
+    /// Before this date the key processes nothing (decrypt, verify, MAC verification).
+    #[serde(default)]
+    pub process_start_date: Option<DateTime<Utc>>,
     /// At this date the key becomes DEACTIVATED (reason EXPIRED) by itself.
     #[serde(default)]
     pub deactivation_date: Option<DateTime<Utc>>,
@@ -190,6 +193,13 @@ pub struct UpdateKeyRequest {
     )]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub protect_stop_date: Option<Option<DateTime<Utc>>>,
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub process_start_date: Option<Option<DateTime<Utc>>>,
     #[serde(
         default,
         deserialize_with = "double_option",
@@ -251,6 +261,8 @@ pub struct KeyInfo {
     pub updated_at: DateTime<Utc>,
     pub activation_date: Option<DateTime<Utc>>,
     pub protect_stop_date: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start_date: Option<DateTime<Utc>>,
     pub deactivation_date: Option<DateTime<Utc>>,
     pub compromise_date: Option<DateTime<Utc>>,
     /// When a scheduled destruction falls due.

@@ -183,6 +183,7 @@ pub(crate) fn key_info(
         updated_at: key.updated_at,
         activation_date: key.activation_date,
         protect_stop_date: key.protect_stop_date,
+        process_start_date: key.process_start_date,
         deactivation_date: key.deactivation_date,
         compromise_date: key.compromise_date,
         destroy_after: key.destroy_after,
@@ -540,6 +541,7 @@ impl Service {
             updated_at: now,
             activation_date,
             protect_stop_date: req.protect_stop_date,
+            process_start_date: req.process_start_date,
             deactivation_date: req.deactivation_date,
             compromise_date: None,
             destroy_after: None,
@@ -747,6 +749,10 @@ impl Service {
         if let Some(p) = req.protect_stop_date {
             key.protect_stop_date = p;
             changed.push("protect_stop_date");
+        }
+        if let Some(p) = req.process_start_date {
+            key.process_start_date = p;
+            changed.push("process_start_date");
         }
         if let Some(d) = req.deactivation_date {
             key.deactivation_date = d;

@@ -301,7 +301,12 @@ impl Service {
                     &mut note,
                 )
                 .await?;
-            self.check_len("data", req.data.expose().len())?;
+            // GCM over nothing is GMAC: a tag over the AAD alone.
+            let gmac = req.data.expose().is_empty()
+                && req.cipher == RawCipher::Aes(arca_crypto::provider::RawMode::Gcm);
+            if !gmac {
+                self.check_len("data", req.data.expose().len())?;
+            }
             note.set("cipher", format!("{:?}", req.cipher));
             let r = self
                 .ready(&e, None, Use::Protect, "encrypt", &mut note)

@@ -465,6 +465,9 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
     if let Some(t) = info.protect_stop_date {
         out.push(dt(tags::PROTECT_STOP_DATE, t));
     }
+    if let Some(t) = info.process_start_date {
+        out.push(dt(tags::PROCESS_START_DATE, t));
+    }
     if let Some(t) = info.deactivation_date {
         out.push(dt(tags::DEACTIVATION_DATE, t));
     }

@@ -580,6 +580,7 @@ impl Ctx<'_> {
                     req.activation_date = Some(t);
                 }
                 tags::PROTECT_STOP_DATE => req.protect_stop_date = Some(date(i)?),
+                tags::PROCESS_START_DATE => req.process_start_date = Some(date(i)?),
                 tags::DEACTIVATION_DATE => req.deactivation_date = Some(date(i)?),
                 tags::EXTRACTABLE => req.extractable = i.boolean()?,
                 tags::SENSITIVE => {
@@ -1189,6 +1190,9 @@ impl Ctx<'_> {
             }
             Attr::Std(i) if i.tag == tags::PROTECT_STOP_DATE => {
                 update.protect_stop_date = Some(date_field(i)?)
+            }
+            Attr::Std(i) if i.tag == tags::PROCESS_START_DATE => {
+                update.process_start_date = Some(date_field(i)?)
             }
             _ => {
                 let mut others = extras.other_attrs();
