@@ -113,6 +113,78 @@ const PASSING: &[&str] = &[
     "TL-M-2-21",
 ];
 
+/// The mandatory cases Arca does not pass, each for a reason `docs/kmip.md` gives (legacy or
+/// unoffered algorithms, features not built yet, expectations particular to the reference
+/// server).
+const SKIPPED: &[&str] = &[
+    "AKLC-M-1-14",
+    "AKLC-M-1-21",
+    "AKLC-M-2-14",
+    "AKLC-M-2-21",
+    "AKLC-M-3-14",
+    "AKLC-M-3-21",
+    "AX-M-2-14",
+    "AX-M-2-21",
+    "BL-M-10-21",
+    "BL-M-11-21",
+    "BL-M-12-21",
+    "BL-M-13-21",
+    "BL-M-2-21",
+    "BL-M-7-21",
+    "BL-M-8-21",
+    "BL-M-9-21",
+    "CS-AC-M-2-14",
+    "CS-AC-M-2-21",
+    "CS-AC-M-3-14",
+    "CS-AC-M-3-21",
+    "CS-AC-M-4-14",
+    "CS-AC-M-4-21",
+    "CS-AC-M-5-14",
+    "CS-AC-M-5-21",
+    "CS-AC-M-6-14",
+    "CS-AC-M-6-21",
+    "CS-AC-M-7-14",
+    "CS-AC-M-7-21",
+    "CS-AC-M-OAEP-10-14",
+    "CS-AC-M-OAEP-10-21",
+    "CS-AC-M-OAEP-7-14",
+    "CS-AC-M-OAEP-7-21",
+    "CS-AC-M-OAEP-8-14",
+    "CS-AC-M-OAEP-8-21",
+    "CS-AC-M-OAEP-9-14",
+    "CS-AC-M-OAEP-9-21",
+    "CS-BC-M-13-14",
+    "CS-BC-M-13-21",
+    "CS-BC-M-7-14",
+    "CS-BC-M-7-21",
+    "CS-BC-M-CHACHA20-1-21",
+    "CS-BC-M-CHACHA20-2-21",
+    "CS-BC-M-CHACHA20-3-21",
+    "CS-BC-M-CHACHA20POLY1305-1-21",
+    "CS-BC-M-GCM-1-14",
+    "CS-BC-M-GCM-1-21",
+    "CS-BC-M-GCM-2-14",
+    "CS-BC-M-GCM-2-21",
+    "CS-BC-M-GCM-3-14",
+    "CS-BC-M-GCM-3-21",
+    "PKCS11-M-1-21",
+    "QS-M-2-21",
+    "SKFF-M-10-14",
+    "SKFF-M-10-21",
+    "SKFF-M-11-14",
+    "SKFF-M-11-21",
+    "SKFF-M-12-14",
+    "SKFF-M-12-21",
+    "SKFF-M-4-14",
+    "SKFF-M-4-21",
+    "SKFF-M-8-14",
+    "SKFF-M-8-21",
+    "SKFF-M-9-14",
+    "SKFF-M-9-21",
+    "TL-M-3-14",
+    "TL-M-3-21",
+];
+
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kmip-testcases")
 }
@@ -519,6 +591,23 @@ async fn oasis_conformance_cases() {
         eprintln!(
             "FAILED {name}: {}",
             e.lines().take(lines).collect::<Vec<_>>().join("\n")
+        );
+    }
+    // Every mandatory case is accounted for: passing, or skipped for a documented reason.
+    if only.is_none() {
+        for path in mandatory_files() {
+            let name = case_name(&path);
+            let listed =
+                PASSING.contains(&name.as_str()) as u8 + SKIPPED.contains(&name.as_str()) as u8;
+            assert_eq!(listed, 1, "{name} must be in exactly one of PASSING and SKIPPED");
+        }
+        let newly: Vec<_> = passed
+            .iter()
+            .filter(|n| SKIPPED.contains(&n.as_str()))
+            .collect();
+        assert!(
+            newly.is_empty(),
+            "these now pass: move them from SKIPPED to PASSING (and docs/kmip.md): {newly:?}"
         );
     }
     let must: Vec<_> = failures
