@@ -1,5 +1,6 @@
-//! `arca-loadgen`: drives N concurrent HTTPS keep-alive connections against a running Arca
-//! server and reports throughput and latency percentiles per operation.
+//! `arca-loadgen`: drives N concurrent HTTPS keep-alive connections (or KMIP connections,
+//! with `--kmip`) against a running Arca server and reports throughput and latency
+//! percentiles per operation.
 //!
 //! Each connection is one TLS session with one HTTP/1.1 connection on it, sending requests
 //! one after another, so N is exactly the number of requests in flight. Latency is measured
@@ -53,9 +54,19 @@ struct Args {
     /// Stop each operation after this many requests in total (whichever comes first).
     #[arg(long, default_value_t = 1_000_000)]
     max_requests: u64,
-    /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, or all.
+    /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, kmip-query,
+    /// kmip-encrypt, kmip-get, or all (the kmip- ones only with --kmip).
     #[arg(long, default_value = "all")]
     op: String,
+    /// KMIP listener (host:port) to drive as well: TTLV over mutual TLS.
+    #[arg(long)]
+    kmip: Option<String>,
+    /// Client certificate (PEM) for KMIP, bound to a principal that may create and use keys.
+    #[arg(long)]
+    client_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long)]
+    client_key: Option<PathBuf>,
     /// Print results as JSON.
     #[arg(long)]
     json: bool,
@@ -81,6 +92,13 @@ struct Target {
     tls: tokio_rustls::TlsConnector,
     server_name: rustls::pki_types::ServerName<'static>,
     token: String,
+    kmip: Option<KmipTarget>,
+}
+
+/// The KMIP listener and the TLS configuration with the client certificate.
+struct KmipTarget {
+    addr: String,
+    tls: tokio_rustls::TlsConnector,
 }
 
 fn resolve(args: &Args) -> Result<Target> {
@@ -131,13 +149,38 @@ fn resolve(args: &Args) -> Result<Target> {
     {
         roots.add(c?)?;
     }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let kmip = match &args.kmip {
+        Some(addr) => {
+            use rustls::pki_types::pem::PemObject;
+            let cert = args
+                .client_cert
+                .as_ref()
+                .context("--kmip needs --client-cert")?;
+            let key = args
+                .client_key
+                .as_ref()
+                .context("--kmip needs --client-key")?;
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(cert)
+                .with_context(|| format!("cannot read {}", cert.display()))?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+                .with_context(|| format!("cannot read {}", key.display()))?;
+            let cfg = builder.clone().with_client_auth_cert(certs, key)?;
+            Some(KmipTarget {
+                addr: addr.clone(),
+                tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
+            })
+        }
+        None => None,
+    };
+    let cfg = builder.with_no_client_auth();
     Ok(Target {
+        kmip,
         authority: hostport.to_string(),
         server_name: rustls::pki_types::ServerName::try_from(host.clone())?,
         host,
@@ -194,6 +237,200 @@ struct Op {
     method: &'static str,
     path: String,
     body: Option<Value>,
+    /// A KMIP request message (TTLV) instead of an HTTP request.
+    kmip: Option<Arc<Vec<u8>>>,
+}
+
+/// A KMIP connection: the TLS stream with the client certificate.
+type KmipConn = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+async fn kmip_connect(k: &KmipTarget, t: &Target) -> Result<KmipConn> {
+    let tcp = tokio::net::TcpStream::connect(&k.addr).await?;
+    tcp.set_nodelay(true)?;
+    Ok(k.tls.connect(t.server_name.clone(), tcp).await?)
+}
+
+/// Sends one KMIP request message and reads the response message.
+async fn kmip_call(c: &mut KmipConn, msg: &[u8]) -> Result<arca_kmip::Item> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    c.write_all(msg).await?;
+    c.flush().await?;
+    let mut head = [0u8; 8];
+    c.read_exact(&mut head).await?;
+    let limits = arca_kmip::Limits::default();
+    let n = arca_kmip::item_size(&head, &limits)?;
+    let mut buf = vec![0u8; n];
+    buf[..8].copy_from_slice(&head);
+    c.read_exact(&mut buf[8..]).await?;
+    Ok(arca_kmip::decode(&buf, &limits)?)
+}
+
+/// True if every batch item of a response succeeded.
+fn kmip_ok(resp: &arca_kmip::Item) -> bool {
+    use arca_kmip::{enums::result_status, tags};
+    let mut items = resp.children_with(tags::BATCH_ITEM).peekable();
+    items.peek().is_some()
+        && items.all(|b| {
+            b.child(tags::RESULT_STATUS)
+                .and_then(|s| s.enumeration().ok())
+                == Some(result_status::SUCCESS)
+        })
+}
+
+/// A one-item KMIP 1.4 request message.
+fn kmip_request(operation: u32, payload: Vec<arca_kmip::Item>) -> Vec<u8> {
+    use arca_kmip::{tags, Item};
+    let msg = Item::structure(
+        tags::REQUEST_MESSAGE,
+        vec![
+            Item::structure(
+                tags::REQUEST_HEADER,
+                vec![
+                    arca_kmip::message::ProtocolVersion::new(1, 4).to_item(),
+                    Item::int_item(tags::BATCH_COUNT, 1),
+                ],
+            ),
+            Item::structure(
+                tags::BATCH_ITEM,
+                vec![
+                    Item::enum_item(tags::OPERATION, operation),
+                    Item::structure(tags::REQUEST_PAYLOAD, payload),
+                ],
+            ),
+        ],
+    );
+    arca_kmip::encode(&msg).to_vec()
+}
+
+/// Makes (or finds) the KMIP key of the KMIP operations and returns them.
+async fn kmip_setup(k: &KmipTarget, t: &Target) -> Result<Vec<Op>> {
+    use arca_kmip::enums::{
+        block_cipher_mode, cryptographic_algorithm, object_type, operation, query_function,
+    };
+    use arca_kmip::{tags, Item, Value};
+    let mut c = kmip_connect(k, t).await?;
+    let name = Item::structure(
+        tags::NAME,
+        vec![
+            Item::text_item(tags::NAME_VALUE, "loadgen-kmip-aes"),
+            Item::enum_item(tags::NAME_TYPE, 1),
+        ],
+    );
+    let attr = |n: &str, v: Value| {
+        Item::structure(
+            tags::ATTRIBUTE,
+            vec![
+                Item::text_item(tags::ATTRIBUTE_NAME, n),
+                Item::new(tags::ATTRIBUTE_VALUE, v),
+            ],
+        )
+    };
+    let name_attr = Item::structure(
+        tags::ATTRIBUTE,
+        vec![
+            Item::text_item(tags::ATTRIBUTE_NAME, "Name"),
+            Item::new(tags::ATTRIBUTE_VALUE, name.value.clone()),
+        ],
+    );
+    let found = kmip_call(
+        &mut c,
+        &kmip_request(operation::LOCATE, vec![name_attr.clone()]),
+    )
+    .await?;
+    let uid_of = |r: &arca_kmip::Item| -> Option<String> {
+        r.children_with(tags::BATCH_ITEM)
+            .next()?
+            .child(tags::RESPONSE_PAYLOAD)?
+            .child(tags::UNIQUE_IDENTIFIER)?
+            .text()
+            .ok()
+            .map(str::to_owned)
+    };
+    let id = match uid_of(&found) {
+        Some(id) => id,
+        None => {
+            let created = kmip_call(
+                &mut c,
+                &kmip_request(
+                    operation::CREATE,
+                    vec![
+                        Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                        Item::structure(
+                            tags::TEMPLATE_ATTRIBUTE,
+                            vec![
+                                attr(
+                                    "Cryptographic Algorithm",
+                                    Value::Enumeration(cryptographic_algorithm::AES),
+                                ),
+                                attr("Cryptographic Length", Value::Integer(256)),
+                                attr("Cryptographic Usage Mask", Value::Integer(0x0C)),
+                                name_attr,
+                            ],
+                        ),
+                    ],
+                ),
+            )
+            .await?;
+            let id = uid_of(&created).context("KMIP Create failed: is the client certificate bound to a principal that may create keys?")?;
+            let act = kmip_call(
+                &mut c,
+                &kmip_request(
+                    operation::ACTIVATE,
+                    vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+                ),
+            )
+            .await?;
+            anyhow::ensure!(kmip_ok(&act), "KMIP Activate failed");
+            id
+        }
+    };
+    let kib = vec![0x61u8; 1024];
+    let encrypt = kmip_request(
+        operation::ENCRYPT,
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+            Item::structure(
+                tags::CRYPTOGRAPHIC_PARAMETERS,
+                vec![
+                    Item::enum_item(tags::BLOCK_CIPHER_MODE, block_cipher_mode::GCM),
+                    Item::new(tags::RANDOM_IV, Value::Boolean(true)),
+                ],
+            ),
+            Item::new(tags::DATA, Value::bytes(kib)),
+        ],
+    );
+    let check = kmip_call(&mut c, &encrypt).await?;
+    anyhow::ensure!(
+        kmip_ok(&check),
+        "KMIP Encrypt failed: does the key policy grant the KMIP principal Encrypt?"
+    );
+    let kmip_op = |name, bytes: Vec<u8>| Op {
+        name,
+        method: "",
+        path: String::new(),
+        body: None,
+        kmip: Some(Arc::new(bytes)),
+    };
+    Ok(vec![
+        kmip_op(
+            "kmip-query",
+            kmip_request(
+                operation::QUERY,
+                vec![Item::enum_item(
+                    tags::QUERY_FUNCTION,
+                    query_function::QUERY_SERVER_INFORMATION,
+                )],
+            ),
+        ),
+        kmip_op("kmip-encrypt", encrypt),
+        kmip_op(
+            "kmip-get",
+            kmip_request(
+                operation::GET,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+            ),
+        ),
+    ])
 }
 
 async fn setup(t: &Target) -> Result<Vec<Op>> {
@@ -237,30 +474,34 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
         );
     }
     let ct: Value = serde_json::from_slice(&body)?;
-    Ok(vec![
+    let mut ops = vec![
         Op {
             name: "noop",
             method: "GET",
             path: "/v1/whoami".into(),
             body: None,
+            kmip: None,
         },
         Op {
             name: "encrypt",
             method: "POST",
             path: "/v1/keys/loadgen-aes/encrypt".into(),
             body: Some(json!({"plaintext": kib})),
+            kmip: None,
         },
         Op {
             name: "decrypt",
             method: "POST",
             path: "/v1/decrypt".into(),
             body: Some(json!({"ciphertext": ct["ciphertext"]})),
+            kmip: None,
         },
         Op {
             name: "data-key",
             method: "POST",
             path: "/v1/keys/loadgen-aes/generate-data-key".into(),
             body: Some(json!({})),
+            kmip: None,
         },
         Op {
             name: "sign-p256",
@@ -269,6 +510,7 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             body: Some(
                 json!({"message": base64::engine::general_purpose::STANDARD.encode(b"load generator message")}),
             ),
+            kmip: None,
         },
         Op {
             name: "sign-rsa",
@@ -277,8 +519,48 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             body: Some(
                 json!({"message": base64::engine::general_purpose::STANDARD.encode(b"load generator message")}),
             ),
+            kmip: None,
         },
-    ])
+    ];
+    if let Some(k) = &t.kmip {
+        ops.extend(kmip_setup(k, t).await?);
+    }
+    Ok(ops)
+}
+
+/// One KMIP connection's loop: the same request until the deadline or the budget ends.
+async fn kmip_loop(
+    t: &Target,
+    k: &KmipTarget,
+    msg: &[u8],
+    deadline: Instant,
+    budget: &std::sync::atomic::AtomicU64,
+) -> Result<(Vec<u64>, u64)> {
+    let mut c = kmip_connect(k, t).await?;
+    let mut lat = Vec::new();
+    let mut errors = 0u64;
+    while Instant::now() < deadline {
+        if budget
+            .fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |b| b.checked_sub(1),
+            )
+            .is_err()
+        {
+            break;
+        }
+        let t0 = Instant::now();
+        match kmip_call(&mut c, msg).await {
+            Ok(r) if kmip_ok(&r) => lat.push(t0.elapsed().as_micros() as u64),
+            Ok(_) => errors += 1,
+            Err(_) => {
+                errors += 1;
+                c = kmip_connect(k, t).await?;
+            }
+        }
+    }
+    Ok((lat, errors))
 }
 
 #[derive(serde::Serialize)]
@@ -304,6 +586,9 @@ async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -
         let op = op.clone();
         let budget = budget.clone();
         tasks.push(tokio::spawn(async move {
+            if let (Some(msg), Some(k)) = (op.kmip.clone(), t.kmip.as_ref()) {
+                return kmip_loop(&t, k, &msg, deadline, &budget).await;
+            }
             let mut s = connect(&t).await?;
             let mut lat = Vec::new();
             let mut errors = 0u64;
@@ -387,7 +672,7 @@ async fn main() -> Result<()> {
     let mut reports = Vec::new();
     if !args.json {
         println!(
-            "{:<10} {:>5} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
+            "{:<12} {:>5} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
             "op", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms"
         );
     }
@@ -402,7 +687,7 @@ async fn main() -> Result<()> {
         .await?;
         if !args.json {
             println!(
-                "{:<10} {:>5} {:>9} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+                "{:<12} {:>5} {:>9} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
                 r.op,
                 r.connections,
                 r.requests,

@@ -599,7 +599,10 @@ async fn oasis_conformance_cases() {
             let name = case_name(&path);
             let listed =
                 PASSING.contains(&name.as_str()) as u8 + SKIPPED.contains(&name.as_str()) as u8;
-            assert_eq!(listed, 1, "{name} must be in exactly one of PASSING and SKIPPED");
+            assert_eq!(
+                listed, 1,
+                "{name} must be in exactly one of PASSING and SKIPPED"
+            );
         }
         let newly: Vec<_> = passed
             .iter()

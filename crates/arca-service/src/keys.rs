@@ -610,6 +610,21 @@ impl Service {
         self.done(caller, "DescribeKey", note, r).await
     }
 
+    /// [`Service::describe_key`] from the key cache (as fresh as any use of the key, and
+    /// without aliases): for protocol doors that read a key's attributes before each use
+    /// (KMIP's cryptographic operations), where a store read per request would dominate.
+    pub async fn describe_key_cached(&self, caller: &Caller, reference: &str) -> Result<KeyInfo> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", reference).await?;
+            note.key(e.key.id);
+            self.authorize(caller, "DescribeKey", Some(&e.key))?;
+            Ok(key_info(&e.key, &e.versions, Vec::new(), self.now()))
+        }
+        .await;
+        self.done(caller, "DescribeKey", note, r).await
+    }
+
     /// Lists keys with filters and cursor pagination.
     pub async fn list_keys(&self, caller: &Caller, q: ListKeysQuery) -> Result<KeyList> {
         let r = self.list_keys_inner(caller, q).await;

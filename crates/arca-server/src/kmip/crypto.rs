@@ -210,7 +210,7 @@ fn bytes_of(p: &Item, tag: u32) -> Result<Option<Vec<u8>>, Failure> {
 impl Ctx<'_> {
     pub(super) async fn encrypt(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe(&id).await?;
+        let info = self.describe_for_use(&id).await?;
         require_mask(&info, mask::ENCRYPT, "Encrypt")?;
         let params = Params::for_request(p, &info)?;
         let cipher = params.cipher(info.spec)?;
@@ -255,7 +255,7 @@ impl Ctx<'_> {
 
     pub(super) async fn decrypt(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe(&id).await?;
+        let info = self.describe_for_use(&id).await?;
         require_mask(&info, mask::DECRYPT, "Decrypt")?;
         let params = Params::for_request(p, &info)?;
         let cipher = params.cipher(info.spec)?;
@@ -305,7 +305,7 @@ impl Ctx<'_> {
 
     pub(super) async fn sign(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe(&id).await?;
+        let info = self.describe_for_use(&id).await?;
         require_mask(&info, mask::SIGN, "Sign")?;
         let algorithm = Params::for_request(p, &info)?.signing(info.spec)?;
         let (message, message_type) = Self::message(p)?;
@@ -331,7 +331,7 @@ impl Ctx<'_> {
 
     pub(super) async fn signature_verify(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe(&id).await?;
+        let info = self.describe_for_use(&id).await?;
         require_mask(&info, mask::VERIFY, "Signature Verify")?;
         let algorithm = Params::for_request(p, &info)?.signing(info.spec)?;
         let (message, message_type) = Self::message(p)?;
@@ -383,7 +383,7 @@ impl Ctx<'_> {
 
     pub(super) async fn mac(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe(&id).await?;
+        let info = self.describe_for_use(&id).await?;
         require_mask(&info, mask::MAC_GENERATE, "MAC")?;
         let mac_algorithm = Self::mac_algorithm(p, &info)?;
         let data = p.req(tags::DATA)?.byte_string()?.to_vec();
@@ -408,7 +408,7 @@ impl Ctx<'_> {
 
     pub(super) async fn mac_verify(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe(&id).await?;
+        let info = self.describe_for_use(&id).await?;
         require_mask(&info, mask::MAC_VERIFY, "MAC Verify")?;
         let mac_algorithm = Self::mac_algorithm(p, &info)?;
         let data = p.req(tags::DATA)?.byte_string()?.to_vec();

@@ -622,9 +622,18 @@ impl Ctx<'_> {
             .map_err(failure)
     }
 
+    /// [`Ctx::describe`] from the key cache, before a use of the key (the use itself reads
+    /// the same cache).
+    pub(super) async fn describe_for_use(&self, id: &str) -> Result<KeyInfo, Failure> {
+        self.svc
+            .describe_key_cached(self.caller()?, id)
+            .await
+            .map_err(failure)
+    }
+
     async fn get(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe(&id).await?;
+        let info = self.describe_for_use(&id).await?;
         let extras = Extras::of(&info);
         let ot = attrs::object_type_of(&info, &extras);
         let wanted = p
