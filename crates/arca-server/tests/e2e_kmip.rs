@@ -554,6 +554,42 @@ async fn refuses_strangers_and_malformed_messages() {
     k.s.shutdown().await;
 }
 
+/// Idle connections and messages that stop arriving are cut (the limits are 1 s here); the
+/// door keeps serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let k = KmipServer::start_with(|c| {
+        c.kmip.idle_timeout_secs = 1;
+        c.kmip.read_timeout_secs = 1;
+    })
+    .await;
+    let closed = |mut c: KmipClient| async move {
+        let mut b = [0u8; 1];
+        // Generous bound: the test waits for the server, it does not time it.
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(20), c.tls.read(&mut b)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    };
+    // Idle after a request: closed.
+    let mut c = k.connect().await;
+    ok_payload(&c.op(V14, op::DISCOVER_VERSIONS, vec![]).await);
+    assert!(closed(c).await, "an idle connection stayed open");
+    // Half a message, then nothing: closed before any answer.
+    let mut c = k.connect().await;
+    c.tls
+        .write_all(&[0x42, 0x00, 0x78, 0x01, 0x00, 0x00, 0x01, 0x00, 0x42])
+        .await
+        .unwrap();
+    c.tls.flush().await.unwrap();
+    assert!(closed(c).await, "a stalled message kept its connection");
+    // The door still serves.
+    let mut c = k.connect().await;
+    ok_payload(&c.op(V14, op::DISCOVER_VERSIONS, vec![]).await);
+    k.s.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kmip_over_https() {
     let k = KmipServer::start().await;
@@ -607,4 +643,185 @@ async fn kmip_over_https() {
     let b = resp.children_with(tags::BATCH_ITEM).next().unwrap();
     assert_eq!(result(b).1, Some(reason::AUTHENTICATION_NOT_SUCCESSFUL));
     k.s.shutdown().await;
+}
+
+/// Create Key Pair, then ReKey Key Pair: a new linked pair replaces the old one and takes
+/// its names; the new halves sign and verify; the old ones stay for verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_pairs_and_their_renewal() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let named = |n: &str, mask: u32| {
+        Item::structure(
+            tags::ATTRIBUTES,
+            vec![
+                Item::structure(
+                    tags::NAME,
+                    vec![
+                        Item::text_item(tags::NAME_VALUE, n),
+                        Item::enum_item(tags::NAME_TYPE, 1),
+                    ],
+                ),
+                Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, mask as i32),
+            ],
+        )
+    };
+    let mut private_attrs = named("signer", mask::SIGN);
+    private_attrs.tag = tags::PRIVATE_KEY_ATTRIBUTES;
+    let mut public_attrs = named("signer.pub", mask::VERIFY);
+    public_attrs.tag = tags::PUBLIC_KEY_ATTRIBUTES;
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            vec![
+                Item::structure(
+                    tags::COMMON_ATTRIBUTES,
+                    vec![
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::ECDSA),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+                    ],
+                ),
+                private_attrs,
+                public_attrs,
+            ],
+        )
+        .await,
+    );
+    let text = |p: &Item, t| p.req(t).unwrap().text().unwrap().to_owned();
+    let (old_priv, old_pub) = (
+        text(&p, tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(&p, tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    for id in [&old_priv, &old_pub] {
+        ok_payload(
+            &c.op(
+                V21,
+                op::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+            )
+            .await,
+        );
+    }
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::REKEY_KEY_PAIR,
+            vec![Item::text_item(
+                tags::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+                &old_priv,
+            )],
+        )
+        .await,
+    );
+    let (new_priv, new_pub) = (
+        text(&p, tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(&p, tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    assert!(new_priv != old_priv && new_pub != old_pub);
+    // The names moved; the links say who replaced whom.
+    let located = ok_payload(
+        &c.op(
+            V21,
+            op::LOCATE,
+            vec![Item::structure(
+                tags::ATTRIBUTES,
+                vec![Item::structure(
+                    tags::NAME,
+                    vec![
+                        Item::text_item(tags::NAME_VALUE, "signer"),
+                        Item::enum_item(tags::NAME_TYPE, 1),
+                    ],
+                )],
+            )],
+        )
+        .await,
+    );
+    assert_eq!(uid(&located), new_priv);
+    use arca_kmip::enums::link_type;
+    assert!(links(&k, &old_priv)
+        .await
+        .contains(&(link_type::REPLACEMENT_OBJECT_LINK, new_priv.clone())));
+    let l = links(&k, &new_priv).await;
+    assert!(
+        l.contains(&(link_type::REPLACED_OBJECT_LINK, old_priv.clone())),
+        "{l:?}"
+    );
+    assert!(
+        l.contains(&(link_type::PUBLIC_KEY_LINK, new_pub.clone())),
+        "{l:?}"
+    );
+    let l = links(&k, &new_pub).await;
+    assert!(
+        l.contains(&(link_type::PRIVATE_KEY_LINK, new_priv.clone())),
+        "{l:?}"
+    );
+    // The new pair works: the new private key signs, the new public key verifies.
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &new_priv),
+                Item::new(tags::DATA, Value::bytes(b"renewed".to_vec())),
+            ],
+        )
+        .await,
+    );
+    let sig = p
+        .req(tags::SIGNATURE_DATA)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::SIGNATURE_VERIFY,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &new_pub),
+                Item::new(tags::DATA, Value::bytes(b"renewed".to_vec())),
+                Item::new(tags::SIGNATURE_DATA, Value::bytes(sig)),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        p.req(tags::VALIDITY_INDICATOR)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        arca_kmip::enums::validity_indicator::VALID
+    );
+    k.s.shutdown().await;
+}
+
+/// An object's Link attributes: (link type, linked id).
+async fn links(k: &KmipServer, id: &str) -> Vec<(u32, String)> {
+    let mut c = k.connect().await;
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+                Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::LINK),
+            ],
+        )
+        .await,
+    );
+    p.req(tags::ATTRIBUTES)
+        .unwrap()
+        .children_with(tags::LINK)
+        .map(|l| {
+            (
+                l.req(tags::LINK_TYPE).unwrap().enumeration().unwrap(),
+                l.req(tags::LINKED_OBJECT_IDENTIFIER)
+                    .unwrap()
+                    .text()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect()
 }

@@ -65,6 +65,7 @@ pub const OPERATIONS: &[u32] = &[
     op::MAC_VERIFY,
     op::CREATE_KEY_PAIR,
     op::REKEY,
+    op::REKEY_KEY_PAIR,
     op::INTEROP,
     op::LOG,
 ];
@@ -234,6 +235,7 @@ impl Ctx<'_> {
             op::RNG_RETRIEVE => self.rng_retrieve(p).await,
             op::CREATE_KEY_PAIR => self.create_key_pair(p).await,
             op::REKEY => self.rekey(p).await,
+            op::REKEY_KEY_PAIR => self.rekey_key_pair(p).await,
             op::ENCRYPT => self.encrypt(p).await,
             op::DECRYPT => self.decrypt(p).await,
             op::SIGN => self.sign(p).await,

@@ -9,7 +9,7 @@
 use arca_core::model::KeySpec;
 use arca_kmip::enums::{cryptographic_algorithm as alg, link_type, object_type, recommended_curve};
 use arca_kmip::{tags, Failure, Item};
-use arca_service::api::{Secret, UpdateKeyRequest};
+use arca_service::api::{CreateKeyRequest, KeyInfo, Secret, UpdateKeyRequest};
 use zeroize::Zeroizing;
 
 use super::attrs::{self, Attr, Extras};
@@ -156,26 +156,159 @@ impl Ctx<'_> {
         let caller = self.caller()?.clone();
         let id = self.target(p)?;
         let old = self.describe(&id).await?;
-        let old_extras = Extras::of(&old);
-        if attrs::object_type_of(&old, &old_extras) != object_type::SYMMETRIC_KEY {
+        if attrs::object_type_of(&old, &Extras::of(&old)) != object_type::SYMMETRIC_KEY {
             return Err(Failure::invalid_field(
                 "ReKey renews symmetric keys; use ReKey Key Pair for pairs",
             ));
         }
-        let mut carried: Vec<Attr> = old_extras.other_attrs();
+        let given = attrs::group(
+            p.child(tags::TEMPLATE_ATTRIBUTE)
+                .or(p.child(tags::ATTRIBUTES)),
+        )?;
+        let offset = p.child(tags::OFFSET).map(Item::interval).transpose()?;
+        let req = self.replacement(&old, given, offset, None, None, vec![])?;
+        let new = self
+            .svc
+            .create_key(&caller, req)
+            .await
+            .map_err(creation_failure)?;
+        let new_id = new.id.to_string();
+        self.retire(&old, &new_id).await?;
+        self.placeholder = Some(new_id.clone());
+        Ok(payload(vec![uid_item(&new_id)]))
+    }
+
+    /// ReKey Key Pair: a new pair replaces the old one, each half taking its predecessor's
+    /// names, usage mask and attributes, linked to each other and to what they replace.
+    pub(super) async fn rekey_key_pair(&mut self, p: &Item) -> OpResult {
+        let caller = self.caller()?.clone();
+        let priv_id = match p.child(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER) {
+            Some(i) => i.text()?.to_owned(),
+            None => self.target(p)?,
+        };
+        let old_priv = self.describe(&priv_id).await?;
+        let old_priv_extras = Extras::of(&old_priv);
+        if attrs::object_type_of(&old_priv, &old_priv_extras) != object_type::PRIVATE_KEY {
+            return Err(Failure::invalid_field(
+                "ReKey Key Pair takes the private key of a pair",
+            ));
+        }
+        let old_pub = match old_priv_extras
+            .links
+            .iter()
+            .find(|(t, _)| *t == link_type::PUBLIC_KEY_LINK)
+        {
+            Some((_, id)) => Some(self.describe(id).await?),
+            None => None,
+        };
+        let pick = |v1, v2| attrs::group(p.child(v1).or(p.child(v2)));
+        let common = pick(tags::COMMON_TEMPLATE_ATTRIBUTE, tags::COMMON_ATTRIBUTES)?;
+        let private = merged(
+            &common,
+            &pick(
+                tags::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
+                tags::PRIVATE_KEY_ATTRIBUTES,
+            )?,
+        );
+        let public = merged(
+            &common,
+            &pick(
+                tags::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
+                tags::PUBLIC_KEY_ATTRIBUTES,
+            )?,
+        );
+        let offset = p.child(tags::OFFSET).map(Item::interval).transpose()?;
+        let priv_req = self.replacement(&old_priv, private, offset, None, None, vec![])?;
+        let priv_name = priv_req.name.clone();
+        let new_priv = self
+            .svc
+            .create_key(&caller, priv_req)
+            .await
+            .map_err(creation_failure)?;
+        let new_priv_id = new_priv.id.to_string();
+        let spki = self
+            .svc
+            .get_public_key(&caller, &new_priv_id, None)
+            .await
+            .map_err(failure)?
+            .public_key
+            .0;
+        let material = Some(Secret::new(Zeroizing::new(spki)));
+        let links = vec![(link_type::PRIVATE_KEY_LINK, new_priv_id.clone())];
+        let mut pub_req = match &old_pub {
+            Some(old) => self.replacement(
+                old,
+                public,
+                offset,
+                material,
+                Some("PublicKey".into()),
+                links,
+            )?,
+            None => {
+                let mut r =
+                    self.key_request(new_priv.spec, &public, material, Some("PublicKey".into()))?;
+                let mut e = extras_of_request(&r);
+                e.links.extend(links);
+                r.meta = Some(e.into_meta(&serde_json::Value::Null));
+                r
+            }
+        };
+        if pub_req.name == priv_name {
+            pub_req.name = format!("kmip-{}", uuid::Uuid::new_v4().simple());
+        }
+        let new_pub = self
+            .svc
+            .create_key(&caller, pub_req)
+            .await
+            .map_err(creation_failure)?;
+        let new_pub_id = new_pub.id.to_string();
+        let mut e = Extras::of(&new_priv);
+        e.links
+            .push((link_type::PUBLIC_KEY_LINK, new_pub_id.clone()));
+        self.svc
+            .update_key(
+                &caller,
+                &new_priv_id,
+                UpdateKeyRequest {
+                    meta: Some(e.into_meta(&new_priv.meta)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(failure)?;
+        self.retire(&old_priv, &new_priv_id).await?;
+        if let Some(old) = &old_pub {
+            self.retire(old, &new_pub_id).await?;
+        }
+        self.placeholder = Some(new_priv_id.clone());
+        Ok(payload(vec![
+            Item::text_item(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER, new_priv_id),
+            Item::text_item(tags::PUBLIC_KEY_UNIQUE_IDENTIFIER, new_pub_id),
+        ]))
+    }
+
+    /// The request for the key that replaces `old`: the same spec; its names, usage mask and
+    /// client-set attributes, then `given`; a Replaced Object link to it and `links`; with
+    /// an Offset, active that many seconds from now, else active at once if `old` was.
+    fn replacement(
+        &self,
+        old: &KeyInfo,
+        given: Vec<Attr>,
+        offset: Option<u32>,
+        material: Option<Secret>,
+        object_type: Option<String>,
+        links: Vec<(u32, String)>,
+    ) -> Result<CreateKeyRequest, Failure> {
+        let mut carried: Vec<Attr> = Extras::of(old).other_attrs();
         carried.extend(
-            attrs::object_attributes(&old)
+            attrs::object_attributes(old)
                 .into_iter()
                 .filter(|a| matches!(a.tag(), Some(tags::NAME | tags::CRYPTOGRAPHIC_USAGE_MASK))),
         );
-        carried.extend(attrs::group(
-            p.child(tags::TEMPLATE_ATTRIBUTE)
-                .or(p.child(tags::ATTRIBUTES)),
-        )?);
+        carried.extend(given);
         let now = self.svc.now();
-        let offset = p.child(tags::OFFSET).map(Item::interval).transpose()?;
-        let mut req = self.key_request(old.spec, &carried, None, None)?;
-        if matches!(req.name.as_str(), n if n == old.name) {
+        let mut req = self.key_request(old.spec, &carried, material, object_type)?;
+        if req.name == old.name {
             req.name = format!("kmip-{}", uuid::Uuid::new_v4().simple());
         }
         match offset {
@@ -187,32 +320,26 @@ impl Ctx<'_> {
             None if old.state == arca_core::model::KeyState::Active => req.pre_active = false,
             None => {}
         }
-        let mut new_extras: Extras = req
-            .meta
-            .as_ref()
-            .and_then(|m| m.get("kmip"))
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
-        new_extras
-            .links
-            .push((link_type::REPLACED_OBJECT_LINK, id.clone()));
-        req.meta = Some(new_extras.into_meta(&serde_json::Value::Null));
-        let new = self
-            .svc
-            .create_key(&caller, req)
-            .await
-            .map_err(creation_failure)?;
-        let new_id = new.id.to_string();
-        let mut moved = old_extras;
+        let mut e = extras_of_request(&req);
+        e.links
+            .push((link_type::REPLACED_OBJECT_LINK, old.id.to_string()));
+        e.links.extend(links);
+        req.meta = Some(e.into_meta(&serde_json::Value::Null));
+        Ok(req)
+    }
+
+    /// The replaced key gives its names to its replacement and links to it.
+    async fn retire(&self, old: &KeyInfo, new_id: &str) -> Result<(), Failure> {
+        let mut moved = Extras::of(old);
         moved.names.clear();
         moved.names_moved = true;
         moved
             .links
-            .push((link_type::REPLACEMENT_OBJECT_LINK, new_id.clone()));
+            .push((link_type::REPLACEMENT_OBJECT_LINK, new_id.to_owned()));
         self.svc
             .update_key(
-                &caller,
-                &id,
+                self.caller()?,
+                &old.id.to_string(),
                 UpdateKeyRequest {
                     meta: Some(moved.into_meta(&old.meta)),
                     ..Default::default()
@@ -220,7 +347,15 @@ impl Ctx<'_> {
             )
             .await
             .map_err(failure)?;
-        self.placeholder = Some(new_id.clone());
-        Ok(payload(vec![uid_item(&new_id)]))
+        Ok(())
     }
+}
+
+/// The KMIP extras a key request carries in its `meta`.
+fn extras_of_request(req: &CreateKeyRequest) -> Extras {
+    req.meta
+        .as_ref()
+        .and_then(|m| m.get("kmip"))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
 }

@@ -60,6 +60,64 @@ def main():
         assert key.cryptographic_algorithm == enums.CryptographicAlgorithm.AES
         print("get", len(key.value), "bytes")
 
+        # Encrypt and decrypt with the key: AES-CBC with PKCS#5 padding and an IV Arca
+        # draws, then AES-GCM with the client's IV.
+        cbc = {
+            "cryptographic_algorithm": enums.CryptographicAlgorithm.AES,
+            "block_cipher_mode": enums.BlockCipherMode.CBC,
+            "padding_method": enums.PaddingMethod.PKCS5,
+            "random_iv": True,
+        }
+        ct, iv = c.encrypt(b"attack at dawn", uid=uid, cryptographic_parameters=cbc)
+        assert iv is not None and len(iv) == 16 and len(ct) == 16, (ct, iv)
+        pt = c.decrypt(ct, uid=uid, cryptographic_parameters=dict(cbc, random_iv=False),
+                       iv_counter_nonce=iv)
+        assert pt == b"attack at dawn", pt
+        print("encrypt/decrypt CBC", len(ct), "bytes")
+
+        # Re-key: a new key replaces the old one, with its names.
+        new_uid = c.rekey(uid=uid)
+        assert new_uid != uid
+        _, attrs = c.get_attributes(new_uid, ["Name", "State"])
+        values = {a.attribute_name.value: a.attribute_value for a in attrs}
+        assert values["Name"].name_value.value == "pykmip-aes-" + tag, values
+        print("rekey", uid, "->", new_uid)
+
+        # An RSA pair: sign with the private key, verify with the public one.
+        public_id, private_id = c.create_key_pair(
+            enums.CryptographicAlgorithm.RSA, 2048,
+            public_usage_mask=[enums.CryptographicUsageMask.VERIFY],
+            private_usage_mask=[enums.CryptographicUsageMask.SIGN],
+            public_name="pykmip-pub-" + tag, private_name="pykmip-priv-" + tag)
+        c.activate(private_id)
+        c.activate(public_id)
+        params = {
+            "cryptographic_algorithm": enums.CryptographicAlgorithm.RSA,
+            "padding_method": enums.PaddingMethod.PSS,
+            "hashing_algorithm": enums.HashingAlgorithm.SHA_256,
+        }
+        sig = c.sign(b"signed message", uid=private_id, cryptographic_parameters=params)
+        ok = c.signature_verify(b"signed message", sig, uid=public_id,
+                                cryptographic_parameters=params)
+        assert ok == enums.ValidityIndicator.VALID, ok
+        bad = c.signature_verify(b"other message", sig, uid=public_id,
+                                 cryptographic_parameters=params)
+        assert bad == enums.ValidityIndicator.INVALID, bad
+        public = c.get(public_id)
+        assert public.key_format_type == enums.KeyFormatType.PKCS_1, public.key_format_type
+        print("key pair, sign/verify", private_id, public_id)
+
+        # MAC with an HMAC key.
+        mac_id = c.create(
+            enums.CryptographicAlgorithm.HMAC_SHA256, 256, name="pykmip-mac-" + tag,
+            cryptographic_usage_mask=[enums.CryptographicUsageMask.MAC_GENERATE,
+                                      enums.CryptographicUsageMask.MAC_VERIFY])
+        c.activate(mac_id)
+        mac_uid, mac = c.mac(b"mac me", uid=mac_id,
+                             algorithm=enums.CryptographicAlgorithm.HMAC_SHA256)
+        assert mac_uid == mac_id and len(mac) == 32
+        print("mac", len(mac), "bytes")
+
         # Register a known key and read the same bytes back.
         known = bytes(range(16))
         reg = objects.SymmetricKey(

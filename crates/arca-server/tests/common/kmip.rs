@@ -69,6 +69,13 @@ pub const CLIENT: &str = "kmip-client";
 
 impl KmipServer {
     pub async fn start() -> KmipServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A KMIP server whose configuration the test adjusts first.
+    pub async fn start_with(
+        tweak: impl Fn(&mut arca_server::Config) + Send + Sync + 'static,
+    ) -> KmipServer {
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::new("KMIP test clients CA");
         let ca_path = dir.path().join("clients-ca.pem");
@@ -76,6 +83,7 @@ impl KmipServer {
         let s = TestServer::start_with(move |c| {
             c.tls.client_ca = Some(ca_path.clone());
             c.kmip.listen = "127.0.0.1:0".into();
+            tweak(c);
         })
         .await;
         let kmip_port = s
