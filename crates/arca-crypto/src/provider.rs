@@ -133,6 +133,11 @@ pub trait KeyHandle: Send + Sync {
             "encrypt with caller-chosen AES modes",
         ))
     }
+    /// AES Key Wrap of key material under this AES key: RFC 3394 (KW), or RFC 5649 (KWP)
+    /// when `padded`.
+    fn key_wrap(&self, _padded: bool, _material: &[u8]) -> Result<Vec<u8>> {
+        Err(unsupported(self.spec(), "wrap keys with AES Key Wrap"))
+    }
     /// The inverse of [`KeyHandle::raw_encrypt`]; `tag` is GCM's.
     fn raw_decrypt(
         &self,

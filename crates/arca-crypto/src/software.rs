@@ -718,6 +718,16 @@ impl KeyHandle for SoftwareKey {
         crate::raw::encrypt(raw, mode, iv, aad, plaintext)
     }
 
+    fn key_wrap(&self, padded: bool, material: &[u8]) -> Result<Vec<u8>> {
+        let Inner::Aes { raw, .. } = &self.inner else {
+            return Err(Error::unprocessable(
+                "wrapping_key",
+                format!("a {} key cannot wrap with AES Key Wrap", self.spec),
+            ));
+        };
+        crate::raw::key_wrap(raw, padded, material)
+    }
+
     fn raw_decrypt(
         &self,
         mode: RawMode,

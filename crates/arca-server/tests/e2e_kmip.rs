@@ -825,3 +825,140 @@ async fn links(k: &KmipServer, id: &str) -> Vec<(u32, String)> {
         })
         .collect()
 }
+
+/// Get with a Key Wrapping Specification: the material comes back under AES Key Wrap with
+/// the wrapping key, and unwraps to the plain Get's bytes; a key made non-extractable does
+/// not leave, wrapped or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrapped_get() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let create = |mask: u32, extractable: bool| {
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+            Item::structure(
+                tags::ATTRIBUTES,
+                vec![
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+                    Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, mask as i32),
+                    Item::new(tags::EXTRACTABLE, Value::Boolean(extractable)),
+                ],
+            ),
+        ]
+    };
+    let mut ids = vec![];
+    for (m, x) in [
+        (mask::WRAP_KEY, true),
+        (mask::ENCRYPT | mask::DECRYPT, true),
+        (mask::ENCRYPT, false),
+    ] {
+        let id = uid(&ok_payload(&c.op(V21, op::CREATE, create(m, x)).await));
+        ok_payload(
+            &c.op(
+                V21,
+                op::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+            )
+            .await,
+        );
+        ids.push(id);
+    }
+    let (kek, key, locked) = (&ids[0], &ids[1], &ids[2]);
+    let wrapped_get = |id: &str| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+            Item::structure(
+                tags::KEY_WRAPPING_SPECIFICATION,
+                vec![
+                    Item::enum_item(
+                        tags::WRAPPING_METHOD,
+                        arca_kmip::enums::wrapping_method::ENCRYPT,
+                    ),
+                    Item::structure(
+                        tags::ENCRYPTION_KEY_INFORMATION,
+                        vec![
+                            Item::text_item(tags::UNIQUE_IDENTIFIER, kek),
+                            Item::structure(
+                                tags::CRYPTOGRAPHIC_PARAMETERS,
+                                vec![Item::enum_item(
+                                    tags::BLOCK_CIPHER_MODE,
+                                    arca_kmip::enums::block_cipher_mode::NIST_KEY_WRAP,
+                                )],
+                            ),
+                        ],
+                    ),
+                ],
+            ),
+        ]
+    };
+    let p = ok_payload(&c.op(V21, op::GET, wrapped_get(key)).await);
+    let block = p
+        .req(tags::SYMMETRIC_KEY)
+        .unwrap()
+        .req(tags::KEY_BLOCK)
+        .unwrap();
+    let wrapped = block
+        .req(tags::KEY_VALUE)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    assert_eq!(wrapped.len(), 40);
+    let wd = block.req(tags::KEY_WRAPPING_DATA).unwrap();
+    assert_eq!(
+        wd.req(tags::ENCRYPTION_KEY_INFORMATION)
+            .unwrap()
+            .req(tags::UNIQUE_IDENTIFIER)
+            .unwrap()
+            .text()
+            .unwrap(),
+        kek
+    );
+    let raw = |p: Item| {
+        p.req(tags::SYMMETRIC_KEY)
+            .unwrap()
+            .req(tags::KEY_BLOCK)
+            .unwrap()
+            .req(tags::KEY_VALUE)
+            .unwrap()
+            .req(tags::KEY_MATERIAL)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .to_vec()
+    };
+    let plain_key = raw(ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, key)],
+        )
+        .await,
+    ));
+    let kek_bytes = raw(ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, kek)],
+        )
+        .await,
+    ));
+    use aws_lc_rs::key_wrap::{AesKek, KeyWrap, AES_256};
+    let mut out = vec![0u8; 32];
+    let unwrapped = AesKek::new(&AES_256, &kek_bytes)
+        .unwrap()
+        .unwrap(&wrapped, &mut out)
+        .unwrap()
+        .to_vec();
+    assert_eq!(unwrapped, plain_key);
+    // Not extractable: not even wrapped.
+    let b = c.op(V21, op::GET, wrapped_get(locked)).await;
+    assert_eq!(
+        result(&b).1,
+        Some(reason::PERMISSION_DENIED),
+        "{:?}",
+        result(&b)
+    );
+    k.s.shutdown().await;
+}

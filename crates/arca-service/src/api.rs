@@ -719,6 +719,37 @@ pub struct ExportResponse {
     pub material: Secret,
 }
 
+/// How a wrapped export wraps: AES Key Wrap (RFC 3394, NIST SP 800-38F KW), with padding
+/// (RFC 5649, KWP), or RSA-OAEP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrapCipher {
+    AesKeyWrap,
+    AesKeyWrapPadded,
+    RsaOaep(arca_crypto::provider::OaepHash),
+}
+
+/// Exports a key wrapped under another key.
+#[derive(Debug)]
+pub struct WrappedExportRequest {
+    /// Id, name or alias of the key that wraps.
+    pub wrapping_key: String,
+    pub cipher: WrapCipher,
+    pub key_version: Option<u32>,
+}
+
+/// A wrapped export: the material, in `format`, wrapped; public, since only the wrapping
+/// key's holder can open it.
+#[derive(Debug)]
+pub struct WrappedExportResponse {
+    pub key_id: Uuid,
+    pub key_version: u32,
+    pub spec: KeySpec,
+    pub format: String,
+    pub wrapped: Bytes,
+    pub wrapping_key_id: Uuid,
+    pub wrapping_key_version: u32,
+}
+
 /// Who the caller is, as the server sees it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct WhoAmI {

@@ -903,60 +903,12 @@ impl Service {
     ) -> Result<ExportResponse> {
         let mut note = Note::default();
         let r = async {
-            let e = self
-                .prepare(caller, key, "ExportKey", None, &mut note)
+            let (e, version, format, material) = self
+                .export_material(caller, key, req.key_version, &mut note)
                 .await?;
-            if !e.key.extractable {
-                return Err(Error::NotPermitted {
-                    message: format!(
-                        "key {} was not created extractable; its material never leaves Arca",
-                        e.key.id
-                    ),
-                });
-            }
-            let v = pick_version(&e, req.key_version)?;
-            note.key_version = Some(v.version);
-            let (state, _) = lifecycle::effective_state(&e.key, self.now());
-            if e.key.archived || v.archived || state.is_destroyed() || v.state.is_destroyed() {
-                return Err(Error::WrongState {
-                    operation: "export".into(),
-                    target: format!("version {} of key {}", v.version, e.key.id),
-                    state: if state.is_destroyed() { state } else { v.state },
-                    detail: if e.key.archived || v.archived {
-                        Some("archived".into())
-                    } else {
-                        None
-                    },
-                });
-            }
-            let version = v.version;
-            let key_id = e.key.id;
-            self.gate(caller, "ExportKey", Some(&e.key), || {
-                crate::approvals::Pending::Export {
-                    key: key_id,
-                    req: ExportRequest {
-                        key_version: Some(version),
-                    },
-                }
-            })
-            .await?;
-            let m = self.load_material(&e.key, v).await?;
-            let (format, material) =
-                if e.key.spec.symmetric_len().is_some() || e.key.spec == KeySpec::SecretData {
-                    ("RAW", m.secret)
-                } else if m.public_only {
-                    (
-                        "SPKI",
-                        Zeroizing::new(m.public_spki.clone().unwrap_or_default()),
-                    )
-                } else if matches!(e.key.spec, KeySpec::MlKem768 | KeySpec::MlKem1024) {
-                    ("RAW", m.secret)
-                } else {
-                    ("PKCS8", m.secret)
-                };
             Ok(ExportResponse {
                 key_id: e.key.id,
-                key_version: v.version,
+                key_version: version,
                 spec: e.key.spec,
                 format: format.into(),
                 material: Secret::new(material),
@@ -964,6 +916,119 @@ impl Service {
         }
         .await;
         self.done(caller, "ExportKey", note, r).await
+    }
+
+    /// Export wrapped under another key of the caller's (KMIP's Get with a Key Wrapping
+    /// Specification): the same rules as [`Service::export_key`] for the exported key
+    /// (action `ExportKey`, extractable, approvals), and `Encrypt` on the wrapping key, which
+    /// must be usable now and allowed to encrypt or wrap. Audited once, as `ExportKey`,
+    /// naming the wrapping key.
+    pub async fn export_key_wrapped(
+        &self,
+        caller: &Caller,
+        key: &str,
+        req: WrappedExportRequest,
+    ) -> Result<WrappedExportResponse> {
+        let mut note = Note::default();
+        let r = async {
+            let w = self
+                .resolve(caller.tenant(), "wrapping_key", &req.wrapping_key)
+                .await?;
+            self.authorize(caller, "Encrypt", Some(&w.key))?;
+            if !(w.key.has_usage(KeyUsage::WrapUnwrap) || w.key.has_usage(KeyUsage::EncryptDecrypt))
+            {
+                return Err(Error::unprocessable(
+                    "wrapping_key",
+                    format!("key {} may neither wrap nor encrypt", w.key.id),
+                ));
+            }
+            note.set("wrapping_key", w.key.id.to_string());
+            let (e, version, format, material) = self
+                .export_material(caller, key, req.key_version, &mut note)
+                .await?;
+            let mut wnote = Note::default();
+            let r = self
+                .ready(&w, None, Use::Protect, "wrap", &mut wnote)
+                .await?;
+            let wrapped = match req.cipher {
+                WrapCipher::AesKeyWrap => r.handle.key_wrap(false, &material)?,
+                WrapCipher::AesKeyWrapPadded => r.handle.key_wrap(true, &material)?,
+                WrapCipher::RsaOaep(h) => r.handle.oaep_encrypt_with(h, &material)?,
+            };
+            Ok(WrappedExportResponse {
+                key_id: e.key.id,
+                key_version: version,
+                spec: e.key.spec,
+                format: format.into(),
+                wrapped: Bytes(wrapped),
+                wrapping_key_id: w.key.id,
+                wrapping_key_version: r.version,
+            })
+        }
+        .await;
+        self.done(caller, "ExportKey", note, r).await
+    }
+
+    /// The checks and the material of an export: the key's entry, version, format name and
+    /// plaintext material.
+    async fn export_material(
+        &self,
+        caller: &Caller,
+        key: &str,
+        key_version: Option<u32>,
+        note: &mut Note,
+    ) -> Result<(Arc<KeyEntry>, u32, &'static str, Zeroizing<Vec<u8>>)> {
+        let req = ExportRequest { key_version };
+        let e = self.prepare(caller, key, "ExportKey", None, note).await?;
+        if !e.key.extractable {
+            return Err(Error::NotPermitted {
+                message: format!(
+                    "key {} was not created extractable; its material never leaves Arca",
+                    e.key.id
+                ),
+            });
+        }
+        let v = pick_version(&e, req.key_version)?;
+        note.key_version = Some(v.version);
+        let (state, _) = lifecycle::effective_state(&e.key, self.now());
+        if e.key.archived || v.archived || state.is_destroyed() || v.state.is_destroyed() {
+            return Err(Error::WrongState {
+                operation: "export".into(),
+                target: format!("version {} of key {}", v.version, e.key.id),
+                state: if state.is_destroyed() { state } else { v.state },
+                detail: if e.key.archived || v.archived {
+                    Some("archived".into())
+                } else {
+                    None
+                },
+            });
+        }
+        let version = v.version;
+        let key_id = e.key.id;
+        self.gate(caller, "ExportKey", Some(&e.key), || {
+            crate::approvals::Pending::Export {
+                key: key_id,
+                req: ExportRequest {
+                    key_version: Some(version),
+                },
+            }
+        })
+        .await?;
+        let m = self.load_material(&e.key, v).await?;
+        let (format, material) =
+            if e.key.spec.symmetric_len().is_some() || e.key.spec == KeySpec::SecretData {
+                ("RAW", m.secret)
+            } else if m.public_only {
+                (
+                    "SPKI",
+                    Zeroizing::new(m.public_spki.clone().unwrap_or_default()),
+                )
+            } else if matches!(e.key.spec, KeySpec::MlKem768 | KeySpec::MlKem1024) {
+                ("RAW", m.secret)
+            } else {
+                ("PKCS8", m.secret)
+            };
+        Ok((e.clone(), v.version, format, material))
     }
 }
 

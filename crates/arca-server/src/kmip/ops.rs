@@ -644,11 +644,8 @@ impl Ctx<'_> {
             .transpose()?
             .or(extras.key_format)
             .or(Some(attrs::default_format(info.spec, ot)));
-        if p.child(tags::KEY_WRAPPING_SPECIFICATION).is_some() {
-            return Err(Failure::new(
-                reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
-                "wrapped Get is not supported yet",
-            ));
+        if let Some(spec) = p.child(tags::KEY_WRAPPING_SPECIFICATION) {
+            return self.get_wrapped(&id, &info, ot, spec).await;
         }
         let exported = self
             .svc
@@ -816,6 +813,120 @@ impl Ctx<'_> {
             Item::enum_item(tags::OBJECT_TYPE, ot),
             uid_item(&id),
             Item::structure(object_tag, vec![block]),
+        ]))
+    }
+
+    /// Get with a Key Wrapping Specification: the key's raw material (or PKCS#8 / SPKI for
+    /// asymmetric keys), wrapped under the named key with AES Key Wrap (NIST Key Wrap, or
+    /// AES Key Wrap Padding) or RSA-OAEP, and the Key Wrapping Data that says how.
+    async fn get_wrapped(&mut self, id: &str, info: &KeyInfo, ot: u32, spec: &Item) -> OpResult {
+        use arca_kmip::enums::{
+            block_cipher_mode as bcm, encoding_option, padding_method, wrapping_method,
+        };
+        use arca_service::api::{WrapCipher, WrappedExportRequest};
+        let method = spec.req(tags::WRAPPING_METHOD)?.enumeration()?;
+        if method != wrapping_method::ENCRYPT {
+            return Err(Failure::new(
+                reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
+                "Wrapping Method Encrypt is supported (MAC/sign wrapping is not)",
+            ));
+        }
+        if spec.child(tags::MAC_SIGNATURE_KEY_INFORMATION).is_some() {
+            return Err(Failure::new(
+                reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
+                "MAC/Signature Key Information is not supported",
+            ));
+        }
+        if let Some(e) = spec.child(tags::ENCODING_OPTION) {
+            if e.enumeration()? != encoding_option::NO_ENCODING {
+                return Err(Failure::new(
+                    reason::ENCODING_OPTION_ERROR,
+                    "only No Encoding: the wrapped value is the key material itself",
+                ));
+            }
+        }
+        let eki = spec.req(tags::ENCRYPTION_KEY_INFORMATION)?;
+        let wrapping_id = eki.req(tags::UNIQUE_IDENTIFIER)?.text()?.to_owned();
+        let params = eki.child(tags::CRYPTOGRAPHIC_PARAMETERS);
+        let e = |t| {
+            params
+                .and_then(|p| p.child(t))
+                .map(Item::enumeration)
+                .transpose()
+        };
+        let cipher = match (e(tags::BLOCK_CIPHER_MODE)?, e(tags::PADDING_METHOD)?) {
+            (Some(bcm::NIST_KEY_WRAP) | None, None) => WrapCipher::AesKeyWrap,
+            (Some(bcm::AES_KEY_WRAP_PADDING), _) => WrapCipher::AesKeyWrapPadded,
+            (None, Some(padding_method::OAEP)) => {
+                use arca_crypto::provider::OaepHash;
+                use arca_kmip::enums::hashing_algorithm as h;
+                WrapCipher::RsaOaep(match e(tags::HASHING_ALGORITHM)?.unwrap_or(h::SHA_1) {
+                    h::SHA_1 => OaepHash::Sha1,
+                    h::SHA_256 => OaepHash::Sha256,
+                    h::SHA_384 => OaepHash::Sha384,
+                    h::SHA_512 => OaepHash::Sha512,
+                    _ => {
+                        return Err(Failure::invalid_field(
+                            "RSA-OAEP wrapping takes SHA-1, SHA-256, SHA-384 or SHA-512",
+                        ))
+                    }
+                })
+            }
+            _ => {
+                return Err(Failure::new(
+                    reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
+                    "wrapping is NIST Key Wrap, AES Key Wrap Padding or RSA-OAEP",
+                ))
+            }
+        };
+        let r = self
+            .svc
+            .export_key_wrapped(
+                self.caller()?,
+                id,
+                WrappedExportRequest {
+                    wrapping_key: wrapping_id.clone(),
+                    cipher,
+                    key_version: None,
+                },
+            )
+            .await
+            .map_err(failure)?;
+        let format = match r.format.as_str() {
+            "PKCS8" => kft::PKCS_8,
+            "SPKI" => kft::X_509,
+            _ => kft::RAW,
+        };
+        let mut fields = vec![
+            Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+            Item::new(tags::KEY_VALUE, Value::bytes(r.wrapped.0)),
+        ];
+        if let Some((alg, len)) = attrs::algorithm_of(info.spec) {
+            fields.push(Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg));
+            fields.push(Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, len));
+        }
+        let mut eki_out = vec![uid_item(&wrapping_id)];
+        if let Some(p) = params {
+            eki_out.push(p.clone());
+        }
+        fields.push(Item::structure(
+            tags::KEY_WRAPPING_DATA,
+            vec![
+                Item::enum_item(tags::WRAPPING_METHOD, method),
+                Item::structure(tags::ENCRYPTION_KEY_INFORMATION, eki_out),
+            ],
+        ));
+        let object_tag = match ot {
+            object_type::PRIVATE_KEY => tags::PRIVATE_KEY,
+            object_type::PUBLIC_KEY => tags::PUBLIC_KEY,
+            object_type::SECRET_DATA => tags::SECRET_DATA,
+            _ => tags::SYMMETRIC_KEY,
+        };
+        self.placeholder = Some(id.to_owned());
+        Ok(payload(vec![
+            Item::enum_item(tags::OBJECT_TYPE, ot),
+            uid_item(id),
+            Item::structure(object_tag, vec![Item::structure(tags::KEY_BLOCK, fields)]),
         ]))
     }
 
