@@ -352,17 +352,7 @@ impl Ctx<'_> {
             .await
             .map_err(failure)?;
         self.placeholder = Some(id.clone());
-        Ok(payload(vec![
-            uid_item(&id),
-            Item::enum_item(
-                tags::VALIDITY_INDICATOR,
-                if r.valid {
-                    validity_indicator::VALID
-                } else {
-                    validity_indicator::INVALID
-                },
-            ),
-        ]))
+        Ok(validity(&id, r.valid))
     }
 
     fn mac_algorithm(p: &Item, info: &KeyInfo) -> Result<Option<MacAlgorithm>, Failure> {
@@ -428,18 +418,23 @@ impl Ctx<'_> {
             .await
             .map_err(failure)?;
         self.placeholder = Some(id.clone());
-        Ok(payload(vec![
-            uid_item(&id),
-            Item::enum_item(
-                tags::VALIDITY_INDICATOR,
-                if r.valid {
-                    validity_indicator::VALID
-                } else {
-                    validity_indicator::INVALID
-                },
-            ),
-        ]))
+        Ok(validity(&id, r.valid))
     }
+}
+
+/// The answer of a verification: the object and a Validity Indicator.
+fn validity(id: &str, valid: bool) -> Item {
+    payload(vec![
+        uid_item(id),
+        Item::enum_item(
+            tags::VALIDITY_INDICATOR,
+            if valid {
+                validity_indicator::VALID
+            } else {
+                validity_indicator::INVALID
+            },
+        ),
+    ])
 }
 
 /// A decryption that does not authenticate is a Cryptographic Failure in KMIP.

@@ -1088,8 +1088,18 @@ impl Ctx<'_> {
     /// Activate, Destroy, Archive, Recover: one lifecycle move, answered with the id.
     async fn simple_move(&mut self, p: &Item, action: LifecycleAction) -> OpResult {
         let id = self.target(p)?;
+        self.move_to(id, action, None).await
+    }
+
+    /// One lifecycle move of an object, with a reason for its history.
+    async fn move_to(
+        &mut self,
+        id: String,
+        action: LifecycleAction,
+        reason: Option<String>,
+    ) -> OpResult {
         self.svc
-            .lifecycle(self.caller()?, &id, None, action, None)
+            .lifecycle(self.caller()?, &id, None, action, reason)
             .await
             .map_err(failure)?;
         self.placeholder = Some(id.clone());
@@ -1393,12 +1403,7 @@ impl Ctx<'_> {
             }
             _ => LifecycleAction::Deactivate(DeactivationReason::Revoked),
         };
-        self.svc
-            .lifecycle(self.caller()?, &id, None, action, message)
-            .await
-            .map_err(failure)?;
-        self.placeholder = Some(id.clone());
-        Ok(payload(vec![uid_item(&id)]))
+        self.move_to(id, action, message).await
     }
 
     async fn rng_retrieve(&mut self, p: &Item) -> OpResult {
