@@ -197,10 +197,19 @@ pub struct Extras {
 
 impl Extras {
     pub fn of(info: &KeyInfo) -> Extras {
-        info.meta
-            .get("kmip")
+        Extras::of_meta(&info.meta)
+    }
+
+    /// The extras in a `meta` value.
+    pub fn of_meta(meta: &serde_json::Value) -> Extras {
+        meta.get("kmip")
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default()
+    }
+
+    /// The extras a key request being built carries in its `meta`.
+    pub fn of_request(req: &arca_service::api::CreateKeyRequest) -> Extras {
+        req.meta.as_ref().map(Extras::of_meta).unwrap_or_default()
     }
 
     /// The other attributes, parsed back.

@@ -350,7 +350,7 @@ impl Ctx<'_> {
     }
 
     async fn register(&mut self, p: &Item) -> OpResult {
-        let caller = self.caller()?;
+        self.caller()?;
         let ot = p.req(tags::OBJECT_TYPE)?.enumeration()?;
         if matches!(ot, object_type::SECRET_DATA | object_type::OPAQUE_DATA) {
             return self.register_secret(p, ot).await;
@@ -436,27 +436,17 @@ impl Ctx<'_> {
         let kind = (ot == object_type::PUBLIC_KEY).then(|| "PublicKey".to_owned());
         let mut req = self.key_request(spec, &attrs, Some(Secret::new(material)), kind)?;
         if let Some(meta) = req.meta.take() {
-            let mut extras: Extras = meta
-                .get("kmip")
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default();
+            let mut extras = Extras::of_meta(&meta);
             extras.key_format = Some(format);
             req.meta = Some(extras.into_meta(&meta));
         }
-        let info = self
-            .svc
-            .create_key(caller, req)
-            .await
-            .map_err(creation_failure)?;
-        let id = info.id.to_string();
-        self.placeholder = Some(id.clone());
-        Ok(payload(vec![uid_item(&id)]))
+        self.create_answering_id(req).await
     }
 
     /// Register of Secret Data (a Key Block of raw bytes with a Secret Data Type) or of an
     /// Opaque Object (an Opaque Data Type and value): both are kept as `SECRET_DATA` keys.
     async fn register_secret(&mut self, p: &Item, ot: u32) -> OpResult {
-        let caller = self.caller()?;
+        self.caller()?;
         let attrs = attrs::group(
             p.child(tags::TEMPLATE_ATTRIBUTE)
                 .or(p.child(tags::ATTRIBUTES)),
@@ -510,10 +500,7 @@ impl Ctx<'_> {
             Some(name.to_owned()),
         )?;
         if let Some(meta) = req.meta.take() {
-            let mut extras: Extras = meta
-                .get("kmip")
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default();
+            let mut extras = Extras::of_meta(&meta);
             (
                 extras.secret_data_type,
                 extras.opaque_data_type,
@@ -524,9 +511,15 @@ impl Ctx<'_> {
             req.usage = None;
             req.meta = Some(extras.into_meta(&meta));
         }
+        self.create_answering_id(req).await
+    }
+
+    /// Creates the key and answers with its Unique Identifier (Register's answer), which
+    /// becomes the ID Placeholder.
+    async fn create_answering_id(&mut self, req: CreateKeyRequest) -> OpResult {
         let info = self
             .svc
-            .create_key(caller, req)
+            .create_key(self.caller()?, req)
             .await
             .map_err(creation_failure)?;
         let id = info.id.to_string();

@@ -29,6 +29,28 @@ fn merged(common: &[Attr], own: &[Attr]) -> Vec<Attr> {
     out
 }
 
+/// The attributes of each half of a pair: the common ones (1.x `CommonTemplateAttribute`,
+/// 2.x `CommonAttributes`) merged with the half's own.
+fn pair_attributes(p: &Item) -> Result<(Vec<Attr>, Vec<Attr>), Failure> {
+    let pick = |v1, v2| attrs::group(p.child(v1).or(p.child(v2)));
+    let common = pick(tags::COMMON_TEMPLATE_ATTRIBUTE, tags::COMMON_ATTRIBUTES)?;
+    let private = merged(
+        &common,
+        &pick(
+            tags::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
+            tags::PRIVATE_KEY_ATTRIBUTES,
+        )?,
+    );
+    let public = merged(
+        &common,
+        &pick(
+            tags::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
+            tags::PUBLIC_KEY_ATTRIBUTES,
+        )?,
+    );
+    Ok((private, public))
+}
+
 /// The key spec of a pair from its attributes: RSA with a length, or ECDSA/EC with a length
 /// or a Recommended Curve.
 fn pair_spec(attrs: &[Attr]) -> Result<KeySpec, Failure> {
@@ -69,22 +91,7 @@ fn pair_spec(attrs: &[Attr]) -> Result<KeySpec, Failure> {
 impl Ctx<'_> {
     pub(super) async fn create_key_pair(&mut self, p: &Item) -> OpResult {
         let caller = self.caller()?.clone();
-        let pick = |v1, v2| attrs::group(p.child(v1).or(p.child(v2)));
-        let common = pick(tags::COMMON_TEMPLATE_ATTRIBUTE, tags::COMMON_ATTRIBUTES)?;
-        let private = merged(
-            &common,
-            &pick(
-                tags::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
-                tags::PRIVATE_KEY_ATTRIBUTES,
-            )?,
-        );
-        let public = merged(
-            &common,
-            &pick(
-                tags::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
-                tags::PUBLIC_KEY_ATTRIBUTES,
-            )?,
-        );
+        let (private, public) = pair_attributes(p)?;
         let spec = pair_spec(&private)?;
         let priv_req = self.key_request(spec, &private, None, None)?;
         let priv_name = priv_req.name.clone();
@@ -111,12 +118,7 @@ impl Ctx<'_> {
             // Both halves were named alike; Arca's own names are unique, KMIP's need not be.
             pub_req.name = format!("kmip-{}", uuid::Uuid::new_v4().simple());
         }
-        let mut pub_extras: Extras = pub_req
-            .meta
-            .as_ref()
-            .and_then(|m| m.get("kmip"))
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
+        let mut pub_extras = Extras::of_request(&pub_req);
         pub_extras
             .links
             .push((link_type::PRIVATE_KEY_LINK, priv_id.clone()));
@@ -201,22 +203,7 @@ impl Ctx<'_> {
             Some((_, id)) => Some(self.describe(id).await?),
             None => None,
         };
-        let pick = |v1, v2| attrs::group(p.child(v1).or(p.child(v2)));
-        let common = pick(tags::COMMON_TEMPLATE_ATTRIBUTE, tags::COMMON_ATTRIBUTES)?;
-        let private = merged(
-            &common,
-            &pick(
-                tags::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
-                tags::PRIVATE_KEY_ATTRIBUTES,
-            )?,
-        );
-        let public = merged(
-            &common,
-            &pick(
-                tags::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
-                tags::PUBLIC_KEY_ATTRIBUTES,
-            )?,
-        );
+        let (private, public) = pair_attributes(p)?;
         let offset = p.child(tags::OFFSET).map(Item::interval).transpose()?;
         let priv_req = self.replacement(&old_priv, private, offset, None, None, vec![])?;
         let priv_name = priv_req.name.clone();
@@ -247,7 +234,7 @@ impl Ctx<'_> {
             None => {
                 let mut r =
                     self.key_request(new_priv.spec, &public, material, Some("PublicKey".into()))?;
-                let mut e = extras_of_request(&r);
+                let mut e = Extras::of_request(&r);
                 e.links.extend(links);
                 r.meta = Some(e.into_meta(&serde_json::Value::Null));
                 r
@@ -320,7 +307,7 @@ impl Ctx<'_> {
             None if old.state == arca_core::model::KeyState::Active => req.pre_active = false,
             None => {}
         }
-        let mut e = extras_of_request(&req);
+        let mut e = Extras::of_request(&req);
         e.links
             .push((link_type::REPLACED_OBJECT_LINK, old.id.to_string()));
         e.links.extend(links);
@@ -349,13 +336,4 @@ impl Ctx<'_> {
             .map_err(failure)?;
         Ok(())
     }
-}
-
-/// The KMIP extras a key request carries in its `meta`.
-fn extras_of_request(req: &CreateKeyRequest) -> Extras {
-    req.meta
-        .as_ref()
-        .and_then(|m| m.get("kmip"))
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default()
 }
