@@ -263,6 +263,7 @@ mod tests {
             activation_date: None,
             protect_stop_date: None,
             process_start_date: None,
+            exported: false,
             deactivation_date: None,
             compromise_date: None,
             destroy_after: None,

@@ -416,6 +416,10 @@ pub struct Key {
     /// Where the key's material lives and is used (GCP's protection levels).
     #[serde(default)]
     pub protection_level: ProtectionLevel,
+    /// True once the material has left Arca (an export, plain or wrapped); KMIP's Fresh
+    /// attribute is its negation.
+    #[serde(default)]
+    pub exported: bool,
     /// Optimistic-concurrency counter: bumped on every write, checked by the store.
     pub revision: i64,
 }

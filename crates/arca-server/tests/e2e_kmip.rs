@@ -166,6 +166,25 @@ async fn symmetric_key_lifecycle_over_kmip_1_4_and_2_1() {
     );
 
     // A Pre-Active key cannot be fetched for use... but it can be read: Get is export.
+    // Never served yet: fresh.
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::FRESH),
+            ],
+        )
+        .await,
+    );
+    assert!(p
+        .req(tags::ATTRIBUTES)
+        .unwrap()
+        .req(tags::FRESH)
+        .unwrap()
+        .boolean()
+        .unwrap());
     // Activate, then Get (Raw) and Get (Transparent Symmetric Key) return the same bytes.
     ok_payload(
         &c.op(
@@ -231,6 +250,25 @@ async fn symmetric_key_lifecycle_over_kmip_1_4_and_2_1() {
         .unwrap()
         .to_vec();
     assert_eq!(t, raw);
+
+    // Served to a client: no longer fresh.
+    let fresh = |p: Item| {
+        p.req(tags::ATTRIBUTES)
+            .unwrap()
+            .req(tags::FRESH)
+            .unwrap()
+            .boolean()
+            .unwrap()
+    };
+    let fresh_of = |id: &str| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+            Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::FRESH),
+        ]
+    };
+    assert!(!fresh(ok_payload(
+        &c.op(V21, op::GET_ATTRIBUTES, fresh_of(&id)).await
+    )));
 
     // 2.1 Get Attributes with references; the state is Active now.
     let p = ok_payload(

@@ -272,6 +272,9 @@ pub struct KeyInfo {
     pub next_rotation_at: Option<DateTime<Utc>>,
     pub last_rotated_at: Option<DateTime<Utc>>,
     pub primary_version: u32,
+    /// True once the material has left Arca through an export.
+    #[serde(default)]
+    pub exported: bool,
     pub aliases: Vec<String>,
     pub versions: Vec<VersionInfo>,
 }

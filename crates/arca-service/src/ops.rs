@@ -1028,6 +1028,15 @@ impl Service {
             } else {
                 ("PKCS8", m.secret)
             };
+        if !e.key.exported && !m.public_only {
+            // The first time the secret leaves, the key stops being fresh (KMIP's Fresh):
+            // written before the material is handed out, so the record is never behind.
+            let mut key = e.key.clone();
+            key.exported = true;
+            let rev = key.revision;
+            self.commit(key, Some(rev), &e.versions, vec![], vec![], vec![])
+                .await?;
+        }
         Ok((e.clone(), v.version, format, material))
     }
 }

@@ -491,6 +491,7 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
     out.push(b(tags::SENSITIVE, !info.extractable));
     out.push(b(tags::NEVER_EXTRACTABLE, !info.extractable));
     out.push(b(tags::ALWAYS_SENSITIVE, !info.extractable));
+    out.push(b(tags::FRESH, !info.exported));
     for (t, id) in &extras.links {
         out.push(Attr::Std(Item::structure(
             tags::LINK,
