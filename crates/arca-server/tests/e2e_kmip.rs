@@ -794,6 +794,45 @@ async fn key_pairs_and_their_renewal() {
         l.contains(&(link_type::PRIVATE_KEY_LINK, new_priv.clone())),
         "{l:?}"
     );
+    // The private key comes out as PKCS#8 when asked, and reads as an EC key.
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &new_priv),
+                Item::enum_item(tags::KEY_FORMAT_TYPE, kft::PKCS_8),
+            ],
+        )
+        .await,
+    );
+    let block = p
+        .req(tags::PRIVATE_KEY)
+        .unwrap()
+        .req(tags::KEY_BLOCK)
+        .unwrap();
+    assert_eq!(
+        block
+            .req(tags::KEY_FORMAT_TYPE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        kft::PKCS_8
+    );
+    let der = block
+        .req(tags::KEY_VALUE)
+        .unwrap()
+        .req(tags::KEY_MATERIAL)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    assert!(aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &der
+    )
+    .is_ok());
+
     // The new pair works: the new private key signs, the new public key verifies.
     let p = ok_payload(
         &c.op(
@@ -990,6 +1029,63 @@ async fn wrapped_get() {
         .unwrap()
         .to_vec();
     assert_eq!(unwrapped, plain_key);
+    // AES-GCM with a server-chosen IV and AAD, over KMIP Encrypt and Decrypt; a changed
+    // tag is a cryptographic failure.
+    let gcm = || {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![Item::enum_item(
+                tags::BLOCK_CIPHER_MODE,
+                arca_kmip::enums::block_cipher_mode::GCM,
+            )],
+        )
+    };
+    let aad = || {
+        Item::new(
+            tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+            Value::bytes(b"header".to_vec()),
+        )
+    };
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, key),
+                gcm(),
+                Item::new(tags::DATA, Value::bytes(b"gcm plaintext".to_vec())),
+                aad(),
+            ],
+        )
+        .await,
+    );
+    let bytes = |t| p.req(t).unwrap().byte_string().unwrap().to_vec();
+    let (ct, iv, tag) = (
+        bytes(tags::DATA),
+        bytes(tags::IV_COUNTER_NONCE),
+        bytes(tags::AUTHENTICATED_ENCRYPTION_TAG),
+    );
+    assert_eq!((iv.len(), tag.len()), (12, 16));
+    let decrypt = |tag: Vec<u8>| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, key),
+            gcm(),
+            Item::new(tags::DATA, Value::bytes(ct.clone())),
+            Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv.clone())),
+            aad(),
+            Item::new(tags::AUTHENTICATED_ENCRYPTION_TAG, Value::bytes(tag)),
+        ]
+    };
+    let p = ok_payload(&c.op(V21, op::DECRYPT, decrypt(tag.clone())).await);
+    assert_eq!(
+        p.req(tags::DATA).unwrap().byte_string().unwrap().to_vec(),
+        b"gcm plaintext"
+    );
+    let mut bad = tag.clone();
+    bad[0] ^= 1;
+    let b = c.op(V21, op::DECRYPT, decrypt(bad)).await;
+    assert_eq!(result(&b).1, Some(reason::CRYPTOGRAPHIC_FAILURE));
+
     // Not extractable: not even wrapped.
     let b = c.op(V21, op::GET, wrapped_get(locked)).await;
     assert_eq!(
