@@ -137,7 +137,6 @@ pub async fn handle(svc: &Service, meta: RequestMeta, msg: &Item) -> Item {
     let mut ctx = Ctx {
         svc,
         caller,
-        v2: version.is_v2(),
         version,
         placeholder: None,
     };
@@ -184,7 +183,6 @@ pub fn failure(e: Error) -> Failure {
 pub(super) struct Ctx<'a> {
     pub(super) svc: &'a Service,
     pub(super) caller: Option<Caller>,
-    pub(super) v2: bool,
     pub(super) version: ProtocolVersion,
     /// The ID Placeholder: the object the previous item of the batch made or found, used
     /// by items that name none.
@@ -646,24 +644,20 @@ impl Ctx<'_> {
             .await
             .map_err(failure)?;
         if ot == object_type::OPAQUE_DATA {
-            self.placeholder = Some(id.clone());
-            return Ok(payload(vec![
-                Item::enum_item(tags::OBJECT_TYPE, ot),
-                uid_item(&id),
-                Item::structure(
-                    tags::OPAQUE_OBJECT,
-                    vec![
-                        Item::enum_item(
-                            tags::OPAQUE_DATA_TYPE,
-                            extras.opaque_data_type.unwrap_or(0x8000_0000),
-                        ),
-                        Item::new(
-                            tags::OPAQUE_DATA_VALUE,
-                            Value::ByteString(exported.material.0.clone()),
-                        ),
-                    ],
-                ),
-            ]));
+            return self.object_answer(
+                ot,
+                &id,
+                vec![
+                    Item::enum_item(
+                        tags::OPAQUE_DATA_TYPE,
+                        extras.opaque_data_type.unwrap_or(0x8000_0000),
+                    ),
+                    Item::new(
+                        tags::OPAQUE_DATA_VALUE,
+                        Value::ByteString(exported.material.0.clone()),
+                    ),
+                ],
+            );
         }
         if ot == object_type::SECRET_DATA {
             let format = match wanted {
@@ -676,35 +670,31 @@ impl Ctx<'_> {
                     ))
                 }
             };
-            self.placeholder = Some(id.clone());
-            return Ok(payload(vec![
-                Item::enum_item(tags::OBJECT_TYPE, ot),
-                uid_item(&id),
-                Item::structure(
-                    tags::SECRET_DATA,
-                    vec![
-                        Item::enum_item(
-                            tags::SECRET_DATA_TYPE,
-                            extras
-                                .secret_data_type
-                                .unwrap_or(arca_kmip::enums::secret_data_type::SEED),
-                        ),
-                        Item::structure(
-                            tags::KEY_BLOCK,
-                            vec![
-                                Item::enum_item(tags::KEY_FORMAT_TYPE, format),
-                                Item::structure(
-                                    tags::KEY_VALUE,
-                                    vec![Item::new(
-                                        tags::KEY_MATERIAL,
-                                        Value::ByteString(exported.material.0.clone()),
-                                    )],
-                                ),
-                            ],
-                        ),
-                    ],
-                ),
-            ]));
+            return self.object_answer(
+                ot,
+                &id,
+                vec![
+                    Item::enum_item(
+                        tags::SECRET_DATA_TYPE,
+                        extras
+                            .secret_data_type
+                            .unwrap_or(arca_kmip::enums::secret_data_type::SEED),
+                    ),
+                    Item::structure(
+                        tags::KEY_BLOCK,
+                        vec![
+                            Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+                            Item::structure(
+                                tags::KEY_VALUE,
+                                vec![Item::new(
+                                    tags::KEY_MATERIAL,
+                                    Value::ByteString(exported.material.0.clone()),
+                                )],
+                            ),
+                        ],
+                    ),
+                ],
+            );
         }
         let (format, value) = match (ot, wanted) {
             (object_type::SYMMETRIC_KEY, None | Some(kft::RAW)) => (
@@ -796,16 +786,24 @@ impl Ctx<'_> {
             fields.push(Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, len));
         }
         let block = Item::structure(tags::KEY_BLOCK, fields);
+        self.object_answer(ot, &id, vec![block])
+    }
+
+    /// Get's answer: the object type, the id (which becomes the ID Placeholder) and the
+    /// object's structure (Symmetric Key, Private Key, Secret Data...) with `fields`.
+    fn object_answer(&mut self, ot: u32, id: &str, fields: Vec<Item>) -> OpResult {
         let object_tag = match ot {
             object_type::PRIVATE_KEY => tags::PRIVATE_KEY,
             object_type::PUBLIC_KEY => tags::PUBLIC_KEY,
+            object_type::SECRET_DATA => tags::SECRET_DATA,
+            object_type::OPAQUE_DATA => tags::OPAQUE_OBJECT,
             _ => tags::SYMMETRIC_KEY,
         };
-        self.placeholder = Some(id.clone());
+        self.placeholder = Some(id.to_owned());
         Ok(payload(vec![
             Item::enum_item(tags::OBJECT_TYPE, ot),
-            uid_item(&id),
-            Item::structure(object_tag, vec![block]),
+            uid_item(id),
+            Item::structure(object_tag, fields),
         ]))
     }
 
@@ -909,18 +907,7 @@ impl Ctx<'_> {
                 Item::structure(tags::ENCRYPTION_KEY_INFORMATION, eki_out),
             ],
         ));
-        let object_tag = match ot {
-            object_type::PRIVATE_KEY => tags::PRIVATE_KEY,
-            object_type::PUBLIC_KEY => tags::PUBLIC_KEY,
-            object_type::SECRET_DATA => tags::SECRET_DATA,
-            _ => tags::SYMMETRIC_KEY,
-        };
-        self.placeholder = Some(id.to_owned());
-        Ok(payload(vec![
-            Item::enum_item(tags::OBJECT_TYPE, ot),
-            uid_item(id),
-            Item::structure(object_tag, vec![Item::structure(tags::KEY_BLOCK, fields)]),
-        ]))
+        self.object_answer(ot, id, vec![Item::structure(tags::KEY_BLOCK, fields)])
     }
 
     /// The attribute selectors of a Get Attributes request: names (1.x) or references
@@ -972,7 +959,7 @@ impl Ctx<'_> {
                 .collect()
         };
         let mut out = vec![uid_item(&id)];
-        if self.v2 {
+        if self.version.is_v2() {
             out.push(Item::structure(
                 tags::ATTRIBUTES,
                 chosen.iter().map(|a| attrs::render(a, true)).collect(),
@@ -996,7 +983,7 @@ impl Ctx<'_> {
                 continue;
             }
             seen.push(key.clone());
-            out.push(match (a, self.v2) {
+            out.push(match (a, self.version.is_v2()) {
                 (Attr::Std(i), true) => Item::enum_item(tags::ATTRIBUTE_REFERENCE, i.tag),
                 _ => Item::text_item(tags::ATTRIBUTE_NAME, key),
             });
@@ -1007,7 +994,7 @@ impl Ctx<'_> {
 
     async fn locate(&mut self, p: &Item) -> OpResult {
         let caller = self.caller()?;
-        let filters: Vec<Attr> = if self.v2 {
+        let filters: Vec<Attr> = if self.version.is_v2() {
             attrs::group(p.child(tags::ATTRIBUTES))?
         } else {
             p.children_with(tags::ATTRIBUTE)
@@ -1128,7 +1115,7 @@ impl Ctx<'_> {
         let info = self.describe(&id).await?;
         let extras = Extras::of(&info);
         // The attribute the request names, in the shape of its version.
-        let (attr, index): (Option<Attr>, usize) = if self.v2 {
+        let (attr, index): (Option<Attr>, usize) = if self.version.is_v2() {
             let pick = |tag| -> Result<Option<Attr>, Failure> {
                 Ok(match p.child(tag) {
                     Some(w) => match w.items().first() {
@@ -1373,7 +1360,7 @@ impl Ctx<'_> {
             .map_err(failure)?;
         self.placeholder = Some(id.to_owned());
         let mut out = vec![uid_item(id)];
-        if !self.v2 && edit != Edit::Delete {
+        if !self.version.is_v2() && edit != Edit::Delete {
             out.push(attrs::render(&a, false));
         }
         Ok(payload(out))
