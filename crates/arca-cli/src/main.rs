@@ -18,7 +18,7 @@ use commands::alias::AliasCommand;
 use commands::approval::ApprovalCommand;
 use commands::crypto::{self as crypto_cmd, DataKeyCommand, KemCommand, MacCommand};
 use commands::envelope::EnvelopeCommand;
-use commands::identity::{BindingCommand, PrincipalCommand, TokenCommand};
+use commands::identity::{BindingCommand, CredentialsCommand, PrincipalCommand, TokenCommand};
 use commands::key::KeyCommand;
 use commands::policy::PolicyCommand;
 use commands::tenant::TenantCommand;
@@ -183,6 +183,11 @@ enum Command {
         #[command(subcommand)]
         cmd: TokenCommand,
     },
+    /// Issue, list and revoke AWS access key pairs (for the AWS-compatible API).
+    Credentials {
+        #[command(subcommand)]
+        cmd: CredentialsCommand,
+    },
     /// Let client certificates or JWT identities authenticate as principals.
     Binding {
         #[command(subcommand)]
@@ -255,6 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Principal { cmd } => commands::identity::principal(&ctx, cmd).await,
         Command::Token { cmd } => commands::identity::token(&ctx, cmd).await,
         Command::Binding { cmd } => commands::identity::binding(&ctx, cmd).await,
+        Command::Credentials { cmd } => commands::identity::credentials(&ctx, cmd).await,
         Command::Tenant { cmd } => commands::tenant::run(&ctx, cmd).await,
         Command::Login(a) => commands::session::login(&ctx, a).await,
         Command::Logout => commands::session::logout(&ctx).await,

@@ -21,7 +21,10 @@ use crate::{Error, Result};
 pub enum Door {
     Rest,
     Kmip,
+    /// The AWS KMS-compatible API.
     Aws,
+    /// AWS KMS calling Arca as its external key store (the XKS proxy API).
+    Xks,
     System,
 }
 
@@ -31,6 +34,7 @@ impl Door {
             Door::Rest => "rest",
             Door::Kmip => "kmip",
             Door::Aws => "aws",
+            Door::Xks => "xks",
             Door::System => "system",
         }
     }

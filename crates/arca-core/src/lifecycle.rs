@@ -161,7 +161,10 @@ pub fn check_use(
             operation: operation.to_string(),
             target: key_target,
             state: key_state,
-            detail: None,
+            detail: key
+                .destroy_after
+                .is_some()
+                .then(|| PENDING_DESTRUCTION.to_string()),
         });
     }
     let version_target = format!("version {} of key {}", version.version, key.id);
@@ -201,6 +204,10 @@ pub fn check_use(
         compromised: key_state == KeyState::Compromised || version.state == KeyState::Compromised,
     })
 }
+
+/// The detail of a refusal to use a key whose destruction is scheduled (AWS's
+/// PendingDeletion, which AWS refuses as an invalid state rather than a disabled key).
+pub const PENDING_DESTRUCTION: &str = "its destruction is scheduled";
 
 /// Bounds on the waiting period before a scheduled destruction, in days.
 pub const DESTRUCTION_WAIT_DAYS: std::ops::RangeInclusive<u32> = 1..=365;

@@ -19,7 +19,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
-use crate::provider::KeyHandle;
+use crate::provider::{KeyHandle, RawMode};
 use crate::wrap::RootOfTrust;
 
 /// Marks a tenant KEK blob wrapped by an HSM root key (then the IV, then the ciphertext).
@@ -431,6 +431,67 @@ impl KeyHandle for HsmKey {
                 .map_err(|_| Error::Unprocessable {
                     field: Some("ciphertext".into()),
                     message: "the ciphertext or its context does not verify".into(),
+                })
+        })
+    }
+
+    /// AES-GCM with the caller's IV and AAD, in the HSM (the XKS proxy API and KMIP ask for
+    /// bare GCM). Other raw modes stay in software keys only.
+    fn raw_encrypt(
+        &self,
+        mode: RawMode,
+        iv: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        if self.spec != KeySpec::Aes256 || mode != RawMode::Gcm {
+            return Err(not_at_hsm_level(
+                self.spec,
+                "encrypt in a raw mode other than AES-GCM",
+            ));
+        }
+        let mut out = self.hsm.with_session(|s| {
+            let mut iv_param = iv.to_vec();
+            let params = GcmParams::new(&mut iv_param, aad, 128.into())
+                .map_err(|e| hsm_err("GCM parameters", e))?;
+            s.encrypt(&Mechanism::AesGcm(params), self.secret, plaintext)
+                .map_err(|e| hsm_err("encrypt", e))
+        })?;
+        if out.len() < 16 {
+            return Err(Error::internal(
+                "the HSM returned a GCM output without a tag",
+            ));
+        }
+        let tag = out.split_off(out.len() - 16);
+        Ok((out, tag))
+    }
+
+    fn raw_decrypt(
+        &self,
+        mode: RawMode,
+        iv: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        if self.spec != KeySpec::Aes256 || mode != RawMode::Gcm {
+            return Err(not_at_hsm_level(
+                self.spec,
+                "decrypt in a raw mode other than AES-GCM",
+            ));
+        }
+        let mut body = Vec::with_capacity(ciphertext.len() + tag.len());
+        body.extend_from_slice(ciphertext);
+        body.extend_from_slice(tag);
+        self.hsm.with_session(|s| {
+            let mut iv_param = iv.to_vec();
+            let params = GcmParams::new(&mut iv_param, aad, 128.into())
+                .map_err(|e| hsm_err("GCM parameters", e))?;
+            s.decrypt(&Mechanism::AesGcm(params), self.secret, &body)
+                .map(Zeroizing::new)
+                .map_err(|_| Error::Unprocessable {
+                    field: Some("ciphertext".into()),
+                    message: "the ciphertext, tag, IV or AAD does not verify".into(),
                 })
         })
     }

@@ -174,6 +174,26 @@ pub fn seal_material(
     version: u32,
     secret: &[u8],
 ) -> Result<Vec<u8>> {
+    seal_labeled(kek, &material_aad(tenant, key, version), secret)
+}
+
+/// Opens version material sealed by [`seal_material`] for exactly this tenant, key, version.
+pub fn open_material(
+    kek: &[u8],
+    tenant: Uuid,
+    key: Uuid,
+    version: u32,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    open_labeled(kek, &material_aad(tenant, key, version), sealed)
+        .map_err(|_| Error::internal("stored material does not authenticate under its tenant KEK"))
+}
+
+/// Seals a small service secret (an AWS secret access key, an import token's private key)
+/// under a tenant KEK with AES-256-GCM: `nonce || ciphertext || tag`. `label` is the AAD and
+/// must name what the secret is and whose it is, so that a sealed blob copied onto another
+/// record does not open there.
+pub fn seal_labeled(kek: &[u8], label: &[u8], secret: &[u8]) -> Result<Vec<u8>> {
     let k = LessSafeKey::new(
         UnboundKey::new(&aead::AES_256_GCM, kek).map_err(|_| Error::internal("KEK"))?,
     );
@@ -185,24 +205,18 @@ pub fn seal_material(
     let tag = k
         .seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(material_aad(tenant, key, version)),
+            Aad::from(label),
             &mut out[NONCE_LEN..],
         )
-        .map_err(|_| Error::internal("material seal"))?;
+        .map_err(|_| Error::internal("seal"))?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
 }
 
-/// Opens version material sealed by [`seal_material`] for exactly this tenant, key, version.
-pub fn open_material(
-    kek: &[u8],
-    tenant: Uuid,
-    key: Uuid,
-    version: u32,
-    sealed: &[u8],
-) -> Result<Zeroizing<Vec<u8>>> {
+/// Opens a blob sealed by [`seal_labeled`] with exactly this label.
+pub fn open_labeled(kek: &[u8], label: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     if sealed.len() < NONCE_LEN + 16 {
-        return Err(Error::internal("sealed material too short"));
+        return Err(Error::internal("sealed secret too short"));
     }
     let k = LessSafeKey::new(
         UnboundKey::new(&aead::AES_256_GCM, kek).map_err(|_| Error::internal("KEK"))?,
@@ -213,10 +227,10 @@ pub fn open_material(
     let n = k
         .open_in_place(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(material_aad(tenant, key, version)),
+            Aad::from(label),
             &mut buf,
         )
-        .map_err(|_| Error::internal("stored material does not authenticate under its tenant KEK"))?
+        .map_err(|_| Error::internal("a sealed secret does not authenticate under its tenant KEK"))?
         .len();
     buf.truncate(n);
     Ok(buf)
@@ -225,6 +239,19 @@ pub fn open_material(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labeled_seal_binds_its_label() {
+        let kek = [7u8; 32];
+        let sealed = seal_labeled(&kek, b"aws-credential/AKID1", b"secret").unwrap();
+        assert_eq!(
+            &open_labeled(&kek, b"aws-credential/AKID1", &sealed).unwrap()[..],
+            b"secret"
+        );
+        assert!(open_labeled(&kek, b"aws-credential/AKID2", &sealed).is_err());
+        assert!(open_labeled(&[8u8; 32], b"aws-credential/AKID1", &sealed).is_err());
+        assert!(open_labeled(&kek, b"aws-credential/AKID1", &sealed[..20]).is_err());
+    }
 
     #[test]
     fn rfc5649_vector() {

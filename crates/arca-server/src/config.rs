@@ -28,6 +28,70 @@ pub struct Config {
     pub audit: AuditConfig,
     pub metrics: MetricsConfig,
     pub kmip: KmipConfig,
+    pub aws: AwsConfig,
+}
+
+/// The AWS-compatible door: the AWS KMS API (JSON 1.1, SigV4-signed with access key pairs
+/// Arca issues) on an HTTPS listener of its own, so AWS SDKs and the `aws` CLI work by
+/// changing only their endpoint. Off by default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsConfig {
+    pub enabled: bool,
+    /// Address of the listener (same TLS certificate as the main one).
+    pub listen: String,
+    /// The region in ARNs, and the one request signatures must be scoped to.
+    pub region: String,
+    /// External key stores served on this listener (the XKS proxy API), one per path
+    /// prefix.
+    pub xks: Vec<XksStoreConfig>,
+}
+
+/// One external key store: AWS KMS reaches it at
+/// `https://<host>:<port><path_prefix>/kms/xks/v1`, signing with access key pairs of
+/// principals of `tenant` (any number may be active at once, for rotation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XksStoreConfig {
+    /// The part of the path before `/kms/xks/v1` (empty, or `/` followed by
+    /// `a-z A-Z 0-9 / - _`), what AWS calls the optional path prefix.
+    pub path_prefix: String,
+    /// The tenant whose keys the store serves.
+    pub tenant: String,
+}
+
+impl XksStoreConfig {
+    /// Checks the prefix against the spec's rules for `XksProxyUriPath` (at most 128
+    /// characters with `/kms/xks/v1`, of `a-z A-Z 0-9 / - _`).
+    pub fn validate(&self) -> Result<()> {
+        let p = &self.path_prefix;
+        if !(p.is_empty() || p.starts_with('/'))
+            || p.ends_with('/')
+            || p.len() + "/kms/xks/v1".len() > 128
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_'))
+        {
+            bail!(
+                "aws.xks path_prefix {p:?}: empty, or starting with / and of a-z A-Z 0-9 / - _, not ending with /, at most 117 characters"
+            );
+        }
+        if self.tenant.is_empty() {
+            bail!("aws.xks tenant: name the tenant whose keys the store serves");
+        }
+        Ok(())
+    }
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            enabled: false,
+            listen: "127.0.0.1:8444".into(),
+            region: "us-east-1".into(),
+            xks: Vec::new(),
+        }
+    }
 }
 
 /// The KMIP door: TTLV over mutual TLS (OASIS KMIP 1.0-1.4, 2.0, 2.1), as databases,
@@ -234,6 +298,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             metrics: MetricsConfig::default(),
             kmip: KmipConfig::default(),
+            aws: AwsConfig::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Arca's listeners: the REST API over HTTPS (axum behind a rustls accept loop), TLS set-up
 //! with a generated dev CA, and configuration loading. The binary in `arca-cli` wires these.
 
+pub mod aws;
 pub mod config;
 pub mod kmip;
 pub mod rest;

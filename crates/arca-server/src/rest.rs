@@ -771,6 +771,7 @@ fn lifecycle_action(
             (
                 LifecycleAction::ScheduleDestruction {
                     pending_window_days: r.pending_window_days,
+                    suspend_if_active: false,
                 },
                 r.reason,
             )
@@ -1170,6 +1171,7 @@ impl utoipa::Modify for BearerAuth {
         crate::rest_identity::get_settings, crate::rest_identity::put_settings,
         crate::rest_identity::create_principal, crate::rest_identity::list_principals, crate::rest_identity::describe_principal, crate::rest_identity::update_principal,
         crate::rest_identity::create_token, crate::rest_identity::list_principal_tokens, crate::rest_identity::list_tokens, crate::rest_identity::revoke_token,
+        crate::rest_identity::create_aws_credential, crate::rest_identity::list_principal_aws_credentials, crate::rest_identity::list_aws_credentials, crate::rest_identity::revoke_aws_credential,
         crate::rest_identity::create_binding, crate::rest_identity::list_bindings, crate::rest_identity::delete_binding,
         crate::rest_identity::get_policy, crate::rest_identity::put_policy, crate::rest_identity::policy_versions, crate::rest_identity::rollback_policy,
         crate::rest_identity::list_approvals, crate::rest_identity::describe_approval, crate::rest_identity::approval_action,

@@ -296,6 +296,57 @@ pub async fn revoke_token(
     Ok(Json(app.svc.revoke_api_token(&caller, &id).await?))
 }
 
+/// Issues an AWS access key pair for a principal, for the AWS-compatible door (the secret
+/// access key is in this response only).
+#[utoipa::path(post, path = "/v1/principals/{principal}/aws-credentials", tag = "principals", params(("principal" = String, Path)),
+    request_body = CreateTokenRequest,
+    responses((status = 201, body = AwsCredentialCreated), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn create_aws_credential(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(p): Path<String>,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<AwsCredentialCreated>), Response> {
+    let r: CreateTokenRequest = body.parse(&app, &caller, "CreateAwsCredential").await?;
+    app.svc
+        .create_aws_credential(&caller, &p, r)
+        .await
+        .map(|t| (StatusCode::CREATED, Json(t)))
+        .map_err(err)
+}
+
+/// A principal's AWS access key pairs (metadata only).
+#[utoipa::path(get, path = "/v1/principals/{principal}/aws-credentials", tag = "principals", params(("principal" = String, Path)),
+    responses((status = 200, body = AwsCredentialList), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_principal_aws_credentials(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(p): Path<String>,
+) -> Result<Json<AwsCredentialList>, ApiError> {
+    Ok(Json(app.svc.list_aws_credentials(&caller, Some(&p)).await?))
+}
+
+/// Every AWS access key pair of the caller's tenant (metadata only).
+#[utoipa::path(get, path = "/v1/aws-credentials", tag = "principals",
+    responses((status = 200, body = AwsCredentialList), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_aws_credentials(
+    State(app): State<App>,
+    Authed(caller): Authed,
+) -> Result<Json<AwsCredentialList>, ApiError> {
+    Ok(Json(app.svc.list_aws_credentials(&caller, None).await?))
+}
+
+/// Revokes an AWS access key pair by its access key id.
+#[utoipa::path(delete, path = "/v1/aws-credentials/{id}", tag = "principals", params(("id" = String, Path)),
+    responses((status = 200, body = AwsCredentialInfo), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn revoke_aws_credential(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<AwsCredentialInfo>, ApiError> {
+    Ok(Json(app.svc.revoke_aws_credential(&caller, &id).await?))
+}
+
 /// Binds a client certificate (fingerprint, subject or SAN) or a JWT identity to a
 /// principal.
 #[utoipa::path(post, path = "/v1/principals/{principal}/bindings", tag = "principals", params(("principal" = String, Path)),
@@ -518,6 +569,15 @@ pub fn routes() -> Router<App> {
         )
         .route("/v1/principals/{principal}/bindings", post(create_binding))
         .route("/v1/tokens", get(list_tokens))
+        .route(
+            "/v1/principals/{principal}/aws-credentials",
+            post(create_aws_credential).get(list_principal_aws_credentials),
+        )
+        .route("/v1/aws-credentials", get(list_aws_credentials))
+        .route(
+            "/v1/aws-credentials/{id}",
+            axum::routing::delete(revoke_aws_credential),
+        )
         .route("/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/v1/bindings", get(list_bindings))
         .route("/v1/bindings/{id}", axum::routing::delete(delete_binding))

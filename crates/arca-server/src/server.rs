@@ -29,6 +29,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The address of the KMIP listener, when KMIP is served.
     pub kmip_addr: Option<SocketAddr>,
+    /// The address of the AWS-compatible listener, when it is served.
+    pub aws_addr: Option<SocketAddr>,
     /// The dev CA certificate clients must trust, when the dev CA is in use.
     pub ca_cert: Option<PathBuf>,
     /// Set on the first start only: the admin token to show once.
@@ -37,6 +39,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
     kmip: Option<tokio::task::JoinHandle<()>>,
+    aws: Option<tokio::task::JoinHandle<()>>,
     lifecycle: tokio::task::JoinHandle<()>,
     checkpoints: tokio::task::JoinHandle<()>,
     sinks: Vec<tokio::task::JoinHandle<()>>,
@@ -49,8 +52,8 @@ impl Running {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(10), self.accept).await;
-        if let Some(k) = self.kmip {
-            let _ = tokio::time::timeout(Duration::from_secs(10), k).await;
+        for task in [self.kmip, self.aws].into_iter().flatten() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
         self.lifecycle.abort();
         self.checkpoints.abort();
@@ -153,10 +156,35 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
     let (tx, rx) = watch::channel(false);
     let accept = tokio::spawn(accept_loop(
         listener,
-        TlsAcceptor::from(tls),
+        TlsAcceptor::from(tls.clone()),
         app,
         rx.clone(),
     ));
+    let (aws_addr, aws) = if cfg.aws.enabled {
+        for x in &cfg.aws.xks {
+            x.validate()?;
+        }
+        let l = TcpListener::bind(&cfg.aws.listen)
+            .await
+            .with_context(|| format!("cannot listen for the AWS API on {}", cfg.aws.listen))?;
+        let a = l.local_addr()?;
+        let door = crate::aws::router(Arc::new(crate::aws::AwsDoor {
+            svc: svc.clone(),
+            region: cfg.aws.region.clone(),
+            max_body_bytes: cfg.http.max_body_bytes,
+            xks: cfg
+                .aws
+                .xks
+                .iter()
+                .map(|x| (x.path_prefix.clone(), x.tenant.clone()))
+                .collect(),
+        }));
+        tracing::info!(addr = %a, region = %cfg.aws.region, "Arca is serving the AWS KMS API");
+        let task = tokio::spawn(accept_loop(l, TlsAcceptor::from(tls), door, rx.clone()));
+        (Some(a), Some(task))
+    } else {
+        (None, None)
+    };
     let (kmip_addr, kmip) = match crate::tls::kmip_server_config(cfg)? {
         Some(kmip_tls) if cfg.kmip.enabled => {
             let l = TcpListener::bind(&cfg.kmip.listen)
@@ -190,12 +218,14 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
     Ok(Running {
         addr,
         kmip_addr,
+        aws_addr,
         ca_cert,
         first_start,
         service: svc,
         shutdown: tx,
         accept,
         kmip,
+        aws,
         lifecycle,
         checkpoints,
         sinks,

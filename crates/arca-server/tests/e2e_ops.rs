@@ -129,7 +129,7 @@ async fn symmetric_operations_data_keys_and_reencrypt() {
         &wrong_key,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unprocessable",
-        Some("ciphertext"),
+        Some("key_id"),
     );
 
     // AES-128 and AES-192 keys encrypt too.

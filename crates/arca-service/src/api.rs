@@ -448,6 +448,9 @@ pub struct RawDecryptRequest {
     pub aad: Vec<u8>,
     /// The GCM tag.
     pub tag: Option<Vec<u8>>,
+    /// The version that encrypted (the caller keeps it beside the ciphertext); default the
+    /// primary one.
+    pub key_version: Option<u32>,
 }
 
 /// The result of a raw decryption.
@@ -488,6 +491,9 @@ pub struct DecryptResponse {
 #[serde(deny_unknown_fields)]
 pub struct ReEncryptRequest {
     pub ciphertext: Bytes,
+    /// When given, the ciphertext must have been made with this key (id, name or alias).
+    #[serde(default)]
+    pub source_key: Option<String>,
     #[serde(default)]
     pub source_aad: Option<Bytes>,
     #[serde(default)]
@@ -524,6 +530,9 @@ pub struct GenerateDataKeyRequest {
     /// Default AES_256.
     #[serde(default)]
     pub key_spec: Option<DataKeySpec>,
+    /// A data key of this many bytes (1–1024) instead of an AES key size.
+    #[serde(default)]
+    pub number_of_bytes: Option<u32>,
     #[serde(default)]
     pub aad: Option<Bytes>,
     #[serde(default)]
@@ -886,6 +895,35 @@ pub struct TokenList {
     pub tokens: Vec<TokenInfo>,
 }
 
+/// An AWS-style access key pair as issued: the secret access key is shown once. Clients sign
+/// requests to the AWS-compatible door and the XKS door with it (Signature Version 4).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AwsCredentialCreated {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub principal_id: Uuid,
+    pub name: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An access key pair's metadata (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AwsCredentialInfo {
+    pub access_key_id: String,
+    pub principal_id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Access key pairs.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AwsCredentialList {
+    pub credentials: Vec<AwsCredentialInfo>,
+}
+
 /// How an external identity maps to a principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -1006,6 +1044,7 @@ pub enum ApprovalResult {
     Key(Box<KeyInfo>),
     Principal(Principal),
     Token(TokenCreated),
+    AwsCredential(AwsCredentialCreated),
     Binding(BindingInfo),
     Export(ExportResponse),
     Policy(KeyPolicy),

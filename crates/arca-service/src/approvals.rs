@@ -68,6 +68,10 @@ pub(crate) enum Pending {
         principal: Uuid,
         req: CreateBindingRequest,
     },
+    CreateAwsCredential {
+        principal: Uuid,
+        req: CreateTokenRequest,
+    },
 }
 
 fn to_record(
@@ -436,6 +440,10 @@ impl Service {
             ),
             Pending::CreateBinding { principal, req } => ApprovalResult::Binding(
                 self.create_binding(caller, &principal.to_string(), req)
+                    .await?,
+            ),
+            Pending::CreateAwsCredential { principal, req } => ApprovalResult::AwsCredential(
+                self.create_aws_credential(caller, &principal.to_string(), req)
                     .await?,
             ),
         })

@@ -145,6 +145,8 @@ pub struct Caches {
     pub sessions: Bounded<Uuid, crate::sessions::CachedSession>,
     /// Credential bindings (certificate, JWT identity) to their principal.
     pub bindings: Bounded<String, Arc<Principal>>,
+    /// AWS access key pairs, their secrets opened (see [`crate::aws_auth`]).
+    pub aws_credentials: Bounded<String, crate::aws_auth::CachedAwsCredential>,
 }
 
 impl Caches {
@@ -159,6 +161,7 @@ impl Caches {
             tenants: Bounded::new(1024, ttl).counted(c("tenants")),
             sessions: Bounded::new(capacity, ttl).counted(c("sessions")),
             bindings: Bounded::new(capacity, ttl).counted(c("bindings")),
+            aws_credentials: Bounded::new(capacity, ttl).counted(c("aws_credentials")),
         }
     }
 
@@ -171,6 +174,7 @@ impl Caches {
         self.tenants.clear();
         self.sessions.clear();
         self.bindings.clear();
+        self.aws_credentials.clear();
     }
 
     /// Forgets one key (after a write to it).

@@ -337,7 +337,11 @@ impl Service {
     }
 
     /// A principal of the caller's tenant by id or name.
-    async fn principal_by_ref(&self, caller: &Caller, reference: &str) -> Result<Principal> {
+    pub(crate) async fn principal_by_ref(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<Principal> {
         let p = match Uuid::parse_str(reference) {
             Ok(id) => self.store.get_principal(id).await?,
             Err(_) => {
@@ -506,15 +510,7 @@ impl Service {
             if name.is_empty() || name.len() > 128 {
                 return Err(Error::invalid("name", "1 to 128 bytes"));
             }
-            let expires_at = match req.expires_in_secs {
-                None => None,
-                Some(s) if (1..=10 * 365 * 86400).contains(&s) => {
-                    Some(self.now() + chrono::Duration::seconds(s as i64))
-                }
-                Some(_) => {
-                    return Err(Error::invalid("expires_in_secs", "must be 1 s to 10 years"))
-                }
-            };
+            let expires_at = self.token_expiry(req.expires_in_secs)?;
             if !own {
                 self.gate(caller, "CreateApiToken", None, || Pending::CreateApiToken {
                     principal: p.id,
@@ -535,6 +531,24 @@ impl Service {
         }
         .await;
         self.done(caller, "CreateApiToken", note, r).await
+    }
+
+    /// The name of the caller's own tenant (for doors that route by tenant, such as the
+    /// XKS proxy API's path prefixes).
+    pub async fn caller_tenant_name(&self, caller: &Caller) -> Result<String> {
+        Ok(self.tenant(caller.tenant()).await?.name.clone())
+    }
+
+    /// When a credential issued now with this lifetime expires (1 s to 10 years; none
+    /// without one).
+    pub(crate) fn token_expiry(&self, secs: Option<u64>) -> Result<Option<DateTime<Utc>>> {
+        match secs {
+            None => Ok(None),
+            Some(s) if (1..=10 * 365 * 86400).contains(&s) => {
+                Ok(Some(self.now() + chrono::Duration::seconds(s as i64)))
+            }
+            Some(_) => Err(Error::invalid("expires_in_secs", "must be 1 s to 10 years")),
+        }
     }
 
     /// Tokens of the caller's tenant (of one principal if given). Never their secrets.

@@ -77,6 +77,10 @@ pub enum LifecycleAction {
     Recover,
     ScheduleDestruction {
         pending_window_days: Option<u32>,
+        /// An ACTIVE key is suspended in the same change first (AWS's ScheduleKeyDeletion:
+        /// a key pending deletion is unusable, and stays disabled if the deletion is
+        /// cancelled). Without it an active key must be suspended or deactivated first.
+        suspend_if_active: bool,
     },
     CancelDestruction,
     /// Destruction as soon as the tenant allows: at once when its
@@ -1136,9 +1140,11 @@ impl Service {
         Ok(match action {
             LifecycleAction::Destroy => LifecycleAction::ScheduleDestruction {
                 pending_window_days: Some(min),
+                suspend_if_active: false,
             },
             LifecycleAction::ScheduleDestruction {
                 pending_window_days: Some(d),
+                ..
             } if d < min => {
                 return Err(Error::invalid(
                     "pending_window_days",
@@ -1147,8 +1153,10 @@ impl Service {
             }
             LifecycleAction::ScheduleDestruction {
                 pending_window_days: None,
+                suspend_if_active,
             } => LifecycleAction::ScheduleDestruction {
                 pending_window_days: Some(DEFAULT_DESTRUCTION_WAIT_DAYS.max(min)),
+                suspend_if_active,
             },
             a => a,
         })
@@ -1195,6 +1203,9 @@ impl Service {
             key.deactivation_reason = from_reason;
         }
         let mut record_to: Option<KeyState> = None;
+        // The state the action's own history event starts from (a suspension made first
+        // by ScheduleDestruction has its own event).
+        let mut event_from = from;
         match action {
             LifecycleAction::Activate
             | LifecycleAction::Resume
@@ -1246,6 +1257,7 @@ impl Service {
             }
             LifecycleAction::ScheduleDestruction {
                 pending_window_days,
+                suspend_if_active,
             } => {
                 let days = destruction_window(*pending_window_days)?;
                 if key.destroy_after.is_some() {
@@ -1254,7 +1266,22 @@ impl Service {
                         key.id
                     )));
                 }
-                lifecycle::apply(from, Transition::Destroy, &target)?;
+                if *suspend_if_active && from == KeyState::Active {
+                    let to = lifecycle::apply(from, Transition::Suspend, &target)?;
+                    events.push(event(
+                        &key,
+                        None,
+                        now,
+                        actor,
+                        LifecycleAction::Suspend.name(),
+                        Some(from),
+                        Some(to),
+                        Some("before a scheduled destruction".into()),
+                    ));
+                    key.state = to;
+                    event_from = to;
+                }
+                lifecycle::apply(key.state, Transition::Destroy, &target)?;
                 key.destroy_after = Some(now + Duration::days(days as i64));
             }
             LifecycleAction::Destroy => {
@@ -1290,7 +1317,7 @@ impl Service {
             now,
             actor,
             action.name(),
-            Some(from),
+            Some(event_from),
             record_to.or(Some(key.state)),
             reason_text,
         ));
@@ -1361,6 +1388,7 @@ impl Service {
             }
             LifecycleAction::ScheduleDestruction {
                 pending_window_days,
+                ..
             } => {
                 let days = destruction_window(*pending_window_days)?;
                 if n == key.primary_version {

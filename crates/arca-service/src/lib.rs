@@ -24,6 +24,7 @@ pub mod api;
 mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod aws_auth;
 pub mod backup;
 pub mod bootstrap;
 pub mod cache;
@@ -186,6 +187,8 @@ pub enum Credential {
     Certificate(String),
     /// A JWT from a configured issuer.
     Jwt(String),
+    /// An AWS-style access key pair (SigV4), by access key id.
+    AwsAccessKey(String),
 }
 
 impl Credential {
@@ -196,6 +199,7 @@ impl Credential {
             Credential::Session(_) => "session",
             Credential::Certificate(_) => "certificate",
             Credential::Jwt(_) => "jwt",
+            Credential::AwsAccessKey(_) => "aws_access_key",
         }
     }
 }

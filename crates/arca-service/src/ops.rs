@@ -199,8 +199,10 @@ impl Service {
         if let Some(r) = expected {
             let named = self.resolve(caller.tenant(), "key", r).await?;
             if named.key.id != e.key.id {
+                // `key_id`: the key named is the wrong one (AWS's IncorrectKeyException),
+                // not a damaged ciphertext.
                 return Err(Error::unprocessable(
-                    "ciphertext",
+                    "key_id",
                     format!("the ciphertext was not made with key {r}"),
                 ));
             }
@@ -353,7 +355,7 @@ impl Service {
     }
 
     /// Raw decryption, the inverse of [`Service::encrypt_raw`] (action `Decrypt`), under
-    /// the key's primary version.
+    /// the version the request names, else the key's primary version.
     pub async fn decrypt_raw(
         &self,
         caller: &Caller,
@@ -373,7 +375,7 @@ impl Service {
                 .await?;
             note.set("cipher", format!("{:?}", req.cipher));
             let r = self
-                .ready(&e, None, Use::Process, "decrypt", &mut note)
+                .ready(&e, req.key_version, Use::Process, "decrypt", &mut note)
                 .await?;
             let data = match req.cipher {
                 RawCipher::Aes(mode) => {
@@ -454,7 +456,7 @@ impl Service {
             let (pt, src, sv, _) = self
                 .open(
                     caller,
-                    None,
+                    req.source_key.as_deref(),
                     &req.ciphertext.0,
                     &saad,
                     &req.source_encryption_context,
@@ -527,9 +529,19 @@ impl Service {
             let e = self
                 .data_key_wrapper(caller, key, action, &req.encryption_context, &mut note)
                 .await?;
-            let len = match req.key_spec.unwrap_or(DataKeySpec::Aes256) {
-                DataKeySpec::Aes128 => 16,
-                DataKeySpec::Aes256 => 32,
+            let len = match (req.key_spec, req.number_of_bytes) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(
+                        "number_of_bytes",
+                        "give key_spec or number_of_bytes, not both",
+                    ))
+                }
+                (_, Some(n)) if !(1..=1024).contains(&n) => {
+                    return Err(Error::invalid("number_of_bytes", "must be 1 to 1024"))
+                }
+                (_, Some(n)) => n as usize,
+                (Some(DataKeySpec::Aes128), None) => 16,
+                (Some(DataKeySpec::Aes256), None) | (None, None) => 32,
             };
             let dk = self.crypto.random(len)?;
             let aad = req.aad.map(|b| b.0).unwrap_or_default();

@@ -101,6 +101,44 @@ pub enum TokenCommand {
     Revoke(TokenIdArg),
 }
 
+/// `arca credentials` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Issue an AWS access key pair for a principal (yourself by default). The pair is
+    /// printed once, on stdout, in the form of an `~/.aws/credentials` profile.
+    Create(CreateCredentialsArgs),
+    /// List AWS access key pairs (never their secrets).
+    List(ListTokensArgs),
+    /// Revoke an AWS access key pair by its access key id: it stops working at once.
+    Revoke(AccessKeyArg),
+}
+
+/// Options of `arca credentials create`.
+#[derive(Debug, Args)]
+pub struct CreateCredentialsArgs {
+    /// An AWS access key pair (SigV4), for the AWS-compatible API and the XKS proxy API.
+    /// The only kind there is today; required so that the command says what it makes.
+    #[arg(long, required = true)]
+    pub aws: bool,
+    /// Principal id or name [default: yourself].
+    #[arg(long, value_name = "PRINCIPAL")]
+    pub principal: Option<String>,
+    /// A label for listings [server default: aws].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Lifetime in seconds [default: no expiry].
+    #[arg(long, value_name = "SECS")]
+    pub expires_in: Option<u64>,
+}
+
+/// `ACCESS-KEY-ID`.
+#[derive(Debug, Args)]
+pub struct AccessKeyArg {
+    /// The access key id (`ARCA...`), never the secret.
+    #[arg(value_name = "ACCESS-KEY-ID")]
+    pub id: String,
+}
+
 /// Options of `arca token create`.
 #[derive(Debug, Args)]
 pub struct CreateTokenArgs {
@@ -466,6 +504,98 @@ pub async fn binding(ctx: &Ctx, cmd: BindingCommand) -> Result<()> {
                 print_json(&json!({ "deleted": a.id }));
             } else {
                 outln!("deleted binding {}", a.id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `arca credentials ...`.
+pub async fn credentials(ctx: &Ctx, cmd: CredentialsCommand) -> Result<()> {
+    let c = ctx.client()?;
+    match cmd {
+        CredentialsCommand::Create(a) => {
+            let principal = match &a.principal {
+                Some(p) => p.clone(),
+                None => get(
+                    &c.get(&["v1", "whoami"], &[]).await?.value()?,
+                    "principal_id",
+                ),
+            };
+            let mut body = json!({});
+            if let Some(n) = &a.name {
+                body["name"] = json!(n);
+            }
+            if let Some(s) = a.expires_in {
+                body["expires_in_secs"] = json!(s);
+            }
+            let v = c
+                .post(&["v1", "principals", &principal, "aws-credentials"], &body)
+                .await?
+                .value()?;
+            if ctx.json() {
+                print_json(&v);
+                return Ok(());
+            }
+            // The secret goes to stdout only, in the shape `aws configure` writes, so that
+            // `arca credentials create --aws >> ~/.aws/credentials` (under a profile
+            // header) just works; what it is goes to stderr.
+            println!("aws_access_key_id = {}", get(&v, "access_key_id"));
+            println!("aws_secret_access_key = {}", get(&v, "secret_access_key"));
+            eprintln!(
+                "created AWS access key {} ({}) for principal {principal}; the secret is shown only now",
+                get(&v, "access_key_id"),
+                get(&v, "name"),
+            );
+        }
+        CredentialsCommand::List(a) => {
+            let v = match &a.principal {
+                Some(p) => {
+                    c.get(&["v1", "principals", p, "aws-credentials"], &[])
+                        .await?
+                }
+                None => c.get(&["v1", "aws-credentials"], &[]).await?,
+            }
+            .value()?;
+            if ctx.json() {
+                print_json(&v);
+                return Ok(());
+            }
+            let list = items(&v, "credentials");
+            if list.is_empty() {
+                outln!("no AWS access keys");
+                return Ok(());
+            }
+            let names = principal_names(&c).await;
+            let mut t = output::table([
+                "ACCESS KEY ID",
+                "PRINCIPAL",
+                "NAME",
+                "CREATED",
+                "EXPIRES",
+                "REVOKED",
+                "LAST USED",
+            ]);
+            for x in list {
+                let pid = get(x, "principal_id");
+                t.add_row(vec![
+                    get(x, "access_key_id"),
+                    names.get(&pid).cloned().unwrap_or(pid),
+                    get(x, "name"),
+                    get(x, "created_at"),
+                    get(x, "expires_at"),
+                    get(x, "revoked_at"),
+                    get(x, "last_used_at"),
+                ]);
+            }
+            output::show(&t);
+        }
+        CredentialsCommand::Revoke(a) => {
+            let v = c.delete(&["v1", "aws-credentials", &a.id]).await?.value()?;
+            if ctx.json() {
+                print_json(&v);
+            } else {
+                outln!("revoked AWS access key {}", get(&v, "access_key_id"));
             }
         }
     }

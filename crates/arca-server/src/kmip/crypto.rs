@@ -278,6 +278,7 @@ impl Ctx<'_> {
                     aad: bytes_of(p, tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?
                         .unwrap_or_default(),
                     tag: bytes_of(p, tags::AUTHENTICATED_ENCRYPTION_TAG)?,
+                    key_version: None,
                 },
             )
             .await

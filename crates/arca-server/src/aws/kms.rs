@@ -1,0 +1,1519 @@
+//! The AWS KMS JSON 1.1 protocol (`X-Amz-Target: TrentService.<Operation>`), mapped onto
+//! the service. Names, shapes and error `__type`s follow botocore's model
+//! (`kms/2014-11-01/service-2.json`) so that AWS SDKs and the `aws` CLI work unchanged;
+//! where Arca's model differs, the mapping is in `docs/aws.md`.
+//!
+//! This is an adapter: it parses, calls one service operation (two for the few AWS
+//! operations that are two of Arca's), and shapes the answer. Authorization, lifecycle,
+//! encryption context and audit all happen in the service.
+
+use std::collections::BTreeMap;
+
+use arca_core::model::{
+    EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, Origin,
+    SigningAlgorithm,
+};
+use arca_core::Error;
+use arca_service::api::{
+    Bytes, CreateAliasRequest, CreateKeyRequest, DataKeySpec, DecryptRequest, EncryptRequest,
+    GenerateDataKeyPairRequest, GenerateDataKeyRequest, KeyInfo, ListKeysQuery, MacRequest,
+    MacVerifyRequest, MoveAliasRequest, RandomRequest, ReEncryptRequest, RotateRequest, Secret,
+    SignRequest, UpdateKeyRequest, VerifyRequest,
+};
+use arca_service::Caller;
+use arca_service::LifecycleAction;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::AwsDoor;
+
+/// An AWS-shaped error: the `__type` name and HTTP status botocore expects.
+#[derive(Debug)]
+pub struct AwsError {
+    pub status: u16,
+    pub error: &'static str,
+    pub message: String,
+    /// True when the service refused (and so already audited the refusal); false when
+    /// the adapter refused before calling it.
+    pub audited: bool,
+}
+
+impl AwsError {
+    pub fn new(error: &'static str, message: impl Into<String>) -> Self {
+        let status = match error {
+            "KMSInternalException" | "KeyUnavailableException" => 500,
+            "DependencyTimeoutException" => 503,
+            _ => 400,
+        };
+        AwsError {
+            status,
+            error,
+            message: message.into(),
+            audited: false,
+        }
+    }
+
+    fn validation(message: impl Into<String>) -> Self {
+        AwsError::new("ValidationException", message)
+    }
+
+    fn unsupported(message: impl Into<String>) -> Self {
+        AwsError::new("UnsupportedOperationException", message)
+    }
+}
+
+/// Maps the service's error to AWS's name for it, once, for every operation.
+pub fn map_error(e: Error) -> AwsError {
+    let message = e.to_string();
+    let name = match &e {
+        Error::NotFound { .. } => "NotFoundException",
+        Error::InvalidInput { .. } => "ValidationException",
+        Error::Unprocessable { field, .. } => match field.as_deref() {
+            Some("ciphertext") | Some("encryption_context") | Some("aad") => {
+                "InvalidCiphertextException"
+            }
+            Some("key_id") => "IncorrectKeyException",
+            Some("key") => "InvalidKeyUsageException",
+            _ => "ValidationException",
+        },
+        Error::WrongState {
+            detail: Some(d), ..
+        } if d == arca_core::lifecycle::PENDING_DESTRUCTION => "KMSInvalidStateException",
+        Error::WrongState { state, .. } => match state {
+            KeyState::Destroyed | KeyState::DestroyedCompromised => "NotFoundException",
+            KeyState::Active => "KMSInvalidStateException",
+            _ => "DisabledException",
+        },
+        Error::Conflict { .. } => "AlreadyExistsException",
+        Error::Unauthenticated { .. } => "UnrecognizedClientException",
+        Error::NotPermitted { .. } | Error::NeedsApproval { .. } => "AccessDeniedException",
+        Error::RateLimited { .. } => "ThrottlingException",
+        Error::Sealed => "KeyUnavailableException",
+        Error::Unavailable { .. } => "DependencyTimeoutException",
+        Error::Internal { .. } => "KMSInternalException",
+    };
+    AwsError {
+        audited: true,
+        ..AwsError::new(name, message)
+    }
+}
+
+type Out = Result<Value, AwsError>;
+
+/// Parses a request body into an operation's input shape. A missing required member is
+/// a ValidationException naming it, a member of the wrong type a SerializationException.
+fn input<T: DeserializeOwned>(body: &Value) -> Result<T, AwsError> {
+    serde_path_to_error::deserialize(body.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        if inner.starts_with("missing field") {
+            AwsError::validation(format!("1 validation error detected: {inner}"))
+        } else {
+            AwsError::new(
+                "SerializationException",
+                format!("{}: {inner}", if path == "." { "body" } else { &path }),
+            )
+        }
+    })
+}
+
+fn b64(b: &[u8]) -> Value {
+    Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+fn epoch(t: chrono::DateTime<chrono::Utc>) -> Value {
+    json!(t.timestamp_millis() as f64 / 1000.0)
+}
+
+fn name_of<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn parse_enum<T: DeserializeOwned>(field: &str, v: &str) -> Result<T, AwsError> {
+    serde_json::from_value(Value::String(v.to_string())).map_err(|_| {
+        AwsError::validation(format!(
+            "1 validation error detected: Value '{v}' at '{field}' failed to satisfy constraint: Member must satisfy enum value set"
+        ))
+    })
+}
+
+/// AWS's key spec names for Arca's specs (the same names but for the three below).
+fn aws_spec(s: KeySpec) -> String {
+    match s {
+        KeySpec::Aes256 => "SYMMETRIC_DEFAULT".into(),
+        KeySpec::Ed25519 => "ECC_NIST_EDWARDS25519".into(),
+        other => name_of(&other),
+    }
+}
+
+fn arca_spec(field: &str, s: &str) -> Result<KeySpec, AwsError> {
+    match s {
+        "SYMMETRIC_DEFAULT" => Ok(KeySpec::Aes256),
+        "ECC_NIST_EDWARDS25519" => Ok(KeySpec::Ed25519),
+        "ECC_SECG_P256K1" | "SM2" | "HMAC_224" => Err(AwsError::unsupported(format!(
+            "{field} {s} is not supported by Arca"
+        ))),
+        other => parse_enum(field, other),
+    }
+}
+
+fn aws_usage(k: &KeyInfo) -> &'static str {
+    match k.usage.first() {
+        Some(KeyUsage::SignVerify) => "SIGN_VERIFY",
+        Some(KeyUsage::GenerateVerifyMac) => "GENERATE_VERIFY_MAC",
+        Some(KeyUsage::KeyEncapsulation | KeyUsage::Derive) => "KEY_AGREEMENT",
+        _ => "ENCRYPT_DECRYPT",
+    }
+}
+
+fn arca_usage(u: &str) -> Result<KeyUsage, AwsError> {
+    match u {
+        "ENCRYPT_DECRYPT" => Ok(KeyUsage::EncryptDecrypt),
+        "SIGN_VERIFY" => Ok(KeyUsage::SignVerify),
+        "GENERATE_VERIFY_MAC" => Ok(KeyUsage::GenerateVerifyMac),
+        "KEY_AGREEMENT" => Err(AwsError::unsupported(
+            "KeyUsage KEY_AGREEMENT is not supported by Arca's AWS door",
+        )),
+        other => Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{other}' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"
+        ))),
+    }
+}
+
+fn signing_algorithms(s: KeySpec) -> Vec<&'static str> {
+    match s {
+        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => vec![
+            "RSASSA_PSS_SHA_256",
+            "RSASSA_PSS_SHA_384",
+            "RSASSA_PSS_SHA_512",
+            "RSASSA_PKCS1_V1_5_SHA_256",
+            "RSASSA_PKCS1_V1_5_SHA_384",
+            "RSASSA_PKCS1_V1_5_SHA_512",
+        ],
+        KeySpec::EccNistP256 => vec!["ECDSA_SHA_256"],
+        KeySpec::EccNistP384 => vec!["ECDSA_SHA_384"],
+        KeySpec::EccNistP521 => vec!["ECDSA_SHA_512"],
+        KeySpec::Ed25519 => vec!["ED25519_SHA_512"],
+        KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => vec!["ML_DSA_SHAKE_256"],
+        _ => vec![],
+    }
+}
+
+fn mac_algorithms(s: KeySpec) -> Vec<&'static str> {
+    match s {
+        KeySpec::Hmac256 => vec!["HMAC_SHA_256"],
+        KeySpec::Hmac384 => vec!["HMAC_SHA_384"],
+        KeySpec::Hmac512 => vec!["HMAC_SHA_512"],
+        _ => vec![],
+    }
+}
+
+fn encryption_algorithms(k: &KeyInfo) -> Vec<&'static str> {
+    if !k.usage.contains(&KeyUsage::EncryptDecrypt) {
+        return vec![];
+    }
+    match k.spec {
+        KeySpec::Aes128 | KeySpec::Aes192 | KeySpec::Aes256 => vec!["SYMMETRIC_DEFAULT"],
+        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => vec!["RSAES_OAEP_SHA_256"],
+        _ => vec![],
+    }
+}
+
+/// A tag list: `[{"TagKey": ..., "TagValue": ...}]`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tag {
+    tag_key: String,
+    tag_value: String,
+}
+
+fn tags_in(tags: Vec<Tag>) -> BTreeMap<String, String> {
+    tags.into_iter().map(|t| (t.tag_key, t.tag_value)).collect()
+}
+
+fn tags_out(tags: &BTreeMap<String, String>) -> Value {
+    Value::Array(
+        tags.iter()
+            .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
+            .collect(),
+    )
+}
+
+/// An AWS `Marker`: Arca's cursors and offsets are opaque strings already.
+fn limit(l: Option<u32>, max: u32) -> Result<u32, AwsError> {
+    match l {
+        None => Ok(max.min(100)),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value between 1 and {max}"
+        ))),
+    }
+}
+
+/// One operation's context.
+pub struct Call<'a> {
+    pub door: &'a AwsDoor,
+    pub caller: &'a Caller,
+}
+
+impl Call<'_> {
+    fn account(&self) -> String {
+        self.door.account_id(self.caller.tenant())
+    }
+
+    fn key_arn(&self, id: Uuid) -> String {
+        format!(
+            "arn:aws:kms:{}:{}:key/{id}",
+            self.door.region,
+            self.account()
+        )
+    }
+
+    fn alias_arn(&self, alias: &str) -> String {
+        format!(
+            "arn:aws:kms:{}:{}:alias/{alias}",
+            self.door.region,
+            self.account()
+        )
+    }
+
+    /// A `KeyId` as AWS accepts it (key id, key ARN, `alias/name`, alias ARN) as the
+    /// service's key reference. An ARN of another region or account names nothing here.
+    fn key_ref(&self, key_id: &str) -> Result<String, AwsError> {
+        if key_id.is_empty() || key_id.len() > 2048 {
+            return Err(AwsError::validation(
+                "1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must have length between 1 and 2048",
+            ));
+        }
+        if let Some(rest) = key_id.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            if parts.len() != 5 || parts[1] != "kms" {
+                return Err(AwsError::new(
+                    "InvalidArnException",
+                    format!("{key_id} is not a KMS key or alias ARN"),
+                ));
+            }
+            if parts[2] != self.door.region || parts[3] != self.account() {
+                return Err(AwsError::new(
+                    "NotFoundException",
+                    format!("Key '{key_id}' does not exist"),
+                ));
+            }
+            let resource = parts[4];
+            if let Some(id) = resource.strip_prefix("key/") {
+                return Ok(id.to_string());
+            }
+            if resource.starts_with("alias/") {
+                return Ok(resource.to_string());
+            }
+            return Err(AwsError::new(
+                "InvalidArnException",
+                format!("{key_id} is not a KMS key or alias ARN"),
+            ));
+        }
+        Ok(key_id.to_string())
+    }
+
+    /// A key as AWS describes it (`KeyMetadata`).
+    fn metadata(&self, k: &KeyInfo) -> Value {
+        let pending_deletion = k.destroy_after.is_some() && !k.state.is_destroyed();
+        let (state, enabled) = if pending_deletion {
+            ("PendingDeletion", false)
+        } else if k.state == KeyState::Active {
+            ("Enabled", true)
+        } else if k.state.is_destroyed() {
+            ("Unavailable", false)
+        } else {
+            ("Disabled", false)
+        };
+        let mut m = Map::new();
+        m.insert("AWSAccountId".into(), json!(self.account()));
+        m.insert("KeyId".into(), json!(k.id.to_string()));
+        m.insert("Arn".into(), json!(self.key_arn(k.id)));
+        m.insert("CreationDate".into(), epoch(k.created_at));
+        m.insert("Enabled".into(), json!(enabled));
+        m.insert("Description".into(), json!(k.description));
+        m.insert("KeyUsage".into(), json!(aws_usage(k)));
+        m.insert("KeyState".into(), json!(state));
+        if pending_deletion {
+            if let Some(d) = k.destroy_after {
+                m.insert("DeletionDate".into(), epoch(d));
+            }
+        }
+        if let Some(d) = k.deactivation_date {
+            m.insert("ValidTo".into(), epoch(d));
+        }
+        m.insert(
+            "Origin".into(),
+            json!(match k.origin {
+                Origin::Generated => "AWS_KMS",
+                Origin::Imported => "EXTERNAL",
+            }),
+        );
+        m.insert("KeyManager".into(), json!("CUSTOMER"));
+        m.insert("CustomerMasterKeySpec".into(), json!(aws_spec(k.spec)));
+        m.insert("KeySpec".into(), json!(aws_spec(k.spec)));
+        let enc = encryption_algorithms(k);
+        if !enc.is_empty() {
+            m.insert("EncryptionAlgorithms".into(), json!(enc));
+        }
+        if k.usage.contains(&KeyUsage::SignVerify) {
+            m.insert(
+                "SigningAlgorithms".into(),
+                json!(signing_algorithms(k.spec)),
+            );
+        }
+        if k.usage.contains(&KeyUsage::GenerateVerifyMac) {
+            m.insert("MacAlgorithms".into(), json!(mac_algorithms(k.spec)));
+        }
+        m.insert("MultiRegion".into(), json!(false));
+        Value::Object(m)
+    }
+
+    async fn describe(&self, key_id: &str) -> Result<KeyInfo, AwsError> {
+        let r = self.key_ref(key_id)?;
+        let k = self
+            .door
+            .svc
+            .describe_key(self.caller, &r)
+            .await
+            .map_err(map_error)?;
+        if k.state.is_destroyed() {
+            // AWS forgets deleted keys; Arca keeps their metadata for the record.
+            return Err(AwsError::new(
+                "NotFoundException",
+                format!("Key '{}' does not exist", self.key_arn(k.id)),
+            ));
+        }
+        Ok(k)
+    }
+}
+
+fn no_dry_run(body: &Value) -> Result<(), AwsError> {
+    if body.get("DryRun").and_then(Value::as_bool) == Some(true) {
+        return Err(AwsError::unsupported("DryRun is not supported by Arca"));
+    }
+    if body.get("Recipient").is_some() {
+        return Err(AwsError::unsupported(
+            "Recipient (Nitro Enclaves attestation) is not supported by Arca",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs one operation. Every name of the KMS API is known here: the ones Arca does not
+/// offer answer UnsupportedOperationException.
+pub async fn dispatch(call: &Call<'_>, op: &str, body: &Value) -> Out {
+    no_dry_run(body)?;
+    match op {
+        "CreateKey" => create_key(call, body).await,
+        "DescribeKey" => describe_key(call, body).await,
+        "ListKeys" => list_keys(call, body).await,
+        "EnableKey" | "DisableKey" => enable_disable(call, op, body).await,
+        "ScheduleKeyDeletion" => schedule_deletion(call, body).await,
+        "CancelKeyDeletion" => cancel_deletion(call, body).await,
+        "Encrypt" => encrypt(call, body).await,
+        "Decrypt" => decrypt(call, body).await,
+        "ReEncrypt" => re_encrypt(call, body).await,
+        "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
+            data_key(call, body, op == "GenerateDataKey").await
+        }
+        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
+            data_key_pair(call, body, op == "GenerateDataKeyPair").await
+        }
+        "GenerateRandom" => random(call, body).await,
+        "Sign" => sign(call, body).await,
+        "Verify" => verify(call, body).await,
+        "GenerateMac" => mac(call, body).await,
+        "VerifyMac" => verify_mac(call, body).await,
+        "GetPublicKey" => public_key(call, body).await,
+        "EnableKeyRotation" | "DisableKeyRotation" => {
+            set_rotation(call, body, op == "EnableKeyRotation").await
+        }
+        "GetKeyRotationStatus" => rotation_status(call, body).await,
+        "RotateKeyOnDemand" => rotate(call, body).await,
+        "ListKeyRotations" => list_rotations(call, body).await,
+        "CreateAlias" | "UpdateAlias" => alias(call, body, op == "UpdateAlias").await,
+        "DeleteAlias" => delete_alias(call, body).await,
+        "ListAliases" => list_aliases(call, body).await,
+        "TagResource" => tag(call, body).await,
+        "UntagResource" => untag(call, body).await,
+        "ListResourceTags" => list_tags(call, body).await,
+        "UpdateKeyDescription" => update_description(call, body).await,
+        "DescribeCustomKeyStores" => Ok(json!({"CustomKeyStores": [], "Truncated": false})),
+        "CancelKeyDeletionForReplica"
+        | "ConnectCustomKeyStore"
+        | "CreateCustomKeyStore"
+        | "DeleteCustomKeyStore"
+        | "DisconnectCustomKeyStore"
+        | "UpdateCustomKeyStore"
+        | "ReplicateKey"
+        | "UpdatePrimaryRegion"
+        | "DeriveSharedSecret"
+        | "GetParametersForImport"
+        | "ImportKeyMaterial"
+        | "DeleteImportedKeyMaterial"
+        | "GetKeyPolicy"
+        | "PutKeyPolicy"
+        | "ListKeyPolicies"
+        | "CreateGrant"
+        | "ListGrants"
+        | "ListRetirableGrants"
+        | "RetireGrant"
+        | "RevokeGrant"
+        | "GenerateDataKeyPairForRecipient" => Err(AwsError::unsupported(format!(
+            "{op} is not supported by Arca (see docs/aws.md)"
+        ))),
+        other => Err(AwsError::new(
+            "UnknownOperationException",
+            format!("{other} is not an operation of TrentService"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyIdOnly {
+    key_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateKeyInput {
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    key_usage: Option<String>,
+    #[serde(default)]
+    customer_master_key_spec: Option<String>,
+    #[serde(default)]
+    key_spec: Option<String>,
+    #[serde(default)]
+    origin: Option<String>,
+    #[serde(default)]
+    custom_key_store_id: Option<String>,
+    #[serde(default)]
+    tags: Vec<Tag>,
+    #[serde(default)]
+    multi_region: Option<bool>,
+}
+
+async fn create_key(call: &Call<'_>, body: &Value) -> Out {
+    let i: CreateKeyInput = input(body)?;
+    if i.policy.is_some() {
+        return Err(AwsError::unsupported(
+            "Policy is not supported at CreateKey yet: the key takes the tenant's default key policy (see docs/aws.md)",
+        ));
+    }
+    if i.custom_key_store_id.is_some() {
+        return Err(AwsError::new(
+            "CustomKeyStoreNotFoundException",
+            "Arca has no custom key stores",
+        ));
+    }
+    if i.multi_region == Some(true) {
+        return Err(AwsError::unsupported(
+            "multi-Region keys are not supported by Arca",
+        ));
+    }
+    match i.origin.as_deref() {
+        None | Some("AWS_KMS") => {}
+        Some("EXTERNAL") | Some("AWS_CLOUDHSM") | Some("EXTERNAL_KEY_STORE") => {
+            return Err(AwsError::unsupported(format!(
+                "Origin {} is not supported by Arca yet",
+                i.origin.unwrap_or_default()
+            )))
+        }
+        Some(o) => {
+            return Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{o}' at 'origin' failed to satisfy constraint: Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]"
+            )))
+        }
+    }
+    let spec = match (i.key_spec.as_deref(), i.customer_master_key_spec.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(AwsError::validation(
+                "You cannot specify both KeySpec and CustomerMasterKeySpec",
+            ))
+        }
+        (Some(s), None) | (None, Some(s)) => arca_spec("keySpec", s)?,
+        (None, None) => KeySpec::Aes256,
+    };
+    let usage = match i.key_usage.as_deref() {
+        Some(u) => arca_usage(u)?,
+        None if spec.family() == arca_core::model::KeyFamily::Hmac => {
+            return Err(AwsError::validation(
+                "KeyUsage GENERATE_VERIFY_MAC is required for HMAC key specs",
+            ))
+        }
+        None => KeyUsage::EncryptDecrypt,
+    };
+    let req = CreateKeyRequest {
+        // AWS keys have no name; Arca's must be unique and not a UUID.
+        name: format!("aws-{}", Uuid::new_v4().simple()),
+        description: i.description,
+        spec: Some(spec),
+        usage: Some(vec![usage]),
+        tags: tags_in(i.tags),
+        ..Default::default()
+    };
+    let k = call
+        .door
+        .svc
+        .create_key(call.caller, req)
+        .await
+        .map_err(map_error)?;
+    Ok(json!({"KeyMetadata": call.metadata(&k)}))
+}
+
+async fn describe_key(call: &Call<'_>, body: &Value) -> Out {
+    let i: KeyIdOnly = input(body)?;
+    let k = call.describe(&i.key_id).await?;
+    Ok(json!({"KeyMetadata": call.metadata(&k)}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Page {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    marker: Option<String>,
+}
+
+async fn list_keys(call: &Call<'_>, body: &Value) -> Out {
+    let i: Page = input(body)?;
+    let limit = limit(i.limit, 1000)?;
+    let page = call
+        .door
+        .svc
+        .list_keys(
+            call.caller,
+            ListKeysQuery {
+                limit: Some(limit),
+                cursor: i.marker,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            Error::InvalidInput { field, .. } if field == "cursor" => AwsError::new(
+                "InvalidMarkerException",
+                "the Marker is not one this listing returned",
+            ),
+            e => map_error(e),
+        })?;
+    let keys: Vec<Value> = page
+        .keys
+        .iter()
+        .filter(|k| !k.state.is_destroyed())
+        .map(|k| json!({"KeyId": k.id.to_string(), "KeyArn": call.key_arn(k.id)}))
+        .collect();
+    let mut out = json!({"Keys": keys, "Truncated": page.next_cursor.is_some()});
+    if let Some(c) = page.next_cursor {
+        out["NextMarker"] = json!(c);
+    }
+    Ok(out)
+}
+
+async fn lifecycle(
+    call: &Call<'_>,
+    key: &str,
+    action: LifecycleAction,
+) -> Result<KeyInfo, AwsError> {
+    call.door
+        .svc
+        .lifecycle(call.caller, key, None, action, None)
+        .await
+        .map_err(map_error)
+}
+
+async fn enable_disable(call: &Call<'_>, op: &str, body: &Value) -> Out {
+    let i: KeyIdOnly = input(body)?;
+    let k = call.describe(&i.key_id).await?;
+    let id = k.id.to_string();
+    if k.destroy_after.is_some() {
+        return Err(AwsError::new(
+            "KMSInvalidStateException",
+            format!("{} is pending deletion.", call.key_arn(k.id)),
+        ));
+    }
+    // AWS's two states map onto Arca's: Enabled is ACTIVE, Disabled is SUSPENDED (or any
+    // state that applies no protection). Enabling or disabling twice changes nothing.
+    let action = match (op, k.state) {
+        ("EnableKey", KeyState::Active) | ("DisableKey", KeyState::Suspended) => {
+            return Ok(json!({}))
+        }
+        ("EnableKey", KeyState::PreActive) => LifecycleAction::Activate,
+        ("EnableKey", _) => LifecycleAction::Resume,
+        (_, _) => LifecycleAction::Suspend,
+    };
+    lifecycle(call, &id, action).await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ScheduleInput {
+    key_id: String,
+    #[serde(default)]
+    pending_window_in_days: Option<u32>,
+}
+
+async fn schedule_deletion(call: &Call<'_>, body: &Value) -> Out {
+    let i: ScheduleInput = input(body)?;
+    let days = i.pending_window_in_days.unwrap_or(30);
+    if !(7..=30).contains(&days) {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30"
+        )));
+    }
+    let k = call.describe(&i.key_id).await?;
+    if k.destroy_after.is_some() {
+        return Err(AwsError::new(
+            "KMSInvalidStateException",
+            format!("{} is pending deletion.", call.key_arn(k.id)),
+        ));
+    }
+    let k = lifecycle(
+        call,
+        &k.id.to_string(),
+        LifecycleAction::ScheduleDestruction {
+            pending_window_days: Some(days),
+            suspend_if_active: true,
+        },
+    )
+    .await?;
+    let mut out = json!({
+        "KeyId": call.key_arn(k.id),
+        "KeyState": "PendingDeletion",
+        "PendingWindowInDays": days,
+    });
+    if let Some(d) = k.destroy_after {
+        out["DeletionDate"] = epoch(d);
+    }
+    Ok(out)
+}
+
+async fn cancel_deletion(call: &Call<'_>, body: &Value) -> Out {
+    let i: KeyIdOnly = input(body)?;
+    let k = call.describe(&i.key_id).await?;
+    if k.destroy_after.is_none() {
+        return Err(AwsError::new(
+            "KMSInvalidStateException",
+            format!("{} is not pending deletion.", call.key_arn(k.id)),
+        ));
+    }
+    // The key stays disabled (suspended), as AWS leaves it.
+    let k = lifecycle(call, &k.id.to_string(), LifecycleAction::CancelDestruction).await?;
+    Ok(json!({"KeyId": call.key_arn(k.id)}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EncryptInput {
+    key_id: String,
+    plaintext: Secret,
+    #[serde(default)]
+    encryption_context: BTreeMap<String, String>,
+    #[serde(default)]
+    encryption_algorithm: Option<String>,
+}
+
+fn algorithm(a: Option<&str>) -> Result<Option<EncryptionAlgorithm>, AwsError> {
+    match a {
+        None => Ok(None),
+        Some("RSAES_OAEP_SHA_1") | Some("SM2PKE") => Err(AwsError::unsupported(format!(
+            "EncryptionAlgorithm {} is not supported by Arca",
+            a.unwrap_or_default()
+        ))),
+        Some(a) => parse_enum("encryptionAlgorithm", a).map(Some),
+    }
+}
+
+async fn encrypt(call: &Call<'_>, body: &Value) -> Out {
+    let i: EncryptInput = input(body)?;
+    let key = call.key_ref(&i.key_id)?;
+    let r = call
+        .door
+        .svc
+        .encrypt(
+            call.caller,
+            &key,
+            EncryptRequest {
+                plaintext: i.plaintext,
+                aad: None,
+                encryption_context: i.encryption_context,
+                encryption_algorithm: algorithm(i.encryption_algorithm.as_deref())?,
+            },
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(json!({
+        "CiphertextBlob": b64(&r.ciphertext.0),
+        "KeyId": call.key_arn(r.key_id),
+        "EncryptionAlgorithm": name_of(&r.encryption_algorithm),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DecryptInput {
+    ciphertext_blob: Bytes,
+    #[serde(default)]
+    encryption_context: BTreeMap<String, String>,
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    encryption_algorithm: Option<String>,
+}
+
+async fn decrypt(call: &Call<'_>, body: &Value) -> Out {
+    let i: DecryptInput = input(body)?;
+    let key = match &i.key_id {
+        Some(k) => Some(call.key_ref(k)?),
+        None => None,
+    };
+    algorithm(i.encryption_algorithm.as_deref())?;
+    let r = call
+        .door
+        .svc
+        .decrypt(
+            call.caller,
+            key.as_deref(),
+            DecryptRequest {
+                ciphertext: i.ciphertext_blob,
+                aad: None,
+                encryption_context: i.encryption_context,
+            },
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(json!({
+        "KeyId": call.key_arn(r.key_id),
+        "Plaintext": b64(&r.plaintext.0),
+        "EncryptionAlgorithm": i.encryption_algorithm.as_deref().unwrap_or("SYMMETRIC_DEFAULT"),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReEncryptInput {
+    ciphertext_blob: Bytes,
+    #[serde(default)]
+    source_encryption_context: BTreeMap<String, String>,
+    #[serde(default)]
+    source_key_id: Option<String>,
+    destination_key_id: String,
+    #[serde(default)]
+    destination_encryption_context: BTreeMap<String, String>,
+    #[serde(default)]
+    source_encryption_algorithm: Option<String>,
+    #[serde(default)]
+    destination_encryption_algorithm: Option<String>,
+}
+
+async fn re_encrypt(call: &Call<'_>, body: &Value) -> Out {
+    let i: ReEncryptInput = input(body)?;
+    let source = match &i.source_key_id {
+        Some(k) => Some(call.key_ref(k)?),
+        None => None,
+    };
+    algorithm(i.source_encryption_algorithm.as_deref())?;
+    if algorithm(i.destination_encryption_algorithm.as_deref())?
+        .is_some_and(|a| a != EncryptionAlgorithm::SymmetricDefault)
+    {
+        return Err(AwsError::unsupported(
+            "ReEncrypt to an asymmetric key is not supported by Arca",
+        ));
+    }
+    let dest = call.key_ref(&i.destination_key_id)?;
+    let r = call
+        .door
+        .svc
+        .re_encrypt(
+            call.caller,
+            &dest,
+            ReEncryptRequest {
+                ciphertext: i.ciphertext_blob,
+                source_key: source,
+                source_aad: None,
+                source_encryption_context: i.source_encryption_context,
+                destination_aad: None,
+                destination_encryption_context: i.destination_encryption_context,
+            },
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(json!({
+        "CiphertextBlob": b64(&r.ciphertext.0),
+        "SourceKeyId": call.key_arn(r.source_key_id),
+        "KeyId": call.key_arn(r.key_id),
+        "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataKeyInput {
+    key_id: String,
+    #[serde(default)]
+    encryption_context: BTreeMap<String, String>,
+    #[serde(default)]
+    number_of_bytes: Option<u32>,
+    #[serde(default)]
+    key_spec: Option<String>,
+}
+
+async fn data_key(call: &Call<'_>, body: &Value, with_plaintext: bool) -> Out {
+    let i: DataKeyInput = input(body)?;
+    let key_spec = match i.key_spec.as_deref() {
+        None => None,
+        Some("AES_256") => Some(DataKeySpec::Aes256),
+        Some("AES_128") => Some(DataKeySpec::Aes128),
+        Some(o) => {
+            return Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{o}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"
+            )))
+        }
+    };
+    if key_spec.is_none() && i.number_of_bytes.is_none() {
+        return Err(AwsError::validation(
+            "Please specify either number of bytes or key spec.",
+        ));
+    }
+    let key = call.key_ref(&i.key_id)?;
+    let r = call
+        .door
+        .svc
+        .generate_data_key(
+            call.caller,
+            &key,
+            GenerateDataKeyRequest {
+                key_spec,
+                number_of_bytes: i.number_of_bytes,
+                aad: None,
+                encryption_context: i.encryption_context,
+            },
+            with_plaintext,
+        )
+        .await
+        .map_err(map_error)?;
+    let mut out = json!({
+        "CiphertextBlob": b64(&r.ciphertext.0),
+        "KeyId": call.key_arn(r.key_id),
+    });
+    if let Some(p) = &r.plaintext {
+        out["Plaintext"] = b64(&p.0);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataKeyPairInput {
+    key_id: String,
+    key_pair_spec: String,
+    #[serde(default)]
+    encryption_context: BTreeMap<String, String>,
+}
+
+async fn data_key_pair(call: &Call<'_>, body: &Value, with_plaintext: bool) -> Out {
+    let i: DataKeyPairInput = input(body)?;
+    let spec = arca_spec("keyPairSpec", &i.key_pair_spec)?;
+    let key = call.key_ref(&i.key_id)?;
+    let r = call
+        .door
+        .svc
+        .generate_data_key_pair(
+            call.caller,
+            &key,
+            GenerateDataKeyPairRequest {
+                key_pair_spec: spec,
+                aad: None,
+                encryption_context: i.encryption_context,
+            },
+            with_plaintext,
+        )
+        .await
+        .map_err(map_error)?;
+    let mut out = json!({
+        "PrivateKeyCiphertextBlob": b64(&r.private_key_ciphertext.0),
+        "PublicKey": b64(&r.public_key.0),
+        "KeyId": call.key_arn(r.key_id),
+        "KeyPairSpec": aws_spec(r.key_pair_spec),
+    });
+    if let Some(p) = &r.private_key_plaintext {
+        out["PrivateKeyPlaintext"] = b64(&p.0);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RandomInput {
+    #[serde(default)]
+    number_of_bytes: Option<u32>,
+    #[serde(default)]
+    custom_key_store_id: Option<String>,
+}
+
+async fn random(call: &Call<'_>, body: &Value) -> Out {
+    let i: RandomInput = input(body)?;
+    if i.custom_key_store_id.is_some() {
+        return Err(AwsError::new(
+            "CustomKeyStoreNotFoundException",
+            "Arca has no custom key stores",
+        ));
+    }
+    let n = i.number_of_bytes.ok_or_else(|| {
+        AwsError::validation("1 validation error detected: NumberOfBytes is required")
+    })?;
+    let r = call
+        .door
+        .svc
+        .generate_random(call.caller, RandomRequest { number_of_bytes: n })
+        .await
+        .map_err(map_error)?;
+    Ok(json!({"Plaintext": b64(&r.random.0)}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SignInput {
+    key_id: String,
+    message: Secret,
+    #[serde(default)]
+    message_type: Option<String>,
+    signing_algorithm: String,
+    #[serde(default)]
+    signature: Option<Bytes>,
+}
+
+fn message_type(t: Option<&str>) -> Result<MessageType, AwsError> {
+    match t {
+        None | Some("RAW") => Ok(MessageType::Raw),
+        Some("DIGEST") => Ok(MessageType::Digest),
+        Some("EXTERNAL_MU") => Err(AwsError::unsupported(
+            "MessageType EXTERNAL_MU is not supported by Arca",
+        )),
+        Some(o) => Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{o}' at 'messageType' failed to satisfy constraint: Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]"
+        ))),
+    }
+}
+
+async fn sign(call: &Call<'_>, body: &Value) -> Out {
+    let i: SignInput = input(body)?;
+    let alg: SigningAlgorithm = parse_enum("signingAlgorithm", &i.signing_algorithm)?;
+    let key = call.key_ref(&i.key_id)?;
+    let r = call
+        .door
+        .svc
+        .sign(
+            call.caller,
+            &key,
+            SignRequest {
+                message: i.message,
+                message_type: message_type(i.message_type.as_deref())?,
+                signing_algorithm: Some(alg),
+            },
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(json!({
+        "KeyId": call.key_arn(r.key_id),
+        "Signature": b64(&r.signature.0),
+        "SigningAlgorithm": name_of(&r.signing_algorithm),
+    }))
+}
+
+async fn verify(call: &Call<'_>, body: &Value) -> Out {
+    let i: SignInput = input(body)?;
+    let alg: SigningAlgorithm = parse_enum("signingAlgorithm", &i.signing_algorithm)?;
+    let signature = i.signature.ok_or_else(|| {
+        AwsError::validation("1 validation error detected: Signature is required")
+    })?;
+    let key = call.key_ref(&i.key_id)?;
+    let r = call
+        .door
+        .svc
+        .verify(
+            call.caller,
+            &key,
+            VerifyRequest {
+                message: i.message,
+                message_type: message_type(i.message_type.as_deref())?,
+                signature,
+                signing_algorithm: Some(alg),
+                key_version: None,
+            },
+        )
+        .await
+        .map_err(map_error)?;
+    if !r.valid {
+        // AWS answers an invalid signature with an error, not with `false`.
+        return Err(AwsError::new(
+            "KMSInvalidSignatureException",
+            "the signature does not verify with this key and algorithm",
+        ));
+    }
+    Ok(json!({
+        "KeyId": call.key_arn(r.key_id),
+        "SignatureValid": true,
+        "SigningAlgorithm": i.signing_algorithm,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MacInput {
+    key_id: String,
+    message: Secret,
+    mac_algorithm: String,
+    #[serde(default)]
+    mac: Option<Bytes>,
+}
+
+async fn mac(call: &Call<'_>, body: &Value) -> Out {
+    let i: MacInput = input(body)?;
+    let alg: MacAlgorithm = parse_enum("macAlgorithm", &i.mac_algorithm)?;
+    let key = call.key_ref(&i.key_id)?;
+    let r = call
+        .door
+        .svc
+        .generate_mac(
+            call.caller,
+            &key,
+            MacRequest {
+                message: i.message,
+                mac_algorithm: Some(alg),
+            },
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(json!({
+        "Mac": b64(&r.mac.0),
+        "MacAlgorithm": name_of(&r.mac_algorithm),
+        "KeyId": call.key_arn(r.key_id),
+    }))
+}
+
+async fn verify_mac(call: &Call<'_>, body: &Value) -> Out {
+    let i: MacInput = input(body)?;
+    let alg: MacAlgorithm = parse_enum("macAlgorithm", &i.mac_algorithm)?;
+    let mac = i
+        .mac
+        .ok_or_else(|| AwsError::validation("1 validation error detected: Mac is required"))?;
+    let key = call.key_ref(&i.key_id)?;
+    let r = call
+        .door
+        .svc
+        .verify_mac(
+            call.caller,
+            &key,
+            MacVerifyRequest {
+                message: i.message,
+                mac,
+                mac_algorithm: Some(alg),
+                key_version: None,
+            },
+        )
+        .await
+        .map_err(map_error)?;
+    if !r.valid {
+        return Err(AwsError::new(
+            "KMSInvalidMacException",
+            "the MAC does not verify with this key and algorithm",
+        ));
+    }
+    Ok(json!({
+        "KeyId": call.key_arn(r.key_id),
+        "MacValid": true,
+        "MacAlgorithm": i.mac_algorithm,
+    }))
+}
+
+async fn public_key(call: &Call<'_>, body: &Value) -> Out {
+    let i: KeyIdOnly = input(body)?;
+    let key = call.key_ref(&i.key_id)?;
+    let r = call
+        .door
+        .svc
+        .get_public_key(call.caller, &key, None)
+        .await
+        .map_err(map_error)?;
+    let usage = if r.usage.contains(&KeyUsage::SignVerify) {
+        "SIGN_VERIFY"
+    } else if r.usage.contains(&KeyUsage::EncryptDecrypt) {
+        "ENCRYPT_DECRYPT"
+    } else {
+        "KEY_AGREEMENT"
+    };
+    let mut out = json!({
+        "KeyId": call.key_arn(r.key_id),
+        "PublicKey": b64(&r.public_key.0),
+        "CustomerMasterKeySpec": aws_spec(r.spec),
+        "KeySpec": aws_spec(r.spec),
+        "KeyUsage": usage,
+    });
+    if !r.signing_algorithms.is_empty() {
+        out["SigningAlgorithms"] =
+            json!(r.signing_algorithms.iter().map(name_of).collect::<Vec<_>>());
+    }
+    if !r.encryption_algorithms.is_empty() {
+        out["EncryptionAlgorithms"] = json!(r
+            .encryption_algorithms
+            .iter()
+            .map(name_of)
+            .collect::<Vec<_>>());
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RotationInput {
+    key_id: String,
+    #[serde(default)]
+    rotation_period_in_days: Option<u32>,
+}
+
+async fn update(call: &Call<'_>, id: Uuid, req: UpdateKeyRequest) -> Result<KeyInfo, AwsError> {
+    call.door
+        .svc
+        .update_key(call.caller, &id.to_string(), req)
+        .await
+        .map_err(map_error)
+}
+
+async fn set_rotation(call: &Call<'_>, body: &Value, enable: bool) -> Out {
+    let i: RotationInput = input(body)?;
+    let days = if enable {
+        let d = i.rotation_period_in_days.unwrap_or(365);
+        if !(90..=2560).contains(&d) {
+            return Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{d}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560"
+            )));
+        }
+        Some(d)
+    } else {
+        None
+    };
+    let k = call.describe(&i.key_id).await?;
+    update(
+        call,
+        k.id,
+        UpdateKeyRequest {
+            rotation_period_days: Some(days),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(json!({}))
+}
+
+async fn rotation_status(call: &Call<'_>, body: &Value) -> Out {
+    let i: KeyIdOnly = input(body)?;
+    let k = call.describe(&i.key_id).await?;
+    let mut out = json!({
+        "KeyId": call.key_arn(k.id),
+        "KeyRotationEnabled": k.rotation_period_days.is_some(),
+    });
+    if let Some(d) = k.rotation_period_days {
+        out["RotationPeriodInDays"] = json!(d);
+    }
+    if let Some(n) = k.next_rotation_at {
+        out["NextRotationDate"] = epoch(n);
+    }
+    Ok(out)
+}
+
+async fn rotate(call: &Call<'_>, body: &Value) -> Out {
+    let i: KeyIdOnly = input(body)?;
+    let k = call.describe(&i.key_id).await?;
+    let k = call
+        .door
+        .svc
+        .rotate_key(call.caller, &k.id.to_string(), RotateRequest::default())
+        .await
+        .map_err(map_error)?;
+    Ok(json!({"KeyId": call.key_arn(k.id)}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyPage {
+    key_id: String,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    marker: Option<String>,
+}
+
+/// A page over an in-memory list, the marker being the offset.
+fn page<T: Clone>(
+    items: &[T],
+    limit: u32,
+    marker: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), AwsError> {
+    let start = match marker {
+        None => 0,
+        Some(m) => m
+            .parse::<usize>()
+            .ok()
+            .filter(|s| *s <= items.len())
+            .ok_or_else(|| {
+                AwsError::new(
+                    "InvalidMarkerException",
+                    "the Marker is not one this listing returned",
+                )
+            })?,
+    };
+    let end = (start + limit as usize).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((items[start..end].to_vec(), next))
+}
+
+fn paged(mut out: Value, next: Option<String>) -> Value {
+    out["Truncated"] = json!(next.is_some());
+    if let Some(n) = next {
+        out["NextMarker"] = json!(n);
+    }
+    out
+}
+
+async fn list_rotations(call: &Call<'_>, body: &Value) -> Out {
+    let i: KeyPage = input(body)?;
+    let limit = limit(i.limit, 1000)?;
+    let k = call.describe(&i.key_id).await?;
+    let history = call
+        .door
+        .svc
+        .key_history(call.caller, &k.id.to_string())
+        .await
+        .map_err(map_error)?;
+    // Every version after the first is a rotation; the history says who made it.
+    let rotations: Vec<Value> = k
+        .versions
+        .iter()
+        .filter(|v| v.version > 1)
+        .map(|v| {
+            let automatic = history.events.iter().any(|e| {
+                e.version == Some(v.version) && e.actor == "system" && e.action == "rotate"
+            });
+            json!({
+                "KeyId": call.key_arn(k.id),
+                "RotationDate": epoch(v.created_at),
+                "RotationType": if automatic { "AUTOMATIC" } else { "ON_DEMAND" },
+            })
+        })
+        .collect();
+    let (items, next) = page(&rotations, limit, i.marker.as_deref())?;
+    Ok(paged(json!({"Rotations": items}), next))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AliasInput {
+    alias_name: String,
+    #[serde(default)]
+    target_key_id: Option<String>,
+}
+
+fn alias_name(a: &str) -> Result<&str, AwsError> {
+    let Some(n) = a.strip_prefix("alias/") else {
+        return Err(AwsError::validation(format!(
+            "Alias must start with the prefix \"alias/\": {a}"
+        )));
+    };
+    if n.starts_with("aws/") {
+        return Err(AwsError::new(
+            "NotAuthorizedException",
+            "alias/aws/ is reserved for AWS managed keys",
+        ));
+    }
+    Ok(n)
+}
+
+async fn alias(call: &Call<'_>, body: &Value, update: bool) -> Out {
+    let i: AliasInput = input(body)?;
+    let name = alias_name(&i.alias_name)?;
+    let target = i.target_key_id.ok_or_else(|| {
+        AwsError::validation("1 validation error detected: TargetKeyId is required")
+    })?;
+    let target = call.key_ref(&target)?;
+    let svc = &call.door.svc;
+    let r = if update {
+        svc.move_alias(call.caller, name, MoveAliasRequest { key: target })
+            .await
+    } else {
+        svc.create_alias(
+            call.caller,
+            CreateAliasRequest {
+                alias: name.to_string(),
+                key: target,
+            },
+        )
+        .await
+    };
+    r.map_err(|e| match e {
+        Error::InvalidInput { field, message } if field == "alias" => {
+            AwsError::new("InvalidAliasNameException", message)
+        }
+        e => map_error(e),
+    })?;
+    Ok(json!({}))
+}
+
+async fn delete_alias(call: &Call<'_>, body: &Value) -> Out {
+    let i: AliasInput = input(body)?;
+    let name = alias_name(&i.alias_name)?;
+    call.door
+        .svc
+        .delete_alias(call.caller, name)
+        .await
+        .map_err(map_error)?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListAliasesInput {
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    marker: Option<String>,
+}
+
+async fn list_aliases(call: &Call<'_>, body: &Value) -> Out {
+    let i: ListAliasesInput = input(body)?;
+    let limit = limit(i.limit, 100)?;
+    let key = match &i.key_id {
+        Some(k) => Some(call.describe(k).await?.id.to_string()),
+        None => None,
+    };
+    let list = call
+        .door
+        .svc
+        .list_aliases(call.caller, key.as_deref())
+        .await
+        .map_err(map_error)?;
+    let all: Vec<Value> = list
+        .aliases
+        .iter()
+        .map(|a| {
+            json!({
+                "AliasName": format!("alias/{}", a.alias),
+                "AliasArn": call.alias_arn(&a.alias),
+                "TargetKeyId": a.key_id.to_string(),
+            })
+        })
+        .collect();
+    let (items, next) = page(&all, limit, i.marker.as_deref())?;
+    Ok(paged(json!({"Aliases": items}), next))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagInput {
+    key_id: String,
+    #[serde(default)]
+    tags: Vec<Tag>,
+    #[serde(default)]
+    tag_keys: Vec<String>,
+}
+
+fn tag_error(e: Error) -> AwsError {
+    match e {
+        Error::InvalidInput { field, message } if field.starts_with("tags") => {
+            AwsError::new("TagException", format!("{field}: {message}"))
+        }
+        e => map_error(e),
+    }
+}
+
+/// Changes a key's tags: read, change, write back (Arca replaces the whole map).
+async fn retag(
+    call: &Call<'_>,
+    key_id: &str,
+    change: impl FnOnce(&mut BTreeMap<String, String>),
+) -> Out {
+    let k = call.describe(key_id).await?;
+    let mut tags = k.tags.clone();
+    change(&mut tags);
+    call.door
+        .svc
+        .update_key(
+            call.caller,
+            &k.id.to_string(),
+            UpdateKeyRequest {
+                tags: Some(tags),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(tag_error)?;
+    Ok(json!({}))
+}
+
+async fn tag(call: &Call<'_>, body: &Value) -> Out {
+    let i: TagInput = input(body)?;
+    let added = tags_in(i.tags);
+    retag(call, &i.key_id, |t| t.extend(added)).await
+}
+
+async fn untag(call: &Call<'_>, body: &Value) -> Out {
+    let i: TagInput = input(body)?;
+    retag(call, &i.key_id, |t| {
+        for k in &i.tag_keys {
+            t.remove(k);
+        }
+    })
+    .await
+}
+
+async fn list_tags(call: &Call<'_>, body: &Value) -> Out {
+    let i: KeyPage = input(body)?;
+    let limit = limit(i.limit, 50)?;
+    let k = call.describe(&i.key_id).await?;
+    let all: Vec<(String, String)> = k.tags.into_iter().collect();
+    let (items, next) = page(&all, limit, i.marker.as_deref())?;
+    Ok(paged(
+        json!({"Tags": tags_out(&items.into_iter().collect())}),
+        next,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescriptionInput {
+    key_id: String,
+    description: String,
+}
+
+async fn update_description(call: &Call<'_>, body: &Value) -> Out {
+    let i: DescriptionInput = input(body)?;
+    let k = call.describe(&i.key_id).await?;
+    update(
+        call,
+        k.id,
+        UpdateKeyRequest {
+            description: Some(i.description),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(json!({}))
+}

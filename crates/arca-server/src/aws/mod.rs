@@ -1,0 +1,415 @@
+//! The cloud door: an HTTPS listener of its own that speaks
+//! - the AWS KMS API (JSON 1.1, `POST /` with `X-Amz-Target: TrentService.<Operation>`), so
+//!   that AWS SDKs and the `aws` CLI use Arca by changing only their endpoint ([`kms`]);
+//! - the AWS KMS External Key Store proxy API under each configured path prefix, so that
+//!   AWS KMS itself uses Arca keys ([`xks`]).
+//!
+//! Every request is authenticated by AWS Signature Version 4 with an access key pair that
+//! Arca issued to one of its principals (`arca credentials create --aws`): service `kms` for
+//! the first, `kms-xks-proxy` for the second. The listener reuses the HTTPS accept loop;
+//! this module turns an HTTP request into a signed-request proof ([`sigv4`]), lets the
+//! service authenticate it, and hands the body to the protocol.
+
+pub mod kms;
+pub mod sigv4;
+pub mod xks;
+
+use std::sync::Arc;
+
+use arca_core::access::Door;
+use arca_service::{RequestMeta, Service};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::rest::PeerAddr;
+use kms::AwsError;
+
+/// What the AWS door needs: the service, its region, the external key stores, the body
+/// limit.
+pub struct AwsDoor {
+    pub svc: Arc<Service>,
+    /// The region the door answers for: in ARNs, and the one SigV4 scopes must name.
+    pub region: String,
+    pub max_body_bytes: usize,
+    /// The XKS stores: (path prefix, tenant name).
+    pub xks: Vec<(String, String)>,
+}
+
+impl AwsDoor {
+    /// The 12-digit account id a tenant has in ARNs: derived from the tenant id, so stable
+    /// for the tenant's life and distinct between tenants.
+    pub fn account_id(&self, tenant: uuid::Uuid) -> String {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&tenant.as_bytes()[..8]);
+        format!("{:012}", u64::from_be_bytes(b) % 1_000_000_000_000)
+    }
+}
+
+/// The door's router: everything goes to one handler, as AWS's JSON protocols route by
+/// header, not by path.
+pub fn router(door: Arc<AwsDoor>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(door)
+}
+
+fn answer(status: u16, content_type: &'static str, request_id: &str, body: Value) -> Response {
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        body.to_string(),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+const KMS_JSON: &str = "application/x-amz-json-1.1";
+const XKS_JSON: &str = "application/json";
+
+fn kms_error(request_id: &str, e: AwsError) -> Response {
+    answer(
+        e.status,
+        KMS_JSON,
+        request_id,
+        serde_json::json!({"__type": e.error, "message": e.message}),
+    )
+}
+
+fn xks_error(request_id: &str, e: xks::XksError) -> Response {
+    answer(e.status, XKS_JSON, request_id, e.body())
+}
+
+/// A request read off the wire: its parts and its whole body.
+struct Incoming {
+    parts: axum::http::request::Parts,
+    body: axum::body::Bytes,
+    headers: Vec<(String, String)>,
+}
+
+async fn read(req: Request, limit: usize) -> Result<Incoming, String> {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(Body::new(body), limit)
+        .await
+        .map_err(|_| format!("the request body exceeds {limit} bytes"))?;
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (n.as_str().to_string(), v.to_string()))
+        })
+        .collect();
+    Ok(Incoming {
+        parts,
+        body,
+        headers,
+    })
+}
+
+/// Why a signed request was not authenticated, in the terms of the two protocols.
+enum AuthFailure {
+    /// The request's signature could not be checked (AWS's name for why).
+    Shape(sigv4::Refusal),
+    /// The service refused the credential or the signature.
+    Refused(arca_core::Error),
+}
+
+/// SigV4 for `service` (and `region`, when the door pins one), then the service's check
+/// of the signature. Refusals before the service are audited here; the service audits its.
+async fn authenticate(
+    door: &AwsDoor,
+    incoming: &Incoming,
+    service: &str,
+    region: Option<&str>,
+    meta: RequestMeta,
+) -> Result<arca_service::Caller, AuthFailure> {
+    let signed = sigv4::SignedRequest {
+        method: incoming.parts.method.as_str(),
+        path: incoming.parts.uri.path(),
+        query: incoming.parts.uri.query().unwrap_or(""),
+        headers: &incoming.headers,
+        body: &incoming.body,
+    };
+    let proof = match sigv4::prove(
+        &signed,
+        &sigv4::Expect {
+            service,
+            region,
+            now: door.svc.now(),
+        },
+    ) {
+        Ok(p) => p,
+        Err(r) => {
+            door.svc
+                .audit_refusal(
+                    &meta,
+                    None,
+                    "Authenticate",
+                    arca_core::Error::Unauthenticated {
+                        message: r.message.clone(),
+                    },
+                )
+                .await;
+            return Err(AuthFailure::Shape(r));
+        }
+    };
+    door.svc
+        .authenticate_sigv4(&proof, meta)
+        .await
+        .map_err(AuthFailure::Refused)
+}
+
+/// Records a refusal the door made itself (the service records its own), against the
+/// authenticated caller: every refused request is on the record.
+async fn audit_refusal(
+    door: &AwsDoor,
+    caller: &arca_service::Caller,
+    action: &str,
+    name: &str,
+    message: &str,
+) {
+    door.svc
+        .audit_refusal(
+            &caller.meta,
+            Some(&caller.principal),
+            action,
+            arca_core::Error::invalid("request", format!("{name}: {message}")),
+        )
+        .await;
+}
+
+fn peer_of(req: &Request) -> String {
+    req.extensions()
+        .get::<PeerAddr>()
+        .map(|p| p.0.to_string())
+        .unwrap_or_default()
+}
+
+async fn handle(State(door): State<Arc<AwsDoor>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    if let Some((tenant, rest)) = door.xks.iter().find_map(|(prefix, tenant)| {
+        path.strip_prefix(prefix.as_str())
+            .filter(|r| r.starts_with(xks::API_PATH))
+            .map(|r| (tenant.clone(), r.to_string()))
+    }) {
+        return handle_xks(&door, &tenant, &rest, req).await;
+    }
+    let request_id = uuid::Uuid::now_v7().to_string();
+    if path.contains(xks::API_PATH) {
+        return xks_error(
+            &request_id,
+            xks::XksError::new(
+                "InvalidUriPathException",
+                "no external key store is configured at this path prefix",
+            ),
+        );
+    }
+    if req.method() == axum::http::Method::GET && path == "/ping" {
+        // For load balancers' health checks (the XKS spec asks for one apart from the API).
+        return answer(
+            200,
+            XKS_JSON,
+            &request_id,
+            serde_json::json!({"status": "ok"}),
+        );
+    }
+    handle_kms(&door, request_id, req).await
+}
+
+async fn handle_kms(door: &AwsDoor, request_id: String, req: Request) -> Response {
+    let meta = RequestMeta::new(request_id.clone(), peer_of(&req), Door::Aws);
+    if req.method() != axum::http::Method::POST {
+        return kms_error(
+            &request_id,
+            AwsError::new(
+                "UnknownOperationException",
+                "the AWS KMS API takes POST / with an X-Amz-Target header",
+            ),
+        );
+    }
+    let incoming = match read(req, door.max_body_bytes).await {
+        Ok(i) => i,
+        Err(m) => return kms_error(&request_id, AwsError::new("ValidationException", m)),
+    };
+    let caller = match authenticate(door, &incoming, "kms", Some(&door.region), meta).await {
+        Ok(c) => c,
+        Err(AuthFailure::Shape(r)) => {
+            return kms_error(&request_id, AwsError::new(r.error, r.message))
+        }
+        Err(AuthFailure::Refused(e)) => {
+            let e = match e {
+                arca_core::Error::Unauthenticated { message }
+                    if message == arca_service::aws_auth::SIGNATURE_MISMATCH =>
+                {
+                    AwsError::new("InvalidSignatureException", message)
+                }
+                arca_core::Error::Unauthenticated { message } => {
+                    AwsError::new("UnrecognizedClientException", message)
+                }
+                e => kms::map_error(e),
+            };
+            return kms_error(&request_id, e);
+        }
+    };
+    let target = incoming
+        .parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let result = match target.strip_prefix("TrentService.") {
+        None => Err(AwsError::new(
+            "UnknownOperationException",
+            "X-Amz-Target must be TrentService.<Operation>",
+        )),
+        Some(op) => {
+            let body: Result<Value, AwsError> = if incoming.body.is_empty() {
+                Ok(Value::Object(Default::default()))
+            } else {
+                match serde_json::from_slice(&incoming.body) {
+                    Ok(v @ Value::Object(_)) => Ok(v),
+                    _ => Err(AwsError::new(
+                        "SerializationException",
+                        "the body is not a JSON object",
+                    )),
+                }
+            };
+            match body {
+                Ok(body) => {
+                    let call = kms::Call {
+                        door,
+                        caller: &caller,
+                    };
+                    kms::dispatch(&call, op, &body).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match result {
+        Ok(v) => answer(200, KMS_JSON, &request_id, v),
+        Err(e) => {
+            if !e.audited {
+                let op = target.strip_prefix("TrentService.").unwrap_or("AwsRequest");
+                audit_refusal(door, &caller, op, e.error, &e.message).await;
+            }
+            kms_error(&request_id, e)
+        }
+    }
+}
+
+/// The XKS operation's name as the audit trail calls refusals of it.
+fn xks_action(route: &Result<xks::Route<'_>, xks::XksError>) -> &'static str {
+    match route {
+        Ok(xks::Route::Metadata(_)) => "DescribeKey",
+        Ok(xks::Route::Encrypt(_)) => "Encrypt",
+        Ok(xks::Route::Decrypt(_)) => "Decrypt",
+        Ok(xks::Route::Health) | Err(_) => "XksRequest",
+    }
+}
+
+async fn handle_xks(door: &AwsDoor, tenant: &str, rest: &str, req: Request) -> Response {
+    let mut request_id = uuid::Uuid::now_v7().to_string();
+    if req.method() != axum::http::Method::POST {
+        let mut r = xks_error(
+            &request_id,
+            xks::XksError::new("ValidationException", "XKS proxy API calls are POST"),
+        );
+        *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        r.headers_mut()
+            .insert("allow", HeaderValue::from_static("POST"));
+        return r;
+    }
+    let peer = peer_of(&req);
+    let incoming = match read(req, door.max_body_bytes).await {
+        Ok(i) => i,
+        Err(m) => {
+            return xks_error(
+                &request_id,
+                xks::XksError::new("UnsupportedOperationException", m),
+            )
+        }
+    };
+    let body: Option<Value> = serde_json::from_slice(&incoming.body).ok();
+    let md: xks::RequestMetadata = body
+        .as_ref()
+        .and_then(|b| b.get("requestMetadata"))
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or_default();
+    // AWS KMS's request id becomes the audit trail's, so the two logs join.
+    if let Some(id) = md
+        .kms_request_id
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        request_id = id.to_string();
+    }
+    let meta = RequestMeta::new(request_id.clone(), peer, Door::Xks);
+    let caller = match authenticate(door, &incoming, "kms-xks-proxy", None, meta).await {
+        Ok(c) => c,
+        Err(AuthFailure::Shape(r)) => {
+            return xks_error(
+                &request_id,
+                xks::XksError::new("AuthenticationFailedException", r.message),
+            )
+        }
+        Err(AuthFailure::Refused(e)) => return xks_error(&request_id, xks::map_error(e)),
+    };
+    tracing::info!(
+        kms_request_id = md.kms_request_id.as_deref().unwrap_or(""),
+        kms_operation = md.kms_operation.as_deref().unwrap_or(""),
+        aws_principal_arn = md.aws_principal_arn.as_deref().unwrap_or(""),
+        kms_key_arn = md.kms_key_arn.as_deref().unwrap_or(""),
+        kms_via_service = md.kms_via_service.as_deref().unwrap_or(""),
+        path = rest,
+        "XKS request"
+    );
+    let route = xks::route(rest);
+    let result = async {
+        // A credential serves only its own tenant's store.
+        let own = door
+            .svc
+            .caller_tenant_name(&caller)
+            .await
+            .map_err(xks::map_error)?;
+        if own != tenant {
+            return Err(xks::XksError::new(
+                "AuthenticationFailedException",
+                "this access key does not belong to this external key store",
+            ));
+        }
+        let route = match &route {
+            Ok(r) => r,
+            Err(e) => return Err(xks::XksError::new(e.name, e.message.clone())),
+        };
+        let Some(body) = body.as_ref().filter(|b| b.is_object()) else {
+            return Err(xks::XksError::new(
+                "ValidationException",
+                "the body is not a JSON object",
+            ));
+        };
+        if body.get("requestMetadata").is_none_or(|m| !m.is_object()) {
+            return Err(xks::XksError::new(
+                "ValidationException",
+                "requestMetadata is required",
+            ));
+        }
+        xks::dispatch(door, &caller, *route, body).await
+    }
+    .await;
+    match result {
+        Ok(v) => answer(200, XKS_JSON, &request_id, v),
+        Err(e) => {
+            if !e.audited {
+                audit_refusal(door, &caller, xks_action(&route), e.name, &e.message).await;
+            }
+            xks_error(&request_id, e)
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! The AWS KMS External Key Store (XKS) proxy API, version 1
+//! (aws/aws-kms-xksproxy-api-spec): AWS KMS calls Arca to encrypt and decrypt with Arca
+//! AES-256 keys that never leave it.
+//!
+//! `POST <prefix>/kms/xks/v1/keys/<externalKeyId>/{metadata,encrypt,decrypt}` and
+//! `POST <prefix>/kms/xks/v1/health`, JSON, SigV4-signed with service `kms-xks-proxy` by an
+//! access key pair of a principal of the prefix's tenant. The external key id is an Arca
+//! key id, name or alias. Every call runs the service's raw AES-GCM operations, so key
+//! policies, lifecycle and audit apply as to any other use.
+
+use arca_core::model::{KeySpec, KeyState, KeyUsage};
+use arca_core::Error;
+use arca_crypto::provider::RawMode;
+use arca_service::api::{Bytes, RawCipher, RawDecryptRequest, RawEncryptRequest, Secret};
+use arca_service::Caller;
+use aws_lc_rs::digest;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::AwsDoor;
+
+/// The part of every XKS path after the configured prefix.
+pub const API_PATH: &str = "/kms/xks/v1";
+
+/// The largest AAD the spec's length prefix can carry (2 bytes).
+const MAX_AAD: usize = u16::MAX as usize;
+
+/// `ciphertextMetadata` Arca writes: a format byte and the key version (5 bytes; the spec
+/// allows 20). It is covered by the GCM tag, so a changed version does not decrypt.
+const METADATA_V1: u8 = 1;
+
+/// An XKS error: `errorName` and its HTTP status, from the spec's table.
+#[derive(Debug)]
+pub struct XksError {
+    pub status: u16,
+    pub name: &'static str,
+    pub message: String,
+    /// True when the service refused (and audited the refusal itself).
+    pub audited: bool,
+}
+
+impl XksError {
+    pub fn new(name: &'static str, message: impl Into<String>) -> Self {
+        let status = match name {
+            "AuthenticationFailedException" => 401,
+            "AccessDeniedException" => 403,
+            "KeyNotFoundException" | "InvalidUriPathException" => 404,
+            "ThrottlingException" => 429,
+            "UnsupportedOperationException" => 501,
+            "DependencyTimeoutException" => 503,
+            "InternalException" => 500,
+            _ => 400,
+        };
+        // The spec: under 512 characters, printable ASCII only.
+        let mut message: String = message
+            .into()
+            .chars()
+            .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+            .collect();
+        message.truncate(500);
+        XksError {
+            status,
+            name,
+            message,
+            audited: false,
+        }
+    }
+
+    /// The error body the spec defines.
+    pub fn body(&self) -> Value {
+        json!({"errorName": self.name, "errorMessage": self.message})
+    }
+}
+
+/// Maps the service's error to the spec's names, once.
+pub fn map_error(e: Error) -> XksError {
+    let name = match &e {
+        Error::NotFound { .. } => "KeyNotFoundException",
+        Error::InvalidInput { .. } | Error::Conflict { .. } => "ValidationException",
+        Error::Unprocessable { field, .. } => match field.as_deref() {
+            Some("ciphertext") | Some("iv") | Some("tag") | Some("aad") => {
+                "InvalidCiphertextException"
+            }
+            Some("key") | None => "InvalidKeyUsageException",
+            _ => "ValidationException",
+        },
+        Error::WrongState { .. } | Error::Sealed => "InvalidStateException",
+        Error::Unauthenticated { .. } => "AuthenticationFailedException",
+        Error::NotPermitted { .. } | Error::NeedsApproval { .. } => "AccessDeniedException",
+        Error::RateLimited { .. } => "ThrottlingException",
+        Error::Unavailable { .. } => "DependencyTimeoutException",
+        Error::Internal { .. } => "InternalException",
+    };
+    XksError {
+        audited: true,
+        ..XksError::new(name, e.to_string())
+    }
+}
+
+/// One XKS request, routed: which operation on which key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    Metadata(&'a str),
+    Encrypt(&'a str),
+    Decrypt(&'a str),
+    Health,
+}
+
+/// Splits the path after the prefix (`/kms/xks/v1/...`) into an operation, or says why not.
+pub fn route(rest: &str) -> Result<Route<'_>, XksError> {
+    let bad = || {
+        XksError::new(
+            "InvalidUriPathException",
+            "not an XKS proxy API path: expected .../kms/xks/v1/keys/<externalKeyId>/{metadata,encrypt,decrypt} or .../kms/xks/v1/health",
+        )
+    };
+    let tail = rest.strip_prefix(API_PATH).ok_or_else(bad)?;
+    if tail == "/health" {
+        return Ok(Route::Health);
+    }
+    let keyed = tail.strip_prefix("/keys/").ok_or_else(bad)?;
+    let (id, op) = keyed.rsplit_once('/').ok_or_else(bad)?;
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(XksError::new(
+            "InvalidUriPathException",
+            "the externalKeyId must be 1 to 128 of A-Z a-z 0-9 - . _",
+        ));
+    }
+    match op {
+        "metadata" => Ok(Route::Metadata(id)),
+        "encrypt" => Ok(Route::Encrypt(id)),
+        "decrypt" => Ok(Route::Decrypt(id)),
+        _ => Err(bad()),
+    }
+}
+
+/// The AAD given to AES-GCM: `len16_BE(aad) || aad || len8(metadata) || metadata`, so that
+/// the tag covers both and neither can be moved into the other.
+pub fn gcm_aad(aad: &[u8], metadata: &[u8]) -> Result<Vec<u8>, XksError> {
+    if aad.len() > MAX_AAD {
+        return Err(XksError::new(
+            "UnsupportedOperationException",
+            format!("additionalAuthenticatedData is at most {MAX_AAD} bytes here"),
+        ));
+    }
+    if metadata.len() > u8::MAX as usize {
+        return Err(XksError::new(
+            "InvalidCiphertextException",
+            "ciphertextMetadata is too long",
+        ));
+    }
+    let mut out = Vec::with_capacity(3 + aad.len() + metadata.len());
+    out.extend_from_slice(&(aad.len() as u16).to_be_bytes());
+    out.extend_from_slice(aad);
+    out.push(metadata.len() as u8);
+    out.extend_from_slice(metadata);
+    Ok(out)
+}
+
+/// The Ciphertext Data Integrity Value: SHA-256 over the AAD, the ciphertext metadata, the
+/// IV, the ciphertext and the tag, as AWS KMS recomputes it to catch corruption.
+pub fn cdiv(aad: &[u8], metadata: &[u8], iv: &[u8], ciphertext: &[u8], tag: &[u8]) -> Vec<u8> {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for part in [aad, metadata, iv, ciphertext, tag] {
+        ctx.update(part);
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
+fn b64(b: &[u8]) -> Value {
+    Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+fn unb64(field: &str, v: Option<&str>) -> Result<Option<Vec<u8>>, XksError> {
+    v.map(|s| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(|_| XksError::new("ValidationException", format!("{field} is not base64")))
+    })
+    .transpose()
+}
+
+/// The members of `requestMetadata` that the audit and the log keep.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestMetadata {
+    #[serde(default)]
+    pub aws_principal_arn: Option<String>,
+    #[serde(default)]
+    pub kms_key_arn: Option<String>,
+    #[serde(default)]
+    pub kms_operation: Option<String>,
+    #[serde(default)]
+    pub kms_request_id: Option<String>,
+    #[serde(default)]
+    pub kms_via_service: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EncryptInput {
+    plaintext: Option<String>,
+    #[serde(default)]
+    additional_authenticated_data: Option<String>,
+    encryption_algorithm: Option<String>,
+    #[serde(default)]
+    ciphertext_data_integrity_value_algorithm: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DecryptInput {
+    ciphertext: Option<String>,
+    #[serde(default)]
+    ciphertext_metadata: Option<String>,
+    encryption_algorithm: Option<String>,
+    #[serde(default)]
+    additional_authenticated_data: Option<String>,
+    authentication_tag: Option<String>,
+    initialization_vector: Option<String>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, XksError> {
+    serde_json::from_value(body.clone())
+        .map_err(|e| XksError::new("ValidationException", format!("the request body: {e}")))
+}
+
+fn required<T>(field: &str, v: Option<T>) -> Result<T, XksError> {
+    v.ok_or_else(|| XksError::new("ValidationException", format!("{field} is required")))
+}
+
+fn aes_gcm(field: Option<&str>) -> Result<(), XksError> {
+    match field {
+        Some("AES_GCM") => Ok(()),
+        None => Err(XksError::new(
+            "ValidationException",
+            "encryptionAlgorithm is required",
+        )),
+        Some(other) => Err(XksError::new(
+            "ValidationException",
+            format!("encryptionAlgorithm must be AES_GCM, not {other}"),
+        )),
+    }
+}
+
+/// Runs one XKS operation for an authenticated caller.
+pub async fn dispatch(
+    door: &AwsDoor,
+    caller: &Caller,
+    route: Route<'_>,
+    body: &Value,
+) -> Result<Value, XksError> {
+    let svc = &door.svc;
+    match route {
+        Route::Health => {
+            // The caller's tenant KEK opened (it authenticated, which needs the root key),
+            // and the store answers: an encrypt or decrypt now would be served.
+            let healthy = !svc.is_sealed() && svc.store().ping().await.is_ok();
+            Ok(json!({
+                "xksProxyFleetSize": 1,
+                "xksProxyVendor": "Arca",
+                "xksProxyModel": format!("Arca {}", env!("CARGO_PKG_VERSION")),
+                "ekmVendor": "Arca",
+                "ekmFleetDetails": [{
+                    "id": "arca-1",
+                    "model": format!("Arca {} ({})", env!("CARGO_PKG_VERSION"), svc.crypto_name()),
+                    "healthStatus": if healthy { "ACTIVE" } else { "UNAVAILABLE" },
+                }],
+            }))
+        }
+        Route::Metadata(key) => {
+            let k = svc.describe_key(caller, key).await.map_err(map_error)?;
+            let mut usage = Vec::new();
+            if k.usage.contains(&KeyUsage::EncryptDecrypt) {
+                usage.extend(["ENCRYPT", "DECRYPT"]);
+            }
+            if k.usage.contains(&KeyUsage::WrapUnwrap) {
+                usage.extend(["WRAP", "UNWRAP"]);
+            }
+            let spec = match k.spec {
+                KeySpec::Aes256 => "AES_256".to_string(),
+                other => serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+            };
+            let enabled = k.state == KeyState::Active && k.destroy_after.is_none() && !k.archived;
+            Ok(json!({
+                "keySpec": spec,
+                "keyUsage": usage,
+                "keyStatus": if enabled { "ENABLED" } else { "DISABLED" },
+            }))
+        }
+        Route::Encrypt(key) => {
+            let i: EncryptInput = parse(body)?;
+            aes_gcm(i.encryption_algorithm.as_deref())?;
+            match i.ciphertext_data_integrity_value_algorithm.as_deref() {
+                None | Some("SHA_256") => {}
+                Some(other) => {
+                    return Err(XksError::new(
+                        "ValidationException",
+                        format!(
+                            "ciphertextDataIntegrityValueAlgorithm must be SHA_256, not {other}"
+                        ),
+                    ))
+                }
+            }
+            let plaintext =
+                unb64("plaintext", Some(&required("plaintext", i.plaintext)?))?.unwrap_or_default();
+            let aad = unb64(
+                "additionalAuthenticatedData",
+                i.additional_authenticated_data.as_deref(),
+            )?
+            .unwrap_or_default();
+            let k = svc
+                .describe_key_cached(caller, key)
+                .await
+                .map_err(map_error)?;
+            if k.spec != KeySpec::Aes256 {
+                return Err(XksError::new(
+                    "InvalidKeyUsageException",
+                    format!("external keys are AES_256; {key} is {}", k.spec),
+                ));
+            }
+            let metadata = {
+                let mut m = vec![METADATA_V1];
+                m.extend_from_slice(&k.primary_version.to_be_bytes());
+                m
+            };
+            let r = svc
+                .encrypt_raw(
+                    caller,
+                    &k.id.to_string(),
+                    RawEncryptRequest {
+                        cipher: RawCipher::Aes(RawMode::Gcm),
+                        data: Secret::new(zeroize::Zeroizing::new(plaintext)),
+                        iv: None,
+                        aad: gcm_aad(&aad, &metadata)?,
+                    },
+                )
+                .await
+                .map_err(map_error)?;
+            if r.key_version != k.primary_version {
+                // The primary version moved between the two calls (a rotation): the
+                // metadata would name the wrong one. Rare; the caller retries.
+                return Err(XksError::new(
+                    "InternalException",
+                    "the key rotated during the request; retry",
+                ));
+            }
+            let iv = r.iv.map(|b| b.0).unwrap_or_default();
+            let tag = r.tag.map(|b| b.0).unwrap_or_default();
+            let mut out = json!({
+                "ciphertext": b64(&r.data.0),
+                "ciphertextMetadata": b64(&metadata),
+                "initializationVector": b64(&iv),
+                "authenticationTag": b64(&tag),
+            });
+            if i.ciphertext_data_integrity_value_algorithm.is_some() {
+                out["ciphertextDataIntegrityValue"] =
+                    b64(&cdiv(&aad, &metadata, &iv, &r.data.0, &tag));
+            }
+            Ok(out)
+        }
+        Route::Decrypt(key) => {
+            let i: DecryptInput = parse(body)?;
+            aes_gcm(i.encryption_algorithm.as_deref())?;
+            let ciphertext = unb64("ciphertext", Some(&required("ciphertext", i.ciphertext)?))?
+                .unwrap_or_default();
+            let tag = unb64(
+                "authenticationTag",
+                Some(&required("authenticationTag", i.authentication_tag)?),
+            )?
+            .unwrap_or_default();
+            let iv = unb64(
+                "initializationVector",
+                Some(&required("initializationVector", i.initialization_vector)?),
+            )?
+            .unwrap_or_default();
+            let aad = unb64(
+                "additionalAuthenticatedData",
+                i.additional_authenticated_data.as_deref(),
+            )?
+            .unwrap_or_default();
+            let metadata =
+                unb64("ciphertextMetadata", i.ciphertext_metadata.as_deref())?.unwrap_or_default();
+            if tag.len() != 16 || !(iv.len() == 12 || iv.len() == 16) {
+                return Err(XksError::new(
+                    "InvalidCiphertextException",
+                    "the authentication tag is 16 bytes and the IV 12 or 16",
+                ));
+            }
+            if iv.len() != 12 {
+                return Err(XksError::new(
+                    "InvalidCiphertextException",
+                    "this ciphertext was not made by Arca (Arca's IVs are 12 bytes)",
+                ));
+            }
+            let version = match metadata.as_slice() {
+                [METADATA_V1, v @ ..] if v.len() == 4 => {
+                    u32::from_be_bytes([v[0], v[1], v[2], v[3]])
+                }
+                _ => {
+                    return Err(XksError::new(
+                        "InvalidCiphertextException",
+                        "ciphertextMetadata is missing or not Arca's",
+                    ))
+                }
+            };
+            let r = svc
+                .decrypt_raw(
+                    caller,
+                    key,
+                    RawDecryptRequest {
+                        cipher: RawCipher::Aes(RawMode::Gcm),
+                        data: Bytes(ciphertext),
+                        iv: Some(iv),
+                        aad: gcm_aad(&aad, &metadata)?,
+                        tag: Some(tag),
+                        key_version: Some(version),
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    // A version the metadata names that the key does not have: the
+                    // metadata was altered.
+                    Error::NotFound {
+                        kind: "version", ..
+                    } => XksError::new(
+                        "InvalidCiphertextException",
+                        "the ciphertextMetadata names no version of this key",
+                    ),
+                    e => map_error(e),
+                })?;
+            Ok(json!({"plaintext": b64(&r.data.0)}))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
+    }
+
+    /// The spec's Appendix C vector.
+    #[test]
+    fn cdiv_matches_appendix_c() {
+        let aad = hex("70 72 6f 6a 65 63 74 3d 6e 69 6c 65 2c 64 65 70 61 72 74 6d 65 6e 74 3d 6d 61 72 6b 65 74 69 6e 67");
+        let metadata = hex("6b 65 79 5f 76 65 72 73 69 6f 6e 3d 31");
+        let iv = hex("1c ca e5 47 0f 39 70 02 54 77 90 31");
+        let ct = hex("82 1c 64 2b 5b 71 78 33 67 de af 18");
+        let tag = hex("bc 1c 4d da 77 07 d6 81 24 47 c5 95 5e 99 b2 61");
+        let v = cdiv(&aad, &metadata, &iv, &ct, &tag);
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD.encode(v),
+            "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc="
+        );
+    }
+
+    #[test]
+    fn aad_is_length_prefixed() {
+        assert_eq!(gcm_aad(b"", b"").unwrap(), vec![0, 0, 0]);
+        assert_eq!(
+            gcm_aad(b"ab", b"m").unwrap(),
+            vec![0, 2, b'a', b'b', 1, b'm']
+        );
+        // Moving bytes between the two changes the AAD.
+        assert_ne!(gcm_aad(b"abm", b"").unwrap(), gcm_aad(b"ab", b"m").unwrap());
+        assert_eq!(
+            gcm_aad(&vec![0; 70_000], b"").unwrap_err().name,
+            "UnsupportedOperationException"
+        );
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/kms/xks/v1/health").unwrap(), Route::Health);
+        assert_eq!(
+            route("/kms/xks/v1/keys/abc-1.2_x/encrypt").unwrap(),
+            Route::Encrypt("abc-1.2_x")
+        );
+        assert_eq!(
+            route("/kms/xks/v1/keys/k/metadata").unwrap(),
+            Route::Metadata("k")
+        );
+        for bad in [
+            "/kms/xks/v1/keys//encrypt",
+            "/kms/xks/v1/keys/a/b/encrypt",
+            "/kms/xks/v1/keys/k/sign",
+            "/kms/xks/v2/health",
+            "/kms/xks/v1/keys/k",
+        ] {
+            assert_eq!(
+                route(bad).unwrap_err().name,
+                "InvalidUriPathException",
+                "{bad}"
+            );
+        }
+        assert_eq!(XksError::new("InvalidUriPathException", "").status, 404);
+    }
+
+    #[test]
+    fn messages_are_printable_ascii() {
+        let e = XksError::new("ValidationException", "é\u{1}ok");
+        assert_eq!(e.message, "??ok");
+        assert_eq!(e.status, 400);
+    }
+}

@@ -1,0 +1,288 @@
+//! Real AWS clients against Arca's AWS-compatible door over HTTPS: boto3 and the `aws` CLI
+//! (PyPI `awscli`), signing with SigV4 access key pairs that Arca issued.
+//!
+//! The Python with the clients comes from `ARCA_PYTHON` (the test command makes a venv and
+//! sets it; the `aws` CLI is installed beside it); without it the tests fail, never skip.
+
+mod common;
+
+use common::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+fn python() -> String {
+    std::env::var("ARCA_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "ARCA_PYTHON is not set: run scripts/test, which makes the venv with boto3 and awscli"
+        )
+    })
+}
+
+/// A server with the AWS door on, a tenant whose keys its admin may use, and an access key
+/// pair for that admin.
+struct AwsServer {
+    s: TestServer,
+    endpoint: String,
+    access_key_id: String,
+    secret: String,
+}
+
+/// An access key pair for the principal behind `h` (issued by itself).
+async fn aws_pair(h: &TestServer) -> (String, String) {
+    let me = h.get("/v1/whoami").await.1;
+    let pid = me["principal_id"].as_str().unwrap();
+    let (st, cred) = h
+        .post(
+            &format!("/v1/principals/{pid}/aws-credentials"),
+            json!({"name": "tests"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{cred}");
+    (
+        cred["access_key_id"].as_str().unwrap().to_string(),
+        cred["secret_access_key"].as_str().unwrap().to_string(),
+    )
+}
+
+impl AwsServer {
+    async fn start() -> AwsServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server with the door on, `/keystores/acme` serving the default tenant's keys, and
+    /// `tweak` applied.
+    async fn start_with(tweak: impl Fn(&mut arca_server::config::Config)) -> AwsServer {
+        let s = TestServer::start_with(|c| {
+            c.aws.enabled = true;
+            c.aws.listen = "127.0.0.1:0".into();
+            c.aws.xks = vec![arca_server::config::XksStoreConfig {
+                path_prefix: "/keystores/acme".into(),
+                tenant: "default".into(),
+            }];
+            tweak(c);
+        })
+        .await;
+        let (st, v) = s
+            .req(
+                Method::PUT,
+                "/v1/tenant/settings",
+                Some(json!({"default_key_policy": [
+                    {"effect": "allow", "principals": ["role:tenant-admin"], "actions": ["*"]}
+                ]})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let (access_key_id, secret) = aws_pair(&s).await;
+        let addr = s.running.as_ref().unwrap().aws_addr.expect("AWS door on");
+        AwsServer {
+            endpoint: format!("https://127.0.0.1:{}", addr.port()),
+            access_key_id,
+            secret,
+            s,
+        }
+    }
+
+    /// Runs a client script with the endpoint and credentials in its environment; its
+    /// stdout on success.
+    async fn run(&self, script: &str, extra: &[(&str, &str)]) -> String {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/clients")
+            .join(script);
+        let ca = self.s.data_dir.join("tls").join("ca.pem");
+        let mut cmd = std::process::Command::new(python());
+        cmd.arg(&script)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_CA_BUNDLE", &ca)
+            .env("AWS_ACCESS_KEY_ID", &self.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for (n, v) in extra {
+            cmd.env(n, v);
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .expect("python runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{}:\n{stdout}", script.display());
+        assert!(
+            out.status.success() && stdout.contains("OK"),
+            "{} failed:\n{stdout}\n{stderr}",
+            script.display()
+        );
+        stdout
+    }
+
+    /// The trail's events of one operation (read from the store: refused authentications
+    /// belong to no tenant, so no tenant's auditor sees them).
+    async fn audit(&self, operation: &str) -> Vec<Value> {
+        let svc = self.s.service();
+        svc.flush_audit().await;
+        svc.store()
+            .search_audit(&arca_store::AuditQuery {
+                operation: Some(operation.to_string()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::from_str(&e.doc).unwrap())
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_covers_the_kms_api() {
+    let a = AwsServer::start().await;
+    a.run("aws_boto3.py", &[]).await;
+    // Every operation went through the service: the trail has them, from the AWS door.
+    let enc = a.audit("Encrypt").await;
+    assert!(
+        enc.iter()
+            .any(|e| e["door"] == "aws" && e["outcome"] == "ok"),
+        "Encrypt events from the AWS door: {enc:?}"
+    );
+    a.s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_works_by_changing_the_endpoint() {
+    let a = AwsServer::start().await;
+    a.run("aws_cli.py", &[]).await;
+    a.s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_are_checked_as_aws_checks_them() {
+    let a = AwsServer::start().await;
+    // A wrong secret, an unknown access key id, a revoked key: refused with AWS's names.
+    a.run("aws_auth.py", &[("AUTH_MODE", "bad")]).await;
+    let refusals = a.audit("Authenticate").await;
+    assert!(
+        refusals.len() >= 2,
+        "failed authentications are on the record: {refusals:?}"
+    );
+    // A request signed ten minutes ago (by the server's clock) is refused as expired.
+    a.s.advance(chrono::Duration::minutes(10)).await;
+    a.run("aws_auth.py", &[("AUTH_MODE", "expired")]).await;
+    a.s.advance(chrono::Duration::minutes(-10)).await;
+    // A revoked pair stops working at once.
+    let (st, v) =
+        a.s.req(
+            Method::DELETE,
+            &format!("/v1/aws-credentials/{}", a.access_key_id),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v["revoked_at"].is_string(), "{v}");
+    a.run("aws_auth.py", &[("AUTH_MODE", "revoked")]).await;
+    a.s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xks_client_covers_the_proxy_api() {
+    let a = AwsServer::start().await;
+    let s = &a.s;
+    // The store's keys: an AES-256 key, a suspended one, an HMAC key.
+    let key = s.create(json!({"name": "xks-key"})).await;
+    s.create(json!({"name": "xks-disabled"})).await;
+    s.ok("/v1/keys/xks-disabled/suspend", json!({})).await;
+    s.create(json!({"name": "xks-hmac", "spec": "HMAC_256"}))
+        .await;
+    // A second active pair for the same store (rotation), a principal no policy lets use
+    // the keys, and a pair of another tenant.
+    let (ak2, sk2) = aws_pair(s).await;
+    let nogrant = s.principal("nogrant", &["crypto-user"], &[]).await;
+    let (nak, nsk) = aws_pair(&nogrant).await;
+    let (st, other) = s
+        .operator()
+        .post("/v1/tenants", json!({"name": "other"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{other}");
+    let (oak, osk) = aws_pair(&s.with_token(other["admin_token"].as_str().unwrap())).await;
+    let url = format!("{}/keystores/acme/kms/xks/v1", a.endpoint);
+    let key_id = key["id"].as_str().unwrap().to_string();
+    let env = [
+        ("XKS_URL", url.as_str()),
+        ("XKS_AK1", a.access_key_id.as_str()),
+        ("XKS_SK1", a.secret.as_str()),
+        ("XKS_AK2", ak2.as_str()),
+        ("XKS_SK2", sk2.as_str()),
+        ("XKS_OTHER_AK", oak.as_str()),
+        ("XKS_OTHER_SK", osk.as_str()),
+        ("XKS_NOGRANT_AK", nak.as_str()),
+        ("XKS_NOGRANT_SK", nsk.as_str()),
+        ("XKS_KEY", key_id.as_str()),
+        ("XKS_DISABLED", "xks-disabled"),
+        ("XKS_HMAC", "xks-hmac"),
+    ];
+    a.run("xks_client.py", &env).await;
+    // The uses are on the record, from the XKS door, under AWS KMS's request ids.
+    let enc: Vec<Value> = a
+        .audit("Encrypt")
+        .await
+        .into_iter()
+        .filter(|e| e["door"] == "xks" && e["outcome"] == "ok")
+        .collect();
+    assert!(enc.len() >= 4, "XKS encryptions audited: {enc:?}");
+    assert!(
+        enc.iter()
+            .all(|e| uuid::Uuid::parse_str(e["request_id"].as_str().unwrap()).is_ok()),
+        "kmsRequestId is the audit request id: {enc:?}"
+    );
+    // Revoking one of the two pairs leaves the other working.
+    let (st, _) = s
+        .req(
+            Method::DELETE,
+            &format!("/v1/aws-credentials/{}", a.access_key_id),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let env2 = [
+        ("XKS_URL", url.as_str()),
+        ("XKS_AK1", ak2.as_str()),
+        ("XKS_SK1", sk2.as_str()),
+        ("XKS_AK2", ak2.as_str()),
+        ("XKS_SK2", sk2.as_str()),
+        ("XKS_OTHER_AK", a.access_key_id.as_str()),
+        ("XKS_OTHER_SK", a.secret.as_str()),
+        ("XKS_NOGRANT_AK", nak.as_str()),
+        ("XKS_NOGRANT_SK", nsk.as_str()),
+        ("XKS_KEY", key_id.as_str()),
+        ("XKS_DISABLED", "xks-disabled"),
+        ("XKS_HMAC", "xks-hmac"),
+    ];
+    a.run("xks_client.py", &env2).await;
+    a.s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xks_store_over_its_rate_is_throttled() {
+    let a = AwsServer::start_with(|c| {
+        c.service.limits.per_principal_rps = 1.0;
+        c.service.limits.per_principal_burst = 4.0;
+    })
+    .await;
+    let url = format!("{}/keystores/acme/kms/xks/v1", a.endpoint);
+    a.run(
+        "xks_client.py",
+        &[
+            ("XKS_MODE", "throttle"),
+            ("XKS_URL", url.as_str()),
+            ("XKS_AK1", a.access_key_id.as_str()),
+            ("XKS_SK1", a.secret.as_str()),
+            ("XKS_KEY", "unused"),
+        ],
+    )
+    .await;
+    a.s.shutdown().await;
+}
