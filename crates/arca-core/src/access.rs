@@ -190,6 +190,9 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("ScheduleKeyDestruction", KeyManage),
         ("CancelKeyDestruction", KeyManage),
         ("PutKeyPolicy", KeyManage),
+        ("GetParametersForImport", KeyManage),
+        ("ImportKeyMaterial", KeyManage),
+        ("DeleteImportedKeyMaterial", KeyManage),
         // identity
         ("CreatePrincipal", Identity),
         ("ListPrincipals", Identity),

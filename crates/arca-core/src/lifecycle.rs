@@ -167,6 +167,14 @@ pub fn check_use(
                 .then(|| PENDING_DESTRUCTION.to_string()),
         });
     }
+    if key.pending_import || version.material_deleted {
+        return Err(Error::WrongState {
+            operation: operation.to_string(),
+            target: key_target,
+            state: key_state,
+            detail: Some(PENDING_IMPORT.to_string()),
+        });
+    }
     let version_target = format!("version {} of key {}", version.version, key.id);
     if version.archived {
         return Err(Error::WrongState {
@@ -205,6 +213,10 @@ pub fn check_use(
     })
 }
 
+/// The detail of a refusal to use a key (or version) whose imported material is not in
+/// Arca (AWS's PendingImport).
+pub const PENDING_IMPORT: &str = "its imported key material is not in Arca; import it";
+
 /// The detail of a refusal to use a key whose destruction is scheduled (AWS's
 /// PendingDeletion, which AWS refuses as an invalid state rather than a disabled key).
 pub const PENDING_DESTRUCTION: &str = "its destruction is scheduled";
@@ -232,6 +244,9 @@ pub fn next_due(key: &Key, versions: &[KeyVersion]) -> Option<DateTime<Utc>> {
         due.extend(key.deactivation_date);
     }
     due.extend(key.destroy_after);
+    if !key.pending_import {
+        due.extend(key.material_expires_at);
+    }
     if key.state == KeyState::Active && key.rotation_period_days.is_some() {
         due.extend(key.next_rotation_at);
     }
@@ -271,6 +286,8 @@ mod tests {
             protect_stop_date: None,
             process_start_date: None,
             exported: false,
+            pending_import: false,
+            material_expires_at: None,
             deactivation_date: None,
             compromise_date: None,
             destroy_after: None,

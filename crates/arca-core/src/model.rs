@@ -420,6 +420,15 @@ pub struct Key {
     /// attribute is its negation.
     #[serde(default)]
     pub exported: bool,
+    /// An imported key whose material is not in Arca: made to receive an import, or after
+    /// its material was deleted or expired. Nothing uses the key until material is imported
+    /// (AWS's PendingImport).
+    #[serde(default)]
+    pub pending_import: bool,
+    /// When imported material is deleted by itself (AWS's `ValidTo`); then the key is
+    /// pending import again.
+    #[serde(default)]
+    pub material_expires_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency counter: bumped on every write, checked by the store.
     pub revision: i64,
 }
@@ -451,6 +460,10 @@ pub struct KeyVersion {
     /// key. `None` for HSM-held material, which Arca never sees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// Imported material deleted (not destroyed): importing the same material again
+    /// restores it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub material_deleted: bool,
 }
 
 /// One entry of a key's history: every transition, rotation and change, with who and why.

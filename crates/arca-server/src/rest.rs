@@ -551,6 +551,36 @@ key_op!(
     |s, c, k, r| s.rotate_key(c, k, r)
 );
 key_op!(
+    import_parameters,
+    post,
+    "/v1/keys/{key}/import-parameters",
+    "GetParametersForImport",
+    arca_service::byok::ImportParametersRequest,
+    arca_service::byok::ImportParameters,
+    "A wrapping public key and an import token (24 hours) for a key created with pending_import.",
+    |s, c, k, r| s.get_import_parameters(c, k, r)
+);
+key_op!(
+    import_material,
+    post,
+    "/v1/keys/{key}/import",
+    "ImportKeyMaterial",
+    arca_service::byok::ImportMaterialRequest,
+    KeyInfo,
+    "Imports wrapped material with an import token; optionally with an expiry (valid_to).",
+    |s, c, k, r| s.import_key_material(c, k, r)
+);
+key_op!(
+    delete_imported_material,
+    post,
+    "/v1/keys/{key}/delete-imported-material",
+    "DeleteImportedKeyMaterial",
+    EmptyRequest,
+    KeyInfo,
+    "Deletes an imported key's material; the key waits for the same material again.",
+    |s, c, k, _r| s.delete_imported_material(c, k)
+);
+key_op!(
     update_key,
     patch,
     "/v1/keys/{key}",
@@ -1162,7 +1192,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Arca KMS", description = "REST API of the Arca key management system. Binary fields are standard base64. Errors are {\"error\":{\"code\",\"message\",\"field\"}}."),
-    paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, key_lifecycle, version_lifecycle,
+    paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, import_parameters, import_material, delete_imported_material, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
         encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, healthz, readyz, metrics,
         sys_status, sys_unseal, sys_seal, sys_rekey, sys_backup,
@@ -1325,6 +1355,12 @@ pub fn router(state: App) -> Router {
         .route("/v1/keys/{key}/history", get(key_history))
         .route("/v1/keys/{key}/public-key", get(public_key))
         .route("/v1/keys/{key}/rotate", post(rotate))
+        .route("/v1/keys/{key}/import-parameters", post(import_parameters))
+        .route("/v1/keys/{key}/import", post(import_material))
+        .route(
+            "/v1/keys/{key}/delete-imported-material",
+            post(delete_imported_material),
+        )
         .route("/v1/keys/{key}/encrypt", post(encrypt))
         .route("/v1/keys/{key}/decrypt", post(decrypt_with))
         .route("/v1/keys/{key}/re-encrypt", post(re_encrypt))

@@ -141,7 +141,7 @@ impl AwsServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_covers_the_kms_api() {
     let a = AwsServer::start().await;
-    a.run("aws_boto3.py", &[]).await;
+    let out = a.run("aws_boto3.py", &[]).await;
     // Every operation went through the service: the trail has them, from the AWS door.
     let enc = a.audit("Encrypt").await;
     assert!(
@@ -149,6 +149,34 @@ async fn boto3_covers_the_kms_api() {
             .any(|e| e["door"] == "aws" && e["outcome"] == "ok"),
         "Encrypt events from the AWS door: {enc:?}"
     );
+    // The imported material expires a day on: then the lifecycle task deletes it and the
+    // key waits for an import again.
+    let ext = out
+        .lines()
+        .find_map(|l| l.strip_prefix("EXTERNAL_KEY="))
+        .expect("the script names its imported key");
+    let k = a.s.get(&format!("/v1/keys/{ext}")).await.1;
+    assert!(!k["pending_import"].as_bool().unwrap(), "{k}");
+    assert!(k["material_expires_at"].is_string(), "{k}");
+    a.s.advance(chrono::Duration::days(2)).await;
+    let k = a.s.get(&format!("/v1/keys/{ext}")).await.1;
+    assert!(k["pending_import"].as_bool().unwrap(), "{k}");
+    let history = a.s.get(&format!("/v1/keys/{ext}/history")).await.1;
+    assert!(
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "delete-imported-material" && e["actor"] == "system"),
+        "{history}"
+    );
+    let (st, v) =
+        a.s.post(
+            &format!("/v1/keys/{ext}/encrypt"),
+            json!({"plaintext": common::b64(b"x")}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
     a.s.shutdown().await;
 }
 

@@ -164,6 +164,10 @@ pub struct CreateKeyRequest {
     /// (AES_256 and ECC_NIST_P256; needs `root.mode = "hsm"`).
     #[serde(default)]
     pub protection_level: Option<ProtectionLevel>,
+    /// Create the key without material, to receive it wrapped (bring your own key:
+    /// `import-parameters`, then `import`). It is PRE_ACTIVE and unusable until then.
+    #[serde(default)]
+    pub pending_import: bool,
 }
 
 /// Changes a key's descriptive fields, schedule and dates. Absent fields stay as they are;
@@ -275,6 +279,13 @@ pub struct KeyInfo {
     /// True once the material has left Arca through an export.
     #[serde(default)]
     pub exported: bool,
+    /// An imported key waiting for its material (made so, or after the material was
+    /// deleted or expired): nothing uses it until an import.
+    #[serde(default)]
+    pub pending_import: bool,
+    /// When the imported material is deleted by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material_expires_at: Option<DateTime<Utc>>,
     pub aliases: Vec<String>,
     pub versions: Vec<VersionInfo>,
 }

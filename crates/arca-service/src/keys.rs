@@ -189,6 +189,8 @@ pub(crate) fn key_info(
         protect_stop_date: key.protect_stop_date,
         process_start_date: key.process_start_date,
         exported: key.exported,
+        pending_import: key.pending_import,
+        material_expires_at: key.material_expires_at,
         deactivation_date: key.deactivation_date,
         compromise_date: key.compromise_date,
         destroy_after: key.destroy_after,
@@ -289,7 +291,7 @@ pub(crate) fn event(
 /// The Digest of a version's material (see [`KeyVersion::digest`]): SHA-256 of the key in
 /// its plain form, as KMIP's Digest attribute defines it: the raw bytes of symmetric keys and
 /// secret data, PKCS#1 for RSA keys (private or public), PKCS#8 or SPKI for the others.
-fn material_digest(key: &Key, m: &KeyMaterial) -> Option<String> {
+pub(crate) fn material_digest(key: &Key, m: &KeyMaterial) -> Option<String> {
     if key.protection_level == ProtectionLevel::Hsm {
         return None;
     }
@@ -354,6 +356,7 @@ impl Service {
                 public_key: m.public_spki.clone(),
                 public_only: m.public_only,
                 digest: material_digest(key, m),
+                material_deleted: false,
             },
             material: MaterialChange::Set(sealed),
         })
@@ -429,7 +432,7 @@ impl Service {
         Ok((key, versions))
     }
 
-    async fn info(&self, key: &Key, versions: &[KeyVersion]) -> Result<KeyInfo> {
+    pub(crate) async fn info(&self, key: &Key, versions: &[KeyVersion]) -> Result<KeyInfo> {
         let aliases = self
             .store
             .list_aliases(key.tenant_id, Some(key.id))
@@ -482,14 +485,25 @@ impl Service {
                 ),
             ));
         }
-        let origin = if req.material.is_some() {
+        let origin = if req.material.is_some() || req.pending_import {
             Origin::Imported
         } else {
             Origin::Generated
         };
+        if req.pending_import
+            && (req.material.is_some()
+                || req.protection_level == Some(ProtectionLevel::Hsm)
+                || req.rotation_period_days.is_some())
+        {
+            return Err(Error::invalid(
+                "pending_import",
+                "a key waiting for imported material has no material, no HSM protection and no automatic rotation",
+            ));
+        }
         validate_rotation(req.rotation_period_days, origin)?;
         let now = self.now();
         let (state, activation_date) = match req.activation_date {
+            _ if req.pending_import => (KeyState::PreActive, None),
             Some(a) if a > now => (KeyState::PreActive, Some(a)),
             Some(a) => (KeyState::Active, Some(a)),
             None if req.pre_active => (KeyState::PreActive, None),
@@ -548,6 +562,8 @@ impl Service {
             protect_stop_date: req.protect_stop_date,
             process_start_date: req.process_start_date,
             exported: false,
+            pending_import: req.pending_import,
+            material_expires_at: None,
             deactivation_date: req.deactivation_date,
             compromise_date: None,
             destroy_after: None,
@@ -557,7 +573,7 @@ impl Service {
                 .rotation_period_days
                 .map(|d| now + Duration::days(d as i64)),
             last_rotated_at: None,
-            primary_version: 1,
+            primary_version: if req.pending_import { 0 } else { 1 },
             policy,
             protection_level: protection,
             revision: 0,
@@ -573,18 +589,24 @@ impl Service {
                 "GENERATED"
             },
         );
-        let material = match material {
-            Some(m) => m,
-            None => self.generate_material(&key, 1)?,
+        let (versions, writes) = if key.pending_import {
+            (vec![], vec![])
+        } else {
+            let material = match material {
+                Some(m) => m,
+                None => self.generate_material(&key, 1)?,
+            };
+            let vw = self.new_version(&key, 1, &material, now).await?;
+            (vec![vw.version.clone()], vec![vw])
         };
-        let vw = self.new_version(&key, 1, &material, now).await?;
-        let versions = vec![vw.version.clone()];
         let ev = event(
             &key,
-            Some(1),
+            (!key.pending_import).then_some(1),
             now,
             &caller.actor(),
-            if origin == Origin::Imported {
+            if key.pending_import {
+                "create-pending-import"
+            } else if origin == Origin::Imported {
                 "import"
             } else {
                 "create"
@@ -594,11 +616,11 @@ impl Service {
             None,
         );
         let rec = crate::identity::policy_record(key.tenant_id, key.id, &key.policy)?;
-        note.key_version = Some(1);
+        note.key_version = (!key.pending_import).then_some(1);
         note.set("protection_level", protection.as_str());
         let audit = self.change_event(caller, "CreateKey", note);
         let key = self
-            .commit_with(key, None, &versions, vec![vw], vec![ev], vec![rec], audit)
+            .commit_with(key, None, &versions, writes, vec![ev], vec![rec], audit)
             .await?;
         Ok(key_info(&key, &versions, vec![], now))
     }

@@ -27,6 +27,7 @@ pub mod auth;
 pub mod aws_auth;
 pub mod backup;
 pub mod bootstrap;
+pub mod byok;
 pub mod cache;
 pub mod clock;
 pub mod custody;

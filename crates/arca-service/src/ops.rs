@@ -107,6 +107,15 @@ impl Service {
         op: &str,
         note: &mut Note,
     ) -> Result<Ready> {
+        if e.key.pending_import {
+            // No material yet (or no more): say so rather than "no version".
+            return Err(Error::WrongState {
+                operation: op.to_string(),
+                target: format!("key {}", e.key.id),
+                state: e.key.state,
+                detail: Some(lifecycle::PENDING_IMPORT.to_string()),
+            });
+        }
         let v = pick_version(e, version)?;
         let verdict = lifecycle::check_use(&e.key, v, use_, op, self.now())?;
         note.key_version = Some(v.version);

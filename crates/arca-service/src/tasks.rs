@@ -92,6 +92,25 @@ impl Service {
             Door::System,
         );
 
+        // Imported material past its expiry: deleted, the key pending import again.
+        if !key.pending_import && key.material_expires_at.is_some_and(|d| d <= now) {
+            let (writes, event) = crate::byok::delete_material(
+                &mut key,
+                &mut versions,
+                now,
+                SYSTEM,
+                "imported key material expired",
+            );
+            let mut note = Note::default();
+            note.key(key.id);
+            note.tenant_id = Some(key.tenant_id);
+            note.set("transition", "delete-imported-material");
+            let audit = vec![self.event(&meta, None, "LifecycleTask", &note, Ok(()))];
+            self.commit(key, Some(expected), &versions, writes, vec![event], audit)
+                .await?;
+            return Ok(true);
+        }
+
         // Dates.
         let (eff, reason) = lifecycle::effective_state(&key, now);
         if eff != key.state {

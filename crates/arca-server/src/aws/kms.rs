@@ -69,6 +69,13 @@ impl AwsError {
 pub fn map_error(e: Error) -> AwsError {
     let message = e.to_string();
     let name = match &e {
+        Error::Unprocessable { field, message } if field.as_deref() == Some("import_token") => {
+            if message == arca_service::byok::IMPORT_TOKEN_EXPIRED {
+                "ExpiredImportTokenException"
+            } else {
+                "InvalidImportTokenException"
+            }
+        }
         Error::NotFound { .. } => "NotFoundException",
         Error::InvalidInput { .. } => "ValidationException",
         Error::Unprocessable { field, .. } => match field.as_deref() {
@@ -76,12 +83,18 @@ pub fn map_error(e: Error) -> AwsError {
                 "InvalidCiphertextException"
             }
             Some("key_id") => "IncorrectKeyException",
+            Some("key_material") => "IncorrectKeyMaterialException",
+            Some("encrypted_key_material") => "InvalidCiphertextException",
             Some("key") => "InvalidKeyUsageException",
             _ => "ValidationException",
         },
         Error::WrongState {
             detail: Some(d), ..
-        } if d == arca_core::lifecycle::PENDING_DESTRUCTION => "KMSInvalidStateException",
+        } if d == arca_core::lifecycle::PENDING_DESTRUCTION
+            || d == arca_core::lifecycle::PENDING_IMPORT =>
+        {
+            "KMSInvalidStateException"
+        }
         Error::WrongState { state, .. } => match state {
             KeyState::Destroyed | KeyState::DestroyedCompromised => "NotFoundException",
             KeyState::Active => "KMSInvalidStateException",
@@ -325,6 +338,8 @@ impl Call<'_> {
         let pending_deletion = k.destroy_after.is_some() && !k.state.is_destroyed();
         let (state, enabled) = if pending_deletion {
             ("PendingDeletion", false)
+        } else if k.pending_import {
+            ("PendingImport", false)
         } else if k.state == KeyState::Active {
             ("Enabled", true)
         } else if k.state.is_destroyed() {
@@ -346,8 +361,18 @@ impl Call<'_> {
                 m.insert("DeletionDate".into(), epoch(d));
             }
         }
-        if let Some(d) = k.deactivation_date {
+        if let Some(d) = k.material_expires_at.or(k.deactivation_date) {
             m.insert("ValidTo".into(), epoch(d));
+        }
+        if k.origin == Origin::Imported {
+            m.insert(
+                "ExpirationModel".into(),
+                json!(if k.material_expires_at.is_some() {
+                    "KEY_MATERIAL_EXPIRES"
+                } else {
+                    "KEY_MATERIAL_DOES_NOT_EXPIRE"
+                }),
+            );
         }
         m.insert(
             "Origin".into(),
@@ -447,6 +472,9 @@ pub async fn dispatch(call: &Call<'_>, op: &str, body: &Value) -> Out {
         "ListResourceTags" => list_tags(call, body).await,
         "UpdateKeyDescription" => update_description(call, body).await,
         "DescribeCustomKeyStores" => Ok(json!({"CustomKeyStores": [], "Truncated": false})),
+        "GetParametersForImport" => import_parameters(call, body).await,
+        "ImportKeyMaterial" => import_material(call, body).await,
+        "DeleteImportedKeyMaterial" => delete_material(call, body).await,
         "CancelKeyDeletionForReplica"
         | "ConnectCustomKeyStore"
         | "CreateCustomKeyStore"
@@ -456,9 +484,6 @@ pub async fn dispatch(call: &Call<'_>, op: &str, body: &Value) -> Out {
         | "ReplicateKey"
         | "UpdatePrimaryRegion"
         | "DeriveSharedSecret"
-        | "GetParametersForImport"
-        | "ImportKeyMaterial"
-        | "DeleteImportedKeyMaterial"
         | "GetKeyPolicy"
         | "PutKeyPolicy"
         | "ListKeyPolicies"
@@ -524,9 +549,10 @@ async fn create_key(call: &Call<'_>, body: &Value) -> Out {
             "multi-Region keys are not supported by Arca",
         ));
     }
-    match i.origin.as_deref() {
-        None | Some("AWS_KMS") => {}
-        Some("EXTERNAL") | Some("AWS_CLOUDHSM") | Some("EXTERNAL_KEY_STORE") => {
+    let pending_import = match i.origin.as_deref() {
+        None | Some("AWS_KMS") => false,
+        Some("EXTERNAL") => true,
+        Some("AWS_CLOUDHSM") | Some("EXTERNAL_KEY_STORE") => {
             return Err(AwsError::unsupported(format!(
                 "Origin {} is not supported by Arca yet",
                 i.origin.unwrap_or_default()
@@ -537,7 +563,7 @@ async fn create_key(call: &Call<'_>, body: &Value) -> Out {
                 "1 validation error detected: Value '{o}' at 'origin' failed to satisfy constraint: Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]"
             )))
         }
-    }
+    };
     let spec = match (i.key_spec.as_deref(), i.customer_master_key_spec.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(AwsError::validation(
@@ -563,6 +589,7 @@ async fn create_key(call: &Call<'_>, body: &Value) -> Out {
         spec: Some(spec),
         usage: Some(vec![usage]),
         tags: tags_in(i.tags),
+        pending_import,
         ..Default::default()
     };
     let k = call
@@ -1515,5 +1542,142 @@ async fn update_description(call: &Call<'_>, body: &Value) -> Out {
         },
     )
     .await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImportParametersInput {
+    key_id: String,
+    wrapping_algorithm: String,
+    wrapping_key_spec: String,
+}
+
+/// Only keys of origin EXTERNAL take imported material (AWS says UnsupportedOperation).
+fn import_error(e: Error) -> AwsError {
+    match e {
+        Error::Unprocessable { field, message } if field.as_deref() == Some("key") => AwsError {
+            audited: true,
+            ..AwsError::unsupported(message)
+        },
+        e => map_error(e),
+    }
+}
+
+async fn import_parameters(call: &Call<'_>, body: &Value) -> Out {
+    let i: ImportParametersInput = input(body)?;
+    let wrapping_algorithm = match i.wrapping_algorithm.as_str() {
+        "SM2PKE" => {
+            return Err(AwsError::unsupported(
+                "WrappingAlgorithm SM2PKE is not supported by Arca",
+            ))
+        }
+        a => parse_enum("wrappingAlgorithm", a)?,
+    };
+    let wrapping_key_spec = match i.wrapping_key_spec.as_str() {
+        s @ ("RSA_2048" | "RSA_3072" | "RSA_4096") => parse_enum("wrappingKeySpec", s)?,
+        "SM2" => {
+            return Err(AwsError::unsupported(
+                "WrappingKeySpec SM2 is not supported by Arca",
+            ))
+        }
+        s => {
+            return Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{s}' at 'wrappingKeySpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, SM2]"
+            )))
+        }
+    };
+    let k = call.describe(&i.key_id).await?;
+    let p = call
+        .door
+        .svc
+        .get_import_parameters(
+            call.caller,
+            &k.id.to_string(),
+            arca_service::byok::ImportParametersRequest {
+                wrapping_algorithm,
+                wrapping_key_spec,
+            },
+        )
+        .await
+        .map_err(import_error)?;
+    Ok(json!({
+        "KeyId": call.key_arn(p.key_id),
+        "ImportToken": b64(&p.import_token.0),
+        "PublicKey": b64(&p.public_key.0),
+        "ParametersValidTo": epoch(p.parameters_valid_to),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImportMaterialInput {
+    key_id: String,
+    import_token: Bytes,
+    encrypted_key_material: Bytes,
+    #[serde(default)]
+    valid_to: Option<f64>,
+    #[serde(default)]
+    expiration_model: Option<String>,
+    #[serde(default)]
+    import_type: Option<String>,
+}
+
+async fn import_material(call: &Call<'_>, body: &Value) -> Out {
+    let i: ImportMaterialInput = input(body)?;
+    if i.import_type.as_deref() == Some("NEW_KEY_MATERIAL") {
+        return Err(AwsError::unsupported(
+            "ImportType NEW_KEY_MATERIAL is not supported by Arca: rotate imported keys over REST with their new material",
+        ));
+    }
+    let valid_to = match (i.expiration_model.as_deref(), i.valid_to) {
+        (Some("KEY_MATERIAL_DOES_NOT_EXPIRE"), Some(_)) => {
+            return Err(AwsError::validation(
+                "ValidTo must not be given with ExpirationModel KEY_MATERIAL_DOES_NOT_EXPIRE",
+            ))
+        }
+        (Some("KEY_MATERIAL_DOES_NOT_EXPIRE"), None) => None,
+        (None | Some("KEY_MATERIAL_EXPIRES"), Some(t)) => Some(
+            chrono::DateTime::from_timestamp_millis((t * 1000.0) as i64)
+                .ok_or_else(|| AwsError::validation("ValidTo is not a valid time"))?,
+        ),
+        (Some("KEY_MATERIAL_EXPIRES"), None) => {
+            return Err(AwsError::validation(
+                "ValidTo is required with ExpirationModel KEY_MATERIAL_EXPIRES",
+            ))
+        }
+        (None, None) => None,
+        (Some(m), _) => {
+            return Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{m}' at 'expirationModel' failed to satisfy constraint: Member must satisfy enum value set: [KEY_MATERIAL_EXPIRES, KEY_MATERIAL_DOES_NOT_EXPIRE]"
+            )))
+        }
+    };
+    let k = call.describe(&i.key_id).await?;
+    let k = call
+        .door
+        .svc
+        .import_key_material(
+            call.caller,
+            &k.id.to_string(),
+            arca_service::byok::ImportMaterialRequest {
+                import_token: i.import_token,
+                encrypted_key_material: i.encrypted_key_material,
+                valid_to,
+            },
+        )
+        .await
+        .map_err(import_error)?;
+    Ok(json!({"KeyId": call.key_arn(k.id)}))
+}
+
+async fn delete_material(call: &Call<'_>, body: &Value) -> Out {
+    let i: KeyIdOnly = input(body)?;
+    let k = call.describe(&i.key_id).await?;
+    call.door
+        .svc
+        .delete_imported_material(call.caller, &k.id.to_string())
+        .await
+        .map_err(import_error)?;
     Ok(json!({}))
 }

@@ -191,6 +191,62 @@ assert kms.describe_key(KeyId="alias/app-key")["KeyMetadata"]["KeyId"] == other
 kms.delete_alias(AliasName="alias/app-key")
 refused("NotFoundException", kms.describe_key, KeyId="alias/app-key")
 
+# Bring your own key: a key of origin EXTERNAL, material wrapped under Arca's wrapping key.
+import datetime
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+ext = kms.create_key(Origin="EXTERNAL", Description="byok")["KeyMetadata"]
+xid = ext["KeyId"]
+assert ext["KeyState"] == "PendingImport" and ext["Origin"] == "EXTERNAL" and not ext["Enabled"], ext
+refused("KMSInvalidStateException", kms.encrypt, KeyId=xid, Plaintext=b"x")
+oaep256 = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+params = kms.get_parameters_for_import(KeyId=xid, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_3072")
+assert params["KeyId"].endswith(xid) and params["ParametersValidTo"] > datetime.datetime.now(datetime.timezone.utc)
+wpub = serialization.load_der_public_key(params["PublicKey"])
+assert wpub.key_size == 3072
+material = os.urandom(32)
+refused("InvalidCiphertextException", kms.import_key_material, KeyId=xid, ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=b"\x00" * 384, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+refused("InvalidImportTokenException", kms.import_key_material, KeyId=xid, ImportToken=b"forged token",
+        EncryptedKeyMaterial=wpub.encrypt(material, oaep256), ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+refused("IncorrectKeyMaterialException", kms.import_key_material, KeyId=xid, ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wpub.encrypt(b"too short", oaep256), ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+kms.import_key_material(KeyId=xid, ImportToken=params["ImportToken"],
+                        EncryptedKeyMaterial=wpub.encrypt(material, oaep256),
+                        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+xmd = kms.describe_key(KeyId=xid)["KeyMetadata"]
+assert xmd["KeyState"] == "Enabled" and xmd["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE", xmd
+xct = kms.encrypt(KeyId=xid, Plaintext=b"byok data")["CiphertextBlob"]
+assert kms.decrypt(CiphertextBlob=xct)["Plaintext"] == b"byok data"
+# The token is for this key only; other keys refuse it, and keys not made EXTERNAL take none.
+other_ext = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+refused("InvalidImportTokenException", kms.import_key_material, KeyId=other_ext, ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wpub.encrypt(material, oaep256), ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+refused("UnsupportedOperationException", kms.get_parameters_for_import, KeyId=key,
+        WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+# Deleting the material makes the key wait for an import; only the same material comes back.
+kms.delete_imported_key_material(KeyId=xid)
+assert kms.describe_key(KeyId=xid)["KeyMetadata"]["KeyState"] == "PendingImport"
+refused("KMSInvalidStateException", kms.decrypt, CiphertextBlob=xct)
+p2 = kms.get_parameters_for_import(KeyId=xid, WrappingAlgorithm="RSA_AES_KEY_WRAP_SHA_256", WrappingKeySpec="RSA_2048")
+w2 = serialization.load_der_public_key(p2["PublicKey"])
+
+
+def rsa_aes_wrap(pub, secret):
+    eph = os.urandom(32)
+    return pub.encrypt(eph, oaep256) + aes_key_wrap_with_padding(eph, secret)
+
+
+refused("IncorrectKeyMaterialException", kms.import_key_material, KeyId=xid, ImportToken=p2["ImportToken"],
+        EncryptedKeyMaterial=rsa_aes_wrap(w2, os.urandom(32)), ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+valid_to = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+kms.import_key_material(KeyId=xid, ImportToken=p2["ImportToken"], EncryptedKeyMaterial=rsa_aes_wrap(w2, material),
+                        ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+xmd = kms.describe_key(KeyId=xid)["KeyMetadata"]
+assert xmd["KeyState"] == "Enabled" and xmd["ExpirationModel"] == "KEY_MATERIAL_EXPIRES" and "ValidTo" in xmd, xmd
+assert kms.decrypt(CiphertextBlob=xct)["Plaintext"] == b"byok data"
+print(f"EXTERNAL_KEY={xid}")
+
 # What Arca does not offer answers AWS's "not supported", never a crash.
 assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
 refused("UnsupportedOperationException", kms.replicate_key, KeyId=key, ReplicaRegion="eu-west-1")

@@ -1,0 +1,495 @@
+//! Bring your own key, the import side: keys whose material is made outside Arca and
+//! brought in wrapped, as AWS KMS's `GetParametersForImport` / `ImportKeyMaterial` /
+//! `DeleteImportedKeyMaterial` define it.
+//!
+//! 1. A key is created to receive material (`pending_import`, origin IMPORTED): it exists,
+//!    has an id and a policy, and cannot be used.
+//! 2. `get_import_parameters` makes a one-off RSA wrapping key pair (2048–4096) and an import
+//!    token that names it, bound to the key and the wrapping algorithm and valid 24 hours.
+//!    The private half is sealed under the tenant KEK in an `import-token` record.
+//! 3. The caller wraps its material under the public half: RSAES-OAEP (SHA-1 or SHA-256),
+//!    or RSA-AES key wrap (CKM_RSA_AES_KEY_WRAP: an ephemeral AES key under RSA-OAEP, the
+//!    material under it with AES-KWP, RFC 5649).
+//! 4. `import_key_material` unwraps it in the service, checks it fits the key's spec, and
+//!    seals it under the tenant KEK like any version. The material may carry an expiry: at
+//!    that date the lifecycle task deletes it and the key is pending import again.
+//!
+//! Deleted material is not destroyed material: the version keeps its digest, and importing
+//! the same material again restores it (other material is refused).
+
+use std::sync::Arc;
+
+use arca_core::lifecycle;
+use arca_core::model::{Key, KeyEvent, KeySpec, KeyState, KeyVersion, Origin, ProtectionLevel};
+use arca_core::{Error, Result};
+use arca_crypto::provider::{KeyHandle, KeyMaterial, OaepHash};
+use arca_store::{MaterialChange, Record, VersionWrite};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::api::{Bytes, KeyInfo};
+use crate::keys::event;
+use crate::{Caller, Note, Service};
+
+/// The record family of import tokens.
+const IMPORT_TOKEN: &str = "import-token";
+
+/// How long an import token (and its wrapping key) is valid: AWS's 24 hours.
+pub const IMPORT_TOKEN_TTL_HOURS: i64 = 24;
+
+/// The longest expiry imported material may carry (AWS: 365 days).
+pub const MAX_MATERIAL_VALIDITY_DAYS: i64 = 365;
+
+/// The message of a refused import token that has expired (AWS tells it apart:
+/// ExpiredImportTokenException).
+pub const IMPORT_TOKEN_EXPIRED: &str = "the import token has expired: get new import parameters";
+
+/// How the caller wraps the material it imports (AWS's `WrappingAlgorithm` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum WrappingAlgorithm {
+    #[serde(rename = "RSAES_OAEP_SHA_1")]
+    RsaesOaepSha1,
+    #[serde(rename = "RSAES_OAEP_SHA_256")]
+    RsaesOaepSha256,
+    #[serde(rename = "RSA_AES_KEY_WRAP_SHA_1")]
+    RsaAesKeyWrapSha1,
+    #[serde(rename = "RSA_AES_KEY_WRAP_SHA_256")]
+    RsaAesKeyWrapSha256,
+}
+
+impl WrappingAlgorithm {
+    fn hash(self) -> OaepHash {
+        match self {
+            WrappingAlgorithm::RsaesOaepSha1 | WrappingAlgorithm::RsaAesKeyWrapSha1 => {
+                OaepHash::Sha1
+            }
+            _ => OaepHash::Sha256,
+        }
+    }
+
+    fn key_wrap(self) -> bool {
+        matches!(
+            self,
+            WrappingAlgorithm::RsaAesKeyWrapSha1 | WrappingAlgorithm::RsaAesKeyWrapSha256
+        )
+    }
+}
+
+/// Asks for a wrapping key and an import token for a key that takes imported material.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParametersRequest {
+    pub wrapping_algorithm: WrappingAlgorithm,
+    /// RSA_2048, RSA_3072 or RSA_4096.
+    pub wrapping_key_spec: KeySpec,
+}
+
+/// A wrapping public key and the token to send back with the wrapped material.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImportParameters {
+    pub key_id: Uuid,
+    /// Opaque; valid until `parameters_valid_to`, for this key and algorithm only.
+    pub import_token: Bytes,
+    /// The wrapping key, SubjectPublicKeyInfo DER.
+    pub public_key: Bytes,
+    pub public_key_pem: String,
+    pub wrapping_algorithm: WrappingAlgorithm,
+    pub parameters_valid_to: DateTime<Utc>,
+}
+
+/// Wrapped material to import into a key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportMaterialRequest {
+    pub import_token: Bytes,
+    /// The material wrapped as the token's algorithm says: raw bytes for symmetric keys,
+    /// PKCS#8 DER for private keys.
+    pub encrypted_key_material: Bytes,
+    /// When the material is deleted by itself (at most 365 days on); none: never.
+    #[serde(default)]
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+/// The stored import token.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredToken {
+    key_id: Uuid,
+    wrapping_algorithm: WrappingAlgorithm,
+    wrapping_key_spec: KeySpec,
+    /// The wrapping private key (PKCS#8) sealed under the tenant KEK, base64.
+    sealed_private_key: String,
+    public_key: Vec<u8>,
+    expires_at: DateTime<Utc>,
+}
+
+fn token_label(tenant: Uuid, id: &str) -> Vec<u8> {
+    let mut l = b"arca/import-token/v1/".to_vec();
+    l.extend_from_slice(tenant.as_bytes());
+    l.extend_from_slice(id.as_bytes());
+    l
+}
+
+fn invalid_token() -> Error {
+    Error::unprocessable(
+        "import_token",
+        "the import token is not valid for this key (get import parameters for it)",
+    )
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// Marks a key's imported material deleted: every version's material is erased but its
+/// digest kept, and the key waits for an import. Shared by the operation and the lifecycle
+/// task (when the material expires).
+pub(crate) fn delete_material(
+    key: &mut Key,
+    versions: &mut [KeyVersion],
+    now: DateTime<Utc>,
+    actor: &str,
+    reason: &str,
+) -> (Vec<VersionWrite>, KeyEvent) {
+    key.pending_import = true;
+    key.material_expires_at = None;
+    let mut writes = Vec::new();
+    for v in versions
+        .iter_mut()
+        .filter(|v| !v.state.is_destroyed() && !v.material_deleted)
+    {
+        v.material_deleted = true;
+        writes.push(VersionWrite {
+            version: v.clone(),
+            material: MaterialChange::Erase,
+        });
+    }
+    let ev = event(
+        key,
+        None,
+        now,
+        actor,
+        "delete-imported-material",
+        Some(key.state),
+        Some(key.state),
+        Some(reason.to_string()),
+    );
+    (writes, ev)
+}
+
+impl Service {
+    /// Makes a wrapping key pair and an import token for a key that takes imported material.
+    pub async fn get_import_parameters(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        req: ImportParametersRequest,
+    ) -> Result<ImportParameters> {
+        let mut note = Note::default();
+        let r = async {
+            let (key, _) = self.fresh(caller, reference).await?;
+            note.key(key.id);
+            self.authorize(caller, "GetParametersForImport", Some(&key))?;
+            importable(&key)?;
+            if !matches!(
+                req.wrapping_key_spec,
+                KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096
+            ) {
+                return Err(Error::invalid(
+                    "wrapping_key_spec",
+                    "RSA_2048, RSA_3072 or RSA_4096",
+                ));
+            }
+            let pair = self.crypto.generate(req.wrapping_key_spec)?;
+            let public_key = pair
+                .public_spki
+                .clone()
+                .ok_or_else(|| Error::internal("an RSA key without its public half"))?;
+            let id: String = self
+                .crypto
+                .random(16)?
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let kek = self.tenant_kek(key.tenant_id).await?;
+            let sealed = arca_crypto::wrap::seal_labeled(
+                &kek,
+                &token_label(key.tenant_id, &id),
+                &pair.secret,
+            )?;
+            let now = self.now();
+            let expires_at = now + Duration::hours(IMPORT_TOKEN_TTL_HOURS);
+            let stored = StoredToken {
+                key_id: key.id,
+                wrapping_algorithm: req.wrapping_algorithm,
+                wrapping_key_spec: req.wrapping_key_spec,
+                sealed_private_key: base64::Engine::encode(&b64(), sealed),
+                public_key: public_key.clone(),
+                expires_at,
+            };
+            note.set("import_token", id.clone());
+            note.set(
+                "wrapping_algorithm",
+                serde_json::to_value(req.wrapping_algorithm).unwrap_or_default(),
+            );
+            let audit = self.change_event(caller, "GetParametersForImport", &mut note);
+            self.store
+                .put_record(
+                    &Record {
+                        kind: IMPORT_TOKEN.into(),
+                        id: id.clone(),
+                        tenant_id: Some(key.tenant_id),
+                        revision: 1,
+                        doc: serde_json::to_value(&stored)
+                            .map_err(|e| Error::internal(e.to_string()))?,
+                        updated_at: now,
+                    },
+                    None,
+                    &audit,
+                )
+                .await?;
+            let mut token = b"arca-import-v1:".to_vec();
+            token.extend_from_slice(id.as_bytes());
+            Ok(ImportParameters {
+                key_id: key.id,
+                import_token: Bytes(token),
+                public_key_pem: crate::ops::pem_encode("PUBLIC KEY", &public_key),
+                public_key: Bytes(public_key),
+                wrapping_algorithm: req.wrapping_algorithm,
+                parameters_valid_to: expires_at,
+            })
+        }
+        .await;
+        self.done(caller, "GetParametersForImport", note, r).await
+    }
+
+    /// Unwraps material with an import token's key and imports it into the key.
+    pub async fn import_key_material(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        req: ImportMaterialRequest,
+    ) -> Result<KeyInfo> {
+        let mut note = Note::default();
+        let r = async {
+            let (mut key, mut versions) = self.fresh(caller, reference).await?;
+            note.key(key.id);
+            self.authorize(caller, "ImportKeyMaterial", Some(&key))?;
+            importable(&key)?;
+            let now = self.now();
+            if let Some(v) = req.valid_to {
+                if v <= now || v > now + Duration::days(MAX_MATERIAL_VALIDITY_DAYS) {
+                    return Err(Error::invalid(
+                        "valid_to",
+                        format!("must be in the future, at most {MAX_MATERIAL_VALIDITY_DAYS} days on"),
+                    ));
+                }
+            }
+            let id = std::str::from_utf8(&req.import_token.0)
+                .ok()
+                .and_then(|t| t.strip_prefix("arca-import-v1:"))
+                .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+                .ok_or_else(invalid_token)?
+                .to_string();
+            note.set("import_token", id.clone());
+            let rec = self
+                .store
+                .get_record(IMPORT_TOKEN, &id)
+                .await?
+                .filter(|r| r.tenant_id == Some(key.tenant_id))
+                .ok_or_else(invalid_token)?;
+            let token: StoredToken = serde_json::from_value(rec.doc)
+                .map_err(|e| Error::internal(format!("stored import token does not decode: {e}")))?;
+            if token.key_id != key.id {
+                return Err(invalid_token());
+            }
+            if token.expires_at <= now {
+                return Err(Error::unprocessable("import_token", IMPORT_TOKEN_EXPIRED));
+            }
+            let material = self.unwrap_import(&key, &id, &token, &req.encrypted_key_material.0).await?;
+            let m = self.crypto.import(key.spec, "key_material", &material).map_err(|e| {
+                Error::unprocessable("key_material", format!("the unwrapped material does not fit a {} key: {e}", key.spec))
+            })?;
+            if m.public_only {
+                return Err(Error::unprocessable(
+                    "key_material",
+                    "import a private key (PKCS#8), not a public one",
+                ));
+            }
+            let digest = crate::keys::material_digest(&key, &m);
+            let from = key.state;
+            let mut writes = Vec::new();
+            let action;
+            if versions.is_empty() {
+                // The first material: version 1, and a key made to wait for it goes live.
+                let vw = self.new_version(&key, 1, &m, now).await?;
+                versions.push(vw.version.clone());
+                writes.push(vw);
+                key.primary_version = 1;
+                if key.state == KeyState::PreActive && key.activation_date.is_none() {
+                    key.state = lifecycle::apply(key.state, lifecycle::Transition::Activate, "key")?;
+                    key.activation_date = Some(now);
+                }
+                action = "import";
+            } else {
+                // The same material again: restores deleted versions, or renews the expiry.
+                let primary = versions
+                    .iter()
+                    .find(|v| v.version == key.primary_version)
+                    .ok_or_else(|| Error::internal("a key without its primary version"))?;
+                if primary.digest.is_none() || primary.digest != digest {
+                    return Err(Error::unprocessable(
+                        "key_material",
+                        "this is not the material the key had: a key takes back only its own material",
+                    ));
+                }
+                let kek = self.tenant_kek(key.tenant_id).await?;
+                for v in versions.iter_mut().filter(|v| v.material_deleted && v.digest == digest) {
+                    v.material_deleted = false;
+                    writes.push(VersionWrite {
+                        version: v.clone(),
+                        material: MaterialChange::Set(arca_crypto::wrap::seal_material(
+                            &kek,
+                            key.tenant_id,
+                            key.id,
+                            v.version,
+                            &m.secret,
+                        )?),
+                    });
+                }
+                action = "reimport";
+            }
+            key.pending_import = false;
+            key.material_expires_at = req.valid_to;
+            let ev = event(
+                &key,
+                Some(key.primary_version),
+                now,
+                &caller.actor(),
+                action,
+                Some(from),
+                Some(key.state),
+                req.valid_to.map(|v| format!("material valid to {}", v.to_rfc3339())),
+            );
+            note.key_version = Some(key.primary_version);
+            let audit = self.change_event(caller, "ImportKeyMaterial", &mut note);
+            let rev = key.revision;
+            let key = self
+                .commit(key, Some(rev), &versions, writes, vec![ev], audit)
+                .await?;
+            self.info(&key, &versions).await
+        }
+        .await;
+        self.done(caller, "ImportKeyMaterial", note, r).await
+    }
+
+    /// Deletes a key's imported material (it can be imported again); the key is pending
+    /// import until then.
+    pub async fn delete_imported_material(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<KeyInfo> {
+        let mut note = Note::default();
+        let r = async {
+            let (mut key, mut versions) = self.fresh(caller, reference).await?;
+            note.key(key.id);
+            self.authorize(caller, "DeleteImportedKeyMaterial", Some(&key))?;
+            importable(&key)?;
+            if key.pending_import {
+                return Err(Error::WrongState {
+                    operation: "delete imported material".into(),
+                    target: format!("key {}", key.id),
+                    state: key.state,
+                    detail: Some(lifecycle::PENDING_IMPORT.into()),
+                });
+            }
+            let now = self.now();
+            let (writes, ev) =
+                delete_material(&mut key, &mut versions, now, &caller.actor(), "on request");
+            let audit = self.change_event(caller, "DeleteImportedKeyMaterial", &mut note);
+            let rev = key.revision;
+            let key = self
+                .commit(key, Some(rev), &versions, writes, vec![ev], audit)
+                .await?;
+            self.info(&key, &versions).await
+        }
+        .await;
+        self.done(caller, "DeleteImportedKeyMaterial", note, r)
+            .await
+    }
+
+    /// Opens the token's wrapping key and unwraps the material with it.
+    async fn unwrap_import(
+        &self,
+        key: &Key,
+        id: &str,
+        token: &StoredToken,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let sealed = base64::Engine::decode(&b64(), &token.sealed_private_key)
+            .map_err(|_| Error::internal("an import token's sealed key does not decode"))?;
+        let kek = self.tenant_kek(key.tenant_id).await?;
+        let secret =
+            arca_crypto::wrap::open_labeled(&kek, &token_label(key.tenant_id, id), &sealed)?;
+        let handle: Arc<dyn KeyHandle> = self.crypto.load(
+            token.wrapping_key_spec,
+            &KeyMaterial {
+                secret,
+                public_spki: Some(token.public_key.clone()),
+                public_only: false,
+            },
+        )?;
+        let bad = || {
+            Error::unprocessable(
+                "encrypted_key_material",
+                "the wrapped material does not unwrap with this import token's key and algorithm",
+            )
+        };
+        let hash = token.wrapping_algorithm.hash();
+        if !token.wrapping_algorithm.key_wrap() {
+            return handle.oaep_decrypt_with(hash, wrapped).map_err(|_| bad());
+        }
+        // CKM_RSA_AES_KEY_WRAP: RSA-OAEP(ephemeral AES key) || AES-KWP(material).
+        let n = match token.wrapping_key_spec {
+            KeySpec::Rsa2048 => 256,
+            KeySpec::Rsa3072 => 384,
+            KeySpec::Rsa4096 => 512,
+            _ => return Err(Error::internal("an import token with a non-RSA key")),
+        };
+        if wrapped.len() <= n {
+            return Err(bad());
+        }
+        let (head, tail) = wrapped.split_at(n);
+        let aes = handle.oaep_decrypt_with(hash, head).map_err(|_| bad())?;
+        // AES-256, as AWS's RSA_AES_KEY_WRAP_SHA_* uses.
+        if aes.len() != 32 {
+            return Err(bad());
+        }
+        arca_crypto::wrap::kwp_unwrap(&aes, tail).map_err(|_| bad())
+    }
+}
+
+/// Only keys made to take imported material take it (and only in software).
+fn importable(key: &Key) -> Result<()> {
+    if key.origin != Origin::Imported || key.protection_level != ProtectionLevel::Software {
+        return Err(Error::unprocessable(
+            "key",
+            format!(
+                "key {} was not created to take imported material (create it with pending_import)",
+                key.id
+            ),
+        ));
+    }
+    if key.state.is_destroyed() {
+        return Err(Error::WrongState {
+            operation: "import".into(),
+            target: format!("key {}", key.id),
+            state: key.state,
+            detail: None,
+        });
+    }
+    Ok(())
+}
