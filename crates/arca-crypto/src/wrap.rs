@@ -277,3 +277,75 @@ mod tests {
         assert!(open_material(&kek, Uuid::new_v4(), k, 1, &s).is_err());
     }
 }
+
+/// How material is wrapped to an RSA public key that is not Arca's (a cloud's import key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsaWrap {
+    /// RSAES-OAEP, the hash also MGF1's: the material itself under the RSA key (it must
+    /// fit: 190 bytes with SHA-256 and a 2048-bit key).
+    Oaep(crate::provider::OaepHash),
+    /// CKM_RSA_AES_KEY_WRAP: a fresh AES-256 key under RSA-OAEP, then the material under
+    /// that key with AES-KWP (RFC 5649); the two concatenated. Any size of material.
+    RsaAesKeyWrap(crate::provider::OaepHash),
+}
+
+/// The size of an RSA SubjectPublicKeyInfo's modulus in bits, or an error naming `field`.
+pub fn rsa_public_bits(field: &str, spki: &[u8]) -> Result<usize> {
+    let pk = aws_lc_rs::rsa::PublicEncryptingKey::from_der(spki)
+        .map_err(|_| Error::invalid(field, "not an RSA public key (SubjectPublicKeyInfo)"))?;
+    Ok(pk.key_size_bits())
+}
+
+/// Wraps `material` to an RSA public key (SPKI DER) as `how` says.
+pub fn wrap_to_public(field: &str, spki: &[u8], how: RsaWrap, material: &[u8]) -> Result<Vec<u8>> {
+    use crate::provider::OaepHash;
+    use aws_lc_rs::rsa::{
+        OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
+        OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
+    };
+    let pk = PublicEncryptingKey::from_der(spki)
+        .map_err(|_| Error::invalid(field, "not an RSA public key (SubjectPublicKeyInfo)"))?;
+    if pk.key_size_bits() < 2048 {
+        return Err(Error::invalid(field, "an RSA key of at least 2048 bits"));
+    }
+    let enc =
+        OaepPublicEncryptingKey::new(pk).map_err(|_| Error::invalid(field, "unusable RSA key"))?;
+    let hash = match how {
+        RsaWrap::Oaep(h) | RsaWrap::RsaAesKeyWrap(h) => h,
+    };
+    let alg = match hash {
+        OaepHash::Sha1 => &OAEP_SHA1_MGF1SHA1,
+        OaepHash::Sha256 => &OAEP_SHA256_MGF1SHA256,
+        OaepHash::Sha384 => &OAEP_SHA384_MGF1SHA384,
+        OaepHash::Sha512 => &OAEP_SHA512_MGF1SHA512,
+    };
+    let oaep = |data: &[u8]| -> Result<Vec<u8>> {
+        if data.len() > enc.max_plaintext_size(alg) {
+            return Err(Error::unprocessable(
+                "algorithm",
+                format!(
+                    "the material ({} bytes) does not fit RSA-OAEP with this key (at most {}): use an RSA-AES key wrap algorithm",
+                    data.len(),
+                    enc.max_plaintext_size(alg)
+                ),
+            ));
+        }
+        let mut out = vec![0u8; enc.ciphertext_size()];
+        let n = enc
+            .encrypt(alg, data, &mut out, None)
+            .map_err(|_| Error::internal("RSA-OAEP encrypt"))?
+            .len();
+        out.truncate(n);
+        Ok(out)
+    };
+    match how {
+        RsaWrap::Oaep(_) => oaep(material),
+        RsaWrap::RsaAesKeyWrap(_) => {
+            let mut aes = Zeroizing::new([0u8; 32]);
+            rand::fill(&mut aes[..]).map_err(|_| Error::internal("random"))?;
+            let mut out = oaep(&aes[..])?;
+            out.extend_from_slice(&kwp_wrap(&aes[..], material)?);
+            Ok(out)
+        }
+    }
+}

@@ -581,6 +581,16 @@ key_op!(
     |s, c, k, _r| s.delete_imported_material(c, k)
 );
 key_op!(
+    export_wrapped,
+    post,
+    "/v1/keys/{key}/export-wrapped",
+    "ExportKey",
+    arca_service::byok::TransferRequest,
+    arca_service::byok::TransferResponse,
+    "Exports an extractable key wrapped for another key manager: an Arca AES key (AES-KWP), AWS KMS ImportKeyMaterial, a Google Cloud KMS import job, or an Azure Key Vault .byok blob.",
+    |s, c, k, r| s.export_for_transfer(c, k, r)
+);
+key_op!(
     update_key,
     patch,
     "/v1/keys/{key}",
@@ -1192,7 +1202,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Arca KMS", description = "REST API of the Arca key management system. Binary fields are standard base64. Errors are {\"error\":{\"code\",\"message\",\"field\"}}."),
-    paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, import_parameters, import_material, delete_imported_material, key_lifecycle, version_lifecycle,
+    paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, import_parameters, import_material, delete_imported_material, export_wrapped, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
         encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, healthz, readyz, metrics,
         sys_status, sys_unseal, sys_seal, sys_rekey, sys_backup,
@@ -1357,6 +1367,7 @@ pub fn router(state: App) -> Router {
         .route("/v1/keys/{key}/rotate", post(rotate))
         .route("/v1/keys/{key}/import-parameters", post(import_parameters))
         .route("/v1/keys/{key}/import", post(import_material))
+        .route("/v1/keys/{key}/export-wrapped", post(export_wrapped))
         .route(
             "/v1/keys/{key}/delete-imported-material",
             post(delete_imported_material),

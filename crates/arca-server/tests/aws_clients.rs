@@ -314,3 +314,114 @@ async fn an_xks_store_over_its_rate_is_throttled() {
     .await;
     a.s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byok_exports_open_with_the_destination_s_private_key() {
+    let a = AwsServer::start().await;
+    let s = &a.s;
+    // Keys of known material (imported in plaintext here, so the test knows the bytes).
+    let aes: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
+    let kek: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(53).wrapping_add(7))
+        .collect();
+    let ec = aws_lc_rs::signature::EcdsaKeyPair::generate(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+    )
+    .unwrap();
+    let ec_pkcs8 = ec.to_pkcs8v1().unwrap().as_ref().to_vec();
+    s.create(json!({"name": "byok-aes", "extractable": true, "material": common::b64(&aes)}))
+        .await;
+    s.create(
+        json!({"name": "byok-ec", "spec": "ECC_NIST_P256", "extractable": true,
+        "material": common::b64(&ec_pkcs8)}),
+    )
+    .await;
+    s.create(json!({"name": "byok-kek", "material": common::b64(&kek)}))
+        .await;
+    s.create(json!({"name": "byok-locked"})).await;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let ca = s.data_dir.join("tls").join("ca.pem");
+    let env = [
+        ("ARCA_URL", s.url.clone()),
+        ("ARCA_TOKEN", s.token.clone()),
+        ("ARCA_CA", ca.display().to_string()),
+        ("AES_KEY", "byok-aes".into()),
+        ("AES_HEX", hex(&aes)),
+        ("EC_KEY", "byok-ec".into()),
+        ("EC_PKCS8_B64", common::b64(&ec_pkcs8)),
+        ("KEK_KEY", "byok-kek".into()),
+        ("KEK_HEX", hex(&kek)),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    a.run("byok_export.py", &env).await;
+    // Exported keys are no longer fresh.
+    let k = s.get("/v1/keys/byok-aes").await.1;
+    assert_eq!(k["exported"], true, "{k}");
+    // A key not created extractable never leaves, wrapped or not.
+    let (st, v) = s
+        .post(
+            "/v1/keys/byok-locked/export-wrapped",
+            json!({"target": "ARCA", "wrapping_key": "byok-kek"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    // Under a quorum rule, the export waits for approval, and the approval runs the same
+    // wrapped export (never a plaintext one).
+    let (st, v) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({
+                "allow_multiple_roles": true,
+                "default_key_policy": [
+                    {"effect": "allow", "principals": ["role:tenant-admin"], "actions": ["*"]}
+                ],
+                "approval_rules": [{"actions": ["ExportKey"], "approvals": 1}],
+            })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let approver = s.principal("approver-1", &["approver"], &[]).await;
+    let (st, v) = s
+        .post(
+            "/v1/keys/byok-aes/export-wrapped",
+            json!({"target": "ARCA", "wrapping_key": "byok-kek"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, v) = approver
+        .post(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, done) = s
+        .post(&format!("/v1/approvals/{id}/execute"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    let r = &done["result"];
+    assert_eq!(r["target"], "ARCA", "{done}");
+    assert!(r.get("material").is_none(), "never plaintext: {done}");
+    let unwrapped = arca_crypto::wrap::kwp_unwrap(&kek, &common::unb64(&r["wrapped"])).unwrap();
+    assert_eq!(&unwrapped[..], &aes[..]);
+    // The known material is nowhere in the database files.
+    s.service().flush_audit().await;
+    for entry in std::fs::read_dir(&s.data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            for secret in [&aes[..], &kek[..]] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret),
+                    "key material in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    a.s.shutdown().await;
+}

@@ -1056,6 +1056,7 @@ pub enum ApprovalResult {
     Principal(Principal),
     Token(TokenCreated),
     AwsCredential(AwsCredentialCreated),
+    Transfer(Box<crate::byok::TransferResponse>),
     Binding(BindingInfo),
     Export(ExportResponse),
     Policy(KeyPolicy),

@@ -72,6 +72,10 @@ pub(crate) enum Pending {
         principal: Uuid,
         req: CreateTokenRequest,
     },
+    Transfer {
+        key: Uuid,
+        req: crate::byok::TransferRequest,
+    },
 }
 
 fn to_record(
@@ -442,6 +446,10 @@ impl Service {
                 self.create_binding(caller, &principal.to_string(), req)
                     .await?,
             ),
+            Pending::Transfer { key, req } => ApprovalResult::Transfer(Box::new(
+                self.export_for_transfer(caller, &key.to_string(), req)
+                    .await?,
+            )),
             Pending::CreateAwsCredential { principal, req } => ApprovalResult::AwsCredential(
                 self.create_aws_credential(caller, &principal.to_string(), req)
                     .await?,

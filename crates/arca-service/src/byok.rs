@@ -493,3 +493,286 @@ fn importable(key: &Key) -> Result<()> {
     }
     Ok(())
 }
+
+/// Where a wrapped export goes, which fixes its format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TransferTarget {
+    /// Another Arca (or any AES key holder): AES-KWP (RFC 5649) under an Arca AES key.
+    Arca,
+    /// AWS KMS `ImportKeyMaterial`: `EncryptedKeyMaterial` under the public key of
+    /// `GetParametersForImport`.
+    Aws,
+    /// Google Cloud KMS import jobs: `wrappedKey` for `ImportCryptoKeyVersion`.
+    Gcp,
+    /// Azure Key Vault BYOK: a `.byok` key transfer blob under the key-exchange key.
+    Azure,
+}
+
+/// Exports a key wrapped for another key manager (bring your own key to a cloud).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    pub target: TransferTarget,
+    /// ARCA: the id, name or alias of the Arca AES key that wraps.
+    #[serde(default)]
+    pub wrapping_key: Option<String>,
+    /// AWS, GCP, AZURE: the cloud's RSA wrapping public key, PEM (`PUBLIC KEY`) or base64
+    /// SubjectPublicKeyInfo DER.
+    #[serde(default)]
+    pub wrapping_public_key: Option<String>,
+    /// AWS: `RSAES_OAEP_SHA_1`, `RSAES_OAEP_SHA_256`, `RSA_AES_KEY_WRAP_SHA_1`,
+    /// `RSA_AES_KEY_WRAP_SHA_256` (default: OAEP-SHA-256 for symmetric keys, RSA-AES for
+    /// private keys). GCP: the import job's method, `RSA_OAEP_3072_SHA256_AES_256` and
+    /// friends (default: the RSA-AES SHA-256 one of the key's size). AZURE: always
+    /// `CKM_RSA_AES_KEY_WRAP`.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// AZURE: the key-exchange key's identifier (its `kid` URL), written into the blob.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// Default: the primary version.
+    #[serde(default)]
+    pub key_version: Option<u32>,
+}
+
+/// A key wrapped for its destination.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferResponse {
+    pub key_id: Uuid,
+    pub key_version: u32,
+    pub spec: KeySpec,
+    /// What was wrapped: `RAW` bytes (symmetric) or `PKCS8` DER (private keys).
+    pub format: String,
+    pub target: TransferTarget,
+    pub algorithm: String,
+    /// The wrapped material, as the destination takes it.
+    pub wrapped: Bytes,
+    /// AZURE: the `.byok` file's JSON, to save as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub byok: Option<serde_json::Value>,
+    /// ARCA: the wrapping key and version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapping_key_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapping_key_version: Option<u32>,
+}
+
+/// The RSA public key of a transfer request, DER.
+fn public_key_der(req: &TransferRequest) -> Result<Vec<u8>> {
+    let text = req
+        .wrapping_public_key
+        .as_deref()
+        .ok_or_else(|| Error::invalid("wrapping_public_key", "required for this target"))?
+        .trim();
+    if text.starts_with("-----BEGIN") {
+        let p = pem::parse(text)
+            .map_err(|_| Error::invalid("wrapping_public_key", "not a PEM document"))?;
+        if p.tag() != "PUBLIC KEY" {
+            return Err(Error::invalid(
+                "wrapping_public_key",
+                "a PEM PUBLIC KEY (SubjectPublicKeyInfo)",
+            ));
+        }
+        Ok(p.contents().to_vec())
+    } else {
+        base64::Engine::decode(&b64(), text)
+            .map_err(|_| Error::invalid("wrapping_public_key", "PEM, or base64 DER"))
+    }
+}
+
+/// The wrapping a cloud target asks for, and its name.
+fn cloud_wrapping(
+    req: &TransferRequest,
+    spki: &[u8],
+    symmetric: bool,
+) -> Result<(arca_crypto::wrap::RsaWrap, String)> {
+    use arca_crypto::wrap::RsaWrap::{Oaep, RsaAesKeyWrap};
+    let bits = arca_crypto::wrap::rsa_public_bits("wrapping_public_key", spki)?;
+    let alg = req.algorithm.clone();
+    let bad = |what: &str| Error::invalid("algorithm", what.to_string());
+    Ok(match req.target {
+        TransferTarget::Aws => {
+            let name = alg.unwrap_or_else(|| {
+                if symmetric {
+                    "RSAES_OAEP_SHA_256"
+                } else {
+                    "RSA_AES_KEY_WRAP_SHA_256"
+                }
+                .into()
+            });
+            let how = match name.as_str() {
+                "RSAES_OAEP_SHA_1" => Oaep(OaepHash::Sha1),
+                "RSAES_OAEP_SHA_256" => Oaep(OaepHash::Sha256),
+                "RSA_AES_KEY_WRAP_SHA_1" => RsaAesKeyWrap(OaepHash::Sha1),
+                "RSA_AES_KEY_WRAP_SHA_256" => RsaAesKeyWrap(OaepHash::Sha256),
+                _ => return Err(bad("RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256")),
+            };
+            (how, name)
+        }
+        TransferTarget::Gcp => {
+            let name = alg.unwrap_or_else(|| format!("RSA_OAEP_{bits}_SHA256_AES_256"));
+            let how = match name.as_str() {
+                "RSA_OAEP_3072_SHA1_AES_256" | "RSA_OAEP_4096_SHA1_AES_256" => {
+                    RsaAesKeyWrap(OaepHash::Sha1)
+                }
+                "RSA_OAEP_3072_SHA256_AES_256" | "RSA_OAEP_4096_SHA256_AES_256" => {
+                    RsaAesKeyWrap(OaepHash::Sha256)
+                }
+                "RSA_OAEP_3072_SHA256" | "RSA_OAEP_4096_SHA256" => Oaep(OaepHash::Sha256),
+                _ => return Err(bad("a Cloud KMS import method: RSA_OAEP_{3072,4096}_SHA{1,256}_AES_256 or RSA_OAEP_{3072,4096}_SHA256")),
+            };
+            if !name.starts_with(&format!("RSA_OAEP_{bits}_")) {
+                return Err(Error::invalid(
+                    "algorithm",
+                    format!(
+                        "{name} needs the import job's key of its size; this key has {bits} bits"
+                    ),
+                ));
+            }
+            (how, name)
+        }
+        TransferTarget::Azure => {
+            if alg.as_deref().is_some_and(|a| a != "CKM_RSA_AES_KEY_WRAP") {
+                return Err(bad("Azure's BYOK blob is always CKM_RSA_AES_KEY_WRAP"));
+            }
+            // Azure's specification: the ephemeral AES key under RSA-OAEP with SHA-1.
+            (RsaAesKeyWrap(OaepHash::Sha1), "CKM_RSA_AES_KEY_WRAP".into())
+        }
+        TransferTarget::Arca => return Err(Error::internal("not a cloud target")),
+    })
+}
+
+impl Service {
+    /// Exports a key wrapped for another key manager: an Arca AES key (AES-KWP), or a
+    /// cloud's import public key in that cloud's format. The key must have been created
+    /// extractable, and the export passes the tenant's approval rule for `ExportKey`
+    /// (an approval runs this same wrapped export).
+    pub async fn export_for_transfer(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        req: TransferRequest,
+    ) -> Result<TransferResponse> {
+        let mut note = Note::default();
+        let r = async {
+            note.set(
+                "target",
+                serde_json::to_value(req.target).unwrap_or_default(),
+            );
+            // Everything about the destination is checked before the gate, so that an
+            // approval is never asked for an export that cannot happen.
+            let spki = match req.target {
+                TransferTarget::Arca => None,
+                _ => Some(public_key_der(&req)?),
+            };
+            if req.target == TransferTarget::Azure
+                && req
+                    .kid
+                    .as_deref()
+                    .is_none_or(|k| k.is_empty() || k.len() > 2048)
+            {
+                return Err(Error::invalid(
+                    "kid",
+                    "the Azure key-exchange key's identifier is required",
+                ));
+            }
+            let wrapper = match req.target {
+                TransferTarget::Arca => {
+                    let w = req.wrapping_key.as_deref().ok_or_else(|| {
+                        Error::invalid("wrapping_key", "required for target ARCA")
+                    })?;
+                    let w = self.resolve(caller.tenant(), "wrapping_key", w).await?;
+                    self.authorize(caller, "Encrypt", Some(&w.key))?;
+                    if w.key.spec.family() != arca_core::model::KeyFamily::Aes {
+                        return Err(Error::unprocessable(
+                            "wrapping_key",
+                            format!("key {} is not an AES key", w.key.id),
+                        ));
+                    }
+                    note.set("wrapping_key", w.key.id.to_string());
+                    Some(w)
+                }
+                _ => None,
+            };
+            let again = req.clone();
+            let (e, version, format, material) = self
+                .export_material(
+                    caller,
+                    reference,
+                    req.key_version,
+                    |key, v| crate::approvals::Pending::Transfer {
+                        key,
+                        req: TransferRequest {
+                            key_version: Some(v),
+                            ..again
+                        },
+                    },
+                    &mut note,
+                )
+                .await?;
+            let symmetric = format == "RAW";
+            let (wrapped, algorithm, wrapping_key_id, wrapping_key_version) =
+                match (&wrapper, &spki) {
+                    (Some(w), _) => {
+                        let mut wnote = Note::default();
+                        let r = self
+                            .ready(w, None, lifecycle::Use::Protect, "wrap", &mut wnote)
+                            .await?;
+                        (
+                            r.handle.key_wrap(true, &material)?,
+                            "AES_KEY_WRAP_PAD".to_string(),
+                            Some(w.key.id),
+                            Some(r.version),
+                        )
+                    }
+                    (None, Some(spki)) => {
+                        let (how, name) = cloud_wrapping(&req, spki, symmetric)?;
+                        (
+                            arca_crypto::wrap::wrap_to_public(
+                                "wrapping_public_key",
+                                spki,
+                                how,
+                                &material,
+                            )?,
+                            name,
+                            None,
+                            None,
+                        )
+                    }
+                    (None, None) => return Err(Error::internal("no wrapping for the transfer")),
+                };
+            note.set("algorithm", algorithm.clone());
+            let byok = (req.target == TransferTarget::Azure).then(|| {
+                serde_json::json!({
+                    "schema_version": "1.0.0",
+                    "header": {
+                        "kid": req.kid.clone().unwrap_or_default(),
+                        "alg": "dir",
+                        "enc": "CKM_RSA_AES_KEY_WRAP",
+                    },
+                    "ciphertext": base64::Engine::encode(
+                        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                        &wrapped,
+                    ),
+                    "generator": format!("Arca {}", env!("CARGO_PKG_VERSION")),
+                })
+            });
+            Ok(TransferResponse {
+                key_id: e.key.id,
+                key_version: version,
+                spec: e.key.spec,
+                format: format.into(),
+                target: req.target,
+                algorithm,
+                wrapped: Bytes(wrapped),
+                byok,
+                wrapping_key_id,
+                wrapping_key_version,
+            })
+        }
+        .await;
+        self.done(caller, "ExportKey", note, r).await
+    }
+}

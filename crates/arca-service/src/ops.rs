@@ -57,10 +57,10 @@ fn pick_version(e: &KeyEntry, n: Option<u32>) -> Result<&KeyVersion> {
 }
 
 /// A version ready for a use: lifecycle checked, handle loaded.
-struct Ready {
-    handle: Arc<dyn arca_crypto::KeyHandle>,
-    version: u32,
-    compromised: bool,
+pub(crate) struct Ready {
+    pub(crate) handle: Arc<dyn arca_crypto::KeyHandle>,
+    pub(crate) version: u32,
+    pub(crate) compromised: bool,
 }
 
 impl Service {
@@ -99,7 +99,7 @@ impl Service {
     }
 
     /// Picks a version (default primary), checks the lifecycle for `use_`, loads its handle.
-    async fn ready(
+    pub(crate) async fn ready(
         &self,
         e: &KeyEntry,
         version: Option<u32>,
@@ -925,7 +925,7 @@ impl Service {
         let mut note = Note::default();
         let r = async {
             let (e, version, format, material) = self
-                .export_material(caller, key, req.key_version, &mut note)
+                .export_material(caller, key, req.key_version, plain_export, &mut note)
                 .await?;
             Ok(ExportResponse {
                 key_id: e.key.id,
@@ -965,7 +965,7 @@ impl Service {
             }
             note.set("wrapping_key", w.key.id.to_string());
             let (e, version, format, material) = self
-                .export_material(caller, key, req.key_version, &mut note)
+                .export_material(caller, key, req.key_version, plain_export, &mut note)
                 .await?;
             let mut wnote = Note::default();
             let r = self
@@ -992,11 +992,15 @@ impl Service {
 
     /// The checks and the material of an export: the key's entry, version, format name and
     /// plaintext material.
-    async fn export_material(
+    /// The checks and the approval gate every export goes through, then the material.
+    /// `pending` is what an approval of this export will run: the same export, not a
+    /// plaintext one.
+    pub(crate) async fn export_material(
         &self,
         caller: &Caller,
         key: &str,
         key_version: Option<u32>,
+        pending: impl FnOnce(uuid::Uuid, u32) -> crate::approvals::Pending,
         note: &mut Note,
     ) -> Result<(Arc<KeyEntry>, u32, &'static str, Zeroizing<Vec<u8>>)> {
         let req = ExportRequest { key_version };
@@ -1027,12 +1031,7 @@ impl Service {
         let version = v.version;
         let key_id = e.key.id;
         self.gate(caller, "ExportKey", Some(&e.key), || {
-            crate::approvals::Pending::Export {
-                key: key_id,
-                req: ExportRequest {
-                    key_version: Some(version),
-                },
-            }
+            pending(key_id, version)
         })
         .await?;
         let m = self.load_material(&e.key, v).await?;
@@ -1073,4 +1072,15 @@ pub(crate) fn pem_encode(tag: &str, der: &[u8]) -> String {
     }
     out.push_str(&format!("-----END {tag}-----\n"));
     out
+}
+
+/// The approval of a plain export runs a plain export (and so does, for now, a KMIP
+/// wrapped Get's: its approvers approve the material leaving).
+fn plain_export(key: uuid::Uuid, version: u32) -> crate::approvals::Pending {
+    crate::approvals::Pending::Export {
+        key,
+        req: ExportRequest {
+            key_version: Some(version),
+        },
+    }
 }
