@@ -138,6 +138,10 @@ pub trait KeyHandle: Send + Sync {
     fn key_wrap(&self, _padded: bool, _material: &[u8]) -> Result<Vec<u8>> {
         Err(unsupported(self.spec(), "wrap keys with AES Key Wrap"))
     }
+    /// The inverse of [`KeyHandle::key_wrap`].
+    fn key_unwrap(&self, _padded: bool, _wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        Err(unsupported(self.spec(), "unwrap keys with AES Key Wrap"))
+    }
     /// The inverse of [`KeyHandle::raw_encrypt`]; `tag` is GCM's.
     fn raw_decrypt(
         &self,

@@ -248,6 +248,38 @@ pub fn key_wrap(kek: &[u8], padded: bool, data: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The inverse of [`key_wrap`]: an integrity failure is refused (field `wrapped`).
+pub fn key_unwrap(kek: &[u8], padded: bool, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    use aws_lc_rs::key_wrap::{AesKek, KeyWrap, KeyWrapPadded, AES_128, AES_256};
+    let alg = match kek.len() {
+        16 => &AES_128,
+        32 => &AES_256,
+        _ => {
+            return Err(Error::unprocessable(
+                "wrapping_key",
+                "AES Key Wrap takes an AES-128 or AES-256 wrapping key",
+            ))
+        }
+    };
+    let bad = || {
+        Error::unprocessable("wrapped", "the wrapped key does not unwrap with this key (altered, or wrapped under another key or mode)")
+    };
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
+        return Err(bad());
+    }
+    let k = AesKek::new(alg, kek).map_err(|_| Error::internal("AES-KW key"))?;
+    let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
+    let n = if padded {
+        k.unwrap_with_padding(wrapped, &mut out)
+            .map_err(|_| bad())?
+            .len()
+    } else {
+        k.unwrap(wrapped, &mut out).map_err(|_| bad())?.len()
+    };
+    out.truncate(n);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -728,6 +728,16 @@ impl KeyHandle for SoftwareKey {
         crate::raw::key_wrap(raw, padded, material)
     }
 
+    fn key_unwrap(&self, padded: bool, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let Inner::Aes { raw, .. } = &self.inner else {
+            return Err(Error::unprocessable(
+                "wrapping_key",
+                format!("a {} key cannot unwrap with AES Key Wrap", self.spec),
+            ));
+        };
+        crate::raw::key_unwrap(raw, padded, wrapped)
+    }
+
     fn raw_decrypt(
         &self,
         mode: RawMode,

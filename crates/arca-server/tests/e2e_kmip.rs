@@ -1094,5 +1094,90 @@ async fn wrapped_get() {
         "{:?}",
         result(&b)
     );
+
+    // Bring your own key over KMIP: Register the wrapped key (its Key Wrapping Data names
+    // the Arca key that unwraps it); the server unwraps and keeps the same material.
+    let register_wrapped = |blob: Vec<u8>| {
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+            Item::structure(
+                tags::ATTRIBUTES,
+                vec![
+                    Item::int_item(
+                        tags::CRYPTOGRAPHIC_USAGE_MASK,
+                        (mask::ENCRYPT | mask::DECRYPT) as i32,
+                    ),
+                    Item::new(tags::EXTRACTABLE, Value::Boolean(true)),
+                ],
+            ),
+            Item::structure(
+                tags::SYMMETRIC_KEY,
+                vec![Item::structure(
+                    tags::KEY_BLOCK,
+                    vec![
+                        Item::enum_item(tags::KEY_FORMAT_TYPE, kft::RAW),
+                        Item::new(tags::KEY_VALUE, Value::bytes(blob)),
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+                        Item::structure(
+                            tags::KEY_WRAPPING_DATA,
+                            vec![
+                                Item::enum_item(
+                                    tags::WRAPPING_METHOD,
+                                    arca_kmip::enums::wrapping_method::ENCRYPT,
+                                ),
+                                Item::structure(
+                                    tags::ENCRYPTION_KEY_INFORMATION,
+                                    vec![
+                                        Item::text_item(tags::UNIQUE_IDENTIFIER, kek),
+                                        Item::structure(
+                                            tags::CRYPTOGRAPHIC_PARAMETERS,
+                                            vec![Item::enum_item(
+                                                tags::BLOCK_CIPHER_MODE,
+                                                arca_kmip::enums::block_cipher_mode::NIST_KEY_WRAP,
+                                            )],
+                                        ),
+                                    ],
+                                ),
+                            ],
+                        ),
+                    ],
+                )],
+            ),
+        ]
+    };
+    let p = ok_payload(
+        &c.op(V21, op::REGISTER, register_wrapped(wrapped.clone()))
+            .await,
+    );
+    let brought = uid(&p);
+    let got = raw(ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &brought)],
+        )
+        .await,
+    ));
+    assert_eq!(got, plain_key, "the registered key is the wrapped one");
+    // A damaged blob does not unwrap: refused, nothing made.
+    let mut damaged = wrapped.clone();
+    damaged[3] ^= 1;
+    let before = k.s.get("/v1/keys?limit=1000").await.1["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    let b = c.op(V21, op::REGISTER, register_wrapped(damaged)).await;
+    assert_eq!(
+        result(&b).1,
+        Some(reason::INVALID_FIELD),
+        "{:?}",
+        result(&b)
+    );
+    let after = k.s.get("/v1/keys?limit=1000").await.1["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after);
     k.s.shutdown().await;
 }

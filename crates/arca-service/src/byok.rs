@@ -776,3 +776,52 @@ impl Service {
         self.done(caller, "ExportKey", note, r).await
     }
 }
+
+impl Service {
+    /// Unwraps key material wrapped under an Arca key (AES-KW, AES-KWP or RSA-OAEP), for a
+    /// protocol that imports it next (KMIP's Register of a wrapped key). The caller needs
+    /// `Decrypt` on the wrapping key, which must be able to wrap or decrypt; the unwrap is
+    /// audited as that key's use.
+    pub async fn unwrap_for_import(
+        &self,
+        caller: &Caller,
+        wrapping_key: &str,
+        cipher: crate::api::WrapCipher,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let mut note = Note::default();
+        note.set("purpose", "unwrap for import");
+        let r = async {
+            let w = self
+                .resolve(caller.tenant(), "wrapping_key", wrapping_key)
+                .await?;
+            note.key(w.key.id);
+            self.authorize(caller, "Decrypt", Some(&w.key))?;
+            if !(w.key.has_usage(arca_core::model::KeyUsage::WrapUnwrap)
+                || w.key.has_usage(arca_core::model::KeyUsage::EncryptDecrypt))
+            {
+                return Err(Error::unprocessable(
+                    "wrapping_key",
+                    format!("key {} may neither unwrap nor decrypt", w.key.id),
+                ));
+            }
+            let r = self
+                .ready(&w, None, lifecycle::Use::Process, "unwrap", &mut note)
+                .await?;
+            match cipher {
+                crate::api::WrapCipher::AesKeyWrap => r.handle.key_unwrap(false, wrapped),
+                crate::api::WrapCipher::AesKeyWrapPadded => r.handle.key_unwrap(true, wrapped),
+                crate::api::WrapCipher::RsaOaep(h) => {
+                    r.handle.oaep_decrypt_with(h, wrapped).map_err(|_| {
+                        Error::unprocessable(
+                            "wrapped",
+                            "the wrapped key does not decrypt with this key and hash",
+                        )
+                    })
+                }
+            }
+        }
+        .await;
+        self.done(caller, "Decrypt", note, r).await
+    }
+}

@@ -370,14 +370,17 @@ impl Ctx<'_> {
                 .or(p.child(tags::ATTRIBUTES)),
         )?;
         let block = p.req(object_tag)?.req(tags::KEY_BLOCK)?;
-        if block.child(tags::KEY_WRAPPING_DATA).is_some() {
-            return Err(Failure::new(
-                reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
-                "registering a wrapped key is not supported; register it unwrapped over this mutually authenticated channel",
-            ));
-        }
         let format = block.req(tags::KEY_FORMAT_TYPE)?.enumeration()?;
-        let value = block.req(tags::KEY_VALUE)?;
+        let unwrapped;
+        let value = match block.child(tags::KEY_WRAPPING_DATA) {
+            None => block.req(tags::KEY_VALUE)?,
+            Some(kwd) => {
+                unwrapped = self
+                    .unwrap_key_value(kwd, block.req(tags::KEY_VALUE)?)
+                    .await?;
+                &unwrapped
+            }
+        };
         let material = match (ot, format) {
             (object_type::SYMMETRIC_KEY, kft::RAW) => {
                 value.req(tags::KEY_MATERIAL)?.byte_string()?.clone()
@@ -439,6 +442,35 @@ impl Ctx<'_> {
             req.meta = Some(extras.into_meta(&meta));
         }
         self.create_answering_id(req).await
+    }
+
+    /// The Key Value of a wrapped Key Block, unwrapped by the service with the named Arca
+    /// key (bring your own key over KMIP: wrap under an Arca AES or RSA key, Register).
+    async fn unwrap_key_value(&mut self, kwd: &Item, value: &Item) -> Result<Item, Failure> {
+        let w = wrapping_of(kwd)?;
+        // The wrapped bytes: the Key Value itself (a Byte String), or its Key Material.
+        let wrapped = match value.child(tags::KEY_MATERIAL) {
+            Some(m) => m.byte_string()?.to_vec(),
+            None => value.byte_string()?.to_vec(),
+        };
+        let clear = self
+            .svc
+            .unwrap_for_import(self.caller()?, &w.key, w.cipher, &wrapped)
+            .await
+            .map_err(failure)?;
+        if w.ttlv {
+            arca_kmip::decode(&clear, &arca_kmip::Limits::default())
+                .ok()
+                .filter(|i| i.tag == tags::KEY_VALUE)
+                .ok_or_else(|| {
+                    Failure::invalid_field("the unwrapped bytes are not a TTLV Key Value")
+                })
+        } else {
+            Ok(Item::structure(
+                tags::KEY_VALUE,
+                vec![Item::new(tags::KEY_MATERIAL, Value::bytes(clear.to_vec()))],
+            ))
+        }
     }
 
     /// Register of Secret Data (a Key Block of raw bytes with a Secret Data Type) or of an
@@ -811,65 +843,15 @@ impl Ctx<'_> {
     /// asymmetric keys), wrapped under the named key with AES Key Wrap (NIST Key Wrap, or
     /// AES Key Wrap Padding) or RSA-OAEP, and the Key Wrapping Data that says how.
     async fn get_wrapped(&mut self, id: &str, info: &KeyInfo, ot: u32, spec: &Item) -> OpResult {
-        use arca_kmip::enums::{
-            block_cipher_mode as bcm, encoding_option, padding_method, wrapping_method,
-        };
-        use arca_service::api::{WrapCipher, WrappedExportRequest};
-        let method = spec.req(tags::WRAPPING_METHOD)?.enumeration()?;
-        if method != wrapping_method::ENCRYPT {
+        use arca_service::api::WrappedExportRequest;
+        let w = wrapping_of(spec)?;
+        if w.ttlv {
             return Err(Failure::new(
-                reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
-                "Wrapping Method Encrypt is supported (MAC/sign wrapping is not)",
+                reason::ENCODING_OPTION_ERROR,
+                "only No Encoding: the wrapped value is the key material itself",
             ));
         }
-        if spec.child(tags::MAC_SIGNATURE_KEY_INFORMATION).is_some() {
-            return Err(Failure::new(
-                reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
-                "MAC/Signature Key Information is not supported",
-            ));
-        }
-        if let Some(e) = spec.child(tags::ENCODING_OPTION) {
-            if e.enumeration()? != encoding_option::NO_ENCODING {
-                return Err(Failure::new(
-                    reason::ENCODING_OPTION_ERROR,
-                    "only No Encoding: the wrapped value is the key material itself",
-                ));
-            }
-        }
-        let eki = spec.req(tags::ENCRYPTION_KEY_INFORMATION)?;
-        let wrapping_id = eki.req(tags::UNIQUE_IDENTIFIER)?.text()?.to_owned();
-        let params = eki.child(tags::CRYPTOGRAPHIC_PARAMETERS);
-        let e = |t| {
-            params
-                .and_then(|p| p.child(t))
-                .map(Item::enumeration)
-                .transpose()
-        };
-        let cipher = match (e(tags::BLOCK_CIPHER_MODE)?, e(tags::PADDING_METHOD)?) {
-            (Some(bcm::NIST_KEY_WRAP) | None, None) => WrapCipher::AesKeyWrap,
-            (Some(bcm::AES_KEY_WRAP_PADDING), _) => WrapCipher::AesKeyWrapPadded,
-            (None, Some(padding_method::OAEP)) => {
-                use arca_crypto::provider::OaepHash;
-                use arca_kmip::enums::hashing_algorithm as h;
-                WrapCipher::RsaOaep(match e(tags::HASHING_ALGORITHM)?.unwrap_or(h::SHA_1) {
-                    h::SHA_1 => OaepHash::Sha1,
-                    h::SHA_256 => OaepHash::Sha256,
-                    h::SHA_384 => OaepHash::Sha384,
-                    h::SHA_512 => OaepHash::Sha512,
-                    _ => {
-                        return Err(Failure::invalid_field(
-                            "RSA-OAEP wrapping takes SHA-1, SHA-256, SHA-384 or SHA-512",
-                        ))
-                    }
-                })
-            }
-            _ => {
-                return Err(Failure::new(
-                    reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
-                    "wrapping is NIST Key Wrap, AES Key Wrap Padding or RSA-OAEP",
-                ))
-            }
-        };
+        let (method, wrapping_id, cipher, params) = (w.method, w.key, w.cipher, w.params);
         let r = self
             .svc
             .export_key_wrapped(
@@ -898,7 +880,7 @@ impl Ctx<'_> {
         }
         let mut eki_out = vec![uid_item(&wrapping_id)];
         if let Some(p) = params {
-            eki_out.push(p.clone());
+            eki_out.push(p);
         }
         fields.push(Item::structure(
             tags::KEY_WRAPPING_DATA,
@@ -1410,6 +1392,82 @@ impl Ctx<'_> {
 
 /// The highest Operation value a protocol version defines: a client of that version cannot
 /// decode later ones, so Query names only those.
+/// What a Key Wrapping Data or Key Wrapping Specification says: the wrapping key, the
+/// cipher, and whether the wrapped bytes are a TTLV-encoded Key Value (else the material).
+struct Wrapping {
+    method: u32,
+    key: String,
+    cipher: arca_service::api::WrapCipher,
+    params: Option<Item>,
+    ttlv: bool,
+}
+
+fn wrapping_of(spec: &Item) -> Result<Wrapping, Failure> {
+    use arca_kmip::enums::{
+        block_cipher_mode as bcm, encoding_option, padding_method, wrapping_method,
+    };
+    use arca_service::api::WrapCipher;
+    let method = spec.req(tags::WRAPPING_METHOD)?.enumeration()?;
+    if method != wrapping_method::ENCRYPT {
+        return Err(Failure::new(
+            reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
+            "Wrapping Method Encrypt is supported (MAC/sign wrapping is not)",
+        ));
+    }
+    if spec.child(tags::MAC_SIGNATURE_KEY_INFORMATION).is_some() {
+        return Err(Failure::new(
+            reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
+            "MAC/Signature Key Information is not supported",
+        ));
+    }
+    // Absent means No Encoding here, as Arca's wrapped Get writes it.
+    let ttlv = match spec.child(tags::ENCODING_OPTION) {
+        Some(e) => e.enumeration()? != encoding_option::NO_ENCODING,
+        None => false,
+    };
+    let eki = spec.req(tags::ENCRYPTION_KEY_INFORMATION)?;
+    let key = eki.req(tags::UNIQUE_IDENTIFIER)?.text()?.to_owned();
+    let params = eki.child(tags::CRYPTOGRAPHIC_PARAMETERS);
+    let e = |t| {
+        params
+            .and_then(|p| p.child(t))
+            .map(Item::enumeration)
+            .transpose()
+    };
+    let cipher = match (e(tags::BLOCK_CIPHER_MODE)?, e(tags::PADDING_METHOD)?) {
+        (Some(bcm::NIST_KEY_WRAP) | None, None) => WrapCipher::AesKeyWrap,
+        (Some(bcm::AES_KEY_WRAP_PADDING), _) => WrapCipher::AesKeyWrapPadded,
+        (None, Some(padding_method::OAEP)) => {
+            use arca_crypto::provider::OaepHash;
+            use arca_kmip::enums::hashing_algorithm as h;
+            WrapCipher::RsaOaep(match e(tags::HASHING_ALGORITHM)?.unwrap_or(h::SHA_1) {
+                h::SHA_1 => OaepHash::Sha1,
+                h::SHA_256 => OaepHash::Sha256,
+                h::SHA_384 => OaepHash::Sha384,
+                h::SHA_512 => OaepHash::Sha512,
+                _ => {
+                    return Err(Failure::invalid_field(
+                        "RSA-OAEP wrapping takes SHA-1, SHA-256, SHA-384 or SHA-512",
+                    ))
+                }
+            })
+        }
+        _ => {
+            return Err(Failure::new(
+                reason::KEY_WRAP_TYPE_NOT_SUPPORTED,
+                "wrapping is NIST Key Wrap, AES Key Wrap Padding or RSA-OAEP",
+            ))
+        }
+    };
+    Ok(Wrapping {
+        method,
+        key,
+        cipher,
+        params: params.cloned(),
+        ttlv,
+    })
+}
+
 fn last_operation(v: ProtocolVersion) -> u32 {
     match (v.major, v.minor) {
         (1, 0) => op::POLL,
