@@ -190,6 +190,10 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("ScheduleKeyDestruction", KeyManage),
         ("CancelKeyDestruction", KeyManage),
         ("PutKeyPolicy", KeyManage),
+        ("CreateGrant", KeyManage),
+        ("RevokeGrant", KeyManage),
+        ("RetireGrant", KeyManage),
+        ("ListGrants", KeyRead),
         ("GetParametersForImport", KeyManage),
         ("ImportKeyMaterial", KeyManage),
         ("DeleteImportedKeyMaterial", KeyManage),
@@ -374,6 +378,25 @@ pub struct Statement {
     pub actions: Vec<String>,
     #[serde(default, skip_serializing_if = "Conditions::is_empty")]
     pub conditions: Conditions,
+    /// Set when the statement is a grant (AWS KMS's CreateGrant): who made it, who may
+    /// retire it. A grant allows its operations like any statement; only its bookkeeping
+    /// differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantInfo>,
+}
+
+/// The bookkeeping of a grant statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantInfo {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A subject (`principal:<name>`, ...) that may retire the grant besides its grantee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring_principal: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
 }
 
 /// A key's policy: numbered, so that every change is a new version that can be rolled back.
@@ -993,6 +1016,7 @@ mod tests {
             principals: vec![who.into()],
             actions: actions.iter().map(|s| s.to_string()).collect(),
             conditions: Conditions::default(),
+            grant: None,
         }
     }
 

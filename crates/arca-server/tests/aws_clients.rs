@@ -425,3 +425,27 @@ async fn byok_exports_open_with_the_destination_s_private_key() {
     }
     a.s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_policies_and_grants_map_onto_arca_policies() {
+    let a = AwsServer::start().await;
+    let app = a.s.principal("app", &["crypto-user"], &[]).await;
+    let (ak, sk) = aws_pair(&app).await;
+    let tenant = a.s.get("/v1/whoami").await.1["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let door = arca_server::aws::AwsDoor {
+        svc: a.s.service().clone(),
+        region: "us-east-1".into(),
+        max_body_bytes: 1,
+        xks: vec![],
+    };
+    let account = door.account_id(uuid::Uuid::parse_str(&tenant).unwrap());
+    a.run(
+        "aws_grants.py",
+        &[("APP_AK", &ak), ("APP_SK", &sk), ("ACCOUNT", &account)],
+    )
+    .await;
+    a.s.shutdown().await;
+}

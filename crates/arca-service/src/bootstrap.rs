@@ -102,6 +102,7 @@ impl Service {
                 principals: vec!["role:crypto-user".into()],
                 actions: vec!["*".into()],
                 conditions: Default::default(),
+                grant: None,
             }],
             ..Default::default()
         };

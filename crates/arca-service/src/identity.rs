@@ -880,7 +880,7 @@ impl Service {
         note: &mut Note,
     ) -> Result<KeyPolicy> {
         access::validate_statements("statements", &statements)?;
-        let (mut key, versions) = self.fresh(caller, reference).await?;
+        let (key, versions) = self.fresh(caller, reference).await?;
         note.key(key.id);
         self.authorize(caller, "PutKeyPolicy", Some(&key))?;
         if let Some(v) = expected_version {
@@ -916,35 +916,52 @@ impl Service {
             }
         })
         .await?;
+        let reason = match rollback_to {
+            Some(v) => format!("policy version {} (rollback to {v})", candidate.version),
+            None => format!("policy version {}", candidate.version),
+        };
+        self.commit_policy(
+            caller,
+            key,
+            &versions,
+            candidate,
+            "PutKeyPolicy",
+            reason,
+            note,
+        )
+        .await
+    }
+
+    /// Writes a new version of a key's policy with its history event and audit record, in
+    /// one transaction (the policy's own checks are the caller's).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn commit_policy(
+        &self,
+        caller: &Caller,
+        mut key: arca_core::model::Key,
+        versions: &[arca_core::model::KeyVersion],
+        candidate: KeyPolicy,
+        action: &str,
+        reason: String,
+        note: &mut Note,
+    ) -> Result<KeyPolicy> {
         note.set("policy_version", candidate.version);
         key.policy = candidate.clone();
         let ev = crate::keys::event(
             &key,
             None,
-            now,
+            self.now(),
             &caller.actor(),
             "policy",
             None,
             None,
-            Some(match rollback_to {
-                Some(v) => format!("policy version {} (rollback to {v})", candidate.version),
-                None => format!("policy version {}", candidate.version),
-            }),
+            Some(reason),
         );
         let rec = policy_record(key.tenant_id, key.id, &candidate)?;
         let rev = key.revision;
-        note.set("policy_version", candidate.version);
-        let audit = self.change_event(caller, "PutKeyPolicy", note);
-        self.commit_with(
-            key,
-            Some(rev),
-            &versions,
-            vec![],
-            vec![ev],
-            vec![rec],
-            audit,
-        )
-        .await?;
+        let audit = self.change_event(caller, action, note);
+        self.commit_with(key, Some(rev), versions, vec![], vec![ev], vec![rec], audit)
+            .await?;
         Ok(candidate)
     }
 

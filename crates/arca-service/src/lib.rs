@@ -31,6 +31,7 @@ pub mod byok;
 pub mod cache;
 pub mod clock;
 pub mod custody;
+pub mod grants;
 mod identity;
 pub(crate) mod keys;
 pub mod limits;

@@ -473,6 +473,12 @@ pub async fn dispatch(call: &Call<'_>, op: &str, body: &Value) -> Out {
         "UpdateKeyDescription" => update_description(call, body).await,
         "DescribeCustomKeyStores" => Ok(json!({"CustomKeyStores": [], "Truncated": false})),
         "GetParametersForImport" => import_parameters(call, body).await,
+        "GetKeyPolicy" => get_policy(call, body).await,
+        "PutKeyPolicy" => put_policy(call, body).await,
+        "ListKeyPolicies" => list_policies(call, body).await,
+        "CreateGrant" => create_grant(call, body).await,
+        "ListGrants" => list_grants(call, body).await,
+        "RetireGrant" | "RevokeGrant" => remove_grant(call, body, op == "RetireGrant").await,
         "ImportKeyMaterial" => import_material(call, body).await,
         "DeleteImportedKeyMaterial" => delete_material(call, body).await,
         "CancelKeyDeletionForReplica"
@@ -484,14 +490,7 @@ pub async fn dispatch(call: &Call<'_>, op: &str, body: &Value) -> Out {
         | "ReplicateKey"
         | "UpdatePrimaryRegion"
         | "DeriveSharedSecret"
-        | "GetKeyPolicy"
-        | "PutKeyPolicy"
-        | "ListKeyPolicies"
-        | "CreateGrant"
-        | "ListGrants"
         | "ListRetirableGrants"
-        | "RetireGrant"
-        | "RevokeGrant"
         | "GenerateDataKeyPairForRecipient" => Err(AwsError::unsupported(format!(
             "{op} is not supported by Arca (see docs/aws.md)"
         ))),
@@ -533,11 +532,10 @@ struct CreateKeyInput {
 
 async fn create_key(call: &Call<'_>, body: &Value) -> Out {
     let i: CreateKeyInput = input(body)?;
-    if i.policy.is_some() {
-        return Err(AwsError::unsupported(
-            "Policy is not supported at CreateKey yet: the key takes the tenant's default key policy (see docs/aws.md)",
-        ));
-    }
+    let policy = match &i.policy {
+        Some(doc) => Some(super::policy::from_aws(doc, &call.account())?),
+        None => None,
+    };
     if i.custom_key_store_id.is_some() {
         return Err(AwsError::new(
             "CustomKeyStoreNotFoundException",
@@ -590,6 +588,7 @@ async fn create_key(call: &Call<'_>, body: &Value) -> Out {
         usage: Some(vec![usage]),
         tags: tags_in(i.tags),
         pending_import,
+        policy,
         ..Default::default()
     };
     let k = call
@@ -1679,5 +1678,260 @@ async fn delete_material(call: &Call<'_>, body: &Value) -> Out {
         .delete_imported_material(call.caller, &k.id.to_string())
         .await
         .map_err(import_error)?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PolicyInput {
+    key_id: String,
+    #[serde(default)]
+    policy_name: Option<String>,
+    #[serde(default)]
+    policy: Option<String>,
+}
+
+fn policy_name(n: Option<&str>) -> Result<(), AwsError> {
+    match n {
+        None | Some("default") => Ok(()),
+        Some(other) => Err(AwsError::new(
+            "NotFoundException",
+            format!("a key has one policy, \"default\", not {other:?}"),
+        )),
+    }
+}
+
+/// The service's refusal of a translated policy, in AWS's words.
+fn policy_error(e: Error) -> AwsError {
+    match e {
+        Error::InvalidInput { field, message } if field.starts_with("statements") => AwsError {
+            audited: true,
+            ..AwsError::new(
+                "MalformedPolicyDocumentException",
+                format!("{field}: {message}"),
+            )
+        },
+        e => map_error(e),
+    }
+}
+
+async fn get_policy(call: &Call<'_>, body: &Value) -> Out {
+    let i: PolicyInput = input(body)?;
+    policy_name(i.policy_name.as_deref())?;
+    let k = call.describe(&i.key_id).await?;
+    let p = call
+        .door
+        .svc
+        .get_key_policy(call.caller, &k.id.to_string())
+        .await
+        .map_err(map_error)?;
+    Ok(json!({
+        "Policy": super::policy::to_aws(&p.statements, &call.account()).to_string(),
+        "PolicyName": "default",
+    }))
+}
+
+async fn put_policy(call: &Call<'_>, body: &Value) -> Out {
+    let i: PolicyInput = input(body)?;
+    policy_name(i.policy_name.as_deref())?;
+    let doc = i
+        .policy
+        .ok_or_else(|| AwsError::validation("1 validation error detected: Policy is required"))?;
+    let mut statements = super::policy::from_aws(&doc, &call.account())?;
+    let k = call.describe(&i.key_id).await?;
+    // Grants are not part of an AWS key policy document: the new policy keeps them.
+    let current = call
+        .door
+        .svc
+        .get_key_policy(call.caller, &k.id.to_string())
+        .await
+        .map_err(map_error)?;
+    statements.extend(current.statements.into_iter().filter(|s| s.grant.is_some()));
+    call.door
+        .svc
+        .put_key_policy(call.caller, &k.id.to_string(), statements, None)
+        .await
+        .map_err(policy_error)?;
+    Ok(json!({}))
+}
+
+async fn list_policies(call: &Call<'_>, body: &Value) -> Out {
+    let i: KeyIdOnly = input(body)?;
+    call.describe(&i.key_id).await?;
+    Ok(json!({"PolicyNames": ["default"], "Truncated": false}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GrantConstraints {
+    #[serde(default)]
+    encryption_context_subset: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    encryption_context_equals: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateGrantInput {
+    key_id: String,
+    grantee_principal: String,
+    #[serde(default)]
+    retiring_principal: Option<String>,
+    operations: Vec<String>,
+    #[serde(default)]
+    constraints: Option<GrantConstraints>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A grant token names the key and the grant: RetireGrant takes it alone.
+fn grant_token(key: Uuid, grant_id: &str) -> String {
+    format!("{key}.{grant_id}")
+}
+
+async fn create_grant(call: &Call<'_>, body: &Value) -> Out {
+    let i: CreateGrantInput = input(body)?;
+    let account = call.account();
+    let subject =
+        |p: &str| super::policy::subject(p, &account).map_err(|e| AwsError::validation(e.message));
+    let grantee = subject(&i.grantee_principal)?;
+    let retiring = match &i.retiring_principal {
+        Some(r) => Some(subject(r)?),
+        None => None,
+    };
+    let subset = match i.constraints {
+        Some(GrantConstraints {
+            encryption_context_equals: Some(_),
+            ..
+        }) => {
+            return Err(AwsError::unsupported(
+                "EncryptionContextEquals is not supported by Arca: use EncryptionContextSubset",
+            ))
+        }
+        Some(c) => c.encryption_context_subset.unwrap_or_default(),
+        None => BTreeMap::new(),
+    };
+    let k = call.describe(&i.key_id).await?;
+    let g = call
+        .door
+        .svc
+        .create_grant(
+            call.caller,
+            &k.id.to_string(),
+            arca_service::grants::CreateGrantRequest {
+                grantee,
+                operations: i.operations,
+                retiring_principal: retiring,
+                encryption_context_subset: subset,
+                name: i.name,
+            },
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(json!({"GrantToken": grant_token(k.id, &g.grant_id), "GrantId": g.grant_id}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListGrantsInput {
+    key_id: String,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    marker: Option<String>,
+    #[serde(default)]
+    grant_id: Option<String>,
+    #[serde(default)]
+    grantee_principal: Option<String>,
+}
+
+async fn list_grants(call: &Call<'_>, body: &Value) -> Out {
+    let i: ListGrantsInput = input(body)?;
+    let limit = limit(i.limit, 100)?;
+    let k = call.describe(&i.key_id).await?;
+    let account = call.account();
+    let grants = call
+        .door
+        .svc
+        .list_grants(call.caller, &k.id.to_string())
+        .await
+        .map_err(map_error)?;
+    let all: Vec<Value> = grants
+        .iter()
+        .filter(|g| i.grant_id.as_deref().is_none_or(|id| id == g.grant_id))
+        .filter(|g| {
+            i.grantee_principal
+                .as_deref()
+                .is_none_or(|p| super::policy::principal_arn(&g.grantee, &account) == p)
+        })
+        .map(|g| {
+            let mut v = json!({
+                "KeyId": call.key_arn(g.key_id),
+                "GrantId": g.grant_id,
+                "CreationDate": epoch(g.created_at),
+                "GranteePrincipal": super::policy::principal_arn(&g.grantee, &account),
+                "IssuingAccount": format!("arn:aws:iam::{account}:root"),
+                "Operations": g.operations,
+            });
+            if let Some(n) = &g.name {
+                v["Name"] = json!(n);
+            }
+            if let Some(r) = &g.retiring_principal {
+                v["RetiringPrincipal"] = json!(super::policy::principal_arn(r, &account));
+            }
+            if !g.encryption_context_subset.is_empty() {
+                v["Constraints"] = json!({"EncryptionContextSubset": g.encryption_context_subset});
+            }
+            v
+        })
+        .collect();
+    let (items, next) = page(&all, limit, i.marker.as_deref())?;
+    Ok(paged(json!({"Grants": items}), next))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RemoveGrantInput {
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    grant_id: Option<String>,
+    #[serde(default)]
+    grant_token: Option<String>,
+}
+
+async fn remove_grant(call: &Call<'_>, body: &Value, retire: bool) -> Out {
+    let i: RemoveGrantInput = input(body)?;
+    let (key, grant) = match (i.grant_token.as_deref(), i.key_id, i.grant_id) {
+        (Some(t), _, _) if retire => {
+            let (k, g) = t.split_once('.').ok_or_else(|| {
+                AwsError::new(
+                    "InvalidGrantTokenException",
+                    "not a grant token Arca issued",
+                )
+            })?;
+            (k.to_string(), g.to_string())
+        }
+        (_, Some(k), Some(g)) => (k, g),
+        _ => {
+            return Err(AwsError::validation(if retire {
+                "give GrantToken, or KeyId and GrantId"
+            } else {
+                "KeyId and GrantId are required"
+            }))
+        }
+    };
+    let key = call.key_ref(&key)?;
+    call.door
+        .svc
+        .remove_grant(call.caller, &key, &grant, retire)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound { kind: "grant", .. } => AwsError {
+                audited: true,
+                ..AwsError::new("InvalidGrantIdException", "no such grant on this key")
+            },
+            e => map_error(e),
+        })?;
     Ok(json!({}))
 }

@@ -11,6 +11,7 @@
 //! service authenticate it, and hands the body to the protocol.
 
 pub mod kms;
+pub mod policy;
 pub mod sigv4;
 pub mod xks;
 

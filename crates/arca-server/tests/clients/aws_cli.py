@@ -87,5 +87,5 @@ assert aws("describe-key", "--key-id", mk)["KeyMetadata"]["KeyState"] == "Disabl
 
 # Unknown keys and unsupported operations.
 aws("describe-key", "--key-id", "0b0e6c3e-1111-4111-8111-111111111111", expect_error="NotFoundException")
-aws("list-grants", "--key-id", key, expect_error="UnsupportedOperationException")
+aws("replicate-key", "--key-id", key, "--replica-region", "eu-west-1", expect_error="UnsupportedOperationException")
 print("OK")
