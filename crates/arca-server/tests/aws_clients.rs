@@ -449,3 +449,36 @@ async fn key_policies_and_grants_map_onto_arca_policies() {
     .await;
     a.s.shutdown().await;
 }
+
+/// XKS over a key generated in the HSM (SoftHSM2): AES-GCM runs in the token. The only
+/// test of this binary that sets SOFTHSM2_CONF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xks_over_an_hsm_protected_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = common::softhsm(tmp.path(), "arca-xks");
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    std::env::set_var("ARCA_TEST_XKS_PIN", "4321");
+    let a = AwsServer::start_with(|c| {
+        c.root.mode = "hsm".into();
+        c.root.hsm.token_label = "arca-xks".into();
+        c.root.hsm.pin_env = Some("ARCA_TEST_XKS_PIN".into());
+    })
+    .await;
+    let k =
+        a.s.create(json!({"name": "xks-hsm", "protection_level": "HSM"}))
+            .await;
+    assert_eq!(k["protection_level"], "HSM", "{k}");
+    let url = format!("{}/keystores/acme/kms/xks/v1", a.endpoint);
+    a.run(
+        "xks_client.py",
+        &[
+            ("XKS_MODE", "roundtrip"),
+            ("XKS_URL", url.as_str()),
+            ("XKS_AK1", a.access_key_id.as_str()),
+            ("XKS_SK1", a.secret.as_str()),
+            ("XKS_KEY", k["id"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    a.s.shutdown().await;
+}

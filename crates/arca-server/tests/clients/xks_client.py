@@ -116,6 +116,19 @@ if os.environ.get("XKS_MODE", "full") == "throttle":
     print("OK")
     raise SystemExit(0)
 
+if os.environ.get("XKS_MODE") == "roundtrip":
+    # A key of another protection level (the HSM): the same API, the same guarantees.
+    assert ok(K + "/metadata", {"requestMetadata": meta("CreateKey")})["keyStatus"] == "ENABLED"
+    pt, aad = b"held in the HSM", b"dept=hsm"
+    enc = ok(K + "/encrypt", encrypt_body(pt, aad))
+    parts = [unb64(enc[f]) for f in ("ciphertext", "initializationVector", "authenticationTag")]
+    expected = hashlib.sha256(aad + unb64(enc["ciphertextMetadata"]) + parts[1] + parts[0] + parts[2]).digest()
+    assert unb64(enc["ciphertextDataIntegrityValue"]) == expected
+    assert unb64(ok(K + "/decrypt", decrypt_body(enc, aad))["plaintext"]) == pt
+    err(400, "InvalidCiphertextException", K + "/decrypt", decrypt_body(enc, b"dept=other"))
+    print("OK")
+    raise SystemExit(0)
+
 # GetHealthStatus.
 h = ok("/health", {"requestMetadata": {"kmsRequestId": str(uuid.uuid4()), "kmsOperation": "KmsHealthCheck"}})
 assert h["xksProxyFleetSize"] >= 1 and h["xksProxyVendor"] and h["xksProxyModel"] and h["ekmVendor"], h
