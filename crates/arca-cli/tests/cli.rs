@@ -1792,3 +1792,112 @@ fn backup_and_restore_with_the_cli() {
 fn token_of(dir: &tempfile::TempDir) -> String {
     std::fs::read_to_string(dir.path().join("admin.token")).unwrap()
 }
+
+#[test]
+fn bring_your_own_key_import_and_wrapped_export() {
+    let s = Server::start();
+    // A key waiting for material, and wrapping parameters for it.
+    s.ok(&["key", "create", "byok", "--pending-import", "--extractable"]);
+    let d = s.json(&["key", "describe", "byok"]);
+    assert_eq!(d["pending_import"], true, "{d}");
+    s.ok(&[
+        "key",
+        "import-params",
+        "byok",
+        "--wrapping-algorithm",
+        "RSA_AES_KEY_WRAP_SHA_256",
+        "--wrapping-key-spec",
+        "RSA_2048",
+        "--public-key-out",
+        "wrap.pem",
+        "--token-out",
+        "token.bin",
+    ]);
+    // The material is wrapped here, on the client, under the public key.
+    let material = pseudo_random(32, 77);
+    let pem = std::fs::read_to_string(s.path("wrap.pem")).unwrap();
+    let spki = pem::parse(pem).unwrap().contents().to_vec();
+    let wrapped = arca_crypto::wrap::wrap_to_public(
+        "wrap.pem",
+        &spki,
+        arca_crypto::wrap::RsaWrap::RsaAesKeyWrap(arca_crypto::provider::OaepHash::Sha256),
+        &material,
+    )
+    .unwrap();
+    std::fs::write(s.path("wrapped.bin"), &wrapped).unwrap();
+    let out = s.ok(&[
+        "key",
+        "import",
+        "byok",
+        "--import-token",
+        "token.bin",
+        "--wrapped",
+        "wrapped.bin",
+    ]);
+    assert!(out.contains("imported material into key byok"), "{out}");
+    assert_eq!(s.json(&["key", "describe", "byok"])["state"], "ACTIVE");
+    // Out again, wrapped under another Arca key whose material the test knows.
+    let kek = pseudo_random(32, 78);
+    std::fs::write(s.path("kek.bin"), &kek).unwrap();
+    s.ok(&["key", "create", "kek", "--import", "kek.bin"]);
+    s.ok(&[
+        "key",
+        "export-wrapped",
+        "byok",
+        "--target",
+        "arca",
+        "--wrapping-key",
+        "kek",
+        "--out",
+        "out.bin",
+    ]);
+    let back = arca_crypto::raw::key_unwrap(&kek, true, &std::fs::read(s.path("out.bin")).unwrap())
+        .unwrap();
+    assert_eq!(&back[..], &material[..]);
+    // And as an Azure .byok blob.
+    s.ok(&[
+        "key",
+        "export-wrapped",
+        "byok",
+        "--target",
+        "azure",
+        "--wrapping-public-key",
+        "wrap.pem",
+        "--kid",
+        "https://v.vault.azure.net/keys/kek/1",
+        "--out",
+        "key.byok",
+    ]);
+    let byok: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path("key.byok")).unwrap()).unwrap();
+    assert_eq!(byok["header"]["enc"], "CKM_RSA_AES_KEY_WRAP", "{byok}");
+    // Deleting the material leaves the key waiting for it.
+    let out = s.ok(&["key", "delete-imported-material", "byok"]);
+    assert!(out.contains("waiting for an import"), "{out}");
+}
+
+#[test]
+fn aws_access_key_pairs() {
+    let s = Server::start();
+    let out = s.ok(&["credentials", "create", "--aws", "--name", "laptop"]);
+    let mut lines = out.lines();
+    let id = lines
+        .next()
+        .and_then(|l| l.strip_prefix("aws_access_key_id = "))
+        .expect("an access key id line")
+        .to_string();
+    let secret = lines
+        .next()
+        .and_then(|l| l.strip_prefix("aws_secret_access_key = "))
+        .expect("a secret line");
+    assert!(id.starts_with("ARCA") && id.len() == 20, "{id}");
+    assert_eq!(secret.len(), 44, "256 bits, base64");
+    let list = s.json(&["credentials", "list"]);
+    let listed = &list["credentials"][0];
+    assert_eq!(listed["access_key_id"], id.as_str());
+    assert_eq!(listed["name"], "laptop");
+    assert!(!list.to_string().contains(secret), "never the secret again");
+    let out = s.ok(&["credentials", "revoke", &id]);
+    assert!(out.contains(&id), "{out}");
+    assert!(s.json(&["credentials", "list"])["credentials"][0]["revoked_at"].is_string());
+}

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::{Ctx, KeyArg};
@@ -54,6 +54,16 @@ pub enum KeyCommand {
     PublicKey(PublicKeyArgs),
     /// Export the material of a key created --extractable (raw bytes or PKCS#8 DER).
     Export(ExportArgs),
+    /// Export a key created --extractable wrapped for another key manager: AWS KMS
+    /// (ImportKeyMaterial), Google Cloud KMS (import job), Azure Key Vault (.byok), or an
+    /// Arca AES key (AES-KWP).
+    ExportWrapped(ExportWrappedArgs),
+    /// Get a wrapping public key and an import token for a key created --pending-import.
+    ImportParams(ImportParamsArgs),
+    /// Import wrapped material into a key created --pending-import.
+    Import(ImportArgs),
+    /// Delete an imported key's material: the key waits for the same material again.
+    DeleteImportedMaterial(KeyArg),
 }
 
 /// Options of `arca key create`.
@@ -104,6 +114,80 @@ pub struct CreateArgs {
     /// SPKI in DER or PEM (asymmetric); `-` reads stdin.
     #[arg(long = "import", value_name = "FILE")]
     pub import: Option<PathBuf>,
+    /// Create without material, to receive it wrapped (`arca key import-params`, then
+    /// `arca key import`).
+    #[arg(long, conflicts_with = "import")]
+    pub pending_import: bool,
+}
+
+/// Options of `arca key export-wrapped`.
+#[derive(Debug, Args)]
+pub struct ExportWrappedArgs {
+    /// Key id, name or alias.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+    /// The destination, which fixes the format.
+    #[arg(long, value_parser = ["aws", "gcp", "azure", "arca"])]
+    pub target: String,
+    /// aws, gcp, azure: the destination's RSA wrapping public key (PEM file).
+    #[arg(long, value_name = "FILE")]
+    pub wrapping_public_key: Option<PathBuf>,
+    /// arca: the Arca AES key that wraps (id, name or alias).
+    #[arg(long, value_name = "KEY")]
+    pub wrapping_key: Option<String>,
+    /// The wrapping algorithm (aws: RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_256, ...;
+    /// gcp: the import job's method) [default: the usual one for the key].
+    #[arg(long, value_name = "NAME")]
+    pub algorithm: Option<String>,
+    /// azure: the key-exchange key's identifier (its kid URL).
+    #[arg(long, value_name = "KID")]
+    pub kid: Option<String>,
+    /// This version [default: the primary].
+    #[arg(long, value_name = "N")]
+    pub version: Option<u32>,
+    /// Where to write: the wrapped bytes (the .byok JSON for azure); `-` for stdout.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub out: PathBuf,
+    /// Write base64 text instead of raw bytes (not for azure).
+    #[arg(long)]
+    pub base64: bool,
+}
+
+/// Options of `arca key import-params`.
+#[derive(Debug, Args)]
+pub struct ImportParamsArgs {
+    /// Key id, name or alias.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+    /// RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1, RSA_AES_KEY_WRAP_SHA_256.
+    #[arg(long, value_name = "NAME", default_value = "RSAES_OAEP_SHA_256")]
+    pub wrapping_algorithm: String,
+    /// RSA_2048, RSA_3072 or RSA_4096.
+    #[arg(long, value_name = "SPEC", default_value = "RSA_3072")]
+    pub wrapping_key_spec: String,
+    /// Where to write the wrapping public key (PEM).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub public_key_out: PathBuf,
+    /// Where to write the import token (raw bytes).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub token_out: PathBuf,
+}
+
+/// Options of `arca key import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Key id, name or alias.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+    /// The import token file from `arca key import-params`.
+    #[arg(long, value_name = "FILE")]
+    pub import_token: PathBuf,
+    /// The wrapped material (raw bytes); `-` reads stdin.
+    #[arg(long, value_name = "FILE")]
+    pub wrapped: PathBuf,
+    /// Date (RFC 3339) at which the material is deleted by itself [default: never].
+    #[arg(long, value_name = "DATE", value_parser = data::parse_date)]
+    pub valid_to: Option<DateTime<Utc>>,
 }
 
 /// Options of `arca key list`.
@@ -317,6 +401,8 @@ struct CreateKeyReq<'a> {
     rotation_period_days: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     material: Option<SecretB64<'a>>,
+    #[serde(skip_serializing_if = "skip_false")]
+    pending_import: bool,
 }
 
 #[derive(Serialize, Default)]
@@ -630,6 +716,20 @@ pub async fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<()> {
         }
         PublicKey(a) => return public_key(ctx, a).await,
         Export(a) => return export(ctx, a).await,
+        ExportWrapped(a) => return export_wrapped(ctx, a).await,
+        ImportParams(a) => return import_params(ctx, a).await,
+        Import(a) => return import(ctx, a).await,
+        DeleteImportedMaterial(a) => {
+            let v = ctx
+                .client()?
+                .post(
+                    &["v1", "keys", &a.key, "delete-imported-material"],
+                    &json!({}),
+                )
+                .await?
+                .value()?;
+            return show_key_line(ctx, &v, "deleted the imported material of");
+        }
         Activate(t) => ("activate", t),
         Suspend(t) => ("suspend", t),
         Resume(t) => ("resume", t),
@@ -662,6 +762,7 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         deactivation_date: a.deactivation_date,
         rotation_period_days: a.rotation_period_days,
         material: material.as_deref().map(|m| SecretB64(m)),
+        pending_import: a.pending_import,
     };
     let v = ctx.client()?.post(&["v1", "keys"], &body).await?.value()?;
     if ctx.json() {
@@ -909,4 +1010,124 @@ pub fn report_file(
         }
         outln!("{line}");
     }
+}
+
+/// One line about a key after a change (or the JSON).
+fn show_key_line(ctx: &Ctx, v: &Value, what: &str) -> Result<()> {
+    if ctx.json() {
+        print_json(v);
+    } else {
+        outln!(
+            "{what} key {} ({}); state {}{}",
+            get(v, "name"),
+            get(v, "id"),
+            get(v, "state"),
+            if v["pending_import"] == true {
+                ", waiting for an import"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+async fn export_wrapped(ctx: &Ctx, a: ExportWrappedArgs) -> Result<()> {
+    let out = OutArgs {
+        out: Some(a.out.clone()),
+        base64: a.base64,
+    };
+    data::check_out(&out)?;
+    let mut body = json!({"target": a.target.to_uppercase()});
+    if let Some(p) = &a.wrapping_public_key {
+        let pem =
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        body["wrapping_public_key"] = json!(pem);
+    }
+    for (k, v) in [
+        ("wrapping_key", a.wrapping_key.as_deref()),
+        ("algorithm", a.algorithm.as_deref()),
+        ("kid", a.kid.as_deref()),
+    ] {
+        if let Some(v) = v {
+            body[k] = json!(v);
+        }
+    }
+    if let Some(n) = a.version {
+        body["key_version"] = json!(n);
+    }
+    let v = ctx
+        .client()?
+        .post(&["v1", "keys", &a.key, "export-wrapped"], &body)
+        .await?
+        .value()?;
+    // Wrapped material is not secret (only the destination opens it).
+    let wrote = match v.get("byok") {
+        Some(byok) if !byok.is_null() => {
+            let text = serde_json::to_string_pretty(byok)?;
+            data::write_file(&a.out, text.as_bytes(), false)?;
+            (!data::is_stdio(&a.out)).then(|| a.out.clone())
+        }
+        _ => {
+            let wrapped = unb64(v["wrapped"].as_str().unwrap_or_default())?;
+            data::write_binary(&out, &wrapped, false)?
+        }
+    };
+    report_file(ctx, &v, &["wrapped", "byok"], wrote, "the wrapped key");
+    Ok(())
+}
+
+async fn import_params(ctx: &Ctx, a: ImportParamsArgs) -> Result<()> {
+    let v = ctx
+        .client()?
+        .post(
+            &["v1", "keys", &a.key, "import-parameters"],
+            &json!({
+                "wrapping_algorithm": a.wrapping_algorithm,
+                "wrapping_key_spec": a.wrapping_key_spec,
+            }),
+        )
+        .await?
+        .value()?;
+    let pem = v["public_key_pem"].as_str().unwrap_or_default();
+    data::write_file(&a.public_key_out, pem.as_bytes(), false)?;
+    let token = unb64(v["import_token"].as_str().unwrap_or_default())?;
+    data::write_file(&a.token_out, &token, false)?;
+    if ctx.json() {
+        print_json(&output::without(&v, &["import_token", "public_key"]));
+    } else {
+        outln!(
+            "wrote the wrapping public key to {} and the import token to {} (valid until {})",
+            a.public_key_out.display(),
+            a.token_out.display(),
+            get(&v, "parameters_valid_to")
+        );
+    }
+    Ok(())
+}
+
+async fn import(ctx: &Ctx, a: ImportArgs) -> Result<()> {
+    let token = std::fs::read(&a.import_token)
+        .with_context(|| format!("cannot read {}", a.import_token.display()))?;
+    let wrapped = data::read_input(&a.wrapped)?;
+    let mut body = json!({
+        "import_token": data::b64(&token),
+        "encrypted_key_material": data::b64(&wrapped),
+    });
+    if let Some(t) = a.valid_to {
+        body["valid_to"] = json!(t);
+    }
+    let v = ctx
+        .client()?
+        .post(&["v1", "keys", &a.key, "import"], &body)
+        .await?
+        .value()?;
+    show_key_line(ctx, &v, "imported material into")
+}
+
+fn unb64(s: &str) -> Result<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .context("the server sent invalid base64")
 }
