@@ -524,4 +524,49 @@ mod tests {
         assert_eq!(canonical_query("x=a%20b&y"), "x=a%20b&y=");
         assert_eq!(canonical_value("  a   b  "), "a b");
     }
+
+    proptest::proptest! {
+        /// Whatever a client sends, the verifier answers (a proof or a refusal), never
+        /// panics: the Authorization header, the dates, the path and the query are all
+        /// attacker-controlled.
+        #[test]
+        fn never_panics(
+            auth in "\\PC{0,200}",
+            date in "[0-9TZ]{0,20}",
+            path in "[/a-zA-Z0-9%._~-]{0,60}",
+            query in "[a-zA-Z0-9%=&+._~-]{0,60}",
+            extra in proptest::collection::vec(("[a-zA-Z-]{1,20}", "\\PC{0,40}"), 0..4),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let mut headers = vec![
+                ("host".to_string(), "h".to_string()),
+                ("x-amz-date".to_string(), date),
+                ("authorization".to_string(), format!("AWS4-HMAC-SHA256 {auth}")),
+            ];
+            headers.extend(extra);
+            let req = SignedRequest { method: "POST", path: &path, query: &query, headers: &headers, body: &body };
+            let _ = prove(&req, &expect_kms("20260101T000000Z"));
+        }
+
+        /// The same with a well-formed header around random parts, to reach the canonical
+        /// request.
+        #[test]
+        fn never_panics_deeper(
+            cred in "[A-Za-z0-9/]{0,60}",
+            signed in "[a-z;-]{0,40}",
+            sig in "[0-9a-f]{60,68}",
+            path in "[/a-zA-Z0-9%._~-]{0,60}",
+            query in "[a-zA-Z0-9%=&+._~-]{0,60}",
+        ) {
+            let headers = vec![
+                ("host".to_string(), "h".to_string()),
+                ("x-amz-date".to_string(), "20260101T000000Z".to_string()),
+                ("authorization".to_string(), format!(
+                    "AWS4-HMAC-SHA256 Credential={cred}/20260101/us-east-1/kms/aws4_request, SignedHeaders={signed}, Signature={sig}"
+                )),
+            ];
+            let req = SignedRequest { method: "POST", path: &path, query: &query, headers: &headers, body: b"" };
+            let _ = prove(&req, &expect_kms("20260101T000000Z"));
+        }
+    }
 }
