@@ -482,3 +482,54 @@ async fn xks_over_an_hsm_protected_key() {
     .await;
     a.s.shutdown().await;
 }
+
+/// The REST side of the import flow, with the server's clock: an import token expires after
+/// 24 hours, a forged one names nothing, and refusals change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_tokens_expire() {
+    let s = TestServer::start().await;
+    s.create(json!({"name": "incoming", "pending_import": true}))
+        .await;
+    let (st, p) = s
+        .post(
+            "/v1/keys/incoming/import-parameters",
+            json!({"wrapping_algorithm": "RSAES_OAEP_SHA_256", "wrapping_key_spec": "RSA_2048"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let material = [0x42u8; 32];
+    let wrapped = arca_crypto::wrap::wrap_to_public(
+        "public_key",
+        &common::unb64(&p["public_key"]),
+        arca_crypto::wrap::RsaWrap::Oaep(arca_crypto::provider::OaepHash::Sha256),
+        &material,
+    )
+    .unwrap();
+    let body = |token: &Value| json!({"import_token": token, "encrypted_key_material": common::b64(&wrapped)});
+    // A forged token.
+    let (st, v) = s
+        .post(
+            "/v1/keys/incoming/import",
+            body(&json!(common::b64(
+                b"arca-import-v1:00000000000000000000000000000000"
+            ))),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "import_token", "{v}");
+    // 25 hours later the real one has expired.
+    s.advance(chrono::Duration::hours(25)).await;
+    let (st, v) = s
+        .post("/v1/keys/incoming/import", body(&p["import_token"]))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        arca_service::byok::IMPORT_TOKEN_EXPIRED,
+        "{v}"
+    );
+    let k = s.get("/v1/keys/incoming").await.1;
+    assert_eq!(k["pending_import"], true, "nothing changed: {k}");
+    assert_eq!(k["versions"].as_array().unwrap().len(), 0, "{k}");
+    s.shutdown().await;
+}
