@@ -168,25 +168,11 @@ impl Service {
     ) -> Result<AwsCredentialCreated> {
         let mut note = Note::default();
         let r = async {
-            let p = self.principal_by_ref(caller, principal).await?;
-            let own = p.id == caller.principal.id;
-            if !own {
-                self.authorize(caller, "CreateApiToken", None)?;
-            }
-            let name = req.name.clone().unwrap_or_else(|| "aws".into());
-            if name.is_empty() || name.len() > 128 {
-                return Err(Error::invalid("name", "1 to 128 bytes"));
-            }
-            let expires_at = self.token_expiry(req.expires_in_secs)?;
-            if !own {
-                self.gate(caller, "CreateApiToken", None, || {
-                    Pending::CreateAwsCredential {
-                        principal: p.id,
-                        req: req.clone(),
-                    }
+            let (p, name, expires_at) = self
+                .credential_for(caller, principal, &req, "aws", |id, req| {
+                    Pending::CreateAwsCredential { principal: id, req }
                 })
                 .await?;
-            }
             let created = self
                 .issue_aws_credential(&p, &name, expires_at, &Actor::Caller(caller), &mut note)
                 .await?;

@@ -498,26 +498,11 @@ impl Service {
     ) -> Result<TokenCreated> {
         let mut note = Note::default();
         let r = async {
-            let p = self.principal_by_ref(caller, principal).await?;
-            // A principal may always make tokens for itself; a token for someone else is
-            // identity administration (and may need approval: it lets its holder act as
-            // that principal).
-            let own = p.id == caller.principal.id;
-            if !own {
-                self.authorize(caller, "CreateApiToken", None)?;
-            }
-            let name = req.name.clone().unwrap_or_else(|| "api".into());
-            if name.is_empty() || name.len() > 128 {
-                return Err(Error::invalid("name", "1 to 128 bytes"));
-            }
-            let expires_at = self.token_expiry(req.expires_in_secs)?;
-            if !own {
-                self.gate(caller, "CreateApiToken", None, || Pending::CreateApiToken {
-                    principal: p.id,
-                    req: req.clone(),
+            let (p, name, expires_at) = self
+                .credential_for(caller, principal, &req, "api", |id, req| {
+                    Pending::CreateApiToken { principal: id, req }
                 })
                 .await?;
-            }
             let t = self
                 .issue_token(&p, &name, expires_at, &Actor::Caller(caller))
                 .await?;
@@ -531,6 +516,37 @@ impl Service {
         }
         .await;
         self.done(caller, "CreateApiToken", note, r).await
+    }
+
+    /// The checks every new credential (API token, AWS access key pair) passes: a
+    /// principal may always make one for itself; one for someone else is identity
+    /// administration (`CreateApiToken`, which a quorum rule can gate: it lets its holder
+    /// act as that principal). Returns the principal, the label and the expiry.
+    pub(crate) async fn credential_for(
+        &self,
+        caller: &Caller,
+        principal: &str,
+        req: &CreateTokenRequest,
+        default_name: &str,
+        pending: impl FnOnce(Uuid, CreateTokenRequest) -> Pending,
+    ) -> Result<(Principal, String, Option<DateTime<Utc>>)> {
+        let p = self.principal_by_ref(caller, principal).await?;
+        let own = p.id == caller.principal.id;
+        if !own {
+            self.authorize(caller, "CreateApiToken", None)?;
+        }
+        let name = req.name.clone().unwrap_or_else(|| default_name.into());
+        if name.is_empty() || name.len() > 128 {
+            return Err(Error::invalid("name", "1 to 128 bytes"));
+        }
+        let expires_at = self.token_expiry(req.expires_in_secs)?;
+        if !own {
+            self.gate(caller, "CreateApiToken", None, || {
+                pending(p.id, req.clone())
+            })
+            .await?;
+        }
+        Ok((p, name, expires_at))
     }
 
     /// The name of the caller's own tenant (for doors that route by tenant, such as the
