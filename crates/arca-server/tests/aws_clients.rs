@@ -528,6 +528,16 @@ async fn import_tokens_expire() {
         arca_service::byok::IMPORT_TOKEN_EXPIRED,
         "{v}"
     );
+    // Until material comes, the key is neither activated nor rotated.
+    let (st, v) = s.post("/v1/keys/incoming/activate", json!({})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    let (st, v) = s
+        .post(
+            "/v1/keys/incoming/rotate",
+            json!({"material": common::b64(&material)}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
     let k = s.get("/v1/keys/incoming").await.1;
     assert_eq!(k["pending_import"], true, "nothing changed: {k}");
     assert_eq!(k["versions"].as_array().unwrap().len(), 0, "{k}");

@@ -971,6 +971,14 @@ impl Service {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
             self.authorize(caller, "RotateKey", Some(&key))?;
+            if key.pending_import {
+                return Err(Error::WrongState {
+                    operation: "rotate".into(),
+                    target: format!("key {}", key.id),
+                    state: key.state,
+                    detail: Some(lifecycle::PENDING_IMPORT.into()),
+                });
+            }
             let material = match (&req.material, key.origin) {
                 (Some(_), Origin::Generated) => {
                     return Err(Error::unprocessable(
@@ -1241,6 +1249,11 @@ impl Service {
                     && key.destroy_after.is_some()
                 {
                     return Err(wrong("destruction is scheduled; cancel it first"));
+                }
+                if t == Transition::Activate && key.pending_import && versions.is_empty() {
+                    return Err(wrong(
+                        "the key has no material yet: importing it activates the key",
+                    ));
                 }
                 let to = lifecycle::apply(from, t, &target)?;
                 match t {
