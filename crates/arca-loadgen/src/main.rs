@@ -55,7 +55,8 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     max_requests: u64,
     /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, kmip-query,
-    /// kmip-encrypt, kmip-get, or all (the kmip- ones only with --kmip).
+    /// kmip-encrypt, kmip-get, aws-encrypt, aws-decrypt, aws-data-key, or all (the kmip-
+    /// ones only with --kmip, the aws- ones only with --aws).
     #[arg(long, default_value = "all")]
     op: String,
     /// KMIP listener (host:port) to drive as well: TTLV over mutual TLS.
@@ -67,6 +68,18 @@ struct Args {
     /// Its private key (PEM).
     #[arg(long)]
     client_key: Option<PathBuf>,
+    /// The AWS-compatible listener (host:port) to drive as well: SigV4-signed KMS JSON.
+    #[arg(long)]
+    aws: Option<String>,
+    /// Access key id for --aws (`arca credentials create --aws`).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    aws_access_key_id: Option<String>,
+    /// Its secret access key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    aws_secret_access_key: Option<String>,
+    /// The region the AWS door answers for.
+    #[arg(long, default_value = "us-east-1")]
+    aws_region: String,
     /// Print results as JSON.
     #[arg(long)]
     json: bool,
@@ -93,6 +106,17 @@ struct Target {
     server_name: rustls::pki_types::ServerName<'static>,
     token: String,
     kmip: Option<KmipTarget>,
+    aws: Option<AwsTarget>,
+}
+
+/// The AWS-compatible listener and the access key pair that signs for it.
+struct AwsTarget {
+    host: String,
+    port: u16,
+    authority: String,
+    access_key_id: String,
+    secret: String,
+    region: String,
 }
 
 /// The KMIP listener and the TLS configuration with the client certificate.
@@ -179,8 +203,29 @@ fn resolve(args: &Args) -> Result<Target> {
         None => None,
     };
     let cfg = builder.with_no_client_auth();
+    let aws = match &args.aws {
+        Some(addr) => {
+            let (host, port) = addr.rsplit_once(':').context("--aws is host:port")?;
+            Some(AwsTarget {
+                host: host.to_string(),
+                port: port.parse().context("--aws port")?,
+                authority: addr.clone(),
+                access_key_id: args
+                    .aws_access_key_id
+                    .clone()
+                    .context("--aws needs --aws-access-key-id (or AWS_ACCESS_KEY_ID)")?,
+                secret: args
+                    .aws_secret_access_key
+                    .clone()
+                    .context("--aws needs --aws-secret-access-key (or AWS_SECRET_ACCESS_KEY)")?,
+                region: args.aws_region.clone(),
+            })
+        }
+        None => None,
+    };
     Ok(Target {
         kmip,
+        aws,
         authority: hostport.to_string(),
         server_name: rustls::pki_types::ServerName::try_from(host.clone())?,
         host,
@@ -193,7 +238,11 @@ fn resolve(args: &Args) -> Result<Target> {
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(t: &Target) -> Result<Sender> {
-    let tcp = tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await?;
+    connect_to(t, &t.host, t.port).await
+}
+
+async fn connect_to(t: &Target, host: &str, port: u16) -> Result<Sender> {
+    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
     tcp.set_nodelay(true)?;
     let tls = t.tls.connect(t.server_name.clone(), tcp).await?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
@@ -239,6 +288,129 @@ struct Op {
     body: Option<Value>,
     /// A KMIP request message (TTLV) instead of an HTTP request.
     kmip: Option<Arc<Vec<u8>>>,
+    /// A signed AWS KMS request (headers and body) instead of a REST one.
+    aws: Option<Arc<AwsRequest>>,
+}
+
+/// One AWS KMS request, signed once: SigV4 allows replaying it within its five minutes,
+/// so the server's verification cost is measured, not the client's signing.
+struct AwsRequest {
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Signs a `TrentService.<op>` request with SigV4 (service `kms`), as AWS SDKs do.
+fn aws_sign(a: &AwsTarget, op: &str, body: &Value) -> Result<AwsRequest> {
+    use aws_lc_rs::{digest, hmac};
+    let body = Bytes::from(serde_json::to_vec(body)?);
+    let now = chrono::Utc::now();
+    let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let date = &amz_date[..8];
+    let target = format!("TrentService.{op}");
+    let headers = vec![
+        (
+            "content-type".to_string(),
+            "application/x-amz-json-1.1".to_string(),
+        ),
+        ("host".to_string(), a.authority.clone()),
+        ("x-amz-date".to_string(), amz_date.clone()),
+        ("x-amz-target".to_string(), target),
+    ];
+    let signed = "content-type;host;x-amz-date;x-amz-target";
+    let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+    let canonical = format!(
+        "POST\n/\n\n{canonical_headers}\n{signed}\n{}",
+        hex(digest::digest(&digest::SHA256, &body).as_ref())
+    );
+    let scope = format!("{date}/{}/kms/aws4_request", a.region);
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+    );
+    let mut k = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, format!("AWS4{}", a.secret).as_bytes()),
+        date.as_bytes(),
+    );
+    for part in [a.region.as_str(), "kms", "aws4_request"] {
+        k = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, k.as_ref()),
+            part.as_bytes(),
+        );
+    }
+    let sig = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, k.as_ref()),
+        to_sign.as_bytes(),
+    );
+    let mut headers = headers;
+    headers.push((
+        "authorization".into(),
+        format!(
+            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={}",
+            a.access_key_id,
+            hex(sig.as_ref())
+        ),
+    ));
+    Ok(AwsRequest { headers, body })
+}
+
+/// Sends a signed AWS request: (status, body).
+async fn aws_call(s: &mut Sender, r: &AwsRequest) -> Result<(u16, Bytes)> {
+    let mut b = hyper::Request::builder().method("POST").uri("/");
+    for (k, v) in &r.headers {
+        b = b.header(k, v);
+    }
+    s.ready().await?;
+    let resp = s.send_request(b.body(Full::new(r.body.clone()))?).await?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+/// The AWS door's operations: 1 KiB Encrypt and Decrypt, and GenerateDataKey, on the
+/// REST setup's AES key (the door takes Arca key names as KeyId too).
+async fn aws_setup(a: &AwsTarget, t: &Target) -> Result<Vec<Op>> {
+    let kib = base64::engine::general_purpose::STANDARD.encode(vec![0x61u8; 1024]);
+    let encrypt = aws_sign(
+        a,
+        "Encrypt",
+        &json!({"KeyId": "loadgen-aes", "Plaintext": kib}),
+    )?;
+    let mut s = connect_to(t, &a.host, a.port).await?;
+    let (st, body) = aws_call(&mut s, &encrypt).await?;
+    if st != 200 {
+        bail!(
+            "AWS Encrypt failed: {st} {} (does the key policy let the access key's principal use loadgen-aes?)",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let ct: Value = serde_json::from_slice(&body)?;
+    let decrypt = aws_sign(
+        a,
+        "Decrypt",
+        &json!({"CiphertextBlob": ct["CiphertextBlob"]}),
+    )?;
+    let data_key = aws_sign(
+        a,
+        "GenerateDataKey",
+        &json!({"KeyId": "loadgen-aes", "KeySpec": "AES_256"}),
+    )?;
+    let aws_op = |name, r: AwsRequest| Op {
+        name,
+        method: "",
+        path: String::new(),
+        body: None,
+        kmip: None,
+        aws: Some(Arc::new(r)),
+    };
+    Ok(vec![
+        aws_op("aws-encrypt", encrypt),
+        aws_op("aws-decrypt", decrypt),
+        aws_op("aws-data-key", data_key),
+    ])
 }
 
 /// A KMIP connection: the TLS stream with the client certificate.
@@ -410,6 +582,7 @@ async fn kmip_setup(k: &KmipTarget, t: &Target) -> Result<Vec<Op>> {
         path: String::new(),
         body: None,
         kmip: Some(Arc::new(bytes)),
+        aws: None,
     };
     Ok(vec![
         kmip_op(
@@ -481,6 +654,7 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             path: "/v1/whoami".into(),
             body: None,
             kmip: None,
+            aws: None,
         },
         Op {
             name: "encrypt",
@@ -488,6 +662,7 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             path: "/v1/keys/loadgen-aes/encrypt".into(),
             body: Some(json!({"plaintext": kib})),
             kmip: None,
+            aws: None,
         },
         Op {
             name: "decrypt",
@@ -495,6 +670,7 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             path: "/v1/decrypt".into(),
             body: Some(json!({"ciphertext": ct["ciphertext"]})),
             kmip: None,
+            aws: None,
         },
         Op {
             name: "data-key",
@@ -502,6 +678,7 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             path: "/v1/keys/loadgen-aes/generate-data-key".into(),
             body: Some(json!({})),
             kmip: None,
+            aws: None,
         },
         Op {
             name: "sign-p256",
@@ -511,6 +688,7 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
                 json!({"message": base64::engine::general_purpose::STANDARD.encode(b"load generator message")}),
             ),
             kmip: None,
+            aws: None,
         },
         Op {
             name: "sign-rsa",
@@ -520,10 +698,14 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
                 json!({"message": base64::engine::general_purpose::STANDARD.encode(b"load generator message")}),
             ),
             kmip: None,
+            aws: None,
         },
     ];
     if let Some(k) = &t.kmip {
         ops.extend(kmip_setup(k, t).await?);
+    }
+    if let Some(a) = &t.aws {
+        ops.extend(aws_setup(a, t).await?);
     }
     Ok(ops)
 }
@@ -589,7 +771,15 @@ async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -
             if let (Some(msg), Some(k)) = (op.kmip.clone(), t.kmip.as_ref()) {
                 return kmip_loop(&t, k, &msg, deadline, &budget).await;
             }
-            let mut s = connect(&t).await?;
+            let aws = op.aws.clone().zip(t.aws.as_ref());
+            let to_aws = aws.is_some();
+            let reconnect = |t: Arc<Target>| async move {
+                match t.aws.as_ref().filter(|_| to_aws) {
+                    Some(a) => connect_to(&t, &a.host, a.port).await,
+                    None => connect(&t).await,
+                }
+            };
+            let mut s = reconnect(t.clone()).await?;
             let mut lat = Vec::new();
             let mut errors = 0u64;
             while Instant::now() < deadline {
@@ -604,14 +794,18 @@ async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -
                     break;
                 }
                 let t0 = Instant::now();
-                match call(&mut s, &t, op.method, &op.path, op.body.as_ref()).await {
+                let r = match &aws {
+                    Some((req, _)) => aws_call(&mut s, req).await,
+                    None => call(&mut s, &t, op.method, &op.path, op.body.as_ref()).await,
+                };
+                match r {
                     Ok((st, _)) if (200..300).contains(&st) => {
                         lat.push(t0.elapsed().as_micros() as u64)
                     }
                     Ok(_) => errors += 1,
                     Err(_) => {
                         errors += 1;
-                        s = connect(&t).await?;
+                        s = reconnect(t.clone()).await?;
                     }
                 }
             }

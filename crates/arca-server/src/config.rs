@@ -305,6 +305,7 @@ impl Default for Config {
 
 const KNOWN: &[&str] = &[
     "data_dir", "listen", "tls", "http", "service", "log", "root", "audit", "metrics", "kmip",
+    "aws",
 ];
 
 impl Config {
@@ -392,6 +393,21 @@ mod tests {
         ];
         let c = Config::load(Some(&f), env).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
+        let c2 = Config::load(
+            None,
+            vec![
+                ("ARCA_AWS__ENABLED".to_string(), "true".to_string()),
+                ("ARCA_AWS__LISTEN".to_string(), "127.0.0.1:1".to_string()),
+            ],
+        )
+        .unwrap();
+        assert!(c2.aws.enabled);
+        assert_eq!(c2.aws.listen, "127.0.0.1:1");
+        // Every table of the configuration is reachable from the environment.
+        let doc = toml::Value::try_from(Config::default()).unwrap();
+        for key in doc.as_table().unwrap().keys() {
+            assert!(KNOWN.contains(&key.as_str()), "{key} is missing from KNOWN");
+        }
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.service.cache_capacity, 5);
         assert_eq!(c.service.cache_ttl_secs, 7);
