@@ -543,3 +543,49 @@ async fn import_tokens_expire() {
     assert_eq!(k["versions"].as_array().unwrap().len(), 0, "{k}");
     s.shutdown().await;
 }
+
+/// InternalException: a key whose stored material no longer authenticates under its
+/// tenant KEK (damaged in the store) fails as the spec's generic error, and says nothing
+/// of the material.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xks_internal_failures_are_internal_exception() {
+    let a = AwsServer::start().await;
+    let k = a.s.create(json!({"name": "damaged"})).await;
+    let id = uuid::Uuid::parse_str(k["id"].as_str().unwrap()).unwrap();
+    let store = a.s.service().store().clone();
+    let tenant =
+        uuid::Uuid::parse_str(a.s.get("/v1/whoami").await.1["tenant_id"].as_str().unwrap())
+            .unwrap();
+    let mut key = store.get_key(tenant, id).await.unwrap().unwrap();
+    let versions = store.get_versions(id).await.unwrap();
+    let expected = key.revision;
+    key.revision += 1;
+    store
+        .write_key(&arca_store::KeyWrite {
+            key,
+            expected_revision: Some(expected),
+            versions: vec![arca_store::VersionWrite {
+                version: versions[0].clone(),
+                material: arca_store::MaterialChange::Set(vec![7u8; 60]),
+            }],
+            events: vec![],
+            next_due_at: None,
+            records: vec![],
+            audit: vec![],
+        })
+        .await
+        .unwrap();
+    let url = format!("{}/keystores/acme/kms/xks/v1", a.endpoint);
+    a.run(
+        "xks_client.py",
+        &[
+            ("XKS_MODE", "internal"),
+            ("XKS_URL", url.as_str()),
+            ("XKS_AK1", a.access_key_id.as_str()),
+            ("XKS_SK1", a.secret.as_str()),
+            ("XKS_KEY", k["id"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    a.s.shutdown().await;
+}

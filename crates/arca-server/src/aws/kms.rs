@@ -67,7 +67,13 @@ impl AwsError {
 
 /// Maps the service's error to AWS's name for it, once, for every operation.
 pub fn map_error(e: Error) -> AwsError {
-    let message = e.to_string();
+    // An internal error's detail is for the server's log, not for the caller.
+    let message = match &e {
+        Error::Internal { .. } => {
+            "an internal error occurred; the server's log has the detail".into()
+        }
+        _ => e.to_string(),
+    };
     let name = match &e {
         Error::Unprocessable { field, message } if field.as_deref() == Some("import_token") => {
             if message == arca_service::byok::IMPORT_TOKEN_EXPIRED {

@@ -92,9 +92,15 @@ pub fn map_error(e: Error) -> XksError {
         Error::Unavailable { .. } => "DependencyTimeoutException",
         Error::Internal { .. } => "InternalException",
     };
+    let message = match &e {
+        Error::Internal { .. } => {
+            "an internal error occurred; the server's log has the detail".into()
+        }
+        _ => e.to_string(),
+    };
     XksError {
         audited: true,
-        ..XksError::new(name, e.to_string())
+        ..XksError::new(name, message)
     }
 }
 

@@ -116,6 +116,12 @@ if os.environ.get("XKS_MODE", "full") == "throttle":
     print("OK")
     raise SystemExit(0)
 
+if os.environ.get("XKS_MODE") == "internal":
+    # A key whose stored material no longer opens: the proxy's generic failure.
+    err(500, "InternalException", K + "/encrypt", encrypt_body(b"x"))
+    print("OK")
+    raise SystemExit(0)
+
 if os.environ.get("XKS_MODE") == "roundtrip":
     # A key of another protection level (the HSM): the same API, the same guarantees.
     assert ok(K + "/metadata", {"requestMetadata": meta("CreateKey")})["keyStatus"] == "ENABLED"
