@@ -54,9 +54,10 @@ struct Args {
     /// Stop each operation after this many requests in total (whichever comes first).
     #[arg(long, default_value_t = 1_000_000)]
     max_requests: u64,
-    /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, kmip-query,
-    /// kmip-encrypt, kmip-get, aws-encrypt, aws-decrypt, aws-data-key, or all (the kmip-
-    /// ones only with --kmip, the aws- ones only with --aws).
+    /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, sign-ed25519,
+    /// create-key (durable), mixed (encrypt, decrypt, data-key, sign-p256 in turn),
+    /// kmip-query, kmip-encrypt, kmip-get, aws-encrypt, aws-decrypt, aws-data-key, or all
+    /// (the kmip- ones only with --kmip, the aws- ones only with --aws).
     #[arg(long, default_value = "all")]
     op: String,
     /// KMIP listener (host:port) to drive as well: TTLV over mutual TLS.
@@ -290,6 +291,10 @@ struct Op {
     kmip: Option<Arc<Vec<u8>>>,
     /// A signed AWS KMS request (headers and body) instead of a REST one.
     aws: Option<Arc<AwsRequest>>,
+    /// Each request gets a name of its own in the body (`create-key`: a new durable key).
+    fresh_name: bool,
+    /// A mixed workload: the requests of these operations in turn.
+    mix: Option<Arc<Vec<Op>>>,
 }
 
 /// One AWS KMS request, signed once: SigV4 allows replaying it within its five minutes,
@@ -405,6 +410,8 @@ async fn aws_setup(a: &AwsTarget, t: &Target) -> Result<Vec<Op>> {
         body: None,
         kmip: None,
         aws: Some(Arc::new(r)),
+        fresh_name: false,
+        mix: None,
     };
     Ok(vec![
         aws_op("aws-encrypt", encrypt),
@@ -583,6 +590,8 @@ async fn kmip_setup(k: &KmipTarget, t: &Target) -> Result<Vec<Op>> {
         body: None,
         kmip: Some(Arc::new(bytes)),
         aws: None,
+        fresh_name: false,
+        mix: None,
     };
     Ok(vec![
         kmip_op(
@@ -612,6 +621,7 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
         ("loadgen-aes", "AES_256", "ENCRYPT_DECRYPT"),
         ("loadgen-p256", "ECC_NIST_P256", "SIGN_VERIFY"),
         ("loadgen-rsa", "RSA_2048", "SIGN_VERIFY"),
+        ("loadgen-ed25519", "ED25519", "SIGN_VERIFY"),
     ] {
         let (st, _) = call(&mut s, t, "GET", &format!("/v1/keys/{name}"), None).await?;
         if st == 404 {
@@ -655,6 +665,8 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             body: None,
             kmip: None,
             aws: None,
+            fresh_name: false,
+            mix: None,
         },
         Op {
             name: "encrypt",
@@ -663,6 +675,8 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             body: Some(json!({"plaintext": kib})),
             kmip: None,
             aws: None,
+            fresh_name: false,
+            mix: None,
         },
         Op {
             name: "decrypt",
@@ -671,6 +685,8 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             body: Some(json!({"ciphertext": ct["ciphertext"]})),
             kmip: None,
             aws: None,
+            fresh_name: false,
+            mix: None,
         },
         Op {
             name: "data-key",
@@ -679,6 +695,8 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             body: Some(json!({})),
             kmip: None,
             aws: None,
+            fresh_name: false,
+            mix: None,
         },
         Op {
             name: "sign-p256",
@@ -689,6 +707,8 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             ),
             kmip: None,
             aws: None,
+            fresh_name: false,
+            mix: None,
         },
         Op {
             name: "sign-rsa",
@@ -699,8 +719,45 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
             ),
             kmip: None,
             aws: None,
+            fresh_name: false,
+            mix: None,
         },
     ];
+    let rest_op = |name, path: &str, body: Value| Op {
+        name,
+        method: "POST",
+        path: path.into(),
+        body: Some(body),
+        kmip: None,
+        aws: None,
+        fresh_name: false,
+        mix: None,
+    };
+    ops.push(rest_op(
+        "sign-ed25519",
+        "/v1/keys/loadgen-ed25519/sign",
+        json!({"message": base64::engine::general_purpose::STANDARD.encode(b"load generator message")}),
+    ));
+    // A durable key creation per request: an AES-256 key, committed (WAL, fsync) before
+    // the answer, with its history and audit events.
+    ops.push(Op {
+        fresh_name: true,
+        ..rest_op(
+            "create-key",
+            "/v1/keys",
+            json!({"name": "", "spec": "AES_256"}),
+        )
+    });
+    // A mixed workload: encrypt, decrypt, data key and P-256 signature in turn.
+    let mix: Vec<Op> = ops
+        .iter()
+        .filter(|o| matches!(o.name, "encrypt" | "decrypt" | "data-key" | "sign-p256"))
+        .cloned()
+        .collect();
+    ops.push(Op {
+        mix: Some(Arc::new(mix)),
+        ..rest_op("mixed", "", json!({}))
+    });
     if let Some(k) = &t.kmip {
         ops.extend(kmip_setup(k, t).await?);
     }
@@ -763,7 +820,13 @@ async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -
     let start = Instant::now();
     let deadline = start + dur;
     let mut tasks = Vec::new();
-    for _ in 0..conns {
+    // Names made by `create-key` are unique across runs and connections.
+    let run = start.elapsed().as_nanos() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+    for conn in 0..conns {
         let t = t.clone();
         let op = op.clone();
         let budget = budget.clone();
@@ -782,6 +845,7 @@ async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -
             let mut s = reconnect(t.clone()).await?;
             let mut lat = Vec::new();
             let mut errors = 0u64;
+            let mut n = 0u64;
             while Instant::now() < deadline {
                 if budget
                     .fetch_update(
@@ -794,9 +858,19 @@ async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -
                     break;
                 }
                 let t0 = Instant::now();
-                let r = match &aws {
-                    Some((req, _)) => aws_call(&mut s, req).await,
-                    None => call(&mut s, &t, op.method, &op.path, op.body.as_ref()).await,
+                n += 1;
+                let r = match (&aws, &op.mix) {
+                    (Some((req, _)), _) => aws_call(&mut s, req).await,
+                    (None, Some(mix)) => {
+                        let o = &mix[n as usize % mix.len()];
+                        call(&mut s, &t, o.method, &o.path, o.body.as_ref()).await
+                    }
+                    (None, None) if op.fresh_name => {
+                        let mut body = op.body.clone().unwrap_or_default();
+                        body["name"] = json!(format!("loadgen-{run}-{conn}-{n}"));
+                        call(&mut s, &t, op.method, &op.path, Some(&body)).await
+                    }
+                    (None, None) => call(&mut s, &t, op.method, &op.path, op.body.as_ref()).await,
                 };
                 match r {
                     Ok((st, _)) if (200..300).contains(&st) => {
