@@ -56,8 +56,9 @@ struct Args {
     max_requests: u64,
     /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, sign-ed25519,
     /// create-key (durable), mixed (encrypt, decrypt, data-key, sign-p256 in turn),
-    /// kmip-query, kmip-encrypt, kmip-get, aws-encrypt, aws-decrypt, aws-data-key, or all
-    /// (the kmip- ones only with --kmip, the aws- ones only with --aws).
+    /// kmip-query, kmip-encrypt, kmip-get, aws-encrypt, aws-decrypt, aws-data-key,
+    /// aws-sign-p256, aws-sign-rsa, aws-sign-ed25519, aws-create-key, or all (the kmip- ones
+    /// only with --kmip, the aws- ones only with --aws).
     #[arg(long, default_value = "all")]
     op: String,
     /// KMIP listener (host:port) to drive as well: TTLV over mutual TLS.
@@ -413,10 +414,27 @@ async fn aws_setup(a: &AwsTarget, t: &Target) -> Result<Vec<Op>> {
         fresh_name: false,
         mix: None,
     };
+    let msg = base64::engine::general_purpose::STANDARD.encode(b"load generator message");
+    let sign = |key: &str, alg: &str| {
+        aws_sign(
+            a,
+            "Sign",
+            &json!({"KeyId": key, "Message": msg, "SigningAlgorithm": alg}),
+        )
+    };
     Ok(vec![
         aws_op("aws-encrypt", encrypt),
         aws_op("aws-decrypt", decrypt),
         aws_op("aws-data-key", data_key),
+        aws_op("aws-sign-p256", sign("loadgen-p256", "ECDSA_SHA_256")?),
+        aws_op("aws-sign-rsa", sign("loadgen-rsa", "RSASSA_PSS_SHA_256")?),
+        aws_op(
+            "aws-sign-ed25519",
+            sign("loadgen-ed25519", "ED25519_SHA_512")?,
+        ),
+        // The same signed CreateKey replayed makes a new key each time (AWS keys have no
+        // name): durable key creation through this door.
+        aws_op("aws-create-key", aws_sign(a, "CreateKey", &json!({}))?),
     ])
 }
 
@@ -940,7 +958,7 @@ async fn main() -> Result<()> {
     let mut reports = Vec::new();
     if !args.json {
         println!(
-            "{:<12} {:>5} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
+            "{:<16} {:>5} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
             "op", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms"
         );
     }
@@ -955,7 +973,7 @@ async fn main() -> Result<()> {
         .await?;
         if !args.json {
             println!(
-                "{:<12} {:>5} {:>9} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+                "{:<16} {:>5} {:>9} {:>6} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
                 r.op,
                 r.connections,
                 r.requests,
