@@ -56,7 +56,7 @@ struct Args {
     max_requests: u64,
     /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, sign-ed25519,
     /// create-key (durable), mixed (encrypt, decrypt, data-key, sign-p256 in turn),
-    /// kmip-query, kmip-encrypt, kmip-get, aws-encrypt, aws-decrypt, aws-data-key,
+    /// kmip-query, kmip-encrypt, kmip-decrypt, kmip-create, kmip-get, aws-encrypt, aws-decrypt, aws-data-key,
     /// aws-sign-p256, aws-sign-rsa, aws-sign-ed25519, aws-create-key, or all (the kmip- ones
     /// only with --kmip, the aws- ones only with --aws).
     #[arg(long, default_value = "all")]
@@ -601,6 +601,60 @@ async fn kmip_setup(k: &KmipTarget, t: &Target) -> Result<Vec<Op>> {
         kmip_ok(&check),
         "KMIP Encrypt failed: does the key policy grant the KMIP principal Encrypt?"
     );
+    // Decrypt of that ciphertext: the data, IV and tag it answered.
+    let payload = check
+        .children_with(tags::BATCH_ITEM)
+        .next()
+        .and_then(|b| b.child(tags::RESPONSE_PAYLOAD))
+        .context("KMIP Encrypt answered no payload")?;
+    let field = |t| -> Result<Vec<u8>> {
+        Ok(payload
+            .child(t)
+            .context("KMIP Encrypt answer lacks a field")?
+            .byte_string()
+            .map_err(|f| anyhow::anyhow!("KMIP Encrypt answer: {f:?}"))?
+            .to_vec())
+    };
+    let decrypt = kmip_request(
+        operation::DECRYPT,
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+            Item::structure(
+                tags::CRYPTOGRAPHIC_PARAMETERS,
+                vec![Item::enum_item(
+                    tags::BLOCK_CIPHER_MODE,
+                    block_cipher_mode::GCM,
+                )],
+            ),
+            Item::new(tags::DATA, Value::bytes(field(tags::DATA)?)),
+            Item::new(
+                tags::IV_COUNTER_NONCE,
+                Value::bytes(field(tags::IV_COUNTER_NONCE)?),
+            ),
+            Item::new(
+                tags::AUTHENTICATED_ENCRYPTION_TAG,
+                Value::bytes(field(tags::AUTHENTICATED_ENCRYPTION_TAG)?),
+            ),
+        ],
+    );
+    // Create of an AES-256 key (no name: each one is new), durable before the answer.
+    let create = kmip_request(
+        operation::CREATE,
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+            Item::structure(
+                tags::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attr(
+                        "Cryptographic Algorithm",
+                        Value::Enumeration(cryptographic_algorithm::AES),
+                    ),
+                    attr("Cryptographic Length", Value::Integer(256)),
+                    attr("Cryptographic Usage Mask", Value::Integer(0x0C)),
+                ],
+            ),
+        ],
+    );
     let kmip_op = |name, bytes: Vec<u8>| Op {
         name,
         method: "",
@@ -623,6 +677,8 @@ async fn kmip_setup(k: &KmipTarget, t: &Target) -> Result<Vec<Op>> {
             ),
         ),
         kmip_op("kmip-encrypt", encrypt),
+        kmip_op("kmip-decrypt", decrypt),
+        kmip_op("kmip-create", create),
         kmip_op(
             "kmip-get",
             kmip_request(
