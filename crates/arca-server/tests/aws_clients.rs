@@ -589,3 +589,32 @@ async fn xks_internal_failures_are_internal_exception() {
     .await;
     a.s.shutdown().await;
 }
+
+/// DependencyTimeoutException: the store behind the proxy stops answering (here its keys
+/// table is taken away under the running server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xks_store_failures_are_dependency_timeouts() {
+    let a = AwsServer::start().await;
+    let k = a.s.create(json!({"name": "unreachable"})).await;
+    let db = a.s.data_dir.join("arca.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE keys RENAME TO keys_gone")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let url = format!("{}/keystores/acme/kms/xks/v1", a.endpoint);
+    a.run(
+        "xks_client.py",
+        &[
+            ("XKS_MODE", "dependency"),
+            ("XKS_URL", url.as_str()),
+            ("XKS_AK1", a.access_key_id.as_str()),
+            ("XKS_SK1", a.secret.as_str()),
+            ("XKS_KEY", k["id"].as_str().unwrap()),
+        ],
+    )
+    .await;
+}

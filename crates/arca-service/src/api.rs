@@ -908,13 +908,22 @@ pub struct TokenList {
 
 /// An AWS-style access key pair as issued: the secret access key is shown once. Clients sign
 /// requests to the AWS-compatible door and the XKS door with it (Signature Version 4).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct AwsCredentialCreated {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub principal_id: Uuid,
     pub name: String,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for AwsCredentialCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredentialCreated")
+            .field("access_key_id", &self.access_key_id)
+            .field("principal_id", &self.principal_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An access key pair's metadata (never its secret).

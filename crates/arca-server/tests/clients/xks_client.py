@@ -116,6 +116,12 @@ if os.environ.get("XKS_MODE", "full") == "throttle":
     print("OK")
     raise SystemExit(0)
 
+if os.environ.get("XKS_MODE") == "dependency":
+    # The store stops answering: the spec's dependency failure.
+    err(503, "DependencyTimeoutException", K + "/metadata", {"requestMetadata": meta("DescribeKey")})
+    print("OK")
+    raise SystemExit(0)
+
 if os.environ.get("XKS_MODE") == "internal":
     # A key whose stored material no longer opens: the proxy's generic failure.
     err(500, "InternalException", K + "/encrypt", encrypt_body(b"x"))
