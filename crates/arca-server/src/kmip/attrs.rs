@@ -501,8 +501,42 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
             ],
         )));
     }
-    out.extend(extras.other_attrs());
+    let others = extras.other_attrs();
+    let client_set = |t: u32| others.iter().any(|a| a.tag() == Some(t));
+    // KMIP 1.3+: when the object came into being. A registered object's is its Initial
+    // Date unless its client said otherwise (then the client's value is among `others`).
+    if !client_set(tags::ORIGINAL_CREATION_DATE) {
+        out.push(dt(tags::ORIGINAL_CREATION_DATE, info.created_at));
+    }
+    if let Some(rng) = generator_of(info).filter(|_| !client_set(tags::RANDOM_NUMBER_GENERATOR)) {
+        out.push(Attr::Std(rng));
+    }
+    out.extend(others);
     out
+}
+
+/// The Random Number Generator that made a key's material, for keys Arca generated:
+/// aws-lc's CTR_DRBG over AES-256 (NIST SP 800-90A) for software keys; an HSM's generator
+/// is the token's own, which Arca cannot name. Imported keys have none.
+pub fn generator_of(info: &KeyInfo) -> Option<Item> {
+    use arca_kmip::enums::{drbg_algorithm, rng_algorithm};
+    if info.origin != arca_core::model::Origin::Generated {
+        return None;
+    }
+    let parts = if info.protection_level == "HSM" {
+        vec![Item::enum_item(
+            tags::RNG_ALGORITHM,
+            rng_algorithm::UNSPECIFIED,
+        )]
+    } else {
+        vec![
+            Item::enum_item(tags::RNG_ALGORITHM, rng_algorithm::DRBG),
+            Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+            Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+            Item::enum_item(tags::DRBG_ALGORITHM, drbg_algorithm::CTR),
+        ]
+    };
+    Some(Item::structure(tags::RANDOM_NUMBER_GENERATOR, parts))
 }
 
 #[cfg(test)]

@@ -928,7 +928,7 @@ impl Ctx<'_> {
     async fn get_attributes(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
         let info = self.describe(&id).await?;
-        let all = attrs::object_attributes(&info);
+        let all = self.attributes_of(&info);
         let (wanted, custom) = Self::selectors(p)?;
         let chosen: Vec<&Attr> = if wanted.is_empty() && custom.is_empty() {
             all.iter().collect()
@@ -953,10 +953,32 @@ impl Ctx<'_> {
         Ok(payload(out))
     }
 
+    /// A key's attributes as this client's protocol version knows them: 2.x adds Key Format
+    /// Type; those KMIP 1.3 added are left out for older clients, which could not decode them.
+    fn attributes_of(&self, info: &KeyInfo) -> Vec<Attr> {
+        let mut all = attrs::object_attributes(info);
+        if self.version.is_v2() {
+            // KMIP 2.x made a key's Key Format Type an attribute: the format it is kept in.
+            let extras = attrs::Extras::of(info);
+            let ot = attrs::object_type_of(info, &extras);
+            let f = attrs::default_format(info.spec, ot);
+            all.push(Attr::Std(Item::enum_item(tags::KEY_FORMAT_TYPE, f)));
+        }
+        if (self.version.major, self.version.minor) < (1, 3) {
+            all.retain(|a| {
+                !matches!(
+                    a.tag(),
+                    Some(tags::ORIGINAL_CREATION_DATE | tags::RANDOM_NUMBER_GENERATOR)
+                )
+            });
+        }
+        all
+    }
+
     async fn get_attribute_list(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
         let info = self.describe(&id).await?;
-        let all = attrs::object_attributes(&info);
+        let all = self.attributes_of(&info);
         let mut out = vec![uid_item(&id)];
         let mut seen = Vec::new();
         for a in &all {
@@ -1390,8 +1412,6 @@ impl Ctx<'_> {
     }
 }
 
-/// The highest Operation value a protocol version defines: a client of that version cannot
-/// decode later ones, so Query names only those.
 /// What a Key Wrapping Data or Key Wrapping Specification says: the wrapping key, the
 /// cipher, and whether the wrapped bytes are a TTLV-encoded Key Value (else the material).
 struct Wrapping {
@@ -1468,6 +1488,8 @@ fn wrapping_of(spec: &Item) -> Result<Wrapping, Failure> {
     })
 }
 
+/// The highest Operation value a protocol version defines: a client of that version cannot
+/// decode later ones, so Query names only those.
 fn last_operation(v: ProtocolVersion) -> u32 {
     match (v.major, v.minor) {
         (1, 0) => op::POLL,

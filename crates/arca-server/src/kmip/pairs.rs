@@ -122,6 +122,10 @@ impl Ctx<'_> {
         pub_extras
             .links
             .push((link_type::PRIVATE_KEY_LINK, priv_id.clone()));
+        // The public half is stored as given material, but it came from Arca's generator.
+        if let Some(g) = attrs::generator_of(&priv_info) {
+            pub_extras.push_other(&Attr::Std(g));
+        }
         pub_req.meta = Some(pub_extras.into_meta(&serde_json::Value::Null));
         let pub_info = self
             .svc
@@ -236,6 +240,9 @@ impl Ctx<'_> {
                     self.key_request(new_priv.spec, &public, material, Some("PublicKey".into()))?;
                 let mut e = Extras::of_request(&r);
                 e.links.extend(links);
+                if let Some(g) = attrs::generator_of(&new_priv) {
+                    e.push_other(&Attr::Std(g));
+                }
                 r.meta = Some(e.into_meta(&serde_json::Value::Null));
                 r
             }
