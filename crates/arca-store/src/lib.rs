@@ -1,21 +1,123 @@
-//! Arca's persistence: the [`KeyStore`] trait and its SQLite implementation.
+//! Arca's persistence: the [`KeyStore`] trait, its embedded SQLite implementation and its
+//! shared PostgreSQL one (several nodes, one truth).
 //!
-//! The trait is shaped so that a PostgreSQL store implements it without changing the
-//! service: every multi-row change is one [`KeyWrite`] applied in one transaction with an
+//! Every multi-row change is one [`KeyWrite`] applied in one transaction with an
 //! optimistic-concurrency check, so a failed request changes nothing and two nodes cannot
 //! both win a race. Secret material only ever reaches the store sealed by a tenant KEK.
 
 use std::collections::BTreeMap;
 
 use arca_core::model::{Key, KeyEvent, KeySpec, KeyState, KeyVersion, Principal, Tenant};
+use std::sync::Arc;
+
 use arca_core::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+mod common;
+pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+/// Opens the store a configuration names: a `postgres://` (or `postgresql://`) URL, or else
+/// the SQLite file at `sqlite_path`.
+pub async fn open(url: Option<&str>, sqlite_path: &std::path::Path) -> Result<Arc<dyn KeyStore>> {
+    match url {
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Ok(Arc::new(PgStore::connect(u).await?))
+        }
+        Some(u) => Err(arca_core::Error::invalid(
+            "store.url",
+            format!(
+                "{:?} is not a postgres:// URL (leave it unset for the embedded SQLite store)",
+                u.split('@').next_back().unwrap_or("")
+            ),
+        )),
+        None => Ok(Arc::new(SqliteStore::open(sqlite_path).await?)),
+    }
+}
+
+/// A change another node may have cached, as the store announces it once committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A key, its versions or its tags.
+    Key(Uuid),
+    /// The aliases of a tenant.
+    Aliases(Uuid),
+    /// A tenant's record or its KEK.
+    Tenant(Uuid),
+    /// A principal (roles, disabled).
+    Principal(Uuid),
+    /// An API token (revoked).
+    Token(String),
+    /// A record (session, binding, access key pair, approval, policy).
+    Record { kind: String, id: String },
+    /// Anything (root key rotation, a restore): forget every cached thing.
+    Everything,
+    /// The feed broke: changes may go unannounced until [`Change::Resumed`], so caches must
+    /// not be trusted meanwhile.
+    Lost,
+    /// The feed is back; what was cached before it broke is stale.
+    Resumed,
+}
+
+impl Change {
+    /// The text sent through the database (PostgreSQL NOTIFY payloads are short strings).
+    pub fn to_wire(&self) -> String {
+        match self {
+            Change::Key(id) => format!("k:{id}"),
+            Change::Aliases(t) => format!("a:{t}"),
+            Change::Tenant(t) => format!("t:{t}"),
+            Change::Principal(p) => format!("p:{p}"),
+            Change::Token(id) => format!("o:{id}"),
+            Change::Record { kind, id } => format!("r:{kind}:{id}"),
+            Change::Everything | Change::Lost | Change::Resumed => "*".into(),
+        }
+    }
+
+    /// Reads a payload; anything unknown counts as [`Change::Everything`] (safe: it only
+    /// empties caches).
+    pub fn from_wire(s: &str) -> Change {
+        let uuid = |v: &str| Uuid::parse_str(v).ok();
+        match s.split_once(':') {
+            Some(("k", v)) => uuid(v).map(Change::Key),
+            Some(("a", v)) => uuid(v).map(Change::Aliases),
+            Some(("t", v)) => uuid(v).map(Change::Tenant),
+            Some(("p", v)) => uuid(v).map(Change::Principal),
+            Some(("o", v)) => Some(Change::Token(v.to_string())),
+            Some(("r", v)) => v.split_once(':').map(|(k, i)| Change::Record {
+                kind: k.to_string(),
+                id: i.to_string(),
+            }),
+            _ => None,
+        }
+        .unwrap_or(Change::Everything)
+    }
+}
+
+/// The exclusive right to run one background job (scheduled rotation and destruction, audit
+/// checkpoints) across every node sharing the store; see [`KeyStore::try_lease`].
+#[async_trait]
+pub trait Lease: Send {
+    /// Gives the right back. A lease that is dropped instead (a panic, a crash) is given back
+    /// by the store when its connection closes.
+    async fn release(self: Box<Self>) -> Result<()>;
+}
+
+/// The lease of a store only one process uses: there is nobody to exclude.
+pub struct LocalLease;
+
+#[async_trait]
+impl Lease for LocalLease {
+    async fn release(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// A stored API token. Only a hash of the secret part is kept.
 #[derive(Debug, Clone, PartialEq)]
@@ -291,4 +393,20 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn begin_restore(&self) -> Result<Box<dyn RestoreTx>>;
     /// Writes a server-wide value, replacing any (a sink's cursor).
     async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()>;
+
+    /// Changes committed through this store by any node, for cache invalidation; `None` for
+    /// a store no other process writes (SQLite).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
+
+    /// Takes the lease named `name` if no other node holds it: `None` means another node is
+    /// running that job now.
+    async fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>> {
+        let _ = name;
+        Ok(Some(Box::new(LocalLease)))
+    }
+
+    /// Closes the store's connections (at shutdown).
+    async fn close(&self) {}
 }

@@ -17,6 +17,9 @@ use uuid::Uuid;
 
 use arca_core::audit::{link, AuditEvent, Checkpoint, StoredEvent, GENESIS};
 
+use crate::common::{
+    blob_json, db_err, from_ms, json_err, ms, restore_cells, to_json, SNAPSHOT_TABLES,
+};
 use crate::{
     ApiToken, AuditQuery, KeyFilter, KeyStore, KeyWrite, MaterialChange, Record, UsageRow,
 };
@@ -85,33 +88,6 @@ CREATE TABLE audit_checkpoints (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL);
 "#,
     ),
 ];
-
-fn db_err(e: sqlx::Error) -> Error {
-    if let sqlx::Error::Database(d) = &e {
-        if d.is_unique_violation() {
-            return Error::conflict("already exists");
-        }
-    }
-    Error::Unavailable {
-        message: format!("store error: {e}"),
-    }
-}
-
-fn json_err(e: serde_json::Error) -> Error {
-    Error::internal(format!("stored record does not decode: {e}"))
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
-    v.and_then(DateTime::<Utc>::from_timestamp_millis)
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::internal(format!("encode: {e}")))
-}
 
 fn doc<T: serde::de::DeserializeOwned>(row: &sqlx::sqlite::SqliteRow) -> Result<T> {
     let s: String = row.try_get("doc").map_err(db_err)?;
@@ -268,25 +244,7 @@ fn stored_event(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent> {
     })
 }
 
-/// The tables a snapshot holds, parents first.
-const SNAPSHOT_TABLES: [&str; 13] = [
-    "meta",
-    "tenants",
-    "principals",
-    "api_tokens",
-    "keys",
-    "key_tags",
-    "key_versions",
-    "key_events",
-    "aliases",
-    "records",
-    "audit_events",
-    "audit_checkpoints",
-    "audit_log_unchained",
-];
-
 fn row_to_json(r: &sqlx::sqlite::SqliteRow) -> Result<serde_json::Map<String, serde_json::Value>> {
-    use base64::Engine;
     use sqlx::{Column, TypeInfo, ValueRef};
     let mut m = serde_json::Map::new();
     for c in r.columns() {
@@ -301,10 +259,7 @@ fn row_to_json(r: &sqlx::sqlite::SqliteRow) -> Result<serde_json::Map<String, se
             match raw.type_info().name() {
                 "INTEGER" => r.try_get::<i64, _>(c.ordinal()).map_err(db_err)?.into(),
                 "REAL" => r.try_get::<f64, _>(c.ordinal()).map_err(db_err)?.into(),
-                "BLOB" => serde_json::json!({
-                    "$b64": base64::engine::general_purpose::STANDARD
-                        .encode(r.try_get::<Vec<u8>, _>(c.ordinal()).map_err(db_err)?)
-                }),
+                "BLOB" => blob_json(&r.try_get::<Vec<u8>, _>(c.ordinal()).map_err(db_err)?),
                 _ => r.try_get::<String, _>(c.ordinal()).map_err(db_err)?.into(),
             }
         };
@@ -323,24 +278,8 @@ struct SqliteRestore {
 #[async_trait]
 impl crate::RestoreTx for SqliteRestore {
     async fn add(&mut self, row: &crate::SnapshotRow) -> Result<()> {
-        use base64::Engine;
-        if !SNAPSHOT_TABLES.contains(&row.table.as_str()) {
-            return Err(Error::invalid(
-                "backup",
-                format!("unknown table {:?}", row.table),
-            ));
-        }
-        let cols: Vec<&String> = row.row.keys().collect();
-        if cols.is_empty()
-            || !cols
-                .iter()
-                .all(|c| c.chars().all(|x| x.is_ascii_alphanumeric() || x == '_'))
-        {
-            return Err(Error::invalid(
-                "backup",
-                format!("bad columns in {}", row.table),
-            ));
-        }
+        use crate::common::Cell;
+        let cells = restore_cells(row)?;
         let verb = if row.table == "meta" {
             "INSERT OR REPLACE"
         } else {
@@ -349,28 +288,17 @@ impl crate::RestoreTx for SqliteRestore {
         let sql = format!(
             "{verb} INTO {} ({}) VALUES ({})",
             row.table,
-            cols.iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            vec!["?"; cols.len()].join(", ")
+            cells.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "),
+            vec!["?"; cells.len()].join(", ")
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for c in &cols {
-            q = match &row.row[c.as_str()] {
-                serde_json::Value::Null => q.bind(Option::<String>::None),
-                serde_json::Value::Number(n) if n.is_i64() => q.bind(n.as_i64()),
-                serde_json::Value::Number(n) => q.bind(n.as_f64()),
-                serde_json::Value::String(s) => q.bind(s.clone()),
-                serde_json::Value::Object(o) => match o.get("$b64").and_then(|b| b.as_str()) {
-                    Some(b) => q.bind(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(b)
-                            .map_err(|_| Error::invalid("backup", "bad base64 in a row"))?,
-                    ),
-                    None => return Err(Error::invalid("backup", "bad value in a row")),
-                },
-                other => q.bind(other.to_string()),
+        for (_, cell) in cells {
+            q = match cell {
+                Cell::Null => q.bind(Option::<String>::None),
+                Cell::Int(i) => q.bind(i),
+                Cell::Real(f) => q.bind(f),
+                Cell::Text(t) => q.bind(t),
+                Cell::Bytes(b) => q.bind(b),
             };
         }
         q.execute(&mut *self.tx).await.map_err(db_err)?;
@@ -1361,6 +1289,10 @@ impl KeyStore for SqliteStore {
                 .map_err(db_err)?;
         }
         Ok(Box::new(SqliteRestore { tx, since }))
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()> {
