@@ -29,6 +29,17 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub kmip: KmipConfig,
     pub aws: AwsConfig,
+    pub store: StoreConfig,
+}
+
+/// Where Arca keeps its state. Unset, it is the embedded SQLite file `<data_dir>/arca.db`
+/// (one node). A `postgres://` URL makes it a shared PostgreSQL database that several nodes
+/// use at once (docs/ha.md); TLS to the database is set in the URL (`sslmode=verify-full&
+/// sslrootcert=/path/ca.pem`). Prefer `ARCA_STORE__URL` to the file for a URL with a password.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub url: Option<String>,
 }
 
 /// The AWS-compatible door: the AWS KMS API (JSON 1.1, SigV4-signed with access key pairs
@@ -299,13 +310,14 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             kmip: KmipConfig::default(),
             aws: AwsConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
 
 const KNOWN: &[&str] = &[
     "data_dir", "listen", "tls", "http", "service", "log", "root", "audit", "metrics", "kmip",
-    "aws",
+    "aws", "store",
 ];
 
 impl Config {

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use arca_crypto::SoftwareProvider;
 use arca_service::bootstrap::FirstStart;
 use arca_service::{Clock, Service, SystemClock};
-use arca_store::SqliteStore;
+use arca_store::KeyStore;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -41,9 +41,10 @@ pub struct Running {
     kmip: Option<tokio::task::JoinHandle<()>>,
     aws: Option<tokio::task::JoinHandle<()>>,
     lifecycle: tokio::task::JoinHandle<()>,
+    changes: Option<tokio::task::JoinHandle<()>>,
     checkpoints: tokio::task::JoinHandle<()>,
     sinks: Vec<tokio::task::JoinHandle<()>>,
-    store: SqliteStore,
+    store: Arc<dyn KeyStore>,
 }
 
 impl Running {
@@ -57,6 +58,9 @@ impl Running {
         }
         self.lifecycle.abort();
         self.checkpoints.abort();
+        if let Some(c) = &self.changes {
+            c.abort();
+        }
         self.service
             .record_server_event("StopServer", Default::default())
             .await;
@@ -208,6 +212,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             (None, None)
         }
     };
+    let changes = svc.spawn_change_feed();
     let lifecycle = svc.spawn_lifecycle_task();
     let checkpoints = svc.spawn_checkpoint_task(
         cfg.audit.checkpoint_every_events.max(1),
@@ -228,6 +233,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         aws,
         lifecycle,
         checkpoints,
+        changes,
         sinks,
         store,
     })
@@ -235,7 +241,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
 
 /// Opens the data directory: creates it (mode 0700), checks the configuration, opens the
 /// store and builds the service, still sealed.
-async fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<(SqliteStore, Arc<Service>)> {
+async fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<(Arc<dyn KeyStore>, Arc<Service>)> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
     #[cfg(unix)]
@@ -246,13 +252,12 @@ async fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<(SqliteStore, Arc<S
     cfg.service
         .validate()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    let db = cfg.data_dir.join("arca.db");
-    let store = SqliteStore::open(&db)
+    let store = arca_store::open(cfg.store.url.as_deref(), &cfg.data_dir.join("arca.db"))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(store = %db.display(), "store open");
+    tracing::info!(store = %store.describe(), "store open");
     let svc = Arc::new(Service::new(
-        Arc::new(store.clone()),
+        store.clone(),
         Arc::new(SoftwareProvider),
         clock,
         cfg.service.clone(),

@@ -150,6 +150,18 @@ async fn open(cfg: &SinkConfig) -> Result<Out> {
 async fn run(cfg: SinkConfig, format: Format, syslog: bool, store: Arc<dyn KeyStore>) {
     let host = hostname();
     let mut out: Option<Out> = None;
+    // Nodes sharing a store take turns: one exports a sink (its cursor is shared); another
+    // takes over when that node stops. Held until this task ends.
+    let _lease = loop {
+        match store.try_lease(&format!("sink/{}", cfg.name)).await {
+            Ok(Some(l)) => break l,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(sink = %cfg.name, error = %e, "audit sink cannot take its lease")
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
     let mut cursor: u64 = match store.get_meta(&cursor_name(&cfg.name)).await {
         Ok(Some(v)) => String::from_utf8_lossy(&v).parse().unwrap_or(0),
         _ => 0,

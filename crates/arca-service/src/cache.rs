@@ -1,18 +1,22 @@
 //! Bounded in-memory caches that keep the hot path off the database: key metadata with its
 //! loaded handles, tenant KEKs, and authenticated tokens.
 //!
-//! Every write through this service invalidates the key it touched; a time-to-live bounds
-//! how long another node's change (HA, later) can go unseen. Loaded handles hold plaintext
-//! key material only inside aws-lc-rs objects, which cleanse their memory when dropped.
+//! Every write through this service invalidates the key it touched. Another node's writes
+//! arrive as the store's [`Change`]s ([`Caches::apply`]); while that feed is broken, no cache
+//! is trusted (every read goes to the store), so a change made anywhere is honoured
+//! everywhere as soon as it is announced, well within a second. The time-to-live is the last
+//! line. Loaded handles hold plaintext key material only inside aws-lc-rs objects, which
+//! cleanse their memory when dropped.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arca_core::model::{Key, KeyVersion, Principal, Tenant};
 use arca_crypto::KeyHandle;
-use arca_store::ApiToken;
+use arca_store::{ApiToken, Change};
 use prometheus_client::metrics::counter::Counter;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -47,6 +51,8 @@ pub struct Bounded<K, V> {
     ttl: Duration,
     /// Hit and miss counters (exported as metrics).
     counters: Option<(Counter, Counter)>,
+    /// Cleared while the store's change feed is down: nothing cached is served then.
+    trusted: Option<Arc<AtomicBool>>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
@@ -56,7 +62,14 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
             capacity: capacity.max(1),
             ttl,
             counters: None,
+            trusted: None,
         }
+    }
+
+    /// Serves entries only while `trusted` holds.
+    pub fn gated(mut self, trusted: Arc<AtomicBool>) -> Self {
+        self.trusted = Some(trusted);
+        self
     }
 
     /// Counts hits and misses on these counters.
@@ -81,6 +94,14 @@ impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
 
     /// The value if present and fresh.
     pub fn get(&self, k: &K) -> Option<V> {
+        if self
+            .trusted
+            .as_ref()
+            .is_some_and(|t| !t.load(Ordering::Acquire))
+        {
+            self.count(false);
+            return None;
+        }
         let mut m = self.lock();
         let r = match m.get(k) {
             Some((v, at)) if at.elapsed() < self.ttl => Some(v.clone()),
@@ -147,21 +168,32 @@ pub struct Caches {
     pub bindings: Bounded<String, Arc<Principal>>,
     /// AWS access key pairs, their secrets opened (see [`crate::aws_auth`]).
     pub aws_credentials: Bounded<String, crate::aws_auth::CachedAwsCredential>,
+    /// False while the store's change feed is broken (see the module's documentation).
+    trusted: Arc<AtomicBool>,
 }
 
 impl Caches {
     /// Caches whose hits and misses are counted in `metrics`.
     pub fn new(capacity: usize, ttl: Duration, metrics: &crate::metrics::Metrics) -> Self {
+        let trusted = Arc::new(AtomicBool::new(true));
         let c = |name| metrics.cache_counters(name);
+        let t = || trusted.clone();
         Caches {
-            keys: Bounded::new(capacity, ttl).counted(c("keys")),
-            names: Bounded::new(capacity, ttl).counted(c("names")),
-            keks: Bounded::new(1024, ttl).counted(c("keks")),
-            tokens: Bounded::new(capacity, ttl).counted(c("tokens")),
-            tenants: Bounded::new(1024, ttl).counted(c("tenants")),
-            sessions: Bounded::new(capacity, ttl).counted(c("sessions")),
-            bindings: Bounded::new(capacity, ttl).counted(c("bindings")),
-            aws_credentials: Bounded::new(capacity, ttl).counted(c("aws_credentials")),
+            keys: Bounded::new(capacity, ttl).counted(c("keys")).gated(t()),
+            names: Bounded::new(capacity, ttl).counted(c("names")).gated(t()),
+            keks: Bounded::new(1024, ttl).counted(c("keks")).gated(t()),
+            tokens: Bounded::new(capacity, ttl).counted(c("tokens")).gated(t()),
+            tenants: Bounded::new(1024, ttl).counted(c("tenants")).gated(t()),
+            sessions: Bounded::new(capacity, ttl)
+                .counted(c("sessions"))
+                .gated(t()),
+            bindings: Bounded::new(capacity, ttl)
+                .counted(c("bindings"))
+                .gated(t()),
+            aws_credentials: Bounded::new(capacity, ttl)
+                .counted(c("aws_credentials"))
+                .gated(t()),
+            trusted,
         }
     }
 
@@ -181,6 +213,42 @@ impl Caches {
     pub fn invalidate_key(&self, id: Uuid) {
         self.keys.remove(&id);
         self.names.remove_where(|_, v| *v == id);
+    }
+
+    /// Forgets whatever a change committed elsewhere makes stale. Credentials are cleared
+    /// as a family (their changes are rare and each cache is keyed differently).
+    pub fn apply(&self, change: &Change) {
+        match change {
+            Change::Key(id) => self.invalidate_key(*id),
+            Change::Aliases(tenant) => self.names.remove_where(|(t, _), _| t == tenant),
+            Change::Tenant(id) => {
+                self.tenants.remove(id);
+                self.keks.remove(id);
+            }
+            Change::Token(id) => self.tokens.remove(id),
+            Change::Principal(_) => self.clear_credentials(),
+            Change::Record { kind, .. } => {
+                if kind != crate::identity::POLICY {
+                    self.clear_credentials();
+                }
+            }
+            Change::Everything => self.clear_all(),
+            Change::Lost => {
+                self.trusted.store(false, Ordering::Release);
+                self.clear_all();
+            }
+            Change::Resumed => {
+                self.clear_all();
+                self.trusted.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    fn clear_credentials(&self) {
+        self.tokens.clear();
+        self.sessions.clear();
+        self.bindings.clear();
+        self.aws_credentials.clear();
     }
 }
 
@@ -202,5 +270,17 @@ mod tests {
         assert_eq!(t.get(&1), None, "an expired entry is not served");
         c.remove_where(|_, v| *v == 9);
         assert_eq!(c.get(&9), None);
+    }
+
+    #[test]
+    fn a_broken_change_feed_stops_every_cache() {
+        let trusted = Arc::new(AtomicBool::new(true));
+        let c: Bounded<u32, u32> = Bounded::new(3, Duration::from_secs(60)).gated(trusted.clone());
+        c.insert(1, 1);
+        assert_eq!(c.get(&1), Some(1));
+        trusted.store(false, Ordering::Release);
+        assert_eq!(c.get(&1), None, "not served while the feed is down");
+        trusted.store(true, Ordering::Release);
+        assert_eq!(c.get(&1), Some(1));
     }
 }

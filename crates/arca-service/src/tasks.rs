@@ -38,6 +38,26 @@ fn ev(
 }
 
 impl Service {
+    /// Applies the store's announced changes (other nodes' writes) to this node's caches, for
+    /// stores shared by several nodes; `None` for a store only this process writes.
+    pub fn spawn_change_feed(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut feed = self.store.changes()?;
+        let svc = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            loop {
+                let change = match feed.recv().await {
+                    Ok(c) => c,
+                    // Fell behind: some changes are unknown, so all of the cache is suspect.
+                    Err(RecvError::Lagged(_)) => arca_store::Change::Everything,
+                    Err(RecvError::Closed) => break,
+                };
+                let Some(s) = svc.upgrade() else { break };
+                s.cache.apply(&change);
+            }
+        }))
+    }
+
     /// Runs the lifecycle task in the background every `lifecycle_interval_secs`.
     pub fn spawn_lifecycle_task(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let svc = Arc::downgrade(self);
@@ -64,16 +84,21 @@ impl Service {
             // Nothing can be rotated or destroyed without the root key; wait for unseal.
             return Ok(0);
         }
+        // One node at a time: on a shared store the others skip this round.
+        let Some(lease) = self.store.try_lease("lifecycle").await? else {
+            return Ok(0);
+        };
         let now = self.now();
-        let due = self.store.keys_due(now, 500).await?;
+        let due = self.store.keys_due(now, 500).await;
         let mut changed = 0;
-        for key in due {
+        for key in due.into_iter().flatten() {
             match self.handle_due(key).await {
                 Ok(true) => changed += 1,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "lifecycle task could not handle a due key"),
             }
         }
+        lease.release().await?;
         Ok(changed)
     }
 

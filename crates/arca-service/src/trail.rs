@@ -366,9 +366,19 @@ impl Service {
                 }
                 .await;
                 match due {
-                    Ok(true) => match s.checkpoint_audit().await {
-                        Ok(_) => last_at = tokio::time::Instant::now(),
-                        Err(e) => tracing::warn!(error = %e, "audit checkpoint failed; will retry"),
+                    // One node signs at a time; the others see the new checkpoint next tick.
+                    Ok(true) => match s.store.try_lease("audit-checkpoint").await {
+                        Ok(Some(lease)) => {
+                            match s.checkpoint_audit().await {
+                                Ok(_) => last_at = tokio::time::Instant::now(),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "audit checkpoint failed; will retry")
+                                }
+                            }
+                            let _ = lease.release().await;
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "audit checkpoint lease failed"),
                     },
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "audit checkpoint check failed"),

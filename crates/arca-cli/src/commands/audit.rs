@@ -101,6 +101,10 @@ pub struct VerifyArgs {
     /// Verify the store of a data directory, offline (the server may be running).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Verify a shared PostgreSQL store (`postgres://…`, as in `store.url`), offline; the
+    /// nodes may be running. Read from `ARCA_STORE__URL` when not given.
+    #[arg(long, value_name = "URL", env = "ARCA_STORE__URL", conflicts_with_all = ["file", "data_dir"])]
+    pub store_url: Option<String>,
     /// The trusted audit public key (PEM from `arca audit public-key`). Without it a data
     /// directory is checked against the key stored in it, which proves less.
     #[arg(long, value_name = "PEM")]
@@ -338,19 +342,35 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
                 f.display().to_string(),
             )
         }
-        (None, Some(dir)) => {
-            let db = dir.join("arca.db");
-            if !db.exists() {
-                bail!("{} has no store (arca.db)", dir.display());
-            }
-            let store = arca_store::SqliteStore::open(&db)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        (None, dir) => {
+            let (store, source) = match (&a.store_url, dir) {
+                (Some(url), _) => {
+                    let s = arca_store::open(Some(url), std::path::Path::new(""))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let shown = s.describe();
+                    (s, shown)
+                }
+                (None, Some(dir)) => {
+                    let db = dir.join("arca.db");
+                    if !db.exists() {
+                        bail!("{} has no store (arca.db)", dir.display());
+                    }
+                    (
+                        arca_store::open(None, &db)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("{e}"))?,
+                        db.display().to_string(),
+                    )
+                }
+                (None, None) => bail!("give --data-dir DIR, --store-url URL or --file FILE"),
+            };
             let pk = match pinned {
                 Some(p) => p,
                 None => {
-                    eprintln!("warning: no --public-key given; checking against the key stored in the data directory (pin it with `arca audit public-key`)");
-                    arca_store::KeyStore::get_meta(&store, trail::AUDIT_PUBLIC_KEY_META)
+                    eprintln!("warning: no --public-key given; checking against the key stored in the store (pin it with `arca audit public-key`)");
+                    store
+                        .get_meta(trail::AUDIT_PUBLIC_KEY_META)
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?
                         .context(
@@ -358,13 +378,12 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
                         )?
                 }
             };
-            let r = trail::verify_store(&store, &pk)
+            let r = trail::verify_store(&*store, &pk)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             store.close().await;
-            (r, db.display().to_string())
+            (r, source)
         }
-        (None, None) => bail!("give --data-dir DIR or --file FILE"),
     };
     match result {
         Ok(r) => {

@@ -266,6 +266,33 @@ impl TestServer {
         self.with_token(t["token"].as_str().unwrap())
     }
 
+    /// Another node on this server's shared store (PostgreSQL): a data dir of its own with
+    /// copies of the unseal-key file and the TLS files (docs/ha.md), its own clock and
+    /// caches; the same tokens work on it.
+    pub async fn second_node(&self, tweak: impl Fn(&mut Config)) -> TestServer {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir_all(dir.join("tls")).unwrap();
+        std::fs::copy(self.data_dir.join("unseal.key"), dir.join("unseal.key")).unwrap();
+        for f in std::fs::read_dir(self.data_dir.join("tls")).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dir.join("tls").join(f.file_name())).unwrap();
+        }
+        let clock = Arc::new(ManualClock::new());
+        let (running, url, client) = launch(&dir, clock.clone(), &tweak).await;
+        assert!(running.first_start.is_none(), "the store was bootstrapped");
+        TestServer {
+            running: Some(running),
+            url,
+            client,
+            token: self.token.clone(),
+            operator_token: self.operator_token.clone(),
+            data_dir: dir,
+            clock,
+            _tmp: Some(tmp),
+        }
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;

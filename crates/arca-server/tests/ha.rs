@@ -1,0 +1,178 @@
+//! Several nodes on one PostgreSQL store (started by the test, never mocked): what one node
+//! changes, the other honours within a second; background work happens once; the audit
+//! chain stays one.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use arca_store::testing::TestPostgres;
+use common::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+/// The documented coherence bound (docs/ha.md).
+const BOUND: Duration = Duration::from_secs(1);
+
+/// Polls `check` until it holds; the time it took, or a panic past the bound.
+async fn within_bound<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    loop {
+        if check().await {
+            let took = t0.elapsed();
+            assert!(
+                took <= BOUND,
+                "{what}: took {took:?}, over the {BOUND:?} bound"
+            );
+            return took;
+        }
+        assert!(
+            t0.elapsed() <= BOUND,
+            "{what}: not honoured within {BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn two_nodes(pg: &TestPostgres, db: &str) -> (TestServer, TestServer) {
+    let url = pg.database(db).await;
+    let u = url.clone();
+    let a = TestServer::start_with(move |c| c.store.url = Some(u.clone())).await;
+    let u = url.clone();
+    let b = a.second_node(move |c| c.store.url = Some(u.clone())).await;
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_is_honoured_by_the_other_within_a_second() {
+    let pg = TestPostgres::start();
+    let (a, b) = two_nodes(&pg, "coherence").await;
+
+    // Suspend: B has the key cached (it just used it), A suspends it.
+    a.create(json!({"name": "k"})).await;
+    for _ in 0..3 {
+        assert_eq!(b.encrypt("k", b"x").await.0, StatusCode::OK);
+    }
+    a.ok("/v1/keys/k/suspend", json!({"reason": "test"})).await;
+    let took = within_bound("suspend", || async {
+        b.encrypt("k", b"x").await.0 != StatusCode::OK
+    })
+    .await;
+    eprintln!("suspend honoured by the other node after {took:?}");
+    assert_eq!(b.encrypt("k", b"x").await.0, StatusCode::CONFLICT);
+
+    // A token revoked on A stops working on B, which had it cached.
+    let (s, t) = a
+        .post("/v1/principals/admin/tokens", json!({"name": "short"}))
+        .await;
+    assert!(s.is_success(), "{t}");
+    let other = b.with_token(t["token"].as_str().unwrap());
+    for _ in 0..3 {
+        assert_eq!(other.get("/v1/keys").await.0, StatusCode::OK);
+    }
+    let (s, v) = a
+        .req(
+            Method::DELETE,
+            &format!("/v1/tokens/{}", t["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let took = within_bound("token revocation", || async {
+        other.get("/v1/keys").await.0 == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    eprintln!("token revocation honoured after {took:?}");
+
+    // A key policy that stops granting use.
+    a.create(json!({"name": "p"})).await;
+    for _ in 0..3 {
+        assert_eq!(b.encrypt("p", b"x").await.0, StatusCode::OK);
+    }
+    let (s, v) = a
+        .req(
+            Method::PUT,
+            "/v1/keys/p/policy",
+            Some(json!({"statements": []})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let took = within_bound("policy change", || async {
+        b.encrypt("p", b"x").await.0 == StatusCode::FORBIDDEN
+    })
+    .await;
+    eprintln!("policy change honoured after {took:?}");
+
+    // An alias moved on A resolves to the new key on B.
+    a.create(json!({"name": "q"})).await;
+    let (st, v) = a
+        .post("/v1/aliases", json!({"alias": "app", "key": "q"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    a.create(json!({"name": "r"})).await;
+    let (_, ct) = b.encrypt("app", b"x").await;
+    assert_eq!(ct["key_id"], a.get("/v1/keys/q").await.1["id"], "{ct}");
+    let (s, v) = a
+        .req(Method::PUT, "/v1/aliases/app", Some(json!({"key": "r"})))
+        .await;
+    assert!(s.is_success(), "{v}");
+    let r_id = a.get("/v1/keys/r").await.1["id"].clone();
+    within_bound("alias move", || async {
+        b.encrypt("app", b"x").await.1["key_id"] == r_id
+    })
+    .await;
+
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_work_happens_once_across_nodes() {
+    let pg = TestPostgres::start();
+    let (a, b) = two_nodes(&pg, "once").await;
+    let n = 12;
+    for i in 0..n {
+        a.create(json!({"name": format!("rot-{i}"), "rotation_period_days": 30}))
+            .await;
+    }
+    // Both nodes' clocks pass the rotation date; both run their lifecycle task at once,
+    // several times over.
+    a.clock.advance(chrono::Duration::days(31));
+    b.clock.advance(chrono::Duration::days(31));
+    let mut changed = 0;
+    for _ in 0..3 {
+        let (x, y) = tokio::join!(a.service().run_due(), b.service().run_due());
+        changed += x.unwrap() + y.unwrap();
+    }
+    assert_eq!(changed, n, "each due key handled by exactly one node, once");
+    for i in 0..n {
+        let (_, v) = b.get(&format!("/v1/keys/rot-{i}/versions")).await;
+        assert_eq!(
+            v.as_array().map(|a| a.len()),
+            Some(2),
+            "rot-{i} rotated once: {v}"
+        );
+    }
+    // One chain, written by both nodes.
+    a.service().checkpoint_audit().await.unwrap();
+    let store = b.service().store().clone();
+    let pk = store
+        .get_meta(arca_service::trail::AUDIT_PUBLIC_KEY_META)
+        .await
+        .unwrap()
+        .expect("audit public key");
+    let report = arca_service::trail::verify_store(&*store, &pk)
+        .await
+        .unwrap()
+        .unwrap_or_else(|b| panic!("the shared chain breaks: {b}"));
+    assert!(
+        report.checkpoints >= 1 && report.events > 2 * n as u64,
+        "{report:?}"
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+}
