@@ -176,3 +176,73 @@ async fn background_work_happens_once_across_nodes() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// Known key material, imported and used through a node, is in no file of the PostgreSQL
+/// cluster (tables, WAL), in no form: only sealed material reaches the shared store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_key_bytes_are_in_no_postgres_file() {
+    use base64::Engine;
+    let pg = TestPostgres::start();
+    let (a, b) = two_nodes(&pg, "secrets").await;
+    let aes: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(53).wrapping_add(7))
+        .collect();
+    let b64 = |x: &[u8]| base64::engine::general_purpose::STANDARD.encode(x);
+    a.create(json!({"name": "known", "material": b64(&aes), "extractable": true}))
+        .await;
+    let (_, ct) = a.encrypt("known", b"payload").await;
+    let (s, pt) = b.decrypt(&ct["ciphertext"]).await;
+    assert_eq!(
+        (s, pt["plaintext"].as_str()),
+        (StatusCode::OK, Some(b64(b"payload").as_str()))
+    );
+    let aes2: Vec<u8> = aes.iter().map(|x| x ^ 0x5a).collect();
+    a.ok("/v1/keys/known/rotate", json!({"material": b64(&aes2)}))
+        .await;
+    a.service().flush_audit().await;
+    b.service().flush_audit().await;
+    // Everything written reaches the data files, not only the WAL.
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
+        sqlx::query("CHECKPOINT").execute(&mut c).await.unwrap();
+    }
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                files(&e.path(), out);
+            } else if t.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(pg.path(), &mut all);
+    assert!(all.iter().any(|p| p.to_string_lossy().contains("pg_wal")));
+    let hex: String = aes.iter().map(|x| format!("{x:02x}")).collect();
+    let mut scanned = 0;
+    for f in &all {
+        let bytes = std::fs::read(f).unwrap();
+        scanned += bytes.len();
+        for form in [
+            aes.clone(),
+            aes2.clone(),
+            b64(&aes).into_bytes(),
+            hex.clone().into_bytes(),
+        ] {
+            assert!(
+                !bytes.windows(form.len()).any(|w| w == form.as_slice()),
+                "the known key is in {}",
+                f.display()
+            );
+        }
+    }
+    assert!(
+        scanned > 1_000_000,
+        "the cluster's files were read ({scanned} bytes)"
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+}
