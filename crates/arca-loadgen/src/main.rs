@@ -56,7 +56,8 @@ struct Args {
     max_requests: u64,
     /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, sign-ed25519,
     /// create-key (durable), mixed (encrypt, decrypt, data-key, sign-p256 in turn),
-    /// kmip-query, kmip-encrypt, kmip-decrypt, kmip-create, kmip-get, aws-encrypt, aws-decrypt, aws-data-key,
+    /// kmip-query, kmip-encrypt, kmip-decrypt, kmip-create, kmip-get, kmip-sign-p256,
+    /// kmip-sign-rsa, aws-encrypt, aws-decrypt, aws-data-key,
     /// aws-sign-p256, aws-sign-rsa, aws-sign-ed25519, aws-create-key, or all (the kmip- ones
     /// only with --kmip, the aws- ones only with --aws).
     #[arg(long, default_value = "all")]
@@ -82,9 +83,52 @@ struct Args {
     /// The region the AWS door answers for.
     #[arg(long, default_value = "us-east-1")]
     aws_region: String,
+    /// Target rate in requests per second, over all connections (each connection sends on
+    /// a fixed schedule). Latency then counts from each request's scheduled time, so a
+    /// server that falls behind shows it (no coordinated omission). Unset: as fast as the
+    /// server answers.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Print results as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// A connection's schedule under `--rate`: one request every `interval`, from a start
+/// staggered by connection.
+struct Pacer {
+    next: Option<Instant>,
+    interval: Duration,
+}
+
+impl Pacer {
+    fn new(rate: Option<f64>, conns: usize, conn: usize, start: Instant) -> Pacer {
+        match rate.filter(|r| *r > 0.0) {
+            Some(r) => {
+                let interval = Duration::from_secs_f64(conns as f64 / r);
+                Pacer {
+                    next: Some(start + interval.mul_f64(conn as f64 / conns as f64)),
+                    interval,
+                }
+            }
+            None => Pacer {
+                next: None,
+                interval: Duration::ZERO,
+            },
+        }
+    }
+
+    /// Waits for the next slot; the time latency counts from.
+    async fn wait(&mut self) -> Instant {
+        match self.next {
+            Some(at) => {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                self.next = Some(at + self.interval);
+                at
+            }
+            None => Instant::now(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Deserialize, Default)]
@@ -655,6 +699,66 @@ async fn kmip_setup(k: &KmipTarget, t: &Target) -> Result<Vec<Op>> {
             ),
         ],
     );
+    // Sign with a P-256 and an RSA-2048 private key made by Create Key Pair (the server's
+    // default parameters: ECDSA with SHA-256, RSA-PSS with SHA-256), over 32 bytes.
+    let mut sign = Vec::new();
+    for (label, algorithm, length) in [
+        ("kmip-sign-p256", cryptographic_algorithm::EC, 256),
+        ("kmip-sign-rsa", cryptographic_algorithm::RSA, 2048),
+    ] {
+        let template = |tag, items| Item::structure(tag, items);
+        let pair = kmip_call(
+            &mut c,
+            &kmip_request(
+                operation::CREATE_KEY_PAIR,
+                vec![
+                    template(
+                        tags::COMMON_TEMPLATE_ATTRIBUTE,
+                        vec![
+                            attr("Cryptographic Algorithm", Value::Enumeration(algorithm)),
+                            attr("Cryptographic Length", Value::Integer(length)),
+                        ],
+                    ),
+                    template(
+                        tags::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
+                        vec![attr("Cryptographic Usage Mask", Value::Integer(0x01))],
+                    ),
+                    template(
+                        tags::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
+                        vec![attr("Cryptographic Usage Mask", Value::Integer(0x02))],
+                    ),
+                ],
+            ),
+        )
+        .await?;
+        let private = pair
+            .children_with(tags::BATCH_ITEM)
+            .next()
+            .and_then(|b| b.child(tags::RESPONSE_PAYLOAD))
+            .and_then(|p| p.child(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER))
+            .and_then(|i| i.text().ok())
+            .context("KMIP Create Key Pair failed")?
+            .to_owned();
+        let act = kmip_call(
+            &mut c,
+            &kmip_request(
+                operation::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &private)],
+            ),
+        )
+        .await?;
+        anyhow::ensure!(kmip_ok(&act), "KMIP Activate of the {label} key failed");
+        let msg = kmip_request(
+            operation::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &private),
+                Item::new(tags::DATA, Value::bytes(vec![0x42u8; 32])),
+            ],
+        );
+        let check = kmip_call(&mut c, &msg).await?;
+        anyhow::ensure!(kmip_ok(&check), "KMIP Sign with the {label} key failed");
+        sign.push((label, msg));
+    }
     let kmip_op = |name, bytes: Vec<u8>| Op {
         name,
         method: "",
@@ -679,6 +783,8 @@ async fn kmip_setup(k: &KmipTarget, t: &Target) -> Result<Vec<Op>> {
         kmip_op("kmip-encrypt", encrypt),
         kmip_op("kmip-decrypt", decrypt),
         kmip_op("kmip-create", create),
+        kmip_op(sign[0].0, sign[0].1.clone()),
+        kmip_op(sign[1].0, sign[1].1.clone()),
         kmip_op(
             "kmip-get",
             kmip_request(
@@ -848,6 +954,7 @@ async fn kmip_loop(
     msg: &[u8],
     deadline: Instant,
     budget: &std::sync::atomic::AtomicU64,
+    mut pacer: Pacer,
 ) -> Result<(Vec<u64>, u64)> {
     let mut c = kmip_connect(k, t).await?;
     let mut lat = Vec::new();
@@ -863,7 +970,7 @@ async fn kmip_loop(
         {
             break;
         }
-        let t0 = Instant::now();
+        let t0 = pacer.wait().await;
         match kmip_call(&mut c, msg).await {
             Ok(r) if kmip_ok(&r) => lat.push(t0.elapsed().as_micros() as u64),
             Ok(_) => errors += 1,
@@ -889,7 +996,14 @@ struct Report {
     max_ms: f64,
 }
 
-async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -> Result<Report> {
+async fn run_op(
+    t: Arc<Target>,
+    op: Op,
+    conns: usize,
+    dur: Duration,
+    max: u64,
+    rate: Option<f64>,
+) -> Result<Report> {
     let budget = Arc::new(std::sync::atomic::AtomicU64::new(max));
     let start = Instant::now();
     let deadline = start + dur;
@@ -905,8 +1019,9 @@ async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -
         let op = op.clone();
         let budget = budget.clone();
         tasks.push(tokio::spawn(async move {
+            let mut pacer = Pacer::new(rate, conns, conn, start);
             if let (Some(msg), Some(k)) = (op.kmip.clone(), t.kmip.as_ref()) {
-                return kmip_loop(&t, k, &msg, deadline, &budget).await;
+                return kmip_loop(&t, k, &msg, deadline, &budget, pacer).await;
             }
             let aws = op.aws.clone().zip(t.aws.as_ref());
             let to_aws = aws.is_some();
@@ -931,7 +1046,7 @@ async fn run_op(t: Arc<Target>, op: Op, conns: usize, dur: Duration, max: u64) -
                 {
                     break;
                 }
-                let t0 = Instant::now();
+                let t0 = pacer.wait().await;
                 n += 1;
                 let r = match (&aws, &op.mix) {
                     (Some((req, _)), _) => aws_call(&mut s, req).await,
@@ -1025,6 +1140,7 @@ async fn main() -> Result<()> {
             args.connections,
             Duration::from_secs(args.duration),
             args.max_requests,
+            args.rate,
         )
         .await?;
         if !args.json {

@@ -232,7 +232,7 @@ impl Caches {
                     self.clear_credentials();
                 }
             }
-            Change::Everything => self.clear_all(),
+            Change::Everything | Change::Root => self.clear_all(),
             Change::Lost => {
                 self.trusted.store(false, Ordering::Release);
                 self.clear_all();

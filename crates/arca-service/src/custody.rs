@@ -641,6 +641,29 @@ impl Service {
 
     /// Drops the root key and everything unwrapped with it (no authorization, no audit:
     /// for the end of `arca init` and for [`Service::seal_server`]).
+    /// Another node replaced what the root key protects. Values wrapped under the root are
+    /// re-read; if this node's root no longer opens the tenant KEKs (the root was rotated),
+    /// it seals itself, so that it refuses requests (and `/readyz` sends traffic elsewhere)
+    /// until it is unsealed with the new root's shares.
+    pub async fn root_material_changed(&self) {
+        *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.audit_signer_reset();
+        let Ok(root) = self.root() else { return };
+        let keks = match self.store.tenant_keks().await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-check the tenant KEKs after a root change");
+                return;
+            }
+        };
+        if let Some((tenant, wrapped)) = keks.first() {
+            if root.unwrap(wrapped).is_err() {
+                tracing::warn!(%tenant, "the root key was rotated on another node: this node seals itself; unseal it with the new shares");
+                self.seal_now();
+            }
+        }
+    }
+
     pub fn seal_now(&self) {
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = None;
         *self.custody_root.lock().unwrap_or_else(|e| e.into_inner()) = None;

@@ -54,6 +54,9 @@ impl Service {
                 };
                 let Some(s) = svc.upgrade() else { break };
                 s.cache.apply(&change);
+                if change == arca_store::Change::Root {
+                    s.root_material_changed().await;
+                }
             }
         }))
     }

@@ -57,7 +57,10 @@ pub enum Change {
     Token(String),
     /// A record (session, binding, access key pair, approval, policy).
     Record { kind: String, id: String },
-    /// Anything (root key rotation, a restore): forget every cached thing.
+    /// What the root key protects was replaced (root-key rotation or re-sharing): tenant
+    /// KEKs and root-wrapped values may be under another root now.
+    Root,
+    /// Anything (a restore): forget every cached thing.
     Everything,
     /// The feed broke: changes may go unannounced until [`Change::Resumed`], so caches must
     /// not be trusted meanwhile.
@@ -76,6 +79,7 @@ impl Change {
             Change::Principal(p) => format!("p:{p}"),
             Change::Token(id) => format!("o:{id}"),
             Change::Record { kind, id } => format!("r:{kind}:{id}"),
+            Change::Root => "root".into(),
             Change::Everything | Change::Lost | Change::Resumed => "*".into(),
         }
     }
@@ -94,6 +98,7 @@ impl Change {
                 kind: k.to_string(),
                 id: i.to_string(),
             }),
+            _ if s == "root" => Some(Change::Root),
             _ => None,
         }
         .unwrap_or(Change::Everything)

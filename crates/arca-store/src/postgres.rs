@@ -654,7 +654,7 @@ impl KeyStore for PgStore {
                 .await
                 .map_err(db_err)?;
         }
-        finish(tx, audit, &[Change::Everything]).await
+        finish(tx, audit, &[Change::Root]).await
     }
 
     async fn tenant_keks(&self) -> Result<Vec<(Uuid, Vec<u8>)>> {
