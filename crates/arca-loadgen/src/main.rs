@@ -813,7 +813,8 @@ async fn setup(t: &Target) -> Result<Vec<Op>> {
                 Some(&json!({"name": name, "spec": spec, "usage": [usage]})),
             )
             .await?;
-            if st != 201 {
+            // 409: another load generator (another node's) made it meanwhile.
+            if st != 201 && st != 409 {
                 bail!(
                     "cannot create {name}: {st} {}",
                     String::from_utf8_lossy(&body)

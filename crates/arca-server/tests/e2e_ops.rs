@@ -601,3 +601,25 @@ async fn rotation_restart_and_automatic_rotation() {
     );
     s.shutdown().await;
 }
+
+/// The first export of a key marks it exported (KMIP Fresh); eight first exports at once
+/// all succeed, and the key ends up marked once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_exports_all_succeed() {
+    let s = TestServer::start().await;
+    s.create(json!({"name": "fresh", "extractable": true}))
+        .await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let h = s.clone_handle();
+        tasks.push(tokio::spawn(async move {
+            h.post("/v1/keys/fresh/export", json!({})).await.0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let (_, k) = s.get("/v1/keys/fresh").await;
+    assert_eq!(k["exported"], true, "{k}");
+    s.shutdown().await;
+}

@@ -114,3 +114,82 @@ pub(crate) fn blob_json(b: &[u8]) -> serde_json::Value {
     use base64::Engine;
     serde_json::json!({ "$b64": base64::engine::general_purpose::STANDARD.encode(b) })
 }
+
+/// Most key writes committed in one transaction.
+const MAX_BATCH: usize = 64;
+
+type Pending = (crate::KeyWrite, tokio::sync::oneshot::Sender<Result<()>>);
+
+/// Group commit for key writes: concurrent [`crate::KeyStore::write_key`] calls queue here,
+/// and each of `writers` tasks takes whatever is waiting (up to 64) and commits it as one
+/// transaction, each write inside its own savepoint. A write that fails (a conflict) is
+/// rolled back to its savepoint and answered with its error; the others commit together, so
+/// one disk flush makes many keys durable. Every caller is answered only after the commit, as
+/// before: durability per request is unchanged, only the flushes are shared.
+pub(crate) struct Combiner {
+    tx: tokio::sync::mpsc::Sender<Pending>,
+}
+
+impl Combiner {
+    /// Starts `writers` tasks that commit batches with `apply` (one result per write, in
+    /// order).
+    pub(crate) fn spawn<F, Fut>(writers: usize, apply: F) -> Combiner
+    where
+        F: Fn(Vec<crate::KeyWrite>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Vec<Result<()>>> + Send,
+    {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Pending>(4096);
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let apply = std::sync::Arc::new(apply);
+        for _ in 0..writers.max(1) {
+            let (rx, apply) = (rx.clone(), apply.clone());
+            tokio::spawn(async move {
+                loop {
+                    let batch = {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { return };
+                        let mut batch = vec![first];
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(p) => batch.push(p),
+                                Err(_) => break,
+                            }
+                        }
+                        batch
+                    };
+                    let (writes, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    let n = writes.len();
+                    let mut results = apply(writes).await;
+                    results
+                        .resize_with(n, || Err(Error::internal("a batched write got no result")));
+                    for (r, reply) in results.into_iter().zip(replies) {
+                        let _ = reply.send(r);
+                    }
+                }
+            });
+        }
+        Combiner { tx }
+    }
+
+    /// Queues a write and waits for its commit (or its error).
+    pub(crate) async fn submit(&self, w: &crate::KeyWrite) -> Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((w.clone(), tx))
+            .await
+            .map_err(|_| Error::Unavailable {
+                message: "the store is closed".into(),
+            })?;
+        rx.await.map_err(|_| Error::Unavailable {
+            message: "the store's writer stopped".into(),
+        })?
+    }
+}
+
+/// The results of a batch whose commit failed: every write that had succeeded inside it
+/// fails with the commit's error.
+pub(crate) fn commit_failed(results: &mut [Result<()>], e: &Error) {
+    for r in results.iter_mut().filter(|r| r.is_ok()) {
+        *r = Err(e.clone());
+    }
+}

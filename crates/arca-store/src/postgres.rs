@@ -28,7 +28,8 @@ use uuid::Uuid;
 use arca_core::audit::{link, AuditEvent, Checkpoint, StoredEvent, GENESIS};
 
 use crate::common::{
-    blob_json, db_err, from_ms, json_err, ms, restore_cells, to_json, Cell, SNAPSHOT_TABLES,
+    blob_json, commit_failed, db_err, from_ms, json_err, ms, restore_cells, to_json, Cell,
+    Combiner, SNAPSHOT_TABLES,
 };
 use crate::{
     ApiToken, AuditQuery, Change, KeyFilter, KeyStore, KeyWrite, Lease, MaterialChange, Record,
@@ -124,6 +125,8 @@ fn uuid_of(s: &str) -> Result<Uuid> {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Key writes, group-committed.
+    writer: std::sync::Arc<Combiner>,
     /// The URL without its password, for logs.
     shown: String,
     changes: broadcast::Sender<Change>,
@@ -158,8 +161,16 @@ impl PgStore {
                 ),
             })?;
         let (changes, _) = broadcast::channel(4096);
+        let p = pool.clone();
+        // Several batches in flight: their statements overlap, and only the chain's lock at
+        // commit takes turns.
+        let writer = std::sync::Arc::new(Combiner::spawn(4, move |w| {
+            let p = p.clone();
+            async move { apply_batch(&p, w).await }
+        }));
         let store = PgStore {
             pool,
+            writer,
             shown,
             changes,
         };
@@ -580,6 +591,168 @@ impl Drop for PgLease {
     }
 }
 
+async fn apply_key_write(tx: &mut sqlx::PgConnection, w: &KeyWrite) -> Result<()> {
+    let k = &w.key;
+    let id = k.id.to_string();
+    let tenant = k.tenant_id.to_string();
+    match w.expected_revision {
+        None => {
+            lock_name(&mut *tx, &tenant, &k.name).await?;
+            let clash: Option<String> =
+                sqlx::query_scalar("SELECT alias FROM aliases WHERE tenant_id = $1 AND alias = $2")
+                    .bind(&tenant)
+                    .bind(&k.name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if clash.is_some() {
+                return Err(Error::conflict(format!(
+                    "the name {:?} is already an alias in this tenant",
+                    k.name
+                )));
+            }
+            sqlx::query("INSERT INTO keys (id, tenant_id, name, spec, state, revision, next_due_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(&id)
+                .bind(&tenant)
+                .bind(&k.name)
+                .bind(k.spec.as_str())
+                .bind(k.state.as_str())
+                .bind(k.revision)
+                .bind(w.next_due_at.map(ms))
+                .bind(to_json(k)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match db_err(e) {
+                    Error::Conflict { .. } => Error::conflict(format!("a key named {:?} already exists in this tenant", k.name)),
+                    other => other,
+                })?;
+        }
+        Some(expected) => {
+            let r = sqlx::query("UPDATE keys SET state = $1, revision = $2, next_due_at = $3, doc = $4 WHERE id = $5 AND revision = $6")
+                .bind(k.state.as_str())
+                .bind(k.revision)
+                .bind(w.next_due_at.map(ms))
+                .bind(to_json(k)?)
+                .bind(&id)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Err(Error::conflict(format!(
+                    "key {} was changed concurrently; retry",
+                    k.id
+                )));
+            }
+            sqlx::query("DELETE FROM key_tags WHERE key_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+    }
+    for (tk, tv) in &k.tags {
+        sqlx::query("INSERT INTO key_tags (key_id, k, v) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(tk)
+            .bind(tv)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    for vw in &w.versions {
+        let v = &vw.version;
+        let vdoc = to_json(v)?;
+        match &vw.material {
+            MaterialChange::Set(m) => {
+                sqlx::query("INSERT INTO key_versions (key_id, version, state, doc, material) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, version) DO UPDATE SET state = excluded.state, doc = excluded.doc, material = excluded.material")
+                    .bind(&id).bind(v.version as i64).bind(v.state.as_str()).bind(&vdoc).bind(m)
+                    .execute(&mut *tx).await.map_err(db_err)?;
+            }
+            MaterialChange::Keep => {
+                sqlx::query("UPDATE key_versions SET state = $1, doc = $2 WHERE key_id = $3 AND version = $4")
+                    .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
+                    .execute(&mut *tx).await.map_err(db_err)?;
+            }
+            MaterialChange::Erase => {
+                // PostgreSQL writes a new row version either way; the old one is gone
+                // from reads at once and from disk when VACUUM reclaims it (docs/ha.md).
+                sqlx::query("UPDATE key_versions SET state = $1, doc = $2, material = NULL WHERE key_id = $3 AND version = $4")
+                    .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
+                    .execute(&mut *tx).await.map_err(db_err)?;
+            }
+        }
+    }
+    for r in &w.records {
+        insert_record(&mut *tx, r).await?;
+    }
+    for e in &w.events {
+        sqlx::query("INSERT INTO key_events (key_id, at, doc) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(ms(e.at))
+            .bind(to_json(e)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    // A new key was cached nowhere (a miss is not cached), so only changes announce.
+    let changes = if w.expected_revision.is_some() {
+        vec![Change::Key(k.id)]
+    } else {
+        vec![]
+    };
+    notify(&mut *tx, &changes).await
+}
+
+/// Commits a batch of key writes in one transaction (see [`Combiner`]): each in a
+/// savepoint, their audit events chained together at the end.
+async fn apply_batch(pool: &PgPool, writes: Vec<KeyWrite>) -> Vec<Result<()>> {
+    let mut tx = match pool.begin().await.map_err(db_err) {
+        Ok(tx) => tx,
+        Err(e) => return writes.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let mut results = Vec::with_capacity(writes.len());
+    let mut audit = Vec::new();
+    for w in &writes {
+        let r = async {
+            sqlx::query("SAVEPOINT w")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            match apply_key_write(&mut tx, w).await {
+                Ok(()) => {
+                    sqlx::query("RELEASE SAVEPOINT w")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+                Err(e) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT w")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    Err(e)
+                }
+            }
+        }
+        .await;
+        if r.is_ok() {
+            audit.extend(w.audit.iter().cloned());
+        }
+        results.push(r);
+    }
+    let done = async {
+        append_chain(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db_err)
+    }
+    .await;
+    if let Err(e) = done {
+        commit_failed(&mut results, &e);
+    }
+    results
+}
+
 #[async_trait]
 impl KeyStore for PgStore {
     fn describe(&self) -> String {
@@ -952,118 +1125,7 @@ impl KeyStore for PgStore {
     }
 
     async fn write_key(&self, w: &KeyWrite) -> Result<()> {
-        let k = &w.key;
-        let id = k.id.to_string();
-        let tenant = k.tenant_id.to_string();
-        let mut tx = self.begin().await?;
-        match w.expected_revision {
-            None => {
-                lock_name(&mut tx, &tenant, &k.name).await?;
-                let clash: Option<String> = sqlx::query_scalar(
-                    "SELECT alias FROM aliases WHERE tenant_id = $1 AND alias = $2",
-                )
-                .bind(&tenant)
-                .bind(&k.name)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                if clash.is_some() {
-                    return Err(Error::conflict(format!(
-                        "the name {:?} is already an alias in this tenant",
-                        k.name
-                    )));
-                }
-                sqlx::query("INSERT INTO keys (id, tenant_id, name, spec, state, revision, next_due_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                    .bind(&id)
-                    .bind(&tenant)
-                    .bind(&k.name)
-                    .bind(k.spec.as_str())
-                    .bind(k.state.as_str())
-                    .bind(k.revision)
-                    .bind(w.next_due_at.map(ms))
-                    .bind(to_json(k)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| match db_err(e) {
-                        Error::Conflict { .. } => Error::conflict(format!("a key named {:?} already exists in this tenant", k.name)),
-                        other => other,
-                    })?;
-            }
-            Some(expected) => {
-                let r = sqlx::query("UPDATE keys SET state = $1, revision = $2, next_due_at = $3, doc = $4 WHERE id = $5 AND revision = $6")
-                    .bind(k.state.as_str())
-                    .bind(k.revision)
-                    .bind(w.next_due_at.map(ms))
-                    .bind(to_json(k)?)
-                    .bind(&id)
-                    .bind(expected)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if r.rows_affected() != 1 {
-                    return Err(Error::conflict(format!(
-                        "key {} was changed concurrently; retry",
-                        k.id
-                    )));
-                }
-                sqlx::query("DELETE FROM key_tags WHERE key_id = $1")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            }
-        }
-        for (tk, tv) in &k.tags {
-            sqlx::query("INSERT INTO key_tags (key_id, k, v) VALUES ($1, $2, $3)")
-                .bind(&id)
-                .bind(tk)
-                .bind(tv)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        for vw in &w.versions {
-            let v = &vw.version;
-            let vdoc = to_json(v)?;
-            match &vw.material {
-                MaterialChange::Set(m) => {
-                    sqlx::query("INSERT INTO key_versions (key_id, version, state, doc, material) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, version) DO UPDATE SET state = excluded.state, doc = excluded.doc, material = excluded.material")
-                        .bind(&id).bind(v.version as i64).bind(v.state.as_str()).bind(&vdoc).bind(m)
-                        .execute(&mut *tx).await.map_err(db_err)?;
-                }
-                MaterialChange::Keep => {
-                    sqlx::query("UPDATE key_versions SET state = $1, doc = $2 WHERE key_id = $3 AND version = $4")
-                        .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
-                        .execute(&mut *tx).await.map_err(db_err)?;
-                }
-                MaterialChange::Erase => {
-                    // PostgreSQL writes a new row version either way; the old one is gone
-                    // from reads at once and from disk when VACUUM reclaims it (docs/ha.md).
-                    sqlx::query("UPDATE key_versions SET state = $1, doc = $2, material = NULL WHERE key_id = $3 AND version = $4")
-                        .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
-                        .execute(&mut *tx).await.map_err(db_err)?;
-                }
-            }
-        }
-        for r in &w.records {
-            insert_record(&mut tx, r).await?;
-        }
-        for e in &w.events {
-            sqlx::query("INSERT INTO key_events (key_id, at, doc) VALUES ($1, $2, $3)")
-                .bind(&id)
-                .bind(ms(e.at))
-                .bind(to_json(e)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        // A new key was cached nowhere (a miss is not cached), so only changes announce.
-        let changes = if w.expected_revision.is_some() {
-            vec![Change::Key(k.id)]
-        } else {
-            vec![]
-        };
-        finish(tx, &w.audit, &changes).await
+        self.writer.submit(w).await
     }
 
     async fn get_key(&self, tenant: Uuid, id: Uuid) -> Result<Option<Key>> {

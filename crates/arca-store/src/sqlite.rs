@@ -18,7 +18,8 @@ use uuid::Uuid;
 use arca_core::audit::{link, AuditEvent, Checkpoint, StoredEvent, GENESIS};
 
 use crate::common::{
-    blob_json, db_err, from_ms, json_err, ms, restore_cells, to_json, SNAPSHOT_TABLES,
+    blob_json, commit_failed, db_err, from_ms, json_err, ms, restore_cells, to_json, Combiner,
+    SNAPSHOT_TABLES,
 };
 use crate::{
     ApiToken, AuditQuery, KeyFilter, KeyStore, KeyWrite, MaterialChange, Record, UsageRow,
@@ -99,6 +100,8 @@ fn doc<T: serde::de::DeserializeOwned>(row: &sqlx::sqlite::SqliteRow) -> Result<
 pub struct SqliteStore {
     pool: SqlitePool,
     path: String,
+    /// Key writes, group-committed.
+    writer: std::sync::Arc<Combiner>,
 }
 
 impl SqliteStore {
@@ -116,9 +119,16 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(db_err)?;
+        let p = pool.clone();
+        // One writer: SQLite has one write lock anyway.
+        let writer = std::sync::Arc::new(Combiner::spawn(1, move |w| {
+            let p = p.clone();
+            async move { apply_batch(&p, w).await }
+        }));
         let store = SqliteStore {
             pool,
             path: path.display().to_string(),
+            writer,
         };
         store.migrate().await?;
         Ok(store)
@@ -362,6 +372,173 @@ async fn append_chain(conn: &mut sqlx::SqliteConnection, events: &[AuditEvent]) 
         q.execute(&mut *conn).await.map_err(db_err)?;
     }
     Ok(())
+}
+
+async fn apply_key_write(tx: &mut sqlx::SqliteConnection, w: &KeyWrite) -> Result<()> {
+    let k = &w.key;
+    let id = k.id.to_string();
+    let tenant = k.tenant_id.to_string();
+    match w.expected_revision {
+        None => {
+            let clash: Option<String> =
+                sqlx::query_scalar("SELECT alias FROM aliases WHERE tenant_id = ? AND alias = ?")
+                    .bind(&tenant)
+                    .bind(&k.name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if clash.is_some() {
+                return Err(Error::conflict(format!(
+                    "the name {:?} is already an alias in this tenant",
+                    k.name
+                )));
+            }
+            sqlx::query("INSERT INTO keys (id, tenant_id, name, spec, state, revision, next_due_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(&id)
+                .bind(&tenant)
+                .bind(&k.name)
+                .bind(k.spec.as_str())
+                .bind(k.state.as_str())
+                .bind(k.revision)
+                .bind(w.next_due_at.map(ms))
+                .bind(to_json(k)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match db_err(e) {
+                    Error::Conflict { .. } => Error::conflict(format!("a key named {:?} already exists in this tenant", k.name)),
+                    other => other,
+                })?;
+        }
+        Some(expected) => {
+            let r = sqlx::query("UPDATE keys SET state = ?, revision = ?, next_due_at = ?, doc = ? WHERE id = ? AND revision = ?")
+                .bind(k.state.as_str())
+                .bind(k.revision)
+                .bind(w.next_due_at.map(ms))
+                .bind(to_json(k)?)
+                .bind(&id)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Err(Error::conflict(format!(
+                    "key {} was changed concurrently; retry",
+                    k.id
+                )));
+            }
+            sqlx::query("DELETE FROM key_tags WHERE key_id = ?")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+    }
+    for (tk, tv) in &k.tags {
+        sqlx::query("INSERT INTO key_tags (key_id, k, v) VALUES (?, ?, ?)")
+            .bind(&id)
+            .bind(tk)
+            .bind(tv)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    for vw in &w.versions {
+        let v = &vw.version;
+        let vdoc = to_json(v)?;
+        match &vw.material {
+            MaterialChange::Set(m) => {
+                sqlx::query("INSERT INTO key_versions (key_id, version, state, doc, material) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, version) DO UPDATE SET state = excluded.state, doc = excluded.doc, material = excluded.material")
+                    .bind(&id).bind(v.version as i64).bind(v.state.as_str()).bind(&vdoc).bind(m)
+                    .execute(&mut *tx).await.map_err(db_err)?;
+            }
+            MaterialChange::Keep => {
+                sqlx::query(
+                    "UPDATE key_versions SET state = ?, doc = ? WHERE key_id = ? AND version = ?",
+                )
+                .bind(v.state.as_str())
+                .bind(&vdoc)
+                .bind(&id)
+                .bind(v.version as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+            MaterialChange::Erase => {
+                // Overwrite before dropping, so the old bytes do not linger in this page.
+                sqlx::query("UPDATE key_versions SET material = zeroblob(length(material)) WHERE key_id = ? AND version = ?")
+                    .bind(&id).bind(v.version as i64)
+                    .execute(&mut *tx).await.map_err(db_err)?;
+                sqlx::query("UPDATE key_versions SET state = ?, doc = ?, material = NULL WHERE key_id = ? AND version = ?")
+                    .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
+                    .execute(&mut *tx).await.map_err(db_err)?;
+            }
+        }
+    }
+    for r in &w.records {
+        insert_record(&mut *tx, r).await?;
+    }
+    for e in &w.events {
+        sqlx::query("INSERT INTO key_events (key_id, at, doc) VALUES (?, ?, ?)")
+            .bind(&id)
+            .bind(ms(e.at))
+            .bind(to_json(e)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Commits a batch of key writes in one transaction (see [`Combiner`]).
+async fn apply_batch(pool: &SqlitePool, writes: Vec<KeyWrite>) -> Vec<Result<()>> {
+    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err) {
+        Ok(tx) => tx,
+        Err(e) => return writes.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let mut results = Vec::with_capacity(writes.len());
+    let mut audit = Vec::new();
+    for w in &writes {
+        let r = async {
+            sqlx::query("SAVEPOINT w")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            match apply_key_write(&mut tx, w).await {
+                Ok(()) => {
+                    sqlx::query("RELEASE w")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+                Err(e) => {
+                    sqlx::query("ROLLBACK TO w")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    sqlx::query("RELEASE w")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    Err(e)
+                }
+            }
+        }
+        .await;
+        if r.is_ok() {
+            audit.extend(w.audit.iter().cloned());
+        }
+        results.push(r);
+    }
+    let done = async {
+        append_chain(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db_err)
+    }
+    .await;
+    if let Err(e) = done {
+        commit_failed(&mut results, &e);
+    }
+    results
 }
 
 #[async_trait]
@@ -751,119 +928,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn write_key(&self, w: &KeyWrite) -> Result<()> {
-        let k = &w.key;
-        let id = k.id.to_string();
-        let tenant = k.tenant_id.to_string();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        match w.expected_revision {
-            None => {
-                let clash: Option<String> = sqlx::query_scalar(
-                    "SELECT alias FROM aliases WHERE tenant_id = ? AND alias = ?",
-                )
-                .bind(&tenant)
-                .bind(&k.name)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                if clash.is_some() {
-                    return Err(Error::conflict(format!(
-                        "the name {:?} is already an alias in this tenant",
-                        k.name
-                    )));
-                }
-                sqlx::query("INSERT INTO keys (id, tenant_id, name, spec, state, revision, next_due_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                    .bind(&id)
-                    .bind(&tenant)
-                    .bind(&k.name)
-                    .bind(k.spec.as_str())
-                    .bind(k.state.as_str())
-                    .bind(k.revision)
-                    .bind(w.next_due_at.map(ms))
-                    .bind(to_json(k)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| match db_err(e) {
-                        Error::Conflict { .. } => Error::conflict(format!("a key named {:?} already exists in this tenant", k.name)),
-                        other => other,
-                    })?;
-            }
-            Some(expected) => {
-                let r = sqlx::query("UPDATE keys SET state = ?, revision = ?, next_due_at = ?, doc = ? WHERE id = ? AND revision = ?")
-                    .bind(k.state.as_str())
-                    .bind(k.revision)
-                    .bind(w.next_due_at.map(ms))
-                    .bind(to_json(k)?)
-                    .bind(&id)
-                    .bind(expected)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if r.rows_affected() != 1 {
-                    return Err(Error::conflict(format!(
-                        "key {} was changed concurrently; retry",
-                        k.id
-                    )));
-                }
-                sqlx::query("DELETE FROM key_tags WHERE key_id = ?")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            }
-        }
-        for (tk, tv) in &k.tags {
-            sqlx::query("INSERT INTO key_tags (key_id, k, v) VALUES (?, ?, ?)")
-                .bind(&id)
-                .bind(tk)
-                .bind(tv)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        for vw in &w.versions {
-            let v = &vw.version;
-            let vdoc = to_json(v)?;
-            match &vw.material {
-                MaterialChange::Set(m) => {
-                    sqlx::query("INSERT INTO key_versions (key_id, version, state, doc, material) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, version) DO UPDATE SET state = excluded.state, doc = excluded.doc, material = excluded.material")
-                        .bind(&id).bind(v.version as i64).bind(v.state.as_str()).bind(&vdoc).bind(m)
-                        .execute(&mut *tx).await.map_err(db_err)?;
-                }
-                MaterialChange::Keep => {
-                    sqlx::query("UPDATE key_versions SET state = ?, doc = ? WHERE key_id = ? AND version = ?")
-                        .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
-                        .execute(&mut *tx).await.map_err(db_err)?;
-                }
-                MaterialChange::Erase => {
-                    // Overwrite before dropping, so the old bytes do not linger in this page.
-                    sqlx::query("UPDATE key_versions SET material = zeroblob(length(material)) WHERE key_id = ? AND version = ?")
-                        .bind(&id).bind(v.version as i64)
-                        .execute(&mut *tx).await.map_err(db_err)?;
-                    sqlx::query("UPDATE key_versions SET state = ?, doc = ?, material = NULL WHERE key_id = ? AND version = ?")
-                        .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
-                        .execute(&mut *tx).await.map_err(db_err)?;
-                }
-            }
-        }
-        for r in &w.records {
-            insert_record(&mut *tx, r).await?;
-        }
-        for e in &w.events {
-            sqlx::query("INSERT INTO key_events (key_id, at, doc) VALUES (?, ?, ?)")
-                .bind(&id)
-                .bind(ms(e.at))
-                .bind(to_json(e)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        append_chain(&mut tx, &w.audit).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(())
+        self.writer.submit(w).await
     }
 
     async fn get_key(&self, tenant: Uuid, id: Uuid) -> Result<Option<Key>> {

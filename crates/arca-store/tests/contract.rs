@@ -496,6 +496,37 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
     }
     assert_eq!(verify_chain(&*s).await, 5 + 160);
 
+    // Writes committed together (group commit): one that fails leaves the others whole.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = s.clone();
+        let name = if i % 2 == 0 {
+            "dup".to_string()
+        } else {
+            format!("u-{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            let k = key(t.id, &name);
+            s.write_key(&new_key_write(
+                &k,
+                b"m",
+                vec![event(Some(t.id), "CreateKey", Some(k.id), "ok")],
+            ))
+            .await
+            .is_ok()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.unwrap() as usize;
+    }
+    assert_eq!(ok, 11, "ten distinct keys and one of the ten named alike");
+    assert_eq!(
+        verify_chain(&*s).await,
+        5 + 160 + 11,
+        "only the committed writes' events"
+    );
+
     // Snapshot and restore into an empty store of the same kind.
     let mut rows = Vec::new();
     s.snapshot(&mut |r| {
@@ -525,7 +556,7 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
     tx.commit().await.unwrap();
     assert_eq!(
         verify_chain(&*fresh).await,
-        5 + 160 + 1,
+        5 + 160 + 11 + 1,
         "restored trail, then the new one"
     );
     assert_eq!(
