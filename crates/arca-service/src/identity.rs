@@ -726,6 +726,8 @@ impl Service {
                     }
                     other => other,
                 })?;
+            // A certificate resolved before may now match this binding first.
+            self.cache.bindings.clear();
             Ok(b)
         }
     }

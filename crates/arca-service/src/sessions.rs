@@ -585,6 +585,12 @@ impl Service {
             let cert = meta.client_cert.clone().ok_or_else(|| {
                 unauthenticated("no credential: send a bearer token or a client certificate")
             })?;
+            // A certificate seen before resolves in one lookup (KMIP clients present theirs
+            // on every request); creating or deleting a binding forgets these.
+            let resolved = format!("resolved-certificate:{}", cert.fingerprint);
+            if let Some(p) = self.cache.bindings.get(&resolved) {
+                return Ok((p, Credential::Certificate(cert.fingerprint.clone())));
+            }
             let mut ids = vec![
                 binding_id(BindingKind::CertificateFingerprint, None, &cert.fingerprint),
                 binding_id(BindingKind::CertificateSubject, None, &cert.subject),
@@ -600,6 +606,7 @@ impl Service {
             }
             for id in ids {
                 if let Some(p) = self.bound_principal(&id).await? {
+                    self.cache.bindings.insert(resolved, p.clone());
                     return Ok((p, Credential::Certificate(cert.fingerprint.clone())));
                 }
             }

@@ -191,7 +191,18 @@ impl Params {
 /// The object's Cryptographic Usage Mask must allow the operation (KMIP's masks name
 /// encryption and decryption apart, where Arca's usages pair them).
 fn require_mask(info: &KeyInfo, bit: u32, what: &str) -> Result<(), Failure> {
-    let have = attrs::usage_mask_of(info, &Extras::of(info)) as u32;
+    // Only the stored mask is needed: reading it alone spares every cryptographic request
+    // the decoding of the key's other KMIP attributes.
+    let stored = Extras {
+        usage_mask: info
+            .meta
+            .get("kmip")
+            .and_then(|k| k.get("usage_mask"))
+            .and_then(serde_json::Value::as_i64)
+            .and_then(|m| i32::try_from(m).ok()),
+        ..Extras::default()
+    };
+    let have = attrs::usage_mask_of(info, &stored) as u32;
     if have & bit == 0 {
         return Err(Failure::new(
             reason::PERMISSION_DENIED,
