@@ -57,7 +57,7 @@ struct Args {
     /// Operation: noop, encrypt, decrypt, data-key, sign-p256, sign-rsa, sign-ed25519,
     /// create-key (durable), mixed (encrypt, decrypt, data-key, sign-p256 in turn),
     /// kmip-query, kmip-encrypt, kmip-decrypt, kmip-create, kmip-get, kmip-sign-p256,
-    /// kmip-sign-rsa, aws-encrypt, aws-decrypt, aws-data-key,
+    /// kmip-sign-rsa, kmip-sign-ed25519, aws-encrypt, aws-decrypt, aws-data-key,
     /// aws-sign-p256, aws-sign-rsa, aws-sign-ed25519, aws-create-key, or all (the kmip- ones
     /// only with --kmip, the aws- ones only with --aws).
     #[arg(long, default_value = "all")]
@@ -84,9 +84,9 @@ struct Args {
     #[arg(long, default_value = "us-east-1")]
     aws_region: String,
     /// Target rate in requests per second, over all connections (each connection sends on
-    /// a fixed schedule). Latency then counts from each request's scheduled time, so a
-    /// server that falls behind shows it (no coordinated omission). Unset: as fast as the
-    /// server answers.
+    /// a fixed schedule). A request whose slot came while its connection was still busy
+    /// counts its latency from the slot, so a server that falls behind shows it (no
+    /// coordinated omission). Unset: as fast as the server answers.
     #[arg(long)]
     rate: Option<f64>,
     /// Print results as JSON.
@@ -118,13 +118,19 @@ impl Pacer {
         }
     }
 
-    /// Waits for the next slot; the time latency counts from.
+    /// Waits for the next slot; the time latency counts from. When the connection is
+    /// still busy at its slot (the server is behind), that is the slot itself; when it
+    /// waited, it is when it woke: the timer's granularity (1 ms) is the client's, not the
+    /// server's, and must not count as latency.
     async fn wait(&mut self) -> Instant {
         match self.next {
             Some(at) => {
-                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
                 self.next = Some(at + self.interval);
-                at
+                if Instant::now() >= at {
+                    return at;
+                }
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                Instant::now()
             }
             None => Instant::now(),
         }
@@ -699,12 +705,13 @@ async fn kmip_setup(k: &KmipTarget, t: &Target) -> Result<Vec<Op>> {
             ),
         ],
     );
-    // Sign with a P-256 and an RSA-2048 private key made by Create Key Pair (the server's
-    // default parameters: ECDSA with SHA-256, RSA-PSS with SHA-256), over 32 bytes.
+    // Sign with P-256, RSA-2048 and Ed25519 private keys made by Create Key Pair (the
+    // server's default parameters: ECDSA with SHA-256, RSA-PSS with SHA-256), over 32 bytes.
     let mut sign = Vec::new();
     for (label, algorithm, length) in [
         ("kmip-sign-p256", cryptographic_algorithm::EC, 256),
         ("kmip-sign-rsa", cryptographic_algorithm::RSA, 2048),
+        ("kmip-sign-ed25519", cryptographic_algorithm::ED25519, 256),
     ] {
         let template = |tag, items| Item::structure(tag, items);
         let pair = kmip_call(
@@ -785,6 +792,7 @@ async fn kmip_setup(k: &KmipTarget, t: &Target) -> Result<Vec<Op>> {
         kmip_op("kmip-create", create),
         kmip_op(sign[0].0, sign[0].1.clone()),
         kmip_op(sign[1].0, sign[1].1.clone()),
+        kmip_op(sign[2].0, sign[2].1.clone()),
         kmip_op(
             "kmip-get",
             kmip_request(
