@@ -235,6 +235,8 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("RotateRootKey", System),
         // every principal, about itself
         ("WhoAmI", SelfService),
+        // KMIP Query: which operations and objects the server offers.
+        ("QueryServer", SelfService),
         ("CreateSession", SelfService),
         ("RefreshSession", SelfService),
         ("Logout", SelfService),

@@ -740,6 +740,13 @@ impl Service {
 impl Service {
     /// The authenticated caller's identity: the cheapest authenticated request, used by
     /// clients to check a credential and by the load generator as its no-op.
+    /// Records a question about the server itself (KMIP Query): nothing is read or changed,
+    /// but like every request it is authorised for the caller and leaves an audit record.
+    pub async fn query_server(&self, caller: &Caller) -> Result<()> {
+        let r = self.authorize(caller, "QueryServer", None);
+        self.done(caller, "QueryServer", Note::default(), r).await
+    }
+
     pub async fn whoami(&self, caller: &Caller) -> Result<api::WhoAmI> {
         let r = Ok(api::WhoAmI {
             principal_id: caller.principal.id,

@@ -711,9 +711,27 @@ async fn apply_batch(pool: &PgPool, writes: Vec<KeyWrite>) -> Vec<Result<()>> {
         Ok(tx) => tx,
         Err(e) => return writes.iter().map(|_| Err(e.clone())).collect(),
     };
-    let mut results = Vec::with_capacity(writes.len());
+    // Locks are taken in one global order: the names of new keys first (sorted), then the
+    // rows in key order, then the chain at commit. Two batches in flight (on this node or
+    // another) that touch the same names or keys then wait for each other, never in a cycle.
+    let mut names: Vec<(String, &str)> = writes
+        .iter()
+        .filter(|w| w.expected_revision.is_none())
+        .map(|w| (w.key.tenant_id.to_string(), w.key.name.as_str()))
+        .collect();
+    names.sort();
+    names.dedup();
+    for (tenant, name) in &names {
+        if let Err(e) = lock_name(&mut tx, tenant, name).await {
+            return writes.iter().map(|_| Err(e.clone())).collect();
+        }
+    }
+    let mut order: Vec<usize> = (0..writes.len()).collect();
+    order.sort_by_key(|&i| writes[i].key.id);
+    let mut results: Vec<Result<()>> = writes.iter().map(|_| Ok(())).collect();
     let mut audit = Vec::new();
-    for w in &writes {
+    for i in order {
+        let w = &writes[i];
         let r = async {
             sqlx::query("SAVEPOINT w")
                 .execute(&mut *tx)
@@ -740,7 +758,7 @@ async fn apply_batch(pool: &PgPool, writes: Vec<KeyWrite>) -> Vec<Result<()>> {
         if r.is_ok() {
             audit.extend(w.audit.iter().cloned());
         }
-        results.push(r);
+        results[i] = r;
     }
     let done = async {
         append_chain(&mut tx, &audit).await?;

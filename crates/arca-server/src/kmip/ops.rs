@@ -213,7 +213,7 @@ impl Ctx<'_> {
         let p = &item.payload;
         match item.operation {
             op::DISCOVER_VERSIONS => Ok(discover_versions(p)),
-            op::QUERY => self.query(p),
+            op::QUERY => self.query(p).await,
             op::CREATE => self.create(p).await,
             op::REGISTER => self.register(p).await,
             op::GET => self.get(p).await,
@@ -275,8 +275,11 @@ impl Ctx<'_> {
         }
     }
 
-    fn query(&self, p: &Item) -> OpResult {
-        self.caller()?;
+    async fn query(&self, p: &Item) -> OpResult {
+        self.svc
+            .query_server(self.caller()?)
+            .await
+            .map_err(failure)?;
         let mut out = Vec::new();
         for f in p.children_with(tags::QUERY_FUNCTION) {
             match f.enumeration()? {
