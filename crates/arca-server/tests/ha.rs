@@ -88,6 +88,26 @@ async fn a_change_on_one_node_is_honoured_by_the_other_within_a_second() {
     .await;
     eprintln!("token revocation honoured after {took:?}");
 
+    // A principal disabled on A is refused on B, which had its token cached.
+    let app = a.principal("app", &["crypto-user"], &[]).await;
+    let app_on_b = b.with_token(&app.token);
+    for _ in 0..3 {
+        assert_eq!(app_on_b.get("/v1/whoami").await.0, StatusCode::OK);
+    }
+    let (s, v) = a
+        .req(
+            Method::PATCH,
+            "/v1/principals/app",
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let took = within_bound("principal disabled", || async {
+        app_on_b.get("/v1/whoami").await.0 != StatusCode::OK
+    })
+    .await;
+    eprintln!("principal disabling honoured after {took:?}");
+
     // A key policy that stops granting use.
     a.create(json!({"name": "p"})).await;
     for _ in 0..3 {
@@ -106,6 +126,23 @@ async fn a_change_on_one_node_is_honoured_by_the_other_within_a_second() {
     })
     .await;
     eprintln!("policy change honoured after {took:?}");
+
+    // A destruction carried out by A's lifecycle task shows on B, which had the key cached.
+    a.create(json!({"name": "d"})).await;
+    assert_eq!(b.encrypt("d", b"x").await.0, StatusCode::OK);
+    a.ok("/v1/keys/d/suspend", json!({})).await;
+    a.ok(
+        "/v1/keys/d/schedule-destruction",
+        json!({"pending_window_days": 1}),
+    )
+    .await;
+    a.clock.advance(chrono::Duration::days(2));
+    assert!(a.service().run_due().await.unwrap() >= 1);
+    let took = within_bound("destruction", || async {
+        b.get("/v1/keys/d").await.1["state"] == "DESTROYED"
+    })
+    .await;
+    eprintln!("destruction honoured after {took:?}");
 
     // An alias moved on A resolves to the new key on B.
     a.create(json!({"name": "q"})).await;
