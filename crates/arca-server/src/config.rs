@@ -39,7 +39,18 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
+    /// Written out (the configuration is recorded at every start) without its password.
+    #[serde(serialize_with = "url_without_password")]
     pub url: Option<String>,
+}
+
+fn url_without_password<S: serde::Serializer>(
+    url: &Option<String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    url.as_deref()
+        .map(arca_store::postgres::url_without_password)
+        .serialize(s)
 }
 
 /// The AWS-compatible door: the AWS KMS API (JSON 1.1, SigV4-signed with access key pairs
@@ -421,6 +432,17 @@ mod tests {
             assert!(KNOWN.contains(&key.as_str()), "{key} is missing from KNOWN");
         }
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        let with_password = Config {
+            store: StoreConfig {
+                url: Some("postgres://arca:s3cret-pw@db:5432/arca".into()),
+            },
+            ..Default::default()
+        };
+        let shown = serde_json::to_string(&with_password).unwrap();
+        assert!(
+            !shown.contains("s3cret-pw") && shown.contains("postgres://arca:***@db"),
+            "{shown}"
+        );
         assert_eq!(c.service.cache_capacity, 5);
         assert_eq!(c.service.cache_ttl_secs, 7);
         let bad = Config::load(

@@ -237,7 +237,7 @@ impl PgStore {
     }
 }
 
-/// An error text with the URL's password taken out, should the driver quote the URL.
+/// A text with the URL's password taken out (an error that quotes the URL, the URL itself).
 fn redact(text: &str, url: &str) -> String {
     let password = url
         .split_once("://")
@@ -249,6 +249,11 @@ fn redact(text: &str, url: &str) -> String {
         Some(p) => text.replace(p, "***"),
         None => text.to_string(),
     }
+}
+
+/// A store URL fit for logs and the audit trail: its password replaced by `***`.
+pub fn url_without_password(url: &str) -> String {
+    redact(url, url)
 }
 
 /// Turns NOTIFY payloads into [`Change`]s until the pool closes. A broken connection is
