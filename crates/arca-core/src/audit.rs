@@ -243,21 +243,25 @@ pub struct UsageRow {
 }
 
 /// The first record that does not hold, and why.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema)]
 #[error("record {seq}: {problem}")]
 pub struct ChainBreak {
+    /// The record (sequence number) at which the trail stops holding.
     pub seq: u64,
     pub problem: String,
 }
 
 /// What a successful verification covered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct VerifyReport {
     pub events: u64,
     pub first_seq: u64,
     pub last_seq: u64,
+    /// Hex SHA-256 of the last record.
     pub last_hash: String,
+    /// Signed checkpoints, every one verified.
     pub checkpoints: u64,
+    /// The record the last signed checkpoint covers (0 if none).
     pub last_checkpoint_seq: u64,
     /// Events after the last checkpoint: linked, but not yet vouched for by a signature.
     pub unsigned_tail: u64,

@@ -1,12 +1,14 @@
-//! REST routes of the audit trail: search, verifiable export, the usage report, the
-//! signing public key, checkpoints and destruction receipts. Thin: decode, call one service
-//! method, encode.
+//! REST routes of the audit trail: search, verifiable export, the usage report and series,
+//! verification, the signing public key, checkpoints and destruction receipts. Thin:
+//! decode, call one service method, encode.
 
 use std::sync::Arc;
 
 use arca_core::audit::{Checkpoint, DestructionReceipt};
 use arca_core::Error;
-use arca_service::trail::{AuditPage, AuditSearch, UsageReport};
+use arca_service::trail::{
+    AuditPage, AuditSearch, AuditVerification, UsageReport, UsageSeries, UsageSeriesQuery,
+};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -162,6 +164,59 @@ pub async fn usage(
     ))
 }
 
+/// One key's successful uses over time: counts per operation in every UTC hour or day from
+/// `from` to `to` (widened to the interval's boundaries), oldest first, empty buckets too.
+#[utoipa::path(get, path = "/v1/audit/usage/series", tag = "audit", params(UsageSeriesQuery),
+    responses((status = 200, body = UsageSeries), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn usage_series(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<UsageSeries>, Response> {
+    let known = ["key", "from", "to", "interval"];
+    let pairs = query(&app, &caller, "AuditUsageSeries", q, &known).await?;
+    let mut s = UsageSeriesQuery::default();
+    let decoded = (|| -> Result<(), Error> {
+        for (k, v) in &pairs {
+            match k.as_str() {
+                "key" => s.key = Some(v.clone()),
+                "from" => s.from = Some(time(k, v)?),
+                "to" => s.to = Some(time(k, v)?),
+                _ => s.interval = Some(v.clone()),
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = decoded {
+        return Err(refuse(&app, &caller, "AuditUsageSeries", e).await);
+    }
+    Ok(Json(
+        app.svc
+            .audit_usage_series(&caller, s)
+            .await
+            .map_err(|e| ApiError(e).into_response())?,
+    ))
+}
+
+/// Verifies the stored trail (every link, every checkpoint signature) against the server's
+/// audit signing key. A break answers 200 with `ok: false` and the record. Auditors of the
+/// system tenant only.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = AuditVerification), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn verify_trail(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<AuditVerification>, Response> {
+    query(&app, &caller, "VerifyAudit", q, &[]).await?;
+    Ok(Json(
+        app.svc
+            .verify_audit(&caller)
+            .await
+            .map_err(|e| ApiError(e).into_response())?,
+    ))
+}
+
 /// The audit signing public key (PEM, Ed25519 SPKI) that verifies checkpoints and
 /// receipts. Pin it once; pass it to `arca audit verify --public-key`.
 #[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
@@ -206,6 +261,8 @@ pub fn routes() -> Router<App> {
         .route("/v1/audit", get(search))
         .route("/v1/audit/export", get(export))
         .route("/v1/audit/usage", get(usage))
+        .route("/v1/audit/usage/series", get(usage_series))
+        .route("/v1/audit/verify", get(verify_trail))
         .route("/v1/audit/public-key", get(public_key))
         .route("/v1/audit/checkpoint", post(checkpoint))
         .route("/v1/keys/{key}/receipts", get(receipts))

@@ -35,7 +35,11 @@ pub(crate) async fn query(
         if !known.contains(&k.as_ref()) {
             let e = Error::invalid(
                 k.as_ref(),
-                format!("unknown query parameter; known: {}", known.join(", ")),
+                if known.is_empty() {
+                    "unknown query parameter; this route takes none".to_string()
+                } else {
+                    format!("unknown query parameter; known: {}", known.join(", "))
+                },
             );
             return Err(err(app
                 .svc

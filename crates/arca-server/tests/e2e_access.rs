@@ -101,6 +101,15 @@ fn operations(ct: &Value) -> Vec<(&'static str, Method, String, Option<Value>)> 
         ),
         ("ListAliases", Method::GET, p("/v1/aliases"), None),
         ("ListAudit", Method::GET, p("/v1/audit"), None),
+        (
+            "AuditUsageSeries",
+            Method::GET,
+            p("/v1/audit/usage/series?key=k"),
+            None,
+        ),
+        // Auditors of the system tenant only: nobody of the matrix (the tenant's auditor is
+        // refused for its tenant, the operator for its role).
+        ("VerifyAudit", Method::GET, p("/v1/audit/verify"), None),
         ("ListPrincipals", Method::GET, p("/v1/principals"), None),
         (
             "CreatePrincipal",
@@ -170,6 +179,7 @@ fn allowed(role: &str, op: &str) -> bool {
         "ListKeyPolicyVersions",
         "ListAliases",
         "ListAudit",
+        "AuditUsageSeries",
         "ListApprovals",
     ];
     let approver = ["ListApprovals"];

@@ -1,15 +1,18 @@
 //! The audit trail through the real server: events atomic with changes, search and
-//! paging, the usage report, signed checkpoints and export verification, destruction
-//! receipts, and the syslog (UDP and TCP) and file sinks against real listeners.
+//! paging, the usage report and series, signed checkpoints, export and server-side
+//! verification, destruction receipts, and the syslog (UDP and TCP) and file sinks against
+//! real listeners.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use arca_core::audit::DestructionReceipt;
+use arca_core::audit::{key_fingerprint, DestructionReceipt};
 use arca_server::sinks::SinkConfig;
 use arca_service::trail;
-use common::TestServer;
+use chrono::{DateTime, SecondsFormat, Utc};
+use common::{assert_error, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -254,6 +257,404 @@ async fn search_paging_usage_report_and_export_verification() {
     // Another key's signature is refused.
     let other = [7u8; 32];
     assert!(trail::verify_export(lines.iter().cloned().map(Ok), &other).is_err());
+    s.shutdown().await;
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `t` rounded down to a multiple of `step` since the epoch (a UTC hour or day).
+fn floor(t: DateTime<Utc>, step: chrono::Duration) -> DateTime<Utc> {
+    let (m, s) = (t.timestamp_millis(), step.num_milliseconds());
+    DateTime::from_timestamp_millis(m - m.rem_euclid(s)).unwrap()
+}
+
+/// A series' buckets as (start, by_operation), after checking that they follow each other
+/// from `from` to `to` with totals that add up.
+fn buckets(v: &Value, step: chrono::Duration) -> Vec<(DateTime<Utc>, BTreeMap<String, u64>)> {
+    let list = v["buckets"].as_array().unwrap_or_else(|| panic!("{v}"));
+    let from = time(&v["from"]);
+    assert_eq!(from, floor(from, step), "aligned: {v}");
+    assert_eq!(time(&v["to"]), from + step * list.len() as i32, "{v}");
+    list.iter()
+        .enumerate()
+        .map(|(i, b)| {
+            assert_eq!(time(&b["start"]), from + step * i as i32, "bucket {i}: {v}");
+            let ops: BTreeMap<String, u64> = serde_json::from_value(b["by_operation"].clone())
+                .unwrap_or_else(|e| panic!("bucket {i}: {e}: {v}"));
+            assert_eq!(
+                b["total"].as_u64(),
+                Some(ops.values().sum()),
+                "bucket {i}: {v}"
+            );
+            (time(&b["start"]), ops)
+        })
+        .collect()
+}
+
+fn ops(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    list.iter().map(|(o, n)| (o.to_string(), *n)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_series_counts_uses_per_hour_and_day() {
+    let s = TestServer::start().await;
+    let hour = chrono::Duration::hours(1);
+    let day = chrono::Duration::days(1);
+    let k = s.create(json!({"name": "series"})).await;
+    let id = k["id"].as_str().unwrap().to_string();
+    let t0 = s.clock_now();
+    let mut cts = vec![];
+    for i in 0..3 {
+        cts.push(s.encrypt("series", format!("m{i}").as_bytes()).await.1["ciphertext"].clone());
+    }
+    assert_eq!(s.decrypt(&cts[0]).await.0, StatusCode::OK);
+    // A refused use is in the trail against the key, and not counted.
+    let approver = s.principal("appr", &["approver"], &[]).await;
+    assert_eq!(
+        approver.encrypt("series", b"no").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, refused) = s.get(&format!("/v1/audit?key={id}&outcome=refused")).await;
+    assert_eq!(events(&refused).len(), 1, "{refused}");
+    // Two hours later, two more.
+    s.clock.advance(hour * 2);
+    let t2 = s.clock_now();
+    for _ in 0..2 {
+        assert_eq!(s.encrypt("series", b"later").await.0, StatusCode::OK);
+    }
+
+    // Defaults: by the hour, the 24 hours up to the one in progress.
+    let (st, v) = s.get("/v1/audit/usage/series?key=series").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["key_id"], id.as_str());
+    assert_eq!(v["interval"], "hour");
+    let b = buckets(&v, hour);
+    assert_eq!(b.len(), 24);
+    assert_eq!(b[23].0, floor(t2, hour));
+    assert_eq!(time(&v["to"]), floor(t2, hour) + hour);
+    assert_eq!(b[23].1, ops(&[("Encrypt", 2)]));
+    assert_eq!(b[22].1, ops(&[]));
+    assert_eq!(
+        b[21].1,
+        ops(&[("CreateKey", 1), ("Decrypt", 1), ("Encrypt", 3)])
+    );
+    assert!(b[..21].iter().all(|(_, o)| o.is_empty()), "{v}");
+    assert_eq!(v["buckets"][22]["total"], 0);
+    assert_eq!(v["buckets"][21]["total"], 5);
+
+    // By the day, by key id, over explicit times: the day of the first uses and the day
+    // of the later ones (maybe the same), with the series request just made.
+    let from = t0 - day;
+    let (st, v) = s
+        .get(&format!(
+            "/v1/audit/usage/series?key={id}&interval=day&from={}&to={}",
+            rfc3339(from),
+            rfc3339(t2)
+        ))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["interval"], "day");
+    let mut want: BTreeMap<DateTime<Utc>, BTreeMap<String, u64>> = BTreeMap::new();
+    for (at, op, n) in [
+        (t0, "CreateKey", 1),
+        (t0, "Encrypt", 3),
+        (t0, "Decrypt", 1),
+        (t2, "Encrypt", 2),
+        (t2, "AuditUsageSeries", 1),
+    ] {
+        *want
+            .entry(floor(at, day))
+            .or_default()
+            .entry(op.to_string())
+            .or_default() += n;
+    }
+    let b = buckets(&v, day);
+    assert_eq!(b[0].0, floor(from, day));
+    assert_eq!(
+        b.len() as i64,
+        2 + (floor(t2, day) - floor(t0, day)).num_days(),
+        "the day before, and up to the day of the later uses: {v}"
+    );
+    for (start, o) in &b {
+        assert_eq!(
+            o,
+            &want.get(start).cloned().unwrap_or_default(),
+            "{start}: {v}"
+        );
+    }
+    assert_eq!(
+        b.iter().map(|(_, o)| o.values().sum::<u64>()).sum::<u64>(),
+        8
+    );
+
+    // The bucket limit: 1000 hours pass, 1001 do not.
+    let (st, v) = s
+        .get("/v1/audit/usage/series?key=series&from=2026-01-01T00:00:00Z&to=2026-02-11T16:00:00Z")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(buckets(&v, hour).len(), 1000);
+    let too_many = s
+        .get("/v1/audit/usage/series?key=series&from=2026-01-01T00:00:00Z&to=2026-02-11T17:00:00Z")
+        .await;
+    assert_error(
+        &too_many,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("from"),
+    );
+    assert!(
+        too_many.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000"),
+        "{}",
+        too_many.1
+    );
+
+    // Bad parameters are refused by name, and each refusal is in the trail.
+    let before = count(&s, "AuditUsageSeries", "invalid_input").await;
+    assert_eq!(before, 1, "the limit's refusal");
+    let bad = [
+        ("interval=hour", "key"),
+        ("key=series&interval=week", "interval"),
+        ("key=series&from=yesterday", "from"),
+        ("key=series&to=2026-13-01T00:00:00Z", "to"),
+        (
+            "key=series&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "from",
+        ),
+        (
+            "key=series&from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "from",
+        ),
+        ("key=series&colour=red", "colour"),
+    ];
+    for (q, field) in bad {
+        let got = s.get(&format!("/v1/audit/usage/series?{q}")).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "invalid_input", Some(field));
+    }
+    assert_eq!(
+        count(&s, "AuditUsageSeries", "invalid_input").await,
+        before + bad.len()
+    );
+    let got = s.get("/v1/audit/usage/series?key=nope").await;
+    assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
+
+    // A crypto-user may use the key but not read its usage.
+    let user = s.principal("cu", &["crypto-user"], &[]).await;
+    assert_eq!(user.encrypt("series", b"ok").await.0, StatusCode::OK);
+    let got = user.get("/v1/audit/usage/series?key=series").await;
+    assert_error(&got, StatusCode::FORBIDDEN, "not_permitted", None);
+    assert_eq!(count(&s, "AuditUsageSeries", "not_permitted").await, 1);
+
+    // Another tenant's key is not found, by id or name, and its auditor sees only its own.
+    let (st, acme) = s
+        .operator()
+        .post("/v1/tenants", json!({"name": "acme"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{acme}");
+    let acme_admin = s.with_token(acme["admin_token"].as_str().unwrap());
+    let theirs = acme_admin.create(json!({"name": "theirs"})).await;
+    let theirs_id = theirs["id"].as_str().unwrap();
+    for q in [theirs_id, "theirs"] {
+        let got = s.get(&format!("/v1/audit/usage/series?key={q}")).await;
+        assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
+    }
+    let acme_auditor = acme_admin.principal("acme-aud", &["auditor"], &[]).await;
+    let got = acme_auditor
+        .get(&format!("/v1/audit/usage/series?key={id}"))
+        .await;
+    assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
+    let (st, v) = acme_auditor.get("/v1/audit/usage/series?key=theirs").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let b = buckets(&v, hour);
+    assert_eq!(b[23].1, ops(&[("CreateKey", 1)]));
+    assert!(b[..23].iter().all(|(_, o)| o.is_empty()), "{v}");
+    s.shutdown().await;
+}
+
+/// The stored events (seq, operation, outcome, detail), oldest first.
+async fn stored(s: &TestServer) -> Vec<(u64, String, String, Value)> {
+    s.service().flush_audit().await;
+    let page = s.service().store().read_audit(0, 100_000).await.unwrap();
+    page.iter()
+        .map(|e| {
+            let d = e.decode().unwrap().event;
+            (
+                e.seq,
+                d.operation,
+                d.outcome,
+                serde_json::to_value(&d.detail).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_verification_reports_the_first_break() {
+    let s = TestServer::start().await;
+    s.create(json!({"name": "v"})).await;
+    assert_eq!(s.encrypt("v", b"x").await.0, StatusCode::OK);
+    let (st, cp) = s.post("/v1/audit/checkpoint", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{cp}");
+    let op = s.operator();
+    let (st, p) = op
+        .post(
+            "/v1/principals",
+            json!({"name": "sys-auditor", "roles": ["auditor"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{p}");
+    let t = op.ok("/v1/principals/sys-auditor/tokens", json!({})).await;
+    let auditor = s.with_token(t["token"].as_str().unwrap());
+    let store = s.service().store().clone();
+
+    // An intact trail: what was covered, against the server's own key.
+    let (st, v) = auditor.get("/v1/audit/verify").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v.get("break").is_none(), "{v}");
+    let pk = public_key(&s).await;
+    assert_eq!(v["public_key_fingerprint"], key_fingerprint(&pk).as_str());
+    assert_eq!(time(&v["verified_at"]), s.clock_now());
+    let last = store.last_checkpoint().await.unwrap().unwrap();
+    let n_cps = store.list_checkpoints(0, 1000).await.unwrap().len() as u64;
+    assert!(last.seq >= cp["seq"].as_u64().unwrap());
+    assert_eq!(v["checkpoints"].as_u64(), Some(n_cps));
+    assert_eq!(v["last_checkpoint_seq"].as_u64(), Some(last.seq));
+    let last_seq = v["last_seq"].as_u64().unwrap();
+    assert_eq!(v["first_seq"], 1);
+    assert_eq!(v["events"].as_u64(), Some(last_seq));
+    assert_eq!(v["unsigned_tail"].as_u64(), Some(last_seq - last.seq));
+    let all = stored(&s).await;
+    let (seq, _, outcome, detail) = all
+        .iter()
+        .find(|e| e.1 == "VerifyAudit")
+        .expect("the verification is audited");
+    assert_eq!(
+        *seq,
+        last_seq + 1,
+        "the queue was written first, and the request's own event after"
+    );
+    assert_eq!(outcome, "ok");
+    assert_eq!(detail["intact"], true);
+    assert_eq!(
+        v["last_hash"].as_str().unwrap().len(),
+        64,
+        "hex SHA-256: {v}"
+    );
+    let typed: trail::AuditVerification = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(typed.report.unwrap().last_seq, last_seq);
+
+    // Only auditors of the system tenant: the chain covers every tenant.
+    let got = s.get("/v1/audit/verify").await;
+    assert_error(&got, StatusCode::FORBIDDEN, "not_permitted", None);
+    assert!(
+        got.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("system tenant"),
+        "{}",
+        got.1
+    );
+    let user = s.principal("cu", &["crypto-user"], &[]).await;
+    let got = user.get("/v1/audit/verify").await;
+    assert_error(&got, StatusCode::FORBIDDEN, "not_permitted", None);
+    let got = auditor.get("/v1/audit/verify?after=3").await;
+    assert_error(
+        &got,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("after"),
+    );
+    assert_eq!(count(&s, "VerifyAudit", "not_permitted").await, 2);
+    assert_eq!(count(&s, "VerifyAudit", "invalid_input").await, 1);
+
+    // Someone with the database file hides the use of the key: a break at that record.
+    let enc = all
+        .iter()
+        .find(|e| e.1 == "Encrypt" && e.2 == "ok")
+        .unwrap()
+        .0;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        s.data_dir.join("arca.db").display()
+    ))
+    .await
+    .unwrap();
+    let done = sqlx::query(
+        "UPDATE audit_events SET doc = replace(doc, '\"outcome\":\"ok\"', '\"outcome\":\"not_permitted\"') WHERE seq = ?",
+    )
+    .bind(enc as i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    pool.close().await;
+    let (st, v) = auditor.get("/v1/audit/verify").await;
+    assert_eq!(st, StatusCode::OK, "the verification ran: {v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["break"]["seq"].as_u64(), Some(enc), "{v}");
+    assert!(
+        v["break"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("does not match its hash"),
+        "{v}"
+    );
+    assert!(
+        v.get("events").is_none() && v.get("last_seq").is_none(),
+        "{v}"
+    );
+    assert_eq!(v["public_key_fingerprint"], key_fingerprint(&pk).as_str());
+    let typed: trail::AuditVerification = serde_json::from_value(v.clone()).unwrap();
+    assert!(typed.report.is_none() && !typed.ok);
+    assert_eq!(typed.chain_break.unwrap().seq, enc);
+    let (_, _, outcome, detail) = stored(&s)
+        .await
+        .into_iter()
+        .rfind(|e| e.1 == "VerifyAudit" && e.2 == "ok")
+        .unwrap();
+    assert_eq!(outcome, "ok");
+    assert_eq!(detail["intact"], false);
+    assert_eq!(detail["break_seq"].as_u64(), Some(enc));
+
+    // Both routes are in the OpenAPI document.
+    let doc: Value = s
+        .client
+        .get(format!("{}/v1/openapi.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let series = &doc["paths"]["/v1/audit/usage/series"]["get"];
+    let params: Vec<(&str, bool)> = series["parameters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{series}"))
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["required"] == true))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            ("key", true),
+            ("from", false),
+            ("to", false),
+            ("interval", false)
+        ]
+    );
+    assert!(doc["paths"]["/v1/audit/verify"]["get"].is_object());
+    assert!(doc["components"]["schemas"]["AuditVerification"].is_object());
     s.shutdown().await;
 }
 

@@ -1,5 +1,5 @@
 //! What auditors get from the trail: signed checkpoints, destruction receipts, search,
-//! export, the usage report and verification.
+//! export, the usage report and series, and verification.
 //!
 //! The audit signing key is an Ed25519 key made on the first unseal and stored wrapped by
 //! the root key (so it is re-wrapped by root-key rotation and useless without custody). Its
@@ -16,7 +16,7 @@ use arca_core::{Error, Result};
 use arca_store::{AuditQuery, KeyStore};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::{Caller, Note, Service, SYSTEM_TENANT};
@@ -203,6 +203,86 @@ pub fn summarize(rows: Vec<UsageRow>) -> UsageReport {
         *k.by_principal.entry(r.principal).or_default() += r.count;
     }
     UsageReport { keys }
+}
+
+/// The most buckets one usage series may have.
+pub const MAX_USAGE_BUCKETS: i64 = 1000;
+
+/// What the usage series covers, as the doors pass it.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSeriesQuery {
+    /// The key: id, name or alias (required).
+    #[param(required = true)]
+    pub key: Option<String>,
+    /// RFC 3339: the start, rounded down to the interval (default: `to` minus 24 hours for
+    /// `hour`, minus 30 days for `day`).
+    pub from: Option<DateTime<Utc>>,
+    /// RFC 3339: the end, rounded up to the interval (default: now).
+    pub to: Option<DateTime<Utc>>,
+    /// `hour` (default) or `day`: UTC hours or UTC days.
+    pub interval: Option<String>,
+}
+
+/// One key's successful uses over time.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UsageSeries {
+    pub key_id: Uuid,
+    /// `hour` or `day`.
+    pub interval: String,
+    /// The first bucket's start: the requested `from` rounded down to the interval.
+    pub from: DateTime<Utc>,
+    /// The last bucket's end: the requested `to` rounded up to the interval.
+    pub to: DateTime<Utc>,
+    /// Every bucket from `from` to `to`, oldest first, empty ones included.
+    pub buckets: Vec<UsageBucket>,
+}
+
+/// The successful uses of a key in one hour or day.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UsageBucket {
+    /// The bucket's start (a UTC hour or day boundary); it ends where the next one starts.
+    pub start: DateTime<Utc>,
+    pub total: u64,
+    pub by_operation: std::collections::BTreeMap<String, u64>,
+}
+
+/// The stored trail verified on the server: `ok` with what it covered, or the first break.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AuditVerification {
+    /// True if every link and every checkpoint signature holds.
+    pub ok: bool,
+    /// What the verification covered (present when `ok`).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<VerifyReport>,
+    /// The first record that does not hold (present when not `ok`).
+    #[serde(rename = "break", default, skip_serializing_if = "Option::is_none")]
+    pub chain_break: Option<ChainBreak>,
+    /// The fingerprint of the public key the checkpoints were checked against (as in a
+    /// checkpoint's `signer`): compare it with the pinned key's.
+    pub public_key_fingerprint: String,
+    pub verified_at: DateTime<Utc>,
+}
+
+/// `t` in epoch milliseconds, rounded down to a multiple of `step_ms`.
+fn round_down(t: DateTime<Utc>, step_ms: i64) -> i64 {
+    let m = t.timestamp_millis();
+    m - m.rem_euclid(step_ms)
+}
+
+/// `t` in epoch milliseconds, rounded up to a multiple of `step_ms`.
+fn round_up(t: DateTime<Utc>, step_ms: i64) -> i64 {
+    let down = round_down(t, step_ms);
+    if down == t.timestamp_millis() {
+        down
+    } else {
+        down + step_ms
+    }
+}
+
+fn from_millis(ms: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| Error::internal("time out of range"))
 }
 
 /// Search filters, as the doors pass them.
@@ -583,6 +663,124 @@ impl Service {
         }
         .await;
         self.done(caller, "AuditUsageReport", note, r).await
+    }
+
+    /// One key's successful uses over time: counts per operation in every UTC hour or day
+    /// from `from` to `to` (widened to the interval's boundaries), oldest first, with the
+    /// empty buckets too. Counts what the usage report counts: events with outcome `ok`.
+    pub async fn audit_usage_series(
+        &self,
+        caller: &Caller,
+        q: UsageSeriesQuery,
+    ) -> Result<UsageSeries> {
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, "AuditUsageSeries", None)?;
+            let Some(reference) = q.key.as_deref() else {
+                return Err(Error::invalid("key", "required: a key id, name or alias"));
+            };
+            let interval = q.interval.as_deref().unwrap_or("hour");
+            let (step, span) = match interval {
+                "hour" => (Duration::hours(1), Duration::hours(24)),
+                "day" => (Duration::days(1), Duration::days(30)),
+                other => {
+                    return Err(Error::invalid(
+                        "interval",
+                        format!("{other:?} is not hour or day"),
+                    ))
+                }
+            };
+            let step_ms = step.num_milliseconds();
+            let asked_to = q.to.unwrap_or_else(|| self.now());
+            let to = from_millis(round_up(asked_to, step_ms))?;
+            let asked_from = q.from.unwrap_or(to - span);
+            if asked_from >= asked_to {
+                return Err(Error::invalid(
+                    "from",
+                    format!("must be before to ({})", asked_to.to_rfc3339()),
+                ));
+            }
+            let from = from_millis(round_down(asked_from, step_ms))?;
+            let n = (to - from).num_milliseconds() / step_ms;
+            if n > MAX_USAGE_BUCKETS {
+                return Err(Error::invalid(
+                    "from",
+                    format!(
+                        "{n} {interval}s from {} to {}: at most {MAX_USAGE_BUCKETS} buckets (move from closer to to, or use a longer interval)",
+                        from.to_rfc3339(),
+                        to.to_rfc3339()
+                    ),
+                ));
+            }
+            let e = self.resolve(caller.tenant(), "key", reference).await?;
+            note.key(e.key.id);
+            self.flush_audit().await;
+            let rows = self
+                .store
+                .audit_usage_series(caller.tenant(), e.key.id, from, to, step_ms)
+                .await?;
+            let mut buckets: Vec<UsageBucket> = (0..n)
+                .map(|i| {
+                    Ok(UsageBucket {
+                        start: from_millis(from.timestamp_millis() + i * step_ms)?,
+                        total: 0,
+                        by_operation: Default::default(),
+                    })
+                })
+                .collect::<Result<_>>()?;
+            for (start, operation, count) in rows {
+                let i = (start - from.timestamp_millis()) / step_ms;
+                let b = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| buckets.get_mut(i))
+                    .ok_or_else(|| Error::internal("a usage row outside the series"))?;
+                b.total += count;
+                *b.by_operation.entry(operation).or_default() += count;
+            }
+            Ok(UsageSeries {
+                key_id: e.key.id,
+                interval: interval.to_string(),
+                from,
+                to,
+                buckets,
+            })
+        }
+        .await;
+        self.done(caller, "AuditUsageSeries", note, r).await
+    }
+
+    /// Verifies the stored trail, every link and every checkpoint signature, against the
+    /// public half of the key this server signs with (which the root key protects), for
+    /// auditors of the system tenant. A break is an answer (`ok: false`), not an error.
+    pub async fn verify_audit(&self, caller: &Caller) -> Result<AuditVerification> {
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, "VerifyAudit", None)?;
+            if !self.audits_everything(caller).await? {
+                return Err(Error::NotPermitted {
+                    message: "the trail is one chain across every tenant: only auditors of the system tenant verify it".into(),
+                });
+            }
+            self.flush_audit().await;
+            let public_key = self.audit_signer().await?.public_key().as_ref().to_vec();
+            let (report, chain_break) = match verify_store(self.store.as_ref(), &public_key).await? {
+                Ok(r) => (Some(r), None),
+                Err(b) => (None, Some(b)),
+            };
+            note.set("intact", chain_break.is_none());
+            if let Some(b) = &chain_break {
+                note.set("break_seq", b.seq);
+            }
+            Ok(AuditVerification {
+                ok: chain_break.is_none(),
+                report,
+                chain_break,
+                public_key_fingerprint: key_fingerprint(&public_key),
+                verified_at: self.now(),
+            })
+        }
+        .await;
+        self.done(caller, "VerifyAudit", note, r).await
     }
 
     /// The Prometheus metrics, for a system operator (or anyone when the server is set to

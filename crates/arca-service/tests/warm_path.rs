@@ -207,6 +207,17 @@ impl KeyStore for Counting {
         self.read();
         self.inner.audit_usage(t, k, f).await
     }
+    async fn audit_usage_series(
+        &self,
+        t: Uuid,
+        k: Uuid,
+        f: DateTime<Utc>,
+        to: DateTime<Utc>,
+        b: i64,
+    ) -> Result<Vec<(i64, String, u64)>> {
+        self.read();
+        self.inner.audit_usage_series(t, k, f, to, b).await
+    }
     async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()> {
         self.inner.put_checkpoint(c).await
     }

@@ -383,6 +383,18 @@ pub trait KeyStore: Send + Sync + 'static {
         key_id: Option<Uuid>,
         from: Option<DateTime<Utc>>,
     ) -> Result<Vec<UsageRow>>;
+    /// Successful uses of one key of a tenant at or after `from` and before `to`, counted
+    /// per operation in buckets of `bucket_ms` milliseconds starting at `from`: rows of
+    /// (bucket start in epoch milliseconds, operation, count), oldest bucket first, then by
+    /// operation; buckets without a use have no row.
+    async fn audit_usage_series(
+        &self,
+        tenant: Uuid,
+        key_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket_ms: i64,
+    ) -> Result<Vec<(i64, String, u64)>>;
     /// Stores a signed checkpoint; a second one for the same record is a conflict.
     async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()>;
     async fn list_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<Checkpoint>>;

@@ -1472,6 +1472,43 @@ impl KeyStore for PgStore {
         .collect()
     }
 
+    async fn audit_usage_series(
+        &self,
+        tenant: Uuid,
+        key_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket_ms: i64,
+    ) -> Result<Vec<(i64, String, u64)>> {
+        if bucket_ms <= 0 {
+            return Err(Error::internal("a usage bucket must be longer than 0 ms"));
+        }
+        let from = ms(from);
+        // Counted from `from`, so the division never meets a negative number.
+        sqlx::query(
+            "SELECT (at - $3) / $5 AS bucket, operation, COUNT(*) AS n FROM audit_events \
+             WHERE tenant_id = $1 AND key_id = $2 AND outcome = 'ok' AND at >= $3 AND at < $4 \
+             GROUP BY bucket, operation ORDER BY bucket, operation",
+        )
+        .bind(tenant.to_string())
+        .bind(key_id.to_string())
+        .bind(from)
+        .bind(ms(to))
+        .bind(bucket_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| {
+            Ok((
+                from + r.try_get::<i64, _>("bucket").map_err(db_err)? * bucket_ms,
+                r.try_get("operation").map_err(db_err)?,
+                r.try_get::<i64, _>("n").map_err(db_err)? as u64,
+            ))
+        })
+        .collect()
+    }
+
     async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()> {
         sqlx::query("INSERT INTO audit_checkpoints (seq, doc) VALUES ($1, $2)")
             .bind(c.seq as i64)

@@ -578,6 +578,75 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
         is_conflict(fresh.begin_restore().await.map(|_| ())),
         "not into a store with tenants"
     );
+
+    // The usage series: one key's successful uses in one tenant, per operation, in buckets
+    // counted from `from`; nothing before `from` or at or after `to`.
+    let day0 = chrono::DateTime::parse_from_rfc3339("2020-03-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let (hour, min) = (Duration::hours(1), Duration::minutes(1));
+    let used = Uuid::now_v7();
+    let elsewhere = Uuid::now_v7();
+    let at = |tenant: Uuid, op: &str, key: Uuid, outcome: &str, at| AuditEvent {
+        at,
+        ..event(Some(tenant), op, Some(key), outcome)
+    };
+    s.append_audit(&[
+        at(t.id, "Encrypt", used, "ok", day0 - min),
+        at(t.id, "Encrypt", used, "ok", day0),
+        at(t.id, "Decrypt", used, "ok", day0 + min * 30),
+        at(t.id, "Decrypt", used, "not_permitted", day0 + min * 31),
+        at(t.id, "Encrypt", used, "ok", day0 + min * 59),
+        at(t.id, "Sign", used, "ok", day0 + hour * 3),
+        at(t.id, "Encrypt", k.id, "ok", day0 + hour),
+        at(elsewhere, "Encrypt", used, "ok", day0 + hour),
+        at(t.id, "Encrypt", used, "ok", day0 + hour * 4),
+    ])
+    .await
+    .unwrap();
+    let ms = |d: chrono::DateTime<Utc>| d.timestamp_millis();
+    let series = |tenant, from, to, bucket: Duration| {
+        let s = s.clone();
+        async move {
+            s.audit_usage_series(tenant, used, from, to, bucket.num_milliseconds())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        series(t.id, day0, day0 + hour * 4, hour).await,
+        vec![
+            (ms(day0), "Decrypt".to_string(), 1),
+            (ms(day0), "Encrypt".to_string(), 2),
+            (ms(day0 + hour * 3), "Sign".to_string(), 1),
+        ]
+    );
+    // Buckets start at `from`, wherever it is.
+    let half = day0 + min * 30;
+    assert_eq!(
+        series(t.id, half, day0 + hour * 4, hour).await,
+        vec![
+            (ms(half), "Decrypt".to_string(), 1),
+            (ms(half), "Encrypt".to_string(), 1),
+            (ms(half + hour * 2), "Sign".to_string(), 1),
+        ]
+    );
+    assert_eq!(
+        series(t.id, day0 - hour, day0 + hour * 5, Duration::days(1)).await,
+        vec![
+            (ms(day0 - hour), "Decrypt".to_string(), 1),
+            (ms(day0 - hour), "Encrypt".to_string(), 4),
+            (ms(day0 - hour), "Sign".to_string(), 1),
+        ]
+    );
+    // Another tenant's uses of the same key id are its own.
+    assert_eq!(
+        series(elsewhere, day0, day0 + Duration::days(1), Duration::days(1)).await,
+        vec![(ms(day0), "Encrypt".to_string(), 1)]
+    );
+    assert!(series(t.id, day0 + hour * 5, day0 + hour * 6, hour)
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
