@@ -214,6 +214,9 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
     let shamir = running.service.uses_shamir().await.unwrap_or(false);
     let mut out = std::io::stdout().lock();
     writeln!(out, "Arca is serving on {url}")?;
+    if cfg.console.enabled {
+        writeln!(out, "Web console: {url}/ui/ (sign in with an API token)")?;
+    }
     if shamir {
         let sealed = running
             .service

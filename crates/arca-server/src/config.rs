@@ -30,6 +30,7 @@ pub struct Config {
     pub kmip: KmipConfig,
     pub aws: AwsConfig,
     pub store: StoreConfig,
+    pub console: ConsoleConfig,
 }
 
 /// Where Arca keeps its state. Unset, it is the embedded SQLite file `<data_dir>/arca.db`
@@ -155,6 +156,21 @@ pub struct MetricsConfig {
     /// Serve `/metrics` without a credential (for a scraper on a trusted network). By
     /// default it needs a system operator's token, like Vault's.
     pub unauthenticated: bool,
+}
+
+/// The web console (`/ui/` on the HTTPS listener).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console. It is only a client of the REST API (no privilege of its own),
+    /// so turning it off removes a user interface, not a way in.
+    pub enabled: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { enabled: true }
+    }
 }
 
 /// The audit trail: how often its head is signed, and where events are shipped.
@@ -322,13 +338,14 @@ impl Default for Config {
             kmip: KmipConfig::default(),
             aws: AwsConfig::default(),
             store: StoreConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
 
 const KNOWN: &[&str] = &[
     "data_dir", "listen", "tls", "http", "service", "log", "root", "audit", "metrics", "kmip",
-    "aws", "store",
+    "aws", "store", "console",
 ];
 
 impl Config {

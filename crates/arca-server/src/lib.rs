@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod console;
 pub mod kmip;
 pub mod rest;
 pub mod rest_audit;

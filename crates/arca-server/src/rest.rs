@@ -29,6 +29,8 @@ pub struct AppState {
     pub metrics_unauthenticated: bool,
     /// The data directory (backups are staged there before they are sent).
     pub data_dir: std::path::PathBuf,
+    /// Serve the web console under `/ui/`.
+    pub console: bool,
 }
 
 type App = Arc<AppState>;
@@ -1283,8 +1285,8 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
                     .to_ascii_lowercase();
                 m == "*/*" || m == "application/*" || m == "application/json" || m.is_empty()
             });
-            // Scrapers ask for their own formats.
-            if !ok && path != "/metrics" {
+            // Scrapers and browsers ask for their own formats.
+            if !ok && path != "/metrics" && !crate::console::is_console_path(&path) {
                 break 'resp error_response(
                     StatusCode::NOT_ACCEPTABLE,
                     "not_acceptable",
@@ -1298,6 +1300,7 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
                 path.as_str(),
                 "/healthz" | "/readyz" | "/v1/sys/status" | "/v1/sys/unseal" | "/metrics"
             )
+            && !crate::console::is_console_path(&path)
         {
             break 'resp ApiError(Error::Sealed).into_response();
         }
@@ -1355,6 +1358,11 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
 
 /// The REST router.
 pub fn router(state: App) -> Router {
+    let console = if state.console {
+        crate::console::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -1411,6 +1419,7 @@ pub fn router(state: App) -> Router {
         .route("/kmip", post(kmip_https))
         .merge(crate::rest_identity::routes())
         .merge(crate::rest_audit::routes())
+        .merge(console)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), frame))
         .with_state(state)

@@ -156,6 +156,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         request_timeout: Duration::from_secs(cfg.http.request_timeout_secs.max(1)),
         metrics_unauthenticated: cfg.metrics.unauthenticated,
         data_dir: cfg.data_dir.clone(),
+        console: cfg.console.enabled,
     }));
     let (tx, rx) = watch::channel(false);
     let accept = tokio::spawn(accept_loop(

@@ -623,3 +623,89 @@ async fn concurrent_first_exports_all_succeed() {
     assert_eq!(k["exported"], true, "{k}");
     s.shutdown().await;
 }
+
+/// The web console is served from the API's listener: HTML and scripts with a strict
+/// content security policy, while sealed too (custodians unseal from it), never with a
+/// credential; `[console] enabled = false` removes it. `whoami` tells a user interface what
+/// the caller's roles cover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_with_a_strict_policy_and_can_be_turned_off() {
+    let s = TestServer::start().await;
+    let get = |path: &str| {
+        s.client
+            .get(format!("{}{path}", s.url))
+            .header("accept", "text/html,application/xhtml+xml")
+            .send()
+    };
+    let r = get("/ui/").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(r.text().await.unwrap().contains("/ui/js/app.js"));
+    let js = get("/ui/js/api.js").await.unwrap();
+    assert_eq!(js.status(), StatusCode::OK);
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        get("/ui/js/nope.js").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    // Only the embedded files: no path leads anywhere else.
+    assert_eq!(
+        get("/ui/..%2F..%2FCargo.toml").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    // `/` leads to the console (reqwest follows the redirect).
+    let root = get("/").await.unwrap();
+    assert_eq!(root.url().path(), "/ui/");
+    // The API still answers JSON only.
+    let api = get("/v1/keys").await.unwrap();
+    assert_eq!(api.status(), StatusCode::NOT_ACCEPTABLE);
+
+    // What the roles cover, for the console's buttons; the tenant's name.
+    let (st, me) = s.get("/v1/whoami").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(me["tenant"], "default");
+    let actions: Vec<&str> = me["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for a in [
+        "CreateKey",
+        "RotateKey",
+        "Encrypt",
+        "ListAudit",
+        "ListApprovals",
+    ] {
+        assert!(actions.contains(&a), "admin lacks {a}: {actions:?}");
+    }
+    for a in ["Approve", "CreateTenant", "Seal"] {
+        assert!(!actions.contains(&a), "admin has {a}");
+    }
+
+    // Sealed: the console still loads (its unseal form is how custodians get in).
+    s.service().seal_now();
+    assert_eq!(get("/ui/").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(s.get("/v1/keys").await.0, StatusCode::SERVICE_UNAVAILABLE);
+
+    let off = TestServer::start_with(|c| c.console.enabled = false).await;
+    let r = off
+        .client
+        .get(format!("{}/ui/", off.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

@@ -779,10 +779,16 @@ pub struct WhoAmI {
     pub principal_id: Uuid,
     pub principal: String,
     pub tenant_id: Uuid,
+    /// The tenant's name (`system` for operators and system auditors).
+    pub tenant: String,
     pub roles: Vec<Role>,
     pub groups: Vec<String>,
     /// How the caller proved who it is: `api_token`, `session`, `certificate`, `jwt`.
     pub credential: String,
+    /// The actions the caller's roles cover (key policies may still refuse a key action),
+    /// so that a user interface offers only what could be allowed. The server decides
+    /// again on every request.
+    pub actions: Vec<String>,
 }
 
 /// Creates a tenant with its first tenant-admin, whose API token is shown once.

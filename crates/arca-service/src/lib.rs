@@ -748,14 +748,24 @@ impl Service {
     }
 
     pub async fn whoami(&self, caller: &Caller) -> Result<api::WhoAmI> {
-        let r = Ok(api::WhoAmI {
-            principal_id: caller.principal.id,
-            principal: caller.principal.name.clone(),
-            tenant_id: caller.principal.tenant_id,
-            roles: caller.principal.roles.clone(),
-            groups: caller.principal.groups.clone(),
-            credential: caller.credential.kind().to_string(),
-        });
+        let r = async {
+            Ok(api::WhoAmI {
+                principal_id: caller.principal.id,
+                principal: caller.principal.name.clone(),
+                tenant_id: caller.principal.tenant_id,
+                tenant: self.tenant(caller.tenant()).await?.name.clone(),
+                roles: caller.principal.roles.clone(),
+                groups: caller.principal.groups.clone(),
+                credential: caller.credential.kind().to_string(),
+                actions: arca_core::access::ACTIONS
+                    .iter()
+                    .map(|(a, _)| *a)
+                    .filter(|a| arca_core::access::role_allows(&caller.principal.roles, a))
+                    .map(str::to_string)
+                    .collect(),
+            })
+        }
+        .await;
         self.done(caller, "WhoAmI", Note::default(), r).await
     }
 }

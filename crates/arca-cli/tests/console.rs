@@ -1,0 +1,150 @@
+//! The web console end to end: a real `arca serve`, the console it embeds, driven in
+//! headless Chromium by Playwright (`console/console.spec.mjs`). The story is the issue's:
+//! sign in, create a key, rotate it, ask for a destruction that needs two approvals,
+//! approve it as two other users, execute it, and find every step in the audit view;
+//! a principal whose role forbids an action tries it through the console and is refused
+//! by the API. Screenshots of each main page go to `target/tmp/console-screenshots/`.
+//!
+//! Needs Node.js, `npm ci` in `tests/console/` and Debian's `chromium` (scripts/test
+//! installs them). It fails, never skips, when one is missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Server;
+
+fn here() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console")
+}
+
+fn chromium() -> String {
+    let path = std::env::var("ARCA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&path).exists(),
+        "Chromium is missing at {path}: install Debian's `chromium` (scripts/test does) or set ARCA_CHROMIUM"
+    );
+    path
+}
+
+/// Creates `name` with `role` in the admin's tenant (or the system tenant, as the
+/// operator) and returns a fresh API token for it.
+fn principal(s: &Server, profile: &str, name: &str, role: &str) -> String {
+    s.ok_as(profile, &["principal", "create", name, "--role", role]);
+    let t = s.json_as(profile, &["token", "create", name]);
+    t["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {t}"))
+        .to_string()
+}
+
+#[test]
+fn console_in_a_real_browser() {
+    let dir = here();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci` in {} (scripts/test does)",
+        dir.display()
+    );
+    let chromium = chromium();
+    let s = Server::start();
+    s.ok(&[
+        "tenant",
+        "settings",
+        "require-approval",
+        "--action",
+        "ScheduleKeyDestruction",
+        "--approvals",
+        "2",
+    ]);
+    let alice = principal(&s, "default", "alice", "approver");
+    let bob = principal(&s, "default", "bob", "approver");
+    let carol = principal(&s, "default", "carol", "auditor");
+    let sysaudit = principal(&s, "operator", "chain-auditor", "auditor");
+    let url = std::fs::read_to_string(&s.profile)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("server = ")
+                .map(|u| u.trim_matches('"').to_string())
+        })
+        .expect("the profile names the server");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let out = Command::new("node")
+        .arg(dir.join("console.spec.mjs"))
+        .current_dir(&dir)
+        .env("ARCA_URL", &url)
+        .env("ARCA_ADMIN_TOKEN", &s.token)
+        .env("ARCA_OPERATOR_TOKEN", &s.secrets[1])
+        .env("ARCA_ALICE_TOKEN", &alice)
+        .env("ARCA_BOB_TOKEN", &bob)
+        .env("ARCA_CAROL_TOKEN", &carol)
+        .env("ARCA_SYSAUDIT_TOKEN", &sysaudit)
+        .env("ARCA_CHROMIUM", &chromium)
+        .env("ARCA_SCREENSHOTS", &shots)
+        .output()
+        .expect("cannot run node: install Node.js (scripts/test needs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the console test failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+        std::fs::read_to_string(s.path("serve.log")).unwrap_or_default()
+    );
+
+    // What the browser did, seen through the CLI: the destruction is scheduled, by the
+    // approved request, and the forbidden creation changed nothing.
+    let key = s.json(&["key", "describe", "payments-2026"]);
+    assert_eq!(key["state"], "SUSPENDED");
+    assert_eq!(key["primary_version"], 2);
+    assert!(key["destroy_after"].is_string(), "{key}");
+    let list = s.json(&["key", "list"]);
+    assert!(
+        !list.to_string().contains("carol-was-here"),
+        "a refused creation left a key: {list}"
+    );
+    let executed = s.json(&["approval", "list", "--status", "executed"]);
+    let a = &executed["approvals"][0];
+    assert_eq!(a["action"], "ScheduleKeyDestruction");
+    let voters: Vec<&str> = a["votes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(voters, ["alice", "bob"]);
+    for page in [
+        "signin",
+        "keys",
+        "create-key",
+        "key",
+        "destroy-warning",
+        "approvals",
+        "approval",
+        "audit",
+        "audit-verify",
+        "operations",
+        "tenants",
+        "principals",
+        "keys-phone",
+        "key-phone",
+        "refused",
+    ] {
+        let f = shots.join(format!("{page}.png"));
+        let len = std::fs::metadata(&f)
+            .unwrap_or_else(|_| panic!("no screenshot {}", f.display()))
+            .len();
+        assert!(len > 5_000, "{} is only {len} bytes", f.display());
+    }
+    // The browser's session never put a credential in a log line.
+    let log = std::fs::read_to_string(s.path("serve.log")).unwrap();
+    for t in [&s.token, &alice, &bob, &carol, &sysaudit] {
+        assert!(!log.contains(t.as_str()), "a token is in the server log");
+    }
+}
