@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{clean_command, Server, BIN};
+use common::{clean_command, run_init, Server, BIN};
 
 fn code(out: &Output) -> i32 {
     out.status.code().expect("killed by a signal")
@@ -958,25 +958,6 @@ fn approved_export_and_token_are_handed_over_once() {
 }
 
 /// Runs `arca init` in `dir` (data dir `<dir>/<data>`, profile file `<dir>/profile.toml`).
-fn run_init(dir: &Path, data: &str, out_dir: &str, custodians: &[String]) -> Output {
-    let mut c = clean_command(&dir.join("profile.toml"), dir);
-    c.args([
-        "init",
-        "--data-dir",
-        data,
-        "--threshold",
-        "2",
-        "--out-dir",
-        out_dir,
-    ]);
-    for cu in custodians {
-        c.args(["--custodian", cu]);
-    }
-    c.stdin(Stdio::null())
-        .output()
-        .expect("cannot run arca init")
-}
-
 /// An RSA key pair for a custodian: `<dir>/<name>.key.pem` (private) and
 /// `<dir>/<name>.pub.pem` (SPKI "PUBLIC KEY"), made with openssl when it is installed,
 /// else with aws-lc-rs (then the private key file holds PKCS#8 DER).

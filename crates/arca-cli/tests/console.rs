@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::Server;
+use common::{run_init, Server};
 
 fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console")
@@ -39,15 +39,50 @@ fn principal(s: &Server, profile: &str, name: &str, role: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn console_in_a_real_browser() {
+/// Where the screenshots go.
+fn shots() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
+}
+
+/// Runs one browser scenario against `s` with `vars`, and insists that it passes.
+fn run_node(s: &Server, script: &str, vars: &[(&str, &str)]) {
     let dir = here();
     assert!(
         dir.join("node_modules/playwright-core").is_dir(),
         "playwright-core is missing: run `npm ci` in {} (scripts/test does)",
         dir.display()
     );
-    let chromium = chromium();
+    let url = std::fs::read_to_string(&s.profile)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("server = ")
+                .map(|u| u.trim_matches('"').to_string())
+        })
+        .expect("the profile names the server");
+    std::fs::create_dir_all(shots()).unwrap();
+    let out = Command::new("node")
+        .arg(dir.join(script))
+        .current_dir(&dir)
+        .env("ARCA_URL", &url)
+        .env("ARCA_CHROMIUM", chromium())
+        .env("ARCA_SCREENSHOTS", shots())
+        .envs(vars.iter().copied())
+        .output()
+        .expect("cannot run node: install Node.js (scripts/test does)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+        std::fs::read_to_string(s.path("serve.log")).unwrap_or_default()
+    );
+}
+
+#[test]
+fn console_in_a_real_browser() {
     let s = Server::start();
     s.ok(&[
         "tenant",
@@ -62,40 +97,17 @@ fn console_in_a_real_browser() {
     let bob = principal(&s, "default", "bob", "approver");
     let carol = principal(&s, "default", "carol", "auditor");
     let sysaudit = principal(&s, "operator", "chain-auditor", "auditor");
-    let url = std::fs::read_to_string(&s.profile)
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("server = ")
-                .map(|u| u.trim_matches('"').to_string())
-        })
-        .expect("the profile names the server");
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).unwrap();
-
-    let out = Command::new("node")
-        .arg(dir.join("console.spec.mjs"))
-        .current_dir(&dir)
-        .env("ARCA_URL", &url)
-        .env("ARCA_ADMIN_TOKEN", &s.token)
-        .env("ARCA_OPERATOR_TOKEN", &s.secrets[1])
-        .env("ARCA_ALICE_TOKEN", &alice)
-        .env("ARCA_BOB_TOKEN", &bob)
-        .env("ARCA_CAROL_TOKEN", &carol)
-        .env("ARCA_SYSAUDIT_TOKEN", &sysaudit)
-        .env("ARCA_CHROMIUM", &chromium)
-        .env("ARCA_SCREENSHOTS", &shots)
-        .output()
-        .expect("cannot run node: install Node.js (scripts/test needs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "the console test failed:\n{stdout}\n{stderr}\nserver log:\n{}",
-        std::fs::read_to_string(s.path("serve.log")).unwrap_or_default()
+    run_node(
+        &s,
+        "console.spec.mjs",
+        &[
+            ("ARCA_ADMIN_TOKEN", s.token.as_str()),
+            ("ARCA_OPERATOR_TOKEN", s.secrets[1].as_str()),
+            ("ARCA_ALICE_TOKEN", alice.as_str()),
+            ("ARCA_BOB_TOKEN", bob.as_str()),
+            ("ARCA_CAROL_TOKEN", carol.as_str()),
+            ("ARCA_SYSAUDIT_TOKEN", sysaudit.as_str()),
+        ],
     );
 
     // What the browser did, seen through the CLI: the destruction is scheduled, by the
@@ -136,7 +148,7 @@ fn console_in_a_real_browser() {
         "key-phone",
         "refused",
     ] {
-        let f = shots.join(format!("{page}.png"));
+        let f = shots().join(format!("{page}.png"));
         let len = std::fs::metadata(&f)
             .unwrap_or_else(|_| panic!("no screenshot {}", f.display()))
             .len();
@@ -147,4 +159,51 @@ fn console_in_a_real_browser() {
     for t in [&s.token, &alice, &bob, &carol, &sysaudit] {
         assert!(!log.contains(t.as_str()), "a token is in the server log");
     }
+}
+
+/// Custodians unseal a Shamir-sealed server through the console, share by share, and an
+/// operator seals it again; no share reaches the server's log.
+#[test]
+fn custodians_unseal_and_the_operator_seals_through_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_init(
+        dir.path(),
+        "data",
+        "shares",
+        &["alice".to_string(), "bob".to_string()],
+    );
+    assert!(
+        out.status.success(),
+        "arca init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let share = |who: &str| {
+        std::fs::read_to_string(dir.path().join(format!("shares/{who}.share")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (alice, bob) = (share("alice"), share("bob"));
+    let s = Server::start_in(dir);
+    assert_eq!(s.json(&["status"])["sealed"], true);
+    run_node(
+        &s,
+        "unseal.spec.mjs",
+        &[
+            ("ARCA_ADMIN_TOKEN", s.token.as_str()),
+            ("ARCA_OPERATOR_TOKEN", s.secrets[1].as_str()),
+            ("ARCA_SHARE_ALICE", alice.as_str()),
+            ("ARCA_SHARE_BOB", bob.as_str()),
+        ],
+    );
+    assert_eq!(s.json(&["status"])["sealed"], true, "sealed again");
+    let log = std::fs::read_to_string(s.path("serve.log")).unwrap();
+    for secret in [&alice, &bob] {
+        let body = secret.trim_start_matches("arca-share-v1:");
+        assert!(!log.contains(body), "a share is in the server log");
+    }
+    let f = shots().join("unseal.png");
+    assert!(std::fs::metadata(&f)
+        .map(|m| m.len() > 5_000)
+        .unwrap_or(false));
 }

@@ -268,6 +268,16 @@ pub fn role_allows(roles: &[Role], action: &str) -> bool {
     }
 }
 
+/// Every action some role in `roles` covers, in [`ACTIONS`] order: what a user interface
+/// may offer (a key policy can still refuse a key action). One pass over the list, so it
+/// stays cheap on `whoami`, the benchmarks' no-op.
+pub fn actions_allowed(roles: &[Role]) -> impl Iterator<Item = &'static str> + '_ {
+    ACTIONS
+        .iter()
+        .filter(|(_, c)| roles.iter().any(|r| r.categories().contains(c)))
+        .map(|(a, _)| *a)
+}
+
 /// Checks a set of roles against the rules of the tenant it is given in.
 pub fn check_roles(
     field: &str,
@@ -1051,6 +1061,25 @@ mod tests {
         }
         for a in APPROVABLE {
             assert!(category(a).is_some(), "{a}");
+        }
+    }
+
+    /// What whoami offers a user interface is exactly what `role_allows` lets through.
+    #[test]
+    fn actions_allowed_agrees_with_role_allows() {
+        let sets: Vec<Vec<Role>> = Role::ALL
+            .iter()
+            .map(|r| vec![*r])
+            .chain([
+                vec![Role::TenantAdmin, Role::CryptoUser, Role::Auditor],
+                vec![],
+            ])
+            .collect();
+        for roles in sets {
+            let listed: Vec<&str> = actions_allowed(&roles).collect();
+            for (a, _) in ACTIONS {
+                assert_eq!(listed.contains(a), role_allows(&roles, a), "{roles:?} {a}");
+            }
         }
     }
 

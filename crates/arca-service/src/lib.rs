@@ -757,10 +757,7 @@ impl Service {
                 roles: caller.principal.roles.clone(),
                 groups: caller.principal.groups.clone(),
                 credential: caller.credential.kind().to_string(),
-                actions: arca_core::access::ACTIONS
-                    .iter()
-                    .map(|(a, _)| *a)
-                    .filter(|a| arca_core::access::role_allows(&caller.principal.roles, a))
+                actions: arca_core::access::actions_allowed(&caller.principal.roles)
                     .map(str::to_string)
                     .collect(),
             })

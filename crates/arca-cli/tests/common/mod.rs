@@ -209,3 +209,24 @@ impl Server {
         self.json(&a)
     }
 }
+
+/// `arca init` with Shamir custody, 2 of `custodians`, in `dir`: the data in `<dir>/<data>`,
+/// the share files in `<dir>/<out_dir>`.
+pub fn run_init(dir: &Path, data: &str, out_dir: &str, custodians: &[String]) -> Output {
+    let mut c = clean_command(&dir.join("profile.toml"), dir);
+    c.args([
+        "init",
+        "--data-dir",
+        data,
+        "--threshold",
+        "2",
+        "--out-dir",
+        out_dir,
+    ]);
+    for cu in custodians {
+        c.args(["--custodian", cu]);
+    }
+    c.stdin(Stdio::null())
+        .output()
+        .expect("cannot run arca init")
+}

@@ -2,113 +2,20 @@
 // Started by crates/arca-cli/tests/console.rs, which sets up the server and passes the
 // URL and the principals' tokens in ARCA_* variables. Exits non-zero on the first failure.
 
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import path from 'node:path';
+import { env, open, URL } from './lib.mjs';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
-const URL = env('ARCA_URL');
-const SHOTS = env('ARCA_SCREENSHOTS');
 const TOKENS = {
   admin: env('ARCA_ADMIN_TOKEN'), operator: env('ARCA_OPERATOR_TOKEN'), alice: env('ARCA_ALICE_TOKEN'),
   bob: env('ARCA_BOB_TOKEN'), carol: env('ARCA_CAROL_TOKEN'), sysaudit: env('ARCA_SYSAUDIT_TOKEN'),
 };
 const KEY = 'payments-2026';
 
-const browser = await chromium.launch({
-  executablePath: env('ARCA_CHROMIUM'),
-  headless: true,
-  // Chromium's own background traffic is refused on a closed network; turn it off.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
-const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
-const page = await context.newPage();
-const consoleErrors = [];
-page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-page.on('pageerror', (e) => consoleErrors.push(String(e)));
-// Every request the console makes, to check none carries a credential in its URL.
-const requests = [];
-page.on('request', (r) => requests.push(r.url()));
+const {
+  page, log, shot, status, expectStatus, heading, signIn, signOut, checkLabels, checkContrast, checkFits, run,
+} = await open();
 
-let step = 0;
-function log(msg) { step += 1; console.log(`${String(step).padStart(2, '0')} ${msg}`); }
-async function shot(name) { await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true }); }
-const status = () => page.locator('#status .msg');
-async function expectStatus(re) {
-  await status().filter({ hasText: re }).first().waitFor({ timeout: 10000 });
-}
-async function heading(text) {
-  await page.getByRole('heading', { level: 1, name: text }).waitFor({ timeout: 10000 });
-}
-
-/** Signs in by keyboard only: tab to the field, type, Enter. */
-async function signIn(who) {
-  await page.goto(`${URL}/ui/#/signin`);
-  await heading('Sign in');
-  const field = page.getByLabel('API token');
-  await field.focus();
-  await page.keyboard.type(TOKENS[who]);
-  await page.keyboard.press('Enter');
-  await page.getByTestId('whoami').waitFor();
-  await field.waitFor({ state: 'detached' });
-}
-async function signOut() {
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await heading('Sign in');
-  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'sign-out forgets the session');
-}
-
-/** Every form control on the page has an accessible name (a label). */
-async function checkLabels(where) {
-  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('main input, main select, main textarea, dialog input')]
-    .filter((el) => el.type !== 'hidden' && !el.closest('label') && !el.getAttribute('aria-label') && !(el.id && document.querySelector(`label[for="${el.id}"]`)))
-    .map((el) => el.outerHTML));
-  assert.deepEqual(unlabelled, [], `${where}: controls without a label`);
-}
-
-/** Text contrast of visible text against its nearest opaque background: at least 4.5:1 (WCAG AA). */
-async function checkContrast(where) {
-  const bad = await page.evaluate(() => {
-    const parse = (c) => (c.match(/[\d.]+/g) || []).map(Number);
-    const lum = ([r, g, b]) => {
-      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-    };
-    const bg = (el) => {
-      for (let e = el; e; e = e.parentElement) {
-        const c = parse(getComputedStyle(e).backgroundColor);
-        if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
-      }
-      return [255, 255, 255];
-    };
-    const out = [];
-    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-      const el = n.parentElement;
-      if (!n.textContent.trim() || !el || !el.getClientRects().length) continue;
-      const s = getComputedStyle(el);
-      if (s.visibility === 'hidden' || s.display === 'none' || el.closest('button:disabled') || el.closest('.sr-only, .skip')) continue;
-      const a = lum(parse(s.color).slice(0, 3)); const b = lum(bg(el));
-      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-      if (ratio < 4.5) out.push(`${n.textContent.trim().slice(0, 40)} (${ratio.toFixed(2)})`);
-    }
-    return out;
-  });
-  assert.deepEqual(bad, [], `${where}: text under 4.5:1 contrast`);
-}
-
-/** Nothing wider than the window (no sideways scrolling of the page itself). */
-async function checkFits(where) {
-  const [w, sw] = await page.evaluate(() => [window.innerWidth, document.documentElement.scrollWidth]);
-  assert.ok(sw <= w + 1, `${where}: the page is ${sw}px wide in a ${w}px window`);
-}
-
-try {
+await run('console', async () => {
   // 1. Sign in as the tenant admin (keyboard only).
   await page.goto(`${URL}/`);
   await heading('Sign in');
@@ -116,7 +23,7 @@ try {
   await checkLabels('sign-in');
   await checkContrast('sign-in');
   await shot('signin');
-  await signIn('admin');
+  await signIn(TOKENS.admin);
   await heading('Keys');
   log('signed in as admin with the keyboard');
 
@@ -170,7 +77,7 @@ try {
 
   // 5. Two other users approve it.
   for (const who of ['alice', 'bob']) {
-    await signIn(who);
+    await signIn(TOKENS[who]);
     await heading('Approvals');
     const row = page.getByRole('row').filter({ hasText: requestId.slice(0, 8) });
     await row.waitFor();
@@ -200,7 +107,7 @@ try {
   }
 
   // 6. The requester executes it; the key page shows the pending destruction.
-  await signIn('admin');
+  await signIn(TOKENS.admin);
   await page.goto(`${URL}/ui/#/approvals/${requestId}`);
   await page.getByRole('button', { name: 'Execute' }).click();
   await page.locator('dialog[open]').getByRole('button', { name: 'Execute' }).click();
@@ -265,7 +172,7 @@ try {
 
   // 9. A principal whose role forbids an action tries it through the console: the console
   //    offers no button, and the API refuses the request when it is made anyway.
-  await signIn('carol');
+  await signIn(TOKENS.carol);
   await heading('Keys');
   assert.equal(await page.getByRole('link', { name: 'Create a key' }).count(), 0, 'no create button for an auditor');
   await page.goto(`${URL}/ui/#/keys/${KEY}`);
@@ -285,7 +192,7 @@ try {
   assert.equal(direct, '403 not_permitted');
   log('an auditor trying to create and rotate through the console is refused by the API');
   await signOut();
-  await signIn('admin');
+  await signIn(TOKENS.admin);
   await page.goto(`${URL}/ui/#/audit?principal=carol&outcome=not_permitted`);
   await heading('Audit');
   const refused = await page.locator('tbody tr td:nth-child(4)').allTextContents();
@@ -294,7 +201,7 @@ try {
   await signOut();
 
   // 10. A system auditor verifies the chain.
-  await signIn('sysaudit');
+  await signIn(TOKENS.sysaudit);
   await heading('Audit');
   await page.getByRole('button', { name: 'Verify the chain now' }).click();
   await page.locator('[data-verified="ok"]').waitFor({ timeout: 30000 });
@@ -303,7 +210,7 @@ try {
   await signOut();
 
   // 11. The operator: seal status, health, tenants and principals.
-  await signIn('operator');
+  await signIn(TOKENS.operator);
   await heading('Tenants');
   await page.getByRole('cell', { name: 'default', exact: true }).waitFor();
   await checkContrast('tenants');
@@ -320,17 +227,4 @@ try {
   assert.equal(await page.getByRole('link', { name: 'Keys' }).count(), 0, 'operators see no keys');
   log('the operator sees tenants, principals, seal status and health, and no keys');
 
-  assert.deepEqual(requests.filter((u) => /[?&](token|access_token|refresh_token)=/.test(u)), [], 'a credential in a URL');
-  const unexpected = consoleErrors.filter((e) => !/status of 4\d\d|status of 202/.test(e));
-  assert.deepEqual(unexpected, [], 'errors in the browser console');
-  console.log('console test passed');
-} catch (e) {
-  await shot('failure').catch(() => {});
-  console.error(`FAILED after step ${step}: ${e.stack || e}`);
-  console.error(`page: ${page.url()}`);
-  console.error((await page.locator('#status').textContent().catch(() => '')) || '');
-  console.error('browser console:', consoleErrors.join('\n'));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -55,7 +55,7 @@ export async function statusPage(session) {
       h('section', { class: 'card', 'aria-labelledby': 'health-h' }, h('h2', { id: 'health-h' }, 'Health'),
         facts([
           ['Live', badge(live.status || 'error')],
-          ['Ready', badge(ready.status === 'ready' ? 'ok' : (ready.status || 'error'))],
+          ['Ready', badge(ready.status === 'ready' ? 'ready' : 'not ready')],
           ready.store ? ['Store', ready.store] : null,
           ready.crypto ? ['Crypto', ready.crypto] : null,
           ready.error ? ['Problem', ready.error] : null,
