@@ -116,6 +116,8 @@ fn console_in_a_real_browser() {
     assert_eq!(key["state"], "SUSPENDED");
     assert_eq!(key["primary_version"], 2);
     assert!(key["destroy_after"].is_string(), "{key}");
+    let scratch = s.json(&["key", "describe", "scratch-2026"]);
+    assert_eq!(scratch["state"], "DEACTIVATED");
     let list = s.json(&["key", "list"]);
     assert!(
         !list.to_string().contains("carol-was-here"),

@@ -131,6 +131,26 @@ await run('console', async () => {
   await page.getByRole('button', { name: 'Search' }).click();
   await page.getByText('No key matches.').waitFor();
   log('the key list finds it by name and state, and not as ACTIVE');
+
+  // Another key through suspend, resume and deactivation (a typed confirmation).
+  await page.goto(`${URL}/ui/#/keys/new`);
+  await heading('Create a key');
+  await page.getByLabel('Name', { exact: false }).first().fill('scratch-2026');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await heading('Key scratch-2026');
+  await page.getByRole('button', { name: 'Suspend' }).click();
+  await page.locator('dialog[open]').getByRole('button', { name: 'Suspend' }).click();
+  await page.locator('dd .badge.SUSPENDED').first().waitFor();
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await expectStatus(/Resume: done/);
+  await page.locator('dd .badge.ACTIVE').first().waitFor();
+  await page.getByRole('button', { name: 'Deactivate' }).click();
+  const deact = page.locator('dialog[open]');
+  await deact.getByLabel('Type scratch-2026 to confirm').fill('scratch-2026');
+  await deact.getByRole('button', { name: 'Deactivate' }).click();
+  await page.locator('dd .badge.DEACTIVATED').first().waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Rotate now' }).count(), 0, 'a deactivated key offers no rotation');
+  log('another key: suspended, resumed, deactivated');
   await page.goto(`${URL}/ui/#/keys/${KEY}`);
   await heading(`Key ${KEY}`);
 
