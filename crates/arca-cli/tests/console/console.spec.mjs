@@ -138,6 +138,16 @@ await run('console', async () => {
   await page.getByLabel('Name', { exact: false }).first().fill('scratch-2026');
   await page.getByRole('button', { name: 'Create key' }).click();
   await heading('Key scratch-2026');
+  // Its policy, edited as JSON: bad JSON is refused with the field named; a good edit is a new version.
+  await page.getByText('Edit the policy').click();
+  const statements = page.getByLabel('Statements (JSON)');
+  await statements.fill('[{"effect": ');
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await expectStatus(/400 invalid_input: not JSON.*field: statements/);
+  await statements.fill(JSON.stringify([{ sid: 'ops-read', effect: 'allow', principals: ['principal:carol'], actions: ['DescribeKey'] }]));
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await expectStatus(/Policy saved as version 2/);
+  await page.getByRole('cell', { name: 'ops-read', exact: true }).waitFor();
   await page.getByRole('button', { name: 'Suspend' }).click();
   await page.locator('dialog[open]').getByRole('button', { name: 'Suspend' }).click();
   await page.locator('dd .badge.SUSPENDED').first().waitFor();

@@ -209,12 +209,35 @@ export async function keyPage(session, ref) {
       : [h('p', { class: 'hint' }, `Version ${policy.version}, by ${policy.updated_by} at ${when(policy.updated_at)}`),
         table('Policy statements', ['Sid', 'Effect', 'Principals', 'Actions', 'Conditions'],
           policy.statements.map((s) => [s.sid || '—', badge(s.effect), (s.principals || []).join(', '), (s.actions || []).join(', '),
-            s.conditions ? h('code', {}, JSON.stringify(s.conditions)) : '—']), 'No statement: tenant-admins manage, nobody uses.')]);
+            s.conditions ? h('code', {}, JSON.stringify(s.conditions)) : '—']), 'No statement: tenant-admins manage, nobody uses.'),
+        session.can('PutKeyPolicy') ? policyForm(k, policy, reload) : null]);
   }
   if (session.can('ListAudit')) {
     sections.push(h('p', {}, h('a', { href: `#/audit?key=${api.seg(k.id)}` }, 'This key in the audit trail and its usage over time')));
   }
   page(`Key ${k.name}`, sections);
+}
+
+/** Edits the policy's statements as JSON; the server checks them and refuses a stale edit. */
+function policyForm(k, policy, reload) {
+  const form = h('form', { class: 'grid', 'aria-label': 'Edit policy', onsubmit: (ev) => {
+    ev.preventDefault();
+    act(form.querySelector('button[type=submit]'), async () => {
+      let statements;
+      try {
+        statements = JSON.parse(values(form).statements);
+      } catch (e) {
+        throw new api.ApiError(400, { error: { code: 'invalid_input', message: `not JSON: ${e.message}`, field: 'statements' } });
+      }
+      const r = await api.call('PUT', `/v1/keys/${api.seg(k.id)}/policy`, { statements, expected_version: policy.version });
+      say(`Policy saved as version ${r.version}.`);
+      await reload();
+    });
+  } },
+  field('Statements (JSON)', { tag: 'textarea', name: 'statements', wide: true, rows: 8, spellcheck: 'false', value: JSON.stringify(policy.statements, null, 2) },
+    'See docs/access.md for subjects, actions and conditions. A change based on an old version is refused.'),
+  h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'secondary' }, 'Save policy')));
+  return h('details', {}, h('summary', {}, 'Edit the policy'), form);
 }
 
 function editForm(k, reload) {
