@@ -987,10 +987,35 @@ async fn delete_alias(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The caller's identity (an authenticated no-op).
-#[utoipa::path(get, path = "/v1/whoami", tag = "auth", responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-async fn whoami(State(app): State<App>, Authed(caller): Authed) -> Result<Json<WhoAmI>, ApiError> {
-    Ok(Json(app.svc.whoami(&caller).await?))
+/// The caller's identity (an authenticated no-op). `include=actions` adds every action the
+/// caller's roles cover, for a user interface; it is left out by default to keep the
+/// no-op cheap.
+#[utoipa::path(get, path = "/v1/whoami", tag = "auth",
+    params(("include" = Option<String>, Query, description = "`actions`: list the actions the caller's roles cover")),
+    responses((status = 200, body = WhoAmI), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn whoami(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Result<Json<WhoAmI>, Response> {
+    let mut actions = false;
+    for (_, v) in crate::rest_identity::query(&app, &caller, "WhoAmI", q, &["include"]).await? {
+        if v != "actions" {
+            let e = Error::invalid("include", format!("{v:?} is not actions"));
+            return Err(ApiError(
+                app.svc
+                    .audit_refusal(&caller.meta, Some(&caller.principal), "WhoAmI", e)
+                    .await,
+            )
+            .into_response());
+        }
+        actions = true;
+    }
+    app.svc
+        .whoami(&caller, actions)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
 }
 
 /// Seal status: sealed or not, custody mode, unseal progress. No credential needed.

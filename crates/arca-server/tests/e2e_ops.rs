@@ -672,9 +672,15 @@ async fn the_console_is_served_with_a_strict_policy_and_can_be_turned_off() {
     assert_eq!(api.status(), StatusCode::NOT_ACCEPTABLE);
 
     // What the roles cover, for the console's buttons; the tenant's name.
-    let (st, me) = s.get("/v1/whoami").await;
+    let (st, plain) = s.get("/v1/whoami").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(plain.get("actions").is_none(), "only on request: {plain}");
+    let (st, me) = s.get("/v1/whoami?include=actions").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(me["tenant"], "default");
+    let (st, bad) = s.get("/v1/whoami?include=everything").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["error"]["field"], "include");
     let actions: Vec<&str> = me["actions"]
         .as_array()
         .unwrap()

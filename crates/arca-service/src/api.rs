@@ -785,10 +785,11 @@ pub struct WhoAmI {
     pub groups: Vec<String>,
     /// How the caller proved who it is: `api_token`, `session`, `certificate`, `jwt`.
     pub credential: String,
-    /// The actions the caller's roles cover (key policies may still refuse a key action),
-    /// so that a user interface offers only what could be allowed. The server decides
-    /// again on every request.
-    pub actions: Vec<String>,
+    /// With `include=actions`: the actions the caller's roles cover (key policies may
+    /// still refuse a key action), so that a user interface offers only what could be
+    /// allowed. The server decides again on every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<String>>,
 }
 
 /// Creates a tenant with its first tenant-admin, whose API token is shown once.

@@ -747,7 +747,8 @@ impl Service {
         self.done(caller, "QueryServer", Note::default(), r).await
     }
 
-    pub async fn whoami(&self, caller: &Caller) -> Result<api::WhoAmI> {
+    /// The caller's identity; with `actions`, what its roles cover too.
+    pub async fn whoami(&self, caller: &Caller, actions: bool) -> Result<api::WhoAmI> {
         let r = async {
             Ok(api::WhoAmI {
                 principal_id: caller.principal.id,
@@ -757,9 +758,11 @@ impl Service {
                 roles: caller.principal.roles.clone(),
                 groups: caller.principal.groups.clone(),
                 credential: caller.credential.kind().to_string(),
-                actions: arca_core::access::actions_allowed(&caller.principal.roles)
-                    .map(str::to_string)
-                    .collect(),
+                actions: actions.then(|| {
+                    arca_core::access::actions_allowed(&caller.principal.roles)
+                        .map(str::to_string)
+                        .collect()
+                }),
             })
         }
         .await;

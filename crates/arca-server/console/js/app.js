@@ -23,7 +23,7 @@ const NAV = [
 ];
 
 async function loadMe() {
-  const me = await api.call('GET', '/v1/whoami');
+  const me = await api.call('GET', '/v1/whoami?include=actions');
   const allowed = new Set(me.actions || []);
   session.me = me;
   session.can = (a) => allowed.has(a);
