@@ -102,6 +102,11 @@ await run('console', async () => {
       await shot('approval');
     }
     assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0, 'nobody votes twice');
+    if (who === 'bob') {
+      // Every request, whatever its status, on the list.
+      await page.goto(`${URL}/ui/#/approvals?status=any`);
+      await page.getByRole('row').filter({ hasText: requestId.slice(0, 8) }).getByText('approved', { exact: true }).waitFor();
+    }
     log(`${who} approved`);
     await signOut();
   }

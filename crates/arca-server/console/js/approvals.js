@@ -5,7 +5,7 @@ import * as api from './api.js';
 import { h, page, say, act, badge, time, table, facts, field, values, confirmDialog } from './ui.js';
 import { go } from './app.js';
 
-const STATUSES = ['pending', 'approved', 'denied', 'executed', 'cancelled', 'expired', ''];
+const STATUSES = ['pending', 'approved', 'denied', 'executed', 'cancelled', 'expired', 'any'];
 
 function approvedCount(a) {
   return (a.votes || []).filter((v) => v.approve).length;
@@ -20,20 +20,24 @@ function votesText(a) {
 export async function listPage() {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
   const status = params.has('status') ? params.get('status') : 'pending';
-  const list = await api.call('GET', api.withQuery('/v1/approvals', { status }));
+  const cursor = params.get('cursor');
+  const list = await api.call('GET', api.withQuery('/v1/approvals', { status: status === 'any' ? null : status, cursor, limit: 50 }));
   const items = list.approvals;
   const filter = h('form', { class: 'grid', 'aria-label': 'Filter approval requests', onsubmit: (ev) => {
     ev.preventDefault();
     go(`#/approvals?status=${encodeURIComponent(values(filter).status)}`);
   } },
-  field('Status', { tag: 'select', name: 'status', value: status, options: STATUSES.map((s) => [s, s || 'any']) }),
+  field('Status', { tag: 'select', name: 'status', value: status, options: STATUSES }),
   h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'secondary' }, 'Show')));
   page('Approvals', filter,
     table('Approval requests', ['Request', 'Action', 'Key', 'Requester', 'Status', 'Votes', 'Expires'],
       items.map((a) => [h('a', { href: `#/approvals/${a.id}` }, a.id.slice(0, 8)), a.action,
         a.key_id ? h('a', { href: `#/keys/${a.key_id}` }, a.key_id.slice(0, 8)) : '—', a.requester,
         badge(a.status), `${approvedCount(a)} of ${a.required}: ${votesText(a)}`, time(a.expires_at)]),
-      `No ${status || ''} approval request.`));
+      status === 'any' ? 'No approval request.' : `No ${status} approval request.`),
+    h('div', { class: 'pager' },
+      cursor ? h('a', { class: 'button secondary', href: api.withQuery('#/approvals', { status }) }, 'First page') : null,
+      list.next_cursor ? h('a', { class: 'button secondary', href: api.withQuery('#/approvals', { status, cursor: list.next_cursor }) }, 'Next page') : null));
 }
 
 /** One request: what it would do, who voted, and the buttons this principal may use. */

@@ -28,7 +28,7 @@ function usageChart(series) {
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('role', 'img');
   const total = buckets.reduce((a, b) => a + b.total, 0);
-  svg.setAttribute('aria-label', `Uses per ${series.interval}: ${total} in all, at most ${max} in one ${series.interval}`);
+  svg.setAttribute('aria-label', `Successful operations on the key per ${series.interval}: ${total} in all, at most ${max} in one ${series.interval}`);
   const el = (tag, attrs, text) => {
     const e = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
@@ -56,7 +56,7 @@ function usageChart(series) {
   const used = buckets.filter((b) => b.total > 0);
   return h('div', { class: 'chart', 'data-testid': 'usage-chart' }, svg,
     h('details', {}, h('summary', {}, 'The numbers'),
-      table('Uses per period', ['Period from', 'Uses', 'By operation'],
+      table('Operations per period', ['Period from', 'Operations', 'By operation'],
         used.map((b) => [when(b.start), String(b.total), Object.entries(b.by_operation || {}).map(([k, v]) => `${k} ${v}`).join(', ')]),
         'No use in this period.')));
 }
@@ -72,7 +72,9 @@ async function usageSection(keyId, interval) {
   h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'secondary' }, 'Show')));
   try {
     const series = await api.call('GET', api.withQuery('/v1/audit/usage/series', { key: keyId, interval }));
-    return [h('h2', {}, 'Usage over time'), form, usageChart(series)];
+    return [h('h2', {}, 'Usage over time'),
+      h('p', { class: 'hint' }, 'Every successful operation that names the key (uses, reads and changes), per UTC hour or day.'),
+      form, usageChart(series)];
   } catch (e) {
     return [h('h2', {}, 'Usage over time'), h('p', { class: 'msg error' }, e.message)];
   }
