@@ -112,8 +112,9 @@ await run('console', async () => {
   }
 
   // 6. The requester executes it; the key page shows the pending destruction.
-  await signIn(TOKENS.admin);
-  await page.goto(`${URL}/ui/#/approvals/${requestId}`);
+  // A deep link without a session: sign in, then land on the page asked for.
+  await signIn(TOKENS.admin, `#/approvals/${requestId}`);
+  await heading(`Approval request ${requestId.slice(0, 8)}`);
   await page.getByRole('button', { name: 'Execute' }).click();
   await page.locator('dialog[open]').getByRole('button', { name: 'Execute' }).click();
   await expectStatus(/executed/);

@@ -42,9 +42,9 @@ export async function open() {
     await page.getByRole('heading', { level: 1, name: text }).waitFor({ timeout: 10000 });
   }
 
-  /** Signs in by keyboard only: tab to the field, type, Enter. */
-  async function signIn(token) {
-    await page.goto(`${URL}/ui/#/signin`);
+  /** Signs in by keyboard only (focus the field, type, Enter), from the page `at`. */
+  async function signIn(token, at = '#/signin') {
+    await page.goto(`${URL}/ui/${at}`);
     await heading('Sign in');
     const field = page.getByLabel('API token');
     await field.focus();

@@ -61,7 +61,9 @@ function signInPage(next) {
       await api.signIn(values(form).token);
       await loadMe();
       clearSay();
-      location.hash = next && next !== '#/signin' ? next : '#/';
+      // Back to the page that asked for a sign-in (a deep link), even if the address
+      // has not changed.
+      go(next && next !== '#/signin' ? next : '#/');
     });
   } },
   h('div', { class: 'wide' }, tokenInput),
@@ -71,7 +73,7 @@ function signInPage(next) {
       await api.signIn('');
       await loadMe();
       clearSay();
-      location.hash = '#/';
+      go(next && next !== '#/signin' ? next : '#/');
     }) }, 'Sign in with my client certificate')));
   page('Sign in', h('p', {}, 'Sign in with the same credentials as the API and the CLI. What you can see and do here is exactly what your roles and the key policies allow.'), form);
 }
