@@ -102,7 +102,7 @@ pub async fn search(
 /// A page of the verifiable export (JSON lines: each event with its `hash`, each
 /// checkpoint as `{"checkpoint": ...}` after the event it covers). Page with `after=` the
 /// last `seq` received. Auditors of the system tenant only.
-#[utoipa::path(get, path = "/v1/audit/export", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit/export", tag = "audit", operation_id = "export_audit",
     params(("after" = Option<u64>, Query, description = "last seq already received (default 0)"), ("limit" = Option<u32>, Query, description = "1-10000, default 5000")),
     responses((status = 200, content_type = "application/x-ndjson", body = String), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn export(
@@ -219,7 +219,7 @@ pub async fn verify_trail(
 
 /// The audit signing public key (PEM, Ed25519 SPKI) that verifies checkpoints and
 /// receipts. Pin it once; pass it to `arca audit verify --public-key`.
-#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit", operation_id = "audit_public_key",
     responses((status = 200, content_type = "application/x-pem-file", body = String), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn public_key(
     State(app): State<App>,

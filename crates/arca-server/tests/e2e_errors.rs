@@ -662,6 +662,28 @@ async fn openapi_document_covers_every_route() {
             && paths["/v1/aliases/{alias}"]["delete"].is_object()
     );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Client generators need each operation named once, and path parameters that are in
+    // the path (query parameters documented as path ones make unusable clients).
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if let Some(id) = op["operationId"].as_str() {
+                if let Some(other) = ids.insert(id.to_string(), format!("{method} {path}")) {
+                    panic!("operationId {id} is used by {other} and {method} {path}");
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                assert_eq!(
+                    p["in"] == "path",
+                    in_path,
+                    "{method} {path}: parameter {name} is documented in {}",
+                    p["in"]
+                );
+            }
+        }
+    }
     s.shutdown().await;
 }
 

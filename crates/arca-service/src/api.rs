@@ -1039,6 +1039,7 @@ pub struct ApprovalList {
 
 /// Lists approval requests.
 #[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListApprovalsQuery {
     #[serde(default)]

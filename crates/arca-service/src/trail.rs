@@ -287,6 +287,7 @@ fn from_millis(ms: i64) -> Result<DateTime<Utc>> {
 
 /// Search filters, as the doors pass them.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSearch {
     /// RFC 3339: events at or after.
