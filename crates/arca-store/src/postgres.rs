@@ -45,9 +45,10 @@ const MIGRATION_LOCK: i64 = 0x4152_4341_0002;
 /// Versioned migrations, applied in order, each once, recorded in `schema_migrations`; the
 /// tables and columns are SQLite's, so that a snapshot of one restores into the other.
 /// Compared text is `COLLATE "C"` (byte order, as SQLite compares).
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE meta (name TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL);
 CREATE TABLE tenants (
     id TEXT COLLATE "C" PRIMARY KEY, name TEXT COLLATE "C" NOT NULL UNIQUE, doc TEXT NOT NULL,
@@ -96,7 +97,16 @@ CREATE TABLE audit_log_unchained (
     seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, tenant_id TEXT, action TEXT NOT NULL,
     key_id TEXT, outcome TEXT NOT NULL, doc TEXT NOT NULL);
 "#,
-)];
+    ),
+    (
+        2,
+        // A key's events in a time range (the usage series and report) without reading
+        // all of the key's history.
+        r#"
+CREATE INDEX audit_events_key_at ON audit_events(key_id, at) WHERE key_id IS NOT NULL;
+"#,
+    ),
+];
 
 /// How each snapshot table is ordered (its primary key), so a snapshot reads the same way
 /// twice.

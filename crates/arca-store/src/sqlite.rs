@@ -88,6 +88,14 @@ CREATE INDEX audit_events_at ON audit_events(at);
 CREATE TABLE audit_checkpoints (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL);
 "#,
     ),
+    (
+        4,
+        // A key's events in a time range (the usage series and report) without reading
+        // all of the key's history.
+        r#"
+CREATE INDEX audit_events_key_at ON audit_events(key_id, at) WHERE key_id IS NOT NULL;
+"#,
+    ),
 ];
 
 fn doc<T: serde::de::DeserializeOwned>(row: &sqlx::sqlite::SqliteRow) -> Result<T> {
