@@ -557,6 +557,34 @@ async fn sessions_expire_refresh_rotate_and_log_out() {
     );
     let (st, _) = refresh_call(t2["refresh_token"].as_str().unwrap().to_string()).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // Revoking the API token that started a session ends the session at its next refresh;
+    // a session started by another token of the same principal goes on.
+    let (st, issued) = s
+        .post("/v1/principals/admin/tokens", json!({"name": "laptop"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{issued}");
+    let laptop = s.with_token(issued["token"].as_str().unwrap());
+    let (_, from_laptop) = laptop.post("/v1/auth/token", json!({})).await;
+    let (_, from_admin) = s.post("/v1/auth/token", json!({})).await;
+    let (st, _) = s
+        .req(
+            reqwest::Method::DELETE,
+            &format!("/v1/tokens/{}", issued["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = refresh_call(from_laptop["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("API token that started this session"),
+        "{v}"
+    );
+    let (st, v) = refresh_call(from_admin["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
     // Logout ends a fresh session: both tokens stop working.
     let (_, t3) = s
         .post("/v1/auth/token", json!({"grant_type": "credential"}))

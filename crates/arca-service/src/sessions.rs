@@ -103,6 +103,10 @@ struct SessionDoc {
     revoked_at: Option<DateTime<Utc>>,
     /// The credential that started the session.
     started_with: String,
+    /// The API token that started it, if one did: revoking or expiring that token ends
+    /// the session at its next refresh (its access token lives 5 minutes at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_token_id: Option<String>,
 }
 
 /// A session's state as the cache keeps it.
@@ -255,6 +259,10 @@ impl Service {
                     + chrono::Duration::seconds(self.config.refresh_ttl_secs as i64),
                 revoked_at: None,
                 started_with: caller.credential.kind().into(),
+                api_token_id: match &caller.credential {
+                    crate::Credential::ApiToken(id) => Some(id.clone()),
+                    _ => None,
+                },
             };
             let audit = self.change_event(caller, "CreateSession", &mut note);
             self.store
@@ -355,6 +363,18 @@ impl Service {
                 .await?
                 .ok_or_else(|| unauthenticated("the refresh token is not valid"))?;
             self.check_active(&p).await?;
+            if let Some(id) = &doc.api_token_id {
+                // Read from the store, not a cache: a revocation on another node counts.
+                let live = self.store.get_token(id).await?.is_some_and(|t| {
+                    t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now)
+                });
+                if !live {
+                    note.set("api_token_id", id.clone());
+                    return Err(unauthenticated(
+                        "the API token that started this session was revoked or has expired; sign in again",
+                    ));
+                }
+            }
             let next = self.new_refresh_token(sid)?;
             doc.refresh_hash = hash_hex(&next);
             let mut n = note.clone();

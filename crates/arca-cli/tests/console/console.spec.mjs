@@ -253,7 +253,12 @@ await run('console', async () => {
   await shot('tenants');
   await page.getByRole('link', { name: 'Principals' }).click();
   await heading('Principals');
-  await page.getByRole('cell', { name: 'chain-auditor', exact: true }).waitFor();
+  await page.getByRole('cell', { name: 'chain-auditor', exact: true }).first().waitFor();
+  // The operator's own token is listed (never its secret) and could be revoked.
+  await page.getByRole('heading', { name: 'API tokens' }).waitFor();
+  const tokenRows = page.locator('tbody tr').filter({ hasText: 'operator' });
+  assert.ok(await tokenRows.count() >= 1, 'the operator\'s token is listed');
+  assert.equal(await page.getByText(TOKENS.operator).count(), 0, 'no token secret on the page');
   await shot('principals');
   await page.getByRole('link', { name: 'Operations' }).click();
   await heading('Operations');

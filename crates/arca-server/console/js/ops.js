@@ -106,9 +106,37 @@ export async function principalsPage(session) {
     }
     return [p.name, p.roles.join(', '), (p.groups || []).join(', ') || '—', p.kind, p.disabled ? badge('disabled') : badge('ok'), time(p.created_at), h('div', { class: 'actions' }, buttons)];
   });
+  const tokens = session.can('ListApiTokens') ? await tokensSection(session, list.principals, reload) : null;
   page('Principals', tokenOut,
     table('Principals', ['Name', 'Roles', 'Groups', 'Kind', 'Status', 'Created', 'Actions'], rows),
-    session.can('CreatePrincipal') ? [h('h2', {}, 'Create a principal'), form] : null);
+    session.can('CreatePrincipal') ? [h('h2', {}, 'Create a principal'), form] : null,
+    tokens);
+}
+
+/** The tenant's API tokens (never their secrets), with revocation for a leaked one. */
+async function tokensSection(session, principals, reload) {
+  const names = new Map(principals.map((p) => [p.id, p.name]));
+  const list = await api.call('GET', '/v1/tokens');
+  const rows = list.tokens.map((t) => {
+    const who = names.get(t.principal_id) || t.principal_id;
+    const revoke = !t.revoked_at && session.can('RevokeApiToken')
+      ? h('button', { type: 'button', class: 'secondary', 'data-action': 'revoke', onclick: (ev) => act(ev.target, async () => {
+        const ok = await confirmDialog({
+          title: `Revoke token ${t.id}?`, danger: true,
+          body: `Whoever holds it (${who}${t.name ? `, "${t.name}"` : ''}) is refused from the next request on, and sessions started with it end within 5 minutes (at their next refresh).`,
+          confirmLabel: 'Revoke',
+        });
+        if (!ok) return;
+        await api.call('DELETE', `/v1/tokens/${api.seg(t.id)}`);
+        say(`Token ${t.id} revoked.`);
+        await reload();
+      }) }, 'Revoke')
+      : null;
+    return [h('code', {}, t.id), who, t.name || '—', time(t.created_at), time(t.expires_at), time(t.last_used_at),
+      t.revoked_at ? [badge('revoked'), ' ', time(t.revoked_at)] : badge('ok'), revoke];
+  });
+  return [h('h2', {}, 'API tokens'),
+    table('API tokens', ['Id', 'Principal', 'Label', 'Created', 'Expires', 'Last used', 'Status', 'Actions'], rows, 'No token.')];
 }
 
 /** Tenants, for system operators: list, create, disable and enable. */
