@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{clean_command, run_init, Server, BIN};
+use common::{clean_command, require_approval, run_init, Server, BIN};
 
 fn code(out: &Output) -> i32 {
     out.status.code().expect("killed by a signal")
@@ -752,15 +752,7 @@ fn policies_grant_show_versions_rollback() {
 #[test]
 fn approvals_end_to_end() {
     let s = Server::start();
-    let out = s.ok(&[
-        "tenant",
-        "settings",
-        "require-approval",
-        "--action",
-        "ScheduleKeyDestruction",
-        "--approvals",
-        "2",
-    ]);
+    let out = require_approval(&s, "ScheduleKeyDestruction", 2);
     assert!(
         out.contains("ScheduleKeyDestruction now needs 2 approvals"),
         "{out}"
@@ -768,15 +760,7 @@ fn approvals_end_to_end() {
     let settings = s.json(&["tenant", "settings"]);
     assert_eq!(settings["approval_rules"][0]["approvals"], 2);
     // The same rule again replaces it rather than stacking a second one.
-    s.ok(&[
-        "tenant",
-        "settings",
-        "require-approval",
-        "--action",
-        "ScheduleKeyDestruction",
-        "--approvals",
-        "2",
-    ]);
+    require_approval(&s, "ScheduleKeyDestruction", 2);
     let settings = s.json(&["tenant", "settings", "show"]);
     assert_eq!(settings["approval_rules"].as_array().unwrap().len(), 1);
 

@@ -4,7 +4,6 @@
 //!   ciphertext decrypts on the survivor, and the audit chain verifies;
 //! - PostgreSQL restarted mid-load: both nodes reconnect by themselves.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -14,6 +13,8 @@ use arca_store::testing::TestPostgres;
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_arca");
 
@@ -56,26 +57,7 @@ fn start_node(data: &Path, store_url: &str) -> Node {
         .stderr(Stdio::from(log))
         .spawn()
         .expect("cannot start arca serve");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let first = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| {
-            panic!(
-                "arca serve printed nothing; its log:\n{}",
-                std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
-            )
-        });
-    let url = first
-        .strip_prefix("Arca is serving on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-        .to_string();
+    let url = common::served_url(&mut child, &dir.join("serve.log"));
     Node { child, url, dir }
 }
 

@@ -31,6 +31,45 @@ impl Drop for Server {
 
 /// A command with none of the caller's `ARCA_*` variables, so a developer's own settings
 /// never leak into a test.
+/// Waits for `arca serve`'s first line ("Arca is serving on URL") and returns the URL. Its
+/// stdout is drained from then on, so the server never blocks on a full pipe; if nothing
+/// comes within 60 s the panic shows the server's log.
+pub fn served_url(child: &mut Child, log: &Path) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| {
+            panic!(
+                "arca serve printed nothing within 60 s; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        });
+    first
+        .strip_prefix("Arca is serving on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+        .to_string()
+}
+
+/// `arca tenant settings require-approval`: `action` needs `approvals` votes from now on.
+pub fn require_approval(s: &Server, action: &str, approvals: u32) -> String {
+    s.ok(&[
+        "tenant",
+        "settings",
+        "require-approval",
+        "--action",
+        action,
+        "--approvals",
+        &approvals.to_string(),
+    ])
+}
+
 pub fn clean_command(profile: &Path, cwd: &Path) -> Command {
     let mut c = Command::new(BIN);
     for (k, _) in std::env::vars_os() {
@@ -69,22 +108,7 @@ impl Server {
             token: String::new(),
             secrets: Vec::new(),
         };
-        let stdout = server.child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("arca serve printed nothing within 60 s");
-        let url = first
-            .strip_prefix("Arca is serving on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-            .to_string();
+        let url = served_url(&mut server.child, &server.dir.path().join("serve.log"));
         let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
         assert_ne!(port, 0);
         // The profile is written before the first line: it is complete now.

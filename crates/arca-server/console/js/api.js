@@ -25,9 +25,8 @@ export class ApiError extends Error {
 /** An answer 202 needs_approval: the operation waits for approvers. */
 export class NeedsApproval extends Error {
   constructor(body) {
-    super((body.error && body.error.message) || 'this operation needs approval');
-    this.requestId = body.error && (body.error.approval_request_id || body.error.request_id);
-    if (!this.requestId && body.approval_request_id) this.requestId = body.approval_request_id;
+    super(body.error.message);
+    this.requestId = body.error.approval_request_id;
   }
 }
 
