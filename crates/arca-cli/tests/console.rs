@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{run_init, Server};
+use common::{require_approval, run_init, Server};
 
 fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console")
@@ -84,15 +84,7 @@ fn run_node(s: &Server, script: &str, vars: &[(&str, &str)]) {
 #[test]
 fn console_in_a_real_browser() {
     let s = Server::start();
-    s.ok(&[
-        "tenant",
-        "settings",
-        "require-approval",
-        "--action",
-        "ScheduleKeyDestruction",
-        "--approvals",
-        "2",
-    ]);
+    require_approval(&s, "ScheduleKeyDestruction", 2);
     let alice = principal(&s, "default", "alice", "approver");
     let bob = principal(&s, "default", "bob", "approver");
     let carol = principal(&s, "default", "carol", "auditor");
@@ -115,6 +107,9 @@ fn console_in_a_real_browser() {
     let key = s.json(&["key", "describe", "payments-2026"]);
     assert_eq!(key["state"], "SUSPENDED");
     assert_eq!(key["primary_version"], 2);
+    assert_eq!(key["tags"]["team"], "payments");
+    assert_eq!(key["rotation_period_days"], 90);
+    assert_eq!(key["aliases"][0], "payments");
     assert!(key["destroy_after"].is_string(), "{key}");
     let scratch = s.json(&["key", "describe", "scratch-2026"]);
     assert_eq!(scratch["state"], "DEACTIVATED");
@@ -199,6 +194,13 @@ fn custodians_unseal_and_the_operator_seals_through_the_console() {
         ],
     );
     assert_eq!(s.json(&["status"])["sealed"], true, "sealed again");
+    // Sealed, the CLI cannot read keys: unseal once more to see the cancelled destruction.
+    for share in [&alice, &bob] {
+        s.run_stdin(&["unseal"], share.as_bytes());
+    }
+    let old = s.json(&["key", "describe", "old-key"]);
+    assert_eq!(old["state"], "PRE_ACTIVE");
+    assert!(old["destroy_after"].is_null(), "{old}");
     let log = std::fs::read_to_string(s.path("serve.log")).unwrap();
     for secret in [&alice, &bob] {
         let body = secret.trim_start_matches("arca-share-v1:");

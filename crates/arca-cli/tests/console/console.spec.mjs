@@ -46,6 +46,14 @@ await run('console', async () => {
   await page.getByRole('cell', { name: 'v2', exact: true }).waitFor();
   const timeline = page.getByRole('list', { name: 'Key history' });
   await timeline.getByText('rotate').first().waitFor();
+  // Its tags and rotation schedule as created; an alias added from the page.
+  const fact = (name) => page.locator(`dt:text-is("${name}") + dd`);
+  assert.equal(await fact('Tags').textContent(), 'env=prod, team=payments');
+  assert.match(await fact('Rotation').textContent(), /^every 90 days; next \d{4}-/);
+  await page.getByLabel('New alias').fill('alias/payments');
+  await page.getByRole('button', { name: 'Add alias' }).click();
+  await expectStatus(/Alias alias\/payments now points to/);
+  await fact('Aliases').getByText('payments').waitFor();
   await checkLabels('key page');
   await checkContrast('key page');
   await shot('key');
@@ -263,6 +271,8 @@ await run('console', async () => {
   await page.getByRole('link', { name: 'Operations' }).click();
   await heading('Operations');
   await page.getByTestId('sealed').getByText('unsealed').waitFor();
+  await page.locator('dd .badge.ready').waitFor();
+  await page.locator('dd .badge.ok').first().waitFor();
   await checkContrast('operations');
   await shot('operations');
   assert.equal(await page.getByRole('link', { name: 'Keys' }).count(), 0, 'operators see no keys');

@@ -40,6 +40,28 @@ await run('unseal', async () => {
   // Now the admin gets in.
   await signIn(ADMIN);
   await heading('Keys');
+  log('the admin signed in');
+
+  // No approval rule here: a destruction is scheduled at once, and cancelled from the page.
+  await page.goto(`${URL}/ui/#/keys/new`);
+  await heading('Create a key');
+  await page.getByLabel('Name', { exact: false }).first().fill('old-key');
+  await page.getByLabel('Create pre-active').check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await heading('Key old-key');
+  await page.locator('dd .badge.PRE_ACTIVE').first().waitFor();
+  await page.getByRole('button', { name: 'Schedule destruction' }).click();
+  const destroy = page.locator('dialog[open]');
+  await destroy.getByText('Warning: destruction is irreversible.').waitFor();
+  await destroy.getByLabel('Type old-key to confirm').fill('old-key');
+  await destroy.getByRole('button', { name: 'Schedule destruction' }).click();
+  await expectStatus(/Destruction of old-key scheduled/);
+  await page.getByTestId('destruction-pending').waitFor();
+  await page.getByRole('button', { name: 'Cancel destruction' }).click();
+  await expectStatus(/Cancel destruction: done/);
+  await page.getByTestId('destruction-pending').waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Schedule destruction' }).waitFor();
+  log('a destruction scheduled and cancelled from the key page');
   await signOut();
 
   // The operator seals it again, behind a typed confirmation.
