@@ -20,6 +20,21 @@ fn events(v: &Value) -> Vec<Value> {
     v["events"].as_array().cloned().unwrap_or_default()
 }
 
+/// A new auditor of the system tenant (made by the operator), the one who sees every
+/// tenant's events and verifies the chain.
+async fn system_auditor(s: &TestServer) -> TestServer {
+    let op = s.operator();
+    let (st, p) = op
+        .post(
+            "/v1/principals",
+            json!({"name": "sys-auditor", "roles": ["auditor"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{p}");
+    let t = op.ok("/v1/principals/sys-auditor/tokens", json!({})).await;
+    s.with_token(t["token"].as_str().unwrap())
+}
+
 async fn public_key(s: &TestServer) -> Vec<u8> {
     let r = s
         .client
@@ -205,19 +220,7 @@ async fn search_paging_usage_report_and_export_verification() {
     let (st, cp) = s.post("/v1/audit/checkpoint", json!({})).await;
     assert_eq!(st, StatusCode::OK, "{cp}");
     assert!(cp["seq"].as_u64().unwrap() > 10);
-    let op = s.operator();
-    let (st, p) = op
-        .post(
-            "/v1/principals",
-            json!({"name": "sys-auditor", "roles": ["auditor"]}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED, "{p}");
-    let (st, t) = op
-        .post("/v1/principals/sys-auditor/tokens", json!({}))
-        .await;
-    assert!(st.is_success(), "{t}");
-    let auditor = s.with_token(t["token"].as_str().unwrap());
+    let auditor = system_auditor(&s).await;
     let mut lines = Vec::new();
     let mut after = 0;
     loop {
@@ -505,16 +508,7 @@ async fn server_side_verification_reports_the_first_break() {
     assert_eq!(s.encrypt("v", b"x").await.0, StatusCode::OK);
     let (st, cp) = s.post("/v1/audit/checkpoint", json!({})).await;
     assert_eq!(st, StatusCode::OK, "{cp}");
-    let op = s.operator();
-    let (st, p) = op
-        .post(
-            "/v1/principals",
-            json!({"name": "sys-auditor", "roles": ["auditor"]}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED, "{p}");
-    let t = op.ok("/v1/principals/sys-auditor/tokens", json!({})).await;
-    let auditor = s.with_token(t["token"].as_str().unwrap());
+    let auditor = system_auditor(&s).await;
     let store = s.service().store().clone();
 
     // An intact trail: what was covered, against the server's own key.
