@@ -812,7 +812,23 @@ pub const APPROVABLE: &[&str] = &[
     "UpdatePrincipal",
     "CreateApiToken",
     "CreateBinding",
+    // Grants are policy changes: a rule on PutKeyPolicy covers them too (see
+    // [`approval_kind`]), and each may be named on its own.
+    "CreateGrant",
+    "RevokeGrant",
+    "RetireGrant",
 ];
+
+/// The kind of state an action changes, when that differs from the action itself: a rule
+/// that names the kind covers every action of it, whatever API shape reaches the state
+/// (AWS's CreateGrant writes a key policy version exactly as PutKeyPolicy does, so a quorum
+/// on PutKeyPolicy that CreateGrant escaped would be no quorum).
+pub fn approval_kind(action: &str) -> Option<&'static str> {
+    match action {
+        "CreateGrant" | "RevokeGrant" | "RetireGrant" => Some("PutKeyPolicy"),
+        _ => None,
+    }
+}
 
 /// A tenant's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -892,10 +908,17 @@ impl TenantSettings {
     }
 
     /// The strictest rule that covers an action, if any.
+    /// A rule covers an action when it names the action or the kind of state the action
+    /// changes ([`approval_kind`]).
     pub fn rule_for(&self, action: &str) -> Option<&ApprovalRule> {
+        let kind = approval_kind(action);
         self.approval_rules
             .iter()
-            .filter(|r| r.actions.iter().any(|a| a == action))
+            .filter(|r| {
+                r.actions
+                    .iter()
+                    .any(|a| a == action || Some(a.as_str()) == kind)
+            })
             .max_by_key(|r| r.approvals)
     }
 }

@@ -297,6 +297,7 @@ mod tests {
             last_rotated_at: None,
             primary_version: 1,
             protection_level: Default::default(),
+            raw_cipher_modes: false,
             policy: Default::default(),
             revision: 1,
         }

@@ -429,6 +429,14 @@ pub struct Key {
     /// pending import again.
     #[serde(default)]
     pub material_expires_at: Option<DateTime<Utc>>,
+    /// A key made for raw block-cipher use (KMIP's Encrypt and Decrypt in ECB, CBC, CTR,
+    /// with a caller's IV). Fixed at creation. Such a key never serves Arca's own
+    /// ciphertexts, the AWS door or XKS; a key that does (the default) offers raw AES only as
+    /// GCM with an IV the server draws. The split exists because one AES key used both ways
+    /// leaks: a caller-chosen GCM nonce or a raw CTR/ECB block reveals the keystream (or
+    /// GHASH key) of the authenticated ciphertexts that other principals rely on.
+    #[serde(default)]
+    pub raw_cipher_modes: bool,
     /// Optimistic-concurrency counter: bumped on every write, checked by the store.
     pub revision: i64,
 }

@@ -447,6 +447,59 @@ async fn key_policies_and_grants_map_onto_arca_policies() {
         &[("APP_AK", &ak), ("APP_SK", &sk), ("ACCOUNT", &account)],
     )
     .await;
+
+    // A grant is a policy change: a quorum rule on PutKeyPolicy covers CreateGrant and
+    // RevokeGrant on the AWS door, and the approved grant is the one that takes effect.
+    let (st, mut settings) = a.s.get("/v1/tenant/settings").await;
+    assert_eq!(st, StatusCode::OK, "{settings}");
+    settings["approval_rules"] = json!([{"actions": ["PutKeyPolicy"], "approvals": 1}]);
+    let (st, v) =
+        a.s.req(Method::PUT, "/v1/tenant/settings", Some(settings))
+            .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let approver = a.s.principal("grant-approver", &["approver"], &[]).await;
+    let out = a
+        .run(
+            "aws_grants_quorum.py",
+            &[
+                ("APP_AK", &ak),
+                ("APP_SK", &sk),
+                ("ACCOUNT", &account),
+                ("GRANTS_STEP", "request"),
+            ],
+        )
+        .await;
+    let word = |w: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(w))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (key, approval) = (word("KEY "), word("APPROVAL "));
+    let (st, v) = a.s.get(&format!("/v1/approvals/{approval}")).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["action"], "CreateGrant", "{v}");
+    let (st, v) = approver
+        .post(&format!("/v1/approvals/{approval}/approve"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) =
+        a.s.post(&format!("/v1/approvals/{approval}/execute"), json!({}))
+            .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["result"]["operations"], json!(["Encrypt", "Decrypt"]), "{v}");
+    a.run(
+        "aws_grants_quorum.py",
+        &[
+            ("APP_AK", &ak),
+            ("APP_SK", &sk),
+            ("ACCOUNT", &account),
+            ("GRANTS_STEP", "granted"),
+            ("KEY", &key),
+        ],
+    )
+    .await;
     a.s.shutdown().await;
 }
 

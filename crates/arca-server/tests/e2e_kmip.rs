@@ -1181,3 +1181,178 @@ async fn wrapped_get() {
     assert_eq!(before, after);
     k.s.shutdown().await;
 }
+
+/// Issue 17's finding: an encrypt-only principal could decrypt other principals' AES-GCM
+/// ciphertexts through KMIP Encrypt, by choosing the GCM IV (a repeated nonce gives the
+/// keystream) or by raw ECB/CTR on the same key. Now raw block-cipher use is a property of
+/// the key: a key that serves Arca's ciphertexts offers GCM with a server-drawn IV only,
+/// and a key made for raw use (KMIP-created, or `raw_cipher_modes` at creation) offers
+/// ECB, CBC, CTR and caller IVs but never Arca's ciphertexts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_cipher_modes_are_a_key_property() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let params = |mode: u32| {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![Item::enum_item(tags::BLOCK_CIPHER_MODE, mode)],
+        )
+    };
+    use arca_kmip::enums::block_cipher_mode as bcm;
+    let encrypt = |id: &str, mode: u32, iv: Option<Vec<u8>>, data: &[u8]| {
+        let mut v = vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+            params(mode),
+            Item::new(tags::DATA, Value::bytes(data.to_vec())),
+        ];
+        if let Some(iv) = iv {
+            v.push(Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv)));
+        }
+        v
+    };
+
+    // A key made over REST serves Arca's own ciphertexts.
+    let both = json!([{"effect": "allow", "principals": ["principal:admin", format!("principal:{CLIENT}")], "actions": ["*"]}]);
+    let shared = k.s.create(json!({"name": "shared", "policy": both})).await;
+    let shared_id = shared["id"].as_str().unwrap().to_string();
+    assert_eq!(shared["raw_cipher_modes"], false, "{shared}");
+    let (st, ct) = k.s.encrypt("shared", b"someone else's secret").await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{ct}");
+    let arca_ct = common::unb64(&ct["ciphertext"]);
+
+    // A caller-chosen GCM IV is refused, on this key and on any other.
+    let b = c
+        .op(
+            V21,
+            op::ENCRYPT,
+            encrypt(&shared_id, bcm::GCM, Some(arca_ct[22..34].to_vec()), &[0; 32]),
+        )
+        .await;
+    let (status, r, msg) = result(&b);
+    assert_ne!(status, result_status::SUCCESS);
+    assert_eq!(r, Some(reason::INVALID_FIELD), "{msg:?}");
+    assert!(msg.unwrap().contains("iv"));
+    // ECB, CBC and CTR are not offered on it, in either direction.
+    for mode in [bcm::ECB, bcm::CBC, bcm::CTR] {
+        let b = c
+            .op(V21, op::ENCRYPT, encrypt(&shared_id, mode, None, &[0; 16]))
+            .await;
+        let (status, _, msg) = result(&b);
+        assert_ne!(status, result_status::SUCCESS, "mode {mode}");
+        assert!(msg.unwrap().contains("raw_cipher_modes"));
+        let mut d = encrypt(&shared_id, mode, Some(vec![0; 16]), &[0; 16]);
+        d[0] = Item::text_item(tags::UNIQUE_IDENTIFIER, &shared_id);
+        let b = c.op(V21, op::DECRYPT, d).await;
+        assert_ne!(result(&b).0, result_status::SUCCESS, "mode {mode}");
+    }
+    // GCM with the server's IV still works on it.
+    let p = ok_payload(
+        &c.op(V21, op::ENCRYPT, encrypt(&shared_id, bcm::GCM, None, b"x"))
+            .await,
+    );
+    assert_eq!(
+        p.req(tags::IV_COUNTER_NONCE)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .len(),
+        12
+    );
+    // A raw GCM decrypt may not pose as Arca's format (whose AAD begins with the
+    // ciphertext's header): that would skip the policy's encryption-context conditions.
+    let b = c
+        .op(
+            V21,
+            op::DECRYPT,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &shared_id),
+                params(bcm::GCM),
+                Item::new(
+                    tags::DATA,
+                    Value::bytes(arca_ct[34..arca_ct.len() - 16].to_vec()),
+                ),
+                Item::new(tags::IV_COUNTER_NONCE, Value::bytes(arca_ct[22..34].to_vec())),
+                Item::new(
+                    tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                    Value::bytes(arca_ct[..22].to_vec()),
+                ),
+                Item::new(
+                    tags::AUTHENTICATED_ENCRYPTION_TAG,
+                    Value::bytes(arca_ct[arca_ct.len() - 16..].to_vec()),
+                ),
+            ],
+        )
+        .await;
+    let (status, _, msg) = result(&b);
+    assert_ne!(status, result_status::SUCCESS);
+    assert!(msg.unwrap().contains("header"));
+
+    // A key made over KMIP is a raw-use key: CBC and ECB with the client's IV work...
+    let raw_id = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::CREATE,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                Item::structure(
+                    tags::ATTRIBUTES,
+                    vec![
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+                        Item::int_item(
+                            tags::CRYPTOGRAPHIC_USAGE_MASK,
+                            (mask::ENCRYPT | mask::DECRYPT) as i32,
+                        ),
+                    ],
+                ),
+            ],
+        )
+        .await,
+    ));
+    ok_payload(
+        &c.op(V21, op::ACTIVATE, vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &raw_id)])
+            .await,
+    );
+    for mode in [bcm::CBC, bcm::ECB, bcm::CTR] {
+        let iv = (mode != bcm::ECB).then(|| vec![7u8; 16]);
+        ok_payload(&c.op(V21, op::ENCRYPT, encrypt(&raw_id, mode, iv, &[1; 16])).await);
+    }
+    // ...but a GCM IV is still the server's.
+    let b = c
+        .op(V21, op::ENCRYPT, encrypt(&raw_id, bcm::GCM, Some(vec![0; 12]), b"x"))
+        .await;
+    assert_eq!(result(&b).1, Some(reason::INVALID_FIELD));
+    // Over REST the property is asked for explicitly, and only for AES; such a key serves
+    // no Arca ciphertext (REST, and so the AWS door that runs the same code).
+    let made = k
+        .s
+        .create(json!({"name": "raw-rest", "raw_cipher_modes": true, "policy": both}))
+        .await;
+    assert_eq!(made["raw_cipher_modes"], true);
+    let (st, v) = k.s.encrypt("raw-rest", b"x").await;
+    assert_eq!(st, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v.to_string().contains("raw_cipher_modes"), "{v}");
+    let (st, v) = k
+        .s
+        .post(
+            "/v1/keys",
+            json!({"name": "raw-rsa", "spec": "RSA_2048", "raw_cipher_modes": true}),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("raw_cipher_modes"), "{v}");
+
+    // Every refusal is in the audit trail.
+    let auditor = k.s.principal("raw-auditor", &["auditor"], &[]).await;
+    let (st, v) = auditor
+        .get(&format!("/v1/audit?key={shared_id}&operation=Encrypt&limit=100"))
+        .await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+    let refused = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] != "ok" && e["door"] == "kmip")
+        .count();
+    assert!(refused >= 4, "{v}");
+}

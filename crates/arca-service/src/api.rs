@@ -168,6 +168,11 @@ pub struct CreateKeyRequest {
     /// `import-parameters`, then `import`). It is PRE_ACTIVE and unusable until then.
     #[serde(default)]
     pub pending_import: bool,
+    /// Make an AES key for raw block-cipher use (KMIP Encrypt/Decrypt in ECB, CBC, CTR, with
+    /// the caller's IV). Such a key never serves Arca's own ciphertexts, the AWS door or
+    /// XKS. Default false: raw use of an ordinary key is GCM with a server-drawn IV only.
+    #[serde(default)]
+    pub raw_cipher_modes: bool,
 }
 
 /// Changes a key's descriptive fields, schedule and dates. Absent fields stay as they are;
@@ -283,6 +288,10 @@ pub struct KeyInfo {
     /// deleted or expired): nothing uses it until an import.
     #[serde(default)]
     pub pending_import: bool,
+    /// A key made for raw block-cipher use (KMIP ECB, CBC, CTR, caller IVs); it serves no
+    /// Arca ciphertext, no AWS and no XKS request.
+    #[serde(default)]
+    pub raw_cipher_modes: bool,
     /// When the imported material is deleted by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material_expires_at: Option<DateTime<Utc>>,
@@ -1077,6 +1086,7 @@ pub enum ApprovalResult {
     Binding(BindingInfo),
     Export(ExportResponse),
     Policy(KeyPolicy),
+    Grant(crate::grants::Grant),
     Settings(TenantSettings),
     Tenant(TenantInfo),
 }

@@ -76,6 +76,15 @@ pub(crate) enum Pending {
         key: Uuid,
         req: crate::byok::TransferRequest,
     },
+    CreateGrant {
+        key: Uuid,
+        req: crate::grants::CreateGrantRequest,
+    },
+    RemoveGrant {
+        key: Uuid,
+        grant_id: String,
+        retire: bool,
+    },
 }
 
 fn to_record(
@@ -450,6 +459,17 @@ impl Service {
                 self.export_for_transfer(caller, &key.to_string(), req)
                     .await?,
             )),
+            Pending::CreateGrant { key, req } => {
+                ApprovalResult::Grant(self.create_grant(caller, &key.to_string(), req).await?)
+            }
+            Pending::RemoveGrant {
+                key,
+                grant_id,
+                retire,
+            } => ApprovalResult::Grant(
+                self.remove_grant(caller, &key.to_string(), &grant_id, retire)
+                    .await?,
+            ),
             Pending::CreateAwsCredential { principal, req } => ApprovalResult::AwsCredential(
                 self.create_aws_credential(caller, &principal.to_string(), req)
                     .await?,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::approvals::Pending;
 use crate::{Caller, Note, Service};
 
 /// The operations a grant may allow (AWS's `GrantOperation` names, which are Arca's).
@@ -35,7 +36,7 @@ pub const GRANT_OPERATIONS: &[&str] = &[
 ];
 
 /// Creates a grant on a key.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGrantRequest {
     /// Who the grant is for: `principal:<id or name>`, `group:<name>` or `role:<role>`.
@@ -180,6 +181,10 @@ impl Service {
                 "CreateGrant",
                 format!("grant {id} to {}", req.grantee),
                 &mut note,
+                || Pending::CreateGrant {
+                    key: key_id,
+                    req: req.clone(),
+                },
             )
             .await?;
             grant_of(key_id, &statement).ok_or_else(|| Error::internal("a grant without its info"))
@@ -250,6 +255,7 @@ impl Service {
                 updated_by: Some(caller.actor()),
                 updated_at: Some(self.now()),
             };
+            let key_id = key.id;
             self.commit_policy(
                 caller,
                 key,
@@ -261,6 +267,11 @@ impl Service {
                     if retire { "retired" } else { "revoked" }
                 ),
                 &mut note,
+                || Pending::RemoveGrant {
+                    key: key_id,
+                    grant_id: grant_id.to_string(),
+                    retire,
+                },
             )
             .await?;
             Ok(grant)

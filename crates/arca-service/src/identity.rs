@@ -927,13 +927,10 @@ impl Service {
                 "this policy would deny you PutKeyPolicy on the key: nobody could change it back",
             ));
         }
-        self.gate(caller, "PutKeyPolicy", Some(&key), || {
-            Pending::PutKeyPolicy {
-                key: key.id,
-                statements: candidate.statements.clone(),
-            }
-        })
-        .await?;
+        let pending = Pending::PutKeyPolicy {
+            key: key.id,
+            statements: candidate.statements.clone(),
+        };
         let reason = match rollback_to {
             Some(v) => format!("policy version {} (rollback to {v})", candidate.version),
             None => format!("policy version {}", candidate.version),
@@ -946,12 +943,16 @@ impl Service {
             "PutKeyPolicy",
             reason,
             note,
+            || pending,
         )
         .await
     }
 
-    /// Writes a new version of a key's policy with its history event and audit record, in
-    /// one transaction (the policy's own checks are the caller's).
+    /// The one write of a key's policy, whatever reaches it (PutKeyPolicy, a rollback,
+    /// CreateGrant, RetireGrant, RevokeGrant, on any door): the approval gate for `action`
+    /// (a rule on PutKeyPolicy covers every one of them), then the new version with its
+    /// history event and audit record, in one transaction. The policy's own checks are the
+    /// caller's; `pending` is what an approval would replay.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn commit_policy(
         &self,
@@ -962,7 +963,9 @@ impl Service {
         action: &str,
         reason: String,
         note: &mut Note,
+        pending: impl FnOnce() -> Pending,
     ) -> Result<KeyPolicy> {
+        self.gate(caller, action, Some(&key), pending).await?;
         note.set("policy_version", candidate.version);
         key.policy = candidate.clone();
         let ev = crate::keys::event(

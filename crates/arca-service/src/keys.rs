@@ -8,7 +8,8 @@ use arca_core::lifecycle::{
     self, Transition, DEFAULT_DESTRUCTION_WAIT_DAYS, DESTRUCTION_WAIT_DAYS,
 };
 use arca_core::model::{
-    DeactivationReason, Key, KeyEvent, KeyState, KeyUsage, KeyVersion, Origin, ProtectionLevel,
+    DeactivationReason, Key, KeyEvent, KeyFamily, KeyState, KeyUsage, KeyVersion, Origin,
+    ProtectionLevel,
 };
 use arca_core::names::{normalize_alias, validate_description, validate_name, validate_tags};
 use arca_core::{Error, Result};
@@ -190,6 +191,7 @@ pub(crate) fn key_info(
         process_start_date: key.process_start_date,
         exported: key.exported,
         pending_import: key.pending_import,
+        raw_cipher_modes: key.raw_cipher_modes,
         material_expires_at: key.material_expires_at,
         deactivation_date: key.deactivation_date,
         compromise_date: key.compromise_date,
@@ -501,6 +503,12 @@ impl Service {
             ));
         }
         validate_rotation(req.rotation_period_days, origin)?;
+        if req.raw_cipher_modes && spec.family() != KeyFamily::Aes {
+            return Err(Error::invalid(
+                "raw_cipher_modes",
+                format!("raw block-cipher modes are for AES keys, not {spec}"),
+            ));
+        }
         let now = self.now();
         let (state, activation_date) = match req.activation_date {
             _ if req.pending_import => (KeyState::PreActive, None),
@@ -576,6 +584,7 @@ impl Service {
             primary_version: if req.pending_import { 0 } else { 1 },
             policy,
             protection_level: protection,
+            raw_cipher_modes: req.raw_cipher_modes,
             revision: 0,
         };
         validate_dates(&key)?;

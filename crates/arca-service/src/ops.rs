@@ -49,6 +49,75 @@ fn need_usage(e: &KeyEntry, usage: KeyUsage, op: &str) -> Result<()> {
     }
 }
 
+/// Refuses Arca's own ciphertext format (and the doors built on it) on a key made for raw
+/// block-cipher use: such a key's keystream may be exposed through caller IVs and raw modes.
+fn not_raw(e: &KeyEntry, op: &str) -> Result<()> {
+    if e.key.raw_cipher_modes {
+        return Err(Error::unprocessable(
+            "key",
+            format!(
+                "key {} was made for raw block-cipher use (raw_cipher_modes) and cannot {op} in Arca's ciphertext format; use a key made without it",
+                e.key.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The rules of raw AES on a key (see [`arca_core::model::Key::raw_cipher_modes`]): GCM
+/// IVs are always the server's; other modes and caller IVs need a raw-use key; and on a key
+/// that serves Arca's ciphertexts the additional data may not begin with that format's
+/// header for this key, which would let a raw call open or forge an Arca ciphertext around
+/// the encryption-context conditions of the key's policy.
+fn check_raw_aes(
+    e: &KeyEntry,
+    mode: arca_crypto::provider::RawMode,
+    caller_iv: bool,
+    encrypting: bool,
+    aad: &[u8],
+    door: arca_core::access::Door,
+) -> Result<()> {
+    use arca_crypto::provider::RawMode;
+    if mode == RawMode::Gcm && caller_iv && encrypting {
+        return Err(Error::invalid(
+            "iv",
+            "GCM IVs are drawn by the server: a caller-chosen IV could repeat a nonce and reveal the keystream and authentication key; omit the IV and keep the one returned",
+        ));
+    }
+    if e.key.raw_cipher_modes {
+        if door == arca_core::access::Door::Xks {
+            return Err(Error::unprocessable(
+                "key",
+                format!(
+                    "key {} was made for raw block-cipher use (raw_cipher_modes) and does not serve as an external key",
+                    e.key.id
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    if mode != RawMode::Gcm {
+        return Err(Error::unprocessable(
+            "cryptographic_parameters",
+            format!(
+                "{mode:?} is offered only on keys made for raw block-cipher use (raw_cipher_modes); key {} serves authenticated ciphertexts and offers GCM with a server-drawn IV",
+                e.key.id
+            ),
+        ));
+    }
+    if aad.len() >= 18
+        && aad[0] == ciphertext::FORMAT_V1
+        && aad[1] == CiphertextAlg::AesGcm as u8
+        && aad[2..18] == *e.key.id.as_bytes()
+    {
+        return Err(Error::invalid(
+            "aad",
+            "additional data that begins with an Arca ciphertext header of this key is refused on raw calls",
+        ));
+    }
+    Ok(())
+}
+
 /// The version a request names, or the primary one.
 fn pick_version(e: &KeyEntry, n: Option<u32>) -> Result<&KeyVersion> {
     let n = n.unwrap_or(e.key.primary_version);
@@ -153,6 +222,7 @@ impl Service {
         note: &mut Note,
     ) -> Result<(Vec<u8>, u32, EncryptionAlgorithm)> {
         need_usage(e, KeyUsage::EncryptDecrypt, op)?;
+        not_raw(e, op)?;
         let alg = EncryptionAlgorithm::for_spec(e.key.spec).ok_or_else(|| {
             Error::unprocessable("key", format!("a {} key cannot encrypt", e.key.spec))
         })?;
@@ -218,6 +288,7 @@ impl Service {
         }
         self.authorize_ctx(caller, op, Some(&e.key), Some(ctx))?;
         need_usage(&e, KeyUsage::EncryptDecrypt, "decrypt")?;
+        not_raw(&e, "decrypt")?;
         if e.version(header.key_version).is_none() {
             // A version made since we cached the key (on another node): read again once.
             self.cache.invalidate_key(e.key.id);
@@ -324,6 +395,7 @@ impl Service {
                 .await?;
             let (data, iv, tag) = match req.cipher {
                 RawCipher::Aes(mode) => {
+                    check_raw_aes(&e, mode, req.iv.is_some(), true, &req.aad, caller.meta.door)?;
                     let iv = match req.iv {
                         Some(iv) => iv,
                         None => {
@@ -388,6 +460,7 @@ impl Service {
                 .await?;
             let data = match req.cipher {
                 RawCipher::Aes(mode) => {
+                    check_raw_aes(&e, mode, req.iv.is_some(), false, &req.aad, caller.meta.door)?;
                     let iv = req.iv.unwrap_or_default();
                     let tag = req.tag.unwrap_or_default();
                     r.handle

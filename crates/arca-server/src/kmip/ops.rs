@@ -579,6 +579,9 @@ impl Ctx<'_> {
             extractable: true,
             // KMIP creates objects Pre-Active unless an activation date has come.
             pre_active: true,
+            // KMIP clients keep their own IVs and modes (CBC, ECB, CTR): a symmetric key
+            // made here is a raw-use key, which never serves Arca's ciphertexts, AWS or XKS.
+            raw_cipher_modes: spec.family() == arca_core::model::KeyFamily::Aes,
             ..Default::default()
         };
         let date = |i: &Item| -> Result<chrono::DateTime<chrono::Utc>, Failure> {

@@ -302,6 +302,8 @@ impl Ctx<'_> {
         carried.extend(given);
         let now = self.svc.now();
         let mut req = self.key_request(old.spec, &carried, material, object_type)?;
+        // The replacement serves what the old key served.
+        req.raw_cipher_modes = old.raw_cipher_modes;
         if req.name == old.name {
             req.name = format!("kmip-{}", uuid::Uuid::new_v4().simple());
         }

@@ -69,7 +69,7 @@ def main():
         print("get", len(key.value), "bytes")
 
         # Encrypt and decrypt with the key: AES-CBC with PKCS#5 padding and an IV Arca
-        # draws, then AES-GCM with the client's IV.
+        # draws (a key made over KMIP is a raw-use key, which offers CBC).
         cbc = {
             "cryptographic_algorithm": enums.CryptographicAlgorithm.AES,
             "block_cipher_mode": enums.BlockCipherMode.CBC,
