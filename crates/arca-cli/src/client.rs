@@ -417,6 +417,7 @@ impl ApiClient {
         body: Option<Zeroizing<Vec<u8>>>,
     ) -> Result<Body> {
         let shown = format!("{} {}", method, url.path());
+        let change = method != Method::GET;
         let mut req = self
             .http
             .request(method, url)
@@ -427,10 +428,13 @@ impl ApiClient {
             v.set_sensitive(true);
             req = req.header(AUTHORIZATION, v);
         }
+        // Every change is sent as JSON, even with no body: a server refuses a change that a
+        // client certificate alone authenticates unless it is (its cross-site guard).
+        if change {
+            req = req.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         if let Some(mut b) = body {
-            req = req
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .body(std::mem::take(&mut *b));
+            req = req.body(std::mem::take(&mut *b));
         }
         let resp = req.send().await.map_err(|e| {
             let mut msg = format!("cannot reach the server at {}", self.base);

@@ -177,7 +177,76 @@ pub(crate) fn meta_of(parts: &Parts) -> RequestMeta {
             .get::<Started>()
             .map(|s| s.0)
             .unwrap_or_else(Instant::now),
+        audited: parts
+            .extensions
+            .get::<AuditedFlag>()
+            .map(|a| a.0.clone())
+            .unwrap_or_default(),
     }
+}
+
+/// The request's "recorded in the audit trail" flag, shared with its [`RequestMeta`].
+#[derive(Clone)]
+struct AuditedFlag(Arc<std::sync::atomic::AtomicBool>);
+
+/// A state change authenticated only by what a browser attaches by itself (the TLS client
+/// certificate; no `Authorization` header) must be sent as JSON and, when the client says
+/// where it comes from, from this server's own origin. A page on another site can send
+/// neither `Content-Type: application/json` without a CORS preflight (which this API never
+/// grants) nor a false `Origin`, so this closes cross-site request forgery by certificate.
+fn cross_site_refusal(req: &Request) -> Option<Error> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || req.headers().contains_key(header::AUTHORIZATION)
+        || req.extensions().get::<ClientCert>().is_none()
+    {
+        return None;
+    }
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !json {
+        return Some(Error::NotPermitted {
+            message: "a change authenticated by a client certificate must be sent with Content-Type: application/json (field content-type)".into(),
+        });
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let same = host.as_deref().is_some_and(|h| {
+            origin
+                .to_str()
+                .is_ok_and(|o| o.eq_ignore_ascii_case(&format!("https://{h}")))
+        });
+        if !same {
+            return Some(Error::NotPermitted {
+                message: "a change authenticated by a client certificate must come from this server's own origin (field origin)".into(),
+            });
+        }
+    }
+    if let Some(site) = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+    {
+        if site != "same-origin" && site != "none" {
+            return Some(Error::NotPermitted {
+                message: format!("a change authenticated by a client certificate must come from this server's own pages, not a {site} one (field sec-fetch-site)"),
+            });
+        }
+    }
+    None
 }
 
 /// When the request arrived (set by the frame middleware, read for the latency metric).
@@ -362,7 +431,7 @@ impl JsonBody {
             }
         }
         let de = &mut serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let msg = inner.to_string();
@@ -373,7 +442,15 @@ impl JsonBody {
                 path
             };
             (StatusCode::BAD_REQUEST, Error::invalid(field, msg))
-        })
+        })?;
+        // One JSON value per body: `{"name":"a"}{"name":"b"}` is refused, not half-read.
+        de.end().map_err(|_| {
+            (
+                StatusCode::BAD_REQUEST,
+                Error::invalid("body", "the body holds more than one JSON value"),
+            )
+        })?;
+        Ok(value)
     }
 }
 
@@ -1270,6 +1347,11 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(rid.clone()));
     req.extensions_mut().insert(Started(started));
+    let audited = AuditedFlag(Arc::default());
+    req.extensions_mut().insert(audited.clone());
+    // What the audit record of a refusal made here (not by an operation) needs.
+    let bearer = req.headers().get(header::AUTHORIZATION).cloned();
+    let cert = req.extensions().get::<ClientCert>().map(|c| c.0.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let peer = req
@@ -1320,6 +1402,9 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
                 );
             }
         }
+        if let Some(e) = cross_site_refusal(&req) {
+            break 'resp ApiError(e).into_response();
+        }
         if app.svc.is_sealed()
             && !matches!(
                 path.as_str(),
@@ -1359,6 +1444,15 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
             resp.headers_mut().insert(header::ALLOW, a);
         }
     }
+    let status = resp.status();
+    if (status.is_client_error() || status.is_server_error())
+        && !audited.0.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        audit_framing_refusal(
+            &app, &rid, &peer, bearer, cert, audited, &method, &path, status,
+        )
+        .await;
+    }
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -1370,6 +1464,70 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
     );
     tracing::info!(request_id = %rid, %method, path = %path, status = resp.status().as_u16(), peer = %peer, micros = started.elapsed().as_micros() as u64, "request");
     resp
+}
+
+/// Records a refusal that no operation recorded (routing, framing, a body too large, a
+/// request that took too long), naming the caller when its credential still says who it is.
+#[allow(clippy::too_many_arguments)]
+async fn audit_framing_refusal(
+    app: &AppState,
+    rid: &str,
+    peer: &str,
+    bearer: Option<HeaderValue>,
+    cert: Option<Arc<arca_core::access::CertInfo>>,
+    audited: AuditedFlag,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+) {
+    let mut meta = RequestMeta::new(rid, peer, Door::Rest);
+    meta.client_cert = cert;
+    meta.audited = audited.0;
+    let token = bearer.as_ref().and_then(|v| v.to_str().ok()).and_then(|v| {
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .map(str::trim)
+    });
+    let caller = match token {
+        Some(t) => app.svc.authenticate(t, meta.clone()).await.ok(),
+        None if meta.client_cert.is_some() => {
+            app.svc.authenticate_certificate(meta.clone()).await.ok()
+        }
+        None => None,
+    };
+    let what = format!("{method} {path}");
+    let e = match status {
+        StatusCode::NOT_FOUND => Error::not_found("route", what),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            Error::invalid("method", format!("{method} is not allowed on {path}"))
+        }
+        StatusCode::NOT_ACCEPTABLE => Error::invalid("accept", "this API answers JSON only"),
+        StatusCode::PAYLOAD_TOO_LARGE => Error::invalid("body", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            Error::invalid("content-type", "the body must be JSON")
+        }
+        StatusCode::FORBIDDEN => Error::NotPermitted {
+            message: format!("{what} refused before any operation"),
+        },
+        StatusCode::SERVICE_UNAVAILABLE if app.svc.is_sealed() => Error::Sealed,
+        s if s.is_server_error() => Error::Unavailable {
+            message: format!("{what} answered {s}"),
+        },
+        s => Error::invalid("request", format!("{what} answered {s}")),
+    };
+    let mut detail = serde_json::Map::new();
+    detail.insert("method".into(), method.as_str().into());
+    detail.insert("path".into(), path.into());
+    detail.insert("status".into(), status.as_u16().into());
+    app.svc
+        .audit_door_refusal(
+            &meta,
+            caller.as_ref().map(|c| &*c.principal),
+            "HttpRequest",
+            detail,
+            e,
+        )
+        .await;
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {

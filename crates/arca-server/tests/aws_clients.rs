@@ -488,7 +488,11 @@ async fn key_policies_and_grants_map_onto_arca_policies() {
         a.s.post(&format!("/v1/approvals/{approval}/execute"), json!({}))
             .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!(v["result"]["operations"], json!(["Encrypt", "Decrypt"]), "{v}");
+    assert_eq!(
+        v["result"]["operations"],
+        json!(["Encrypt", "Decrypt"]),
+        "{v}"
+    );
     a.run(
         "aws_grants_quorum.py",
         &[

@@ -539,6 +539,12 @@ async fn sessions_expire_refresh_rotate_and_log_out() {
             (st, r.json::<Value>().await.unwrap())
         }
     };
+    // Knowing the session id (it is in audit records and token claims) is not enough to
+    // end the session: a made-up refresh token for it is refused, and the session goes on.
+    let sid = uuid::Uuid::parse_str(t["session_id"].as_str().unwrap()).unwrap();
+    let forged = format!("arcar_{}_{}", sid.simple(), "A".repeat(43));
+    let (st, v) = refresh_call(forged).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
     let (st, t2) = refresh_call(refresh.clone()).await;
     assert_eq!(st, StatusCode::OK, "{t2}");
     assert_eq!(t2["session_id"], t["session_id"]);

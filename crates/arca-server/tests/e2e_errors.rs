@@ -390,6 +390,22 @@ async fn bad_input_gets_a_clear_4xx_changes_nothing_and_is_audited() {
     // Every answer carries a request id.
     let r = raw(&s, M::GET, "/v1/keys/missing", None, vec![], None).await;
     assert!(r.2.get("x-request-id").is_some());
+    // One JSON value per body: a second one after it is refused, not ignored.
+    let r = raw(
+        &s,
+        M::POST,
+        "/v1/keys",
+        j,
+        br#"{"name":"first"}{"name":"second"}"#.to_vec(),
+        None,
+    )
+    .await;
+    assert_error(
+        &(r.0, r.1),
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("body"),
+    );
 
     // Nothing changed.
     assert_eq!(snapshot(&s).await, before);
@@ -407,6 +423,21 @@ async fn bad_input_gets_a_clear_4xx_changes_nothing_and_is_audited() {
     assert!(refused("Encrypt", "not_found"));
     assert!(refused("Decrypt", "unprocessable"));
     assert!(refused("ActivateKey", "wrong_state"));
+    // Refusals made before any operation ran (routing, framing, the body limit, the
+    // Accept check, credentials in the URL) are recorded too, naming the caller.
+    let framing = |code: &str, status: u16| {
+        recs.iter().any(|r| {
+            r["operation"] == "HttpRequest"
+                && r["outcome"] == code
+                && r["principal"] == "admin"
+                && r["detail"]["status"] == status
+        })
+    };
+    assert!(framing("not_found", 404), "unknown route");
+    assert!(framing("invalid_input", 405), "method not allowed");
+    assert!(framing("invalid_input", 406), "not acceptable");
+    assert!(framing("invalid_input", 413), "body too large");
+    assert!(framing("invalid_input", 400), "credentials in the URL");
     assert!(recs
         .iter()
         .all(|r| r["request_id"].as_str().is_some_and(|x| !x.is_empty())));
@@ -756,4 +787,133 @@ async fn dev_mode_https_only_health_and_unseal_file() {
     s.restart().await;
     assert_eq!(unb64(&s.decrypt(&ct).await.1["plaintext"]), b"kept");
     s.shutdown().await;
+}
+
+/// Issue 17's CSRF finding: a browser holding a client certificate could be made to change
+/// state by any page (an empty body was taken as `{}` whatever its type, and no Origin was
+/// checked). A change that the certificate alone authenticates must now be JSON and, when
+/// the client says where it comes from, come from this server's own origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_by_client_certificate_refuse_cross_site_requests() {
+    let k = common::kmip::KmipServer::start().await;
+    let mut pem = std::fs::read(&k.client_cert).unwrap();
+    pem.extend(std::fs::read(&k.client_key).unwrap());
+    let browser = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&k.s.ca_pem()).unwrap()])
+        .identity(reqwest::Identity::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let url = |p: &str| format!("{}{p}", k.s.url);
+    let own_origin = k.s.url.clone();
+    let send =
+        |path: &str, ct: Option<&str>, origin: Option<&str>, site: Option<&str>, body: &str| {
+            let mut rb = browser.post(url(path)).body(body.to_string());
+            if let Some(c) = ct {
+                rb = rb.header("content-type", c);
+            }
+            if let Some(o) = origin {
+                rb = rb.header("origin", o);
+            }
+            if let Some(s) = site {
+                rb = rb.header("sec-fetch-site", s);
+            }
+            async move {
+                let r = rb.send().await.unwrap();
+                let st = r.status();
+                (st, r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+    let json = Some("application/json");
+    // The certificate works for API clients: JSON, no Origin.
+    let (st, v) = send("/v1/keys", json, None, None, r#"{"name":"by-cert"}"#).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    // And for the server's own pages.
+    let (st, v) = send(
+        "/v1/keys",
+        json,
+        Some(&own_origin),
+        Some("same-origin"),
+        r#"{"name":"by-page"}"#,
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    // What a page elsewhere can send without a preflight is refused, body or not.
+    for (ct, body) in [
+        (Some("application/x-www-form-urlencoded"), "name=forged"),
+        (Some("text/plain"), r#"{"name":"forged"}"#),
+        (Some("multipart/form-data; boundary=x"), ""),
+        (None, ""),
+    ] {
+        let (st, v) = send("/v1/keys/by-cert/suspend", ct, None, None, body).await;
+        assert_error(
+            &(st, v.clone()),
+            StatusCode::FORBIDDEN,
+            "not_permitted",
+            None,
+        );
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("content-type"),
+            "{v}"
+        );
+    }
+    // JSON from another origin (after a preflight the server never grants) is refused too.
+    let (st, v) = send(
+        "/v1/keys/by-cert/suspend",
+        json,
+        Some("https://evil.example"),
+        None,
+        "{}",
+    )
+    .await;
+    assert_error(
+        &(st, v.clone()),
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("origin"),
+        "{v}"
+    );
+    let (st, v) = send(
+        "/v1/keys/by-cert/suspend",
+        json,
+        None,
+        Some("cross-site"),
+        "{}",
+    )
+    .await;
+    assert_error(&(st, v), StatusCode::FORBIDDEN, "not_permitted", None);
+    // Nothing changed: the key is still active.
+    let (st, v) = k.s.get("/v1/keys/by-cert").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["state"], "ACTIVE", "{v}");
+    // A bearer credential is not ambient: the guard does not apply (the body rules do).
+    let r =
+        k.s.client
+            .post(url("/v1/keys/by-cert/suspend"))
+            .bearer_auth(&k.s.token)
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Each refusal is audited, naming the certificate's principal.
+    k.s.service().flush_audit().await;
+    let all = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let refusals = all
+        .iter()
+        .filter(|r| {
+            r.operation == "HttpRequest"
+                && r.outcome == "not_permitted"
+                && r.principal == common::kmip::CLIENT
+        })
+        .count();
+    assert_eq!(refusals, 6, "one record per refused request");
+    k.s.shutdown().await;
 }

@@ -1225,7 +1225,12 @@ async fn raw_cipher_modes_are_a_key_property() {
         .op(
             V21,
             op::ENCRYPT,
-            encrypt(&shared_id, bcm::GCM, Some(arca_ct[22..34].to_vec()), &[0; 32]),
+            encrypt(
+                &shared_id,
+                bcm::GCM,
+                Some(arca_ct[22..34].to_vec()),
+                &[0; 32],
+            ),
         )
         .await;
     let (status, r, msg) = result(&b);
@@ -1271,7 +1276,10 @@ async fn raw_cipher_modes_are_a_key_property() {
                     tags::DATA,
                     Value::bytes(arca_ct[34..arca_ct.len() - 16].to_vec()),
                 ),
-                Item::new(tags::IV_COUNTER_NONCE, Value::bytes(arca_ct[22..34].to_vec())),
+                Item::new(
+                    tags::IV_COUNTER_NONCE,
+                    Value::bytes(arca_ct[22..34].to_vec()),
+                ),
                 Item::new(
                     tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
                     Value::bytes(arca_ct[..22].to_vec()),
@@ -1310,31 +1318,40 @@ async fn raw_cipher_modes_are_a_key_property() {
         .await,
     ));
     ok_payload(
-        &c.op(V21, op::ACTIVATE, vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &raw_id)])
-            .await,
+        &c.op(
+            V21,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &raw_id)],
+        )
+        .await,
     );
     for mode in [bcm::CBC, bcm::ECB, bcm::CTR] {
         let iv = (mode != bcm::ECB).then(|| vec![7u8; 16]);
-        ok_payload(&c.op(V21, op::ENCRYPT, encrypt(&raw_id, mode, iv, &[1; 16])).await);
+        ok_payload(
+            &c.op(V21, op::ENCRYPT, encrypt(&raw_id, mode, iv, &[1; 16]))
+                .await,
+        );
     }
     // ...but a GCM IV is still the server's.
     let b = c
-        .op(V21, op::ENCRYPT, encrypt(&raw_id, bcm::GCM, Some(vec![0; 12]), b"x"))
+        .op(
+            V21,
+            op::ENCRYPT,
+            encrypt(&raw_id, bcm::GCM, Some(vec![0; 12]), b"x"),
+        )
         .await;
     assert_eq!(result(&b).1, Some(reason::INVALID_FIELD));
     // Over REST the property is asked for explicitly, and only for AES; such a key serves
     // no Arca ciphertext (REST, and so the AWS door that runs the same code).
-    let made = k
-        .s
-        .create(json!({"name": "raw-rest", "raw_cipher_modes": true, "policy": both}))
-        .await;
+    let made =
+        k.s.create(json!({"name": "raw-rest", "raw_cipher_modes": true, "policy": both}))
+            .await;
     assert_eq!(made["raw_cipher_modes"], true);
     let (st, v) = k.s.encrypt("raw-rest", b"x").await;
     assert_eq!(st, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(v.to_string().contains("raw_cipher_modes"), "{v}");
-    let (st, v) = k
-        .s
-        .post(
+    let (st, v) =
+        k.s.post(
             "/v1/keys",
             json!({"name": "raw-rsa", "spec": "RSA_2048", "raw_cipher_modes": true}),
         )
@@ -1345,7 +1362,9 @@ async fn raw_cipher_modes_are_a_key_property() {
     // Every refusal is in the audit trail.
     let auditor = k.s.principal("raw-auditor", &["auditor"], &[]).await;
     let (st, v) = auditor
-        .get(&format!("/v1/audit?key={shared_id}&operation=Encrypt&limit=100"))
+        .get(&format!(
+            "/v1/audit?key={shared_id}&operation=Encrypt&limit=100"
+        ))
         .await;
     assert_eq!(st, reqwest::StatusCode::OK, "{v}");
     let refused = v["events"]

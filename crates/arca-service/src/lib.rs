@@ -154,6 +154,11 @@ pub struct RequestMeta {
     pub client_cert: Option<Arc<CertInfo>>,
     /// When the request arrived (for the latency metric).
     pub started: std::time::Instant,
+    /// Set once the service has recorded this request's outcome in the audit trail. A door
+    /// reads it after answering: a refusal that never reached an operation (an unknown
+    /// route, a framing error, a body too large) is then recorded by the door, so that
+    /// every request, allowed or refused, leaves a record.
+    pub audited: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RequestMeta {
@@ -165,7 +170,13 @@ impl RequestMeta {
             door,
             client_cert: None,
             started: std::time::Instant::now(),
+            audited: Arc::default(),
         }
+    }
+
+    /// True once the service has recorded this request's outcome.
+    pub fn was_audited(&self) -> bool {
+        self.audited.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The client's IP address, when the source is one.
@@ -505,6 +516,8 @@ impl Service {
         note: Note,
         result: Result<T>,
     ) -> Result<T> {
+        meta.audited
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.metrics.request(
             meta.door.as_str(),
             action,
@@ -720,6 +733,26 @@ impl Service {
 impl Service {
     /// Records a refusal that a door decided before reaching an operation (a malformed
     /// body, a missing credential) and hands the error back.
+    /// Records a request that a door refused before any operation ran (HTTP framing,
+    /// routing, decoding): `operation` is the door's name for what it could tell of the
+    /// request, `detail` what it could read (method and path, never a body or a query).
+    pub async fn audit_door_refusal(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        operation: &str,
+        detail: serde_json::Map<String, serde_json::Value>,
+        e: Error,
+    ) {
+        let note = Note {
+            detail,
+            ..Default::default()
+        };
+        let _ = self
+            .finish::<()>(meta, principal, operation, note, Err(e))
+            .await;
+    }
+
     pub async fn audit_refusal(
         &self,
         meta: &RequestMeta,

@@ -460,7 +460,14 @@ impl Service {
                 .await?;
             let data = match req.cipher {
                 RawCipher::Aes(mode) => {
-                    check_raw_aes(&e, mode, req.iv.is_some(), false, &req.aad, caller.meta.door)?;
+                    check_raw_aes(
+                        &e,
+                        mode,
+                        req.iv.is_some(),
+                        false,
+                        &req.aad,
+                        caller.meta.door,
+                    )?;
                     let iv = req.iv.unwrap_or_default();
                     let tag = req.tag.unwrap_or_default();
                     r.handle

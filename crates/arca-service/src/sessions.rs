@@ -107,7 +107,16 @@ struct SessionDoc {
     /// the session at its next refresh (its access token lives 5 minutes at most).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     api_token_id: Option<String>,
+    /// SHA-256 (hex) of the refresh tokens this session has spent, newest last (at most
+    /// [`SPENT_KEPT`]): one of them coming back means someone else holds the chain, and
+    /// ends the session. A token that was never issued (a session id with made-up bytes)
+    /// is only refused: knowing a session id must not be enough to end the session.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    spent: Vec<String>,
 }
+
+/// How many spent refresh tokens a session remembers for reuse detection.
+const SPENT_KEPT: usize = 32;
 
 /// A session's state as the cache keeps it.
 #[derive(Clone)]
@@ -263,6 +272,7 @@ impl Service {
                     crate::Credential::ApiToken(id) => Some(id.clone()),
                     _ => None,
                 },
+                spent: Vec::new(),
             };
             let audit = self.change_event(caller, "CreateSession", &mut note);
             self.store
@@ -333,12 +343,19 @@ impl Service {
                     "the refresh token is not valid (session expired or revoked)",
                 ));
             }
-            if constant_time::verify_slices_are_equal(
-                hash_hex(refresh).as_bytes(),
+            let presented = hash_hex(refresh);
+            let current = constant_time::verify_slices_are_equal(
+                presented.as_bytes(),
                 doc.refresh_hash.as_bytes(),
             )
-            .is_err()
-            {
+            .is_ok();
+            let spent = doc.spent.iter().any(|h| {
+                constant_time::verify_slices_are_equal(presented.as_bytes(), h.as_bytes()).is_ok()
+            });
+            if !current && !spent {
+                return Err(unauthenticated("the refresh token is not valid"));
+            }
+            if !current {
                 // A spent refresh token came back: someone else may hold the live one.
                 doc.revoked_at = Some(now);
                 let mut n = Note {
@@ -376,7 +393,11 @@ impl Service {
                 }
             }
             let next = self.new_refresh_token(sid)?;
-            doc.refresh_hash = hash_hex(&next);
+            let old = std::mem::replace(&mut doc.refresh_hash, hash_hex(&next));
+            doc.spent.push(old);
+            if doc.spent.len() > SPENT_KEPT {
+                doc.spent.remove(0);
+            }
             let mut n = note.clone();
             n.set("credential", "refresh_token");
             let audit = vec![self.event(&meta, Some(&p), "RefreshSession", &n, Ok(()))];

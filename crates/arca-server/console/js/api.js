@@ -105,7 +105,9 @@ export async function call(method, path, body, opts = {}) {
       if (!access || Date.now() > accessExpires) await refresh();
       headers.authorization = `Bearer ${access}`;
     }
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    // Changes always go as JSON: the server refuses a change that only the browser's
+    // client certificate authenticates unless it is (its cross-site guard).
+    if (body !== undefined || method !== 'GET') headers['content-type'] = 'application/json';
     const r = await fetch(path, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store', credentials: 'same-origin',
