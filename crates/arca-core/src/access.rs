@@ -239,6 +239,10 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("WhoAmI", SelfService),
         // KMIP Query: which operations and objects the server offers.
         ("QueryServer", SelfService),
+        // KMIP Log: a client's message for the server's records.
+        ("LogMessage", SelfService),
+        // KMIP Interop: the conformance harness's bracket around a test case.
+        ("Interop", SelfService),
         ("CreateSession", SelfService),
         ("RefreshSession", SelfService),
         ("Logout", SelfService),

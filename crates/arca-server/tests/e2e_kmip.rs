@@ -1375,3 +1375,44 @@ async fn raw_cipher_modes_are_a_key_property() {
         .count();
     assert!(refused >= 4, "{v}");
 }
+
+/// KMIP Log went around the service: unaudited, and its text written raw into the server
+/// log (a client could forge log lines). Now it is authorised, audited with its message,
+/// and logged with control characters escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kmip_log_is_audited_and_cannot_forge_log_lines() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let forged = "backup done\n2026-12-02T00:00:00Z INFO arca: operator approved everything";
+    ok_payload(
+        &c.op(V21, op::LOG, vec![Item::text_item(tags::LOG_MESSAGE, forged)])
+            .await,
+    );
+    let b = c
+        .op(
+            V21,
+            op::LOG,
+            vec![Item::text_item(tags::LOG_MESSAGE, "x".repeat(5000))],
+        )
+        .await;
+    assert_eq!(result(&b).1, Some(reason::INVALID_FIELD));
+    k.s.service().flush_audit().await;
+    let all = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let logged: Vec<_> = all
+        .iter()
+        .filter(|r| r.operation == "LogMessage" && r.principal == CLIENT)
+        .collect();
+    assert_eq!(logged.len(), 2, "both Log requests audited");
+    assert!(logged
+        .iter()
+        .any(|r| r.outcome == "ok" && r.detail["message"] == forged));
+    assert!(logged.iter().any(|r| r.outcome == "invalid_input"));
+    let logs = String::from_utf8_lossy(&common::LOGS.lock().unwrap()).into_owned();
+    assert!(logs.contains("backup done\\n2026"), "escaped in the log");
+    assert!(
+        !logs.lines().any(|l| l.starts_with("2026-12-02T00:00:00Z INFO arca: operator")),
+        "no forged line"
+    );
+}

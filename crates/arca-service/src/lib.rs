@@ -161,6 +161,9 @@ pub struct RequestMeta {
     pub audited: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// The longest client log message (KMIP Log) kept, in bytes.
+pub const MAX_LOG_MESSAGE: usize = 4096;
+
 impl RequestMeta {
     /// Meta for a request without a client certificate.
     pub fn new(request_id: impl Into<String>, source: impl Into<String>, door: Door) -> Self {
@@ -778,6 +781,36 @@ impl Service {
     pub async fn query_server(&self, caller: &Caller) -> Result<()> {
         let r = self.authorize(caller, "QueryServer", None);
         self.done(caller, "QueryServer", Note::default(), r).await
+    }
+
+    /// KMIP Interop (begin, end or reset of a conformance test case): there is no server
+    /// state to reset, but it is authorised and audited like every request.
+    pub async fn interop(&self, caller: &Caller, function: i64) -> Result<()> {
+        let mut note = Note::default();
+        note.set("function", function);
+        let r = self.authorize(caller, "Interop", None);
+        self.done(caller, "Interop", note, r).await
+    }
+
+    /// KMIP Log: a client's message for the server's records. Authorised (every principal
+    /// may log), kept in the audit record (bounded), and written to the server log with its
+    /// control characters escaped, so that no client can forge log lines.
+    pub async fn client_log(&self, caller: &Caller, message: &str) -> Result<()> {
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, "LogMessage", None)?;
+            if message.len() > MAX_LOG_MESSAGE {
+                return Err(Error::invalid(
+                    "log_message",
+                    format!("at most {MAX_LOG_MESSAGE} bytes"),
+                ));
+            }
+            note.set("message", message);
+            tracing::info!(principal = %caller.principal.name, message = %message.escape_debug(), "client log message");
+            Ok(())
+        }
+        .await;
+        self.done(caller, "LogMessage", note, r).await
     }
 
     /// The caller's identity; with `actions`, what its roles cover too.

@@ -243,14 +243,19 @@ impl Ctx<'_> {
             op::INTEROP => {
                 // The conformance harness brackets each test case with Interop Begin/End;
                 // there is no server state to reset between them.
-                self.caller()?;
-                p.req(tags::INTEROP_FUNCTION)?.enumeration()?;
+                let f = p.req(tags::INTEROP_FUNCTION)?.enumeration()?;
+                self.svc
+                    .interop(self.caller()?, f as i64)
+                    .await
+                    .map_err(failure)?;
                 Ok(payload(vec![]))
             }
             op::LOG => {
-                let caller = self.caller()?;
                 let m = p.req(tags::LOG_MESSAGE)?.text()?;
-                tracing::info!(principal = %caller.principal.name, message = %m, "KMIP client log message");
+                self.svc
+                    .client_log(self.caller()?, m)
+                    .await
+                    .map_err(failure)?;
                 Ok(payload(vec![]))
             }
             other => {
