@@ -203,6 +203,9 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("DescribePrincipal", Identity),
         ("UpdatePrincipal", Identity),
         ("CreateApiToken", Identity),
+        // An API token or access key for oneself: every principal may, within the life of
+        // the credential it uses.
+        ("CreateOwnCredential", SelfService),
         ("ListApiTokens", Identity),
         ("RevokeApiToken", Identity),
         ("CreateBinding", Identity),

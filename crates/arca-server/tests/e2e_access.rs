@@ -999,19 +999,50 @@ async fn tenants_lifecycle_and_role_rules() {
     assert!(g["admin_token_expires_at"].is_string());
     let gamma = s.with_token(g["admin_token"].as_str().unwrap());
     assert_eq!(gamma.get("/v1/whoami").await.0, StatusCode::OK);
-    // ...and the tenant's admin replaces it with its own.
+    // ...and a token its holder issues itself cannot outlive it (whoever held the first
+    // token, the operator included, would otherwise keep a lasting credential)...
     let own = gamma
         .ok("/v1/principals/admin/tokens", json!({"name": "mine"}))
         .await;
-    let gamma = s.with_token(own["token"].as_str().unwrap());
-    s.clock.advance(chrono::Duration::hours(25));
+    let at = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
     assert_eq!(
-        s.with_token(g["admin_token"].as_str().unwrap())
-            .get("/v1/whoami")
-            .await
-            .0,
-        StatusCode::UNAUTHORIZED
+        at(&own["expires_at"]),
+        at(&g["admin_token_expires_at"]),
+        "{own}"
     );
+    let (st, v) = gamma
+        .post(
+            "/v1/principals/admin/tokens",
+            json!({"name": "long", "expires_in_secs": 86400 * 30}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    // ...so the tenant's admin makes its lasting administration through identity
+    // administration (which an approval rule can put under a quorum).
+    gamma
+        .ok(
+            "/v1/principals",
+            json!({"name": "gamma-admin", "roles": ["tenant-admin"]}),
+        )
+        .await;
+    let lasting = gamma
+        .ok(
+            "/v1/principals/gamma-admin/tokens",
+            json!({"name": "lasting"}),
+        )
+        .await;
+    let gamma = s.with_token(lasting["token"].as_str().unwrap());
+    s.clock.advance(chrono::Duration::hours(25));
+    for t in [&g["admin_token"], &own["token"]] {
+        assert_eq!(
+            s.with_token(t.as_str().unwrap()).get("/v1/whoami").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
     assert_eq!(gamma.get("/v1/whoami").await.0, StatusCode::OK);
     // Or the operator never holds a credential: the admin signs in with a certificate.
     let (st, b) = op

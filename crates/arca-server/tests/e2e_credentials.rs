@@ -511,6 +511,38 @@ async fn sessions_expire_refresh_rotate_and_log_out() {
     // The session grants what the principal may do.
     s.create(json!({"name": "k"})).await;
     assert_eq!(sess.encrypt("k", b"x").await.0, StatusCode::OK);
+    // A credential issued by oneself lives no longer than the one in use: a session
+    // cannot mint a ten-year API token or access key that outlives it (and its IdP account).
+    let ten_years = json!({"name": "forever", "expires_in_secs": 10 * 365 * 86400});
+    for path in [
+        "/v1/principals/admin/tokens",
+        "/v1/principals/admin/aws-credentials",
+    ] {
+        let (st, v) = sess.post(path, ten_years.clone()).await;
+        assert_error(
+            &(st, v),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            Some("expires_in_secs"),
+        );
+    }
+    let (st, own) = sess
+        .post(
+            "/v1/principals/admin/tokens",
+            json!({"name": "from-session"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{own}");
+    let ends = chrono::DateTime::parse_from_rfc3339(own["expires_at"].as_str().unwrap()).unwrap();
+    let session_end =
+        s.clock_now() + chrono::Duration::seconds(t["refresh_expires_in"].as_i64().unwrap());
+    assert!(
+        (ends.with_timezone(&chrono::Utc) - session_end)
+            .num_seconds()
+            .abs()
+            <= 1,
+        "capped at the session's end: {own}"
+    );
     // A session cannot start another.
     assert_eq!(
         sess.post("/v1/auth/token", json!({})).await.0,

@@ -1385,8 +1385,12 @@ async fn kmip_log_is_audited_and_cannot_forge_log_lines() {
     let mut c = k.connect().await;
     let forged = "backup done\n2026-12-02T00:00:00Z INFO arca: operator approved everything";
     ok_payload(
-        &c.op(V21, op::LOG, vec![Item::text_item(tags::LOG_MESSAGE, forged)])
-            .await,
+        &c.op(
+            V21,
+            op::LOG,
+            vec![Item::text_item(tags::LOG_MESSAGE, forged)],
+        )
+        .await,
     );
     let b = c
         .op(
@@ -1412,7 +1416,9 @@ async fn kmip_log_is_audited_and_cannot_forge_log_lines() {
     let logs = String::from_utf8_lossy(&common::LOGS.lock().unwrap()).into_owned();
     assert!(logs.contains("backup done\\n2026"), "escaped in the log");
     assert!(
-        !logs.lines().any(|l| l.starts_with("2026-12-02T00:00:00Z INFO arca: operator")),
+        !logs
+            .lines()
+            .any(|l| l.starts_with("2026-12-02T00:00:00Z INFO arca: operator")),
         "no forged line"
     );
 }

@@ -373,6 +373,14 @@ impl Service {
         self.admit(r, meta, ip).await
     }
 
+    /// When an access key stops working (`None`: never).
+    pub(crate) async fn aws_credential_end(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.aws_credential(access_key_id).await?.stored.expires_at)
+    }
+
     /// The credential with its secret opened, through the cache.
     async fn aws_credential(&self, access_key_id: &str) -> Result<CachedAwsCredential> {
         if let Some(c) = self.cache.aws_credentials.get(&access_key_id.to_string()) {

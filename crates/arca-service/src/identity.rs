@@ -532,21 +532,64 @@ impl Service {
     ) -> Result<(Principal, String, Option<DateTime<Utc>>)> {
         let p = self.principal_by_ref(caller, principal).await?;
         let own = p.id == caller.principal.id;
-        if !own {
-            self.authorize(caller, "CreateApiToken", None)?;
-        }
+        self.authorize(
+            caller,
+            if own {
+                "CreateOwnCredential"
+            } else {
+                "CreateApiToken"
+            },
+            None,
+        )?;
         let name = req.name.clone().unwrap_or_else(|| default_name.into());
         if name.is_empty() || name.len() > 128 {
             return Err(Error::invalid("name", "1 to 128 bytes"));
         }
-        let expires_at = self.token_expiry(req.expires_in_secs)?;
-        if !own {
+        let mut expires_at = self.token_expiry(req.expires_in_secs)?;
+        // A credential one issues oneself lives no longer than the one in use: a session
+        // (or a token from an identity provider) must not mint a credential that outlives
+        // it, and the principal's IdP account with it. Longer needs a quorum's approval.
+        let mut beyond = false;
+        if own && caller.approval.is_none() {
+            if let Some(limit) = self.credential_end(caller).await? {
+                match expires_at {
+                    None => expires_at = Some(limit),
+                    Some(e) if e > limit => beyond = true,
+                    Some(_) => {}
+                }
+            }
+        }
+        if beyond {
+            let t = self.tenant(caller.tenant()).await?;
+            if t.settings.rule_for("CreateApiToken").is_none() {
+                return Err(Error::invalid(
+                    "expires_in_secs",
+                    "a credential you issue yourself cannot outlive the credential you are using; ask for less, or have an administrator issue it (or set an approval rule on CreateApiToken)",
+                ));
+            }
+        }
+        if !own || beyond {
             self.gate(caller, "CreateApiToken", None, || {
                 pending(p.id, req.clone())
             })
             .await?;
         }
         Ok((p, name, expires_at))
+    }
+
+    /// When the credential of this request stops working, where Arca knows it: a session's
+    /// refresh expiry, an API token's or access key's expiry, a JWT's `exp`. `None` for a
+    /// credential without an end (a client certificate is bounded by its CA, not here).
+    async fn credential_end(&self, caller: &Caller) -> Result<Option<DateTime<Utc>>> {
+        Ok(match &caller.credential {
+            crate::Credential::Session(sid) => Some(self.session_end(*sid).await?),
+            crate::Credential::ApiToken(id) => {
+                self.store.get_token(id).await?.and_then(|t| t.expires_at)
+            }
+            crate::Credential::Jwt(_, exp) => *exp,
+            crate::Credential::AwsAccessKey(id) => self.aws_credential_end(id).await?,
+            crate::Credential::Certificate(_) => None,
+        })
     }
 
     /// The name of the caller's own tenant (for doors that route by tenant, such as the

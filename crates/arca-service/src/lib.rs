@@ -201,8 +201,8 @@ pub enum Credential {
     Session(Uuid),
     /// A client certificate, by SHA-256 fingerprint.
     Certificate(String),
-    /// A JWT from a configured issuer.
-    Jwt(String),
+    /// A JWT from a configured issuer: the issuer, and when the token expires.
+    Jwt(String, Option<chrono::DateTime<chrono::Utc>>),
     /// An AWS-style access key pair (SigV4), by access key id.
     AwsAccessKey(String),
 }
@@ -214,7 +214,7 @@ impl Credential {
             Credential::ApiToken(_) => "api_token",
             Credential::Session(_) => "session",
             Credential::Certificate(_) => "certificate",
-            Credential::Jwt(_) => "jwt",
+            Credential::Jwt(..) => "jwt",
             Credential::AwsAccessKey(_) => "aws_access_key",
         }
     }

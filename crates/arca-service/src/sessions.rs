@@ -429,6 +429,17 @@ impl Service {
         }
     }
 
+    /// When a session ends at the latest (its refresh expiry).
+    pub(crate) async fn session_end(&self, sid: Uuid) -> Result<DateTime<Utc>> {
+        let rec = self
+            .store
+            .get_record(SESSION, &sid.to_string())
+            .await?
+            .ok_or_else(|| Error::not_found("session", sid.to_string()))?;
+        let doc: SessionDoc = serde_json::from_value(rec.doc).map_err(internal)?;
+        Ok(doc.refresh_expires_at)
+    }
+
     /// Revokes the caller's session (its access and refresh tokens).
     pub async fn logout(&self, caller: &Caller) -> Result<()> {
         let mut note = Note::default();
@@ -589,7 +600,10 @@ impl Service {
             .bound_principal(&id)
             .await?
             .ok_or_else(|| bad("no principal is bound to this identity"))?;
-        Ok((p, Credential::Jwt(cfg.issuer.clone())))
+        Ok((
+            p,
+            Credential::Jwt(cfg.issuer.clone(), DateTime::from_timestamp(exp, 0)),
+        ))
     }
 
     async fn jwk_for(&self, cfg: &JwtIssuer, kid: Option<&str>) -> Result<jsonwebtoken::jwk::Jwk> {
