@@ -67,12 +67,88 @@ pub struct StoredEvent {
     pub hash: [u8; 32],
     /// The canonical JSON of a [`ChainedEvent`].
     pub doc: String,
+    /// The store's searchable copy of the record's fields, when read from a store (an
+    /// export has none).
+    pub columns: Option<AuditColumns>,
 }
+
+/// The searchable copy of an event's fields that a store keeps beside the hashed record
+/// (its index columns). They are not hashed themselves, so [`ChainVerifier`] compares them
+/// with the record and a search checks each row it returns: a search can never answer from
+/// columns that disagree with the verified chain, and an edited column is a break.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditColumns {
+    /// `at` in milliseconds since the epoch.
+    pub at_ms: i64,
+    pub tenant_id: Option<String>,
+    pub principal_id: Option<String>,
+    pub principal: String,
+    pub operation: String,
+    pub key_id: Option<String>,
+    pub outcome: String,
+}
+
+impl AuditColumns {
+    /// The columns a store writes for an event.
+    pub fn of(e: &AuditEvent) -> AuditColumns {
+        AuditColumns {
+            at_ms: e.at.timestamp_millis(),
+            tenant_id: e.tenant_id.map(|t| t.to_string()),
+            principal_id: e.principal_id.map(|p| p.to_string()),
+            principal: e.principal.clone(),
+            operation: e.operation.clone(),
+            key_id: e.key_id.map(|k| k.to_string()),
+            outcome: e.outcome.clone(),
+        }
+    }
+
+    /// The first column that differs from the record, if any.
+    pub fn mismatch(&self, e: &AuditEvent) -> Option<&'static str> {
+        let want = AuditColumns::of(e);
+        [
+            ("at", self.at_ms == want.at_ms),
+            ("tenant_id", self.tenant_id == want.tenant_id),
+            ("principal_id", self.principal_id == want.principal_id),
+            ("principal", self.principal == want.principal),
+            ("operation", self.operation == want.operation),
+            ("key_id", self.key_id == want.key_id),
+            ("outcome", self.outcome == want.outcome),
+        ]
+        .into_iter()
+        .find(|(_, same)| !same)
+        .map(|(name, _)| name)
+    }
+}
+
+/// The operation of the event the server records just before it signs a checkpoint: the
+/// chain itself then says that a checkpoint was signed there, so a trail whose checkpoints
+/// were deleted no longer verifies.
+pub const CHECKPOINT_OPERATION: &str = "SignAuditCheckpoint";
 
 impl StoredEvent {
     /// Decodes the event (the chain is checked by [`ChainVerifier`], not here).
     pub fn decode(&self) -> Result<ChainedEvent, String> {
         serde_json::from_str(&self.doc).map_err(|e| format!("does not decode: {e}"))
+    }
+
+    /// Checks the record on its own (not its place in the chain): its content matches its
+    /// hash, and the store's searchable columns match its content. A search runs this on
+    /// every row it returns, so that it never answers from an edited index.
+    pub fn check_alone(&self) -> Result<ChainedEvent, String> {
+        if sha256(self.doc.as_bytes()) != self.hash {
+            return Err("its content does not match its hash (the record was edited)".into());
+        }
+        let decoded = self.decode()?;
+        if let Some(column) = self
+            .columns
+            .as_ref()
+            .and_then(|c| c.mismatch(&decoded.event))
+        {
+            return Err(format!(
+                "its searchable {column} column differs from the hashed record (the index was edited)"
+            ));
+        }
+        Ok(decoded)
     }
 
     /// The export form: the stored object with its `hash` beside it, one JSON line that a
@@ -101,6 +177,7 @@ pub fn link(seq: u64, prev: &[u8; 32], event: &AuditEvent) -> StoredEvent {
         seq,
         hash,
         doc: String::from_utf8(bytes).unwrap_or_default(),
+        columns: None,
     }
 }
 
@@ -276,6 +353,8 @@ pub struct ChainVerifier<F: Fn(&Checkpoint) -> bool> {
     next_seq: u64,
     prev: [u8; 32],
     report: VerifyReport,
+    /// The last two records that say a checkpoint was signed at them (older first).
+    signed_at: [Option<u64>; 2],
 }
 
 impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
@@ -288,6 +367,7 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
             next_seq: 1,
             prev: GENESIS,
             report: VerifyReport::default(),
+            signed_at: [None, None],
         }
     }
 
@@ -364,6 +444,15 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
         if canonical(&as_value) != e.doc.as_bytes() {
             return brk(e.seq, "it is not in canonical form".into());
         }
+        if let Some(column) = e.columns.as_ref().and_then(|c| c.mismatch(&decoded.event)) {
+            return brk(
+                e.seq,
+                format!("its searchable {column} column differs from the hashed record (the index was edited)"),
+            );
+        }
+        if decoded.event.operation == CHECKPOINT_OPERATION {
+            self.signed_at = [self.signed_at[1], Some(e.seq)];
+        }
         if let Some(c) = self.checkpoints.get(&e.seq) {
             if c.hash != hex(&computed) {
                 return brk(
@@ -394,6 +483,23 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
                     self.next_seq - 1
                 ),
             });
+        }
+        let signed = self.checkpoints.keys().next_back().copied();
+        if self.report.events > 0 && signed.is_none() {
+            return Err(ChainBreak {
+                seq: self.report.last_seq,
+                problem: "no signed checkpoint vouches for any record (a server signs one at every start: they were removed)".into(),
+            });
+        }
+        // Every record saying a checkpoint was signed must be covered by one, but the
+        // newest (its checkpoint may still be on its way to the store).
+        if let Some(at) = self.signed_at[0] {
+            if signed.is_none_or(|s| s < at) {
+                return Err(ChainBreak {
+                    seq: at,
+                    problem: "a checkpoint was signed at this record, and no checkpoint covers it (checkpoints were removed)".into(),
+                });
+            }
         }
         self.report.checkpoints = self.checkpoints.len() as u64;
         self.report.last_hash = hex(&self.prev);
@@ -429,7 +535,12 @@ pub fn parse_export_line(line: &str) -> Result<ExportLine, String> {
         .and_then(|s| s.as_u64())
         .ok_or_else(|| "has no \"seq\"".to_string())?;
     let doc = String::from_utf8(canonical(&v)).map_err(|e| e.to_string())?;
-    Ok(ExportLine::Event(StoredEvent { seq, hash, doc }))
+    Ok(ExportLine::Event(StoredEvent {
+        seq,
+        hash,
+        doc,
+        columns: None,
+    }))
 }
 
 /// The export form of a checkpoint.
@@ -537,6 +648,64 @@ mod tests {
         let mut bad = cp(&c[9]);
         bad.signature = "x".into();
         assert_eq!(verify(&c, &[bad]).unwrap_err().seq, 10);
+    }
+
+    /// Issue 17: the searchable columns were outside the chain, so they could be edited
+    /// while verification said intact and search gave false answers.
+    #[test]
+    fn an_edited_search_column_is_a_break() {
+        let mut c = chain(5);
+        for (i, e) in c.iter_mut().enumerate() {
+            e.columns = Some(AuditColumns::of(&ev(i as u32 + 1)));
+        }
+        let cps = [cp(&c[4])];
+        assert!(verify(&c, &cps).is_ok());
+        for edit in [
+            |k: &mut AuditColumns| k.operation = "Describe".into(),
+            |k: &mut AuditColumns| k.principal = "mallory".into(),
+            |k: &mut AuditColumns| k.outcome = "not_permitted".into(),
+            |k: &mut AuditColumns| k.key_id = None,
+            |k: &mut AuditColumns| k.at_ms += 1,
+        ] {
+            let mut t = c.clone();
+            edit(t[2].columns.as_mut().unwrap());
+            let b = verify(&t, &cps).unwrap_err();
+            assert_eq!(b.seq, 3);
+            assert!(b.problem.contains("column"), "{}", b.problem);
+            assert!(t[2].check_alone().is_err());
+        }
+    }
+
+    /// Issue 17: a trail whose checkpoints were all deleted verified.
+    #[test]
+    fn removed_checkpoints_are_a_break() {
+        let c = chain(4);
+        assert!(verify(&c, &[])
+            .unwrap_err()
+            .problem
+            .contains("no signed checkpoint"));
+        // Records saying "a checkpoint was signed here": every one but the newest must be
+        // covered.
+        let mut prev = GENESIS;
+        let t: Vec<StoredEvent> = (1..=6u32)
+            .map(|i| {
+                let mut e = ev(i);
+                if i == 2 || i == 5 {
+                    e.operation = CHECKPOINT_OPERATION.into();
+                }
+                let s = link(i as u64, &prev, &e);
+                prev = s.hash;
+                s
+            })
+            .collect();
+        assert!(verify(&t, &[cp(&t[1]), cp(&t[4])]).is_ok());
+        assert!(
+            verify(&t, &[cp(&t[1])]).is_ok(),
+            "the newest may be on its way"
+        );
+        let b = verify(&t, &[cp(&t[0])]).unwrap_err();
+        assert_eq!(b.seq, 2);
+        assert!(b.problem.contains("no checkpoint covers it"));
     }
 
     #[test]

@@ -166,7 +166,41 @@ async fn run(cfg: SinkConfig, format: Format, syslog: bool, store: Arc<dyn KeySt
         Ok(Some(v)) => String::from_utf8_lossy(&v).parse().unwrap_or(0),
         _ => 0,
     };
+    // A JSON file sink carries the signed checkpoints too (each after the events it
+    // covers, as the export does), so that the file verifies on its own with
+    // `arca audit verify --file … --public-key …`.
+    let ships_checkpoints = matches!(format, Format::Json) && !syslog;
+    let cp_cursor_name = format!("{}.checkpoints", cursor_name(&cfg.name));
+    let mut cp_cursor: u64 = match store.get_meta(&cp_cursor_name).await {
+        Ok(Some(v)) => String::from_utf8_lossy(&v).parse().unwrap_or(0),
+        _ => 0,
+    };
     loop {
+        if ships_checkpoints && cursor > cp_cursor {
+            if let Some(o) = out.as_mut() {
+                match store.list_checkpoints(cp_cursor, 100).await {
+                    Ok(cps) => {
+                        for c in cps.iter().filter(|c| c.seq <= cursor) {
+                            let line = arca_core::audit::checkpoint_line(c) + "\n";
+                            if let Err(err) = write(o, line.as_bytes()).await {
+                                tracing::warn!(sink = %cfg.name, error = %err, "audit sink write failed; will retry");
+                                break;
+                            }
+                            cp_cursor = c.seq;
+                            let _ = store
+                                .set_meta(&cp_cursor_name, cp_cursor.to_string().as_bytes())
+                                .await;
+                        }
+                        if let Out::File(f) = o {
+                            let _ = f.flush().await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(sink = %cfg.name, error = %e, "audit sink cannot read the checkpoints")
+                    }
+                }
+            }
+        }
         let page = match store.read_audit(cursor, 500).await {
             Ok(p) => p,
             Err(e) => {

@@ -652,6 +652,85 @@ async fn server_side_verification_reports_the_first_break() {
     s.shutdown().await;
 }
 
+/// Issue 17: the searchable columns were not covered by the chain (editing them left
+/// `verify` intact and made search lie), and a trail whose checkpoints were all deleted
+/// verified. Both now fail, through the real server and the real SQLite file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_search_columns_and_removed_checkpoints_are_caught() {
+    let s = TestServer::start().await;
+    s.create(json!({"name": "hidden-use"})).await;
+    assert_eq!(s.encrypt("hidden-use", b"x").await.0, StatusCode::OK);
+    let (st, _) = s.post("/v1/audit/checkpoint", json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    let auditor = system_auditor(&s).await;
+    let (_, v) = auditor.get("/v1/audit/verify").await;
+    assert_eq!(v["ok"], true, "{v}");
+    let enc = stored(&s)
+        .await
+        .iter()
+        .find(|e| e.1 == "Encrypt" && e.2 == "ok")
+        .unwrap()
+        .0;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        s.data_dir.join("arca.db").display()
+    ))
+    .await
+    .unwrap();
+    // Someone with the database file makes the use look like a metadata read.
+    let done = sqlx::query("UPDATE audit_events SET operation = 'DescribeKey' WHERE seq = ?")
+        .bind(enc as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    // Search refuses to answer from the edited index, naming the record...
+    let (st, v) = s.get("/v1/audit?limit=1000").await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("audit record {enc}")),
+        "{v}"
+    );
+    // ...and verification breaks there.
+    let (_, v) = auditor.get("/v1/audit/verify").await;
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["break"]["seq"].as_u64(), Some(enc), "{v}");
+    assert!(
+        v["break"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("operation column"),
+        "{v}"
+    );
+    sqlx::query("UPDATE audit_events SET operation = 'Encrypt' WHERE seq = ?")
+        .bind(enc as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, v) = auditor.get("/v1/audit/verify").await;
+    assert_eq!(v["ok"], true, "{v}");
+    // Deleting every signed checkpoint no longer leaves a trail that verifies: the chain
+    // itself records where the server signed.
+    sqlx::query("DELETE FROM audit_checkpoints")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (_, v) = auditor.get("/v1/audit/verify").await;
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(
+        v["break"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("checkpoint"),
+        "{v}"
+    );
+    s.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destruction_receipts_are_signed_and_checked() {
     let s = TestServer::start().await;
@@ -807,15 +886,17 @@ async fn syslog_and_file_sinks_ship_every_event() {
     assert!(frames[0].contains("CEF:0|Arca|Arca KMS|"), "{}", frames[0]);
     assert!(frames.iter().any(|f| f.contains("|Encrypt|Encrypt|")));
 
-    // The JSON file sink is the chain itself: it verifies as one (unsigned) trail.
+    // The JSON file sink is the chain itself, with its signed checkpoints: it verifies on
+    // its own (once a checkpoint has been shipped; the server signs one at every start).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let pk = public_key(&s).await;
     loop {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
-        if text.lines().count() >= head as usize {
-            let pk = public_key(&s).await;
-            let r = trail::verify_export(text.lines().map(|l| Ok(l.to_string())), &pk).unwrap();
-            assert!(r.events >= head);
-            break;
+        if let Ok(r) = trail::verify_export(text.lines().map(|l| Ok(l.to_string())), &pk) {
+            if r.events >= head {
+                assert!(r.checkpoints >= 1, "{r:?}");
+                break;
+            }
         }
         assert!(
             tokio::time::Instant::now() < deadline,

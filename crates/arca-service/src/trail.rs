@@ -390,6 +390,25 @@ impl Service {
     /// events are stored first, so a checkpoint taken at shutdown covers everything.
     pub async fn checkpoint_audit(&self) -> Result<Option<Checkpoint>> {
         self.flush_audit().await;
+        let Some((seq, _)) = self.store.audit_head().await? else {
+            return Ok(None);
+        };
+        if self
+            .store
+            .last_checkpoint()
+            .await?
+            .is_some_and(|c| c.seq >= seq)
+        {
+            return Ok(None);
+        }
+        // The chain says that a checkpoint is signed here, before it is: a trail whose
+        // checkpoints were removed then fails verification.
+        let signer = key_fingerprint(self.audit_signer().await?.public_key().as_ref());
+        let mut d = serde_json::Map::new();
+        d.insert("signer".into(), signer.into());
+        self.record_server_event(audit::CHECKPOINT_OPERATION, d)
+            .await;
+        self.flush_audit().await;
         let Some((seq, hash)) = self.store.audit_head().await? else {
             return Ok(None);
         };
@@ -596,6 +615,17 @@ impl Service {
                     limit,
                 })
                 .await?;
+            for e in &rows {
+                if let Err(problem) = e.check_alone() {
+                    tracing::error!(seq = e.seq, %problem, "the audit trail's index disagrees with its records");
+                    return Err(Error::Unavailable {
+                        message: format!(
+                            "audit record {} fails its check ({problem}); run `arca audit verify`",
+                            e.seq
+                        ),
+                    });
+                }
+            }
             let next = (rows.len() as u32 == limit)
                 .then(|| rows.last().map(|e| e.seq))
                 .flatten();

@@ -25,7 +25,7 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use arca_core::audit::{link, AuditEvent, Checkpoint, StoredEvent, GENESIS};
+use arca_core::audit::{link, AuditColumns, AuditEvent, Checkpoint, StoredEvent, GENESIS};
 
 use crate::common::{
     blob_json, commit_failed, db_err, from_ms, json_err, ms, restore_cells, to_json, Cell,
@@ -481,6 +481,15 @@ fn stored_event(r: &PgRow) -> Result<StoredEvent> {
         seq: seq as u64,
         hash: hash.try_into().unwrap_or([0xff; 32]),
         doc: r.try_get("doc").map_err(db_err)?,
+        columns: Some(AuditColumns {
+            at_ms: r.try_get("at").map_err(db_err)?,
+            tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+            principal_id: r.try_get("principal_id").map_err(db_err)?,
+            principal: r.try_get("principal").map_err(db_err)?,
+            operation: r.try_get("operation").map_err(db_err)?,
+            key_id: r.try_get("key_id").map_err(db_err)?,
+            outcome: r.try_get("outcome").map_err(db_err)?,
+        }),
     })
 }
 
@@ -1401,7 +1410,7 @@ impl KeyStore for PgStore {
     }
 
     async fn read_audit(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
-        sqlx::query("SELECT seq, hash, doc FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+        sqlx::query("SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after as i64)
             .bind(limit as i64)
             .fetch_all(&self.pool)
@@ -1419,7 +1428,7 @@ impl KeyStore for PgStore {
             .as_deref()
             .filter(|o| *o != "ok" && *o != "refused");
         let sql = format!(
-            "SELECT seq, hash, doc FROM audit_events WHERE \
+            "SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE \
              ($1::text IS NULL OR tenant_id = $1) AND ($2::bigint IS NULL OR at >= $2) \
              AND ($3::bigint IS NULL OR at < $3) AND ($4::text IS NULL OR key_id = $4) \
              AND ($5::text IS NULL OR principal = $5 OR principal_id = $5) \

@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 use uuid::Uuid;
 
-use arca_core::audit::{link, AuditEvent, Checkpoint, StoredEvent, GENESIS};
+use arca_core::audit::{link, AuditColumns, AuditEvent, Checkpoint, StoredEvent, GENESIS};
 
 use crate::common::{
     blob_json, commit_failed, db_err, from_ms, json_err, ms, restore_cells, to_json, Combiner,
@@ -259,6 +259,15 @@ fn stored_event(r: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent> {
         // A stored hash of the wrong length is kept visibly wrong, for the verifier to name.
         hash: hash.try_into().unwrap_or([0xff; 32]),
         doc: r.try_get("doc").map_err(db_err)?,
+        columns: Some(AuditColumns {
+            at_ms: r.try_get("at").map_err(db_err)?,
+            tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+            principal_id: r.try_get("principal_id").map_err(db_err)?,
+            principal: r.try_get("principal").map_err(db_err)?,
+            operation: r.try_get("operation").map_err(db_err)?,
+            key_id: r.try_get("key_id").map_err(db_err)?,
+            outcome: r.try_get("outcome").map_err(db_err)?,
+        }),
     })
 }
 
@@ -1188,7 +1197,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn read_audit(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
-        sqlx::query("SELECT seq, hash, doc FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+        sqlx::query("SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
             .bind(after as i64)
             .bind(limit as i64)
             .fetch_all(&self.pool)
@@ -1208,7 +1217,7 @@ impl KeyStore for SqliteStore {
             .as_deref()
             .filter(|o| *o != "ok" && *o != "refused");
         let sql = format!(
-            "SELECT seq, hash, doc FROM audit_events WHERE \
+            "SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE \
              (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3) \
              AND (?4 IS NULL OR key_id = ?4) AND (?5 IS NULL OR principal = ?5 OR principal_id = ?5) \
              AND (?6 IS NULL OR operation = ?6) \
