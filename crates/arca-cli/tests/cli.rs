@@ -1276,6 +1276,43 @@ fn shamir_init_unseal_seal_and_refusals() {
     assert!(!s.path("shares-2/alice.share").exists());
 }
 
+/// `arca init --threshold 1` makes one person the holder of the root key: refused, unless
+/// the explicitly named dev flag says the server is a throwaway one.
+#[test]
+fn init_threshold_one_needs_the_dev_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = |data: &str, extra: &[&str]| {
+        let mut c = clean_command(&dir.path().join("profile.toml"), dir.path());
+        c.args([
+            "init",
+            "--data-dir",
+            data,
+            "--threshold",
+            "1",
+            "--custodian",
+            "solo",
+            "--out-dir",
+            data,
+            "--no-profile",
+        ]);
+        c.args(extra);
+        c.stdin(Stdio::null()).output().unwrap()
+    };
+    let refused = init("data", &[]);
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("--dev-single-custodian"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!dir.path().join("data/arca.db").exists(), "nothing made");
+    assert!(!dir.path().join("data/solo.share").exists());
+    let ok = init("dev", &["--dev-single-custodian"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stderr(&ok).contains("WARNING"), "{}", stderr(&ok));
+    assert!(dir.path().join("dev/solo.share").exists());
+}
+
 /// Runs SQL against a copy of a data directory's store (the tampering an attacker with
 /// file access could do).
 fn tamper(db: &Path, sql: &str) {
