@@ -97,6 +97,14 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             tracing::warn!(
                 "SEALED: the root key is under Shamir custody; custodians unseal with `arca unseal` (POST /v1/sys/unseal)"
             );
+            if let Ok(Some(c)) = svc.custody().await {
+                if c.threshold < arca_service::custody::MIN_THRESHOLD {
+                    tracing::warn!(
+                        threshold = c.threshold,
+                        "INSECURE: one custodian alone holds the root key (a dev-only threshold); move to 2-of-N with `arca rekey start`"
+                    );
+                }
+            }
             None
         }
         (_, "hsm") => {

@@ -357,8 +357,7 @@ async fn shares_encrypted_to_custodian_keys_and_init_refusals() {
     for (t, names) in [(1, vec!["solo"]), (1, vec!["a", "b"])] {
         let e = arca_server::init_custody(&cfg2, t, custodians(&names), false)
             .await
-            .err()
-            .expect("threshold 1 refused without the dev flag");
+            .expect_err("threshold 1 refused without the dev flag");
         assert!(format!("{e:#}").contains("threshold"), "{e:#}");
     }
     // Refused before anything was recorded: the explicit dev init on the same dir works.
@@ -487,6 +486,14 @@ async fn reshare_and_rotate_need_the_custodians_quorum() {
     let custody_before = n.running.service.custody().await.unwrap().unwrap();
     let [dave, erin, frank, gina, hank] =
         ["dave", "erin", "frank", "gina", "hank"].map(new_custodian);
+    // The rekey routes are in the OpenAPI document with the methods the router serves.
+    let (_, doc) = n.call(Method::GET, "/v1/openapi.json", None, None).await;
+    let rekey = &doc["paths"]["/v1/sys/rekey"];
+    for m in ["post", "get", "delete"] {
+        assert!(rekey[m].is_object(), "{m} /v1/sys/rekey undocumented");
+    }
+    assert!(doc["paths"]["/v1/sys/rekey/share"]["post"].is_object());
+    assert!(doc["components"]["schemas"]["RekeyStatus"].is_object());
 
     // Only operators start a rekey; bad input is refused naming the field, changing nothing.
     let body = json!({"threshold": 3, "custodians": [dave.input(), erin.input(), frank.input()]});
@@ -1019,7 +1026,9 @@ async fn backup_under_shamir_custody_restores_after_the_custodians_unseal() {
         .await;
     assert_eq!(st, StatusCode::OK, "{d}");
     assert_eq!(unb64(&d["plaintext"]), b"custody");
-    // The unseal before the restore is in the trail, after the restored events.
+    // The unseal before the restore is in the trail, after the restored events (the audit
+    // writer is asynchronous: wait for it).
+    n.running.service.flush_audit().await;
     let all = arca_service::trail::read_all(n.running.service.store().as_ref())
         .await
         .unwrap();
