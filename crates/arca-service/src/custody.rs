@@ -92,7 +92,7 @@ pub struct SealStatus {
 }
 
 /// A share submission.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
     /// The share as written at init: `arca-share-v1:<x>:<base64>`.
@@ -142,7 +142,7 @@ pub struct CustodianInput {
 }
 
 /// One current custodian's share presented for the rekey in progress.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RekeyShareRequest {
     /// The nonce of the rekey in progress (`GET /v1/sys/rekey`): the share approves that
@@ -152,6 +152,21 @@ pub struct RekeyShareRequest {
     #[schema(value_type = String)]
     #[serde(deserialize_with = "zeroizing_string")]
     pub share: Zeroizing<String>,
+}
+
+// A share is never Debug-printed: these say only that one is there.
+impl std::fmt::Debug for UnsealRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnsealRequest").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RekeyShareRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RekeyShareRequest")
+            .field("nonce", &self.nonce)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A new custodian as the rekey in progress names it (what the current custodians approve).
@@ -1168,6 +1183,18 @@ mod tests {
         for bad in ["", ".hidden", "a/b", "a b", "x\\y", long.as_str()] {
             assert!(check_custodian_name("n", bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn share_requests_do_not_debug_print_the_share() {
+        let r: RekeyShareRequest =
+            serde_json::from_str(r#"{"nonce": "n1", "share": "arca-share-v1:1:c2VjcmV0"}"#)
+                .unwrap();
+        let d = format!("{r:?}");
+        assert!(d.contains("n1") && !d.contains("c2VjcmV0"), "{d}");
+        let u: UnsealRequest =
+            serde_json::from_str(r#"{"share": "arca-share-v1:1:c2VjcmV0"}"#).unwrap();
+        assert!(!format!("{u:?}").contains("c2VjcmV0"));
     }
 
     #[test]
