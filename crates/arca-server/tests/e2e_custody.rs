@@ -16,11 +16,13 @@ struct Node {
     running: arca_server::Running,
     url: String,
     client: reqwest::Client,
+    clock: Arc<ManualClock>,
 }
 
 async fn start(cfg: &arca_server::Config) -> Node {
     init_logs();
-    let running = arca_server::start_with_clock(cfg, Arc::new(ManualClock::new()))
+    let clock = Arc::new(ManualClock::new());
+    let running = arca_server::start_with_clock(cfg, clock.clone())
         .await
         .expect("server starts");
     let ca = std::fs::read(cfg.data_dir.join("tls").join("ca.pem")).unwrap();
@@ -32,6 +34,7 @@ async fn start(cfg: &arca_server::Config) -> Node {
         url: format!("https://127.0.0.1:{}", running.addr.port()),
         running,
         client,
+        clock,
     }
 }
 
@@ -881,6 +884,33 @@ async fn reshare_and_rotate_need_the_custodians_quorum() {
         .await;
     assert_eq!(code, StatusCode::OK, "{v}");
     assert_eq!(unb64(&v["plaintext"]), b"old data");
+
+    // An attempt not completed within the hour is forgotten with its shares.
+    let (code, st) = n
+        .call(
+            Method::POST,
+            "/v1/sys/rekey",
+            Some(&operator),
+            Some(json!({"threshold": 2, "custodians": [dave.input(), erin.input()]})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{st}");
+    let nonce = st["attempt"]["nonce"].as_str().unwrap().to_string();
+    n.rekey_share(&nonce, &rotated[0]).await;
+    n.clock.advance(chrono::Duration::minutes(61));
+    let (_, st) = n.call(Method::GET, "/v1/sys/rekey", None, None).await;
+    assert!(st["attempt"].is_null(), "{st}");
+    let got = n.rekey_share(&nonce, &rotated[1]).await;
+    assert_error(&got, StatusCode::CONFLICT, "conflict", None);
+    let custody = n.running.service.custody().await.unwrap().unwrap();
+    assert_eq!(
+        custody
+            .custodians
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["gina", "hank"]
+    );
     n.running.shutdown().await;
 }
 
