@@ -118,9 +118,12 @@ enum Command {
     Seal,
     /// Show whether the server is sealed and the unseal progress (no token needed).
     Status,
-    /// New shares of the root key for new custodians, or a new root key (`--rotate-root`);
-    /// system operators, on an unsealed server.
-    Rekey(commands::custody::RekeyArgs),
+    /// Re-share the root key among new custodians, or rotate it: an operator starts, the
+    /// current custodians' quorum of shares completes (`start`, `status`, `share`, `cancel`).
+    Rekey {
+        #[command(subcommand)]
+        cmd: commands::custody::RekeyCommand,
+    },
     /// Manage keys: create, list, describe, update, rotate, lifecycle, export.
     Key {
         #[command(subcommand)]
@@ -242,7 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Unseal(a) => commands::custody::unseal(&ctx, a).await,
         Command::Seal => commands::custody::seal(&ctx).await,
         Command::Status => commands::custody::status(&ctx).await,
-        Command::Rekey(a) => commands::custody::rekey(&ctx, a).await,
+        Command::Rekey { cmd } => commands::custody::rekey(&ctx, cmd).await,
         Command::Key { cmd } => commands::key::run(&ctx, cmd).await,
         Command::Alias { cmd } => commands::alias::run(&ctx, cmd).await,
         Command::Encrypt(a) => crypto_cmd::encrypt(&ctx, a).await,

@@ -1135,31 +1135,114 @@ fn shamir_init_unseal_seal_and_refusals() {
     assert_eq!(code(&late), 1);
     assert!(!stderr(&late).contains(bob.trim()));
 
-    // Re-share to one new custodian (operators only): the old shares stop working.
-    let denied = s.run(&[
+    // Rekey: an operator alone cannot re-share the root key. A tenant admin cannot even
+    // start; a threshold of 1 and a custodian without a public key are refused.
+    let (zed_key, zed_pub) = custodian_key(s.dir.path(), "zed");
+    let (yan_key, yan_pub) = custodian_key(s.dir.path(), "yan");
+    let zed_arg = format!("zed={}", zed_pub.display());
+    let yan_arg = format!("yan={}", yan_pub.display());
+    let start = [
         "rekey",
+        "start",
         "--threshold",
-        "1",
+        "2",
         "--custodian",
-        "zed",
-        "--out-dir",
-        "shares-new",
-    ]);
-    assert_eq!(code(&denied), 1, "a tenant admin re-shared the root key");
-    let out = s.ok(&[
-        "rekey",
+        &zed_arg,
+        "--custodian",
+        &yan_arg,
+    ];
+    let denied = s.run(&start);
+    assert_eq!(code(&denied), 1, "a tenant admin started a rekey");
+    let one = s.run(&[
         "--profile",
         "operator",
+        "rekey",
+        "start",
         "--threshold",
         "1",
         "--custodian",
-        "zed",
-        "--out-dir",
-        "shares-new2",
+        &zed_arg,
     ]);
-    assert!(out.contains("1-of-1"), "{out}");
-    let zed = std::fs::read_to_string(s.path("shares-new2/zed.share")).unwrap();
-    assert!(!out.contains(zed.trim()), "a share was printed");
+    assert_eq!(code(&one), 1, "threshold 1 accepted");
+    assert!(stderr(&one).contains("threshold"), "{}", stderr(&one));
+    let nokey = s.run(&[
+        "--profile",
+        "operator",
+        "rekey",
+        "start",
+        "--threshold",
+        "2",
+        "--custodian",
+        "zed",
+        "--custodian",
+        &yan_arg,
+    ]);
+    assert_eq!(code(&nokey), 1);
+    assert!(stderr(&nokey).contains("PUBKEY"), "{}", stderr(&nokey));
+    let started = s.json_as("operator", &start);
+    let nonce = started["attempt"]["nonce"].as_str().unwrap().to_string();
+    assert_eq!(started["attempt"]["required"], 2);
+    // The plan, for the custodians to check (no token needed); nothing changed yet.
+    let plan = s.ok(&["rekey", "status"]);
+    assert!(
+        plan.contains(&nonce) && plan.contains("zed") && plan.contains("yan"),
+        "{plan}"
+    );
+    assert!(plan.contains("0 of 2 current shares"), "{plan}");
+    // A custodian who was given another nonce approves nothing.
+    let other = s.run(&[
+        "rekey",
+        "share",
+        "--nonce",
+        "0000",
+        "--share-file",
+        "shares/alice.share",
+    ]);
+    assert_eq!(code(&other), 1);
+    assert!(stderr(&other).contains("nonce"), "{}", stderr(&other));
+    let out = s.ok(&[
+        "rekey",
+        "share",
+        "--nonce",
+        &nonce,
+        "--share-file",
+        "shares/alice.share",
+    ]);
+    assert!(
+        out.contains("1 of 2 current shares presented (by alice)"),
+        "{out}"
+    );
+    assert!(!out.contains(alice.trim()));
+    let out = s.run_stdin(
+        &[
+            "rekey",
+            "share",
+            "--nonce",
+            &nonce,
+            "--share-stdin",
+            "--out-dir",
+            "shares-new",
+        ],
+        bob.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("rekey complete"), "{printed}");
+    assert!(printed.contains("2-of-2"), "{printed}");
+    assert!(!printed.contains(bob.trim()));
+    for f in ["zed.share.enc", "yan.share.enc"] {
+        let p = s.path(&format!("shares-new/{f}"));
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(!text.starts_with("arca-share-v1:"), "{f} in clear");
+        #[cfg(unix)]
+        assert_eq!(mode(&p), 0o600, "{f}");
+    }
+    assert!(!s.path("shares-new/zed.share").exists());
+    // The encrypted shares can be fetched again; files are never overwritten.
+    s.ok(&["rekey", "status", "--out-dir", "shares-again"]);
+    assert!(s.path("shares-again/yan.share.enc").exists());
+    let again = s.run(&["rekey", "status", "--out-dir", "shares-again"]);
+    assert_eq!(code(&again), 1);
 
     // Seal: only the operator.
     let denied = s.run(&["seal"]);
@@ -1168,11 +1251,15 @@ fn shamir_init_unseal_seal_and_refusals() {
     assert!(out.contains("sealed"), "{out}");
     assert_eq!(s.json(&["status"])["sealed"], true);
     assert_eq!(s.json(&["status"])["progress"], 0);
-    // The old share is refused; zed alone unseals now.
+    // The old share is refused; zed and yan (decrypting theirs) unseal now.
     let old_share = s.run(&["unseal", "--share-file", "shares/alice.share"]);
     assert_eq!(code(&old_share), 1);
-    let out = s.ok(&["unseal", "--share-file", "shares-new2/zed.share"]);
-    assert_eq!(out.trim(), "unsealed");
+    let zed = decrypt_share(&s.path("shares-new/zed.share.enc"), &zed_key, s.dir.path());
+    let yan = decrypt_share(&s.path("shares-new/yan.share.enc"), &yan_key, s.dir.path());
+    s.run_stdin(&["unseal"], &zed);
+    let out = s.run_stdin(&["unseal"], &yan);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "unsealed");
     assert_eq!(s.json(&["key", "describe", "k1"])["name"], "k1");
 
     // Init again on the same data dir: refused, clearly.
@@ -1187,6 +1274,43 @@ fn shamir_init_unseal_seal_and_refusals() {
         stderr(&again)
     );
     assert!(!s.path("shares-2/alice.share").exists());
+}
+
+/// `arca init --threshold 1` makes one person the holder of the root key: refused, unless
+/// the explicitly named dev flag says the server is a throwaway one.
+#[test]
+fn init_threshold_one_needs_the_dev_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = |data: &str, extra: &[&str]| {
+        let mut c = clean_command(&dir.path().join("profile.toml"), dir.path());
+        c.args([
+            "init",
+            "--data-dir",
+            data,
+            "--threshold",
+            "1",
+            "--custodian",
+            "solo",
+            "--out-dir",
+            data,
+            "--no-profile",
+        ]);
+        c.args(extra);
+        c.stdin(Stdio::null()).output().unwrap()
+    };
+    let refused = init("data", &[]);
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("--dev-single-custodian"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!dir.path().join("data/arca.db").exists(), "nothing made");
+    assert!(!dir.path().join("data/solo.share").exists());
+    let ok = init("dev", &["--dev-single-custodian"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stderr(&ok).contains("WARNING"), "{}", stderr(&ok));
+    assert!(dir.path().join("dev/solo.share").exists());
 }
 
 /// Runs SQL against a copy of a data directory's store (the tampering an attacker with

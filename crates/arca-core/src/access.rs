@@ -236,8 +236,10 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("ReadMetrics", System),
         ("Backup", System),
         ("Seal", System),
-        ("ReshareRootKey", System),
-        ("RotateRootKey", System),
+        // Starting a rekey changes nothing: the current custodians' shares complete it
+        // (ReshareRootKey / RotateRootKey are then recorded), never an operator alone.
+        ("StartRootRekey", System),
+        ("CancelRootRekey", System),
         // every principal, about itself
         ("WhoAmI", SelfService),
         // KMIP Query: which operations and objects the server offers.

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use arca_core::Error;
 use arca_service::api::*;
-use arca_service::custody::{RekeyRequest, RekeyResponse, SealStatus, UnsealRequest};
+use arca_service::custody::{
+    RekeyRequest, RekeyShareRequest, RekeyStatus, SealStatus, UnsealRequest,
+};
 use arca_service::{Caller, Door, LifecycleAction, RequestMeta, Service};
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{self, HeaderValue};
@@ -1186,19 +1188,61 @@ async fn sys_backup(State(app): State<App>, Authed(caller): Authed) -> Result<Re
         .into_response())
 }
 
-/// Re-shares the root key among new custodians, or rotates it (`rotate_root`: a new root
-/// key, every tenant KEK re-wrapped). System operators; the new shares are in this answer
-/// only (encrypted to each custodian's RSA key when one is given).
+/// Starts a rekey (system operators): the new threshold (at least 2), the new custodians
+/// with their RSA public keys, and whether to make a new root key (`rotate_root`). Nothing
+/// changes until the current custodians present their threshold of shares
+/// (`POST /v1/sys/rekey/share`); the answer is the attempt, with its nonce.
 #[utoipa::path(post, path = "/v1/sys/rekey", tag = "custody", request_body = RekeyRequest,
-    responses((status = 200, body = RekeyResponse), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = RekeyStatus), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn sys_rekey(
     State(app): State<App>,
     Authed(caller): Authed,
     body: JsonBody,
-) -> Result<Json<RekeyResponse>, Response> {
-    let r: RekeyRequest = body.parse(&app, &caller, "ReshareRootKey").await?;
+) -> Result<Json<RekeyStatus>, Response> {
+    let r: RekeyRequest = body.parse(&app, &caller, "StartRootRekey").await?;
     app.svc
-        .rekey_custody(&caller, r)
+        .start_rekey(&caller, r)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
+/// Where rekeying stands: the plan and nonce of the attempt in progress, which current
+/// custodians presented their shares (names only), and the encrypted new shares of the last
+/// completed rekey. No credential needed: custodians check the plan before they approve.
+#[utoipa::path(get, path = "/v1/sys/rekey", tag = "custody",
+    responses((status = 200, body = RekeyStatus), (status = "4XX", body = ErrorBody)))]
+async fn sys_rekey_status(State(app): State<App>) -> Result<Json<RekeyStatus>, ApiError> {
+    Ok(Json(app.svc.rekey_status().await?))
+}
+
+/// Cancels the rekey in progress (system operators): the shares presented so far are
+/// dropped and nothing changes.
+#[utoipa::path(delete, path = "/v1/sys/rekey", tag = "custody",
+    responses((status = 200, body = RekeyStatus), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn sys_rekey_cancel(
+    State(app): State<App>,
+    Authed(caller): Authed,
+) -> Result<Json<RekeyStatus>, ApiError> {
+    Ok(Json(app.svc.cancel_rekey(&caller).await?))
+}
+
+/// One current custodian presents its share for the rekey in progress (`nonce`). The share
+/// is the credential, as at unseal: no token; rate-limited per address; audited with the
+/// custodian's name, never the share. The threshold-th valid share completes the rekey and
+/// the answer carries the new shares, each encrypted to its custodian's key.
+#[utoipa::path(post, path = "/v1/sys/rekey/share", tag = "custody", request_body = RekeyShareRequest,
+    responses((status = 200, body = RekeyStatus), (status = "4XX", body = ErrorBody)))]
+async fn sys_rekey_share(
+    State(app): State<App>,
+    req: axum::extract::Request,
+) -> Result<Json<RekeyStatus>, Response> {
+    let (parts, body) = req.into_parts();
+    let meta = meta_of(&parts);
+    let body = JsonBody::from_request(Request::from_parts(parts, body), &app).await?;
+    let r: RekeyShareRequest = body.parse_anon(&app, &meta, "SubmitRootRekeyShare").await?;
+    app.svc
+        .submit_rekey_share(&meta, r)
         .await
         .map(Json)
         .map_err(|e| ApiError(e).into_response())
@@ -1309,7 +1353,7 @@ impl utoipa::Modify for BearerAuth {
     paths(create_key, list_keys, describe_key, update_key, list_versions, key_history, rotate, import_parameters, import_material, delete_imported_material, export_wrapped, key_lifecycle, version_lifecycle,
         encrypt, decrypt_with, decrypt_any, re_encrypt, gen_data_key, gen_data_key_wo, gen_pair, gen_pair_wo, sign, verify, gen_mac, verify_mac,
         encapsulate, decapsulate, public_key, export, random, whoami, list_aliases, create_alias, move_alias, delete_alias, healthz, readyz, metrics,
-        sys_status, sys_unseal, sys_seal, sys_rekey, sys_backup,
+        sys_status, sys_unseal, sys_seal, sys_rekey, sys_rekey_status, sys_rekey_cancel, sys_rekey_share, sys_backup,
         crate::rest_identity::token, crate::rest_identity::logout,
         crate::rest_identity::create_tenant, crate::rest_identity::list_tenants, crate::rest_identity::describe_tenant, crate::rest_identity::delete_tenant, crate::rest_identity::tenant_state,
         crate::rest_identity::get_settings, crate::rest_identity::put_settings,
@@ -1597,7 +1641,13 @@ pub fn router(state: App) -> Router {
         .route("/v1/sys/status", get(sys_status))
         .route("/v1/sys/unseal", post(sys_unseal))
         .route("/v1/sys/seal", post(sys_seal))
-        .route("/v1/sys/rekey", post(sys_rekey))
+        .route(
+            "/v1/sys/rekey",
+            post(sys_rekey)
+                .get(sys_rekey_status)
+                .delete(sys_rekey_cancel),
+        )
+        .route("/v1/sys/rekey/share", post(sys_rekey_share))
         .route("/v1/sys/backup", post(sys_backup))
         .route("/kmip", post(kmip_https))
         .merge(crate::rest_identity::routes())

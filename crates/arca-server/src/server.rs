@@ -97,6 +97,14 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             tracing::warn!(
                 "SEALED: the root key is under Shamir custody; custodians unseal with `arca unseal` (POST /v1/sys/unseal)"
             );
+            if let Ok(Some(c)) = svc.custody().await {
+                if c.threshold < arca_service::custody::MIN_THRESHOLD {
+                    tracing::warn!(
+                        threshold = c.threshold,
+                        "INSECURE: one custodian alone holds the root key (a dev-only threshold); move to 2-of-N with `arca rekey start`"
+                    );
+                }
+            }
             None
         }
         (_, "hsm") => {
@@ -269,14 +277,17 @@ async fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<(Arc<dyn KeyStore>,
 /// `arca init`: a new data directory whose root key is split among custodians (Shamir, M
 /// of N), with the first tenants and their credentials made while the root key is still in
 /// memory. Returns each custodian's share (to hand over once) and what the bootstrap made.
+/// A threshold below 2 is refused unless `dev_single_custodian` (a throwaway dev server
+/// whose one custodian holds the root key alone).
 pub async fn init_custody(
     cfg: &Config,
     threshold: u8,
     custodians: Vec<arca_service::custody::CustodianSpec>,
+    dev_single_custodian: bool,
 ) -> Result<(Vec<arca_service::custody::IssuedShare>, Option<FirstStart>)> {
     let (store, svc) = open(cfg, Arc::new(SystemClock)).await?;
     let shares = svc
-        .init_shamir(threshold, custodians)
+        .init_shamir(threshold, custodians, dev_single_custodian)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let first = svc

@@ -92,7 +92,7 @@ pub struct SealStatus {
 }
 
 /// A share submission.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
     /// The share as written at init: `arca-share-v1:<x>:<base64>`.
@@ -109,41 +109,144 @@ fn zeroizing_string<'de, D: serde::Deserializer<'de>>(
     String::deserialize(d).map(Zeroizing::new)
 }
 
-/// New custody for the same root key, or for a new one (`rotate_root`).
+/// How long a rekey attempt waits for the custodians' shares before it is forgotten.
+pub const REKEY_ATTEMPT_TTL_SECS: i64 = 3600;
+/// The smallest threshold outside dev mode: one person alone must never hold the root key.
+pub const MIN_THRESHOLD: u8 = 2;
+
+/// The start of a rekey (`POST /v1/sys/rekey`): the custody the root key should have. Nothing
+/// changes until the current custodians present a quorum of their shares
+/// (`POST /v1/sys/rekey/share`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RekeyRequest {
+    /// How many of the new shares unseal the server (at least 2).
     pub threshold: u8,
+    /// The new custodians, each with the RSA public key its new share is encrypted to.
     pub custodians: Vec<CustodianInput>,
     /// Make a new root key and re-wrap every tenant KEK under it.
     #[serde(default)]
     pub rotate_root: bool,
 }
 
-/// A custodian: a name and, optionally, an RSA public key (PEM SPKI) to encrypt its share to.
+/// A new custodian: a name and the RSA public key (PEM "PUBLIC KEY", SPKI, at least 2048
+/// bits) its share is encrypted to. The key is required: the server never hands a share out
+/// in clear.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustodianInput {
     pub name: String,
+    /// Required (an absent or empty one is refused, naming this field).
     #[serde(default)]
-    pub rsa_public_key_pem: Option<String>,
+    pub rsa_public_key_pem: String,
 }
 
-/// The new shares, each shown once.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+/// One current custodian's share presented for the rekey in progress.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RekeyShareRequest {
+    /// The nonce of the rekey in progress (`GET /v1/sys/rekey`): the share approves that
+    /// plan and no other.
+    pub nonce: String,
+    /// The custodian's current share: `arca-share-v1:<x>:<base64>`.
+    #[schema(value_type = String)]
+    #[serde(deserialize_with = "zeroizing_string")]
+    pub share: Zeroizing<String>,
+}
+
+// A share is never Debug-printed: these say only that one is there.
+impl std::fmt::Debug for UnsealRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnsealRequest").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RekeyShareRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RekeyShareRequest")
+            .field("nonce", &self.nonce)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new custodian as the rekey in progress names it (what the current custodians approve).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PlannedCustodian {
+    pub name: String,
+    /// SHA-256 of the custodian's public key (SPKI DER), hex: each custodian checks it is
+    /// theirs before the current custodians approve.
+    pub key_sha256: String,
+}
+
+/// A rekey waiting for the current custodians' shares. Never holds a share.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RekeyAttemptView {
+    pub nonce: String,
+    pub started_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The system operator who started it.
+    pub started_by: String,
+    pub rotate_root: bool,
+    /// The threshold of the new shares.
+    pub new_threshold: u8,
+    pub new_custodians: Vec<PlannedCustodian>,
+    /// How many current shares must be presented (the current threshold).
+    pub required: u8,
+    pub progress: u8,
+    /// Current custodians whose shares are in (names only).
+    pub submitted_by: Vec<String>,
+}
+
+/// Where rekeying stands: the attempt in progress, and the outcome of the last one that
+/// completed since this server was unsealed (its encrypted shares, so that they can be
+/// fetched again until the next rekey starts, the server seals or stops).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RekeyStatus {
+    pub attempt: Option<RekeyAttemptView>,
+    pub result: Option<RekeyResponse>,
+}
+
+/// The outcome of a completed rekey: the new shares, each encrypted to its custodian.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RekeyResponse {
+    pub nonce: String,
     pub threshold: u8,
     pub rotated: bool,
+    pub completed_at: DateTime<Utc>,
     pub shares: Vec<ShareOut>,
 }
 
-/// One custodian's new share (plaintext `arca-share-v1:…`, or base64 RSA-OAEP ciphertext).
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+/// One custodian's new share, encrypted to its RSA public key (never in clear).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShareOut {
     pub custodian: String,
     pub index: u8,
-    pub share: String,
-    pub encrypted: bool,
+    /// Base64 of the RSA-OAEP-SHA-256 ciphertext of `arca-share-v1:<x>:<base64>`.
+    pub encrypted_share: String,
+    pub key_sha256: String,
+}
+
+/// A rekey in progress, in memory only (forgotten on seal and restart).
+pub(crate) struct RekeyAttempt {
+    nonce: String,
+    started_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    started_by: Arc<arca_core::model::Principal>,
+    started_request: String,
+    /// The custody record the attempt began under: completion replaces exactly this one.
+    custody_doc: Vec<u8>,
+    threshold: u8,
+    rotate_root: bool,
+    custodians: Vec<CustodianSpec>,
+    /// Current shares presented so far (zeroized on drop).
+    shares: Vec<Share>,
+}
+
+/// The rekey state of a service.
+#[derive(Default)]
+pub(crate) struct RekeySlot {
+    attempt: Option<RekeyAttempt>,
+    last: Option<RekeyResponse>,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -268,10 +371,14 @@ impl Service {
     /// Initialises a new store for Shamir custody: makes the root key, splits it, records
     /// the commitments, and leaves the service unsealed (so the caller can bootstrap the
     /// first tenants). Refuses a store that already has a root key.
+    ///
+    /// A threshold below 2 lets one person hold the root key alone: it is refused unless
+    /// `dev_single_custodian` says this is a throwaway development server.
     pub async fn init_shamir(
         &self,
         threshold: u8,
         custodians: Vec<CustodianSpec>,
+        dev_single_custodian: bool,
     ) -> Result<Vec<IssuedShare>> {
         let n = u8::try_from(custodians.len())
             .map_err(|_| Error::invalid("custodians", "at most 255 custodians"))?;
@@ -287,7 +394,12 @@ impl Service {
             ));
         }
         let root = self.new_root_key()?;
-        let (record, issued) = self.split_root(&root, threshold, &custodians)?;
+        let min = if dev_single_custodian {
+            1
+        } else {
+            MIN_THRESHOLD
+        };
+        let (record, issued) = self.split_root(&root, threshold, &custodians, min)?;
         let doc = serde_json::to_vec(&record).map_err(|e| Error::internal(e.to_string()))?;
         if !self.store.put_meta_if_absent(CUSTODY, &doc).await?
             || !self.store.put_meta_if_absent(ROOT_MODE, b"shamir").await?
@@ -303,6 +415,12 @@ impl Service {
         let mut d = serde_json::Map::new();
         d.insert("custody".into(), "shamir".into());
         d.insert("threshold".into(), threshold.into());
+        if threshold < MIN_THRESHOLD {
+            d.insert("dev_single_custodian".into(), true.into());
+            tracing::warn!(
+                "INSECURE: threshold {threshold}: one custodian alone holds the root key (dev only)"
+            );
+        }
         d.insert(
             "custodians".into(),
             custodians
@@ -327,15 +445,11 @@ impl Service {
         root: &[u8; 32],
         threshold: u8,
         custodians: &[CustodianSpec],
+        min_threshold: u8,
     ) -> Result<(CustodyRecord, Vec<IssuedShare>)> {
         let n = u8::try_from(custodians.len())
             .map_err(|_| Error::invalid("custodians", "at most 255 custodians"))?;
-        if threshold < 1 || threshold > n {
-            return Err(Error::invalid(
-                "threshold",
-                format!("must be 1 to the number of custodians ({n})"),
-            ));
-        }
+        check_threshold(threshold, n, min_threshold)?;
         let mut names: Vec<&str> = custodians.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.is_empty()) {
@@ -391,78 +505,340 @@ impl Service {
         Ok((record, issued))
     }
 
-    /// Puts a custody root key in service (and keeps its bytes for re-sharing).
+    /// Puts a custody root key in service. No other copy of its bytes is kept: re-sharing
+    /// rebuilds it from the custodians' shares.
     fn install_custody_root(&self, root: Zeroizing<[u8; 32]>, threshold: u8, n: u8) {
-        *self.custody_root.lock().unwrap_or_else(|e| e.into_inner()) = Some(root.clone());
         self.unseal_with(Arc::new(SoftwareRoot::new(
             root,
             format!("Shamir custody ({threshold} of {n})"),
         )));
     }
 
-    /// Re-shares the root key among new custodians (a new threshold, new or replaced
-    /// custodians), or, with `rotate_root`, makes a new root key, re-wraps every tenant KEK
-    /// and the session key under it (key versions are untouched: they are sealed by the
-    /// KEKs), and shares the new one. Old shares stop working either way. One transaction:
-    /// a crash leaves the old custody or the new one, never half. System operators only.
-    pub async fn rekey_custody(&self, caller: &Caller, req: RekeyRequest) -> Result<RekeyResponse> {
-        let action = if req.rotate_root {
+    /// Starts a rekey (system operators): records what the new custody should be (a new
+    /// threshold of at least 2, new custodians each with an RSA public key, optionally a new
+    /// root key) and changes nothing else. The change happens only when the current
+    /// custodians present their threshold of shares ([`Service::submit_rekey_share`]): an
+    /// operator alone can neither re-share nor rotate the root key. One attempt at a time;
+    /// it expires after [`REKEY_ATTEMPT_TTL_SECS`] and is forgotten on seal and restart.
+    pub async fn start_rekey(&self, caller: &Caller, req: RekeyRequest) -> Result<RekeyStatus> {
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, "StartRootRekey", None)?;
+            note.set("rotate_root", req.rotate_root);
+            let custody_doc = self
+                .store
+                .get_meta(CUSTODY)
+                .await?
+                .ok_or_else(|| Error::conflict("this server is not under Shamir custody"))?;
+            let custody: CustodyRecord = serde_json::from_slice(&custody_doc)
+                .map_err(|e| Error::internal(format!("custody record: {e}")))?;
+            let n = req.custodians.len();
+            if n > 255 {
+                return Err(Error::invalid("custodians", "at most 255 custodians"));
+            }
+            check_threshold(req.threshold, n as u8, MIN_THRESHOLD)?;
+            let mut specs: Vec<CustodianSpec> = Vec::with_capacity(n);
+            for (i, c) in req.custodians.iter().enumerate() {
+                check_custodian_name(&format!("custodians[{i}].name"), &c.name)?;
+                if specs.iter().any(|s| s.name == c.name) {
+                    return Err(Error::invalid(
+                        format!("custodians[{i}].name"),
+                        format!("custodian {:?} is named twice", c.name),
+                    ));
+                }
+                let field = format!("custodians[{i}].rsa_public_key_pem");
+                let spki = pem::parse(&c.rsa_public_key_pem)
+                    .ok()
+                    .filter(|p| p.tag() == "PUBLIC KEY")
+                    .map(|p| p.contents().to_vec())
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            field.clone(),
+                            "not a PEM \"PUBLIC KEY\" (SPKI); every new custodian needs one: the new shares are only ever handed out encrypted",
+                        )
+                    })?;
+                check_rsa_key(&spki).map_err(|e| Error::invalid(field.clone(), e))?;
+                if let Some(other) = specs
+                    .iter()
+                    .find(|s| s.rsa_public_key.as_deref() == Some(spki.as_slice()))
+                {
+                    return Err(Error::invalid(
+                        field,
+                        format!(
+                            "the same public key as {}: each custodian needs their own key",
+                            other.name
+                        ),
+                    ));
+                }
+                specs.push(CustodianSpec {
+                    name: c.name.clone(),
+                    rsa_public_key: Some(spki),
+                });
+            }
+            let now = self.now();
+            let nonce = uuid::Uuid::new_v4().to_string();
+            let attempt = RekeyAttempt {
+                nonce: nonce.clone(),
+                started_at: now,
+                expires_at: now + chrono::Duration::seconds(REKEY_ATTEMPT_TTL_SECS),
+                started_by: caller.principal.clone(),
+                started_request: caller.meta.request_id.clone(),
+                custody_doc,
+                threshold: req.threshold,
+                rotate_root: req.rotate_root,
+                custodians: specs,
+                shares: Vec::new(),
+            };
+            {
+                let mut slot = self.rekey.lock().unwrap_or_else(|e| e.into_inner());
+                expire_rekey(&mut slot, now);
+                if let Some(a) = &slot.attempt {
+                    return Err(Error::conflict(format!(
+                        "a rekey is already in progress (nonce {}, started by {}); cancel it first (DELETE /v1/sys/rekey)",
+                        a.nonce, a.started_by.name
+                    )));
+                }
+                slot.last = None;
+                slot.attempt = Some(attempt);
+            }
+            note.set("nonce", nonce);
+            note.set("threshold", req.threshold);
+            note.set("required", custody.threshold);
+            note.set(
+                "custodians",
+                req.custodians
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>(),
+            );
+            Ok(self.rekey_status_now(&custody))
+        }
+        .await;
+        self.done(caller, "StartRootRekey", note, r).await
+    }
+
+    /// Where rekeying stands (no credential needed: the custodians read the plan they are
+    /// asked to approve; no share is ever in it).
+    pub async fn rekey_status(&self) -> Result<RekeyStatus> {
+        let custody = self
+            .custody()
+            .await?
+            .ok_or_else(|| Error::conflict("this server is not under Shamir custody"))?;
+        Ok(self.rekey_status_now(&custody))
+    }
+
+    fn rekey_status_now(&self, custody: &CustodyRecord) -> RekeyStatus {
+        let mut slot = self.rekey.lock().unwrap_or_else(|e| e.into_inner());
+        expire_rekey(&mut slot, self.now());
+        RekeyStatus {
+            attempt: slot.attempt.as_ref().map(|a| RekeyAttemptView {
+                nonce: a.nonce.clone(),
+                started_at: a.started_at,
+                expires_at: a.expires_at,
+                started_by: a.started_by.name.clone(),
+                rotate_root: a.rotate_root,
+                new_threshold: a.threshold,
+                new_custodians: a
+                    .custodians
+                    .iter()
+                    .map(|c| PlannedCustodian {
+                        name: c.name.clone(),
+                        key_sha256: c
+                            .rsa_public_key
+                            .as_deref()
+                            .map(sha256_hex)
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+                required: custody.threshold,
+                progress: a.shares.len() as u8,
+                submitted_by: a
+                    .shares
+                    .iter()
+                    .filter_map(|s| custody.custodians.iter().find(|c| c.x == s.x))
+                    .map(|c| c.name.clone())
+                    .collect(),
+            }),
+            result: slot.last.clone(),
+        }
+    }
+
+    /// Cancels the rekey in progress (system operators): the shares presented so far are
+    /// dropped from memory and nothing changes.
+    pub async fn cancel_rekey(&self, caller: &Caller) -> Result<RekeyStatus> {
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, "CancelRootRekey", None)?;
+            let custody = self
+                .custody()
+                .await?
+                .ok_or_else(|| Error::conflict("this server is not under Shamir custody"))?;
+            let dropped = {
+                let mut slot = self.rekey.lock().unwrap_or_else(|e| e.into_inner());
+                expire_rekey(&mut slot, self.now());
+                slot.attempt.take()
+            };
+            let a = dropped.ok_or_else(|| Error::conflict("no rekey is in progress"))?;
+            note.set("nonce", a.nonce.clone());
+            note.set("progress", a.shares.len());
+            drop(a);
+            Ok(self.rekey_status_now(&custody))
+        }
+        .await;
+        self.done(caller, "CancelRootRekey", note, r).await
+    }
+
+    /// Takes one current custodian's share for the rekey in progress. The share is the
+    /// credential (as at unseal: no token, rate-limited per address, audited with the
+    /// custodian's name, never the share); it is checked against its commitment at once.
+    /// When the current threshold of distinct valid shares is in, they are combined, the
+    /// result is checked against the root key's check value, and only then the root key is
+    /// re-shared (or rotated) in one transaction. The answer then carries the new shares,
+    /// each encrypted to its custodian's key; the presented shares are dropped.
+    pub async fn submit_rekey_share(
+        &self,
+        meta: &RequestMeta,
+        req: RekeyShareRequest,
+    ) -> Result<RekeyStatus> {
+        let mut note = Note::default();
+        let r = async {
+            self.limits.admit_source(meta.source_ip(), self.now())?;
+            let custody = self
+                .custody()
+                .await?
+                .ok_or_else(|| Error::conflict("this server is not under Shamir custody"))?;
+            let share = parse_share(&req.share)?;
+            let custodian = custody
+                .custodians
+                .iter()
+                .find(|c| c.x == share.x)
+                .ok_or_else(|| {
+                    Error::invalid("share", "no current custodian holds a share with this number")
+                })?;
+            note.set("custodian", custodian.name.clone());
+            note.set("share_index", share.x);
+            let ready = {
+                let mut slot = self.rekey.lock().unwrap_or_else(|e| e.into_inner());
+                expire_rekey(&mut slot, self.now());
+                let a = slot
+                    .attempt
+                    .as_mut()
+                    .ok_or_else(|| Error::conflict("no rekey is in progress"))?;
+                if aws_lc_rs::constant_time::verify_slices_are_equal(
+                    a.nonce.as_bytes(),
+                    req.nonce.trim().as_bytes(),
+                )
+                .is_err()
+                {
+                    return Err(Error::invalid(
+                        "nonce",
+                        "not the nonce of the rekey in progress (GET /v1/sys/rekey shows it and its plan)",
+                    ));
+                }
+                note.set("nonce", a.nonce.clone());
+                verify_share(&custody, custodian, &share)?;
+                if a.shares.iter().any(|s| s.x == share.x) {
+                    return Err(Error::conflict(format!(
+                        "{}'s share was already presented for this rekey",
+                        custodian.name
+                    )));
+                }
+                a.shares.push(share);
+                note.set("progress", a.shares.len());
+                if a.shares.len() >= custody.threshold as usize {
+                    slot.attempt.take()
+                } else {
+                    None
+                }
+            };
+            if let Some(attempt) = ready {
+                let presented: Vec<String> = attempt
+                    .shares
+                    .iter()
+                    .filter_map(|s| custody.custodians.iter().find(|c| c.x == s.x))
+                    .map(|c| c.name.clone())
+                    .collect();
+                let result = self.complete_rekey(meta, &custody, attempt, &presented).await?;
+                note.set("completed", true);
+                note.set(
+                    if result.rotated {
+                        "RotateRootKey"
+                    } else {
+                        "ReshareRootKey"
+                    },
+                    true,
+                );
+                self.rekey.lock().unwrap_or_else(|e| e.into_inner()).last = Some(result.clone());
+                return Ok(RekeyStatus {
+                    attempt: None,
+                    result: Some(result),
+                });
+            }
+            Ok(self.rekey_status_now(&custody))
+        }
+        .await;
+        self.finish(meta, None, "SubmitRootRekeyShare", note, r)
+            .await
+    }
+
+    /// The quorum is in: rebuilds the current root key from the presented shares, checks
+    /// it, and re-shares or rotates it in one transaction whose audit event names the
+    /// operator who asked and the custodians who approved.
+    async fn complete_rekey(
+        &self,
+        meta: &RequestMeta,
+        custody: &CustodyRecord,
+        attempt: RekeyAttempt,
+        presented: &[String],
+    ) -> Result<RekeyResponse> {
+        let action = if attempt.rotate_root {
             "RotateRootKey"
         } else {
             "ReshareRootKey"
         };
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, action, None)?;
-            let old_doc = self
+            let current = self
                 .store
                 .get_meta(CUSTODY)
                 .await?
                 .ok_or_else(|| Error::conflict("this server is not under Shamir custody"))?;
-            let old_root = self
-                .custody_root
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .ok_or(Error::Sealed)?;
-            let specs = req
-                .custodians
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let rsa_public_key = match &c.rsa_public_key_pem {
-                        Some(p) => Some(
-                            pem::parse(p)
-                                .ok()
-                                .filter(|p| p.tag() == "PUBLIC KEY")
-                                .map(|p| p.contents().to_vec())
-                                .ok_or_else(|| {
-                                    Error::invalid(
-                                        format!("custodians[{i}].rsa_public_key_pem"),
-                                        "not a PEM \"PUBLIC KEY\" (SPKI)",
-                                    )
-                                })?,
-                        ),
-                        None => None,
-                    };
-                    Ok(CustodianSpec {
-                        name: c.name.clone(),
-                        rsa_public_key,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let new_root = if req.rotate_root {
+            if current != attempt.custody_doc {
+                return Err(Error::conflict(
+                    "the custody changed since this rekey started (another node rekeyed): start again",
+                ));
+            }
+            let combined = shamir::combine(&attempt.shares)?;
+            if aws_lc_rs::constant_time::verify_slices_are_equal(
+                check_value(&combined).as_bytes(),
+                custody.check.as_bytes(),
+            )
+            .is_err()
+            {
+                return Err(Error::internal(
+                    "the shares combine to a wrong root key although each matched its commitment",
+                ));
+            }
+            let old_root = Zeroizing::new(
+                <[u8; 32]>::try_from(&combined[..]).map_err(|_| Error::internal("root length"))?,
+            );
+            drop(combined);
+            let new_root = if attempt.rotate_root {
                 self.new_root_key()?
             } else {
                 old_root.clone()
             };
-            let (record, issued) = self.split_root(&new_root, req.threshold, &specs)?;
+            let (record, issued) =
+                self.split_root(&new_root, attempt.threshold, &attempt.custodians, MIN_THRESHOLD)?;
+            if issued.iter().any(|s| !s.encrypted) {
+                return Err(Error::internal("a new share would leave the server in clear"));
+            }
             let mut keks = Vec::new();
-            let mut meta = vec![(
+            let mut metas = vec![(
                 CUSTODY.to_string(),
                 serde_json::to_vec(&record).map_err(|e| Error::internal(e.to_string()))?,
             )];
-            if req.rotate_root {
+            if attempt.rotate_root {
                 use arca_crypto::RootOfTrust;
                 let old = SoftwareRoot::new(old_root, "old root");
                 let new = SoftwareRoot::new(new_root.clone(), "new root");
@@ -471,11 +847,14 @@ impl Service {
                 }
                 for name in crate::ROOT_WRAPPED_META {
                     if let Some(w) = self.store.get_meta(name).await? {
-                        meta.push((name.to_string(), new.wrap(&old.unwrap(&w)?)?));
+                        metas.push((name.to_string(), new.wrap(&old.unwrap(&w)?)?));
                     }
                 }
                 note.set("tenant_keks_rewrapped", keks.len());
             }
+            note.set("nonce", attempt.nonce.clone());
+            note.set("started_request", attempt.started_request.clone());
+            note.set("approved_by_custodians", presented.to_vec());
             note.set("threshold", record.threshold);
             note.set(
                 "custodians",
@@ -485,33 +864,52 @@ impl Service {
                     .map(|c| c.name.clone())
                     .collect::<Vec<_>>(),
             );
-            let audit = self.change_event(caller, action, &mut note);
+            // The change is the operator's request, approved by the custodians' quorum:
+            // the event names both, and is one transaction with the change.
+            note.committed = true;
+            let audit = vec![self.event(
+                meta,
+                Some(&attempt.started_by),
+                action,
+                &note,
+                Ok(()),
+            )];
             self.store
-                .replace_root_material(&keks, &meta, (CUSTODY, &old_doc), &audit)
+                .replace_root_material(&keks, &metas, (CUSTODY, &attempt.custody_doc), &audit)
                 .await?;
-            if req.rotate_root {
+            if attempt.rotate_root {
                 self.cache.keks.clear();
                 self.cache.keys.clear();
                 *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;
                 self.audit_signer_reset();
             }
             self.install_custody_root(new_root, record.threshold, record.shares);
+            tracing::info!(
+                threshold = record.threshold,
+                shares = record.shares,
+                rotated = attempt.rotate_root,
+                "the custodians' quorum re-shared the root key"
+            );
             Ok(RekeyResponse {
+                nonce: attempt.nonce.clone(),
                 threshold: record.threshold,
-                rotated: req.rotate_root,
+                rotated: attempt.rotate_root,
+                completed_at: self.now(),
                 shares: issued
                     .iter()
-                    .map(|s| ShareOut {
+                    .zip(&attempt.custodians)
+                    .map(|(s, c)| ShareOut {
                         custodian: s.custodian.clone(),
                         index: s.x,
-                        share: s.text.to_string(),
-                        encrypted: s.encrypted,
+                        encrypted_share: s.text.to_string(),
+                        key_sha256: c.rsa_public_key.as_deref().map(sha256_hex).unwrap_or_default(),
                     })
                     .collect(),
             })
         }
         .await;
-        self.done(caller, action, note, r).await
+        self.finish(meta, Some(&attempt.started_by), action, note, r)
+            .await
     }
 
     /// Where unsealing stands.
@@ -563,21 +961,7 @@ impl Service {
                 .ok_or_else(|| Error::invalid("share", "no custodian holds a share with this number"))?;
             note.set("custodian", custodian.name.clone());
             note.set("share_index", share.x);
-            let salt = unhex(&custody.salt).ok_or_else(|| Error::internal("custody salt"))?;
-            let ok = aws_lc_rs::constant_time::verify_slices_are_equal(
-                commitment(&salt, &share).as_bytes(),
-                custodian.commitment.as_bytes(),
-            )
-            .is_ok();
-            if !ok {
-                return Err(Error::invalid(
-                    "share",
-                    format!(
-                        "this is not {}'s share of this server's root key (wrong or mistyped)",
-                        custodian.name
-                    ),
-                ));
-            }
+            verify_share(&custody, custodian, &share)?;
             let ready = {
                 let mut p = self.unseal_progress.lock().unwrap_or_else(|e| e.into_inner());
                 if p.iter().any(|s| s.x == share.x) {
@@ -666,13 +1050,13 @@ impl Service {
 
     pub fn seal_now(&self) {
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = None;
-        *self.custody_root.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;
         self.audit_signer_reset();
         self.unseal_progress
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        *self.rekey.lock().unwrap_or_else(|e| e.into_inner()) = RekeySlot::default();
         self.cache.keks.clear();
         self.cache.keys.clear();
         tracing::warn!("sealed: the root key and every key unwrapped with it are gone from memory");
@@ -694,4 +1078,131 @@ fn encrypt_to(spki: &[u8], plaintext: &[u8]) -> std::result::Result<String, Stri
         .encrypt(&OAEP_SHA256_MGF1SHA256, plaintext, &mut out, None)
         .map_err(|_| "RSA-OAEP encryption failed")?;
     Ok(base64::engine::general_purpose::STANDARD.encode(ct))
+}
+
+/// Checks a threshold: at least `min` (2 outside dev mode) and at most the number of
+/// custodians.
+fn check_threshold(threshold: u8, n: u8, min: u8) -> Result<()> {
+    if threshold < min {
+        return Err(Error::invalid(
+            "threshold",
+            format!(
+                "must be at least {min}: with a threshold of 1 one person alone holds the root key \
+                 (only `arca init --dev-single-custodian` makes such a throwaway dev server)"
+            ),
+        ));
+    }
+    if threshold > n {
+        return Err(Error::invalid(
+            "threshold",
+            format!("must not exceed the number of custodians ({n})"),
+        ));
+    }
+    Ok(())
+}
+
+/// A custodian's name is shown in status and audit and names the custodian's share file:
+/// 1-64 letters, digits, `-`, `_`, `.`, `@`, not starting with `.`.
+fn check_custodian_name(field: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            "use 1-64 letters, digits, '-', '_', '.', '@' (not starting with '.')",
+        ))
+    }
+}
+
+/// Checks that a public key (SPKI DER) is an RSA key a share can be encrypted to.
+fn check_rsa_key(spki: &[u8]) -> std::result::Result<(), String> {
+    use aws_lc_rs::rsa::PublicEncryptingKey;
+    let key = PublicEncryptingKey::from_der(spki).map_err(|_| "not an RSA public key (SPKI)")?;
+    if key.key_size_bits() < 2048 {
+        return Err("an RSA key of at least 2048 bits is needed".into());
+    }
+    Ok(())
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex(digest::digest(&digest::SHA256, b).as_ref())
+}
+
+/// Checks a share against its custodian's commitment (constant time); a wrong one is
+/// named by its custodian.
+fn verify_share(custody: &CustodyRecord, custodian: &Custodian, share: &Share) -> Result<()> {
+    let salt = unhex(&custody.salt).ok_or_else(|| Error::internal("custody salt"))?;
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        commitment(&salt, share).as_bytes(),
+        custodian.commitment.as_bytes(),
+    )
+    .map_err(|_| {
+        Error::invalid(
+            "share",
+            format!(
+                "this is not {}'s share of this server's root key (wrong or mistyped)",
+                custodian.name
+            ),
+        )
+    })
+}
+
+/// Forgets an attempt past its expiry (its shares are zeroized as they drop).
+fn expire_rekey(slot: &mut RekeySlot, now: DateTime<Utc>) {
+    if slot.attempt.as_ref().is_some_and(|a| a.expires_at <= now) {
+        slot.attempt = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_below_two_only_in_dev_mode() {
+        let e = check_threshold(1, 3, MIN_THRESHOLD).unwrap_err();
+        assert!(e.to_string().contains("threshold"), "{e}");
+        assert!(check_threshold(0, 1, 1).is_err());
+        check_threshold(1, 1, 1).unwrap();
+        check_threshold(2, 2, MIN_THRESHOLD).unwrap();
+        assert!(check_threshold(3, 2, MIN_THRESHOLD).is_err());
+    }
+
+    #[test]
+    fn custodian_names() {
+        for ok in ["alice", "bob-2", "c.d", "e_f@corp"] {
+            check_custodian_name("n", ok).unwrap();
+        }
+        let long = "x".repeat(65);
+        for bad in ["", ".hidden", "a/b", "a b", "x\\y", long.as_str()] {
+            assert!(check_custodian_name("n", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn share_requests_do_not_debug_print_the_share() {
+        let r: RekeyShareRequest =
+            serde_json::from_str(r#"{"nonce": "n1", "share": "arca-share-v1:1:c2VjcmV0"}"#)
+                .unwrap();
+        let d = format!("{r:?}");
+        assert!(d.contains("n1") && !d.contains("c2VjcmV0"), "{d}");
+        let u: UnsealRequest =
+            serde_json::from_str(r#"{"share": "arca-share-v1:1:c2VjcmV0"}"#).unwrap();
+        assert!(!format!("{u:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn rsa_keys_only() {
+        assert!(check_rsa_key(b"not der").is_err());
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::KeyPair;
+        let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        check_rsa_key(kp.public_key().as_der().unwrap().as_ref()).unwrap();
+    }
 }

@@ -297,8 +297,9 @@ pub struct Service {
     jwks: sessions::JwksCache,
     /// Shares submitted towards the current unseal (Shamir custody), in memory only.
     unseal_progress: std::sync::Mutex<Vec<arca_crypto::shamir::Share>>,
-    /// The root key's bytes while unsealed under Shamir custody, for re-sharing.
-    custody_root: std::sync::Mutex<Option<Zeroizing<[u8; 32]>>>,
+    /// The rekey waiting for the current custodians' shares, and the last one completed
+    /// (memory only: forgotten on seal and restart).
+    rekey: std::sync::Mutex<custody::RekeySlot>,
 }
 
 impl Service {
@@ -333,7 +334,7 @@ impl Service {
             metrics,
             jwks: Default::default(),
             unseal_progress: std::sync::Mutex::new(Vec::new()),
-            custody_root: std::sync::Mutex::new(None),
+            rekey: std::sync::Mutex::new(Default::default()),
         }
     }
 

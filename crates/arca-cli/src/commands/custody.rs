@@ -49,6 +49,10 @@ pub struct InitArgs {
     /// Do not write CLI profiles.
     #[arg(long)]
     pub no_profile: bool,
+    /// INSECURE, development only: allow `--threshold 1`, where one custodian alone holds
+    /// the root key (and with it every key). Never for a server holding real keys.
+    #[arg(long)]
+    pub dev_single_custodian: bool,
 }
 
 /// Options of `arca unseal`.
@@ -119,6 +123,7 @@ fn plan_shares(
     custodians: &[String],
     threshold: u8,
     out_dir: &Path,
+    dev_single_custodian: bool,
 ) -> Result<(Vec<CustodianSpec>, Vec<PathBuf>)> {
     let mut specs: Vec<CustodianSpec> = Vec::new();
     let mut files = Vec::new();
@@ -150,11 +155,21 @@ fn plan_shares(
         });
     }
     let n = specs.len();
-    if threshold < 1 || usize::from(threshold) > n {
-        bail!("--threshold must be 1 to the number of custodians ({n})");
+    let min = if dev_single_custodian { 1 } else { 2 };
+    if threshold < min {
+        bail!(
+            "--threshold must be at least 2: with 1, one custodian alone holds the root key \
+             (for a throwaway development server only, add --dev-single-custodian)"
+        );
     }
-    if threshold == 1 && n > 1 {
-        eprintln!("warning: --threshold 1: any single custodian can unseal the server alone");
+    if usize::from(threshold) > n {
+        bail!("--threshold must not exceed the number of custodians ({n})");
+    }
+    if threshold == 1 {
+        eprintln!(
+            "WARNING (--dev-single-custodian): threshold 1: any single custodian can unseal the \
+             server alone and holds every key. Development only."
+        );
     }
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
@@ -225,40 +240,188 @@ fn print_share_files(out: &mut impl Write, written: &[(String, bool, PathBuf)]) 
     Ok(())
 }
 
-/// Options of `arca rekey`.
+/// `arca rekey`: the rekey ceremony. An operator starts it; the current custodians each
+/// present their share; the last one completes it.
+#[derive(Debug, clap::Subcommand)]
+pub enum RekeyCommand {
+    /// Start a rekey (system operators): the new threshold and custodians, each with an RSA
+    /// public key. Nothing changes until the current custodians present their shares.
+    Start(RekeyStartArgs),
+    /// Show the rekey in progress (its nonce and plan, who presented a share) and the new
+    /// encrypted shares of the last completed one (no token needed).
+    Status(RekeyStatusArgs),
+    /// Present your current share for the rekey in progress (custodians; no token needed).
+    Share(RekeyShareArgs),
+    /// Cancel the rekey in progress (system operators); the shares presented are dropped.
+    Cancel,
+}
+
+/// Options of `arca rekey start`.
 #[derive(Debug, Args)]
-pub struct RekeyArgs {
-    /// How many of the new shares unseal the server (M of N).
+pub struct RekeyStartArgs {
+    /// How many of the new shares unseal the server (M of N, at least 2).
     #[arg(long, value_name = "M")]
     pub threshold: u8,
-    /// A custodian of the new shares: `NAME`, or `NAME=PUBKEY.pem` (RSA, PEM "PUBLIC KEY").
-    #[arg(long = "custodian", value_name = "NAME[=PUBKEY.pem]", required = true)]
+    /// A new custodian and the RSA public key (PEM "PUBLIC KEY") their share is encrypted
+    /// to: `NAME=PUBKEY.pem`. Repeat once per custodian (N times).
+    #[arg(long = "custodian", value_name = "NAME=PUBKEY.pem", required = true)]
     pub custodians: Vec<String>,
-    /// Directory for the new share files (never overwritten).
-    #[arg(long, value_name = "SHARES_DIR")]
-    pub out_dir: PathBuf,
     /// Make a new root key (every tenant key is re-wrapped under it), instead of sharing the
     /// same one anew.
     #[arg(long)]
     pub rotate_root: bool,
 }
 
-/// `arca rekey`: new shares for new custodians (same root key), or a new root key
-/// (`--rotate-root`). The old shares stop working. System operators, on an unsealed server.
-pub async fn rekey(ctx: &Ctx, a: RekeyArgs) -> Result<()> {
-    let (specs, files) = plan_shares(&a.custodians, a.threshold, &a.out_dir)?;
-    let custodians: Vec<Value> = a
-        .custodians
-        .iter()
-        .zip(&specs)
-        .map(|(arg, spec)| {
-            let pem_text = arg
-                .split_once('=')
-                .map(|(_, k)| std::fs::read_to_string(k.trim()))
-                .transpose()?;
-            Ok(json!({"name": spec.name, "rsa_public_key_pem": pem_text}))
+/// Options of `arca rekey status`.
+#[derive(Debug, Args)]
+pub struct RekeyStatusArgs {
+    /// Write the new encrypted shares of the last completed rekey here
+    /// (`<name>.share.enc`, never overwritten).
+    #[arg(long, value_name = "SHARES_DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Options of `arca rekey share`.
+#[derive(Debug, Args)]
+pub struct RekeyShareArgs {
+    /// The nonce of the rekey in progress (`arca rekey status` shows it with its plan).
+    #[arg(long)]
+    pub nonce: String,
+    /// Read the share from this file (the plaintext `arca-share-v1:...` text).
+    #[arg(long, value_name = "FILE", conflicts_with = "share_stdin")]
+    pub share_file: Option<PathBuf>,
+    /// Read the share from the first line of stdin.
+    #[arg(long)]
+    pub share_stdin: bool,
+    /// If this share completes the rekey, write the new encrypted shares here
+    /// (`<name>.share.enc`, never overwritten).
+    #[arg(long, value_name = "SHARES_DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `arca rekey ...`.
+pub async fn rekey(ctx: &Ctx, cmd: RekeyCommand) -> Result<()> {
+    match cmd {
+        RekeyCommand::Start(a) => rekey_start(ctx, a).await,
+        RekeyCommand::Status(a) => rekey_status(ctx, a).await,
+        RekeyCommand::Share(a) => rekey_share(ctx, a).await,
+        RekeyCommand::Cancel => {
+            let v = ctx
+                .client()?
+                .delete(&["v1", "sys", "rekey"])
+                .await?
+                .value()?;
+            if ctx.json() {
+                print_json(&v);
+            } else {
+                outln!("rekey cancelled: nothing changed; the shares presented were dropped");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The plan of a rekey attempt, for the custodians to check before they approve.
+fn plan_lines(a: &Value) -> String {
+    let mut s = format!(
+        "rekey {} started by {} (expires {}): {}, new threshold {} of {}\n",
+        a["nonce"].as_str().unwrap_or("?"),
+        a["started_by"].as_str().unwrap_or("?"),
+        a["expires_at"].as_str().unwrap_or("?"),
+        if a["rotate_root"].as_bool() == Some(true) {
+            "ROTATE the root key"
+        } else {
+            "re-share the root key"
+        },
+        a["new_threshold"],
+        a["new_custodians"].as_array().map(Vec::len).unwrap_or(0),
+    );
+    for c in a["new_custodians"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "  new custodian {:<16} key sha256 {}\n",
+            c["name"].as_str().unwrap_or("?"),
+            c["key_sha256"].as_str().unwrap_or("?")
+        ));
+    }
+    let by: Vec<&str> = a["submitted_by"]
+        .as_array()
+        .map(|v| v.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "  {} of {} current shares presented{}",
+        a["progress"],
+        a["required"],
+        if by.is_empty() {
+            String::new()
+        } else {
+            format!(" (by {})", by.join(", "))
+        }
+    ));
+    s
+}
+
+/// Writes the encrypted shares of a completed rekey, one `<name>.share.enc` per custodian.
+fn write_result(result: &Value, out_dir: &Path) -> Result<Vec<(String, bool, PathBuf)>> {
+    let shares: Vec<(String, String)> = result["shares"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    (
+                        s["custodian"].as_str().unwrap_or_default().to_string(),
+                        s["encrypted_share"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                })
+                .collect()
         })
-        .collect::<Result<_>>()?;
+        .unwrap_or_default();
+    let mut files = Vec::new();
+    for (name, _) in &shares {
+        check_name(name)?;
+        let f = out_dir.join(format!("{name}.share.enc"));
+        if f.exists() {
+            bail!(
+                "{} already exists: share files are never overwritten (move it away first)",
+                f.display()
+            );
+        }
+        files.push(f);
+    }
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    write_shares(
+        shares.iter().map(|(c, t)| (c.as_str(), t.as_str(), true)),
+        &files,
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "not every share file could be written ({e}); `arca rekey status --out-dir DIR` \
+                 fetches them again while the server runs"
+        )
+    })
+}
+
+/// `arca rekey start`.
+async fn rekey_start(ctx: &Ctx, a: RekeyStartArgs) -> Result<()> {
+    let mut custodians = Vec::new();
+    for c in &a.custodians {
+        let Some((name, key)) = c.split_once('=') else {
+            bail!(
+                "--custodian {c:?}: give NAME=PUBKEY.pem: a new share is only ever handed out \
+                 encrypted to its custodian's RSA public key"
+            );
+        };
+        let name = name.trim();
+        check_name(name)?;
+        let path = PathBuf::from(key.trim());
+        read_public_key(&path)?;
+        let pem_text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        custodians.push(json!({"name": name, "rsa_public_key_pem": pem_text}));
+    }
     let v = ctx
         .client()?
         .post(
@@ -267,48 +430,129 @@ pub async fn rekey(ctx: &Ctx, a: RekeyArgs) -> Result<()> {
         )
         .await?
         .value()?;
-    let shares: Vec<(String, String, bool)> = v["shares"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| {
-                    (
-                        s["custodian"].as_str().unwrap_or_default().to_string(),
-                        s["share"].as_str().unwrap_or_default().to_string(),
-                        s["encrypted"].as_bool().unwrap_or(false),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let shares: Vec<(String, Zeroizing<String>, bool)> = shares
-        .into_iter()
-        .map(|(c, t, e)| (c, Zeroizing::new(t), e))
-        .collect();
-    let written = write_shares(
-        shares.iter().map(|(c, t, e)| (c.as_str(), t.as_str(), *e)),
-        &files,
-    )
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "the server has new custody but not every share file could be written ({e}); \
-             while it is unsealed, run `arca rekey` again into another directory"
-        )
-    })?;
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{}: the root key is now split {}-of-{}; the old shares no longer unseal.",
-        if a.rotate_root {
-            "Rotated the root key (every tenant key re-wrapped)"
-        } else {
-            "Re-shared the root key"
-        },
-        a.threshold,
-        specs.len()
-    )?;
-    print_share_files(&mut out, &written)?;
-    out.flush()?;
+    if ctx.json() {
+        print_json(&v);
+        return Ok(());
+    }
+    outln!("{}", plan_lines(&v["attempt"]));
+    outln!(
+        "Nothing has changed yet. Each of {} current custodians now runs \
+         `arca rekey share --nonce {}` with their share.",
+        v["attempt"]["required"],
+        v["attempt"]["nonce"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// `arca rekey status`.
+async fn rekey_status(ctx: &Ctx, a: RekeyStatusArgs) -> Result<()> {
+    let c = ApiClient::connect(&ctx.settings, false)?;
+    let v = c.get(&["v1", "sys", "rekey"], &[]).await?.value()?;
+    let written = match (&a.out_dir, v.get("result").filter(|r| !r.is_null())) {
+        (Some(dir), Some(result)) => Some(write_result(result, dir)?),
+        (Some(_), None) => bail!("no completed rekey to fetch shares from"),
+        _ => None,
+    };
+    if ctx.json() {
+        print_json(&v);
+        return Ok(());
+    }
+    match v.get("attempt").filter(|a| !a.is_null()) {
+        Some(att) => outln!("{}", plan_lines(att)),
+        None => outln!("no rekey in progress"),
+    }
+    if let Some(r) = v.get("result").filter(|r| !r.is_null()) {
+        outln!(
+            "last completed rekey {}: {} the root key, threshold {} of {}",
+            r["nonce"].as_str().unwrap_or("?"),
+            if r["rotated"].as_bool() == Some(true) {
+                "rotated"
+            } else {
+                "re-shared"
+            },
+            r["threshold"],
+            r["shares"].as_array().map(Vec::len).unwrap_or(0)
+        );
+    }
+    if let Some(w) = written {
+        let mut out = std::io::stdout().lock();
+        print_share_files(&mut out, &w)?;
+    }
+    Ok(())
+}
+
+/// `arca rekey share`: shows the plan the share approves, then presents the share.
+async fn rekey_share(ctx: &Ctx, a: RekeyShareArgs) -> Result<()> {
+    let share = read_share(a.share_file.as_deref(), a.share_stdin)?;
+    let c = ApiClient::connect(&ctx.settings, false)?;
+    let st = c.get(&["v1", "sys", "rekey"], &[]).await?.value()?;
+    match st.get("attempt").filter(|x| !x.is_null()) {
+        Some(att) if att["nonce"].as_str() == Some(a.nonce.trim()) => {
+            eprintln!("Presenting your share to approve:\n{}", plan_lines(att));
+        }
+        Some(att) => bail!(
+            "the rekey in progress has nonce {}, not {}: check its plan (`arca rekey status`) \
+             before you approve it",
+            att["nonce"].as_str().unwrap_or("?"),
+            a.nonce
+        ),
+        None => bail!("no rekey is in progress"),
+    }
+    if let Some(dir) = &a.out_dir {
+        if dir.exists() && !dir.is_dir() {
+            bail!("{} is not a directory", dir.display());
+        }
+    }
+    /// Borrows the share: no copy of it outside the zeroizing buffer but the request body.
+    #[derive(serde::Serialize)]
+    struct ShareBody<'a> {
+        nonce: &'a str,
+        share: &'a str,
+    }
+    let body = ShareBody {
+        nonce: a.nonce.trim(),
+        share: share.as_str(),
+    };
+    let v = c
+        .post(&["v1", "sys", "rekey", "share"], &body)
+        .await?
+        .value()?;
+    let result = v.get("result").filter(|r| !r.is_null());
+    let written = match (&a.out_dir, result) {
+        (Some(dir), Some(r)) => Some(write_result(r, dir)?),
+        _ => None,
+    };
+    if ctx.json() {
+        print_json(&v);
+        return Ok(());
+    }
+    match (result, v.get("attempt").filter(|x| !x.is_null())) {
+        (Some(r), _) => {
+            outln!(
+                "rekey complete: the root key was {} and is now split {}-of-{}; the old shares no \
+                 longer unseal.",
+                if r["rotated"].as_bool() == Some(true) {
+                    "rotated (every tenant key re-wrapped)"
+                } else {
+                    "re-shared"
+                },
+                r["threshold"],
+                r["shares"].as_array().map(Vec::len).unwrap_or(0)
+            );
+            match written {
+                Some(w) => {
+                    let mut out = std::io::stdout().lock();
+                    print_share_files(&mut out, &w)?;
+                }
+                None => outln!(
+                    "fetch the new encrypted shares with `arca rekey status --out-dir DIR` and \
+                     hand each to its custodian"
+                ),
+            }
+        }
+        (None, Some(att)) => outln!("{}", plan_lines(att)),
+        (None, None) => outln!("no rekey in progress"),
+    }
     Ok(())
 }
 
@@ -318,12 +562,18 @@ pub async fn init(a: InitArgs, profile_file: Option<PathBuf>) -> Result<()> {
     let cfg = serve::load_config(a.config.as_deref(), a.data_dir, a.listen)?;
     // Everything that can be checked is checked before the root key exists: a share that
     // cannot be written is lost for good.
-    let (specs, files) = plan_shares(&a.custodians, a.threshold, &a.out_dir)?;
+    let (specs, files) = plan_shares(
+        &a.custodians,
+        a.threshold,
+        &a.out_dir,
+        a.dev_single_custodian,
+    )?;
     let n = specs.len();
 
-    let (shares, first) = arca_server::init_custody(&cfg, a.threshold, specs)
-        .await
-        .with_context(|| format!("cannot initialize {}", cfg.data_dir.display()))?;
+    let (shares, first) =
+        arca_server::init_custody(&cfg, a.threshold, specs, a.dev_single_custodian)
+            .await
+            .with_context(|| format!("cannot initialize {}", cfg.data_dir.display()))?;
 
     let written = write_shares(
         shares
@@ -412,13 +662,13 @@ fn listen_url(listen: &str) -> String {
 }
 
 /// Reads the share: from the file, stdin, or a prompt without echo.
-fn read_share(a: &UnsealArgs) -> Result<Zeroizing<String>> {
-    let raw = if let Some(f) = &a.share_file {
+fn read_share(share_file: Option<&Path>, share_stdin: bool) -> Result<Zeroizing<String>> {
+    let raw = if let Some(f) = share_file {
         Zeroizing::new(
             std::fs::read_to_string(f)
                 .with_context(|| format!("cannot read the share file {}", f.display()))?,
         )
-    } else if !a.share_stdin && std::io::stdin().is_terminal() {
+    } else if !share_stdin && std::io::stdin().is_terminal() {
         prompt_no_echo("Share (input hidden): ")?
     } else {
         let mut line = Zeroizing::new(String::new());
@@ -492,7 +742,7 @@ fn progress_line(v: &Value) -> String {
 
 /// `arca unseal`: submits one share (no token needed).
 pub async fn unseal(ctx: &Ctx, a: UnsealArgs) -> Result<()> {
-    let share = read_share(&a)?;
+    let share = read_share(a.share_file.as_deref(), a.share_stdin)?;
     let c = ApiClient::connect(&ctx.settings, false)?;
     /// Borrows the share: no copy of it outside the zeroizing buffer but the request body.
     #[derive(serde::Serialize)]
