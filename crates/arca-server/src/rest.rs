@@ -1368,6 +1368,7 @@ impl utoipa::Modify for BearerAuth {
         sys_status, sys_unseal, sys_seal, sys_rekey, sys_rekey_status, sys_rekey_cancel, sys_rekey_share, sys_backup,
         crate::rest_identity::token, crate::rest_identity::logout,
         crate::rest_identity::create_tenant, crate::rest_identity::list_tenants, crate::rest_identity::describe_tenant, crate::rest_identity::delete_tenant, crate::rest_identity::tenant_state,
+        crate::rest_identity::list_trust, crate::rest_identity::add_trust, crate::rest_identity::withdraw_trust,
         crate::rest_identity::get_settings, crate::rest_identity::put_settings,
         crate::rest_identity::create_principal, crate::rest_identity::list_principals, crate::rest_identity::describe_principal, crate::rest_identity::update_principal,
         crate::rest_identity::create_token, crate::rest_identity::list_principal_tokens, crate::rest_identity::list_tokens, crate::rest_identity::revoke_token,

@@ -167,10 +167,12 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         console: cfg.console.enabled,
     }));
     let (tx, rx) = watch::channel(false);
+    let roots = Arc::new(crate::tls::ClientRoots::from_config(cfg)?);
     let accept = tokio::spawn(accept_loop(
         listener,
         TlsAcceptor::from(tls.clone()),
         app,
+        roots.clone(),
         rx.clone(),
     ));
     let (aws_addr, aws) = if cfg.aws.enabled {
@@ -193,7 +195,13 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
                 .collect(),
         }));
         tracing::info!(addr = %a, region = %cfg.aws.region, "Arca is serving the AWS KMS API");
-        let task = tokio::spawn(accept_loop(l, TlsAcceptor::from(tls), door, rx.clone()));
+        let task = tokio::spawn(accept_loop(
+            l,
+            TlsAcceptor::from(tls),
+            door,
+            roots.clone(),
+            rx.clone(),
+        ));
         (Some(a), Some(task))
     } else {
         (None, None)
@@ -210,6 +218,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
                 TlsAcceptor::from(kmip_tls),
                 svc.clone(),
                 crate::kmip::DoorLimits::from_config(&cfg.kmip),
+                roots.clone(),
                 rx.clone(),
             ));
             (Some(a), Some(task))
@@ -304,6 +313,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: TlsAcceptor,
     app: axum::Router,
+    roots: Arc<crate::tls::ClientRoots>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -322,6 +332,7 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let tls = tls.clone();
         let app = app.clone();
+        let roots = roots.clone();
         let mut stop_conn = stop.clone();
         conns.spawn(async move {
             let stream = match tokio::time::timeout(Duration::from_secs(10), tls.accept(tcp)).await
@@ -338,8 +349,7 @@ async fn accept_loop(
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| crate::tls::cert_info(c.as_ref()))
+                .and_then(|c| crate::tls::cert_info(c, &roots))
                 .map(|c| ClientCert(Arc::new(c)));
             let svc = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {

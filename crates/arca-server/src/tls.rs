@@ -168,17 +168,93 @@ fn build(cfg: &Config, require_client: bool) -> Result<(rustls::ServerConfig, Op
     Ok((sc, ca))
 }
 
-/// What policies and bindings need to know of a verified client certificate.
-pub fn cert_info(der: &[u8]) -> Option<arca_core::access::CertInfo> {
+/// The public keys of the client CAs (`tls.client_ca`), kept to find which of them signed
+/// a client certificate: that key is the certificate's trust anchor, and the anchor decides
+/// the tenant it may authenticate into.
+#[derive(Debug, Default, Clone)]
+pub struct ClientRoots {
+    /// (SHA-256 hex of the SPKI DER, the raw public key bytes) of each client CA.
+    keys: Vec<(String, Vec<u8>)>,
+}
+
+impl ClientRoots {
+    /// The keys of the client CA bundle of the configuration (none without one).
+    pub fn from_config(cfg: &Config) -> Result<ClientRoots> {
+        let mut keys = vec![];
+        if let Some(ca) = &cfg.tls.client_ca {
+            for c in load_certs(ca)? {
+                if let Some(k) = ca_key(c.as_ref()) {
+                    keys.push(k);
+                }
+            }
+        }
+        Ok(ClientRoots { keys })
+    }
+}
+
+/// The SPKI hash (lower-case hex SHA-256 of the SubjectPublicKeyInfo DER) of a
+/// certificate, and its raw public key.
+fn ca_key(der: &[u8]) -> Option<(String, Vec<u8>)> {
     use x509_parser::prelude::*;
     let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let spki = cert.public_key();
+    Some((
+        arca_service::certs::spki_anchor(&cert),
+        spki.subject_public_key.data.to_vec(),
+    ))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `key` (raw public key bytes) verifies the signature of `cert`. Every algorithm
+/// a CA may sign with is tried: only the right one with the right key succeeds.
+fn signed_by(cert: &x509_parser::certificate::X509Certificate<'_>, key: &[u8]) -> bool {
+    use aws_lc_rs::signature as sig;
+    const ALGS: &[&dyn sig::VerificationAlgorithm] = &[
+        &sig::ECDSA_P256_SHA256_ASN1,
+        &sig::ECDSA_P256_SHA384_ASN1,
+        &sig::ECDSA_P384_SHA384_ASN1,
+        &sig::ECDSA_P384_SHA256_ASN1,
+        &sig::ECDSA_P521_SHA512_ASN1,
+        &sig::RSA_PKCS1_2048_8192_SHA256,
+        &sig::RSA_PKCS1_2048_8192_SHA384,
+        &sig::RSA_PKCS1_2048_8192_SHA512,
+        &sig::RSA_PSS_2048_8192_SHA256,
+        &sig::RSA_PSS_2048_8192_SHA384,
+        &sig::RSA_PSS_2048_8192_SHA512,
+        &sig::ED25519,
+    ];
+    let tbs = cert.tbs_certificate.as_ref();
+    let signature = cert.signature_value.data.as_ref();
+    ALGS.iter().any(|alg| {
+        sig::UnparsedPublicKey::new(*alg, key)
+            .verify(tbs, signature)
+            .is_ok()
+    })
+}
+
+/// What policies and bindings need to know of a verified client certificate: `chain` is
+/// what the client presented (its certificate first), `roots` the client CAs. The trust
+/// anchor is the CA key, among the presented intermediates and the client CAs, whose
+/// signature the certificate bears (rustls has already verified the whole path).
+pub fn cert_info(
+    chain: &[CertificateDer<'_>],
+    roots: &ClientRoots,
+) -> Option<arca_core::access::CertInfo> {
+    use x509_parser::prelude::*;
+    let der = chain.first()?.as_ref();
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let presented = chain[1..].iter().filter_map(|c| ca_key(c.as_ref()));
+    let issuer_anchor = presented
+        .chain(roots.keys.iter().cloned())
+        .find(|(_, key)| signed_by(&cert, key))
+        .map(|(anchor, _)| anchor);
     let mut info = arca_core::access::CertInfo {
-        subject: cert.subject().to_string(),
-        fingerprint: aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        subject: arca_service::certs::canonical_name(cert.subject()),
+        fingerprint: hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref()),
+        issuer_anchor,
         ..Default::default()
     };
     let text = |a: &AttributeTypeAndValue<'_>| a.as_str().ok().map(str::to_string);

@@ -1044,11 +1044,32 @@ async fn tenants_lifecycle_and_role_rules() {
         );
     }
     assert_eq!(gamma.get("/v1/whoami").await.0, StatusCode::OK);
-    // Or the operator never holds a credential: the admin signs in with a certificate.
+    // Or the operator never holds a credential: the admin signs in with a certificate,
+    // issued by a CA the new tenant is given (without one, no certificate could be its).
+    assert_error(
+        &op.post(
+            "/v1/tenants",
+            json!({"name": "beta", "admin_binding": {"kind": "certificate-san", "value": "admin.beta.example"}}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    let beta_ca = {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Beta clients CA");
+        p.self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap()
+            .pem()
+    };
     let (st, b) = op
         .post(
             "/v1/tenants",
-            json!({"name": "beta", "admin_binding": {"kind": "certificate-san", "value": "admin.beta.example"}}),
+            json!({"name": "beta", "trust": [{"ca_pem": beta_ca}],
+                "admin_binding": {"kind": "certificate-san", "value": "admin.beta.example"}}),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{b}");

@@ -130,20 +130,38 @@ impl Service {
                     req.name
                 )));
             }
+            let mut trust = vec![];
+            for (i, a) in req.trust.iter().enumerate() {
+                let (id, subject) = self.trust_anchor_id(a).map_err(|e| match e {
+                    Error::InvalidInput { field, message } => {
+                        Error::invalid(format!("trust[{i}].{field}"), message)
+                    }
+                    other => other,
+                })?;
+                if self.store.get_record(TRUST, &id).await?.is_some_and(|r| {
+                    serde_json::from_value::<TrustAnchorInfo>(r.doc)
+                        .map_or(true, |d| d.tenant_id.is_some())
+                }) {
+                    return Err(Error::conflict(format!(
+                        "trust[{i}]: {id} is assigned to another tenant"
+                    )));
+                }
+                trust.push((id, subject));
+            }
+            let planned: Vec<String> = trust.iter().map(|(id, _)| id.clone()).collect();
             let binding = match &req.admin_binding {
                 Some(b) => {
-                    let (value, issuer, id) = self.prepare_binding(b).map_err(|e| match e {
-                        Error::InvalidInput { field, message } => {
-                            Error::invalid(format!("admin_binding.{field}"), message)
-                        }
-                        other => other,
-                    })?;
-                    if self.store.get_record(BINDING, &id).await?.is_some() {
-                        return Err(Error::conflict(
-                            "this identity is already bound to a principal",
-                        ));
-                    }
-                    Some((b.kind, value, issuer, id))
+                    // The new tenant has no id yet: its anchors are the planned ones.
+                    let (value, issuer, _) = self
+                        .prepare_binding(None, &planned, b)
+                        .await
+                        .map_err(|e| match e {
+                            Error::InvalidInput { field, message } => {
+                                Error::invalid(format!("admin_binding.{field}"), message)
+                            }
+                            other => other,
+                        })?;
+                    Some((b.kind, value, issuer))
                 }
                 None => None,
             };
@@ -153,18 +171,24 @@ impl Service {
                 .await?;
             note.set("tenant_id", tenant.id.to_string());
             note.committed = true;
+            for (id, subject) in trust {
+                self.write_trust_anchor(&tenant, id, subject, &by).await?;
+            }
             let admin = self
                 .create_principal_record(tenant.id, &admin_name, vec![Role::TenantAdmin], &by)
                 .await?;
             let (admin_token, admin_token_expires_at, admin_binding) = match binding {
-                Some((kind, value, issuer, id)) => (
-                    None,
-                    None,
-                    Some(
-                        self.write_binding(&admin, kind, value, issuer, id, &by)
-                            .await?,
-                    ),
-                ),
+                Some((kind, value, issuer)) => {
+                    let id = binding_id(kind, tenant.id, issuer.as_deref(), &value);
+                    (
+                        None,
+                        None,
+                        Some(
+                            self.write_binding(&admin, kind, value, issuer, id, &by)
+                                .await?,
+                        ),
+                    )
+                }
                 None => {
                     // Short-lived: the operator hands it over; the tenant's admin replaces it.
                     let expires = self.now() + chrono::Duration::hours(24);
@@ -677,7 +701,7 @@ impl Service {
         let r = async {
             self.authorize(caller, "CreateBinding", None)?;
             let p = self.principal_by_ref(caller, principal).await?;
-            let (value, issuer, id) = self.prepare_binding(&req)?;
+            let (value, issuer, id) = self.prepare_binding(Some(p.tenant_id), &[], &req).await?;
             self.gate(caller, "CreateBinding", None, || Pending::CreateBinding {
                 principal: p.id,
                 req: CreateBindingRequest {
@@ -695,10 +719,15 @@ impl Service {
         self.done(caller, "CreateBinding", note, r).await
     }
 
-    /// Checks a binding request: its value's shape and its issuer. Returns the normalized
-    /// value, the issuer and the record id.
-    fn prepare_binding(
+    /// Checks a binding request: its value's shape, its issuer, and that the identity can
+    /// only come from a trust anchor of the tenant (`tenant`; `None` for a tenant being
+    /// created, whose anchors are `planned`): a tenant never binds an identity issued under
+    /// another tenant's CA or JWT issuer. Returns the normalized value, the issuer and the
+    /// record id, which is unique per tenant, so no tenant can squat another's values.
+    async fn prepare_binding(
         &self,
+        tenant: Option<Uuid>,
+        planned: &[String],
         req: &CreateBindingRequest,
     ) -> Result<(String, Option<String>, String)> {
         let value = normalize_binding(req.kind, &req.value)?;
@@ -720,7 +749,45 @@ impl Service {
             }
             (_, None) => None,
         };
-        let id = binding_id(req.kind, issuer.as_deref(), &value);
+        match &issuer {
+            Some(i) => {
+                let anchor = format!("jwt:{i}");
+                let own = match tenant {
+                    Some(t) => self.anchor_owner(&anchor).await? == Some(t),
+                    None => false,
+                };
+                if !own && !planned.contains(&anchor) {
+                    return Err(Error::NotPermitted {
+                        message: format!(
+                            "issuer: the JWT issuer {i:?} is not assigned to this tenant, so its tokens cannot authenticate here (the system operator assigns issuers: arca tenant trust add)"
+                        ),
+                    });
+                }
+            }
+            None => {
+                let own = match tenant {
+                    Some(t) => self.owns_a_ca(t).await?,
+                    None => false,
+                };
+                if !own && !planned.iter().any(|a| a.starts_with("ca:")) {
+                    return Err(Error::NotPermitted {
+                        message: "kind: no client CA is assigned to this tenant, so no certificate can authenticate here (the system operator assigns the CA that issues your certificates: arca tenant trust add)".into(),
+                    });
+                }
+            }
+        }
+        let id = match tenant {
+            Some(t) => {
+                let id = binding_id(req.kind, t, issuer.as_deref(), &value);
+                if self.store.get_record(BINDING, &id).await?.is_some() {
+                    return Err(Error::conflict(
+                        "this identity is already bound to a principal of this tenant",
+                    ));
+                }
+                id
+            }
+            None => String::new(),
+        };
         Ok((value, issuer, id))
     }
 
@@ -764,15 +831,321 @@ impl Service {
                 )
                 .await
                 .map_err(|e| match e {
-                    Error::Conflict { .. } => {
-                        Error::conflict("this identity is already bound to a principal")
-                    }
+                    Error::Conflict { .. } => Error::conflict(
+                        "this identity is already bound to a principal of this tenant",
+                    ),
                     other => other,
                 })?;
             // A certificate resolved before may now match this binding first.
             self.cache.bindings.clear();
             Ok(b)
         }
+    }
+
+    /// The tenant a trust anchor (`ca:…` or `jwt:…`) authenticates into: the tenant it is
+    /// assigned to; none once withdrawn; the `default` tenant if it was never assigned (so
+    /// a single-tenant or development server needs no assignment). Cached.
+    pub(crate) async fn anchor_owner(&self, anchor: &str) -> Result<Option<Uuid>> {
+        let key = anchor.to_string();
+        if let Some(t) = self.cache.anchors.get(&key) {
+            return Ok(t);
+        }
+        let owner = match self.store.get_record(TRUST, anchor).await? {
+            Some(rec) => {
+                serde_json::from_value::<TrustAnchorInfo>(rec.doc)
+                    .map_err(|e| Error::internal(e.to_string()))?
+                    .tenant_id
+            }
+            None => self
+                .store
+                .find_tenant_by_name(crate::bootstrap::DEFAULT_TENANT)
+                .await?
+                .filter(|t| !t.deleted)
+                .map(|t| t.id),
+        };
+        self.cache.anchors.insert(key, owner);
+        Ok(owner)
+    }
+
+    /// Whether some client CA can authenticate into `tenant`: one is assigned to it, or it
+    /// is the `default` tenant (which owns the CAs never assigned).
+    async fn owns_a_ca(&self, tenant: Uuid) -> Result<bool> {
+        if self.tenant(tenant).await?.name == crate::bootstrap::DEFAULT_TENANT {
+            return Ok(true);
+        }
+        Ok(!self.tenant_anchors(tenant, "ca:").await?.is_empty())
+    }
+
+    async fn tenant_anchors(&self, tenant: Uuid, prefix: &str) -> Result<Vec<TrustAnchorInfo>> {
+        Ok(self
+            .store
+            .list_records(TRUST, Some(tenant), prefix, None, 10_000)
+            .await?
+            .into_iter()
+            .filter_map(|r| serde_json::from_value::<TrustAnchorInfo>(r.doc).ok())
+            .filter(|a| a.tenant_id == Some(tenant))
+            .collect())
+    }
+
+    /// The anchor id of a request (and, for a CA, its subject): `ca:<SPKI SHA-256>` of a
+    /// CA certificate, or `jwt:<issuer>` of a configured issuer.
+    fn trust_anchor_id(&self, req: &TrustAnchorRequest) -> Result<(String, Option<String>)> {
+        match (&req.ca_pem, &req.jwt_issuer) {
+            (Some(pem), None) => {
+                let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+                    .map_err(|_| Error::invalid("ca_pem", "not a PEM certificate"))?;
+                let cert = pem.parse_x509().map_err(|_| {
+                    Error::invalid("ca_pem", "the PEM block is not an X.509 certificate")
+                })?;
+                if !cert.is_ca() {
+                    return Err(Error::invalid(
+                        "ca_pem",
+                        "not a CA certificate (basic constraints do not say CA)",
+                    ));
+                }
+                Ok((
+                    format!("ca:{}", crate::certs::spki_anchor(&cert)),
+                    Some(crate::certs::canonical_name(cert.subject())),
+                ))
+            }
+            (None, Some(i)) => {
+                if !self.config.jwt_issuers.iter().any(|x| &x.issuer == i) {
+                    return Err(Error::invalid(
+                        "jwt_issuer",
+                        format!("{i:?} is not a configured JWT issuer"),
+                    ));
+                }
+                Ok((format!("jwt:{i}"), None))
+            }
+            _ => Err(Error::invalid(
+                "ca_pem",
+                "give exactly one of ca_pem and jwt_issuer",
+            )),
+        }
+    }
+
+    /// Records that an anchor belongs to a tenant (the one write of an assignment).
+    async fn write_trust_anchor(
+        &self,
+        t: &Tenant,
+        id: String,
+        ca_subject: Option<String>,
+        by: &Actor<'_>,
+    ) -> Result<TrustAnchorInfo> {
+        let existing = self.store.get_record(TRUST, &id).await?;
+        if let Some(rec) = &existing {
+            let doc: TrustAnchorInfo = serde_json::from_value(rec.doc.clone())
+                .map_err(|e| Error::internal(e.to_string()))?;
+            match doc.tenant_id {
+                Some(o) if o == t.id => {
+                    return Err(Error::conflict(format!("{id} is already assigned to this tenant")))
+                }
+                Some(_) => {
+                    return Err(Error::conflict(format!(
+                        "{id} is assigned to another tenant: an anchor belongs to one tenant at most (withdraw it there first)"
+                    )))
+                }
+                None => {}
+            }
+        }
+        let info = TrustAnchorInfo {
+            id: id.clone(),
+            tenant_id: Some(t.id),
+            ca_subject,
+            assigned_at: self.now(),
+        };
+        let mut n = Note {
+            tenant_id: Some(t.id),
+            ..Default::default()
+        };
+        n.set("trust_anchor", id.clone());
+        n.set("tenant", t.name.clone());
+        let audit = self.event_by(by, "AssignTrustAnchor", &n);
+        self.store
+            .put_record(
+                &Record {
+                    kind: TRUST.into(),
+                    id,
+                    tenant_id: Some(t.id),
+                    revision: existing.as_ref().map_or(1, |r| r.revision + 1),
+                    doc: serde_json::to_value(&info).map_err(|e| Error::internal(e.to_string()))?,
+                    updated_at: info.assigned_at,
+                },
+                existing.map(|r| r.revision),
+                &audit,
+            )
+            .await?;
+        self.cache.anchors.clear();
+        self.cache.bindings.clear();
+        Ok(info)
+    }
+
+    /// Assigns a client CA or a JWT issuer to a tenant (system operators): from then on the
+    /// certificates that CA signs, or the tokens of that issuer, authenticate into that
+    /// tenant only, and only that tenant can bind identities issued under it.
+    pub async fn assign_trust_anchor(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        req: TrustAnchorRequest,
+    ) -> Result<TrustAnchorInfo> {
+        let mut note = Note::default();
+        let r = async {
+            self.authorize(caller, "AssignTrustAnchor", None)?;
+            let t = self.tenant_by_ref(reference).await?;
+            note.set("tenant_id", t.id.to_string());
+            if t.system {
+                return Err(Error::invalid(
+                    "tenant",
+                    "the system tenant's operators sign in with API tokens only",
+                ));
+            }
+            let (id, subject) = self.trust_anchor_id(&req)?;
+            note.set("trust_anchor", id.clone());
+            self.write_trust_anchor(&t, id, subject, &Actor::Caller(caller))
+                .await
+        }
+        .await;
+        self.done(caller, "AssignTrustAnchor", note, r).await
+    }
+
+    /// The trust anchors of a tenant (system operators).
+    pub async fn list_trust_anchors(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<TrustAnchorList> {
+        let r = async {
+            self.authorize(caller, "ListTrustAnchors", None)?;
+            let t = self.tenant_by_ref(reference).await?;
+            Ok(TrustAnchorList {
+                anchors: self.tenant_anchors(t.id, "").await?,
+                owns_unassigned: t.name == crate::bootstrap::DEFAULT_TENANT,
+            })
+        }
+        .await;
+        self.done(caller, "ListTrustAnchors", Note::default(), r)
+            .await
+    }
+
+    /// Withdraws an anchor from a tenant (system operators). It then authenticates no one
+    /// (it does not fall back to the `default` tenant) until it is assigned again; the
+    /// tenant's bindings stay and match again if it is.
+    pub async fn withdraw_trust_anchor(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        id: &str,
+    ) -> Result<TrustAnchorInfo> {
+        let mut note = Note::default();
+        note.set("trust_anchor", id);
+        let r = async {
+            self.authorize(caller, "WithdrawTrustAnchor", None)?;
+            let t = self.tenant_by_ref(reference).await?;
+            note.set("tenant_id", t.id.to_string());
+            let rec = self
+                .store
+                .get_record(TRUST, id)
+                .await?
+                .ok_or_else(|| Error::not_found("trust anchor", id))?;
+            let mut doc: TrustAnchorInfo =
+                serde_json::from_value(rec.doc).map_err(|e| Error::internal(e.to_string()))?;
+            if doc.tenant_id != Some(t.id) {
+                return Err(Error::not_found("trust anchor", id));
+            }
+            doc.tenant_id = None;
+            doc.assigned_at = self.now();
+            let audit = self.change_event(caller, "WithdrawTrustAnchor", &mut note);
+            self.store
+                .put_record(
+                    &Record {
+                        kind: TRUST.into(),
+                        id: id.to_string(),
+                        tenant_id: None,
+                        revision: rec.revision + 1,
+                        doc: serde_json::to_value(&doc)
+                            .map_err(|e| Error::internal(e.to_string()))?,
+                        updated_at: doc.assigned_at,
+                    },
+                    Some(rec.revision),
+                    &audit,
+                )
+                .await?;
+            self.cache.anchors.clear();
+            self.cache.bindings.clear();
+            Ok(doc)
+        }
+        .await;
+        self.done(caller, "WithdrawTrustAnchor", note, r).await
+    }
+
+    /// Upgrade: bindings written before they were scoped by tenant get their tenant-scoped
+    /// id, and subjects their canonical RFC 4514 form (the old display string listed the
+    /// RDNs in DER order, unescaped: it is read as such, so a subject whose value held a
+    /// `,` now means the multi-RDN name, the one that could be written). A binding whose
+    /// subject does not parse, or whose new id is taken, is left as it was: it matches
+    /// nothing, and is logged. Runs at every start; does nothing once done.
+    pub(crate) async fn migrate_bindings(&self) -> Result<()> {
+        let recs = self
+            .store
+            .list_records(BINDING, None, "", None, 100_000)
+            .await?;
+        let meta = crate::bootstrap::first_start_meta();
+        for rec in recs {
+            let Some(tenant) = rec.tenant_id else {
+                continue;
+            };
+            let Ok(mut b) = serde_json::from_value::<BindingInfo>(rec.doc.clone()) else {
+                continue;
+            };
+            if rec
+                .id
+                .starts_with(&format!("{}:{tenant}|", b.kind.as_str()))
+            {
+                continue;
+            }
+            if b.kind == BindingKind::CertificateSubject {
+                match arca_core::dn::Dn::parse(&b.value) {
+                    Ok(dn) => b.value = arca_core::dn::Dn::from_der_order(dn.0).canonical(),
+                    Err(e) => {
+                        tracing::warn!(binding = %rec.id, error = %e, "an old subject binding does not parse; recreate it");
+                        continue;
+                    }
+                }
+            }
+            let id = binding_id(b.kind, tenant, b.issuer.as_deref(), &b.value);
+            if self.store.get_record(BINDING, &id).await?.is_some() {
+                tracing::warn!(binding = %rec.id, "an old binding's new id is taken; it matches nothing");
+                continue;
+            }
+            let old = rec.id.clone();
+            b.id = id.clone();
+            let mut n = Note {
+                tenant_id: Some(tenant),
+                ..Default::default()
+            };
+            n.set("binding_id", id.clone());
+            n.set("migrated_from", old.clone());
+            let audit = self.event_by(&Actor::Server(&meta), "MigrateBinding", &n);
+            self.store
+                .put_record(
+                    &Record {
+                        kind: BINDING.into(),
+                        id,
+                        tenant_id: Some(tenant),
+                        revision: 1,
+                        doc: serde_json::to_value(&b)
+                            .map_err(|e| Error::internal(e.to_string()))?,
+                        updated_at: b.created_at,
+                    },
+                    None,
+                    &audit,
+                )
+                .await?;
+            self.store.delete_record(BINDING, &old, &[]).await?;
+        }
+        self.cache.bindings.clear();
+        Ok(())
     }
 
     /// Bindings of the caller's tenant.
@@ -1151,11 +1524,22 @@ impl Service {
     }
 }
 
-/// The record id of a binding.
-pub(crate) fn binding_id(kind: BindingKind, issuer: Option<&str>, value: &str) -> String {
+/// The record kind of trust anchor assignments: id `ca:<spki sha-256>` or `jwt:<issuer>`,
+/// unique server-wide, so an anchor belongs to one tenant at most.
+pub(crate) const TRUST: &str = "trust-anchor";
+
+/// The record id of a binding: scoped by tenant, so that a value is unique within its
+/// tenant (the tenant the identity's trust anchor belongs to) and no tenant can take it
+/// from another. The issuer is length-prefixed: no `|` in it can make two ids meet.
+pub(crate) fn binding_id(
+    kind: BindingKind,
+    tenant: Uuid,
+    issuer: Option<&str>,
+    value: &str,
+) -> String {
     match issuer {
-        Some(i) => format!("{}:{i}|{value}", kind.as_str()),
-        None => format!("{}:{value}", kind.as_str()),
+        Some(i) => format!("{}:{tenant}|{}:{i}|{value}", kind.as_str(), i.len()),
+        None => format!("{}:{tenant}|{value}", kind.as_str()),
     }
 }
 
@@ -1178,6 +1562,12 @@ fn normalize_binding(kind: BindingKind, value: &str) -> Result<String> {
             }
             hex
         }
+        BindingKind::CertificateSubject => arca_core::dn::canonical_subject(value).map_err(|e| {
+            Error::invalid(
+                "value",
+                format!("not an RFC 4514 distinguished name ({e}); escape , + = inside a value with \\"),
+            )
+        })?,
         _ => value.to_string(),
     })
 }
