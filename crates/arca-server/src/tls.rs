@@ -293,3 +293,52 @@ pub fn cert_info(
     }
     Some(info)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_and_anchors_of_client_certificates() {
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let roots = ClientRoots {
+            keys: vec![ca_key_of(ca_cert.der())],
+        };
+        let leaf = |rdns: &[(DnType, &str)]| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            // In push order (rcgen's default name holds a CN already).
+            p.distinguished_name = rcgen::DistinguishedName::new();
+            for (t, v) in rdns {
+                p.distinguished_name.push(t.clone(), *v);
+            }
+            let k = KeyPair::generate().unwrap();
+            p.signed_by(&k, &issuer).unwrap().der().clone()
+        };
+        let two = leaf(&[
+            (DnType::OrganizationName, "Example"),
+            (DnType::CommonName, "svc"),
+        ]);
+        let one = leaf(&[(DnType::CommonName, "svc, O=Example")]);
+        let two = cert_info(&[two], &roots).unwrap();
+        let one = cert_info(&[one], &roots).unwrap();
+        assert_eq!(two.subject, "CN=svc,O=Example");
+        assert_eq!(one.subject, "CN=svc\\, O\\=Example");
+        assert_eq!(two.issuer_anchor, Some(roots.keys[0].0.clone()));
+        // Signed by a key the server does not know: no anchor.
+        assert_eq!(
+            cert_info(&[leaf(&[])], &ClientRoots::default())
+                .unwrap()
+                .issuer_anchor,
+            None
+        );
+    }
+
+    fn ca_key_of(der: &CertificateDer<'_>) -> (String, Vec<u8>) {
+        ca_key(der.as_ref()).unwrap()
+    }
+}
