@@ -1134,3 +1134,77 @@ fn url_escape(s: &str) -> String {
         })
         .collect()
 }
+
+/// Upgrade: bindings of an older data dir (ids not scoped by tenant, subjects as the old
+/// display string in DER order) are moved at start to their tenant's scope and canonical
+/// form, and keep authenticating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_of_an_older_data_dir_keep_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trusted = ca("Clients CA");
+    let ca_file = tmp.path().join("clients-ca.pem");
+    std::fs::write(&ca_file, &trusted.ca_pem).unwrap();
+    let s = TestServer::start_with(move |c| {
+        c.tls.client_ca = Some(ca_file.clone());
+        c.kmip.listen = "127.0.0.1:0".into();
+    })
+    .await;
+    let (by_subject, _) = client_cert(&trusted, "app", "zone-a", "a.example");
+    let (by_san, _) = client_cert(&trusted, "other", "zone-b", "b.example");
+    let p = s
+        .ok(
+            "/v1/principals",
+            json!({"name": "app", "roles": ["crypto-user"]}),
+        )
+        .await;
+    let me = s.get("/v1/whoami").await.1;
+    let store = s.service().store().clone();
+    for (kind, value) in [
+        ("certificate-subject", "CN=app, OU=zone-a"),
+        ("certificate-san", "b.example"),
+    ] {
+        let id = format!("{kind}:{value}");
+        let doc = json!({"id": id, "tenant_id": me["tenant_id"], "principal_id": p["id"],
+            "kind": kind, "value": value, "created_at": s.clock_now()});
+        store
+            .put_record(
+                &arca_store::Record {
+                    kind: "binding".into(),
+                    id,
+                    tenant_id: Some(me["tenant_id"].as_str().unwrap().parse().unwrap()),
+                    revision: 1,
+                    doc,
+                    updated_at: s.clock_now(),
+                },
+                None,
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    // What every start does.
+    s.service().ensure_default_tenant().await.unwrap();
+    for pem in [by_subject, by_san] {
+        let (st, who) = call(
+            &mtls_client(&s, &pem),
+            &s,
+            Method::GET,
+            "/v1/whoami",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{who}");
+        assert_eq!(who["principal"], "app");
+    }
+    let (_, list) = s.get("/v1/bindings").await;
+    let values: Vec<&str> = list["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["value"].as_str().unwrap())
+        .collect();
+    assert!(values.contains(&"OU=zone-a,CN=app"), "{values:?}");
+    assert_eq!(values.len(), 2, "{list}");
+    s.shutdown().await;
+}

@@ -253,6 +253,8 @@ impl Caches {
         self.tokens.clear();
         self.sessions.clear();
         self.bindings.clear();
+        // Trust anchors are records too: another node's assignment reaches this one here.
+        self.anchors.clear();
         self.aws_credentials.clear();
     }
 }

@@ -940,12 +940,13 @@ impl Service {
                 Some(o) if o == t.id => {
                     return Err(Error::conflict(format!("{id} is already assigned to this tenant")))
                 }
-                Some(_) => {
+                // A deleted tenant's anchors are free again (its record stays as a tombstone).
+                Some(o) if !self.tenant(o).await.map(|t| t.deleted).unwrap_or(true) => {
                     return Err(Error::conflict(format!(
                         "{id} is assigned to another tenant: an anchor belongs to one tenant at most (withdraw it there first)"
                     )))
                 }
-                None => {}
+                _ => {}
             }
         }
         let info = TrustAnchorInfo {

@@ -188,7 +188,8 @@ pub enum BindingCommand {
 pub enum BindingKind {
     /// SHA-256 of the client certificate (hex).
     CertificateFingerprint,
-    /// The certificate subject, RFC 4514 style (CN=app,OU=zone-a,O=Example).
+    /// The certificate subject as an RFC 4514 string, most specific RDN first
+    /// (CN=app,OU=zone-a,O=Example); `,` `+` `=` inside a value are escaped with `\`.
     CertificateSubject,
     /// One subject alternative name (DNS name, URI, e-mail or IP address).
     CertificateSan,

@@ -108,6 +108,13 @@ pub struct CreateArgs {
     /// For a jwt binding: the issuer (`iss`) as configured on the server.
     #[arg(long, value_name = "ISSUER", requires = "admin_binding_kind")]
     pub admin_binding_issuer: Option<String>,
+    /// Assign the new tenant this client CA (PEM file; repeatable): certificates it signs
+    /// authenticate into this tenant only (see `arca tenant trust`).
+    #[arg(long, value_name = "FILE")]
+    pub trust_ca_file: Vec<PathBuf>,
+    /// Assign the new tenant this configured JWT issuer (repeatable).
+    #[arg(long, value_name = "ISSUER")]
+    pub trust_jwt_issuer: Vec<String>,
     /// Initial settings (JSON, as `arca tenant settings show --output json` prints them);
     /// `-` reads stdin [default: strict: one role per principal, no default key policy].
     #[arg(long, value_name = "FILE")]
@@ -415,6 +422,18 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let mut body = json!({ "name": a.name });
     if let Some(n) = &a.admin_name {
         body["admin_name"] = json!(n);
+    }
+    let mut trust = vec![];
+    for f in &a.trust_ca_file {
+        let pem = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+        trust.push(json!({ "ca_pem": pem }));
+    }
+    for i in &a.trust_jwt_issuer {
+        trust.push(json!({ "jwt_issuer": i }));
+    }
+    if !trust.is_empty() {
+        body["trust"] = json!(trust);
     }
     if let Some(kind) = a.admin_binding_kind {
         let mut b = json!({ "kind": kind.wire(), "value": a.admin_binding_value });
