@@ -107,7 +107,7 @@ impl Dn {
                     i += 1;
                 }
                 let hex: String = chars[st..i].iter().collect::<String>().to_ascii_lowercase();
-                if hex.is_empty() || hex.len() % 2 != 0 {
+                if hex.is_empty() || !hex.len().is_multiple_of(2) {
                     return Err(format!("the value of {ty} is '#' and odd or no hex"));
                 }
                 while i < chars.len() && chars[i] == ' ' {
@@ -125,7 +125,7 @@ impl Dn {
                         '\\' => {
                             let next = chars.get(i + 1).copied();
                             match next {
-                                Some(n) if ",+\"\\<>;= #=".contains(n) => {
+                                Some(n) if ",+\"\\<>;= #".contains(n) => {
                                     push_char(&mut bytes, n);
                                     i += 2;
                                 }

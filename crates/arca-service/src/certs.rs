@@ -40,7 +40,7 @@ pub fn canonical_name(name: &x509_parser::x509::X509Name<'_>) -> String {
 
 /// The DER of a parsed value: its tag, length and content.
 fn der_of(v: &x509_parser::der_parser::asn1_rs::Any<'_>) -> Vec<u8> {
-    let data: &[u8] = v.data.as_ref();
+    let data: &[u8] = v.data;
     let h = &v.header;
     let tag = h.tag().0;
     let first = ((h.class() as u8) << 6) | (u8::from(h.is_constructed()) << 5);
