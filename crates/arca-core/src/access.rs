@@ -823,6 +823,9 @@ pub const APPROVABLE: &[&str] = &[
     "SuspendKey",
     "DeleteTenant",
     "DisableTenant",
+    // Which tenant a CA's certificates or an issuer's tokens authenticate into.
+    "AssignTrustAnchor",
+    "WithdrawTrustAnchor",
     "UpdateTenantSettings",
     // Identity changes: without these under quorum, whoever manages identities could make
     // puppet approvers and approve their own requests.

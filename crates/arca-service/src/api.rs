@@ -1132,6 +1132,7 @@ pub enum ApprovalResult {
     Grant(crate::grants::Grant),
     Settings(TenantSettings),
     Tenant(TenantInfo),
+    TrustAnchor(TrustAnchorInfo),
 }
 
 /// Trades a credential (or a refresh token) for a short-lived session.

@@ -130,6 +130,21 @@ impl Service {
                     req.name
                 )));
             }
+            if !req.trust.is_empty()
+                && caller.approval.is_none()
+                && self
+                    .tenant(caller.tenant())
+                    .await?
+                    .settings
+                    .rule_for("AssignTrustAnchor")
+                    .is_some()
+            {
+                // One gated write per kind of state: no way round the approval rule.
+                return Err(Error::invalid(
+                    "trust",
+                    "AssignTrustAnchor needs approval here: create the tenant without trust, then assign its anchors (arca tenant trust add)",
+                ));
+            }
             let mut trust = vec![];
             for (i, a) in req.trust.iter().enumerate() {
                 let (id, subject) = self.trust_anchor_id(a).map_err(|e| match e {
@@ -1003,6 +1018,13 @@ impl Service {
             }
             let (id, subject) = self.trust_anchor_id(&req)?;
             note.set("trust_anchor", id.clone());
+            self.gate(caller, "AssignTrustAnchor", None, || {
+                Pending::AssignTrustAnchor {
+                    tenant: t.id,
+                    req: req.clone(),
+                }
+            })
+            .await?;
             self.write_trust_anchor(&t, id, subject, &Actor::Caller(caller))
                 .await
         }
@@ -1054,6 +1076,13 @@ impl Service {
             if doc.tenant_id != Some(t.id) {
                 return Err(Error::not_found("trust anchor", id));
             }
+            self.gate(caller, "WithdrawTrustAnchor", None, || {
+                Pending::WithdrawTrustAnchor {
+                    tenant: t.id,
+                    anchor: id.to_string(),
+                }
+            })
+            .await?;
             doc.tenant_id = None;
             doc.assigned_at = self.now();
             let audit = self.change_event(caller, "WithdrawTrustAnchor", &mut note);
