@@ -1144,8 +1144,15 @@ impl Service {
                 }
             }
             let id = binding_id(b.kind, tenant, b.issuer.as_deref(), &b.value);
-            if self.store.get_record(BINDING, &id).await?.is_some() {
-                tracing::warn!(binding = %rec.id, "an old binding's new id is taken; it matches nothing");
+            if let Some(new) = self.store.get_record(BINDING, &id).await? {
+                let same = serde_json::from_value::<BindingInfo>(new.doc)
+                    .is_ok_and(|n| n.principal_id == b.principal_id);
+                if same {
+                    // Moved already (a start that stopped half-way, or another node).
+                    let _ = self.store.delete_record(BINDING, &rec.id, &[]).await;
+                } else {
+                    tracing::warn!(binding = %rec.id, "an old binding's new id is taken; it matches nothing");
+                }
                 continue;
             }
             let old = rec.id.clone();
@@ -1157,7 +1164,8 @@ impl Service {
             n.set("binding_id", id.clone());
             n.set("migrated_from", old.clone());
             let audit = self.event_by(&Actor::Server(&meta), "MigrateBinding", &n);
-            self.store
+            let r = self
+                .store
                 .put_record(
                     &Record {
                         kind: BINDING.into(),
@@ -1171,8 +1179,16 @@ impl Service {
                     None,
                     &audit,
                 )
-                .await?;
-            self.store.delete_record(BINDING, &old, &[]).await?;
+                .await;
+            match r {
+                Ok(()) => {}
+                // Another node of the cluster moved it at the same time.
+                Err(Error::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.store.delete_record(BINDING, &old, &[]).await {
+                tracing::warn!(binding = %old, error = %e, "could not remove an old binding after moving it");
+            }
         }
         self.cache.bindings.clear();
         Ok(())
