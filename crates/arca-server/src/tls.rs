@@ -208,27 +208,29 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether `key` (raw public key bytes) verifies the signature of `cert`. Every algorithm
-/// a CA may sign with is tried: only the right one with the right key succeeds.
+/// Whether `key` (raw public key bytes) verifies the signature of `cert`, with the
+/// algorithms its signature algorithm names (the curve or modulus comes from the key).
 fn signed_by(cert: &x509_parser::certificate::X509Certificate<'_>, key: &[u8]) -> bool {
     use aws_lc_rs::signature as sig;
-    const ALGS: &[&dyn sig::VerificationAlgorithm] = &[
-        &sig::ECDSA_P256_SHA256_ASN1,
-        &sig::ECDSA_P256_SHA384_ASN1,
-        &sig::ECDSA_P384_SHA384_ASN1,
-        &sig::ECDSA_P384_SHA256_ASN1,
-        &sig::ECDSA_P521_SHA512_ASN1,
-        &sig::RSA_PKCS1_2048_8192_SHA256,
-        &sig::RSA_PKCS1_2048_8192_SHA384,
-        &sig::RSA_PKCS1_2048_8192_SHA512,
-        &sig::RSA_PSS_2048_8192_SHA256,
-        &sig::RSA_PSS_2048_8192_SHA384,
-        &sig::RSA_PSS_2048_8192_SHA512,
-        &sig::ED25519,
-    ];
+    let algs: &[&dyn sig::VerificationAlgorithm] =
+        match cert.signature_algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.10045.4.3.2" => &[&sig::ECDSA_P256_SHA256_ASN1, &sig::ECDSA_P384_SHA256_ASN1],
+            "1.2.840.10045.4.3.3" => &[&sig::ECDSA_P384_SHA384_ASN1, &sig::ECDSA_P256_SHA384_ASN1],
+            "1.2.840.10045.4.3.4" => &[&sig::ECDSA_P521_SHA512_ASN1],
+            "1.2.840.113549.1.1.11" => &[&sig::RSA_PKCS1_2048_8192_SHA256],
+            "1.2.840.113549.1.1.12" => &[&sig::RSA_PKCS1_2048_8192_SHA384],
+            "1.2.840.113549.1.1.13" => &[&sig::RSA_PKCS1_2048_8192_SHA512],
+            "1.2.840.113549.1.1.10" => &[
+                &sig::RSA_PSS_2048_8192_SHA256,
+                &sig::RSA_PSS_2048_8192_SHA384,
+                &sig::RSA_PSS_2048_8192_SHA512,
+            ],
+            "1.3.101.112" => &[&sig::ED25519],
+            _ => &[],
+        };
     let tbs = cert.tbs_certificate.as_ref();
     let signature = cert.signature_value.data.as_ref();
-    ALGS.iter().any(|alg| {
+    algs.iter().any(|alg| {
         sig::UnparsedPublicKey::new(*alg, key)
             .verify(tbs, signature)
             .is_ok()
@@ -336,6 +338,28 @@ mod tests {
                 .issuer_anchor,
             None
         );
+    }
+
+    #[test]
+    fn anchors_of_rsa_ed25519_and_p384_cas() {
+        for alg in [
+            &rcgen::PKCS_RSA_SHA256,
+            &rcgen::PKCS_ED25519,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+        ] {
+            let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca_key = KeyPair::generate_for(alg).unwrap();
+            let ca_cert = ca.self_signed(&ca_key).unwrap();
+            let issuer = Issuer::new(ca, ca_key);
+            let roots = ClientRoots {
+                keys: vec![ca_key_of(ca_cert.der())],
+            };
+            let p = CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+            let leaf = p.signed_by(&KeyPair::generate().unwrap(), &issuer).unwrap();
+            let info = cert_info(&[leaf.der().clone()], &roots).unwrap();
+            assert_eq!(info.issuer_anchor, Some(roots.keys[0].0.clone()), "{alg:?}");
+        }
     }
 
     fn ca_key_of(der: &CertificateDer<'_>) -> (String, Vec<u8>) {
