@@ -1121,6 +1121,26 @@ async fn jwt_identities_stay_in_their_issuers_tenant() {
         s.with_token(&token).get("/v1/whoami").await.0,
         StatusCode::UNAUTHORIZED
     );
+    // A withdrawn anchor can be assigned again, to the system tenant too (its approvers may
+    // sign in with the IdP's tokens).
+    let (st, v) = op
+        .post("/v1/tenants/system/trust", json!({"jwt_issuer": ISSUER}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    op.ok(
+        "/v1/principals",
+        json!({"name": "idp-approver", "roles": ["approver"]}),
+    )
+    .await;
+    op.ok(
+        "/v1/principals/idp-approver/bindings",
+        json!({"kind": "jwt", "issuer": ISSUER, "value": "alice@idp"}),
+    )
+    .await;
+    assert_eq!(
+        s.with_token(&token).get("/v1/whoami").await.1["principal"],
+        "idp-approver"
+    );
     s.shutdown().await;
 }
 
