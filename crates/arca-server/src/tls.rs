@@ -204,10 +204,6 @@ fn ca_key(der: &[u8]) -> Option<(String, Vec<u8>)> {
     ))
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Whether `key` (raw public key bytes) verifies the signature of `cert`, with the
 /// algorithms its signature algorithm names (the curve or modulus comes from the key).
 fn signed_by(cert: &x509_parser::certificate::X509Certificate<'_>, key: &[u8]) -> bool {
@@ -253,46 +249,8 @@ pub fn cert_info(
         .chain(roots.keys.iter().cloned())
         .find(|(_, key)| signed_by(&cert, key))
         .map(|(anchor, _)| anchor);
-    let mut info = arca_core::access::CertInfo {
-        subject: arca_service::certs::canonical_name(cert.subject()),
-        fingerprint: hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref()),
-        issuer_anchor,
-        ..Default::default()
-    };
-    let text = |a: &AttributeTypeAndValue<'_>| a.as_str().ok().map(str::to_string);
-    info.cn = cert.subject().iter_common_name().filter_map(text).collect();
-    info.o = cert
-        .subject()
-        .iter_organization()
-        .filter_map(text)
-        .collect();
-    info.ou = cert
-        .subject()
-        .iter_organizational_unit()
-        .filter_map(text)
-        .collect();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for n in &san.value.general_names {
-            match n {
-                GeneralName::DNSName(d) => info.san_dns.push(d.to_string()),
-                GeneralName::URI(u) => info.san_uri.push(u.to_string()),
-                GeneralName::RFC822Name(e) => info.san_email.push(e.to_string()),
-                GeneralName::IPAddress(ip) => {
-                    let addr = match ip.len() {
-                        4 => <[u8; 4]>::try_from(*ip)
-                            .ok()
-                            .map(|b| std::net::IpAddr::from(b).to_string()),
-                        16 => <[u8; 16]>::try_from(*ip)
-                            .ok()
-                            .map(|b| std::net::IpAddr::from(b).to_string()),
-                        _ => None,
-                    };
-                    info.san_ip.extend(addr);
-                }
-                _ => {}
-            }
-        }
-    }
+    let mut info = arca_service::certs::describe(der, &cert);
+    info.issuer_anchor = issuer_anchor;
     Some(info)
 }
 

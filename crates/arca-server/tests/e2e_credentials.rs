@@ -1006,6 +1006,57 @@ async fn a_certificate_matching_two_principals_is_refused() {
         v.to_string().contains(&fp),
         "no audited refusal for the certificate: {v}"
     );
+    // A binding made with the certificate itself (PEM) knows all its names: a binding that
+    // would make it match a second principal is refused when it is made.
+    let (pem2, fp2) = client_cert(&trusted, "app", "zone-b", "i-0b2.eu-west.example");
+    let text = String::from_utf8(pem2.clone()).unwrap();
+    let end = "-----END CERTIFICATE-----";
+    let cert_only = &text[..text.find(end).unwrap() + end.len()];
+    let (st, b) = s
+        .post(
+            "/v1/principals/one/bindings",
+            json!({"kind": "certificate-fingerprint", "value": fp2, "certificate": cert_only}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["certificate"]["subject"], "OU=zone-b,CN=app", "{b}");
+    for (kind, value) in [
+        ("certificate-san", "i-0b2.eu-west.example"),
+        ("certificate-subject", "OU=zone-b,CN=app"),
+    ] {
+        assert_error(
+            &s.post(
+                "/v1/principals/two/bindings",
+                json!({"kind": kind, "value": value}),
+            )
+            .await,
+            StatusCode::CONFLICT,
+            "conflict",
+            None,
+        );
+    }
+    // Naming the certificate, a value must be one of its names.
+    assert_error(
+        &s.post(
+            "/v1/principals/one/bindings",
+            json!({"kind": "certificate-san", "value": "elsewhere.example", "certificate": cert_only}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("value"),
+    );
+    // The same principal may add names of its own certificate.
+    s.ok(
+        "/v1/principals/one/bindings",
+        json!({"kind": "certificate-san", "value": "i-0b2.eu-west.example", "certificate": cert_only}),
+    )
+    .await;
+    let c2 = mtls_client(&s, &pem2);
+    assert_eq!(
+        call(&c2, &s, Method::GET, "/v1/whoami", None, None).await.1["principal"],
+        "one"
+    );
     s.shutdown().await;
 }
 

@@ -1037,6 +1037,23 @@ pub struct CreateBindingRequest {
     /// For `jwt`: the issuer (`iss`) as configured.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// For a certificate binding, optionally: the client certificate itself (PEM). The
+    /// value must then be its fingerprint, subject or one of its SANs, and the binding is
+    /// refused if any other of its names is bound to another principal of the tenant (a
+    /// certificate maps to one principal); its names are kept with the binding, so that a
+    /// later subject or SAN binding that would match it for someone else is refused too.
+    #[serde(default)]
+    pub certificate: Option<String>,
+}
+
+/// The names of a certificate a binding was made with.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CertificateNames {
+    pub fingerprint: String,
+    /// Canonical RFC 4514.
+    pub subject: String,
+    /// Its DNS, URI, e-mail and IP SANs.
+    pub sans: Vec<String>,
 }
 
 /// A credential binding.
@@ -1049,6 +1066,9 @@ pub struct BindingInfo {
     pub value: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// The certificate it was made with, if one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateNames>,
     pub created_at: DateTime<Utc>,
 }
 

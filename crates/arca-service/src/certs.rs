@@ -62,3 +62,50 @@ fn der_of(v: &x509_parser::der_parser::asn1_rs::Any<'_>) -> Vec<u8> {
     out.extend_from_slice(data);
     out
 }
+
+/// What policies and bindings know of a certificate (`der`, parsed as `cert`): its
+/// canonical subject, fingerprint, name attributes and SANs (no trust anchor: that takes
+/// the CAs, which the listener has).
+pub fn describe(der: &[u8], cert: &X509Certificate<'_>) -> arca_core::access::CertInfo {
+    use x509_parser::prelude::*;
+    let mut info = arca_core::access::CertInfo {
+        subject: canonical_name(cert.subject()),
+        fingerprint: hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref()),
+        ..Default::default()
+    };
+    let text = |a: &AttributeTypeAndValue<'_>| a.as_str().ok().map(str::to_string);
+    info.cn = cert.subject().iter_common_name().filter_map(text).collect();
+    info.o = cert
+        .subject()
+        .iter_organization()
+        .filter_map(text)
+        .collect();
+    info.ou = cert
+        .subject()
+        .iter_organizational_unit()
+        .filter_map(text)
+        .collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => info.san_dns.push(d.to_string()),
+                GeneralName::URI(u) => info.san_uri.push(u.to_string()),
+                GeneralName::RFC822Name(e) => info.san_email.push(e.to_string()),
+                GeneralName::IPAddress(ip) => {
+                    let addr = match ip.len() {
+                        4 => <[u8; 4]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        _ => None,
+                    };
+                    info.san_ip.extend(addr);
+                }
+                _ => {}
+            }
+        }
+    }
+    info
+}

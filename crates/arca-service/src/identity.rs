@@ -167,8 +167,8 @@ impl Service {
             let binding = match &req.admin_binding {
                 Some(b) => {
                     // The new tenant has no id yet: its anchors are the planned ones.
-                    let (value, issuer, _) = self
-                        .prepare_binding(None, &planned, b)
+                    let prepared = self
+                        .prepare_binding(None, None, &planned, b)
                         .await
                         .map_err(|e| match e {
                             Error::InvalidInput { field, message } => {
@@ -176,7 +176,7 @@ impl Service {
                             }
                             other => other,
                         })?;
-                    Some((b.kind, value, issuer))
+                    Some((b.kind, prepared))
                 }
                 None => None,
             };
@@ -193,15 +193,13 @@ impl Service {
                 .create_principal_record(tenant.id, &admin_name, vec![Role::TenantAdmin], &by)
                 .await?;
             let (admin_token, admin_token_expires_at, admin_binding) = match binding {
-                Some((kind, value, issuer)) => {
-                    let id = binding_id(kind, tenant.id, issuer.as_deref(), &value);
+                Some((kind, mut prepared)) => {
+                    prepared.id =
+                        binding_id(kind, tenant.id, prepared.issuer.as_deref(), &prepared.value);
                     (
                         None,
                         None,
-                        Some(
-                            self.write_binding(&admin, kind, value, issuer, id, &by)
-                                .await?,
-                        ),
+                        Some(self.write_binding(&admin, kind, prepared, &by).await?),
                     )
                 }
                 None => {
@@ -716,18 +714,21 @@ impl Service {
         let r = async {
             self.authorize(caller, "CreateBinding", None)?;
             let p = self.principal_by_ref(caller, principal).await?;
-            let (value, issuer, id) = self.prepare_binding(Some(p.tenant_id), &[], &req).await?;
+            let prepared = self
+                .prepare_binding(Some(p.tenant_id), Some(p.id), &[], &req)
+                .await?;
             self.gate(caller, "CreateBinding", None, || Pending::CreateBinding {
                 principal: p.id,
                 req: CreateBindingRequest {
                     kind: req.kind,
-                    value: value.clone(),
-                    issuer: issuer.clone(),
+                    value: prepared.value.clone(),
+                    issuer: prepared.issuer.clone(),
+                    certificate: req.certificate.clone(),
                 },
             })
             .await?;
             note.committed = true;
-            self.write_binding(&p, req.kind, value, issuer, id, &Actor::Caller(caller))
+            self.write_binding(&p, req.kind, prepared, &Actor::Caller(caller))
                 .await
         }
         .await;
@@ -742,10 +743,34 @@ impl Service {
     async fn prepare_binding(
         &self,
         tenant: Option<Uuid>,
+        principal: Option<Uuid>,
         planned: &[String],
         req: &CreateBindingRequest,
-    ) -> Result<(String, Option<String>, String)> {
+    ) -> Result<Prepared> {
         let value = normalize_binding(req.kind, &req.value)?;
+        let cert = match &req.certificate {
+            None => None,
+            Some(_) if req.kind == BindingKind::Jwt => {
+                return Err(Error::invalid(
+                    "certificate",
+                    "only certificate bindings take a certificate",
+                ))
+            }
+            Some(pem) => Some(certificate_names(pem)?),
+        };
+        if let Some(c) = &cert {
+            let named = match req.kind {
+                BindingKind::CertificateFingerprint => c.fingerprint == value,
+                BindingKind::CertificateSubject => c.subject == value,
+                _ => c.sans.contains(&value),
+            };
+            if !named {
+                return Err(Error::invalid(
+                    "value",
+                    format!("not the {} of the given certificate", req.kind.as_str()),
+                ));
+            }
+        }
         let issuer = match (req.kind, req.issuer.clone()) {
             (BindingKind::Jwt, Some(i)) => {
                 if !self.config.jwt_issuers.iter().any(|x| x.issuer == i) {
@@ -799,11 +824,89 @@ impl Service {
                         "this identity is already bound to a principal of this tenant",
                     ));
                 }
+                self.refuse_ambiguity(t, principal, req.kind, &value, cert.as_ref())
+                    .await?;
                 id
             }
             None => String::new(),
         };
-        Ok((value, issuer, id))
+        Ok(Prepared {
+            value,
+            issuer,
+            id,
+            cert,
+        })
+    }
+
+    /// Refuses a certificate binding that would make a certificate known to this tenant
+    /// (given now, or with an earlier fingerprint binding) match a second principal.
+    /// Certificates never shown are checked when they are presented: a certificate that
+    /// matches two principals authenticates no one.
+    async fn refuse_ambiguity(
+        &self,
+        tenant: Uuid,
+        principal: Option<Uuid>,
+        kind: BindingKind,
+        value: &str,
+        cert: Option<&CertificateNames>,
+    ) -> Result<()> {
+        if kind == BindingKind::Jwt {
+            return Ok(());
+        }
+        let other = |b: &BindingInfo| Some(b.principal_id) != principal;
+        if let Some(c) = cert {
+            let mut ids = vec![
+                binding_id(
+                    BindingKind::CertificateFingerprint,
+                    tenant,
+                    None,
+                    &c.fingerprint,
+                ),
+                binding_id(BindingKind::CertificateSubject, tenant, None, &c.subject),
+            ];
+            for s in &c.sans {
+                ids.push(binding_id(BindingKind::CertificateSan, tenant, None, s));
+            }
+            for id in ids {
+                if let Some(rec) = self.store.get_record(BINDING, &id).await? {
+                    let b: BindingInfo = serde_json::from_value(rec.doc)
+                        .map_err(|e| Error::internal(e.to_string()))?;
+                    if other(&b) {
+                        return Err(Error::conflict(format!(
+                            "certificate: its {} {:?} is bound to another principal ({}); a certificate maps to one principal",
+                            b.kind.as_str(),
+                            b.value,
+                            b.principal_id
+                        )));
+                    }
+                }
+            }
+        }
+        if kind != BindingKind::CertificateFingerprint {
+            let prefix = format!("{}:{tenant}|", BindingKind::CertificateFingerprint.as_str());
+            for rec in self
+                .store
+                .list_records(BINDING, Some(tenant), &prefix, None, 100_000)
+                .await?
+            {
+                let b: BindingInfo =
+                    serde_json::from_value(rec.doc).map_err(|e| Error::internal(e.to_string()))?;
+                let Some(c) = &b.certificate else { continue };
+                let named = match kind {
+                    BindingKind::CertificateSubject => c.subject == value,
+                    _ => c.sans.iter().any(|s| s == value),
+                };
+                if named && other(&b) {
+                    return Err(Error::conflict(format!(
+                        "value: the certificate {} has this {} and is bound to another principal ({}); a certificate maps to one principal",
+                        c.fingerprint,
+                        kind.as_str(),
+                        b.principal_id
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Stores a binding (already validated and, where needed, approved).
@@ -811,11 +914,15 @@ impl Service {
         &self,
         p: &Principal,
         kind: BindingKind,
-        value: String,
-        issuer: Option<String>,
-        id: String,
+        prepared: Prepared,
         by: &Actor<'_>,
     ) -> Result<BindingInfo> {
+        let Prepared {
+            value,
+            issuer,
+            id,
+            cert,
+        } = prepared;
         {
             let mut n = Note::default();
             n.set("binding_id", id.clone());
@@ -828,6 +935,7 @@ impl Service {
                 kind,
                 value,
                 issuer,
+                certificate: cert,
                 created_at: self.now(),
             };
             self.store
@@ -1564,6 +1672,36 @@ impl Service {
         self.store.create_principal(&p, &audit).await?;
         Ok(p)
     }
+}
+
+/// A checked binding request: the normalized value, the issuer, the record id and the
+/// names of the certificate it came with.
+struct Prepared {
+    value: String,
+    issuer: Option<String>,
+    id: String,
+    cert: Option<CertificateNames>,
+}
+
+/// The names of a certificate given in PEM with a binding request.
+fn certificate_names(pem: &str) -> Result<CertificateNames> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|_| Error::invalid("certificate", "not a PEM certificate"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|_| Error::invalid("certificate", "the PEM block is not an X.509 certificate"))?;
+    let info = crate::certs::describe(&pem.contents, &cert);
+    Ok(CertificateNames {
+        fingerprint: info.fingerprint,
+        subject: info.subject,
+        sans: info
+            .san_dns
+            .into_iter()
+            .chain(info.san_uri)
+            .chain(info.san_email)
+            .chain(info.san_ip)
+            .collect(),
+    })
 }
 
 /// The record kind of trust anchor assignments: id `ca:<spki sha-256>` or `jwt:<issuer>`,
