@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{Error, Result};
+use crate::{Action, Error, Result};
 
 /// Which door a request came through (for audit and for policy conditions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -140,154 +140,48 @@ pub enum Category {
     System,
     /// What every authenticated principal may do about itself.
     SelfService,
+    /// Operations the audit trail records but no role is granted: authentication, custody
+    /// shares, what the server does by itself, refusals made before any operation.
+    Recorded,
 }
 
-/// Every action the service knows, with its category. The names are the audit trail's and
-/// the key policies' vocabulary (AWS-style where AWS has the operation).
-pub const ACTIONS: &[(&str, Category)] = {
-    use Category::*;
-    &[
-        // key use
-        ("Encrypt", KeyUse),
-        ("Decrypt", KeyUse),
-        ("ReEncryptFrom", KeyUse),
-        ("ReEncryptTo", KeyUse),
-        ("GenerateDataKey", KeyUse),
-        ("GenerateDataKeyWithoutPlaintext", KeyUse),
-        ("GenerateDataKeyPair", KeyUse),
-        ("GenerateDataKeyPairWithoutPlaintext", KeyUse),
-        ("Sign", KeyUse),
-        ("Verify", KeyUse),
-        ("GenerateMac", KeyUse),
-        ("VerifyMac", KeyUse),
-        ("Encapsulate", KeyUse),
-        ("Decapsulate", KeyUse),
-        ("GetPublicKey", KeyUse),
-        ("ExportKey", KeyUse),
-        ("GenerateRandom", Random),
-        // key metadata
-        ("DescribeKey", KeyRead),
-        ("ListKeys", KeyRead),
-        ("GetKeyHistory", KeyRead),
-        ("ListAliases", KeyRead),
-        ("GetKeyPolicy", KeyRead),
-        ("ListKeyPolicyVersions", KeyRead),
-        // key management
-        ("CreateKey", KeyManage),
-        ("UpdateKey", KeyManage),
-        ("DisableKeyProtection", KeyManage),
-        ("CreateAlias", KeyManage),
-        ("UpdateAlias", KeyManage),
-        ("DeleteAlias", KeyManage),
-        ("RotateKey", KeyManage),
-        ("ActivateKey", KeyManage),
-        ("SuspendKey", KeyManage),
-        ("ResumeKey", KeyManage),
-        ("DeactivateKey", KeyManage),
-        ("ReportKeyCompromise", KeyManage),
-        ("ArchiveKey", KeyManage),
-        ("RecoverKey", KeyManage),
-        ("ScheduleKeyDestruction", KeyManage),
-        ("CancelKeyDestruction", KeyManage),
-        ("PutKeyPolicy", KeyManage),
-        ("CreateGrant", KeyManage),
-        ("RevokeGrant", KeyManage),
-        ("RetireGrant", KeyManage),
-        ("ListGrants", KeyRead),
-        ("GetParametersForImport", KeyManage),
-        ("ImportKeyMaterial", KeyManage),
-        ("DeleteImportedKeyMaterial", KeyManage),
-        // identity
-        ("CreatePrincipal", Identity),
-        ("ListPrincipals", Identity),
-        ("DescribePrincipal", Identity),
-        ("UpdatePrincipal", Identity),
-        ("CreateApiToken", Identity),
-        // An API token or access key for oneself: every principal may, within the life of
-        // the credential it uses.
-        ("CreateOwnCredential", SelfService),
-        ("ListApiTokens", Identity),
-        ("RevokeApiToken", Identity),
-        ("CreateBinding", Identity),
-        ("ListBindings", Identity),
-        ("DeleteBinding", Identity),
-        ("GetTenantSettings", Identity),
-        ("UpdateTenantSettings", Identity),
-        // audit and approvals
-        ("ListAudit", AuditRead),
-        ("ExportAudit", AuditRead),
-        ("AuditUsageReport", AuditRead),
-        ("AuditUsageSeries", AuditRead),
-        ("CheckpointAudit", AuditRead),
-        ("VerifyAudit", AuditRead),
-        ("GetDestructionReceipt", AuditRead),
-        ("ListApprovals", ApprovalRead),
-        ("DescribeApproval", ApprovalRead),
-        ("Approve", ApprovalVote),
-        ("Deny", ApprovalVote),
-        // system
-        ("CreateTenant", System),
-        ("ListTenants", System),
-        ("DescribeTenant", System),
-        ("DisableTenant", System),
-        ("EnableTenant", System),
-        ("DeleteTenant", System),
-        ("AssignTrustAnchor", System),
-        ("ListTrustAnchors", System),
-        ("WithdrawTrustAnchor", System),
-        ("GetServerInfo", System),
-        ("ReadMetrics", System),
-        ("Backup", System),
-        ("Seal", System),
-        // Starting a rekey changes nothing: the current custodians' shares complete it
-        // (ReshareRootKey / RotateRootKey are then recorded), never an operator alone.
-        ("StartRootRekey", System),
-        ("CancelRootRekey", System),
-        // every principal, about itself
-        ("WhoAmI", SelfService),
-        // KMIP Query: which operations and objects the server offers.
-        ("QueryServer", SelfService),
-        // KMIP Log: a client's message for the server's records.
-        ("LogMessage", SelfService),
-        // KMIP Interop: the conformance harness's bracket around a test case.
-        ("Interop", SelfService),
-        ("CreateSession", SelfService),
-        ("RefreshSession", SelfService),
-        ("Logout", SelfService),
-        ("ExecuteApproval", SelfService),
-        ("CancelApproval", SelfService),
-    ]
-};
-
-/// The category of a known action.
+/// The category of an action named in a stored policy or rule, if it names one.
 pub fn category(action: &str) -> Option<Category> {
-    ACTIONS.iter().find(|(a, _)| *a == action).map(|(_, c)| *c)
+    Action::parse(action).map(Action::category)
 }
 
 /// The actions that may appear in a key policy statement: the ones that act on one key.
 pub fn is_key_action(action: &str) -> bool {
-    matches!(
-        category(action),
-        Some(Category::KeyUse | Category::KeyRead | Category::KeyManage)
-    ) && !matches!(action, "ListKeys" | "CreateKey" | "GenerateRandom")
+    Action::parse(action).is_some_and(Action::is_key_action)
 }
 
-/// True if some role of the list may attempt the action at all.
-pub fn role_allows(roles: &[Role], action: &str) -> bool {
-    match category(action) {
-        Some(c) => roles.iter().any(|r| r.categories().contains(&c)),
-        None => false,
+impl Action {
+    /// Whether a key policy statement may name this action: it acts on one key.
+    pub fn is_key_action(self) -> bool {
+        matches!(
+            self.category(),
+            Category::KeyUse | Category::KeyRead | Category::KeyManage
+        ) && !matches!(
+            self,
+            Action::ListKeys | Action::CreateKey | Action::GenerateRandom
+        )
     }
 }
 
-/// Every action some role in `roles` covers, in [`ACTIONS`] order: what a user interface
-/// may offer (a key policy can still refuse a key action). One pass over the list, so it
-/// stays cheap on `whoami`, the benchmarks' no-op.
+/// True if some role of the list may attempt the action at all.
+pub fn role_allows(roles: &[Role], action: Action) -> bool {
+    let c = action.category();
+    roles.iter().any(|r| r.categories().contains(&c))
+}
+
+/// Every action some role in `roles` covers, in [`Action::ALL`] order: what a user
+/// interface may offer (a key policy can still refuse a key action). One pass over the
+/// list, so it stays cheap on `whoami`, the benchmarks' no-op.
 pub fn actions_allowed(roles: &[Role]) -> impl Iterator<Item = &'static str> + '_ {
-    ACTIONS
+    Action::ALL
         .iter()
-        .filter(|(_, c)| roles.iter().any(|r| r.categories().contains(c)))
-        .map(|(a, _)| *a)
+        .filter(|a| roles.iter().any(|r| r.categories().contains(&a.category())))
+        .map(|a| a.name())
 }
 
 /// Checks a set of roles against the rules of the tenant it is given in.
@@ -720,8 +614,8 @@ impl RequestFacts<'_> {
         true
     }
 
-    fn matches(&self, s: &Statement, action: &str) -> bool {
-        s.actions.iter().any(|a| a == "*" || a == action)
+    fn matches(&self, s: &Statement, action: Action) -> bool {
+        s.actions.iter().any(|a| a == "*" || a == action.name())
             && s.principals
                 .iter()
                 .filter_map(|p| parse_subject("", p).ok())
@@ -745,10 +639,8 @@ pub enum Decision {
 /// 3. Otherwise a matching `allow` statement permits it.
 /// 4. Otherwise tenant-admins may manage and read the key and auditors may read it (the
 ///    built-in default: "its tenant-admins manage it; nobody uses it until granted").
-pub fn decide(facts: &RequestFacts<'_>, action: &str, policy: Option<&KeyPolicy>) -> Decision {
-    let Some(cat) = category(action) else {
-        return Decision::Deny(format!("{action} is not a known action"));
-    };
+pub fn decide(facts: &RequestFacts<'_>, action: Action, policy: Option<&KeyPolicy>) -> Decision {
+    let cat = action.category();
     if !role_allows(facts.roles, action) {
         return Decision::Deny(format!(
             "no role of {} ({}) may {action}",
@@ -789,6 +681,9 @@ pub fn decide(facts: &RequestFacts<'_>, action: &str, policy: Option<&KeyPolicy>
         Category::KeyRead => {
             facts.roles.contains(&Role::TenantAdmin) || facts.roles.contains(&Role::Auditor)
         }
+        // An auditor reads a key's audit facts (its destruction receipts) by its role, as it
+        // reads the key's metadata: no key policy has to name it.
+        Category::AuditRead => facts.roles.contains(&Role::Auditor),
         _ => false,
     };
     if builtin {
@@ -812,43 +707,12 @@ pub struct ApprovalRule {
     pub group: Option<String>,
 }
 
-/// The actions a quorum rule may name.
-pub const APPROVABLE: &[&str] = &[
-    "ScheduleKeyDestruction",
-    "ExportKey",
-    "PutKeyPolicy",
-    "DisableKeyProtection",
-    "DeactivateKey",
-    "ReportKeyCompromise",
-    "SuspendKey",
-    "DeleteTenant",
-    "DisableTenant",
-    // Which tenant a CA's certificates or an issuer's tokens authenticate into.
-    "AssignTrustAnchor",
-    "WithdrawTrustAnchor",
-    "UpdateTenantSettings",
-    // Identity changes: without these under quorum, whoever manages identities could make
-    // puppet approvers and approve their own requests.
-    "CreatePrincipal",
-    "UpdatePrincipal",
-    "CreateApiToken",
-    "CreateBinding",
-    // Grants are policy changes: a rule on PutKeyPolicy covers them too (see
-    // [`approval_kind`]), and each may be named on its own.
-    "CreateGrant",
-    "RevokeGrant",
-    "RetireGrant",
-];
-
-/// The kind of state an action changes, when that differs from the action itself: a rule
-/// that names the kind covers every action of it, whatever API shape reaches the state
-/// (AWS's CreateGrant writes a key policy version exactly as PutKeyPolicy does, so a quorum
-/// on PutKeyPolicy that CreateGrant escaped would be no quorum).
-pub fn approval_kind(action: &str) -> Option<&'static str> {
-    match action {
-        "CreateGrant" | "RevokeGrant" | "RetireGrant" => Some("PutKeyPolicy"),
-        _ => None,
-    }
+/// The names of the actions a quorum rule may name (see [`Action::approvable`]).
+pub fn approvable_names() -> impl Iterator<Item = &'static str> {
+    Action::ALL
+        .iter()
+        .filter(|a| a.approvable())
+        .map(|a| a.name())
 }
 
 /// A tenant's settings.
@@ -893,12 +757,12 @@ impl TenantSettings {
                 ));
             }
             for a in &r.actions {
-                if !APPROVABLE.contains(&a.as_str()) {
+                if !Action::parse(a).is_some_and(Action::approvable) {
                     return Err(Error::invalid(
                         format!("approval_rules[{i}].actions"),
                         format!(
                             "{a:?} cannot require approval; these can: {}",
-                            APPROVABLE.join(", ")
+                            approvable_names().collect::<Vec<_>>().join(", ")
                         ),
                     ));
                 }
@@ -931,14 +795,14 @@ impl TenantSettings {
     /// The strictest rule that covers an action, if any.
     /// A rule covers an action when it names the action or the kind of state the action
     /// changes ([`approval_kind`]).
-    pub fn rule_for(&self, action: &str) -> Option<&ApprovalRule> {
-        let kind = approval_kind(action);
+    pub fn rule_for(&self, action: Action) -> Option<&ApprovalRule> {
+        let kind = action.approval_kind().map(Action::name);
         self.approval_rules
             .iter()
             .filter(|r| {
                 r.actions
                     .iter()
-                    .any(|a| a == action || Some(a.as_str()) == kind)
+                    .any(|a| a == action.name() || Some(a.as_str()) == kind)
             })
             .max_by_key(|r| r.approvals)
     }
@@ -1091,20 +955,10 @@ mod tests {
     }
 
     #[test]
-    fn every_action_has_one_category_and_roles_cover_it() {
-        let mut names: Vec<_> = ACTIONS.iter().map(|(a, _)| *a).collect();
-        names.sort();
-        let n = names.len();
-        names.dedup();
-        assert_eq!(n, names.len(), "an action is listed twice");
-        for (a, _) in ACTIONS {
-            assert!(
-                Role::ALL.iter().any(|r| role_allows(&[*r], a)),
-                "{a} has no role"
-            );
-        }
-        for a in APPROVABLE {
-            assert!(category(a).is_some(), "{a}");
+    fn every_grantable_action_has_a_role_and_recorded_ones_none() {
+        for a in Action::ALL {
+            let some_role = Role::ALL.iter().any(|r| role_allows(&[*r], *a));
+            assert_eq!(some_role, a.category() != Category::Recorded, "{a}");
         }
     }
 
@@ -1121,8 +975,12 @@ mod tests {
             .collect();
         for roles in sets {
             let listed: Vec<&str> = actions_allowed(&roles).collect();
-            for (a, _) in ACTIONS {
-                assert_eq!(listed.contains(a), role_allows(&roles, a), "{roles:?} {a}");
+            for a in Action::ALL {
+                assert_eq!(
+                    listed.contains(&a.name()),
+                    role_allows(&roles, *a),
+                    "{roles:?} {a}"
+                );
             }
         }
     }
@@ -1132,14 +990,14 @@ mod tests {
         let p = policy(vec![stmt(Effect::Allow, "*", &["*"])]);
         // Even a policy granting everything to everyone cannot make these happen.
         for (role, action) in [
-            (Role::SystemOperator, "Encrypt"),
-            (Role::SystemOperator, "DescribeKey"),
-            (Role::Auditor, "Encrypt"),
-            (Role::Auditor, "ScheduleKeyDestruction"),
-            (Role::Approver, "Decrypt"),
-            (Role::CryptoUser, "ScheduleKeyDestruction"),
-            (Role::CryptoUser, "PutKeyPolicy"),
-            (Role::TenantAdmin, "CreateTenant"),
+            (Role::SystemOperator, Action::Encrypt),
+            (Role::SystemOperator, Action::DescribeKey),
+            (Role::Auditor, Action::Encrypt),
+            (Role::Auditor, Action::ScheduleKeyDestruction),
+            (Role::Approver, Action::Decrypt),
+            (Role::CryptoUser, Action::ScheduleKeyDestruction),
+            (Role::CryptoUser, Action::PutKeyPolicy),
+            (Role::TenantAdmin, Action::CreateTenant),
         ] {
             assert!(
                 !allowed(decide(&facts(&[role], &[]), action, Some(&p))),
@@ -1154,23 +1012,27 @@ mod tests {
         let admin = [Role::TenantAdmin];
         assert!(allowed(decide(
             &facts(&admin, &[]),
-            "ScheduleKeyDestruction",
+            Action::ScheduleKeyDestruction,
             Some(&p)
         )));
         assert!(allowed(decide(
             &facts(&admin, &[]),
-            "DescribeKey",
+            Action::DescribeKey,
             Some(&p)
         )));
-        assert!(!allowed(decide(&facts(&admin, &[]), "Encrypt", Some(&p))));
+        assert!(!allowed(decide(
+            &facts(&admin, &[]),
+            Action::Encrypt,
+            Some(&p)
+        )));
         assert!(!allowed(decide(
             &facts(&[Role::CryptoUser], &[]),
-            "Encrypt",
+            Action::Encrypt,
             Some(&p)
         )));
         assert!(allowed(decide(
             &facts(&[Role::Auditor], &[]),
-            "DescribeKey",
+            Action::DescribeKey,
             Some(&p)
         )));
     }
@@ -1183,17 +1045,17 @@ mod tests {
             stmt(Effect::Allow, "group:payments", &["Encrypt", "Decrypt"]),
             stmt(Effect::Deny, "principal:app", &["Decrypt"]),
         ]);
-        assert!(allowed(decide(&f, "Encrypt", Some(&p))));
-        assert!(!allowed(decide(&f, "Decrypt", Some(&p))));
-        assert!(!allowed(decide(&f, "Sign", Some(&p))));
+        assert!(allowed(decide(&f, Action::Encrypt, Some(&p))));
+        assert!(!allowed(decide(&f, Action::Decrypt, Some(&p))));
+        assert!(!allowed(decide(&f, Action::Sign, Some(&p))));
         let by_role = policy(vec![stmt(Effect::Allow, "role:crypto-user", &["Sign"])]);
-        assert!(allowed(decide(&f, "Sign", Some(&by_role))));
+        assert!(allowed(decide(&f, Action::Sign, Some(&by_role))));
         let other = policy(vec![stmt(
             Effect::Allow,
             "principal:someone-else",
             &["Sign"],
         )]);
-        assert!(!allowed(decide(&f, "Sign", Some(&other))));
+        assert!(!allowed(decide(&f, Action::Sign, Some(&other))));
     }
 
     #[test]
@@ -1204,13 +1066,13 @@ mod tests {
         let p = policy(vec![s.clone()]);
         let roles = [Role::CryptoUser];
         let mut f = facts(&roles, &[]);
-        assert!(allowed(decide(&f, "Encrypt", Some(&p))));
+        assert!(allowed(decide(&f, Action::Encrypt, Some(&p))));
         f.source = Some("192.168.0.1".parse().unwrap());
-        assert!(!allowed(decide(&f, "Encrypt", Some(&p))));
+        assert!(!allowed(decide(&f, Action::Encrypt, Some(&p))));
         f.source = Some("::ffff:10.9.9.9".parse().unwrap());
-        assert!(allowed(decide(&f, "Encrypt", Some(&p))));
+        assert!(allowed(decide(&f, Action::Encrypt, Some(&p))));
         f.door = Door::Aws;
-        assert!(!allowed(decide(&f, "Encrypt", Some(&p))));
+        assert!(!allowed(decide(&f, Action::Encrypt, Some(&p))));
         f.door = Door::Kmip;
 
         let mut c = stmt(Effect::Allow, "*", &["Decrypt"]);
@@ -1219,20 +1081,23 @@ mod tests {
             ("san_dns".to_string(), "*.eu-west.example".to_string()),
         ]);
         let p = policy(vec![c]);
-        assert!(!allowed(decide(&f, "Decrypt", Some(&p))), "no certificate");
+        assert!(
+            !allowed(decide(&f, Action::Decrypt, Some(&p))),
+            "no certificate"
+        );
         let cert = CertInfo {
             ou: vec!["zone-a".into()],
             san_dns: vec!["i-123.eu-west.example".into()],
             ..Default::default()
         };
         f.cert = Some(&cert);
-        assert!(allowed(decide(&f, "Decrypt", Some(&p))));
+        assert!(allowed(decide(&f, Action::Decrypt, Some(&p))));
         let cert_b = CertInfo {
             ou: vec!["zone-b".into()],
             ..cert.clone()
         };
         f.cert = Some(&cert_b);
-        assert!(!allowed(decide(&f, "Decrypt", Some(&p))));
+        assert!(!allowed(decide(&f, Action::Decrypt, Some(&p))));
 
         let mut t = stmt(Effect::Allow, "*", &["Sign"]);
         t.conditions.hours_utc = Some(HoursUtc {
@@ -1241,23 +1106,23 @@ mod tests {
         });
         let p = policy(vec![t]);
         assert!(
-            !allowed(decide(&f, "Sign", Some(&p))),
+            !allowed(decide(&f, Action::Sign, Some(&p))),
             "10:00 is outside 22-06"
         );
         f.now = "2026-11-25T23:30:00Z".parse().unwrap();
-        assert!(allowed(decide(&f, "Sign", Some(&p))));
+        assert!(allowed(decide(&f, Action::Sign, Some(&p))));
 
         let mut e = stmt(Effect::Allow, "*", &["Encrypt"]);
         e.conditions.encryption_context =
             BTreeMap::from([("app".to_string(), "billing".to_string())]);
         let p = policy(vec![e]);
-        assert!(!allowed(decide(&f, "Encrypt", Some(&p))));
+        assert!(!allowed(decide(&f, Action::Encrypt, Some(&p))));
         let ctx = BTreeMap::from([
             ("app".to_string(), "billing".to_string()),
             ("x".to_string(), "y".to_string()),
         ]);
         f.encryption_context = Some(&ctx);
-        assert!(allowed(decide(&f, "Encrypt", Some(&p))));
+        assert!(allowed(decide(&f, Action::Encrypt, Some(&p))));
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl AuditColumns {
 /// The operation of the event the server records just before it signs a checkpoint: the
 /// chain itself then says that a checkpoint was signed there, so a trail whose checkpoints
 /// were deleted no longer verifies.
-pub const CHECKPOINT_OPERATION: &str = "SignAuditCheckpoint";
+pub const CHECKPOINT_OPERATION: &str = crate::Action::SignAuditCheckpoint.name();
 
 impl StoredEvent {
     /// Decodes the event (the chain is checked by [`ChainVerifier`], not here).

@@ -3,6 +3,7 @@
 //! socket; the service crate composes it with real providers.
 
 pub mod access;
+pub mod action;
 pub mod audit;
 pub mod dn;
 pub mod error;
@@ -10,4 +11,5 @@ pub mod lifecycle;
 pub mod model;
 pub mod names;
 
+pub use action::Action;
 pub use error::{Error, Result};

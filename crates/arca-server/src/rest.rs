@@ -1,6 +1,7 @@
 //! The REST door: `/v1` over HTTPS. Each handler decodes, calls one service method, encodes.
 //! Every rule lives in the service; this file only maps HTTP to it and errors back.
 
+use arca_core::Action;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -291,7 +292,9 @@ impl FromRequestParts<App> for Authed {
                     message: "send a credential: `Authorization: Bearer <API token, session token or JWT>` or a client certificate".into(),
                 };
                 Err(ApiError(
-                    app.svc.audit_refusal(&meta, None, "Authenticate", e).await,
+                    app.svc
+                        .audit_refusal(&meta, None, Action::Authenticate, e)
+                        .await,
                 ))
             }
         }
@@ -376,7 +379,7 @@ impl JsonBody {
         self,
         app: &AppState,
         caller: &Caller,
-        action: &str,
+        action: Action,
     ) -> Result<T, Response> {
         self.parse_for(app, &caller.meta, Some(&caller.principal), action)
             .await
@@ -387,7 +390,7 @@ impl JsonBody {
         self,
         app: &AppState,
         meta: &RequestMeta,
-        action: &str,
+        action: Action,
     ) -> Result<T, Response> {
         self.parse_for(app, meta, None, action).await
     }
@@ -397,7 +400,7 @@ impl JsonBody {
         app: &AppState,
         meta: &RequestMeta,
         principal: Option<&arca_core::model::Principal>,
-        action: &str,
+        action: Action,
     ) -> Result<T, Response> {
         match self.parse_inner() {
             Ok(v) => Ok(v),
@@ -484,7 +487,7 @@ fn parse_version(s: &str) -> Result<u32, ApiError> {
 }
 
 macro_rules! key_op {
-    ($fn:ident, $method:ident, $path:literal, $action:literal, $req:ty, $resp:ty, $desc:literal, |$svc:ident, $caller:ident, $key:ident, $r:ident| $call:expr) => {
+    ($fn:ident, $method:ident, $path:literal, $action:expr, $req:ty, $resp:ty, $desc:literal, |$svc:ident, $caller:ident, $key:ident, $r:ident| $call:expr) => {
         #[doc = $desc]
         #[utoipa::path($method, path = $path, tag = "crypto", description = $desc,
                     params(("key" = String, Path, description = "key id, name or alias")),
@@ -513,7 +516,7 @@ key_op!(
     encrypt,
     post,
     "/v1/keys/{key}/encrypt",
-    "Encrypt",
+    Action::Encrypt,
     EncryptRequest,
     EncryptResponse,
     "Encrypts under the key's primary version.",
@@ -523,7 +526,7 @@ key_op!(
     decrypt_with,
     post,
     "/v1/keys/{key}/decrypt",
-    "Decrypt",
+    Action::Decrypt,
     DecryptRequest,
     DecryptResponse,
     "Decrypts; the ciphertext must have been made with this key.",
@@ -533,7 +536,7 @@ key_op!(
     re_encrypt,
     post,
     "/v1/keys/{key}/re-encrypt",
-    "ReEncrypt",
+    Action::ReEncrypt,
     ReEncryptRequest,
     ReEncryptResponse,
     "Decrypts under the key the ciphertext names and encrypts under this key, server-side.",
@@ -543,7 +546,7 @@ key_op!(
     gen_data_key,
     post,
     "/v1/keys/{key}/generate-data-key",
-    "GenerateDataKey",
+    Action::GenerateDataKey,
     GenerateDataKeyRequest,
     DataKeyResponse,
     "Generates a data key; returns it in plaintext and encrypted under this key.",
@@ -553,7 +556,7 @@ key_op!(
     gen_data_key_wo,
     post,
     "/v1/keys/{key}/generate-data-key-without-plaintext",
-    "GenerateDataKeyWithoutPlaintext",
+    Action::GenerateDataKeyWithoutPlaintext,
     GenerateDataKeyRequest,
     DataKeyResponse,
     "Generates a data key; returns it only encrypted under this key.",
@@ -562,12 +565,12 @@ key_op!(
 key_op!(
     gen_pair,
     post,
-    "/v1/keys/{key}/generate-data-key-pair", "GenerateDataKeyPair", GenerateDataKeyPairRequest, DataKeyPairResponse, "Generates an asymmetric data key pair; the private key in plaintext and encrypted under this key.", |s, c, k, r| s.generate_data_key_pair(c, k, r, true));
+    "/v1/keys/{key}/generate-data-key-pair", Action::GenerateDataKeyPair, GenerateDataKeyPairRequest, DataKeyPairResponse, "Generates an asymmetric data key pair; the private key in plaintext and encrypted under this key.", |s, c, k, r| s.generate_data_key_pair(c, k, r, true));
 key_op!(
     gen_pair_wo,
     post,
     "/v1/keys/{key}/generate-data-key-pair-without-plaintext",
-    "GenerateDataKeyPairWithoutPlaintext",
+    Action::GenerateDataKeyPairWithoutPlaintext,
     GenerateDataKeyPairRequest,
     DataKeyPairResponse,
     "Generates an asymmetric data key pair; the private key only encrypted under this key.",
@@ -577,7 +580,7 @@ key_op!(
     sign,
     post,
     "/v1/keys/{key}/sign",
-    "Sign",
+    Action::Sign,
     SignRequest,
     SignResponse,
     "Signs a message or digest with the primary version.",
@@ -587,7 +590,7 @@ key_op!(
     verify,
     post,
     "/v1/keys/{key}/verify",
-    "Verify",
+    Action::Verify,
     VerifyRequest,
     VerifyResponse,
     "Verifies a signature (200 with valid=false when it does not verify).",
@@ -597,7 +600,7 @@ key_op!(
     gen_mac,
     post,
     "/v1/keys/{key}/generate-mac",
-    "GenerateMac",
+    Action::GenerateMac,
     MacRequest,
     MacResponse,
     "Computes an HMAC with the primary version.",
@@ -607,7 +610,7 @@ key_op!(
     verify_mac,
     post,
     "/v1/keys/{key}/verify-mac",
-    "VerifyMac",
+    Action::VerifyMac,
     MacVerifyRequest,
     VerifyResponse,
     "Verifies an HMAC in constant time.",
@@ -617,7 +620,7 @@ key_op!(
     decapsulate,
     post,
     "/v1/keys/{key}/decapsulate",
-    "Decapsulate",
+    Action::Decapsulate,
     DecapsulateRequest,
     DecapsulateResponse,
     "ML-KEM decapsulation.",
@@ -627,7 +630,7 @@ key_op!(
     export,
     post,
     "/v1/keys/{key}/export",
-    "ExportKey",
+    Action::ExportKey,
     ExportRequest,
     ExportResponse,
     "Exports plaintext material of a key created extractable.",
@@ -637,7 +640,7 @@ key_op!(
     rotate,
     post,
     "/v1/keys/{key}/rotate",
-    "RotateKey",
+    Action::RotateKey,
     RotateRequest,
     KeyInfo,
     "Rotates now: a new primary version. Imported keys bring the new material.",
@@ -647,7 +650,7 @@ key_op!(
     import_parameters,
     post,
     "/v1/keys/{key}/import-parameters",
-    "GetParametersForImport",
+    Action::GetParametersForImport,
     arca_service::byok::ImportParametersRequest,
     arca_service::byok::ImportParameters,
     "A wrapping public key and an import token (24 hours) for a key created with pending_import.",
@@ -657,7 +660,7 @@ key_op!(
     import_material,
     post,
     "/v1/keys/{key}/import",
-    "ImportKeyMaterial",
+    Action::ImportKeyMaterial,
     arca_service::byok::ImportMaterialRequest,
     KeyInfo,
     "Imports wrapped material with an import token; optionally with an expiry (valid_to).",
@@ -667,7 +670,7 @@ key_op!(
     delete_imported_material,
     post,
     "/v1/keys/{key}/delete-imported-material",
-    "DeleteImportedKeyMaterial",
+    Action::DeleteImportedKeyMaterial,
     EmptyRequest,
     KeyInfo,
     "Deletes an imported key's material; the key waits for the same material again.",
@@ -677,7 +680,7 @@ key_op!(
     export_wrapped,
     post,
     "/v1/keys/{key}/export-wrapped",
-    "ExportKey",
+    Action::ExportKey,
     arca_service::byok::TransferRequest,
     arca_service::byok::TransferResponse,
     "Exports an extractable key wrapped for another key manager: an Arca AES key (AES-KWP), AWS KMS ImportKeyMaterial, a Google Cloud KMS import job, or an Azure Key Vault .byok blob.",
@@ -687,7 +690,7 @@ key_op!(
     update_key,
     patch,
     "/v1/keys/{key}",
-    "UpdateKey",
+    Action::UpdateKey,
     UpdateKeyRequest,
     KeyInfo,
     "Changes description, tags, meta, rotation period and dates (PATCH).",
@@ -704,7 +707,7 @@ async fn encapsulate(
     Path(key): Path<String>,
     body: JsonBody,
 ) -> Result<Json<EncapsulateResponse>, Response> {
-    let _: EmptyRequest = body.parse(&app, &caller, "Encapsulate").await?;
+    let _: EmptyRequest = body.parse(&app, &caller, Action::Encapsulate).await?;
     app.svc
         .encapsulate(&caller, &key)
         .await
@@ -725,7 +728,7 @@ async fn create_key(
     Authed(caller): Authed,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<KeyInfo>), Response> {
-    let r: CreateKeyRequest = body.parse(&app, &caller, "CreateKey").await?;
+    let r: CreateKeyRequest = body.parse(&app, &caller, Action::CreateKey).await?;
     app.svc
         .create_key(&caller, r)
         .await
@@ -748,7 +751,7 @@ async fn list_keys(
         Err(e) => {
             return Err(ApiError(
                 app.svc
-                    .audit_refusal(&caller.meta, Some(&caller.principal), "ListKeys", e)
+                    .audit_refusal(&caller.meta, Some(&caller.principal), Action::ListKeys, e)
                     .await,
             )
             .into_response())
@@ -842,7 +845,7 @@ async fn public_key(
                         .audit_refusal(
                             &caller.meta,
                             Some(&caller.principal),
-                            "GetPublicKey",
+                            Action::GetPublicKey,
                             Error::invalid(other, "unknown query parameter; known: version"),
                         )
                         .await,
@@ -921,13 +924,13 @@ async fn run_lifecycle(
     action: &str,
     body: JsonBody,
 ) -> Result<Json<KeyInfo>, Response> {
-    let v: serde_json::Value = body.parse(app, caller, "Lifecycle").await?;
+    let v: serde_json::Value = body.parse(app, caller, Action::Lifecycle).await?;
     let (a, reason) = match lifecycle_action(action, &v) {
         Ok(x) => x,
         Err(e) => {
             return Err(ApiError(
                 app.svc
-                    .audit_refusal(&caller.meta, Some(&caller.principal), "Lifecycle", e)
+                    .audit_refusal(&caller.meta, Some(&caller.principal), Action::Lifecycle, e)
                     .await,
             )
             .into_response())
@@ -980,7 +983,7 @@ async fn decrypt_any(
     Authed(caller): Authed,
     body: JsonBody,
 ) -> Result<Json<DecryptResponse>, Response> {
-    let r: DecryptRequest = body.parse(&app, &caller, "Decrypt").await?;
+    let r: DecryptRequest = body.parse(&app, &caller, Action::Decrypt).await?;
     app.svc
         .decrypt(&caller, None, r)
         .await
@@ -996,7 +999,7 @@ async fn random(
     Authed(caller): Authed,
     body: JsonBody,
 ) -> Result<Json<RandomResponse>, Response> {
-    let r: RandomRequest = body.parse(&app, &caller, "GenerateRandom").await?;
+    let r: RandomRequest = body.parse(&app, &caller, Action::GenerateRandom).await?;
     app.svc
         .generate_random(&caller, r)
         .await
@@ -1022,7 +1025,7 @@ async fn list_aliases(
                         .audit_refusal(
                             &caller.meta,
                             Some(&caller.principal),
-                            "ListAliases",
+                            Action::ListAliases,
                             Error::invalid(other, "unknown query parameter; known: key"),
                         )
                         .await,
@@ -1041,7 +1044,7 @@ async fn create_alias(
     Authed(caller): Authed,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<AliasInfo>), Response> {
-    let r: CreateAliasRequest = body.parse(&app, &caller, "CreateAlias").await?;
+    let r: CreateAliasRequest = body.parse(&app, &caller, Action::CreateAlias).await?;
     app.svc
         .create_alias(&caller, r)
         .await
@@ -1058,7 +1061,7 @@ async fn move_alias(
     Path(alias): Path<String>,
     body: JsonBody,
 ) -> Result<Json<AliasInfo>, Response> {
-    let r: MoveAliasRequest = body.parse(&app, &caller, "UpdateAlias").await?;
+    let r: MoveAliasRequest = body.parse(&app, &caller, Action::UpdateAlias).await?;
     app.svc
         .move_alias(&caller, &alias, r)
         .await
@@ -1090,12 +1093,14 @@ async fn whoami(
     axum::extract::RawQuery(q): axum::extract::RawQuery,
 ) -> Result<Json<WhoAmI>, Response> {
     let mut actions = false;
-    for (_, v) in crate::rest_identity::query(&app, &caller, "WhoAmI", q, &["include"]).await? {
+    for (_, v) in
+        crate::rest_identity::query(&app, &caller, Action::WhoAmI, q, &["include"]).await?
+    {
         if v != "actions" {
             let e = Error::invalid("include", format!("{v:?} is not actions"));
             return Err(ApiError(
                 app.svc
-                    .audit_refusal(&caller.meta, Some(&caller.principal), "WhoAmI", e)
+                    .audit_refusal(&caller.meta, Some(&caller.principal), Action::WhoAmI, e)
                     .await,
             )
             .into_response());
@@ -1126,7 +1131,7 @@ async fn sys_unseal(
     let (parts, body) = req.into_parts();
     let meta = meta_of(&parts);
     let body = JsonBody::from_request(Request::from_parts(parts, body), &app).await?;
-    let r: UnsealRequest = body.parse_anon(&app, &meta, "Unseal").await?;
+    let r: UnsealRequest = body.parse_anon(&app, &meta, Action::Unseal).await?;
     app.svc
         .submit_share(&meta, r)
         .await
@@ -1211,7 +1216,7 @@ async fn sys_rekey(
     Authed(caller): Authed,
     body: JsonBody,
 ) -> Result<Json<RekeyStatus>, Response> {
-    let r: RekeyRequest = body.parse(&app, &caller, "StartRootRekey").await?;
+    let r: RekeyRequest = body.parse(&app, &caller, Action::StartRootRekey).await?;
     app.svc
         .start_rekey(&caller, r)
         .await
@@ -1252,7 +1257,9 @@ async fn sys_rekey_share(
     let (parts, body) = req.into_parts();
     let meta = meta_of(&parts);
     let body = JsonBody::from_request(Request::from_parts(parts, body), &app).await?;
-    let r: RekeyShareRequest = body.parse_anon(&app, &meta, "SubmitRootRekeyShare").await?;
+    let r: RekeyShareRequest = body
+        .parse_anon(&app, &meta, Action::SubmitRootRekeyShare)
+        .await?;
     app.svc
         .submit_rekey_share(&meta, r)
         .await
@@ -1580,7 +1587,7 @@ async fn audit_framing_refusal(
         .audit_door_refusal(
             &meta,
             caller.as_ref().map(|c| &*c.principal),
-            "HttpRequest",
+            Action::HttpRequest,
             detail,
             e,
         )

@@ -2,6 +2,7 @@
 //! verification, the signing public key, checkpoints and destruction receipts. Thin:
 //! decode, call one service method, encode.
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::audit::{Checkpoint, DestructionReceipt};
@@ -21,7 +22,12 @@ use crate::rest_identity::query;
 type App = Arc<AppState>;
 
 /// Audits a query parameter's refusal against the caller and turns it into the response.
-async fn refuse(app: &AppState, caller: &arca_service::Caller, action: &str, e: Error) -> Response {
+async fn refuse(
+    app: &AppState,
+    caller: &arca_service::Caller,
+    action: arca_core::Action,
+    e: Error,
+) -> Response {
     ApiError(
         app.svc
             .audit_refusal(&caller.meta, Some(&caller.principal), action, e)
@@ -68,7 +74,7 @@ pub async fn search(
         "limit",
         "tenant",
     ];
-    let pairs = query(&app, &caller, "ListAudit", q, &known).await?;
+    let pairs = query(&app, &caller, Action::ListAudit, q, &known).await?;
     let mut s = AuditSearch::default();
     let decoded = (|| -> Result<(), Error> {
         for (k, v) in &pairs {
@@ -89,7 +95,7 @@ pub async fn search(
         Ok(())
     })();
     if let Err(e) = decoded {
-        return Err(refuse(&app, &caller, "ListAudit", e).await);
+        return Err(refuse(&app, &caller, Action::ListAudit, e).await);
     }
     Ok(Json(
         app.svc
@@ -110,7 +116,7 @@ pub async fn export(
     Authed(caller): Authed,
     RawQuery(q): RawQuery,
 ) -> Result<Response, Response> {
-    let pairs = query(&app, &caller, "ExportAudit", q, &["after", "limit"]).await?;
+    let pairs = query(&app, &caller, Action::ExportAudit, q, &["after", "limit"]).await?;
     let mut after = 0u64;
     let mut limit = 5000u32;
     for (k, v) in &pairs {
@@ -119,7 +125,7 @@ pub async fn export(
             _ => parse(k, v, "a number").map(|x| limit = x),
         };
         if let Err(e) = r {
-            return Err(refuse(&app, &caller, "ExportAudit", e).await);
+            return Err(refuse(&app, &caller, Action::ExportAudit, e).await);
         }
     }
     let lines = app
@@ -143,7 +149,7 @@ pub async fn usage(
     Authed(caller): Authed,
     RawQuery(q): RawQuery,
 ) -> Result<Json<UsageReport>, Response> {
-    let pairs = query(&app, &caller, "AuditUsageReport", q, &["key", "from"]).await?;
+    let pairs = query(&app, &caller, Action::AuditUsageReport, q, &["key", "from"]).await?;
     let mut key = None;
     let mut from = None;
     for (k, v) in &pairs {
@@ -152,7 +158,7 @@ pub async fn usage(
         } else {
             match time(k, v) {
                 Ok(t) => from = Some(t),
-                Err(e) => return Err(refuse(&app, &caller, "AuditUsageReport", e).await),
+                Err(e) => return Err(refuse(&app, &caller, Action::AuditUsageReport, e).await),
             }
         }
     }
@@ -174,7 +180,7 @@ pub async fn usage_series(
     RawQuery(q): RawQuery,
 ) -> Result<Json<UsageSeries>, Response> {
     let known = ["key", "from", "to", "interval"];
-    let pairs = query(&app, &caller, "AuditUsageSeries", q, &known).await?;
+    let pairs = query(&app, &caller, Action::AuditUsageSeries, q, &known).await?;
     let mut s = UsageSeriesQuery::default();
     let decoded = (|| -> Result<(), Error> {
         for (k, v) in &pairs {
@@ -188,7 +194,7 @@ pub async fn usage_series(
         Ok(())
     })();
     if let Err(e) = decoded {
-        return Err(refuse(&app, &caller, "AuditUsageSeries", e).await);
+        return Err(refuse(&app, &caller, Action::AuditUsageSeries, e).await);
     }
     Ok(Json(
         app.svc
@@ -208,7 +214,7 @@ pub async fn verify_trail(
     Authed(caller): Authed,
     RawQuery(q): RawQuery,
 ) -> Result<Json<AuditVerification>, Response> {
-    query(&app, &caller, "VerifyAudit", q, &[]).await?;
+    query(&app, &caller, Action::VerifyAudit, q, &[]).await?;
     Ok(Json(
         app.svc
             .verify_audit(&caller)

@@ -2,6 +2,7 @@
 //! credential bindings, key policies and approvals. Thin like the rest of the door: decode,
 //! call one service method, encode.
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::access::{ApprovalRequest, KeyPolicy, TenantSettings};
@@ -26,7 +27,7 @@ fn err(e: Error) -> Response {
 pub(crate) async fn query(
     app: &AppState,
     caller: &arca_service::Caller,
-    action: &str,
+    action: arca_core::Action,
     q: Option<String>,
     known: &[&str],
 ) -> Result<Vec<(String, String)>, Response> {
@@ -69,7 +70,7 @@ pub async fn token(
         &app,
     )
     .await?;
-    let r: SessionRequest = body.parse_anon(&app, &meta, "CreateSession").await?;
+    let r: SessionRequest = body.parse_anon(&app, &meta, Action::CreateSession).await?;
     let caller = if has_credential && r.grant_type.as_deref() != Some("refresh_token") {
         Some(
             Authed::from_request_parts(&mut parts, &app)
@@ -106,7 +107,7 @@ pub async fn create_tenant(
     Authed(caller): Authed,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<TenantCreated>), Response> {
-    let r: CreateTenantRequest = body.parse(&app, &caller, "CreateTenant").await?;
+    let r: CreateTenantRequest = body.parse(&app, &caller, Action::CreateTenant).await?;
     app.svc
         .create_tenant(&caller, r)
         .await
@@ -168,7 +169,7 @@ pub async fn add_trust(
     Path(t): Path<String>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<TrustAnchorInfo>), Response> {
-    let r: TrustAnchorRequest = body.parse(&app, &caller, "AssignTrustAnchor").await?;
+    let r: TrustAnchorRequest = body.parse(&app, &caller, Action::AssignTrustAnchor).await?;
     app.svc
         .assign_trust_anchor(&caller, &t, r)
         .await
@@ -198,7 +199,7 @@ pub async fn tenant_state(
     Path((t, action)): Path<(String, String)>,
     body: JsonBody,
 ) -> Result<Json<TenantInfo>, Response> {
-    let _: crate::rest::EmptyRequest = body.parse(&app, &caller, "DisableTenant").await?;
+    let _: crate::rest::EmptyRequest = body.parse(&app, &caller, Action::DisableTenant).await?;
     let disabled = match action.as_str() {
         "disable" => true,
         "enable" => false,
@@ -229,7 +230,9 @@ pub async fn put_settings(
     Authed(caller): Authed,
     body: JsonBody,
 ) -> Result<Json<TenantSettings>, Response> {
-    let r: TenantSettings = body.parse(&app, &caller, "UpdateTenantSettings").await?;
+    let r: TenantSettings = body
+        .parse(&app, &caller, Action::UpdateTenantSettings)
+        .await?;
     app.svc
         .update_tenant_settings(&caller, r)
         .await
@@ -245,7 +248,7 @@ pub async fn create_principal(
     Authed(caller): Authed,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<Principal>), Response> {
-    let r: CreatePrincipalRequest = body.parse(&app, &caller, "CreatePrincipal").await?;
+    let r: CreatePrincipalRequest = body.parse(&app, &caller, Action::CreatePrincipal).await?;
     app.svc
         .create_principal(&caller, r)
         .await
@@ -284,7 +287,7 @@ pub async fn update_principal(
     Path(p): Path<String>,
     body: JsonBody,
 ) -> Result<Json<Principal>, Response> {
-    let r: UpdatePrincipalRequest = body.parse(&app, &caller, "UpdatePrincipal").await?;
+    let r: UpdatePrincipalRequest = body.parse(&app, &caller, Action::UpdatePrincipal).await?;
     app.svc
         .update_principal(&caller, &p, r)
         .await
@@ -302,7 +305,7 @@ pub async fn create_token(
     Path(p): Path<String>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<TokenCreated>), Response> {
-    let r: CreateTokenRequest = body.parse(&app, &caller, "CreateApiToken").await?;
+    let r: CreateTokenRequest = body.parse(&app, &caller, Action::CreateApiToken).await?;
     app.svc
         .create_api_token(&caller, &p, r)
         .await
@@ -353,7 +356,9 @@ pub async fn create_aws_credential(
     Path(p): Path<String>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<AwsCredentialCreated>), Response> {
-    let r: CreateTokenRequest = body.parse(&app, &caller, "CreateAwsCredential").await?;
+    let r: CreateTokenRequest = body
+        .parse(&app, &caller, Action::CreateAwsCredential)
+        .await?;
     app.svc
         .create_aws_credential(&caller, &p, r)
         .await
@@ -404,7 +409,7 @@ pub async fn create_binding(
     Path(p): Path<String>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<BindingInfo>), Response> {
-    let r: CreateBindingRequest = body.parse(&app, &caller, "CreateBinding").await?;
+    let r: CreateBindingRequest = body.parse(&app, &caller, Action::CreateBinding).await?;
     app.svc
         .create_binding(&caller, &p, r)
         .await
@@ -455,7 +460,7 @@ pub async fn put_policy(
     Path(k): Path<String>,
     body: JsonBody,
 ) -> Result<Json<KeyPolicy>, Response> {
-    let r: PutPolicyRequest = body.parse(&app, &caller, "PutKeyPolicy").await?;
+    let r: PutPolicyRequest = body.parse(&app, &caller, Action::PutKeyPolicy).await?;
     app.svc
         .put_key_policy(&caller, &k, r.statements, r.expected_version)
         .await
@@ -484,7 +489,7 @@ pub async fn rollback_policy(
     Path(k): Path<String>,
     body: JsonBody,
 ) -> Result<Json<KeyPolicy>, Response> {
-    let r: RollbackPolicyRequest = body.parse(&app, &caller, "PutKeyPolicy").await?;
+    let r: RollbackPolicyRequest = body.parse(&app, &caller, Action::PutKeyPolicy).await?;
     app.svc
         .rollback_key_policy(&caller, &k, r.version)
         .await
@@ -504,7 +509,7 @@ pub async fn list_approvals(
     for (k, v) in query(
         &app,
         &caller,
-        "ListApprovals",
+        Action::ListApprovals,
         q,
         &["status", "limit", "cursor"],
     )
@@ -561,9 +566,9 @@ pub async fn approval_action(
     match action.as_str() {
         "approve" | "deny" => {
             let name = if action == "approve" {
-                "Approve"
+                Action::Approve
             } else {
-                "Deny"
+                Action::Deny
             };
             let r: VoteRequest = body.parse(&app, &caller, name).await?;
             svc.vote(&caller, &id, action == "approve", r)
@@ -572,14 +577,16 @@ pub async fn approval_action(
                 .map_err(err)
         }
         "cancel" => {
-            let _: crate::rest::EmptyRequest = body.parse(&app, &caller, "CancelApproval").await?;
+            let _: crate::rest::EmptyRequest =
+                body.parse(&app, &caller, Action::CancelApproval).await?;
             svc.cancel_approval(&caller, &id)
                 .await
                 .map(|a| Json(a).into_response())
                 .map_err(err)
         }
         "execute" => {
-            let _: crate::rest::EmptyRequest = body.parse(&app, &caller, "ExecuteApproval").await?;
+            let _: crate::rest::EmptyRequest =
+                body.parse(&app, &caller, Action::ExecuteApproval).await?;
             svc.execute_approval(&caller, &id)
                 .await
                 .map(|a| Json(a).into_response())

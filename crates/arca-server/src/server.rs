@@ -4,6 +4,7 @@
 //! carries its connection's facts (peer address now, the client certificate for mTLS later)
 //! into the axum router.
 
+use arca_core::Action;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,7 +63,7 @@ impl Running {
             c.abort();
         }
         self.service
-            .record_server_event("StopServer", Default::default())
+            .record_server_event(Action::StopServer, Default::default())
             .await;
         // Sign the head so that the trail ends on a checkpoint (a cut tail shows).
         if let Err(e) = self.service.checkpoint_audit().await {
@@ -145,7 +146,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         "config".into(),
         serde_json::to_value(cfg).unwrap_or(serde_json::Value::Null),
     );
-    svc.record_server_event("StartServer", detail).await;
+    svc.record_server_event(Action::StartServer, detail).await;
     if !svc.is_sealed() {
         // Makes the audit signing key on a new data dir and vouches for what start wrote.
         svc.checkpoint_audit()

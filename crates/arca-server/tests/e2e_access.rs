@@ -1800,3 +1800,384 @@ async fn disabling_a_keys_protections_can_require_approval() {
     assert!(k["rotation_period_days"].is_null(), "{k}");
     s.shutdown().await;
 }
+
+/// How the access matrix reaches an action.
+enum Reach {
+    /// A REST request: method, path (`SELF` is the caller's own name), body; and whether the
+    /// path names one of our tenant's objects (which another tenant, and the operator of the
+    /// system tenant, must not find).
+    Rest(Method, String, Option<Value>, bool),
+    /// Not on the REST door: the door that exposes it and the test that holds it there.
+    Elsewhere(&'static str),
+    /// Recorded by the audit trail, never granted to a caller.
+    Recorded,
+}
+
+/// What the matrix expects of one role and one action.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    /// Authorization lets it through (it may still fail for another reason: a conflict).
+    Allowed,
+    /// Refused: 403 `not_permitted` (or 404 where the caller cannot see the object).
+    Refused,
+    /// Decided by something other than the role table; the reason is written at its case.
+    Other,
+}
+
+/// Issue 17's matrix: every action of [`arca_core::Action`] × each role (and a principal of
+/// another tenant holding every tenant role) through the REST door, each call allowed or
+/// refused as the role table and the key policy say, and each one in the audit trail.
+/// The `match` in `reach` has no wildcard: an action added to the enum does not compile
+/// here until it is placed in the matrix. Actions that only the KMIP or AWS door exposes
+/// name the test that holds them there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_matrix_covers_every_action() {
+    use arca_core::access::{role_allows, Category, Role};
+    use arca_core::Action;
+    let s = TestServer::start().await;
+    for (name, spec, usage) in [
+        ("mx-aes", "AES_256", "ENCRYPT_DECRYPT"),
+        ("mx-sig", "ECC_NIST_P256", "SIGN_VERIFY"),
+        ("mx-mac", "HMAC_256", "GENERATE_VERIFY_MAC"),
+        ("mx-kem", "ML_KEM_768", "KEY_ENCAPSULATION"),
+        ("mx-wrap", "RSA_2048", "WRAP_UNWRAP"),
+    ] {
+        s.create(json!({"name": name, "spec": spec, "usage": [usage], "extractable": true}))
+            .await;
+    }
+    let ct = s.encrypt("mx-aes", b"m").await.1["ciphertext"].clone();
+    let sig = s
+        .ok("/v1/keys/mx-sig/sign", json!({"message": b64(b"m")}))
+        .await["signature"]
+        .clone();
+    let mac = s
+        .ok(
+            "/v1/keys/mx-mac/generate-mac",
+            json!({"message": b64(b"m")}),
+        )
+        .await["mac"]
+        .clone();
+    let kem = s.ok("/v1/keys/mx-kem/encapsulate", json!({})).await["ciphertext"].clone();
+    s.create(json!({"name": "mx-imp", "pending_import": true}))
+        .await;
+    let (st, v) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"allow_multiple_roles": true,
+                "default_key_policy": [{"effect": "allow", "principals": ["role:crypto-user"], "actions": ["*"]}],
+                "approval_rules": [{"actions": ["ScheduleKeyDestruction"], "approvals": 5}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    s.create(json!({"name": "mx-pre", "pre_active": true}))
+        .await;
+    let (_, v) = s
+        .post("/v1/keys/mx-pre/schedule-destruction", json!({}))
+        .await;
+    let aid = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tok = s
+        .ok("/v1/principals/admin/tokens", json!({"name": "mx"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let awsk = s
+        .ok("/v1/principals/admin/aws-credentials", json!({}))
+        .await["access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, b) = s
+        .post(
+            "/v1/principals/admin/bindings",
+            json!({"kind": "certificate-san", "value": "mx.example"}),
+        )
+        .await;
+    let bid = b["id"]
+        .as_str()
+        .unwrap()
+        .replace(':', "%3A")
+        .replace('|', "%7C");
+    s.operator()
+        .ok("/v1/tenants", json!({"name": "mx-t"}))
+        .await;
+    s.ok(
+        "/v1/principals",
+        json!({"name": "mx-target", "roles": ["auditor"]}),
+    )
+    .await;
+
+    let rest = |m: Method, p: &str, body: Option<Value>, ours: bool| {
+        Reach::Rest(m, p.to_string(), body, ours)
+    };
+    use Method as M;
+    let reach = |a: Action| -> Reach {
+        use Action::*;
+        match a {
+            Encrypt => rest(M::POST, "/v1/keys/mx-aes/encrypt", Some(json!({"plaintext": b64(b"m")})), true),
+            Decrypt => rest(M::POST, "/v1/decrypt", Some(json!({"ciphertext": ct})), true),
+            ReEncryptFrom | ReEncryptTo => rest(M::POST, "/v1/keys/mx-aes/re-encrypt", Some(json!({"ciphertext": ct})), true),
+            ReEncrypt => Reach::Recorded,
+            GenerateDataKey => rest(M::POST, "/v1/keys/mx-aes/generate-data-key", Some(json!({})), true),
+            GenerateDataKeyWithoutPlaintext => rest(M::POST, "/v1/keys/mx-aes/generate-data-key-without-plaintext", Some(json!({})), true),
+            GenerateDataKeyPair => rest(M::POST, "/v1/keys/mx-aes/generate-data-key-pair", Some(json!({"key_pair_spec": "ECC_NIST_P256"})), true),
+            GenerateDataKeyPairWithoutPlaintext => rest(M::POST, "/v1/keys/mx-aes/generate-data-key-pair-without-plaintext", Some(json!({"key_pair_spec": "ECC_NIST_P256"})), true),
+            Sign => rest(M::POST, "/v1/keys/mx-sig/sign", Some(json!({"message": b64(b"m")})), true),
+            Verify => rest(M::POST, "/v1/keys/mx-sig/verify", Some(json!({"message": b64(b"m"), "signature": sig})), true),
+            GenerateMac => rest(M::POST, "/v1/keys/mx-mac/generate-mac", Some(json!({"message": b64(b"m")})), true),
+            VerifyMac => rest(M::POST, "/v1/keys/mx-mac/verify-mac", Some(json!({"message": b64(b"m"), "mac": mac})), true),
+            Encapsulate => rest(M::POST, "/v1/keys/mx-kem/encapsulate", Some(json!({})), true),
+            Decapsulate => rest(M::POST, "/v1/keys/mx-kem/decapsulate", Some(json!({"ciphertext": kem})), true),
+            GetPublicKey => rest(M::GET, "/v1/keys/mx-sig/public-key", None, true),
+            ExportKey => rest(M::POST, "/v1/keys/mx-aes/export", Some(json!({})), true),
+            GenerateRandom => rest(M::POST, "/v1/random", Some(json!({"number_of_bytes": 8})), false),
+            DescribeKey => rest(M::GET, "/v1/keys/mx-aes", None, true),
+            ListKeys => rest(M::GET, "/v1/keys", None, false),
+            GetKeyHistory => rest(M::GET, "/v1/keys/mx-aes/history", None, true),
+            ListAliases => rest(M::GET, "/v1/aliases", None, false),
+            GetKeyPolicy => rest(M::GET, "/v1/keys/mx-aes/policy", None, true),
+            ListKeyPolicyVersions => rest(M::GET, "/v1/keys/mx-aes/policy/versions", None, true),
+            ListGrants | CreateGrant | RevokeGrant | RetireGrant => {
+                Reach::Elsewhere("AWS door: aws_clients::key_policies_and_grants_map_onto_arca_policies")
+            }
+            CreateKey => rest(M::POST, "/v1/keys", Some(json!({"name": "mx-new-SELF"})), false),
+            UpdateKey => rest(M::PATCH, "/v1/keys/mx-aes", Some(json!({"description": "d"})), true),
+            DisableKeyProtection => rest(M::PATCH, "/v1/keys/mx-aes", Some(json!({"rotation_period_days": null})), true),
+            CreateAlias => rest(M::POST, "/v1/aliases", Some(json!({"alias": "mx-al-SELF", "key": "mx-aes"})), true),
+            UpdateAlias => rest(M::PUT, "/v1/aliases/mx-al-p-tenant-admin", Some(json!({"key": "mx-sig"})), true),
+            DeleteAlias => rest(M::DELETE, "/v1/aliases/mx-al-p-tenant-admin", None, true),
+            RotateKey => rest(M::POST, "/v1/keys/mx-mac/rotate", Some(json!({})), true),
+            ActivateKey => rest(M::POST, "/v1/keys/mx-pre/activate", Some(json!({})), true),
+            SuspendKey => rest(M::POST, "/v1/keys/mx-sig/suspend", Some(json!({})), true),
+            ResumeKey => rest(M::POST, "/v1/keys/mx-sig/resume", Some(json!({})), true),
+            DeactivateKey => rest(M::POST, "/v1/keys/mx-pre/deactivate", Some(json!({"reason": "SUPERSEDED"})), true),
+            ReportKeyCompromise => rest(M::POST, "/v1/keys/mx-pre/report-compromise", Some(json!({})), true),
+            ArchiveKey => rest(M::POST, "/v1/keys/mx-mac/archive", Some(json!({})), true),
+            RecoverKey => rest(M::POST, "/v1/keys/mx-mac/recover", Some(json!({})), true),
+            ScheduleKeyDestruction => rest(M::POST, "/v1/keys/mx-pre/schedule-destruction", Some(json!({})), true),
+            CancelKeyDestruction => rest(M::POST, "/v1/keys/mx-pre/cancel-destruction", Some(json!({})), true),
+            PutKeyPolicy => rest(M::PUT, "/v1/keys/mx-aes/policy", Some(json!({"statements": [{"effect": "allow", "principals": ["role:crypto-user"], "actions": ["*"]}]})), true),
+            GetParametersForImport => rest(M::POST, "/v1/keys/mx-imp/import-parameters", Some(json!({"wrapping_algorithm": "RSAES_OAEP_SHA_256", "wrapping_key_spec": "RSA_2048"})), true),
+            ImportKeyMaterial => rest(M::POST, "/v1/keys/mx-imp/import", Some(json!({"import_token": b64(b"t"), "encrypted_key_material": b64(b"m")})), true),
+            DeleteImportedKeyMaterial => rest(M::POST, "/v1/keys/mx-imp/delete-imported-material", Some(json!({})), true),
+            Lifecycle => Reach::Recorded,
+            CreatePrincipal => rest(M::POST, "/v1/principals", Some(json!({"name": "mx-made-by-SELF", "roles": ["auditor"]})), false),
+            ListPrincipals => rest(M::GET, "/v1/principals", None, false),
+            DescribePrincipal => rest(M::GET, "/v1/principals/mx-target", None, true),
+            UpdatePrincipal => rest(M::PATCH, "/v1/principals/mx-target", Some(json!({"groups": ["g"]})), true),
+            CreateApiToken => rest(M::POST, "/v1/principals/mx-target/tokens", Some(json!({})), true),
+            ListApiTokens => rest(M::GET, "/v1/tokens", None, false),
+            RevokeApiToken => rest(M::DELETE, &format!("/v1/tokens/{tok}"), None, true),
+            // Authorised as CreateApiToken / CreateOwnCredential, ListApiTokens and
+            // RevokeApiToken: the credentials' second kind, recorded under its own name.
+            CreateAwsCredential => rest(M::POST, "/v1/principals/mx-target/aws-credentials", Some(json!({})), true),
+            ListAwsCredentials => rest(M::GET, "/v1/aws-credentials", None, false),
+            RevokeAwsCredential => rest(M::DELETE, &format!("/v1/aws-credentials/{awsk}"), None, true),
+            CreateBinding => rest(M::POST, "/v1/principals/mx-target/bindings", Some(json!({"kind": "certificate-san", "value": "SELF.mx.example"})), true),
+            ListBindings => rest(M::GET, "/v1/bindings", None, false),
+            DeleteBinding => rest(M::DELETE, &format!("/v1/bindings/{bid}"), None, true),
+            GetTenantSettings => rest(M::GET, "/v1/tenant/settings", None, false),
+            UpdateTenantSettings => rest(M::PUT, "/v1/tenant/settings", Some(json!({"allow_multiple_roles": true,
+                "default_key_policy": [{"effect": "allow", "principals": ["role:crypto-user"], "actions": ["*"]}],
+                "approval_rules": [{"actions": ["ScheduleKeyDestruction"], "approvals": 5}]})), false),
+            ListAudit => rest(M::GET, "/v1/audit", None, false),
+            ExportAudit => rest(M::GET, "/v1/audit/export", None, false),
+            AuditUsageReport => rest(M::GET, "/v1/audit/usage", None, false),
+            AuditUsageSeries => rest(M::GET, "/v1/audit/usage/series?key=mx-aes", None, true),
+            CheckpointAudit => rest(M::POST, "/v1/audit/checkpoint", Some(json!({})), false),
+            VerifyAudit => rest(M::GET, "/v1/audit/verify", None, false),
+            GetDestructionReceipt => rest(M::GET, "/v1/keys/mx-aes/receipts", None, true),
+            ListApprovals => rest(M::GET, "/v1/approvals", None, false),
+            DescribeApproval => rest(M::GET, &format!("/v1/approvals/{aid}"), None, true),
+            Approve => rest(M::POST, &format!("/v1/approvals/{aid}/approve"), Some(json!({})), true),
+            Deny => rest(M::POST, &format!("/v1/approvals/{aid}/deny"), Some(json!({})), true),
+            RequestApproval => Reach::Recorded,
+            CreateTenant => rest(M::POST, "/v1/tenants", Some(json!({"name": "mx-by-SELF"})), false),
+            ListTenants => rest(M::GET, "/v1/tenants", None, false),
+            DescribeTenant => rest(M::GET, "/v1/tenants/mx-t", None, false),
+            DisableTenant => rest(M::POST, "/v1/tenants/mx-t/disable", Some(json!({})), false),
+            EnableTenant => rest(M::POST, "/v1/tenants/mx-t/enable", Some(json!({})), false),
+            DeleteTenant => rest(M::DELETE, "/v1/tenants/mx-by-operator", None, false),
+            ReadMetrics => rest(M::GET, "/metrics", None, false),
+            Backup => rest(M::POST, "/v1/sys/backup", None, false),
+            Seal => rest(M::POST, "/v1/sys/seal", Some(json!({})), false),
+            StartRootRekey => rest(M::POST, "/v1/sys/rekey", Some(json!({"threshold": 2, "custodians": []})), false),
+            CancelRootRekey => rest(M::DELETE, "/v1/sys/rekey", None, false),
+            AssignTrustAnchor => rest(M::POST, "/v1/tenants/mx-t/trust", Some(json!({"jwt_issuer": "https://idp.mx.example"})), false),
+            ListTrustAnchors => rest(M::GET, "/v1/tenants/mx-t/trust", None, false),
+            WithdrawTrustAnchor => rest(M::DELETE, "/v1/tenants/mx-t/trust/jwt%3Ahttps%3A%2F%2Fidp.mx.example", None, false),
+            WhoAmI => rest(M::GET, "/v1/whoami", None, false),
+            QueryServer | LogMessage | Interop => {
+                Reach::Elsewhere("KMIP door: e2e_kmip (Query, Log) and kmip_conformance (Interop)")
+            }
+            CreateSession => rest(M::POST, "/v1/auth/token", Some(json!({})), false),
+            RefreshSession => Reach::Elsewhere(
+                "REST without a credential (the refresh token is one): e2e_credentials::sessions_expire_refresh_rotate_and_log_out",
+            ),
+            Logout => rest(M::POST, "/v1/auth/logout", Some(json!({})), false),
+            ExecuteApproval => rest(M::POST, &format!("/v1/approvals/{aid}/execute"), Some(json!({})), true),
+            CancelApproval => rest(M::POST, &format!("/v1/approvals/{aid}/cancel"), Some(json!({})), true),
+            CreateOwnCredential => rest(M::POST, "/v1/principals/SELF/tokens", Some(json!({})), false),
+            Unseal | SubmitRootRekeyShare | ReshareRootKey | RotateRootKey | InitRootKey
+            | RestoreBackup | StartServer | StopServer | Authenticate | RevokeSession
+            | LifecycleTask | MigrateBinding | SignAuditCheckpoint | HttpRequest | KmipRequest
+            | AwsRequest | XksRequest => Reach::Recorded,
+        }
+    };
+    let expect = |roles: &[Role], a: Action| -> Expect {
+        use Action::*;
+        // What authorizes the action when it is not its own name.
+        let as_action = match a {
+            CreateAwsCredential => CreateApiToken,
+            ListAwsCredentials => ListApiTokens,
+            RevokeAwsCredential => RevokeApiToken,
+            other => other,
+        };
+        match a {
+            // Whoever asked may execute or withdraw; others are refused by the request,
+            // not by the role table.
+            ExecuteApproval | CancelApproval => return Expect::Other,
+            // Auditors of the system tenant only: no principal of the matrix is one.
+            ExportAudit | VerifyAudit => return Expect::Refused,
+            _ => {}
+        }
+        if !role_allows(roles, as_action) {
+            return Expect::Refused;
+        }
+        // The key policy (the tenant default) grants use to crypto-users only.
+        if as_action.category() == Category::KeyUse && !roles.contains(&Role::CryptoUser) {
+            return Expect::Refused;
+        }
+        Expect::Allowed
+    };
+
+    let mut who: Vec<(String, Vec<Role>, TestServer, bool)> = vec![(
+        "operator".into(),
+        vec![Role::SystemOperator],
+        s.operator(),
+        false,
+    )];
+    for role in ["tenant-admin", "crypto-user", "auditor", "approver"] {
+        who.push((
+            format!("p-{role}"),
+            vec![Role::parse("role", role).unwrap()],
+            s.principal(&format!("p-{role}"), &[role], &[]).await,
+            false,
+        ));
+    }
+    let (st, acme) = s
+        .operator()
+        .post(
+            "/v1/tenants",
+            json!({"name": "mx-foreign", "settings": {"allow_multiple_roles": true}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{acme}");
+    let every = [
+        Role::TenantAdmin,
+        Role::CryptoUser,
+        Role::Auditor,
+        Role::Approver,
+    ];
+    let foreign = s
+        .with_token(acme["admin_token"].as_str().unwrap())
+        .principal(
+            "mx-everyone",
+            &["tenant-admin", "crypto-user", "auditor", "approver"],
+            &[],
+        )
+        .await;
+    who.push(("mx-everyone".into(), every.to_vec(), foreign, true));
+
+    let mut sent = Vec::new();
+    let mut elsewhere = 0;
+    for (name, roles, h, is_foreign) in &who {
+        for a in arca_core::Action::ALL {
+            let (m, path, body, ours) = match reach(*a) {
+                Reach::Rest(m, p, b, ours) => (m, p, b, ours),
+                Reach::Elsewhere(held_by) => {
+                    assert!(
+                        held_by.contains("::") || held_by.contains("e2e_"),
+                        "{a}: {held_by}"
+                    );
+                    elsewhere += 1;
+                    continue;
+                }
+                Reach::Recorded => {
+                    assert_eq!(
+                        a.category(),
+                        Category::Recorded,
+                        "{a} is grantable but unreachable"
+                    );
+                    continue;
+                }
+            };
+            assert_ne!(
+                a.category(),
+                Category::Recorded,
+                "{a}: no caller can be granted it"
+            );
+            let path = path.replace("SELF", name);
+            let body = body.map(|b| {
+                serde_json::from_str::<Value>(&b.to_string().replace("SELF", name)).unwrap()
+            });
+            let rid = format!("mx-{}", sent.len());
+            let mut rb = h
+                .client
+                .request(m.clone(), format!("{}{path}", h.url))
+                .bearer_auth(&h.token)
+                .header("x-request-id", &rid);
+            if let Some(b) = &body {
+                rb = rb.json(b);
+            }
+            let r = rb.send().await.unwrap();
+            let st = r.status();
+            let text = r.text().await.unwrap();
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            sent.push((rid, name.clone(), *a));
+            let code = v["error"]["code"].as_str().unwrap_or("");
+            let refused = st == StatusCode::FORBIDDEN && code == "not_permitted";
+            let hidden = st == StatusCode::NOT_FOUND;
+            if *is_foreign && ours {
+                // Another tenant never reaches our objects, whatever its roles.
+                assert!(refused || hidden, "{name} {a} {path}: {st} {v}");
+                continue;
+            }
+            match expect(roles, *a) {
+                Expect::Allowed => {
+                    let operator_outside = roles.contains(&Role::SystemOperator) && ours && hidden;
+                    assert!(
+                        operator_outside
+                            || (st != StatusCode::FORBIDDEN && st != StatusCode::UNAUTHORIZED),
+                        "{name} {a} {path}: authorization refused it: {st} {v}"
+                    );
+                }
+                Expect::Refused => assert!(
+                    refused || (hidden && roles.contains(&Role::SystemOperator) && ours),
+                    "{name} {a} {path}: expected 403 not_permitted, got {st} {v}"
+                ),
+                Expect::Other => assert!(st != StatusCode::UNAUTHORIZED, "{name} {a}: {st} {v}"),
+            }
+        }
+    }
+    assert!(elsewhere > 0);
+    // Every request of the matrix, allowed or refused, is in the audit trail.
+    s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(s.service().store().as_ref())
+        .await
+        .unwrap();
+    let recorded: std::collections::HashSet<&str> =
+        trail.iter().map(|e| e.request_id.as_str()).collect();
+    for (rid, name, a) in &sent {
+        assert!(
+            recorded.contains(rid.as_str()),
+            "no audit record of {name} {a} ({rid})"
+        );
+    }
+    assert!(sent.len() > 6 * 80, "{} requests", sent.len());
+    s.shutdown().await;
+}

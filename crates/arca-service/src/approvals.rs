@@ -12,6 +12,7 @@
 
 use arca_core::access::{ApprovalRequest, ApprovalStatus, Role, Statement, TenantSettings, Vote};
 use arca_core::model::Key;
+use arca_core::Action;
 use arca_core::{Error, Result};
 use arca_store::Record;
 use uuid::Uuid;
@@ -122,7 +123,7 @@ impl Service {
     pub(crate) async fn gate(
         &self,
         caller: &Caller,
-        action: &str,
+        action: Action,
         key: Option<&Key>,
         pending: impl FnOnce() -> Pending,
     ) -> Result<()> {
@@ -156,8 +157,8 @@ impl Service {
             ..Default::default()
         };
         n.set("approval_id", req.id.to_string());
-        n.set("for_action", action);
-        let audit = self.change_event(caller, "RequestApproval", &mut n);
+        n.set("for_action", action.name());
+        let audit = self.change_event(caller, Action::RequestApproval, &mut n);
         self.store
             .put_record(&to_record(&req, 1, now)?, None, &audit)
             .await?;
@@ -194,7 +195,7 @@ impl Service {
         if a.requester_id == caller.principal.id {
             return Ok(());
         }
-        self.authorize(caller, "DescribeApproval", None)
+        self.authorize(caller, Action::DescribeApproval, None)
     }
 
     /// Approval requests of the caller's tenant, oldest first, optionally by status.
@@ -204,7 +205,7 @@ impl Service {
         q: ListApprovalsQuery,
     ) -> Result<ApprovalList> {
         let r = async {
-            self.authorize(caller, "ListApprovals", None)?;
+            self.authorize(caller, Action::ListApprovals, None)?;
             let limit = q.limit.unwrap_or(100);
             if !(1..=1000).contains(&limit) {
                 return Err(Error::invalid("limit", "must be 1 to 1000"));
@@ -244,7 +245,8 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "ListApprovals", Note::default(), r).await
+        self.done(caller, Action::ListApprovals, Note::default(), r)
+            .await
     }
 
     /// One approval request.
@@ -257,7 +259,7 @@ impl Service {
             Ok(a)
         }
         .await;
-        self.done(caller, "DescribeApproval", note, r).await
+        self.done(caller, Action::DescribeApproval, note, r).await
     }
 
     /// Votes on a request.
@@ -268,7 +270,11 @@ impl Service {
         approve: bool,
         req: VoteRequest,
     ) -> Result<ApprovalRequest> {
-        let action = if approve { "Approve" } else { "Deny" };
+        let action = if approve {
+            Action::Approve
+        } else {
+            Action::Deny
+        };
         let mut note = Note::default();
         note.set("approval_id", id);
         let r = async {
@@ -329,14 +335,14 @@ impl Service {
             }
             a.status = ApprovalStatus::Cancelled;
             let now = self.now();
-            let audit = self.change_event(caller, "CancelApproval", &mut note);
+            let audit = self.change_event(caller, Action::CancelApproval, &mut note);
             self.store
                 .put_record(&to_record(&a, rev + 1, now)?, Some(rev), &audit)
                 .await?;
             Ok(a)
         }
         .await;
-        self.done(caller, "CancelApproval", note, r).await
+        self.done(caller, Action::CancelApproval, note, r).await
     }
 
     /// Executes an approved request, once, as its requester.
@@ -388,7 +394,7 @@ impl Service {
             a.status = ApprovalStatus::Executed;
             a.executed_at = Some(now);
             // Spend the approval first: whoever wins this compare-and-set runs it.
-            let audit = self.change_event(caller, "ExecuteApproval", &mut note);
+            let audit = self.change_event(caller, Action::ExecuteApproval, &mut note);
             self.store
                 .put_record(&to_record(&a, rev + 1, now)?, Some(rev), &audit)
                 .await
@@ -410,7 +416,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "ExecuteApproval", note, r).await
+        self.done(caller, Action::ExecuteApproval, note, r).await
     }
 
     async fn run_pending(&self, caller: &Caller, p: Pending) -> Result<ApprovalResult> {

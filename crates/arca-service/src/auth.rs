@@ -1,6 +1,7 @@
 //! API tokens: `arca_<id>_<secret>`, 256 bits of secret, stored as a SHA-256 hash only and
 //! compared in constant time. The id half finds the row; the secret half proves possession.
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::model::Principal;
@@ -67,7 +68,7 @@ impl Service {
             "for_principal",
             format!("{}:{}", principal.name, principal.id),
         );
-        let audit = self.event_by(by, "CreateApiToken", &n);
+        let audit = self.event_by(by, Action::CreateApiToken, &n);
         self.store
             .create_token(
                 &ApiToken {
@@ -163,7 +164,7 @@ impl Service {
                 self.limits.succeeded(ip);
                 if let Err(e) = self.limits.admit_principal(principal.id, self.now()) {
                     return Err(self
-                        .audit_refusal(&meta, Some(&principal), "Authenticate", e)
+                        .audit_refusal(&meta, Some(&principal), Action::Authenticate, e)
                         .await);
                 }
                 Ok(Caller {
@@ -184,7 +185,8 @@ impl Service {
                 if let Some(c) = &meta.client_cert {
                     note.set("certificate", c.fingerprint.clone());
                 }
-                self.finish(&meta, None, "Authenticate", note, Err(e)).await
+                self.finish(&meta, None, Action::Authenticate, note, Err(e))
+                    .await
             }
         }
     }

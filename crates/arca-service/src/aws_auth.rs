@@ -7,6 +7,7 @@
 //! adapter hands over the string to sign and the signature, and gets back a [`Caller`] or a
 //! refusal, never the secret.
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::model::Principal;
@@ -180,7 +181,8 @@ impl Service {
             Ok(created)
         }
         .await;
-        self.done(caller, "CreateAwsCredential", note, r).await
+        self.done(caller, Action::CreateAwsCredential, note, r)
+            .await
     }
 
     /// Makes and stores an access key pair (the secret sealed under the tenant KEK).
@@ -221,7 +223,7 @@ impl Service {
         note.tenant_id = Some(p.tenant_id);
         note.set("access_key_id", access_key_id.clone());
         note.set("for_principal", format!("{}:{}", p.name, p.id));
-        let audit = self.event_by(by, "CreateAwsCredential", note);
+        let audit = self.event_by(by, Action::CreateAwsCredential, note);
         self.store
             .put_record(&record(&stored, p.tenant_id, 1, now)?, None, &audit)
             .await?;
@@ -246,7 +248,7 @@ impl Service {
                 None => None,
             };
             if pid != Some(caller.principal.id) {
-                self.authorize(caller, "ListApiTokens", None)?;
+                self.authorize(caller, Action::ListApiTokens, None)?;
             }
             let mut out = Vec::new();
             let mut after: Option<String> = None;
@@ -276,7 +278,7 @@ impl Service {
             Ok(AwsCredentialList { credentials: out })
         }
         .await;
-        self.done(caller, "ListAwsCredentials", Note::default(), r)
+        self.done(caller, Action::ListAwsCredentials, Note::default(), r)
             .await
     }
 
@@ -299,12 +301,12 @@ impl Service {
                 .ok_or_else(|| Error::not_found("credential", access_key_id))?;
             let mut c = from_record(&rec)?;
             if c.principal_id != caller.principal.id {
-                self.authorize(caller, "RevokeApiToken", None)?;
+                self.authorize(caller, Action::RevokeApiToken, None)?;
             }
             if c.revoked_at.is_none() {
                 let now = self.now();
                 c.revoked_at = Some(now);
-                let audit = self.change_event(caller, "RevokeAwsCredential", &mut note);
+                let audit = self.change_event(caller, Action::RevokeAwsCredential, &mut note);
                 self.store
                     .put_record(
                         &record(&c, caller.tenant(), rec.revision + 1, now)?,
@@ -319,7 +321,8 @@ impl Service {
             Ok(c.info())
         }
         .await;
-        self.done(caller, "RevokeAwsCredential", note, r).await
+        self.done(caller, Action::RevokeAwsCredential, note, r)
+            .await
     }
 
     /// Authenticates a SigV4-signed request. The adapter has checked the request's shape

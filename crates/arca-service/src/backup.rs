@@ -13,6 +13,7 @@
 //! start for dev and HSM custody, when the custodians' shares unseal it for Shamir custody):
 //! every chunk is verified with the body key, then every row goes in one transaction.
 
+use arca_core::Action;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -112,7 +113,7 @@ impl Service {
     ) -> Result<BackupSummary> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "Backup", None)?;
+            self.authorize(caller, Action::Backup, None)?;
             let root = self.root()?;
             self.flush_audit().await;
             let key = Zeroizing::new(self.crypto.random(32)?.to_vec());
@@ -162,7 +163,7 @@ impl Service {
             Ok(summary)
         }
         .await;
-        self.done(caller, "Backup", note, r).await
+        self.done(caller, Action::Backup, note, r).await
     }
 
     /// Tells the service where a staged restore waits, to apply when the root key is back.
@@ -196,7 +197,9 @@ impl Service {
             "local",
             crate::Door::System,
         );
-        let r = self.finish(&meta, None, "RestoreBackup", note, r).await?;
+        let r = self
+            .finish(&meta, None, Action::RestoreBackup, note, r)
+            .await?;
         std::fs::remove_file(&path).map_err(|e| Error::Unavailable {
             message: format!("restored, but cannot remove {}: {e}", path.display()),
         })?;

@@ -1,5 +1,6 @@
 //! First start and every start after: the root of trust, the default tenant and its admin.
 
+use arca_core::Action;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -60,7 +61,7 @@ impl Service {
                 }
                 let mut d = serde_json::Map::new();
                 d.insert("custody".into(), "dev".into());
-                self.record_server_event("InitRootKey", d).await;
+                self.record_server_event(Action::InitRootKey, d).await;
                 root
             }
         };

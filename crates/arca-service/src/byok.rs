@@ -17,6 +17,7 @@
 //! Deleted material is not destroyed material: the version keeps its digest, and importing
 //! the same material again restores it (other material is refused).
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::lifecycle;
@@ -191,7 +192,7 @@ impl Service {
         let r = async {
             let (key, _) = self.fresh(caller, reference).await?;
             note.key(key.id);
-            self.authorize(caller, "GetParametersForImport", Some(&key))?;
+            self.authorize(caller, Action::GetParametersForImport, Some(&key))?;
             importable(&key)?;
             if !matches!(
                 req.wrapping_key_spec,
@@ -234,7 +235,7 @@ impl Service {
                 "wrapping_algorithm",
                 serde_json::to_value(req.wrapping_algorithm).unwrap_or_default(),
             );
-            let audit = self.change_event(caller, "GetParametersForImport", &mut note);
+            let audit = self.change_event(caller, Action::GetParametersForImport, &mut note);
             self.store
                 .put_record(
                     &Record {
@@ -262,7 +263,8 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "GetParametersForImport", note, r).await
+        self.done(caller, Action::GetParametersForImport, note, r)
+            .await
     }
 
     /// Unwraps material with an import token's key and imports it into the key.
@@ -276,7 +278,7 @@ impl Service {
         let r = async {
             let (mut key, mut versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
-            self.authorize(caller, "ImportKeyMaterial", Some(&key))?;
+            self.authorize(caller, Action::ImportKeyMaterial, Some(&key))?;
             importable(&key)?;
             let now = self.now();
             if let Some(v) = req.valid_to {
@@ -374,7 +376,7 @@ impl Service {
                 req.valid_to.map(|v| format!("material valid to {}", v.to_rfc3339())),
             );
             note.key_version = Some(key.primary_version);
-            let audit = self.change_event(caller, "ImportKeyMaterial", &mut note);
+            let audit = self.change_event(caller, Action::ImportKeyMaterial, &mut note);
             let rev = key.revision;
             let key = self
                 .commit(key, Some(rev), &versions, writes, vec![ev], audit)
@@ -382,7 +384,7 @@ impl Service {
             self.info(&key, &versions).await
         }
         .await;
-        self.done(caller, "ImportKeyMaterial", note, r).await
+        self.done(caller, Action::ImportKeyMaterial, note, r).await
     }
 
     /// Deletes a key's imported material (it can be imported again); the key is pending
@@ -396,7 +398,7 @@ impl Service {
         let r = async {
             let (mut key, mut versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
-            self.authorize(caller, "DeleteImportedKeyMaterial", Some(&key))?;
+            self.authorize(caller, Action::DeleteImportedKeyMaterial, Some(&key))?;
             importable(&key)?;
             if key.pending_import {
                 return Err(Error::WrongState {
@@ -409,7 +411,7 @@ impl Service {
             let now = self.now();
             let (writes, ev) =
                 delete_material(&mut key, &mut versions, now, &caller.actor(), "on request");
-            let audit = self.change_event(caller, "DeleteImportedKeyMaterial", &mut note);
+            let audit = self.change_event(caller, Action::DeleteImportedKeyMaterial, &mut note);
             let rev = key.revision;
             let key = self
                 .commit(key, Some(rev), &versions, writes, vec![ev], audit)
@@ -417,7 +419,7 @@ impl Service {
             self.info(&key, &versions).await
         }
         .await;
-        self.done(caller, "DeleteImportedKeyMaterial", note, r)
+        self.done(caller, Action::DeleteImportedKeyMaterial, note, r)
             .await
     }
 
@@ -684,7 +686,7 @@ impl Service {
                         Error::invalid("wrapping_key", "required for target ARCA")
                     })?;
                     let w = self.resolve(caller.tenant(), "wrapping_key", w).await?;
-                    self.authorize(caller, "Encrypt", Some(&w.key))?;
+                    self.authorize(caller, Action::Encrypt, Some(&w.key))?;
                     if w.key.spec.family() != arca_core::model::KeyFamily::Aes {
                         return Err(Error::unprocessable(
                             "wrapping_key",
@@ -773,7 +775,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "ExportKey", note, r).await
+        self.done(caller, Action::ExportKey, note, r).await
     }
 }
 
@@ -796,7 +798,7 @@ impl Service {
                 .resolve(caller.tenant(), "wrapping_key", wrapping_key)
                 .await?;
             note.key(w.key.id);
-            self.authorize(caller, "Decrypt", Some(&w.key))?;
+            self.authorize(caller, Action::Decrypt, Some(&w.key))?;
             if !(w.key.has_usage(arca_core::model::KeyUsage::WrapUnwrap)
                 || w.key.has_usage(arca_core::model::KeyUsage::EncryptDecrypt))
             {
@@ -822,6 +824,6 @@ impl Service {
             }
         }
         .await;
-        self.done(caller, "Decrypt", note, r).await
+        self.done(caller, Action::Decrypt, note, r).await
     }
 }

@@ -9,6 +9,7 @@
 //! M-th valid share unseals. `seal` drops the root key and every key derived from it from
 //! memory.
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::{Error, Result};
@@ -347,7 +348,7 @@ impl Service {
             d.insert("custody".into(), "hsm".into());
             d.insert("token_label".into(), s.token_label.clone().into());
             d.insert("key_label".into(), s.key_label.clone().into());
-            self.record_server_event("InitRootKey", d).await;
+            self.record_server_event(Action::InitRootKey, d).await;
         }
         let root = Arc::new(root);
         *self.hsm.write().unwrap_or_else(|e| e.into_inner()) = Some(root.clone());
@@ -428,7 +429,7 @@ impl Service {
                 .map(|c| serde_json::Value::from(c.name.clone()))
                 .collect(),
         );
-        self.record_server_event("InitRootKey", d).await;
+        self.record_server_event(Action::InitRootKey, d).await;
         Ok(issued)
     }
 
@@ -523,7 +524,7 @@ impl Service {
     pub async fn start_rekey(&self, caller: &Caller, req: RekeyRequest) -> Result<RekeyStatus> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "StartRootRekey", None)?;
+            self.authorize(caller, Action::StartRootRekey, None)?;
             note.set("rotate_root", req.rotate_root);
             let custody_doc = self
                 .store
@@ -614,7 +615,7 @@ impl Service {
             Ok(self.rekey_status_now(&custody))
         }
         .await;
-        self.done(caller, "StartRootRekey", note, r).await
+        self.done(caller, Action::StartRootRekey, note, r).await
     }
 
     /// Where rekeying stands (no credential needed: the custodians read the plan they are
@@ -668,7 +669,7 @@ impl Service {
     pub async fn cancel_rekey(&self, caller: &Caller) -> Result<RekeyStatus> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "CancelRootRekey", None)?;
+            self.authorize(caller, Action::CancelRootRekey, None)?;
             let custody = self
                 .custody()
                 .await?
@@ -685,7 +686,7 @@ impl Service {
             Ok(self.rekey_status_now(&custody))
         }
         .await;
-        self.done(caller, "CancelRootRekey", note, r).await
+        self.done(caller, Action::CancelRootRekey, note, r).await
     }
 
     /// Takes one current custodian's share for the rekey in progress. The share is the
@@ -777,7 +778,7 @@ impl Service {
             Ok(self.rekey_status_now(&custody))
         }
         .await;
-        self.finish(meta, None, "SubmitRootRekeyShare", note, r)
+        self.finish(meta, None, Action::SubmitRootRekeyShare, note, r)
             .await
     }
 
@@ -792,9 +793,9 @@ impl Service {
         presented: &[String],
     ) -> Result<RekeyResponse> {
         let action = if attempt.rotate_root {
-            "RotateRootKey"
+            Action::RotateRootKey
         } else {
-            "ReshareRootKey"
+            Action::ReshareRootKey
         };
         let mut note = Note::default();
         let r = async {
@@ -999,14 +1000,14 @@ impl Service {
             self.seal_status().await
         }
         .await;
-        self.finish(meta, None, "Unseal", note, r).await
+        self.finish(meta, None, Action::Unseal, note, r).await
     }
 
     /// Seals: forgets the root key, every unwrapped tenant KEK and loaded key, and any
     /// partial unseal. System operators only; the server then serves status and unseal.
     pub async fn seal_server(&self, caller: &Caller) -> Result<SealStatus> {
         let r = async {
-            self.authorize(caller, "Seal", None)?;
+            self.authorize(caller, Action::Seal, None)?;
             if !self.uses_shamir().await? {
                 return Err(Error::conflict(
                     "a dev-mode server unseals itself from its unseal-key file; sealing it would not protect anything",
@@ -1020,7 +1021,7 @@ impl Service {
             self.seal_status().await
         }
         .await;
-        self.done(caller, "Seal", Note::default(), r).await
+        self.done(caller, Action::Seal, Note::default(), r).await
     }
 
     /// Drops the root key and everything unwrapped with it (no authorization, no audit:

@@ -4,6 +4,7 @@
 //! versioned and audited with the policy, and visible in the policy over REST. Creating or
 //! revoking one writes a new policy version.
 
+use arca_core::Action;
 use std::collections::BTreeMap;
 
 use arca_core::access::{self, Conditions, Effect, GrantInfo, KeyPolicy, Statement};
@@ -104,7 +105,7 @@ impl Service {
         let r = async {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
-            self.authorize(caller, "CreateGrant", Some(&key))?;
+            self.authorize(caller, Action::CreateGrant, Some(&key))?;
             if req.grantee == "*" {
                 return Err(Error::invalid(
                     "grantee",
@@ -178,7 +179,7 @@ impl Service {
                 key,
                 &versions,
                 candidate,
-                "CreateGrant",
+                Action::CreateGrant,
                 format!("grant {id} to {}", req.grantee),
                 &mut note,
                 || Pending::CreateGrant {
@@ -190,7 +191,7 @@ impl Service {
             grant_of(key_id, &statement).ok_or_else(|| Error::internal("a grant without its info"))
         }
         .await;
-        self.done(caller, "CreateGrant", note, r).await
+        self.done(caller, Action::CreateGrant, note, r).await
     }
 
     /// The grants of a key.
@@ -199,7 +200,7 @@ impl Service {
         let r = async {
             let (key, _) = self.fresh(caller, reference).await?;
             note.key(key.id);
-            self.authorize(caller, "ListGrants", Some(&key))?;
+            self.authorize(caller, Action::ListGrants, Some(&key))?;
             Ok(key
                 .policy
                 .statements
@@ -208,7 +209,7 @@ impl Service {
                 .collect())
         }
         .await;
-        self.done(caller, "ListGrants", note, r).await
+        self.done(caller, Action::ListGrants, note, r).await
     }
 
     /// Removes a grant. `retire`: the grantee or the retiring principal may do it without
@@ -221,7 +222,11 @@ impl Service {
         grant_id: &str,
         retire: bool,
     ) -> Result<Grant> {
-        let action = if retire { "RetireGrant" } else { "RevokeGrant" };
+        let action = if retire {
+            Action::RetireGrant
+        } else {
+            Action::RevokeGrant
+        };
         let mut note = Note::default();
         note.set("grant_id", grant_id);
         let r = async {

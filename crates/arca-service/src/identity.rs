@@ -3,6 +3,7 @@
 //! step as key operations, and the sensitive ones pass the quorum gate
 //! ([`Service::gate`]).
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::access::{self, KeyPolicy, Role, Statement, TenantSettings};
@@ -118,7 +119,7 @@ impl Service {
     ) -> Result<TenantCreated> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "CreateTenant", None)?;
+            self.authorize(caller, Action::CreateTenant, None)?;
             validate_name("name", &req.name)?;
             let admin_name = req.admin_name.unwrap_or_else(|| "admin".into());
             validate_name("admin_name", &admin_name)?;
@@ -136,7 +137,7 @@ impl Service {
                     .tenant(caller.tenant())
                     .await?
                     .settings
-                    .rule_for("AssignTrustAnchor")
+                    .rule_for(Action::AssignTrustAnchor)
                     .is_some()
             {
                 // One gated write per kind of state: no way round the approval rule.
@@ -220,13 +221,13 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "CreateTenant", note, r).await
+        self.done(caller, Action::CreateTenant, note, r).await
     }
 
     /// All tenants (system operators only).
     pub async fn list_tenants(&self, caller: &Caller) -> Result<TenantList> {
         let r = async {
-            self.authorize(caller, "ListTenants", None)?;
+            self.authorize(caller, Action::ListTenants, None)?;
             let tenants = self.store.list_tenants().await?;
             Ok(TenantList {
                 tenants: tenants
@@ -237,17 +238,18 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "ListTenants", Note::default(), r).await
+        self.done(caller, Action::ListTenants, Note::default(), r)
+            .await
     }
 
     /// One tenant (system operators only).
     pub async fn describe_tenant(&self, caller: &Caller, reference: &str) -> Result<TenantInfo> {
         let r = async {
-            self.authorize(caller, "DescribeTenant", None)?;
+            self.authorize(caller, Action::DescribeTenant, None)?;
             Ok(tenant_info(&self.tenant_by_ref(reference).await?))
         }
         .await;
-        self.done(caller, "DescribeTenant", Note::default(), r)
+        self.done(caller, Action::DescribeTenant, Note::default(), r)
             .await
     }
 
@@ -260,9 +262,9 @@ impl Service {
         disabled: bool,
     ) -> Result<TenantInfo> {
         let action = if disabled {
-            "DisableTenant"
+            Action::DisableTenant
         } else {
-            "EnableTenant"
+            Action::EnableTenant
         };
         let mut note = Note::default();
         let r = async {
@@ -295,7 +297,7 @@ impl Service {
     pub async fn delete_tenant(&self, caller: &Caller, reference: &str) -> Result<TenantInfo> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "DeleteTenant", None)?;
+            self.authorize(caller, Action::DeleteTenant, None)?;
             let mut t = self.tenant_by_ref(reference).await?;
             note.set("tenant_id", t.id.to_string());
             if t.system {
@@ -319,27 +321,27 @@ impl Service {
                     "the tenant still holds {live} key(s) that are not destroyed"
                 )));
             }
-            self.gate(caller, "DeleteTenant", None, || Pending::DeleteTenant {
-                tenant: t.id,
+            self.gate(caller, Action::DeleteTenant, None, || {
+                Pending::DeleteTenant { tenant: t.id }
             })
             .await?;
             t.deleted = true;
-            let audit = self.change_event(caller, "DeleteTenant", &mut note);
+            let audit = self.change_event(caller, Action::DeleteTenant, &mut note);
             self.write_tenant(&t, &audit).await?;
             Ok(tenant_info(&t))
         }
         .await;
-        self.done(caller, "DeleteTenant", note, r).await
+        self.done(caller, Action::DeleteTenant, note, r).await
     }
 
     /// The caller's tenant settings.
     pub async fn get_tenant_settings(&self, caller: &Caller) -> Result<TenantSettings> {
         let r = async {
-            self.authorize(caller, "GetTenantSettings", None)?;
+            self.authorize(caller, Action::GetTenantSettings, None)?;
             Ok(self.tenant(caller.tenant()).await?.settings.clone())
         }
         .await;
-        self.done(caller, "GetTenantSettings", Note::default(), r)
+        self.done(caller, Action::GetTenantSettings, Note::default(), r)
             .await
     }
 
@@ -351,26 +353,27 @@ impl Service {
     ) -> Result<TenantSettings> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "UpdateTenantSettings", None)?;
+            self.authorize(caller, Action::UpdateTenantSettings, None)?;
             settings.validate()?;
             let (mut t, _) = self
                 .store
                 .get_tenant(caller.tenant())
                 .await?
                 .ok_or_else(|| Error::not_found("tenant", caller.tenant().to_string()))?;
-            self.gate(caller, "UpdateTenantSettings", None, || {
+            self.gate(caller, Action::UpdateTenantSettings, None, || {
                 Pending::UpdateTenantSettings {
                     settings: settings.clone(),
                 }
             })
             .await?;
             t.settings = settings;
-            let audit = self.change_event(caller, "UpdateTenantSettings", &mut note);
+            let audit = self.change_event(caller, Action::UpdateTenantSettings, &mut note);
             self.write_tenant(&t, &audit).await?;
             Ok(t.settings)
         }
         .await;
-        self.done(caller, "UpdateTenantSettings", note, r).await
+        self.done(caller, Action::UpdateTenantSettings, note, r)
+            .await
     }
 
     /// A principal of the caller's tenant by id or name.
@@ -399,7 +402,7 @@ impl Service {
     ) -> Result<Principal> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "CreatePrincipal", None)?;
+            self.authorize(caller, Action::CreatePrincipal, None)?;
             validate_name("name", &req.name)?;
             validate_groups(&req.groups)?;
             let kind = req.kind.clone().unwrap_or_else(|| "user".into());
@@ -414,7 +417,7 @@ impl Service {
                     req.name
                 )));
             }
-            self.gate(caller, "CreatePrincipal", None, || {
+            self.gate(caller, Action::CreatePrincipal, None, || {
                 Pending::CreatePrincipal {
                     req: CreatePrincipalRequest {
                         kind: Some(kind.clone()),
@@ -435,36 +438,36 @@ impl Service {
             };
             let mut n = Note::default();
             n.set("created_principal", format!("{}:{}", p.name, p.id));
-            let audit = self.change_event(caller, "CreatePrincipal", &mut n);
+            let audit = self.change_event(caller, Action::CreatePrincipal, &mut n);
             self.store.create_principal(&p, &audit).await?;
             note.committed = true;
             Ok(p)
         }
         .await;
-        self.done(caller, "CreatePrincipal", note, r).await
+        self.done(caller, Action::CreatePrincipal, note, r).await
     }
 
     /// Principals of the caller's tenant.
     pub async fn list_principals(&self, caller: &Caller) -> Result<PrincipalList> {
         let r = async {
-            self.authorize(caller, "ListPrincipals", None)?;
+            self.authorize(caller, Action::ListPrincipals, None)?;
             Ok(PrincipalList {
                 principals: self.store.list_principals(caller.tenant()).await?,
             })
         }
         .await;
-        self.done(caller, "ListPrincipals", Note::default(), r)
+        self.done(caller, Action::ListPrincipals, Note::default(), r)
             .await
     }
 
     /// One principal of the caller's tenant.
     pub async fn describe_principal(&self, caller: &Caller, reference: &str) -> Result<Principal> {
         let r = async {
-            self.authorize(caller, "DescribePrincipal", None)?;
+            self.authorize(caller, Action::DescribePrincipal, None)?;
             self.principal_by_ref(caller, reference).await
         }
         .await;
-        self.done(caller, "DescribePrincipal", Note::default(), r)
+        self.done(caller, Action::DescribePrincipal, Note::default(), r)
             .await
     }
 
@@ -478,7 +481,7 @@ impl Service {
     ) -> Result<Principal> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "UpdatePrincipal", None)?;
+            self.authorize(caller, Action::UpdatePrincipal, None)?;
             let replay = UpdatePrincipalRequest {
                 roles: req.roles.clone(),
                 groups: req.groups.clone(),
@@ -502,7 +505,7 @@ impl Service {
             if let Some(d) = req.disabled {
                 p.disabled = d;
             }
-            self.gate(caller, "UpdatePrincipal", None, || {
+            self.gate(caller, Action::UpdatePrincipal, None, || {
                 Pending::UpdatePrincipal {
                     principal: p.id,
                     req: replay,
@@ -511,7 +514,7 @@ impl Service {
             .await?;
             let mut n = Note::default();
             n.set("updated_principal", format!("{}:{}", p.name, p.id));
-            let audit = self.change_event(caller, "UpdatePrincipal", &mut n);
+            let audit = self.change_event(caller, Action::UpdatePrincipal, &mut n);
             self.store.update_principal(&p, &audit).await?;
             note.committed = true;
             let id = p.id;
@@ -523,7 +526,7 @@ impl Service {
             Ok(p)
         }
         .await;
-        self.done(caller, "UpdatePrincipal", note, r).await
+        self.done(caller, Action::UpdatePrincipal, note, r).await
     }
 
     /// Issues an API token for a principal of the caller's tenant (shown once).
@@ -552,7 +555,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "CreateApiToken", note, r).await
+        self.done(caller, Action::CreateApiToken, note, r).await
     }
 
     /// The checks every new credential (API token, AWS access key pair) passes: a
@@ -572,9 +575,9 @@ impl Service {
         self.authorize(
             caller,
             if own {
-                "CreateOwnCredential"
+                Action::CreateOwnCredential
             } else {
-                "CreateApiToken"
+                Action::CreateApiToken
             },
             None,
         )?;
@@ -598,7 +601,7 @@ impl Service {
         }
         if beyond {
             let t = self.tenant(caller.tenant()).await?;
-            if t.settings.rule_for("CreateApiToken").is_none() {
+            if t.settings.rule_for(Action::CreateApiToken).is_none() {
                 return Err(Error::invalid(
                     "expires_in_secs",
                     "a credential you issue yourself cannot outlive the credential you are using; ask for less, or have an administrator issue it (or set an approval rule on CreateApiToken)",
@@ -606,7 +609,7 @@ impl Service {
             }
         }
         if !own || beyond {
-            self.gate(caller, "CreateApiToken", None, || {
+            self.gate(caller, Action::CreateApiToken, None, || {
                 pending(p.id, req.clone())
             })
             .await?;
@@ -661,7 +664,7 @@ impl Service {
             // Everyone may list its own tokens (to find one to revoke); others' tokens are
             // identity administration.
             if pid != Some(caller.principal.id) {
-                self.authorize(caller, "ListApiTokens", None)?;
+                self.authorize(caller, Action::ListApiTokens, None)?;
             }
             let tokens = self.store.list_tokens(caller.tenant(), pid).await?;
             Ok(TokenList {
@@ -669,7 +672,8 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "ListApiTokens", Note::default(), r).await
+        self.done(caller, Action::ListApiTokens, Note::default(), r)
+            .await
     }
 
     /// Revokes a token: tenant-admins any of their tenant, every principal its own.
@@ -684,9 +688,9 @@ impl Service {
                 .filter(|t| t.tenant_id == caller.tenant())
                 .ok_or_else(|| Error::not_found("token", id))?;
             if t.principal_id != caller.principal.id {
-                self.authorize(caller, "RevokeApiToken", None)?;
+                self.authorize(caller, Action::RevokeApiToken, None)?;
             }
-            let audit = self.change_event(caller, "RevokeApiToken", &mut note);
+            let audit = self.change_event(caller, Action::RevokeApiToken, &mut note);
             self.store
                 .revoke_token(caller.tenant(), id, self.now(), &audit)
                 .await?;
@@ -699,7 +703,7 @@ impl Service {
             Ok(token_info(&t))
         }
         .await;
-        self.done(caller, "RevokeApiToken", note, r).await
+        self.done(caller, Action::RevokeApiToken, note, r).await
     }
 
     /// Maps a certificate or JWT identity to a principal of the caller's tenant. The
@@ -712,19 +716,21 @@ impl Service {
     ) -> Result<BindingInfo> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "CreateBinding", None)?;
+            self.authorize(caller, Action::CreateBinding, None)?;
             let p = self.principal_by_ref(caller, principal).await?;
             let prepared = self
                 .prepare_binding(Some(p.tenant_id), Some(p.id), &[], &req)
                 .await?;
-            self.gate(caller, "CreateBinding", None, || Pending::CreateBinding {
-                principal: p.id,
-                req: CreateBindingRequest {
-                    kind: req.kind,
-                    value: prepared.value.clone(),
-                    issuer: prepared.issuer.clone(),
-                    certificate: req.certificate.clone(),
-                },
+            self.gate(caller, Action::CreateBinding, None, || {
+                Pending::CreateBinding {
+                    principal: p.id,
+                    req: CreateBindingRequest {
+                        kind: req.kind,
+                        value: prepared.value.clone(),
+                        issuer: prepared.issuer.clone(),
+                        certificate: req.certificate.clone(),
+                    },
+                }
             })
             .await?;
             note.committed = true;
@@ -732,7 +738,7 @@ impl Service {
                 .await
         }
         .await;
-        self.done(caller, "CreateBinding", note, r).await
+        self.done(caller, Action::CreateBinding, note, r).await
     }
 
     /// Checks a binding request: its value's shape, its issuer, and that the identity can
@@ -927,7 +933,7 @@ impl Service {
             let mut n = Note::default();
             n.set("binding_id", id.clone());
             n.set("principal", p.name.clone());
-            let audit = self.event_by(by, "CreateBinding", &n);
+            let audit = self.event_by(by, Action::CreateBinding, &n);
             let b = BindingInfo {
                 id: id.clone(),
                 tenant_id: p.tenant_id,
@@ -1084,7 +1090,7 @@ impl Service {
         };
         n.set("trust_anchor", id.clone());
         n.set("tenant", t.name.clone());
-        let audit = self.event_by(by, "AssignTrustAnchor", &n);
+        let audit = self.event_by(by, Action::AssignTrustAnchor, &n);
         self.store
             .put_record(
                 &Record {
@@ -1115,14 +1121,14 @@ impl Service {
     ) -> Result<TrustAnchorInfo> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "AssignTrustAnchor", None)?;
+            self.authorize(caller, Action::AssignTrustAnchor, None)?;
             let t = self.tenant_by_ref(reference).await?;
             note.set("tenant_id", t.id.to_string());
             // The system tenant may hold anchors too: its approvers can sign in with an
             // IdP's JWT or a certificate.
             let (id, subject) = self.trust_anchor_id(&req)?;
             note.set("trust_anchor", id.clone());
-            self.gate(caller, "AssignTrustAnchor", None, || {
+            self.gate(caller, Action::AssignTrustAnchor, None, || {
                 Pending::AssignTrustAnchor {
                     tenant: t.id,
                     req: req.clone(),
@@ -1133,7 +1139,7 @@ impl Service {
                 .await
         }
         .await;
-        self.done(caller, "AssignTrustAnchor", note, r).await
+        self.done(caller, Action::AssignTrustAnchor, note, r).await
     }
 
     /// The trust anchors of a tenant (system operators).
@@ -1143,7 +1149,7 @@ impl Service {
         reference: &str,
     ) -> Result<TrustAnchorList> {
         let r = async {
-            self.authorize(caller, "ListTrustAnchors", None)?;
+            self.authorize(caller, Action::ListTrustAnchors, None)?;
             let t = self.tenant_by_ref(reference).await?;
             Ok(TrustAnchorList {
                 anchors: self.tenant_anchors(t.id, "").await?,
@@ -1151,7 +1157,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "ListTrustAnchors", Note::default(), r)
+        self.done(caller, Action::ListTrustAnchors, Note::default(), r)
             .await
     }
 
@@ -1167,7 +1173,7 @@ impl Service {
         let mut note = Note::default();
         note.set("trust_anchor", id);
         let r = async {
-            self.authorize(caller, "WithdrawTrustAnchor", None)?;
+            self.authorize(caller, Action::WithdrawTrustAnchor, None)?;
             let t = self.tenant_by_ref(reference).await?;
             note.set("tenant_id", t.id.to_string());
             let rec = self
@@ -1180,7 +1186,7 @@ impl Service {
             if doc.tenant_id != Some(t.id) {
                 return Err(Error::not_found("trust anchor", id));
             }
-            self.gate(caller, "WithdrawTrustAnchor", None, || {
+            self.gate(caller, Action::WithdrawTrustAnchor, None, || {
                 Pending::WithdrawTrustAnchor {
                     tenant: t.id,
                     anchor: id.to_string(),
@@ -1189,7 +1195,7 @@ impl Service {
             .await?;
             doc.tenant_id = None;
             doc.assigned_at = self.now();
-            let audit = self.change_event(caller, "WithdrawTrustAnchor", &mut note);
+            let audit = self.change_event(caller, Action::WithdrawTrustAnchor, &mut note);
             self.store
                 .put_record(
                     &Record {
@@ -1210,7 +1216,8 @@ impl Service {
             Ok(doc)
         }
         .await;
-        self.done(caller, "WithdrawTrustAnchor", note, r).await
+        self.done(caller, Action::WithdrawTrustAnchor, note, r)
+            .await
     }
 
     /// Upgrade: bindings written before they were scoped by tenant get their tenant-scoped
@@ -1267,7 +1274,7 @@ impl Service {
             };
             n.set("binding_id", id.clone());
             n.set("migrated_from", old.clone());
-            let audit = self.event_by(&Actor::Server(&meta), "MigrateBinding", &n);
+            let audit = self.event_by(&Actor::Server(&meta), Action::MigrateBinding, &n);
             let r = self
                 .store
                 .put_record(
@@ -1301,7 +1308,7 @@ impl Service {
     /// Bindings of the caller's tenant.
     pub async fn list_bindings(&self, caller: &Caller) -> Result<BindingList> {
         let r = async {
-            self.authorize(caller, "ListBindings", None)?;
+            self.authorize(caller, Action::ListBindings, None)?;
             let recs = self
                 .store
                 .list_records(BINDING, Some(caller.tenant()), "", None, 10_000)
@@ -1313,27 +1320,28 @@ impl Service {
             Ok(BindingList { bindings })
         }
         .await;
-        self.done(caller, "ListBindings", Note::default(), r).await
+        self.done(caller, Action::ListBindings, Note::default(), r)
+            .await
     }
 
     /// Removes a binding of the caller's tenant.
     pub async fn delete_binding(&self, caller: &Caller, id: &str) -> Result<()> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "DeleteBinding", None)?;
+            self.authorize(caller, Action::DeleteBinding, None)?;
             let rec = self
                 .store
                 .get_record(BINDING, id)
                 .await?
                 .filter(|r| r.tenant_id == Some(caller.tenant()))
                 .ok_or_else(|| Error::not_found("binding", id))?;
-            let audit = self.change_event(caller, "DeleteBinding", &mut note);
+            let audit = self.change_event(caller, Action::DeleteBinding, &mut note);
             self.store.delete_record(BINDING, &rec.id, &audit).await?;
             self.cache.bindings.clear();
             Ok(())
         }
         .await;
-        self.done(caller, "DeleteBinding", note, r).await
+        self.done(caller, Action::DeleteBinding, note, r).await
     }
 
     /// The principal a binding id maps to (through the cache), if any, and if enabled.
@@ -1360,11 +1368,11 @@ impl Service {
         let r = async {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
-            self.authorize(caller, "GetKeyPolicy", Some(&e.key))?;
+            self.authorize(caller, Action::GetKeyPolicy, Some(&e.key))?;
             Ok(e.key.policy.clone())
         }
         .await;
-        self.done(caller, "GetKeyPolicy", note, r).await
+        self.done(caller, Action::GetKeyPolicy, note, r).await
     }
 
     /// Every version of a key's policy, newest first.
@@ -1377,7 +1385,7 @@ impl Service {
         let r = async {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
-            self.authorize(caller, "ListKeyPolicyVersions", Some(&e.key))?;
+            self.authorize(caller, Action::ListKeyPolicyVersions, Some(&e.key))?;
             let mut versions = self
                 .store
                 .list_records(
@@ -1395,7 +1403,8 @@ impl Service {
             Ok(PolicyVersions { versions })
         }
         .await;
-        self.done(caller, "ListKeyPolicyVersions", note, r).await
+        self.done(caller, Action::ListKeyPolicyVersions, note, r)
+            .await
     }
 
     /// Replaces a key's policy with new statements, as a new version.
@@ -1417,7 +1426,7 @@ impl Service {
                 &mut note,
             )
             .await;
-        self.done(caller, "PutKeyPolicy", note, r).await
+        self.done(caller, Action::PutKeyPolicy, note, r).await
     }
 
     /// Makes an earlier version's statements current again, as a new version.
@@ -1432,7 +1441,7 @@ impl Service {
         let r = async {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
-            self.authorize(caller, "PutKeyPolicy", Some(&e.key))?;
+            self.authorize(caller, Action::PutKeyPolicy, Some(&e.key))?;
             let rec = self
                 .store
                 .get_record(POLICY, &policy_record_id(e.key.id, version))
@@ -1451,7 +1460,7 @@ impl Service {
             .await
         }
         .await;
-        self.done(caller, "PutKeyPolicy", note, r).await
+        self.done(caller, Action::PutKeyPolicy, note, r).await
     }
 
     async fn put_key_policy_inner(
@@ -1466,7 +1475,7 @@ impl Service {
         access::validate_statements("statements", &statements)?;
         let (key, versions) = self.fresh(caller, reference).await?;
         note.key(key.id);
-        self.authorize(caller, "PutKeyPolicy", Some(&key))?;
+        self.authorize(caller, Action::PutKeyPolicy, Some(&key))?;
         if let Some(v) = expected_version {
             if v != key.policy.version {
                 return Err(Error::conflict(format!(
@@ -1486,7 +1495,7 @@ impl Service {
         let mut probe = key.clone();
         probe.policy = candidate.clone();
         if let Err(Error::NotPermitted { .. }) =
-            self.authorize(caller, "PutKeyPolicy", Some(&probe))
+            self.authorize(caller, Action::PutKeyPolicy, Some(&probe))
         {
             return Err(Error::invalid(
                 "statements",
@@ -1506,7 +1515,7 @@ impl Service {
             key,
             &versions,
             candidate,
-            "PutKeyPolicy",
+            Action::PutKeyPolicy,
             reason,
             note,
             || pending,
@@ -1526,7 +1535,7 @@ impl Service {
         mut key: arca_core::model::Key,
         versions: &[arca_core::model::KeyVersion],
         candidate: KeyPolicy,
-        action: &str,
+        action: Action,
         reason: String,
         note: &mut Note,
         pending: impl FnOnce() -> Pending,
@@ -1640,7 +1649,7 @@ impl Service {
         };
         n.set("tenant", tenant.name.clone());
         n.set("tenant_id", tenant.id.to_string());
-        let audit = self.event_by(by, "CreateTenant", &n);
+        let audit = self.event_by(by, Action::CreateTenant, &n);
         self.store.create_tenant(&tenant, &wrapped, &audit).await?;
         Ok(tenant)
     }
@@ -1668,7 +1677,7 @@ impl Service {
             ..Default::default()
         };
         n.set("created_principal", format!("{}:{}", p.name, p.id));
-        let audit = self.event_by(by, "CreatePrincipal", &n);
+        let audit = self.event_by(by, Action::CreatePrincipal, &n);
         self.store.create_principal(&p, &audit).await?;
         Ok(p)
     }

@@ -1,6 +1,7 @@
 //! Key administration: create and import, describe, list, update, aliases, rotation, the
 //! lifecycle moves, history.
 
+use arca_core::Action;
 use std::collections::BTreeMap;
 
 use arca_core::audit::AuditEvent;
@@ -118,19 +119,19 @@ impl LifecycleAction {
         })
     }
 
-    pub(crate) fn audit_action(&self) -> &'static str {
+    pub(crate) fn audit_action(&self) -> Action {
         match self {
-            LifecycleAction::Activate => "ActivateKey",
-            LifecycleAction::Suspend => "SuspendKey",
-            LifecycleAction::Resume => "ResumeKey",
-            LifecycleAction::Deactivate(_) => "DeactivateKey",
-            LifecycleAction::ReportCompromise => "ReportKeyCompromise",
-            LifecycleAction::Archive => "ArchiveKey",
-            LifecycleAction::Recover => "RecoverKey",
+            LifecycleAction::Activate => Action::ActivateKey,
+            LifecycleAction::Suspend => Action::SuspendKey,
+            LifecycleAction::Resume => Action::ResumeKey,
+            LifecycleAction::Deactivate(_) => Action::DeactivateKey,
+            LifecycleAction::ReportCompromise => Action::ReportKeyCompromise,
+            LifecycleAction::Archive => Action::ArchiveKey,
+            LifecycleAction::Recover => Action::RecoverKey,
             LifecycleAction::ScheduleDestruction { .. } | LifecycleAction::Destroy => {
-                "ScheduleKeyDestruction"
+                Action::ScheduleKeyDestruction
             }
-            LifecycleAction::CancelDestruction => "CancelKeyDestruction",
+            LifecycleAction::CancelDestruction => Action::CancelKeyDestruction,
         }
     }
 }
@@ -450,7 +451,7 @@ impl Service {
     pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyInfo> {
         let mut note = Note::default();
         let r = self.create_key_inner(caller, req, &mut note).await;
-        self.done(caller, "CreateKey", note, r).await
+        self.done(caller, Action::CreateKey, note, r).await
     }
 
     async fn create_key_inner(
@@ -459,7 +460,7 @@ impl Service {
         mut req: CreateKeyRequest,
         note: &mut Note,
     ) -> Result<KeyInfo> {
-        self.authorize(caller, "CreateKey", None)?;
+        self.authorize(caller, Action::CreateKey, None)?;
         validate_name("name", &req.name)?;
         let policy = self.initial_policy(caller, req.policy.take()).await?;
         let description = req.description.unwrap_or_default();
@@ -627,7 +628,7 @@ impl Service {
         let rec = crate::identity::policy_record(key.tenant_id, key.id, &key.policy)?;
         note.key_version = (!key.pending_import).then_some(1);
         note.set("protection_level", protection.as_str());
-        let audit = self.change_event(caller, "CreateKey", note);
+        let audit = self.change_event(caller, Action::CreateKey, note);
         let key = self
             .commit_with(key, None, &versions, writes, vec![ev], vec![rec], audit)
             .await?;
@@ -640,11 +641,11 @@ impl Service {
         let r = async {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
-            self.authorize(caller, "DescribeKey", Some(&key))?;
+            self.authorize(caller, Action::DescribeKey, Some(&key))?;
             self.info(&key, &versions).await
         }
         .await;
-        self.done(caller, "DescribeKey", note, r).await
+        self.done(caller, Action::DescribeKey, note, r).await
     }
 
     /// [`Service::describe_key`] from the key cache (as fresh as any use of the key, and
@@ -655,21 +656,22 @@ impl Service {
         let r = async {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
-            self.authorize(caller, "DescribeKey", Some(&e.key))?;
+            self.authorize(caller, Action::DescribeKey, Some(&e.key))?;
             Ok(key_info(&e.key, &e.versions, Vec::new(), self.now()))
         }
         .await;
-        self.done(caller, "DescribeKey", note, r).await
+        self.done(caller, Action::DescribeKey, note, r).await
     }
 
     /// Lists keys with filters and cursor pagination.
     pub async fn list_keys(&self, caller: &Caller, q: ListKeysQuery) -> Result<KeyList> {
         let r = self.list_keys_inner(caller, q).await;
-        self.done(caller, "ListKeys", Note::default(), r).await
+        self.done(caller, Action::ListKeys, Note::default(), r)
+            .await
     }
 
     async fn list_keys_inner(&self, caller: &Caller, q: ListKeysQuery) -> Result<KeyList> {
-        self.authorize(caller, "ListKeys", None)?;
+        self.authorize(caller, Action::ListKeys, None)?;
         let limit = q.limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
             return Err(Error::invalid("limit", "must be 1 to 1000"));
@@ -705,7 +707,7 @@ impl Service {
         for k in keys.into_iter().take(limit as usize) {
             // A crypto-user sees the keys its policies let it describe, no others.
             if !matches!(
-                self.decide(caller, "DescribeKey", Some(&k), None),
+                self.decide(caller, Action::DescribeKey, Some(&k), None),
                 arca_core::access::Decision::Allow(_)
             ) {
                 continue;
@@ -735,7 +737,7 @@ impl Service {
         let r = self
             .update_key_inner(caller, reference, req, &mut note)
             .await;
-        self.done(caller, "UpdateKey", note, r).await
+        self.done(caller, Action::UpdateKey, note, r).await
     }
 
     async fn update_key_inner(
@@ -747,7 +749,7 @@ impl Service {
     ) -> Result<KeyInfo> {
         let (mut key, versions) = self.fresh(caller, reference).await?;
         note.key(key.id);
-        self.authorize(caller, "UpdateKey", Some(&key))?;
+        self.authorize(caller, Action::UpdateKey, Some(&key))?;
         let replay = serde_json::to_value(&req).map_err(|e| Error::internal(e.to_string()))?;
         if key.state.is_destroyed() {
             return Err(Error::WrongState {
@@ -821,8 +823,8 @@ impl Service {
             || (before.deactivation_date.is_some() && key.deactivation_date.is_none());
         if weakens {
             note.set("disables_protection", true);
-            self.authorize(caller, "DisableKeyProtection", Some(&before))?;
-            self.gate(caller, "DisableKeyProtection", Some(&before), || {
+            self.authorize(caller, Action::DisableKeyProtection, Some(&before))?;
+            self.gate(caller, Action::DisableKeyProtection, Some(&before), || {
                 crate::approvals::Pending::UpdateKey {
                     key: before.id,
                     req: replay.clone(),
@@ -841,7 +843,7 @@ impl Service {
             Some(format!("changed {}", changed.join(", "))),
         );
         let rev = key.revision;
-        let audit = self.change_event(caller, "UpdateKey", note);
+        let audit = self.change_event(caller, Action::UpdateKey, note);
         let key = self
             .commit(key, Some(rev), &versions, vec![], vec![ev], audit)
             .await?;
@@ -854,13 +856,13 @@ impl Service {
         let r = async {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
-            self.authorize(caller, "GetKeyHistory", Some(&e.key))?;
+            self.authorize(caller, Action::GetKeyHistory, Some(&e.key))?;
             Ok(KeyHistory {
                 events: self.store.history(e.key.id).await?,
             })
         }
         .await;
-        self.done(caller, "GetKeyHistory", note, r).await
+        self.done(caller, Action::GetKeyHistory, note, r).await
     }
 
     /// Creates an alias.
@@ -891,9 +893,9 @@ impl Service {
         existing: bool,
     ) -> Result<AliasInfo> {
         let action = if existing {
-            "UpdateAlias"
+            Action::UpdateAlias
         } else {
-            "CreateAlias"
+            Action::CreateAlias
         };
         let mut note = Note::default();
         let r = async {
@@ -930,8 +932,8 @@ impl Service {
             let alias = normalize_alias(alias).to_string();
             validate_name("alias", &alias)?;
             note.set("alias", alias.clone());
-            self.authorize(caller, "DeleteAlias", None)?;
-            let audit = self.change_event(caller, "DeleteAlias", &mut note);
+            self.authorize(caller, Action::DeleteAlias, None)?;
+            let audit = self.change_event(caller, Action::DeleteAlias, &mut note);
             self.store
                 .delete_alias(caller.tenant(), &alias, &audit)
                 .await?;
@@ -939,7 +941,7 @@ impl Service {
             Ok(())
         }
         .await;
-        self.done(caller, "DeleteAlias", note, r).await
+        self.done(caller, Action::DeleteAlias, note, r).await
     }
 
     /// Lists the tenant's aliases, or one key's.
@@ -954,7 +956,7 @@ impl Service {
                 }
                 None => None,
             };
-            self.authorize(caller, "ListAliases", None)?;
+            self.authorize(caller, Action::ListAliases, None)?;
             let aliases = self
                 .store
                 .list_aliases(caller.tenant(), key_id)
@@ -965,7 +967,7 @@ impl Service {
             Ok(AliasList { aliases })
         }
         .await;
-        self.done(caller, "ListAliases", note, r).await
+        self.done(caller, Action::ListAliases, note, r).await
     }
 
     /// Rotates a key now: a new primary version; older versions keep decrypting.
@@ -979,7 +981,7 @@ impl Service {
         let r = async {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
-            self.authorize(caller, "RotateKey", Some(&key))?;
+            self.authorize(caller, Action::RotateKey, Some(&key))?;
             if key.pending_import {
                 return Err(Error::WrongState {
                     operation: "rotate".into(),
@@ -1011,7 +1013,7 @@ impl Service {
                 }
                 (None, Origin::Generated) => None,
             };
-            let audit = self.change_event(caller, "RotateKey", &mut note);
+            let audit = self.change_event(caller, Action::RotateKey, &mut note);
             let (key, versions) = self
                 .rotate_now(key, versions, material, &caller.actor(), "on demand", audit)
                 .await?;
@@ -1019,7 +1021,7 @@ impl Service {
             self.info(&key, &versions).await
         }
         .await;
-        self.done(caller, "RotateKey", note, r).await
+        self.done(caller, Action::RotateKey, note, r).await
     }
 
     /// Adds a version and makes it primary. The key must be ACTIVE and not archived.

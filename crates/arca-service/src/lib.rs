@@ -6,6 +6,7 @@
 //! a [`Caller`], and encode the result or map the [`arca_core::Error`]. No business rule
 //! lives in a door.
 
+use arca_core::Action;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -417,7 +418,7 @@ impl Service {
     /// Records something the server did by itself (start with its configuration, stop).
     pub async fn record_server_event(
         &self,
-        operation: &str,
+        operation: Action,
         detail: serde_json::Map<String, serde_json::Value>,
     ) {
         let meta = RequestMeta::new(format!("server-{}", Uuid::now_v7()), "local", Door::System);
@@ -440,7 +441,7 @@ impl Service {
         &self,
         meta: &RequestMeta,
         principal: Option<&Principal>,
-        action: &str,
+        action: Action,
         note: &Note,
         outcome: std::result::Result<(), &Error>,
     ) -> AuditEvent {
@@ -489,7 +490,7 @@ impl Service {
     pub(crate) fn change_event(
         &self,
         caller: &Caller,
-        action: &str,
+        action: Action,
         note: &mut Note,
     ) -> Vec<AuditEvent> {
         note.committed = true;
@@ -500,7 +501,7 @@ impl Service {
 
     /// The event of a change made on behalf of `by` (a caller, or the server itself at
     /// first start), with its own operation name: one request may make several changes.
-    pub(crate) fn event_by(&self, by: &Actor, action: &str, note: &Note) -> Vec<AuditEvent> {
+    pub(crate) fn event_by(&self, by: &Actor, action: Action, note: &Note) -> Vec<AuditEvent> {
         match by {
             Actor::Caller(c) => {
                 let mut n = note.clone();
@@ -517,7 +518,7 @@ impl Service {
         &self,
         meta: &RequestMeta,
         principal: Option<&Principal>,
-        action: &str,
+        action: Action,
         note: Note,
         result: Result<T>,
     ) -> Result<T> {
@@ -525,7 +526,7 @@ impl Service {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.metrics.request(
             meta.door.as_str(),
-            action,
+            action.name(),
             match &result {
                 Ok(_) => "ok",
                 Err(e) => e.code(),
@@ -534,9 +535,9 @@ impl Service {
         );
         if let Err(e) = &result {
             if matches!(e, Error::Internal { .. } | Error::Unavailable { .. }) {
-                tracing::error!(request_id = %meta.request_id, action, error = %e, "operation failed");
+                tracing::error!(request_id = %meta.request_id, action = action.name(), error = %e, "operation failed");
             } else {
-                tracing::info!(request_id = %meta.request_id, action, code = e.code(), error = %e, "operation refused");
+                tracing::info!(request_id = %meta.request_id, action = action.name(), code = e.code(), error = %e, "operation refused");
             }
         } else if note.committed {
             return result;
@@ -550,7 +551,7 @@ impl Service {
     pub(crate) async fn done<T>(
         &self,
         caller: &Caller,
-        action: &str,
+        action: Action,
         note: Note,
         result: Result<T>,
     ) -> Result<T> {
@@ -563,7 +564,12 @@ impl Service {
     /// The authorization check every operation passes through: the caller's roles, then
     /// the key's policy (see [`arca_core::access::decide`]). Lookups are already confined
     /// to the caller's tenant, so another tenant's key never reaches here.
-    pub(crate) fn authorize(&self, caller: &Caller, action: &str, key: Option<&Key>) -> Result<()> {
+    pub(crate) fn authorize(
+        &self,
+        caller: &Caller,
+        action: Action,
+        key: Option<&Key>,
+    ) -> Result<()> {
         self.authorize_ctx(caller, action, key, None)
     }
 
@@ -572,7 +578,7 @@ impl Service {
     pub(crate) fn authorize_ctx(
         &self,
         caller: &Caller,
-        action: &str,
+        action: Action,
         key: Option<&Key>,
         ctx: Option<&api::EncryptionContext>,
     ) -> Result<()> {
@@ -586,7 +592,7 @@ impl Service {
     pub(crate) fn decide(
         &self,
         caller: &Caller,
-        action: &str,
+        action: Action,
         key: Option<&Key>,
         ctx: Option<&api::EncryptionContext>,
     ) -> Decision {
@@ -745,7 +751,7 @@ impl Service {
         &self,
         meta: &RequestMeta,
         principal: Option<&Principal>,
-        operation: &str,
+        operation: Action,
         detail: serde_json::Map<String, serde_json::Value>,
         e: Error,
     ) {
@@ -762,7 +768,7 @@ impl Service {
         &self,
         meta: &RequestMeta,
         principal: Option<&Principal>,
-        action: &str,
+        action: Action,
         e: Error,
     ) -> Error {
         match self
@@ -781,8 +787,9 @@ impl Service {
     /// Records a question about the server itself (KMIP Query): nothing is read or changed,
     /// but like every request it is authorised for the caller and leaves an audit record.
     pub async fn query_server(&self, caller: &Caller) -> Result<()> {
-        let r = self.authorize(caller, "QueryServer", None);
-        self.done(caller, "QueryServer", Note::default(), r).await
+        let r = self.authorize(caller, Action::QueryServer, None);
+        self.done(caller, Action::QueryServer, Note::default(), r)
+            .await
     }
 
     /// KMIP Interop (begin, end or reset of a conformance test case): there is no server
@@ -790,8 +797,8 @@ impl Service {
     pub async fn interop(&self, caller: &Caller, function: i64) -> Result<()> {
         let mut note = Note::default();
         note.set("function", function);
-        let r = self.authorize(caller, "Interop", None);
-        self.done(caller, "Interop", note, r).await
+        let r = self.authorize(caller, Action::Interop, None);
+        self.done(caller, Action::Interop, note, r).await
     }
 
     /// KMIP Log: a client's message for the server's records. Authorised (every principal
@@ -800,7 +807,7 @@ impl Service {
     pub async fn client_log(&self, caller: &Caller, message: &str) -> Result<()> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "LogMessage", None)?;
+            self.authorize(caller, Action::LogMessage, None)?;
             if message.len() > MAX_LOG_MESSAGE {
                 return Err(Error::invalid(
                     "log_message",
@@ -812,7 +819,7 @@ impl Service {
             Ok(())
         }
         .await;
-        self.done(caller, "LogMessage", note, r).await
+        self.done(caller, Action::LogMessage, note, r).await
     }
 
     /// The caller's identity; with `actions`, what its roles cover too.
@@ -834,6 +841,6 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "WhoAmI", Note::default(), r).await
+        self.done(caller, Action::WhoAmI, Note::default(), r).await
     }
 }

@@ -2,6 +2,7 @@
 //! lifecycle for the version it needs, run the crypto through a loaded handle, audit.
 //! None of them touches the store when the key is cached.
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::lifecycle::{self, Use};
@@ -139,7 +140,7 @@ impl Service {
         &self,
         caller: &Caller,
         key: &str,
-        action: &str,
+        action: Action,
         usage: Option<(KeyUsage, &str)>,
         note: &mut Note,
     ) -> Result<Arc<KeyEntry>> {
@@ -153,7 +154,7 @@ impl Service {
         &self,
         caller: &Caller,
         key: &str,
-        action: &str,
+        action: Action,
         usage: Option<(KeyUsage, &str)>,
         ctx: Option<&EncryptionContext>,
         note: &mut Note,
@@ -268,7 +269,7 @@ impl Service {
         blob: &[u8],
         aad: &[u8],
         ctx: &EncryptionContext,
-        op: &str,
+        op: Action,
         note: &mut Note,
     ) -> Result<(Zeroizing<Vec<u8>>, Arc<KeyEntry>, u32, bool)> {
         let (header, body) = ciphertext::decode(blob)?;
@@ -295,7 +296,7 @@ impl Service {
             e = self.entry(caller.tenant(), header.key_id, &shown).await?;
         }
         let r = self
-            .ready(&e, Some(header.key_version), Use::Process, op, note)
+            .ready(&e, Some(header.key_version), Use::Process, "decrypt", note)
             .await?;
         let pt = match header.alg {
             CiphertextAlg::AesGcm => r
@@ -327,7 +328,7 @@ impl Service {
                 .prepare_ctx(
                     caller,
                     key,
-                    "Encrypt",
+                    Action::Encrypt,
                     None,
                     Some(&req.encryption_context),
                     &mut note,
@@ -361,7 +362,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "Encrypt", note, r).await
+        self.done(caller, Action::Encrypt, note, r).await
     }
 
     /// Raw encryption (see [`RawCipher`]): the same authorization, lifecycle and audit as
@@ -378,7 +379,7 @@ impl Service {
                 .prepare(
                     caller,
                     key,
-                    "Encrypt",
+                    Action::Encrypt,
                     Some((KeyUsage::EncryptDecrypt, "encrypt")),
                     &mut note,
                 )
@@ -432,7 +433,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "Encrypt", note, r).await
+        self.done(caller, Action::Encrypt, note, r).await
     }
 
     /// Raw decryption, the inverse of [`Service::encrypt_raw`] (action `Decrypt`), under
@@ -449,7 +450,7 @@ impl Service {
                 .prepare(
                     caller,
                     key,
-                    "Decrypt",
+                    Action::Decrypt,
                     Some((KeyUsage::EncryptDecrypt, "decrypt")),
                     &mut note,
                 )
@@ -486,7 +487,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "Decrypt", note, r).await
+        self.done(caller, Action::Decrypt, note, r).await
     }
 
     /// Decrypts; the key and version come from the ciphertext. `key`, when given, must be
@@ -507,7 +508,7 @@ impl Service {
                     &req.ciphertext.0,
                     &aad,
                     &req.encryption_context,
-                    "Decrypt",
+                    Action::Decrypt,
                     &mut note,
                 )
                 .await?;
@@ -519,7 +520,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "Decrypt", note, r).await
+        self.done(caller, Action::Decrypt, note, r).await
     }
 
     /// Decrypts under the source key and encrypts under `key` without releasing plaintext.
@@ -535,7 +536,7 @@ impl Service {
                 .prepare_ctx(
                     caller,
                     key,
-                    "ReEncryptTo",
+                    Action::ReEncryptTo,
                     None,
                     Some(&req.destination_encryption_context),
                     &mut note,
@@ -549,7 +550,7 @@ impl Service {
                     &req.ciphertext.0,
                     &saad,
                     &req.source_encryption_context,
-                    "ReEncryptFrom",
+                    Action::ReEncryptFrom,
                     &mut note,
                 )
                 .await?;
@@ -575,7 +576,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "ReEncrypt", note, r).await
+        self.done(caller, Action::ReEncrypt, note, r).await
     }
 
     /// The symmetric key that wraps data keys and data key pairs.
@@ -583,7 +584,7 @@ impl Service {
         &self,
         caller: &Caller,
         key: &str,
-        action: &str,
+        action: Action,
         ctx: &EncryptionContext,
         note: &mut Note,
     ) -> Result<Arc<KeyEntry>> {
@@ -609,9 +610,9 @@ impl Service {
         with_plaintext: bool,
     ) -> Result<DataKeyResponse> {
         let action = if with_plaintext {
-            "GenerateDataKey"
+            Action::GenerateDataKey
         } else {
-            "GenerateDataKeyWithoutPlaintext"
+            Action::GenerateDataKeyWithoutPlaintext
         };
         let mut note = Note::default();
         let r = async {
@@ -664,9 +665,9 @@ impl Service {
         with_plaintext: bool,
     ) -> Result<DataKeyPairResponse> {
         let action = if with_plaintext {
-            "GenerateDataKeyPair"
+            Action::GenerateDataKeyPair
         } else {
-            "GenerateDataKeyPairWithoutPlaintext"
+            Action::GenerateDataKeyPairWithoutPlaintext
         };
         let mut note = Note::default();
         let r = async {
@@ -718,7 +719,7 @@ impl Service {
                 .prepare(
                     caller,
                     key,
-                    "Sign",
+                    Action::Sign,
                     Some((KeyUsage::SignVerify, "sign")),
                     &mut note,
                 )
@@ -737,7 +738,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "Sign", note, r).await
+        self.done(caller, Action::Sign, note, r).await
     }
 
     /// Verifies a signature with a version (default primary).
@@ -753,7 +754,7 @@ impl Service {
                 .prepare(
                     caller,
                     key,
-                    "Verify",
+                    Action::Verify,
                     Some((KeyUsage::SignVerify, "verify")),
                     &mut note,
                 )
@@ -778,7 +779,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "Verify", note, r).await
+        self.done(caller, Action::Verify, note, r).await
     }
 
     fn check_mac_alg(e: &KeyEntry, alg: Option<MacAlgorithm>) -> Result<MacAlgorithm> {
@@ -807,7 +808,7 @@ impl Service {
                 .prepare(
                     caller,
                     key,
-                    "GenerateMac",
+                    Action::GenerateMac,
                     Some((KeyUsage::GenerateVerifyMac, "generate a MAC")),
                     &mut note,
                 )
@@ -825,7 +826,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "GenerateMac", note, r).await
+        self.done(caller, Action::GenerateMac, note, r).await
     }
 
     /// Verifies an HMAC in constant time with a version (default primary).
@@ -841,7 +842,7 @@ impl Service {
                 .prepare(
                     caller,
                     key,
-                    "VerifyMac",
+                    Action::VerifyMac,
                     Some((KeyUsage::GenerateVerifyMac, "verify a MAC")),
                     &mut note,
                 )
@@ -861,7 +862,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "VerifyMac", note, r).await
+        self.done(caller, Action::VerifyMac, note, r).await
     }
 
     /// ML-KEM encapsulation against the primary version's public key.
@@ -872,7 +873,7 @@ impl Service {
                 .prepare(
                     caller,
                     key,
-                    "Encapsulate",
+                    Action::Encapsulate,
                     Some((KeyUsage::KeyEncapsulation, "encapsulate")),
                     &mut note,
                 )
@@ -889,7 +890,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "Encapsulate", note, r).await
+        self.done(caller, Action::Encapsulate, note, r).await
     }
 
     /// ML-KEM decapsulation with a version (default primary).
@@ -905,7 +906,7 @@ impl Service {
                 .prepare(
                     caller,
                     key,
-                    "Decapsulate",
+                    Action::Decapsulate,
                     Some((KeyUsage::KeyEncapsulation, "decapsulate")),
                     &mut note,
                 )
@@ -922,7 +923,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "Decapsulate", note, r).await
+        self.done(caller, Action::Decapsulate, note, r).await
     }
 
     /// The public key of an asymmetric key version (default primary), SPKI DER and PEM.
@@ -935,7 +936,7 @@ impl Service {
         let mut note = Note::default();
         let r = async {
             let e = self
-                .prepare(caller, key, "GetPublicKey", None, &mut note)
+                .prepare(caller, key, Action::GetPublicKey, None, &mut note)
                 .await?;
             let v = pick_version(&e, version)?;
             if v.state.is_destroyed() {
@@ -972,7 +973,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "GetPublicKey", note, r).await
+        self.done(caller, Action::GetPublicKey, note, r).await
     }
 
     /// Random bytes.
@@ -982,7 +983,7 @@ impl Service {
         req: RandomRequest,
     ) -> Result<RandomResponse> {
         let r = async {
-            self.authorize(caller, "GenerateRandom", None)?;
+            self.authorize(caller, Action::GenerateRandom, None)?;
             if !(1..=1024).contains(&req.number_of_bytes) {
                 return Err(Error::invalid("number_of_bytes", "must be 1 to 1024"));
             }
@@ -991,7 +992,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "GenerateRandom", Note::default(), r)
+        self.done(caller, Action::GenerateRandom, Note::default(), r)
             .await
     }
 
@@ -1016,7 +1017,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "ExportKey", note, r).await
+        self.done(caller, Action::ExportKey, note, r).await
     }
 
     /// Export wrapped under another key of the caller's (KMIP's Get with a Key Wrapping
@@ -1035,7 +1036,7 @@ impl Service {
             let w = self
                 .resolve(caller.tenant(), "wrapping_key", &req.wrapping_key)
                 .await?;
-            self.authorize(caller, "Encrypt", Some(&w.key))?;
+            self.authorize(caller, Action::Encrypt, Some(&w.key))?;
             if !(w.key.has_usage(KeyUsage::WrapUnwrap) || w.key.has_usage(KeyUsage::EncryptDecrypt))
             {
                 return Err(Error::unprocessable(
@@ -1067,7 +1068,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "ExportKey", note, r).await
+        self.done(caller, Action::ExportKey, note, r).await
     }
 
     /// The checks and the material of an export: the key's entry, version, format name and
@@ -1084,7 +1085,9 @@ impl Service {
         note: &mut Note,
     ) -> Result<(Arc<KeyEntry>, u32, &'static str, Zeroizing<Vec<u8>>)> {
         let req = ExportRequest { key_version };
-        let e = self.prepare(caller, key, "ExportKey", None, note).await?;
+        let e = self
+            .prepare(caller, key, Action::ExportKey, None, note)
+            .await?;
         if !e.key.extractable {
             return Err(Error::NotPermitted {
                 message: format!(
@@ -1110,7 +1113,7 @@ impl Service {
         }
         let version = v.version;
         let key_id = e.key.id;
-        self.gate(caller, "ExportKey", Some(&e.key), || {
+        self.gate(caller, Action::ExportKey, Some(&e.key), || {
             pending(key_id, version)
         })
         .await?;

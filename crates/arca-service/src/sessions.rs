@@ -13,6 +13,7 @@
 //! taken from an allow-list that never contains `none` or an HMAC algorithm (an HMAC "signed"
 //! with a public key is the classic JWT confusion attack).
 
+use arca_core::Action;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -248,7 +249,7 @@ impl Service {
     pub async fn create_session(&self, caller: &Caller) -> Result<SessionTokens> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "CreateSession", None)?;
+            self.authorize(caller, Action::CreateSession, None)?;
             if let Credential::Session(_) = caller.credential {
                 return Err(Error::invalid(
                     "grant_type",
@@ -274,7 +275,7 @@ impl Service {
                 },
                 spent: Vec::new(),
             };
-            let audit = self.change_event(caller, "CreateSession", &mut note);
+            let audit = self.change_event(caller, Action::CreateSession, &mut note);
             self.store
                 .put_record(&session_record(sid, &doc, 1, now)?, None, &audit)
                 .await?;
@@ -282,7 +283,7 @@ impl Service {
                 .await
         }
         .await;
-        self.done(caller, "CreateSession", note, r).await
+        self.done(caller, Action::CreateSession, note, r).await
     }
 
     /// `POST /v1/auth/token` in one call: a refresh grant needs no other credential; a
@@ -364,7 +365,7 @@ impl Service {
                 };
                 n.set("session_id", sid.to_string());
                 n.set("reason", "a spent refresh token was presented again");
-                let audit = vec![self.event(&meta, None, "RevokeSession", &n, Ok(()))];
+                let audit = vec![self.event(&meta, None, Action::RevokeSession, &n, Ok(()))];
                 self.store
                     .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev), &audit)
                     .await?;
@@ -400,7 +401,7 @@ impl Service {
             }
             let mut n = note.clone();
             n.set("credential", "refresh_token");
-            let audit = vec![self.event(&meta, Some(&p), "RefreshSession", &n, Ok(()))];
+            let audit = vec![self.event(&meta, Some(&p), Action::RefreshSession, &n, Ok(()))];
             note.committed = true;
             self.store
                 .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev), &audit)
@@ -416,14 +417,14 @@ impl Service {
         match r {
             Ok((p, tokens)) => {
                 note.set("credential", "refresh_token");
-                self.finish(&meta, Some(&p), "RefreshSession", note, Ok(tokens))
+                self.finish(&meta, Some(&p), Action::RefreshSession, note, Ok(tokens))
                     .await
             }
             Err(e) => {
                 if matches!(e, Error::Unauthenticated { .. }) {
                     self.limits.failed(ip, self.now());
                 }
-                self.finish(&meta, None, "RefreshSession", note, Err(e))
+                self.finish(&meta, None, Action::RefreshSession, note, Err(e))
                     .await
             }
         }
@@ -459,7 +460,7 @@ impl Service {
             let mut doc: SessionDoc = serde_json::from_value(rec.doc).map_err(internal)?;
             let now = self.now();
             doc.revoked_at.get_or_insert(now);
-            let audit = self.change_event(caller, "Logout", &mut note);
+            let audit = self.change_event(caller, Action::Logout, &mut note);
             self.store
                 .put_record(
                     &session_record(sid, &doc, rec.revision + 1, now)?,
@@ -471,7 +472,7 @@ impl Service {
             Ok(())
         }
         .await;
-        self.done(caller, "Logout", note, r).await
+        self.done(caller, Action::Logout, note, r).await
     }
 
     /// Verifies one of Arca's access tokens.

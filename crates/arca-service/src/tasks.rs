@@ -4,6 +4,7 @@
 //! Each due key is handled in its own optimistic transaction, so a task that races a
 //! caller (or another node) loses cleanly and retries on its next run.
 
+use arca_core::Action;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -133,7 +134,7 @@ impl Service {
             note.key(key.id);
             note.tenant_id = Some(key.tenant_id);
             note.set("transition", "delete-imported-material");
-            let audit = vec![self.event(&meta, None, "LifecycleTask", &note, Ok(()))];
+            let audit = vec![self.event(&meta, None, Action::LifecycleTask, &note, Ok(()))];
             self.commit(key, Some(expected), &versions, writes, vec![event], audit)
                 .await?;
             return Ok(true);
@@ -288,7 +289,7 @@ impl Service {
                     let mut n = note.clone();
                     n.key_version = e.version;
                     n.set("transition", e.action.clone());
-                    self.event(&meta, None, "LifecycleTask", &n, Ok(()))
+                    self.event(&meta, None, Action::LifecycleTask, &n, Ok(()))
                 })
                 .collect();
             let erased: Vec<u32> = writes
@@ -326,7 +327,7 @@ impl Service {
             let mut note = Note::default();
             note.key(key.id);
             note.tenant_id = Some(key.tenant_id);
-            let audit = vec![self.event(&meta, None, "RotateKey", &note, Ok(()))];
+            let audit = vec![self.event(&meta, None, Action::RotateKey, &note, Ok(()))];
             self.rotate_now(key, versions, None, SYSTEM, "automatic rotation", audit)
                 .await?;
         }

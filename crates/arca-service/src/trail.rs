@@ -6,6 +6,7 @@
 //! public key is stored in the clear: verification needs no unseal, and an auditor pins it
 //! by exporting it once (`arca audit public-key`) and passing it to `arca audit verify`.
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::audit::{
@@ -406,7 +407,7 @@ impl Service {
         let signer = key_fingerprint(self.audit_signer().await?.public_key().as_ref());
         let mut d = serde_json::Map::new();
         d.insert("signer".into(), signer.into());
-        self.record_server_event(audit::CHECKPOINT_OPERATION, d)
+        self.record_server_event(Action::SignAuditCheckpoint, d)
             .await;
         self.flush_audit().await;
         let Some((seq, hash)) = self.store.audit_head().await? else {
@@ -579,7 +580,7 @@ impl Service {
     /// Searches the trail: the caller's tenant, or any tenant for system auditors.
     pub async fn search_audit(&self, caller: &Caller, q: AuditSearch) -> Result<AuditPage> {
         let r = async {
-            self.authorize(caller, "ListAudit", None)?;
+            self.authorize(caller, Action::ListAudit, None)?;
             let all = self.audits_everything(caller).await?;
             if q.tenant.is_some() && !all {
                 return Err(Error::invalid(
@@ -639,7 +640,8 @@ impl Service {
             Ok(AuditPage { events, next })
         }
         .await;
-        self.done(caller, "ListAudit", Note::default(), r).await
+        self.done(caller, Action::ListAudit, Note::default(), r)
+            .await
     }
 
     /// A page of the whole chain as export lines (events with their hashes, checkpoints
@@ -651,7 +653,7 @@ impl Service {
         limit: u32,
     ) -> Result<Vec<String>> {
         let r = async {
-            self.authorize(caller, "ExportAudit", None)?;
+            self.authorize(caller, Action::ExportAudit, None)?;
             if !self.audits_everything(caller).await? {
                 return Err(Error::NotPermitted {
                     message: "the verifiable export covers every tenant: auditors of the system tenant only".into(),
@@ -664,7 +666,8 @@ impl Service {
             export_page(self.store.as_ref(), after, limit).await
         }
         .await;
-        self.done(caller, "ExportAudit", Note::default(), r).await
+        self.done(caller, Action::ExportAudit, Note::default(), r)
+            .await
     }
 
     /// The usage report: per key, last use and counts by operation and principal.
@@ -676,7 +679,7 @@ impl Service {
     ) -> Result<UsageReport> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "AuditUsageReport", None)?;
+            self.authorize(caller, Action::AuditUsageReport, None)?;
             let key_id = match key {
                 Some(k) => {
                     let e = self.resolve(caller.tenant(), "key", k).await?;
@@ -693,7 +696,7 @@ impl Service {
             Ok(summarize(rows))
         }
         .await;
-        self.done(caller, "AuditUsageReport", note, r).await
+        self.done(caller, Action::AuditUsageReport, note, r).await
     }
 
     /// One key's successful uses over time: counts per operation in every UTC hour or day
@@ -706,7 +709,7 @@ impl Service {
     ) -> Result<UsageSeries> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "AuditUsageSeries", None)?;
+            self.authorize(caller, Action::AuditUsageSeries, None)?;
             let Some(reference) = q.key.as_deref() else {
                 return Err(Error::invalid("key", "required: a key id, name or alias"));
             };
@@ -777,7 +780,7 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "AuditUsageSeries", note, r).await
+        self.done(caller, Action::AuditUsageSeries, note, r).await
     }
 
     /// Verifies the stored trail, every link and every checkpoint signature, against the
@@ -786,7 +789,7 @@ impl Service {
     pub async fn verify_audit(&self, caller: &Caller) -> Result<AuditVerification> {
         let mut note = Note::default();
         let r = async {
-            self.authorize(caller, "VerifyAudit", None)?;
+            self.authorize(caller, Action::VerifyAudit, None)?;
             if !self.audits_everything(caller).await? {
                 return Err(Error::NotPermitted {
                     message: "the trail is one chain across every tenant: only auditors of the system tenant verify it".into(),
@@ -811,28 +814,29 @@ impl Service {
             })
         }
         .await;
-        self.done(caller, "VerifyAudit", note, r).await
+        self.done(caller, Action::VerifyAudit, note, r).await
     }
 
     /// The Prometheus metrics, for a system operator (or anyone when the server is set to
     /// publish them: see [`Service::render_metrics`]).
     pub async fn read_metrics(&self, caller: &Caller) -> Result<String> {
         let r = async {
-            self.authorize(caller, "ReadMetrics", None)?;
+            self.authorize(caller, Action::ReadMetrics, None)?;
             Ok(self.render_metrics().await)
         }
         .await;
-        self.done(caller, "ReadMetrics", Note::default(), r).await
+        self.done(caller, Action::ReadMetrics, Note::default(), r)
+            .await
     }
 
     /// Forces a checkpoint now (auditors; also done on a timer and at shutdown).
     pub async fn request_checkpoint(&self, caller: &Caller) -> Result<Option<Checkpoint>> {
         let r = async {
-            self.authorize(caller, "CheckpointAudit", None)?;
+            self.authorize(caller, Action::CheckpointAudit, None)?;
             self.checkpoint_audit().await
         }
         .await;
-        self.done(caller, "CheckpointAudit", Note::default(), r)
+        self.done(caller, Action::CheckpointAudit, Note::default(), r)
             .await
     }
 
@@ -846,7 +850,7 @@ impl Service {
         let r = async {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
-            self.authorize(caller, "GetDestructionReceipt", Some(&e.key))?;
+            self.authorize(caller, Action::GetDestructionReceipt, Some(&e.key))?;
             self.store
                 .list_records(
                     RECEIPT,
@@ -861,7 +865,8 @@ impl Service {
                 .collect()
         }
         .await;
-        self.done(caller, "GetDestructionReceipt", note, r).await
+        self.done(caller, Action::GetDestructionReceipt, note, r)
+            .await
     }
 }
 

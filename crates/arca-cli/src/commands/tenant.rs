@@ -161,7 +161,7 @@ pub struct RequireApprovalArgs {
         long = "action",
         value_name = "ACTION",
         required = true,
-        value_parser = clap::builder::PossibleValuesParser::new(arca_core::access::APPROVABLE.iter().copied())
+        value_parser = clap::builder::PossibleValuesParser::new(arca_core::access::approvable_names())
     )]
     pub actions: Vec<String>,
     /// How many distinct approvers (principals with the approver role, never the
@@ -181,7 +181,7 @@ pub struct ClearApprovalArgs {
         long = "action",
         value_name = "ACTION",
         required = true,
-        value_parser = clap::builder::PossibleValuesParser::new(arca_core::access::APPROVABLE.iter().copied())
+        value_parser = clap::builder::PossibleValuesParser::new(arca_core::access::approvable_names())
     )]
     pub actions: Vec<String>,
 }

@@ -15,6 +15,7 @@ pub mod policy;
 pub mod sigv4;
 pub mod xks;
 
+use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::access::Door;
@@ -151,7 +152,7 @@ async fn authenticate(
                 .audit_refusal(
                     &meta,
                     None,
-                    "Authenticate",
+                    Action::Authenticate,
                     arca_core::Error::Unauthenticated {
                         message: r.message.clone(),
                     },
@@ -171,7 +172,7 @@ async fn authenticate(
 async fn audit_refusal(
     door: &AwsDoor,
     caller: &arca_service::Caller,
-    action: &str,
+    action: Action,
     name: &str,
     message: &str,
 ) {
@@ -297,7 +298,12 @@ async fn handle_kms(door: &AwsDoor, request_id: String, req: Request) -> Respons
         Ok(v) => answer(200, KMS_JSON, &request_id, v),
         Err(e) => {
             if !e.audited {
-                let op = target.strip_prefix("TrentService.").unwrap_or("AwsRequest");
+                // The client names the operation: only a known action's name is trusted
+                // into the trail's operation; anything else is an AwsRequest.
+                let op = target
+                    .strip_prefix("TrentService.")
+                    .and_then(Action::parse)
+                    .unwrap_or(Action::AwsRequest);
                 audit_refusal(door, &caller, op, e.error, &e.message).await;
             }
             kms_error(&request_id, e)
@@ -306,12 +312,12 @@ async fn handle_kms(door: &AwsDoor, request_id: String, req: Request) -> Respons
 }
 
 /// The XKS operation's name as the audit trail calls refusals of it.
-fn xks_action(route: &Result<xks::Route<'_>, xks::XksError>) -> &'static str {
+fn xks_action(route: &Result<xks::Route<'_>, xks::XksError>) -> Action {
     match route {
-        Ok(xks::Route::Metadata(_)) => "DescribeKey",
-        Ok(xks::Route::Encrypt(_)) => "Encrypt",
-        Ok(xks::Route::Decrypt(_)) => "Decrypt",
-        Ok(xks::Route::Health) | Err(_) => "XksRequest",
+        Ok(xks::Route::Metadata(_)) => Action::DescribeKey,
+        Ok(xks::Route::Encrypt(_)) => Action::Encrypt,
+        Ok(xks::Route::Decrypt(_)) => Action::Decrypt,
+        Ok(xks::Route::Health) | Err(_) => Action::XksRequest,
     }
 }
 

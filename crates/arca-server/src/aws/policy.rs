@@ -200,11 +200,10 @@ fn actions(a: &str) -> Result<Vec<String>, AwsError> {
         return Ok(vec!["*".into()]);
     }
     if let Some(prefix) = name.strip_suffix('*') {
-        let matched: Vec<String> = arca_core::access::ACTIONS
+        let matched: Vec<String> = arca_core::Action::ALL
             .iter()
-            .map(|(n, _)| *n)
-            .filter(|n| n.starts_with(prefix) && arca_core::access::is_key_action(n))
-            .map(String::from)
+            .filter(|a| a.name().starts_with(prefix) && a.is_key_action())
+            .map(|a| a.name().to_string())
             .collect();
         if matched.is_empty() {
             return Err(malformed(format!("action {a} matches no key action")));

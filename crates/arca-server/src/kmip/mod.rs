@@ -12,6 +12,7 @@ mod crypto;
 pub mod ops;
 mod pairs;
 
+use arca_core::Action;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,7 +171,7 @@ async fn refuse(svc: &Service, meta: &RequestMeta, failure: Failure) -> Bytes {
         .audit_refusal(
             meta,
             None,
-            "KmipRequest",
+            Action::KmipRequest,
             arca_core::Error::invalid("message", failure.message.clone()),
         )
         .await;

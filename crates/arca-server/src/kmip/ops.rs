@@ -7,6 +7,7 @@
 //! Reasons.
 
 use arca_core::model::DeactivationReason;
+use arca_core::Action;
 use arca_core::Error;
 use arca_kmip::enums::{
     batch_error_continuation_option as continuation, key_format_type as kft, object_type,
@@ -89,7 +90,7 @@ pub async fn handle(svc: &Service, meta: RequestMeta, msg: &Item) -> Item {
                 .audit_refusal(
                     &meta,
                     None,
-                    "KmipRequest",
+                    Action::KmipRequest,
                     Error::invalid("message", e.failure.message.clone()),
                 )
                 .await;
