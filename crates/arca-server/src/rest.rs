@@ -203,7 +203,14 @@ fn cross_site_refusal(req: &Request) -> Option<Error> {
     {
         return None;
     }
-    let json = req
+    // KMIP over HTTPS carries TTLV, which its profile sends as octet-stream: a type that,
+    // like JSON, no cross-site page can send without a preflight.
+    let wanted = if req.uri().path() == "/kmip" {
+        "application/octet-stream"
+    } else {
+        "application/json"
+    };
+    let typed = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -212,11 +219,11 @@ fn cross_site_refusal(req: &Request) -> Option<Error> {
                 .next()
                 .unwrap_or("")
                 .trim()
-                .eq_ignore_ascii_case("application/json")
+                .eq_ignore_ascii_case(wanted)
         });
-    if !json {
+    if !typed {
         return Some(Error::NotPermitted {
-            message: "a change authenticated by a client certificate must be sent with Content-Type: application/json (field content-type)".into(),
+            message: format!("a change authenticated by a client certificate must be sent with Content-Type: {wanted} (field content-type)"),
         });
     }
     let host = req
@@ -1305,7 +1312,10 @@ async fn kmip_https(State(app): State<App>, req: Request) -> Response {
         max_message: app.max_body_bytes,
         ..Default::default()
     };
-    let (resp, _) = crate::kmip::handle_bytes(&app.svc, meta, &body, &limits).await;
+    // One request per exchange: the certificate is resolved (for a refusal's record) at
+    // most once for it.
+    let peer = crate::kmip::Peer::default();
+    let (resp, _) = crate::kmip::handle_bytes(&app.svc, meta, &peer, &body, &limits).await;
     (
         [(header::CONTENT_TYPE, "application/octet-stream")],
         resp.to_vec(),
