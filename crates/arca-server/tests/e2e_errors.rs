@@ -1005,7 +1005,13 @@ async fn framing_refusals_and_bad_grants_are_audited() {
         })
     };
     assert!(framed("POST", "/v1/keys"), "bad chunking not recorded");
-    assert!(framed("GET", "/v1/keys/%FF%FE"), "invalid UTF-8 path not recorded");
-    assert!(framed("POST", "/v1/auth/token"), "unsupported grant type not recorded");
+    assert!(
+        framed("GET", "/v1/keys/%FF%FE"),
+        "invalid UTF-8 path not recorded"
+    );
+    assert!(
+        framed("POST", "/v1/auth/token"),
+        "unsupported grant type not recorded"
+    );
     s.shutdown().await;
 }

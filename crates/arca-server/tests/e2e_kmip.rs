@@ -1462,7 +1462,10 @@ async fn door_refusals_are_audited_with_the_bound_principal() {
     let garbage = [
         0x42u8, 0x00, 0x78, 0x01, 0x00, 0x00, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8,
     ];
-    let r = c.roundtrip_bytes(&garbage).await.expect("an error response");
+    let r = c
+        .roundtrip_bytes(&garbage)
+        .await
+        .expect("an error response");
     let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
     assert_eq!(result(b).1, Some(reason::INVALID_MESSAGE));
     // The same over HTTPS.
@@ -1494,14 +1497,12 @@ async fn door_refusals_are_audited_with_the_bound_principal() {
         .unwrap();
     let kmip: Vec<_> = events.iter().filter(|e| e.door == "kmip").collect();
     let s = |e: &arca_core::audit::AuditEvent, k: &str| {
-        e.detail
-            .get(k)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
+        e.detail.get(k).and_then(|v| v.as_str()).map(str::to_owned)
     };
     assert!(
-        kmip.iter()
-            .any(|e| e.operation == "DiscoverVersions" && e.outcome == "ok" && e.principal == CLIENT),
+        kmip.iter().any(|e| e.operation == "DiscoverVersions"
+            && e.outcome == "ok"
+            && e.principal == CLIENT),
         "Discover Versions not recorded: {kmip:#?}"
     );
     let refused = |reason: &str, operation: Option<&str>, version: Option<&str>, who: &str| {
@@ -1517,12 +1518,22 @@ async fn door_refusals_are_audited_with_the_bound_principal() {
             .count()
     };
     assert_eq!(
-        refused("OperationNotSupported", Some("ObtainLease"), Some("1.4"), CLIENT),
+        refused(
+            "OperationNotSupported",
+            Some("ObtainLease"),
+            Some("1.4"),
+            CLIENT
+        ),
         1,
         "{kmip:#?}"
     );
     assert_eq!(
-        refused("UnsupportedProtocolVersion", Some("Query"), Some("3.0"), CLIENT),
+        refused(
+            "UnsupportedProtocolVersion",
+            Some("Query"),
+            Some("3.0"),
+            CLIENT
+        ),
         1,
         "{kmip:#?}"
     );

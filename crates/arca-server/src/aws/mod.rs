@@ -266,8 +266,7 @@ async fn handle(State(door): State<Arc<AwsDoor>>, req: Request) -> Response {
         )
     };
     let status = resp.status();
-    if (status.is_client_error() || status.is_server_error()) && !audited.load(Ordering::Relaxed)
-    {
+    if (status.is_client_error() || status.is_server_error()) && !audited.load(Ordering::Relaxed) {
         let request_id = resp
             .headers()
             .get("x-amzn-requestid")
@@ -328,7 +327,11 @@ async fn audit_door_refusal(
     };
     let what = match &answered {
         Some(a) => format!("{}: {}", a.error, a.message),
-        None => format!("{} {} answered {status}", incoming.parts.method, incoming.parts.uri.path()),
+        None => format!(
+            "{} {} answered {status}",
+            incoming.parts.method,
+            incoming.parts.uri.path()
+        ),
     };
     let e = match status.as_u16() {
         401 => arca_core::Error::Unauthenticated { message: what },
@@ -382,15 +385,9 @@ async fn handle_kms(
     }
     let body = match &incoming.body {
         Ok(b) => b,
-        Err(m) => {
-            return kms_error(
-                &request_id,
-                AwsError::new("ValidationException", m.clone()),
-            )
-        }
+        Err(m) => return kms_error(&request_id, AwsError::new("ValidationException", m.clone())),
     };
-    let caller = match authenticate(door, incoming, body, "kms", Some(&door.region), meta).await
-    {
+    let caller = match authenticate(door, incoming, body, "kms", Some(&door.region), meta).await {
         Ok(c) => c,
         Err(AuthFailure::Shape(r)) => {
             return kms_error(&request_id, AwsError::new(r.error, r.message))
@@ -449,7 +446,12 @@ async fn handle_kms(
         Ok(v) => answer(200, KMS_JSON, &request_id, v),
         Err(e) => {
             if !e.audited {
-                let op = target.strip_prefix("TrentService.").unwrap_or("AwsRequest");
+                // A target that names no operation is recorded under the door's name: the
+                // client's text never becomes an operation name in the trail.
+                let op = target
+                    .strip_prefix("TrentService.")
+                    .filter(|_| e.error != "UnknownOperationException")
+                    .unwrap_or("AwsRequest");
                 audit_refusal(door, &caller, op, e.error, &e.message).await;
             }
             kms_error(&request_id, e)

@@ -216,7 +216,9 @@ impl Peer {
 
     /// Remembers what an operation's authentication found.
     pub(crate) fn remember(&self, principal: &Arc<Principal>) {
-        let _ = self.0.set(Some(principal.clone()));
+        if self.0.get().is_none() {
+            let _ = self.0.set(Some(principal.clone()));
+        }
     }
 }
 

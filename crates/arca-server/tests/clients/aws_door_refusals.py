@@ -48,6 +48,7 @@ send("signed-get", "GET", "/")
 send("unsigned-get", "GET", "/", sign=False)
 send("signed-put", "PUT", "/", b"{}", kms)
 send("unknown-target", "POST", "/", b"{}", {**kms, "X-Amz-Target": "Nope.ListKeys"})
+send("unknown-operation", "POST", "/", b"{}", {**kms, "X-Amz-Target": "TrentService.Bogus"})
 send(
     "oversized",
     "POST",
