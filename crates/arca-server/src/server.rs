@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use arca_crypto::SoftwareProvider;
 use arca_service::bootstrap::FirstStart;
-use arca_service::{Clock, Service, SystemClock};
+use arca_service::{Clock, Door, Service, SystemClock};
 use arca_store::KeyStore;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -171,6 +171,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         listener,
         TlsAcceptor::from(tls.clone()),
         app,
+        (svc.clone(), Door::Rest),
         rx.clone(),
     ));
     let (aws_addr, aws) = if cfg.aws.enabled {
@@ -193,7 +194,13 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
                 .collect(),
         }));
         tracing::info!(addr = %a, region = %cfg.aws.region, "Arca is serving the AWS KMS API");
-        let task = tokio::spawn(accept_loop(l, TlsAcceptor::from(tls), door, rx.clone()));
+        let task = tokio::spawn(accept_loop(
+            l,
+            TlsAcceptor::from(tls),
+            door,
+            (svc.clone(), Door::Aws),
+            rx.clone(),
+        ));
         (Some(a), Some(task))
     } else {
         (None, None)
@@ -300,10 +307,58 @@ pub async fn init_custody(
     Ok((shares, first))
 }
 
+/// Records a request that HTTP itself could not parse (bytes beyond ASCII in the request
+/// line, a broken or oversized header block): hyper answers it `400` and closes the
+/// connection before any door sees it, so the door's own check never runs. Nothing of the
+/// request was read but the connection's client certificate, which names the principal
+/// when it is bound to one.
+async fn audit_unparsed(
+    svc: &Service,
+    door: Door,
+    peer: SocketAddr,
+    cert: Option<Arc<arca_core::access::CertInfo>>,
+    e: &hyper::Error,
+) {
+    let mut meta = arca_service::RequestMeta::new(
+        uuid::Uuid::now_v7().to_string(),
+        peer.ip().to_string(),
+        door,
+    );
+    meta.client_cert = cert;
+    let principal = match meta.client_cert {
+        Some(_) => svc
+            .authenticate_certificate(meta.clone())
+            .await
+            .ok()
+            .map(|c| c.principal),
+        None => None,
+    };
+    let (status, what) = if e.is_parse_too_large() {
+        (431u16, "the request's header block is too large")
+    } else {
+        (400, "the request could not be parsed as HTTP/1.1")
+    };
+    let mut detail = serde_json::Map::new();
+    detail.insert("status".into(), status.into());
+    let operation = match door {
+        Door::Aws => "AwsRequest",
+        _ => "HttpRequest",
+    };
+    svc.audit_door_refusal(
+        &meta,
+        principal.as_deref(),
+        operation,
+        detail,
+        arca_core::Error::invalid("request", what),
+    )
+    .await;
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: TlsAcceptor,
     app: axum::Router,
+    (svc, door): (Arc<Service>, Door),
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -322,6 +377,7 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let tls = tls.clone();
         let app = app.clone();
+        let svc = svc.clone();
         let mut stop_conn = stop.clone();
         conns.spawn(async move {
             let stream = match tokio::time::timeout(Duration::from_secs(10), tls.accept(tcp)).await
@@ -341,7 +397,8 @@ async fn accept_loop(
                 .and_then(|c| c.first())
                 .and_then(|c| crate::tls::cert_info(c.as_ref()))
                 .map(|c| ClientCert(Arc::new(c)));
-            let svc = hyper::service::service_fn(
+            let cert_info = cert.as_ref().map(|c| c.0.clone());
+            let handler = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(PeerAddr(peer));
                     if let Some(c) = &cert {
@@ -354,12 +411,15 @@ async fn accept_loop(
                 .keep_alive(true)
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), svc);
+                .serve_connection(TokioIo::new(stream), handler);
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => {
                     if let Err(e) = r {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        if e.is_parse() || e.is_parse_too_large() {
+                            audit_unparsed(&svc, door, peer, cert_info, &e).await;
+                        }
                     }
                 }
                 _ = stop_conn.changed() => {

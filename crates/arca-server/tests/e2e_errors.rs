@@ -1013,5 +1013,32 @@ async fn framing_refusals_and_bad_grants_are_audited() {
         framed("POST", "/v1/auth/token"),
         "unsupported grant type not recorded"
     );
+    // Raw bytes beyond ASCII in the request line: HTTP itself refuses to parse it, and
+    // the refusal is recorded (nothing of the request could be read, so `anonymous`).
+    let mut raw_path = b"GET /v1/keys/\xff\xfe HTTP/1.1\r\nHost: localhost\r\n".to_vec();
+    raw_path.extend_from_slice(auth.as_bytes());
+    raw_path.extend_from_slice(b"Connection: close\r\n\r\n");
+    assert_eq!(raw_exchange(&s, &raw_path).await, 400);
+    // The server records it as the connection ends, which the client may see first: wait.
+    let mut recorded = false;
+    for _ in 0..100 {
+        s.service().flush_audit().await;
+        let all = arca_service::trail::read_all(s.service().store().as_ref())
+            .await
+            .unwrap();
+        recorded = all.iter().any(|e| {
+            e.operation == "HttpRequest"
+                && e.door == "rest"
+                && e.principal == "anonymous"
+                && e.outcome == "invalid_input"
+                && e.detail.get("status").and_then(|v| v.as_u64()) == Some(400)
+                && e.detail.get("path").is_none()
+        });
+        if recorded {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(recorded, "an unparsable request line not recorded");
     s.shutdown().await;
 }
