@@ -501,6 +501,59 @@ fn tenants_as_the_operator() {
     // The new tenant starts strict: one role per principal.
     let settings = s.json_as("acme", &["tenant", "settings", "show"]);
     assert_eq!(settings["allow_multiple_roles"], false);
+    // Trust anchors: the operator assigns acme a client CA (here the dev CA's certificate,
+    // any CA certificate will do); it belongs to acme alone; acme's admin cannot assign.
+    let ca = s.dir.path().join("data/tls/ca.pem");
+    let ca = ca.to_str().unwrap();
+    let out = s.ok_as(
+        "operator",
+        &["tenant", "trust", "add", "acme", "--ca-file", ca],
+    );
+    assert!(out.contains("assigned ca:"), "{out}");
+    let anchors = s.json_as("operator", &["tenant", "trust", "list", "acme"]);
+    let anchor = anchors["anchors"][0]["id"].as_str().unwrap().to_string();
+    // RFC 4514 order: the reverse of the certificate's (which holds CN, then O).
+    assert_eq!(
+        anchors["anchors"][0]["ca_subject"],
+        "O=Arca (development only),CN=Arca dev CA"
+    );
+    let twice = s.run(&[
+        "--profile",
+        "operator",
+        "tenant",
+        "trust",
+        "add",
+        "default",
+        "--ca-file",
+        ca,
+    ]);
+    assert_eq!(code(&twice), 1);
+    assert!(
+        stderr(&twice).contains("another tenant"),
+        "{}",
+        stderr(&twice)
+    );
+    assert_eq!(
+        code(&s.run(&[
+            "--profile",
+            "acme",
+            "tenant",
+            "trust",
+            "add",
+            "acme",
+            "--ca-file",
+            ca
+        ])),
+        1
+    );
+    let out = s.ok_as("operator", &["tenant", "trust", "remove", "acme", &anchor]);
+    assert!(
+        out.contains("withdrew") && out.contains("withdrawn"),
+        "{out}"
+    );
+    assert!(s
+        .ok_as("operator", &["tenant", "trust", "list", "acme"])
+        .contains("no trust anchors"));
     // The same profile name again is refused before anything is created.
     let again = s.run(&[
         "--profile",

@@ -232,6 +232,9 @@ pub const ACTIONS: &[(&str, Category)] = {
         ("DisableTenant", System),
         ("EnableTenant", System),
         ("DeleteTenant", System),
+        ("AssignTrustAnchor", System),
+        ("ListTrustAnchors", System),
+        ("WithdrawTrustAnchor", System),
         ("GetServerInfo", System),
         ("ReadMetrics", System),
         ("Backup", System),
@@ -585,7 +588,7 @@ fn in_cidr(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
 /// Attributes of the client certificate a request was made with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertInfo {
-    /// The subject as an RFC 4514-style string (`CN=app,OU=zone-a,O=Example`).
+    /// The subject in canonical RFC 4514 form ([`crate::dn`]): `CN=app,OU=zone-a,O=Example`.
     pub subject: String,
     pub cn: Vec<String>,
     pub o: Vec<String>,
@@ -596,6 +599,12 @@ pub struct CertInfo {
     pub san_ip: Vec<String>,
     /// Lower-case hex SHA-256 of the DER certificate.
     pub fingerprint: String,
+    /// Lower-case hex SHA-256 of the SubjectPublicKeyInfo of the CA key that signed this
+    /// certificate (its trust anchor), found by verifying the signature: the anchor decides
+    /// the one tenant whose bindings the certificate is looked up in. `None` when no CA
+    /// the server trusts verifies it (the certificate then authenticates no one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_anchor: Option<String>,
 }
 
 impl CertInfo {
@@ -816,6 +825,9 @@ pub const APPROVABLE: &[&str] = &[
     "SuspendKey",
     "DeleteTenant",
     "DisableTenant",
+    // Which tenant a CA's certificates or an issuer's tokens authenticate into.
+    "AssignTrustAnchor",
+    "WithdrawTrustAnchor",
     "UpdateTenantSettings",
     // Identity changes: without these under quorum, whoever manages identities could make
     // puppet approvers and approve their own requests.

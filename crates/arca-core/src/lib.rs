@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod dn;
 pub mod error;
 pub mod lifecycle;
 pub mod model;

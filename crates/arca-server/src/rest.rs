@@ -203,27 +203,32 @@ fn cross_site_refusal(req: &Request) -> Option<Error> {
     {
         return None;
     }
-    // KMIP over HTTPS carries TTLV, which its profile sends as octet-stream: a type that,
-    // like JSON, no cross-site page can send without a preflight.
-    let wanted = if req.uri().path() == "/kmip" {
-        "application/octet-stream"
-    } else {
-        "application/json"
-    };
-    let typed = req
+    let mime = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
+        .map(|ct| {
             ct.split(';')
                 .next()
                 .unwrap_or("")
                 .trim()
-                .eq_ignore_ascii_case(wanted)
+                .to_ascii_lowercase()
         });
-    if !typed {
+    // KMIP over HTTPS carries TTLV (application/octet-stream): any type a page cannot send
+    // without a preflight will do there; the JSON API wants JSON.
+    let ok = if req.uri().path() == "/kmip" {
+        mime.as_deref().is_some_and(|m| {
+            !matches!(
+                m,
+                "" | "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain"
+            )
+        })
+    } else {
+        mime.as_deref() == Some("application/json")
+    };
+    if !ok {
         return Some(Error::NotPermitted {
-            message: format!("a change authenticated by a client certificate must be sent with Content-Type: {wanted} (field content-type)"),
+            message: "a change authenticated by a client certificate must be sent with Content-Type: application/json (application/octet-stream for /kmip) (field content-type)".into(),
         });
     }
     let host = req
@@ -1366,6 +1371,7 @@ impl utoipa::Modify for BearerAuth {
         sys_status, sys_unseal, sys_seal, sys_rekey, sys_rekey_status, sys_rekey_cancel, sys_rekey_share, sys_backup,
         crate::rest_identity::token, crate::rest_identity::logout,
         crate::rest_identity::create_tenant, crate::rest_identity::list_tenants, crate::rest_identity::describe_tenant, crate::rest_identity::delete_tenant, crate::rest_identity::tenant_state,
+        crate::rest_identity::list_trust, crate::rest_identity::add_trust, crate::rest_identity::withdraw_trust,
         crate::rest_identity::get_settings, crate::rest_identity::put_settings,
         crate::rest_identity::create_principal, crate::rest_identity::list_principals, crate::rest_identity::describe_principal, crate::rest_identity::update_principal,
         crate::rest_identity::create_token, crate::rest_identity::list_principal_tokens, crate::rest_identity::list_tokens, crate::rest_identity::revoke_token,

@@ -146,6 +146,48 @@ pub async fn delete_tenant(
     Ok(Json(app.svc.delete_tenant(&caller, &t).await?))
 }
 
+/// The trust anchors (client CAs, JWT issuers) of a tenant (system operators).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/trust", tag = "tenants", params(("tenant" = String, Path)),
+    responses((status = 200, body = TrustAnchorList), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_trust(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(t): Path<String>,
+) -> Result<Json<TrustAnchorList>, ApiError> {
+    Ok(Json(app.svc.list_trust_anchors(&caller, &t).await?))
+}
+
+/// Assigns a client CA or a JWT issuer to a tenant (system operators): identities issued
+/// under it authenticate into that tenant only.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/trust", tag = "tenants", params(("tenant" = String, Path)),
+    request_body = TrustAnchorRequest,
+    responses((status = 201, body = TrustAnchorInfo), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn add_trust(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path(t): Path<String>,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<TrustAnchorInfo>), Response> {
+    let r: TrustAnchorRequest = body.parse(&app, &caller, "AssignTrustAnchor").await?;
+    app.svc
+        .assign_trust_anchor(&caller, &t, r)
+        .await
+        .map(|a| (StatusCode::CREATED, Json(a)))
+        .map_err(err)
+}
+
+/// Withdraws a trust anchor (its id, percent-encoded) from a tenant (system operators).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/trust/{id}", tag = "tenants",
+    params(("tenant" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = TrustAnchorInfo), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn withdraw_trust(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    Path((t, id)): Path<(String, String)>,
+) -> Result<Json<TrustAnchorInfo>, ApiError> {
+    Ok(Json(app.svc.withdraw_trust_anchor(&caller, &t, &id).await?))
+}
+
 /// `disable` or `enable` a tenant (system operators).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/{action}", tag = "tenants",
     params(("tenant" = String, Path), ("action" = String, Path, description = "disable | enable")),
@@ -558,6 +600,14 @@ pub fn routes() -> Router<App> {
             get(describe_tenant).delete(delete_tenant),
         )
         .route("/v1/tenants/{tenant}/{action}", post(tenant_state))
+        .route(
+            "/v1/tenants/{tenant}/trust",
+            get(list_trust).post(add_trust),
+        )
+        .route(
+            "/v1/tenants/{tenant}/trust/{id}",
+            axum::routing::delete(withdraw_trust),
+        )
         .route("/v1/tenant/settings", get(get_settings).put(put_settings))
         .route(
             "/v1/principals",

@@ -167,11 +167,13 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         console: cfg.console.enabled,
     }));
     let (tx, rx) = watch::channel(false);
+    let roots = Arc::new(crate::tls::ClientRoots::from_config(cfg)?);
     let accept = tokio::spawn(accept_loop(
         listener,
         TlsAcceptor::from(tls.clone()),
         app,
         (svc.clone(), Door::Rest),
+        roots.clone(),
         rx.clone(),
     ));
     let (aws_addr, aws) = if cfg.aws.enabled {
@@ -199,6 +201,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             TlsAcceptor::from(tls),
             door,
             (svc.clone(), Door::Aws),
+            roots.clone(),
             rx.clone(),
         ));
         (Some(a), Some(task))
@@ -217,6 +220,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
                 TlsAcceptor::from(kmip_tls),
                 svc.clone(),
                 crate::kmip::DoorLimits::from_config(&cfg.kmip),
+                roots.clone(),
                 rx.clone(),
             ));
             (Some(a), Some(task))
@@ -359,6 +363,7 @@ async fn accept_loop(
     tls: TlsAcceptor,
     app: axum::Router,
     (svc, door): (Arc<Service>, Door),
+    roots: Arc<crate::tls::ClientRoots>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -378,6 +383,7 @@ async fn accept_loop(
         let tls = tls.clone();
         let app = app.clone();
         let svc = svc.clone();
+        let roots = roots.clone();
         let mut stop_conn = stop.clone();
         conns.spawn(async move {
             let stream = match tokio::time::timeout(Duration::from_secs(10), tls.accept(tcp)).await
@@ -394,8 +400,7 @@ async fn accept_loop(
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| crate::tls::cert_info(c.as_ref()))
+                .and_then(|c| crate::tls::cert_info(c, &roots))
                 .map(|c| ClientCert(Arc::new(c)));
             let cert_info = cert.as_ref().map(|c| c.0.clone());
             let handler = hyper::service::service_fn(

@@ -168,52 +168,159 @@ fn build(cfg: &Config, require_client: bool) -> Result<(rustls::ServerConfig, Op
     Ok((sc, ca))
 }
 
-/// What policies and bindings need to know of a verified client certificate.
-pub fn cert_info(der: &[u8]) -> Option<arca_core::access::CertInfo> {
-    use x509_parser::prelude::*;
-    let (_, cert) = X509Certificate::from_der(der).ok()?;
-    let mut info = arca_core::access::CertInfo {
-        subject: cert.subject().to_string(),
-        fingerprint: aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-        ..Default::default()
-    };
-    let text = |a: &AttributeTypeAndValue<'_>| a.as_str().ok().map(str::to_string);
-    info.cn = cert.subject().iter_common_name().filter_map(text).collect();
-    info.o = cert
-        .subject()
-        .iter_organization()
-        .filter_map(text)
-        .collect();
-    info.ou = cert
-        .subject()
-        .iter_organizational_unit()
-        .filter_map(text)
-        .collect();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for n in &san.value.general_names {
-            match n {
-                GeneralName::DNSName(d) => info.san_dns.push(d.to_string()),
-                GeneralName::URI(u) => info.san_uri.push(u.to_string()),
-                GeneralName::RFC822Name(e) => info.san_email.push(e.to_string()),
-                GeneralName::IPAddress(ip) => {
-                    let addr = match ip.len() {
-                        4 => <[u8; 4]>::try_from(*ip)
-                            .ok()
-                            .map(|b| std::net::IpAddr::from(b).to_string()),
-                        16 => <[u8; 16]>::try_from(*ip)
-                            .ok()
-                            .map(|b| std::net::IpAddr::from(b).to_string()),
-                        _ => None,
-                    };
-                    info.san_ip.extend(addr);
+/// The public keys of the client CAs (`tls.client_ca`), kept to find which of them signed
+/// a client certificate: that key is the certificate's trust anchor, and the anchor decides
+/// the tenant it may authenticate into.
+#[derive(Debug, Default, Clone)]
+pub struct ClientRoots {
+    /// (SHA-256 hex of the SPKI DER, the raw public key bytes) of each client CA.
+    keys: Vec<(String, Vec<u8>)>,
+}
+
+impl ClientRoots {
+    /// The keys of the client CA bundle of the configuration (none without one).
+    pub fn from_config(cfg: &Config) -> Result<ClientRoots> {
+        let mut keys = vec![];
+        if let Some(ca) = &cfg.tls.client_ca {
+            for c in load_certs(ca)? {
+                if let Some(k) = ca_key(c.as_ref()) {
+                    keys.push(k);
                 }
-                _ => {}
             }
         }
+        Ok(ClientRoots { keys })
     }
+}
+
+/// The SPKI hash (lower-case hex SHA-256 of the SubjectPublicKeyInfo DER) of a
+/// certificate, and its raw public key.
+fn ca_key(der: &[u8]) -> Option<(String, Vec<u8>)> {
+    use x509_parser::prelude::*;
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let spki = cert.public_key();
+    Some((
+        arca_service::certs::spki_anchor(&cert),
+        spki.subject_public_key.data.to_vec(),
+    ))
+}
+
+/// Whether `key` (raw public key bytes) verifies the signature of `cert`, with the
+/// algorithms its signature algorithm names (the curve or modulus comes from the key).
+fn signed_by(cert: &x509_parser::certificate::X509Certificate<'_>, key: &[u8]) -> bool {
+    use aws_lc_rs::signature as sig;
+    let algs: &[&dyn sig::VerificationAlgorithm] =
+        match cert.signature_algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.10045.4.3.2" => &[&sig::ECDSA_P256_SHA256_ASN1, &sig::ECDSA_P384_SHA256_ASN1],
+            "1.2.840.10045.4.3.3" => &[&sig::ECDSA_P384_SHA384_ASN1, &sig::ECDSA_P256_SHA384_ASN1],
+            "1.2.840.10045.4.3.4" => &[&sig::ECDSA_P521_SHA512_ASN1],
+            "1.2.840.113549.1.1.11" => &[&sig::RSA_PKCS1_2048_8192_SHA256],
+            "1.2.840.113549.1.1.12" => &[&sig::RSA_PKCS1_2048_8192_SHA384],
+            "1.2.840.113549.1.1.13" => &[&sig::RSA_PKCS1_2048_8192_SHA512],
+            "1.2.840.113549.1.1.10" => &[
+                &sig::RSA_PSS_2048_8192_SHA256,
+                &sig::RSA_PSS_2048_8192_SHA384,
+                &sig::RSA_PSS_2048_8192_SHA512,
+            ],
+            "1.3.101.112" => &[&sig::ED25519],
+            _ => &[],
+        };
+    let tbs = cert.tbs_certificate.as_ref();
+    let signature = cert.signature_value.data.as_ref();
+    algs.iter().any(|alg| {
+        sig::UnparsedPublicKey::new(*alg, key)
+            .verify(tbs, signature)
+            .is_ok()
+    })
+}
+
+/// What policies and bindings need to know of a verified client certificate: `chain` is
+/// what the client presented (its certificate first), `roots` the client CAs. The trust
+/// anchor is the CA key, among the presented intermediates and the client CAs, whose
+/// signature the certificate bears (rustls has already verified the whole path).
+pub fn cert_info(
+    chain: &[CertificateDer<'_>],
+    roots: &ClientRoots,
+) -> Option<arca_core::access::CertInfo> {
+    use x509_parser::prelude::*;
+    let der = chain.first()?.as_ref();
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let presented = chain[1..].iter().filter_map(|c| ca_key(c.as_ref()));
+    let issuer_anchor = presented
+        .chain(roots.keys.iter().cloned())
+        .find(|(_, key)| signed_by(&cert, key))
+        .map(|(anchor, _)| anchor);
+    let mut info = arca_service::certs::describe(der, &cert);
+    info.issuer_anchor = issuer_anchor;
     Some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_and_anchors_of_client_certificates() {
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let roots = ClientRoots {
+            keys: vec![ca_key_of(ca_cert.der())],
+        };
+        let leaf = |rdns: &[(DnType, &str)]| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            // In push order (rcgen's default name holds a CN already).
+            p.distinguished_name = rcgen::DistinguishedName::new();
+            for (t, v) in rdns {
+                p.distinguished_name.push(t.clone(), *v);
+            }
+            let k = KeyPair::generate().unwrap();
+            p.signed_by(&k, &issuer).unwrap().der().clone()
+        };
+        let two = leaf(&[
+            (DnType::OrganizationName, "Example"),
+            (DnType::CommonName, "svc"),
+        ]);
+        let one = leaf(&[(DnType::CommonName, "svc, O=Example")]);
+        let two = cert_info(&[two], &roots).unwrap();
+        let one = cert_info(&[one], &roots).unwrap();
+        assert_eq!(two.subject, "CN=svc,O=Example");
+        assert_eq!(one.subject, "CN=svc\\, O\\=Example");
+        assert_eq!(two.issuer_anchor, Some(roots.keys[0].0.clone()));
+        // Signed by a key the server does not know: no anchor.
+        assert_eq!(
+            cert_info(&[leaf(&[])], &ClientRoots::default())
+                .unwrap()
+                .issuer_anchor,
+            None
+        );
+    }
+
+    #[test]
+    fn anchors_of_rsa_ed25519_and_p384_cas() {
+        for alg in [
+            &rcgen::PKCS_RSA_SHA256,
+            &rcgen::PKCS_ED25519,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+        ] {
+            let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca_key = KeyPair::generate_for(alg).unwrap();
+            let ca_cert = ca.self_signed(&ca_key).unwrap();
+            let issuer = Issuer::new(ca, ca_key);
+            let roots = ClientRoots {
+                keys: vec![ca_key_of(ca_cert.der())],
+            };
+            let p = CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+            let leaf = p.signed_by(&KeyPair::generate().unwrap(), &issuer).unwrap();
+            let info = cert_info(&[leaf.der().clone()], &roots).unwrap();
+            assert_eq!(info.issuer_anchor, Some(roots.keys[0].0.clone()), "{alg:?}");
+        }
+    }
+
+    fn ca_key_of(der: &CertificateDer<'_>) -> (String, Vec<u8>) {
+        ca_key(der.as_ref()).unwrap()
+    }
 }

@@ -1044,11 +1044,32 @@ async fn tenants_lifecycle_and_role_rules() {
         );
     }
     assert_eq!(gamma.get("/v1/whoami").await.0, StatusCode::OK);
-    // Or the operator never holds a credential: the admin signs in with a certificate.
+    // Or the operator never holds a credential: the admin signs in with a certificate,
+    // issued by a CA the new tenant is given (without one, no certificate could be its).
+    assert_error(
+        &op.post(
+            "/v1/tenants",
+            json!({"name": "beta", "admin_binding": {"kind": "certificate-san", "value": "admin.beta.example"}}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    let beta_ca = {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Beta clients CA");
+        p.self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap()
+            .pem()
+    };
     let (st, b) = op
         .post(
             "/v1/tenants",
-            json!({"name": "beta", "admin_binding": {"kind": "certificate-san", "value": "admin.beta.example"}}),
+            json!({"name": "beta", "trust": [{"ca_pem": beta_ca}],
+                "admin_binding": {"kind": "certificate-san", "value": "admin.beta.example"}}),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
@@ -1203,6 +1224,60 @@ async fn tenants_lifecycle_and_role_rules() {
         .await;
     assert_eq!(done["result"]["deleted"], true, "{done}");
     assert_eq!(op.get("/v1/tenants/zeta").await.0, StatusCode::NOT_FOUND);
+    // Which tenant a CA's certificates land in, under dual control too: the assignment
+    // waits for approval, and creating a tenant with `trust` cannot go round the rule.
+    let (st, v) = op
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"approval_rules": [{"actions": ["AssignTrustAnchor", "WithdrawTrustAnchor"], "approvals": 1}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let eta_ca = {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap()
+            .pem()
+    };
+    assert_error(
+        &op.post(
+            "/v1/tenants",
+            json!({"name": "eta", "trust": [{"ca_pem": eta_ca}]}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("trust"),
+    );
+    op.ok("/v1/tenants", json!({"name": "eta"})).await;
+    let (st, v) = op
+        .post("/v1/tenants/eta/trust", json!({"ca_pem": eta_ca}))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["error"]["approval_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        op.get("/v1/tenants/eta/trust").await.1["anchors"],
+        json!([])
+    );
+    sys_approver
+        .ok(&format!("/v1/approvals/{id}/approve"), json!({}))
+        .await;
+    let done = op
+        .ok(&format!("/v1/approvals/{id}/execute"), json!({}))
+        .await;
+    assert!(
+        done["result"]["id"].as_str().unwrap().starts_with("ca:"),
+        "{done}"
+    );
+    assert_eq!(
+        op.get("/v1/tenants/eta/trust").await.1["anchors"][0]["id"],
+        done["result"]["id"]
+    );
     // The operator can do nothing with a tenant's keys, even by its id.
     let k = s.create(json!({"name": "secret"})).await;
     let kid = k["id"].as_str().unwrap();
@@ -1601,6 +1676,13 @@ async fn every_role_against_the_other_operations() {
             "DescribeTenant",
             M::GET,
             "/v1/tenants/matrix".into(),
+            None,
+            &["system-operator"],
+        ),
+        (
+            "ListTrustAnchors",
+            M::GET,
+            "/v1/tenants/matrix/trust".into(),
             None,
             &["system-operator"],
         ),

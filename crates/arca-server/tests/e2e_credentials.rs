@@ -838,3 +838,444 @@ async fn bad_jwt_issuer_configuration_stops_the_start() {
     let e = arca_server::start(&cfg).await.err().expect("refused");
     assert!(e.to_string().contains("algorithms"), "{e}");
 }
+
+/// A client certificate (PEM certificate and key, concatenated) with the subject given as
+/// RDNs in DER order (each a list of attributes), and no SAN.
+fn cert_with_subject(pki: &Pki, rdns: &[(DnType, &str)]) -> Vec<u8> {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    // In this order (rcgen's default name holds a CN already).
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    for (t, v) in rdns {
+        p.distinguished_name.push(t.clone(), *v);
+    }
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = CertKey::generate().unwrap();
+    let cert = p.signed_by(&key, &pki.issuer).unwrap();
+    format!("{}{}", cert.pem(), key.serialize_pem()).into_bytes()
+}
+
+/// Issue 17, finding 2: subjects compare in canonical RFC 4514 form. A binding to
+/// `CN=svc, O=Example` matches the two-RDN subject (CN=svc, O=Example) and not the one-CN
+/// subject whose common name is `svc, O=Example`, which only its escaped form matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_subjects_do_not_match() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trusted = ca("Clients CA");
+    let ca_file = tmp.path().join("clients-ca.pem");
+    std::fs::write(&ca_file, &trusted.ca_pem).unwrap();
+    let s = TestServer::start_with(move |c| {
+        c.tls.client_ca = Some(ca_file.clone());
+        c.kmip.listen = "127.0.0.1:0".into();
+    })
+    .await;
+    // DER order: O first, then CN (RFC 4514 writes it CN=svc,O=Example).
+    let two_rdns = cert_with_subject(
+        &trusted,
+        &[
+            (DnType::OrganizationName, "Example"),
+            (DnType::CommonName, "svc"),
+        ],
+    );
+    let one_cn = cert_with_subject(&trusted, &[(DnType::CommonName, "svc, O=Example")]);
+    let whoami = |pem: Vec<u8>| {
+        let s = &s;
+        async move {
+            call(
+                &mtls_client(s, &pem),
+                s,
+                Method::GET,
+                "/v1/whoami",
+                None,
+                None,
+            )
+            .await
+        }
+    };
+    for name in ["svc", "lookalike"] {
+        s.ok(
+            "/v1/principals",
+            json!({"name": name, "roles": ["crypto-user"]}),
+        )
+        .await;
+    }
+    let (st, b) = s
+        .post(
+            "/v1/principals/svc/bindings",
+            json!({"kind": "certificate-subject", "value": "CN=svc, O=Example"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["value"], "CN=svc,O=Example", "stored in canonical form");
+    let (st, who) = whoami(two_rdns.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{who}");
+    assert_eq!(who["principal"], "svc");
+    assert_error(
+        &whoami(one_cn.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    // The same name written otherwise is the same binding.
+    assert_error(
+        &s.post(
+            "/v1/principals/lookalike/bindings",
+            json!({"kind": "certificate-subject", "value": "cn=svc,o=Example"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    // The one-CN subject, escaped, is another name.
+    let (st, b) = s
+        .post(
+            "/v1/principals/lookalike/bindings",
+            json!({"kind": "certificate-subject", "value": "CN=svc\\, O\\=Example"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(whoami(one_cn).await.1["principal"], "lookalike");
+    assert_eq!(whoami(two_rdns).await.1["principal"], "svc");
+    // A subject that does not parse is refused, naming the field.
+    assert_error(
+        &s.post(
+            "/v1/principals/lookalike/bindings",
+            json!({"kind": "certificate-subject", "value": "CN=a;b"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("value"),
+    );
+    s.shutdown().await;
+}
+
+/// Within one tenant a certificate resolves to one principal or to none: bound by
+/// fingerprint to one principal and by SAN to another, it is refused (and audited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_matching_two_principals_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trusted = ca("Clients CA");
+    let ca_file = tmp.path().join("clients-ca.pem");
+    std::fs::write(&ca_file, &trusted.ca_pem).unwrap();
+    let s = TestServer::start_with(move |c| {
+        c.tls.client_ca = Some(ca_file.clone());
+        c.kmip.listen = "127.0.0.1:0".into();
+    })
+    .await;
+    let (pem, fp) = client_cert(&trusted, "app", "zone-a", "i-0a1.eu-west.example");
+    for name in ["one", "two"] {
+        s.ok(
+            "/v1/principals",
+            json!({"name": name, "roles": ["crypto-user"]}),
+        )
+        .await;
+    }
+    s.ok(
+        "/v1/principals/one/bindings",
+        json!({"kind": "certificate-fingerprint", "value": fp}),
+    )
+    .await;
+    let c = mtls_client(&s, &pem);
+    assert_eq!(
+        call(&c, &s, Method::GET, "/v1/whoami", None, None).await.1["principal"],
+        "one"
+    );
+    s.ok(
+        "/v1/principals/two/bindings",
+        json!({"kind": "certificate-san", "value": "i-0a1.eu-west.example"}),
+    )
+    .await;
+    let got = call(&c, &s, Method::GET, "/v1/whoami", None, None).await;
+    assert_error(&got, StatusCode::UNAUTHORIZED, "unauthenticated", None);
+    // The refusal is in the audit trail, with the certificate (a refusal before there is a
+    // principal is the system tenant's to read).
+    let op = s.operator();
+    op.ok(
+        "/v1/principals",
+        json!({"name": "sys-auditor", "roles": ["auditor"]}),
+    )
+    .await;
+    let t = op.ok("/v1/principals/sys-auditor/tokens", json!({})).await;
+    let (st, v) = s
+        .with_token(t["token"].as_str().unwrap())
+        .get("/v1/audit?limit=1000")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(
+        v.to_string().contains(&fp),
+        "no audited refusal for the certificate: {v}"
+    );
+    // A binding made with the certificate itself (PEM) knows all its names: a binding that
+    // would make it match a second principal is refused when it is made.
+    let (pem2, fp2) = client_cert(&trusted, "app", "zone-b", "i-0b2.eu-west.example");
+    let text = String::from_utf8(pem2.clone()).unwrap();
+    let end = "-----END CERTIFICATE-----";
+    let cert_only = &text[..text.find(end).unwrap() + end.len()];
+    let (st, b) = s
+        .post(
+            "/v1/principals/one/bindings",
+            json!({"kind": "certificate-fingerprint", "value": fp2, "certificate": cert_only}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["certificate"]["subject"], "OU=zone-b,CN=app", "{b}");
+    for (kind, value) in [
+        ("certificate-san", "i-0b2.eu-west.example"),
+        ("certificate-subject", "OU=zone-b,CN=app"),
+    ] {
+        assert_error(
+            &s.post(
+                "/v1/principals/two/bindings",
+                json!({"kind": kind, "value": value}),
+            )
+            .await,
+            StatusCode::CONFLICT,
+            "conflict",
+            None,
+        );
+    }
+    // Naming the certificate, a value must be one of its names.
+    assert_error(
+        &s.post(
+            "/v1/principals/one/bindings",
+            json!({"kind": "certificate-san", "value": "elsewhere.example", "certificate": cert_only}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("value"),
+    );
+    // The same principal may add names of its own certificate.
+    s.ok(
+        "/v1/principals/one/bindings",
+        json!({"kind": "certificate-san", "value": "i-0b2.eu-west.example", "certificate": cert_only}),
+    )
+    .await;
+    let c2 = mtls_client(&s, &pem2);
+    assert_eq!(
+        call(&c2, &s, Method::GET, "/v1/whoami", None, None).await.1["principal"],
+        "one"
+    );
+    s.shutdown().await;
+}
+
+/// Issue 17 for JWTs: an issuer belongs to one tenant. Another tenant cannot bind its
+/// identities; once the operator assigns the issuer to a tenant, its tokens resolve there
+/// and nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_identities_stay_in_their_issuers_tenant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idp = Idp::new();
+    let jwks = tmp.path().join("jwks.json");
+    std::fs::write(&jwks, idp.jwks().to_string()).unwrap();
+    let s = TestServer::start_with(move |c| {
+        c.service.jwt_issuers = vec![arca_service::JwtIssuer {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            jwks_file: Some(jwks.clone()),
+            jwks_url: None,
+            claim: "sub".into(),
+            algorithms: vec!["EdDSA".into()],
+        }];
+    })
+    .await;
+    let now = s.clock_now().timestamp();
+    let token =
+        idp.token(json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice@idp", "exp": now + 600}));
+    // The default tenant (never-assigned issuers are its) binds alice.
+    s.ok(
+        "/v1/principals",
+        json!({"name": "alice", "roles": ["crypto-user"]}),
+    )
+    .await;
+    s.ok(
+        "/v1/principals/alice/bindings",
+        json!({"kind": "jwt", "issuer": ISSUER, "value": "alice@idp"}),
+    )
+    .await;
+    assert_eq!(
+        s.with_token(&token).get("/v1/whoami").await.1["principal"],
+        "alice"
+    );
+    // Another tenant's admin tries to take alice.
+    let op = s.operator();
+    let (st, v) = op.post("/v1/tenants", json!({"name": "other"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let other = s.with_token(v["admin_token"].as_str().unwrap());
+    other
+        .ok(
+            "/v1/principals",
+            json!({"name": "mallory", "roles": ["crypto-user"]}),
+        )
+        .await;
+    assert_error(
+        &other
+            .post(
+                "/v1/principals/mallory/bindings",
+                json!({"kind": "jwt", "issuer": ISSUER, "value": "alice@idp"}),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    assert_eq!(
+        s.with_token(&token).get("/v1/whoami").await.1["principal"],
+        "alice"
+    );
+    // The operator assigns the issuer to `other`: its tokens now resolve there only.
+    let (st, v) = op
+        .post("/v1/tenants/other/trust", json!({"jwt_issuer": ISSUER}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (_, v) = op.get("/v1/tenants/other/trust").await;
+    assert_eq!(v["anchors"][0]["id"], format!("jwt:{ISSUER}"), "{v}");
+    assert_eq!(
+        s.with_token(&token).get("/v1/whoami").await.0,
+        StatusCode::UNAUTHORIZED,
+        "the default tenant's binding no longer applies"
+    );
+    assert_error(
+        &s.post(
+            "/v1/principals/alice/bindings",
+            json!({"kind": "jwt", "issuer": ISSUER, "value": "bob@idp"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    other
+        .ok(
+            "/v1/principals/mallory/bindings",
+            json!({"kind": "jwt", "issuer": ISSUER, "value": "alice@idp"}),
+        )
+        .await;
+    assert_eq!(
+        s.with_token(&token).get("/v1/whoami").await.1["principal"],
+        "mallory"
+    );
+    // Withdrawn, it authenticates no one (it does not fall back to the default tenant).
+    let (st, v) = op
+        .req(
+            Method::DELETE,
+            &format!(
+                "/v1/tenants/other/trust/{}",
+                url_escape(&format!("jwt:{ISSUER}"))
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        s.with_token(&token).get("/v1/whoami").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A withdrawn anchor can be assigned again, to the system tenant too (its approvers may
+    // sign in with the IdP's tokens).
+    let (st, v) = op
+        .post("/v1/tenants/system/trust", json!({"jwt_issuer": ISSUER}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    op.ok(
+        "/v1/principals",
+        json!({"name": "idp-approver", "roles": ["approver"]}),
+    )
+    .await;
+    op.ok(
+        "/v1/principals/idp-approver/bindings",
+        json!({"kind": "jwt", "issuer": ISSUER, "value": "alice@idp"}),
+    )
+    .await;
+    assert_eq!(
+        s.with_token(&token).get("/v1/whoami").await.1["principal"],
+        "idp-approver"
+    );
+    s.shutdown().await;
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Upgrade: bindings of an older data dir (ids not scoped by tenant, subjects as the old
+/// display string in DER order) are moved at start to their tenant's scope and canonical
+/// form, and keep authenticating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_of_an_older_data_dir_keep_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trusted = ca("Clients CA");
+    let ca_file = tmp.path().join("clients-ca.pem");
+    std::fs::write(&ca_file, &trusted.ca_pem).unwrap();
+    let s = TestServer::start_with(move |c| {
+        c.tls.client_ca = Some(ca_file.clone());
+        c.kmip.listen = "127.0.0.1:0".into();
+    })
+    .await;
+    let (by_subject, _) = client_cert(&trusted, "app", "zone-a", "a.example");
+    let (by_san, _) = client_cert(&trusted, "other", "zone-b", "b.example");
+    let p = s
+        .ok(
+            "/v1/principals",
+            json!({"name": "app", "roles": ["crypto-user"]}),
+        )
+        .await;
+    let me = s.get("/v1/whoami").await.1;
+    let store = s.service().store().clone();
+    for (kind, value) in [
+        ("certificate-subject", "CN=app, OU=zone-a"),
+        ("certificate-san", "b.example"),
+    ] {
+        let id = format!("{kind}:{value}");
+        let doc = json!({"id": id, "tenant_id": me["tenant_id"], "principal_id": p["id"],
+            "kind": kind, "value": value, "created_at": s.clock_now()});
+        store
+            .put_record(
+                &arca_store::Record {
+                    kind: "binding".into(),
+                    id,
+                    tenant_id: Some(me["tenant_id"].as_str().unwrap().parse().unwrap()),
+                    revision: 1,
+                    doc,
+                    updated_at: s.clock_now(),
+                },
+                None,
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    // What every start does.
+    s.service().ensure_default_tenant().await.unwrap();
+    for pem in [by_subject, by_san] {
+        let (st, who) = call(
+            &mtls_client(&s, &pem),
+            &s,
+            Method::GET,
+            "/v1/whoami",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{who}");
+        assert_eq!(who["principal"], "app");
+    }
+    let (_, list) = s.get("/v1/bindings").await;
+    let values: Vec<&str> = list["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["value"].as_str().unwrap())
+        .collect();
+    assert!(values.contains(&"OU=zone-a,CN=app"), "{values:?}");
+    assert_eq!(values.len(), 2, "{list}");
+    s.shutdown().await;
+}

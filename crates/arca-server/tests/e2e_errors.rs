@@ -887,6 +887,9 @@ async fn changes_by_client_certificate_refuse_cross_site_requests() {
     )
     .await;
     assert_error(&(st, v), StatusCode::FORBIDDEN, "not_permitted", None);
+    // KMIP over HTTPS takes TTLV, but not as a type a form can send.
+    let (st, _) = send("/kmip", Some("text/plain"), None, None, "x").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
     // Nothing changed: the key is still active.
     let (st, v) = k.s.get("/v1/keys/by-cert").await;
     assert_eq!(st, StatusCode::OK, "{v}");
@@ -914,7 +917,7 @@ async fn changes_by_client_certificate_refuse_cross_site_requests() {
                 && r.principal == common::kmip::CLIENT
         })
         .count();
-    assert_eq!(refusals, 6, "one record per refused request");
+    assert_eq!(refusals, 7, "one record per refused request");
     k.s.shutdown().await;
 }
 

@@ -1561,3 +1561,164 @@ async fn door_refusals_are_audited_with_the_bound_principal() {
     assert!(kmip.iter().all(|e| !e.detail.contains_key("payload")));
     k.s.shutdown().await;
 }
+
+/// A KMIP Create with AES-256, returning the new object's id.
+async fn create_aes(c: &mut KmipClient) -> String {
+    uid(&ok_payload(
+        &c.op(
+            V14,
+            op::CREATE,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                Item::structure(
+                    tags::TEMPLATE_ATTRIBUTE,
+                    vec![
+                        attr_v1("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+                        attr_v1("Cryptographic Length", Value::Integer(256)),
+                        attr_v1(
+                            "Cryptographic Usage Mask",
+                            Value::Integer((mask::ENCRYPT | mask::DECRYPT) as i32),
+                        ),
+                    ],
+                ),
+            ],
+        )
+        .await,
+    ))
+}
+
+/// Issue 17, finding 1: a tenant-admin binds the subject, fingerprint or SAN of another
+/// tenant's KMIP client certificate to its own principal. Refused while its tenant has no
+/// CA of its own; accepted once it has one, but then only for certificates of that CA: the
+/// victim's next Create still lands in the victim's tenant, which the attacker cannot see.
+/// And binding a value first squats nothing in another tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_never_capture_another_tenants_client() {
+    use rustls::pki_types::pem::PemObject;
+    let k = KmipServer::start().await;
+    // The victim: the default tenant's client, whose certificate the test CA issued (a CA
+    // never assigned to a tenant belongs to the default tenant).
+    let victim_pem = std::fs::read(&k.client_cert).unwrap();
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(&victim_pem).unwrap();
+    let fp: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der.as_ref())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // The attacker: another tenant's admin.
+    let (st, v) =
+        k.s.operator()
+            .post("/v1/tenants", json!({"name": "mallory"}))
+            .await;
+    assert_eq!(st, reqwest::StatusCode::CREATED, "{v}");
+    let mallory = k.s.with_token(v["admin_token"].as_str().unwrap());
+    mallory
+        .ok(
+            "/v1/principals",
+            json!({"name": "thief", "roles": ["tenant-admin"]}),
+        )
+        .await;
+    let victim = [
+        ("certificate-subject", "CN=kmip-client.test".to_string()),
+        ("certificate-fingerprint", fp.clone()),
+        ("certificate-san", "kmip-client.test".to_string()),
+    ];
+    for (kind, value) in &victim {
+        common::assert_error(
+            &mallory
+                .post(
+                    "/v1/principals/thief/bindings",
+                    json!({"kind": kind, "value": value}),
+                )
+                .await,
+            reqwest::StatusCode::FORBIDDEN,
+            "not_permitted",
+            None,
+        );
+    }
+    // Nor can it give itself the victim's CA: anchors are the system operator's to assign.
+    common::assert_error(
+        &mallory
+            .post("/v1/tenants/mallory/trust", json!({"ca_pem": k.pki.ca_pem}))
+            .await,
+        reqwest::StatusCode::FORBIDDEN,
+        "not_permitted",
+        None,
+    );
+    // With a CA of its own, the same bindings are accepted: for that CA's certificates.
+    let mallory_ca = k.tenant_ca("mallory").await;
+    for (kind, value) in &victim {
+        let (st, v) = mallory
+            .post(
+                "/v1/principals/thief/bindings",
+                json!({"kind": kind, "value": value}),
+            )
+            .await;
+        assert_eq!(st, reqwest::StatusCode::CREATED, "{v}");
+    }
+    // A CA belongs to one tenant: the operator cannot give mallory's to the victim too.
+    common::assert_error(
+        &k.s.operator()
+            .post(
+                "/v1/tenants/default/trust",
+                json!({"ca_pem": mallory_ca.ca_pem}),
+            )
+            .await,
+        reqwest::StatusCode::CONFLICT,
+        "conflict",
+        None,
+    );
+    // The victim's client: its Create lands in its own tenant, out of mallory's sight.
+    let mut c = k.connect().await;
+    let id = create_aes(&mut c).await;
+    assert_eq!(
+        k.s.get(&format!("/v1/keys/{id}")).await.0,
+        reqwest::StatusCode::OK
+    );
+    assert_eq!(
+        mallory.get(&format!("/v1/keys/{id}")).await.0,
+        reqwest::StatusCode::NOT_FOUND
+    );
+    // A certificate of mallory's CA with the victim's very names is mallory's, not the
+    // victim's: it resolves in mallory's tenant.
+    let (cert, key) = mallory_ca.client("kmip-client.test");
+    let mut m = k.connect_as(cert.as_bytes(), key.as_bytes()).await.unwrap();
+    let b = m
+        .op(
+            V14,
+            op::CREATE,
+            vec![Item::enum_item(
+                tags::OBJECT_TYPE,
+                object_type::SYMMETRIC_KEY,
+            )],
+        )
+        .await;
+    // thief's subject and SAN bindings both match it: one principal, so it authenticates
+    // (and fails later for want of attributes or permission, not for its identity).
+    assert_ne!(result(&b).1, Some(reason::AUTHENTICATION_NOT_SUCCESSFUL));
+
+    // Squatting: mallory binds a SAN first; the default tenant can still bind it, and a
+    // default-tenant certificate with that SAN resolves into the default tenant.
+    let (st, v) = mallory
+        .post(
+            "/v1/principals/thief/bindings",
+            json!({"kind": "certificate-san", "value": "later.kmip.test"}),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::CREATED, "{v}");
+    let (st, v) =
+        k.s.post(
+            &format!("/v1/principals/{CLIENT}/bindings"),
+            json!({"kind": "certificate-san", "value": "later.kmip.test"}),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::CREATED, "{v}");
+    let (cert, key) = k.pki.client("later.kmip.test");
+    let mut l = k.connect_as(cert.as_bytes(), key.as_bytes()).await.unwrap();
+    let id = create_aes(&mut l).await;
+    assert_eq!(
+        k.s.get(&format!("/v1/keys/{id}")).await.0,
+        reqwest::StatusCode::OK
+    );
+    k.s.shutdown().await;
+}

@@ -817,6 +817,47 @@ pub struct CreateTenantRequest {
     pub admin_binding: Option<CreateBindingRequest>,
     #[serde(default)]
     pub settings: Option<TenantSettings>,
+    /// Trust anchors (client CAs, JWT issuers) assigned to the new tenant, so that
+    /// `admin_binding` can name an identity issued under one of them.
+    #[serde(default)]
+    pub trust: Vec<TrustAnchorRequest>,
+}
+
+/// Assigns a trust anchor to a tenant (system operators): a client CA whose certificates,
+/// or a JWT issuer whose tokens, authenticate into that tenant and no other. One of the two.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustAnchorRequest {
+    /// The CA certificate (PEM) that signs the tenant's client certificates: the CA that
+    /// issues them directly (an intermediate, where there is one), which must chain to
+    /// `tls.client_ca` for its certificates to pass the handshake.
+    #[serde(default)]
+    pub ca_pem: Option<String>,
+    /// A configured JWT issuer (`iss`).
+    #[serde(default)]
+    pub jwt_issuer: Option<String>,
+}
+
+/// A trust anchor and the tenant it belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrustAnchorInfo {
+    /// `ca:<SHA-256 hex of the CA's SubjectPublicKeyInfo>` or `jwt:<issuer>`.
+    pub id: String,
+    /// The owning tenant; `None` once withdrawn (the anchor then authenticates no one).
+    pub tenant_id: Option<Uuid>,
+    /// For a CA: its subject (canonical RFC 4514), to recognise it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_subject: Option<String>,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// The trust anchors of a tenant.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrustAnchorList {
+    pub anchors: Vec<TrustAnchorInfo>,
+    /// Whether the tenant also owns every anchor never assigned to any tenant (the
+    /// `default` tenant: the single-tenant and development set-up).
+    pub owns_unassigned: bool,
 }
 
 /// A tenant as the system operator sees it (never its KEK).
@@ -966,7 +1007,9 @@ pub struct AwsCredentialList {
 pub enum BindingKind {
     /// SHA-256 of the client certificate (lower-case hex).
     CertificateFingerprint,
-    /// The certificate subject, RFC 4514 style (`CN=app,OU=zone-a,O=Example`).
+    /// The certificate subject as an RFC 4514 string (`CN=app,OU=zone-a,O=Example`, most
+    /// specific RDN first), compared in canonical form: `,` `+` `=` inside a value must be
+    /// escaped (`CN=svc\\, O\\=Example` is one common name).
     CertificateSubject,
     /// One subject alternative name (DNS name, URI, e-mail or IP address).
     CertificateSan,
@@ -994,6 +1037,23 @@ pub struct CreateBindingRequest {
     /// For `jwt`: the issuer (`iss`) as configured.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// For a certificate binding, optionally: the client certificate itself (PEM). The
+    /// value must then be its fingerprint, subject or one of its SANs, and the binding is
+    /// refused if any other of its names is bound to another principal of the tenant (a
+    /// certificate maps to one principal); its names are kept with the binding, so that a
+    /// later subject or SAN binding that would match it for someone else is refused too.
+    #[serde(default)]
+    pub certificate: Option<String>,
+}
+
+/// The names of a certificate a binding was made with.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CertificateNames {
+    pub fingerprint: String,
+    /// Canonical RFC 4514.
+    pub subject: String,
+    /// Its DNS, URI, e-mail and IP SANs.
+    pub sans: Vec<String>,
 }
 
 /// A credential binding.
@@ -1006,6 +1066,9 @@ pub struct BindingInfo {
     pub value: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// The certificate it was made with, if one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateNames>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -1089,6 +1152,7 @@ pub enum ApprovalResult {
     Grant(crate::grants::Grant),
     Settings(TenantSettings),
     Tenant(TenantInfo),
+    TrustAnchor(TrustAnchorInfo),
 }
 
 /// Trades a credential (or a refresh token) for a short-lived session.

@@ -53,6 +53,14 @@ pub(crate) enum Pending {
     DeleteTenant {
         tenant: Uuid,
     },
+    AssignTrustAnchor {
+        tenant: Uuid,
+        req: TrustAnchorRequest,
+    },
+    WithdrawTrustAnchor {
+        tenant: Uuid,
+        anchor: String,
+    },
     CreatePrincipal {
         req: CreatePrincipalRequest,
     },
@@ -440,6 +448,14 @@ impl Service {
             Pending::DeleteTenant { tenant } => {
                 ApprovalResult::Tenant(self.delete_tenant(caller, &tenant.to_string()).await?)
             }
+            Pending::AssignTrustAnchor { tenant, req } => ApprovalResult::TrustAnchor(
+                self.assign_trust_anchor(caller, &tenant.to_string(), req)
+                    .await?,
+            ),
+            Pending::WithdrawTrustAnchor { tenant, anchor } => ApprovalResult::TrustAnchor(
+                self.withdraw_trust_anchor(caller, &tenant.to_string(), &anchor)
+                    .await?,
+            ),
             Pending::CreatePrincipal { req } => {
                 ApprovalResult::Principal(self.create_principal(caller, req).await?)
             }

@@ -82,6 +82,7 @@ impl Service {
     /// principal, nobody uses a key until its policy says so).
     pub async fn ensure_default_tenant(&self) -> Result<Option<FirstStart>> {
         let operator = self.ensure_system_tenant().await?;
+        self.migrate_bindings().await?;
         if self
             .store
             .find_tenant_by_name(DEFAULT_TENANT)

@@ -166,6 +166,9 @@ pub struct Caches {
     pub sessions: Bounded<Uuid, crate::sessions::CachedSession>,
     /// Credential bindings (certificate, JWT identity) to their principal.
     pub bindings: Bounded<String, Arc<Principal>>,
+    /// Trust anchors (`ca:…`, `jwt:…`) to the tenant they authenticate into (`None`: no
+    /// tenant). Cleared with `bindings` whenever an anchor is assigned or withdrawn.
+    pub anchors: Bounded<String, Option<Uuid>>,
     /// AWS access key pairs, their secrets opened (see [`crate::aws_auth`]).
     pub aws_credentials: Bounded<String, crate::aws_auth::CachedAwsCredential>,
     /// False while the store's change feed is broken (see the module's documentation).
@@ -190,6 +193,7 @@ impl Caches {
             bindings: Bounded::new(capacity, ttl)
                 .counted(c("bindings"))
                 .gated(t()),
+            anchors: Bounded::new(1024, ttl).counted(c("anchors")).gated(t()),
             aws_credentials: Bounded::new(capacity, ttl)
                 .counted(c("aws_credentials"))
                 .gated(t()),
@@ -206,6 +210,7 @@ impl Caches {
         self.tenants.clear();
         self.sessions.clear();
         self.bindings.clear();
+        self.anchors.clear();
         self.aws_credentials.clear();
     }
 
@@ -248,6 +253,8 @@ impl Caches {
         self.tokens.clear();
         self.sessions.clear();
         self.bindings.clear();
+        // Trust anchors are records too: another node's assignment reaches this one here.
+        self.anchors.clear();
         self.aws_credentials.clear();
     }
 }

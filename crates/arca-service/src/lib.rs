@@ -29,6 +29,7 @@ pub mod backup;
 pub mod bootstrap;
 pub mod byok;
 pub mod cache;
+pub mod certs;
 pub mod clock;
 pub mod custody;
 pub mod grants;

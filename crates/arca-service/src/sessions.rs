@@ -595,10 +595,17 @@ impl Service {
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => return Err(bad(&format!("no {} claim", cfg.claim))),
         };
-        let id = binding_id(BindingKind::Jwt, Some(&cfg.issuer), &value);
+        // The issuer's tenant, and only its bindings: a JWT never resolves into a tenant the
+        // issuer is not assigned to.
+        let tenant = self
+            .anchor_owner(&format!("jwt:{}", cfg.issuer))
+            .await?
+            .ok_or_else(|| bad("its issuer is not assigned to any tenant"))?;
+        let id = binding_id(BindingKind::Jwt, tenant, Some(&cfg.issuer), &value);
         let p = self
             .bound_principal(&id)
             .await?
+            .filter(|p| p.tenant_id == tenant)
             .ok_or_else(|| bad("no principal is bound to this identity"))?;
         Ok((
             p,
@@ -646,9 +653,19 @@ impl Service {
             if let Some(p) = self.cache.bindings.get(&resolved) {
                 return Ok((p, Credential::Certificate(cert.fingerprint.clone())));
             }
+            // The CA that signed it decides the one tenant it can authenticate into.
+            let anchor = cert.issuer_anchor.as_deref().ok_or_else(|| {
+                unauthenticated("the client certificate is not signed by a CA the server knows")
+            })?;
+            let tenant = self
+                .anchor_owner(&format!("ca:{anchor}"))
+                .await?
+                .ok_or_else(|| {
+                    unauthenticated("the client certificate's CA is not assigned to any tenant")
+                })?;
             let mut ids = vec![
-                binding_id(BindingKind::CertificateFingerprint, None, &cert.fingerprint),
-                binding_id(BindingKind::CertificateSubject, None, &cert.subject),
+                binding_id(BindingKind::CertificateFingerprint, tenant, None, &cert.fingerprint),
+                binding_id(BindingKind::CertificateSubject, tenant, None, &cert.subject),
             ];
             for v in cert
                 .san_dns
@@ -657,17 +674,35 @@ impl Service {
                 .chain(&cert.san_email)
                 .chain(&cert.san_ip)
             {
-                ids.push(binding_id(BindingKind::CertificateSan, None, v));
+                ids.push(binding_id(BindingKind::CertificateSan, tenant, None, v));
             }
+            // Every binding it matches: one principal, or none at all.
+            let mut found: Vec<Arc<Principal>> = vec![];
             for id in ids {
                 if let Some(p) = self.bound_principal(&id).await? {
-                    self.cache.bindings.insert(resolved, p.clone());
-                    return Ok((p, Credential::Certificate(cert.fingerprint.clone())));
+                    if p.tenant_id == tenant && !found.iter().any(|f| f.id == p.id) {
+                        found.push(p);
+                    }
                 }
             }
-            Err(unauthenticated(
-                "the client certificate is not bound to any principal",
-            ))
+            match found.len() {
+                0 => Err(unauthenticated(
+                    "the client certificate is not bound to any principal",
+                )),
+                1 => {
+                    let p = found.remove(0);
+                    self.cache.bindings.insert(resolved, p.clone());
+                    Ok((p, Credential::Certificate(cert.fingerprint.clone())))
+                }
+                _ => Err(unauthenticated(&format!(
+                    "the client certificate matches bindings to several principals ({}): a tenant-admin must remove all but one",
+                    found
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            }
         }
         .await;
         self.admit(r, meta, ip).await

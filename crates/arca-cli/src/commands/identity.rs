@@ -188,7 +188,8 @@ pub enum BindingCommand {
 pub enum BindingKind {
     /// SHA-256 of the client certificate (hex).
     CertificateFingerprint,
-    /// The certificate subject, RFC 4514 style (CN=app,OU=zone-a,O=Example).
+    /// The certificate subject as an RFC 4514 string, most specific RDN first
+    /// (CN=app,OU=zone-a,O=Example); `,` `+` `=` inside a value are escaped with `\`.
     CertificateSubject,
     /// One subject alternative name (DNS name, URI, e-mail or IP address).
     CertificateSan,
@@ -223,6 +224,10 @@ pub struct CreateBindingArgs {
     /// For --kind jwt: the issuer (`iss`) as configured on the server.
     #[arg(long, value_name = "ISSUER")]
     pub issuer: Option<String>,
+    /// For a certificate binding: the certificate (PEM file), so that the server refuses
+    /// a binding that would make it match two principals.
+    #[arg(long, value_name = "FILE")]
+    pub certificate: Option<std::path::PathBuf>,
 }
 
 /// `BINDING-ID`.
@@ -456,6 +461,11 @@ pub async fn binding(ctx: &Ctx, cmd: BindingCommand) -> Result<()> {
             let mut body = json!({ "kind": a.kind.wire(), "value": a.value });
             if let Some(i) = &a.issuer {
                 body["issuer"] = json!(i);
+            }
+            if let Some(f) = &a.certificate {
+                let pem = std::fs::read_to_string(f)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+                body["certificate"] = json!(pem);
             }
             let v = c
                 .post(&["v1", "principals", &a.principal, "bindings"], &body)

@@ -29,6 +29,12 @@ pub enum TenantCommand {
     /// Delete a disabled tenant that holds no live keys (system operators; may need
     /// approval).
     Delete(TenantArg),
+    /// The client CAs and JWT issuers whose identities authenticate into a tenant, and
+    /// into no other (system operators).
+    Trust {
+        #[command(subcommand)]
+        cmd: TrustCommand,
+    },
     /// Show or change your own tenant's settings (tenant-admins): role combinations,
     /// default key policy, approval rules.
     Settings {
@@ -43,6 +49,40 @@ pub struct TenantArg {
     /// Tenant id or name.
     #[arg(value_name = "TENANT")]
     pub tenant: String,
+}
+
+/// `arca tenant trust` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// List a tenant's trust anchors.
+    List(TenantArg),
+    /// Assign a client CA (the one that signs the tenant's client certificates) or a
+    /// configured JWT issuer to a tenant. An anchor belongs to one tenant at most.
+    Add(TrustAddArgs),
+    /// Withdraw an anchor (`ca:<hex>` or `jwt:<issuer>`): it then authenticates no one.
+    Remove {
+        /// Tenant id or name.
+        #[arg(value_name = "TENANT")]
+        tenant: String,
+        /// The anchor id, as `list` shows it.
+        #[arg(value_name = "ANCHOR")]
+        anchor: String,
+    },
+}
+
+/// Options of `arca tenant trust add`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("anchor").required(true)))]
+pub struct TrustAddArgs {
+    /// Tenant id or name.
+    #[arg(value_name = "TENANT")]
+    pub tenant: String,
+    /// A CA certificate (PEM file).
+    #[arg(long, value_name = "FILE", group = "anchor")]
+    pub ca_file: Option<PathBuf>,
+    /// A JWT issuer (`iss`) as configured on the server.
+    #[arg(long, value_name = "ISSUER", group = "anchor")]
+    pub jwt_issuer: Option<String>,
 }
 
 /// Options of `arca tenant create`.
@@ -68,6 +108,13 @@ pub struct CreateArgs {
     /// For a jwt binding: the issuer (`iss`) as configured on the server.
     #[arg(long, value_name = "ISSUER", requires = "admin_binding_kind")]
     pub admin_binding_issuer: Option<String>,
+    /// Assign the new tenant this client CA (PEM file; repeatable): certificates it signs
+    /// authenticate into this tenant only (see `arca tenant trust`).
+    #[arg(long, value_name = "FILE")]
+    pub trust_ca_file: Vec<PathBuf>,
+    /// Assign the new tenant this configured JWT issuer (repeatable).
+    #[arg(long, value_name = "ISSUER")]
+    pub trust_jwt_issuer: Vec<String>,
     /// Initial settings (JSON, as `arca tenant settings show --output json` prints them);
     /// `-` reads stdin [default: strict: one role per principal, no default key policy].
     #[arg(long, value_name = "FILE")]
@@ -281,10 +328,78 @@ pub async fn run(ctx: &Ctx, cmd: TenantCommand) -> Result<()> {
                 outln!("deleted {}", tenant_line(&v));
             }
         }
+        TenantCommand::Trust { cmd } => trust(ctx, cmd).await?,
         TenantCommand::Settings { cmd } => {
             settings(ctx, cmd.unwrap_or(SettingsCommand::Show)).await?
         }
     }
+    Ok(())
+}
+
+fn anchor_line(a: &Value) -> String {
+    let owner = match a.get("tenant_id").and_then(|t| t.as_str()) {
+        Some(t) => format!("tenant {t}"),
+        None => "withdrawn".to_string(),
+    };
+    match a.get("ca_subject").and_then(|s| s.as_str()) {
+        Some(s) => format!("{}  {owner}  ({s})", get(a, "id")),
+        None => format!("{}  {owner}", get(a, "id")),
+    }
+}
+
+async fn trust(ctx: &Ctx, cmd: TrustCommand) -> Result<()> {
+    let c = ctx.client()?;
+    let v = match cmd {
+        TrustCommand::List(a) => {
+            let v = c
+                .get(&["v1", "tenants", &a.tenant, "trust"], &[])
+                .await?
+                .value()?;
+            if !ctx.json() {
+                let list = items(&v, "anchors");
+                if list.is_empty() {
+                    outln!("no trust anchors assigned");
+                }
+                for a in list {
+                    outln!("{}", anchor_line(a));
+                }
+                if v.get("owns_unassigned").and_then(|b| b.as_bool()) == Some(true) {
+                    outln!("and every anchor never assigned to a tenant (the default tenant)");
+                }
+                return Ok(());
+            }
+            v
+        }
+        TrustCommand::Add(a) => {
+            let body = match (&a.ca_file, &a.jwt_issuer) {
+                (Some(f), _) => json!({ "ca_pem": std::fs::read_to_string(f)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))? }),
+                (None, Some(i)) => json!({ "jwt_issuer": i }),
+                (None, None) => bail!("give --ca-file or --jwt-issuer"),
+            };
+            let v = c
+                .post(&["v1", "tenants", &a.tenant, "trust"], &body)
+                .await?
+                .value()?;
+            if !ctx.json() {
+                outln!("assigned {}", anchor_line(&v));
+                return Ok(());
+            }
+            v
+        }
+        TrustCommand::Remove { tenant, anchor } => {
+            let v = c
+                .delete(&["v1", "tenants", &tenant, "trust", &anchor])
+                .await?
+                .value()?;
+            if !ctx.json() {
+                outln!("withdrew {}", anchor_line(&v));
+                return Ok(());
+            }
+            v
+        }
+    };
+    print_json(&v);
     Ok(())
 }
 
@@ -307,6 +422,18 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
     let mut body = json!({ "name": a.name });
     if let Some(n) = &a.admin_name {
         body["admin_name"] = json!(n);
+    }
+    let mut trust = vec![];
+    for f in &a.trust_ca_file {
+        let pem = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+        trust.push(json!({ "ca_pem": pem }));
+    }
+    for i in &a.trust_jwt_issuer {
+        trust.push(json!({ "jwt_issuer": i }));
+    }
+    if !trust.is_empty() {
+        body["trust"] = json!(trust);
     }
     if let Some(kind) = a.admin_binding_kind {
         let mut b = json!({ "kind": kind.wire(), "value": a.admin_binding_value });

@@ -55,6 +55,7 @@ pub async fn accept_loop(
     tls: TlsAcceptor,
     svc: Arc<Service>,
     limits: DoorLimits,
+    roots: Arc<crate::tls::ClientRoots>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -73,6 +74,7 @@ pub async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let tls = tls.clone();
         let svc = svc.clone();
+        let roots = roots.clone();
         let mut stop_conn = stop.clone();
         conns.spawn(async move {
             let stream = match tokio::time::timeout(limits.read, tls.accept(tcp)).await {
@@ -84,7 +86,7 @@ pub async fn accept_loop(
                 Err(_) => return,
             };
             tokio::select! {
-                _ = connection(stream, peer, &svc, limits) => {}
+                _ = connection(stream, peer, &svc, limits, &roots) => {}
                 _ = stop_conn.changed() => {}
             }
         });
@@ -100,13 +102,13 @@ async fn connection(
     peer: SocketAddr,
     svc: &Service,
     limits: DoorLimits,
+    roots: &crate::tls::ClientRoots,
 ) {
     let cert = stream
         .get_ref()
         .1
         .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| crate::tls::cert_info(c.as_ref()))
+        .and_then(|c| crate::tls::cert_info(c, roots))
         .map(Arc::new);
     // Who the certificate names, for the records of refusals: one per connection.
     let peer_id = Peer::default();

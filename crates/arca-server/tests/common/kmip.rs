@@ -25,6 +25,8 @@ use super::TestServer;
 pub struct Pki {
     issuer: Issuer<'static, CertKey>,
     pub ca_pem: String,
+    /// The intermediates a client presents after its certificate (empty for a root).
+    chain: String,
 }
 
 impl Pki {
@@ -37,6 +39,22 @@ impl Pki {
         Pki {
             ca_pem: cert.pem(),
             issuer: Issuer::new(p, key),
+            chain: String::new(),
+        }
+    }
+
+    /// An issuing CA under this one (one tenant's, say): its clients present it after
+    /// their certificate, and the handshake chains it to this CA.
+    pub fn intermediate(&self, name: &str) -> Pki {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        let key = CertKey::generate().unwrap();
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        Pki {
+            ca_pem: cert.pem(),
+            issuer: Issuer::new(p, key),
+            chain: format!("{}{}", cert.pem(), self.chain),
         }
     }
 
@@ -48,7 +66,7 @@ impl Pki {
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let key = CertKey::generate().unwrap();
         let cert = p.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
+        (format!("{}{}", cert.pem(), self.chain), key.serialize_pem())
     }
 }
 
@@ -114,6 +132,8 @@ impl KmipServer {
 
     /// A new tenant set up for KMIP, and a client identity (certificate and key PEM) bound
     /// to its client principal: cases that must not see each other's objects each get one.
+    /// Its clients' certificates come from its own issuing CA, which the operator assigns
+    /// to it (a CA's certificates authenticate into one tenant only).
     pub async fn new_tenant(&self, name: &str) -> (String, String) {
         let (st, v) = self
             .s
@@ -122,9 +142,25 @@ impl KmipServer {
             .await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
         let admin = self.s.with_token(v["admin_token"].as_str().unwrap());
+        let ca = self.tenant_ca(name).await;
         let san = format!("{}.kmip.test", name.to_ascii_lowercase());
         setup_tenant(&admin, &san).await;
-        self.pki.client(&san)
+        ca.client(&san)
+    }
+
+    /// An issuing CA under the test CA, assigned to `tenant` by the operator.
+    pub async fn tenant_ca(&self, tenant: &str) -> Pki {
+        let ca = self.pki.intermediate(&format!("{tenant} clients CA"));
+        let (st, v) = self
+            .s
+            .operator()
+            .post(
+                &format!("/v1/tenants/{tenant}/trust"),
+                json!({"ca_pem": ca.ca_pem}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        ca
     }
 
     /// A TLS connection to the KMIP port with the bound client certificate.
@@ -165,7 +201,7 @@ impl KmipServer {
 /// Sets the tenant of `admin` up for KMIP: the client principal ([`CLIENT`]) with both
 /// roles (KMIP clients create keys and use them), bound to the certificate SAN `san`; a
 /// default key policy granting it every use of the tenant's keys; Destroy at once.
-async fn setup_tenant(admin: &TestServer, san: &str) {
+pub async fn setup_tenant(admin: &TestServer, san: &str) {
     let (st, v) = admin
         .req(
             Method::PUT,
