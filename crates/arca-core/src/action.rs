@@ -150,6 +150,8 @@ actions! {
     WhoAmI => SelfService,
     /// KMIP Query: which operations and objects the server offers.
     QueryServer => SelfService,
+    /// KMIP Discover Versions: which protocol versions the server speaks.
+    DiscoverVersions => SelfService,
     /// KMIP Log: a client's message for the server's records.
     LogMessage => SelfService,
     /// KMIP Interop: the conformance harness's bracket around a test case.

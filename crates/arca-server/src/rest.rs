@@ -1324,7 +1324,10 @@ async fn kmip_https(State(app): State<App>, req: Request) -> Response {
         max_message: app.max_body_bytes,
         ..Default::default()
     };
-    let (resp, _) = crate::kmip::handle_bytes(&app.svc, meta, &body, &limits).await;
+    // One request per exchange: the certificate is resolved (for a refusal's record) at
+    // most once for it.
+    let peer = crate::kmip::Peer::default();
+    let (resp, _) = crate::kmip::handle_bytes(&app.svc, meta, &peer, &body, &limits).await;
     (
         [(header::CONTENT_TYPE, "application/octet-stream")],
         resp.to_vec(),

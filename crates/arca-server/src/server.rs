@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use arca_crypto::SoftwareProvider;
 use arca_service::bootstrap::FirstStart;
-use arca_service::{Clock, Service, SystemClock};
+use arca_service::{Clock, Door, Service, SystemClock};
 use arca_store::KeyStore;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -173,6 +173,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         listener,
         TlsAcceptor::from(tls.clone()),
         app,
+        (svc.clone(), Door::Rest),
         roots.clone(),
         rx.clone(),
     ));
@@ -200,6 +201,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             l,
             TlsAcceptor::from(tls),
             door,
+            (svc.clone(), Door::Aws),
             roots.clone(),
             rx.clone(),
         ));
@@ -310,10 +312,58 @@ pub async fn init_custody(
     Ok((shares, first))
 }
 
+/// Records a request that HTTP itself could not parse (bytes beyond ASCII in the request
+/// line, a broken or oversized header block): hyper answers it `400` and closes the
+/// connection before any door sees it, so the door's own check never runs. Nothing of the
+/// request was read but the connection's client certificate, which names the principal
+/// when it is bound to one.
+async fn audit_unparsed(
+    svc: &Service,
+    door: Door,
+    peer: SocketAddr,
+    cert: Option<Arc<arca_core::access::CertInfo>>,
+    e: &hyper::Error,
+) {
+    let mut meta = arca_service::RequestMeta::new(
+        uuid::Uuid::now_v7().to_string(),
+        peer.ip().to_string(),
+        door,
+    );
+    meta.client_cert = cert;
+    let principal = match meta.client_cert {
+        Some(_) => svc
+            .authenticate_certificate(meta.clone())
+            .await
+            .ok()
+            .map(|c| c.principal),
+        None => None,
+    };
+    let (status, what) = if e.is_parse_too_large() {
+        (431u16, "the request's header block is too large")
+    } else {
+        (400, "the request could not be parsed as HTTP/1.1")
+    };
+    let mut detail = serde_json::Map::new();
+    detail.insert("status".into(), status.into());
+    let operation = match door {
+        Door::Aws => arca_core::Action::AwsRequest,
+        _ => arca_core::Action::HttpRequest,
+    };
+    svc.audit_door_refusal(
+        &meta,
+        principal.as_deref(),
+        operation,
+        detail,
+        arca_core::Error::invalid("request", what),
+    )
+    .await;
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: TlsAcceptor,
     app: axum::Router,
+    (svc, door): (Arc<Service>, Door),
     roots: Arc<crate::tls::ClientRoots>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -333,6 +383,7 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let tls = tls.clone();
         let app = app.clone();
+        let svc = svc.clone();
         let roots = roots.clone();
         let mut stop_conn = stop.clone();
         conns.spawn(async move {
@@ -352,7 +403,8 @@ async fn accept_loop(
                 .peer_certificates()
                 .and_then(|c| crate::tls::cert_info(c, &roots))
                 .map(|c| ClientCert(Arc::new(c)));
-            let svc = hyper::service::service_fn(
+            let cert_info = cert.as_ref().map(|c| c.0.clone());
+            let handler = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(PeerAddr(peer));
                     if let Some(c) = &cert {
@@ -365,12 +417,15 @@ async fn accept_loop(
                 .keep_alive(true)
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), svc);
+                .serve_connection(TokioIo::new(stream), handler);
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => {
                     if let Err(e) = r {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        if e.is_parse() || e.is_parse_too_large() {
+                            audit_unparsed(&svc, door, peer, cert_info, &e).await;
+                        }
                     }
                 }
                 _ = stop_conn.changed() => {

@@ -675,3 +675,93 @@ async fn xks_store_failures_are_dependency_timeouts() {
     )
     .await;
 }
+
+/// Issue 17: requests the AWS door refuses before any operation (a method or target the
+/// API does not know, a body over the limit, a SigV4 header that cannot be read, a path
+/// naming no external key store) leave a record: `AwsRequest` (`XksRequest` under an XKS
+/// path) with the method, path, status and AWS error, naming the principal whose signature
+/// verified, `anonymous` otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn door_refusals_are_audited() {
+    const LIMIT: usize = 8192;
+    let a = AwsServer::start_with(|c| c.http.max_body_bytes = LIMIT).await;
+    a.run(
+        "aws_door_refusals.py",
+        &[("BODY_LIMIT", &LIMIT.to_string())],
+    )
+    .await;
+    let svc = a.s.service();
+    svc.flush_audit().await;
+    let all = arca_service::trail::read_all(svc.store().as_ref())
+        .await
+        .unwrap();
+    let s = |e: &arca_core::audit::AuditEvent, k: &str| {
+        e.detail.get(k).and_then(|v| v.as_str()).map(str::to_owned)
+    };
+    let count = |op: &str, method: &str, path: &str, who: &str| {
+        all.iter()
+            .filter(|e| {
+                e.operation == op
+                    && e.outcome != "ok"
+                    && e.principal == who
+                    && s(e, "method").as_deref() == Some(method)
+                    && s(e, "path").as_deref() == Some(path)
+            })
+            .count()
+    };
+    // GET / signed, then unsigned; PUT / signed.
+    assert_eq!(count("AwsRequest", "GET", "/", "admin"), 1, "{all:#?}");
+    assert_eq!(count("AwsRequest", "GET", "/", "anonymous"), 1, "{all:#?}");
+    assert_eq!(count("AwsRequest", "PUT", "/", "admin"), 1, "{all:#?}");
+    // The body over the limit: its signature cannot be checked without it.
+    assert!(
+        all.iter().any(|e| e.operation == "AwsRequest"
+            && e.principal == "anonymous"
+            && s(e, "aws_error").as_deref() == Some("ValidationException")
+            && s(e, "target").as_deref() == Some("TrentService.ListKeys")),
+        "oversized body: {all:#?}"
+    );
+    // A path under no configured external key store.
+    assert_eq!(
+        count(
+            "XksRequest",
+            "POST",
+            "/keystores/nowhere/kms/xks/v1/health",
+            "anonymous"
+        ),
+        1,
+        "{all:#?}"
+    );
+    // An X-Amz-Target outside TrentService, and one naming no TrentService operation,
+    // after the signature verified: both under the door's name, never the client's text.
+    let unknown = |text: &str| {
+        all.iter().any(|e| {
+            e.door == "aws"
+                && e.operation == "AwsRequest"
+                && e.principal == "admin"
+                && e.outcome == "invalid_input"
+                && e.detail
+                    .get("error")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|m| m.contains(text))
+        })
+    };
+    assert!(unknown("X-Amz-Target must be"), "{all:#?}");
+    assert!(unknown("Bogus is not an operation"), "{all:#?}");
+    assert!(all.iter().all(|e| e.operation != "Bogus"));
+    // An Authorization header that is no SigV4: a failed authentication.
+    assert!(
+        all.iter().any(|e| e.door == "aws"
+            && e.operation == "Authenticate"
+            && e.principal == "anonymous"
+            && e.outcome == "unauthenticated"),
+        "bad SigV4: {all:#?}"
+    );
+    // No record holds a credential or a body.
+    for e in &all {
+        let doc = serde_json::to_string(e).unwrap();
+        assert!(!doc.contains(&a.secret), "a secret in {doc}");
+        assert!(!doc.contains("Signature="), "a signature in {doc}");
+    }
+    a.s.shutdown().await;
+}

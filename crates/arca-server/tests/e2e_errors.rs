@@ -920,3 +920,128 @@ async fn changes_by_client_certificate_refuse_cross_site_requests() {
     assert_eq!(refusals, 7, "one record per refused request");
     k.s.shutdown().await;
 }
+
+/// One raw HTTP/1.1 exchange over TLS, as no well-behaved client would send it: the
+/// status of the answer (0 when the server closed without one).
+async fn raw_exchange(s: &TestServer, request: &[u8]) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&s.ca_pem()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let port: u16 = s.url.rsplit(':').next().unwrap().parse().unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(request).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tls.read_to_end(&mut out),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out);
+    text.strip_prefix("HTTP/1.1 ")
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Issue 17: refusals made while reading the request (a broken chunked body, a path that
+/// is not UTF-8) and an unsupported grant type are recorded, naming the caller whose
+/// bearer token came with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_refusals_and_bad_grants_are_audited() {
+    let s = TestServer::start().await;
+    let auth = format!("Authorization: Bearer {}\r\n", s.token);
+    // A chunk size that is no number.
+    let bad_chunks = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZ\r\n{{}}\r\n0\r\n\r\n"
+    );
+    let st = raw_exchange(&s, bad_chunks.as_bytes()).await;
+    assert!((400..500).contains(&st) || st == 0, "bad chunking: {st}");
+    // A percent-encoded path that does not decode to UTF-8.
+    let bad_path = format!(
+        "GET /v1/keys/%FF%FE HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    );
+    let st = raw_exchange(&s, bad_path.as_bytes()).await;
+    assert_eq!(st, 400, "invalid UTF-8 path");
+    // A grant type that does not exist.
+    let r = s
+        .client
+        .post(format!("{}/v1/auth/token", s.url))
+        .bearer_auth(&s.token)
+        .json(&json!({"grant_type": "nonsense"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    s.service().flush_audit().await;
+    let all = arca_service::trail::read_all(s.service().store().as_ref())
+        .await
+        .unwrap();
+    // Each is recorded by the framing as HttpRequest: method, path (never the query or
+    // the body), status, and the caller its bearer token names.
+    let framed = |method: &str, path: &str| {
+        all.iter().any(|e| {
+            e.operation == "HttpRequest"
+                && e.principal == "admin"
+                && e.outcome == "invalid_input"
+                && e.detail.get("method").and_then(|v| v.as_str()) == Some(method)
+                && e.detail.get("path").and_then(|v| v.as_str()) == Some(path)
+                && e.detail.get("status").and_then(|v| v.as_u64()) == Some(400)
+        })
+    };
+    assert!(framed("POST", "/v1/keys"), "bad chunking not recorded");
+    assert!(
+        framed("GET", "/v1/keys/%FF%FE"),
+        "invalid UTF-8 path not recorded"
+    );
+    assert!(
+        framed("POST", "/v1/auth/token"),
+        "unsupported grant type not recorded"
+    );
+    // Raw bytes beyond ASCII in the request line: HTTP itself refuses to parse it, and
+    // the refusal is recorded (nothing of the request could be read, so `anonymous`).
+    let mut raw_path = b"GET /v1/keys/\xff\xfe HTTP/1.1\r\nHost: localhost\r\n".to_vec();
+    raw_path.extend_from_slice(auth.as_bytes());
+    raw_path.extend_from_slice(b"Connection: close\r\n\r\n");
+    assert_eq!(raw_exchange(&s, &raw_path).await, 400);
+    // The server records it as the connection ends, which the client may see first: wait.
+    let mut recorded = false;
+    for _ in 0..100 {
+        s.service().flush_audit().await;
+        let all = arca_service::trail::read_all(s.service().store().as_ref())
+            .await
+            .unwrap();
+        recorded = all.iter().any(|e| {
+            e.operation == "HttpRequest"
+                && e.door == "rest"
+                && e.principal == "anonymous"
+                && e.outcome == "invalid_input"
+                && e.detail.get("status").and_then(|v| v.as_u64()) == Some(400)
+                && e.detail.get("path").is_none()
+        });
+        if recorded {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(recorded, "an unparsable request line not recorded");
+    s.shutdown().await;
+}

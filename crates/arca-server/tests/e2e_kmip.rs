@@ -1423,6 +1423,145 @@ async fn kmip_log_is_audited_and_cannot_forge_log_lines() {
     );
 }
 
+/// Issue 17: every KMIP request leaves a record, naming the principal of a bound
+/// certificate even when the door refused the message before any operation ran: Discover
+/// Versions (a request like Query, authorised and recorded by the service), an operation
+/// Arca does not support, a protocol version it does not speak, a message that is no
+/// request, bytes that are no TTLV (over the KMIP port and over HTTPS), and a batch item
+/// the door refused while translating it. An unbound certificate is recorded as
+/// `anonymous`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn door_refusals_are_audited_with_the_bound_principal() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    ok_payload(&c.op(V14, op::DISCOVER_VERSIONS, vec![]).await);
+    let b = c.op(V14, op::OBTAIN_LEASE, vec![]).await;
+    assert_eq!(result(&b).1, Some(reason::OPERATION_NOT_SUPPORTED));
+    let r = c
+        .call(&request(
+            ProtocolVersion::new(3, 0),
+            vec![(op::QUERY, vec![])],
+        ))
+        .await;
+    let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).1, Some(reason::UNSUPPORTED_PROTOCOL_VERSION));
+    let r = c.call(&Item::int_item(tags::BATCH_COUNT, 1)).await;
+    let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).1, Some(reason::INVALID_MESSAGE));
+    // A batch: Query succeeds, then a Get that names no object and has no placeholder
+    // fails in the door, before the service.
+    let r = c
+        .call(&request(V14, vec![(op::QUERY, vec![]), (op::GET, vec![])]))
+        .await;
+    let items: Vec<_> = r.children_with(tags::BATCH_ITEM).collect();
+    ok_payload(items[0]);
+    assert_eq!(result(items[1]).0, result_status::OPERATION_FAILED);
+    // Bytes that are no TTLV, on a new connection: the certificate is resolved for the
+    // record although no operation ran on it.
+    let mut c = k.connect().await;
+    let garbage = [
+        0x42u8, 0x00, 0x78, 0x01, 0x00, 0x00, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8,
+    ];
+    let r = c
+        .roundtrip_bytes(&garbage)
+        .await
+        .expect("an error response");
+    let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).1, Some(reason::INVALID_MESSAGE));
+    // The same over HTTPS.
+    let cert = std::fs::read(&k.client_cert).unwrap();
+    let key = std::fs::read(&k.client_key).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&k.s.ca_pem()).unwrap()])
+        .identity(reqwest::Identity::from_pem(&[cert, key].concat()).unwrap())
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{}/kmip", k.s.url))
+        .header("content-type", "application/octet-stream")
+        .body(garbage.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    // A trusted certificate bound to nobody: the malformed message is `anonymous`.
+    let (cert, key) = k.pki.client("stranger.test");
+    let mut c = k.connect_as(cert.as_bytes(), key.as_bytes()).await.unwrap();
+    let r = c.call(&Item::int_item(tags::BATCH_COUNT, 1)).await;
+    let b = r.children_with(tags::BATCH_ITEM).next().unwrap();
+    assert_eq!(result(b).1, Some(reason::INVALID_MESSAGE));
+
+    k.s.service().flush_audit().await;
+    let events = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let kmip: Vec<_> = events.iter().filter(|e| e.door == "kmip").collect();
+    let s = |e: &arca_core::audit::AuditEvent, k: &str| {
+        e.detail.get(k).and_then(|v| v.as_str()).map(str::to_owned)
+    };
+    assert!(
+        kmip.iter().any(|e| e.operation == "DiscoverVersions"
+            && e.outcome == "ok"
+            && e.principal == CLIENT),
+        "Discover Versions not recorded: {kmip:#?}"
+    );
+    let refused = |reason: &str, operation: Option<&str>, version: Option<&str>, who: &str| {
+        kmip.iter()
+            .filter(|e| {
+                e.operation == "KmipRequest"
+                    && e.outcome != "ok"
+                    && e.principal == who
+                    && s(e, "result_reason").as_deref() == Some(reason)
+                    && s(e, "kmip_operation").as_deref() == operation
+                    && (version.is_none() || s(e, "protocol_version").as_deref() == version)
+            })
+            .count()
+    };
+    assert_eq!(
+        refused(
+            "OperationNotSupported",
+            Some("ObtainLease"),
+            Some("1.4"),
+            CLIENT
+        ),
+        1,
+        "{kmip:#?}"
+    );
+    assert_eq!(
+        refused(
+            "UnsupportedProtocolVersion",
+            Some("Query"),
+            Some("3.0"),
+            CLIENT
+        ),
+        1,
+        "{kmip:#?}"
+    );
+    assert_eq!(
+        refused("InvalidMessage", Some("Get"), Some("1.4"), CLIENT),
+        1,
+        "batch item refused in the door: {kmip:#?}"
+    );
+    // Not a request (once), bytes that are no TTLV (KMIP port, HTTPS).
+    assert_eq!(
+        refused("InvalidMessage", None, None, CLIENT),
+        3,
+        "{kmip:#?}"
+    );
+    assert_eq!(
+        refused("InvalidMessage", None, None, "anonymous"),
+        1,
+        "{kmip:#?}"
+    );
+    // The batch's Query was recorded once, by the service, as a success.
+    assert!(kmip
+        .iter()
+        .any(|e| e.operation == "QueryServer" && e.outcome == "ok" && e.principal == CLIENT));
+    // No record carries a payload.
+    assert!(kmip.iter().all(|e| !e.detail.contains_key("payload")));
+    k.s.shutdown().await;
+}
+
 /// A KMIP Create with AES-256, returning the new object's id.
 async fn create_aes(c: &mut KmipClient) -> String {
     uid(&ok_payload(

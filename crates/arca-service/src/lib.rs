@@ -792,6 +792,14 @@ impl Service {
             .await
     }
 
+    /// KMIP Discover Versions: like Query, a question about the server that reads and
+    /// changes nothing, yet is authorised for the caller and recorded like every request.
+    pub async fn discover_versions(&self, caller: &Caller) -> Result<()> {
+        let r = self.authorize(caller, Action::DiscoverVersions, None);
+        self.done(caller, Action::DiscoverVersions, Note::default(), r)
+            .await
+    }
+
     /// KMIP Interop (begin, end or reset of a conformance test case): there is no server
     /// state to reset, but it is authorised and audited like every request.
     pub async fn interop(&self, caller: &Caller, function: i64) -> Result<()> {

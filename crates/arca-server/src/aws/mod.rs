@@ -16,6 +16,7 @@ pub mod sigv4;
 pub mod xks;
 
 use arca_core::Action;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arca_core::access::Door;
@@ -73,31 +74,52 @@ fn answer(status: u16, content_type: &'static str, request_id: &str, body: Value
 const KMS_JSON: &str = "application/x-amz-json-1.1";
 const XKS_JSON: &str = "application/json";
 
+/// The error a response carries, kept beside it for the record of a refusal that no
+/// operation recorded (the body is never read back).
+#[derive(Clone)]
+struct Answered {
+    error: &'static str,
+    message: String,
+}
+
 fn kms_error(request_id: &str, e: AwsError) -> Response {
-    answer(
+    let answered = Answered {
+        error: e.error,
+        message: e.message.clone(),
+    };
+    let mut r = answer(
         e.status,
         KMS_JSON,
         request_id,
         serde_json::json!({"__type": e.error, "message": e.message}),
-    )
+    );
+    r.extensions_mut().insert(answered);
+    r
 }
 
 fn xks_error(request_id: &str, e: xks::XksError) -> Response {
-    answer(e.status, XKS_JSON, request_id, e.body())
+    let answered = Answered {
+        error: e.name,
+        message: e.message.clone(),
+    };
+    let mut r = answer(e.status, XKS_JSON, request_id, e.body());
+    r.extensions_mut().insert(answered);
+    r
 }
 
-/// A request read off the wire: its parts and its whole body.
+/// A request read off the wire: its parts and its whole body, or why the body was not
+/// read (it exceeds the limit).
 struct Incoming {
     parts: axum::http::request::Parts,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, String>,
     headers: Vec<(String, String)>,
 }
 
-async fn read(req: Request, limit: usize) -> Result<Incoming, String> {
+async fn read(req: Request, limit: usize) -> Incoming {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(Body::new(body), limit)
         .await
-        .map_err(|_| format!("the request body exceeds {limit} bytes"))?;
+        .map_err(|_| format!("the request body exceeds {limit} bytes"));
     let headers = parts
         .headers
         .iter()
@@ -107,11 +129,11 @@ async fn read(req: Request, limit: usize) -> Result<Incoming, String> {
                 .map(|v| (n.as_str().to_string(), v.to_string()))
         })
         .collect();
-    Ok(Incoming {
+    Incoming {
         parts,
         body,
         headers,
-    })
+    }
 }
 
 /// Why a signed request was not authenticated, in the terms of the two protocols.
@@ -127,6 +149,7 @@ enum AuthFailure {
 async fn authenticate(
     door: &AwsDoor,
     incoming: &Incoming,
+    body: &[u8],
     service: &str,
     region: Option<&str>,
     meta: RequestMeta,
@@ -136,7 +159,7 @@ async fn authenticate(
         path: incoming.parts.uri.path(),
         query: incoming.parts.uri.query().unwrap_or(""),
         headers: &incoming.headers,
-        body: &incoming.body,
+        body,
     };
     let proof = match sigv4::prove(
         &signed,
@@ -186,47 +209,173 @@ async fn audit_refusal(
         .await;
 }
 
-fn peer_of(req: &Request) -> String {
-    req.extensions()
+fn peer_of(parts: &axum::http::request::Parts) -> String {
+    parts
+        .extensions
         .get::<PeerAddr>()
         .map(|p| p.0.to_string())
         .unwrap_or_default()
 }
 
+/// Every request of the door passes here: after the protocol has answered, a refusal
+/// that no operation recorded (a method or path the protocols do not know, a body over
+/// the limit, an X-Amz-Target that names nothing) is recorded by [`audit_door_refusal`],
+/// as REST's framing does, so that every request leaves a record.
 async fn handle(State(door): State<Arc<AwsDoor>>, req: Request) -> Response {
-    let path = req.uri().path().to_string();
-    if let Some((tenant, rest)) = door.xks.iter().find_map(|(prefix, tenant)| {
-        path.strip_prefix(prefix.as_str())
-            .filter(|r| r.starts_with(xks::API_PATH))
-            .map(|r| (tenant.clone(), r.to_string()))
-    }) {
-        return handle_xks(&door, &tenant, &rest, req).await;
+    let audited: Arc<AtomicBool> = Arc::default();
+    let incoming = read(req, door.max_body_bytes).await;
+    let path = incoming.parts.uri.path().to_string();
+    let (resp, which) = 'resp: {
+        if let Some((tenant, rest)) = door.xks.iter().find_map(|(prefix, tenant)| {
+            path.strip_prefix(prefix.as_str())
+                .filter(|r| r.starts_with(xks::API_PATH))
+                .map(|r| (tenant.clone(), r.to_string()))
+        }) {
+            break 'resp (
+                handle_xks(&door, &tenant, &rest, &incoming, &audited).await,
+                Door::Xks,
+            );
+        }
+        let request_id = uuid::Uuid::now_v7().to_string();
+        if path.contains(xks::API_PATH) {
+            break 'resp (
+                xks_error(
+                    &request_id,
+                    xks::XksError::new(
+                        "InvalidUriPathException",
+                        "no external key store is configured at this path prefix",
+                    ),
+                ),
+                Door::Xks,
+            );
+        }
+        if incoming.parts.method == axum::http::Method::GET && path == "/ping" {
+            // For load balancers' health checks (the XKS spec asks for one apart from the API).
+            break 'resp (
+                answer(
+                    200,
+                    XKS_JSON,
+                    &request_id,
+                    serde_json::json!({"status": "ok"}),
+                ),
+                Door::Aws,
+            );
+        }
+        (
+            handle_kms(&door, request_id, &incoming, &audited).await,
+            Door::Aws,
+        )
+    };
+    let status = resp.status();
+    if (status.is_client_error() || status.is_server_error()) && !audited.load(Ordering::Relaxed) {
+        let request_id = resp
+            .headers()
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let answered = resp.extensions().get::<Answered>().cloned();
+        let seen = Seen {
+            request_id,
+            status,
+            answered,
+        };
+        audit_door_refusal(&door, &incoming, which, audited, seen).await;
     }
-    let request_id = uuid::Uuid::now_v7().to_string();
-    if path.contains(xks::API_PATH) {
-        return xks_error(
-            &request_id,
-            xks::XksError::new(
-                "InvalidUriPathException",
-                "no external key store is configured at this path prefix",
-            ),
-        );
-    }
-    if req.method() == axum::http::Method::GET && path == "/ping" {
-        // For load balancers' health checks (the XKS spec asks for one apart from the API).
-        return answer(
-            200,
-            XKS_JSON,
-            &request_id,
-            serde_json::json!({"status": "ok"}),
-        );
-    }
-    handle_kms(&door, request_id, req).await
+    resp
 }
 
-async fn handle_kms(door: &AwsDoor, request_id: String, req: Request) -> Response {
-    let meta = RequestMeta::new(request_id.clone(), peer_of(&req), Door::Aws);
-    if req.method() != axum::http::Method::POST {
+/// What the door answered, as the record of a refusal needs it.
+struct Seen {
+    request_id: String,
+    status: StatusCode,
+    answered: Option<Answered>,
+}
+
+/// Records a refusal of the door that no operation recorded. The principal is named when
+/// the request's signature verifies (the service checks it as for any request, so a bad
+/// one is recorded as a failed authentication too); otherwise, and always when the body
+/// was too large to read (the signature covers it), the record says `anonymous`. The
+/// detail holds the method, the path, the status, the AWS error and the X-Amz-Target:
+/// never the query, a header's credential, or the body.
+async fn audit_door_refusal(
+    door: &AwsDoor,
+    incoming: &Incoming,
+    which: Door,
+    audited: Arc<AtomicBool>,
+    seen: Seen,
+) {
+    let Seen {
+        request_id,
+        status,
+        answered,
+    } = seen;
+    let mut meta = RequestMeta::new(request_id, peer_of(&incoming.parts), which);
+    meta.audited = audited;
+    let signed = incoming.parts.headers.contains_key("authorization");
+    let principal = match (&incoming.body, signed) {
+        (Ok(body), true) => {
+            let (service, region) = match which {
+                Door::Xks => ("kms-xks-proxy", None),
+                _ => ("kms", Some(door.region.as_str())),
+            };
+            authenticate(door, incoming, body, service, region, meta.clone())
+                .await
+                .ok()
+                .map(|c| c.principal)
+        }
+        _ => None,
+    };
+    let what = match &answered {
+        Some(a) => format!("{}: {}", a.error, a.message),
+        None => format!(
+            "{} {} answered {status}",
+            incoming.parts.method,
+            incoming.parts.uri.path()
+        ),
+    };
+    let e = match status.as_u16() {
+        401 => arca_core::Error::Unauthenticated { message: what },
+        403 => arca_core::Error::NotPermitted { message: what },
+        s if s >= 500 => arca_core::Error::Unavailable { message: what },
+        _ => arca_core::Error::invalid("request", what),
+    };
+    let mut detail = serde_json::Map::new();
+    detail.insert("method".into(), incoming.parts.method.as_str().into());
+    detail.insert("path".into(), incoming.parts.uri.path().into());
+    detail.insert("status".into(), status.as_u16().into());
+    if let Some(a) = &answered {
+        detail.insert("aws_error".into(), a.error.into());
+    }
+    // The target names an operation, chosen by the client: kept only when it is short
+    // printable text.
+    if let Some(t) = incoming
+        .parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| t.len() <= 128 && t.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        detail.insert("target".into(), t.into());
+    }
+    let operation = match which {
+        Door::Xks => Action::XksRequest,
+        _ => Action::AwsRequest,
+    };
+    door.svc
+        .audit_door_refusal(&meta, principal.as_deref(), operation, detail, e)
+        .await;
+}
+
+async fn handle_kms(
+    door: &AwsDoor,
+    request_id: String,
+    incoming: &Incoming,
+    audited: &Arc<AtomicBool>,
+) -> Response {
+    let mut meta = RequestMeta::new(request_id.clone(), peer_of(&incoming.parts), Door::Aws);
+    meta.audited = audited.clone();
+    if incoming.parts.method != axum::http::Method::POST {
         return kms_error(
             &request_id,
             AwsError::new(
@@ -235,11 +384,11 @@ async fn handle_kms(door: &AwsDoor, request_id: String, req: Request) -> Respons
             ),
         );
     }
-    let incoming = match read(req, door.max_body_bytes).await {
-        Ok(i) => i,
-        Err(m) => return kms_error(&request_id, AwsError::new("ValidationException", m)),
+    let body = match &incoming.body {
+        Ok(b) => b,
+        Err(m) => return kms_error(&request_id, AwsError::new("ValidationException", m.clone())),
     };
-    let caller = match authenticate(door, &incoming, "kms", Some(&door.region), meta).await {
+    let caller = match authenticate(door, incoming, body, "kms", Some(&door.region), meta).await {
         Ok(c) => c,
         Err(AuthFailure::Shape(r)) => {
             return kms_error(&request_id, AwsError::new(r.error, r.message))
@@ -271,10 +420,10 @@ async fn handle_kms(door: &AwsDoor, request_id: String, req: Request) -> Respons
             "X-Amz-Target must be TrentService.<Operation>",
         )),
         Some(op) => {
-            let body: Result<Value, AwsError> = if incoming.body.is_empty() {
+            let body: Result<Value, AwsError> = if body.is_empty() {
                 Ok(Value::Object(Default::default()))
             } else {
-                match serde_json::from_slice(&incoming.body) {
+                match serde_json::from_slice(body) {
                     Ok(v @ Value::Object(_)) => Ok(v),
                     _ => Err(AwsError::new(
                         "SerializationException",
@@ -321,9 +470,15 @@ fn xks_action(route: &Result<xks::Route<'_>, xks::XksError>) -> Action {
     }
 }
 
-async fn handle_xks(door: &AwsDoor, tenant: &str, rest: &str, req: Request) -> Response {
+async fn handle_xks(
+    door: &AwsDoor,
+    tenant: &str,
+    rest: &str,
+    incoming: &Incoming,
+    audited: &Arc<AtomicBool>,
+) -> Response {
     let mut request_id = uuid::Uuid::now_v7().to_string();
-    if req.method() != axum::http::Method::POST {
+    if incoming.parts.method != axum::http::Method::POST {
         let mut r = xks_error(
             &request_id,
             xks::XksError::new("ValidationException", "XKS proxy API calls are POST"),
@@ -333,17 +488,17 @@ async fn handle_xks(door: &AwsDoor, tenant: &str, rest: &str, req: Request) -> R
             .insert("allow", HeaderValue::from_static("POST"));
         return r;
     }
-    let peer = peer_of(&req);
-    let incoming = match read(req, door.max_body_bytes).await {
-        Ok(i) => i,
+    let peer = peer_of(&incoming.parts);
+    let raw = match &incoming.body {
+        Ok(b) => b,
         Err(m) => {
             return xks_error(
                 &request_id,
-                xks::XksError::new("UnsupportedOperationException", m),
+                xks::XksError::new("UnsupportedOperationException", m.clone()),
             )
         }
     };
-    let body: Option<Value> = serde_json::from_slice(&incoming.body).ok();
+    let body: Option<Value> = serde_json::from_slice(raw).ok();
     let md: xks::RequestMetadata = body
         .as_ref()
         .and_then(|b| b.get("requestMetadata"))
@@ -357,8 +512,9 @@ async fn handle_xks(door: &AwsDoor, tenant: &str, rest: &str, req: Request) -> R
     {
         request_id = id.to_string();
     }
-    let meta = RequestMeta::new(request_id.clone(), peer, Door::Xks);
-    let caller = match authenticate(door, &incoming, "kms-xks-proxy", None, meta).await {
+    let mut meta = RequestMeta::new(request_id.clone(), peer, Door::Xks);
+    meta.audited = audited.clone();
+    let caller = match authenticate(door, incoming, raw, "kms-xks-proxy", None, meta).await {
         Ok(c) => c,
         Err(AuthFailure::Shape(r)) => {
             return xks_error(

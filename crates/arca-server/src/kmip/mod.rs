@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arca_core::access::Door;
-use arca_kmip::message::{error_response, RequestError, LATEST};
+use arca_core::model::Principal;
+use arca_kmip::message::{error_response, ProtocolVersion, RequestError, LATEST};
 use arca_kmip::{Bytes, Failure, Limits};
 use arca_service::{RequestMeta, Service};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -110,6 +111,8 @@ async fn connection(
         .peer_certificates()
         .and_then(|c| crate::tls::cert_info(c, roots))
         .map(Arc::new);
+    // Who the certificate names, for the records of refusals: one per connection.
+    let peer_id = Peer::default();
     loop {
         let mut head = [0u8; 8];
         match tokio::time::timeout(limits.idle, stream.read_exact(&mut head)).await {
@@ -122,7 +125,13 @@ async fn connection(
         let size = match arca_kmip::item_size(&head, &limits.ttlv) {
             Ok(n) => n,
             Err(e) => {
-                let resp = refuse(svc, &meta, Failure::invalid_message(e.to_string())).await;
+                let resp = refuse(
+                    svc,
+                    &meta,
+                    &peer_id,
+                    Failure::invalid_message(e.to_string()),
+                )
+                .await;
                 let _ = stream.write_all(&resp).await;
                 let _ = stream.shutdown().await;
                 return;
@@ -137,7 +146,7 @@ async fn connection(
                 return;
             }
         }
-        let (resp, keep) = handle_bytes(svc, meta, &buf, &limits.ttlv).await;
+        let (resp, keep) = handle_bytes(svc, meta, &peer_id, &buf, &limits.ttlv).await;
         if stream.write_all(&resp).await.is_err() || stream.flush().await.is_err() || !keep {
             let _ = stream.shutdown().await;
             return;
@@ -150,36 +159,114 @@ async fn connection(
 pub async fn handle_bytes(
     svc: &Service,
     meta: RequestMeta,
+    peer: &Peer,
     bytes: &[u8],
     limits: &Limits,
 ) -> (Bytes, bool) {
     match arca_kmip::decode(bytes, limits) {
         Ok(item) => (
-            arca_kmip::encode(&ops::handle(svc, meta, &item).await),
+            arca_kmip::encode(&ops::handle(svc, meta, peer, &item).await),
             true,
         ),
         Err(e) => (
-            refuse(svc, &meta, Failure::invalid_message(e.to_string())).await,
+            refuse(svc, &meta, peer, Failure::invalid_message(e.to_string())).await,
             false,
         ),
     }
 }
 
 /// Answers (and audits) a message that could not be read.
-async fn refuse(svc: &Service, meta: &RequestMeta, failure: Failure) -> Bytes {
-    let _ = svc
-        .audit_refusal(
-            meta,
-            None,
-            Action::KmipRequest,
-            arca_core::Error::invalid("message", failure.message.clone()),
-        )
-        .await;
+async fn refuse(svc: &Service, meta: &RequestMeta, peer: &Peer, failure: Failure) -> Bytes {
+    let principal = peer.principal(svc, meta).await;
+    audit_refusal(svc, meta, principal.as_deref(), None, None, &failure).await;
     let err = RequestError {
         version: LATEST,
         failure,
     };
     arca_kmip::encode(&error_response(svc.now().timestamp(), &err))
+}
+
+/// The principal a KMIP client's certificate is bound to, as far as the records of its
+/// refusals need it. It is resolved lazily, at most once per connection (or per HTTPS
+/// request): a successful operation hands over the principal its authentication found,
+/// so a client that is never refused costs no lookup here, and one that sends a stream of
+/// malformed messages costs one.
+#[derive(Default)]
+pub struct Peer(std::sync::OnceLock<Option<Arc<Principal>>>);
+
+impl Peer {
+    /// The principal of the connection's certificate, or `None` when there is no
+    /// certificate or it is bound to nobody (a failure the service records itself).
+    pub(crate) async fn principal(
+        &self,
+        svc: &Service,
+        meta: &RequestMeta,
+    ) -> Option<Arc<Principal>> {
+        if let Some(p) = self.0.get() {
+            return p.clone();
+        }
+        let p = match meta.client_cert {
+            Some(_) => svc
+                .authenticate_certificate(meta.clone())
+                .await
+                .ok()
+                .map(|c| c.principal),
+            None => None,
+        };
+        let _ = self.0.set(p.clone());
+        p
+    }
+
+    /// Remembers what an operation's authentication found.
+    pub(crate) fn remember(&self, principal: &Arc<Principal>) {
+        if self.0.get().is_none() {
+            let _ = self.0.set(Some(principal.clone()));
+        }
+    }
+}
+
+/// Records a KMIP refusal that no service operation recorded: a message that could not be
+/// read or parsed, a protocol version Arca does not speak, a batch item refused by the door
+/// itself (an operation it does not support, a payload it cannot translate). The record
+/// is `KmipRequest`, naming the principal when the certificate is bound to one, with what
+/// the door could tell: the KMIP operation, the Result Reason and the protocol version.
+/// Never the payload: it may carry key material.
+pub(crate) async fn audit_refusal(
+    svc: &Service,
+    meta: &RequestMeta,
+    principal: Option<&Principal>,
+    operation: Option<u32>,
+    version: Option<ProtocolVersion>,
+    failure: &Failure,
+) {
+    use arca_kmip::enums::{operation as op, result_reason as reason};
+    let mut detail = serde_json::Map::new();
+    if let Some(o) = operation {
+        let name = arca_kmip::enum_name(op::ALL, o)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("0x{o:08X}"));
+        detail.insert("kmip_operation".into(), name.into());
+    }
+    let reason_name = arca_kmip::enum_name(reason::ALL, failure.reason)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("0x{:08X}", failure.reason));
+    detail.insert("result_reason".into(), reason_name.into());
+    if let Some(v) = version {
+        detail.insert("protocol_version".into(), v.to_string().into());
+    }
+    let message = failure.message.clone();
+    let e = match failure.reason {
+        reason::AUTHENTICATION_NOT_SUCCESSFUL => arca_core::Error::Unauthenticated { message },
+        reason::PERMISSION_DENIED => arca_core::Error::NotPermitted { message },
+        reason::OPERATION_NOT_SUPPORTED => arca_core::Error::invalid("operation", message),
+        reason::UNSUPPORTED_PROTOCOL_VERSION => {
+            arca_core::Error::invalid("protocol_version", message)
+        }
+        reason::INVALID_MESSAGE => arca_core::Error::invalid("message", message),
+        _ => arca_core::Error::invalid("request", message),
+    };
+    svc.audit_door_refusal(meta, principal, Action::KmipRequest, detail, e)
+        .await;
 }
 
 fn new_request_id() -> String {

@@ -7,7 +7,6 @@
 //! Reasons.
 
 use arca_core::model::DeactivationReason;
-use arca_core::Action;
 use arca_core::Error;
 use arca_kmip::enums::{
     batch_error_continuation_option as continuation, key_format_type as kft, object_type,
@@ -24,7 +23,10 @@ use arca_service::api::{
 use arca_service::LifecycleAction;
 use arca_service::{Caller, RequestMeta, Service};
 
+use std::sync::atomic::Ordering;
+
 use super::attrs::{self, Attr, Extras};
+use super::Peer;
 
 /// The versions Arca speaks, in order of preference (Discover Versions answers in it).
 pub const VERSIONS: [ProtocolVersion; 7] = [
@@ -80,20 +82,25 @@ pub const OBJECT_TYPES: &[u32] = &[
     object_type::OPAQUE_DATA,
 ];
 
-/// Handles one decoded request message and returns the response message.
-pub async fn handle(svc: &Service, meta: RequestMeta, msg: &Item) -> Item {
+/// Handles one decoded request message and returns the response message. Every failure
+/// that no service operation recorded (a message that is no request, a protocol version
+/// Arca does not speak, a batch item the door refused itself) is recorded here, naming the
+/// principal of the client's certificate when it is bound to one.
+pub async fn handle(svc: &Service, meta: RequestMeta, peer: &Peer, msg: &Item) -> Item {
     let now = svc.now().timestamp();
     let req = match parse_request(msg) {
         Ok(r) => r,
         Err(e) => {
-            let _ = svc
-                .audit_refusal(
-                    &meta,
-                    None,
-                    Action::KmipRequest,
-                    Error::invalid("message", e.failure.message.clone()),
-                )
-                .await;
+            let principal = peer.principal(svc, &meta).await;
+            super::audit_refusal(
+                svc,
+                &meta,
+                principal.as_deref(),
+                None,
+                Some(e.version),
+                &e.failure,
+            )
+            .await;
             return error_response(now, &e);
         }
     };
@@ -102,6 +109,8 @@ pub async fn handle(svc: &Service, meta: RequestMeta, msg: &Item) -> Item {
         .items
         .iter()
         .all(|i| i.operation == op::DISCOVER_VERSIONS);
+    // Discover Versions is how a client finds a version to speak: it is answered whatever
+    // version it was sent in.
     if !VERSIONS.contains(&version) && !only_discovery {
         let e = arca_kmip::message::RequestError {
             version: VERSIONS[0],
@@ -110,41 +119,69 @@ pub async fn handle(svc: &Service, meta: RequestMeta, msg: &Item) -> Item {
                 format!("protocol version {version} is not supported; Arca speaks KMIP 1.0-1.4, 2.0 and 2.1"),
             ),
         };
+        let principal = peer.principal(svc, &meta).await;
+        super::audit_refusal(
+            svc,
+            &meta,
+            principal.as_deref(),
+            req.items.first().map(|i| i.operation),
+            Some(version),
+            &e.failure,
+        )
+        .await;
         return error_response(now, &e);
     }
-    // Discover Versions needs no principal: clients ask it before anything else.
-    let caller = if only_discovery {
-        None
-    } else {
-        match svc.authenticate_certificate(meta).await {
-            Ok(c) => Some(c),
-            Err(e) => {
-                let items = req
-                    .items
-                    .iter()
-                    .map(|i| ResponseBatchItem {
-                        operation: Some(i.operation),
-                        id: i.id.clone(),
-                        outcome: Outcome::Failed(Failure::new(
-                            reason::AUTHENTICATION_NOT_SUCCESSFUL,
-                            e.to_string(),
-                        )),
-                    })
-                    .collect();
-                return response(version, now, items);
-            }
+    // The same flag as the caller's meta: it tells, item by item, whether the service
+    // recorded the item.
+    let audited = meta.audited.clone();
+    let caller = match svc.authenticate_certificate(meta).await {
+        Ok(c) => c,
+        Err(e) => {
+            // The service recorded the failed authentication.
+            let items = req
+                .items
+                .iter()
+                .map(|i| ResponseBatchItem {
+                    operation: Some(i.operation),
+                    id: i.id.clone(),
+                    outcome: Outcome::Failed(Failure::new(
+                        reason::AUTHENTICATION_NOT_SUCCESSFUL,
+                        e.to_string(),
+                    )),
+                })
+                .collect();
+            return response(version, now, items);
         }
     };
+    peer.remember(&caller.principal);
     let mut ctx = Ctx {
         svc,
-        caller,
+        caller: Some(caller),
         version,
         placeholder: None,
     };
     let keep_going = req.header.batch_error_continuation == Some(continuation::CONTINUE);
     let mut out = Vec::with_capacity(req.items.len());
+    let mut any_recorded = false;
     for item in &req.items {
+        audited.store(false, Ordering::Relaxed);
         let r = ctx.dispatch(item).await;
+        let recorded = audited.load(Ordering::Relaxed);
+        any_recorded |= recorded;
+        if let (Err(f), false) = (&r, recorded) {
+            if let Some(c) = &ctx.caller {
+                super::audit_refusal(
+                    svc,
+                    &c.meta,
+                    Some(&c.principal),
+                    Some(item.operation),
+                    Some(version),
+                    f,
+                )
+                .await;
+                any_recorded = true;
+            }
+        }
         let failed = r.is_err();
         out.push(ResponseBatchItem {
             operation: Some(item.operation),
@@ -159,6 +196,7 @@ pub async fn handle(svc: &Service, meta: RequestMeta, msg: &Item) -> Item {
             break;
         }
     }
+    audited.store(any_recorded, Ordering::Relaxed);
     response(version, now, out)
 }
 
@@ -213,7 +251,13 @@ impl Ctx<'_> {
     async fn dispatch(&mut self, item: &RequestBatchItem) -> OpResult {
         let p = &item.payload;
         match item.operation {
-            op::DISCOVER_VERSIONS => Ok(discover_versions(p)),
+            op::DISCOVER_VERSIONS => {
+                self.svc
+                    .discover_versions(self.caller()?)
+                    .await
+                    .map_err(failure)?;
+                Ok(discover_versions(p))
+            }
             op::QUERY => self.query(p).await,
             op::CREATE => self.create(p).await,
             op::REGISTER => self.register(p).await,
