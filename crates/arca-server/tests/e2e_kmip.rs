@@ -1722,3 +1722,245 @@ async fn bindings_never_capture_another_tenants_client() {
     );
     k.s.shutdown().await;
 }
+
+/// Issue 17's matrix on the KMIP door: each role (a certificate bound to a principal that
+/// holds it) and a client of another tenant, against the KMIP operations that reach the
+/// service, allowed or refused as the role table and the key policy say (the REST door's
+/// matrix covers every action: `e2e_access::the_access_matrix_covers_every_action`), and
+/// every request in the audit trail under its principal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_against_the_kmip_operations() {
+    use arca_core::access::{role_allows, Category, Role};
+    use arca_core::Action;
+    let k = KmipServer::start().await;
+    let (st, v) = k
+        .s
+        .req(
+            reqwest::Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"allow_multiple_roles": true, "min_destruction_window_days": 0,
+                "default_key_policy": [{"effect": "allow",
+                    "principals": [format!("principal:{CLIENT}"), "role:crypto-user"], "actions": ["*"]}]})),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+    let mut owner = k.connect().await;
+    let create = || {
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+            Item::structure(
+                tags::ATTRIBUTES,
+                vec![
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+                    Item::int_item(
+                        tags::CRYPTOGRAPHIC_USAGE_MASK,
+                        (mask::ENCRYPT | mask::DECRYPT) as i32,
+                    ),
+                ],
+            ),
+        ]
+    };
+    let id_of = |p: &Item| uid(p);
+    let key = id_of(&ok_payload(&owner.op(V21, op::CREATE, create()).await));
+    ok_payload(
+        &owner
+            .op(
+                V21,
+                op::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &key)],
+            )
+            .await,
+    );
+    let gcm = || {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![Item::enum_item(
+                tags::BLOCK_CIPHER_MODE,
+                arca_kmip::enums::block_cipher_mode::GCM,
+            )],
+        )
+    };
+    let p = ok_payload(
+        &owner
+            .op(
+                V21,
+                op::ENCRYPT,
+                vec![
+                    Item::text_item(tags::UNIQUE_IDENTIFIER, &key),
+                    gcm(),
+                    Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+                ],
+            )
+            .await,
+    );
+    let bytes = |t| p.req(t).unwrap().byte_string().unwrap().to_vec();
+    let (ct, iv, tag) = (
+        bytes(tags::DATA),
+        bytes(tags::IV_COUNTER_NONCE),
+        bytes(tags::AUTHENTICATED_ENCRYPTION_TAG),
+    );
+
+    // One principal per tenant role, each with a certificate of its own; and a client of
+    // another tenant holding the roles a KMIP client has there.
+    let mut who: Vec<(String, Vec<Role>, KmipClient, bool)> = Vec::new();
+    for role in ["tenant-admin", "crypto-user", "auditor", "approver"] {
+        let name = format!("kx-{role}");
+        k.s.ok("/v1/principals", json!({"name": name, "roles": [role]}))
+            .await;
+        let san = format!("{name}.kmip.test");
+        k.s.ok(
+            &format!("/v1/principals/{name}/bindings"),
+            json!({"kind": "certificate-san", "value": san}),
+        )
+        .await;
+        let (cert, pk) = k.pki.client(&san);
+        let c = k.connect_as(cert.as_bytes(), pk.as_bytes()).await.unwrap();
+        who.push((name, vec![Role::parse("role", role).unwrap()], c, false));
+    }
+    let (cert, pk) = k.new_tenant("kxforeign").await;
+    let c = k.connect_as(cert.as_bytes(), pk.as_bytes()).await.unwrap();
+    who.push((
+        CLIENT.to_string(),
+        vec![Role::TenantAdmin, Role::CryptoUser],
+        c,
+        true,
+    ));
+
+    let uid_only = |id: &str| vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)];
+    let mut requests = std::collections::BTreeMap::<String, usize>::new();
+    for (name, roles, c, foreign) in who.iter_mut() {
+        // Fresh objects for the operations that change one, made by the owner.
+        let pre = id_of(&ok_payload(&owner.op(V21, op::CREATE, create()).await));
+        let cases: Vec<(Action, u32, Vec<Item>, bool)> = vec![
+            (
+                Action::QueryServer,
+                op::QUERY,
+                vec![Item::enum_item(
+                    tags::QUERY_FUNCTION,
+                    query_function::QUERY_OPERATIONS,
+                )],
+                false,
+            ),
+            (
+                Action::DiscoverVersions,
+                op::DISCOVER_VERSIONS,
+                vec![V21.to_item()],
+                false,
+            ),
+            (
+                Action::LogMessage,
+                op::LOG,
+                vec![Item::text_item(tags::LOG_MESSAGE, "matrix")],
+                false,
+            ),
+            (Action::CreateKey, op::CREATE, create(), false),
+            (Action::ListKeys, op::LOCATE, vec![], false),
+            (
+                Action::DescribeKey,
+                op::GET_ATTRIBUTES,
+                uid_only(&key),
+                true,
+            ),
+            (Action::ExportKey, op::GET, uid_only(&key), true),
+            (
+                Action::Encrypt,
+                op::ENCRYPT,
+                vec![
+                    Item::text_item(tags::UNIQUE_IDENTIFIER, &key),
+                    gcm(),
+                    Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+                ],
+                true,
+            ),
+            (
+                Action::Decrypt,
+                op::DECRYPT,
+                vec![
+                    Item::text_item(tags::UNIQUE_IDENTIFIER, &key),
+                    gcm(),
+                    Item::new(tags::DATA, Value::bytes(ct.clone())),
+                    Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv.clone())),
+                    Item::new(
+                        tags::AUTHENTICATED_ENCRYPTION_TAG,
+                        Value::bytes(tag.clone()),
+                    ),
+                ],
+                true,
+            ),
+            (Action::ActivateKey, op::ACTIVATE, uid_only(&pre), true),
+            (
+                Action::DeactivateKey,
+                op::REVOKE,
+                vec![
+                    Item::text_item(tags::UNIQUE_IDENTIFIER, &pre),
+                    Item::structure(
+                        tags::REVOCATION_REASON,
+                        vec![Item::enum_item(
+                            tags::REVOCATION_REASON_CODE,
+                            revocation_reason_code::CESSATION_OF_OPERATION,
+                        )],
+                    ),
+                ],
+                true,
+            ),
+            (
+                Action::ScheduleKeyDestruction,
+                op::DESTROY,
+                uid_only(&pre),
+                true,
+            ),
+        ];
+        for (action, operation, payload, ours) in cases {
+            let b = c.op(V21, operation, payload).await;
+            *requests.entry(name.clone()).or_default() += 1;
+            let (status, r, msg) = result(&b);
+            let denied = r == Some(reason::PERMISSION_DENIED);
+            if *foreign {
+                if ours {
+                    assert_ne!(
+                        status,
+                        result_status::SUCCESS,
+                        "{name} {action}: another tenant's object"
+                    );
+                    assert!(
+                        denied
+                            || r == Some(reason::OBJECT_NOT_FOUND)
+                            || r == Some(reason::ITEM_NOT_FOUND),
+                        "{name} {action}: {r:?} {msg:?}"
+                    );
+                }
+                continue;
+            }
+            let mut allowed = role_allows(roles, action);
+            // The key policy grants key use to crypto-users (and to the owner) only.
+            if action.category() == Category::KeyUse && !roles.contains(&Role::CryptoUser) {
+                allowed = false;
+            }
+            if allowed {
+                assert!(!denied, "{name} {action}: refused: {msg:?}");
+            } else {
+                assert!(
+                    denied,
+                    "{name} {action}: expected Permission Denied, got {status} {r:?} {msg:?}"
+                );
+            }
+        }
+    }
+    // Every request is on the record under its principal (the foreign client shares the
+    // owner's name, so it is counted in its own tenant).
+    k.s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    for (name, n) in requests.iter().filter(|(n, _)| n.starts_with("kx-")) {
+        let recorded = trail
+            .iter()
+            .filter(|e| &e.principal == name && e.door == "kmip")
+            .count();
+        assert!(
+            recorded >= *n,
+            "{name}: {recorded} records for {n} requests"
+        );
+    }
+}
