@@ -765,3 +765,185 @@ async fn door_refusals_are_audited() {
     }
     a.s.shutdown().await;
 }
+
+/// Issue 17's matrix on the AWS door: each role (an access key pair of a principal holding
+/// it) and a principal of another tenant with every tenant role, against the AWS operations,
+/// allowed or refused as the role table and the key policy say, with every request in the
+/// audit trail. (The REST door's matrix covers every action.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_against_the_aws_operations() {
+    use arca_core::access::{role_allows, Category, Role};
+    use arca_core::Action;
+    let a = AwsServer::start().await;
+    let s = &a.s;
+    let (st, v) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"allow_multiple_roles": true, "default_key_policy": [
+                {"effect": "allow", "principals": ["role:tenant-admin", "role:crypto-user"], "actions": ["*"]}
+            ]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let key = s.create(json!({"name": "am-key"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ct = s.encrypt("am-key", b"m").await.1["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let door = arca_server::aws::AwsDoor {
+        svc: s.service().clone(),
+        region: "us-east-1".into(),
+        max_body_bytes: 1,
+        xks: vec![],
+    };
+    // AWS operation -> the action it runs.
+    let action_of = |op: &str| -> Action {
+        match op {
+            "CreateKey" => Action::CreateKey,
+            "ListKeys" => Action::ListKeys,
+            "DescribeKey" => Action::DescribeKey,
+            "Encrypt" => Action::Encrypt,
+            "Decrypt" => Action::Decrypt,
+            "GenerateDataKey" => Action::GenerateDataKey,
+            "GenerateRandom" => Action::GenerateRandom,
+            "GetKeyPolicy" => Action::GetKeyPolicy,
+            "ListAliases" => Action::ListAliases,
+            "CreateAlias" => Action::CreateAlias,
+            "UpdateKeyDescription" => Action::UpdateKey,
+            "ListGrants" => Action::ListGrants,
+            "CreateGrant" => Action::CreateGrant,
+            "DisableKey" => Action::SuspendKey,
+            "EnableKey" => Action::ResumeKey,
+            "ScheduleKeyDeletion" => Action::ScheduleKeyDestruction,
+            "CancelKeyDeletion" => Action::CancelKeyDestruction,
+            other => panic!("{other} is not in the matrix"),
+        }
+    };
+    let mut who: Vec<(String, Vec<Role>, TestServer, bool)> = Vec::new();
+    for role in ["tenant-admin", "crypto-user", "auditor", "approver"] {
+        let name = format!("am-{role}");
+        who.push((
+            name.clone(),
+            vec![Role::parse("role", role).unwrap()],
+            s.principal(&name, &[role], &[]).await,
+            false,
+        ));
+    }
+    let (st, other) = s
+        .operator()
+        .post(
+            "/v1/tenants",
+            json!({"name": "am-foreign", "settings": {"allow_multiple_roles": true}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{other}");
+    let foreign = s
+        .with_token(other["admin_token"].as_str().unwrap())
+        .principal(
+            "am-everyone",
+            &["tenant-admin", "crypto-user", "auditor", "approver"],
+            &[],
+        )
+        .await;
+    who.push((
+        "am-everyone".into(),
+        vec![
+            Role::TenantAdmin,
+            Role::CryptoUser,
+            Role::Auditor,
+            Role::Approver,
+        ],
+        foreign,
+        true,
+    ));
+    let mut calls = 0usize;
+    for (name, roles, h, is_foreign) in &who {
+        let toggle = s.create(json!({"name": format!("am-toggle-{name}")})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let doomed = s.create(json!({"name": format!("am-doomed-{name}")})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (ak, sk) = aws_pair(h).await;
+        // The grantee is in the caller's own account (another tenant's principal names its
+        // own), so that the grant fails, if at all, on the key.
+        let own = h.get("/v1/whoami").await.1["tenant_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let own_account = door.account_id(uuid::Uuid::parse_str(&own).unwrap());
+        let grantee = format!("arn:aws:iam::{own_account}:user/{name}");
+        let out = a
+            .run(
+                "aws_role_matrix.py",
+                &[
+                    ("AWS_ACCESS_KEY_ID", &ak),
+                    ("AWS_SECRET_ACCESS_KEY", &sk),
+                    ("KEY", &key),
+                    ("TOGGLE", &toggle),
+                    ("DOOMED", &doomed),
+                    ("CIPHERTEXT", &ct),
+                    ("GRANTEE", &grantee),
+                    ("TAG", name),
+                ],
+            )
+            .await;
+        let got: serde_json::Map<String, Value> =
+            serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        for (op, code) in &got {
+            calls += 1;
+            let action = action_of(op);
+            let code = code.as_str().unwrap();
+            let denied = code == "AccessDeniedException";
+            let global = matches!(
+                action,
+                Action::CreateKey | Action::ListKeys | Action::GenerateRandom | Action::ListAliases
+            );
+            if *is_foreign {
+                if !global {
+                    assert!(
+                        code == "NotFoundException" || denied,
+                        "{name} {op} on another tenant's key: {code}"
+                    );
+                }
+                continue;
+            }
+            let mut allowed = role_allows(roles, action);
+            if action.category() == Category::KeyUse
+                && !roles
+                    .iter()
+                    .any(|r| matches!(r, Role::TenantAdmin | Role::CryptoUser))
+            {
+                allowed = false;
+            }
+            if allowed {
+                assert!(!denied, "{name} {op} ({action}): refused");
+            } else {
+                assert!(
+                    denied,
+                    "{name} {op} ({action}): expected AccessDeniedException, got {code}"
+                );
+            }
+        }
+    }
+    assert!(calls >= 5 * 17, "{calls} calls");
+    // Every request is on the record under its principal.
+    s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(s.service().store().as_ref())
+        .await
+        .unwrap();
+    for (name, _, _, _) in &who {
+        let recorded = trail
+            .iter()
+            .filter(|e| &e.principal == name && e.door == "aws")
+            .count();
+        assert!(recorded >= 17, "{name}: {recorded} records for 17 requests");
+    }
+    a.s.shutdown().await;
+}

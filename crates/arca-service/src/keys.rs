@@ -635,6 +635,28 @@ impl Service {
         Ok(key_info(&key, &versions, vec![], now))
     }
 
+    /// For a door whose protocol makes a transition idempotent (AWS's EnableKey on an
+    /// enabled key, DisableKey on a disabled one): the caller must still be allowed the
+    /// action, and the request is audited as that action, marked unchanged. Nothing is
+    /// written.
+    pub async fn acknowledge_unchanged(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        action: Action,
+    ) -> Result<()> {
+        let mut note = Note::default();
+        let r = async {
+            let e = self.resolve(caller.tenant(), "key", reference).await?;
+            note.key(e.key.id);
+            self.authorize(caller, action, Some(&e.key))?;
+            note.set("unchanged", true);
+            Ok(())
+        }
+        .await;
+        self.done(caller, action, note, r).await
+    }
+
     /// Describes a key: metadata, state, versions, aliases. Never material.
     pub async fn describe_key(&self, caller: &Caller, reference: &str) -> Result<KeyInfo> {
         let mut note = Note::default();

@@ -682,7 +682,18 @@ async fn enable_disable(call: &Call<'_>, op: &str, body: &Value) -> Out {
     // state that applies no protection). Enabling or disabling twice changes nothing.
     let action = match (op, k.state) {
         ("EnableKey", KeyState::Active) | ("DisableKey", KeyState::Suspended) => {
-            return Ok(json!({}))
+            // Nothing to change, but only for a caller who may make the change.
+            let a = if op == "EnableKey" {
+                arca_core::Action::ResumeKey
+            } else {
+                arca_core::Action::SuspendKey
+            };
+            call.door
+                .svc
+                .acknowledge_unchanged(call.caller, &id, a)
+                .await
+                .map_err(map_error)?;
+            return Ok(json!({}));
         }
         ("EnableKey", KeyState::PreActive) => LifecycleAction::Activate,
         ("EnableKey", _) => LifecycleAction::Resume,
@@ -738,12 +749,8 @@ async fn schedule_deletion(call: &Call<'_>, body: &Value) -> Out {
 async fn cancel_deletion(call: &Call<'_>, body: &Value) -> Out {
     let i: KeyIdOnly = input(body)?;
     let k = call.describe(&i.key_id).await?;
-    if k.destroy_after.is_none() {
-        return Err(AwsError::new(
-            "KMSInvalidStateException",
-            format!("{} is not pending deletion.", call.key_arn(k.id)),
-        ));
-    }
+    // The service decides, authorization first: a key not pending deletion is its wrong
+    // state (KMSInvalidStateException), told only to a caller who may cancel.
     // The key stays disabled (suspended), as AWS leaves it.
     let k = lifecycle(call, &k.id.to_string(), LifecycleAction::CancelDestruction).await?;
     Ok(json!({"KeyId": call.key_arn(k.id)}))
