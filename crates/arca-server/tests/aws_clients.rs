@@ -460,7 +460,7 @@ async fn key_policies_and_grants_map_onto_arca_policies() {
     let approver = a.s.principal("grant-approver", &["approver"], &[]).await;
     let out = a
         .run(
-            "aws_grants_quorum.py",
+            "aws_grants.py",
             &[
                 ("APP_AK", &ak),
                 ("APP_SK", &sk),
@@ -494,7 +494,7 @@ async fn key_policies_and_grants_map_onto_arca_policies() {
         "{v}"
     );
     a.run(
-        "aws_grants_quorum.py",
+        "aws_grants.py",
         &[
             ("APP_AK", &ak),
             ("APP_SK", &sk),

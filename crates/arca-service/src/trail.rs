@@ -387,19 +387,24 @@ impl Service {
         Ok(self.audit_signer().await?.public_key().as_ref().to_vec())
     }
 
-    /// Signs a checkpoint at the head of the chain if it moved since the last one. Queued
-    /// events are stored first, so a checkpoint taken at shutdown covers everything.
-    pub async fn checkpoint_audit(&self) -> Result<Option<Checkpoint>> {
+    /// The head of the chain once queued events are stored, if no checkpoint covers it.
+    async fn unsigned_head(&self) -> Result<Option<(u64, [u8; 32])>> {
         self.flush_audit().await;
-        let Some((seq, _)) = self.store.audit_head().await? else {
+        let Some((seq, hash)) = self.store.audit_head().await? else {
             return Ok(None);
         };
-        if self
+        let signed = self
             .store
             .last_checkpoint()
             .await?
-            .is_some_and(|c| c.seq >= seq)
-        {
+            .is_some_and(|c| c.seq >= seq);
+        Ok((!signed).then_some((seq, hash)))
+    }
+
+    /// Signs a checkpoint at the head of the chain if it moved since the last one. Queued
+    /// events are stored first, so a checkpoint taken at shutdown covers everything.
+    pub async fn checkpoint_audit(&self) -> Result<Option<Checkpoint>> {
+        if self.unsigned_head().await?.is_none() {
             return Ok(None);
         }
         // The chain says that a checkpoint is signed here, before it is: a trail whose
@@ -409,18 +414,9 @@ impl Service {
         d.insert("signer".into(), signer.into());
         self.record_server_event(Action::SignAuditCheckpoint, d)
             .await;
-        self.flush_audit().await;
-        let Some((seq, hash)) = self.store.audit_head().await? else {
+        let Some((seq, hash)) = self.unsigned_head().await? else {
             return Ok(None);
         };
-        if self
-            .store
-            .last_checkpoint()
-            .await?
-            .is_some_and(|c| c.seq >= seq)
-        {
-            return Ok(None);
-        }
         let k = self.audit_signer().await?;
         let mut c = Checkpoint {
             seq,

@@ -2,7 +2,8 @@
 Arca's key policies, and a grant lets another principal use a key until it is retired or
 revoked.
 
-Environment: the endpoint and CA as for aws_boto3.py, the admin's pair in
+Environment: GRANTS_STEP (see below; unset for the main run), the endpoint and CA as for
+aws_boto3.py, the admin's pair in
 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the pair of principal `app` (no key policy lets
 it use keys) in APP_AK/APP_SK, and ACCOUNT (the tenant's account id in ARNs).
 Prints OK at the end; any failed check raises.
@@ -10,6 +11,7 @@ Prints OK at the end; any failed check raises.
 
 import json
 import os
+import re
 
 import boto3
 from botocore.exceptions import ClientError
@@ -29,12 +31,41 @@ def refused(code, fn, **kw):
         fn(**kw)
     except ClientError as e:
         assert e.response["Error"]["Code"] == code, f"{fn.__name__}: expected {code}: {e}"
-        return
+        return e.response["Error"]["Message"]
     raise AssertionError(f"{fn.__name__} should have failed with {code}")
 
 
 admin, app = client(), client(os.environ["APP_AK"], os.environ["APP_SK"])
 acct = os.environ["ACCOUNT"]
+
+# Under a quorum rule on PutKeyPolicy (GRANTS_STEP set), a grant is a policy change and
+# waits for approval like PutKeyPolicy itself (issue 17: CreateGrant escaped the rule).
+# `request`: make a key and ask for a grant to `app`: refused, naming the approval request;
+# nothing changed (prints `KEY <id>` and `APPROVAL <id>`). `granted` (KEY set, after the
+# approval ran): app can use the key, and revoking the grant waits for approval too.
+step = os.environ.get("GRANTS_STEP")
+if step == "request":
+    key = admin.create_key(Description="grants under quorum")["KeyMetadata"]["KeyId"]
+    msg = refused("AccessDeniedException", admin.create_grant, KeyId=key,
+                  GranteePrincipal=f"arn:aws:iam::{acct}:user/app", Operations=["Encrypt", "Decrypt"])
+    m = re.search(r"approval request ([0-9a-f-]{36})", msg)
+    assert m and "CreateGrant" in msg, msg
+    assert admin.list_grants(KeyId=key)["Grants"] == []
+    refused("AccessDeniedException", app.encrypt, KeyId=key, Plaintext=b"x")
+    print("KEY", key)
+    print("APPROVAL", m.group(1))
+    print("OK")
+    raise SystemExit(0)
+if step == "granted":
+    key = os.environ["KEY"]
+    ct = app.encrypt(KeyId=key, Plaintext=b"approved grant")["CiphertextBlob"]
+    assert app.decrypt(CiphertextBlob=ct)["Plaintext"] == b"approved grant"
+    [g] = admin.list_grants(KeyId=key)["Grants"]
+    msg = refused("AccessDeniedException", admin.revoke_grant, KeyId=key, GrantId=g["GrantId"])
+    assert "approval request" in msg, msg
+    assert len(admin.list_grants(KeyId=key)["Grants"]) == 1
+    print("OK")
+    raise SystemExit(0)
 key = admin.create_key(Description="policies and grants")["KeyMetadata"]["KeyId"]
 
 # The key's policy, as an AWS document.
