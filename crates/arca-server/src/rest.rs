@@ -1557,9 +1557,11 @@ async fn audit_framing_refusal(
     });
     let caller = match token {
         Some(t) => app.svc.authenticate(t, meta.clone()).await.ok(),
-        None if meta.client_cert.is_some() => {
-            app.svc.authenticate_certificate(meta.clone()).await.ok()
-        }
+        None => None,
+    };
+    let principal = match caller {
+        Some(c) => Some(c.principal),
+        None if token.is_none() => app.svc.certificate_principal(&meta).await,
         None => None,
     };
     let what = format!("{method} {path}");
@@ -1587,13 +1589,7 @@ async fn audit_framing_refusal(
     detail.insert("path".into(), path.into());
     detail.insert("status".into(), status.as_u16().into());
     app.svc
-        .audit_door_refusal(
-            &meta,
-            caller.as_ref().map(|c| &*c.principal),
-            Action::HttpRequest,
-            detail,
-            e,
-        )
+        .audit_door_refusal(&meta, principal.as_deref(), Action::HttpRequest, detail, e)
         .await;
 }
 

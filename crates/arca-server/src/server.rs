@@ -330,14 +330,7 @@ async fn audit_unparsed(
         door,
     );
     meta.client_cert = cert;
-    let principal = match meta.client_cert {
-        Some(_) => svc
-            .authenticate_certificate(meta.clone())
-            .await
-            .ok()
-            .map(|c| c.principal),
-        None => None,
-    };
+    let principal = svc.certificate_principal(&meta).await;
     let (status, what) = if e.is_parse_too_large() {
         (431u16, "the request's header block is too large")
     } else {

@@ -288,6 +288,26 @@ async fn jwt_bearer_tokens_from_a_configured_issuer() {
     assert_eq!(st, StatusCode::OK, "{who}");
     assert_eq!(who["principal"], "alice");
     assert_eq!(who["credential"], "jwt");
+    // A session started with the JWT, and a token its holder issues itself, end when the
+    // JWT does (300 s here), not hours later: the identity provider's word is the limit.
+    let (st, sess) = s
+        .with_token(&idp.token(good.clone()))
+        .post("/v1/auth/token", json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{sess}");
+    assert!(
+        sess["refresh_expires_in"].as_u64().unwrap() <= 300,
+        "{sess}"
+    );
+    let (st, own) = s
+        .with_token(&idp.token(good.clone()))
+        .post("/v1/principals/alice/tokens", json!({"name": "from-jwt"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{own}");
+    let ends = chrono::DateTime::parse_from_rfc3339(own["expires_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    assert_eq!(ends, now + 300, "{own}");
 
     let bad = |patch: Value| {
         let mut c = good.clone();

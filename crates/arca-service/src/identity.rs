@@ -620,7 +620,7 @@ impl Service {
     /// When the credential of this request stops working, where Arca knows it: a session's
     /// refresh expiry, an API token's or access key's expiry, a JWT's `exp`. `None` for a
     /// credential without an end (a client certificate is bounded by its CA, not here).
-    async fn credential_end(&self, caller: &Caller) -> Result<Option<DateTime<Utc>>> {
+    pub(crate) async fn credential_end(&self, caller: &Caller) -> Result<Option<DateTime<Utc>>> {
         Ok(match &caller.credential {
             crate::Credential::Session(sid) => Some(self.session_end(*sid).await?),
             crate::Credential::ApiToken(id) => {

@@ -260,13 +260,19 @@ impl Service {
             let sid = Uuid::now_v7();
             note.set("session_id", sid.to_string());
             let refresh = self.new_refresh_token(sid)?;
+            // A session lives no longer than the credential that started it (a JWT's `exp`,
+            // an API token's expiry): it must not outlast the identity provider's word.
+            let mut refresh_expires_at =
+                now + chrono::Duration::seconds(self.config.refresh_ttl_secs as i64);
+            if let Some(end) = self.credential_end(caller).await? {
+                refresh_expires_at = refresh_expires_at.min(end);
+            }
             let doc = SessionDoc {
                 principal_id: caller.principal.id,
                 tenant_id: caller.tenant(),
                 refresh_hash: hash_hex(&refresh),
                 created_at: now,
-                refresh_expires_at: now
-                    + chrono::Duration::seconds(self.config.refresh_ttl_secs as i64),
+                refresh_expires_at,
                 revoked_at: None,
                 started_with: caller.credential.kind().into(),
                 api_token_id: match &caller.credential {
@@ -641,6 +647,16 @@ impl Service {
 
     /// Authenticates by the connection's client certificate: its fingerprint, subject or
     /// one of its SANs must be bound to a principal.
+    /// The principal a request's client certificate is bound to, if it is: for the record
+    /// of a refusal a door made before any operation (which names the caller when it can).
+    pub async fn certificate_principal(&self, meta: &RequestMeta) -> Option<Arc<Principal>> {
+        meta.client_cert.as_ref()?;
+        self.authenticate_certificate(meta.clone())
+            .await
+            .ok()
+            .map(|c| c.principal)
+    }
+
     pub async fn authenticate_certificate(&self, meta: RequestMeta) -> Result<Caller> {
         let ip = meta.source_ip();
         let r = async {

@@ -205,14 +205,7 @@ impl Peer {
         if let Some(p) = self.0.get() {
             return p.clone();
         }
-        let p = match meta.client_cert {
-            Some(_) => svc
-                .authenticate_certificate(meta.clone())
-                .await
-                .ok()
-                .map(|c| c.principal),
-            None => None,
-        };
+        let p = svc.certificate_principal(meta).await;
         let _ = self.0.set(p.clone());
         p
     }
