@@ -4,11 +4,19 @@
 //! |---|---|---|---|
 //! | pre-active | no | no | active, destroyed, compromised |
 //! | active | yes | yes | suspended, deactivated, compromised |
-//! | suspended | no | yes | active, deactivated, compromised, destroyed |
+//! | suspended | no | no | active, deactivated, compromised, destroyed |
 //! | deactivated | no | yes | compromised, destroyed |
 //! | compromised | no | yes (flagged) | destroyed-compromised |
 //! | destroyed | no | no | destroyed-compromised |
 //! | destroyed-compromised | no | no | — |
+//!
+//! Suspension is the kill switch: a suspended key serves nothing on any door until it is
+//! resumed (as AWS, Google Cloud and Azure treat a disabled key). A key or version whose
+//! destruction is scheduled serves nothing either, whatever its state (AWS's
+//! PendingDeletion); cancelling the destruction gives back what the state allows. Doors
+//! whose protocol knows only enabled and disabled (AWS, XKS) cannot tell a caller that a key
+//! decrypts but no longer encrypts, so there a key serves either direction only when it
+//! serves both ([`check_use`] with such a door, [`usable_now`] for what they report).
 //!
 //! Everything here is a pure function of its arguments (the clock is passed in), so the whole
 //! table is tested without a runtime, a store or a socket. The service asks this module and
@@ -16,6 +24,10 @@
 
 use chrono::{DateTime, Utc};
 
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::access::Door;
 use crate::error::{Error, Result};
 use crate::model::{DeactivationReason, Key, KeyState, KeyVersion};
 
@@ -72,7 +84,7 @@ pub fn allows(state: KeyState, use_: Use) -> bool {
     use KeyState::*;
     match use_ {
         Use::Protect => state == Active,
-        Use::Process => matches!(state, Active | Suspended | Deactivated | Compromised),
+        Use::Process => matches!(state, Active | Deactivated | Compromised),
     }
 }
 
@@ -135,42 +147,111 @@ pub struct UseVerdict {
     pub compromised: bool,
 }
 
-/// Whether `version` of `key` may be used for `use_` at `now`. The one rule for every use.
+/// True for doors whose protocol has only an enabled and a disabled key status (AWS's
+/// `KeyState`, XKS's `keyStatus`): there a key is usable in one direction only when it is
+/// usable in both, so that what the door reports is what it does.
+pub fn binary_status(door: Door) -> bool {
+    matches!(door, Door::Aws | Door::Xks)
+}
+
+/// What the key (not one version) allows now, direction by direction: the rule
+/// [`check_use`] applies at the key level, for doors and listings that report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct UsableNow {
+    /// New protection (encrypt, sign, wrap, MAC generation) would be applied.
+    pub protect: bool,
+    /// Protected data would be processed (decrypt, verify, unwrap, MAC verification).
+    pub process: bool,
+}
+
+/// [`UsableNow`] of `key` at `now`: what its state, dates, archive flag, imported material
+/// and any scheduled destruction allow, before usages and permissions are considered.
+pub fn usable_now(key: &Key, now: DateTime<Utc>) -> UsableNow {
+    UsableNow {
+        protect: check_key(key, Use::Protect, "use", now).is_ok(),
+        process: check_key(key, Use::Process, "use", now).is_ok(),
+    }
+}
+
+/// The key-level half of [`check_use`].
+fn check_key(key: &Key, use_: Use, operation: &str, now: DateTime<Utc>) -> Result<KeyState> {
+    let (key_state, _) = effective_state(key, now);
+    let refuse = |detail: Option<String>| Error::WrongState {
+        operation: operation.to_string(),
+        target: format!("key {}", key.id),
+        state: key_state,
+        detail,
+    };
+    if key.archived {
+        return Err(refuse(Some(
+            "the key is archived; a tenant-admin must recover it first".into(),
+        )));
+    }
+    if key.destroy_after.is_some() && !key_state.is_destroyed() {
+        return Err(refuse(Some(PENDING_DESTRUCTION.to_string())));
+    }
+    if !allows(key_state, use_) {
+        return Err(refuse(None));
+    }
+    if key.pending_import {
+        return Err(refuse(Some(PENDING_IMPORT.to_string())));
+    }
+    if use_ == Use::Process && key.process_start_date.is_some_and(|d| now < d) {
+        return Err(refuse(Some(
+            "the key's process-start date has not come".into(),
+        )));
+    }
+    if use_ == Use::Protect && key.protect_stop_date.is_some_and(|d| d <= now) {
+        return Err(refuse(Some(
+            "the key's protect-stop date has passed".into(),
+        )));
+    }
+    Ok(key_state)
+}
+
+/// Whether `version` of `key` may be used for `use_` at `now`, through `door`. The one rule
+/// for every use.
 ///
-/// Both the key and the version must allow the use, neither may be archived, and after the
-/// key's protect-stop date no new protection is applied.
+/// Both the key and the version must allow the use, neither may be archived or scheduled
+/// for destruction, after the key's protect-stop date no new protection is applied, and
+/// on a door with a binary status ([`binary_status`]) the key must allow both directions.
 pub fn check_use(
     key: &Key,
     version: &KeyVersion,
     use_: Use,
     operation: &str,
     now: DateTime<Utc>,
+    door: Door,
 ) -> Result<UseVerdict> {
-    let (key_state, _) = effective_state(key, now);
-    let key_target = format!("key {}", key.id);
-    if key.archived {
-        return Err(Error::WrongState {
-            operation: operation.to_string(),
-            target: key_target,
-            state: key_state,
-            detail: Some("the key is archived; a tenant-admin must recover it first".into()),
-        });
+    let key_state = check_key(key, use_, operation, now)?;
+    if binary_status(door) {
+        let other = match use_ {
+            Use::Protect => Use::Process,
+            Use::Process => Use::Protect,
+        };
+        check_key(key, other, operation, now).map_err(|e| match e {
+            Error::WrongState {
+                operation,
+                target,
+                state,
+                detail,
+            } => Error::WrongState {
+                operation,
+                target,
+                state,
+                detail: Some(format!(
+                    "{}the {} door serves a key only while it both encrypts and decrypts",
+                    detail.map(|d| format!("{d}; ")).unwrap_or_default(),
+                    door.as_str().to_uppercase()
+                )),
+            },
+            e => e,
+        })?;
     }
-    if !allows(key_state, use_) {
+    if version.material_deleted {
         return Err(Error::WrongState {
             operation: operation.to_string(),
-            target: key_target,
-            state: key_state,
-            detail: key
-                .destroy_after
-                .is_some()
-                .then(|| PENDING_DESTRUCTION.to_string()),
-        });
-    }
-    if key.pending_import || version.material_deleted {
-        return Err(Error::WrongState {
-            operation: operation.to_string(),
-            target: key_target,
+            target: format!("key {}", key.id),
             state: key_state,
             detail: Some(PENDING_IMPORT.to_string()),
         });
@@ -184,28 +265,20 @@ pub fn check_use(
             detail: Some("the version is archived; a tenant-admin must recover it first".into()),
         });
     }
+    if version.destroy_after.is_some() && !version.state.is_destroyed() {
+        return Err(Error::WrongState {
+            operation: operation.to_string(),
+            target: version_target,
+            state: version.state,
+            detail: Some(PENDING_DESTRUCTION.to_string()),
+        });
+    }
     if !allows(version.state, use_) {
         return Err(Error::WrongState {
             operation: operation.to_string(),
             target: version_target,
             state: version.state,
             detail: None,
-        });
-    }
-    if use_ == Use::Process && key.process_start_date.is_some_and(|d| now < d) {
-        return Err(Error::WrongState {
-            operation: operation.to_string(),
-            target: key_target,
-            state: key_state,
-            detail: Some("the key's process-start date has not come".into()),
-        });
-    }
-    if use_ == Use::Protect && key.protect_stop_date.is_some_and(|d| d <= now) {
-        return Err(Error::WrongState {
-            operation: operation.to_string(),
-            target: key_target,
-            state: key_state,
-            detail: Some("the key's protect-stop date has passed".into()),
         });
     }
     Ok(UseVerdict {
@@ -330,12 +403,79 @@ mod tests {
         assert_eq!(next_due(&k, &[]), Some(past));
     }
 
+    fn version(state: KeyState) -> KeyVersion {
+        KeyVersion {
+            key_id: uuid::Uuid::nil(),
+            version: 1,
+            state,
+            deactivation_reason: None,
+            archived: false,
+            created_at: DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
+            destroy_after: None,
+            destroyed_at: None,
+            public_key: None,
+            public_only: false,
+            digest: None,
+            material_deleted: false,
+        }
+    }
+
+    /// Suspension and a scheduled destruction stop every use on every door; deactivated and
+    /// compromised keys still process on REST and KMIP but serve nothing on AWS and XKS,
+    /// which can only say enabled or disabled.
+    #[test]
+    fn kill_switches_and_binary_doors() {
+        let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        let all = [Door::Rest, Door::Kmip, Door::Aws, Door::Xks];
+        let ok = |k: &Key, u, d| check_use(k, &version(Active), u, "op", now, d).is_ok();
+        let k = key(Suspended);
+        for d in all {
+            assert!(
+                !ok(&k, Use::Process, d) && !ok(&k, Use::Protect, d),
+                "{d:?}"
+            );
+        }
+        let mut k = key(Active);
+        k.destroy_after = Some(now + chrono::Duration::days(3));
+        for d in all {
+            assert!(
+                !ok(&k, Use::Process, d) && !ok(&k, Use::Protect, d),
+                "{d:?}"
+            );
+        }
+        assert_eq!(usable_now(&k, now), UsableNow::default());
+        k.destroy_after = None;
+        assert!(ok(&k, Use::Process, Door::Xks) && ok(&k, Use::Protect, Door::Aws));
+        assert_eq!(
+            usable_now(&k, now),
+            UsableNow {
+                protect: true,
+                process: true
+            }
+        );
+        for st in [Deactivated, Compromised] {
+            let k = key(st);
+            assert!(ok(&k, Use::Process, Door::Rest) && ok(&k, Use::Process, Door::Kmip));
+            assert!(!ok(&k, Use::Process, Door::Aws) && !ok(&k, Use::Process, Door::Xks));
+        }
+        let mut k = key(Active);
+        k.protect_stop_date = Some(now - chrono::Duration::days(1));
+        assert!(ok(&k, Use::Process, Door::Rest));
+        assert!(
+            !ok(&k, Use::Process, Door::Xks),
+            "past protect-stop: disabled on XKS"
+        );
+        let mut v = version(Active);
+        v.destroy_after = Some(now);
+        assert!(check_use(&key(Active), &v, Use::Process, "op", now, Door::Rest).is_err());
+    }
+
     #[test]
     fn table_protect_and_process_columns() {
         let expect = [
             (PreActive, false, false),
             (Active, true, true),
-            (Suspended, false, true),
+            (Suspended, false, false),
             (Deactivated, false, true),
             (Compromised, false, true),
             (Destroyed, false, false),

@@ -134,7 +134,8 @@ impl KeySpec {
         }
     }
 
-    /// The usages this spec can have at all.
+    /// The usages this spec can have at all, as pairs: either direction of a pair listed
+    /// here is possible too (see [`KeyUsage::pair`]).
     pub fn possible_usages(self) -> &'static [KeyUsage] {
         use KeyUsage::*;
         match self.family() {
@@ -207,6 +208,12 @@ impl fmt::Display for KeySpec {
 }
 
 /// What a key may be used for. A key has one or more usages, fixed at creation.
+///
+/// A pair (`ENCRYPT_DECRYPT`, ...) grants both directions; a one-direction usage
+/// (`ENCRYPT`, `DECRYPT`, ...) grants one, so that a key can be made that only encrypts
+/// (a producer that must never read back) or only decrypts. Every door maps its own notion
+/// onto these (KMIP's Cryptographic Usage Mask bit by bit, AWS's `KeyUsage` pairs, XKS's
+/// `keyUsage` directions), and the service checks them with [`Key::can`] on every door.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
 )]
@@ -218,19 +225,115 @@ pub enum KeyUsage {
     GenerateVerifyMac,
     Derive,
     KeyEncapsulation,
+    Encrypt,
+    Decrypt,
+    Sign,
+    Verify,
+    Wrap,
+    Unwrap,
+    GenerateMac,
+    VerifyMac,
 }
 
 impl KeyUsage {
+    /// Every usage, pairs first.
+    pub const ALL: [KeyUsage; 14] = [
+        KeyUsage::EncryptDecrypt,
+        KeyUsage::SignVerify,
+        KeyUsage::WrapUnwrap,
+        KeyUsage::GenerateVerifyMac,
+        KeyUsage::Derive,
+        KeyUsage::KeyEncapsulation,
+        KeyUsage::Encrypt,
+        KeyUsage::Decrypt,
+        KeyUsage::Sign,
+        KeyUsage::Verify,
+        KeyUsage::Wrap,
+        KeyUsage::Unwrap,
+        KeyUsage::GenerateMac,
+        KeyUsage::VerifyMac,
+    ];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
+        use KeyUsage::*;
         match self {
-            KeyUsage::EncryptDecrypt => "ENCRYPT_DECRYPT",
-            KeyUsage::SignVerify => "SIGN_VERIFY",
-            KeyUsage::WrapUnwrap => "WRAP_UNWRAP",
-            KeyUsage::GenerateVerifyMac => "GENERATE_VERIFY_MAC",
-            KeyUsage::Derive => "DERIVE",
-            KeyUsage::KeyEncapsulation => "KEY_ENCAPSULATION",
+            EncryptDecrypt => "ENCRYPT_DECRYPT",
+            SignVerify => "SIGN_VERIFY",
+            WrapUnwrap => "WRAP_UNWRAP",
+            GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+            Derive => "DERIVE",
+            KeyEncapsulation => "KEY_ENCAPSULATION",
+            Encrypt => "ENCRYPT",
+            Decrypt => "DECRYPT",
+            Sign => "SIGN",
+            Verify => "VERIFY",
+            Wrap => "WRAP",
+            Unwrap => "UNWRAP",
+            GenerateMac => "GENERATE_MAC",
+            VerifyMac => "VERIFY_MAC",
         }
+    }
+
+    /// The one-direction usages this usage grants: both halves of a pair, or itself.
+    /// (`DERIVE` and `KEY_ENCAPSULATION` have no halves: encapsulating and decapsulating
+    /// are one usage, as in AWS's and KMIP's models.)
+    pub fn directions(self) -> &'static [KeyUsage] {
+        use KeyUsage::*;
+        match self {
+            EncryptDecrypt => &[Encrypt, Decrypt],
+            SignVerify => &[Sign, Verify],
+            WrapUnwrap => &[Wrap, Unwrap],
+            GenerateVerifyMac => &[GenerateMac, VerifyMac],
+            Derive => &[Derive],
+            KeyEncapsulation => &[KeyEncapsulation],
+            Encrypt => &[Encrypt],
+            Decrypt => &[Decrypt],
+            Sign => &[Sign],
+            Verify => &[Verify],
+            Wrap => &[Wrap],
+            Unwrap => &[Unwrap],
+            GenerateMac => &[GenerateMac],
+            VerifyMac => &[VerifyMac],
+        }
+    }
+
+    /// The pair a usage belongs to (itself for a pair, `DERIVE` and `KEY_ENCAPSULATION`):
+    /// what a spec's possible usages are stated in.
+    pub fn pair(self) -> KeyUsage {
+        use KeyUsage::*;
+        match self {
+            Encrypt | Decrypt => EncryptDecrypt,
+            Sign | Verify => SignVerify,
+            Wrap | Unwrap => WrapUnwrap,
+            GenerateMac | VerifyMac => GenerateVerifyMac,
+            other => other,
+        }
+    }
+
+    /// The usages `usages` grants, in canonical form: sorted, without repeats, and with a
+    /// pair wherever both of its directions are granted (`[ENCRYPT, DECRYPT]` is
+    /// `[ENCRYPT_DECRYPT]`), so that two keys that can do the same report the same.
+    pub fn canonical(usages: &[KeyUsage]) -> Vec<KeyUsage> {
+        let mut dirs: Vec<KeyUsage> = usages
+            .iter()
+            .flat_map(|u| u.directions().iter().copied())
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        let mut out: Vec<KeyUsage> = Vec::new();
+        for d in &dirs {
+            let pair = d.pair();
+            if pair.directions().iter().all(|h| dirs.contains(h)) {
+                if !out.contains(&pair) {
+                    out.push(pair);
+                }
+            } else {
+                out.push(*d);
+            }
+        }
+        out.sort();
+        out
     }
 }
 
@@ -442,10 +545,19 @@ pub struct Key {
 }
 
 impl Key {
-    /// True if the key was created with this usage.
-    pub fn has_usage(&self, usage: KeyUsage) -> bool {
-        self.usage.contains(&usage)
+    /// True if the key may be used in this direction (`Encrypt`, `Decrypt`, `Sign`, ...;
+    /// a pair asks for both). The one usage check of every door.
+    pub fn can(&self, usage: KeyUsage) -> bool {
+        can(&self.usage, usage)
     }
+}
+
+/// True if `usages` grant every direction of `usage`.
+pub fn can(usages: &[KeyUsage], usage: KeyUsage) -> bool {
+    usage
+        .directions()
+        .iter()
+        .all(|d| usages.iter().any(|u| u.directions().contains(d)))
 }
 
 /// One generation of a key's material.
@@ -640,5 +752,42 @@ impl MacAlgorithm {
             KeySpec::Hmac512 => Some(MacAlgorithm::HmacSha512),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::KeyUsage::{self, *};
+    use super::{can, KeySpec};
+
+    /// Halves merge into their pair, a pair grants both halves, and a half grants only
+    /// itself: an encrypt-only key cannot decrypt by any spelling of its usages.
+    #[test]
+    fn directions_and_pairs() {
+        assert_eq!(
+            KeyUsage::canonical(&[Decrypt, Encrypt]),
+            vec![EncryptDecrypt]
+        );
+        assert_eq!(
+            KeyUsage::canonical(&[EncryptDecrypt, Encrypt, Sign]),
+            vec![EncryptDecrypt, Sign]
+        );
+        assert_eq!(KeyUsage::canonical(&[Encrypt]), vec![Encrypt]);
+        assert!(can(&[EncryptDecrypt], Decrypt) && can(&[EncryptDecrypt], EncryptDecrypt));
+        assert!(can(&[Encrypt], Encrypt) && !can(&[Encrypt], Decrypt));
+        assert!(
+            !can(&[Encrypt], EncryptDecrypt),
+            "a pair asks for both directions"
+        );
+        assert!(!can(&[WrapUnwrap, Derive], Encrypt));
+        for u in KeyUsage::ALL {
+            assert!(u.directions().iter().all(|d| d.pair() == u.pair()), "{u}");
+            let back: KeyUsage = serde_json::from_value(serde_json::json!(u.as_str())).unwrap();
+            assert_eq!(back, u);
+        }
+        assert!(KeySpec::Aes256.possible_usages().contains(&Encrypt.pair()));
+        assert!(!KeySpec::EccNistP256
+            .possible_usages()
+            .contains(&Encrypt.pair()));
     }
 }

@@ -85,38 +85,14 @@ impl AwsServer {
     /// Runs a client script with the endpoint and credentials in its environment; its
     /// stdout on success.
     async fn run(&self, script: &str, extra: &[(&str, &str)]) -> String {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/clients")
-            .join(script);
-        let ca = self.s.data_dir.join("tls").join("ca.pem");
-        let mut cmd = std::process::Command::new(python());
-        cmd.arg(&script)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_CA_BUNDLE", &ca)
-            .env("AWS_ACCESS_KEY_ID", &self.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
-        for (n, v) in extra {
-            cmd.env(n, v);
-        }
-        let out = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .unwrap()
-            .expect("python runs");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        eprintln!("{}:\n{stdout}", script.display());
-        assert!(
-            out.status.success() && stdout.contains("OK"),
-            "{} failed:\n{stdout}\n{stderr}",
-            script.display()
-        );
-        stdout
+        run_client(
+            &self.s,
+            &self.endpoint,
+            (&self.access_key_id, &self.secret),
+            script,
+            extra,
+        )
+        .await
     }
 
     /// The trail's events of one operation (read from the store: refused authentications
@@ -136,6 +112,49 @@ impl AwsServer {
             .map(|e| serde_json::from_str(&e.doc).unwrap())
             .collect()
     }
+}
+
+/// Runs a client script against the AWS door of `s` at `endpoint`, signing with `pair`;
+/// its stdout on success (the script prints OK last).
+async fn run_client(
+    s: &TestServer,
+    endpoint: &str,
+    pair: (&str, &str),
+    script: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let ca = s.data_dir.join("tls").join("ca.pem");
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg(&script)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_CA_BUNDLE", &ca)
+        .env("AWS_ACCESS_KEY_ID", pair.0)
+        .env("AWS_SECRET_ACCESS_KEY", pair.1)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (n, v) in extra {
+        cmd.env(n, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{}:\n{stdout}", script.display());
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "{} failed:\n{stdout}\n{stderr}",
+        script.display()
+    );
+    stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -946,4 +965,522 @@ async fn every_role_against_the_aws_operations() {
         assert!(recorded >= 17, "{name}: {recorded} records for 17 requests");
     }
     a.s.shutdown().await;
+}
+
+/// Where AWS's official XKS proxy test client is: `ARCA_XKS_TEST_CLIENT`, else the
+/// workplace's pinned copy in `../shared/xks-test-client` beside the repository. It is a
+/// fixture that is run, never copied into the project; without it the test fails.
+fn xks_test_client() -> std::path::PathBuf {
+    let dir = std::env::var_os("ARCA_XKS_TEST_CLIENT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/xks-test-client")
+        });
+    assert!(
+        dir.join("test-xks-proxy").is_file(),
+        "AWS's XKS proxy test client is not at {} (set ARCA_XKS_TEST_CLIENT to a checkout of aws-samples/aws-kms-xksproxy-test-client)",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs the official client (`./test-xks-proxy`, with `-a` when `all`) against the store
+/// and returns its output, failing unless every one of its tests passed.
+async fn run_xks_test_client(a: &AwsServer, all: bool, keys: &[(&str, String)]) -> String {
+    let dir = xks_test_client();
+    let ca = a.s.data_dir.join("tls").join("ca.pem");
+    let host = a.endpoint.trim_start_matches("https://").to_string();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.current_dir(&dir)
+        .arg("./test-xks-proxy")
+        .env("XKS_PROXY_HOST", &host)
+        .env("URI_PREFIX", "keystores/acme")
+        .env("SIGV4_ACCESS_KEY_ID", &a.access_key_id)
+        .env("SIGV4_SECRET_ACCESS_KEY", &a.secret)
+        .env("SECURE", format!("--cacert {}", ca.display()))
+        .env("ANSI_ESCAPE", "0")
+        .env("VERBOSE", "");
+    if all {
+        cmd.arg("-a");
+    }
+    for (n, v) in keys {
+        cmd.env(n, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("bash runs the XKS test client");
+    // The client writes its headers to stderr and its verdicts to stdout.
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let verdict = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("tests PASSED") || l.contains("tests FAILED"))
+        .unwrap_or("")
+        .to_string();
+    eprintln!("XKS test client (-a: {all}): {verdict}");
+    assert!(
+        out.status.success()
+            && verdict.contains("All ")
+            && verdict.contains("tests PASSED")
+            && !text.contains("FAILED"),
+        "the XKS test client did not pass every test:\n{text}"
+    );
+    text
+}
+
+/// AWS's official XKS proxy test client, unmodified, with and without `-a`, against keys
+/// made as a user makes them: an AES-256 key, an encrypt-only one, a decrypt-only one, and
+/// one that can neither (a wrapping key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_xks_test_client_passes() {
+    let a = AwsServer::start().await;
+    let s = &a.s;
+    s.create(json!({"name": "xks-key"})).await;
+    let eo = s
+        .create(json!({"name": "xks-encrypt-only", "usage": ["ENCRYPT"]}))
+        .await;
+    assert_eq!(eo["usage"], json!(["ENCRYPT"]), "{eo}");
+    s.create(json!({"name": "xks-decrypt-only", "usage": ["DECRYPT"]}))
+        .await;
+    s.create(json!({"name": "xks-impotent", "usage": ["WRAP_UNWRAP"]}))
+        .await;
+    let keys = [
+        ("KEY_ID", "xks-key".to_string()),
+        ("ENCRYPT_ONLY_KEY_ID", "xks-encrypt-only".to_string()),
+        ("DECRYPT_ONLY_KEY_ID", "xks-decrypt-only".to_string()),
+        ("IMPOTENT_KEY_ID", "xks-impotent".to_string()),
+    ];
+    run_xks_test_client(&a, false, &keys).await;
+    let text = run_xks_test_client(&a, true, &keys).await;
+    assert!(
+        text.contains("encrypt-only key") && text.contains("xks-impotent"),
+        "-a ran the one-direction and impotent key tests:\n{text}"
+    );
+    // Each request was one audited use (no DescribeKey before an encrypt).
+    let enc = a.audit("Encrypt").await;
+    assert!(enc
+        .iter()
+        .any(|e| e["door"] == "xks" && e["outcome"] == "ok"));
+    assert!(
+        a.audit("DescribeKey")
+            .await
+            .iter()
+            .filter(|e| e["door"] == "xks")
+            .all(|e| e["request_id"]
+                .as_str()
+                .is_some_and(|r| !enc.iter().any(|x| x["request_id"] == r))),
+        "no XKS encrypt made a DescribeKey record too"
+    );
+    a.s.shutdown().await;
+}
+
+/// The lifecycle states the door test puts keys in.
+const DOOR_STATES: [&str; 7] = [
+    "active",
+    "pre-active",
+    "suspended",
+    "deactivated",
+    "compromised",
+    "scheduled",
+    "destroyed",
+];
+
+/// What every door reports about a key is what it then does with it, in every lifecycle
+/// state, through REST, KMIP, the AWS-compatible API (boto3) and XKS: one AES key (encrypt,
+/// decrypt, export / Get, metadata) and one EC key (sign, verify) per state. Two tables
+/// are checked: the service's rule (suspension and a scheduled destruction stop everything
+/// on every door; deactivated and compromised keys only process, and only on the doors that
+/// can say so) and, door by door, that the state or status it reports predicts each outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_door_reports_what_it_does_in_every_state() {
+    use arca_kmip::enums::{operation as op, result_reason, result_status, state as kstate};
+    use arca_kmip::message::ProtocolVersion;
+    use arca_kmip::{tags, Item, Value as KValue};
+    use base64::Engine;
+    const V21: ProtocolVersion = ProtocolVersion::new(2, 1);
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let k = common::kmip::KmipServer::start_with(|c| {
+        c.aws.enabled = true;
+        c.aws.listen = "127.0.0.1:0".into();
+        c.aws.xks = vec![arca_server::config::XksStoreConfig {
+            path_prefix: "/keystores/acme".into(),
+            tenant: "default".into(),
+        }];
+    })
+    .await;
+    let s = &k.s;
+    let policy = json!([{"effect": "allow",
+        "principals": [format!("principal:{}", common::kmip::CLIENT), "role:tenant-admin"],
+        "actions": ["*"]}]);
+    let settings = |window: u32| json!({"min_destruction_window_days": window, "default_key_policy": policy.clone()});
+    let (st, v) = s
+        .req(Method::PUT, "/v1/tenant/settings", Some(settings(0)))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (ak, sk) = aws_pair(s).await;
+    let endpoint = format!(
+        "https://127.0.0.1:{}",
+        s.running.as_ref().unwrap().aws_addr.unwrap().port()
+    );
+    let mut kmip = k.connect().await;
+    let uid_item = |id: &str| Item::text_item(tags::UNIQUE_IDENTIFIER, id);
+
+    // Every key made active (but one), with a ciphertext and a signature of each door made
+    // while it was.
+    let mut keys = serde_json::Map::new();
+    // A KMIP ciphertext of each key: (data, IV, tag).
+    type Sealed = (Vec<u8>, Vec<u8>, Vec<u8>);
+    let mut kmip_ct: std::collections::BTreeMap<&str, Sealed> = Default::default();
+    for state in DOOR_STATES {
+        let pre = state == "pre-active";
+        let aes = s
+            .create(json!({"name": format!("door-aes-{state}"), "extractable": true, "pre_active": pre}))
+            .await;
+        let ec = s
+            .create(json!({"name": format!("door-ec-{state}"), "spec": "ECC_NIST_P256", "pre_active": pre}))
+            .await;
+        let (aes_id, ec_id) = (
+            aes["id"].as_str().unwrap().to_string(),
+            ec["id"].as_str().unwrap().to_string(),
+        );
+        let mut entry = json!({"aes": aes_id, "ec": ec_id});
+        if !pre {
+            entry["ct"] = s
+                .ok(
+                    &format!("/v1/keys/{aes_id}/encrypt"),
+                    json!({"plaintext": b64(b"door states")}),
+                )
+                .await["ciphertext"]
+                .clone();
+            entry["sig"] = s
+                .ok(
+                    &format!("/v1/keys/{ec_id}/sign"),
+                    json!({"message": b64(b"door states")}),
+                )
+                .await["signature"]
+                .clone();
+            let p = common::kmip::ok_payload(
+                &kmip
+                    .op(
+                        V21,
+                        op::ENCRYPT,
+                        vec![
+                            uid_item(&aes_id),
+                            Item::new(tags::DATA, KValue::bytes(b"door states".to_vec())),
+                        ],
+                    )
+                    .await,
+            );
+            let bytes = |t| p.req(t).unwrap().byte_string().unwrap().to_vec();
+            kmip_ct.insert(
+                state,
+                (
+                    bytes(tags::DATA),
+                    bytes(tags::IV_COUNTER_NONCE),
+                    bytes(tags::AUTHENTICATED_ENCRYPTION_TAG),
+                ),
+            );
+        }
+        keys.insert(state.to_string(), entry);
+    }
+    let xks_url = format!("{endpoint}/keystores/acme/kms/xks/v1");
+    let keys_json = Value::Object(keys.clone()).to_string();
+    let prepared = run_client(
+        s,
+        &endpoint,
+        (&ak, &sk),
+        "door_states.py",
+        &[
+            ("XKS_URL", &xks_url),
+            ("DOOR_MODE", "prepare"),
+            ("DOOR_KEYS", &keys_json),
+        ],
+    )
+    .await;
+    let prepared: Value = serde_json::from_str(
+        prepared
+            .lines()
+            .skip_while(|l| *l != "RESULT")
+            .nth(1)
+            .unwrap(),
+    )
+    .unwrap();
+    for state in DOOR_STATES {
+        keys.get_mut(state).unwrap()["xks"] = prepared[state].clone();
+    }
+
+    // Into their states. Destroyed at once needs a zero waiting period; a scheduled
+    // destruction then waits a day.
+    for state in DOOR_STATES {
+        let e = keys[state].clone();
+        for id in [e["aes"].as_str().unwrap(), e["ec"].as_str().unwrap()] {
+            let mv = |a: &str| format!("/v1/keys/{id}/{a}");
+            match state {
+                "suspended" => drop(s.ok(&mv("suspend"), json!({})).await),
+                "deactivated" => drop(s.ok(&mv("deactivate"), json!({"reason": "REVOKED"})).await),
+                "compromised" => drop(s.ok(&mv("report-compromise"), json!({})).await),
+                "destroyed" => {
+                    s.ok(&mv("deactivate"), json!({"reason": "REVOKED"})).await;
+                    common::kmip::ok_payload(&kmip.op(V21, op::DESTROY, vec![uid_item(id)]).await);
+                }
+                _ => {}
+            }
+        }
+    }
+    let (st, v) = s
+        .req(Method::PUT, "/v1/tenant/settings", Some(settings(1)))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    for id in [
+        keys["scheduled"]["aes"].as_str().unwrap(),
+        keys["scheduled"]["ec"].as_str().unwrap(),
+    ] {
+        s.ok(&format!("/v1/keys/{id}/suspend"), json!({})).await;
+        s.ok(
+            &format!("/v1/keys/{id}/schedule-destruction"),
+            json!({"pending_window_days": 1}),
+        )
+        .await;
+    }
+
+    // The service's rule, state by state: (protect, process on REST and KMIP, exportable).
+    let rule = |state: &str| match state {
+        "active" => (true, true, true),
+        "deactivated" | "compromised" => (false, true, true),
+        "pre-active" | "suspended" => (false, false, true),
+        _ => (false, false, false),
+    };
+    let outcome = |st: StatusCode| if st.is_success() { "ok" } else { "refused" };
+    let ok = |b: bool| if b { "ok" } else { "refused" };
+    for state in DOOR_STATES {
+        let e = &keys[state];
+        let (aes, ec) = (e["aes"].as_str().unwrap(), e["ec"].as_str().unwrap());
+        let (protect, process, export) = rule(state);
+        // REST: what GET reports, and what the operations do.
+        let (_, info) = s.get(&format!("/v1/keys/{aes}")).await;
+        let reported = &info["usable_now"];
+        assert_eq!(
+            (reported["protect"] == true, reported["process"] == true),
+            (protect, process),
+            "REST reports {state}: {info}"
+        );
+        let enc = s
+            .post(
+                &format!("/v1/keys/{aes}/encrypt"),
+                json!({"plaintext": b64(b"x")}),
+            )
+            .await
+            .0;
+        let sign = s
+            .post(
+                &format!("/v1/keys/{ec}/sign"),
+                json!({"message": b64(b"x")}),
+            )
+            .await
+            .0;
+        assert_eq!(
+            (outcome(enc), outcome(sign)),
+            (ok(protect), ok(protect)),
+            "REST protect, {state}"
+        );
+        if !e["ct"].is_null() {
+            let dec = s
+                .post(
+                    &format!("/v1/keys/{aes}/decrypt"),
+                    json!({"ciphertext": e["ct"]}),
+                )
+                .await
+                .0;
+            let ver = s
+                .post(
+                    &format!("/v1/keys/{ec}/verify"),
+                    json!({"message": b64(b"door states"), "signature": e["sig"]}),
+                )
+                .await
+                .0;
+            assert_eq!(
+                (outcome(dec), outcome(ver)),
+                (ok(process), ok(process)),
+                "REST process, {state}"
+            );
+        }
+        let exp = s.post(&format!("/v1/keys/{aes}/export"), json!({})).await.0;
+        assert_eq!(outcome(exp), ok(export), "REST export, {state}");
+
+        // KMIP: the State attribute, and what Encrypt, Decrypt, Sign, Get do.
+        let p = common::kmip::ok_payload(
+            &kmip
+                .op(
+                    V21,
+                    op::GET_ATTRIBUTES,
+                    vec![
+                        uid_item(aes),
+                        Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::STATE),
+                    ],
+                )
+                .await,
+        );
+        let kst = p
+            .req(tags::ATTRIBUTES)
+            .unwrap()
+            .req(tags::STATE)
+            .unwrap()
+            .enumeration()
+            .unwrap();
+        let (k_protect, k_process) = match kst {
+            kstate::ACTIVE => (true, true),
+            kstate::DEACTIVATED | kstate::COMPROMISED => (false, true),
+            _ => (false, false),
+        };
+        assert_eq!(
+            (k_protect, k_process),
+            (protect, process),
+            "KMIP reports {state}: {kst}"
+        );
+        let kres = |item: &Item| {
+            let (status, reason, _) = common::kmip::result(item);
+            (status == result_status::SUCCESS, reason)
+        };
+        let r = kres(
+            &kmip
+                .op(
+                    V21,
+                    op::ENCRYPT,
+                    vec![
+                        uid_item(aes),
+                        Item::new(tags::DATA, KValue::bytes(b"x".to_vec())),
+                    ],
+                )
+                .await,
+        );
+        assert_eq!(r.0, k_protect, "KMIP Encrypt, {state}: {r:?}");
+        let r = kres(
+            &kmip
+                .op(
+                    V21,
+                    op::SIGN,
+                    vec![
+                        uid_item(ec),
+                        Item::new(tags::DATA, KValue::bytes(b"x".to_vec())),
+                    ],
+                )
+                .await,
+        );
+        assert_eq!(r.0, k_protect, "KMIP Sign, {state}: {r:?}");
+        if let Some((ct, iv, tag)) = kmip_ct.get(state) {
+            let r = kres(
+                &kmip
+                    .op(
+                        V21,
+                        op::DECRYPT,
+                        vec![
+                            uid_item(aes),
+                            Item::new(tags::DATA, KValue::bytes(ct.clone())),
+                            Item::new(tags::IV_COUNTER_NONCE, KValue::bytes(iv.clone())),
+                            Item::new(
+                                tags::AUTHENTICATED_ENCRYPTION_TAG,
+                                KValue::bytes(tag.clone()),
+                            ),
+                        ],
+                    )
+                    .await,
+            );
+            assert_eq!(r.0, k_process, "KMIP Decrypt, {state}: {r:?}");
+        }
+        let r = kres(&kmip.op(V21, op::GET, vec![uid_item(aes)]).await);
+        assert_eq!(r.0, export, "KMIP Get, {state}: {r:?}");
+        if kst == kstate::DESTROYED {
+            assert_eq!(
+                r.1,
+                Some(result_reason::OBJECT_DESTROYED),
+                "KMIP Get of a destroyed object, {state}"
+            );
+        }
+    }
+
+    // AWS and XKS: what they report (Enabled / keyStatus) and what they do.
+    let out = run_client(
+        s,
+        &endpoint,
+        (&ak, &sk),
+        "door_states.py",
+        &[
+            ("XKS_URL", &xks_url),
+            ("DOOR_MODE", "probe"),
+            ("DOOR_KEYS", &Value::Object(keys.clone()).to_string()),
+        ],
+    )
+    .await;
+    let probe: Value =
+        serde_json::from_str(out.lines().skip_while(|l| *l != "RESULT").nth(1).unwrap()).unwrap();
+    for state in DOOR_STATES {
+        let (aws, xks) = (&probe[state]["aws"], &probe[state]["xks"]);
+        let serves = state == "active";
+        let expect = if serves { "ok" } else { "refused" };
+        let is = |v: &Value| if v == "ok" { "ok" } else { "refused" };
+        if state == "destroyed" {
+            // AWS reports a deleted key as not found, and finds it for nothing else either.
+            assert_eq!(
+                aws["describe"], "NotFoundException",
+                "AWS reports {state}: {aws}"
+            );
+            for opn in ["encrypt", "decrypt", "sign", "verify"] {
+                assert_eq!(aws[opn], "NotFoundException", "AWS {opn}, {state}: {aws}");
+            }
+        } else {
+            assert_eq!(aws["Enabled"], json!(serves), "AWS reports {state}: {aws}");
+            assert_eq!(
+                aws["ec_Enabled"],
+                json!(serves),
+                "AWS reports {state}: {aws}"
+            );
+        }
+        for opn in ["encrypt", "decrypt", "sign", "verify"] {
+            if !aws[opn].is_null() {
+                assert_eq!(is(&aws[opn]), expect, "AWS {opn}, {state}: {aws}");
+            }
+        }
+        assert_eq!(
+            xks["keyStatus"] == "ENABLED",
+            serves,
+            "XKS reports {state}: {xks}"
+        );
+        assert_eq!(
+            xks["keyUsage"],
+            json!(["ENCRYPT", "DECRYPT"]),
+            "{state}: {xks}"
+        );
+        for opn in ["encrypt", "decrypt"] {
+            if !xks[opn].is_null() {
+                assert_eq!(is(&xks[opn]), expect, "XKS {opn}, {state}: {xks}");
+            }
+        }
+        if !serves {
+            assert!(
+                [
+                    "DisabledException",
+                    "KMSInvalidStateException",
+                    "NotFoundException"
+                ]
+                .contains(&aws["encrypt"].as_str().unwrap()),
+                "AWS names the state, {state}: {aws}"
+            );
+            assert_eq!(
+                xks["encrypt"], "InvalidStateException",
+                "XKS, {state}: {xks}"
+            );
+        }
+    }
+    // The kill switch, said once more: the suspended key's decrypt is refused on every door.
+    assert_eq!(probe["suspended"]["aws"]["decrypt"], "DisabledException");
+    assert_eq!(
+        probe["suspended"]["xks"]["decrypt"],
+        "InvalidStateException"
+    );
+    k.s.shutdown().await;
 }

@@ -257,26 +257,26 @@ async fn bad_input_gets_a_clear_4xx_changes_nothing_and_is_audited() {
         "not_found",
         None,
     );
-    // Wrong usage.
+    // Wrong usage: the refusal names the key's `usage`.
     assert_error(
         &s.encrypt("ec", b"x").await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unprocessable",
-        Some("key"),
+        Some("usage"),
     );
     assert_error(
         &s.post("/v1/keys/aes/sign", json!({"message": b64(b"m")}))
             .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unprocessable",
-        Some("key"),
+        Some("usage"),
     );
     assert_error(
         &s.post("/v1/keys/aes/generate-mac", json!({"message": b64(b"m")}))
             .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "unprocessable",
-        Some("key"),
+        Some("usage"),
     );
     // Wrong state.
     let r = s.encrypt("susp", b"x").await;

@@ -926,7 +926,7 @@ async fn wrapped_get() {
     };
     let mut ids = vec![];
     for (m, x) in [
-        (mask::WRAP_KEY, true),
+        (mask::WRAP_KEY | mask::UNWRAP_KEY, true),
         (mask::ENCRYPT | mask::DECRYPT, true),
         (mask::ENCRYPT, false),
     ] {
@@ -1963,4 +1963,205 @@ async fn every_role_against_the_kmip_operations() {
             "{name}: {recorded} records for {n} requests"
         );
     }
+}
+
+/// The Cryptographic Usage Mask is the key's usages, which the service checks on every
+/// door: a key REST made encrypt-only reports Encrypt alone over KMIP and refuses KMIP
+/// Decrypt (Incompatible Cryptographic Usage Mask); a pair KMIP made with a Sign-only
+/// private key cannot verify or decrypt over REST, and its Verify-only public key cannot
+/// sign over KMIP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_mask_holds_on_every_door() {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let k = KmipServer::start().await;
+    let s = &k.s;
+    let mut c = k.connect().await;
+    let id_item = |id: &str| Item::text_item(tags::UNIQUE_IDENTIFIER, id);
+    let (st, v) = s
+        .req(
+            reqwest::Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"default_key_policy": [{"effect": "allow",
+                "principals": [format!("principal:{CLIENT}"), "role:tenant-admin"], "actions": ["*"]}]})),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+
+    // REST: an encrypt-only AES key.
+    let eo = s
+        .create(json!({"name": "encrypt-only", "usage": ["ENCRYPT"]}))
+        .await;
+    assert_eq!(eo["usage"], json!(["ENCRYPT"]));
+    let eo = eo["id"].as_str().unwrap().to_string();
+    let ct = s
+        .ok(
+            &format!("/v1/keys/{eo}/encrypt"),
+            json!({"plaintext": b64(b"p")}),
+        )
+        .await;
+    let (st, v) = s
+        .post(
+            &format!("/v1/keys/{eo}/decrypt"),
+            json!({"ciphertext": ct["ciphertext"]}),
+        )
+        .await;
+    assert_eq!(
+        (st.as_u16(), v["error"]["field"].as_str()),
+        (422, Some("usage")),
+        "{v}"
+    );
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![
+                id_item(&eo),
+                Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::CRYPTOGRAPHIC_USAGE_MASK),
+            ],
+        )
+        .await,
+    );
+    let m = p
+        .req(tags::ATTRIBUTES)
+        .unwrap()
+        .req(tags::CRYPTOGRAPHIC_USAGE_MASK)
+        .unwrap()
+        .integer()
+        .unwrap() as u32;
+    assert_eq!(m, mask::ENCRYPT, "the mask KMIP reports is the key's usage");
+    let enc = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            vec![
+                id_item(&eo),
+                Item::new(tags::DATA, Value::bytes(b"kmip".to_vec())),
+            ],
+        )
+        .await,
+    );
+    let bytes = |t| enc.req(t).unwrap().byte_string().unwrap().to_vec();
+    let d = c
+        .op(
+            V21,
+            op::DECRYPT,
+            vec![
+                id_item(&eo),
+                Item::new(tags::DATA, Value::bytes(bytes(tags::DATA))),
+                Item::new(
+                    tags::IV_COUNTER_NONCE,
+                    Value::bytes(bytes(tags::IV_COUNTER_NONCE)),
+                ),
+                Item::new(
+                    tags::AUTHENTICATED_ENCRYPTION_TAG,
+                    Value::bytes(bytes(tags::AUTHENTICATED_ENCRYPTION_TAG)),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(
+        result(&d).1,
+        Some(reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK),
+        "{:?}",
+        result(&d)
+    );
+
+    // KMIP: an RSA pair whose private key only signs and public key only verifies.
+    let attrs = |tag, mask: u32| {
+        Item::structure(
+            tag,
+            vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, mask as i32)],
+        )
+    };
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            vec![
+                Item::structure(
+                    tags::COMMON_ATTRIBUTES,
+                    vec![
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 2048),
+                    ],
+                ),
+                attrs(tags::PRIVATE_KEY_ATTRIBUTES, mask::SIGN),
+                attrs(tags::PUBLIC_KEY_ATTRIBUTES, mask::VERIFY),
+            ],
+        )
+        .await,
+    );
+    let text = |t| p.req(t).unwrap().text().unwrap().to_owned();
+    let (private, public) = (
+        text(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    for id in [&private, &public] {
+        ok_payload(&c.op(V21, op::ACTIVATE, vec![id_item(id)]).await);
+    }
+    let (_, info) = s.get(&format!("/v1/keys/{private}")).await;
+    assert_eq!(info["usage"], json!(["SIGN"]), "{info}");
+    let sig = s
+        .ok(
+            &format!("/v1/keys/{private}/sign"),
+            json!({"message": b64(b"m")}),
+        )
+        .await;
+    for (path, body) in [
+        (
+            "verify",
+            json!({"message": b64(b"m"), "signature": sig["signature"]}),
+        ),
+        ("encrypt", json!({"plaintext": b64(b"m")})),
+    ] {
+        let (st, v) = s.post(&format!("/v1/keys/{private}/{path}"), body).await;
+        assert_eq!(
+            (st.as_u16(), v["error"]["field"].as_str()),
+            (422, Some("usage")),
+            "{path}: {v}"
+        );
+    }
+    let r = c
+        .op(
+            V21,
+            op::SIGN,
+            vec![
+                id_item(&public),
+                Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+            ],
+        )
+        .await;
+    assert_eq!(
+        result(&r).1,
+        Some(reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK),
+        "{:?}",
+        result(&r)
+    );
+    // Each refusal is on the record as the operation it refused, once.
+    let svc = s.service();
+    svc.flush_audit().await;
+    let refused = svc
+        .store()
+        .search_audit(&arca_store::AuditQuery {
+            operation: Some("Decrypt".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let refused: Vec<serde_json::Value> = refused
+        .iter()
+        .map(|e| serde_json::from_str(&e.doc).unwrap())
+        .filter(|e: &serde_json::Value| e["outcome"] != "ok")
+        .collect();
+    assert_eq!(
+        refused
+            .iter()
+            .map(|e| e["door"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["rest", "kmip"],
+        "each refused decrypt audited once: {refused:?}"
+    );
+    k.s.shutdown().await;
 }

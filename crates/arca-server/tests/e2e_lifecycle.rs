@@ -131,7 +131,8 @@ async fn every_cell_of_the_lifecycle_table() {
     // Protect and process columns.
     for (st, id) in &use_keys {
         let protect = matches!(*st, "ACTIVE");
-        let process = matches!(*st, "ACTIVE" | "SUSPENDED" | "DEACTIVATED" | "COMPROMISED");
+        // Suspension is the kill switch: a suspended key processes nothing either.
+        let process = matches!(*st, "ACTIVE" | "DEACTIVATED" | "COMPROMISED");
         let e = s.encrypt(id, b"p").await;
         if protect {
             assert_eq!(e.0, StatusCode::OK, "{st} encrypt: {}", e.1);
@@ -239,10 +240,17 @@ async fn archive_cancel_versions_and_dates() {
     let r = s.ok(&format!("/v1/keys/{id}/recover"), json!({})).await;
     assert_eq!(r["state"], "SUSPENDED");
     assert_eq!(r["archived"], false);
+    // Recovered into its state: suspended, so still no use until it is resumed.
+    assert_eq!(
+        s.post("/v1/decrypt", json!({"ciphertext": ct})).await.0,
+        StatusCode::CONFLICT
+    );
+    s.ok(&format!("/v1/keys/{id}/resume"), json!({})).await;
     assert_eq!(
         s.post("/v1/decrypt", json!({"ciphertext": ct})).await.0,
         StatusCode::OK
     );
+    s.ok(&format!("/v1/keys/{id}/suspend"), json!({})).await;
 
     // Scheduled destruction blocks resume until cancelled; bounds on the waiting period.
     assert_error(

@@ -51,6 +51,19 @@ async fn run_client(k: &KmipServer, script: &str, extra: &[(&str, &str)]) -> Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pykmip_proxy_client_1_2_and_2_0() {
     let k = KmipServer::start().await;
+    // The tenant waits a day before it erases a destroyed key's material (the default
+    // tenant's period): KMIP's Destroy must still make the key unusable and un-gettable.
+    let (st, v) = k
+        .s
+        .req(
+            reqwest::Method::PUT,
+            "/v1/tenant/settings",
+            Some(serde_json::json!({"min_destruction_window_days": 1,
+                "default_key_policy": [{"effect": "allow",
+                    "principals": [format!("principal:{}", common::kmip::CLIENT)], "actions": ["*"]}]})),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{v}");
     for version in ["1.2", "2.0"] {
         run_client(&k, "pykmip_client.py", &[("KMIP_VERSION", version)]).await;
     }

@@ -125,6 +125,7 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     pub spec: Option<KeySpec>,
     /// Default: the spec's first usage (ENCRYPT_DECRYPT for AES, SIGN_VERIFY for EC, ...).
+    /// One direction of a pair (ENCRYPT, DECRYPT, ...) makes a key that does only that.
     #[serde(default)]
     pub usage: Option<Vec<KeyUsage>>,
     /// Whether the material may ever leave Arca through export. Default false.
@@ -264,6 +265,11 @@ pub struct KeyInfo {
     pub meta: serde_json::Value,
     /// The state now, with dates taken into account.
     pub state: KeyState,
+    /// What the key's lifecycle allows now (state, dates, archive, a scheduled destruction,
+    /// imported material), by direction; usages and permissions come on top. Computed by
+    /// the rule every use is checked with, so a door that reports it reports what it does.
+    #[serde(default)]
+    pub usable_now: arca_core::lifecycle::UsableNow,
     pub deactivation_reason: Option<DeactivationReason>,
     pub archived: bool,
     pub created_at: DateTime<Utc>,
@@ -445,6 +451,11 @@ pub struct RawEncryptRequest {
     pub iv: Option<Vec<u8>>,
     /// Additional authenticated data (GCM only).
     pub aad: Vec<u8>,
+    /// Decrypt the ciphertext before answering and fail if it does not give the plaintext
+    /// back (XKS's ciphertext data integrity value, Appendix C of its spec): catches a
+    /// corrupted encryption before anyone relies on it. The key must also be able to
+    /// decrypt, so an encrypt-only key refuses such a request.
+    pub check_by_decrypting: bool,
 }
 
 /// The result of a raw encryption.

@@ -720,7 +720,14 @@ impl Service {
                     (Some(w), _) => {
                         let mut wnote = Note::default();
                         let r = self
-                            .ready(w, None, lifecycle::Use::Protect, "wrap", &mut wnote)
+                            .ready(
+                                caller.meta.door,
+                                w,
+                                None,
+                                lifecycle::Use::Protect,
+                                "wrap",
+                                &mut wnote,
+                            )
                             .await?;
                         (
                             r.handle.key_wrap(true, &material)?,
@@ -799,8 +806,8 @@ impl Service {
                 .await?;
             note.key(w.key.id);
             self.authorize(caller, Action::Decrypt, Some(&w.key))?;
-            if !(w.key.has_usage(arca_core::model::KeyUsage::WrapUnwrap)
-                || w.key.has_usage(arca_core::model::KeyUsage::EncryptDecrypt))
+            if !(w.key.can(arca_core::model::KeyUsage::Unwrap)
+                || w.key.can(arca_core::model::KeyUsage::Decrypt))
             {
                 return Err(Error::unprocessable(
                     "wrapping_key",
@@ -808,7 +815,14 @@ impl Service {
                 ));
             }
             let r = self
-                .ready(&w, None, lifecycle::Use::Process, "unwrap", &mut note)
+                .ready(
+                    caller.meta.door,
+                    &w,
+                    None,
+                    lifecycle::Use::Process,
+                    "unwrap",
+                    &mut note,
+                )
                 .await?;
             match cipher {
                 crate::api::WrapCipher::AesKeyWrap => r.handle.key_unwrap(false, wrapped),

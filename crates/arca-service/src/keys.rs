@@ -183,6 +183,7 @@ pub(crate) fn key_info(
         tags: key.tags.clone(),
         meta: key.meta.clone(),
         state,
+        usable_now: lifecycle::usable_now(key, now),
         deactivation_reason: reason,
         archived: key.archived,
         created_at: key.created_at,
@@ -469,17 +470,18 @@ impl Service {
         let meta = req.meta.unwrap_or_else(|| serde_json::json!({}));
         validate_meta(&meta)?;
         let spec = req.spec.unwrap_or(arca_core::model::KeySpec::Aes256);
-        let mut usage = req.usage.unwrap_or_else(|| vec![spec.default_usage()]);
-        usage.sort();
-        usage.dedup();
+        let usage = req.usage.unwrap_or_else(|| vec![spec.default_usage()]);
         if usage.is_empty() {
             return Err(Error::invalid("usage", "name at least one usage"));
         }
-        if let Some(u) = usage.iter().find(|u| !spec.possible_usages().contains(u)) {
+        if let Some(u) = usage
+            .iter()
+            .find(|u| !spec.possible_usages().contains(&u.pair()))
+        {
             return Err(Error::unprocessable(
                 "usage",
                 format!(
-                    "a {spec} key cannot have usage {u}; possible: {}",
+                    "a {spec} key cannot have usage {u}; possible: {} (or one direction of a pair)",
                     spec.possible_usages()
                         .iter()
                         .map(|u| u.as_str())
@@ -488,6 +490,7 @@ impl Service {
                 ),
             ));
         }
+        let usage = KeyUsage::canonical(&usage);
         let origin = if req.material.is_some() || req.pending_import {
             Origin::Imported
         } else {
@@ -543,6 +546,9 @@ impl Service {
                         | KeyUsage::EncryptDecrypt
                         | KeyUsage::KeyEncapsulation
                         | KeyUsage::WrapUnwrap
+                        | KeyUsage::Verify
+                        | KeyUsage::Encrypt
+                        | KeyUsage::Wrap
                 )
             })
         {

@@ -30,12 +30,15 @@ fn no_iv_for_rsa(iv: &Option<Vec<u8>>, aad: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The key's usages must allow `usage` (one direction). The refusal names the field
+/// `usage`, which every door maps to its own word for it (AWS and XKS
+/// InvalidKeyUsageException, KMIP Incompatible Cryptographic Usage Mask, REST 422).
 fn need_usage(e: &KeyEntry, usage: KeyUsage, op: &str) -> Result<()> {
-    if e.key.has_usage(usage) {
+    if e.key.can(usage) {
         Ok(())
     } else {
         Err(Error::unprocessable(
-            "key",
+            "usage",
             format!(
                 "key {} has usage {} and cannot {op} (needs {usage})",
                 e.key.id,
@@ -171,6 +174,7 @@ impl Service {
     /// Picks a version (default primary), checks the lifecycle for `use_`, loads its handle.
     pub(crate) async fn ready(
         &self,
+        door: arca_core::access::Door,
         e: &KeyEntry,
         version: Option<u32>,
         use_: Use,
@@ -187,7 +191,7 @@ impl Service {
             });
         }
         let v = pick_version(e, version)?;
-        let verdict = lifecycle::check_use(&e.key, v, use_, op, self.now())?;
+        let verdict = lifecycle::check_use(&e.key, v, use_, op, self.now(), door)?;
         note.key_version = Some(v.version);
         if verdict.compromised {
             note.set("key_compromised", true);
@@ -213,8 +217,10 @@ impl Service {
     }
 
     /// Encrypts under a key's primary version; the core of encrypt, data keys, re-encrypt.
+    #[allow(clippy::too_many_arguments)]
     async fn seal(
         &self,
+        caller: &Caller,
         e: &KeyEntry,
         aad: &[u8],
         ctx: &EncryptionContext,
@@ -222,12 +228,14 @@ impl Service {
         op: &str,
         note: &mut Note,
     ) -> Result<(Vec<u8>, u32, EncryptionAlgorithm)> {
-        need_usage(e, KeyUsage::EncryptDecrypt, op)?;
+        need_usage(e, KeyUsage::Encrypt, op)?;
         not_raw(e, op)?;
         let alg = EncryptionAlgorithm::for_spec(e.key.spec).ok_or_else(|| {
             Error::unprocessable("key", format!("a {} key cannot encrypt", e.key.spec))
         })?;
-        let r = self.ready(e, None, Use::Protect, op, note).await?;
+        let r = self
+            .ready(caller.meta.door, e, None, Use::Protect, op, note)
+            .await?;
         let (calg, body) = match alg {
             EncryptionAlgorithm::SymmetricDefault => (CiphertextAlg::AesGcm, None),
             EncryptionAlgorithm::RsaesOaepSha256 => {
@@ -288,7 +296,7 @@ impl Service {
             }
         }
         self.authorize_ctx(caller, op, Some(&e.key), Some(ctx))?;
-        need_usage(&e, KeyUsage::EncryptDecrypt, "decrypt")?;
+        need_usage(&e, KeyUsage::Decrypt, "decrypt")?;
         not_raw(&e, "decrypt")?;
         if e.version(header.key_version).is_none() {
             // A version made since we cached the key (on another node): read again once.
@@ -296,7 +304,14 @@ impl Service {
             e = self.entry(caller.tenant(), header.key_id, &shown).await?;
         }
         let r = self
-            .ready(&e, Some(header.key_version), Use::Process, "decrypt", note)
+            .ready(
+                caller.meta.door,
+                &e,
+                Some(header.key_version),
+                Use::Process,
+                "decrypt",
+                note,
+            )
             .await?;
         let pt = match header.alg {
             CiphertextAlg::AesGcm => r
@@ -346,6 +361,7 @@ impl Service {
             let aad = req.aad.map(|b| b.0).unwrap_or_default();
             let (ct, version, alg) = self
                 .seal(
+                    caller,
                     &e,
                     &aad,
                     &req.encryption_context,
@@ -373,6 +389,19 @@ impl Service {
         key: &str,
         req: RawEncryptRequest,
     ) -> Result<RawEncryptResponse> {
+        self.encrypt_raw_with(caller, key, move |_| Ok(req)).await
+    }
+
+    /// [`Service::encrypt_raw`] with a request built once the key is resolved and the caller
+    /// authorized: for doors whose defaults depend on the key (KMIP's Cryptographic
+    /// Parameters, XKS's ciphertext metadata), so that the request is one service call and
+    /// one audit record. An error of `build` is refused and audited as the operation's.
+    pub async fn encrypt_raw_with(
+        &self,
+        caller: &Caller,
+        key: &str,
+        build: impl FnOnce(&arca_core::model::Key) -> Result<RawEncryptRequest> + Send,
+    ) -> Result<RawEncryptResponse> {
         let mut note = Note::default();
         let r = async {
             let e = self
@@ -380,10 +409,18 @@ impl Service {
                     caller,
                     key,
                     Action::Encrypt,
-                    Some((KeyUsage::EncryptDecrypt, "encrypt")),
+                    Some((KeyUsage::Encrypt, "encrypt")),
                     &mut note,
                 )
                 .await?;
+            let req = build(&e.key)?;
+            if req.check_by_decrypting {
+                need_usage(
+                    &e,
+                    KeyUsage::Decrypt,
+                    "check an encryption by decrypting it",
+                )?;
+            }
             // GCM over nothing is GMAC: a tag over the AAD alone.
             let gmac = req.data.expose().is_empty()
                 && req.cipher == RawCipher::Aes(arca_crypto::provider::RawMode::Gcm);
@@ -392,7 +429,14 @@ impl Service {
             }
             note.set("cipher", format!("{:?}", req.cipher));
             let r = self
-                .ready(&e, None, Use::Protect, "encrypt", &mut note)
+                .ready(
+                    caller.meta.door,
+                    &e,
+                    None,
+                    Use::Protect,
+                    "encrypt",
+                    &mut note,
+                )
                 .await?;
             let (data, iv, tag) = match req.cipher {
                 RawCipher::Aes(mode) => {
@@ -409,6 +453,18 @@ impl Service {
                     let (ct, tag) = r
                         .handle
                         .raw_encrypt(mode, &iv, &req.aad, req.data.expose())?;
+                    if req.check_by_decrypting {
+                        let back = r.handle.raw_decrypt(mode, &iv, &req.aad, &ct, &tag);
+                        if !back.is_ok_and(|b| {
+                            aws_lc_rs::constant_time::verify_slices_are_equal(&b, req.data.expose())
+                                .is_ok()
+                        }) {
+                            return Err(Error::internal(
+                                "an encryption did not decrypt to its plaintext",
+                            ));
+                        }
+                        note.set("checked_by_decrypting", true);
+                    }
                     (
                         ct,
                         (!iv.is_empty()).then_some(iv),
@@ -444,6 +500,19 @@ impl Service {
         key: &str,
         req: RawDecryptRequest,
     ) -> Result<RawDecryptResponse> {
+        self.decrypt_raw_with(caller, key, move |_| Ok(req)).await
+    }
+
+    /// [`Service::decrypt_raw`] with a request built once the key is resolved and the caller
+    /// authorized: for doors whose defaults depend on the key (KMIP's Cryptographic
+    /// Parameters, XKS's ciphertext metadata), so that the request is one service call and
+    /// one audit record. An error of `build` is refused and audited as the operation's.
+    pub async fn decrypt_raw_with(
+        &self,
+        caller: &Caller,
+        key: &str,
+        build: impl FnOnce(&arca_core::model::Key) -> Result<RawDecryptRequest> + Send,
+    ) -> Result<RawDecryptResponse> {
         let mut note = Note::default();
         let r = async {
             let e = self
@@ -451,13 +520,21 @@ impl Service {
                     caller,
                     key,
                     Action::Decrypt,
-                    Some((KeyUsage::EncryptDecrypt, "decrypt")),
+                    Some((KeyUsage::Decrypt, "decrypt")),
                     &mut note,
                 )
                 .await?;
+            let req = build(&e.key)?;
             note.set("cipher", format!("{:?}", req.cipher));
             let r = self
-                .ready(&e, req.key_version, Use::Process, "decrypt", &mut note)
+                .ready(
+                    caller.meta.door,
+                    &e,
+                    req.key_version,
+                    Use::Process,
+                    "decrypt",
+                    &mut note,
+                )
                 .await?;
             let data = match req.cipher {
                 RawCipher::Aes(mode) => {
@@ -559,6 +636,7 @@ impl Service {
             let daad = req.destination_aad.map(|b| b.0).unwrap_or_default();
             let (ct, dv, _) = self
                 .seal(
+                    caller,
                     &dest,
                     &daad,
                     &req.destination_encryption_context,
@@ -637,6 +715,7 @@ impl Service {
             let aad = req.aad.map(|b| b.0).unwrap_or_default();
             let (ct, version, _) = self
                 .seal(
+                    caller,
                     &e,
                     &aad,
                     &req.encryption_context,
@@ -684,6 +763,7 @@ impl Service {
             let aad = req.aad.map(|b| b.0).unwrap_or_default();
             let (ct, version, _) = self
                 .seal(
+                    caller,
                     &e,
                     &aad,
                     &req.encryption_context,
@@ -713,6 +793,19 @@ impl Service {
 
     /// Signs with the primary version.
     pub async fn sign(&self, caller: &Caller, key: &str, req: SignRequest) -> Result<SignResponse> {
+        self.sign_with(caller, key, move |_| Ok(req)).await
+    }
+
+    /// [`Service::sign`] with a request built once the key is resolved and the caller
+    /// authorized: for doors whose defaults depend on the key (KMIP's Cryptographic
+    /// Parameters, XKS's ciphertext metadata), so that the request is one service call and
+    /// one audit record. An error of `build` is refused and audited as the operation's.
+    pub async fn sign_with(
+        &self,
+        caller: &Caller,
+        key: &str,
+        build: impl FnOnce(&arca_core::model::Key) -> Result<SignRequest> + Send,
+    ) -> Result<SignResponse> {
         let mut note = Note::default();
         let r = async {
             let e = self
@@ -720,14 +813,15 @@ impl Service {
                     caller,
                     key,
                     Action::Sign,
-                    Some((KeyUsage::SignVerify, "sign")),
+                    Some((KeyUsage::Sign, "sign")),
                     &mut note,
                 )
                 .await?;
+            let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
             let alg = Self::signing_alg(&e, req.signing_algorithm)?;
             let r = self
-                .ready(&e, None, Use::Protect, "sign", &mut note)
+                .ready(caller.meta.door, &e, None, Use::Protect, "sign", &mut note)
                 .await?;
             let sig = r.handle.sign(alg, req.message_type, req.message.expose())?;
             Ok(SignResponse {
@@ -748,6 +842,19 @@ impl Service {
         key: &str,
         req: VerifyRequest,
     ) -> Result<VerifyResponse> {
+        self.verify_with(caller, key, move |_| Ok(req)).await
+    }
+
+    /// [`Service::verify`] with a request built once the key is resolved and the caller
+    /// authorized: for doors whose defaults depend on the key (KMIP's Cryptographic
+    /// Parameters, XKS's ciphertext metadata), so that the request is one service call and
+    /// one audit record. An error of `build` is refused and audited as the operation's.
+    pub async fn verify_with(
+        &self,
+        caller: &Caller,
+        key: &str,
+        build: impl FnOnce(&arca_core::model::Key) -> Result<VerifyRequest> + Send,
+    ) -> Result<VerifyResponse> {
         let mut note = Note::default();
         let r = async {
             let e = self
@@ -755,14 +862,22 @@ impl Service {
                     caller,
                     key,
                     Action::Verify,
-                    Some((KeyUsage::SignVerify, "verify")),
+                    Some((KeyUsage::Verify, "verify")),
                     &mut note,
                 )
                 .await?;
+            let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
             let alg = Self::signing_alg(&e, req.signing_algorithm)?;
             let r = self
-                .ready(&e, req.key_version, Use::Process, "verify", &mut note)
+                .ready(
+                    caller.meta.door,
+                    &e,
+                    req.key_version,
+                    Use::Process,
+                    "verify",
+                    &mut note,
+                )
                 .await?;
             let valid = r.handle.verify(
                 alg,
@@ -802,6 +917,19 @@ impl Service {
         key: &str,
         req: MacRequest,
     ) -> Result<MacResponse> {
+        self.generate_mac_with(caller, key, move |_| Ok(req)).await
+    }
+
+    /// [`Service::generate_mac`] with a request built once the key is resolved and the caller
+    /// authorized: for doors whose defaults depend on the key (KMIP's Cryptographic
+    /// Parameters, XKS's ciphertext metadata), so that the request is one service call and
+    /// one audit record. An error of `build` is refused and audited as the operation's.
+    pub async fn generate_mac_with(
+        &self,
+        caller: &Caller,
+        key: &str,
+        build: impl FnOnce(&arca_core::model::Key) -> Result<MacRequest> + Send,
+    ) -> Result<MacResponse> {
         let mut note = Note::default();
         let r = async {
             let e = self
@@ -809,14 +937,22 @@ impl Service {
                     caller,
                     key,
                     Action::GenerateMac,
-                    Some((KeyUsage::GenerateVerifyMac, "generate a MAC")),
+                    Some((KeyUsage::GenerateMac, "generate a MAC")),
                     &mut note,
                 )
                 .await?;
+            let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
             let alg = Self::check_mac_alg(&e, req.mac_algorithm)?;
             let r = self
-                .ready(&e, None, Use::Protect, "generate a MAC", &mut note)
+                .ready(
+                    caller.meta.door,
+                    &e,
+                    None,
+                    Use::Protect,
+                    "generate a MAC",
+                    &mut note,
+                )
                 .await?;
             Ok(MacResponse {
                 mac: Bytes(r.handle.mac(req.message.expose())?),
@@ -836,6 +972,19 @@ impl Service {
         key: &str,
         req: MacVerifyRequest,
     ) -> Result<VerifyResponse> {
+        self.verify_mac_with(caller, key, move |_| Ok(req)).await
+    }
+
+    /// [`Service::verify_mac`] with a request built once the key is resolved and the caller
+    /// authorized: for doors whose defaults depend on the key (KMIP's Cryptographic
+    /// Parameters, XKS's ciphertext metadata), so that the request is one service call and
+    /// one audit record. An error of `build` is refused and audited as the operation's.
+    pub async fn verify_mac_with(
+        &self,
+        caller: &Caller,
+        key: &str,
+        build: impl FnOnce(&arca_core::model::Key) -> Result<MacVerifyRequest> + Send,
+    ) -> Result<VerifyResponse> {
         let mut note = Note::default();
         let r = async {
             let e = self
@@ -843,14 +992,22 @@ impl Service {
                     caller,
                     key,
                     Action::VerifyMac,
-                    Some((KeyUsage::GenerateVerifyMac, "verify a MAC")),
+                    Some((KeyUsage::VerifyMac, "verify a MAC")),
                     &mut note,
                 )
                 .await?;
+            let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
             Self::check_mac_alg(&e, req.mac_algorithm)?;
             let r = self
-                .ready(&e, req.key_version, Use::Process, "verify a MAC", &mut note)
+                .ready(
+                    caller.meta.door,
+                    &e,
+                    req.key_version,
+                    Use::Process,
+                    "verify a MAC",
+                    &mut note,
+                )
                 .await?;
             let valid = r.handle.mac_verify(req.message.expose(), &req.mac.0)?;
             note.set("valid", valid);
@@ -879,7 +1036,14 @@ impl Service {
                 )
                 .await?;
             let r = self
-                .ready(&e, None, Use::Protect, "encapsulate", &mut note)
+                .ready(
+                    caller.meta.door,
+                    &e,
+                    None,
+                    Use::Protect,
+                    "encapsulate",
+                    &mut note,
+                )
                 .await?;
             let (ct, ss) = r.handle.encapsulate()?;
             Ok(EncapsulateResponse {
@@ -912,7 +1076,14 @@ impl Service {
                 )
                 .await?;
             let r = self
-                .ready(&e, req.key_version, Use::Process, "decapsulate", &mut note)
+                .ready(
+                    caller.meta.door,
+                    &e,
+                    req.key_version,
+                    Use::Process,
+                    "decapsulate",
+                    &mut note,
+                )
                 .await?;
             let ss = r.handle.decapsulate(&req.ciphertext.0)?;
             Ok(DecapsulateResponse {
@@ -958,12 +1129,14 @@ impl Service {
                 usage: e.key.usage.clone(),
                 public_key: Bytes(spki),
                 public_key_pem: pem,
-                signing_algorithms: if e.key.has_usage(KeyUsage::SignVerify) {
+                signing_algorithms: if e.key.can(KeyUsage::Sign) || e.key.can(KeyUsage::Verify) {
                     SigningAlgorithm::for_spec(e.key.spec).to_vec()
                 } else {
                     vec![]
                 },
-                encryption_algorithms: if e.key.has_usage(KeyUsage::EncryptDecrypt) {
+                encryption_algorithms: if e.key.can(KeyUsage::Encrypt)
+                    || e.key.can(KeyUsage::Decrypt)
+                {
                     EncryptionAlgorithm::for_spec(e.key.spec)
                         .into_iter()
                         .collect()
@@ -1037,8 +1210,7 @@ impl Service {
                 .resolve(caller.tenant(), "wrapping_key", &req.wrapping_key)
                 .await?;
             self.authorize(caller, Action::Encrypt, Some(&w.key))?;
-            if !(w.key.has_usage(KeyUsage::WrapUnwrap) || w.key.has_usage(KeyUsage::EncryptDecrypt))
-            {
+            if !(w.key.can(KeyUsage::Wrap) || w.key.can(KeyUsage::Encrypt)) {
                 return Err(Error::unprocessable(
                     "wrapping_key",
                     format!("key {} may neither wrap nor encrypt", w.key.id),
@@ -1050,7 +1222,7 @@ impl Service {
                 .await?;
             let mut wnote = Note::default();
             let r = self
-                .ready(&w, None, Use::Protect, "wrap", &mut wnote)
+                .ready(caller.meta.door, &w, None, Use::Protect, "wrap", &mut wnote)
                 .await?;
             let wrapped = match req.cipher {
                 WrapCipher::AesKeyWrap => r.handle.key_wrap(false, &material)?,
@@ -1109,6 +1281,15 @@ impl Service {
                 } else {
                     None
                 },
+            });
+        }
+        if (e.key.destroy_after.is_some() || v.destroy_after.is_some()) && !state.is_destroyed() {
+            // A key waiting for its destruction is not used, and not handed out either.
+            return Err(Error::WrongState {
+                operation: "export".into(),
+                target: format!("version {} of key {}", v.version, e.key.id),
+                state,
+                detail: Some(lifecycle::PENDING_DESTRUCTION.into()),
             });
         }
         let version = v.version;

@@ -76,7 +76,8 @@ pub struct CreateArgs {
     #[arg(long)]
     pub spec: Option<String>,
     /// Usage (repeatable): ENCRYPT_DECRYPT, SIGN_VERIFY, WRAP_UNWRAP, GENERATE_VERIFY_MAC,
-    /// DERIVE, KEY_ENCAPSULATION [default: the spec's first usage].
+    /// DERIVE, KEY_ENCAPSULATION, or one direction of a pair: ENCRYPT, DECRYPT, SIGN,
+    /// VERIFY, WRAP, UNWRAP, GENERATE_MAC, VERIFY_MAC [default: the spec's first usage].
     #[arg(long, value_delimiter = ',')]
     pub usage: Vec<String>,
     /// Free-text description.

@@ -91,7 +91,7 @@ pub fn map_error(e: Error) -> AwsError {
             Some("key_id") => "IncorrectKeyException",
             Some("key_material") => "IncorrectKeyMaterialException",
             Some("encrypted_key_material") => "InvalidCiphertextException",
-            Some("key") => "InvalidKeyUsageException",
+            Some("key") | Some("usage") => "InvalidKeyUsageException",
             _ => "ValidationException",
         },
         Error::WrongState {
@@ -182,8 +182,10 @@ fn arca_spec(field: &str, s: &str) -> Result<KeySpec, AwsError> {
     }
 }
 
+/// AWS's `KeyUsage` names pairs; a one-direction key reports its pair (AWS has no word
+/// for an encrypt-only key) and refuses the other direction with InvalidKeyUsageException.
 fn aws_usage(k: &KeyInfo) -> &'static str {
-    match k.usage.first() {
+    match k.usage.first().map(|u| u.pair()) {
         Some(KeyUsage::SignVerify) => "SIGN_VERIFY",
         Some(KeyUsage::GenerateVerifyMac) => "GENERATE_VERIFY_MAC",
         Some(KeyUsage::KeyEncapsulation | KeyUsage::Derive) => "KEY_AGREEMENT",
@@ -234,7 +236,9 @@ fn mac_algorithms(s: KeySpec) -> Vec<&'static str> {
 }
 
 fn encryption_algorithms(k: &KeyInfo) -> Vec<&'static str> {
-    if !k.usage.contains(&KeyUsage::EncryptDecrypt) {
+    if !(arca_core::model::can(&k.usage, KeyUsage::Encrypt)
+        || arca_core::model::can(&k.usage, KeyUsage::Decrypt))
+    {
         return vec![];
     }
     match k.spec {
@@ -346,7 +350,9 @@ impl Call<'_> {
             ("PendingDeletion", false)
         } else if k.pending_import {
             ("PendingImport", false)
-        } else if k.state == KeyState::Active {
+        } else if k.usable_now.protect && k.usable_now.process {
+            // The service's own rule: this door serves a key only while it serves both
+            // directions, so Enabled is exactly "encrypts and decrypts now".
             ("Enabled", true)
         } else if k.state.is_destroyed() {
             ("Unavailable", false)
@@ -394,13 +400,16 @@ impl Call<'_> {
         if !enc.is_empty() {
             m.insert("EncryptionAlgorithms".into(), json!(enc));
         }
-        if k.usage.contains(&KeyUsage::SignVerify) {
+        if k.usage.iter().any(|u| u.pair() == KeyUsage::SignVerify) {
             m.insert(
                 "SigningAlgorithms".into(),
                 json!(signing_algorithms(k.spec)),
             );
         }
-        if k.usage.contains(&KeyUsage::GenerateVerifyMac) {
+        if k.usage
+            .iter()
+            .any(|u| u.pair() == KeyUsage::GenerateVerifyMac)
+        {
             m.insert("MacAlgorithms".into(), json!(mac_algorithms(k.spec)));
         }
         m.insert("MultiRegion".into(), json!(false));
@@ -1191,9 +1200,9 @@ async fn public_key(call: &Call<'_>, body: &Value) -> Out {
         .get_public_key(call.caller, &key, None)
         .await
         .map_err(map_error)?;
-    let usage = if r.usage.contains(&KeyUsage::SignVerify) {
+    let usage = if r.usage.iter().any(|u| u.pair() == KeyUsage::SignVerify) {
         "SIGN_VERIFY"
-    } else if r.usage.contains(&KeyUsage::EncryptDecrypt) {
+    } else if r.usage.iter().any(|u| u.pair() == KeyUsage::EncryptDecrypt) {
         "ENCRYPT_DECRYPT"
     } else {
         "KEY_AGREEMENT"

@@ -557,12 +557,6 @@ async fn handle_xks(
                 "the body is not a JSON object",
             ));
         };
-        if body.get("requestMetadata").is_none_or(|m| !m.is_object()) {
-            return Err(xks::XksError::new(
-                "ValidationException",
-                "requestMetadata is required",
-            ));
-        }
         xks::dispatch(door, &caller, *route, body).await
     }
     .await;

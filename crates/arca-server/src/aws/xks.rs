@@ -8,10 +8,10 @@
 //! key id, name or alias. Every call runs the service's raw AES-GCM operations, so key
 //! policies, lifecycle and audit apply as to any other use.
 
-use arca_core::model::{KeySpec, KeyState, KeyUsage};
+use arca_core::model::{KeySpec, KeyUsage};
 use arca_core::Error;
 use arca_crypto::provider::RawMode;
-use arca_service::api::{Bytes, RawCipher, RawDecryptRequest, RawEncryptRequest, Secret};
+use arca_service::api::{Bytes, KeyInfo, RawCipher, RawDecryptRequest, RawEncryptRequest, Secret};
 use arca_service::Caller;
 use aws_lc_rs::digest;
 use base64::Engine;
@@ -82,7 +82,7 @@ pub fn map_error(e: Error) -> XksError {
             Some("ciphertext") | Some("iv") | Some("tag") | Some("aad") => {
                 "InvalidCiphertextException"
             }
-            Some("key") | None => "InvalidKeyUsageException",
+            Some("key") | Some("usage") | None => "InvalidKeyUsageException",
             _ => "ValidationException",
         },
         Error::WrongState { .. } | Error::Sealed => "InvalidStateException",
@@ -208,6 +208,35 @@ pub struct RequestMetadata {
     pub kms_via_service: Option<String>,
 }
 
+/// Checks that `requestMetadata` carries the members the spec makes REQUIRED for this
+/// operation (as strings): `kmsRequestId` and `kmsOperation` always, `awsPrincipalArn` on
+/// key operations, `kmsKeyArn` on encrypt and decrypt (KMS omits it from the GetKeyMetadata
+/// of a CreateKey). Other members are optional, and unknown `kmsOperation` values are
+/// accepted, as the spec requires.
+pub fn check_request_metadata(route: Route<'_>, body: &Value) -> Result<(), XksError> {
+    let Some(md) = body.get("requestMetadata").and_then(Value::as_object) else {
+        return Err(XksError::new(
+            "ValidationException",
+            "requestMetadata is required and must be an object",
+        ));
+    };
+    let mut required = vec!["kmsRequestId", "kmsOperation"];
+    match route {
+        Route::Health => {}
+        Route::Metadata(_) => required.push("awsPrincipalArn"),
+        Route::Encrypt(_) | Route::Decrypt(_) => required.extend(["awsPrincipalArn", "kmsKeyArn"]),
+    }
+    for member in required {
+        if !md.get(member).is_some_and(Value::is_string) {
+            return Err(XksError::new(
+                "ValidationException",
+                format!("requestMetadata.{member} is required (a string)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct EncryptInput {
@@ -255,6 +284,38 @@ fn aes_gcm(field: Option<&str>) -> Result<(), XksError> {
     }
 }
 
+/// The `ciphertextMetadata` of a ciphertext made with `version` of the key.
+fn version_metadata(version: u32) -> Vec<u8> {
+    let mut m = vec![METADATA_V1];
+    m.extend_from_slice(&version.to_be_bytes());
+    m
+}
+
+/// The `keyUsage` of a key: the directions its usages allow (a key made for raw
+/// block-cipher use serves no XKS request, so it lists neither ENCRYPT nor DECRYPT).
+fn key_usage(k: &KeyInfo) -> Vec<&'static str> {
+    let raw = k.raw_cipher_modes;
+    [
+        (KeyUsage::Encrypt, "ENCRYPT", raw),
+        (KeyUsage::Decrypt, "DECRYPT", raw),
+        (KeyUsage::Sign, "SIGN", false),
+        (KeyUsage::Verify, "VERIFY", false),
+        (KeyUsage::Wrap, "WRAP", false),
+        (KeyUsage::Unwrap, "UNWRAP", false),
+    ]
+    .into_iter()
+    .filter(|(u, _, hidden)| !hidden && arca_core::model::can(&k.usage, *u))
+    .map(|(_, name, _)| name)
+    .collect()
+}
+
+/// `keyStatus`: ENABLED exactly when the key's lifecycle lets both an Encrypt and a Decrypt
+/// succeed now (the service's own rule, [`arca_core::lifecycle::usable_now`]); what the key
+/// may be used for is `keyUsage`'s to say.
+fn key_enabled(k: &KeyInfo) -> bool {
+    k.usable_now.protect && k.usable_now.process
+}
+
 /// Runs one XKS operation for an authenticated caller.
 pub async fn dispatch(
     door: &AwsDoor,
@@ -265,6 +326,7 @@ pub async fn dispatch(
     let svc = &door.svc;
     match route {
         Route::Health => {
+            check_request_metadata(route, body)?;
             // The caller's tenant KEK opened (it authenticated, which needs the root key),
             // and the store answers: an encrypt or decrypt now would be served.
             let healthy = !svc.is_sealed() && svc.store().ping().await.is_ok();
@@ -281,33 +343,21 @@ pub async fn dispatch(
             }))
         }
         Route::Metadata(key) => {
+            check_request_metadata(route, body)?;
             let k = svc.describe_key(caller, key).await.map_err(map_error)?;
-            let mut usage = Vec::new();
-            if k.usage.contains(&KeyUsage::EncryptDecrypt) {
-                usage.extend(["ENCRYPT", "DECRYPT"]);
-            }
-            if k.usage.contains(&KeyUsage::WrapUnwrap) {
-                usage.extend(["WRAP", "UNWRAP"]);
-            }
-            let spec = match k.spec {
-                KeySpec::Aes256 => "AES_256".to_string(),
-                other => serde_json::to_value(other)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-            };
-            let enabled = k.state == KeyState::Active && k.destroy_after.is_none() && !k.archived;
             Ok(json!({
-                "keySpec": spec,
-                "keyUsage": usage,
-                "keyStatus": if enabled { "ENABLED" } else { "DISABLED" },
+                "keySpec": if k.spec == KeySpec::Aes256 { "AES_256".to_string() } else { k.spec.to_string() },
+                "keyUsage": key_usage(&k),
+                "keyStatus": if key_enabled(&k) { "ENABLED" } else { "DISABLED" },
             }))
         }
         Route::Encrypt(key) => {
+            check_request_metadata(route, body)?;
             let i: EncryptInput = parse(body)?;
             aes_gcm(i.encryption_algorithm.as_deref())?;
-            match i.ciphertext_data_integrity_value_algorithm.as_deref() {
-                None | Some("SHA_256") => {}
+            let check = match i.ciphertext_data_integrity_value_algorithm.as_deref() {
+                None => false,
+                Some("SHA_256") => true,
                 Some(other) => {
                     return Err(XksError::new(
                         "ValidationException",
@@ -316,48 +366,52 @@ pub async fn dispatch(
                         ),
                     ))
                 }
-            }
+            };
             let plaintext =
                 unb64("plaintext", Some(&required("plaintext", i.plaintext)?))?.unwrap_or_default();
+            let max = svc.config().max_plaintext_bytes;
+            if plaintext.len() > max {
+                return Err(XksError::new(
+                    "UnsupportedOperationException",
+                    format!("plaintext is at most {max} bytes here"),
+                ));
+            }
             let aad = unb64(
                 "additionalAuthenticatedData",
                 i.additional_authenticated_data.as_deref(),
             )?
             .unwrap_or_default();
-            let k = svc
-                .describe_key_cached(caller, key)
-                .await
-                .map_err(map_error)?;
-            if k.spec != KeySpec::Aes256 {
-                return Err(XksError::new(
-                    "InvalidKeyUsageException",
-                    format!("external keys are AES_256; {key} is {}", k.spec),
-                ));
-            }
-            let metadata = {
-                let mut m = vec![METADATA_V1];
-                m.extend_from_slice(&k.primary_version.to_be_bytes());
-                m
-            };
+            // Checked before the service call: past this, gcm_aad cannot fail.
+            gcm_aad(&aad, &[0; 5])?;
+            let data = Secret::new(zeroize::Zeroizing::new(plaintext));
+            // One service call: the metadata (which names the version) is made once the
+            // key is resolved, from the version that encrypts.
+            let mut metadata = Vec::new();
             let r = svc
-                .encrypt_raw(
-                    caller,
-                    &k.id.to_string(),
-                    RawEncryptRequest {
+                .encrypt_raw_with(caller, key, |k| {
+                    if k.spec != KeySpec::Aes256 {
+                        return Err(Error::unprocessable(
+                            "key",
+                            format!("external keys are AES_256; {key} is {}", k.spec),
+                        ));
+                    }
+                    metadata = version_metadata(k.primary_version);
+                    Ok(RawEncryptRequest {
                         cipher: RawCipher::Aes(RawMode::Gcm),
-                        data: Secret::new(zeroize::Zeroizing::new(plaintext)),
+                        data,
                         iv: None,
-                        aad: gcm_aad(&aad, &metadata)?,
-                    },
-                )
+                        aad: gcm_aad(&aad, &metadata).map_err(|e| {
+                            Error::invalid("additionalAuthenticatedData", e.message)
+                        })?,
+                        check_by_decrypting: check,
+                    })
+                })
                 .await
                 .map_err(map_error)?;
-            if r.key_version != k.primary_version {
-                // The primary version moved between the two calls (a rotation): the
-                // metadata would name the wrong one. Rare; the caller retries.
+            if metadata != version_metadata(r.key_version) {
                 return Err(XksError::new(
                     "InternalException",
-                    "the key rotated during the request; retry",
+                    "the key version used is not the one the metadata names",
                 ));
             }
             let iv = r.iv.map(|b| b.0).unwrap_or_default();
@@ -368,13 +422,14 @@ pub async fn dispatch(
                 "initializationVector": b64(&iv),
                 "authenticationTag": b64(&tag),
             });
-            if i.ciphertext_data_integrity_value_algorithm.is_some() {
+            if check {
                 out["ciphertextDataIntegrityValue"] =
                     b64(&cdiv(&aad, &metadata, &iv, &r.data.0, &tag));
             }
             Ok(out)
         }
         Route::Decrypt(key) => {
+            check_request_metadata(route, body)?;
             let i: DecryptInput = parse(body)?;
             aes_gcm(i.encryption_algorithm.as_deref())?;
             let ciphertext = unb64("ciphertext", Some(&required("ciphertext", i.ciphertext)?))?

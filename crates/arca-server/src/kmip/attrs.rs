@@ -335,70 +335,101 @@ pub fn spec_of(algorithm: u32, length: Option<i32>) -> Result<KeySpec, Failure> 
     Ok(spec)
 }
 
-/// The KMIP state of a key.
-pub fn state_of(s: KeyState) -> u32 {
-    match s {
-        KeyState::PreActive => state::PRE_ACTIVE,
+/// The KMIP state of a key. KMIP has no reversible suspension: a suspended key, which
+/// serves nothing until it is resumed, is Pre-Active (Activate resumes it); a key whose
+/// destruction is scheduled is Destroyed (KMIP's Destroy is immediate; Arca erases the
+/// material when the tenant's waiting period ends).
+pub fn state_of(info: &KeyInfo) -> u32 {
+    let compromised = matches!(
+        info.state,
+        KeyState::Compromised | KeyState::DestroyedCompromised
+    );
+    if info.destroy_after.is_some() || info.state.is_destroyed() {
+        return if compromised {
+            state::DESTROYED_COMPROMISED
+        } else {
+            state::DESTROYED
+        };
+    }
+    match info.state {
+        KeyState::PreActive | KeyState::Suspended => state::PRE_ACTIVE,
         KeyState::Active => state::ACTIVE,
-        // KMIP has no reversible suspension: a suspended key protects nothing and still
-        // processes, as a deactivated one does.
-        KeyState::Suspended | KeyState::Deactivated => state::DEACTIVATED,
+        KeyState::Deactivated => state::DEACTIVATED,
         KeyState::Compromised => state::COMPROMISED,
         KeyState::Destroyed => state::DESTROYED,
         KeyState::DestroyedCompromised => state::DESTROYED_COMPROMISED,
     }
 }
 
-/// The Cryptographic Usage Mask of a key: as the client set it, or from Arca's usages.
-pub fn usage_mask_of(info: &KeyInfo, extras: &Extras) -> i32 {
+/// The mask bits that stand for one of Arca's usages, each with it.
+fn mask_bits() -> [(u32, arca_core::model::KeyUsage); 9] {
     use arca_core::model::KeyUsage::*;
     use arca_kmip::enums::cryptographic_usage_mask as m;
-    if let Some(u) = extras.usage_mask {
-        return u;
-    }
-    let mut bits = 0u32;
-    for u in &info.usage {
-        bits |= match u {
-            EncryptDecrypt => m::ENCRYPT | m::DECRYPT,
-            SignVerify => m::SIGN | m::VERIFY,
-            WrapUnwrap => m::WRAP_KEY | m::UNWRAP_KEY,
-            GenerateVerifyMac => m::MAC_GENERATE | m::MAC_VERIFY,
-            Derive => m::DERIVE_KEY,
-            KeyEncapsulation => m::KEY_AGREEMENT,
-        };
-    }
-    bits as i32
+    [
+        (m::ENCRYPT, Encrypt),
+        (m::DECRYPT, Decrypt),
+        (m::SIGN, Sign),
+        (m::VERIFY, Verify),
+        (m::WRAP_KEY, Wrap),
+        (m::UNWRAP_KEY, Unwrap),
+        (m::MAC_GENERATE, GenerateMac),
+        (m::MAC_VERIFY, VerifyMac),
+        (m::DERIVE_KEY, Derive),
+    ]
 }
 
-/// Arca usages from a Cryptographic Usage Mask, for a spec (bits the spec cannot honour
-/// are refused, so that a mask never promises what the key will not do).
+/// The Cryptographic Usage Mask of a key: the bits of what Arca's usages let it do (the
+/// service checks those on every door), and, of a mask the client set, the bits Arca has no
+/// usage for (Export, Content Commitment, ...) as given. A bit the client asked for that
+/// the key cannot do is not reported, so the mask never promises what the key will not do.
+pub fn usage_mask_of(info: &KeyInfo, extras: &Extras) -> i32 {
+    use arca_kmip::enums::cryptographic_usage_mask as m;
+    let mut bits = 0u32;
+    let mut mappable = 0u32;
+    for (bit, u) in mask_bits() {
+        mappable |= bit;
+        if arca_core::model::can(&info.usage, u) {
+            bits |= bit;
+        }
+    }
+    if arca_core::model::can(&info.usage, arca_core::model::KeyUsage::KeyEncapsulation) {
+        bits |= m::KEY_AGREEMENT;
+        mappable |= m::KEY_AGREEMENT;
+    }
+    match extras.usage_mask {
+        Some(given) => {
+            let given = given as u32;
+            ((given & !mappable) | (given & bits)) as i32
+        }
+        None => bits as i32,
+    }
+}
+
+/// Arca usages from a Cryptographic Usage Mask, for a spec: one direction per bit (a mask
+/// of Encrypt alone makes a key that only encrypts, on every door). Bits the spec cannot
+/// honour are dropped (and not reported back); a mask with none it can honour gets a usage
+/// that serves no operation of Arca's (Derive) where the spec has one, so that the key does
+/// nothing the mask did not ask for.
 pub fn usages_from_mask(
     mask: i32,
     spec: KeySpec,
 ) -> Result<Vec<arca_core::model::KeyUsage>, Failure> {
-    use arca_core::model::KeyUsage::*;
-    use arca_kmip::enums::cryptographic_usage_mask as m;
+    use arca_core::model::KeyUsage;
     let bits = mask as u32;
-    let mut out = Vec::new();
-    let mut want = |cond: bool, u| {
-        if cond && !out.contains(&u) {
-            out.push(u);
-        }
-    };
-    want(bits & (m::ENCRYPT | m::DECRYPT) != 0, EncryptDecrypt);
-    want(bits & (m::SIGN | m::VERIFY) != 0, SignVerify);
-    want(bits & (m::WRAP_KEY | m::UNWRAP_KEY) != 0, WrapUnwrap);
-    want(
-        bits & (m::MAC_GENERATE | m::MAC_VERIFY) != 0,
-        GenerateVerifyMac,
-    );
-    want(bits & m::DERIVE_KEY != 0, Derive);
     let possible = spec.possible_usages();
-    out.retain(|u| possible.contains(u));
+    let out: Vec<KeyUsage> = mask_bits()
+        .into_iter()
+        .filter(|(bit, u)| bits & bit != 0 && possible.contains(&u.pair()))
+        .map(|(_, u)| u)
+        .collect();
     if out.is_empty() {
-        out.push(spec.default_usage());
+        return Ok(vec![if possible.contains(&KeyUsage::Derive) {
+            KeyUsage::Derive
+        } else {
+            spec.default_usage()
+        }]);
     }
-    Ok(out)
+    Ok(KeyUsage::canonical(&out))
 }
 
 /// Every attribute a key has, as KMIP names them, standard ones first.
@@ -462,10 +493,7 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
             ],
         )));
     }
-    out.push(Attr::Std(Item::enum_item(
-        tags::STATE,
-        state_of(info.state),
-    )));
+    out.push(Attr::Std(Item::enum_item(tags::STATE, state_of(info))));
     out.push(dt(tags::INITIAL_DATE, info.created_at));
     out.push(dt(tags::LAST_CHANGE_DATE, info.updated_at));
     if let Some(t) = info.activation_date {

@@ -6,7 +6,7 @@
 //! combination Arca does not offer is refused with Invalid Field (2.x: Bad or Unsupported
 //! Cryptographic Parameters) naming it, never approximated.
 
-use arca_core::model::{KeySpec, MacAlgorithm, MessageType, SigningAlgorithm};
+use arca_core::model::{Key, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm};
 use arca_crypto::provider::{OaepHash, RawMode};
 use arca_kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, digital_signature_algorithm as dsa,
@@ -14,14 +14,13 @@ use arca_kmip::enums::{
 };
 use arca_kmip::{tags, Failure, Item, Value};
 use arca_service::api::{
-    Bytes, KeyInfo, MacRequest, MacVerifyRequest, RawCipher, RawDecryptRequest, RawEncryptRequest,
-    Secret, SignRequest, VerifyRequest,
+    Bytes, MacRequest, MacVerifyRequest, RawCipher, RawDecryptRequest, RawEncryptRequest, Secret,
+    SignRequest, VerifyRequest,
 };
 use zeroize::Zeroizing;
 
-use super::attrs::{self, Attr, Extras};
+use super::attrs::{Attr, Extras};
 use super::ops::{failure, payload, uid_item, Ctx, OpResult};
-use arca_kmip::enums::cryptographic_usage_mask as mask;
 
 /// Cryptographic Parameters as given (or as stored on the object).
 #[derive(Debug, Default, Clone)]
@@ -59,11 +58,11 @@ impl Params {
     }
 
     /// The request's parameters, else the object's Cryptographic Parameters attribute.
-    fn for_request(p: &Item, info: &KeyInfo) -> Result<Params, Failure> {
+    fn for_request(p: &Item, key: &Key) -> Result<Params, Failure> {
         if let Some(given) = p.child(tags::CRYPTOGRAPHIC_PARAMETERS) {
             return Params::read(Some(given));
         }
-        let stored = Extras::of(info).other_attrs();
+        let stored = Extras::of_meta(&key.meta).other_attrs();
         let from_object = stored.iter().find_map(|a| match a {
             Attr::Std(i) if i.tag == tags::CRYPTOGRAPHIC_PARAMETERS => Some(i.clone()),
             _ => None,
@@ -188,28 +187,24 @@ impl Params {
     }
 }
 
-/// The object's Cryptographic Usage Mask must allow the operation (KMIP's masks name
-/// encryption and decryption apart, where Arca's usages pair them).
-fn require_mask(info: &KeyInfo, bit: u32, what: &str) -> Result<(), Failure> {
-    // Only the stored mask is needed: reading it alone spares every cryptographic request
-    // the decoding of the key's other KMIP attributes.
-    let stored = Extras {
-        usage_mask: info
-            .meta
-            .get("kmip")
-            .and_then(|k| k.get("usage_mask"))
-            .and_then(serde_json::Value::as_i64)
-            .and_then(|m| i32::try_from(m).ok()),
-        ..Extras::default()
-    };
-    let have = attrs::usage_mask_of(info, &stored) as u32;
-    if have & bit == 0 {
-        return Err(Failure::new(
-            reason::PERMISSION_DENIED,
-            format!("the object's Cryptographic Usage Mask does not allow {what}"),
-        ));
+/// Runs a request builder that speaks KMIP's failures inside a service call that speaks
+/// Arca's errors: the failure is kept aside (so the client gets its exact result reason)
+/// and the service refuses, and audits, the operation as invalid input.
+struct Kept(Option<Failure>);
+
+impl Kept {
+    fn wrap<T>(&mut self, r: Result<T, Failure>) -> arca_core::Result<T> {
+        r.map_err(|f| {
+            let e = arca_core::Error::invalid("cryptographic_parameters", f.message.clone());
+            self.0 = Some(f);
+            e
+        })
     }
-    Ok(())
+
+    /// The kept failure if there is one, else the service's error mapped by `map`.
+    fn or(self, e: arca_core::Error, map: impl FnOnce(arca_core::Error) -> Failure) -> Failure {
+        self.0.unwrap_or_else(|| map(e))
+    }
 }
 
 fn bytes_of(p: &Item, tag: u32) -> Result<Option<Vec<u8>>, Failure> {
@@ -221,32 +216,34 @@ fn bytes_of(p: &Item, tag: u32) -> Result<Option<Vec<u8>>, Failure> {
 impl Ctx<'_> {
     pub(super) async fn encrypt(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe_for_use(&id).await?;
-        require_mask(&info, mask::ENCRYPT, "Encrypt")?;
-        let params = Params::for_request(p, &info)?;
-        let cipher = params.cipher(info.spec)?;
         let data = p.req(tags::DATA)?.byte_string()?.clone();
         let iv = bytes_of(p, tags::IV_COUNTER_NONCE)?;
-        if iv.is_some() && params.random_iv == Some(true) {
-            return Err(bad_params(
-                "IVCounterNonce and RandomIV true exclude each other",
-            ));
-        }
+        let aad = bytes_of(p, tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?.unwrap_or_default();
+        let mut kept = Kept(None);
         let r = self
             .svc
-            .encrypt_raw(
-                self.caller()?,
-                &id,
-                RawEncryptRequest {
-                    cipher,
-                    data: Secret::new(data),
-                    iv,
-                    aad: bytes_of(p, tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?
-                        .unwrap_or_default(),
-                },
-            )
-            .await
-            .map_err(failure)?;
+            .encrypt_raw_with(self.caller()?, &id, |key| {
+                kept.wrap((|| {
+                    let params = Params::for_request(p, key)?;
+                    if iv.is_some() && params.random_iv == Some(true) {
+                        return Err(bad_params(
+                            "IVCounterNonce and RandomIV true exclude each other",
+                        ));
+                    }
+                    Ok(RawEncryptRequest {
+                        cipher: params.cipher(key.spec)?,
+                        data: Secret::new(data),
+                        iv,
+                        aad,
+                        check_by_decrypting: false,
+                    })
+                })())
+            })
+            .await;
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => return Err(kept.or(e, failure)),
+        };
         let mut out = vec![uid_item(&id), Item::new(tags::DATA, Value::bytes(r.data.0))];
         // The IV goes back when the server chose it.
         if p.child(tags::IV_COUNTER_NONCE).is_none() {
@@ -266,34 +263,38 @@ impl Ctx<'_> {
 
     pub(super) async fn decrypt(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe_for_use(&id).await?;
-        require_mask(&info, mask::DECRYPT, "Decrypt")?;
-        let params = Params::for_request(p, &info)?;
-        let cipher = params.cipher(info.spec)?;
-        if let RawCipher::Aes(mode) = cipher {
-            if mode.iv_len() > 0 && p.child(tags::IV_COUNTER_NONCE).is_none() {
-                return Err(Failure::invalid_message(format!(
-                    "IVCounterNonce is required to decrypt in {mode:?}"
-                )));
-            }
-        }
+        let data = Bytes(p.req(tags::DATA)?.byte_string()?.to_vec());
+        let iv = bytes_of(p, tags::IV_COUNTER_NONCE)?;
+        let aad = bytes_of(p, tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?.unwrap_or_default();
+        let tag = bytes_of(p, tags::AUTHENTICATED_ENCRYPTION_TAG)?;
+        let mut kept = Kept(None);
         let r = self
             .svc
-            .decrypt_raw(
-                self.caller()?,
-                &id,
-                RawDecryptRequest {
-                    cipher,
-                    data: Bytes(p.req(tags::DATA)?.byte_string()?.to_vec()),
-                    iv: bytes_of(p, tags::IV_COUNTER_NONCE)?,
-                    aad: bytes_of(p, tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?
-                        .unwrap_or_default(),
-                    tag: bytes_of(p, tags::AUTHENTICATED_ENCRYPTION_TAG)?,
-                    key_version: None,
-                },
-            )
-            .await
-            .map_err(|e| crypto_failure(e, reason::CRYPTOGRAPHIC_FAILURE))?;
+            .decrypt_raw_with(self.caller()?, &id, |key| {
+                kept.wrap((|| {
+                    let cipher = Params::for_request(p, key)?.cipher(key.spec)?;
+                    if let RawCipher::Aes(mode) = cipher {
+                        if mode.iv_len() > 0 && iv.is_none() {
+                            return Err(Failure::invalid_message(format!(
+                                "IVCounterNonce is required to decrypt in {mode:?}"
+                            )));
+                        }
+                    }
+                    Ok(RawDecryptRequest {
+                        cipher,
+                        data,
+                        iv,
+                        aad,
+                        tag,
+                        key_version: None,
+                    })
+                })())
+            })
+            .await;
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => return Err(kept.or(e, |e| crypto_failure(e, reason::CRYPTOGRAPHIC_FAILURE))),
+        };
         self.placeholder = Some(id.clone());
         Ok(payload(vec![
             uid_item(&id),
@@ -317,23 +318,21 @@ impl Ctx<'_> {
 
     pub(super) async fn sign(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe_for_use(&id).await?;
-        require_mask(&info, mask::SIGN, "Sign")?;
-        let algorithm = Params::for_request(p, &info)?.signing(info.spec)?;
         let (message, message_type) = Self::message(p)?;
+        let mut kept = Kept(None);
         let r = self
             .svc
-            .sign(
-                self.caller()?,
-                &id,
-                SignRequest {
+            .sign_with(self.caller()?, &id, |key| {
+                let algorithm =
+                    kept.wrap(Params::for_request(p, key).and_then(|x| x.signing(key.spec)))?;
+                Ok(SignRequest {
                     message: Secret::new(message),
                     message_type,
                     signing_algorithm: Some(algorithm),
-                },
-            )
+                })
+            })
             .await
-            .map_err(failure)?;
+            .map_err(|e| kept.or(e, failure))?;
         self.placeholder = Some(id.clone());
         Ok(payload(vec![
             uid_item(&id),
@@ -343,32 +342,30 @@ impl Ctx<'_> {
 
     pub(super) async fn signature_verify(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe_for_use(&id).await?;
-        require_mask(&info, mask::VERIFY, "Signature Verify")?;
-        let algorithm = Params::for_request(p, &info)?.signing(info.spec)?;
         let (message, message_type) = Self::message(p)?;
         let signature = p.req(tags::SIGNATURE_DATA)?.byte_string()?.to_vec();
+        let mut kept = Kept(None);
         let r = self
             .svc
-            .verify(
-                self.caller()?,
-                &id,
-                VerifyRequest {
+            .verify_with(self.caller()?, &id, |key| {
+                let algorithm =
+                    kept.wrap(Params::for_request(p, key).and_then(|x| x.signing(key.spec)))?;
+                Ok(VerifyRequest {
                     message: Secret::new(message),
                     message_type,
                     signature: Bytes(signature),
                     signing_algorithm: Some(algorithm),
                     key_version: None,
-                },
-            )
+                })
+            })
             .await
-            .map_err(failure)?;
+            .map_err(|e| kept.or(e, failure))?;
         self.placeholder = Some(id.clone());
         Ok(validity(&id, r.valid))
     }
 
-    fn mac_algorithm(p: &Item, info: &KeyInfo) -> Result<Option<MacAlgorithm>, Failure> {
-        let params = Params::for_request(p, info)?;
+    fn mac_algorithm(p: &Item, key: &Key) -> Result<Option<MacAlgorithm>, Failure> {
+        let params = Params::for_request(p, key)?;
         Ok(match params.algorithm {
             None => None,
             Some(alg::HMAC_SHA256) => Some(MacAlgorithm::HmacSha256),
@@ -385,22 +382,18 @@ impl Ctx<'_> {
 
     pub(super) async fn mac(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe_for_use(&id).await?;
-        require_mask(&info, mask::MAC_GENERATE, "MAC")?;
-        let mac_algorithm = Self::mac_algorithm(p, &info)?;
         let data = p.req(tags::DATA)?.byte_string()?.to_vec();
+        let mut kept = Kept(None);
         let r = self
             .svc
-            .generate_mac(
-                self.caller()?,
-                &id,
-                MacRequest {
+            .generate_mac_with(self.caller()?, &id, |key| {
+                Ok(MacRequest {
                     message: Secret::new(Zeroizing::new(data)),
-                    mac_algorithm,
-                },
-            )
+                    mac_algorithm: kept.wrap(Self::mac_algorithm(p, key))?,
+                })
+            })
             .await
-            .map_err(failure)?;
+            .map_err(|e| kept.or(e, failure))?;
         self.placeholder = Some(id.clone());
         Ok(payload(vec![
             uid_item(&id),
@@ -410,25 +403,21 @@ impl Ctx<'_> {
 
     pub(super) async fn mac_verify(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
-        let info = self.describe_for_use(&id).await?;
-        require_mask(&info, mask::MAC_VERIFY, "MAC Verify")?;
-        let mac_algorithm = Self::mac_algorithm(p, &info)?;
         let data = p.req(tags::DATA)?.byte_string()?.to_vec();
         let mac = p.req(tags::MAC_DATA)?.byte_string()?.to_vec();
+        let mut kept = Kept(None);
         let r = self
             .svc
-            .verify_mac(
-                self.caller()?,
-                &id,
-                MacVerifyRequest {
+            .verify_mac_with(self.caller()?, &id, |key| {
+                Ok(MacVerifyRequest {
                     message: Secret::new(Zeroizing::new(data)),
                     mac: Bytes(mac),
-                    mac_algorithm,
+                    mac_algorithm: kept.wrap(Self::mac_algorithm(p, key))?,
                     key_version: None,
-                },
-            )
+                })
+            })
             .await
-            .map_err(failure)?;
+            .map_err(|e| kept.or(e, failure))?;
         self.placeholder = Some(id.clone());
         Ok(validity(&id, r.valid))
     }
@@ -452,7 +441,9 @@ fn validity(id: &str, valid: bool) -> Item {
 /// A decryption that does not authenticate is a Cryptographic Failure in KMIP.
 fn crypto_failure(e: arca_core::Error, r: u32) -> Failure {
     match e {
-        arca_core::Error::Unprocessable { .. } => Failure::new(r, e.to_string()),
+        arca_core::Error::Unprocessable { ref field, .. } if field.as_deref() != Some("usage") => {
+            Failure::new(r, e.to_string())
+        }
         e => failure(e),
     }
 }

@@ -205,8 +205,16 @@ pub fn failure(e: Error) -> Failure {
     let r = match &e {
         // 2.x names it Object Not Found; 1.x clients get Item Not Found.
         Error::NotFound { .. } => reason::OBJECT_NOT_FOUND,
+        Error::Unprocessable { field, .. } if field.as_deref() == Some("usage") => {
+            reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK
+        }
         Error::InvalidInput { .. } | Error::Unprocessable { .. } => reason::INVALID_FIELD,
         Error::WrongState { state, .. } if state.is_destroyed() => reason::OBJECT_DESTROYED,
+        // KMIP's Destroy is immediate: an object waiting out Arca's destruction period is
+        // Destroyed to a KMIP client.
+        Error::WrongState {
+            detail: Some(d), ..
+        } if d == arca_core::lifecycle::PENDING_DESTRUCTION => reason::OBJECT_DESTROYED,
         Error::WrongState { .. } => reason::WRONG_KEY_LIFECYCLE_STATE,
         Error::Conflict { .. } => reason::GENERAL_FAILURE,
         Error::Unauthenticated { .. } => reason::AUTHENTICATION_NOT_SUCCESSFUL,
@@ -1121,8 +1129,25 @@ impl Ctx<'_> {
         Ok(payload(out))
     }
 
+    /// Activate. A suspended key is Pre-Active to a KMIP client (it serves nothing and can
+    /// be made to serve again), so Activate on it resumes it, under the `ResumeKey` rules.
     async fn activate(&mut self, p: &Item) -> OpResult {
-        self.simple_move(p, LifecycleAction::Activate).await
+        let id = self.target(p)?;
+        match self
+            .svc
+            .lifecycle(self.caller()?, &id, None, LifecycleAction::Activate, None)
+            .await
+        {
+            Err(Error::WrongState {
+                state: arca_core::model::KeyState::Suspended,
+                ..
+            }) => self.move_to(id, LifecycleAction::Resume, None).await,
+            r => {
+                r.map_err(failure)?;
+                self.placeholder = Some(id.clone());
+                Ok(payload(vec![uid_item(&id)]))
+            }
+        }
     }
 
     /// Activate, Destroy, Archive, Recover: one lifecycle move, answered with the id.

@@ -147,6 +147,29 @@ def main():
         assert attrs[0].attribute_value.value == enums.State.DESTROYED_COMPROMISED, attrs
         print("destroy", uid, rid)
 
+        # Create, Activate, Revoke, Destroy, Get (OASIS BL-M-8-21): once Destroy succeeds
+        # the key is gone to a KMIP client, whatever waiting period the tenant keeps before
+        # it erases the material: Get fails (Object Destroyed; 1.x: Item Not Found) and the
+        # State is Destroyed.
+        did = c.create(enums.CryptographicAlgorithm.AES, 128, name="pykmip-gone-" + tag)
+        c.activate(did)
+        c.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, did)
+        c.destroy(did)
+        try:
+            c.get(did)
+            raise AssertionError("Get after Destroy returned the key")
+        except Exception as e:  # KmipOperationFailure
+            assert "OBJECT_DESTROYED" in str(e) or "ITEM_NOT_FOUND" in str(e), e
+            print("get after destroy:", str(e).split(":")[0])
+        _, attrs = c.get_attributes(did, ["State"])
+        assert attrs[0].attribute_value.value == enums.State.DESTROYED, attrs
+        try:
+            c.encrypt(b"after destroy", uid=did, cryptographic_parameters={
+                "block_cipher_mode": enums.BlockCipherMode.GCM})
+            raise AssertionError("Encrypt after Destroy succeeded")
+        except Exception as e:
+            assert "AssertionError" not in type(e).__name__, e
+
         # Errors come back as KMIP failures, not crashes.
         try:
             c.get("no-such-object")
