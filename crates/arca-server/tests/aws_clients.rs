@@ -766,6 +766,197 @@ async fn door_refusals_are_audited() {
     a.s.shutdown().await;
 }
 
+/// The actions an XKS route performs, in order (it is allowed when each of them is), and
+/// its path under the store's API path. The `match` has no wildcard: a route added to the
+/// door does not compile here until it has a row, and [`xks_routes`] lists it.
+fn xks_row(route: arca_server::aws::xks::Route<'_>) -> (&'static [arca_core::Action], String) {
+    use arca_core::Action::*;
+    use arca_server::aws::xks::Route;
+    match route {
+        // A question about the server, as KMIP's Query.
+        Route::Health => (&[QueryServer], "/health".into()),
+        Route::Metadata(k) => (&[DescribeKey], format!("/keys/{k}/metadata")),
+        Route::Encrypt(k) => (&[DescribeKey, Encrypt], format!("/keys/{k}/encrypt")),
+        Route::Decrypt(k) => (&[Decrypt], format!("/keys/{k}/decrypt")),
+    }
+}
+
+/// Every XKS route, on key `k`: when a variant is added to `Route`, [`xks_row`] stops
+/// compiling, and the new route belongs in this list too.
+fn xks_routes(k: &str) -> Vec<arca_server::aws::xks::Route<'_>> {
+    use arca_server::aws::xks::Route;
+    vec![
+        Route::Health,
+        Route::Metadata(k),
+        Route::Encrypt(k),
+        Route::Decrypt(k),
+    ]
+}
+
+/// Issue 17's matrix on the XKS door (the AWS External Key Store proxy API): every route
+/// × each role (a principal of the store's tenant holding it, with an access key pair) and
+/// a principal of another tenant with every tenant role. Each route's row ([`xks_row`])
+/// names the actions it performs; it is allowed when the role table and the key policy
+/// allow each of them ([`role_allows`]), refused with 403 AccessDeniedException otherwise;
+/// another tenant's key pair does not belong to the store (401
+/// AuthenticationFailedException). Every request has its audit record, door `xks`, under
+/// AWS KMS's request id and the caller's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_against_the_xks_operations() {
+    use arca_core::access::{role_allows, Category, Role};
+    let a = AwsServer::start().await;
+    let s = &a.s;
+    let (st, v) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"allow_multiple_roles": true, "default_key_policy": [
+                {"effect": "allow", "principals": ["role:tenant-admin", "role:crypto-user"], "actions": ["*"]}
+            ]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let permitted = |roles: &[Role], a: arca_core::Action| {
+        role_allows(roles, a)
+            && (a.category() != Category::KeyUse
+                || roles
+                    .iter()
+                    .any(|r| matches!(r, Role::TenantAdmin | Role::CryptoUser)))
+    };
+    let key = s.create(json!({"name": "xm-key"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let routes = xks_routes(&key);
+    let paths: Vec<String> = routes.iter().map(|r| xks_row(*r).1).collect();
+    for (r, p) in routes.iter().zip(&paths) {
+        // The path is the door's own: it routes back to the row's route.
+        let full = format!("{}{p}", arca_server::aws::xks::API_PATH);
+        assert_eq!(arca_server::aws::xks::route(&full).unwrap(), *r, "{p}");
+    }
+
+    let mut who: Vec<(String, Vec<Role>, TestServer, bool)> = Vec::new();
+    for role in ["tenant-admin", "crypto-user", "auditor", "approver"] {
+        let name = format!("xm-{role}");
+        who.push((
+            name.clone(),
+            vec![Role::parse("role", role).unwrap()],
+            s.principal(&name, &[role], &[]).await,
+            false,
+        ));
+    }
+    let (st, other) = s
+        .operator()
+        .post(
+            "/v1/tenants",
+            json!({"name": "xm-foreign", "settings": {"allow_multiple_roles": true}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{other}");
+    let foreign = s
+        .with_token(other["admin_token"].as_str().unwrap())
+        .principal(
+            "xm-everyone",
+            &["tenant-admin", "crypto-user", "auditor", "approver"],
+            &[],
+        )
+        .await;
+    who.push((
+        "xm-everyone".into(),
+        vec![
+            Role::TenantAdmin,
+            Role::CryptoUser,
+            Role::Auditor,
+            Role::Approver,
+        ],
+        foreign,
+        true,
+    ));
+
+    let url = format!("{}/keystores/acme/kms/xks/v1", a.endpoint);
+    let paths_json = serde_json::to_string(&paths).unwrap();
+    // (request id, caller, path, refused)
+    let mut sent: Vec<(String, String, String, bool)> = Vec::new();
+    let (mut allowed_seen, mut refused_seen) = (0, 0);
+    for (name, roles, h, is_foreign) in &who {
+        let (ak, sk) = aws_pair(h).await;
+        let out = a
+            .run(
+                "xks_role_matrix.py",
+                &[
+                    ("XKS_URL", &url),
+                    ("XKS_AK", &ak),
+                    ("XKS_SK", &sk),
+                    ("OWNER_AK", &a.access_key_id),
+                    ("OWNER_SK", &a.secret),
+                    ("XKS_PATHS", &paths_json),
+                ],
+            )
+            .await;
+        let got: serde_json::Map<String, Value> =
+            serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(got.len(), routes.len(), "{got:?}");
+        for (route, path) in routes.iter().zip(&paths) {
+            let r = &got[path.as_str()];
+            let (status, error) = (r["status"].as_u64().unwrap(), r["error"].as_str().unwrap());
+            let what = format!("{name} {path}: {status} {error}");
+            let (actions, _) = xks_row(*route);
+            let refused = if *is_foreign {
+                // Its key pair is its own tenant's, not this store's.
+                assert_eq!(
+                    (status, error),
+                    (401, "AuthenticationFailedException"),
+                    "{what}"
+                );
+                true
+            } else if actions.iter().all(|a| permitted(roles, *a)) {
+                allowed_seen += 1;
+                assert_eq!(
+                    (status, error),
+                    (200, "ok"),
+                    "allowed ({actions:?}), yet {what}"
+                );
+                false
+            } else {
+                refused_seen += 1;
+                assert_eq!(
+                    (status, error),
+                    (403, "AccessDeniedException"),
+                    "expected a refusal ({actions:?}): {what}"
+                );
+                true
+            };
+            sent.push((
+                r["request_id"].as_str().unwrap().to_string(),
+                name.clone(),
+                path.clone(),
+                refused,
+            ));
+        }
+    }
+    assert!(allowed_seen > 0 && refused_seen > 0);
+    s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(s.service().store().as_ref())
+        .await
+        .unwrap();
+    for (rid, name, path, refused) in &sent {
+        let records: Vec<_> = trail
+            .iter()
+            .filter(|e| &e.request_id == rid && e.door == "xks" && &e.principal == name)
+            .collect();
+        assert!(
+            !records.is_empty(),
+            "no audit record of {name} {path} ({rid})"
+        );
+        assert_eq!(
+            records.iter().any(|e| e.outcome != "ok"),
+            *refused,
+            "{name} {path} ({rid}): {records:?}"
+        );
+    }
+    a.s.shutdown().await;
+}
+
 /// The actions an AWS operation performs, in order (it is allowed when each of them is),
 /// and whether it names one of the tenant's objects (which another tenant must not reach).
 /// The `match` has no wildcard: an operation added to the door's list does not compile
