@@ -148,7 +148,8 @@ actions! {
     WithdrawTrustAnchor => System,
     // every principal, about itself
     WhoAmI => SelfService,
-    /// KMIP Query: which operations and objects the server offers.
+    /// KMIP Query: which operations and objects the server offers (also XKS
+    /// GetHealthStatus and AWS DescribeCustomKeyStores, the same kind of question).
     QueryServer => SelfService,
     /// KMIP Discover Versions: which protocol versions the server speaks.
     DiscoverVersions => SelfService,

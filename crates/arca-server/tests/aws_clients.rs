@@ -785,14 +785,44 @@ async fn door_refusals_are_audited() {
     a.s.shutdown().await;
 }
 
-/// Issue 17's matrix on the AWS door: each role (an access key pair of a principal holding
-/// it) and a principal of another tenant with every tenant role, against the AWS operations,
-/// allowed or refused as the role table and the key policy say, with every request in the
-/// audit trail. (The REST door's matrix covers every action.)
+/// The actions an XKS route performs, in order (it is allowed when each of them is), and
+/// its path under the store's API path. The `match` has no wildcard: a route added to the
+/// door does not compile here until it has a row, and [`xks_routes`] lists it.
+fn xks_row(route: arca_server::aws::xks::Route<'_>) -> (&'static [arca_core::Action], String) {
+    use arca_core::Action::*;
+    use arca_server::aws::xks::Route;
+    match route {
+        // A question about the server, as KMIP's Query.
+        Route::Health => (&[QueryServer], "/health".into()),
+        Route::Metadata(k) => (&[DescribeKey], format!("/keys/{k}/metadata")),
+        Route::Encrypt(k) => (&[DescribeKey, Encrypt], format!("/keys/{k}/encrypt")),
+        Route::Decrypt(k) => (&[Decrypt], format!("/keys/{k}/decrypt")),
+    }
+}
+
+/// Every XKS route, on key `k`: when a variant is added to `Route`, [`xks_row`] stops
+/// compiling, and the new route belongs in this list too.
+fn xks_routes(k: &str) -> Vec<arca_server::aws::xks::Route<'_>> {
+    use arca_server::aws::xks::Route;
+    vec![
+        Route::Health,
+        Route::Metadata(k),
+        Route::Encrypt(k),
+        Route::Decrypt(k),
+    ]
+}
+
+/// Issue 17's matrix on the XKS door (the AWS External Key Store proxy API): every route
+/// × each role (a principal of the store's tenant holding it, with an access key pair) and
+/// a principal of another tenant with every tenant role. Each route's row ([`xks_row`])
+/// names the actions it performs; it is allowed when the role table and the key policy
+/// allow each of them ([`role_allows`]), refused with 403 AccessDeniedException otherwise;
+/// another tenant's key pair does not belong to the store (401
+/// AuthenticationFailedException). Every request has its audit record, door `xks`, under
+/// AWS KMS's request id and the caller's name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_role_against_the_aws_operations() {
+async fn every_role_against_the_xks_operations() {
     use arca_core::access::{role_allows, Category, Role};
-    use arca_core::Action;
     let a = AwsServer::start().await;
     let s = &a.s;
     let (st, v) = s
@@ -805,43 +835,251 @@ async fn every_role_against_the_aws_operations() {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let key = s.create(json!({"name": "am-key"})).await["id"]
+    let permitted = |roles: &[Role], a: arca_core::Action| {
+        role_allows(roles, a)
+            && (a.category() != Category::KeyUse
+                || roles
+                    .iter()
+                    .any(|r| matches!(r, Role::TenantAdmin | Role::CryptoUser)))
+    };
+    let key = s.create(json!({"name": "xm-key"})).await["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let ct = s.encrypt("am-key", b"m").await.1["ciphertext"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let routes = xks_routes(&key);
+    let paths: Vec<String> = routes.iter().map(|r| xks_row(*r).1).collect();
+    for (r, p) in routes.iter().zip(&paths) {
+        // The path is the door's own: it routes back to the row's route.
+        let full = format!("{}{p}", arca_server::aws::xks::API_PATH);
+        assert_eq!(arca_server::aws::xks::route(&full).unwrap(), *r, "{p}");
+    }
+
+    let mut who: Vec<(String, Vec<Role>, TestServer, bool)> = Vec::new();
+    for role in ["tenant-admin", "crypto-user", "auditor", "approver"] {
+        let name = format!("xm-{role}");
+        who.push((
+            name.clone(),
+            vec![Role::parse("role", role).unwrap()],
+            s.principal(&name, &[role], &[]).await,
+            false,
+        ));
+    }
+    let (st, other) = s
+        .operator()
+        .post(
+            "/v1/tenants",
+            json!({"name": "xm-foreign", "settings": {"allow_multiple_roles": true}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{other}");
+    let foreign = s
+        .with_token(other["admin_token"].as_str().unwrap())
+        .principal(
+            "xm-everyone",
+            &["tenant-admin", "crypto-user", "auditor", "approver"],
+            &[],
+        )
+        .await;
+    who.push((
+        "xm-everyone".into(),
+        vec![
+            Role::TenantAdmin,
+            Role::CryptoUser,
+            Role::Auditor,
+            Role::Approver,
+        ],
+        foreign,
+        true,
+    ));
+
+    let url = format!("{}/keystores/acme/kms/xks/v1", a.endpoint);
+    let paths_json = serde_json::to_string(&paths).unwrap();
+    // (request id, caller, path, refused)
+    let mut sent: Vec<(String, String, String, bool)> = Vec::new();
+    let (mut allowed_seen, mut refused_seen) = (0, 0);
+    for (name, roles, h, is_foreign) in &who {
+        let (ak, sk) = aws_pair(h).await;
+        let out = a
+            .run(
+                "xks_role_matrix.py",
+                &[
+                    ("XKS_URL", &url),
+                    ("XKS_AK", &ak),
+                    ("XKS_SK", &sk),
+                    ("OWNER_AK", &a.access_key_id),
+                    ("OWNER_SK", &a.secret),
+                    ("XKS_PATHS", &paths_json),
+                ],
+            )
+            .await;
+        let got: serde_json::Map<String, Value> =
+            serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(got.len(), routes.len(), "{got:?}");
+        for (route, path) in routes.iter().zip(&paths) {
+            let r = &got[path.as_str()];
+            let (status, error) = (r["status"].as_u64().unwrap(), r["error"].as_str().unwrap());
+            let what = format!("{name} {path}: {status} {error}");
+            let (actions, _) = xks_row(*route);
+            let refused = if *is_foreign {
+                // Its key pair is its own tenant's, not this store's.
+                assert_eq!(
+                    (status, error),
+                    (401, "AuthenticationFailedException"),
+                    "{what}"
+                );
+                true
+            } else if actions.iter().all(|a| permitted(roles, *a)) {
+                allowed_seen += 1;
+                assert_eq!(
+                    (status, error),
+                    (200, "ok"),
+                    "allowed ({actions:?}), yet {what}"
+                );
+                false
+            } else {
+                refused_seen += 1;
+                assert_eq!(
+                    (status, error),
+                    (403, "AccessDeniedException"),
+                    "expected a refusal ({actions:?}): {what}"
+                );
+                true
+            };
+            sent.push((
+                r["request_id"].as_str().unwrap().to_string(),
+                name.clone(),
+                path.clone(),
+                refused,
+            ));
+        }
+    }
+    assert!(allowed_seen > 0 && refused_seen > 0);
+    s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(s.service().store().as_ref())
+        .await
+        .unwrap();
+    for (rid, name, path, refused) in &sent {
+        let records: Vec<_> = trail
+            .iter()
+            .filter(|e| &e.request_id == rid && e.door == "xks" && &e.principal == name)
+            .collect();
+        assert!(
+            !records.is_empty(),
+            "no audit record of {name} {path} ({rid})"
+        );
+        assert_eq!(
+            records.iter().any(|e| e.outcome != "ok"),
+            *refused,
+            "{name} {path} ({rid}): {records:?}"
+        );
+    }
+    a.s.shutdown().await;
+}
+
+/// The actions an AWS operation performs, in order (it is allowed when each of them is),
+/// and whether it names one of the tenant's objects (which another tenant must not reach).
+/// The `match` has no wildcard: an operation added to the door's list does not compile
+/// here until it has a row.
+fn aws_row(op: arca_server::aws::kms::Operation) -> (&'static [arca_core::Action], bool) {
+    use arca_core::Action::*;
+    use arca_server::aws::kms::Operation as O;
+    match op {
+        O::CreateKey => (&[CreateKey], false),
+        O::DescribeKey => (&[DescribeKey], true),
+        O::ListKeys => (&[ListKeys], false),
+        O::EnableKey => (&[DescribeKey, ResumeKey], true),
+        O::DisableKey => (&[DescribeKey, SuspendKey], true),
+        O::ScheduleKeyDeletion => (&[DescribeKey, ScheduleKeyDestruction], true),
+        O::CancelKeyDeletion => (&[DescribeKey, CancelKeyDestruction], true),
+        O::Encrypt => (&[Encrypt], true),
+        O::Decrypt => (&[Decrypt], true),
+        O::ReEncrypt => (&[ReEncryptFrom, ReEncryptTo], true),
+        O::GenerateDataKey => (&[GenerateDataKey], true),
+        O::GenerateDataKeyWithoutPlaintext => (&[GenerateDataKeyWithoutPlaintext], true),
+        O::GenerateDataKeyPair => (&[GenerateDataKeyPair], true),
+        O::GenerateDataKeyPairWithoutPlaintext => (&[GenerateDataKeyPairWithoutPlaintext], true),
+        O::GenerateRandom => (&[GenerateRandom], false),
+        O::Sign => (&[Sign], true),
+        O::Verify => (&[Verify], true),
+        O::GenerateMac => (&[GenerateMac], true),
+        O::VerifyMac => (&[VerifyMac], true),
+        O::GetPublicKey => (&[GetPublicKey], true),
+        O::EnableKeyRotation => (&[DescribeKey, UpdateKey], true),
+        // Turning automatic rotation off is one of a key's protections.
+        O::DisableKeyRotation => (&[DescribeKey, DisableKeyProtection], true),
+        O::GetKeyRotationStatus => (&[DescribeKey], true),
+        O::RotateKeyOnDemand => (&[DescribeKey, RotateKey], true),
+        O::ListKeyRotations => (&[DescribeKey, GetKeyHistory], true),
+        O::CreateAlias => (&[CreateAlias], true),
+        O::UpdateAlias => (&[UpdateAlias], true),
+        O::DeleteAlias => (&[DeleteAlias], true),
+        O::ListAliases => (&[ListAliases], false),
+        O::TagResource | O::UntagResource => (&[DescribeKey, UpdateKey], true),
+        O::ListResourceTags => (&[DescribeKey], true),
+        O::UpdateKeyDescription => (&[DescribeKey, UpdateKey], true),
+        O::DescribeCustomKeyStores => (&[QueryServer], false),
+        O::GetParametersForImport => (&[DescribeKey, GetParametersForImport], true),
+        O::GetKeyPolicy => (&[DescribeKey, GetKeyPolicy], true),
+        O::PutKeyPolicy => (&[DescribeKey, GetKeyPolicy, PutKeyPolicy], true),
+        O::ListKeyPolicies => (&[DescribeKey], true),
+        O::CreateGrant => (&[DescribeKey, CreateGrant], true),
+        O::ListGrants => (&[DescribeKey, ListGrants], true),
+        // The caller is neither the grantee nor the retiring principal: its roles decide.
+        O::RetireGrant => (&[RetireGrant], true),
+        O::RevokeGrant => (&[RevokeGrant], true),
+        O::ImportKeyMaterial => (&[DescribeKey, ImportKeyMaterial], true),
+        O::DeleteImportedKeyMaterial => (&[DescribeKey, DeleteImportedKeyMaterial], true),
+    }
+}
+
+/// Issue 17's matrix on the AWS door: every operation the door performs
+/// (`kms::Operation::ALL`, the type its dispatch matches on) and every one it knows but
+/// does not offer (`kms::UNSUPPORTED`) × each role (an access key pair of a principal
+/// holding it) and a principal of another tenant with every tenant role. Each operation's
+/// row ([`aws_row`]) names the actions it performs; it is allowed when the role table and
+/// the key policy allow each of them ([`role_allows`], as the REST door's
+/// `e2e_access::the_access_matrix_covers_every_action`), refused with AccessDeniedException
+/// otherwise; another tenant never reaches the tenant's objects; what the door does not
+/// offer is UnsupportedOperationException for everyone. Every request, by its request id,
+/// has its audit record naming the caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_against_the_aws_operations() {
+    use arca_core::access::{role_allows, Category, Role};
+    use arca_server::aws::kms::{Operation, UNSUPPORTED};
+    let a = AwsServer::start().await;
+    let s = &a.s;
+    let (st, v) = s
+        .req(
+            Method::PUT,
+            "/v1/tenant/settings",
+            Some(json!({"allow_multiple_roles": true, "default_key_policy": [
+                {"effect": "allow", "principals": ["role:tenant-admin", "role:crypto-user"], "actions": ["*"]}
+            ]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // The role table, then the key policy: key use is granted to tenant-admins and
+    // crypto-users.
+    let permitted = |roles: &[Role], a: arca_core::Action| {
+        role_allows(roles, a)
+            && (a.category() != Category::KeyUse
+                || roles
+                    .iter()
+                    .any(|r| matches!(r, Role::TenantAdmin | Role::CryptoUser)))
+    };
     let door = arca_server::aws::AwsDoor {
         svc: s.service().clone(),
         region: "us-east-1".into(),
         max_body_bytes: 1,
         xks: vec![],
     };
-    // AWS operation -> the action it runs.
-    let action_of = |op: &str| -> Action {
-        match op {
-            "CreateKey" => Action::CreateKey,
-            "ListKeys" => Action::ListKeys,
-            "DescribeKey" => Action::DescribeKey,
-            "Encrypt" => Action::Encrypt,
-            "Decrypt" => Action::Decrypt,
-            "GenerateDataKey" => Action::GenerateDataKey,
-            "GenerateRandom" => Action::GenerateRandom,
-            "GetKeyPolicy" => Action::GetKeyPolicy,
-            "ListAliases" => Action::ListAliases,
-            "CreateAlias" => Action::CreateAlias,
-            "UpdateKeyDescription" => Action::UpdateKey,
-            "ListGrants" => Action::ListGrants,
-            "CreateGrant" => Action::CreateGrant,
-            "DisableKey" => Action::SuspendKey,
-            "EnableKey" => Action::ResumeKey,
-            "ScheduleKeyDeletion" => Action::ScheduleKeyDestruction,
-            "CancelKeyDeletion" => Action::CancelKeyDestruction,
-            other => panic!("{other} is not in the matrix"),
-        }
-    };
+    let account_of =
+        |tenant: &Value| door.account_id(uuid::Uuid::parse_str(tenant.as_str().unwrap()).unwrap());
+    let our_account = account_of(&s.get("/v1/whoami").await.1["tenant_id"]);
+    // The grantee of the owner's grants, which the matrix's principals retire and revoke.
+    s.principal("am-app", &["crypto-user"], &[]).await;
+    let app = format!("arn:aws:iam::{our_account}:user/am-app");
+
     let mut who: Vec<(String, Vec<Role>, TestServer, bool)> = Vec::new();
     for role in ["tenant-admin", "crypto-user", "auditor", "approver"] {
         let name = format!("am-{role}");
@@ -879,90 +1117,117 @@ async fn every_role_against_the_aws_operations() {
         foreign,
         true,
     ));
-    let mut calls = 0usize;
+
+    let mut expected: Vec<&str> = Operation::ALL.iter().map(|o| o.name()).collect();
+    expected.extend(UNSUPPORTED);
+    expected.sort_unstable();
+    let unsupported = serde_json::to_string(UNSUPPORTED).unwrap();
+    // (request id, caller, operation, refused by authorization)
+    let mut sent: Vec<(String, String, String, bool)> = Vec::new();
+    let (mut allowed_seen, mut refused_seen) = (0, 0);
     for (name, roles, h, is_foreign) in &who {
-        let toggle = s.create(json!({"name": format!("am-toggle-{name}")})).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let doomed = s.create(json!({"name": format!("am-doomed-{name}")})).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
         let (ak, sk) = aws_pair(h).await;
         // The grantee is in the caller's own account (another tenant's principal names its
         // own), so that the grant fails, if at all, on the key.
-        let own = h.get("/v1/whoami").await.1["tenant_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let own_account = door.account_id(uuid::Uuid::parse_str(&own).unwrap());
-        let grantee = format!("arn:aws:iam::{own_account}:user/{name}");
+        let grantee = format!(
+            "arn:aws:iam::{}:user/{name}",
+            account_of(&h.get("/v1/whoami").await.1["tenant_id"])
+        );
         let out = a
             .run(
                 "aws_role_matrix.py",
                 &[
                     ("AWS_ACCESS_KEY_ID", &ak),
                     ("AWS_SECRET_ACCESS_KEY", &sk),
-                    ("KEY", &key),
-                    ("TOGGLE", &toggle),
-                    ("DOOMED", &doomed),
-                    ("CIPHERTEXT", &ct),
+                    ("OWNER_AK", &a.access_key_id),
+                    ("OWNER_SK", &a.secret),
                     ("GRANTEE", &grantee),
+                    ("APP_GRANTEE", &app),
                     ("TAG", name),
+                    ("UNSUPPORTED", &unsupported),
                 ],
             )
             .await;
         let got: serde_json::Map<String, Value> =
             serde_json::from_str(out.lines().next().unwrap()).unwrap();
-        for (op, code) in &got {
-            calls += 1;
-            let action = action_of(op);
-            let code = code.as_str().unwrap();
+        // The script called exactly what the door knows: every operation it performs and
+        // every one it does not offer.
+        let mut called: Vec<&str> = got.keys().map(String::as_str).collect();
+        called.sort_unstable();
+        assert_eq!(
+            called, expected,
+            "the script's operations are not the door's"
+        );
+        for (op, r) in &got {
+            let code = r["code"].as_str().unwrap();
             let denied = code == "AccessDeniedException";
-            let global = matches!(
-                action,
-                Action::CreateKey | Action::ListKeys | Action::GenerateRandom | Action::ListAliases
-            );
+            let what = format!("{name} {op}: {code}");
+            sent.push((
+                r["request_id"].as_str().unwrap().to_string(),
+                name.clone(),
+                op.clone(),
+                denied,
+            ));
+            let Some(operation) = Operation::parse(op) else {
+                assert_eq!(code, "UnsupportedOperationException", "{what}");
+                continue;
+            };
+            let (actions, ours) = aws_row(operation);
             if *is_foreign {
-                if !global {
+                if ours {
                     assert!(
                         code == "NotFoundException" || denied,
-                        "{name} {op} on another tenant's key: {code}"
+                        "another tenant's object: {what}"
                     );
+                } else {
+                    // Its own tenant's: it works there, and lists nothing of ours.
+                    assert_eq!(code, "ok", "{what}");
+                    for id in r["keys"].as_array().into_iter().flatten() {
+                        let id = id.as_str().unwrap();
+                        assert_eq!(
+                            s.get(&format!("/v1/keys/{id}")).await.0,
+                            StatusCode::NOT_FOUND,
+                            "{name} listed {id} of another tenant"
+                        );
+                    }
                 }
                 continue;
             }
-            let mut allowed = role_allows(roles, action);
-            if action.category() == Category::KeyUse
-                && !roles
-                    .iter()
-                    .any(|r| matches!(r, Role::TenantAdmin | Role::CryptoUser))
-            {
-                allowed = false;
-            }
-            if allowed {
-                assert!(!denied, "{name} {op} ({action}): refused");
+            if actions.iter().all(|a| permitted(roles, *a)) {
+                allowed_seen += 1;
+                assert_eq!(code, "ok", "allowed ({actions:?}), yet {what}");
             } else {
+                refused_seen += 1;
                 assert!(
                     denied,
-                    "{name} {op} ({action}): expected AccessDeniedException, got {code}"
+                    "{what}: expected AccessDeniedException ({actions:?})"
                 );
             }
         }
     }
-    assert!(calls >= 5 * 17, "{calls} calls");
-    // Every request is on the record under its principal.
+    assert_eq!(sent.len(), who.len() * expected.len());
+    assert!(allowed_seen > 0 && refused_seen > 0);
+    // Every request is on the record, by its request id, under its caller; a refusal by
+    // authorization as not_permitted.
     s.service().flush_audit().await;
     let trail = arca_service::trail::read_all(s.service().store().as_ref())
         .await
         .unwrap();
-    for (name, _, _, _) in &who {
-        let recorded = trail
+    for (rid, name, op, denied) in &sent {
+        let records: Vec<_> = trail
             .iter()
-            .filter(|e| &e.principal == name && e.door == "aws")
-            .count();
-        assert!(recorded >= 17, "{name}: {recorded} records for 17 requests");
+            .filter(|e| &e.request_id == rid && e.door == "aws")
+            .collect();
+        assert!(
+            records.iter().any(|e| &e.principal == name),
+            "no audit record of {name} {op} ({rid}): {records:?}"
+        );
+        if *denied {
+            assert!(
+                records.iter().any(|e| e.outcome == "not_permitted"),
+                "{name} {op} ({rid}) refused, but no refusal recorded: {records:?}"
+            );
+        }
     }
     a.s.shutdown().await;
 }

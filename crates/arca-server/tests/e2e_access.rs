@@ -1942,7 +1942,7 @@ async fn the_access_matrix_covers_every_action() {
             GetKeyPolicy => rest(M::GET, "/v1/keys/mx-aes/policy", None, true),
             ListKeyPolicyVersions => rest(M::GET, "/v1/keys/mx-aes/policy/versions", None, true),
             ListGrants | CreateGrant | RevokeGrant | RetireGrant => {
-                Reach::Elsewhere("AWS door: aws_clients::key_policies_and_grants_map_onto_arca_policies")
+                Reach::Elsewhere("AWS door: aws_clients::every_role_against_the_aws_operations and key_policies_and_grants_map_onto_arca_policies")
             }
             CreateKey => rest(M::POST, "/v1/keys", Some(json!({"name": "mx-new-SELF"})), false),
             UpdateKey => rest(M::PATCH, "/v1/keys/mx-aes", Some(json!({"description": "d"})), true),
@@ -2012,7 +2012,7 @@ async fn the_access_matrix_covers_every_action() {
             WithdrawTrustAnchor => rest(M::DELETE, "/v1/tenants/mx-t/trust/jwt%3Ahttps%3A%2F%2Fidp.mx.example", None, false),
             WhoAmI => rest(M::GET, "/v1/whoami", None, false),
             QueryServer | DiscoverVersions | LogMessage | Interop => {
-                Reach::Elsewhere("KMIP door: e2e_kmip (Query, Log) and kmip_conformance (Interop)")
+                Reach::Elsewhere("KMIP door: e2e_kmip::every_role_against_the_kmip_operations (Query also XKS health and AWS DescribeCustomKeyStores: aws_clients)")
             }
             CreateSession => rest(M::POST, "/v1/auth/token", Some(json!({})), false),
             RefreshSession => Reach::Elsewhere(

@@ -1723,15 +1723,305 @@ async fn bindings_never_capture_another_tenants_client() {
     k.s.shutdown().await;
 }
 
-/// Issue 17's matrix on the KMIP door: each role (a certificate bound to a principal that
-/// holds it) and a client of another tenant, against the KMIP operations that reach the
-/// service, allowed or refused as the role table and the key policy say (the REST door's
-/// matrix covers every action: `e2e_access::the_access_matrix_covers_every_action`), and
-/// every request in the audit trail under its principal.
+/// The objects the KMIP matrix works on: shared ones that no row changes, made once by the
+/// tenant's KMIP client, and fresh ones per principal for the rows that change an object.
+struct KmipFixtures {
+    /// An active AES-256 key, a GCM ciphertext of it (data, IV, tag).
+    key: String,
+    ct: Vec<u8>,
+    iv: Vec<u8>,
+    tag: Vec<u8>,
+    /// An active ECDSA P-256 pair and a signature of `m` by it.
+    sig_private: String,
+    sig_public: String,
+    signature: Vec<u8>,
+    /// An active HMAC-SHA256 key and its MAC of `m`.
+    mac_key: String,
+    mac: Vec<u8>,
+    /// Pre-active AES keys for Activate/Revoke/Destroy, Archive/Recover, the attribute
+    /// edits (with a custom attribute x-matrix) and ReKey; the private key of a pre-active
+    /// pair for ReKey Key Pair.
+    lifecycle: String,
+    archive: String,
+    attributes: String,
+    rekey: String,
+    pair: String,
+}
+
+/// One row of the KMIP matrix: the actions the operation performs, in order (it is allowed
+/// when each of them is), its request payload, and whether it names one of the tenant's
+/// objects (which another tenant must not reach).
+struct KmipRow {
+    actions: &'static [arca_core::Action],
+    payload: Vec<Item>,
+    ours: bool,
+}
+
+fn aes_template(usage: u32) -> Vec<Item> {
+    vec![
+        Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+        Item::structure(
+            tags::ATTRIBUTES,
+            vec![
+                Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+                Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, usage as i32),
+            ],
+        ),
+    ]
+}
+
+/// Create Key Pair of an ECDSA P-256 pair (sign / verify).
+fn ec_pair_template() -> Vec<Item> {
+    let usage = |tag, m: u32| {
+        Item::structure(
+            tag,
+            vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+        )
+    };
+    vec![
+        Item::structure(
+            tags::COMMON_ATTRIBUTES,
+            vec![
+                Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::ECDSA),
+                Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+            ],
+        ),
+        usage(tags::PRIVATE_KEY_ATTRIBUTES, mask::SIGN),
+        usage(tags::PUBLIC_KEY_ATTRIBUTES, mask::VERIFY),
+    ]
+}
+
+fn gcm_parameters() -> Item {
+    Item::structure(
+        tags::CRYPTOGRAPHIC_PARAMETERS,
+        vec![Item::enum_item(
+            tags::BLOCK_CIPHER_MODE,
+            arca_kmip::enums::block_cipher_mode::GCM,
+        )],
+    )
+}
+
+/// The row of a KMIP operation, `None` for an operation the matrix does not know. Each
+/// operation the server offers must have one (checked against its Query answer), so an
+/// operation added to the door fails the matrix until it is placed here.
+fn kmip_row(operation: u32, f: &KmipFixtures) -> Option<KmipRow> {
+    use arca_core::Action::*;
+    let id = |id: &str| Item::text_item(tags::UNIQUE_IDENTIFIER, id);
+    let bytes = |tag, b: &[u8]| Item::new(tag, Value::bytes(b.to_vec()));
+    // A custom attribute, as KMIP 2.x wraps it in New Attribute / Current Attribute.
+    let custom = |wrapper, name: &str, v: &str| {
+        vec![
+            id(&f.attributes),
+            Item::structure(wrapper, vec![attr_v1(name, Value::TextString(v.into()))]),
+        ]
+    };
+    let (actions, payload, ours): (&'static [arca_core::Action], Vec<Item>, bool) = match operation
+    {
+        op::DISCOVER_VERSIONS => (&[DiscoverVersions], vec![V21.to_item()], false),
+        op::QUERY => (
+            &[QueryServer],
+            vec![Item::enum_item(
+                tags::QUERY_FUNCTION,
+                query_function::QUERY_OPERATIONS,
+            )],
+            false,
+        ),
+        op::CREATE => (&[CreateKey], aes_template(mask::ENCRYPT), false),
+        op::REGISTER => (
+            &[CreateKey],
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                Item::structure(
+                    tags::ATTRIBUTES,
+                    vec![Item::int_item(
+                        tags::CRYPTOGRAPHIC_USAGE_MASK,
+                        mask::ENCRYPT as i32,
+                    )],
+                ),
+                Item::structure(
+                    tags::SYMMETRIC_KEY,
+                    vec![Item::structure(
+                        tags::KEY_BLOCK,
+                        vec![
+                            Item::enum_item(tags::KEY_FORMAT_TYPE, kft::RAW),
+                            Item::structure(
+                                tags::KEY_VALUE,
+                                vec![bytes(tags::KEY_MATERIAL, &[0x5A; 16])],
+                            ),
+                            Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                            Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 128),
+                        ],
+                    )],
+                ),
+            ],
+            false,
+        ),
+        op::GET => (&[DescribeKey, ExportKey], vec![id(&f.key)], true),
+        op::GET_ATTRIBUTES => (&[DescribeKey], vec![id(&f.key)], true),
+        op::GET_ATTRIBUTE_LIST => (&[DescribeKey], vec![id(&f.key)], true),
+        op::LOCATE => (&[ListKeys], vec![], false),
+        op::ACTIVATE => (&[ActivateKey], vec![id(&f.lifecycle)], true),
+        op::REVOKE => (
+            &[DeactivateKey],
+            vec![
+                id(&f.lifecycle),
+                Item::structure(
+                    tags::REVOCATION_REASON,
+                    vec![Item::enum_item(
+                        tags::REVOCATION_REASON_CODE,
+                        revocation_reason_code::CESSATION_OF_OPERATION,
+                    )],
+                ),
+            ],
+            true,
+        ),
+        op::DESTROY => (&[ScheduleKeyDestruction], vec![id(&f.lifecycle)], true),
+        op::ARCHIVE => (&[ArchiveKey], vec![id(&f.archive)], true),
+        op::RECOVER => (&[RecoverKey], vec![id(&f.archive)], true),
+        op::CHECK => (
+            &[DescribeKey],
+            vec![
+                id(&f.key),
+                Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, mask::ENCRYPT as i32),
+            ],
+            true,
+        ),
+        // The object has x-matrix (the owner set it): in the door's order, Add adds
+        // another, Modify changes x-matrix, Delete removes it, Set sets it anew.
+        op::ADD_ATTRIBUTE => (
+            &[DescribeKey, UpdateKey],
+            custom(tags::NEW_ATTRIBUTE, "x-added", "a"),
+            true,
+        ),
+        op::MODIFY_ATTRIBUTE => (
+            &[DescribeKey, UpdateKey],
+            custom(tags::NEW_ATTRIBUTE, "x-matrix", "b"),
+            true,
+        ),
+        op::DELETE_ATTRIBUTE => (
+            &[DescribeKey, UpdateKey],
+            custom(tags::CURRENT_ATTRIBUTE, "x-matrix", "b"),
+            true,
+        ),
+        op::SET_ATTRIBUTE => (
+            &[DescribeKey, UpdateKey],
+            custom(tags::NEW_ATTRIBUTE, "x-matrix", "c"),
+            true,
+        ),
+        op::RNG_RETRIEVE => (
+            &[GenerateRandom],
+            vec![Item::int_item(tags::DATA_LENGTH, 8)],
+            false,
+        ),
+        op::ENCRYPT => (
+            &[Encrypt],
+            vec![id(&f.key), gcm_parameters(), bytes(tags::DATA, b"m")],
+            true,
+        ),
+        op::DECRYPT => (
+            &[Decrypt],
+            vec![
+                id(&f.key),
+                gcm_parameters(),
+                bytes(tags::DATA, &f.ct),
+                bytes(tags::IV_COUNTER_NONCE, &f.iv),
+                bytes(tags::AUTHENTICATED_ENCRYPTION_TAG, &f.tag),
+            ],
+            true,
+        ),
+        op::SIGN => (
+            &[Sign],
+            vec![id(&f.sig_private), bytes(tags::DATA, b"m")],
+            true,
+        ),
+        op::SIGNATURE_VERIFY => (
+            &[Verify],
+            vec![
+                id(&f.sig_public),
+                bytes(tags::DATA, b"m"),
+                bytes(tags::SIGNATURE_DATA, &f.signature),
+            ],
+            true,
+        ),
+        op::MAC => (
+            &[GenerateMac],
+            vec![id(&f.mac_key), bytes(tags::DATA, b"m")],
+            true,
+        ),
+        op::MAC_VERIFY => (
+            &[VerifyMac],
+            vec![
+                id(&f.mac_key),
+                bytes(tags::DATA, b"m"),
+                bytes(tags::MAC_DATA, &f.mac),
+            ],
+            true,
+        ),
+        // The public half is read from the new private key to make the public object.
+        op::CREATE_KEY_PAIR => (&[CreateKey, GetPublicKey], ec_pair_template(), false),
+        op::REKEY => (
+            &[DescribeKey, CreateKey, UpdateKey],
+            vec![id(&f.rekey)],
+            true,
+        ),
+        op::REKEY_KEY_PAIR => (
+            &[DescribeKey, CreateKey, GetPublicKey, UpdateKey],
+            vec![Item::text_item(
+                tags::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+                &f.pair,
+            )],
+            true,
+        ),
+        op::INTEROP => (
+            &[Interop],
+            vec![Item::enum_item(
+                tags::INTEROP_FUNCTION,
+                arca_kmip::enums::interop_function::BEGIN,
+            )],
+            false,
+        ),
+        op::LOG => (
+            &[LogMessage],
+            vec![Item::text_item(tags::LOG_MESSAGE, "matrix")],
+            false,
+        ),
+        _ => return None,
+    };
+    Some(KmipRow {
+        actions,
+        payload,
+        ours,
+    })
+}
+
+/// The audit records written since `after` (which moves past them).
+async fn records_since(
+    s: &common::TestServer,
+    after: &mut u64,
+) -> Vec<arca_core::audit::AuditEvent> {
+    s.service().flush_audit().await;
+    let mut out = Vec::new();
+    loop {
+        let page = s.service().store().read_audit(*after, 1000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        *after = last.seq;
+        out.extend(page.into_iter().map(|e| e.decode().unwrap().event));
+    }
+    out
+}
+
+/// Issue 17's matrix on the KMIP door: every operation the server offers (as its Query
+/// answers) × each role (a certificate bound to a principal that holds it), the usual KMIP
+/// client's pair of roles, and a client of another tenant. Each operation's row names the
+/// actions it performs; it is allowed when the role table and the key policy allow each
+/// of them ([`role_allows`], as the REST door's `e2e_access::the_access_matrix_covers_every_action`),
+/// and refused with Permission Denied otherwise; another tenant's client never reaches the
+/// tenant's objects. Every request leaves its audit record, checked request by request.
+/// An operation the server offers without a row here fails the test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_against_the_kmip_operations() {
     use arca_core::access::{role_allows, Category, Role};
-    use arca_core::Action;
     let k = KmipServer::start().await;
     let (st, v) = k
         .s
@@ -1744,69 +2034,128 @@ async fn every_role_against_the_kmip_operations() {
         )
         .await;
     assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+    // The role table, then the key policy: key use is granted to crypto-users only.
+    let permitted = |roles: &[Role], a: arca_core::Action| {
+        role_allows(roles, a)
+            && (a.category() != Category::KeyUse || roles.contains(&Role::CryptoUser))
+    };
+
+    // The shared objects, made and activated by the tenant's KMIP client.
     let mut owner = k.connect().await;
-    let create = || {
+    async fn made(c: &mut KmipClient, operation: u32, payload: Vec<Item>) -> Item {
+        ok_payload(&c.op(V21, operation, payload).await)
+    }
+    async fn activated(c: &mut KmipClient, id: &str) {
+        made(
+            c,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+        )
+        .await;
+    }
+    let text = |p: &Item, t| p.req(t).unwrap().text().unwrap().to_owned();
+    let bytes = |p: &Item, t| p.req(t).unwrap().byte_string().unwrap().to_vec();
+    let key = uid(&made(
+        &mut owner,
+        op::CREATE,
+        aes_template(mask::ENCRYPT | mask::DECRYPT),
+    )
+    .await);
+    activated(&mut owner, &key).await;
+    let p = made(
+        &mut owner,
+        op::ENCRYPT,
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &key),
+            gcm_parameters(),
+            Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+        ],
+    )
+    .await;
+    let (ct, iv, tag) = (
+        bytes(&p, tags::DATA),
+        bytes(&p, tags::IV_COUNTER_NONCE),
+        bytes(&p, tags::AUTHENTICATED_ENCRYPTION_TAG),
+    );
+    let p = made(&mut owner, op::CREATE_KEY_PAIR, ec_pair_template()).await;
+    let (sig_private, sig_public) = (
+        text(&p, tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(&p, tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    activated(&mut owner, &sig_private).await;
+    activated(&mut owner, &sig_public).await;
+    let signature = bytes(
+        &made(
+            &mut owner,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &sig_private),
+                Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+            ],
+        )
+        .await,
+        tags::SIGNATURE_DATA,
+    );
+    let mac_key = uid(&made(
+        &mut owner,
+        op::CREATE,
         vec![
             Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
             Item::structure(
                 tags::ATTRIBUTES,
                 vec![
-                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::HMAC_SHA256),
                     Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
                     Item::int_item(
                         tags::CRYPTOGRAPHIC_USAGE_MASK,
-                        (mask::ENCRYPT | mask::DECRYPT) as i32,
+                        (mask::MAC_GENERATE | mask::MAC_VERIFY) as i32,
                     ),
                 ],
             ),
-        ]
-    };
-    let id_of = |p: &Item| uid(p);
-    let key = id_of(&ok_payload(&owner.op(V21, op::CREATE, create()).await));
-    ok_payload(
-        &owner
-            .op(
-                V21,
-                op::ACTIVATE,
-                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &key)],
-            )
-            .await,
-    );
-    let gcm = || {
-        Item::structure(
-            tags::CRYPTOGRAPHIC_PARAMETERS,
-            vec![Item::enum_item(
-                tags::BLOCK_CIPHER_MODE,
-                arca_kmip::enums::block_cipher_mode::GCM,
-            )],
+        ],
+    )
+    .await);
+    activated(&mut owner, &mac_key).await;
+    let mac = bytes(
+        &made(
+            &mut owner,
+            op::MAC,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &mac_key),
+                Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+            ],
         )
-    };
-    let p = ok_payload(
-        &owner
-            .op(
-                V21,
-                op::ENCRYPT,
-                vec![
-                    Item::text_item(tags::UNIQUE_IDENTIFIER, &key),
-                    gcm(),
-                    Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
-                ],
-            )
-            .await,
-    );
-    let bytes = |t| p.req(t).unwrap().byte_string().unwrap().to_vec();
-    let (ct, iv, tag) = (
-        bytes(tags::DATA),
-        bytes(tags::IV_COUNTER_NONCE),
-        bytes(tags::AUTHENTICATED_ENCRYPTION_TAG),
+        .await,
+        tags::MAC_DATA,
     );
 
-    // One principal per tenant role, each with a certificate of its own; and a client of
-    // another tenant holding the roles a KMIP client has there.
+    // What the server says it performs: the matrix has a row for each, and for no other.
+    let offered: Vec<u32> = made(
+        &mut owner,
+        op::QUERY,
+        vec![Item::enum_item(
+            tags::QUERY_FUNCTION,
+            query_function::QUERY_OPERATIONS,
+        )],
+    )
+    .await
+    .children_with(tags::OPERATION)
+    .map(|o| o.enumeration().unwrap())
+    .collect();
+    assert!(offered.len() >= 30, "{offered:?}");
+
+    // One principal per tenant role, each with a certificate of its own; the usual KMIP
+    // client's two roles; and a client of another tenant holding those in its own tenant.
     let mut who: Vec<(String, Vec<Role>, KmipClient, bool)> = Vec::new();
-    for role in ["tenant-admin", "crypto-user", "auditor", "approver"] {
-        let name = format!("kx-{role}");
-        k.s.ok("/v1/principals", json!({"name": name, "roles": [role]}))
+    for roles in [
+        &["tenant-admin"][..],
+        &["crypto-user"],
+        &["auditor"],
+        &["approver"],
+        &["tenant-admin", "crypto-user"],
+    ] {
+        let name = format!("kx-{}", roles.join("-"));
+        k.s.ok("/v1/principals", json!({"name": name, "roles": roles}))
             .await;
         let san = format!("{name}.kmip.test");
         k.s.ok(
@@ -1816,7 +2165,11 @@ async fn every_role_against_the_kmip_operations() {
         .await;
         let (cert, pk) = k.pki.client(&san);
         let c = k.connect_as(cert.as_bytes(), pk.as_bytes()).await.unwrap();
-        who.push((name, vec![Role::parse("role", role).unwrap()], c, false));
+        let roles = roles
+            .iter()
+            .map(|r| Role::parse("role", r).unwrap())
+            .collect();
+        who.push((name, roles, c, false));
     }
     let (cert, pk) = k.new_tenant("kxforeign").await;
     let c = k.connect_as(cert.as_bytes(), pk.as_bytes()).await.unwrap();
@@ -1827,142 +2180,135 @@ async fn every_role_against_the_kmip_operations() {
         true,
     ));
 
-    let uid_only = |id: &str| vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)];
-    let mut requests = std::collections::BTreeMap::<String, usize>::new();
+    let mut after = 0;
+    records_since(&k.s, &mut after).await;
+    let mut requests = 0;
+    let (mut allowed_seen, mut refused_seen) = (0, 0);
     for (name, roles, c, foreign) in who.iter_mut() {
-        // Fresh objects for the operations that change one, made by the owner.
-        let pre = id_of(&ok_payload(&owner.op(V21, op::CREATE, create()).await));
-        let cases: Vec<(Action, u32, Vec<Item>, bool)> = vec![
-            (
-                Action::QueryServer,
-                op::QUERY,
-                vec![Item::enum_item(
-                    tags::QUERY_FUNCTION,
-                    query_function::QUERY_OPERATIONS,
-                )],
-                false,
-            ),
-            (
-                Action::DiscoverVersions,
-                op::DISCOVER_VERSIONS,
-                vec![V21.to_item()],
-                false,
-            ),
-            (
-                Action::LogMessage,
-                op::LOG,
-                vec![Item::text_item(tags::LOG_MESSAGE, "matrix")],
-                false,
-            ),
-            (Action::CreateKey, op::CREATE, create(), false),
-            (Action::ListKeys, op::LOCATE, vec![], false),
-            (
-                Action::DescribeKey,
-                op::GET_ATTRIBUTES,
-                uid_only(&key),
-                true,
-            ),
-            (Action::ExportKey, op::GET, uid_only(&key), true),
-            (
-                Action::Encrypt,
-                op::ENCRYPT,
-                vec![
-                    Item::text_item(tags::UNIQUE_IDENTIFIER, &key),
-                    gcm(),
-                    Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
-                ],
-                true,
-            ),
-            (
-                Action::Decrypt,
-                op::DECRYPT,
-                vec![
-                    Item::text_item(tags::UNIQUE_IDENTIFIER, &key),
-                    gcm(),
-                    Item::new(tags::DATA, Value::bytes(ct.clone())),
-                    Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv.clone())),
-                    Item::new(
-                        tags::AUTHENTICATED_ENCRYPTION_TAG,
-                        Value::bytes(tag.clone()),
-                    ),
-                ],
-                true,
-            ),
-            (Action::ActivateKey, op::ACTIVATE, uid_only(&pre), true),
-            (
-                Action::DeactivateKey,
-                op::REVOKE,
-                vec![
-                    Item::text_item(tags::UNIQUE_IDENTIFIER, &pre),
-                    Item::structure(
-                        tags::REVOCATION_REASON,
-                        vec![Item::enum_item(
-                            tags::REVOCATION_REASON_CODE,
-                            revocation_reason_code::CESSATION_OF_OPERATION,
-                        )],
-                    ),
-                ],
-                true,
-            ),
-            (
-                Action::ScheduleKeyDestruction,
-                op::DESTROY,
-                uid_only(&pre),
-                true,
-            ),
-        ];
-        for (action, operation, payload, ours) in cases {
-            let b = c.op(V21, operation, payload).await;
-            *requests.entry(name.clone()).or_default() += 1;
+        // Fresh objects for the rows that change one, made by the owner.
+        let mut aes = Vec::new();
+        for _ in 0..4 {
+            aes.push(uid(&made(
+                &mut owner,
+                op::CREATE,
+                aes_template(mask::ENCRYPT),
+            )
+            .await));
+        }
+        let pair = text(
+            &made(&mut owner, op::CREATE_KEY_PAIR, ec_pair_template()).await,
+            tags::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+        );
+        let f = KmipFixtures {
+            key: key.clone(),
+            ct: ct.clone(),
+            iv: iv.clone(),
+            tag: tag.clone(),
+            sig_private: sig_private.clone(),
+            sig_public: sig_public.clone(),
+            signature: signature.clone(),
+            mac_key: mac_key.clone(),
+            mac: mac.clone(),
+            lifecycle: aes[0].clone(),
+            archive: aes[1].clone(),
+            attributes: aes[2].clone(),
+            rekey: aes[3].clone(),
+            pair,
+        };
+        made(
+            &mut owner,
+            op::ADD_ATTRIBUTE,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &f.attributes),
+                Item::structure(
+                    tags::NEW_ATTRIBUTE,
+                    vec![attr_v1("x-matrix", Value::TextString("a".into()))],
+                ),
+            ],
+        )
+        .await;
+        // Every operation KMIP defines: a row exactly for those the server offers.
+        for (value, op_name) in arca_kmip::enums::operation::ALL {
+            assert_eq!(
+                kmip_row(*value, &f).is_some(),
+                offered.contains(value),
+                "{op_name}: the server offers it but the matrix has no row (or the reverse)"
+            );
+        }
+        records_since(&k.s, &mut after).await;
+        for operation in &offered {
+            let op_name =
+                arca_kmip::enum_name(arca_kmip::enums::operation::ALL, *operation).unwrap_or("?");
+            let row = kmip_row(*operation, &f).unwrap();
+            let b = c.op(V21, *operation, row.payload).await;
+            requests += 1;
             let (status, r, msg) = result(&b);
             let denied = r == Some(reason::PERMISSION_DENIED);
+            let what = format!("{name} {op_name}: {status} {r:?} {msg:?}");
+            // This request's records: at least one, from the KMIP door, naming the caller.
+            let records: Vec<_> = records_since(&k.s, &mut after)
+                .await
+                .into_iter()
+                .filter(|e| e.door == "kmip" && e.principal == *name)
+                .collect();
+            assert!(!records.is_empty(), "no audit record of {what}");
+            let refusal_recorded = || {
+                records.iter().any(|e| {
+                    e.outcome != "ok" && row.actions.iter().any(|a| a.name() == e.operation)
+                })
+            };
             if *foreign {
-                if ours {
-                    assert_ne!(
-                        status,
-                        result_status::SUCCESS,
-                        "{name} {action}: another tenant's object"
-                    );
+                if row.ours {
                     assert!(
                         denied
                             || r == Some(reason::OBJECT_NOT_FOUND)
                             || r == Some(reason::ITEM_NOT_FOUND),
-                        "{name} {action}: {r:?} {msg:?}"
+                        "another tenant's object: {what}"
                     );
+                    assert!(refusal_recorded(), "{what}: {records:?}");
+                } else {
+                    // Its own tenant's: it works there, and finds nothing of ours.
+                    assert_eq!(status, result_status::SUCCESS, "{what}");
+                    if *operation == op::LOCATE {
+                        for found in ok_payload(&b).children_with(tags::UNIQUE_IDENTIFIER) {
+                            let id = found.text().unwrap();
+                            assert_eq!(
+                                k.s.get(&format!("/v1/keys/{id}")).await.0,
+                                reqwest::StatusCode::NOT_FOUND,
+                                "{name} located {id} of another tenant"
+                            );
+                        }
+                    }
                 }
                 continue;
             }
-            let mut allowed = role_allows(roles, action);
-            // The key policy grants key use to crypto-users (and to the owner) only.
-            if action.category() == Category::KeyUse && !roles.contains(&Role::CryptoUser) {
-                allowed = false;
-            }
-            if allowed {
-                assert!(!denied, "{name} {action}: refused: {msg:?}");
+            if row.actions.iter().all(|a| permitted(roles, *a)) {
+                allowed_seen += 1;
+                assert_eq!(status, result_status::SUCCESS, "allowed, yet {what}");
+                for a in row.actions {
+                    assert!(
+                        records
+                            .iter()
+                            .any(|e| e.operation == a.name() && e.outcome == "ok"),
+                        "{what}: no record of {a}: {records:?}"
+                    );
+                }
             } else {
+                refused_seen += 1;
+                assert!(denied, "expected Permission Denied: {what}");
+                let first = row.actions.iter().find(|a| !permitted(roles, **a)).unwrap();
                 assert!(
-                    denied,
-                    "{name} {action}: expected Permission Denied, got {status} {r:?} {msg:?}"
+                    records
+                        .iter()
+                        .any(|e| e.operation == first.name() && e.outcome == "not_permitted"),
+                    "{what}: no refusal record of {first}: {records:?}"
                 );
             }
         }
     }
-    // Every request is on the record under its principal (the foreign client shares the
-    // owner's name, so it is counted in its own tenant).
-    k.s.service().flush_audit().await;
-    let trail = arca_service::trail::read_all(k.s.service().store().as_ref())
-        .await
-        .unwrap();
-    for (name, n) in requests.iter().filter(|(n, _)| n.starts_with("kx-")) {
-        let recorded = trail
-            .iter()
-            .filter(|e| &e.principal == name && e.door == "kmip")
-            .count();
-        assert!(
-            recorded >= *n,
-            "{name}: {recorded} records for {n} requests"
-        );
-    }
+    assert_eq!(requests, 6 * offered.len());
+    assert!(allowed_seen > 0 && refused_seen > 0);
+    k.s.shutdown().await;
 }
 
 /// The Cryptographic Usage Mask is the key's usages, which the service checks on every

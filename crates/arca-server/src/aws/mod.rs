@@ -466,7 +466,8 @@ fn xks_action(route: &Result<xks::Route<'_>, xks::XksError>) -> Action {
         Ok(xks::Route::Metadata(_)) => Action::DescribeKey,
         Ok(xks::Route::Encrypt(_)) => Action::Encrypt,
         Ok(xks::Route::Decrypt(_)) => Action::Decrypt,
-        Ok(xks::Route::Health) | Err(_) => Action::XksRequest,
+        Ok(xks::Route::Health) => Action::QueryServer,
+        Err(_) => Action::XksRequest,
     }
 }
 

@@ -327,6 +327,8 @@ pub async fn dispatch(
     match route {
         Route::Health => {
             check_request_metadata(route, body)?;
+            // A question about the server, authorised and recorded as KMIP's Query is.
+            svc.query_server(caller).await.map_err(map_error)?;
             // The caller's tenant KEK opened (it authenticated, which needs the root key),
             // and the store answers: an encrypt or decrypt now would be served.
             let healthy = !svc.is_sealed() && svc.store().ping().await.is_ok();
