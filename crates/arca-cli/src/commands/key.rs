@@ -564,6 +564,7 @@ fn describe_table(v: &Value) -> String {
         ("Protection level", get(v, "protection_level")),
         ("Extractable", get(v, "extractable")),
         ("State", state),
+        ("Usable now", usable_now(v)),
         ("Aliases", get(v, "aliases")),
         ("Tags", output::tags(v.get("tags").unwrap_or(&Value::Null))),
         ("Meta", get(v, "meta")),
@@ -585,6 +586,18 @@ fn describe_table(v: &Value) -> String {
         output::render(&output::fields_table(&rows)),
         output::render(&versions_table(v.get("versions").unwrap_or(&Value::Null)))
     )
+}
+
+/// What the key's lifecycle lets it do now (the service's own rule, `usable_now`).
+fn usable_now(v: &Value) -> String {
+    let u = v.get("usable_now").unwrap_or(&Value::Null);
+    match (u["protect"].as_bool(), u["process"].as_bool()) {
+        (Some(true), Some(true)) => "protect and process".into(),
+        (Some(false), Some(true)) => "process only (decrypt, verify)".into(),
+        (Some(true), Some(false)) => "protect only (encrypt, sign)".into(),
+        (Some(false), Some(false)) => "nothing".into(),
+        _ => String::new(),
+    }
 }
 
 fn keys_table(keys: &[Value]) -> comfy_table::Table {
