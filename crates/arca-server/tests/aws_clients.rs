@@ -1637,6 +1637,25 @@ async fn every_door_reports_what_it_does_in_every_state() {
                 .await,
         );
         assert_eq!(r.0, k_protect, "KMIP Sign, {state}: {r:?}");
+        if let Some(sig) = e["sig"].as_str() {
+            let sig = base64::engine::general_purpose::STANDARD
+                .decode(sig)
+                .unwrap();
+            let r = kres(
+                &kmip
+                    .op(
+                        V21,
+                        op::SIGNATURE_VERIFY,
+                        vec![
+                            uid_item(ec),
+                            Item::new(tags::DATA, KValue::bytes(b"door states".to_vec())),
+                            Item::new(tags::SIGNATURE_DATA, KValue::bytes(sig)),
+                        ],
+                    )
+                    .await,
+            );
+            assert_eq!(r.0, k_process, "KMIP Signature Verify, {state}: {r:?}");
+        }
         if let Some((ct, iv, tag)) = kmip_ct.get(state) {
             let r = kres(
                 &kmip

@@ -1958,15 +1958,16 @@ fn kmip_row(operation: u32, f: &KmipFixtures) -> Option<KmipRow> {
             ],
             true,
         ),
-        // The public half is read from the new private key to make the public object.
-        op::CREATE_KEY_PAIR => (&[CreateKey, GetPublicKey], ec_pair_template(), false),
+        // Both halves are one service call: two CreateKey, nothing else (the public half
+        // is read as part of the creation, and a refusal leaves no half behind).
+        op::CREATE_KEY_PAIR => (&[CreateKey], ec_pair_template(), false),
         op::REKEY => (
             &[DescribeKey, CreateKey, UpdateKey],
             vec![id(&f.rekey)],
             true,
         ),
         op::REKEY_KEY_PAIR => (
-            &[DescribeKey, CreateKey, GetPublicKey, UpdateKey],
+            &[DescribeKey, CreateKey, UpdateKey],
             vec![Item::text_item(
                 tags::PRIVATE_KEY_UNIQUE_IDENTIFIER,
                 &f.pair,
@@ -2508,6 +2509,71 @@ async fn the_usage_mask_holds_on_every_door() {
             .collect::<Vec<_>>(),
         vec!["rest", "kmip"],
         "each refused decrypt audited once: {refused:?}"
+    );
+    k.s.shutdown().await;
+}
+
+/// A key pair is made whole or not at all: a Create Key Pair whose public half the service
+/// refuses (a public key cannot sign) leaves no private key behind, and is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_pair_leaves_no_half_behind() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let count = || async {
+        let (st, v) = k.s.get("/v1/keys?limit=1000").await;
+        assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+        v["keys"].as_array().unwrap().len()
+    };
+    let before = count().await;
+    let attrs = |tag, m: u32| {
+        Item::structure(
+            tag,
+            vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+        )
+    };
+    let pair = |public_mask: u32| {
+        vec![
+            Item::structure(
+                tags::COMMON_ATTRIBUTES,
+                vec![
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::ECDSA),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+                ],
+            ),
+            attrs(tags::PRIVATE_KEY_ATTRIBUTES, mask::SIGN),
+            attrs(tags::PUBLIC_KEY_ATTRIBUTES, public_mask),
+        ]
+    };
+    let r = c.op(V21, op::CREATE_KEY_PAIR, pair(mask::SIGN)).await;
+    let (status, reason, message) = result(&r);
+    assert_eq!(status, result_status::OPERATION_FAILED, "{message:?}");
+    assert!(reason.is_some(), "{message:?}");
+    assert_eq!(
+        count().await,
+        before,
+        "no half of the refused pair was kept"
+    );
+    // The same pair with a verifying public half is made, both halves.
+    ok_payload(&c.op(V21, op::CREATE_KEY_PAIR, pair(mask::VERIFY)).await);
+    assert_eq!(count().await, before + 2);
+    let svc = k.s.service();
+    svc.flush_audit().await;
+    let creates: Vec<serde_json::Value> = svc
+        .store()
+        .search_audit(&arca_store::AuditQuery {
+            operation: Some("CreateKey".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str(&e.doc).unwrap())
+        .collect();
+    assert_eq!(
+        creates.iter().filter(|e| e["outcome"] != "ok").count(),
+        1,
+        "the refusal is on the record once: {creates:?}"
     );
     k.s.shutdown().await;
 }

@@ -164,6 +164,15 @@ pub(crate) fn version_info(key: &Key, v: &KeyVersion) -> VersionInfo {
     }
 }
 
+/// A key made but not yet written (see [`Service::create_key_pair`]).
+struct NewKey {
+    key: Key,
+    versions: Vec<KeyVersion>,
+    writes: Vec<arca_store::VersionWrite>,
+    event: arca_core::model::KeyEvent,
+    now: DateTime<Utc>,
+}
+
 pub(crate) fn key_info(
     key: &Key,
     versions: &[KeyVersion],
@@ -458,9 +467,69 @@ impl Service {
     async fn create_key_inner(
         &self,
         caller: &Caller,
-        mut req: CreateKeyRequest,
+        req: CreateKeyRequest,
         note: &mut Note,
     ) -> Result<KeyInfo> {
+        let k = self.new_key(caller, req, note).await?;
+        self.commit_new_key(caller, k, note).await
+    }
+
+    /// Creates an asymmetric key and a second, public-only key holding its public half:
+    /// KMIP's Create Key Pair, whose two objects each have a lifecycle of their own. Both
+    /// requests are checked, and the material made, before either is written, so a refusal
+    /// leaves no half of a pair behind; reading the new key's public half is part of the
+    /// creation (no `GetPublicKey` grant on a key that does not exist yet). `public` builds
+    /// the second request from the first key and its public half (SPKI DER); `link` edits
+    /// the first key's `meta` once the second key's id is known. Each key is one audited
+    /// `CreateKey`.
+    pub async fn create_key_pair(
+        &self,
+        caller: &Caller,
+        private: CreateKeyRequest,
+        public: impl FnOnce(&KeyInfo, Secret) -> Result<CreateKeyRequest> + Send,
+        link: impl FnOnce(&mut serde_json::Value, Uuid) + Send,
+    ) -> Result<(KeyInfo, KeyInfo)> {
+        let mut first_note = Note::default();
+        let mut second_note = Note::default();
+        let prepared = async {
+            let mut first = self.new_key(caller, private, &mut first_note).await?;
+            let spki = first
+                .versions
+                .first()
+                .and_then(|v| v.public_key.clone())
+                .ok_or_else(|| {
+                    Error::unprocessable("spec", "a key pair needs an asymmetric key spec")
+                })?;
+            let info = key_info(&first.key, &first.versions, vec![], first.now);
+            let second_req = public(&info, Secret::new(zeroize::Zeroizing::new(spki)))?;
+            let second = self.new_key(caller, second_req, &mut second_note).await?;
+            link(&mut first.key.meta, second.key.id);
+            validate_meta(&first.key.meta)?;
+            Ok((first, second))
+        }
+        .await;
+        let (first, second) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .done::<(KeyInfo, KeyInfo)>(caller, Action::CreateKey, first_note, Err(e))
+                    .await
+            }
+        };
+        let r = self.commit_new_key(caller, first, &mut first_note).await;
+        let a = self.done(caller, Action::CreateKey, first_note, r).await?;
+        let r = self.commit_new_key(caller, second, &mut second_note).await;
+        let b = self.done(caller, Action::CreateKey, second_note, r).await?;
+        Ok((a, b))
+    }
+
+    /// Everything about a new key short of writing it: checks, policy, material.
+    async fn new_key(
+        &self,
+        caller: &Caller,
+        mut req: CreateKeyRequest,
+        note: &mut Note,
+    ) -> Result<NewKey> {
         self.authorize(caller, Action::CreateKey, None)?;
         validate_name("name", &req.name)?;
         let policy = self.initial_policy(caller, req.policy.take()).await?;
@@ -631,14 +700,33 @@ impl Service {
             Some(state),
             None,
         );
-        let rec = crate::identity::policy_record(key.tenant_id, key.id, &key.policy)?;
         note.key_version = (!key.pending_import).then_some(1);
         note.set("protection_level", protection.as_str());
+        Ok(NewKey {
+            key,
+            versions,
+            writes,
+            event: ev,
+            now,
+        })
+    }
+
+    /// Writes a key [`Service::new_key`] made, with its history and audit record.
+    async fn commit_new_key(&self, caller: &Caller, k: NewKey, note: &mut Note) -> Result<KeyInfo> {
+        let rec = crate::identity::policy_record(k.key.tenant_id, k.key.id, &k.key.policy)?;
         let audit = self.change_event(caller, Action::CreateKey, note);
         let key = self
-            .commit_with(key, None, &versions, writes, vec![ev], vec![rec], audit)
+            .commit_with(
+                k.key,
+                None,
+                &k.versions,
+                k.writes,
+                vec![k.event],
+                vec![rec],
+                audit,
+            )
             .await?;
-        Ok(key_info(&key, &versions, vec![], now))
+        Ok(key_info(&key, &k.versions, vec![], k.now))
     }
 
     /// For a door whose protocol makes a transition idempotent (AWS's EnableKey on an

@@ -20,7 +20,7 @@ use arca_service::api::{
 use zeroize::Zeroizing;
 
 use super::attrs::{Attr, Extras};
-use super::ops::{failure, payload, uid_item, Ctx, OpResult};
+use super::ops::{failure, payload, uid_item, Ctx, Kept, OpResult};
 
 /// Cryptographic Parameters as given (or as stored on the object).
 #[derive(Debug, Default, Clone)]
@@ -184,26 +184,6 @@ impl Params {
             },
         };
         Ok(chosen)
-    }
-}
-
-/// Runs a request builder that speaks KMIP's failures inside a service call that speaks
-/// Arca's errors: the failure is kept aside (so the client gets its exact result reason)
-/// and the service refuses, and audits, the operation as invalid input.
-struct Kept(Option<Failure>);
-
-impl Kept {
-    fn wrap<T>(&mut self, r: Result<T, Failure>) -> arca_core::Result<T> {
-        r.map_err(|f| {
-            let e = arca_core::Error::invalid("cryptographic_parameters", f.message.clone());
-            self.0 = Some(f);
-            e
-        })
-    }
-
-    /// The kept failure if there is one, else the service's error mapped by `map`.
-    fn or(self, e: arca_core::Error, map: impl FnOnce(arca_core::Error) -> Failure) -> Failure {
-        self.0.unwrap_or_else(|| map(e))
     }
 }
 

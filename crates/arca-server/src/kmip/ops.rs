@@ -228,6 +228,26 @@ pub fn failure(e: Error) -> Failure {
     Failure::new(r, e.to_string())
 }
 
+/// Runs a request builder that speaks KMIP's failures inside a service call that speaks
+/// Arca's errors: the failure is kept aside (so the client gets its exact result reason)
+/// and the service refuses, and audits, the operation as invalid input.
+pub(super) struct Kept(pub(super) Option<Failure>);
+
+impl Kept {
+    pub(super) fn wrap<T>(&mut self, r: Result<T, Failure>) -> arca_core::Result<T> {
+        r.map_err(|f| {
+            let e = Error::invalid("cryptographic_parameters", f.message.clone());
+            self.0 = Some(f);
+            e
+        })
+    }
+
+    /// The kept failure if there is one, else the service's error mapped by `map`.
+    pub(super) fn or(self, e: Error, map: impl FnOnce(Error) -> Failure) -> Failure {
+        self.0.unwrap_or_else(|| map(e))
+    }
+}
+
 pub(super) struct Ctx<'a> {
     pub(super) svc: &'a Service,
     pub(super) caller: Option<Caller>,

@@ -10,10 +10,9 @@ use arca_core::model::KeySpec;
 use arca_kmip::enums::{cryptographic_algorithm as alg, link_type, object_type, recommended_curve};
 use arca_kmip::{tags, Failure, Item};
 use arca_service::api::{CreateKeyRequest, KeyInfo, Secret, UpdateKeyRequest};
-use zeroize::Zeroizing;
 
 use super::attrs::{self, Attr, Extras};
-use super::ops::{creation_failure, failure, payload, uid_item, Ctx, OpResult};
+use super::ops::{creation_failure, failure, payload, uid_item, Ctx, Kept, OpResult};
 
 /// The attributes of a pair's half: the common ones, then the half's own (which win).
 fn merged(common: &[Attr], own: &[Attr]) -> Vec<Attr> {
@@ -89,65 +88,64 @@ fn pair_spec(attrs: &[Attr]) -> Result<KeySpec, Failure> {
 }
 
 impl Ctx<'_> {
+    /// Both halves of a pair in one service call ([`arca_service::Service::create_key_pair`]):
+    /// the public half's request is `public` of the private key and its SPKI, the halves are
+    /// linked to each other, their names kept apart, and a refusal leaves neither.
+    async fn create_pair(
+        &self,
+        caller: &arca_service::Caller,
+        priv_req: CreateKeyRequest,
+        public: impl FnOnce(&KeyInfo, Secret) -> Result<CreateKeyRequest, Failure> + Send,
+    ) -> Result<(KeyInfo, KeyInfo), Failure> {
+        let priv_name = priv_req.name.clone();
+        let mut kept = Kept(None);
+        self.svc
+            .create_key_pair(
+                caller,
+                priv_req,
+                |priv_info, spki| {
+                    let mut pub_req = kept.wrap(public(priv_info, spki))?;
+                    if pub_req.name == priv_name {
+                        // Both halves were named alike; Arca's own names are unique,
+                        // KMIP's need not be.
+                        pub_req.name = format!("kmip-{}", uuid::Uuid::new_v4().simple());
+                    }
+                    Ok(pub_req)
+                },
+                |meta, pub_id| {
+                    let mut e = Extras::of_meta(meta);
+                    e.links
+                        .push((link_type::PUBLIC_KEY_LINK, pub_id.to_string()));
+                    *meta = e.into_meta(meta);
+                },
+            )
+            .await
+            .map_err(|e| kept.or(e, creation_failure))
+    }
+
     pub(super) async fn create_key_pair(&mut self, p: &Item) -> OpResult {
         let caller = self.caller()?.clone();
         let (private, public) = pair_attributes(p)?;
         let spec = pair_spec(&private)?;
         let priv_req = self.key_request(spec, &private, None, None)?;
-        let priv_name = priv_req.name.clone();
-        let priv_info = self
-            .svc
-            .create_key(&caller, priv_req)
-            .await
-            .map_err(creation_failure)?;
-        let priv_id = priv_info.id.to_string();
-        let spki = self
-            .svc
-            .get_public_key(&caller, &priv_id, None)
-            .await
-            .map_err(failure)?
-            .public_key
-            .0;
-        let mut pub_req = self.key_request(
-            spec,
-            &public,
-            Some(Secret::new(Zeroizing::new(spki))),
-            Some("PublicKey".into()),
-        )?;
-        if pub_req.name == priv_name {
-            // Both halves were named alike; Arca's own names are unique, KMIP's need not be.
-            pub_req.name = format!("kmip-{}", uuid::Uuid::new_v4().simple());
-        }
-        let mut pub_extras = Extras::of_request(&pub_req);
-        pub_extras
-            .links
-            .push((link_type::PRIVATE_KEY_LINK, priv_id.clone()));
-        // The public half is stored as given material, but it came from Arca's generator.
-        if let Some(g) = attrs::generator_of(&priv_info) {
-            pub_extras.push_other(&Attr::Std(g));
-        }
-        pub_req.meta = Some(pub_extras.into_meta(&serde_json::Value::Null));
-        let pub_info = self
-            .svc
-            .create_key(&caller, pub_req)
-            .await
-            .map_err(creation_failure)?;
-        let pub_id = pub_info.id.to_string();
-        let mut priv_extras = Extras::of(&priv_info);
-        priv_extras
-            .links
-            .push((link_type::PUBLIC_KEY_LINK, pub_id.clone()));
-        self.svc
-            .update_key(
-                &caller,
-                &priv_id,
-                UpdateKeyRequest {
-                    meta: Some(priv_extras.into_meta(&priv_info.meta)),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(failure)?;
+        let pub_req = self.key_request(spec, &public, None, Some("PublicKey".into()))?;
+        let (priv_info, pub_info) = self
+            .create_pair(&caller, priv_req, move |priv_info, spki| {
+                let mut pub_req = pub_req;
+                pub_req.material = Some(spki);
+                let mut e = Extras::of_request(&pub_req);
+                e.links
+                    .push((link_type::PRIVATE_KEY_LINK, priv_info.id.to_string()));
+                // The public half is stored as given material, but it came from Arca's
+                // generator.
+                if let Some(g) = attrs::generator_of(priv_info) {
+                    e.push_other(&Attr::Std(g));
+                }
+                pub_req.meta = Some(e.into_meta(&serde_json::Value::Null));
+                Ok(pub_req)
+            })
+            .await?;
+        let (priv_id, pub_id) = (priv_info.id.to_string(), pub_info.id.to_string());
         self.placeholder = Some(priv_id.clone());
         Ok(payload(vec![
             Item::text_item(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER, priv_id),
@@ -210,66 +208,29 @@ impl Ctx<'_> {
         let (private, public) = pair_attributes(p)?;
         let offset = p.child(tags::OFFSET).map(Item::interval).transpose()?;
         let priv_req = self.replacement(&old_priv, private, offset, None, None, vec![])?;
-        let priv_name = priv_req.name.clone();
-        let new_priv = self
-            .svc
-            .create_key(&caller, priv_req)
-            .await
-            .map_err(creation_failure)?;
-        let new_priv_id = new_priv.id.to_string();
-        let spki = self
-            .svc
-            .get_public_key(&caller, &new_priv_id, None)
-            .await
-            .map_err(failure)?
-            .public_key
-            .0;
-        let material = Some(Secret::new(Zeroizing::new(spki)));
-        let links = vec![(link_type::PRIVATE_KEY_LINK, new_priv_id.clone())];
-        let mut pub_req = match &old_pub {
-            Some(old) => self.replacement(
-                old,
-                public,
-                offset,
-                material,
-                Some("PublicKey".into()),
-                links,
-            )?,
-            None => {
-                let mut r =
-                    self.key_request(new_priv.spec, &public, material, Some("PublicKey".into()))?;
-                let mut e = Extras::of_request(&r);
-                e.links.extend(links);
-                if let Some(g) = attrs::generator_of(&new_priv) {
+        let spec = old_priv.spec;
+        let pub_template = match &old_pub {
+            Some(old) => {
+                self.replacement(old, public, offset, None, Some("PublicKey".into()), vec![])?
+            }
+            None => self.key_request(spec, &public, None, Some("PublicKey".into()))?,
+        };
+        let (new_priv, new_pub) = self
+            .create_pair(&caller, priv_req, move |new_priv, spki| {
+                let mut pub_req = pub_template;
+                pub_req.material = Some(spki);
+                let mut e = Extras::of_request(&pub_req);
+                e.links
+                    .push((link_type::PRIVATE_KEY_LINK, new_priv.id.to_string()));
+                if let Some(g) = attrs::generator_of(new_priv) {
                     e.push_other(&Attr::Std(g));
                 }
-                r.meta = Some(e.into_meta(&serde_json::Value::Null));
-                r
-            }
-        };
-        if pub_req.name == priv_name {
-            pub_req.name = format!("kmip-{}", uuid::Uuid::new_v4().simple());
-        }
-        let new_pub = self
-            .svc
-            .create_key(&caller, pub_req)
-            .await
-            .map_err(creation_failure)?;
-        let new_pub_id = new_pub.id.to_string();
-        let mut e = Extras::of(&new_priv);
-        e.links
-            .push((link_type::PUBLIC_KEY_LINK, new_pub_id.clone()));
-        self.svc
-            .update_key(
-                &caller,
-                &new_priv_id,
-                UpdateKeyRequest {
-                    meta: Some(e.into_meta(&new_priv.meta)),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(failure)?;
+                pub_req.meta =
+                    Some(e.into_meta(pub_req.meta.as_ref().unwrap_or(&serde_json::Value::Null)));
+                Ok(pub_req)
+            })
+            .await?;
+        let (new_priv_id, new_pub_id) = (new_priv.id.to_string(), new_pub.id.to_string());
         self.retire(&old_priv, &new_priv_id).await?;
         if let Some(old) = &old_pub {
             self.retire(old, &new_pub_id).await?;
