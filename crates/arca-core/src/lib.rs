@@ -5,6 +5,7 @@
 pub mod access;
 pub mod action;
 pub mod audit;
+pub mod cipher;
 pub mod dn;
 pub mod error;
 pub mod lifecycle;

@@ -55,39 +55,10 @@ fn unsupported(spec: KeySpec, what: &str) -> Error {
     }
 }
 
+pub use arca_core::cipher::{OaepHash, RawMode};
+
 /// A loaded key. Every method has a default that refuses, so each key family implements
 /// only what it can do and the refusal text is the same everywhere.
-/// AES modes for raw encryption. GCM takes a 12-byte IV and makes a 16-byte tag; CBC and
-/// CTR take a 16-byte IV; ECB none. CBC and ECB pad with PKCS#7 (PKCS#5) or need whole
-/// blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawMode {
-    Gcm,
-    Cbc { pkcs7: bool },
-    Ecb { pkcs7: bool },
-    Ctr,
-}
-
-impl RawMode {
-    /// The IV length the mode needs (0 for ECB).
-    pub fn iv_len(self) -> usize {
-        match self {
-            RawMode::Gcm => 12,
-            RawMode::Cbc { .. } | RawMode::Ctr => 16,
-            RawMode::Ecb { .. } => 0,
-        }
-    }
-}
-
-/// The hash of RSA-OAEP (used for MGF1 too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OaepHash {
-    Sha1,
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
 pub trait KeyHandle: Send + Sync {
     /// The key's spec.
     fn spec(&self) -> KeySpec;

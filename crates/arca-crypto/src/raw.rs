@@ -18,8 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::provider::RawMode;
 
-/// The GCM tag length Arca makes and accepts.
-pub const GCM_TAG_LEN: usize = 16;
+pub use arca_core::cipher::GCM_TAG_LEN;
 
 fn cipher_alg(key: &[u8]) -> Result<&'static cipher::Algorithm> {
     Ok(match key.len() {

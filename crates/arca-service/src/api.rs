@@ -438,8 +438,8 @@ pub struct EncryptResponse {
 /// for protocols whose clients keep IVs and layout themselves (KMIP's Encrypt/Decrypt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawCipher {
-    Aes(arca_crypto::provider::RawMode),
-    RsaOaep(arca_crypto::provider::OaepHash),
+    Aes(arca_core::cipher::RawMode),
+    RsaOaep(arca_core::cipher::OaepHash),
 }
 
 /// Raw encryption under a key's primary version.
@@ -768,7 +768,7 @@ pub struct ExportResponse {
 pub enum WrapCipher {
     AesKeyWrap,
     AesKeyWrapPadded,
-    RsaOaep(arca_crypto::provider::OaepHash),
+    RsaOaep(arca_core::cipher::OaepHash),
 }
 
 /// Exports a key wrapped under another key.

@@ -204,7 +204,7 @@ impl Service {
         caller: &Caller,
         q: ListApprovalsQuery,
     ) -> Result<ApprovalList> {
-        let r = async {
+        self.audited(caller, Action::ListApprovals, async |_: &mut Note| {
             self.authorize(caller, Action::ListApprovals, None)?;
             let limit = q.limit.unwrap_or(100);
             if !(1..=1000).contains(&limit) {
@@ -243,10 +243,8 @@ impl Service {
                 approvals: out,
                 next_cursor,
             })
-        }
-        .await;
-        self.done(caller, Action::ListApprovals, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// One approval request.

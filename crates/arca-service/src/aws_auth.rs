@@ -167,22 +167,23 @@ impl Service {
         principal: &str,
         req: CreateTokenRequest,
     ) -> Result<AwsCredentialCreated> {
-        let mut note = Note::default();
-        let r = async {
-            let (p, name, expires_at) = self
-                .credential_for(caller, principal, &req, "aws", |id, req| {
-                    Pending::CreateAwsCredential { principal: id, req }
-                })
-                .await?;
-            let created = self
-                .issue_aws_credential(&p, &name, expires_at, &Actor::Caller(caller), &mut note)
-                .await?;
-            note.committed = true;
-            Ok(created)
-        }
-        .await;
-        self.done(caller, Action::CreateAwsCredential, note, r)
-            .await
+        self.audited(
+            caller,
+            Action::CreateAwsCredential,
+            async |note: &mut Note| {
+                let (p, name, expires_at) = self
+                    .credential_for(caller, principal, &req, "aws", |id, req| {
+                        Pending::CreateAwsCredential { principal: id, req }
+                    })
+                    .await?;
+                let created = self
+                    .issue_aws_credential(&p, &name, expires_at, &Actor::Caller(caller), note)
+                    .await?;
+                note.committed = true;
+                Ok(created)
+            },
+        )
+        .await
     }
 
     /// Makes and stores an access key pair (the secret sealed under the tenant KEK).
@@ -242,7 +243,7 @@ impl Service {
         caller: &Caller,
         principal: Option<&str>,
     ) -> Result<AwsCredentialList> {
-        let r = async {
+        self.audited(caller, Action::ListAwsCredentials, async |_: &mut Note| {
             let pid = match principal {
                 Some(p) => Some(self.principal_by_ref(caller, p).await?.id),
                 None => None,
@@ -276,10 +277,8 @@ impl Service {
                 }
             }
             Ok(AwsCredentialList { credentials: out })
-        }
-        .await;
-        self.done(caller, Action::ListAwsCredentials, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// Revokes an access key pair: tenant-admins any of their tenant, everyone their own.

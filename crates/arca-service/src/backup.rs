@@ -111,8 +111,7 @@ impl Service {
         out: W,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<BackupSummary> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Backup, async |note: &mut Note| {
             self.authorize(caller, Action::Backup, None)?;
             let root = self.root()?;
             self.flush_audit().await;
@@ -161,9 +160,8 @@ impl Service {
                 serde_json::to_value(&summary.rows).unwrap_or_default(),
             );
             Ok(summary)
-        }
-        .await;
-        self.done(caller, Action::Backup, note, r).await
+        })
+        .await
     }
 
     /// Tells the service where a staged restore waits, to apply when the root key is back.

@@ -188,83 +188,84 @@ impl Service {
         reference: &str,
         req: ImportParametersRequest,
     ) -> Result<ImportParameters> {
-        let mut note = Note::default();
-        let r = async {
-            let (key, _) = self.fresh(caller, reference).await?;
-            note.key(key.id);
-            self.authorize(caller, Action::GetParametersForImport, Some(&key))?;
-            importable(&key)?;
-            if !matches!(
-                req.wrapping_key_spec,
-                KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096
-            ) {
-                return Err(Error::invalid(
-                    "wrapping_key_spec",
-                    "RSA_2048, RSA_3072 or RSA_4096",
-                ));
-            }
-            let pair = self.crypto.generate(req.wrapping_key_spec)?;
-            let public_key = pair
-                .public_spki
-                .clone()
-                .ok_or_else(|| Error::internal("an RSA key without its public half"))?;
-            let id: String = self
-                .crypto
-                .random(16)?
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let kek = self.tenant_kek(key.tenant_id).await?;
-            let sealed = arca_crypto::wrap::seal_labeled(
-                &kek,
-                &token_label(key.tenant_id, &id),
-                &pair.secret,
-            )?;
-            let now = self.now();
-            let expires_at = now + Duration::hours(IMPORT_TOKEN_TTL_HOURS);
-            let stored = StoredToken {
-                key_id: key.id,
-                wrapping_algorithm: req.wrapping_algorithm,
-                wrapping_key_spec: req.wrapping_key_spec,
-                sealed_private_key: base64::Engine::encode(&b64(), sealed),
-                public_key: public_key.clone(),
-                expires_at,
-            };
-            note.set("import_token", id.clone());
-            note.set(
-                "wrapping_algorithm",
-                serde_json::to_value(req.wrapping_algorithm).unwrap_or_default(),
-            );
-            let audit = self.change_event(caller, Action::GetParametersForImport, &mut note);
-            self.store
-                .put_record(
-                    &Record {
-                        kind: IMPORT_TOKEN.into(),
-                        id: id.clone(),
-                        tenant_id: Some(key.tenant_id),
-                        revision: 1,
-                        doc: serde_json::to_value(&stored)
-                            .map_err(|e| Error::internal(e.to_string()))?,
-                        updated_at: now,
-                    },
-                    None,
-                    &audit,
-                )
-                .await?;
-            let mut token = b"arca-import-v1:".to_vec();
-            token.extend_from_slice(id.as_bytes());
-            Ok(ImportParameters {
-                key_id: key.id,
-                import_token: Bytes(token),
-                public_key_pem: crate::ops::pem_encode("PUBLIC KEY", &public_key),
-                public_key: Bytes(public_key),
-                wrapping_algorithm: req.wrapping_algorithm,
-                parameters_valid_to: expires_at,
-            })
-        }
-        .await;
-        self.done(caller, Action::GetParametersForImport, note, r)
-            .await
+        self.audited(
+            caller,
+            Action::GetParametersForImport,
+            async |note: &mut Note| {
+                let (key, _) = self.fresh(caller, reference).await?;
+                note.key(key.id);
+                self.authorize(caller, Action::GetParametersForImport, Some(&key))?;
+                importable(&key)?;
+                if !matches!(
+                    req.wrapping_key_spec,
+                    KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096
+                ) {
+                    return Err(Error::invalid(
+                        "wrapping_key_spec",
+                        "RSA_2048, RSA_3072 or RSA_4096",
+                    ));
+                }
+                let pair = self.crypto.generate(req.wrapping_key_spec)?;
+                let public_key = pair
+                    .public_spki
+                    .clone()
+                    .ok_or_else(|| Error::internal("an RSA key without its public half"))?;
+                let id: String = self
+                    .crypto
+                    .random(16)?
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let kek = self.tenant_kek(key.tenant_id).await?;
+                let sealed = arca_crypto::wrap::seal_labeled(
+                    &kek,
+                    &token_label(key.tenant_id, &id),
+                    &pair.secret,
+                )?;
+                let now = self.now();
+                let expires_at = now + Duration::hours(IMPORT_TOKEN_TTL_HOURS);
+                let stored = StoredToken {
+                    key_id: key.id,
+                    wrapping_algorithm: req.wrapping_algorithm,
+                    wrapping_key_spec: req.wrapping_key_spec,
+                    sealed_private_key: base64::Engine::encode(&b64(), sealed),
+                    public_key: public_key.clone(),
+                    expires_at,
+                };
+                note.set("import_token", id.clone());
+                note.set(
+                    "wrapping_algorithm",
+                    serde_json::to_value(req.wrapping_algorithm).unwrap_or_default(),
+                );
+                let audit = self.change_event(caller, Action::GetParametersForImport, note);
+                self.store
+                    .put_record(
+                        &Record {
+                            kind: IMPORT_TOKEN.into(),
+                            id: id.clone(),
+                            tenant_id: Some(key.tenant_id),
+                            revision: 1,
+                            doc: serde_json::to_value(&stored)
+                                .map_err(|e| Error::internal(e.to_string()))?,
+                            updated_at: now,
+                        },
+                        None,
+                        &audit,
+                    )
+                    .await?;
+                let mut token = b"arca-import-v1:".to_vec();
+                token.extend_from_slice(id.as_bytes());
+                Ok(ImportParameters {
+                    key_id: key.id,
+                    import_token: Bytes(token),
+                    public_key_pem: crate::ops::pem_encode("PUBLIC KEY", &public_key),
+                    public_key: Bytes(public_key),
+                    wrapping_algorithm: req.wrapping_algorithm,
+                    parameters_valid_to: expires_at,
+                })
+            },
+        )
+        .await
     }
 
     /// Unwraps material with an import token's key and imports it into the key.
@@ -274,8 +275,7 @@ impl Service {
         reference: &str,
         req: ImportMaterialRequest,
     ) -> Result<KeyInfo> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::ImportKeyMaterial, async |note: &mut Note| {
             let (mut key, mut versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
             self.authorize(caller, Action::ImportKeyMaterial, Some(&key))?;
@@ -376,15 +376,14 @@ impl Service {
                 req.valid_to.map(|v| format!("material valid to {}", v.to_rfc3339())),
             );
             note.key_version = Some(key.primary_version);
-            let audit = self.change_event(caller, Action::ImportKeyMaterial, &mut note);
+            let audit = self.change_event(caller, Action::ImportKeyMaterial, note);
             let rev = key.revision;
             let key = self
                 .commit(key, Some(rev), &versions, writes, vec![ev], audit)
                 .await?;
             self.info(&key, &versions).await
-        }
-        .await;
-        self.done(caller, Action::ImportKeyMaterial, note, r).await
+        })
+        .await
     }
 
     /// Deletes a key's imported material (it can be imported again); the key is pending
@@ -394,33 +393,34 @@ impl Service {
         caller: &Caller,
         reference: &str,
     ) -> Result<KeyInfo> {
-        let mut note = Note::default();
-        let r = async {
-            let (mut key, mut versions) = self.fresh(caller, reference).await?;
-            note.key(key.id);
-            self.authorize(caller, Action::DeleteImportedKeyMaterial, Some(&key))?;
-            importable(&key)?;
-            if key.pending_import {
-                return Err(Error::WrongState {
-                    operation: "delete imported material".into(),
-                    target: format!("key {}", key.id),
-                    state: key.state,
-                    detail: Some(lifecycle::PENDING_IMPORT.into()),
-                });
-            }
-            let now = self.now();
-            let (writes, ev) =
-                delete_material(&mut key, &mut versions, now, &caller.actor(), "on request");
-            let audit = self.change_event(caller, Action::DeleteImportedKeyMaterial, &mut note);
-            let rev = key.revision;
-            let key = self
-                .commit(key, Some(rev), &versions, writes, vec![ev], audit)
-                .await?;
-            self.info(&key, &versions).await
-        }
-        .await;
-        self.done(caller, Action::DeleteImportedKeyMaterial, note, r)
-            .await
+        self.audited(
+            caller,
+            Action::DeleteImportedKeyMaterial,
+            async |note: &mut Note| {
+                let (mut key, mut versions) = self.fresh(caller, reference).await?;
+                note.key(key.id);
+                self.authorize(caller, Action::DeleteImportedKeyMaterial, Some(&key))?;
+                importable(&key)?;
+                if key.pending_import {
+                    return Err(Error::WrongState {
+                        operation: "delete imported material".into(),
+                        target: format!("key {}", key.id),
+                        state: key.state,
+                        detail: Some(lifecycle::PENDING_IMPORT.into()),
+                    });
+                }
+                let now = self.now();
+                let (writes, ev) =
+                    delete_material(&mut key, &mut versions, now, &caller.actor(), "on request");
+                let audit = self.change_event(caller, Action::DeleteImportedKeyMaterial, note);
+                let rev = key.revision;
+                let key = self
+                    .commit(key, Some(rev), &versions, writes, vec![ev], audit)
+                    .await?;
+                self.info(&key, &versions).await
+            },
+        )
+        .await
     }
 
     /// Opens the token's wrapping key and unwraps the material with it.

@@ -522,8 +522,7 @@ impl Service {
     /// operator alone can neither re-share nor rotate the root key. One attempt at a time;
     /// it expires after [`REKEY_ATTEMPT_TTL_SECS`] and is forgotten on seal and restart.
     pub async fn start_rekey(&self, caller: &Caller, req: RekeyRequest) -> Result<RekeyStatus> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::StartRootRekey, async |note: &mut Note| {
             self.authorize(caller, Action::StartRootRekey, None)?;
             note.set("rotate_root", req.rotate_root);
             let custody_doc = self
@@ -613,9 +612,8 @@ impl Service {
                     .collect::<Vec<_>>(),
             );
             Ok(self.rekey_status_now(&custody))
-        }
-        .await;
-        self.done(caller, Action::StartRootRekey, note, r).await
+        })
+        .await
     }
 
     /// Where rekeying stands (no credential needed: the custodians read the plan they are
@@ -667,8 +665,7 @@ impl Service {
     /// Cancels the rekey in progress (system operators): the shares presented so far are
     /// dropped from memory and nothing changes.
     pub async fn cancel_rekey(&self, caller: &Caller) -> Result<RekeyStatus> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::CancelRootRekey, async |note: &mut Note| {
             self.authorize(caller, Action::CancelRootRekey, None)?;
             let custody = self
                 .custody()
@@ -684,9 +681,8 @@ impl Service {
             note.set("progress", a.shares.len());
             drop(a);
             Ok(self.rekey_status_now(&custody))
-        }
-        .await;
-        self.done(caller, Action::CancelRootRekey, note, r).await
+        })
+        .await
     }
 
     /// Takes one current custodian's share for the rekey in progress. The share is the

@@ -101,8 +101,7 @@ impl Service {
         reference: &str,
         req: CreateGrantRequest,
     ) -> Result<Grant> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::CreateGrant, async |note: &mut Note| {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
             self.authorize(caller, Action::CreateGrant, Some(&key))?;
@@ -181,7 +180,7 @@ impl Service {
                 candidate,
                 Action::CreateGrant,
                 format!("grant {id} to {}", req.grantee),
-                &mut note,
+                note,
                 || Pending::CreateGrant {
                     key: key_id,
                     req: req.clone(),
@@ -189,15 +188,13 @@ impl Service {
             )
             .await?;
             grant_of(key_id, &statement).ok_or_else(|| Error::internal("a grant without its info"))
-        }
-        .await;
-        self.done(caller, Action::CreateGrant, note, r).await
+        })
+        .await
     }
 
     /// The grants of a key.
     pub async fn list_grants(&self, caller: &Caller, reference: &str) -> Result<Vec<Grant>> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::ListGrants, async |note: &mut Note| {
             let (key, _) = self.fresh(caller, reference).await?;
             note.key(key.id);
             self.authorize(caller, Action::ListGrants, Some(&key))?;
@@ -207,9 +204,8 @@ impl Service {
                 .iter()
                 .filter_map(|s| grant_of(key.id, s))
                 .collect())
-        }
-        .await;
-        self.done(caller, Action::ListGrants, note, r).await
+        })
+        .await
     }
 
     /// Removes a grant. `retire`: the grantee or the retiring principal may do it without

@@ -117,8 +117,7 @@ impl Service {
         caller: &Caller,
         req: CreateTenantRequest,
     ) -> Result<TenantCreated> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::CreateTenant, async |note: &mut Note| {
             self.authorize(caller, Action::CreateTenant, None)?;
             validate_name("name", &req.name)?;
             let admin_name = req.admin_name.unwrap_or_else(|| "admin".into());
@@ -219,14 +218,13 @@ impl Service {
                 admin_token_expires_at,
                 admin_binding,
             })
-        }
-        .await;
-        self.done(caller, Action::CreateTenant, note, r).await
+        })
+        .await
     }
 
     /// All tenants (system operators only).
     pub async fn list_tenants(&self, caller: &Caller) -> Result<TenantList> {
-        let r = async {
+        self.audited(caller, Action::ListTenants, async |_: &mut Note| {
             self.authorize(caller, Action::ListTenants, None)?;
             let tenants = self.store.list_tenants().await?;
             Ok(TenantList {
@@ -236,21 +234,17 @@ impl Service {
                     .map(tenant_info)
                     .collect(),
             })
-        }
-        .await;
-        self.done(caller, Action::ListTenants, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// One tenant (system operators only).
     pub async fn describe_tenant(&self, caller: &Caller, reference: &str) -> Result<TenantInfo> {
-        let r = async {
+        self.audited(caller, Action::DescribeTenant, async |_: &mut Note| {
             self.authorize(caller, Action::DescribeTenant, None)?;
             Ok(tenant_info(&self.tenant_by_ref(reference).await?))
-        }
-        .await;
-        self.done(caller, Action::DescribeTenant, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// Disables or enables a tenant (system operators only): a disabled tenant's principals
@@ -266,8 +260,7 @@ impl Service {
         } else {
             Action::EnableTenant
         };
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, action, async |note: &mut Note| {
             self.authorize(caller, action, None)?;
             let mut t = self.tenant_by_ref(reference).await?;
             note.set("tenant_id", t.id.to_string());
@@ -283,20 +276,18 @@ impl Service {
             })
             .await?;
             t.disabled = disabled;
-            let audit = self.change_event(caller, action, &mut note);
+            let audit = self.change_event(caller, action, note);
             self.write_tenant(&t, &audit).await?;
             Ok(tenant_info(&t))
-        }
-        .await;
-        self.done(caller, action, note, r).await
+        })
+        .await
     }
 
     /// Deletes a tenant (system operators only, after approval where a rule asks for it).
     /// The tenant must be disabled and hold no key that is not destroyed; its record stays
     /// as a tombstone so that its name and id are never reused.
     pub async fn delete_tenant(&self, caller: &Caller, reference: &str) -> Result<TenantInfo> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::DeleteTenant, async |note: &mut Note| {
             self.authorize(caller, Action::DeleteTenant, None)?;
             let mut t = self.tenant_by_ref(reference).await?;
             note.set("tenant_id", t.id.to_string());
@@ -326,23 +317,20 @@ impl Service {
             })
             .await?;
             t.deleted = true;
-            let audit = self.change_event(caller, Action::DeleteTenant, &mut note);
+            let audit = self.change_event(caller, Action::DeleteTenant, note);
             self.write_tenant(&t, &audit).await?;
             Ok(tenant_info(&t))
-        }
-        .await;
-        self.done(caller, Action::DeleteTenant, note, r).await
+        })
+        .await
     }
 
     /// The caller's tenant settings.
     pub async fn get_tenant_settings(&self, caller: &Caller) -> Result<TenantSettings> {
-        let r = async {
+        self.audited(caller, Action::GetTenantSettings, async |_: &mut Note| {
             self.authorize(caller, Action::GetTenantSettings, None)?;
             Ok(self.tenant(caller.tenant()).await?.settings.clone())
-        }
-        .await;
-        self.done(caller, Action::GetTenantSettings, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// Replaces the caller's tenant settings (tenant-admins; approval where required).
@@ -351,29 +339,30 @@ impl Service {
         caller: &Caller,
         settings: TenantSettings,
     ) -> Result<TenantSettings> {
-        let mut note = Note::default();
-        let r = async {
-            self.authorize(caller, Action::UpdateTenantSettings, None)?;
-            settings.validate()?;
-            let (mut t, _) = self
-                .store
-                .get_tenant(caller.tenant())
-                .await?
-                .ok_or_else(|| Error::not_found("tenant", caller.tenant().to_string()))?;
-            self.gate(caller, Action::UpdateTenantSettings, None, || {
-                Pending::UpdateTenantSettings {
-                    settings: settings.clone(),
-                }
-            })
-            .await?;
-            t.settings = settings;
-            let audit = self.change_event(caller, Action::UpdateTenantSettings, &mut note);
-            self.write_tenant(&t, &audit).await?;
-            Ok(t.settings)
-        }
-        .await;
-        self.done(caller, Action::UpdateTenantSettings, note, r)
-            .await
+        self.audited(
+            caller,
+            Action::UpdateTenantSettings,
+            async |note: &mut Note| {
+                self.authorize(caller, Action::UpdateTenantSettings, None)?;
+                settings.validate()?;
+                let (mut t, _) = self
+                    .store
+                    .get_tenant(caller.tenant())
+                    .await?
+                    .ok_or_else(|| Error::not_found("tenant", caller.tenant().to_string()))?;
+                self.gate(caller, Action::UpdateTenantSettings, None, || {
+                    Pending::UpdateTenantSettings {
+                        settings: settings.clone(),
+                    }
+                })
+                .await?;
+                t.settings = settings;
+                let audit = self.change_event(caller, Action::UpdateTenantSettings, note);
+                self.write_tenant(&t, &audit).await?;
+                Ok(t.settings)
+            },
+        )
+        .await
     }
 
     /// A principal of the caller's tenant by id or name.
@@ -462,13 +451,11 @@ impl Service {
 
     /// One principal of the caller's tenant.
     pub async fn describe_principal(&self, caller: &Caller, reference: &str) -> Result<Principal> {
-        let r = async {
+        self.audited(caller, Action::DescribePrincipal, async |_: &mut Note| {
             self.authorize(caller, Action::DescribePrincipal, None)?;
             self.principal_by_ref(caller, reference).await
-        }
-        .await;
-        self.done(caller, Action::DescribePrincipal, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// Changes a principal's roles, groups or disabled flag. Nobody changes its own roles
@@ -536,8 +523,7 @@ impl Service {
         principal: &str,
         req: CreateTokenRequest,
     ) -> Result<TokenCreated> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::CreateApiToken, async |note: &mut Note| {
             let (p, name, expires_at) = self
                 .credential_for(caller, principal, &req, "api", |id, req| {
                     Pending::CreateApiToken { principal: id, req }
@@ -553,9 +539,8 @@ impl Service {
                 token: t.token.to_string(),
                 expires_at,
             })
-        }
-        .await;
-        self.done(caller, Action::CreateApiToken, note, r).await
+        })
+        .await
     }
 
     /// The checks every new credential (API token, AWS access key pair) passes: a
@@ -714,8 +699,7 @@ impl Service {
         principal: &str,
         req: CreateBindingRequest,
     ) -> Result<BindingInfo> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::CreateBinding, async |note: &mut Note| {
             self.authorize(caller, Action::CreateBinding, None)?;
             let p = self.principal_by_ref(caller, principal).await?;
             let prepared = self
@@ -736,9 +720,8 @@ impl Service {
             note.committed = true;
             self.write_binding(&p, req.kind, prepared, &Actor::Caller(caller))
                 .await
-        }
-        .await;
-        self.done(caller, Action::CreateBinding, note, r).await
+        })
+        .await
     }
 
     /// Checks a binding request: its value's shape, its issuer, and that the identity can
@@ -1119,27 +1102,29 @@ impl Service {
         reference: &str,
         req: TrustAnchorRequest,
     ) -> Result<TrustAnchorInfo> {
-        let mut note = Note::default();
-        let r = async {
-            self.authorize(caller, Action::AssignTrustAnchor, None)?;
-            let t = self.tenant_by_ref(reference).await?;
-            note.set("tenant_id", t.id.to_string());
-            // The system tenant may hold anchors too: its approvers can sign in with an
-            // IdP's JWT or a certificate.
-            let (id, subject) = self.trust_anchor_id(&req)?;
-            note.set("trust_anchor", id.clone());
-            self.gate(caller, Action::AssignTrustAnchor, None, || {
-                Pending::AssignTrustAnchor {
-                    tenant: t.id,
-                    req: req.clone(),
-                }
-            })
-            .await?;
-            self.write_trust_anchor(&t, id, subject, &Actor::Caller(caller))
-                .await
-        }
-        .await;
-        self.done(caller, Action::AssignTrustAnchor, note, r).await
+        self.audited(
+            caller,
+            Action::AssignTrustAnchor,
+            async |note: &mut Note| {
+                self.authorize(caller, Action::AssignTrustAnchor, None)?;
+                let t = self.tenant_by_ref(reference).await?;
+                note.set("tenant_id", t.id.to_string());
+                // The system tenant may hold anchors too: its approvers can sign in with an
+                // IdP's JWT or a certificate.
+                let (id, subject) = self.trust_anchor_id(&req)?;
+                note.set("trust_anchor", id.clone());
+                self.gate(caller, Action::AssignTrustAnchor, None, || {
+                    Pending::AssignTrustAnchor {
+                        tenant: t.id,
+                        req: req.clone(),
+                    }
+                })
+                .await?;
+                self.write_trust_anchor(&t, id, subject, &Actor::Caller(caller))
+                    .await
+            },
+        )
+        .await
     }
 
     /// The trust anchors of a tenant (system operators).
@@ -1326,8 +1311,7 @@ impl Service {
 
     /// Removes a binding of the caller's tenant.
     pub async fn delete_binding(&self, caller: &Caller, id: &str) -> Result<()> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::DeleteBinding, async |note: &mut Note| {
             self.authorize(caller, Action::DeleteBinding, None)?;
             let rec = self
                 .store
@@ -1335,13 +1319,12 @@ impl Service {
                 .await?
                 .filter(|r| r.tenant_id == Some(caller.tenant()))
                 .ok_or_else(|| Error::not_found("binding", id))?;
-            let audit = self.change_event(caller, Action::DeleteBinding, &mut note);
+            let audit = self.change_event(caller, Action::DeleteBinding, note);
             self.store.delete_record(BINDING, &rec.id, &audit).await?;
             self.cache.bindings.clear();
             Ok(())
-        }
-        .await;
-        self.done(caller, Action::DeleteBinding, note, r).await
+        })
+        .await
     }
 
     /// The principal a binding id maps to (through the cache), if any, and if enabled.
@@ -1364,15 +1347,13 @@ impl Service {
 
     /// The policy of a key.
     pub async fn get_key_policy(&self, caller: &Caller, reference: &str) -> Result<KeyPolicy> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::GetKeyPolicy, async |note: &mut Note| {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
             self.authorize(caller, Action::GetKeyPolicy, Some(&e.key))?;
             Ok(e.key.policy.clone())
-        }
-        .await;
-        self.done(caller, Action::GetKeyPolicy, note, r).await
+        })
+        .await
     }
 
     /// Every version of a key's policy, newest first.
@@ -1381,30 +1362,33 @@ impl Service {
         caller: &Caller,
         reference: &str,
     ) -> Result<PolicyVersions> {
-        let mut note = Note::default();
-        let r = async {
-            let e = self.resolve(caller.tenant(), "key", reference).await?;
-            note.key(e.key.id);
-            self.authorize(caller, Action::ListKeyPolicyVersions, Some(&e.key))?;
-            let mut versions = self
-                .store
-                .list_records(
-                    POLICY,
-                    Some(caller.tenant()),
-                    &format!("{}/", e.key.id),
-                    None,
-                    10_000,
-                )
-                .await?
-                .into_iter()
-                .map(|r| serde_json::from_value(r.doc).map_err(|e| Error::internal(e.to_string())))
-                .collect::<Result<Vec<KeyPolicy>>>()?;
-            versions.reverse();
-            Ok(PolicyVersions { versions })
-        }
-        .await;
-        self.done(caller, Action::ListKeyPolicyVersions, note, r)
-            .await
+        self.audited(
+            caller,
+            Action::ListKeyPolicyVersions,
+            async |note: &mut Note| {
+                let e = self.resolve(caller.tenant(), "key", reference).await?;
+                note.key(e.key.id);
+                self.authorize(caller, Action::ListKeyPolicyVersions, Some(&e.key))?;
+                let mut versions = self
+                    .store
+                    .list_records(
+                        POLICY,
+                        Some(caller.tenant()),
+                        &format!("{}/", e.key.id),
+                        None,
+                        10_000,
+                    )
+                    .await?
+                    .into_iter()
+                    .map(|r| {
+                        serde_json::from_value(r.doc).map_err(|e| Error::internal(e.to_string()))
+                    })
+                    .collect::<Result<Vec<KeyPolicy>>>()?;
+                versions.reverse();
+                Ok(PolicyVersions { versions })
+            },
+        )
+        .await
     }
 
     /// Replaces a key's policy with new statements, as a new version.

@@ -739,51 +739,46 @@ impl Service {
         reference: &str,
         action: Action,
     ) -> Result<()> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, action, async |note: &mut Note| {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
             self.authorize(caller, action, Some(&e.key))?;
             note.set("unchanged", true);
             Ok(())
-        }
-        .await;
-        self.done(caller, action, note, r).await
+        })
+        .await
     }
 
     /// Describes a key: metadata, state, versions, aliases. Never material.
     pub async fn describe_key(&self, caller: &Caller, reference: &str) -> Result<KeyInfo> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::DescribeKey, async |note: &mut Note| {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
             self.authorize(caller, Action::DescribeKey, Some(&key))?;
             self.info(&key, &versions).await
-        }
-        .await;
-        self.done(caller, Action::DescribeKey, note, r).await
+        })
+        .await
     }
 
     /// [`Service::describe_key`] from the key cache (as fresh as any use of the key, and
     /// without aliases): for protocol doors that read a key's attributes before each use
     /// (KMIP's cryptographic operations), where a store read per request would dominate.
     pub async fn describe_key_cached(&self, caller: &Caller, reference: &str) -> Result<KeyInfo> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::DescribeKey, async |note: &mut Note| {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
             self.authorize(caller, Action::DescribeKey, Some(&e.key))?;
             Ok(key_info(&e.key, &e.versions, Vec::new(), self.now()))
-        }
-        .await;
-        self.done(caller, Action::DescribeKey, note, r).await
+        })
+        .await
     }
 
     /// Lists keys with filters and cursor pagination.
     pub async fn list_keys(&self, caller: &Caller, q: ListKeysQuery) -> Result<KeyList> {
-        let r = self.list_keys_inner(caller, q).await;
-        self.done(caller, Action::ListKeys, Note::default(), r)
-            .await
+        self.audited(caller, Action::ListKeys, async |_: &mut Note| {
+            self.list_keys_inner(caller, q).await
+        })
+        .await
     }
 
     async fn list_keys_inner(&self, caller: &Caller, q: ListKeysQuery) -> Result<KeyList> {
@@ -968,17 +963,15 @@ impl Service {
 
     /// A key's history: every transition, rotation and change.
     pub async fn key_history(&self, caller: &Caller, reference: &str) -> Result<KeyHistory> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::GetKeyHistory, async |note: &mut Note| {
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
             self.authorize(caller, Action::GetKeyHistory, Some(&e.key))?;
             Ok(KeyHistory {
                 events: self.store.history(e.key.id).await?,
             })
-        }
-        .await;
-        self.done(caller, Action::GetKeyHistory, note, r).await
+        })
+        .await
     }
 
     /// Creates an alias.
@@ -1013,15 +1006,14 @@ impl Service {
         } else {
             Action::CreateAlias
         };
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, action, async |note: &mut Note| {
             let alias = normalize_alias(alias).to_string();
             validate_name("alias", &alias)?;
             let e = self.resolve(caller.tenant(), "key", key).await?;
             note.key(e.key.id);
             note.set("alias", alias.clone());
             self.authorize(caller, action, Some(&e.key))?;
-            let audit = self.change_event(caller, action, &mut note);
+            let audit = self.change_event(caller, action, note);
             if existing {
                 self.store
                     .move_alias(caller.tenant(), &alias, e.key.id, &audit)
@@ -1036,34 +1028,30 @@ impl Service {
                 alias,
                 key_id: e.key.id,
             })
-        }
-        .await;
-        self.done(caller, action, note, r).await
+        })
+        .await
     }
 
     /// Deletes an alias (the key stays).
     pub async fn delete_alias(&self, caller: &Caller, alias: &str) -> Result<()> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::DeleteAlias, async |note: &mut Note| {
             let alias = normalize_alias(alias).to_string();
             validate_name("alias", &alias)?;
             note.set("alias", alias.clone());
             self.authorize(caller, Action::DeleteAlias, None)?;
-            let audit = self.change_event(caller, Action::DeleteAlias, &mut note);
+            let audit = self.change_event(caller, Action::DeleteAlias, note);
             self.store
                 .delete_alias(caller.tenant(), &alias, &audit)
                 .await?;
             self.cache.names.clear();
             Ok(())
-        }
-        .await;
-        self.done(caller, Action::DeleteAlias, note, r).await
+        })
+        .await
     }
 
     /// Lists the tenant's aliases, or one key's.
     pub async fn list_aliases(&self, caller: &Caller, key: Option<&str>) -> Result<AliasList> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::ListAliases, async |note: &mut Note| {
             let key_id = match key {
                 Some(k) => {
                     let e = self.resolve(caller.tenant(), "key", k).await?;
@@ -1081,9 +1069,8 @@ impl Service {
                 .map(|(alias, key_id)| AliasInfo { alias, key_id })
                 .collect();
             Ok(AliasList { aliases })
-        }
-        .await;
-        self.done(caller, Action::ListAliases, note, r).await
+        })
+        .await
     }
 
     /// Rotates a key now: a new primary version; older versions keep decrypting.
@@ -1093,8 +1080,7 @@ impl Service {
         reference: &str,
         req: RotateRequest,
     ) -> Result<KeyInfo> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::RotateKey, async |note: &mut Note| {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
             self.authorize(caller, Action::RotateKey, Some(&key))?;
@@ -1129,15 +1115,14 @@ impl Service {
                 }
                 (None, Origin::Generated) => None,
             };
-            let audit = self.change_event(caller, Action::RotateKey, &mut note);
+            let audit = self.change_event(caller, Action::RotateKey, note);
             let (key, versions) = self
                 .rotate_now(key, versions, material, &caller.actor(), "on demand", audit)
                 .await?;
             note.key_version = Some(key.primary_version);
             self.info(&key, &versions).await
-        }
-        .await;
-        self.done(caller, Action::RotateKey, note, r).await
+        })
+        .await
     }
 
     /// Adds a version and makes it primary. The key must be ACTIVE and not archived.

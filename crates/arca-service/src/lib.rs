@@ -548,6 +548,21 @@ impl Service {
     }
 
     /// [`Service::finish`] for an authenticated caller.
+    /// Runs one operation audited: `op` fills the audit note (the key, the version, what
+    /// the record should say) and its result, allowed or refused, becomes the operation's
+    /// record under `action`. The one way a service operation is written, so that none can
+    /// forget its record.
+    pub(crate) async fn audited<T>(
+        &self,
+        caller: &Caller,
+        action: Action,
+        op: impl AsyncFnOnce(&mut Note) -> Result<T>,
+    ) -> Result<T> {
+        let mut note = Note::default();
+        let r = op(&mut note).await;
+        self.done(caller, action, note, r).await
+    }
+
     pub(crate) async fn done<T>(
         &self,
         caller: &Caller,
@@ -787,17 +802,19 @@ impl Service {
     /// Records a question about the server itself (KMIP Query): nothing is read or changed,
     /// but like every request it is authorised for the caller and leaves an audit record.
     pub async fn query_server(&self, caller: &Caller) -> Result<()> {
-        let r = self.authorize(caller, Action::QueryServer, None);
-        self.done(caller, Action::QueryServer, Note::default(), r)
-            .await
+        self.audited(caller, Action::QueryServer, async |_: &mut Note| {
+            self.authorize(caller, Action::QueryServer, None)
+        })
+        .await
     }
 
     /// KMIP Discover Versions: like Query, a question about the server that reads and
     /// changes nothing, yet is authorised for the caller and recorded like every request.
     pub async fn discover_versions(&self, caller: &Caller) -> Result<()> {
-        let r = self.authorize(caller, Action::DiscoverVersions, None);
-        self.done(caller, Action::DiscoverVersions, Note::default(), r)
-            .await
+        self.audited(caller, Action::DiscoverVersions, async |_: &mut Note| {
+            self.authorize(caller, Action::DiscoverVersions, None)
+        })
+        .await
     }
 
     /// KMIP Interop (begin, end or reset of a conformance test case): there is no server
@@ -813,8 +830,7 @@ impl Service {
     /// may log), kept in the audit record (bounded), and written to the server log with its
     /// control characters escaped, so that no client can forge log lines.
     pub async fn client_log(&self, caller: &Caller, message: &str) -> Result<()> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::LogMessage, async |note: &mut Note| {
             self.authorize(caller, Action::LogMessage, None)?;
             if message.len() > MAX_LOG_MESSAGE {
                 return Err(Error::invalid(
@@ -825,14 +841,13 @@ impl Service {
             note.set("message", message);
             tracing::info!(principal = %caller.principal.name, message = %message.escape_debug(), "client log message");
             Ok(())
-        }
-        .await;
-        self.done(caller, Action::LogMessage, note, r).await
+        })
+        .await
     }
 
     /// The caller's identity; with `actions`, what its roles cover too.
     pub async fn whoami(&self, caller: &Caller, actions: bool) -> Result<api::WhoAmI> {
-        let r = async {
+        self.audited(caller, Action::WhoAmI, async |_: &mut Note| {
             Ok(api::WhoAmI {
                 principal_id: caller.principal.id,
                 principal: caller.principal.name.clone(),
@@ -847,8 +862,7 @@ impl Service {
                         .collect()
                 }),
             })
-        }
-        .await;
-        self.done(caller, Action::WhoAmI, Note::default(), r).await
+        })
+        .await
     }
 }

@@ -75,13 +75,13 @@ fn not_raw(e: &KeyEntry, op: &str) -> Result<()> {
 /// the encryption-context conditions of the key's policy.
 fn check_raw_aes(
     e: &KeyEntry,
-    mode: arca_crypto::provider::RawMode,
+    mode: arca_core::cipher::RawMode,
     caller_iv: bool,
     encrypting: bool,
     aad: &[u8],
     door: arca_core::access::Door,
 ) -> Result<()> {
-    use arca_crypto::provider::RawMode;
+    use arca_core::cipher::RawMode;
     if mode == RawMode::Gcm && caller_iv && encrypting {
         return Err(Error::invalid(
             "iv",
@@ -337,8 +337,7 @@ impl Service {
         key: &str,
         req: EncryptRequest,
     ) -> Result<EncryptResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Encrypt, async |note: &mut Note| {
             let e = self
                 .prepare_ctx(
                     caller,
@@ -346,7 +345,7 @@ impl Service {
                     Action::Encrypt,
                     None,
                     Some(&req.encryption_context),
-                    &mut note,
+                    note,
                 )
                 .await?;
             self.check_len("plaintext", req.plaintext.expose().len())?;
@@ -367,7 +366,7 @@ impl Service {
                     &req.encryption_context,
                     req.plaintext.expose(),
                     "encrypt",
-                    &mut note,
+                    note,
                 )
                 .await?;
             Ok(EncryptResponse {
@@ -376,9 +375,8 @@ impl Service {
                 key_version: version,
                 encryption_algorithm: alg,
             })
-        }
-        .await;
-        self.done(caller, Action::Encrypt, note, r).await
+        })
+        .await
     }
 
     /// Raw encryption (see [`RawCipher`]): the same authorization, lifecycle and audit as
@@ -402,15 +400,14 @@ impl Service {
         key: &str,
         build: impl FnOnce(&arca_core::model::Key) -> Result<RawEncryptRequest> + Send,
     ) -> Result<RawEncryptResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Encrypt, async |note: &mut Note| {
             let e = self
                 .prepare(
                     caller,
                     key,
                     Action::Encrypt,
                     Some((KeyUsage::Encrypt, "encrypt")),
-                    &mut note,
+                    note,
                 )
                 .await?;
             let req = build(&e.key)?;
@@ -423,20 +420,13 @@ impl Service {
             }
             // GCM over nothing is GMAC: a tag over the AAD alone.
             let gmac = req.data.expose().is_empty()
-                && req.cipher == RawCipher::Aes(arca_crypto::provider::RawMode::Gcm);
+                && req.cipher == RawCipher::Aes(arca_core::cipher::RawMode::Gcm);
             if !gmac {
                 self.check_len("data", req.data.expose().len())?;
             }
             note.set("cipher", format!("{:?}", req.cipher));
             let r = self
-                .ready(
-                    caller.meta.door,
-                    &e,
-                    None,
-                    Use::Protect,
-                    "encrypt",
-                    &mut note,
-                )
+                .ready(caller.meta.door, &e, None, Use::Protect, "encrypt", note)
                 .await?;
             let (data, iv, tag) = match req.cipher {
                 RawCipher::Aes(mode) => {
@@ -487,9 +477,8 @@ impl Service {
                 key_id: e.key.id,
                 key_version: r.version,
             })
-        }
-        .await;
-        self.done(caller, Action::Encrypt, note, r).await
+        })
+        .await
     }
 
     /// Raw decryption, the inverse of [`Service::encrypt_raw`] (action `Decrypt`), under
@@ -513,15 +502,14 @@ impl Service {
         key: &str,
         build: impl FnOnce(&arca_core::model::Key) -> Result<RawDecryptRequest> + Send,
     ) -> Result<RawDecryptResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Decrypt, async |note: &mut Note| {
             let e = self
                 .prepare(
                     caller,
                     key,
                     Action::Decrypt,
                     Some((KeyUsage::Decrypt, "decrypt")),
-                    &mut note,
+                    note,
                 )
                 .await?;
             let req = build(&e.key)?;
@@ -533,7 +521,7 @@ impl Service {
                     req.key_version,
                     Use::Process,
                     "decrypt",
-                    &mut note,
+                    note,
                 )
                 .await?;
             let data = match req.cipher {
@@ -562,9 +550,8 @@ impl Service {
                 key_version: r.version,
                 key_compromised: r.compromised,
             })
-        }
-        .await;
-        self.done(caller, Action::Decrypt, note, r).await
+        })
+        .await
     }
 
     /// Decrypts; the key and version come from the ciphertext. `key`, when given, must be
@@ -575,8 +562,7 @@ impl Service {
         key: Option<&str>,
         req: DecryptRequest,
     ) -> Result<DecryptResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Decrypt, async |note: &mut Note| {
             let aad = req.aad.map(|b| b.0).unwrap_or_default();
             let (pt, e, version, compromised) = self
                 .open(
@@ -586,7 +572,7 @@ impl Service {
                     &aad,
                     &req.encryption_context,
                     Action::Decrypt,
-                    &mut note,
+                    note,
                 )
                 .await?;
             Ok(DecryptResponse {
@@ -595,9 +581,8 @@ impl Service {
                 key_version: version,
                 key_compromised: compromised,
             })
-        }
-        .await;
-        self.done(caller, Action::Decrypt, note, r).await
+        })
+        .await
     }
 
     /// Decrypts under the source key and encrypts under `key` without releasing plaintext.
@@ -607,8 +592,7 @@ impl Service {
         key: &str,
         req: ReEncryptRequest,
     ) -> Result<ReEncryptResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::ReEncrypt, async |note: &mut Note| {
             let dest = self
                 .prepare_ctx(
                     caller,
@@ -616,7 +600,7 @@ impl Service {
                     Action::ReEncryptTo,
                     None,
                     Some(&req.destination_encryption_context),
-                    &mut note,
+                    note,
                 )
                 .await?;
             let saad = req.source_aad.map(|b| b.0).unwrap_or_default();
@@ -628,7 +612,7 @@ impl Service {
                     &saad,
                     &req.source_encryption_context,
                     Action::ReEncryptFrom,
-                    &mut note,
+                    note,
                 )
                 .await?;
             note.set("source_key_id", src.key.id.to_string());
@@ -642,7 +626,7 @@ impl Service {
                     &req.destination_encryption_context,
                     &pt,
                     "re-encrypt",
-                    &mut note,
+                    note,
                 )
                 .await?;
             Ok(ReEncryptResponse {
@@ -652,9 +636,8 @@ impl Service {
                 key_id: dest.key.id,
                 key_version: dv,
             })
-        }
-        .await;
-        self.done(caller, Action::ReEncrypt, note, r).await
+        })
+        .await
     }
 
     /// The symmetric key that wraps data keys and data key pairs.
@@ -692,10 +675,9 @@ impl Service {
         } else {
             Action::GenerateDataKeyWithoutPlaintext
         };
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, action, async |note: &mut Note| {
             let e = self
-                .data_key_wrapper(caller, key, action, &req.encryption_context, &mut note)
+                .data_key_wrapper(caller, key, action, &req.encryption_context, note)
                 .await?;
             let len = match (req.key_spec, req.number_of_bytes) {
                 (Some(_), Some(_)) => {
@@ -721,7 +703,7 @@ impl Service {
                     &req.encryption_context,
                     &dk,
                     "generate a data key",
-                    &mut note,
+                    note,
                 )
                 .await?;
             Ok(DataKeyResponse {
@@ -730,9 +712,8 @@ impl Service {
                 key_id: e.key.id,
                 key_version: version,
             })
-        }
-        .await;
-        self.done(caller, action, note, r).await
+        })
+        .await
     }
 
     /// Generates an asymmetric data key pair whose private key is encrypted under `key`.
@@ -748,10 +729,9 @@ impl Service {
         } else {
             Action::GenerateDataKeyPairWithoutPlaintext
         };
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, action, async |note: &mut Note| {
             let e = self
-                .data_key_wrapper(caller, key, action, &req.encryption_context, &mut note)
+                .data_key_wrapper(caller, key, action, &req.encryption_context, note)
                 .await?;
             if !req.key_pair_spec.is_asymmetric() {
                 return Err(Error::invalid(
@@ -769,7 +749,7 @@ impl Service {
                     &req.encryption_context,
                     &m.secret,
                     "generate a data key pair",
-                    &mut note,
+                    note,
                 )
                 .await?;
             Ok(DataKeyPairResponse {
@@ -780,9 +760,8 @@ impl Service {
                 key_id: e.key.id,
                 key_version: version,
             })
-        }
-        .await;
-        self.done(caller, action, note, r).await
+        })
+        .await
     }
 
     fn signing_alg(e: &KeyEntry, requested: Option<SigningAlgorithm>) -> Result<SigningAlgorithm> {
@@ -806,22 +785,21 @@ impl Service {
         key: &str,
         build: impl FnOnce(&arca_core::model::Key) -> Result<SignRequest> + Send,
     ) -> Result<SignResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Sign, async |note: &mut Note| {
             let e = self
                 .prepare(
                     caller,
                     key,
                     Action::Sign,
                     Some((KeyUsage::Sign, "sign")),
-                    &mut note,
+                    note,
                 )
                 .await?;
             let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
             let alg = Self::signing_alg(&e, req.signing_algorithm)?;
             let r = self
-                .ready(caller.meta.door, &e, None, Use::Protect, "sign", &mut note)
+                .ready(caller.meta.door, &e, None, Use::Protect, "sign", note)
                 .await?;
             let sig = r.handle.sign(alg, req.message_type, req.message.expose())?;
             Ok(SignResponse {
@@ -830,9 +808,8 @@ impl Service {
                 key_id: e.key.id,
                 key_version: r.version,
             })
-        }
-        .await;
-        self.done(caller, Action::Sign, note, r).await
+        })
+        .await
     }
 
     /// Verifies a signature with a version (default primary).
@@ -855,15 +832,14 @@ impl Service {
         key: &str,
         build: impl FnOnce(&arca_core::model::Key) -> Result<VerifyRequest> + Send,
     ) -> Result<VerifyResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Verify, async |note: &mut Note| {
             let e = self
                 .prepare(
                     caller,
                     key,
                     Action::Verify,
                     Some((KeyUsage::Verify, "verify")),
-                    &mut note,
+                    note,
                 )
                 .await?;
             let req = build(&e.key)?;
@@ -876,7 +852,7 @@ impl Service {
                     req.key_version,
                     Use::Process,
                     "verify",
-                    &mut note,
+                    note,
                 )
                 .await?;
             let valid = r.handle.verify(
@@ -892,9 +868,8 @@ impl Service {
                 key_version: r.version,
                 key_compromised: r.compromised,
             })
-        }
-        .await;
-        self.done(caller, Action::Verify, note, r).await
+        })
+        .await
     }
 
     fn check_mac_alg(e: &KeyEntry, alg: Option<MacAlgorithm>) -> Result<MacAlgorithm> {
@@ -930,15 +905,14 @@ impl Service {
         key: &str,
         build: impl FnOnce(&arca_core::model::Key) -> Result<MacRequest> + Send,
     ) -> Result<MacResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::GenerateMac, async |note: &mut Note| {
             let e = self
                 .prepare(
                     caller,
                     key,
                     Action::GenerateMac,
                     Some((KeyUsage::GenerateMac, "generate a MAC")),
-                    &mut note,
+                    note,
                 )
                 .await?;
             let req = build(&e.key)?;
@@ -951,7 +925,7 @@ impl Service {
                     None,
                     Use::Protect,
                     "generate a MAC",
-                    &mut note,
+                    note,
                 )
                 .await?;
             Ok(MacResponse {
@@ -960,9 +934,8 @@ impl Service {
                 key_id: e.key.id,
                 key_version: r.version,
             })
-        }
-        .await;
-        self.done(caller, Action::GenerateMac, note, r).await
+        })
+        .await
     }
 
     /// Verifies an HMAC in constant time with a version (default primary).
@@ -985,15 +958,14 @@ impl Service {
         key: &str,
         build: impl FnOnce(&arca_core::model::Key) -> Result<MacVerifyRequest> + Send,
     ) -> Result<VerifyResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::VerifyMac, async |note: &mut Note| {
             let e = self
                 .prepare(
                     caller,
                     key,
                     Action::VerifyMac,
                     Some((KeyUsage::VerifyMac, "verify a MAC")),
-                    &mut note,
+                    note,
                 )
                 .await?;
             let req = build(&e.key)?;
@@ -1006,7 +978,7 @@ impl Service {
                     req.key_version,
                     Use::Process,
                     "verify a MAC",
-                    &mut note,
+                    note,
                 )
                 .await?;
             let valid = r.handle.mac_verify(req.message.expose(), &req.mac.0)?;
@@ -1017,22 +989,20 @@ impl Service {
                 key_version: r.version,
                 key_compromised: r.compromised,
             })
-        }
-        .await;
-        self.done(caller, Action::VerifyMac, note, r).await
+        })
+        .await
     }
 
     /// ML-KEM encapsulation against the primary version's public key.
     pub async fn encapsulate(&self, caller: &Caller, key: &str) -> Result<EncapsulateResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Encapsulate, async |note: &mut Note| {
             let e = self
                 .prepare(
                     caller,
                     key,
                     Action::Encapsulate,
                     Some((KeyUsage::KeyEncapsulation, "encapsulate")),
-                    &mut note,
+                    note,
                 )
                 .await?;
             let r = self
@@ -1042,7 +1012,7 @@ impl Service {
                     None,
                     Use::Protect,
                     "encapsulate",
-                    &mut note,
+                    note,
                 )
                 .await?;
             let (ct, ss) = r.handle.encapsulate()?;
@@ -1052,9 +1022,8 @@ impl Service {
                 key_id: e.key.id,
                 key_version: r.version,
             })
-        }
-        .await;
-        self.done(caller, Action::Encapsulate, note, r).await
+        })
+        .await
     }
 
     /// ML-KEM decapsulation with a version (default primary).
@@ -1064,15 +1033,14 @@ impl Service {
         key: &str,
         req: DecapsulateRequest,
     ) -> Result<DecapsulateResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Decapsulate, async |note: &mut Note| {
             let e = self
                 .prepare(
                     caller,
                     key,
                     Action::Decapsulate,
                     Some((KeyUsage::KeyEncapsulation, "decapsulate")),
-                    &mut note,
+                    note,
                 )
                 .await?;
             let r = self
@@ -1082,7 +1050,7 @@ impl Service {
                     req.key_version,
                     Use::Process,
                     "decapsulate",
-                    &mut note,
+                    note,
                 )
                 .await?;
             let ss = r.handle.decapsulate(&req.ciphertext.0)?;
@@ -1092,9 +1060,8 @@ impl Service {
                 key_version: r.version,
                 key_compromised: r.compromised,
             })
-        }
-        .await;
-        self.done(caller, Action::Decapsulate, note, r).await
+        })
+        .await
     }
 
     /// The public key of an asymmetric key version (default primary), SPKI DER and PEM.
@@ -1104,10 +1071,9 @@ impl Service {
         key: &str,
         version: Option<u32>,
     ) -> Result<PublicKeyResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::GetPublicKey, async |note: &mut Note| {
             let e = self
-                .prepare(caller, key, Action::GetPublicKey, None, &mut note)
+                .prepare(caller, key, Action::GetPublicKey, None, note)
                 .await?;
             let v = pick_version(&e, version)?;
             if v.state.is_destroyed() {
@@ -1144,9 +1110,8 @@ impl Service {
                     vec![]
                 },
             })
-        }
-        .await;
-        self.done(caller, Action::GetPublicKey, note, r).await
+        })
+        .await
     }
 
     /// Random bytes.
@@ -1155,7 +1120,7 @@ impl Service {
         caller: &Caller,
         req: RandomRequest,
     ) -> Result<RandomResponse> {
-        let r = async {
+        self.audited(caller, Action::GenerateRandom, async |_: &mut Note| {
             self.authorize(caller, Action::GenerateRandom, None)?;
             if !(1..=1024).contains(&req.number_of_bytes) {
                 return Err(Error::invalid("number_of_bytes", "must be 1 to 1024"));
@@ -1163,10 +1128,8 @@ impl Service {
             Ok(RandomResponse {
                 random: Secret::new(self.crypto.random(req.number_of_bytes as usize)?),
             })
-        }
-        .await;
-        self.done(caller, Action::GenerateRandom, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// Exports a version's material in plaintext; only keys created extractable.
@@ -1176,10 +1139,9 @@ impl Service {
         key: &str,
         req: ExportRequest,
     ) -> Result<ExportResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::ExportKey, async |note: &mut Note| {
             let (e, version, format, material) = self
-                .export_material(caller, key, req.key_version, plain_export, &mut note)
+                .export_material(caller, key, req.key_version, plain_export, note)
                 .await?;
             Ok(ExportResponse {
                 key_id: e.key.id,
@@ -1188,9 +1150,8 @@ impl Service {
                 format: format.into(),
                 material: Secret::new(material),
             })
-        }
-        .await;
-        self.done(caller, Action::ExportKey, note, r).await
+        })
+        .await
     }
 
     /// Export wrapped under another key of the caller's (KMIP's Get with a Key Wrapping

@@ -247,8 +247,7 @@ impl Service {
 
     /// Starts a session for an authenticated caller (any credential but a session).
     pub async fn create_session(&self, caller: &Caller) -> Result<SessionTokens> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::CreateSession, async |note: &mut Note| {
             self.authorize(caller, Action::CreateSession, None)?;
             if let Credential::Session(_) = caller.credential {
                 return Err(Error::invalid(
@@ -281,15 +280,14 @@ impl Service {
                 },
                 spent: Vec::new(),
             };
-            let audit = self.change_event(caller, Action::CreateSession, &mut note);
+            let audit = self.change_event(caller, Action::CreateSession, note);
             self.store
                 .put_record(&session_record(sid, &doc, 1, now)?, None, &audit)
                 .await?;
             self.session_tokens(&caller.principal, sid, &refresh, &doc, now)
                 .await
-        }
-        .await;
-        self.done(caller, Action::CreateSession, note, r).await
+        })
+        .await
     }
 
     /// `POST /v1/auth/token` in one call: a refresh grant needs no other credential; a
@@ -449,8 +447,7 @@ impl Service {
 
     /// Revokes the caller's session (its access and refresh tokens).
     pub async fn logout(&self, caller: &Caller) -> Result<()> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::Logout, async |note: &mut Note| {
             let Credential::Session(sid) = caller.credential else {
                 return Err(Error::invalid(
                     "authorization",
@@ -466,7 +463,7 @@ impl Service {
             let mut doc: SessionDoc = serde_json::from_value(rec.doc).map_err(internal)?;
             let now = self.now();
             doc.revoked_at.get_or_insert(now);
-            let audit = self.change_event(caller, Action::Logout, &mut note);
+            let audit = self.change_event(caller, Action::Logout, note);
             self.store
                 .put_record(
                     &session_record(sid, &doc, rec.revision + 1, now)?,
@@ -476,9 +473,8 @@ impl Service {
                 .await?;
             self.cache.sessions.remove(&sid);
             Ok(())
-        }
-        .await;
-        self.done(caller, Action::Logout, note, r).await
+        })
+        .await
     }
 
     /// Verifies one of Arca's access tokens.

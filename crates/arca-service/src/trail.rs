@@ -575,7 +575,7 @@ impl Service {
 
     /// Searches the trail: the caller's tenant, or any tenant for system auditors.
     pub async fn search_audit(&self, caller: &Caller, q: AuditSearch) -> Result<AuditPage> {
-        let r = async {
+        self.audited(caller, Action::ListAudit, async |_: &mut Note| {
             self.authorize(caller, Action::ListAudit, None)?;
             let all = self.audits_everything(caller).await?;
             if q.tenant.is_some() && !all {
@@ -634,10 +634,8 @@ impl Service {
                 })
                 .collect::<Result<Vec<_>>>()?;
             Ok(AuditPage { events, next })
-        }
-        .await;
-        self.done(caller, Action::ListAudit, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// A page of the whole chain as export lines (events with their hashes, checkpoints
@@ -648,7 +646,7 @@ impl Service {
         after: u64,
         limit: u32,
     ) -> Result<Vec<String>> {
-        let r = async {
+        self.audited(caller, Action::ExportAudit, async |_: &mut Note| {
             self.authorize(caller, Action::ExportAudit, None)?;
             if !self.audits_everything(caller).await? {
                 return Err(Error::NotPermitted {
@@ -660,10 +658,8 @@ impl Service {
             }
             self.flush_audit().await;
             export_page(self.store.as_ref(), after, limit).await
-        }
-        .await;
-        self.done(caller, Action::ExportAudit, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// The usage report: per key, last use and counts by operation and principal.
@@ -673,8 +669,7 @@ impl Service {
         key: Option<&str>,
         from: Option<DateTime<Utc>>,
     ) -> Result<UsageReport> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::AuditUsageReport, async |note: &mut Note| {
             self.authorize(caller, Action::AuditUsageReport, None)?;
             let key_id = match key {
                 Some(k) => {
@@ -690,9 +685,8 @@ impl Service {
                 .audit_usage(Some(caller.tenant()), key_id, from)
                 .await?;
             Ok(summarize(rows))
-        }
-        .await;
-        self.done(caller, Action::AuditUsageReport, note, r).await
+        })
+        .await
     }
 
     /// One key's successful uses over time: counts per operation in every UTC hour or day
@@ -703,8 +697,7 @@ impl Service {
         caller: &Caller,
         q: UsageSeriesQuery,
     ) -> Result<UsageSeries> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::AuditUsageSeries, async |note: &mut Note| {
             self.authorize(caller, Action::AuditUsageSeries, None)?;
             let Some(reference) = q.key.as_deref() else {
                 return Err(Error::invalid("key", "required: a key id, name or alias"));
@@ -774,17 +767,15 @@ impl Service {
                 to,
                 buckets,
             })
-        }
-        .await;
-        self.done(caller, Action::AuditUsageSeries, note, r).await
+        })
+        .await
     }
 
     /// Verifies the stored trail, every link and every checkpoint signature, against the
     /// public half of the key this server signs with (which the root key protects), for
     /// auditors of the system tenant. A break is an answer (`ok: false`), not an error.
     pub async fn verify_audit(&self, caller: &Caller) -> Result<AuditVerification> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::VerifyAudit, async |note: &mut Note| {
             self.authorize(caller, Action::VerifyAudit, None)?;
             if !self.audits_everything(caller).await? {
                 return Err(Error::NotPermitted {
@@ -808,32 +799,27 @@ impl Service {
                 public_key_fingerprint: key_fingerprint(&public_key),
                 verified_at: self.now(),
             })
-        }
-        .await;
-        self.done(caller, Action::VerifyAudit, note, r).await
+        })
+        .await
     }
 
     /// The Prometheus metrics, for a system operator (or anyone when the server is set to
     /// publish them: see [`Service::render_metrics`]).
     pub async fn read_metrics(&self, caller: &Caller) -> Result<String> {
-        let r = async {
+        self.audited(caller, Action::ReadMetrics, async |_: &mut Note| {
             self.authorize(caller, Action::ReadMetrics, None)?;
             Ok(self.render_metrics().await)
-        }
-        .await;
-        self.done(caller, Action::ReadMetrics, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// Forces a checkpoint now (auditors; also done on a timer and at shutdown).
     pub async fn request_checkpoint(&self, caller: &Caller) -> Result<Option<Checkpoint>> {
-        let r = async {
+        self.audited(caller, Action::CheckpointAudit, async |_: &mut Note| {
             self.authorize(caller, Action::CheckpointAudit, None)?;
             self.checkpoint_audit().await
-        }
-        .await;
-        self.done(caller, Action::CheckpointAudit, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// The destruction receipts of a key.
@@ -842,27 +828,30 @@ impl Service {
         caller: &Caller,
         reference: &str,
     ) -> Result<Vec<DestructionReceipt>> {
-        let mut note = Note::default();
-        let r = async {
-            let e = self.resolve(caller.tenant(), "key", reference).await?;
-            note.key(e.key.id);
-            self.authorize(caller, Action::GetDestructionReceipt, Some(&e.key))?;
-            self.store
-                .list_records(
-                    RECEIPT,
-                    Some(caller.tenant()),
-                    &format!("{}/", e.key.id),
-                    None,
-                    10_000,
-                )
-                .await?
-                .into_iter()
-                .map(|r| serde_json::from_value(r.doc).map_err(|e| Error::internal(e.to_string())))
-                .collect()
-        }
-        .await;
-        self.done(caller, Action::GetDestructionReceipt, note, r)
-            .await
+        self.audited(
+            caller,
+            Action::GetDestructionReceipt,
+            async |note: &mut Note| {
+                let e = self.resolve(caller.tenant(), "key", reference).await?;
+                note.key(e.key.id);
+                self.authorize(caller, Action::GetDestructionReceipt, Some(&e.key))?;
+                self.store
+                    .list_records(
+                        RECEIPT,
+                        Some(caller.tenant()),
+                        &format!("{}/", e.key.id),
+                        None,
+                        10_000,
+                    )
+                    .await?
+                    .into_iter()
+                    .map(|r| {
+                        serde_json::from_value(r.doc).map_err(|e| Error::internal(e.to_string()))
+                    })
+                    .collect()
+            },
+        )
+        .await
     }
 }
 

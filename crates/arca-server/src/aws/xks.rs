@@ -8,9 +8,9 @@
 //! key id, name or alias. Every call runs the service's raw AES-GCM operations, so key
 //! policies, lifecycle and audit apply as to any other use.
 
+use arca_core::cipher::RawMode;
 use arca_core::model::{KeySpec, KeyUsage};
 use arca_core::Error;
-use arca_crypto::provider::RawMode;
 use arca_service::api::{Bytes, KeyInfo, RawCipher, RawDecryptRequest, RawEncryptRequest, Secret};
 use arca_service::Caller;
 use aws_lc_rs::digest;

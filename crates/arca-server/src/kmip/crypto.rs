@@ -6,8 +6,8 @@
 //! combination Arca does not offer is refused with Invalid Field (2.x: Bad or Unsupported
 //! Cryptographic Parameters) naming it, never approximated.
 
+use arca_core::cipher::{OaepHash, RawMode};
 use arca_core::model::{Key, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm};
-use arca_crypto::provider::{OaepHash, RawMode};
 use arca_kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, digital_signature_algorithm as dsa,
     hashing_algorithm as hash, padding_method as pad, result_reason as reason, validity_indicator,
@@ -104,7 +104,7 @@ impl Params {
             };
         }
         if let Some(t) = self.tag_length {
-            if t as usize != arca_crypto::raw::GCM_TAG_LEN {
+            if t as usize != arca_core::cipher::GCM_TAG_LEN {
                 return Err(bad_params("TagLength must be 16"));
             }
         }

@@ -1561,7 +1561,7 @@ fn wrapping_of(spec: &Item) -> Result<Wrapping, Failure> {
         (Some(bcm::NIST_KEY_WRAP) | None, None) => WrapCipher::AesKeyWrap,
         (Some(bcm::AES_KEY_WRAP_PADDING), _) => WrapCipher::AesKeyWrapPadded,
         (None, Some(padding_method::OAEP)) => {
-            use arca_crypto::provider::OaepHash;
+            use arca_core::cipher::OaepHash;
             use arca_kmip::enums::hashing_algorithm as h;
             WrapCipher::RsaOaep(match e(tags::HASHING_ALGORITHM)?.unwrap_or(h::SHA_1) {
                 h::SHA_1 => OaepHash::Sha1,
