@@ -147,6 +147,24 @@ fn doc<T: serde::de::DeserializeOwned>(row: &DbRow) -> Result<T> {
     serde_json::from_str(&s).map_err(json_err)
 }
 
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// The `doc` of the row a query finds, decoded.
+async fn one_doc<T: serde::de::DeserializeOwned>(pool: &Pool, q: Query<'_>) -> Result<Option<T>> {
+    let row = q.fetch_optional(pool).await.map_err(db_err)?;
+    row.map(|r| doc(&r)).transpose()
+}
+
+/// The `doc` of every row a query finds, decoded, in order.
+async fn all_docs<T: serde::de::DeserializeOwned>(pool: &Pool, q: Query<'_>) -> Result<Vec<T>> {
+    q.fetch_all(pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(doc)
+        .collect()
+}
+
 fn uuid_of(s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|e| Error::internal(e.to_string()))
 }
@@ -657,12 +675,11 @@ impl KeyStore for Store {
     }
 
     async fn find_tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
-        let row = sqlx::query("SELECT doc FROM tenants WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM tenants WHERE name = $1").bind(name),
+        )
+        .await
     }
 
     async fn update_tenant(&self, t: &Tenant, audit: &[AuditEvent]) -> Result<()> {
@@ -681,13 +698,11 @@ impl KeyStore for Store {
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
-        sqlx::query("SELECT doc FROM tenants ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(doc)
-            .collect()
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM tenants ORDER BY name"),
+        )
+        .await
     }
 
     async fn create_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()> {
@@ -710,22 +725,21 @@ impl KeyStore for Store {
     }
 
     async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
-        let row = sqlx::query("SELECT doc FROM principals WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM principals WHERE id = $1").bind(id.to_string()),
+        )
+        .await
     }
 
     async fn find_principal(&self, tenant: Uuid, name: &str) -> Result<Option<Principal>> {
-        let row = sqlx::query("SELECT doc FROM principals WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant.to_string())
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM principals WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant.to_string())
+                .bind(name),
+        )
+        .await
     }
 
     async fn update_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()> {
@@ -744,14 +758,12 @@ impl KeyStore for Store {
     }
 
     async fn list_principals(&self, tenant: Uuid) -> Result<Vec<Principal>> {
-        sqlx::query("SELECT doc FROM principals WHERE tenant_id = $1 ORDER BY name")
-            .bind(tenant.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(doc)
-            .collect()
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM principals WHERE tenant_id = $1 ORDER BY name")
+                .bind(tenant.to_string()),
+        )
+        .await
     }
 
     async fn create_token(&self, t: &ApiToken, audit: &[AuditEvent]) -> Result<()> {
@@ -912,25 +924,21 @@ impl KeyStore for Store {
     }
 
     async fn get_key(&self, tenant: Uuid, id: Uuid) -> Result<Option<Key>> {
-        let row = sqlx::query("SELECT doc FROM keys WHERE id = $1 AND tenant_id = $2")
-            .bind(id.to_string())
-            .bind(tenant.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM keys WHERE id = $1 AND tenant_id = $2")
+                .bind(id.to_string())
+                .bind(tenant.to_string()),
+        )
+        .await
     }
 
     async fn find_key(&self, tenant: Uuid, name_or_alias: &str) -> Result<Option<Key>> {
-        let row = sqlx::query(
+        one_doc(&self.pool, sqlx::query(
             "SELECT doc FROM keys WHERE tenant_id = $1 AND (name = $2 OR id = (SELECT key_id FROM aliases WHERE tenant_id = $1 AND alias = $2))",
         )
         .bind(tenant.to_string())
-        .bind(name_or_alias)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
+        .bind(name_or_alias)).await
     }
 
     async fn list_keys(
@@ -991,12 +999,12 @@ impl KeyStore for Store {
     }
 
     async fn get_versions(&self, key_id: Uuid) -> Result<Vec<KeyVersion>> {
-        let rows = sqlx::query("SELECT doc FROM key_versions WHERE key_id = $1 ORDER BY version")
-            .bind(key_id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(doc).collect()
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM key_versions WHERE key_id = $1 ORDER BY version")
+                .bind(key_id.to_string()),
+        )
+        .await
     }
 
     async fn get_material(&self, key_id: Uuid, version: u32) -> Result<Option<Vec<u8>>> {
@@ -1012,12 +1020,12 @@ impl KeyStore for Store {
     }
 
     async fn history(&self, key_id: Uuid) -> Result<Vec<KeyEvent>> {
-        let rows = sqlx::query("SELECT doc FROM key_events WHERE key_id = $1 ORDER BY seq")
-            .bind(key_id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(doc).collect()
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM key_events WHERE key_id = $1 ORDER BY seq")
+                .bind(key_id.to_string()),
+        )
+        .await
     }
 
     async fn count_keys_by_state(&self) -> Result<Vec<(String, i64)>> {
@@ -1036,13 +1044,9 @@ impl KeyStore for Store {
     }
 
     async fn keys_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Key>> {
-        let rows = sqlx::query("SELECT doc FROM keys WHERE next_due_at IS NOT NULL AND next_due_at <= $1 ORDER BY next_due_at LIMIT $2")
+        all_docs(&self.pool, sqlx::query("SELECT doc FROM keys WHERE next_due_at IS NOT NULL AND next_due_at <= $1 ORDER BY next_due_at LIMIT $2")
             .bind(ms(now))
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(doc).collect()
+            .bind(limit as i64)).await
     }
 
     async fn create_alias(
@@ -1280,23 +1284,21 @@ impl KeyStore for Store {
     }
 
     async fn list_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<Checkpoint>> {
-        sqlx::query("SELECT doc FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after as i64)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(doc)
-            .collect()
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after as i64)
+                .bind(limit as i64),
+        )
+        .await
     }
 
     async fn last_checkpoint(&self) -> Result<Option<Checkpoint>> {
-        let row = sqlx::query("SELECT doc FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"),
+        )
+        .await
     }
 
     async fn snapshot(
