@@ -1,6 +1,7 @@
 //! The shared store: PostgreSQL, for several Arca nodes behind a load balancer.
 //!
-//! The contract is SQLite's, kept the same way under concurrency from other processes:
+//! The queries are SQLite's, written once in `sql.rs`; this file holds what PostgreSQL does
+//! its own way to keep the same contract under concurrency from other processes:
 //! - optimistic revisions (`UPDATE … WHERE revision = $n`) decide races between nodes;
 //! - the audit hash chain is appended under a transaction-scoped advisory lock taken just
 //!   before commit, so appends from every node form one chain in commit order;
@@ -8,33 +9,36 @@
 //!   text (two tables cannot share a unique index);
 //! - every committed change is announced on the `arca_changes` channel (NOTIFY is delivered
 //!   on commit only), which each node's listener turns into cache invalidations;
-//! - background jobs take session-scoped advisory locks ([`KeyStore::try_lease`]), which the
+//! - background jobs take session-scoped advisory locks ([`crate::KeyStore::try_lease`]), which the
 //!   server drops by itself if the node holding one dies.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use arca_core::model::{Key, KeyEvent, KeyVersion, Principal, Tenant};
 use arca_core::{Error, Result};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 use tokio::sync::broadcast;
-use uuid::Uuid;
 
-use arca_core::audit::{link, AuditColumns, AuditEvent, Checkpoint, StoredEvent, GENESIS};
+use crate::common::{db_err, Combiner, SNAPSHOT_TABLES};
+use crate::{Change, Lease, SnapshotRow};
 
-use crate::common::{
-    blob_json, commit_failed, db_err, from_ms, json_err, ms, restore_cells, to_json, Cell,
-    Combiner, SNAPSHOT_TABLES,
-};
-use crate::{
-    ApiToken, AuditQuery, Change, KeyFilter, KeyStore, KeyWrite, Lease, MaterialChange, Record,
-    UsageRow,
-};
+/// The shared queries, compiled for PostgreSQL (and, in the other back-end, for its database:
+/// one source, each copy on concrete sqlx types).
+#[path = "sql.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "sql.rs is compiled once per back-end on purpose"
+)]
+mod sql;
+use sql::{Conn, Dialect};
+
+type Db = Postgres;
+type Store = PgStore;
 
 /// The NOTIFY channel changes are announced on.
 const CHANNEL: &str = "arca_changes";
@@ -122,15 +126,6 @@ fn snapshot_order(table: &str) -> &'static str {
     }
 }
 
-fn doc<T: serde::de::DeserializeOwned>(row: &PgRow) -> Result<T> {
-    let s: String = row.try_get("doc").map_err(db_err)?;
-    serde_json::from_str(&s).map_err(json_err)
-}
-
-fn uuid_of(s: &str) -> Result<Uuid> {
-    Uuid::parse_str(s).map_err(|e| Error::internal(e.to_string()))
-}
-
 /// The PostgreSQL [`KeyStore`].
 #[derive(Clone)]
 pub struct PgStore {
@@ -171,16 +166,11 @@ impl PgStore {
                 ),
             })?;
         let (changes, _) = broadcast::channel(4096);
-        let p = pool.clone();
-        // Several batches in flight: their statements overlap, and only the chain's lock at
-        // commit takes turns.
-        let writer = std::sync::Arc::new(Combiner::spawn(4, move |w| {
-            let p = p.clone();
-            async move { apply_batch(&p, w).await }
-        }));
         let store = PgStore {
+            // Several batches in flight: their statements overlap, and only the chain's
+            // lock at commit takes turns.
+            writer: sql::writer(&pool, 4),
             pool,
-            writer,
             shown,
             changes,
         };
@@ -201,37 +191,8 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        for (version, sql) in MIGRATIONS {
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            if done.is_some() {
-                continue;
-            }
-            sqlx::raw_sql(AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(ms(Utc::now()))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            tracing::info!(version, "applied store migration");
-        }
+        sql::migrate(&mut tx, MIGRATIONS).await?;
         tx.commit().await.map_err(db_err)
-    }
-
-    /// The schema version in force (the last migration applied).
-    pub async fn schema_version(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)
     }
 
     /// True if this store's sessions are encrypted (TLS), as the server sees them.
@@ -240,10 +201,6 @@ impl PgStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)
-    }
-
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(db_err)
     }
 }
 
@@ -319,268 +276,121 @@ async fn listen(pool: PgPool, out: broadcast::Sender<Change>) {
     }
 }
 
-/// Announces changes on commit of `conn`'s transaction.
-async fn notify(conn: &mut sqlx::PgConnection, changes: &[Change]) -> Result<()> {
-    for c in changes {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(c.to_wire())
+impl Dialect for PgStore {
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const INSTR: &'static str = "strpos";
+
+    async fn lock_name(conn: &mut Conn, tenant: &str, name: &str) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("name/{tenant}/{name}"))
             .execute(&mut *conn)
             .await
             .map_err(db_err)?;
-    }
-    Ok(())
-}
-
-/// Holds a name of a tenant (key name or alias) exclusively until the transaction ends.
-async fn lock_name(conn: &mut sqlx::PgConnection, tenant: &str, name: &str) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("name/{tenant}/{name}"))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    Ok(())
-}
-
-/// The last record's position and hash.
-async fn head(conn: &mut sqlx::PgConnection) -> Result<Option<(u64, [u8; 32])>> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    row.map(|r| {
-        let seq: i64 = r.try_get("seq").map_err(db_err)?;
-        let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
-        Ok((seq as u64, hash.try_into().unwrap_or([0xff; 32])))
-    })
-    .transpose()
-}
-
-/// Appends events to the hash chain inside the caller's transaction. The advisory lock
-/// makes every node's appends take turns: the head read here is still the head at commit,
-/// and the lock is released only then.
-async fn append_chain(conn: &mut sqlx::PgConnection, events: &[AuditEvent]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CHAIN_LOCK)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let (mut seq, mut prev) = head(conn).await?.unwrap_or((0, GENESIS));
-    for chunk in events.chunks(64) {
-        let mut sql = String::from(
-            "INSERT INTO audit_events (seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let b = i * 10;
-            sql.push_str(if i == 0 { "" } else { ", " });
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10
-            ));
-        }
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for e in chunk {
-            seq += 1;
-            let s = link(seq, &prev, e);
-            prev = s.hash;
-            q = q
-                .bind(seq as i64)
-                .bind(ms(e.at))
-                .bind(e.tenant_id.map(|t| t.to_string()))
-                .bind(e.principal_id.map(|p| p.to_string()))
-                .bind(e.principal.clone())
-                .bind(e.operation.clone())
-                .bind(e.key_id.map(|k| k.to_string()))
-                .bind(e.outcome.clone())
-                .bind(s.hash.to_vec())
-                .bind(s.doc);
-        }
-        q.execute(&mut *conn).await.map_err(db_err)?;
-    }
-    Ok(())
-}
-
-/// Commits `tx` with its audit events chained and its changes announced.
-async fn finish(
-    mut tx: sqlx::Transaction<'static, Postgres>,
-    audit: &[AuditEvent],
-    changes: &[Change],
-) -> Result<()> {
-    notify(&mut tx, changes).await?;
-    append_chain(&mut tx, audit).await?;
-    tx.commit().await.map_err(db_err)
-}
-
-fn token_from_row(r: &PgRow) -> Result<ApiToken> {
-    let g = |c: &str| -> Result<String> { r.try_get::<String, _>(c).map_err(db_err) };
-    Ok(ApiToken {
-        id: g("id")?,
-        principal_id: uuid_of(&g("principal_id")?)?,
-        tenant_id: uuid_of(&g("tenant_id")?)?,
-        name: g("name")?,
-        hash: r.try_get("hash").map_err(db_err)?,
-        created_at: from_ms(Some(r.try_get("created_at").map_err(db_err)?)).unwrap_or_default(),
-        expires_at: from_ms(r.try_get("expires_at").map_err(db_err)?),
-        revoked_at: from_ms(r.try_get("revoked_at").map_err(db_err)?),
-        last_used_at: from_ms(r.try_get("last_used_at").map_err(db_err)?),
-    })
-}
-
-fn record_from_row(r: &PgRow) -> Result<Record> {
-    let tenant: Option<String> = r.try_get("tenant_id").map_err(db_err)?;
-    Ok(Record {
-        kind: r.try_get("kind").map_err(db_err)?,
-        id: r.try_get("id").map_err(db_err)?,
-        tenant_id: tenant.as_deref().map(uuid_of).transpose()?,
-        revision: r.try_get("revision").map_err(db_err)?,
-        doc: doc(r)?,
-        updated_at: from_ms(Some(r.try_get("updated_at").map_err(db_err)?)).unwrap_or_default(),
-    })
-}
-
-async fn insert_record(conn: &mut sqlx::PgConnection, r: &Record) -> Result<()> {
-    sqlx::query("INSERT INTO records (kind, id, tenant_id, revision, updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&r.kind)
-        .bind(&r.id)
-        .bind(r.tenant_id.map(|t| t.to_string()))
-        .bind(r.revision)
-        .bind(ms(r.updated_at))
-        .bind(to_json(&r.doc)?)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| match db_err(e) {
-            Error::Conflict { .. } => Error::conflict(format!("{} {} already exists", r.kind, r.id)),
-            other => other,
-        })?;
-    Ok(())
-}
-
-fn record_change(r: &Record) -> Change {
-    Change::Record {
-        kind: r.kind.clone(),
-        id: r.id.clone(),
-    }
-}
-
-fn stored_event(r: &PgRow) -> Result<StoredEvent> {
-    let seq: i64 = r.try_get("seq").map_err(db_err)?;
-    let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
-    Ok(StoredEvent {
-        seq: seq as u64,
-        hash: hash.try_into().unwrap_or([0xff; 32]),
-        doc: r.try_get("doc").map_err(db_err)?,
-        columns: Some(AuditColumns {
-            at_ms: r.try_get("at").map_err(db_err)?,
-            tenant_id: r.try_get("tenant_id").map_err(db_err)?,
-            principal_id: r.try_get("principal_id").map_err(db_err)?,
-            principal: r.try_get("principal").map_err(db_err)?,
-            operation: r.try_get("operation").map_err(db_err)?,
-            key_id: r.try_get("key_id").map_err(db_err)?,
-            outcome: r.try_get("outcome").map_err(db_err)?,
-        }),
-    })
-}
-
-fn row_to_json(r: &PgRow) -> Result<serde_json::Map<String, serde_json::Value>> {
-    use sqlx::{Column, TypeInfo, ValueRef};
-    let mut m = serde_json::Map::new();
-    for c in r.columns() {
-        let raw = r.try_get_raw(c.ordinal()).map_err(db_err)?;
-        let v = if raw.is_null() {
-            serde_json::Value::Null
-        } else {
-            match raw.type_info().name() {
-                "INT8" => r.try_get::<i64, _>(c.ordinal()).map_err(db_err)?.into(),
-                "INT4" => r.try_get::<i32, _>(c.ordinal()).map_err(db_err)?.into(),
-                "FLOAT8" => r.try_get::<f64, _>(c.ordinal()).map_err(db_err)?.into(),
-                "BYTEA" => blob_json(&r.try_get::<Vec<u8>, _>(c.ordinal()).map_err(db_err)?),
-                _ => r.try_get::<String, _>(c.ordinal()).map_err(db_err)?.into(),
-            }
-        };
-        m.insert(c.name().to_string(), v);
-    }
-    Ok(m)
-}
-
-struct PgRestore {
-    tx: sqlx::Transaction<'static, Postgres>,
-    /// Events recorded before the restore, linked again after the restored trail.
-    since: Vec<AuditEvent>,
-    /// Column types per table, for the casts of each insert.
-    types: std::collections::HashMap<String, std::collections::HashMap<String, String>>,
-}
-
-#[async_trait]
-impl crate::RestoreTx for PgRestore {
-    async fn add(&mut self, row: &crate::SnapshotRow) -> Result<()> {
-        let cells = restore_cells(row)?;
-        if !self.types.contains_key(&row.table) {
-            let cols = sqlx::query("SELECT column_name::text AS c, data_type::text AS t FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1")
-                .bind(&row.table)
-                .fetch_all(&mut *self.tx)
-                .await
-                .map_err(db_err)?
-                .iter()
-                .map(|r| Ok((r.try_get("c").map_err(db_err)?, r.try_get("t").map_err(db_err)?)))
-                .collect::<Result<_>>()?;
-            self.types.insert(row.table.clone(), cols);
-        }
-        let types = &self.types[&row.table];
-        let mut values = Vec::with_capacity(cells.len());
-        for (i, (c, _)) in cells.iter().enumerate() {
-            let Some(t) = types.get(*c) else {
-                return Err(Error::invalid(
-                    "backup",
-                    format!("no column {c} in {}", row.table),
-                ));
-            };
-            values.push(format!("CAST(${} AS {t})", i + 1));
-        }
-        let conflict = if row.table == "meta" {
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({}){conflict}",
-            row.table,
-            cells.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "),
-            values.join(", ")
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (_, cell) in cells {
-            q = match cell {
-                Cell::Null => q.bind(Option::<String>::None),
-                Cell::Int(i) => q.bind(i),
-                Cell::Real(f) => q.bind(f),
-                Cell::Text(t) => q.bind(t),
-                Cell::Bytes(b) => q.bind(b),
-            };
-        }
-        q.execute(&mut *self.tx).await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> Result<()> {
-        let mut me = *self;
-        // Explicit key event numbers were inserted; new ones continue after them.
-        sqlx::query("SELECT setval(pg_get_serial_sequence('key_events', 'seq'), COALESCE((SELECT MAX(seq) FROM key_events), 0) + 1, false)")
-            .execute(&mut *me.tx)
+    async fn lock_chain(conn: &mut Conn) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_LOCK)
+            .execute(&mut *conn)
             .await
             .map_err(db_err)?;
-        finish(me.tx, &me.since, &[Change::Everything]).await
+        Ok(())
+    }
+
+    async fn notify(conn: &mut Conn, changes: &[Change]) -> Result<()> {
+        for c in changes {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(c.to_wire())
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn erase(_conn: &mut Conn, _key_id: &str, _version: i64) -> Result<()> {
+        // PostgreSQL writes a new row version either way; the old one is gone from reads at
+        // once and from disk when VACUUM reclaims it (docs/ha.md).
+        Ok(())
+    }
+
+    async fn column_types(conn: &mut Conn, table: &str) -> Result<Option<HashMap<String, String>>> {
+        // A snapshot's values are JSON (text, numbers, base64 bytes): each is cast to its
+        // column's type.
+        let cols = sqlx::query("SELECT column_name::text AS c, data_type::text AS t FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1")
+            .bind(table)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| Ok((r.try_get("c").map_err(db_err)?, r.try_get("t").map_err(db_err)?)))
+            .collect::<Result<_>>()?;
+        Ok(Some(cols))
+    }
+
+    async fn restored(conn: &mut Conn) -> Result<()> {
+        // Explicit key event numbers were inserted; new ones continue after them.
+        sqlx::query("SELECT setval(pg_get_serial_sequence('key_events', 'seq'), COALESCE((SELECT MAX(seq) FROM key_events), 0) + 1, false)")
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn label(&self) -> String {
+        self.shown.clone()
+    }
+
+    async fn snapshot_rows(
+        &self,
+        each: &mut (dyn FnMut(SnapshotRow) -> Result<()> + Send),
+    ) -> Result<()> {
+        // One repeatable-read transaction: every table as of the same moment, whatever
+        // other nodes commit meanwhile.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db_err)?;
+        for table in SNAPSHOT_TABLES {
+            // Rows stream from the server as they are read; memory stays bounded by a row.
+            let sql = format!("SELECT * FROM {table} ORDER BY {}", snapshot_order(table));
+            let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(db_err)? {
+                each(SnapshotRow {
+                    table: table.to_string(),
+                    row: sql::row_to_json(&r)?,
+                })?;
+            }
+        }
+        tx.rollback().await.map_err(db_err)
+    }
+
+    fn change_feed(&self) -> Option<broadcast::Receiver<Change>> {
+        Some(self.changes.subscribe())
+    }
+
+    async fn lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let key: i64 = sqlx::query_scalar("SELECT hashtextextended($1, 0)")
+            .bind(format!("lease/{name}"))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        Ok(got.then(|| {
+            Box::new(PgLease {
+                conn: Some(conn),
+                key,
+            }) as Box<dyn Lease>
+        }))
     }
 }
 
@@ -612,1054 +422,5 @@ impl Drop for PgLease {
         if let Some(c) = self.conn.as_mut() {
             c.close_on_drop();
         }
-    }
-}
-
-async fn apply_key_write(tx: &mut sqlx::PgConnection, w: &KeyWrite) -> Result<()> {
-    let k = &w.key;
-    let id = k.id.to_string();
-    let tenant = k.tenant_id.to_string();
-    match w.expected_revision {
-        None => {
-            lock_name(&mut *tx, &tenant, &k.name).await?;
-            let clash: Option<String> =
-                sqlx::query_scalar("SELECT alias FROM aliases WHERE tenant_id = $1 AND alias = $2")
-                    .bind(&tenant)
-                    .bind(&k.name)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            if clash.is_some() {
-                return Err(Error::conflict(format!(
-                    "the name {:?} is already an alias in this tenant",
-                    k.name
-                )));
-            }
-            sqlx::query("INSERT INTO keys (id, tenant_id, name, spec, state, revision, next_due_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                .bind(&id)
-                .bind(&tenant)
-                .bind(&k.name)
-                .bind(k.spec.as_str())
-                .bind(k.state.as_str())
-                .bind(k.revision)
-                .bind(w.next_due_at.map(ms))
-                .bind(to_json(k)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| match db_err(e) {
-                    Error::Conflict { .. } => Error::conflict(format!("a key named {:?} already exists in this tenant", k.name)),
-                    other => other,
-                })?;
-        }
-        Some(expected) => {
-            let r = sqlx::query("UPDATE keys SET state = $1, revision = $2, next_due_at = $3, doc = $4 WHERE id = $5 AND revision = $6")
-                .bind(k.state.as_str())
-                .bind(k.revision)
-                .bind(w.next_due_at.map(ms))
-                .bind(to_json(k)?)
-                .bind(&id)
-                .bind(expected)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            if r.rows_affected() != 1 {
-                return Err(Error::conflict(format!(
-                    "key {} was changed concurrently; retry",
-                    k.id
-                )));
-            }
-            sqlx::query("DELETE FROM key_tags WHERE key_id = $1")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-    }
-    for (tk, tv) in &k.tags {
-        sqlx::query("INSERT INTO key_tags (key_id, k, v) VALUES ($1, $2, $3)")
-            .bind(&id)
-            .bind(tk)
-            .bind(tv)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-    }
-    for vw in &w.versions {
-        let v = &vw.version;
-        let vdoc = to_json(v)?;
-        match &vw.material {
-            MaterialChange::Set(m) => {
-                sqlx::query("INSERT INTO key_versions (key_id, version, state, doc, material) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, version) DO UPDATE SET state = excluded.state, doc = excluded.doc, material = excluded.material")
-                    .bind(&id).bind(v.version as i64).bind(v.state.as_str()).bind(&vdoc).bind(m)
-                    .execute(&mut *tx).await.map_err(db_err)?;
-            }
-            MaterialChange::Keep => {
-                sqlx::query("UPDATE key_versions SET state = $1, doc = $2 WHERE key_id = $3 AND version = $4")
-                    .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
-                    .execute(&mut *tx).await.map_err(db_err)?;
-            }
-            MaterialChange::Erase => {
-                // PostgreSQL writes a new row version either way; the old one is gone
-                // from reads at once and from disk when VACUUM reclaims it (docs/ha.md).
-                sqlx::query("UPDATE key_versions SET state = $1, doc = $2, material = NULL WHERE key_id = $3 AND version = $4")
-                    .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
-                    .execute(&mut *tx).await.map_err(db_err)?;
-            }
-        }
-    }
-    for r in &w.records {
-        insert_record(&mut *tx, r).await?;
-    }
-    for e in &w.events {
-        sqlx::query("INSERT INTO key_events (key_id, at, doc) VALUES ($1, $2, $3)")
-            .bind(&id)
-            .bind(ms(e.at))
-            .bind(to_json(e)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-    }
-    // A new key was cached nowhere (a miss is not cached), so only changes announce.
-    let changes = if w.expected_revision.is_some() {
-        vec![Change::Key(k.id)]
-    } else {
-        vec![]
-    };
-    notify(&mut *tx, &changes).await
-}
-
-/// Commits a batch of key writes in one transaction (see [`Combiner`]): each in a
-/// savepoint, their audit events chained together at the end.
-async fn apply_batch(pool: &PgPool, writes: Vec<KeyWrite>) -> Vec<Result<()>> {
-    let mut tx = match pool.begin().await.map_err(db_err) {
-        Ok(tx) => tx,
-        Err(e) => return writes.iter().map(|_| Err(e.clone())).collect(),
-    };
-    // Locks are taken in one global order: the names of new keys first (sorted), then the
-    // rows in key order, then the chain at commit. Two batches in flight (on this node or
-    // another) that touch the same names or keys then wait for each other, never in a cycle.
-    let mut names: Vec<(String, &str)> = writes
-        .iter()
-        .filter(|w| w.expected_revision.is_none())
-        .map(|w| (w.key.tenant_id.to_string(), w.key.name.as_str()))
-        .collect();
-    names.sort();
-    names.dedup();
-    for (tenant, name) in &names {
-        if let Err(e) = lock_name(&mut tx, tenant, name).await {
-            return writes.iter().map(|_| Err(e.clone())).collect();
-        }
-    }
-    let mut order: Vec<usize> = (0..writes.len()).collect();
-    order.sort_by_key(|&i| writes[i].key.id);
-    let mut results: Vec<Result<()>> = writes.iter().map(|_| Ok(())).collect();
-    let mut audit = Vec::new();
-    for i in order {
-        let w = &writes[i];
-        let r = async {
-            sqlx::query("SAVEPOINT w")
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            match apply_key_write(&mut tx, w).await {
-                Ok(()) => {
-                    sqlx::query("RELEASE SAVEPOINT w")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    Ok(())
-                }
-                Err(e) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT w")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    Err(e)
-                }
-            }
-        }
-        .await;
-        if r.is_ok() {
-            audit.extend(w.audit.iter().cloned());
-        }
-        results[i] = r;
-    }
-    let done = async {
-        append_chain(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db_err)
-    }
-    .await;
-    if let Err(e) = done {
-        commit_failed(&mut results, &e);
-    }
-    results
-}
-
-#[async_trait]
-impl KeyStore for PgStore {
-    fn describe(&self) -> String {
-        self.shown.clone()
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
-    }
-
-    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    async fn replace_root_material(
-        &self,
-        tenant_keks: &[(Uuid, Vec<u8>)],
-        meta: &[(String, Vec<u8>)],
-        expected_meta: (&str, &[u8]),
-        audit: &[AuditEvent],
-    ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let current: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT value FROM meta WHERE name = $1 FOR UPDATE")
-                .bind(expected_meta.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        if current.as_deref() != Some(expected_meta.1) {
-            return Err(Error::conflict(
-                "the root key's custody changed concurrently; nothing was changed",
-            ));
-        }
-        for (id, wrapped) in tenant_keks {
-            let r = sqlx::query("UPDATE tenants SET wrapped_kek = $1 WHERE id = $2")
-                .bind(wrapped)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            if r.rows_affected() != 1 {
-                return Err(Error::conflict(format!(
-                    "tenant {id} vanished during the change"
-                )));
-            }
-        }
-        for (name, value) in meta {
-            sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
-                .bind(name)
-                .bind(value)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        finish(tx, audit, &[Change::Root]).await
-    }
-
-    async fn tenant_keks(&self) -> Result<Vec<(Uuid, Vec<u8>)>> {
-        sqlx::query("SELECT id, wrapped_kek FROM tenants ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|r| {
-                let id: String = r.try_get("id").map_err(db_err)?;
-                Ok((uuid_of(&id)?, r.try_get("wrapped_kek").map_err(db_err)?))
-            })
-            .collect()
-    }
-
-    async fn create_tenant(
-        &self,
-        t: &Tenant,
-        wrapped_kek: &[u8],
-        audit: &[AuditEvent],
-    ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO tenants (id, name, doc, wrapped_kek) VALUES ($1, $2, $3, $4)")
-            .bind(t.id.to_string())
-            .bind(&t.name)
-            .bind(to_json(t)?)
-            .bind(wrapped_kek)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        finish(tx, audit, &[Change::Tenant(t.id)]).await
-    }
-
-    async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>> {
-        let row = sqlx::query("SELECT doc, wrapped_kek FROM tenants WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some((doc(&r)?, r.try_get("wrapped_kek").map_err(db_err)?))),
-        }
-    }
-
-    async fn find_tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
-        let row = sqlx::query("SELECT doc FROM tenants WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
-    }
-
-    async fn update_tenant(&self, t: &Tenant, audit: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("UPDATE tenants SET name = $1, doc = $2 WHERE id = $3")
-            .bind(&t.name)
-            .bind(to_json(t)?)
-            .bind(t.id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if r.rows_affected() != 1 {
-            return Err(Error::not_found("tenant", t.id.to_string()));
-        }
-        finish(tx, audit, &[Change::Tenant(t.id)]).await
-    }
-
-    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
-        sqlx::query("SELECT doc FROM tenants ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(doc)
-            .collect()
-    }
-
-    async fn create_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO principals (id, tenant_id, name, doc) VALUES ($1, $2, $3, $4)")
-            .bind(p.id.to_string())
-            .bind(p.tenant_id.to_string())
-            .bind(&p.name)
-            .bind(to_json(p)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match db_err(e) {
-                Error::Conflict { .. } => Error::conflict(format!(
-                    "a principal named {:?} already exists in this tenant",
-                    p.name
-                )),
-                other => other,
-            })?;
-        finish(tx, audit, &[Change::Principal(p.id)]).await
-    }
-
-    async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
-        let row = sqlx::query("SELECT doc FROM principals WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
-    }
-
-    async fn find_principal(&self, tenant: Uuid, name: &str) -> Result<Option<Principal>> {
-        let row = sqlx::query("SELECT doc FROM principals WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant.to_string())
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
-    }
-
-    async fn update_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("UPDATE principals SET doc = $1 WHERE id = $2 AND tenant_id = $3")
-            .bind(to_json(p)?)
-            .bind(p.id.to_string())
-            .bind(p.tenant_id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if r.rows_affected() != 1 {
-            return Err(Error::not_found("principal", p.id.to_string()));
-        }
-        finish(tx, audit, &[Change::Principal(p.id)]).await
-    }
-
-    async fn list_principals(&self, tenant: Uuid) -> Result<Vec<Principal>> {
-        sqlx::query("SELECT doc FROM principals WHERE tenant_id = $1 ORDER BY name")
-            .bind(tenant.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(doc)
-            .collect()
-    }
-
-    async fn create_token(&self, t: &ApiToken, audit: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO api_tokens (id, principal_id, tenant_id, name, hash, created_at, expires_at, revoked_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .bind(&t.id)
-            .bind(t.principal_id.to_string())
-            .bind(t.tenant_id.to_string())
-            .bind(&t.name)
-            .bind(&t.hash)
-            .bind(ms(t.created_at))
-            .bind(t.expires_at.map(ms))
-            .bind(t.revoked_at.map(ms))
-            .bind(t.last_used_at.map(ms))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        finish(tx, audit, &[Change::Token(t.id.clone())]).await
-    }
-
-    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>> {
-        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| token_from_row(&r)).transpose()
-    }
-
-    async fn list_tokens(&self, tenant: Uuid, principal: Option<Uuid>) -> Result<Vec<ApiToken>> {
-        sqlx::query("SELECT * FROM api_tokens WHERE tenant_id = $1 AND ($2::text IS NULL OR principal_id = $2) ORDER BY created_at, id")
-            .bind(tenant.to_string())
-            .bind(principal.map(|p| p.to_string()))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(token_from_row)
-            .collect()
-    }
-
-    async fn revoke_token(
-        &self,
-        tenant: Uuid,
-        id: &str,
-        at: DateTime<Utc>,
-        audit: &[AuditEvent],
-    ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND tenant_id = $3")
-            .bind(ms(at))
-            .bind(id)
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-        finish(tx, audit, &[Change::Token(id.to_string())]).await?;
-        Ok(true)
-    }
-
-    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(ms(at))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn put_record(
-        &self,
-        r: &Record,
-        expected_revision: Option<i64>,
-        audit: &[AuditEvent],
-    ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        match expected_revision {
-            None => insert_record(&mut tx, r).await?,
-            Some(expected) => {
-                let done = sqlx::query("UPDATE records SET revision = $1, updated_at = $2, doc = $3, tenant_id = $4 WHERE kind = $5 AND id = $6 AND revision = $7")
-                    .bind(r.revision)
-                    .bind(ms(r.updated_at))
-                    .bind(to_json(&r.doc)?)
-                    .bind(r.tenant_id.map(|t| t.to_string()))
-                    .bind(&r.kind)
-                    .bind(&r.id)
-                    .bind(expected)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() != 1 {
-                    return Err(Error::conflict(format!(
-                        "{} {} was changed concurrently; retry",
-                        r.kind, r.id
-                    )));
-                }
-            }
-        }
-        finish(tx, audit, &[record_change(r)]).await
-    }
-
-    async fn get_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
-        let row = sqlx::query("SELECT * FROM records WHERE kind = $1 AND id = $2")
-            .bind(kind)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| record_from_row(&r)).transpose()
-    }
-
-    async fn list_records(
-        &self,
-        kind: &str,
-        tenant: Option<Uuid>,
-        prefix: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Record>> {
-        // Prefix match by range in byte order, so that `_` and `%` in ids mean nothing.
-        let upper = format!("{prefix}\u{10FFFF}");
-        sqlx::query("SELECT * FROM records WHERE kind = $1 AND ($2::text IS NULL OR tenant_id = $2) AND id >= $3 AND id < $4 AND ($5::text IS NULL OR id > $5) ORDER BY id LIMIT $6")
-            .bind(kind)
-            .bind(tenant.map(|t| t.to_string()))
-            .bind(prefix)
-            .bind(&upper)
-            .bind(after)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(record_from_row)
-            .collect()
-    }
-
-    async fn delete_record(&self, kind: &str, id: &str, audit: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM records WHERE kind = $1 AND id = $2")
-            .bind(kind)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let change = Change::Record {
-            kind: kind.to_string(),
-            id: id.to_string(),
-        };
-        finish(tx, audit, &[change]).await
-    }
-
-    async fn write_key(&self, w: &KeyWrite) -> Result<()> {
-        self.writer.submit(w).await
-    }
-
-    async fn get_key(&self, tenant: Uuid, id: Uuid) -> Result<Option<Key>> {
-        let row = sqlx::query("SELECT doc FROM keys WHERE id = $1 AND tenant_id = $2")
-            .bind(id.to_string())
-            .bind(tenant.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
-    }
-
-    async fn find_key(&self, tenant: Uuid, name_or_alias: &str) -> Result<Option<Key>> {
-        let row = sqlx::query(
-            "SELECT doc FROM keys WHERE tenant_id = $1 AND (name = $2 OR id = (SELECT key_id FROM aliases WHERE tenant_id = $1 AND alias = $2))",
-        )
-        .bind(tenant.to_string())
-        .bind(name_or_alias)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
-    }
-
-    async fn list_keys(
-        &self,
-        tenant: Uuid,
-        f: &KeyFilter,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<Key>> {
-        let mut n = 1;
-        let mut next = || {
-            n += 1;
-            format!("${n}")
-        };
-        let mut sql = String::from("SELECT doc FROM keys WHERE tenant_id = $1");
-        if f.name.is_some() {
-            sql.push_str(&format!(" AND strpos(name, {}) > 0", next()));
-        }
-        if f.alias.is_some() {
-            sql.push_str(&format!(" AND id IN (SELECT key_id FROM aliases WHERE tenant_id = keys.tenant_id AND alias = {})", next()));
-        }
-        if f.state.is_some() {
-            sql.push_str(&format!(" AND state = {}", next()));
-        }
-        if f.spec.is_some() {
-            sql.push_str(&format!(" AND spec = {}", next()));
-        }
-        for _ in &f.tags {
-            let (a, b) = (next(), next());
-            sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM key_tags t WHERE t.key_id = keys.id AND t.k = {a} AND t.v = {b})"));
-        }
-        if after.is_some() {
-            sql.push_str(&format!(" AND id > {}", next()));
-        }
-        sql.push_str(&format!(" ORDER BY id LIMIT {}", next()));
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.to_string());
-        if let Some(n) = &f.name {
-            q = q.bind(n.clone());
-        }
-        if let Some(a) = &f.alias {
-            q = q.bind(a.clone());
-        }
-        if let Some(s) = f.state {
-            q = q.bind(s.as_str());
-        }
-        if let Some(s) = f.spec {
-            q = q.bind(s.as_str());
-        }
-        for (k, v) in &f.tags {
-            q = q.bind(k.clone()).bind(v.clone());
-        }
-        if let Some(a) = after {
-            q = q.bind(a.to_string());
-        }
-        q = q.bind(limit as i64);
-        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
-        rows.iter().map(doc).collect()
-    }
-
-    async fn get_versions(&self, key_id: Uuid) -> Result<Vec<KeyVersion>> {
-        let rows = sqlx::query("SELECT doc FROM key_versions WHERE key_id = $1 ORDER BY version")
-            .bind(key_id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(doc).collect()
-    }
-
-    async fn get_material(&self, key_id: Uuid, version: u32) -> Result<Option<Vec<u8>>> {
-        let m: Option<Option<Vec<u8>>> = sqlx::query_scalar(
-            "SELECT material FROM key_versions WHERE key_id = $1 AND version = $2",
-        )
-        .bind(key_id.to_string())
-        .bind(version as i64)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(m.flatten())
-    }
-
-    async fn history(&self, key_id: Uuid) -> Result<Vec<KeyEvent>> {
-        let rows = sqlx::query("SELECT doc FROM key_events WHERE key_id = $1 ORDER BY seq")
-            .bind(key_id.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(doc).collect()
-    }
-
-    async fn count_keys_by_state(&self) -> Result<Vec<(String, i64)>> {
-        sqlx::query("SELECT state, COUNT(*) AS n FROM keys GROUP BY state ORDER BY state")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("state").map_err(db_err)?,
-                    r.try_get("n").map_err(db_err)?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn keys_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Key>> {
-        let rows = sqlx::query("SELECT doc FROM keys WHERE next_due_at IS NOT NULL AND next_due_at <= $1 ORDER BY next_due_at LIMIT $2")
-            .bind(ms(now))
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(doc).collect()
-    }
-
-    async fn create_alias(
-        &self,
-        tenant: Uuid,
-        alias: &str,
-        key_id: Uuid,
-        audit: &[AuditEvent],
-    ) -> Result<()> {
-        let t = tenant.to_string();
-        let mut tx = self.begin().await?;
-        lock_name(&mut tx, &t, alias).await?;
-        let clash: Option<String> =
-            sqlx::query_scalar("SELECT id FROM keys WHERE tenant_id = $1 AND name = $2")
-                .bind(&t)
-                .bind(alias)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        if clash.is_some() {
-            return Err(Error::conflict(format!(
-                "{alias:?} is already a key name in this tenant"
-            )));
-        }
-        sqlx::query("INSERT INTO aliases (tenant_id, alias, key_id) VALUES ($1, $2, $3)")
-            .bind(&t)
-            .bind(alias)
-            .bind(key_id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match db_err(e) {
-                Error::Conflict { .. } => Error::conflict(format!(
-                    "the alias {alias:?} already exists; move it instead"
-                )),
-                other => other,
-            })?;
-        finish(tx, audit, &[Change::Aliases(tenant)]).await
-    }
-
-    async fn move_alias(
-        &self,
-        tenant: Uuid,
-        alias: &str,
-        key_id: Uuid,
-        audit: &[AuditEvent],
-    ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("UPDATE aliases SET key_id = $1 WHERE tenant_id = $2 AND alias = $3")
-            .bind(key_id.to_string())
-            .bind(tenant.to_string())
-            .bind(alias)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if r.rows_affected() == 0 {
-            return Err(Error::not_found("alias", alias));
-        }
-        finish(tx, audit, &[Change::Aliases(tenant)]).await
-    }
-
-    async fn delete_alias(&self, tenant: Uuid, alias: &str, audit: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let r = sqlx::query("DELETE FROM aliases WHERE tenant_id = $1 AND alias = $2")
-            .bind(tenant.to_string())
-            .bind(alias)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if r.rows_affected() == 0 {
-            return Err(Error::not_found("alias", alias));
-        }
-        finish(tx, audit, &[Change::Aliases(tenant)]).await
-    }
-
-    async fn list_aliases(
-        &self,
-        tenant: Uuid,
-        key_id: Option<Uuid>,
-    ) -> Result<Vec<(String, Uuid)>> {
-        sqlx::query("SELECT alias, key_id FROM aliases WHERE tenant_id = $1 AND ($2::text IS NULL OR key_id = $2) ORDER BY alias")
-            .bind(tenant.to_string())
-            .bind(key_id.map(|k| k.to_string()))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|r| {
-                let a: String = r.try_get("alias").map_err(db_err)?;
-                let k: String = r.try_get("key_id").map_err(db_err)?;
-                Ok((a, uuid_of(&k)?))
-            })
-            .collect()
-    }
-
-    async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let tx = self.begin().await?;
-        finish(tx, events, &[]).await
-    }
-
-    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>> {
-        let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        head(&mut conn).await
-    }
-
-    async fn read_audit(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
-        sqlx::query("SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after as i64)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(stored_event)
-            .collect()
-    }
-
-    async fn search_audit(&self, q: &AuditQuery) -> Result<Vec<StoredEvent>> {
-        let outcome_ok = q.outcome.as_deref().map(|o| o == "ok");
-        let outcome_code = q
-            .outcome
-            .as_deref()
-            .filter(|o| *o != "ok" && *o != "refused");
-        let sql = format!(
-            "SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE \
-             ($1::text IS NULL OR tenant_id = $1) AND ($2::bigint IS NULL OR at >= $2) \
-             AND ($3::bigint IS NULL OR at < $3) AND ($4::text IS NULL OR key_id = $4) \
-             AND ($5::text IS NULL OR principal = $5 OR principal_id = $5) \
-             AND ($6::text IS NULL OR operation = $6) \
-             AND ($7::boolean IS NULL OR ($7 AND outcome = 'ok') OR (NOT $7 AND outcome <> 'ok')) \
-             AND ($8::text IS NULL OR outcome = $8) \
-             AND ($9::bigint IS NULL OR seq > $9) AND ($10::bigint IS NULL OR seq < $10) \
-             ORDER BY seq {} LIMIT $11",
-            if q.newest_first { "DESC" } else { "ASC" }
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(q.tenant.map(|t| t.to_string()))
-            .bind(q.from.map(ms))
-            .bind(q.to.map(ms))
-            .bind(q.key_id.map(|k| k.to_string()))
-            .bind(q.principal.clone())
-            .bind(q.operation.clone())
-            .bind(outcome_ok)
-            .bind(outcome_code)
-            .bind(q.after_seq.map(|s| s as i64))
-            .bind(q.before_seq.map(|s| s as i64))
-            .bind(q.limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(stored_event)
-            .collect()
-    }
-
-    async fn audit_usage(
-        &self,
-        tenant: Option<Uuid>,
-        key_id: Option<Uuid>,
-        from: Option<DateTime<Utc>>,
-    ) -> Result<Vec<UsageRow>> {
-        sqlx::query(
-            "SELECT key_id, operation, principal, COUNT(*) AS n, MAX(at) AS last_at FROM audit_events \
-             WHERE key_id IS NOT NULL AND outcome = 'ok' AND ($1::text IS NULL OR tenant_id = $1) \
-             AND ($2::text IS NULL OR key_id = $2) AND ($3::bigint IS NULL OR at >= $3) \
-             GROUP BY key_id, operation, principal ORDER BY key_id, operation, principal",
-        )
-        .bind(tenant.map(|t| t.to_string()))
-        .bind(key_id.map(|k| k.to_string()))
-        .bind(from.map(ms))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|r| {
-            let k: String = r.try_get("key_id").map_err(db_err)?;
-            Ok(UsageRow {
-                key_id: uuid_of(&k)?,
-                operation: r.try_get("operation").map_err(db_err)?,
-                principal: r.try_get("principal").map_err(db_err)?,
-                count: r.try_get::<i64, _>("n").map_err(db_err)? as u64,
-                last_at: from_ms(Some(r.try_get("last_at").map_err(db_err)?)).unwrap_or_default(),
-            })
-        })
-        .collect()
-    }
-
-    async fn audit_usage_series(
-        &self,
-        tenant: Uuid,
-        key_id: Uuid,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        bucket_ms: i64,
-    ) -> Result<Vec<(i64, String, u64)>> {
-        if bucket_ms <= 0 {
-            return Err(Error::internal("a usage bucket must be longer than 0 ms"));
-        }
-        let from = ms(from);
-        // Counted from `from`, so the division never meets a negative number.
-        sqlx::query(
-            "SELECT (at - $3) / $5 AS bucket, operation, COUNT(*) AS n FROM audit_events \
-             WHERE tenant_id = $1 AND key_id = $2 AND outcome = 'ok' AND at >= $3 AND at < $4 \
-             GROUP BY bucket, operation ORDER BY bucket, operation",
-        )
-        .bind(tenant.to_string())
-        .bind(key_id.to_string())
-        .bind(from)
-        .bind(ms(to))
-        .bind(bucket_ms)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|r| {
-            Ok((
-                from + r.try_get::<i64, _>("bucket").map_err(db_err)? * bucket_ms,
-                r.try_get("operation").map_err(db_err)?,
-                r.try_get::<i64, _>("n").map_err(db_err)? as u64,
-            ))
-        })
-        .collect()
-    }
-
-    async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()> {
-        sqlx::query("INSERT INTO audit_checkpoints (seq, doc) VALUES ($1, $2)")
-            .bind(c.seq as i64)
-            .bind(to_json(c)?)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn list_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<Checkpoint>> {
-        sqlx::query("SELECT doc FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after as i64)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(doc)
-            .collect()
-    }
-
-    async fn last_checkpoint(&self) -> Result<Option<Checkpoint>> {
-        let row = sqlx::query("SELECT doc FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| doc(&r)).transpose()
-    }
-
-    async fn snapshot(
-        &self,
-        each: &mut (dyn FnMut(crate::SnapshotRow) -> Result<()> + Send),
-    ) -> Result<()> {
-        // One repeatable-read transaction: every table as of the same moment, whatever
-        // other nodes commit meanwhile.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(db_err)?;
-        for table in SNAPSHOT_TABLES {
-            // Rows stream from the server as they are read; memory stays bounded by a row.
-            let sql = format!("SELECT * FROM {table} ORDER BY {}", snapshot_order(table));
-            let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await.map_err(db_err)? {
-                each(crate::SnapshotRow {
-                    table: table.to_string(),
-                    row: row_to_json(&r)?,
-                })?;
-            }
-        }
-        tx.rollback().await.map_err(db_err)
-    }
-
-    async fn begin_restore(&self) -> Result<Box<dyn crate::RestoreTx>> {
-        let mut tx = self.begin().await?;
-        // No node appends to the trail while it is replaced.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CHAIN_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if tenants > 0 {
-            return Err(Error::conflict(
-                "a backup restores only into a new data directory (this store holds tenants)",
-            ));
-        }
-        let docs: Vec<String> = sqlx::query_scalar("SELECT doc FROM audit_events ORDER BY seq")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let since = docs
-            .iter()
-            .map(|d| {
-                serde_json::from_str::<arca_core::audit::ChainedEvent>(d)
-                    .map(|c| c.event)
-                    .map_err(json_err)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for t in ["audit_events", "audit_checkpoints"] {
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {t}")))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        Ok(Box::new(PgRestore {
-            tx,
-            since,
-            types: Default::default(),
-        }))
-    }
-
-    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()> {
-        sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
-            .bind(name)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
-        Some(self.changes.subscribe())
-    }
-
-    async fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>> {
-        let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        let key: i64 = sqlx::query_scalar("SELECT hashtextextended($1, 0)")
-            .bind(format!("lease/{name}"))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        Ok(got.then(|| {
-            Box::new(PgLease {
-                conn: Some(conn),
-                key,
-            }) as Box<dyn Lease>
-        }))
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
     }
 }

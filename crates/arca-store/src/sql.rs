@@ -1,0 +1,1372 @@
+//! The SQL both back-ends share: every query of the [`KeyStore`] contract, written once.
+//!
+//! This file is compiled once per back-end, as `sqlite::sql` and `postgres::sql`
+//! (`#[path = "sql.rs"] mod sql;` in each), so that every query runs on concrete sqlx types
+//! (`super::Db` is `Sqlite` or `Postgres`; sqlx binds `$N` placeholders on both) without a
+//! wall of generic bounds. `super::Store` is the back-end's store: it has the fields `pool`
+//! and `writer`, and implements [`Dialect`], the few things the two databases do
+//! differently (how a name, the audit chain or a row is held until commit, change
+//! notification, erasure, the snapshot read, leases). Opening, migrations' SQL, pragmas
+//! and TLS stay in the back-end's own file.
+
+use std::collections::HashMap;
+
+use arca_core::audit::{link, AuditColumns, AuditEvent, Checkpoint, StoredEvent, GENESIS};
+use arca_core::model::{Key, KeyEvent, KeyVersion, Principal, Tenant};
+use arca_core::{Error, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::{Db, Store};
+use crate::common::{
+    blob_json, commit_failed, db_err, from_ms, json_err, ms, restore_cells, to_json, Cell, Combiner,
+};
+use crate::{
+    ApiToken, AuditQuery, Change, KeyFilter, KeyStore, KeyWrite, Lease, MaterialChange, Record,
+    SnapshotRow, UsageRow,
+};
+
+pub(super) type Pool = sqlx::Pool<Db>;
+pub(super) type Conn = <Db as sqlx::Database>::Connection;
+pub(super) type Tx = sqlx::Transaction<'static, Db>;
+pub(super) type DbRow = <Db as sqlx::Database>::Row;
+
+/// What one back-end does its own way; everything else is the shared SQL below.
+pub(super) trait Dialect {
+    /// Starts a write transaction (SQLite takes its one write lock at once, so that a read
+    /// inside the transaction, a revision or the audit head, cannot be overtaken).
+    const BEGIN_WRITE: &'static str;
+    /// Appended to a read that the rest of the transaction relies on, to hold the row.
+    const FOR_UPDATE: &'static str;
+    /// The function giving the 1-based position of a text in another (0 if absent).
+    const INSTR: &'static str;
+
+    /// Holds a name of a tenant (key name or alias) exclusively until the transaction ends:
+    /// a key name and an alias of the same text live in two tables, so no unique index can
+    /// keep them apart.
+    async fn lock_name(conn: &mut Conn, tenant: &str, name: &str) -> Result<()>;
+    /// Makes appends to the audit chain take turns until the transaction ends, so that the
+    /// head read before an append is still the head at commit.
+    async fn lock_chain(conn: &mut Conn) -> Result<()>;
+    /// Announces changes to other nodes when the transaction commits.
+    async fn notify(conn: &mut Conn, changes: &[Change]) -> Result<()>;
+    /// Whatever must happen to a version's material before it is set to NULL (destruction).
+    async fn erase(conn: &mut Conn, key_id: &str, version: i64) -> Result<()>;
+    /// The SQL types of a table's columns, for a restored row's values to be cast to (`None`
+    /// where values need no cast).
+    async fn column_types(conn: &mut Conn, table: &str) -> Result<Option<HashMap<String, String>>>;
+    /// Runs before a restore commits, once every row is in.
+    async fn restored(conn: &mut Conn) -> Result<()>;
+
+    /// A short description for logs.
+    fn label(&self) -> String;
+    /// Every row of every snapshot table, from one read transaction.
+    async fn snapshot_rows(
+        &self,
+        each: &mut (dyn FnMut(SnapshotRow) -> Result<()> + Send),
+    ) -> Result<()>;
+    /// Changes committed by any node (`None` where no other process writes).
+    fn change_feed(&self) -> Option<broadcast::Receiver<Change>>;
+    /// The lease of one background job across the nodes sharing the store.
+    async fn lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>>;
+}
+
+/// Group commit for key writes, with `writers` batches in flight at most.
+pub(super) fn writer(pool: &Pool, writers: usize) -> std::sync::Arc<Combiner> {
+    let p = pool.clone();
+    std::sync::Arc::new(Combiner::spawn(writers, move |w| {
+        let p = p.clone();
+        async move { apply_batch(&p, w).await }
+    }))
+}
+
+/// Applies the migrations not yet recorded in `schema_migrations`, in order, inside the
+/// caller's transaction.
+pub(super) async fn migrate(conn: &mut Conn, migrations: &[(i64, &'static str)]) -> Result<()> {
+    for (version, sql) in migrations {
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        if done.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(AssertSqlSafe(*sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(ms(Utc::now()))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        tracing::info!(version, "applied store migration");
+    }
+    Ok(())
+}
+
+/// A value of a snapshot row as JSON (BLOBs as `{"$b64": …}`), whichever database's type
+/// names the row has.
+pub(super) fn row_to_json(r: &DbRow) -> Result<serde_json::Map<String, serde_json::Value>> {
+    use sqlx::{Column, TypeInfo, ValueRef};
+    let mut m = serde_json::Map::new();
+    for c in r.columns() {
+        let raw = r.try_get_raw(c.ordinal()).map_err(db_err)?;
+        let v = if raw.is_null() {
+            serde_json::Value::Null
+        } else {
+            match raw.type_info().name() {
+                "INT8" | "INTEGER" => r.try_get::<i64, _>(c.ordinal()).map_err(db_err)?.into(),
+                "INT4" => r.try_get::<i32, _>(c.ordinal()).map_err(db_err)?.into(),
+                "FLOAT8" | "REAL" => r.try_get::<f64, _>(c.ordinal()).map_err(db_err)?.into(),
+                "BYTEA" | "BLOB" => {
+                    blob_json(&r.try_get::<Vec<u8>, _>(c.ordinal()).map_err(db_err)?)
+                }
+                _ => r.try_get::<String, _>(c.ordinal()).map_err(db_err)?.into(),
+            }
+        };
+        m.insert(c.name().to_string(), v);
+    }
+    Ok(m)
+}
+
+async fn begin(pool: &Pool) -> Result<Tx> {
+    pool.begin_with(<Store as Dialect>::BEGIN_WRITE)
+        .await
+        .map_err(db_err)
+}
+
+fn doc<T: serde::de::DeserializeOwned>(row: &DbRow) -> Result<T> {
+    let s: String = row.try_get("doc").map_err(db_err)?;
+    serde_json::from_str(&s).map_err(json_err)
+}
+
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// The `doc` of the row a query finds, decoded.
+async fn one_doc<T: serde::de::DeserializeOwned>(pool: &Pool, q: Query<'_>) -> Result<Option<T>> {
+    let row = q.fetch_optional(pool).await.map_err(db_err)?;
+    row.map(|r| doc(&r)).transpose()
+}
+
+/// The `doc` of every row a query finds, decoded, in order.
+async fn all_docs<T: serde::de::DeserializeOwned>(pool: &Pool, q: Query<'_>) -> Result<Vec<T>> {
+    q.fetch_all(pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(doc)
+        .collect()
+}
+
+fn uuid_of(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// The last record's position and hash.
+async fn head(conn: &mut Conn) -> Result<Option<(u64, [u8; 32])>> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    row.map(|r| {
+        let seq: i64 = r.try_get("seq").map_err(db_err)?;
+        let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
+        Ok((seq as u64, hash.try_into().unwrap_or([0xff; 32])))
+    })
+    .transpose()
+}
+
+/// Appends events to the hash chain inside the caller's transaction, so that a change and
+/// its events commit together or not at all. The chain's lock makes every writer's appends
+/// take turns: the head read here is still the head at commit.
+async fn append_chain(conn: &mut Conn, events: &[AuditEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    Store::lock_chain(conn).await?;
+    let (mut seq, mut prev) = head(conn).await?.unwrap_or((0, GENESIS));
+    for chunk in events.chunks(64) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let row: Vec<String> = (1..=10).map(|c| format!("${}", i * 10 + c)).collect();
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            sql.push_str(&row.join(", "));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            seq += 1;
+            let s = link(seq, &prev, e);
+            prev = s.hash;
+            q = q
+                .bind(seq as i64)
+                .bind(ms(e.at))
+                .bind(e.tenant_id.map(|t| t.to_string()))
+                .bind(e.principal_id.map(|p| p.to_string()))
+                .bind(e.principal.clone())
+                .bind(e.operation.clone())
+                .bind(e.key_id.map(|k| k.to_string()))
+                .bind(e.outcome.clone())
+                .bind(s.hash.to_vec())
+                .bind(s.doc);
+        }
+        q.execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Commits `tx` with its audit events chained and its changes announced.
+async fn finish(mut tx: Tx, audit: &[AuditEvent], changes: &[Change]) -> Result<()> {
+    Store::notify(&mut tx, changes).await?;
+    append_chain(&mut tx, audit).await?;
+    tx.commit().await.map_err(db_err)
+}
+
+fn token_from_row(r: &DbRow) -> Result<ApiToken> {
+    let g = |c: &str| -> Result<String> { r.try_get::<String, _>(c).map_err(db_err) };
+    Ok(ApiToken {
+        id: g("id")?,
+        principal_id: uuid_of(&g("principal_id")?)?,
+        tenant_id: uuid_of(&g("tenant_id")?)?,
+        name: g("name")?,
+        hash: r.try_get("hash").map_err(db_err)?,
+        created_at: from_ms(Some(r.try_get("created_at").map_err(db_err)?)).unwrap_or_default(),
+        expires_at: from_ms(r.try_get("expires_at").map_err(db_err)?),
+        revoked_at: from_ms(r.try_get("revoked_at").map_err(db_err)?),
+        last_used_at: from_ms(r.try_get("last_used_at").map_err(db_err)?),
+    })
+}
+
+fn record_from_row(r: &DbRow) -> Result<Record> {
+    let tenant: Option<String> = r.try_get("tenant_id").map_err(db_err)?;
+    Ok(Record {
+        kind: r.try_get("kind").map_err(db_err)?,
+        id: r.try_get("id").map_err(db_err)?,
+        tenant_id: tenant.as_deref().map(uuid_of).transpose()?,
+        revision: r.try_get("revision").map_err(db_err)?,
+        doc: doc(r)?,
+        updated_at: from_ms(Some(r.try_get("updated_at").map_err(db_err)?)).unwrap_or_default(),
+    })
+}
+
+async fn insert_record(conn: &mut Conn, r: &Record) -> Result<()> {
+    sqlx::query("INSERT INTO records (kind, id, tenant_id, revision, updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&r.kind)
+        .bind(&r.id)
+        .bind(r.tenant_id.map(|t| t.to_string()))
+        .bind(r.revision)
+        .bind(ms(r.updated_at))
+        .bind(to_json(&r.doc)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| match db_err(e) {
+            Error::Conflict { .. } => Error::conflict(format!("{} {} already exists", r.kind, r.id)),
+            other => other,
+        })?;
+    Ok(())
+}
+
+fn record_change(r: &Record) -> Change {
+    Change::Record {
+        kind: r.kind.clone(),
+        id: r.id.clone(),
+    }
+}
+
+fn stored_event(r: &DbRow) -> Result<StoredEvent> {
+    let seq: i64 = r.try_get("seq").map_err(db_err)?;
+    let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
+    Ok(StoredEvent {
+        seq: seq as u64,
+        // A stored hash of the wrong length is kept visibly wrong, for the verifier to name.
+        hash: hash.try_into().unwrap_or([0xff; 32]),
+        doc: r.try_get("doc").map_err(db_err)?,
+        columns: Some(AuditColumns {
+            at_ms: r.try_get("at").map_err(db_err)?,
+            tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+            principal_id: r.try_get("principal_id").map_err(db_err)?,
+            principal: r.try_get("principal").map_err(db_err)?,
+            operation: r.try_get("operation").map_err(db_err)?,
+            key_id: r.try_get("key_id").map_err(db_err)?,
+            outcome: r.try_get("outcome").map_err(db_err)?,
+        }),
+    })
+}
+
+async fn apply_key_write(tx: &mut Conn, w: &KeyWrite) -> Result<()> {
+    let k = &w.key;
+    let id = k.id.to_string();
+    let tenant = k.tenant_id.to_string();
+    match w.expected_revision {
+        None => {
+            Store::lock_name(&mut *tx, &tenant, &k.name).await?;
+            let clash: Option<String> =
+                sqlx::query_scalar("SELECT alias FROM aliases WHERE tenant_id = $1 AND alias = $2")
+                    .bind(&tenant)
+                    .bind(&k.name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if clash.is_some() {
+                return Err(Error::conflict(format!(
+                    "the name {:?} is already an alias in this tenant",
+                    k.name
+                )));
+            }
+            sqlx::query("INSERT INTO keys (id, tenant_id, name, spec, state, revision, next_due_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(&id)
+                .bind(&tenant)
+                .bind(&k.name)
+                .bind(k.spec.as_str())
+                .bind(k.state.as_str())
+                .bind(k.revision)
+                .bind(w.next_due_at.map(ms))
+                .bind(to_json(k)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match db_err(e) {
+                    Error::Conflict { .. } => Error::conflict(format!("a key named {:?} already exists in this tenant", k.name)),
+                    other => other,
+                })?;
+        }
+        Some(expected) => {
+            let r = sqlx::query("UPDATE keys SET state = $1, revision = $2, next_due_at = $3, doc = $4 WHERE id = $5 AND revision = $6")
+                .bind(k.state.as_str())
+                .bind(k.revision)
+                .bind(w.next_due_at.map(ms))
+                .bind(to_json(k)?)
+                .bind(&id)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Err(Error::conflict(format!(
+                    "key {} was changed concurrently; retry",
+                    k.id
+                )));
+            }
+            sqlx::query("DELETE FROM key_tags WHERE key_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+    }
+    for (tk, tv) in &k.tags {
+        sqlx::query("INSERT INTO key_tags (key_id, k, v) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(tk)
+            .bind(tv)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    for vw in &w.versions {
+        let v = &vw.version;
+        let vdoc = to_json(v)?;
+        match &vw.material {
+            MaterialChange::Set(m) => {
+                sqlx::query("INSERT INTO key_versions (key_id, version, state, doc, material) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, version) DO UPDATE SET state = excluded.state, doc = excluded.doc, material = excluded.material")
+                    .bind(&id).bind(v.version as i64).bind(v.state.as_str()).bind(&vdoc).bind(m)
+                    .execute(&mut *tx).await.map_err(db_err)?;
+            }
+            MaterialChange::Keep => {
+                sqlx::query("UPDATE key_versions SET state = $1, doc = $2 WHERE key_id = $3 AND version = $4")
+                    .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
+                    .execute(&mut *tx).await.map_err(db_err)?;
+            }
+            MaterialChange::Erase => {
+                Store::erase(&mut *tx, &id, v.version as i64).await?;
+                sqlx::query("UPDATE key_versions SET state = $1, doc = $2, material = NULL WHERE key_id = $3 AND version = $4")
+                    .bind(v.state.as_str()).bind(&vdoc).bind(&id).bind(v.version as i64)
+                    .execute(&mut *tx).await.map_err(db_err)?;
+            }
+        }
+    }
+    for r in &w.records {
+        insert_record(&mut *tx, r).await?;
+    }
+    for e in &w.events {
+        sqlx::query("INSERT INTO key_events (key_id, at, doc) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(ms(e.at))
+            .bind(to_json(e)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    // A new key was cached nowhere (a miss is not cached), so only changes announce.
+    let changes = if w.expected_revision.is_some() {
+        vec![Change::Key(k.id)]
+    } else {
+        vec![]
+    };
+    Store::notify(&mut *tx, &changes).await
+}
+
+/// Commits a batch of key writes in one transaction (see [`Combiner`]): each in a
+/// savepoint, their audit events chained together at the end.
+async fn apply_batch(pool: &Pool, writes: Vec<KeyWrite>) -> Vec<Result<()>> {
+    let mut tx = match begin(pool).await {
+        Ok(tx) => tx,
+        Err(e) => return writes.iter().map(|_| Err(e.clone())).collect(),
+    };
+    // Locks are taken in one global order: the names of new keys first (sorted), then the
+    // rows in key order, then the chain at commit. Two batches in flight (on this node or
+    // another) that touch the same names or keys then wait for each other, never in a cycle.
+    let mut names: Vec<(String, &str)> = writes
+        .iter()
+        .filter(|w| w.expected_revision.is_none())
+        .map(|w| (w.key.tenant_id.to_string(), w.key.name.as_str()))
+        .collect();
+    names.sort();
+    names.dedup();
+    for (tenant, name) in &names {
+        if let Err(e) = Store::lock_name(&mut tx, tenant, name).await {
+            return writes.iter().map(|_| Err(e.clone())).collect();
+        }
+    }
+    let mut order: Vec<usize> = (0..writes.len()).collect();
+    order.sort_by_key(|&i| writes[i].key.id);
+    let mut results: Vec<Result<()>> = writes.iter().map(|_| Ok(())).collect();
+    let mut audit = Vec::new();
+    for i in order {
+        let w = &writes[i];
+        let r = async {
+            sqlx::query("SAVEPOINT w")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let r = apply_key_write(&mut tx, w).await;
+            if r.is_err() {
+                sqlx::query("ROLLBACK TO SAVEPOINT w")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            sqlx::query("RELEASE SAVEPOINT w")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            r
+        }
+        .await;
+        if r.is_ok() {
+            audit.extend(w.audit.iter().cloned());
+        }
+        results[i] = r;
+    }
+    let done = async {
+        append_chain(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db_err)
+    }
+    .await;
+    if let Err(e) = done {
+        commit_failed(&mut results, &e);
+    }
+    results
+}
+
+/// A restore in progress (see [`KeyStore::begin_restore`]).
+struct Restore {
+    tx: Tx,
+    /// Events the new store recorded before the restore (its start, the unseal), linked
+    /// again after the restored trail on commit.
+    since: Vec<AuditEvent>,
+    /// Column types per table, for the casts of each insert.
+    types: HashMap<String, Option<HashMap<String, String>>>,
+}
+
+#[async_trait]
+impl crate::RestoreTx for Restore {
+    async fn add(&mut self, row: &SnapshotRow) -> Result<()> {
+        let cells = restore_cells(row)?;
+        if !self.types.contains_key(&row.table) {
+            let types = Store::column_types(&mut self.tx, &row.table).await?;
+            self.types.insert(row.table.clone(), types);
+        }
+        let mut values = Vec::with_capacity(cells.len());
+        for (i, (c, _)) in cells.iter().enumerate() {
+            values.push(match &self.types[&row.table] {
+                None => format!("${}", i + 1),
+                Some(types) => match types.get(*c) {
+                    Some(t) => format!("CAST(${} AS {t})", i + 1),
+                    None => {
+                        return Err(Error::invalid(
+                            "backup",
+                            format!("no column {c} in {}", row.table),
+                        ))
+                    }
+                },
+            });
+        }
+        let conflict = if row.table == "meta" {
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({}){conflict}",
+            row.table,
+            cells.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "),
+            values.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (_, cell) in cells {
+            q = match cell {
+                Cell::Null => q.bind(Option::<String>::None),
+                Cell::Int(i) => q.bind(i),
+                Cell::Real(f) => q.bind(f),
+                Cell::Text(t) => q.bind(t),
+                Cell::Bytes(b) => q.bind(b),
+            };
+        }
+        q.execute(&mut *self.tx).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let mut me = *self;
+        Store::restored(&mut me.tx).await?;
+        finish(me.tx, &me.since, &[Change::Everything]).await
+    }
+}
+
+impl Store {
+    /// The schema version in force (the last migration applied).
+    pub async fn schema_version(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+}
+
+#[async_trait]
+impl KeyStore for Store {
+    fn describe(&self) -> String {
+        self.label()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn put_meta_if_absent(&self, name: &str, value: &[u8]) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn replace_root_material(
+        &self,
+        tenant_keks: &[(Uuid, Vec<u8>)],
+        meta: &[(String, Vec<u8>)],
+        expected_meta: (&str, &[u8]),
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        let current: Option<Vec<u8>> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT value FROM meta WHERE name = $1{}",
+            Store::FOR_UPDATE
+        )))
+        .bind(expected_meta.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if current.as_deref() != Some(expected_meta.1) {
+            return Err(Error::conflict(
+                "the root key's custody changed concurrently; nothing was changed",
+            ));
+        }
+        for (id, wrapped) in tenant_keks {
+            let r = sqlx::query("UPDATE tenants SET wrapped_kek = $1 WHERE id = $2")
+                .bind(wrapped)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if r.rows_affected() != 1 {
+                return Err(Error::conflict(format!(
+                    "tenant {id} vanished during the change"
+                )));
+            }
+        }
+        for (name, value) in meta {
+            sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+                .bind(name)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        finish(tx, audit, &[Change::Root]).await
+    }
+
+    async fn tenant_keks(&self) -> Result<Vec<(Uuid, Vec<u8>)>> {
+        sqlx::query("SELECT id, wrapped_kek FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                let id: String = r.try_get("id").map_err(db_err)?;
+                Ok((uuid_of(&id)?, r.try_get("wrapped_kek").map_err(db_err)?))
+            })
+            .collect()
+    }
+
+    async fn create_tenant(
+        &self,
+        t: &Tenant,
+        wrapped_kek: &[u8],
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        sqlx::query("INSERT INTO tenants (id, name, doc, wrapped_kek) VALUES ($1, $2, $3, $4)")
+            .bind(t.id.to_string())
+            .bind(&t.name)
+            .bind(to_json(t)?)
+            .bind(wrapped_kek)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        finish(tx, audit, &[Change::Tenant(t.id)]).await
+    }
+
+    async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>> {
+        let row = sqlx::query("SELECT doc, wrapped_kek FROM tenants WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((doc(&r)?, r.try_get("wrapped_kek").map_err(db_err)?))),
+        }
+    }
+
+    async fn find_tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM tenants WHERE name = $1").bind(name),
+        )
+        .await
+    }
+
+    async fn update_tenant(&self, t: &Tenant, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        let r = sqlx::query("UPDATE tenants SET name = $1, doc = $2 WHERE id = $3")
+            .bind(&t.name)
+            .bind(to_json(t)?)
+            .bind(t.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() != 1 {
+            return Err(Error::not_found("tenant", t.id.to_string()));
+        }
+        finish(tx, audit, &[Change::Tenant(t.id)]).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM tenants ORDER BY name"),
+        )
+        .await
+    }
+
+    async fn create_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        sqlx::query("INSERT INTO principals (id, tenant_id, name, doc) VALUES ($1, $2, $3, $4)")
+            .bind(p.id.to_string())
+            .bind(p.tenant_id.to_string())
+            .bind(&p.name)
+            .bind(to_json(p)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                Error::Conflict { .. } => Error::conflict(format!(
+                    "a principal named {:?} already exists in this tenant",
+                    p.name
+                )),
+                other => other,
+            })?;
+        finish(tx, audit, &[Change::Principal(p.id)]).await
+    }
+
+    async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM principals WHERE id = $1").bind(id.to_string()),
+        )
+        .await
+    }
+
+    async fn find_principal(&self, tenant: Uuid, name: &str) -> Result<Option<Principal>> {
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM principals WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant.to_string())
+                .bind(name),
+        )
+        .await
+    }
+
+    async fn update_principal(&self, p: &Principal, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        let r = sqlx::query("UPDATE principals SET doc = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(to_json(p)?)
+            .bind(p.id.to_string())
+            .bind(p.tenant_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() != 1 {
+            return Err(Error::not_found("principal", p.id.to_string()));
+        }
+        finish(tx, audit, &[Change::Principal(p.id)]).await
+    }
+
+    async fn list_principals(&self, tenant: Uuid) -> Result<Vec<Principal>> {
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM principals WHERE tenant_id = $1 ORDER BY name")
+                .bind(tenant.to_string()),
+        )
+        .await
+    }
+
+    async fn create_token(&self, t: &ApiToken, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        sqlx::query("INSERT INTO api_tokens (id, principal_id, tenant_id, name, hash, created_at, expires_at, revoked_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&t.id)
+            .bind(t.principal_id.to_string())
+            .bind(t.tenant_id.to_string())
+            .bind(&t.name)
+            .bind(&t.hash)
+            .bind(ms(t.created_at))
+            .bind(t.expires_at.map(ms))
+            .bind(t.revoked_at.map(ms))
+            .bind(t.last_used_at.map(ms))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        finish(tx, audit, &[Change::Token(t.id.clone())]).await
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| token_from_row(&r)).transpose()
+    }
+
+    async fn list_tokens(&self, tenant: Uuid, principal: Option<Uuid>) -> Result<Vec<ApiToken>> {
+        sqlx::query("SELECT * FROM api_tokens WHERE tenant_id = $1 AND ($2 IS NULL OR principal_id = $2) ORDER BY created_at, id")
+            .bind(tenant.to_string())
+            .bind(principal.map(|p| p.to_string()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn revoke_token(
+        &self,
+        tenant: Uuid,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<bool> {
+        let mut tx = begin(&self.pool).await?;
+        let r = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND tenant_id = $3")
+            .bind(ms(at))
+            .bind(id)
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        finish(tx, audit, &[Change::Token(id.to_string())]).await?;
+        Ok(true)
+    }
+
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(ms(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_record(
+        &self,
+        r: &Record,
+        expected_revision: Option<i64>,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        match expected_revision {
+            None => insert_record(&mut tx, r).await?,
+            Some(expected) => {
+                let done = sqlx::query("UPDATE records SET revision = $1, updated_at = $2, doc = $3, tenant_id = $4 WHERE kind = $5 AND id = $6 AND revision = $7")
+                    .bind(r.revision)
+                    .bind(ms(r.updated_at))
+                    .bind(to_json(&r.doc)?)
+                    .bind(r.tenant_id.map(|t| t.to_string()))
+                    .bind(&r.kind)
+                    .bind(&r.id)
+                    .bind(expected)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Err(Error::conflict(format!(
+                        "{} {} was changed concurrently; retry",
+                        r.kind, r.id
+                    )));
+                }
+            }
+        }
+        finish(tx, audit, &[record_change(r)]).await
+    }
+
+    async fn get_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
+        let row = sqlx::query("SELECT * FROM records WHERE kind = $1 AND id = $2")
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| record_from_row(&r)).transpose()
+    }
+
+    async fn list_records(
+        &self,
+        kind: &str,
+        tenant: Option<Uuid>,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>> {
+        // Prefix match by range in byte order, so that `_` and `%` in ids mean nothing.
+        let upper = format!("{prefix}\u{10FFFF}");
+        sqlx::query("SELECT * FROM records WHERE kind = $1 AND ($2 IS NULL OR tenant_id = $2) AND id >= $3 AND id < $4 AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6")
+            .bind(kind)
+            .bind(tenant.map(|t| t.to_string()))
+            .bind(prefix)
+            .bind(&upper)
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(record_from_row)
+            .collect()
+    }
+
+    async fn delete_record(&self, kind: &str, id: &str, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        sqlx::query("DELETE FROM records WHERE kind = $1 AND id = $2")
+            .bind(kind)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let change = Change::Record {
+            kind: kind.to_string(),
+            id: id.to_string(),
+        };
+        finish(tx, audit, &[change]).await
+    }
+
+    async fn write_key(&self, w: &KeyWrite) -> Result<()> {
+        self.writer.submit(w).await
+    }
+
+    async fn get_key(&self, tenant: Uuid, id: Uuid) -> Result<Option<Key>> {
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM keys WHERE id = $1 AND tenant_id = $2")
+                .bind(id.to_string())
+                .bind(tenant.to_string()),
+        )
+        .await
+    }
+
+    async fn find_key(&self, tenant: Uuid, name_or_alias: &str) -> Result<Option<Key>> {
+        one_doc(&self.pool, sqlx::query(
+            "SELECT doc FROM keys WHERE tenant_id = $1 AND (name = $2 OR id = (SELECT key_id FROM aliases WHERE tenant_id = $1 AND alias = $2))",
+        )
+        .bind(tenant.to_string())
+        .bind(name_or_alias)).await
+    }
+
+    async fn list_keys(
+        &self,
+        tenant: Uuid,
+        f: &KeyFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Key>> {
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        let mut sql = String::from("SELECT doc FROM keys WHERE tenant_id = $1");
+        if f.name.is_some() {
+            sql.push_str(&format!(" AND {}(name, {}) > 0", Store::INSTR, next()));
+        }
+        if f.alias.is_some() {
+            sql.push_str(&format!(" AND id IN (SELECT key_id FROM aliases WHERE tenant_id = keys.tenant_id AND alias = {})", next()));
+        }
+        if f.state.is_some() {
+            sql.push_str(&format!(" AND state = {}", next()));
+        }
+        if f.spec.is_some() {
+            sql.push_str(&format!(" AND spec = {}", next()));
+        }
+        for _ in &f.tags {
+            let (a, b) = (next(), next());
+            sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM key_tags t WHERE t.key_id = keys.id AND t.k = {a} AND t.v = {b})"));
+        }
+        if after.is_some() {
+            sql.push_str(&format!(" AND id > {}", next()));
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT {}", next()));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.to_string());
+        if let Some(n) = &f.name {
+            q = q.bind(n.clone());
+        }
+        if let Some(a) = &f.alias {
+            q = q.bind(a.clone());
+        }
+        if let Some(s) = f.state {
+            q = q.bind(s.as_str());
+        }
+        if let Some(s) = f.spec {
+            q = q.bind(s.as_str());
+        }
+        for (k, v) in &f.tags {
+            q = q.bind(k.clone()).bind(v.clone());
+        }
+        if let Some(a) = after {
+            q = q.bind(a.to_string());
+        }
+        q = q.bind(limit as i64);
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(doc).collect()
+    }
+
+    async fn get_versions(&self, key_id: Uuid) -> Result<Vec<KeyVersion>> {
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM key_versions WHERE key_id = $1 ORDER BY version")
+                .bind(key_id.to_string()),
+        )
+        .await
+    }
+
+    async fn get_material(&self, key_id: Uuid, version: u32) -> Result<Option<Vec<u8>>> {
+        let m: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "SELECT material FROM key_versions WHERE key_id = $1 AND version = $2",
+        )
+        .bind(key_id.to_string())
+        .bind(version as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(m.flatten())
+    }
+
+    async fn history(&self, key_id: Uuid) -> Result<Vec<KeyEvent>> {
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM key_events WHERE key_id = $1 ORDER BY seq")
+                .bind(key_id.to_string()),
+        )
+        .await
+    }
+
+    async fn count_keys_by_state(&self) -> Result<Vec<(String, i64)>> {
+        sqlx::query("SELECT state, COUNT(*) AS n FROM keys GROUP BY state ORDER BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("state").map_err(db_err)?,
+                    r.try_get("n").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn keys_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Key>> {
+        all_docs(&self.pool, sqlx::query("SELECT doc FROM keys WHERE next_due_at IS NOT NULL AND next_due_at <= $1 ORDER BY next_due_at LIMIT $2")
+            .bind(ms(now))
+            .bind(limit as i64)).await
+    }
+
+    async fn create_alias(
+        &self,
+        tenant: Uuid,
+        alias: &str,
+        key_id: Uuid,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        let t = tenant.to_string();
+        let mut tx = begin(&self.pool).await?;
+        Store::lock_name(&mut tx, &t, alias).await?;
+        let clash: Option<String> =
+            sqlx::query_scalar("SELECT id FROM keys WHERE tenant_id = $1 AND name = $2")
+                .bind(&t)
+                .bind(alias)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if clash.is_some() {
+            return Err(Error::conflict(format!(
+                "{alias:?} is already a key name in this tenant"
+            )));
+        }
+        sqlx::query("INSERT INTO aliases (tenant_id, alias, key_id) VALUES ($1, $2, $3)")
+            .bind(&t)
+            .bind(alias)
+            .bind(key_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                Error::Conflict { .. } => Error::conflict(format!(
+                    "the alias {alias:?} already exists; move it instead"
+                )),
+                other => other,
+            })?;
+        finish(tx, audit, &[Change::Aliases(tenant)]).await
+    }
+
+    async fn move_alias(
+        &self,
+        tenant: Uuid,
+        alias: &str,
+        key_id: Uuid,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        let r = sqlx::query("UPDATE aliases SET key_id = $1 WHERE tenant_id = $2 AND alias = $3")
+            .bind(key_id.to_string())
+            .bind(tenant.to_string())
+            .bind(alias)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Err(Error::not_found("alias", alias));
+        }
+        finish(tx, audit, &[Change::Aliases(tenant)]).await
+    }
+
+    async fn delete_alias(&self, tenant: Uuid, alias: &str, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        let r = sqlx::query("DELETE FROM aliases WHERE tenant_id = $1 AND alias = $2")
+            .bind(tenant.to_string())
+            .bind(alias)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Err(Error::not_found("alias", alias));
+        }
+        finish(tx, audit, &[Change::Aliases(tenant)]).await
+    }
+
+    async fn list_aliases(
+        &self,
+        tenant: Uuid,
+        key_id: Option<Uuid>,
+    ) -> Result<Vec<(String, Uuid)>> {
+        sqlx::query("SELECT alias, key_id FROM aliases WHERE tenant_id = $1 AND ($2 IS NULL OR key_id = $2) ORDER BY alias")
+            .bind(tenant.to_string())
+            .bind(key_id.map(|k| k.to_string()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                let a: String = r.try_get("alias").map_err(db_err)?;
+                let k: String = r.try_get("key_id").map_err(db_err)?;
+                Ok((a, uuid_of(&k)?))
+            })
+            .collect()
+    }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let tx = begin(&self.pool).await?;
+        finish(tx, events, &[]).await
+    }
+
+    async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        head(&mut conn).await
+    }
+
+    async fn read_audit(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+        sqlx::query("SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(stored_event)
+            .collect()
+    }
+
+    async fn search_audit(&self, q: &AuditQuery) -> Result<Vec<StoredEvent>> {
+        let outcome_ok = q.outcome.as_deref().map(|o| o == "ok");
+        let outcome_code = q
+            .outcome
+            .as_deref()
+            .filter(|o| *o != "ok" && *o != "refused");
+        let sql = format!(
+            "SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE \
+             ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR at >= $2) \
+             AND ($3 IS NULL OR at < $3) AND ($4 IS NULL OR key_id = $4) \
+             AND ($5 IS NULL OR principal = $5 OR principal_id = $5) \
+             AND ($6 IS NULL OR operation = $6) \
+             AND ($7 IS NULL OR ($7 AND outcome = 'ok') OR (NOT $7 AND outcome <> 'ok')) \
+             AND ($8 IS NULL OR outcome = $8) \
+             AND ($9 IS NULL OR seq > $9) AND ($10 IS NULL OR seq < $10) \
+             ORDER BY seq {} LIMIT $11",
+            if q.newest_first { "DESC" } else { "ASC" }
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(q.tenant.map(|t| t.to_string()))
+            .bind(q.from.map(ms))
+            .bind(q.to.map(ms))
+            .bind(q.key_id.map(|k| k.to_string()))
+            .bind(q.principal.clone())
+            .bind(q.operation.clone())
+            .bind(outcome_ok)
+            .bind(outcome_code)
+            .bind(q.after_seq.map(|s| s as i64))
+            .bind(q.before_seq.map(|s| s as i64))
+            .bind(q.limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(stored_event)
+            .collect()
+    }
+
+    async fn audit_usage(
+        &self,
+        tenant: Option<Uuid>,
+        key_id: Option<Uuid>,
+        from: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UsageRow>> {
+        sqlx::query(
+            "SELECT key_id, operation, principal, COUNT(*) AS n, MAX(at) AS last_at FROM audit_events \
+             WHERE key_id IS NOT NULL AND outcome = 'ok' AND ($1 IS NULL OR tenant_id = $1) \
+             AND ($2 IS NULL OR key_id = $2) AND ($3 IS NULL OR at >= $3) \
+             GROUP BY key_id, operation, principal ORDER BY key_id, operation, principal",
+        )
+        .bind(tenant.map(|t| t.to_string()))
+        .bind(key_id.map(|k| k.to_string()))
+        .bind(from.map(ms))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| {
+            let k: String = r.try_get("key_id").map_err(db_err)?;
+            Ok(UsageRow {
+                key_id: uuid_of(&k)?,
+                operation: r.try_get("operation").map_err(db_err)?,
+                principal: r.try_get("principal").map_err(db_err)?,
+                count: r.try_get::<i64, _>("n").map_err(db_err)? as u64,
+                last_at: from_ms(Some(r.try_get("last_at").map_err(db_err)?)).unwrap_or_default(),
+            })
+        })
+        .collect()
+    }
+
+    async fn audit_usage_series(
+        &self,
+        tenant: Uuid,
+        key_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket_ms: i64,
+    ) -> Result<Vec<(i64, String, u64)>> {
+        if bucket_ms <= 0 {
+            return Err(Error::internal("a usage bucket must be longer than 0 ms"));
+        }
+        let from = ms(from);
+        // Counted from `from`, so the division never meets a negative number.
+        sqlx::query(
+            "SELECT (at - $3) / $5 AS bucket, operation, COUNT(*) AS n FROM audit_events \
+             WHERE tenant_id = $1 AND key_id = $2 AND outcome = 'ok' AND at >= $3 AND at < $4 \
+             GROUP BY bucket, operation ORDER BY bucket, operation",
+        )
+        .bind(tenant.to_string())
+        .bind(key_id.to_string())
+        .bind(from)
+        .bind(ms(to))
+        .bind(bucket_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| {
+            Ok((
+                from + r.try_get::<i64, _>("bucket").map_err(db_err)? * bucket_ms,
+                r.try_get("operation").map_err(db_err)?,
+                r.try_get::<i64, _>("n").map_err(db_err)? as u64,
+            ))
+        })
+        .collect()
+    }
+
+    async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()> {
+        sqlx::query("INSERT INTO audit_checkpoints (seq, doc) VALUES ($1, $2)")
+            .bind(c.seq as i64)
+            .bind(to_json(c)?)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<Checkpoint>> {
+        all_docs(
+            &self.pool,
+            sqlx::query("SELECT doc FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after as i64)
+                .bind(limit as i64),
+        )
+        .await
+    }
+
+    async fn last_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        one_doc(
+            &self.pool,
+            sqlx::query("SELECT doc FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"),
+        )
+        .await
+    }
+
+    async fn snapshot(
+        &self,
+        each: &mut (dyn FnMut(SnapshotRow) -> Result<()> + Send),
+    ) -> Result<()> {
+        self.snapshot_rows(each).await
+    }
+
+    async fn begin_restore(&self) -> Result<Box<dyn crate::RestoreTx>> {
+        let mut tx = begin(&self.pool).await?;
+        // No writer appends to the trail while it is replaced.
+        Store::lock_chain(&mut tx).await?;
+        let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if tenants > 0 {
+            return Err(Error::conflict(
+                "a backup restores only into a new data directory (this store holds tenants)",
+            ));
+        }
+        // The new store's own events so far make way for the restored trail, and follow it
+        // on commit.
+        let docs: Vec<String> = sqlx::query_scalar("SELECT doc FROM audit_events ORDER BY seq")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let since = docs
+            .iter()
+            .map(|d| {
+                serde_json::from_str::<arca_core::audit::ChainedEvent>(d)
+                    .map(|c| c.event)
+                    .map_err(json_err)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for t in ["audit_events", "audit_checkpoints"] {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {t}")))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(Box::new(Restore {
+            tx,
+            since,
+            types: HashMap::new(),
+        }))
+    }
+
+    async fn set_meta(&self, name: &str, value: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn changes(&self) -> Option<broadcast::Receiver<Change>> {
+        self.change_feed()
+    }
+
+    async fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>> {
+        self.lease(name).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
