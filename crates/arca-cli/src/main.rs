@@ -8,6 +8,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod client;
 mod commands;
 mod data;
+#[cfg(test)]
+mod doc_examples;
 mod output;
 mod profile;
 mod serve;

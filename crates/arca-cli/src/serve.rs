@@ -29,10 +29,22 @@ pub struct ServeArgs {
     pub no_profile: bool,
 }
 
+/// Colours only for a person at a terminal: a log redirected to a file or a pipe (a
+/// service manager, a collector) gets plain text, and `NO_COLOR` turns them off too.
+fn log_colours(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(cfg: &Config) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::new(&cfg.log.level);
+    let ansi = log_colours(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     if cfg.log.format == "json" {
         let _ = b.json().try_init();
@@ -211,7 +223,12 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
             }
         }
     }
-    let shamir = running.service.uses_shamir().await.unwrap_or(false);
+    let mode = running
+        .service
+        .root_mode()
+        .await
+        .unwrap_or_else(|_| cfg.root.mode.clone());
+    let shamir = mode == "shamir";
     let mut out = std::io::stdout().lock();
     writeln!(out, "Arca is serving on {url}")?;
     if cfg.console.enabled {
@@ -231,6 +248,12 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
                  until the threshold is reached (`arca status` shows progress)"
             )?;
         }
+    } else if mode == "hsm" {
+        writeln!(
+            out,
+            "HSM: the root key is in the PKCS#11 token {:?} (key {:?}); unsealed from it",
+            cfg.root.hsm.token_label, cfg.root.hsm.key_label
+        )?;
     } else {
         writeln!(
             out,

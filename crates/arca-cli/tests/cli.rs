@@ -322,6 +322,7 @@ fn health_random_data_keys_and_missing_profile() {
     let s = Server::start();
     let out = s.ok(&["health"]);
     assert!(out.contains("ready"), "{out}");
+    assert!(out.contains("root dev, crypto software"), "{out}");
     s.ok(&["random", "32", "--out", "r"]);
     assert_eq!(std::fs::read(s.path("r")).unwrap().len(), 32);
 
@@ -1845,4 +1846,243 @@ fn aws_access_key_pairs() {
     let out = s.ok(&["credentials", "revoke", &id]);
     assert!(out.contains(&id), "{out}");
     assert!(s.json(&["credentials", "list"])["credentials"][0]["revoked_at"].is_string());
+}
+
+/// An Ed25519 public key (PEM, SPKI) that no server signs with.
+fn stranger_audit_key() -> String {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let mut spki = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    spki.extend_from_slice(pair.public_key().as_ref());
+    pem::encode(&pem::Pem::new("PUBLIC KEY", spki))
+}
+
+/// The small gaps of issue 19, each as a user meets it: deactivation reasons in either case;
+/// the tenant's shortest destruction window shown, set by a flag, and 0 destroying at once;
+/// `random --output json` is JSON; the server's log file holds no colour codes; the server
+/// verifies its own trail against a pinned key; one key's usage per hour; and a
+/// `--source-cidr` grant that would restrict nothing is refused until the broader statement
+/// is replaced, after which it does restrict.
+#[test]
+fn deactivation_reasons_destruction_window_random_json_audit_and_cidr_grants() {
+    let s = Server::start();
+
+    // Deactivation reasons: as the API writes them (upper case) and in lower case.
+    for (key, reason) in [("d1", "EXPIRED"), ("d2", "revoked"), ("d3", "Superseded")] {
+        s.ok(&["key", "create", key]);
+        let v = s.json(&["key", "deactivate", key, "--reason", reason]);
+        assert_eq!(v["state"], "DEACTIVATED", "{v}");
+        assert_eq!(v["deactivation_reason"], reason.to_ascii_uppercase(), "{v}");
+    }
+
+    // The destruction window: 1 day by default, shown; `--days 0` refused there.
+    let shown = s.ok(&["tenant", "settings", "show"]);
+    assert!(
+        shown.contains("Min destruction window") && shown.contains("1 day"),
+        "{shown}"
+    );
+    let refused = s.run(&["key", "schedule-destruction", "d1", "--days", "0"]);
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("at least 1 day"),
+        "{}",
+        stderr(&refused)
+    );
+    let bad = s.run(&[
+        "tenant",
+        "settings",
+        "set",
+        "--min-destruction-window-days",
+        "366",
+    ]);
+    assert_eq!(code(&bad), 1);
+    s.ok(&[
+        "tenant",
+        "settings",
+        "set",
+        "--min-destruction-window-days",
+        "0",
+    ]);
+    let settings = s.json(&["tenant", "settings", "show"]);
+    assert_eq!(settings["min_destruction_window_days"], 0, "{settings}");
+    assert!(s
+        .ok(&["tenant", "settings"])
+        .contains("0 days (a destruction may take effect at once)"));
+    let gone = s.json(&["key", "schedule-destruction", "d1", "--days", "0"]);
+    assert_eq!(gone["state"], "DESTROYED", "{gone}");
+
+    // `random --output json`: JSON with the bytes in base64; with --out, the bytes go to
+    // the file and the JSON leaves them out.
+    let r = s.json(&["random", "24"]);
+    let b = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        r["random"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(b.len(), 24);
+    let r = s.json(&["random", "16", "--out", "r.bin"]);
+    assert!(r.get("random").is_none(), "{r}");
+    assert_eq!(std::fs::read(s.path("r.bin")).unwrap().len(), 16);
+
+    // The server's log went to a file: plain text.
+    let log = std::fs::read_to_string(s.path("serve.log")).unwrap();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in the log file: {log:?}"
+    );
+
+    // One key's uses per hour (`report --series`, also `usage --series`).
+    s.ok(&["key", "create", "used"]);
+    std::fs::write(s.path("pt"), b"x").unwrap();
+    for _ in 0..3 {
+        s.ok(&["encrypt", "used", "--in", "pt", "--out", "ct"]);
+    }
+    let series = s.json(&["audit", "report", "--key", "used", "--series", "hour"]);
+    let buckets = series["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 24, "{series}");
+    let encrypts: u64 = buckets
+        .iter()
+        .filter_map(|b| b["by_operation"]["Encrypt"].as_u64())
+        .sum();
+    assert_eq!(encrypts, 3, "{series}");
+    let table = s.ok(&["audit", "usage", "--key", "used", "--series", "day"]);
+    assert!(
+        table.contains("START") && table.contains("Encrypt="),
+        "{table}"
+    );
+    let no_key = s.run(&["audit", "report", "--series", "hour"]);
+    assert_eq!(code(&no_key), 1);
+    let no_series = s.run(&[
+        "audit",
+        "report",
+        "--key",
+        "used",
+        "--to",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(code(&no_series), 1);
+
+    // The server verifies its own trail (auditors of the system tenant), against the
+    // pinned key; another key is a failed verification (exit 2).
+    std::fs::write(s.path("audit.pem"), s.ok(&["audit", "public-key"])).unwrap();
+    std::fs::write(s.path("other.pem"), stranger_audit_key()).unwrap();
+    s.ok_as(
+        "operator",
+        &["principal", "create", "sysaud", "--role", "auditor"],
+    );
+    s.ok_as(
+        "operator",
+        &["token", "create", "sysaud", "--save-profile", "sysaud"],
+    );
+    let out = s.ok_as(
+        "sysaud",
+        &[
+            "audit",
+            "verify",
+            "--on-server",
+            "--public-key",
+            "audit.pem",
+        ],
+    );
+    assert!(
+        out.contains("on the server is intact") && out.contains("pinned audit key"),
+        "{out}"
+    );
+    let v = s.json_as("sysaud", &["audit", "verify", "--on-server"]);
+    assert_eq!(v["ok"], true, "{v}");
+    let wrong = s.run(&[
+        "--profile",
+        "sysaud",
+        "audit",
+        "verify",
+        "--on-server",
+        "--public-key",
+        "other.pem",
+    ]);
+    assert_eq!(code(&wrong), 2, "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("not the pinned key"),
+        "{}",
+        stderr(&wrong)
+    );
+    // A tenant's auditor cannot: the chain covers every tenant.
+    let tenant = s.run(&["audit", "verify", "--on-server"]);
+    assert_eq!(code(&tenant), 1);
+
+    // A grant with --source-cidr beside the default allow-all would restrict nothing:
+    // refused, naming the statement; with --replace it is the only grant, and it holds.
+    s.ok(&["principal", "create", "app", "--role", "crypto-user"]);
+    s.ok(&["token", "create", "app", "--save-profile", "app"]);
+    s.ok(&["key", "create", "net"]);
+    let encrypt_as_app = |s: &Server| {
+        s.run(&[
+            "--profile",
+            "app",
+            "encrypt",
+            "net",
+            "--in",
+            "pt",
+            "--out",
+            "ct2",
+        ])
+    };
+    assert!(encrypt_as_app(&s).status.success());
+    let grant = |extra: &[&str]| {
+        let mut a = vec![
+            "policy",
+            "grant",
+            "net",
+            "--to",
+            "role:crypto-user",
+            "--action",
+            "Encrypt",
+        ];
+        a.extend_from_slice(extra);
+        s.run(&a)
+    };
+    let moot = grant(&["--source-cidr", "10.0.0.0/8"]);
+    assert_eq!(code(&moot), 1);
+    let err = stderr(&moot);
+    assert!(
+        err.contains("restrict nothing")
+            && err.contains("crypto-users-use-new-keys")
+            && err.contains("--replace"),
+        "{err}"
+    );
+    assert_eq!(s.json(&["policy", "show", "net"])["version"], 1);
+    let unknown = grant(&["--source-cidr", "10.0.0.0/8", "--replace", "nope"]);
+    assert_eq!(code(&unknown), 1);
+    let replaced = grant(&[
+        "--source-cidr",
+        "10.0.0.0/8",
+        "--replace",
+        "crypto-users-use-new-keys",
+    ]);
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    // The client is 127.0.0.1: outside 10.0.0.0/8.
+    let refused = encrypt_as_app(&s);
+    assert_eq!(code(&refused), 1, "the CIDR restricted nothing");
+    let policy = s.json(&["policy", "show", "net"]);
+    assert_eq!(
+        policy["statements"].as_array().unwrap().len(),
+        1,
+        "{policy}"
+    );
+    // From the loopback network, it works.
+    s.ok(&[
+        "policy",
+        "grant",
+        "net",
+        "--to",
+        "role:crypto-user",
+        "--action",
+        "Encrypt",
+        "--source-cidr",
+        "127.0.0.0/8",
+    ]);
+    assert!(encrypt_as_app(&s).status.success());
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -80,15 +80,38 @@ pub fn is_console_path(path: &str) -> bool {
 }
 
 fn asset(name: &str) -> Response {
-    let Some((_, ctype, body)) = ASSETS.iter().find(|(n, _, _)| *n == name) else {
-        return (
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "no such console file",
-        )
-            .into_response();
+    let Some((_, _, body)) = ASSETS.iter().find(|(n, _, _)| *n == name) else {
+        return not_found();
     };
-    let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, *ctype)], *body).into_response();
+    respond(name, body.to_vec())
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "no such console file",
+    )
+        .into_response()
+}
+
+/// The page, telling the console what this server accepts: `data-client-certificates` on
+/// `<body>` is `true` only when the listener asks for client certificates, so the console
+/// offers a certificate sign-in only where one can work.
+pub fn index_html(client_certificates: bool) -> String {
+    let html = std::str::from_utf8(ASSETS[0].2).unwrap_or_default();
+    html.replacen(
+        "<body>",
+        &format!("<body data-client-certificates=\"{client_certificates}\">"),
+        1,
+    )
+}
+
+fn respond(name: &str, body: Vec<u8>) -> Response {
+    let Some((_, ctype, _)) = ASSETS.iter().find(|(n, _, _)| *n == name) else {
+        return not_found();
+    };
+    let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, *ctype)], body).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -106,11 +129,17 @@ fn asset(name: &str) -> Response {
     r
 }
 
-async fn index() -> Response {
-    asset("index.html")
+async fn index(State(app): State<Arc<AppState>>) -> Response {
+    respond(
+        "index.html",
+        index_html(app.client_certificates).into_bytes(),
+    )
 }
 
-async fn file(Path(name): Path<String>) -> Response {
+async fn file(State(app): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    if name == "index.html" {
+        return index(State(app)).await;
+    }
     asset(&name)
 }
 
@@ -146,7 +175,11 @@ mod tests {
                 );
             }
         }
+        assert_eq!(ASSETS[0].0, "index.html");
         let index = std::str::from_utf8(ASSETS[0].2).unwrap();
+        assert_eq!(index.matches("<body>").count(), 1, "one <body> to mark");
+        assert!(index_html(false).contains("<body data-client-certificates=\"false\">"));
+        assert!(index_html(true).contains("<body data-client-certificates=\"true\">"));
         for (name, _, _) in ASSETS.iter().skip(1) {
             if ["style.css", "favicon.svg", "js/app.js"].contains(name) {
                 assert!(index.contains(&format!("/ui/{name}")), "{name} not linked");

@@ -34,6 +34,9 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     /// Serve the web console under `/ui/`.
     pub console: bool,
+    /// The HTTPS listener asks for client certificates (`tls.client_ca` is set), so the
+    /// console may offer to sign in with one.
+    pub client_certificates: bool,
 }
 
 type App = Arc<AppState>;
@@ -1342,8 +1345,18 @@ async fn readyz(State(app): State<App>) -> Response {
         return ApiError(Error::Sealed).into_response();
     }
     match app.svc.store().ping().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready", "store": app.svc.store().describe(), "crypto": app.svc.crypto_name()})).into_response(),
-        Err(e) => ApiError(Error::Unavailable { message: format!("store not ready: {e}") }).into_response(),
+        Ok(()) => {
+            let root = app
+                .svc
+                .root_mode()
+                .await
+                .unwrap_or_else(|_| "unknown".into());
+            Json(serde_json::json!({"status": "ready", "store": app.svc.store().describe(), "root": root, "crypto": app.svc.crypto_name()})).into_response()
+        }
+        Err(e) => ApiError(Error::Unavailable {
+            message: format!("store not ready: {e}"),
+        })
+        .into_response(),
     }
 }
 

@@ -166,6 +166,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         metrics_unauthenticated: cfg.metrics.unauthenticated,
         data_dir: cfg.data_dir.clone(),
         console: cfg.console.enabled,
+        client_certificates: cfg.tls.client_ca.is_some(),
     }));
     let (tx, rx) = watch::channel(false);
     let roots = Arc::new(crate::tls::ClientRoots::from_config(cfg)?);

@@ -397,6 +397,20 @@ async fn client_certificates_mutual_tls() {
     assert!(r.is_err(), "untrusted client certificate accepted: {r:?}");
     // A trusted certificate bound to nobody is not a credential.
     let ca_client = mtls_client(&s, &zone_a);
+    // The console offers a certificate sign-in here (and only where client_ca is set).
+    let page = ca_client
+        .get(format!("{}/ui/", s.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<body data-client-certificates="true">"#),
+        "{page}"
+    );
     assert_error(
         &call(&ca_client, &s, Method::GET, "/v1/whoami", None, None).await,
         StatusCode::UNAUTHORIZED,

@@ -85,6 +85,18 @@ async fn root_key_in_an_hsm() {
         (r.status(), r.json::<Value>().await.unwrap())
     };
     assert_eq!(status["sealed"], false);
+    // What is true of an HSM root: the mode, and the crypto that serves.
+    assert_eq!(status["mode"], "hsm", "{status}");
+    let ready: Value = client
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["root"], "hsm", "{ready}");
+    assert_eq!(ready["crypto"], "software, pkcs11", "{ready}");
     running.shutdown().await;
 
     // A restart unseals itself from the token; old ciphertexts decrypt.

@@ -648,7 +648,17 @@ async fn the_console_is_served_with_a_strict_policy_and_can_be_turned_off() {
     );
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(h["x-frame-options"], "DENY");
-    assert!(r.text().await.unwrap().contains("/ui/js/app.js"));
+    let page = r.text().await.unwrap();
+    assert!(page.contains("/ui/js/app.js"));
+    // No tls.client_ca: the server asks for no certificate, and the page says so, so the
+    // console does not offer a certificate sign-in (with client_ca: e2e_credentials).
+    assert!(
+        page.contains(r#"<body data-client-certificates="false">"#),
+        "{page}"
+    );
+    // The page under its file name says the same.
+    let named = get("/ui/index.html").await.unwrap().text().await.unwrap();
+    assert_eq!(named, page);
     let js = get("/ui/js/api.js").await.unwrap();
     assert_eq!(js.status(), StatusCode::OK);
     assert_eq!(
@@ -714,4 +724,31 @@ async fn the_console_is_served_with_a_strict_policy_and_can_be_turned_off() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// A dev-mode server says what it is: `/v1/sys/status` mode `dev`, `/readyz` root `dev` and
+/// software crypto (an HSM root says `hsm` and `software, pkcs11`: e2e_hsm).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_readiness_name_the_root_of_trust() {
+    let s = TestServer::start().await;
+    let get = |path: &'static str| {
+        let c = s.client.clone();
+        let url = format!("{}{path}", s.url);
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let status = get("/v1/sys/status").await;
+    assert_eq!(status["mode"], "dev", "{status}");
+    let ready = get("/readyz").await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["root"], "dev", "{ready}");
+    assert_eq!(ready["crypto"], "software", "{ready}");
+    s.shutdown().await;
 }

@@ -82,7 +82,8 @@ pub struct CustodianSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SealStatus {
     pub sealed: bool,
-    /// `dev` (unseal-key file) or `shamir`.
+    /// Where the root key is kept: `dev` (unseal-key file), `shamir` (split among
+    /// custodians) or `hsm` (in a PKCS#11 token).
     pub mode: String,
     pub threshold: Option<u8>,
     pub shares: Option<u8>,
@@ -912,6 +913,10 @@ impl Service {
     /// Where unsealing stands.
     pub async fn seal_status(&self) -> Result<SealStatus> {
         let custody = self.custody().await?;
+        let mode = match custody {
+            Some(_) => "shamir".to_string(),
+            None => self.root_mode().await?,
+        };
         let progress = self
             .unseal_progress
             .lock()
@@ -928,7 +933,7 @@ impl Service {
             .unwrap_or_default();
         Ok(SealStatus {
             sealed: self.is_sealed(),
-            mode: if custody.is_some() { "shamir" } else { "dev" }.into(),
+            mode,
             threshold: custody.as_ref().map(|c| c.threshold),
             shares: custody.as_ref().map(|c| c.shares),
             progress: progress.len() as u8,

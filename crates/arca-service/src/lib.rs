@@ -359,9 +359,15 @@ impl Service {
         &self.store
     }
 
-    /// The crypto provider's name.
-    pub fn crypto_name(&self) -> &'static str {
-        self.crypto.name()
+    /// The crypto in use: the software provider's name, and `pkcs11` beside it when the
+    /// root of trust is an HSM (which holds the root key and keys of protection level HSM).
+    pub fn crypto_name(&self) -> String {
+        let hsm = self.hsm.read().unwrap_or_else(|e| e.into_inner()).is_some();
+        if hsm {
+            format!("{}, pkcs11", self.crypto.name())
+        } else {
+            self.crypto.name().to_string()
+        }
     }
 
     /// The settings in force.

@@ -1,5 +1,6 @@
-//! `arca audit ...`: search, tail, export, verify (offline), the usage report, the signing
-//! public key, checkpoints and destruction receipts.
+//! `arca audit ...`: search, tail, export, verify (offline, or by the server), the usage
+//! report and its series over time, the signing public key, checkpoints and destruction
+//! receipts.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -23,10 +24,13 @@ pub enum AuditCommand {
     /// Write the whole verifiable trail as JSON lines (events and signed checkpoints), for
     /// `arca audit verify --file` and for SIEMs. Auditors of the system tenant.
     Export(ExportArgs),
-    /// Verify the trail offline: every link and every checkpoint signature, from a data
-    /// directory or an export file. Names the first bad record; exit code 2 if any.
+    /// Verify the trail: every link and every checkpoint signature, offline from a data
+    /// directory, a PostgreSQL store or an export file, or by the server itself
+    /// (--on-server). Names the first bad record; exit code 2 if any.
     Verify(VerifyArgs),
-    /// Per key: last use and counts by operation and by principal.
+    /// Per key: last use and counts by operation and by principal; with --series, one key's
+    /// counts per hour or day.
+    #[command(visible_alias = "usage")]
     Report(ReportArgs),
     /// Print the audit signing public key (PEM); keep it to pin verification.
     PublicKey,
@@ -95,6 +99,11 @@ pub struct ExportArgs {
 /// Options of `arca audit verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// Ask the server to verify its stored trail (`GET /v1/audit/verify`; auditors of the
+    /// system tenant). With --public-key, also check that the server verified against the
+    /// pinned key: a server that vouches for itself proves less than an offline check.
+    #[arg(long, conflicts_with_all = ["file", "data_dir"])]
+    pub on_server: bool,
     /// Verify an export file (`arca audit export` output).
     #[arg(long, value_name = "FILE", conflicts_with = "data_dir")]
     pub file: Option<PathBuf>,
@@ -111,15 +120,23 @@ pub struct VerifyArgs {
     pub public_key: Option<PathBuf>,
 }
 
-/// Options of `arca audit report`.
+/// Options of `arca audit report` (alias `usage`).
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// One key (id, name or alias).
+    /// One key (id, name or alias); required with --series.
     #[arg(long)]
     pub key: Option<String>,
-    /// Uses at or after this RFC 3339 time.
+    /// Uses at or after this RFC 3339 time (with --series: rounded down to the interval;
+    /// default 24 hours or 30 days before --to).
     #[arg(long)]
     pub from: Option<String>,
+    /// Count the key's successful operations per UTC hour or day
+    /// (`GET /v1/audit/usage/series`), oldest first, empty buckets too.
+    #[arg(long, value_name = "INTERVAL", value_parser = ["hour", "day"], requires = "key")]
+    pub series: Option<String>,
+    /// With --series: up to this RFC 3339 time (rounded up; default now).
+    #[arg(long, requires = "series")]
+    pub to: Option<String>,
 }
 
 /// Options of `arca audit verify-receipt`.
@@ -332,6 +349,9 @@ fn read_key(path: &PathBuf) -> Result<Vec<u8>> {
 
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
     let pinned = a.public_key.as_ref().map(read_key).transpose()?;
+    if a.on_server {
+        return verify_on_server(ctx, pinned.as_deref()).await;
+    }
     let (result, source) = match (&a.file, &a.data_dir) {
         (Some(f), _) => {
             let pk = pinned.context("--public-key is needed to verify an export file")?;
@@ -392,6 +412,59 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
         }
         Err(b) => Err(NotValid(format!("audit trail {source} is NOT intact: {b}")).into()),
     }
+}
+
+/// `arca audit verify --on-server`: the server checks its stored trail against its own
+/// audit key and says which key that was; a pinned key must be that one.
+async fn verify_on_server(ctx: &Ctx, pinned: Option<&[u8]>) -> Result<()> {
+    let v = ctx
+        .client()?
+        .get(&["v1", "audit", "verify"], &[])
+        .await?
+        .value()?;
+    let r: trail::AuditVerification =
+        serde_json::from_value(v.clone()).context("the server's answer is not a verification")?;
+    let source = "on the server";
+    if let Some(b) = &r.chain_break {
+        if ctx.json() {
+            print_json(&v);
+        }
+        return Err(NotValid(format!("audit trail {source} is NOT intact: {b}")).into());
+    }
+    match pinned {
+        Some(pk) => {
+            let want = arca_core::audit::key_fingerprint(pk);
+            if want != r.public_key_fingerprint {
+                if ctx.json() {
+                    print_json(&v);
+                }
+                return Err(NotValid(format!(
+                    "the server verified its trail against audit key {}, not the pinned key {want}: \
+                     its checkpoints are not signed by the key you trust",
+                    r.public_key_fingerprint
+                ))
+                .into());
+            }
+        }
+        None => eprintln!(
+            "note: the server vouched for itself (audit key {}); pin the key with --public-key, \
+             or verify offline (`arca audit export`, then --file)",
+            r.public_key_fingerprint
+        ),
+    }
+    if ctx.json() {
+        print_json(&v);
+        return Ok(());
+    }
+    let report = r.report.unwrap_or_default();
+    show_report(ctx, source, &report);
+    if pinned.is_some() {
+        outln!(
+            "checked against the pinned audit key {}",
+            r.public_key_fingerprint
+        );
+    }
+    Ok(())
 }
 
 fn show_report(ctx: &Ctx, source: &str, r: &VerifyReport) {
@@ -458,7 +531,58 @@ fn verify_receipt(ctx: &Ctx, a: VerifyReceiptArgs) -> Result<()> {
     Ok(())
 }
 
-async fn report(ctx: &Ctx, a: ReportArgs) -> Result<()> {
+/// A `{"Encrypt": 5, ...}` map in one cell: `Encrypt=5 Decrypt=2`.
+fn counts_cell(m: &Value) -> String {
+    m.as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// `arca audit report --key KEY --series hour|day`: one key's uses per interval.
+async fn series(ctx: &Ctx, a: ReportArgs, interval: String) -> Result<()> {
+    let mut q = vec![("interval", interval)];
+    for (k, v) in [("key", a.key), ("from", a.from), ("to", a.to)] {
+        if let Some(v) = v {
+            q.push((k, v));
+        }
+    }
+    let v = ctx
+        .client()?
+        .get(&["v1", "audit", "usage", "series"], &q)
+        .await?
+        .value()?;
+    if ctx.json() {
+        print_json(&v);
+        return Ok(());
+    }
+    outln!(
+        "key {}, per {}, from {} to {}",
+        get(&v, "key_id"),
+        get(&v, "interval"),
+        get(&v, "from"),
+        get(&v, "to")
+    );
+    let mut t = output::table(["START", "TOTAL", "BY OPERATION"]);
+    for b in output::items(&v, "buckets") {
+        t.add_row(vec![
+            get(b, "start"),
+            get(b, "total"),
+            counts_cell(&b["by_operation"]),
+        ]);
+    }
+    output::show(&t);
+    Ok(())
+}
+
+async fn report(ctx: &Ctx, mut a: ReportArgs) -> Result<()> {
+    if let Some(interval) = a.series.take() {
+        return series(ctx, a, interval).await;
+    }
     let mut q = vec![];
     if let Some(k) = a.key {
         q.push(("key", k));
@@ -476,16 +600,7 @@ async fn report(ctx: &Ctx, a: ReportArgs) -> Result<()> {
         return Ok(());
     }
     let mut t = output::table(["KEY", "LAST USED", "TOTAL", "BY OPERATION", "BY PRINCIPAL"]);
-    let fmt = |m: &Value| {
-        m.as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default()
-    };
+    let fmt = counts_cell;
     for k in v["keys"].as_array().cloned().unwrap_or_default() {
         t.add_row(vec![
             get(&k, "key_id"),

@@ -241,8 +241,8 @@ pub struct DataKeyArgs {
     /// Key id, name or alias of the wrapping key.
     #[arg(value_name = "KEY")]
     pub key: String,
-    /// Data key size.
-    #[arg(long, value_enum, default_value = "AES_256")]
+    /// Data key size (any case).
+    #[arg(long, value_enum, ignore_case = true, default_value = "AES_256")]
     pub spec: DataKeySpec,
     /// Return only the encrypted data key.
     #[arg(long)]
@@ -292,6 +292,9 @@ pub struct DataKeyPairArgs {
 
 /// Options of `arca random`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "With --output json and no --out FILE: the JSON {\"random\": \"<base64>\"} on stdout."
+)]
 pub struct RandomArgs {
     /// Number of bytes (1-1024).
     #[arg(value_name = "N")]
@@ -862,7 +865,12 @@ pub async fn data_key(ctx: &Ctx, cmd: DataKeyCommand) -> Result<()> {
 
 /// `arca random`.
 pub async fn random(ctx: &Ctx, a: RandomArgs) -> Result<()> {
-    data::check_out(&a.out)?;
+    // `--output json` asks for JSON: the bytes in base64, as the API answers them (raw
+    // bytes go to a file only when --out names one).
+    let as_json = ctx.json() && a.out.file().is_none();
+    if !as_json {
+        data::check_out(&a.out)?;
+    }
     let body = ctx
         .client()?
         .post(
@@ -870,6 +878,10 @@ pub async fn random(ctx: &Ctx, a: RandomArgs) -> Result<()> {
             &serde_json::json!({ "number_of_bytes": a.n }),
         )
         .await?;
+    if as_json {
+        print_json(&body.value()?);
+        return Ok(());
+    }
     let r: RandomResp = body.parse()?;
     let wrote = data::write_binary(&a.out, &r.random, true)?;
     report_file(ctx, &body.value()?, &["random"], wrote, "random bytes");

@@ -307,8 +307,8 @@ pub struct DeactivateArgs {
     /// Key id, name or alias.
     #[arg(value_name = "KEY")]
     pub key: String,
-    /// Why.
-    #[arg(long, value_enum)]
+    /// Why (any case: `expired` or `EXPIRED`, as the API writes it).
+    #[arg(long, value_enum, ignore_case = true)]
     pub reason: DeactivationReason,
     /// Free-text comment, kept in the key's history.
     #[arg(long)]
@@ -324,7 +324,9 @@ pub struct ScheduleArgs {
     /// Key id, name or alias.
     #[arg(value_name = "KEY")]
     pub key: String,
-    /// Waiting period in days (1-365) [server default: 30].
+    /// Waiting period in days, up to 365 and at least the tenant's
+    /// `min_destruction_window_days` (default 1); 0 destroys at once where that minimum is
+    /// 0 [server default: 30, or the minimum if longer].
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,
     /// Free-text reason, kept in the key's history.

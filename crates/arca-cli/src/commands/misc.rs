@@ -26,8 +26,12 @@ pub async fn health(ctx: &Ctx) -> Result<()> {
         outln!("live:  {}", get(&live, "status"));
         let mut line = format!("ready: {}", get(&ready, "status"));
         if let Some(store) = ready.get("store") {
+            let root = match ready.get("root") {
+                Some(r) => format!(", root {}", output::cell(r)),
+                None => String::new(),
+            };
             line.push_str(&format!(
-                " (store {}, crypto {})",
+                " (store {}{root}, crypto {})",
                 output::cell(store),
                 get(&ready, "crypto")
             ));

@@ -59,9 +59,16 @@ pub struct GrantArgs {
     /// A label for the statement (lets `arca policy remove --sid` take it out again).
     #[arg(long, value_name = "SID")]
     pub sid: Option<String>,
-    /// Only from these source addresses (CIDR, repeatable).
+    /// Only from these source addresses (CIDR, repeatable). A condition narrows this
+    /// statement only: an allow that another statement already grants without it is
+    /// refused, since it would restrict nothing; name that statement with --replace.
     #[arg(long = "source-cidr", value_name = "CIDR")]
     pub source_cidrs: Vec<String>,
+    /// Take the statements with this sid out in the same change (repeatable), e.g. the
+    /// default `crypto-users-use-new-keys`, so that the new statement is the only one that
+    /// grants what it names.
+    #[arg(long = "replace", value_name = "SID")]
+    pub replace: Vec<String>,
 }
 
 /// Options of `arca policy remove`.
@@ -163,6 +170,46 @@ fn statements_of(doc: Value) -> Result<Value> {
     }
 }
 
+/// True if a statement list names `item` (itself or `*`).
+fn names(list: &Value, item: &str) -> bool {
+    list.as_array()
+        .is_some_and(|l| l.iter().any(|x| x == "*" || x == item))
+}
+
+/// True if a statement has no condition.
+fn unconditional(s: &Value) -> bool {
+    match s.get("conditions") {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(o)) => o.is_empty(),
+        Some(_) => false,
+    }
+}
+
+/// The sid (or position) of an allow statement without conditions that already grants
+/// every subject and every action of `new`, which has a condition: adding `new` beside it
+/// would restrict nothing, since any allow that matches permits.
+fn already_granted(statements: &[Value], new: &Value) -> Option<String> {
+    if new["effect"] != "allow" || unconditional(new) {
+        return None;
+    }
+    statements.iter().enumerate().find_map(|(i, s)| {
+        let covers = s["effect"] == "allow"
+            && unconditional(s)
+            && items(new, "principals")
+                .iter()
+                .filter_map(Value::as_str)
+                .all(|p| names(&s["principals"], p))
+            && items(new, "actions")
+                .iter()
+                .filter_map(Value::as_str)
+                .all(|a| names(&s["actions"], a));
+        covers.then(|| match s.get("sid").and_then(Value::as_str) {
+            Some(sid) => sid.to_string(),
+            None => format!("#{} (no sid)", i + 1),
+        })
+    })
+}
+
 /// The statement `policy grant` adds.
 fn grant_statement(a: &GrantArgs) -> Value {
     let mut s = json!({
@@ -209,7 +256,31 @@ pub async fn run(ctx: &Ctx, cmd: PolicyCommand) -> Result<()> {
             let path = ["v1", "keys", a.key.as_str(), "policy"];
             let current = c.get(&path, &[]).await?.value()?;
             let mut statements = items(&current, "statements").to_vec();
-            statements.push(grant_statement(&a));
+            for sid in &a.replace {
+                let before = statements.len();
+                statements.retain(|s| s.get("sid").and_then(Value::as_str) != Some(sid.as_str()));
+                if statements.len() == before {
+                    bail!(
+                        "no statement of the policy of key {} has sid {sid:?} (see `arca policy show {}`)",
+                        a.key,
+                        a.key
+                    );
+                }
+            }
+            let new = grant_statement(&a);
+            if let Some(by) = already_granted(&statements, &new) {
+                bail!(
+                    "this allow would restrict nothing: statement {by} of key {}'s policy already \
+                     grants {} {} without conditions, and any matching allow permits. To allow \
+                     it only under the condition, replace that statement in the same change \
+                     (--replace SID; see `arca policy show {}`)",
+                    a.key,
+                    a.to.join(", "),
+                    a.actions.join(", "),
+                    a.key
+                );
+            }
+            statements.push(new);
             let v = c
                 .put(
                     &path,
@@ -295,6 +366,41 @@ mod tests {
         assert_eq!(statements_of(doc).unwrap(), s);
         assert!(statements_of(json!({"x": 1})).is_err());
         assert!(statements_of(json!("no")).is_err());
+    }
+
+    #[test]
+    fn a_conditional_allow_beside_a_broader_one_is_noticed() {
+        let default = json!({"sid": "crypto-users-use-new-keys", "effect": "allow",
+            "principals": ["role:crypto-user"], "actions": ["*"]});
+        let narrow = json!({"effect": "allow", "principals": ["role:crypto-user"],
+            "actions": ["Encrypt"], "conditions": {"source_cidrs": ["10.0.0.0/8"]}});
+        assert_eq!(
+            already_granted(std::slice::from_ref(&default), &narrow).as_deref(),
+            Some("crypto-users-use-new-keys")
+        );
+        // Another subject, a deny, a statement that is itself conditional, or no
+        // condition on the new one: nothing to say.
+        let other = json!({"effect": "allow", "principals": ["principal:app"],
+            "actions": ["Encrypt"], "conditions": {"source_cidrs": ["10.0.0.0/8"]}});
+        assert_eq!(
+            already_granted(std::slice::from_ref(&default), &other),
+            None
+        );
+        let mut deny = narrow.clone();
+        deny["effect"] = json!("deny");
+        assert_eq!(already_granted(std::slice::from_ref(&default), &deny), None);
+        let mut cond = default.clone();
+        cond["conditions"] = json!({"doors": ["rest"]});
+        assert_eq!(already_granted(&[cond], &narrow), None);
+        let mut plain = narrow.clone();
+        plain.as_object_mut().unwrap().remove("conditions");
+        assert_eq!(already_granted(&[default], &plain), None);
+        // `*` covers everyone; a statement without a sid is named by its position.
+        let everyone = json!({"effect": "allow", "principals": ["*"], "actions": ["Encrypt"]});
+        assert_eq!(
+            already_granted(&[everyone], &narrow).as_deref(),
+            Some("#1 (no sid)")
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub enum TenantCommand {
         cmd: TrustCommand,
     },
     /// Show or change your own tenant's settings (tenant-admins): role combinations,
-    /// default key policy, approval rules.
+    /// default key policy, approval rules, the shortest destruction waiting period.
     Settings {
         #[command(subcommand)]
         cmd: Option<SettingsCommand>,
@@ -151,6 +151,11 @@ pub struct SetArgs {
     /// How long an approval request stays open, in seconds (60 to 2592000).
     #[arg(long, value_name = "SECS", group = "change")]
     pub approval_ttl_secs: Option<u64>,
+    /// The shortest waiting period a key destruction may be scheduled with, in days (0 to
+    /// 365; default 1). 0 lets `arca key schedule-destruction KEY --days 0` (and KMIP's
+    /// Destroy) erase the material at once.
+    #[arg(long, value_name = "DAYS", group = "change", value_parser = clap::value_parser!(u32).range(0..=365))]
+    pub min_destruction_window_days: Option<u32>,
 }
 
 /// Options of `arca tenant settings require-approval`.
@@ -207,9 +212,16 @@ pub fn settings_text(s: &Value) -> String {
         .and_then(Value::as_u64)
         .map(|n| format!("{n} s ({})", human_secs(n)))
         .unwrap_or_else(|| "-".into());
+    let window = match s.get("min_destruction_window_days").and_then(Value::as_u64) {
+        Some(0) => "0 days (a destruction may take effect at once)".to_string(),
+        Some(1) => "1 day".to_string(),
+        Some(n) => format!("{n} days"),
+        None => "-".into(),
+    };
     let rows = [
         ("Allow multiple roles", get(s, "allow_multiple_roles")),
         ("Approval TTL", ttl),
+        ("Min destruction window", window),
     ];
     let mut text = output::render(&output::fields_table(&rows));
     let rules = items(s, "approval_rules");
@@ -525,6 +537,9 @@ async fn settings(ctx: &Ctx, cmd: SettingsCommand) -> Result<()> {
             }
             if let Some(t) = a.approval_ttl_secs {
                 s["approval_ttl_secs"] = json!(t);
+            }
+            if let Some(d) = a.min_destruction_window_days {
+                s["min_destruction_window_days"] = json!(d);
             }
             (s, "updated the tenant settings".to_string())
         }

@@ -20,6 +20,9 @@ await run('console', async () => {
   await page.goto(`${URL}/`);
   await heading('Sign in');
   assert.match(page.url(), /\/ui\/$/, 'the root leads to the console');
+  // This server has no tls.client_ca: no certificate can sign in, so none is offered.
+  assert.equal(await page.getByRole('button', { name: 'Sign in with my client certificate' }).count(), 0,
+    'a certificate sign-in offered by a server that asks for no certificate');
   await checkLabels('sign-in');
   await checkContrast('sign-in');
   await shot('signin');

@@ -51,6 +51,11 @@ function renderChrome() {
     out);
 }
 
+/** True when the server asks for client certificates (it marks the page it serves). */
+function acceptsCertificates() {
+  return document.body.dataset.clientCertificates === 'true';
+}
+
 function signInPage(next) {
   const tokenInput = field('API token', { name: 'token', type: 'password', autocomplete: 'off', required: true },
     'An Arca API token (arca_…). The console exchanges it for a session and does not keep it.');
@@ -69,12 +74,14 @@ function signInPage(next) {
   h('div', { class: 'wide' }, tokenInput),
   h('div', { class: 'actions wide' },
     h('button', { type: 'submit' }, 'Sign in'),
-    h('button', { type: 'button', class: 'secondary', onclick: (ev) => act(ev.target, async () => {
+    // Only where the server asks for client certificates (tls.client_ca): elsewhere the
+    // browser has none to present and the button could only fail.
+    acceptsCertificates() ? h('button', { type: 'button', class: 'secondary', onclick: (ev) => act(ev.target, async () => {
       await api.signIn('');
       await loadMe();
       clearSay();
       go(next && next !== '#/signin' ? next : '#/');
-    }) }, 'Sign in with my client certificate')));
+    }) }, 'Sign in with my client certificate') : null));
   page('Sign in', h('p', {}, 'Sign in with the same credentials as the API and the CLI. What you can see and do here is exactly what your roles and the key policies allow.'), form);
 }
 
