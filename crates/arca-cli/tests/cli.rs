@@ -59,6 +59,20 @@ fn keys_aliases_lifecycle_json_and_bad_input() {
     assert!(pt.status.success(), "{}", stderr(&pt));
     assert_eq!(pt.stdout, b"via alias");
 
+    // One direction of a pair: an encrypt-only key encrypts and refuses to decrypt, and
+    // describe says so; the refusal names the usage.
+    s.ok(&["key", "create", "producer", "--usage", "ENCRYPT"]);
+    let p = s.json(&["key", "describe", "producer"]);
+    assert_eq!(p["usage"], serde_json::json!(["ENCRYPT"]));
+    assert!(s
+        .ok(&["key", "describe", "producer"])
+        .contains("protect and process"));
+    let ct = s.run_stdin(&["encrypt", "producer"], b"write only");
+    assert!(ct.status.success(), "{}", stderr(&ct));
+    let back = s.run_stdin(&["decrypt", "--key", "producer"], &ct.stdout);
+    assert!(!back.status.success());
+    assert!(stderr(&back).contains("usage"), "{}", stderr(&back));
+
     // A name with a slash travels percent-encoded in the URL path.
     s.ok(&["key", "create", "team/app"]);
     let slashed = s.json(&["key", "describe", "team/app"]);
