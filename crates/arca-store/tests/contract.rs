@@ -707,7 +707,10 @@ async fn postgres_two_nodes() {
     })
     .await
     .unwrap();
-    let got = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+    // A generous bound: the point is that node b hears of the change at all (the feed's
+    // speed is measured in docs/ha.md, not asserted here, where a loaded CI machine would
+    // make it flaky).
+    let got = tokio::time::timeout(std::time::Duration::from_secs(15), async {
         loop {
             match feed_b.recv().await.unwrap() {
                 Change::Key(id) if id == k.id => return,
@@ -716,7 +719,7 @@ async fn postgres_two_nodes() {
         }
     })
     .await;
-    assert!(got.is_ok(), "node b heard of the key change within 1 s");
+    assert!(got.is_ok(), "node b heard of the key change");
 
     // Both nodes append concurrently; the chain is one.
     let mut tasks = Vec::new();
