@@ -222,6 +222,101 @@ impl HsmRoot {
 /// The specs a key of protection level `hsm` may have: the token generates and uses them.
 pub const HSM_KEY_SPECS: [KeySpec; 2] = [KeySpec::Aes256, KeySpec::EccNistP256];
 
+/// What the sealed "material" of an HSM-held version starts with; the token label follows.
+const HSM_REF: &str = "hsm-ref-v1:";
+
+/// The provider of protection level HSM: keys generated in the token as persistent,
+/// sensitive, non-extractable objects, used there, destroyed there. What the store keeps of
+/// such a version is only a reference (the object's label), sealed like any material, so a
+/// copy of the store without the token can use nothing.
+pub struct HsmProvider {
+    hsm: Arc<HsmRoot>,
+}
+
+impl HsmProvider {
+    /// The provider over an open token (the one that holds the root key).
+    pub fn new(hsm: Arc<HsmRoot>) -> Self {
+        HsmProvider { hsm }
+    }
+}
+
+impl crate::CryptoProvider for HsmProvider {
+    fn name(&self) -> &'static str {
+        "pkcs11"
+    }
+
+    /// A token key is generated under its version's label: see [`Self::generate_version`].
+    fn generate(&self, spec: KeySpec) -> Result<crate::KeyMaterial> {
+        Err(not_at_hsm_level(spec, "be generated without a token label"))
+    }
+
+    fn import(&self, _spec: KeySpec, field: &str, _bytes: &[u8]) -> Result<crate::KeyMaterial> {
+        Err(Error::unprocessable(
+            field,
+            "an HSM key is generated in the HSM; importing plaintext material is not supported at protection level HSM",
+        ))
+    }
+
+    fn load(&self, spec: KeySpec, material: &crate::KeyMaterial) -> Result<Arc<dyn KeyHandle>> {
+        let label = std::str::from_utf8(&material.secret)
+            .ok()
+            .and_then(|r| r.strip_prefix(HSM_REF))
+            .ok_or_else(|| Error::internal("an HSM key version without its reference"))?;
+        self.hsm.load_key(spec, label)
+    }
+
+    fn random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>> {
+        crate::CryptoProvider::random(&crate::SoftwareProvider, len)
+    }
+
+    fn admit(&self, spec: KeySpec, imported: bool, extractable: bool) -> Result<()> {
+        if !HSM_KEY_SPECS.contains(&spec) {
+            return Err(Error::unprocessable(
+                "spec",
+                format!(
+                    "{spec} is not supported at protection level HSM (supported: {})",
+                    HSM_KEY_SPECS
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if imported {
+            return Err(Error::unprocessable(
+                "material",
+                "an HSM key is generated in the HSM; imported material is not supported at protection level HSM",
+            ));
+        }
+        if extractable {
+            return Err(Error::unprocessable(
+                "extractable",
+                "an HSM key never leaves the HSM; extractable is not supported at protection level HSM",
+            ));
+        }
+        Ok(())
+    }
+
+    fn generate_version(&self, spec: KeySpec, label: &str) -> Result<crate::KeyMaterial> {
+        let public_spki = self.hsm.generate_key(spec, label)?;
+        Ok(crate::KeyMaterial {
+            secret: Zeroizing::new(format!("{HSM_REF}{label}").into_bytes()),
+            public_spki,
+            public_only: false,
+        })
+    }
+
+    fn destroy_version(&self, label: &str) -> Result<()> {
+        self.hsm.destroy_key(label).map(|_| ())
+    }
+
+    /// The plain key never leaves the token, so there is nothing to digest.
+    fn digest(&self, _spec: KeySpec, _material: &crate::KeyMaterial) -> Option<String> {
+        None
+    }
+}
+
 /// An AES-256 secret key generated in the token: persistent, private, sensitive, never
 /// extractable, for encryption and decryption only. The root key and HSM-held keys alike.
 fn aes_key_template(label: &str) -> [Attribute; 10] {

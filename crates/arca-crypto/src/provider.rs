@@ -1,10 +1,12 @@
 //! The `CryptoProvider` and `KeyHandle` traits: what the service asks of whatever performs
-//! the cryptography (software today, a PKCS#11 HSM later).
+//! the cryptography, one provider per protection level: [`crate::SoftwareProvider`] for
+//! SOFTWARE, [`crate::hsm::HsmProvider`] (PKCS#11) for HSM.
 //!
-//! A provider turns a spec into material (`generate`, `import`) and material into a loaded
-//! [`KeyHandle`] (`load`). The service keeps handles in a bounded cache, so the hot path
-//! never parses a key twice; a PKCS#11 provider's handle would hold an object handle instead
-//! of bytes, behind the same trait.
+//! A provider turns a spec into material (`generate_version`, `import`) and material into a
+//! loaded [`KeyHandle`] (`load`). The service keeps handles in a bounded cache, so the hot
+//! path never parses a key twice; the HSM provider's handle holds token object handles
+//! instead of bytes, behind the same trait. The service picks a key's provider once, by
+//! its protection level, and never branches on the level itself.
 
 use std::sync::Arc;
 
@@ -46,6 +48,54 @@ pub trait CryptoProvider: Send + Sync + 'static {
     fn load(&self, spec: KeySpec, material: &KeyMaterial) -> Result<Arc<dyn KeyHandle>>;
     /// Cryptographically secure random bytes.
     fn random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>>;
+
+    /// Whether this provider can hold a key of `spec` whose material comes from the
+    /// caller (`imported`) or may leave it (`extractable`). The service asks before it
+    /// writes anything, so a refusal leaves no half-made key. Errors name the field.
+    fn admit(&self, _spec: KeySpec, _imported: bool, _extractable: bool) -> Result<()> {
+        Ok(())
+    }
+
+    /// Fresh material for one key version. `label` names the version where a provider that
+    /// keeps keys itself stores them (an HSM token object's label); the "material" it then
+    /// returns is a reference to that object, sealed by the service like any material. A
+    /// provider whose material lives only in the store ignores the label.
+    fn generate_version(&self, spec: KeySpec, _label: &str) -> Result<KeyMaterial> {
+        self.generate(spec)
+    }
+
+    /// Destroys what the provider itself keeps of the version labelled `label` (an HSM's
+    /// token objects); nothing for a provider whose material lives only in the store, where
+    /// the service erases it.
+    fn destroy_version(&self, _label: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// KMIP's Digest of a version's material ([`kmip_digest`]), or `None` when the provider
+    /// never shows the key in its plain form (an HSM-held key).
+    fn digest(&self, spec: KeySpec, material: &KeyMaterial) -> Option<String> {
+        kmip_digest(spec, material)
+    }
+}
+
+/// The Digest of key material as KMIP defines it: SHA-256 of the key in its plain form,
+/// the raw bytes of symmetric keys and secret data, PKCS#1 for RSA keys (private or
+/// public), PKCS#8 or SPKI for the others; lower-case hex.
+pub fn kmip_digest(spec: KeySpec, m: &KeyMaterial) -> Option<String> {
+    let rsa = spec.family() == arca_core::model::KeyFamily::Rsa;
+    let plain: Zeroizing<Vec<u8>> = match (m.public_only, rsa) {
+        (true, true) => Zeroizing::new(crate::der::rsa_spki_to_pkcs1(m.public_spki.as_deref()?)?),
+        (true, false) => Zeroizing::new(m.public_spki.clone()?),
+        (false, true) => crate::der::rsa_pkcs8_to_pkcs1(&m.secret)?,
+        (false, false) => Zeroizing::new(m.secret.to_vec()),
+    };
+    Some(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &plain)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 fn unsupported(spec: KeySpec, what: &str) -> Error {

@@ -21,7 +21,7 @@ use arca_core::Action;
 use std::sync::Arc;
 
 use arca_core::lifecycle;
-use arca_core::model::{Key, KeyEvent, KeySpec, KeyState, KeyVersion, Origin, ProtectionLevel};
+use arca_core::model::{Key, KeyEvent, KeySpec, KeyState, KeyVersion, Origin};
 use arca_core::{Error, Result};
 use arca_crypto::provider::{KeyHandle, KeyMaterial, OaepHash};
 use arca_store::{MaterialChange, Record, VersionWrite};
@@ -311,7 +311,7 @@ impl Service {
                 return Err(Error::unprocessable("import_token", IMPORT_TOKEN_EXPIRED));
             }
             let material = self.unwrap_import(&key, &id, &token, &req.encrypted_key_material.0).await?;
-            let m = self.crypto.import(key.spec, "key_material", &material).map_err(|e| {
+            let m = self.provider(key.protection_level)?.import(key.spec, "key_material", &material).map_err(|e| {
                 Error::unprocessable("key_material", format!("the unwrapped material does not fit a {} key: {e}", key.spec))
             })?;
             if m.public_only {
@@ -320,7 +320,7 @@ impl Service {
                     "import a private key (PKCS#8), not a public one",
                 ));
             }
-            let digest = crate::keys::material_digest(&key, &m);
+            let digest = self.material_digest(&key, &m)?;
             let from = key.state;
             let mut writes = Vec::new();
             let action;
@@ -474,9 +474,10 @@ impl Service {
     }
 }
 
-/// Only keys made to take imported material take it (and only in software).
+/// Only keys made to take imported material take it (their provider admitted imported
+/// material when the key was made).
 fn importable(key: &Key) -> Result<()> {
-    if key.origin != Origin::Imported || key.protection_level != ProtectionLevel::Software {
+    if key.origin != Origin::Imported {
         return Err(Error::unprocessable(
             "key",
             format!(

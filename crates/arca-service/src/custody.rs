@@ -352,7 +352,10 @@ impl Service {
             self.record_server_event(Action::InitRootKey, d).await;
         }
         let root = Arc::new(root);
-        *self.hsm.write().unwrap_or_else(|e| e.into_inner()) = Some(root.clone());
+        self.add_provider(
+            arca_core::model::ProtectionLevel::Hsm,
+            Arc::new(arca_crypto::hsm::HsmProvider::new(root.clone())),
+        );
         self.unseal_with(root);
         Ok(())
     }

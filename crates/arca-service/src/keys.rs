@@ -10,7 +10,6 @@ use arca_core::lifecycle::{
 };
 use arca_core::model::{
     DeactivationReason, Key, KeyEvent, KeyFamily, KeyState, KeyUsage, KeyVersion, Origin,
-    ProtectionLevel,
 };
 use arca_core::names::{normalize_alias, validate_description, validate_name, validate_tags};
 use arca_core::{Error, Result};
@@ -21,43 +20,10 @@ use uuid::Uuid;
 
 use crate::api::*;
 
-/// What the sealed "material" of an HSM-held version starts with; the token label follows.
-pub(crate) const HSM_REF: &str = "hsm-ref-v1:";
-
-/// The token label of a key version held by the HSM.
-pub(crate) fn hsm_label(key: Uuid, version: u32) -> String {
+/// The name of a key version where a provider keeps keys itself (an HSM token object's
+/// label): stable, so that destruction finds what generation made.
+pub(crate) fn version_label(key: Uuid, version: u32) -> String {
     format!("arca:{key}:v{version}")
-}
-
-/// What protection level HSM allows: the specs the token generates and uses, generated
-/// there (no import) and never extractable.
-fn check_hsm_key(spec: arca_core::model::KeySpec, imported: bool, extractable: bool) -> Result<()> {
-    if !arca_crypto::hsm::HSM_KEY_SPECS.contains(&spec) {
-        return Err(Error::unprocessable(
-            "spec",
-            format!(
-                "{spec} is not supported at protection level HSM (supported: {})",
-                arca_crypto::hsm::HSM_KEY_SPECS
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
-    }
-    if imported {
-        return Err(Error::unprocessable(
-            "material",
-            "an HSM key is generated in the HSM; importing plaintext material is not supported at protection level HSM",
-        ));
-    }
-    if extractable {
-        return Err(Error::unprocessable(
-            "extractable",
-            "an HSM key never leaves the HSM; extractable is not supported at protection level HSM",
-        ));
-    }
-    Ok(())
 }
 use crate::{Caller, Note, Service};
 
@@ -301,52 +267,22 @@ pub(crate) fn event(
     }
 }
 
-/// The Digest of a version's material (see [`KeyVersion::digest`]): SHA-256 of the key in
-/// its plain form, as KMIP's Digest attribute defines it: the raw bytes of symmetric keys and
-/// secret data, PKCS#1 for RSA keys (private or public), PKCS#8 or SPKI for the others.
-pub(crate) fn material_digest(key: &Key, m: &KeyMaterial) -> Option<String> {
-    if key.protection_level == ProtectionLevel::Hsm {
-        return None;
-    }
-    let rsa = key.spec.family() == arca_core::model::KeyFamily::Rsa;
-    let plain: zeroize::Zeroizing<Vec<u8>> = match (m.public_only, rsa) {
-        (true, true) => zeroize::Zeroizing::new(arca_crypto::der::rsa_spki_to_pkcs1(
-            m.public_spki.as_deref()?,
-        )?),
-        (true, false) => zeroize::Zeroizing::new(m.public_spki.clone()?),
-        (false, true) => arca_crypto::der::rsa_pkcs8_to_pkcs1(&m.secret)?,
-        (false, false) => zeroize::Zeroizing::new(m.secret.to_vec()),
-    };
-    Some(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &plain)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
-}
-
 impl Service {
-    /// Seals a version's material and builds its row.
-    /// Fresh material for version `n` of a key: generated in software, or in the HSM for a
-    /// key of protection level HSM (then the "material" is the token object's reference,
-    /// sealed like any material, and the secret never leaves the token).
+    /// Fresh material for version `n` of a key, made by the provider of its protection
+    /// level (in the token for an HSM key: the "material" is then the token object's
+    /// reference, sealed like any material, and the secret never leaves the token).
     pub(crate) fn generate_material(&self, key: &Key, n: u32) -> Result<KeyMaterial> {
-        match key.protection_level {
-            ProtectionLevel::Software => self.crypto.generate(key.spec),
-            ProtectionLevel::Hsm => {
-                let hsm = self.hsm()?;
-                let label = hsm_label(key.id, n);
-                let public_spki = hsm.generate_key(key.spec, &label)?;
-                Ok(KeyMaterial {
-                    secret: zeroize::Zeroizing::new(format!("{HSM_REF}{label}").into_bytes()),
-                    public_spki,
-                    public_only: false,
-                })
-            }
-        }
+        self.provider(key.protection_level)?
+            .generate_version(key.spec, &version_label(key.id, n))
     }
 
+    /// KMIP's Digest of a version's material (see [`KeyVersion::digest`]), as the key's
+    /// provider can show it (none for a key that never leaves an HSM).
+    pub(crate) fn material_digest(&self, key: &Key, m: &KeyMaterial) -> Result<Option<String>> {
+        Ok(self.provider(key.protection_level)?.digest(key.spec, m))
+    }
+
+    /// Seals a version's material and builds its row.
     pub(crate) async fn new_version(
         &self,
         key: &Key,
@@ -368,7 +304,7 @@ impl Service {
                 destroyed_at: None,
                 public_key: m.public_spki.clone(),
                 public_only: m.public_only,
-                digest: material_digest(key, m),
+                digest: self.material_digest(key, m)?,
                 material_deleted: false,
             },
             material: MaterialChange::Set(sealed),
@@ -565,14 +501,10 @@ impl Service {
         } else {
             Origin::Generated
         };
-        if req.pending_import
-            && (req.material.is_some()
-                || req.protection_level == Some(ProtectionLevel::Hsm)
-                || req.rotation_period_days.is_some())
-        {
+        if req.pending_import && (req.material.is_some() || req.rotation_period_days.is_some()) {
             return Err(Error::invalid(
                 "pending_import",
-                "a key waiting for imported material has no material, no HSM protection and no automatic rotation",
+                "a key waiting for imported material has no material and no automatic rotation",
             ));
         }
         validate_rotation(req.rotation_period_days, origin)?;
@@ -591,21 +523,24 @@ impl Service {
             None => (KeyState::Active, Some(now)),
         };
         let protection = req.protection_level.unwrap_or_default();
-        if protection == ProtectionLevel::Hsm {
-            check_hsm_key(spec, req.material.is_some(), req.extractable)?;
-        }
-        let material = match (&req.material, protection) {
-            // Made in the token once the key has its id (the token object's label).
-            (_, ProtectionLevel::Hsm) => None,
-            (Some(m), _) => {
+        let provider = self.provider(protection)?;
+        provider.admit(
+            spec,
+            req.material.is_some() || req.pending_import,
+            req.extractable,
+        )?;
+        // Imported material is checked now; generated material is made once the key has
+        // its id and has passed every check (a provider may name the version by it).
+        let material = match &req.material {
+            Some(m) => {
                 if !self.config.allow_plaintext_import {
                     return Err(Error::NotPermitted {
                         message: "this server does not accept plaintext key import (service.allow_plaintext_import = false)".into(),
                     });
                 }
-                Some(self.crypto.import(spec, "material", m.expose())?)
+                Some(provider.import(spec, "material", m.expose())?)
             }
-            (None, _) => Some(self.crypto.generate(spec)?),
+            None => None,
         };
         if material.as_ref().is_some_and(|m| m.public_only)
             && usage.iter().any(|u| {
@@ -1111,7 +1046,11 @@ impl Service {
                             message: "this server does not accept plaintext key import".into(),
                         });
                     }
-                    Some(self.crypto.import(key.spec, "material", m.expose())?)
+                    Some(self.provider(key.protection_level)?.import(
+                        key.spec,
+                        "material",
+                        m.expose(),
+                    )?)
                 }
                 (None, Origin::Generated) => None,
             };

@@ -13,7 +13,7 @@ use std::time::Duration;
 pub use arca_core::access::Door;
 use arca_core::access::{CertInfo, Decision, RequestFacts};
 use arca_core::audit::AuditEvent;
-use arca_core::model::{Key, KeyVersion, Principal};
+use arca_core::model::{Key, KeyVersion, Principal, ProtectionLevel};
 use arca_core::names::KeyRef;
 use arca_core::{Error, Result};
 use arca_crypto::{CryptoProvider, KeyHandle, KeyMaterial, RootOfTrust};
@@ -290,8 +290,10 @@ pub struct Service {
     limits: limits::Limits,
     session_key: RwLock<Option<Arc<sessions::SessionKey>>>,
     metrics: metrics::Metrics,
-    /// The HSM, when the root of trust is one: it also holds keys of protection level HSM.
-    hsm: RwLock<Option<Arc<arca_crypto::hsm::HsmRoot>>>,
+    /// The provider of each protection level a key may have: SOFTWARE always, HSM once the
+    /// root of trust is an HSM. A key's provider is chosen by its level in one place
+    /// ([`Service::provider`]); nothing else in the service asks which level a key has.
+    providers: RwLock<Vec<(ProtectionLevel, Arc<dyn CryptoProvider>)>>,
     /// A staged restore waiting for the root key.
     pending_restore: std::sync::Mutex<Option<std::path::PathBuf>>,
     /// The audit signing key while unsealed.
@@ -321,6 +323,7 @@ impl Service {
         );
         let audit = audit::AuditWriter::start(store.clone(), 65_536);
         Service {
+            providers: RwLock::new(vec![(ProtectionLevel::Software, crypto.clone())]),
             store,
             crypto,
             root: RwLock::new(None),
@@ -332,7 +335,6 @@ impl Service {
             session_key: RwLock::new(None),
             audit_signer: RwLock::new(None),
             pending_restore: std::sync::Mutex::new(None),
-            hsm: RwLock::new(None),
             metrics,
             jwks: Default::default(),
             unseal_progress: std::sync::Mutex::new(Vec::new()),
@@ -359,15 +361,16 @@ impl Service {
         &self.store
     }
 
-    /// The crypto in use: the software provider's name, and `pkcs11` beside it when the
+    /// The crypto in use: the providers' names, `software` and `pkcs11` beside it when the
     /// root of trust is an HSM (which holds the root key and keys of protection level HSM).
     pub fn crypto_name(&self) -> String {
-        let hsm = self.hsm.read().unwrap_or_else(|e| e.into_inner()).is_some();
-        if hsm {
-            format!("{}, pkcs11", self.crypto.name())
-        } else {
-            self.crypto.name().to_string()
-        }
+        self.providers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(_, p)| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The settings in force.
@@ -379,18 +382,30 @@ impl Service {
         self.clock.now()
     }
 
-    /// The HSM that holds keys of protection level HSM.
-    pub(crate) fn hsm(&self) -> Result<Arc<arca_crypto::hsm::HsmRoot>> {
-        self.hsm
+    /// The provider of keys of protection level `level`: chosen once per key, here.
+    pub(crate) fn provider(&self, level: ProtectionLevel) -> Result<Arc<dyn CryptoProvider>> {
+        self.providers
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .iter()
+            .find(|(l, _)| *l == level)
+            .map(|(_, p)| p.clone())
             .ok_or_else(|| {
                 Error::unprocessable(
                     "protection_level",
-                    "this server has no HSM (root.mode = \"hsm\"): protection level HSM is not available",
+                    format!(
+                        "this server has no provider for protection level {} (HSM needs an HSM root of trust, root.mode = \"hsm\")",
+                        level.as_str()
+                    ),
                 )
             })
+    }
+
+    /// Adds the provider of a protection level (the HSM's, when the root of trust opens one).
+    pub(crate) fn add_provider(&self, level: ProtectionLevel, provider: Arc<dyn CryptoProvider>) {
+        let mut ps = self.providers.write().unwrap_or_else(|e| e.into_inner());
+        ps.retain(|(l, _)| *l != level);
+        ps.push((level, provider));
     }
 
     fn root(&self) -> Result<Arc<dyn RootOfTrust>> {
@@ -712,17 +727,9 @@ impl Service {
             return Ok(h.clone());
         }
         let m = self.load_material(&e.key, version).await?;
-        let h = match e.key.protection_level {
-            arca_core::model::ProtectionLevel::Software => self.crypto.load(e.key.spec, &m)?,
-            arca_core::model::ProtectionLevel::Hsm => {
-                let label = std::str::from_utf8(&m.secret)
-                    .ok()
-                    .and_then(|r| r.strip_prefix(keys::HSM_REF))
-                    .ok_or_else(|| Error::internal("an HSM key version without its reference"))?
-                    .to_string();
-                self.hsm()?.load_key(e.key.spec, &label)?
-            }
-        };
+        let h = self
+            .provider(e.key.protection_level)?
+            .load(e.key.spec, &m)?;
         e.handles
             .lock()
             .unwrap_or_else(|p| p.into_inner())

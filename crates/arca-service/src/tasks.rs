@@ -302,11 +302,10 @@ impl Service {
                 .await?;
             // An HSM-held version is destroyed in the token first: if the token cannot be
             // reached, nothing is committed and the next run tries again.
-            if key.protection_level == arca_core::model::ProtectionLevel::Hsm && !erased.is_empty()
-            {
-                let hsm = self.hsm()?;
+            if !erased.is_empty() {
+                let provider = self.provider(key.protection_level)?;
                 for v in &erased {
-                    hsm.destroy_key(&crate::keys::hsm_label(key.id, *v))?;
+                    provider.destroy_version(&crate::keys::version_label(key.id, *v))?;
                 }
             }
             self.commit_with(
