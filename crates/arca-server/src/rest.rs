@@ -1341,22 +1341,9 @@ async fn kmip_https(State(app): State<App>, req: Request) -> Response {
 /// Readiness: unsealed and the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
 async fn readyz(State(app): State<App>) -> Response {
-    if app.svc.is_sealed() {
-        return ApiError(Error::Sealed).into_response();
-    }
-    match app.svc.store().ping().await {
-        Ok(()) => {
-            let root = app
-                .svc
-                .root_mode()
-                .await
-                .unwrap_or_else(|_| "unknown".into());
-            Json(serde_json::json!({"status": "ready", "store": app.svc.store().describe(), "root": root, "crypto": app.svc.crypto_name()})).into_response()
-        }
-        Err(e) => ApiError(Error::Unavailable {
-            message: format!("store not ready: {e}"),
-        })
-        .into_response(),
+    match app.svc.readiness().await {
+        Ok(r) => Json(serde_json::json!({"status": "ready", "store": r.store, "root": r.root, "crypto": r.crypto})).into_response(),
+        Err(e) => ApiError(e).into_response(),
     }
 }
 

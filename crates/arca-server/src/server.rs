@@ -240,7 +240,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         cfg.audit.checkpoint_every_events.max(1),
         cfg.audit.checkpoint_interval_secs.max(1),
     );
-    let sinks = crate::sinks::spawn_all(&cfg.audit.sinks, svc.store().clone())?;
+    let sinks = crate::sinks::spawn_all(&cfg.audit.sinks, &svc)?;
     tracing::info!(%addr, "Arca is serving HTTPS");
     Ok(Running {
         addr,

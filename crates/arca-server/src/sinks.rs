@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use arca_core::audit::{ChainedEvent, StoredEvent};
-use arca_store::KeyStore;
+use arca_service::follow::TrailFollower;
+use arca_service::Service;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
@@ -55,7 +56,7 @@ enum Out {
 /// Checks every sink's settings and starts one task per sink.
 pub fn spawn_all(
     sinks: &[SinkConfig],
-    store: Arc<dyn KeyStore>,
+    svc: &Arc<Service>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut names = std::collections::HashSet::new();
     let mut out = Vec::new();
@@ -101,16 +102,12 @@ pub fn spawn_all(
             other => bail!("{}: {other:?} is not file, stdout or syslog", f("kind")),
         };
         let cfg = s.clone();
-        let store = store.clone();
+        let follower = svc.trail_follower(&cfg.name);
         out.push(tokio::spawn(async move {
-            run(cfg, format, syslog, store).await;
+            run(cfg, format, syslog, follower).await;
         }));
     }
     Ok(out)
-}
-
-fn cursor_name(name: &str) -> String {
-    format!("audit.sink.{name}.cursor")
 }
 
 async fn open(cfg: &SinkConfig) -> Result<Out> {
@@ -147,13 +144,13 @@ async fn open(cfg: &SinkConfig) -> Result<Out> {
     })
 }
 
-async fn run(cfg: SinkConfig, format: Format, syslog: bool, store: Arc<dyn KeyStore>) {
+async fn run(cfg: SinkConfig, format: Format, syslog: bool, trail: TrailFollower) {
     let host = hostname();
     let mut out: Option<Out> = None;
     // Nodes sharing a store take turns: one exports a sink (its cursor is shared); another
     // takes over when that node stops. Held until this task ends.
     let _lease = loop {
-        match store.try_lease(&format!("sink/{}", cfg.name)).await {
+        match trail.try_lease().await {
             Ok(Some(l)) => break l,
             Ok(None) => {}
             Err(e) => {
@@ -162,23 +159,17 @@ async fn run(cfg: SinkConfig, format: Format, syslog: bool, store: Arc<dyn KeySt
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
-    let mut cursor: u64 = match store.get_meta(&cursor_name(&cfg.name)).await {
-        Ok(Some(v)) => String::from_utf8_lossy(&v).parse().unwrap_or(0),
-        _ => 0,
-    };
+    let position = trail.position().await;
+    let mut cursor = position.events;
     // A JSON file sink carries the signed checkpoints too (each after the events it
     // covers, as the export does), so that the file verifies on its own with
     // `arca audit verify --file … --public-key …`.
     let ships_checkpoints = matches!(format, Format::Json) && !syslog;
-    let cp_cursor_name = format!("{}.checkpoints", cursor_name(&cfg.name));
-    let mut cp_cursor: u64 = match store.get_meta(&cp_cursor_name).await {
-        Ok(Some(v)) => String::from_utf8_lossy(&v).parse().unwrap_or(0),
-        _ => 0,
-    };
+    let mut cp_cursor = position.checkpoints;
     loop {
         if ships_checkpoints && cursor > cp_cursor {
             if let Some(o) = out.as_mut() {
-                match store.list_checkpoints(cp_cursor, 100).await {
+                match trail.checkpoints_after(cp_cursor, 100).await {
                     Ok(cps) => {
                         for c in cps.iter().filter(|c| c.seq <= cursor) {
                             let line = arca_core::audit::checkpoint_line(c) + "\n";
@@ -187,9 +178,7 @@ async fn run(cfg: SinkConfig, format: Format, syslog: bool, store: Arc<dyn KeySt
                                 break;
                             }
                             cp_cursor = c.seq;
-                            let _ = store
-                                .set_meta(&cp_cursor_name, cp_cursor.to_string().as_bytes())
-                                .await;
+                            let _ = trail.delivered_checkpoints(cp_cursor).await;
                         }
                         if let Out::File(f) = o {
                             let _ = f.flush().await;
@@ -201,7 +190,7 @@ async fn run(cfg: SinkConfig, format: Format, syslog: bool, store: Arc<dyn KeySt
                 }
             }
         }
-        let page = match store.read_audit(cursor, 500).await {
+        let page = match trail.events_after(cursor, 500).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(sink = %cfg.name, error = %e, "audit sink cannot read the trail");
@@ -248,10 +237,7 @@ async fn run(cfg: SinkConfig, format: Format, syslog: bool, store: Arc<dyn KeySt
         }
         if sent > cursor {
             cursor = sent;
-            if let Err(e) = store
-                .set_meta(&cursor_name(&cfg.name), cursor.to_string().as_bytes())
-                .await
-            {
+            if let Err(e) = trail.delivered_events(cursor).await {
                 tracing::warn!(sink = %cfg.name, error = %e, "audit sink cannot store its position");
             }
         }

@@ -33,6 +33,7 @@ pub mod cache;
 pub mod certs;
 pub mod clock;
 pub mod custody;
+pub mod follow;
 pub mod grants;
 mod identity;
 pub(crate) mod keys;
@@ -278,6 +279,17 @@ impl Note {
     }
 }
 
+/// What a ready server reports about itself (see [`Service::readiness`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Readiness {
+    /// The store, as it describes itself (its kind and where it is, no credentials).
+    pub store: String,
+    /// The root-of-trust mode the store records: `dev`, `shamir` or `hsm`.
+    pub root: String,
+    /// The crypto providers in use ([`Service::crypto_name`]).
+    pub crypto: String,
+}
+
 /// The key service.
 pub struct Service {
     store: Arc<dyn KeyStore>,
@@ -356,9 +368,27 @@ impl Service {
             .is_none()
     }
 
-    /// The store (for health checks and the door's readiness probe).
+    /// The store, for start-up wiring and tests that inspect what was written. Doors ask the
+    /// service ([`Service::readiness`], [`Service::trail_follower`]), never the store.
     pub fn store(&self) -> &Arc<dyn KeyStore> {
         &self.store
+    }
+
+    /// Whether a request could be served now: the root key is in memory and the store
+    /// answers. What `/readyz` and XKS health report; a load balancer takes a node whose
+    /// answer is an error out of rotation.
+    pub async fn readiness(&self) -> Result<Readiness> {
+        if self.is_sealed() {
+            return Err(Error::Sealed);
+        }
+        self.store.ping().await.map_err(|e| Error::Unavailable {
+            message: format!("store not ready: {e}"),
+        })?;
+        Ok(Readiness {
+            store: self.store.describe(),
+            root: self.root_mode().await.unwrap_or_else(|_| "unknown".into()),
+            crypto: self.crypto_name(),
+        })
     }
 
     /// The crypto in use: the providers' names, `software` and `pkcs11` beside it when the

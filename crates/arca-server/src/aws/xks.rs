@@ -331,7 +331,7 @@ pub async fn dispatch(
             svc.query_server(caller).await.map_err(map_error)?;
             // The caller's tenant KEK opened (it authenticated, which needs the root key),
             // and the store answers: an encrypt or decrypt now would be served.
-            let healthy = !svc.is_sealed() && svc.store().ping().await.is_ok();
+            let healthy = svc.readiness().await.is_ok();
             Ok(json!({
                 "xksProxyFleetSize": 1,
                 "xksProxyVendor": "Arca",
