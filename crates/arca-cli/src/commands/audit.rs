@@ -111,8 +111,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Verify a shared PostgreSQL store (`postgres://…`, as in `store.url`), offline; the
-    /// nodes may be running. Read from `ARCA_STORE__URL` when not given.
-    #[arg(long, value_name = "URL", env = "ARCA_STORE__URL", conflicts_with_all = ["file", "data_dir"])]
+    /// nodes may be running. Read from `ARCA_STORE__URL` when neither this, --file nor
+    /// --data-dir is given (so a node's environment does not get in the way of the others).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["file", "data_dir"])]
     pub store_url: Option<String>,
     /// The trusted audit public key (PEM from `arca audit public-key`). Without it a data
     /// directory is checked against the key stored in it, which proves less.
@@ -347,13 +348,37 @@ fn read_key(path: &PathBuf) -> Result<Vec<u8>> {
     trail::parse_public_key(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// What `arca audit verify` reads.
+#[derive(Debug, PartialEq)]
+enum VerifySource<'a> {
+    Server,
+    File(&'a PathBuf),
+    DataDir(&'a PathBuf),
+    StoreUrl(String),
+}
+
+/// Picks the trail to verify: the flags first; `ARCA_STORE__URL` (`env_url`) only when no
+/// flag names one, so that the variable a node runs with never overrides or conflicts with
+/// `--file` or `--data-dir`.
+fn verify_source<'a>(a: &'a VerifyArgs, env_url: Option<String>) -> Result<VerifySource<'a>> {
+    Ok(match (a.on_server, &a.file, &a.data_dir, &a.store_url) {
+        (true, ..) => VerifySource::Server,
+        (_, Some(f), _, _) => VerifySource::File(f),
+        (_, _, _, Some(url)) => VerifySource::StoreUrl(url.clone()),
+        (_, _, Some(d), _) => VerifySource::DataDir(d),
+        _ => match env_url.filter(|u| !u.is_empty()) {
+            Some(url) => VerifySource::StoreUrl(url),
+            None => bail!("give --data-dir DIR, --store-url URL (or ARCA_STORE__URL), --file FILE or --on-server"),
+        },
+    })
+}
+
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
     let pinned = a.public_key.as_ref().map(read_key).transpose()?;
-    if a.on_server {
-        return verify_on_server(ctx, pinned.as_deref()).await;
-    }
-    let (result, source) = match (&a.file, &a.data_dir) {
-        (Some(f), _) => {
+    let source = verify_source(&a, std::env::var("ARCA_STORE__URL").ok())?;
+    let (result, source) = match source {
+        VerifySource::Server => return verify_on_server(ctx, pinned.as_deref()).await,
+        VerifySource::File(f) => {
             let pk = pinned.context("--public-key is needed to verify an export file")?;
             let file =
                 std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
@@ -362,47 +387,22 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
                 f.display().to_string(),
             )
         }
-        (None, dir) => {
-            let (store, source) = match (&a.store_url, dir) {
-                (Some(url), _) => {
-                    let s = arca_store::open(Some(url), std::path::Path::new(""))
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let shown = s.describe();
-                    (s, shown)
-                }
-                (None, Some(dir)) => {
-                    let db = dir.join("arca.db");
-                    if !db.exists() {
-                        bail!("{} has no store (arca.db)", dir.display());
-                    }
-                    (
-                        arca_store::open(None, &db)
-                            .await
-                            .map_err(|e| anyhow::anyhow!("{e}"))?,
-                        db.display().to_string(),
-                    )
-                }
-                (None, None) => bail!("give --data-dir DIR, --store-url URL or --file FILE"),
-            };
-            let pk = match pinned {
-                Some(p) => p,
-                None => {
-                    eprintln!("warning: no --public-key given; checking against the key stored in the store (pin it with `arca audit public-key`)");
-                    store
-                        .get_meta(trail::AUDIT_PUBLIC_KEY_META)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?
-                        .context(
-                            "the store has no audit public key yet (the server was never unsealed)",
-                        )?
-                }
-            };
-            let r = trail::verify_store(&*store, &pk)
+        VerifySource::StoreUrl(url) => {
+            let s = arca_store::open(Some(&url), std::path::Path::new(""))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            store.close().await;
-            (r, source)
+            let shown = s.describe();
+            verify_store(s, shown, pinned).await?
+        }
+        VerifySource::DataDir(dir) => {
+            let db = dir.join("arca.db");
+            if !db.exists() {
+                bail!("{} has no store (arca.db)", dir.display());
+            }
+            let s = arca_store::open(None, &db)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            verify_store(s, db.display().to_string(), pinned).await?
         }
     };
     match result {
@@ -412,6 +412,33 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
         }
         Err(b) => Err(NotValid(format!("audit trail {source} is NOT intact: {b}")).into()),
     }
+}
+
+/// Verifies a store's trail against the pinned key, or (with a warning) the key it holds.
+async fn verify_store(
+    store: std::sync::Arc<dyn arca_store::KeyStore>,
+    source: String,
+    pinned: Option<Vec<u8>>,
+) -> Result<(
+    std::result::Result<arca_core::audit::VerifyReport, arca_core::audit::ChainBreak>,
+    String,
+)> {
+    let pk = match pinned {
+        Some(p) => p,
+        None => {
+            eprintln!("warning: no --public-key given; checking against the key stored in the store (pin it with `arca audit public-key`)");
+            store
+                .get_meta(trail::AUDIT_PUBLIC_KEY_META)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .context("the store has no audit public key yet (the server was never unsealed)")?
+        }
+    };
+    let r = trail::verify_store(&*store, &pk)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.close().await;
+    Ok((r, source))
 }
 
 /// `arca audit verify --on-server`: the server checks its stored trail against its own
@@ -612,4 +639,44 @@ async fn report(ctx: &Ctx, mut a: ReportArgs) -> Result<()> {
     }
     output::show(&t);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Verify {
+        #[command(flatten)]
+        a: VerifyArgs,
+    }
+
+    fn source(args: &[&str], env: Option<&str>) -> String {
+        let v = Verify::try_parse_from(std::iter::once("verify").chain(args.iter().copied()))
+            .expect("the flags parse");
+        match verify_source(&v.a, env.map(str::to_string)) {
+            Ok(s) => format!("{s:?}"),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    /// A node's `ARCA_STORE__URL` neither conflicts with nor overrides a trail the flags
+    /// name; it is used only when no flag names one (it used to make `--file` an error).
+    #[test]
+    fn the_store_url_variable_yields_to_the_flags() {
+        let env = Some("postgres://node@db/arca");
+        assert_eq!(source(&["--file", "t.jsonl"], env), r#"File("t.jsonl")"#);
+        assert_eq!(source(&["--data-dir", "d"], env), r#"DataDir("d")"#);
+        assert_eq!(source(&["--on-server"], env), "Server");
+        assert_eq!(
+            source(&["--store-url", "postgres://flag@db/x"], env),
+            r#"StoreUrl("postgres://flag@db/x")"#
+        );
+        assert_eq!(source(&[], env), r#"StoreUrl("postgres://node@db/arca")"#);
+        assert!(source(&[], None).contains("ARCA_STORE__URL"));
+        assert!(source(&[], Some("")).starts_with("error:"));
+        // Two trails named at once are still refused by the flags themselves.
+        assert!(Verify::try_parse_from(["verify", "--file", "f", "--store-url", "u"]).is_err());
+    }
 }
