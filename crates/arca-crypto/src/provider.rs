@@ -49,10 +49,7 @@ pub trait CryptoProvider: Send + Sync + 'static {
 }
 
 fn unsupported(spec: KeySpec, what: &str) -> Error {
-    Error::Unprocessable {
-        field: None,
-        message: format!("a {spec} key cannot {what}"),
-    }
+    Error::unsupported(format!("a {spec} key cannot {what}"))
 }
 
 pub use arca_core::cipher::{OaepHash, RawMode};

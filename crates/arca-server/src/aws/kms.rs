@@ -13,7 +13,7 @@ use arca_core::model::{
     EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, MacAlgorithm, MessageType, Origin,
     SigningAlgorithm,
 };
-use arca_core::Error;
+use arca_core::{Error, Fault, StateDetail};
 use arca_service::api::{
     Bytes, CreateAliasRequest, CreateKeyRequest, DataKeySpec, DecryptRequest, EncryptRequest,
     GenerateDataKeyPairRequest, GenerateDataKeyRequest, KeyInfo, ListKeysQuery, MacRequest,
@@ -75,36 +75,28 @@ pub fn map_error(e: Error) -> AwsError {
         _ => e.to_string(),
     };
     let name = match &e {
-        Error::Unprocessable { field, message } if field.as_deref() == Some("import_token") => {
-            if message == arca_service::byok::IMPORT_TOKEN_EXPIRED {
-                "ExpiredImportTokenException"
-            } else {
-                "InvalidImportTokenException"
-            }
-        }
         Error::NotFound { .. } => "NotFoundException",
         Error::InvalidInput { .. } => "ValidationException",
-        Error::Unprocessable { field, .. } => match field.as_deref() {
-            Some("ciphertext") | Some("encryption_context") | Some("aad") => {
-                "InvalidCiphertextException"
-            }
-            Some("key_id") => "IncorrectKeyException",
-            Some("key_material") => "IncorrectKeyMaterialException",
-            Some("encrypted_key_material") => "InvalidCiphertextException",
-            Some("key") | Some("usage") => "InvalidKeyUsageException",
-            _ => "ValidationException",
+        Error::Unprocessable { fault, .. } => match fault {
+            Fault::ExpiredImportToken => "ExpiredImportTokenException",
+            Fault::InvalidImportToken => "InvalidImportTokenException",
+            Fault::Ciphertext | Fault::EncryptionContext => "InvalidCiphertextException",
+            Fault::IncorrectKey => "IncorrectKeyException",
+            Fault::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
+            Fault::UnsuitableKey | Fault::Usage => "InvalidKeyUsageException",
+            Fault::Unsupported | Fault::Parameter => "ValidationException",
         },
-        Error::WrongState {
-            detail: Some(d), ..
-        } if d == arca_core::lifecycle::PENDING_DESTRUCTION
-            || d == arca_core::lifecycle::PENDING_IMPORT =>
-        {
-            "KMSInvalidStateException"
-        }
-        Error::WrongState { state, .. } => match state {
-            KeyState::Destroyed | KeyState::DestroyedCompromised => "NotFoundException",
-            KeyState::Active => "KMSInvalidStateException",
-            _ => "DisabledException",
+        // AWS refuses a key pending deletion or import as an invalid state, not a
+        // disabled key.
+        Error::WrongState { detail, state, .. } => match detail {
+            Some(StateDetail::PendingDestruction | StateDetail::PendingImport) => {
+                "KMSInvalidStateException"
+            }
+            Some(StateDetail::MaterialDestroyed | StateDetail::Other(_)) | None => match state {
+                KeyState::Destroyed | KeyState::DestroyedCompromised => "NotFoundException",
+                KeyState::Active => "KMSInvalidStateException",
+                _ => "DisabledException",
+            },
         },
         Error::Conflict { .. } => "AlreadyExistsException",
         Error::Unauthenticated { .. } => "UnrecognizedClientException",
@@ -1680,7 +1672,11 @@ struct ImportParametersInput {
 /// Only keys of origin EXTERNAL take imported material (AWS says UnsupportedOperation).
 fn import_error(e: Error) -> AwsError {
     match e {
-        Error::Unprocessable { field, message } if field.as_deref() == Some("key") => AwsError {
+        Error::Unprocessable {
+            fault: Fault::UnsuitableKey,
+            message,
+            ..
+        } => AwsError {
             audited: true,
             ..AwsError::unsupported(message)
         },
