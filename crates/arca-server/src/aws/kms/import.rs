@@ -151,3 +151,26 @@ pub(super) async fn delete_material(call: &Call<'_>, body: &Value) -> Out {
         .map_err(import_error)?;
     Ok(json!({}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key not made for imported material is AWS's UnsupportedOperationException on the
+    /// import operations; other refusals keep their names.
+    #[test]
+    fn a_key_not_made_for_import_is_unsupported() {
+        let a = import_error(Error::unsuitable_key("not made for import"));
+        assert_eq!(a.error, "UnsupportedOperationException");
+        assert_eq!(a.message, "not made for import");
+        assert!(a.audited);
+        assert_eq!(
+            import_error(Error::expired_import_token()).error,
+            "ExpiredImportTokenException"
+        );
+        assert_eq!(
+            import_error(Error::wrong_usage("m")).error,
+            "InvalidKeyUsageException"
+        );
+    }
+}

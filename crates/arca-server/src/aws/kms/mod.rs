@@ -672,3 +672,92 @@ fn paged(mut out: Value, next: Option<String>) -> Value {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrong_state(state: KeyState, detail: Option<StateDetail>) -> Error {
+        Error::WrongState {
+            operation: "encrypt".into(),
+            target: "key k".into(),
+            state,
+            detail,
+        }
+    }
+
+    /// Each fault has the `__type` AWS gives it: the names the field-name tables gave before
+    /// the faults were typed (issue 19).
+    #[test]
+    fn faults_have_their_aws_names() {
+        let cases = [
+            (Error::expired_import_token(), "ExpiredImportTokenException"),
+            (
+                Error::invalid_import_token("m"),
+                "InvalidImportTokenException",
+            ),
+            (
+                Error::bad_ciphertext("ciphertext", "m"),
+                "InvalidCiphertextException",
+            ),
+            (
+                Error::bad_ciphertext("encrypted_key_material", "m"),
+                "InvalidCiphertextException",
+            ),
+            (Error::unbindable_context("m"), "InvalidCiphertextException"),
+            (Error::incorrect_key("m"), "IncorrectKeyException"),
+            (
+                Error::incorrect_key_material("m"),
+                "IncorrectKeyMaterialException",
+            ),
+            (Error::unsuitable_key("m"), "InvalidKeyUsageException"),
+            (Error::wrong_usage("m"), "InvalidKeyUsageException"),
+            (Error::unsupported("m"), "ValidationException"),
+            (Error::unprocessable("spec", "m"), "ValidationException"),
+        ];
+        for (e, name) in cases {
+            let a = map_error(e.clone());
+            assert_eq!(a.error, name, "{e:?}");
+            assert_eq!(a.status, 400);
+            assert!(a.audited);
+        }
+    }
+
+    /// A key pending deletion or import is an invalid state to AWS, not a disabled key;
+    /// any other refusal goes by the state.
+    #[test]
+    fn state_details_that_aws_tells_apart() {
+        use KeyState::*;
+        let cases = [
+            (
+                Suspended,
+                Some(StateDetail::PendingDestruction),
+                "KMSInvalidStateException",
+            ),
+            (
+                PreActive,
+                Some(StateDetail::PendingImport),
+                "KMSInvalidStateException",
+            ),
+            (Suspended, None, "DisabledException"),
+            (
+                Suspended,
+                Some(StateDetail::other("the key is archived")),
+                "DisabledException",
+            ),
+            (
+                Active,
+                Some(StateDetail::MaterialDestroyed),
+                "KMSInvalidStateException",
+            ),
+            (Destroyed, None, "NotFoundException"),
+        ];
+        for (state, detail, name) in cases {
+            assert_eq!(
+                map_error(wrong_state(state, detail.clone())).error,
+                name,
+                "{state} {detail:?}"
+            );
+        }
+    }
+}
