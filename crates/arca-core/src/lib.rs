@@ -13,4 +13,4 @@ pub mod model;
 pub mod names;
 
 pub use action::Action;
-pub use error::{Error, Result};
+pub use error::{Error, Fault, Result, StateDetail};

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::Door;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StateDetail};
 use crate::model::{DeactivationReason, Key, KeyState, KeyVersion};
 
 /// The two classes of cryptographic use that the lifecycle distinguishes.
@@ -176,35 +176,35 @@ pub fn usable_now(key: &Key, now: DateTime<Utc>) -> UsableNow {
 /// The key-level half of [`check_use`].
 fn check_key(key: &Key, use_: Use, operation: &str, now: DateTime<Utc>) -> Result<KeyState> {
     let (key_state, _) = effective_state(key, now);
-    let refuse = |detail: Option<String>| Error::WrongState {
+    let refuse = |detail: Option<StateDetail>| Error::WrongState {
         operation: operation.to_string(),
         target: format!("key {}", key.id),
         state: key_state,
         detail,
     };
     if key.archived {
-        return Err(refuse(Some(
-            "the key is archived; a tenant-admin must recover it first".into(),
-        )));
+        return Err(refuse(Some(StateDetail::other(
+            "the key is archived; a tenant-admin must recover it first",
+        ))));
     }
     if key.destroy_after.is_some() && !key_state.is_destroyed() {
-        return Err(refuse(Some(PENDING_DESTRUCTION.to_string())));
+        return Err(refuse(Some(StateDetail::PendingDestruction)));
     }
     if !allows(key_state, use_) {
         return Err(refuse(None));
     }
     if key.pending_import {
-        return Err(refuse(Some(PENDING_IMPORT.to_string())));
+        return Err(refuse(Some(StateDetail::PendingImport)));
     }
     if use_ == Use::Process && key.process_start_date.is_some_and(|d| now < d) {
-        return Err(refuse(Some(
-            "the key's process-start date has not come".into(),
-        )));
+        return Err(refuse(Some(StateDetail::other(
+            "the key's process-start date has not come",
+        ))));
     }
     if use_ == Use::Protect && key.protect_stop_date.is_some_and(|d| d <= now) {
-        return Err(refuse(Some(
-            "the key's protect-stop date has passed".into(),
-        )));
+        return Err(refuse(Some(StateDetail::other(
+            "the key's protect-stop date has passed",
+        ))));
     }
     Ok(key_state)
 }
@@ -239,11 +239,11 @@ pub fn check_use(
                 operation,
                 target,
                 state,
-                detail: Some(format!(
+                detail: Some(StateDetail::Other(format!(
                     "{}the {} door serves a key only while it both encrypts and decrypts",
                     detail.map(|d| format!("{d}; ")).unwrap_or_default(),
                     door.as_str().to_uppercase()
-                )),
+                ))),
             },
             e => e,
         })?;
@@ -253,7 +253,7 @@ pub fn check_use(
             operation: operation.to_string(),
             target: format!("key {}", key.id),
             state: key_state,
-            detail: Some(PENDING_IMPORT.to_string()),
+            detail: Some(StateDetail::PendingImport),
         });
     }
     let version_target = format!("version {} of key {}", version.version, key.id);
@@ -262,7 +262,9 @@ pub fn check_use(
             operation: operation.to_string(),
             target: version_target,
             state: version.state,
-            detail: Some("the version is archived; a tenant-admin must recover it first".into()),
+            detail: Some(StateDetail::other(
+                "the version is archived; a tenant-admin must recover it first",
+            )),
         });
     }
     if version.destroy_after.is_some() && !version.state.is_destroyed() {
@@ -270,7 +272,7 @@ pub fn check_use(
             operation: operation.to_string(),
             target: version_target,
             state: version.state,
-            detail: Some(PENDING_DESTRUCTION.to_string()),
+            detail: Some(StateDetail::PendingDestruction),
         });
     }
     if !allows(version.state, use_) {
@@ -285,14 +287,6 @@ pub fn check_use(
         compromised: key_state == KeyState::Compromised || version.state == KeyState::Compromised,
     })
 }
-
-/// The detail of a refusal to use a key (or version) whose imported material is not in
-/// Arca (AWS's PendingImport).
-pub const PENDING_IMPORT: &str = "its imported key material is not in Arca; import it";
-
-/// The detail of a refusal to use a key whose destruction is scheduled (AWS's
-/// PendingDeletion, which AWS refuses as an invalid state rather than a disabled key).
-pub const PENDING_DESTRUCTION: &str = "its destruction is scheduled";
 
 /// Bounds on the waiting period before a scheduled destruction, in days.
 pub const DESTRUCTION_WAIT_DAYS: std::ops::RangeInclusive<u32> = 1..=365;

@@ -56,7 +56,7 @@ impl Header {
 }
 
 fn bad(message: &str) -> Error {
-    Error::unprocessable("ciphertext", message)
+    Error::bad_ciphertext("ciphertext", message)
 }
 
 /// Splits a ciphertext blob into its header and body, checking lengths; never panics.

@@ -336,10 +336,9 @@ fn aes_key_template(label: &str) -> [Attribute; 10] {
 
 /// The refusal for what a token-held key cannot do.
 fn not_at_hsm_level(spec: KeySpec, what: &str) -> Error {
-    Error::Unprocessable {
-        field: None,
-        message: format!("a {spec} key cannot {what}: not supported at protection level HSM"),
-    }
+    Error::unsupported(format!(
+        "a {spec} key cannot {what}: not supported at protection level HSM"
+    ))
 }
 
 impl HsmRoot {
@@ -523,9 +522,11 @@ impl KeyHandle for HsmKey {
                 .map_err(|e| hsm_err("GCM parameters", e))?;
             s.decrypt(&Mechanism::AesGcm(params), self.secret, ct)
                 .map(Zeroizing::new)
-                .map_err(|_| Error::Unprocessable {
-                    field: Some("ciphertext".into()),
-                    message: "the ciphertext or its context does not verify".into(),
+                .map_err(|_| {
+                    Error::bad_ciphertext(
+                        "ciphertext",
+                        "the ciphertext or its context does not verify",
+                    )
                 })
         })
     }
@@ -584,9 +585,11 @@ impl KeyHandle for HsmKey {
                 .map_err(|e| hsm_err("GCM parameters", e))?;
             s.decrypt(&Mechanism::AesGcm(params), self.secret, &body)
                 .map(Zeroizing::new)
-                .map_err(|_| Error::Unprocessable {
-                    field: Some("ciphertext".into()),
-                    message: "the ciphertext, tag, IV or AAD does not verify".into(),
+                .map_err(|_| {
+                    Error::bad_ciphertext(
+                        "ciphertext",
+                        "the ciphertext, tag, IV or AAD does not verify",
+                    )
                 })
         })
     }

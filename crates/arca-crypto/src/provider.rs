@@ -99,10 +99,7 @@ pub fn kmip_digest(spec: KeySpec, m: &KeyMaterial) -> Option<String> {
 }
 
 fn unsupported(spec: KeySpec, what: &str) -> Error {
-    Error::Unprocessable {
-        field: None,
-        message: format!("a {spec} key cannot {what}"),
-    }
+    Error::unsupported(format!("a {spec} key cannot {what}"))
 }
 
 pub use arca_core::cipher::{OaepHash, RawMode};

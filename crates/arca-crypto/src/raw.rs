@@ -169,7 +169,7 @@ pub fn decrypt(
             let n = k
                 .open_in_place(nonce, Aad::from(aad), &mut buf)
                 .map_err(|_| {
-                    Error::unprocessable(
+                    Error::bad_ciphertext(
                         "tag",
                         "the data does not authenticate: the ciphertext, IV, AAD or tag differ from those of the encryption",
                     )
@@ -189,7 +189,7 @@ pub fn decrypt(
             let mut buf = Zeroizing::new(ciphertext.to_vec());
             let n = k
                 .decrypt(&mut buf, ctx()?)
-                .map_err(|_| Error::unprocessable("data", "the padding is not valid PKCS#7"))?
+                .map_err(|_| Error::bad_ciphertext("data", "the padding is not valid PKCS#7"))?
                 .len();
             buf.truncate(n);
             Ok(buf)
@@ -261,7 +261,7 @@ pub fn key_unwrap(kek: &[u8], padded: bool, wrapped: &[u8]) -> Result<Zeroizing<
         }
     };
     let bad = || {
-        Error::unprocessable("wrapped", "the wrapped key does not unwrap with this key (altered, or wrapped under another key or mode)")
+        Error::bad_ciphertext("wrapped", "the wrapped key does not unwrap with this key (altered, or wrapped under another key or mode)")
     };
     if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
         return Err(bad());

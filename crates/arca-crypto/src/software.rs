@@ -587,10 +587,9 @@ pub struct SoftwareKey {
 }
 
 fn public_only_error(spec: KeySpec, what: &str) -> Error {
-    Error::unprocessable(
-        "key",
-        format!("this {spec} key holds only a public key and cannot {what}"),
-    )
+    Error::unsuitable_key(format!(
+        "this {spec} key holds only a public key and cannot {what}"
+    ))
 }
 
 impl KeyHandle for SoftwareKey {
@@ -604,10 +603,10 @@ impl KeyHandle for SoftwareKey {
 
     fn aead_seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
         let Inner::Aes { gcm: k, .. } = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot encrypt with AES-GCM", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot encrypt with AES-GCM",
+                self.spec
+            )));
         };
         let mut nonce = [0u8; NONCE_LEN];
         rand::fill(&mut nonce).map_err(|_| internal("random"))?;
@@ -627,13 +626,13 @@ impl KeyHandle for SoftwareKey {
 
     fn aead_open(&self, aad: &[u8], body: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let Inner::Aes { gcm: k, .. } = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot decrypt with AES-GCM", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot decrypt with AES-GCM",
+                self.spec
+            )));
         };
         if body.len() < NONCE_LEN + TAG_LEN {
-            return Err(Error::unprocessable("ciphertext", "too short"));
+            return Err(Error::bad_ciphertext("ciphertext", "too short"));
         }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&body[..NONCE_LEN]);
@@ -641,8 +640,7 @@ impl KeyHandle for SoftwareKey {
         let n = k
             .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
             .map_err(|_| {
-                Error::unprocessable(
-                    "ciphertext",
+                Error::bad_ciphertext("ciphertext",
                     "the ciphertext does not authenticate: it was altered, or the encryption context or AAD differ from those used to encrypt",
                 )
             })?
@@ -654,10 +652,10 @@ impl KeyHandle for SoftwareKey {
     fn oaep_encrypt_with(&self, hash: OaepHash, plaintext: &[u8]) -> Result<Vec<u8>> {
         let alg = oaep_alg(hash);
         let Inner::Rsa { enc, .. } = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot encrypt with RSA-OAEP", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot encrypt with RSA-OAEP",
+                self.spec
+            )));
         };
         if plaintext.len() > enc.max_plaintext_size(alg) {
             return Err(Error::invalid(
@@ -680,10 +678,10 @@ impl KeyHandle for SoftwareKey {
     fn oaep_decrypt_with(&self, hash: OaepHash, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let alg = oaep_alg(hash);
         let Inner::Rsa { dec, .. } = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot decrypt with RSA-OAEP", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot decrypt with RSA-OAEP",
+                self.spec
+            )));
         };
         let dec = dec
             .as_ref()
@@ -692,7 +690,7 @@ impl KeyHandle for SoftwareKey {
         let n = dec
             .decrypt(alg, ciphertext, &mut out, None)
             .map_err(|_| {
-                Error::unprocessable(
+                Error::bad_ciphertext(
                     "ciphertext",
                     "the RSA-OAEP ciphertext does not decrypt with this key version",
                 )
@@ -710,10 +708,10 @@ impl KeyHandle for SoftwareKey {
         plaintext: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>)> {
         let Inner::Aes { raw, .. } = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot encrypt with AES modes", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot encrypt with AES modes",
+                self.spec
+            )));
         };
         crate::raw::encrypt(raw, mode, iv, aad, plaintext)
     }
@@ -747,10 +745,10 @@ impl KeyHandle for SoftwareKey {
         tag: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>> {
         let Inner::Aes { raw, .. } = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot decrypt with AES modes", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot decrypt with AES modes",
+                self.spec
+            )));
         };
         crate::raw::decrypt(raw, mode, iv, aad, ciphertext, tag)
     }
@@ -805,10 +803,10 @@ impl KeyHandle for SoftwareKey {
                 sig.truncate(n);
                 Ok(sig)
             }
-            _ => Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot sign", self.spec),
-            )),
+            _ => Err(Error::unsuitable_key(format!(
+                "a {} key cannot sign",
+                self.spec
+            ))),
         }
     }
 
@@ -830,10 +828,10 @@ impl KeyHandle for SoftwareKey {
             Inner::Ed { spki, .. } => (&signature::ED25519, spki),
             Inner::MlDsa { spki, .. } => (mldsa_verify(self.spec), spki),
             _ => {
-                return Err(Error::unprocessable(
-                    "key",
-                    format!("a {} key cannot verify signatures", self.spec),
-                ))
+                return Err(Error::unsuitable_key(format!(
+                    "a {} key cannot verify signatures",
+                    self.spec
+                )))
             }
         };
         let pk = signature::UnparsedPublicKey::new(valg, spki);
@@ -846,20 +844,20 @@ impl KeyHandle for SoftwareKey {
 
     fn mac(&self, msg: &[u8]) -> Result<Vec<u8>> {
         let Inner::Hmac(k) = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot generate a MAC", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot generate a MAC",
+                self.spec
+            )));
         };
         Ok(hmac::sign(k, msg).as_ref().to_vec())
     }
 
     fn mac_verify(&self, msg: &[u8], mac: &[u8]) -> Result<bool> {
         let Inner::Hmac(k) = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot verify a MAC", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot verify a MAC",
+                self.spec
+            )));
         };
         let expected = hmac::sign(k, msg);
         Ok(constant_time::verify_slices_are_equal(expected.as_ref(), mac).is_ok())
@@ -867,10 +865,10 @@ impl KeyHandle for SoftwareKey {
 
     fn encapsulate(&self) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
         let Inner::MlKem { ek, .. } = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot encapsulate", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot encapsulate",
+                self.spec
+            )));
         };
         let (ct, ss) = ek
             .encapsulate()
@@ -880,10 +878,10 @@ impl KeyHandle for SoftwareKey {
 
     fn decapsulate(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let Inner::MlKem { dk, .. } = &self.inner else {
-            return Err(Error::unprocessable(
-                "key",
-                format!("a {} key cannot decapsulate", self.spec),
-            ));
+            return Err(Error::unsuitable_key(format!(
+                "a {} key cannot decapsulate",
+                self.spec
+            )));
         };
         let dk = dk
             .as_ref()

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use arca_core::lifecycle;
 use arca_core::model::{Key, KeyEvent, KeySpec, KeyState, KeyVersion, Origin};
-use arca_core::{Error, Result};
+use arca_core::{Error, Result, StateDetail};
 use arca_crypto::provider::{KeyHandle, KeyMaterial, OaepHash};
 use arca_store::{MaterialChange, Record, VersionWrite};
 use chrono::{DateTime, Duration, Utc};
@@ -45,8 +45,9 @@ pub const IMPORT_TOKEN_TTL_HOURS: i64 = 24;
 pub const MAX_MATERIAL_VALIDITY_DAYS: i64 = 365;
 
 /// The message of a refused import token that has expired (AWS tells it apart:
-/// ExpiredImportTokenException).
-pub const IMPORT_TOKEN_EXPIRED: &str = "the import token has expired: get new import parameters";
+/// ExpiredImportTokenException). Its home is `arca_core::error`, beside the error that
+/// carries it; it is named here too because it is the import's text.
+pub use arca_core::error::IMPORT_TOKEN_EXPIRED;
 
 /// How the caller wraps the material it imports (AWS's `WrappingAlgorithm` names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -134,8 +135,7 @@ fn token_label(tenant: Uuid, id: &str) -> Vec<u8> {
 }
 
 fn invalid_token() -> Error {
-    Error::unprocessable(
-        "import_token",
+    Error::invalid_import_token(
         "the import token is not valid for this key (get import parameters for it)",
     )
 }
@@ -308,16 +308,14 @@ impl Service {
                 return Err(invalid_token());
             }
             if token.expires_at <= now {
-                return Err(Error::unprocessable("import_token", IMPORT_TOKEN_EXPIRED));
+                return Err(Error::expired_import_token());
             }
             let material = self.unwrap_import(&key, &id, &token, &req.encrypted_key_material.0).await?;
             let m = self.provider(key.protection_level)?.import(key.spec, "key_material", &material).map_err(|e| {
-                Error::unprocessable("key_material", format!("the unwrapped material does not fit a {} key: {e}", key.spec))
+                Error::incorrect_key_material(format!("the unwrapped material does not fit a {} key: {e}", key.spec))
             })?;
             if m.public_only {
-                return Err(Error::unprocessable(
-                    "key_material",
-                    "import a private key (PKCS#8), not a public one",
+                return Err(Error::incorrect_key_material("import a private key (PKCS#8), not a public one",
                 ));
             }
             let digest = self.material_digest(&key, &m)?;
@@ -342,9 +340,7 @@ impl Service {
                     .find(|v| v.version == key.primary_version)
                     .ok_or_else(|| Error::internal("a key without its primary version"))?;
                 if primary.digest.is_none() || primary.digest != digest {
-                    return Err(Error::unprocessable(
-                        "key_material",
-                        "this is not the material the key had: a key takes back only its own material",
+                    return Err(Error::incorrect_key_material("this is not the material the key had: a key takes back only its own material",
                     ));
                 }
                 let kek = self.tenant_kek(key.tenant_id).await?;
@@ -406,7 +402,7 @@ impl Service {
                         operation: "delete imported material".into(),
                         target: format!("key {}", key.id),
                         state: key.state,
-                        detail: Some(lifecycle::PENDING_IMPORT.into()),
+                        detail: Some(StateDetail::PendingImport),
                     });
                 }
                 let now = self.now();
@@ -445,7 +441,7 @@ impl Service {
             },
         )?;
         let bad = || {
-            Error::unprocessable(
+            Error::bad_ciphertext(
                 "encrypted_key_material",
                 "the wrapped material does not unwrap with this import token's key and algorithm",
             )
@@ -478,13 +474,10 @@ impl Service {
 /// material when the key was made).
 fn importable(key: &Key) -> Result<()> {
     if key.origin != Origin::Imported {
-        return Err(Error::unprocessable(
-            "key",
-            format!(
-                "key {} was not created to take imported material (create it with pending_import)",
-                key.id
-            ),
-        ));
+        return Err(Error::unsuitable_key(format!(
+            "key {} was not created to take imported material (create it with pending_import)",
+            key.id
+        )));
     }
     if key.state.is_destroyed() {
         return Err(Error::WrongState {
@@ -830,7 +823,7 @@ impl Service {
                 crate::api::WrapCipher::AesKeyWrapPadded => r.handle.key_unwrap(true, wrapped),
                 crate::api::WrapCipher::RsaOaep(h) => {
                     r.handle.oaep_decrypt_with(h, wrapped).map_err(|_| {
-                        Error::unprocessable(
+                        Error::bad_ciphertext(
                             "wrapped",
                             "the wrapped key does not decrypt with this key and hash",
                         )

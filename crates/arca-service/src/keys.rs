@@ -12,7 +12,7 @@ use arca_core::model::{
     DeactivationReason, Key, KeyEvent, KeyFamily, KeyState, KeyUsage, KeyVersion, Origin,
 };
 use arca_core::names::{normalize_alias, validate_description, validate_name, validate_tags};
-use arca_core::{Error, Result};
+use arca_core::{Error, Result, StateDetail};
 use arca_crypto::KeyMaterial;
 use arca_store::{KeyFilter, KeyWrite, MaterialChange, VersionWrite};
 use chrono::{DateTime, Duration, Utc};
@@ -483,17 +483,14 @@ impl Service {
             .iter()
             .find(|u| !spec.possible_usages().contains(&u.pair()))
         {
-            return Err(Error::unprocessable(
-                "usage",
-                format!(
-                    "a {spec} key cannot have usage {u}; possible: {} (or one direction of a pair)",
-                    spec.possible_usages()
-                        .iter()
-                        .map(|u| u.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
+            return Err(Error::wrong_usage(format!(
+                "a {spec} key cannot have usage {u}; possible: {} (or one direction of a pair)",
+                spec.possible_usages()
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
         let usage = KeyUsage::canonical(&usage);
         let origin = if req.material.is_some() || req.pending_import {
@@ -556,8 +553,7 @@ impl Service {
                 )
             })
         {
-            return Err(Error::unprocessable(
-                "usage",
+            return Err(Error::wrong_usage(
                 "a public-only key can only verify, encrypt, wrap or encapsulate",
             ));
         }
@@ -840,7 +836,9 @@ impl Service {
                     operation: "change the activation date".into(),
                     target: format!("key {}", key.id),
                     state: lifecycle::effective_state(&key, now).0,
-                    detail: Some("only a PRE_ACTIVE key's activation date can change".into()),
+                    detail: Some(StateDetail::other(
+                        "only a PRE_ACTIVE key's activation date can change",
+                    )),
                 });
             }
             key.activation_date = a;
@@ -1024,7 +1022,7 @@ impl Service {
                     operation: "rotate".into(),
                     target: format!("key {}", key.id),
                     state: key.state,
-                    detail: Some(lifecycle::PENDING_IMPORT.into()),
+                    detail: Some(StateDetail::PendingImport),
                 });
             }
             let material = match (&req.material, key.origin) {
@@ -1081,11 +1079,11 @@ impl Service {
                 operation: "rotate".into(),
                 target: format!("key {}", key.id),
                 state,
-                detail: Some(if key.archived {
-                    "the key is archived".into()
+                detail: Some(StateDetail::other(if key.archived {
+                    "the key is archived"
                 } else {
-                    "only an ACTIVE key rotates".into()
-                }),
+                    "only an ACTIVE key rotates"
+                })),
             });
         }
         let n = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
@@ -1260,7 +1258,7 @@ impl Service {
             operation: action.name().into(),
             target: target.clone(),
             state: from,
-            detail: Some(detail.to_string()),
+            detail: Some(StateDetail::other(detail)),
         };
         if key.archived && !matches!(action, LifecycleAction::Recover) {
             return Err(wrong(
@@ -1432,7 +1430,7 @@ impl Service {
             operation: action.name().into(),
             target: target.clone(),
             state: from,
-            detail: Some(detail.to_string()),
+            detail: Some(StateDetail::other(detail)),
         };
         if v.archived && !matches!(action, LifecycleAction::Recover) {
             return Err(wrong(

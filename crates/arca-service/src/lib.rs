@@ -15,7 +15,7 @@ use arca_core::access::{CertInfo, Decision, RequestFacts};
 use arca_core::audit::AuditEvent;
 use arca_core::model::{Key, KeyVersion, Principal, ProtectionLevel};
 use arca_core::names::KeyRef;
-use arca_core::{Error, Result};
+use arca_core::{Error, Result, StateDetail};
 use arca_crypto::{CryptoProvider, KeyHandle, KeyMaterial, RootOfTrust};
 use arca_store::KeyStore;
 use uuid::Uuid;
@@ -781,7 +781,7 @@ impl Service {
                 operation: "use".into(),
                 target: format!("version {} of key {}", version.version, key.id),
                 state: version.state,
-                detail: Some("its material has been destroyed".into()),
+                detail: Some(StateDetail::MaterialDestroyed),
             })?;
         let kek = self.tenant_kek(key.tenant_id).await?;
         let secret = arca_crypto::wrap::open_material(

@@ -9,7 +9,7 @@ use arca_core::lifecycle::{self, Use};
 use arca_core::model::{
     EncryptionAlgorithm, KeyFamily, KeySpec, KeyUsage, KeyVersion, MacAlgorithm, SigningAlgorithm,
 };
-use arca_core::{Error, Result};
+use arca_core::{Error, Result, StateDetail};
 use arca_crypto::ciphertext::{self, CiphertextAlg, Header};
 use zeroize::Zeroizing;
 
@@ -37,19 +37,16 @@ fn need_usage(e: &KeyEntry, usage: KeyUsage, op: &str) -> Result<()> {
     if e.key.can(usage) {
         Ok(())
     } else {
-        Err(Error::unprocessable(
-            "usage",
-            format!(
-                "key {} has usage {} and cannot {op} (needs {usage})",
-                e.key.id,
-                e.key
-                    .usage
-                    .iter()
-                    .map(|u| u.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ))
+        Err(Error::wrong_usage(format!(
+            "key {} has usage {} and cannot {op} (needs {usage})",
+            e.key.id,
+            e.key
+                .usage
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
 }
 
@@ -57,9 +54,7 @@ fn need_usage(e: &KeyEntry, usage: KeyUsage, op: &str) -> Result<()> {
 /// block-cipher use: such a key's keystream may be exposed through caller IVs and raw modes.
 fn not_raw(e: &KeyEntry, op: &str) -> Result<()> {
     if e.key.raw_cipher_modes {
-        return Err(Error::unprocessable(
-            "key",
-            format!(
+        return Err(Error::unsuitable_key(format!(
                 "key {} was made for raw block-cipher use (raw_cipher_modes) and cannot {op} in Arca's ciphertext format; use a key made without it",
                 e.key.id
             ),
@@ -90,9 +85,7 @@ fn check_raw_aes(
     }
     if e.key.raw_cipher_modes {
         if door == arca_core::access::Door::Xks {
-            return Err(Error::unprocessable(
-                "key",
-                format!(
+            return Err(Error::unsuitable_key(format!(
                     "key {} was made for raw block-cipher use (raw_cipher_modes) and does not serve as an external key",
                     e.key.id
                 ),
@@ -187,7 +180,7 @@ impl Service {
                 operation: op.to_string(),
                 target: format!("key {}", e.key.id),
                 state: e.key.state,
-                detail: Some(lifecycle::PENDING_IMPORT.to_string()),
+                detail: Some(StateDetail::PendingImport),
             });
         }
         let v = pick_version(e, version)?;
@@ -230,9 +223,8 @@ impl Service {
     ) -> Result<(Vec<u8>, u32, EncryptionAlgorithm)> {
         need_usage(e, KeyUsage::Encrypt, op)?;
         not_raw(e, op)?;
-        let alg = EncryptionAlgorithm::for_spec(e.key.spec).ok_or_else(|| {
-            Error::unprocessable("key", format!("a {} key cannot encrypt", e.key.spec))
-        })?;
+        let alg = EncryptionAlgorithm::for_spec(e.key.spec)
+            .ok_or_else(|| Error::unsuitable_key(format!("a {} key cannot encrypt", e.key.spec)))?;
         let r = self
             .ready(caller.meta.door, e, None, Use::Protect, op, note)
             .await?;
@@ -240,8 +232,7 @@ impl Service {
             EncryptionAlgorithm::SymmetricDefault => (CiphertextAlg::AesGcm, None),
             EncryptionAlgorithm::RsaesOaepSha256 => {
                 if !aad.is_empty() || !ctx.is_empty() {
-                    return Err(Error::unprocessable(
-                        "encryption_context",
+                    return Err(Error::unbindable_context(
                         "RSA-OAEP does not bind AAD or an encryption context; use a symmetric key",
                     ));
                 }
@@ -289,10 +280,9 @@ impl Service {
             if named.key.id != e.key.id {
                 // `key_id`: the key named is the wrong one (AWS's IncorrectKeyException),
                 // not a damaged ciphertext.
-                return Err(Error::unprocessable(
-                    "key_id",
-                    format!("the ciphertext was not made with key {r}"),
-                ));
+                return Err(Error::incorrect_key(format!(
+                    "the ciphertext was not made with key {r}"
+                )));
             }
         }
         self.authorize_ctx(caller, op, Some(&e.key), Some(ctx))?;
@@ -319,8 +309,7 @@ impl Service {
                 .aead_open(&ciphertext::aad(&header.encode(), aad, ctx), body)?,
             CiphertextAlg::RsaOaepSha256 => {
                 if !aad.is_empty() || !ctx.is_empty() {
-                    return Err(Error::unprocessable(
-                        "encryption_context",
+                    return Err(Error::unbindable_context(
                         "RSA-OAEP ciphertexts carry no AAD or encryption context",
                     ));
                 }
@@ -653,8 +642,7 @@ impl Service {
             .prepare_ctx(caller, key, action, None, Some(ctx), note)
             .await?;
         if e.key.spec.family() != KeyFamily::Aes {
-            return Err(Error::unprocessable(
-                "key",
+            return Err(Error::unsuitable_key(
                 "data keys are encrypted under symmetric (AES) keys",
             ));
         }
@@ -767,7 +755,7 @@ impl Service {
     fn signing_alg(e: &KeyEntry, requested: Option<SigningAlgorithm>) -> Result<SigningAlgorithm> {
         requested
             .or_else(|| SigningAlgorithm::for_spec(e.key.spec).first().copied())
-            .ok_or_else(|| Error::unprocessable("key", format!("a {} key cannot sign", e.key.spec)))
+            .ok_or_else(|| Error::unsuitable_key(format!("a {} key cannot sign", e.key.spec)))
     }
 
     /// Signs with the primary version.
@@ -874,7 +862,7 @@ impl Service {
 
     fn check_mac_alg(e: &KeyEntry, alg: Option<MacAlgorithm>) -> Result<MacAlgorithm> {
         let own = MacAlgorithm::for_spec(e.key.spec).ok_or_else(|| {
-            Error::unprocessable("key", format!("a {} key cannot compute a MAC", e.key.spec))
+            Error::unsuitable_key(format!("a {} key cannot compute a MAC", e.key.spec))
         })?;
         match alg {
             Some(a) if a != own => Err(Error::unprocessable(
@@ -1085,7 +1073,7 @@ impl Service {
                 });
             }
             let spki = v.public_key.clone().ok_or_else(|| {
-                Error::unprocessable("key", format!("a {} key has no public key", e.key.spec))
+                Error::unsuitable_key(format!("a {} key has no public key", e.key.spec))
             })?;
             let pem = pem_encode("PUBLIC KEY", &spki);
             Ok(PublicKeyResponse {
@@ -1238,7 +1226,7 @@ impl Service {
                 target: format!("version {} of key {}", v.version, e.key.id),
                 state: if state.is_destroyed() { state } else { v.state },
                 detail: if e.key.archived || v.archived {
-                    Some("archived".into())
+                    Some(StateDetail::other("archived"))
                 } else {
                     None
                 },
@@ -1250,7 +1238,7 @@ impl Service {
                 operation: "export".into(),
                 target: format!("version {} of key {}", v.version, e.key.id),
                 state,
-                detail: Some(lifecycle::PENDING_DESTRUCTION.into()),
+                detail: Some(StateDetail::PendingDestruction),
             });
         }
         let version = v.version;

@@ -75,15 +75,19 @@ impl XksError {
 
 /// Maps the service's error to the spec's names, once.
 pub fn map_error(e: Error) -> XksError {
+    use arca_core::Fault;
     let name = match &e {
         Error::NotFound { .. } => "KeyNotFoundException",
         Error::InvalidInput { .. } | Error::Conflict { .. } => "ValidationException",
-        Error::Unprocessable { field, .. } => match field.as_deref() {
-            Some("ciphertext") | Some("iv") | Some("tag") | Some("aad") => {
-                "InvalidCiphertextException"
-            }
-            Some("key") | Some("usage") | None => "InvalidKeyUsageException",
-            _ => "ValidationException",
+        Error::Unprocessable { fault, .. } => match fault {
+            Fault::Ciphertext => "InvalidCiphertextException",
+            Fault::UnsuitableKey | Fault::Usage | Fault::Unsupported => "InvalidKeyUsageException",
+            Fault::EncryptionContext
+            | Fault::IncorrectKey
+            | Fault::IncorrectKeyMaterial
+            | Fault::InvalidImportToken
+            | Fault::ExpiredImportToken
+            | Fault::Parameter => "ValidationException",
         },
         Error::WrongState { .. } | Error::Sealed => "InvalidStateException",
         Error::Unauthenticated { .. } => "AuthenticationFailedException",
@@ -392,10 +396,10 @@ pub async fn dispatch(
             let r = svc
                 .encrypt_raw_with(caller, key, |k| {
                     if k.spec != KeySpec::Aes256 {
-                        return Err(Error::unprocessable(
-                            "key",
-                            format!("external keys are AES_256; {key} is {}", k.spec),
-                        ));
+                        return Err(Error::unsuitable_key(format!(
+                            "external keys are AES_256; {key} is {}",
+                            k.spec
+                        )));
                     }
                     metadata = version_metadata(k.primary_version);
                     Ok(RawEncryptRequest {

@@ -420,10 +420,21 @@ fn validity(id: &str, valid: bool) -> Item {
 
 /// A decryption that does not authenticate is a Cryptographic Failure in KMIP.
 fn crypto_failure(e: arca_core::Error, r: u32) -> Failure {
+    use arca_core::Fault;
     match e {
-        arca_core::Error::Unprocessable { ref field, .. } if field.as_deref() != Some("usage") => {
-            Failure::new(r, e.to_string())
-        }
+        arca_core::Error::Unprocessable { fault, .. } => match fault {
+            // A usage the key does not have is a usage mask refusal, not a failure.
+            Fault::Usage => failure(e),
+            Fault::UnsuitableKey
+            | Fault::Unsupported
+            | Fault::Ciphertext
+            | Fault::EncryptionContext
+            | Fault::IncorrectKey
+            | Fault::IncorrectKeyMaterial
+            | Fault::InvalidImportToken
+            | Fault::ExpiredImportToken
+            | Fault::Parameter => Failure::new(r, e.to_string()),
+        },
         e => failure(e),
     }
 }

@@ -203,20 +203,33 @@ pub async fn handle(svc: &Service, meta: RequestMeta, peer: &Peer, msg: &Item) -
 
 /// Maps a service error to a KMIP Result Reason, keeping its message.
 pub fn failure(e: Error) -> Failure {
+    use arca_core::{Fault, StateDetail};
     let r = match &e {
         // 2.x names it Object Not Found; 1.x clients get Item Not Found.
         Error::NotFound { .. } => reason::OBJECT_NOT_FOUND,
-        Error::Unprocessable { field, .. } if field.as_deref() == Some("usage") => {
-            reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK
-        }
-        Error::InvalidInput { .. } | Error::Unprocessable { .. } => reason::INVALID_FIELD,
+        Error::InvalidInput { .. } => reason::INVALID_FIELD,
+        Error::Unprocessable { fault, .. } => match fault {
+            Fault::Usage => reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
+            Fault::UnsuitableKey
+            | Fault::Unsupported
+            | Fault::Ciphertext
+            | Fault::EncryptionContext
+            | Fault::IncorrectKey
+            | Fault::IncorrectKeyMaterial
+            | Fault::InvalidImportToken
+            | Fault::ExpiredImportToken
+            | Fault::Parameter => reason::INVALID_FIELD,
+        },
         Error::WrongState { state, .. } if state.is_destroyed() => reason::OBJECT_DESTROYED,
         // KMIP's Destroy is immediate: an object waiting out Arca's destruction period is
         // Destroyed to a KMIP client.
-        Error::WrongState {
-            detail: Some(d), ..
-        } if d == arca_core::lifecycle::PENDING_DESTRUCTION => reason::OBJECT_DESTROYED,
-        Error::WrongState { .. } => reason::WRONG_KEY_LIFECYCLE_STATE,
+        Error::WrongState { detail, .. } => match detail {
+            Some(StateDetail::PendingDestruction) => reason::OBJECT_DESTROYED,
+            Some(
+                StateDetail::PendingImport | StateDetail::MaterialDestroyed | StateDetail::Other(_),
+            )
+            | None => reason::WRONG_KEY_LIFECYCLE_STATE,
+        },
         Error::Conflict { .. } => reason::GENERAL_FAILURE,
         Error::Unauthenticated { .. } => reason::AUTHENTICATION_NOT_SUCCESSFUL,
         Error::NotPermitted { .. } | Error::NeedsApproval { .. } => reason::PERMISSION_DENIED,
