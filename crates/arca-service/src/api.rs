@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use arca_core::access::{
     ApprovalRequest, ApprovalStatus, KeyPolicy, Role, Statement, TenantSettings,
 };
+use arca_core::encoding::KeyEncoding;
 use arca_core::model::{
     DeactivationReason, EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, MacAlgorithm,
     MessageType, Origin, Principal, ProtectionLevel, SigningAlgorithm,
@@ -158,6 +159,12 @@ pub struct CreateKeyRequest {
     /// SPKI (DER or PEM) for asymmetric ones.
     #[serde(default)]
     pub material: Option<Secret>,
+    /// The form `material` is in, when it is not one the import recognises by itself:
+    /// `Pkcs1Private` or `Pkcs1Public` for an RSA key in PKCS#1 (KMIP's PKCS_1 Key Format
+    /// Type), which the service converts. `None` (or `Raw`, `Pkcs8`, `Spki`): as `material`
+    /// says. Not on the REST API, whose clients send PKCS#8 or SPKI.
+    #[serde(skip)]
+    pub material_encoding: Option<KeyEncoding>,
     /// The key's policy statements. Default: the tenant's `default_key_policy`.
     #[serde(default)]
     pub policy: Option<Vec<Statement>>,
@@ -749,16 +756,22 @@ pub struct ExportRequest {
     /// Default: the primary version.
     #[serde(default)]
     pub key_version: Option<u32>,
+    /// The form to export in. Default: the one the key is kept in ([`KeyEncoding::kept`]).
+    /// An RSA key can also be had in PKCS#1 (`Pkcs1Private` for a private key,
+    /// `Pkcs1Public` for a public-only one), as KMIP's Get asks. Not on the REST API, which
+    /// exports in the kept form, and not kept in an approval of the export either.
+    #[serde(skip)]
+    pub encoding: Option<KeyEncoding>,
 }
 
 /// Exported material: `RAW` bytes for symmetric keys, `PKCS8` DER for private keys,
-/// `SPKI` DER for public-only keys.
+/// `SPKI` DER for public-only keys (or the PKCS#1 form the request asked for).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ExportResponse {
     pub key_id: Uuid,
     pub key_version: u32,
     pub spec: KeySpec,
-    pub format: String,
+    pub format: KeyEncoding,
     pub material: Secret,
 }
 
@@ -787,7 +800,7 @@ pub struct WrappedExportResponse {
     pub key_id: Uuid,
     pub key_version: u32,
     pub spec: KeySpec,
-    pub format: String,
+    pub format: KeyEncoding,
     pub wrapped: Bytes,
     pub wrapping_key_id: Uuid,
     pub wrapping_key_version: u32,

@@ -603,7 +603,11 @@ impl Service {
                         message: "this server does not accept plaintext key import (service.allow_plaintext_import = false)".into(),
                     });
                 }
-                Some(self.crypto.import(spec, "material", m.expose())?)
+                Some(crate::encoding::with_importable(
+                    m.expose(),
+                    req.material_encoding,
+                    |m| self.crypto.import(spec, "material", m),
+                )?)
             }
             (None, _) => Some(self.crypto.generate(spec)?),
         };

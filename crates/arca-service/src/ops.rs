@@ -5,9 +5,10 @@
 use arca_core::Action;
 use std::sync::Arc;
 
+use arca_core::encoding::KeyEncoding;
 use arca_core::lifecycle::{self, Use};
 use arca_core::model::{
-    EncryptionAlgorithm, KeyFamily, KeySpec, KeyUsage, KeyVersion, MacAlgorithm, SigningAlgorithm,
+    EncryptionAlgorithm, KeyFamily, KeyUsage, KeyVersion, MacAlgorithm, SigningAlgorithm,
 };
 use arca_core::{Error, Result};
 use arca_crypto::ciphertext::{self, CiphertextAlg, Header};
@@ -1141,13 +1142,19 @@ impl Service {
     ) -> Result<ExportResponse> {
         self.audited(caller, Action::ExportKey, async |note: &mut Note| {
             let (e, version, format, material) = self
-                .export_material(caller, key, req.key_version, plain_export, note)
+                .export_material(
+                    caller,
+                    key,
+                    (req.key_version, req.encoding),
+                    plain_export,
+                    note,
+                )
                 .await?;
             Ok(ExportResponse {
                 key_id: e.key.id,
                 key_version: version,
                 spec: e.key.spec,
-                format: format.into(),
+                format,
                 material: Secret::new(material),
             })
         })
@@ -1179,7 +1186,13 @@ impl Service {
             }
             note.set("wrapping_key", w.key.id.to_string());
             let (e, version, format, material) = self
-                .export_material(caller, key, req.key_version, plain_export, &mut note)
+                .export_material(
+                    caller,
+                    key,
+                    (req.key_version, None),
+                    plain_export,
+                    &mut note,
+                )
                 .await?;
             let mut wnote = Note::default();
             let r = self
@@ -1194,7 +1207,7 @@ impl Service {
                 key_id: e.key.id,
                 key_version: version,
                 spec: e.key.spec,
-                format: format.into(),
+                format,
                 wrapped: Bytes(wrapped),
                 wrapping_key_id: w.key.id,
                 wrapping_key_version: r.version,
@@ -1204,20 +1217,24 @@ impl Service {
         self.done(caller, Action::ExportKey, note, r).await
     }
 
-    /// The checks and the material of an export: the key's entry, version, format name and
-    /// plaintext material.
-    /// The checks and the approval gate every export goes through, then the material.
-    /// `pending` is what an approval of this export will run: the same export, not a
-    /// plaintext one.
+    /// The checks and the approval gate every export goes through, then the material: the
+    /// key's entry, the version, the form the material is in and the plaintext material.
+    /// `wanted` is the version (default the primary one) and the form (default the one
+    /// the key is kept in). `pending` is what an approval of this export will run: the
+    /// same export, not a plaintext one.
     pub(crate) async fn export_material(
         &self,
         caller: &Caller,
         key: &str,
-        key_version: Option<u32>,
+        wanted: (Option<u32>, Option<KeyEncoding>),
         pending: impl FnOnce(uuid::Uuid, u32) -> crate::approvals::Pending,
         note: &mut Note,
-    ) -> Result<(Arc<KeyEntry>, u32, &'static str, Zeroizing<Vec<u8>>)> {
-        let req = ExportRequest { key_version };
+    ) -> Result<(Arc<KeyEntry>, u32, KeyEncoding, Zeroizing<Vec<u8>>)> {
+        let (key_version, encoding) = wanted;
+        let req = ExportRequest {
+            key_version,
+            encoding,
+        };
         let e = self
             .prepare(caller, key, Action::ExportKey, None, note)
             .await?;
@@ -1253,6 +1270,14 @@ impl Service {
                 detail: Some(lifecycle::PENDING_DESTRUCTION.into()),
             });
         }
+        // A form the key does not come in is refused before the gate: no approval is asked
+        // for an export that cannot be given.
+        let kept = KeyEncoding::kept(e.key.spec, v.public_only);
+        let format = req.encoding.unwrap_or(kept);
+        crate::encoding::check_export(e.key.id, e.key.spec, kept, format)?;
+        if format != kept {
+            note.set("encoding", format.as_str());
+        }
         let version = v.version;
         let key_id = e.key.id;
         self.gate(caller, Action::ExportKey, Some(&e.key), || {
@@ -1260,19 +1285,11 @@ impl Service {
         })
         .await?;
         let m = self.load_material(&e.key, v).await?;
-        let (format, material) =
-            if e.key.spec.symmetric_len().is_some() || e.key.spec == KeySpec::SecretData {
-                ("RAW", m.secret)
-            } else if m.public_only {
-                (
-                    "SPKI",
-                    Zeroizing::new(m.public_spki.clone().unwrap_or_default()),
-                )
-            } else if matches!(e.key.spec, KeySpec::MlKem768 | KeySpec::MlKem1024) {
-                ("RAW", m.secret)
-            } else {
-                ("PKCS8", m.secret)
-            };
+        let material = match kept {
+            KeyEncoding::Spki => Zeroizing::new(m.public_spki.clone().unwrap_or_default()),
+            _ => m.secret,
+        };
+        let material = crate::encoding::export_as(material, kept, format)?;
         if !e.key.exported && !m.public_only {
             // The first time the secret leaves, the key stops being fresh (KMIP's Fresh):
             // written before the material is handed out, so the record is never behind.
@@ -1329,6 +1346,7 @@ fn plain_export(key: uuid::Uuid, version: u32) -> crate::approvals::Pending {
         key,
         req: ExportRequest {
             key_version: Some(version),
+            encoding: None,
         },
     }
 }

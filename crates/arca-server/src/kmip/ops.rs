@@ -6,6 +6,7 @@
 //! here is translation: attribute names to fields, KMIP states to Arca's, errors to Result
 //! Reasons.
 
+use arca_core::encoding::KeyEncoding;
 use arca_core::model::DeactivationReason;
 use arca_core::Error;
 use arca_kmip::enums::{
@@ -464,30 +465,31 @@ impl Ctx<'_> {
                 &unwrapped
             }
         };
-        let material = match (ot, format) {
+        // PKCS#1 material is handed to the service as it is, naming its form: the service
+        // converts it to the PKCS#8 or SPKI it keeps.
+        let (material, encoding) = match (ot, format) {
             (object_type::SYMMETRIC_KEY, kft::RAW) => {
-                value.req(tags::KEY_MATERIAL)?.byte_string()?.clone()
+                (value.req(tags::KEY_MATERIAL)?.byte_string()?.clone(), None)
             }
-            (object_type::SYMMETRIC_KEY, kft::TRANSPARENT_SYMMETRIC_KEY) => value
-                .req(tags::KEY_MATERIAL)?
-                .req(tags::KEY)?
-                .byte_string()?
-                .clone(),
+            (object_type::SYMMETRIC_KEY, kft::TRANSPARENT_SYMMETRIC_KEY) => (
+                value
+                    .req(tags::KEY_MATERIAL)?
+                    .req(tags::KEY)?
+                    .byte_string()?
+                    .clone(),
+                None,
+            ),
             (object_type::PRIVATE_KEY, kft::PKCS_8) | (object_type::PUBLIC_KEY, kft::X_509) => {
-                value.req(tags::KEY_MATERIAL)?.byte_string()?.clone()
+                (value.req(tags::KEY_MATERIAL)?.byte_string()?.clone(), None)
             }
-            (object_type::PRIVATE_KEY, kft::PKCS_1) => {
-                let b = value.req(tags::KEY_MATERIAL)?.byte_string()?;
-                arca_crypto::der::rsa_pkcs1_to_pkcs8(b).ok_or_else(|| {
-                    Failure::invalid_field("KeyMaterial is not a PKCS#1 RSAPrivateKey")
-                })?
-            }
-            (object_type::PUBLIC_KEY, kft::PKCS_1) => {
-                let b = value.req(tags::KEY_MATERIAL)?.byte_string()?;
-                arca_kmip::Bytes::new(arca_crypto::der::rsa_pkcs1_public_to_spki(b).ok_or_else(
-                    || Failure::invalid_field("KeyMaterial is not a PKCS#1 RSAPublicKey"),
-                )?)
-            }
+            (object_type::PRIVATE_KEY, kft::PKCS_1) => (
+                value.req(tags::KEY_MATERIAL)?.byte_string()?.clone(),
+                Some(KeyEncoding::Pkcs1Private),
+            ),
+            (object_type::PUBLIC_KEY, kft::PKCS_1) => (
+                value.req(tags::KEY_MATERIAL)?.byte_string()?.clone(),
+                Some(KeyEncoding::Pkcs1Public),
+            ),
             _ => {
                 let name = arca_kmip::enum_name(kft::ALL, format).unwrap_or("?");
                 return Err(Failure::new(
@@ -519,6 +521,7 @@ impl Ctx<'_> {
         }
         let kind = (ot == object_type::PUBLIC_KEY).then(|| "PublicKey".to_owned());
         let mut req = self.key_request(spec, &attrs, Some(Secret::new(material)), kind)?;
+        req.material_encoding = encoding;
         if let Some(meta) = req.meta.take() {
             let mut extras = Extras::of_meta(&meta);
             extras.key_format = Some(format);
@@ -630,11 +633,21 @@ impl Ctx<'_> {
     /// Creates the key and answers with its Unique Identifier (Register's answer), which
     /// becomes the ID Placeholder.
     async fn create_answering_id(&mut self, req: CreateKeyRequest) -> OpResult {
+        let encoding = req.material_encoding;
         let info = self
             .svc
             .create_key(self.caller()?, req)
             .await
-            .map_err(creation_failure)?;
+            .map_err(|e| match (e.field(), encoding) {
+                // Material the service could not read in the form it was named.
+                (Some("material_encoding"), Some(KeyEncoding::Pkcs1Public)) => {
+                    Failure::invalid_field("KeyMaterial is not a PKCS#1 RSAPublicKey")
+                }
+                (Some("material_encoding"), _) => {
+                    Failure::invalid_field("KeyMaterial is not a PKCS#1 RSAPrivateKey")
+                }
+                _ => creation_failure(e),
+            })?;
         let id = info.id.to_string();
         self.placeholder = Some(id.clone());
         Ok(payload(vec![uid_item(&id)]))
@@ -756,11 +769,35 @@ impl Ctx<'_> {
         if let Some(spec) = p.child(tags::KEY_WRAPPING_SPECIFICATION) {
             return self.get_wrapped(&id, &info, ot, spec).await;
         }
+        // PKCS#1 is asked of the service, which converts what it keeps (PKCS#8, SPKI).
+        let encoding = match (ot, wanted) {
+            (object_type::PRIVATE_KEY, Some(kft::PKCS_1)) => Some(KeyEncoding::Pkcs1Private),
+            (object_type::PUBLIC_KEY, Some(kft::PKCS_1)) => Some(KeyEncoding::Pkcs1Public),
+            _ => None,
+        };
         let exported = self
             .svc
-            .export_key(self.caller()?, &id, ExportRequest { key_version: None })
+            .export_key(
+                self.caller()?,
+                &id,
+                ExportRequest {
+                    key_version: None,
+                    encoding,
+                },
+            )
             .await
-            .map_err(failure)?;
+            .map_err(|e| match (&e, e.field()) {
+                // The key is not RSA, or not kept in the form PKCS#1 asks of it.
+                (Error::Unprocessable { .. }, Some("encoding")) => Failure::new(
+                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                    "PKCS_1 is for RSA keys",
+                ),
+                (_, Some("encoding")) => Failure::new(
+                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                    "KeyFormatType PKCS_1 is not offered for this object",
+                ),
+                _ => failure(e),
+            })?;
         if ot == object_type::OPAQUE_DATA {
             return self.object_answer(
                 ot,
@@ -832,52 +869,50 @@ impl Ctx<'_> {
                     )],
                 ),
             ),
-            (object_type::PRIVATE_KEY, None | Some(kft::PKCS_8)) if exported.format == "PKCS8" => (
-                kft::PKCS_8,
-                Item::new(
-                    tags::KEY_MATERIAL,
-                    Value::ByteString(exported.material.0.clone()),
-                ),
-            ),
-            (object_type::PUBLIC_KEY, None | Some(kft::X_509)) if exported.format == "SPKI" => (
-                kft::X_509,
-                Item::new(
-                    tags::KEY_MATERIAL,
-                    Value::ByteString(exported.material.0.clone()),
-                ),
-            ),
-            (object_type::PRIVATE_KEY, Some(kft::PKCS_1)) if exported.format == "PKCS8" => (
-                kft::PKCS_1,
-                Item::new(
-                    tags::KEY_MATERIAL,
-                    Value::ByteString(
-                        arca_crypto::der::rsa_pkcs8_to_pkcs1(&exported.material.0).ok_or_else(
-                            || {
-                                Failure::new(
-                                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
-                                    "PKCS_1 is for RSA keys",
-                                )
-                            },
-                        )?,
+            (object_type::PRIVATE_KEY, None | Some(kft::PKCS_8))
+                if exported.format == KeyEncoding::Pkcs8 =>
+            {
+                (
+                    kft::PKCS_8,
+                    Item::new(
+                        tags::KEY_MATERIAL,
+                        Value::ByteString(exported.material.0.clone()),
                     ),
-                ),
-            ),
-            (object_type::PUBLIC_KEY, Some(kft::PKCS_1)) if exported.format == "SPKI" => (
-                kft::PKCS_1,
-                Item::new(
-                    tags::KEY_MATERIAL,
-                    Value::bytes(
-                        arca_crypto::der::rsa_spki_to_pkcs1(&exported.material.0).ok_or_else(
-                            || {
-                                Failure::new(
-                                    reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
-                                    "PKCS_1 is for RSA keys",
-                                )
-                            },
-                        )?,
+                )
+            }
+            (object_type::PUBLIC_KEY, None | Some(kft::X_509))
+                if exported.format == KeyEncoding::Spki =>
+            {
+                (
+                    kft::X_509,
+                    Item::new(
+                        tags::KEY_MATERIAL,
+                        Value::ByteString(exported.material.0.clone()),
                     ),
-                ),
-            ),
+                )
+            }
+            (object_type::PRIVATE_KEY, Some(kft::PKCS_1))
+                if exported.format == KeyEncoding::Pkcs1Private =>
+            {
+                (
+                    kft::PKCS_1,
+                    Item::new(
+                        tags::KEY_MATERIAL,
+                        Value::ByteString(exported.material.0.clone()),
+                    ),
+                )
+            }
+            (object_type::PUBLIC_KEY, Some(kft::PKCS_1))
+                if exported.format == KeyEncoding::Pkcs1Public =>
+            {
+                (
+                    kft::PKCS_1,
+                    Item::new(
+                        tags::KEY_MATERIAL,
+                        Value::ByteString(exported.material.0.clone()),
+                    ),
+                )
+            }
             (_, Some(f)) => {
                 let name = arca_kmip::enum_name(kft::ALL, f).unwrap_or("?");
                 return Err(Failure::new(
@@ -951,9 +986,9 @@ impl Ctx<'_> {
             )
             .await
             .map_err(failure)?;
-        let format = match r.format.as_str() {
-            "PKCS8" => kft::PKCS_8,
-            "SPKI" => kft::X_509,
+        let format = match r.format {
+            KeyEncoding::Pkcs8 => kft::PKCS_8,
+            KeyEncoding::Spki => kft::X_509,
             _ => kft::RAW,
         };
         let mut fields = vec![
