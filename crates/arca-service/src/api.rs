@@ -458,11 +458,23 @@ pub struct RawEncryptRequest {
     pub iv: Option<Vec<u8>>,
     /// Additional authenticated data (GCM only).
     pub aad: Vec<u8>,
-    /// Decrypt the ciphertext before answering and fail if it does not give the plaintext
-    /// back (XKS's ciphertext data integrity value, Appendix C of its spec): catches a
-    /// corrupted encryption before anyone relies on it. The key must also be able to
-    /// decrypt, so an encrypt-only key refuses such a request.
-    pub check_by_decrypting: bool,
+    /// Check the encryption and vouch for it (XKS's ciphertext data integrity value,
+    /// Appendix C of its spec): see [`IntegrityCheck`]. AES only. The key must also be able
+    /// to decrypt, so an encrypt-only key refuses such a request.
+    pub integrity_check: Option<IntegrityCheck>,
+}
+
+/// A raw encryption checked and vouched for. The service decrypts the ciphertext before
+/// answering and fails if it does not give the plaintext back, which catches a corrupted
+/// encryption before anyone relies on it; then it answers with SHA-256 over `prefix`, the
+/// IV, the ciphertext and the tag, which a peer recomputes to catch corruption on the way
+/// (XKS's Ciphertext Data Integrity Value, whose prefix is the request's AAD followed by
+/// the ciphertext metadata). Computed by the service so that no door hashes.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrityCheck {
+    /// The bytes hashed before the IV: what the caller's protocol binds beside the
+    /// ciphertext.
+    pub prefix: Vec<u8>,
 }
 
 /// The result of a raw encryption.
@@ -475,6 +487,9 @@ pub struct RawEncryptResponse {
     pub tag: Option<Bytes>,
     pub key_id: Uuid,
     pub key_version: u32,
+    /// SHA-256 over the [`IntegrityCheck`]'s prefix, the IV, the ciphertext and the tag,
+    /// when the request asked for the check (and it passed).
+    pub integrity_value: Option<Bytes>,
 }
 
 /// Raw decryption under a key's primary version.

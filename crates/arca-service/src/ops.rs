@@ -412,7 +412,13 @@ impl Service {
                 )
                 .await?;
             let req = build(&e.key)?;
-            if req.check_by_decrypting {
+            if req.integrity_check.is_some() {
+                if !matches!(req.cipher, RawCipher::Aes(_)) {
+                    return Err(Error::invalid(
+                        "integrity_check",
+                        "an encryption is checked by decrypting it with AES keys only",
+                    ));
+                }
                 need_usage(
                     &e,
                     KeyUsage::Decrypt,
@@ -429,6 +435,7 @@ impl Service {
             let r = self
                 .ready(caller.meta.door, &e, None, Use::Protect, "encrypt", note)
                 .await?;
+            let mut integrity_value = None;
             let (data, iv, tag) = match req.cipher {
                 RawCipher::Aes(mode) => {
                     check_raw_aes(&e, mode, req.iv.is_some(), true, &req.aad, caller.meta.door)?;
@@ -444,7 +451,7 @@ impl Service {
                     let (ct, tag) = r
                         .handle
                         .raw_encrypt(mode, &iv, &req.aad, req.data.expose())?;
-                    if req.check_by_decrypting {
+                    if let Some(check) = &req.integrity_check {
                         let back = r.handle.raw_decrypt(mode, &iv, &req.aad, &ct, &tag);
                         if !back.is_ok_and(|b| {
                             aws_lc_rs::constant_time::verify_slices_are_equal(&b, req.data.expose())
@@ -455,6 +462,8 @@ impl Service {
                             ));
                         }
                         note.set("checked_by_decrypting", true);
+                        integrity_value =
+                            Some(Bytes(integrity_value_of(&check.prefix, &iv, &ct, &tag)));
                     }
                     (
                         ct,
@@ -477,6 +486,7 @@ impl Service {
                 tag: tag.map(Bytes),
                 key_id: e.key.id,
                 key_version: r.version,
+                integrity_value,
             })
         })
         .await
@@ -1339,6 +1349,16 @@ pub(crate) fn pem_encode(tag: &str, der: &[u8]) -> String {
     out
 }
 
+/// The value an [`IntegrityCheck`] answers with: SHA-256 over the prefix, the IV, the
+/// ciphertext and the tag.
+fn integrity_value_of(prefix: &[u8], iv: &[u8], ciphertext: &[u8], tag: &[u8]) -> Vec<u8> {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in [prefix, iv, ciphertext, tag] {
+        ctx.update(part);
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
 /// The approval of a plain export runs a plain export (and so does, for now, a KMIP
 /// wrapped Get's: its approvers approve the material leaving).
 fn plain_export(key: uuid::Uuid, version: u32) -> crate::approvals::Pending {
@@ -1348,5 +1368,32 @@ fn plain_export(key: uuid::Uuid, version: u32) -> crate::approvals::Pending {
             key_version: Some(version),
             encoding: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
+    }
+
+    /// The XKS proxy API spec's Appendix C vector: the prefix is the AAD, then the
+    /// ciphertext metadata.
+    #[test]
+    fn the_integrity_value_matches_xks_appendix_c() {
+        let aad = hex("70 72 6f 6a 65 63 74 3d 6e 69 6c 65 2c 64 65 70 61 72 74 6d 65 6e 74 3d 6d 61 72 6b 65 74 69 6e 67");
+        let metadata = hex("6b 65 79 5f 76 65 72 73 69 6f 6e 3d 31");
+        let iv = hex("1c ca e5 47 0f 39 70 02 54 77 90 31");
+        let ct = hex("82 1c 64 2b 5b 71 78 33 67 de af 18");
+        let tag = hex("bc 1c 4d da 77 07 d6 81 24 47 c5 95 5e 99 b2 61");
+        let v = integrity_value_of(&[aad, metadata].concat(), &iv, &ct, &tag);
+        assert_eq!(
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v),
+            "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc="
+        );
     }
 }

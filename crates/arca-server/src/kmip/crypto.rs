@@ -215,7 +215,7 @@ impl Ctx<'_> {
                         data: Secret::new(data),
                         iv,
                         aad,
-                        check_by_decrypting: false,
+                        integrity_check: None,
                     })
                 })())
             })
