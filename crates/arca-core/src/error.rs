@@ -102,6 +102,10 @@ pub enum Fault {
     InvalidImportToken,
     /// The import token was this key's but has expired.
     ExpiredImportToken,
+    /// Key material is not in the form the request names (not a PKCS#1 RSAPrivateKey), or
+    /// the key does not convert to the form asked for (PKCS#1 of a key that is not RSA);
+    /// the field names which (`material_encoding`, `encoding`).
+    Encoding,
     /// Any other parameter that does not fit the key or the server (an algorithm, a mode,
     /// a protection level); the field names it.
     Parameter,
@@ -214,6 +218,12 @@ impl Error {
     /// `key_material`).
     pub fn incorrect_key_material(message: impl Into<String>) -> Self {
         Self::unprocessable_as(Fault::IncorrectKeyMaterial, Some("key_material"), message)
+    }
+
+    /// Key material not in the form named, or a key that does not convert to the form asked
+    /// for ([`Fault::Encoding`]); `field` names which.
+    pub fn encoding(field: &str, message: impl Into<String>) -> Self {
+        Self::unprocessable_as(Fault::Encoding, Some(field), message)
     }
 
     /// An import token that is not this key's ([`Fault::InvalidImportToken`], field

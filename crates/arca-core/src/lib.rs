@@ -7,6 +7,7 @@ pub mod action;
 pub mod audit;
 pub mod cipher;
 pub mod dn;
+pub mod encoding;
 pub mod error;
 pub mod lifecycle;
 pub mod model;

@@ -204,35 +204,6 @@ fn ca_key(der: &[u8]) -> Option<(String, Vec<u8>)> {
     ))
 }
 
-/// Whether `key` (raw public key bytes) verifies the signature of `cert`, with the
-/// algorithms its signature algorithm names (the curve or modulus comes from the key).
-fn signed_by(cert: &x509_parser::certificate::X509Certificate<'_>, key: &[u8]) -> bool {
-    use aws_lc_rs::signature as sig;
-    let algs: &[&dyn sig::VerificationAlgorithm] =
-        match cert.signature_algorithm.algorithm.to_id_string().as_str() {
-            "1.2.840.10045.4.3.2" => &[&sig::ECDSA_P256_SHA256_ASN1, &sig::ECDSA_P384_SHA256_ASN1],
-            "1.2.840.10045.4.3.3" => &[&sig::ECDSA_P384_SHA384_ASN1, &sig::ECDSA_P256_SHA384_ASN1],
-            "1.2.840.10045.4.3.4" => &[&sig::ECDSA_P521_SHA512_ASN1],
-            "1.2.840.113549.1.1.11" => &[&sig::RSA_PKCS1_2048_8192_SHA256],
-            "1.2.840.113549.1.1.12" => &[&sig::RSA_PKCS1_2048_8192_SHA384],
-            "1.2.840.113549.1.1.13" => &[&sig::RSA_PKCS1_2048_8192_SHA512],
-            "1.2.840.113549.1.1.10" => &[
-                &sig::RSA_PSS_2048_8192_SHA256,
-                &sig::RSA_PSS_2048_8192_SHA384,
-                &sig::RSA_PSS_2048_8192_SHA512,
-            ],
-            "1.3.101.112" => &[&sig::ED25519],
-            _ => &[],
-        };
-    let tbs = cert.tbs_certificate.as_ref();
-    let signature = cert.signature_value.data.as_ref();
-    algs.iter().any(|alg| {
-        sig::UnparsedPublicKey::new(*alg, key)
-            .verify(tbs, signature)
-            .is_ok()
-    })
-}
-
 /// What policies and bindings need to know of a verified client certificate: `chain` is
 /// what the client presented (its certificate first), `roots` the client CAs. The trust
 /// anchor is the CA key, among the presented intermediates and the client CAs, whose
@@ -247,7 +218,7 @@ pub fn cert_info(
     let presented = chain[1..].iter().filter_map(|c| ca_key(c.as_ref()));
     let issuer_anchor = presented
         .chain(roots.keys.iter().cloned())
-        .find(|(_, key)| signed_by(&cert, key))
+        .find(|(_, key)| arca_service::certs::signed_by(&cert, key))
         .map(|(anchor, _)| anchor);
     let mut info = arca_service::certs::describe(der, &cert);
     info.issuer_anchor = issuer_anchor;

@@ -2577,3 +2577,205 @@ async fn a_refused_key_pair_leaves_no_half_behind() {
     );
     k.s.shutdown().await;
 }
+
+/// PKCS#1, KMIP's usual form for RSA keys, in and out. The service converts it to and from
+/// the PKCS#8 and SPKI it keeps (the door parses no key material), and the refusals keep
+/// their Result Reasons and messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_keys_in_pkcs1_in_and_out() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let pair = |a: u32, len: i32| {
+        let usage = |tag, m: u32| {
+            Item::structure(
+                tag,
+                vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+            )
+        };
+        vec![
+            Item::structure(
+                tags::COMMON_ATTRIBUTES,
+                vec![
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, a),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, len),
+                ],
+            ),
+            usage(tags::PRIVATE_KEY_ATTRIBUTES, mask::SIGN),
+            usage(tags::PUBLIC_KEY_ATTRIBUTES, mask::VERIFY),
+        ]
+    };
+    let ids = |p: &Item| {
+        let text = |t| p.req(t).unwrap().text().unwrap().to_owned();
+        (
+            text(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+            text(tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+        )
+    };
+    let get = |id: &str, format: u32| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+            Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+        ]
+    };
+    // The material of a Get's answer, checking the object and the format it came in.
+    let material = |b: &Item, object: u32, format: u32| {
+        let block = ok_payload(b)
+            .req(object)
+            .unwrap()
+            .req(tags::KEY_BLOCK)
+            .unwrap()
+            .clone();
+        assert_eq!(
+            block
+                .req(tags::KEY_FORMAT_TYPE)
+                .unwrap()
+                .enumeration()
+                .unwrap(),
+            format
+        );
+        block
+            .req(tags::KEY_VALUE)
+            .unwrap()
+            .req(tags::KEY_MATERIAL)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .to_vec()
+    };
+    let register = |ot: u32, object: u32, der: Vec<u8>| {
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, ot),
+            Item::structure(
+                tags::ATTRIBUTES,
+                vec![
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 2048),
+                    Item::int_item(
+                        tags::CRYPTOGRAPHIC_USAGE_MASK,
+                        if ot == object_type::PUBLIC_KEY {
+                            mask::VERIFY
+                        } else {
+                            mask::SIGN
+                        } as i32,
+                    ),
+                ],
+            ),
+            Item::structure(
+                object,
+                vec![Item::structure(
+                    tags::KEY_BLOCK,
+                    vec![
+                        Item::enum_item(tags::KEY_FORMAT_TYPE, kft::PKCS_1),
+                        Item::structure(
+                            tags::KEY_VALUE,
+                            vec![Item::new(tags::KEY_MATERIAL, Value::bytes(der))],
+                        ),
+                    ],
+                )],
+            ),
+        ]
+    };
+
+    let (private, public) = ids(&ok_payload(
+        &c.op(V21, op::CREATE_KEY_PAIR, pair(alg::RSA, 2048)).await,
+    ));
+    let pkcs1 = material(
+        &c.op(V21, op::GET, get(&private, kft::PKCS_1)).await,
+        tags::PRIVATE_KEY,
+        kft::PKCS_1,
+    );
+    let pkcs8 = material(
+        &c.op(V21, op::GET, get(&private, kft::PKCS_8)).await,
+        tags::PRIVATE_KEY,
+        kft::PKCS_8,
+    );
+    assert!(aws_lc_rs::signature::RsaKeyPair::from_der(&pkcs1).is_ok());
+    assert_eq!(
+        arca_crypto::der::rsa_pkcs8_to_pkcs1(&pkcs8)
+            .unwrap()
+            .as_slice(),
+        pkcs1.as_slice()
+    );
+    let public_pkcs1 = material(
+        &c.op(V21, op::GET, get(&public, kft::PKCS_1)).await,
+        tags::PUBLIC_KEY,
+        kft::PKCS_1,
+    );
+    let spki = material(
+        &c.op(V21, op::GET, get(&public, kft::X_509)).await,
+        tags::PUBLIC_KEY,
+        kft::X_509,
+    );
+    assert_eq!(
+        arca_crypto::der::rsa_spki_to_pkcs1(&spki).unwrap(),
+        public_pkcs1
+    );
+
+    // Registered back in PKCS#1, they are the same keys.
+    let again = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register(object_type::PRIVATE_KEY, tags::PRIVATE_KEY, pkcs1),
+        )
+        .await,
+    ));
+    assert_eq!(
+        material(
+            &c.op(V21, op::GET, get(&again, kft::PKCS_8)).await,
+            tags::PRIVATE_KEY,
+            kft::PKCS_8
+        ),
+        pkcs8
+    );
+    let again = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register(object_type::PUBLIC_KEY, tags::PUBLIC_KEY, public_pkcs1),
+        )
+        .await,
+    ));
+    assert_eq!(
+        material(
+            &c.op(V21, op::GET, get(&again, kft::X_509)).await,
+            tags::PUBLIC_KEY,
+            kft::X_509
+        ),
+        spki
+    );
+
+    // What is not PKCS#1 is refused, naming what it should have been.
+    for (ot, object, what) in [
+        (object_type::PRIVATE_KEY, tags::PRIVATE_KEY, "RSAPrivateKey"),
+        (object_type::PUBLIC_KEY, tags::PUBLIC_KEY, "RSAPublicKey"),
+    ] {
+        let b = c
+            .op(V21, op::REGISTER, register(ot, object, b"not DER".to_vec()))
+            .await;
+        assert_eq!(
+            result(&b),
+            (
+                result_status::OPERATION_FAILED,
+                Some(reason::INVALID_FIELD),
+                Some(format!("KeyMaterial is not a PKCS#1 {what}"))
+            )
+        );
+    }
+    // PKCS#1 is for RSA keys.
+    let (private, public) = ids(&ok_payload(
+        &c.op(V21, op::CREATE_KEY_PAIR, pair(alg::ECDSA, 256)).await,
+    ));
+    for id in [&private, &public] {
+        let b = c.op(V21, op::GET, get(id, kft::PKCS_1)).await;
+        assert_eq!(
+            result(&b),
+            (
+                result_status::OPERATION_FAILED,
+                Some(reason::KEY_FORMAT_TYPE_NOT_SUPPORTED),
+                Some(format!("PKCS#1 is for RSA keys; key {id} is ECC_NIST_P256"))
+            )
+        );
+    }
+    k.s.shutdown().await;
+}

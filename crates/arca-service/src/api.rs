@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use arca_core::access::{
     ApprovalRequest, ApprovalStatus, KeyPolicy, Role, Statement, TenantSettings,
 };
+use arca_core::encoding::KeyEncoding;
 use arca_core::model::{
     DeactivationReason, EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, MacAlgorithm,
     MessageType, Origin, Principal, ProtectionLevel, SigningAlgorithm,
@@ -158,6 +159,12 @@ pub struct CreateKeyRequest {
     /// SPKI (DER or PEM) for asymmetric ones.
     #[serde(default)]
     pub material: Option<Secret>,
+    /// The form `material` is in, when it is not one the import recognises by itself:
+    /// `Pkcs1Private` or `Pkcs1Public` for an RSA key in PKCS#1 (KMIP's PKCS_1 Key Format
+    /// Type), which the service converts. `None` (or `Raw`, `Pkcs8`, `Spki`): as `material`
+    /// says. Not on the REST API, whose clients send PKCS#8 or SPKI.
+    #[serde(skip)]
+    pub material_encoding: Option<KeyEncoding>,
     /// The key's policy statements. Default: the tenant's `default_key_policy`.
     #[serde(default)]
     pub policy: Option<Vec<Statement>>,
@@ -451,11 +458,23 @@ pub struct RawEncryptRequest {
     pub iv: Option<Vec<u8>>,
     /// Additional authenticated data (GCM only).
     pub aad: Vec<u8>,
-    /// Decrypt the ciphertext before answering and fail if it does not give the plaintext
-    /// back (XKS's ciphertext data integrity value, Appendix C of its spec): catches a
-    /// corrupted encryption before anyone relies on it. The key must also be able to
-    /// decrypt, so an encrypt-only key refuses such a request.
-    pub check_by_decrypting: bool,
+    /// Check the encryption and vouch for it (XKS's ciphertext data integrity value,
+    /// Appendix C of its spec): see [`IntegrityCheck`]. AES only. The key must also be able
+    /// to decrypt, so an encrypt-only key refuses such a request.
+    pub integrity_check: Option<IntegrityCheck>,
+}
+
+/// A raw encryption checked and vouched for. The service decrypts the ciphertext before
+/// answering and fails if it does not give the plaintext back, which catches a corrupted
+/// encryption before anyone relies on it; then it answers with SHA-256 over `prefix`, the
+/// IV, the ciphertext and the tag, which a peer recomputes to catch corruption on the way
+/// (XKS's Ciphertext Data Integrity Value, whose prefix is the request's AAD followed by
+/// the ciphertext metadata). Computed by the service so that no door hashes.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrityCheck {
+    /// The bytes hashed before the IV: what the caller's protocol binds beside the
+    /// ciphertext.
+    pub prefix: Vec<u8>,
 }
 
 /// The result of a raw encryption.
@@ -468,6 +487,9 @@ pub struct RawEncryptResponse {
     pub tag: Option<Bytes>,
     pub key_id: Uuid,
     pub key_version: u32,
+    /// SHA-256 over the [`IntegrityCheck`]'s prefix, the IV, the ciphertext and the tag,
+    /// when the request asked for the check (and it passed).
+    pub integrity_value: Option<Bytes>,
 }
 
 /// Raw decryption under a key's primary version.
@@ -749,16 +771,22 @@ pub struct ExportRequest {
     /// Default: the primary version.
     #[serde(default)]
     pub key_version: Option<u32>,
+    /// The form to export in. Default: the one the key is kept in ([`KeyEncoding::kept`]).
+    /// An RSA key can also be had in PKCS#1 (`Pkcs1Private` for a private key,
+    /// `Pkcs1Public` for a public-only one), as KMIP's Get asks. Not on the REST API, which
+    /// exports in the kept form, and not kept in an approval of the export either.
+    #[serde(skip)]
+    pub encoding: Option<KeyEncoding>,
 }
 
 /// Exported material: `RAW` bytes for symmetric keys, `PKCS8` DER for private keys,
-/// `SPKI` DER for public-only keys.
+/// `SPKI` DER for public-only keys (or the PKCS#1 form the request asked for).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ExportResponse {
     pub key_id: Uuid,
     pub key_version: u32,
     pub spec: KeySpec,
-    pub format: String,
+    pub format: KeyEncoding,
     pub material: Secret,
 }
 
@@ -787,7 +815,7 @@ pub struct WrappedExportResponse {
     pub key_id: Uuid,
     pub key_version: u32,
     pub spec: KeySpec,
-    pub format: String,
+    pub format: KeyEncoding,
     pub wrapped: Bytes,
     pub wrapping_key_id: Uuid,
     pub wrapping_key_version: u32,

@@ -157,6 +157,13 @@ pub fn sigv4_signature(
     tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// SigV4's hash of a payload or of a canonical request: SHA-256, lowercase hex. Public so
+/// that the protocol adapter, which builds the string to sign, hashes nothing itself.
+pub fn sigv4_hash(data: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Service {
     /// Issues an access key pair for a principal of the caller's tenant. As with API
     /// tokens, a principal may make its own; making one for someone else is identity

@@ -539,7 +539,7 @@ pub struct TransferResponse {
     pub key_version: u32,
     pub spec: KeySpec,
     /// What was wrapped: `RAW` bytes (symmetric) or `PKCS8` DER (private keys).
-    pub format: String,
+    pub format: arca_core::encoding::KeyEncoding,
     pub target: TransferTarget,
     pub algorithm: String,
     /// The wrapped material, as the destination takes it.
@@ -697,7 +697,7 @@ impl Service {
                 .export_material(
                     caller,
                     reference,
-                    req.key_version,
+                    (req.key_version, None),
                     |key, v| crate::approvals::Pending::Transfer {
                         key,
                         req: TransferRequest {
@@ -708,7 +708,7 @@ impl Service {
                     &mut note,
                 )
                 .await?;
-            let symmetric = format == "RAW";
+            let symmetric = format == arca_core::encoding::KeyEncoding::Raw;
             let (wrapped, algorithm, wrapping_key_id, wrapping_key_version) =
                 match (&wrapper, &spki) {
                     (Some(w), _) => {
@@ -766,7 +766,7 @@ impl Service {
                 key_id: e.key.id,
                 key_version: version,
                 spec: e.key.spec,
-                format: format.into(),
+                format,
                 target: req.target,
                 algorithm,
                 wrapped: Bytes(wrapped),

@@ -1,7 +1,8 @@
 //! What the service reads of X.509 certificates: the canonical subject (RFC 4514, see
 //! [`arca_core::dn`]) and the trust anchor id of a CA (the SHA-256 of its public key), so
 //! that the listeners, which see the client certificates, and the identity operations,
-//! which see the CA certificates operators assign, name them the same way.
+//! which see the CA certificates operators assign, name them the same way; and whether a
+//! CA key signed a certificate, so that the listeners verify no signature themselves.
 
 use x509_parser::certificate::X509Certificate;
 
@@ -15,6 +16,36 @@ pub fn hex(b: &[u8]) -> String {
 /// anchor, and a re-issued CA certificate with the same key still is.
 pub fn spki_anchor(cert: &X509Certificate<'_>) -> String {
     hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw).as_ref())
+}
+
+/// Whether `key` (raw public key bytes) verifies the signature of `cert`, with the
+/// algorithms its signature algorithm names (the curve or modulus comes from the key): how
+/// the listeners find which CA key a client certificate was issued under.
+pub fn signed_by(cert: &X509Certificate<'_>, key: &[u8]) -> bool {
+    use aws_lc_rs::signature as sig;
+    let algs: &[&dyn sig::VerificationAlgorithm] =
+        match cert.signature_algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.10045.4.3.2" => &[&sig::ECDSA_P256_SHA256_ASN1, &sig::ECDSA_P384_SHA256_ASN1],
+            "1.2.840.10045.4.3.3" => &[&sig::ECDSA_P384_SHA384_ASN1, &sig::ECDSA_P256_SHA384_ASN1],
+            "1.2.840.10045.4.3.4" => &[&sig::ECDSA_P521_SHA512_ASN1],
+            "1.2.840.113549.1.1.11" => &[&sig::RSA_PKCS1_2048_8192_SHA256],
+            "1.2.840.113549.1.1.12" => &[&sig::RSA_PKCS1_2048_8192_SHA384],
+            "1.2.840.113549.1.1.13" => &[&sig::RSA_PKCS1_2048_8192_SHA512],
+            "1.2.840.113549.1.1.10" => &[
+                &sig::RSA_PSS_2048_8192_SHA256,
+                &sig::RSA_PSS_2048_8192_SHA384,
+                &sig::RSA_PSS_2048_8192_SHA512,
+            ],
+            "1.3.101.112" => &[&sig::ED25519],
+            _ => &[],
+        };
+    let tbs = cert.tbs_certificate.as_ref();
+    let signature = cert.signature_value.data.as_ref();
+    algs.iter().any(|alg| {
+        sig::UnparsedPublicKey::new(*alg, key)
+            .verify(tbs, signature)
+            .is_ok()
+    })
 }
 
 /// The canonical RFC 4514 string of a name ([`arca_core::dn`]): string values as text,

@@ -535,7 +535,11 @@ impl Service {
                         message: "this server does not accept plaintext key import (service.allow_plaintext_import = false)".into(),
                     });
                 }
-                Some(provider.import(spec, "material", m.expose())?)
+                Some(crate::encoding::with_importable(
+                    m.expose(),
+                    req.material_encoding,
+                    |m| provider.import(spec, "material", m),
+                )?)
             }
             None => None,
         };

@@ -33,6 +33,7 @@ pub mod cache;
 pub mod certs;
 pub mod clock;
 pub mod custody;
+mod encoding;
 pub mod follow;
 pub mod grants;
 mod identity;

@@ -5,9 +5,10 @@
 use arca_core::Action;
 use std::sync::Arc;
 
+use arca_core::encoding::KeyEncoding;
 use arca_core::lifecycle::{self, Use};
 use arca_core::model::{
-    EncryptionAlgorithm, KeyFamily, KeySpec, KeyUsage, KeyVersion, MacAlgorithm, SigningAlgorithm,
+    EncryptionAlgorithm, KeyFamily, KeyUsage, KeyVersion, MacAlgorithm, SigningAlgorithm,
 };
 use arca_core::{Error, Result, StateDetail};
 use arca_crypto::ciphertext::{self, CiphertextAlg, Header};
@@ -400,7 +401,13 @@ impl Service {
                 )
                 .await?;
             let req = build(&e.key)?;
-            if req.check_by_decrypting {
+            if req.integrity_check.is_some() {
+                if !matches!(req.cipher, RawCipher::Aes(_)) {
+                    return Err(Error::invalid(
+                        "integrity_check",
+                        "an encryption is checked by decrypting it with AES keys only",
+                    ));
+                }
                 need_usage(
                     &e,
                     KeyUsage::Decrypt,
@@ -417,6 +424,7 @@ impl Service {
             let r = self
                 .ready(caller.meta.door, &e, None, Use::Protect, "encrypt", note)
                 .await?;
+            let mut integrity_value = None;
             let (data, iv, tag) = match req.cipher {
                 RawCipher::Aes(mode) => {
                     check_raw_aes(&e, mode, req.iv.is_some(), true, &req.aad, caller.meta.door)?;
@@ -432,7 +440,7 @@ impl Service {
                     let (ct, tag) = r
                         .handle
                         .raw_encrypt(mode, &iv, &req.aad, req.data.expose())?;
-                    if req.check_by_decrypting {
+                    if let Some(check) = &req.integrity_check {
                         let back = r.handle.raw_decrypt(mode, &iv, &req.aad, &ct, &tag);
                         if !back.is_ok_and(|b| {
                             aws_lc_rs::constant_time::verify_slices_are_equal(&b, req.data.expose())
@@ -443,6 +451,8 @@ impl Service {
                             ));
                         }
                         note.set("checked_by_decrypting", true);
+                        integrity_value =
+                            Some(Bytes(integrity_value_of(&check.prefix, &iv, &ct, &tag)));
                     }
                     (
                         ct,
@@ -465,6 +475,7 @@ impl Service {
                 tag: tag.map(Bytes),
                 key_id: e.key.id,
                 key_version: r.version,
+                integrity_value,
             })
         })
         .await
@@ -1129,13 +1140,19 @@ impl Service {
     ) -> Result<ExportResponse> {
         self.audited(caller, Action::ExportKey, async |note: &mut Note| {
             let (e, version, format, material) = self
-                .export_material(caller, key, req.key_version, plain_export, note)
+                .export_material(
+                    caller,
+                    key,
+                    (req.key_version, req.encoding),
+                    plain_export,
+                    note,
+                )
                 .await?;
             Ok(ExportResponse {
                 key_id: e.key.id,
                 key_version: version,
                 spec: e.key.spec,
-                format: format.into(),
+                format,
                 material: Secret::new(material),
             })
         })
@@ -1167,7 +1184,13 @@ impl Service {
             }
             note.set("wrapping_key", w.key.id.to_string());
             let (e, version, format, material) = self
-                .export_material(caller, key, req.key_version, plain_export, &mut note)
+                .export_material(
+                    caller,
+                    key,
+                    (req.key_version, None),
+                    plain_export,
+                    &mut note,
+                )
                 .await?;
             let mut wnote = Note::default();
             let r = self
@@ -1182,7 +1205,7 @@ impl Service {
                 key_id: e.key.id,
                 key_version: version,
                 spec: e.key.spec,
-                format: format.into(),
+                format,
                 wrapped: Bytes(wrapped),
                 wrapping_key_id: w.key.id,
                 wrapping_key_version: r.version,
@@ -1192,20 +1215,24 @@ impl Service {
         self.done(caller, Action::ExportKey, note, r).await
     }
 
-    /// The checks and the material of an export: the key's entry, version, format name and
-    /// plaintext material.
-    /// The checks and the approval gate every export goes through, then the material.
-    /// `pending` is what an approval of this export will run: the same export, not a
-    /// plaintext one.
+    /// The checks and the approval gate every export goes through, then the material: the
+    /// key's entry, the version, the form the material is in and the plaintext material.
+    /// `wanted` is the version (default the primary one) and the form (default the one
+    /// the key is kept in). `pending` is what an approval of this export will run: the
+    /// same export, not a plaintext one.
     pub(crate) async fn export_material(
         &self,
         caller: &Caller,
         key: &str,
-        key_version: Option<u32>,
+        wanted: (Option<u32>, Option<KeyEncoding>),
         pending: impl FnOnce(uuid::Uuid, u32) -> crate::approvals::Pending,
         note: &mut Note,
-    ) -> Result<(Arc<KeyEntry>, u32, &'static str, Zeroizing<Vec<u8>>)> {
-        let req = ExportRequest { key_version };
+    ) -> Result<(Arc<KeyEntry>, u32, KeyEncoding, Zeroizing<Vec<u8>>)> {
+        let (key_version, encoding) = wanted;
+        let req = ExportRequest {
+            key_version,
+            encoding,
+        };
         let e = self
             .prepare(caller, key, Action::ExportKey, None, note)
             .await?;
@@ -1241,6 +1268,14 @@ impl Service {
                 detail: Some(StateDetail::PendingDestruction),
             });
         }
+        // A form the key does not come in is refused before the gate: no approval is asked
+        // for an export that cannot be given.
+        let kept = KeyEncoding::kept(e.key.spec, v.public_only);
+        let format = req.encoding.unwrap_or(kept);
+        crate::encoding::check_export(e.key.id, e.key.spec, kept, format)?;
+        if format != kept {
+            note.set("encoding", format.as_str());
+        }
         let version = v.version;
         let key_id = e.key.id;
         self.gate(caller, Action::ExportKey, Some(&e.key), || {
@@ -1248,19 +1283,11 @@ impl Service {
         })
         .await?;
         let m = self.load_material(&e.key, v).await?;
-        let (format, material) =
-            if e.key.spec.symmetric_len().is_some() || e.key.spec == KeySpec::SecretData {
-                ("RAW", m.secret)
-            } else if m.public_only {
-                (
-                    "SPKI",
-                    Zeroizing::new(m.public_spki.clone().unwrap_or_default()),
-                )
-            } else if matches!(e.key.spec, KeySpec::MlKem768 | KeySpec::MlKem1024) {
-                ("RAW", m.secret)
-            } else {
-                ("PKCS8", m.secret)
-            };
+        let material = match kept {
+            KeyEncoding::Spki => Zeroizing::new(m.public_spki.clone().unwrap_or_default()),
+            _ => m.secret,
+        };
+        let material = crate::encoding::export_as(material, kept, format)?;
         if !e.key.exported && !m.public_only {
             // The first time the secret leaves, the key stops being fresh (KMIP's Fresh):
             // written before the material is handed out, so the record is never behind.
@@ -1310,6 +1337,16 @@ pub(crate) fn pem_encode(tag: &str, der: &[u8]) -> String {
     out
 }
 
+/// The value an [`IntegrityCheck`] answers with: SHA-256 over the prefix, the IV, the
+/// ciphertext and the tag.
+fn integrity_value_of(prefix: &[u8], iv: &[u8], ciphertext: &[u8], tag: &[u8]) -> Vec<u8> {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in [prefix, iv, ciphertext, tag] {
+        ctx.update(part);
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
 /// The approval of a plain export runs a plain export (and so does, for now, a KMIP
 /// wrapped Get's: its approvers approve the material leaving).
 fn plain_export(key: uuid::Uuid, version: u32) -> crate::approvals::Pending {
@@ -1317,6 +1354,34 @@ fn plain_export(key: uuid::Uuid, version: u32) -> crate::approvals::Pending {
         key,
         req: ExportRequest {
             key_version: Some(version),
+            encoding: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
+    }
+
+    /// The XKS proxy API spec's Appendix C vector: the prefix is the AAD, then the
+    /// ciphertext metadata.
+    #[test]
+    fn the_integrity_value_matches_xks_appendix_c() {
+        let aad = hex("70 72 6f 6a 65 63 74 3d 6e 69 6c 65 2c 64 65 70 61 72 74 6d 65 6e 74 3d 6d 61 72 6b 65 74 69 6e 67");
+        let metadata = hex("6b 65 79 5f 76 65 72 73 69 6f 6e 3d 31");
+        let iv = hex("1c ca e5 47 0f 39 70 02 54 77 90 31");
+        let ct = hex("82 1c 64 2b 5b 71 78 33 67 de af 18");
+        let tag = hex("bc 1c 4d da 77 07 d6 81 24 47 c5 95 5e 99 b2 61");
+        let v = integrity_value_of(&[aad, metadata].concat(), &iv, &ct, &tag);
+        assert_eq!(
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v),
+            "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc="
+        );
     }
 }

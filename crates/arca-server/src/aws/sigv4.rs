@@ -9,8 +9,7 @@
 //! specified; it is checked here against AWS's published example and in the test suite
 //! against botocore, the AWS CLI and the aws-sigv4 crate's signer.
 
-use arca_service::aws_auth::SigV4Proof;
-use aws_lc_rs::digest;
+use arca_service::aws_auth::{sigv4_hash, SigV4Proof};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// The only algorithm SigV4 has (SigV4a, ECDSA-signed, is not supported).
@@ -54,10 +53,6 @@ pub struct Expect<'a> {
     /// The region the scope must name, or any when `None`.
     pub region: Option<&'a str>,
     pub now: DateTime<Utc>,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// SigV4's URI encoding: everything but the unreserved characters is `%XX`, uppercase.
@@ -317,7 +312,7 @@ pub fn prove(req: &SignedRequest, expect: &Expect) -> Result<SigV4Proof, Refusal
             ));
         }
     }
-    let payload_hash = hex(digest::digest(&digest::SHA256, req.body).as_ref());
+    let payload_hash = sigv4_hash(req.body);
     if let Some(claimed) = header(req.headers, "x-amz-content-sha256").first() {
         if !claimed.eq_ignore_ascii_case(&payload_hash) {
             return Err(refuse(
@@ -356,7 +351,7 @@ pub fn prove(req: &SignedRequest, expect: &Expect) -> Result<SigV4Proof, Refusal
         a.date,
         a.region,
         a.service,
-        hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+        sigv4_hash(canonical.as_bytes())
     );
     Ok(SigV4Proof {
         access_key_id: a.access_key_id.to_string(),

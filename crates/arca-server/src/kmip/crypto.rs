@@ -215,7 +215,7 @@ impl Ctx<'_> {
                         data: Secret::new(data),
                         iv,
                         aad,
-                        check_by_decrypting: false,
+                        integrity_check: None,
                     })
                 })())
             })
@@ -431,6 +431,7 @@ fn crypto_failure(e: arca_core::Error, r: u32) -> Failure {
             | Fault::EncryptionContext
             | Fault::IncorrectKey
             | Fault::IncorrectKeyMaterial
+            | Fault::Encoding
             | Fault::InvalidImportToken
             | Fault::ExpiredImportToken
             | Fault::Parameter => Failure::new(r, e.to_string()),

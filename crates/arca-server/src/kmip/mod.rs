@@ -7,10 +7,17 @@
 //! its framing can no longer be trusted. Nothing here decides what a client may do: that is
 //! the service's, reached through [`ops`].
 
+mod attribute_ops;
 pub mod attrs;
+mod create;
 mod crypto;
+mod get;
+mod lifecycle;
+mod locate;
 pub mod ops;
 mod pairs;
+mod query;
+mod wrapping;
 
 use arca_core::Action;
 use std::net::SocketAddr;

@@ -107,7 +107,7 @@ pub fn map_error(e: Error) -> AwsError {
             Fault::IncorrectKey => "IncorrectKeyException",
             Fault::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             Fault::UnsuitableKey | Fault::Usage => "InvalidKeyUsageException",
-            Fault::Unsupported | Fault::Parameter => "ValidationException",
+            Fault::Unsupported | Fault::Encoding | Fault::Parameter => "ValidationException",
         },
         // AWS refuses a key pending deletion or import as an invalid state, not a
         // disabled key.
@@ -713,6 +713,7 @@ mod tests {
             (Error::unsuitable_key("m"), "InvalidKeyUsageException"),
             (Error::wrong_usage("m"), "InvalidKeyUsageException"),
             (Error::unsupported("m"), "ValidationException"),
+            (Error::encoding("encoding", "m"), "ValidationException"),
             (Error::unprocessable("spec", "m"), "ValidationException"),
         ];
         for (e, name) in cases {
