@@ -258,7 +258,7 @@ impl Service {
                 Ok(ImportParameters {
                     key_id: key.id,
                     import_token: Bytes(token),
-                    public_key_pem: crate::ops::pem_encode("PUBLIC KEY", &public_key),
+                    public_key_pem: crate::crypto_ops::pem_encode("PUBLIC KEY", &public_key),
                     public_key: Bytes(public_key),
                     wrapping_algorithm: req.wrapping_algorithm,
                     parameters_valid_to: expires_at,

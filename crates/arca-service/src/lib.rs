@@ -42,7 +42,7 @@ pub mod limits;
 pub mod metrics;
 pub mod sessions;
 pub use keys::LifecycleAction;
-mod ops;
+mod crypto_ops;
 mod tasks;
 pub mod trail;
 
