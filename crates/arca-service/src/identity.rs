@@ -425,8 +425,7 @@ impl Service {
                 disabled: false,
                 created_at: self.now(),
             };
-            let mut n = Note::default();
-            n.set("created_principal", format!("{}:{}", p.name, p.id));
+            let mut n = Note::with("created_principal", format!("{}:{}", p.name, p.id));
             let audit = self.change_event(caller, Action::CreatePrincipal, &mut n);
             self.store.create_principal(&p, &audit).await?;
             note.committed = true;
@@ -499,8 +498,7 @@ impl Service {
                 }
             })
             .await?;
-            let mut n = Note::default();
-            n.set("updated_principal", format!("{}:{}", p.name, p.id));
+            let mut n = Note::with("updated_principal", format!("{}:{}", p.name, p.id));
             let audit = self.change_event(caller, Action::UpdatePrincipal, &mut n);
             self.store.update_principal(&p, &audit).await?;
             note.committed = true;
@@ -913,9 +911,7 @@ impl Service {
             cert,
         } = prepared;
         {
-            let mut n = Note::default();
-            n.set("binding_id", id.clone());
-            n.set("principal", p.name.clone());
+            let n = Note::with("binding_id", id.clone()).and("principal", p.name.clone());
             let audit = self.event_by(by, Action::CreateBinding, &n);
             let b = BindingInfo {
                 id: id.clone(),

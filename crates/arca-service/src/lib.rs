@@ -271,6 +271,27 @@ pub(crate) struct Note {
 }
 
 impl Note {
+    /// A note holding one field, for the event a change carries with it (see
+    /// [`Service::change_event`]): built in one expression rather than from an empty
+    /// note filled line by line. An operation's own record starts from the note that
+    /// [`Service::audited`] hands it. More fields with [`Note::and`].
+    pub fn with(k: &str, v: impl Into<serde_json::Value>) -> Self {
+        Note::default().and(k, v)
+    }
+    /// This note, saying one more thing (see [`Note::with`]).
+    pub fn and(mut self, k: &str, v: impl Into<serde_json::Value>) -> Self {
+        self.set(k, v);
+        self
+    }
+    /// A note on a key for an event written without a caller (a background task): with
+    /// no principal to say whose it is, the record takes its tenant from the key.
+    pub fn for_key(key: &Key) -> Self {
+        Note {
+            key_id: Some(key.id),
+            tenant_id: Some(key.tenant_id),
+            ..Default::default()
+        }
+    }
     pub fn key(&mut self, id: Uuid) {
         self.key_id = Some(id);
     }
