@@ -635,6 +635,22 @@ impl Service {
         self.done(caller, action, note, r).await
     }
 
+    /// [`Service::audited`] for an operation with no authenticated caller (a custodian's
+    /// share, a refresh token, a failed authentication, a staged restore): the record
+    /// names `principal` when the operation knows one before it runs, and `meta`'s
+    /// request, source and door.
+    pub(crate) async fn audited_as<T>(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        action: Action,
+        op: impl AsyncFnOnce(&mut Note) -> Result<T>,
+    ) -> Result<T> {
+        let mut note = Note::default();
+        let r = op(&mut note).await;
+        self.finish(meta, principal, action, note, r).await
+    }
+
     pub(crate) async fn done<T>(
         &self,
         caller: &Caller,
@@ -851,7 +867,7 @@ impl Service {
         e: Error,
     ) -> Error {
         match self
-            .finish::<()>(meta, principal, action, Note::default(), Err(e))
+            .audited_as::<()>(meta, principal, action, async |_: &mut Note| Err(e))
             .await
         {
             Err(e) => e,
