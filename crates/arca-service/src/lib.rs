@@ -900,10 +900,11 @@ impl Service {
     /// KMIP Interop (begin, end or reset of a conformance test case): there is no server
     /// state to reset, but it is authorised and audited like every request.
     pub async fn interop(&self, caller: &Caller, function: i64) -> Result<()> {
-        let mut note = Note::default();
-        note.set("function", function);
-        let r = self.authorize(caller, Action::Interop, None);
-        self.done(caller, Action::Interop, note, r).await
+        self.audited(caller, Action::Interop, async |note: &mut Note| {
+            note.set("function", function);
+            self.authorize(caller, Action::Interop, None)
+        })
+        .await
     }
 
     /// KMIP Log: a client's message for the server's records. Authorised (every principal
