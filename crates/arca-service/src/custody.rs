@@ -1019,8 +1019,6 @@ impl Service {
         .await
     }
 
-    /// Drops the root key and everything unwrapped with it (no authorization, no audit:
-    /// for the end of `arca init` and for [`Service::seal_server`]).
     /// Another node replaced what the root key protects. Values wrapped under the root are
     /// re-read; if this node's root no longer opens the tenant KEKs (the root was rotated),
     /// it seals itself, so that it refuses requests (and `/readyz` sends traffic elsewhere)
@@ -1044,6 +1042,8 @@ impl Service {
         }
     }
 
+    /// Drops the root key and everything unwrapped with it (no authorization, no audit:
+    /// for the end of `arca init` and for [`Service::seal_server`]).
     pub fn seal_now(&self) {
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = None;
         *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;

@@ -619,7 +619,6 @@ impl Service {
         result
     }
 
-    /// [`Service::finish`] for an authenticated caller.
     /// Runs one operation audited: `op` fills the audit note (the key, the version, what
     /// the record should say) and its result, allowed or refused, becomes the operation's
     /// record under `action`. The one way a service operation is written, so that none can
@@ -651,6 +650,7 @@ impl Service {
         self.finish(meta, principal, action, note, r).await
     }
 
+    /// [`Service::finish`] for an authenticated caller.
     pub(crate) async fn done<T>(
         &self,
         caller: &Caller,
@@ -837,8 +837,6 @@ impl Service {
 }
 
 impl Service {
-    /// Records a refusal that a door decided before reaching an operation (a malformed
-    /// body, a missing credential) and hands the error back.
     /// Records a request that a door refused before any operation ran (HTTP framing,
     /// routing, decoding): `operation` is the door's name for what it could tell of the
     /// request, `detail` what it could read (method and path, never a body or a query).
@@ -859,6 +857,8 @@ impl Service {
             .await;
     }
 
+    /// Records a refusal that a door decided before reaching an operation (a malformed
+    /// body, a missing credential) and hands the error back.
     pub async fn audit_refusal(
         &self,
         meta: &RequestMeta,
@@ -877,8 +877,6 @@ impl Service {
 }
 
 impl Service {
-    /// The authenticated caller's identity: the cheapest authenticated request, used by
-    /// clients to check a credential and by the load generator as its no-op.
     /// Records a question about the server itself (KMIP Query): nothing is read or changed,
     /// but like every request it is authorised for the caller and leaves an audit record.
     pub async fn query_server(&self, caller: &Caller) -> Result<()> {
@@ -926,7 +924,9 @@ impl Service {
         .await
     }
 
-    /// The caller's identity; with `actions`, what its roles cover too.
+    /// The authenticated caller's identity: the cheapest authenticated request, used by
+    /// clients to check a credential and by the load generator as its no-op. With
+    /// `actions`, what its roles cover too.
     pub async fn whoami(&self, caller: &Caller, actions: bool) -> Result<api::WhoAmI> {
         self.audited(caller, Action::WhoAmI, async |_: &mut Note| {
             Ok(api::WhoAmI {
