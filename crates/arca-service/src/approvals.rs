@@ -249,15 +249,13 @@ impl Service {
 
     /// One approval request.
     pub async fn describe_approval(&self, caller: &Caller, id: &str) -> Result<ApprovalRequest> {
-        let mut note = Note::default();
-        note.set("approval_id", id);
-        let r = async {
+        self.audited(caller, Action::DescribeApproval, async |note: &mut Note| {
+            note.set("approval_id", id);
             let (a, _) = self.approval(caller, id).await?;
             self.may_read(caller, &a)?;
             Ok(a)
-        }
-        .await;
-        self.done(caller, Action::DescribeApproval, note, r).await
+        })
+        .await
     }
 
     /// Votes on a request.
@@ -273,9 +271,8 @@ impl Service {
         } else {
             Action::Deny
         };
-        let mut note = Note::default();
-        note.set("approval_id", id);
-        let r = async {
+        self.audited(caller, action, async |note: &mut Note| {
+            note.set("approval_id", id);
             if let Some(c) = &req.comment {
                 if c.len() > 1024 {
                     return Err(Error::invalid("comment", "at most 1024 bytes"));
@@ -303,21 +300,19 @@ impl Service {
                 now,
             )?;
             note.set("status", serde_json::to_value(a.status).unwrap_or_default());
-            let audit = self.change_event(caller, action, &mut note);
+            let audit = self.change_event(caller, action, note);
             self.store
                 .put_record(&to_record(&a, rev + 1, now)?, Some(rev), &audit)
                 .await?;
             Ok(a)
-        }
-        .await;
-        self.done(caller, action, note, r).await
+        })
+        .await
     }
 
     /// Withdraws a pending request (its requester only).
     pub async fn cancel_approval(&self, caller: &Caller, id: &str) -> Result<ApprovalRequest> {
-        let mut note = Note::default();
-        note.set("approval_id", id);
-        let r = async {
+        self.audited(caller, Action::CancelApproval, async |note: &mut Note| {
+            note.set("approval_id", id);
             let (mut a, rev) = self.approval(caller, id).await?;
             if a.requester_id != caller.principal.id {
                 self.may_read(caller, &a)?;
@@ -333,21 +328,19 @@ impl Service {
             }
             a.status = ApprovalStatus::Cancelled;
             let now = self.now();
-            let audit = self.change_event(caller, Action::CancelApproval, &mut note);
+            let audit = self.change_event(caller, Action::CancelApproval, note);
             self.store
                 .put_record(&to_record(&a, rev + 1, now)?, Some(rev), &audit)
                 .await?;
             Ok(a)
-        }
-        .await;
-        self.done(caller, Action::CancelApproval, note, r).await
+        })
+        .await
     }
 
     /// Executes an approved request, once, as its requester.
     pub async fn execute_approval(&self, caller: &Caller, id: &str) -> Result<ExecutedApproval> {
-        let mut note = Note::default();
-        note.set("approval_id", id);
-        let r = async {
+        self.audited(caller, Action::ExecuteApproval, async |note: &mut Note| {
+            note.set("approval_id", id);
             let (mut a, rev) = self.approval(caller, id).await?;
             if let Some(k) = a.key_id {
                 note.key(k);
@@ -392,7 +385,7 @@ impl Service {
             a.status = ApprovalStatus::Executed;
             a.executed_at = Some(now);
             // Spend the approval first: whoever wins this compare-and-set runs it.
-            let audit = self.change_event(caller, Action::ExecuteApproval, &mut note);
+            let audit = self.change_event(caller, Action::ExecuteApproval, note);
             self.store
                 .put_record(&to_record(&a, rev + 1, now)?, Some(rev), &audit)
                 .await
@@ -412,9 +405,8 @@ impl Service {
                 approval: a,
                 result,
             })
-        }
-        .await;
-        self.done(caller, Action::ExecuteApproval, note, r).await
+        })
+        .await
     }
 
     async fn run_pending(&self, caller: &Caller, p: Pending) -> Result<ApprovalResult> {

@@ -178,15 +178,21 @@ impl Service {
                 if matches!(e, Error::Unauthenticated { .. }) {
                     self.limits.failed(ip, self.now());
                 }
-                let mut note = Note::default();
-                if let Some(id) = token_id {
-                    note.set("token_id", id);
-                }
-                if let Some(c) = &meta.client_cert {
-                    note.set("certificate", c.fingerprint.clone());
-                }
-                self.finish(&meta, None, Action::Authenticate, note, Err(e))
-                    .await
+                self.audited_as(
+                    &meta,
+                    None,
+                    Action::Authenticate,
+                    async |note: &mut Note| {
+                        if let Some(id) = token_id {
+                            note.set("token_id", id);
+                        }
+                        if let Some(c) = &meta.client_cert {
+                            note.set("certificate", c.fingerprint.clone());
+                        }
+                        Err(e)
+                    },
+                )
+                .await
             }
         }
     }

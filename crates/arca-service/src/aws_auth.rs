@@ -296,39 +296,40 @@ impl Service {
         caller: &Caller,
         access_key_id: &str,
     ) -> Result<AwsCredentialInfo> {
-        let mut note = Note::default();
-        note.set("access_key_id", access_key_id);
-        let r = async {
-            let rec = self
-                .store
-                .get_record(AWS_CREDENTIAL, access_key_id)
-                .await?
-                .filter(|r| r.tenant_id == Some(caller.tenant()))
-                .ok_or_else(|| Error::not_found("credential", access_key_id))?;
-            let mut c = from_record(&rec)?;
-            if c.principal_id != caller.principal.id {
-                self.authorize(caller, Action::RevokeApiToken, None)?;
-            }
-            if c.revoked_at.is_none() {
-                let now = self.now();
-                c.revoked_at = Some(now);
-                let audit = self.change_event(caller, Action::RevokeAwsCredential, &mut note);
-                self.store
-                    .put_record(
-                        &record(&c, caller.tenant(), rec.revision + 1, now)?,
-                        Some(rec.revision),
-                        &audit,
-                    )
-                    .await?;
-            }
-            self.cache
-                .aws_credentials
-                .remove(&access_key_id.to_string());
-            Ok(c.info())
-        }
-        .await;
-        self.done(caller, Action::RevokeAwsCredential, note, r)
-            .await
+        self.audited(
+            caller,
+            Action::RevokeAwsCredential,
+            async |note: &mut Note| {
+                note.set("access_key_id", access_key_id);
+                let rec = self
+                    .store
+                    .get_record(AWS_CREDENTIAL, access_key_id)
+                    .await?
+                    .filter(|r| r.tenant_id == Some(caller.tenant()))
+                    .ok_or_else(|| Error::not_found("credential", access_key_id))?;
+                let mut c = from_record(&rec)?;
+                if c.principal_id != caller.principal.id {
+                    self.authorize(caller, Action::RevokeApiToken, None)?;
+                }
+                if c.revoked_at.is_none() {
+                    let now = self.now();
+                    c.revoked_at = Some(now);
+                    let audit = self.change_event(caller, Action::RevokeAwsCredential, note);
+                    self.store
+                        .put_record(
+                            &record(&c, caller.tenant(), rec.revision + 1, now)?,
+                            Some(rec.revision),
+                            &audit,
+                        )
+                        .await?;
+                }
+                self.cache
+                    .aws_credentials
+                    .remove(&access_key_id.to_string());
+                Ok(c.info())
+            },
+        )
+        .await
     }
 
     /// Authenticates a SigV4-signed request. The adapter has checked the request's shape

@@ -185,18 +185,24 @@ impl Service {
             return Ok(None);
         };
         let r = self.apply_restore(&path).await;
-        let mut note = Note::default();
-        if let Ok(s) = &r {
-            note.set("rows", serde_json::to_value(&s.rows).unwrap_or_default());
-            note.set("audit_head_seq", s.audit_head_seq);
-        }
         let meta = crate::RequestMeta::new(
             format!("restore-{}", uuid::Uuid::now_v7()),
             "local",
             crate::Door::System,
         );
         let r = self
-            .finish(&meta, None, Action::RestoreBackup, note, r)
+            .audited_as(
+                &meta,
+                None,
+                Action::RestoreBackup,
+                async |note: &mut Note| {
+                    if let Ok(s) = &r {
+                        note.set("rows", serde_json::to_value(&s.rows).unwrap_or_default());
+                        note.set("audit_head_seq", s.audit_head_seq);
+                    }
+                    r
+                },
+            )
             .await?;
         std::fs::remove_file(&path).map_err(|e| Error::Unavailable {
             message: format!("restored, but cannot remove {}: {e}", path.display()),

@@ -701,8 +701,7 @@ impl Service {
         meta: &RequestMeta,
         req: RekeyShareRequest,
     ) -> Result<RekeyStatus> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited_as(meta, None, Action::SubmitRootRekeyShare, async |note: &mut Note| {
             self.limits.admit_source(meta.source_ip(), self.now())?;
             let custody = self
                 .custody()
@@ -776,10 +775,8 @@ impl Service {
                 });
             }
             Ok(self.rekey_status_now(&custody))
-        }
-        .await;
-        self.finish(meta, None, Action::SubmitRootRekeyShare, note, r)
-            .await
+        })
+        .await
     }
 
     /// The quorum is in: rebuilds the current root key from the presented shares, checks
@@ -797,8 +794,7 @@ impl Service {
         } else {
             Action::ReshareRootKey
         };
-        let mut note = Note::default();
-        let r = async {
+        self.audited_as(meta, Some(&attempt.started_by), action, async |note: &mut Note| {
             let current = self
                 .store
                 .get_meta(CUSTODY)
@@ -872,7 +868,7 @@ impl Service {
                 meta,
                 Some(&attempt.started_by),
                 action,
-                &note,
+                note,
                 Ok(()),
             )];
             self.store
@@ -907,10 +903,8 @@ impl Service {
                     })
                     .collect(),
             })
-        }
-        .await;
-        self.finish(meta, Some(&attempt.started_by), action, note, r)
-            .await
+        })
+        .await
     }
 
     /// Where unsealing stands.
@@ -948,8 +942,7 @@ impl Service {
     /// at once (and audited with the custodian's name); the threshold-th valid share
     /// unseals. Shares stay in memory only until then.
     pub async fn submit_share(&self, meta: &RequestMeta, req: UnsealRequest) -> Result<SealStatus> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited_as(meta, None, Action::Unseal, async |note: &mut Note| {
             self.limits.admit_source(meta.source_ip(), self.now())?;
             let custody = self
                 .custody()
@@ -1002,15 +995,14 @@ impl Service {
                 note.set("unsealed", true);
             }
             self.seal_status().await
-        }
-        .await;
-        self.finish(meta, None, Action::Unseal, note, r).await
+        })
+        .await
     }
 
     /// Seals: forgets the root key, every unwrapped tenant KEK and loaded key, and any
     /// partial unseal. System operators only; the server then serves status and unseal.
     pub async fn seal_server(&self, caller: &Caller) -> Result<SealStatus> {
-        let r = async {
+        self.audited(caller, Action::Seal, async |_: &mut Note| {
             self.authorize(caller, Action::Seal, None)?;
             if !self.uses_shamir().await? {
                 return Err(Error::conflict(
@@ -1023,13 +1015,10 @@ impl Service {
             }
             self.seal_now();
             self.seal_status().await
-        }
-        .await;
-        self.done(caller, Action::Seal, Note::default(), r).await
+        })
+        .await
     }
 
-    /// Drops the root key and everything unwrapped with it (no authorization, no audit:
-    /// for the end of `arca init` and for [`Service::seal_server`]).
     /// Another node replaced what the root key protects. Values wrapped under the root are
     /// re-read; if this node's root no longer opens the tenant KEKs (the root was rotated),
     /// it seals itself, so that it refuses requests (and `/readyz` sends traffic elsewhere)
@@ -1053,6 +1042,8 @@ impl Service {
         }
     }
 
+    /// Drops the root key and everything unwrapped with it (no authorization, no audit:
+    /// for the end of `arca init` and for [`Service::seal_server`]).
     pub fn seal_now(&self) {
         *self.root.write().unwrap_or_else(|e| e.into_inner()) = None;
         *self.session_key.write().unwrap_or_else(|e| e.into_inner()) = None;

@@ -223,9 +223,8 @@ impl Service {
         } else {
             Action::RevokeGrant
         };
-        let mut note = Note::default();
-        note.set("grant_id", grant_id);
-        let r = async {
+        self.audited(caller, action, async |note: &mut Note| {
+            note.set("grant_id", grant_id);
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
             let Some(pos) = key
@@ -267,7 +266,7 @@ impl Service {
                     "grant {grant_id} {}",
                     if retire { "retired" } else { "revoked" }
                 ),
-                &mut note,
+                note,
                 || Pending::RemoveGrant {
                     key: key_id,
                     grant_id: grant_id.to_string(),
@@ -276,8 +275,7 @@ impl Service {
             )
             .await?;
             Ok(grant)
-        }
-        .await;
-        self.done(caller, action, note, r).await
+        })
+        .await
     }
 }

@@ -389,8 +389,7 @@ impl Service {
         caller: &Caller,
         req: CreatePrincipalRequest,
     ) -> Result<Principal> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::CreatePrincipal, async |note: &mut Note| {
             self.authorize(caller, Action::CreatePrincipal, None)?;
             validate_name("name", &req.name)?;
             validate_groups(&req.groups)?;
@@ -425,28 +424,24 @@ impl Service {
                 disabled: false,
                 created_at: self.now(),
             };
-            let mut n = Note::default();
-            n.set("created_principal", format!("{}:{}", p.name, p.id));
+            let mut n = Note::with("created_principal", format!("{}:{}", p.name, p.id));
             let audit = self.change_event(caller, Action::CreatePrincipal, &mut n);
             self.store.create_principal(&p, &audit).await?;
             note.committed = true;
             Ok(p)
-        }
-        .await;
-        self.done(caller, Action::CreatePrincipal, note, r).await
+        })
+        .await
     }
 
     /// Principals of the caller's tenant.
     pub async fn list_principals(&self, caller: &Caller) -> Result<PrincipalList> {
-        let r = async {
+        self.audited(caller, Action::ListPrincipals, async |_: &mut Note| {
             self.authorize(caller, Action::ListPrincipals, None)?;
             Ok(PrincipalList {
                 principals: self.store.list_principals(caller.tenant()).await?,
             })
-        }
-        .await;
-        self.done(caller, Action::ListPrincipals, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// One principal of the caller's tenant.
@@ -466,8 +461,7 @@ impl Service {
         reference: &str,
         req: UpdatePrincipalRequest,
     ) -> Result<Principal> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::UpdatePrincipal, async |note: &mut Note| {
             self.authorize(caller, Action::UpdatePrincipal, None)?;
             let replay = UpdatePrincipalRequest {
                 roles: req.roles.clone(),
@@ -499,8 +493,7 @@ impl Service {
                 }
             })
             .await?;
-            let mut n = Note::default();
-            n.set("updated_principal", format!("{}:{}", p.name, p.id));
+            let mut n = Note::with("updated_principal", format!("{}:{}", p.name, p.id));
             let audit = self.change_event(caller, Action::UpdatePrincipal, &mut n);
             self.store.update_principal(&p, &audit).await?;
             note.committed = true;
@@ -511,9 +504,8 @@ impl Service {
                 .remove_where(|_, c| c.principal.id == id);
             self.cache.bindings.clear();
             Ok(p)
-        }
-        .await;
-        self.done(caller, Action::UpdatePrincipal, note, r).await
+        })
+        .await
     }
 
     /// Issues an API token for a principal of the caller's tenant (shown once).
@@ -641,7 +633,7 @@ impl Service {
         caller: &Caller,
         principal: Option<&str>,
     ) -> Result<TokenList> {
-        let r = async {
+        self.audited(caller, Action::ListApiTokens, async |_: &mut Note| {
             let pid = match principal {
                 Some(p) => Some(self.principal_by_ref(caller, p).await?.id),
                 None => None,
@@ -655,17 +647,14 @@ impl Service {
             Ok(TokenList {
                 tokens: tokens.iter().map(token_info).collect(),
             })
-        }
-        .await;
-        self.done(caller, Action::ListApiTokens, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// Revokes a token: tenant-admins any of their tenant, every principal its own.
     pub async fn revoke_api_token(&self, caller: &Caller, id: &str) -> Result<TokenInfo> {
-        let mut note = Note::default();
-        note.set("token_id", id);
-        let r = async {
+        self.audited(caller, Action::RevokeApiToken, async |note: &mut Note| {
+            note.set("token_id", id);
             let t = self
                 .store
                 .get_token(id)
@@ -675,7 +664,7 @@ impl Service {
             if t.principal_id != caller.principal.id {
                 self.authorize(caller, Action::RevokeApiToken, None)?;
             }
-            let audit = self.change_event(caller, Action::RevokeApiToken, &mut note);
+            let audit = self.change_event(caller, Action::RevokeApiToken, note);
             self.store
                 .revoke_token(caller.tenant(), id, self.now(), &audit)
                 .await?;
@@ -686,9 +675,8 @@ impl Service {
                 .await?
                 .ok_or_else(|| Error::not_found("token", id))?;
             Ok(token_info(&t))
-        }
-        .await;
-        self.done(caller, Action::RevokeApiToken, note, r).await
+        })
+        .await
     }
 
     /// Maps a certificate or JWT identity to a principal of the caller's tenant. The
@@ -913,9 +901,7 @@ impl Service {
             cert,
         } = prepared;
         {
-            let mut n = Note::default();
-            n.set("binding_id", id.clone());
-            n.set("principal", p.name.clone());
+            let n = Note::with("binding_id", id.clone()).and("principal", p.name.clone());
             let audit = self.event_by(by, Action::CreateBinding, &n);
             let b = BindingInfo {
                 id: id.clone(),
@@ -1133,17 +1119,15 @@ impl Service {
         caller: &Caller,
         reference: &str,
     ) -> Result<TrustAnchorList> {
-        let r = async {
+        self.audited(caller, Action::ListTrustAnchors, async |_: &mut Note| {
             self.authorize(caller, Action::ListTrustAnchors, None)?;
             let t = self.tenant_by_ref(reference).await?;
             Ok(TrustAnchorList {
                 anchors: self.tenant_anchors(t.id, "").await?,
                 owns_unassigned: t.name == crate::bootstrap::DEFAULT_TENANT,
             })
-        }
-        .await;
-        self.done(caller, Action::ListTrustAnchors, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// Withdraws an anchor from a tenant (system operators). It then authenticates no one
@@ -1155,54 +1139,55 @@ impl Service {
         reference: &str,
         id: &str,
     ) -> Result<TrustAnchorInfo> {
-        let mut note = Note::default();
-        note.set("trust_anchor", id);
-        let r = async {
-            self.authorize(caller, Action::WithdrawTrustAnchor, None)?;
-            let t = self.tenant_by_ref(reference).await?;
-            note.set("tenant_id", t.id.to_string());
-            let rec = self
-                .store
-                .get_record(TRUST, id)
-                .await?
-                .ok_or_else(|| Error::not_found("trust anchor", id))?;
-            let mut doc: TrustAnchorInfo =
-                serde_json::from_value(rec.doc).map_err(|e| Error::internal(e.to_string()))?;
-            if doc.tenant_id != Some(t.id) {
-                return Err(Error::not_found("trust anchor", id));
-            }
-            self.gate(caller, Action::WithdrawTrustAnchor, None, || {
-                Pending::WithdrawTrustAnchor {
-                    tenant: t.id,
-                    anchor: id.to_string(),
+        self.audited(
+            caller,
+            Action::WithdrawTrustAnchor,
+            async |note: &mut Note| {
+                note.set("trust_anchor", id);
+                self.authorize(caller, Action::WithdrawTrustAnchor, None)?;
+                let t = self.tenant_by_ref(reference).await?;
+                note.set("tenant_id", t.id.to_string());
+                let rec = self
+                    .store
+                    .get_record(TRUST, id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("trust anchor", id))?;
+                let mut doc: TrustAnchorInfo =
+                    serde_json::from_value(rec.doc).map_err(|e| Error::internal(e.to_string()))?;
+                if doc.tenant_id != Some(t.id) {
+                    return Err(Error::not_found("trust anchor", id));
                 }
-            })
-            .await?;
-            doc.tenant_id = None;
-            doc.assigned_at = self.now();
-            let audit = self.change_event(caller, Action::WithdrawTrustAnchor, &mut note);
-            self.store
-                .put_record(
-                    &Record {
-                        kind: TRUST.into(),
-                        id: id.to_string(),
-                        tenant_id: None,
-                        revision: rec.revision + 1,
-                        doc: serde_json::to_value(&doc)
-                            .map_err(|e| Error::internal(e.to_string()))?,
-                        updated_at: doc.assigned_at,
-                    },
-                    Some(rec.revision),
-                    &audit,
-                )
+                self.gate(caller, Action::WithdrawTrustAnchor, None, || {
+                    Pending::WithdrawTrustAnchor {
+                        tenant: t.id,
+                        anchor: id.to_string(),
+                    }
+                })
                 .await?;
-            self.cache.anchors.clear();
-            self.cache.bindings.clear();
-            Ok(doc)
-        }
-        .await;
-        self.done(caller, Action::WithdrawTrustAnchor, note, r)
-            .await
+                doc.tenant_id = None;
+                doc.assigned_at = self.now();
+                let audit = self.change_event(caller, Action::WithdrawTrustAnchor, note);
+                self.store
+                    .put_record(
+                        &Record {
+                            kind: TRUST.into(),
+                            id: id.to_string(),
+                            tenant_id: None,
+                            revision: rec.revision + 1,
+                            doc: serde_json::to_value(&doc)
+                                .map_err(|e| Error::internal(e.to_string()))?,
+                            updated_at: doc.assigned_at,
+                        },
+                        Some(rec.revision),
+                        &audit,
+                    )
+                    .await?;
+                self.cache.anchors.clear();
+                self.cache.bindings.clear();
+                Ok(doc)
+            },
+        )
+        .await
     }
 
     /// Upgrade: bindings written before they were scoped by tenant get their tenant-scoped
@@ -1292,7 +1277,7 @@ impl Service {
 
     /// Bindings of the caller's tenant.
     pub async fn list_bindings(&self, caller: &Caller) -> Result<BindingList> {
-        let r = async {
+        self.audited(caller, Action::ListBindings, async |_: &mut Note| {
             self.authorize(caller, Action::ListBindings, None)?;
             let recs = self
                 .store
@@ -1303,10 +1288,8 @@ impl Service {
                 .map(|r| serde_json::from_value(r.doc).map_err(|e| Error::internal(e.to_string())))
                 .collect::<Result<Vec<BindingInfo>>>()?;
             Ok(BindingList { bindings })
-        }
-        .await;
-        self.done(caller, Action::ListBindings, Note::default(), r)
-            .await
+        })
+        .await
     }
 
     /// Removes a binding of the caller's tenant.
@@ -1399,18 +1382,11 @@ impl Service {
         statements: Vec<Statement>,
         expected_version: Option<u32>,
     ) -> Result<KeyPolicy> {
-        let mut note = Note::default();
-        let r = self
-            .put_key_policy_inner(
-                caller,
-                reference,
-                statements,
-                None,
-                expected_version,
-                &mut note,
-            )
-            .await;
-        self.done(caller, Action::PutKeyPolicy, note, r).await
+        self.audited(caller, Action::PutKeyPolicy, async |note: &mut Note| {
+            self.put_key_policy_inner(caller, reference, statements, None, expected_version, note)
+                .await
+        })
+        .await
     }
 
     /// Makes an earlier version's statements current again, as a new version.
@@ -1420,9 +1396,8 @@ impl Service {
         reference: &str,
         version: u32,
     ) -> Result<KeyPolicy> {
-        let mut note = Note::default();
-        note.set("rollback_to", version);
-        let r = async {
+        self.audited(caller, Action::PutKeyPolicy, async |note: &mut Note| {
+            note.set("rollback_to", version);
             let e = self.resolve(caller.tenant(), "key", reference).await?;
             note.key(e.key.id);
             self.authorize(caller, Action::PutKeyPolicy, Some(&e.key))?;
@@ -1433,18 +1408,10 @@ impl Service {
                 .ok_or_else(|| Error::not_found("policy version", version.to_string()))?;
             let old: KeyPolicy =
                 serde_json::from_value(rec.doc).map_err(|e| Error::internal(e.to_string()))?;
-            self.put_key_policy_inner(
-                caller,
-                reference,
-                old.statements,
-                Some(version),
-                None,
-                &mut note,
-            )
-            .await
-        }
-        .await;
-        self.done(caller, Action::PutKeyPolicy, note, r).await
+            self.put_key_policy_inner(caller, reference, old.statements, Some(version), None, note)
+                .await
+        })
+        .await
     }
 
     async fn put_key_policy_inner(

@@ -395,19 +395,11 @@ impl Service {
     /// Creates a key: generated material, or imported when `material` is given and the
     /// server allows plaintext import.
     pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<KeyInfo> {
-        let mut note = Note::default();
-        let r = self.create_key_inner(caller, req, &mut note).await;
-        self.done(caller, Action::CreateKey, note, r).await
-    }
-
-    async fn create_key_inner(
-        &self,
-        caller: &Caller,
-        req: CreateKeyRequest,
-        note: &mut Note,
-    ) -> Result<KeyInfo> {
-        let k = self.new_key(caller, req, note).await?;
-        self.commit_new_key(caller, k, note).await
+        self.audited(caller, Action::CreateKey, async |note: &mut Note| {
+            let k = self.new_key(caller, req, note).await?;
+            self.commit_new_key(caller, k, note).await
+        })
+        .await
     }
 
     /// Creates an asymmetric key and a second, public-only key holding its public half:
@@ -779,11 +771,10 @@ impl Service {
         reference: &str,
         req: UpdateKeyRequest,
     ) -> Result<KeyInfo> {
-        let mut note = Note::default();
-        let r = self
-            .update_key_inner(caller, reference, req, &mut note)
-            .await;
-        self.done(caller, Action::UpdateKey, note, r).await
+        self.audited(caller, Action::UpdateKey, async |note: &mut Note| {
+            self.update_key_inner(caller, reference, req, note).await
+        })
+        .await
     }
 
     async fn update_key_inner(
@@ -1133,15 +1124,12 @@ impl Service {
         action: LifecycleAction,
         reason: Option<String>,
     ) -> Result<KeyInfo> {
-        let mut note = Note {
-            key_version: version,
-            ..Default::default()
-        };
-        let audit_action = action.audit_action();
-        let r = self
-            .lifecycle_inner(caller, reference, version, action, reason, &mut note)
-            .await;
-        self.done(caller, audit_action, note, r).await
+        self.audited(caller, action.audit_action(), async |note: &mut Note| {
+            note.key_version = version;
+            self.lifecycle_inner(caller, reference, version, action, reason, note)
+                .await
+        })
+        .await
     }
 
     async fn lifecycle_inner(

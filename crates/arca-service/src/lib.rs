@@ -272,6 +272,27 @@ pub(crate) struct Note {
 }
 
 impl Note {
+    /// A note holding one field, for the event a change carries with it (see
+    /// [`Service::change_event`]): built in one expression rather than from an empty
+    /// note filled line by line. An operation's own record starts from the note that
+    /// [`Service::audited`] hands it. More fields with [`Note::and`].
+    pub fn with(k: &str, v: impl Into<serde_json::Value>) -> Self {
+        Note::default().and(k, v)
+    }
+    /// This note, saying one more thing (see [`Note::with`]).
+    pub fn and(mut self, k: &str, v: impl Into<serde_json::Value>) -> Self {
+        self.set(k, v);
+        self
+    }
+    /// A note on a key for an event written without a caller (a background task): with
+    /// no principal to say whose it is, the record takes its tenant from the key.
+    pub fn for_key(key: &Key) -> Self {
+        Note {
+            key_id: Some(key.id),
+            tenant_id: Some(key.tenant_id),
+            ..Default::default()
+        }
+    }
     pub fn key(&mut self, id: Uuid) {
         self.key_id = Some(id);
     }
@@ -599,7 +620,6 @@ impl Service {
         result
     }
 
-    /// [`Service::finish`] for an authenticated caller.
     /// Runs one operation audited: `op` fills the audit note (the key, the version, what
     /// the record should say) and its result, allowed or refused, becomes the operation's
     /// record under `action`. The one way a service operation is written, so that none can
@@ -615,6 +635,23 @@ impl Service {
         self.done(caller, action, note, r).await
     }
 
+    /// [`Service::audited`] for an operation with no authenticated caller (a custodian's
+    /// share, a refresh token, a failed authentication, a staged restore): the record
+    /// names `principal` when the operation knows one before it runs, and `meta`'s
+    /// request, source and door.
+    pub(crate) async fn audited_as<T>(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        action: Action,
+        op: impl AsyncFnOnce(&mut Note) -> Result<T>,
+    ) -> Result<T> {
+        let mut note = Note::default();
+        let r = op(&mut note).await;
+        self.finish(meta, principal, action, note, r).await
+    }
+
+    /// [`Service::finish`] for an authenticated caller.
     pub(crate) async fn done<T>(
         &self,
         caller: &Caller,
@@ -801,8 +838,6 @@ impl Service {
 }
 
 impl Service {
-    /// Records a refusal that a door decided before reaching an operation (a malformed
-    /// body, a missing credential) and hands the error back.
     /// Records a request that a door refused before any operation ran (HTTP framing,
     /// routing, decoding): `operation` is the door's name for what it could tell of the
     /// request, `detail` what it could read (method and path, never a body or a query).
@@ -823,6 +858,8 @@ impl Service {
             .await;
     }
 
+    /// Records a refusal that a door decided before reaching an operation (a malformed
+    /// body, a missing credential) and hands the error back.
     pub async fn audit_refusal(
         &self,
         meta: &RequestMeta,
@@ -831,7 +868,7 @@ impl Service {
         e: Error,
     ) -> Error {
         match self
-            .finish::<()>(meta, principal, action, Note::default(), Err(e))
+            .audited_as::<()>(meta, principal, action, async |_: &mut Note| Err(e))
             .await
         {
             Err(e) => e,
@@ -841,8 +878,6 @@ impl Service {
 }
 
 impl Service {
-    /// The authenticated caller's identity: the cheapest authenticated request, used by
-    /// clients to check a credential and by the load generator as its no-op.
     /// Records a question about the server itself (KMIP Query): nothing is read or changed,
     /// but like every request it is authorised for the caller and leaves an audit record.
     pub async fn query_server(&self, caller: &Caller) -> Result<()> {
@@ -864,10 +899,11 @@ impl Service {
     /// KMIP Interop (begin, end or reset of a conformance test case): there is no server
     /// state to reset, but it is authorised and audited like every request.
     pub async fn interop(&self, caller: &Caller, function: i64) -> Result<()> {
-        let mut note = Note::default();
-        note.set("function", function);
-        let r = self.authorize(caller, Action::Interop, None);
-        self.done(caller, Action::Interop, note, r).await
+        self.audited(caller, Action::Interop, async |note: &mut Note| {
+            note.set("function", function);
+            self.authorize(caller, Action::Interop, None)
+        })
+        .await
     }
 
     /// KMIP Log: a client's message for the server's records. Authorised (every principal
@@ -889,7 +925,9 @@ impl Service {
         .await
     }
 
-    /// The caller's identity; with `actions`, what its roles cover too.
+    /// The authenticated caller's identity: the cheapest authenticated request, used by
+    /// clients to check a credential and by the load generator as its no-op. With
+    /// `actions`, what its roles cover too.
     pub async fn whoami(&self, caller: &Caller, actions: bool) -> Result<api::WhoAmI> {
         self.audited(caller, Action::WhoAmI, async |_: &mut Note| {
             Ok(api::WhoAmI {

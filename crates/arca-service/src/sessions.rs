@@ -325,113 +325,121 @@ impl Service {
     /// Continues a session: a new access token and a new refresh token; the old refresh
     /// token stops working. Presenting a spent refresh token revokes the session.
     pub async fn refresh_session(&self, refresh: &str, meta: RequestMeta) -> Result<SessionTokens> {
-        let mut note = Note::default();
         let ip = meta.source_ip();
-        let r = async {
-            self.limits.admit_source(ip, self.now())?;
-            let sid = refresh
-                .strip_prefix(REFRESH_PREFIX)
-                .and_then(|r| r.split_once('_'))
-                .and_then(|(id, _)| Uuid::parse_str(id).ok())
-                .ok_or_else(|| unauthenticated("the refresh token is not valid"))?;
-            note.set("session_id", sid.to_string());
-            let rec = self
-                .store
-                .get_record(SESSION, &sid.to_string())
-                .await?
-                .ok_or_else(|| unauthenticated("the refresh token is not valid"))?;
-            let rev = rec.revision;
-            let mut doc: SessionDoc = serde_json::from_value(rec.doc).map_err(internal)?;
-            let now = self.now();
-            if doc.revoked_at.is_some() || doc.refresh_expires_at <= now {
-                return Err(unauthenticated(
-                    "the refresh token is not valid (session expired or revoked)",
-                ));
-            }
-            let presented = hash_hex(refresh);
-            let current = constant_time::verify_slices_are_equal(
-                presented.as_bytes(),
-                doc.refresh_hash.as_bytes(),
-            )
-            .is_ok();
-            let spent = doc.spent.iter().any(|h| {
-                constant_time::verify_slices_are_equal(presented.as_bytes(), h.as_bytes()).is_ok()
-            });
-            if !current && !spent {
-                return Err(unauthenticated("the refresh token is not valid"));
-            }
-            if !current {
-                // A spent refresh token came back: someone else may hold the live one.
-                doc.revoked_at = Some(now);
-                let mut n = Note {
-                    tenant_id: Some(doc.tenant_id),
-                    ..Default::default()
-                };
-                n.set("session_id", sid.to_string());
-                n.set("reason", "a spent refresh token was presented again");
-                let audit = vec![self.event(&meta, None, Action::RevokeSession, &n, Ok(()))];
-                self.store
-                    .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev), &audit)
-                    .await?;
-                self.cache.sessions.remove(&sid);
-                note.set("reuse_detected", true);
-                return Err(unauthenticated(
-                    "the refresh token was already used; the session is revoked",
-                ));
-            }
-            let p = self
-                .store
-                .get_principal(doc.principal_id)
-                .await?
-                .ok_or_else(|| unauthenticated("the refresh token is not valid"))?;
-            self.check_active(&p).await?;
-            if let Some(id) = &doc.api_token_id {
-                // Read from the store, not a cache: a revocation on another node counts.
-                let live = self.store.get_token(id).await?.is_some_and(|t| {
-                    t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now)
-                });
-                if !live {
-                    note.set("api_token_id", id.clone());
-                    return Err(unauthenticated(
-                        "the API token that started this session was revoked or has expired; sign in again",
-                    ));
-                }
-            }
-            let next = self.new_refresh_token(sid)?;
-            let old = std::mem::replace(&mut doc.refresh_hash, hash_hex(&next));
-            doc.spent.push(old);
-            if doc.spent.len() > SPENT_KEPT {
-                doc.spent.remove(0);
-            }
-            let mut n = note.clone();
-            n.set("credential", "refresh_token");
-            let audit = vec![self.event(&meta, Some(&p), Action::RefreshSession, &n, Ok(()))];
-            note.committed = true;
-            self.store
-                .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev), &audit)
-                .await
-                .map_err(|e| match e {
-                    Error::Conflict { .. } => unauthenticated("the refresh token was already used"),
-                    other => other,
-                })?;
-            let tokens = self.session_tokens(&p, sid, &next, &doc, now).await?;
-            Ok((p, tokens))
-        }
-        .await;
-        match r {
-            Ok((p, tokens)) => {
-                note.set("credential", "refresh_token");
-                self.finish(&meta, Some(&p), Action::RefreshSession, note, Ok(tokens))
-                    .await
-            }
-            Err(e) => {
-                if matches!(e, Error::Unauthenticated { .. }) {
+        // The record of a refusal names no principal: none is known until the refresh
+        // token is. A success's record is the event written with the session's rotation,
+        // which names it.
+        self.audited_as(
+            &meta,
+            None,
+            Action::RefreshSession,
+            async |note: &mut Note| {
+                let r = self.rotate_refresh_token(refresh, &meta, note).await;
+                if let Err(Error::Unauthenticated { .. }) = &r {
                     self.limits.failed(ip, self.now());
                 }
-                self.finish(&meta, None, Action::RefreshSession, note, Err(e))
-                    .await
+                r
+            },
+        )
+        .await
+    }
+
+    /// The refresh itself, for [`Service::refresh_session`], which records it and counts
+    /// a refused refresh token against its source address.
+    async fn rotate_refresh_token(
+        &self,
+        refresh: &str,
+        meta: &RequestMeta,
+        note: &mut Note,
+    ) -> Result<SessionTokens> {
+        self.limits.admit_source(meta.source_ip(), self.now())?;
+        let sid = refresh
+            .strip_prefix(REFRESH_PREFIX)
+            .and_then(|r| r.split_once('_'))
+            .and_then(|(id, _)| Uuid::parse_str(id).ok())
+            .ok_or_else(|| unauthenticated("the refresh token is not valid"))?;
+        note.set("session_id", sid.to_string());
+        let rec = self
+            .store
+            .get_record(SESSION, &sid.to_string())
+            .await?
+            .ok_or_else(|| unauthenticated("the refresh token is not valid"))?;
+        let rev = rec.revision;
+        let mut doc: SessionDoc = serde_json::from_value(rec.doc).map_err(internal)?;
+        let now = self.now();
+        if doc.revoked_at.is_some() || doc.refresh_expires_at <= now {
+            return Err(unauthenticated(
+                "the refresh token is not valid (session expired or revoked)",
+            ));
+        }
+        let presented = hash_hex(refresh);
+        let current = constant_time::verify_slices_are_equal(
+            presented.as_bytes(),
+            doc.refresh_hash.as_bytes(),
+        )
+        .is_ok();
+        let spent = doc.spent.iter().any(|h| {
+            constant_time::verify_slices_are_equal(presented.as_bytes(), h.as_bytes()).is_ok()
+        });
+        if !current && !spent {
+            return Err(unauthenticated("the refresh token is not valid"));
+        }
+        if !current {
+            // A spent refresh token came back: someone else may hold the live one.
+            doc.revoked_at = Some(now);
+            let mut n = Note {
+                tenant_id: Some(doc.tenant_id),
+                ..Default::default()
+            };
+            n.set("session_id", sid.to_string());
+            n.set("reason", "a spent refresh token was presented again");
+            let audit = vec![self.event(meta, None, Action::RevokeSession, &n, Ok(()))];
+            self.store
+                .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev), &audit)
+                .await?;
+            self.cache.sessions.remove(&sid);
+            note.set("reuse_detected", true);
+            return Err(unauthenticated(
+                "the refresh token was already used; the session is revoked",
+            ));
+        }
+        let p = self
+            .store
+            .get_principal(doc.principal_id)
+            .await?
+            .ok_or_else(|| unauthenticated("the refresh token is not valid"))?;
+        self.check_active(&p).await?;
+        if let Some(id) = &doc.api_token_id {
+            // Read from the store, not a cache: a revocation on another node counts.
+            let live =
+                self.store.get_token(id).await?.is_some_and(|t| {
+                    t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now)
+                });
+            if !live {
+                note.set("api_token_id", id.clone());
+                return Err(unauthenticated(
+                    "the API token that started this session was revoked or has expired; sign in again",
+                ));
             }
         }
+        let next = self.new_refresh_token(sid)?;
+        let old = std::mem::replace(&mut doc.refresh_hash, hash_hex(&next));
+        doc.spent.push(old);
+        if doc.spent.len() > SPENT_KEPT {
+            doc.spent.remove(0);
+        }
+        let mut n = note.clone();
+        n.set("credential", "refresh_token");
+        let audit = vec![self.event(meta, Some(&p), Action::RefreshSession, &n, Ok(()))];
+        note.committed = true;
+        self.store
+            .put_record(&session_record(sid, &doc, rev + 1, now)?, Some(rev), &audit)
+            .await
+            .map_err(|e| match e {
+                Error::Conflict { .. } => unauthenticated("the refresh token was already used"),
+                other => other,
+            })?;
+        self.session_tokens(&p, sid, &next, &doc, now).await
     }
 
     /// When a session ends at the latest (its refresh expiry).

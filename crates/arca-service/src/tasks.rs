@@ -130,10 +130,7 @@ impl Service {
                 SYSTEM,
                 "imported key material expired",
             );
-            let mut note = Note::default();
-            note.key(key.id);
-            note.tenant_id = Some(key.tenant_id);
-            note.set("transition", "delete-imported-material");
+            let note = Note::for_key(&key).and("transition", "delete-imported-material");
             let audit = vec![self.event(&meta, None, Action::LifecycleTask, &note, Ok(()))];
             self.commit(key, Some(expected), &versions, writes, vec![event], audit)
                 .await?;
@@ -279,10 +276,7 @@ impl Service {
         }
         let key = if !events.is_empty() || !writes.is_empty() {
             // The task's event goes with its change: one per transition it made.
-            let mut note = Note::default();
-            note.key(key.id);
-            note.tenant_id = Some(key.tenant_id);
-            note.set("state", key.state.as_str());
+            let note = Note::for_key(&key).and("state", key.state.as_str());
             let audit = events
                 .iter()
                 .map(|e| {
@@ -323,9 +317,7 @@ impl Service {
         };
         if rotate {
             let versions: Vec<KeyVersion> = self.store.get_versions(key.id).await?;
-            let mut note = Note::default();
-            note.key(key.id);
-            note.tenant_id = Some(key.tenant_id);
+            let note = Note::for_key(&key);
             let audit = vec![self.event(&meta, None, Action::RotateKey, &note, Ok(()))];
             self.rotate_now(key, versions, None, SYSTEM, "automatic rotation", audit)
                 .await?;
