@@ -651,8 +651,7 @@ impl Service {
         reference: &str,
         req: TransferRequest,
     ) -> Result<TransferResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::ExportKey, async |note: &mut Note| {
             note.set(
                 "target",
                 serde_json::to_value(req.target).unwrap_or_default(),
@@ -705,24 +704,14 @@ impl Service {
                             ..again
                         },
                     },
-                    &mut note,
+                    note,
                 )
                 .await?;
             let symmetric = format == arca_core::encoding::KeyEncoding::Raw;
             let (wrapped, algorithm, wrapping_key_id, wrapping_key_version) =
                 match (&wrapper, &spki) {
                     (Some(w), _) => {
-                        let mut wnote = Note::default();
-                        let r = self
-                            .ready(
-                                caller.meta.door,
-                                w,
-                                None,
-                                lifecycle::Use::Protect,
-                                "wrap",
-                                &mut wnote,
-                            )
-                            .await?;
+                        let r = self.ready_to_wrap(caller, w, note).await?;
                         (
                             r.handle.key_wrap(true, &material)?,
                             "AES_KEY_WRAP_PAD".to_string(),
@@ -774,9 +763,8 @@ impl Service {
                 wrapping_key_id,
                 wrapping_key_version,
             })
-        }
-        .await;
-        self.done(caller, Action::ExportKey, note, r).await
+        })
+        .await
     }
 }
 
@@ -792,9 +780,8 @@ impl Service {
         cipher: crate::api::WrapCipher,
         wrapped: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let mut note = Note::default();
-        note.set("purpose", "unwrap for import");
-        let r = async {
+        self.audited(caller, Action::Decrypt, async |note: &mut Note| {
+            note.set("purpose", "unwrap for import");
             let w = self
                 .resolve(caller.tenant(), "wrapping_key", wrapping_key)
                 .await?;
@@ -815,7 +802,7 @@ impl Service {
                     None,
                     lifecycle::Use::Process,
                     "unwrap",
-                    &mut note,
+                    note,
                 )
                 .await?;
             match cipher {
@@ -830,8 +817,7 @@ impl Service {
                     })
                 }
             }
-        }
-        .await;
-        self.done(caller, Action::Decrypt, note, r).await
+        })
+        .await
     }
 }

@@ -165,6 +165,26 @@ impl Service {
         Ok(e)
     }
 
+    /// The wrapping key of an export, ready to wrap: usable now to protect. Its use is part
+    /// of the export's own record (the version, and whether the key is compromised, under
+    /// names of their own), not a record of its own.
+    pub(crate) async fn ready_to_wrap(
+        &self,
+        caller: &Caller,
+        w: &KeyEntry,
+        note: &mut Note,
+    ) -> Result<Ready> {
+        let mut wnote = Note::for_key(&w.key);
+        let r = self
+            .ready(caller.meta.door, w, None, Use::Protect, "wrap", &mut wnote)
+            .await?;
+        note.set("wrapping_key_version", r.version);
+        if wnote.detail.contains_key("key_compromised") {
+            note.set("wrapping_key_compromised", true);
+        }
+        Ok(r)
+    }
+
     /// Picks a version (default primary), checks the lifecycle for `use_`, loads its handle.
     pub(crate) async fn ready(
         &self,
@@ -1170,8 +1190,7 @@ impl Service {
         key: &str,
         req: WrappedExportRequest,
     ) -> Result<WrappedExportResponse> {
-        let mut note = Note::default();
-        let r = async {
+        self.audited(caller, Action::ExportKey, async |note: &mut Note| {
             let w = self
                 .resolve(caller.tenant(), "wrapping_key", &req.wrapping_key)
                 .await?;
@@ -1184,18 +1203,9 @@ impl Service {
             }
             note.set("wrapping_key", w.key.id.to_string());
             let (e, version, format, material) = self
-                .export_material(
-                    caller,
-                    key,
-                    (req.key_version, None),
-                    plain_export,
-                    &mut note,
-                )
+                .export_material(caller, key, (req.key_version, None), plain_export, note)
                 .await?;
-            let mut wnote = Note::default();
-            let r = self
-                .ready(caller.meta.door, &w, None, Use::Protect, "wrap", &mut wnote)
-                .await?;
+            let r = self.ready_to_wrap(caller, &w, note).await?;
             let wrapped = match req.cipher {
                 WrapCipher::AesKeyWrap => r.handle.key_wrap(false, &material)?,
                 WrapCipher::AesKeyWrapPadded => r.handle.key_wrap(true, &material)?,
@@ -1210,9 +1220,8 @@ impl Service {
                 wrapping_key_id: w.key.id,
                 wrapping_key_version: r.version,
             })
-        }
-        .await;
-        self.done(caller, Action::ExportKey, note, r).await
+        })
+        .await
     }
 
     /// The checks and the approval gate every export goes through, then the material: the

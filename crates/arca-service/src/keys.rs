@@ -417,37 +417,40 @@ impl Service {
         public: impl FnOnce(&KeyInfo, Secret) -> Result<CreateKeyRequest> + Send,
         link: impl FnOnce(&mut serde_json::Value, Uuid) + Send,
     ) -> Result<(KeyInfo, KeyInfo)> {
-        let mut first_note = Note::default();
-        let mut second_note = Note::default();
-        let prepared = async {
-            let mut first = self.new_key(caller, private, &mut first_note).await?;
-            let spki = first
-                .versions
-                .first()
-                .and_then(|v| v.public_key.clone())
-                .ok_or_else(|| {
-                    Error::unprocessable("spec", "a key pair needs an asymmetric key spec")
-                })?;
-            let info = key_info(&first.key, &first.versions, vec![], first.now);
-            let second_req = public(&info, Secret::new(zeroize::Zeroizing::new(spki)))?;
-            let second = self.new_key(caller, second_req, &mut second_note).await?;
-            link(&mut first.key.meta, second.key.id);
-            validate_meta(&first.key.meta)?;
-            Ok((first, second))
-        }
-        .await;
-        let (first, second) = match prepared {
-            Ok(p) => p,
-            Err(e) => {
-                return self
-                    .done::<(KeyInfo, KeyInfo)>(caller, Action::CreateKey, first_note, Err(e))
-                    .await
-            }
-        };
-        let r = self.commit_new_key(caller, first, &mut first_note).await;
-        let a = self.done(caller, Action::CreateKey, first_note, r).await?;
-        let r = self.commit_new_key(caller, second, &mut second_note).await;
-        let b = self.done(caller, Action::CreateKey, second_note, r).await?;
+        // The first record covers the preparation of both halves (a refusal of either is
+        // the request's one record) and the first key's write; the second, begun while
+        // preparing, covers the public half's write.
+        let mut second = None;
+        let a = self
+            .audited(caller, Action::CreateKey, async |note: &mut Note| {
+                let mut first = self.new_key(caller, private, note).await?;
+                let spki = first
+                    .versions
+                    .first()
+                    .and_then(|v| v.public_key.clone())
+                    .ok_or_else(|| {
+                        Error::unprocessable("spec", "a key pair needs an asymmetric key spec")
+                    })?;
+                let info = key_info(&first.key, &first.versions, vec![], first.now);
+                let second_req = public(&info, Secret::new(zeroize::Zeroizing::new(spki)))?;
+                let mut second_note = Note::with("key_pair_of", first.key.id.to_string());
+                let half = self.new_key(caller, second_req, &mut second_note).await?;
+                link(&mut first.key.meta, half.key.id);
+                validate_meta(&first.key.meta)?;
+                second = Some((half, second_note));
+                self.commit_new_key(caller, first, note).await
+            })
+            .await?;
+        let (half, second_note) =
+            second.ok_or_else(|| Error::internal("a key pair's public half was not prepared"))?;
+        let b = self
+            .audited_from(
+                caller,
+                Action::CreateKey,
+                second_note,
+                async |note: &mut Note| self.commit_new_key(caller, half, note).await,
+            )
+            .await?;
         Ok((a, b))
     }
 

@@ -630,7 +630,18 @@ impl Service {
         action: Action,
         op: impl AsyncFnOnce(&mut Note) -> Result<T>,
     ) -> Result<T> {
-        let mut note = Note::default();
+        self.audited_from(caller, action, Note::default(), op).await
+    }
+
+    /// [`Service::audited`] starting from a note already begun: the second record of a
+    /// request that writes two (a key pair's public half, prepared with the first).
+    pub(crate) async fn audited_from<T>(
+        &self,
+        caller: &Caller,
+        action: Action,
+        mut note: Note,
+        op: impl AsyncFnOnce(&mut Note) -> Result<T>,
+    ) -> Result<T> {
         let r = op(&mut note).await;
         self.done(caller, action, note, r).await
     }
