@@ -233,7 +233,7 @@ impl Caches {
             Change::Token(id) => self.tokens.remove(id),
             Change::Principal(_) => self.clear_credentials(),
             Change::Record { kind, .. } => {
-                if kind != crate::identity::POLICY {
+                if kind != crate::policies::POLICY {
                     self.clear_credentials();
                 }
             }

@@ -643,7 +643,7 @@ impl Service {
 
     /// Writes a key [`Service::new_key`] made, with its history and audit record.
     async fn commit_new_key(&self, caller: &Caller, k: NewKey, note: &mut Note) -> Result<KeyInfo> {
-        let rec = crate::identity::policy_record(k.key.tenant_id, k.key.id, &k.key.policy)?;
+        let rec = crate::policies::policy_record(k.key.tenant_id, k.key.id, &k.key.policy)?;
         let audit = self.change_event(caller, Action::CreateKey, note);
         let key = self
             .commit_with(

@@ -3,8 +3,30 @@
 //! persist -> audit.
 //!
 //! Doors decode their protocol into the types of [`api`], call a method of [`Service`] with
-//! a [`Caller`], and encode the result or map the [`arca_core::Error`]. No business rule
-//! lives in a door.
+//! a [`Caller`], and encode the result or map the [`arca_core::Error`] (by its typed
+//! [`arca_core::Fault`] and [`arca_core::StateDetail`], never by its text). No business rule
+//! lives in a door, and no door reads the store or calls the crypto library.
+//!
+//! # Rooms
+//!
+//! `Service` is one type; its methods live in the room that owns their state, one file each:
+//!
+//! | room | file | what it owns |
+//! |---|---|---|
+//! | keys and versions | `keys.rs` | create (and key pairs), describe, list, update, rotate, the lifecycle transitions, aliases, history |
+//! | crypto operations | `crypto_ops.rs` | encrypt, decrypt, re-encrypt, data keys, sign, verify, MAC, raw modes, exports |
+//! | key transfer | `byok.rs`, `encoding.rs` | import parameters and wrapped import, transfer to clouds, key-material forms |
+//! | access | `policies.rs`, `grants.rs`, `approvals.rs` | key policies, grants, the M-of-N quorum gate |
+//! | identity | `identity.rs`, `bindings.rs`, `auth.rs`, `aws_auth.rs`, `sessions.rs`, `certs.rs` | tenants, principals, API tokens, certificate and JWT bindings, trust anchors, SigV4 credentials, sessions |
+//! | custody | `custody.rs`, `bootstrap.rs`, `backup.rs` | the root key (dev, Shamir, HSM), seal and unseal, rekey, backup and restore |
+//! | audit | `audit.rs`, `trail.rs`, `follow.rs` | the audit writer, the chain and its checkpoints, reports, verification, sinks' reading |
+//! | background | `tasks.rs` | the lifecycle task (due transitions, rotations, destructions) and the change feed |
+//!
+//! Every operation runs through `Service::audited` (or `audited_as` when no caller is
+//! authenticated): authorization, the approval gate and the record of the result, allowed
+//! or refused, are never left to the operation to remember. The cryptography of a key is
+//! done by the [`CryptoProvider`] of its protection level, chosen in one place
+//! (`Service::provider`).
 
 use arca_core::Action;
 use std::sync::{Arc, RwLock};
@@ -27,6 +49,7 @@ pub mod audit;
 pub mod auth;
 pub mod aws_auth;
 pub mod backup;
+mod bindings;
 pub mod bootstrap;
 pub mod byok;
 pub mod cache;
@@ -40,6 +63,7 @@ mod identity;
 pub(crate) mod keys;
 pub mod limits;
 pub mod metrics;
+mod policies;
 pub mod sessions;
 pub use keys::LifecycleAction;
 mod crypto_ops;

@@ -29,7 +29,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::api::{BindingKind, SessionRequest, SessionTokens};
-use crate::identity::binding_id;
+use crate::bindings::binding_id;
 use crate::{Caller, Credential, Note, RequestMeta, Service};
 
 /// The `iss` of Arca's own access tokens.
