@@ -179,6 +179,12 @@ async fn hsm_protected_keys() {
             json!({"name": "i", "protection_level": "HSM", "material": b64(&[7u8; 32])}),
             "material",
         ),
+        // Material to be imported later is imported material too: the HSM provider
+        // admits none.
+        (
+            json!({"name": "p", "protection_level": "HSM", "pending_import": true}),
+            "material",
+        ),
     ] {
         let (st, v) = post("/v1/keys", body.clone()).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
