@@ -183,6 +183,10 @@ pub struct AuditConfig {
     pub checkpoint_interval_secs: u64,
     /// Copies of the trail for SIEMs (`[[audit.sinks]]`).
     pub sinks: Vec<crate::sinks::SinkConfig>,
+    /// `sync` (default): no request is answered before its audit event is committed, and
+    /// requests are refused (503) while the trail cannot be written. `async`: answers do
+    /// not wait, and a crash loses the last events.
+    pub durability: arca_service::audit::Durability,
 }
 
 impl Default for AuditConfig {
@@ -191,6 +195,7 @@ impl Default for AuditConfig {
             checkpoint_every_events: 1000,
             checkpoint_interval_secs: 60,
             sinks: Vec::new(),
+            durability: Default::default(),
         }
     }
 }

@@ -344,7 +344,7 @@ async fn frame(State(app): State<App>, mut req: Request, next: Next) -> Response
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    tracing::info!(request_id = %rid, %method, path = %path, status = resp.status().as_u16(), peer = %peer, micros = started.elapsed().as_micros() as u64, "request");
+    tracing::debug!(request_id = %rid, %method, path = %path, status = resp.status().as_u16(), peer = %peer, micros = started.elapsed().as_micros() as u64, "request");
     resp
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use arca_crypto::SoftwareProvider;
 use arca_service::bootstrap::FirstStart;
-use arca_service::{Clock, Door, Service, SystemClock};
+use arca_service::{Clock, Door, Service, ServiceConfig, SystemClock};
 use arca_store::KeyStore;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -282,8 +282,14 @@ async fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<(Arc<dyn KeyStore>,
         store.clone(),
         Arc::new(SoftwareProvider),
         clock,
-        cfg.service.clone(),
+        ServiceConfig {
+            audit_durability: cfg.audit.durability,
+            ..cfg.service.clone()
+        },
     ));
+    if cfg.audit.durability == arca_service::audit::Durability::Async {
+        tracing::warn!("audit.durability = \"async\": answers do not wait for their audit events; a crash loses the events not yet written");
+    }
     Ok((store, svc))
 }
 

@@ -1,6 +1,11 @@
 //! The audit writer: every request, allowed or refused, becomes an [`AuditEvent`] that a
-//! background task appends to the store in batches, so the hot path never waits on a
-//! database write. A bounded channel gives back-pressure instead of dropping records.
+//! background task appends to the store in batches (group commit: the events of every
+//! request that arrived while the previous batch was being written go in one transaction).
+//! A request waits for its batch ([`AuditWriter::record_durably`]) so that nothing is
+//! answered before its event is committed; if the store will not take the batch, each of
+//! its requests is refused instead. With `[audit] durability = "async"` requests do not
+//! wait, and a crash loses the events still queued. A bounded channel gives back-pressure
+//! instead of dropping records.
 
 use std::sync::Arc;
 
@@ -9,8 +14,20 @@ use arca_store::KeyStore;
 use tokio::sync::{mpsc, oneshot};
 
 enum Msg {
-    Record(Box<AuditEvent>),
+    /// An event, and who waits to hear whether it was stored.
+    Record(Box<AuditEvent>, Option<oneshot::Sender<bool>>),
     Flush(oneshot::Sender<()>),
+}
+
+/// When a request's answer may leave: after its audit event is committed (`sync`, the
+/// default), or at once, the event following in the background (`async`: faster, and a
+/// crash loses the events not yet written).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    #[default]
+    Sync,
+    Async,
 }
 
 /// Handle to the background audit writer.
@@ -28,12 +45,16 @@ impl AuditWriter {
         let (tx, mut rx) = mpsc::channel::<Msg>(capacity);
         tokio::spawn(async move {
             let mut batch: Vec<AuditEvent> = Vec::with_capacity(BATCH);
+            let mut acks: Vec<oneshot::Sender<bool>> = Vec::with_capacity(BATCH);
             let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
             while let Some(first) = rx.recv().await {
                 let mut next = Some(first);
                 while let Some(m) = next.take() {
                     match m {
-                        Msg::Record(r) => batch.push(*r),
+                        Msg::Record(r, ack) => {
+                            batch.push(*r);
+                            acks.extend(ack);
+                        }
                         Msg::Flush(w) => waiters.push(w),
                     }
                     if batch.len() >= BATCH {
@@ -45,11 +66,15 @@ impl AuditWriter {
                     // A busy or briefly unreachable store gets a few more tries before the
                     // batch is given up (and said so loudly).
                     let mut delay = std::time::Duration::from_millis(20);
+                    let mut stored = false;
                     for attempt in 1..=6 {
                         match store.append_audit(&batch).await {
-                            Ok(()) => break,
+                            Ok(()) => {
+                                stored = true;
+                                break;
+                            }
                             Err(e) if attempt == 6 => {
-                                tracing::error!(error = %e, records = batch.len(), "audit records could not be stored");
+                                tracing::error!(error = %e, records = batch.len(), waiting = acks.len(), "audit records could not be stored; the requests waiting for them are refused");
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, attempt, "audit records not stored yet; retrying");
@@ -59,6 +84,9 @@ impl AuditWriter {
                         }
                     }
                     batch.clear();
+                    for a in acks.drain(..) {
+                        let _ = a.send(stored);
+                    }
                 }
                 for w in waiters.drain(..) {
                     let _ = w.send(());
@@ -70,8 +98,32 @@ impl AuditWriter {
 
     /// Queues a record; waits only if the queue is full.
     pub async fn record(&self, r: AuditEvent) {
-        if self.tx.send(Msg::Record(Box::new(r))).await.is_err() {
+        if self.tx.send(Msg::Record(Box::new(r), None)).await.is_err() {
             tracing::error!("audit writer has stopped; record lost");
+        }
+    }
+
+    /// Queues a record and waits until the batch holding it is committed. An error means
+    /// the record is not stored: the request it records must not be answered as served.
+    pub async fn record_durably(&self, r: AuditEvent) -> arca_core::Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let unavailable = || arca_core::Error::Unavailable {
+            message:
+                "the audit trail cannot be written now; the request was not served (retry later)"
+                    .into(),
+        };
+        if self
+            .tx
+            .send(Msg::Record(Box::new(r), Some(tx)))
+            .await
+            .is_err()
+        {
+            tracing::error!("audit writer has stopped; request refused");
+            return Err(unavailable());
+        }
+        match rx.await {
+            Ok(true) => Ok(()),
+            _ => Err(unavailable()),
         }
     }
 

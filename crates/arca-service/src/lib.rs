@@ -102,6 +102,10 @@ pub struct ServiceConfig {
     pub limits: limits::LimitsConfig,
     /// Issuers whose JWTs are accepted as credentials.
     pub jwt_issuers: Vec<sessions::JwtIssuer>,
+    /// Whether an answer waits for its audit event to be committed (`[audit] durability`,
+    /// set by the server from that table, not from `[service]`).
+    #[serde(skip)]
+    pub audit_durability: audit::Durability,
 }
 
 impl ServiceConfig {
@@ -167,6 +171,7 @@ impl Default for ServiceConfig {
             refresh_ttl_secs: 8 * 3600,
             limits: Default::default(),
             jwt_issuers: Vec::new(),
+            audit_durability: audit::Durability::Sync,
         }
     }
 }
@@ -634,13 +639,18 @@ impl Service {
             if matches!(e, Error::Internal { .. } | Error::Unavailable { .. }) {
                 tracing::error!(request_id = %meta.request_id, action = action.name(), error = %e, "operation failed");
             } else {
-                tracing::info!(request_id = %meta.request_id, action = action.name(), code = e.code(), error = %e, "operation refused");
+                tracing::debug!(request_id = %meta.request_id, action = action.name(), code = e.code(), error = %e, "operation refused");
             }
         } else if note.committed {
             return result;
         }
         let ev = self.event(meta, principal, action, &note, result.as_ref().map(|_| ()));
-        self.audit.record(ev).await;
+        match self.config.audit_durability {
+            // Durable before acknowledged: an answer (a use, a read, a refusal) leaves only
+            // once its event is committed; a trail that cannot be written refuses it.
+            audit::Durability::Sync => self.audit.record_durably(ev).await?,
+            audit::Durability::Async => self.audit.record(ev).await,
+        }
         result
     }
 

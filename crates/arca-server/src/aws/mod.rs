@@ -525,7 +525,7 @@ async fn handle_xks(
         }
         Err(AuthFailure::Refused(e)) => return xks_error(&request_id, xks::map_error(e)),
     };
-    tracing::info!(
+    tracing::debug!(
         kms_request_id = md.kms_request_id.as_deref().unwrap_or(""),
         kms_operation = md.kms_operation.as_deref().unwrap_or(""),
         aws_principal_arn = md.aws_principal_arn.as_deref().unwrap_or(""),
