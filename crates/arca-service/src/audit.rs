@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use arca_core::audit::AuditEvent;
+use arca_core::audit::{AuditEvent, PreparedEvent};
 use arca_store::KeyStore;
 use tokio::sync::{mpsc, oneshot};
 
 enum Msg {
     /// An event, and who waits to hear whether it was stored.
-    Record(Box<AuditEvent>, Option<oneshot::Sender<bool>>),
+    Record(Box<PreparedEvent>, Option<oneshot::Sender<bool>>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -44,7 +44,7 @@ impl AuditWriter {
     pub fn start(store: Arc<dyn KeyStore>, capacity: usize) -> Self {
         let (tx, mut rx) = mpsc::channel::<Msg>(capacity);
         tokio::spawn(async move {
-            let mut batch: Vec<AuditEvent> = Vec::with_capacity(BATCH);
+            let mut batch: Vec<PreparedEvent> = Vec::with_capacity(BATCH);
             let mut acks: Vec<oneshot::Sender<bool>> = Vec::with_capacity(BATCH);
             let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
             while let Some(first) = rx.recv().await {
@@ -67,6 +67,7 @@ impl AuditWriter {
                     // batch is given up (and said so loudly).
                     let mut delay = std::time::Duration::from_millis(20);
                     let mut stored = false;
+                    let started = std::time::Instant::now();
                     for attempt in 1..=6 {
                         match store.append_audit(&batch).await {
                             Ok(()) => {
@@ -83,6 +84,12 @@ impl AuditWriter {
                             }
                         }
                     }
+                    tracing::debug!(
+                        events = batch.len(),
+                        micros = started.elapsed().as_micros() as u64,
+                        stored,
+                        "audit batch"
+                    );
                     batch.clear();
                     for a in acks.drain(..) {
                         let _ = a.send(stored);
@@ -98,7 +105,12 @@ impl AuditWriter {
 
     /// Queues a record; waits only if the queue is full.
     pub async fn record(&self, r: AuditEvent) {
-        if self.tx.send(Msg::Record(Box::new(r), None)).await.is_err() {
+        if self
+            .tx
+            .send(Msg::Record(Box::new(r.into()), None))
+            .await
+            .is_err()
+        {
             tracing::error!("audit writer has stopped; record lost");
         }
     }
@@ -114,7 +126,7 @@ impl AuditWriter {
         };
         if self
             .tx
-            .send(Msg::Record(Box::new(r), Some(tx)))
+            .send(Msg::Record(Box::new(r.into()), Some(tx)))
             .await
             .is_err()
         {

@@ -184,7 +184,7 @@ impl KeyStore for Counting {
         self.read();
         self.inner.list_aliases(t, k).await
     }
-    async fn append_audit(&self, r: &[AuditEvent]) -> Result<()> {
+    async fn append_audit(&self, r: &[arca_store::PreparedEvent]) -> Result<()> {
         self.inner.append_audit(r).await
     }
     async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>> {

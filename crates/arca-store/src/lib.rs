@@ -140,7 +140,7 @@ pub struct ApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-pub use arca_core::audit::{AuditEvent, Checkpoint, StoredEvent, UsageRow};
+pub use arca_core::audit::{AuditEvent, Checkpoint, PreparedEvent, StoredEvent, UsageRow};
 
 /// Filters for searching the audit trail; all present filters must match.
 #[derive(Debug, Clone, Default)]
@@ -369,8 +369,10 @@ pub trait KeyStore: Send + Sync + 'static {
         -> Result<Vec<(String, Uuid)>>;
 
     /// Appends events to the hash chain in one transaction (the use of a key changes no
-    /// state, so its event goes here; a change's events go with the change).
-    async fn append_audit(&self, events: &[AuditEvent]) -> Result<()>;
+    /// state, so its event goes here; a change's events go with the change). The events come
+    /// prepared ([`PreparedEvent`]) so that the work of encoding them is done by their
+    /// requests, not by the one writer that appends in turn.
+    async fn append_audit(&self, events: &[PreparedEvent]) -> Result<()>;
     /// The last event's sequence number and hash.
     async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>>;
     /// Stored events after `after`, in order, as written (for verification and export).

@@ -281,6 +281,10 @@ impl Dialect for PgStore {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const INSTR: &'static str = "strpos";
 
+    fn bind_marker(n: usize) -> String {
+        format!("${n}")
+    }
+
     async fn lock_name(conn: &mut Conn, tenant: &str, name: &str) -> Result<()> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("name/{tenant}/{name}"))

@@ -434,11 +434,11 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
     assert!(s.list_aliases(t.id, None).await.unwrap().is_empty());
 
     // The audit trail: appends, search, usage, checkpoints.
-    s.append_audit(&[
+    s.append_audit(&prepared([
         event(Some(t.id), "Encrypt", Some(k.id), "ok"),
         event(Some(t.id), "Encrypt", Some(k.id), "ok"),
         event(Some(t.id), "Decrypt", Some(k.id), "PERMISSION_DENIED"),
-    ])
+    ]))
     .await
     .unwrap();
     let n = verify_chain(&*s).await;
@@ -497,7 +497,7 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
                 ))
                 .await
                 .unwrap();
-                s.append_audit(&[event(Some(t.id), "Encrypt", Some(k.id), "ok")])
+                s.append_audit(&prepared([event(Some(t.id), "Encrypt", Some(k.id), "ok")]))
                     .await
                     .unwrap();
             }
@@ -549,7 +549,7 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
     .unwrap();
     assert!(rows.iter().any(|r| r.table == "audit_events"));
     fresh
-        .append_audit(&[event(None, "Start", None, "ok")])
+        .append_audit(&prepared([event(None, "Start", None, "ok")]))
         .await
         .unwrap();
     // A row naming no known table is refused, and the abandoned restore changes nothing.
@@ -603,7 +603,7 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
         at,
         ..event(Some(tenant), op, Some(key), outcome)
     };
-    s.append_audit(&[
+    s.append_audit(&prepared([
         at(t.id, "Encrypt", used, "ok", day0 - min),
         at(t.id, "Encrypt", used, "ok", day0),
         at(t.id, "Decrypt", used, "ok", day0 + min * 30),
@@ -613,7 +613,7 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
         at(t.id, "Encrypt", k.id, "ok", day0 + hour),
         at(elsewhere, "Encrypt", used, "ok", day0 + hour),
         at(t.id, "Encrypt", used, "ok", day0 + hour * 4),
-    ])
+    ]))
     .await
     .unwrap();
     let ms = |d: chrono::DateTime<Utc>| d.timestamp_millis();
@@ -726,10 +726,10 @@ async fn postgres_two_nodes() {
     for s in [a.clone(), b.clone(), a.clone(), b.clone()] {
         tasks.push(tokio::spawn(async move {
             for _ in 0..25 {
-                s.append_audit(&[
+                s.append_audit(&prepared([
                     event(Some(t.id), "Encrypt", None, "ok"),
                     event(Some(t.id), "Decrypt", None, "ok"),
-                ])
+                ]))
                 .await
                 .unwrap();
             }
@@ -801,4 +801,9 @@ async fn postgres_over_tls() {
     // A certificate the client does not trust is refused.
     let wrong = url.replace("ca.crt", "no-such-ca.crt");
     assert!(PgStore::connect(&wrong).await.is_err());
+}
+
+/// Events as the audit writer hands them to the store.
+fn prepared<const N: usize>(events: [arca_store::AuditEvent; N]) -> Vec<arca_store::PreparedEvent> {
+    events.into_iter().map(Into::into).collect()
 }
