@@ -136,3 +136,115 @@ async fn no_request_is_answered_before_its_audit_event_is_stored() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A store that refuses writes (here: another process holds SQLite's write lock, as a
+/// stuck backup or a full disk would make it refuse) makes requests fail with 503 within
+/// `[audit] write_timeout_secs`, none answered without its event; once the store takes
+/// writes again the server serves by itself, and the trail verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_refused_while_the_store_refuses_writes() {
+    use sqlx::Connection;
+
+    let s = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &[("ARCA_AUDIT__WRITE_TIMEOUT_SECS", "1")],
+    );
+    let url = server_url(&s);
+    let ca = std::fs::read(s.path("data/tls/ca.pem")).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = s.token.clone();
+    let r = http
+        .post(format!("{url}/v1/keys"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "locked"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let pt = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+    let call = |id: String| {
+        let (http, url, token, pt) = (http.clone(), url.clone(), token.clone(), pt.clone());
+        async move {
+            let r = http
+                .post(format!("{url}/v1/keys/locked/encrypt"))
+                .bearer_auth(&token)
+                .header("x-request-id", &id)
+                .json(&json!({"plaintext": pt}))
+                .send()
+                .await
+                .expect("the server answers");
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            (id, status, body)
+        }
+    };
+
+    // Another process takes the store's write lock and keeps it.
+    let mut holder =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", s.path("data/arca.db").display()))
+            .await
+            .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| tokio::spawn(call(format!("locked-{i}"))))
+        .collect();
+    let mut during = Vec::new();
+    for t in tasks {
+        during.push(t.await.unwrap());
+    }
+    let waited = started.elapsed();
+    for (id, status, body) in &during {
+        assert_eq!(
+            *status, 503,
+            "{id} was answered while its event could not be stored: {body}"
+        );
+        assert_eq!(body["error"]["code"], "unavailable", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("audit trail"),
+            "{body}"
+        );
+    }
+    // Refused within the bound (1 s), not after SQLite's own 10 s busy wait times retries.
+    assert!(waited < Duration::from_secs(4), "refusals took {waited:?}");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    holder.close().await.unwrap();
+
+    // The store takes writes again: the server serves without a restart.
+    let (_, status, body) = call("after-1".into()).await;
+    assert_eq!(status, 200, "{body}");
+    let log = std::fs::read_to_string(s.path("serve.log")).unwrap();
+    assert!(
+        log.contains("audit records could not be stored"),
+        "the refusal is not in the log: {log}"
+    );
+
+    // The answered request has its event; the trail verifies.
+    let store = arca_store::open(None, &s.path("data/arca.db"))
+        .await
+        .unwrap();
+    let events = arca_service::trail::read_all(store.as_ref()).await.unwrap();
+    store.close().await;
+    assert!(events.iter().any(|e| e.request_id == "after-1"));
+    let out = common::clean_command(&s.profile, s.dir.path())
+        .args(["audit", "verify", "--data-dir"])
+        .arg(s.path("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

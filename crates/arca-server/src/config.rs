@@ -187,6 +187,10 @@ pub struct AuditConfig {
     /// requests are refused (503) while the trail cannot be written. `async`: answers do
     /// not wait, and a crash loses the last events.
     pub durability: arca_service::audit::Durability,
+    /// How long a request waits for its audit event to be stored before it is refused
+    /// with 503 (at least 1): a store that is locked, full or unreachable makes requests
+    /// fail within this bound instead of queueing without end.
+    pub write_timeout_secs: u64,
 }
 
 impl Default for AuditConfig {
@@ -196,6 +200,7 @@ impl Default for AuditConfig {
             checkpoint_interval_secs: 60,
             sinks: Vec::new(),
             durability: Default::default(),
+            write_timeout_secs: arca_service::audit::DEFAULT_WRITE_TIMEOUT.as_secs(),
         }
     }
 }

@@ -284,6 +284,9 @@ async fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<(Arc<dyn KeyStore>,
         clock,
         ServiceConfig {
             audit_durability: cfg.audit.durability,
+            audit_write_timeout: std::time::Duration::from_secs(
+                cfg.audit.write_timeout_secs.max(1),
+            ),
             ..cfg.service.clone()
         },
     ));

@@ -8,6 +8,7 @@
 //! instead of dropping records.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arca_core::audit::{AuditEvent, PreparedEvent};
 use arca_store::KeyStore;
@@ -30,18 +31,30 @@ pub enum Durability {
     Async,
 }
 
+/// How long a request waits for its audit event by default (`[audit] write_timeout_secs`).
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// [`DEFAULT_WRITE_TIMEOUT`], for serde.
+pub fn default_write_timeout() -> Duration {
+    DEFAULT_WRITE_TIMEOUT
+}
+
 /// Handle to the background audit writer.
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Msg>,
     capacity: usize,
+    write_timeout: Duration,
 }
 
 const BATCH: usize = 512;
 
 impl AuditWriter {
-    /// Starts the writer task on the current Tokio runtime.
-    pub fn start(store: Arc<dyn KeyStore>, capacity: usize) -> Self {
+    /// Starts the writer task on the current Tokio runtime. A batch the store has not
+    /// taken within `write_timeout` (tries included) is given up, and a request whose
+    /// event is not stored within it is refused: a locked, full or unreachable store makes
+    /// requests fail within that bound instead of queueing without end.
+    pub fn start(store: Arc<dyn KeyStore>, capacity: usize, write_timeout: Duration) -> Self {
         let (tx, mut rx) = mpsc::channel::<Msg>(capacity);
         tokio::spawn(async move {
             let mut batch: Vec<PreparedEvent> = Vec::with_capacity(BATCH);
@@ -63,27 +76,39 @@ impl AuditWriter {
                     next = rx.try_recv().ok();
                 }
                 if !batch.is_empty() {
-                    // A busy or briefly unreachable store gets a few more tries before the
-                    // batch is given up (and said so loudly).
-                    let mut delay = std::time::Duration::from_millis(20);
-                    let mut stored = false;
-                    let started = std::time::Instant::now();
-                    for attempt in 1..=6 {
-                        match store.append_audit(&batch).await {
-                            Ok(()) => {
-                                stored = true;
-                                break;
-                            }
-                            Err(e) if attempt == 6 => {
-                                tracing::error!(error = %e, records = batch.len(), waiting = acks.len(), "audit records could not be stored; the requests waiting for them are refused");
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, attempt, "audit records not stored yet; retrying");
-                                tokio::time::sleep(delay).await;
-                                delay *= 3;
-                            }
+                    // A busy or briefly unreachable store gets more tries, within the bound;
+                    // a batch not stored by then is given up (and said so loudly). With no
+                    // request waiting (`async`), a minute, as nobody is kept waiting.
+                    let started = Instant::now();
+                    let budget = if acks.is_empty() {
+                        write_timeout.max(Duration::from_secs(60))
+                    } else {
+                        write_timeout
+                    };
+                    let deadline = started + budget;
+                    let mut delay = Duration::from_millis(20);
+                    let mut attempt = 0u32;
+                    let stored = loop {
+                        attempt += 1;
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let problem =
+                            match tokio::time::timeout(left, store.append_audit(&batch)).await {
+                                Ok(Ok(())) => break true,
+                                Ok(Err(e)) => e.to_string(),
+                                Err(_) => format!(
+                                    "the store did not answer within {} s",
+                                    budget.as_secs_f32()
+                                ),
+                            };
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left <= delay {
+                            tracing::error!(error = %problem, attempts = attempt, records = batch.len(), waiting = acks.len(), "audit records could not be stored; the requests waiting for them are refused");
+                            break false;
                         }
-                    }
+                        tracing::warn!(error = %problem, attempt, "audit records not stored yet; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay *= 3;
+                    };
                     tracing::debug!(
                         events = batch.len(),
                         micros = started.elapsed().as_micros() as u64,
@@ -100,7 +125,11 @@ impl AuditWriter {
                 }
             }
         });
-        AuditWriter { tx, capacity }
+        AuditWriter {
+            tx,
+            capacity,
+            write_timeout,
+        }
     }
 
     /// Queues a record; waits only if the queue is full.
@@ -124,16 +153,22 @@ impl AuditWriter {
                 "the audit trail cannot be written now; the request was not served (retry later)"
                     .into(),
         };
-        if self
-            .tx
-            .send(Msg::Record(Box::new(r.into()), Some(tx)))
-            .await
-            .is_err()
-        {
-            tracing::error!("audit writer has stopped; request refused");
-            return Err(unavailable());
-        }
-        match rx.await {
+        // The bound covers the queue too: a writer stuck on an earlier batch refuses this
+        // request in time. An event given up on here may still be stored later; the trail
+        // then records a use whose answer was a refusal, never the other way round.
+        let wait = async {
+            if self
+                .tx
+                .send(Msg::Record(Box::new(r.into()), Some(tx)))
+                .await
+                .is_err()
+            {
+                tracing::error!("audit writer has stopped; request refused");
+                return false;
+            }
+            matches!(rx.await, Ok(true))
+        };
+        match tokio::time::timeout(self.write_timeout, wait).await {
             Ok(true) => Ok(()),
             _ => Err(unavailable()),
         }

@@ -106,6 +106,11 @@ pub struct ServiceConfig {
     /// set by the server from that table, not from `[service]`).
     #[serde(skip)]
     pub audit_durability: audit::Durability,
+    /// How long a request waits for its audit event to be stored before it is refused
+    /// (503 `unavailable`), and how long the writer keeps trying one batch (`[audit]
+    /// write_timeout_secs`; set by the server).
+    #[serde(skip, default = "audit::default_write_timeout")]
+    pub audit_write_timeout: Duration,
 }
 
 impl ServiceConfig {
@@ -172,6 +177,7 @@ impl Default for ServiceConfig {
             limits: Default::default(),
             jwt_issuers: Vec::new(),
             audit_durability: audit::Durability::Sync,
+            audit_write_timeout: audit::DEFAULT_WRITE_TIMEOUT,
         }
     }
 }
@@ -384,7 +390,7 @@ impl Service {
             Duration::from_secs(config.cache_ttl_secs),
             &metrics,
         );
-        let audit = audit::AuditWriter::start(store.clone(), 65_536);
+        let audit = audit::AuditWriter::start(store.clone(), 65_536, config.audit_write_timeout);
         Service {
             providers: RwLock::new(vec![(ProtectionLevel::Software, crypto.clone())]),
             store,
