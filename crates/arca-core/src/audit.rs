@@ -902,7 +902,10 @@ mod tests {
         assert_eq!(b.seq, 1);
         // No signed checkpoint just before the first record.
         let b = verify_anchored(&c[5..], &[cp(&c[3]), cp(&c[9])]).unwrap_err();
-        assert!(b.problem.contains("no signed checkpoint at record 5"), "{b}");
+        assert!(
+            b.problem.contains("no signed checkpoint at record 5"),
+            "{b}"
+        );
         // A forged anchor.
         let mut forged = cp(&c[4]);
         forged.signature = "x".into();
@@ -917,12 +920,27 @@ mod tests {
         // An anchored walk still finds a gap and an edit after the anchor.
         let mut t = c[5..].to_vec();
         t.remove(2);
-        assert_eq!(verify_anchored(&t, &[cp(&c[4]), cp(&c[9])]).unwrap_err().seq, 8);
+        assert_eq!(
+            verify_anchored(&t, &[cp(&c[4]), cp(&c[9])])
+                .unwrap_err()
+                .seq,
+            8
+        );
         let mut t = c[5..].to_vec();
         t[0].doc = t[0].doc.replacen("Encrypt", "Encrypu", 1);
-        assert_eq!(verify_anchored(&t, &[cp(&c[4]), cp(&c[9])]).unwrap_err().seq, 6);
+        assert_eq!(
+            verify_anchored(&t, &[cp(&c[4]), cp(&c[9])])
+                .unwrap_err()
+                .seq,
+            6
+        );
         // An unpruned trail verifies the same with anchors allowed.
-        assert_eq!(verify_anchored(&plain, &[cp(&plain[9])]).unwrap().archived_through, 0);
+        assert_eq!(
+            verify_anchored(&plain, &[cp(&plain[9])])
+                .unwrap()
+                .archived_through,
+            0
+        );
     }
 
     /// Archived segments and the store, walked in order by one verifier: a gap, a wrong
@@ -951,7 +969,11 @@ mod tests {
         let r = walk(&[0, 1, 2]).unwrap();
         assert_eq!((r.first_seq, r.last_seq, r.checkpoints), (1, 10, 3));
         assert_eq!(walk(&[0, 2]).unwrap_err().seq, 5, "a missing segment");
-        assert_eq!(walk(&[1, 2]).unwrap_err().seq, 1, "the first segment missing");
+        assert_eq!(
+            walk(&[1, 2]).unwrap_err().seq,
+            1,
+            "the first segment missing"
+        );
         assert_eq!(walk(&[1, 0, 2]).unwrap_err().seq, 1, "out of order");
         // A segment from another trail does not chain to the one before it.
         let mut prev = c[3].hash;
