@@ -1,0 +1,498 @@
+//! Retention: sealed, signed segments of the trail archived to files and pruned from the
+//! store, so that the store's size is bounded by the retention, not by history.
+//!
+//! A segment is the records `first..=last` closed by a signed checkpoint at `last`. Archiving
+//! signs the head, checks the segment's chain and signatures (from the checkpoint that closed
+//! the segment before), and writes it in the export form (the events with their hashes, the
+//! checkpoints after the events they cover) to `arca-audit-<first>-<last>.jsonl` in the
+//! archive directory: a temporary name first, flushed to disk, then renamed. The segment is
+//! recorded in the store (`audit_segments`: range, last hash, file name, the file's SHA-256)
+//! in the same transaction as the `ArchiveAudit` event that names it.
+//!
+//! Pruning deletes the records of archived segments from the store, and only after checking
+//! that each segment's file is in the archive directory with its recorded SHA-256. The
+//! checkpoint that closes the last pruned segment stays: it is the stored trail's signed
+//! start. The `PruneAudit` event (written in the same transaction, after every record it
+//! removes) names the range and the files; verification requires a store that starts after
+//! record 1 to hold the prune record naming exactly where it starts.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use arca_core::audit::{
+    checkpoint_line, hex, segment_file_name, AuditSegment, ChainBreak, ChainVerifier, Checkpoint,
+};
+use arca_core::{Action, Error, Result};
+use chrono::{DateTime, Utc};
+
+use crate::trail::checkpoint_is_valid;
+use crate::{Actor, Caller, Door, Note, RequestMeta, Service};
+
+/// The most records one segment holds (a segment ends at a checkpoint, so it may hold up to
+/// one checkpoint interval more when no checkpoint falls under this bound).
+pub const MAX_SEGMENT_EVENTS: u64 = 100_000;
+
+/// Where segments are archived and when the retention task archives and prunes (the
+/// `[audit]` table's `archive_dir`, `archive_interval_secs` and `prune_after_secs`, set by
+/// the server).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct RetentionConfig {
+    /// The archive directory (the server sets `<data_dir>/audit-archive` by default).
+    pub archive_dir: Option<PathBuf>,
+    /// Seconds between runs of the retention task that archives a segment (0: never by
+    /// itself, only by `arca audit archive`).
+    pub archive_interval_secs: u64,
+    /// Archived segments whose last record is older than this many seconds are pruned by the
+    /// retention task (0: never by itself, only by `arca audit prune`).
+    pub prune_after_secs: u64,
+}
+
+/// What to prune: at most one of the bounds; neither prunes every archived segment.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PruneRequest {
+    /// Prune records up to this one, which must end an archived segment.
+    #[serde(default)]
+    pub through_seq: Option<u64>,
+    /// Prune the archived segments whose last record is older than this time (RFC 3339).
+    #[serde(default)]
+    pub older_than: Option<DateTime<Utc>>,
+}
+
+/// What a prune removed from the store.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PruneResult {
+    /// The stored trail now starts after this record (0: nothing was pruned).
+    pub through_seq: u64,
+    /// How many events were deleted from the store.
+    pub events_pruned: u64,
+    /// The segments pruned (their files stay in the archive directory).
+    pub segments: Vec<AuditSegment>,
+}
+
+fn archive_io(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::Unavailable {
+        message: format!("cannot {what} {}: {e}", path.display()),
+    }
+}
+
+/// Hex SHA-256 of a file's bytes.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(hex(ctx.finish().as_ref()))
+}
+
+/// A segment file being written: a temporary name, hashed as it goes.
+struct SegmentWriter {
+    tmp: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    hash: aws_lc_rs::digest::Context,
+}
+
+impl SegmentWriter {
+    fn create(dir: &Path, name: &str) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| archive_io("create", dir, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let f = std::fs::File::create(&tmp).map_err(|e| archive_io("create", &tmp, e))?;
+        Ok(SegmentWriter {
+            tmp,
+            out: std::io::BufWriter::new(f),
+            hash: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+        })
+    }
+
+    fn line(&mut self, line: &str) -> Result<()> {
+        let tmp = &self.tmp;
+        self.out
+            .write_all(line.as_bytes())
+            .and_then(|_| self.out.write_all(b"\n"))
+            .map_err(|e| archive_io("write", tmp, e))?;
+        self.hash.update(line.as_bytes());
+        self.hash.update(b"\n");
+        Ok(())
+    }
+
+    /// Flushes the file to disk and gives it its name (then flushes the directory, so the
+    /// name survives a crash): returns the file's SHA-256.
+    fn finish(self, dir: &Path, name: &str) -> Result<String> {
+        let tmp = self.tmp;
+        let f = self
+            .out
+            .into_inner()
+            .map_err(|e| archive_io("write", &tmp, e.into_error()))?;
+        f.sync_all().map_err(|e| archive_io("flush", &tmp, e))?;
+        let path = dir.join(name);
+        std::fs::rename(&tmp, &path).map_err(|e| archive_io("rename", &tmp, e))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(hex(self.hash.finish().as_ref()))
+    }
+}
+
+fn broken(b: ChainBreak) -> Error {
+    tracing::error!(seq = b.seq, problem = %b.problem, "the audit trail fails verification; nothing archived");
+    Error::Unavailable {
+        message: format!(
+            "the audit trail fails verification ({b}); nothing was archived: run `arca audit verify`"
+        ),
+    }
+}
+
+impl Service {
+    fn archive_dir(&self) -> Result<PathBuf> {
+        self.config
+            .audit_retention
+            .archive_dir
+            .clone()
+            .ok_or_else(|| {
+                Error::unprocessable(
+                    "archive_dir",
+                    "no audit archive directory is configured ([audit] archive_dir)",
+                )
+            })
+    }
+
+    /// The record where the segment starting at `first` ends: the newest checkpoint at most
+    /// [`MAX_SEGMENT_EVENTS`] records on, or else the first checkpoint after `first`.
+    async fn segment_end(&self, first: u64) -> Result<Option<Checkpoint>> {
+        let bound = first - 1 + MAX_SEGMENT_EVENTS;
+        let mut best: Option<Checkpoint> = None;
+        let mut after = first - 1;
+        loop {
+            let page = self.store.list_checkpoints(after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for c in page {
+                if c.seq <= bound || best.is_none() {
+                    best = Some(c);
+                } else {
+                    return Ok(best);
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// Seals and archives the next segment: everything from the end of the last archived
+    /// segment to a checkpoint signed now at the head (at most about
+    /// [`MAX_SEGMENT_EVENTS`]). `None` when there is nothing to archive.
+    async fn archive_next(&self, by: Actor<'_>, note: &mut Note) -> Result<Option<AuditSegment>> {
+        let dir = self.archive_dir()?;
+        self.checkpoint_audit().await?;
+        let first = self
+            .store
+            .list_audit_segments()
+            .await?
+            .last()
+            .map_or(1, |s| s.last_seq + 1);
+        let Some(end) = self.segment_end(first).await? else {
+            return Ok(None);
+        };
+        let public_key = self.audit_public_key().await?;
+        let sig = |c: &Checkpoint| checkpoint_is_valid(&public_key, c);
+        // The segment is checked before it is written: from the checkpoint that closed the
+        // segment before (kept in the store even once pruned), every link and signature.
+        let mut v = if first > 1 {
+            let anchor = self
+                .store
+                .list_checkpoints(first - 2, 1)
+                .await?
+                .into_iter()
+                .find(|c| c.seq == first - 1)
+                .ok_or_else(|| {
+                    Error::internal(format!(
+                        "no stored checkpoint at record {}, where the last archived segment ends",
+                        first - 1
+                    ))
+                })?;
+            ChainVerifier::resume(sig, anchor).map_err(broken)?
+        } else {
+            ChainVerifier::new(sig)
+        };
+        let mut cps = Vec::new();
+        let mut after = first - 1;
+        'pages: loop {
+            let page = self.store.list_checkpoints(after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for c in page {
+                if c.seq > end.seq {
+                    break 'pages;
+                }
+                cps.push(c);
+            }
+        }
+        for c in &cps {
+            v.checkpoint(c.clone()).map_err(broken)?;
+        }
+        let name = segment_file_name(first, end.seq);
+        let mut w = SegmentWriter::create(&dir, &name)?;
+        let mut cps = cps.into_iter().peekable();
+        let mut after = first - 1;
+        let mut last_at = None;
+        while after < end.seq {
+            let page = self.store.read_audit(after, 2000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in page.iter().take_while(|e| e.seq <= end.seq) {
+                v.event(e).map_err(broken)?;
+                w.line(&e.export_line())?;
+                while let Some(c) = cps.next_if(|c| c.seq <= e.seq) {
+                    w.line(&checkpoint_line(&c))?;
+                }
+                after = e.seq;
+                if after == end.seq {
+                    last_at = Some(e.decode().map_err(Error::internal)?.event.at);
+                }
+            }
+        }
+        let report = v.finish().map_err(broken)?;
+        let Some(last_at) = last_at.filter(|_| report.last_seq == end.seq) else {
+            return Err(broken(ChainBreak {
+                seq: after + 1,
+                problem: format!(
+                    "missing: the store holds records up to {after} of the segment ending at {}",
+                    end.seq
+                ),
+            }));
+        };
+        let sha256 = w.finish(&dir, &name)?;
+        let seg = AuditSegment {
+            first_seq: first,
+            last_seq: end.seq,
+            last_hash: end.hash.clone(),
+            last_at,
+            file: name.clone(),
+            sha256: sha256.clone(),
+            archived_at: self.now(),
+            pruned_at: None,
+        };
+        note.set("first_seq", first);
+        note.set("last_seq", end.seq);
+        note.set("file", name);
+        note.set("sha256", sha256);
+        let audit = self.event_by(&by, Action::ArchiveAudit, note);
+        note.committed = true;
+        self.store.add_audit_segment(&seg, &audit).await?;
+        tracing::info!(first, last = end.seq, file = %seg.file, "audit segment archived");
+        Ok(Some(seg))
+    }
+
+    /// Which record a prune request goes up to: the end of an archived segment still in the
+    /// store. `None` when nothing is to be pruned and no bound was named.
+    async fn prune_target(&self, req: &PruneRequest) -> Result<Option<u64>> {
+        let open: Vec<AuditSegment> = self
+            .store
+            .list_audit_segments()
+            .await?
+            .into_iter()
+            .filter(|s| s.pruned_at.is_none())
+            .collect();
+        match (req.through_seq, req.older_than) {
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "older_than",
+                "give through_seq or older_than, not both",
+            )),
+            (Some(n), None) => {
+                if open.iter().any(|s| s.last_seq == n) {
+                    return Ok(Some(n));
+                }
+                let ends: Vec<String> = open.iter().map(|s| s.last_seq.to_string()).collect();
+                Err(Error::invalid(
+                    "through_seq",
+                    if ends.is_empty() {
+                        format!("record {n} does not end an archived segment still in the store (none is: run `arca audit archive` first)")
+                    } else {
+                        format!(
+                            "record {n} does not end an archived segment still in the store; these do: {}",
+                            ends.join(", ")
+                        )
+                    },
+                ))
+            }
+            (None, Some(t)) => Ok(open
+                .iter()
+                .rev()
+                .find(|s| s.last_at < t)
+                .map(|s| s.last_seq)),
+            (None, None) => Ok(open.last().map(|s| s.last_seq)),
+        }
+    }
+
+    /// Deletes the records of the archived segments up to `through` from the store, once each
+    /// segment's file is found in the archive directory with its recorded SHA-256.
+    async fn prune_through(
+        &self,
+        by: Actor<'_>,
+        through: u64,
+        note: &mut Note,
+    ) -> Result<PruneResult> {
+        let dir = self.archive_dir()?;
+        let segments: Vec<AuditSegment> = self
+            .store
+            .list_audit_segments()
+            .await?
+            .into_iter()
+            .filter(|s| s.pruned_at.is_none() && s.last_seq <= through)
+            .collect();
+        let mut files = Vec::new();
+        for s in &segments {
+            let path = dir.join(&s.file);
+            match file_sha256(&path) {
+                Ok(h) if h == s.sha256 => {}
+                Ok(_) => {
+                    return Err(Error::conflict(format!(
+                        "the archived segment file {} does not match its recorded SHA-256 (it was changed); nothing was pruned",
+                        path.display()
+                    )))
+                }
+                Err(e) => {
+                    return Err(Error::conflict(format!(
+                        "the archived segment file {} cannot be read ({e}); nothing was pruned",
+                        path.display()
+                    )))
+                }
+            }
+            files.push(serde_json::json!({"file": s.file, "sha256": s.sha256}));
+        }
+        let first = segments.first().map_or(through, |s| s.first_seq);
+        // `through_seq` is what verification reads: the stored trail starts after it.
+        note.set("through_seq", through);
+        note.set("first_seq", first);
+        note.set("files", serde_json::Value::Array(files));
+        let audit = self.event_by(&by, Action::PruneAudit, note);
+        note.committed = true;
+        let n = self.store.prune_audit(through, self.now(), &audit).await?;
+        tracing::info!(
+            first,
+            through,
+            events = n,
+            "audit records pruned from the store (archived)"
+        );
+        let mut pruned = segments;
+        let at = self.now();
+        for s in &mut pruned {
+            s.pruned_at = Some(at);
+        }
+        Ok(PruneResult {
+            through_seq: through,
+            events_pruned: n,
+            segments: pruned,
+        })
+    }
+
+    /// Archives the next segment of the trail (auditors of the system tenant): `None` when
+    /// there is nothing new to archive.
+    pub async fn archive_audit(&self, caller: &Caller) -> Result<Option<AuditSegment>> {
+        self.audited(caller, Action::ArchiveAudit, async |note: &mut Note| {
+            self.authorize(caller, Action::ArchiveAudit, None)?;
+            if !self.audits_everything(caller).await? {
+                return Err(Error::NotPermitted {
+                    message: "the trail is one chain across every tenant: only auditors of the system tenant archive it".into(),
+                });
+            }
+            self.archive_next(Actor::Caller(caller), note).await
+        })
+        .await
+    }
+
+    /// The archived segments, oldest first (auditors of the system tenant).
+    pub async fn list_audit_segments(&self, caller: &Caller) -> Result<Vec<AuditSegment>> {
+        self.audited(caller, Action::ListAuditSegments, async |_: &mut Note| {
+            self.authorize(caller, Action::ListAuditSegments, None)?;
+            if !self.audits_everything(caller).await? {
+                return Err(Error::NotPermitted {
+                    message: "the trail is one chain across every tenant: only auditors of the system tenant list its segments".into(),
+                });
+            }
+            self.store.list_audit_segments().await
+        })
+        .await
+    }
+
+    /// Prunes archived segments from the store (system operators of the system tenant; a
+    /// quorum rule on `PruneAudit` puts it under approval, for the range asked now).
+    pub async fn prune_audit(&self, caller: &Caller, req: PruneRequest) -> Result<PruneResult> {
+        self.audited(caller, Action::PruneAudit, async |note: &mut Note| {
+            self.authorize(caller, Action::PruneAudit, None)?;
+            if !self.audits_everything(caller).await? {
+                return Err(Error::NotPermitted {
+                    message: "the trail is one chain across every tenant: only system operators of the system tenant prune it".into(),
+                });
+            }
+            let Some(through) = self.prune_target(&req).await? else {
+                return Ok(PruneResult {
+                    through_seq: 0,
+                    events_pruned: 0,
+                    segments: vec![],
+                });
+            };
+            self.gate(caller, Action::PruneAudit, None, || {
+                crate::approvals::Pending::PruneAudit { through_seq: through }
+            })
+            .await?;
+            self.prune_through(Actor::Caller(caller), through, note).await
+        })
+        .await
+    }
+
+    /// One run of the retention task: archives a segment (if `archive_interval_secs` is
+    /// set) and prunes the archived segments older than `prune_after_secs` (if set). One
+    /// node at a time.
+    pub async fn run_retention(&self) -> Result<()> {
+        let r = self.config.audit_retention.clone();
+        if self.is_sealed() || (r.archive_interval_secs == 0 && r.prune_after_secs == 0) {
+            return Ok(());
+        }
+        let Some(lease) = self.store.try_lease("audit-retention").await? else {
+            return Ok(());
+        };
+        let result = async {
+            if r.archive_interval_secs > 0 {
+                let meta = RequestMeta::new(
+                    format!("retention-{}", uuid::Uuid::now_v7()),
+                    "arca",
+                    Door::System,
+                );
+                self.archive_next(Actor::Server(&meta), &mut Note::default())
+                    .await?;
+            }
+            if r.prune_after_secs > 0 {
+                let older_than = self.now() - chrono::Duration::seconds(r.prune_after_secs as i64);
+                let req = PruneRequest {
+                    through_seq: None,
+                    older_than: Some(older_than),
+                };
+                if let Some(through) = self.prune_target(&req).await? {
+                    let meta = RequestMeta::new(
+                        format!("retention-{}", uuid::Uuid::now_v7()),
+                        "arca",
+                        Door::System,
+                    );
+                    self.prune_through(Actor::Server(&meta), through, &mut Note::default())
+                        .await?;
+                }
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        lease.release().await?;
+        result
+    }
+}
