@@ -2045,9 +2045,7 @@ async fn the_access_matrix_covers_every_action() {
             // not by the role table.
             ExecuteApproval | CancelApproval => return Expect::Other,
             // Auditors of the system tenant only: no principal of the matrix is one.
-            ExportAudit | VerifyAudit | ArchiveAudit | ListAuditSegments => {
-                return Expect::Refused
-            }
+            ExportAudit | VerifyAudit | ArchiveAudit | ListAuditSegments => return Expect::Refused,
             _ => {}
         }
         if !role_allows(roles, as_action) {

@@ -374,6 +374,9 @@ pub struct Service {
     /// The rekey waiting for the current custodians' shares, and the last one completed
     /// (memory only: forgotten on seal and restart).
     rekey: std::sync::Mutex<custody::RekeySlot>,
+    /// Archiving and pruning take turns in this process (nodes sharing a store take turns
+    /// through the retention lease and the store's checks).
+    retention: tokio::sync::Mutex<()>,
 }
 
 impl Service {
@@ -409,6 +412,7 @@ impl Service {
             jwks: Default::default(),
             unseal_progress: std::sync::Mutex::new(Vec::new()),
             rekey: std::sync::Mutex::new(Default::default()),
+            retention: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -193,6 +193,7 @@ impl Service {
     /// [`MAX_SEGMENT_EVENTS`]). `None` when there is nothing to archive.
     async fn archive_next(&self, by: Actor<'_>, note: &mut Note) -> Result<Option<AuditSegment>> {
         let dir = self.archive_dir()?;
+        let _turn = self.retention.lock().await;
         self.checkpoint_audit().await?;
         let first = self
             .store
@@ -351,6 +352,14 @@ impl Service {
             .into_iter()
             .filter(|s| s.pruned_at.is_none() && s.last_seq <= through)
             .collect();
+        if segments.is_empty() {
+            // Pruned meanwhile (by the task or another request).
+            return Ok(PruneResult {
+                through_seq: 0,
+                events_pruned: 0,
+                segments: vec![],
+            });
+        }
         let mut files = Vec::new();
         for s in &segments {
             let path = dir.join(&s.file);
