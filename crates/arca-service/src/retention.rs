@@ -144,6 +144,22 @@ impl SegmentWriter {
     }
 }
 
+/// Consecutive segments grouped for pruning: each group spans at most
+/// [`MAX_SEGMENT_EVENTS`] records (a longer segment is a group of its own).
+fn prune_batches(segments: &[AuditSegment]) -> Vec<&[AuditSegment]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=segments.len() {
+        let ends = i == segments.len()
+            || segments[i].last_seq - segments[start].first_seq >= MAX_SEGMENT_EVENTS;
+        if ends {
+            out.push(&segments[start..i]);
+            start = i;
+        }
+    }
+    out
+}
+
 fn broken(b: ChainBreak) -> Error {
     tracing::error!(seq = b.seq, problem = %b.problem, "the audit trail fails verification; nothing archived");
     Error::Unavailable {
@@ -360,7 +376,7 @@ impl Service {
                 segments: vec![],
             });
         }
-        let mut files = Vec::new();
+        // Every file is checked before anything is pruned.
         for s in &segments {
             let path = dir.join(&s.file);
             match file_sha256(&path) {
@@ -378,22 +394,37 @@ impl Service {
                     )))
                 }
             }
-            files.push(serde_json::json!({"file": s.file, "sha256": s.sha256}));
         }
-        let first = segments.first().map_or(through, |s| s.first_seq);
-        // `through_seq` is what verification reads: the stored trail starts after it.
-        note.set("through_seq", through);
-        note.set("first_seq", first);
-        note.set("files", serde_json::Value::Array(files));
-        let audit = self.event_by(&by, Action::PruneAudit, note);
-        note.committed = true;
-        let n = self.store.prune_audit(through, self.now(), &audit).await?;
-        tracing::info!(
-            first,
-            through,
-            events = n,
-            "audit records pruned from the store (archived)"
-        );
+        // One transaction per batch of segments of at most about MAX_SEGMENT_EVENTS records,
+        // so that a long backlog never holds the store's write lock for long. Each batch's
+        // record names its range and files; the last one names where the store now starts.
+        let batches = prune_batches(&segments);
+        let mut events_pruned = 0;
+        for batch in batches {
+            let (first, last) = (batch[0].first_seq, batch[batch.len() - 1].last_seq);
+            let files: Vec<serde_json::Value> = batch
+                .iter()
+                .map(|s| serde_json::json!({"file": s.file, "sha256": s.sha256}))
+                .collect();
+            let mut n = note.clone();
+            // `through_seq` is what verification reads: the stored trail starts after it.
+            n.set("through_seq", last);
+            n.set("first_seq", first);
+            n.set("files", serde_json::Value::Array(files));
+            let audit = self.event_by(&by, Action::PruneAudit, &n);
+            let deleted = self.store.prune_audit(last, self.now(), &audit).await?;
+            *note = Note {
+                committed: true,
+                ..n
+            };
+            events_pruned += deleted;
+            tracing::info!(
+                first,
+                through = last,
+                events = deleted,
+                "audit records pruned from the store (archived)"
+            );
+        }
         let mut pruned = segments;
         let at = self.now();
         for s in &mut pruned {
@@ -401,7 +432,7 @@ impl Service {
         }
         Ok(PruneResult {
             through_seq: through,
-            events_pruned: n,
+            events_pruned,
             segments: pruned,
         })
     }
@@ -473,14 +504,21 @@ impl Service {
             return Ok(());
         };
         let result = async {
-            if r.archive_interval_secs > 0 {
+            // A backlog (retention just set on a long trail) is archived in segments of
+            // about MAX_SEGMENT_EVENTS, one after another.
+            while r.archive_interval_secs > 0 {
                 let meta = RequestMeta::new(
                     format!("retention-{}", uuid::Uuid::now_v7()),
                     "arca",
                     Door::System,
                 );
-                self.archive_next(Actor::Server(&meta), &mut Note::default())
-                    .await?;
+                match self
+                    .archive_next(Actor::Server(&meta), &mut Note::default())
+                    .await?
+                {
+                    Some(s) if s.last_seq - s.first_seq + 1 >= MAX_SEGMENT_EVENTS => {}
+                    _ => break,
+                }
             }
             if r.prune_after_secs > 0 {
                 let older_than = self.now() - chrono::Duration::seconds(r.prune_after_secs as i64);
@@ -503,5 +541,45 @@ impl Service {
         .await;
         lease.release().await?;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(first: u64, last: u64) -> AuditSegment {
+        AuditSegment {
+            first_seq: first,
+            last_seq: last,
+            last_hash: String::new(),
+            last_at: Utc::now(),
+            file: segment_file_name(first, last),
+            sha256: String::new(),
+            archived_at: Utc::now(),
+            pruned_at: None,
+        }
+    }
+
+    /// A long backlog is pruned in transactions of about MAX_SEGMENT_EVENTS records.
+    #[test]
+    fn prune_batches_bound_each_transaction() {
+        let m = MAX_SEGMENT_EVENTS;
+        let ranges = |segs: &[AuditSegment]| -> Vec<(u64, u64)> {
+            prune_batches(segs)
+                .iter()
+                .map(|b| (b[0].first_seq, b[b.len() - 1].last_seq))
+                .collect()
+        };
+        assert!(prune_batches(&[]).is_empty());
+        let small: Vec<AuditSegment> = (0..5).map(|i| seg(i * 10 + 1, i * 10 + 10)).collect();
+        assert_eq!(ranges(&small), vec![(1, 50)]);
+        let big = vec![seg(1, m), seg(m + 1, 2 * m + 5), seg(2 * m + 6, 2 * m + 7)];
+        assert_eq!(
+            ranges(&big),
+            vec![(1, m), (m + 1, 2 * m + 5), (2 * m + 6, 2 * m + 7)]
+        );
+        let mixed = vec![seg(1, m / 2), seg(m / 2 + 1, m), seg(m + 1, m + 3)];
+        assert_eq!(ranges(&mixed), vec![(1, m), (m + 1, m + 3)]);
     }
 }
