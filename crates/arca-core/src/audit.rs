@@ -1023,6 +1023,16 @@ mod tests {
         assert_eq!(v.finish().unwrap().unsigned_tail, 0);
     }
 
+    /// A report written before retention (no `archived_through`, no `segments`) still reads.
+    #[test]
+    fn an_older_report_parses() {
+        let r: VerifyReport = serde_json::from_str(
+            r#"{"events":3,"first_seq":1,"last_seq":3,"last_hash":"ab","checkpoints":1,"last_checkpoint_seq":3,"unsigned_tail":0}"#,
+        )
+        .unwrap();
+        assert_eq!((r.archived_through, r.segments, r.last_seq), (0, 0, 3));
+    }
+
     #[test]
     fn segment_file_names() {
         assert_eq!(segment_file_name(1, 250), "arca-audit-1-250.jsonl");
