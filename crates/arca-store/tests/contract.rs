@@ -665,7 +665,7 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
 /// checkpoint; a prune removes the records of whole segments and the checkpoints inside
 /// them, keeps the closing checkpoint as the stored trail's signed start, and the chain goes
 /// on from its head.
-async fn retention(s: Arc<dyn KeyStore>) {
+async fn retention(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
     let op = |name: &str| event(None, name, None, "ok");
     s.append_audit(&(0..10).map(|_| op("Encrypt")).collect::<Vec<_>>())
         .await
@@ -755,15 +755,31 @@ async fn retention(s: Arc<dyn KeyStore>) {
         "the anchor"
     );
     assert_eq!(verify_anchored(&*s).await, (8, 15));
-    // The segments travel with a snapshot.
-    let mut tables = Vec::new();
+    // The segments and the anchor travel with a snapshot: the restored store starts where
+    // the pruned one did, and goes on from its head.
+    let mut rows = Vec::new();
     s.snapshot(&mut |r| {
-        tables.push(r.table);
+        rows.push(r);
         Ok(())
     })
     .await
     .unwrap();
-    assert_eq!(tables.iter().filter(|t| *t == "audit_segments").count(), 2);
+    assert_eq!(
+        rows.iter().filter(|r| r.table == "audit_segments").count(),
+        2
+    );
+    let mut tx = fresh.begin_restore().await.unwrap();
+    for r in &rows {
+        tx.add(r).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(
+        fresh.list_audit_segments().await.unwrap(),
+        s.list_audit_segments().await.unwrap()
+    );
+    assert_eq!(verify_anchored(&*fresh).await, (8, 15));
+    fresh.append_audit(&[op("Encrypt")]).await.unwrap();
+    assert_eq!(verify_anchored(&*fresh).await, (8, 16));
 }
 
 /// Verifies a pruned store's trail from its anchor to its head (checkpoint signatures
@@ -797,9 +813,10 @@ async fn sqlite_store_contract() {
     let f: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&dir.path().join("b.db")).await.unwrap());
     assert!(s.changes().is_none(), "one process: nothing to announce");
     contract(s, f).await;
-    retention(Arc::new(
-        SqliteStore::open(&dir.path().join("r.db")).await.unwrap(),
-    ))
+    retention(
+        Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap()),
+        Arc::new(SqliteStore::open(&dir.path().join("r2.db")).await.unwrap()),
+    )
     .await;
 }
 
@@ -809,9 +826,10 @@ async fn postgres_store_contract() {
     let s: Arc<dyn KeyStore> = Arc::new(PgStore::connect(&pg.database("a").await).await.unwrap());
     let f: Arc<dyn KeyStore> = Arc::new(PgStore::connect(&pg.database("b").await).await.unwrap());
     contract(s, f).await;
-    retention(Arc::new(
-        PgStore::connect(&pg.database("r").await).await.unwrap(),
-    ))
+    retention(
+        Arc::new(PgStore::connect(&pg.database("r").await).await.unwrap()),
+        Arc::new(PgStore::connect(&pg.database("r2").await).await.unwrap()),
+    )
     .await;
 }
 
