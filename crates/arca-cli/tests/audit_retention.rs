@@ -377,18 +377,14 @@ async fn the_store_stays_bounded_under_load_with_a_retention() {
         sizes.push(size());
     }
     eprintln!("store (database, WAL) bytes after each round: {sizes:?}; {total} requests");
-    // The database alone (what pruning frees is reused: SQLite keeps freed pages), and with
-    // its write-ahead log (which SQLite reuses from the start after each checkpoint).
+    // The database file: what pruning frees is reused (SQLite keeps freed pages for new
+    // rows). The write-ahead log beside it is reused from its start after each checkpoint,
+    // so its size follows SQLite's checkpointing (about 4 MB here), not the retention: it is
+    // reported, not bounded here.
     let (db_half, db_full) = (sizes[ROUNDS / 2 - 1].0, sizes[ROUNDS - 1].0);
     assert!(
         db_full <= db_half + db_half / 4 + 64 * 1024,
-        "the database grew from {db_half} to {db_full} bytes: {sizes:?}"
-    );
-    let sizes: Vec<u64> = sizes.iter().map(|(d, w)| d + w).collect();
-    let (half, full) = (sizes[ROUNDS / 2 - 1], sizes[ROUNDS - 1]);
-    assert!(
-        full <= half + half / 4 + 256 * 1024,
-        "the store grew from {half} to {full} bytes between round {} and {ROUNDS} although everything older than a second was pruned: {sizes:?}",
+        "the database grew from {db_half} to {db_full} bytes between round {} and {ROUNDS} although everything older than a second was pruned: {sizes:?}",
         ROUNDS / 2
     );
 
