@@ -226,6 +226,7 @@ impl AuditConfig {
             ),
             archive_interval_secs: self.archive_interval_secs,
             prune_after_secs: self.prune_after_secs,
+            followers: self.sinks.iter().map(|s| s.name.clone()).collect(),
         }
     }
 }

@@ -1108,3 +1108,77 @@ async fn archive_prune_under_quorum_and_the_retention_task() {
     .unwrap();
     assert_eq!((whole.first_seq, whole.segments), (1, segs.len() as u64));
 }
+
+/// A prune goes no further than every `[[audit.sinks]]` has delivered (issue 20): a SIEM
+/// that is down holds the records it has not received in the store, and once it is back and
+/// has them, they are pruned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_waits_for_the_audit_sinks() {
+    // A port nobody listens on yet: the SIEM is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = TestServer::start_with(move |c| {
+        c.audit.sinks = vec![SinkConfig {
+            name: "siem".into(),
+            kind: "syslog".into(),
+            path: None,
+            address: Some(format!("127.0.0.1:{port}")),
+            transport: Some("tcp".into()),
+            format: None,
+        }]
+    })
+    .await;
+    s.create(json!({"name": "held"})).await;
+    assert_eq!(s.encrypt("held", b"x").await.0, StatusCode::OK);
+    let auditor = system_auditor(&s).await;
+    let op = s.operator();
+    let (st, seg) = auditor.post("/v1/audit/archive", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{seg}");
+    let last = seg["last_seq"].as_u64().unwrap();
+
+    let got = op
+        .post("/v1/audit/prune", json!({"through_seq": last}))
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "conflict", None);
+    assert!(
+        got.1["error"]["message"].as_str().unwrap().contains("siem"),
+        "{}",
+        got.1
+    );
+    let (st, r) = op.post("/v1/audit/prune", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["through_seq"], 0, "{r}");
+
+    // The SIEM is back: once it has the records, they are pruned.
+    let siem = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = siem.accept().await {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut c, &mut tokio::io::sink()).await;
+            });
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (st, r) = op
+            .post("/v1/audit/prune", json!({"through_seq": last}))
+            .await;
+        if st == StatusCode::OK {
+            assert_eq!(r["through_seq"], last, "{r}");
+            break;
+        }
+        assert_eq!(st, StatusCode::CONFLICT, "{r}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sink never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, v) = auditor.get("/v1/audit/verify").await;
+    assert_eq!(v["archived_through"], last, "{v}");
+}

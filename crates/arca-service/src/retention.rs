@@ -45,6 +45,10 @@ pub struct RetentionConfig {
     /// Archived segments whose last record is older than this many seconds are pruned by the
     /// retention task (0: never by itself, only by `arca audit prune`).
     pub prune_after_secs: u64,
+    /// The trail's followers (`[[audit.sinks]]` names) a prune waits for: records a sink
+    /// has not delivered yet are not pruned, so that its copy has no gap.
+    #[serde(default)]
+    pub followers: Vec<String>,
 }
 
 /// What to prune: at most one of the bounds; neither prunes every archived segment.
@@ -311,22 +315,60 @@ impl Service {
         Ok(Some(seg))
     }
 
+    /// The follower (sink) that has delivered the fewest records, and how many: no prune
+    /// goes past it.
+    async fn slowest_follower(&self) -> Option<(String, u64)> {
+        let mut slowest: Option<(String, u64)> = None;
+        for name in &self.config.audit_retention.followers {
+            let at = self.trail_follower(name).position().await.events;
+            if slowest.as_ref().is_none_or(|(_, s)| at < *s) {
+                slowest = Some((name.clone(), at));
+            }
+        }
+        slowest
+    }
+
     /// Which record a prune request goes up to: the end of an archived segment still in the
-    /// store. `None` when nothing is to be pruned and no bound was named.
+    /// store, and delivered by every sink. `None` when nothing is to be pruned and no bound
+    /// was named.
     async fn prune_target(&self, req: &PruneRequest) -> Result<Option<u64>> {
-        let open: Vec<AuditSegment> = self
+        if req.through_seq.is_some() && req.older_than.is_some() {
+            return Err(Error::invalid(
+                "older_than",
+                "give through_seq or older_than, not both",
+            ));
+        }
+        let slowest = self.slowest_follower().await;
+        let all_open: Vec<AuditSegment> = self
             .store
             .list_audit_segments()
             .await?
             .into_iter()
             .filter(|s| s.pruned_at.is_none())
             .collect();
+        let open: Vec<AuditSegment> = all_open
+            .iter()
+            .filter(|s| slowest.as_ref().is_none_or(|(_, at)| s.last_seq <= *at))
+            .cloned()
+            .collect();
+        // The first segment a sink still holds back, if the request would reach it.
+        let held = all_open
+            .get(open.len())
+            .filter(|h| match (req.through_seq, req.older_than) {
+                (Some(n), _) => n >= h.last_seq,
+                (None, Some(t)) => h.last_at < t,
+                (None, None) => true,
+            });
+        if let (Some((sink, at)), Some(_)) = (&slowest, held) {
+            if let Some(n) = req.through_seq {
+                return Err(Error::conflict(format!(
+                    "audit sink {sink} has delivered records up to {at} only: pruning through {n} would leave a gap in its copy (nothing was pruned)"
+                )));
+            }
+            tracing::warn!(sink = %sink, delivered = at, "an audit sink has not delivered archived records due for pruning; they stay in the store until it does");
+        }
         match (req.through_seq, req.older_than) {
-            (Some(_), Some(_)) => Err(Error::invalid(
-                "older_than",
-                "give through_seq or older_than, not both",
-            )),
-            (Some(n), None) => {
+            (Some(n), _) => {
                 if open.iter().any(|s| s.last_seq == n) {
                     return Ok(Some(n));
                 }

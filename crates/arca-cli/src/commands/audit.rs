@@ -273,7 +273,7 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
             if ctx.json() {
                 print_json(&v);
             } else if v["through_seq"].as_u64().unwrap_or(0) == 0 {
-                outln!("nothing to prune: no archived segment is still in the store");
+                outln!("nothing to prune: no archived segment is still in the store (or the audit sinks have not delivered them yet)");
             } else {
                 outln!(
                     "pruned {} events from the store: it now starts after record {} ({} segments, their files stay in the archive)",
