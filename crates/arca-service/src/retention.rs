@@ -293,7 +293,13 @@ impl Service {
                 ),
             }));
         };
-        let sha256 = w.finish(&dir, &name)?;
+        // Flushing a large file to disk takes a while: off the async workers.
+        let sha256 = {
+            let (dir, name) = (dir.clone(), name.clone());
+            tokio::task::spawn_blocking(move || w.finish(&dir, &name))
+                .await
+                .map_err(|e| Error::internal(format!("archive writer: {e}")))??
+        };
         let seg = AuditSegment {
             first_seq: first,
             last_seq: end.seq,
@@ -421,7 +427,13 @@ impl Service {
         // Every file is checked before anything is pruned.
         for s in &segments {
             let path = dir.join(&s.file);
-            match file_sha256(&path) {
+            let hashed = {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || file_sha256(&path))
+                    .await
+                    .map_err(|e| Error::internal(format!("archive reader: {e}")))?
+            };
+            match hashed {
                 Ok(h) if h == s.sha256 => {}
                 Ok(_) => {
                     return Err(Error::conflict(format!(
