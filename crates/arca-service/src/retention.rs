@@ -110,7 +110,7 @@ impl SegmentWriter {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
-        let tmp = dir.join(format!(".{name}.tmp"));
+        let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::now_v7()));
         let f = std::fs::File::create(&tmp).map_err(|e| archive_io("create", &tmp, e))?;
         Ok(SegmentWriter {
             tmp,
@@ -164,6 +164,29 @@ fn prune_batches(segments: &[AuditSegment]) -> Vec<&[AuditSegment]> {
     out
 }
 
+/// What a request is told while another node archives or prunes.
+const BUSY: &str = "another node is archiving or pruning the audit trail now; try again";
+
+/// Renames the segment files of `dir` that start at or after `first` (the next segment to
+/// archive): no recorded segment is there, so they are left from an attempt that did not
+/// commit. They keep their content under `NAME.unrecorded`, which is no segment file's name,
+/// so that a new segment never overlaps them and nothing is lost.
+fn set_aside_strays(dir: &Path, first: u64) {
+    for (f, _, path) in crate::trail::archive_files(dir).unwrap_or_default() {
+        if f >= first {
+            let aside = path.with_extension("jsonl.unrecorded");
+            match std::fs::rename(&path, &aside) {
+                Ok(()) => {
+                    tracing::warn!(file = %path.display(), "an archived segment file the store does not record was set aside (.unrecorded)")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot set aside an unrecorded segment file")
+                }
+            }
+        }
+    }
+}
+
 fn broken(b: ChainBreak) -> Error {
     tracing::error!(seq = b.seq, problem = %b.problem, "the audit trail fails verification; nothing archived");
     Error::Unavailable {
@@ -214,6 +237,29 @@ impl Service {
     async fn archive_next(&self, by: Actor<'_>, note: &mut Note) -> Result<Option<AuditSegment>> {
         let dir = self.archive_dir()?;
         let _turn = self.retention.lock().await;
+        let lease = self.retention_lease().await?;
+        let r = self.archive_locked(&dir, by, note).await;
+        lease.release().await?;
+        r
+    }
+
+    /// Takes the retention lease (one node archives or prunes at a time), or answers that
+    /// another node holds it.
+    async fn retention_lease(&self) -> Result<Box<dyn arca_store::Lease>> {
+        self.store
+            .try_lease("audit-retention")
+            .await?
+            .ok_or_else(|| Error::conflict(BUSY))
+    }
+
+    /// [`Service::archive_next`] under the retention lease.
+    async fn archive_locked(
+        &self,
+        dir: &Path,
+        by: Actor<'_>,
+        note: &mut Note,
+    ) -> Result<Option<AuditSegment>> {
+        let dir = dir.to_path_buf();
         self.checkpoint_audit().await?;
         let first = self
             .store
@@ -262,6 +308,7 @@ impl Service {
             v.checkpoint(c.clone()).map_err(broken)?;
         }
         let name = segment_file_name(first, end.seq);
+        set_aside_strays(&dir, first);
         let mut w = SegmentWriter::create(&dir, &name)?;
         let mut cps = cps.into_iter().peekable();
         let mut after = first - 1;
@@ -315,8 +362,12 @@ impl Service {
         note.set("file", name);
         note.set("sha256", sha256);
         let audit = self.event_by(&by, Action::ArchiveAudit, note);
+        if let Err(e) = self.store.add_audit_segment(&seg, &audit).await {
+            // A file the store does not record is no segment: set it aside.
+            set_aside_strays(&dir, first);
+            return Err(e);
+        }
         note.committed = true;
-        self.store.add_audit_segment(&seg, &audit).await?;
         tracing::info!(first, last = end.seq, file = %seg.file, "audit segment archived");
         Ok(Some(seg))
     }
@@ -554,9 +605,6 @@ impl Service {
         if self.is_sealed() || (r.archive_interval_secs == 0 && r.prune_after_secs == 0) {
             return Ok(());
         }
-        let Some(lease) = self.store.try_lease("audit-retention").await? else {
-            return Ok(());
-        };
         let result = async {
             // A backlog (retention just set on a long trail) is archived in segments of
             // about MAX_SEGMENT_EVENTS, one after another.
@@ -593,8 +641,11 @@ impl Service {
             Ok::<_, Error>(())
         }
         .await;
-        lease.release().await?;
-        result
+        match result {
+            // Another node is at it: its turn this round.
+            Err(Error::Conflict { message }) if message == BUSY => Ok(()),
+            other => other,
+        }
     }
 }
 
