@@ -608,18 +608,20 @@ impl Service {
         let result = async {
             // A backlog (retention just set on a long trail) is archived in segments of
             // about MAX_SEGMENT_EVENTS, one after another.
-            while r.archive_interval_secs > 0 {
-                let meta = RequestMeta::new(
-                    format!("retention-{}", uuid::Uuid::now_v7()),
-                    "arca",
-                    Door::System,
-                );
-                match self
-                    .archive_next(Actor::Server(&meta), &mut Note::default())
-                    .await?
-                {
-                    Some(s) if s.last_seq - s.first_seq + 1 >= MAX_SEGMENT_EVENTS => {}
-                    _ => break,
+            if r.archive_interval_secs > 0 {
+                loop {
+                    let meta = RequestMeta::new(
+                        format!("retention-{}", uuid::Uuid::now_v7()),
+                        "arca",
+                        Door::System,
+                    );
+                    match self
+                        .archive_next(Actor::Server(&meta), &mut Note::default())
+                        .await?
+                    {
+                        Some(s) if s.last_seq - s.first_seq + 1 >= MAX_SEGMENT_EVENTS => {}
+                        _ => break,
+                    }
                 }
             }
             if r.prune_after_secs > 0 {
