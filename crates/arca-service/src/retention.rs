@@ -95,11 +95,21 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(hex(ctx.finish().as_ref()))
 }
 
-/// A segment file being written: a temporary name, hashed as it goes.
+/// A segment file being written: a temporary name, hashed as it goes. Dropped before
+/// [`SegmentWriter::finish`] (the segment failed its check, the store failed), it removes
+/// its temporary file.
 struct SegmentWriter {
     tmp: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
+    out: Option<std::io::BufWriter<std::fs::File>>,
     hash: aws_lc_rs::digest::Context,
+}
+
+impl Drop for SegmentWriter {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl SegmentWriter {
@@ -114,16 +124,19 @@ impl SegmentWriter {
         let f = std::fs::File::create(&tmp).map_err(|e| archive_io("create", &tmp, e))?;
         Ok(SegmentWriter {
             tmp,
-            out: std::io::BufWriter::new(f),
+            out: Some(std::io::BufWriter::new(f)),
             hash: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
         })
     }
 
     fn line(&mut self, line: &str) -> Result<()> {
         let tmp = &self.tmp;
-        self.out
-            .write_all(line.as_bytes())
-            .and_then(|_| self.out.write_all(b"\n"))
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| Error::internal("segment file already finished"))?;
+        out.write_all(line.as_bytes())
+            .and_then(|_| out.write_all(b"\n"))
             .map_err(|e| archive_io("write", tmp, e))?;
         self.hash.update(line.as_bytes());
         self.hash.update(b"\n");
@@ -132,19 +145,30 @@ impl SegmentWriter {
 
     /// Flushes the file to disk and gives it its name (then flushes the directory, so the
     /// name survives a crash): returns the file's SHA-256.
-    fn finish(self, dir: &Path, name: &str) -> Result<String> {
-        let tmp = self.tmp;
-        let f = self
-            .out
-            .into_inner()
-            .map_err(|e| archive_io("write", &tmp, e.into_error()))?;
-        f.sync_all().map_err(|e| archive_io("flush", &tmp, e))?;
-        let path = dir.join(name);
-        std::fs::rename(&tmp, &path).map_err(|e| archive_io("rename", &tmp, e))?;
+    fn finish(mut self, dir: &Path, name: &str) -> Result<String> {
+        let tmp = self.tmp.clone();
+        let written = (|| {
+            let f = self
+                .out
+                .as_mut()
+                .ok_or_else(|| Error::internal("segment file already finished"))?;
+            f.flush().map_err(|e| archive_io("write", &tmp, e))?;
+            f.get_ref()
+                .sync_all()
+                .map_err(|e| archive_io("flush", &tmp, e))?;
+            std::fs::rename(&tmp, dir.join(name)).map_err(|e| archive_io("rename", &tmp, e))
+        })();
+        // Renamed: nothing left to remove on drop (on failure, drop removes the temporary).
+        written?;
+        self.out = None;
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
-        Ok(hex(self.hash.finish().as_ref()))
+        let hash = std::mem::replace(
+            &mut self.hash,
+            aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+        );
+        Ok(hex(hash.finish().as_ref()))
     }
 }
 
@@ -666,6 +690,41 @@ mod tests {
             archived_at: Utc::now(),
             pruned_at: None,
         }
+    }
+
+    /// A segment file appears under its name only once complete and flushed, with the
+    /// SHA-256 of its bytes; a writer given up leaves no temporary file behind.
+    #[test]
+    fn segment_files_appear_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = || -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let mut w = SegmentWriter::create(dir.path(), "arca-audit-1-2.jsonl").unwrap();
+        w.line("{\"a\":1}").unwrap();
+        assert_eq!(names().len(), 1);
+        assert!(names()[0].ends_with(".tmp"), "{:?}", names());
+        drop(w);
+        assert!(names().is_empty(), "{:?}", names());
+        let mut w = SegmentWriter::create(dir.path(), "arca-audit-1-2.jsonl").unwrap();
+        w.line("{\"a\":1}").unwrap();
+        w.line("{\"b\":2}").unwrap();
+        let sha = w.finish(dir.path(), "arca-audit-1-2.jsonl").unwrap();
+        assert_eq!(names(), vec!["arca-audit-1-2.jsonl".to_string()]);
+        let path = dir.path().join("arca-audit-1-2.jsonl");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
+        assert_eq!(file_sha256(&path).unwrap(), sha);
+        // A file the store does not record (from the next segment on) is set aside.
+        set_aside_strays(dir.path(), 1);
+        assert_eq!(names(), vec!["arca-audit-1-2.jsonl.unrecorded".to_string()]);
     }
 
     /// A long backlog is pruned in transactions of about MAX_SEGMENT_EVENTS records.
