@@ -127,7 +127,7 @@ pub const CHECKPOINT_OPERATION: &str = crate::Action::SignAuditCheckpoint.name()
 
 /// The operation of the event that records a prune: its `detail.through_seq` names the last
 /// record removed from the store. A store (or an export of one) that starts after record 1
-/// must hold the record of the prune that made it so, naming exactly where it starts.
+/// must hold the record of a prune naming exactly where it starts.
 pub const PRUNE_OPERATION: &str = crate::Action::PruneAudit.name();
 
 /// A sealed segment of the trail: records `first_seq..=last_seq`, closed by a signed
@@ -412,6 +412,8 @@ pub struct ChainVerifier<F: Fn(&Checkpoint) -> bool> {
     allow_anchor: bool,
     /// `detail.through_seq` of the newest successful prune record seen.
     last_prune: Option<u64>,
+    /// Whether a successful prune record names the anchor the walk started at.
+    anchor_pruned: bool,
 }
 
 impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
@@ -427,6 +429,7 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
             signed_at: [None, None],
             allow_anchor: false,
             last_prune: None,
+            anchor_pruned: false,
         }
     }
 
@@ -576,6 +579,8 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
                 .detail
                 .get("through_seq")
                 .and_then(|v| v.as_u64());
+            let anchor = self.report.archived_through;
+            self.anchor_pruned |= anchor > 0 && self.last_prune == Some(anchor);
         }
         if let Some(c) = self.checkpoints.get(&e.seq) {
             if c.hash != hex(&computed) {
@@ -625,17 +630,18 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
                 });
             }
         }
-        // A trail that starts after record 1 holds the record of the prune that made it so:
-        // the newest prune names exactly where it starts (deleting a prefix up to some
-        // checkpoint is not a prune).
+        // A trail that starts after record 1 holds the record of the prune that made it so,
+        // naming exactly where it starts (deleting a prefix up to some checkpoint is not a
+        // prune). Not only the newest: a sink's file that began on a pruned store starts at
+        // the anchor of its time and holds later prunes too.
         let through = self.report.archived_through;
-        if through > 0 && self.last_prune != Some(through) {
+        if through > 0 && !self.anchor_pruned {
             return Err(ChainBreak {
                 seq: through + 1,
                 problem: format!(
                     "the trail starts after record {through}, but {} (records were removed without a prune)",
                     match self.last_prune {
-                        Some(n) => format!("the newest prune recorded removed records through {n}"),
+                        Some(n) => format!("no prune of records through {through} is recorded (the newest removed records through {n})"),
                         None => "no prune is recorded".into(),
                     }
                 ),
@@ -913,7 +919,7 @@ mod tests {
         // Records removed up to a checkpoint, without a prune naming it.
         let b = verify_anchored(&c[6..], &[cp(&c[5]), cp(&c[9])]).unwrap_err();
         assert_eq!(b.seq, 7);
-        assert!(b.problem.contains("through 5"), "{b}");
+        assert!(b.problem.contains("through 6"), "{b}");
         let plain = chain(10);
         let b = verify_anchored(&plain[5..], &[cp(&plain[4]), cp(&plain[9])]).unwrap_err();
         assert!(b.problem.contains("no prune is recorded"), "{b}");
@@ -934,6 +940,28 @@ mod tests {
                 .seq,
             6
         );
+        // A copy that began at an older anchor and holds a later prune too (a sink's file).
+        let mut prev = GENESIS;
+        let two: Vec<StoredEvent> = (1..=12u32)
+            .map(|i| {
+                let mut e = ev(i);
+                if i == 7 || i == 11 {
+                    e.operation = PRUNE_OPERATION.into();
+                    e.detail
+                        .insert("through_seq".into(), (if i == 7 { 5 } else { 9 }).into());
+                }
+                let s = link(i as u64, &prev, &e);
+                prev = s.hash;
+                s
+            })
+            .collect();
+        let r = verify_anchored(&two[5..], &[cp(&two[4]), cp(&two[8]), cp(&two[11])]).unwrap();
+        assert_eq!(r.archived_through, 5);
+        let r = verify_anchored(&two[9..], &[cp(&two[8]), cp(&two[11])]).unwrap();
+        assert_eq!(r.archived_through, 9);
+        // ...but not cut at a checkpoint no prune names.
+        let b = verify_anchored(&two[7..], &[cp(&two[6]), cp(&two[11])]).unwrap_err();
+        assert!(b.problem.contains("no prune of records through 7"), "{b}");
         // An unpruned trail verifies the same with anchors allowed.
         assert_eq!(
             verify_anchored(&plain, &[cp(&plain[9])])
