@@ -1128,6 +1128,41 @@ async fn archive_prune_under_quorum_and_the_retention_task() {
     .unwrap()
     .unwrap();
     assert_eq!((whole.first_seq, whole.segments), (1, segs.len() as u64));
+
+    // A record archived but still in the store, edited there (its hash recomputed, so only
+    // the chain can tell): the store's copy is checked too, not only the archive's.
+    let seq = newest["first_seq"].as_u64().unwrap() as i64;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        s.data_dir.join("arca.db").display()
+    ))
+    .await
+    .unwrap();
+    let doc: String = sqlx::query_scalar("SELECT doc FROM audit_events WHERE seq = ?")
+        .bind(seq)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // (Its door, which no searchable column repeats: only the link to it can tell.)
+    let forged = doc.replacen("\"door\":\"system\"", "\"door\":\"rest\"", 1);
+    assert_ne!(forged, doc);
+    sqlx::query("UPDATE audit_events SET doc = ?, hash = ? WHERE seq = ?")
+        .bind(&forged)
+        .bind(arca_core::audit::sha256(forged.as_bytes()).to_vec())
+        .bind(seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let brk = trail::verify_archive(
+        &archive,
+        &pk,
+        trail::ArchiveTail::Store(s.service().store().as_ref()),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(brk.seq, seq as u64 + 1, "the next record's link: {brk}");
 }
 
 /// A prune goes no further than every `[[audit.sinks]]` has delivered (issue 20): a SIEM

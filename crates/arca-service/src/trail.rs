@@ -311,8 +311,8 @@ fn verify_segment_file<F: Fn(&Checkpoint) -> bool>(
 
 /// Verifies the archived segment files of `dir` in order, then `tail`, as one chain from
 /// record 1: every link, every checkpoint signature, no gap between files, and every file
-/// closed by its signed checkpoint. Records that are both in the archive and still in the
-/// store (archived, not yet pruned) are checked from the archive.
+/// closed by its signed checkpoint. A store is also verified on its own, so that the records
+/// both in the archive and still in the store (archived, not yet pruned) are checked in both.
 pub async fn verify_archive(
     dir: &std::path::Path,
     public_key: &[u8],
@@ -337,7 +337,12 @@ pub async fn verify_archive(
     }
     let result = match tail {
         ArchiveTail::Nothing => v.finish(),
-        ArchiveTail::Store(store) => continue_with_store(v, store).await?,
+        // The store is also verified on its own: the records it still holds that are also
+        // archived (not yet pruned) are then checked in both copies.
+        ArchiveTail::Store(store) => match continue_with_store(v, store).await? {
+            Ok(r) => verify_store(store, public_key).await?.map(|_| r),
+            Err(b) => Err(b),
+        },
         ArchiveTail::Export(lines) => continue_with_export(v, lines),
     };
     Ok(result.map(|mut r| {
