@@ -496,12 +496,30 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
                 std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
             let lines = std::io::BufReader::new(file).lines();
             match archive {
-                Some(dir) => (
-                    trail::verify_archive(dir, &pk, trail::ArchiveTail::Export(Box::new(lines)))
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                    format!("{} and {}", dir.display(), f.display()),
-                ),
+                Some(dir) => {
+                    let joined = trail::verify_archive(
+                        dir,
+                        &pk,
+                        trail::ArchiveTail::Export(Box::new(lines)),
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    // The export on its own too: the records it holds that are also
+                    // archived are then checked in both copies.
+                    let alone = || -> Result<_> {
+                        let file = std::fs::File::open(f)
+                            .with_context(|| format!("cannot open {}", f.display()))?;
+                        Ok(trail::verify_export(
+                            std::io::BufReader::new(file).lines(),
+                            &pk,
+                        ))
+                    };
+                    let result = match joined {
+                        Ok(r) => alone()?.map(|_| r),
+                        Err(b) => Err(b),
+                    };
+                    (result, format!("{} and {}", dir.display(), f.display()))
+                }
                 None => (trail::verify_export(lines, &pk), f.display().to_string()),
             }
         }
