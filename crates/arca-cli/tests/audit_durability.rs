@@ -145,7 +145,7 @@ async fn no_request_is_answered_before_its_audit_event_is_stored() {
 async fn requests_are_refused_while_the_store_refuses_writes() {
     use sqlx::Connection;
 
-    let s = Server::start_with(
+    let s = Server::start_with_env(
         tempfile::tempdir().unwrap(),
         &[("ARCA_AUDIT__WRITE_TIMEOUT_SECS", "1")],
     );

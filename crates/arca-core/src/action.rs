@@ -125,6 +125,11 @@ actions! {
     CheckpointAudit => AuditRead,
     VerifyAudit => AuditRead,
     GetDestructionReceipt => AuditRead,
+    /// Seals the trail up to a signed checkpoint and writes that segment to a file of the
+    /// archive directory (also done by the retention task).
+    ArchiveAudit => AuditRead,
+    /// Lists the archived segments of the trail.
+    ListAuditSegments => AuditRead,
     ListApprovals => ApprovalRead,
     DescribeApproval => ApprovalRead,
     Approve => ApprovalVote,
@@ -146,6 +151,9 @@ actions! {
     AssignTrustAnchor => System,
     ListTrustAnchors => System,
     WithdrawTrustAnchor => System,
+    /// Deletes archived segments of the trail from the store (also done by the retention
+    /// task): the store then starts after them.
+    PruneAudit => System,
     // every principal, about itself
     WhoAmI => SelfService,
     /// KMIP Query: which operations and objects the server offers (also XKS
@@ -233,6 +241,8 @@ impl Action {
                 | CreateGrant
                 | RevokeGrant
                 | RetireGrant
+                // Deletes audit records from the store (they stay in the archive files).
+                | PruneAudit
         )
     }
 

@@ -125,6 +125,51 @@ impl AuditColumns {
 /// were deleted no longer verifies.
 pub const CHECKPOINT_OPERATION: &str = crate::Action::SignAuditCheckpoint.name();
 
+/// The operation of the event that records a prune: its `detail.through_seq` names the last
+/// record removed from the store. A store (or an export of one) that starts after record 1
+/// must hold the record of a prune naming exactly where it starts.
+pub const PRUNE_OPERATION: &str = crate::Action::PruneAudit.name();
+
+/// A sealed segment of the trail: records `first_seq..=last_seq`, closed by a signed
+/// checkpoint at `last_seq`, written to a file of the archive directory (JSON lines in the
+/// export form: the events and the checkpoints in the range).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditSegment {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Hex SHA-256 of record `last_seq` (what its closing checkpoint signs).
+    pub last_hash: String,
+    /// When record `last_seq` was written (the segment's age, for pruning by age).
+    pub last_at: DateTime<Utc>,
+    /// The file's name in the archive directory ([`segment_file_name`]).
+    pub file: String,
+    /// Hex SHA-256 of the file's bytes as written.
+    pub sha256: String,
+    pub archived_at: DateTime<Utc>,
+    /// When its records were deleted from the store (`None`: still there too).
+    #[serde(default)]
+    pub pruned_at: Option<DateTime<Utc>>,
+}
+
+/// The file name of the segment `first..=last`: `arca-audit-<first>-<last>.jsonl`.
+pub fn segment_file_name(first: u64, last: u64) -> String {
+    format!("arca-audit-{first}-{last}.jsonl")
+}
+
+/// The range a segment file's name claims, if it is a segment file's name.
+pub fn parse_segment_file_name(name: &str) -> Option<(u64, u64)> {
+    let (first, last) = name
+        .strip_prefix("arca-audit-")?
+        .strip_suffix(".jsonl")?
+        .split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(first) || !digits(last) {
+        return None;
+    }
+    let (first, last) = (first.parse().ok()?, last.parse().ok()?);
+    (first >= 1 && first <= last).then_some((first, last))
+}
+
 impl StoredEvent {
     /// Decodes the event (the chain is checked by [`ChainVerifier`], not here).
     pub fn decode(&self) -> Result<ChainedEvent, String> {
@@ -404,6 +449,14 @@ pub struct VerifyReport {
     pub last_checkpoint_seq: u64,
     /// Events after the last checkpoint: linked, but not yet vouched for by a signature.
     pub unsigned_tail: u64,
+    /// Records `1..=archived_through` were pruned from the store (they are in the archive
+    /// files); the trail verified here starts at the signed checkpoint at that record.
+    /// 0 when the trail starts at record 1.
+    #[serde(default)]
+    pub archived_through: u64,
+    /// Archived segment files verified (with `arca audit verify --archive`).
+    #[serde(default)]
+    pub segments: u64,
 }
 
 /// Walks a trail in order and stops at the first record that does not hold. Feed it every
@@ -417,6 +470,12 @@ pub struct ChainVerifier<F: Fn(&Checkpoint) -> bool> {
     report: VerifyReport,
     /// The last two records that say a checkpoint was signed at them (older first).
     signed_at: [Option<u64>; 2],
+    /// Whether the trail may start after record 1, at a signed checkpoint (a pruned store).
+    allow_anchor: bool,
+    /// `detail.through_seq` of the newest successful prune record seen.
+    last_prune: Option<u64>,
+    /// Whether a successful prune record names the anchor the walk started at.
+    anchor_pruned: bool,
 }
 
 impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
@@ -430,7 +489,60 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
             prev: GENESIS,
             report: VerifyReport::default(),
             signed_at: [None, None],
+            allow_anchor: false,
+            last_prune: None,
+            anchor_pruned: false,
         }
+    }
+
+    /// Lets the trail start after record 1, where records `1..=n` were pruned: its first
+    /// record must follow a signed checkpoint at `n` (the anchor, trusted for its
+    /// signature), and the trail must hold the record of the prune through `n`. Without
+    /// this, a trail that does not start at record 1 is a break.
+    pub fn allow_anchor(mut self) -> Self {
+        self.allow_anchor = true;
+        self
+    }
+
+    /// Continues a walk after a trusted signed checkpoint `anchor` (the end of the segment
+    /// before, checked by its signature): the next record must be `anchor.seq + 1` and link
+    /// to it.
+    pub fn resume(verify_signature: F, anchor: Checkpoint) -> Result<Self, ChainBreak> {
+        let mut v = ChainVerifier::new(verify_signature);
+        let hash = unhex32(&anchor.hash).ok_or_else(|| ChainBreak {
+            seq: anchor.seq,
+            problem: "the checkpoint at this record has no valid hash".into(),
+        })?;
+        let seq = anchor.seq;
+        v.checkpoint(anchor)?;
+        v.next_seq = seq + 1;
+        v.prev = hash;
+        v.report.last_checkpoint_seq = seq;
+        Ok(v)
+    }
+
+    /// The last record checked so far (0 before the first).
+    pub fn position(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Starts the walk at the signed checkpoint just before `first` (see
+    /// [`ChainVerifier::allow_anchor`]).
+    fn anchor_at(&mut self, first: u64) -> Result<(), ChainBreak> {
+        let at = first - 1;
+        let Some(hash) = self.checkpoints.get(&at).and_then(|c| unhex32(&c.hash)) else {
+            return Err(ChainBreak {
+                seq: 1,
+                problem: format!(
+                    "missing: the trail starts at record {first}, and no signed checkpoint at record {at} anchors it (records were removed)"
+                ),
+            });
+        };
+        self.next_seq = first;
+        self.prev = hash;
+        self.report.archived_through = at;
+        self.report.last_checkpoint_seq = at;
+        Ok(())
     }
 
     /// Adds a checkpoint; a bad signature is a break at the checkpoint's record.
@@ -444,18 +556,26 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
                 ),
             });
         }
-        if self.checkpoints.insert(c.seq, c.clone()).is_some() {
+        if let Some(had) = self.checkpoints.get(&c.seq) {
+            // The same checkpoint read twice (from an archive file and the store) is one.
+            if *had == c {
+                return Ok(());
+            }
             return Err(ChainBreak {
                 seq: c.seq,
                 problem: "two checkpoints claim this record".into(),
             });
         }
+        self.checkpoints.insert(c.seq, c);
         Ok(())
     }
 
     /// Checks the next record: its position, its link to the one before, its own hash
     /// and, where a checkpoint covers it, the signed hash.
     pub fn event(&mut self, e: &StoredEvent) -> Result<(), ChainBreak> {
+        if self.allow_anchor && self.report.events == 0 && self.next_seq == 1 && e.seq > 1 {
+            self.anchor_at(e.seq)?;
+        }
         let expect = self.next_seq;
         let brk = |seq: u64, problem: String| Err(ChainBreak { seq, problem });
         if e.seq < expect {
@@ -515,6 +635,15 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
         if decoded.event.operation == CHECKPOINT_OPERATION {
             self.signed_at = [self.signed_at[1], Some(e.seq)];
         }
+        if decoded.event.operation == PRUNE_OPERATION && decoded.event.outcome == "ok" {
+            self.last_prune = decoded
+                .event
+                .detail
+                .get("through_seq")
+                .and_then(|v| v.as_u64());
+            let anchor = self.report.archived_through;
+            self.anchor_pruned |= anchor > 0 && self.last_prune == Some(anchor);
+        }
         if let Some(c) = self.checkpoints.get(&e.seq) {
             if c.hash != hex(&computed) {
                 return brk(
@@ -563,9 +692,29 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
                 });
             }
         }
+        // A trail that starts after record 1 holds the record of the prune that made it so,
+        // naming exactly where it starts (deleting a prefix up to some checkpoint is not a
+        // prune). Not only the newest: a sink's file that began on a pruned store starts at
+        // the anchor of its time and holds later prunes too.
+        let through = self.report.archived_through;
+        if through > 0 && !self.anchor_pruned {
+            return Err(ChainBreak {
+                seq: through + 1,
+                problem: format!(
+                    "the trail starts after record {through}, but {} (records were removed without a prune)",
+                    match self.last_prune {
+                        Some(n) => format!("no prune of records through {through} is recorded (the newest removed records through {n})"),
+                        None => "no prune is recorded".into(),
+                    }
+                ),
+            });
+        }
         self.report.checkpoints = self.checkpoints.len() as u64;
         self.report.last_hash = hex(&self.prev);
-        self.report.unsigned_tail = self.report.last_seq - self.report.last_checkpoint_seq;
+        self.report.unsigned_tail = self
+            .report
+            .last_seq
+            .saturating_sub(self.report.last_checkpoint_seq);
         Ok(self.report)
     }
 }
@@ -792,6 +941,230 @@ mod tests {
         let b = verify(&t, &[cp(&t[0])]).unwrap_err();
         assert_eq!(b.seq, 2);
         assert!(b.problem.contains("no checkpoint covers it"));
+    }
+
+    /// A chain whose record `prune_at` (if any) says records through `through` were pruned.
+    fn chain_with_prune(n: u32, prune_at: u32, through: u64) -> Vec<StoredEvent> {
+        let mut prev = GENESIS;
+        (1..=n)
+            .map(|i| {
+                let mut e = ev(i);
+                if i == prune_at {
+                    e.operation = PRUNE_OPERATION.into();
+                    e.detail.insert("through_seq".into(), through.into());
+                }
+                let s = link(i as u64, &prev, &e);
+                prev = s.hash;
+                s
+            })
+            .collect()
+    }
+
+    fn sig_ok(c: &Checkpoint) -> bool {
+        c.signature == c.hash.chars().rev().collect::<String>()
+    }
+
+    fn verify_anchored(
+        events: &[StoredEvent],
+        cps: &[Checkpoint],
+    ) -> Result<VerifyReport, ChainBreak> {
+        let mut v = ChainVerifier::new(sig_ok).allow_anchor();
+        for c in cps {
+            v.checkpoint(c.clone())?;
+        }
+        for e in events {
+            v.event(e)?;
+        }
+        v.finish()
+    }
+
+    /// A pruned store starts after record 1 at its signed anchor, and must hold the record
+    /// of the prune that made it so.
+    #[test]
+    fn a_pruned_trail_starts_at_its_signed_anchor() {
+        let c = chain_with_prune(10, 8, 5);
+        let r = verify_anchored(&c[5..], &[cp(&c[4]), cp(&c[9])]).unwrap();
+        assert_eq!(
+            (r.archived_through, r.first_seq, r.last_seq, r.events),
+            (5, 6, 10, 5)
+        );
+        assert_eq!(r.unsigned_tail, 0);
+        // Not allowed to start late: record 1 is missing.
+        let b = verify(&c[5..], &[cp(&c[4]), cp(&c[9])]).unwrap_err();
+        assert_eq!(b.seq, 1);
+        // No signed checkpoint just before the first record.
+        let b = verify_anchored(&c[5..], &[cp(&c[3]), cp(&c[9])]).unwrap_err();
+        assert!(
+            b.problem.contains("no signed checkpoint at record 5"),
+            "{b}"
+        );
+        // A forged anchor.
+        let mut forged = cp(&c[4]);
+        forged.signature = "x".into();
+        assert!(verify_anchored(&c[5..], &[forged, cp(&c[9])]).is_err());
+        // Records removed up to a checkpoint, without a prune naming it.
+        let b = verify_anchored(&c[6..], &[cp(&c[5]), cp(&c[9])]).unwrap_err();
+        assert_eq!(b.seq, 7);
+        assert!(b.problem.contains("through 6"), "{b}");
+        let plain = chain(10);
+        let b = verify_anchored(&plain[5..], &[cp(&plain[4]), cp(&plain[9])]).unwrap_err();
+        assert!(b.problem.contains("no prune is recorded"), "{b}");
+        // An anchored walk still finds a gap and an edit after the anchor.
+        let mut t = c[5..].to_vec();
+        t.remove(2);
+        assert_eq!(
+            verify_anchored(&t, &[cp(&c[4]), cp(&c[9])])
+                .unwrap_err()
+                .seq,
+            8
+        );
+        let mut t = c[5..].to_vec();
+        t[0].doc = t[0].doc.replacen("Encrypt", "Encrypu", 1);
+        assert_eq!(
+            verify_anchored(&t, &[cp(&c[4]), cp(&c[9])])
+                .unwrap_err()
+                .seq,
+            6
+        );
+        // A copy that began at an older anchor and holds a later prune too (a sink's file).
+        let mut prev = GENESIS;
+        let two: Vec<StoredEvent> = (1..=12u32)
+            .map(|i| {
+                let mut e = ev(i);
+                if i == 7 || i == 11 {
+                    e.operation = PRUNE_OPERATION.into();
+                    e.detail
+                        .insert("through_seq".into(), (if i == 7 { 5 } else { 9 }).into());
+                }
+                let s = link(i as u64, &prev, &e);
+                prev = s.hash;
+                s
+            })
+            .collect();
+        let r = verify_anchored(&two[5..], &[cp(&two[4]), cp(&two[8]), cp(&two[11])]).unwrap();
+        assert_eq!(r.archived_through, 5);
+        let r = verify_anchored(&two[9..], &[cp(&two[8]), cp(&two[11])]).unwrap();
+        assert_eq!(r.archived_through, 9);
+        // ...but not cut at a checkpoint no prune names.
+        let b = verify_anchored(&two[7..], &[cp(&two[6]), cp(&two[11])]).unwrap_err();
+        assert!(b.problem.contains("no prune of records through 7"), "{b}");
+        // An unpruned trail verifies the same with anchors allowed.
+        assert_eq!(
+            verify_anchored(&plain, &[cp(&plain[9])])
+                .unwrap()
+                .archived_through,
+            0
+        );
+    }
+
+    /// Archived segments and the store, walked in order by one verifier: a gap, a wrong
+    /// order, or a segment not chained to the next is a break at the right record.
+    #[test]
+    fn segments_then_store_make_one_chain() {
+        let c = chain(10);
+        // Segments 1..=4 and 5..=7 (each closed by its checkpoint), then the store 8..=10.
+        let parts: [(&[StoredEvent], Vec<Checkpoint>); 3] = [
+            (&c[..4], vec![cp(&c[3])]),
+            (&c[4..7], vec![cp(&c[6])]),
+            (&c[7..], vec![cp(&c[6]), cp(&c[9])]),
+        ];
+        let walk = |order: &[usize]| -> Result<VerifyReport, ChainBreak> {
+            let mut v = ChainVerifier::new(sig_ok);
+            for &i in order {
+                for k in &parts[i].1 {
+                    v.checkpoint(k.clone())?;
+                }
+                for e in parts[i].0 {
+                    v.event(e)?;
+                }
+            }
+            v.finish()
+        };
+        let r = walk(&[0, 1, 2]).unwrap();
+        assert_eq!((r.first_seq, r.last_seq, r.checkpoints), (1, 10, 3));
+        assert_eq!(walk(&[0, 2]).unwrap_err().seq, 5, "a missing segment");
+        assert_eq!(
+            walk(&[1, 2]).unwrap_err().seq,
+            1,
+            "the first segment missing"
+        );
+        assert_eq!(walk(&[1, 0, 2]).unwrap_err().seq, 1, "out of order");
+        // A segment from another trail does not chain to the one before it.
+        let mut prev = c[3].hash;
+        prev[0] ^= 1;
+        let other: Vec<StoredEvent> = (5..=7u32)
+            .map(|i| {
+                let s = link(i as u64, &prev, &ev(100 + i));
+                prev = s.hash;
+                s
+            })
+            .collect();
+        let mut v = ChainVerifier::new(sig_ok);
+        v.checkpoint(cp(&c[3])).unwrap();
+        for e in &c[..4] {
+            v.event(e).unwrap();
+        }
+        assert_eq!(v.position(), 4);
+        let b = v.event(&other[0]).unwrap_err();
+        assert_eq!(b.seq, 5);
+        assert!(b.problem.contains("link"), "{b}");
+        // Two different checkpoints for one record are a break; the same one twice is not.
+        let mut v = ChainVerifier::new(sig_ok);
+        v.checkpoint(cp(&c[3])).unwrap();
+        v.checkpoint(cp(&c[3])).unwrap();
+        let mut k = cp(&c[3]);
+        k.at = DateTime::from_timestamp(1, 0).unwrap();
+        assert!(v.checkpoint(k).is_err());
+    }
+
+    /// A walk resumed after a trusted checkpoint (the segment before's end).
+    #[test]
+    fn a_walk_resumes_after_a_signed_checkpoint() {
+        let c = chain(7);
+        let mut v = ChainVerifier::resume(sig_ok, cp(&c[3])).unwrap();
+        v.checkpoint(cp(&c[6])).unwrap();
+        for e in &c[4..] {
+            v.event(e).unwrap();
+        }
+        let r = v.finish().unwrap();
+        assert_eq!((r.first_seq, r.last_seq, r.archived_through), (5, 7, 0));
+        let mut v = ChainVerifier::resume(sig_ok, cp(&c[3])).unwrap();
+        assert_eq!(v.event(&c[5]).unwrap_err().seq, 5);
+        let mut bad = cp(&c[3]);
+        bad.signature = "x".into();
+        assert!(ChainVerifier::resume(sig_ok, bad).is_err());
+        let v = ChainVerifier::resume(sig_ok, cp(&c[3])).unwrap();
+        assert_eq!(v.finish().unwrap().unsigned_tail, 0);
+    }
+
+    /// A report written before retention (no `archived_through`, no `segments`) still reads.
+    #[test]
+    fn an_older_report_parses() {
+        let r: VerifyReport = serde_json::from_str(
+            r#"{"events":3,"first_seq":1,"last_seq":3,"last_hash":"ab","checkpoints":1,"last_checkpoint_seq":3,"unsigned_tail":0}"#,
+        )
+        .unwrap();
+        assert_eq!((r.archived_through, r.segments, r.last_seq), (0, 0, 3));
+    }
+
+    #[test]
+    fn segment_file_names() {
+        assert_eq!(segment_file_name(1, 250), "arca-audit-1-250.jsonl");
+        assert_eq!(
+            parse_segment_file_name("arca-audit-1-250.jsonl"),
+            Some((1, 250))
+        );
+        for bad in [
+            "arca-audit-0-5.jsonl",
+            "arca-audit-9-5.jsonl",
+            "arca-audit-1-5.jsonl.tmp",
+            ".arca-audit-1-5.jsonl.tmp",
+            "arca-audit-+1-5.jsonl",
+            "arca-audit-1-5-6.jsonl",
+            "trail.jsonl",
+        ] {
+            assert_eq!(parse_segment_file_name(bad), None, "{bad}");
+        }
     }
 
     #[test]

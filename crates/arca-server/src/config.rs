@@ -191,6 +191,15 @@ pub struct AuditConfig {
     /// with 503 (at least 1): a store that is locked, full or unreachable makes requests
     /// fail within this bound instead of queueing without end.
     pub write_timeout_secs: u64,
+    /// Where archived segments of the trail are written (`arca audit archive` and the
+    /// retention task); default `<data_dir>/audit-archive`.
+    pub archive_dir: Option<PathBuf>,
+    /// Seconds between runs of the retention task that seals and archives a segment
+    /// (0, the default: only `arca audit archive` archives).
+    pub archive_interval_secs: u64,
+    /// Archived segments whose last record is older than this many seconds are pruned from
+    /// the store by the retention task (0, the default: only `arca audit prune` prunes).
+    pub prune_after_secs: u64,
 }
 
 impl Default for AuditConfig {
@@ -201,6 +210,28 @@ impl Default for AuditConfig {
             sinks: Vec::new(),
             durability: Default::default(),
             write_timeout_secs: arca_service::audit::DEFAULT_WRITE_TIMEOUT.as_secs(),
+            archive_dir: None,
+            archive_interval_secs: 0,
+            prune_after_secs: 0,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The retention settings the service runs with, the archive directory resolved.
+    pub fn retention(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> arca_service::retention::RetentionConfig {
+        arca_service::retention::RetentionConfig {
+            archive_dir: Some(
+                self.archive_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("audit-archive")),
+            ),
+            archive_interval_secs: self.archive_interval_secs,
+            prune_after_secs: self.prune_after_secs,
+            followers: self.sinks.iter().map(|s| s.name.clone()).collect(),
         }
     }
 }

@@ -200,7 +200,7 @@ impl utoipa::Modify for BearerAuth {
         crate::rest_identity::create_binding, crate::rest_identity::list_bindings, crate::rest_identity::delete_binding,
         crate::rest_identity::get_policy, crate::rest_identity::put_policy, crate::rest_identity::policy_versions, crate::rest_identity::rollback_policy,
         crate::rest_identity::list_approvals, crate::rest_identity::describe_approval, crate::rest_identity::approval_action,
-        crate::rest_audit::search, crate::rest_audit::export, crate::rest_audit::usage, crate::rest_audit::usage_series, crate::rest_audit::verify_trail, crate::rest_audit::public_key, crate::rest_audit::checkpoint, crate::rest_audit::receipts),
+        crate::rest_audit::search, crate::rest_audit::export, crate::rest_audit::usage, crate::rest_audit::usage_series, crate::rest_audit::verify_trail, crate::rest_audit::public_key, crate::rest_audit::checkpoint, crate::rest_audit::archive, crate::rest_audit::segments, crate::rest_audit::prune, crate::rest_audit::receipts),
     components(schemas(ErrorBody, ErrorDetail, TransitionRequest, DeactivateRequest, ScheduleDestructionRequest, EmptyRequest)),
     modifiers(&BearerAuth)
 )]

@@ -5,8 +5,9 @@
 use arca_core::Action;
 use std::sync::Arc;
 
-use arca_core::audit::{Checkpoint, DestructionReceipt};
+use arca_core::audit::{AuditSegment, Checkpoint, DestructionReceipt};
 use arca_core::Error;
+use arca_service::retention::{PruneRequest, PruneResult};
 use arca_service::trail::{
     AuditPage, AuditSearch, AuditVerification, UsageReport, UsageSeries, UsageSeriesQuery,
 };
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::rest::{ApiError, AppState, Authed, ErrorBody};
+use crate::rest::{ApiError, AppState, Authed, ErrorBody, JsonBody};
 use crate::rest_identity::query;
 
 type App = Arc<AppState>;
@@ -250,6 +251,48 @@ pub async fn checkpoint(
     Ok(Json(app.svc.request_checkpoint(&caller).await?))
 }
 
+/// Seals the trail at a checkpoint signed now and archives the next segment (the records
+/// since the last archived one) to a file of the server's archive directory. Returns the
+/// segment, or `null` when there is nothing new. Auditors of the system tenant.
+#[utoipa::path(post, path = "/v1/audit/archive", tag = "audit",
+    responses((status = 200, body = Option<AuditSegment>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn archive(
+    State(app): State<App>,
+    Authed(caller): Authed,
+) -> Result<Json<Option<AuditSegment>>, ApiError> {
+    Ok(Json(app.svc.archive_audit(&caller).await?))
+}
+
+/// The archived segments of the trail, oldest first, with their files' SHA-256 and whether
+/// their records were pruned from the store. Auditors of the system tenant.
+#[utoipa::path(get, path = "/v1/audit/segments", tag = "audit",
+    responses((status = 200, body = Vec<AuditSegment>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn segments(
+    State(app): State<App>,
+    Authed(caller): Authed,
+) -> Result<Json<Vec<AuditSegment>>, ApiError> {
+    Ok(Json(app.svc.list_audit_segments(&caller).await?))
+}
+
+/// Deletes archived segments' records from the store (`through_seq`: up to the end of that
+/// segment; `older_than`: the segments whose last record is older; neither: every archived
+/// segment), once each segment's file is found with its recorded SHA-256. System operators
+/// of the system tenant; a quorum rule on `PruneAudit` applies.
+#[utoipa::path(post, path = "/v1/audit/prune", tag = "audit", request_body = PruneRequest,
+    responses((status = 200, body = PruneResult), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn prune(
+    State(app): State<App>,
+    Authed(caller): Authed,
+    body: JsonBody,
+) -> Result<Json<PruneResult>, Response> {
+    let r: PruneRequest = body.parse(&app, &caller, Action::PruneAudit).await?;
+    app.svc
+        .prune_audit(&caller, r)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(e).into_response())
+}
+
 /// The signed destruction receipts of a key's destroyed versions.
 #[utoipa::path(get, path = "/v1/keys/{key}/receipts", tag = "audit", params(("key" = String, Path, description = "key id, name or alias")),
     responses((status = 200, body = Vec<DestructionReceipt>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -271,5 +314,8 @@ pub fn routes() -> Router<App> {
         .route("/v1/audit/verify", get(verify_trail))
         .route("/v1/audit/public-key", get(public_key))
         .route("/v1/audit/checkpoint", post(checkpoint))
+        .route("/v1/audit/archive", post(archive))
+        .route("/v1/audit/segments", get(segments))
+        .route("/v1/audit/prune", post(prune))
         .route("/v1/keys/{key}/receipts", get(receipts))
 }

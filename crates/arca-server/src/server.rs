@@ -44,6 +44,7 @@ pub struct Running {
     lifecycle: tokio::task::JoinHandle<()>,
     changes: Option<tokio::task::JoinHandle<()>>,
     checkpoints: tokio::task::JoinHandle<()>,
+    retention: Option<tokio::task::JoinHandle<()>>,
     sinks: Vec<tokio::task::JoinHandle<()>>,
     store: Arc<dyn KeyStore>,
 }
@@ -59,6 +60,9 @@ impl Running {
         }
         self.lifecycle.abort();
         self.checkpoints.abort();
+        if let Some(r) = &self.retention {
+            r.abort();
+        }
         if let Some(c) = &self.changes {
             c.abort();
         }
@@ -240,6 +244,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         cfg.audit.checkpoint_every_events.max(1),
         cfg.audit.checkpoint_interval_secs.max(1),
     );
+    let retention = svc.spawn_retention_task();
     let sinks = crate::sinks::spawn_all(&cfg.audit.sinks, &svc)?;
     tracing::info!(%addr, "Arca is serving HTTPS");
     Ok(Running {
@@ -255,6 +260,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         aws,
         lifecycle,
         checkpoints,
+        retention,
         changes,
         sinks,
         store,
@@ -287,6 +293,7 @@ async fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<(Arc<dyn KeyStore>,
             audit_write_timeout: std::time::Duration::from_secs(
                 cfg.audit.write_timeout_secs.max(1),
             ),
+            audit_retention: cfg.audit.retention(&cfg.data_dir),
             ..cfg.service.clone()
         },
     ));

@@ -1989,6 +1989,9 @@ async fn the_access_matrix_covers_every_action() {
             AuditUsageReport => rest(M::GET, "/v1/audit/usage", None, false),
             AuditUsageSeries => rest(M::GET, "/v1/audit/usage/series?key=mx-aes", None, true),
             CheckpointAudit => rest(M::POST, "/v1/audit/checkpoint", Some(json!({})), false),
+            ArchiveAudit => rest(M::POST, "/v1/audit/archive", Some(json!({})), false),
+            ListAuditSegments => rest(M::GET, "/v1/audit/segments", None, false),
+            PruneAudit => rest(M::POST, "/v1/audit/prune", Some(json!({})), false),
             VerifyAudit => rest(M::GET, "/v1/audit/verify", None, false),
             GetDestructionReceipt => rest(M::GET, "/v1/keys/mx-aes/receipts", None, true),
             ListApprovals => rest(M::GET, "/v1/approvals", None, false),
@@ -2042,7 +2045,7 @@ async fn the_access_matrix_covers_every_action() {
             // not by the role table.
             ExecuteApproval | CancelApproval => return Expect::Other,
             // Auditors of the system tenant only: no principal of the matrix is one.
-            ExportAudit | VerifyAudit => return Expect::Refused,
+            ExportAudit | VerifyAudit | ArchiveAudit | ListAuditSegments => return Expect::Refused,
             _ => {}
         }
         if !role_allows(roles, as_action) {

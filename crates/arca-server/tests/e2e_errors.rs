@@ -672,6 +672,9 @@ async fn openapi_document_covers_every_route() {
         "/v1/aliases",
         "/v1/aliases/{alias}",
         "/v1/audit",
+        "/v1/audit/archive",
+        "/v1/audit/segments",
+        "/v1/audit/prune",
         "/v1/whoami",
         "/healthz",
         "/readyz",
@@ -682,6 +685,12 @@ async fn openapi_document_covers_every_route() {
         );
     }
     assert!(doc["components"]["schemas"]["CreateKeyRequest"].is_object());
+    for schema in ["AuditSegment", "PruneRequest", "PruneResult"] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing from the OpenAPI document"
+        );
+    }
     // The forms of key material only the KMIP door asks for (PKCS#1) are no part of the
     // REST API's requests; its exports name their form with the same type.
     let schemas = &doc["components"]["schemas"];

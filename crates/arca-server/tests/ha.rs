@@ -283,3 +283,103 @@ async fn known_key_bytes_are_in_no_postgres_file() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// Retention on two nodes sharing PostgreSQL and one archive directory (issue 20): segments
+/// archived by either node continue each other, archive requests racing on both nodes never
+/// leave overlapping files (one node at a time: the other is told to try again), the node
+/// that prunes finds the other's files, and the whole trail verifies from the archive and the
+/// shared store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_archive_and_prune_one_trail() {
+    let pg = TestPostgres::start();
+    let url = pg.database("retention").await;
+    let shared = tempfile::tempdir().unwrap();
+    let archive = shared.path().join("archive");
+    let (u, d) = (url.clone(), archive.clone());
+    let a = TestServer::start_with(move |c| {
+        c.store.url = Some(u.clone());
+        c.audit.archive_dir = Some(d.clone());
+    })
+    .await;
+    let (u, d) = (url.clone(), archive.clone());
+    let b = a
+        .second_node(move |c| {
+            c.store.url = Some(u.clone());
+            c.audit.archive_dir = Some(d.clone());
+        })
+        .await;
+    let op_a = a.operator();
+    let (st, v) = op_a
+        .post(
+            "/v1/principals",
+            json!({"name": "sys-auditor", "roles": ["auditor"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let t = op_a
+        .ok("/v1/principals/sys-auditor/tokens", json!({}))
+        .await;
+    let token = t["token"].as_str().unwrap().to_string();
+    let (aud_a, aud_b) = (a.with_token(&token), b.with_token(&token));
+    a.create(json!({"name": "k"})).await;
+
+    for round in 0..3 {
+        for n in [&a, &b] {
+            assert_eq!(n.encrypt("k", b"x").await.0, StatusCode::OK);
+        }
+        // Both nodes asked at once: each archives (one after the other) or is told that
+        // the other is at it.
+        let (ra, rb) = tokio::join!(
+            aud_a.post("/v1/audit/archive", json!({})),
+            aud_b.post("/v1/audit/archive", json!({}))
+        );
+        let mut archived = 0;
+        for (st, v) in [ra, rb] {
+            match st {
+                StatusCode::OK => archived += usize::from(!v.is_null()),
+                StatusCode::CONFLICT => assert!(
+                    v["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("another node"),
+                    "{v}"
+                ),
+                other => panic!("round {round}: {other} {v}"),
+            }
+        }
+        assert!(archived >= 1, "round {round}");
+    }
+    let (_, segs) = aud_a.get("/v1/audit/segments").await;
+    let segs = segs.as_array().unwrap().clone();
+    for w in segs.windows(2) {
+        assert_eq!(
+            w[1]["first_seq"].as_u64().unwrap(),
+            w[0]["last_seq"].as_u64().unwrap() + 1,
+            "{segs:?}"
+        );
+    }
+    let files = arca_service::trail::archive_files(&archive).unwrap();
+    assert_eq!(files.len(), segs.len(), "one file per recorded segment");
+
+    // Node B prunes everything archived (node A wrote some of the files).
+    let (st, r) = b.operator().post("/v1/audit/prune", json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let last = segs.last().unwrap()["last_seq"].as_u64().unwrap();
+    assert_eq!(r["through_seq"], last, "{r}");
+    for aud in [&aud_a, &aud_b] {
+        let (_, v) = aud.get("/v1/audit/verify").await;
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["archived_through"], last, "{v}");
+    }
+    let pk = arca_service::trail::parse_public_key(&a.service().audit_public_key().await.unwrap())
+        .unwrap();
+    let whole = arca_service::trail::verify_archive(
+        &archive,
+        &pk,
+        arca_service::trail::ArchiveTail::Store(a.service().store().as_ref()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((whole.first_seq, whole.segments), (1, segs.len() as u64));
+}

@@ -1192,6 +1192,7 @@ pub enum ApprovalResult {
     Settings(TenantSettings),
     Tenant(TenantInfo),
     TrustAnchor(TrustAnchorInfo),
+    AuditPrune(crate::retention::PruneResult),
 }
 
 /// Trades a credential (or a refresh token) for a short-lived session.

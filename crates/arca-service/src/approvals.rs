@@ -94,6 +94,10 @@ pub(crate) enum Pending {
         grant_id: String,
         retire: bool,
     },
+    /// The range is fixed when the request is made: approvers approve these records.
+    PruneAudit {
+        through_seq: u64,
+    },
 }
 
 fn to_record(
@@ -481,6 +485,16 @@ impl Service {
             } => ApprovalResult::Grant(
                 self.remove_grant(caller, &key.to_string(), &grant_id, retire)
                     .await?,
+            ),
+            Pending::PruneAudit { through_seq } => ApprovalResult::AuditPrune(
+                self.prune_audit(
+                    caller,
+                    crate::retention::PruneRequest {
+                        through_seq: Some(through_seq),
+                        older_than: None,
+                    },
+                )
+                .await?,
             ),
             Pending::CreateAwsCredential { principal, req } => ApprovalResult::AwsCredential(
                 self.create_aws_credential(caller, &principal.to_string(), req)

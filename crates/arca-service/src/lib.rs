@@ -19,8 +19,8 @@
 //! | access | `policies.rs`, `grants.rs`, `approvals.rs` | key policies, grants, the M-of-N quorum gate |
 //! | identity | `identity.rs`, `bindings.rs`, `auth.rs`, `aws_auth.rs`, `sessions.rs`, `certs.rs` | tenants, principals, API tokens, certificate and JWT bindings, trust anchors, SigV4 credentials, sessions |
 //! | custody | `custody.rs`, `bootstrap.rs`, `backup.rs` | the root key (dev, Shamir, HSM), seal and unseal, rekey, backup and restore |
-//! | audit | `audit.rs`, `trail.rs`, `follow.rs` | the audit writer, the chain and its checkpoints, reports, verification, sinks' reading |
-//! | background | `tasks.rs` | the lifecycle task (due transitions, rotations, destructions) and the change feed |
+//! | audit | `audit.rs`, `trail.rs`, `follow.rs`, `retention.rs` | the audit writer, the chain and its checkpoints, reports, verification, sinks' reading, archived segments and pruning |
+//! | background | `tasks.rs` | the lifecycle task (due transitions, rotations, destructions), the retention task and the change feed |
 //!
 //! Every operation runs through `Service::audited` (or `audited_as` when no caller is
 //! authenticated): authorization, the approval gate and the record of the result, allowed
@@ -64,6 +64,7 @@ pub(crate) mod keys;
 pub mod limits;
 pub mod metrics;
 mod policies;
+pub mod retention;
 pub mod sessions;
 pub use keys::LifecycleAction;
 mod crypto_ops;
@@ -111,6 +112,11 @@ pub struct ServiceConfig {
     /// write_timeout_secs`; set by the server).
     #[serde(skip, default = "audit::default_write_timeout")]
     pub audit_write_timeout: Duration,
+    /// Where segments of the trail are archived and when they are archived and pruned
+    /// (`[audit] archive_dir`, `archive_interval_secs`, `prune_after_secs`, set by the
+    /// server from that table).
+    #[serde(skip)]
+    pub audit_retention: retention::RetentionConfig,
 }
 
 impl ServiceConfig {
@@ -178,6 +184,7 @@ impl Default for ServiceConfig {
             jwt_issuers: Vec::new(),
             audit_durability: audit::Durability::Sync,
             audit_write_timeout: audit::DEFAULT_WRITE_TIMEOUT,
+            audit_retention: Default::default(),
         }
     }
 }
@@ -373,6 +380,9 @@ pub struct Service {
     /// The rekey waiting for the current custodians' shares, and the last one completed
     /// (memory only: forgotten on seal and restart).
     rekey: std::sync::Mutex<custody::RekeySlot>,
+    /// Archiving and pruning take turns in this process (nodes sharing a store take turns
+    /// through the retention lease and the store's checks).
+    retention: tokio::sync::Mutex<()>,
 }
 
 impl Service {
@@ -408,6 +418,7 @@ impl Service {
             jwks: Default::default(),
             unseal_progress: std::sync::Mutex::new(Vec::new()),
             rekey: std::sync::Mutex::new(Default::default()),
+            retention: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -82,6 +82,33 @@ impl Service {
         })
     }
 
+    /// Runs the retention task (archive a segment, prune old archived segments; see
+    /// [`Service::run_retention`]) every `archive_interval_secs`, or every minute when only
+    /// pruning is set; `None` when neither is.
+    pub fn spawn_retention_task(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let r = &self.config.audit_retention;
+        if r.archive_interval_secs == 0 && r.prune_after_secs == 0 {
+            return None;
+        }
+        let every = Duration::from_secs(if r.archive_interval_secs > 0 {
+            r.archive_interval_secs
+        } else {
+            r.prune_after_secs.clamp(1, 60)
+        });
+        let svc = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(s) = svc.upgrade() else { break };
+                if let Err(e) = s.run_retention().await {
+                    tracing::warn!(error = %e, "audit retention run failed; will retry");
+                }
+            }
+        }))
+    }
+
     /// Handles every key that is due now; returns how many keys changed.
     pub async fn run_due(&self) -> Result<usize> {
         if self.is_sealed() {

@@ -93,12 +93,23 @@ pub fn verify_receipt(public_key: &[u8], r: &DestructionReceipt) -> Result<()> {
 }
 
 /// Verifies the whole trail in a store, offline: every link, every checkpoint signature.
+/// A pruned store starts at the signed checkpoint that closed the last pruned segment
+/// (reported as `archived_through`); see [`ChainVerifier::allow_anchor`].
 pub async fn verify_store(
     store: &dyn KeyStore,
     public_key: &[u8],
 ) -> Result<std::result::Result<VerifyReport, ChainBreak>> {
-    let mut v = ChainVerifier::new(|c: &Checkpoint| checkpoint_is_valid(public_key, c));
-    let mut after = 0;
+    let v = ChainVerifier::new(|c: &Checkpoint| checkpoint_is_valid(public_key, c)).allow_anchor();
+    continue_with_store(v, store).await
+}
+
+/// Feeds a store's checkpoints and events after where `v` stands, then finishes the walk.
+async fn continue_with_store<F: Fn(&Checkpoint) -> bool>(
+    mut v: ChainVerifier<F>,
+    store: &dyn KeyStore,
+) -> Result<std::result::Result<VerifyReport, ChainBreak>> {
+    let start = v.position();
+    let mut after = start;
     loop {
         let page = store.list_checkpoints(after, 1000).await?;
         let Some(last) = page.last() else { break };
@@ -109,7 +120,7 @@ pub async fn verify_store(
             }
         }
     }
-    let mut after = 0;
+    let mut after = start;
     loop {
         let page = store.read_audit(after, 2000).await?;
         let Some(last) = page.last() else { break };
@@ -129,8 +140,18 @@ pub fn verify_export(
     lines: impl Iterator<Item = std::io::Result<String>>,
     public_key: &[u8],
 ) -> std::result::Result<VerifyReport, ChainBreak> {
+    let v = ChainVerifier::new(|c: &Checkpoint| checkpoint_is_valid(public_key, c)).allow_anchor();
+    continue_with_export(v, lines)
+}
+
+/// Feeds an export's checkpoints and events after where `v` stands (earlier ones, already
+/// verified from the archive, are skipped), then finishes the walk.
+fn continue_with_export<F: Fn(&Checkpoint) -> bool>(
+    mut v: ChainVerifier<F>,
+    lines: impl Iterator<Item = std::io::Result<String>>,
+) -> std::result::Result<VerifyReport, ChainBreak> {
+    let start = v.position();
     let mut events = Vec::new();
-    let mut v = ChainVerifier::new(|c: &Checkpoint| checkpoint_is_valid(public_key, c));
     let mut last_seq = 0;
     for (n, line) in lines.enumerate() {
         let line = line.map_err(|e| ChainBreak {
@@ -143,9 +164,15 @@ pub fn verify_export(
         match audit::parse_export_line(&line) {
             Ok(ExportLine::Event(e)) => {
                 last_seq = e.seq;
-                events.push(e);
+                if e.seq > start {
+                    events.push(e);
+                }
             }
-            Ok(ExportLine::Checkpoint(c)) => v.checkpoint(c)?,
+            Ok(ExportLine::Checkpoint(c)) => {
+                if c.seq > start {
+                    v.checkpoint(c)?
+                }
+            }
             Err(p) => {
                 return Err(ChainBreak {
                     seq: last_seq + 1,
@@ -158,6 +185,170 @@ pub fn verify_export(
         v.event(e)?;
     }
     v.finish()
+}
+
+/// What `arca audit verify --archive` checks after the archive's segment files.
+pub enum ArchiveTail<'a> {
+    /// The archive alone.
+    Nothing,
+    /// A store's trail (a data directory's or a PostgreSQL store's).
+    Store(&'a dyn KeyStore),
+    /// An export's lines (`arca audit export` output).
+    Export(Box<dyn Iterator<Item = std::io::Result<String>> + 'a>),
+}
+
+/// The segment files of an archive directory, in chain order: (first, last, path). Other
+/// files (temporary ones among them) are not segments and are left out.
+pub fn archive_files(
+    dir: &std::path::Path,
+) -> std::io::Result<Vec<(u64, u64, std::path::PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some((first, last)) = name.to_str().and_then(audit::parse_segment_file_name) {
+            out.push((first, last, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A break found in a segment file, naming the file.
+fn in_file(name: &str, b: ChainBreak) -> ChainBreak {
+    ChainBreak {
+        seq: b.seq,
+        problem: format!("in {name}: {}", b.problem),
+    }
+}
+
+/// Checks one segment file where the walk stands: it must start right after the record
+/// before, hold every record its name claims, and end on its signed closing checkpoint.
+fn verify_segment_file<F: Fn(&Checkpoint) -> bool>(
+    v: &mut ChainVerifier<F>,
+    (first, last, path): &(u64, u64, std::path::PathBuf),
+) -> std::result::Result<(), ChainBreak> {
+    use std::io::BufRead;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let next = v.position() + 1;
+    if *first != next {
+        return Err(ChainBreak {
+            seq: next,
+            problem: if *first > next {
+                format!("missing: the next archived segment file is {name}, which starts at record {first} (a segment file is missing)")
+            } else {
+                format!("{name} starts at record {first}, inside the segment before it (overlapping segment files)")
+            },
+        });
+    }
+    let open = || {
+        std::fs::File::open(path)
+            .map(|f| std::io::BufReader::new(f).lines())
+            .map_err(|e| ChainBreak {
+                seq: *first,
+                problem: format!("{name} cannot be read: {e}"),
+            })
+    };
+    // Checkpoints first (they follow the events they cover), then the events, streamed.
+    let mut closed = false;
+    for (n, line) in open()?.enumerate() {
+        let line = line.map_err(|e| ChainBreak {
+            seq: *first,
+            problem: format!("{name} line {} cannot be read: {e}", n + 1),
+        })?;
+        if let Ok(ExportLine::Checkpoint(c)) = audit::parse_export_line(&line) {
+            if c.seq < *first || c.seq > *last {
+                return Err(ChainBreak {
+                    seq: c.seq,
+                    problem: format!(
+                        "in {name}: a checkpoint outside the segment's records {first}..{last}"
+                    ),
+                });
+            }
+            closed |= c.seq == *last;
+            v.checkpoint(c).map_err(|b| in_file(&name, b))?;
+        }
+    }
+    for (n, line) in open()?.enumerate() {
+        let line = line.map_err(|e| ChainBreak {
+            seq: v.position() + 1,
+            problem: format!("{name} line {} cannot be read: {e}", n + 1),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match audit::parse_export_line(&line) {
+            Ok(ExportLine::Event(e)) => v.event(&e).map_err(|b| in_file(&name, b))?,
+            Ok(ExportLine::Checkpoint(_)) => {}
+            Err(p) => {
+                return Err(ChainBreak {
+                    seq: v.position() + 1,
+                    problem: format!("in {name}: line {} {p}", n + 1),
+                })
+            }
+        }
+    }
+    if v.position() != *last {
+        return Err(ChainBreak {
+            seq: v.position() + 1,
+            problem: format!(
+                "missing: {name} ends at record {}, but it holds the segment up to record {last} (the file was cut)",
+                v.position()
+            ),
+        });
+    }
+    if !closed {
+        return Err(ChainBreak {
+            seq: *last,
+            problem: format!("{name} is not closed by a signed checkpoint at its last record"),
+        });
+    }
+    Ok(())
+}
+
+/// Verifies the archived segment files of `dir` in order, then `tail`, as one chain from
+/// record 1: every link, every checkpoint signature, no gap between files, and every file
+/// closed by its signed checkpoint. A store is also verified on its own, so that the records
+/// both in the archive and still in the store (archived, not yet pruned) are checked in both.
+pub async fn verify_archive(
+    dir: &std::path::Path,
+    public_key: &[u8],
+    tail: ArchiveTail<'_>,
+) -> Result<std::result::Result<VerifyReport, ChainBreak>> {
+    let files = archive_files(dir)
+        .map_err(|e| Error::invalid("archive", format!("cannot read {}: {e}", dir.display())))?;
+    if files.is_empty() {
+        return Err(Error::invalid(
+            "archive",
+            format!(
+                "{} holds no archived segment file (arca-audit-FIRST-LAST.jsonl)",
+                dir.display()
+            ),
+        ));
+    }
+    let mut v = ChainVerifier::new(|c: &Checkpoint| checkpoint_is_valid(public_key, c));
+    for f in &files {
+        if let Err(b) = verify_segment_file(&mut v, f) {
+            return Ok(Err(b));
+        }
+    }
+    let result = match tail {
+        ArchiveTail::Nothing => v.finish(),
+        // The store is also verified on its own: the records it still holds that are also
+        // archived (not yet pruned) are then checked in both copies.
+        ArchiveTail::Store(store) => match continue_with_store(v, store).await? {
+            Ok(r) => verify_store(store, public_key).await?.map(|_| r),
+            Err(b) => Err(b),
+        },
+        ArchiveTail::Export(lines) => continue_with_export(v, lines),
+    };
+    Ok(result.map(|mut r| {
+        r.segments = files.len() as u64;
+        r
+    }))
 }
 
 /// A page of search results.
@@ -569,7 +760,7 @@ impl Service {
     }
 
     /// True if the caller may see every tenant's events (an auditor of the system tenant).
-    async fn audits_everything(&self, caller: &Caller) -> Result<bool> {
+    pub(crate) async fn audits_everything(&self, caller: &Caller) -> Result<bool> {
         Ok(self.tenant(caller.tenant()).await?.name == SYSTEM_TENANT)
     }
 
@@ -871,7 +1062,12 @@ pub async fn export_page(store: &dyn KeyStore, after: u64, limit: u32) -> Result
         .filter(|c| c.seq <= last)
         .peekable();
     let mut out = Vec::with_capacity(events.len() + 1);
+    // A pruned store's first page starts with its signed anchor: the checkpoint just
+    // before its first record.
     for e in &events {
+        while let Some(c) = cps.next_if(|c| c.seq < e.seq) {
+            out.push(checkpoint_line(&c));
+        }
         out.push(e.export_line());
         while let Some(c) = cps.next_if(|c| c.seq == e.seq) {
             out.push(checkpoint_line(&c));

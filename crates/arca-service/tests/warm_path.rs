@@ -227,6 +227,24 @@ impl KeyStore for Counting {
     async fn last_checkpoint(&self) -> Result<Option<Checkpoint>> {
         self.inner.last_checkpoint().await
     }
+    async fn add_audit_segment(
+        &self,
+        s: &arca_store::AuditSegment,
+        audit: &[AuditEvent],
+    ) -> Result<()> {
+        self.inner.add_audit_segment(s, audit).await
+    }
+    async fn list_audit_segments(&self) -> Result<Vec<arca_store::AuditSegment>> {
+        self.inner.list_audit_segments().await
+    }
+    async fn prune_audit(
+        &self,
+        through: u64,
+        at: chrono::DateTime<chrono::Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<u64> {
+        self.inner.prune_audit(through, at, audit).await
+    }
     async fn snapshot(
         &self,
         each: &mut (dyn FnMut(arca_store::SnapshotRow) -> Result<()> + Send),

@@ -40,7 +40,7 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
 }
 
 /// The tables a snapshot holds, parents first.
-pub(crate) const SNAPSHOT_TABLES: [&str; 13] = [
+pub(crate) const SNAPSHOT_TABLES: [&str; 14] = [
     "meta",
     "tenants",
     "principals",
@@ -54,6 +54,7 @@ pub(crate) const SNAPSHOT_TABLES: [&str; 13] = [
     "audit_events",
     "audit_checkpoints",
     "audit_log_unchained",
+    "audit_segments",
 ];
 
 /// A value of a restored row, decoded from the snapshot's JSON.

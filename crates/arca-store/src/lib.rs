@@ -140,7 +140,9 @@ pub struct ApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-pub use arca_core::audit::{AuditEvent, Checkpoint, PreparedEvent, StoredEvent, UsageRow};
+pub use arca_core::audit::{
+    AuditEvent, AuditSegment, Checkpoint, PreparedEvent, StoredEvent, UsageRow,
+};
 
 /// Filters for searching the audit trail; all present filters must match.
 #[derive(Debug, Clone, Default)]
@@ -401,6 +403,24 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn put_checkpoint(&self, c: &Checkpoint) -> Result<()>;
     async fn list_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<Checkpoint>>;
     async fn last_checkpoint(&self) -> Result<Option<Checkpoint>>;
+    /// Records an archived segment of the trail, with `audit` chained in the same
+    /// transaction. It must follow the last recorded segment (`first_seq` 1, or that
+    /// segment's `last_seq + 1`), and a checkpoint of `last_hash` at `last_seq` must be
+    /// stored; otherwise a conflict.
+    async fn add_audit_segment(&self, segment: &AuditSegment, audit: &[AuditEvent]) -> Result<()>;
+    /// Every recorded segment, oldest first.
+    async fn list_audit_segments(&self) -> Result<Vec<AuditSegment>>;
+    /// Deletes the records `1..=through` and the checkpoints before `through` (the one at
+    /// `through` stays: the signed anchor where the stored trail now starts), marks the
+    /// segments they were archived in as pruned at `at`, and chains `audit` first, all in
+    /// one transaction. `through` must end a recorded segment whose checkpoint is stored
+    /// (else invalid input, field `through_seq`). Returns how many events were deleted.
+    async fn prune_audit(
+        &self,
+        through: u64,
+        at: DateTime<Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<u64>;
     /// Every row of every table, from one read transaction: a consistent snapshot taken
     /// while writers go on. Tables come parents first, so that a restore inserts in order.
     async fn snapshot(

@@ -110,6 +110,17 @@ CREATE TABLE audit_log_unchained (
 CREATE INDEX audit_events_key_at ON audit_events(key_id, at) WHERE key_id IS NOT NULL;
 "#,
     ),
+    (
+        3,
+        // Archived segments of the trail (retention): where each file is, its hash, and
+        // whether its records were pruned from the store.
+        r#"
+CREATE TABLE audit_segments (
+    first_seq BIGINT PRIMARY KEY, last_seq BIGINT NOT NULL UNIQUE, last_hash TEXT NOT NULL,
+    last_at BIGINT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL,
+    archived_at BIGINT NOT NULL, pruned_at BIGINT);
+"#,
+    ),
 ];
 
 /// How each snapshot table is ordered (its primary key), so a snapshot reads the same way
@@ -122,6 +133,7 @@ fn snapshot_order(table: &str) -> &'static str {
         "aliases" => "tenant_id, alias",
         "records" => "kind, id",
         "key_events" | "audit_events" | "audit_checkpoints" | "audit_log_unchained" => "seq",
+        "audit_segments" => "first_seq",
         _ => "id",
     }
 }

@@ -11,7 +11,10 @@
 
 use std::collections::HashMap;
 
-use arca_core::audit::{AuditColumns, AuditEvent, Checkpoint, PreparedEvent, StoredEvent, GENESIS};
+use arca_core::audit::{
+    unhex32, AuditColumns, AuditEvent, AuditSegment, Checkpoint, PreparedEvent, StoredEvent,
+    GENESIS,
+};
 use arca_core::model::{Key, KeyEvent, KeyVersion, Principal, Tenant};
 use arca_core::{Error, Result};
 use async_trait::async_trait;
@@ -174,18 +177,58 @@ fn uuid_of(s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|e| Error::internal(e.to_string()))
 }
 
-/// The last record's position and hash.
+/// The last record's position and hash: the last stored event, or, if every event was
+/// pruned, the end of the last pruned segment (the chain goes on from there, never from
+/// record 1 again).
 async fn head(conn: &mut Conn) -> Result<Option<(u64, [u8; 32])>> {
     let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_err)?;
-    row.map(|r| {
+    if let Some(r) = row {
         let seq: i64 = r.try_get("seq").map_err(db_err)?;
         let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
-        Ok((seq as u64, hash.try_into().unwrap_or([0xff; 32])))
+        return Ok(Some((seq as u64, hash.try_into().unwrap_or([0xff; 32]))));
+    }
+    let pruned = sqlx::query(
+        "SELECT last_seq, last_hash FROM audit_segments WHERE pruned_at IS NOT NULL ORDER BY last_seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    pruned
+        .map(|r| {
+            let seq: i64 = r.try_get("last_seq").map_err(db_err)?;
+            let hash: String = r.try_get("last_hash").map_err(db_err)?;
+            Ok((seq as u64, unhex32(&hash).unwrap_or([0xff; 32])))
+        })
+        .transpose()
+}
+
+fn segment_from_row(r: &DbRow) -> Result<AuditSegment> {
+    let at = |c: &str| -> Result<DateTime<Utc>> {
+        Ok(from_ms(Some(r.try_get(c).map_err(db_err)?)).unwrap_or_default())
+    };
+    Ok(AuditSegment {
+        first_seq: r.try_get::<i64, _>("first_seq").map_err(db_err)? as u64,
+        last_seq: r.try_get::<i64, _>("last_seq").map_err(db_err)? as u64,
+        last_hash: r.try_get("last_hash").map_err(db_err)?,
+        last_at: at("last_at")?,
+        file: r.try_get("file").map_err(db_err)?,
+        sha256: r.try_get("sha256").map_err(db_err)?,
+        archived_at: at("archived_at")?,
+        pruned_at: from_ms(r.try_get("pruned_at").map_err(db_err)?),
     })
-    .transpose()
+}
+
+/// The stored checkpoint at `seq`, if any.
+async fn checkpoint_at(conn: &mut Conn, seq: u64) -> Result<Option<Checkpoint>> {
+    let row = sqlx::query("SELECT doc FROM audit_checkpoints WHERE seq = $1")
+        .bind(seq as i64)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    row.map(|r| doc(&r)).transpose()
 }
 
 /// Appends events to the hash chain inside the caller's transaction, so that a change and
@@ -230,10 +273,15 @@ async fn append_chain(conn: &mut Conn, events: &[PreparedEvent]) -> Result<()> {
     Ok(())
 }
 
+/// A change's events, prepared for the chain in its transaction.
+fn prepare(events: &[AuditEvent]) -> Vec<PreparedEvent> {
+    events.iter().cloned().map(PreparedEvent::new).collect()
+}
+
 /// Commits `tx` with its audit events chained and its changes announced.
 async fn finish(mut tx: Tx, audit: &[AuditEvent], changes: &[Change]) -> Result<()> {
     Store::notify(&mut tx, changes).await?;
-    let audit: Vec<PreparedEvent> = audit.iter().cloned().map(PreparedEvent::new).collect();
+    let audit = prepare(audit);
     append_chain(&mut tx, &audit).await?;
     tx.commit().await.map_err(db_err)
 }
@@ -469,7 +517,7 @@ async fn apply_batch(pool: &Pool, writes: Vec<KeyWrite>) -> Vec<Result<()>> {
         }
         .await;
         if r.is_ok() {
-            audit.extend(w.audit.iter().cloned().map(PreparedEvent::new));
+            audit.extend(prepare(&w.audit));
         }
         results[i] = r;
     }
@@ -1309,6 +1357,104 @@ impl KeyStore for Store {
         .await
     }
 
+    async fn add_audit_segment(&self, seg: &AuditSegment, audit: &[AuditEvent]) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        // Segments are recorded in chain order, one writer at a time.
+        Store::lock_chain(&mut tx).await?;
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(last_seq) FROM audit_segments")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let expected = last.map_or(1, |l| l as u64 + 1);
+        if seg.first_seq != expected || seg.last_seq < seg.first_seq {
+            return Err(Error::conflict(format!(
+                "the next archived segment starts at record {expected}, not {}",
+                seg.first_seq
+            )));
+        }
+        if checkpoint_at(&mut tx, seg.last_seq)
+            .await?
+            .is_none_or(|c| c.hash != seg.last_hash)
+        {
+            return Err(Error::conflict(format!(
+                "no stored checkpoint closes the segment at record {}",
+                seg.last_seq
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO audit_segments (first_seq, last_seq, last_hash, last_at, file, sha256, archived_at, pruned_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(seg.first_seq as i64)
+        .bind(seg.last_seq as i64)
+        .bind(&seg.last_hash)
+        .bind(ms(seg.last_at))
+        .bind(&seg.file)
+        .bind(&seg.sha256)
+        .bind(ms(seg.archived_at))
+        .bind(seg.pruned_at.map(ms))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        finish(tx, audit, &[]).await
+    }
+
+    async fn list_audit_segments(&self) -> Result<Vec<AuditSegment>> {
+        sqlx::query("SELECT first_seq, last_seq, last_hash, last_at, file, sha256, archived_at, pruned_at FROM audit_segments ORDER BY first_seq")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(segment_from_row)
+            .collect()
+    }
+
+    async fn prune_audit(
+        &self,
+        through: u64,
+        at: DateTime<Utc>,
+        audit: &[AuditEvent],
+    ) -> Result<u64> {
+        let mut tx = begin(&self.pool).await?;
+        // The prune's own record first (it takes the chain's lock): it lands after every
+        // record it removes, so the stored trail never ends up empty.
+        let audit = prepare(audit);
+        append_chain(&mut tx, &audit).await?;
+        let ends: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_segments WHERE last_seq = $1")
+                .bind(through as i64)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if ends == 0 || checkpoint_at(&mut tx, through).await?.is_none() {
+            return Err(Error::invalid(
+                "through_seq",
+                format!("record {through} does not end an archived segment closed by a stored checkpoint"),
+            ));
+        }
+        let deleted = sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+            .bind(through as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        sqlx::query("DELETE FROM audit_checkpoints WHERE seq < $1")
+            .bind(through as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE audit_segments SET pruned_at = $1 WHERE last_seq <= $2 AND pruned_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(through as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(deleted)
+    }
+
     async fn snapshot(
         &self,
         each: &mut (dyn FnMut(SnapshotRow) -> Result<()> + Send),
@@ -1343,7 +1489,7 @@ impl KeyStore for Store {
                     .map_err(json_err)
             })
             .collect::<Result<Vec<_>>>()?;
-        for t in ["audit_events", "audit_checkpoints"] {
+        for t in ["audit_events", "audit_checkpoints", "audit_segments"] {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {t}")))
                 .execute(&mut *tx)
                 .await

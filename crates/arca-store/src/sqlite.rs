@@ -103,6 +103,17 @@ CREATE TABLE audit_checkpoints (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL);
 CREATE INDEX audit_events_key_at ON audit_events(key_id, at) WHERE key_id IS NOT NULL;
 "#,
     ),
+    (
+        5,
+        // Archived segments of the trail (retention): where each file is, its hash, and
+        // whether its records were pruned from the store.
+        r#"
+CREATE TABLE audit_segments (
+    first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL UNIQUE, last_hash TEXT NOT NULL,
+    last_at INTEGER NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL,
+    archived_at INTEGER NOT NULL, pruned_at INTEGER);
+"#,
+    ),
 ];
 
 /// The SQLite [`KeyStore`](crate::KeyStore).

@@ -12,8 +12,8 @@ use arca_core::model::{Key, KeyEvent, KeyState, KeyVersion, Principal, Tenant};
 use arca_core::Error;
 use arca_store::testing::TestPostgres;
 use arca_store::{
-    ApiToken, AuditQuery, Change, KeyFilter, KeyStore, KeyWrite, MaterialChange, PgStore, Record,
-    SqliteStore, VersionWrite,
+    ApiToken, AuditQuery, AuditSegment, Change, KeyFilter, KeyStore, KeyWrite, MaterialChange,
+    PgStore, Record, SqliteStore, VersionWrite,
 };
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -661,6 +661,154 @@ async fn contract(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
         .is_empty());
 }
 
+/// Retention: archived segments are recorded in chain order, each closed by a stored
+/// checkpoint; a prune removes the records of whole segments and the checkpoints inside
+/// them, keeps the closing checkpoint as the stored trail's signed start, and the chain goes
+/// on from its head.
+async fn retention(s: Arc<dyn KeyStore>, fresh: Arc<dyn KeyStore>) {
+    let op = |name: &str| event(None, name, None, "ok");
+    s.append_audit(&(0..10).map(|_| op("Encrypt").into()).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let events = s.read_audit(0, 100).await.unwrap();
+    let cp = |seq: u64| {
+        let e = &events[seq as usize - 1];
+        Checkpoint {
+            seq,
+            hash: arca_core::audit::hex(&e.hash),
+            at: Utc::now(),
+            signer: "contract".into(),
+            signature: String::new(),
+        }
+    };
+    for seq in [4, 8] {
+        s.put_checkpoint(&cp(seq)).await.unwrap();
+    }
+    let seg = |first: u64, last: u64| AuditSegment {
+        first_seq: first,
+        last_seq: last,
+        last_hash: cp(last).hash,
+        last_at: Utc::now(),
+        file: arca_core::audit::segment_file_name(first, last),
+        sha256: "ab".repeat(32),
+        archived_at: Utc::now(),
+        pruned_at: None,
+    };
+    assert!(s.list_audit_segments().await.unwrap().is_empty());
+    // Not the first segment; not closed by a stored checkpoint.
+    assert!(is_conflict(s.add_audit_segment(&seg(5, 8), &[]).await));
+    assert!(is_conflict(s.add_audit_segment(&seg(1, 3), &[]).await));
+    s.add_audit_segment(&seg(1, 4), &[op("ArchiveAudit")])
+        .await
+        .unwrap();
+    assert!(is_conflict(s.add_audit_segment(&seg(1, 4), &[]).await));
+    assert!(is_conflict(s.add_audit_segment(&seg(6, 8), &[]).await));
+    s.add_audit_segment(&seg(5, 8), &[op("ArchiveAudit")])
+        .await
+        .unwrap();
+    let segs = s.list_audit_segments().await.unwrap();
+    assert_eq!(
+        segs,
+        vec![seg(1, 4), seg(5, 8)]
+            .into_iter()
+            .zip(&segs)
+            .map(|(mut want, got)| {
+                want.last_at = got.last_at;
+                want.archived_at = got.archived_at;
+                want
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(s.audit_head().await.unwrap().unwrap().0, 12);
+
+    let prune = |through: u64| {
+        let mut e = op("PruneAudit");
+        e.detail.insert("through_seq".into(), through.into());
+        e
+    };
+    // A record that ends no segment: refused, nothing changes (not even the record).
+    assert!(matches!(
+        s.prune_audit(6, Utc::now(), &[prune(6)]).await,
+        Err(Error::InvalidInput { .. })
+    ));
+    assert_eq!(s.audit_head().await.unwrap().unwrap().0, 12);
+    assert_eq!(s.prune_audit(4, Utc::now(), &[prune(4)]).await.unwrap(), 4);
+    assert_eq!(s.read_audit(0, 1).await.unwrap()[0].seq, 5);
+    let cps: Vec<u64> = s
+        .list_checkpoints(0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(cps, vec![4, 8]);
+    let segs = s.list_audit_segments().await.unwrap();
+    assert!(segs[0].pruned_at.is_some() && segs[1].pruned_at.is_none());
+    assert_eq!(verify_anchored(&*s).await, (4, 13));
+
+    s.append_audit(&prepared([op("Encrypt")])).await.unwrap();
+    assert_eq!(s.prune_audit(8, Utc::now(), &[prune(8)]).await.unwrap(), 4);
+    assert_eq!(s.read_audit(0, 1).await.unwrap()[0].seq, 9);
+    assert_eq!(
+        s.list_checkpoints(0, 10).await.unwrap().len(),
+        1,
+        "the anchor"
+    );
+    assert_eq!(verify_anchored(&*s).await, (8, 15));
+    // The segments and the anchor travel with a snapshot: the restored store starts where
+    // the pruned one did, and goes on from its head.
+    let mut rows = Vec::new();
+    s.snapshot(&mut |r| {
+        rows.push(r);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        rows.iter().filter(|r| r.table == "audit_segments").count(),
+        2
+    );
+    let mut tx = fresh.begin_restore().await.unwrap();
+    for r in &rows {
+        tx.add(r).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(
+        fresh.list_audit_segments().await.unwrap(),
+        s.list_audit_segments().await.unwrap()
+    );
+    assert_eq!(verify_anchored(&*fresh).await, (8, 15));
+    fresh
+        .append_audit(&prepared([op("Encrypt")]))
+        .await
+        .unwrap();
+    assert_eq!(verify_anchored(&*fresh).await, (8, 16));
+}
+
+/// Verifies a pruned store's trail from its anchor to its head (checkpoint signatures
+/// accepted, the head vouched for): (records archived, last record).
+async fn verify_anchored(s: &dyn KeyStore) -> (u64, u64) {
+    let mut v = ChainVerifier::new(|_: &Checkpoint| true).allow_anchor();
+    for c in s.list_checkpoints(0, 1000).await.unwrap() {
+        v.checkpoint(c).unwrap();
+    }
+    let (seq, hash) = s.audit_head().await.unwrap().unwrap();
+    v.checkpoint(Checkpoint {
+        seq,
+        hash: arca_core::audit::hex(&hash),
+        at: Utc::now(),
+        signer: "contract".into(),
+        signature: String::new(),
+    })
+    .unwrap();
+    for e in s.read_audit(0, 1000).await.unwrap() {
+        v.event(&e)
+            .unwrap_or_else(|b| panic!("chain breaks: {b:?}"));
+    }
+    let r = v.finish().unwrap_or_else(|b| panic!("chain breaks: {b:?}"));
+    (r.archived_through, r.last_seq)
+}
+
 #[tokio::test]
 async fn sqlite_store_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -668,6 +816,11 @@ async fn sqlite_store_contract() {
     let f: Arc<dyn KeyStore> = Arc::new(SqliteStore::open(&dir.path().join("b.db")).await.unwrap());
     assert!(s.changes().is_none(), "one process: nothing to announce");
     contract(s, f).await;
+    retention(
+        Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap()),
+        Arc::new(SqliteStore::open(&dir.path().join("r2.db")).await.unwrap()),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -676,6 +829,11 @@ async fn postgres_store_contract() {
     let s: Arc<dyn KeyStore> = Arc::new(PgStore::connect(&pg.database("a").await).await.unwrap());
     let f: Arc<dyn KeyStore> = Arc::new(PgStore::connect(&pg.database("b").await).await.unwrap());
     contract(s, f).await;
+    retention(
+        Arc::new(PgStore::connect(&pg.database("r").await).await.unwrap()),
+        Arc::new(PgStore::connect(&pg.database("r2").await).await.unwrap()),
+    )
+    .await;
 }
 
 /// Two nodes on one database: one chain from both, leases exclusive, changes announced.

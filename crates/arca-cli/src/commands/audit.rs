@@ -36,6 +36,16 @@ pub enum AuditCommand {
     PublicKey,
     /// Sign a checkpoint at the head of the trail now.
     Checkpoint,
+    /// Seal the trail at a checkpoint signed now and archive the records since the last
+    /// archived segment to a file of the server's archive directory. Auditors of the system
+    /// tenant.
+    Archive,
+    /// List the archived segments: range, file, SHA-256, whether pruned from the store.
+    Segments,
+    /// Delete archived segments' records from the store (their files stay; each file must be
+    /// in the archive directory with its recorded SHA-256). System operators of the system
+    /// tenant; a quorum rule on PruneAudit applies.
+    Prune(PruneArgs),
     /// Print the signed destruction receipts of a key (JSON).
     Receipts(KeyArg),
     /// Check a destruction receipt (a JSON file holding one receipt or a list).
@@ -119,6 +129,22 @@ pub struct VerifyArgs {
     /// directory is checked against the key stored in it, which proves less.
     #[arg(long, value_name = "PEM")]
     pub public_key: Option<PathBuf>,
+    /// An archive directory (`[audit] archive_dir`): its segment files are verified first,
+    /// in order from record 1, and the store or the export given beside it must continue
+    /// them; alone, the archive is verified on its own.
+    #[arg(long, value_name = "DIR", conflicts_with = "on_server")]
+    pub archive: Option<PathBuf>,
+}
+
+/// Options of `arca audit prune`: at most one bound; none prunes every archived segment.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Up to this record, which must end an archived segment.
+    #[arg(long, value_name = "SEQ", conflicts_with = "older_than")]
+    pub through: Option<u64>,
+    /// The archived segments whose last record is older than this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub older_than: Option<String>,
 }
 
 /// Options of `arca audit report` (alias `usage`).
@@ -182,6 +208,78 @@ pub async fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<()> {
                     "signed checkpoint at record {} ({})",
                     get(&v, "seq"),
                     get(&v, "hash")
+                );
+            }
+            Ok(())
+        }
+        AuditCommand::Archive => {
+            let v = ctx
+                .client()?
+                .post(&["v1", "audit", "archive"], &serde_json::json!({}))
+                .await?
+                .value()?;
+            if ctx.json() {
+                print_json(&v);
+            } else if v.is_null() {
+                outln!("nothing new to archive");
+            } else {
+                outln!(
+                    "archived records {}..{} to {} (SHA-256 {})",
+                    get(&v, "first_seq"),
+                    get(&v, "last_seq"),
+                    get(&v, "file"),
+                    get(&v, "sha256")
+                );
+            }
+            Ok(())
+        }
+        AuditCommand::Segments => {
+            let v = ctx
+                .client()?
+                .get(&["v1", "audit", "segments"], &[])
+                .await?
+                .value()?;
+            if ctx.json() {
+                print_json(&v);
+                return Ok(());
+            }
+            let mut t = output::table(["FIRST", "LAST", "FILE", "SHA-256", "ARCHIVED", "PRUNED"]);
+            for s in v.as_array().cloned().unwrap_or_default() {
+                t.add_row(vec![
+                    get(&s, "first_seq"),
+                    get(&s, "last_seq"),
+                    get(&s, "file"),
+                    get(&s, "sha256"),
+                    get(&s, "archived_at"),
+                    get(&s, "pruned_at"),
+                ]);
+            }
+            output::show(&t);
+            Ok(())
+        }
+        AuditCommand::Prune(a) => {
+            let mut body = serde_json::Map::new();
+            if let Some(n) = a.through {
+                body.insert("through_seq".into(), n.into());
+            }
+            if let Some(t) = a.older_than {
+                body.insert("older_than".into(), t.into());
+            }
+            let v = ctx
+                .client()?
+                .post(&["v1", "audit", "prune"], &Value::Object(body))
+                .await?
+                .value()?;
+            if ctx.json() {
+                print_json(&v);
+            } else if v["through_seq"].as_u64().unwrap_or(0) == 0 {
+                outln!("nothing to prune: no archived segment is still in the store (or the audit sinks have not delivered them yet)");
+            } else {
+                outln!(
+                    "pruned {} events from the store: it now starts after record {} ({} segments, their files stay in the archive)",
+                    get(&v, "events_pruned"),
+                    get(&v, "through_seq"),
+                    v["segments"].as_array().map_or(0, |s| s.len())
                 );
             }
             Ok(())
@@ -355,6 +453,8 @@ enum VerifySource<'a> {
     File(&'a PathBuf),
     DataDir(&'a PathBuf),
     StoreUrl(String),
+    /// `--archive DIR` alone: the archive's segment files only.
+    ArchiveOnly,
 }
 
 /// Picks the trail to verify: the flags first; `ARCA_STORE__URL` (`env_url`) only when no
@@ -366,9 +466,10 @@ fn verify_source<'a>(a: &'a VerifyArgs, env_url: Option<String>) -> Result<Verif
         (_, Some(f), _, _) => VerifySource::File(f),
         (_, _, _, Some(url)) => VerifySource::StoreUrl(url.clone()),
         (_, _, Some(d), _) => VerifySource::DataDir(d),
+        _ if a.archive.is_some() => VerifySource::ArchiveOnly,
         _ => match env_url.filter(|u| !u.is_empty()) {
             Some(url) => VerifySource::StoreUrl(url),
-            None => bail!("give --data-dir DIR, --store-url URL (or ARCA_STORE__URL), --file FILE or --on-server"),
+            None => bail!("give --data-dir DIR, --store-url URL (or ARCA_STORE__URL), --file FILE, --archive DIR or --on-server"),
         },
     })
 }
@@ -376,23 +477,58 @@ fn verify_source<'a>(a: &'a VerifyArgs, env_url: Option<String>) -> Result<Verif
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
     let pinned = a.public_key.as_ref().map(read_key).transpose()?;
     let source = verify_source(&a, std::env::var("ARCA_STORE__URL").ok())?;
+    let archive = a.archive.as_ref();
     let (result, source) = match source {
         VerifySource::Server => return verify_on_server(ctx, pinned.as_deref()).await,
+        VerifySource::ArchiveOnly => {
+            let dir = archive.context("--archive names the archive directory")?;
+            let pk = pinned.context("--public-key is needed to verify an archive")?;
+            (
+                trail::verify_archive(dir, &pk, trail::ArchiveTail::Nothing)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                dir.display().to_string(),
+            )
+        }
         VerifySource::File(f) => {
             let pk = pinned.context("--public-key is needed to verify an export file")?;
             let file =
                 std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
-            (
-                trail::verify_export(std::io::BufReader::new(file).lines(), &pk),
-                f.display().to_string(),
-            )
+            let lines = std::io::BufReader::new(file).lines();
+            match archive {
+                Some(dir) => {
+                    let joined = trail::verify_archive(
+                        dir,
+                        &pk,
+                        trail::ArchiveTail::Export(Box::new(lines)),
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    // The export on its own too: the records it holds that are also
+                    // archived are then checked in both copies.
+                    let alone = || -> Result<_> {
+                        let file = std::fs::File::open(f)
+                            .with_context(|| format!("cannot open {}", f.display()))?;
+                        Ok(trail::verify_export(
+                            std::io::BufReader::new(file).lines(),
+                            &pk,
+                        ))
+                    };
+                    let result = match joined {
+                        Ok(r) => alone()?.map(|_| r),
+                        Err(b) => Err(b),
+                    };
+                    (result, format!("{} and {}", dir.display(), f.display()))
+                }
+                None => (trail::verify_export(lines, &pk), f.display().to_string()),
+            }
         }
         VerifySource::StoreUrl(url) => {
             let s = arca_store::open(Some(&url), std::path::Path::new(""))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let shown = s.describe();
-            verify_store(s, shown, pinned).await?
+            verify_store(s, shown, pinned, archive).await?
         }
         VerifySource::DataDir(dir) => {
             let db = dir.join("arca.db");
@@ -402,7 +538,7 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<()> {
             let s = arca_store::open(None, &db)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            verify_store(s, db.display().to_string(), pinned).await?
+            verify_store(s, db.display().to_string(), pinned, archive).await?
         }
     };
     match result {
@@ -419,6 +555,7 @@ async fn verify_store(
     store: std::sync::Arc<dyn arca_store::KeyStore>,
     source: String,
     pinned: Option<Vec<u8>>,
+    archive: Option<&PathBuf>,
 ) -> Result<(
     std::result::Result<arca_core::audit::VerifyReport, arca_core::audit::ChainBreak>,
     String,
@@ -434,11 +571,17 @@ async fn verify_store(
                 .context("the store has no audit public key yet (the server was never unsealed)")?
         }
     };
-    let r = trail::verify_store(&*store, &pk)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let r = match archive {
+        Some(dir) => trail::verify_archive(dir, &pk, trail::ArchiveTail::Store(&*store)).await,
+        None => trail::verify_store(&*store, &pk).await,
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"));
     store.close().await;
-    Ok((r, source))
+    let source = match archive {
+        Some(dir) => format!("{} and {source}", dir.display()),
+        None => source,
+    };
+    Ok((r?, source))
 }
 
 /// `arca audit verify --on-server`: the server checks its stored trail against its own
@@ -507,6 +650,19 @@ fn show_report(ctx: &Ctx, source: &str, r: &VerifyReport) {
         r.checkpoints,
         r.last_checkpoint_seq
     );
+    if r.segments > 0 {
+        outln!(
+            "{} archived segment files and what follows them form one chain from record 1",
+            r.segments
+        );
+    }
+    if r.archived_through > 0 {
+        outln!(
+            "note: records 1..{} were pruned from here (archived); the trail starts at the signed checkpoint at record {}: verify them with --archive DIR",
+            r.archived_through,
+            r.archived_through
+        );
+    }
     if r.unsigned_tail > 0 {
         outln!(
             "note: the last {} events are linked but not yet covered by a signed checkpoint",
@@ -678,5 +834,18 @@ mod tests {
         assert!(source(&[], Some("")).starts_with("error:"));
         // Two trails named at once are still refused by the flags themselves.
         assert!(Verify::try_parse_from(["verify", "--file", "f", "--store-url", "u"]).is_err());
+        // An archive alone is a trail of its own (the variable does not add a store to it);
+        // beside a store or a file, the store or the file continues it.
+        assert_eq!(source(&["--archive", "a"], env), "ArchiveOnly");
+        assert_eq!(source(&["--archive", "a"], None), "ArchiveOnly");
+        assert_eq!(
+            source(&["--archive", "a", "--data-dir", "d"], env),
+            r#"DataDir("d")"#
+        );
+        assert_eq!(
+            source(&["--archive", "a", "--file", "t.jsonl"], None),
+            r#"File("t.jsonl")"#
+        );
+        assert!(Verify::try_parse_from(["verify", "--archive", "a", "--on-server"]).is_err());
     }
 }

@@ -89,11 +89,11 @@ impl Server {
     /// Starts `arca serve` on `<dir>/data` with the profile file `<dir>/profile.toml` (which
     /// `arca init` may already have written).
     pub fn start_in(dir: tempfile::TempDir) -> Server {
-        Server::start_with(dir, &[])
+        Server::start_with_env(dir, &[])
     }
 
-    /// [`Server::start_in`] with `ARCA_` settings in the server's environment.
-    pub fn start_with(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+    /// [`Server::start_in`] with `ARCA_*` settings for the server (`env`).
+    pub fn start_with_env(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
         let profile = dir.path().join("profile.toml");
         let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
         let child = clean_command(&profile, dir.path())
