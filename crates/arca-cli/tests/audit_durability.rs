@@ -25,25 +25,32 @@ fn server_url(s: &Server) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_request_is_answered_before_its_audit_event_is_stored() {
-    let mut s = Server::start();
-    let url = server_url(&s);
+/// A client of the server that trusts its CA (requests time out after `timeout`), with a
+/// key named `key` made.
+async fn client_with_key(s: &Server, key: &str, timeout: Duration) -> (reqwest::Client, String) {
+    let url = server_url(s);
     let ca = std::fs::read(s.path("data/tls/ca.pem")).unwrap();
     let http = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .timeout(Duration::from_secs(10))
+        .timeout(timeout)
         .build()
         .unwrap();
-    let token = s.token.clone();
     let r = http
         .post(format!("{url}/v1/keys"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "durable"}))
+        .bearer_auth(&s.token)
+        .json(&json!({"name": key}))
         .send()
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    (http, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_is_answered_before_its_audit_event_is_stored() {
+    let mut s = Server::start();
+    let (http, url) = client_with_key(&s, "durable", Duration::from_secs(10)).await;
+    let token = s.token.clone();
 
     let answered = Arc::new(Mutex::new(BTreeSet::<String>::new()));
     let stop_at = Instant::now() + Duration::from_millis(2500);
@@ -149,22 +156,8 @@ async fn requests_are_refused_while_the_store_refuses_writes() {
         tempfile::tempdir().unwrap(),
         &[("ARCA_AUDIT__WRITE_TIMEOUT_SECS", "1")],
     );
-    let url = server_url(&s);
-    let ca = std::fs::read(s.path("data/tls/ca.pem")).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let (http, url) = client_with_key(&s, "locked", Duration::from_secs(30)).await;
     let token = s.token.clone();
-    let r = http
-        .post(format!("{url}/v1/keys"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "locked"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     let pt = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
     let call = |id: String| {
         let (http, url, token, pt) = (http.clone(), url.clone(), token.clone(), pt.clone());
