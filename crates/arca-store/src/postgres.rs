@@ -476,3 +476,55 @@ impl Drop for PgLease {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestPostgres;
+
+    /// Issue 20: a PostgreSQL trail written before the compact record (JSON records, ids as
+    /// text) is migrated in place (migration 4), still verifies, and goes on compact.
+    #[tokio::test]
+    async fn json_records_are_migrated_and_the_chain_goes_on_compact() {
+        let pg = TestPostgres::start();
+        let url = pg.database("json_era").await;
+        let ids = crate::json_era::Ids::new();
+        {
+            let pool = PgPool::connect(&url).await.unwrap();
+            sqlx::raw_sql("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            for (version, sql) in &MIGRATIONS[..3] {
+                sqlx::raw_sql(AssertSqlSafe(*sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)")
+                    .bind(version)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            for (e, s) in ids.json_records() {
+                sqlx::query("INSERT INTO audit_events (seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                    .bind(s.seq as i64)
+                    .bind(e.at.timestamp_millis())
+                    .bind(e.tenant_id.map(|t| t.to_string()))
+                    .bind(e.principal_id.map(|t| t.to_string()))
+                    .bind(&e.principal)
+                    .bind(&e.operation)
+                    .bind(e.key_id.map(|t| t.to_string()))
+                    .bind(&e.outcome)
+                    .bind(s.hash.to_vec())
+                    .bind(String::from_utf8(s.doc).unwrap())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        let s = PgStore::connect(&url).await.unwrap();
+        ids.check_migrated(&s).await;
+    }
+}

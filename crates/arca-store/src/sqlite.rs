@@ -345,31 +345,9 @@ mod tests {
     /// on in the compact form: one trail, switched once.
     #[tokio::test]
     async fn json_records_are_migrated_and_the_chain_goes_on_compact() {
-        use arca_core::audit::{
-            hex, link_json, AuditEvent, ChainVerifier, Checkpoint, PreparedEvent, GENESIS,
-        };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
-        let (tenant, other, key) = (
-            uuid::Uuid::now_v7(),
-            uuid::Uuid::now_v7(),
-            uuid::Uuid::now_v7(),
-        );
-        let ev = |i: u32, t: uuid::Uuid| AuditEvent {
-            at: chrono::Utc::now(),
-            request_id: format!("req-{i}"),
-            tenant_id: Some(t),
-            principal_id: Some(t),
-            principal: "alice".into(),
-            credential: None,
-            source: "127.0.0.1:1".into(),
-            door: "rest".into(),
-            operation: "Encrypt".into(),
-            key_id: i.is_multiple_of(2).then_some(key),
-            key_version: Some(1),
-            outcome: "ok".into(),
-            detail: Default::default(),
-        };
+        let ids = crate::json_era::Ids::new();
         {
             let pool = SqlitePool::connect_with(
                 SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
@@ -394,13 +372,9 @@ mod tests {
                     .unwrap();
             }
             // As the JSON-era Arca wrote them: the canonical JSON as TEXT, ids as text.
-            let mut prev = GENESIS;
-            for i in 1..=4u32 {
-                let e = ev(i, if i == 3 { other } else { tenant });
-                let s = link_json(i as u64, &prev, &e);
-                prev = s.hash;
+            for (e, s) in ids.json_records() {
                 sqlx::query("INSERT INTO audit_events (seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                    .bind(i as i64)
+                    .bind(s.seq as i64)
                     .bind(e.at.timestamp_millis())
                     .bind(e.tenant_id.map(|t| t.to_string()))
                     .bind(e.principal_id.map(|t| t.to_string()))
@@ -421,52 +395,7 @@ mod tests {
             s.schema_version().await.unwrap(),
             MIGRATIONS.last().unwrap().0
         );
-        let events: Vec<PreparedEvent> = (5..=8).map(|i| ev(i, tenant).into()).collect();
-        s.append_audit(&events).await.unwrap();
-        let all = s.read_audit(0, 100).await.unwrap();
-        assert_eq!(all.len(), 8);
-        assert!(all[..4].iter().all(|e| !e.is_compact()));
-        assert!(all[4..].iter().all(|e| e.is_compact()));
-        let mut v = ChainVerifier::new(|_: &Checkpoint| true);
-        v.checkpoint(Checkpoint {
-            seq: 8,
-            hash: hex(&all[7].hash),
-            at: chrono::Utc::now(),
-            signer: "t".into(),
-            signature: String::new(),
-        })
-        .unwrap();
-        for e in &all {
-            e.check_alone().unwrap();
-            v.event(e).unwrap();
-        }
-        assert_eq!(v.finish().unwrap().events, 8);
-        // Search and usage read both forms through the numbered ids.
-        let found = s
-            .search_audit(&crate::AuditQuery {
-                tenant: Some(tenant),
-                key_id: Some(key),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            found.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            [2, 4, 6, 8]
-        );
-        let found = s
-            .search_audit(&crate::AuditQuery {
-                principal: Some(other.to_string()),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
-        let usage = s.audit_usage(Some(tenant), None, None).await.unwrap();
-        assert_eq!(usage.len(), 1);
-        assert_eq!((usage[0].key_id, usage[0].count), (key, 4));
+        ids.check_migrated(&s).await;
         s.close().await;
     }
 
