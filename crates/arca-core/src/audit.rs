@@ -307,10 +307,16 @@ impl PreparedEvent {
     }
 
     /// What a store keeps of the record at `seq` beside its searchable columns
-    /// ([`AuditColumns`]): the compact form without the fields the columns hold, from which
-    /// [`rebuild_with_columns`] gives back the hashed bytes.
-    pub fn without_columns(&self, seq: u64, prev: &[u8; 32]) -> Vec<u8> {
-        splice(seq, prev, &self.rest)
+    /// ([`AuditColumns`]) and the hash of the record before it: the compact form without
+    /// the fields the columns hold and without `prev` (the previous record's hash, which the
+    /// store holds already), from which [`rebuild_with_columns`] gives back the hashed
+    /// bytes.
+    pub fn without_columns(&self, seq: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.rest.len() + 12);
+        out.push(COMPACT);
+        put_varint(&mut out, seq);
+        out.extend_from_slice(&self.rest);
+        out
     }
 }
 
@@ -396,10 +402,24 @@ fn without_columns(e: &AuditEvent) -> AuditEvent {
 }
 
 /// The hashed bytes of a record a store kept as its searchable columns and the rest
-/// ([`PreparedEvent::without_columns`]): the columns are part of the record itself, so an
-/// edited column changes these bytes and no longer matches the record's hash.
-pub fn rebuild_with_columns(rest: &[u8], columns: &AuditColumns) -> Result<Vec<u8>, String> {
-    let mut c = decode_compact(rest)?;
+/// ([`PreparedEvent::without_columns`]), after the record whose hash is `prev`: the
+/// columns are part of the record itself, so an edited column changes these bytes and no
+/// longer matches the record's hash.
+pub fn rebuild_with_columns(
+    rest: &[u8],
+    prev: &[u8; 32],
+    columns: &AuditColumns,
+) -> Result<Vec<u8>, String> {
+    // `prev` goes back in after the version byte and `seq`.
+    let mut r = Reader(rest);
+    r.bytes(1)?;
+    r.varint()?;
+    let at = rest.len() - r.0.len();
+    let mut whole = Vec::with_capacity(rest.len() + 32);
+    whole.extend_from_slice(&rest[..at]);
+    whole.extend_from_slice(prev);
+    whole.extend_from_slice(&rest[at..]);
+    let mut c = decode_compact(&whole)?;
     let id = |name: &str, v: &Option<String>| -> Result<Option<Uuid>, String> {
         v.as_deref()
             .map(|s| match Uuid::parse_str(s) {
@@ -1153,9 +1173,9 @@ mod tests {
                 assert_eq!(got.decode().unwrap(), chained);
                 assert_eq!(decode_compact(&want).unwrap(), chained);
                 // What a store keeps beside the columns gives back the same bytes.
-                let rest = p.without_columns(seq, &prev);
+                let rest = p.without_columns(seq);
                 assert!(rest.len() < want.len());
-                let rebuilt = rebuild_with_columns(&rest, &AuditColumns::of(&e)).unwrap();
+                let rebuilt = rebuild_with_columns(&rest, &prev, &AuditColumns::of(&e)).unwrap();
                 assert_eq!(rebuilt, want);
                 // The export line carries every field and gives back the record.
                 let line = got.export_line();
@@ -1224,7 +1244,7 @@ mod tests {
         // The record as a store keeps it: columns and the rest.
         let e = odd_events()[0].clone();
         let p = PreparedEvent::new(e.clone());
-        let rest = p.without_columns(4, &c[2].hash);
+        let rest = p.without_columns(4);
         for edit in [
             |k: &mut AuditColumns| k.operation = "Describe".into(),
             |k: &mut AuditColumns| k.principal = "mallory".into(),
@@ -1238,7 +1258,8 @@ mod tests {
             let mut cols = AuditColumns::of(&e);
             edit(&mut cols);
             let mut t = c.clone();
-            t[3].doc = rebuild_with_columns(&rest, &cols).unwrap_or_else(|_| rest.clone());
+            t[3].doc =
+                rebuild_with_columns(&rest, &c[2].hash, &cols).unwrap_or_else(|_| rest.clone());
             t[3].columns = Some(cols);
             let b = verify(&t, &cps).unwrap_err();
             assert_eq!(b.seq, 4, "{b}");

@@ -1155,7 +1155,7 @@ async fn archive_prune_under_quorum_and_the_retention_task() {
     let prev = arca_core::audit::unhex32(&record.prev).unwrap();
     let forged = arca_core::audit::PreparedEvent::new(forged);
     sqlx::query("UPDATE audit_events SET doc = ?, hash = ? WHERE seq = ?")
-        .bind(forged.without_columns(seq as u64, &prev))
+        .bind(forged.without_columns(seq as u64))
         .bind(forged.link(seq as u64, &prev).hash.to_vec())
         .bind(seq)
         .execute(&pool)

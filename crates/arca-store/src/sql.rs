@@ -298,9 +298,9 @@ async fn audit_id_number(conn: &mut Conn, id: &str) -> Result<i64> {
 /// take turns: the head read here is still the head at commit.
 ///
 /// A row holds the record's searchable fields in its columns (ids as numbers, see
-/// [`audit_id_numbers`]) and the rest of its compact form in `doc`
+/// [`audit_id_numbers`]) and the rest of its compact form but for `prev` in `doc`
 /// ([`PreparedEvent::without_columns`]); `hash` is the SHA-256 of the whole compact form,
-/// which [`stored_event`] rebuilds from both.
+/// which [`stored_event`] rebuilds from both and the previous row's `hash`.
 async fn append_chain(conn: &mut Conn, events: &[PreparedEvent]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
@@ -330,7 +330,7 @@ async fn append_chain(conn: &mut Conn, events: &[PreparedEvent]) -> Result<()> {
         for p in chunk {
             seq += 1;
             let hash = p.link(seq, &prev).hash;
-            let rest = p.without_columns(seq, &prev);
+            let rest = p.without_columns(seq);
             prev = hash;
             let e = &p.event;
             q = q
@@ -415,10 +415,14 @@ fn record_change(r: &Record) -> Change {
 }
 
 /// An audit row as [`stored_event`] reads it: its columns, with the ids its numbers stand
-/// for.
+/// for, and the hash of the record before it (a compact record's `prev`): the previous
+/// row's, or, for the first row of a pruned store, the one its anchor checkpoint signed.
 const EVENT_SELECT: &str =
     "SELECT e.seq, e.at, t.id AS tenant_id, p.id AS principal_id, e.principal, \
-     e.operation, k.id AS key_id, e.outcome, e.hash, e.doc FROM audit_events e \
+     e.operation, k.id AS key_id, e.outcome, e.hash, e.doc, \
+     (SELECT b.hash FROM audit_events b WHERE b.seq = e.seq - 1) AS prev_hash, \
+     (SELECT c.doc FROM audit_checkpoints c WHERE c.seq = e.seq - 1) AS prev_checkpoint \
+     FROM audit_events e \
      LEFT JOIN audit_ids t ON t.num = e.tenant_id LEFT JOIN audit_ids p ON p.num = e.principal_id \
      LEFT JOIN audit_ids k ON k.num = e.key_id";
 
@@ -440,7 +444,20 @@ fn stored_event(r: &DbRow) -> Result<StoredEvent> {
     // that cannot be rebuilt keeps its stored bytes, which do not match it either: the
     // verifier names the record. A record written before (JSON) is whole in `doc`.
     let doc = if stored.first() == Some(&COMPACT) {
-        rebuild_with_columns(&stored, &columns).unwrap_or(stored)
+        let prev_hash: Option<Vec<u8>> = r.try_get("prev_hash").map_err(db_err)?;
+        let prev_checkpoint: Option<String> = r.try_get("prev_checkpoint").map_err(db_err)?;
+        // No record before it (deleted) and no checkpoint there: nothing it can link to,
+        // and a value no hash has, so that it does not verify.
+        let prev = match (prev_hash, prev_checkpoint) {
+            (Some(h), _) => h.try_into().unwrap_or([0xff; 32]),
+            (None, _) if seq == 1 => GENESIS,
+            (None, Some(c)) => serde_json::from_str::<Checkpoint>(&c)
+                .ok()
+                .and_then(|c| unhex32(&c.hash))
+                .unwrap_or([0xff; 32]),
+            (None, None) => [0xff; 32],
+        };
+        rebuild_with_columns(&stored, &prev, &columns).unwrap_or(stored)
     } else {
         stored
     };
