@@ -1,8 +1,10 @@
 //! The audit trail's data and its tamper evidence, without I/O.
 //!
-//! Every event is appended to one hash chain: the stored form of event `n` is the canonical
-//! JSON of the event with its sequence number and the SHA-256 of event `n-1`'s stored form
-//! (`prev`), and its own hash is the SHA-256 of those bytes. Editing, deleting, inserting or
+//! Every event is appended to one hash chain: the stored form of event `n` is an encoding of
+//! the event with its sequence number and the SHA-256 of event `n-1`'s stored form (`prev`),
+//! and its own hash is the SHA-256 of those bytes. The encoding is the compact binary form
+//! (v2, [`encode_compact`]) since issue 20; records written before are canonical JSON (v1)
+//! and still verify, and a trail switches from v1 to v2 once, never back. Editing, deleting, inserting or
 //! reordering a record breaks a link; recomputing every later link to hide that is what the
 //! signed [`Checkpoint`]s catch, since a forger does not hold the audit signing key. The
 //! [`ChainVerifier`] walks a trail (from the store or an export) and names the first record
@@ -65,8 +67,10 @@ pub struct ChainedEvent {
 pub struct StoredEvent {
     pub seq: u64,
     pub hash: [u8; 32],
-    /// The canonical JSON of a [`ChainedEvent`].
-    pub doc: String,
+    /// The hashed bytes of a [`ChainedEvent`]: its compact form (v2, first byte
+    /// [`COMPACT`]) or, for a record written before it, its canonical JSON (v1, first byte
+    /// `{`).
+    pub doc: Vec<u8>,
     /// The store's searchable copy of the record's fields, when read from a store (an
     /// export has none).
     pub columns: Option<AuditColumns>,
@@ -171,16 +175,28 @@ pub fn parse_segment_file_name(name: &str) -> Option<(u64, u64)> {
 }
 
 impl StoredEvent {
-    /// Decodes the event (the chain is checked by [`ChainVerifier`], not here).
+    /// Whether the record is in the compact form (v2); else it is canonical JSON (v1).
+    pub fn is_compact(&self) -> bool {
+        self.doc.first() == Some(&COMPACT)
+    }
+
+    /// Decodes the event (the chain is checked by [`ChainVerifier`], not here). A compact
+    /// record decodes only from its one canonical encoding.
     pub fn decode(&self) -> Result<ChainedEvent, String> {
-        serde_json::from_str(&self.doc).map_err(|e| format!("does not decode: {e}"))
+        match self.doc.first() {
+            Some(&COMPACT) => decode_compact(&self.doc),
+            Some(b'{') => {
+                serde_json::from_slice(&self.doc).map_err(|e| format!("does not decode: {e}"))
+            }
+            _ => Err("does not decode: its stored form is neither JSON nor compact".into()),
+        }
     }
 
     /// Checks the record on its own (not its place in the chain): its content matches its
     /// hash, and the store's searchable columns match its content. A search runs this on
     /// every row it returns, so that it never answers from an edited index.
     pub fn check_alone(&self) -> Result<ChainedEvent, String> {
-        if sha256(self.doc.as_bytes()) != self.hash {
+        if sha256(&self.doc) != self.hash {
             return Err("its content does not match its hash (the record was edited)".into());
         }
         let decoded = self.decode()?;
@@ -196,11 +212,25 @@ impl StoredEvent {
         Ok(decoded)
     }
 
-    /// The export form: the stored object with its `hash` beside it, one JSON line that a
-    /// SIEM reads as an event and `arca audit verify` reads as a link.
+    /// The export form: the event's fields as JSON with its `hash` beside it, one JSON line
+    /// that a SIEM reads as an event and `arca audit verify` reads as a link. A compact
+    /// record's line also says `"v":2`: the verifier rebuilds the compact bytes from the
+    /// line's fields to check the hash ([`parse_export_line`]).
     pub fn export_line(&self) -> String {
-        let mut v: serde_json::Value =
-            serde_json::from_str(&self.doc).unwrap_or(serde_json::Value::Null);
+        let mut v: serde_json::Value = if self.is_compact() {
+            match decode_compact(&self.doc) {
+                Ok(c) => {
+                    let mut v = serde_json::to_value(&c).unwrap_or(serde_json::Value::Null);
+                    if let serde_json::Value::Object(m) = &mut v {
+                        m.insert("v".into(), 2.into());
+                    }
+                    v
+                }
+                Err(_) => serde_json::Value::Null,
+            }
+        } else {
+            serde_json::from_slice(&self.doc).unwrap_or(serde_json::Value::Null)
+        };
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("hash".into(), hex(&self.hash).into());
         }
@@ -208,23 +238,43 @@ impl StoredEvent {
     }
 }
 
-/// Links the next event into the chain: its stored form and hash.
+/// Links the next event into the chain: its stored form (compact) and hash.
 pub fn link(seq: u64, prev: &[u8; 32], event: &AuditEvent) -> StoredEvent {
     PreparedEvent::new(event.clone()).link(seq, prev)
 }
 
+/// Links an event in the stored form of records written before the compact form: the
+/// canonical JSON of the [`ChainedEvent`] (v1). Arca no longer writes it; kept to test
+/// and to migrate trails that hold such records.
+pub fn link_json(seq: u64, prev: &[u8; 32], event: &AuditEvent) -> StoredEvent {
+    let chained = ChainedEvent {
+        seq,
+        prev: hex(prev),
+        event: event.clone(),
+    };
+    let doc = canonical(&serde_json::to_value(&chained).unwrap_or(serde_json::Value::Null));
+    StoredEvent {
+        seq,
+        hash: sha256(&doc),
+        doc,
+        columns: None,
+    }
+}
+
 /// An event already in its stored form but for its place in the chain (`seq` and `prev`),
 /// which only the store knows when it appends. Preparing is most of the work of linking
-/// (the canonical JSON of every field); doing it where the event is made, on the request's
-/// own task, leaves the one writer that appends the chain in turn only the two numbers to
+/// (the encoding of every field); doing it where the event is made, on the request's own
+/// task, leaves the one writer that appends the chain in turn only the two numbers to
 /// splice in and a SHA-256 per event. [`PreparedEvent::link`] gives exactly what
 /// [`link`] gives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedEvent {
     pub event: AuditEvent,
-    /// The canonical JSON up to where `"prev":` goes, then up to where `"seq":` goes, then
-    /// the rest (each with its separating commas).
-    parts: [Vec<u8>; 3],
+    /// The compact encoding of the event's fields (what follows `seq` and `prev`).
+    body: Vec<u8>,
+    /// The same without the fields a store keeps in its searchable columns
+    /// ([`without_columns`]).
+    rest: Vec<u8>,
 }
 
 impl From<AuditEvent> for PreparedEvent {
@@ -234,58 +284,320 @@ impl From<AuditEvent> for PreparedEvent {
 }
 
 impl PreparedEvent {
-    /// Encodes every field of the event canonically (as [`canonical`] would with `prev`
-    /// and `seq` among them).
+    /// Encodes every field of the event (as [`encode_compact`] would, but for `seq` and
+    /// `prev`).
     pub fn new(event: AuditEvent) -> Self {
-        let fields = match serde_json::to_value(&event) {
-            Ok(serde_json::Value::Object(m)) => m,
-            _ => serde_json::Map::new(),
-        };
-        let mut sorted: Vec<(&str, Option<&serde_json::Value>)> =
-            fields.iter().map(|(k, v)| (k.as_str(), Some(v))).collect();
-        sorted.push(("prev", None));
-        sorted.push(("seq", None));
-        sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let mut parts: [Vec<u8>; 3] = Default::default();
-        let mut part = 0;
-        parts[0].push(b'{');
-        for (i, (k, v)) in sorted.into_iter().enumerate() {
-            if i > 0 {
-                parts[part].push(b',');
-            }
-            let Some(v) = v else {
-                // `prev` or `seq`: its key and value are spliced in here by `link`.
-                part += 1;
-                continue;
-            };
-            write_canonical(&serde_json::Value::String(k.to_string()), &mut parts[part]);
-            parts[part].push(b':');
-            write_canonical(v, &mut parts[part]);
-        }
-        parts[2].push(b'}');
-        PreparedEvent { event, parts }
+        let mut body = Vec::with_capacity(160);
+        encode_body(&event, &mut body);
+        let mut rest = Vec::with_capacity(96);
+        encode_body(&without_columns(&event), &mut rest);
+        PreparedEvent { event, body, rest }
     }
 
     /// The stored form and hash of this event at `seq`, after the record whose hash is
     /// `prev`.
     pub fn link(&self, seq: u64, prev: &[u8; 32]) -> StoredEvent {
-        let mut bytes = Vec::with_capacity(self.parts.iter().map(Vec::len).sum::<usize>() + 96);
-        bytes.extend_from_slice(&self.parts[0]);
-        bytes.extend_from_slice(b"\"prev\":\"");
-        bytes.extend_from_slice(hex(prev).as_bytes());
-        bytes.push(b'"');
-        bytes.extend_from_slice(&self.parts[1]);
-        bytes.extend_from_slice(b"\"seq\":");
-        bytes.extend_from_slice(seq.to_string().as_bytes());
-        bytes.extend_from_slice(&self.parts[2]);
-        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        let doc = splice(seq, prev, &self.body);
         StoredEvent {
             seq,
-            hash,
-            doc: String::from_utf8(bytes).unwrap_or_default(),
+            hash: sha256(&doc),
+            doc,
             columns: None,
         }
     }
+
+    /// What a store keeps of the record at `seq` beside its searchable columns
+    /// ([`AuditColumns`]) and the hash of the record before it: the compact form without
+    /// the fields the columns hold and without `prev` (the previous record's hash, which the
+    /// store holds already), from which [`rebuild_with_columns`] gives back the hashed
+    /// bytes.
+    pub fn without_columns(&self, seq: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.rest.len() + 12);
+        out.push(COMPACT);
+        put_varint(&mut out, seq);
+        out.extend_from_slice(&self.rest);
+        out
+    }
+}
+
+fn splice(seq: u64, prev: &[u8; 32], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 44);
+    out.push(COMPACT);
+    put_varint(&mut out, seq);
+    out.extend_from_slice(prev);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The first byte of a record in the compact form (v2). A record in the JSON form (v1)
+/// starts with `{`.
+pub const COMPACT: u8 = 2;
+
+const F_TENANT: u8 = 1;
+const F_PRINCIPAL: u8 = 2;
+const F_KEY: u8 = 4;
+const F_VERSION: u8 = 8;
+const F_CREDENTIAL: u8 = 16;
+const F_REQUEST_UUID: u8 = 32;
+
+/// The compact form (v2) of a chained event: the bytes that are hashed. Deterministic, one
+/// encoding per event:
+///
+/// - `0x02`, then `seq` (LEB128 varint), then `prev` (32 raw bytes);
+/// - `at`: seconds since the epoch (zigzag varint), then nanoseconds (varint);
+/// - a flags byte: `1` tenant, `2` principal id, `4` key id, `8` key version,
+///   `16` credential present, `32` request id held as a UUID;
+/// - the present UUIDs (16 bytes each: tenant, principal id, key id), then the key version
+///   (varint) if present;
+/// - the request id: 16 bytes when it is a UUID in its lower-case hyphenated text form,
+///   else a string;
+/// - strings (varint length, UTF-8): `principal`, `credential` (if present), `source`,
+///   `door`, `operation`, `outcome`;
+/// - `detail`: its canonical JSON as a string, empty when it has no entry.
+pub fn encode_compact(c: &ChainedEvent) -> Result<Vec<u8>, String> {
+    let prev = unhex32(&c.prev).ok_or("has no valid \"prev\"")?;
+    let mut body = Vec::with_capacity(160);
+    encode_body(&c.event, &mut body);
+    Ok(splice(c.seq, &prev, &body))
+}
+
+/// Decodes a compact record; only its canonical encoding decodes (anything that
+/// [`encode_compact`] would not give back byte for byte is refused).
+pub fn decode_compact(b: &[u8]) -> Result<ChainedEvent, String> {
+    let mut r = Reader(b);
+    let decoded = (|| {
+        if r.bytes(1)?[0] != COMPACT {
+            return Err("it is not in the compact form".to_string());
+        }
+        let seq = r.varint()?;
+        let prev = hex(r.bytes(32)?);
+        let event = decode_body(&mut r)?;
+        if !r.0.is_empty() {
+            return Err("bytes follow its last field".into());
+        }
+        Ok(ChainedEvent { seq, prev, event })
+    })()
+    .map_err(|e| format!("does not decode: {e}"))?;
+    if encode_compact(&decoded)? != b {
+        return Err("it is not in canonical form".into());
+    }
+    Ok(decoded)
+}
+
+/// The event with the fields a store's searchable columns hold left out (blank): tenant,
+/// principal id and name, operation, key id, outcome, and `at` but for its fraction of a
+/// millisecond (the `at` column holds milliseconds).
+fn without_columns(e: &AuditEvent) -> AuditEvent {
+    let sub_ms = e.at.timestamp_subsec_nanos() % 1_000_000;
+    AuditEvent {
+        at: DateTime::from_timestamp(0, sub_ms).unwrap_or_default(),
+        tenant_id: None,
+        principal_id: None,
+        principal: String::new(),
+        operation: String::new(),
+        key_id: None,
+        outcome: String::new(),
+        ..e.clone()
+    }
+}
+
+/// The hashed bytes of a record a store kept as its searchable columns and the rest
+/// ([`PreparedEvent::without_columns`]), after the record whose hash is `prev`: the
+/// columns are part of the record itself, so an edited column changes these bytes and no
+/// longer matches the record's hash.
+pub fn rebuild_with_columns(
+    rest: &[u8],
+    prev: &[u8; 32],
+    columns: &AuditColumns,
+) -> Result<Vec<u8>, String> {
+    // `prev` goes back in after the version byte and `seq`.
+    let mut r = Reader(rest);
+    r.bytes(1)?;
+    r.varint()?;
+    let at = rest.len() - r.0.len();
+    let mut whole = Vec::with_capacity(rest.len() + 32);
+    whole.extend_from_slice(&rest[..at]);
+    whole.extend_from_slice(prev);
+    whole.extend_from_slice(&rest[at..]);
+    let mut c = decode_compact(&whole)?;
+    let id = |name: &str, v: &Option<String>| -> Result<Option<Uuid>, String> {
+        v.as_deref()
+            .map(|s| match Uuid::parse_str(s) {
+                Ok(u) if u.to_string() == s => Ok(u),
+                _ => Err(format!(
+                    "its searchable {name} column is not an id (the index was edited)"
+                )),
+            })
+            .transpose()
+    };
+    let sub_ms = i64::from(c.event.at.timestamp_subsec_nanos());
+    let e = &mut c.event;
+    e.at = DateTime::from_timestamp_millis(columns.at_ms)
+        .and_then(|t| t.checked_add_signed(chrono::Duration::nanoseconds(sub_ms)))
+        .ok_or("its searchable at column is out of range (the index was edited)")?;
+    e.tenant_id = id("tenant_id", &columns.tenant_id)?;
+    e.principal_id = id("principal_id", &columns.principal_id)?;
+    e.key_id = id("key_id", &columns.key_id)?;
+    e.principal = columns.principal.clone();
+    e.operation = columns.operation.clone();
+    e.outcome = columns.outcome.clone();
+    encode_compact(&c)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn encode_body(e: &AuditEvent, out: &mut Vec<u8>) {
+    let secs = e.at.timestamp();
+    put_varint(out, ((secs << 1) ^ (secs >> 63)) as u64);
+    put_varint(out, u64::from(e.at.timestamp_subsec_nanos()));
+    let request_uuid = Uuid::parse_str(&e.request_id)
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == e.request_id);
+    let mut flags = 0;
+    for (present, flag) in [
+        (e.tenant_id.is_some(), F_TENANT),
+        (e.principal_id.is_some(), F_PRINCIPAL),
+        (e.key_id.is_some(), F_KEY),
+        (e.key_version.is_some(), F_VERSION),
+        (e.credential.is_some(), F_CREDENTIAL),
+        (request_uuid.is_some(), F_REQUEST_UUID),
+    ] {
+        if present {
+            flags |= flag;
+        }
+    }
+    out.push(flags);
+    for id in [e.tenant_id, e.principal_id, e.key_id]
+        .into_iter()
+        .flatten()
+    {
+        out.extend_from_slice(id.as_bytes());
+    }
+    if let Some(v) = e.key_version {
+        put_varint(out, u64::from(v));
+    }
+    match request_uuid {
+        Some(u) => out.extend_from_slice(u.as_bytes()),
+        None => put_str(out, &e.request_id),
+    }
+    put_str(out, &e.principal);
+    if let Some(c) = &e.credential {
+        put_str(out, c);
+    }
+    for s in [&e.source, &e.door, &e.operation, &e.outcome] {
+        put_str(out, s);
+    }
+    if e.detail.is_empty() {
+        put_varint(out, 0);
+    } else {
+        let mut d = Vec::with_capacity(64);
+        write_canonical_map(&e.detail, &mut d);
+        put_varint(out, d.len() as u64);
+        out.extend_from_slice(&d);
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("it is cut short".into());
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.bytes(1)?[0];
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("a number is too long".into())
+    }
+
+    fn uuid(&mut self) -> Result<Uuid, String> {
+        Uuid::from_slice(self.bytes(16)?).map_err(|e| e.to_string())
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let n = usize::try_from(self.varint()?).map_err(|e| e.to_string())?;
+        String::from_utf8(self.bytes(n)?.to_vec()).map_err(|_| "a text is not UTF-8".into())
+    }
+}
+
+fn decode_body(r: &mut Reader) -> Result<AuditEvent, String> {
+    let z = r.varint()?;
+    let secs = ((z >> 1) as i64) ^ -((z & 1) as i64);
+    let nanos = u32::try_from(r.varint()?).map_err(|e| e.to_string())?;
+    let at = DateTime::from_timestamp(secs, nanos).ok_or("its time is out of range")?;
+    let flags = r.bytes(1)?[0];
+    if flags >= 64 {
+        return Err("it has unknown flags".into());
+    }
+    let mut id = |flag: u8| -> Result<Option<Uuid>, String> {
+        if flags & flag != 0 {
+            r.uuid().map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (tenant_id, principal_id, key_id) = (id(F_TENANT)?, id(F_PRINCIPAL)?, id(F_KEY)?);
+    let key_version = if flags & F_VERSION != 0 {
+        Some(u32::try_from(r.varint()?).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let request_id = if flags & F_REQUEST_UUID != 0 {
+        r.uuid()?.to_string()
+    } else {
+        r.string()?
+    };
+    let principal = r.string()?;
+    let credential = if flags & F_CREDENTIAL != 0 {
+        Some(r.string()?)
+    } else {
+        None
+    };
+    let (source, door, operation, outcome) = (r.string()?, r.string()?, r.string()?, r.string()?);
+    let detail = r.string()?;
+    let detail = if detail.is_empty() {
+        serde_json::Map::new()
+    } else {
+        serde_json::from_str(&detail)
+            .map_err(|e| format!("its detail is not a JSON object: {e}"))?
+    };
+    Ok(AuditEvent {
+        at,
+        request_id,
+        tenant_id,
+        principal_id,
+        principal,
+        credential,
+        source,
+        door,
+        operation,
+        key_id,
+        key_version,
+        outcome,
+        detail,
+    })
 }
 
 /// Compact JSON with object keys in byte order at every level: the one encoding that is
@@ -296,25 +608,27 @@ pub fn canonical(v: &serde_json::Value) -> Vec<u8> {
     out
 }
 
+fn write_canonical_map(m: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<u8>) {
+    let sorted: BTreeMap<&String, &serde_json::Value> = m.iter().collect();
+    out.push(b'{');
+    for (i, (k, v)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(
+            serde_json::to_string(k)
+                .unwrap_or_else(|_| "\"\"".into())
+                .as_bytes(),
+        );
+        out.push(b':');
+        write_canonical(v, out);
+    }
+    out.push(b'}');
+}
+
 fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
     match v {
-        serde_json::Value::Object(m) => {
-            let sorted: BTreeMap<&String, &serde_json::Value> = m.iter().collect();
-            out.push(b'{');
-            for (i, (k, v)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(
-                    serde_json::to_string(k)
-                        .unwrap_or_else(|_| "\"\"".into())
-                        .as_bytes(),
-                );
-                out.push(b':');
-                write_canonical(v, out);
-            }
-            out.push(b'}');
-        }
+        serde_json::Value::Object(m) => write_canonical_map(m, out),
         serde_json::Value::Array(a) => {
             out.push(b'[');
             for (i, v) in a.iter().enumerate() {
@@ -476,6 +790,8 @@ pub struct ChainVerifier<F: Fn(&Checkpoint) -> bool> {
     last_prune: Option<u64>,
     /// Whether a successful prune record names the anchor the walk started at.
     anchor_pruned: bool,
+    /// Whether a record in the compact form (v2) was seen: no JSON (v1) record may follow.
+    compact_seen: bool,
 }
 
 impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
@@ -492,6 +808,7 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
             allow_anchor: false,
             last_prune: None,
             anchor_pruned: false,
+            compact_seen: false,
         }
     }
 
@@ -593,11 +910,18 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
                 ),
             );
         }
-        let computed = sha256(e.doc.as_bytes());
+        let computed = sha256(&e.doc);
         if computed != e.hash {
+            // A compact record read from a store takes its `prev` from the row before it:
+            // that row edited with its hash recomputed shows here too.
+            let why = if e.is_compact() && e.columns.is_some() {
+                "the record was edited, or the one before it was with its hash recomputed"
+            } else {
+                "the record was edited"
+            };
             return brk(
                 e.seq,
-                "its content does not match its hash (the record was edited)".into(),
+                format!("its content does not match its hash ({why})"),
             );
         }
         let decoded = match e.decode() {
@@ -622,9 +946,20 @@ impl<F: Fn(&Checkpoint) -> bool> ChainVerifier<F> {
                 ),
             );
         }
-        let as_value: serde_json::Value = serde_json::from_str(&e.doc).unwrap_or_default();
-        if canonical(&as_value) != e.doc.as_bytes() {
-            return brk(e.seq, "it is not in canonical form".into());
+        if e.is_compact() {
+            // A compact record decodes only from its canonical encoding (checked above).
+            self.compact_seen = true;
+        } else {
+            if self.compact_seen {
+                return brk(
+                    e.seq,
+                    "it is in the JSON form (v1) after records in the compact form (v2): a trail switches to the compact form once, never back".into(),
+                );
+            }
+            let as_value: serde_json::Value = serde_json::from_slice(&e.doc).unwrap_or_default();
+            if canonical(&as_value) != e.doc {
+                return brk(e.seq, "it is not in canonical form".into());
+            }
         }
         if let Some(column) = e.columns.as_ref().and_then(|c| c.mismatch(&decoded.event)) {
             return brk(
@@ -745,7 +1080,23 @@ pub fn parse_export_line(line: &str) -> Result<ExportLine, String> {
         .get("seq")
         .and_then(|s| s.as_u64())
         .ok_or_else(|| "has no \"seq\"".to_string())?;
-    let doc = String::from_utf8(canonical(&v)).map_err(|e| e.to_string())?;
+    let doc = match m.remove("v") {
+        None => canonical(&v),
+        Some(n) if n == 2 => {
+            // A compact record: its bytes are rebuilt from the line's fields, which must be
+            // exactly the fields of the record (nothing added, nothing in another form).
+            let c: ChainedEvent = serde_json::from_value(v.clone())
+                .map_err(|e| format!("is not an audit event: {e}"))?;
+            let back = serde_json::to_value(&c).map_err(|e| e.to_string())?;
+            if canonical(&back) != canonical(&v) {
+                return Err(format!(
+                    "(record {seq}) has fields that are not those of a compact record (a field was added or written another way)"
+                ));
+            }
+            encode_compact(&c)?
+        }
+        Some(other) => return Err(format!("is in an unknown form (\"v\": {other})")),
+    };
     Ok(ExportLine::Event(StoredEvent {
         seq,
         hash,
@@ -763,27 +1114,239 @@ pub fn checkpoint_line(c: &Checkpoint) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_prepared_event_links_to_the_bytes_of_the_canonical_form() {
+    /// Replaces the first `from` in a stored form by `to` (same length).
+    fn edit(doc: &mut [u8], from: &str, to: &str) {
+        let at = doc
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .unwrap();
+        doc[at..at + to.len()].copy_from_slice(to.as_bytes());
+    }
+
+    /// Events with every unusual value the compact form must carry exactly.
+    fn odd_events() -> Vec<AuditEvent> {
+        let mut all = Vec::new();
         let mut e = ev(7);
-        e.tenant_id = Some(Uuid::from_u128(1));
-        e.key_version = Some(3);
+        e.at = DateTime::from_timestamp(1_764_700_000, 123_456_789).unwrap();
+        e.tenant_id = Some(Uuid::from_u128(0xabcdef));
+        e.principal_id = Some(Uuid::from_u128(u128::MAX));
+        e.key_version = Some(u32::MAX);
+        e.request_id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into();
         e.detail.insert(
             "zeta \"quoted\"".into(),
-            serde_json::json!({"b": [1, "x"], "a": null}),
+            serde_json::json!({"b": [1, "x", 2.5, -3, 1e300, true], "a": null, "é": {"": []}}),
         );
-        e.detail.insert("alpha".into(), "é\u{1}".into());
-        for (seq, prev) in [(1, GENESIS), (u64::MAX, [0xab; 32])] {
-            let chained = ChainedEvent {
-                seq,
-                prev: hex(&prev),
-                event: e.clone(),
-            };
-            let want = canonical(&serde_json::to_value(&chained).unwrap());
-            let got = PreparedEvent::new(e.clone()).link(seq, &prev);
-            assert_eq!(got.doc.as_bytes(), &want[..]);
-            assert_eq!(got.hash, sha256(&want));
-            assert_eq!(got.decode().unwrap(), chained);
+        e.detail.insert("alpha".into(), "é\u{1}\n\u{2028}".into());
+        e.detail.insert("big".into(), u64::MAX.into());
+        all.push(e.clone());
+        // Absent optional fields, a request id that is not a UUID's canonical text, an
+        // empty principal, a time before 1970 and one at the start of the epoch.
+        let mut e = ev(8);
+        e.tenant_id = None;
+        e.principal_id = None;
+        e.key_id = None;
+        e.key_version = None;
+        e.credential = None;
+        e.request_id = "0193A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B".into();
+        e.principal = String::new();
+        e.at = DateTime::from_timestamp(-1, 999_999_999).unwrap();
+        all.push(e.clone());
+        e.request_id = "{0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b}".into();
+        e.at = DateTime::from_timestamp(0, 0).unwrap();
+        e.key_version = Some(0);
+        e.detail.insert("n".into(), serde_json::json!([]));
+        all.push(e.clone());
+        e.request_id = String::new();
+        e.at = DateTime::from_timestamp(253_402_300_799, 1).unwrap();
+        all.push(e);
+        all
+    }
+
+    #[test]
+    fn a_prepared_event_links_to_the_bytes_of_the_compact_form() {
+        for e in odd_events() {
+            for (seq, prev) in [(1, GENESIS), (300, [0x5a; 32]), (u64::MAX, [0xab; 32])] {
+                let chained = ChainedEvent {
+                    seq,
+                    prev: hex(&prev),
+                    event: e.clone(),
+                };
+                let want = encode_compact(&chained).unwrap();
+                assert_eq!(want[0], COMPACT);
+                let p = PreparedEvent::new(e.clone());
+                let got = p.link(seq, &prev);
+                assert_eq!(got.doc, want);
+                assert_eq!(got.hash, sha256(&want));
+                assert_eq!(got.decode().unwrap(), chained);
+                assert_eq!(decode_compact(&want).unwrap(), chained);
+                // What a store keeps beside the columns gives back the same bytes.
+                let rest = p.without_columns(seq);
+                assert!(rest.len() < want.len());
+                let rebuilt = rebuild_with_columns(&rest, &prev, &AuditColumns::of(&e)).unwrap();
+                assert_eq!(rebuilt, want);
+                // The export line carries every field and gives back the record.
+                let line = got.export_line();
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                assert_eq!(v["v"], 2);
+                assert_eq!(v["request_id"], e.request_id.as_str());
+                assert_eq!(v["detail"], serde_json::Value::Object(e.detail.clone()));
+                match parse_export_line(&line).unwrap() {
+                    ExportLine::Event(back) => assert_eq!(back, got),
+                    ExportLine::Checkpoint(_) => panic!("not a checkpoint"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_canonical_compact_encoding_decodes() {
+        let good = link(3, &[1; 32], &odd_events()[0]).doc;
+        // Cut short, a byte too many, an unknown flag, a non-minimal varint.
+        assert!(decode_compact(&good[..good.len() - 1]).is_err());
+        let mut t = good.clone();
+        t.push(0);
+        assert!(decode_compact(&t).is_err());
+        let flags_at = 1 + 1 + 32 + 5 + 4;
+        let mut t = good.clone();
+        t[flags_at] |= 64;
+        assert!(decode_compact(&t).is_err(), "unknown flag");
+        let mut t = vec![COMPACT, 0x83, 0x00];
+        t.extend_from_slice(&good[2..]);
+        assert!(decode_compact(&t)
+            .unwrap_err()
+            .contains("not in canonical form"));
+        // An explicitly empty detail is not how an empty detail is written.
+        let e = ev(1);
+        let mut t = link(1, &GENESIS, &e).doc;
+        assert_eq!(t.pop(), Some(0));
+        t.extend_from_slice(b"\x02{}");
+        assert!(decode_compact(&t).is_err());
+    }
+
+    /// Every byte of a compact record is covered: flipping any one of them is a break at
+    /// that record, and so is a column a store keeps beside it.
+    #[test]
+    fn tampering_with_any_byte_of_a_compact_record_is_found_there() {
+        let mut prev = GENESIS;
+        let c: Vec<StoredEvent> = (1..=6u32)
+            .map(|i| {
+                let e = if i == 4 {
+                    odd_events()[0].clone()
+                } else {
+                    ev(i)
+                };
+                let s = link(i as u64, &prev, &e);
+                prev = s.hash;
+                s
+            })
+            .collect();
+        let cps = [cp(&c[5])];
+        assert!(verify(&c, &cps).is_ok());
+        for at in 0..c[3].doc.len() {
+            let mut t = c.clone();
+            t[3].doc[at] ^= 0x01;
+            let b = verify(&t, &cps).unwrap_err();
+            assert_eq!(b.seq, 4, "byte {at}: {b}");
+        }
+        // The record as a store keeps it: columns and the rest.
+        let e = odd_events()[0].clone();
+        let p = PreparedEvent::new(e.clone());
+        let rest = p.without_columns(4);
+        for edit in [
+            |k: &mut AuditColumns| k.operation = "Describe".into(),
+            |k: &mut AuditColumns| k.principal = "mallory".into(),
+            |k: &mut AuditColumns| k.outcome = "not_permitted".into(),
+            |k: &mut AuditColumns| k.key_id = None,
+            |k: &mut AuditColumns| k.tenant_id = Some(Uuid::from_u128(2).to_string()),
+            |k: &mut AuditColumns| k.principal_id = None,
+            |k: &mut AuditColumns| k.at_ms += 1,
+            |k: &mut AuditColumns| k.tenant_id = k.tenant_id.as_ref().map(|t| t.to_uppercase()),
+        ] {
+            let mut cols = AuditColumns::of(&e);
+            edit(&mut cols);
+            let mut t = c.clone();
+            t[3].doc =
+                rebuild_with_columns(&rest, &c[2].hash, &cols).unwrap_or_else(|_| rest.clone());
+            t[3].columns = Some(cols);
+            let b = verify(&t, &cps).unwrap_err();
+            assert_eq!(b.seq, 4, "{b}");
+            assert!(t[3].check_alone().is_err());
+        }
+    }
+
+    /// A trail written before the compact form switches to it once (at the migration), and
+    /// verifies across the switch; a switch back is a break.
+    #[test]
+    fn a_trail_switches_from_json_to_compact_once() {
+        let mut prev = GENESIS;
+        let mixed: Vec<StoredEvent> = (1..=6u32)
+            .map(|i| {
+                let s = if i <= 3 {
+                    link_json(i as u64, &prev, &ev(i))
+                } else {
+                    link(i as u64, &prev, &ev(i))
+                };
+                prev = s.hash;
+                s
+            })
+            .collect();
+        assert!(!mixed[2].is_compact() && mixed[3].is_compact());
+        assert_eq!(mixed[0].doc[0], b'{');
+        assert_eq!(mixed[1].decode().unwrap().event, ev(2));
+        let r = verify(&mixed, &[cp(&mixed[5])]).unwrap();
+        assert_eq!(r.events, 6);
+        // Export lines of both forms verify too.
+        let back: Vec<StoredEvent> = mixed
+            .iter()
+            .map(|e| match parse_export_line(&e.export_line()).unwrap() {
+                ExportLine::Event(e) => e,
+                ExportLine::Checkpoint(_) => panic!("not a checkpoint"),
+            })
+            .collect();
+        assert_eq!(back, mixed);
+        assert!(!mixed[0].export_line().contains("\"v\""));
+        // An edit of a JSON record is still found there.
+        let mut t = mixed.clone();
+        edit(&mut t[1].doc, "Encrypt", "Encrypu");
+        assert_eq!(verify(&t, &[cp(&t[5])]).unwrap_err().seq, 2);
+        // Back to JSON after a compact record.
+        let mut prev = GENESIS;
+        let back_and_forth: Vec<StoredEvent> = (1..=4u32)
+            .map(|i| {
+                let s = if i == 3 {
+                    link_json(i as u64, &prev, &ev(i))
+                } else {
+                    link(i as u64, &prev, &ev(i))
+                };
+                prev = s.hash;
+                s
+            })
+            .collect();
+        let b = verify(&back_and_forth, &[cp(&back_and_forth[3])]).unwrap_err();
+        assert_eq!(b.seq, 3);
+        assert!(b.problem.contains("never back"), "{b}");
+    }
+
+    /// A compact record's export line is checked against the bytes rebuilt from its fields:
+    /// an edited field is a break at its record, an added field or another form of a value
+    /// is refused.
+    #[test]
+    fn an_altered_compact_export_line_is_caught() {
+        let c = chain(3);
+        let line = c[1].export_line();
+        let edited = line.replace("\"outcome\":\"ok\"", "\"outcome\":\"not_permitted\"");
+        let ExportLine::Event(e) = parse_export_line(&edited).unwrap() else {
+            panic!("not an event")
+        };
+        let mut t = c.clone();
+        t[1] = e;
+        assert_eq!(verify(&t, &[cp(&c[2])]).unwrap_err().seq, 2);
+        for bad in [
+            line.replace("\"outcome\"", "\"note\":\"x\",\"outcome\""),
+            line.replace("\"key_version\":1", "\"key_version\":1.0"),
+            line.replace("\"v\":2", "\"v\":3"),
+        ] {
+            assert!(parse_export_line(&bad).is_err(), "{bad}");
         }
     }
 
@@ -857,7 +1420,7 @@ mod tests {
         let cps = [cp(&c[9])];
         // edit: flip a byte of record 4
         let mut t = c.clone();
-        t[3].doc = t[3].doc.replacen("Encrypt", "Encrypu", 1);
+        edit(&mut t[3].doc, "Encrypt", "Encrypu");
         assert_eq!(verify(&t, &cps).unwrap_err().seq, 4);
         // delete record 6
         let mut t = c.clone();
@@ -1019,7 +1582,7 @@ mod tests {
             8
         );
         let mut t = c[5..].to_vec();
-        t[0].doc = t[0].doc.replacen("Encrypt", "Encrypu", 1);
+        edit(&mut t[0].doc, "Encrypt", "Encrypu");
         assert_eq!(
             verify_anchored(&t, &[cp(&c[4]), cp(&c[9])])
                 .unwrap_err()

@@ -109,7 +109,7 @@ impl AwsServer {
             .await
             .unwrap()
             .iter()
-            .map(|e| serde_json::from_str(&e.doc).unwrap())
+            .map(|e| serde_json::to_value(e.decode().unwrap()).unwrap())
             .collect()
     }
 }

@@ -584,13 +584,12 @@ async fn server_side_verification_reports_the_first_break() {
     ))
     .await
     .unwrap();
-    let done = sqlx::query(
-        "UPDATE audit_events SET doc = replace(doc, '\"outcome\":\"ok\"', '\"outcome\":\"not_permitted\"') WHERE seq = ?",
-    )
-    .bind(enc as i64)
-    .execute(&pool)
-    .await
-    .unwrap();
+    // (The outcome column is part of the compact record: the hashed bytes are rebuilt from it.)
+    let done = sqlx::query("UPDATE audit_events SET outcome = 'not_permitted' WHERE seq = ?")
+        .bind(enc as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
     assert_eq!(done.rows_affected(), 1);
     pool.close().await;
     let (st, v) = auditor.get("/v1/audit/verify").await;
@@ -698,11 +697,13 @@ async fn edited_search_columns_and_removed_checkpoints_are_caught() {
     let (_, v) = auditor.get("/v1/audit/verify").await;
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["break"]["seq"].as_u64(), Some(enc), "{v}");
+    // (The searchable columns are part of the compact record: its hashed bytes, rebuilt
+    // from them, no longer match its hash.)
     assert!(
         v["break"]["problem"]
             .as_str()
             .unwrap()
-            .contains("operation column"),
+            .contains("does not match its hash"),
         "{v}"
     );
     sqlx::query("UPDATE audit_events SET operation = 'Encrypt' WHERE seq = ?")
@@ -1138,17 +1139,24 @@ async fn archive_prune_under_quorum_and_the_retention_task() {
     ))
     .await
     .unwrap();
-    let doc: String = sqlx::query_scalar("SELECT doc FROM audit_events WHERE seq = ?")
-        .bind(seq)
-        .fetch_one(&pool)
+    let record = s
+        .service()
+        .store()
+        .read_audit(seq as u64 - 1, 1)
         .await
+        .unwrap()
+        .remove(0)
+        .decode()
         .unwrap();
-    // (Its door, which no searchable column repeats: only the link to it can tell.)
-    let forged = doc.replacen("\"door\":\"system\"", "\"door\":\"rest\"", 1);
-    assert_ne!(forged, doc);
+    // (Its door, which no searchable column holds: only the link to it can tell.)
+    assert_eq!(record.event.door, "system");
+    let mut forged = record.event.clone();
+    forged.door = "rest".into();
+    let prev = arca_core::audit::unhex32(&record.prev).unwrap();
+    let forged = arca_core::audit::PreparedEvent::new(forged);
     sqlx::query("UPDATE audit_events SET doc = ?, hash = ? WHERE seq = ?")
-        .bind(&forged)
-        .bind(arca_core::audit::sha256(forged.as_bytes()).to_vec())
+        .bind(forged.without_columns(seq as u64))
+        .bind(forged.link(seq as u64, &prev).hash.to_vec())
         .bind(seq)
         .execute(&pool)
         .await

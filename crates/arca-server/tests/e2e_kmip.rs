@@ -2499,7 +2499,7 @@ async fn the_usage_mask_holds_on_every_door() {
         .unwrap();
     let refused: Vec<serde_json::Value> = refused
         .iter()
-        .map(|e| serde_json::from_str(&e.doc).unwrap())
+        .map(|e| serde_json::to_value(e.decode().unwrap()).unwrap())
         .filter(|e: &serde_json::Value| e["outcome"] != "ok")
         .collect();
     assert_eq!(
@@ -2568,7 +2568,7 @@ async fn a_refused_key_pair_leaves_no_half_behind() {
         .await
         .unwrap()
         .iter()
-        .map(|e| serde_json::from_str(&e.doc).unwrap())
+        .map(|e| serde_json::to_value(e.decode().unwrap()).unwrap())
         .collect();
     assert_eq!(
         creates.iter().filter(|e| e["outcome"] != "ok").count(),

@@ -40,7 +40,7 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
 }
 
 /// The tables a snapshot holds, parents first.
-pub(crate) const SNAPSHOT_TABLES: [&str; 14] = [
+pub(crate) const SNAPSHOT_TABLES: [&str; 15] = [
     "meta",
     "tenants",
     "principals",
@@ -51,6 +51,7 @@ pub(crate) const SNAPSHOT_TABLES: [&str; 14] = [
     "key_events",
     "aliases",
     "records",
+    "audit_ids",
     "audit_events",
     "audit_checkpoints",
     "audit_log_unchained",

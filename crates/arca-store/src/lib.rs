@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 mod common;
+#[cfg(test)]
+mod json_era;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]

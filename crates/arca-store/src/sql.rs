@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use arca_core::audit::{
-    unhex32, AuditColumns, AuditEvent, AuditSegment, Checkpoint, PreparedEvent, StoredEvent,
-    GENESIS,
+    rebuild_with_columns, unhex32, AuditColumns, AuditEvent, AuditSegment, Checkpoint,
+    PreparedEvent, StoredEvent, COMPACT, GENESIS,
 };
 use arca_core::model::{Key, KeyEvent, KeyVersion, Principal, Tenant};
 use arca_core::{Error, Result};
@@ -231,14 +231,90 @@ async fn checkpoint_at(conn: &mut Conn, seq: u64) -> Result<Option<Checkpoint>> 
     row.map(|r| doc(&r)).transpose()
 }
 
+/// The numbers that stand for ids (of tenants, principals, keys) in the audit columns,
+/// numbering those met for the first time. Events name few distinct ids: each is stored once
+/// in `audit_ids`, and an event's columns and indexes hold small numbers instead of its
+/// 36-character ids.
+async fn audit_id_numbers(conn: &mut Conn, events: &[PreparedEvent]) -> Result<HashMap<Uuid, i64>> {
+    let mut ids: Vec<Uuid> = events
+        .iter()
+        .flat_map(|p| [p.event.tenant_id, p.event.principal_id, p.event.key_id])
+        .flatten()
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = HashMap::with_capacity(ids.len());
+    for add in [false, true] {
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|u| !out.contains_key(*u))
+            .map(|u| u.to_string())
+            .collect();
+        for chunk in missing.chunks(200) {
+            let markers: Vec<String> = (1..=chunk.len()).map(Store::bind_marker).collect();
+            if add {
+                let values: Vec<String> = markers.iter().map(|m| format!("({m})")).collect();
+                let mut q = sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO audit_ids (id) VALUES {} ON CONFLICT (id) DO NOTHING",
+                    values.join(", ")
+                )));
+                for id in chunk {
+                    q = q.bind(id.as_str());
+                }
+                q.execute(&mut *conn).await.map_err(db_err)?;
+            }
+            let mut q = sqlx::query(AssertSqlSafe(format!(
+                "SELECT num, id FROM audit_ids WHERE id IN ({})",
+                markers.join(", ")
+            )));
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for r in q.fetch_all(&mut *conn).await.map_err(db_err)? {
+                let id: String = r.try_get("id").map_err(db_err)?;
+                out.insert(uuid_of(&id)?, r.try_get::<i64, _>("num").map_err(db_err)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The number of one id in `audit_ids`, numbering it if it has none.
+async fn audit_id_number(conn: &mut Conn, id: &str) -> Result<i64> {
+    sqlx::query("INSERT INTO audit_ids (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    sqlx::query_scalar("SELECT num FROM audit_ids WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)
+}
+
 /// Appends events to the hash chain inside the caller's transaction, so that a change and
 /// its events commit together or not at all. The chain's lock makes every writer's appends
 /// take turns: the head read here is still the head at commit.
+///
+/// A row holds the record's searchable fields in its columns (ids as numbers, see
+/// [`audit_id_numbers`]) and the rest of its compact form but for `prev` in `doc`
+/// ([`PreparedEvent::without_columns`]); `hash` is the SHA-256 of the whole compact form,
+/// which [`stored_event`] rebuilds from both and the previous row's `hash`.
 async fn append_chain(conn: &mut Conn, events: &[PreparedEvent]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
     Store::lock_chain(conn).await?;
+    let nums = audit_id_numbers(conn, events).await?;
+    let num = |id: Option<Uuid>| -> Result<Option<i64>> {
+        id.map(|u| {
+            nums.get(&u)
+                .copied()
+                .ok_or_else(|| Error::internal("an id of an audit event has no number"))
+        })
+        .transpose()
+    };
     let (mut seq, mut prev) = head(conn).await?.unwrap_or((0, GENESIS));
     for chunk in events.chunks(64) {
         let mut sql = String::from(
@@ -253,20 +329,21 @@ async fn append_chain(conn: &mut Conn, events: &[PreparedEvent]) -> Result<()> {
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for p in chunk {
             seq += 1;
-            let s = p.link(seq, &prev);
-            prev = s.hash;
+            let hash = p.link(seq, &prev).hash;
+            let rest = p.without_columns(seq);
+            prev = hash;
             let e = &p.event;
             q = q
                 .bind(seq as i64)
                 .bind(ms(e.at))
-                .bind(e.tenant_id.map(|t| t.to_string()))
-                .bind(e.principal_id.map(|p| p.to_string()))
+                .bind(num(e.tenant_id)?)
+                .bind(num(e.principal_id)?)
                 .bind(e.principal.clone())
                 .bind(e.operation.clone())
-                .bind(e.key_id.map(|k| k.to_string()))
+                .bind(num(e.key_id)?)
                 .bind(e.outcome.clone())
-                .bind(s.hash.to_vec())
-                .bind(s.doc);
+                .bind(hash.to_vec())
+                .bind(rest);
         }
         q.execute(&mut *conn).await.map_err(db_err)?;
     }
@@ -337,23 +414,59 @@ fn record_change(r: &Record) -> Change {
     }
 }
 
+/// An audit row as [`stored_event`] reads it: its columns, with the ids its numbers stand
+/// for, and the hash of the record before it (a compact record's `prev`): the previous
+/// row's, or, for the first row of a pruned store, the one its anchor checkpoint signed.
+const EVENT_SELECT: &str =
+    "SELECT e.seq, e.at, t.id AS tenant_id, p.id AS principal_id, e.principal, \
+     e.operation, k.id AS key_id, e.outcome, e.hash, e.doc, \
+     (SELECT b.hash FROM audit_events b WHERE b.seq = e.seq - 1) AS prev_hash, \
+     (SELECT c.doc FROM audit_checkpoints c WHERE c.seq = e.seq - 1) AS prev_checkpoint \
+     FROM audit_events e \
+     LEFT JOIN audit_ids t ON t.num = e.tenant_id LEFT JOIN audit_ids p ON p.num = e.principal_id \
+     LEFT JOIN audit_ids k ON k.num = e.key_id";
+
 fn stored_event(r: &DbRow) -> Result<StoredEvent> {
     let seq: i64 = r.try_get("seq").map_err(db_err)?;
     let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
+    let columns = AuditColumns {
+        at_ms: r.try_get("at").map_err(db_err)?,
+        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+        principal_id: r.try_get("principal_id").map_err(db_err)?,
+        principal: r.try_get("principal").map_err(db_err)?,
+        operation: r.try_get("operation").map_err(db_err)?,
+        key_id: r.try_get("key_id").map_err(db_err)?,
+        outcome: r.try_get("outcome").map_err(db_err)?,
+    };
+    let stored: Vec<u8> = r.try_get("doc").map_err(db_err)?;
+    // A compact record's searchable fields are only in the columns: its hashed bytes are
+    // rebuilt from them and the rest, so an edited column no longer matches the hash. A row
+    // that cannot be rebuilt keeps its stored bytes, which do not match it either: the
+    // verifier names the record. A record written before (JSON) is whole in `doc`.
+    let doc = if stored.first() == Some(&COMPACT) {
+        let prev_hash: Option<Vec<u8>> = r.try_get("prev_hash").map_err(db_err)?;
+        let prev_checkpoint: Option<String> = r.try_get("prev_checkpoint").map_err(db_err)?;
+        // No record before it (deleted) and no checkpoint there: nothing it can link to,
+        // and a value no hash has, so that it does not verify.
+        let prev = match (prev_hash, prev_checkpoint) {
+            (Some(h), _) => h.try_into().unwrap_or([0xff; 32]),
+            (None, _) if seq == 1 => GENESIS,
+            (None, Some(c)) => serde_json::from_str::<Checkpoint>(&c)
+                .ok()
+                .and_then(|c| unhex32(&c.hash))
+                .unwrap_or([0xff; 32]),
+            (None, None) => [0xff; 32],
+        };
+        rebuild_with_columns(&stored, &prev, &columns).unwrap_or(stored)
+    } else {
+        stored
+    };
     Ok(StoredEvent {
         seq: seq as u64,
         // A stored hash of the wrong length is kept visibly wrong, for the verifier to name.
         hash: hash.try_into().unwrap_or([0xff; 32]),
-        doc: r.try_get("doc").map_err(db_err)?,
-        columns: Some(AuditColumns {
-            at_ms: r.try_get("at").map_err(db_err)?,
-            tenant_id: r.try_get("tenant_id").map_err(db_err)?,
-            principal_id: r.try_get("principal_id").map_err(db_err)?,
-            principal: r.try_get("principal").map_err(db_err)?,
-            operation: r.try_get("operation").map_err(db_err)?,
-            key_id: r.try_get("key_id").map_err(db_err)?,
-            outcome: r.try_get("outcome").map_err(db_err)?,
-        }),
+        doc,
+        columns: Some(columns),
     })
 }
 
@@ -545,17 +658,34 @@ struct Restore {
 #[async_trait]
 impl crate::RestoreTx for Restore {
     async fn add(&mut self, row: &SnapshotRow) -> Result<()> {
-        let cells = restore_cells(row)?;
+        let mut cells = restore_cells(row)?;
+        if row.table == "audit_events" {
+            // A backup made before the compact record (issue 20) holds the ids as text and
+            // the JSON record as text: the ids get their numbers, the record its bytes.
+            for (c, cell) in cells.iter_mut() {
+                match (*c, &*cell) {
+                    ("tenant_id" | "principal_id" | "key_id", Cell::Text(id)) => {
+                        *cell = Cell::Int(audit_id_number(&mut self.tx, id).await?);
+                    }
+                    ("doc", Cell::Text(d)) => *cell = Cell::Bytes(d.clone().into_bytes()),
+                    _ => {}
+                }
+            }
+        }
         if !self.types.contains_key(&row.table) {
             let types = Store::column_types(&mut self.tx, &row.table).await?;
             self.types.insert(row.table.clone(), types);
         }
+        // A NULL is written in the statement, not bound: a statement is prepared once per
+        // text, and a NULL bound as text would fix its parameter's type to text for the rows
+        // after it (an integer bound there later is refused).
         let mut values = Vec::with_capacity(cells.len());
-        for (i, (c, _)) in cells.iter().enumerate() {
-            values.push(match &self.types[&row.table] {
-                None => format!("${}", i + 1),
+        let mut n = 0;
+        for (c, cell) in cells.iter() {
+            let column_type = match &self.types[&row.table] {
+                None => None,
                 Some(types) => match types.get(*c) {
-                    Some(t) => format!("CAST(${} AS {t})", i + 1),
+                    Some(t) => Some(t),
                     None => {
                         return Err(Error::invalid(
                             "backup",
@@ -563,6 +693,17 @@ impl crate::RestoreTx for Restore {
                         ))
                     }
                 },
+            };
+            values.push(match (cell, column_type) {
+                (Cell::Null, _) => "NULL".to_string(),
+                (_, None) => {
+                    n += 1;
+                    format!("${n}")
+                }
+                (_, Some(t)) => {
+                    n += 1;
+                    format!("CAST(${n} AS {t})")
+                }
             });
         }
         let conflict = if row.table == "meta" {
@@ -579,7 +720,7 @@ impl crate::RestoreTx for Restore {
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (_, cell) in cells {
             q = match cell {
-                Cell::Null => q.bind(Option::<String>::None),
+                Cell::Null => q,
                 Cell::Int(i) => q.bind(i),
                 Cell::Real(f) => q.bind(f),
                 Cell::Text(t) => q.bind(t),
@@ -1211,15 +1352,17 @@ impl KeyStore for Store {
     }
 
     async fn read_audit(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
-        sqlx::query("SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after as i64)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(stored_event)
-            .collect()
+        sqlx::query(AssertSqlSafe(format!(
+            "{EVENT_SELECT} WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+        )))
+        .bind(after as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(stored_event)
+        .collect()
     }
 
     async fn search_audit(&self, q: &AuditQuery) -> Result<Vec<StoredEvent>> {
@@ -1229,15 +1372,16 @@ impl KeyStore for Store {
             .as_deref()
             .filter(|o| *o != "ok" && *o != "refused");
         let sql = format!(
-            "SELECT seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc FROM audit_events WHERE \
-             ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR at >= $2) \
-             AND ($3 IS NULL OR at < $3) AND ($4 IS NULL OR key_id = $4) \
-             AND ($5 IS NULL OR principal = $5 OR principal_id = $5) \
-             AND ($6 IS NULL OR operation = $6) \
-             AND ($7 IS NULL OR ($7 AND outcome = 'ok') OR (NOT $7 AND outcome <> 'ok')) \
-             AND ($8 IS NULL OR outcome = $8) \
-             AND ($9 IS NULL OR seq > $9) AND ($10 IS NULL OR seq < $10) \
-             ORDER BY seq {} LIMIT $11",
+            "{EVENT_SELECT} WHERE \
+             ($1 IS NULL OR e.tenant_id = (SELECT num FROM audit_ids WHERE id = $1)) \
+             AND ($2 IS NULL OR e.at >= $2) AND ($3 IS NULL OR e.at < $3) \
+             AND ($4 IS NULL OR e.key_id = (SELECT num FROM audit_ids WHERE id = $4)) \
+             AND ($5 IS NULL OR e.principal = $5 OR e.principal_id = (SELECT num FROM audit_ids WHERE id = $5)) \
+             AND ($6 IS NULL OR e.operation = $6) \
+             AND ($7 IS NULL OR ($7 AND e.outcome = 'ok') OR (NOT $7 AND e.outcome <> 'ok')) \
+             AND ($8 IS NULL OR e.outcome = $8) \
+             AND ($9 IS NULL OR e.seq > $9) AND ($10 IS NULL OR e.seq < $10) \
+             ORDER BY e.seq {} LIMIT $11",
             if q.newest_first { "DESC" } else { "ASC" }
         );
         sqlx::query(AssertSqlSafe(sql))
@@ -1267,10 +1411,13 @@ impl KeyStore for Store {
         from: Option<DateTime<Utc>>,
     ) -> Result<Vec<UsageRow>> {
         sqlx::query(
-            "SELECT key_id, operation, principal, COUNT(*) AS n, MAX(at) AS last_at FROM audit_events \
-             WHERE key_id IS NOT NULL AND outcome = 'ok' AND ($1 IS NULL OR tenant_id = $1) \
-             AND ($2 IS NULL OR key_id = $2) AND ($3 IS NULL OR at >= $3) \
-             GROUP BY key_id, operation, principal ORDER BY key_id, operation, principal",
+            "SELECT k.id AS key_id, e.operation, e.principal, COUNT(*) AS n, MAX(e.at) AS last_at \
+             FROM audit_events e JOIN audit_ids k ON k.num = e.key_id \
+             WHERE e.key_id IS NOT NULL AND e.outcome = 'ok' \
+             AND ($1 IS NULL OR e.tenant_id = (SELECT num FROM audit_ids WHERE id = $1)) \
+             AND ($2 IS NULL OR e.key_id = (SELECT num FROM audit_ids WHERE id = $2)) \
+             AND ($3 IS NULL OR e.at >= $3) \
+             GROUP BY k.id, e.operation, e.principal ORDER BY k.id, e.operation, e.principal",
         )
         .bind(tenant.map(|t| t.to_string()))
         .bind(key_id.map(|k| k.to_string()))
@@ -1306,9 +1453,11 @@ impl KeyStore for Store {
         let from = ms(from);
         // Counted from `from`, so the division never meets a negative number.
         sqlx::query(
-            "SELECT (at - $3) / $5 AS bucket, operation, COUNT(*) AS n FROM audit_events \
-             WHERE tenant_id = $1 AND key_id = $2 AND outcome = 'ok' AND at >= $3 AND at < $4 \
-             GROUP BY bucket, operation ORDER BY bucket, operation",
+            "SELECT (e.at - $3) / $5 AS bucket, e.operation, COUNT(*) AS n FROM audit_events e \
+             WHERE e.tenant_id = (SELECT num FROM audit_ids WHERE id = $1) \
+             AND e.key_id = (SELECT num FROM audit_ids WHERE id = $2) \
+             AND e.outcome = 'ok' AND e.at >= $3 AND e.at < $4 \
+             GROUP BY bucket, e.operation ORDER BY bucket, e.operation",
         )
         .bind(tenant.to_string())
         .bind(key_id.to_string())
@@ -1477,19 +1626,25 @@ impl KeyStore for Store {
         }
         // The new store's own events so far make way for the restored trail, and follow it
         // on commit.
-        let docs: Vec<String> = sqlx::query_scalar("SELECT doc FROM audit_events ORDER BY seq")
+        let rows = sqlx::query(AssertSqlSafe(format!("{EVENT_SELECT} ORDER BY e.seq")))
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        let since = docs
+        let since = rows
             .iter()
-            .map(|d| {
-                serde_json::from_str::<arca_core::audit::ChainedEvent>(d)
+            .map(|r| {
+                stored_event(r)?
+                    .decode()
                     .map(|c| c.event)
-                    .map_err(json_err)
+                    .map_err(Error::internal)
             })
             .collect::<Result<Vec<_>>>()?;
-        for t in ["audit_events", "audit_checkpoints", "audit_segments"] {
+        for t in [
+            "audit_events",
+            "audit_ids",
+            "audit_checkpoints",
+            "audit_segments",
+        ] {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {t}")))
                 .execute(&mut *tx)
                 .await

@@ -114,6 +114,35 @@ CREATE TABLE audit_segments (
     archived_at INTEGER NOT NULL, pruned_at INTEGER);
 "#,
     ),
+    (
+        6,
+        // The compact audit record (issue 20): ids (tenant, principal, key) are stored once
+        // in `audit_ids` and the events' columns hold their numbers; `doc` is a BLOB: the
+        // JSON of the records written before (kept as they are, they still verify) or, for
+        // new ones, the rest of the compact form beside the columns.
+        r#"
+CREATE TABLE audit_ids (num INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
+INSERT INTO audit_ids (id)
+    SELECT tenant_id FROM audit_events WHERE tenant_id IS NOT NULL
+    UNION SELECT principal_id FROM audit_events WHERE principal_id IS NOT NULL
+    UNION SELECT key_id FROM audit_events WHERE key_id IS NOT NULL;
+CREATE TABLE audit_events_compact (
+    seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, tenant_id INTEGER, principal_id INTEGER,
+    principal TEXT NOT NULL, operation TEXT NOT NULL, key_id INTEGER, outcome TEXT NOT NULL,
+    hash BLOB NOT NULL, doc BLOB NOT NULL);
+INSERT INTO audit_events_compact
+    SELECT e.seq, e.at, t.num, p.num, e.principal, e.operation, k.num, e.outcome, e.hash,
+        CAST(e.doc AS BLOB)
+    FROM audit_events e LEFT JOIN audit_ids t ON t.id = e.tenant_id
+        LEFT JOIN audit_ids p ON p.id = e.principal_id LEFT JOIN audit_ids k ON k.id = e.key_id;
+DROP TABLE audit_events;
+ALTER TABLE audit_events_compact RENAME TO audit_events;
+CREATE INDEX audit_events_tenant ON audit_events(tenant_id, seq);
+CREATE INDEX audit_events_key ON audit_events(key_id, seq) WHERE key_id IS NOT NULL;
+CREATE INDEX audit_events_at ON audit_events(at);
+CREATE INDEX audit_events_key_at ON audit_events(key_id, at) WHERE key_id IS NOT NULL;
+"#,
+    ),
 ];
 
 /// The SQLite [`KeyStore`](crate::KeyStore).
@@ -309,6 +338,65 @@ mod tests {
         assert!(s.put_meta_if_absent("x", b"1").await.unwrap());
         assert!(!s.put_meta_if_absent("x", b"2").await.unwrap());
         assert_eq!(s.get_meta("x").await.unwrap(), Some(b"1".to_vec()));
+    }
+
+    /// Issue 20: a trail written before the compact record (JSON records, ids as text in
+    /// the columns) is migrated in place, still verifies and reads back, and the chain goes
+    /// on in the compact form: one trail, switched once.
+    #[tokio::test]
+    async fn json_records_are_migrated_and_the_chain_goes_on_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let ids = crate::json_era::Ids::new();
+        {
+            let pool = SqlitePool::connect_with(
+                SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+                    .unwrap()
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+            sqlx::raw_sql("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            for (version, sql) in &MIGRATIONS[..5] {
+                sqlx::raw_sql(AssertSqlSafe(*sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)")
+                    .bind(version)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            // As the JSON-era Arca wrote them: the canonical JSON as TEXT, ids as text.
+            for (e, s) in ids.json_records() {
+                sqlx::query("INSERT INTO audit_events (seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    .bind(s.seq as i64)
+                    .bind(e.at.timestamp_millis())
+                    .bind(e.tenant_id.map(|t| t.to_string()))
+                    .bind(e.principal_id.map(|t| t.to_string()))
+                    .bind(&e.principal)
+                    .bind(&e.operation)
+                    .bind(e.key_id.map(|t| t.to_string()))
+                    .bind(&e.outcome)
+                    .bind(s.hash.to_vec())
+                    .bind(String::from_utf8(s.doc).unwrap())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        let s = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(
+            s.schema_version().await.unwrap(),
+            MIGRATIONS.last().unwrap().0
+        );
+        ids.check_migrated(&s).await;
+        s.close().await;
     }
 
     /// A file written before the last migration (schema version 3, as an older Arca left it)
