@@ -68,6 +68,10 @@ pub(super) trait Dialect {
     async fn column_types(conn: &mut Conn, table: &str) -> Result<Option<HashMap<String, String>>>;
     /// Runs before a restore commits, once every row is in.
     async fn restored(conn: &mut Conn) -> Result<()>;
+    /// Commits a transaction that appended to the audit chain, and returns once it is
+    /// durable. The chain's lock is held until the commit: a back-end whose commit waits for
+    /// a flush should not make every other appender (another node's) wait for that flush too.
+    async fn commit_chained(pool: &Pool, tx: Tx) -> Result<()>;
 
     /// A short description for logs.
     fn label(&self) -> String;
@@ -356,11 +360,11 @@ fn prepare(events: &[AuditEvent]) -> Vec<PreparedEvent> {
 }
 
 /// Commits `tx` with its audit events chained and its changes announced.
-async fn finish(mut tx: Tx, audit: &[AuditEvent], changes: &[Change]) -> Result<()> {
+async fn finish(pool: &Pool, mut tx: Tx, audit: &[AuditEvent], changes: &[Change]) -> Result<()> {
     Store::notify(&mut tx, changes).await?;
     let audit = prepare(audit);
     append_chain(&mut tx, &audit).await?;
-    tx.commit().await.map_err(db_err)
+    Store::commit_chained(pool, tx).await
 }
 
 fn token_from_row(r: &DbRow) -> Result<ApiToken> {
@@ -636,7 +640,7 @@ async fn apply_batch(pool: &Pool, writes: Vec<KeyWrite>) -> Vec<Result<()>> {
     }
     let done = async {
         append_chain(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db_err)
+        Store::commit_chained(pool, tx).await
     }
     .await;
     if let Err(e) = done {
@@ -647,6 +651,7 @@ async fn apply_batch(pool: &Pool, writes: Vec<KeyWrite>) -> Vec<Result<()>> {
 
 /// A restore in progress (see [`KeyStore::begin_restore`]).
 struct Restore {
+    pool: Pool,
     tx: Tx,
     /// Events the new store recorded before the restore (its start, the unseal), linked
     /// again after the restored trail on commit.
@@ -734,7 +739,7 @@ impl crate::RestoreTx for Restore {
     async fn commit(self: Box<Self>) -> Result<()> {
         let mut me = *self;
         Store::restored(&mut me.tx).await?;
-        finish(me.tx, &me.since, &[Change::Everything]).await
+        finish(&me.pool, me.tx, &me.since, &[Change::Everything]).await
     }
 }
 
@@ -824,7 +829,7 @@ impl KeyStore for Store {
                 .await
                 .map_err(db_err)?;
         }
-        finish(tx, audit, &[Change::Root]).await
+        finish(&self.pool, tx, audit, &[Change::Root]).await
     }
 
     async fn tenant_keks(&self) -> Result<Vec<(Uuid, Vec<u8>)>> {
@@ -855,7 +860,7 @@ impl KeyStore for Store {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        finish(tx, audit, &[Change::Tenant(t.id)]).await
+        finish(&self.pool, tx, audit, &[Change::Tenant(t.id)]).await
     }
 
     async fn get_tenant(&self, id: Uuid) -> Result<Option<(Tenant, Vec<u8>)>> {
@@ -890,7 +895,7 @@ impl KeyStore for Store {
         if r.rows_affected() != 1 {
             return Err(Error::not_found("tenant", t.id.to_string()));
         }
-        finish(tx, audit, &[Change::Tenant(t.id)]).await
+        finish(&self.pool, tx, audit, &[Change::Tenant(t.id)]).await
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
@@ -917,7 +922,7 @@ impl KeyStore for Store {
                 )),
                 other => other,
             })?;
-        finish(tx, audit, &[Change::Principal(p.id)]).await
+        finish(&self.pool, tx, audit, &[Change::Principal(p.id)]).await
     }
 
     async fn get_principal(&self, id: Uuid) -> Result<Option<Principal>> {
@@ -950,7 +955,7 @@ impl KeyStore for Store {
         if r.rows_affected() != 1 {
             return Err(Error::not_found("principal", p.id.to_string()));
         }
-        finish(tx, audit, &[Change::Principal(p.id)]).await
+        finish(&self.pool, tx, audit, &[Change::Principal(p.id)]).await
     }
 
     async fn list_principals(&self, tenant: Uuid) -> Result<Vec<Principal>> {
@@ -977,7 +982,7 @@ impl KeyStore for Store {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        finish(tx, audit, &[Change::Token(t.id.clone())]).await
+        finish(&self.pool, tx, audit, &[Change::Token(t.id.clone())]).await
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>> {
@@ -1019,7 +1024,7 @@ impl KeyStore for Store {
         if r.rows_affected() != 1 {
             return Ok(false);
         }
-        finish(tx, audit, &[Change::Token(id.to_string())]).await?;
+        finish(&self.pool, tx, audit, &[Change::Token(id.to_string())]).await?;
         Ok(true)
     }
 
@@ -1062,7 +1067,7 @@ impl KeyStore for Store {
                 }
             }
         }
-        finish(tx, audit, &[record_change(r)]).await
+        finish(&self.pool, tx, audit, &[record_change(r)]).await
     }
 
     async fn get_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
@@ -1112,7 +1117,7 @@ impl KeyStore for Store {
             kind: kind.to_string(),
             id: id.to_string(),
         };
-        finish(tx, audit, &[change]).await
+        finish(&self.pool, tx, audit, &[change]).await
     }
 
     async fn write_key(&self, w: &KeyWrite) -> Result<()> {
@@ -1279,7 +1284,7 @@ impl KeyStore for Store {
                 )),
                 other => other,
             })?;
-        finish(tx, audit, &[Change::Aliases(tenant)]).await
+        finish(&self.pool, tx, audit, &[Change::Aliases(tenant)]).await
     }
 
     async fn move_alias(
@@ -1300,7 +1305,7 @@ impl KeyStore for Store {
         if r.rows_affected() == 0 {
             return Err(Error::not_found("alias", alias));
         }
-        finish(tx, audit, &[Change::Aliases(tenant)]).await
+        finish(&self.pool, tx, audit, &[Change::Aliases(tenant)]).await
     }
 
     async fn delete_alias(&self, tenant: Uuid, alias: &str, audit: &[AuditEvent]) -> Result<()> {
@@ -1314,7 +1319,7 @@ impl KeyStore for Store {
         if r.rows_affected() == 0 {
             return Err(Error::not_found("alias", alias));
         }
-        finish(tx, audit, &[Change::Aliases(tenant)]).await
+        finish(&self.pool, tx, audit, &[Change::Aliases(tenant)]).await
     }
 
     async fn list_aliases(
@@ -1343,7 +1348,7 @@ impl KeyStore for Store {
         }
         let mut tx = begin(&self.pool).await?;
         append_chain(&mut tx, events).await?;
-        tx.commit().await.map_err(db_err)
+        Store::commit_chained(&self.pool, tx).await
     }
 
     async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>> {
@@ -1545,7 +1550,7 @@ impl KeyStore for Store {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        finish(tx, audit, &[]).await
+        finish(&self.pool, tx, audit, &[]).await
     }
 
     async fn list_audit_segments(&self) -> Result<Vec<AuditSegment>> {
@@ -1600,7 +1605,7 @@ impl KeyStore for Store {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        Store::commit_chained(&self.pool, tx).await?;
         Ok(deleted)
     }
 
@@ -1651,6 +1656,7 @@ impl KeyStore for Store {
                 .map_err(db_err)?;
         }
         Ok(Box::new(Restore {
+            pool: self.pool.clone(),
             tx,
             since,
             types: HashMap::new(),

@@ -27,7 +27,7 @@ use crate::{Change, Lease, LocalLease, SnapshotRow};
     reason = "sql.rs is compiled once per back-end on purpose"
 )]
 mod sql;
-use sql::{Conn, Dialect};
+use sql::{Conn, Dialect, Pool, Tx};
 
 type Db = Sqlite;
 type Store = SqliteStore;
@@ -209,6 +209,11 @@ impl Dialect for SqliteStore {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const FOR_UPDATE: &'static str = "";
     const INSTR: &'static str = "instr";
+
+    async fn commit_chained(_pool: &Pool, tx: Tx) -> Result<()> {
+        // One writer at a time anyway; `synchronous = FULL` makes the commit durable.
+        tx.commit().await.map_err(db_err)
+    }
 
     fn bind_marker(_n: usize) -> String {
         "?".into()
