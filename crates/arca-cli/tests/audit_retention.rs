@@ -213,6 +213,36 @@ fn archived_and_pruned_segments_verify_with_the_store_across_a_restart() {
     );
     std::fs::write(&seg4_file, &original).unwrap();
 
+    // A segment row edited to name another path (with the same content there) is not
+    // pruned: only the file name Arca gives a segment is read.
+    let name = seg4["file"].as_str().unwrap().to_string();
+    std::fs::write(data.join("elsewhere.jsonl"), &original).unwrap();
+    let set_file = |to: &str| {
+        let (db, to) = (data.join("arca.db"), to.to_string());
+        let name = name.clone();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                use sqlx::Connection;
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE audit_segments SET file = $1 WHERE file = $2 OR file = $3")
+                    .bind(&to)
+                    .bind(&name)
+                    .bind("../elsewhere.jsonl")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            });
+    };
+    set_file("../elsewhere.jsonl");
+    let refused = s.run(&["--profile", "operator", "audit", "prune"]);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("not the one Arca gives it"), "{why}");
+    set_file(&name);
+
     // Tampering with the archive is named: an edited record, a missing file, a cut file.
     let copy = s.path("tampered");
     let reset = || {

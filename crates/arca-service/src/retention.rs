@@ -501,6 +501,14 @@ impl Service {
         }
         // Every file is checked before anything is pruned.
         for s in &segments {
+            // The store names the file; only the name this server gives a segment is read,
+            // so an edited row cannot point the check at another path.
+            if s.file != segment_file_name(s.first_seq, s.last_seq) {
+                return Err(Error::conflict(format!(
+                    "the archived segment {}-{} is recorded under the file name {:?}, not the one Arca gives it; nothing was pruned",
+                    s.first_seq, s.last_seq, s.file
+                )));
+            }
             let path = dir.join(&s.file);
             let hashed = {
                 let path = path.clone();
