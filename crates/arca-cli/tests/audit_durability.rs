@@ -46,6 +46,31 @@ async fn client_with_key(s: &Server, key: &str, timeout: Duration) -> (reqwest::
     (http, url)
 }
 
+/// Every event in the server's store (read beside the server, or after it).
+async fn stored_events(s: &Server) -> Vec<arca_core::audit::AuditEvent> {
+    let store = arca_store::open(None, &s.path("data/arca.db"))
+        .await
+        .unwrap();
+    let events = arca_service::trail::read_all(store.as_ref()).await.unwrap();
+    store.close().await;
+    events
+}
+
+/// `arca audit verify --data-dir` passes on the server's store.
+fn verifies_offline(s: &Server) {
+    let out = common::clean_command(&s.profile, s.dir.path())
+        .args(["audit", "verify", "--data-dir"])
+        .arg(s.path("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_request_is_answered_before_its_audit_event_is_stored() {
     let mut s = Server::start();
@@ -131,17 +156,7 @@ async fn no_request_is_answered_before_its_audit_event_is_stored() {
     );
 
     // The trail the killed process left still verifies, offline.
-    let out = common::clean_command(&s.profile, s.dir.path())
-        .args(["audit", "verify", "--data-dir"])
-        .arg(s.path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verifies_offline(&s);
 }
 
 /// A store that refuses writes (here: another process holds SQLite's write lock, as a
@@ -223,21 +238,7 @@ async fn requests_are_refused_while_the_store_refuses_writes() {
     );
 
     // The answered request has its event; the trail verifies.
-    let store = arca_store::open(None, &s.path("data/arca.db"))
-        .await
-        .unwrap();
-    let events = arca_service::trail::read_all(store.as_ref()).await.unwrap();
-    store.close().await;
+    let events = stored_events(&s).await;
     assert!(events.iter().any(|e| e.request_id == "after-1"));
-    let out = common::clean_command(&s.profile, s.dir.path())
-        .args(["audit", "verify", "--data-dir"])
-        .arg(s.path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verifies_offline(&s);
 }
