@@ -300,3 +300,22 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::log_colours;
+
+    #[test]
+    fn colours_only_at_a_terminal_without_no_color() {
+        assert!(log_colours(true, None));
+        assert!(log_colours(true, Some("".into())));
+        assert!(
+            !log_colours(false, None),
+            "a file or a pipe gets plain text"
+        );
+        assert!(
+            !log_colours(true, Some("1".into())),
+            "NO_COLOR turns them off"
+        );
+    }
+}

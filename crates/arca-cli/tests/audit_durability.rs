@@ -125,6 +125,14 @@ async fn no_request_is_answered_before_its_audit_event_is_stored() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     s.child.kill().expect("SIGKILL");
     s.child.wait().unwrap();
+    // The trail is the record of requests: at the default level the log (a file, not a
+    // terminal) has no line per request and no colour codes.
+    let log = std::fs::read_to_string(s.path("serve.log")).unwrap();
+    assert!(!log.contains('\u{1b}'), "ANSI codes in a log file");
+    assert!(
+        !log.contains("durability-"),
+        "a request was logged at the default level: {log}"
+    );
     for t in tasks {
         t.await.unwrap();
     }
