@@ -1,8 +1,10 @@
 //! The audit writer: every request, allowed or refused, becomes an [`AuditEvent`] that a
 //! background task appends to the store in batches (group commit: the events of every
 //! request that arrived while the previous batch was being written go in one transaction).
-//! A request waits for its batch ([`AuditWriter::record_durably`]) so that nothing is
-//! answered before its event is committed; if the store will not take the batch, each of
+//! A second task flushes committed batches to disk (one flush for all that were committed
+//! meanwhile) while the writer commits the next. A request waits for its batch's flush
+//! ([`AuditWriter::record_durably`]) so that nothing is answered before its event is
+//! durable; if the store will not take the batch, each of
 //! its requests is refused instead. With `[audit] durability = "async"` requests do not
 //! wait, and a crash loses the events still queued. A bounded channel gives back-pressure
 //! instead of dropping records.
@@ -48,6 +50,16 @@ pub struct AuditWriter {
 }
 
 const BATCH: usize = 512;
+/// Committed batches waiting for their flush, at most (the writer waits beyond it).
+const SYNC_QUEUE: usize = 64;
+
+/// A batch the writer has handled, on its way to the syncer.
+struct Committed {
+    /// Whether the store took the batch (if not, its requests are refused at once).
+    stored: bool,
+    acks: Vec<oneshot::Sender<bool>>,
+    waiters: Vec<oneshot::Sender<()>>,
+}
 
 impl AuditWriter {
     /// Starts the writer task on the current Tokio runtime. A batch the store has not
@@ -56,6 +68,11 @@ impl AuditWriter {
     /// requests fail within that bound instead of queueing without end.
     pub fn start(store: Arc<dyn KeyStore>, capacity: usize, write_timeout: Duration) -> Self {
         let (tx, mut rx) = mpsc::channel::<Msg>(capacity);
+        // Two stages: the writer commits a batch and goes on to the next one while the
+        // syncer flushes what was committed (one flush for every batch committed meanwhile)
+        // and only then tells the batch's requests that their events are stored.
+        let (done_tx, done_rx) = mpsc::channel::<Committed>(SYNC_QUEUE);
+        Self::spawn_syncer(store.clone(), done_rx, write_timeout);
         tokio::spawn(async move {
             let mut batch: Vec<PreparedEvent> = Vec::with_capacity(BATCH);
             let mut acks: Vec<oneshot::Sender<bool>> = Vec::with_capacity(BATCH);
@@ -75,6 +92,7 @@ impl AuditWriter {
                     }
                     next = rx.try_recv().ok();
                 }
+                let mut stored = true;
                 if !batch.is_empty() {
                     // A busy or briefly unreachable store gets more tries, within the bound;
                     // a batch not stored by then is given up (and said so loudly). With no
@@ -88,11 +106,11 @@ impl AuditWriter {
                     let deadline = started + budget;
                     let mut delay = Duration::from_millis(20);
                     let mut attempt = 0u32;
-                    let stored = loop {
+                    stored = loop {
                         attempt += 1;
                         let left = deadline.saturating_duration_since(Instant::now());
                         let problem =
-                            match tokio::time::timeout(left, store.append_audit(&batch)).await {
+                            match tokio::time::timeout(left, store.commit_audit(&batch)).await {
                                 Ok(Ok(())) => break true,
                                 Ok(Err(e)) => e.to_string(),
                                 Err(_) => format!(
@@ -116,12 +134,14 @@ impl AuditWriter {
                         "audit batch"
                     );
                     batch.clear();
-                    for a in acks.drain(..) {
-                        let _ = a.send(stored);
-                    }
                 }
-                for w in waiters.drain(..) {
-                    let _ = w.send(());
+                let done = Committed {
+                    stored,
+                    acks: std::mem::take(&mut acks),
+                    waiters: std::mem::take(&mut waiters),
+                };
+                if done_tx.send(done).await.is_err() {
+                    tracing::error!("audit syncer has stopped");
                 }
             }
         });
@@ -130,6 +150,60 @@ impl AuditWriter {
             capacity,
             write_timeout,
         }
+    }
+
+    /// The second stage: flushes what the writer committed, then answers the batches'
+    /// requests. A failed flush is not retried (after a failed `fsync` the kernel may have
+    /// dropped the pages it could not write, so a later success proves nothing): the
+    /// requests waiting are refused and the failure logged.
+    fn spawn_syncer(
+        store: Arc<dyn KeyStore>,
+        mut rx: mpsc::Receiver<Committed>,
+        write_timeout: Duration,
+    ) {
+        tokio::spawn(async move {
+            let mut group: Vec<Committed> = Vec::new();
+            while let Some(first) = rx.recv().await {
+                group.push(first);
+                while let Ok(more) = rx.try_recv() {
+                    group.push(more);
+                }
+                let mut synced = true;
+                if group.iter().any(|c| c.stored) {
+                    let started = Instant::now();
+                    let budget = if group.iter().all(|c| c.acks.is_empty()) {
+                        write_timeout.max(Duration::from_secs(60))
+                    } else {
+                        write_timeout
+                    };
+                    synced = match tokio::time::timeout(budget, store.sync_audit()).await {
+                        Ok(Ok(())) => true,
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "audit records committed but not flushed to disk; the requests waiting for them are refused");
+                            false
+                        }
+                        Err(_) => {
+                            tracing::error!(secs = budget.as_secs_f32(), "the store did not flush audit records in time; the requests waiting for them are refused");
+                            false
+                        }
+                    };
+                    tracing::debug!(
+                        batches = group.len(),
+                        micros = started.elapsed().as_micros() as u64,
+                        synced,
+                        "audit sync"
+                    );
+                }
+                for c in group.drain(..) {
+                    for a in c.acks {
+                        let _ = a.send(c.stored && synced);
+                    }
+                    for w in c.waiters {
+                        let _ = w.send(());
+                    }
+                }
+            }
+        });
     }
 
     /// Queues a record; waits only if the queue is full.
@@ -144,7 +218,7 @@ impl AuditWriter {
         }
     }
 
-    /// Queues a record and waits until the batch holding it is committed. An error means
+    /// Queues a record and waits until the batch holding it is durable. An error means
     /// the record is not stored: the request it records must not be answered as served.
     pub async fn record_durably(&self, r: AuditEvent) -> arca_core::Result<()> {
         let (tx, rx) = oneshot::channel();

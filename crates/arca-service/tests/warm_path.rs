@@ -184,8 +184,11 @@ impl KeyStore for Counting {
         self.read();
         self.inner.list_aliases(t, k).await
     }
-    async fn append_audit(&self, r: &[arca_store::PreparedEvent]) -> Result<()> {
-        self.inner.append_audit(r).await
+    async fn commit_audit(&self, r: &[arca_store::PreparedEvent]) -> Result<()> {
+        self.inner.commit_audit(r).await
+    }
+    async fn sync_audit(&self) -> Result<()> {
+        self.inner.sync_audit().await
     }
     async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>> {
         self.inner.audit_head().await

@@ -372,11 +372,24 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn list_aliases(&self, tenant: Uuid, key_id: Option<Uuid>)
         -> Result<Vec<(String, Uuid)>>;
 
-    /// Appends events to the hash chain in one transaction (the use of a key changes no
-    /// state, so its event goes here; a change's events go with the change). The events come
-    /// prepared ([`PreparedEvent`]) so that the work of encoding them is done by their
-    /// requests, not by the one writer that appends in turn.
-    async fn append_audit(&self, events: &[PreparedEvent]) -> Result<()>;
+    /// Appends events to the hash chain in one transaction and returns once they are
+    /// durable (the use of a key changes no state, so its event goes here; a change's
+    /// events go with the change). The events come prepared ([`PreparedEvent`]) so that the
+    /// work of encoding them is done by their requests, not by the one writer that appends
+    /// in turn.
+    async fn append_audit(&self, events: &[PreparedEvent]) -> Result<()> {
+        self.commit_audit(events).await?;
+        self.sync_audit().await
+    }
+    /// [`append_audit`](Self::append_audit) without waiting for the disk: the events are
+    /// committed (in the chain, seen by readers, kept if Arca crashes) and durable against
+    /// a power cut or a database crash once a later [`sync_audit`](Self::sync_audit)
+    /// returns. The audit writer appends the next batch while the previous one's flush
+    /// runs, so the one chain's appender never waits for a disk.
+    async fn commit_audit(&self, events: &[PreparedEvent]) -> Result<()>;
+    /// Makes every audit append committed before this call durable. Several appends share
+    /// one flush.
+    async fn sync_audit(&self) -> Result<()>;
     /// The last event's sequence number and hash.
     async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>>;
     /// Stored events after `after`, in order, as written (for verification and export).

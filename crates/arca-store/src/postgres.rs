@@ -319,29 +319,48 @@ async fn listen(pool: PgPool, out: broadcast::Sender<Change>) {
     }
 }
 
+/// Returns once every transaction committed before the call is flushed to PostgreSQL's
+/// WAL: a transaction that commits synchronously flushes the WAL up to its own commit
+/// record, which lies after theirs (`pg_current_xact_id()` gives it a transaction id, so
+/// its commit is one). Should the server crash before, the unflushed transactions are
+/// lost, and so is every later one (the WAL is one sequence): the chain stays whole, and
+/// nothing was acknowledged.
+async fn flush_wal(pool: &Pool) -> Result<()> {
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 impl Dialect for PgStore {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const INSTR: &'static str = "strpos";
 
-    async fn commit_chained(pool: &Pool, mut tx: Tx) -> Result<()> {
+    async fn commit_chained(pool: &Pool, tx: Tx) -> Result<()> {
+        Self::commit_unsynced(tx).await?;
+        flush_wal(pool).await
+    }
+
+    async fn commit_unsynced(mut tx: Tx) -> Result<()> {
         // The commit itself does not wait for the WAL flush, so the chain's lock (released
         // by the commit) is held for the work only, not for a disk flush: appenders on other
-        // nodes do not queue behind this one's flush. Durability comes next: a transaction
-        // that commits synchronously flushes the WAL up to its own commit record, which lies
-        // after this one's. Should the server crash between the two, this transaction is
-        // lost, and so is every later one (the WAL is one sequence): the chain stays whole,
-        // and nothing was acknowledged, since the caller only hears of success after.
+        // nodes do not queue behind this one's flush. Durability comes from `sync`, before
+        // the caller acknowledges anything.
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        sqlx::query("SELECT pg_current_xact_id()")
-            .execute(pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn sync(&self) -> Result<()> {
+        flush_wal(&self.pool).await
+    }
+
+    fn audit_pool(&self) -> &Pool {
+        &self.pool
     }
 
     fn bind_marker(n: usize) -> String {

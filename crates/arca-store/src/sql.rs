@@ -72,6 +72,13 @@ pub(super) trait Dialect {
     /// durable. The chain's lock is held until the commit: a back-end whose commit waits for
     /// a flush should not make every other appender (another node's) wait for that flush too.
     async fn commit_chained(pool: &Pool, tx: Tx) -> Result<()>;
+    /// Commits a transaction of [`Self::audit_pool`] that appended to the chain, without
+    /// waiting for the disk: durable once a later [`Self::sync`] returns.
+    async fn commit_unsynced(tx: Tx) -> Result<()>;
+    /// Makes every transaction committed before the call durable.
+    async fn sync(&self) -> Result<()>;
+    /// The connections the audit writer's appends ([`KeyStore::commit_audit`]) use.
+    fn audit_pool(&self) -> &Pool;
 
     /// A short description for logs.
     fn label(&self) -> String;
@@ -239,7 +246,13 @@ async fn checkpoint_at(conn: &mut Conn, seq: u64) -> Result<Option<Checkpoint>> 
 /// numbering those met for the first time. Events name few distinct ids: each is stored once
 /// in `audit_ids`, and an event's columns and indexes hold small numbers instead of its
 /// 36-character ids.
-async fn audit_id_numbers(conn: &mut Conn, events: &[PreparedEvent]) -> Result<HashMap<Uuid, i64>> {
+/// The numbers `audit_ids` gives the ids of `events` (numbering those that have none), and
+/// the chain's head, read by the same statement as the first ids (one round trip to the
+/// database less for the one appender: its round trips are what it spends its time on).
+async fn audit_id_numbers_and_head(
+    conn: &mut Conn,
+    events: &[PreparedEvent],
+) -> Result<(HashMap<Uuid, i64>, Option<(u64, [u8; 32])>)> {
     let mut ids: Vec<Uuid> = events
         .iter()
         .flat_map(|p| [p.event.tenant_id, p.event.principal_id, p.event.key_id])
@@ -248,6 +261,7 @@ async fn audit_id_numbers(conn: &mut Conn, events: &[PreparedEvent]) -> Result<H
     ids.sort_unstable();
     ids.dedup();
     let mut out = HashMap::with_capacity(ids.len());
+    let mut head_row: Option<Option<(u64, [u8; 32])>> = None;
     for add in [false, true] {
         let missing: Vec<String> = ids
             .iter()
@@ -267,20 +281,42 @@ async fn audit_id_numbers(conn: &mut Conn, events: &[PreparedEvent]) -> Result<H
                 }
                 q.execute(&mut *conn).await.map_err(db_err)?;
             }
-            let mut q = sqlx::query(AssertSqlSafe(format!(
-                "SELECT num, id FROM audit_ids WHERE id IN ({})",
+            let with_head = head_row.is_none();
+            let mut sql = format!(
+                "SELECT num, id, NULL AS hash FROM audit_ids WHERE id IN ({})",
                 markers.join(", ")
-            )));
+            );
+            if with_head {
+                sql.push_str(
+                    " UNION ALL SELECT seq, NULL, hash FROM \
+                     (SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1) h",
+                );
+                head_row = Some(None);
+            }
+            let mut q = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(id.as_str());
             }
             for r in q.fetch_all(&mut *conn).await.map_err(db_err)? {
-                let id: String = r.try_get("id").map_err(db_err)?;
-                out.insert(uuid_of(&id)?, r.try_get::<i64, _>("num").map_err(db_err)?);
+                let num = r.try_get::<i64, _>("num").map_err(db_err)?;
+                match r.try_get::<Option<String>, _>("id").map_err(db_err)? {
+                    Some(id) => {
+                        out.insert(uuid_of(&id)?, num);
+                    }
+                    None => {
+                        let hash: Vec<u8> = r.try_get("hash").map_err(db_err)?;
+                        head_row = Some(Some((num as u64, hash.try_into().unwrap_or([0xff; 32]))));
+                    }
+                }
             }
         }
     }
-    Ok(out)
+    let head = match head_row {
+        Some(Some(h)) => Some(h),
+        // No event stored (all pruned, or none yet), or no id to look up: the full read.
+        _ => head(conn).await?,
+    };
+    Ok((out, head))
 }
 
 /// The number of one id in `audit_ids`, numbering it if it has none.
@@ -302,7 +338,7 @@ async fn audit_id_number(conn: &mut Conn, id: &str) -> Result<i64> {
 /// take turns: the head read here is still the head at commit.
 ///
 /// A row holds the record's searchable fields in its columns (ids as numbers, see
-/// [`audit_id_numbers`]) and the rest of its compact form but for `prev` in `doc`
+/// [`audit_id_numbers_and_head`]) and the rest of its compact form but for `prev` in `doc`
 /// ([`PreparedEvent::without_columns`]); `hash` is the SHA-256 of the whole compact form,
 /// which [`stored_event`] rebuilds from both and the previous row's `hash`.
 async fn append_chain(conn: &mut Conn, events: &[PreparedEvent]) -> Result<()> {
@@ -310,7 +346,7 @@ async fn append_chain(conn: &mut Conn, events: &[PreparedEvent]) -> Result<()> {
         return Ok(());
     }
     Store::lock_chain(conn).await?;
-    let nums = audit_id_numbers(conn, events).await?;
+    let (nums, head) = audit_id_numbers_and_head(conn, events).await?;
     let num = |id: Option<Uuid>| -> Result<Option<i64>> {
         id.map(|u| {
             nums.get(&u)
@@ -319,7 +355,7 @@ async fn append_chain(conn: &mut Conn, events: &[PreparedEvent]) -> Result<()> {
         })
         .transpose()
     };
-    let (mut seq, mut prev) = head(conn).await?.unwrap_or((0, GENESIS));
+    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS));
     for chunk in events.chunks(64) {
         let mut sql = String::from(
             "INSERT INTO audit_events (seq, at, tenant_id, principal_id, principal, operation, key_id, outcome, hash, doc) VALUES ",
@@ -1342,13 +1378,17 @@ impl KeyStore for Store {
             .collect()
     }
 
-    async fn append_audit(&self, events: &[PreparedEvent]) -> Result<()> {
+    async fn commit_audit(&self, events: &[PreparedEvent]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = begin(&self.pool).await?;
+        let mut tx = begin(self.audit_pool()).await?;
         append_chain(&mut tx, events).await?;
-        Store::commit_chained(&self.pool, tx).await
+        Store::commit_unsynced(tx).await
+    }
+
+    async fn sync_audit(&self) -> Result<()> {
+        self.sync().await
     }
 
     async fn audit_head(&self) -> Result<Option<(u64, [u8; 32])>> {

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use arca_core::Result;
+use arca_core::{Error, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, Sqlite, SqlitePool};
 use tokio::sync::broadcast;
@@ -149,6 +149,12 @@ CREATE INDEX audit_events_key_at ON audit_events(key_id, at) WHERE key_id IS NOT
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The audit writer's one connection: its commits do not wait for the disk
+    /// (`synchronous = NORMAL`), its appends are made durable by [`Dialect::sync`], so the
+    /// next batch is written while the previous one is flushed.
+    audit_pool: SqlitePool,
+    /// The write-ahead log, flushed by [`Dialect::sync`].
+    wal: std::path::PathBuf,
     path: String,
     /// Key writes, group-committed.
     writer: std::sync::Arc<Combiner>,
@@ -169,13 +175,23 @@ impl SqliteStore {
             // A file in this process does not go away between uses; the default ping before
             // each acquire was one more hop to the connection's thread for every query.
             .test_before_acquire(false)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(db_err)?;
+        let audit_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(opts.synchronous(SqliteSynchronous::Normal))
+            .await
+            .map_err(db_err)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         let store = SqliteStore {
             // One writer: SQLite has one write lock anyway.
             writer: sql::writer(&pool, 1),
             pool,
+            audit_pool,
+            wal: wal.into(),
             path: path.display().to_string(),
         };
         store.migrate().await?;
@@ -196,8 +212,9 @@ impl SqliteStore {
         tx.commit().await.map_err(db_err)
     }
 
-    /// Closes the pool, checkpointing the WAL.
+    /// Closes the pools, checkpointing the WAL.
     pub async fn close(&self) {
+        self.audit_pool.close().await;
         self.pool.close().await;
     }
 }
@@ -213,6 +230,34 @@ impl Dialect for SqliteStore {
     async fn commit_chained(_pool: &Pool, tx: Tx) -> Result<()> {
         // One writer at a time anyway; `synchronous = FULL` makes the commit durable.
         tx.commit().await.map_err(db_err)
+    }
+
+    async fn commit_unsynced(tx: Tx) -> Result<()> {
+        // A transaction of the audit pool: `synchronous = NORMAL`, the commit is written to
+        // the WAL (kept if Arca crashes) but not flushed.
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn sync(&self) -> Result<()> {
+        // Flushing the WAL file makes every commit written to it durable, whichever
+        // connection wrote it. A commit no longer in the WAL was checkpointed into the
+        // database file, which the checkpoint flushed before the WAL could be reused.
+        let wal = self.wal.clone();
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
+            Ok(f) => f.sync_data(),
+            // No WAL: every connection closed, the last one checkpointed and flushed it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the WAL flush did not finish: {e}")))?
+        .map_err(|e| Error::Unavailable {
+            message: format!("the store's write-ahead log could not be flushed: {e}"),
+        })
+    }
+
+    fn audit_pool(&self) -> &Pool {
+        &self.audit_pool
     }
 
     fn bind_marker(_n: usize) -> String {
