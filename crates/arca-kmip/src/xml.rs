@@ -66,6 +66,28 @@ impl Node {
     }
 }
 
+/// Where the OASIS KMIP Profiles test cases are, for the tests that replay them: the
+/// directory named by `ARCA_KMIP_TESTCASES` (which `scripts/test` sets, finding or fetching
+/// the cases: `scripts/fixtures`), else the copy in `../shared/kmip-testcases` beside the
+/// repository. An error names the variable to set, so that a missing fixture fails the
+/// test with a way out rather than deep inside it.
+pub fn conformance_cases_dir() -> Result<std::path::PathBuf, String> {
+    let dir = match std::env::var_os("ARCA_KMIP_TESTCASES") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kmip-testcases")
+        }
+    };
+    if dir.join("v2.1/mandatory").is_dir() && dir.join("v1.4/mandatory").is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "the OASIS KMIP test cases are not at {} (set ARCA_KMIP_TESTCASES to a copy laid out as v1.4/{{mandatory,optional}} and v2.1/{{mandatory,optional}}, or run scripts/fixtures to fetch them)",
+            dir.display()
+        ))
+    }
+}
+
 /// Reads a document into its top-level message elements (the children of a wrapping
 /// `<KMIP>` element, or the root element itself). Comments and whitespace are skipped.
 pub fn parse(text: &str) -> Result<Vec<Node>, XmlError> {
@@ -401,8 +423,7 @@ mod tests {
 
     #[test]
     fn every_conformance_file_parses() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kmip-testcases");
+        let dir = conformance_cases_dir().unwrap_or_else(|e| panic!("{e}"));
         let mut files = 0;
         for sub in [
             "v1.4/mandatory",

@@ -1243,7 +1243,7 @@ fn xks_test_client() -> std::path::PathBuf {
         });
     assert!(
         dir.join("test-xks-proxy").is_file(),
-        "AWS's XKS proxy test client is not at {} (set ARCA_XKS_TEST_CLIENT to a checkout of aws-samples/aws-kms-xksproxy-test-client)",
+        "AWS's XKS proxy test client is not at {} (set ARCA_XKS_TEST_CLIENT to a checkout of aws-samples/aws-kms-xksproxy-test-client, or run scripts/fixtures to fetch it)",
         dir.display()
     );
     dir

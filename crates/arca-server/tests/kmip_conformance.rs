@@ -1,5 +1,6 @@
-//! The OASIS KMIP conformance test cases (`../shared/kmip-testcases`, KMIP Profiles 1.4 and
-//! 2.1, XML encoding), replayed against a real server over mutual TLS.
+//! The OASIS KMIP conformance test cases (KMIP Profiles 1.4 and 2.1, XML encoding, found
+//! by `arca_kmip::xml::conformance_cases_dir`: `ARCA_KMIP_TESTCASES`, else
+//! `../shared/kmip-testcases`), replayed against a real server over mutual TLS.
 //!
 //! Each file is a sequence of request/response pairs. The runner sends each request (with
 //! the placeholders it has learned substituted: `$UNIQUE_IDENTIFIER_n` and the other `$…`
@@ -186,7 +187,7 @@ const SKIPPED: &[&str] = &[
 ];
 
 fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kmip-testcases")
+    xml::conformance_cases_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Every mandatory case, in the order the profiles number them (SASED-M-2 uses what
