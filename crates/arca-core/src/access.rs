@@ -163,7 +163,7 @@ impl Action {
             Category::KeyUse | Category::KeyRead | Category::KeyManage
         ) && !matches!(
             self,
-            Action::ListKeys | Action::CreateKey | Action::GenerateRandom
+            Action::ListKeys | Action::CreateKey | Action::GenerateRandom | Action::Hash
         )
     }
 }

@@ -64,6 +64,8 @@ actions! {
     GetPublicKey => KeyUse,
     ExportKey => KeyUse,
     GenerateRandom => Random,
+    /// A digest of data the caller sends (KMIP's Hash): keyless, like random bytes.
+    Hash => Random,
     // key metadata
     DescribeKey => KeyRead,
     ListKeys => KeyRead,

@@ -732,6 +732,31 @@ impl EncryptionAlgorithm {
     }
 }
 
+/// Digest algorithms a caller may ask for by name (KMIP's Hash operation), with KMIP's
+/// Hashing Algorithm names. SHA-1 is here for digests of data a client already has (it is
+/// not a key algorithm); MD2, MD4, MD5, RIPEMD-160, Tiger and Whirlpool are not offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum DigestAlgorithm {
+    #[serde(rename = "SHA_1")]
+    Sha1,
+    #[serde(rename = "SHA_224")]
+    Sha224,
+    #[serde(rename = "SHA_256")]
+    Sha256,
+    #[serde(rename = "SHA_384")]
+    Sha384,
+    #[serde(rename = "SHA_512")]
+    Sha512,
+    #[serde(rename = "SHA_512_256")]
+    Sha512_256,
+    #[serde(rename = "SHA3_256")]
+    Sha3_256,
+    #[serde(rename = "SHA3_384")]
+    Sha3_384,
+    #[serde(rename = "SHA3_512")]
+    Sha3_512,
+}
+
 /// MAC schemes, with AWS KMS's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum MacAlgorithm {

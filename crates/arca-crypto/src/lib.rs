@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod ciphertext;
 pub mod der;
+pub mod digest;
 pub mod hsm;
 pub mod provider;
 pub mod raw;

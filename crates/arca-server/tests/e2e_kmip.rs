@@ -1423,6 +1423,86 @@ async fn kmip_log_is_audited_and_cannot_forge_log_lines() {
     );
 }
 
+/// Hash digests what it is sent, and refuses what it does not offer (a streaming request,
+/// a hash it does not have, no hash named) with the reason, each request audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_is_keyless_and_audited() {
+    use arca_kmip::enums::hashing_algorithm as h;
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let params = |alg| {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![Item::enum_item(tags::HASHING_ALGORITHM, alg)],
+        )
+    };
+    let data = || Item::new(tags::DATA, Value::bytes(b"abc".to_vec()));
+    let r = c.op(V21, op::HASH, vec![params(h::SHA_256), data()]).await;
+    let digest = ok_payload(&r)
+        .req(tags::DATA)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    // FIPS 180-4's "abc".
+    assert_eq!(digest[..4], [0xba, 0x78, 0x16, 0xbf], "SHA-256 of abc");
+    let r = c.op(V14, op::HASH, vec![params(h::SHA3_512), data()]).await;
+    assert_eq!(
+        ok_payload(&r)
+            .req(tags::DATA)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .len(),
+        64
+    );
+    // What is not offered, each with its reason.
+    let md5 = c.op(V21, op::HASH, vec![params(h::MD5), data()]).await;
+    assert_eq!(result(&md5).1, Some(reason::INVALID_FIELD));
+    let none = c.op(V21, op::HASH, vec![data()]).await;
+    assert_eq!(result(&none).1, Some(reason::INVALID_FIELD));
+    let stream = c
+        .op(
+            V21,
+            op::HASH,
+            vec![
+                params(h::SHA_256),
+                data(),
+                Item::new(tags::INIT_INDICATOR, Value::Boolean(true)),
+            ],
+        )
+        .await;
+    assert_eq!(result(&stream).1, Some(reason::OPERATION_NOT_SUPPORTED));
+    let empty = c
+        .op(
+            V21,
+            op::HASH,
+            vec![
+                params(h::SHA_256),
+                Item::new(tags::DATA, Value::bytes(vec![])),
+            ],
+        )
+        .await;
+    assert_eq!(result(&empty).1, Some(reason::INVALID_FIELD));
+    k.s.service().flush_audit().await;
+    let all = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let hashed: Vec<_> = all
+        .iter()
+        .filter(|r| r.operation == "Hash" && r.principal == CLIENT)
+        .collect();
+    assert_eq!(
+        hashed.iter().filter(|r| r.outcome == "ok").count(),
+        2,
+        "both digests audited"
+    );
+    assert!(
+        hashed.iter().any(|r| r.outcome == "invalid_input"),
+        "the empty Data's refusal audited: {hashed:?}"
+    );
+}
+
 /// Issue 17: every KMIP request leaves a record, naming the principal of a bound
 /// certificate even when the door refused the message before any operation ran: Discover
 /// Versions (a request like Query, authorised and recorded by the service), an operation
@@ -1802,6 +1882,16 @@ fn gcm_parameters() -> Item {
     )
 }
 
+fn sha256_parameters() -> Item {
+    Item::structure(
+        tags::CRYPTOGRAPHIC_PARAMETERS,
+        vec![Item::enum_item(
+            tags::HASHING_ALGORITHM,
+            arca_kmip::enums::hashing_algorithm::SHA_256,
+        )],
+    )
+}
+
 /// The row of a KMIP operation, `None` for an operation the matrix does not know. Each
 /// operation the server offers must have one (checked against its Query answer), so an
 /// operation added to the door fails the matrix until it is placed here.
@@ -1912,6 +2002,11 @@ fn kmip_row(operation: u32, f: &KmipFixtures) -> Option<KmipRow> {
         op::RNG_RETRIEVE => (
             &[GenerateRandom],
             vec![Item::int_item(tags::DATA_LENGTH, 8)],
+            false,
+        ),
+        op::HASH => (
+            &[Hash],
+            vec![sha256_parameters(), bytes(tags::DATA, b"m")],
             false,
         ),
         op::ENCRYPT => (

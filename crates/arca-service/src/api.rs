@@ -11,8 +11,8 @@ use arca_core::access::{
 };
 use arca_core::encoding::KeyEncoding;
 use arca_core::model::{
-    DeactivationReason, EncryptionAlgorithm, KeySpec, KeyState, KeyUsage, MacAlgorithm,
-    MessageType, Origin, Principal, ProtectionLevel, SigningAlgorithm,
+    DeactivationReason, DigestAlgorithm, EncryptionAlgorithm, KeySpec, KeyState, KeyUsage,
+    MacAlgorithm, MessageType, Origin, Principal, ProtectionLevel, SigningAlgorithm,
 };
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -762,6 +762,22 @@ pub struct RandomRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RandomResponse {
     pub random: Secret,
+}
+
+/// A digest of caller data (KMIP's Hash): keyless, authorised and audited like random bytes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HashRequest {
+    pub algorithm: DigestAlgorithm,
+    /// 1 byte up to the server's `max_plaintext_bytes`.
+    pub data: Secret,
+}
+
+/// The digest.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HashResponse {
+    pub algorithm: DigestAlgorithm,
+    pub digest: Bytes,
 }
 
 /// Exports a version's material (keys created extractable only).

@@ -1151,6 +1151,23 @@ impl Service {
         .await
     }
 
+    /// The digest of caller data (KMIP's Hash). No key is involved; the data is the
+    /// caller's own, so it is held as a secret and never logged.
+    pub async fn hash(&self, caller: &Caller, req: HashRequest) -> Result<HashResponse> {
+        self.audited(caller, Action::Hash, async |_: &mut Note| {
+            self.authorize(caller, Action::Hash, None)?;
+            self.check_len("data", req.data.expose().len())?;
+            Ok(HashResponse {
+                algorithm: req.algorithm,
+                digest: Bytes(arca_crypto::digest::digest(
+                    req.algorithm,
+                    req.data.expose(),
+                )),
+            })
+        })
+        .await
+    }
+
     /// Exports a version's material in plaintext; only keys created extractable.
     pub async fn export_key(
         &self,

@@ -1,5 +1,5 @@
-//! KMIP's cryptographic operations: Encrypt, Decrypt, Sign, Signature Verify, MAC and MAC
-//! Verify, mapped onto the service's raw-cipher, signing and MAC operations.
+//! KMIP's cryptographic operations: Encrypt, Decrypt, Sign, Signature Verify, MAC, MAC
+//! Verify and Hash, mapped onto the service's raw-cipher, signing and MAC operations.
 //!
 //! What is translated here is the Cryptographic Parameters structure: block cipher mode,
 //! padding, hashing algorithm, digital signature algorithm, tag length, random IV. A
@@ -7,15 +7,17 @@
 //! Cryptographic Parameters) naming it, never approximated.
 
 use arca_core::cipher::{OaepHash, RawMode};
-use arca_core::model::{Key, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm};
+use arca_core::model::{
+    DigestAlgorithm, Key, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
+};
 use arca_kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, digital_signature_algorithm as dsa,
     hashing_algorithm as hash, padding_method as pad, result_reason as reason, validity_indicator,
 };
 use arca_kmip::{tags, Failure, Item, Value};
 use arca_service::api::{
-    Bytes, MacRequest, MacVerifyRequest, RawCipher, RawDecryptRequest, RawEncryptRequest, Secret,
-    SignRequest, VerifyRequest,
+    Bytes, HashRequest, MacRequest, MacVerifyRequest, RawCipher, RawDecryptRequest,
+    RawEncryptRequest, Secret, SignRequest, VerifyRequest,
 };
 use zeroize::Zeroizing;
 
@@ -400,6 +402,61 @@ impl Ctx<'_> {
             .map_err(|e| kept.or(e, failure))?;
         self.placeholder = Some(id.clone());
         Ok(validity(&id, r.valid))
+    }
+
+    /// Hash: the digest of the request's Data under its Hashing Algorithm, keyless. One
+    /// request carries all the data: the streaming form (Correlation Value, an Init
+    /// Indicator without a Final Indicator) is refused rather than half-served.
+    pub(super) async fn hash(&mut self, p: &Item) -> OpResult {
+        let flag = |tag| p.child(tag).map(Item::boolean).transpose();
+        let (init, last) = (flag(tags::INIT_INDICATOR)?, flag(tags::FINAL_INDICATOR)?);
+        if p.child(tags::CORRELATION_VALUE).is_some()
+            || init == Some(true) && last != Some(true)
+            || last == Some(true) && init != Some(true)
+        {
+            return Err(Failure::new(
+                reason::OPERATION_NOT_SUPPORTED,
+                "streaming Hash is not offered: send all the data in one request",
+            ));
+        }
+        let params = Params::read(p.child(tags::CRYPTOGRAPHIC_PARAMETERS))?;
+        let algorithm = match params.hashing {
+            Some(hash::SHA_1) => DigestAlgorithm::Sha1,
+            Some(hash::SHA_224) => DigestAlgorithm::Sha224,
+            Some(hash::SHA_256) => DigestAlgorithm::Sha256,
+            Some(hash::SHA_384) => DigestAlgorithm::Sha384,
+            Some(hash::SHA_512) => DigestAlgorithm::Sha512,
+            Some(hash::SHA_512_256) => DigestAlgorithm::Sha512_256,
+            Some(hash::SHA3_256) => DigestAlgorithm::Sha3_256,
+            Some(hash::SHA3_384) => DigestAlgorithm::Sha3_384,
+            Some(hash::SHA3_512) => DigestAlgorithm::Sha3_512,
+            None => {
+                return Err(bad_params(
+                    "Hash needs Cryptographic Parameters with a Hashing Algorithm",
+                ))
+            }
+            Some(_) => {
+                return Err(bad_params(
+                    "Hashing Algorithm: Hash offers SHA-1, SHA-224, SHA-256, SHA-384, SHA-512, SHA-512/256 and SHA3-256/384/512",
+                ))
+            }
+        };
+        let data = p.req(tags::DATA)?.byte_string()?.to_vec();
+        let r = self
+            .svc
+            .hash(
+                self.caller()?,
+                HashRequest {
+                    algorithm,
+                    data: Secret::new(Zeroizing::new(data)),
+                },
+            )
+            .await
+            .map_err(failure)?;
+        Ok(payload(vec![Item::new(
+            tags::DATA,
+            Value::bytes(r.digest.0),
+        )]))
     }
 }
 

@@ -72,6 +72,7 @@ pub const OPERATIONS: &[u32] = &[
     op::SIGNATURE_VERIFY,
     op::MAC,
     op::MAC_VERIFY,
+    op::HASH,
     op::CREATE_KEY_PAIR,
     op::REKEY,
     op::REKEY_KEY_PAIR,
@@ -347,6 +348,7 @@ impl Ctx<'_> {
             op::SIGNATURE_VERIFY => self.signature_verify(p).await,
             op::MAC => self.mac(p).await,
             op::MAC_VERIFY => self.mac_verify(p).await,
+            op::HASH => self.hash(p).await,
             op::INTEROP => {
                 // The conformance harness brackets each test case with Interop Begin/End;
                 // there is no server state to reset between them.
