@@ -25,6 +25,8 @@ pub enum Door {
     Aws,
     /// AWS KMS calling Arca as its external key store (the XKS proxy API).
     Xks,
+    /// Microsoft Purview calling Arca as its Double Key Encryption key service.
+    Dke,
     System,
 }
 
@@ -35,6 +37,7 @@ impl Door {
             Door::Kmip => "kmip",
             Door::Aws => "aws",
             Door::Xks => "xks",
+            Door::Dke => "dke",
             Door::System => "system",
         }
     }

@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod config;
 pub mod console;
+pub mod dke;
 pub mod kmip;
 pub mod rest;
 pub mod rest_audit;

@@ -158,6 +158,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             .map_err(|e| anyhow::anyhow!("cannot sign the audit trail: {e}"))?;
     }
 
+    cfg.dke.validate()?;
     let (tls, ca_cert) = crate::tls::server_config(cfg)?;
     let listener = TcpListener::bind(&cfg.listen)
         .await
@@ -171,6 +172,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         data_dir: cfg.data_dir.clone(),
         console: cfg.console.enabled,
         client_certificates: cfg.tls.client_ca.is_some(),
+        dke: cfg.dke.clone(),
     }));
     let (tx, rx) = watch::channel(false);
     let roots = Arc::new(crate::tls::ClientRoots::from_config(cfg)?);
