@@ -27,6 +27,8 @@ pub enum Door {
     Xks,
     /// Microsoft Purview calling Arca as its Double Key Encryption key service.
     Dke,
+    /// Google Workspace client-side encryption calling Arca as its key service (KACLS).
+    Cse,
     System,
 }
 
@@ -38,6 +40,7 @@ impl Door {
             Door::Aws => "aws",
             Door::Xks => "xks",
             Door::Dke => "dke",
+            Door::Cse => "cse",
             Door::System => "system",
         }
     }

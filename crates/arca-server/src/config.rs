@@ -30,6 +30,7 @@ pub struct Config {
     pub kmip: KmipConfig,
     pub aws: AwsConfig,
     pub dke: DkeConfig,
+    pub cse: CseConfig,
     pub store: StoreConfig,
     pub console: ConsoleConfig,
 }
@@ -160,18 +161,7 @@ pub struct DkeKeyConfig {
 impl DkeConfig {
     /// Checks the prefix, the names and the access rules before the listener opens.
     pub fn validate(&self) -> Result<()> {
-        let p = &self.path_prefix;
-        if !p.starts_with('/')
-            || p.ends_with('/')
-            || !p
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_'))
-            || p == "/v1"
-            || p.starts_with("/v1/")
-            || p.starts_with("/ui")
-        {
-            bail!("dke.path_prefix {p:?}: / followed by a-z A-Z 0-9 / - _, not ending with /, and not under /v1 or /ui");
-        }
+        check_prefix("dke.path_prefix", &self.path_prefix)?;
         for (i, k) in self.keys.iter().enumerate() {
             if k.name.is_empty()
                 || k.name.len() > 64
@@ -197,6 +187,84 @@ impl DkeConfig {
         }
         Ok(())
     }
+}
+
+/// Google Workspace client-side encryption: Arca as the customer's Key Access Control List
+/// Service (KACLS), on the HTTPS listener under `path_prefix` (docs/cse.md). Off while
+/// `access` is unset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CseConfig {
+    /// The path of the KACLS URL on this listener (`/` followed by `a-z A-Z 0-9 / - _`).
+    pub path_prefix: String,
+    /// The Arca AES-256 key that wraps Google's data encryption keys.
+    pub key: String,
+    /// The KACLS URL as pasted into the Google admin console (`https://host/cse`):
+    /// authorization tokens naming another `kacls_url` are refused.
+    pub kacls_url: String,
+    /// The `iss` of Google's authorization tokens accepted (each also in
+    /// `[[service.jwt_issuers]]` with audience `cse-authorization`).
+    pub authorization_issuers: Vec<String>,
+    /// As whom the door acts, the identity provider of authentication tokens, and which
+    /// users it allows.
+    pub access: Option<arca_service::delegated::DelegatedAccess>,
+}
+
+impl Default for CseConfig {
+    fn default() -> Self {
+        CseConfig {
+            path_prefix: "/cse".into(),
+            key: String::new(),
+            kacls_url: String::new(),
+            authorization_issuers: [
+                "gsuitecse-tokenissuer-drive@system.gserviceaccount.com",
+                "gsuitecse-tokenissuer-meet@system.gserviceaccount.com",
+                "gsuitecse-tokenissuer-calendar@system.gserviceaccount.com",
+            ]
+            .map(String::from)
+            .to_vec(),
+            access: None,
+        }
+    }
+}
+
+impl CseConfig {
+    /// Checks the prefix, the key, the URL and the access rule before the listener opens.
+    pub fn validate(&self) -> Result<()> {
+        let Some(access) = &self.access else {
+            return Ok(());
+        };
+        check_prefix("cse.path_prefix", &self.path_prefix)?;
+        if self.key.is_empty() {
+            bail!("cse.key: name the Arca AES-256 key that wraps Google's keys");
+        }
+        if !self.kacls_url.starts_with("https://") {
+            bail!("cse.kacls_url: the https:// URL pasted into the Google admin console");
+        }
+        if self.authorization_issuers.is_empty() {
+            bail!("cse.authorization_issuers: at least one of Google's token issuers");
+        }
+        access
+            .validate("cse.access")
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// The rule for a delegated door's path prefix: `/` followed by `a-z A-Z 0-9 / - _`, not
+/// ending with `/`, and clear of the REST API and the console.
+fn check_prefix(what: &str, p: &str) -> Result<()> {
+    if !p.starts_with('/')
+        || p.ends_with('/')
+        || !p
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_'))
+        || p == "/v1"
+        || p.starts_with("/v1/")
+        || p.starts_with("/ui")
+    {
+        bail!("{what} {p:?}: / followed by a-z A-Z 0-9 / - _, not ending with /, and not under /v1 or /ui");
+    }
+    Ok(())
 }
 
 /// The KMIP door: TTLV over mutual TLS (OASIS KMIP 1.0-1.4, 2.0, 2.1), as databases,
@@ -461,6 +529,7 @@ impl Default for Config {
             kmip: KmipConfig::default(),
             aws: AwsConfig::default(),
             dke: DkeConfig::default(),
+            cse: CseConfig::default(),
             store: StoreConfig::default(),
             console: ConsoleConfig::default(),
         }
@@ -469,7 +538,7 @@ impl Default for Config {
 
 const KNOWN: &[&str] = &[
     "data_dir", "listen", "tls", "http", "service", "log", "root", "audit", "metrics", "kmip",
-    "aws", "dke", "store", "console",
+    "aws", "dke", "cse", "store", "console",
 ];
 
 impl Config {

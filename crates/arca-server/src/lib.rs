@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod config;
 pub mod console;
+pub mod cse;
 pub mod dke;
 pub mod kmip;
 pub mod rest;

@@ -159,6 +159,13 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
     }
 
     cfg.dke.validate()?;
+    cfg.cse.validate()?;
+    if cfg.cse.access.is_some()
+        && !cfg.dke.keys.is_empty()
+        && cfg.cse.path_prefix == cfg.dke.path_prefix
+    {
+        anyhow::bail!("cse.path_prefix and dke.path_prefix must differ");
+    }
     let (tls, ca_cert) = crate::tls::server_config(cfg)?;
     let listener = TcpListener::bind(&cfg.listen)
         .await
@@ -173,6 +180,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         console: cfg.console.enabled,
         client_certificates: cfg.tls.client_ca.is_some(),
         dke: cfg.dke.clone(),
+        cse: cfg.cse.clone(),
     }));
     let (tx, rx) = watch::channel(false);
     let roots = Arc::new(crate::tls::ClientRoots::from_config(cfg)?);

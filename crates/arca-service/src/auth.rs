@@ -177,6 +177,7 @@ impl Service {
                     credential,
                     approval: None,
                     end_user,
+                    resource: None,
                 })
             }
             Err(e) => {

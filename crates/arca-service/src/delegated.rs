@@ -207,6 +207,161 @@ impl Service {
     }
 }
 
+/// The largest `resource_name` and `perimeter_id` Google's authorization tokens carry.
+pub const CSE_MAX_RESOURCE_BYTES: usize = 128;
+
+/// What a Google Workspace CSE request must prove beyond the end user's identity: the
+/// authorization token's issuer (Google's, per application), the KACLS URL it names and the
+/// roles the method accepts.
+pub struct CseCheck<'a> {
+    /// Who may use the key, and the identity provider of the authentication token.
+    pub access: &'a DelegatedAccess,
+    /// The `iss` values of Google's authorization tokens accepted (each one of
+    /// `[[service.jwt_issuers]]`, whose audience is `cse-authorization`).
+    pub authorization_issuers: &'a [String],
+    /// The KACLS URL configured in the Google admin console: a token naming another
+    /// `kacls_url` was meant for another service.
+    pub kacls_url: &'a str,
+    /// The roles of the authorization token this method accepts (`writer` for wrap,
+    /// `reader` or `writer` for unwrap).
+    pub roles: &'a [&'a str],
+}
+
+/// What Google's authorization token grants, once both tokens are checked.
+#[derive(Debug, Clone)]
+pub struct CseGrant {
+    /// The user, as both tokens name them.
+    pub email: String,
+    pub role: String,
+    /// The document the key protects: bound into the wrapped key.
+    pub resource_name: String,
+    pub perimeter_id: Option<String>,
+}
+
+fn claim<'a>(c: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    c.get(name)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+}
+
+/// The checks of Google's reference that tie the two tokens together: the same user
+/// (the authentication token's `google_email`, else its `email`, against the
+/// authorization token's `email`, case-insensitively), an accepted role, this KACLS's URL,
+/// and a resource name within its limit.
+pub fn cse_grant(
+    authentication: &serde_json::Value,
+    authorization: &serde_json::Value,
+    check: &CseCheck<'_>,
+) -> Result<CseGrant> {
+    let unauth = |m: &str| Error::Unauthenticated {
+        message: m.to_string(),
+    };
+    let authz_email = claim(authorization, "email")
+        .ok_or_else(|| unauth("the authorization token names no email"))?;
+    let authn_email = claim(authentication, "google_email")
+        .or_else(|| claim(authentication, "email"))
+        .ok_or_else(|| unauth("the authentication token names no email"))?;
+    if !authz_email.eq_ignore_ascii_case(authn_email) {
+        return Err(unauth(
+            "the authentication and authorization tokens name different users",
+        ));
+    }
+    let role = claim(authorization, "role").unwrap_or("");
+    if !check.roles.contains(&role) {
+        return Err(Error::NotPermitted {
+            message: format!(
+                "the authorization token's role {role:?} is not one of {:?}",
+                check.roles
+            ),
+        });
+    }
+    if let Some(u) = claim(authorization, "kacls_url") {
+        if u.trim_end_matches('/') != check.kacls_url.trim_end_matches('/') {
+            return Err(Error::NotPermitted {
+                message: format!("the authorization token is for the KACLS at {u}, not this one"),
+            });
+        }
+    }
+    let resource_name = claim(authorization, "resource_name").ok_or_else(|| {
+        Error::invalid("resource_name", "the authorization token names no resource")
+    })?;
+    let perimeter_id = claim(authorization, "perimeter_id");
+    if resource_name.len() > CSE_MAX_RESOURCE_BYTES
+        || perimeter_id.is_some_and(|p| p.len() > CSE_MAX_RESOURCE_BYTES)
+    {
+        return Err(Error::invalid(
+            "resource_name",
+            format!("resource_name and perimeter_id are at most {CSE_MAX_RESOURCE_BYTES} bytes"),
+        ));
+    }
+    Ok(CseGrant {
+        email: authz_email.to_string(),
+        role: role.to_string(),
+        resource_name: resource_name.to_string(),
+        perimeter_id: perimeter_id.map(str::to_string),
+    })
+}
+
+impl Service {
+    /// Authenticates a Google Workspace CSE request by its two tokens: the customer
+    /// identity provider's authentication token (the access rule's issuer) and Google's
+    /// authorization token (one of `check.authorization_issuers`), both judged by the one
+    /// JWT verifier, then tied together by [`cse_grant`] and the access rule. The caller is
+    /// the door's principal naming the user and the resource; every refusal is recorded in
+    /// the door's tenant.
+    pub async fn authenticate_cse(
+        &self,
+        authentication: &str,
+        authorization: &str,
+        check: &CseCheck<'_>,
+        meta: RequestMeta,
+    ) -> Result<(Caller, CseGrant)> {
+        let access = check.access;
+        let ip = meta.source_ip();
+        let (tenant, principal) = self.delegated_principal(access).await?;
+        let mut end_user = None;
+        let mut grant = None;
+        let r = async {
+            self.limits.admit_source(ip, self.now())?;
+            let authn = self
+                .verify_jwt_claims(authentication, Some(&access.issuer))
+                .await?;
+            let authz = self.verify_jwt_claims(authorization, None).await?;
+            if !check.authorization_issuers.contains(&authz.issuer.issuer) {
+                return Err(Error::Unauthenticated {
+                    message:
+                        "the JWT is not valid: wrong issuer (not a configured authorization issuer)"
+                            .into(),
+                });
+            }
+            end_user = claim(&authz.claims, "email").map(str::to_string);
+            let g = cse_grant(&authn.claims, &authz.claims, check)?;
+            // The rule judges the Google Workspace user both tokens agree on, with the
+            // identity provider's groups.
+            let judged = serde_json::json!({
+                "email": g.email,
+                "groups": authn.claims.get("groups").cloned().unwrap_or_default(),
+            });
+            if let Err(e) = access.allows(&judged) {
+                return Err(Error::NotPermitted {
+                    message: format!("{e} is not allowed to use this key"),
+                });
+            }
+            let exp = chrono::DateTime::from_timestamp(authn.expires.min(authz.expires), 0);
+            let p = Self::door_principal(access, principal)?;
+            grant = Some(g);
+            Ok((p, Credential::Jwt(access.issuer.clone(), exp)))
+        }
+        .await;
+        let mut caller = self
+            .admit_with_note(r, meta, ip, None, Some((end_user, tenant)))
+            .await?;
+        let grant = grant.ok_or_else(|| Error::internal("a CSE caller without its grant"))?;
+        caller.resource = Some(grant.resource_name.clone());
+        Ok((caller, grant))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +407,56 @@ mod tests {
         a.allowed_domains.clear();
         a.allowed_groups.clear();
         assert!(a.validate("dke.keys[0]").is_err());
+    }
+
+    #[test]
+    fn the_two_cse_tokens_must_agree() {
+        let a = access();
+        let issuers = vec!["google".to_string()];
+        let check = CseCheck {
+            access: &a,
+            authorization_issuers: &issuers,
+            kacls_url: "https://k.test/cse/",
+            roles: &["reader", "writer"],
+        };
+        let authz = json!({"email": "Alice@Example.com", "role": "reader",
+            "resource_name": "doc", "kacls_url": "https://k.test/cse"});
+        let g = cse_grant(&json!({"email": "alice@example.com"}), &authz, &check).unwrap();
+        assert_eq!(
+            (g.resource_name.as_str(), g.role.as_str()),
+            ("doc", "reader")
+        );
+        // google_email, when present, is what is compared, not email.
+        assert!(cse_grant(
+            &json!({"email": "a@idp.test", "google_email": "alice@example.com"}),
+            &authz,
+            &check
+        )
+        .is_ok());
+        assert!(cse_grant(
+            &json!({"email": "alice@example.com", "google_email": "bob@example.com"}),
+            &authz,
+            &check
+        )
+        .is_err());
+        let authn = json!({"email": "alice@example.com"});
+        let with = |p: serde_json::Value| {
+            let mut z = authz.clone();
+            for (k, v) in p.as_object().unwrap() {
+                z[k] = v.clone();
+            }
+            cse_grant(&authn, &z, &check).unwrap_err().code()
+        };
+        assert_eq!(with(json!({"email": "bob@example.com"})), "unauthenticated");
+        assert_eq!(with(json!({"role": "upgrader"})), "not_permitted");
+        assert_eq!(
+            with(json!({"kacls_url": "https://other.test/cse"})),
+            "not_permitted"
+        );
+        assert_eq!(
+            with(json!({"resource_name": "x".repeat(129)})),
+            "invalid_input"
+        );
+        assert_eq!(with(json!({"resource_name": ""})), "invalid_input");
     }
 }

@@ -283,6 +283,9 @@ pub struct Caller {
     /// The end user a delegated door acts for (the email of a Microsoft Entra or Google
     /// Workspace user): the audit trail names them beside the door's principal.
     pub(crate) end_user: Option<String>,
+    /// The provider's resource the end user acts on (a Google Workspace CSE document's
+    /// `resource_name`), named in the record too.
+    pub(crate) resource: Option<String>,
 }
 
 impl Caller {
@@ -298,6 +301,9 @@ impl Caller {
         }
         if let Some(u) = &self.end_user {
             note.set("end_user", u.clone());
+        }
+        if let Some(r) = &self.resource {
+            note.set("resource", r.clone());
         }
     }
     /// The end user a delegated door acts for, if this caller is one.
