@@ -167,15 +167,18 @@ async fn authenticate(
         .map_err(|e| error(&e))
 }
 
-/// The body, read within the limits, or Google's error.
+/// The body, parsed (a malformed one recorded as a refused `action`), or the error.
 async fn body<T: serde::de::DeserializeOwned>(
     app: &AppState,
     parts: &axum::http::request::Parts,
     body: JsonBody,
+    action: Action,
 ) -> Result<T, Response> {
     let mut meta = meta_of(parts);
     meta.door = Door::Cse;
-    body.parse_anon::<T>(app, &meta, Action::Encrypt).await
+    body.parse_or_error::<T>(app, &meta, action)
+        .await
+        .map_err(|e| error(&e))
 }
 
 /// `POST wrap`: the DEK under the Arca key, bound to the resource (role `writer`).
@@ -184,9 +187,9 @@ async fn wrap(
     parts: axum::http::request::Parts,
     raw: JsonBody,
 ) -> Response {
-    let b: WrapBody = match body(&app, &parts, raw).await {
+    let b: WrapBody = match body(&app, &parts, raw, Action::Encrypt).await {
         Ok(b) => b,
-        Err(r) => return cors(r),
+        Err(r) => return r,
     };
     let (caller, grant) = match authenticate(
         &app,
@@ -250,9 +253,9 @@ async fn unwrap(
     parts: axum::http::request::Parts,
     raw: JsonBody,
 ) -> Response {
-    let b: UnwrapBody = match body(&app, &parts, raw).await {
+    let b: UnwrapBody = match body(&app, &parts, raw, Action::Decrypt).await {
         Ok(b) => b,
-        Err(r) => return cors(r),
+        Err(r) => return r,
     };
     let (caller, grant) = match authenticate(
         &app,

@@ -332,6 +332,8 @@ async fn kacls_wrap_unwrap_and_refusals() {
     )
     .await;
     assert_google_error(&got, StatusCode::BAD_REQUEST, "a DEK over 128 bytes");
+    let got = call(&s, "unwrap", json!({"authentication": "x"})).await;
+    assert_google_error(&got, StatusCode::BAD_REQUEST, "a body without its fields");
 
     // Suspension is the kill switch.
     s.ok("/v1/keys/cse-kek/suspend", json!({"reason": "incident"}))
