@@ -25,6 +25,10 @@ pub enum Door {
     Aws,
     /// AWS KMS calling Arca as its external key store (the XKS proxy API).
     Xks,
+    /// Microsoft Purview calling Arca as its Double Key Encryption key service.
+    Dke,
+    /// Google Workspace client-side encryption calling Arca as its key service (KACLS).
+    Cse,
     System,
 }
 
@@ -35,6 +39,8 @@ impl Door {
             Door::Kmip => "kmip",
             Door::Aws => "aws",
             Door::Xks => "xks",
+            Door::Dke => "dke",
+            Door::Cse => "cse",
             Door::System => "system",
         }
     }

@@ -229,6 +229,17 @@ pub fn is_spki(der: &[u8]) -> bool {
         .is_some_and(|inner| inner.first() == Some(&0x06))
 }
 
+/// The modulus and public exponent (big-endian, no leading zeros) of an RSA public key
+/// given as SubjectPublicKeyInfo or PKCS#1 DER: what a JWK's `n` and `e` carry (Microsoft
+/// DKE's public-key answer, Google CSE's).
+pub fn rsa_public_components(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let pk = aws_lc_rs::rsa::PublicKey::from_der(der).ok()?;
+    Some((
+        pk.modulus().big_endian_without_leading_zero().to_vec(),
+        pk.exponent().big_endian_without_leading_zero().to_vec(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub kmip: KmipConfig,
     pub aws: AwsConfig,
+    pub dke: DkeConfig,
+    pub cse: CseConfig,
     pub store: StoreConfig,
     pub console: ConsoleConfig,
 }
@@ -115,6 +117,154 @@ impl Default for AwsConfig {
             xks: Vec::new(),
         }
     }
+}
+
+/// Microsoft Purview Double Key Encryption: Arca as the customer's DKE key service, on the
+/// HTTPS listener under `path_prefix` (docs/cse.md). Office fetches a key's public half at
+/// `GET <prefix>/<name>` and asks for decryptions at `POST <prefix>/<name>/<version>/decrypt`
+/// with an Entra ID token. Off while `keys` is empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DkeConfig {
+    /// The path before the key names (`/` followed by `a-z A-Z 0-9 / - _`, not ending
+    /// with `/`): what the sensitivity label's DKE URL ends with.
+    pub path_prefix: String,
+    /// How many days Office may cache a public key before it asks again (the answer's
+    /// `cache.exp`); 0 for no caching, so a suspended key stops new encryption at once.
+    pub public_key_cache_days: u32,
+    /// The keys served, one per label.
+    pub keys: Vec<DkeKeyConfig>,
+}
+
+impl Default for DkeConfig {
+    fn default() -> Self {
+        DkeConfig {
+            path_prefix: "/dke".into(),
+            public_key_cache_days: 1,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// One DKE key: the name in its URL, the Arca RSA key behind it and who may use it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkeKeyConfig {
+    /// The `{keyName}` of the URL (`a-z A-Z 0-9 - _`, at most 64).
+    pub name: String,
+    /// The Arca key (id, name or alias): an RSA-2048 key whose usage includes decrypt.
+    pub key: String,
+    /// As whom the door acts, which Entra issuer it trusts and which users it allows.
+    pub access: arca_service::delegated::DelegatedAccess,
+}
+
+impl DkeConfig {
+    /// Checks the prefix, the names and the access rules before the listener opens.
+    pub fn validate(&self) -> Result<()> {
+        check_prefix("dke.path_prefix", &self.path_prefix)?;
+        for (i, k) in self.keys.iter().enumerate() {
+            if k.name.is_empty()
+                || k.name.len() > 64
+                || !k
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+            {
+                bail!(
+                    "dke.keys[{i}].name {:?}: 1 to 64 of a-z A-Z 0-9 - _",
+                    k.name
+                );
+            }
+            if self.keys[..i].iter().any(|o| o.name == k.name) {
+                bail!("dke.keys[{i}].name {:?} is used twice", k.name);
+            }
+            if k.key.is_empty() {
+                bail!("dke.keys[{i}].key: name the Arca key");
+            }
+            k.access
+                .validate(&format!("dke.keys[{i}].access"))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Google Workspace client-side encryption: Arca as the customer's Key Access Control List
+/// Service (KACLS), on the HTTPS listener under `path_prefix` (docs/cse.md). Off while
+/// `access` is unset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CseConfig {
+    /// The path of the KACLS URL on this listener (`/` followed by `a-z A-Z 0-9 / - _`).
+    pub path_prefix: String,
+    /// The Arca AES-256 key that wraps Google's data encryption keys.
+    pub key: String,
+    /// The KACLS URL as pasted into the Google admin console (`https://host/cse`):
+    /// authorization tokens naming another `kacls_url` are refused.
+    pub kacls_url: String,
+    /// The `iss` of Google's authorization tokens accepted (each also in
+    /// `[[service.jwt_issuers]]` with audience `cse-authorization`).
+    pub authorization_issuers: Vec<String>,
+    /// As whom the door acts, the identity provider of authentication tokens, and which
+    /// users it allows.
+    pub access: Option<arca_service::delegated::DelegatedAccess>,
+}
+
+impl Default for CseConfig {
+    fn default() -> Self {
+        CseConfig {
+            path_prefix: "/cse".into(),
+            key: String::new(),
+            kacls_url: String::new(),
+            authorization_issuers: [
+                "gsuitecse-tokenissuer-drive@system.gserviceaccount.com",
+                "gsuitecse-tokenissuer-meet@system.gserviceaccount.com",
+                "gsuitecse-tokenissuer-calendar@system.gserviceaccount.com",
+            ]
+            .map(String::from)
+            .to_vec(),
+            access: None,
+        }
+    }
+}
+
+impl CseConfig {
+    /// Checks the prefix, the key, the URL and the access rule before the listener opens.
+    pub fn validate(&self) -> Result<()> {
+        let Some(access) = &self.access else {
+            return Ok(());
+        };
+        check_prefix("cse.path_prefix", &self.path_prefix)?;
+        if self.key.is_empty() {
+            bail!("cse.key: name the Arca AES-256 key that wraps Google's keys");
+        }
+        if !self.kacls_url.starts_with("https://") {
+            bail!("cse.kacls_url: the https:// URL pasted into the Google admin console");
+        }
+        if self.authorization_issuers.is_empty() {
+            bail!("cse.authorization_issuers: at least one of Google's token issuers");
+        }
+        access
+            .validate("cse.access")
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// The rule for a delegated door's path prefix: `/` followed by `a-z A-Z 0-9 / - _`, not
+/// ending with `/`, and clear of the REST API and the console.
+fn check_prefix(what: &str, p: &str) -> Result<()> {
+    if !p.starts_with('/')
+        || p.ends_with('/')
+        || !p
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_'))
+        || p == "/v1"
+        || p.starts_with("/v1/")
+        || p.starts_with("/ui")
+    {
+        bail!("{what} {p:?}: / followed by a-z A-Z 0-9 / - _, not ending with /, and not under /v1 or /ui");
+    }
+    Ok(())
 }
 
 /// The KMIP door: TTLV over mutual TLS (OASIS KMIP 1.0-1.4, 2.0, 2.1), as databases,
@@ -378,6 +528,8 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             kmip: KmipConfig::default(),
             aws: AwsConfig::default(),
+            dke: DkeConfig::default(),
+            cse: CseConfig::default(),
             store: StoreConfig::default(),
             console: ConsoleConfig::default(),
         }
@@ -386,7 +538,7 @@ impl Default for Config {
 
 const KNOWN: &[&str] = &[
     "data_dir", "listen", "tls", "http", "service", "log", "root", "audit", "metrics", "kmip",
-    "aws", "store", "console",
+    "aws", "dke", "cse", "store", "console",
 ];
 
 impl Config {
@@ -455,6 +607,41 @@ fn set_path(t: &mut toml::Table, path: &[String], v: toml::Value) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dke_configuration_is_checked_before_the_listener_opens() {
+        let toml = r#"
+[dke]
+path_prefix = "/dke"
+[[dke.keys]]
+name = "confidential"
+key = "dke-confidential"
+[dke.keys.access]
+tenant = "default"
+principal = "dke-service"
+issuer = "https://sts.windows.net/t/"
+allowed_domains = ["contoso.com"]
+"#;
+        let c: Config = toml::from_str(toml).unwrap();
+        c.dke.validate().unwrap();
+        assert_eq!(c.dke.keys[0].access.allowed_domains, ["contoso.com"]);
+        let bad = |f: &dyn Fn(&mut DkeConfig)| {
+            let mut d = c.dke.clone();
+            f(&mut d);
+            d.validate().unwrap_err().to_string()
+        };
+        assert!(bad(&|d| d.path_prefix = "/v1".into()).contains("path_prefix"));
+        assert!(bad(&|d| d.path_prefix = "/dke/".into()).contains("path_prefix"));
+        assert!(bad(&|d| d.path_prefix = "dke".into()).contains("path_prefix"));
+        assert!(bad(&|d| d.keys[0].name = "a/b".into()).contains("name"));
+        assert!(bad(&|d| d.keys.push(d.keys[0].clone())).contains("used twice"));
+        assert!(bad(&|d| d.keys[0].access.allowed_domains.clear()).contains("allowed"));
+        assert!(bad(&|d| d.keys[0].access.issuer.clear()).contains("issuer"));
+        // An unknown field is a mistake, not something to ignore.
+        assert!(
+            toml::from_str::<Config>(&toml.replace("allowed_domains", "allowed_domain")).is_err()
+        );
+    }
 
     #[test]
     fn env_overrides_file_and_ignores_client_variables() {

@@ -4,6 +4,8 @@
 pub mod aws;
 pub mod config;
 pub mod console;
+pub mod cse;
+pub mod dke;
 pub mod kmip;
 pub mod rest;
 pub mod rest_audit;

@@ -42,6 +42,10 @@ pub struct AppState {
     /// The HTTPS listener asks for client certificates (`tls.client_ca` is set), so the
     /// console may offer to sign in with one.
     pub client_certificates: bool,
+    /// The Microsoft DKE key service's keys (routes under its prefix when there are any).
+    pub dke: crate::config::DkeConfig,
+    /// The Google Workspace CSE key service (routes under its prefix when configured).
+    pub cse: crate::config::CseConfig,
 }
 
 type App = Arc<AppState>;
@@ -430,6 +434,8 @@ pub fn router(state: App) -> Router {
         .merge(crate::rest_sys::routes())
         .merge(crate::rest_identity::routes())
         .merge(crate::rest_audit::routes())
+        .merge(crate::dke::routes(&state.dke))
+        .merge(crate::cse::routes(&state.cse))
         .merge(console)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), frame))

@@ -279,6 +279,20 @@ impl JsonBody {
         self.parse_for(app, meta, None, action).await
     }
 
+    /// [`JsonBody::parse_anon`] for a door with an error shape of its own (Google CSE's):
+    /// the refusal is recorded the same way and handed back as the service error.
+    pub async fn parse_or_error<T: DeserializeOwned>(
+        self,
+        app: &AppState,
+        meta: &RequestMeta,
+        action: Action,
+    ) -> Result<T, Error> {
+        match self.parse_inner() {
+            Ok(v) => Ok(v),
+            Err((_, e)) => Err(app.svc.audit_refusal(meta, None, action, e).await),
+        }
+    }
+
     async fn parse_for<T: DeserializeOwned>(
         self,
         app: &AppState,

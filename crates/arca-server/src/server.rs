@@ -158,6 +158,14 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             .map_err(|e| anyhow::anyhow!("cannot sign the audit trail: {e}"))?;
     }
 
+    cfg.dke.validate()?;
+    cfg.cse.validate()?;
+    if cfg.cse.access.is_some()
+        && !cfg.dke.keys.is_empty()
+        && cfg.cse.path_prefix == cfg.dke.path_prefix
+    {
+        anyhow::bail!("cse.path_prefix and dke.path_prefix must differ");
+    }
     let (tls, ca_cert) = crate::tls::server_config(cfg)?;
     let listener = TcpListener::bind(&cfg.listen)
         .await
@@ -171,6 +179,8 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         data_dir: cfg.data_dir.clone(),
         console: cfg.console.enabled,
         client_certificates: cfg.tls.client_ca.is_some(),
+        dke: cfg.dke.clone(),
+        cse: cfg.cse.clone(),
     }));
     let (tx, rx) = watch::channel(false);
     let roots = Arc::new(crate::tls::ClientRoots::from_config(cfg)?);

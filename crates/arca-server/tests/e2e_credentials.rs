@@ -5,7 +5,7 @@
 
 mod common;
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
 use common::*;
 use rcgen::{
@@ -20,42 +20,6 @@ const AUDIENCE: &str = "arca";
 
 fn b64u(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
-
-/// An identity provider's signing key and its JWKS.
-struct Idp {
-    pair: Ed25519KeyPair,
-    pkcs8: Vec<u8>,
-}
-
-impl Idp {
-    fn new() -> Self {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-            .unwrap()
-            .as_ref()
-            .to_vec();
-        Idp {
-            pair: Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap(),
-            pkcs8,
-        }
-    }
-
-    fn jwks(&self) -> Value {
-        json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "use": "sig",
-            "x": b64u(self.pair.public_key().as_ref())}]})
-    }
-
-    fn token(&self, claims: Value) -> String {
-        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        h.kid = Some("k1".into());
-        jsonwebtoken::encode(
-            &h,
-            &claims,
-            &jsonwebtoken::EncodingKey::from_ed_der(&self.pkcs8),
-        )
-        .unwrap()
-    }
 }
 
 struct Pki {

@@ -134,7 +134,7 @@ impl Service {
         } else {
             None
         };
-        self.admit_with_note(r, meta, ip, id).await
+        self.admit_with_note(r, meta, ip, id, None).await
     }
 
     /// The common end of every authentication: the principal and tenant must be enabled,
@@ -145,16 +145,20 @@ impl Service {
         meta: RequestMeta,
         ip: Option<std::net::IpAddr>,
     ) -> Result<Caller> {
-        self.admit_with_note(r, meta, ip, None).await
+        self.admit_with_note(r, meta, ip, None, None).await
     }
 
-    async fn admit_with_note(
+    /// [`Service::admit`] saying more in the record of a refusal: the API token's id, and
+    /// for a delegated door the end user the token named and the door's tenant.
+    pub(crate) async fn admit_with_note(
         &self,
         r: Result<(Arc<Principal>, Credential)>,
         meta: RequestMeta,
         ip: Option<std::net::IpAddr>,
         token_id: Option<String>,
+        delegated: Option<(Option<String>, uuid::Uuid)>,
     ) -> Result<Caller> {
+        let end_user = delegated.as_ref().and_then(|(u, _)| u.clone());
         let r = match r {
             Ok((p, c)) => self.check_active(&p).await.map(|_| (p, c)),
             Err(e) => Err(e),
@@ -172,6 +176,8 @@ impl Service {
                     meta,
                     credential,
                     approval: None,
+                    end_user,
+                    resource: None,
                 })
             }
             Err(e) => {
@@ -185,6 +191,14 @@ impl Service {
                     async |note: &mut Note| {
                         if let Some(id) = token_id {
                             note.set("token_id", id);
+                        }
+                        // A delegated door's refusal belongs to the tenant whose key the
+                        // door serves: its administrators see who was turned away.
+                        if let Some((u, tenant)) = delegated {
+                            note.tenant_id = Some(tenant);
+                            if let Some(u) = u {
+                                note.set("end_user", u);
+                            }
                         }
                         if let Some(c) = &meta.client_cert {
                             note.set("certificate", c.fingerprint.clone());

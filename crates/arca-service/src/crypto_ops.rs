@@ -1090,11 +1090,34 @@ impl Service {
         key: &str,
         version: Option<u32>,
     ) -> Result<PublicKeyResponse> {
+        self.public_key_for(caller, key, version, false).await
+    }
+
+    /// [`Service::get_public_key`]; with `to_protect`, only while the version may protect
+    /// new data (for a door whose client encrypts under the key it fetches, as Microsoft
+    /// DKE's does: a suspended key must stop new encryption, not only decryption).
+    pub(crate) async fn public_key_for(
+        &self,
+        caller: &Caller,
+        key: &str,
+        version: Option<u32>,
+        to_protect: bool,
+    ) -> Result<PublicKeyResponse> {
         self.audited(caller, Action::GetPublicKey, async |note: &mut Note| {
             let e = self
                 .prepare(caller, key, Action::GetPublicKey, None, note)
                 .await?;
             let v = pick_version(&e, version)?;
+            if to_protect {
+                lifecycle::check_use(
+                    &e.key,
+                    v,
+                    Use::Protect,
+                    "get-public-key",
+                    self.now(),
+                    caller.meta.door,
+                )?;
+            }
             if v.state.is_destroyed() {
                 return Err(Error::WrongState {
                     operation: "get-public-key".into(),

@@ -585,7 +585,7 @@ impl Service {
             }
             crate::Credential::Jwt(_, exp) => *exp,
             crate::Credential::AwsAccessKey(id) => self.aws_credential_end(id).await?,
-            crate::Credential::Certificate(_) => None,
+            crate::Credential::Certificate(_) | crate::Credential::DoorDefault(_) => None,
         })
     }
 

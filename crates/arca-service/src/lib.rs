@@ -68,6 +68,7 @@ pub mod retention;
 pub mod sessions;
 pub use keys::LifecycleAction;
 mod crypto_ops;
+pub mod delegated;
 mod tasks;
 pub mod trail;
 
@@ -251,6 +252,10 @@ pub enum Credential {
     Jwt(String, Option<chrono::DateTime<chrono::Utc>>),
     /// An AWS-style access key pair (SigV4), by access key id.
     AwsAccessKey(String),
+    /// None: a delegated door's protocol call that carries no credential (Microsoft DKE's
+    /// public-key fetch), made as the door's configured principal. Only
+    /// [`Service::delegated_public_key`] makes a caller with it.
+    DoorDefault(&'static str),
 }
 
 impl Credential {
@@ -262,6 +267,7 @@ impl Credential {
             Credential::Certificate(_) => "certificate",
             Credential::Jwt(..) => "jwt",
             Credential::AwsAccessKey(_) => "aws_access_key",
+            Credential::DoorDefault(_) => "none",
         }
     }
 }
@@ -274,6 +280,12 @@ pub struct Caller {
     pub credential: Credential,
     /// Set only while the service executes an approved request on its requester's behalf.
     pub(crate) approval: Option<Uuid>,
+    /// The end user a delegated door acts for (the email of a Microsoft Entra or Google
+    /// Workspace user): the audit trail names them beside the door's principal.
+    pub(crate) end_user: Option<String>,
+    /// The provider's resource the end user acts on (a Google Workspace CSE document's
+    /// `resource_name`), named in the record too.
+    pub(crate) resource: Option<String>,
 }
 
 impl Caller {
@@ -287,6 +299,16 @@ impl Caller {
         if let Some(a) = self.approval {
             note.set("approval_id", a.to_string());
         }
+        if let Some(u) = &self.end_user {
+            note.set("end_user", u.clone());
+        }
+        if let Some(r) = &self.resource {
+            note.set("resource", r.clone());
+        }
+    }
+    /// The end user a delegated door acts for, if this caller is one.
+    pub fn end_user(&self) -> Option<&str> {
+        self.end_user.as_deref()
     }
     /// The actor name written to history and audit.
     pub fn actor(&self) -> String {

@@ -136,6 +136,14 @@ struct AccessClaims {
     exp: i64,
 }
 
+/// A JWT that [`Service::verify_jwt_claims`] accepted: its issuer's configuration, its
+/// claims and its `exp`.
+pub(crate) struct VerifiedJwt<'a> {
+    pub issuer: &'a JwtIssuer,
+    pub claims: serde_json::Value,
+    pub expires: i64,
+}
+
 /// JWKS sets by issuer, with when they were fetched.
 #[derive(Default)]
 pub(crate) struct JwksCache {
@@ -545,11 +553,52 @@ impl Service {
     /// Verifies a JWT of a configured issuer and maps it to its bound principal.
     pub(crate) async fn verify_jwt(&self, token: &str) -> Result<(Arc<Principal>, Credential)> {
         let bad = |why: &str| unauthenticated(&format!("the JWT is not valid: {why}"));
+        let v = self.verify_jwt_claims(token, None).await?;
+        let (cfg, c, exp) = (v.issuer, v.claims, v.expires);
+        let value = match c.get(&cfg.claim) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => return Err(bad(&format!("no {} claim", cfg.claim))),
+        };
+        // The issuer's tenant, and only its bindings: a JWT never resolves into a tenant the
+        // issuer is not assigned to.
+        let tenant = self
+            .anchor_owner(&format!("jwt:{}", cfg.issuer))
+            .await?
+            .ok_or_else(|| bad("its issuer is not assigned to any tenant"))?;
+        let id = binding_id(BindingKind::Jwt, tenant, Some(&cfg.issuer), &value);
+        let p = self
+            .bound_principal(&id)
+            .await?
+            .filter(|p| p.tenant_id == tenant)
+            .ok_or_else(|| bad("no principal is bound to this identity"))?;
+        Ok((
+            p,
+            Credential::Jwt(cfg.issuer.clone(), DateTime::from_timestamp(exp, 0)),
+        ))
+    }
+
+    /// The one JWT verifier: the token's issuer must be a configured one (and `only`, when
+    /// given: a door that trusts one issuer accepts no other), its algorithm on that
+    /// issuer's allow-list (never `none`, never HMAC), its signature good under the issuer's
+    /// JWKS, `iss` and `aud` the configured ones, `exp` in the future and `nbf` (if any) in
+    /// the past on the service clock. Every door that accepts JWTs calls this: the REST
+    /// door's bearer JWTs, and the end-user tokens of the delegated doors (Microsoft DKE,
+    /// Google Workspace CSE), so that there is one place where a JWT is judged.
+    pub(crate) async fn verify_jwt_claims(
+        &self,
+        token: &str,
+        only: Option<&str>,
+    ) -> Result<VerifiedJwt<'_>> {
+        let bad = |why: &str| unauthenticated(&format!("the JWT is not valid: {why}"));
         let claims = peek_claims(token).ok_or_else(|| bad("malformed"))?;
         let iss = claims
             .get("iss")
             .and_then(|v| v.as_str())
             .ok_or_else(|| bad("no iss claim"))?;
+        if only.is_some_and(|o| o != iss) {
+            return Err(bad("wrong issuer"));
+        }
         let cfg = self
             .config
             .jwt_issuers
@@ -588,7 +637,7 @@ impl Service {
             }
         })?;
         let now = self.now().timestamp();
-        let c = &data.claims;
+        let c = data.claims;
         let exp = c
             .get("exp")
             .and_then(|v| v.as_i64())
@@ -601,27 +650,11 @@ impl Service {
                 return Err(bad("not yet valid (nbf)"));
             }
         }
-        let value = match c.get(&cfg.claim) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => return Err(bad(&format!("no {} claim", cfg.claim))),
-        };
-        // The issuer's tenant, and only its bindings: a JWT never resolves into a tenant the
-        // issuer is not assigned to.
-        let tenant = self
-            .anchor_owner(&format!("jwt:{}", cfg.issuer))
-            .await?
-            .ok_or_else(|| bad("its issuer is not assigned to any tenant"))?;
-        let id = binding_id(BindingKind::Jwt, tenant, Some(&cfg.issuer), &value);
-        let p = self
-            .bound_principal(&id)
-            .await?
-            .filter(|p| p.tenant_id == tenant)
-            .ok_or_else(|| bad("no principal is bound to this identity"))?;
-        Ok((
-            p,
-            Credential::Jwt(cfg.issuer.clone(), DateTime::from_timestamp(exp, 0)),
-        ))
+        Ok(VerifiedJwt {
+            issuer: cfg,
+            claims: c,
+            expires: exp,
+        })
     }
 
     async fn jwk_for(&self, cfg: &JwtIssuer, kid: Option<&str>) -> Result<jsonwebtoken::jwk::Jwk> {

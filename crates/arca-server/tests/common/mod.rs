@@ -363,3 +363,46 @@ pub fn softhsm(dir: &Path, label: &str) -> std::path::PathBuf {
     );
     conf
 }
+
+/// An identity provider's signing key (Ed25519, key id `k1`) and its JWKS: signs the JWTs
+/// the tests present (REST bearer tokens, Microsoft DKE's Entra tokens).
+pub struct Idp {
+    pub pair: aws_lc_rs::signature::Ed25519KeyPair,
+    pub pkcs8: Vec<u8>,
+}
+
+impl Idp {
+    pub fn new() -> Self {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        Idp {
+            pair: aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap(),
+            pkcs8,
+        }
+    }
+
+    pub fn jwks(&self) -> Value {
+        json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "use": "sig",
+            "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(aws_lc_rs::signature::KeyPair::public_key(&self.pair).as_ref())}]})
+    }
+
+    pub fn token(&self, claims: Value) -> String {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        h.kid = Some("k1".into());
+        jsonwebtoken::encode(
+            &h,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(&self.pkcs8),
+        )
+        .unwrap()
+    }
+}
+
+impl Default for Idp {
+    fn default() -> Self {
+        Idp::new()
+    }
+}

@@ -1,0 +1,462 @@
+//! Delegated doors: protocols in which a cloud provider's client calls Arca for its end
+//! users (Microsoft Purview Double Key Encryption; Google Workspace client-side encryption).
+//! The end user proves who they are with a JWT of their identity provider, which the one
+//! JWT verifier ([`Service::verify_jwt_claims`]) judges; the door then acts as one Arca
+//! principal that the administrator configured, so the key's policy, lifecycle, approvals
+//! and audit apply as to any other use, and every record names the end user beside it.
+
+use std::sync::Arc;
+
+use arca_core::model::Principal;
+use arca_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::PublicKeyResponse;
+use crate::{Caller, Credential, RequestMeta, Service};
+
+/// Who may use a key through a delegated door, and as whom the door acts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegatedAccess {
+    /// The tenant of `principal` and of the key.
+    pub tenant: String,
+    /// The Arca principal the door acts as: its key policies say what the door may do.
+    pub principal: String,
+    /// The `iss` of end users' tokens: one of `[[service.jwt_issuers]]`, whose entry gives
+    /// the audience, the JWKS and the accepted algorithms.
+    pub issuer: String,
+    /// End users allowed by email address (case-insensitive)...
+    #[serde(default)]
+    pub allowed_emails: Vec<String>,
+    /// ...or by the domain of their address...
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    /// ...or by one of the group ids in their token's `groups` claim (Entra ID's).
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+}
+
+impl DelegatedAccess {
+    /// Checks what a configuration can get wrong before any request: an access rule that
+    /// allows nobody is a mistake, not a policy.
+    pub fn validate(&self, what: &str) -> Result<()> {
+        for (f, v) in [
+            ("tenant", &self.tenant),
+            ("principal", &self.principal),
+            ("issuer", &self.issuer),
+        ] {
+            if v.is_empty() {
+                return Err(Error::invalid(format!("{what}.{f}"), "is required"));
+            }
+        }
+        if self.allowed_emails.is_empty()
+            && self.allowed_domains.is_empty()
+            && self.allowed_groups.is_empty()
+        {
+            return Err(Error::invalid(
+                format!("{what}.allowed_emails"),
+                "name the end users allowed: allowed_emails, allowed_domains or allowed_groups",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the end user these claims describe is allowed: their email (`email`, else
+    /// `upn`, else `preferred_username`) listed or of a listed domain, or one of their
+    /// `groups` listed. Returns the email, which names them in the audit trail.
+    pub fn allows(&self, claims: &serde_json::Value) -> std::result::Result<String, String> {
+        let email = end_user_email(claims).ok_or_else(|| {
+            "the token names no end user (no email, upn or preferred_username claim)".to_string()
+        })?;
+        let lower = email.to_ascii_lowercase();
+        let domain = lower.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        let by_email = self
+            .allowed_emails
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(&lower));
+        let by_domain = !domain.is_empty()
+            && self
+                .allowed_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(domain));
+        let by_group = claims
+            .get("groups")
+            .and_then(|g| g.as_array())
+            .is_some_and(|gs| {
+                gs.iter()
+                    .filter_map(|g| g.as_str())
+                    .any(|g| self.allowed_groups.iter().any(|a| a == g))
+            });
+        if by_email || by_domain || by_group {
+            Ok(email)
+        } else {
+            Err(email)
+        }
+    }
+}
+
+/// The end user's email address in an identity token, by the claims Entra ID and Google
+/// Workspace's identity providers use for it.
+pub fn end_user_email(claims: &serde_json::Value) -> Option<String> {
+    ["email", "upn", "preferred_username"]
+        .iter()
+        .find_map(|c| claims.get(*c).and_then(|v| v.as_str()))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+impl Service {
+    /// The door's configured tenant (its id) and principal in it. `Unavailable` when
+    /// either is missing: the configuration names them, the request cannot fix it.
+    async fn delegated_principal(
+        &self,
+        access: &DelegatedAccess,
+    ) -> Result<(Uuid, Option<Arc<Principal>>)> {
+        let missing = || Error::Unavailable {
+            message: format!(
+                "the delegated door's tenant {} does not exist",
+                access.tenant
+            ),
+        };
+        let tenant = self
+            .store
+            .find_tenant_by_name(&access.tenant)
+            .await?
+            .ok_or_else(missing)?;
+        let p = self
+            .store
+            .find_principal(tenant.id, &access.principal)
+            .await?
+            .map(Arc::new);
+        Ok((tenant.id, p))
+    }
+
+    /// The principal, or why the door cannot act.
+    fn door_principal(
+        access: &DelegatedAccess,
+        p: Option<Arc<Principal>>,
+    ) -> Result<Arc<Principal>> {
+        p.ok_or_else(|| Error::Unavailable {
+            message: format!(
+                "the delegated door's principal {} of tenant {} does not exist",
+                access.principal, access.tenant
+            ),
+        })
+    }
+
+    /// Authenticates an end user of a delegated door by their identity provider's JWT and
+    /// the door's access rule, and answers the caller the door acts as: the configured
+    /// principal, naming the end user. A token of another issuer, a bad token, or an end
+    /// user the rule does not allow is refused (the last with `NotPermitted`), and the
+    /// refusal recorded naming whom the token named.
+    pub async fn authenticate_delegated(
+        &self,
+        token: &str,
+        access: &DelegatedAccess,
+        meta: RequestMeta,
+    ) -> Result<Caller> {
+        let ip = meta.source_ip();
+        let (tenant, principal) = self.delegated_principal(access).await?;
+        let mut end_user = None;
+        let r = async {
+            self.limits.admit_source(ip, self.now())?;
+            let v = self.verify_jwt_claims(token, Some(&access.issuer)).await?;
+            let exp = chrono::DateTime::from_timestamp(v.expires, 0);
+            let email = match access.allows(&v.claims) {
+                Ok(e) => e,
+                Err(e) => {
+                    end_user = Some(e.clone());
+                    return Err(Error::NotPermitted {
+                        message: format!("{e} is not allowed to use this key"),
+                    });
+                }
+            };
+            end_user = Some(email);
+            let p = Self::door_principal(access, principal)?;
+            Ok((p, Credential::Jwt(access.issuer.clone(), exp)))
+        }
+        .await;
+        self.admit_with_note(r, meta, ip, None, Some((end_user, tenant)))
+            .await
+    }
+
+    /// The public key of `key` for a delegated door whose protocol fetches it without a
+    /// credential (Microsoft DKE's `GET /{keyName}`): the door's principal asks, so its key
+    /// policy and the audit trail apply as to any other fetch, and only while the key may
+    /// protect new data (the client encrypts under what it fetched).
+    pub async fn delegated_public_key(
+        &self,
+        access: &DelegatedAccess,
+        key: &str,
+        door: &'static str,
+        meta: RequestMeta,
+    ) -> Result<PublicKeyResponse> {
+        let ip = meta.source_ip();
+        let (tenant, principal) = self.delegated_principal(access).await?;
+        let r = async {
+            self.limits.admit_source(ip, self.now())?;
+            let p = Self::door_principal(access, principal)?;
+            Ok((p, Credential::DoorDefault(door)))
+        }
+        .await;
+        let caller = self
+            .admit_with_note(r, meta, ip, None, Some((None, tenant)))
+            .await?;
+        self.public_key_for(&caller, key, None, true).await
+    }
+}
+
+/// The largest `resource_name` and `perimeter_id` Google's authorization tokens carry.
+pub const CSE_MAX_RESOURCE_BYTES: usize = 128;
+
+/// What a Google Workspace CSE request must prove beyond the end user's identity: the
+/// authorization token's issuer (Google's, per application), the KACLS URL it names and the
+/// roles the method accepts.
+pub struct CseCheck<'a> {
+    /// Who may use the key, and the identity provider of the authentication token.
+    pub access: &'a DelegatedAccess,
+    /// The `iss` values of Google's authorization tokens accepted (each one of
+    /// `[[service.jwt_issuers]]`, whose audience is `cse-authorization`).
+    pub authorization_issuers: &'a [String],
+    /// The KACLS URL configured in the Google admin console: a token naming another
+    /// `kacls_url` was meant for another service.
+    pub kacls_url: &'a str,
+    /// The roles of the authorization token this method accepts (`writer` for wrap,
+    /// `reader` or `writer` for unwrap).
+    pub roles: &'a [&'a str],
+}
+
+/// What Google's authorization token grants, once both tokens are checked.
+#[derive(Debug, Clone)]
+pub struct CseGrant {
+    /// The user, as both tokens name them.
+    pub email: String,
+    pub role: String,
+    /// The document the key protects: bound into the wrapped key.
+    pub resource_name: String,
+    pub perimeter_id: Option<String>,
+}
+
+fn claim<'a>(c: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    c.get(name)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+}
+
+/// The checks of Google's reference that tie the two tokens together: the same user
+/// (the authentication token's `google_email`, else its `email`, against the
+/// authorization token's `email`, case-insensitively), an accepted role, this KACLS's URL,
+/// and a resource name within its limit.
+pub fn cse_grant(
+    authentication: &serde_json::Value,
+    authorization: &serde_json::Value,
+    check: &CseCheck<'_>,
+) -> Result<CseGrant> {
+    let unauth = |m: &str| Error::Unauthenticated {
+        message: m.to_string(),
+    };
+    let authz_email = claim(authorization, "email")
+        .ok_or_else(|| unauth("the authorization token names no email"))?;
+    let authn_email = claim(authentication, "google_email")
+        .or_else(|| claim(authentication, "email"))
+        .ok_or_else(|| unauth("the authentication token names no email"))?;
+    if !authz_email.eq_ignore_ascii_case(authn_email) {
+        return Err(unauth(
+            "the authentication and authorization tokens name different users",
+        ));
+    }
+    let role = claim(authorization, "role").unwrap_or("");
+    if !check.roles.contains(&role) {
+        return Err(Error::NotPermitted {
+            message: format!(
+                "the authorization token's role {role:?} is not one of {:?}",
+                check.roles
+            ),
+        });
+    }
+    if let Some(u) = claim(authorization, "kacls_url") {
+        if u.trim_end_matches('/') != check.kacls_url.trim_end_matches('/') {
+            return Err(Error::NotPermitted {
+                message: format!("the authorization token is for the KACLS at {u}, not this one"),
+            });
+        }
+    }
+    let resource_name = claim(authorization, "resource_name").ok_or_else(|| {
+        Error::invalid("resource_name", "the authorization token names no resource")
+    })?;
+    let perimeter_id = claim(authorization, "perimeter_id");
+    if resource_name.len() > CSE_MAX_RESOURCE_BYTES
+        || perimeter_id.is_some_and(|p| p.len() > CSE_MAX_RESOURCE_BYTES)
+    {
+        return Err(Error::invalid(
+            "resource_name",
+            format!("resource_name and perimeter_id are at most {CSE_MAX_RESOURCE_BYTES} bytes"),
+        ));
+    }
+    Ok(CseGrant {
+        email: authz_email.to_string(),
+        role: role.to_string(),
+        resource_name: resource_name.to_string(),
+        perimeter_id: perimeter_id.map(str::to_string),
+    })
+}
+
+impl Service {
+    /// Authenticates a Google Workspace CSE request by its two tokens: the customer
+    /// identity provider's authentication token (the access rule's issuer) and Google's
+    /// authorization token (one of `check.authorization_issuers`), both judged by the one
+    /// JWT verifier, then tied together by [`cse_grant`] and the access rule. The caller is
+    /// the door's principal naming the user and the resource; every refusal is recorded in
+    /// the door's tenant.
+    pub async fn authenticate_cse(
+        &self,
+        authentication: &str,
+        authorization: &str,
+        check: &CseCheck<'_>,
+        meta: RequestMeta,
+    ) -> Result<(Caller, CseGrant)> {
+        let access = check.access;
+        let ip = meta.source_ip();
+        let (tenant, principal) = self.delegated_principal(access).await?;
+        let mut end_user = None;
+        let mut grant = None;
+        let r = async {
+            self.limits.admit_source(ip, self.now())?;
+            let authn = self
+                .verify_jwt_claims(authentication, Some(&access.issuer))
+                .await?;
+            let authz = self.verify_jwt_claims(authorization, None).await?;
+            if !check.authorization_issuers.contains(&authz.issuer.issuer) {
+                return Err(Error::Unauthenticated {
+                    message:
+                        "the JWT is not valid: wrong issuer (not a configured authorization issuer)"
+                            .into(),
+                });
+            }
+            end_user = claim(&authz.claims, "email").map(str::to_string);
+            let g = cse_grant(&authn.claims, &authz.claims, check)?;
+            // The rule judges the Google Workspace user both tokens agree on, with the
+            // identity provider's groups.
+            let judged = serde_json::json!({
+                "email": g.email,
+                "groups": authn.claims.get("groups").cloned().unwrap_or_default(),
+            });
+            if let Err(e) = access.allows(&judged) {
+                return Err(Error::NotPermitted {
+                    message: format!("{e} is not allowed to use this key"),
+                });
+            }
+            let exp = chrono::DateTime::from_timestamp(authn.expires.min(authz.expires), 0);
+            let p = Self::door_principal(access, principal)?;
+            grant = Some(g);
+            Ok((p, Credential::Jwt(access.issuer.clone(), exp)))
+        }
+        .await;
+        let mut caller = self
+            .admit_with_note(r, meta, ip, None, Some((end_user, tenant)))
+            .await?;
+        let grant = grant.ok_or_else(|| Error::internal("a CSE caller without its grant"))?;
+        caller.resource = Some(grant.resource_name.clone());
+        Ok((caller, grant))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn access() -> DelegatedAccess {
+        DelegatedAccess {
+            tenant: "t".into(),
+            principal: "p".into(),
+            issuer: "i".into(),
+            allowed_emails: vec!["Alice@Example.com".into()],
+            allowed_domains: vec!["corp.example".into()],
+            allowed_groups: vec!["g-1".into()],
+        }
+    }
+
+    #[test]
+    fn rule_by_email_domain_and_group() {
+        let a = access();
+        assert_eq!(
+            a.allows(&json!({"email": "alice@example.com"})).unwrap(),
+            "alice@example.com"
+        );
+        assert!(a.allows(&json!({"upn": "bob@CORP.example"})).is_ok());
+        assert!(a
+            .allows(&json!({"preferred_username": "eve@x.example", "groups": ["g-1"]}))
+            .is_ok());
+        assert_eq!(
+            a.allows(&json!({"email": "eve@x.example", "groups": ["g-2"]}))
+                .unwrap_err(),
+            "eve@x.example"
+        );
+        // A domain is matched whole: a look-alike suffix is not it.
+        assert!(a.allows(&json!({"email": "eve@evilcorp.example"})).is_err());
+        assert!(a.allows(&json!({"sub": "x"})).is_err());
+    }
+
+    #[test]
+    fn a_rule_allowing_nobody_is_refused() {
+        let mut a = access();
+        assert!(a.validate("dke.keys[0]").is_ok());
+        a.allowed_emails.clear();
+        a.allowed_domains.clear();
+        a.allowed_groups.clear();
+        assert!(a.validate("dke.keys[0]").is_err());
+    }
+
+    #[test]
+    fn the_two_cse_tokens_must_agree() {
+        let a = access();
+        let issuers = vec!["google".to_string()];
+        let check = CseCheck {
+            access: &a,
+            authorization_issuers: &issuers,
+            kacls_url: "https://k.test/cse/",
+            roles: &["reader", "writer"],
+        };
+        let authz = json!({"email": "Alice@Example.com", "role": "reader",
+            "resource_name": "doc", "kacls_url": "https://k.test/cse"});
+        let g = cse_grant(&json!({"email": "alice@example.com"}), &authz, &check).unwrap();
+        assert_eq!(
+            (g.resource_name.as_str(), g.role.as_str()),
+            ("doc", "reader")
+        );
+        // google_email, when present, is what is compared, not email.
+        assert!(cse_grant(
+            &json!({"email": "a@idp.test", "google_email": "alice@example.com"}),
+            &authz,
+            &check
+        )
+        .is_ok());
+        assert!(cse_grant(
+            &json!({"email": "alice@example.com", "google_email": "bob@example.com"}),
+            &authz,
+            &check
+        )
+        .is_err());
+        let authn = json!({"email": "alice@example.com"});
+        let with = |p: serde_json::Value| {
+            let mut z = authz.clone();
+            for (k, v) in p.as_object().unwrap() {
+                z[k] = v.clone();
+            }
+            cse_grant(&authn, &z, &check).unwrap_err().code()
+        };
+        assert_eq!(with(json!({"email": "bob@example.com"})), "unauthenticated");
+        assert_eq!(with(json!({"role": "upgrader"})), "not_permitted");
+        assert_eq!(
+            with(json!({"kacls_url": "https://other.test/cse"})),
+            "not_permitted"
+        );
+        assert_eq!(
+            with(json!({"resource_name": "x".repeat(129)})),
+            "invalid_input"
+        );
+        assert_eq!(with(json!({"resource_name": ""})), "invalid_input");
+    }
+}
