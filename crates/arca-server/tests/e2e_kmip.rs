@@ -1974,6 +1974,7 @@ fn kmip_row(operation: u32, f: &KmipFixtures) -> Option<KmipRow> {
             )],
             true,
         ),
+        op::OBTAIN_LEASE => (&[ObtainLease], vec![id(&f.key)], true),
         op::INTEROP => (
             &[Interop],
             vec![Item::enum_item(
@@ -2778,4 +2779,154 @@ async fn rsa_keys_in_pkcs1_in_and_out() {
         );
     }
     k.s.shutdown().await;
+}
+
+/// Obtain Lease and the attributes a Revoke leaves (KMIP 1.4 §4.21, §3.31-§3.32): a lease is
+/// refused while the object serves nothing and granted, with the server's Lease Time and the
+/// object's Last Change Date, once it does; a Get hands the lease out with the material, so
+/// Lease Time then shows among the attributes; a Revoke for compromise keeps its Revocation
+/// Reason (code and message) and Compromise Occurrence Date, which Get Attributes reads back
+/// in both shapes; a Compromise Occurrence Date with another reason changes nothing. Each
+/// lease is in the audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obtain_lease_and_revocation_attributes() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let id = create_aes(&mut c).await;
+    let uid_of = |id: &str| vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)];
+
+    // Pre-Active: no lease.
+    let r = c.op(V14, op::OBTAIN_LEASE, uid_of(&id)).await;
+    let (status, why, _) = result(&r);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(
+        why,
+        Some(reason::PERMISSION_DENIED),
+        "1.x: Wrong Key Lifecycle State"
+    );
+    let r = c.op(V21, op::OBTAIN_LEASE, uid_of(&id)).await;
+    assert_eq!(result(&r).1, Some(reason::WRONG_KEY_LIFECYCLE_STATE));
+
+    ok_payload(&c.op(V14, op::ACTIVATE, uid_of(&id)).await);
+    let p = ok_payload(&c.op(V21, op::OBTAIN_LEASE, uid_of(&id)).await);
+    assert_eq!(uid(&p), id);
+    assert_eq!(
+        p.req(tags::LEASE_TIME).unwrap().value,
+        Value::Interval(3600)
+    );
+    assert!(p.req(tags::LAST_CHANGE_DATE).unwrap().date_time().is_ok());
+
+    // No Lease Time before the material is handed out; the server's lease after a Get.
+    assert!(attribute_v1(&all_attributes(&mut c, &id).await, "Lease Time").is_none());
+    ok_payload(&c.op(V14, op::GET, uid_of(&id)).await);
+    assert_eq!(
+        attribute_v1(&all_attributes(&mut c, &id).await, "Lease Time").map(|v| v.value.clone()),
+        Some(Value::Interval(3600))
+    );
+
+    // A Compromise Occurrence Date belongs to a compromise only: refused, nothing changes.
+    let revoke = |code: u32, occurred: Option<i64>| {
+        let mut p = uid_of(&id);
+        p.push(Item::structure(
+            tags::REVOCATION_REASON,
+            vec![
+                Item::enum_item(tags::REVOCATION_REASON_CODE, code),
+                Item::text_item(tags::REVOCATION_MESSAGE, "laptop stolen"),
+            ],
+        ));
+        if let Some(t) = occurred {
+            p.push(Item::new(
+                tags::COMPROMISE_OCCURRENCE_DATE,
+                Value::DateTime(t),
+            ));
+        }
+        p
+    };
+    let r = c
+        .op(
+            V21,
+            op::REVOKE,
+            revoke(revocation_reason_code::SUPERSEDED, Some(6)),
+        )
+        .await;
+    assert_eq!(result(&r).1, Some(reason::INVALID_FIELD));
+    let a = all_attributes(&mut c, &id).await;
+    assert_eq!(
+        attribute_v1(&a, "State").unwrap().value,
+        Value::Enumeration(state::ACTIVE)
+    );
+    assert!(attribute_v1(&a, "Revocation Reason").is_none());
+
+    ok_payload(
+        &c.op(
+            V14,
+            op::REVOKE,
+            revoke(revocation_reason_code::KEY_COMPROMISE, Some(6)),
+        )
+        .await,
+    );
+    let a = all_attributes(&mut c, &id).await;
+    let rr = attribute_v1(&a, "Revocation Reason").expect("Revocation Reason kept");
+    assert_eq!(
+        rr.req(tags::REVOCATION_REASON_CODE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        revocation_reason_code::KEY_COMPROMISE
+    );
+    assert_eq!(
+        rr.req(tags::REVOCATION_MESSAGE).unwrap().text().unwrap(),
+        "laptop stolen"
+    );
+    assert_eq!(
+        attribute_v1(&a, "Compromise Occurrence Date")
+            .unwrap()
+            .value,
+        Value::DateTime(6)
+    );
+    // 2.x: the same attributes by reference.
+    let mut req = uid_of(&id);
+    for t in [tags::REVOCATION_REASON, tags::COMPROMISE_OCCURRENCE_DATE] {
+        req.push(Item::enum_item(tags::ATTRIBUTE_REFERENCE, t));
+    }
+    let p = ok_payload(&c.op(V21, op::GET_ATTRIBUTES, req).await);
+    let attrs = p.req(tags::ATTRIBUTES).unwrap();
+    assert_eq!(
+        attrs.req(tags::COMPROMISE_OCCURRENCE_DATE).unwrap().value,
+        Value::DateTime(6)
+    );
+    assert!(attrs.req(tags::REVOCATION_REASON).is_ok());
+    // A compromised key still processes: the lease is granted.
+    ok_payload(&c.op(V21, op::OBTAIN_LEASE, uid_of(&id)).await);
+
+    k.s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let leases: Vec<_> = trail
+        .iter()
+        .filter(|r| r.operation == "ObtainLease" && r.principal == CLIENT)
+        .collect();
+    assert_eq!(leases.len(), 4, "every Obtain Lease is recorded");
+    assert_eq!(
+        leases.iter().filter(|r| r.outcome == "ok").count(),
+        2,
+        "two granted"
+    );
+    assert!(leases
+        .iter()
+        .filter(|r| r.outcome == "ok")
+        .all(|r| r.detail["lease_time_secs"] == 3600));
+}
+
+/// Every attribute of an object, over KMIP 1.4.
+async fn all_attributes(c: &mut KmipClient, id: &str) -> Item {
+    ok_payload(
+        &c.op(
+            V14,
+            op::GET_ATTRIBUTES,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+        )
+        .await,
+    )
 }

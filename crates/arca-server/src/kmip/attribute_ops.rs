@@ -84,6 +84,14 @@ impl Ctx<'_> {
             let f = attrs::default_format(info.spec, ot);
             all.push(Attr::Std(Item::enum_item(tags::KEY_FORMAT_TYPE, f)));
         }
+        // Once its material has been handed out (Get), a client holds the object on the
+        // server's lease (Obtain Lease renews it): the Lease Time is the service's.
+        if info.exported {
+            all.push(Attr::Std(Item::new(
+                tags::LEASE_TIME,
+                arca_kmip::Value::Interval(self.svc.config().lease_time_secs),
+            )));
+        }
         if (self.version.major, self.version.minor) < (1, 3) {
             all.retain(|a| {
                 !matches!(
@@ -233,6 +241,15 @@ impl Ctx<'_> {
             (Attr::Custom { name: n, .. }, Attr::Custom { name: m, .. }) => n == m,
             _ => false,
         };
+        // KMIP 1.x answers a Delete Attribute with the attribute it deleted.
+        let deleted = (edit == Edit::Delete)
+            .then(|| {
+                attrs::object_attributes(info)
+                    .into_iter()
+                    .filter(|x| same(x))
+                    .nth(index)
+            })
+            .flatten();
         let date_field = |i: &Item| -> Result<Option<chrono::DateTime<chrono::Utc>>, Failure> {
             match edit {
                 Edit::Delete => Ok(None),
@@ -370,8 +387,12 @@ impl Ctx<'_> {
             .map_err(failure)?;
         self.placeholder = Some(id.to_owned());
         let mut out = vec![uid_item(id)];
-        if !self.version.is_v2() && edit != Edit::Delete {
-            out.push(attrs::render(&a, false));
+        if !self.version.is_v2() {
+            match (edit, &deleted) {
+                (Edit::Delete, Some(d)) => out.push(attrs::render(d, false)),
+                (Edit::Delete, None) => {}
+                _ => out.push(attrs::render(&a, false)),
+            }
         }
         Ok(payload(out))
     }

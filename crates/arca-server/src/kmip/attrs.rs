@@ -189,6 +189,16 @@ pub struct Extras {
     /// Links: (link type, linked object's id).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<(u32, String)>,
+    /// The Revocation Reason Code a Revoke gave (kept with the move, by the service's
+    /// `lifecycle_annotated`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<u32>,
+    /// The Revocation Message a Revoke gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_message: Option<String>,
+    /// The Compromise Occurrence Date a Revoke for compromise gave (seconds since 1970).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compromise_occurrence_date: Option<i64>,
     /// Any other attribute, in the KMIP XML encoding (no secrets: attributes never hold
     /// key material).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -510,6 +520,19 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
     }
     if let Some(t) = info.compromise_date {
         out.push(dt(tags::COMPROMISE_DATE, t));
+    }
+    if let Some(t) = extras.compromise_occurrence_date {
+        out.push(Attr::Std(Item::new(
+            tags::COMPROMISE_OCCURRENCE_DATE,
+            Value::DateTime(t),
+        )));
+    }
+    if let Some(code) = extras.revocation_reason {
+        let mut parts = vec![Item::enum_item(tags::REVOCATION_REASON_CODE, code)];
+        if let Some(m) = &extras.revocation_message {
+            parts.push(Item::text_item(tags::REVOCATION_MESSAGE, m.clone()));
+        }
+        out.push(Attr::Std(Item::structure(tags::REVOCATION_REASON, parts)));
     }
     if let Some(t) = info.destroyed_at {
         out.push(dt(tags::DESTROY_DATE, t));

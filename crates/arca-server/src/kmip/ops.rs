@@ -75,6 +75,7 @@ pub const OPERATIONS: &[u32] = &[
     op::CREATE_KEY_PAIR,
     op::REKEY,
     op::REKEY_KEY_PAIR,
+    op::OBTAIN_LEASE,
     op::INTEROP,
     op::LOG,
 ];
@@ -347,6 +348,7 @@ impl Ctx<'_> {
             op::SIGNATURE_VERIFY => self.signature_verify(p).await,
             op::MAC => self.mac(p).await,
             op::MAC_VERIFY => self.mac_verify(p).await,
+            op::OBTAIN_LEASE => self.obtain_lease(p).await,
             op::INTEROP => {
                 // The conformance harness brackets each test case with Interop Begin/End;
                 // there is no server state to reset between them.
