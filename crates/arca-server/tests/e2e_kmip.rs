@@ -2930,3 +2930,104 @@ async fn all_attributes(c: &mut KmipClient, id: &str) -> Item {
         .await,
     )
 }
+
+/// Batch Error Continuation Undo (KMIP 2.1 §8.12): when an item fails, the items before it
+/// answer Operation Undone (with what they answered) if none of them changed anything Arca
+/// keeps, and the items after it do not run. Arca cannot undo a committed change (an
+/// Activate) atomically, so then the earlier items stay answered as done, truthfully (the
+/// key is Active), and the failure says so; a batch that does not fail runs whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_undo_undoes_only_what_changed_nothing() {
+    use arca_kmip::enums::batch_error_continuation_option as continuation;
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let id = create_aes(&mut c).await;
+    let undo = |ops: Vec<(u32, Vec<Item>)>| {
+        let msg = request(V21, ops);
+        let Value::Structure(mut body) = msg.value else {
+            unreachable!()
+        };
+        let Value::Structure(header) = &mut body[0].value else {
+            unreachable!()
+        };
+        header.push(Item::enum_item(
+            tags::BATCH_ERROR_CONTINUATION_OPTION,
+            continuation::UNDO,
+        ));
+        Item::structure(tags::REQUEST_MESSAGE, body)
+    };
+    let target = || Item::text_item(tags::UNIQUE_IDENTIFIER, &id);
+    let check = |m: u32| {
+        vec![
+            target(),
+            Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32),
+        ]
+    };
+
+    let r = c
+        .call(&undo(vec![
+            (op::GET_ATTRIBUTE_LIST, vec![target()]),
+            (op::CHECK, check(mask::ENCRYPT)),
+            (op::CHECK, check(mask::SIGN)),
+            (op::GET_ATTRIBUTES, vec![target()]),
+        ]))
+        .await;
+    let items: Vec<_> = r.children_with(tags::BATCH_ITEM).collect();
+    assert_eq!(items.len(), 3, "the item after the failure does not run");
+    for i in &items[..2] {
+        assert_eq!(
+            result(i).0,
+            result_status::OPERATION_UNDONE,
+            "{}",
+            arca_kmip::xml::to_xml(i)
+        );
+        assert!(i.child(tags::RESPONSE_PAYLOAD).is_some());
+    }
+    let (status, why, _) = result(items[2]);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(why, Some(reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+
+    // An Activate before the failure is done and stays done.
+    let r = c
+        .call(&undo(vec![
+            (op::ACTIVATE, vec![target()]),
+            (op::CHECK, check(mask::ENCRYPT)),
+            (op::CHECK, check(mask::SIGN)),
+        ]))
+        .await;
+    let items: Vec<_> = r.children_with(tags::BATCH_ITEM).collect();
+    assert_eq!(result(items[0]).0, result_status::SUCCESS);
+    assert_eq!(result(items[1]).0, result_status::SUCCESS);
+    let (status, why, message) = result(items[2]);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(why, Some(reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+    assert!(message.unwrap().contains("stay done"));
+    let a = all_attributes(&mut c, &id).await;
+    assert_eq!(
+        attribute_v1(&a, "State").unwrap().value,
+        Value::Enumeration(state::ACTIVE)
+    );
+    // A batch that does not fail runs whole under Undo.
+    let r = c
+        .call(&undo(vec![
+            (op::CHECK, check(mask::ENCRYPT)),
+            (
+                op::REVOKE,
+                vec![
+                    target(),
+                    Item::structure(
+                        tags::REVOCATION_REASON,
+                        vec![Item::enum_item(
+                            tags::REVOCATION_REASON_CODE,
+                            revocation_reason_code::SUPERSEDED,
+                        )],
+                    ),
+                ],
+            ),
+        ]))
+        .await;
+    assert!(r
+        .children_with(tags::BATCH_ITEM)
+        .all(|i| result(i).0 == result_status::SUCCESS));
+    k.s.shutdown().await;
+}
