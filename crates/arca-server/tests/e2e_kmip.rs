@@ -3031,3 +3031,291 @@ async fn batch_undo_undoes_only_what_changed_nothing() {
         .all(|i| result(i).0 == result_status::SUCCESS));
     k.s.shutdown().await;
 }
+
+/// Transparent RSA keys (KMIP 2.1 §2.1.7.5-6): Get returns an RSA pair's halves as their
+/// integers, which are those of the PKCS#1 forms; a Register of those integers makes keys
+/// whose PKCS#1 is the original's, which sign and verify; incomplete integers are refused
+/// and make nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_rsa_keys_in_and_out() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let usage = |tag, m: u32| {
+        Item::structure(
+            tag,
+            vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+        )
+    };
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            vec![
+                Item::structure(
+                    tags::COMMON_ATTRIBUTES,
+                    vec![
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 2048),
+                    ],
+                ),
+                usage(tags::PRIVATE_KEY_ATTRIBUTES, mask::SIGN),
+                usage(tags::PUBLIC_KEY_ATTRIBUTES, mask::VERIFY),
+            ],
+        )
+        .await,
+    );
+    let text = |t| p.req(t).unwrap().text().unwrap().to_owned();
+    let (private, public) = (
+        text(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    // The Key Value of a Get in `format`.
+    async fn get(c: &mut KmipClient, id: &str, object: u32, format: u32) -> Item {
+        let block = ok_payload(
+            &c.op(
+                V21,
+                op::GET,
+                vec![
+                    Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+                    Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+                ],
+            )
+            .await,
+        )
+        .req(object)
+        .unwrap()
+        .req(tags::KEY_BLOCK)
+        .unwrap()
+        .clone();
+        assert_eq!(
+            block
+                .req(tags::KEY_FORMAT_TYPE)
+                .unwrap()
+                .enumeration()
+                .unwrap(),
+            format
+        );
+        block.req(tags::KEY_VALUE).unwrap().clone()
+    }
+    let der = |v: &Item| {
+        v.req(tags::KEY_MATERIAL)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .to_vec()
+    };
+    let big = |m: &Item, t| match &m.req(t).unwrap().value {
+        Value::BigInteger(b) => {
+            let s = b.iter().position(|x| *x != 0).unwrap();
+            b[s..].to_vec()
+        }
+        v => panic!("{v:?}"),
+    };
+
+    let t_private = get(
+        &mut c,
+        &private,
+        tags::PRIVATE_KEY,
+        kft::TRANSPARENT_RSA_PRIVATE_KEY,
+    )
+    .await
+    .req(tags::KEY_MATERIAL)
+    .unwrap()
+    .clone();
+    let t_public = get(
+        &mut c,
+        &public,
+        tags::PUBLIC_KEY,
+        kft::TRANSPARENT_RSA_PUBLIC_KEY,
+    )
+    .await
+    .req(tags::KEY_MATERIAL)
+    .unwrap()
+    .clone();
+    assert_eq!(t_private.items().len(), 8);
+    assert_eq!(big(&t_private, tags::PUBLIC_EXPONENT), vec![1, 0, 1]);
+    assert_eq!(big(&t_private, tags::MODULUS).len(), 256);
+    assert_eq!(
+        big(&t_private, tags::MODULUS),
+        big(&t_public, tags::MODULUS)
+    );
+    let pkcs1 = der(&get(&mut c, &private, tags::PRIVATE_KEY, kft::PKCS_1).await);
+    let public_pkcs1 = der(&get(&mut c, &public, tags::PUBLIC_KEY, kft::PKCS_1).await);
+
+    let register = |ot: u32, object: u32, format: u32, material: Item, m: u32| {
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, ot),
+            Item::structure(
+                tags::ATTRIBUTES,
+                vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+            ),
+            Item::structure(
+                object,
+                vec![Item::structure(
+                    tags::KEY_BLOCK,
+                    vec![
+                        Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+                        Item::structure(tags::KEY_VALUE, vec![material]),
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 2048),
+                    ],
+                )],
+            ),
+        ]
+    };
+    let again = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register(
+                object_type::PRIVATE_KEY,
+                tags::PRIVATE_KEY,
+                kft::TRANSPARENT_RSA_PRIVATE_KEY,
+                t_private.clone(),
+                mask::SIGN,
+            ),
+        )
+        .await,
+    ));
+    let again_public = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register(
+                object_type::PUBLIC_KEY,
+                tags::PUBLIC_KEY,
+                kft::TRANSPARENT_RSA_PUBLIC_KEY,
+                t_public.clone(),
+                mask::VERIFY,
+            ),
+        )
+        .await,
+    ));
+    assert_eq!(
+        der(&get(&mut c, &again, tags::PRIVATE_KEY, kft::PKCS_1).await),
+        pkcs1
+    );
+    assert_eq!(
+        der(&get(&mut c, &again_public, tags::PUBLIC_KEY, kft::PKCS_1).await),
+        public_pkcs1
+    );
+    // Registered in the transparent form, Get returns that form by default.
+    let block = ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &again_public)],
+        )
+        .await,
+    );
+    assert_eq!(
+        block
+            .req(tags::PUBLIC_KEY)
+            .unwrap()
+            .req(tags::KEY_BLOCK)
+            .unwrap()
+            .req(tags::KEY_FORMAT_TYPE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        kft::TRANSPARENT_RSA_PUBLIC_KEY
+    );
+    // The registered keys work: sign with one, verify with the other.
+    for id in [&again, &again_public] {
+        ok_payload(
+            &c.op(
+                V21,
+                op::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+            )
+            .await,
+        );
+    }
+    let sig = ok_payload(
+        &c.op(
+            V21,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &again),
+                Item::new(tags::DATA, Value::bytes(b"transparent".to_vec())),
+            ],
+        )
+        .await,
+    )
+    .req(tags::SIGNATURE_DATA)
+    .unwrap()
+    .byte_string()
+    .unwrap()
+    .to_vec();
+    let v = ok_payload(
+        &c.op(
+            V21,
+            op::SIGNATURE_VERIFY,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &again_public),
+                Item::new(tags::DATA, Value::bytes(b"transparent".to_vec())),
+                Item::new(tags::SIGNATURE_DATA, Value::bytes(sig)),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        v.req(tags::VALIDITY_INDICATOR)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        arca_kmip::enums::validity_indicator::VALID
+    );
+
+    // Without its primes the private key is refused; a wrong modulus does not verify as a
+    // key: nothing is made either way.
+    let Value::Structure(mut partial) = t_private.value.clone() else {
+        unreachable!()
+    };
+    partial.retain(|i| i.tag != tags::P);
+    let r = c
+        .op(
+            V21,
+            op::REGISTER,
+            register(
+                object_type::PRIVATE_KEY,
+                tags::PRIVATE_KEY,
+                kft::TRANSPARENT_RSA_PRIVATE_KEY,
+                Item::structure(tags::KEY_MATERIAL, partial),
+                mask::SIGN,
+            ),
+        )
+        .await;
+    assert_eq!(result(&r).0, result_status::OPERATION_FAILED);
+    let Value::Structure(mut broken) = t_private.value.clone() else {
+        unreachable!()
+    };
+    for i in &mut broken {
+        if i.tag == tags::PRIVATE_EXPONENT {
+            if let Value::BigInteger(b) = &mut i.value {
+                let last = b.len() - 1;
+                b[last] ^= 1;
+            }
+        }
+    }
+    let r = c
+        .op(
+            V21,
+            op::REGISTER,
+            register(
+                object_type::PRIVATE_KEY,
+                tags::PRIVATE_KEY,
+                kft::TRANSPARENT_RSA_PRIVATE_KEY,
+                Item::structure(tags::KEY_MATERIAL, broken),
+                mask::SIGN,
+            ),
+        )
+        .await;
+    assert_eq!(
+        result(&r).0,
+        result_status::OPERATION_FAILED,
+        "{:?}",
+        result(&r)
+    );
+    k.s.shutdown().await;
+}

@@ -267,6 +267,23 @@ impl Ctx<'_> {
                 let value = || -> Result<String, Failure> {
                     Ok(i.req(tags::NAME_VALUE)?.text()?.to_owned())
                 };
+                // Names are unique: the object may not hold the same one twice (other
+                // objects' names are refused by the service when they become the key's
+                // Arca name, at Create and Register).
+                if edit != Edit::Delete {
+                    let v = value()?;
+                    let taken = extras
+                        .names
+                        .iter()
+                        .enumerate()
+                        .any(|(n, have)| *have == v && !(edit != Edit::Add && n == index));
+                    if taken {
+                        return Err(Failure::new(
+                            reason::NON_UNIQUE_NAME_ATTRIBUTE,
+                            format!("the object already has the Name {v:?}"),
+                        ));
+                    }
+                }
                 match edit {
                     Edit::Add => extras.names.push(value()?),
                     Edit::Modify | Edit::Set => {

@@ -119,11 +119,20 @@ impl Ctx<'_> {
                 value.req(tags::KEY_MATERIAL)?.byte_string()?.clone(),
                 Some(KeyEncoding::Pkcs1Public),
             ),
+            // The integers, written as the PKCS#1 they come from.
+            (object_type::PRIVATE_KEY, kft::TRANSPARENT_RSA_PRIVATE_KEY) => (
+                super::transparent::rsa_private_to_pkcs1(value.req(tags::KEY_MATERIAL)?)?,
+                Some(KeyEncoding::Pkcs1Private),
+            ),
+            (object_type::PUBLIC_KEY, kft::TRANSPARENT_RSA_PUBLIC_KEY) => (
+                super::transparent::rsa_public_to_pkcs1(value.req(tags::KEY_MATERIAL)?)?,
+                Some(KeyEncoding::Pkcs1Public),
+            ),
             _ => {
                 let name = arca_kmip::enum_name(kft::ALL, format).unwrap_or("?");
                 return Err(Failure::new(
                     reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
-                    format!("KeyFormatType {name} is not accepted for this object type: symmetric keys are Raw or TransparentSymmetricKey, private keys PKCS_8 or PKCS_1, public keys X_509 (SubjectPublicKeyInfo) or PKCS_1"),
+                    format!("KeyFormatType {name} is not accepted for this object type: symmetric keys are Raw or TransparentSymmetricKey, private keys PKCS_8, PKCS_1 or TransparentRSAPrivateKey, public keys X_509 (SubjectPublicKeyInfo), PKCS_1 or TransparentRSAPublicKey"),
                 ));
             }
         };

@@ -31,8 +31,12 @@ impl Ctx<'_> {
         }
         // PKCS#1 is asked of the service, which converts what it keeps (PKCS#8, SPKI).
         let encoding = match (ot, wanted) {
-            (object_type::PRIVATE_KEY, Some(kft::PKCS_1)) => Some(KeyEncoding::Pkcs1Private),
-            (object_type::PUBLIC_KEY, Some(kft::PKCS_1)) => Some(KeyEncoding::Pkcs1Public),
+            (object_type::PRIVATE_KEY, Some(kft::PKCS_1 | kft::TRANSPARENT_RSA_PRIVATE_KEY)) => {
+                Some(KeyEncoding::Pkcs1Private)
+            }
+            (object_type::PUBLIC_KEY, Some(kft::PKCS_1 | kft::TRANSPARENT_RSA_PUBLIC_KEY)) => {
+                Some(KeyEncoding::Pkcs1Public)
+            }
             _ => None,
         };
         let exported = self
@@ -162,6 +166,22 @@ impl Ctx<'_> {
                         tags::KEY_MATERIAL,
                         Value::ByteString(exported.material.0.clone()),
                     ),
+                )
+            }
+            (object_type::PRIVATE_KEY, Some(kft::TRANSPARENT_RSA_PRIVATE_KEY))
+                if exported.format == KeyEncoding::Pkcs1Private =>
+            {
+                (
+                    kft::TRANSPARENT_RSA_PRIVATE_KEY,
+                    super::transparent::rsa_private_from_pkcs1(&exported.material.0)?,
+                )
+            }
+            (object_type::PUBLIC_KEY, Some(kft::TRANSPARENT_RSA_PUBLIC_KEY))
+                if exported.format == KeyEncoding::Pkcs1Public =>
+            {
+                (
+                    kft::TRANSPARENT_RSA_PUBLIC_KEY,
+                    super::transparent::rsa_public_from_pkcs1(&exported.material.0)?,
                 )
             }
             (_, Some(f)) => {

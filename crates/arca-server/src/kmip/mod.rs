@@ -17,6 +17,7 @@ mod locate;
 pub mod ops;
 mod pairs;
 mod query;
+mod transparent;
 mod wrapping;
 
 use arca_core::Action;
