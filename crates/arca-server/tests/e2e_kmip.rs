@@ -1435,7 +1435,7 @@ async fn door_refusals_are_audited_with_the_bound_principal() {
     let k = KmipServer::start().await;
     let mut c = k.connect().await;
     ok_payload(&c.op(V14, op::DISCOVER_VERSIONS, vec![]).await);
-    let b = c.op(V14, op::OBTAIN_LEASE, vec![]).await;
+    let b = c.op(V14, op::CERTIFY, vec![]).await;
     assert_eq!(result(&b).1, Some(reason::OPERATION_NOT_SUPPORTED));
     let r = c
         .call(&request(
@@ -1520,7 +1520,7 @@ async fn door_refusals_are_audited_with_the_bound_principal() {
     assert_eq!(
         refused(
             "OperationNotSupported",
-            Some("ObtainLease"),
+            Some("Certify"),
             Some("1.4"),
             CLIENT
         ),
@@ -3317,5 +3317,300 @@ async fn transparent_rsa_keys_in_and_out() {
         "{:?}",
         result(&r)
     );
+    k.s.shutdown().await;
+}
+
+/// Certificate objects (KMIP 2.1 §2.2.1): an X.509 certificate a storage array registers
+/// next to its key pair comes back byte for byte from Get, in 1.4 and 2.1; its attributes are
+/// the ones the certificate states (type, length, identifier, subject, issuer, common
+/// name), which no client may change; Locate finds it by Object Type and by subject common
+/// name; Links join it and its public key both ways; a value that is not one X.509
+/// certificate makes nothing; Destroy ends it like any object; each step is in the audit
+/// trail as the service's own operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_register_get_locate_link_destroy() {
+    use arca_kmip::enums::{certificate_type, link_type};
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let mut params =
+        rcgen::CertificateParams::new(vec!["array-01.example.com".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "array-01");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Example Storage");
+    let cert_key = rcgen::KeyPair::generate().unwrap();
+    let der = params.self_signed(&cert_key).unwrap().der().to_vec();
+
+    let certificate = |der: Vec<u8>| {
+        Item::structure(
+            tags::CERTIFICATE,
+            vec![
+                Item::enum_item(tags::CERTIFICATE_TYPE, certificate_type::X_509),
+                Item::new(tags::CERTIFICATE_VALUE, Value::bytes(der)),
+            ],
+        )
+    };
+    // 2.1, with a name; 1.4, with a template.
+    let id = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
+                Item::structure(
+                    tags::ATTRIBUTES,
+                    vec![Item::structure(
+                        tags::NAME,
+                        vec![
+                            Item::text_item(tags::NAME_VALUE, "array-01-cert"),
+                            Item::enum_item(tags::NAME_TYPE, 1),
+                        ],
+                    )],
+                ),
+                certificate(der.clone()),
+            ],
+        )
+        .await,
+    ));
+    let id14 = uid(&ok_payload(
+        &c.op(
+            V14,
+            op::REGISTER,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
+                Item::structure(tags::TEMPLATE_ATTRIBUTE, vec![name_v1("array-01-cert-14")]),
+                certificate(der.clone()),
+            ],
+        )
+        .await,
+    ));
+    for (v, id) in [(V21, &id), (V14, &id14)] {
+        let p = ok_payload(
+            &c.op(
+                v,
+                op::GET,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+            )
+            .await,
+        );
+        assert_eq!(
+            p.req(tags::OBJECT_TYPE).unwrap().enumeration().unwrap(),
+            object_type::CERTIFICATE
+        );
+        let cert = p.req(tags::CERTIFICATE).unwrap();
+        assert_eq!(
+            cert.req(tags::CERTIFICATE_VALUE)
+                .unwrap()
+                .byte_string()
+                .unwrap()
+                .to_vec(),
+            der
+        );
+    }
+
+    // The attributes the certificate states.
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+        )
+        .await,
+    );
+    let a = p.req(tags::ATTRIBUTES).unwrap();
+    assert_eq!(
+        a.req(tags::CERTIFICATE_TYPE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        certificate_type::X_509
+    );
+    assert_eq!(
+        a.req(tags::CERTIFICATE_LENGTH).unwrap().integer().unwrap(),
+        der.len() as i32
+    );
+    assert_eq!(
+        a.req(tags::CERTIFICATE_SUBJECT_CN).unwrap().text().unwrap(),
+        "array-01"
+    );
+    assert_eq!(
+        a.req(tags::CERTIFICATE_SUBJECT_O).unwrap().text().unwrap(),
+        "Example Storage"
+    );
+    let parsed = x509_parser::parse_x509_certificate(&der).unwrap().1;
+    let ident = a.req(tags::X_509_CERTIFICATE_IDENTIFIER).unwrap();
+    assert_eq!(
+        ident
+            .req(tags::CERTIFICATE_SERIAL_NUMBER)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .to_vec(),
+        parsed.raw_serial().to_vec()
+    );
+    assert_eq!(
+        ident
+            .req(tags::ISSUER_DISTINGUISHED_NAME)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .to_vec(),
+        parsed.issuer().as_raw().to_vec()
+    );
+    let subject = a.req(tags::X_509_CERTIFICATE_SUBJECT).unwrap();
+    assert!(subject
+        .children_with(tags::SUBJECT_ALTERNATIVE_NAME)
+        .any(|n| n.text().unwrap().contains("array-01.example.com")));
+    assert!(a.child(tags::DIGEST).is_some());
+    let a14 = ok_payload(
+        &c.op(
+            V14,
+            op::GET_ATTRIBUTES,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id14)],
+        )
+        .await,
+    );
+    assert_eq!(
+        attribute_v1(&a14, "Certificate Length").unwrap().value,
+        Value::Integer(der.len() as i32)
+    );
+    // No client changes what the certificate states.
+    let r = c
+        .op(
+            V21,
+            op::MODIFY_ATTRIBUTE,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::structure(
+                    tags::NEW_ATTRIBUTE,
+                    vec![Item::int_item(tags::CERTIFICATE_LENGTH, 123)],
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(result(&r).1, Some(reason::ATTRIBUTE_READ_ONLY));
+
+    // Locate by Object Type, and by the subject's common name.
+    for filter in [
+        Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
+        Item::text_item(tags::CERTIFICATE_SUBJECT_CN, "array-01"),
+    ] {
+        let p = ok_payload(
+            &c.op(
+                V21,
+                op::LOCATE,
+                vec![Item::structure(tags::ATTRIBUTES, vec![filter])],
+            )
+            .await,
+        );
+        let mut found: Vec<String> = p
+            .children_with(tags::UNIQUE_IDENTIFIER)
+            .map(|i| i.text().unwrap().to_owned())
+            .collect();
+        found.sort();
+        let mut want = vec![id.clone(), id14.clone()];
+        want.sort();
+        assert_eq!(found, want);
+    }
+
+    // Linked to the key pair it certifies, both ways.
+    let pair = ok_payload(&c.op(V21, op::CREATE_KEY_PAIR, ec_pair_template()).await);
+    let public = pair
+        .req(tags::PUBLIC_KEY_UNIQUE_IDENTIFIER)
+        .unwrap()
+        .text()
+        .unwrap()
+        .to_owned();
+    let link = |from: &str, t: u32, to: &str| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, from),
+            Item::structure(
+                tags::NEW_ATTRIBUTE,
+                vec![Item::structure(
+                    tags::LINK,
+                    vec![
+                        Item::enum_item(tags::LINK_TYPE, t),
+                        Item::text_item(tags::LINKED_OBJECT_IDENTIFIER, to),
+                    ],
+                )],
+            ),
+        ]
+    };
+    ok_payload(
+        &c.op(
+            V21,
+            op::ADD_ATTRIBUTE,
+            link(&id, link_type::PUBLIC_KEY_LINK, &public),
+        )
+        .await,
+    );
+    ok_payload(
+        &c.op(
+            V21,
+            op::ADD_ATTRIBUTE,
+            link(&public, link_type::CERTIFICATE_LINK, &id),
+        )
+        .await,
+    );
+    assert!(links(&k, &id)
+        .await
+        .contains(&(link_type::PUBLIC_KEY_LINK, public.clone())));
+    assert!(links(&k, &public)
+        .await
+        .contains(&(link_type::CERTIFICATE_LINK, id.clone())));
+
+    // Not a certificate, or one with bytes after it: nothing is made.
+    for bad in [
+        b"not a certificate".to_vec(),
+        [der.clone(), vec![0]].concat(),
+    ] {
+        let r = c
+            .op(
+                V21,
+                op::REGISTER,
+                vec![
+                    Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
+                    certificate(bad),
+                ],
+            )
+            .await;
+        assert_eq!(result(&r).1, Some(reason::INVALID_FIELD));
+    }
+
+    // Destroy: gone for every client.
+    ok_payload(
+        &c.op(
+            V21,
+            op::DESTROY,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+        )
+        .await,
+    );
+    let r = c
+        .op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+        )
+        .await;
+    assert_eq!(result(&r).0, result_status::OPERATION_FAILED);
+
+    k.s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let count = |op: &str| {
+        trail
+            .iter()
+            .filter(|r| r.operation == op && r.principal == CLIENT && r.outcome == "ok")
+            .count()
+    };
+    assert!(
+        count("CreateKey") >= 2,
+        "each certificate made by the service"
+    );
+    assert!(count("ExportKey") >= 2, "each Get an export");
     k.s.shutdown().await;
 }

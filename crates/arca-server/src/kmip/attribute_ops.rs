@@ -444,30 +444,31 @@ fn is_multi_valued(a: &Attr) -> bool {
     }
 }
 
-/// Attributes only the server sets.
+/// Attributes only the server sets (those a certificate states among them).
 fn is_server_managed(tag: u32) -> bool {
-    matches!(
-        tag,
-        tags::UNIQUE_IDENTIFIER
-            | tags::OBJECT_TYPE
-            | tags::CRYPTOGRAPHIC_ALGORITHM
-            | tags::CRYPTOGRAPHIC_LENGTH
-            | tags::CRYPTOGRAPHIC_USAGE_MASK
-            | tags::STATE
-            | tags::INITIAL_DATE
-            | tags::LAST_CHANGE_DATE
-            | tags::DIGEST
-            | tags::DESTROY_DATE
-            | tags::COMPROMISE_DATE
-            | tags::COMPROMISE_OCCURRENCE_DATE
-            | tags::REVOCATION_REASON
-            | tags::ALWAYS_SENSITIVE
-            | tags::NEVER_EXTRACTABLE
-            | tags::EXTRACTABLE
-            | tags::SENSITIVE
-            | tags::FRESH
-            | tags::LEASE_TIME
-    )
+    super::certificates::DERIVED.contains(&tag)
+        || matches!(
+            tag,
+            tags::UNIQUE_IDENTIFIER
+                | tags::OBJECT_TYPE
+                | tags::CRYPTOGRAPHIC_ALGORITHM
+                | tags::CRYPTOGRAPHIC_LENGTH
+                | tags::CRYPTOGRAPHIC_USAGE_MASK
+                | tags::STATE
+                | tags::INITIAL_DATE
+                | tags::LAST_CHANGE_DATE
+                | tags::DIGEST
+                | tags::DESTROY_DATE
+                | tags::COMPROMISE_DATE
+                | tags::COMPROMISE_OCCURRENCE_DATE
+                | tags::REVOCATION_REASON
+                | tags::ALWAYS_SENSITIVE
+                | tags::NEVER_EXTRACTABLE
+                | tags::EXTRACTABLE
+                | tags::SENSITIVE
+                | tags::FRESH
+                | tags::LEASE_TIME
+        )
 }
 
 /// The index, among the object's instances of an attribute, of the one equal to `current`.

@@ -53,6 +53,9 @@ impl Ctx<'_> {
             // The key is not RSA, or not kept in the form PKCS#1 asks of it: failure() says
             // Key Format Type Not Supported with the service's reason.
             .map_err(failure)?;
+        if ot == object_type::CERTIFICATE {
+            return self.object_answer(ot, &id, super::certificates::answer(&exported.material.0));
+        }
         if ot == object_type::OPAQUE_DATA {
             return self.object_answer(
                 ot,
@@ -221,6 +224,7 @@ impl Ctx<'_> {
             object_type::PUBLIC_KEY => tags::PUBLIC_KEY,
             object_type::SECRET_DATA => tags::SECRET_DATA,
             object_type::OPAQUE_DATA => tags::OPAQUE_OBJECT,
+            object_type::CERTIFICATE => tags::CERTIFICATE,
             _ => tags::SYMMETRIC_KEY,
         };
         self.placeholder = Some(id.to_owned());

@@ -9,6 +9,7 @@
 
 mod attribute_ops;
 pub mod attrs;
+mod certificates;
 mod create;
 mod crypto;
 mod get;

@@ -87,6 +87,7 @@ pub const OBJECT_TYPES: &[u32] = &[
     object_type::PUBLIC_KEY,
     object_type::SECRET_DATA,
     object_type::OPAQUE_DATA,
+    object_type::CERTIFICATE,
 ];
 
 /// Handles one decoded request message and returns the response message. Every failure
