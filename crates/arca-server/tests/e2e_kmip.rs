@@ -3614,3 +3614,67 @@ async fn certificates_register_get_locate_link_destroy() {
     assert!(count("ExportKey") >= 2, "each Get an export");
     k.s.shutdown().await;
 }
+
+/// KMIP 2.1's Quantum Safe: a Create that asks for it gets a key that is (AES-256, kept
+/// with the attribute) or nothing (AES-128: General Failure NOT_SAFE, no object made).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quantum_safe_is_granted_or_refused() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let create = |len: i32| {
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+            Item::structure(
+                tags::ATTRIBUTES,
+                vec![
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, len),
+                    Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, mask::ENCRYPT as i32),
+                    Item::new(tags::QUANTUM_SAFE, Value::Boolean(true)),
+                ],
+            ),
+        ]
+    };
+    let r = c.op(V21, op::CREATE, create(128)).await;
+    let (status, why, message) = result(&r);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(why, Some(reason::GENERAL_FAILURE));
+    assert!(message.unwrap().starts_with("NOT_SAFE"));
+    let id = uid(&ok_payload(&c.op(V21, op::CREATE, create(256)).await));
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::QUANTUM_SAFE),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        p.req(tags::ATTRIBUTES)
+            .unwrap()
+            .req(tags::QUANTUM_SAFE)
+            .unwrap()
+            .value,
+        Value::Boolean(true)
+    );
+    // Only the AES-256 key exists.
+    let found = ok_payload(
+        &c.op(
+            V21,
+            op::LOCATE,
+            vec![Item::structure(
+                tags::ATTRIBUTES,
+                vec![Item::enum_item(
+                    tags::OBJECT_TYPE,
+                    object_type::SYMMETRIC_KEY,
+                )],
+            )],
+        )
+        .await,
+    );
+    assert_eq!(found.children_with(tags::UNIQUE_IDENTIFIER).count(), 1);
+    k.s.shutdown().await;
+}

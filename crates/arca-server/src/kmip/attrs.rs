@@ -314,6 +314,17 @@ pub fn algorithm_of(spec: KeySpec) -> Option<(u32, i32)> {
     })
 }
 
+/// Whether a key of this spec keeps its strength against a quantum computer (KMIP 2.1's
+/// Quantum Safe): AES-256 (128 bits left under Grover's search), HMAC with keys of 256 bits
+/// or more, ML-KEM and ML-DSA. AES-128 and AES-192, RSA and elliptic curves (Shor) are not.
+pub fn quantum_safe(spec: KeySpec) -> bool {
+    use KeySpec::*;
+    matches!(
+        spec,
+        Aes256 | Hmac256 | Hmac384 | Hmac512 | MlKem768 | MlKem1024 | MlDsa44 | MlDsa65 | MlDsa87
+    )
+}
+
 /// The spec of a KMIP algorithm and length, or Invalid Field saying what is offered.
 pub fn spec_of(algorithm: u32, length: Option<i32>) -> Result<KeySpec, Failure> {
     use KeySpec::*;

@@ -367,6 +367,18 @@ impl Ctx<'_> {
                 tags::PROCESS_START_DATE => req.process_start_date = Some(date(i)?),
                 tags::DEACTIVATION_DATE => req.deactivation_date = Some(date(i)?),
                 tags::EXTRACTABLE => req.extractable = i.boolean()?,
+                // KMIP 2.1's Quantum Safe: a client that asks for it gets it or nothing.
+                tags::QUANTUM_SAFE => {
+                    if i.boolean()? && !attrs::quantum_safe(spec) {
+                        return Err(Failure::new(
+                            reason::GENERAL_FAILURE,
+                            format!(
+                                "NOT_SAFE: a {spec} key is not quantum safe (AES-256, HMAC, ML-KEM and ML-DSA keys are)"
+                            ),
+                        ));
+                    }
+                    extras.push_other(a);
+                }
                 tags::SENSITIVE => {
                     if i.boolean()? {
                         req.extractable = false;
