@@ -3678,3 +3678,42 @@ async fn quantum_safe_is_granted_or_refused() {
     assert_eq!(found.children_with(tags::UNIQUE_IDENTIFIER).count(), 1);
     k.s.shutdown().await;
 }
+
+/// KMIP 2.x Get Attribute List names a vendor attribute by an Attribute Reference structure
+/// (Vendor Identification and Attribute Name); 1.x by its name (`x-ID`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendor_attributes_in_get_attribute_list() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let id = create_aes(&mut c).await;
+    ok_payload(
+        &c.op(
+            V14,
+            op::ADD_ATTRIBUTE,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                attr_v1("x-ID", Value::TextString("barcode-1".into())),
+            ],
+        )
+        .await,
+    );
+    let uid_only = || vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)];
+    let p = ok_payload(&c.op(V21, op::GET_ATTRIBUTE_LIST, uid_only()).await);
+    let vendor: Vec<(String, String)> = p
+        .children_with(tags::ATTRIBUTE_REFERENCE)
+        .filter(|r| matches!(r.value, Value::Structure(_)))
+        .map(|r| {
+            let t = |tag| r.req(tag).unwrap().text().unwrap().to_owned();
+            (t(tags::VENDOR_IDENTIFICATION), t(tags::ATTRIBUTE_NAME))
+        })
+        .collect();
+    assert_eq!(vendor, vec![("x".to_owned(), "ID".to_owned())]);
+    assert!(p
+        .children_with(tags::ATTRIBUTE_REFERENCE)
+        .any(|r| r.enumeration().ok() == Some(tags::CRYPTOGRAPHIC_ALGORITHM)));
+    let p = ok_payload(&c.op(V14, op::GET_ATTRIBUTE_LIST, uid_only()).await);
+    assert!(p
+        .children_with(tags::ATTRIBUTE_NAME)
+        .any(|n| n.text().unwrap() == "x-ID"));
+    k.s.shutdown().await;
+}

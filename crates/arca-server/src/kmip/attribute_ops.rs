@@ -119,6 +119,17 @@ impl Ctx<'_> {
             seen.push(key.clone());
             out.push(match (a, self.version.is_v2()) {
                 (Attr::Std(i), true) => Item::enum_item(tags::ATTRIBUTE_REFERENCE, i.tag),
+                // 2.x names a vendor attribute by its vendor and name (`x-ID` is `x`/`ID`).
+                (Attr::Custom { name, .. }, true) => {
+                    let (vendor, plain) = name.split_once('-').unwrap_or(("x", name));
+                    Item::structure(
+                        tags::ATTRIBUTE_REFERENCE,
+                        vec![
+                            Item::text_item(tags::VENDOR_IDENTIFICATION, vendor),
+                            Item::text_item(tags::ATTRIBUTE_NAME, plain),
+                        ],
+                    )
+                }
                 _ => Item::text_item(tags::ATTRIBUTE_NAME, key),
             });
         }
