@@ -62,6 +62,10 @@ actions! {
     Encapsulate => KeyUse,
     Decapsulate => KeyUse,
     GetPublicKey => KeyUse,
+    /// KMIP Obtain Lease: leave for a client to go on using an object it holds (granted
+    /// like a use of the key, so a key policy that keeps a principal from using the key
+    /// keeps it from the lease too).
+    ObtainLease => KeyUse,
     ExportKey => KeyUse,
     GenerateRandom => Random,
     /// A digest of data the caller sends (KMIP's Hash): keyless, like random bytes.

@@ -282,3 +282,74 @@ mod tests {
         assert_eq!(mlkem_raw_from_spki(KeySpec::MlKem1024, &spki), None);
     }
 }
+
+/// A DER SEQUENCE of non-negative INTEGERs from their big-endian magnitudes (leading zeros
+/// dropped, one added where the top bit is set), in a zeroizing buffer: PKCS#1's
+/// `RSAPublicKey` (n, e) and `RSAPrivateKey` (version, n, e, d, p, q, dp, dq, qinv) from the
+/// integers KMIP's Transparent RSA formats carry. `None` for an empty list.
+pub fn integer_sequence(magnitudes: &[&[u8]]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    if magnitudes.is_empty() {
+        return None;
+    }
+    let ints: Vec<zeroize::Zeroizing<Vec<u8>>> = magnitudes
+        .iter()
+        .map(|m| {
+            let start = m.iter().position(|b| *b != 0).unwrap_or(m.len());
+            let v = &m[start..];
+            let pad: &[u8] = if v.first().is_none_or(|b| b & 0x80 != 0) {
+                &[0]
+            } else {
+                &[]
+            };
+            tlv_secret(0x02, &[pad, v])
+        })
+        .collect();
+    let parts: Vec<&[u8]> = ints.iter().map(|i| i.as_slice()).collect();
+    Some(tlv_secret(0x30, &parts))
+}
+
+/// The other way: the magnitudes of a DER SEQUENCE that holds only non-negative INTEGERs
+/// (the sign byte dropped), each in a zeroizing buffer; `None` if it is anything else.
+pub fn integers_of_sequence(der: &[u8]) -> Option<Vec<zeroize::Zeroizing<Vec<u8>>>> {
+    let (tag, mut body, rest) = read_tlv(der)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let (t, v, next) = read_tlv(body)?;
+        if t != 0x02 || v.is_empty() || v[0] & 0x80 != 0 {
+            return None;
+        }
+        let v = if v.len() > 1 && v[0] == 0 { &v[1..] } else { v };
+        out.push(zeroize::Zeroizing::new(v.to_vec()));
+        body = next;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod integer_sequence_tests {
+    use super::*;
+
+    #[test]
+    fn integers_round_trip() {
+        let n = [0xC3u8; 256];
+        let der = integer_sequence(&[&[0, 0, 0], &n, &[1, 0, 1]]).unwrap();
+        // SEQUENCE (long length) { INTEGER 0, INTEGER n with a sign byte, INTEGER 65537 }.
+        assert_eq!(&der[..4], &[0x30, 0x82, 0x01, 0x0D]);
+        assert_eq!(&der[4..7], &[0x02, 0x01, 0x00]);
+        assert_eq!(&der[7..12], &[0x02, 0x82, 0x01, 0x01, 0x00]);
+        let back = integers_of_sequence(&der).unwrap();
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[0].as_slice(), &[0]);
+        assert_eq!(back[1].as_slice(), &n);
+        assert_eq!(back[2].as_slice(), &[1, 0, 1]);
+        assert!(integers_of_sequence(&der[..der.len() - 1]).is_none());
+        assert!(
+            integers_of_sequence(&[0x30, 0x03, 0x02, 0x01, 0x80]).is_none(),
+            "negative"
+        );
+        assert!(integer_sequence(&[]).is_none());
+    }
+}

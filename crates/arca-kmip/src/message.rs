@@ -346,12 +346,13 @@ pub struct ResponseBatchItem {
     pub outcome: Outcome,
 }
 
-/// Success with a payload, failure, or undone (a later item of an Undo batch failed).
+/// Success with a payload, failure, or undone (a later item of an Undo batch failed; the
+/// payload is what the item answered before it was undone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Success(Option<Item>),
     Failed(Failure),
-    Undone,
+    Undone(Option<Item>),
 }
 
 /// Builds a Response Message. (The request's Client Correlation Value is for the client's
@@ -390,11 +391,14 @@ pub fn response(version: ProtocolVersion, now: i64, items: Vec<ResponseBatchItem
                 ));
                 fields.push(Item::text_item(tags::RESULT_MESSAGE, f.message));
             }
-            Outcome::Undone => {
+            Outcome::Undone(payload) => {
                 fields.push(Item::enum_item(
                     tags::RESULT_STATUS,
                     result_status::OPERATION_UNDONE,
                 ));
+                if let Some(p) = payload {
+                    fields.push(p);
+                }
             }
         }
         body.push(Item::structure(tags::BATCH_ITEM, fields));

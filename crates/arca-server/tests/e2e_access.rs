@@ -2014,7 +2014,7 @@ async fn the_access_matrix_covers_every_action() {
             ListTrustAnchors => rest(M::GET, "/v1/tenants/mx-t/trust", None, false),
             WithdrawTrustAnchor => rest(M::DELETE, "/v1/tenants/mx-t/trust/jwt%3Ahttps%3A%2F%2Fidp.mx.example", None, false),
             WhoAmI => rest(M::GET, "/v1/whoami", None, false),
-            QueryServer | DiscoverVersions | LogMessage | Interop | Hash => {
+            QueryServer | DiscoverVersions | LogMessage | Interop | Hash | ObtainLease => {
                 Reach::Elsewhere("KMIP door: e2e_kmip::every_role_against_the_kmip_operations (Query also XKS health and AWS DescribeCustomKeyStores: aws_clients)")
             }
             CreateSession => rest(M::POST, "/v1/auth/token", Some(json!({})), false),

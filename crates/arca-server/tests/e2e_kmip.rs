@@ -1515,7 +1515,7 @@ async fn door_refusals_are_audited_with_the_bound_principal() {
     let k = KmipServer::start().await;
     let mut c = k.connect().await;
     ok_payload(&c.op(V14, op::DISCOVER_VERSIONS, vec![]).await);
-    let b = c.op(V14, op::OBTAIN_LEASE, vec![]).await;
+    let b = c.op(V14, op::CERTIFY, vec![]).await;
     assert_eq!(result(&b).1, Some(reason::OPERATION_NOT_SUPPORTED));
     let r = c
         .call(&request(
@@ -1600,7 +1600,7 @@ async fn door_refusals_are_audited_with_the_bound_principal() {
     assert_eq!(
         refused(
             "OperationNotSupported",
-            Some("ObtainLease"),
+            Some("Certify"),
             Some("1.4"),
             CLIENT
         ),
@@ -2069,6 +2069,7 @@ fn kmip_row(operation: u32, f: &KmipFixtures) -> Option<KmipRow> {
             )],
             true,
         ),
+        op::OBTAIN_LEASE => (&[ObtainLease], vec![id(&f.key)], true),
         op::INTEROP => (
             &[Interop],
             vec![Item::enum_item(
@@ -2872,5 +2873,942 @@ async fn rsa_keys_in_pkcs1_in_and_out() {
             )
         );
     }
+    k.s.shutdown().await;
+}
+
+/// Obtain Lease and the attributes a Revoke leaves (KMIP 1.4 §4.21, §3.31-§3.32): a lease is
+/// refused while the object serves nothing and granted, with the server's Lease Time and the
+/// object's Last Change Date, once it does; a Get hands the lease out with the material, so
+/// Lease Time then shows among the attributes; a Revoke for compromise keeps its Revocation
+/// Reason (code and message) and Compromise Occurrence Date, which Get Attributes reads back
+/// in both shapes; a Compromise Occurrence Date with another reason changes nothing. Each
+/// lease is in the audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obtain_lease_and_revocation_attributes() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let id = create_aes(&mut c).await;
+    let uid_of = |id: &str| vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)];
+
+    // Pre-Active: no lease.
+    let r = c.op(V14, op::OBTAIN_LEASE, uid_of(&id)).await;
+    let (status, why, _) = result(&r);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(
+        why,
+        Some(reason::PERMISSION_DENIED),
+        "1.x: Wrong Key Lifecycle State"
+    );
+    let r = c.op(V21, op::OBTAIN_LEASE, uid_of(&id)).await;
+    assert_eq!(result(&r).1, Some(reason::WRONG_KEY_LIFECYCLE_STATE));
+
+    ok_payload(&c.op(V14, op::ACTIVATE, uid_of(&id)).await);
+    let p = ok_payload(&c.op(V21, op::OBTAIN_LEASE, uid_of(&id)).await);
+    assert_eq!(uid(&p), id);
+    assert_eq!(
+        p.req(tags::LEASE_TIME).unwrap().value,
+        Value::Interval(3600)
+    );
+    assert!(p.req(tags::LAST_CHANGE_DATE).unwrap().date_time().is_ok());
+
+    // No Lease Time before the material is handed out; the server's lease after a Get.
+    assert!(attribute_v1(&all_attributes(&mut c, &id).await, "Lease Time").is_none());
+    ok_payload(&c.op(V14, op::GET, uid_of(&id)).await);
+    assert_eq!(
+        attribute_v1(&all_attributes(&mut c, &id).await, "Lease Time").map(|v| v.value.clone()),
+        Some(Value::Interval(3600))
+    );
+
+    // A Compromise Occurrence Date belongs to a compromise only: refused, nothing changes.
+    let revoke = |code: u32, occurred: Option<i64>| {
+        let mut p = uid_of(&id);
+        p.push(Item::structure(
+            tags::REVOCATION_REASON,
+            vec![
+                Item::enum_item(tags::REVOCATION_REASON_CODE, code),
+                Item::text_item(tags::REVOCATION_MESSAGE, "laptop stolen"),
+            ],
+        ));
+        if let Some(t) = occurred {
+            p.push(Item::new(
+                tags::COMPROMISE_OCCURRENCE_DATE,
+                Value::DateTime(t),
+            ));
+        }
+        p
+    };
+    let r = c
+        .op(
+            V21,
+            op::REVOKE,
+            revoke(revocation_reason_code::SUPERSEDED, Some(6)),
+        )
+        .await;
+    assert_eq!(result(&r).1, Some(reason::INVALID_FIELD));
+    let a = all_attributes(&mut c, &id).await;
+    assert_eq!(
+        attribute_v1(&a, "State").unwrap().value,
+        Value::Enumeration(state::ACTIVE)
+    );
+    assert!(attribute_v1(&a, "Revocation Reason").is_none());
+
+    ok_payload(
+        &c.op(
+            V14,
+            op::REVOKE,
+            revoke(revocation_reason_code::KEY_COMPROMISE, Some(6)),
+        )
+        .await,
+    );
+    let a = all_attributes(&mut c, &id).await;
+    let rr = attribute_v1(&a, "Revocation Reason").expect("Revocation Reason kept");
+    assert_eq!(
+        rr.req(tags::REVOCATION_REASON_CODE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        revocation_reason_code::KEY_COMPROMISE
+    );
+    assert_eq!(
+        rr.req(tags::REVOCATION_MESSAGE).unwrap().text().unwrap(),
+        "laptop stolen"
+    );
+    assert_eq!(
+        attribute_v1(&a, "Compromise Occurrence Date")
+            .unwrap()
+            .value,
+        Value::DateTime(6)
+    );
+    // 2.x: the same attributes by reference.
+    let mut req = uid_of(&id);
+    for t in [tags::REVOCATION_REASON, tags::COMPROMISE_OCCURRENCE_DATE] {
+        req.push(Item::enum_item(tags::ATTRIBUTE_REFERENCE, t));
+    }
+    let p = ok_payload(&c.op(V21, op::GET_ATTRIBUTES, req).await);
+    let attrs = p.req(tags::ATTRIBUTES).unwrap();
+    assert_eq!(
+        attrs.req(tags::COMPROMISE_OCCURRENCE_DATE).unwrap().value,
+        Value::DateTime(6)
+    );
+    assert!(attrs.req(tags::REVOCATION_REASON).is_ok());
+    // A compromised key still processes: the lease is granted.
+    ok_payload(&c.op(V21, op::OBTAIN_LEASE, uid_of(&id)).await);
+
+    k.s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let leases: Vec<_> = trail
+        .iter()
+        .filter(|r| r.operation == "ObtainLease" && r.principal == CLIENT)
+        .collect();
+    assert_eq!(leases.len(), 4, "every Obtain Lease is recorded");
+    assert_eq!(
+        leases.iter().filter(|r| r.outcome == "ok").count(),
+        2,
+        "two granted"
+    );
+    assert!(leases
+        .iter()
+        .filter(|r| r.outcome == "ok")
+        .all(|r| r.detail["lease_time_secs"] == 3600));
+}
+
+/// Every attribute of an object, over KMIP 1.4.
+async fn all_attributes(c: &mut KmipClient, id: &str) -> Item {
+    ok_payload(
+        &c.op(
+            V14,
+            op::GET_ATTRIBUTES,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+        )
+        .await,
+    )
+}
+
+/// Batch Error Continuation Undo (KMIP 2.1 §8.12): when an item fails, the items before it
+/// answer Operation Undone (with what they answered) if none of them changed anything Arca
+/// keeps, and the items after it do not run. Arca cannot undo a committed change (an
+/// Activate) atomically, so then the earlier items stay answered as done, truthfully (the
+/// key is Active), and the failure says so; a batch that does not fail runs whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_undo_undoes_only_what_changed_nothing() {
+    use arca_kmip::enums::batch_error_continuation_option as continuation;
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let id = create_aes(&mut c).await;
+    let undo = |ops: Vec<(u32, Vec<Item>)>| {
+        let msg = request(V21, ops);
+        let Value::Structure(mut body) = msg.value else {
+            unreachable!()
+        };
+        let Value::Structure(header) = &mut body[0].value else {
+            unreachable!()
+        };
+        header.push(Item::enum_item(
+            tags::BATCH_ERROR_CONTINUATION_OPTION,
+            continuation::UNDO,
+        ));
+        Item::structure(tags::REQUEST_MESSAGE, body)
+    };
+    let target = || Item::text_item(tags::UNIQUE_IDENTIFIER, &id);
+    let check = |m: u32| {
+        vec![
+            target(),
+            Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32),
+        ]
+    };
+
+    let r = c
+        .call(&undo(vec![
+            (op::GET_ATTRIBUTE_LIST, vec![target()]),
+            (op::CHECK, check(mask::ENCRYPT)),
+            (op::CHECK, check(mask::SIGN)),
+            (op::GET_ATTRIBUTES, vec![target()]),
+        ]))
+        .await;
+    let items: Vec<_> = r.children_with(tags::BATCH_ITEM).collect();
+    assert_eq!(items.len(), 3, "the item after the failure does not run");
+    for i in &items[..2] {
+        assert_eq!(
+            result(i).0,
+            result_status::OPERATION_UNDONE,
+            "{}",
+            arca_kmip::xml::to_xml(i)
+        );
+        assert!(i.child(tags::RESPONSE_PAYLOAD).is_some());
+    }
+    let (status, why, _) = result(items[2]);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(why, Some(reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+
+    // An Activate before the failure is done and stays done.
+    let r = c
+        .call(&undo(vec![
+            (op::ACTIVATE, vec![target()]),
+            (op::CHECK, check(mask::ENCRYPT)),
+            (op::CHECK, check(mask::SIGN)),
+        ]))
+        .await;
+    let items: Vec<_> = r.children_with(tags::BATCH_ITEM).collect();
+    assert_eq!(result(items[0]).0, result_status::SUCCESS);
+    assert_eq!(result(items[1]).0, result_status::SUCCESS);
+    let (status, why, message) = result(items[2]);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(why, Some(reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+    assert!(message.unwrap().contains("stay done"));
+    let a = all_attributes(&mut c, &id).await;
+    assert_eq!(
+        attribute_v1(&a, "State").unwrap().value,
+        Value::Enumeration(state::ACTIVE)
+    );
+    // A batch that does not fail runs whole under Undo.
+    let r = c
+        .call(&undo(vec![
+            (op::CHECK, check(mask::ENCRYPT)),
+            (
+                op::REVOKE,
+                vec![
+                    target(),
+                    Item::structure(
+                        tags::REVOCATION_REASON,
+                        vec![Item::enum_item(
+                            tags::REVOCATION_REASON_CODE,
+                            revocation_reason_code::SUPERSEDED,
+                        )],
+                    ),
+                ],
+            ),
+        ]))
+        .await;
+    assert!(r
+        .children_with(tags::BATCH_ITEM)
+        .all(|i| result(i).0 == result_status::SUCCESS));
+    k.s.shutdown().await;
+}
+
+/// Transparent RSA keys (KMIP 2.1 §2.1.7.5-6): Get returns an RSA pair's halves as their
+/// integers, which are those of the PKCS#1 forms; a Register of those integers makes keys
+/// whose PKCS#1 is the original's, which sign and verify; incomplete integers are refused
+/// and make nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_rsa_keys_in_and_out() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let usage = |tag, m: u32| {
+        Item::structure(
+            tag,
+            vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+        )
+    };
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            vec![
+                Item::structure(
+                    tags::COMMON_ATTRIBUTES,
+                    vec![
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 2048),
+                    ],
+                ),
+                usage(tags::PRIVATE_KEY_ATTRIBUTES, mask::SIGN),
+                usage(tags::PUBLIC_KEY_ATTRIBUTES, mask::VERIFY),
+            ],
+        )
+        .await,
+    );
+    let text = |t| p.req(t).unwrap().text().unwrap().to_owned();
+    let (private, public) = (
+        text(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    // The Key Value of a Get in `format`.
+    async fn get(c: &mut KmipClient, id: &str, object: u32, format: u32) -> Item {
+        let block = ok_payload(
+            &c.op(
+                V21,
+                op::GET,
+                vec![
+                    Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+                    Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+                ],
+            )
+            .await,
+        )
+        .req(object)
+        .unwrap()
+        .req(tags::KEY_BLOCK)
+        .unwrap()
+        .clone();
+        assert_eq!(
+            block
+                .req(tags::KEY_FORMAT_TYPE)
+                .unwrap()
+                .enumeration()
+                .unwrap(),
+            format
+        );
+        block.req(tags::KEY_VALUE).unwrap().clone()
+    }
+    let der = |v: &Item| {
+        v.req(tags::KEY_MATERIAL)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .to_vec()
+    };
+    let big = |m: &Item, t| match &m.req(t).unwrap().value {
+        Value::BigInteger(b) => {
+            let s = b.iter().position(|x| *x != 0).unwrap();
+            b[s..].to_vec()
+        }
+        v => panic!("{v:?}"),
+    };
+
+    let t_private = get(
+        &mut c,
+        &private,
+        tags::PRIVATE_KEY,
+        kft::TRANSPARENT_RSA_PRIVATE_KEY,
+    )
+    .await
+    .req(tags::KEY_MATERIAL)
+    .unwrap()
+    .clone();
+    let t_public = get(
+        &mut c,
+        &public,
+        tags::PUBLIC_KEY,
+        kft::TRANSPARENT_RSA_PUBLIC_KEY,
+    )
+    .await
+    .req(tags::KEY_MATERIAL)
+    .unwrap()
+    .clone();
+    assert_eq!(t_private.items().len(), 8);
+    assert_eq!(big(&t_private, tags::PUBLIC_EXPONENT), vec![1, 0, 1]);
+    assert_eq!(big(&t_private, tags::MODULUS).len(), 256);
+    assert_eq!(
+        big(&t_private, tags::MODULUS),
+        big(&t_public, tags::MODULUS)
+    );
+    let pkcs1 = der(&get(&mut c, &private, tags::PRIVATE_KEY, kft::PKCS_1).await);
+    let public_pkcs1 = der(&get(&mut c, &public, tags::PUBLIC_KEY, kft::PKCS_1).await);
+
+    let register = |ot: u32, object: u32, format: u32, material: Item, m: u32| {
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, ot),
+            Item::structure(
+                tags::ATTRIBUTES,
+                vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+            ),
+            Item::structure(
+                object,
+                vec![Item::structure(
+                    tags::KEY_BLOCK,
+                    vec![
+                        Item::enum_item(tags::KEY_FORMAT_TYPE, format),
+                        Item::structure(tags::KEY_VALUE, vec![material]),
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 2048),
+                    ],
+                )],
+            ),
+        ]
+    };
+    let again = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register(
+                object_type::PRIVATE_KEY,
+                tags::PRIVATE_KEY,
+                kft::TRANSPARENT_RSA_PRIVATE_KEY,
+                t_private.clone(),
+                mask::SIGN,
+            ),
+        )
+        .await,
+    ));
+    let again_public = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register(
+                object_type::PUBLIC_KEY,
+                tags::PUBLIC_KEY,
+                kft::TRANSPARENT_RSA_PUBLIC_KEY,
+                t_public.clone(),
+                mask::VERIFY,
+            ),
+        )
+        .await,
+    ));
+    assert_eq!(
+        der(&get(&mut c, &again, tags::PRIVATE_KEY, kft::PKCS_1).await),
+        pkcs1
+    );
+    assert_eq!(
+        der(&get(&mut c, &again_public, tags::PUBLIC_KEY, kft::PKCS_1).await),
+        public_pkcs1
+    );
+    // Registered in the transparent form, Get returns that form by default.
+    let block = ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &again_public)],
+        )
+        .await,
+    );
+    assert_eq!(
+        block
+            .req(tags::PUBLIC_KEY)
+            .unwrap()
+            .req(tags::KEY_BLOCK)
+            .unwrap()
+            .req(tags::KEY_FORMAT_TYPE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        kft::TRANSPARENT_RSA_PUBLIC_KEY
+    );
+    // The registered keys work: sign with one, verify with the other.
+    for id in [&again, &again_public] {
+        ok_payload(
+            &c.op(
+                V21,
+                op::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+            )
+            .await,
+        );
+    }
+    let sig = ok_payload(
+        &c.op(
+            V21,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &again),
+                Item::new(tags::DATA, Value::bytes(b"transparent".to_vec())),
+            ],
+        )
+        .await,
+    )
+    .req(tags::SIGNATURE_DATA)
+    .unwrap()
+    .byte_string()
+    .unwrap()
+    .to_vec();
+    let v = ok_payload(
+        &c.op(
+            V21,
+            op::SIGNATURE_VERIFY,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &again_public),
+                Item::new(tags::DATA, Value::bytes(b"transparent".to_vec())),
+                Item::new(tags::SIGNATURE_DATA, Value::bytes(sig)),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        v.req(tags::VALIDITY_INDICATOR)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        arca_kmip::enums::validity_indicator::VALID
+    );
+
+    // Without its primes the private key is refused; a wrong modulus does not verify as a
+    // key: nothing is made either way.
+    let Value::Structure(mut partial) = t_private.value.clone() else {
+        unreachable!()
+    };
+    partial.retain(|i| i.tag != tags::P);
+    let r = c
+        .op(
+            V21,
+            op::REGISTER,
+            register(
+                object_type::PRIVATE_KEY,
+                tags::PRIVATE_KEY,
+                kft::TRANSPARENT_RSA_PRIVATE_KEY,
+                Item::structure(tags::KEY_MATERIAL, partial),
+                mask::SIGN,
+            ),
+        )
+        .await;
+    assert_eq!(result(&r).0, result_status::OPERATION_FAILED);
+    let Value::Structure(mut broken) = t_private.value.clone() else {
+        unreachable!()
+    };
+    for i in &mut broken {
+        if i.tag == tags::PRIVATE_EXPONENT {
+            if let Value::BigInteger(b) = &mut i.value {
+                let last = b.len() - 1;
+                b[last] ^= 1;
+            }
+        }
+    }
+    let r = c
+        .op(
+            V21,
+            op::REGISTER,
+            register(
+                object_type::PRIVATE_KEY,
+                tags::PRIVATE_KEY,
+                kft::TRANSPARENT_RSA_PRIVATE_KEY,
+                Item::structure(tags::KEY_MATERIAL, broken),
+                mask::SIGN,
+            ),
+        )
+        .await;
+    assert_eq!(
+        result(&r).0,
+        result_status::OPERATION_FAILED,
+        "{:?}",
+        result(&r)
+    );
+    k.s.shutdown().await;
+}
+
+/// Certificate objects (KMIP 2.1 §2.2.1): an X.509 certificate a storage array registers
+/// next to its key pair comes back byte for byte from Get, in 1.4 and 2.1; its attributes are
+/// the ones the certificate states (type, length, identifier, subject, issuer, common
+/// name), which no client may change; Locate finds it by Object Type and by subject common
+/// name; Links join it and its public key both ways; a value that is not one X.509
+/// certificate makes nothing; Destroy ends it like any object; each step is in the audit
+/// trail as the service's own operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_register_get_locate_link_destroy() {
+    use arca_kmip::enums::{certificate_type, link_type};
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let mut params =
+        rcgen::CertificateParams::new(vec!["array-01.example.com".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "array-01");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Example Storage");
+    let cert_key = rcgen::KeyPair::generate().unwrap();
+    let der = params.self_signed(&cert_key).unwrap().der().to_vec();
+
+    let certificate = |der: Vec<u8>| {
+        Item::structure(
+            tags::CERTIFICATE,
+            vec![
+                Item::enum_item(tags::CERTIFICATE_TYPE, certificate_type::X_509),
+                Item::new(tags::CERTIFICATE_VALUE, Value::bytes(der)),
+            ],
+        )
+    };
+    // 2.1, with a name; 1.4, with a template.
+    let id = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
+                Item::structure(
+                    tags::ATTRIBUTES,
+                    vec![Item::structure(
+                        tags::NAME,
+                        vec![
+                            Item::text_item(tags::NAME_VALUE, "array-01-cert"),
+                            Item::enum_item(tags::NAME_TYPE, 1),
+                        ],
+                    )],
+                ),
+                certificate(der.clone()),
+            ],
+        )
+        .await,
+    ));
+    let id14 = uid(&ok_payload(
+        &c.op(
+            V14,
+            op::REGISTER,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
+                Item::structure(tags::TEMPLATE_ATTRIBUTE, vec![name_v1("array-01-cert-14")]),
+                certificate(der.clone()),
+            ],
+        )
+        .await,
+    ));
+    for (v, id) in [(V21, &id), (V14, &id14)] {
+        let p = ok_payload(
+            &c.op(
+                v,
+                op::GET,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+            )
+            .await,
+        );
+        assert_eq!(
+            p.req(tags::OBJECT_TYPE).unwrap().enumeration().unwrap(),
+            object_type::CERTIFICATE
+        );
+        let cert = p.req(tags::CERTIFICATE).unwrap();
+        assert_eq!(
+            cert.req(tags::CERTIFICATE_VALUE)
+                .unwrap()
+                .byte_string()
+                .unwrap()
+                .to_vec(),
+            der
+        );
+    }
+
+    // The attributes the certificate states.
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+        )
+        .await,
+    );
+    let a = p.req(tags::ATTRIBUTES).unwrap();
+    assert_eq!(
+        a.req(tags::CERTIFICATE_TYPE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        certificate_type::X_509
+    );
+    assert_eq!(
+        a.req(tags::CERTIFICATE_LENGTH).unwrap().integer().unwrap(),
+        der.len() as i32
+    );
+    assert_eq!(
+        a.req(tags::CERTIFICATE_SUBJECT_CN).unwrap().text().unwrap(),
+        "array-01"
+    );
+    assert_eq!(
+        a.req(tags::CERTIFICATE_SUBJECT_O).unwrap().text().unwrap(),
+        "Example Storage"
+    );
+    let parsed = x509_parser::parse_x509_certificate(&der).unwrap().1;
+    let ident = a.req(tags::X_509_CERTIFICATE_IDENTIFIER).unwrap();
+    assert_eq!(
+        ident
+            .req(tags::CERTIFICATE_SERIAL_NUMBER)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .to_vec(),
+        parsed.raw_serial().to_vec()
+    );
+    assert_eq!(
+        ident
+            .req(tags::ISSUER_DISTINGUISHED_NAME)
+            .unwrap()
+            .byte_string()
+            .unwrap()
+            .to_vec(),
+        parsed.issuer().as_raw().to_vec()
+    );
+    let subject = a.req(tags::X_509_CERTIFICATE_SUBJECT).unwrap();
+    assert!(subject
+        .children_with(tags::SUBJECT_ALTERNATIVE_NAME)
+        .any(|n| n.text().unwrap().contains("array-01.example.com")));
+    assert!(a.child(tags::DIGEST).is_some());
+    let a14 = ok_payload(
+        &c.op(
+            V14,
+            op::GET_ATTRIBUTES,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id14)],
+        )
+        .await,
+    );
+    assert_eq!(
+        attribute_v1(&a14, "Certificate Length").unwrap().value,
+        Value::Integer(der.len() as i32)
+    );
+    // No client changes what the certificate states.
+    let r = c
+        .op(
+            V21,
+            op::MODIFY_ATTRIBUTE,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::structure(
+                    tags::NEW_ATTRIBUTE,
+                    vec![Item::int_item(tags::CERTIFICATE_LENGTH, 123)],
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(result(&r).1, Some(reason::ATTRIBUTE_READ_ONLY));
+
+    // Locate by Object Type, and by the subject's common name.
+    for filter in [
+        Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
+        Item::text_item(tags::CERTIFICATE_SUBJECT_CN, "array-01"),
+    ] {
+        let p = ok_payload(
+            &c.op(
+                V21,
+                op::LOCATE,
+                vec![Item::structure(tags::ATTRIBUTES, vec![filter])],
+            )
+            .await,
+        );
+        let mut found: Vec<String> = p
+            .children_with(tags::UNIQUE_IDENTIFIER)
+            .map(|i| i.text().unwrap().to_owned())
+            .collect();
+        found.sort();
+        let mut want = vec![id.clone(), id14.clone()];
+        want.sort();
+        assert_eq!(found, want);
+    }
+
+    // Linked to the key pair it certifies, both ways.
+    let pair = ok_payload(&c.op(V21, op::CREATE_KEY_PAIR, ec_pair_template()).await);
+    let public = pair
+        .req(tags::PUBLIC_KEY_UNIQUE_IDENTIFIER)
+        .unwrap()
+        .text()
+        .unwrap()
+        .to_owned();
+    let link = |from: &str, t: u32, to: &str| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, from),
+            Item::structure(
+                tags::NEW_ATTRIBUTE,
+                vec![Item::structure(
+                    tags::LINK,
+                    vec![
+                        Item::enum_item(tags::LINK_TYPE, t),
+                        Item::text_item(tags::LINKED_OBJECT_IDENTIFIER, to),
+                    ],
+                )],
+            ),
+        ]
+    };
+    ok_payload(
+        &c.op(
+            V21,
+            op::ADD_ATTRIBUTE,
+            link(&id, link_type::PUBLIC_KEY_LINK, &public),
+        )
+        .await,
+    );
+    ok_payload(
+        &c.op(
+            V21,
+            op::ADD_ATTRIBUTE,
+            link(&public, link_type::CERTIFICATE_LINK, &id),
+        )
+        .await,
+    );
+    assert!(links(&k, &id)
+        .await
+        .contains(&(link_type::PUBLIC_KEY_LINK, public.clone())));
+    assert!(links(&k, &public)
+        .await
+        .contains(&(link_type::CERTIFICATE_LINK, id.clone())));
+
+    // Not a certificate, or one with bytes after it: nothing is made.
+    for bad in [
+        b"not a certificate".to_vec(),
+        [der.clone(), vec![0]].concat(),
+    ] {
+        let r = c
+            .op(
+                V21,
+                op::REGISTER,
+                vec![
+                    Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
+                    certificate(bad),
+                ],
+            )
+            .await;
+        assert_eq!(result(&r).1, Some(reason::INVALID_FIELD));
+    }
+
+    // Destroy: gone for every client.
+    ok_payload(
+        &c.op(
+            V21,
+            op::DESTROY,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+        )
+        .await,
+    );
+    let r = c
+        .op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
+        )
+        .await;
+    assert_eq!(result(&r).0, result_status::OPERATION_FAILED);
+
+    k.s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let count = |op: &str| {
+        trail
+            .iter()
+            .filter(|r| r.operation == op && r.principal == CLIENT && r.outcome == "ok")
+            .count()
+    };
+    assert!(
+        count("CreateKey") >= 2,
+        "each certificate made by the service"
+    );
+    assert!(count("ExportKey") >= 2, "each Get an export");
+    k.s.shutdown().await;
+}
+
+/// KMIP 2.1's Quantum Safe: a Create that asks for it gets a key that is (AES-256, kept
+/// with the attribute) or nothing (AES-128: General Failure NOT_SAFE, no object made).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quantum_safe_is_granted_or_refused() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let create = |len: i32| {
+        vec![
+            Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+            Item::structure(
+                tags::ATTRIBUTES,
+                vec![
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, len),
+                    Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, mask::ENCRYPT as i32),
+                    Item::new(tags::QUANTUM_SAFE, Value::Boolean(true)),
+                ],
+            ),
+        ]
+    };
+    let r = c.op(V21, op::CREATE, create(128)).await;
+    let (status, why, message) = result(&r);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(why, Some(reason::GENERAL_FAILURE));
+    assert!(message.unwrap().starts_with("NOT_SAFE"));
+    let id = uid(&ok_payload(&c.op(V21, op::CREATE, create(256)).await));
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::QUANTUM_SAFE),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        p.req(tags::ATTRIBUTES)
+            .unwrap()
+            .req(tags::QUANTUM_SAFE)
+            .unwrap()
+            .value,
+        Value::Boolean(true)
+    );
+    // Only the AES-256 key exists.
+    let found = ok_payload(
+        &c.op(
+            V21,
+            op::LOCATE,
+            vec![Item::structure(
+                tags::ATTRIBUTES,
+                vec![Item::enum_item(
+                    tags::OBJECT_TYPE,
+                    object_type::SYMMETRIC_KEY,
+                )],
+            )],
+        )
+        .await,
+    );
+    assert_eq!(found.children_with(tags::UNIQUE_IDENTIFIER).count(), 1);
+    k.s.shutdown().await;
+}
+
+/// KMIP 2.x Get Attribute List names a vendor attribute by an Attribute Reference structure
+/// (Vendor Identification and Attribute Name); 1.x by its name (`x-ID`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendor_attributes_in_get_attribute_list() {
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let id = create_aes(&mut c).await;
+    ok_payload(
+        &c.op(
+            V14,
+            op::ADD_ATTRIBUTE,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                attr_v1("x-ID", Value::TextString("barcode-1".into())),
+            ],
+        )
+        .await,
+    );
+    let uid_only = || vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)];
+    let p = ok_payload(&c.op(V21, op::GET_ATTRIBUTE_LIST, uid_only()).await);
+    let vendor: Vec<(String, String)> = p
+        .children_with(tags::ATTRIBUTE_REFERENCE)
+        .filter(|r| matches!(r.value, Value::Structure(_)))
+        .map(|r| {
+            let t = |tag| r.req(tag).unwrap().text().unwrap().to_owned();
+            (t(tags::VENDOR_IDENTIFICATION), t(tags::ATTRIBUTE_NAME))
+        })
+        .collect();
+    assert_eq!(vendor, vec![("x".to_owned(), "ID".to_owned())]);
+    assert!(p
+        .children_with(tags::ATTRIBUTE_REFERENCE)
+        .any(|r| r.enumeration().ok() == Some(tags::CRYPTOGRAPHIC_ALGORITHM)));
+    let p = ok_payload(&c.op(V14, op::GET_ATTRIBUTE_LIST, uid_only()).await);
+    assert!(p
+        .children_with(tags::ATTRIBUTE_NAME)
+        .any(|n| n.text().unwrap() == "x-ID"));
     k.s.shutdown().await;
 }

@@ -31,6 +31,9 @@ pub(crate) enum Pending {
         version: Option<u32>,
         action: LifecycleAction,
         reason: Option<String>,
+        /// What the move adds to the key's meta ([`Service::lifecycle_annotated`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        annotation: Option<serde_json::Value>,
     },
     Export {
         key: Uuid,
@@ -420,10 +423,19 @@ impl Service {
                 version,
                 action,
                 reason,
+                annotation,
             } => ApprovalResult::Key(Box::new(
-                self.lifecycle(caller, &key.to_string(), version, action, reason)
-                    .await?,
+                self.lifecycle_annotated(
+                    caller,
+                    &key.to_string(),
+                    version,
+                    action,
+                    reason,
+                    annotation,
+                )
+                .await?,
             )),
+
             Pending::Export { key, req } => {
                 ApprovalResult::Export(self.export_key(caller, &key.to_string(), req).await?)
             }

@@ -183,6 +183,18 @@ pub(crate) fn key_info(
     }
 }
 
+/// Merges `patch` into `target`: objects key by key, any other value replacing.
+fn merge_json(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                merge_json(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
 fn validate_meta(meta: &serde_json::Value) -> Result<()> {
     if !meta.is_object() {
         return Err(Error::invalid("meta", "must be a JSON object"));
@@ -1127,14 +1139,65 @@ impl Service {
         action: LifecycleAction,
         reason: Option<String>,
     ) -> Result<KeyInfo> {
+        self.lifecycle_annotated(caller, reference, version, action, reason, None)
+            .await
+    }
+
+    /// [`Service::lifecycle`] that also merges `annotation` (a JSON object) into the key's
+    /// `meta` in the same change: what a protocol says about the move beyond Arca's own
+    /// fields (KMIP's Revocation Reason and Compromise Occurrence Date) is kept with it,
+    /// atomically, approved with it when the move needs approval, and bounded like any
+    /// meta. Objects merge key by key; any other value replaces what was there.
+    pub async fn lifecycle_annotated(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        version: Option<u32>,
+        action: LifecycleAction,
+        reason: Option<String>,
+        annotation: Option<serde_json::Value>,
+    ) -> Result<KeyInfo> {
         self.audited(caller, action.audit_action(), async |note: &mut Note| {
             note.key_version = version;
-            self.lifecycle_inner(caller, reference, version, action, reason, note)
+            self.lifecycle_inner(caller, reference, version, action, reason, annotation, note)
                 .await
         })
         .await
     }
 
+    /// KMIP Obtain Lease: the client may go on using an object it holds for the server's
+    /// lease time (`service.lease_time_secs`). Granted like a use of the key (role and key
+    /// policy; not an approvable action) and recorded; refused with the object's state when it can serve
+    /// nothing (destroyed or scheduled for destruction, Pre-Active or suspended, archived).
+    /// Returns the key as described and the lease, in seconds.
+    pub async fn obtain_lease(&self, caller: &Caller, reference: &str) -> Result<(KeyInfo, u32)> {
+        self.audited(caller, Action::ObtainLease, async |note: &mut Note| {
+            let (key, versions) = self.fresh(caller, reference).await?;
+            note.key(key.id);
+            self.authorize(caller, Action::ObtainLease, Some(&key))?;
+            let info = self.info(&key, &versions).await?;
+            let serves = matches!(
+                info.state,
+                KeyState::Active | KeyState::Deactivated | KeyState::Compromised
+            ) && info.destroy_after.is_none()
+                && !info.archived;
+            if !serves {
+                return Err(Error::WrongState {
+                    operation: "ObtainLease".into(),
+                    target: format!("key {}", key.id),
+                    state: info.state,
+                    detail: Some(StateDetail::other(
+                        "the object serves nothing in this state, so no lease is granted",
+                    )),
+                });
+            }
+            note.set("lease_time_secs", self.config.lease_time_secs);
+            Ok((info, self.config.lease_time_secs))
+        })
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn lifecycle_inner(
         &self,
         caller: &Caller,
@@ -1142,6 +1205,7 @@ impl Service {
         version: Option<u32>,
         action: LifecycleAction,
         reason: Option<String>,
+        annotation: Option<serde_json::Value>,
         note: &mut Note,
     ) -> Result<KeyInfo> {
         let (key, versions) = self.fresh(caller, reference).await?;
@@ -1158,16 +1222,24 @@ impl Service {
         let key_id = key.id;
         // Compute the move first: a request that cannot apply now is refused at once,
         // rather than sent to approvers.
-        let (key, versions) = match version {
+        let (mut key, versions) = match version {
             None => self.key_move(key, versions, &action, reason.clone(), now, &actor)?,
             Some(n) => self.version_move(key, versions, n, &action, reason.clone(), now, &actor)?,
         };
+        if let Some(a) = &annotation {
+            if !a.is_object() {
+                return Err(Error::invalid("annotation", "must be a JSON object"));
+            }
+            merge_json(&mut key.0.meta, a);
+            validate_meta(&key.0.meta)?;
+        }
         self.gate(caller, action.audit_action(), Some(&key.0), || {
             crate::approvals::Pending::Lifecycle {
                 key: key_id,
                 version,
                 action: action.clone(),
                 reason: reason.clone(),
+                annotation: annotation.clone(),
             }
         })
         .await?;

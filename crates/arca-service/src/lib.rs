@@ -100,6 +100,9 @@ pub struct ServiceConfig {
     pub session_ttl_secs: u64,
     /// Lifetime of a session's refresh token, in seconds (default 8 h).
     pub refresh_ttl_secs: u64,
+    /// Seconds a client may go on using an object whose material it was given before it
+    /// must ask again (KMIP's Lease Time, granted by Get and Obtain Lease; default 3600).
+    pub lease_time_secs: u32,
     /// Rate limits and authentication back-off.
     pub limits: limits::LimitsConfig,
     /// Issuers whose JWTs are accepted as credentials.
@@ -181,6 +184,7 @@ impl Default for ServiceConfig {
             lifecycle_interval_secs: 10,
             session_ttl_secs: 300,
             refresh_ttl_secs: 8 * 3600,
+            lease_time_secs: 3600,
             limits: Default::default(),
             jwt_issuers: Vec::new(),
             audit_durability: audit::Durability::Sync,

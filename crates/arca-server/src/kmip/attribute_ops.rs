@@ -84,6 +84,14 @@ impl Ctx<'_> {
             let f = attrs::default_format(info.spec, ot);
             all.push(Attr::Std(Item::enum_item(tags::KEY_FORMAT_TYPE, f)));
         }
+        // Once its material has been handed out (Get), a client holds the object on the
+        // server's lease (Obtain Lease renews it): the Lease Time is the service's.
+        if info.exported {
+            all.push(Attr::Std(Item::new(
+                tags::LEASE_TIME,
+                arca_kmip::Value::Interval(self.svc.config().lease_time_secs),
+            )));
+        }
         if (self.version.major, self.version.minor) < (1, 3) {
             all.retain(|a| {
                 !matches!(
@@ -111,6 +119,17 @@ impl Ctx<'_> {
             seen.push(key.clone());
             out.push(match (a, self.version.is_v2()) {
                 (Attr::Std(i), true) => Item::enum_item(tags::ATTRIBUTE_REFERENCE, i.tag),
+                // 2.x names a vendor attribute by its vendor and name (`x-ID` is `x`/`ID`).
+                (Attr::Custom { name, .. }, true) => {
+                    let (vendor, plain) = name.split_once('-').unwrap_or(("x", name));
+                    Item::structure(
+                        tags::ATTRIBUTE_REFERENCE,
+                        vec![
+                            Item::text_item(tags::VENDOR_IDENTIFICATION, vendor),
+                            Item::text_item(tags::ATTRIBUTE_NAME, plain),
+                        ],
+                    )
+                }
                 _ => Item::text_item(tags::ATTRIBUTE_NAME, key),
             });
         }
@@ -233,6 +252,15 @@ impl Ctx<'_> {
             (Attr::Custom { name: n, .. }, Attr::Custom { name: m, .. }) => n == m,
             _ => false,
         };
+        // KMIP 1.x answers a Delete Attribute with the attribute it deleted.
+        let deleted = (edit == Edit::Delete)
+            .then(|| {
+                attrs::object_attributes(info)
+                    .into_iter()
+                    .filter(|x| same(x))
+                    .nth(index)
+            })
+            .flatten();
         let date_field = |i: &Item| -> Result<Option<chrono::DateTime<chrono::Utc>>, Failure> {
             match edit {
                 Edit::Delete => Ok(None),
@@ -250,6 +278,23 @@ impl Ctx<'_> {
                 let value = || -> Result<String, Failure> {
                     Ok(i.req(tags::NAME_VALUE)?.text()?.to_owned())
                 };
+                // Names are unique: the object may not hold the same one twice (other
+                // objects' names are refused by the service when they become the key's
+                // Arca name, at Create and Register).
+                if edit != Edit::Delete {
+                    let v = value()?;
+                    let taken = extras
+                        .names
+                        .iter()
+                        .enumerate()
+                        .any(|(n, have)| *have == v && !(edit != Edit::Add && n == index));
+                    if taken {
+                        return Err(Failure::new(
+                            reason::NON_UNIQUE_NAME_ATTRIBUTE,
+                            format!("the object already has the Name {v:?}"),
+                        ));
+                    }
+                }
                 match edit {
                     Edit::Add => extras.names.push(value()?),
                     Edit::Modify | Edit::Set => {
@@ -370,8 +415,12 @@ impl Ctx<'_> {
             .map_err(failure)?;
         self.placeholder = Some(id.to_owned());
         let mut out = vec![uid_item(id)];
-        if !self.version.is_v2() && edit != Edit::Delete {
-            out.push(attrs::render(&a, false));
+        if !self.version.is_v2() {
+            match (edit, &deleted) {
+                (Edit::Delete, Some(d)) => out.push(attrs::render(d, false)),
+                (Edit::Delete, None) => {}
+                _ => out.push(attrs::render(&a, false)),
+            }
         }
         Ok(payload(out))
     }
@@ -406,30 +455,31 @@ fn is_multi_valued(a: &Attr) -> bool {
     }
 }
 
-/// Attributes only the server sets.
+/// Attributes only the server sets (those a certificate states among them).
 fn is_server_managed(tag: u32) -> bool {
-    matches!(
-        tag,
-        tags::UNIQUE_IDENTIFIER
-            | tags::OBJECT_TYPE
-            | tags::CRYPTOGRAPHIC_ALGORITHM
-            | tags::CRYPTOGRAPHIC_LENGTH
-            | tags::CRYPTOGRAPHIC_USAGE_MASK
-            | tags::STATE
-            | tags::INITIAL_DATE
-            | tags::LAST_CHANGE_DATE
-            | tags::DIGEST
-            | tags::DESTROY_DATE
-            | tags::COMPROMISE_DATE
-            | tags::COMPROMISE_OCCURRENCE_DATE
-            | tags::REVOCATION_REASON
-            | tags::ALWAYS_SENSITIVE
-            | tags::NEVER_EXTRACTABLE
-            | tags::EXTRACTABLE
-            | tags::SENSITIVE
-            | tags::FRESH
-            | tags::LEASE_TIME
-    )
+    super::certificates::DERIVED.contains(&tag)
+        || matches!(
+            tag,
+            tags::UNIQUE_IDENTIFIER
+                | tags::OBJECT_TYPE
+                | tags::CRYPTOGRAPHIC_ALGORITHM
+                | tags::CRYPTOGRAPHIC_LENGTH
+                | tags::CRYPTOGRAPHIC_USAGE_MASK
+                | tags::STATE
+                | tags::INITIAL_DATE
+                | tags::LAST_CHANGE_DATE
+                | tags::DIGEST
+                | tags::DESTROY_DATE
+                | tags::COMPROMISE_DATE
+                | tags::COMPROMISE_OCCURRENCE_DATE
+                | tags::REVOCATION_REASON
+                | tags::ALWAYS_SENSITIVE
+                | tags::NEVER_EXTRACTABLE
+                | tags::EXTRACTABLE
+                | tags::SENSITIVE
+                | tags::FRESH
+                | tags::LEASE_TIME
+        )
 }
 
 /// The index, among the object's instances of an attribute, of the one equal to `current`.

@@ -189,6 +189,16 @@ pub struct Extras {
     /// Links: (link type, linked object's id).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<(u32, String)>,
+    /// The Revocation Reason Code a Revoke gave (kept with the move, by the service's
+    /// `lifecycle_annotated`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<u32>,
+    /// The Revocation Message a Revoke gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_message: Option<String>,
+    /// The Compromise Occurrence Date a Revoke for compromise gave (seconds since 1970).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compromise_occurrence_date: Option<i64>,
     /// Any other attribute, in the KMIP XML encoding (no secrets: attributes never hold
     /// key material).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -302,6 +312,17 @@ pub fn algorithm_of(spec: KeySpec) -> Option<(u32, i32)> {
         MlDsa87 => (0x0000003C, 87),
         SecretData => return None,
     })
+}
+
+/// Whether a key of this spec keeps its strength against a quantum computer (KMIP 2.1's
+/// Quantum Safe): AES-256 (128 bits left under Grover's search), HMAC with keys of 256 bits
+/// or more, ML-KEM and ML-DSA. AES-128 and AES-192, RSA and elliptic curves (Shor) are not.
+pub fn quantum_safe(spec: KeySpec) -> bool {
+    use KeySpec::*;
+    matches!(
+        spec,
+        Aes256 | Hmac256 | Hmac384 | Hmac512 | MlKem768 | MlKem1024 | MlDsa44 | MlDsa65 | MlDsa87
+    )
 }
 
 /// The spec of a KMIP algorithm and length, or Invalid Field saying what is offered.
@@ -510,6 +531,19 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
     }
     if let Some(t) = info.compromise_date {
         out.push(dt(tags::COMPROMISE_DATE, t));
+    }
+    if let Some(t) = extras.compromise_occurrence_date {
+        out.push(Attr::Std(Item::new(
+            tags::COMPROMISE_OCCURRENCE_DATE,
+            Value::DateTime(t),
+        )));
+    }
+    if let Some(code) = extras.revocation_reason {
+        let mut parts = vec![Item::enum_item(tags::REVOCATION_REASON_CODE, code)];
+        if let Some(m) = &extras.revocation_message {
+            parts.push(Item::text_item(tags::REVOCATION_MESSAGE, m.clone()));
+        }
+        out.push(Attr::Std(Item::structure(tags::REVOCATION_REASON, parts)));
     }
     if let Some(t) = info.destroyed_at {
         out.push(dt(tags::DESTROY_DATE, t));

@@ -9,7 +9,7 @@
 use arca_core::encoding::KeyEncoding;
 use arca_core::{Error, Fault};
 use arca_kmip::enums::{key_format_type as kft, object_type, result_reason as reason};
-use arca_kmip::{tags, Failure, Item, Value};
+use arca_kmip::{tags, Bytes, Failure, Item, Value};
 use arca_service::api::{CreateKeyRequest, Secret};
 
 use super::attrs::{self, Attr, Extras};
@@ -63,7 +63,10 @@ impl Ctx<'_> {
     pub(super) async fn register(&mut self, p: &Item) -> OpResult {
         self.caller()?;
         let ot = p.req(tags::OBJECT_TYPE)?.enumeration()?;
-        if matches!(ot, object_type::SECRET_DATA | object_type::OPAQUE_DATA) {
+        if matches!(
+            ot,
+            object_type::SECRET_DATA | object_type::OPAQUE_DATA | object_type::CERTIFICATE
+        ) {
             return self.register_secret(p, ot).await;
         }
         let object_tag = match ot {
@@ -119,11 +122,20 @@ impl Ctx<'_> {
                 value.req(tags::KEY_MATERIAL)?.byte_string()?.clone(),
                 Some(KeyEncoding::Pkcs1Public),
             ),
+            // The integers, written as the PKCS#1 they come from.
+            (object_type::PRIVATE_KEY, kft::TRANSPARENT_RSA_PRIVATE_KEY) => (
+                super::transparent::rsa_private_to_pkcs1(value.req(tags::KEY_MATERIAL)?)?,
+                Some(KeyEncoding::Pkcs1Private),
+            ),
+            (object_type::PUBLIC_KEY, kft::TRANSPARENT_RSA_PUBLIC_KEY) => (
+                super::transparent::rsa_public_to_pkcs1(value.req(tags::KEY_MATERIAL)?)?,
+                Some(KeyEncoding::Pkcs1Public),
+            ),
             _ => {
                 let name = arca_kmip::enum_name(kft::ALL, format).unwrap_or("?");
                 return Err(Failure::new(
                     reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
-                    format!("KeyFormatType {name} is not accepted for this object type: symmetric keys are Raw or TransparentSymmetricKey, private keys PKCS_8 or PKCS_1, public keys X_509 (SubjectPublicKeyInfo) or PKCS_1"),
+                    format!("KeyFormatType {name} is not accepted for this object type: symmetric keys are Raw or TransparentSymmetricKey, private keys PKCS_8, PKCS_1 or TransparentRSAPrivateKey, public keys X_509 (SubjectPublicKeyInfo), PKCS_1 or TransparentRSAPublicKey"),
                 ));
             }
         };
@@ -188,15 +200,26 @@ impl Ctx<'_> {
         }
     }
 
-    /// Register of Secret Data (a Key Block of raw bytes with a Secret Data Type) or of an
-    /// Opaque Object (an Opaque Data Type and value): both are kept as `SECRET_DATA` keys.
+    /// Register of Secret Data (a Key Block of raw bytes with a Secret Data Type), of an
+    /// Opaque Object (an Opaque Data Type and value) or of a Certificate (X.509 DER, whose
+    /// attributes the door derives): all are kept as `SECRET_DATA` objects.
     async fn register_secret(&mut self, p: &Item, ot: u32) -> OpResult {
         self.caller()?;
-        let attrs = attrs::group(
+        let mut attrs = attrs::group(
             p.child(tags::TEMPLATE_ATTRIBUTE)
                 .or(p.child(tags::ATTRIBUTES)),
         )?;
-        let (material, kind) = if ot == object_type::SECRET_DATA {
+        let (material, kind) = if ot == object_type::CERTIFICATE {
+            let (der, derived) = super::certificates::read(p.req(tags::CERTIFICATE)?)?;
+            // What the certificate says is the server's to state: a client's copy of a
+            // derived attribute (a Certificate Type in the template) gives way to it.
+            attrs.retain(|a| {
+                !a.tag()
+                    .is_some_and(|t| super::certificates::DERIVED.contains(&t))
+            });
+            attrs.extend(derived);
+            (Bytes::new(der), (None, None, None))
+        } else if ot == object_type::SECRET_DATA {
             let sd = p.req(tags::SECRET_DATA)?;
             let block = sd.req(tags::KEY_BLOCK)?;
             if block.child(tags::KEY_WRAPPING_DATA).is_some() {
@@ -344,6 +367,18 @@ impl Ctx<'_> {
                 tags::PROCESS_START_DATE => req.process_start_date = Some(date(i)?),
                 tags::DEACTIVATION_DATE => req.deactivation_date = Some(date(i)?),
                 tags::EXTRACTABLE => req.extractable = i.boolean()?,
+                // KMIP 2.1's Quantum Safe: a client that asks for it gets it or nothing.
+                tags::QUANTUM_SAFE => {
+                    if i.boolean()? && !attrs::quantum_safe(spec) {
+                        return Err(Failure::new(
+                            reason::GENERAL_FAILURE,
+                            format!(
+                                "NOT_SAFE: a {spec} key is not quantum safe (AES-256, HMAC, ML-KEM and ML-DSA keys are)"
+                            ),
+                        ));
+                    }
+                    extras.push_other(a);
+                }
                 tags::SENSITIVE => {
                     if i.boolean()? {
                         req.extractable = false;

@@ -31,8 +31,12 @@ impl Ctx<'_> {
         }
         // PKCS#1 is asked of the service, which converts what it keeps (PKCS#8, SPKI).
         let encoding = match (ot, wanted) {
-            (object_type::PRIVATE_KEY, Some(kft::PKCS_1)) => Some(KeyEncoding::Pkcs1Private),
-            (object_type::PUBLIC_KEY, Some(kft::PKCS_1)) => Some(KeyEncoding::Pkcs1Public),
+            (object_type::PRIVATE_KEY, Some(kft::PKCS_1 | kft::TRANSPARENT_RSA_PRIVATE_KEY)) => {
+                Some(KeyEncoding::Pkcs1Private)
+            }
+            (object_type::PUBLIC_KEY, Some(kft::PKCS_1 | kft::TRANSPARENT_RSA_PUBLIC_KEY)) => {
+                Some(KeyEncoding::Pkcs1Public)
+            }
             _ => None,
         };
         let exported = self
@@ -49,6 +53,9 @@ impl Ctx<'_> {
             // The key is not RSA, or not kept in the form PKCS#1 asks of it: failure() says
             // Key Format Type Not Supported with the service's reason.
             .map_err(failure)?;
+        if ot == object_type::CERTIFICATE {
+            return self.object_answer(ot, &id, super::certificates::answer(&exported.material.0));
+        }
         if ot == object_type::OPAQUE_DATA {
             return self.object_answer(
                 ot,
@@ -164,6 +171,22 @@ impl Ctx<'_> {
                     ),
                 )
             }
+            (object_type::PRIVATE_KEY, Some(kft::TRANSPARENT_RSA_PRIVATE_KEY))
+                if exported.format == KeyEncoding::Pkcs1Private =>
+            {
+                (
+                    kft::TRANSPARENT_RSA_PRIVATE_KEY,
+                    super::transparent::rsa_private_from_pkcs1(&exported.material.0)?,
+                )
+            }
+            (object_type::PUBLIC_KEY, Some(kft::TRANSPARENT_RSA_PUBLIC_KEY))
+                if exported.format == KeyEncoding::Pkcs1Public =>
+            {
+                (
+                    kft::TRANSPARENT_RSA_PUBLIC_KEY,
+                    super::transparent::rsa_public_from_pkcs1(&exported.material.0)?,
+                )
+            }
             (_, Some(f)) => {
                 let name = arca_kmip::enum_name(kft::ALL, f).unwrap_or("?");
                 return Err(Failure::new(
@@ -201,6 +224,7 @@ impl Ctx<'_> {
             object_type::PUBLIC_KEY => tags::PUBLIC_KEY,
             object_type::SECRET_DATA => tags::SECRET_DATA,
             object_type::OPAQUE_DATA => tags::OPAQUE_OBJECT,
+            object_type::CERTIFICATE => tags::CERTIFICATE,
             _ => tags::SYMMETRIC_KEY,
         };
         self.placeholder = Some(id.to_owned());

@@ -5,7 +5,7 @@
 use arca_core::model::DeactivationReason;
 use arca_core::Error;
 use arca_kmip::enums::{result_reason as reason, revocation_reason_code};
-use arca_kmip::{tags, Failure, Item};
+use arca_kmip::{tags, Failure, Item, Value};
 use arca_service::LifecycleAction;
 
 use super::attrs::{self, Extras};
@@ -77,7 +77,9 @@ impl Ctx<'_> {
     }
 
     /// Revoke: compromise when the reason says so, else deactivation (superseded or
-    /// revoked), with the Revocation Message as the reason on record.
+    /// revoked), with the Revocation Message as the reason on record. The Revocation Reason
+    /// and, for a compromise, the Compromise Occurrence Date are kept as the object's
+    /// attributes, in the same change as the move.
     pub(super) async fn revoke(&mut self, p: &Item) -> OpResult {
         let id = self.target(p)?;
         let rr = p.req(tags::REVOCATION_REASON)?;
@@ -86,6 +88,24 @@ impl Ctx<'_> {
             .child(tags::REVOCATION_MESSAGE)
             .map(|m| m.text().map(str::to_owned))
             .transpose()?;
+        let compromised = matches!(
+            code,
+            revocation_reason_code::KEY_COMPROMISE | revocation_reason_code::CA_COMPROMISE
+        );
+        let occurred = match p.child(tags::COMPROMISE_OCCURRENCE_DATE) {
+            Some(d) if compromised => Some(d.date_time()?),
+            Some(_) => return Err(Failure::invalid_field(
+                "CompromiseOccurrenceDate is only for a Key Compromise or CA Compromise revocation",
+            )),
+            None => None,
+        };
+        let mut kept = serde_json::json!({"revocation_reason": code});
+        if let Some(m) = &message {
+            kept["revocation_message"] = m.clone().into();
+        }
+        if let Some(t) = occurred {
+            kept["compromise_occurrence_date"] = t.into();
+        }
         let action = match code {
             revocation_reason_code::KEY_COMPROMISE | revocation_reason_code::CA_COMPROMISE => {
                 LifecycleAction::ReportCompromise
@@ -95,6 +115,39 @@ impl Ctx<'_> {
             }
             _ => LifecycleAction::Deactivate(DeactivationReason::Revoked),
         };
-        self.move_to(id, action, message).await
+        self.svc
+            .lifecycle_annotated(
+                self.caller()?,
+                &id,
+                None,
+                action,
+                message,
+                Some(serde_json::json!({ "kmip": kept })),
+            )
+            .await
+            .map_err(failure)?;
+        self.placeholder = Some(id.clone());
+        Ok(payload(vec![uid_item(&id)]))
+    }
+
+    /// Obtain Lease: the service grants the lease (authorised like a use of the object,
+    /// refused when the object serves nothing); the answer is the Lease Time and the
+    /// object's Last Change Date.
+    pub(super) async fn obtain_lease(&mut self, p: &Item) -> OpResult {
+        let id = self.target(p)?;
+        let (info, secs) = self
+            .svc
+            .obtain_lease(self.caller()?, &id)
+            .await
+            .map_err(failure)?;
+        self.placeholder = Some(id.clone());
+        Ok(payload(vec![
+            uid_item(&id),
+            Item::new(tags::LEASE_TIME, Value::Interval(secs)),
+            Item::new(
+                tags::LAST_CHANGE_DATE,
+                Value::DateTime(info.updated_at.timestamp()),
+            ),
+        ]))
     }
 }

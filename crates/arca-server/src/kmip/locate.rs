@@ -46,10 +46,16 @@ impl Ctx<'_> {
                 .await
                 .map_err(failure)?;
             // Destroyed objects keep their metadata, but Locate finds them only when the
-            // client asks by State.
+            // client asks by State. Destroyed as KMIP reports it: an object whose
+            // destruction is scheduled is Destroyed to a KMIP client already.
             let by_state = filters.iter().any(|f| f.tag() == Some(tags::STATE));
             for k in &page.keys {
-                if k.state.is_destroyed() && !by_state {
+                let destroyed = matches!(
+                    attrs::state_of(k),
+                    arca_kmip::enums::state::DESTROYED
+                        | arca_kmip::enums::state::DESTROYED_COMPROMISED
+                );
+                if destroyed && !by_state {
                     continue;
                 }
                 let have = attrs::object_attributes(k);

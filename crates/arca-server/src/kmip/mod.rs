@@ -9,6 +9,7 @@
 
 mod attribute_ops;
 pub mod attrs;
+mod certificates;
 mod create;
 mod crypto;
 mod get;
@@ -17,6 +18,7 @@ mod locate;
 pub mod ops;
 mod pairs;
 mod query;
+mod transparent;
 mod wrapping;
 
 use arca_core::Action;

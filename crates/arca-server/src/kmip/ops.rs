@@ -76,6 +76,7 @@ pub const OPERATIONS: &[u32] = &[
     op::CREATE_KEY_PAIR,
     op::REKEY,
     op::REKEY_KEY_PAIR,
+    op::OBTAIN_LEASE,
     op::INTEROP,
     op::LOG,
 ];
@@ -87,6 +88,7 @@ pub const OBJECT_TYPES: &[u32] = &[
     object_type::PUBLIC_KEY,
     object_type::SECRET_DATA,
     object_type::OPAQUE_DATA,
+    object_type::CERTIFICATE,
 ];
 
 /// Handles one decoded request message and returns the response message. Every failure
@@ -168,6 +170,13 @@ pub async fn handle(svc: &Service, meta: RequestMeta, peer: &Peer, msg: &Item) -
         placeholder: None,
     };
     let keep_going = req.header.batch_error_continuation == Some(continuation::CONTINUE);
+    let undo = req.header.batch_error_continuation == Some(continuation::UNDO);
+    // Undo: a failure undoes every item before it. Arca's operations each commit on their
+    // own, and undoing a committed change (an activation, a destruction) afterwards would
+    // be a second change, neither atomic nor true to the key's history. So the items before
+    // a failure are Operation Undone when none of them changed anything Arca keeps; when one
+    // did, they all stay answered as done (as under Stop), and the failure says so: the
+    // client learns exactly what happened, and nothing is half undone.
     let mut out = Vec::with_capacity(req.items.len());
     let mut any_recorded = false;
     for item in &req.items {
@@ -199,12 +208,52 @@ pub async fn handle(svc: &Service, meta: RequestMeta, peer: &Peer, msg: &Item) -
             },
         });
         if failed && !keep_going {
-            // Stop (the default): the items after a failure are not performed.
+            // Stop (the default) and Undo: the items after a failure are not performed.
+            if undo {
+                let last = out.len() - 1;
+                let (before, failed) = out.split_at_mut(last);
+                if before
+                    .iter()
+                    .all(|d| d.operation.is_none_or(changes_nothing))
+                {
+                    for done in before {
+                        if let Outcome::Success(p) = &mut done.outcome {
+                            done.outcome = Outcome::Undone(p.take());
+                        }
+                    }
+                } else if let Outcome::Failed(f) = &mut failed[0].outcome {
+                    f.message.push_str(
+                        " (Batch Error Continuation Undo: the items before this one changed objects and stay done; Arca cannot undo a committed change)",
+                    );
+                }
+            }
             break;
         }
     }
     audited.store(any_recorded, Ordering::Relaxed);
     response(version, now, out)
+}
+
+/// Whether an operation changes nothing that Arca keeps (beyond its audit record), so that
+/// Batch Error Continuation Undo can be honoured for it: undoing it is answering Operation
+/// Undone.
+fn changes_nothing(operation: u32) -> bool {
+    matches!(
+        operation,
+        op::DISCOVER_VERSIONS
+            | op::QUERY
+            | op::GET_ATTRIBUTES
+            | op::GET_ATTRIBUTE_LIST
+            | op::LOCATE
+            | op::CHECK
+            | op::ENCRYPT
+            | op::DECRYPT
+            | op::SIGN
+            | op::SIGNATURE_VERIFY
+            | op::MAC
+            | op::MAC_VERIFY
+            | op::RNG_RETRIEVE
+    )
 }
 
 /// Maps a service error to a KMIP Result Reason, keeping its message.
@@ -349,6 +398,7 @@ impl Ctx<'_> {
             op::MAC => self.mac(p).await,
             op::MAC_VERIFY => self.mac_verify(p).await,
             op::HASH => self.hash(p).await,
+            op::OBTAIN_LEASE => self.obtain_lease(p).await,
             op::INTEROP => {
                 // The conformance harness brackets each test case with Interop Begin/End;
                 // there is no server state to reset between them.

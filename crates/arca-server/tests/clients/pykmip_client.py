@@ -135,6 +135,36 @@ def main():
         assert back.value == known
         print("register+get", rid)
 
+        # (Get with a Key Wrapping Specification is not driven here: the answer's Key Value
+        # is then a Byte String, as KMIP has it, which PyKMIP 0.11's decoder cannot read;
+        # e2e_kmip::wrapped_get drives it.)
+
+        # A certificate: registered, found by Object Type and by name, read back byte for
+        # byte.
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        cert_key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "pykmip-" + tag)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        der = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+               .public_key(cert_key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+               .sign(cert_key, hashes.SHA256())
+               .public_bytes(serialization.Encoding.DER))
+        cid = c.register(objects.X509Certificate(der, name="pykmip-cert-" + tag))
+        by_type = c.locate(attributes=[AttributeFactory().create_attribute(
+            enums.AttributeType.OBJECT_TYPE, enums.ObjectType.CERTIFICATE)])
+        assert by_type == [cid], by_type
+        by_name = c.locate(attributes=[AttributeFactory().create_attribute(
+            enums.AttributeType.NAME, "pykmip-cert-" + tag)])
+        assert by_name == [cid], by_name
+        got = c.get(cid)
+        assert isinstance(got, objects.X509Certificate) and got.value == der, got
+        print("certificate", cid, len(der), "bytes")
+        c.destroy(cid)
+
         # Revoke as compromised, then destroy both.
         c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, uid,
                  compromise_occurrence_date=0)
