@@ -78,6 +78,11 @@ pub use identity::SYSTEM_TENANT;
 pub use limits::LimitsConfig;
 pub use sessions::JwtIssuer;
 
+/// How often the store probe checks the store ([`Service::spawn_store_probe`]).
+pub const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the store probe (and `/readyz`) waits for the store to answer.
+pub const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Server-wide values sealed by the root key, re-wrapped when the root key rotates.
 pub(crate) const ROOT_WRAPPED_META: [&str; 2] = [sessions::SESSION_KEY_META, trail::AUDIT_KEY_META];
 
@@ -449,9 +454,27 @@ impl Service {
         if self.is_sealed() {
             return Err(Error::Sealed);
         }
-        self.store.ping().await.map_err(|e| Error::Unavailable {
-            message: format!("store not ready: {e}"),
-        })?;
+        if let Some(reason) = self.audit.store_down() {
+            return Err(Error::Unavailable {
+                message: format!("store not ready: {reason}"),
+            });
+        }
+        match tokio::time::timeout(STORE_PROBE_TIMEOUT, self.store.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(Error::Unavailable {
+                    message: format!("store not ready: {e}"),
+                })
+            }
+            Err(_) => {
+                return Err(Error::Unavailable {
+                    message: format!(
+                        "store not ready: it did not answer within {} s",
+                        STORE_PROBE_TIMEOUT.as_secs()
+                    ),
+                })
+            }
+        }
         Ok(Readiness {
             store: self.store.describe(),
             root: self.root_mode().await.unwrap_or_else(|_| "unknown".into()),
@@ -551,6 +574,78 @@ impl Service {
     /// Waits until all audit records queued so far are stored.
     pub async fn flush_audit(&self) {
         self.audit.flush().await;
+    }
+
+    /// Audit events this process could not store: given up while the store was
+    /// unreachable (and not yet counted in the trail by a [`Action::ResumeAudit`] event),
+    /// and still queued. What a shutdown that could not finish reports.
+    pub fn audit_unsaved(&self) -> u64 {
+        self.audit.unsaved()
+    }
+
+    /// The first check of every request that presents a credential or a share: refused at
+    /// once (503 `unavailable`) while the store is unreachable, so that no request waits
+    /// on a store that is gone or is served without its audit event; then the source's
+    /// authentication back-off.
+    pub(crate) fn admit_source(&self, ip: Option<std::net::IpAddr>) -> Result<()> {
+        self.audit.check_writable()?;
+        self.limits.admit_source(ip, self.now())
+    }
+
+    /// Why the store is taken as unreachable, while it is (requests are then refused).
+    pub fn store_down(&self) -> Option<String> {
+        self.audit.store_down()
+    }
+
+    /// Watches the store every [`STORE_PROBE_INTERVAL`]: a ping that fails or does not
+    /// answer within [`STORE_PROBE_TIMEOUT`] takes it as unreachable (as does the audit
+    /// writer when a batch cannot be stored); while it is, a [`Action::ResumeAudit`] event
+    /// is tried each round, and the first one stored (it counts the events the outage cost)
+    /// makes the node serve again. No restart needed.
+    pub fn spawn_store_probe(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let svc = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STORE_PROBE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut since: Option<chrono::DateTime<chrono::Utc>> = None;
+            loop {
+                tick.tick().await;
+                let Some(s) = svc.upgrade() else { break };
+                if s.audit.store_down().is_none() {
+                    since = None;
+                    let problem =
+                        match tokio::time::timeout(STORE_PROBE_TIMEOUT, s.store.ping()).await {
+                            Ok(Ok(())) => continue,
+                            Ok(Err(e)) => e.to_string(),
+                            Err(_) => format!(
+                                "the store did not answer within {} s",
+                                STORE_PROBE_TIMEOUT.as_secs()
+                            ),
+                        };
+                    s.audit.mark_store_down(&problem);
+                }
+                let since = *since.get_or_insert_with(|| s.now());
+                let lost = s.audit.take_not_stored();
+                let meta =
+                    RequestMeta::new(format!("server-{}", Uuid::now_v7()), "local", Door::System);
+                let mut detail = serde_json::Map::new();
+                detail.insert("events_not_stored".into(), lost.into());
+                detail.insert("unreachable_since".into(), since.to_rfc3339().into());
+                let note = Note {
+                    detail,
+                    ..Default::default()
+                };
+                let ev = s.event(&meta, None, Action::ResumeAudit, &note, Ok(()));
+                if s.audit.record_trial(ev).await {
+                    tracing::info!(
+                        events_not_stored = lost,
+                        "the audit trail resumes; a ResumeAudit event records the events the outage cost"
+                    );
+                } else {
+                    s.audit.give_back(lost);
+                }
+            }
+        })
     }
 
     /// The audit event of a request: who, from where, through which door, what, on which
@@ -666,7 +761,14 @@ impl Service {
             // Durable before acknowledged: an answer (a use, a read, a refusal) leaves only
             // once its event is committed; a trail that cannot be written refuses it.
             audit::Durability::Sync => self.audit.record_durably(ev).await?,
-            audit::Durability::Async => self.audit.record(ev).await,
+            audit::Durability::Async => {
+                // Not waiting is no licence to serve what cannot be recorded at all.
+                if let Err(e) = self.audit.check_writable() {
+                    self.audit.record(ev).await;
+                    return Err(e);
+                }
+                self.audit.record(ev).await
+            }
         }
         result
     }
