@@ -177,7 +177,10 @@ async fn requests_are_refused_while_the_store_refuses_writes() {
 
     let s = Server::start_with_env(
         tempfile::tempdir().unwrap(),
-        &[("ARCA_AUDIT__WRITE_TIMEOUT_SECS", "1")],
+        &[
+            ("ARCA_AUDIT__WRITE_TIMEOUT_SECS", "1"),
+            ("ARCA_METRICS__UNAUTHENTICATED", "true"),
+        ],
     );
     let (http, url) = client_with_key(&s, "locked", Duration::from_secs(30)).await;
     let token = s.token.clone();
@@ -236,6 +239,23 @@ async fn requests_are_refused_while_the_store_refuses_writes() {
         "not refused at once: {:?}",
         t.elapsed()
     );
+    // A scraper sees it too, at once, without the store.
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("arca_store_unreachable 1"), "{metrics}");
+    let not_stored: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("arca_audit_events_not_stored "))
+        .expect("the gauge")
+        .parse()
+        .unwrap();
+    assert!(not_stored >= 1, "{metrics}");
     for (id, status, body) in &during {
         assert_eq!(
             *status, 503,

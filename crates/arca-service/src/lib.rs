@@ -540,6 +540,15 @@ impl Service {
     /// The metrics in the Prometheus text format, with the values read at scrape time:
     /// sealed, audit backlog and unsigned tail, keys by state.
     pub async fn render_metrics(&self) -> String {
+        let audit = metrics::AuditGauges {
+            backlog: self.audit.backlog(),
+            store_unreachable: self.audit.store_down().is_some(),
+            not_stored: self.audit.unsaved(),
+        };
+        if audit.store_unreachable {
+            // Nothing is read from a store that is gone: the scrape answers at once.
+            return self.metrics.render(self.is_sealed(), &audit, None);
+        }
         let unsigned = async {
             let head = self.store.audit_head().await?.map(|h| h.0).unwrap_or(0);
             let signed = self
@@ -554,7 +563,7 @@ impl Service {
         .unwrap_or(0);
         let keys = self.store.count_keys_by_state().await.unwrap_or_default();
         self.metrics
-            .render(self.is_sealed(), self.audit.backlog(), unsigned, &keys)
+            .render(self.is_sealed(), &audit, Some((unsigned, &keys)))
     }
 
     /// Records something the server did by itself (start with its configuration, stop).
