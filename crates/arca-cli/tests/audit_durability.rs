@@ -397,6 +397,7 @@ async fn a_stop_while_the_store_refuses_writes_is_bounded_and_says_what_was_lost
         .unwrap();
     let (status, took, log) = terminate(&mut s);
     eprintln!("stopped in {took:?}");
+    assert!(s.path("data/last-shutdown-incomplete.json").exists());
     // Bounds 2 s + 2 s, and at most a second to close the store.
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert_eq!(status.code(), Some(4), "{log}");
@@ -428,5 +429,9 @@ async fn a_stop_while_the_store_refuses_writes_is_bounded_and_says_what_was_lost
         "{report}"
     );
     assert_eq!(report["no_closing_checkpoint"], true, "{report}");
+    assert!(
+        !s.path("data/last-shutdown-incomplete.json").exists(),
+        "the report is in the trail now; the file goes"
+    );
     verifies_offline(&s);
 }

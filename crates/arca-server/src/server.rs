@@ -176,12 +176,10 @@ impl Running {
     }
 }
 
-/// The report an incomplete shutdown left in `data_dir`, taken (the file removed) once
-/// read, for the `StartServer` event.
-fn take_last_shutdown(data_dir: &std::path::Path) -> Option<serde_json::Value> {
-    let file = data_dir.join(LAST_SHUTDOWN);
-    let bytes = std::fs::read(&file).ok()?;
-    let _ = std::fs::remove_file(&file);
+/// The report an incomplete shutdown left in `data_dir`, for the `StartServer` event (the
+/// file is removed once that event is stored).
+fn read_last_shutdown(data_dir: &std::path::Path) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(data_dir.join(LAST_SHUTDOWN)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -253,12 +251,15 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         "config".into(),
         serde_json::to_value(cfg).unwrap_or(serde_json::Value::Null),
     );
-    let last_shutdown = take_last_shutdown(&cfg.data_dir);
+    let last_shutdown = read_last_shutdown(&cfg.data_dir);
     if let Some(r) = last_shutdown.clone() {
         tracing::warn!(report = %r, "the last shutdown of this node was incomplete; the StartServer event records what it did not do");
         detail.insert("last_shutdown_incomplete".into(), r);
     }
-    svc.record_server_event(Action::StartServer, detail).await;
+    if svc.record_server_event(Action::StartServer, detail).await && last_shutdown.is_some() {
+        // In the trail now: the file has done its work.
+        let _ = std::fs::remove_file(cfg.data_dir.join(LAST_SHUTDOWN));
+    }
     if !svc.is_sealed() {
         // Makes the audit signing key on a new data dir and vouches for what start wrote.
         svc.checkpoint_audit()

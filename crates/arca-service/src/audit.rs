@@ -7,7 +7,10 @@
 //! durable; if the store will not take the batch, each of
 //! its requests is refused instead. With `[audit] durability = "async"` requests do not
 //! wait, and a crash loses the events still queued. A bounded channel gives back-pressure
-//! instead of dropping records.
+//! instead of dropping records. While the store is unreachable (a batch given up, or the
+//! store probe's ping failing) nothing is queued: requests are refused at once and their
+//! events counted as not stored, until a trial event is stored (see
+//! [`crate::Service::spawn_store_probe`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,8 +97,9 @@ pub struct AuditWriter {
 }
 
 /// The longest one try of a batch takes while the store is known to be unreachable (the
-/// store's own waits, a pool's 5 s or SQLite's 10 s busy wait, are cut to it).
-pub const TRIAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// store's own waits, a pool's 5 s or SQLite's 10 s busy wait, are cut to it): the probe's
+/// bound.
+const TRIAL_TIMEOUT: Duration = crate::STORE_PROBE_TIMEOUT;
 
 const BATCH: usize = 512;
 /// Committed batches waiting for their flush, at most (the writer waits beyond it).

@@ -447,37 +447,42 @@ impl Service {
         &self.store
     }
 
-    /// Whether a request could be served now: the root key is in memory and the store
-    /// answers. What `/readyz` and XKS health report; a load balancer takes a node whose
-    /// answer is an error out of rotation.
+    /// Whether a request could be served now: the root key is in memory and the store is
+    /// reachable, as the store probe ([`Service::spawn_store_probe`]) and the audit writer
+    /// last found it. What `/readyz` and XKS health report; a load balancer takes a node
+    /// whose answer is an error out of rotation.
     pub async fn readiness(&self) -> Result<Readiness> {
         if self.is_sealed() {
             return Err(Error::Sealed);
         }
+        // The store probe's finding (a ping each second, and the audit writer's failures),
+        // then one read of the store within the probe's bound: the answer never waits on
+        // a store that is gone.
+        let not_ready = |why: String| Error::Unavailable {
+            message: format!("store not ready: {why}"),
+        };
         if let Some(reason) = self.audit.store_down() {
-            return Err(Error::Unavailable {
-                message: format!("store not ready: {reason}"),
-            });
+            return Err(not_ready(reason));
         }
-        match tokio::time::timeout(STORE_PROBE_TIMEOUT, self.store.ping()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(Error::Unavailable {
-                    message: format!("store not ready: {e}"),
-                })
-            }
-            Err(_) => {
-                return Err(Error::Unavailable {
-                    message: format!(
-                        "store not ready: it did not answer within {} s",
+        let root = match tokio::time::timeout(STORE_PROBE_TIMEOUT, self.root_mode()).await {
+            Ok(Ok(mode)) => mode,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!(
+                        "the store did not answer within {} s",
                         STORE_PROBE_TIMEOUT.as_secs()
                     ),
-                })
+                };
+                // A finding like the probe's: requests (this answer's own record too) are
+                // refused at once from now on, not after waiting on the store.
+                self.audit.mark_store_down(&why);
+                return Err(not_ready(why));
             }
-        }
+        };
         Ok(Readiness {
             store: self.store.describe(),
-            root: self.root_mode().await.unwrap_or_else(|_| "unknown".into()),
+            root,
             crypto: self.crypto_name(),
         })
     }
@@ -567,17 +572,20 @@ impl Service {
     }
 
     /// Records something the server did by itself (start with its configuration, stop).
+    /// False when the event was refused (with `[audit] durability = "sync"`, not stored).
     pub async fn record_server_event(
         &self,
         operation: Action,
         detail: serde_json::Map<String, serde_json::Value>,
-    ) {
+    ) -> bool {
         let meta = RequestMeta::new(format!("server-{}", Uuid::now_v7()), "local", Door::System);
         let note = Note {
             detail,
             ..Default::default()
         };
-        let _ = self.finish(&meta, None, operation, note, Ok(())).await;
+        self.finish(&meta, None, operation, note, Ok(()))
+            .await
+            .is_ok()
     }
 
     /// Waits until all audit records queued so far are stored.
@@ -757,7 +765,11 @@ impl Service {
             meta.started.elapsed().as_secs_f64(),
         );
         if let Err(e) = &result {
-            if matches!(e, Error::Internal { .. } | Error::Unavailable { .. }) {
+            // A refusal because the store is unreachable is logged once for the outage (by
+            // the audit writer), not once per request.
+            let outage =
+                matches!(e, Error::Unavailable { .. }) && self.audit.store_down().is_some();
+            if matches!(e, Error::Internal { .. } | Error::Unavailable { .. }) && !outage {
                 tracing::error!(request_id = %meta.request_id, action = action.name(), error = %e, "operation failed");
             } else {
                 tracing::debug!(request_id = %meta.request_id, action = action.name(), code = e.code(), error = %e, "operation refused");
