@@ -153,7 +153,9 @@ impl AuditWriter {
                     }
                     next = rx.try_recv().ok();
                 }
-                let mut stored = true;
+                // A flush alone stores nothing and needs no sync of its own: the batches
+                // before it reach the syncer first.
+                let mut stored = !batch.is_empty();
                 let handled = batch.len() as u64;
                 if !batch.is_empty() && health.down() && !trial {
                     // Queued before the store was found unreachable: given up at once, so
