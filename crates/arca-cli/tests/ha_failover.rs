@@ -704,6 +704,22 @@ async fn while_postgres_is_down_nodes_are_not_ready_and_refuse_with_503() {
         assert!(e.detail["events_not_stored"].is_u64(), "{:?}", e.detail);
     }
     verify_audit(&c.store_url, c.nodes[0].dir.as_path());
+
+    // The outage is accounted for in the trail: a stop now is complete (status 0).
+    let mut c = c;
+    for n in &c.nodes {
+        let st = Command::new("kill")
+            .args(["-TERM", &n.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    for (i, n) in c.nodes.iter_mut().enumerate() {
+        let status = n.child.wait().unwrap();
+        let log = std::fs::read_to_string(n.dir.join("serve.log")).unwrap();
+        assert!(status.success(), "node {i}: {status:?}\n{log}");
+        assert!(!log.contains("shutdown incomplete"), "node {i}:\n{log}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -618,21 +618,52 @@ impl Service {
     /// answer within [`STORE_PROBE_TIMEOUT`] takes it as unreachable (as does the audit
     /// writer when a batch cannot be stored); while it is, a [`Action::ResumeAudit`] event
     /// is tried each round, and the first one stored (it counts the events the outage cost)
-    /// makes the node serve again. No restart needed.
+    /// makes the node serve again. No restart needed. Events refused while that trial was
+    /// on its way are counted by one more `ResumeAudit` the next round, so that every event
+    /// not stored is counted in the trail.
     pub fn spawn_store_probe(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let svc = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(STORE_PROBE_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut since: Option<chrono::DateTime<chrono::Utc>> = None;
+            // When the current (or the last) outage began, and whether one is on.
+            let mut since = None;
+            let mut in_outage = false;
             loop {
                 tick.tick().await;
                 let Some(s) = svc.upgrade() else { break };
+                let resume = |lost: u64, since: chrono::DateTime<chrono::Utc>| {
+                    let meta = RequestMeta::new(
+                        format!("server-{}", Uuid::now_v7()),
+                        "local",
+                        Door::System,
+                    );
+                    let mut detail = serde_json::Map::new();
+                    detail.insert("events_not_stored".into(), lost.into());
+                    detail.insert("unreachable_since".into(), since.to_rfc3339().into());
+                    let note = Note {
+                        detail,
+                        ..Default::default()
+                    };
+                    s.event(&meta, None, Action::ResumeAudit, &note, Ok(()))
+                };
                 if s.audit.store_down().is_none() {
-                    since = None;
+                    in_outage = false;
                     let problem =
                         match tokio::time::timeout(STORE_PROBE_TIMEOUT, s.store.ping()).await {
-                            Ok(Ok(())) => continue,
+                            Ok(Ok(())) => {
+                                // Events refused while the outage was ending (after the
+                                // trial's count was taken) are counted by one more event:
+                                // an outage's ResumeAudit counts add up to what it cost.
+                                let late = s.audit.take_not_stored();
+                                if late > 0 {
+                                    let at = *since.get_or_insert_with(|| s.now());
+                                    if s.audit.record_durably(resume(late, at)).await.is_err() {
+                                        s.audit.give_back(late);
+                                    }
+                                }
+                                continue;
+                            }
                             Ok(Err(e)) => e.to_string(),
                             Err(_) => format!(
                                 "the store did not answer within {} s",
@@ -641,22 +672,17 @@ impl Service {
                         };
                     s.audit.mark_store_down(&problem);
                 }
-                let since = *since.get_or_insert_with(|| s.now());
+                if !in_outage {
+                    in_outage = true;
+                    since = Some(s.now());
+                }
+                let at = *since.get_or_insert_with(|| s.now());
                 let lost = s.audit.take_not_stored();
-                let meta =
-                    RequestMeta::new(format!("server-{}", Uuid::now_v7()), "local", Door::System);
-                let mut detail = serde_json::Map::new();
-                detail.insert("events_not_stored".into(), lost.into());
-                detail.insert("unreachable_since".into(), since.to_rfc3339().into());
-                let note = Note {
-                    detail,
-                    ..Default::default()
-                };
-                let ev = s.event(&meta, None, Action::ResumeAudit, &note, Ok(()));
-                if s.audit.record_trial(ev).await {
+                if s.audit.record_trial(resume(lost, at)).await {
+                    in_outage = false;
                     tracing::info!(
                         events_not_stored = lost,
-                        "the audit trail resumes; a ResumeAudit event records the events the outage cost"
+                        "the audit trail resumes; ResumeAudit records the events the outage cost"
                     );
                 } else {
                     s.audit.give_back(lost);
