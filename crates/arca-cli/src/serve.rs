@@ -274,10 +274,41 @@ pub async fn run(args: ServeArgs, profile_file: Option<PathBuf>) -> Result<()> {
     out.flush()?;
     drop(out);
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
-    Ok(())
+    let (grace, flush) = (cfg.server.grace(), cfg.server.flush());
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        flush_secs = flush.as_secs(),
+        "shutting down"
+    );
+    // The bounds hold even if something awaited below never returns: past both (and a
+    // second to close the store), the process ends from this thread.
+    let hard = grace + flush + std::time::Duration::from_secs(2);
+    std::thread::spawn(move || {
+        std::thread::sleep(hard);
+        tracing::error!(
+            secs = hard.as_secs(),
+            "shutdown incomplete: not finished within its bounds; exiting with the audit trail unflushed and no closing checkpoint signed"
+        );
+        std::process::exit(EXIT_SHUTDOWN_INCOMPLETE);
+    });
+    let report = running.shutdown().await;
+    if report.complete() {
+        tracing::info!("stopped");
+        Ok(())
+    } else {
+        tracing::error!(
+            events_not_stored = report.events_not_stored,
+            closing_checkpoint_signed = !report.no_closing_checkpoint,
+            "{}",
+            report.describe()
+        );
+        std::process::exit(EXIT_SHUTDOWN_INCOMPLETE);
+    }
 }
+
+/// The exit status of a shutdown that did not get everything done within its bounds (the
+/// ERROR line before it says what).
+pub const EXIT_SHUTDOWN_INCOMPLETE: i32 = 4;
 
 async fn shutdown_signal() {
     #[cfg(unix)]

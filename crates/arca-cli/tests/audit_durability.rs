@@ -177,7 +177,10 @@ async fn requests_are_refused_while_the_store_refuses_writes() {
 
     let s = Server::start_with_env(
         tempfile::tempdir().unwrap(),
-        &[("ARCA_AUDIT__WRITE_TIMEOUT_SECS", "1")],
+        &[
+            ("ARCA_AUDIT__WRITE_TIMEOUT_SECS", "1"),
+            ("ARCA_METRICS__UNAUTHENTICATED", "true"),
+        ],
     );
     let (http, url) = client_with_key(&s, "locked", Duration::from_secs(30)).await;
     let token = s.token.clone();
@@ -217,6 +220,42 @@ async fn requests_are_refused_while_the_store_refuses_writes() {
         during.push(t.await.unwrap());
     }
     let waited = started.elapsed();
+    // The writer found the store refusing writes: the node says it is not ready, and
+    // refuses at once, queueing nothing.
+    let readyz = |http: reqwest::Client, url: String| async move {
+        http.get(format!("{url}/readyz"))
+            .send()
+            .await
+            .expect("the server answers")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(readyz(http.clone(), url.clone()).await, 503);
+    let t = Instant::now();
+    let (id, status, body) = call("locked-late".into()).await;
+    assert_eq!(status, 503, "{id}: {body}");
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "not refused at once: {:?}",
+        t.elapsed()
+    );
+    // A scraper sees it too, at once, without the store.
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("arca_store_unreachable 1"), "{metrics}");
+    let not_stored: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("arca_audit_events_not_stored "))
+        .expect("the gauge")
+        .parse()
+        .unwrap();
+    assert!(not_stored >= 1, "{metrics}");
     for (id, status, body) in &during {
         assert_eq!(
             *status, 503,
@@ -236,7 +275,13 @@ async fn requests_are_refused_while_the_store_refuses_writes() {
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
     holder.close().await.unwrap();
 
-    // The store takes writes again: the server serves without a restart.
+    // The store takes writes again: within a few seconds (the store probe's next trial
+    // write) the server is ready and serves, without a restart.
+    let t = Instant::now();
+    while readyz(http.clone(), url.clone()).await != 200 {
+        assert!(t.elapsed() < Duration::from_secs(5), "still not ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (_, status, body) = call("after-1".into()).await;
     assert_eq!(status, 200, "{body}");
     let log = std::fs::read_to_string(s.path("serve.log")).unwrap();
@@ -248,5 +293,145 @@ async fn requests_are_refused_while_the_store_refuses_writes() {
     // The answered request has its event; the trail verifies.
     let events = stored_events(&s).await;
     assert!(events.iter().any(|e| e.request_id == "after-1"));
+    // The trail says the outage ended, and how many events it cost (those of the refused
+    // requests, at least the one refused at once).
+    let resumed = events
+        .iter()
+        .find(|e| e.operation == "ResumeAudit")
+        .expect("a ResumeAudit event");
+    assert!(
+        resumed.detail["events_not_stored"].as_u64().unwrap() >= 1,
+        "{:?}",
+        resumed.detail
+    );
+    verifies_offline(&s);
+}
+
+/// Sends SIGTERM to `arca serve` and waits (up to 20 s) for it to exit; its status, how
+/// long it took and its log.
+fn terminate(s: &mut Server) -> (std::process::ExitStatus, Duration, String) {
+    let sent = Instant::now();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(20),
+            "arca serve still runs 20 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = std::fs::read_to_string(s.path("serve.log")).unwrap();
+    (status, sent.elapsed(), log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_the_store_taking_writes_is_complete() {
+    let mut s = Server::start_with_env(tempfile::tempdir().unwrap(), &[]);
+    let (http, url) = client_with_key(&s, "k", Duration::from_secs(30)).await;
+    let r = http
+        .post(format!("{url}/v1/keys/k/encrypt"))
+        .bearer_auth(&s.token)
+        .json(&json!({"plaintext": "aGVsbG8="}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, took, log) = terminate(&mut s);
+    eprintln!("stopped in {took:?}");
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(!log.contains("shutdown incomplete"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    // The trail ends on the StopServer event, under the closing checkpoint.
+    let events = stored_events(&s).await;
+    let last_stop = events
+        .iter()
+        .rposition(|e| e.operation == "StopServer")
+        .expect("a StopServer event");
+    assert!(
+        events[last_stop + 1..]
+            .iter()
+            .all(|e| e.operation == "SignAuditCheckpoint"),
+        "{:?}",
+        &events[last_stop..]
+    );
+    let store = arca_store::open(None, &s.path("data/arca.db"))
+        .await
+        .unwrap();
+    let head = store.audit_head().await.unwrap().unwrap().0;
+    let signed = store.last_checkpoint().await.unwrap().unwrap().seq;
+    store.close().await;
+    assert_eq!(
+        signed, head,
+        "the closing checkpoint covers the whole trail"
+    );
+    verifies_offline(&s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_the_store_refuses_writes_is_bounded_and_says_what_was_lost() {
+    use sqlx::Connection;
+
+    let mut s = Server::start_with_env(
+        tempfile::tempdir().unwrap(),
+        &[
+            ("ARCA_AUDIT__WRITE_TIMEOUT_SECS", "1"),
+            ("ARCA_SERVER__SHUTDOWN_GRACE_SECS", "2"),
+            ("ARCA_SERVER__SHUTDOWN_FLUSH_SECS", "2"),
+        ],
+    );
+    let _ = client_with_key(&s, "k", Duration::from_secs(30)).await;
+    // Another process holds the write lock until after the server has exited.
+    let mut holder =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", s.path("data/arca.db").display()))
+            .await
+            .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let (status, took, log) = terminate(&mut s);
+    eprintln!("stopped in {took:?}");
+    assert!(s.path("data/last-shutdown-incomplete.json").exists());
+    // Bounds 2 s + 2 s, and at most a second to close the store.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(status.code(), Some(4), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains("shutdown incomplete"))
+        .unwrap_or_else(|| panic!("no line says what was not saved:\n{log}"));
+    assert!(
+        line.contains("audit events were not stored")
+            && line.contains("no closing checkpoint was signed"),
+        "{line}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    holder.close().await.unwrap();
+
+    // The next start records what the last shutdown did not do; the trail verifies.
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    drop(s);
+    let s = Server::start_with_env(dir, &[]);
+    let events = stored_events(&s).await;
+    let start = events
+        .iter()
+        .rev()
+        .find(|e| e.operation == "StartServer")
+        .unwrap();
+    let report = &start.detail["last_shutdown_incomplete"];
+    assert!(
+        report["events_not_stored"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    assert_eq!(report["no_closing_checkpoint"], true, "{report}");
+    assert!(
+        !s.path("data/last-shutdown-incomplete.json").exists(),
+        "the report is in the trail now; the file goes"
+    );
     verifies_offline(&s);
 }

@@ -2,10 +2,15 @@
 //! by the test), a client that retries on the other node, and then
 //! - one node killed with SIGKILL mid-load: nothing acknowledged is lost, every acknowledged
 //!   ciphertext decrypts on the survivor, and the audit chain verifies;
-//! - PostgreSQL restarted mid-load: both nodes reconnect by themselves.
+//! - PostgreSQL restarted mid-load: both nodes reconnect by themselves;
+//! - PostgreSQL stopped mid-load: `/readyz` says not ready, requests get 503 (none served
+//!   without its audit event), and the nodes serve again by themselves once it is back;
+//! - PostgreSQL stopped, then SIGTERM: each node exits within its shutdown bounds, non-zero,
+//!   naming what it could not save, which the next start records in the trail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,8 +38,8 @@ impl Drop for Node {
 }
 
 /// Starts a node on `data` (which may hold copies of another node's unseal key and TLS
-/// files) and the shared store.
-fn start_node(data: &Path, store_url: &str) -> Node {
+/// files) and the shared store, with more `ARCA_*` settings (`env`).
+fn start_node_with(data: &Path, store_url: &str, env: &[(&str, &str)]) -> Node {
     let dir = data.parent().unwrap().to_path_buf();
     let mut c = Command::new(BIN);
     for (k, _) in std::env::vars_os() {
@@ -47,6 +52,7 @@ fn start_node(data: &Path, store_url: &str) -> Node {
         .env("ARCA_PROFILE_FILE", dir.join("profile.toml"))
         .env("ARCA_STORE__URL", store_url)
         .env("ARCA_LOG__LEVEL", "info")
+        .envs(env.iter().copied())
         .current_dir(&dir)
         .arg("serve")
         .arg("--data-dir")
@@ -322,13 +328,18 @@ struct Cluster {
 }
 
 async fn cluster(pg: &TestPostgres, db: &str) -> Cluster {
+    cluster_with(pg, db, &[]).await
+}
+
+/// [`cluster`] with more `ARCA_*` settings for both nodes.
+async fn cluster_with(pg: &TestPostgres, db: &str, env: &[(&str, &str)]) -> Cluster {
     let store_url = pg.database(db).await;
     let tmp = tempfile::tempdir().unwrap();
     let (da, db_) = (tmp.path().join("a/data"), tmp.path().join("b/data"));
     std::fs::create_dir_all(da.parent().unwrap()).unwrap();
-    let a = start_node(&da, &store_url);
+    let a = start_node_with(&da, &store_url, env);
     clone_data_dir(&da, &db_);
-    let b = start_node(&db_, &store_url);
+    let b = start_node_with(&db_, &store_url, env);
     let client = Client::new(
         &da.join("tls/ca.pem"),
         vec![a.url.clone(), b.url.clone()],
@@ -460,4 +471,334 @@ async fn nodes_recover_by_themselves_after_a_postgres_restart() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     verify_audit(&c.store_url, c.nodes[1].dir.as_path());
+}
+
+/// One answer to the outage load.
+struct Answer {
+    id: String,
+    node: usize,
+    sent: Instant,
+    answered: Instant,
+    /// The HTTP status, or none if the node did not answer (within 15 s).
+    status: Option<u16>,
+    code: Value,
+}
+
+/// Encrypts under the shared key on each node in turn, every request with its own id, until
+/// `stop`; returns every answer.
+async fn outage_load(c: Client, workers: usize, stop: Arc<AtomicBool>) -> Vec<Answer> {
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (c, stop) = (c.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut j = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                j += 1;
+                let node = (w + j) % c.urls.len();
+                let id = format!("outage-{w}-{j}");
+                let sent = Instant::now();
+                let r = c
+                    .http
+                    .post(format!("{}/v1/keys/shared/encrypt", c.urls[node]))
+                    .bearer_auth(&c.token)
+                    .header("x-request-id", &id)
+                    .json(&json!({"plaintext": b64(id.as_bytes())}))
+                    // Longer than any wait of the server's: every request gets its answer.
+                    .timeout(Duration::from_secs(15))
+                    .send()
+                    .await;
+                let (status, code) = match r {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let v = r.json::<Value>().await.unwrap_or(Value::Null);
+                        (Some(status), v["error"]["code"].clone())
+                    }
+                    Err(_) => (None, Value::Null),
+                };
+                out.push(Answer {
+                    id,
+                    node,
+                    sent,
+                    answered: Instant::now(),
+                    status,
+                    code,
+                });
+                if status != Some(200) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+/// `/readyz` of node `node`: its status (none if no answer) and body.
+async fn readyz(c: &Client, node: usize) -> (Option<u16>, Value) {
+    match c.http.get(format!("{}/readyz", c.urls[node])).send().await {
+        Ok(r) => {
+            let s = r.status().as_u16();
+            (Some(s), r.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (None, Value::Null),
+    }
+}
+
+/// Waits until every node's `/readyz` answers `want` (the nodes polled side by side), for
+/// up to `within`; returns when each did.
+async fn readyz_becomes(c: &Client, want: u16, within: Duration) -> Vec<Instant> {
+    let t0 = Instant::now();
+    let polls: Vec<_> = (0..c.urls.len())
+        .map(|node| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (s, v) = readyz(&c, node).await;
+                    if s == Some(want) {
+                        if want == 503 {
+                            assert_eq!(v["error"]["code"], "unavailable", "{v}");
+                        }
+                        return Instant::now();
+                    }
+                    assert!(
+                        t0.elapsed() < within,
+                        "/readyz of node {node} did not answer {want} within {within:?}: {s:?} {v}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        })
+        .collect();
+    let mut when = Vec::new();
+    for p in polls {
+        when.push(p.await.unwrap());
+    }
+    when
+}
+
+/// Every event of the shared trail.
+async fn trail(store_url: &str) -> Vec<arca_core::audit::AuditEvent> {
+    let store = arca_store::open(Some(store_url), Path::new(""))
+        .await
+        .unwrap();
+    let events = arca_service::trail::read_all(store.as_ref()).await.unwrap();
+    store.close().await;
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_postgres_is_down_nodes_are_not_ready_and_refuse_with_503() {
+    let pg = Arc::new(TestPostgres::start());
+    let c = cluster(&pg, "outage").await;
+    readyz_becomes(&c.client, 200, Duration::from_secs(5)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = tokio::spawn(outage_load(c.client.clone(), 4, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    let p = pg.clone();
+    tokio::task::spawn_blocking(move || p.stop()).await.unwrap();
+    let stopped = Instant::now();
+    // Not ready within a few seconds: a load balancer takes the nodes out.
+    let not_ready = readyz_becomes(&c.client, 503, Duration::from_secs(8)).await;
+    eprintln!(
+        "not ready after {:?}",
+        not_ready
+            .iter()
+            .map(|t| t.duration_since(stopped))
+            .collect::<Vec<_>>()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let outage_end = Instant::now();
+    let p = pg.clone();
+    tokio::task::spawn_blocking(move || p.start_again())
+        .await
+        .unwrap();
+    let restarted = Instant::now();
+    // Ready again by themselves, and serving.
+    let ready = readyz_becomes(&c.client, 200, Duration::from_secs(15)).await;
+    eprintln!(
+        "ready again after {:?}",
+        ready
+            .iter()
+            .map(|t| t.duration_since(restarted))
+            .collect::<Vec<_>>()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let answers = loader.await.unwrap();
+    // One ERROR line for the outage, not one per refused request.
+    for n in &c.nodes {
+        let log = std::fs::read_to_string(n.dir.join("serve.log")).unwrap();
+        let errors = log.lines().filter(|l| l.contains("ERROR")).count();
+        assert!(errors <= 3, "{errors} ERROR lines:\n{log}");
+    }
+
+    let during: Vec<&Answer> = answers
+        .iter()
+        .filter(|a| a.sent > not_ready[a.node] && a.answered < outage_end)
+        .collect();
+    let after: Vec<&Answer> = answers.iter().filter(|a| a.sent > ready[a.node]).collect();
+    let slowest = during
+        .iter()
+        .map(|a| a.answered.duration_since(a.sent))
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "{} requests: {} while not ready (slowest answer {slowest:?}), {} after",
+        answers.len(),
+        during.len(),
+        after.len()
+    );
+    assert!(!during.is_empty(), "no request was sent during the outage");
+    for a in &during {
+        assert_eq!(
+            (a.status, a.code.as_str()),
+            (Some(503), Some("unavailable")),
+            "{} on node {} while the store was down",
+            a.id,
+            a.node
+        );
+    }
+    for node in 0..2 {
+        assert!(
+            after
+                .iter()
+                .any(|a| a.node == node && a.status == Some(200)),
+            "node {node} served nothing once the store was back"
+        );
+    }
+    for a in &answers {
+        assert!(
+            matches!(a.status, Some(200) | Some(503)),
+            "{} on node {}: {:?} {}",
+            a.id,
+            a.node,
+            a.status,
+            a.code
+        );
+    }
+
+    // No success without its audit event; each node's trail says the outage ended and how
+    // many events it cost.
+    let events = trail(&c.store_url).await;
+    let ids: std::collections::HashSet<&str> =
+        events.iter().map(|e| e.request_id.as_str()).collect();
+    for a in answers.iter().filter(|a| a.status == Some(200)) {
+        assert!(
+            ids.contains(a.id.as_str()),
+            "{} was served without its audit event",
+            a.id
+        );
+    }
+    let resumed: Vec<_> = events
+        .iter()
+        .filter(|e| e.operation == "ResumeAudit")
+        .collect();
+    assert!(resumed.len() >= 2, "one ResumeAudit per node: {resumed:?}");
+    for e in &resumed {
+        assert!(e.detail["events_not_stored"].is_u64(), "{:?}", e.detail);
+    }
+    verify_audit(&c.store_url, c.nodes[0].dir.as_path());
+
+    // The outage is accounted for in the trail: a stop now is complete (status 0).
+    let mut c = c;
+    for n in &c.nodes {
+        let st = Command::new("kill")
+            .args(["-TERM", &n.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    for (i, n) in c.nodes.iter_mut().enumerate() {
+        let status = n.child.wait().unwrap();
+        let log = std::fs::read_to_string(n.dir.join("serve.log")).unwrap();
+        assert!(status.success(), "node {i}: {status:?}\n{log}");
+        assert!(!log.contains("shutdown incomplete"), "node {i}:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_stop_within_their_bounds_while_postgres_is_down() {
+    let pg = Arc::new(TestPostgres::start());
+    let env = [
+        ("ARCA_SERVER__SHUTDOWN_GRACE_SECS", "3"),
+        ("ARCA_SERVER__SHUTDOWN_FLUSH_SECS", "3"),
+    ];
+    let mut c = cluster_with(&pg, "shutdown", &env).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = tokio::spawn(outage_load(c.client.clone(), 4, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let p = pg.clone();
+    tokio::task::spawn_blocking(move || p.stop()).await.unwrap();
+    let sent = Instant::now();
+    for n in &c.nodes {
+        let st = Command::new("kill")
+            .args(["-TERM", &n.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    // Bounds 3 s + 3 s (and at most a second to close the store): well within 20 s.
+    let mut exits = Vec::new();
+    for n in &mut c.nodes {
+        let status = loop {
+            if let Some(st) = n.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(20),
+                "a node still runs {:?} after SIGTERM: {}",
+                sent.elapsed(),
+                std::fs::read_to_string(n.dir.join("serve.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        exits.push((status, sent.elapsed()));
+    }
+    eprintln!("exits after SIGTERM: {exits:?}");
+    stop.store(true, Ordering::Relaxed);
+    loader.await.unwrap();
+    for (i, (status, _)) in exits.iter().enumerate() {
+        let log = std::fs::read_to_string(c.nodes[i].dir.join("serve.log")).unwrap();
+        assert_eq!(status.code(), Some(4), "node {i}: {status:?}\n{log}");
+        let line = log
+            .lines()
+            .find(|l| l.contains("ERROR") && l.contains("shutdown incomplete"))
+            .unwrap_or_else(|| panic!("node {i} did not say what it could not save:\n{log}"));
+        assert!(
+            line.contains("audit events were not stored")
+                && line.contains("no closing checkpoint was signed"),
+            "{line}"
+        );
+        eprintln!("node {i}: {line}");
+    }
+
+    // PostgreSQL back, the nodes restarted: the trail verifies, and each node's StartServer
+    // event records what its last shutdown did not do.
+    let p = pg.clone();
+    tokio::task::spawn_blocking(move || p.start_again())
+        .await
+        .unwrap();
+    for i in 0..2 {
+        let dir = c.nodes[i].dir.clone();
+        c.nodes[i] = start_node_with(&dir.join("data"), &c.store_url, &env);
+    }
+    let events = trail(&c.store_url).await;
+    let reports: Vec<_> = events
+        .iter()
+        .filter(|e| e.operation == "StartServer")
+        .filter_map(|e| e.detail.get("last_shutdown_incomplete"))
+        .collect();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    for r in reports {
+        assert!(r["events_not_stored"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["no_closing_checkpoint"], true, "{r}");
+    }
+    verify_audit(&c.store_url, c.nodes[0].dir.as_path());
 }

@@ -191,6 +191,9 @@ actions! {
     RestoreBackup => Recorded,
     StartServer => Recorded,
     StopServer => Recorded,
+    /// The trail takes events again after the store was unreachable; its detail says how
+    /// many events of the outage were not stored (`events_not_stored`).
+    ResumeAudit => Recorded,
     /// A credential was presented (recorded when refused).
     Authenticate => Recorded,
     /// A session ended by the server (a spent refresh token came back).

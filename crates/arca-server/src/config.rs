@@ -33,6 +33,42 @@ pub struct Config {
     pub cse: CseConfig,
     pub store: StoreConfig,
     pub console: ConsoleConfig,
+    pub server: ServerConfig,
+}
+
+/// How the server stops (SIGTERM, Ctrl-C): within two bounds, so that a service manager's
+/// own timeout (systemd 90 s, Kubernetes 30 s by default) is not what ends it. Past either
+/// bound it exits anyway, non-zero, after logging what it could not do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Seconds requests in flight get to finish once the listeners stop accepting (at
+    /// least 1; default 10). Connections still open after it are cut.
+    pub shutdown_grace_secs: u64,
+    /// Seconds to store the queued audit events, sign the closing checkpoint and close the
+    /// store after that (at least 1; default 10).
+    pub shutdown_flush_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            shutdown_grace_secs: 10,
+            shutdown_flush_secs: 10,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The grace bound in force.
+    pub fn grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_grace_secs.max(1))
+    }
+
+    /// The flush bound in force.
+    pub fn flush(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_flush_secs.max(1))
+    }
 }
 
 /// Where Arca keeps its state. Unset, it is the embedded SQLite file `<data_dir>/arca.db`
@@ -532,14 +568,20 @@ impl Default for Config {
             cse: CseConfig::default(),
             store: StoreConfig::default(),
             console: ConsoleConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
 
 const KNOWN: &[&str] = &[
     "data_dir", "listen", "tls", "http", "service", "log", "root", "audit", "metrics", "kmip",
-    "aws", "dke", "cse", "store", "console",
+    "aws", "dke", "cse", "store", "console", "server",
 ];
+
+/// The keys of [`KNOWN`] that hold a value rather than a table: only these are set by a
+/// variable of one part. `ARCA_SERVER` (the CLI's server URL) names the `[server]` table,
+/// so it is not read as configuration.
+const VALUES: &[&str] = &["data_dir", "listen"];
 
 impl Config {
     /// Loads the file (if any), then applies `ARCA_*` variables from `env`.
@@ -561,7 +603,9 @@ impl Config {
                 continue;
             };
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
-            if !KNOWN.contains(&path[0].as_str()) {
+            if !KNOWN.contains(&path[0].as_str())
+                || (path.len() == 1 && !VALUES.contains(&path[0].as_str()))
+            {
                 continue;
             }
             set_path(&mut doc, &path, parse_value(&value))
@@ -657,10 +701,17 @@ allowed_domains = ["contoso.com"]
             ("ARCA_DATA_DIR".to_string(), "/tmp/x".to_string()),
             ("ARCA_SERVICE__CACHE_TTL_SECS".to_string(), "7".to_string()),
             ("ARCA_TOKEN".to_string(), "whatever".to_string()),
+            ("ARCA_SERVER".to_string(), "https://kms:8443".to_string()),
+            (
+                "ARCA_SERVER__SHUTDOWN_GRACE_SECS".to_string(),
+                "3".to_string(),
+            ),
             ("HOME".to_string(), "/root".to_string()),
         ];
         let c = Config::load(Some(&f), env).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.server.shutdown_grace_secs, 3);
+        assert_eq!(c.server.shutdown_flush_secs, 10);
         let c2 = Config::load(
             None,
             vec![

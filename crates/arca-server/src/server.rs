@@ -46,40 +46,141 @@ pub struct Running {
     checkpoints: tokio::task::JoinHandle<()>,
     retention: Option<tokio::task::JoinHandle<()>>,
     sinks: Vec<tokio::task::JoinHandle<()>>,
+    probe: tokio::task::JoinHandle<()>,
     store: Arc<dyn KeyStore>,
+    bounds: crate::config::ServerConfig,
+    data_dir: PathBuf,
 }
 
+/// What a shutdown did not get done within its bounds (`[server] shutdown_grace_secs` and
+/// `shutdown_flush_secs`), for the one line an operator reads and for the next start, whose
+/// `StartServer` event carries it into the trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShutdownReport {
+    /// Requests were still running when the grace bound ran out (their connections cut).
+    pub requests_cut: bool,
+    /// Audit events this process could not store (given up while the store was
+    /// unreachable, or still queued when the flush bound ran out).
+    pub events_not_stored: u64,
+    /// No closing checkpoint was signed although the trail had unsigned events (or could
+    /// not be read to say so).
+    pub no_closing_checkpoint: bool,
+    /// The store's connections were not closed within the flush bound.
+    pub store_not_closed: bool,
+}
+
+impl ShutdownReport {
+    /// True when everything was done within the bounds.
+    pub fn complete(&self) -> bool {
+        *self == ShutdownReport::default()
+    }
+
+    /// The one line that names what was not done.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.events_not_stored > 0 {
+            parts.push(format!(
+                "{} audit events were not stored",
+                self.events_not_stored
+            ));
+        }
+        if self.no_closing_checkpoint {
+            parts.push("no closing checkpoint was signed".to_string());
+        }
+        if self.requests_cut {
+            parts.push("requests still in flight at the grace bound were cut".to_string());
+        }
+        if self.store_not_closed {
+            parts.push("the store was not closed".to_string());
+        }
+        format!("shutdown incomplete: {}", parts.join("; "))
+    }
+}
+
+/// Where an incomplete shutdown leaves its report for the next start (in the data dir).
+const LAST_SHUTDOWN: &str = "last-shutdown-incomplete.json";
+
 impl Running {
-    /// Stops accepting, lets in-flight requests finish (up to 10 s), flushes the audit
-    /// trail and closes the store.
-    pub async fn shutdown(self) {
+    /// Stops accepting at once, lets in-flight requests finish within `[server]
+    /// shutdown_grace_secs`, then stores the queued audit events, signs the closing
+    /// checkpoint and closes the store within `shutdown_flush_secs`. Past a bound it goes
+    /// on without: the report says what was not done (and is kept in the data dir for the
+    /// next start's `StartServer` event).
+    pub async fn shutdown(self) -> ShutdownReport {
+        let mut report = ShutdownReport::default();
         let _ = self.shutdown.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.accept).await;
-        for task in [self.kmip, self.aws].into_iter().flatten() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        let grace_end = tokio::time::Instant::now() + self.bounds.grace();
+        let mut listeners: Vec<_> = [Some(self.accept), self.kmip, self.aws]
+            .into_iter()
+            .flatten()
+            .collect();
+        for task in &mut listeners {
+            if tokio::time::timeout_at(grace_end, &mut *task)
+                .await
+                .is_err()
+            {
+                report.requests_cut = true;
+            }
+        }
+        for task in &listeners {
+            task.abort();
         }
         self.lifecycle.abort();
         self.checkpoints.abort();
+        self.probe.abort();
         if let Some(r) = &self.retention {
             r.abort();
         }
         if let Some(c) = &self.changes {
             c.abort();
         }
-        self.service
-            .record_server_event(Action::StopServer, Default::default())
-            .await;
-        // Sign the head so that the trail ends on a checkpoint (a cut tail shows).
-        if let Err(e) = self.service.checkpoint_audit().await {
-            if !self.service.is_sealed() {
+        let flush_end = tokio::time::Instant::now() + self.bounds.flush();
+        let svc = self.service.clone();
+        let closing = tokio::time::timeout_at(flush_end, async {
+            svc.record_server_event(Action::StopServer, Default::default())
+                .await;
+            // Sign the head so that the trail ends on a checkpoint (a cut tail shows).
+            svc.checkpoint_audit().await
+        })
+        .await;
+        report.no_closing_checkpoint = match closing {
+            Ok(Ok(_)) => false,
+            // Sealed: there is no signing key to sign with, and nothing was served.
+            Ok(Err(_)) if self.service.is_sealed() => false,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "no audit checkpoint at shutdown");
+                true
             }
-        }
+            Err(_) => true,
+        };
+        report.events_not_stored = self.service.audit_unsaved();
         for s in &self.sinks {
             s.abort();
         }
-        self.store.close().await;
+        let close_end = flush_end.max(tokio::time::Instant::now() + Duration::from_secs(1));
+        report.store_not_closed = tokio::time::timeout_at(close_end, self.store.close())
+            .await
+            .is_err();
+        let file = self.data_dir.join(LAST_SHUTDOWN);
+        if !report.complete() {
+            match serde_json::to_vec(&report) {
+                Ok(b) => {
+                    if let Err(e) = std::fs::write(&file, b) {
+                        tracing::warn!(file = %file.display(), error = %e, "cannot keep the shutdown report for the next start");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot encode the shutdown report"),
+            }
+        }
+        report
     }
+}
+
+/// The report an incomplete shutdown left in `data_dir`, for the `StartServer` event (the
+/// file is removed once that event is stored).
+fn read_last_shutdown(data_dir: &std::path::Path) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(data_dir.join(LAST_SHUTDOWN)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Starts Arca on `cfg`: store, service, dev unseal, default tenant, TLS, listener, tasks.
@@ -150,7 +251,15 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         "config".into(),
         serde_json::to_value(cfg).unwrap_or(serde_json::Value::Null),
     );
-    svc.record_server_event(Action::StartServer, detail).await;
+    let last_shutdown = read_last_shutdown(&cfg.data_dir);
+    if let Some(r) = last_shutdown.clone() {
+        tracing::warn!(report = %r, "the last shutdown of this node was incomplete; the StartServer event records what it did not do");
+        detail.insert("last_shutdown_incomplete".into(), r);
+    }
+    if svc.record_server_event(Action::StartServer, detail).await && last_shutdown.is_some() {
+        // In the trail now: the file has done its work.
+        let _ = std::fs::remove_file(cfg.data_dir.join(LAST_SHUTDOWN));
+    }
     if !svc.is_sealed() {
         // Makes the audit signing key on a new data dir and vouches for what start wrote.
         svc.checkpoint_audit()
@@ -249,6 +358,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         }
     };
     let changes = svc.spawn_change_feed();
+    let probe = svc.spawn_store_probe();
     let lifecycle = svc.spawn_lifecycle_task();
     let checkpoints = svc.spawn_checkpoint_task(
         cfg.audit.checkpoint_every_events.max(1),
@@ -273,7 +383,10 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
         retention,
         changes,
         sinks,
+        probe,
         store,
+        bounds: cfg.server.clone(),
+        data_dir: cfg.data_dir.clone(),
     })
 }
 

@@ -2026,7 +2026,7 @@ async fn the_access_matrix_covers_every_action() {
             CancelApproval => rest(M::POST, &format!("/v1/approvals/{aid}/cancel"), Some(json!({})), true),
             CreateOwnCredential => rest(M::POST, "/v1/principals/SELF/tokens", Some(json!({})), false),
             Unseal | SubmitRootRekeyShare | ReshareRootKey | RotateRootKey | InitRootKey
-            | RestoreBackup | StartServer | StopServer | Authenticate | RevokeSession
+            | RestoreBackup | StartServer | StopServer | ResumeAudit | Authenticate | RevokeSession
             | LifecycleTask | MigrateBinding | SignAuditCheckpoint | HttpRequest | KmipRequest
             | AwsRequest | XksRequest => Reach::Recorded,
         }

@@ -944,6 +944,8 @@ async fn prometheus_metrics_for_operators() {
         "arca_cache_misses_total{cache=\"keys\"}",
         "arca_audit_backlog ",
         "arca_audit_unsigned_events ",
+        "arca_store_unreachable 0",
+        "arca_audit_events_not_stored 0",
     ] {
         assert!(text.contains(want), "no {want:?} in\n{text}");
     }

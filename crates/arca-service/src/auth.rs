@@ -99,7 +99,7 @@ impl Service {
     pub async fn authenticate(&self, token: &str, meta: RequestMeta) -> Result<Caller> {
         let ip = meta.source_ip();
         let r = async {
-            self.limits.admit_source(ip, self.now())?;
+            self.admit_source(ip)?;
             if token.starts_with(TOKEN_PREFIX) {
                 let id = token_id(token).ok_or_else(|| {
                     unauthenticated("the bearer token is not a valid Arca API token")

@@ -343,7 +343,7 @@ impl Service {
     ) -> Result<Caller> {
         let ip = meta.source_ip();
         let r = async {
-            self.limits.admit_source(ip, self.now())?;
+            self.admit_source(ip)?;
             if !is_access_key_id(&proof.access_key_id) {
                 return Err(unknown());
             }

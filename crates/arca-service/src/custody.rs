@@ -702,7 +702,7 @@ impl Service {
         req: RekeyShareRequest,
     ) -> Result<RekeyStatus> {
         self.audited_as(meta, None, Action::SubmitRootRekeyShare, async |note: &mut Note| {
-            self.limits.admit_source(meta.source_ip(), self.now())?;
+            self.admit_source(meta.source_ip())?;
             let custody = self
                 .custody()
                 .await?
@@ -943,7 +943,7 @@ impl Service {
     /// unseals. Shares stay in memory only until then.
     pub async fn submit_share(&self, meta: &RequestMeta, req: UnsealRequest) -> Result<SealStatus> {
         self.audited_as(meta, None, Action::Unseal, async |note: &mut Note| {
-            self.limits.admit_source(meta.source_ip(), self.now())?;
+            self.admit_source(meta.source_ip())?;
             let custody = self
                 .custody()
                 .await?

@@ -79,6 +79,11 @@ pub use identity::SYSTEM_TENANT;
 pub use limits::LimitsConfig;
 pub use sessions::JwtIssuer;
 
+/// How often the store probe checks the store ([`Service::spawn_store_probe`]).
+pub const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the store probe (and `/readyz`) waits for the store to answer.
+pub const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Server-wide values sealed by the root key, re-wrapped when the root key rotates.
 pub(crate) const ROOT_WRAPPED_META: [&str; 2] = [sessions::SESSION_KEY_META, trail::AUDIT_KEY_META];
 
@@ -468,19 +473,42 @@ impl Service {
         &self.store
     }
 
-    /// Whether a request could be served now: the root key is in memory and the store
-    /// answers. What `/readyz` and XKS health report; a load balancer takes a node whose
-    /// answer is an error out of rotation.
+    /// Whether a request could be served now: the root key is in memory and the store is
+    /// reachable, as the store probe ([`Service::spawn_store_probe`]) and the audit writer
+    /// last found it. What `/readyz` and XKS health report; a load balancer takes a node
+    /// whose answer is an error out of rotation.
     pub async fn readiness(&self) -> Result<Readiness> {
         if self.is_sealed() {
             return Err(Error::Sealed);
         }
-        self.store.ping().await.map_err(|e| Error::Unavailable {
-            message: format!("store not ready: {e}"),
-        })?;
+        // The store probe's finding (a ping each second, and the audit writer's failures),
+        // then one read of the store within the probe's bound: the answer never waits on
+        // a store that is gone.
+        let not_ready = |why: String| Error::Unavailable {
+            message: format!("store not ready: {why}"),
+        };
+        if let Some(reason) = self.audit.store_down() {
+            return Err(not_ready(reason));
+        }
+        let root = match tokio::time::timeout(STORE_PROBE_TIMEOUT, self.root_mode()).await {
+            Ok(Ok(mode)) => mode,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!(
+                        "the store did not answer within {} s",
+                        STORE_PROBE_TIMEOUT.as_secs()
+                    ),
+                };
+                // A finding like the probe's: requests (this answer's own record too) are
+                // refused at once from now on, not after waiting on the store.
+                self.audit.mark_store_down(&why);
+                return Err(not_ready(why));
+            }
+        };
         Ok(Readiness {
             store: self.store.describe(),
-            root: self.root_mode().await.unwrap_or_else(|_| "unknown".into()),
+            root,
             crypto: self.crypto_name(),
         })
     }
@@ -543,6 +571,15 @@ impl Service {
     /// The metrics in the Prometheus text format, with the values read at scrape time:
     /// sealed, audit backlog and unsigned tail, keys by state.
     pub async fn render_metrics(&self) -> String {
+        let audit = metrics::AuditGauges {
+            backlog: self.audit.backlog(),
+            store_unreachable: self.audit.store_down().is_some(),
+            not_stored: self.audit.unsaved(),
+        };
+        if audit.store_unreachable {
+            // Nothing is read from a store that is gone: the scrape answers at once.
+            return self.metrics.render(self.is_sealed(), &audit, None);
+        }
         let unsigned = async {
             let head = self.store.audit_head().await?.map(|h| h.0).unwrap_or(0);
             let signed = self
@@ -557,26 +594,127 @@ impl Service {
         .unwrap_or(0);
         let keys = self.store.count_keys_by_state().await.unwrap_or_default();
         self.metrics
-            .render(self.is_sealed(), self.audit.backlog(), unsigned, &keys)
+            .render(self.is_sealed(), &audit, Some((unsigned, &keys)))
     }
 
     /// Records something the server did by itself (start with its configuration, stop).
+    /// False when the event was refused (with `[audit] durability = "sync"`, not stored).
     pub async fn record_server_event(
         &self,
         operation: Action,
         detail: serde_json::Map<String, serde_json::Value>,
-    ) {
+    ) -> bool {
         let meta = RequestMeta::new(format!("server-{}", Uuid::now_v7()), "local", Door::System);
         let note = Note {
             detail,
             ..Default::default()
         };
-        let _ = self.finish(&meta, None, operation, note, Ok(())).await;
+        self.finish(&meta, None, operation, note, Ok(()))
+            .await
+            .is_ok()
     }
 
     /// Waits until all audit records queued so far are stored.
     pub async fn flush_audit(&self) {
         self.audit.flush().await;
+    }
+
+    /// Audit events this process could not store: given up while the store was
+    /// unreachable (and not yet counted in the trail by a [`Action::ResumeAudit`] event),
+    /// and still queued. What a shutdown that could not finish reports.
+    pub fn audit_unsaved(&self) -> u64 {
+        self.audit.unsaved()
+    }
+
+    /// The first check of every request that presents a credential or a share: refused at
+    /// once (503 `unavailable`) while the store is unreachable, so that no request waits
+    /// on a store that is gone or is served without its audit event; then the source's
+    /// authentication back-off.
+    pub(crate) fn admit_source(&self, ip: Option<std::net::IpAddr>) -> Result<()> {
+        self.audit.check_writable()?;
+        self.limits.admit_source(ip, self.now())
+    }
+
+    /// Why the store is taken as unreachable, while it is (requests are then refused).
+    pub fn store_down(&self) -> Option<String> {
+        self.audit.store_down()
+    }
+
+    /// Watches the store every [`STORE_PROBE_INTERVAL`]: a ping that fails or does not
+    /// answer within [`STORE_PROBE_TIMEOUT`] takes it as unreachable (as does the audit
+    /// writer when a batch cannot be stored); while it is, a [`Action::ResumeAudit`] event
+    /// is tried each round, and the first one stored (it counts the events the outage cost)
+    /// makes the node serve again. No restart needed. Events refused while that trial was
+    /// on its way are counted by one more `ResumeAudit` the next round, so that every event
+    /// not stored is counted in the trail.
+    pub fn spawn_store_probe(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let svc = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STORE_PROBE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // When the current (or the last) outage began, and whether one is on.
+            let mut since = None;
+            let mut in_outage = false;
+            loop {
+                tick.tick().await;
+                let Some(s) = svc.upgrade() else { break };
+                let resume = |lost: u64, since: chrono::DateTime<chrono::Utc>| {
+                    let meta = RequestMeta::new(
+                        format!("server-{}", Uuid::now_v7()),
+                        "local",
+                        Door::System,
+                    );
+                    let mut detail = serde_json::Map::new();
+                    detail.insert("events_not_stored".into(), lost.into());
+                    detail.insert("unreachable_since".into(), since.to_rfc3339().into());
+                    let note = Note {
+                        detail,
+                        ..Default::default()
+                    };
+                    s.event(&meta, None, Action::ResumeAudit, &note, Ok(()))
+                };
+                if s.audit.store_down().is_none() {
+                    in_outage = false;
+                    let problem =
+                        match tokio::time::timeout(STORE_PROBE_TIMEOUT, s.store.ping()).await {
+                            Ok(Ok(())) => {
+                                // Events refused while the outage was ending (after the
+                                // trial's count was taken) are counted by one more event:
+                                // an outage's ResumeAudit counts add up to what it cost.
+                                let late = s.audit.take_not_stored();
+                                if late > 0 {
+                                    let at = *since.get_or_insert_with(|| s.now());
+                                    if s.audit.record_durably(resume(late, at)).await.is_err() {
+                                        s.audit.give_back(late);
+                                    }
+                                }
+                                continue;
+                            }
+                            Ok(Err(e)) => e.to_string(),
+                            Err(_) => format!(
+                                "the store did not answer within {} s",
+                                STORE_PROBE_TIMEOUT.as_secs()
+                            ),
+                        };
+                    s.audit.mark_store_down(&problem);
+                }
+                if !in_outage {
+                    in_outage = true;
+                    since = Some(s.now());
+                }
+                let at = *since.get_or_insert_with(|| s.now());
+                let lost = s.audit.take_not_stored();
+                if s.audit.record_trial(resume(lost, at)).await {
+                    in_outage = false;
+                    tracing::info!(
+                        events_not_stored = lost,
+                        "the audit trail resumes; ResumeAudit records the events the outage cost"
+                    );
+                } else {
+                    s.audit.give_back(lost);
+                }
+            }
+        })
     }
 
     /// The audit event of a request: who, from where, through which door, what, on which
@@ -679,7 +817,11 @@ impl Service {
             meta.started.elapsed().as_secs_f64(),
         );
         if let Err(e) = &result {
-            if matches!(e, Error::Internal { .. } | Error::Unavailable { .. }) {
+            // A refusal because the store is unreachable is logged once for the outage (by
+            // the audit writer), not once per request.
+            let outage =
+                matches!(e, Error::Unavailable { .. }) && self.audit.store_down().is_some();
+            if matches!(e, Error::Internal { .. } | Error::Unavailable { .. }) && !outage {
                 tracing::error!(request_id = %meta.request_id, action = action.name(), error = %e, "operation failed");
             } else {
                 tracing::debug!(request_id = %meta.request_id, action = action.name(), code = e.code(), error = %e, "operation refused");
@@ -692,7 +834,14 @@ impl Service {
             // Durable before acknowledged: an answer (a use, a read, a refusal) leaves only
             // once its event is committed; a trail that cannot be written refuses it.
             audit::Durability::Sync => self.audit.record_durably(ev).await?,
-            audit::Durability::Async => self.audit.record(ev).await,
+            audit::Durability::Async => {
+                // Not waiting is no licence to serve what cannot be recorded at all.
+                if let Err(e) = self.audit.check_writable() {
+                    self.audit.record(ev).await;
+                    return Err(e);
+                }
+                self.audit.record(ev).await
+            }
         }
         result
     }

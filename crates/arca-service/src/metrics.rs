@@ -40,6 +40,16 @@ fn latency_histogram() -> Histogram {
     ))
 }
 
+/// The audit writer's values at scrape time.
+pub(crate) struct AuditGauges {
+    /// Events queued and not yet taken by the writer.
+    pub backlog: usize,
+    /// Whether the store is taken as unreachable.
+    pub store_unreachable: bool,
+    /// Events not stored and not yet counted by a `ResumeAudit` event, or still queued.
+    pub not_stored: u64,
+}
+
 /// The service's metrics and their registry.
 pub struct Metrics {
     registry: Registry,
@@ -51,6 +61,8 @@ pub struct Metrics {
     sealed: Gauge,
     audit_backlog: Gauge,
     audit_unsigned: Gauge,
+    store_unreachable: Gauge,
+    audit_not_stored: Gauge,
 }
 
 impl Default for Metrics {
@@ -111,8 +123,22 @@ impl Metrics {
             "Stored audit events not yet covered by a signed checkpoint",
             audit_unsigned.clone(),
         );
+        let store_unreachable = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        registry.register(
+            "store_unreachable",
+            "1 while the store is taken as unreachable (requests refused, /readyz 503)",
+            store_unreachable.clone(),
+        );
+        let audit_not_stored = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        registry.register(
+            "audit_events_not_stored",
+            "Audit events this node could not store and the trail has not yet counted (a ResumeAudit event counts them)",
+            audit_not_stored.clone(),
+        );
         Metrics {
             registry,
+            store_unreachable,
+            audit_not_stored,
             requests,
             latency,
             cache_hits,
@@ -153,24 +179,28 @@ impl Metrics {
     }
 
     /// Sets the values that are read at scrape time, then encodes everything in the
-    /// Prometheus text format.
+    /// Prometheus text format. The values read from the store (`stored`: the unsigned
+    /// tail, keys by state) are left as they were when the store is unreachable.
     pub(crate) fn render(
         &self,
         sealed: bool,
-        backlog: usize,
-        unsigned: u64,
-        keys: &[(String, i64)],
+        audit: &AuditGauges,
+        stored: Option<(u64, &[(String, i64)])>,
     ) -> String {
         self.sealed.set(sealed as i64);
-        self.audit_backlog.set(backlog as i64);
-        self.audit_unsigned.set(unsigned as i64);
-        self.keys.clear();
-        for (state, n) in keys {
-            self.keys
-                .get_or_create(&StateLabels {
-                    state: state.clone(),
-                })
-                .set(*n);
+        self.audit_backlog.set(audit.backlog as i64);
+        self.store_unreachable.set(audit.store_unreachable as i64);
+        self.audit_not_stored.set(audit.not_stored as i64);
+        if let Some((unsigned, keys)) = stored {
+            self.audit_unsigned.set(unsigned as i64);
+            self.keys.clear();
+            for (state, n) in keys {
+                self.keys
+                    .get_or_create(&StateLabels {
+                        state: state.clone(),
+                    })
+                    .set(*n);
+            }
         }
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -360,7 +360,7 @@ impl Service {
         meta: &RequestMeta,
         note: &mut Note,
     ) -> Result<SessionTokens> {
-        self.limits.admit_source(meta.source_ip(), self.now())?;
+        self.admit_source(meta.source_ip())?;
         let sid = refresh
             .strip_prefix(REFRESH_PREFIX)
             .and_then(|r| r.split_once('_'))
@@ -697,7 +697,7 @@ impl Service {
     pub async fn authenticate_certificate(&self, meta: RequestMeta) -> Result<Caller> {
         let ip = meta.source_ip();
         let r = async {
-            self.limits.admit_source(ip, self.now())?;
+            self.admit_source(ip)?;
             let cert = meta.client_cert.clone().ok_or_else(|| {
                 unauthenticated("no credential: send a bearer token or a client certificate")
             })?;

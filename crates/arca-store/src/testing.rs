@@ -272,6 +272,11 @@ impl TestPostgres {
         self.pg_ctl_start();
     }
 
+    /// Starts the server again after [`TestPostgres::stop`] (an outage's end).
+    pub fn start_again(&self) {
+        self.pg_ctl_start();
+    }
+
     /// Stops the server (fast shutdown).
     pub fn stop(&self) {
         let data = self.data_dir();
