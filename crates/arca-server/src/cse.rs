@@ -181,6 +181,17 @@ async fn body<T: serde::de::DeserializeOwned>(
         .map_err(|e| error(&e))
 }
 
+/// The `reason` a Google client gives: kept to the reference's size.
+fn check_reason(reason: &str) -> Result<(), Error> {
+    if reason.len() > MAX_REASON {
+        return Err(Error::invalid(
+            "reason",
+            format!("at most {MAX_REASON} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST wrap`: the DEK under the Arca key, bound to the resource (role `writer`).
 async fn wrap(
     State(app): State<App>,
@@ -204,29 +215,25 @@ async fn wrap(
         Err(r) => return r,
     };
     let r = async {
-        if b.reason.len() > MAX_REASON {
-            return Err(Error::invalid(
-                "reason",
-                format!("at most {MAX_REASON} bytes"),
-            ));
-        }
-        let dek = unb64("key", &b.key)?;
-        if dek.is_empty() || dek.len() > MAX_DEK {
-            return Err(Error::invalid("key", format!("1 to {MAX_DEK} bytes")));
-        }
+        // The body's fields are checked inside the service's call, so that a refusal is
+        // audited as the operation's, naming the user and the resource.
+        let resource = grant.resource_name.clone();
         let e = app
             .svc
-            .encrypt_raw(
-                &caller,
-                &app.cse.key,
-                RawEncryptRequest {
+            .encrypt_raw_with(&caller, &app.cse.key, move |_| {
+                check_reason(&b.reason)?;
+                let dek = unb64("key", &b.key)?;
+                if dek.is_empty() || dek.len() > MAX_DEK {
+                    return Err(Error::invalid("key", format!("1 to {MAX_DEK} bytes")));
+                }
+                Ok(RawEncryptRequest {
                     cipher: RawCipher::Aes(RawMode::Gcm),
                     data: Secret::new(zeroize::Zeroizing::new(dek)),
                     iv: None,
-                    aad: grant.resource_name.as_bytes().to_vec(),
+                    aad: resource.into_bytes(),
                     integrity_check: None,
-                },
-            )
+                })
+            })
             .await?;
         let (iv, tag) = match (e.iv, e.tag) {
             (Some(iv), Some(tag)) => (iv.0, tag.0),
@@ -270,32 +277,26 @@ async fn unwrap(
         Err(r) => return r,
     };
     let r = async {
-        if b.reason.len() > MAX_REASON {
-            return Err(Error::invalid(
-                "reason",
-                format!("at most {MAX_REASON} bytes"),
-            ));
-        }
-        let blob = unb64("wrapped_key", &b.wrapped_key)?;
-        let bad = || Error::unprocessable("wrapped_key", "not a key wrapped by this KACLS");
-        if blob.len() < 1 + 4 + 12 + 16 + 1 || blob[0] != BLOB_V1 {
-            return Err(bad());
-        }
-        let version = u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]);
+        let resource = grant.resource_name.clone();
         let r = app
             .svc
-            .decrypt_raw(
-                &caller,
-                &app.cse.key,
-                RawDecryptRequest {
+            .decrypt_raw_with(&caller, &app.cse.key, move |_| {
+                check_reason(&b.reason)?;
+                let blob = unb64("wrapped_key", &b.wrapped_key)?;
+                let bad = || Error::unprocessable("wrapped_key", "not a key wrapped by this KACLS");
+                if blob.len() < 1 + 4 + 12 + 16 + 1 || blob[0] != BLOB_V1 {
+                    return Err(bad());
+                }
+                let version = u32::from_be_bytes([blob[1], blob[2], blob[3], blob[4]]);
+                Ok(RawDecryptRequest {
                     cipher: RawCipher::Aes(RawMode::Gcm),
                     iv: Some(blob[5..17].to_vec()),
                     tag: Some(blob[17..33].to_vec()),
                     data: Bytes(blob[33..].to_vec()),
-                    aad: grant.resource_name.as_bytes().to_vec(),
+                    aad: resource.into_bytes(),
                     key_version: Some(version),
-                },
-            )
+                })
+            })
             .await?;
         Ok(json!({"key": b64().encode(&r.data.0[..])}))
     }

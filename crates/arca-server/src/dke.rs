@@ -147,35 +147,35 @@ async fn decrypt(
         .parse::<DecryptBody>(&app, &caller, Action::Decrypt)
         .await?;
     let refuse = |e: Error| ApiError(e).into_response();
-    if body.alg != ALGORITHM {
-        return Err(refuse(Error::invalid(
-            "alg",
-            format!("{:?} is not supported: DKE decrypts {ALGORITHM}", body.alg),
-        )));
-    }
-    let version: u32 = key_id.parse().map_err(|_| {
-        refuse(Error::not_found(
-            "version",
-            format!("{key_id} (a key id is the version number the public key named)"),
-        ))
-    })?;
-    let data = b64()
-        .decode(body.value.as_bytes())
-        .map_err(|_| refuse(Error::invalid("value", "is not base64")))?;
+    // The body's fields are checked inside the service's call, so that a refusal is
+    // audited as the Decrypt's, naming the user.
     let r = app
         .svc
-        .decrypt_raw(
-            &caller,
-            &k.key,
-            RawDecryptRequest {
+        .decrypt_raw_with(&caller, &k.key, move |_| {
+            if body.alg != ALGORITHM {
+                return Err(Error::invalid(
+                    "alg",
+                    format!("{:?} is not supported: DKE decrypts {ALGORITHM}", body.alg),
+                ));
+            }
+            let version: u32 = key_id.parse().map_err(|_| {
+                Error::not_found(
+                    "version",
+                    format!("{key_id} (a key id is the version number the public key named)"),
+                )
+            })?;
+            let data = b64()
+                .decode(body.value.as_bytes())
+                .map_err(|_| Error::invalid("value", "is not base64"))?;
+            Ok(RawDecryptRequest {
                 cipher: RawCipher::RsaOaep(OaepHash::Sha256),
                 data: Bytes(data),
                 iv: None,
                 aad: Vec::new(),
                 tag: None,
                 key_version: Some(version),
-            },
-        )
+            })
+        })
         .await
         .map_err(refuse)?;
     Ok(Json(json!({"value": b64().encode(&r.data.0[..])})).into_response())

@@ -379,5 +379,11 @@ async fn kacls_wrap_unwrap_and_refusals() {
             .any(|e| e["operation"] == "Decrypt" && e["outcome"] == "wrong_state"),
         "{cse:#?}"
     );
+    assert!(
+        cse.iter().any(|e| e["operation"] == "Encrypt"
+            && e["outcome"] == "invalid_input"
+            && e["detail"]["end_user"] == ALICE),
+        "the oversized DEK's refusal is audited, naming the user: {cse:#?}"
+    );
     s.shutdown().await;
 }

@@ -303,5 +303,11 @@ async fn dke_public_key_and_decrypt() {
             .any(|e| e["operation"] == "Decrypt" && e["outcome"] == "wrong_state"),
         "{dke:#?}"
     );
+    assert!(
+        dke.iter().any(|e| e["operation"] == "Decrypt"
+            && e["outcome"] == "invalid_input"
+            && e["detail"]["end_user"] == ALICE),
+        "the wrong alg's refusal is audited, naming the user: {dke:#?}"
+    );
     s.shutdown().await;
 }
