@@ -737,6 +737,47 @@ pub struct TenantSettings {
     /// 1). 0 lets a destruction take effect at once: what KMIP clients expect of Destroy,
     /// and what a tenant that trusts its approval rules instead of a delay may choose.
     pub min_destruction_window_days: u32,
+    /// Whether keys and parameters NIST no longer recommends for new data
+    /// ([`LegacyAlgorithm`]) may be used in this tenant. Off by default: an old appliance
+    /// that needs Triple DES or RSA-1024 gets them only where a tenant admin chose to
+    /// allow them, and every other tenant's refusal names this setting.
+    pub allow_legacy_algorithms: bool,
+}
+
+/// A key type or parameter that Arca runs only in tenants with
+/// [`TenantSettings::allow_legacy_algorithms`]: each is weaker than what Arca offers by
+/// default (NIST SP 800-131A disallows or deprecates it, or it lacks a margin Arca's own
+/// formats rely on), yet existing KMIP clients and the OASIS profiles still use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyAlgorithm {
+    /// Triple DES (TDEA) keys: 64-bit blocks, disallowed for encryption after 2023.
+    TripleDes,
+    /// DSA keys and signatures: withdrawn from FIPS 186-5 for new signatures.
+    Dsa,
+    /// RSA keys under 2048 bits: below 112-bit security.
+    RsaBelow2048,
+    /// SHA-1 in signatures (RSA-PSS, PKCS#1 v1.5, DSA): collisions are practical.
+    Sha1Signature,
+    /// An HMAC keyed by the bytes of a key made for another algorithm (an AES key): one
+    /// key serving two algorithms, which Arca's keys otherwise never do.
+    CrossAlgorithmHmac,
+    /// Raw ChaCha20 and ChaCha20-Poly1305 with a client's nonce: a stream cipher whose
+    /// keystream a repeated nonce reveals; not a FIPS 140 algorithm.
+    ChaCha20,
+}
+
+impl LegacyAlgorithm {
+    /// How refusals and the documentation name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LegacyAlgorithm::TripleDes => "Triple DES",
+            LegacyAlgorithm::Dsa => "DSA",
+            LegacyAlgorithm::RsaBelow2048 => "an RSA key under 2048 bits",
+            LegacyAlgorithm::Sha1Signature => "a signature with SHA-1",
+            LegacyAlgorithm::CrossAlgorithmHmac => "an HMAC keyed by a key of another algorithm",
+            LegacyAlgorithm::ChaCha20 => "ChaCha20",
+        }
+    }
 }
 
 impl Default for TenantSettings {
@@ -747,11 +788,29 @@ impl Default for TenantSettings {
             approval_rules: Vec::new(),
             approval_ttl_secs: 24 * 3600,
             min_destruction_window_days: 1,
+            allow_legacy_algorithms: false,
         }
     }
 }
 
 impl TenantSettings {
+    /// The one check of [`TenantSettings::allow_legacy_algorithms`]: `Ok` when the tenant
+    /// allows legacy algorithms, else a refusal about `field` that names `what` and the
+    /// setting that would allow it.
+    pub fn permit_legacy(&self, what: LegacyAlgorithm, field: &str) -> Result<()> {
+        if self.allow_legacy_algorithms {
+            return Ok(());
+        }
+        Err(Error::unprocessable(
+            field,
+            format!(
+                "{} is a legacy algorithm this tenant does not allow; a tenant admin may \
+                 turn on allow_legacy_algorithms in the tenant settings",
+                what.describe()
+            ),
+        ))
+    }
+
     /// Checks the settings before they are stored.
     pub fn validate(&self) -> Result<()> {
         validate_statements("default_key_policy", &self.default_key_policy)?;

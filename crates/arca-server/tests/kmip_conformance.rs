@@ -657,7 +657,7 @@ async fn oasis_conformance_cases() {
         }
         let g = group(&name);
         if !tenants.contains_key(&g) {
-            let id = k.new_tenant(&g).await;
+            let id = k.new_tenant_with(&g, true).await;
             tenants.insert(g.clone(), id);
         }
         let made = generated.entry(g.clone()).or_default();

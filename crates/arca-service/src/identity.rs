@@ -72,6 +72,22 @@ impl Service {
         Ok(t)
     }
 
+    /// Refuses `what` about `field` unless the caller's tenant allows legacy algorithms
+    /// ([`TenantSettings::permit_legacy`]): every operation that makes or uses a legacy key
+    /// or parameter asks here, inside its audited span, so the refusal is recorded.
+    #[allow(dead_code)] // its first users (the legacy key types of issue 21) land next
+    pub(crate) async fn permit_legacy(
+        &self,
+        caller: &Caller,
+        what: access::LegacyAlgorithm,
+        field: &str,
+    ) -> Result<()> {
+        self.tenant(caller.tenant())
+            .await?
+            .settings
+            .permit_legacy(what, field)
+    }
+
     async fn write_tenant(&self, t: &Tenant, audit: &[AuditEvent]) -> Result<()> {
         self.store.update_tenant(t, audit).await?;
         self.cache.tenants.remove(&t.id);

@@ -156,6 +156,11 @@ pub struct SetArgs {
     /// Destroy) erase the material at once.
     #[arg(long, value_name = "DAYS", group = "change", value_parser = clap::value_parser!(u32).range(0..=365))]
     pub min_destruction_window_days: Option<u32>,
+    /// Whether legacy algorithms (Triple DES, DSA, RSA under 2048 bits, SHA-1 signatures,
+    /// an HMAC keyed by an AES key, ChaCha20) may be used in this tenant; off by default.
+    /// See docs/kmip.md "Legacy algorithms".
+    #[arg(long, value_name = "true|false", group = "change")]
+    pub allow_legacy_algorithms: Option<bool>,
 }
 
 /// Options of `arca tenant settings require-approval`.
@@ -222,6 +227,7 @@ pub fn settings_text(s: &Value) -> String {
         ("Allow multiple roles", get(s, "allow_multiple_roles")),
         ("Approval TTL", ttl),
         ("Min destruction window", window),
+        ("Allow legacy algorithms", get(s, "allow_legacy_algorithms")),
     ];
     let mut text = output::render(&output::fields_table(&rows));
     let rules = items(s, "approval_rules");
@@ -540,6 +546,9 @@ async fn settings(ctx: &Ctx, cmd: SettingsCommand) -> Result<()> {
             }
             if let Some(d) = a.min_destruction_window_days {
                 s["min_destruction_window_days"] = json!(d);
+            }
+            if let Some(b) = a.allow_legacy_algorithms {
+                s["allow_legacy_algorithms"] = json!(b);
             }
             (s, "updated the tenant settings".to_string())
         }

@@ -135,6 +135,12 @@ impl KmipServer {
     /// Its clients' certificates come from its own issuing CA, which the operator assigns
     /// to it (a CA's certificates authenticate into one tenant only).
     pub async fn new_tenant(&self, name: &str) -> (String, String) {
+        self.new_tenant_with(name, false).await
+    }
+
+    /// [`KmipServer::new_tenant`], with the tenant's `allow_legacy_algorithms` set as
+    /// given (the conformance runner's tenants allow them: the OASIS profiles use them).
+    pub async fn new_tenant_with(&self, name: &str, legacy: bool) -> (String, String) {
         let (st, v) = self
             .s
             .operator()
@@ -144,7 +150,7 @@ impl KmipServer {
         let admin = self.s.with_token(v["admin_token"].as_str().unwrap());
         let ca = self.tenant_ca(name).await;
         let san = format!("{}.kmip.test", name.to_ascii_lowercase());
-        setup_tenant(&admin, &san).await;
+        setup_tenant_with(&admin, &san, legacy).await;
         ca.client(&san)
     }
 
@@ -202,11 +208,17 @@ impl KmipServer {
 /// roles (KMIP clients create keys and use them), bound to the certificate SAN `san`; a
 /// default key policy granting it every use of the tenant's keys; Destroy at once.
 pub async fn setup_tenant(admin: &TestServer, san: &str) {
+    setup_tenant_with(admin, san, false).await
+}
+
+/// [`setup_tenant`], with `allow_legacy_algorithms` as given.
+pub async fn setup_tenant_with(admin: &TestServer, san: &str, legacy: bool) {
     let (st, v) = admin
         .req(
             Method::PUT,
             "/v1/tenant/settings",
             Some(json!({"allow_multiple_roles": true, "min_destruction_window_days": 0,
+                "allow_legacy_algorithms": legacy,
                 "default_key_policy": [{"effect": "allow", "principals": [format!("principal:{CLIENT}")], "actions": ["*"]}]})),
         )
         .await;
