@@ -27,15 +27,9 @@ impl Ctx<'_> {
                         })?);
                     }
                 }
-                tags::ATTRIBUTE_REFERENCE => match &i.value {
-                    Value::Enumeration(t) => tags_wanted.push(*t),
-                    _ => {
-                        let n = i.req(tags::ATTRIBUTE_NAME)?.text()?;
-                        custom.push(match i.child(tags::VENDOR_IDENTIFICATION) {
-                            Some(v) => format!("{}-{n}", v.text()?),
-                            None => n.to_owned(),
-                        });
-                    }
+                tags::ATTRIBUTE_REFERENCE => match reference(i)? {
+                    Reference::Std(t) => tags_wanted.push(t),
+                    Reference::Custom(n) => custom.push(n),
                 },
                 _ => {}
             }
@@ -74,7 +68,7 @@ impl Ctx<'_> {
     }
 
     /// A key's attributes as this client's protocol version knows them: 2.x adds Key Format
-    /// Type; those KMIP 1.3 added are left out for older clients, which could not decode them.
+    /// Type, Short Unique Identifier and Protection Storage Mask; those KMIP 1.3 added are left out for older clients, which could not decode them.
     fn attributes_of(&self, info: &KeyInfo) -> Vec<Attr> {
         let mut all = attrs::object_attributes(info);
         if self.version.is_v2() {
@@ -83,6 +77,26 @@ impl Ctx<'_> {
             let ot = attrs::object_type_of(info, &extras);
             let f = attrs::default_format(info.spec, ot);
             all.push(Attr::Std(Item::enum_item(tags::KEY_FORMAT_TYPE, f)));
+            // KMIP 2.x: the SHA-256 of the Unique Identifier, a fixed-size handle a client
+            // may keep instead of the identifier.
+            all.push(Attr::Std(Item::new(
+                tags::SHORT_UNIQUE_IDENTIFIER,
+                arca_kmip::Value::bytes(arca_crypto::digest::digest(
+                    arca_core::model::DigestAlgorithm::Sha256,
+                    info.id.to_string().as_bytes(),
+                )),
+            )));
+            // KMIP 2.x: where the object is kept. An HSM-held key's material never leaves
+            // the token (Hardware); every other key is wrapped by Arca's software root.
+            let storage = if info.protection_level == "HSM" {
+                arca_kmip::enums::protection_storage_mask::HARDWARE
+            } else {
+                arca_kmip::enums::protection_storage_mask::SOFTWARE
+            };
+            all.push(Attr::Std(Item::int_item(
+                tags::PROTECTION_STORAGE_MASK,
+                storage as i32,
+            )));
         }
         // Once its material has been handed out (Get), a client holds the object on the
         // server's lease (Obtain Lease renews it): the Lease Time is the service's.
@@ -163,10 +177,13 @@ impl Ctx<'_> {
                 Edit::Delete => {
                     let a = match (current, p.child(tags::ATTRIBUTE_REFERENCE)) {
                         (Some(c), _) => Some(c),
-                        (None, Some(r)) => Some(Attr::Std(Item::new(
-                            r.enumeration()?,
-                            Value::Structure(vec![]),
-                        ))),
+                        (None, Some(r)) => Some(match reference(r)? {
+                            Reference::Std(t) => Attr::Std(Item::new(t, Value::Structure(vec![]))),
+                            Reference::Custom(name) => Attr::Custom {
+                                name,
+                                value: Item::new(tags::ATTRIBUTE_VALUE, Value::Structure(vec![])),
+                            },
+                        }),
                         (None, None) => None,
                     };
                     (a, 0)
@@ -490,4 +507,25 @@ fn current_index(info: &KeyInfo, current: &Attr) -> usize {
         .filter(|a| a.tag() == Some(tag))
         .position(|a| a == current)
         .unwrap_or(0)
+}
+
+/// What a 2.x Attribute Reference names: a standard attribute by its tag (an Enumeration),
+/// or a vendor attribute by vendor and name (a structure; `x`/`ID` is 1.x's `x-ID`).
+enum Reference {
+    Std(u32),
+    Custom(String),
+}
+
+/// Reads an Attribute Reference in either of its shapes.
+fn reference(i: &Item) -> Result<Reference, Failure> {
+    Ok(match &i.value {
+        Value::Enumeration(t) => Reference::Std(*t),
+        _ => {
+            let n = i.req(tags::ATTRIBUTE_NAME)?.text()?;
+            Reference::Custom(match i.child(tags::VENDOR_IDENTIFICATION) {
+                Some(v) => format!("{}-{n}", v.text()?),
+                None => n.to_owned(),
+            })
+        }
+    })
 }
