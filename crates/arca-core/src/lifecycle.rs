@@ -365,6 +365,7 @@ mod tests {
             primary_version: 1,
             protection_level: Default::default(),
             raw_cipher_modes: false,
+            usage_limits: None,
             policy: Default::default(),
             revision: 1,
         }

@@ -343,6 +343,55 @@ impl fmt::Display for KeyUsage {
     }
 }
 
+/// What a key's usage limit counts (KMIP's Usage Limits Unit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UsageUnit {
+    /// Bytes of data protected (encrypted, signed, MACed) under the key.
+    Byte,
+    /// Protecting operations, one per request.
+    Object,
+}
+
+/// A budget of protection a key may apply in its life (KMIP's Usage Limits): a key meant
+/// to encrypt at most so much data (a block cipher's safe volume, a policy's "one key per
+/// N gigabytes") refuses every protecting use past it, on every door, while it still
+/// decrypts and verifies what it protected. `remaining` only goes down; each protecting
+/// use is written to the store before it is performed, so a crash never gives uses back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UsageLimits {
+    pub unit: UsageUnit,
+    /// The budget the key was made with (KMIP's Usage Limits Total).
+    pub total: u64,
+    /// What is left of it (KMIP's Usage Limits Count).
+    pub remaining: u64,
+}
+
+impl UsageLimits {
+    /// A fresh budget of `total` units; `total` must be at least 1.
+    pub fn new(unit: UsageUnit, total: u64) -> Result<UsageLimits> {
+        if total == 0 || total > i64::MAX as u64 {
+            return Err(Error::invalid(
+                "usage_limits.total",
+                format!("must be 1 to {}", i64::MAX),
+            ));
+        }
+        Ok(UsageLimits {
+            unit,
+            total,
+            remaining: total,
+        })
+    }
+
+    /// What one protecting use of `bytes` bytes costs.
+    pub fn cost(&self, bytes: usize) -> u64 {
+        match self.unit {
+            UsageUnit::Byte => bytes as u64,
+            UsageUnit::Object => 1,
+        }
+    }
+}
+
 /// Where the key material came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -540,6 +589,9 @@ pub struct Key {
     /// GHASH key) of the authenticated ciphertexts that other principals rely on.
     #[serde(default)]
     pub raw_cipher_modes: bool,
+    /// The protection this key may still apply (KMIP's Usage Limits); none is unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<UsageLimits>,
     /// Optimistic-concurrency counter: bumped on every write, checked by the store.
     pub revision: i64,
 }

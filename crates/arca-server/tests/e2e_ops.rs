@@ -752,3 +752,119 @@ async fn status_and_readiness_name_the_root_of_trust() {
     assert_eq!(ready["crypto"], "software", "{ready}");
     s.shutdown().await;
 }
+
+/// A usage limit (KMIP's Usage Limits, here over REST) is a budget of protection: each
+/// encryption spends its bytes before it runs, concurrent requests never spend the same
+/// bytes twice, past the budget every protecting use is refused (403, audited, naming what
+/// is left) while decrypting goes on; an OBJECT limit counts requests (here signatures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_limits_are_spent_once_and_refuse_past_the_budget() {
+    let s = TestServer::start().await;
+    let k = s
+        .create(json!({"name": "budgeted", "usage_limits": {"unit": "BYTE", "total": 50}}))
+        .await;
+    assert_eq!(
+        k["usage_limits"],
+        json!({"unit": "BYTE", "total": 50, "remaining": 50})
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let h = s.clone_handle();
+        tasks.push(tokio::spawn(async move {
+            h.post(
+                "/v1/keys/budgeted/encrypt",
+                json!({"plaintext": b64(b"ten bytes!")}),
+            )
+            .await
+        }));
+    }
+    let mut ciphertexts = Vec::new();
+    let mut refused = 0;
+    for t in tasks {
+        let (st, v) = t.await.unwrap();
+        match st {
+            StatusCode::OK => ciphertexts.push(v["ciphertext"].clone()),
+            _ => {
+                assert_error(
+                    &(st, v.clone()),
+                    StatusCode::FORBIDDEN,
+                    "not_permitted",
+                    None,
+                );
+                assert!(v.to_string().contains("usage limit"), "{v}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((ciphertexts.len(), refused), (5, 3));
+    let (_, k) = s.get("/v1/keys/budgeted").await;
+    assert_eq!(k["usage_limits"]["remaining"], 0, "{k}");
+    // What it protected still decrypts.
+    for c in &ciphertexts {
+        let d = s.ok("/v1/decrypt", json!({"ciphertext": c})).await;
+        assert_eq!(unb64(&d["plaintext"]), b"ten bytes!");
+    }
+    // A data key is protection too.
+    let dk = s
+        .post(
+            "/v1/keys/budgeted/generate-data-key",
+            json!({"key_spec": "AES_256"}),
+        )
+        .await;
+    assert_error(&dk, StatusCode::FORBIDDEN, "not_permitted", None);
+    let (_, v) = s.get("/v1/audit?operation=Encrypt&limit=100").await;
+    let refusals: Vec<_> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] != "ok")
+        .collect();
+    assert_eq!(refusals.len(), 3, "{v}");
+    assert!(
+        refusals
+            .iter()
+            .all(|e| e["detail"]["usage_limits_remaining"] == 0),
+        "{v}"
+    );
+
+    // OBJECT counts protecting requests, whatever their size.
+    s.create(
+        json!({"name": "two-signatures", "spec": "ECC_NIST_P256", "usage": ["SIGN", "VERIFY"],
+        "usage_limits": {"unit": "OBJECT", "total": 2}}),
+    )
+    .await;
+    let msg = b64(&[7u8; 1000]);
+    let sig = s
+        .ok("/v1/keys/two-signatures/sign", json!({"message": msg}))
+        .await;
+    s.ok("/v1/keys/two-signatures/sign", json!({"message": msg}))
+        .await;
+    let third = s
+        .post("/v1/keys/two-signatures/sign", json!({"message": msg}))
+        .await;
+    assert_error(&third, StatusCode::FORBIDDEN, "not_permitted", None);
+    let v = s
+        .ok(
+            "/v1/keys/two-signatures/verify",
+            json!({"message": msg, "signature": sig["signature"]}),
+        )
+        .await;
+    assert_eq!(v["valid"], true, "{v}");
+
+    // A limit of nothing is refused, naming the field, and makes no key.
+    let bad = s
+        .post(
+            "/v1/keys",
+            json!({"name": "nothing", "usage_limits": {"unit": "BYTE", "total": 0}}),
+        )
+        .await;
+    assert_error(
+        &bad,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        Some("usage_limits.total"),
+    );
+    let (st, _) = s.get("/v1/keys/nothing").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    s.shutdown().await;
+}

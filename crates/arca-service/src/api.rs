@@ -181,6 +181,20 @@ pub struct CreateKeyRequest {
     /// XKS. Default false: raw use of an ordinary key is GCM with a server-drawn IV only.
     #[serde(default)]
     pub raw_cipher_modes: bool,
+    /// The most protection the key may ever apply: `{"unit": "BYTE", "total": N}` bytes
+    /// encrypted, signed or MACed, or `{"unit": "OBJECT", "total": N}` protecting requests
+    /// (KMIP's Usage Limits). Past it every protecting use is refused (403 `not_permitted`);
+    /// decrypting and verifying go on. Default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<UsageLimit>,
+}
+
+/// A usage limit asked for at creation ([`CreateKeyRequest::usage_limits`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageLimit {
+    pub unit: arca_core::model::UsageUnit,
+    pub total: u64,
 }
 
 /// Changes a key's descriptive fields, schedule and dates. Absent fields stay as they are;
@@ -305,6 +319,9 @@ pub struct KeyInfo {
     /// Arca ciphertext, no AWS and no XKS request.
     #[serde(default)]
     pub raw_cipher_modes: bool,
+    /// The protection the key may still apply, if it was made with a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<arca_core::model::UsageLimits>,
     /// When the imported material is deleted by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material_expires_at: Option<DateTime<Utc>>,

@@ -711,7 +711,7 @@ impl Service {
             let (wrapped, algorithm, wrapping_key_id, wrapping_key_version) =
                 match (&wrapper, &spki) {
                     (Some(w), _) => {
-                        let r = self.ready_to_wrap(caller, w, note).await?;
+                        let r = self.ready_to_wrap(caller, w, material.len(), note).await?;
                         (
                             r.handle.key_wrap(true, &material)?,
                             "AES_KEY_WRAP_PAD".to_string(),

@@ -172,12 +172,17 @@ impl Service {
         &self,
         caller: &Caller,
         w: &KeyEntry,
+        material_len: usize,
         note: &mut Note,
     ) -> Result<Ready> {
         let mut wnote = Note::for_key(&w.key);
         let r = self
-            .ready(caller.meta.door, w, None, Use::Protect, "wrap", &mut wnote)
-            .await?;
+            .ready_to_protect(caller.meta.door, w, material_len, "wrap", &mut wnote)
+            .await;
+        if let Some(left) = wnote.detail.get("usage_limits_remaining") {
+            note.set("wrapping_key_usage_limits_remaining", left.clone());
+        }
+        let r = r?;
         note.set("wrapping_key_version", r.version);
         if wnote.detail.contains_key("key_compromised") {
             note.set("wrapping_key_compromised", true);
@@ -247,7 +252,7 @@ impl Service {
         let alg = EncryptionAlgorithm::for_spec(e.key.spec)
             .ok_or_else(|| Error::unsuitable_key(format!("a {} key cannot encrypt", e.key.spec)))?;
         let r = self
-            .ready(caller.meta.door, e, None, Use::Protect, op, note)
+            .ready_to_protect(caller.meta.door, e, plaintext.len(), op, note)
             .await?;
         let (calg, body) = match alg {
             EncryptionAlgorithm::SymmetricDefault => (CiphertextAlg::AesGcm, None),
@@ -442,7 +447,13 @@ impl Service {
             }
             note.set("cipher", format!("{:?}", req.cipher));
             let r = self
-                .ready(caller.meta.door, &e, None, Use::Protect, "encrypt", note)
+                .ready_to_protect(
+                    caller.meta.door,
+                    &e,
+                    req.data.expose().len(),
+                    "encrypt",
+                    note,
+                )
                 .await?;
             let mut integrity_value = None;
             let (data, iv, tag) = match req.cipher {
@@ -818,7 +829,13 @@ impl Service {
             self.check_len("message", req.message.expose().len())?;
             let alg = Self::signing_alg(&e, req.signing_algorithm)?;
             let r = self
-                .ready(caller.meta.door, &e, None, Use::Protect, "sign", note)
+                .ready_to_protect(
+                    caller.meta.door,
+                    &e,
+                    req.message.expose().len(),
+                    "sign",
+                    note,
+                )
                 .await?;
             let sig = r.handle.sign(alg, req.message_type, req.message.expose())?;
             Ok(SignResponse {
@@ -938,11 +955,10 @@ impl Service {
             self.check_len("message", req.message.expose().len())?;
             let alg = Self::check_mac_alg(&e, req.mac_algorithm)?;
             let r = self
-                .ready(
+                .ready_to_protect(
                     caller.meta.door,
                     &e,
-                    None,
-                    Use::Protect,
+                    req.message.expose().len(),
                     "generate a MAC",
                     note,
                 )
@@ -1025,11 +1041,10 @@ impl Service {
                 )
                 .await?;
             let r = self
-                .ready(
+                .ready_to_protect(
                     caller.meta.door,
                     &e,
-                    None,
-                    Use::Protect,
+                    32, // the shared secret ML-KEM hands out
                     "encapsulate",
                     note,
                 )
@@ -1245,7 +1260,7 @@ impl Service {
             let (e, version, format, material) = self
                 .export_material(caller, key, (req.key_version, None), plain_export, note)
                 .await?;
-            let r = self.ready_to_wrap(caller, &w, note).await?;
+            let r = self.ready_to_wrap(caller, &w, material.len(), note).await?;
             let wrapped = match req.cipher {
                 WrapCipher::AesKeyWrap => r.handle.key_wrap(false, &material)?,
                 WrapCipher::AesKeyWrapPadded => r.handle.key_wrap(true, &material)?,

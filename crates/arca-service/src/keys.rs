@@ -169,6 +169,7 @@ pub(crate) fn key_info(
         exported: key.exported,
         pending_import: key.pending_import,
         raw_cipher_modes: key.raw_cipher_modes,
+        usage_limits: key.usage_limits,
         material_expires_at: key.material_expires_at,
         deactivation_date: key.deactivation_date,
         compromise_date: key.compromise_date,
@@ -518,6 +519,10 @@ impl Service {
                 format!("raw block-cipher modes are for AES keys, not {spec}"),
             ));
         }
+        let usage_limits = req
+            .usage_limits
+            .map(|u| arca_core::model::UsageLimits::new(u.unit, u.total))
+            .transpose()?;
         let now = self.now();
         let (state, activation_date) = match req.activation_date {
             _ if req.pending_import => (KeyState::PreActive, None),
@@ -603,6 +608,7 @@ impl Service {
             policy,
             protection_level: protection,
             raw_cipher_modes: req.raw_cipher_modes,
+            usage_limits,
             revision: 0,
         };
         validate_dates(&key)?;

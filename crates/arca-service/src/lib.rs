@@ -71,6 +71,7 @@ mod crypto_ops;
 pub mod delegated;
 mod tasks;
 pub mod trail;
+mod usage_limits;
 
 pub use auth::IssuedToken;
 pub use cache::KeyEntry;

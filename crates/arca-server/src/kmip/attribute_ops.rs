@@ -496,6 +496,10 @@ fn is_server_managed(tag: u32) -> bool {
                 | tags::SENSITIVE
                 | tags::FRESH
                 | tags::LEASE_TIME
+                | tags::SHORT_UNIQUE_IDENTIFIER
+                | tags::PROTECTION_STORAGE_MASK
+                // Set once at creation; the service alone spends it.
+                | tags::USAGE_LIMITS
         )
 }
 

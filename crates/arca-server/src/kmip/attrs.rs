@@ -548,6 +548,9 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
     if let Some(t) = info.destroyed_at {
         out.push(dt(tags::DESTROY_DATE, t));
     }
+    if let Some(l) = info.usage_limits {
+        out.push(Attr::Std(usage_limits_item(&l)));
+    }
     let b = |tag, v| Attr::Std(Item::new(tag, Value::Boolean(v)));
     out.push(b(tags::EXTRACTABLE, info.extractable));
     out.push(b(tags::SENSITIVE, !info.extractable));
@@ -575,6 +578,53 @@ pub fn object_attributes(info: &KeyInfo) -> Vec<Attr> {
     }
     out.extend(others);
     out
+}
+
+/// The limit a client asks for with a Usage Limits attribute (its Usage Limits Count, if
+/// sent, is the server's to keep and is ignored: a new key has its whole budget).
+pub fn usage_limit_of(i: &Item) -> Result<arca_service::api::UsageLimit, Failure> {
+    use arca_core::model::UsageUnit;
+    use arca_kmip::enums::usage_limits_unit;
+    let total = i.req(tags::USAGE_LIMITS_TOTAL)?.long_integer()?;
+    if total < 1 {
+        return Err(Failure::invalid_field(
+            "Usage Limits Total must be at least 1",
+        ));
+    }
+    let unit = match i.req(tags::USAGE_LIMITS_UNIT)?.enumeration()? {
+        usage_limits_unit::BYTE => UsageUnit::Byte,
+        usage_limits_unit::OBJECT => UsageUnit::Object,
+        other => {
+            return Err(Failure::invalid_field(format!(
+                "Usage Limits Unit {other:#x} is not Byte or Object"
+            )))
+        }
+    };
+    Ok(arca_service::api::UsageLimit {
+        unit,
+        total: total as u64,
+    })
+}
+
+/// A key's Usage Limits attribute: its budget and what is left of it.
+fn usage_limits_item(l: &arca_core::model::UsageLimits) -> Item {
+    use arca_core::model::UsageUnit;
+    use arca_kmip::enums::usage_limits_unit;
+    let unit = match l.unit {
+        UsageUnit::Byte => usage_limits_unit::BYTE,
+        UsageUnit::Object => usage_limits_unit::OBJECT,
+    };
+    Item::structure(
+        tags::USAGE_LIMITS,
+        vec![
+            Item::new(tags::USAGE_LIMITS_TOTAL, Value::LongInteger(l.total as i64)),
+            Item::new(
+                tags::USAGE_LIMITS_COUNT,
+                Value::LongInteger(l.remaining as i64),
+            ),
+            Item::enum_item(tags::USAGE_LIMITS_UNIT, unit),
+        ],
+    )
 }
 
 /// The Random Number Generator that made a key's material, for keys Arca generated:

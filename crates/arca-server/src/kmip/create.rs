@@ -367,6 +367,7 @@ impl Ctx<'_> {
                 tags::PROCESS_START_DATE => req.process_start_date = Some(date(i)?),
                 tags::DEACTIVATION_DATE => req.deactivation_date = Some(date(i)?),
                 tags::EXTRACTABLE => req.extractable = i.boolean()?,
+                tags::USAGE_LIMITS => req.usage_limits = Some(attrs::usage_limit_of(i)?),
                 // KMIP 2.1's Quantum Safe: a client that asks for it gets it or nothing.
                 tags::QUANTUM_SAFE => {
                     if i.boolean()? && !attrs::quantum_safe(spec) {
