@@ -2878,8 +2878,8 @@ async fn rsa_keys_in_pkcs1_in_and_out() {
 
 /// Obtain Lease and the attributes a Revoke leaves (KMIP 1.4 §4.21, §3.31-§3.32): a lease is
 /// refused while the object serves nothing and granted, with the server's Lease Time and the
-/// object's Last Change Date, once it does; a Get hands the lease out with the material, so
-/// Lease Time then shows among the attributes; a Revoke for compromise keeps its Revocation
+/// object's Last Change Date, once it does; Lease Time shows among every object's
+/// attributes (the server's lease); a Revoke for compromise keeps its Revocation
 /// Reason (code and message) and Compromise Occurrence Date, which Get Attributes reads back
 /// in both shapes; a Compromise Occurrence Date with another reason changes nothing. Each
 /// lease is in the audit trail.
@@ -2911,8 +2911,11 @@ async fn obtain_lease_and_revocation_attributes() {
     );
     assert!(p.req(tags::LAST_CHANGE_DATE).unwrap().date_time().is_ok());
 
-    // No Lease Time before the material is handed out; the server's lease after a Get.
-    assert!(attribute_v1(&all_attributes(&mut c, &id).await, "Lease Time").is_none());
+    // Every object shows the server's lease, before and after a Get.
+    assert_eq!(
+        attribute_v1(&all_attributes(&mut c, &id).await, "Lease Time").map(|v| v.value.clone()),
+        Some(Value::Interval(3600))
+    );
     ok_payload(&c.op(V14, op::GET, uid_of(&id)).await);
     assert_eq!(
         attribute_v1(&all_attributes(&mut c, &id).await, "Lease Time").map(|v| v.value.clone()),

@@ -98,14 +98,12 @@ impl Ctx<'_> {
                 storage as i32,
             )));
         }
-        // Once its material has been handed out (Get), a client holds the object on the
-        // server's lease (Obtain Lease renews it): the Lease Time is the service's.
-        if info.exported {
-            all.push(Attr::Std(Item::new(
-                tags::LEASE_TIME,
-                arca_kmip::Value::Interval(self.svc.config().lease_time_secs),
-            )));
-        }
+        // A client holds any object it fetches on the server's lease (Obtain Lease renews
+        // it): the Lease Time is the service's, the same for every object.
+        all.push(Attr::Std(Item::new(
+            tags::LEASE_TIME,
+            arca_kmip::Value::Interval(self.svc.config().lease_time_secs),
+        )));
         if (self.version.major, self.version.minor) < (1, 3) {
             all.retain(|a| {
                 !matches!(
