@@ -171,6 +171,22 @@ fn encrypt_decrypt_files_and_rotation() {
     assert!(new.get("ciphertext").is_none());
     let versions = s.json(&["key", "versions", "data"]);
     assert_eq!(versions.as_array().unwrap().len(), 2);
+
+    // A key with a usage limit protects that much and no more; it still decrypts.
+    s.ok(&["key", "create", "budget", "--usage-limit-bytes", "2000"]);
+    s.ok(&["encrypt", "budget", "--in", "pt", "--out", "ct5"]);
+    let shown = s.ok(&["key", "describe", "budget"]);
+    assert!(shown.contains("500 of 2000 bytes left"), "{shown}");
+    let refused = s.run(&["encrypt", "budget", "--in", "pt", "--out", "ct6"]);
+    assert_eq!(code(&refused), 1);
+    assert!(
+        stderr(&refused).contains("usage limit"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!s.path("ct6").exists());
+    s.ok(&["decrypt", "--in", "ct5", "--out", "pt5"]);
+    assert_eq!(std::fs::read(s.path("pt5")).unwrap(), plaintext);
 }
 
 #[test]

@@ -119,6 +119,13 @@ pub struct CreateArgs {
     /// `arca key import`).
     #[arg(long, conflicts_with = "import")]
     pub pending_import: bool,
+    /// The most data the key may ever protect, in bytes (encrypted, signed, MACed or
+    /// wrapped); past it every protecting use is refused, decrypting goes on.
+    #[arg(long, value_name = "BYTES", conflicts_with = "usage_limit_uses")]
+    pub usage_limit_bytes: Option<u64>,
+    /// The most protecting requests the key may ever serve.
+    #[arg(long, value_name = "N")]
+    pub usage_limit_uses: Option<u64>,
 }
 
 /// Options of `arca key export-wrapped`.
@@ -406,6 +413,8 @@ struct CreateKeyReq<'a> {
     material: Option<SecretB64<'a>>,
     #[serde(skip_serializing_if = "skip_false")]
     pending_import: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage_limits: Option<Value>,
 }
 
 #[derive(Serialize, Default)]
@@ -582,12 +591,27 @@ fn describe_table(v: &Value) -> String {
         ("Next rotation", get(v, "next_rotation_at")),
         ("Last rotated", get(v, "last_rotated_at")),
         ("Primary version", get(v, "primary_version")),
+        ("Usage limit", usage_limit(v)),
     ];
     format!(
         "{}\n\nVersions:\n{}",
         output::render(&output::fields_table(&rows)),
         output::render(&versions_table(v.get("versions").unwrap_or(&Value::Null)))
     )
+}
+
+/// A key's usage limit as "12 of 50 bytes left" (or "-" without one).
+fn usage_limit(v: &Value) -> String {
+    let l = &v["usage_limits"];
+    match (
+        l["remaining"].as_u64(),
+        l["total"].as_u64(),
+        l["unit"].as_str(),
+    ) {
+        (Some(r), Some(t), Some("BYTE")) => format!("{r} of {t} bytes left"),
+        (Some(r), Some(t), _) => format!("{r} of {t} uses left"),
+        _ => "-".into(),
+    }
 }
 
 /// What the key's lifecycle lets it do now (the service's own rule, `usable_now`).
@@ -779,6 +803,11 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<()> {
         rotation_period_days: a.rotation_period_days,
         material: material.as_deref().map(|m| SecretB64(m)),
         pending_import: a.pending_import,
+        usage_limits: match (a.usage_limit_bytes, a.usage_limit_uses) {
+            (Some(n), _) => Some(serde_json::json!({"unit": "BYTE", "total": n})),
+            (None, Some(n)) => Some(serde_json::json!({"unit": "OBJECT", "total": n})),
+            (None, None) => None,
+        },
     };
     let v = ctx.client()?.post(&["v1", "keys"], &body).await?.value()?;
     if ctx.json() {
