@@ -3815,3 +3815,116 @@ async fn vendor_attributes_in_get_attribute_list() {
         .any(|n| n.text().unwrap() == "x-ID"));
     k.s.shutdown().await;
 }
+
+/// Usage Limits over KMIP (1.4 §3.21): a key created with a 32-byte budget encrypts 32
+/// bytes and is then refused with Permission Denied (audited), while it still decrypts;
+/// Get Attributes shows the Count left; the attribute is the server's to change after
+/// creation; a ReKey's replacement starts with the old key's whole budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_limits_are_spent_and_carried_by_rekey() {
+    use arca_kmip::enums::block_cipher_mode as bcm;
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let limits = |count: Option<i64>| {
+        let mut parts = vec![Item::new(tags::USAGE_LIMITS_TOTAL, Value::LongInteger(32))];
+        if let Some(n) = count {
+            parts.push(Item::new(tags::USAGE_LIMITS_COUNT, Value::LongInteger(n)));
+        }
+        parts.push(Item::enum_item(
+            tags::USAGE_LIMITS_UNIT,
+            arca_kmip::enums::usage_limits_unit::BYTE,
+        ));
+        parts
+    };
+    let id = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::CREATE,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                Item::structure(
+                    tags::ATTRIBUTES,
+                    vec![
+                        Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                        Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 256),
+                        Item::int_item(
+                            tags::CRYPTOGRAPHIC_USAGE_MASK,
+                            (mask::ENCRYPT | mask::DECRYPT) as i32,
+                        ),
+                        Item::structure(tags::USAGE_LIMITS, limits(None)),
+                    ],
+                ),
+            ],
+        )
+        .await,
+    ));
+    let uid_of = |id: &str| vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)];
+    ok_payload(&c.op(V21, op::ACTIVATE, uid_of(&id)).await);
+    let ecb = |id: &str, data: &[u8]| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+            Item::structure(
+                tags::CRYPTOGRAPHIC_PARAMETERS,
+                vec![Item::enum_item(tags::BLOCK_CIPHER_MODE, bcm::ECB)],
+            ),
+            Item::new(tags::DATA, Value::bytes(data.to_vec())),
+        ]
+    };
+    let ct = ok_payload(&c.op(V21, op::ENCRYPT, ecb(&id, &[1; 32])).await)
+        .req(tags::DATA)
+        .unwrap()
+        .value
+        .clone();
+    let left = attribute_v1(&all_attributes(&mut c, &id).await, "Usage Limits")
+        .expect("Usage Limits")
+        .clone();
+    assert_eq!(
+        left.req(tags::USAGE_LIMITS_COUNT).unwrap().value,
+        Value::LongInteger(0)
+    );
+    let b = c.op(V21, op::ENCRYPT, ecb(&id, &[1; 16])).await;
+    let (status, why, msg) = result(&b);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(why, Some(reason::PERMISSION_DENIED), "{msg:?}");
+    assert!(msg.unwrap().contains("usage limit"));
+    // What it protected still decrypts.
+    let mut d = ecb(&id, &[]);
+    d[2] = Item::new(tags::DATA, ct);
+    let back = ok_payload(&c.op(V21, op::DECRYPT, d).await);
+    assert_eq!(
+        back.req(tags::DATA).unwrap().value,
+        Value::bytes(vec![1; 32])
+    );
+    // The budget is the server's to change.
+    let b = c
+        .op(
+            V21,
+            op::MODIFY_ATTRIBUTE,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &id),
+                Item::structure(
+                    tags::NEW_ATTRIBUTE,
+                    vec![Item::structure(tags::USAGE_LIMITS, limits(Some(32)))],
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(result(&b).1, Some(reason::ATTRIBUTE_READ_ONLY));
+    // The replacement has the whole budget again.
+    let new = uid(&ok_payload(&c.op(V21, op::REKEY, uid_of(&id)).await));
+    assert_ne!(new, id);
+    ok_payload(&c.op(V21, op::ENCRYPT, ecb(&new, &[2; 32])).await);
+    let b = c.op(V21, op::ENCRYPT, ecb(&new, &[2; 16])).await;
+    assert_eq!(result(&b).1, Some(reason::PERMISSION_DENIED));
+
+    // Each refusal is in the audit trail.
+    let (_, v) = k.s.get("/v1/audit?operation=Encrypt&limit=100").await;
+    let refused = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] != "ok" && e["detail"]["usage_limits_remaining"] == 0)
+        .count();
+    assert_eq!(refused, 2, "{v}");
+    k.s.shutdown().await;
+}

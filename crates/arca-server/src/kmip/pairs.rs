@@ -263,8 +263,15 @@ impl Ctx<'_> {
         carried.extend(given);
         let now = self.svc.now();
         let mut req = self.key_request(old.spec, &carried, material, object_type)?;
-        // The replacement serves what the old key served.
+        // The replacement serves what the old key served, with the old key's whole usage
+        // budget (KMIP: the Usage Limits Total is copied, the Count starts again).
         req.raw_cipher_modes = old.raw_cipher_modes;
+        if req.usage_limits.is_none() {
+            req.usage_limits = old.usage_limits.map(|l| arca_service::api::UsageLimit {
+                unit: l.unit,
+                total: l.total,
+            });
+        }
         if req.name == old.name {
             req.name = format!("kmip-{}", uuid::Uuid::new_v4().simple());
         }
