@@ -178,6 +178,7 @@ impl Service {
                     approval: None,
                     end_user,
                     resource: None,
+                    reason: None,
                 })
             }
             Err(e) => {
