@@ -244,6 +244,19 @@ pub struct CseConfig {
     /// As whom the door acts, the identity provider of authentication tokens, and which
     /// users it allows.
     pub access: Option<arca_service::delegated::DelegatedAccess>,
+    /// The Google Workspace domain that owns this KACLS: authorization tokens whose
+    /// `kacls_owner_domain` claim names another domain are refused (unset: not checked).
+    pub owner_domain: Option<String>,
+    /// The KACLS URLs whose wrapped keys `rewrap` opens: this service's own URLs, past and
+    /// present (default: `kacls_url` alone). A `rewrap` naming another original KACLS is
+    /// refused, since only keys this Arca wrapped can be unwrapped here.
+    pub rewrap_sources: Vec<String>,
+    /// Who may call the privileged methods (`privilegedwrap`, `privilegedunwrap`,
+    /// `privilegedprivatekeydecrypt`, `wrapprivatekey`), which take an authentication token
+    /// alone, and as which Arca principal the door then acts (give it its own principal,
+    /// so the key policy grants the privileged methods apart from the everyday ones).
+    /// Unset: the privileged methods are not served.
+    pub privileged: Option<arca_service::delegated::DelegatedAccess>,
 }
 
 impl Default for CseConfig {
@@ -260,6 +273,9 @@ impl Default for CseConfig {
             .map(String::from)
             .to_vec(),
             access: None,
+            owner_domain: None,
+            rewrap_sources: Vec::new(),
+            privileged: None,
         }
     }
 }
@@ -280,9 +296,32 @@ impl CseConfig {
         if self.authorization_issuers.is_empty() {
             bail!("cse.authorization_issuers: at least one of Google's token issuers");
         }
+        if let Some(u) = self
+            .rewrap_sources
+            .iter()
+            .find(|u| !u.starts_with("https://"))
+        {
+            bail!("cse.rewrap_sources: {u} is not an https:// KACLS URL");
+        }
+        if let Some(p) = &self.privileged {
+            p.validate("cse.privileged")
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         access
             .validate("cse.access")
             .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Whether `url` is one of the KACLS URLs whose wrapped keys this service opens
+    /// (`rewrap_sources`, else `kacls_url`), trailing slashes aside.
+    pub fn opens_keys_of(&self, url: &str) -> bool {
+        let url = url.trim_end_matches('/');
+        if self.rewrap_sources.is_empty() {
+            return url == self.kacls_url.trim_end_matches('/');
+        }
+        self.rewrap_sources
+            .iter()
+            .any(|u| u.trim_end_matches('/') == url)
     }
 }
 

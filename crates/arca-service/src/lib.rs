@@ -60,6 +60,7 @@ mod encoding;
 pub mod follow;
 pub mod grants;
 mod identity;
+pub mod kacls;
 pub(crate) mod keys;
 pub mod limits;
 pub mod metrics;
