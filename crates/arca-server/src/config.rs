@@ -257,6 +257,12 @@ pub struct CseConfig {
     /// so the key policy grants the privileged methods apart from the everyday ones).
     /// Unset: the privileged methods are not served.
     pub privileged: Option<arca_service::delegated::DelegatedAccess>,
+    /// The Arca ED25519 key that signs the delegated authentication tokens of `delegate`
+    /// (whose public half `<path_prefix>/jwks` publishes). Unset: `delegate` is not served.
+    pub delegate_key: Option<String>,
+    /// How long a delegated authentication token lasts, at most (never beyond the original
+    /// authentication token's expiry).
+    pub delegate_ttl_seconds: u32,
 }
 
 impl Default for CseConfig {
@@ -276,6 +282,8 @@ impl Default for CseConfig {
             owner_domain: None,
             rewrap_sources: Vec::new(),
             privileged: None,
+            delegate_key: None,
+            delegate_ttl_seconds: 3600,
         }
     }
 }
@@ -302,6 +310,12 @@ impl CseConfig {
             .find(|u| !u.starts_with("https://"))
         {
             bail!("cse.rewrap_sources: {u} is not an https:// KACLS URL");
+        }
+        if self.delegate_key.as_deref() == Some("") {
+            bail!("cse.delegate_key: name the Arca ED25519 key, or leave it out");
+        }
+        if self.delegate_ttl_seconds == 0 || self.delegate_ttl_seconds > 86_400 {
+            bail!("cse.delegate_ttl_seconds: 1 to 86400");
         }
         if let Some(p) = &self.privileged {
             p.validate("cse.privileged")

@@ -75,6 +75,11 @@ const REWRAP_ROLES: &[&str] = &["migrator"];
 const DIGEST_ROLES: &[&str] = &["migrator", "verifier", "reader", "writer"];
 const DECRYPTER_ROLES: &[&str] = &["decrypter"];
 const SIGNER_ROLES: &[&str] = &["signer"];
+const DELEGATE_ROLES: &[&str] = &["reader", "writer"];
+
+/// The `aud` of the delegated authentication tokens `delegate` issues (their `iss` is
+/// `[cse] kacls_url`): the `[[service.jwt_issuers]]` entry that accepts them back names it.
+pub const DELEGATED_AUDIENCE: &str = "kacls-delegated";
 
 /// The KACLS routes under the prefix (none while the door is off; the privileged ones only
 /// with `[cse.privileged]`).
@@ -97,6 +102,11 @@ pub fn routes(cfg: &CseConfig) -> Router<App> {
             &format!("{p}/privatekeysign"),
             post(private_key_sign).options(preflight),
         );
+    if cfg.delegate_key.is_some() {
+        r = r
+            .route(&format!("{p}/delegate"), post(delegate).options(preflight))
+            .route(&format!("{p}/jwks"), get(jwks).options(preflight));
+    }
     if cfg.privileged.is_some() {
         r = r
             .route(
@@ -129,6 +139,9 @@ fn operations(cfg: &CseConfig) -> Vec<&'static str> {
         "privatekeydecrypt",
         "privatekeysign",
     ];
+    if cfg.delegate_key.is_some() {
+        ops.push("delegate");
+    }
     if cfg.privileged.is_some() {
         ops.extend([
             "privilegedwrap",
@@ -243,6 +256,12 @@ fn check<'a>(app: &'a AppState, access: &'a DelegatedAccess, roles: &'a [&'a str
         kacls_url: &app.cse.kacls_url,
         roles,
         owner_domain: app.cse.owner_domain.as_deref(),
+        delegate_issuer: app
+            .cse
+            .delegate_key
+            .as_ref()
+            .map(|_| app.cse.kacls_url.as_str()),
+        issuing_delegation: false,
     }
 }
 
@@ -255,17 +274,38 @@ async fn authenticate(
     roles: &[&str],
     reason: &str,
 ) -> Result<(Caller, CseGrant), Response> {
+    authenticate_with(
+        app,
+        parts,
+        authentication,
+        authorization,
+        roles,
+        reason,
+        false,
+    )
+    .await
+}
+
+/// [`authenticate`], `issuing_delegation` for the `delegate` method.
+async fn authenticate_with(
+    app: &AppState,
+    parts: &Parts,
+    authentication: &str,
+    authorization: &str,
+    roles: &[&str],
+    reason: &str,
+    issuing_delegation: bool,
+) -> Result<(Caller, CseGrant), Response> {
     let mut meta = meta_of(parts);
     meta.door = Door::Cse;
     let access = access(app)?;
+    let check = CseCheck {
+        issuing_delegation,
+        ..check(app, access, roles)
+    };
     let (mut caller, grant) = app
         .svc
-        .authenticate_cse(
-            authentication,
-            authorization,
-            &check(app, access, roles),
-            meta,
-        )
+        .authenticate_cse(authentication, authorization, &check, meta)
         .await
         .map_err(|e| error(&e))?;
     caller.note_reason(reason);
@@ -1155,4 +1195,125 @@ mod tests {
         assert_ne!(aad(DEK_V2, "a", "r"), aad(PRIVATE_KEY_V1, "a", "r"));
         assert_ne!(aad(DEK_V2, "a", "r"), aad(DEK_V2, "", "ar"));
     }
+}
+
+#[derive(Deserialize)]
+struct DelegateBody {
+    authentication: String,
+    authorization: String,
+    #[serde(default)]
+    reason: String,
+}
+
+fn b64u(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// `POST delegate`: a delegated authentication token for the entity the authorization
+/// token's `delegated_to` names, scoped to its `resource_name`, signed (EdDSA) by the
+/// `[cse] delegate_key` Arca key as an audited `Sign` naming the user, the resource, the
+/// delegate and the reason. It lasts `delegate_ttl_seconds` at most, never beyond the
+/// tokens it was issued on; `<prefix>/jwks` publishes the key that verifies it.
+async fn delegate(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+    let b: DelegateBody = match body(&app, &parts, raw, Action::Sign).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let (mut caller, grant) = match authenticate_with(
+        &app,
+        &parts,
+        &b.authentication,
+        &b.authorization,
+        DELEGATE_ROLES,
+        &b.reason,
+        true,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(d) = &grant.delegated_to {
+        caller.note("delegated_to", d.clone());
+    }
+    let Some(key) = app.cse.delegate_key.clone() else {
+        return error(&Error::internal("delegate without [cse] delegate_key"));
+    };
+    let now = app.svc.now().timestamp();
+    let mut exp = now + i64::from(app.cse.delegate_ttl_seconds);
+    if let arca_service::Credential::Jwt(_, Some(until)) = &caller.credential {
+        exp = exp.min(until.timestamp());
+    }
+    let claims = json!({
+        "iss": app.cse.kacls_url,
+        "aud": DELEGATED_AUDIENCE,
+        "email": grant.email,
+        "delegated_to": grant.delegated_to,
+        "resource_name": grant.resource_name,
+        "kacls_url": app.cse.kacls_url,
+        "iat": now,
+        "exp": exp,
+    });
+    let mut input = String::new();
+    let signing_input = &mut input;
+    let reason = b.reason;
+    let r = app
+        .svc
+        .sign_with(&caller, &key, move |k| {
+            check_reason(&reason)?;
+            if grant.delegated_to.is_none() {
+                return Err(Error::invalid(
+                    "authorization",
+                    "names no delegated_to: there is no one to delegate to",
+                ));
+            }
+            if k.spec != arca_core::model::KeySpec::Ed25519 {
+                return Err(Error::unsuitable_key(
+                    "cse.delegate_key must be an ED25519 key (tokens are signed EdDSA)",
+                ));
+            }
+            let header = json!({"alg": "EdDSA", "typ": "JWT",
+                "kid": format!("{}.{}", k.id, k.primary_version)});
+            *signing_input = format!(
+                "{}.{}",
+                b64u(header.to_string().as_bytes()),
+                b64u(claims.to_string().as_bytes())
+            );
+            Ok(arca_service::api::SignRequest {
+                message: Secret::new(Zeroizing::new(signing_input.as_bytes().to_vec())),
+                message_type: arca_core::model::MessageType::Raw,
+                signing_algorithm: Some(arca_core::model::SigningAlgorithm::Ed25519Sha512),
+            })
+        })
+        .await
+        .map(|sig| json!({"delegated_authentication": format!("{input}.{}", b64u(&sig.signature.0))}));
+    reply(r)
+}
+
+/// `GET jwks`: the public key that verifies this KACLS's delegated authentication tokens,
+/// as a JWK set (the door principal's `GetPublicKey`, refused while the key may not sign).
+async fn jwks(State(app): State<App>, parts: Parts) -> Response {
+    let mut meta = meta_of(&parts);
+    meta.door = Door::Cse;
+    let (Some(access), Some(key)) = (app.cse.access.as_ref(), app.cse.delegate_key.as_ref()) else {
+        return error(&Error::internal("jwks without [cse] delegate_key"));
+    };
+    let r = app
+        .svc
+        .delegated_public_key(access, key, "cse", meta)
+        .await
+        .and_then(|pk| {
+            if pk.spec != arca_core::model::KeySpec::Ed25519 || pk.public_key.0.len() < 32 {
+                return Err(Error::unsuitable_key(
+                    "cse.delegate_key must be an ED25519 key",
+                ));
+            }
+            // An Ed25519 SubjectPublicKeyInfo ends with the 32-byte public key.
+            let x = &pk.public_key.0[pk.public_key.0.len() - 32..];
+            Ok(
+                json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                "kid": format!("{}.{}", pk.key_id, pk.key_version), "x": b64u(x)}]}),
+            )
+        });
+    reply(r)
 }

@@ -403,7 +403,11 @@ const OTHER_KACLS: &str = "https://old-kacls.contoso.test/cse";
 
 /// A KACLS server with the privileged methods for `ADMIN`, and an AES key `cse-kek` the
 /// door principals may use.
-async fn kacls_server(idp_jwks: std::path::PathBuf, google_jwks: std::path::PathBuf) -> TestServer {
+async fn kacls_server(
+    idp_jwks: std::path::PathBuf,
+    google_jwks: std::path::PathBuf,
+    self_jwks: std::path::PathBuf,
+) -> TestServer {
     let s = TestServer::start_with(move |c| {
         c.service.limits.auth_failures_free = 1000;
         let issuer = |iss: &str, aud: &str, f: &std::path::Path| arca_service::JwtIssuer {
@@ -417,9 +421,12 @@ async fn kacls_server(idp_jwks: std::path::PathBuf, google_jwks: std::path::Path
         c.service.jwt_issuers = vec![
             issuer(IDP, IDP_AUDIENCE, &idp_jwks),
             issuer(GOOGLE, "cse-authorization", &google_jwks),
+            // This KACLS's own delegated tokens, by the JWKS it publishes.
+            issuer(KACLS_URL, "kacls-delegated", &self_jwks),
         ];
         c.cse.key = "cse-kek".into();
         c.cse.kacls_url = KACLS_URL.into();
+        c.cse.delegate_key = Some("cse-delegate".into());
         c.cse.rewrap_sources = vec![KACLS_URL.into(), OTHER_KACLS.into()];
         c.cse.owner_domain = Some("contoso.test".into());
         let rule = |principal: &str, emails: Vec<String>, domains: Vec<String>| {
@@ -445,12 +452,14 @@ async fn kacls_server(idp_jwks: std::path::PathBuf, google_jwks: std::path::Path
             Some(json!({"default_key_policy": [
                 {"effect": "allow", "principals": ["role:tenant-admin"], "actions": ["*"]},
                 {"effect": "allow", "principals": ["principal:cse-service", "principal:cse-admin"],
-                 "actions": ["Encrypt", "Decrypt"]}
+                 "actions": ["Encrypt", "Decrypt", "Sign", "GetPublicKey"]}
             ]})),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     s.create(json!({"name": "cse-kek", "spec": "AES_256"}))
+        .await;
+    s.create(json!({"name": "cse-delegate", "spec": "ED25519", "usage": ["SIGN", "VERIFY"]}))
         .await;
     s
 }
@@ -476,7 +485,8 @@ async fn kacls_migration_privileged_and_gmail() {
     let google_jwks = tmp.path().join("google.json");
     std::fs::write(&idp_jwks, idp.jwks().to_string()).unwrap();
     std::fs::write(&google_jwks, google.jwks().to_string()).unwrap();
-    let s = kacls_server(idp_jwks, google_jwks).await;
+    let self_jwks = tmp.path().join("self.json");
+    let s = kacls_server(idp_jwks, google_jwks, self_jwks.clone()).await;
 
     let st: Value = s
         .client
@@ -490,6 +500,7 @@ async fn kacls_migration_privileged_and_gmail() {
     for m in [
         "rewrap",
         "digest",
+        "delegate",
         "privilegedwrap",
         "privilegedunwrap",
         "privilegedprivatekeydecrypt",
@@ -919,7 +930,143 @@ async fn kacls_migration_privileged_and_gmail() {
         "a digest of the wrong length",
     );
 
+    // delegate: a token for the delegate, verified here against the JWKS the KACLS
+    // publishes, then accepted back (through the one JWT verifier, which reads that JWKS)
+    // for the same delegate and resource only.
+    let r = s
+        .client
+        .get(format!("{}/cse/jwks", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let published: Value = r.json().await.unwrap();
+    std::fs::write(&self_jwks, published.to_string()).unwrap();
+    const DELEGATE: &str = "printer@contoso.test";
+    let delegated_authz = |resource: &str, to: &str| {
+        let mut c = authz_claims("reader", resource);
+        c["delegated_to"] = json!(to);
+        google.token(c)
+    };
+    let got = call(
+        &s,
+        "delegate",
+        json!({"authentication": authn(ALICE),
+        "authorization": delegated_authz("doc-1", DELEGATE), "reason": "{\"op\":\"print\"}"}),
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    let token = got.1["delegated_authentication"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(published.clone()).unwrap();
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    let jwk = set
+        .find(&kid)
+        .expect("the token's kid is in the published JWKS");
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    v.set_audience(&["kacls-delegated"]);
+    v.set_issuer(&[KACLS_URL]);
+    v.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &v,
+    )
+    .expect("the delegated token verifies against the published JWKS")
+    .claims;
+    assert_eq!(
+        (
+            &claims["email"],
+            &claims["delegated_to"],
+            &claims["resource_name"]
+        ),
+        (&json!(ALICE), &json!(DELEGATE), &json!("doc-1"))
+    );
+    assert!(claims["exp"].as_i64().unwrap() <= now + 300);
+    let unwrap_as = |authn: String, authz: String| json!({"authentication": authn, "authorization": authz, "wrapped_key": wrapped, "reason": ""});
+    let got = call(
+        &s,
+        "unwrap",
+        unwrap_as(token.clone(), delegated_authz("doc-1", DELEGATE)),
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    assert_eq!(got.1["key"], std64(&dek));
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    for (why, an, az) in [
+        (
+            "another resource",
+            token.clone(),
+            delegated_authz("doc-2", DELEGATE),
+        ),
+        (
+            "another delegate",
+            token.clone(),
+            delegated_authz("doc-1", "eve@contoso.test"),
+        ),
+        (
+            "no delegation in the authorization",
+            token.clone(),
+            authz("reader", "doc-1"),
+        ),
+        (
+            "the user's own token for a delegate",
+            authn(ALICE),
+            delegated_authz("doc-1", DELEGATE),
+        ),
+        (
+            "a tampered delegated token",
+            tampered,
+            delegated_authz("doc-1", DELEGATE),
+        ),
+    ] {
+        let got = call(&s, "unwrap", unwrap_as(an, az)).await;
+        assert_google_error(&got, StatusCode::UNAUTHORIZED, why);
+    }
+    let got = call(
+        &s,
+        "delegate",
+        json!({"authentication": authn(ALICE),
+        "authorization": authz("reader", "doc-1"), "reason": ""}),
+    )
+    .await;
+    assert_google_error(
+        &got,
+        StatusCode::BAD_REQUEST,
+        "delegate without delegated_to",
+    );
+    let got = call(
+        &s,
+        "delegate",
+        json!({"authentication": authn("bob@contoso.test"),
+        "authorization": delegated_authz("doc-1", DELEGATE), "reason": ""}),
+    )
+    .await;
+    assert_google_error(&got, StatusCode::UNAUTHORIZED, "delegate: emails differ");
+
     // Suspension is the kill switch for every method.
+    s.ok(
+        "/v1/keys/cse-delegate/suspend",
+        json!({"reason": "incident"}),
+    )
+    .await;
+    let got = call(
+        &s,
+        "delegate",
+        json!({"authentication": authn(ALICE),
+        "authorization": delegated_authz("doc-1", DELEGATE), "reason": ""}),
+    )
+    .await;
+    assert_google_error(&got, StatusCode::CONFLICT, "delegate with a suspended key");
+    let r = s
+        .client
+        .get(format!("{}/cse/jwks", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
     s.ok("/v1/keys/cse-kek/suspend", json!({"reason": "incident"}))
         .await;
     let suspended: Vec<(&str, Value)> = vec![
@@ -975,6 +1122,14 @@ async fn kacls_migration_privileged_and_gmail() {
         })
     };
     assert!(has("Decrypt", "resource_key_hash", ALICE, "ok"), "{cse:#?}");
+    assert!(
+        cse.iter().any(|e| e["operation"] == "Sign"
+            && e["outcome"] == "ok"
+            && e["detail"]["end_user"] == ALICE
+            && e["detail"]["delegated_to"] == DELEGATE
+            && e["detail"]["resource"] == "doc-1"),
+        "{cse:#?}"
+    );
     assert!(has("Decrypt", "rewrap", ALICE, "ok"), "{cse:#?}");
     assert!(
         has("Decrypt", "private_key_decrypt", ALICE, "ok"),

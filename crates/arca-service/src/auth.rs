@@ -179,6 +179,7 @@ impl Service {
                     end_user,
                     resource: None,
                     reason: None,
+                    notes: Vec::new(),
                 })
             }
             Err(e) => {

@@ -265,6 +265,13 @@ pub struct CseCheck<'a> {
     /// The Google Workspace domain that owns this KACLS: an authorization token whose
     /// `kacls_owner_domain` claim names another is refused (unset: the claim is not checked).
     pub owner_domain: Option<&'a str>,
+    /// The issuer of the delegated authentication tokens this KACLS's `delegate` method
+    /// issues (one of `[[service.jwt_issuers]]`, whose JWKS is the one `delegate` publishes):
+    /// an authentication token of this issuer is accepted for the delegation it names.
+    pub delegate_issuer: Option<&'a str>,
+    /// True for the `delegate` method itself: the user's own authentication token with an
+    /// authorization naming the delegate (a delegated token is not delegated again).
+    pub issuing_delegation: bool,
 }
 
 /// What Google's authorization token grants, once both tokens are checked.
@@ -376,6 +383,39 @@ pub fn cse_authorization_grant(
     })
 }
 
+/// The reference's rule for delegation: a delegated authentication token (issued by this
+/// KACLS's `delegate`) is valid only with an authorization token for the same
+/// `delegated_to` and `resource_name`, and an authorization token for a delegate needs
+/// the delegated authentication token.
+pub fn check_delegation(
+    authentication: &serde_json::Value,
+    grant: &CseGrant,
+    delegated: bool,
+) -> Result<()> {
+    let unauth = |m: &str| Error::Unauthenticated {
+        message: m.to_string(),
+    };
+    match (delegated, grant.delegated_to.as_deref()) {
+        (false, None) => Ok(()),
+        (false, Some(_)) => Err(unauth(
+            "an authorization for a delegate needs the delegated authentication token",
+        )),
+        (true, None) => Err(unauth(
+            "a delegated authentication token needs an authorization for its delegate",
+        )),
+        (true, Some(to)) => {
+            if claim(authentication, "delegated_to") != Some(to)
+                || claim(authentication, "resource_name") != Some(grant.resource_name.as_str())
+            {
+                return Err(unauth(
+                    "the delegated authentication token is for another delegate or resource",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
 impl Service {
     /// Authenticates a Google Workspace CSE request by its two tokens: the customer
     /// identity provider's authentication token (the access rule's issuer) and Google's
@@ -397,12 +437,25 @@ impl Service {
         let mut grant = None;
         let r = async {
             self.limits.admit_source(ip, self.now())?;
-            let authn = self
-                .verify_jwt_claims(authentication, Some(&access.issuer))
-                .await?;
+            let authn = self.verify_jwt_claims(authentication, None).await?;
+            let delegated = check.delegate_issuer == Some(authn.issuer.issuer.as_str());
+            if !delegated && authn.issuer.issuer != access.issuer {
+                return Err(Error::Unauthenticated {
+                    message: "the JWT is not valid: wrong issuer".into(),
+                });
+            }
             let authz = self.verify_cse_authorization(authorization, check).await?;
             end_user = claim(&authz.claims, "email").map(str::to_string);
             let g = cse_grant(&authn.claims, &authz.claims, check)?;
+            if check.issuing_delegation {
+                if delegated {
+                    return Err(Error::Unauthenticated {
+                        message: "a delegated authentication token is not delegated again".into(),
+                    });
+                }
+            } else {
+                check_delegation(&authn.claims, &g, delegated)?;
+            }
             // The rule judges the Google Workspace user both tokens agree on, with the
             // identity provider's groups.
             let judged = serde_json::json!({
@@ -545,6 +598,8 @@ mod tests {
             kacls_url: "https://k.test/cse/",
             roles: &["reader", "writer"],
             owner_domain: Some("example.com"),
+            delegate_issuer: None,
+            issuing_delegation: false,
         };
         let authz = json!({"email": "Alice@Example.com", "role": "reader",
             "resource_name": "doc", "kacls_url": "https://k.test/cse"});

@@ -299,6 +299,8 @@ pub struct Caller {
     /// The reason a delegated door's client gave for the request (Google CSE's `reason`),
     /// kept to [`MAX_REASON_NOTE`] bytes and named in the record.
     pub(crate) reason: Option<String>,
+    /// What else a door's request names for the trail (Google CSE's `delegated_to`).
+    pub(crate) notes: Vec<(&'static str, String)>,
 }
 
 /// The most of a client's `reason` an audit record keeps (Google CSE's limit for it).
@@ -322,6 +324,12 @@ impl Caller {
         }
         self.reason = Some(reason[..end].to_string());
     }
+    /// Names `value` as `key` in every record this request writes: what a door's protocol
+    /// says of the request that the trail must keep (Google CSE's `delegated_to`). `key`
+    /// is one of the door's own, never one the service writes.
+    pub fn note(&mut self, key: &'static str, value: String) {
+        self.notes.push((key, value));
+    }
     /// Adds what the audit trail says of the caller beyond its principal.
     pub(crate) fn annotate(&self, note: &mut Note) {
         note.set("credential", self.credential.kind());
@@ -336,6 +344,9 @@ impl Caller {
         }
         if let Some(r) = &self.reason {
             note.set("reason", r.clone());
+        }
+        for (k, v) in &self.notes {
+            note.set(k, v.clone());
         }
     }
     /// The end user a delegated door acts for, if this caller is one.
