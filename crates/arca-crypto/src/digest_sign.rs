@@ -29,7 +29,7 @@ pub enum DigestHash {
 
 impl DigestHash {
     /// The digest length the hash produces: a digest of another length is refused.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             DigestHash::Sha256 => 32,
             DigestHash::Sha384 => 48,
@@ -182,10 +182,10 @@ impl Drop for PkeyCtx {
 /// of the wrong length or a salt longer than the key allows is refused naming the field.
 pub fn sign_digest(pkcs8: &[u8], scheme: DigestSignScheme, digest: &[u8]) -> Result<Vec<u8>> {
     let hash = scheme.hash();
-    if digest.len() != hash.len() {
+    if digest.len() != hash.digest_len() {
         return Err(Error::invalid(
             "digest",
-            format!("a {:?} digest is {} bytes", hash, hash.len()),
+            format!("a {:?} digest is {} bytes", hash, hash.digest_len()),
         ));
     }
     let len = std::os::raw::c_long::try_from(pkcs8.len())

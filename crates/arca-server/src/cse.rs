@@ -242,11 +242,11 @@ async fn body<T: serde::de::DeserializeOwned>(
         .map_err(|e| error(&e))
 }
 
-fn access(app: &AppState) -> Result<&DelegatedAccess, Response> {
+fn access(app: &AppState) -> Result<&DelegatedAccess, Error> {
     app.cse
         .access
         .as_ref()
-        .ok_or_else(|| error(&Error::internal("the CSE door runs without access")))
+        .ok_or_else(|| Error::internal("the CSE door runs without access"))
 }
 
 fn check<'a>(app: &'a AppState, access: &'a DelegatedAccess, roles: &'a [&'a str]) -> CseCheck<'a> {
@@ -298,7 +298,7 @@ async fn authenticate_with(
 ) -> Result<(Caller, CseGrant), Response> {
     let mut meta = meta_of(parts);
     meta.door = Door::Cse;
-    let access = access(app)?;
+    let access = access(app).map_err(|e| error(&e))?;
     let check = CseCheck {
         issuing_delegation,
         ..check(app, access, roles)
@@ -322,7 +322,7 @@ async fn authorize(
 ) -> Result<(Caller, CseGrant), Response> {
     let mut meta = meta_of(parts);
     meta.door = Door::Cse;
-    let access = access(app)?;
+    let access = access(app).map_err(|e| error(&e))?;
     let (mut caller, grant) = app
         .svc
         .authorize_cse(authorization, &check(app, access, roles), meta)
@@ -889,7 +889,7 @@ fn scheme_of(
             "one of SHA256withRSA, SHA384withRSA, SHA512withRSA, the same with /PSS, RSASSA-PSS",
         )
     };
-    let pss = |h: DigestHash| DigestSignScheme::Pss(h, salt.unwrap_or(h.len() as u32));
+    let pss = |h: DigestHash| DigestSignScheme::Pss(h, salt.unwrap_or(h.digest_len() as u32));
     if a == "RSASSA-PSS" {
         let h = match digest_len {
             32 => DigestHash::Sha256,
