@@ -976,6 +976,20 @@ fn decrypt_use(
     })
 }
 
+/// The key pair a Gmail user's authorization token names: required, so that a token
+/// authorizes one key pair, never whichever wrapped private key comes with it.
+fn user_spki(grant: &CseGrant) -> Result<Option<Vec<u8>>, Error> {
+    if grant.spki_hash.is_none() {
+        return Err(Error::NotPermitted {
+            message: "the authorization token names no key pair (spki_hash)".into(),
+        });
+    }
+    spki_of(
+        grant.spki_hash.as_deref(),
+        grant.spki_hash_algorithm.as_deref(),
+    )
+}
+
 /// Opens a wrapped private key (an audited `Decrypt` of the Arca key) and uses it as `what`
 /// says; `what` checks the body's fields inside the operation.
 async fn use_private_key(
@@ -1029,10 +1043,7 @@ async fn private_key_decrypt(State(app): State<App>, parts: Parts, raw: JsonBody
         Err(r) => return r,
     };
     let r = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
-        let spki = spki_of(
-            grant.spki_hash.as_deref(),
-            grant.spki_hash_algorithm.as_deref(),
-        )?;
+        let spki = user_spki(&grant)?;
         decrypt_use(
             &b.algorithm,
             &b.encrypted_data_encryption_key,
@@ -1124,10 +1135,7 @@ async fn private_key_sign(State(app): State<App>, parts: Parts, raw: JsonBody) -
         Err(r) => return r,
     };
     let r = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
-        let spki = spki_of(
-            grant.spki_hash.as_deref(),
-            grant.spki_hash_algorithm.as_deref(),
-        )?;
+        let spki = user_spki(&grant)?;
         let digest = unb64("digest", &b.digest)?;
         if digest.is_empty() || digest.len() > MAX_DIGEST {
             return Err(Error::invalid("digest", format!("1 to {MAX_DIGEST} bytes")));

@@ -853,6 +853,17 @@ async fn kacls_migration_privileged_and_gmail() {
     )
     .await;
     assert_google_error(&got, StatusCode::FORBIDDEN, "a signer decrypts");
+    let no_spki = google.token(
+        json!({"iss": GOOGLE, "aud": "cse-authorization", "email": ALICE,
+        "role": "decrypter", "resource_name": "msg-1", "kacls_url": KACLS_URL,
+        "iat": now, "exp": now + 300}),
+    );
+    let got = call(&s, "privatekeydecrypt", decrypt_body(authn(ALICE), no_spki)).await;
+    assert_google_error(
+        &got,
+        StatusCode::FORBIDDEN,
+        "an authorization naming no key pair",
+    );
     let got = call(
         &s,
         "privatekeydecrypt",
