@@ -4,7 +4,9 @@
 //! whose JWKS the test serves from a file); wrapped keys round-trip and open only for their
 //! resource; each bad token and each mismatch between the two is refused with Google's
 //! structured error; a suspended key refuses; every call is in the audit trail naming the
-//! user and the resource.
+//! user and the resource. A second test runs the other methods (`rewrap`, `digest`,
+//! `delegate` and its JWKS, the privileged methods, Gmail's private key methods) the same
+//! way.
 
 mod common;
 
