@@ -6,6 +6,7 @@ pub mod backup;
 pub mod ciphertext;
 pub mod der;
 pub mod digest;
+pub mod digest_sign;
 pub mod hsm;
 pub mod provider;
 pub mod raw;

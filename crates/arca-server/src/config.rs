@@ -244,6 +244,25 @@ pub struct CseConfig {
     /// As whom the door acts, the identity provider of authentication tokens, and which
     /// users it allows.
     pub access: Option<arca_service::delegated::DelegatedAccess>,
+    /// The Google Workspace domain that owns this KACLS: authorization tokens whose
+    /// `kacls_owner_domain` claim names another domain are refused (unset: not checked).
+    pub owner_domain: Option<String>,
+    /// The KACLS URLs whose wrapped keys `rewrap` opens: this service's own URLs, past and
+    /// present (default: `kacls_url` alone). A `rewrap` naming another original KACLS is
+    /// refused, since only keys this Arca wrapped can be unwrapped here.
+    pub rewrap_sources: Vec<String>,
+    /// Who may call the privileged methods (`privilegedwrap`, `privilegedunwrap`,
+    /// `privilegedprivatekeydecrypt`, `wrapprivatekey`), which take an authentication token
+    /// alone, and as which Arca principal the door then acts (give it its own principal,
+    /// so the key policy grants the privileged methods apart from the everyday ones).
+    /// Unset: the privileged methods are not served.
+    pub privileged: Option<arca_service::delegated::DelegatedAccess>,
+    /// The Arca ED25519 key that signs the delegated authentication tokens of `delegate`
+    /// (whose public half `<path_prefix>/jwks` publishes). Unset: `delegate` is not served.
+    pub delegate_key: Option<String>,
+    /// How long a delegated authentication token lasts, at most (never beyond the original
+    /// authentication token's expiry).
+    pub delegate_ttl_seconds: u32,
 }
 
 impl Default for CseConfig {
@@ -260,6 +279,11 @@ impl Default for CseConfig {
             .map(String::from)
             .to_vec(),
             access: None,
+            owner_domain: None,
+            rewrap_sources: Vec::new(),
+            privileged: None,
+            delegate_key: None,
+            delegate_ttl_seconds: 3600,
         }
     }
 }
@@ -280,9 +304,38 @@ impl CseConfig {
         if self.authorization_issuers.is_empty() {
             bail!("cse.authorization_issuers: at least one of Google's token issuers");
         }
+        if let Some(u) = self
+            .rewrap_sources
+            .iter()
+            .find(|u| !u.starts_with("https://"))
+        {
+            bail!("cse.rewrap_sources: {u} is not an https:// KACLS URL");
+        }
+        if self.delegate_key.as_deref() == Some("") {
+            bail!("cse.delegate_key: name the Arca ED25519 key, or leave it out");
+        }
+        if self.delegate_ttl_seconds == 0 || self.delegate_ttl_seconds > 86_400 {
+            bail!("cse.delegate_ttl_seconds: 1 to 86400");
+        }
+        if let Some(p) = &self.privileged {
+            p.validate("cse.privileged")
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         access
             .validate("cse.access")
             .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Whether `url` is one of the KACLS URLs whose wrapped keys this service opens
+    /// (`rewrap_sources`, else `kacls_url`), trailing slashes aside.
+    pub fn opens_keys_of(&self, url: &str) -> bool {
+        let url = url.trim_end_matches('/');
+        if self.rewrap_sources.is_empty() {
+            return url == self.kacls_url.trim_end_matches('/');
+        }
+        self.rewrap_sources
+            .iter()
+            .any(|u| u.trim_end_matches('/') == url)
     }
 }
 

@@ -178,6 +178,8 @@ impl Service {
                     approval: None,
                     end_user,
                     resource: None,
+                    reason: None,
+                    notes: Vec::new(),
                 })
             }
             Err(e) => {

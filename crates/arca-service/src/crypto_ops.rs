@@ -533,6 +533,21 @@ impl Service {
         key: &str,
         build: impl FnOnce(&arca_core::model::Key) -> Result<RawDecryptRequest> + Send,
     ) -> Result<RawDecryptResponse> {
+        self.decrypt_raw_then(caller, key, build, |r, _| Ok(r))
+            .await
+    }
+
+    /// [`Service::decrypt_raw_with`] whose plaintext `then` turns, inside the one audited
+    /// operation, into what leaves the service (a digest of it, or the result of using it
+    /// as a key): the plaintext itself never does, and an error of `then` is refused and
+    /// audited as the decryption's.
+    pub(crate) async fn decrypt_raw_then<T: Send>(
+        &self,
+        caller: &Caller,
+        key: &str,
+        build: impl FnOnce(&arca_core::model::Key) -> Result<RawDecryptRequest> + Send,
+        then: impl FnOnce(RawDecryptResponse, &mut Note) -> Result<T> + Send,
+    ) -> Result<T> {
         self.audited(caller, Action::Decrypt, async |note: &mut Note| {
             let e = self
                 .prepare(
@@ -575,12 +590,13 @@ impl Service {
                     r.handle.oaep_decrypt_with(hash, &req.data.0)?
                 }
             };
-            Ok(RawDecryptResponse {
+            let out = RawDecryptResponse {
                 data: Secret::new(data),
                 key_id: e.key.id,
                 key_version: r.version,
                 key_compromised: r.compromised,
-            })
+            };
+            then(out, note)
         })
         .await
     }

@@ -156,11 +156,45 @@ impl Service {
         access: &DelegatedAccess,
         meta: RequestMeta,
     ) -> Result<Caller> {
+        self.authenticate_delegated_for(token, access, None, meta)
+            .await
+    }
+
+    /// Authenticates a privileged Google Workspace CSE request (`privilegedwrap`,
+    /// `privilegedunwrap`, `privilegedprivatekeydecrypt`, `wrapprivatekey`): the identity
+    /// provider's authentication token alone, judged by `access` (the `[cse.privileged]`
+    /// rule: its own principal, so key policy may grant the privileged methods apart from
+    /// the everyday ones), for the `resource_name` the body names (at most 128 bytes), which
+    /// every record names.
+    pub async fn authenticate_cse_privileged(
+        &self,
+        authentication: &str,
+        access: &DelegatedAccess,
+        resource_name: Option<&str>,
+        meta: RequestMeta,
+    ) -> Result<Caller> {
+        self.authenticate_delegated_for(authentication, access, resource_name, meta)
+            .await
+    }
+
+    async fn authenticate_delegated_for(
+        &self,
+        token: &str,
+        access: &DelegatedAccess,
+        resource: Option<&str>,
+        meta: RequestMeta,
+    ) -> Result<Caller> {
         let ip = meta.source_ip();
         let (tenant, principal) = self.delegated_principal(access).await?;
         let mut end_user = None;
         let r = async {
             self.limits.admit_source(ip, self.now())?;
+            if resource.is_some_and(|r| r.is_empty() || r.len() > CSE_MAX_RESOURCE_BYTES) {
+                return Err(Error::invalid(
+                    "resource_name",
+                    format!("1 to {CSE_MAX_RESOURCE_BYTES} bytes"),
+                ));
+            }
             let v = self.verify_jwt_claims(token, Some(&access.issuer)).await?;
             let exp = chrono::DateTime::from_timestamp(v.expires, 0);
             let email = match access.allows(&v.claims) {
@@ -177,8 +211,11 @@ impl Service {
             Ok((p, Credential::Jwt(access.issuer.clone(), exp)))
         }
         .await;
-        self.admit_with_note(r, meta, ip, None, Some((end_user, tenant)))
-            .await
+        let mut caller = self
+            .admit_with_note(r, meta, ip, None, Some((end_user, tenant)))
+            .await?;
+        caller.resource = resource.map(str::to_string);
+        Ok(caller)
     }
 
     /// The public key of `key` for a delegated door whose protocol fetches it without a
@@ -225,6 +262,16 @@ pub struct CseCheck<'a> {
     /// The roles of the authorization token this method accepts (`writer` for wrap,
     /// `reader` or `writer` for unwrap).
     pub roles: &'a [&'a str],
+    /// The Google Workspace domain that owns this KACLS: an authorization token whose
+    /// `kacls_owner_domain` claim names another is refused (unset: the claim is not checked).
+    pub owner_domain: Option<&'a str>,
+    /// The issuer of the delegated authentication tokens this KACLS's `delegate` method
+    /// issues (one of `[[service.jwt_issuers]]`, whose JWKS is the one `delegate` publishes):
+    /// an authentication token of this issuer is accepted for the delegation it names.
+    pub delegate_issuer: Option<&'a str>,
+    /// True for the `delegate` method itself: the user's own authentication token with an
+    /// authorization naming the delegate (a delegated token is not delegated again).
+    pub issuing_delegation: bool,
 }
 
 /// What Google's authorization token grants, once both tokens are checked.
@@ -236,6 +283,12 @@ pub struct CseGrant {
     /// The document the key protects: bound into the wrapped key.
     pub resource_name: String,
     pub perimeter_id: Option<String>,
+    /// Gmail's tokens: the digest of the SubjectPublicKeyInfo of the user's key pair the
+    /// token is for (standard base64), and its algorithm (`SHA-256`).
+    pub spki_hash: Option<String>,
+    pub spki_hash_algorithm: Option<String>,
+    /// The entity the user delegates to (the `delegate` method's tokens).
+    pub delegated_to: Option<String>,
 }
 
 fn claim<'a>(c: &'a serde_json::Value, name: &str) -> Option<&'a str> {
@@ -266,6 +319,19 @@ pub fn cse_grant(
             "the authentication and authorization tokens name different users",
         ));
     }
+    cse_authorization_grant(authorization, check)
+}
+
+/// The checks of an authorization token alone (the methods Google calls without an
+/// authentication token: `rewrap`, `digest`): an accepted role, this KACLS's URL and owner
+/// domain, a resource name within its limit.
+pub fn cse_authorization_grant(
+    authorization: &serde_json::Value,
+    check: &CseCheck<'_>,
+) -> Result<CseGrant> {
+    let authz_email = claim(authorization, "email").ok_or_else(|| Error::Unauthenticated {
+        message: "the authorization token names no email".into(),
+    })?;
     let role = claim(authorization, "role").unwrap_or("");
     if !check.roles.contains(&role) {
         return Err(Error::NotPermitted {
@@ -279,6 +345,18 @@ pub fn cse_grant(
         if u.trim_end_matches('/') != check.kacls_url.trim_end_matches('/') {
             return Err(Error::NotPermitted {
                 message: format!("the authorization token is for the KACLS at {u}, not this one"),
+            });
+        }
+    }
+    if let (Some(d), Some(own)) = (
+        claim(authorization, "kacls_owner_domain"),
+        check.owner_domain,
+    ) {
+        if !d.eq_ignore_ascii_case(own) {
+            return Err(Error::NotPermitted {
+                message: format!(
+                    "the authorization token is for a KACLS of the domain {d}, not this one's"
+                ),
             });
         }
     }
@@ -299,7 +377,43 @@ pub fn cse_grant(
         role: role.to_string(),
         resource_name: resource_name.to_string(),
         perimeter_id: perimeter_id.map(str::to_string),
+        spki_hash: claim(authorization, "spki_hash").map(str::to_string),
+        spki_hash_algorithm: claim(authorization, "spki_hash_algorithm").map(str::to_string),
+        delegated_to: claim(authorization, "delegated_to").map(str::to_string),
     })
+}
+
+/// The reference's rule for delegation: a delegated authentication token (issued by this
+/// KACLS's `delegate`) is valid only with an authorization token for the same
+/// `delegated_to` and `resource_name`, and an authorization token for a delegate needs
+/// the delegated authentication token.
+pub fn check_delegation(
+    authentication: &serde_json::Value,
+    grant: &CseGrant,
+    delegated: bool,
+) -> Result<()> {
+    let unauth = |m: &str| Error::Unauthenticated {
+        message: m.to_string(),
+    };
+    match (delegated, grant.delegated_to.as_deref()) {
+        (false, None) => Ok(()),
+        (false, Some(_)) => Err(unauth(
+            "an authorization for a delegate needs the delegated authentication token",
+        )),
+        (true, None) => Err(unauth(
+            "a delegated authentication token needs an authorization for its delegate",
+        )),
+        (true, Some(to)) => {
+            if claim(authentication, "delegated_to") != Some(to)
+                || claim(authentication, "resource_name") != Some(grant.resource_name.as_str())
+            {
+                return Err(unauth(
+                    "the delegated authentication token is for another delegate or resource",
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
 impl Service {
@@ -323,19 +437,25 @@ impl Service {
         let mut grant = None;
         let r = async {
             self.limits.admit_source(ip, self.now())?;
-            let authn = self
-                .verify_jwt_claims(authentication, Some(&access.issuer))
-                .await?;
-            let authz = self.verify_jwt_claims(authorization, None).await?;
-            if !check.authorization_issuers.contains(&authz.issuer.issuer) {
+            let authn = self.verify_jwt_claims(authentication, None).await?;
+            let delegated = check.delegate_issuer == Some(authn.issuer.issuer.as_str());
+            if !delegated && authn.issuer.issuer != access.issuer {
                 return Err(Error::Unauthenticated {
-                    message:
-                        "the JWT is not valid: wrong issuer (not a configured authorization issuer)"
-                            .into(),
+                    message: "the JWT is not valid: wrong issuer".into(),
                 });
             }
+            let authz = self.verify_cse_authorization(authorization, check).await?;
             end_user = claim(&authz.claims, "email").map(str::to_string);
             let g = cse_grant(&authn.claims, &authz.claims, check)?;
+            if check.issuing_delegation {
+                if delegated {
+                    return Err(Error::Unauthenticated {
+                        message: "a delegated authentication token is not delegated again".into(),
+                    });
+                }
+            } else {
+                check_delegation(&authn.claims, &g, delegated)?;
+            }
             // The rule judges the Google Workspace user both tokens agree on, with the
             // identity provider's groups.
             let judged = serde_json::json!({
@@ -351,6 +471,65 @@ impl Service {
             let p = Self::door_principal(access, principal)?;
             grant = Some(g);
             Ok((p, Credential::Jwt(access.issuer.clone(), exp)))
+        }
+        .await;
+        let mut caller = self
+            .admit_with_note(r, meta, ip, None, Some((end_user, tenant)))
+            .await?;
+        let grant = grant.ok_or_else(|| Error::internal("a CSE caller without its grant"))?;
+        caller.resource = Some(grant.resource_name.clone());
+        Ok((caller, grant))
+    }
+
+    /// Google's authorization token, by the one JWT verifier, from one of the configured
+    /// authorization issuers.
+    async fn verify_cse_authorization(
+        &self,
+        authorization: &str,
+        check: &CseCheck<'_>,
+    ) -> Result<crate::sessions::VerifiedJwt<'_>> {
+        let authz = self.verify_jwt_claims(authorization, None).await?;
+        if !check.authorization_issuers.contains(&authz.issuer.issuer) {
+            return Err(Error::Unauthenticated {
+                message:
+                    "the JWT is not valid: wrong issuer (not a configured authorization issuer)"
+                        .into(),
+            });
+        }
+        Ok(authz)
+    }
+
+    /// Authorizes a Google Workspace CSE request that carries Google's authorization token
+    /// alone (`rewrap`, `digest`, which Google's servers call for a migration): the token is
+    /// judged by the one JWT verifier and [`cse_authorization_grant`], the user it names by
+    /// the access rule; the caller is the door's principal naming the user and the
+    /// resource, and every refusal is recorded in the door's tenant.
+    pub async fn authorize_cse(
+        &self,
+        authorization: &str,
+        check: &CseCheck<'_>,
+        meta: RequestMeta,
+    ) -> Result<(Caller, CseGrant)> {
+        let access = check.access;
+        let ip = meta.source_ip();
+        let (tenant, principal) = self.delegated_principal(access).await?;
+        let mut end_user = None;
+        let mut grant = None;
+        let r = async {
+            self.limits.admit_source(ip, self.now())?;
+            let authz = self.verify_cse_authorization(authorization, check).await?;
+            end_user = claim(&authz.claims, "email").map(str::to_string);
+            let g = cse_authorization_grant(&authz.claims, check)?;
+            if let Err(e) = access.allows(&serde_json::json!({ "email": g.email })) {
+                return Err(Error::NotPermitted {
+                    message: format!("{e} is not allowed to use this key"),
+                });
+            }
+            let exp = chrono::DateTime::from_timestamp(authz.expires, 0);
+            let p = Self::door_principal(access, principal)?;
+            let issuer = authz.issuer.issuer.clone();
+            grant = Some(g);
+            Ok((p, Credential::Jwt(issuer, exp)))
         }
         .await;
         let mut caller = self
@@ -418,6 +597,9 @@ mod tests {
             authorization_issuers: &issuers,
             kacls_url: "https://k.test/cse/",
             roles: &["reader", "writer"],
+            owner_domain: Some("example.com"),
+            delegate_issuer: None,
+            issuing_delegation: false,
         };
         let authz = json!({"email": "Alice@Example.com", "role": "reader",
             "resource_name": "doc", "kacls_url": "https://k.test/cse"});
@@ -458,5 +640,21 @@ mod tests {
             "invalid_input"
         );
         assert_eq!(with(json!({"resource_name": ""})), "invalid_input");
+        assert_eq!(
+            with(json!({"kacls_owner_domain": "evil.example"})),
+            "not_permitted"
+        );
+        let g = cse_grant(
+            &authn,
+            &{
+                let mut z = authz.clone();
+                z["kacls_owner_domain"] = json!("EXAMPLE.com");
+                z["spki_hash"] = json!("aGFzaA==");
+                z
+            },
+            &check,
+        )
+        .unwrap();
+        assert_eq!(g.spki_hash.as_deref(), Some("aGFzaA=="));
     }
 }

@@ -60,6 +60,7 @@ mod encoding;
 pub mod follow;
 pub mod grants;
 mod identity;
+pub mod kacls;
 pub(crate) mod keys;
 pub mod limits;
 pub mod metrics;
@@ -296,12 +297,39 @@ pub struct Caller {
     /// The provider's resource the end user acts on (a Google Workspace CSE document's
     /// `resource_name`), named in the record too.
     pub(crate) resource: Option<String>,
+    /// The reason a delegated door's client gave for the request (Google CSE's `reason`),
+    /// kept to [`MAX_REASON_NOTE`] bytes and named in the record.
+    pub(crate) reason: Option<String>,
+    /// What else a door's request names for the trail (Google CSE's `delegated_to`).
+    pub(crate) notes: Vec<(&'static str, String)>,
 }
+
+/// The most of a client's `reason` an audit record keeps (Google CSE's limit for it).
+pub const MAX_REASON_NOTE: usize = 1024;
 
 impl Caller {
     /// The tenant every lookup of this caller is confined to.
     pub fn tenant(&self) -> Uuid {
         self.principal.tenant_id
+    }
+    /// Records the reason the end user's client gave for this request in every record the
+    /// request writes (cut to [`MAX_REASON_NOTE`] bytes at a character boundary; an empty
+    /// reason is not recorded).
+    pub fn note_reason(&mut self, reason: &str) {
+        if reason.is_empty() {
+            return;
+        }
+        let mut end = reason.len().min(MAX_REASON_NOTE);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.reason = Some(reason[..end].to_string());
+    }
+    /// Names `value` as `key` in every record this request writes: what a door's protocol
+    /// says of the request that the trail must keep (Google CSE's `delegated_to`). `key`
+    /// is one of the door's own, never one the service writes.
+    pub fn note(&mut self, key: &'static str, value: String) {
+        self.notes.push((key, value));
     }
     /// Adds what the audit trail says of the caller beyond its principal.
     pub(crate) fn annotate(&self, note: &mut Note) {
@@ -314,6 +342,12 @@ impl Caller {
         }
         if let Some(r) = &self.resource {
             note.set("resource", r.clone());
+        }
+        if let Some(r) = &self.reason {
+            note.set("reason", r.clone());
+        }
+        for (k, v) in &self.notes {
+            note.set(k, v.clone());
         }
     }
     /// The end user a delegated door acts for, if this caller is one.
