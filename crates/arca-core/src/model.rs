@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::access::LegacyAlgorithm;
 use crate::error::{Error, Result};
 
 /// The kind and size of a key. Fixed for the key's life: every version has the same spec.
@@ -59,6 +60,20 @@ pub enum KeySpec {
     /// else. KMIP's Secret Data and Opaque Object.
     #[serde(rename = "SECRET_DATA")]
     SecretData,
+    /// Triple DES (TDEA, keying option 1: three independent 56-bit keys, 24 bytes with
+    /// parity): a legacy cipher ([`LegacyAlgorithm::TripleDes`]) for appliances that still
+    /// speak it, only in tenants that allow legacy algorithms, and only raw (KMIP's ECB
+    /// and CBC), never Arca's own ciphertexts.
+    #[serde(rename = "TRIPLE_DES")]
+    TripleDes,
+    /// A 256-bit ChaCha20 key for the raw stream cipher with a client's nonce
+    /// ([`LegacyAlgorithm::ChaCha20`]); only in tenants that allow legacy algorithms.
+    #[serde(rename = "CHACHA20")]
+    ChaCha20,
+    /// A 256-bit key for the ChaCha20-Poly1305 AEAD (RFC 8439) with a client's nonce
+    /// ([`LegacyAlgorithm::ChaCha20`]); only in tenants that allow legacy algorithms.
+    #[serde(rename = "CHACHA20_POLY1305")]
+    ChaCha20Poly1305,
 }
 
 /// The family a spec belongs to; decides which operations make sense at all.
@@ -72,11 +87,13 @@ pub enum KeyFamily {
     MlKem,
     MlDsa,
     Secret,
+    TripleDes,
+    ChaCha20,
 }
 
 impl KeySpec {
     /// Every spec, in a stable order (for documentation and exhaustive tests).
-    pub const ALL: [KeySpec; 19] = [
+    pub const ALL: [KeySpec; 22] = [
         KeySpec::Aes128,
         KeySpec::Aes192,
         KeySpec::Aes256,
@@ -96,6 +113,9 @@ impl KeySpec {
         KeySpec::MlDsa65,
         KeySpec::MlDsa87,
         KeySpec::SecretData,
+        KeySpec::TripleDes,
+        KeySpec::ChaCha20,
+        KeySpec::ChaCha20Poly1305,
     ];
 
     /// The spec's family.
@@ -110,6 +130,8 @@ impl KeySpec {
             MlKem768 | MlKem1024 => KeyFamily::MlKem,
             MlDsa44 | MlDsa65 | MlDsa87 => KeyFamily::MlDsa,
             SecretData => KeyFamily::Secret,
+            TripleDes => KeyFamily::TripleDes,
+            ChaCha20 | ChaCha20Poly1305 => KeyFamily::ChaCha20,
         }
     }
 
@@ -117,7 +139,11 @@ impl KeySpec {
     pub fn is_asymmetric(self) -> bool {
         !matches!(
             self.family(),
-            KeyFamily::Aes | KeyFamily::Hmac | KeyFamily::Secret
+            KeyFamily::Aes
+                | KeyFamily::Hmac
+                | KeyFamily::Secret
+                | KeyFamily::TripleDes
+                | KeyFamily::ChaCha20
         )
     }
 
@@ -130,8 +156,42 @@ impl KeySpec {
             KeySpec::Hmac256 => Some(32),
             KeySpec::Hmac384 => Some(48),
             KeySpec::Hmac512 => Some(64),
+            KeySpec::TripleDes => Some(24),
+            KeySpec::ChaCha20 | KeySpec::ChaCha20Poly1305 => Some(32),
             _ => None,
         }
+    }
+
+    /// The legacy algorithm a key of this spec is ([`LegacyAlgorithm`]): it is made and
+    /// used only in tenants that allow legacy algorithms. `None` for Arca's own specs.
+    pub fn legacy(self) -> Option<LegacyAlgorithm> {
+        match self.family() {
+            KeyFamily::TripleDes => Some(LegacyAlgorithm::TripleDes),
+            KeyFamily::ChaCha20 => Some(LegacyAlgorithm::ChaCha20),
+            _ => None,
+        }
+    }
+
+    /// The legacy algorithm a usage of a key of this spec amounts to, beyond what the
+    /// spec itself can do: an AES key that computes HMACs serves two algorithms
+    /// ([`LegacyAlgorithm::CrossAlgorithmHmac`]), which KMIP clients ask for by registering
+    /// an AES key with MAC bits in its usage mask. Such a usage is possible only in tenants
+    /// that allow legacy algorithms.
+    pub fn legacy_usage(self, usage: KeyUsage) -> Option<LegacyAlgorithm> {
+        (self.family() == KeyFamily::Aes && usage.pair() == KeyUsage::GenerateVerifyMac)
+            .then_some(LegacyAlgorithm::CrossAlgorithmHmac)
+    }
+
+    /// True for specs whose keys serve only the raw cipher operations (a client's mode,
+    /// IV or nonce, bare ciphertext): Triple DES and ChaCha20 have no place in Arca's own
+    /// ciphertext format, so their keys are always made with `raw_cipher_modes`.
+    pub fn raw_only(self) -> bool {
+        matches!(self.family(), KeyFamily::TripleDes | KeyFamily::ChaCha20)
+    }
+
+    /// True for specs a key may be made for raw cipher use with (`raw_cipher_modes`).
+    pub fn offers_raw_modes(self) -> bool {
+        self.family() == KeyFamily::Aes || self.raw_only()
     }
 
     /// The usages this spec can have at all, as pairs: either direction of a pair listed
@@ -149,6 +209,7 @@ impl KeySpec {
             // Secret data takes part in no cryptographic operation of Arca's; what a client
             // derives from it happens outside.
             KeyFamily::Secret => &[Derive],
+            KeyFamily::TripleDes | KeyFamily::ChaCha20 => &[EncryptDecrypt],
         }
     }
 
@@ -180,6 +241,9 @@ impl KeySpec {
             MlDsa65 => "ML_DSA_65",
             MlDsa87 => "ML_DSA_87",
             SecretData => "SECRET_DATA",
+            TripleDes => "TRIPLE_DES",
+            ChaCha20 => "CHACHA20",
+            ChaCha20Poly1305 => "CHACHA20_POLY1305",
         }
     }
 

@@ -7,6 +7,7 @@ pub mod ciphertext;
 pub mod der;
 pub mod digest;
 pub mod hsm;
+pub mod legacy;
 pub mod provider;
 pub mod raw;
 pub mod shamir;

@@ -334,7 +334,7 @@ impl Ctx<'_> {
             pre_active: true,
             // KMIP clients keep their own IVs and modes (CBC, ECB, CTR): a symmetric key
             // made here is a raw-use key, which never serves Arca's ciphertexts, AWS or XKS.
-            raw_cipher_modes: spec.family() == arca_core::model::KeyFamily::Aes,
+            raw_cipher_modes: spec.offers_raw_modes(),
             ..Default::default()
         };
         let date = |i: &Item| -> Result<chrono::DateTime<chrono::Utc>, Failure> {

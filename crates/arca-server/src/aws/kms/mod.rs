@@ -193,7 +193,16 @@ fn arca_spec(field: &str, s: &str) -> Result<KeySpec, AwsError> {
         "ECC_SECG_P256K1" | "SM2" | "HMAC_224" => Err(AwsError::unsupported(format!(
             "{field} {s} is not supported by Arca"
         ))),
-        other => parse_enum(field, other),
+        other => {
+            let spec: KeySpec = parse_enum(field, other)?;
+            // Legacy specs are for the KMIP clients that still need them, never AWS's.
+            if spec.legacy().is_some() {
+                return Err(AwsError::unsupported(format!(
+                    "{field} {s} is not supported by Arca's AWS-compatible API: it is a legacy key spec offered to KMIP clients only"
+                )));
+            }
+            Ok(spec)
+        }
     }
 }
 
