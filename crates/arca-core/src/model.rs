@@ -74,6 +74,21 @@ pub enum KeySpec {
     /// ([`LegacyAlgorithm::ChaCha20`]); only in tenants that allow legacy algorithms.
     #[serde(rename = "CHACHA20_POLY1305")]
     ChaCha20Poly1305,
+    /// DSA keys (FIPS 186: a 512-bit prime p and a 160-bit q), the size FIPS 186-2 began
+    /// with, which KMIP clients and the OASIS profiles still register
+    /// ([`LegacyAlgorithm::Dsa`]); only registered, never generated, and only in tenants that
+    /// allow legacy algorithms.
+    #[serde(rename = "DSA_512")]
+    Dsa512,
+    /// DSA with a 1024-bit p and a 160-bit q ([`LegacyAlgorithm::Dsa`]).
+    #[serde(rename = "DSA_1024")]
+    Dsa1024,
+    /// DSA with a 2048-bit p and a 256-bit q ([`LegacyAlgorithm::Dsa`]).
+    #[serde(rename = "DSA_2048")]
+    Dsa2048,
+    /// DSA with a 3072-bit p and a 256-bit q ([`LegacyAlgorithm::Dsa`]).
+    #[serde(rename = "DSA_3072")]
+    Dsa3072,
 }
 
 /// The family a spec belongs to; decides which operations make sense at all.
@@ -89,11 +104,12 @@ pub enum KeyFamily {
     Secret,
     TripleDes,
     ChaCha20,
+    Dsa,
 }
 
 impl KeySpec {
     /// Every spec, in a stable order (for documentation and exhaustive tests).
-    pub const ALL: [KeySpec; 22] = [
+    pub const ALL: [KeySpec; 26] = [
         KeySpec::Aes128,
         KeySpec::Aes192,
         KeySpec::Aes256,
@@ -116,6 +132,10 @@ impl KeySpec {
         KeySpec::TripleDes,
         KeySpec::ChaCha20,
         KeySpec::ChaCha20Poly1305,
+        KeySpec::Dsa512,
+        KeySpec::Dsa1024,
+        KeySpec::Dsa2048,
+        KeySpec::Dsa3072,
     ];
 
     /// The spec's family.
@@ -132,6 +152,7 @@ impl KeySpec {
             SecretData => KeyFamily::Secret,
             TripleDes => KeyFamily::TripleDes,
             ChaCha20 | ChaCha20Poly1305 => KeyFamily::ChaCha20,
+            Dsa512 | Dsa1024 | Dsa2048 | Dsa3072 => KeyFamily::Dsa,
         }
     }
 
@@ -168,6 +189,7 @@ impl KeySpec {
         match self.family() {
             KeyFamily::TripleDes => Some(LegacyAlgorithm::TripleDes),
             KeyFamily::ChaCha20 => Some(LegacyAlgorithm::ChaCha20),
+            KeyFamily::Dsa => Some(LegacyAlgorithm::Dsa),
             _ => None,
         }
     }
@@ -180,6 +202,17 @@ impl KeySpec {
     pub fn legacy_usage(self, usage: KeyUsage) -> Option<LegacyAlgorithm> {
         (self.family() == KeyFamily::Aes && usage.pair() == KeyUsage::GenerateVerifyMac)
             .then_some(LegacyAlgorithm::CrossAlgorithmHmac)
+    }
+
+    /// The sizes (bits of p, bits of q) of a DSA spec, `None` for other specs.
+    pub fn dsa_sizes(self) -> Option<(u32, u32)> {
+        match self {
+            KeySpec::Dsa512 => Some((512, 160)),
+            KeySpec::Dsa1024 => Some((1024, 160)),
+            KeySpec::Dsa2048 => Some((2048, 256)),
+            KeySpec::Dsa3072 => Some((3072, 256)),
+            _ => None,
+        }
     }
 
     /// True for specs whose keys serve only the raw cipher operations (a client's mode,
@@ -210,6 +243,7 @@ impl KeySpec {
             // derives from it happens outside.
             KeyFamily::Secret => &[Derive],
             KeyFamily::TripleDes | KeyFamily::ChaCha20 => &[EncryptDecrypt],
+            KeyFamily::Dsa => &[SignVerify],
         }
     }
 
@@ -244,6 +278,10 @@ impl KeySpec {
             TripleDes => "TRIPLE_DES",
             ChaCha20 => "CHACHA20",
             ChaCha20Poly1305 => "CHACHA20_POLY1305",
+            Dsa512 => "DSA_512",
+            Dsa1024 => "DSA_1024",
+            Dsa2048 => "DSA_2048",
+            Dsa3072 => "DSA_3072",
         }
     }
 
@@ -710,6 +748,10 @@ pub enum SigningAlgorithm {
     /// Pure ML-DSA (FIPS 204).
     #[serde(rename = "ML_DSA_SHAKE_256")]
     MlDsaShake256,
+    /// DSA (FIPS 186) over SHA-256, the digest truncated to q's length; DER signatures. A
+    /// legacy algorithm ([`LegacyAlgorithm::Dsa`]).
+    #[serde(rename = "DSA_SHA_256")]
+    DsaSha256,
 }
 
 impl SigningAlgorithm {
@@ -730,6 +772,9 @@ impl SigningAlgorithm {
             KeySpec::EccNistP521 => &[EcdsaSha512],
             KeySpec::Ed25519 => &[Ed25519Sha512],
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
+            KeySpec::Dsa512 | KeySpec::Dsa1024 | KeySpec::Dsa2048 | KeySpec::Dsa3072 => {
+                &[DsaSha256]
+            }
             _ => &[],
         }
     }
@@ -739,7 +784,7 @@ impl SigningAlgorithm {
     pub fn digest_len(self) -> Option<usize> {
         use SigningAlgorithm::*;
         match self {
-            RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 => Some(32),
+            RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 | DsaSha256 => Some(32),
             RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Some(48),
             RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Some(64),
             Ed25519Sha512 | MlDsaShake256 => None,
@@ -761,6 +806,7 @@ impl SigningAlgorithm {
             EcdsaSha512 => "ECDSA_SHA_512",
             Ed25519Sha512 => "ED25519_SHA_512",
             MlDsaShake256 => "ML_DSA_SHAKE_256",
+            DsaSha256 => "DSA_SHA_256",
         }
     }
 }

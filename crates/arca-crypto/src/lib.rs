@@ -6,6 +6,7 @@ pub mod backup;
 pub mod ciphertext;
 pub mod der;
 pub mod digest;
+pub mod dsa;
 pub mod hsm;
 pub mod legacy;
 pub mod provider;

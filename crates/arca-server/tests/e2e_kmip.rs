@@ -3877,6 +3877,67 @@ async fn activate(c: &mut KmipClient, id: &str) {
     );
 }
 
+/// A KMIP 2.1 Create Key Pair of DSA with a p of `bits`.
+fn dsa_pair_template(bits: i32) -> Vec<Item> {
+    let usage = |tag, m: u32| {
+        Item::structure(
+            tag,
+            vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+        )
+    };
+    vec![
+        Item::structure(
+            tags::COMMON_ATTRIBUTES,
+            vec![
+                Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::DSA),
+                Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, bits),
+            ],
+        ),
+        usage(tags::PRIVATE_KEY_ATTRIBUTES, mask::SIGN),
+        usage(tags::PUBLIC_KEY_ATTRIBUTES, mask::VERIFY),
+    ]
+}
+
+/// The 512-bit DSA private key of the OASIS profiles' BL-M-13 as a Transparent DSA
+/// Private Key (P, Q, G, X).
+fn oasis_dsa_private() -> Item {
+    let big = |tag, h: &str| Item::new(tag, Value::BigInteger(hex_bytes(h).into()));
+    Item::structure(
+        tags::KEY_MATERIAL,
+        vec![
+            big(tags::P, "0000000000000000fca682ce8e12caba26efccf7110e526db078b05edecbcd1eb4a208f3ae1617ae01f35b91a47e6df63413c5e12ed0899bcd132acd50d99151bdc43ee737592e17"),
+            big(tags::Q, "00000000962eddcc369cba8ebb260ee6b6a126d9346e38c5"),
+            big(tags::G, "678471b27a9cf44ee91a49c5147db1a9aaf244f05a434d6486931d2d14271b9e35030b71fd73da179069b32e2935630e1c2062354d0da20a6c416e50be794ca4"),
+            big(tags::X, "00000000095411d740d2443fa3f97d1ed9a0411bb45e7131"),
+        ],
+    )
+}
+
+fn register_dsa_private() -> Vec<Item> {
+    vec![
+        Item::enum_item(tags::OBJECT_TYPE, object_type::PRIVATE_KEY),
+        Item::structure(
+            tags::ATTRIBUTES,
+            vec![Item::int_item(
+                tags::CRYPTOGRAPHIC_USAGE_MASK,
+                mask::SIGN as i32,
+            )],
+        ),
+        Item::structure(
+            tags::PRIVATE_KEY,
+            vec![Item::structure(
+                tags::KEY_BLOCK,
+                vec![
+                    Item::enum_item(tags::KEY_FORMAT_TYPE, kft::TRANSPARENT_DSA_PRIVATE_KEY),
+                    Item::structure(tags::KEY_VALUE, vec![oasis_dsa_private()]),
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::DSA),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 512),
+                ],
+            )],
+        ),
+    ]
+}
+
 fn hex_bytes(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
@@ -3919,8 +3980,8 @@ async fn legacy_algorithms_need_the_tenant_setting() {
     let chacha_key = [0u8; 32];
     let poly_key = hex_bytes("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
     let aes_mac_key = hex_bytes("0123456789abcdef0123456789abcdef");
-    let ed = (mask::ENCRYPT | mask::DECRYPT) as u32;
-    let all_mac = ed | (mask::MAC_GENERATE | mask::MAC_VERIFY) as u32;
+    let ed = mask::ENCRYPT | mask::DECRYPT;
+    let all_mac = ed | mask::MAC_GENERATE | mask::MAC_VERIFY;
 
     // Off (the default): nothing legacy is made, on either door.
     refused_naming_setting(&c.op(V21, op::CREATE, des3_create.clone()).await);
@@ -3948,7 +4009,11 @@ async fn legacy_algorithms_need_the_tenant_setting() {
         )
         .await,
     );
-    for spec in ["TRIPLE_DES", "CHACHA20", "CHACHA20_POLY1305"] {
+    refused_naming_setting(
+        &c.op(V21, op::CREATE_KEY_PAIR, dsa_pair_template(1024))
+            .await,
+    );
+    for spec in ["TRIPLE_DES", "CHACHA20", "CHACHA20_POLY1305", "DSA_1024"] {
         let (st, v) =
             k.s.post(
                 "/v1/keys",
@@ -3980,12 +4045,12 @@ async fn legacy_algorithms_need_the_tenant_setting() {
         .collect();
     assert_eq!(
         refusals.iter().filter(|e| e.door == "kmip").count(),
-        4,
+        5,
         "{recs:?}"
     );
     assert_eq!(
         refusals.iter().filter(|e| e.door == "rest").count(),
-        4,
+        5,
         "{recs:?}"
     );
 
@@ -4171,6 +4236,115 @@ async fn legacy_algorithms_need_the_tenant_setting() {
         mac,
         hex_bytes("c911e78196d64c30f631bb079ea37b97a95936d4da764d6a171df030c895ecf9")
     );
+    // DSA: a generated pair signs and verifies (DSA with SHA-256); the OASIS 512-bit key
+    // registers as its integers and comes back as them.
+    let pair = ok_payload(
+        &c.op(V21, op::CREATE_KEY_PAIR, dsa_pair_template(1024))
+            .await,
+    );
+    let text = |p: &Item, t| p.req(t).unwrap().text().unwrap().to_owned();
+    let (dsa_private, dsa_public) = (
+        text(&pair, tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(&pair, tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    activate(&mut c, &dsa_private).await;
+    activate(&mut c, &dsa_public).await;
+    let dsa_sha256 = || {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![Item::enum_item(
+                tags::DIGITAL_SIGNATURE_ALGORITHM,
+                arca_kmip::enums::digital_signature_algorithm::DSA_WITH_SHA256,
+            )],
+        )
+    };
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &dsa_private),
+                dsa_sha256(),
+                Item::new(tags::DATA, Value::bytes(b"signed by DSA".to_vec())),
+            ],
+        )
+        .await,
+    );
+    let sig = p
+        .req(tags::SIGNATURE_DATA)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    for (data, valid) in [
+        (&b"signed by DSA"[..], true),
+        (&b"something else"[..], false),
+    ] {
+        let p = ok_payload(
+            &c.op(
+                V21,
+                op::SIGNATURE_VERIFY,
+                vec![
+                    Item::text_item(tags::UNIQUE_IDENTIFIER, &dsa_public),
+                    dsa_sha256(),
+                    Item::new(tags::DATA, Value::bytes(data.to_vec())),
+                    Item::new(tags::SIGNATURE_DATA, Value::bytes(sig.clone())),
+                ],
+            )
+            .await,
+        );
+        assert_eq!(
+            p.req(tags::VALIDITY_INDICATOR)
+                .unwrap()
+                .enumeration()
+                .unwrap(),
+            if valid {
+                arca_kmip::enums::validity_indicator::VALID
+            } else {
+                arca_kmip::enums::validity_indicator::INVALID
+            }
+        );
+    }
+    let dsa512 = uid(&ok_payload(
+        &c.op(V21, op::REGISTER, register_dsa_private()).await,
+    ));
+    let got = ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &dsa512)],
+        )
+        .await,
+    );
+    let block = got
+        .req(tags::PRIVATE_KEY)
+        .unwrap()
+        .req(tags::KEY_BLOCK)
+        .unwrap();
+    assert_eq!(
+        block
+            .req(tags::KEY_FORMAT_TYPE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        kft::TRANSPARENT_DSA_PRIVATE_KEY
+    );
+    assert_eq!(
+        block
+            .req(tags::KEY_VALUE)
+            .unwrap()
+            .req(tags::KEY_MATERIAL)
+            .unwrap(),
+        &oasis_dsa_private()
+    );
+    assert_eq!(
+        block
+            .req(tags::CRYPTOGRAPHIC_LENGTH)
+            .unwrap()
+            .integer()
+            .unwrap(),
+        512
+    );
     // Over REST a legacy key can be made and described, and is a raw-use key: Arca's own
     // ciphertexts (REST encrypt, and so the AWS door) refuse it.
     let admin_policy =
@@ -4220,11 +4394,23 @@ async fn legacy_algorithms_need_the_tenant_setting() {
         )
         .await;
     refused_naming_setting(&b);
+    let b = c
+        .op(
+            V21,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &dsa_private),
+                Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+            ],
+        )
+        .await;
+    refused_naming_setting(&b);
     let recs = records_since(&k.s, &mut after).await;
     for (op_name, key) in [
         ("Encrypt", &chacha),
         ("GenerateMac", &aes_mac),
         ("ExportKey", &des3),
+        ("Sign", &dsa_private),
     ] {
         assert!(
             recs.iter().any(|e| e.operation == op_name

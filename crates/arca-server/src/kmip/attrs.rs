@@ -313,6 +313,10 @@ pub fn algorithm_of(spec: KeySpec) -> Option<(u32, i32)> {
         TripleDes => (alg::TRIPLE_DES, 168),
         ChaCha20 => (alg::CHACHA20, 256),
         ChaCha20Poly1305 => (alg::CHACHA20_POLY1305, 256),
+        Dsa512 => (alg::DSA, 512),
+        Dsa1024 => (alg::DSA, 1024),
+        Dsa2048 => (alg::DSA, 2048),
+        Dsa3072 => (alg::DSA, 3072),
         SecretData => return None,
     })
 }
@@ -349,12 +353,16 @@ pub fn spec_of(algorithm: u32, length: Option<i32>) -> Result<KeySpec, Failure> 
         (alg::TRIPLE_DES, Some(168 | 192) | None) => TripleDes,
         (alg::CHACHA20, Some(256) | None) => ChaCha20,
         (alg::CHACHA20_POLY1305, Some(256) | None) => ChaCha20Poly1305,
+        (alg::DSA, Some(512)) => Dsa512,
+        (alg::DSA, Some(1024)) => Dsa1024,
+        (alg::DSA, Some(2048) | None) => Dsa2048,
+        (alg::DSA, Some(3072)) => Dsa3072,
         _ => {
             let name = arca_kmip::enum_name(alg::ALL, algorithm).unwrap_or("?");
             return Err(Failure::new(
                 arca_kmip::enums::result_reason::INVALID_FIELD,
                 format!(
-                    "CryptographicAlgorithm {name} with CryptographicLength {} is not offered: use AES 128/192/256, HMAC_SHA256/384/512, RSA 2048/3072/4096, ECDSA 256/384/521 or Ed25519 (and, where the tenant allows legacy algorithms, 3DES 168, ChaCha20 256 or ChaCha20Poly1305 256)",
+                    "CryptographicAlgorithm {name} with CryptographicLength {} is not offered: use AES 128/192/256, HMAC_SHA256/384/512, RSA 2048/3072/4096, ECDSA 256/384/521 or Ed25519 (and, where the tenant allows legacy algorithms, 3DES 168, ChaCha20 256, ChaCha20Poly1305 256 or DSA 512/1024/2048/3072)",
                     length.map_or("(none)".into(), |l| l.to_string())
                 ),
             ));

@@ -204,6 +204,7 @@ impl Params {
             Some(dsa::ECDSA_WITH_SHA256) => Some(EcdsaSha256),
             Some(dsa::ECDSA_WITH_SHA384) => Some(EcdsaSha384),
             Some(dsa::ECDSA_WITH_SHA512) => Some(EcdsaSha512),
+            Some(dsa::DSA_WITH_SHA256) => Some(DsaSha256),
             Some(dsa::RSASSA_PSS) => Some(match self.hashing {
                 Some(hash::SHA_384) => RsassaPssSha384,
                 Some(hash::SHA_512) => RsassaPssSha512,

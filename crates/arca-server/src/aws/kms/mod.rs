@@ -770,4 +770,30 @@ mod tests {
             );
         }
     }
+
+    /// The legacy specs are refused by name on this door (they exist for KMIP clients);
+    /// Arca's own specs and AWS's spellings parse.
+    #[test]
+    fn legacy_specs_are_refused_on_the_aws_door() {
+        for s in [
+            "TRIPLE_DES",
+            "CHACHA20",
+            "CHACHA20_POLY1305",
+            "DSA_1024",
+            "DSA_512",
+        ] {
+            let e = arca_spec("KeySpec", s).unwrap_err();
+            assert_eq!(e.error, "UnsupportedOperationException", "{s}");
+            assert!(
+                e.message.contains("KMIP clients only"),
+                "{s}: {}",
+                e.message
+            );
+        }
+        assert_eq!(
+            arca_spec("KeySpec", "SYMMETRIC_DEFAULT").unwrap(),
+            KeySpec::Aes256
+        );
+        assert_eq!(arca_spec("KeySpec", "RSA_2048").unwrap(), KeySpec::Rsa2048);
+    }
 }
