@@ -310,8 +310,11 @@ fn magnitude(body: &[u8]) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(body[start..].to_vec())
 }
 
+/// The magnitudes of a DSA key's integers (p, q, g and x or y), in zeroizing buffers.
+pub type Integers<const N: usize> = [Zeroizing<Vec<u8>>; N];
+
 /// p, q and g of an AlgorithmIdentifier of id-dsa, and what follows it.
-fn params_of(der: &[u8]) -> Option<([Zeroizing<Vec<u8>>; 3], &[u8])> {
+fn params_of(der: &[u8]) -> Option<(Integers<3>, &[u8])> {
     let (tag, alg, rest) = read_tlv(der)?;
     if tag != 0x30 || !alg.starts_with(&DSA_OID) {
         return None;
@@ -330,12 +333,12 @@ fn params_of(der: &[u8]) -> Option<([Zeroizing<Vec<u8>>; 3], &[u8])> {
         ints.push(magnitude(body));
         cur = next;
     }
-    let [p, q, g]: [Zeroizing<Vec<u8>>; 3] = ints.try_into().ok()?;
+    let [p, q, g]: Integers<3> = ints.try_into().ok()?;
     Some(([p, q, g], rest))
 }
 
 /// p, q, g and x of a DSA PKCS#8 private key (the inverse of [`pkcs8_from_integers`]).
-pub fn integers_of_pkcs8(pkcs8: &[u8]) -> Option<[Zeroizing<Vec<u8>>; 4]> {
+pub fn integers_of_pkcs8(pkcs8: &[u8]) -> Option<Integers<4>> {
     let (tag, body, rest) = read_tlv(pkcs8)?;
     if tag != 0x30 || !rest.is_empty() {
         return None;
@@ -357,7 +360,7 @@ pub fn integers_of_pkcs8(pkcs8: &[u8]) -> Option<[Zeroizing<Vec<u8>>; 4]> {
 }
 
 /// p, q, g and y of a DSA SPKI public key (the inverse of [`spki_from_integers`]).
-pub fn integers_of_spki(spki: &[u8]) -> Option<[Zeroizing<Vec<u8>>; 4]> {
+pub fn integers_of_spki(spki: &[u8]) -> Option<Integers<4>> {
     let (tag, body, rest) = read_tlv(spki)?;
     if tag != 0x30 || !rest.is_empty() {
         return None;
