@@ -4405,12 +4405,17 @@ async fn legacy_algorithms_need_the_tenant_setting() {
         )
         .await;
     refused_naming_setting(&b);
+    let (st, v) = k.s.post("/v1/keys/rest-3des/rotate", json!({})).await;
+    assert_eq!(st, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v.to_string().contains("allow_legacy_algorithms"), "{v}");
+    let rest_3des = made["id"].as_str().unwrap().to_string();
     let recs = records_since(&k.s, &mut after).await;
     for (op_name, key) in [
         ("Encrypt", &chacha),
         ("GenerateMac", &aes_mac),
         ("ExportKey", &des3),
         ("Sign", &dsa_private),
+        ("RotateKey", &rest_3des),
     ] {
         assert!(
             recs.iter().any(|e| e.operation == op_name

@@ -1038,6 +1038,10 @@ impl Service {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
             self.authorize(caller, Action::RotateKey, Some(&key))?;
+            // New material of a legacy spec is made only where the tenant allows it.
+            if let Some(l) = key.spec.legacy() {
+                self.permit_legacy(caller, l, "key").await?;
+            }
             if key.pending_import {
                 return Err(Error::WrongState {
                     operation: "rotate".into(),
