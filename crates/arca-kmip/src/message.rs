@@ -416,7 +416,6 @@ pub fn reason_for_version(reason: u32, version: ProtocolVersion) -> u32 {
     }
     match reason {
         r::WRONG_KEY_LIFECYCLE_STATE
-        | r::SENSITIVE
         | r::ATTRIBUTE_READ_ONLY
         | r::READ_ONLY_ATTRIBUTE
         | r::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK => r::PERMISSION_DENIED,

@@ -50,9 +50,9 @@ impl Ctx<'_> {
                 },
             )
             .await
-            // A key that never leaves Arca is Sensitive to a 2.x client (1.x: Permission
-            // Denied). Otherwise the key is not RSA, or not kept in the form PKCS#1 asks
-            // of it: failure() says Key Format Type Not Supported with the service's reason.
+            // A key that never leaves Arca is Sensitive (KMIP 1.4's and 2.x's reason).
+            // Otherwise the key is not RSA, or not kept in the form PKCS#1 asks of it:
+            // failure() says Key Format Type Not Supported with the service's reason.
             .map_err(|e| match e {
                 arca_core::Error::NotPermitted { .. } if !info.extractable => {
                     Failure::new(reason::SENSITIVE, e.to_string())
