@@ -186,7 +186,7 @@ impl Service {
         if let Some((u, op)) = usage {
             need_usage(&e, u, op)?;
         }
-        // A legacy key (Triple DES, ChaCha20) is used, exported or read only while its
+        // A legacy key (Triple DES, ChaCha20, DSA) is used or exported only while its
         // tenant allows legacy algorithms: turning the setting off makes such keys inert.
         if let Some(l) = e.key.spec.legacy() {
             self.permit_legacy(caller, l, "key").await?;
@@ -953,8 +953,8 @@ impl Service {
     /// The MAC algorithm of a request on a key: an HMAC key's own; or, for a key whose MAC
     /// usage is a legacy one (an AES key registered for HMAC,
     /// [`arca_core::access::LegacyAlgorithm::CrossAlgorithmHmac`]), the one the request
-    /// names, in a tenant that allows it. `keyed_by_bytes` says which: the HMAC is then
-    /// keyed by the other algorithm's key bytes.
+    /// names, in a tenant that allows it. The `bool` is true in the second case: the HMAC
+    /// is then keyed by the other algorithm's key bytes ([`arca_crypto::KeyHandle::hmac_with`]).
     async fn check_mac_alg(
         &self,
         caller: &Caller,

@@ -444,9 +444,10 @@ pub fn usage_mask_of(info: &KeyInfo, extras: &Extras) -> i32 {
 /// Arca usages from a Cryptographic Usage Mask, for a spec: one direction per bit (a mask
 /// of Encrypt alone makes a key that only encrypts, on every door). MAC bits on an AES key
 /// ask for an HMAC keyed by it, a legacy usage the service allows only in tenants that
-/// allow legacy algorithms. Other bits the spec cannot honour are dropped (and not reported back); a mask with none it can honour gets a usage
-/// that serves no operation of Arca's (Derive) where the spec has one, so that the key does
-/// nothing the mask did not ask for.
+/// allow legacy algorithms. Other bits the spec cannot honour are dropped (and not
+/// reported back); a mask with none it can honour gets a usage that serves no operation of
+/// Arca's (Derive) where the spec has one, so that the key does nothing the mask did not
+/// ask for.
 pub fn usages_from_mask(
     mask: i32,
     spec: KeySpec,

@@ -87,9 +87,7 @@ const DSA_PUBLIC_FIELDS: [u32; 4] = [tags::P, tags::Q, tags::G, tags::Y];
 pub fn dsa_private_to_pkcs8(material: &Item) -> Result<Bytes, Failure> {
     let [p, q, g, x] = DSA_PRIVATE_FIELDS.map(|t| magnitude(material, t));
     let (p, q, g, x) = (p?, q?, g?, x?);
-    Ok(Bytes::new(
-        arca_crypto::dsa::pkcs8_from_integers(&p, &q, &g, &x).to_vec(),
-    ))
+    Ok(arca_crypto::dsa::pkcs8_from_integers(&p, &q, &g, &x))
 }
 
 /// SPKI of a DSA public key from a Transparent DSA Public Key's Key Material (P, Q, G, Y).
@@ -104,14 +102,12 @@ pub fn dsa_public_to_spki(material: &Item) -> Result<Bytes, Failure> {
 /// A Transparent DSA Private Key's Key Material from the PKCS#8 the service exports.
 pub fn dsa_private_from_pkcs8(pkcs8: &[u8]) -> Result<Item, Failure> {
     let ints = arca_crypto::dsa::integers_of_pkcs8(pkcs8).ok_or_else(not_dsa)?;
-    let ints: Vec<Bytes> = ints.iter().map(|i| Bytes::new(i.to_vec())).collect();
     Ok(material_of(&DSA_PRIVATE_FIELDS, &ints))
 }
 
 /// A Transparent DSA Public Key's Key Material from the SPKI the service exports.
 pub fn dsa_public_from_spki(spki: &[u8]) -> Result<Item, Failure> {
     let ints = arca_crypto::dsa::integers_of_spki(spki).ok_or_else(not_dsa)?;
-    let ints: Vec<Bytes> = ints.iter().map(|i| Bytes::new(i.to_vec())).collect();
     Ok(material_of(&DSA_PUBLIC_FIELDS, &ints))
 }
 
