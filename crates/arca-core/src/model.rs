@@ -891,6 +891,46 @@ impl MacAlgorithm {
 }
 
 #[cfg(test)]
+mod legacy_tests {
+    use super::{KeySpec, KeyUsage};
+    use crate::access::{LegacyAlgorithm, TenantSettings};
+
+    /// The legacy specs and the one legacy usage are named, refused by the default
+    /// settings naming the setting, allowed once it is on; raw-only specs offer raw modes
+    /// and have no other usage than a cipher's.
+    #[test]
+    fn legacy_specs_and_usages_need_the_setting() {
+        let legacy: Vec<KeySpec> = KeySpec::ALL
+            .into_iter()
+            .filter(|s| s.legacy().is_some())
+            .collect();
+        assert_eq!(legacy.len(), 7, "{legacy:?}");
+        let off = TenantSettings::default();
+        let on = TenantSettings {
+            allow_legacy_algorithms: true,
+            ..TenantSettings::default()
+        };
+        for s in &legacy {
+            let what = s.legacy().unwrap();
+            let e = off.permit_legacy(what, "spec").unwrap_err();
+            assert!(e.to_string().contains("allow_legacy_algorithms"), "{e}");
+            assert!(on.permit_legacy(what, "spec").is_ok());
+            if s.raw_only() {
+                assert!(s.offers_raw_modes());
+                assert_eq!(s.possible_usages(), &[KeyUsage::EncryptDecrypt]);
+            }
+        }
+        assert_eq!(
+            KeySpec::Aes256.legacy_usage(KeyUsage::VerifyMac),
+            Some(LegacyAlgorithm::CrossAlgorithmHmac)
+        );
+        assert_eq!(KeySpec::Aes256.legacy_usage(KeyUsage::Encrypt), None);
+        assert_eq!(KeySpec::Hmac256.legacy_usage(KeyUsage::GenerateMac), None);
+        assert!(!KeySpec::Rsa2048.offers_raw_modes() && KeySpec::Aes128.offers_raw_modes());
+    }
+}
+
+#[cfg(test)]
 mod usage_tests {
     use super::KeyUsage::{self, *};
     use super::{can, KeySpec};
