@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::access::LegacyAlgorithm;
 use crate::error::{Error, Result};
 
 /// The kind and size of a key. Fixed for the key's life: every version has the same spec.
@@ -59,6 +60,35 @@ pub enum KeySpec {
     /// else. KMIP's Secret Data and Opaque Object.
     #[serde(rename = "SECRET_DATA")]
     SecretData,
+    /// Triple DES (TDEA, keying option 1: three independent 56-bit keys, 24 bytes with
+    /// parity): a legacy cipher ([`LegacyAlgorithm::TripleDes`]) for appliances that still
+    /// speak it, only in tenants that allow legacy algorithms, and only raw (KMIP's ECB
+    /// and CBC), never Arca's own ciphertexts.
+    #[serde(rename = "TRIPLE_DES")]
+    TripleDes,
+    /// A 256-bit ChaCha20 key for the raw stream cipher with a client's nonce
+    /// ([`LegacyAlgorithm::ChaCha20`]); only in tenants that allow legacy algorithms.
+    #[serde(rename = "CHACHA20")]
+    ChaCha20,
+    /// A 256-bit key for the ChaCha20-Poly1305 AEAD (RFC 8439) with a client's nonce
+    /// ([`LegacyAlgorithm::ChaCha20`]); only in tenants that allow legacy algorithms.
+    #[serde(rename = "CHACHA20_POLY1305")]
+    ChaCha20Poly1305,
+    /// DSA keys (FIPS 186: a 512-bit prime p and a 160-bit q), the size FIPS 186-2 began
+    /// with, which KMIP clients and the OASIS profiles still register
+    /// ([`LegacyAlgorithm::Dsa`]); only registered, never generated, and only in tenants that
+    /// allow legacy algorithms.
+    #[serde(rename = "DSA_512")]
+    Dsa512,
+    /// DSA with a 1024-bit p and a 160-bit q ([`LegacyAlgorithm::Dsa`]).
+    #[serde(rename = "DSA_1024")]
+    Dsa1024,
+    /// DSA with a 2048-bit p and a 256-bit q ([`LegacyAlgorithm::Dsa`]).
+    #[serde(rename = "DSA_2048")]
+    Dsa2048,
+    /// DSA with a 3072-bit p and a 256-bit q ([`LegacyAlgorithm::Dsa`]).
+    #[serde(rename = "DSA_3072")]
+    Dsa3072,
 }
 
 /// The family a spec belongs to; decides which operations make sense at all.
@@ -72,11 +102,14 @@ pub enum KeyFamily {
     MlKem,
     MlDsa,
     Secret,
+    TripleDes,
+    ChaCha20,
+    Dsa,
 }
 
 impl KeySpec {
     /// Every spec, in a stable order (for documentation and exhaustive tests).
-    pub const ALL: [KeySpec; 19] = [
+    pub const ALL: [KeySpec; 26] = [
         KeySpec::Aes128,
         KeySpec::Aes192,
         KeySpec::Aes256,
@@ -96,6 +129,13 @@ impl KeySpec {
         KeySpec::MlDsa65,
         KeySpec::MlDsa87,
         KeySpec::SecretData,
+        KeySpec::TripleDes,
+        KeySpec::ChaCha20,
+        KeySpec::ChaCha20Poly1305,
+        KeySpec::Dsa512,
+        KeySpec::Dsa1024,
+        KeySpec::Dsa2048,
+        KeySpec::Dsa3072,
     ];
 
     /// The spec's family.
@@ -110,6 +150,9 @@ impl KeySpec {
             MlKem768 | MlKem1024 => KeyFamily::MlKem,
             MlDsa44 | MlDsa65 | MlDsa87 => KeyFamily::MlDsa,
             SecretData => KeyFamily::Secret,
+            TripleDes => KeyFamily::TripleDes,
+            ChaCha20 | ChaCha20Poly1305 => KeyFamily::ChaCha20,
+            Dsa512 | Dsa1024 | Dsa2048 | Dsa3072 => KeyFamily::Dsa,
         }
     }
 
@@ -117,7 +160,11 @@ impl KeySpec {
     pub fn is_asymmetric(self) -> bool {
         !matches!(
             self.family(),
-            KeyFamily::Aes | KeyFamily::Hmac | KeyFamily::Secret
+            KeyFamily::Aes
+                | KeyFamily::Hmac
+                | KeyFamily::Secret
+                | KeyFamily::TripleDes
+                | KeyFamily::ChaCha20
         )
     }
 
@@ -130,8 +177,54 @@ impl KeySpec {
             KeySpec::Hmac256 => Some(32),
             KeySpec::Hmac384 => Some(48),
             KeySpec::Hmac512 => Some(64),
+            KeySpec::TripleDes => Some(24),
+            KeySpec::ChaCha20 | KeySpec::ChaCha20Poly1305 => Some(32),
             _ => None,
         }
+    }
+
+    /// The legacy algorithm a key of this spec is ([`LegacyAlgorithm`]): it is made and
+    /// used only in tenants that allow legacy algorithms. `None` for Arca's own specs.
+    pub fn legacy(self) -> Option<LegacyAlgorithm> {
+        match self.family() {
+            KeyFamily::TripleDes => Some(LegacyAlgorithm::TripleDes),
+            KeyFamily::ChaCha20 => Some(LegacyAlgorithm::ChaCha20),
+            KeyFamily::Dsa => Some(LegacyAlgorithm::Dsa),
+            _ => None,
+        }
+    }
+
+    /// The legacy algorithm a usage of a key of this spec amounts to, beyond what the
+    /// spec itself can do: an AES key that computes HMACs serves two algorithms
+    /// ([`LegacyAlgorithm::CrossAlgorithmHmac`]), which KMIP clients ask for by registering
+    /// an AES key with MAC bits in its usage mask. Such a usage is possible only in tenants
+    /// that allow legacy algorithms.
+    pub fn legacy_usage(self, usage: KeyUsage) -> Option<LegacyAlgorithm> {
+        (self.family() == KeyFamily::Aes && usage.pair() == KeyUsage::GenerateVerifyMac)
+            .then_some(LegacyAlgorithm::CrossAlgorithmHmac)
+    }
+
+    /// The sizes (bits of p, bits of q) of a DSA spec, `None` for other specs.
+    pub fn dsa_sizes(self) -> Option<(u32, u32)> {
+        match self {
+            KeySpec::Dsa512 => Some((512, 160)),
+            KeySpec::Dsa1024 => Some((1024, 160)),
+            KeySpec::Dsa2048 => Some((2048, 256)),
+            KeySpec::Dsa3072 => Some((3072, 256)),
+            _ => None,
+        }
+    }
+
+    /// True for specs whose keys serve only the raw cipher operations (a client's mode,
+    /// IV or nonce, bare ciphertext): Triple DES and ChaCha20 have no place in Arca's own
+    /// ciphertext format, so their keys are always made with `raw_cipher_modes`.
+    pub fn raw_only(self) -> bool {
+        matches!(self.family(), KeyFamily::TripleDes | KeyFamily::ChaCha20)
+    }
+
+    /// True for specs a key may be made for raw cipher use with (`raw_cipher_modes`).
+    pub fn offers_raw_modes(self) -> bool {
+        self.family() == KeyFamily::Aes || self.raw_only()
     }
 
     /// The usages this spec can have at all, as pairs: either direction of a pair listed
@@ -149,6 +242,8 @@ impl KeySpec {
             // Secret data takes part in no cryptographic operation of Arca's; what a client
             // derives from it happens outside.
             KeyFamily::Secret => &[Derive],
+            KeyFamily::TripleDes | KeyFamily::ChaCha20 => &[EncryptDecrypt],
+            KeyFamily::Dsa => &[SignVerify],
         }
     }
 
@@ -180,6 +275,13 @@ impl KeySpec {
             MlDsa65 => "ML_DSA_65",
             MlDsa87 => "ML_DSA_87",
             SecretData => "SECRET_DATA",
+            TripleDes => "TRIPLE_DES",
+            ChaCha20 => "CHACHA20",
+            ChaCha20Poly1305 => "CHACHA20_POLY1305",
+            Dsa512 => "DSA_512",
+            Dsa1024 => "DSA_1024",
+            Dsa2048 => "DSA_2048",
+            Dsa3072 => "DSA_3072",
         }
     }
 
@@ -698,6 +800,10 @@ pub enum SigningAlgorithm {
     /// Pure ML-DSA (FIPS 204).
     #[serde(rename = "ML_DSA_SHAKE_256")]
     MlDsaShake256,
+    /// DSA (FIPS 186) over SHA-256, the digest truncated to q's length; DER signatures. A
+    /// legacy algorithm ([`LegacyAlgorithm::Dsa`]).
+    #[serde(rename = "DSA_SHA_256")]
+    DsaSha256,
 }
 
 impl SigningAlgorithm {
@@ -718,6 +824,9 @@ impl SigningAlgorithm {
             KeySpec::EccNistP521 => &[EcdsaSha512],
             KeySpec::Ed25519 => &[Ed25519Sha512],
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
+            KeySpec::Dsa512 | KeySpec::Dsa1024 | KeySpec::Dsa2048 | KeySpec::Dsa3072 => {
+                &[DsaSha256]
+            }
             _ => &[],
         }
     }
@@ -727,7 +836,7 @@ impl SigningAlgorithm {
     pub fn digest_len(self) -> Option<usize> {
         use SigningAlgorithm::*;
         match self {
-            RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 => Some(32),
+            RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 | DsaSha256 => Some(32),
             RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Some(48),
             RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Some(64),
             Ed25519Sha512 | MlDsaShake256 => None,
@@ -749,6 +858,7 @@ impl SigningAlgorithm {
             EcdsaSha512 => "ECDSA_SHA_512",
             Ed25519Sha512 => "ED25519_SHA_512",
             MlDsaShake256 => "ML_DSA_SHAKE_256",
+            DsaSha256 => "DSA_SHA_256",
         }
     }
 }
@@ -829,6 +939,46 @@ impl MacAlgorithm {
             KeySpec::Hmac512 => Some(MacAlgorithm::HmacSha512),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::{KeySpec, KeyUsage};
+    use crate::access::{LegacyAlgorithm, TenantSettings};
+
+    /// The legacy specs and the one legacy usage are named, refused by the default
+    /// settings naming the setting, allowed once it is on; raw-only specs offer raw modes
+    /// and have no other usage than a cipher's.
+    #[test]
+    fn legacy_specs_and_usages_need_the_setting() {
+        let legacy: Vec<KeySpec> = KeySpec::ALL
+            .into_iter()
+            .filter(|s| s.legacy().is_some())
+            .collect();
+        assert_eq!(legacy.len(), 7, "{legacy:?}");
+        let off = TenantSettings::default();
+        let on = TenantSettings {
+            allow_legacy_algorithms: true,
+            ..TenantSettings::default()
+        };
+        for s in &legacy {
+            let what = s.legacy().unwrap();
+            let e = off.permit_legacy(what, "spec").unwrap_err();
+            assert!(e.to_string().contains("allow_legacy_algorithms"), "{e}");
+            assert!(on.permit_legacy(what, "spec").is_ok());
+            if s.raw_only() {
+                assert!(s.offers_raw_modes());
+                assert_eq!(s.possible_usages(), &[KeyUsage::EncryptDecrypt]);
+            }
+        }
+        assert_eq!(
+            KeySpec::Aes256.legacy_usage(KeyUsage::VerifyMac),
+            Some(LegacyAlgorithm::CrossAlgorithmHmac)
+        );
+        assert_eq!(KeySpec::Aes256.legacy_usage(KeyUsage::Encrypt), None);
+        assert_eq!(KeySpec::Hmac256.legacy_usage(KeyUsage::GenerateMac), None);
+        assert!(!KeySpec::Rsa2048.offers_raw_modes() && KeySpec::Aes128.offers_raw_modes());
     }
 }
 

@@ -9,7 +9,7 @@ fn mlkem_oid(spec: KeySpec) -> [u8; 9] {
     [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, last]
 }
 
-fn push_len(out: &mut Vec<u8>, n: usize) {
+pub(crate) fn push_len(out: &mut Vec<u8>, n: usize) {
     if n < 0x80 {
         out.push(n as u8);
     } else if n < 0x100 {
@@ -21,7 +21,7 @@ fn push_len(out: &mut Vec<u8>, n: usize) {
     }
 }
 
-fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+pub(crate) fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 4);
     out.push(tag);
     push_len(&mut out, body.len());
@@ -39,7 +39,7 @@ pub const P256_SPKI_PREFIX: [u8; 26] = [
 /// The DER OID of prime256v1, as PKCS#11's CKA_EC_PARAMS wants it.
 pub const P256_OID: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-fn der_uint(be: &[u8]) -> Vec<u8> {
+pub(crate) fn der_uint(be: &[u8]) -> Vec<u8> {
     let mut v: Vec<u8> = be.iter().copied().skip_while(|b| *b == 0).collect();
     if v.first().is_none_or(|b| b & 0x80 != 0) {
         v.insert(0, 0);
@@ -118,7 +118,7 @@ const RSA_ALG_ID: [u8; 15] = [
 
 /// Reads one TLV with a definite length (short or long form, up to 4 length bytes):
 /// `(tag, body, rest)`, or `None` if malformed.
-fn read_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn read_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let tag = *b.first()?;
     let l = *b.get(1)?;
     let (len, hl) = if l < 0x80 {
@@ -140,7 +140,7 @@ fn read_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 
 /// Builds `tag || len || parts...` into a zeroizing buffer allocated once (no copy of a
 /// private key is left behind in a grown vector).
-fn tlv_secret(tag: u8, parts: &[&[u8]]) -> zeroize::Zeroizing<Vec<u8>> {
+pub(crate) fn tlv_secret(tag: u8, parts: &[&[u8]]) -> zeroize::Zeroizing<Vec<u8>> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len + 6));
     out.push(tag);

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use arca_core::model::{KeySpec, MessageType, SigningAlgorithm};
+use arca_core::model::{KeySpec, MacAlgorithm, MessageType, SigningAlgorithm};
 use arca_core::{Error, Result};
 use zeroize::Zeroizing;
 
@@ -102,7 +102,7 @@ fn unsupported(spec: KeySpec, what: &str) -> Error {
     Error::unsupported(format!("a {spec} key cannot {what}"))
 }
 
-pub use arca_core::cipher::{OaepHash, RawMode};
+pub use arca_core::cipher::{LegacyCipher, OaepHash, RawMode};
 
 /// A loaded key. Every method has a default that refuses, so each key family implements
 /// only what it can do and the refusal text is the same everywhere.
@@ -195,6 +195,46 @@ pub trait KeyHandle: Send + Sync {
     /// Constant-time HMAC verification.
     fn mac_verify(&self, _msg: &[u8], _mac: &[u8]) -> Result<bool> {
         Err(unsupported(self.spec(), "verify a MAC"))
+    }
+    /// A legacy cipher of this key's spec (Triple DES, ChaCha20, ChaCha20-Poly1305) with a
+    /// caller's IV or nonce; returns the ciphertext and (for ChaCha20-Poly1305) the tag.
+    /// The service runs it only in tenants that allow legacy algorithms.
+    fn legacy_encrypt(
+        &self,
+        _cipher: LegacyCipher,
+        _iv: &[u8],
+        _aad: &[u8],
+        _plaintext: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        Err(unsupported(self.spec(), "encrypt with a legacy cipher"))
+    }
+    /// The inverse of [`KeyHandle::legacy_encrypt`]; `tag` is ChaCha20-Poly1305's.
+    fn legacy_decrypt(
+        &self,
+        _cipher: LegacyCipher,
+        _iv: &[u8],
+        _aad: &[u8],
+        _ciphertext: &[u8],
+        _tag: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        Err(unsupported(self.spec(), "decrypt with a legacy cipher"))
+    }
+    /// An HMAC keyed by the bytes of a key made for another algorithm (an AES key), with
+    /// the hash the caller names: what KMIP clients ask of an AES key registered with MAC
+    /// usage. The service runs it only in tenants that allow legacy algorithms; a provider
+    /// that cannot key an HMAC with such a key's bytes refuses.
+    fn hmac_with(&self, _alg: MacAlgorithm, _msg: &[u8]) -> Result<Vec<u8>> {
+        Err(unsupported(
+            self.spec(),
+            "compute an HMAC keyed by its bytes",
+        ))
+    }
+    /// Constant-time verification of [`KeyHandle::hmac_with`].
+    fn hmac_verify_with(&self, _alg: MacAlgorithm, _msg: &[u8], _mac: &[u8]) -> Result<bool> {
+        Err(unsupported(
+            self.spec(),
+            "verify an HMAC keyed by its bytes",
+        ))
     }
     /// ML-KEM encapsulation: `(ciphertext, shared secret)`.
     fn encapsulate(&self) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {

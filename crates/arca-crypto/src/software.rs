@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use arca_core::model::{KeyFamily, KeySpec, MessageType, SigningAlgorithm};
+use arca_core::model::{KeyFamily, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm};
 use arca_core::{Error, Result};
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::digest;
@@ -23,7 +23,8 @@ use zeroize::Zeroizing;
 
 use crate::ciphertext::{NONCE_LEN, TAG_LEN};
 use crate::der;
-use crate::provider::{CryptoProvider, KeyHandle, KeyMaterial, OaepHash, RawMode};
+use crate::legacy;
+use crate::provider::{CryptoProvider, KeyHandle, KeyMaterial, LegacyCipher, OaepHash, RawMode};
 
 /// The software provider. Stateless: every call is independent.
 #[derive(Debug, Default, Clone)]
@@ -177,6 +178,14 @@ fn import_digest(alg: SigningAlgorithm, msg: &[u8]) -> Result<digest::Digest> {
     })
 }
 
+/// The digest a DSA signature covers: the message's SHA-256, or the caller's digest.
+fn dsa_digest(alg: SigningAlgorithm, kind: MessageType, msg: &[u8]) -> Result<Vec<u8>> {
+    Ok(match kind {
+        MessageType::Raw => digest::digest(&digest::SHA256, msg).as_ref().to_vec(),
+        MessageType::Digest => import_digest(alg, msg)?.as_ref().to_vec(),
+    })
+}
+
 /// Decodes PEM if the input looks like PEM, returning the DER bytes and the PEM tag.
 fn maybe_pem(field: &str, bytes: &[u8]) -> Result<(Zeroizing<Vec<u8>>, Option<String>)> {
     let trimmed = bytes.trim_ascii_start();
@@ -224,6 +233,36 @@ impl CryptoProvider for SoftwareProvider {
                 return Ok(KeyMaterial {
                     secret: self.random(len)?,
                     public_spki: None,
+                    public_only: false,
+                });
+            }
+            KeyFamily::ChaCha20 => {
+                return Ok(KeyMaterial {
+                    secret: self.random(legacy::CHACHA_KEY_LEN)?,
+                    public_spki: None,
+                    public_only: false,
+                });
+            }
+            KeyFamily::TripleDes => {
+                // Three DES keys with their parity bits set, drawn again in the (2^-56)
+                // case that two adjacent ones are equal.
+                loop {
+                    let mut k = self.random(legacy::TDES_KEY_LEN)?;
+                    legacy::set_odd_parity(&mut k);
+                    if legacy::check_tdes_key("material", &k).is_ok() {
+                        return Ok(KeyMaterial {
+                            secret: k,
+                            public_spki: None,
+                            public_only: false,
+                        });
+                    }
+                }
+            }
+            KeyFamily::Dsa => {
+                let (pkcs8, spki) = crate::dsa::generate(spec)?;
+                return Ok(KeyMaterial {
+                    secret: pkcs8,
+                    public_spki: Some(spki),
                     public_only: false,
                 });
             }
@@ -294,6 +333,9 @@ impl CryptoProvider for SoftwareProvider {
                 public_only: false,
             });
         }
+        if spec.family() == KeyFamily::TripleDes {
+            legacy::check_tdes_key(field, bytes)?;
+        }
         if let Some(len) = spec.symmetric_len() {
             if bytes.len() != len {
                 return Err(rejected(
@@ -338,6 +380,16 @@ impl CryptoProvider for SoftwareProvider {
             }
             KeyFamily::Hmac => Inner::Hmac(Box::new(hmac::Key::new(hmac_alg(spec), &m.secret))),
             KeyFamily::Secret => Inner::Secret,
+            KeyFamily::TripleDes | KeyFamily::ChaCha20 => {
+                if Some(m.secret.len()) != spec.symmetric_len() {
+                    return Err(bad());
+                }
+                Inner::Legacy(Zeroizing::new(m.secret.to_vec()))
+            }
+            KeyFamily::Dsa => Inner::Dsa {
+                pkcs8: (!m.public_only).then(|| Zeroizing::new(m.secret.to_vec())),
+                spki: m.public_spki.clone().ok_or_else(bad)?,
+            },
             KeyFamily::Rsa => {
                 let spki = m.public_spki.as_deref().ok_or_else(bad)?;
                 let public = PublicEncryptingKey::from_der(spki).map_err(|_| bad())?;
@@ -438,6 +490,14 @@ impl SoftwareProvider {
                 let d = kp.as_der().map_err(|_| internal("RSA PKCS#8"))?;
                 (d.as_ref().to_vec(), spki.as_ref().to_vec())
             }
+            KeyFamily::Dsa => {
+                let (pkcs8, spki) = crate::dsa::import_private(spec, der).map_err(|e| no(&e))?;
+                return Ok(KeyMaterial {
+                    secret: pkcs8,
+                    public_spki: Some(spki),
+                    public_only: false,
+                });
+            }
             KeyFamily::Ec => {
                 let kp = EcdsaKeyPair::from_pkcs8(ecdsa_signing(spec), der).map_err(|_| {
                     no("expected a PKCS#8 private key on this curve or an SPKI public key")
@@ -479,9 +539,11 @@ impl SoftwareProvider {
                     .map_err(|_| no("the embedded encapsulation key is not valid"))?;
                 (der.to_vec(), der::mlkem_spki(spec, ek))
             }
-            KeyFamily::Aes | KeyFamily::Hmac | KeyFamily::Secret => {
-                return Err(internal("symmetric import path"))
-            }
+            KeyFamily::Aes
+            | KeyFamily::Hmac
+            | KeyFamily::Secret
+            | KeyFamily::TripleDes
+            | KeyFamily::ChaCha20 => return Err(internal("symmetric import path")),
         };
         Ok(KeyMaterial {
             secret: Zeroizing::new(secret),
@@ -493,6 +555,7 @@ impl SoftwareProvider {
     fn import_public(&self, spec: KeySpec, der: &[u8]) -> std::result::Result<Vec<u8>, String> {
         match spec.family() {
             KeyFamily::Secret => Err("secret data has no public part".into()),
+            KeyFamily::Dsa => crate::dsa::import_public(spec, der),
             KeyFamily::Rsa => {
                 let pk = PublicEncryptingKey::from_der(der).map_err(|_| {
                     "expected an RSA SPKI public key or a PKCS#8 private key".to_string()
@@ -531,7 +594,9 @@ impl SoftwareProvider {
                     .map_err(|_| "the public key does not match the spec".to_string())?;
                 Ok(der.to_vec())
             }
-            KeyFamily::Aes | KeyFamily::Hmac => Err("symmetric keys have no public half".into()),
+            KeyFamily::Aes | KeyFamily::Hmac | KeyFamily::TripleDes | KeyFamily::ChaCha20 => {
+                Err("symmetric keys have no public half".into())
+            }
         }
     }
 }
@@ -568,6 +633,14 @@ enum Inner {
     },
     /// Secret data: kept for export, used for nothing.
     Secret,
+    /// The bytes of a Triple DES or ChaCha20 key, which [`crate::legacy`] keys per call.
+    Legacy(Zeroizing<Vec<u8>>),
+    /// A DSA key's DER (PKCS#8 unless public-only, and SPKI), which [`crate::dsa`] parses
+    /// per call.
+    Dsa {
+        pkcs8: Option<Zeroizing<Vec<u8>>>,
+        spki: Vec<u8>,
+    },
 }
 
 fn oaep_alg(h: OaepHash) -> &'static OaepAlgorithm {
@@ -584,6 +657,46 @@ pub struct SoftwareKey {
     spec: KeySpec,
     public_only: bool,
     inner: Inner,
+}
+
+impl SoftwareKey {
+    /// The bytes of a legacy key, for a cipher of its own spec only.
+    fn legacy_key(&self, cipher: LegacyCipher) -> Result<&[u8]> {
+        match &self.inner {
+            Inner::Legacy(k) if cipher.spec() == self.spec => Ok(k),
+            _ => Err(Error::unsuitable_key(format!(
+                "a {} key cannot run {cipher:?}",
+                self.spec
+            ))),
+        }
+    }
+
+    /// An HMAC key made of an AES key's bytes.
+    fn hmac_of_aes(&self, alg: MacAlgorithm) -> Result<hmac::Key> {
+        let Inner::Aes { raw, .. } = &self.inner else {
+            return Err(Error::unsuitable_key(format!(
+                "a {} key computes no HMAC keyed by its bytes",
+                self.spec
+            )));
+        };
+        let a = match alg {
+            MacAlgorithm::HmacSha256 => hmac::HMAC_SHA256,
+            MacAlgorithm::HmacSha384 => hmac::HMAC_SHA384,
+            MacAlgorithm::HmacSha512 => hmac::HMAC_SHA512,
+        };
+        Ok(hmac::Key::new(a, raw))
+    }
+}
+
+/// Additional data is authenticated by ChaCha20-Poly1305 only.
+fn no_aad_unless_aead(cipher: LegacyCipher, aad: &[u8]) -> Result<()> {
+    if !aad.is_empty() && !matches!(cipher, LegacyCipher::ChaCha20Poly1305 { .. }) {
+        return Err(Error::invalid(
+            "aad",
+            "only ChaCha20-Poly1305 authenticates additional data",
+        ));
+    }
+    Ok(())
 }
 
 fn public_only_error(spec: KeySpec, what: &str) -> Error {
@@ -803,6 +916,12 @@ impl KeyHandle for SoftwareKey {
                 sig.truncate(n);
                 Ok(sig)
             }
+            Inner::Dsa { pkcs8, .. } => {
+                let pkcs8 = pkcs8
+                    .as_ref()
+                    .ok_or_else(|| public_only_error(self.spec, "sign"))?;
+                crate::dsa::sign(pkcs8, &dsa_digest(alg, kind, msg)?)
+            }
             _ => Err(Error::unsuitable_key(format!(
                 "a {} key cannot sign",
                 self.spec
@@ -818,6 +937,9 @@ impl KeyHandle for SoftwareKey {
         sig: &[u8],
     ) -> Result<bool> {
         check_alg_for_spec(self.spec, alg)?;
+        if let Inner::Dsa { spki, .. } = &self.inner {
+            return crate::dsa::verify(spki, &dsa_digest(alg, kind, msg)?, sig);
+        }
         let (valg, spki): (&'static dyn signature::VerificationAlgorithm, &[u8]) = match &self.inner
         {
             Inner::Rsa { spki, .. } => (
@@ -863,6 +985,70 @@ impl KeyHandle for SoftwareKey {
         Ok(constant_time::verify_slices_are_equal(expected.as_ref(), mac).is_ok())
     }
 
+    fn legacy_encrypt(
+        &self,
+        cipher: LegacyCipher,
+        iv: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let key = self.legacy_key(cipher)?;
+        no_aad_unless_aead(cipher, aad)?;
+        match cipher {
+            LegacyCipher::TripleDes { cbc, pkcs7 } => Ok((
+                legacy::triple_des(key, cbc, pkcs7, iv, plaintext, true)?.to_vec(),
+                vec![],
+            )),
+            LegacyCipher::ChaCha20 { initial_counter } => Ok((
+                legacy::chacha20(key, iv, initial_counter, plaintext)?.to_vec(),
+                vec![],
+            )),
+            LegacyCipher::ChaCha20Poly1305 { tag_len } => {
+                legacy::chacha20_poly1305_seal(key, iv, aad, plaintext, tag_len)
+            }
+        }
+    }
+
+    fn legacy_decrypt(
+        &self,
+        cipher: LegacyCipher,
+        iv: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let key = self.legacy_key(cipher)?;
+        no_aad_unless_aead(cipher, aad)?;
+        match cipher {
+            LegacyCipher::TripleDes { cbc, pkcs7 } => {
+                legacy::triple_des(key, cbc, pkcs7, iv, ciphertext, false)
+            }
+            LegacyCipher::ChaCha20 { initial_counter } => {
+                legacy::chacha20(key, iv, initial_counter, ciphertext)
+            }
+            LegacyCipher::ChaCha20Poly1305 { tag_len } => {
+                if tag.len() != tag_len {
+                    return Err(Error::invalid(
+                        "tag",
+                        format!("the tag is {} bytes, not the {tag_len} named", tag.len()),
+                    ));
+                }
+                legacy::chacha20_poly1305_open(key, iv, aad, ciphertext, tag)
+            }
+        }
+    }
+
+    fn hmac_with(&self, alg: MacAlgorithm, msg: &[u8]) -> Result<Vec<u8>> {
+        let k = self.hmac_of_aes(alg)?;
+        Ok(hmac::sign(&k, msg).as_ref().to_vec())
+    }
+
+    fn hmac_verify_with(&self, alg: MacAlgorithm, msg: &[u8], mac: &[u8]) -> Result<bool> {
+        let k = self.hmac_of_aes(alg)?;
+        let expected = hmac::sign(&k, msg);
+        Ok(constant_time::verify_slices_are_equal(expected.as_ref(), mac).is_ok())
+    }
+
     fn encapsulate(&self) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
         let Inner::MlKem { ek, .. } = &self.inner else {
             return Err(Error::unsuitable_key(format!(
@@ -903,10 +1089,25 @@ mod tests {
     fn every_spec_generates_loads_and_works() {
         let p = SoftwareProvider;
         for spec in KeySpec::ALL {
+            if spec == KeySpec::Dsa512 {
+                // Registered, never generated.
+                assert!(p.generate(spec).is_err());
+                continue;
+            }
             let m = p.generate(spec).unwrap();
             let h = p.load(spec, &m).unwrap();
             match spec.family() {
                 KeyFamily::Aes => {
+                    // RFC 4231 keys HMAC with any bytes; an AES key's are as good as any.
+                    let mac = h.hmac_with(MacAlgorithm::HmacSha256, b"m").unwrap();
+                    let direct = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &m.secret), b"m");
+                    assert_eq!(mac, direct.as_ref());
+                    assert!(h
+                        .hmac_verify_with(MacAlgorithm::HmacSha256, b"m", &mac)
+                        .unwrap());
+                    assert!(!h
+                        .hmac_verify_with(MacAlgorithm::HmacSha384, b"m", &mac)
+                        .unwrap());
                     let ct = h.aead_seal(b"aad", b"hello").unwrap();
                     assert_eq!(&h.aead_open(b"aad", &ct).unwrap()[..], b"hello");
                     assert!(h.aead_open(b"other", &ct).is_err());
@@ -919,6 +1120,42 @@ mod tests {
                 KeyFamily::MlKem => {
                     let (ct, ss) = h.encapsulate().unwrap();
                     assert_eq!(h.decapsulate(&ct).unwrap(), ss);
+                }
+                KeyFamily::TripleDes => {
+                    let c = LegacyCipher::TripleDes {
+                        cbc: true,
+                        pkcs7: true,
+                    };
+                    let (ct, _) = h.legacy_encrypt(c, &[1; 8], b"", b"hello").unwrap();
+                    assert_eq!(
+                        &h.legacy_decrypt(c, &[1; 8], b"", &ct, b"").unwrap()[..],
+                        b"hello"
+                    );
+                    assert!(m.secret.iter().all(|b| b.count_ones() % 2 == 1));
+                    assert!(h.aead_seal(b"", b"x").is_err());
+                }
+                KeyFamily::ChaCha20 => {
+                    let c = if spec == KeySpec::ChaCha20 {
+                        LegacyCipher::ChaCha20 { initial_counter: 0 }
+                    } else {
+                        LegacyCipher::ChaCha20Poly1305 { tag_len: 16 }
+                    };
+                    let (ct, tag) = h.legacy_encrypt(c, &[2; 12], b"", b"hello").unwrap();
+                    assert_eq!(
+                        &h.legacy_decrypt(c, &[2; 12], b"", &ct, &tag).unwrap()[..],
+                        b"hello"
+                    );
+                    assert!(h
+                        .legacy_encrypt(
+                            LegacyCipher::TripleDes {
+                                cbc: false,
+                                pkcs7: true
+                            },
+                            &[],
+                            b"",
+                            b"x"
+                        )
+                        .is_err());
                 }
                 KeyFamily::Secret => {
                     // Kept and exported, used for nothing.

@@ -3928,3 +3928,633 @@ async fn usage_limits_are_spent_and_carried_by_rekey() {
     assert_eq!(refused, 2, "{v}");
     k.s.shutdown().await;
 }
+
+/// Sets the default tenant's `allow_legacy_algorithms` over REST, keeping its other
+/// settings.
+async fn set_legacy(k: &KmipServer, on: bool) {
+    let (st, mut s) = k.s.get("/v1/tenant/settings").await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{s}");
+    s["allow_legacy_algorithms"] = json!(on);
+    let (st, v) =
+        k.s.req(reqwest::Method::PUT, "/v1/tenant/settings", Some(s))
+            .await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+    assert_eq!(v["allow_legacy_algorithms"], json!(on));
+}
+
+/// A KMIP 2.1 Register of a raw symmetric key of `algorithm`, with `usage` and, when
+/// given, a Cryptographic Parameters attribute naming `params_alg`.
+fn register_raw(
+    algorithm: u32,
+    bits: i32,
+    material: &[u8],
+    usage: u32,
+    params_alg: Option<u32>,
+) -> Vec<Item> {
+    let mut attrs = vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, usage as i32)];
+    if let Some(a) = params_alg {
+        attrs.push(Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, a)],
+        ));
+    }
+    vec![
+        Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+        Item::structure(tags::ATTRIBUTES, attrs),
+        Item::structure(
+            tags::SYMMETRIC_KEY,
+            vec![Item::structure(
+                tags::KEY_BLOCK,
+                vec![
+                    Item::enum_item(tags::KEY_FORMAT_TYPE, kft::RAW),
+                    Item::structure(
+                        tags::KEY_VALUE,
+                        vec![Item::new(
+                            tags::KEY_MATERIAL,
+                            Value::bytes(material.to_vec()),
+                        )],
+                    ),
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, algorithm),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, bits),
+                ],
+            )],
+        ),
+    ]
+}
+
+async fn activate(c: &mut KmipClient, id: &str) {
+    ok_payload(
+        &c.op(
+            V21,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+        )
+        .await,
+    );
+}
+
+/// A KMIP 2.1 Create Key Pair of DSA with a p of `bits`.
+fn dsa_pair_template(bits: i32) -> Vec<Item> {
+    let usage = |tag, m: u32| {
+        Item::structure(
+            tag,
+            vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+        )
+    };
+    vec![
+        Item::structure(
+            tags::COMMON_ATTRIBUTES,
+            vec![
+                Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::DSA),
+                Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, bits),
+            ],
+        ),
+        usage(tags::PRIVATE_KEY_ATTRIBUTES, mask::SIGN),
+        usage(tags::PUBLIC_KEY_ATTRIBUTES, mask::VERIFY),
+    ]
+}
+
+/// The 512-bit DSA private key of the OASIS profiles' BL-M-13 as a Transparent DSA
+/// Private Key (P, Q, G, X).
+fn oasis_dsa_private() -> Item {
+    let big = |tag, h: &str| Item::new(tag, Value::BigInteger(hex_bytes(h).into()));
+    Item::structure(
+        tags::KEY_MATERIAL,
+        vec![
+            big(tags::P, "0000000000000000fca682ce8e12caba26efccf7110e526db078b05edecbcd1eb4a208f3ae1617ae01f35b91a47e6df63413c5e12ed0899bcd132acd50d99151bdc43ee737592e17"),
+            big(tags::Q, "00000000962eddcc369cba8ebb260ee6b6a126d9346e38c5"),
+            big(tags::G, "678471b27a9cf44ee91a49c5147db1a9aaf244f05a434d6486931d2d14271b9e35030b71fd73da179069b32e2935630e1c2062354d0da20a6c416e50be794ca4"),
+            big(tags::X, "00000000095411d740d2443fa3f97d1ed9a0411bb45e7131"),
+        ],
+    )
+}
+
+fn register_dsa_private() -> Vec<Item> {
+    vec![
+        Item::enum_item(tags::OBJECT_TYPE, object_type::PRIVATE_KEY),
+        Item::structure(
+            tags::ATTRIBUTES,
+            vec![Item::int_item(
+                tags::CRYPTOGRAPHIC_USAGE_MASK,
+                mask::SIGN as i32,
+            )],
+        ),
+        Item::structure(
+            tags::PRIVATE_KEY,
+            vec![Item::structure(
+                tags::KEY_BLOCK,
+                vec![
+                    Item::enum_item(tags::KEY_FORMAT_TYPE, kft::TRANSPARENT_DSA_PRIVATE_KEY),
+                    Item::structure(tags::KEY_VALUE, vec![oasis_dsa_private()]),
+                    Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::DSA),
+                    Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 512),
+                ],
+            )],
+        ),
+    ]
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Issue 21's legacy algorithms: Triple DES, ChaCha20 and ChaCha20-Poly1305 keys, and an
+/// HMAC keyed by an AES key, exist only in tenants that allow legacy algorithms. With the
+/// setting off, making each and using each is refused naming `allow_legacy_algorithms`,
+/// on KMIP and REST, and every refusal is audited; with it on they work (known answers);
+/// turned off again, the keys made meanwhile are unusable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_algorithms_need_the_tenant_setting() {
+    use arca_kmip::enums::{block_cipher_mode as bcm, padding_method as pad};
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let mut after = 0u64;
+    records_since(&k.s, &mut after).await;
+    let refused_naming_setting = |b: &Item| {
+        let (status, _, msg) = result(b);
+        assert_ne!(status, result_status::SUCCESS);
+        let msg = msg.unwrap_or_default();
+        assert!(msg.contains("allow_legacy_algorithms"), "{msg}");
+    };
+    let des3_create = vec![
+        Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+        Item::structure(
+            tags::ATTRIBUTES,
+            vec![
+                Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::TRIPLE_DES),
+                Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 168),
+                Item::int_item(
+                    tags::CRYPTOGRAPHIC_USAGE_MASK,
+                    (mask::ENCRYPT | mask::DECRYPT) as i32,
+                ),
+            ],
+        ),
+    ];
+    let chacha_key = [0u8; 32];
+    let poly_key = hex_bytes("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
+    let aes_mac_key = hex_bytes("0123456789abcdef0123456789abcdef");
+    let ed = mask::ENCRYPT | mask::DECRYPT;
+    let all_mac = ed | mask::MAC_GENERATE | mask::MAC_VERIFY;
+
+    // Off (the default): nothing legacy is made, on either door.
+    refused_naming_setting(&c.op(V21, op::CREATE, des3_create.clone()).await);
+    refused_naming_setting(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register_raw(alg::CHACHA20, 256, &chacha_key, ed, None),
+        )
+        .await,
+    );
+    refused_naming_setting(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register_raw(alg::CHACHA20_POLY1305, 256, &poly_key, ed, None),
+        )
+        .await,
+    );
+    refused_naming_setting(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register_raw(alg::AES, 128, &aes_mac_key, all_mac, Some(alg::HMAC_SHA256)),
+        )
+        .await,
+    );
+    refused_naming_setting(
+        &c.op(V21, op::CREATE_KEY_PAIR, dsa_pair_template(1024))
+            .await,
+    );
+    for spec in ["TRIPLE_DES", "CHACHA20", "CHACHA20_POLY1305", "DSA_1024"] {
+        let (st, v) =
+            k.s.post(
+                "/v1/keys",
+                json!({"name": format!("rest-{spec}"), "spec": spec}),
+            )
+            .await;
+        assert_eq!(st, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(v.to_string().contains("allow_legacy_algorithms"), "{v}");
+    }
+    let (st, v) =
+        k.s.post(
+            "/v1/keys",
+            json!({"name": "rest-aes-mac", "spec": "AES_256", "usage": ["GENERATE_VERIFY_MAC"]}),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v.to_string().contains("allow_legacy_algorithms"), "{v}");
+    // Each refusal is a CreateKey record naming the setting, on its own door.
+    let recs = records_since(&k.s, &mut after).await;
+    let refusals: Vec<_> = recs
+        .iter()
+        .filter(|e| {
+            e.operation == "CreateKey"
+                && e.outcome != "ok"
+                && serde_json::Value::Object(e.detail.clone())
+                    .to_string()
+                    .contains("allow_legacy_algorithms")
+        })
+        .collect();
+    assert_eq!(
+        refusals.iter().filter(|e| e.door == "kmip").count(),
+        5,
+        "{recs:?}"
+    );
+    assert_eq!(
+        refusals.iter().filter(|e| e.door == "rest").count(),
+        5,
+        "{recs:?}"
+    );
+
+    // On: each works, with the known answers of the OASIS cases and RFC 8439.
+    set_legacy(&k, true).await;
+    let des3 = uid(&ok_payload(
+        &c.op(V21, op::CREATE, des3_create.clone()).await,
+    ));
+    activate(&mut c, &des3).await;
+    let des3_got = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &des3)],
+        )
+        .await,
+    );
+    let attrs = des3_got.req(tags::ATTRIBUTES).unwrap();
+    assert_eq!(
+        attrs
+            .req(tags::CRYPTOGRAPHIC_ALGORITHM)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        alg::TRIPLE_DES
+    );
+    assert_eq!(
+        attrs
+            .req(tags::CRYPTOGRAPHIC_LENGTH)
+            .unwrap()
+            .integer()
+            .unwrap(),
+        168
+    );
+    for (mode, padding, iv) in [
+        (bcm::CBC, pad::PKCS5, Some(vec![9u8; 8])),
+        (bcm::ECB, pad::NONE, None),
+    ] {
+        let params = Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![
+                Item::enum_item(tags::BLOCK_CIPHER_MODE, mode),
+                Item::enum_item(tags::PADDING_METHOD, padding),
+            ],
+        );
+        let mut req = vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &des3),
+            params.clone(),
+            Item::new(tags::DATA, Value::bytes(b"sixteen byte msg".to_vec())),
+        ];
+        if let Some(iv) = &iv {
+            req.push(Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv.clone())));
+        }
+        let p = ok_payload(&c.op(V21, op::ENCRYPT, req).await);
+        let ct = p.req(tags::DATA).unwrap().byte_string().unwrap().to_vec();
+        assert_eq!(ct.len(), if padding == pad::PKCS5 { 24 } else { 16 });
+        let mut req = vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &des3),
+            params,
+            Item::new(tags::DATA, Value::bytes(ct)),
+        ];
+        if let Some(iv) = iv {
+            req.push(Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv)));
+        }
+        let p = ok_payload(&c.op(V21, op::DECRYPT, req).await);
+        assert_eq!(
+            p.req(tags::DATA).unwrap().byte_string().unwrap().to_vec(),
+            b"sixteen byte msg"
+        );
+    }
+    // Raw ChaCha20 with an 8-byte nonce (the original ChaCha20's first test vector).
+    let chacha = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register_raw(alg::CHACHA20, 256, &chacha_key, ed, None),
+        )
+        .await,
+    ));
+    activate(&mut c, &chacha).await;
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &chacha),
+                Item::new(tags::DATA, Value::bytes(vec![0; 64])),
+                Item::new(tags::IV_COUNTER_NONCE, Value::bytes(vec![0; 8])),
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        p.req(tags::DATA).unwrap().byte_string().unwrap().to_vec(),
+        hex_bytes("76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586")
+    );
+    // ChaCha20-Poly1305 (RFC 8439 §2.8.2): the tag, and a tampered tag refused.
+    let poly = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register_raw(alg::CHACHA20_POLY1305, 256, &poly_key, ed, None),
+        )
+        .await,
+    ));
+    activate(&mut c, &poly).await;
+    let aead = |data: Vec<u8>, tag: Option<Vec<u8>>| {
+        let mut v = vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &poly),
+            Item::structure(
+                tags::CRYPTOGRAPHIC_PARAMETERS,
+                vec![Item::enum_item(tags::BLOCK_CIPHER_MODE, bcm::AEAD)],
+            ),
+            Item::new(tags::DATA, Value::bytes(data)),
+            Item::new(
+                tags::IV_COUNTER_NONCE,
+                Value::bytes(hex_bytes("070000004041424344454647")),
+            ),
+            Item::new(
+                tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                Value::bytes(hex_bytes("50515253c0c1c2c3c4c5c6c7")),
+            ),
+        ];
+        if let Some(t) = tag {
+            v.push(Item::new(
+                tags::AUTHENTICATED_ENCRYPTION_TAG,
+                Value::bytes(t),
+            ));
+        }
+        v
+    };
+    let sunscreen = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".to_vec();
+    let p = ok_payload(&c.op(V21, op::ENCRYPT, aead(sunscreen.clone(), None)).await);
+    let tag = p
+        .req(tags::AUTHENTICATED_ENCRYPTION_TAG)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    assert_eq!(tag, hex_bytes("1ae10b594f09e26a7e902ecbd0600691"));
+    let ct = p.req(tags::DATA).unwrap().byte_string().unwrap().to_vec();
+    let p = ok_payload(
+        &c.op(V21, op::DECRYPT, aead(ct.clone(), Some(tag.clone())))
+            .await,
+    );
+    assert_eq!(
+        p.req(tags::DATA).unwrap().byte_string().unwrap().to_vec(),
+        sunscreen
+    );
+    let mut bad = tag.clone();
+    bad[0] ^= 1;
+    let b = c.op(V21, op::DECRYPT, aead(ct, Some(bad))).await;
+    assert_eq!(result(&b).1, Some(reason::CRYPTOGRAPHIC_FAILURE));
+    // HMAC-SHA-256 keyed by an AES key (the OASIS CS-AC-M-4 answer), and its verification.
+    let aes_mac = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            register_raw(alg::AES, 128, &aes_mac_key, all_mac, Some(alg::HMAC_SHA256)),
+        )
+        .await,
+    ));
+    activate(&mut c, &aes_mac).await;
+    let msg = hex_bytes("01020304050607080910111213141516");
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::MAC,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &aes_mac),
+                Item::new(tags::DATA, Value::bytes(msg.clone())),
+            ],
+        )
+        .await,
+    );
+    let mac = p
+        .req(tags::MAC_DATA)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    assert_eq!(
+        mac,
+        hex_bytes("c911e78196d64c30f631bb079ea37b97a95936d4da764d6a171df030c895ecf9")
+    );
+    // DSA: a generated pair signs and verifies (DSA with SHA-256); the OASIS 512-bit key
+    // registers as its integers and comes back as them.
+    let pair = ok_payload(
+        &c.op(V21, op::CREATE_KEY_PAIR, dsa_pair_template(1024))
+            .await,
+    );
+    let text = |p: &Item, t| p.req(t).unwrap().text().unwrap().to_owned();
+    let (dsa_private, dsa_public) = (
+        text(&pair, tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(&pair, tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    activate(&mut c, &dsa_private).await;
+    activate(&mut c, &dsa_public).await;
+    let dsa_sha256 = || {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![Item::enum_item(
+                tags::DIGITAL_SIGNATURE_ALGORITHM,
+                arca_kmip::enums::digital_signature_algorithm::DSA_WITH_SHA256,
+            )],
+        )
+    };
+    let p = ok_payload(
+        &c.op(
+            V21,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &dsa_private),
+                dsa_sha256(),
+                Item::new(tags::DATA, Value::bytes(b"signed by DSA".to_vec())),
+            ],
+        )
+        .await,
+    );
+    let sig = p
+        .req(tags::SIGNATURE_DATA)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    for (data, valid) in [
+        (&b"signed by DSA"[..], true),
+        (&b"something else"[..], false),
+    ] {
+        let p = ok_payload(
+            &c.op(
+                V21,
+                op::SIGNATURE_VERIFY,
+                vec![
+                    Item::text_item(tags::UNIQUE_IDENTIFIER, &dsa_public),
+                    dsa_sha256(),
+                    Item::new(tags::DATA, Value::bytes(data.to_vec())),
+                    Item::new(tags::SIGNATURE_DATA, Value::bytes(sig.clone())),
+                ],
+            )
+            .await,
+        );
+        assert_eq!(
+            p.req(tags::VALIDITY_INDICATOR)
+                .unwrap()
+                .enumeration()
+                .unwrap(),
+            if valid {
+                arca_kmip::enums::validity_indicator::VALID
+            } else {
+                arca_kmip::enums::validity_indicator::INVALID
+            }
+        );
+    }
+    let dsa512 = uid(&ok_payload(
+        &c.op(V21, op::REGISTER, register_dsa_private()).await,
+    ));
+    let got = ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &dsa512)],
+        )
+        .await,
+    );
+    let block = got
+        .req(tags::PRIVATE_KEY)
+        .unwrap()
+        .req(tags::KEY_BLOCK)
+        .unwrap();
+    assert_eq!(
+        block
+            .req(tags::KEY_FORMAT_TYPE)
+            .unwrap()
+            .enumeration()
+            .unwrap(),
+        kft::TRANSPARENT_DSA_PRIVATE_KEY
+    );
+    assert_eq!(
+        block
+            .req(tags::KEY_VALUE)
+            .unwrap()
+            .req(tags::KEY_MATERIAL)
+            .unwrap(),
+        &oasis_dsa_private()
+    );
+    assert_eq!(
+        block
+            .req(tags::CRYPTOGRAPHIC_LENGTH)
+            .unwrap()
+            .integer()
+            .unwrap(),
+        512
+    );
+    // Over REST a legacy key can be made and described, and is a raw-use key: Arca's own
+    // ciphertexts (REST encrypt, and so the AWS door) refuse it.
+    let admin_policy =
+        json!([{"effect": "allow", "principals": ["principal:admin"], "actions": ["*"]}]);
+    let made =
+        k.s.create(json!({"name": "rest-3des", "spec": "TRIPLE_DES", "policy": admin_policy}))
+            .await;
+    assert_eq!(made["spec"], "TRIPLE_DES", "{made}");
+    assert_eq!(made["raw_cipher_modes"], true, "{made}");
+    let (st, v) = k.s.encrypt("rest-3des", b"x").await;
+    assert_eq!(st, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v.to_string().contains("raw_cipher_modes"), "{v}");
+    let (st, v) = k.s.get("/v1/keys/rest-3des").await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+
+    // Off again: the keys made meanwhile are unusable, each refusal audited.
+    set_legacy(&k, false).await;
+    records_since(&k.s, &mut after).await;
+    let b = c
+        .op(
+            V21,
+            op::ENCRYPT,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &chacha),
+                Item::new(tags::DATA, Value::bytes(vec![0; 8])),
+                Item::new(tags::IV_COUNTER_NONCE, Value::bytes(vec![1; 8])),
+            ],
+        )
+        .await;
+    refused_naming_setting(&b);
+    let b = c
+        .op(
+            V21,
+            op::MAC,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &aes_mac),
+                Item::new(tags::DATA, Value::bytes(msg.clone())),
+            ],
+        )
+        .await;
+    refused_naming_setting(&b);
+    let b = c
+        .op(
+            V21,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &des3)],
+        )
+        .await;
+    refused_naming_setting(&b);
+    let b = c
+        .op(
+            V21,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &dsa_private),
+                Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+            ],
+        )
+        .await;
+    refused_naming_setting(&b);
+    let (st, v) = k.s.post("/v1/keys/rest-3des/rotate", json!({})).await;
+    assert_eq!(st, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v.to_string().contains("allow_legacy_algorithms"), "{v}");
+    let rest_3des = made["id"].as_str().unwrap().to_string();
+    let recs = records_since(&k.s, &mut after).await;
+    for (op_name, key) in [
+        ("Encrypt", &chacha),
+        ("GenerateMac", &aes_mac),
+        ("ExportKey", &des3),
+        ("Sign", &dsa_private),
+        ("RotateKey", &rest_3des),
+    ] {
+        assert!(
+            recs.iter().any(|e| e.operation == op_name
+                && e.key_id.map(|i| i.to_string()).as_deref() == Some(key.as_str())
+                && e.outcome != "ok"
+                && serde_json::Value::Object(e.detail.clone())
+                    .to_string()
+                    .contains("allow_legacy_algorithms")),
+            "{op_name}: {recs:?}"
+        );
+    }
+    // The AES key still encrypts: only its HMAC is legacy.
+    ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &aes_mac),
+                gcm_parameters(),
+                Item::new(tags::DATA, Value::bytes(b"x".to_vec())),
+            ],
+        )
+        .await,
+    );
+    k.s.shutdown().await;
+}

@@ -464,6 +464,9 @@ pub struct EncryptResponse {
 pub enum RawCipher {
     Aes(arca_core::cipher::RawMode),
     RsaOaep(arca_core::cipher::OaepHash),
+    /// Triple DES, ChaCha20 or ChaCha20-Poly1305 on a key of that spec, in a tenant that
+    /// allows legacy algorithms.
+    Legacy(arca_core::cipher::LegacyCipher),
 }
 
 /// Raw encryption under a key's primary version.

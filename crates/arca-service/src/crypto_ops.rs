@@ -116,6 +116,30 @@ fn check_raw_aes(
     Ok(())
 }
 
+/// The rules of a legacy cipher on a key: the cipher must be the key's own spec's (a
+/// ChaCha20 key runs no Triple DES), and the key one made for raw use (which every Triple
+/// DES and ChaCha20 key is), never an external key on the XKS door. The tenant's setting is
+/// checked when the key is resolved.
+fn check_raw_legacy(
+    e: &KeyEntry,
+    cipher: arca_core::cipher::LegacyCipher,
+    door: arca_core::access::Door,
+) -> Result<()> {
+    if cipher.spec() != e.key.spec {
+        return Err(Error::unsuitable_key(format!(
+            "key {} is a {} key and cannot run {cipher:?}",
+            e.key.id, e.key.spec
+        )));
+    }
+    if !e.key.raw_cipher_modes || door == arca_core::access::Door::Xks {
+        return Err(Error::unsuitable_key(format!(
+            "key {} serves no raw {} calls here",
+            e.key.id, e.key.spec
+        )));
+    }
+    Ok(())
+}
+
 /// The version a request names, or the primary one.
 fn pick_version(e: &KeyEntry, n: Option<u32>) -> Result<&KeyVersion> {
     let n = n.unwrap_or(e.key.primary_version);
@@ -161,6 +185,11 @@ impl Service {
         self.authorize_ctx(caller, action, Some(&e.key), ctx)?;
         if let Some((u, op)) = usage {
             need_usage(&e, u, op)?;
+        }
+        // A legacy key (Triple DES, ChaCha20, DSA) is used or exported only while its
+        // tenant allows legacy algorithms: turning the setting off makes such keys inert.
+        if let Some(l) = e.key.spec.legacy() {
+            self.permit_legacy(caller, l, "key").await?;
         }
         Ok(e)
     }
@@ -499,6 +528,29 @@ impl Service {
                         None,
                     )
                 }
+                RawCipher::Legacy(cipher) => {
+                    check_raw_legacy(&e, cipher, caller.meta.door)?;
+                    // Without a caller's IV or nonce the server draws one of the longest
+                    // length the cipher takes, and returns it.
+                    let iv = match req.iv {
+                        Some(iv) => iv,
+                        None => {
+                            let len = cipher.iv_lens().iter().copied().max().unwrap_or(0);
+                            let mut iv = vec![0u8; len];
+                            aws_lc_rs::rand::fill(&mut iv)
+                                .map_err(|_| Error::internal("random"))?;
+                            iv
+                        }
+                    };
+                    let (ct, tag) =
+                        r.handle
+                            .legacy_encrypt(cipher, &iv, &req.aad, req.data.expose())?;
+                    (
+                        ct,
+                        (!iv.is_empty()).then_some(iv),
+                        (!tag.is_empty()).then_some(tag),
+                    )
+                }
             };
             Ok(RawEncryptResponse {
                 data: Bytes(data),
@@ -588,6 +640,13 @@ impl Service {
                 RawCipher::RsaOaep(hash) => {
                     no_iv_for_rsa(&req.iv, &req.aad)?;
                     r.handle.oaep_decrypt_with(hash, &req.data.0)?
+                }
+                RawCipher::Legacy(cipher) => {
+                    check_raw_legacy(&e, cipher, caller.meta.door)?;
+                    let iv = req.iv.unwrap_or_default();
+                    let tag = req.tag.unwrap_or_default();
+                    r.handle
+                        .legacy_decrypt(cipher, &iv, &req.aad, &req.data.0, &tag)?
                 }
             };
             let out = RawDecryptResponse {
@@ -924,7 +983,30 @@ impl Service {
         .await
     }
 
-    fn check_mac_alg(e: &KeyEntry, alg: Option<MacAlgorithm>) -> Result<MacAlgorithm> {
+    /// The MAC algorithm of a request on a key: an HMAC key's own; or, for a key whose MAC
+    /// usage is a legacy one (an AES key registered for HMAC,
+    /// [`arca_core::access::LegacyAlgorithm::CrossAlgorithmHmac`]), the one the request
+    /// names, in a tenant that allows it. The `bool` is true in the second case: the HMAC
+    /// is then keyed by the other algorithm's key bytes ([`arca_crypto::KeyHandle::hmac_with`]).
+    async fn check_mac_alg(
+        &self,
+        caller: &Caller,
+        e: &KeyEntry,
+        alg: Option<MacAlgorithm>,
+    ) -> Result<(MacAlgorithm, bool)> {
+        if let Some(l) = e.key.spec.legacy_usage(KeyUsage::GenerateMac) {
+            self.permit_legacy(caller, l, "key").await?;
+            let a = alg.ok_or_else(|| {
+                Error::invalid(
+                    "mac_algorithm",
+                    format!(
+                        "a {} key computes an HMAC with the hash the request names: name HMAC_SHA_256, 384 or 512",
+                        e.key.spec
+                    ),
+                )
+            })?;
+            return Ok((a, true));
+        }
         let own = MacAlgorithm::for_spec(e.key.spec).ok_or_else(|| {
             Error::unsuitable_key(format!("a {} key cannot compute a MAC", e.key.spec))
         })?;
@@ -933,7 +1015,7 @@ impl Service {
                 "mac_algorithm",
                 format!("a {} key computes {own:?}, not {a:?}", e.key.spec),
             )),
-            _ => Ok(own),
+            _ => Ok((own, false)),
         }
     }
 
@@ -969,7 +1051,7 @@ impl Service {
                 .await?;
             let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
-            let alg = Self::check_mac_alg(&e, req.mac_algorithm)?;
+            let (alg, by_bytes) = self.check_mac_alg(caller, &e, req.mac_algorithm).await?;
             let r = self
                 .ready_to_protect(
                     caller.meta.door,
@@ -979,8 +1061,13 @@ impl Service {
                     note,
                 )
                 .await?;
+            let mac = if by_bytes {
+                r.handle.hmac_with(alg, req.message.expose())?
+            } else {
+                r.handle.mac(req.message.expose())?
+            };
             Ok(MacResponse {
-                mac: Bytes(r.handle.mac(req.message.expose())?),
+                mac: Bytes(mac),
                 mac_algorithm: alg,
                 key_id: e.key.id,
                 key_version: r.version,
@@ -1021,7 +1108,7 @@ impl Service {
                 .await?;
             let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
-            Self::check_mac_alg(&e, req.mac_algorithm)?;
+            let (alg, by_bytes) = self.check_mac_alg(caller, &e, req.mac_algorithm).await?;
             let r = self
                 .ready(
                     caller.meta.door,
@@ -1032,7 +1119,12 @@ impl Service {
                     note,
                 )
                 .await?;
-            let valid = r.handle.mac_verify(req.message.expose(), &req.mac.0)?;
+            let valid = if by_bytes {
+                r.handle
+                    .hmac_verify_with(alg, req.message.expose(), &req.mac.0)?
+            } else {
+                r.handle.mac_verify(req.message.expose(), &req.mac.0)?
+            };
             note.set("valid", valid);
             Ok(VerifyResponse {
                 valid,

@@ -8,9 +8,7 @@ use arca_core::audit::AuditEvent;
 use arca_core::lifecycle::{
     self, Transition, DEFAULT_DESTRUCTION_WAIT_DAYS, DESTRUCTION_WAIT_DAYS,
 };
-use arca_core::model::{
-    DeactivationReason, Key, KeyEvent, KeyFamily, KeyState, KeyUsage, KeyVersion, Origin,
-};
+use arca_core::model::{DeactivationReason, Key, KeyEvent, KeyState, KeyUsage, KeyVersion, Origin};
 use arca_core::names::{normalize_alias, validate_description, validate_name, validate_tags};
 use arca_core::{Error, Result, StateDetail};
 use arca_crypto::KeyMaterial;
@@ -487,10 +485,9 @@ impl Service {
         if usage.is_empty() {
             return Err(Error::invalid("usage", "name at least one usage"));
         }
-        if let Some(u) = usage
-            .iter()
-            .find(|u| !spec.possible_usages().contains(&u.pair()))
-        {
+        if let Some(u) = usage.iter().find(|u| {
+            !spec.possible_usages().contains(&u.pair()) && spec.legacy_usage(**u).is_none()
+        }) {
             return Err(Error::wrong_usage(format!(
                 "a {spec} key cannot have usage {u}; possible: {} (or one direction of a pair)",
                 spec.possible_usages()
@@ -501,6 +498,16 @@ impl Service {
             )));
         }
         let usage = KeyUsage::canonical(&usage);
+        // Legacy specs and usages only where the tenant allows them (one check, audited as
+        // this creation's refusal).
+        if let Some(l) = spec.legacy() {
+            self.permit_legacy(caller, l, "spec").await?;
+        }
+        for u in &usage {
+            if let Some(l) = spec.legacy_usage(*u) {
+                self.permit_legacy(caller, l, "usage").await?;
+            }
+        }
         let origin = if req.material.is_some() || req.pending_import {
             Origin::Imported
         } else {
@@ -513,16 +520,20 @@ impl Service {
             ));
         }
         validate_rotation(req.rotation_period_days, origin)?;
-        if req.raw_cipher_modes && spec.family() != KeyFamily::Aes {
+        if req.raw_cipher_modes && !spec.offers_raw_modes() {
             return Err(Error::invalid(
                 "raw_cipher_modes",
-                format!("raw block-cipher modes are for AES keys, not {spec}"),
+                format!("raw cipher modes are for AES, TRIPLE_DES and CHACHA20 keys, not {spec}"),
             ));
         }
         let usage_limits = req
             .usage_limits
             .map(|u| arca_core::model::UsageLimits::new(u.unit, u.total))
             .transpose()?;
+        // Triple DES and ChaCha20 keys serve only raw calls: never Arca's ciphertexts.
+        if spec.raw_only() {
+            req.raw_cipher_modes = true;
+        }
         let now = self.now();
         let (state, activation_date) = match req.activation_date {
             _ if req.pending_import => (KeyState::PreActive, None),
@@ -1033,6 +1044,10 @@ impl Service {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
             self.authorize(caller, Action::RotateKey, Some(&key))?;
+            // New material of a legacy spec is made only where the tenant allows it.
+            if let Some(l) = key.spec.legacy() {
+                self.permit_legacy(caller, l, "key").await?;
+            }
             if key.pending_import {
                 return Err(Error::WrongState {
                     operation: "rotate".into(),

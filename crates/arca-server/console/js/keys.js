@@ -8,7 +8,9 @@ import { go } from './app.js';
 const STATES = ['', 'PRE_ACTIVE', 'ACTIVE', 'SUSPENDED', 'DEACTIVATED', 'COMPROMISED', 'DESTROYED', 'DESTROYED_COMPROMISED'];
 const SPECS = ['AES_128', 'AES_192', 'AES_256', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'RSA_2048', 'RSA_3072', 'RSA_4096',
   'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ED25519', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87',
-  'ML_KEM_768', 'ML_KEM_1024', 'SECRET_DATA'];
+  'ML_KEM_768', 'ML_KEM_1024', 'SECRET_DATA',
+  // Legacy specs: only in tenants with allow_legacy_algorithms (docs/kmip.md).
+  'TRIPLE_DES', 'CHACHA20', 'CHACHA20_POLY1305', 'DSA_512', 'DSA_1024', 'DSA_2048', 'DSA_3072'];
 const USAGES = ['', 'ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'WRAP_UNWRAP', 'DERIVE', 'KEY_ENCAPSULATION'];
 
 function keyLink(k) {

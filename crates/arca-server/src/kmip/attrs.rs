@@ -310,6 +310,13 @@ pub fn algorithm_of(spec: KeySpec) -> Option<(u32, i32)> {
         MlDsa44 => (0x0000003C, 44),
         MlDsa65 => (0x0000003C, 65),
         MlDsa87 => (0x0000003C, 87),
+        TripleDes => (alg::TRIPLE_DES, 168),
+        ChaCha20 => (alg::CHACHA20, 256),
+        ChaCha20Poly1305 => (alg::CHACHA20_POLY1305, 256),
+        Dsa512 => (alg::DSA, 512),
+        Dsa1024 => (alg::DSA, 1024),
+        Dsa2048 => (alg::DSA, 2048),
+        Dsa3072 => (alg::DSA, 3072),
         SecretData => return None,
     })
 }
@@ -342,12 +349,20 @@ pub fn spec_of(algorithm: u32, length: Option<i32>) -> Result<KeySpec, Failure> 
         (alg::ECDSA | alg::EC, Some(384)) => EccNistP384,
         (alg::ECDSA | alg::EC, Some(521)) => EccNistP521,
         (alg::ED25519, _) => Ed25519,
+        // Keying option 1: 168 key bits, 192 with the parity bits.
+        (alg::TRIPLE_DES, Some(168 | 192) | None) => TripleDes,
+        (alg::CHACHA20, Some(256) | None) => ChaCha20,
+        (alg::CHACHA20_POLY1305, Some(256) | None) => ChaCha20Poly1305,
+        (alg::DSA, Some(512)) => Dsa512,
+        (alg::DSA, Some(1024)) => Dsa1024,
+        (alg::DSA, Some(2048) | None) => Dsa2048,
+        (alg::DSA, Some(3072)) => Dsa3072,
         _ => {
             let name = arca_kmip::enum_name(alg::ALL, algorithm).unwrap_or("?");
             return Err(Failure::new(
                 arca_kmip::enums::result_reason::INVALID_FIELD,
                 format!(
-                    "CryptographicAlgorithm {name} with CryptographicLength {} is not offered: use AES 128/192/256, HMAC_SHA256/384/512, RSA 2048/3072/4096, ECDSA 256/384/521 or Ed25519",
+                    "CryptographicAlgorithm {name} with CryptographicLength {} is not offered: use AES 128/192/256, HMAC_SHA256/384/512, RSA 2048/3072/4096, ECDSA 256/384/521 or Ed25519 (and, where the tenant allows legacy algorithms, 3DES 168, ChaCha20 256, ChaCha20Poly1305 256 or DSA 512/1024/2048/3072)",
                     length.map_or("(none)".into(), |l| l.to_string())
                 ),
             ));
@@ -427,10 +442,12 @@ pub fn usage_mask_of(info: &KeyInfo, extras: &Extras) -> i32 {
 }
 
 /// Arca usages from a Cryptographic Usage Mask, for a spec: one direction per bit (a mask
-/// of Encrypt alone makes a key that only encrypts, on every door). Bits the spec cannot
-/// honour are dropped (and not reported back); a mask with none it can honour gets a usage
-/// that serves no operation of Arca's (Derive) where the spec has one, so that the key does
-/// nothing the mask did not ask for.
+/// of Encrypt alone makes a key that only encrypts, on every door). MAC bits on an AES key
+/// ask for an HMAC keyed by it, a legacy usage the service allows only in tenants that
+/// allow legacy algorithms. Other bits the spec cannot honour are dropped (and not
+/// reported back); a mask with none it can honour gets a usage that serves no operation of
+/// Arca's (Derive) where the spec has one, so that the key does nothing the mask did not
+/// ask for.
 pub fn usages_from_mask(
     mask: i32,
     spec: KeySpec,
@@ -440,7 +457,9 @@ pub fn usages_from_mask(
     let possible = spec.possible_usages();
     let out: Vec<KeyUsage> = mask_bits()
         .into_iter()
-        .filter(|(bit, u)| bits & bit != 0 && possible.contains(&u.pair()))
+        .filter(|(bit, u)| {
+            bits & bit != 0 && (possible.contains(&u.pair()) || spec.legacy_usage(*u).is_some())
+        })
         .map(|(_, u)| u)
         .collect();
     if out.is_empty() {
@@ -675,7 +694,11 @@ mod tests {
             Attr::Std(Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 128))
         );
         assert_eq!(from_v1(&render(&a, false)).unwrap(), a);
-        assert!(spec_of(alg::TRIPLE_DES, Some(168)).is_err());
+        assert_eq!(
+            spec_of(alg::TRIPLE_DES, Some(168)).unwrap(),
+            KeySpec::TripleDes
+        );
+        assert!(spec_of(alg::TRIPLE_DES, Some(112)).is_err());
         assert_eq!(spec_of(alg::AES, Some(128)).unwrap(), KeySpec::Aes128);
     }
 }

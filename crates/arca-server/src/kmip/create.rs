@@ -131,11 +131,20 @@ impl Ctx<'_> {
                 super::transparent::rsa_public_to_pkcs1(value.req(tags::KEY_MATERIAL)?)?,
                 Some(KeyEncoding::Pkcs1Public),
             ),
+            // DSA's integers, laid out as the PKCS#8 and SPKI Arca keeps.
+            (object_type::PRIVATE_KEY, kft::TRANSPARENT_DSA_PRIVATE_KEY) => (
+                super::transparent::dsa_private_to_pkcs8(value.req(tags::KEY_MATERIAL)?)?,
+                None,
+            ),
+            (object_type::PUBLIC_KEY, kft::TRANSPARENT_DSA_PUBLIC_KEY) => (
+                super::transparent::dsa_public_to_spki(value.req(tags::KEY_MATERIAL)?)?,
+                None,
+            ),
             _ => {
                 let name = arca_kmip::enum_name(kft::ALL, format).unwrap_or("?");
                 return Err(Failure::new(
                     reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
-                    format!("KeyFormatType {name} is not accepted for this object type: symmetric keys are Raw or TransparentSymmetricKey, private keys PKCS_8, PKCS_1 or TransparentRSAPrivateKey, public keys X_509 (SubjectPublicKeyInfo), PKCS_1 or TransparentRSAPublicKey"),
+                    format!("KeyFormatType {name} is not accepted for this object type: symmetric keys are Raw or TransparentSymmetricKey, private keys PKCS_8, PKCS_1, TransparentRSAPrivateKey or TransparentDSAPrivateKey, public keys X_509 (SubjectPublicKeyInfo), PKCS_1, TransparentRSAPublicKey or TransparentDSAPublicKey"),
                 ));
             }
         };
@@ -334,7 +343,7 @@ impl Ctx<'_> {
             pre_active: true,
             // KMIP clients keep their own IVs and modes (CBC, ECB, CTR): a symmetric key
             // made here is a raw-use key, which never serves Arca's ciphertexts, AWS or XKS.
-            raw_cipher_modes: spec.family() == arca_core::model::KeyFamily::Aes,
+            raw_cipher_modes: spec.offers_raw_modes(),
             ..Default::default()
         };
         let date = |i: &Item| -> Result<chrono::DateTime<chrono::Utc>, Failure> {
@@ -380,6 +389,9 @@ impl Ctx<'_> {
                     }
                     extras.push_other(a);
                 }
+                // A new object is Fresh (its material has not left Arca): a client that
+                // says so states what is true; Arca itself sets it false at the first export.
+                tags::FRESH if i.boolean()? => {}
                 tags::SENSITIVE => {
                     if i.boolean()? {
                         req.extractable = false;

@@ -6,9 +6,9 @@
 //! combination Arca does not offer is refused with Invalid Field (2.x: Bad or Unsupported
 //! Cryptographic Parameters) naming it, never approximated.
 
-use arca_core::cipher::{OaepHash, RawMode};
+use arca_core::cipher::{LegacyCipher, OaepHash, RawMode};
 use arca_core::model::{
-    DigestAlgorithm, Key, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
+    DigestAlgorithm, Key, KeyFamily, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
 };
 use arca_kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, digital_signature_algorithm as dsa,
@@ -35,6 +35,7 @@ struct Params {
     random_iv: Option<bool>,
     tag_length: Option<i32>,
     mgf_hashing: Option<u32>,
+    initial_counter: Option<i32>,
 }
 
 fn bad_params(message: impl Into<String>) -> Failure {
@@ -56,6 +57,10 @@ impl Params {
             random_iv: i.child(tags::RANDOM_IV).map(Item::boolean).transpose()?,
             tag_length: i.child(tags::TAG_LENGTH).map(Item::integer).transpose()?,
             mgf_hashing: e(tags::MASK_GENERATOR_HASHING_ALGORITHM)?,
+            initial_counter: i
+                .child(tags::INITIAL_COUNTER_VALUE)
+                .map(Item::integer)
+                .transpose()?,
         })
     }
 
@@ -95,8 +100,68 @@ impl Params {
         })
     }
 
+    /// The legacy cipher these parameters name for a key of a legacy spec (Triple DES:
+    /// CBC by default, or ECB, padded with PKCS5 or not; ChaCha20: the stream cipher from
+    /// the Initial Counter Value, default 0; ChaCha20-Poly1305: the AEAD, with a Tag Length
+    /// of 12 to 16 bytes, default 16); `None` for other specs.
+    fn legacy_cipher(&self, spec: KeySpec) -> Result<Option<LegacyCipher>, Failure> {
+        Ok(Some(match spec.family() {
+            KeyFamily::TripleDes => {
+                let pkcs7 = match self.padding {
+                    None | Some(pad::NONE) => false,
+                    Some(pad::PKCS5) => true,
+                    Some(_) => return Err(bad_params("Triple DES padding is None or PKCS5")),
+                };
+                let cbc = match self.mode {
+                    None | Some(bcm::CBC) => true,
+                    Some(bcm::ECB) => false,
+                    Some(_) => return Err(bad_params("Triple DES modes here are CBC and ECB")),
+                };
+                LegacyCipher::TripleDes { cbc, pkcs7 }
+            }
+            KeyFamily::ChaCha20 if spec == KeySpec::ChaCha20 => {
+                if self.mode.is_some() || self.padding.is_some() || self.tag_length.is_some() {
+                    return Err(bad_params(
+                        "ChaCha20 is a stream cipher: no BlockCipherMode, PaddingMethod or TagLength (a ChaCha20Poly1305 key runs the AEAD)",
+                    ));
+                }
+                let initial_counter = u32::try_from(self.initial_counter.unwrap_or(0))
+                    .map_err(|_| bad_params("InitialCounterValue is 0 or more"))?;
+                LegacyCipher::ChaCha20 { initial_counter }
+            }
+            KeyFamily::ChaCha20 => {
+                if !matches!(self.mode, None | Some(bcm::AEAD)) {
+                    return Err(bad_params(
+                        "a ChaCha20Poly1305 key runs the AEAD (BlockCipherMode AEAD) only",
+                    ));
+                }
+                let tag_len = self.tag_length.unwrap_or(16);
+                match usize::try_from(tag_len) {
+                    Ok(t) if arca_core::cipher::CHACHA20_POLY1305_TAG_LENS.contains(&t) => {
+                        LegacyCipher::ChaCha20Poly1305 { tag_len: t }
+                    }
+                    // The profiles' answer to a tag length the server does not make.
+                    _ => {
+                        return Err(Failure::new(
+                            reason::GENERAL_FAILURE,
+                            format!(
+                                "invalid-tag-length: ChaCha20-Poly1305 tags are {} to {} bytes, not {tag_len}",
+                                arca_core::cipher::CHACHA20_POLY1305_TAG_LENS.start(),
+                                arca_core::cipher::CHACHA20_POLY1305_TAG_LENS.end()
+                            ),
+                        ))
+                    }
+                }
+            }
+            _ => return Ok(None),
+        }))
+    }
+
     /// The raw cipher these parameters name for a key of `spec`.
     fn cipher(&self, spec: KeySpec) -> Result<RawCipher, Failure> {
+        if let Some(c) = self.legacy_cipher(spec)? {
+            return Ok(RawCipher::Legacy(c));
+        }
         if spec.is_asymmetric() {
             return match self.padding {
                 None | Some(pad::OAEP) => Ok(RawCipher::RsaOaep(self.oaep_hash()?)),
@@ -139,6 +204,7 @@ impl Params {
             Some(dsa::ECDSA_WITH_SHA256) => Some(EcdsaSha256),
             Some(dsa::ECDSA_WITH_SHA384) => Some(EcdsaSha384),
             Some(dsa::ECDSA_WITH_SHA512) => Some(EcdsaSha512),
+            Some(dsa::DSA_WITH_SHA256) => Some(DsaSha256),
             Some(dsa::RSASSA_PSS) => Some(match self.hashing {
                 Some(hash::SHA_384) => RsassaPssSha384,
                 Some(hash::SHA_512) => RsassaPssSha512,
@@ -259,6 +325,13 @@ impl Ctx<'_> {
                         if mode.iv_len() > 0 && iv.is_none() {
                             return Err(Failure::invalid_message(format!(
                                 "IVCounterNonce is required to decrypt in {mode:?}"
+                            )));
+                        }
+                    }
+                    if let RawCipher::Legacy(c) = cipher {
+                        if !c.iv_lens().contains(&0) && iv.is_none() {
+                            return Err(Failure::invalid_message(format!(
+                                "IVCounterNonce is required to decrypt with {c:?}"
                             )));
                         }
                     }

@@ -50,9 +50,15 @@ impl Ctx<'_> {
                 },
             )
             .await
-            // The key is not RSA, or not kept in the form PKCS#1 asks of it: failure() says
-            // Key Format Type Not Supported with the service's reason.
-            .map_err(failure)?;
+            // A key that never leaves Arca is Sensitive (KMIP 1.4's and 2.x's reason).
+            // Otherwise the key is not RSA, or not kept in the form PKCS#1 asks of it:
+            // failure() says Key Format Type Not Supported with the service's reason.
+            .map_err(|e| match e {
+                arca_core::Error::NotPermitted { .. } if !info.extractable => {
+                    Failure::new(reason::SENSITIVE, e.to_string())
+                }
+                e => failure(e),
+            })?;
         if ot == object_type::CERTIFICATE {
             return self.object_answer(ot, &id, super::certificates::answer(&exported.material.0));
         }
@@ -185,6 +191,22 @@ impl Ctx<'_> {
                 (
                     kft::TRANSPARENT_RSA_PUBLIC_KEY,
                     super::transparent::rsa_public_from_pkcs1(&exported.material.0)?,
+                )
+            }
+            (object_type::PRIVATE_KEY, Some(kft::TRANSPARENT_DSA_PRIVATE_KEY))
+                if exported.format == KeyEncoding::Pkcs8 =>
+            {
+                (
+                    kft::TRANSPARENT_DSA_PRIVATE_KEY,
+                    super::transparent::dsa_private_from_pkcs8(&exported.material.0)?,
+                )
+            }
+            (object_type::PUBLIC_KEY, Some(kft::TRANSPARENT_DSA_PUBLIC_KEY))
+                if exported.format == KeyEncoding::Spki =>
+            {
+                (
+                    kft::TRANSPARENT_DSA_PUBLIC_KEY,
+                    super::transparent::dsa_public_from_spki(&exported.material.0)?,
                 )
             }
             (_, Some(f)) => {

@@ -76,8 +76,51 @@ fn not_pkcs1() -> Failure {
     )
 }
 
+/// The fields of a Transparent DSA Private Key.
+const DSA_PRIVATE_FIELDS: [u32; 4] = [tags::P, tags::Q, tags::G, tags::X];
+
+/// The fields of a Transparent DSA Public Key.
+const DSA_PUBLIC_FIELDS: [u32; 4] = [tags::P, tags::Q, tags::G, tags::Y];
+
+/// PKCS#8 of a DSA private key from a Transparent DSA Private Key's Key Material (P, Q, G,
+/// X), laid out by `arca_crypto::dsa`; the service checks it as any imported key.
+pub fn dsa_private_to_pkcs8(material: &Item) -> Result<Bytes, Failure> {
+    let [p, q, g, x] = DSA_PRIVATE_FIELDS.map(|t| magnitude(material, t));
+    let (p, q, g, x) = (p?, q?, g?, x?);
+    Ok(arca_crypto::dsa::pkcs8_from_integers(&p, &q, &g, &x))
+}
+
+/// SPKI of a DSA public key from a Transparent DSA Public Key's Key Material (P, Q, G, Y).
+pub fn dsa_public_to_spki(material: &Item) -> Result<Bytes, Failure> {
+    let [p, q, g, y] = DSA_PUBLIC_FIELDS.map(|t| magnitude(material, t));
+    let (p, q, g, y) = (p?, q?, g?, y?);
+    Ok(Bytes::new(arca_crypto::dsa::spki_from_integers(
+        &p, &q, &g, &y,
+    )))
+}
+
+/// A Transparent DSA Private Key's Key Material from the PKCS#8 the service exports.
+pub fn dsa_private_from_pkcs8(pkcs8: &[u8]) -> Result<Item, Failure> {
+    let ints = arca_crypto::dsa::integers_of_pkcs8(pkcs8).ok_or_else(not_dsa)?;
+    Ok(material_of(&DSA_PRIVATE_FIELDS, &ints))
+}
+
+/// A Transparent DSA Public Key's Key Material from the SPKI the service exports.
+pub fn dsa_public_from_spki(spki: &[u8]) -> Result<Item, Failure> {
+    let ints = arca_crypto::dsa::integers_of_spki(spki).ok_or_else(not_dsa)?;
+    Ok(material_of(&DSA_PUBLIC_FIELDS, &ints))
+}
+
+fn not_dsa() -> Failure {
+    Failure::new(
+        arca_kmip::enums::result_reason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+        "the key is not a DSA key",
+    )
+}
+
 /// The Key Material structure of `fields`, each a Big Integer: big-endian, sign-extended
-/// to a multiple of 8 bytes (the magnitudes are non-negative).
+/// to a multiple of 8 bytes (the magnitudes are non-negative: a zero byte goes first only
+/// when the top bit is set, then zeros pad to the multiple).
 fn material_of(fields: &[u32], ints: &[Bytes]) -> Item {
     Item::structure(
         tags::KEY_MATERIAL,
@@ -85,7 +128,8 @@ fn material_of(fields: &[u32], ints: &[Bytes]) -> Item {
             .iter()
             .zip(ints)
             .map(|(t, v)| {
-                let len = (v.len() + 1).div_ceil(8) * 8;
+                let sign = usize::from(v.first().is_none_or(|b| b & 0x80 != 0));
+                let len = (v.len() + sign).div_ceil(8) * 8;
                 let mut b = Bytes::new(vec![0u8; len]);
                 b[len - v.len()..].copy_from_slice(v);
                 Item::new(*t, Value::BigInteger(b))

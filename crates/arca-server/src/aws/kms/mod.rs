@@ -193,7 +193,16 @@ fn arca_spec(field: &str, s: &str) -> Result<KeySpec, AwsError> {
         "ECC_SECG_P256K1" | "SM2" | "HMAC_224" => Err(AwsError::unsupported(format!(
             "{field} {s} is not supported by Arca"
         ))),
-        other => parse_enum(field, other),
+        other => {
+            let spec: KeySpec = parse_enum(field, other)?;
+            // Legacy specs are for the KMIP clients that still need them, never AWS's.
+            if spec.legacy().is_some() {
+                return Err(AwsError::unsupported(format!(
+                    "{field} {s} is not supported by Arca's AWS-compatible API: it is a legacy key spec offered to KMIP clients only"
+                )));
+            }
+            Ok(spec)
+        }
     }
 }
 
@@ -760,5 +769,31 @@ mod tests {
                 "{state} {detail:?}"
             );
         }
+    }
+
+    /// The legacy specs are refused by name on this door (they exist for KMIP clients);
+    /// Arca's own specs and AWS's spellings parse.
+    #[test]
+    fn legacy_specs_are_refused_on_the_aws_door() {
+        for s in [
+            "TRIPLE_DES",
+            "CHACHA20",
+            "CHACHA20_POLY1305",
+            "DSA_1024",
+            "DSA_512",
+        ] {
+            let e = arca_spec("KeySpec", s).unwrap_err();
+            assert_eq!(e.error, "UnsupportedOperationException", "{s}");
+            assert!(
+                e.message.contains("KMIP clients only"),
+                "{s}: {}",
+                e.message
+            );
+        }
+        assert_eq!(
+            arca_spec("KeySpec", "SYMMETRIC_DEFAULT").unwrap(),
+            KeySpec::Aes256
+        );
+        assert_eq!(arca_spec("KeySpec", "RSA_2048").unwrap(), KeySpec::Rsa2048);
     }
 }
