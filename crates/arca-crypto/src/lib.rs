@@ -2,6 +2,7 @@
 //! aws-lc-rs, the key hierarchy's wrapping ([`RootOfTrust`], tenant KEKs, sealed material),
 //! and the self-describing ciphertext format.
 
+pub mod aead_params;
 pub mod backup;
 pub mod ciphertext;
 pub mod der;

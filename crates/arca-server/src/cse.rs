@@ -231,6 +231,7 @@ async fn wrap(
                     data: Secret::new(zeroize::Zeroizing::new(dek)),
                     iv: None,
                     aad: resource.into_bytes(),
+                    tag_length: None,
                     integrity_check: None,
                 })
             })

@@ -1187,7 +1187,8 @@ async fn wrapped_get() {
 /// keystream) or by raw ECB/CTR on the same key. Now raw block-cipher use is a property of
 /// the key: a key that serves Arca's ciphertexts offers GCM with a server-drawn IV only,
 /// and a key made for raw use (KMIP-created, or `raw_cipher_modes` at creation) offers
-/// ECB, CBC, CTR and caller IVs but never Arca's ciphertexts.
+/// ECB, CBC, CTR and caller IVs (GCM's too, of any length, with tags of 12 to 16 bytes)
+/// but never Arca's ciphertexts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_cipher_modes_are_a_key_property() {
     let k = KmipServer::start().await;
@@ -1220,7 +1221,7 @@ async fn raw_cipher_modes_are_a_key_property() {
     assert_eq!(st, reqwest::StatusCode::OK, "{ct}");
     let arca_ct = common::unb64(&ct["ciphertext"]);
 
-    // A caller-chosen GCM IV is refused, on this key and on any other.
+    // A caller-chosen GCM IV is refused on it (a key made for raw use takes one, below).
     let b = c
         .op(
             V21,
@@ -1236,7 +1237,8 @@ async fn raw_cipher_modes_are_a_key_property() {
     let (status, r, msg) = result(&b);
     assert_ne!(status, result_status::SUCCESS);
     assert_eq!(r, Some(reason::INVALID_FIELD), "{msg:?}");
-    assert!(msg.unwrap().contains("iv"));
+    assert!(msg.as_deref().unwrap().contains("iv"));
+    assert!(msg.unwrap().contains("raw_cipher_modes"));
     // ECB, CBC and CTR are not offered on it, in either direction.
     for mode in [bcm::ECB, bcm::CBC, bcm::CTR] {
         let b = c
@@ -1332,15 +1334,120 @@ async fn raw_cipher_modes_are_a_key_property() {
                 .await,
         );
     }
-    // ...but a GCM IV is still the server's.
-    let b = c
-        .op(
+    // ...and so does GCM with the client's IV, of any length, and a tag of 12 to 16 bytes.
+    // The key is the GCM specification's test case 5 key (AES-128, an 8-byte IV), so the
+    // answer is checked against that published vector, tag truncated to 12 bytes.
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let tc5_id = uid(&ok_payload(
+        &c.op(
             V21,
-            op::ENCRYPT,
-            encrypt(&raw_id, bcm::GCM, Some(vec![0; 12]), b"x"),
+            op::REGISTER,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                Item::structure(
+                    tags::ATTRIBUTES,
+                    vec![Item::int_item(
+                        tags::CRYPTOGRAPHIC_USAGE_MASK,
+                        (mask::ENCRYPT | mask::DECRYPT) as i32,
+                    )],
+                ),
+                Item::structure(
+                    tags::SYMMETRIC_KEY,
+                    vec![Item::structure(
+                        tags::KEY_BLOCK,
+                        vec![
+                            Item::enum_item(tags::KEY_FORMAT_TYPE, kft::RAW),
+                            Item::structure(
+                                tags::KEY_VALUE,
+                                vec![Item::new(
+                                    tags::KEY_MATERIAL,
+                                    Value::bytes(hex("feffe9928665731c6d6a8f9467308308")),
+                                )],
+                            ),
+                            Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                            Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 128),
+                        ],
+                    )],
+                ),
+            ],
         )
-        .await;
-    assert_eq!(result(&b).1, Some(reason::INVALID_FIELD));
+        .await,
+    ));
+    ok_payload(
+        &c.op(
+            V21,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &tc5_id)],
+        )
+        .await,
+    );
+    let gcm_tag = |tag_len: i32| {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![
+                Item::enum_item(tags::BLOCK_CIPHER_MODE, bcm::GCM),
+                Item::int_item(tags::TAG_LENGTH, tag_len),
+            ],
+        )
+    };
+    let (iv8, aad) = (
+        hex("cafebabefacedbad"),
+        hex("feedfacedeadbeeffeedfacedeadbeefabaddad2"),
+    );
+    let pt = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+    let gcm_encrypt = |tag_len: i32| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &tc5_id),
+            gcm_tag(tag_len),
+            Item::new(tags::DATA, Value::bytes(pt.clone())),
+            Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv8.clone())),
+            Item::new(
+                tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                Value::bytes(aad.clone()),
+            ),
+        ]
+    };
+    let p = ok_payload(&c.op(V21, op::ENCRYPT, gcm_encrypt(12)).await);
+    let bytes = |t| p.req(t).unwrap().byte_string().unwrap().to_vec();
+    let (ct, tag) = (bytes(tags::DATA), bytes(tags::AUTHENTICATED_ENCRYPTION_TAG));
+    assert_eq!(ct, hex("61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c742373806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598"));
+    assert_eq!(tag, hex("3612d2e79e3b0785561be14a"), "the 12-byte tag");
+    assert!(p.child(tags::IV_COUNTER_NONCE).is_none(), "the client's IV");
+    let decrypt = |tag: Vec<u8>| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &tc5_id),
+            gcm_tag(tag.len() as i32),
+            Item::new(tags::DATA, Value::bytes(ct.clone())),
+            Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv8.clone())),
+            Item::new(
+                tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                Value::bytes(aad.clone()),
+            ),
+            Item::new(tags::AUTHENTICATED_ENCRYPTION_TAG, Value::bytes(tag)),
+        ]
+    };
+    let p = ok_payload(&c.op(V21, op::DECRYPT, decrypt(tag.clone())).await);
+    assert_eq!(
+        &p.req(tags::DATA).unwrap().byte_string().unwrap()[..],
+        &pt[..]
+    );
+    let mut bad = tag.clone();
+    bad[11] ^= 1;
+    let b = c.op(V21, op::DECRYPT, decrypt(bad)).await;
+    assert_eq!(result(&b).1, Some(reason::CRYPTOGRAPHIC_FAILURE));
+    // Tags shorter than 12 bytes are refused, making or checking one.
+    let b = c.op(V21, op::ENCRYPT, gcm_encrypt(8)).await;
+    let (status, r, msg) = result(&b);
+    assert_ne!(status, result_status::SUCCESS);
+    assert_eq!(r, Some(reason::GENERAL_FAILURE), "{msg:?}");
+    assert!(msg.unwrap().contains("12 to 16"));
+    let b = c.op(V21, op::DECRYPT, decrypt(tag[..8].to_vec())).await;
+    assert_ne!(result(&b).0, result_status::SUCCESS);
     // Over REST the property is asked for explicitly, and only for AES; such a key serves
     // no Arca ciphertext (REST, and so the AWS door that runs the same code).
     let made =

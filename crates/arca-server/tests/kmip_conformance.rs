@@ -86,6 +86,10 @@ const PASSING: &[&str] = &[
     "CS-BC-M-8-21",
     "CS-BC-M-9-14",
     "CS-BC-M-9-21",
+    "CS-BC-M-GCM-1-14",
+    "CS-BC-M-GCM-1-21",
+    "CS-BC-M-GCM-2-14",
+    "CS-BC-M-GCM-2-21",
     "CS-RNG-M-1-14",
     "CS-RNG-M-1-21",
     "MSGENC-HTTPS-M-1-14",
@@ -167,10 +171,6 @@ const SKIPPED: &[&str] = &[
     "CS-BC-M-CHACHA20-2-21",
     "CS-BC-M-CHACHA20-3-21",
     "CS-BC-M-CHACHA20POLY1305-1-21",
-    "CS-BC-M-GCM-1-14",
-    "CS-BC-M-GCM-1-21",
-    "CS-BC-M-GCM-2-14",
-    "CS-BC-M-GCM-2-21",
     "CS-BC-M-GCM-3-14",
     "CS-BC-M-GCM-3-21",
     "PKCS11-M-1-21",
@@ -398,6 +398,13 @@ fn matches(exp: &Node, act: &Item, vars: &mut Vars, path: &str) -> Result<(), St
         )
         && matches!(act.value, Value::ByteString(_))
     {
+        // A random value the case names by a placeholder (`$DATA_25` of a Random IV
+        // encryption) is what later requests of the case send back.
+        if text.starts_with('$') {
+            vars.values
+                .entry(text.to_owned())
+                .or_insert_with(|| act.value.clone());
+        }
         return Ok(());
     }
     if text.starts_with('$') {

@@ -458,6 +458,8 @@ pub struct RawEncryptRequest {
     pub iv: Option<Vec<u8>>,
     /// Additional authenticated data (GCM only).
     pub aad: Vec<u8>,
+    /// The GCM tag's length in bytes, 12 to 16 (default 16): KMIP's Tag Length.
+    pub tag_length: Option<usize>,
     /// Check the encryption and vouch for it (XKS's ciphertext data integrity value,
     /// Appendix C of its spec): see [`IntegrityCheck`]. AES only. The key must also be able
     /// to decrypt, so an encrypt-only key refuses such a request.

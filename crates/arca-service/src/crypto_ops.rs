@@ -64,11 +64,12 @@ fn not_raw(e: &KeyEntry, op: &str) -> Result<()> {
     Ok(())
 }
 
-/// The rules of raw AES on a key (see [`arca_core::model::Key::raw_cipher_modes`]): GCM
-/// IVs are always the server's; other modes and caller IVs need a raw-use key; and on a key
-/// that serves Arca's ciphertexts the additional data may not begin with that format's
-/// header for this key, which would let a raw call open or forge an Arca ciphertext around
-/// the encryption-context conditions of the key's policy.
+/// The rules of raw AES on a key (see [`arca_core::model::Key::raw_cipher_modes`]): modes
+/// other than GCM, and a caller's GCM IV, need a raw-use key (on a key that serves Arca's
+/// ciphertexts the server draws every GCM IV, so no caller can repeat a nonce under it);
+/// and on a key that serves Arca's ciphertexts the additional data may not begin with that
+/// format's header for this key, which would let a raw call open or forge an Arca
+/// ciphertext around the encryption-context conditions of the key's policy.
 fn check_raw_aes(
     e: &KeyEntry,
     mode: arca_core::cipher::RawMode,
@@ -78,10 +79,13 @@ fn check_raw_aes(
     door: arca_core::access::Door,
 ) -> Result<()> {
     use arca_core::cipher::RawMode;
-    if mode == RawMode::Gcm && caller_iv && encrypting {
+    if mode == RawMode::Gcm && caller_iv && encrypting && !e.key.raw_cipher_modes {
         return Err(Error::invalid(
             "iv",
-            "GCM IVs are drawn by the server: a caller-chosen IV could repeat a nonce and reveal the keystream and authentication key; omit the IV and keep the one returned",
+            format!(
+                "key {} serves Arca's ciphertexts, so its GCM IVs are drawn by the server: a caller-chosen IV could repeat a nonce and reveal the keystream and authentication key; omit the IV and keep the one returned, or use a key made for raw use (raw_cipher_modes)",
+                e.key.id
+            ),
         ));
     }
     if e.key.raw_cipher_modes {
@@ -441,6 +445,20 @@ impl Service {
                 self.check_len("data", req.data.expose().len())?;
             }
             note.set("cipher", format!("{:?}", req.cipher));
+            let tag_len = match (req.tag_length, req.cipher) {
+                (None, _) => arca_core::cipher::GCM_TAG_LEN,
+                (Some(n), RawCipher::Aes(arca_core::cipher::RawMode::Gcm)) => {
+                    arca_crypto::aead_params::check_tag_len("tag_length", n)?;
+                    note.set("tag_length", n);
+                    n
+                }
+                (Some(_), _) => {
+                    return Err(Error::invalid(
+                        "tag_length",
+                        "a tag length applies to GCM only",
+                    ))
+                }
+            };
             let r = self
                 .ready(caller.meta.door, &e, None, Use::Protect, "encrypt", note)
                 .await?;
@@ -457,9 +475,9 @@ impl Service {
                             iv
                         }
                     };
-                    let (ct, tag) = r
-                        .handle
-                        .raw_encrypt(mode, &iv, &req.aad, req.data.expose())?;
+                    let (ct, mut tag) =
+                        r.handle
+                            .raw_encrypt(mode, &iv, &req.aad, req.data.expose())?;
                     if let Some(check) = &req.integrity_check {
                         let back = r.handle.raw_decrypt(mode, &iv, &req.aad, &ct, &tag);
                         if !back.is_ok_and(|b| {
@@ -474,6 +492,8 @@ impl Service {
                         integrity_value =
                             Some(Bytes(integrity_value_of(&check.prefix, &iv, &ct, &tag)));
                     }
+                    // A shorter GCM tag is the full tag's leading bytes (SP 800-38D §7.1).
+                    tag.truncate(tag_len);
                     (
                         ct,
                         (!iv.is_empty()).then_some(iv),

@@ -105,11 +105,6 @@ impl Params {
                 )),
             };
         }
-        if let Some(t) = self.tag_length {
-            if t as usize != arca_core::cipher::GCM_TAG_LEN {
-                return Err(bad_params("TagLength must be 16"));
-            }
-        }
         let pkcs7 = match self.padding {
             None | Some(pad::NONE) => false,
             Some(pad::PKCS5) => true,
@@ -197,6 +192,7 @@ fn bytes_of(p: &Item, tag: u32) -> Result<Option<Vec<u8>>, Failure> {
 
 impl Ctx<'_> {
     pub(super) async fn encrypt(&mut self, p: &Item) -> OpResult {
+        one_shot(p, "Encrypt")?;
         let id = self.target(p)?;
         let data = p.req(tags::DATA)?.byte_string()?.clone();
         let iv = bytes_of(p, tags::IV_COUNTER_NONCE)?;
@@ -217,6 +213,8 @@ impl Ctx<'_> {
                         data: Secret::new(data),
                         iv,
                         aad,
+                        // A negative Tag Length is out of range like any other.
+                        tag_length: params.tag_length.map(|t| usize::try_from(t).unwrap_or(0)),
                         integrity_check: None,
                     })
                 })())
@@ -224,6 +222,13 @@ impl Ctx<'_> {
             .await;
         let r = match r {
             Ok(r) => r,
+            // The OASIS cases expect General Failure for a Tag Length out of range.
+            Err(arca_core::Error::InvalidInput { field, message }) if field == "tag_length" => {
+                return Err(Failure::new(
+                    reason::GENERAL_FAILURE,
+                    format!("TagLength: {message}"),
+                ))
+            }
             Err(e) => return Err(kept.or(e, failure)),
         };
         let mut out = vec![uid_item(&id), Item::new(tags::DATA, Value::bytes(r.data.0))];
@@ -244,6 +249,7 @@ impl Ctx<'_> {
     }
 
     pub(super) async fn decrypt(&mut self, p: &Item) -> OpResult {
+        one_shot(p, "Decrypt")?;
         let id = self.target(p)?;
         let data = Bytes(p.req(tags::DATA)?.byte_string()?.to_vec());
         let iv = bytes_of(p, tags::IV_COUNTER_NONCE)?;
@@ -254,7 +260,16 @@ impl Ctx<'_> {
             .svc
             .decrypt_raw_with(self.caller()?, &id, |key| {
                 kept.wrap((|| {
-                    let cipher = Params::for_request(p, key)?.cipher(key.spec)?;
+                    let params = Params::for_request(p, key)?;
+                    let cipher = params.cipher(key.spec)?;
+                    if let (Some(t), Some(given)) = (params.tag_length, &tag) {
+                        if usize::try_from(t).ok() != Some(given.len()) {
+                            return Err(bad_params(format!(
+                                "TagLength is {t} but the Authenticated Encryption Tag has {} bytes",
+                                given.len()
+                            )));
+                        }
+                    }
                     if let RawCipher::Aes(mode) = cipher {
                         if mode.iv_len() > 0 && iv.is_none() {
                             return Err(Failure::invalid_message(format!(
@@ -408,17 +423,7 @@ impl Ctx<'_> {
     /// request carries all the data: the streaming form (Correlation Value, an Init
     /// Indicator without a Final Indicator) is refused rather than half-served.
     pub(super) async fn hash(&mut self, p: &Item) -> OpResult {
-        let flag = |tag| p.child(tag).map(Item::boolean).transpose();
-        let (init, last) = (flag(tags::INIT_INDICATOR)?, flag(tags::FINAL_INDICATOR)?);
-        if p.child(tags::CORRELATION_VALUE).is_some()
-            || init == Some(true) && last != Some(true)
-            || last == Some(true) && init != Some(true)
-        {
-            return Err(Failure::new(
-                reason::OPERATION_NOT_SUPPORTED,
-                "streaming Hash is not offered: send all the data in one request",
-            ));
-        }
+        one_shot(p, "Hash")?;
         let params = Params::read(p.child(tags::CRYPTOGRAPHIC_PARAMETERS))?;
         let algorithm = match params.hashing {
             Some(hash::SHA_1) => DigestAlgorithm::Sha1,
@@ -458,6 +463,24 @@ impl Ctx<'_> {
             Value::bytes(r.digest.0),
         )]))
     }
+}
+
+/// Refuses the streaming form of an operation (a Correlation Value, or an Init Indicator
+/// without a Final Indicator or the reverse): Arca keeps no cryptographic state between
+/// requests, so all the data comes in one request, rather than being half-served.
+fn one_shot(p: &Item, op: &str) -> Result<(), Failure> {
+    let flag = |tag| p.child(tag).map(Item::boolean).transpose();
+    let (init, last) = (flag(tags::INIT_INDICATOR)?, flag(tags::FINAL_INDICATOR)?);
+    if p.child(tags::CORRELATION_VALUE).is_some()
+        || init == Some(true) && last != Some(true)
+        || last == Some(true) && init != Some(true)
+    {
+        return Err(Failure::new(
+            reason::OPERATION_NOT_SUPPORTED,
+            format!("streaming {op} is not offered: send all the data in one request"),
+        ));
+    }
+    Ok(())
 }
 
 /// The answer of a verification: the object and a Validity Indicator.
