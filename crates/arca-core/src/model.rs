@@ -646,6 +646,12 @@ pub enum SigningAlgorithm {
     /// Pure ML-DSA (FIPS 204).
     #[serde(rename = "ML_DSA_SHAKE_256")]
     MlDsaShake256,
+    /// RSASSA-PSS with SHA-1 (and MGF1-SHA-1): a legacy algorithm
+    /// ([`crate::access::LegacyAlgorithm::Sha1Signature`]) that KMIP clients may use in a
+    /// tenant that allows legacy algorithms; never a default, never listed as a key's
+    /// algorithm, and not offered by the AWS door (AWS KMS has no such algorithm).
+    #[serde(rename = "RSASSA_PSS_SHA_1")]
+    RsassaPssSha1,
 }
 
 impl SigningAlgorithm {
@@ -670,11 +676,37 @@ impl SigningAlgorithm {
         }
     }
 
+    /// The legacy algorithms a spec also signs with, in a tenant that allows them.
+    pub fn legacy_for_spec(spec: KeySpec) -> &'static [SigningAlgorithm] {
+        match spec.family() {
+            KeyFamily::Rsa => &[SigningAlgorithm::RsassaPssSha1],
+            _ => &[],
+        }
+    }
+
+    /// The legacy algorithm this one is, if it is one: the tenant must allow it.
+    pub fn legacy(self) -> Option<crate::access::LegacyAlgorithm> {
+        match self {
+            SigningAlgorithm::RsassaPssSha1 => Some(crate::access::LegacyAlgorithm::Sha1Signature),
+            _ => None,
+        }
+    }
+
+    /// True for the RSASSA-PSS algorithms (whose salt length a caller may name).
+    pub fn is_pss(self) -> bool {
+        use SigningAlgorithm::*;
+        matches!(
+            self,
+            RsassaPssSha1 | RsassaPssSha256 | RsassaPssSha384 | RsassaPssSha512
+        )
+    }
+
     /// The digest length a `DIGEST` message must have, or `None` when the scheme signs only
     /// whole messages (Ed25519, ML-DSA).
     pub fn digest_len(self) -> Option<usize> {
         use SigningAlgorithm::*;
         match self {
+            RsassaPssSha1 => Some(20),
             RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 => Some(32),
             RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Some(48),
             RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Some(64),
@@ -697,6 +729,7 @@ impl SigningAlgorithm {
             EcdsaSha512 => "ECDSA_SHA_512",
             Ed25519Sha512 => "ED25519_SHA_512",
             MlDsaShake256 => "ML_DSA_SHAKE_256",
+            RsassaPssSha1 => "RSASSA_PSS_SHA_1",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod digest;
 pub mod hsm;
 pub mod provider;
 pub mod raw;
+pub mod rsa_params;
 pub mod shamir;
 pub mod software;
 pub mod wrap;

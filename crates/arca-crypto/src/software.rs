@@ -23,7 +23,10 @@ use zeroize::Zeroizing;
 
 use crate::ciphertext::{NONCE_LEN, TAG_LEN};
 use crate::der;
-use crate::provider::{CryptoProvider, KeyHandle, KeyMaterial, OaepHash, RawMode};
+use crate::provider::{
+    CryptoProvider, KeyHandle, KeyMaterial, OaepHash, OaepParams, PssSalt, RawMode,
+};
+use crate::rsa_params::{RsaHash, RsaKey, RsaScheme};
 
 /// The software provider. Stateless: every call is independent.
 #[derive(Debug, Default, Clone)]
@@ -191,7 +194,9 @@ fn maybe_pem(field: &str, bytes: &[u8]) -> Result<(Zeroizing<Vec<u8>>, Option<St
 }
 
 fn check_alg_for_spec(spec: KeySpec, alg: SigningAlgorithm) -> Result<()> {
-    if SigningAlgorithm::for_spec(spec).contains(&alg) {
+    if SigningAlgorithm::for_spec(spec).contains(&alg)
+        || SigningAlgorithm::legacy_for_spec(spec).contains(&alg)
+    {
         Ok(())
     } else {
         Err(Error::unprocessable(
@@ -340,22 +345,36 @@ impl CryptoProvider for SoftwareProvider {
             KeyFamily::Secret => Inner::Secret,
             KeyFamily::Rsa => {
                 let spki = m.public_spki.as_deref().ok_or_else(bad)?;
-                let public = PublicEncryptingKey::from_der(spki).map_err(|_| bad())?;
-                let enc = OaepPublicEncryptingKey::new(public).map_err(|_| bad())?;
-                let (sign, dec) = if m.public_only {
-                    (None, None)
+                let evp = if m.public_only {
+                    RsaKey::from_spki(spki)
                 } else {
-                    let kp = rsa::KeyPair::from_pkcs8(&m.secret).map_err(|_| bad())?;
-                    let pd = PrivateDecryptingKey::from_pkcs8(&m.secret).map_err(|_| bad())?;
-                    (
-                        Some(kp),
-                        Some(OaepPrivateDecryptingKey::new(pd).map_err(|_| bad())?),
-                    )
+                    RsaKey::from_pkcs8(&m.secret)
+                }
+                .ok_or_else(bad)?;
+                // aws-lc-rs takes RSA keys of 2048 bits and more; a legacy RSA-1024 key
+                // does everything through `evp`.
+                let (sign, dec, enc) = if evp.bits() < 2048 {
+                    (None, None, None)
+                } else {
+                    let public = PublicEncryptingKey::from_der(spki).map_err(|_| bad())?;
+                    let enc = OaepPublicEncryptingKey::new(public).map_err(|_| bad())?;
+                    if m.public_only {
+                        (None, None, Some(enc))
+                    } else {
+                        let kp = rsa::KeyPair::from_pkcs8(&m.secret).map_err(|_| bad())?;
+                        let pd = PrivateDecryptingKey::from_pkcs8(&m.secret).map_err(|_| bad())?;
+                        (
+                            Some(kp),
+                            Some(OaepPrivateDecryptingKey::new(pd).map_err(|_| bad())?),
+                            Some(enc),
+                        )
+                    }
                 };
                 Inner::Rsa {
                     sign,
                     dec,
                     enc,
+                    evp,
                     spki: spki.to_vec(),
                 }
             }
@@ -544,10 +563,13 @@ enum Inner {
         raw: Zeroizing<Vec<u8>>,
     },
     Hmac(Box<hmac::Key>),
+    /// aws-lc-rs's objects (none for a key under 2048 bits, which aws-lc-rs refuses) for
+    /// the common parameters, and the same key in [`RsaKey`] for the others.
     Rsa {
         sign: Option<rsa::KeyPair>,
         dec: Option<OaepPrivateDecryptingKey>,
-        enc: OaepPublicEncryptingKey,
+        enc: Option<OaepPublicEncryptingKey>,
+        evp: RsaKey,
         spki: Vec<u8>,
     },
     Ec {
@@ -568,6 +590,60 @@ enum Inner {
     },
     /// Secret data: kept for export, used for nothing.
     Secret,
+}
+
+/// The [`RsaKey`] scheme of an RSA signing algorithm and the digest to sign: the message
+/// hashed, or the caller's digest checked for length.
+fn evp_scheme(
+    alg: SigningAlgorithm,
+    salt: PssSalt,
+    kind: MessageType,
+    msg: &[u8],
+) -> Result<(RsaScheme, Vec<u8>)> {
+    use SigningAlgorithm::*;
+    let (hash, pss) = match alg {
+        RsassaPssSha1 => (RsaHash::Sha1, true),
+        RsassaPssSha256 => (RsaHash::Sha256, true),
+        RsassaPssSha384 => (RsaHash::Sha384, true),
+        RsassaPssSha512 => (RsaHash::Sha512, true),
+        RsassaPkcs1V15Sha256 => (RsaHash::Sha256, false),
+        RsassaPkcs1V15Sha384 => (RsaHash::Sha384, false),
+        RsassaPkcs1V15Sha512 => (RsaHash::Sha512, false),
+        _ => return Err(internal("RSA scheme")),
+    };
+    let scheme = if pss {
+        RsaScheme::Pss(hash, salt)
+    } else if salt != PssSalt::HashLength {
+        return Err(salt_not_pss(alg));
+    } else {
+        RsaScheme::Pkcs1(hash)
+    };
+    let digest = match kind {
+        MessageType::Raw => hash.digest(msg),
+        MessageType::Digest if msg.len() == hash.len() => msg.to_vec(),
+        MessageType::Digest => {
+            return Err(Error::invalid(
+                "message",
+                format!(
+                    "a DIGEST message for {} must be {} bytes, got {}",
+                    alg.as_str(),
+                    hash.len(),
+                    msg.len()
+                ),
+            ))
+        }
+    };
+    Ok((scheme, digest))
+}
+
+fn salt_not_pss(alg: SigningAlgorithm) -> Error {
+    Error::invalid(
+        "salt_length",
+        format!(
+            "a salt length applies to RSASSA-PSS only, not {}",
+            alg.as_str()
+        ),
+    )
 }
 
 fn oaep_alg(h: OaepHash) -> &'static OaepAlgorithm {
@@ -651,11 +727,14 @@ impl KeyHandle for SoftwareKey {
 
     fn oaep_encrypt_with(&self, hash: OaepHash, plaintext: &[u8]) -> Result<Vec<u8>> {
         let alg = oaep_alg(hash);
-        let Inner::Rsa { enc, .. } = &self.inner else {
+        let Inner::Rsa { enc, evp, .. } = &self.inner else {
             return Err(Error::unsuitable_key(format!(
                 "a {} key cannot encrypt with RSA-OAEP",
                 self.spec
             )));
+        };
+        let Some(enc) = enc else {
+            return evp.oaep_encrypt(&OaepParams::plain(hash), plaintext);
         };
         if plaintext.len() > enc.max_plaintext_size(alg) {
             return Err(Error::invalid(
@@ -677,12 +756,18 @@ impl KeyHandle for SoftwareKey {
 
     fn oaep_decrypt_with(&self, hash: OaepHash, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let alg = oaep_alg(hash);
-        let Inner::Rsa { dec, .. } = &self.inner else {
+        let Inner::Rsa { dec, enc, evp, .. } = &self.inner else {
             return Err(Error::unsuitable_key(format!(
                 "a {} key cannot decrypt with RSA-OAEP",
                 self.spec
             )));
         };
+        if self.public_only {
+            return Err(public_only_error(self.spec, "decrypt"));
+        }
+        if enc.is_none() {
+            return evp.oaep_decrypt(&OaepParams::plain(hash), ciphertext);
+        }
         let dec = dec
             .as_ref()
             .ok_or_else(|| public_only_error(self.spec, "decrypt"))?;
@@ -698,6 +783,67 @@ impl KeyHandle for SoftwareKey {
             .len();
         out.truncate(n);
         Ok(out)
+    }
+
+    fn oaep_encrypt_params(&self, p: &OaepParams, plaintext: &[u8]) -> Result<Vec<u8>> {
+        match &self.inner {
+            Inner::Rsa { evp, .. } if !p.is_plain() => evp.oaep_encrypt(p, plaintext),
+            _ => self.oaep_encrypt_with(p.hash, plaintext),
+        }
+    }
+
+    fn oaep_decrypt_params(&self, p: &OaepParams, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        match &self.inner {
+            Inner::Rsa { .. } if self.public_only => Err(public_only_error(self.spec, "decrypt")),
+            Inner::Rsa { evp, .. } if !p.is_plain() => evp.oaep_decrypt(p, ciphertext),
+            _ => self.oaep_decrypt_with(p.hash, ciphertext),
+        }
+    }
+
+    fn sign_with_salt(
+        &self,
+        alg: SigningAlgorithm,
+        salt: PssSalt,
+        kind: MessageType,
+        msg: &[u8],
+    ) -> Result<Vec<u8>> {
+        match &self.inner {
+            Inner::Rsa { sign, evp, .. } => {
+                check_alg_for_spec(self.spec, alg)?;
+                if self.public_only {
+                    return Err(public_only_error(self.spec, "sign"));
+                }
+                if salt == PssSalt::HashLength && sign.is_some() && rsa_encoding(alg).is_some() {
+                    return self.sign(alg, kind, msg);
+                }
+                let (scheme, digest) = evp_scheme(alg, salt, kind, msg)?;
+                evp.sign(scheme, &digest)
+            }
+            _ if salt == PssSalt::HashLength => self.sign(alg, kind, msg),
+            _ => Err(salt_not_pss(alg)),
+        }
+    }
+
+    fn verify_with_salt(
+        &self,
+        alg: SigningAlgorithm,
+        salt: PssSalt,
+        kind: MessageType,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<bool> {
+        match &self.inner {
+            Inner::Rsa { enc, evp, .. } => {
+                check_alg_for_spec(self.spec, alg)?;
+                if salt == PssSalt::HashLength && enc.is_some() && rsa_verification(alg).is_some() {
+                    return self.verify(alg, kind, msg, sig);
+                }
+                let (scheme, digest) = evp_scheme(alg, salt, kind, msg)?;
+                evp.verify(scheme, &digest, sig)
+            }
+            _ if salt == PssSalt::HashLength => self.verify(alg, kind, msg, sig),
+            _ => Err(salt_not_pss(alg)),
+        }
     }
 
     fn raw_encrypt(
@@ -756,11 +902,14 @@ impl KeyHandle for SoftwareKey {
     fn sign(&self, alg: SigningAlgorithm, kind: MessageType, msg: &[u8]) -> Result<Vec<u8>> {
         check_alg_for_spec(self.spec, alg)?;
         match &self.inner {
-            Inner::Rsa { sign, .. } => {
-                let kp = sign
-                    .as_ref()
-                    .ok_or_else(|| public_only_error(self.spec, "sign"))?;
-                let enc = rsa_encoding(alg).ok_or_else(|| internal("RSA encoding"))?;
+            Inner::Rsa { sign, evp, .. } => {
+                if self.public_only {
+                    return Err(public_only_error(self.spec, "sign"));
+                }
+                let (Some(kp), Some(enc)) = (sign.as_ref(), rsa_encoding(alg)) else {
+                    let (scheme, digest) = evp_scheme(alg, PssSalt::HashLength, kind, msg)?;
+                    return evp.sign(scheme, &digest);
+                };
                 let mut sig = vec![0u8; kp.public_modulus_len()];
                 match kind {
                     MessageType::Raw => kp.sign(enc, &SystemRandom::new(), msg, &mut sig),
@@ -820,10 +969,13 @@ impl KeyHandle for SoftwareKey {
         check_alg_for_spec(self.spec, alg)?;
         let (valg, spki): (&'static dyn signature::VerificationAlgorithm, &[u8]) = match &self.inner
         {
-            Inner::Rsa { spki, .. } => (
-                rsa_verification(alg).ok_or_else(|| internal("RSA params"))?,
-                spki,
-            ),
+            Inner::Rsa { spki, enc, evp, .. } => match (enc, rsa_verification(alg)) {
+                (Some(_), Some(params)) => (params, spki),
+                _ => {
+                    let (scheme, digest) = evp_scheme(alg, PssSalt::HashLength, kind, msg)?;
+                    return evp.verify(scheme, &digest, sig);
+                }
+            },
             Inner::Ec { spki, .. } => (ecdsa_verify(self.spec), spki),
             Inner::Ed { spki, .. } => (&signature::ED25519, spki),
             Inner::MlDsa { spki, .. } => (mldsa_verify(self.spec), spki),

@@ -440,13 +440,14 @@ pub struct EncryptResponse {
     pub encryption_algorithm: EncryptionAlgorithm,
 }
 
-/// A cipher for raw encryption: a caller-chosen AES mode and IV, or RSA-OAEP with a
-/// caller-chosen hash. The output is bare ciphertext, not Arca's self-describing format:
-/// for protocols whose clients keep IVs and layout themselves (KMIP's Encrypt/Decrypt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A cipher for raw encryption: a caller-chosen AES mode and IV, or RSA-OAEP with
+/// caller-chosen parameters. The output is bare ciphertext, not Arca's self-describing
+/// format: for protocols whose clients keep IVs and layout themselves (KMIP's
+/// Encrypt/Decrypt).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawCipher {
     Aes(arca_core::cipher::RawMode),
-    RsaOaep(arca_core::cipher::OaepHash),
+    RsaOaep(arca_core::cipher::OaepParams),
 }
 
 /// Raw encryption under a key's primary version.
@@ -641,6 +642,10 @@ pub struct SignRequest {
     /// Default: the spec's first algorithm.
     #[serde(default)]
     pub signing_algorithm: Option<SigningAlgorithm>,
+    /// The RSA-PSS salt length (default: the hash length): set by doors whose protocol
+    /// names it (KMIP's Salt Length); REST and AWS sign with the default.
+    #[serde(skip)]
+    pub pss_salt: Option<arca_core::cipher::PssSalt>,
 }
 
 /// A signature.
@@ -665,6 +670,10 @@ pub struct VerifyRequest {
     /// Default: the primary version.
     #[serde(default)]
     pub key_version: Option<u32>,
+    /// The RSA-PSS salt length to verify with (default: the hash length; `Any` accepts
+    /// any): set by doors whose protocol names it (KMIP's Salt Length).
+    #[serde(skip)]
+    pub pss_salt: Option<arca_core::cipher::PssSalt>,
 }
 
 /// The verdict on a signature or MAC.

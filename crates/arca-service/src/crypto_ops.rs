@@ -445,7 +445,7 @@ impl Service {
                 self.check_len("data", req.data.expose().len())?;
             }
             note.set("cipher", format!("{:?}", req.cipher));
-            let tag_len = match (req.tag_length, req.cipher) {
+            let tag_len = match (req.tag_length, &req.cipher) {
                 (None, _) => arca_core::cipher::GCM_TAG_LEN,
                 (Some(n), RawCipher::Aes(arca_core::cipher::RawMode::Gcm)) => {
                     arca_crypto::aead_params::check_tag_len("tag_length", n)?;
@@ -500,10 +500,10 @@ impl Service {
                         (!tag.is_empty()).then_some(tag),
                     )
                 }
-                RawCipher::RsaOaep(hash) => {
+                RawCipher::RsaOaep(p) => {
                     no_iv_for_rsa(&req.iv, &req.aad)?;
                     (
-                        r.handle.oaep_encrypt_with(hash, req.data.expose())?,
+                        r.handle.oaep_encrypt_params(&p, req.data.expose())?,
                         None,
                         None,
                     )
@@ -579,9 +579,9 @@ impl Service {
                     r.handle
                         .raw_decrypt(mode, &iv, &req.aad, &req.data.0, &tag)?
                 }
-                RawCipher::RsaOaep(hash) => {
+                RawCipher::RsaOaep(p) => {
                     no_iv_for_rsa(&req.iv, &req.aad)?;
-                    r.handle.oaep_decrypt_with(hash, &req.data.0)?
+                    r.handle.oaep_decrypt_params(&p, &req.data.0)?
                 }
             };
             Ok(RawDecryptResponse {
@@ -809,6 +809,39 @@ impl Service {
             .ok_or_else(|| Error::unsuitable_key(format!("a {} key cannot sign", e.key.spec)))
     }
 
+    /// The signing algorithm and PSS salt length of a sign or verify request: a legacy
+    /// algorithm (RSASSA-PSS with SHA-1) only where the tenant allows legacy algorithms,
+    /// and a salt length only with RSASSA-PSS. Both go into the audit record.
+    async fn signing_params(
+        &self,
+        caller: &Caller,
+        e: &KeyEntry,
+        requested: Option<SigningAlgorithm>,
+        salt: Option<arca_core::cipher::PssSalt>,
+        note: &mut Note,
+    ) -> Result<(SigningAlgorithm, arca_core::cipher::PssSalt)> {
+        let alg = Self::signing_alg(e, requested)?;
+        if let Some(legacy) = alg.legacy() {
+            note.set("signing_algorithm", alg.as_str());
+            self.permit_legacy(caller, legacy, "signing_algorithm")
+                .await?;
+        }
+        let salt = salt.unwrap_or_default();
+        if salt != arca_core::cipher::PssSalt::HashLength {
+            if !alg.is_pss() {
+                return Err(Error::invalid(
+                    "salt_length",
+                    format!(
+                        "a salt length applies to RSASSA-PSS only, not {}",
+                        alg.as_str()
+                    ),
+                ));
+            }
+            note.set("pss_salt", format!("{salt:?}"));
+        }
+        Ok((alg, salt))
+    }
+
     /// Signs with the primary version.
     pub async fn sign(&self, caller: &Caller, key: &str, req: SignRequest) -> Result<SignResponse> {
         self.sign_with(caller, key, move |_| Ok(req)).await
@@ -836,11 +869,15 @@ impl Service {
                 .await?;
             let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
-            let alg = Self::signing_alg(&e, req.signing_algorithm)?;
+            let (alg, salt) = self
+                .signing_params(caller, &e, req.signing_algorithm, req.pss_salt, note)
+                .await?;
             let r = self
                 .ready(caller.meta.door, &e, None, Use::Protect, "sign", note)
                 .await?;
-            let sig = r.handle.sign(alg, req.message_type, req.message.expose())?;
+            let sig = r
+                .handle
+                .sign_with_salt(alg, salt, req.message_type, req.message.expose())?;
             Ok(SignResponse {
                 signature: Bytes(sig),
                 signing_algorithm: alg,
@@ -883,7 +920,9 @@ impl Service {
                 .await?;
             let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
-            let alg = Self::signing_alg(&e, req.signing_algorithm)?;
+            let (alg, salt) = self
+                .signing_params(caller, &e, req.signing_algorithm, req.pss_salt, note)
+                .await?;
             let r = self
                 .ready(
                     caller.meta.door,
@@ -894,8 +933,9 @@ impl Service {
                     note,
                 )
                 .await?;
-            let valid = r.handle.verify(
+            let valid = r.handle.verify_with_salt(
                 alg,
+                salt,
                 req.message_type,
                 req.message.expose(),
                 &req.signature.0,

@@ -75,7 +75,6 @@ impl Service {
     /// Refuses `what` about `field` unless the caller's tenant allows legacy algorithms
     /// ([`TenantSettings::permit_legacy`]): every operation that makes or uses a legacy key
     /// or parameter asks here, inside its audited span, so the refusal is recorded.
-    #[allow(dead_code)] // its first users (the legacy key types of issue 21) land next
     pub(crate) async fn permit_legacy(
         &self,
         caller: &Caller,

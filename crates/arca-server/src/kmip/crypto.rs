@@ -6,13 +6,14 @@
 //! combination Arca does not offer is refused with Invalid Field (2.x: Bad or Unsupported
 //! Cryptographic Parameters) naming it, never approximated.
 
-use arca_core::cipher::{OaepHash, RawMode};
+use arca_core::cipher::{OaepHash, OaepParams, PssSalt, RawMode};
 use arca_core::model::{
     DigestAlgorithm, Key, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
 };
 use arca_kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, digital_signature_algorithm as dsa,
-    hashing_algorithm as hash, padding_method as pad, result_reason as reason, validity_indicator,
+    hashing_algorithm as hash, mask_generator, padding_method as pad, result_reason as reason,
+    validity_indicator,
 };
 use arca_kmip::{tags, Failure, Item, Value};
 use arca_service::api::{
@@ -35,6 +36,9 @@ struct Params {
     random_iv: Option<bool>,
     tag_length: Option<i32>,
     mgf_hashing: Option<u32>,
+    mask_generator: Option<u32>,
+    salt_length: Option<i32>,
+    p_source: Option<Vec<u8>>,
 }
 
 fn bad_params(message: impl Into<String>) -> Failure {
@@ -56,6 +60,12 @@ impl Params {
             random_iv: i.child(tags::RANDOM_IV).map(Item::boolean).transpose()?,
             tag_length: i.child(tags::TAG_LENGTH).map(Item::integer).transpose()?,
             mgf_hashing: e(tags::MASK_GENERATOR_HASHING_ALGORITHM)?,
+            mask_generator: e(tags::MASK_GENERATOR)?,
+            salt_length: i.child(tags::SALT_LENGTH).map(Item::integer).transpose()?,
+            p_source: i
+                .child(tags::P_SOURCE)
+                .map(|b| b.byte_string().map(|b| b.to_vec()))
+                .transpose()?,
         })
     }
 
@@ -72,34 +82,58 @@ impl Params {
         Params::read(from_object.as_ref())
     }
 
-    fn oaep_hash(&self) -> Result<OaepHash, Failure> {
-        // PKCS#1's default for OAEP (and KMIP's): SHA-1, with MGF1 over the same hash.
-        let h = self.hashing.unwrap_or(hash::SHA_1);
-        if let Some(m) = self.mgf_hashing {
-            if m != h {
-                return Err(bad_params(
-                    "RSA-OAEP here uses the same hash for the label and MGF1",
-                ));
-            }
+    /// RSA-OAEP's parameters: the Hashing Algorithm (PKCS#1's and KMIP's default, SHA-1),
+    /// the Mask Generator Hashing Algorithm (default: the same hash) and the P Source (the
+    /// label, default empty).
+    fn oaep_params(&self) -> Result<OaepParams, Failure> {
+        let oaep_hash = |h: u32, field: &str| {
+            Ok(match h {
+                hash::SHA_1 => OaepHash::Sha1,
+                hash::SHA_256 => OaepHash::Sha256,
+                hash::SHA_384 => OaepHash::Sha384,
+                hash::SHA_512 => OaepHash::Sha512,
+                _ => {
+                    return Err(bad_params(format!(
+                        "{field}: RSA-OAEP takes SHA-1, SHA-256, SHA-384 or SHA-512"
+                    )))
+                }
+            })
+        };
+        if self
+            .mask_generator
+            .is_some_and(|m| m != mask_generator::MGF1)
+        {
+            return Err(bad_params("MaskGenerator: RSA-OAEP here uses MGF1"));
         }
-        Ok(match h {
-            hash::SHA_1 => OaepHash::Sha1,
-            hash::SHA_256 => OaepHash::Sha256,
-            hash::SHA_384 => OaepHash::Sha384,
-            hash::SHA_512 => OaepHash::Sha512,
-            _ => {
-                return Err(bad_params(
-                    "RSA-OAEP takes SHA-1, SHA-256, SHA-384 or SHA-512",
-                ))
-            }
+        let h = self.hashing.unwrap_or(hash::SHA_1);
+        Ok(OaepParams {
+            hash: oaep_hash(h, "HashingAlgorithm")?,
+            mgf1: oaep_hash(
+                self.mgf_hashing.unwrap_or(h),
+                "MaskGeneratorHashingAlgorithm",
+            )?,
+            label: self.p_source.clone().unwrap_or_default(),
         })
+    }
+
+    /// The RSA-PSS salt length: the Salt Length given, else the hash length to sign and
+    /// any length to verify (KMIP names no default; a signature from a client that salted
+    /// with another length, often the longest the key allows, then still verifies).
+    fn pss_salt(&self, alg: SigningAlgorithm, verifying: bool) -> Result<Option<PssSalt>, Failure> {
+        match self.salt_length {
+            Some(n) => u32::try_from(n)
+                .map(|n| Some(PssSalt::Bytes(n)))
+                .map_err(|_| bad_params("SaltLength must not be negative")),
+            None if verifying && alg.is_pss() => Ok(Some(PssSalt::Any)),
+            None => Ok(None),
+        }
     }
 
     /// The raw cipher these parameters name for a key of `spec`.
     fn cipher(&self, spec: KeySpec) -> Result<RawCipher, Failure> {
         if spec.is_asymmetric() {
             return match self.padding {
-                None | Some(pad::OAEP) => Ok(RawCipher::RsaOaep(self.oaep_hash()?)),
+                None | Some(pad::OAEP) => Ok(RawCipher::RsaOaep(self.oaep_params()?)),
                 Some(_) => Err(bad_params(
                     "RSA encryption here is RSA-OAEP only (PKCS#1 v1.5 encryption is not offered: it invites padding-oracle attacks)",
                 )),
@@ -135,6 +169,7 @@ impl Params {
             Some(dsa::ECDSA_WITH_SHA384) => Some(EcdsaSha384),
             Some(dsa::ECDSA_WITH_SHA512) => Some(EcdsaSha512),
             Some(dsa::RSASSA_PSS) => Some(match self.hashing {
+                Some(hash::SHA_1) => RsassaPssSha1,
                 Some(hash::SHA_384) => RsassaPssSha384,
                 Some(hash::SHA_512) => RsassaPssSha512,
                 _ => RsassaPssSha256,
@@ -154,10 +189,16 @@ impl Params {
                 (KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87, _, _) => MlDsaShake256,
                 (_, Some(pad::PSS), h) if spec.family() == arca_core::model::KeyFamily::Rsa => {
                     match h {
+                        // SHA-1 is a legacy algorithm: the service asks the tenant.
+                        Some(hash::SHA_1) => RsassaPssSha1,
                         Some(hash::SHA_384) => RsassaPssSha384,
                         Some(hash::SHA_512) => RsassaPssSha512,
                         None | Some(hash::SHA_256) => RsassaPssSha256,
-                        _ => return Err(bad_params("RSA-PSS takes SHA-256, SHA-384 or SHA-512")),
+                        _ => {
+                            return Err(bad_params(
+                                "RSA-PSS takes SHA-1 (legacy), SHA-256, SHA-384 or SHA-512",
+                            ))
+                        }
                     }
                 }
                 (_, Some(pad::PKCS1V15), h)
@@ -320,12 +361,16 @@ impl Ctx<'_> {
         let r = self
             .svc
             .sign_with(self.caller()?, &id, |key| {
-                let algorithm =
-                    kept.wrap(Params::for_request(p, key).and_then(|x| x.signing(key.spec)))?;
+                let (algorithm, pss_salt) =
+                    kept.wrap(Params::for_request(p, key).and_then(|x| {
+                        let a = x.signing(key.spec)?;
+                        Ok((a, x.pss_salt(a, false)?))
+                    }))?;
                 Ok(SignRequest {
                     message: Secret::new(message),
                     message_type,
                     signing_algorithm: Some(algorithm),
+                    pss_salt,
                 })
             })
             .await
@@ -345,14 +390,18 @@ impl Ctx<'_> {
         let r = self
             .svc
             .verify_with(self.caller()?, &id, |key| {
-                let algorithm =
-                    kept.wrap(Params::for_request(p, key).and_then(|x| x.signing(key.spec)))?;
+                let (algorithm, pss_salt) =
+                    kept.wrap(Params::for_request(p, key).and_then(|x| {
+                        let a = x.signing(key.spec)?;
+                        Ok((a, x.pss_salt(a, true)?))
+                    }))?;
                 Ok(VerifyRequest {
                     message: Secret::new(message),
                     message_type,
                     signature: Bytes(signature),
                     signing_algorithm: Some(algorithm),
                     key_version: None,
+                    pss_salt,
                 })
             })
             .await
