@@ -30,6 +30,10 @@ pub enum KeySpec {
     Hmac384,
     #[serde(rename = "HMAC_512")]
     Hmac512,
+    /// RSA-1024: a legacy key ([`crate::access::LegacyAlgorithm::RsaBelow2048`]) that only
+    /// tenants allowing legacy algorithms make or use, for KMIP clients that still need it.
+    #[serde(rename = "RSA_1024")]
+    Rsa1024,
     #[serde(rename = "RSA_2048")]
     Rsa2048,
     #[serde(rename = "RSA_3072")]
@@ -76,13 +80,14 @@ pub enum KeyFamily {
 
 impl KeySpec {
     /// Every spec, in a stable order (for documentation and exhaustive tests).
-    pub const ALL: [KeySpec; 19] = [
+    pub const ALL: [KeySpec; 20] = [
         KeySpec::Aes128,
         KeySpec::Aes192,
         KeySpec::Aes256,
         KeySpec::Hmac256,
         KeySpec::Hmac384,
         KeySpec::Hmac512,
+        KeySpec::Rsa1024,
         KeySpec::Rsa2048,
         KeySpec::Rsa3072,
         KeySpec::Rsa4096,
@@ -104,12 +109,21 @@ impl KeySpec {
         match self {
             Aes128 | Aes192 | Aes256 => KeyFamily::Aes,
             Hmac256 | Hmac384 | Hmac512 => KeyFamily::Hmac,
-            Rsa2048 | Rsa3072 | Rsa4096 => KeyFamily::Rsa,
+            Rsa1024 | Rsa2048 | Rsa3072 | Rsa4096 => KeyFamily::Rsa,
             EccNistP256 | EccNistP384 | EccNistP521 => KeyFamily::Ec,
             Ed25519 => KeyFamily::Ed25519,
             MlKem768 | MlKem1024 => KeyFamily::MlKem,
             MlDsa44 | MlDsa65 | MlDsa87 => KeyFamily::MlDsa,
             SecretData => KeyFamily::Secret,
+        }
+    }
+
+    /// The legacy algorithm this spec is, if it is one: only tenants that allow legacy
+    /// algorithms make or use such keys.
+    pub fn legacy(self) -> Option<crate::access::LegacyAlgorithm> {
+        match self {
+            KeySpec::Rsa1024 => Some(crate::access::LegacyAlgorithm::RsaBelow2048),
+            _ => None,
         }
     }
 
@@ -167,6 +181,7 @@ impl KeySpec {
             Hmac256 => "HMAC_256",
             Hmac384 => "HMAC_384",
             Hmac512 => "HMAC_512",
+            Rsa1024 => "RSA_1024",
             Rsa2048 => "RSA_2048",
             Rsa3072 => "RSA_3072",
             Rsa4096 => "RSA_4096",
@@ -659,7 +674,7 @@ impl SigningAlgorithm {
     pub fn for_spec(spec: KeySpec) -> &'static [SigningAlgorithm] {
         use SigningAlgorithm::*;
         match spec {
-            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
+            KeySpec::Rsa1024 | KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
                 RsassaPssSha256,
                 RsassaPssSha384,
                 RsassaPssSha512,

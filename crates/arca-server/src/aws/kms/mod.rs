@@ -193,6 +193,11 @@ fn arca_spec(field: &str, s: &str) -> Result<KeySpec, AwsError> {
         "ECC_SECG_P256K1" | "SM2" | "HMAC_224" => Err(AwsError::unsupported(format!(
             "{field} {s} is not supported by Arca"
         ))),
+        // A legacy spec Arca keeps for KMIP clients in tenants that allow it; AWS KMS has
+        // no such spec, and its door does not make one.
+        "RSA_1024" => Err(AwsError::unsupported(format!(
+            "{field} {s} is not supported by the AWS door: RSA keys under 2048 bits are a legacy option of Arca's KMIP door (allow_legacy_algorithms)"
+        ))),
         other => parse_enum(field, other),
     }
 }
