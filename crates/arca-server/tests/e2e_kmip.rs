@@ -3919,3 +3919,360 @@ async fn vendor_attributes_in_get_attribute_list() {
         .any(|n| n.text().unwrap() == "x-ID"));
     k.s.shutdown().await;
 }
+
+/// A KMIP Create Key Pair request for RSA of `bits`, with the private and public halves'
+/// usage masks.
+fn rsa_pair(bits: i32, private: u32, public: u32) -> Vec<Item> {
+    let usage = |tag, m: u32| {
+        Item::structure(
+            tag,
+            vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+        )
+    };
+    vec![
+        Item::structure(
+            tags::COMMON_ATTRIBUTES,
+            vec![
+                Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+                Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, bits),
+            ],
+        ),
+        usage(tags::PRIVATE_KEY_ATTRIBUTES, private),
+        usage(tags::PUBLIC_KEY_ATTRIBUTES, public),
+    ]
+}
+
+/// The private and public key ids of a Create Key Pair answer.
+fn pair_ids(b: &Item) -> (String, String) {
+    let p = ok_payload(b);
+    let text = |t| p.req(t).unwrap().text().unwrap().to_owned();
+    (
+        text(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    )
+}
+
+/// Issue 21's legacy algorithms: RSA-1024 keys and RSA-PSS with SHA-1 are refused in a
+/// tenant whose `allow_legacy_algorithms` is off (the default), naming the setting, and
+/// the refusals are audited; in a tenant that allows them they work (an RSA-1024 key signs
+/// with PSS over SHA-1, and verifies it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_algorithms_follow_the_tenant_setting() {
+    use arca_kmip::enums::{hashing_algorithm as hash, padding_method as pad};
+    let k = KmipServer::start().await;
+    let mut after = 0;
+    records_since(&k.s, &mut after).await;
+    let pss_sha1 = || {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![
+                Item::enum_item(tags::PADDING_METHOD, pad::PSS),
+                Item::enum_item(tags::HASHING_ALGORITHM, hash::SHA_1),
+            ],
+        )
+    };
+    let sign = |id: &str| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+            pss_sha1(),
+            Item::new(tags::DATA, Value::bytes(b"legacy message".to_vec())),
+        ]
+    };
+
+    // The default tenant does not allow legacy algorithms.
+    let mut c = k.connect().await;
+    let before = k.s.get("/v1/keys?limit=1000").await.1["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    let b = c
+        .op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            rsa_pair(1024, mask::SIGN, mask::VERIFY),
+        )
+        .await;
+    let (status, r, msg) = result(&b);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(r, Some(reason::INVALID_FIELD), "{msg:?}");
+    assert!(msg.unwrap().contains("allow_legacy_algorithms"));
+    let after_refusal = k.s.get("/v1/keys?limit=1000").await.1["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after_refusal, "nothing made");
+    // Over REST too, where the spec is named.
+    let (st, v) =
+        k.s.post(
+            "/v1/keys",
+            json!({"name": "rsa-1024", "spec": "RSA_1024", "usage": ["SIGN_VERIFY"]}),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v.to_string().contains("allow_legacy_algorithms"), "{v}");
+    // RSA-2048 is no legacy key, but a PSS signature with SHA-1 is a legacy algorithm.
+    let (private, _) = pair_ids(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            rsa_pair(2048, mask::SIGN, mask::VERIFY),
+        )
+        .await,
+    );
+    ok_payload(
+        &c.op(
+            V21,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &private)],
+        )
+        .await,
+    );
+    let b = c.op(V21, op::SIGN, sign(&private)).await;
+    let (status, _, msg) = result(&b);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert!(msg.unwrap().contains("allow_legacy_algorithms"));
+    // Each refusal is audited, naming the setting.
+    let records = records_since(&k.s, &mut after).await;
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r.outcome != "ok"
+                && serde_json::to_string(&r.detail)
+                    .unwrap()
+                    .contains("allow_legacy_algorithms")
+        })
+        .map(|r| (r.operation.as_str(), r.door.as_str()))
+        .collect();
+    assert!(refused.contains(&("CreateKey", "kmip")), "{records:#?}");
+    assert!(refused.contains(&("CreateKey", "rest")), "{records:#?}");
+    assert!(refused.contains(&("Sign", "kmip")), "{records:#?}");
+
+    // A tenant that allows them: RSA-1024 made, signing and verifying with PSS and SHA-1.
+    let (cert, key) = k.new_tenant_with("legacy", true).await;
+    let mut c = k.connect_as(cert.as_bytes(), key.as_bytes()).await.unwrap();
+    let (private, public) = pair_ids(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            rsa_pair(1024, mask::SIGN, mask::VERIFY),
+        )
+        .await,
+    );
+    for id in [&private, &public] {
+        ok_payload(
+            &c.op(
+                V21,
+                op::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+            )
+            .await,
+        );
+    }
+    let attrs = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &private),
+                Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::CRYPTOGRAPHIC_LENGTH),
+            ],
+        )
+        .await,
+    );
+    let length = attrs
+        .req(tags::ATTRIBUTES)
+        .unwrap()
+        .req(tags::CRYPTOGRAPHIC_LENGTH)
+        .unwrap()
+        .integer()
+        .unwrap();
+    assert_eq!(length, 1024);
+    let sig = ok_payload(&c.op(V21, op::SIGN, sign(&private)).await)
+        .req(tags::SIGNATURE_DATA)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    assert_eq!(sig.len(), 128, "a 1024-bit signature");
+    let verify = |data: &[u8]| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &public),
+            pss_sha1(),
+            Item::new(tags::DATA, Value::bytes(data.to_vec())),
+            Item::new(tags::SIGNATURE_DATA, Value::bytes(sig.clone())),
+        ]
+    };
+    let valid = |b: &Item| {
+        ok_payload(b)
+            .req(tags::VALIDITY_INDICATOR)
+            .unwrap()
+            .enumeration()
+            .unwrap()
+    };
+    use arca_kmip::enums::validity_indicator;
+    assert_eq!(
+        valid(
+            &c.op(V21, op::SIGNATURE_VERIFY, verify(b"legacy message"))
+                .await
+        ),
+        validity_indicator::VALID
+    );
+    assert_eq!(
+        valid(
+            &c.op(V21, op::SIGNATURE_VERIFY, verify(b"another message"))
+                .await
+        ),
+        validity_indicator::INVALID
+    );
+    k.s.shutdown().await;
+}
+
+/// RSA-OAEP with an MGF1 hash distinct from the label hash, and a label (KMIP's Mask
+/// Generator Hashing Algorithm and P Source): Arca's ciphertext decrypts with an
+/// independent implementation (the Python `cryptography` package) and the other way round,
+/// and decrypting with another MGF1 hash or label fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oaep_with_a_distinct_mgf1_hash_and_a_label() {
+    use arca_kmip::enums::{hashing_algorithm as hash, mask_generator, padding_method as pad};
+    let python = std::env::var("ARCA_PYTHON").unwrap_or_else(|_| {
+        panic!("ARCA_PYTHON is not set: run scripts/test, which makes the venv (with the cryptography package)")
+    });
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let (private, public) = pair_ids(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            rsa_pair(2048, mask::DECRYPT, mask::ENCRYPT),
+        )
+        .await,
+    );
+    for id in [&private, &public] {
+        ok_payload(
+            &c.op(
+                V21,
+                op::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+            )
+            .await,
+        );
+    }
+    let label = b"Kilroy was here".to_vec();
+    let params = |mgf1: u32, label: &[u8]| {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![
+                Item::enum_item(tags::PADDING_METHOD, pad::OAEP),
+                Item::enum_item(tags::HASHING_ALGORITHM, hash::SHA_384),
+                Item::enum_item(tags::MASK_GENERATOR, mask_generator::MGF1),
+                Item::enum_item(tags::MASK_GENERATOR_HASHING_ALGORITHM, mgf1),
+                Item::new(tags::P_SOURCE, Value::bytes(label.to_vec())),
+            ],
+        )
+    };
+    let message = b"a data key, wrapped".to_vec();
+    let ct = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &public),
+                params(hash::SHA_256, &label),
+                Item::new(tags::DATA, Value::bytes(message.clone())),
+            ],
+        )
+        .await,
+    )
+    .req(tags::DATA)
+    .unwrap()
+    .byte_string()
+    .unwrap()
+    .to_vec();
+    let decrypt = |mgf1: u32, label: &[u8], ct: &[u8]| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &private),
+            params(mgf1, label),
+            Item::new(tags::DATA, Value::bytes(ct.to_vec())),
+        ]
+    };
+    let p = ok_payload(
+        &c.op(V21, op::DECRYPT, decrypt(hash::SHA_256, &label, &ct))
+            .await,
+    );
+    assert_eq!(
+        &p.req(tags::DATA).unwrap().byte_string().unwrap()[..],
+        &message[..]
+    );
+    // Another MGF1 hash, or another label, does not decrypt it.
+    for (mgf1, l) in [(hash::SHA_384, &label[..]), (hash::SHA_256, &b"other"[..])] {
+        let b = c.op(V21, op::DECRYPT, decrypt(mgf1, l, &ct)).await;
+        assert_eq!(result(&b).1, Some(reason::CRYPTOGRAPHIC_FAILURE));
+    }
+
+    // An independent implementation: the private key (PKCS#8) leaves through Get, and
+    // Python's `cryptography` decrypts Arca's ciphertext and makes one Arca decrypts.
+    let pkcs8 = ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &private),
+                Item::enum_item(tags::KEY_FORMAT_TYPE, kft::PKCS_8),
+            ],
+        )
+        .await,
+    )
+    .req(tags::PRIVATE_KEY)
+    .unwrap()
+    .req(tags::KEY_BLOCK)
+    .unwrap()
+    .req(tags::KEY_VALUE)
+    .unwrap()
+    .req(tags::KEY_MATERIAL)
+    .unwrap()
+    .byte_string()
+    .unwrap()
+    .to_vec();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let script = r#"
+import sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+key = serialization.load_der_private_key(bytes.fromhex(sys.argv[1]), None)
+oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA384(), label=bytes.fromhex(sys.argv[3]))
+print(key.decrypt(bytes.fromhex(sys.argv[2]), oaep).hex())
+print(key.public_key().encrypt(b"from python", oaep).hex())
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, &hex(&pkcs8), &hex(&ct), &hex(&label)])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        hex(&message),
+        "Python decrypts Arca's"
+    );
+    let theirs: Vec<u8> = {
+        let h = lines.next().unwrap();
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let p = ok_payload(
+        &c.op(V21, op::DECRYPT, decrypt(hash::SHA_256, &label, &theirs))
+            .await,
+    );
+    assert_eq!(
+        &p.req(tags::DATA).unwrap().byte_string().unwrap()[..],
+        b"from python"
+    );
+    k.s.shutdown().await;
+}

@@ -323,7 +323,7 @@ fn message_type(t: Option<&str>) -> Result<MessageType, AwsError> {
 
 /// AWS's signing algorithms: Arca's, but for the legacy ones AWS KMS does not have
 /// (RSASSA-PSS with SHA-1, which only KMIP clients use, in tenants that allow it).
-fn aws_signing_algorithm(name: &str) -> Result<SigningAlgorithm, AwsError> {
+pub(super) fn aws_signing_algorithm(name: &str) -> Result<SigningAlgorithm, AwsError> {
     let alg: SigningAlgorithm = parse_enum("signingAlgorithm", name)?;
     if alg.legacy().is_some() {
         return Err(AwsError::validation(format!(
