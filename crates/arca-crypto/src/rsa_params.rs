@@ -39,7 +39,7 @@ impl RsaHash {
     }
 
     /// The digest's length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             RsaHash::Sha1 => 20,
             RsaHash::Sha256 => 32,
@@ -285,7 +285,7 @@ impl RsaKey {
     /// The largest plaintext RSA-OAEP takes under this key with `p`'s label hash.
     pub fn oaep_max_plaintext(&self, p: &OaepParams) -> usize {
         self.size()
-            .saturating_sub(2 * RsaHash::from(p.hash).len() + 2)
+            .saturating_sub(2 * RsaHash::from(p.hash).output_len() + 2)
     }
 
     /// RSA-OAEP encryption with `p`'s label hash, MGF1 hash and label.
@@ -405,7 +405,7 @@ impl RsaKey {
         }
         if let RsaScheme::Pss(h, PssSalt::Bytes(n)) = scheme {
             // EMSA-PSS needs emLen >= hLen + sLen + 2 (RFC 8017 §9.1.1).
-            let most = self.size().saturating_sub(h.len() + 2);
+            let most = self.size().saturating_sub(h.output_len() + 2);
             if n as usize > most {
                 return Err(Error::invalid(
                     "salt_length",

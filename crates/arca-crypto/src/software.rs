@@ -657,14 +657,14 @@ fn evp_scheme(
     };
     let digest = match kind {
         MessageType::Raw => hash.digest(msg),
-        MessageType::Digest if msg.len() == hash.len() => msg.to_vec(),
+        MessageType::Digest if msg.len() == hash.output_len() => msg.to_vec(),
         MessageType::Digest => {
             return Err(Error::invalid(
                 "message",
                 format!(
                     "a DIGEST message for {} must be {} bytes, got {}",
                     alg.as_str(),
-                    hash.len(),
+                    hash.output_len(),
                     msg.len()
                 ),
             ))
