@@ -232,6 +232,7 @@ async fn wrap(
                     iv: None,
                     aad: resource.into_bytes(),
                     tag_length: None,
+                    stream: None,
                     integrity_check: None,
                 })
             })

@@ -1448,6 +1448,83 @@ async fn raw_cipher_modes_are_a_key_property() {
     assert!(msg.unwrap().contains("12 to 16"));
     let b = c.op(V21, op::DECRYPT, decrypt(tag[..8].to_vec())).await;
     assert_ne!(result(&b).0, result_status::SUCCESS);
+    // The same message encrypted in three requests (Init Indicator, then the Correlation
+    // Value, the last with Final Indicator) gives the same ciphertext and tag.
+    let part = |data: &[u8], extra: Vec<Item>| {
+        let mut v = vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &tc5_id),
+            gcm_tag(12),
+            Item::new(tags::DATA, Value::bytes(data.to_vec())),
+        ];
+        v.extend(extra);
+        v
+    };
+    let p1 = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            part(
+                &pt[..20],
+                vec![
+                    Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv8.clone())),
+                    Item::new(
+                        tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                        Value::bytes(aad.clone()),
+                    ),
+                    Item::new(tags::INIT_INDICATOR, Value::Boolean(true)),
+                ],
+            ),
+        )
+        .await,
+    );
+    let correlation = p1.req(tags::CORRELATION_VALUE).unwrap().clone();
+    assert!(p1.child(tags::AUTHENTICATED_ENCRYPTION_TAG).is_none());
+    let p2 = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            part(&pt[20..41], vec![correlation.clone()]),
+        )
+        .await,
+    );
+    let p3 = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            part(
+                &pt[41..],
+                vec![
+                    p2.req(tags::CORRELATION_VALUE).unwrap().clone(),
+                    Item::new(tags::FINAL_INDICATOR, Value::Boolean(true)),
+                ],
+            ),
+        )
+        .await,
+    );
+    let streamed: Vec<u8> = [&p1, &p2, &p3]
+        .iter()
+        .flat_map(|p| p.req(tags::DATA).unwrap().byte_string().unwrap().to_vec())
+        .collect();
+    assert_eq!(streamed, ct);
+    assert_eq!(
+        &p3.req(tags::AUTHENTICATED_ENCRYPTION_TAG)
+            .unwrap()
+            .byte_string()
+            .unwrap()[..],
+        &tag[..]
+    );
+    // The encryption has ended: its correlation value continues nothing.
+    let b = c
+        .op(V21, op::ENCRYPT, part(b"more", vec![correlation]))
+        .await;
+    let (status, _, msg) = result(&b);
+    assert_ne!(status, result_status::SUCCESS);
+    assert!(msg.unwrap().contains("correlation_value"));
+    // A multi-request Decrypt is not offered (it would hand out unauthenticated parts).
+    let mut d = decrypt(tag.clone());
+    d.push(Item::new(tags::INIT_INDICATOR, Value::Boolean(true)));
+    let b = c.op(V21, op::DECRYPT, d).await;
+    assert_eq!(result(&b).1, Some(reason::OPERATION_NOT_SUPPORTED));
     // Over REST the property is asked for explicitly, and only for AES; such a key serves
     // no Arca ciphertext (REST, and so the AWS door that runs the same code).
     let made =

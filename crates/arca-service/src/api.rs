@@ -461,6 +461,9 @@ pub struct RawEncryptRequest {
     pub aad: Vec<u8>,
     /// The GCM tag's length in bytes, 12 to 16 (default 16): KMIP's Tag Length.
     pub tag_length: Option<usize>,
+    /// One part of a GCM encryption given in several requests (KMIP's Init Indicator,
+    /// Correlation Value and Final Indicator); `None` for the whole message at once.
+    pub stream: Option<RawStream>,
     /// Check the encryption and vouch for it (XKS's ciphertext data integrity value,
     /// Appendix C of its spec): see [`IntegrityCheck`]. AES only. The key must also be able
     /// to decrypt, so an encrypt-only key refuses such a request.
@@ -480,6 +483,18 @@ pub struct IntegrityCheck {
     pub prefix: Vec<u8>,
 }
 
+/// A part of a multi-request GCM encryption. The first part names the IV and the AAD and
+/// gets a correlation value back; each later part names it; the final part also gets the
+/// tag. What the server keeps between parts is not secret (the IV, the AAD and the
+/// ciphertext already returned): each part recovers the plaintext so far from the
+/// ciphertext it answered before, so no key stream or cipher state waits in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawStream {
+    Init,
+    Continue(Vec<u8>),
+    Final(Vec<u8>),
+}
+
 /// The result of a raw encryption.
 #[derive(Debug)]
 pub struct RawEncryptResponse {
@@ -493,6 +508,8 @@ pub struct RawEncryptResponse {
     /// SHA-256 over the [`IntegrityCheck`]'s prefix, the IV, the ciphertext and the tag,
     /// when the request asked for the check (and it passed).
     pub integrity_value: Option<Bytes>,
+    /// The correlation value of a multi-request encryption, until its final part.
+    pub correlation: Option<Bytes>,
 }
 
 /// Raw decryption under a key's primary version.

@@ -120,6 +120,21 @@ fn check_raw_aes(
     Ok(())
 }
 
+/// A multi-request GCM encryption in progress ([`RawStream`]): whose it is, and what the
+/// next part needs. Nothing here is secret: the IV, the AAD and the ciphertext answered so
+/// far (and the tag length asked for).
+#[derive(Clone)]
+pub(crate) struct GcmStream {
+    tenant: uuid::Uuid,
+    principal: uuid::Uuid,
+    key: uuid::Uuid,
+    version: u32,
+    iv: Vec<u8>,
+    aad: Vec<u8>,
+    ciphertext: Vec<u8>,
+    tag_len: usize,
+}
+
 /// The version a request names, or the primary one.
 fn pick_version(e: &KeyEntry, n: Option<u32>) -> Result<&KeyVersion> {
     let n = n.unwrap_or(e.key.primary_version);
@@ -466,6 +481,11 @@ impl Service {
             let r = self
                 .ready(caller.meta.door, &e, None, Use::Protect, "encrypt", note)
                 .await?;
+            if let Some(part) = req.stream.clone() {
+                return self
+                    .encrypt_stream_part(caller, &e, &r, req, part, tag_len, note)
+                    .await;
+            }
             let mut integrity_value = None;
             let (data, iv, tag) = match req.cipher {
                 RawCipher::Aes(mode) => {
@@ -520,9 +540,159 @@ impl Service {
                 key_id: e.key.id,
                 key_version: r.version,
                 integrity_value,
+                correlation: None,
             })
         })
         .await
+    }
+
+    /// One part of a multi-request GCM encryption ([`RawStream`]), after the checks every
+    /// raw encryption passes (authorization, usage, lifecycle, the key's raw-mode rules).
+    /// A later part belongs to the caller, tenant and key that began it, and to the key
+    /// version it began with; the tag comes with the final part.
+    #[allow(clippy::too_many_arguments)]
+    async fn encrypt_stream_part(
+        &self,
+        caller: &Caller,
+        e: &KeyEntry,
+        r: &Ready,
+        req: RawEncryptRequest,
+        part: RawStream,
+        tag_len: usize,
+        note: &mut Note,
+    ) -> Result<RawEncryptResponse> {
+        use arca_core::cipher::RawMode;
+        if req.cipher != RawCipher::Aes(RawMode::Gcm) || req.integrity_check.is_some() {
+            return Err(Error::invalid(
+                "stream",
+                "only GCM encrypts in several requests",
+            ));
+        }
+        let random = |n: usize| -> Result<Vec<u8>> {
+            let mut b = vec![0u8; n];
+            aws_lc_rs::rand::fill(&mut b).map_err(|_| Error::internal("random"))?;
+            Ok(b)
+        };
+        let (state, correlation, drawn_iv) = match &part {
+            RawStream::Init => {
+                note.set("stream", "init");
+                check_raw_aes(
+                    e,
+                    RawMode::Gcm,
+                    req.iv.is_some(),
+                    true,
+                    &req.aad,
+                    caller.meta.door,
+                )?;
+                let (iv, drawn) = match &req.iv {
+                    Some(iv) => (iv.clone(), false),
+                    None => (random(RawMode::Gcm.iv_len())?, true),
+                };
+                let state = GcmStream {
+                    tenant: caller.tenant(),
+                    principal: caller.principal.id,
+                    key: e.key.id,
+                    version: r.version,
+                    iv,
+                    aad: req.aad.clone(),
+                    ciphertext: Vec::new(),
+                    tag_len,
+                };
+                (state, random(16)?, drawn)
+            }
+            RawStream::Continue(c) | RawStream::Final(c) => {
+                note.set(
+                    "stream",
+                    if matches!(part, RawStream::Final(_)) {
+                        "final"
+                    } else {
+                        "continue"
+                    },
+                );
+                if req.iv.is_some() || !req.aad.is_empty() {
+                    return Err(Error::invalid(
+                        "iv",
+                        "the IV and the additional data of a multi-request encryption come with its first part",
+                    ));
+                }
+                let s = self
+                    .cache
+                    .streams
+                    .get(c)
+                    .filter(|s| {
+                        s.tenant == caller.tenant()
+                            && s.principal == caller.principal.id
+                            && s.key == e.key.id
+                    })
+                    .ok_or_else(|| {
+                        Error::not_found(
+                            "correlation_value",
+                            "no encryption of this caller and key is in progress by that correlation value (it ended, or was left for ten minutes)",
+                        )
+                    })?;
+                if s.version != r.version {
+                    return Err(Error::conflict(
+                        "the key's primary version changed during the encryption; begin it again",
+                    ));
+                }
+                ((*s).clone(), c.clone(), false)
+            }
+        };
+        let done = state.ciphertext.len();
+        let total = done + req.data.expose().len();
+        if total > self.config.max_plaintext_bytes {
+            self.cache.streams.remove(&correlation);
+            return Err(Error::invalid(
+                "data",
+                format!(
+                    "a multi-request encryption takes at most {} bytes in all",
+                    self.config.max_plaintext_bytes
+                ),
+            ));
+        }
+        // The plaintext so far, recovered from the ciphertext already answered: GCM's
+        // ciphertext is the plaintext XOR a key stream that the key and IV alone decide
+        // (the AAD only enters the tag), and the encryption of zeros is that key stream.
+        let mut plain = Zeroizing::new(vec![0u8; total]);
+        if done > 0 {
+            let (stream, _) =
+                r.handle
+                    .raw_encrypt(RawMode::Gcm, &state.iv, &[], &vec![0u8; done])?;
+            let stream = Zeroizing::new(stream);
+            for (p, (c, k)) in plain
+                .iter_mut()
+                .zip(state.ciphertext.iter().zip(stream.iter()))
+            {
+                *p = c ^ k;
+            }
+        }
+        plain[done..].copy_from_slice(req.data.expose());
+        let (ct, mut tag) = r
+            .handle
+            .raw_encrypt(RawMode::Gcm, &state.iv, &state.aad, &plain)?;
+        let out = ct[done..].to_vec();
+        let last = matches!(part, RawStream::Final(_));
+        if last {
+            self.cache.streams.remove(&correlation);
+            tag.truncate(state.tag_len);
+        } else {
+            self.cache.streams.insert(
+                correlation.clone(),
+                Arc::new(GcmStream {
+                    ciphertext: ct,
+                    ..state.clone()
+                }),
+            );
+        }
+        Ok(RawEncryptResponse {
+            data: Bytes(out),
+            iv: drawn_iv.then(|| Bytes(state.iv.clone())),
+            tag: last.then_some(Bytes(tag)),
+            key_id: e.key.id,
+            key_version: r.version,
+            integrity_value: None,
+            correlation: (!last).then_some(Bytes(correlation)),
+        })
     }
 
     /// Raw decryption, the inverse of [`Service::encrypt_raw`] (action `Decrypt`), under

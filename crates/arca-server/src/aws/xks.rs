@@ -402,6 +402,7 @@ pub async fn dispatch(
                             Error::invalid("additionalAuthenticatedData", e.message)
                         })?,
                         tag_length: None,
+                        stream: None,
                         // The Ciphertext Data Integrity Value, which AWS KMS recomputes
                         // to catch corruption: SHA-256 over the AAD, the ciphertext
                         // metadata, the IV, the ciphertext and the tag.

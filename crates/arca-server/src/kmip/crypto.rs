@@ -18,7 +18,7 @@ use arca_kmip::enums::{
 use arca_kmip::{tags, Failure, Item, Value};
 use arca_service::api::{
     Bytes, HashRequest, MacRequest, MacVerifyRequest, RawCipher, RawDecryptRequest,
-    RawEncryptRequest, Secret, SignRequest, VerifyRequest,
+    RawEncryptRequest, RawStream, Secret, SignRequest, VerifyRequest,
 };
 use zeroize::Zeroizing;
 
@@ -233,7 +233,7 @@ fn bytes_of(p: &Item, tag: u32) -> Result<Option<Vec<u8>>, Failure> {
 
 impl Ctx<'_> {
     pub(super) async fn encrypt(&mut self, p: &Item) -> OpResult {
-        one_shot(p, "Encrypt")?;
+        let stream = stream_part(p)?;
         let id = self.target(p)?;
         let data = p.req(tags::DATA)?.byte_string()?.clone();
         let iv = bytes_of(p, tags::IV_COUNTER_NONCE)?;
@@ -256,6 +256,7 @@ impl Ctx<'_> {
                         aad,
                         // A negative Tag Length is out of range like any other.
                         tag_length: params.tag_length.map(|t| usize::try_from(t).unwrap_or(0)),
+                        stream,
                         integrity_check: None,
                     })
                 })())
@@ -284,6 +285,9 @@ impl Ctx<'_> {
                 tags::AUTHENTICATED_ENCRYPTION_TAG,
                 Value::bytes(t.0),
             ));
+        }
+        if let Some(c) = r.correlation {
+            out.push(Item::new(tags::CORRELATION_VALUE, Value::bytes(c.0)));
         }
         self.placeholder = Some(id);
         Ok(payload(out))
@@ -512,6 +516,32 @@ impl Ctx<'_> {
             Value::bytes(r.digest.0),
         )]))
     }
+}
+
+/// The part of a multi-request Encrypt this request is: Init Indicator alone begins one
+/// (GCM only), a Correlation Value continues it and, with Final Indicator, ends it. Both
+/// indicators, or neither, with no Correlation Value: the whole message at once.
+fn stream_part(p: &Item) -> Result<Option<RawStream>, Failure> {
+    let flag = |tag| p.child(tag).map(Item::boolean).transpose();
+    let (init, last) = (
+        flag(tags::INIT_INDICATOR)?.unwrap_or(false),
+        flag(tags::FINAL_INDICATOR)?.unwrap_or(false),
+    );
+    let correlation = p
+        .child(tags::CORRELATION_VALUE)
+        .map(|c| c.byte_string().map(|b| b.to_vec()))
+        .transpose()?;
+    Ok(match (init, last, correlation) {
+        (true, true, None) | (false, false, None) => None,
+        (true, false, None) => Some(RawStream::Init),
+        (false, false, Some(c)) => Some(RawStream::Continue(c)),
+        (false, true, Some(c)) => Some(RawStream::Final(c)),
+        _ => {
+            return Err(Failure::invalid_message(
+                "Init Indicator begins a multi-request Encrypt and takes no Correlation Value; later parts name the Correlation Value, the last with Final Indicator",
+            ))
+        }
+    })
 }
 
 /// Refuses the streaming form of an operation (a Correlation Value, or an Init Indicator
