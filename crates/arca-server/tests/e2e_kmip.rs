@@ -4031,8 +4031,8 @@ fn pair_ids(b: &Item) -> (String, String) {
 
 /// Issue 21's legacy algorithms: RSA-1024 keys and RSA-PSS with SHA-1 are refused in a
 /// tenant whose `allow_legacy_algorithms` is off (the default), naming the setting, and
-/// the refusals are audited; in a tenant that allows them they work (an RSA-1024 key signs
-/// with PSS over SHA-1, and verifies it).
+/// the refusals are audited; once the tenant allows them they work (an RSA-1024 key signs
+/// with PSS over SHA-1, and verifies it), and when it stops, its RSA-1024 key is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_algorithms_follow_the_tenant_setting() {
     use arca_kmip::enums::{hashing_algorithm as hash, padding_method as pad};
@@ -4124,9 +4124,20 @@ async fn legacy_algorithms_follow_the_tenant_setting() {
     assert!(refused.contains(&("CreateKey", "rest")), "{records:#?}");
     assert!(refused.contains(&("Sign", "kmip")), "{records:#?}");
 
-    // A tenant that allows them: RSA-1024 made, signing and verifying with PSS and SHA-1.
-    let (cert, key) = k.new_tenant_with("legacy", true).await;
-    let mut c = k.connect_as(cert.as_bytes(), key.as_bytes()).await.unwrap();
+    // Once the tenant allows them: RSA-1024 made, signing and verifying with PSS and SHA-1.
+    let set_legacy = |on: bool| {
+        let s = &k.s;
+        async move {
+            let (st, mut v) = s.get("/v1/tenant/settings").await;
+            assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+            v["allow_legacy_algorithms"] = json!(on);
+            let (st, v) = s
+                .req(reqwest::Method::PUT, "/v1/tenant/settings", Some(v))
+                .await;
+            assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+        }
+    };
+    set_legacy(true).await;
     let (private, public) = pair_ids(
         &c.op(
             V21,
@@ -4201,6 +4212,21 @@ async fn legacy_algorithms_follow_the_tenant_setting() {
         ),
         validity_indicator::INVALID
     );
+    // When the tenant stops allowing them, the RSA-1024 key it made serves nothing.
+    set_legacy(false).await;
+    let b = c
+        .op(
+            V21,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &private),
+                Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+            ],
+        )
+        .await;
+    let (status, _, msg) = result(&b);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert!(msg.unwrap().contains("allow_legacy_algorithms"));
     k.s.shutdown().await;
 }
 

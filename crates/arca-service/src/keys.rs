@@ -1031,6 +1031,10 @@ impl Service {
             let (key, versions) = self.fresh(caller, reference).await?;
             note.key(key.id);
             self.authorize(caller, Action::RotateKey, Some(&key))?;
+            if let Some(legacy) = key.spec.legacy() {
+                // New material of a legacy spec is made only where the tenant allows it.
+                self.permit_legacy(caller, legacy, "key").await?;
+            }
             if key.pending_import {
                 return Err(Error::WrongState {
                     operation: "rotate".into(),
