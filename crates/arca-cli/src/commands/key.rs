@@ -72,7 +72,8 @@ pub struct CreateArgs {
     /// Key name: A-Z a-z 0-9 _ - . / (unique in the tenant).
     pub name: String,
     /// Key spec: AES_128, AES_192, AES_256, HMAC_256/384/512, RSA_2048/3072/4096,
-    /// ECC_NIST_P256/P384/P521, ED25519, ML_KEM_768/1024, ML_DSA_44/65/87 [server default: AES_256].
+    /// ECC_NIST_P256/P384/P521, ED25519, ML_KEM_768/1024, ML_DSA_44/65/87 (and RSA_1024 in a
+    /// tenant that allows legacy algorithms) [server default: AES_256].
     #[arg(long)]
     pub spec: Option<String>,
     /// Usage (repeatable): ENCRYPT_DECRYPT, SIGN_VERIFY, WRAP_UNWRAP, GENERATE_VERIFY_MAC,
