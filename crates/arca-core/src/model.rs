@@ -31,6 +31,10 @@ pub enum KeySpec {
     Hmac384,
     #[serde(rename = "HMAC_512")]
     Hmac512,
+    /// RSA-1024: a legacy key ([`crate::access::LegacyAlgorithm::RsaBelow2048`]) that only
+    /// tenants allowing legacy algorithms make or use, for KMIP clients that still need it.
+    #[serde(rename = "RSA_1024")]
+    Rsa1024,
     #[serde(rename = "RSA_2048")]
     Rsa2048,
     #[serde(rename = "RSA_3072")]
@@ -109,13 +113,14 @@ pub enum KeyFamily {
 
 impl KeySpec {
     /// Every spec, in a stable order (for documentation and exhaustive tests).
-    pub const ALL: [KeySpec; 26] = [
+    pub const ALL: [KeySpec; 27] = [
         KeySpec::Aes128,
         KeySpec::Aes192,
         KeySpec::Aes256,
         KeySpec::Hmac256,
         KeySpec::Hmac384,
         KeySpec::Hmac512,
+        KeySpec::Rsa1024,
         KeySpec::Rsa2048,
         KeySpec::Rsa3072,
         KeySpec::Rsa4096,
@@ -144,7 +149,7 @@ impl KeySpec {
         match self {
             Aes128 | Aes192 | Aes256 => KeyFamily::Aes,
             Hmac256 | Hmac384 | Hmac512 => KeyFamily::Hmac,
-            Rsa2048 | Rsa3072 | Rsa4096 => KeyFamily::Rsa,
+            Rsa1024 | Rsa2048 | Rsa3072 | Rsa4096 => KeyFamily::Rsa,
             EccNistP256 | EccNistP384 | EccNistP521 => KeyFamily::Ec,
             Ed25519 => KeyFamily::Ed25519,
             MlKem768 | MlKem1024 => KeyFamily::MlKem,
@@ -186,6 +191,9 @@ impl KeySpec {
     /// The legacy algorithm a key of this spec is ([`LegacyAlgorithm`]): it is made and
     /// used only in tenants that allow legacy algorithms. `None` for Arca's own specs.
     pub fn legacy(self) -> Option<LegacyAlgorithm> {
+        if self == KeySpec::Rsa1024 {
+            return Some(LegacyAlgorithm::RsaBelow2048);
+        }
         match self.family() {
             KeyFamily::TripleDes => Some(LegacyAlgorithm::TripleDes),
             KeyFamily::ChaCha20 => Some(LegacyAlgorithm::ChaCha20),
@@ -262,6 +270,7 @@ impl KeySpec {
             Hmac256 => "HMAC_256",
             Hmac384 => "HMAC_384",
             Hmac512 => "HMAC_512",
+            Rsa1024 => "RSA_1024",
             Rsa2048 => "RSA_2048",
             Rsa3072 => "RSA_3072",
             Rsa4096 => "RSA_4096",
@@ -804,6 +813,12 @@ pub enum SigningAlgorithm {
     /// legacy algorithm ([`LegacyAlgorithm::Dsa`]).
     #[serde(rename = "DSA_SHA_256")]
     DsaSha256,
+    /// RSASSA-PSS with SHA-1 (and MGF1-SHA-1): a legacy algorithm
+    /// ([`crate::access::LegacyAlgorithm::Sha1Signature`]) that KMIP clients may use in a
+    /// tenant that allows legacy algorithms; never a default, never listed as a key's
+    /// algorithm, and not offered by the AWS door (AWS KMS has no such algorithm).
+    #[serde(rename = "RSASSA_PSS_SHA_1")]
+    RsassaPssSha1,
 }
 
 impl SigningAlgorithm {
@@ -811,7 +826,7 @@ impl SigningAlgorithm {
     pub fn for_spec(spec: KeySpec) -> &'static [SigningAlgorithm] {
         use SigningAlgorithm::*;
         match spec {
-            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
+            KeySpec::Rsa1024 | KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
                 RsassaPssSha256,
                 RsassaPssSha384,
                 RsassaPssSha512,
@@ -831,11 +846,37 @@ impl SigningAlgorithm {
         }
     }
 
+    /// The legacy algorithms a spec also signs with, in a tenant that allows them.
+    pub fn legacy_for_spec(spec: KeySpec) -> &'static [SigningAlgorithm] {
+        match spec.family() {
+            KeyFamily::Rsa => &[SigningAlgorithm::RsassaPssSha1],
+            _ => &[],
+        }
+    }
+
+    /// The legacy algorithm this one is, if it is one: the tenant must allow it.
+    pub fn legacy(self) -> Option<crate::access::LegacyAlgorithm> {
+        match self {
+            SigningAlgorithm::RsassaPssSha1 => Some(crate::access::LegacyAlgorithm::Sha1Signature),
+            _ => None,
+        }
+    }
+
+    /// True for the RSASSA-PSS algorithms (whose salt length a caller may name).
+    pub fn is_pss(self) -> bool {
+        use SigningAlgorithm::*;
+        matches!(
+            self,
+            RsassaPssSha1 | RsassaPssSha256 | RsassaPssSha384 | RsassaPssSha512
+        )
+    }
+
     /// The digest length a `DIGEST` message must have, or `None` when the scheme signs only
     /// whole messages (Ed25519, ML-DSA).
     pub fn digest_len(self) -> Option<usize> {
         use SigningAlgorithm::*;
         match self {
+            RsassaPssSha1 => Some(20),
             RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 | DsaSha256 => Some(32),
             RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Some(48),
             RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Some(64),
@@ -859,6 +900,7 @@ impl SigningAlgorithm {
             Ed25519Sha512 => "ED25519_SHA_512",
             MlDsaShake256 => "ML_DSA_SHAKE_256",
             DsaSha256 => "DSA_SHA_256",
+            RsassaPssSha1 => "RSASSA_PSS_SHA_1",
         }
     }
 }

@@ -576,6 +576,12 @@ impl KeyHandle for HsmKey {
                 "decrypt in a raw mode other than AES-GCM",
             ));
         }
+        if tag.len() != 16 {
+            return Err(not_at_hsm_level(
+                self.spec,
+                "verify a GCM tag shorter than 16 bytes (the token path checks full tags only)",
+            ));
+        }
         let mut body = Vec::with_capacity(ciphertext.len() + tag.len());
         body.extend_from_slice(ciphertext);
         body.extend_from_slice(tag);

@@ -2,6 +2,7 @@
 //! aws-lc-rs, the key hierarchy's wrapping ([`RootOfTrust`], tenant KEKs, sealed material),
 //! and the self-describing ciphertext format.
 
+pub mod aead_params;
 pub mod backup;
 pub mod ciphertext;
 pub mod der;
@@ -12,6 +13,7 @@ pub mod hsm;
 pub mod legacy;
 pub mod provider;
 pub mod raw;
+pub mod rsa_params;
 pub mod shamir;
 pub mod software;
 pub mod wrap;

@@ -102,7 +102,7 @@ fn unsupported(spec: KeySpec, what: &str) -> Error {
     Error::unsupported(format!("a {spec} key cannot {what}"))
 }
 
-pub use arca_core::cipher::{LegacyCipher, OaepHash, RawMode};
+pub use arca_core::cipher::{LegacyCipher, OaepHash, OaepParams, PssSalt, RawMode};
 
 /// A loaded key. Every method has a default that refuses, so each key family implements
 /// only what it can do and the refusal text is the same everywhere.
@@ -136,6 +136,27 @@ pub trait KeyHandle: Send + Sync {
     /// RSA-OAEP decryption with the hash (and MGF1 hash) a caller names.
     fn oaep_decrypt_with(&self, _hash: OaepHash, _ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         Err(unsupported(self.spec(), "decrypt with RSA-OAEP"))
+    }
+    /// RSA-OAEP with every parameter a caller names (an MGF1 hash of its own, a label).
+    /// A handle that offers only [`OaepParams::plain`] ones refuses the others.
+    fn oaep_encrypt_params(&self, p: &OaepParams, plaintext: &[u8]) -> Result<Vec<u8>> {
+        if p.is_plain() {
+            return self.oaep_encrypt_with(p.hash, plaintext);
+        }
+        Err(unsupported(
+            self.spec(),
+            "encrypt with RSA-OAEP whose MGF1 hash differs from its label hash, or with a label",
+        ))
+    }
+    /// The inverse of [`KeyHandle::oaep_encrypt_params`].
+    fn oaep_decrypt_params(&self, p: &OaepParams, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if p.is_plain() {
+            return self.oaep_decrypt_with(p.hash, ciphertext);
+        }
+        Err(unsupported(
+            self.spec(),
+            "decrypt with RSA-OAEP whose MGF1 hash differs from its label hash, or with a label",
+        ))
     }
     /// AES in a caller-chosen mode with a caller-given IV, returning bare ciphertext and
     /// (for GCM) the tag: the raw encryption KMIP and PKCS#11 clients ask for.
@@ -187,6 +208,40 @@ pub trait KeyHandle: Send + Sync {
         _sig: &[u8],
     ) -> Result<bool> {
         Err(unsupported(self.spec(), "verify signatures"))
+    }
+    /// [`KeyHandle::sign`] with an RSA-PSS salt length; a handle that signs only with the
+    /// hash length refuses the others.
+    fn sign_with_salt(
+        &self,
+        alg: SigningAlgorithm,
+        salt: PssSalt,
+        kind: MessageType,
+        msg: &[u8],
+    ) -> Result<Vec<u8>> {
+        if salt == PssSalt::HashLength {
+            return self.sign(alg, kind, msg);
+        }
+        Err(unsupported(
+            self.spec(),
+            "sign with an RSA-PSS salt other than the hash length",
+        ))
+    }
+    /// [`KeyHandle::verify`] with an RSA-PSS salt length ([`PssSalt::Any`]: any).
+    fn verify_with_salt(
+        &self,
+        alg: SigningAlgorithm,
+        salt: PssSalt,
+        kind: MessageType,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<bool> {
+        if salt == PssSalt::HashLength {
+            return self.verify(alg, kind, msg, sig);
+        }
+        Err(unsupported(
+            self.spec(),
+            "verify an RSA-PSS signature with a salt other than the hash length",
+        ))
     }
     /// HMAC of `msg`.
     fn mac(&self, _msg: &[u8]) -> Result<Vec<u8>> {

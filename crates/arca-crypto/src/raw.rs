@@ -8,7 +8,6 @@
 //! field is wrong.
 
 use arca_core::{Error, Result};
-use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::cipher::{
     self, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext,
     PaddedBlockDecryptingKey, PaddedBlockEncryptingKey, UnboundCipherKey,
@@ -29,18 +28,19 @@ fn cipher_alg(key: &[u8]) -> Result<&'static cipher::Algorithm> {
     })
 }
 
-fn gcm_alg(key: &[u8]) -> Result<&'static aead::Algorithm> {
-    Ok(match key.len() {
-        16 => &aead::AES_128_GCM,
-        24 => &aead::AES_192_GCM,
-        32 => &aead::AES_256_GCM,
-        _ => return Err(Error::internal("AES key of an unexpected length")),
-    })
-}
-
 fn check_iv(mode: RawMode, iv: &[u8]) -> Result<()> {
     let want = mode.iv_len();
-    if iv.len() != want {
+    if !mode.iv_len_ok(iv.len()) {
+        if mode == RawMode::Gcm {
+            return Err(Error::invalid(
+                "iv",
+                format!(
+                    "a GCM IV is 1 to {} bytes (12 recommended), not {}",
+                    arca_core::cipher::GCM_MAX_IV_LEN,
+                    iv.len()
+                ),
+            ));
+        }
         return Err(Error::invalid(
             "iv",
             format!("{mode:?} needs a {want}-byte IV, not {} bytes", iv.len()),
@@ -67,7 +67,8 @@ fn whole_blocks(mode: RawMode, len: usize, field: &str) -> Result<()> {
     Ok(())
 }
 
-/// Encrypts; returns the ciphertext and the tag (empty except for GCM).
+/// Encrypts; returns the ciphertext and the tag (empty except for GCM, whose tag is the
+/// full 16 bytes: a caller that wants a shorter one keeps its leading bytes).
 pub fn encrypt(
     key: &[u8],
     mode: RawMode,
@@ -84,15 +85,7 @@ pub fn encrypt(
     }
     let fail = |_| Error::internal("AES encryption");
     match mode {
-        RawMode::Gcm => {
-            let k = LessSafeKey::new(UnboundKey::new(gcm_alg(key)?, key).map_err(fail)?);
-            let nonce = Nonce::try_assume_unique_for_key(iv).map_err(fail)?;
-            let mut out = plaintext.to_vec();
-            let tag = k
-                .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut out)
-                .map_err(fail)?;
-            Ok((out, tag.as_ref().to_vec()))
-        }
+        RawMode::Gcm => crate::aead_params::seal(key, iv, aad, plaintext, GCM_TAG_LEN),
         RawMode::Cbc { pkcs7: true } | RawMode::Ecb { pkcs7: true } => {
             let k = if matches!(mode, RawMode::Cbc { .. }) {
                 PaddedBlockEncryptingKey::cbc_pkcs7(unbound(key)?)
@@ -131,7 +124,7 @@ pub fn encrypt(
     }
 }
 
-/// Decrypts; for GCM, `tag` must verify.
+/// Decrypts; for GCM, `tag` (12 to 16 bytes) must verify.
 pub fn decrypt(
     key: &[u8],
     mode: RawMode,
@@ -156,28 +149,7 @@ pub fn decrypt(
         })
     };
     match mode {
-        RawMode::Gcm => {
-            if tag.len() != GCM_TAG_LEN {
-                return Err(Error::invalid(
-                    "tag",
-                    format!("GCM tags are {GCM_TAG_LEN} bytes here, not {}", tag.len()),
-                ));
-            }
-            let k = LessSafeKey::new(UnboundKey::new(gcm_alg(key)?, key).map_err(fail)?);
-            let nonce = Nonce::try_assume_unique_for_key(iv).map_err(fail)?;
-            let mut buf = Zeroizing::new([ciphertext, tag].concat());
-            let n = k
-                .open_in_place(nonce, Aad::from(aad), &mut buf)
-                .map_err(|_| {
-                    Error::bad_ciphertext(
-                        "tag",
-                        "the data does not authenticate: the ciphertext, IV, AAD or tag differ from those of the encryption",
-                    )
-                })?
-                .len();
-            buf.truncate(n);
-            Ok(buf)
-        }
+        RawMode::Gcm => crate::aead_params::open(key, iv, aad, ciphertext, tag),
         RawMode::Cbc { pkcs7: true } | RawMode::Ecb { pkcs7: true } => {
             whole_blocks(mode, ciphertext.len(), "data")?;
             let k = if matches!(mode, RawMode::Cbc { .. }) {

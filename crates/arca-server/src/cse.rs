@@ -484,6 +484,8 @@ async fn seal(
                 data: Secret::new(data),
                 iv: None,
                 aad: aad(format, &p, &resource),
+                tag_length: None,
+                stream: None,
                 integrity_check: None,
             })
         })
@@ -1291,6 +1293,7 @@ async fn delegate(State(app): State<App>, parts: Parts, raw: JsonBody) -> Respon
                 message: Secret::new(Zeroizing::new(signing_input.as_bytes().to_vec())),
                 message_type: arca_core::model::MessageType::Raw,
                 signing_algorithm: Some(arca_core::model::SigningAlgorithm::Ed25519Sha512),
+                pss_salt: None,
             })
         })
         .await

@@ -168,7 +168,7 @@ async fn decrypt(
                 .decode(body.value.as_bytes())
                 .map_err(|_| Error::invalid("value", "is not base64"))?;
             Ok(RawDecryptRequest {
-                cipher: RawCipher::RsaOaep(OaepHash::Sha256),
+                cipher: RawCipher::RsaOaep(arca_core::cipher::OaepParams::plain(OaepHash::Sha256)),
                 data: Bytes(data),
                 iv: None,
                 aad: Vec::new(),

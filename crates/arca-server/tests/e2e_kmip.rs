@@ -1187,7 +1187,8 @@ async fn wrapped_get() {
 /// keystream) or by raw ECB/CTR on the same key. Now raw block-cipher use is a property of
 /// the key: a key that serves Arca's ciphertexts offers GCM with a server-drawn IV only,
 /// and a key made for raw use (KMIP-created, or `raw_cipher_modes` at creation) offers
-/// ECB, CBC, CTR and caller IVs but never Arca's ciphertexts.
+/// ECB, CBC, CTR and caller IVs (GCM's too, of any length, with tags of 12 to 16 bytes)
+/// but never Arca's ciphertexts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_cipher_modes_are_a_key_property() {
     let k = KmipServer::start().await;
@@ -1220,7 +1221,7 @@ async fn raw_cipher_modes_are_a_key_property() {
     assert_eq!(st, reqwest::StatusCode::OK, "{ct}");
     let arca_ct = common::unb64(&ct["ciphertext"]);
 
-    // A caller-chosen GCM IV is refused, on this key and on any other.
+    // A caller-chosen GCM IV is refused on it (a key made for raw use takes one, below).
     let b = c
         .op(
             V21,
@@ -1236,7 +1237,8 @@ async fn raw_cipher_modes_are_a_key_property() {
     let (status, r, msg) = result(&b);
     assert_ne!(status, result_status::SUCCESS);
     assert_eq!(r, Some(reason::INVALID_FIELD), "{msg:?}");
-    assert!(msg.unwrap().contains("iv"));
+    assert!(msg.as_deref().unwrap().contains("iv"));
+    assert!(msg.unwrap().contains("raw_cipher_modes"));
     // ECB, CBC and CTR are not offered on it, in either direction.
     for mode in [bcm::ECB, bcm::CBC, bcm::CTR] {
         let b = c
@@ -1332,15 +1334,197 @@ async fn raw_cipher_modes_are_a_key_property() {
                 .await,
         );
     }
-    // ...but a GCM IV is still the server's.
-    let b = c
-        .op(
+    // ...and so does GCM with the client's IV, of any length, and a tag of 12 to 16 bytes.
+    // The key is the GCM specification's test case 5 key (AES-128, an 8-byte IV), so the
+    // answer is checked against that published vector, tag truncated to 12 bytes.
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let tc5_id = uid(&ok_payload(
+        &c.op(
+            V21,
+            op::REGISTER,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                Item::structure(
+                    tags::ATTRIBUTES,
+                    vec![Item::int_item(
+                        tags::CRYPTOGRAPHIC_USAGE_MASK,
+                        (mask::ENCRYPT | mask::DECRYPT) as i32,
+                    )],
+                ),
+                Item::structure(
+                    tags::SYMMETRIC_KEY,
+                    vec![Item::structure(
+                        tags::KEY_BLOCK,
+                        vec![
+                            Item::enum_item(tags::KEY_FORMAT_TYPE, kft::RAW),
+                            Item::structure(
+                                tags::KEY_VALUE,
+                                vec![Item::new(
+                                    tags::KEY_MATERIAL,
+                                    Value::bytes(hex("feffe9928665731c6d6a8f9467308308")),
+                                )],
+                            ),
+                            Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                            Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, 128),
+                        ],
+                    )],
+                ),
+            ],
+        )
+        .await,
+    ));
+    ok_payload(
+        &c.op(
+            V21,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &tc5_id)],
+        )
+        .await,
+    );
+    let gcm_tag = |tag_len: i32| {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![
+                Item::enum_item(tags::BLOCK_CIPHER_MODE, bcm::GCM),
+                Item::int_item(tags::TAG_LENGTH, tag_len),
+            ],
+        )
+    };
+    let (iv8, aad) = (
+        hex("cafebabefacedbad"),
+        hex("feedfacedeadbeeffeedfacedeadbeefabaddad2"),
+    );
+    let pt = hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39");
+    let gcm_encrypt = |tag_len: i32| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &tc5_id),
+            gcm_tag(tag_len),
+            Item::new(tags::DATA, Value::bytes(pt.clone())),
+            Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv8.clone())),
+            Item::new(
+                tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                Value::bytes(aad.clone()),
+            ),
+        ]
+    };
+    let p = ok_payload(&c.op(V21, op::ENCRYPT, gcm_encrypt(12)).await);
+    let bytes = |t| p.req(t).unwrap().byte_string().unwrap().to_vec();
+    let (ct, tag) = (bytes(tags::DATA), bytes(tags::AUTHENTICATED_ENCRYPTION_TAG));
+    assert_eq!(ct, hex("61353b4c2806934a777ff51fa22a4755699b2a714fcdc6f83766e5f97b6c742373806900e49f24b22b097544d4896b424989b5e1ebac0f07c23f4598"));
+    assert_eq!(tag, hex("3612d2e79e3b0785561be14a"), "the 12-byte tag");
+    assert!(p.child(tags::IV_COUNTER_NONCE).is_none(), "the client's IV");
+    let decrypt = |tag: Vec<u8>| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &tc5_id),
+            gcm_tag(tag.len() as i32),
+            Item::new(tags::DATA, Value::bytes(ct.clone())),
+            Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv8.clone())),
+            Item::new(
+                tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                Value::bytes(aad.clone()),
+            ),
+            Item::new(tags::AUTHENTICATED_ENCRYPTION_TAG, Value::bytes(tag)),
+        ]
+    };
+    let p = ok_payload(&c.op(V21, op::DECRYPT, decrypt(tag.clone())).await);
+    assert_eq!(
+        &p.req(tags::DATA).unwrap().byte_string().unwrap()[..],
+        &pt[..]
+    );
+    let mut bad = tag.clone();
+    bad[11] ^= 1;
+    let b = c.op(V21, op::DECRYPT, decrypt(bad)).await;
+    assert_eq!(result(&b).1, Some(reason::CRYPTOGRAPHIC_FAILURE));
+    // Tags shorter than 12 bytes are refused, making or checking one.
+    let b = c.op(V21, op::ENCRYPT, gcm_encrypt(8)).await;
+    let (status, r, msg) = result(&b);
+    assert_ne!(status, result_status::SUCCESS);
+    assert_eq!(r, Some(reason::GENERAL_FAILURE), "{msg:?}");
+    assert!(msg.unwrap().contains("12 to 16"));
+    let b = c.op(V21, op::DECRYPT, decrypt(tag[..8].to_vec())).await;
+    assert_ne!(result(&b).0, result_status::SUCCESS);
+    // The same message encrypted in three requests (Init Indicator, then the Correlation
+    // Value, the last with Final Indicator) gives the same ciphertext and tag.
+    let part = |data: &[u8], extra: Vec<Item>| {
+        let mut v = vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &tc5_id),
+            gcm_tag(12),
+            Item::new(tags::DATA, Value::bytes(data.to_vec())),
+        ];
+        v.extend(extra);
+        v
+    };
+    let p1 = ok_payload(
+        &c.op(
             V21,
             op::ENCRYPT,
-            encrypt(&raw_id, bcm::GCM, Some(vec![0; 12]), b"x"),
+            part(
+                &pt[..20],
+                vec![
+                    Item::new(tags::IV_COUNTER_NONCE, Value::bytes(iv8.clone())),
+                    Item::new(
+                        tags::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                        Value::bytes(aad.clone()),
+                    ),
+                    Item::new(tags::INIT_INDICATOR, Value::Boolean(true)),
+                ],
+            ),
         )
+        .await,
+    );
+    let correlation = p1.req(tags::CORRELATION_VALUE).unwrap().clone();
+    assert!(p1.child(tags::AUTHENTICATED_ENCRYPTION_TAG).is_none());
+    let p2 = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            part(&pt[20..41], vec![correlation.clone()]),
+        )
+        .await,
+    );
+    let p3 = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            part(
+                &pt[41..],
+                vec![
+                    p2.req(tags::CORRELATION_VALUE).unwrap().clone(),
+                    Item::new(tags::FINAL_INDICATOR, Value::Boolean(true)),
+                ],
+            ),
+        )
+        .await,
+    );
+    let streamed: Vec<u8> = [&p1, &p2, &p3]
+        .iter()
+        .flat_map(|p| p.req(tags::DATA).unwrap().byte_string().unwrap().to_vec())
+        .collect();
+    assert_eq!(streamed, ct);
+    assert_eq!(
+        &p3.req(tags::AUTHENTICATED_ENCRYPTION_TAG)
+            .unwrap()
+            .byte_string()
+            .unwrap()[..],
+        &tag[..]
+    );
+    // The encryption has ended: its correlation value continues nothing.
+    let b = c
+        .op(V21, op::ENCRYPT, part(b"more", vec![correlation]))
         .await;
-    assert_eq!(result(&b).1, Some(reason::INVALID_FIELD));
+    let (status, _, msg) = result(&b);
+    assert_ne!(status, result_status::SUCCESS);
+    assert!(msg.unwrap().contains("correlation_value"));
+    // A multi-request Decrypt is not offered (it would hand out unauthenticated parts).
+    let mut d = decrypt(tag.clone());
+    d.push(Item::new(tags::INIT_INDICATOR, Value::Boolean(true)));
+    let b = c.op(V21, op::DECRYPT, d).await;
+    assert_eq!(result(&b).1, Some(reason::OPERATION_NOT_SUPPORTED));
     // Over REST the property is asked for explicitly, and only for AES; such a key serves
     // no Arca ciphertext (REST, and so the AWS door that runs the same code).
     let made =
@@ -4555,6 +4739,389 @@ async fn legacy_algorithms_need_the_tenant_setting() {
             ],
         )
         .await,
+    );
+    k.s.shutdown().await;
+}
+
+/// A KMIP Create Key Pair request for RSA of `bits`, with the private and public halves'
+/// usage masks.
+fn rsa_pair(bits: i32, private: u32, public: u32) -> Vec<Item> {
+    let usage = |tag, m: u32| {
+        Item::structure(
+            tag,
+            vec![Item::int_item(tags::CRYPTOGRAPHIC_USAGE_MASK, m as i32)],
+        )
+    };
+    vec![
+        Item::structure(
+            tags::COMMON_ATTRIBUTES,
+            vec![
+                Item::enum_item(tags::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+                Item::int_item(tags::CRYPTOGRAPHIC_LENGTH, bits),
+            ],
+        ),
+        usage(tags::PRIVATE_KEY_ATTRIBUTES, private),
+        usage(tags::PUBLIC_KEY_ATTRIBUTES, public),
+    ]
+}
+
+/// The private and public key ids of a Create Key Pair answer.
+fn pair_ids(b: &Item) -> (String, String) {
+    let p = ok_payload(b);
+    let text = |t| p.req(t).unwrap().text().unwrap().to_owned();
+    (
+        text(tags::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(tags::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    )
+}
+
+/// Issue 21's legacy algorithms: RSA-1024 keys and RSA-PSS with SHA-1 are refused in a
+/// tenant whose `allow_legacy_algorithms` is off (the default), naming the setting, and
+/// the refusals are audited; once the tenant allows them they work (an RSA-1024 key signs
+/// with PSS over SHA-1, and verifies it), and when it stops, its RSA-1024 key is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_algorithms_follow_the_tenant_setting() {
+    use arca_kmip::enums::{hashing_algorithm as hash, padding_method as pad};
+    let k = KmipServer::start().await;
+    let mut after = 0;
+    records_since(&k.s, &mut after).await;
+    let pss_sha1 = || {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![
+                Item::enum_item(tags::PADDING_METHOD, pad::PSS),
+                Item::enum_item(tags::HASHING_ALGORITHM, hash::SHA_1),
+            ],
+        )
+    };
+    let sign = |id: &str| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, id),
+            pss_sha1(),
+            Item::new(tags::DATA, Value::bytes(b"legacy message".to_vec())),
+        ]
+    };
+
+    // The default tenant does not allow legacy algorithms.
+    let mut c = k.connect().await;
+    let before = k.s.get("/v1/keys?limit=1000").await.1["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    let b = c
+        .op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            rsa_pair(1024, mask::SIGN, mask::VERIFY),
+        )
+        .await;
+    let (status, r, msg) = result(&b);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert_eq!(r, Some(reason::INVALID_FIELD), "{msg:?}");
+    assert!(msg.unwrap().contains("allow_legacy_algorithms"));
+    let after_refusal = k.s.get("/v1/keys?limit=1000").await.1["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after_refusal, "nothing made");
+    // Over REST too, where the spec is named.
+    let (st, v) =
+        k.s.post(
+            "/v1/keys",
+            json!({"name": "rsa-1024", "spec": "RSA_1024", "usage": ["SIGN_VERIFY"]}),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v.to_string().contains("allow_legacy_algorithms"), "{v}");
+    // RSA-2048 is no legacy key, but a PSS signature with SHA-1 is a legacy algorithm.
+    let (private, _) = pair_ids(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            rsa_pair(2048, mask::SIGN, mask::VERIFY),
+        )
+        .await,
+    );
+    ok_payload(
+        &c.op(
+            V21,
+            op::ACTIVATE,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &private)],
+        )
+        .await,
+    );
+    let b = c.op(V21, op::SIGN, sign(&private)).await;
+    let (status, _, msg) = result(&b);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert!(msg.unwrap().contains("allow_legacy_algorithms"));
+    // Each refusal is audited, naming the setting.
+    let records = records_since(&k.s, &mut after).await;
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r.outcome != "ok"
+                && serde_json::to_string(&r.detail)
+                    .unwrap()
+                    .contains("allow_legacy_algorithms")
+        })
+        .map(|r| (r.operation.as_str(), r.door.as_str()))
+        .collect();
+    assert!(refused.contains(&("CreateKey", "kmip")), "{records:#?}");
+    assert!(refused.contains(&("CreateKey", "rest")), "{records:#?}");
+    assert!(refused.contains(&("Sign", "kmip")), "{records:#?}");
+
+    // Once the tenant allows them: RSA-1024 made, signing and verifying with PSS and SHA-1.
+    let set_legacy = |on: bool| {
+        let s = &k.s;
+        async move {
+            let (st, mut v) = s.get("/v1/tenant/settings").await;
+            assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+            v["allow_legacy_algorithms"] = json!(on);
+            let (st, v) = s
+                .req(reqwest::Method::PUT, "/v1/tenant/settings", Some(v))
+                .await;
+            assert_eq!(st, reqwest::StatusCode::OK, "{v}");
+        }
+    };
+    set_legacy(true).await;
+    let (private, public) = pair_ids(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            rsa_pair(1024, mask::SIGN, mask::VERIFY),
+        )
+        .await,
+    );
+    for id in [&private, &public] {
+        ok_payload(
+            &c.op(
+                V21,
+                op::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+            )
+            .await,
+        );
+    }
+    let attrs = ok_payload(
+        &c.op(
+            V21,
+            op::GET_ATTRIBUTES,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &private),
+                Item::enum_item(tags::ATTRIBUTE_REFERENCE, tags::CRYPTOGRAPHIC_LENGTH),
+            ],
+        )
+        .await,
+    );
+    let length = attrs
+        .req(tags::ATTRIBUTES)
+        .unwrap()
+        .req(tags::CRYPTOGRAPHIC_LENGTH)
+        .unwrap()
+        .integer()
+        .unwrap();
+    assert_eq!(length, 1024);
+    let sig = ok_payload(&c.op(V21, op::SIGN, sign(&private)).await)
+        .req(tags::SIGNATURE_DATA)
+        .unwrap()
+        .byte_string()
+        .unwrap()
+        .to_vec();
+    assert_eq!(sig.len(), 128, "a 1024-bit signature");
+    let verify = |data: &[u8]| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &public),
+            pss_sha1(),
+            Item::new(tags::DATA, Value::bytes(data.to_vec())),
+            Item::new(tags::SIGNATURE_DATA, Value::bytes(sig.clone())),
+        ]
+    };
+    let valid = |b: &Item| {
+        ok_payload(b)
+            .req(tags::VALIDITY_INDICATOR)
+            .unwrap()
+            .enumeration()
+            .unwrap()
+    };
+    use arca_kmip::enums::validity_indicator;
+    assert_eq!(
+        valid(
+            &c.op(V21, op::SIGNATURE_VERIFY, verify(b"legacy message"))
+                .await
+        ),
+        validity_indicator::VALID
+    );
+    assert_eq!(
+        valid(
+            &c.op(V21, op::SIGNATURE_VERIFY, verify(b"another message"))
+                .await
+        ),
+        validity_indicator::INVALID
+    );
+    // When the tenant stops allowing them, the RSA-1024 key it made serves nothing.
+    set_legacy(false).await;
+    let b = c
+        .op(
+            V21,
+            op::SIGN,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &private),
+                Item::new(tags::DATA, Value::bytes(b"m".to_vec())),
+            ],
+        )
+        .await;
+    let (status, _, msg) = result(&b);
+    assert_eq!(status, result_status::OPERATION_FAILED);
+    assert!(msg.unwrap().contains("allow_legacy_algorithms"));
+    k.s.shutdown().await;
+}
+
+/// RSA-OAEP with an MGF1 hash distinct from the label hash, and a label (KMIP's Mask
+/// Generator Hashing Algorithm and P Source): Arca's ciphertext decrypts with an
+/// independent implementation (the Python `cryptography` package) and the other way round,
+/// and decrypting with another MGF1 hash or label fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oaep_with_a_distinct_mgf1_hash_and_a_label() {
+    use arca_kmip::enums::{hashing_algorithm as hash, mask_generator, padding_method as pad};
+    let python = std::env::var("ARCA_PYTHON").unwrap_or_else(|_| {
+        panic!("ARCA_PYTHON is not set: run scripts/test, which makes the venv (with the cryptography package)")
+    });
+    let k = KmipServer::start().await;
+    let mut c = k.connect().await;
+    let (private, public) = pair_ids(
+        &c.op(
+            V21,
+            op::CREATE_KEY_PAIR,
+            rsa_pair(2048, mask::DECRYPT, mask::ENCRYPT),
+        )
+        .await,
+    );
+    for id in [&private, &public] {
+        ok_payload(
+            &c.op(
+                V21,
+                op::ACTIVATE,
+                vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+            )
+            .await,
+        );
+    }
+    let label = b"Kilroy was here".to_vec();
+    let params = |mgf1: u32, label: &[u8]| {
+        Item::structure(
+            tags::CRYPTOGRAPHIC_PARAMETERS,
+            vec![
+                Item::enum_item(tags::PADDING_METHOD, pad::OAEP),
+                Item::enum_item(tags::HASHING_ALGORITHM, hash::SHA_384),
+                Item::enum_item(tags::MASK_GENERATOR, mask_generator::MGF1),
+                Item::enum_item(tags::MASK_GENERATOR_HASHING_ALGORITHM, mgf1),
+                Item::new(tags::P_SOURCE, Value::bytes(label.to_vec())),
+            ],
+        )
+    };
+    let message = b"a data key, wrapped".to_vec();
+    let ct = ok_payload(
+        &c.op(
+            V21,
+            op::ENCRYPT,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &public),
+                params(hash::SHA_256, &label),
+                Item::new(tags::DATA, Value::bytes(message.clone())),
+            ],
+        )
+        .await,
+    )
+    .req(tags::DATA)
+    .unwrap()
+    .byte_string()
+    .unwrap()
+    .to_vec();
+    let decrypt = |mgf1: u32, label: &[u8], ct: &[u8]| {
+        vec![
+            Item::text_item(tags::UNIQUE_IDENTIFIER, &private),
+            params(mgf1, label),
+            Item::new(tags::DATA, Value::bytes(ct.to_vec())),
+        ]
+    };
+    let p = ok_payload(
+        &c.op(V21, op::DECRYPT, decrypt(hash::SHA_256, &label, &ct))
+            .await,
+    );
+    assert_eq!(
+        &p.req(tags::DATA).unwrap().byte_string().unwrap()[..],
+        &message[..]
+    );
+    // Another MGF1 hash, or another label, does not decrypt it.
+    for (mgf1, l) in [(hash::SHA_384, &label[..]), (hash::SHA_256, &b"other"[..])] {
+        let b = c.op(V21, op::DECRYPT, decrypt(mgf1, l, &ct)).await;
+        assert_eq!(result(&b).1, Some(reason::CRYPTOGRAPHIC_FAILURE));
+    }
+
+    // An independent implementation: the private key (PKCS#8) leaves through Get, and
+    // Python's `cryptography` decrypts Arca's ciphertext and makes one Arca decrypts.
+    let pkcs8 = ok_payload(
+        &c.op(
+            V21,
+            op::GET,
+            vec![
+                Item::text_item(tags::UNIQUE_IDENTIFIER, &private),
+                Item::enum_item(tags::KEY_FORMAT_TYPE, kft::PKCS_8),
+            ],
+        )
+        .await,
+    )
+    .req(tags::PRIVATE_KEY)
+    .unwrap()
+    .req(tags::KEY_BLOCK)
+    .unwrap()
+    .req(tags::KEY_VALUE)
+    .unwrap()
+    .req(tags::KEY_MATERIAL)
+    .unwrap()
+    .byte_string()
+    .unwrap()
+    .to_vec();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let script = r#"
+import sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+key = serialization.load_der_private_key(bytes.fromhex(sys.argv[1]), None)
+oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA384(), label=bytes.fromhex(sys.argv[3]))
+print(key.decrypt(bytes.fromhex(sys.argv[2]), oaep).hex())
+print(key.public_key().encrypt(b"from python", oaep).hex())
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, &hex(&pkcs8), &hex(&ct), &hex(&label)])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        hex(&message),
+        "Python decrypts Arca's"
+    );
+    let theirs: Vec<u8> = {
+        let h = lines.next().unwrap();
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let p = ok_payload(
+        &c.op(V21, op::DECRYPT, decrypt(hash::SHA_256, &label, &theirs))
+            .await,
+    );
+    assert_eq!(
+        &p.req(tags::DATA).unwrap().byte_string().unwrap()[..],
+        b"from python"
     );
     k.s.shutdown().await;
 }

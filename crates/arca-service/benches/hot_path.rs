@@ -136,6 +136,7 @@ fn bench(c: &mut Criterion) {
                     message: Secret::new(Zeroizing::new(b"benchmark message".to_vec())),
                     message_type: Default::default(),
                     signing_algorithm: None,
+                    pss_salt: None,
                 };
                 f.svc.sign(&f.caller, key, r).await.unwrap()
             })

@@ -457,13 +457,14 @@ pub struct EncryptResponse {
     pub encryption_algorithm: EncryptionAlgorithm,
 }
 
-/// A cipher for raw encryption: a caller-chosen AES mode and IV, or RSA-OAEP with a
-/// caller-chosen hash. The output is bare ciphertext, not Arca's self-describing format:
-/// for protocols whose clients keep IVs and layout themselves (KMIP's Encrypt/Decrypt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A cipher for raw encryption: a caller-chosen AES mode and IV, or RSA-OAEP with
+/// caller-chosen parameters. The output is bare ciphertext, not Arca's self-describing
+/// format: for protocols whose clients keep IVs and layout themselves (KMIP's
+/// Encrypt/Decrypt).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawCipher {
     Aes(arca_core::cipher::RawMode),
-    RsaOaep(arca_core::cipher::OaepHash),
+    RsaOaep(arca_core::cipher::OaepParams),
     /// Triple DES, ChaCha20 or ChaCha20-Poly1305 on a key of that spec, in a tenant that
     /// allows legacy algorithms.
     Legacy(arca_core::cipher::LegacyCipher),
@@ -478,6 +479,11 @@ pub struct RawEncryptRequest {
     pub iv: Option<Vec<u8>>,
     /// Additional authenticated data (GCM only).
     pub aad: Vec<u8>,
+    /// The GCM tag's length in bytes, 12 to 16 (default 16): KMIP's Tag Length.
+    pub tag_length: Option<usize>,
+    /// One part of a GCM encryption given in several requests (KMIP's Init Indicator,
+    /// Correlation Value and Final Indicator); `None` for the whole message at once.
+    pub stream: Option<RawStream>,
     /// Check the encryption and vouch for it (XKS's ciphertext data integrity value,
     /// Appendix C of its spec): see [`IntegrityCheck`]. AES only. The key must also be able
     /// to decrypt, so an encrypt-only key refuses such a request.
@@ -497,6 +503,18 @@ pub struct IntegrityCheck {
     pub prefix: Vec<u8>,
 }
 
+/// A part of a multi-request GCM encryption. The first part names the IV and the AAD and
+/// gets a correlation value back; each later part names it; the final part also gets the
+/// tag. What the server keeps between parts is not secret (the IV, the AAD and the
+/// ciphertext already returned): each part recovers the plaintext so far from the
+/// ciphertext it answered before, so no key stream or cipher state waits in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawStream {
+    Init,
+    Continue(Vec<u8>),
+    Final(Vec<u8>),
+}
+
 /// The result of a raw encryption.
 #[derive(Debug)]
 pub struct RawEncryptResponse {
@@ -510,6 +528,8 @@ pub struct RawEncryptResponse {
     /// SHA-256 over the [`IntegrityCheck`]'s prefix, the IV, the ciphertext and the tag,
     /// when the request asked for the check (and it passed).
     pub integrity_value: Option<Bytes>,
+    /// The correlation value of a multi-request encryption, until its final part.
+    pub correlation: Option<Bytes>,
 }
 
 /// Raw decryption under a key's primary version.
@@ -659,6 +679,10 @@ pub struct SignRequest {
     /// Default: the spec's first algorithm.
     #[serde(default)]
     pub signing_algorithm: Option<SigningAlgorithm>,
+    /// The RSA-PSS salt length (default: the hash length): set by doors whose protocol
+    /// names it (KMIP's Salt Length); REST and AWS sign with the default.
+    #[serde(skip)]
+    pub pss_salt: Option<arca_core::cipher::PssSalt>,
 }
 
 /// A signature.
@@ -683,6 +707,10 @@ pub struct VerifyRequest {
     /// Default: the primary version.
     #[serde(default)]
     pub key_version: Option<u32>,
+    /// The RSA-PSS salt length to verify with (default: the hash length; `Any` accepts
+    /// any): set by doors whose protocol names it (KMIP's Salt Length).
+    #[serde(skip)]
+    pub pss_salt: Option<arca_core::cipher::PssSalt>,
 }
 
 /// The verdict on a signature or MAC.

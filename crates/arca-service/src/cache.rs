@@ -171,6 +171,10 @@ pub struct Caches {
     pub anchors: Bounded<String, Option<Uuid>>,
     /// AWS access key pairs, their secrets opened (see [`crate::aws_auth`]).
     pub aws_credentials: Bounded<String, crate::aws_auth::CachedAwsCredential>,
+    /// Multi-request raw GCM encryptions in progress, by correlation value (see
+    /// [`crate::api::RawStream`]): node-local, as a KMIP connection is, and dropped after
+    /// ten minutes.
+    pub(crate) streams: Bounded<Vec<u8>, Arc<crate::crypto_ops::GcmStream>>,
     /// False while the store's change feed is broken (see the module's documentation).
     trusted: Arc<AtomicBool>,
 }
@@ -197,6 +201,7 @@ impl Caches {
             aws_credentials: Bounded::new(capacity, ttl)
                 .counted(c("aws_credentials"))
                 .gated(t()),
+            streams: Bounded::new(1024, Duration::from_secs(600)),
             trusted,
         }
     }
@@ -212,6 +217,7 @@ impl Caches {
         self.bindings.clear();
         self.anchors.clear();
         self.aws_credentials.clear();
+        self.streams.clear();
     }
 
     /// Forgets one key (after a write to it).

@@ -64,11 +64,12 @@ fn not_raw(e: &KeyEntry, op: &str) -> Result<()> {
     Ok(())
 }
 
-/// The rules of raw AES on a key (see [`arca_core::model::Key::raw_cipher_modes`]): GCM
-/// IVs are always the server's; other modes and caller IVs need a raw-use key; and on a key
-/// that serves Arca's ciphertexts the additional data may not begin with that format's
-/// header for this key, which would let a raw call open or forge an Arca ciphertext around
-/// the encryption-context conditions of the key's policy.
+/// The rules of raw AES on a key (see [`arca_core::model::Key::raw_cipher_modes`]): modes
+/// other than GCM, and a caller's GCM IV, need a raw-use key (on a key that serves Arca's
+/// ciphertexts the server draws every GCM IV, so no caller can repeat a nonce under it);
+/// and on a key that serves Arca's ciphertexts the additional data may not begin with that
+/// format's header for this key, which would let a raw call open or forge an Arca
+/// ciphertext around the encryption-context conditions of the key's policy.
 fn check_raw_aes(
     e: &KeyEntry,
     mode: arca_core::cipher::RawMode,
@@ -78,10 +79,13 @@ fn check_raw_aes(
     door: arca_core::access::Door,
 ) -> Result<()> {
     use arca_core::cipher::RawMode;
-    if mode == RawMode::Gcm && caller_iv && encrypting {
+    if mode == RawMode::Gcm && caller_iv && encrypting && !e.key.raw_cipher_modes {
         return Err(Error::invalid(
             "iv",
-            "GCM IVs are drawn by the server: a caller-chosen IV could repeat a nonce and reveal the keystream and authentication key; omit the IV and keep the one returned",
+            format!(
+                "key {} serves Arca's ciphertexts, so its GCM IVs are drawn by the server: a caller-chosen IV could repeat a nonce and reveal the keystream and authentication key; omit the IV and keep the one returned, or use a key made for raw use (raw_cipher_modes)",
+                e.key.id
+            ),
         ));
     }
     if e.key.raw_cipher_modes {
@@ -140,6 +144,21 @@ fn check_raw_legacy(
     Ok(())
 }
 
+/// A multi-request GCM encryption in progress ([`RawStream`]): whose it is, and what the
+/// next part needs. Nothing here is secret: the IV, the AAD and the ciphertext answered so
+/// far (and the tag length asked for).
+#[derive(Clone)]
+pub(crate) struct GcmStream {
+    tenant: uuid::Uuid,
+    principal: uuid::Uuid,
+    key: uuid::Uuid,
+    version: u32,
+    iv: Vec<u8>,
+    aad: Vec<u8>,
+    ciphertext: Vec<u8>,
+    tag_len: usize,
+}
+
 /// The version a request names, or the primary one.
 fn pick_version(e: &KeyEntry, n: Option<u32>) -> Result<&KeyVersion> {
     let n = n.unwrap_or(e.key.primary_version);
@@ -183,6 +202,10 @@ impl Service {
         let e = self.resolve(caller.tenant(), "key", key).await?;
         note.key(e.key.id);
         self.authorize_ctx(caller, action, Some(&e.key), ctx)?;
+        if let Some(legacy) = e.key.spec.legacy() {
+            // A legacy key made while the tenant allowed it is unusable once it stops.
+            self.permit_legacy(caller, legacy, "key").await?;
+        }
         if let Some((u, op)) = usage {
             need_usage(&e, u, op)?;
         }
@@ -475,6 +498,20 @@ impl Service {
                 self.check_len("data", req.data.expose().len())?;
             }
             note.set("cipher", format!("{:?}", req.cipher));
+            let tag_len = match (req.tag_length, &req.cipher) {
+                (None, _) => arca_core::cipher::GCM_TAG_LEN,
+                (Some(n), RawCipher::Aes(arca_core::cipher::RawMode::Gcm)) => {
+                    arca_crypto::aead_params::check_tag_len("tag_length", n)?;
+                    note.set("tag_length", n);
+                    n
+                }
+                (Some(_), _) => {
+                    return Err(Error::invalid(
+                        "tag_length",
+                        "a tag length applies to GCM only",
+                    ))
+                }
+            };
             let r = self
                 .ready_to_protect(
                     caller.meta.door,
@@ -484,6 +521,11 @@ impl Service {
                     note,
                 )
                 .await?;
+            if let Some(part) = req.stream.clone() {
+                return self
+                    .encrypt_stream_part(caller, &e, &r, req, part, tag_len, note)
+                    .await;
+            }
             let mut integrity_value = None;
             let (data, iv, tag) = match req.cipher {
                 RawCipher::Aes(mode) => {
@@ -497,9 +539,9 @@ impl Service {
                             iv
                         }
                     };
-                    let (ct, tag) = r
-                        .handle
-                        .raw_encrypt(mode, &iv, &req.aad, req.data.expose())?;
+                    let (ct, mut tag) =
+                        r.handle
+                            .raw_encrypt(mode, &iv, &req.aad, req.data.expose())?;
                     if let Some(check) = &req.integrity_check {
                         let back = r.handle.raw_decrypt(mode, &iv, &req.aad, &ct, &tag);
                         if !back.is_ok_and(|b| {
@@ -514,16 +556,18 @@ impl Service {
                         integrity_value =
                             Some(Bytes(integrity_value_of(&check.prefix, &iv, &ct, &tag)));
                     }
+                    // A shorter GCM tag is the full tag's leading bytes (SP 800-38D §7.1).
+                    tag.truncate(tag_len);
                     (
                         ct,
                         (!iv.is_empty()).then_some(iv),
                         (!tag.is_empty()).then_some(tag),
                     )
                 }
-                RawCipher::RsaOaep(hash) => {
+                RawCipher::RsaOaep(p) => {
                     no_iv_for_rsa(&req.iv, &req.aad)?;
                     (
-                        r.handle.oaep_encrypt_with(hash, req.data.expose())?,
+                        r.handle.oaep_encrypt_params(&p, req.data.expose())?,
                         None,
                         None,
                     )
@@ -559,9 +603,159 @@ impl Service {
                 key_id: e.key.id,
                 key_version: r.version,
                 integrity_value,
+                correlation: None,
             })
         })
         .await
+    }
+
+    /// One part of a multi-request GCM encryption ([`RawStream`]), after the checks every
+    /// raw encryption passes (authorization, usage, lifecycle, the key's raw-mode rules).
+    /// A later part belongs to the caller, tenant and key that began it, and to the key
+    /// version it began with; the tag comes with the final part.
+    #[allow(clippy::too_many_arguments)]
+    async fn encrypt_stream_part(
+        &self,
+        caller: &Caller,
+        e: &KeyEntry,
+        r: &Ready,
+        req: RawEncryptRequest,
+        part: RawStream,
+        tag_len: usize,
+        note: &mut Note,
+    ) -> Result<RawEncryptResponse> {
+        use arca_core::cipher::RawMode;
+        if req.cipher != RawCipher::Aes(RawMode::Gcm) || req.integrity_check.is_some() {
+            return Err(Error::invalid(
+                "stream",
+                "only GCM encrypts in several requests",
+            ));
+        }
+        let random = |n: usize| -> Result<Vec<u8>> {
+            let mut b = vec![0u8; n];
+            aws_lc_rs::rand::fill(&mut b).map_err(|_| Error::internal("random"))?;
+            Ok(b)
+        };
+        let (state, correlation, drawn_iv) = match &part {
+            RawStream::Init => {
+                note.set("stream", "init");
+                check_raw_aes(
+                    e,
+                    RawMode::Gcm,
+                    req.iv.is_some(),
+                    true,
+                    &req.aad,
+                    caller.meta.door,
+                )?;
+                let (iv, drawn) = match &req.iv {
+                    Some(iv) => (iv.clone(), false),
+                    None => (random(RawMode::Gcm.iv_len())?, true),
+                };
+                let state = GcmStream {
+                    tenant: caller.tenant(),
+                    principal: caller.principal.id,
+                    key: e.key.id,
+                    version: r.version,
+                    iv,
+                    aad: req.aad.clone(),
+                    ciphertext: Vec::new(),
+                    tag_len,
+                };
+                (state, random(16)?, drawn)
+            }
+            RawStream::Continue(c) | RawStream::Final(c) => {
+                note.set(
+                    "stream",
+                    if matches!(part, RawStream::Final(_)) {
+                        "final"
+                    } else {
+                        "continue"
+                    },
+                );
+                if req.iv.is_some() || !req.aad.is_empty() {
+                    return Err(Error::invalid(
+                        "iv",
+                        "the IV and the additional data of a multi-request encryption come with its first part",
+                    ));
+                }
+                let s = self
+                    .cache
+                    .streams
+                    .get(c)
+                    .filter(|s| {
+                        s.tenant == caller.tenant()
+                            && s.principal == caller.principal.id
+                            && s.key == e.key.id
+                    })
+                    .ok_or_else(|| {
+                        Error::not_found(
+                            "correlation_value",
+                            "no encryption of this caller and key is in progress by that correlation value (it ended, or was left for ten minutes)",
+                        )
+                    })?;
+                if s.version != r.version {
+                    return Err(Error::conflict(
+                        "the key's primary version changed during the encryption; begin it again",
+                    ));
+                }
+                ((*s).clone(), c.clone(), false)
+            }
+        };
+        let done = state.ciphertext.len();
+        let total = done + req.data.expose().len();
+        if total > self.config.max_plaintext_bytes {
+            self.cache.streams.remove(&correlation);
+            return Err(Error::invalid(
+                "data",
+                format!(
+                    "a multi-request encryption takes at most {} bytes in all",
+                    self.config.max_plaintext_bytes
+                ),
+            ));
+        }
+        // The plaintext so far, recovered from the ciphertext already answered: GCM's
+        // ciphertext is the plaintext XOR a key stream that the key and IV alone decide
+        // (the AAD only enters the tag), and the encryption of zeros is that key stream.
+        let mut plain = Zeroizing::new(vec![0u8; total]);
+        if done > 0 {
+            let (stream, _) =
+                r.handle
+                    .raw_encrypt(RawMode::Gcm, &state.iv, &[], &vec![0u8; done])?;
+            let stream = Zeroizing::new(stream);
+            for (p, (c, k)) in plain
+                .iter_mut()
+                .zip(state.ciphertext.iter().zip(stream.iter()))
+            {
+                *p = c ^ k;
+            }
+        }
+        plain[done..].copy_from_slice(req.data.expose());
+        let (ct, mut tag) = r
+            .handle
+            .raw_encrypt(RawMode::Gcm, &state.iv, &state.aad, &plain)?;
+        let out = ct[done..].to_vec();
+        let last = matches!(part, RawStream::Final(_));
+        if last {
+            self.cache.streams.remove(&correlation);
+            tag.truncate(state.tag_len);
+        } else {
+            self.cache.streams.insert(
+                correlation.clone(),
+                Arc::new(GcmStream {
+                    ciphertext: ct,
+                    ..state.clone()
+                }),
+            );
+        }
+        Ok(RawEncryptResponse {
+            data: Bytes(out),
+            iv: drawn_iv.then(|| Bytes(state.iv.clone())),
+            tag: last.then_some(Bytes(tag)),
+            key_id: e.key.id,
+            key_version: r.version,
+            integrity_value: None,
+            correlation: (!last).then_some(Bytes(correlation)),
+        })
     }
 
     /// Raw decryption, the inverse of [`Service::encrypt_raw`] (action `Decrypt`), under
@@ -637,9 +831,9 @@ impl Service {
                     r.handle
                         .raw_decrypt(mode, &iv, &req.aad, &req.data.0, &tag)?
                 }
-                RawCipher::RsaOaep(hash) => {
+                RawCipher::RsaOaep(p) => {
                     no_iv_for_rsa(&req.iv, &req.aad)?;
-                    r.handle.oaep_decrypt_with(hash, &req.data.0)?
+                    r.handle.oaep_decrypt_params(&p, &req.data.0)?
                 }
                 RawCipher::Legacy(cipher) => {
                     check_raw_legacy(&e, cipher, caller.meta.door)?;
@@ -875,6 +1069,39 @@ impl Service {
             .ok_or_else(|| Error::unsuitable_key(format!("a {} key cannot sign", e.key.spec)))
     }
 
+    /// The signing algorithm and PSS salt length of a sign or verify request: a legacy
+    /// algorithm (RSASSA-PSS with SHA-1) only where the tenant allows legacy algorithms,
+    /// and a salt length only with RSASSA-PSS. Both go into the audit record.
+    async fn signing_params(
+        &self,
+        caller: &Caller,
+        e: &KeyEntry,
+        requested: Option<SigningAlgorithm>,
+        salt: Option<arca_core::cipher::PssSalt>,
+        note: &mut Note,
+    ) -> Result<(SigningAlgorithm, arca_core::cipher::PssSalt)> {
+        let alg = Self::signing_alg(e, requested)?;
+        if let Some(legacy) = alg.legacy() {
+            note.set("signing_algorithm", alg.as_str());
+            self.permit_legacy(caller, legacy, "signing_algorithm")
+                .await?;
+        }
+        let salt = salt.unwrap_or_default();
+        if salt != arca_core::cipher::PssSalt::HashLength {
+            if !alg.is_pss() {
+                return Err(Error::invalid(
+                    "salt_length",
+                    format!(
+                        "a salt length applies to RSASSA-PSS only, not {}",
+                        alg.as_str()
+                    ),
+                ));
+            }
+            note.set("pss_salt", format!("{salt:?}"));
+        }
+        Ok((alg, salt))
+    }
+
     /// Signs with the primary version.
     pub async fn sign(&self, caller: &Caller, key: &str, req: SignRequest) -> Result<SignResponse> {
         self.sign_with(caller, key, move |_| Ok(req)).await
@@ -902,7 +1129,9 @@ impl Service {
                 .await?;
             let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
-            let alg = Self::signing_alg(&e, req.signing_algorithm)?;
+            let (alg, salt) = self
+                .signing_params(caller, &e, req.signing_algorithm, req.pss_salt, note)
+                .await?;
             let r = self
                 .ready_to_protect(
                     caller.meta.door,
@@ -912,7 +1141,9 @@ impl Service {
                     note,
                 )
                 .await?;
-            let sig = r.handle.sign(alg, req.message_type, req.message.expose())?;
+            let sig = r
+                .handle
+                .sign_with_salt(alg, salt, req.message_type, req.message.expose())?;
             Ok(SignResponse {
                 signature: Bytes(sig),
                 signing_algorithm: alg,
@@ -955,7 +1186,9 @@ impl Service {
                 .await?;
             let req = build(&e.key)?;
             self.check_len("message", req.message.expose().len())?;
-            let alg = Self::signing_alg(&e, req.signing_algorithm)?;
+            let (alg, salt) = self
+                .signing_params(caller, &e, req.signing_algorithm, req.pss_salt, note)
+                .await?;
             let r = self
                 .ready(
                     caller.meta.door,
@@ -966,8 +1199,9 @@ impl Service {
                     note,
                 )
                 .await?;
-            let valid = r.handle.verify(
+            let valid = r.handle.verify_with_salt(
                 alg,
+                salt,
                 req.message_type,
                 req.message.expose(),
                 &req.signature.0,

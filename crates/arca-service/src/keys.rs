@@ -481,6 +481,10 @@ impl Service {
         let meta = req.meta.unwrap_or_else(|| serde_json::json!({}));
         validate_meta(&meta)?;
         let spec = req.spec.unwrap_or(arca_core::model::KeySpec::Aes256);
+        if let Some(legacy) = spec.legacy() {
+            note.set("spec", spec.as_str());
+            self.permit_legacy(caller, legacy, "spec").await?;
+        }
         let usage = req.usage.unwrap_or_else(|| vec![spec.default_usage()]);
         if usage.is_empty() {
             return Err(Error::invalid("usage", "name at least one usage"));

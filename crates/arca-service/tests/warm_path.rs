@@ -280,6 +280,7 @@ fn sign() -> SignRequest {
         message: secret(b"m"),
         message_type: Default::default(),
         signing_algorithm: None,
+        pss_salt: None,
     }
 }
 

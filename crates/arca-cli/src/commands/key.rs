@@ -74,7 +74,7 @@ pub struct CreateArgs {
     /// Key spec: AES_128, AES_192, AES_256, HMAC_256/384/512, RSA_2048/3072/4096,
     /// ECC_NIST_P256/P384/P521, ED25519, ML_KEM_768/1024, ML_DSA_44/65/87, SECRET_DATA; and in
     /// tenants that allow legacy algorithms TRIPLE_DES, CHACHA20, CHACHA20_POLY1305,
-    /// DSA_1024/2048/3072
+    /// DSA_1024/2048/3072, RSA_1024
     /// [server default: AES_256].
     #[arg(long)]
     pub spec: Option<String>,

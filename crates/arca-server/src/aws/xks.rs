@@ -401,6 +401,8 @@ pub async fn dispatch(
                         aad: gcm_aad(&aad, &metadata).map_err(|e| {
                             Error::invalid("additionalAuthenticatedData", e.message)
                         })?,
+                        tag_length: None,
+                        stream: None,
                         // The Ciphertext Data Integrity Value, which AWS KMS recomputes
                         // to catch corruption: SHA-256 over the AAD, the ciphertext
                         // metadata, the IV, the ciphertext and the tag.

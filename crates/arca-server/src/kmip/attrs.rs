@@ -298,6 +298,7 @@ pub fn algorithm_of(spec: KeySpec) -> Option<(u32, i32)> {
         Hmac256 => (alg::HMAC_SHA256, 256),
         Hmac384 => (alg::HMAC_SHA384, 384),
         Hmac512 => (alg::HMAC_SHA512, 512),
+        Rsa1024 => (alg::RSA, 1024),
         Rsa2048 => (alg::RSA, 2048),
         Rsa3072 => (alg::RSA, 3072),
         Rsa4096 => (alg::RSA, 4096),
@@ -342,6 +343,7 @@ pub fn spec_of(algorithm: u32, length: Option<i32>) -> Result<KeySpec, Failure> 
         (alg::HMAC_SHA256, Some(256) | None) => Hmac256,
         (alg::HMAC_SHA384, Some(384) | None) => Hmac384,
         (alg::HMAC_SHA512, Some(512) | None) => Hmac512,
+        (alg::RSA, Some(1024)) => Rsa1024,
         (alg::RSA, Some(2048) | None) => Rsa2048,
         (alg::RSA, Some(3072)) => Rsa3072,
         (alg::RSA, Some(4096)) => Rsa4096,
@@ -362,7 +364,7 @@ pub fn spec_of(algorithm: u32, length: Option<i32>) -> Result<KeySpec, Failure> 
             return Err(Failure::new(
                 arca_kmip::enums::result_reason::INVALID_FIELD,
                 format!(
-                    "CryptographicAlgorithm {name} with CryptographicLength {} is not offered: use AES 128/192/256, HMAC_SHA256/384/512, RSA 2048/3072/4096, ECDSA 256/384/521 or Ed25519 (and, where the tenant allows legacy algorithms, 3DES 168, ChaCha20 256, ChaCha20Poly1305 256 or DSA 512/1024/2048/3072)",
+                    "CryptographicAlgorithm {name} with CryptographicLength {} is not offered: use AES 128/192/256, HMAC_SHA256/384/512, RSA 2048/3072/4096, ECDSA 256/384/521 or Ed25519 (and, where the tenant allows legacy algorithms, RSA 1024, 3DES 168, ChaCha20 256, ChaCha20Poly1305 256 or DSA 512/1024/2048/3072)",
                     length.map_or("(none)".into(), |l| l.to_string())
                 ),
             ));

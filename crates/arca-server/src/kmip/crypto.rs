@@ -6,18 +6,19 @@
 //! combination Arca does not offer is refused with Invalid Field (2.x: Bad or Unsupported
 //! Cryptographic Parameters) naming it, never approximated.
 
-use arca_core::cipher::{LegacyCipher, OaepHash, RawMode};
+use arca_core::cipher::{LegacyCipher, OaepHash, OaepParams, PssSalt, RawMode};
 use arca_core::model::{
     DigestAlgorithm, Key, KeyFamily, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
 };
 use arca_kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, digital_signature_algorithm as dsa,
-    hashing_algorithm as hash, padding_method as pad, result_reason as reason, validity_indicator,
+    hashing_algorithm as hash, mask_generator, padding_method as pad, result_reason as reason,
+    validity_indicator,
 };
 use arca_kmip::{tags, Failure, Item, Value};
 use arca_service::api::{
     Bytes, HashRequest, MacRequest, MacVerifyRequest, RawCipher, RawDecryptRequest,
-    RawEncryptRequest, Secret, SignRequest, VerifyRequest,
+    RawEncryptRequest, RawStream, Secret, SignRequest, VerifyRequest,
 };
 use zeroize::Zeroizing;
 
@@ -36,6 +37,9 @@ struct Params {
     tag_length: Option<i32>,
     mgf_hashing: Option<u32>,
     initial_counter: Option<i32>,
+    mask_generator: Option<u32>,
+    salt_length: Option<i32>,
+    p_source: Option<Vec<u8>>,
 }
 
 fn bad_params(message: impl Into<String>) -> Failure {
@@ -61,6 +65,12 @@ impl Params {
                 .child(tags::INITIAL_COUNTER_VALUE)
                 .map(Item::integer)
                 .transpose()?,
+            mask_generator: e(tags::MASK_GENERATOR)?,
+            salt_length: i.child(tags::SALT_LENGTH).map(Item::integer).transpose()?,
+            p_source: i
+                .child(tags::P_SOURCE)
+                .map(|b| b.byte_string().map(|b| b.to_vec()))
+                .transpose()?,
         })
     }
 
@@ -77,26 +87,37 @@ impl Params {
         Params::read(from_object.as_ref())
     }
 
-    fn oaep_hash(&self) -> Result<OaepHash, Failure> {
-        // PKCS#1's default for OAEP (and KMIP's): SHA-1, with MGF1 over the same hash.
-        let h = self.hashing.unwrap_or(hash::SHA_1);
-        if let Some(m) = self.mgf_hashing {
-            if m != h {
-                return Err(bad_params(
-                    "RSA-OAEP here uses the same hash for the label and MGF1",
-                ));
-            }
+    /// RSA-OAEP's parameters: the Hashing Algorithm (PKCS#1's and KMIP's default, SHA-1),
+    /// the Mask Generator Hashing Algorithm (default: the same hash) and the P Source (the
+    /// label, default empty).
+    fn oaep_params(&self) -> Result<OaepParams, Failure> {
+        let oaep_hash = |h: u32, field: &str| {
+            Ok(match h {
+                hash::SHA_1 => OaepHash::Sha1,
+                hash::SHA_256 => OaepHash::Sha256,
+                hash::SHA_384 => OaepHash::Sha384,
+                hash::SHA_512 => OaepHash::Sha512,
+                _ => {
+                    return Err(bad_params(format!(
+                        "{field}: RSA-OAEP takes SHA-1, SHA-256, SHA-384 or SHA-512"
+                    )))
+                }
+            })
+        };
+        if self
+            .mask_generator
+            .is_some_and(|m| m != mask_generator::MGF1)
+        {
+            return Err(bad_params("MaskGenerator: RSA-OAEP here uses MGF1"));
         }
-        Ok(match h {
-            hash::SHA_1 => OaepHash::Sha1,
-            hash::SHA_256 => OaepHash::Sha256,
-            hash::SHA_384 => OaepHash::Sha384,
-            hash::SHA_512 => OaepHash::Sha512,
-            _ => {
-                return Err(bad_params(
-                    "RSA-OAEP takes SHA-1, SHA-256, SHA-384 or SHA-512",
-                ))
-            }
+        let h = self.hashing.unwrap_or(hash::SHA_1);
+        Ok(OaepParams {
+            hash: oaep_hash(h, "HashingAlgorithm")?,
+            mgf1: oaep_hash(
+                self.mgf_hashing.unwrap_or(h),
+                "MaskGeneratorHashingAlgorithm",
+            )?,
+            label: self.p_source.clone().unwrap_or_default(),
         })
     }
 
@@ -157,6 +178,19 @@ impl Params {
         }))
     }
 
+    /// The RSA-PSS salt length: the Salt Length given, else the hash length to sign and
+    /// any length to verify (KMIP names no default; a signature from a client that salted
+    /// with another length, often the longest the key allows, then still verifies).
+    fn pss_salt(&self, alg: SigningAlgorithm, verifying: bool) -> Result<Option<PssSalt>, Failure> {
+        match self.salt_length {
+            Some(n) => u32::try_from(n)
+                .map(|n| Some(PssSalt::Bytes(n)))
+                .map_err(|_| bad_params("SaltLength must not be negative")),
+            None if verifying && alg.is_pss() => Ok(Some(PssSalt::Any)),
+            None => Ok(None),
+        }
+    }
+
     /// The raw cipher these parameters name for a key of `spec`.
     fn cipher(&self, spec: KeySpec) -> Result<RawCipher, Failure> {
         if let Some(c) = self.legacy_cipher(spec)? {
@@ -164,16 +198,11 @@ impl Params {
         }
         if spec.is_asymmetric() {
             return match self.padding {
-                None | Some(pad::OAEP) => Ok(RawCipher::RsaOaep(self.oaep_hash()?)),
+                None | Some(pad::OAEP) => Ok(RawCipher::RsaOaep(self.oaep_params()?)),
                 Some(_) => Err(bad_params(
                     "RSA encryption here is RSA-OAEP only (PKCS#1 v1.5 encryption is not offered: it invites padding-oracle attacks)",
                 )),
             };
-        }
-        if let Some(t) = self.tag_length {
-            if t as usize != arca_core::cipher::GCM_TAG_LEN {
-                return Err(bad_params("TagLength must be 16"));
-            }
         }
         let pkcs7 = match self.padding {
             None | Some(pad::NONE) => false,
@@ -206,6 +235,7 @@ impl Params {
             Some(dsa::ECDSA_WITH_SHA512) => Some(EcdsaSha512),
             Some(dsa::DSA_WITH_SHA256) => Some(DsaSha256),
             Some(dsa::RSASSA_PSS) => Some(match self.hashing {
+                Some(hash::SHA_1) => RsassaPssSha1,
                 Some(hash::SHA_384) => RsassaPssSha384,
                 Some(hash::SHA_512) => RsassaPssSha512,
                 _ => RsassaPssSha256,
@@ -225,10 +255,16 @@ impl Params {
                 (KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87, _, _) => MlDsaShake256,
                 (_, Some(pad::PSS), h) if spec.family() == arca_core::model::KeyFamily::Rsa => {
                     match h {
+                        // SHA-1 is a legacy algorithm: the service asks the tenant.
+                        Some(hash::SHA_1) => RsassaPssSha1,
                         Some(hash::SHA_384) => RsassaPssSha384,
                         Some(hash::SHA_512) => RsassaPssSha512,
                         None | Some(hash::SHA_256) => RsassaPssSha256,
-                        _ => return Err(bad_params("RSA-PSS takes SHA-256, SHA-384 or SHA-512")),
+                        _ => {
+                            return Err(bad_params(
+                                "RSA-PSS takes SHA-1 (legacy), SHA-256, SHA-384 or SHA-512",
+                            ))
+                        }
                     }
                 }
                 (_, Some(pad::PKCS1V15), h)
@@ -263,6 +299,7 @@ fn bytes_of(p: &Item, tag: u32) -> Result<Option<Vec<u8>>, Failure> {
 
 impl Ctx<'_> {
     pub(super) async fn encrypt(&mut self, p: &Item) -> OpResult {
+        let stream = stream_part(p)?;
         let id = self.target(p)?;
         let data = p.req(tags::DATA)?.byte_string()?.clone();
         let iv = bytes_of(p, tags::IV_COUNTER_NONCE)?;
@@ -278,11 +315,21 @@ impl Ctx<'_> {
                             "IVCounterNonce and RandomIV true exclude each other",
                         ));
                     }
+                    let cipher = params.cipher(key.spec)?;
+                    // A legacy AEAD (ChaCha20-Poly1305) carries its Tag Length in its cipher;
+                    // for AES the service checks it (GCM only).
+                    let tag_length = match cipher {
+                        RawCipher::Legacy(_) => None,
+                        // A negative Tag Length is out of range like any other.
+                        _ => params.tag_length.map(|t| usize::try_from(t).unwrap_or(0)),
+                    };
                     Ok(RawEncryptRequest {
-                        cipher: params.cipher(key.spec)?,
+                        cipher,
                         data: Secret::new(data),
                         iv,
                         aad,
+                        tag_length,
+                        stream,
                         integrity_check: None,
                     })
                 })())
@@ -290,6 +337,13 @@ impl Ctx<'_> {
             .await;
         let r = match r {
             Ok(r) => r,
+            // The OASIS cases expect General Failure for a Tag Length out of range.
+            Err(arca_core::Error::InvalidInput { field, message }) if field == "tag_length" => {
+                return Err(Failure::new(
+                    reason::GENERAL_FAILURE,
+                    format!("TagLength: {message}"),
+                ))
+            }
             Err(e) => return Err(kept.or(e, failure)),
         };
         let mut out = vec![uid_item(&id), Item::new(tags::DATA, Value::bytes(r.data.0))];
@@ -305,11 +359,15 @@ impl Ctx<'_> {
                 Value::bytes(t.0),
             ));
         }
+        if let Some(c) = r.correlation {
+            out.push(Item::new(tags::CORRELATION_VALUE, Value::bytes(c.0)));
+        }
         self.placeholder = Some(id);
         Ok(payload(out))
     }
 
     pub(super) async fn decrypt(&mut self, p: &Item) -> OpResult {
+        one_shot(p, "Decrypt")?;
         let id = self.target(p)?;
         let data = Bytes(p.req(tags::DATA)?.byte_string()?.to_vec());
         let iv = bytes_of(p, tags::IV_COUNTER_NONCE)?;
@@ -320,7 +378,16 @@ impl Ctx<'_> {
             .svc
             .decrypt_raw_with(self.caller()?, &id, |key| {
                 kept.wrap((|| {
-                    let cipher = Params::for_request(p, key)?.cipher(key.spec)?;
+                    let params = Params::for_request(p, key)?;
+                    let cipher = params.cipher(key.spec)?;
+                    if let (Some(t), Some(given)) = (params.tag_length, &tag) {
+                        if usize::try_from(t).ok() != Some(given.len()) {
+                            return Err(bad_params(format!(
+                                "TagLength is {t} but the Authenticated Encryption Tag has {} bytes",
+                                given.len()
+                            )));
+                        }
+                    }
                     if let RawCipher::Aes(mode) = cipher {
                         if mode.iv_len() > 0 && iv.is_none() {
                             return Err(Failure::invalid_message(format!(
@@ -378,12 +445,16 @@ impl Ctx<'_> {
         let r = self
             .svc
             .sign_with(self.caller()?, &id, |key| {
-                let algorithm =
-                    kept.wrap(Params::for_request(p, key).and_then(|x| x.signing(key.spec)))?;
+                let (algorithm, pss_salt) =
+                    kept.wrap(Params::for_request(p, key).and_then(|x| {
+                        let a = x.signing(key.spec)?;
+                        Ok((a, x.pss_salt(a, false)?))
+                    }))?;
                 Ok(SignRequest {
                     message: Secret::new(message),
                     message_type,
                     signing_algorithm: Some(algorithm),
+                    pss_salt,
                 })
             })
             .await
@@ -403,14 +474,18 @@ impl Ctx<'_> {
         let r = self
             .svc
             .verify_with(self.caller()?, &id, |key| {
-                let algorithm =
-                    kept.wrap(Params::for_request(p, key).and_then(|x| x.signing(key.spec)))?;
+                let (algorithm, pss_salt) =
+                    kept.wrap(Params::for_request(p, key).and_then(|x| {
+                        let a = x.signing(key.spec)?;
+                        Ok((a, x.pss_salt(a, true)?))
+                    }))?;
                 Ok(VerifyRequest {
                     message: Secret::new(message),
                     message_type,
                     signature: Bytes(signature),
                     signing_algorithm: Some(algorithm),
                     key_version: None,
+                    pss_salt,
                 })
             })
             .await
@@ -481,17 +556,7 @@ impl Ctx<'_> {
     /// request carries all the data: the streaming form (Correlation Value, an Init
     /// Indicator without a Final Indicator) is refused rather than half-served.
     pub(super) async fn hash(&mut self, p: &Item) -> OpResult {
-        let flag = |tag| p.child(tag).map(Item::boolean).transpose();
-        let (init, last) = (flag(tags::INIT_INDICATOR)?, flag(tags::FINAL_INDICATOR)?);
-        if p.child(tags::CORRELATION_VALUE).is_some()
-            || init == Some(true) && last != Some(true)
-            || last == Some(true) && init != Some(true)
-        {
-            return Err(Failure::new(
-                reason::OPERATION_NOT_SUPPORTED,
-                "streaming Hash is not offered: send all the data in one request",
-            ));
-        }
+        one_shot(p, "Hash")?;
         let params = Params::read(p.child(tags::CRYPTOGRAPHIC_PARAMETERS))?;
         let algorithm = match params.hashing {
             Some(hash::SHA_1) => DigestAlgorithm::Sha1,
@@ -531,6 +596,50 @@ impl Ctx<'_> {
             Value::bytes(r.digest.0),
         )]))
     }
+}
+
+/// The part of a multi-request Encrypt this request is: Init Indicator alone begins one
+/// (GCM only), a Correlation Value continues it and, with Final Indicator, ends it. Both
+/// indicators, or neither, with no Correlation Value: the whole message at once.
+fn stream_part(p: &Item) -> Result<Option<RawStream>, Failure> {
+    let flag = |tag| p.child(tag).map(Item::boolean).transpose();
+    let (init, last) = (
+        flag(tags::INIT_INDICATOR)?.unwrap_or(false),
+        flag(tags::FINAL_INDICATOR)?.unwrap_or(false),
+    );
+    let correlation = p
+        .child(tags::CORRELATION_VALUE)
+        .map(|c| c.byte_string().map(|b| b.to_vec()))
+        .transpose()?;
+    Ok(match (init, last, correlation) {
+        (true, true, None) | (false, false, None) => None,
+        (true, false, None) => Some(RawStream::Init),
+        (false, false, Some(c)) => Some(RawStream::Continue(c)),
+        (false, true, Some(c)) => Some(RawStream::Final(c)),
+        _ => {
+            return Err(Failure::invalid_message(
+                "Init Indicator begins a multi-request Encrypt and takes no Correlation Value; later parts name the Correlation Value, the last with Final Indicator",
+            ))
+        }
+    })
+}
+
+/// Refuses the streaming form of an operation (a Correlation Value, or an Init Indicator
+/// without a Final Indicator or the reverse): Arca keeps no cryptographic state between
+/// requests, so all the data comes in one request, rather than being half-served.
+fn one_shot(p: &Item, op: &str) -> Result<(), Failure> {
+    let flag = |tag| p.child(tag).map(Item::boolean).transpose();
+    let (init, last) = (flag(tags::INIT_INDICATOR)?, flag(tags::FINAL_INDICATOR)?);
+    if p.child(tags::CORRELATION_VALUE).is_some()
+        || init == Some(true) && last != Some(true)
+        || last == Some(true) && init != Some(true)
+    {
+        return Err(Failure::new(
+            reason::OPERATION_NOT_SUPPORTED,
+            format!("streaming {op} is not offered: send all the data in one request"),
+        ));
+    }
+    Ok(())
 }
 
 /// The answer of a verification: the object and a Validity Indicator.

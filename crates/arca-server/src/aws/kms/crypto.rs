@@ -321,10 +321,22 @@ fn message_type(t: Option<&str>) -> Result<MessageType, AwsError> {
     }
 }
 
+/// AWS's signing algorithms: Arca's, but for the legacy ones AWS KMS does not have
+/// (RSASSA-PSS with SHA-1, which only KMIP clients use, in tenants that allow it).
+pub(super) fn aws_signing_algorithm(name: &str) -> Result<SigningAlgorithm, AwsError> {
+    let alg: SigningAlgorithm = parse_enum("signingAlgorithm", name)?;
+    if alg.legacy().is_some() {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{name}' at 'signingAlgorithm' failed to satisfy constraint: Member must satisfy enum value set (a legacy algorithm Arca offers over KMIP only)"
+        )));
+    }
+    Ok(alg)
+}
+
 /// Sign.
 pub(super) async fn sign(call: &Call<'_>, body: &Value) -> Out {
     let i: SignInput = input(body)?;
-    let alg: SigningAlgorithm = parse_enum("signingAlgorithm", &i.signing_algorithm)?;
+    let alg = aws_signing_algorithm(&i.signing_algorithm)?;
     let key = call.key_ref(&i.key_id)?;
     let r = call
         .door
@@ -336,6 +348,7 @@ pub(super) async fn sign(call: &Call<'_>, body: &Value) -> Out {
                 message: i.message,
                 message_type: message_type(i.message_type.as_deref())?,
                 signing_algorithm: Some(alg),
+                pss_salt: None,
             },
         )
         .await
@@ -351,7 +364,7 @@ pub(super) async fn sign(call: &Call<'_>, body: &Value) -> Out {
 /// answers it.
 pub(super) async fn verify(call: &Call<'_>, body: &Value) -> Out {
     let i: SignInput = input(body)?;
-    let alg: SigningAlgorithm = parse_enum("signingAlgorithm", &i.signing_algorithm)?;
+    let alg = aws_signing_algorithm(&i.signing_algorithm)?;
     let signature = i.signature.ok_or_else(|| {
         AwsError::validation("1 validation error detected: Signature is required")
     })?;
@@ -368,6 +381,7 @@ pub(super) async fn verify(call: &Call<'_>, body: &Value) -> Out {
                 signature,
                 signing_algorithm: Some(alg),
                 key_version: None,
+                pss_salt: None,
             },
         )
         .await

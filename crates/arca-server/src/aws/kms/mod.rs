@@ -695,6 +695,23 @@ mod tests {
         }
     }
 
+    /// The legacy names Arca keeps for KMIP clients are not AWS's: the AWS door refuses
+    /// RSA_1024 (a key spec) and RSASSA_PSS_SHA_1 (a signing algorithm), saying why.
+    #[test]
+    fn the_aws_door_refuses_legacy_names() {
+        let e = arca_spec("keySpec", "RSA_1024").unwrap_err();
+        assert_eq!(e.error, "UnsupportedOperationException");
+        assert!(
+            e.message.contains("allow_legacy_algorithms"),
+            "{}",
+            e.message
+        );
+        assert_eq!(arca_spec("keySpec", "RSA_2048").unwrap(), KeySpec::Rsa2048);
+        let e = crypto::aws_signing_algorithm("RSASSA_PSS_SHA_1").unwrap_err();
+        assert_eq!(e.error, "ValidationException");
+        assert!(crypto::aws_signing_algorithm("RSASSA_PSS_SHA_256").is_ok());
+    }
+
     /// Each fault has the `__type` AWS gives it: the names the field-name tables gave before
     /// the faults were typed (issue 19).
     #[test]

@@ -1,0 +1,536 @@
+//! RSA with the parameters aws-lc-rs's API does not expose: OAEP whose MGF1 hash differs
+//! from its label hash, or with a label; PSS with a salt length other than the hash's, or
+//! with SHA-1; and keys under 2048 bits (RSA-1024, which only tenants that allow legacy
+//! algorithms hold).
+//!
+//! KMIP clients name these (Mask Generator Hashing Algorithm, P Source, Salt Length) and
+//! the OASIS profiles test them. aws-lc does them all through its `EVP_PKEY` interface,
+//! which this module wraps: [`RsaKey`] owns one parsed key, and each operation sets up an
+//! `EVP_PKEY_CTX` for one call. aws-lc keeps the private key's numbers in `BIGNUM`s that
+//! it clears when the key is freed; the DER this module returns from key generation is in
+//! zeroizing buffers, and aws-lc's `OPENSSL_free` cleanses the buffers it hands back.
+
+use arca_core::cipher::{OaepHash, OaepParams, PssSalt};
+use arca_core::{Error, Result};
+use aws_lc_sys as sys;
+use std::os::raw::c_int;
+use zeroize::Zeroizing;
+
+/// A hash of an RSA scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsaHash {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl RsaHash {
+    fn md(self) -> *const sys::EVP_MD {
+        // SAFETY: these return pointers to static, immutable digest descriptions.
+        unsafe {
+            match self {
+                RsaHash::Sha1 => sys::EVP_sha1(),
+                RsaHash::Sha256 => sys::EVP_sha256(),
+                RsaHash::Sha384 => sys::EVP_sha384(),
+                RsaHash::Sha512 => sys::EVP_sha512(),
+            }
+        }
+    }
+
+    /// The digest's length in bytes.
+    pub fn output_len(self) -> usize {
+        match self {
+            RsaHash::Sha1 => 20,
+            RsaHash::Sha256 => 32,
+            RsaHash::Sha384 => 48,
+            RsaHash::Sha512 => 64,
+        }
+    }
+
+    /// The digest of `msg` (by aws-lc-rs).
+    pub fn digest(self, msg: &[u8]) -> Vec<u8> {
+        use aws_lc_rs::digest;
+        let alg = match self {
+            RsaHash::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            RsaHash::Sha256 => &digest::SHA256,
+            RsaHash::Sha384 => &digest::SHA384,
+            RsaHash::Sha512 => &digest::SHA512,
+        };
+        digest::digest(alg, msg).as_ref().to_vec()
+    }
+}
+
+impl From<OaepHash> for RsaHash {
+    fn from(h: OaepHash) -> RsaHash {
+        match h {
+            OaepHash::Sha1 => RsaHash::Sha1,
+            OaepHash::Sha256 => RsaHash::Sha256,
+            OaepHash::Sha384 => RsaHash::Sha384,
+            OaepHash::Sha512 => RsaHash::Sha512,
+        }
+    }
+}
+
+/// An RSA signature scheme over a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsaScheme {
+    /// RSASSA-PSS with MGF1 over the same hash, and this salt length.
+    Pss(RsaHash, PssSalt),
+    /// RSASSA-PKCS1-v1_5.
+    Pkcs1(RsaHash),
+}
+
+fn failed(what: &str) -> Error {
+    // SAFETY: clears this thread's aws-lc error queue; no pointers involved.
+    unsafe { sys::ERR_clear_error() };
+    Error::internal(what)
+}
+
+/// One RSA key (private, or public only) in aws-lc.
+pub struct RsaKey {
+    pkey: *mut sys::EVP_PKEY,
+    private: bool,
+}
+
+// SAFETY: the EVP_PKEY is never mutated after it is parsed or generated; aws-lc's RSA
+// operations on a shared key are thread-safe (its blinding and Montgomery caches take
+// their own locks), which is how aws-lc-rs shares its RSA keys too.
+unsafe impl Send for RsaKey {}
+// SAFETY: as above.
+unsafe impl Sync for RsaKey {}
+
+impl Drop for RsaKey {
+    fn drop(&mut self) {
+        // SAFETY: `pkey` is owned by this value, non-null, and freed once; aws-lc clears
+        // the private numbers as it frees them.
+        unsafe { sys::EVP_PKEY_free(self.pkey) }
+    }
+}
+
+/// A per-call `EVP_PKEY_CTX`, freed on drop.
+struct Ctx(*mut sys::EVP_PKEY_CTX);
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // SAFETY: from `EVP_PKEY_CTX_new`, non-null, freed once.
+        unsafe { sys::EVP_PKEY_CTX_free(self.0) }
+    }
+}
+
+/// Copies a buffer aws-lc allocated into a zeroizing one and frees (cleanses) it.
+///
+/// # Safety
+/// `ptr` must be a buffer of `len` bytes from aws-lc's allocator, owned by the caller.
+unsafe fn take_buffer(ptr: *mut u8, len: usize) -> Zeroizing<Vec<u8>> {
+    // SAFETY: the caller guarantees `ptr` holds `len` initialised bytes.
+    let out = Zeroizing::new(unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec());
+    // SAFETY: the caller owns `ptr`, which came from aws-lc's allocator.
+    unsafe { sys::OPENSSL_free(ptr.cast()) };
+    out
+}
+
+impl RsaKey {
+    fn parse(der: &[u8], private: bool) -> Option<RsaKey> {
+        let mut cbs = sys::CBS {
+            data: der.as_ptr(),
+            len: der.len(),
+        };
+        // SAFETY: `cbs` reads `der`, which outlives the call; aws-lc copies what it parses
+        // into the new EVP_PKEY (or returns NULL).
+        let pkey = unsafe {
+            if private {
+                sys::EVP_parse_private_key(&mut cbs)
+            } else {
+                sys::EVP_parse_public_key(&mut cbs)
+            }
+        };
+        if pkey.is_null() {
+            // SAFETY: clears this thread's aws-lc error queue.
+            unsafe { sys::ERR_clear_error() };
+            return None;
+        }
+        let key = RsaKey { pkey, private };
+        // SAFETY: `pkey` is a live EVP_PKEY; `cbs.len` is what is left unread of `der`.
+        let (rsa, rest) = (
+            unsafe { sys::EVP_PKEY_id(pkey) } == sys::EVP_PKEY_RSA,
+            cbs.len,
+        );
+        (rsa && rest == 0).then_some(key)
+    }
+
+    /// An RSA private key from PKCS#8 DER; `None` if it is not one.
+    pub fn from_pkcs8(der: &[u8]) -> Option<RsaKey> {
+        Self::parse(der, true)
+    }
+
+    /// An RSA public key from SubjectPublicKeyInfo DER; `None` if it is not one.
+    pub fn from_spki(der: &[u8]) -> Option<RsaKey> {
+        Self::parse(der, false)
+    }
+
+    /// A new key of `bits` bits (public exponent 65537), as PKCS#8 and SPKI DER.
+    pub fn generate(bits: usize) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>)> {
+        // SAFETY: a fresh context for RSA key generation, checked for NULL.
+        let ctx = unsafe { sys::EVP_PKEY_CTX_new_id(sys::EVP_PKEY_RSA, std::ptr::null_mut()) };
+        if ctx.is_null() {
+            return Err(failed("RSA key generation"));
+        }
+        let ctx = Ctx(ctx);
+        let mut pkey: *mut sys::EVP_PKEY = std::ptr::null_mut();
+        // SAFETY: `ctx` is live; `pkey` receives a new key owned by us on success.
+        let ok = unsafe {
+            sys::EVP_PKEY_keygen_init(ctx.0) == 1
+                && sys::EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.0, bits as c_int) == 1
+                && sys::EVP_PKEY_keygen(ctx.0, &mut pkey) == 1
+        };
+        if !ok || pkey.is_null() {
+            return Err(failed("RSA key generation"));
+        }
+        let key = RsaKey {
+            pkey,
+            private: true,
+        };
+        Ok((key.marshal(true)?, key.marshal(false)?.to_vec()))
+    }
+
+    /// The key as PKCS#8 (`private`) or SPKI DER.
+    fn marshal(&self, private: bool) -> Result<Zeroizing<Vec<u8>>> {
+        // SAFETY: a zeroed CBB is the "uninitialised" state CBB_init expects.
+        let mut cbb: sys::CBB = unsafe { std::mem::zeroed() };
+        let mut out: *mut u8 = std::ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: `cbb` is initialised before use and cleaned up on failure; on success
+        // CBB_finish hands its buffer to us (taken and freed by `take_buffer`).
+        unsafe {
+            let ok = sys::CBB_init(&mut cbb, 0) == 1
+                && if private {
+                    sys::EVP_marshal_private_key(&mut cbb, self.pkey) == 1
+                } else {
+                    sys::EVP_marshal_public_key(&mut cbb, self.pkey) == 1
+                }
+                && sys::CBB_finish(&mut cbb, &mut out, &mut len) == 1;
+            if !ok {
+                sys::CBB_cleanup(&mut cbb);
+                return Err(failed("RSA key encoding"));
+            }
+            Ok(take_buffer(out, len))
+        }
+    }
+
+    /// The key as SubjectPublicKeyInfo DER.
+    pub fn spki(&self) -> Result<Vec<u8>> {
+        Ok(self.marshal(false)?.to_vec())
+    }
+
+    /// The key as PKCS#8 DER (a private key only).
+    pub fn pkcs8(&self) -> Result<Zeroizing<Vec<u8>>> {
+        if !self.private {
+            return Err(Error::internal("a public RSA key has no PKCS#8 form"));
+        }
+        self.marshal(true)
+    }
+
+    /// The modulus length in bits.
+    pub fn bits(&self) -> usize {
+        // SAFETY: `pkey` is a live EVP_PKEY.
+        unsafe { sys::EVP_PKEY_bits(self.pkey) as usize }
+    }
+
+    /// The modulus length in bytes (the size of ciphertexts and signatures).
+    fn size(&self) -> usize {
+        // SAFETY: `pkey` is a live EVP_PKEY.
+        unsafe { sys::EVP_PKEY_size(self.pkey) as usize }
+    }
+
+    fn ctx(&self) -> Result<Ctx> {
+        // SAFETY: `pkey` is live; the context takes its own reference to it.
+        let ctx = unsafe { sys::EVP_PKEY_CTX_new(self.pkey, std::ptr::null_mut()) };
+        if ctx.is_null() {
+            return Err(failed("RSA context"));
+        }
+        Ok(Ctx(ctx))
+    }
+
+    /// Sets OAEP and its parameters on a context initialised to encrypt or decrypt.
+    fn set_oaep(ctx: &Ctx, p: &OaepParams) -> Result<()> {
+        // SAFETY: `ctx` is live and initialised; the digests are static.
+        let ok = unsafe {
+            sys::EVP_PKEY_CTX_set_rsa_padding(ctx.0, sys::RSA_PKCS1_OAEP_PADDING) == 1
+                && sys::EVP_PKEY_CTX_set_rsa_oaep_md(ctx.0, RsaHash::from(p.hash).md()) == 1
+                && sys::EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.0, RsaHash::from(p.mgf1).md()) == 1
+        };
+        if !ok {
+            return Err(failed("RSA-OAEP parameters"));
+        }
+        if !p.label.is_empty() {
+            // SAFETY: the context takes ownership of a buffer from aws-lc's allocator, so
+            // the label is copied into one; if the call fails the buffer is still ours
+            // and is freed here.
+            unsafe {
+                let buf = sys::OPENSSL_malloc(p.label.len()).cast::<u8>();
+                if buf.is_null() {
+                    return Err(failed("RSA-OAEP label"));
+                }
+                std::ptr::copy_nonoverlapping(p.label.as_ptr(), buf, p.label.len());
+                if sys::EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.0, buf, p.label.len()) != 1 {
+                    sys::OPENSSL_free(buf.cast());
+                    return Err(failed("RSA-OAEP label"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The largest plaintext RSA-OAEP takes under this key with `p`'s label hash.
+    pub fn oaep_max_plaintext(&self, p: &OaepParams) -> usize {
+        self.size()
+            .saturating_sub(2 * RsaHash::from(p.hash).output_len() + 2)
+    }
+
+    /// RSA-OAEP encryption with `p`'s label hash, MGF1 hash and label.
+    pub fn oaep_encrypt(&self, p: &OaepParams, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let max = self.oaep_max_plaintext(p);
+        if plaintext.len() > max {
+            return Err(Error::invalid(
+                "plaintext",
+                format!(
+                    "at most {max} bytes for RSA-OAEP-{:?} with this key",
+                    p.hash
+                ),
+            ));
+        }
+        let ctx = self.ctx()?;
+        // SAFETY: `ctx` is live.
+        if unsafe { sys::EVP_PKEY_encrypt_init(ctx.0) } != 1 {
+            return Err(failed("RSA-OAEP encryption"));
+        }
+        Self::set_oaep(&ctx, p)?;
+        let mut out = vec![0u8; self.size()];
+        let mut len = out.len();
+        // SAFETY: `out` has room for `len` bytes (the modulus size, RSA's output size);
+        // `plaintext` is valid for its length; aws-lc writes the length produced to `len`.
+        let ok = unsafe {
+            sys::EVP_PKEY_encrypt(
+                ctx.0,
+                out.as_mut_ptr(),
+                &mut len,
+                plaintext.as_ptr(),
+                plaintext.len(),
+            )
+        };
+        if ok != 1 {
+            return Err(failed("RSA-OAEP encryption"));
+        }
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// RSA-OAEP decryption; a ciphertext that does not decrypt under these parameters is
+    /// refused (field `ciphertext`), with no hint of why (no padding oracle).
+    pub fn oaep_decrypt(&self, p: &OaepParams, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if !self.private {
+            return Err(Error::unsuitable_key(
+                "this RSA key holds only a public key and cannot decrypt",
+            ));
+        }
+        let ctx = self.ctx()?;
+        // SAFETY: `ctx` is live.
+        if unsafe { sys::EVP_PKEY_decrypt_init(ctx.0) } != 1 {
+            return Err(failed("RSA-OAEP decryption"));
+        }
+        Self::set_oaep(&ctx, p)?;
+        let mut out = Zeroizing::new(vec![0u8; self.size()]);
+        let mut len = out.len();
+        // SAFETY: as in `oaep_encrypt`; `out` is the modulus size, the most OAEP yields.
+        let ok = unsafe {
+            sys::EVP_PKEY_decrypt(
+                ctx.0,
+                out.as_mut_ptr(),
+                &mut len,
+                ciphertext.as_ptr(),
+                ciphertext.len(),
+            )
+        };
+        if ok != 1 {
+            // SAFETY: clears this thread's aws-lc error queue.
+            unsafe { sys::ERR_clear_error() };
+            return Err(Error::bad_ciphertext(
+                "ciphertext",
+                "the RSA-OAEP ciphertext does not decrypt with this key version and these parameters",
+            ));
+        }
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// Sets a signature scheme on a context initialised to sign or verify.
+    fn set_scheme(ctx: &Ctx, scheme: RsaScheme, signing: bool) -> Result<()> {
+        let (padding, hash, salt) = match scheme {
+            RsaScheme::Pss(h, s) => (sys::RSA_PKCS1_PSS_PADDING, h, Some(s)),
+            RsaScheme::Pkcs1(h) => (sys::RSA_PKCS1_PADDING, h, None),
+        };
+        let salt_len: Option<c_int> = match salt {
+            None => None,
+            Some(PssSalt::HashLength) => Some(sys::RSA_PSS_SALTLEN_DIGEST),
+            Some(PssSalt::Any) if signing => {
+                return Err(Error::invalid(
+                    "salt_length",
+                    "a signature is made with one salt length: name it, or leave the default (the hash length)",
+                ))
+            }
+            Some(PssSalt::Any) => Some(sys::RSA_PSS_SALTLEN_AUTO),
+            Some(PssSalt::Bytes(n)) => Some(c_int::try_from(n).map_err(|_| {
+                Error::invalid("salt_length", "the salt is longer than the key allows")
+            })?),
+        };
+        // SAFETY: `ctx` is live and initialised; the digest is static.
+        let ok = unsafe {
+            sys::EVP_PKEY_CTX_set_rsa_padding(ctx.0, padding) == 1
+                && sys::EVP_PKEY_CTX_set_signature_md(ctx.0, hash.md()) == 1
+                && salt_len.is_none_or(|s| sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.0, s) == 1)
+        };
+        if !ok {
+            return Err(failed("RSA signature parameters"));
+        }
+        Ok(())
+    }
+
+    /// Signs `digest` (already hashed with the scheme's hash).
+    pub fn sign(&self, scheme: RsaScheme, digest: &[u8]) -> Result<Vec<u8>> {
+        if !self.private {
+            return Err(Error::unsuitable_key(
+                "this RSA key holds only a public key and cannot sign",
+            ));
+        }
+        if let RsaScheme::Pss(h, PssSalt::Bytes(n)) = scheme {
+            // EMSA-PSS needs emLen >= hLen + sLen + 2 (RFC 8017 §9.1.1).
+            let most = self.size().saturating_sub(h.output_len() + 2);
+            if n as usize > most {
+                return Err(Error::invalid(
+                    "salt_length",
+                    format!("at most {most} bytes of salt with this key and hash"),
+                ));
+            }
+        }
+        let ctx = self.ctx()?;
+        // SAFETY: `ctx` is live.
+        if unsafe { sys::EVP_PKEY_sign_init(ctx.0) } != 1 {
+            return Err(failed("RSA signing"));
+        }
+        Self::set_scheme(&ctx, scheme, true)?;
+        let mut sig = vec![0u8; self.size()];
+        let mut len = sig.len();
+        // SAFETY: `sig` has room for the modulus size, an RSA signature's length; `digest`
+        // is valid for its length (aws-lc checks it against the hash's).
+        let ok = unsafe {
+            sys::EVP_PKEY_sign(
+                ctx.0,
+                sig.as_mut_ptr(),
+                &mut len,
+                digest.as_ptr(),
+                digest.len(),
+            )
+        };
+        if ok != 1 {
+            return Err(failed("RSA signing"));
+        }
+        sig.truncate(len);
+        Ok(sig)
+    }
+
+    /// Verifies `sig` over `digest`: `Ok(false)` when it does not verify.
+    pub fn verify(&self, scheme: RsaScheme, digest: &[u8], sig: &[u8]) -> Result<bool> {
+        let ctx = self.ctx()?;
+        // SAFETY: `ctx` is live.
+        if unsafe { sys::EVP_PKEY_verify_init(ctx.0) } != 1 {
+            return Err(failed("RSA verification"));
+        }
+        Self::set_scheme(&ctx, scheme, false)?;
+        // SAFETY: `sig` and `digest` are valid for their lengths.
+        let ok = unsafe {
+            sys::EVP_PKEY_verify(
+                ctx.0,
+                sig.as_ptr(),
+                sig.len(),
+                digest.as_ptr(),
+                digest.len(),
+            )
+        };
+        if ok != 1 {
+            // SAFETY: clears this thread's aws-lc error queue (a bad signature queues one).
+            unsafe { sys::ERR_clear_error() };
+        }
+        Ok(ok == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(hash: OaepHash, mgf1: OaepHash, label: &[u8]) -> OaepParams {
+        OaepParams {
+            hash,
+            mgf1,
+            label: label.to_vec(),
+        }
+    }
+
+    #[test]
+    fn oaep_with_distinct_mgf1_and_a_label_round_trips_and_binds_them() {
+        let (pkcs8, spki) = RsaKey::generate(2048).unwrap();
+        let private = RsaKey::from_pkcs8(&pkcs8).unwrap();
+        let public = RsaKey::from_spki(&spki).unwrap();
+        assert_eq!(public.bits(), 2048);
+        let p = params(OaepHash::Sha384, OaepHash::Sha256, b"Kilroy was here");
+        let ct = public.oaep_encrypt(&p, b"secret").unwrap();
+        assert_eq!(&private.oaep_decrypt(&p, &ct).unwrap()[..], b"secret");
+        for other in [
+            params(OaepHash::Sha384, OaepHash::Sha384, b"Kilroy was here"),
+            params(OaepHash::Sha384, OaepHash::Sha256, b"another label"),
+            params(OaepHash::Sha256, OaepHash::Sha256, b""),
+        ] {
+            assert!(private.oaep_decrypt(&other, &ct).is_err(), "{other:?}");
+        }
+        assert!(public.oaep_decrypt(&p, &ct).is_err(), "public only");
+    }
+
+    #[test]
+    fn pss_salt_lengths_sha1_and_rsa_1024() {
+        let (pkcs8, spki) = RsaKey::generate(1024).unwrap();
+        let key = RsaKey::from_pkcs8(&pkcs8).unwrap();
+        let public = RsaKey::from_spki(&spki).unwrap();
+        assert_eq!(key.bits(), 1024);
+        assert_eq!(&key.pkcs8().unwrap()[..], &pkcs8[..]);
+        for h in [RsaHash::Sha1, RsaHash::Sha256] {
+            let d = h.digest(b"message");
+            let sig = key.sign(RsaScheme::Pss(h, PssSalt::Bytes(7)), &d).unwrap();
+            assert!(public
+                .verify(RsaScheme::Pss(h, PssSalt::Bytes(7)), &d, &sig)
+                .unwrap());
+            assert!(public
+                .verify(RsaScheme::Pss(h, PssSalt::Any), &d, &sig)
+                .unwrap());
+            assert!(!public
+                .verify(RsaScheme::Pss(h, PssSalt::HashLength), &d, &sig)
+                .unwrap());
+            let sig = key.sign(RsaScheme::Pkcs1(h), &d).unwrap();
+            assert!(public.verify(RsaScheme::Pkcs1(h), &d, &sig).unwrap());
+            assert!(!public
+                .verify(RsaScheme::Pkcs1(h), &h.digest(b"other"), &sig)
+                .unwrap());
+        }
+        assert!(key
+            .sign(RsaScheme::Pss(RsaHash::Sha256, PssSalt::Any), &[0; 32])
+            .is_err());
+        assert!(key
+            .sign(
+                RsaScheme::Pss(RsaHash::Sha256, PssSalt::Bytes(200)),
+                &[0; 32]
+            )
+            .is_err());
+        assert!(RsaKey::from_pkcs8(b"not a key").is_none());
+        assert!(RsaKey::from_spki(&pkcs8).is_none());
+    }
+}
