@@ -380,6 +380,13 @@ async fn kacls_wrap_unwrap_and_refusals() {
         "{cse:#?}"
     );
     assert!(
+        cse.iter().any(|e| e["operation"] == "QueryServer"
+            && e["outcome"] == "ok"
+            && e["principal"] == "cse-service"
+            && e["credential"] == "none"),
+        "the status call is recorded as the door principal's QueryServer: {cse:#?}"
+    );
+    assert!(
         cse.iter()
             .filter(|e| e["operation"] == "Authenticate")
             .count()
