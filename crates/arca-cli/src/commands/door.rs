@@ -1154,7 +1154,17 @@ mod tests {
 
     #[test]
     fn toml_strings_are_quoted_and_escaped() {
-        assert_eq!(tq("a\"b"), "\"a\\\"b\"");
+        // Whatever a flag holds comes back from the TOML as it was.
+        for v in [
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "two\nlines",
+            "it's \"both\"",
+        ] {
+            let t: toml::Table = toml::from_str(&format!("x = {}", tq(v))).unwrap();
+            assert_eq!(t["x"].as_str(), Some(v));
+        }
         assert_eq!(ta(&["x".into(), "y".into()]), "[\"x\", \"y\"]");
     }
 
