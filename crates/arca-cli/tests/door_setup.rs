@@ -265,9 +265,39 @@ fn cse_and_dke_setup_make_what_the_doors_need_and_print_a_configuration_that_ser
         ],
     );
 
-    // DKE: an RSA-2048 decrypt key per name, the door principal, its grants.
+    // DKE: an RSA-2048 decrypt key per name (one made, one that exists with the tenant's
+    // default policy), the door principal, its grants.
+    s.ok(&[
+        "key",
+        "create",
+        "label-secret",
+        "--spec",
+        "RSA_2048",
+        "--usage",
+        "DECRYPT",
+    ]);
     let dke = s.json(DKE_FLAGS);
     assert_eq!(dke["changed"], true, "{dke}");
+    assert_eq!(step(&dke, "key", "label-secret")[0]["result"], "unchanged");
+    assert_eq!(step(&dke, "grant", "label-secret")[0]["result"], "created");
+    assert!(
+        dke["warnings"].as_array().unwrap().iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.contains("label-secret") && w.contains("crypto-users-use-new-keys")
+        }),
+        "the default statement that lets every crypto-user use the key is pointed out: {dke}"
+    );
+    let p = s.json(&["policy", "show", "label-secret"]);
+    let st = statement(&p, "dke-door-dke-service");
+    assert_eq!(st["actions"], json!(["Decrypt", "GetPublicKey"]));
+    assert_eq!(st["conditions"], json!({"doors": ["dke"]}));
+    s.ok(&[
+        "policy",
+        "remove",
+        "label-secret",
+        "--sid",
+        "crypto-users-use-new-keys",
+    ]);
     for key in ["dke-confidential", "label-secret"] {
         let k = s.json(&["key", "describe", key]);
         assert_eq!(k["spec"], "RSA_2048", "{k}");
