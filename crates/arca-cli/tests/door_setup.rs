@@ -121,6 +121,14 @@ fn cse_and_dke_setup_make_what_the_doors_need_and_print_a_configuration_that_ser
     bad_alg[11] = "HS256";
     let out = s.run(&bad_alg);
     assert!(stderr(&out).contains("--idp-algorithm"), "{}", stderr(&out));
+    let mut bad_name: Vec<&str> = CSE_FLAGS.to_vec();
+    bad_name.extend(["--principal", "bad name"]);
+    let out = s.run(&bad_name);
+    assert!(
+        stderr(&out).contains("--principal \"bad name\""),
+        "{}",
+        stderr(&out)
+    );
     // A key of another spec under the name is not taken over.
     s.ok(&["key", "create", "taken", "--spec", "RSA_2048"]);
     let mut taken: Vec<&str> = CSE_FLAGS.to_vec();

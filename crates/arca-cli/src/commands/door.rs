@@ -331,6 +331,21 @@ fn require_someone(allowed: [&[String]; 3], flags: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a name a flag gives by the server's rule for it (a principal's, or a key's that
+/// is to be created), so that a bad one is refused naming the flag before anything changes.
+fn check_name(flag: &str, v: &str, principal: bool) -> Result<()> {
+    let r = if principal {
+        arca_core::names::validate_identity_name(flag, v)
+    } else {
+        arca_core::names::validate_name(flag, v)
+    };
+    match r {
+        Ok(()) => Ok(()),
+        Err(arca_core::Error::InvalidInput { message, .. }) => bail!("{flag} {v:?}: {message}"),
+        Err(e) => bail!("{flag} {v:?}: {e}"),
+    }
+}
+
 /// An https:// URL from a flag, parsed.
 fn https_url(flag: &str, v: &str) -> Result<reqwest::Url> {
     let u = reqwest::Url::parse(v).map_err(|e| anyhow::anyhow!("{flag} {v:?}: not a URL ({e})"))?;
@@ -529,7 +544,11 @@ impl Setup {
         let name = need.name;
         let k = match self.c.get(&["v1", "keys", name], &[]).await {
             Ok(b) => b.value()?,
-            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) if not_found(&e) => {
+                // Not a key's id, name or alias: the name of the key to create.
+                check_name(&need.flag, name, false)?;
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         let spec: Option<KeySpec> = k
@@ -794,11 +813,10 @@ async fn cse_setup(ctx: &Ctx, a: CseSetupArgs) -> Result<()> {
         "the path of --kacls-url"
     };
     arca_server::config::check_prefix(flag, &prefix)?;
-    for (flag, v) in [("--key", &a.key), ("--principal", &a.principal)] {
-        if v.trim().is_empty() {
-            bail!("{flag}: must not be empty");
-        }
+    if a.key.trim().is_empty() {
+        bail!("--key: must not be empty");
     }
+    check_name("--principal", &a.principal, true)?;
     if a.delegate_key
         .as_deref()
         .is_some_and(|k| k.trim().is_empty())
@@ -829,9 +847,7 @@ async fn cse_setup(ctx: &Ctx, a: CseSetupArgs) -> Result<()> {
                  grants the privileged methods apart from the everyday ones"
             );
         }
-        if p.trim().is_empty() {
-            bail!("--privileged-principal: must not be empty");
-        }
+        check_name("--privileged-principal", p, true)?;
         require_someone(
             privileged,
             "--privileged-email, --privileged-domain or --privileged-group",
@@ -840,8 +856,12 @@ async fn cse_setup(ctx: &Ctx, a: CseSetupArgs) -> Result<()> {
     if a.google_apps.is_empty() {
         bail!("--google-app: name at least one");
     }
-    let mut apps = a.google_apps.clone();
-    apps.dedup();
+    let mut apps: Vec<GoogleApp> = Vec::new();
+    for g in &a.google_apps {
+        if !apps.contains(g) {
+            apps.push(*g);
+        }
+    }
     let idp = Issuer {
         comment: "your identity provider (authentication tokens)".into(),
         issuer: a.idp_issuer.clone(),
@@ -1013,9 +1033,7 @@ async fn dke_setup(ctx: &Ctx, a: DkeSetupArgs) -> Result<()> {
     }
     let base = a.service_url.trim_end_matches('/').to_string();
     arca_server::config::check_prefix("--path-prefix", &a.path_prefix)?;
-    if a.principal.trim().is_empty() {
-        bail!("--principal: must not be empty");
-    }
+    check_name("--principal", &a.principal, true)?;
     let allowed = [
         a.allowed_emails.as_slice(),
         a.allowed_domains.as_slice(),
