@@ -595,7 +595,7 @@ impl Setup {
         }
         if state != "ACTIVE" {
             self.warnings.push(format!(
-                "key {name} is {state}: the door refuses it until it is ACTIVE"
+                "key {name} is {state}, not ACTIVE: the door will not protect new data with it"
             ));
         }
         if k.get("destroy_after").is_some_and(|d| !d.is_null()) {
