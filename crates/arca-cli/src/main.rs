@@ -198,6 +198,17 @@ enum Command {
         #[command(subcommand)]
         cmd: BindingCommand,
     },
+    /// Google Workspace client-side encryption: set Arca up as the KACLS (tenant-admins).
+    Cse {
+        #[command(subcommand)]
+        cmd: commands::door::CseCommand,
+    },
+    /// Microsoft Purview Double Key Encryption: set Arca up as the DKE key service
+    /// (tenant-admins).
+    Dke {
+        #[command(subcommand)]
+        cmd: commands::door::DkeCommand,
+    },
     /// Manage tenants (system operators) and your tenant's settings (tenant-admins).
     Tenant {
         #[command(subcommand)]
@@ -266,6 +277,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { cmd } => commands::identity::token(&ctx, cmd).await,
         Command::Binding { cmd } => commands::identity::binding(&ctx, cmd).await,
         Command::Credentials { cmd } => commands::identity::credentials(&ctx, cmd).await,
+        Command::Cse { cmd } => commands::door::cse(&ctx, cmd).await,
+        Command::Dke { cmd } => commands::door::dke(&ctx, cmd).await,
         Command::Tenant { cmd } => commands::tenant::run(&ctx, cmd).await,
         Command::Login(a) => commands::session::login(&ctx, a).await,
         Command::Logout => commands::session::logout(&ctx).await,

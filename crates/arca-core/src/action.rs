@@ -163,7 +163,8 @@ actions! {
     // every principal, about itself
     WhoAmI => SelfService,
     /// KMIP Query: which operations and objects the server offers (also XKS
-    /// GetHealthStatus and AWS DescribeCustomKeyStores, the same kind of question).
+    /// GetHealthStatus, AWS DescribeCustomKeyStores and Google's KACLS `status`, the same
+    /// kind of question).
     QueryServer => SelfService,
     /// KMIP Discover Versions: which protocol versions the server speaks.
     DiscoverVersions => SelfService,

@@ -199,18 +199,7 @@ impl DkeConfig {
     pub fn validate(&self) -> Result<()> {
         check_prefix("dke.path_prefix", &self.path_prefix)?;
         for (i, k) in self.keys.iter().enumerate() {
-            if k.name.is_empty()
-                || k.name.len() > 64
-                || !k
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-            {
-                bail!(
-                    "dke.keys[{i}].name {:?}: 1 to 64 of a-z A-Z 0-9 - _",
-                    k.name
-                );
-            }
+            check_dke_key_name(&format!("dke.keys[{i}].name"), &k.name)?;
             if self.keys[..i].iter().any(|o| o.name == k.name) {
                 bail!("dke.keys[{i}].name {:?} is used twice", k.name);
             }
@@ -223,6 +212,20 @@ impl DkeConfig {
         }
         Ok(())
     }
+}
+
+/// The rule for a DKE key's name, the `{keyName}` of its URL: 1 to 64 of `a-z A-Z 0-9 - _`.
+/// `what` names the setting (or the CLI flag) in the error.
+pub fn check_dke_key_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    {
+        bail!("{what} {name:?}: 1 to 64 of a-z A-Z 0-9 - _");
+    }
+    Ok(())
 }
 
 /// Google Workspace client-side encryption: Arca as the customer's Key Access Control List
@@ -340,8 +343,9 @@ impl CseConfig {
 }
 
 /// The rule for a delegated door's path prefix: `/` followed by `a-z A-Z 0-9 / - _`, not
-/// ending with `/`, and clear of the REST API and the console.
-fn check_prefix(what: &str, p: &str) -> Result<()> {
+/// ending with `/`, and clear of the REST API and the console. `what` names the setting (or
+/// the CLI flag) in the error.
+pub fn check_prefix(what: &str, p: &str) -> Result<()> {
     if !p.starts_with('/')
         || p.ends_with('/')
         || !p
@@ -668,6 +672,37 @@ impl Config {
             .try_into()
             .context("invalid configuration")?;
         Ok(cfg)
+    }
+}
+
+impl Config {
+    /// Checks the delegated doors (`[dke]`, `[cse]`) before the listener opens: each table
+    /// on its own, then what spans tables (the issuer entry `delegate` needs, the two
+    /// prefixes). `arca serve` runs it at start, `arca cse setup` and `arca dke setup` on
+    /// the configuration they print.
+    pub fn validate_delegated_doors(&self) -> Result<()> {
+        self.dke.validate()?;
+        self.cse.validate()?;
+        if self.cse.access.is_some()
+            && self.cse.delegate_key.is_some()
+            && !self.service.jwt_issuers.iter().any(|i| {
+                i.issuer == self.cse.kacls_url && i.audience == crate::cse::DELEGATED_AUDIENCE
+            })
+        {
+            bail!(
+                "cse.delegate_key: add a [[service.jwt_issuers]] entry with issuer = cse.kacls_url, \
+                 audience = \"{}\" and jwks_url = cse.kacls_url + \"/jwks\", so that the \
+                 delegated tokens this KACLS issues are accepted back",
+                crate::cse::DELEGATED_AUDIENCE
+            );
+        }
+        if self.cse.access.is_some()
+            && !self.dke.keys.is_empty()
+            && self.cse.path_prefix == self.dke.path_prefix
+        {
+            bail!("cse.path_prefix and dke.path_prefix must differ");
+        }
+        Ok(())
     }
 }
 

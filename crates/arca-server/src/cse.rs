@@ -214,8 +214,19 @@ fn unb64(field: &str, v: &str) -> Result<Vec<u8>, Error> {
         .map_err(|_| Error::invalid(field, "is not base64"))
 }
 
-/// `GET status`: what this KACLS is and which methods it serves.
-async fn status(State(app): State<App>) -> Response {
+/// `GET status`: what this KACLS is and which methods it serves. It carries no credential;
+/// the service records it as the door principal's `QueryServer`, so the trail has every
+/// call (and a door that could not act answers so).
+async fn status(State(app): State<App>, parts: Parts) -> Response {
+    let mut meta = meta_of(&parts);
+    meta.door = Door::Cse;
+    let recorded = match access(&app) {
+        Ok(access) => app.svc.delegated_query(access, "cse", meta).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
+        return error(&e);
+    }
     cors(
         Json(json!({
             "server_type": "KACLS",

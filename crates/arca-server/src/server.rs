@@ -267,29 +267,7 @@ pub async fn start_with_clock(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Run
             .map_err(|e| anyhow::anyhow!("cannot sign the audit trail: {e}"))?;
     }
 
-    cfg.dke.validate()?;
-    cfg.cse.validate()?;
-    if cfg.cse.access.is_some()
-        && cfg.cse.delegate_key.is_some()
-        && !cfg
-            .service
-            .jwt_issuers
-            .iter()
-            .any(|i| i.issuer == cfg.cse.kacls_url && i.audience == crate::cse::DELEGATED_AUDIENCE)
-    {
-        anyhow::bail!(
-            "cse.delegate_key: add a [[service.jwt_issuers]] entry with issuer = cse.kacls_url, \
-             audience = \"{}\" and jwks_url = cse.kacls_url + \"/jwks\", so that the \
-             delegated tokens this KACLS issues are accepted back",
-            crate::cse::DELEGATED_AUDIENCE
-        );
-    }
-    if cfg.cse.access.is_some()
-        && !cfg.dke.keys.is_empty()
-        && cfg.cse.path_prefix == cfg.dke.path_prefix
-    {
-        anyhow::bail!("cse.path_prefix and dke.path_prefix must differ");
-    }
+    cfg.validate_delegated_doors()?;
     let (tls, ca_cert) = crate::tls::server_config(cfg)?;
     let listener = TcpListener::bind(&cfg.listen)
         .await

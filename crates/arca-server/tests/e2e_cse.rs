@@ -358,6 +358,30 @@ async fn kacls_wrap_unwrap_and_refusals() {
     .await;
     assert_google_error(&got, StatusCode::CONFLICT, "suspended key");
 
+    // With its principal disabled the door cannot act, and status says so (the admin
+    // console's connection test fails), in Google's error shape.
+    let (st, v) = s
+        .req(
+            reqwest::Method::PATCH,
+            "/v1/principals/cse-service",
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let r = s
+        .client
+        .get(format!("{}/cse/status", s.url))
+        .send()
+        .await
+        .unwrap();
+    let got = (r.status(), r.headers().clone());
+    let body: Value = r.json().await.unwrap();
+    assert_google_error(
+        &(got.0, body, got.1),
+        StatusCode::UNAUTHORIZED,
+        "status with the door principal disabled",
+    );
+
     // Every call is in the trail, naming the user and the resource.
     s.service().flush_audit().await;
     let (_, audit) = s.get("/v1/audit?limit=1000").await;
@@ -378,6 +402,13 @@ async fn kacls_wrap_unwrap_and_refusals() {
         cse.iter()
             .any(|e| e["operation"] == "Encrypt" && e["outcome"] == "ok"),
         "{cse:#?}"
+    );
+    assert!(
+        cse.iter().any(|e| e["operation"] == "QueryServer"
+            && e["outcome"] == "ok"
+            && e["principal"] == "cse-service"
+            && e["credential"] == "none"),
+        "the status call is recorded as the door principal's QueryServer: {cse:#?}"
     );
     assert!(
         cse.iter()

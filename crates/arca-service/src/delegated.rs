@@ -229,6 +229,35 @@ impl Service {
         door: &'static str,
         meta: RequestMeta,
     ) -> Result<PublicKeyResponse> {
+        let caller = self.delegated_door_caller(access, door, meta).await?;
+        self.public_key_for(&caller, key, None, true).await
+    }
+
+    /// A question about a delegated door itself that its protocol asks without a
+    /// credential (Google's KACLS `status`, which the admin console calls to test the
+    /// connection): asked as the door's principal and recorded as its
+    /// [`Action::QueryServer`](arca_core::Action::QueryServer), like KMIP's Query, so the
+    /// trail has every call and the source's rate limit applies. Refused (and recorded)
+    /// while the door could not act: its principal missing or disabled.
+    pub async fn delegated_query(
+        &self,
+        access: &DelegatedAccess,
+        door: &'static str,
+        meta: RequestMeta,
+    ) -> Result<()> {
+        let caller = self.delegated_door_caller(access, door, meta).await?;
+        self.query_server(&caller).await
+    }
+
+    /// The caller of a delegated door's request that carries no credential: the door's
+    /// principal, credential `none`, admitted by the source's rate limit (a refusal is
+    /// recorded in the door's tenant).
+    async fn delegated_door_caller(
+        &self,
+        access: &DelegatedAccess,
+        door: &'static str,
+        meta: RequestMeta,
+    ) -> Result<Caller> {
         let ip = meta.source_ip();
         let (tenant, principal) = self.delegated_principal(access).await?;
         let r = async {
@@ -237,10 +266,8 @@ impl Service {
             Ok((p, Credential::DoorDefault(door)))
         }
         .await;
-        let caller = self
-            .admit_with_note(r, meta, ip, None, Some((None, tenant)))
-            .await?;
-        self.public_key_for(&caller, key, None, true).await
+        self.admit_with_note(r, meta, ip, None, Some((None, tenant)))
+            .await
     }
 }
 

@@ -264,8 +264,9 @@ pub enum Credential {
     /// An AWS-style access key pair (SigV4), by access key id.
     AwsAccessKey(String),
     /// None: a delegated door's protocol call that carries no credential (Microsoft DKE's
-    /// public-key fetch), made as the door's configured principal. Only
-    /// [`Service::delegated_public_key`] makes a caller with it.
+    /// public-key fetch, Google's KACLS `status`), made as the door's configured principal.
+    /// Only [`Service::delegated_public_key`] and [`Service::delegated_query`] make a
+    /// caller with it.
     DoorDefault(&'static str),
 }
 

@@ -19,6 +19,8 @@ pub mod audit;
 pub mod crypto;
 /// `arca init`, `unseal`, `seal`, `status`.
 pub mod custody;
+/// `arca cse setup`, `arca dke setup`.
+pub mod door;
 /// `arca envelope ...`.
 pub mod envelope;
 /// `arca principal ...`, `arca token ...`, `arca binding ...`.
