@@ -1699,32 +1699,12 @@ impl Service {
             // written before the material is handed out, so the record is never behind.
             // Concurrent first exports race on the key's revision; whoever loses re-reads it
             // and finds it marked (or marks it on top of the other change).
-            let mut key = e.key.clone();
-            let mut versions = e.versions.clone();
-            for attempt in 0.. {
-                if key.exported {
-                    break;
-                }
-                key.exported = true;
-                let rev = key.revision;
-                match self
-                    .commit(key.clone(), Some(rev), &versions, vec![], vec![], vec![])
-                    .await
-                {
-                    Err(Error::Conflict { .. }) if attempt < 8 => {
-                        key = self
-                            .store
-                            .get_key(key.tenant_id, key.id)
-                            .await?
-                            .ok_or_else(|| Error::not_found("key", key.id.to_string()))?;
-                        versions = self.store.get_versions(key.id).await?;
-                    }
-                    other => {
-                        other?;
-                        break;
-                    }
-                }
-            }
+            self.update_key_racing(&e.key, &e.versions, |k| {
+                let first = !k.exported;
+                k.exported = true;
+                Ok(first)
+            })
+            .await?;
         }
         Ok((e.clone(), v.version, format, material))
     }

@@ -322,6 +322,42 @@ impl Service {
         })
     }
 
+    /// Writes a small change to a key that concurrent requests (on this node or others)
+    /// may race on, such as a flag or a counter: `change` is applied to the key as read, the
+    /// write checks the revision, and a loser re-reads the key and applies `change` to what
+    /// it finds (up to 16 times). `change` answers `Ok(false)` when nothing needs writing,
+    /// and may refuse. Returns the key as written (or as found, when nothing was).
+    pub(crate) async fn update_key_racing(
+        &self,
+        key: &Key,
+        versions: &[KeyVersion],
+        mut change: impl FnMut(&mut Key) -> Result<bool>,
+    ) -> Result<Key> {
+        let mut key = key.clone();
+        let mut versions = versions.to_vec();
+        for attempt in 0.. {
+            if !change(&mut key)? {
+                return Ok(key);
+            }
+            let rev = key.revision;
+            match self
+                .commit(key.clone(), Some(rev), &versions, vec![], vec![], vec![])
+                .await
+            {
+                Err(Error::Conflict { .. }) if attempt < 16 => {
+                    key = self
+                        .store
+                        .get_key(key.tenant_id, key.id)
+                        .await?
+                        .ok_or_else(|| Error::not_found("key", key.id.to_string()))?;
+                    versions = self.store.get_versions(key.id).await?;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
     /// Writes a key change atomically, with the next due time recomputed, and forgets the
     /// cached copy.
     pub(crate) async fn commit(

@@ -44,50 +44,33 @@ impl Service {
         if e.key.usage_limits.is_none() {
             return Ok(());
         }
-        let mut key = e.key.clone();
-        let mut versions = e.versions.clone();
-        for attempt in 0.. {
-            let Some(mut limit) = key.usage_limits else {
-                return Ok(());
-            };
-            let cost = limit.cost(bytes);
-            if limit.remaining < cost {
-                note.set("usage_limits_remaining", limit.remaining);
-                return Err(Error::NotPermitted {
-                    message: format!(
-                        "key {} has used up its usage limit: {} of {} {} remain and this {op} needs {cost}",
-                        key.id,
-                        limit.remaining,
-                        limit.total,
-                        unit_name(limit.unit),
-                    ),
-                });
-            }
-            limit.remaining -= cost;
-            key.usage_limits = Some(limit);
-            let rev = key.revision;
-            match self
-                .commit(key.clone(), Some(rev), &versions, vec![], vec![], vec![])
-                .await
-            {
-                // Another use (maybe on another node) spent from the same budget first:
-                // read what is left and try again.
-                Err(Error::Conflict { .. }) if attempt < 16 => {
-                    key = self
-                        .store
-                        .get_key(key.tenant_id, key.id)
-                        .await?
-                        .ok_or_else(|| Error::not_found("key", key.id.to_string()))?;
-                    versions = self.store.get_versions(key.id).await?;
-                }
-                other => {
-                    other?;
+        let key = self
+            .update_key_racing(&e.key, &e.versions, |key| {
+                let Some(mut limit) = key.usage_limits else {
+                    return Ok(false);
+                };
+                let cost = limit.cost(bytes);
+                if limit.remaining < cost {
                     note.set("usage_limits_remaining", limit.remaining);
-                    return Ok(());
+                    return Err(Error::NotPermitted {
+                        message: format!(
+                            "key {} has used up its usage limit: {} of {} {} remain and this {op} needs {cost}",
+                            key.id,
+                            limit.remaining,
+                            limit.total,
+                            unit_name(limit.unit),
+                        ),
+                    });
                 }
-            }
+                limit.remaining -= cost;
+                key.usage_limits = Some(limit);
+                Ok(true)
+            })
+            .await?;
+        if let Some(l) = key.usage_limits {
+            note.set("usage_limits_remaining", l.remaining);
         }
-        unreachable!("the loop returns")
+        Ok(())
     }
 }
 
