@@ -194,27 +194,13 @@ async fn symmetric_key_lifecycle_over_kmip_1_4_and_2_1() {
         )
         .await,
     );
-    let p = ok_payload(
-        &c.op(
-            V21,
-            op::GET,
-            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &id)],
-        )
-        .await,
-    );
+    let p = get_payload(&mut c, V21, &id).await;
     let block = p
         .req(tags::SYMMETRIC_KEY)
         .unwrap()
         .req(tags::KEY_BLOCK)
         .unwrap();
-    assert_eq!(
-        block
-            .req(tags::KEY_FORMAT_TYPE)
-            .unwrap()
-            .enumeration()
-            .unwrap(),
-        kft::RAW
-    );
+    assert_eq!(enum_of(block, tags::KEY_FORMAT_TYPE), kft::RAW);
     let raw = block
         .req(tags::KEY_VALUE)
         .unwrap()
@@ -283,10 +269,7 @@ async fn symmetric_key_lifecycle_over_kmip_1_4_and_2_1() {
         .await,
     );
     let attrs = p.req(tags::ATTRIBUTES).unwrap();
-    assert_eq!(
-        attrs.req(tags::STATE).unwrap().enumeration().unwrap(),
-        state::ACTIVE
-    );
+    assert_eq!(enum_of(attrs, tags::STATE), state::ACTIVE);
 
     // Locate by name (1.4 and 2.1), and by object type with paging.
     let p = ok_payload(&c.op(V14, op::LOCATE, vec![name_v1("db-master-1")]).await);
@@ -811,14 +794,7 @@ async fn key_pairs_and_their_renewal() {
         .unwrap()
         .req(tags::KEY_BLOCK)
         .unwrap();
-    assert_eq!(
-        block
-            .req(tags::KEY_FORMAT_TYPE)
-            .unwrap()
-            .enumeration()
-            .unwrap(),
-        kft::PKCS_8
-    );
+    assert_eq!(enum_of(block, tags::KEY_FORMAT_TYPE), kft::PKCS_8);
     let der = block
         .req(tags::KEY_VALUE)
         .unwrap()
@@ -864,10 +840,7 @@ async fn key_pairs_and_their_renewal() {
         .await,
     );
     assert_eq!(
-        p.req(tags::VALIDITY_INDICATOR)
-            .unwrap()
-            .enumeration()
-            .unwrap(),
+        enum_of(&p, tags::VALIDITY_INDICATOR),
         arca_kmip::enums::validity_indicator::VALID
     );
     k.s.shutdown().await;
@@ -892,7 +865,7 @@ async fn links(k: &KmipServer, id: &str) -> Vec<(u32, String)> {
         .children_with(tags::LINK)
         .map(|l| {
             (
-                l.req(tags::LINK_TYPE).unwrap().enumeration().unwrap(),
+                enum_of(l, tags::LINK_TYPE),
                 l.req(tags::LINKED_OBJECT_IDENTIFIER)
                     .unwrap()
                     .text()
@@ -1005,22 +978,8 @@ async fn wrapped_get() {
             .unwrap()
             .to_vec()
     };
-    let plain_key = raw(ok_payload(
-        &c.op(
-            V21,
-            op::GET,
-            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, key)],
-        )
-        .await,
-    ));
-    let kek_bytes = raw(ok_payload(
-        &c.op(
-            V21,
-            op::GET,
-            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, kek)],
-        )
-        .await,
-    ));
+    let plain_key = raw(get_payload(&mut c, V21, key).await);
+    let kek_bytes = raw(get_payload(&mut c, V21, kek).await);
     use aws_lc_rs::key_wrap::{AesKek, KeyWrap, AES_256};
     let mut out = vec![0u8; 32];
     let unwrapped = AesKek::new(&AES_256, &kek_bytes)
@@ -1151,14 +1110,7 @@ async fn wrapped_get() {
             .await,
     );
     let brought = uid(&p);
-    let got = raw(ok_payload(
-        &c.op(
-            V21,
-            op::GET,
-            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &brought)],
-        )
-        .await,
-    ));
+    let got = raw(get_payload(&mut c, V21, &brought).await);
     assert_eq!(got, plain_key, "the registered key is the wrapped one");
     // A damaged blob does not unwrap: refused, nothing made.
     let mut damaged = wrapped.clone();
@@ -2905,14 +2857,7 @@ async fn rsa_keys_in_pkcs1_in_and_out() {
             .req(tags::KEY_BLOCK)
             .unwrap()
             .clone();
-        assert_eq!(
-            block
-                .req(tags::KEY_FORMAT_TYPE)
-                .unwrap()
-                .enumeration()
-                .unwrap(),
-            format
-        );
+        assert_eq!(enum_of(&block, tags::KEY_FORMAT_TYPE), format);
         block
             .req(tags::KEY_VALUE)
             .unwrap()
@@ -3150,10 +3095,7 @@ async fn obtain_lease_and_revocation_attributes() {
     let a = all_attributes(&mut c, &id).await;
     let rr = attribute_v1(&a, "Revocation Reason").expect("Revocation Reason kept");
     assert_eq!(
-        rr.req(tags::REVOCATION_REASON_CODE)
-            .unwrap()
-            .enumeration()
-            .unwrap(),
+        enum_of(rr, tags::REVOCATION_REASON_CODE),
         revocation_reason_code::KEY_COMPROMISE
     );
     assert_eq!(
@@ -3369,14 +3311,7 @@ async fn transparent_rsa_keys_in_and_out() {
         .req(tags::KEY_BLOCK)
         .unwrap()
         .clone();
-        assert_eq!(
-            block
-                .req(tags::KEY_FORMAT_TYPE)
-                .unwrap()
-                .enumeration()
-                .unwrap(),
-            format
-        );
+        assert_eq!(enum_of(&block, tags::KEY_FORMAT_TYPE), format);
         block.req(tags::KEY_VALUE).unwrap().clone()
     }
     let der = |v: &Item| {
@@ -3482,14 +3417,7 @@ async fn transparent_rsa_keys_in_and_out() {
         public_pkcs1
     );
     // Registered in the transparent form, Get returns that form by default.
-    let block = ok_payload(
-        &c.op(
-            V21,
-            op::GET,
-            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &again_public)],
-        )
-        .await,
-    );
+    let block = get_payload(&mut c, V21, &again_public).await;
     assert_eq!(
         block
             .req(tags::PUBLIC_KEY)
@@ -3542,10 +3470,7 @@ async fn transparent_rsa_keys_in_and_out() {
         .await,
     );
     assert_eq!(
-        v.req(tags::VALIDITY_INDICATOR)
-            .unwrap()
-            .enumeration()
-            .unwrap(),
+        enum_of(&v, tags::VALIDITY_INDICATOR),
         arca_kmip::enums::validity_indicator::VALID
     );
 
@@ -3677,10 +3602,7 @@ async fn certificates_register_get_locate_link_destroy() {
             )
             .await,
         );
-        assert_eq!(
-            p.req(tags::OBJECT_TYPE).unwrap().enumeration().unwrap(),
-            object_type::CERTIFICATE
-        );
+        assert_eq!(enum_of(&p, tags::OBJECT_TYPE), object_type::CERTIFICATE);
         let cert = p.req(tags::CERTIFICATE).unwrap();
         assert_eq!(
             cert.req(tags::CERTIFICATE_VALUE)
@@ -3702,13 +3624,7 @@ async fn certificates_register_get_locate_link_destroy() {
         .await,
     );
     let a = p.req(tags::ATTRIBUTES).unwrap();
-    assert_eq!(
-        a.req(tags::CERTIFICATE_TYPE)
-            .unwrap()
-            .enumeration()
-            .unwrap(),
-        certificate_type::X_509
-    );
+    assert_eq!(enum_of(a, tags::CERTIFICATE_TYPE), certificate_type::X_509);
     assert_eq!(
         a.req(tags::CERTIFICATE_LENGTH).unwrap().integer().unwrap(),
         der.len() as i32
@@ -4370,11 +4286,7 @@ async fn legacy_algorithms_need_the_tenant_setting() {
     );
     let attrs = des3_got.req(tags::ATTRIBUTES).unwrap();
     assert_eq!(
-        attrs
-            .req(tags::CRYPTOGRAPHIC_ALGORITHM)
-            .unwrap()
-            .enumeration()
-            .unwrap(),
+        enum_of(attrs, tags::CRYPTOGRAPHIC_ALGORITHM),
         alg::TRIPLE_DES
     );
     assert_eq!(
@@ -4594,10 +4506,7 @@ async fn legacy_algorithms_need_the_tenant_setting() {
             .await,
         );
         assert_eq!(
-            p.req(tags::VALIDITY_INDICATOR)
-                .unwrap()
-                .enumeration()
-                .unwrap(),
+            enum_of(&p, tags::VALIDITY_INDICATOR),
             if valid {
                 arca_kmip::enums::validity_indicator::VALID
             } else {
@@ -4608,25 +4517,14 @@ async fn legacy_algorithms_need_the_tenant_setting() {
     let dsa512 = uid(&ok_payload(
         &c.op(V21, op::REGISTER, register_dsa_private()).await,
     ));
-    let got = ok_payload(
-        &c.op(
-            V21,
-            op::GET,
-            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, &dsa512)],
-        )
-        .await,
-    );
+    let got = get_payload(&mut c, V21, &dsa512).await;
     let block = got
         .req(tags::PRIVATE_KEY)
         .unwrap()
         .req(tags::KEY_BLOCK)
         .unwrap();
     assert_eq!(
-        block
-            .req(tags::KEY_FORMAT_TYPE)
-            .unwrap()
-            .enumeration()
-            .unwrap(),
+        enum_of(block, tags::KEY_FORMAT_TYPE),
         kft::TRANSPARENT_DSA_PRIVATE_KEY
     );
     assert_eq!(
@@ -5124,4 +5022,21 @@ print(key.public_key().encrypt(b"from python", oaep).hex())
         b"from python"
     );
     k.s.shutdown().await;
+}
+
+/// The payload of a successful Get of `id`.
+async fn get_payload(c: &mut KmipClient, v: ProtocolVersion, id: &str) -> Item {
+    ok_payload(
+        &c.op(
+            v,
+            op::GET,
+            vec![Item::text_item(tags::UNIQUE_IDENTIFIER, id)],
+        )
+        .await,
+    )
+}
+
+/// The Enumeration value of `item`'s child `tag` (which must be there).
+fn enum_of(item: &Item, tag: u32) -> u32 {
+    item.req(tag).unwrap().enumeration().unwrap()
 }
