@@ -396,6 +396,12 @@ impl RsaKey {
         Ok(())
     }
 
+    /// The longest PSS salt, in bytes, this key can sign with under `hash`: EMSA-PSS needs
+    /// emLen >= hLen + sLen + 2 (RFC 8017 §9.1.1).
+    pub fn pss_max_salt(&self, hash: RsaHash) -> usize {
+        self.size().saturating_sub(hash.output_len() + 2)
+    }
+
     /// Signs `digest` (already hashed with the scheme's hash).
     pub fn sign(&self, scheme: RsaScheme, digest: &[u8]) -> Result<Vec<u8>> {
         if !self.private {
@@ -404,8 +410,7 @@ impl RsaKey {
             ));
         }
         if let RsaScheme::Pss(h, PssSalt::Bytes(n)) = scheme {
-            // EMSA-PSS needs emLen >= hLen + sLen + 2 (RFC 8017 §9.1.1).
-            let most = self.size().saturating_sub(h.output_len() + 2);
+            let most = self.pss_max_salt(h);
             if n as usize > most {
                 return Err(Error::invalid(
                     "salt_length",
