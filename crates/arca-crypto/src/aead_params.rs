@@ -161,13 +161,7 @@ pub fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_hex::hex;
 
     /// Test cases 4 and 5 of the GCM specification (McGrew and Viega), AES-128: a 12-byte
     /// IV, and an 8-byte one.

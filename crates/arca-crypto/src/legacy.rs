@@ -365,13 +365,7 @@ pub fn chacha20_poly1305_open(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_hex::hex;
 
     /// The TDEA example of NIST SP 800-67 (three keys, ECB), and CBC and padded round
     /// trips.
