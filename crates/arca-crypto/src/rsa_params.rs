@@ -108,6 +108,14 @@ impl Drop for RsaKey {
     }
 }
 
+/// One of aws-lc's `EVP_PKEY_*_init` functions.
+type PkeyInit = unsafe extern "C" fn(*mut sys::EVP_PKEY_CTX) -> c_int;
+
+/// aws-lc's `EVP_PKEY_encrypt`, `EVP_PKEY_decrypt` or `EVP_PKEY_sign`: context, output,
+/// output length (in: room, out: written), input, input length.
+type PkeyOp =
+    unsafe extern "C" fn(*mut sys::EVP_PKEY_CTX, *mut u8, *mut usize, *const u8, usize) -> c_int;
+
 /// A per-call `EVP_PKEY_CTX`, freed on drop.
 struct Ctx(*mut sys::EVP_PKEY_CTX);
 
@@ -243,13 +251,41 @@ impl RsaKey {
         unsafe { sys::EVP_PKEY_size(self.pkey) as usize }
     }
 
-    fn ctx(&self) -> Result<Ctx> {
+    /// A context for one call on this key, initialised by `init` (one of aws-lc's
+    /// `EVP_PKEY_{encrypt,decrypt,sign,verify}_init`); `what` names the operation in errors.
+    fn ctx(&self, init: PkeyInit, what: &str) -> Result<Ctx> {
         // SAFETY: `pkey` is live; the context takes its own reference to it.
         let ctx = unsafe { sys::EVP_PKEY_CTX_new(self.pkey, std::ptr::null_mut()) };
         if ctx.is_null() {
             return Err(failed("RSA context"));
         }
-        Ok(Ctx(ctx))
+        let ctx = Ctx(ctx);
+        // SAFETY: `ctx` is live; `init` is one of aws-lc's EVP_PKEY_*_init functions,
+        // which take only the context.
+        if unsafe { init(ctx.0) } != 1 {
+            return Err(failed(what));
+        }
+        Ok(ctx)
+    }
+
+    /// Runs `op` (aws-lc's `EVP_PKEY_encrypt`, `_decrypt` or `_sign`, which share one
+    /// signature) on `input` into `out`, which must hold the modulus size (the most any
+    /// of them writes); the length written, or `None` if aws-lc refused.
+    fn transform(ctx: &Ctx, op: PkeyOp, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        let mut len = out.len();
+        // SAFETY: `ctx` is live and initialised for `op`; `out` has room for `len` bytes
+        // (the modulus size, RSA's output size); `input` is valid for its length; aws-lc
+        // writes the length produced to `len`, at most the room given.
+        let ok = unsafe {
+            op(
+                ctx.0,
+                out.as_mut_ptr(),
+                &mut len,
+                input.as_ptr(),
+                input.len(),
+            )
+        };
+        (ok == 1).then_some(len)
     }
 
     /// Sets OAEP and its parameters on a context initialised to encrypt or decrypt.
@@ -300,28 +336,11 @@ impl RsaKey {
                 ),
             ));
         }
-        let ctx = self.ctx()?;
-        // SAFETY: `ctx` is live.
-        if unsafe { sys::EVP_PKEY_encrypt_init(ctx.0) } != 1 {
-            return Err(failed("RSA-OAEP encryption"));
-        }
+        let ctx = self.ctx(sys::EVP_PKEY_encrypt_init, "RSA-OAEP encryption")?;
         Self::set_oaep(&ctx, p)?;
         let mut out = vec![0u8; self.size()];
-        let mut len = out.len();
-        // SAFETY: `out` has room for `len` bytes (the modulus size, RSA's output size);
-        // `plaintext` is valid for its length; aws-lc writes the length produced to `len`.
-        let ok = unsafe {
-            sys::EVP_PKEY_encrypt(
-                ctx.0,
-                out.as_mut_ptr(),
-                &mut len,
-                plaintext.as_ptr(),
-                plaintext.len(),
-            )
-        };
-        if ok != 1 {
-            return Err(failed("RSA-OAEP encryption"));
-        }
+        let len = Self::transform(&ctx, sys::EVP_PKEY_encrypt, plaintext, &mut out)
+            .ok_or_else(|| failed("RSA-OAEP encryption"))?;
         out.truncate(len);
         Ok(out)
     }
@@ -334,32 +353,17 @@ impl RsaKey {
                 "this RSA key holds only a public key and cannot decrypt",
             ));
         }
-        let ctx = self.ctx()?;
-        // SAFETY: `ctx` is live.
-        if unsafe { sys::EVP_PKEY_decrypt_init(ctx.0) } != 1 {
-            return Err(failed("RSA-OAEP decryption"));
-        }
+        let ctx = self.ctx(sys::EVP_PKEY_decrypt_init, "RSA-OAEP decryption")?;
         Self::set_oaep(&ctx, p)?;
         let mut out = Zeroizing::new(vec![0u8; self.size()]);
-        let mut len = out.len();
-        // SAFETY: as in `oaep_encrypt`; `out` is the modulus size, the most OAEP yields.
-        let ok = unsafe {
-            sys::EVP_PKEY_decrypt(
-                ctx.0,
-                out.as_mut_ptr(),
-                &mut len,
-                ciphertext.as_ptr(),
-                ciphertext.len(),
-            )
-        };
-        if ok != 1 {
+        let Some(len) = Self::transform(&ctx, sys::EVP_PKEY_decrypt, ciphertext, &mut out) else {
             // SAFETY: clears this thread's aws-lc error queue.
             unsafe { sys::ERR_clear_error() };
             return Err(Error::bad_ciphertext(
                 "ciphertext",
                 "the RSA-OAEP ciphertext does not decrypt with this key version and these parameters",
             ));
-        }
+        };
         out.truncate(len);
         Ok(out)
     }
@@ -418,39 +422,19 @@ impl RsaKey {
                 ));
             }
         }
-        let ctx = self.ctx()?;
-        // SAFETY: `ctx` is live.
-        if unsafe { sys::EVP_PKEY_sign_init(ctx.0) } != 1 {
-            return Err(failed("RSA signing"));
-        }
+        let ctx = self.ctx(sys::EVP_PKEY_sign_init, "RSA signing")?;
         Self::set_scheme(&ctx, scheme, true)?;
+        // aws-lc checks the digest's length against the scheme's hash.
         let mut sig = vec![0u8; self.size()];
-        let mut len = sig.len();
-        // SAFETY: `sig` has room for the modulus size, an RSA signature's length; `digest`
-        // is valid for its length (aws-lc checks it against the hash's).
-        let ok = unsafe {
-            sys::EVP_PKEY_sign(
-                ctx.0,
-                sig.as_mut_ptr(),
-                &mut len,
-                digest.as_ptr(),
-                digest.len(),
-            )
-        };
-        if ok != 1 {
-            return Err(failed("RSA signing"));
-        }
+        let len = Self::transform(&ctx, sys::EVP_PKEY_sign, digest, &mut sig)
+            .ok_or_else(|| failed("RSA signing"))?;
         sig.truncate(len);
         Ok(sig)
     }
 
     /// Verifies `sig` over `digest`: `Ok(false)` when it does not verify.
     pub fn verify(&self, scheme: RsaScheme, digest: &[u8], sig: &[u8]) -> Result<bool> {
-        let ctx = self.ctx()?;
-        // SAFETY: `ctx` is live.
-        if unsafe { sys::EVP_PKEY_verify_init(ctx.0) } != 1 {
-            return Err(failed("RSA verification"));
-        }
+        let ctx = self.ctx(sys::EVP_PKEY_verify_init, "RSA verification")?;
         Self::set_scheme(&ctx, scheme, false)?;
         // SAFETY: `sig` and `digest` are valid for their lengths.
         let ok = unsafe {
