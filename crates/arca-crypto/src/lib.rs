@@ -11,6 +11,7 @@ pub mod digest_sign;
 pub mod dsa;
 pub mod hsm;
 pub mod legacy;
+pub(crate) mod pkey;
 pub mod provider;
 pub mod raw;
 pub mod rsa_params;

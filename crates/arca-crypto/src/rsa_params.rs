@@ -10,6 +10,7 @@
 //! it clears when the key is freed; the DER this module returns from key generation is in
 //! zeroizing buffers, and aws-lc's `OPENSSL_free` cleanses the buffers it hands back.
 
+use crate::pkey::Pkey;
 use arca_core::cipher::{OaepHash, OaepParams, PssSalt};
 use arca_core::{Error, Result};
 use aws_lc_sys as sys;
@@ -89,7 +90,7 @@ fn failed(what: &str) -> Error {
 
 /// One RSA key (private, or public only) in aws-lc.
 pub struct RsaKey {
-    pkey: *mut sys::EVP_PKEY,
+    pkey: Pkey,
     private: bool,
 }
 
@@ -99,14 +100,6 @@ pub struct RsaKey {
 unsafe impl Send for RsaKey {}
 // SAFETY: as above.
 unsafe impl Sync for RsaKey {}
-
-impl Drop for RsaKey {
-    fn drop(&mut self) {
-        // SAFETY: `pkey` is owned by this value, non-null, and freed once; aws-lc clears
-        // the private numbers as it frees them.
-        unsafe { sys::EVP_PKEY_free(self.pkey) }
-    }
-}
 
 /// One of aws-lc's `EVP_PKEY_*_init` functions.
 type PkeyInit = unsafe extern "C" fn(*mut sys::EVP_PKEY_CTX) -> c_int;
@@ -126,45 +119,10 @@ impl Drop for Ctx {
     }
 }
 
-/// Copies a buffer aws-lc allocated into a zeroizing one and frees (cleanses) it.
-///
-/// # Safety
-/// `ptr` must be a buffer of `len` bytes from aws-lc's allocator, owned by the caller.
-unsafe fn take_buffer(ptr: *mut u8, len: usize) -> Zeroizing<Vec<u8>> {
-    // SAFETY: the caller guarantees `ptr` holds `len` initialised bytes.
-    let out = Zeroizing::new(unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec());
-    // SAFETY: the caller owns `ptr`, which came from aws-lc's allocator.
-    unsafe { sys::OPENSSL_free(ptr.cast()) };
-    out
-}
-
 impl RsaKey {
     fn parse(der: &[u8], private: bool) -> Option<RsaKey> {
-        let mut cbs = sys::CBS {
-            data: der.as_ptr(),
-            len: der.len(),
-        };
-        // SAFETY: `cbs` reads `der`, which outlives the call; aws-lc copies what it parses
-        // into the new EVP_PKEY (or returns NULL).
-        let pkey = unsafe {
-            if private {
-                sys::EVP_parse_private_key(&mut cbs)
-            } else {
-                sys::EVP_parse_public_key(&mut cbs)
-            }
-        };
-        if pkey.is_null() {
-            // SAFETY: clears this thread's aws-lc error queue.
-            unsafe { sys::ERR_clear_error() };
-            return None;
-        }
-        let key = RsaKey { pkey, private };
-        // SAFETY: `pkey` is a live EVP_PKEY; `cbs.len` is what is left unread of `der`.
-        let (rsa, rest) = (
-            unsafe { sys::EVP_PKEY_id(pkey) } == sys::EVP_PKEY_RSA,
-            cbs.len,
-        );
-        (rsa && rest == 0).then_some(key)
+        let pkey = Pkey::parse(der, private, sys::EVP_PKEY_RSA)?;
+        Some(RsaKey { pkey, private })
     }
 
     /// An RSA private key from PKCS#8 DER; `None` if it is not one.
@@ -192,9 +150,11 @@ impl RsaKey {
                 && sys::EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.0, bits as c_int) == 1
                 && sys::EVP_PKEY_keygen(ctx.0, &mut pkey) == 1
         };
-        if !ok || pkey.is_null() {
+        // A key aws-lc made is ours to free, even after a later step failed.
+        let pkey = Pkey::from_owned(pkey);
+        let (true, Some(pkey)) = (ok, pkey) else {
             return Err(failed("RSA key generation"));
-        }
+        };
         let key = RsaKey {
             pkey,
             private: true,
@@ -204,26 +164,9 @@ impl RsaKey {
 
     /// The key as PKCS#8 (`private`) or SPKI DER.
     fn marshal(&self, private: bool) -> Result<Zeroizing<Vec<u8>>> {
-        // SAFETY: a zeroed CBB is the "uninitialised" state CBB_init expects.
-        let mut cbb: sys::CBB = unsafe { std::mem::zeroed() };
-        let mut out: *mut u8 = std::ptr::null_mut();
-        let mut len = 0usize;
-        // SAFETY: `cbb` is initialised before use and cleaned up on failure; on success
-        // CBB_finish hands its buffer to us (taken and freed by `take_buffer`).
-        unsafe {
-            let ok = sys::CBB_init(&mut cbb, 0) == 1
-                && if private {
-                    sys::EVP_marshal_private_key(&mut cbb, self.pkey) == 1
-                } else {
-                    sys::EVP_marshal_public_key(&mut cbb, self.pkey) == 1
-                }
-                && sys::CBB_finish(&mut cbb, &mut out, &mut len) == 1;
-            if !ok {
-                sys::CBB_cleanup(&mut cbb);
-                return Err(failed("RSA key encoding"));
-            }
-            Ok(take_buffer(out, len))
-        }
+        self.pkey
+            .marshal(private)
+            .ok_or_else(|| Error::internal("RSA key encoding"))
     }
 
     /// The key as SubjectPublicKeyInfo DER.
@@ -242,20 +185,20 @@ impl RsaKey {
     /// The modulus length in bits.
     pub fn bits(&self) -> usize {
         // SAFETY: `pkey` is a live EVP_PKEY.
-        unsafe { sys::EVP_PKEY_bits(self.pkey) as usize }
+        unsafe { sys::EVP_PKEY_bits(self.pkey.as_ptr()) as usize }
     }
 
     /// The modulus length in bytes (the size of ciphertexts and signatures).
     fn size(&self) -> usize {
         // SAFETY: `pkey` is a live EVP_PKEY.
-        unsafe { sys::EVP_PKEY_size(self.pkey) as usize }
+        unsafe { sys::EVP_PKEY_size(self.pkey.as_ptr()) as usize }
     }
 
     /// A context for one call on this key, initialised by `init` (one of aws-lc's
     /// `EVP_PKEY_{encrypt,decrypt,sign,verify}_init`); `what` names the operation in errors.
     fn ctx(&self, init: PkeyInit, what: &str) -> Result<Ctx> {
         // SAFETY: `pkey` is live; the context takes its own reference to it.
-        let ctx = unsafe { sys::EVP_PKEY_CTX_new(self.pkey, std::ptr::null_mut()) };
+        let ctx = unsafe { sys::EVP_PKEY_CTX_new(self.pkey.as_ptr(), std::ptr::null_mut()) };
         if ctx.is_null() {
             return Err(failed("RSA context"));
         }
