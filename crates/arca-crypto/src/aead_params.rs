@@ -31,6 +31,21 @@ impl AeadAlg {
     }
 }
 
+/// aws-lc's `EVP_AEAD_CTX_seal` or `EVP_AEAD_CTX_open`: context, output, output length
+/// written, output room, nonce, nonce length, input, input length, AAD, AAD length.
+type AeadOp = unsafe extern "C" fn(
+    *const sys::EVP_AEAD_CTX,
+    *mut u8,
+    *mut usize,
+    usize,
+    *const u8,
+    usize,
+    *const u8,
+    usize,
+    *const u8,
+    usize,
+) -> std::os::raw::c_int;
+
 /// An `EVP_AEAD_CTX` keyed for one [`AeadAlg`] and tag length, freed on drop: the one
 /// wrapper of aws-lc's `EVP_AEAD_CTX_seal`/`_open` (GCM here, ChaCha20-Poly1305 in
 /// [`crate::legacy`]).
@@ -69,61 +84,25 @@ impl AeadCtx {
         Ok(AeadCtx(ctx))
     }
 
-    /// Seals `plaintext` with `nonce` and `aad`: the ciphertext and a tag of `tag_len` bytes
-    /// (the context's). `None` if aws-lc refuses (its error queue is cleared).
-    pub(crate) fn seal(
+    /// Runs `op` (aws-lc's `EVP_AEAD_CTX_seal` or `_open`, which share one signature) on
+    /// `input` into `out`; the length written, or `None` if aws-lc refused (its error
+    /// queue is cleared).
+    fn run(
         &self,
+        op: AeadOp,
         nonce: &[u8],
         aad: &[u8],
-        plaintext: &[u8],
-        tag_len: usize,
-    ) -> Option<(Vec<u8>, Vec<u8>)> {
-        let mut out = vec![0u8; plaintext.len() + tag_len];
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
         let mut out_len = 0usize;
         // SAFETY: `self.0` is a live context; `out` has room for `out.len()` bytes, which
-        // is the plaintext plus the tag (all these AEADs write); `nonce`, `plaintext` and
-        // `aad` are valid for their lengths. aws-lc writes the number of bytes produced to
-        // `out_len`.
+        // the callers size to what `op` writes (plaintext plus tag to seal, the ciphertext
+        // to open); `nonce`, `input` and `aad` are valid for their lengths. aws-lc writes
+        // the number of bytes produced to `out_len`; on a tag mismatch it returns 0 and
+        // leaves no plaintext behind.
         let ok = unsafe {
-            sys::EVP_AEAD_CTX_seal(
-                self.0,
-                out.as_mut_ptr(),
-                &mut out_len,
-                out.len(),
-                nonce.as_ptr(),
-                nonce.len(),
-                plaintext.as_ptr(),
-                plaintext.len(),
-                aad.as_ptr(),
-                aad.len(),
-            )
-        };
-        if ok != 1 || out_len != plaintext.len() + tag_len {
-            // SAFETY: clears this thread's aws-lc error queue.
-            unsafe { sys::ERR_clear_error() };
-            return None;
-        }
-        let tag = out.split_off(plaintext.len());
-        Some((out, tag))
-    }
-
-    /// Opens `ciphertext` and its `tag` with `nonce` and `aad`. `None` if the tag does not
-    /// verify (aws-lc leaves no plaintext behind; its error queue is cleared).
-    pub(crate) fn open(
-        &self,
-        nonce: &[u8],
-        aad: &[u8],
-        ciphertext: &[u8],
-        tag: &[u8],
-    ) -> Option<Zeroizing<Vec<u8>>> {
-        let input = [ciphertext, tag].concat();
-        let mut out = Zeroizing::new(vec![0u8; ciphertext.len()]);
-        let mut out_len = 0usize;
-        // SAFETY: `self.0` is a live context; `out` has room for the ciphertext's length,
-        // which is what these AEADs decrypt to; the inputs are valid for their lengths. On
-        // a tag mismatch aws-lc returns 0 and leaves no plaintext behind.
-        let ok = unsafe {
-            sys::EVP_AEAD_CTX_open(
+            op(
                 self.0,
                 out.as_mut_ptr(),
                 &mut out_len,
@@ -141,7 +120,40 @@ impl AeadCtx {
             unsafe { sys::ERR_clear_error() };
             return None;
         }
-        out.truncate(out_len);
+        Some(out_len)
+    }
+
+    /// Seals `plaintext` with `nonce` and `aad`: the ciphertext and a tag of `tag_len` bytes
+    /// (the context's). `None` if aws-lc refuses.
+    pub(crate) fn seal(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        tag_len: usize,
+    ) -> Option<(Vec<u8>, Vec<u8>)> {
+        let mut out = vec![0u8; plaintext.len() + tag_len];
+        let n = self.run(sys::EVP_AEAD_CTX_seal, nonce, aad, plaintext, &mut out)?;
+        if n != out.len() {
+            return None;
+        }
+        let tag = out.split_off(plaintext.len());
+        Some((out, tag))
+    }
+
+    /// Opens `ciphertext` and its `tag` with `nonce` and `aad`. `None` if the tag does not
+    /// verify.
+    pub(crate) fn open(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let input = [ciphertext, tag].concat();
+        let mut out = Zeroizing::new(vec![0u8; ciphertext.len()]);
+        let n = self.run(sys::EVP_AEAD_CTX_open, nonce, aad, &input, &mut out)?;
+        out.truncate(n);
         Some(out)
     }
 }
