@@ -13,34 +13,152 @@ use arca_core::{Error, Result};
 use aws_lc_sys as sys;
 use zeroize::Zeroizing;
 
-/// An `EVP_AEAD_CTX` keyed for AES-GCM, freed on drop.
-struct GcmCtx(*mut sys::EVP_AEAD_CTX);
+/// The AEADs this crate drives through aws-lc's `EVP_AEAD` (below aws-lc-rs's API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AeadAlg {
+    /// AES-GCM; the key's length (16, 24 or 32 bytes) picks AES-128, -192 or -256.
+    AesGcm,
+    /// ChaCha20-Poly1305 (RFC 8439), a 32-byte key.
+    ChaCha20Poly1305,
+}
 
-impl GcmCtx {
-    fn new(key: &[u8], tag_len: usize) -> Result<GcmCtx> {
+impl AeadAlg {
+    fn name(self) -> &'static str {
+        match self {
+            AeadAlg::AesGcm => "AES-GCM",
+            AeadAlg::ChaCha20Poly1305 => "ChaCha20-Poly1305",
+        }
+    }
+}
+
+/// aws-lc's `EVP_AEAD_CTX_seal` or `EVP_AEAD_CTX_open`: context, output, output length
+/// written, output room, nonce, nonce length, input, input length, AAD, AAD length.
+type AeadOp = unsafe extern "C" fn(
+    *const sys::EVP_AEAD_CTX,
+    *mut u8,
+    *mut usize,
+    usize,
+    *const u8,
+    usize,
+    *const u8,
+    usize,
+    *const u8,
+    usize,
+) -> std::os::raw::c_int;
+
+/// An `EVP_AEAD_CTX` keyed for one [`AeadAlg`] and tag length, freed on drop: the one
+/// wrapper of aws-lc's `EVP_AEAD_CTX_seal`/`_open` (GCM here, ChaCha20-Poly1305 in
+/// [`crate::legacy`]).
+pub(crate) struct AeadCtx(*mut sys::EVP_AEAD_CTX);
+
+impl AeadCtx {
+    /// A context for `alg` under `key`, making (or checking) tags of `tag_len` bytes.
+    pub(crate) fn new(alg: AeadAlg, key: &[u8], tag_len: usize) -> Result<AeadCtx> {
         // SAFETY: these return pointers to static, immutable algorithm descriptions.
         let aead = unsafe {
-            match key.len() {
-                16 => sys::EVP_aead_aes_128_gcm(),
-                24 => sys::EVP_aead_aes_192_gcm(),
-                32 => sys::EVP_aead_aes_256_gcm(),
-                _ => return Err(Error::internal("AES key of an unexpected length")),
+            match (alg, key.len()) {
+                (AeadAlg::AesGcm, 16) => sys::EVP_aead_aes_128_gcm(),
+                (AeadAlg::AesGcm, 24) => sys::EVP_aead_aes_192_gcm(),
+                (AeadAlg::AesGcm, 32) => sys::EVP_aead_aes_256_gcm(),
+                (AeadAlg::ChaCha20Poly1305, crate::legacy::CHACHA_KEY_LEN) => {
+                    sys::EVP_aead_chacha20_poly1305()
+                }
+                (AeadAlg::AesGcm, _) => {
+                    return Err(Error::internal("AES key of an unexpected length"))
+                }
+                (AeadAlg::ChaCha20Poly1305, _) => {
+                    return Err(Error::internal("ChaCha20 key of an unexpected length"))
+                }
             }
         };
-        // SAFETY: `key` is valid for `key.len()` bytes for the duration of the call; aws-lc
-        // copies what it needs (the key schedule) into the context it allocates, and
-        // returns NULL on any failure (an unsupported tag length among them).
+        // SAFETY: `aead` is a static table; `key` is valid for `key.len()` bytes for the
+        // duration of the call; aws-lc copies what it needs (the key schedule) into the
+        // context it allocates, and returns NULL on any failure (an unsupported tag length
+        // among them).
         let ctx = unsafe { sys::EVP_AEAD_CTX_new(aead, key.as_ptr(), key.len(), tag_len) };
         if ctx.is_null() {
             // SAFETY: clears this thread's aws-lc error queue; no pointers involved.
             unsafe { sys::ERR_clear_error() };
-            return Err(Error::internal("AES-GCM key setup"));
+            return Err(Error::internal(format!("{} key setup", alg.name())));
         }
-        Ok(GcmCtx(ctx))
+        Ok(AeadCtx(ctx))
+    }
+
+    /// Runs `op` (aws-lc's `EVP_AEAD_CTX_seal` or `_open`, which share one signature) on
+    /// `input` into `out`; the length written, or `None` if aws-lc refused (its error
+    /// queue is cleared).
+    fn run(
+        &self,
+        op: AeadOp,
+        nonce: &[u8],
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let mut out_len = 0usize;
+        // SAFETY: `self.0` is a live context; `out` has room for `out.len()` bytes, which
+        // the callers size to what `op` writes (plaintext plus tag to seal, the ciphertext
+        // to open); `nonce`, `input` and `aad` are valid for their lengths. aws-lc writes
+        // the number of bytes produced to `out_len`; on a tag mismatch it returns 0 and
+        // leaves no plaintext behind.
+        let ok = unsafe {
+            op(
+                self.0,
+                out.as_mut_ptr(),
+                &mut out_len,
+                out.len(),
+                nonce.as_ptr(),
+                nonce.len(),
+                input.as_ptr(),
+                input.len(),
+                aad.as_ptr(),
+                aad.len(),
+            )
+        };
+        if ok != 1 {
+            // SAFETY: clears this thread's aws-lc error queue.
+            unsafe { sys::ERR_clear_error() };
+            return None;
+        }
+        Some(out_len)
+    }
+
+    /// Seals `plaintext` with `nonce` and `aad`: the ciphertext and a tag of `tag_len` bytes
+    /// (the context's). `None` if aws-lc refuses.
+    pub(crate) fn seal(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        tag_len: usize,
+    ) -> Option<(Vec<u8>, Vec<u8>)> {
+        let mut out = vec![0u8; plaintext.len() + tag_len];
+        let n = self.run(sys::EVP_AEAD_CTX_seal, nonce, aad, plaintext, &mut out)?;
+        if n != out.len() {
+            return None;
+        }
+        let tag = out.split_off(plaintext.len());
+        Some((out, tag))
+    }
+
+    /// Opens `ciphertext` and its `tag` with `nonce` and `aad`. `None` if the tag does not
+    /// verify.
+    pub(crate) fn open(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        ciphertext: &[u8],
+        tag: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let input = [ciphertext, tag].concat();
+        let mut out = Zeroizing::new(vec![0u8; ciphertext.len()]);
+        let n = self.run(sys::EVP_AEAD_CTX_open, nonce, aad, &input, &mut out)?;
+        out.truncate(n);
+        Some(out)
     }
 }
 
-impl Drop for GcmCtx {
+impl Drop for AeadCtx {
     fn drop(&mut self) {
         // SAFETY: `self.0` came from `EVP_AEAD_CTX_new`, is non-null and is freed once
         // here; aws-lc cleanses the key schedule as it frees it.
@@ -85,33 +203,9 @@ pub fn seal(
 ) -> Result<(Vec<u8>, Vec<u8>)> {
     check_iv(iv)?;
     check_tag_len("tag_length", tag_len)?;
-    let ctx = GcmCtx::new(key, tag_len)?;
-    let mut out = vec![0u8; plaintext.len() + tag_len];
-    let mut out_len = 0usize;
-    // SAFETY: `ctx` is a live context; `out` has room for `out.len()` bytes, which is the
-    // plaintext plus the tag (all GCM writes); `iv`, `plaintext` and `aad` are valid for
-    // their lengths. aws-lc writes the number of bytes produced to `out_len`.
-    let ok = unsafe {
-        sys::EVP_AEAD_CTX_seal(
-            ctx.0,
-            out.as_mut_ptr(),
-            &mut out_len,
-            out.len(),
-            iv.as_ptr(),
-            iv.len(),
-            plaintext.as_ptr(),
-            plaintext.len(),
-            aad.as_ptr(),
-            aad.len(),
-        )
-    };
-    if ok != 1 || out_len != plaintext.len() + tag_len {
-        // SAFETY: clears this thread's aws-lc error queue.
-        unsafe { sys::ERR_clear_error() };
-        return Err(Error::internal("AES-GCM encryption"));
-    }
-    let tag = out.split_off(plaintext.len());
-    Ok((out, tag))
+    AeadCtx::new(AeadAlg::AesGcm, key, tag_len)?
+        .seal(iv, aad, plaintext, tag_len)
+        .ok_or_else(|| Error::internal("AES-GCM encryption"))
 }
 
 /// The inverse of [`seal`]: the tag's length (12 to 16 bytes) is the one it was made with.
@@ -125,49 +219,20 @@ pub fn open(
 ) -> Result<Zeroizing<Vec<u8>>> {
     check_iv(iv)?;
     check_tag_len("tag", tag.len())?;
-    let ctx = GcmCtx::new(key, tag.len())?;
-    let input = [ciphertext, tag].concat();
-    let mut out = Zeroizing::new(vec![0u8; ciphertext.len()]);
-    let mut out_len = 0usize;
-    // SAFETY: `ctx` is a live context; `out` has room for the ciphertext's length, which
-    // is what GCM decrypts to; the inputs are valid for their lengths. On a tag mismatch
-    // aws-lc returns 0 and leaves no plaintext behind.
-    let ok = unsafe {
-        sys::EVP_AEAD_CTX_open(
-            ctx.0,
-            out.as_mut_ptr(),
-            &mut out_len,
-            out.len(),
-            iv.as_ptr(),
-            iv.len(),
-            input.as_ptr(),
-            input.len(),
-            aad.as_ptr(),
-            aad.len(),
-        )
-    };
-    if ok != 1 {
-        // SAFETY: clears this thread's aws-lc error queue.
-        unsafe { sys::ERR_clear_error() };
-        return Err(Error::bad_ciphertext(
-            "tag",
-            "the data does not authenticate: the ciphertext, IV, AAD or tag differ from those of the encryption",
-        ));
-    }
-    out.truncate(out_len);
-    Ok(out)
+    AeadCtx::new(AeadAlg::AesGcm, key, tag.len())?
+        .open(iv, aad, ciphertext, tag)
+        .ok_or_else(|| {
+            Error::bad_ciphertext(
+                "tag",
+                "the data does not authenticate: the ciphertext, IV, AAD or tag differ from those of the encryption",
+            )
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_hex::hex;
 
     /// Test cases 4 and 5 of the GCM specification (McGrew and Viega), AES-128: a 12-byte
     /// IV, and an 8-byte one.

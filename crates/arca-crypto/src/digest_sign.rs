@@ -4,19 +4,20 @@
 //!
 //! aws-lc-rs decrypts with RSA (OAEP with a label, PKCS #1 v1.5) but signs whole messages
 //! only, hashing them itself; S/MIME clients send the digest of the DER-encoded
-//! SignedAttributes instead. [`sign_digest`] signs such a digest with aws-lc's
-//! `EVP_PKEY_sign` (the same aws-lc build aws-lc-rs links), behind the small safe wrapper
-//! below. Private key bytes stay in zeroizing buffers; errors never carry key material.
+//! SignedAttributes instead. [`sign_digest`] signs such a digest with
+//! [`RsaKey::sign`](crate::rsa_params::RsaKey::sign), the one safe wrapper over aws-lc's
+//! `EVP_PKEY` RSA operations (shared with KMIP). Private key bytes stay in zeroizing
+//! buffers; errors never carry key material.
 
-use std::ptr;
-
+use crate::rsa_params::{RsaHash, RsaKey, RsaScheme};
+pub use arca_core::cipher::OaepHash;
+use arca_core::cipher::PssSalt;
 use arca_core::{Error, Result};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{
     KeyPair, OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey, PrivateDecryptingKey,
     OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
 };
-use aws_lc_sys as sys;
 use zeroize::Zeroizing;
 
 /// The hash a digest was computed with (the signature's DigestInfo and PSS's MGF1 hash).
@@ -36,15 +37,14 @@ impl DigestHash {
             DigestHash::Sha512 => 64,
         }
     }
+}
 
-    fn md(self) -> *const sys::EVP_MD {
-        // SAFETY: the EVP_sha* functions return pointers to static, immutable method tables.
-        unsafe {
-            match self {
-                DigestHash::Sha256 => sys::EVP_sha256(),
-                DigestHash::Sha384 => sys::EVP_sha384(),
-                DigestHash::Sha512 => sys::EVP_sha512(),
-            }
+impl From<DigestHash> for RsaHash {
+    fn from(h: DigestHash) -> RsaHash {
+        match h {
+            DigestHash::Sha256 => RsaHash::Sha256,
+            DigestHash::Sha384 => RsaHash::Sha384,
+            DigestHash::Sha512 => RsaHash::Sha512,
         }
     }
 }
@@ -73,15 +73,6 @@ pub enum RsaKeyTransport {
     Pkcs1,
     /// RSAES-OAEP with MGF1 over the same hash.
     Oaep(OaepHash),
-}
-
-/// The hash of RSAES-OAEP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OaepHash {
-    Sha1,
-    Sha256,
-    Sha384,
-    Sha512,
 }
 
 /// An RSA private key as PKCS #8 DER, from PKCS #8 or PKCS #1 DER (the two forms PEM files
@@ -156,28 +147,6 @@ pub fn rsa_decrypt(
     Ok(out)
 }
 
-/// Owns an `EVP_PKEY` and frees it.
-struct Pkey(*mut sys::EVP_PKEY);
-
-impl Drop for Pkey {
-    fn drop(&mut self) {
-        // SAFETY: the pointer came from d2i_AutoPrivateKey, is non-null (checked at
-        // construction) and is freed once, here; EVP_PKEY_free also clears the key.
-        unsafe { sys::EVP_PKEY_free(self.0) }
-    }
-}
-
-/// Owns an `EVP_PKEY_CTX` and frees it.
-struct PkeyCtx(*mut sys::EVP_PKEY_CTX);
-
-impl Drop for PkeyCtx {
-    fn drop(&mut self) {
-        // SAFETY: the pointer came from EVP_PKEY_CTX_new, is non-null (checked at
-        // construction) and is freed once, here.
-        unsafe { sys::EVP_PKEY_CTX_free(self.0) }
-    }
-}
-
 /// Signs `digest` (already hashed with the scheme's hash) with the RSA key `pkcs8`. A digest
 /// of the wrong length or a salt longer than the key allows is refused naming the field.
 pub fn sign_digest(pkcs8: &[u8], scheme: DigestSignScheme, digest: &[u8]) -> Result<Vec<u8>> {
@@ -188,96 +157,23 @@ pub fn sign_digest(pkcs8: &[u8], scheme: DigestSignScheme, digest: &[u8]) -> Res
             format!("a {:?} digest is {} bytes", hash, hash.digest_len()),
         ));
     }
-    let len = std::os::raw::c_long::try_from(pkcs8.len())
-        .map_err(|_| Error::internal("private key too long"))?;
-    let mut p = pkcs8.as_ptr();
-    // SAFETY: `p` points at `len` readable bytes of `pkcs8`, which outlives the call;
-    // d2i_AutoPrivateKey reads at most `len` bytes, advances `p` (a local copy) and
-    // returns a new EVP_PKEY we own, or null.
-    let pkey = unsafe { sys::d2i_AutoPrivateKey(ptr::null_mut(), &mut p, len) };
-    if pkey.is_null() {
-        return Err(Error::internal("a wrapped private key that does not parse"));
-    }
-    let pkey = Pkey(pkey);
-    // SAFETY: pkey.0 is a valid EVP_PKEY owned by `pkey`.
-    if unsafe { sys::EVP_PKEY_id(pkey.0) } != sys::EVP_PKEY_RSA {
-        return Err(Error::invalid("algorithm", "the private key is not RSA"));
-    }
-    // SAFETY: pkey.0 is valid; a null engine is allowed; the context takes its own
-    // reference to the key.
-    let ctx = unsafe { sys::EVP_PKEY_CTX_new(pkey.0, ptr::null_mut()) };
-    if ctx.is_null() {
-        return Err(Error::internal("EVP_PKEY_CTX_new failed"));
-    }
-    let ctx = PkeyCtx(ctx);
-    let failed = |what: &str| Error::internal(format!("RSA signing: {what} failed"));
-    // SAFETY (this block): ctx.0 is a valid context for an RSA key; the md pointers are
-    // static; each call only configures the context and reports success as 1.
-    unsafe {
-        if sys::EVP_PKEY_sign_init(ctx.0) != 1 {
-            return Err(failed("sign init"));
-        }
-        match scheme {
-            DigestSignScheme::Pkcs1(_) => {
-                if sys::EVP_PKEY_CTX_set_rsa_padding(ctx.0, sys::RSA_PKCS1_PADDING) != 1 {
-                    return Err(failed("padding"));
-                }
+    let key = RsaKey::from_pkcs8(pkcs8)
+        .ok_or_else(|| Error::internal("a wrapped private key that is not RSA PKCS #8"))?;
+    let scheme = match scheme {
+        DigestSignScheme::Pkcs1(h) => RsaScheme::Pkcs1(h.into()),
+        DigestSignScheme::Pss(h, salt) => {
+            // CSE names this field `rsa_pss_salt_length`; refuse here, before RsaKey::sign
+            // would under KMIP's name for it.
+            if salt as usize > key.pss_max_salt(h.into()) {
+                return Err(Error::invalid(
+                    "rsa_pss_salt_length",
+                    "the key cannot sign this digest with this salt length",
+                ));
             }
-            DigestSignScheme::Pss(_, salt) => {
-                let salt = std::os::raw::c_int::try_from(salt)
-                    .map_err(|_| Error::invalid("rsa_pss_salt_length", "too long"))?;
-                if sys::EVP_PKEY_CTX_set_rsa_padding(ctx.0, sys::RSA_PKCS1_PSS_PADDING) != 1 {
-                    return Err(failed("padding"));
-                }
-                if sys::EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.0, salt) != 1 {
-                    return Err(Error::invalid(
-                        "rsa_pss_salt_length",
-                        "not a salt length this key can sign with",
-                    ));
-                }
-                if sys::EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.0, hash.md()) != 1 {
-                    return Err(failed("MGF1 hash"));
-                }
-            }
+            RsaScheme::Pss(h.into(), PssSalt::Bytes(salt))
         }
-        if sys::EVP_PKEY_CTX_set_signature_md(ctx.0, hash.md()) != 1 {
-            return Err(failed("hash"));
-        }
-    }
-    let mut sig_len = 0usize;
-    // SAFETY: a null output asks for the maximum signature length, written to sig_len.
-    if unsafe {
-        sys::EVP_PKEY_sign(
-            ctx.0,
-            ptr::null_mut(),
-            &mut sig_len,
-            digest.as_ptr(),
-            digest.len(),
-        )
-    } != 1
-    {
-        return Err(failed("size"));
-    }
-    let mut sig = vec![0u8; sig_len];
-    // SAFETY: `sig` has sig_len writable bytes, `digest` digest.len() readable ones; on
-    // success sig_len is set to the bytes written (at most the buffer's length).
-    let ok = unsafe {
-        sys::EVP_PKEY_sign(
-            ctx.0,
-            sig.as_mut_ptr(),
-            &mut sig_len,
-            digest.as_ptr(),
-            digest.len(),
-        )
     };
-    if ok != 1 {
-        return Err(Error::invalid(
-            "rsa_pss_salt_length",
-            "the key cannot sign this digest with this salt length",
-        ));
-    }
-    sig.truncate(sig_len);
-    Ok(sig)
+    key.sign(scheme, digest)
 }
 
 #[cfg(test)]
@@ -314,6 +210,29 @@ mod tests {
         let e =
             sign_digest(&k, DigestSignScheme::Pkcs1(DigestHash::Sha384), d.as_ref()).unwrap_err();
         assert!(e.to_string().contains("digest"), "{e}");
+        // A salt longer than a 2048-bit key allows (256 - 32 - 2) is refused under CSE's
+        // name for the field; the longest one signs and verifies.
+        let e = sign_digest(
+            &k,
+            DigestSignScheme::Pss(DigestHash::Sha256, 223),
+            d.as_ref(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("rsa_pss_salt_length"), "{e}");
+        let s = sign_digest(
+            &k,
+            DigestSignScheme::Pss(DigestHash::Sha256, 222),
+            d.as_ref(),
+        )
+        .unwrap();
+        let rk = RsaKey::from_pkcs8(&k).unwrap();
+        assert!(rk
+            .verify(
+                RsaScheme::Pss(RsaHash::Sha256, PssSalt::Bytes(222)),
+                d.as_ref(),
+                &s
+            )
+            .unwrap());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use aws_lc_sys as sys;
 use zeroize::Zeroizing;
 
 use crate::der::{push_len, read_tlv, tlv};
+use crate::pkey::Pkey;
 
 /// DER of the OID id-dsa (1.2.840.10040.4.1).
 const DSA_OID: [u8; 9] = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01];
@@ -24,107 +25,38 @@ fn internal(what: &str) -> Error {
     Error::internal(format!("crypto failure: DSA {what}"))
 }
 
-/// An EVP_PKEY holding a DSA key, freed on drop.
-struct Pkey(*mut sys::EVP_PKEY);
-
-impl Drop for Pkey {
-    fn drop(&mut self) {
-        // SAFETY: the pointer is an EVP_PKEY this module owns (never null: checked when
-        // made), freed once, here; freeing a DSA key cleanses its private exponent.
-        unsafe { sys::EVP_PKEY_free(self.0) }
-    }
+/// Parses PKCS#8 (`private`) or SPKI DER; `None` unless it is exactly one DSA key.
+fn parse(der: &[u8], private: bool) -> Option<Pkey> {
+    Pkey::parse(der, private, sys::EVP_PKEY_DSA)
 }
 
-impl Pkey {
-    /// Parses PKCS#8 (`private`) or SPKI DER; `None` unless it is exactly one DSA key.
-    fn parse(der: &[u8], private: bool) -> Option<Pkey> {
-        // SAFETY: CBS is a plain (pointer, length) pair; zeroed is a valid empty value that
-        // CBS_init then points at `der`, which outlives every use of `cbs` below.
-        let mut cbs: sys::CBS = unsafe { std::mem::zeroed() };
-        // SAFETY: `der` is der.len() readable bytes.
-        unsafe { sys::CBS_init(&mut cbs, der.as_ptr(), der.len()) };
-        // SAFETY: `cbs` is initialised; the parsers read within it and return a new
-        // EVP_PKEY we own, or null.
-        let p = unsafe {
-            if private {
-                sys::EVP_parse_private_key(&mut cbs)
-            } else {
-                sys::EVP_parse_public_key(&mut cbs)
-            }
-        };
-        if p.is_null() {
-            return None;
-        }
-        let key = Pkey(p);
-        // SAFETY: `cbs` is initialised; `key.0` is a live EVP_PKEY.
-        let (rest, id) = unsafe { (sys::CBS_len(&cbs), sys::EVP_PKEY_id(key.0)) };
-        (rest == 0 && id == sys::EVP_PKEY_DSA).then_some(key)
-    }
+/// The DSA inside a key [`parse`] or [`generate`] made (borrowed: valid while it lives).
+fn dsa_of(key: &Pkey) -> *const sys::DSA {
+    // SAFETY: `key` is a live EVP_PKEY of type DSA (checked when made).
+    unsafe { sys::EVP_PKEY_get0_DSA(key.as_ptr()) }
+}
 
-    /// The DSA inside (borrowed: valid while `self` lives).
-    fn dsa(&self) -> *const sys::DSA {
-        // SAFETY: `self.0` is a live EVP_PKEY of type DSA (checked when made).
-        unsafe { sys::EVP_PKEY_get0_DSA(self.0) }
+/// The bit lengths of p and q.
+fn sizes(key: &Pkey) -> Option<(u32, u32)> {
+    let dsa = dsa_of(key);
+    if dsa.is_null() {
+        return None;
     }
-
-    /// The bit lengths of p and q.
-    fn sizes(&self) -> Option<(u32, u32)> {
-        let dsa = self.dsa();
-        if dsa.is_null() {
-            return None;
-        }
-        let (mut p, mut q, mut g) = (std::ptr::null(), std::ptr::null(), std::ptr::null());
-        // SAFETY: `dsa` is live; the out-pointers receive borrowed BIGNUMs (or null).
-        unsafe { sys::DSA_get0_pqg(dsa, &mut p, &mut q, &mut g) };
-        if p.is_null() || q.is_null() || g.is_null() {
-            return None;
-        }
-        // SAFETY: p and q are live BIGNUMs owned by `dsa`.
-        Some(unsafe { (sys::BN_num_bits(p), sys::BN_num_bits(q)) })
+    let (mut p, mut q, mut g) = (std::ptr::null(), std::ptr::null(), std::ptr::null());
+    // SAFETY: `dsa` is live; the out-pointers receive borrowed BIGNUMs (or null).
+    unsafe { sys::DSA_get0_pqg(dsa, &mut p, &mut q, &mut g) };
+    if p.is_null() || q.is_null() || g.is_null() {
+        return None;
     }
-
-    /// PKCS#8 (`private`) or SPKI DER of the key.
-    fn marshal(&self, private: bool) -> Option<Zeroizing<Vec<u8>>> {
-        // SAFETY: CBB is a plain struct; zeroed is the state CBB_init expects to overwrite.
-        let mut cbb: sys::CBB = unsafe { std::mem::zeroed() };
-        // SAFETY: `cbb` is ours; CBB_init allocates its buffer (released by CBB_finish's
-        // hand-over or CBB_cleanup below).
-        if unsafe { sys::CBB_init(&mut cbb, 256) } != 1 {
-            return None;
-        }
-        // SAFETY: `cbb` is initialised and `self.0` a live EVP_PKEY.
-        let ok = unsafe {
-            if private {
-                sys::EVP_marshal_private_key(&mut cbb, self.0)
-            } else {
-                sys::EVP_marshal_public_key(&mut cbb, self.0)
-            }
-        };
-        let mut ptr: *mut u8 = std::ptr::null_mut();
-        let mut len = 0usize;
-        // SAFETY: on success CBB_finish hands us the buffer (ptr, len) to free with
-        // OPENSSL_free; on any failure CBB_cleanup releases what `cbb` holds.
-        if ok != 1 || unsafe { sys::CBB_finish(&mut cbb, &mut ptr, &mut len) } != 1 {
-            unsafe { sys::CBB_cleanup(&mut cbb) };
-            return None;
-        }
-        // SAFETY: (ptr, len) is the buffer CBB_finish returned: copied, cleansed (it may
-        // hold a private key) and freed once.
-        let out = unsafe {
-            let out = Zeroizing::new(std::slice::from_raw_parts(ptr, len).to_vec());
-            std::ptr::write_bytes(ptr, 0, len);
-            sys::OPENSSL_free(ptr.cast());
-            out
-        };
-        Some(out)
-    }
+    // SAFETY: p and q are live BIGNUMs owned by `dsa`.
+    Some(unsafe { (sys::BN_num_bits(p), sys::BN_num_bits(q)) })
 }
 
 fn check_sizes(spec: KeySpec, key: &Pkey) -> std::result::Result<(), String> {
     let (l, n) = spec
         .dsa_sizes()
         .ok_or_else(|| format!("{spec} is not a DSA spec"))?;
-    match key.sizes() {
+    match sizes(key) {
         Some((p, q)) if p == l && q == n => Ok(()),
         Some((p, q)) => Err(format!(
             "p is {p} bits and q {q} bits; {spec} has {l} and {n}"
@@ -178,7 +110,7 @@ pub fn generate(spec: KeySpec) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>)> {
         }
         return Err(internal("key generation"));
     }
-    let key = Pkey(pkey);
+    let key = Pkey::from_owned(pkey).ok_or_else(|| internal("key generation"))?;
     check_sizes(spec, &key).map_err(|_| internal("generated sizes"))?;
     let pkcs8 = key.marshal(true).ok_or_else(|| internal("PKCS#8"))?;
     let spki = key.marshal(false).ok_or_else(|| internal("SPKI"))?;
@@ -190,8 +122,7 @@ pub fn import_private(
     spec: KeySpec,
     der: &[u8],
 ) -> std::result::Result<(Zeroizing<Vec<u8>>, Vec<u8>), String> {
-    let key =
-        Pkey::parse(der, true).ok_or("expected a DSA PKCS#8 private key or an SPKI public key")?;
+    let key = parse(der, true).ok_or("expected a DSA PKCS#8 private key or an SPKI public key")?;
     check_sizes(spec, &key)?;
     let pkcs8 = key.marshal(true).ok_or("the key does not re-encode")?;
     let spki = key.marshal(false).ok_or("the public key does not encode")?;
@@ -200,8 +131,7 @@ pub fn import_private(
 
 /// Checks an SPKI DSA public key of `spec`'s sizes; returns it as aws-lc writes it.
 pub fn import_public(spec: KeySpec, der: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let key =
-        Pkey::parse(der, false).ok_or("expected a DSA SPKI public key or a PKCS#8 private key")?;
+    let key = parse(der, false).ok_or("expected a DSA SPKI public key or a PKCS#8 private key")?;
     check_sizes(spec, &key)?;
     Ok(key
         .marshal(false)
@@ -211,8 +141,8 @@ pub fn import_public(spec: KeySpec, der: &[u8]) -> std::result::Result<Vec<u8>, 
 
 /// A DER DSA signature of `digest` (truncated to q's length, as FIPS 186 does).
 pub fn sign(pkcs8: &[u8], digest: &[u8]) -> Result<Vec<u8>> {
-    let key = Pkey::parse(pkcs8, true).ok_or_else(|| internal("stored key does not load"))?;
-    let dsa = key.dsa();
+    let key = parse(pkcs8, true).ok_or_else(|| internal("stored key does not load"))?;
+    let dsa = dsa_of(&key);
     // SAFETY: `dsa` is live while `key` is.
     let max = unsafe { sys::DSA_size(dsa) };
     let mut sig = vec![0u8; usize::try_from(max).map_err(|_| internal("size"))?];
@@ -238,9 +168,9 @@ pub fn sign(pkcs8: &[u8], digest: &[u8]) -> Result<Vec<u8>> {
 
 /// Whether `sig` (DER) is a valid DSA signature of `digest` under the SPKI public key.
 pub fn verify(spki: &[u8], digest: &[u8], sig: &[u8]) -> Result<bool> {
-    let key = Pkey::parse(spki, false).ok_or_else(|| internal("stored key does not load"))?;
+    let key = parse(spki, false).ok_or_else(|| internal("stored key does not load"))?;
     let mut valid: c_int = 0;
-    // SAFETY: `digest` and `sig` are readable for their lengths; `key.dsa()` is live;
+    // SAFETY: `digest` and `sig` are readable for their lengths; `dsa_of(&key)` is live;
     // `valid` receives the verdict. A malformed signature is a failed check, not an error.
     let ok = unsafe {
         sys::DSA_check_signature(
@@ -249,7 +179,7 @@ pub fn verify(spki: &[u8], digest: &[u8], sig: &[u8]) -> Result<bool> {
             digest.len(),
             sig.as_ptr(),
             sig.len(),
-            key.dsa(),
+            dsa_of(&key),
         )
     };
     Ok(ok == 1 && valid == 1)
@@ -380,13 +310,7 @@ pub fn integers_of_spki(spki: &[u8]) -> Option<Integers<4>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_hex::hex;
 
     // The 512-bit key of the OASIS profiles' BL-M-12/13 cases.
     const P: &str = "fca682ce8e12caba26efccf7110e526db078b05edecbcd1eb4a208f3ae1617ae01f35b91a47e6df63413c5e12ed0899bcd132acd50d99151bdc43ee737592e17";

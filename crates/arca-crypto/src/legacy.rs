@@ -9,6 +9,7 @@
 
 use std::os::raw::c_int;
 
+use crate::aead_params::{AeadAlg, AeadCtx};
 use arca_core::cipher::CHACHA20_POLY1305_TAG_LENS;
 use arca_core::{Error, Result};
 use aws_lc_sys as sys;
@@ -232,17 +233,6 @@ pub fn chacha20(
     Ok(out)
 }
 
-/// An EVP AEAD context, freed on drop.
-struct AeadCtx(*mut sys::EVP_AEAD_CTX);
-
-impl Drop for AeadCtx {
-    fn drop(&mut self) {
-        // SAFETY: the pointer came from EVP_AEAD_CTX_new, is not null (checked when made)
-        // and is freed once, here; freeing cleanses the key.
-        unsafe { sys::EVP_AEAD_CTX_free(self.0) }
-    }
-}
-
 fn check_tag_len(tag_len: usize) -> Result<()> {
     if !CHACHA20_POLY1305_TAG_LENS.contains(&tag_len) {
         return Err(Error::invalid(
@@ -258,9 +248,6 @@ fn check_tag_len(tag_len: usize) -> Result<()> {
 }
 
 fn aead_ctx(key: &[u8], nonce: &[u8], tag_len: usize) -> Result<AeadCtx> {
-    if key.len() != CHACHA_KEY_LEN {
-        return Err(Error::internal("ChaCha20 key of an unexpected length"));
-    }
     if nonce.len() != 12 {
         return Err(Error::invalid(
             "iv",
@@ -271,21 +258,7 @@ fn aead_ctx(key: &[u8], nonce: &[u8], tag_len: usize) -> Result<AeadCtx> {
         ));
     }
     check_tag_len(tag_len)?;
-    // SAFETY: EVP_aead_chacha20_poly1305 returns a static table; `key` is 32 readable
-    // bytes (checked above) and tag_len is at most 16, which the AEAD accepts; a null
-    // result is checked before use.
-    let ctx = unsafe {
-        sys::EVP_AEAD_CTX_new(
-            sys::EVP_aead_chacha20_poly1305(),
-            key.as_ptr(),
-            key.len(),
-            tag_len,
-        )
-    };
-    if ctx.is_null() {
-        return Err(Error::internal("ChaCha20-Poly1305 context"));
-    }
-    Ok(AeadCtx(ctx))
+    AeadCtx::new(AeadAlg::ChaCha20Poly1305, key, tag_len)
 }
 
 /// ChaCha20-Poly1305 encryption (RFC 8439) with the caller's 12-byte nonce; returns the
@@ -297,30 +270,9 @@ pub fn chacha20_poly1305_seal(
     plaintext: &[u8],
     tag_len: usize,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
-    let ctx = aead_ctx(key, nonce, tag_len)?;
-    let mut out = vec![0u8; plaintext.len() + tag_len];
-    let mut n = 0usize;
-    // SAFETY: `out` has room for the plaintext and the tag (out.len() is passed as the
-    // maximum); nonce (12), plaintext and aad are readable for the lengths passed.
-    let ok = unsafe {
-        sys::EVP_AEAD_CTX_seal(
-            ctx.0,
-            out.as_mut_ptr(),
-            &mut n,
-            out.len(),
-            nonce.as_ptr(),
-            nonce.len(),
-            plaintext.as_ptr(),
-            plaintext.len(),
-            aad.as_ptr(),
-            aad.len(),
-        )
-    };
-    if ok != 1 || n != plaintext.len() + tag_len {
-        return Err(Error::internal("ChaCha20-Poly1305 encryption"));
-    }
-    let tag = out.split_off(plaintext.len());
-    Ok((out, tag))
+    aead_ctx(key, nonce, tag_len)?
+        .seal(nonce, aad, plaintext, tag_len)
+        .ok_or_else(|| Error::internal("ChaCha20-Poly1305 encryption"))
 }
 
 /// ChaCha20-Poly1305 decryption: the tag (12 to 16 bytes) must verify, else nothing of the
@@ -332,46 +284,20 @@ pub fn chacha20_poly1305_open(
     ciphertext: &[u8],
     tag: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let ctx = aead_ctx(key, nonce, tag.len())?;
-    let sealed = [ciphertext, tag].concat();
-    let mut out = Zeroizing::new(vec![0u8; sealed.len()]);
-    let mut n = 0usize;
-    // SAFETY: `out` has room for sealed.len() bytes (passed as the maximum); the nonce,
-    // the sealed bytes and the aad are readable for the lengths passed.
-    let ok = unsafe {
-        sys::EVP_AEAD_CTX_open(
-            ctx.0,
-            out.as_mut_ptr(),
-            &mut n,
-            out.len(),
-            nonce.as_ptr(),
-            nonce.len(),
-            sealed.as_ptr(),
-            sealed.len(),
-            aad.as_ptr(),
-            aad.len(),
-        )
-    };
-    if ok != 1 {
-        return Err(Error::bad_ciphertext(
-            "tag",
-            "the data does not authenticate: the ciphertext, nonce, AAD or tag differ from those of the encryption",
-        ));
-    }
-    out.truncate(n);
-    Ok(out)
+    aead_ctx(key, nonce, tag.len())?
+        .open(nonce, aad, ciphertext, tag)
+        .ok_or_else(|| {
+            Error::bad_ciphertext(
+                "tag",
+                "the data does not authenticate: the ciphertext, nonce, AAD or tag differ from those of the encryption",
+            )
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_hex::hex;
 
     /// The TDEA example of NIST SP 800-67 (three keys, ECB), and CBC and padded round
     /// trips.

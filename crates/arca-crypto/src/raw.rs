@@ -254,13 +254,7 @@ pub fn key_unwrap(kek: &[u8], padded: bool, wrapped: &[u8]) -> Result<Zeroizing<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_hex::hex;
 
     /// NIST SP 800-38A F.2.1 (CBC-AES128.Encrypt), F.1.1 (ECB), F.5.1 (CTR), first block.
     #[test]

@@ -10,6 +10,7 @@
 //! it clears when the key is freed; the DER this module returns from key generation is in
 //! zeroizing buffers, and aws-lc's `OPENSSL_free` cleanses the buffers it hands back.
 
+use crate::pkey::Pkey;
 use arca_core::cipher::{OaepHash, OaepParams, PssSalt};
 use arca_core::{Error, Result};
 use aws_lc_sys as sys;
@@ -89,7 +90,7 @@ fn failed(what: &str) -> Error {
 
 /// One RSA key (private, or public only) in aws-lc.
 pub struct RsaKey {
-    pkey: *mut sys::EVP_PKEY,
+    pkey: Pkey,
     private: bool,
 }
 
@@ -100,13 +101,13 @@ unsafe impl Send for RsaKey {}
 // SAFETY: as above.
 unsafe impl Sync for RsaKey {}
 
-impl Drop for RsaKey {
-    fn drop(&mut self) {
-        // SAFETY: `pkey` is owned by this value, non-null, and freed once; aws-lc clears
-        // the private numbers as it frees them.
-        unsafe { sys::EVP_PKEY_free(self.pkey) }
-    }
-}
+/// One of aws-lc's `EVP_PKEY_*_init` functions.
+type PkeyInit = unsafe extern "C" fn(*mut sys::EVP_PKEY_CTX) -> c_int;
+
+/// aws-lc's `EVP_PKEY_encrypt`, `EVP_PKEY_decrypt` or `EVP_PKEY_sign`: context, output,
+/// output length (in: room, out: written), input, input length.
+type PkeyOp =
+    unsafe extern "C" fn(*mut sys::EVP_PKEY_CTX, *mut u8, *mut usize, *const u8, usize) -> c_int;
 
 /// A per-call `EVP_PKEY_CTX`, freed on drop.
 struct Ctx(*mut sys::EVP_PKEY_CTX);
@@ -118,45 +119,10 @@ impl Drop for Ctx {
     }
 }
 
-/// Copies a buffer aws-lc allocated into a zeroizing one and frees (cleanses) it.
-///
-/// # Safety
-/// `ptr` must be a buffer of `len` bytes from aws-lc's allocator, owned by the caller.
-unsafe fn take_buffer(ptr: *mut u8, len: usize) -> Zeroizing<Vec<u8>> {
-    // SAFETY: the caller guarantees `ptr` holds `len` initialised bytes.
-    let out = Zeroizing::new(unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec());
-    // SAFETY: the caller owns `ptr`, which came from aws-lc's allocator.
-    unsafe { sys::OPENSSL_free(ptr.cast()) };
-    out
-}
-
 impl RsaKey {
     fn parse(der: &[u8], private: bool) -> Option<RsaKey> {
-        let mut cbs = sys::CBS {
-            data: der.as_ptr(),
-            len: der.len(),
-        };
-        // SAFETY: `cbs` reads `der`, which outlives the call; aws-lc copies what it parses
-        // into the new EVP_PKEY (or returns NULL).
-        let pkey = unsafe {
-            if private {
-                sys::EVP_parse_private_key(&mut cbs)
-            } else {
-                sys::EVP_parse_public_key(&mut cbs)
-            }
-        };
-        if pkey.is_null() {
-            // SAFETY: clears this thread's aws-lc error queue.
-            unsafe { sys::ERR_clear_error() };
-            return None;
-        }
-        let key = RsaKey { pkey, private };
-        // SAFETY: `pkey` is a live EVP_PKEY; `cbs.len` is what is left unread of `der`.
-        let (rsa, rest) = (
-            unsafe { sys::EVP_PKEY_id(pkey) } == sys::EVP_PKEY_RSA,
-            cbs.len,
-        );
-        (rsa && rest == 0).then_some(key)
+        let pkey = Pkey::parse(der, private, sys::EVP_PKEY_RSA)?;
+        Some(RsaKey { pkey, private })
     }
 
     /// An RSA private key from PKCS#8 DER; `None` if it is not one.
@@ -184,9 +150,11 @@ impl RsaKey {
                 && sys::EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.0, bits as c_int) == 1
                 && sys::EVP_PKEY_keygen(ctx.0, &mut pkey) == 1
         };
-        if !ok || pkey.is_null() {
+        // A key aws-lc made is ours to free, even after a later step failed.
+        let pkey = Pkey::from_owned(pkey);
+        let (true, Some(pkey)) = (ok, pkey) else {
             return Err(failed("RSA key generation"));
-        }
+        };
         let key = RsaKey {
             pkey,
             private: true,
@@ -196,26 +164,9 @@ impl RsaKey {
 
     /// The key as PKCS#8 (`private`) or SPKI DER.
     fn marshal(&self, private: bool) -> Result<Zeroizing<Vec<u8>>> {
-        // SAFETY: a zeroed CBB is the "uninitialised" state CBB_init expects.
-        let mut cbb: sys::CBB = unsafe { std::mem::zeroed() };
-        let mut out: *mut u8 = std::ptr::null_mut();
-        let mut len = 0usize;
-        // SAFETY: `cbb` is initialised before use and cleaned up on failure; on success
-        // CBB_finish hands its buffer to us (taken and freed by `take_buffer`).
-        unsafe {
-            let ok = sys::CBB_init(&mut cbb, 0) == 1
-                && if private {
-                    sys::EVP_marshal_private_key(&mut cbb, self.pkey) == 1
-                } else {
-                    sys::EVP_marshal_public_key(&mut cbb, self.pkey) == 1
-                }
-                && sys::CBB_finish(&mut cbb, &mut out, &mut len) == 1;
-            if !ok {
-                sys::CBB_cleanup(&mut cbb);
-                return Err(failed("RSA key encoding"));
-            }
-            Ok(take_buffer(out, len))
-        }
+        self.pkey
+            .marshal(private)
+            .ok_or_else(|| Error::internal("RSA key encoding"))
     }
 
     /// The key as SubjectPublicKeyInfo DER.
@@ -234,22 +185,50 @@ impl RsaKey {
     /// The modulus length in bits.
     pub fn bits(&self) -> usize {
         // SAFETY: `pkey` is a live EVP_PKEY.
-        unsafe { sys::EVP_PKEY_bits(self.pkey) as usize }
+        unsafe { sys::EVP_PKEY_bits(self.pkey.as_ptr()) as usize }
     }
 
     /// The modulus length in bytes (the size of ciphertexts and signatures).
     fn size(&self) -> usize {
         // SAFETY: `pkey` is a live EVP_PKEY.
-        unsafe { sys::EVP_PKEY_size(self.pkey) as usize }
+        unsafe { sys::EVP_PKEY_size(self.pkey.as_ptr()) as usize }
     }
 
-    fn ctx(&self) -> Result<Ctx> {
+    /// A context for one call on this key, initialised by `init` (one of aws-lc's
+    /// `EVP_PKEY_{encrypt,decrypt,sign,verify}_init`); `what` names the operation in errors.
+    fn ctx(&self, init: PkeyInit, what: &str) -> Result<Ctx> {
         // SAFETY: `pkey` is live; the context takes its own reference to it.
-        let ctx = unsafe { sys::EVP_PKEY_CTX_new(self.pkey, std::ptr::null_mut()) };
+        let ctx = unsafe { sys::EVP_PKEY_CTX_new(self.pkey.as_ptr(), std::ptr::null_mut()) };
         if ctx.is_null() {
             return Err(failed("RSA context"));
         }
-        Ok(Ctx(ctx))
+        let ctx = Ctx(ctx);
+        // SAFETY: `ctx` is live; `init` is one of aws-lc's EVP_PKEY_*_init functions,
+        // which take only the context.
+        if unsafe { init(ctx.0) } != 1 {
+            return Err(failed(what));
+        }
+        Ok(ctx)
+    }
+
+    /// Runs `op` (aws-lc's `EVP_PKEY_encrypt`, `_decrypt` or `_sign`, which share one
+    /// signature) on `input` into `out`, which must hold the modulus size (the most any
+    /// of them writes); the length written, or `None` if aws-lc refused.
+    fn transform(ctx: &Ctx, op: PkeyOp, input: &[u8], out: &mut [u8]) -> Option<usize> {
+        let mut len = out.len();
+        // SAFETY: `ctx` is live and initialised for `op`; `out` has room for `len` bytes
+        // (the modulus size, RSA's output size); `input` is valid for its length; aws-lc
+        // writes the length produced to `len`, at most the room given.
+        let ok = unsafe {
+            op(
+                ctx.0,
+                out.as_mut_ptr(),
+                &mut len,
+                input.as_ptr(),
+                input.len(),
+            )
+        };
+        (ok == 1).then_some(len)
     }
 
     /// Sets OAEP and its parameters on a context initialised to encrypt or decrypt.
@@ -300,28 +279,11 @@ impl RsaKey {
                 ),
             ));
         }
-        let ctx = self.ctx()?;
-        // SAFETY: `ctx` is live.
-        if unsafe { sys::EVP_PKEY_encrypt_init(ctx.0) } != 1 {
-            return Err(failed("RSA-OAEP encryption"));
-        }
+        let ctx = self.ctx(sys::EVP_PKEY_encrypt_init, "RSA-OAEP encryption")?;
         Self::set_oaep(&ctx, p)?;
         let mut out = vec![0u8; self.size()];
-        let mut len = out.len();
-        // SAFETY: `out` has room for `len` bytes (the modulus size, RSA's output size);
-        // `plaintext` is valid for its length; aws-lc writes the length produced to `len`.
-        let ok = unsafe {
-            sys::EVP_PKEY_encrypt(
-                ctx.0,
-                out.as_mut_ptr(),
-                &mut len,
-                plaintext.as_ptr(),
-                plaintext.len(),
-            )
-        };
-        if ok != 1 {
-            return Err(failed("RSA-OAEP encryption"));
-        }
+        let len = Self::transform(&ctx, sys::EVP_PKEY_encrypt, plaintext, &mut out)
+            .ok_or_else(|| failed("RSA-OAEP encryption"))?;
         out.truncate(len);
         Ok(out)
     }
@@ -334,32 +296,17 @@ impl RsaKey {
                 "this RSA key holds only a public key and cannot decrypt",
             ));
         }
-        let ctx = self.ctx()?;
-        // SAFETY: `ctx` is live.
-        if unsafe { sys::EVP_PKEY_decrypt_init(ctx.0) } != 1 {
-            return Err(failed("RSA-OAEP decryption"));
-        }
+        let ctx = self.ctx(sys::EVP_PKEY_decrypt_init, "RSA-OAEP decryption")?;
         Self::set_oaep(&ctx, p)?;
         let mut out = Zeroizing::new(vec![0u8; self.size()]);
-        let mut len = out.len();
-        // SAFETY: as in `oaep_encrypt`; `out` is the modulus size, the most OAEP yields.
-        let ok = unsafe {
-            sys::EVP_PKEY_decrypt(
-                ctx.0,
-                out.as_mut_ptr(),
-                &mut len,
-                ciphertext.as_ptr(),
-                ciphertext.len(),
-            )
-        };
-        if ok != 1 {
+        let Some(len) = Self::transform(&ctx, sys::EVP_PKEY_decrypt, ciphertext, &mut out) else {
             // SAFETY: clears this thread's aws-lc error queue.
             unsafe { sys::ERR_clear_error() };
             return Err(Error::bad_ciphertext(
                 "ciphertext",
                 "the RSA-OAEP ciphertext does not decrypt with this key version and these parameters",
             ));
-        }
+        };
         out.truncate(len);
         Ok(out)
     }
@@ -396,6 +343,12 @@ impl RsaKey {
         Ok(())
     }
 
+    /// The longest PSS salt, in bytes, this key can sign with under `hash`: EMSA-PSS needs
+    /// emLen >= hLen + sLen + 2 (RFC 8017 §9.1.1).
+    pub fn pss_max_salt(&self, hash: RsaHash) -> usize {
+        self.size().saturating_sub(hash.output_len() + 2)
+    }
+
     /// Signs `digest` (already hashed with the scheme's hash).
     pub fn sign(&self, scheme: RsaScheme, digest: &[u8]) -> Result<Vec<u8>> {
         if !self.private {
@@ -404,8 +357,7 @@ impl RsaKey {
             ));
         }
         if let RsaScheme::Pss(h, PssSalt::Bytes(n)) = scheme {
-            // EMSA-PSS needs emLen >= hLen + sLen + 2 (RFC 8017 §9.1.1).
-            let most = self.size().saturating_sub(h.output_len() + 2);
+            let most = self.pss_max_salt(h);
             if n as usize > most {
                 return Err(Error::invalid(
                     "salt_length",
@@ -413,39 +365,19 @@ impl RsaKey {
                 ));
             }
         }
-        let ctx = self.ctx()?;
-        // SAFETY: `ctx` is live.
-        if unsafe { sys::EVP_PKEY_sign_init(ctx.0) } != 1 {
-            return Err(failed("RSA signing"));
-        }
+        let ctx = self.ctx(sys::EVP_PKEY_sign_init, "RSA signing")?;
         Self::set_scheme(&ctx, scheme, true)?;
+        // aws-lc checks the digest's length against the scheme's hash.
         let mut sig = vec![0u8; self.size()];
-        let mut len = sig.len();
-        // SAFETY: `sig` has room for the modulus size, an RSA signature's length; `digest`
-        // is valid for its length (aws-lc checks it against the hash's).
-        let ok = unsafe {
-            sys::EVP_PKEY_sign(
-                ctx.0,
-                sig.as_mut_ptr(),
-                &mut len,
-                digest.as_ptr(),
-                digest.len(),
-            )
-        };
-        if ok != 1 {
-            return Err(failed("RSA signing"));
-        }
+        let len = Self::transform(&ctx, sys::EVP_PKEY_sign, digest, &mut sig)
+            .ok_or_else(|| failed("RSA signing"))?;
         sig.truncate(len);
         Ok(sig)
     }
 
     /// Verifies `sig` over `digest`: `Ok(false)` when it does not verify.
     pub fn verify(&self, scheme: RsaScheme, digest: &[u8], sig: &[u8]) -> Result<bool> {
-        let ctx = self.ctx()?;
-        // SAFETY: `ctx` is live.
-        if unsafe { sys::EVP_PKEY_verify_init(ctx.0) } != 1 {
-            return Err(failed("RSA verification"));
-        }
+        let ctx = self.ctx(sys::EVP_PKEY_verify_init, "RSA verification")?;
         Self::set_scheme(&ctx, scheme, false)?;
         // SAFETY: `sig` and `digest` are valid for their lengths.
         let ok = unsafe {
