@@ -34,7 +34,7 @@ use arca_crypto::digest_sign::{DigestHash, DigestSignScheme, OaepHash, RsaKeyTra
 use arca_service::api::{Bytes, RawCipher, RawDecryptRequest, RawEncryptRequest, Secret};
 use arca_service::delegated::{CseCheck, CseGrant, DelegatedAccess, CSE_MAX_RESOURCE_BYTES};
 use arca_service::kacls::{KaclsOutput, KaclsUse};
-use arca_service::{Caller, Door};
+use arca_service::{Caller, Door, RequestMeta};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -43,7 +43,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::config::CseConfig;
 use crate::rest::{meta_of, status_of, AppState, JsonBody};
@@ -218,8 +218,7 @@ fn unb64(field: &str, v: &str) -> Result<Vec<u8>, Error> {
 /// the service records it as the door principal's `QueryServer`, so the trail has every
 /// call (and a door that could not act answers so).
 async fn status(State(app): State<App>, parts: Parts) -> Response {
-    let mut meta = meta_of(&parts);
-    meta.door = Door::Cse;
+    let meta = Call::new(&app, &parts).meta;
     let recorded = match access(&app) {
         Ok(access) => app.svc.delegated_query(access, "cse", meta).await,
         Err(e) => Err(e),
@@ -239,18 +238,104 @@ async fn status(State(app): State<App>, parts: Parts) -> Response {
     )
 }
 
-/// The body, parsed (a malformed one recorded as a refused `action`), or the error.
-async fn body<T: serde::de::DeserializeOwned>(
-    app: &AppState,
-    parts: &Parts,
-    body: JsonBody,
-    action: Action,
-) -> Result<T, Response> {
-    let mut meta = meta_of(parts);
-    meta.door = Door::Cse;
-    body.parse_or_error::<T>(app, &meta, action)
-        .await
-        .map_err(|e| error(&e))
+/// One request to the door: the state and what is known of the request before its tokens
+/// (door `Cse`). Each step answers an [`Error`], which [`reply`] gives Google's shape, so
+/// a handler states only its body, its roles and its operation.
+struct Call<'a> {
+    app: &'a AppState,
+    meta: RequestMeta,
+}
+
+impl<'a> Call<'a> {
+    fn new(app: &'a AppState, parts: &Parts) -> Self {
+        let mut meta = meta_of(parts);
+        meta.door = Door::Cse;
+        Call { app, meta }
+    }
+
+    /// The body, parsed (a malformed one recorded as a refused `action`).
+    async fn body<T: serde::de::DeserializeOwned>(
+        &self,
+        body: JsonBody,
+        action: Action,
+    ) -> Result<T, Error> {
+        body.parse_or_error::<T>(self.app, &self.meta, action).await
+    }
+
+    /// Both tokens checked for one of `roles`: the caller (naming `reason`) and the grant.
+    async fn authenticate(
+        &self,
+        authentication: &str,
+        authorization: &str,
+        roles: &[&str],
+        reason: &str,
+    ) -> Result<(Caller, CseGrant), Error> {
+        self.authenticate_with(authentication, authorization, roles, reason, false)
+            .await
+    }
+
+    /// [`Call::authenticate`], `issuing_delegation` for the `delegate` method.
+    async fn authenticate_with(
+        &self,
+        authentication: &str,
+        authorization: &str,
+        roles: &[&str],
+        reason: &str,
+        issuing_delegation: bool,
+    ) -> Result<(Caller, CseGrant), Error> {
+        let access = access(self.app)?;
+        let check = CseCheck {
+            issuing_delegation,
+            ..check(self.app, access, roles)
+        };
+        let (mut caller, grant) = self
+            .app
+            .svc
+            .authenticate_cse(authentication, authorization, &check, self.meta.clone())
+            .await?;
+        caller.note_reason(reason);
+        Ok((caller, grant))
+    }
+
+    /// Google's authorization token alone, for one of `roles` (`rewrap`, `digest`).
+    async fn authorize(
+        &self,
+        authorization: &str,
+        roles: &[&str],
+        reason: &str,
+    ) -> Result<(Caller, CseGrant), Error> {
+        let access = access(self.app)?;
+        let check = check(self.app, access, roles);
+        let (mut caller, grant) = self
+            .app
+            .svc
+            .authorize_cse(authorization, &check, self.meta.clone())
+            .await?;
+        caller.note_reason(reason);
+        Ok((caller, grant))
+    }
+
+    /// The identity provider's token alone, judged by `[cse.privileged]`.
+    async fn privileged(
+        &self,
+        authentication: &str,
+        resource_name: Option<&str>,
+        reason: &str,
+    ) -> Result<Caller, Error> {
+        let access = self
+            .app
+            .cse
+            .privileged
+            .as_ref()
+            .ok_or_else(|| Error::internal("a privileged method without [cse.privileged]"))?;
+        let mut caller = self
+            .app
+            .svc
+            .authenticate_cse_privileged(authentication, access, resource_name, self.meta.clone())
+            .await?;
+        caller.note_reason(reason);
+        Ok(caller)
+    }
 }
 
 fn access(app: &AppState) -> Result<&DelegatedAccess, Error> {
@@ -274,97 +359,6 @@ fn check<'a>(app: &'a AppState, access: &'a DelegatedAccess, roles: &'a [&'a str
             .map(|_| app.cse.kacls_url.as_str()),
         issuing_delegation: false,
     }
-}
-
-/// Both tokens checked for one of `roles`: the caller (naming `reason`) and the grant.
-async fn authenticate(
-    app: &AppState,
-    parts: &Parts,
-    authentication: &str,
-    authorization: &str,
-    roles: &[&str],
-    reason: &str,
-) -> Result<(Caller, CseGrant), Response> {
-    authenticate_with(
-        app,
-        parts,
-        authentication,
-        authorization,
-        roles,
-        reason,
-        false,
-    )
-    .await
-}
-
-/// [`authenticate`], `issuing_delegation` for the `delegate` method.
-async fn authenticate_with(
-    app: &AppState,
-    parts: &Parts,
-    authentication: &str,
-    authorization: &str,
-    roles: &[&str],
-    reason: &str,
-    issuing_delegation: bool,
-) -> Result<(Caller, CseGrant), Response> {
-    let mut meta = meta_of(parts);
-    meta.door = Door::Cse;
-    let access = access(app).map_err(|e| error(&e))?;
-    let check = CseCheck {
-        issuing_delegation,
-        ..check(app, access, roles)
-    };
-    let (mut caller, grant) = app
-        .svc
-        .authenticate_cse(authentication, authorization, &check, meta)
-        .await
-        .map_err(|e| error(&e))?;
-    caller.note_reason(reason);
-    Ok((caller, grant))
-}
-
-/// Google's authorization token alone, for one of `roles` (`rewrap`, `digest`).
-async fn authorize(
-    app: &AppState,
-    parts: &Parts,
-    authorization: &str,
-    roles: &[&str],
-    reason: &str,
-) -> Result<(Caller, CseGrant), Response> {
-    let mut meta = meta_of(parts);
-    meta.door = Door::Cse;
-    let access = access(app).map_err(|e| error(&e))?;
-    let (mut caller, grant) = app
-        .svc
-        .authorize_cse(authorization, &check(app, access, roles), meta)
-        .await
-        .map_err(|e| error(&e))?;
-    caller.note_reason(reason);
-    Ok((caller, grant))
-}
-
-/// The identity provider's token alone, judged by `[cse.privileged]`.
-async fn authenticate_privileged(
-    app: &AppState,
-    parts: &Parts,
-    authentication: &str,
-    resource_name: Option<&str>,
-    reason: &str,
-) -> Result<Caller, Response> {
-    let mut meta = meta_of(parts);
-    meta.door = Door::Cse;
-    let access = app.cse.privileged.as_ref().ok_or_else(|| {
-        error(&Error::internal(
-            "a privileged method without [cse.privileged]",
-        ))
-    })?;
-    let mut caller = app
-        .svc
-        .authenticate_cse_privileged(authentication, access, resource_name, meta)
-        .await
-        .map_err(|e| error(&e))?;
-    caller.note_reason(reason);
-    Ok(caller)
 }
 
 /// The `reason` a Google client gives: kept to the reference's size.
@@ -567,61 +561,48 @@ struct UnwrapBody {
 /// `POST wrap`: the DEK under the Arca key, bound to the resource and perimeter (role
 /// `writer` or `upgrader`).
 async fn wrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: WrapBody = match body(&app, &parts, raw, Action::Encrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) = match authenticate(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        WRAP_ROLES,
-        &b.reason,
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: WrapBody = call.body(raw, Action::Encrypt).await?;
+            let (caller, grant) = call
+                .authenticate(&b.authentication, &b.authorization, WRAP_ROLES, &b.reason)
+                .await?;
+            let perimeter = grant.perimeter_id.clone().unwrap_or_default();
+            let w = seal(
+                &app,
+                &caller,
+                DEK_V2,
+                perimeter,
+                grant.resource_name,
+                move || {
+                    check_reason(&b.reason)?;
+                    dek_of("key", &b.key)
+                },
+            )
+            .await?;
+            Ok(json!({ "wrapped_key": w }))
+        }
+        .await,
     )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let perimeter = grant.perimeter_id.clone().unwrap_or_default();
-    let r = seal(
-        &app,
-        &caller,
-        DEK_V2,
-        perimeter,
-        grant.resource_name,
-        move || {
-            check_reason(&b.reason)?;
-            dek_of("key", &b.key)
-        },
-    )
-    .await;
-    reply(r.map(|w| json!({ "wrapped_key": w })))
 }
 
 /// `POST unwrap`: the DEK back, for the resource it was wrapped for (role `reader` or
 /// `writer`).
 async fn unwrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: UnwrapBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) = match authenticate(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        UNWRAP_ROLES,
-        &b.reason,
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: UnwrapBody = call.body(raw, Action::Decrypt).await?;
+            let (caller, grant) = call
+                .authenticate(&b.authentication, &b.authorization, UNWRAP_ROLES, &b.reason)
+                .await?;
+            let (dek, _) =
+                open_dek(&app, &caller, b.wrapped_key, grant.resource_name, b.reason).await?;
+            Ok(json!({ "key": b64().encode(dek.expose()) }))
+        }
+        .await,
     )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = open_dek(&app, &caller, b.wrapped_key, grant.resource_name, b.reason).await;
-    reply(r.map(|(dek, _)| json!({ "key": b64().encode(dek.expose()) })))
 }
 
 #[derive(Deserialize)]
@@ -637,57 +618,54 @@ struct RewrapBody {
 /// (`rewrap_sources`), unwrapped and wrapped anew under the Arca key's current version;
 /// answers the new blob and the key's resource key hash.
 async fn rewrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: RewrapBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) =
-        match authorize(&app, &parts, &b.authorization, REWRAP_ROLES, &b.reason).await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-    let r = async {
-        let resource = grant.resource_name.clone();
-        let opens = app.cse.opens_keys_of(&b.original_kacls_url);
-        let (reason, wrapped) = (b.reason.clone(), b.wrapped_key);
-        let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
-        let mut perimeter = String::new();
-        let kept = &mut perimeter;
-        let out = app
-            .svc
-            .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
-                check_reason(&reason)?;
-                if !opens {
-                    return Err(Error::invalid(
-                        "original_kacls_url",
-                        "not a KACLS URL of this service (cse.rewrap_sources)",
-                    ));
-                }
-                let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
-                *kept = blob_perimeter(&blob, token_perimeter);
-                let what = KaclsUse::KeyAndHash {
-                    resource_name: resource.clone(),
-                    perimeter_id: kept.clone(),
-                };
-                Ok((blob.decrypt_request(&resource), what))
-            })
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: RewrapBody = call.body(raw, Action::Decrypt).await?;
+            let (caller, grant) = call
+                .authorize(&b.authorization, REWRAP_ROLES, &b.reason)
+                .await?;
+            let resource = grant.resource_name.clone();
+            let opens = app.cse.opens_keys_of(&b.original_kacls_url);
+            let (reason, wrapped) = (b.reason.clone(), b.wrapped_key);
+            let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
+            let mut perimeter = String::new();
+            let kept = &mut perimeter;
+            let out = app
+                .svc
+                .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
+                    check_reason(&reason)?;
+                    if !opens {
+                        return Err(Error::invalid(
+                            "original_kacls_url",
+                            "not a KACLS URL of this service (cse.rewrap_sources)",
+                        ));
+                    }
+                    let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
+                    *kept = blob_perimeter(&blob, token_perimeter);
+                    let what = KaclsUse::KeyAndHash {
+                        resource_name: resource.clone(),
+                        perimeter_id: kept.clone(),
+                    };
+                    Ok((blob.decrypt_request(&resource), what))
+                })
+                .await?;
+            let KaclsOutput::KeyAndHash(dek, hash) = out else {
+                return Err(Error::internal("rewrap answered without the key"));
+            };
+            let w = seal(
+                &app,
+                &caller,
+                DEK_V2,
+                perimeter,
+                grant.resource_name,
+                move || Ok(dek.0),
+            )
             .await?;
-        let KaclsOutput::KeyAndHash(dek, hash) = out else {
-            return Err(Error::internal("rewrap answered without the key"));
-        };
-        let w = seal(
-            &app,
-            &caller,
-            DEK_V2,
-            perimeter,
-            grant.resource_name,
-            move || Ok(dek.0),
-        )
-        .await?;
-        Ok(json!({"wrapped_key": w, "resource_key_hash": b64().encode(hash)}))
-    }
-    .await;
-    reply(r)
+            Ok(json!({"wrapped_key": w, "resource_key_hash": b64().encode(hash)}))
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -701,35 +679,35 @@ struct DigestBody {
 /// `POST digest`: the resource key hash of a wrapped key, computed inside the service (the
 /// key never leaves it).
 async fn digest(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: DigestBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) =
-        match authorize(&app, &parts, &b.authorization, DIGEST_ROLES, &b.reason).await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-    let resource = grant.resource_name.clone();
-    let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
-    let (reason, wrapped) = (b.reason, b.wrapped_key);
-    let r = app
-        .svc
-        .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
-            check_reason(&reason)?;
-            let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
-            let what = KaclsUse::ResourceKeyHash {
-                resource_name: resource.clone(),
-                perimeter_id: blob_perimeter(&blob, token_perimeter),
-            };
-            Ok((blob.decrypt_request(&resource), what))
-        })
-        .await
-        .and_then(|o| match o {
-            KaclsOutput::Hash(h) => Ok(json!({"resource_key_hash": b64().encode(h)})),
-            _ => Err(Error::internal("digest answered without the hash")),
-        });
-    reply(r)
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: DigestBody = call.body(raw, Action::Decrypt).await?;
+            let (caller, grant) = call
+                .authorize(&b.authorization, DIGEST_ROLES, &b.reason)
+                .await?;
+            let resource = grant.resource_name.clone();
+            let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
+            let (reason, wrapped) = (b.reason, b.wrapped_key);
+            let out = app
+                .svc
+                .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
+                    check_reason(&reason)?;
+                    let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
+                    let what = KaclsUse::ResourceKeyHash {
+                        resource_name: resource.clone(),
+                        perimeter_id: blob_perimeter(&blob, token_perimeter),
+                    };
+                    Ok((blob.decrypt_request(&resource), what))
+                })
+                .await?;
+            match out {
+                KaclsOutput::Hash(h) => Ok(json!({"resource_key_hash": b64().encode(h)})),
+                _ => Err(Error::internal("digest answered without the hash")),
+            }
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -746,35 +724,29 @@ struct PrivilegedWrapBody {
 /// `POST privilegedwrap`: as `wrap`, for an administrator the `[cse.privileged]` rule
 /// allows, with the resource named in the body (no authorization token).
 async fn privileged_wrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: PrivilegedWrapBody = match body(&app, &parts, raw, Action::Encrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let caller = match authenticate_privileged(
-        &app,
-        &parts,
-        &b.authentication,
-        Some(&b.resource_name),
-        &b.reason,
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: PrivilegedWrapBody = call.body(raw, Action::Encrypt).await?;
+            let caller = call
+                .privileged(&b.authentication, Some(&b.resource_name), &b.reason)
+                .await?;
+            let w = seal(
+                &app,
+                &caller,
+                DEK_V2,
+                b.perimeter_id,
+                b.resource_name,
+                move || {
+                    check_reason(&b.reason)?;
+                    dek_of("key", &b.key)
+                },
+            )
+            .await?;
+            Ok(json!({ "wrapped_key": w }))
+        }
+        .await,
     )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = seal(
-        &app,
-        &caller,
-        DEK_V2,
-        b.perimeter_id,
-        b.resource_name,
-        move || {
-            check_reason(&b.reason)?;
-            dek_of("key", &b.key)
-        },
-    )
-    .await;
-    reply(r.map(|w| json!({ "wrapped_key": w })))
 }
 
 #[derive(Deserialize)]
@@ -790,26 +762,19 @@ struct PrivilegedUnwrapBody {
 /// `[cse.privileged]` rule allows (Google Takeout's exports), without the document's ACL;
 /// the resource name must be the one the key was wrapped for.
 async fn privileged_unwrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: PrivilegedUnwrapBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let caller = match authenticate_privileged(
-        &app,
-        &parts,
-        &b.authentication,
-        Some(&b.resource_name),
-        &b.reason,
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: PrivilegedUnwrapBody = call.body(raw, Action::Decrypt).await?;
+            let caller = call
+                .privileged(&b.authentication, Some(&b.resource_name), &b.reason)
+                .await?;
+            let (dek, perimeter) =
+                open_dek(&app, &caller, b.wrapped_key, b.resource_name, b.reason).await?;
+            Ok(json!({ "key": b64().encode(dek.expose()), "perimeter_id": perimeter }))
+        }
+        .await,
     )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = open_dek(&app, &caller, b.wrapped_key, b.resource_name, b.reason).await;
-    reply(r.map(
-        |(dek, perimeter)| json!({ "key": b64().encode(dek.expose()), "perimeter_id": perimeter }),
-    ))
 }
 
 #[derive(Deserialize)]
@@ -838,28 +803,26 @@ fn private_key_of(v: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
 /// `POST wrapprivatekey`: a user's RSA private key under the Arca key, for the Gmail
 /// methods (an administrator the `[cse.privileged]` rule allows; Google never calls it).
 async fn wrap_private_key(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let mut b: WrapPrivateKeyBody = match body(&app, &parts, raw, Action::Encrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let caller = match authenticate_privileged(&app, &parts, &b.authentication, None, "").await {
-        Ok(c) => c,
-        Err(r) => {
-            b.private_key.zeroize();
-            return r;
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let mut b: WrapPrivateKeyBody = call.body(raw, Action::Encrypt).await?;
+            // Zeroized when dropped, whether or not the caller is admitted.
+            let key = Zeroizing::new(std::mem::take(&mut b.private_key));
+            let caller = call.privileged(&b.authentication, None, "").await?;
+            let w = seal(
+                &app,
+                &caller,
+                PRIVATE_KEY_V1,
+                b.perimeter_id,
+                String::new(),
+                move || private_key_of(&key),
+            )
+            .await?;
+            Ok(json!({ "wrapped_private_key": w }))
         }
-    };
-    let key = Zeroizing::new(std::mem::take(&mut b.private_key));
-    let r = seal(
-        &app,
-        &caller,
-        PRIVATE_KEY_V1,
-        b.perimeter_id,
-        String::new(),
-        move || private_key_of(&key),
+        .await,
     )
-    .await;
-    reply(r.map(|w| json!({ "wrapped_private_key": w })))
 }
 
 /// `RSA/ECB/PKCS1Padding` and `RSA/ECB/OAEPwithSHA-<n>andMGF1Padding` (Java's names, which
@@ -1027,45 +990,44 @@ async fn use_private_key(
         .await
 }
 
-fn dek_reply(r: Result<KaclsOutput, Error>) -> Response {
-    reply(r.and_then(|o| match o {
+/// The data encryption key a private key decryption answered, as the reply's JSON.
+fn dek_json(out: KaclsOutput) -> Result<Value, Error> {
+    match out {
         KaclsOutput::Key(k) => Ok(json!({"data_encryption_key": b64().encode(k.expose())})),
         _ => Err(Error::internal("a private key decryption without its key")),
-    }))
+    }
 }
 
 /// `POST privatekeydecrypt` (Gmail, role `decrypter`): the data encryption key a message's
 /// sender encrypted to the user's public key, decrypted inside the service with the user's
 /// wrapped private key (the one the authorization token's `spki_hash` names).
 async fn private_key_decrypt(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: PrivateKeyDecryptBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) = match authenticate(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        DECRYPTER_ROLES,
-        &b.reason,
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: PrivateKeyDecryptBody = call.body(raw, Action::Decrypt).await?;
+            let (caller, grant) = call
+                .authenticate(
+                    &b.authentication,
+                    &b.authorization,
+                    DECRYPTER_ROLES,
+                    &b.reason,
+                )
+                .await?;
+            let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
+                let spki = user_spki(&grant)?;
+                decrypt_use(
+                    &b.algorithm,
+                    &b.encrypted_data_encryption_key,
+                    b.rsa_oaep_label.as_deref(),
+                    spki,
+                )
+            })
+            .await?;
+            dek_json(out)
+        }
+        .await,
     )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
-        let spki = user_spki(&grant)?;
-        decrypt_use(
-            &b.algorithm,
-            &b.encrypted_data_encryption_key,
-            b.rsa_oaep_label.as_deref(),
-            spki,
-        )
-    })
-    .await;
-    dek_reply(r)
 }
 
 #[derive(Deserialize)]
@@ -1092,26 +1054,25 @@ async fn privileged_private_key_decrypt(
     parts: Parts,
     raw: JsonBody,
 ) -> Response {
-    let b: PrivilegedPrivateKeyDecryptBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let caller =
-        match authenticate_privileged(&app, &parts, &b.authentication, None, &b.reason).await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-    let r = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
-        let spki = spki_of(b.spki_hash.as_deref(), b.spki_hash_algorithm.as_deref())?;
-        decrypt_use(
-            &b.algorithm,
-            &b.encrypted_data_encryption_key,
-            b.rsa_oaep_label.as_deref(),
-            spki,
-        )
-    })
-    .await;
-    dek_reply(r)
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: PrivilegedPrivateKeyDecryptBody = call.body(raw, Action::Decrypt).await?;
+            let caller = call.privileged(&b.authentication, None, &b.reason).await?;
+            let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
+                let spki = spki_of(b.spki_hash.as_deref(), b.spki_hash_algorithm.as_deref())?;
+                decrypt_use(
+                    &b.algorithm,
+                    &b.encrypted_data_encryption_key,
+                    b.rsa_oaep_label.as_deref(),
+                    spki,
+                )
+            })
+            .await?;
+            dek_json(out)
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -1130,42 +1091,34 @@ struct PrivateKeySignBody {
 /// `POST privatekeysign` (Gmail, role `signer`): the digest the client computed, signed
 /// inside the service with the user's wrapped private key.
 async fn private_key_sign(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: PrivateKeySignBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) = match authenticate(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        SIGNER_ROLES,
-        &b.reason,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
-        let spki = user_spki(&grant)?;
-        let digest = unb64("digest", &b.digest)?;
-        if digest.is_empty() || digest.len() > MAX_DIGEST {
-            return Err(Error::invalid("digest", format!("1 to {MAX_DIGEST} bytes")));
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: PrivateKeySignBody = call.body(raw, Action::Decrypt).await?;
+            let (caller, grant) = call
+                .authenticate(&b.authentication, &b.authorization, SIGNER_ROLES, &b.reason)
+                .await?;
+            let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
+                let spki = user_spki(&grant)?;
+                let digest = unb64("digest", &b.digest)?;
+                if digest.is_empty() || digest.len() > MAX_DIGEST {
+                    return Err(Error::invalid("digest", format!("1 to {MAX_DIGEST} bytes")));
+                }
+                let scheme = scheme_of(&b.algorithm, digest.len(), b.rsa_pss_salt_length)?;
+                Ok(KaclsUse::PrivateKeySign {
+                    scheme,
+                    digest,
+                    spki_sha256: spki,
+                })
+            })
+            .await?;
+            match out {
+                KaclsOutput::Signature(s) => Ok(json!({"signature": b64().encode(s)})),
+                _ => Err(Error::internal("a signing without its signature")),
+            }
         }
-        let scheme = scheme_of(&b.algorithm, digest.len(), b.rsa_pss_salt_length)?;
-        Ok(KaclsUse::PrivateKeySign {
-            scheme,
-            digest,
-            spki_sha256: spki,
-        })
-    })
-    .await
-    .and_then(|o| match o {
-        KaclsOutput::Signature(s) => Ok(json!({"signature": b64().encode(s)})),
-        _ => Err(Error::internal("a signing without its signature")),
-    });
-    reply(r)
+        .await,
+    )
 }
 
 #[cfg(test)]
@@ -1236,87 +1189,83 @@ fn b64u(b: &[u8]) -> String {
 /// delegate and the reason. It lasts `delegate_ttl_seconds` at most, never beyond the
 /// tokens it was issued on; `<prefix>/jwks` publishes the key that verifies it.
 async fn delegate(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: DelegateBody = match body(&app, &parts, raw, Action::Sign).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (mut caller, grant) = match authenticate_with(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        DELEGATE_ROLES,
-        &b.reason,
-        true,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Some(d) = &grant.delegated_to {
-        caller.note("delegated_to", d.clone());
-    }
-    let Some(key) = app.cse.delegate_key.clone() else {
-        return error(&Error::internal("delegate without [cse] delegate_key"));
-    };
-    let now = app.svc.now().timestamp();
-    let mut exp = now + i64::from(app.cse.delegate_ttl_seconds);
-    if let arca_service::Credential::Jwt(_, Some(until)) = &caller.credential {
-        exp = exp.min(until.timestamp());
-    }
-    let claims = json!({
-        "iss": app.cse.kacls_url,
-        "aud": DELEGATED_AUDIENCE,
-        "email": grant.email,
-        "delegated_to": grant.delegated_to,
-        "resource_name": grant.resource_name,
-        "kacls_url": app.cse.kacls_url,
-        "iat": now,
-        "exp": exp,
-    });
-    let mut input = String::new();
-    let signing_input = &mut input;
-    let reason = b.reason;
-    let r = app
-        .svc
-        .sign_with(&caller, &key, move |k| {
-            check_reason(&reason)?;
-            if grant.delegated_to.is_none() {
-                return Err(Error::invalid(
-                    "authorization",
-                    "names no delegated_to: there is no one to delegate to",
-                ));
+    let call = Call::new(&app, &parts);
+    reply(
+        async {
+            let b: DelegateBody = call.body(raw, Action::Sign).await?;
+            let (mut caller, grant) = call
+                .authenticate_with(
+                    &b.authentication,
+                    &b.authorization,
+                    DELEGATE_ROLES,
+                    &b.reason,
+                    true,
+                )
+                .await?;
+            if let Some(d) = &grant.delegated_to {
+                caller.note("delegated_to", d.clone());
             }
-            if k.spec != arca_core::model::KeySpec::Ed25519 {
-                return Err(Error::unsuitable_key(
-                    "cse.delegate_key must be an ED25519 key (tokens are signed EdDSA)",
-                ));
+            let Some(key) = app.cse.delegate_key.clone() else {
+                return Err(Error::internal("delegate without [cse] delegate_key"));
+            };
+            let now = app.svc.now().timestamp();
+            let mut exp = now + i64::from(app.cse.delegate_ttl_seconds);
+            if let arca_service::Credential::Jwt(_, Some(until)) = &caller.credential {
+                exp = exp.min(until.timestamp());
             }
-            let header = json!({"alg": "EdDSA", "typ": "JWT",
+            let claims = json!({
+                "iss": app.cse.kacls_url,
+                "aud": DELEGATED_AUDIENCE,
+                "email": grant.email,
+                "delegated_to": grant.delegated_to,
+                "resource_name": grant.resource_name,
+                "kacls_url": app.cse.kacls_url,
+                "iat": now,
+                "exp": exp,
+            });
+            let mut input = String::new();
+            let signing_input = &mut input;
+            let reason = b.reason;
+            let sig = app
+                .svc
+                .sign_with(&caller, &key, move |k| {
+                    check_reason(&reason)?;
+                    if grant.delegated_to.is_none() {
+                        return Err(Error::invalid(
+                            "authorization",
+                            "names no delegated_to: there is no one to delegate to",
+                        ));
+                    }
+                    if k.spec != arca_core::model::KeySpec::Ed25519 {
+                        return Err(Error::unsuitable_key(
+                            "cse.delegate_key must be an ED25519 key (tokens are signed EdDSA)",
+                        ));
+                    }
+                    let header = json!({"alg": "EdDSA", "typ": "JWT",
                 "kid": format!("{}.{}", k.id, k.primary_version)});
-            *signing_input = format!(
-                "{}.{}",
-                b64u(header.to_string().as_bytes()),
-                b64u(claims.to_string().as_bytes())
-            );
-            Ok(arca_service::api::SignRequest {
-                message: Secret::new(Zeroizing::new(signing_input.as_bytes().to_vec())),
-                message_type: arca_core::model::MessageType::Raw,
-                signing_algorithm: Some(arca_core::model::SigningAlgorithm::Ed25519Sha512),
-                pss_salt: None,
-            })
-        })
-        .await
-        .map(|sig| json!({"delegated_authentication": format!("{input}.{}", b64u(&sig.signature.0))}));
-    reply(r)
+                    *signing_input = format!(
+                        "{}.{}",
+                        b64u(header.to_string().as_bytes()),
+                        b64u(claims.to_string().as_bytes())
+                    );
+                    Ok(arca_service::api::SignRequest {
+                        message: Secret::new(Zeroizing::new(signing_input.as_bytes().to_vec())),
+                        message_type: arca_core::model::MessageType::Raw,
+                        signing_algorithm: Some(arca_core::model::SigningAlgorithm::Ed25519Sha512),
+                        pss_salt: None,
+                    })
+                })
+                .await?;
+            Ok(json!({"delegated_authentication": format!("{input}.{}", b64u(&sig.signature.0))}))
+        }
+        .await,
+    )
 }
 
 /// `GET jwks`: the public key that verifies this KACLS's delegated authentication tokens,
 /// as a JWK set (the door principal's `GetPublicKey`, refused while the key may not sign).
 async fn jwks(State(app): State<App>, parts: Parts) -> Response {
-    let mut meta = meta_of(&parts);
-    meta.door = Door::Cse;
+    let meta = Call::new(&app, &parts).meta;
     let (Some(access), Some(key)) = (app.cse.access.as_ref(), app.cse.delegate_key.as_ref()) else {
         return error(&Error::internal("jwks without [cse] delegate_key"));
     };
