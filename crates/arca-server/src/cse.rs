@@ -38,7 +38,7 @@ use arca_service::{Caller, Door, RequestMeta};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use base64::Engine;
 use serde::Deserialize;
@@ -90,43 +90,43 @@ pub fn routes(cfg: &CseConfig) -> Router<App> {
     let p = &cfg.path_prefix;
     let mut r = Router::new()
         .route(&format!("{p}/status"), get(status).options(preflight))
-        .route(&format!("{p}/wrap"), post(wrap).options(preflight))
-        .route(&format!("{p}/unwrap"), post(unwrap).options(preflight))
-        .route(&format!("{p}/rewrap"), post(rewrap).options(preflight))
-        .route(&format!("{p}/digest"), post(digest).options(preflight))
-        .route(
-            &format!("{p}/privatekeydecrypt"),
-            post(private_key_decrypt).options(preflight),
-        )
-        .route(
-            &format!("{p}/privatekeysign"),
-            post(private_key_sign).options(preflight),
-        );
+        .route(&format!("{p}/wrap"), door(wrap))
+        .route(&format!("{p}/unwrap"), door(unwrap))
+        .route(&format!("{p}/rewrap"), door(rewrap))
+        .route(&format!("{p}/digest"), door(digest))
+        .route(&format!("{p}/privatekeydecrypt"), door(private_key_decrypt))
+        .route(&format!("{p}/privatekeysign"), door(private_key_sign));
     if cfg.delegate_key.is_some() {
         r = r
-            .route(&format!("{p}/delegate"), post(delegate).options(preflight))
+            .route(&format!("{p}/delegate"), door(delegate))
             .route(&format!("{p}/jwks"), get(jwks).options(preflight));
     }
     if cfg.privileged.is_some() {
         r = r
-            .route(
-                &format!("{p}/privilegedwrap"),
-                post(privileged_wrap).options(preflight),
-            )
-            .route(
-                &format!("{p}/privilegedunwrap"),
-                post(privileged_unwrap).options(preflight),
-            )
+            .route(&format!("{p}/privilegedwrap"), door(privileged_wrap))
+            .route(&format!("{p}/privilegedunwrap"), door(privileged_unwrap))
             .route(
                 &format!("{p}/privilegedprivatekeydecrypt"),
-                post(privileged_private_key_decrypt).options(preflight),
+                door(privileged_private_key_decrypt),
             )
-            .route(
-                &format!("{p}/wrapprivatekey"),
-                post(wrap_private_key).options(preflight),
-            );
+            .route(&format!("{p}/wrapprivatekey"), door(wrap_private_key));
     }
     r
+}
+
+/// A KACLS method as a route (`POST`, with the CORS preflight): `method` answers the JSON
+/// or the error, which [`reply`] gives Google's shape.
+fn door<F, Fut>(method: F) -> MethodRouter<App>
+where
+    F: Fn(App, Parts, JsonBody) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Value, Error>> + Send + 'static,
+{
+    post(
+        move |State(app): State<App>, parts: Parts, raw: JsonBody| async move {
+            reply(method(app, parts, raw).await)
+        },
+    )
+    .options(preflight)
 }
 
 /// The methods this KACLS serves, as `status` lists them.
@@ -560,49 +560,38 @@ struct UnwrapBody {
 
 /// `POST wrap`: the DEK under the Arca key, bound to the resource and perimeter (role
 /// `writer` or `upgrader`).
-async fn wrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn wrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: WrapBody = call.body(raw, Action::Encrypt).await?;
-            let (caller, grant) = call
-                .authenticate(&b.authentication, &b.authorization, WRAP_ROLES, &b.reason)
-                .await?;
-            let perimeter = grant.perimeter_id.clone().unwrap_or_default();
-            let w = seal(
-                &app,
-                &caller,
-                DEK_V2,
-                perimeter,
-                grant.resource_name,
-                move || {
-                    check_reason(&b.reason)?;
-                    dek_of("key", &b.key)
-                },
-            )
-            .await?;
-            Ok(json!({ "wrapped_key": w }))
-        }
-        .await,
+    let b: WrapBody = call.body(raw, Action::Encrypt).await?;
+    let (caller, grant) = call
+        .authenticate(&b.authentication, &b.authorization, WRAP_ROLES, &b.reason)
+        .await?;
+    let perimeter = grant.perimeter_id.clone().unwrap_or_default();
+    let w = seal(
+        &app,
+        &caller,
+        DEK_V2,
+        perimeter,
+        grant.resource_name,
+        move || {
+            check_reason(&b.reason)?;
+            dek_of("key", &b.key)
+        },
     )
+    .await?;
+    Ok(json!({ "wrapped_key": w }))
 }
 
 /// `POST unwrap`: the DEK back, for the resource it was wrapped for (role `reader` or
 /// `writer`).
-async fn unwrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn unwrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: UnwrapBody = call.body(raw, Action::Decrypt).await?;
-            let (caller, grant) = call
-                .authenticate(&b.authentication, &b.authorization, UNWRAP_ROLES, &b.reason)
-                .await?;
-            let (dek, _) =
-                open_dek(&app, &caller, b.wrapped_key, grant.resource_name, b.reason).await?;
-            Ok(json!({ "key": b64().encode(dek.expose()) }))
-        }
-        .await,
-    )
+    let b: UnwrapBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authenticate(&b.authentication, &b.authorization, UNWRAP_ROLES, &b.reason)
+        .await?;
+    let (dek, _) = open_dek(&app, &caller, b.wrapped_key, grant.resource_name, b.reason).await?;
+    Ok(json!({ "key": b64().encode(dek.expose()) }))
 }
 
 #[derive(Deserialize)]
@@ -617,55 +606,50 @@ struct RewrapBody {
 /// `POST rewrap` (role `migrator`): a key wrapped by one of this service's KACLS URLs
 /// (`rewrap_sources`), unwrapped and wrapped anew under the Arca key's current version;
 /// answers the new blob and the key's resource key hash.
-async fn rewrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn rewrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: RewrapBody = call.body(raw, Action::Decrypt).await?;
-            let (caller, grant) = call
-                .authorize(&b.authorization, REWRAP_ROLES, &b.reason)
-                .await?;
-            let resource = grant.resource_name.clone();
-            let opens = app.cse.opens_keys_of(&b.original_kacls_url);
-            let (reason, wrapped) = (b.reason.clone(), b.wrapped_key);
-            let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
-            let mut perimeter = String::new();
-            let kept = &mut perimeter;
-            let out = app
-                .svc
-                .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
-                    check_reason(&reason)?;
-                    if !opens {
-                        return Err(Error::invalid(
-                            "original_kacls_url",
-                            "not a KACLS URL of this service (cse.rewrap_sources)",
-                        ));
-                    }
-                    let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
-                    *kept = blob_perimeter(&blob, token_perimeter);
-                    let what = KaclsUse::KeyAndHash {
-                        resource_name: resource.clone(),
-                        perimeter_id: kept.clone(),
-                    };
-                    Ok((blob.decrypt_request(&resource), what))
-                })
-                .await?;
-            let KaclsOutput::KeyAndHash(dek, hash) = out else {
-                return Err(Error::internal("rewrap answered without the key"));
+    let b: RewrapBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authorize(&b.authorization, REWRAP_ROLES, &b.reason)
+        .await?;
+    let resource = grant.resource_name.clone();
+    let opens = app.cse.opens_keys_of(&b.original_kacls_url);
+    let (reason, wrapped) = (b.reason.clone(), b.wrapped_key);
+    let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
+    let mut perimeter = String::new();
+    let kept = &mut perimeter;
+    let out = app
+        .svc
+        .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
+            check_reason(&reason)?;
+            if !opens {
+                return Err(Error::invalid(
+                    "original_kacls_url",
+                    "not a KACLS URL of this service (cse.rewrap_sources)",
+                ));
+            }
+            let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
+            *kept = blob_perimeter(&blob, token_perimeter);
+            let what = KaclsUse::KeyAndHash {
+                resource_name: resource.clone(),
+                perimeter_id: kept.clone(),
             };
-            let w = seal(
-                &app,
-                &caller,
-                DEK_V2,
-                perimeter,
-                grant.resource_name,
-                move || Ok(dek.0),
-            )
-            .await?;
-            Ok(json!({"wrapped_key": w, "resource_key_hash": b64().encode(hash)}))
-        }
-        .await,
+            Ok((blob.decrypt_request(&resource), what))
+        })
+        .await?;
+    let KaclsOutput::KeyAndHash(dek, hash) = out else {
+        return Err(Error::internal("rewrap answered without the key"));
+    };
+    let w = seal(
+        &app,
+        &caller,
+        DEK_V2,
+        perimeter,
+        grant.resource_name,
+        move || Ok(dek.0),
     )
+    .await?;
+    Ok(json!({"wrapped_key": w, "resource_key_hash": b64().encode(hash)}))
 }
 
 #[derive(Deserialize)]
@@ -678,36 +662,31 @@ struct DigestBody {
 
 /// `POST digest`: the resource key hash of a wrapped key, computed inside the service (the
 /// key never leaves it).
-async fn digest(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn digest(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: DigestBody = call.body(raw, Action::Decrypt).await?;
-            let (caller, grant) = call
-                .authorize(&b.authorization, DIGEST_ROLES, &b.reason)
-                .await?;
-            let resource = grant.resource_name.clone();
-            let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
-            let (reason, wrapped) = (b.reason, b.wrapped_key);
-            let out = app
-                .svc
-                .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
-                    check_reason(&reason)?;
-                    let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
-                    let what = KaclsUse::ResourceKeyHash {
-                        resource_name: resource.clone(),
-                        perimeter_id: blob_perimeter(&blob, token_perimeter),
-                    };
-                    Ok((blob.decrypt_request(&resource), what))
-                })
-                .await?;
-            match out {
-                KaclsOutput::Hash(h) => Ok(json!({"resource_key_hash": b64().encode(h)})),
-                _ => Err(Error::internal("digest answered without the hash")),
-            }
-        }
-        .await,
-    )
+    let b: DigestBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authorize(&b.authorization, DIGEST_ROLES, &b.reason)
+        .await?;
+    let resource = grant.resource_name.clone();
+    let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
+    let (reason, wrapped) = (b.reason, b.wrapped_key);
+    let out = app
+        .svc
+        .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
+            check_reason(&reason)?;
+            let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
+            let what = KaclsUse::ResourceKeyHash {
+                resource_name: resource.clone(),
+                perimeter_id: blob_perimeter(&blob, token_perimeter),
+            };
+            Ok((blob.decrypt_request(&resource), what))
+        })
+        .await?;
+    match out {
+        KaclsOutput::Hash(h) => Ok(json!({"resource_key_hash": b64().encode(h)})),
+        _ => Err(Error::internal("digest answered without the hash")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -723,30 +702,25 @@ struct PrivilegedWrapBody {
 
 /// `POST privilegedwrap`: as `wrap`, for an administrator the `[cse.privileged]` rule
 /// allows, with the resource named in the body (no authorization token).
-async fn privileged_wrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn privileged_wrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: PrivilegedWrapBody = call.body(raw, Action::Encrypt).await?;
-            let caller = call
-                .privileged(&b.authentication, Some(&b.resource_name), &b.reason)
-                .await?;
-            let w = seal(
-                &app,
-                &caller,
-                DEK_V2,
-                b.perimeter_id,
-                b.resource_name,
-                move || {
-                    check_reason(&b.reason)?;
-                    dek_of("key", &b.key)
-                },
-            )
-            .await?;
-            Ok(json!({ "wrapped_key": w }))
-        }
-        .await,
+    let b: PrivilegedWrapBody = call.body(raw, Action::Encrypt).await?;
+    let caller = call
+        .privileged(&b.authentication, Some(&b.resource_name), &b.reason)
+        .await?;
+    let w = seal(
+        &app,
+        &caller,
+        DEK_V2,
+        b.perimeter_id,
+        b.resource_name,
+        move || {
+            check_reason(&b.reason)?;
+            dek_of("key", &b.key)
+        },
     )
+    .await?;
+    Ok(json!({ "wrapped_key": w }))
 }
 
 #[derive(Deserialize)]
@@ -761,20 +735,15 @@ struct PrivilegedUnwrapBody {
 /// `POST privilegedunwrap`: the DEK of a wrapped key for an administrator the
 /// `[cse.privileged]` rule allows (Google Takeout's exports), without the document's ACL;
 /// the resource name must be the one the key was wrapped for.
-async fn privileged_unwrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn privileged_unwrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: PrivilegedUnwrapBody = call.body(raw, Action::Decrypt).await?;
-            let caller = call
-                .privileged(&b.authentication, Some(&b.resource_name), &b.reason)
-                .await?;
-            let (dek, perimeter) =
-                open_dek(&app, &caller, b.wrapped_key, b.resource_name, b.reason).await?;
-            Ok(json!({ "key": b64().encode(dek.expose()), "perimeter_id": perimeter }))
-        }
-        .await,
-    )
+    let b: PrivilegedUnwrapBody = call.body(raw, Action::Decrypt).await?;
+    let caller = call
+        .privileged(&b.authentication, Some(&b.resource_name), &b.reason)
+        .await?;
+    let (dek, perimeter) =
+        open_dek(&app, &caller, b.wrapped_key, b.resource_name, b.reason).await?;
+    Ok(json!({ "key": b64().encode(dek.expose()), "perimeter_id": perimeter }))
 }
 
 #[derive(Deserialize)]
@@ -802,27 +771,22 @@ fn private_key_of(v: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 /// `POST wrapprivatekey`: a user's RSA private key under the Arca key, for the Gmail
 /// methods (an administrator the `[cse.privileged]` rule allows; Google never calls it).
-async fn wrap_private_key(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn wrap_private_key(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let mut b: WrapPrivateKeyBody = call.body(raw, Action::Encrypt).await?;
-            // Zeroized when dropped, whether or not the caller is admitted.
-            let key = Zeroizing::new(std::mem::take(&mut b.private_key));
-            let caller = call.privileged(&b.authentication, None, "").await?;
-            let w = seal(
-                &app,
-                &caller,
-                PRIVATE_KEY_V1,
-                b.perimeter_id,
-                String::new(),
-                move || private_key_of(&key),
-            )
-            .await?;
-            Ok(json!({ "wrapped_private_key": w }))
-        }
-        .await,
+    let mut b: WrapPrivateKeyBody = call.body(raw, Action::Encrypt).await?;
+    // Zeroized when dropped, whether or not the caller is admitted.
+    let key = Zeroizing::new(std::mem::take(&mut b.private_key));
+    let caller = call.privileged(&b.authentication, None, "").await?;
+    let w = seal(
+        &app,
+        &caller,
+        PRIVATE_KEY_V1,
+        b.perimeter_id,
+        String::new(),
+        move || private_key_of(&key),
     )
+    .await?;
+    Ok(json!({ "wrapped_private_key": w }))
 }
 
 /// `RSA/ECB/PKCS1Padding` and `RSA/ECB/OAEPwithSHA-<n>andMGF1Padding` (Java's names, which
@@ -1001,33 +965,28 @@ fn dek_json(out: KaclsOutput) -> Result<Value, Error> {
 /// `POST privatekeydecrypt` (Gmail, role `decrypter`): the data encryption key a message's
 /// sender encrypted to the user's public key, decrypted inside the service with the user's
 /// wrapped private key (the one the authorization token's `spki_hash` names).
-async fn private_key_decrypt(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn private_key_decrypt(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: PrivateKeyDecryptBody = call.body(raw, Action::Decrypt).await?;
-            let (caller, grant) = call
-                .authenticate(
-                    &b.authentication,
-                    &b.authorization,
-                    DECRYPTER_ROLES,
-                    &b.reason,
-                )
-                .await?;
-            let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
-                let spki = user_spki(&grant)?;
-                decrypt_use(
-                    &b.algorithm,
-                    &b.encrypted_data_encryption_key,
-                    b.rsa_oaep_label.as_deref(),
-                    spki,
-                )
-            })
-            .await?;
-            dek_json(out)
-        }
-        .await,
-    )
+    let b: PrivateKeyDecryptBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authenticate(
+            &b.authentication,
+            &b.authorization,
+            DECRYPTER_ROLES,
+            &b.reason,
+        )
+        .await?;
+    let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
+        let spki = user_spki(&grant)?;
+        decrypt_use(
+            &b.algorithm,
+            &b.encrypted_data_encryption_key,
+            b.rsa_oaep_label.as_deref(),
+            spki,
+        )
+    })
+    .await?;
+    dek_json(out)
 }
 
 #[derive(Deserialize)]
@@ -1050,29 +1009,24 @@ struct PrivilegedPrivateKeyDecryptBody {
 /// `[cse.privileged]` rule allows (Gmail exports), the key pair named by the body's
 /// `spki_hash`.
 async fn privileged_private_key_decrypt(
-    State(app): State<App>,
+    app: App,
     parts: Parts,
     raw: JsonBody,
-) -> Response {
+) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: PrivilegedPrivateKeyDecryptBody = call.body(raw, Action::Decrypt).await?;
-            let caller = call.privileged(&b.authentication, None, &b.reason).await?;
-            let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
-                let spki = spki_of(b.spki_hash.as_deref(), b.spki_hash_algorithm.as_deref())?;
-                decrypt_use(
-                    &b.algorithm,
-                    &b.encrypted_data_encryption_key,
-                    b.rsa_oaep_label.as_deref(),
-                    spki,
-                )
-            })
-            .await?;
-            dek_json(out)
-        }
-        .await,
-    )
+    let b: PrivilegedPrivateKeyDecryptBody = call.body(raw, Action::Decrypt).await?;
+    let caller = call.privileged(&b.authentication, None, &b.reason).await?;
+    let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
+        let spki = spki_of(b.spki_hash.as_deref(), b.spki_hash_algorithm.as_deref())?;
+        decrypt_use(
+            &b.algorithm,
+            &b.encrypted_data_encryption_key,
+            b.rsa_oaep_label.as_deref(),
+            spki,
+        )
+    })
+    .await?;
+    dek_json(out)
 }
 
 #[derive(Deserialize)]
@@ -1090,35 +1044,30 @@ struct PrivateKeySignBody {
 
 /// `POST privatekeysign` (Gmail, role `signer`): the digest the client computed, signed
 /// inside the service with the user's wrapped private key.
-async fn private_key_sign(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn private_key_sign(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: PrivateKeySignBody = call.body(raw, Action::Decrypt).await?;
-            let (caller, grant) = call
-                .authenticate(&b.authentication, &b.authorization, SIGNER_ROLES, &b.reason)
-                .await?;
-            let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
-                let spki = user_spki(&grant)?;
-                let digest = unb64("digest", &b.digest)?;
-                if digest.is_empty() || digest.len() > MAX_DIGEST {
-                    return Err(Error::invalid("digest", format!("1 to {MAX_DIGEST} bytes")));
-                }
-                let scheme = scheme_of(&b.algorithm, digest.len(), b.rsa_pss_salt_length)?;
-                Ok(KaclsUse::PrivateKeySign {
-                    scheme,
-                    digest,
-                    spki_sha256: spki,
-                })
-            })
-            .await?;
-            match out {
-                KaclsOutput::Signature(s) => Ok(json!({"signature": b64().encode(s)})),
-                _ => Err(Error::internal("a signing without its signature")),
-            }
+    let b: PrivateKeySignBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authenticate(&b.authentication, &b.authorization, SIGNER_ROLES, &b.reason)
+        .await?;
+    let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
+        let spki = user_spki(&grant)?;
+        let digest = unb64("digest", &b.digest)?;
+        if digest.is_empty() || digest.len() > MAX_DIGEST {
+            return Err(Error::invalid("digest", format!("1 to {MAX_DIGEST} bytes")));
         }
-        .await,
-    )
+        let scheme = scheme_of(&b.algorithm, digest.len(), b.rsa_pss_salt_length)?;
+        Ok(KaclsUse::PrivateKeySign {
+            scheme,
+            digest,
+            spki_sha256: spki,
+        })
+    })
+    .await?;
+    match out {
+        KaclsOutput::Signature(s) => Ok(json!({"signature": b64().encode(s)})),
+        _ => Err(Error::internal("a signing without its signature")),
+    }
 }
 
 #[cfg(test)]
@@ -1188,78 +1137,73 @@ fn b64u(b: &[u8]) -> String {
 /// `[cse] delegate_key` Arca key as an audited `Sign` naming the user, the resource, the
 /// delegate and the reason. It lasts `delegate_ttl_seconds` at most, never beyond the
 /// tokens it was issued on; `<prefix>/jwks` publishes the key that verifies it.
-async fn delegate(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
+async fn delegate(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
     let call = Call::new(&app, &parts);
-    reply(
-        async {
-            let b: DelegateBody = call.body(raw, Action::Sign).await?;
-            let (mut caller, grant) = call
-                .authenticate_with(
-                    &b.authentication,
-                    &b.authorization,
-                    DELEGATE_ROLES,
-                    &b.reason,
-                    true,
-                )
-                .await?;
-            if let Some(d) = &grant.delegated_to {
-                caller.note("delegated_to", d.clone());
+    let b: DelegateBody = call.body(raw, Action::Sign).await?;
+    let (mut caller, grant) = call
+        .authenticate_with(
+            &b.authentication,
+            &b.authorization,
+            DELEGATE_ROLES,
+            &b.reason,
+            true,
+        )
+        .await?;
+    if let Some(d) = &grant.delegated_to {
+        caller.note("delegated_to", d.clone());
+    }
+    let Some(key) = app.cse.delegate_key.clone() else {
+        return Err(Error::internal("delegate without [cse] delegate_key"));
+    };
+    let now = app.svc.now().timestamp();
+    let mut exp = now + i64::from(app.cse.delegate_ttl_seconds);
+    if let arca_service::Credential::Jwt(_, Some(until)) = &caller.credential {
+        exp = exp.min(until.timestamp());
+    }
+    let claims = json!({
+        "iss": app.cse.kacls_url,
+        "aud": DELEGATED_AUDIENCE,
+        "email": grant.email,
+        "delegated_to": grant.delegated_to,
+        "resource_name": grant.resource_name,
+        "kacls_url": app.cse.kacls_url,
+        "iat": now,
+        "exp": exp,
+    });
+    let mut input = String::new();
+    let signing_input = &mut input;
+    let reason = b.reason;
+    let sig = app
+        .svc
+        .sign_with(&caller, &key, move |k| {
+            check_reason(&reason)?;
+            if grant.delegated_to.is_none() {
+                return Err(Error::invalid(
+                    "authorization",
+                    "names no delegated_to: there is no one to delegate to",
+                ));
             }
-            let Some(key) = app.cse.delegate_key.clone() else {
-                return Err(Error::internal("delegate without [cse] delegate_key"));
-            };
-            let now = app.svc.now().timestamp();
-            let mut exp = now + i64::from(app.cse.delegate_ttl_seconds);
-            if let arca_service::Credential::Jwt(_, Some(until)) = &caller.credential {
-                exp = exp.min(until.timestamp());
+            if k.spec != arca_core::model::KeySpec::Ed25519 {
+                return Err(Error::unsuitable_key(
+                    "cse.delegate_key must be an ED25519 key (tokens are signed EdDSA)",
+                ));
             }
-            let claims = json!({
-                "iss": app.cse.kacls_url,
-                "aud": DELEGATED_AUDIENCE,
-                "email": grant.email,
-                "delegated_to": grant.delegated_to,
-                "resource_name": grant.resource_name,
-                "kacls_url": app.cse.kacls_url,
-                "iat": now,
-                "exp": exp,
-            });
-            let mut input = String::new();
-            let signing_input = &mut input;
-            let reason = b.reason;
-            let sig = app
-                .svc
-                .sign_with(&caller, &key, move |k| {
-                    check_reason(&reason)?;
-                    if grant.delegated_to.is_none() {
-                        return Err(Error::invalid(
-                            "authorization",
-                            "names no delegated_to: there is no one to delegate to",
-                        ));
-                    }
-                    if k.spec != arca_core::model::KeySpec::Ed25519 {
-                        return Err(Error::unsuitable_key(
-                            "cse.delegate_key must be an ED25519 key (tokens are signed EdDSA)",
-                        ));
-                    }
-                    let header = json!({"alg": "EdDSA", "typ": "JWT",
-                "kid": format!("{}.{}", k.id, k.primary_version)});
-                    *signing_input = format!(
-                        "{}.{}",
-                        b64u(header.to_string().as_bytes()),
-                        b64u(claims.to_string().as_bytes())
-                    );
-                    Ok(arca_service::api::SignRequest {
-                        message: Secret::new(Zeroizing::new(signing_input.as_bytes().to_vec())),
-                        message_type: arca_core::model::MessageType::Raw,
-                        signing_algorithm: Some(arca_core::model::SigningAlgorithm::Ed25519Sha512),
-                        pss_salt: None,
-                    })
-                })
-                .await?;
-            Ok(json!({"delegated_authentication": format!("{input}.{}", b64u(&sig.signature.0))}))
-        }
-        .await,
-    )
+            let header = json!({"alg": "EdDSA", "typ": "JWT",
+        "kid": format!("{}.{}", k.id, k.primary_version)});
+            *signing_input = format!(
+                "{}.{}",
+                b64u(header.to_string().as_bytes()),
+                b64u(claims.to_string().as_bytes())
+            );
+            Ok(arca_service::api::SignRequest {
+                message: Secret::new(Zeroizing::new(signing_input.as_bytes().to_vec())),
+                message_type: arca_core::model::MessageType::Raw,
+                signing_algorithm: Some(arca_core::model::SigningAlgorithm::Ed25519Sha512),
+                pss_salt: None,
+            })
+        })
+        .await?;
+    Ok(json!({"delegated_authentication": format!("{input}.{}", b64u(&sig.signature.0))}))
 }
 
 /// `GET jwks`: the public key that verifies this KACLS's delegated authentication tokens,
