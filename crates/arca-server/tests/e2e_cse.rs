@@ -151,18 +151,8 @@ async fn kacls_wrap_unwrap_and_refusals() {
     })
     .await;
     s.principal("cse-service", &["crypto-user"], &[]).await;
-    let (st, v) = s
-        .req(
-            reqwest::Method::PUT,
-            "/v1/tenant/settings",
-            Some(json!({"default_key_policy": [
-                {"effect": "allow", "principals": ["role:tenant-admin"], "actions": ["*"]},
-                {"effect": "allow", "principals": ["principal:cse-service"],
-                 "actions": ["Encrypt", "Decrypt"]}
-            ]})),
-        )
+    s.default_key_policy_for(&["cse-service"], &["Encrypt", "Decrypt"])
         .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
     s.create(json!({"name": "cse-kek", "spec": "AES_256"}))
         .await;
 
@@ -524,18 +514,11 @@ async fn kacls_server(
     .await;
     s.principal("cse-service", &["crypto-user"], &[]).await;
     s.principal("cse-admin", &["crypto-user"], &[]).await;
-    let (st, v) = s
-        .req(
-            reqwest::Method::PUT,
-            "/v1/tenant/settings",
-            Some(json!({"default_key_policy": [
-                {"effect": "allow", "principals": ["role:tenant-admin"], "actions": ["*"]},
-                {"effect": "allow", "principals": ["principal:cse-service", "principal:cse-admin"],
-                 "actions": ["Encrypt", "Decrypt", "Sign", "GetPublicKey"]}
-            ]})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
+    s.default_key_policy_for(
+        &["cse-service", "cse-admin"],
+        &["Encrypt", "Decrypt", "Sign", "GetPublicKey"],
+    )
+    .await;
     s.create(json!({"name": "cse-kek", "spec": "AES_256"}))
         .await;
     s.create(json!({"name": "cse-delegate", "spec": "ED25519", "usage": ["SIGN", "VERIFY"]}))
