@@ -70,6 +70,23 @@ fn statement<'a>(policy: &'a Value, sid: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no statement {sid}: {policy}"))
 }
 
+/// The wrapping key's statements `cse setup` writes: the door's principal and the
+/// privileged one, each to encrypt and decrypt through the CSE door.
+const CSE_KEK_GRANTS: &[(&str, &str, &[&str], &str)] = &[
+    (
+        "cse-door-cse-service",
+        "cse-service",
+        &["Encrypt", "Decrypt"],
+        "cse",
+    ),
+    (
+        "cse-door-cse-admin",
+        "cse-admin",
+        &["Encrypt", "Decrypt"],
+        "cse",
+    ),
+];
+
 /// The key's policy holds exactly the door statements named, each for one principal,
 /// through one door, with the actions given.
 fn assert_policy(s: &Server, key: &str, want: &[(&str, &str, &[&str], &str)]) {
@@ -174,24 +191,7 @@ fn cse_and_dke_setup_make_what_the_doors_need_and_print_a_configuration_that_ser
         assert_eq!(v["roles"], json!(["crypto-user"]), "{v}");
         assert_eq!(v["kind"], "service", "{v}");
     }
-    assert_policy(
-        &s,
-        "cse-kek",
-        &[
-            (
-                "cse-door-cse-service",
-                "cse-service",
-                &["Encrypt", "Decrypt"],
-                "cse",
-            ),
-            (
-                "cse-door-cse-admin",
-                "cse-admin",
-                &["Encrypt", "Decrypt"],
-                "cse",
-            ),
-        ],
-    );
+    assert_policy(&s, "cse-kek", CSE_KEK_GRANTS);
     assert_policy(
         &s,
         "cse-delegate",
@@ -254,24 +254,7 @@ fn cse_and_dke_setup_make_what_the_doors_need_and_print_a_configuration_that_ser
         ),
         "{repaired}"
     );
-    assert_policy(
-        &s,
-        "cse-kek",
-        &[
-            (
-                "cse-door-cse-service",
-                "cse-service",
-                &["Encrypt", "Decrypt"],
-                "cse",
-            ),
-            (
-                "cse-door-cse-admin",
-                "cse-admin",
-                &["Encrypt", "Decrypt"],
-                "cse",
-            ),
-        ],
-    );
+    assert_policy(&s, "cse-kek", CSE_KEK_GRANTS);
 
     // DKE: an RSA-2048 decrypt key per name (one made, one that exists with the tenant's
     // default policy), the door principal, its grants.

@@ -34,16 +34,16 @@ use arca_crypto::digest_sign::{DigestHash, DigestSignScheme, OaepHash, RsaKeyTra
 use arca_service::api::{Bytes, RawCipher, RawDecryptRequest, RawEncryptRequest, Secret};
 use arca_service::delegated::{CseCheck, CseGrant, DelegatedAccess, CSE_MAX_RESOURCE_BYTES};
 use arca_service::kacls::{KaclsOutput, KaclsUse};
-use arca_service::{Caller, Door};
+use arca_service::{Caller, Door, RequestMeta};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::config::CseConfig;
 use crate::rest::{meta_of, status_of, AppState, JsonBody};
@@ -90,43 +90,43 @@ pub fn routes(cfg: &CseConfig) -> Router<App> {
     let p = &cfg.path_prefix;
     let mut r = Router::new()
         .route(&format!("{p}/status"), get(status).options(preflight))
-        .route(&format!("{p}/wrap"), post(wrap).options(preflight))
-        .route(&format!("{p}/unwrap"), post(unwrap).options(preflight))
-        .route(&format!("{p}/rewrap"), post(rewrap).options(preflight))
-        .route(&format!("{p}/digest"), post(digest).options(preflight))
-        .route(
-            &format!("{p}/privatekeydecrypt"),
-            post(private_key_decrypt).options(preflight),
-        )
-        .route(
-            &format!("{p}/privatekeysign"),
-            post(private_key_sign).options(preflight),
-        );
+        .route(&format!("{p}/wrap"), door(wrap))
+        .route(&format!("{p}/unwrap"), door(unwrap))
+        .route(&format!("{p}/rewrap"), door(rewrap))
+        .route(&format!("{p}/digest"), door(digest))
+        .route(&format!("{p}/privatekeydecrypt"), door(private_key_decrypt))
+        .route(&format!("{p}/privatekeysign"), door(private_key_sign));
     if cfg.delegate_key.is_some() {
         r = r
-            .route(&format!("{p}/delegate"), post(delegate).options(preflight))
+            .route(&format!("{p}/delegate"), door(delegate))
             .route(&format!("{p}/jwks"), get(jwks).options(preflight));
     }
     if cfg.privileged.is_some() {
         r = r
-            .route(
-                &format!("{p}/privilegedwrap"),
-                post(privileged_wrap).options(preflight),
-            )
-            .route(
-                &format!("{p}/privilegedunwrap"),
-                post(privileged_unwrap).options(preflight),
-            )
+            .route(&format!("{p}/privilegedwrap"), door(privileged_wrap))
+            .route(&format!("{p}/privilegedunwrap"), door(privileged_unwrap))
             .route(
                 &format!("{p}/privilegedprivatekeydecrypt"),
-                post(privileged_private_key_decrypt).options(preflight),
+                door(privileged_private_key_decrypt),
             )
-            .route(
-                &format!("{p}/wrapprivatekey"),
-                post(wrap_private_key).options(preflight),
-            );
+            .route(&format!("{p}/wrapprivatekey"), door(wrap_private_key));
     }
     r
+}
+
+/// A KACLS method as a route (`POST`, with the CORS preflight): `method` answers the JSON
+/// or the error, which [`reply`] gives Google's shape.
+fn door<F, Fut>(method: F) -> MethodRouter<App>
+where
+    F: Fn(App, Parts, JsonBody) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Value, Error>> + Send + 'static,
+{
+    post(
+        move |State(app): State<App>, parts: Parts, raw: JsonBody| async move {
+            reply(method(app, parts, raw).await)
+        },
+    )
+    .options(preflight)
 }
 
 /// The methods this KACLS serves, as `status` lists them.
@@ -218,8 +218,7 @@ fn unb64(field: &str, v: &str) -> Result<Vec<u8>, Error> {
 /// the service records it as the door principal's `QueryServer`, so the trail has every
 /// call (and a door that could not act answers so).
 async fn status(State(app): State<App>, parts: Parts) -> Response {
-    let mut meta = meta_of(&parts);
-    meta.door = Door::Cse;
+    let meta = Call::new(&app, &parts).meta;
     let recorded = match access(&app) {
         Ok(access) => app.svc.delegated_query(access, "cse", meta).await,
         Err(e) => Err(e),
@@ -239,18 +238,104 @@ async fn status(State(app): State<App>, parts: Parts) -> Response {
     )
 }
 
-/// The body, parsed (a malformed one recorded as a refused `action`), or the error.
-async fn body<T: serde::de::DeserializeOwned>(
-    app: &AppState,
-    parts: &Parts,
-    body: JsonBody,
-    action: Action,
-) -> Result<T, Response> {
-    let mut meta = meta_of(parts);
-    meta.door = Door::Cse;
-    body.parse_or_error::<T>(app, &meta, action)
-        .await
-        .map_err(|e| error(&e))
+/// One request to the door: the state and what is known of the request before its tokens
+/// (door `Cse`). Each step answers an [`Error`], which [`reply`] gives Google's shape, so
+/// a handler states only its body, its roles and its operation.
+struct Call<'a> {
+    app: &'a AppState,
+    meta: RequestMeta,
+}
+
+impl<'a> Call<'a> {
+    fn new(app: &'a AppState, parts: &Parts) -> Self {
+        let mut meta = meta_of(parts);
+        meta.door = Door::Cse;
+        Call { app, meta }
+    }
+
+    /// The body, parsed (a malformed one recorded as a refused `action`).
+    async fn body<T: serde::de::DeserializeOwned>(
+        &self,
+        body: JsonBody,
+        action: Action,
+    ) -> Result<T, Error> {
+        body.parse_or_error::<T>(self.app, &self.meta, action).await
+    }
+
+    /// Both tokens checked for one of `roles`: the caller (naming `reason`) and the grant.
+    async fn authenticate(
+        &self,
+        authentication: &str,
+        authorization: &str,
+        roles: &[&str],
+        reason: &str,
+    ) -> Result<(Caller, CseGrant), Error> {
+        self.authenticate_with(authentication, authorization, roles, reason, false)
+            .await
+    }
+
+    /// [`Call::authenticate`], `issuing_delegation` for the `delegate` method.
+    async fn authenticate_with(
+        &self,
+        authentication: &str,
+        authorization: &str,
+        roles: &[&str],
+        reason: &str,
+        issuing_delegation: bool,
+    ) -> Result<(Caller, CseGrant), Error> {
+        let access = access(self.app)?;
+        let check = CseCheck {
+            issuing_delegation,
+            ..check(self.app, access, roles)
+        };
+        let (mut caller, grant) = self
+            .app
+            .svc
+            .authenticate_cse(authentication, authorization, &check, self.meta.clone())
+            .await?;
+        caller.note_reason(reason);
+        Ok((caller, grant))
+    }
+
+    /// Google's authorization token alone, for one of `roles` (`rewrap`, `digest`).
+    async fn authorize(
+        &self,
+        authorization: &str,
+        roles: &[&str],
+        reason: &str,
+    ) -> Result<(Caller, CseGrant), Error> {
+        let access = access(self.app)?;
+        let check = check(self.app, access, roles);
+        let (mut caller, grant) = self
+            .app
+            .svc
+            .authorize_cse(authorization, &check, self.meta.clone())
+            .await?;
+        caller.note_reason(reason);
+        Ok((caller, grant))
+    }
+
+    /// The identity provider's token alone, judged by `[cse.privileged]`.
+    async fn privileged(
+        &self,
+        authentication: &str,
+        resource_name: Option<&str>,
+        reason: &str,
+    ) -> Result<Caller, Error> {
+        let access = self
+            .app
+            .cse
+            .privileged
+            .as_ref()
+            .ok_or_else(|| Error::internal("a privileged method without [cse.privileged]"))?;
+        let mut caller = self
+            .app
+            .svc
+            .authenticate_cse_privileged(authentication, access, resource_name, self.meta.clone())
+            .await?;
+        caller.note_reason(reason);
+        Ok(caller)
+    }
 }
 
 fn access(app: &AppState) -> Result<&DelegatedAccess, Error> {
@@ -274,97 +359,6 @@ fn check<'a>(app: &'a AppState, access: &'a DelegatedAccess, roles: &'a [&'a str
             .map(|_| app.cse.kacls_url.as_str()),
         issuing_delegation: false,
     }
-}
-
-/// Both tokens checked for one of `roles`: the caller (naming `reason`) and the grant.
-async fn authenticate(
-    app: &AppState,
-    parts: &Parts,
-    authentication: &str,
-    authorization: &str,
-    roles: &[&str],
-    reason: &str,
-) -> Result<(Caller, CseGrant), Response> {
-    authenticate_with(
-        app,
-        parts,
-        authentication,
-        authorization,
-        roles,
-        reason,
-        false,
-    )
-    .await
-}
-
-/// [`authenticate`], `issuing_delegation` for the `delegate` method.
-async fn authenticate_with(
-    app: &AppState,
-    parts: &Parts,
-    authentication: &str,
-    authorization: &str,
-    roles: &[&str],
-    reason: &str,
-    issuing_delegation: bool,
-) -> Result<(Caller, CseGrant), Response> {
-    let mut meta = meta_of(parts);
-    meta.door = Door::Cse;
-    let access = access(app).map_err(|e| error(&e))?;
-    let check = CseCheck {
-        issuing_delegation,
-        ..check(app, access, roles)
-    };
-    let (mut caller, grant) = app
-        .svc
-        .authenticate_cse(authentication, authorization, &check, meta)
-        .await
-        .map_err(|e| error(&e))?;
-    caller.note_reason(reason);
-    Ok((caller, grant))
-}
-
-/// Google's authorization token alone, for one of `roles` (`rewrap`, `digest`).
-async fn authorize(
-    app: &AppState,
-    parts: &Parts,
-    authorization: &str,
-    roles: &[&str],
-    reason: &str,
-) -> Result<(Caller, CseGrant), Response> {
-    let mut meta = meta_of(parts);
-    meta.door = Door::Cse;
-    let access = access(app).map_err(|e| error(&e))?;
-    let (mut caller, grant) = app
-        .svc
-        .authorize_cse(authorization, &check(app, access, roles), meta)
-        .await
-        .map_err(|e| error(&e))?;
-    caller.note_reason(reason);
-    Ok((caller, grant))
-}
-
-/// The identity provider's token alone, judged by `[cse.privileged]`.
-async fn authenticate_privileged(
-    app: &AppState,
-    parts: &Parts,
-    authentication: &str,
-    resource_name: Option<&str>,
-    reason: &str,
-) -> Result<Caller, Response> {
-    let mut meta = meta_of(parts);
-    meta.door = Door::Cse;
-    let access = app.cse.privileged.as_ref().ok_or_else(|| {
-        error(&Error::internal(
-            "a privileged method without [cse.privileged]",
-        ))
-    })?;
-    let mut caller = app
-        .svc
-        .authenticate_cse_privileged(authentication, access, resource_name, meta)
-        .await
-        .map_err(|e| error(&e))?;
-    caller.note_reason(reason);
-    Ok(caller)
 }
 
 /// The `reason` a Google client gives: kept to the reference's size.
@@ -566,26 +560,14 @@ struct UnwrapBody {
 
 /// `POST wrap`: the DEK under the Arca key, bound to the resource and perimeter (role
 /// `writer` or `upgrader`).
-async fn wrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: WrapBody = match body(&app, &parts, raw, Action::Encrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) = match authenticate(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        WRAP_ROLES,
-        &b.reason,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn wrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: WrapBody = call.body(raw, Action::Encrypt).await?;
+    let (caller, grant) = call
+        .authenticate(&b.authentication, &b.authorization, WRAP_ROLES, &b.reason)
+        .await?;
     let perimeter = grant.perimeter_id.clone().unwrap_or_default();
-    let r = seal(
+    let w = seal(
         &app,
         &caller,
         DEK_V2,
@@ -596,32 +578,20 @@ async fn wrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
             dek_of("key", &b.key)
         },
     )
-    .await;
-    reply(r.map(|w| json!({ "wrapped_key": w })))
+    .await?;
+    Ok(json!({ "wrapped_key": w }))
 }
 
 /// `POST unwrap`: the DEK back, for the resource it was wrapped for (role `reader` or
 /// `writer`).
-async fn unwrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: UnwrapBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) = match authenticate(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        UNWRAP_ROLES,
-        &b.reason,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = open_dek(&app, &caller, b.wrapped_key, grant.resource_name, b.reason).await;
-    reply(r.map(|(dek, _)| json!({ "key": b64().encode(dek.expose()) })))
+async fn unwrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: UnwrapBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authenticate(&b.authentication, &b.authorization, UNWRAP_ROLES, &b.reason)
+        .await?;
+    let (dek, _) = open_dek(&app, &caller, b.wrapped_key, grant.resource_name, b.reason).await?;
+    Ok(json!({ "key": b64().encode(dek.expose()) }))
 }
 
 #[derive(Deserialize)]
@@ -636,58 +606,50 @@ struct RewrapBody {
 /// `POST rewrap` (role `migrator`): a key wrapped by one of this service's KACLS URLs
 /// (`rewrap_sources`), unwrapped and wrapped anew under the Arca key's current version;
 /// answers the new blob and the key's resource key hash.
-async fn rewrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: RewrapBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) =
-        match authorize(&app, &parts, &b.authorization, REWRAP_ROLES, &b.reason).await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-    let r = async {
-        let resource = grant.resource_name.clone();
-        let opens = app.cse.opens_keys_of(&b.original_kacls_url);
-        let (reason, wrapped) = (b.reason.clone(), b.wrapped_key);
-        let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
-        let mut perimeter = String::new();
-        let kept = &mut perimeter;
-        let out = app
-            .svc
-            .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
-                check_reason(&reason)?;
-                if !opens {
-                    return Err(Error::invalid(
-                        "original_kacls_url",
-                        "not a KACLS URL of this service (cse.rewrap_sources)",
-                    ));
-                }
-                let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
-                *kept = blob_perimeter(&blob, token_perimeter);
-                let what = KaclsUse::KeyAndHash {
-                    resource_name: resource.clone(),
-                    perimeter_id: kept.clone(),
-                };
-                Ok((blob.decrypt_request(&resource), what))
-            })
-            .await?;
-        let KaclsOutput::KeyAndHash(dek, hash) = out else {
-            return Err(Error::internal("rewrap answered without the key"));
-        };
-        let w = seal(
-            &app,
-            &caller,
-            DEK_V2,
-            perimeter,
-            grant.resource_name,
-            move || Ok(dek.0),
-        )
+async fn rewrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: RewrapBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authorize(&b.authorization, REWRAP_ROLES, &b.reason)
         .await?;
-        Ok(json!({"wrapped_key": w, "resource_key_hash": b64().encode(hash)}))
-    }
-    .await;
-    reply(r)
+    let resource = grant.resource_name.clone();
+    let opens = app.cse.opens_keys_of(&b.original_kacls_url);
+    let (reason, wrapped) = (b.reason.clone(), b.wrapped_key);
+    let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
+    let mut perimeter = String::new();
+    let kept = &mut perimeter;
+    let out = app
+        .svc
+        .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
+            check_reason(&reason)?;
+            if !opens {
+                return Err(Error::invalid(
+                    "original_kacls_url",
+                    "not a KACLS URL of this service (cse.rewrap_sources)",
+                ));
+            }
+            let blob = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
+            *kept = blob_perimeter(&blob, token_perimeter);
+            let what = KaclsUse::KeyAndHash {
+                resource_name: resource.clone(),
+                perimeter_id: kept.clone(),
+            };
+            Ok((blob.decrypt_request(&resource), what))
+        })
+        .await?;
+    let KaclsOutput::KeyAndHash(dek, hash) = out else {
+        return Err(Error::internal("rewrap answered without the key"));
+    };
+    let w = seal(
+        &app,
+        &caller,
+        DEK_V2,
+        perimeter,
+        grant.resource_name,
+        move || Ok(dek.0),
+    )
+    .await?;
+    Ok(json!({"wrapped_key": w, "resource_key_hash": b64().encode(hash)}))
 }
 
 #[derive(Deserialize)]
@@ -700,20 +662,16 @@ struct DigestBody {
 
 /// `POST digest`: the resource key hash of a wrapped key, computed inside the service (the
 /// key never leaves it).
-async fn digest(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: DigestBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) =
-        match authorize(&app, &parts, &b.authorization, DIGEST_ROLES, &b.reason).await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
+async fn digest(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: DigestBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authorize(&b.authorization, DIGEST_ROLES, &b.reason)
+        .await?;
     let resource = grant.resource_name.clone();
     let token_perimeter = grant.perimeter_id.clone().unwrap_or_default();
     let (reason, wrapped) = (b.reason, b.wrapped_key);
-    let r = app
+    let out = app
         .svc
         .kacls_unwrap_use(&caller, &app.cse.key, move |_| {
             check_reason(&reason)?;
@@ -724,12 +682,11 @@ async fn digest(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response
             };
             Ok((blob.decrypt_request(&resource), what))
         })
-        .await
-        .and_then(|o| match o {
-            KaclsOutput::Hash(h) => Ok(json!({"resource_key_hash": b64().encode(h)})),
-            _ => Err(Error::internal("digest answered without the hash")),
-        });
-    reply(r)
+        .await?;
+    match out {
+        KaclsOutput::Hash(h) => Ok(json!({"resource_key_hash": b64().encode(h)})),
+        _ => Err(Error::internal("digest answered without the hash")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -745,24 +702,13 @@ struct PrivilegedWrapBody {
 
 /// `POST privilegedwrap`: as `wrap`, for an administrator the `[cse.privileged]` rule
 /// allows, with the resource named in the body (no authorization token).
-async fn privileged_wrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: PrivilegedWrapBody = match body(&app, &parts, raw, Action::Encrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let caller = match authenticate_privileged(
-        &app,
-        &parts,
-        &b.authentication,
-        Some(&b.resource_name),
-        &b.reason,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = seal(
+async fn privileged_wrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: PrivilegedWrapBody = call.body(raw, Action::Encrypt).await?;
+    let caller = call
+        .privileged(&b.authentication, Some(&b.resource_name), &b.reason)
+        .await?;
+    let w = seal(
         &app,
         &caller,
         DEK_V2,
@@ -773,8 +719,8 @@ async fn privileged_wrap(State(app): State<App>, parts: Parts, raw: JsonBody) ->
             dek_of("key", &b.key)
         },
     )
-    .await;
-    reply(r.map(|w| json!({ "wrapped_key": w })))
+    .await?;
+    Ok(json!({ "wrapped_key": w }))
 }
 
 #[derive(Deserialize)]
@@ -789,27 +735,15 @@ struct PrivilegedUnwrapBody {
 /// `POST privilegedunwrap`: the DEK of a wrapped key for an administrator the
 /// `[cse.privileged]` rule allows (Google Takeout's exports), without the document's ACL;
 /// the resource name must be the one the key was wrapped for.
-async fn privileged_unwrap(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: PrivilegedUnwrapBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let caller = match authenticate_privileged(
-        &app,
-        &parts,
-        &b.authentication,
-        Some(&b.resource_name),
-        &b.reason,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = open_dek(&app, &caller, b.wrapped_key, b.resource_name, b.reason).await;
-    reply(r.map(
-        |(dek, perimeter)| json!({ "key": b64().encode(dek.expose()), "perimeter_id": perimeter }),
-    ))
+async fn privileged_unwrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: PrivilegedUnwrapBody = call.body(raw, Action::Decrypt).await?;
+    let caller = call
+        .privileged(&b.authentication, Some(&b.resource_name), &b.reason)
+        .await?;
+    let (dek, perimeter) =
+        open_dek(&app, &caller, b.wrapped_key, b.resource_name, b.reason).await?;
+    Ok(json!({ "key": b64().encode(dek.expose()), "perimeter_id": perimeter }))
 }
 
 #[derive(Deserialize)]
@@ -837,20 +771,13 @@ fn private_key_of(v: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 /// `POST wrapprivatekey`: a user's RSA private key under the Arca key, for the Gmail
 /// methods (an administrator the `[cse.privileged]` rule allows; Google never calls it).
-async fn wrap_private_key(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let mut b: WrapPrivateKeyBody = match body(&app, &parts, raw, Action::Encrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let caller = match authenticate_privileged(&app, &parts, &b.authentication, None, "").await {
-        Ok(c) => c,
-        Err(r) => {
-            b.private_key.zeroize();
-            return r;
-        }
-    };
+async fn wrap_private_key(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let mut b: WrapPrivateKeyBody = call.body(raw, Action::Encrypt).await?;
+    // Zeroized when dropped, whether or not the caller is admitted.
     let key = Zeroizing::new(std::mem::take(&mut b.private_key));
-    let r = seal(
+    let caller = call.privileged(&b.authentication, None, "").await?;
+    let w = seal(
         &app,
         &caller,
         PRIVATE_KEY_V1,
@@ -858,8 +785,8 @@ async fn wrap_private_key(State(app): State<App>, parts: Parts, raw: JsonBody) -
         String::new(),
         move || private_key_of(&key),
     )
-    .await;
-    reply(r.map(|w| json!({ "wrapped_private_key": w })))
+    .await?;
+    Ok(json!({ "wrapped_private_key": w }))
 }
 
 /// `RSA/ECB/PKCS1Padding` and `RSA/ECB/OAEPwithSHA-<n>andMGF1Padding` (Java's names, which
@@ -1027,35 +954,29 @@ async fn use_private_key(
         .await
 }
 
-fn dek_reply(r: Result<KaclsOutput, Error>) -> Response {
-    reply(r.and_then(|o| match o {
+/// The data encryption key a private key decryption answered, as the reply's JSON.
+fn dek_json(out: KaclsOutput) -> Result<Value, Error> {
+    match out {
         KaclsOutput::Key(k) => Ok(json!({"data_encryption_key": b64().encode(k.expose())})),
         _ => Err(Error::internal("a private key decryption without its key")),
-    }))
+    }
 }
 
 /// `POST privatekeydecrypt` (Gmail, role `decrypter`): the data encryption key a message's
 /// sender encrypted to the user's public key, decrypted inside the service with the user's
 /// wrapped private key (the one the authorization token's `spki_hash` names).
-async fn private_key_decrypt(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: PrivateKeyDecryptBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) = match authenticate(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        DECRYPTER_ROLES,
-        &b.reason,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
+async fn private_key_decrypt(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: PrivateKeyDecryptBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authenticate(
+            &b.authentication,
+            &b.authorization,
+            DECRYPTER_ROLES,
+            &b.reason,
+        )
+        .await?;
+    let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
         let spki = user_spki(&grant)?;
         decrypt_use(
             &b.algorithm,
@@ -1064,8 +985,8 @@ async fn private_key_decrypt(State(app): State<App>, parts: Parts, raw: JsonBody
             spki,
         )
     })
-    .await;
-    dek_reply(r)
+    .await?;
+    dek_json(out)
 }
 
 #[derive(Deserialize)]
@@ -1088,20 +1009,14 @@ struct PrivilegedPrivateKeyDecryptBody {
 /// `[cse.privileged]` rule allows (Gmail exports), the key pair named by the body's
 /// `spki_hash`.
 async fn privileged_private_key_decrypt(
-    State(app): State<App>,
+    app: App,
     parts: Parts,
     raw: JsonBody,
-) -> Response {
-    let b: PrivilegedPrivateKeyDecryptBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let caller =
-        match authenticate_privileged(&app, &parts, &b.authentication, None, &b.reason).await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-    let r = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
+) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: PrivilegedPrivateKeyDecryptBody = call.body(raw, Action::Decrypt).await?;
+    let caller = call.privileged(&b.authentication, None, &b.reason).await?;
+    let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
         let spki = spki_of(b.spki_hash.as_deref(), b.spki_hash_algorithm.as_deref())?;
         decrypt_use(
             &b.algorithm,
@@ -1110,8 +1025,8 @@ async fn privileged_private_key_decrypt(
             spki,
         )
     })
-    .await;
-    dek_reply(r)
+    .await?;
+    dek_json(out)
 }
 
 #[derive(Deserialize)]
@@ -1129,25 +1044,13 @@ struct PrivateKeySignBody {
 
 /// `POST privatekeysign` (Gmail, role `signer`): the digest the client computed, signed
 /// inside the service with the user's wrapped private key.
-async fn private_key_sign(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: PrivateKeySignBody = match body(&app, &parts, raw, Action::Decrypt).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (caller, grant) = match authenticate(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        SIGNER_ROLES,
-        &b.reason,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let r = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
+async fn private_key_sign(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: PrivateKeySignBody = call.body(raw, Action::Decrypt).await?;
+    let (caller, grant) = call
+        .authenticate(&b.authentication, &b.authorization, SIGNER_ROLES, &b.reason)
+        .await?;
+    let out = use_private_key(&app, &caller, b.wrapped_private_key, b.reason, move || {
         let spki = user_spki(&grant)?;
         let digest = unb64("digest", &b.digest)?;
         if digest.is_empty() || digest.len() > MAX_DIGEST {
@@ -1160,12 +1063,11 @@ async fn private_key_sign(State(app): State<App>, parts: Parts, raw: JsonBody) -
             spki_sha256: spki,
         })
     })
-    .await
-    .and_then(|o| match o {
+    .await?;
+    match out {
         KaclsOutput::Signature(s) => Ok(json!({"signature": b64().encode(s)})),
         _ => Err(Error::internal("a signing without its signature")),
-    });
-    reply(r)
+    }
 }
 
 #[cfg(test)]
@@ -1235,30 +1137,23 @@ fn b64u(b: &[u8]) -> String {
 /// `[cse] delegate_key` Arca key as an audited `Sign` naming the user, the resource, the
 /// delegate and the reason. It lasts `delegate_ttl_seconds` at most, never beyond the
 /// tokens it was issued on; `<prefix>/jwks` publishes the key that verifies it.
-async fn delegate(State(app): State<App>, parts: Parts, raw: JsonBody) -> Response {
-    let b: DelegateBody = match body(&app, &parts, raw, Action::Sign).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (mut caller, grant) = match authenticate_with(
-        &app,
-        &parts,
-        &b.authentication,
-        &b.authorization,
-        DELEGATE_ROLES,
-        &b.reason,
-        true,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn delegate(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
+    let call = Call::new(&app, &parts);
+    let b: DelegateBody = call.body(raw, Action::Sign).await?;
+    let (mut caller, grant) = call
+        .authenticate_with(
+            &b.authentication,
+            &b.authorization,
+            DELEGATE_ROLES,
+            &b.reason,
+            true,
+        )
+        .await?;
     if let Some(d) = &grant.delegated_to {
         caller.note("delegated_to", d.clone());
     }
     let Some(key) = app.cse.delegate_key.clone() else {
-        return error(&Error::internal("delegate without [cse] delegate_key"));
+        return Err(Error::internal("delegate without [cse] delegate_key"));
     };
     let now = app.svc.now().timestamp();
     let mut exp = now + i64::from(app.cse.delegate_ttl_seconds);
@@ -1278,7 +1173,7 @@ async fn delegate(State(app): State<App>, parts: Parts, raw: JsonBody) -> Respon
     let mut input = String::new();
     let signing_input = &mut input;
     let reason = b.reason;
-    let r = app
+    let sig = app
         .svc
         .sign_with(&caller, &key, move |k| {
             check_reason(&reason)?;
@@ -1294,7 +1189,7 @@ async fn delegate(State(app): State<App>, parts: Parts, raw: JsonBody) -> Respon
                 ));
             }
             let header = json!({"alg": "EdDSA", "typ": "JWT",
-                "kid": format!("{}.{}", k.id, k.primary_version)});
+        "kid": format!("{}.{}", k.id, k.primary_version)});
             *signing_input = format!(
                 "{}.{}",
                 b64u(header.to_string().as_bytes()),
@@ -1307,16 +1202,14 @@ async fn delegate(State(app): State<App>, parts: Parts, raw: JsonBody) -> Respon
                 pss_salt: None,
             })
         })
-        .await
-        .map(|sig| json!({"delegated_authentication": format!("{input}.{}", b64u(&sig.signature.0))}));
-    reply(r)
+        .await?;
+    Ok(json!({"delegated_authentication": format!("{input}.{}", b64u(&sig.signature.0))}))
 }
 
 /// `GET jwks`: the public key that verifies this KACLS's delegated authentication tokens,
 /// as a JWK set (the door principal's `GetPublicKey`, refused while the key may not sign).
 async fn jwks(State(app): State<App>, parts: Parts) -> Response {
-    let mut meta = meta_of(&parts);
-    meta.door = Door::Cse;
+    let meta = Call::new(&app, &parts).meta;
     let (Some(access), Some(key)) = (app.cse.access.as_ref(), app.cse.delegate_key.as_ref()) else {
         return error(&Error::internal("jwks without [cse] delegate_key"));
     };

@@ -38,6 +38,22 @@ async fn call(
         .send()
         .await
         .unwrap();
+    answer(r).await
+}
+
+/// `GET /cse/{path}` as a browser sends it, without a credential; answered as [`call`]'s.
+async fn get(s: &TestServer, path: &str) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let r = s
+        .client
+        .get(format!("{}/cse/{path}", s.url))
+        .send()
+        .await
+        .unwrap();
+    answer(r).await
+}
+
+/// The status, the JSON body (null when there is none) and the headers of an answer.
+async fn answer(r: reqwest::Response) -> (StatusCode, Value, reqwest::header::HeaderMap) {
     let st = r.status();
     let h = r.headers().clone();
     (st, r.json().await.unwrap_or(Value::Null), h)
@@ -54,6 +70,50 @@ fn assert_google_error(
     assert!(got.1["message"].is_string(), "{why}: {}", got.1);
     assert!(got.1["details"].is_string(), "{why}: {}", got.1);
     assert!(got.1.get("key").is_none() && got.1.get("wrapped_key").is_none());
+}
+
+/// The tokens every check refuses (401), from the good claims `claims` patches: issued by
+/// `wrong`'s key with its patch, for another audience, expired, `alg: none`, and with the
+/// signature stripped.
+fn forged_tokens(
+    issuer: &Idp,
+    claims: &dyn Fn(Value) -> Value,
+    wrong: (&Idp, Value),
+    now: i64,
+) -> Vec<(&'static str, String, StatusCode)> {
+    let b64u = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let good = issuer.token(claims(json!({})));
+    vec![
+        (
+            "wrong issuer",
+            wrong.0.token(claims(wrong.1)),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong audience",
+            issuer.token(claims(json!({"aud": "other"}))),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "expired",
+            issuer.token(claims(json!({"exp": now - 1}))),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64u(br#"{"alg":"none","typ":"JWT"}"#),
+                good.split('.').nth(1).unwrap()
+            ),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "unsigned",
+            format!("{}.", good.rsplit_once('.').unwrap().0),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,34 +151,18 @@ async fn kacls_wrap_unwrap_and_refusals() {
     })
     .await;
     s.principal("cse-service", &["crypto-user"], &[]).await;
-    let (st, v) = s
-        .req(
-            reqwest::Method::PUT,
-            "/v1/tenant/settings",
-            Some(json!({"default_key_policy": [
-                {"effect": "allow", "principals": ["role:tenant-admin"], "actions": ["*"]},
-                {"effect": "allow", "principals": ["principal:cse-service"],
-                 "actions": ["Encrypt", "Decrypt"]}
-            ]})),
-        )
+    s.default_key_policy_for(&["cse-service"], &["Encrypt", "Decrypt"])
         .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
     s.create(json!({"name": "cse-kek", "spec": "AES_256"}))
         .await;
 
     // status, and the CORS Google's clients need.
-    let r = s
-        .client
-        .get(format!("{}/cse/status", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let (status, st, headers) = get(&s, "status").await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        r.headers()["access-control-allow-origin"],
+        headers["access-control-allow-origin"],
         "https://client-side-encryption.google.com"
     );
-    let st: Value = r.json().await.unwrap();
     assert_eq!(st["server_type"], "KACLS", "{st}");
     assert_eq!(
         st["operations_supported"],
@@ -368,16 +412,8 @@ async fn kacls_wrap_unwrap_and_refusals() {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let r = s
-        .client
-        .get(format!("{}/cse/status", s.url))
-        .send()
-        .await
-        .unwrap();
-    let got = (r.status(), r.headers().clone());
-    let body: Value = r.json().await.unwrap();
     assert_google_error(
-        &(got.0, body, got.1),
+        &get(&s, "status").await,
         StatusCode::UNAUTHORIZED,
         "status with the door principal disabled",
     );
@@ -478,18 +514,11 @@ async fn kacls_server(
     .await;
     s.principal("cse-service", &["crypto-user"], &[]).await;
     s.principal("cse-admin", &["crypto-user"], &[]).await;
-    let (st, v) = s
-        .req(
-            reqwest::Method::PUT,
-            "/v1/tenant/settings",
-            Some(json!({"default_key_policy": [
-                {"effect": "allow", "principals": ["role:tenant-admin"], "actions": ["*"]},
-                {"effect": "allow", "principals": ["principal:cse-service", "principal:cse-admin"],
-                 "actions": ["Encrypt", "Decrypt", "Sign", "GetPublicKey"]}
-            ]})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
+    s.default_key_policy_for(
+        &["cse-service", "cse-admin"],
+        &["Encrypt", "Decrypt", "Sign", "GetPublicKey"],
+    )
+    .await;
     s.create(json!({"name": "cse-kek", "spec": "AES_256"}))
         .await;
     s.create(json!({"name": "cse-delegate", "spec": "ED25519", "usage": ["SIGN", "VERIFY"]}))
@@ -521,15 +550,7 @@ async fn kacls_migration_privileged_and_gmail() {
     let self_jwks = tmp.path().join("self.json");
     let s = kacls_server(idp_jwks, google_jwks, self_jwks.clone()).await;
 
-    let st: Value = s
-        .client
-        .get(format!("{}/cse/status", s.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st = get(&s, "status").await.1;
     for m in [
         "rewrap",
         "digest",
@@ -638,7 +659,6 @@ async fn kacls_migration_privileged_and_gmail() {
     );
 
     // Authorization-only bad tokens, each in Google's shape.
-    let b64u = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let patch = |p: Value| {
         let mut c = authz_claims("migrator", "doc-1");
         for (k, v) in p.as_object().unwrap() {
@@ -646,37 +666,13 @@ async fn kacls_migration_privileged_and_gmail() {
         }
         c
     };
-    let good = authz("migrator", "doc-1");
-    let cases: Vec<(&str, String, StatusCode)> = vec![
-        (
-            "wrong issuer",
-            idp.token(patch(json!({"iss": IDP, "aud": IDP_AUDIENCE}))),
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "wrong audience",
-            google.token(patch(json!({"aud": "other"}))),
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "expired",
-            google.token(patch(json!({"exp": now - 1}))),
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "alg none",
-            format!(
-                "{}.{}.",
-                b64u(br#"{"alg":"none","typ":"JWT"}"#),
-                good.split('.').nth(1).unwrap()
-            ),
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "unsigned",
-            format!("{}.", good.rsplit_once('.').unwrap().0),
-            StatusCode::UNAUTHORIZED,
-        ),
+    let mut cases = forged_tokens(
+        &google,
+        &patch,
+        (&idp, json!({"iss": IDP, "aud": IDP_AUDIENCE})),
+        now,
+    );
+    cases.extend([
         (
             "wrong role",
             google.token(patch(json!({"role": "writer"}))),
@@ -692,7 +688,7 @@ async fn kacls_migration_privileged_and_gmail() {
             google.token(patch(json!({"email": "eve@evil.test"}))),
             StatusCode::FORBIDDEN,
         ),
-    ];
+    ]);
     for (why, token, status) in cases {
         let got = call(
             &s,
@@ -748,44 +744,15 @@ async fn kacls_migration_privileged_and_gmail() {
         }
         c
     };
-    let good_admin = authn(ADMIN);
-    let cases: Vec<(&str, String, StatusCode)> = vec![
-        (
-            "wrong issuer",
-            google.token(idp_claims(json!({"iss": GOOGLE}))),
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "wrong audience",
-            idp.token(idp_claims(json!({"aud": "other"}))),
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "expired",
-            idp.token(idp_claims(json!({"exp": now - 1}))),
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "alg none",
-            format!(
-                "{}.{}.",
-                b64u(br#"{"alg":"none","typ":"JWT"}"#),
-                good_admin.split('.').nth(1).unwrap()
-            ),
-            StatusCode::UNAUTHORIZED,
-        ),
-        (
-            "unsigned",
-            format!("{}.", good_admin.rsplit_once('.').unwrap().0),
-            StatusCode::UNAUTHORIZED,
-        ),
+    let mut cases = forged_tokens(&idp, &idp_claims, (&google, json!({"iss": GOOGLE})), now);
+    cases.extend([
         (
             "signed by Google's key",
             google.token(idp_claims(json!({}))),
             StatusCode::UNAUTHORIZED,
         ),
         ("not an administrator", authn(ALICE), StatusCode::FORBIDDEN),
-    ];
+    ]);
     for (why, token, status) in cases {
         let got = call(
             &s,
@@ -977,14 +944,8 @@ async fn kacls_migration_privileged_and_gmail() {
     // delegate: a token for the delegate, verified here against the JWKS the KACLS
     // publishes, then accepted back (through the one JWT verifier, which reads that JWKS)
     // for the same delegate and resource only.
-    let r = s
-        .client
-        .get(format!("{}/cse/jwks", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let published: Value = r.json().await.unwrap();
+    let (status, published, _) = get(&s, "jwks").await;
+    assert_eq!(status, StatusCode::OK, "{published}");
     std::fs::write(&self_jwks, published.to_string()).unwrap();
     const DELEGATE: &str = "printer@contoso.test";
     let delegated_authz = |resource: &str, to: &str| {
@@ -1104,13 +1065,8 @@ async fn kacls_migration_privileged_and_gmail() {
     )
     .await;
     assert_google_error(&got, StatusCode::CONFLICT, "delegate with a suspended key");
-    let r = s
-        .client
-        .get(format!("{}/cse/jwks", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let (status, v, _) = get(&s, "jwks").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
     s.ok("/v1/keys/cse-kek/suspend", json!({"reason": "incident"}))
         .await;
     let suspended: Vec<(&str, Value)> = vec![

@@ -104,18 +104,8 @@ async fn dke_public_key_and_decrypt() {
     .await;
     // The door's principal may fetch the public key and decrypt; nothing else.
     s.principal("dke-service", &["crypto-user"], &[]).await;
-    let (st, v) = s
-        .req(
-            reqwest::Method::PUT,
-            "/v1/tenant/settings",
-            Some(json!({"default_key_policy": [
-                {"effect": "allow", "principals": ["role:tenant-admin"], "actions": ["*"]},
-                {"effect": "allow", "principals": ["principal:dke-service"],
-                 "actions": ["Decrypt", "GetPublicKey"]}
-            ]})),
-        )
+    s.default_key_policy_for(&["dke-service"], &["Decrypt", "GetPublicKey"])
         .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
     // No key yet: the GET says so.
     let (st, v) = dke_get(&s, "/dke/confidential").await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");

@@ -5,7 +5,7 @@
 //! principal that the administrator configured, so the key's policy, lifecycle, approvals
 //! and audit apply as to any other use, and every record names the end user beside it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arca_core::model::Principal;
 use arca_core::{Error, Result};
@@ -201,9 +201,7 @@ impl Service {
                 Ok(e) => e,
                 Err(e) => {
                     end_user = Some(e.clone());
-                    return Err(Error::NotPermitted {
-                        message: format!("{e} is not allowed to use this key"),
-                    });
+                    return Err(not_permitted(e));
                 }
             };
             end_user = Some(email);
@@ -458,12 +456,8 @@ impl Service {
         meta: RequestMeta,
     ) -> Result<(Caller, CseGrant)> {
         let access = check.access;
-        let ip = meta.source_ip();
-        let (tenant, principal) = self.delegated_principal(access).await?;
-        let mut end_user = None;
-        let mut grant = None;
-        let r = async {
-            self.limits.admit_source(ip, self.now())?;
+        let end_user = OnceLock::new();
+        let judged = async {
             let authn = self.verify_jwt_claims(authentication, None).await?;
             let delegated = check.delegate_issuer == Some(authn.issuer.issuer.as_str());
             if !delegated && authn.issuer.issuer != access.issuer {
@@ -472,7 +466,9 @@ impl Service {
                 });
             }
             let authz = self.verify_cse_authorization(authorization, check).await?;
-            end_user = claim(&authz.claims, "email").map(str::to_string);
+            if let Some(e) = claim(&authz.claims, "email") {
+                let _ = end_user.set(e.to_string());
+            }
             let g = cse_grant(&authn.claims, &authz.claims, check)?;
             if check.issuing_delegation {
                 if delegated {
@@ -489,20 +485,37 @@ impl Service {
                 "email": g.email,
                 "groups": authn.claims.get("groups").cloned().unwrap_or_default(),
             });
-            if let Err(e) = access.allows(&judged) {
-                return Err(Error::NotPermitted {
-                    message: format!("{e} is not allowed to use this key"),
-                });
-            }
+            access.allows(&judged).map_err(not_permitted)?;
             let exp = chrono::DateTime::from_timestamp(authn.expires.min(authz.expires), 0);
+            Ok((g, Credential::Jwt(access.issuer.clone(), exp)))
+        };
+        self.admit_cse(access, meta, &end_user, judged).await
+    }
+
+    /// What both CSE admissions share: the door's principal, the source's rate limit,
+    /// `judged` (the tokens' verdict: the grant and the credential; `end_user` the user the
+    /// authorization token names, once known), then the admission, recorded in the door's
+    /// tenant, refusals too; the caller names the grant's resource.
+    async fn admit_cse(
+        &self,
+        access: &DelegatedAccess,
+        meta: RequestMeta,
+        end_user: &OnceLock<String>,
+        judged: impl std::future::Future<Output = Result<(CseGrant, Credential)>>,
+    ) -> Result<(Caller, CseGrant)> {
+        let ip = meta.source_ip();
+        let (tenant, principal) = self.delegated_principal(access).await?;
+        let mut grant = None;
+        let r = async {
+            self.limits.admit_source(ip, self.now())?;
+            let (g, credential) = judged.await?;
             let p = Self::door_principal(access, principal)?;
             grant = Some(g);
-            Ok((p, Credential::Jwt(access.issuer.clone(), exp)))
+            Ok((p, credential))
         }
         .await;
-        let mut caller = self
-            .admit_with_note(r, meta, ip, None, Some((end_user, tenant)))
-            .await?;
+        let delegated = Some((end_user.get().cloned(), tenant));
+        let mut caller = self.admit_with_note(r, meta, ip, None, delegated).await?;
         let grant = grant.ok_or_else(|| Error::internal("a CSE caller without its grant"))?;
         caller.resource = Some(grant.resource_name.clone());
         Ok((caller, grant))
@@ -538,33 +551,28 @@ impl Service {
         meta: RequestMeta,
     ) -> Result<(Caller, CseGrant)> {
         let access = check.access;
-        let ip = meta.source_ip();
-        let (tenant, principal) = self.delegated_principal(access).await?;
-        let mut end_user = None;
-        let mut grant = None;
-        let r = async {
-            self.limits.admit_source(ip, self.now())?;
+        let end_user = OnceLock::new();
+        let judged = async {
             let authz = self.verify_cse_authorization(authorization, check).await?;
-            end_user = claim(&authz.claims, "email").map(str::to_string);
-            let g = cse_authorization_grant(&authz.claims, check)?;
-            if let Err(e) = access.allows(&serde_json::json!({ "email": g.email })) {
-                return Err(Error::NotPermitted {
-                    message: format!("{e} is not allowed to use this key"),
-                });
+            if let Some(e) = claim(&authz.claims, "email") {
+                let _ = end_user.set(e.to_string());
             }
+            let g = cse_authorization_grant(&authz.claims, check)?;
+            access
+                .allows(&serde_json::json!({ "email": g.email }))
+                .map_err(not_permitted)?;
             let exp = chrono::DateTime::from_timestamp(authz.expires, 0);
-            let p = Self::door_principal(access, principal)?;
             let issuer = authz.issuer.issuer.clone();
-            grant = Some(g);
-            Ok((p, Credential::Jwt(issuer, exp)))
-        }
-        .await;
-        let mut caller = self
-            .admit_with_note(r, meta, ip, None, Some((end_user, tenant)))
-            .await?;
-        let grant = grant.ok_or_else(|| Error::internal("a CSE caller without its grant"))?;
-        caller.resource = Some(grant.resource_name.clone());
-        Ok((caller, grant))
+            Ok((g, Credential::Jwt(issuer, exp)))
+        };
+        self.admit_cse(access, meta, &end_user, judged).await
+    }
+}
+
+/// The refusal of a user the door's access rule does not allow.
+fn not_permitted(user: String) -> Error {
+    Error::NotPermitted {
+        message: format!("{user} is not allowed to use this key"),
     }
 }
 

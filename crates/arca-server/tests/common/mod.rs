@@ -266,6 +266,27 @@ impl TestServer {
         self.with_token(t["token"].as_str().unwrap())
     }
 
+    /// Sets the tenant's default key policy for the keys created next: the tenant
+    /// administrators everything, and the principals named the `actions` (what a
+    /// delegated door's principal needs on its keys).
+    pub async fn default_key_policy_for(&self, principals: &[&str], actions: &[&str]) {
+        let principals: Vec<String> = principals
+            .iter()
+            .map(|p| format!("principal:{p}"))
+            .collect();
+        let (st, v) = self
+            .req(
+                reqwest::Method::PUT,
+                "/v1/tenant/settings",
+                Some(json!({"default_key_policy": [
+                    {"effect": "allow", "principals": ["role:tenant-admin"], "actions": ["*"]},
+                    {"effect": "allow", "principals": principals, "actions": actions}
+                ]})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+
     /// Another node on this server's shared store (PostgreSQL): a data dir of its own with
     /// copies of the unseal-key file and the TLS files (docs/ha.md), its own clock and
     /// caches; the same tokens work on it.
