@@ -202,10 +202,6 @@ impl Service {
         let e = self.resolve(caller.tenant(), "key", key).await?;
         note.key(e.key.id);
         self.authorize_ctx(caller, action, Some(&e.key), ctx)?;
-        if let Some(legacy) = e.key.spec.legacy() {
-            // A legacy key made while the tenant allowed it is unusable once it stops.
-            self.permit_legacy(caller, legacy, "key").await?;
-        }
         if let Some((u, op)) = usage {
             need_usage(&e, u, op)?;
         }

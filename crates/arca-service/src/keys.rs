@@ -517,9 +517,8 @@ impl Service {
         let meta = req.meta.unwrap_or_else(|| serde_json::json!({}));
         validate_meta(&meta)?;
         let spec = req.spec.unwrap_or(arca_core::model::KeySpec::Aes256);
-        if let Some(legacy) = spec.legacy() {
+        if spec.legacy().is_some() {
             note.set("spec", spec.as_str());
-            self.permit_legacy(caller, legacy, "spec").await?;
         }
         let usage = req.usage.unwrap_or_else(|| vec![spec.default_usage()]);
         if usage.is_empty() {
@@ -539,7 +538,8 @@ impl Service {
         }
         let usage = KeyUsage::canonical(&usage);
         // Legacy specs and usages only where the tenant allows them (one check, audited as
-        // this creation's refusal).
+        // this creation's refusal). The spec is checked before the usages, so a legacy spec
+        // is refused as such whatever usage it asks for.
         if let Some(l) = spec.legacy() {
             self.permit_legacy(caller, l, "spec").await?;
         }
