@@ -998,7 +998,7 @@ mod legacy_tests {
             .into_iter()
             .filter(|s| s.legacy().is_some())
             .collect();
-        assert_eq!(legacy.len(), 7, "{legacy:?}");
+        assert_eq!(legacy.len(), 8, "{legacy:?}");
         let off = TenantSettings::default();
         let on = TenantSettings {
             allow_legacy_algorithms: true,

@@ -198,7 +198,7 @@ fn arca_spec(field: &str, s: &str) -> Result<KeySpec, AwsError> {
             // Legacy specs are for the KMIP clients that still need them, never AWS's.
             if spec.legacy().is_some() {
                 return Err(AwsError::unsupported(format!(
-                    "{field} {s} is not supported by Arca's AWS-compatible API: it is a legacy key spec offered to KMIP clients only"
+                    "{field} {s} is not supported by Arca's AWS-compatible API: it is a legacy key spec offered to KMIP clients only, in tenants that turn on allow_legacy_algorithms"
                 )));
             }
             Ok(spec)
