@@ -67,6 +67,8 @@ pub const MAX_DIGEST: usize = 128;
 const DEK_V1: u8 = 1;
 const DEK_V2: u8 = 2;
 const PRIVATE_KEY_V1: u8 = 3;
+/// The prefix of the associated data of every blob format after the first.
+const AAD_DOMAIN: &[u8] = b"arca-kacls-";
 
 /// The roles of Google's authorization token each method accepts.
 const WRAP_ROLES: &[&str] = &["writer", "upgrader"];
@@ -393,6 +395,7 @@ fn aad(format: u8, perimeter: &str, resource: &str) -> Vec<u8> {
     } else {
         b"arca-kacls-dek"
     };
+    debug_assert!(tag.starts_with(AAD_DOMAIN));
     let mut a = tag.to_vec();
     a.push(format);
     a.push(perimeter.len() as u8);
@@ -445,16 +448,26 @@ impl Blob {
         })
     }
 
-    /// The raw decryption of this blob, for `resource` ("" for a private key).
-    fn decrypt_request(self, resource: &str) -> RawDecryptRequest {
-        RawDecryptRequest {
+    /// The raw decryption of this blob, for `resource` ("" for a private key). A format 1
+    /// blob's associated data is the bare resource name, so a resource name that begins
+    /// with the domain tag of the later formats is refused: otherwise a private key's or a
+    /// perimeter-bound key's blob, re-laid out as format 1, would open under a resource name
+    /// spelling out that blob's associated data.
+    fn decrypt_request(self, resource: &str) -> Result<RawDecryptRequest, Error> {
+        if self.format == DEK_V1 && resource.as_bytes().starts_with(AAD_DOMAIN) {
+            return Err(Error::invalid(
+                "resource_name",
+                "a resource name may not begin with Arca's blob domain tag",
+            ));
+        }
+        Ok(RawDecryptRequest {
             cipher: RawCipher::Aes(RawMode::Gcm),
             aad: aad(self.format, &self.perimeter, resource),
             iv: Some(self.iv),
             tag: Some(self.tag),
             data: Bytes(self.ciphertext),
             key_version: Some(self.version),
-        }
+        })
     }
 }
 
@@ -534,7 +547,7 @@ async fn open_dek(
             check_reason(&reason)?;
             let b = Blob::parse("wrapped_key", &wrapped, &[DEK_V1, DEK_V2], 4096)?;
             *p = b.perimeter.clone();
-            Ok(b.decrypt_request(&resource))
+            b.decrypt_request(&resource)
         })
         .await?;
     Ok((r.data, perimeter))
@@ -634,7 +647,7 @@ async fn rewrap(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
                 resource_name: resource.clone(),
                 perimeter_id: kept.clone(),
             };
-            Ok((blob.decrypt_request(&resource), what))
+            Ok((blob.decrypt_request(&resource)?, what))
         })
         .await?;
     let KaclsOutput::KeyAndHash(dek, hash) = out else {
@@ -680,7 +693,7 @@ async fn digest(app: App, parts: Parts, raw: JsonBody) -> Result<Value, Error> {
                 resource_name: resource.clone(),
                 perimeter_id: blob_perimeter(&blob, token_perimeter),
             };
-            Ok((blob.decrypt_request(&resource), what))
+            Ok((blob.decrypt_request(&resource)?, what))
         })
         .await?;
     match out {
@@ -949,7 +962,7 @@ async fn use_private_key(
                 MAX_WRAPPED_PRIVATE_KEY,
             )?;
             let what = what()?;
-            Ok((blob.decrypt_request(""), what))
+            Ok((blob.decrypt_request("")?, what))
         })
         .await
 }
@@ -1117,6 +1130,17 @@ mod tests {
         // The associated data differs by format and perimeter.
         assert_ne!(aad(DEK_V2, "a", "r"), aad(PRIVATE_KEY_V1, "a", "r"));
         assert_ne!(aad(DEK_V2, "a", "r"), aad(DEK_V2, "", "ar"));
+        // A private key's blob re-laid out as format 1 does not open under a resource name
+        // that spells out its associated data.
+        let mut v1 = vec![DEK_V1, 0, 0, 0, 7];
+        v1.extend_from_slice(&[1u8; 12]);
+        v1.extend_from_slice(&[2u8; 16]);
+        v1.extend_from_slice(&[3u8; 5]);
+        let forged = String::from_utf8(aad(PRIVATE_KEY_V1, "", "")).unwrap();
+        let b = Blob::parse("wrapped_key", &b64().encode(&v1), &[DEK_V1], 4096).unwrap();
+        assert!(b.decrypt_request(&forged).is_err());
+        let b = Blob::parse("wrapped_key", &b64().encode(&v1), &[DEK_V1], 4096).unwrap();
+        assert!(b.decrypt_request("drive/doc-1").is_ok());
     }
 }
 
