@@ -1,6 +1,7 @@
 //! Real third-party KMIP clients against a real server over mutual TLS: PyKMIP 0.11's
 //! `ProxyKmipClient` (KMIP 1.2 and 2.0), libmongocrypt's KMIP client (PyPI `pymongocrypt`)
-//! in both of MongoDB's modes, cyphera-kmip (PyPI) and the `kmip-protocol` crate.
+//! in both of MongoDB's modes, cyphera-kmip (PyPI), the `kmip-protocol` crate and libkmip as
+//! Ceph's RADOS Gateway ships it (Debian's radosgw).
 //!
 //! The Python with the clients comes from `ARCA_PYTHON` (the test command makes a venv and
 //! sets it); without it the tests fail, never skip.
@@ -196,5 +197,116 @@ async fn kmip_protocol_crate_round_trip() {
     let (_, v) = k.s.get(&format!("/v1/keys/{public_id}")).await;
     assert_eq!(v["spec"], "RSA_2048", "{v}");
     assert_eq!(signature.len(), 256);
+    k.s.shutdown().await;
+}
+
+/// libkmip, the C KMIP client Ceph's RADOS Gateway ships (Debian's radosgw links it into
+/// libradosgw.so.2; the test command unpacks that library and names it in `ARCA_LIBKMIP`):
+/// Create from a template, Locate by name and by attributes alone, Get without and with a
+/// Key Wrapping Specification (unwrapped and compared by the script), a certificate found by
+/// object type and name, refusals, Destroy. libkmip has no Register and no certificate
+/// objects, so the certificate comes from the test; every step is in the trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceph_libkmip_client() {
+    use arca_kmip::enums::{certificate_type, object_type, operation as op};
+    use arca_kmip::message::ProtocolVersion;
+    use arca_kmip::{tags, Item, Value};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    let libkmip = std::env::var("ARCA_LIBKMIP").unwrap_or_else(|_| {
+        panic!(
+            "ARCA_LIBKMIP is not set: run scripts/test, which unpacks libkmip from Debian's \
+             radosgw package"
+        )
+    });
+    assert!(
+        std::path::Path::new(&libkmip).is_file(),
+        "ARCA_LIBKMIP names no file: {libkmip}"
+    );
+    let k = KmipServer::start().await;
+    let (cert_pem, _) = k.pki.client("rgw-cert.example");
+    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
+    let mut c = k.connect().await;
+    let item = c
+        .op(
+            ProtocolVersion::new(1, 2),
+            op::REGISTER,
+            vec![
+                Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
+                Item::structure(
+                    tags::TEMPLATE_ATTRIBUTE,
+                    vec![Item::structure(
+                        tags::ATTRIBUTE,
+                        vec![
+                            Item::text_item(tags::ATTRIBUTE_NAME, "Name"),
+                            Item::structure(
+                                tags::ATTRIBUTE_VALUE,
+                                vec![
+                                    Item::text_item(tags::NAME_VALUE, "rgw-cert"),
+                                    Item::enum_item(tags::NAME_TYPE, 1),
+                                ],
+                            ),
+                        ],
+                    )],
+                ),
+                Item::structure(
+                    tags::CERTIFICATE,
+                    vec![
+                        Item::enum_item(tags::CERTIFICATE_TYPE, certificate_type::X_509),
+                        Item::new(tags::CERTIFICATE_VALUE, Value::bytes(der.to_vec())),
+                    ],
+                ),
+            ],
+        )
+        .await;
+    let cert_id = common::kmip::ok_payload(&item)
+        .req(tags::UNIQUE_IDENTIFIER)
+        .unwrap()
+        .text()
+        .unwrap()
+        .to_owned();
+    run_client(
+        &k,
+        "libkmip_client.py",
+        &[
+            ("ARCA_LIBKMIP", &libkmip),
+            ("KMIP_CERT_NAME", "rgw-cert"),
+            ("KMIP_CERT_ID", &cert_id),
+        ],
+    )
+    .await;
+    k.s.service().flush_audit().await;
+    let events = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let count = |op: &str, outcome: &str| {
+        events
+            .iter()
+            .filter(|e| e.door == "kmip" && e.operation == op && e.outcome == outcome)
+            .count()
+    };
+    for (op, outcome, n, what) in [
+        ("CreateKey", "ok", 4, "three keys and the certificate"),
+        ("ExportKey", "unprocessable", 1, "the key that may not wrap"),
+        ("ExportKey", "wrong_state", 1, "the Get after Destroy"),
+        ("ScheduleKeyDestruction", "wrong_state", 1, "the Active key"),
+        (
+            "ScheduleKeyDestruction",
+            "ok",
+            2,
+            "the data key and the certificate",
+        ),
+    ] {
+        assert_eq!(count(op, outcome), n, "{op} {outcome}: {what}");
+    }
+    // The wrapped Get is one export naming its wrapping key.
+    let wrapped: Vec<_> = events
+        .iter()
+        .filter(|e| e.operation == "ExportKey" && e.detail.contains_key("wrapping_key"))
+        .map(|e| e.outcome.as_str())
+        .collect();
+    assert_eq!(wrapped, ["ok"], "{wrapped:?}");
+    assert!(count("ListKeys", "ok") >= 9, "every Locate");
     k.s.shutdown().await;
 }
