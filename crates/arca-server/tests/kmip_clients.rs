@@ -273,6 +273,7 @@ async fn ceph_libkmip_client() {
             ("ARCA_LIBKMIP", &libkmip),
             ("KMIP_CERT_NAME", "rgw-cert"),
             ("KMIP_CERT_ID", &cert_id),
+            ("KMIP_CERT_LENGTH", &der.len().to_string()),
         ],
     )
     .await;
