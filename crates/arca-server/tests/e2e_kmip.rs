@@ -4042,6 +4042,64 @@ async fn set_legacy(k: &KmipServer, on: bool) {
     assert_eq!(v["allow_legacy_algorithms"], json!(on));
 }
 
+/// Automatic rotation makes new legacy material only while the tenant allows it, as a
+/// caller's rotation does: with `allow_legacy_algorithms` off, a due Triple DES key keeps
+/// its version, the lifecycle task records the refused RotateKey (naming the setting) and a
+/// `rotate-skipped` event, and tries again a period later; with the setting back on, the
+/// next try rotates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_rotation_of_a_legacy_key_follows_the_tenant_setting() {
+    let k = KmipServer::start().await;
+    set_legacy(&k, true).await;
+    let admin_policy =
+        json!([{"effect": "allow", "principals": ["principal:admin"], "actions": ["*"]}]);
+    k.s.create(
+        json!({"name": "tdes-rot", "spec": "TRIPLE_DES", "rotation_period_days": 1,
+        "policy": admin_policy}),
+    )
+    .await;
+    set_legacy(&k, false).await;
+    k.s.advance(chrono::Duration::hours(25)).await;
+    let key = k.s.get("/v1/keys/tdes-rot").await.1;
+    assert_eq!(key["primary_version"], 1, "{key}");
+    let history = || async {
+        let h = k.s.get("/v1/keys/tdes-rot/history").await.1;
+        h["events"].as_array().unwrap().clone()
+    };
+    let events = history().await;
+    let last = events.last().unwrap();
+    assert_eq!(last["action"], "rotate-skipped", "{last}");
+    assert_eq!(last["actor"], "system", "{last}");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("allow_legacy_algorithms"),
+        "{last}"
+    );
+    k.s.service().flush_audit().await;
+    let trail = arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap();
+    let refused: Vec<_> = trail
+        .iter()
+        .filter(|e| e.operation == "RotateKey" && e.outcome != "ok")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].door, "system");
+    // Not retried before a period has passed; a day later, still off, skipped again.
+    k.s.advance(chrono::Duration::hours(2)).await;
+    assert_eq!(history().await.len(), events.len());
+    k.s.advance(chrono::Duration::hours(23)).await;
+    assert_eq!(history().await.len(), events.len() + 1);
+    // Allowed again: the next due time rotates it.
+    set_legacy(&k, true).await;
+    k.s.advance(chrono::Duration::hours(25)).await;
+    let key = k.s.get("/v1/keys/tdes-rot").await.1;
+    assert_eq!(key["primary_version"], 2, "{key}");
+    k.s.shutdown().await;
+}
+
 /// A KMIP 2.1 Register of a raw symmetric key of `algorithm`, with `usage` and, when
 /// given, a Cryptographic Parameters attribute naming `params_alg`.
 fn register_raw(

@@ -345,6 +345,32 @@ impl Service {
         if rotate {
             let versions: Vec<KeyVersion> = self.store.get_versions(key.id).await?;
             let note = Note::for_key(&key);
+            // New material of a legacy spec is made only while the tenant allows it, as for
+            // a caller's rotation: otherwise this rotation is skipped, its refusal recorded,
+            // and the next try is a period later (the key keeps serving its versions).
+            if let Some(l) = key.spec.legacy() {
+                let settings = &self.tenant(key.tenant_id).await?.settings;
+                if let Err(e) = settings.permit_legacy(l, "key") {
+                    let audit = vec![self.event(&meta, None, Action::RotateKey, &note, Err(&e))];
+                    let skipped = ev(
+                        &key,
+                        None,
+                        now,
+                        "rotate-skipped",
+                        key.state,
+                        key.state,
+                        &format!("automatic rotation not carried out: {e}"),
+                    );
+                    let rev = key.revision;
+                    let mut k = key;
+                    k.next_rotation_at = k
+                        .rotation_period_days
+                        .map(|d| now + chrono::Duration::days(d as i64));
+                    self.commit(k, Some(rev), &versions, vec![], vec![skipped], audit)
+                        .await?;
+                    return Ok(true);
+                }
+            }
             let audit = vec![self.event(&meta, None, Action::RotateKey, &note, Ok(()))];
             self.rotate_now(key, versions, None, SYSTEM, "automatic rotation", audit)
                 .await?;
