@@ -344,9 +344,11 @@ impl RsaKey {
     }
 
     /// The longest PSS salt, in bytes, this key can sign with under `hash`: EMSA-PSS needs
-    /// emLen >= hLen + sLen + 2 (RFC 8017 §9.1.1).
+    /// emLen >= hLen + sLen + 2, where emLen = ceil((modBits - 1) / 8) (RFC 8017 §8.1.1,
+    /// §9.1.1): one byte less than the modulus for a modulus of 8k + 1 bits.
     pub fn pss_max_salt(&self, hash: RsaHash) -> usize {
-        self.size().saturating_sub(hash.output_len() + 2)
+        let em_len = self.bits().saturating_sub(1).div_ceil(8);
+        em_len.saturating_sub(hash.output_len() + 2)
     }
 
     /// Signs `digest` (already hashed with the scheme's hash).
@@ -464,5 +466,31 @@ mod tests {
             .is_err());
         assert!(RsaKey::from_pkcs8(b"not a key").is_none());
         assert!(RsaKey::from_spki(&pkcs8).is_none());
+    }
+
+    /// The salt limit follows emLen = ceil((modBits - 1) / 8): a 1024-bit modulus allows
+    /// 128 - 32 - 2 bytes with SHA-256, and so does a 1025-bit one (emLen 128, a byte less
+    /// than its 129-byte modulus; aws-lc generates no such key, so it is a fixture made
+    /// with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1025 -outform DER`, then
+    /// `openssl pkcs8 -topk8 -nocrypt -inform DER -outform DER`).
+    /// The longest salt signs and verifies; one more is a field error naming salt_length,
+    /// never a failure inside aws-lc.
+    #[test]
+    fn pss_salt_limit_follows_the_encoded_message_length() {
+        let generated = RsaKey::generate(1024).unwrap().0;
+        let fixture = include_bytes!("testdata/rsa-1025.pkcs8.der");
+        for (bits, pkcs8) in [(1024, &generated[..]), (1025, &fixture[..])] {
+            let key = RsaKey::from_pkcs8(pkcs8).unwrap();
+            assert_eq!(key.bits(), bits);
+            let most = key.pss_max_salt(RsaHash::Sha256);
+            assert_eq!(most, 128 - 32 - 2, "{bits} bits");
+            let d = RsaHash::Sha256.digest(b"message");
+            let scheme = RsaScheme::Pss(RsaHash::Sha256, PssSalt::Bytes(most as u32));
+            let sig = key.sign(scheme, &d).unwrap();
+            assert!(key.verify(scheme, &d, &sig).unwrap(), "{bits} bits");
+            let over = RsaScheme::Pss(RsaHash::Sha256, PssSalt::Bytes(most as u32 + 1));
+            let e = key.sign(over, &d).unwrap_err();
+            assert!(e.to_string().contains("salt_length"), "{e}");
+        }
     }
 }
