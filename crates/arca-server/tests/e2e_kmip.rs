@@ -26,31 +26,6 @@ fn attr_v1(name: &str, value: Value) -> Item {
     )
 }
 
-fn name_v1(n: &str) -> Item {
-    Item::structure(
-        tags::ATTRIBUTE,
-        vec![
-            Item::text_item(tags::ATTRIBUTE_NAME, "Name"),
-            Item::structure(
-                tags::ATTRIBUTE_VALUE,
-                vec![
-                    Item::text_item(tags::NAME_VALUE, n),
-                    Item::enum_item(tags::NAME_TYPE, 1),
-                ],
-            ),
-        ],
-    )
-}
-
-fn uid(payload: &Item) -> String {
-    payload
-        .req(tags::UNIQUE_IDENTIFIER)
-        .unwrap()
-        .text()
-        .unwrap()
-        .to_owned()
-}
-
 fn attribute_v1<'a>(payload: &'a Item, name: &str) -> Option<&'a Item> {
     payload
         .children_with(tags::ATTRIBUTE)
@@ -3550,15 +3525,6 @@ async fn certificates_register_get_locate_link_destroy() {
     let cert_key = rcgen::KeyPair::generate().unwrap();
     let der = params.self_signed(&cert_key).unwrap().der().to_vec();
 
-    let certificate = |der: Vec<u8>| {
-        Item::structure(
-            tags::CERTIFICATE,
-            vec![
-                Item::enum_item(tags::CERTIFICATE_TYPE, certificate_type::X_509),
-                Item::new(tags::CERTIFICATE_VALUE, Value::bytes(der)),
-            ],
-        )
-    };
     // 2.1, with a name; 1.4, with a template.
     let id = uid(&ok_payload(
         &c.op(
@@ -3576,7 +3542,7 @@ async fn certificates_register_get_locate_link_destroy() {
                         ],
                     )],
                 ),
-                certificate(der.clone()),
+                x509_certificate(der.clone()),
             ],
         )
         .await,
@@ -3588,7 +3554,7 @@ async fn certificates_register_get_locate_link_destroy() {
             vec![
                 Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
                 Item::structure(tags::TEMPLATE_ATTRIBUTE, vec![name_v1("array-01-cert-14")]),
-                certificate(der.clone()),
+                x509_certificate(der.clone()),
             ],
         )
         .await,
@@ -3770,7 +3736,7 @@ async fn certificates_register_get_locate_link_destroy() {
                 op::REGISTER,
                 vec![
                     Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
-                    certificate(bad),
+                    x509_certificate(bad),
                 ],
             )
             .await;

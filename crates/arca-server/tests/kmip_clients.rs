@@ -49,6 +49,22 @@ async fn run_client(k: &KmipServer, script: &str, extra: &[(&str, &str)]) -> Str
     stdout
 }
 
+/// The whole audit trail, flushed.
+async fn trail(k: &KmipServer) -> Vec<arca_core::audit::AuditEvent> {
+    k.s.service().flush_audit().await;
+    arca_service::trail::read_all(k.s.service().store().as_ref())
+        .await
+        .unwrap()
+}
+
+/// How many of the KMIP door's records are `op` with `outcome`.
+fn kmip_count(events: &[arca_core::audit::AuditEvent], op: &str, outcome: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e.door == "kmip" && e.operation == op && e.outcome == outcome)
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pykmip_proxy_client_1_2_and_2_0() {
     let k = KmipServer::start().await;
@@ -88,15 +104,8 @@ async fn libmongocrypt_default_and_delegated_modes() {
     let (_, v) = k.s.get(&format!("/v1/keys/{}", ids[1])).await;
     assert_eq!(v["spec"], "AES_256", "{v}");
     assert_eq!(v["state"], "ACTIVE", "{v}");
-    k.s.service().flush_audit().await;
-    let events = arca_service::trail::read_all(k.s.service().store().as_ref())
-        .await
-        .unwrap();
-    let used = |op: &str| {
-        events
-            .iter()
-            .any(|e| e.door == "kmip" && e.operation == op && e.outcome == "ok")
-    };
+    let events = trail(&k).await;
+    let used = |op: &str| kmip_count(&events, op, "ok") > 0;
     assert!(used("ExportKey") && used("Encrypt") && used("Decrypt"));
     k.s.shutdown().await;
 }
@@ -105,22 +114,14 @@ async fn libmongocrypt_default_and_delegated_modes() {
 /// and fetch by name, register raw AES material and get it back, attributes, Obtain Lease,
 /// destroy; its Revoke, which carries the Revocation Reason under the wrong tag, is refused
 /// and changes nothing. The trail shows its requests as the service's operations on the
-/// KMIP door. (Its API offers no Key Wrapping Specification and no certificates:
-/// those are driven by `e2e_kmip` and PyKMIP.)
+/// KMIP door. (Its API offers no Key Wrapping Specification and no certificates: libkmip
+/// below, PyKMIP and `e2e_kmip` drive those.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cyphera_kmip_client() {
     let k = KmipServer::start().await;
     run_client(&k, "cyphera_client.py", &[]).await;
-    k.s.service().flush_audit().await;
-    let events = arca_service::trail::read_all(k.s.service().store().as_ref())
-        .await
-        .unwrap();
-    let count = |op: &str, outcome: &str| {
-        events
-            .iter()
-            .filter(|e| e.door == "kmip" && e.operation == op && e.outcome == outcome)
-            .count()
-    };
+    let events = trail(&k).await;
+    let count = |op: &str, outcome: &str| kmip_count(&events, op, outcome);
     assert_eq!(
         count("CreateKey", "ok"),
         2,
@@ -208,9 +209,10 @@ async fn kmip_protocol_crate_round_trip() {
 /// objects, so the certificate comes from the test; every step is in the trail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ceph_libkmip_client() {
-    use arca_kmip::enums::{certificate_type, object_type, operation as op};
+    use arca_kmip::enums::{object_type, operation as op};
     use arca_kmip::message::ProtocolVersion;
-    use arca_kmip::{tags, Item, Value};
+    use arca_kmip::{tags, Item};
+    use common::kmip::{name_v1, ok_payload, uid, x509_certificate};
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
 
@@ -228,44 +230,18 @@ async fn ceph_libkmip_client() {
     let (cert_pem, _) = k.pki.client("rgw-cert.example");
     let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
     let mut c = k.connect().await;
-    let item = c
+    let registered = c
         .op(
             ProtocolVersion::new(1, 2),
             op::REGISTER,
             vec![
                 Item::enum_item(tags::OBJECT_TYPE, object_type::CERTIFICATE),
-                Item::structure(
-                    tags::TEMPLATE_ATTRIBUTE,
-                    vec![Item::structure(
-                        tags::ATTRIBUTE,
-                        vec![
-                            Item::text_item(tags::ATTRIBUTE_NAME, "Name"),
-                            Item::structure(
-                                tags::ATTRIBUTE_VALUE,
-                                vec![
-                                    Item::text_item(tags::NAME_VALUE, "rgw-cert"),
-                                    Item::enum_item(tags::NAME_TYPE, 1),
-                                ],
-                            ),
-                        ],
-                    )],
-                ),
-                Item::structure(
-                    tags::CERTIFICATE,
-                    vec![
-                        Item::enum_item(tags::CERTIFICATE_TYPE, certificate_type::X_509),
-                        Item::new(tags::CERTIFICATE_VALUE, Value::bytes(der.to_vec())),
-                    ],
-                ),
+                Item::structure(tags::TEMPLATE_ATTRIBUTE, vec![name_v1("rgw-cert")]),
+                x509_certificate(der.to_vec()),
             ],
         )
         .await;
-    let cert_id = common::kmip::ok_payload(&item)
-        .req(tags::UNIQUE_IDENTIFIER)
-        .unwrap()
-        .text()
-        .unwrap()
-        .to_owned();
+    let cert_id = uid(&ok_payload(&registered));
     run_client(
         &k,
         "libkmip_client.py",
@@ -277,16 +253,8 @@ async fn ceph_libkmip_client() {
         ],
     )
     .await;
-    k.s.service().flush_audit().await;
-    let events = arca_service::trail::read_all(k.s.service().store().as_ref())
-        .await
-        .unwrap();
-    let count = |op: &str, outcome: &str| {
-        events
-            .iter()
-            .filter(|e| e.door == "kmip" && e.operation == op && e.outcome == outcome)
-            .count()
-    };
+    let events = trail(&k).await;
+    let count = |op: &str, outcome: &str| kmip_count(&events, op, outcome);
     for (op, outcome, n, what) in [
         ("CreateKey", "ok", 4, "three keys and the certificate"),
         ("ExportKey", "unprocessable", 1, "the key that may not wrap"),

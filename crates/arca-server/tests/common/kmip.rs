@@ -339,3 +339,44 @@ pub fn ok_payload(batch_item: &Item) -> Item {
         .cloned()
         .unwrap_or_else(|| Item::structure(tags::RESPONSE_PAYLOAD, vec![]))
 }
+
+/// A KMIP 1.x Name attribute (Attribute Name "Name", an uninterpreted text string).
+pub fn name_v1(n: &str) -> Item {
+    Item::structure(
+        tags::ATTRIBUTE,
+        vec![
+            Item::text_item(tags::ATTRIBUTE_NAME, "Name"),
+            Item::structure(
+                tags::ATTRIBUTE_VALUE,
+                vec![
+                    Item::text_item(tags::NAME_VALUE, n),
+                    Item::enum_item(tags::NAME_TYPE, 1),
+                ],
+            ),
+        ],
+    )
+}
+
+/// A payload's Unique Identifier.
+pub fn uid(payload: &Item) -> String {
+    payload
+        .req(tags::UNIQUE_IDENTIFIER)
+        .unwrap()
+        .text()
+        .unwrap()
+        .to_owned()
+}
+
+/// A Certificate object holding one X.509 certificate (DER).
+pub fn x509_certificate(der: Vec<u8>) -> Item {
+    Item::structure(
+        tags::CERTIFICATE,
+        vec![
+            Item::enum_item(
+                tags::CERTIFICATE_TYPE,
+                arca_kmip::enums::certificate_type::X_509,
+            ),
+            Item::new(tags::CERTIFICATE_VALUE, Value::bytes(der)),
+        ],
+    )
+}
