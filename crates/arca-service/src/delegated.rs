@@ -132,17 +132,29 @@ impl Service {
         Ok((tenant.id, p))
     }
 
-    /// The principal, or why the door cannot act.
-    fn door_principal(
+    /// The principal, or why the door cannot act: missing, or disabled (it or its tenant).
+    /// Either is the door's configuration, not the caller's doing, so it is Unavailable
+    /// and never counts as a failed authentication of the caller's address.
+    async fn door_principal(
+        &self,
         access: &DelegatedAccess,
         p: Option<Arc<Principal>>,
     ) -> Result<Arc<Principal>> {
-        p.ok_or_else(|| Error::Unavailable {
+        let p = p.ok_or_else(|| Error::Unavailable {
             message: format!(
                 "the delegated door's principal {} of tenant {} does not exist",
                 access.principal, access.tenant
             ),
-        })
+        })?;
+        if self.check_active(&p).await.is_err() {
+            return Err(Error::Unavailable {
+                message: format!(
+                    "the delegated door's principal {} of tenant {} is disabled, or its tenant is",
+                    access.principal, access.tenant
+                ),
+            });
+        }
+        Ok(p)
     }
 
     /// Authenticates an end user of a delegated door by their identity provider's JWT and
@@ -205,7 +217,7 @@ impl Service {
                 }
             };
             end_user = Some(email);
-            let p = Self::door_principal(access, principal)?;
+            let p = self.door_principal(access, principal).await?;
             Ok((p, Credential::Jwt(access.issuer.clone(), exp)))
         }
         .await;
@@ -260,7 +272,7 @@ impl Service {
         let (tenant, principal) = self.delegated_principal(access).await?;
         let r = async {
             self.limits.admit_source(ip, self.now())?;
-            let p = Self::door_principal(access, principal)?;
+            let p = self.door_principal(access, principal).await?;
             Ok((p, Credential::DoorDefault(door)))
         }
         .await;
@@ -509,7 +521,7 @@ impl Service {
         let r = async {
             self.limits.admit_source(ip, self.now())?;
             let (g, credential) = judged.await?;
-            let p = Self::door_principal(access, principal)?;
+            let p = self.door_principal(access, principal).await?;
             grant = Some(g);
             Ok((p, credential))
         }
